@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+/**
+ * `npm test`: every check and suite of the project, in order, then one closing line with the totals:
+ *   N passed, N failed, N skipped
+ * Type checks count as one check each; unit/integration suites (vitest) and the Playwright suite count
+ * their tests from their JSON reports. A suite that dies without a report counts as one failure.
+ * Exits non-zero if anything failed.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const reports = join(root, 'test-results');
+rmSync(reports, { recursive: true, force: true });
+mkdirSync(reports, { recursive: true });
+
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const lines = [];
+
+function run(cmd, args, cwd = root) {
+  return new Promise((res) => {
+    const child = spawn(cmd, args, { cwd, stdio: 'inherit', env: process.env });
+    child.on('exit', (code, signal) => res(code ?? (signal ? 1 : 0)));
+  });
+}
+
+async function check(name, cmd, args, cwd) {
+  process.stdout.write(`\n=== ${name} ===\n`);
+  const code = await run(cmd, args, cwd);
+  if (code === 0) totals.passed += 1;
+  else totals.failed += 1;
+  lines.push(`${name}: ${code === 0 ? 'ok' : `FAILED (exit ${code})`}`);
+  return code === 0;
+}
+
+function readReport(file) {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+async function vitest(pkg) {
+  const name = `vitest ${pkg}`;
+  process.stdout.write(`\n=== ${name} ===\n`);
+  const out = join(reports, `vitest-${pkg}.json`);
+  const code = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`], join(root, pkg));
+  const r = readReport(out);
+  if (!r) {
+    totals.failed += 1;
+    lines.push(`${name}: no report (exit ${code})`);
+    return;
+  }
+  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+  // A suite file that failed to load has no tests but still failed.
+  const failed = r.numFailedTests + (code !== 0 && r.numFailedTests === 0 ? 1 : 0);
+  totals.passed += r.numPassedTests;
+  totals.failed += failed;
+  totals.skipped += skipped;
+  lines.push(`${name}: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
+}
+
+async function playwright() {
+  const name = 'playwright e2e';
+  process.stdout.write(`\n=== ${name} ===\n`);
+  const out = join(reports, 'e2e-results.json');
+  const code = await run('npx', ['playwright', 'test', '-c', 'playwright.config.ts']);
+  const r = existsSync(out) ? readReport(out) : undefined;
+  if (!r?.stats) {
+    totals.failed += 1;
+    lines.push(`${name}: no report (exit ${code})`);
+    return;
+  }
+  const passed = r.stats.expected + r.stats.flaky;
+  const failed = r.stats.unexpected + (code !== 0 && r.stats.unexpected === 0 ? 1 : 0);
+  totals.passed += passed;
+  totals.failed += failed;
+  totals.skipped += r.stats.skipped;
+  lines.push(`${name}: ${passed} passed, ${failed} failed, ${r.stats.skipped} skipped`);
+}
+
+const built = await check('build', 'npm', ['run', 'build']);
+await check('typecheck shared+relay (tsc -b)', 'npx', ['tsc', '-b']);
+await check('typecheck web (svelte-check)', 'npm', ['run', 'typecheck', '-w', '@kofn/web']);
+await check('typecheck e2e (tsc)', 'npx', ['tsc', '-p', 'e2e']);
+for (const pkg of ['shared', 'relay', 'web']) await vitest(pkg);
+if (built) await playwright();
+else {
+  totals.failed += 1;
+  lines.push('playwright e2e: not run, the build failed');
+}
+
+process.stdout.write(`\n=== summary ===\n${lines.join('\n')}\n`);
+process.stdout.write(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
+process.exit(totals.failed === 0 ? 0 : 1);

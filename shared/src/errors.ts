@@ -1,0 +1,62 @@
+/**
+ * Errors shared by the browser, workers, relays and the coordinator.
+ *
+ * Every error has a stable `code`. Code compares codes, never `instanceof` or message text, because
+ * errors cross worker boundaries (structured clone keeps own enumerable properties but not the class)
+ * and HTTP boundaries (`{ error: { code, message } }`).
+ */
+export const ERROR_CODES = [
+  // engine (shamir / gf256 / format)
+  'INVALID_THRESHOLD',
+  'INVALID_SHARE_COUNT',
+  'INVALID_X',
+  'DUPLICATE_X',
+  'SHARE_LENGTH_MISMATCH',
+  'NOT_ENOUGH_SHARES',
+  'INVALID_ARGUMENT',
+  'BAD_SHARE_FORMAT',
+  'AUTH_FAILED',
+  'STREAM_TRUNCATED',
+  'STREAM_OUT_OF_ORDER',
+  'MIXED_EPOCH',
+  'MIXED_FILE',
+  'RANDOM_UNAVAILABLE',
+  // http boundaries
+  'BAD_REQUEST',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'CONFLICT',
+  'PAYLOAD_TOO_LARGE',
+  'INSUFFICIENT_STORAGE',
+  'UNAVAILABLE',
+  'INTERNAL'
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export class KofnError extends Error {
+  override readonly name = 'KofnError';
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+  toJSON(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+const known = new Set<string>(ERROR_CODES);
+
+/** True when `value` carries one of our stable codes (works on cloned errors from workers). */
+export function hasErrorCode(value: unknown, code?: ErrorCode): value is { code: ErrorCode; message: string } {
+  if (typeof value !== 'object' || value === null) return false;
+  const c = (value as { code?: unknown }).code;
+  return typeof c === 'string' && known.has(c) && (code === undefined || c === code);
+}

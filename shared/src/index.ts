@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './version.js';
+export * from './announcement.js';
