@@ -1,3 +1,11 @@
 export * from './errors.js';
 export * from './version.js';
 export * from './announcement.js';
+export { GF256_POLY, gfMul, gfInv, gfDiv, gfPow, createKernel, wasmSimdAvailable, type GfKernel, type KernelChoice } from './gf256.js';
+export { split, combine, ShamirEngine, lagrangeAt, lagrangeAtZero, assertThreshold, assertXs, MAX_SHARES, type Share } from './shamir.js';
+export { randomBytes, randomFill, useRandomSource, seededSource, cryptoRandom, GET_RANDOM_VALUES_MAX, type RandomSource } from './random.js';
+export * from './chunk-format.js';
+export { MAC_KEY_BYTES, TAG_BYTES } from './mac.js';
+export * from './metadata.js';
+export { ShareEncoder, ShareDecoder, newMacKey, type Decoded, type Expected, type EncoderOptions } from './codec.js';
+export * from './streams.js';

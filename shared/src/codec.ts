@@ -1,0 +1,304 @@
+/**
+ * One chunk at a time: a record (data followed by its tag) is authenticated, split into n share chunks
+ * with headers, and later rebuilt from k of them and checked before any byte of it is released.
+ */
+import { KofnError, hasErrorCode } from './errors.js';
+import { FILE_ID_BYTES, FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, bytesEqual, parseHeader, writeHeader, type ShareHeader } from './chunk-format.js';
+import { MAC_KEY_BYTES, MAC_PREFIX_BYTES, TAG_BYTES, importMacKey, macTag, writeMacPrefix } from './mac.js';
+import { decodeMetadata, encodeMetadata, type MetadataRecord } from './metadata.js';
+import { randomBytes } from './random.js';
+import { ShamirEngine, assertThreshold, assertXs } from './shamir.js';
+
+export interface EncoderOptions {
+  k: number;
+  xs: readonly number[];
+  fileId: Uint8Array;
+  epoch: number;
+  engine?: ShamirEngine;
+}
+
+/** Grows-only scratch buffer: prefix | data | tag, reused for every chunk of a stream. */
+class RecordBuffer {
+  #buf = new Uint8Array(0);
+  take(dataLength: number): Uint8Array<ArrayBuffer> {
+    const need = MAC_PREFIX_BYTES + dataLength + TAG_BYTES;
+    if (this.#buf.length < need) this.#buf = new Uint8Array(Math.max(need, this.#buf.length * 2));
+    return this.#buf.subarray(0, need);
+  }
+  wipe(): void {
+    this.#buf.fill(0);
+  }
+}
+
+function checkFileId(fileId: unknown): asserts fileId is Uint8Array {
+  if (!(fileId instanceof Uint8Array) || fileId.length !== FILE_ID_BYTES) {
+    throw new KofnError('INVALID_ARGUMENT', '"fileId" expected 16 bytes');
+  }
+}
+
+function checkEpoch(epoch: unknown): asserts epoch is number {
+  if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) {
+    throw new KofnError('INVALID_ARGUMENT', '"epoch" expected integer 0..2^32-1');
+  }
+}
+
+export class ShareEncoder {
+  readonly k: number;
+  readonly xs: readonly number[];
+  readonly fileId: Uint8Array;
+  readonly epoch: number;
+  readonly #engine: ShamirEngine;
+  readonly #key: CryptoKey;
+  readonly #record = new RecordBuffer();
+  #busy = false;
+
+  private constructor(opts: EncoderOptions, key: CryptoKey) {
+    this.k = opts.k;
+    this.xs = [...opts.xs];
+    this.fileId = opts.fileId.slice();
+    this.epoch = opts.epoch;
+    this.#engine = opts.engine ?? new ShamirEngine();
+    this.#key = key;
+  }
+
+  /** Validates the sharing parameters once for the whole stream. */
+  static async create(opts: EncoderOptions, macKey: Uint8Array<ArrayBuffer>): Promise<ShareEncoder> {
+    assertThreshold(opts.k);
+    assertXs(opts.xs);
+    if (opts.k > opts.xs.length) throw new KofnError('INVALID_THRESHOLD', 'The threshold is greater than the number of servers.');
+    checkFileId(opts.fileId);
+    checkEpoch(opts.epoch);
+    if (!(macKey instanceof Uint8Array) || macKey.length !== MAC_KEY_BYTES) throw new KofnError('INVALID_ARGUMENT', '"macKey" expected 32 bytes');
+    return new ShareEncoder(opts, await importMacKey(macKey));
+  }
+
+  /** The n share chunks (header + body) of one record. One call at a time: the scratch buffer is reused. */
+  async encode(index: number, flags: number, data: Uint8Array): Promise<Uint8Array<ArrayBuffer>[]> {
+    if (this.#busy) throw new Error('ShareEncoder.encode called concurrently');
+    this.#busy = true;
+    try {
+      const buf = this.#record.take(data.length);
+      writeMacPrefix(buf, this.fileId, index, flags);
+      buf.set(data, MAC_PREFIX_BYTES);
+      const tag = await macTag(this.#key, index, flags, buf.subarray(0, MAC_PREFIX_BYTES + data.length));
+      buf.set(tag, MAC_PREFIX_BYTES + data.length);
+      const record = buf.subarray(MAC_PREFIX_BYTES);
+      const outs = this.xs.map((x) => {
+        const out = new Uint8Array(HEADER_BYTES + record.length);
+        writeHeader(out, { flags, x, k: this.k, fileId: this.fileId, index, epoch: this.epoch, bodyLength: record.length });
+        return out;
+      });
+      this.#engine.splitInto(record, this.k, this.xs, outs, HEADER_BYTES);
+      return outs;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  encodeMetadata(meta: MetadataRecord): Promise<Uint8Array<ArrayBuffer>[]> {
+    return this.encode(0, FLAG_METADATA | (meta.chunkCount === 0 ? FLAG_FINAL : 0), encodeMetadata(meta));
+  }
+
+  encodeData(index: number, final: boolean, data: Uint8Array): Promise<Uint8Array<ArrayBuffer>[]> {
+    return this.encode(index, final ? FLAG_FINAL : 0, data);
+  }
+
+  /** Zeroes plaintext left in scratch memory. */
+  wipe(): void {
+    this.#record.wipe();
+    this.#engine.wipe();
+  }
+}
+
+/** A fresh random MAC key for a new file. */
+export function newMacKey(): Uint8Array<ArrayBuffer> {
+  return randomBytes(MAC_KEY_BYTES) as Uint8Array<ArrayBuffer>;
+}
+
+export interface Expected {
+  fileId: Uint8Array;
+  index: number;
+  /** When known (from the manifest); otherwise the largest agreeing group of shares wins. */
+  epoch?: number | undefined;
+  /** When known (from the manifest or the metadata chunk). */
+  k?: number | undefined;
+}
+
+export interface Decoded {
+  data: Uint8Array<ArrayBuffer>;
+  flags: number;
+  k: number;
+  epoch: number;
+  /** Positions (in the input array) of the shares that rebuilt the record. */
+  used: number[];
+  /** Positions of shares found corrupt, forged or mismatched; their relays should be reported. */
+  bad: number[];
+}
+
+interface Candidate {
+  pos: number;
+  header: ShareHeader;
+  body: Uint8Array;
+}
+
+/** Most subsets tried before giving up; enough for any 2 bad shares among 10. */
+const MAX_SUBSETS = 256;
+
+function* kSubsets(m: number, k: number): Generator<number[]> {
+  const idx = Array.from({ length: k }, (_, i) => i);
+  for (;;) {
+    yield idx.slice();
+    let i = k - 1;
+    while (i >= 0 && idx[i] === m - k + i) i--;
+    if (i < 0) return;
+    idx[i]!++;
+    for (let j = i + 1; j < k; j++) idx[j] = idx[j - 1]! + 1;
+  }
+}
+
+export class ShareDecoder {
+  readonly #engine: ShamirEngine;
+  readonly #keys = new Map<string, CryptoKey>();
+
+  constructor(engine?: ShamirEngine) {
+    this.#engine = engine ?? new ShamirEngine();
+  }
+
+  /** Rebuilds the metadata record (chunk 0) and remembers the file's MAC key for its data chunks. */
+  async decodeMetadata(shareChunks: readonly Uint8Array[], expected: Omit<Expected, 'index'>): Promise<Decoded & { meta: MetadataRecord }> {
+    let meta: MetadataRecord | undefined;
+    const decoded = await this.#decode(shareChunks, { ...expected, index: 0 }, async (record, header) => {
+      // The key lives inside the record it authenticates: a tampered record yields an unrelated AES key.
+      const body = record.subarray(0, record.length - TAG_BYTES);
+      let m: MetadataRecord;
+      try {
+        m = decodeMetadata(body);
+      } catch {
+        return false;
+      }
+      const key = await importMacKey(m.macKey);
+      if (!(await this.#tagMatches(key, header, record))) return false;
+      if (((header.flags & FLAG_FINAL) !== 0) !== (m.chunkCount === 0)) return false;
+      meta = m;
+      this.#keys.set(keyId(expected.fileId), key);
+      return true;
+    });
+    return { ...decoded, meta: meta! };
+  }
+
+  /** Rebuilds data chunk `expected.index` (>= 1); decodeMetadata must have run for this file. */
+  async decodeData(shareChunks: readonly Uint8Array[], expected: Expected): Promise<Decoded> {
+    const key = this.#keys.get(keyId(expected.fileId));
+    if (!key) throw new KofnError('INVALID_ARGUMENT', 'Metadata of this file must be decoded before its data.');
+    if (expected.index < 1) throw new KofnError('INVALID_ARGUMENT', 'Data chunks start at index 1.');
+    return this.#decode(shareChunks, expected, (record, header) => this.#tagMatches(key, header, record));
+  }
+
+  async #tagMatches(key: CryptoKey, h: ShareHeader, record: Uint8Array): Promise<boolean> {
+    const dataLen = record.length - TAG_BYTES;
+    if (dataLen < 0) return false;
+    const auth = new Uint8Array(MAC_PREFIX_BYTES + dataLen);
+    writeMacPrefix(auth, h.fileId, h.index, h.flags);
+    auth.set(record.subarray(0, dataLen), MAC_PREFIX_BYTES);
+    const tag = await macTag(key, h.index, h.flags, auth);
+    return bytesEqual(tag, record.subarray(dataLen));
+  }
+
+  async #decode(
+    shareChunks: readonly Uint8Array[],
+    expected: Expected,
+    verify: (record: Uint8Array<ArrayBuffer>, header: ShareHeader) => Promise<boolean>
+  ): Promise<Decoded> {
+    const bad = new Set<number>();
+    let firstError: KofnError | undefined;
+    const reject = (pos: number, err: KofnError): void => {
+      bad.add(pos);
+      firstError ??= err;
+    };
+
+    // 1. Headers: each share must be well-formed and belong to this file and chunk.
+    const parsed: Candidate[] = [];
+    shareChunks.forEach((chunk, pos) => {
+      try {
+        const header = parseHeader(chunk);
+        if (!bytesEqual(header.fileId, expected.fileId)) return reject(pos, new KofnError('MIXED_FILE', 'A share belongs to another file.'));
+        if (header.index !== expected.index) {
+          return reject(pos, new KofnError('STREAM_OUT_OF_ORDER', `Expected chunk ${expected.index}, got chunk ${header.index}.`));
+        }
+        if (expected.epoch !== undefined && header.epoch !== expected.epoch) {
+          return reject(pos, new KofnError('MIXED_EPOCH', `Share is from epoch ${header.epoch}, expected ${expected.epoch}.`));
+        }
+        if (expected.k !== undefined && header.k !== expected.k) return reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share threshold differs.'));
+        parsed.push({ pos, header, body: chunk.subarray(HEADER_BYTES) });
+      } catch (err) {
+        reject(pos, hasErrorCode(err) ? new KofnError(err.code, err.message) : new KofnError('BAD_SHARE_FORMAT', 'Unreadable share.'));
+      }
+    });
+
+    // 2. Agreement: keep the largest group that agrees on epoch, k, flags and length. Two shares may claim
+    // the same x (one forged); both stay candidates and no subset takes both.
+    const groups = new Map<string, Candidate[]>();
+    for (const c of parsed) {
+      const key = `${c.header.epoch}/${c.header.k}/${c.header.flags}/${c.header.bodyLength}`;
+      groups.set(key, [...(groups.get(key) ?? []), c]);
+    }
+    let group: Candidate[] = [];
+    for (const g of groups.values()) if (g.length > group.length) group = g;
+    const epochs = new Set(parsed.map((c) => c.header.epoch));
+    for (const c of parsed) {
+      if (!group.includes(c)) {
+        reject(c.pos, epochs.size > 1 ? new KofnError('MIXED_EPOCH', 'Shares come from different epochs.') : new KofnError('BAD_SHARE_FORMAT', 'Shares disagree.'));
+      }
+    }
+    const distinctX = new Set(group.map((c) => c.header.x)).size;
+    const k = group[0]?.header.k ?? expected.k ?? 2;
+    if (distinctX < k) {
+      if (distinctX < group.length) firstError ??= new KofnError('DUPLICATE_X', 'Two shares claim the same x.');
+      throw new KofnError(firstError?.code ?? 'NOT_ENOUGH_SHARES', firstError?.message ?? `Need ${k} shares, have ${group.length}.`);
+    }
+
+    // 3. Rebuild from k shares; try other subsets when the tag does not match.
+    const header = group[0]!.header;
+    const record = new Uint8Array(header.bodyLength);
+    let tries = 0;
+    for (const subset of kSubsets(group.length, k)) {
+      const chosen = subset.map((i) => group[i]!);
+      if (new Set(chosen.map((c) => c.header.x)).size < k) continue;
+      if (tries++ >= MAX_SUBSETS) break;
+      this.#engine.combineInto(
+        chosen.map((c) => c.body),
+        chosen.map((c) => c.header.x),
+        record,
+        0
+      );
+      if (!(await verify(record, header))) continue;
+      // 4. Name every other share that disagrees with the authenticated polynomial.
+      const probe = new Uint8Array(header.bodyLength);
+      for (const other of group) {
+        if (chosen.includes(other)) continue;
+        this.#engine.interpolateInto(
+          chosen.map((c) => c.body),
+          chosen.map((c) => c.header.x),
+          other.header.x,
+          probe,
+          0
+        );
+        if (!bytesEqual(probe, other.body)) bad.add(other.pos);
+      }
+      return {
+        data: record.slice(0, record.length - TAG_BYTES),
+        flags: header.flags,
+        k,
+        epoch: header.epoch,
+        used: chosen.map((c) => c.pos),
+        bad: [...bad].sort((a, b) => a - b)
+      };
+    }
+    record.fill(0);
+    throw new KofnError('AUTH_FAILED', `Chunk ${expected.index} failed authentication: a storage server returned altered data.`);
+  }
+}
+
+function keyId(fileId: Uint8Array): string {
+  return Array.from(fileId, (b) => b.toString(16).padStart(2, '0')).join('');
+}

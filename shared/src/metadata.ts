@@ -1,0 +1,117 @@
+/**
+ * The file's metadata record, split like data and stored as chunk 0 on every relay, so that any k relays'
+ * disks alone rebuild every file (name, size, type, chunking, and the MAC key).
+ *
+ *   version u8 (1) | MAC key (32) | size u64 BE | chunk size u32 BE | chunk count u32 BE |
+ *   created (ms since epoch) u64 BE | name length u16 BE | name (UTF-8) | type length u16 BE | type (UTF-8)
+ */
+import { KofnError } from './errors.js';
+import { MAC_KEY_BYTES } from './mac.js';
+
+export const METADATA_VERSION = 1;
+export const MAX_NAME_BYTES = 1024;
+export const MAX_TYPE_BYTES = 255;
+/** Largest chunk the format allows; records must fit one relay object comfortably. */
+export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+
+export interface FileMetadata {
+  name: string;
+  size: number;
+  type: string;
+  chunkSize: number;
+  createdAt: number;
+}
+
+export interface MetadataRecord extends FileMetadata {
+  chunkCount: number;
+  macKey: Uint8Array<ArrayBuffer>;
+}
+
+export function chunkCountFor(size: number, chunkSize: number): number {
+  return Math.ceil(size / chunkSize);
+}
+
+function bad(message: string): KofnError {
+  return new KofnError('BAD_SHARE_FORMAT', message);
+}
+
+export function checkFileMetadata(m: FileMetadata): void {
+  if (!Number.isSafeInteger(m.size) || m.size < 0) throw new KofnError('INVALID_ARGUMENT', '"size" expected a non-negative integer');
+  if (!Number.isInteger(m.chunkSize) || m.chunkSize < 1 || m.chunkSize > MAX_CHUNK_SIZE) {
+    throw new KofnError('INVALID_ARGUMENT', `"chunkSize" expected integer 1..${MAX_CHUNK_SIZE}`);
+  }
+  if (chunkCountFor(m.size, m.chunkSize) > 0xfffffffe) throw new KofnError('INVALID_ARGUMENT', 'File has too many chunks.');
+  if (new TextEncoder().encode(m.name).length > MAX_NAME_BYTES) throw new KofnError('INVALID_ARGUMENT', '"name" is longer than 1024 bytes');
+  if (new TextEncoder().encode(m.type).length > MAX_TYPE_BYTES) throw new KofnError('INVALID_ARGUMENT', '"type" is longer than 255 bytes');
+  if (!Number.isSafeInteger(m.createdAt) || m.createdAt < 0) throw new KofnError('INVALID_ARGUMENT', '"createdAt" expected milliseconds since 1970');
+}
+
+export function encodeMetadata(m: MetadataRecord): Uint8Array<ArrayBuffer> {
+  const name = new TextEncoder().encode(m.name);
+  const type = new TextEncoder().encode(m.type);
+  const out = new Uint8Array(1 + MAC_KEY_BYTES + 8 + 4 + 4 + 8 + 2 + name.length + 2 + type.length);
+  const dv = new DataView(out.buffer);
+  let o = 0;
+  out[o++] = METADATA_VERSION;
+  out.set(m.macKey, o);
+  o += MAC_KEY_BYTES;
+  dv.setBigUint64(o, BigInt(m.size));
+  o += 8;
+  dv.setUint32(o, m.chunkSize);
+  o += 4;
+  dv.setUint32(o, m.chunkCount);
+  o += 4;
+  dv.setBigUint64(o, BigInt(m.createdAt));
+  o += 8;
+  dv.setUint16(o, name.length);
+  o += 2;
+  out.set(name, o);
+  o += name.length;
+  dv.setUint16(o, type.length);
+  o += 2;
+  out.set(type, o);
+  return out;
+}
+
+export function decodeMetadata(bytes: Uint8Array): MetadataRecord {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const need = (o: number, n: number): void => {
+    if (o + n > bytes.length) throw bad('Metadata record is truncated.');
+  };
+  let o = 0;
+  need(o, 1 + MAC_KEY_BYTES + 26);
+  if (bytes[o++] !== METADATA_VERSION) throw bad('Unsupported metadata version.');
+  const macKey = bytes.slice(o, o + MAC_KEY_BYTES);
+  o += MAC_KEY_BYTES;
+  const size = dv.getBigUint64(o);
+  o += 8;
+  const chunkSize = dv.getUint32(o);
+  o += 4;
+  const chunkCount = dv.getUint32(o);
+  o += 4;
+  const createdAt = dv.getBigUint64(o);
+  o += 8;
+  const nameLen = dv.getUint16(o);
+  o += 2;
+  need(o, nameLen + 2);
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let name: string;
+  let type: string;
+  try {
+    name = decoder.decode(bytes.subarray(o, o + nameLen));
+    o += nameLen;
+    const typeLen = dv.getUint16(o);
+    o += 2;
+    need(o, typeLen);
+    type = decoder.decode(bytes.subarray(o, o + typeLen));
+    o += typeLen;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'BAD_SHARE_FORMAT') throw err;
+    throw bad('Metadata text is not UTF-8.');
+  }
+  if (o !== bytes.length) throw bad('Metadata record has trailing bytes.');
+  if (size > BigInt(Number.MAX_SAFE_INTEGER) || createdAt > BigInt(Number.MAX_SAFE_INTEGER)) throw bad('Metadata value out of range.');
+  const m: MetadataRecord = { name, type, size: Number(size), chunkSize, chunkCount, createdAt: Number(createdAt), macKey };
+  if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE || chunkCount !== chunkCountFor(m.size, chunkSize)) throw bad('Metadata chunking is inconsistent.');
+  return m;
+}

@@ -1,0 +1,190 @@
+/**
+ * Shamir's Secret Sharing over GF(2^8) (Shamir, "How to share a secret", CACM 1979), byte-wise.
+ *
+ * For every byte position a fresh polynomial f(z) = s + a_1 z + ... + a_{k-1} z^{k-1} is drawn with
+ * coefficients uniform over all 256 values (zero allowed: forbidding zero would bias shares and leak,
+ * cf. the 2021 advisory on HashiCorp Vault's shamir package). Share j is f(x_j) for a distinct non-zero
+ * x_j; x = 0 would be the secret itself. Any k shares give s = sum_j y_j * prod_{m != j} x_m / (x_m - x_j)
+ * (Lagrange at 0; subtraction is XOR in characteristic 2).
+ *
+ * `ShamirEngine` keeps one workspace per kernel and reuses it across calls, so streaming many chunks
+ * allocates nothing but the outputs. Randomness comes from ./random.ts only.
+ */
+import { KofnError } from './errors.js';
+import { createKernel, gfDiv, gfMul, gfPow, writeNibbleTable, type GfKernel, type KernelChoice } from './gf256.js';
+import { randomFill } from './random.js';
+
+export interface Share {
+  x: number;
+  y: Uint8Array;
+}
+
+export const MAX_SHARES = 255;
+
+const pad16 = (n: number): number => (n + 15) & ~15;
+
+// ---- validation at the public boundary ----
+
+export function assertThreshold(k: unknown): asserts k is number {
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 2 || k > MAX_SHARES) {
+    throw new KofnError('INVALID_THRESHOLD', `"threshold" expected integer 2..255, got ${String(k)}`);
+  }
+}
+
+export function assertXs(xs: ArrayLike<unknown>): void {
+  if (xs === null || typeof xs !== 'object' || typeof xs.length !== 'number') {
+    throw new KofnError('INVALID_ARGUMENT', '"xs" expected an array of x-coordinates');
+  }
+  if (xs.length > MAX_SHARES) throw new KofnError('INVALID_SHARE_COUNT', `"shares" expected at most 255, got ${xs.length}`);
+  const seen = new Uint8Array(256);
+  for (let i = 0; i < xs.length; i++) {
+    const x = xs[i];
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > 255) {
+      throw new KofnError('INVALID_X', `"x" expected integer 1..255, got ${String(x)}`);
+    }
+    if (seen[x]) throw new KofnError('DUPLICATE_X', `"x" must be distinct, got ${x} twice`);
+    seen[x] = 1;
+  }
+}
+
+function assertBytes(v: unknown, name: string): asserts v is Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new KofnError('INVALID_ARGUMENT', `"${name}" expected Uint8Array`);
+}
+
+/**
+ * Lagrange basis values at the public point `at` for the public x-coordinates `xs`:
+ * l_j(at) = prod_{m != j} (at - x_m) / (x_j - x_m). At 0 they rebuild the secret; at another share's x
+ * they predict that share, which is how a corrupted share is named.
+ */
+export function lagrangeAt(xs: ArrayLike<number>, at: number): number[] {
+  const out: number[] = [];
+  for (let j = 0; j < xs.length; j++) {
+    let num = 1;
+    let den = 1;
+    for (let m = 0; m < xs.length; m++) {
+      if (m === j) continue;
+      num = gfMul(num, at ^ xs[m]!);
+      den = gfMul(den, xs[j]! ^ xs[m]!);
+    }
+    out.push(gfDiv(num, den));
+  }
+  return out;
+}
+
+export function lagrangeAtZero(xs: ArrayLike<number>): number[] {
+  return lagrangeAt(xs, 0);
+}
+
+export class ShamirEngine {
+  readonly kernel: GfKernel;
+
+  constructor(kernel: GfKernel | KernelChoice = 'auto') {
+    this.kernel = typeof kernel === 'string' ? createKernel(kernel) : kernel;
+  }
+
+  /** Validated split: share i is the evaluation at xs[i]. */
+  split(secret: Uint8Array, k: number, xs: ArrayLike<number>): Uint8Array[] {
+    assertBytes(secret, 'secret');
+    assertThreshold(k);
+    assertXs(xs);
+    if (k > xs.length) throw new KofnError('INVALID_THRESHOLD', 'The threshold is greater than the number of servers.');
+    const outs = Array.from({ length: xs.length }, () => new Uint8Array(secret.length));
+    this.splitInto(secret, k, xs, outs, 0);
+    return outs;
+  }
+
+  /**
+   * Unvalidated fast path for the streaming pipeline: writes share j of `secret` into outs[j] at `offset`.
+   * Callers have validated k and xs once per stream.
+   */
+  splitInto(secret: Uint8Array, k: number, xs: ArrayLike<number>, outs: Uint8Array[], offset: number): void {
+    const n = xs.length;
+    const len = secret.length;
+    const lp = pad16(len);
+    const terms = k - 1;
+    const tables = 0;
+    const s = pad16(n * terms * 32);
+    const c = s + lp;
+    const o = c + terms * lp;
+    this.kernel.ensure(o + n * lp);
+    let mem = this.kernel.bytes();
+    for (let j = 0; j < n; j++) {
+      for (let i = 1; i <= terms; i++) writeNibbleTable(mem, tables + (j * terms + i - 1) * 32, gfPow(xs[j]!, i));
+    }
+    mem.set(secret, s);
+    // Row i-1 holds the degree-i coefficient of every byte position, uniform and fresh per call.
+    randomFill(mem.subarray(c, c + terms * lp));
+    for (let j = 0; j < n; j++) {
+      this.kernel.mulsum(o + j * lp, s, true, c, lp, tables + j * terms * 32, terms, lp);
+    }
+    mem = this.kernel.bytes();
+    for (let j = 0; j < n; j++) outs[j]!.set(mem.subarray(o + j * lp, o + j * lp + len), offset);
+  }
+
+  /** Validated combine of k (or more) shares: Lagrange interpolation at 0. */
+  combine(shares: readonly Share[]): Uint8Array {
+    if (!Array.isArray(shares)) throw new KofnError('INVALID_ARGUMENT', '"shares" expected an array');
+    if (shares.length < 2) throw new KofnError('NOT_ENOUGH_SHARES', `"shares" expected at least 2, got ${shares.length}`);
+    const xs = shares.map((sh) => (sh as Share | null)?.x);
+    assertXs(xs);
+    const len = (shares[0] as Share).y?.length;
+    for (const sh of shares) {
+      assertBytes(sh.y, 'y');
+      if (sh.y.length !== len) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Shares have different lengths.');
+    }
+    const out = new Uint8Array(len ?? 0);
+    this.combineInto(
+      shares.map((sh) => sh.y),
+      shares.map((sh) => sh.x),
+      out,
+      0
+    );
+    return out;
+  }
+
+  /** Unvalidated fast path: combines equal-length `ys` at `xs` into `out` at `offset`. */
+  combineInto(ys: readonly Uint8Array[], xs: ArrayLike<number>, out: Uint8Array, offset: number): void {
+    this.interpolateInto(ys, xs, 0, out, offset);
+  }
+
+  /** Evaluates the polynomial through (xs, ys) at the public point `at`, byte-wise, into `out`. */
+  interpolateInto(ys: readonly Uint8Array[], xs: ArrayLike<number>, at: number, out: Uint8Array, offset: number): void {
+    const k = ys.length;
+    const len = ys[0]!.length;
+    const lp = pad16(len);
+    const tables = 0;
+    const b = pad16(k * 32);
+    const o = b + k * lp;
+    this.kernel.ensure(o + lp);
+    const mem = this.kernel.bytes();
+    const lambdas = lagrangeAt(xs, at);
+    for (let j = 0; j < k; j++) {
+      writeNibbleTable(mem, tables + j * 32, lambdas[j]!);
+      mem.set(ys[j]!, b + j * lp);
+    }
+    this.kernel.mulsum(o, 0, false, b, lp, tables, k, lp);
+    out.set(this.kernel.bytes().subarray(o, o + len), offset);
+  }
+
+  /** Zeroes the workspace (plaintext and coefficients of the last call). */
+  wipe(): void {
+    this.kernel.bytes().fill(0);
+  }
+}
+
+let defaultEngine: ShamirEngine | undefined;
+
+function engine(): ShamirEngine {
+  defaultEngine ??= new ShamirEngine();
+  return defaultEngine;
+}
+
+/** Splits `secret` into xs.length shares, any k of which rebuild it; share i is the evaluation at xs[i]. */
+export function split(secret: Uint8Array, k: number, xs: ArrayLike<number>): Uint8Array[] {
+  return engine().split(secret, k, xs);
+}
+
+/** Rebuilds a secret from at least k shares of it. */
+export function combine(shares: { x: number; y: Uint8Array }[]): Uint8Array {
+  return engine().combine(shares);
+}

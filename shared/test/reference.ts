@@ -1,0 +1,61 @@
+/**
+ * Slow, obviously-correct references used only by tests: bitwise GF(2^8) multiplication ("Russian
+ * peasant", reducing by 0x11b) and per-byte polynomial evaluation for Shamir. They share no code with
+ * src/gf256.ts or src/shamir.ts.
+ */
+export function mulRef(a: number, b: number): number {
+  let r = 0;
+  for (let i = 0; i < 8; i++) {
+    if (b & 1) r ^= a;
+    const hi = a & 0x80;
+    a = (a << 1) & 0xff;
+    if (hi) a ^= 0x1b;
+    b >>= 1;
+  }
+  return r;
+}
+
+export function invRef(a: number): number {
+  for (let b = 1; b < 256; b++) if (mulRef(a, b) === 1) return b;
+  throw new Error('no inverse');
+}
+
+/**
+ * Shamir split with the engine's randomness layout: one draw of (k-1) rows of pad16(len) bytes;
+ * row i-1, byte p is the degree-i coefficient of byte p.
+ */
+export function splitRef(secret: Uint8Array, k: number, xs: readonly number[], random: Uint8Array): Uint8Array[] {
+  const lp = (secret.length + 15) & ~15;
+  return xs.map((x) => {
+    const y = new Uint8Array(secret.length);
+    for (let p = 0; p < secret.length; p++) {
+      let acc = secret[p]!;
+      let xp = 1;
+      for (let i = 1; i < k; i++) {
+        xp = mulRef(xp, x);
+        acc ^= mulRef(random[(i - 1) * lp + p]!, xp);
+      }
+      y[p] = acc;
+    }
+    return y;
+  });
+}
+
+export function combineRef(shares: { x: number; y: Uint8Array }[]): Uint8Array {
+  const out = new Uint8Array(shares[0]!.y.length);
+  shares.forEach((sj, j) => {
+    let num = 1;
+    let den = 1;
+    shares.forEach((sm, m) => {
+      if (m === j) return;
+      num = mulRef(num, sm.x);
+      den = mulRef(den, sm.x ^ sj.x);
+    });
+    const l = mulRef(num, invRef(den));
+    for (let p = 0; p < out.length; p++) out[p] = out[p]! ^ mulRef(sj.y[p]!, l);
+  });
+  return out;
+}
+
+export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+export const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
