@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createKernel, gfDiv, gfInv, gfMul, gfPow, wasmSimdAvailable, writeNibbleTable } from './gf256.js';
+import { createKernel, gfDiv, gfInv, gfMul, gfPow, kernelLabel, wasmRelaxedSimdAvailable, wasmSimdAvailable, writeNibbleTable } from './gf256.js';
 import { invRef, mulRef } from '../test/reference.js';
 
 describe('GF(2^8) mod 0x11b', () => {
@@ -44,13 +44,17 @@ describe('GF(2^8) mod 0x11b', () => {
 });
 
 describe('mulsum kernels', () => {
-  it('has WebAssembly SIMD in this Node', () => {
+  it('has WebAssembly SIMD and (with the flag vitest passes) relaxed SIMD in this Node', () => {
     expect(wasmSimdAvailable()).toBe(true);
+    expect(wasmRelaxedSimdAvailable()).toBe(true);
+    expect(kernelLabel(createKernel())).toBe('wasm-simd (relaxed)');
+    expect(kernelLabel(createKernel('auto', { relaxed: false }))).toBe('wasm-simd (simd)');
   });
 
-  it('WASM SIMD and JS give the reference result for any rows, constants and lengths', () => {
-    const wasm = createKernel('wasm-simd');
-    const js = createKernel('js');
+  const kernels = () => [createKernel('wasm-simd', { relaxed: false }), createKernel('wasm-simd'), createKernel('js')];
+
+  it('relaxed SIMD, plain SIMD and JS give the reference result for any rows, constants and lengths', () => {
+    const all = kernels();
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 6 }),
@@ -77,7 +81,7 @@ describe('mulsum kernels', () => {
             for (let i = 0; i < t; i++) acc ^= mulRef(consts[i]!, data[base + i * len + p]!);
             expected[p] = acc;
           }
-          for (const kernel of [wasm, js]) {
+          for (const kernel of all) {
             kernel.ensure(data.length);
             kernel.bytes().set(data);
             kernel.mulsum(dst, src, useSrc, base, len, tables, t, len);
@@ -89,8 +93,43 @@ describe('mulsum kernels', () => {
     );
   });
 
+  it('fused split gives each share as src ^ sum of row * constant, in every kernel', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 0, max: 6 }).map((v) => v * 64),
+        fc.uint8Array({ minLength: 24, maxLength: 24 }),
+        (t, n, len, consts) => {
+          const tables = 0;
+          const scratch = 1024;
+          const src = scratch + 128 * t;
+          const coef = src + len;
+          const dst = coef + t * len;
+          const data = new Uint8Array(dst + n * len);
+          for (let i = src; i < dst; i++) data[i] = (i * 131 + 7) & 0xff;
+          for (let j = 0; j < n; j++) for (let i = 0; i < t; i++) writeNibbleTable(data, tables + 32 * (j * t + i), consts[j * t + i]!);
+          const outputs = kernels().map((kernel) => {
+            kernel.ensure(data.length);
+            kernel.bytes().set(data);
+            kernel.split(dst, len, src, coef, len, tables, t, n, len, scratch);
+            return Buffer.from(kernel.bytes().subarray(dst, dst + n * len));
+          });
+          for (let j = 0; j < n; j++) {
+            for (let p = 0; p < len; p++) {
+              let acc = data[src + p]!;
+              for (let i = 0; i < t; i++) acc ^= mulRef(consts[j * t + i]!, data[coef + i * len + p]!);
+              for (const out of outputs) expect(out[j * len + p]).toBe(acc);
+            }
+          }
+        }
+      ),
+      { numRuns: 100 }
+    );
+  });
+
   it('keeps the workspace contents when it grows', () => {
-    for (const kernel of [createKernel('wasm-simd'), createKernel('js')]) {
+    for (const kernel of kernels()) {
       kernel.bytes()[10] = 77;
       kernel.ensure(5 * 65536 + 1);
       expect(kernel.bytes().length).toBeGreaterThanOrEqual(5 * 65536 + 1);

@@ -6,7 +6,7 @@
  * only: x-coordinates and Lagrange coefficients. Secret bytes only ever go through `mulsum`, whose WASM
  * SIMD kernel looks nibbles up inside registers (i8x16.swizzle), so no memory address depends on them.
  */
-import { GF256_WASM_BASE64 } from './generated/gf256-wasm.js';
+import { GF256_WASM_BASE64, GF256_WASM_RELAXED_BASE64 } from './generated/gf256-wasm.js';
 
 export const GF256_POLY = 0x11b;
 
@@ -69,6 +69,11 @@ export interface GfKernel {
   /** Makes the workspace at least `size` bytes long (contents kept). */
   ensure(size: number): void;
   mulsum(dst: number, src: number, useSrc: boolean, base: number, stride: number, tables: number, t: number, len: number): void;
+  /**
+   * Fused Shamir split: share j (at dst + j*dstStride) = src ^ XOR_{i<t} coef row i times constant (j, i),
+   * whose table is at tables + 32*(j*t + i). `scratch` holds 128*t bytes; len is a multiple of 64.
+   */
+  split(dst: number, dstStride: number, src: number, coef: number, coefStride: number, tables: number, t: number, n: number, len: number, scratch: number): void;
 }
 
 const WASM_PAGE = 65536;
@@ -80,31 +85,44 @@ function decodeBase64(b64: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-let wasmModule: WebAssembly.Module | null | undefined;
+const modules = new Map<'relaxed' | 'simd', WebAssembly.Module | null>();
 
-/** The compiled SIMD module, or null where the engine lacks WebAssembly SIMD. */
-function simdModule(): WebAssembly.Module | null {
-  if (wasmModule !== undefined) return wasmModule;
-  const bytes = decodeBase64(GF256_WASM_BASE64);
+/**
+ * The compiled module of a build, or null where the engine cannot run it (no SIMD; relaxed SIMD is in
+ * Chromium since 114, behind --experimental-wasm-relaxed-simd in Node 20).
+ */
+function wasmModule(build: 'relaxed' | 'simd'): WebAssembly.Module | null {
+  let mod = modules.get(build);
+  if (mod !== undefined) return mod;
+  const bytes = decodeBase64(build === 'relaxed' ? GF256_WASM_RELAXED_BASE64 : GF256_WASM_BASE64);
   // The module is under 4 KiB, so synchronous compilation is allowed even on a browser's main thread.
-  wasmModule = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
-  return wasmModule;
+  mod = typeof WebAssembly === 'object' && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  modules.set(build, mod);
+  return mod;
 }
 
 export function wasmSimdAvailable(): boolean {
-  return simdModule() !== null;
+  return wasmModule('simd') !== null;
+}
+
+export function wasmRelaxedSimdAvailable(): boolean {
+  return wasmModule('relaxed') !== null;
 }
 
 class WasmKernel implements GfKernel {
   readonly name = 'wasm-simd' as const;
+  readonly build: 'relaxed' | 'simd';
   readonly #memory: WebAssembly.Memory;
   readonly #mulsum: (...args: number[]) => void;
+  readonly #split: (...args: number[]) => void;
   #view: Uint8Array<ArrayBuffer>;
 
-  constructor(mod: WebAssembly.Module) {
+  constructor(mod: WebAssembly.Module, build: 'relaxed' | 'simd') {
+    this.build = build;
     const instance = new WebAssembly.Instance(mod, {});
     this.#memory = instance.exports.memory as WebAssembly.Memory;
     this.#mulsum = instance.exports.mulsum as (...args: number[]) => void;
+    this.#split = instance.exports.split as (...args: number[]) => void;
     this.#view = new Uint8Array(this.#memory.buffer);
   }
 
@@ -120,6 +138,10 @@ class WasmKernel implements GfKernel {
 
   mulsum(dst: number, src: number, useSrc: boolean, base: number, stride: number, tables: number, t: number, len: number): void {
     this.#mulsum(dst, src, useSrc ? 1 : 0, base, stride, tables, t, len);
+  }
+
+  split(dst: number, dstStride: number, src: number, coef: number, coefStride: number, tables: number, t: number, n: number, len: number, scratch: number): void {
+    this.#split(dst, dstStride, src, coef, coefStride, tables, t, n, len, scratch);
   }
 }
 
@@ -158,6 +180,25 @@ class JsKernel implements GfKernel {
       mulXorRow(m, dst, base + i * stride, len, tab);
     }
   }
+
+  split(dst: number, dstStride: number, src: number, coef: number, coefStride: number, tables: number, t: number, n: number, len: number): void {
+    jsSplit(this, dst, dstStride, src, coef, coefStride, tables, t, n, len);
+  }
+}
+
+function jsSplit(
+  kernel: GfKernel,
+  dst: number,
+  dstStride: number,
+  src: number,
+  coef: number,
+  coefStride: number,
+  tables: number,
+  t: number,
+  n: number,
+  len: number
+): void {
+  for (let j = 0; j < n; j++) kernel.mulsum(dst + j * dstStride, src, true, coef, coefStride, tables + 32 * j * t, t, len);
 }
 
 function mulXorRow(m: Uint8Array, dst: number, row: number, len: number, tab: Uint8Array): void {
@@ -169,11 +210,23 @@ function mulXorRow(m: Uint8Array, dst: number, row: number, len: number, tab: Ui
 
 export type KernelChoice = 'auto' | 'wasm-simd' | 'js';
 
+export interface KernelOptions {
+  /** Use the relaxed-SIMD build where the engine has it (default true); false forces plain SIMD. */
+  relaxed?: boolean;
+}
+
 /** A fresh kernel with its own workspace (one per worker or stream). */
-export function createKernel(choice: KernelChoice = 'auto'): GfKernel {
+export function createKernel(choice: KernelChoice = 'auto', options: KernelOptions = {}): GfKernel {
   if (choice === 'js') return new JsKernel();
-  const mod = simdModule();
-  if (mod) return new WasmKernel(mod);
+  const relaxed = options.relaxed !== false ? wasmModule('relaxed') : null;
+  if (relaxed) return new WasmKernel(relaxed, 'relaxed');
+  const plain = wasmModule('simd');
+  if (plain) return new WasmKernel(plain, 'simd');
   if (choice === 'wasm-simd') throw new Error('WebAssembly SIMD is not available in this engine');
   return new JsKernel();
+}
+
+/** A short description of a kernel for benchmarks and logs: "wasm-simd (relaxed)", "js". */
+export function kernelLabel(kernel: GfKernel): string {
+  return kernel instanceof WasmKernel ? `wasm-simd (${kernel.build})` : kernel.name;
 }

@@ -1,7 +1,7 @@
 export * from './errors.js';
 export * from './version.js';
 export * from './announcement.js';
-export { GF256_POLY, gfMul, gfInv, gfDiv, gfPow, createKernel, wasmSimdAvailable, type GfKernel, type KernelChoice } from './gf256.js';
+export { GF256_POLY, gfMul, gfInv, gfDiv, gfPow, createKernel, kernelLabel, wasmSimdAvailable, wasmRelaxedSimdAvailable, type GfKernel, type KernelChoice, type KernelOptions } from './gf256.js';
 export { split, combine, ShamirEngine, lagrangeAt, lagrangeAtZero, assertThreshold, assertXs, MAX_SHARES, type Share } from './shamir.js';
 export { randomBytes, randomFill, useRandomSource, seededSource, cryptoRandom, GET_RANDOM_VALUES_MAX, type RandomSource } from './random.js';
 export * from './chunk-format.js';

@@ -22,6 +22,10 @@ export interface Share {
 export const MAX_SHARES = 255;
 
 const pad16 = (n: number): number => (n + 15) & ~15;
+const pad64 = (n: number): number => (n + 63) & ~63;
+
+/** Split works through the secret in blocks of this many bytes (one getRandomValues call per row). */
+export const SPLIT_BLOCK = 65_536;
 
 // ---- validation at the public boundary ----
 
@@ -100,25 +104,31 @@ export class ShamirEngine {
   splitInto(secret: Uint8Array, k: number, xs: ArrayLike<number>, outs: Uint8Array[], offset: number): void {
     const n = xs.length;
     const len = secret.length;
-    const lp = pad16(len);
+    const block = Math.min(pad64(len), SPLIT_BLOCK);
     const terms = k - 1;
     const tables = 0;
-    const s = pad16(n * terms * 32);
-    const c = s + lp;
-    const o = c + terms * lp;
-    this.kernel.ensure(o + n * lp);
+    const scratch = pad16(n * terms * 32);
+    const s = scratch + 128 * terms;
+    const c = s + block;
+    const o = c + terms * block;
+    this.kernel.ensure(o + n * block);
     let mem = this.kernel.bytes();
     for (let j = 0; j < n; j++) {
       for (let i = 1; i <= terms; i++) writeNibbleTable(mem, tables + (j * terms + i - 1) * 32, gfPow(xs[j]!, i));
     }
-    mem.set(secret, s);
-    // Row i-1 holds the degree-i coefficient of every byte position, uniform and fresh per call.
-    randomFill(mem.subarray(c, c + terms * lp));
-    for (let j = 0; j < n; j++) {
-      this.kernel.mulsum(o + j * lp, s, true, c, lp, tables + j * terms * 32, terms, lp);
+    // Block by block, so the coefficients just drawn and the shares just made are still in cache when the
+    // kernel reads them and when they are copied out (measured: 1 MiB in 64 KiB blocks runs at the speed
+    // of 64 KiB chunks, about 10% faster than one 1 MiB pass).
+    for (let at = 0; at < len; at += block) {
+      const m = Math.min(block, len - at);
+      mem.set(secret.subarray(at, at + m), s);
+      // Row i-1 holds the degree-i coefficient of each byte of the block: fresh and uniform, one draw of
+      // m bytes per row, in row order (the layout test/vectors/README.md documents).
+      for (let i = 0; i < terms; i++) randomFill(mem.subarray(c + i * block, c + i * block + m));
+      this.kernel.split(o, block, s, c, block, tables, terms, n, pad64(m), scratch);
+      mem = this.kernel.bytes();
+      for (let j = 0; j < n; j++) outs[j]!.set(mem.subarray(o + j * block, o + j * block + m), offset + at);
     }
-    mem = this.kernel.bytes();
-    for (let j = 0; j < n; j++) outs[j]!.set(mem.subarray(o + j * lp, o + j * lp + len), offset);
   }
 
   /** Validated combine of k (or more) shares: Lagrange interpolation at 0. */

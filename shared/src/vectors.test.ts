@@ -31,9 +31,13 @@ const CASES: Omit<Vector, 'shares'>[] = [
 function makeVectors(): Vector[] {
   return CASES.map((c) => {
     const secret = unhex(c.secret);
-    const random = new Uint8Array((c.k - 1) * ((secret.length + 15) & ~15));
-    seededSource(c.seed).fill(random);
-    return { ...c, shares: splitRef(secret, c.k, c.xs, random).map(hex) };
+    const source = seededSource(c.seed);
+    const draw = (len: number): Uint8Array => {
+      const row = new Uint8Array(len);
+      source.fill(row);
+      return row;
+    };
+    return { ...c, shares: splitRef(secret, c.k, c.xs, draw).map(hex) };
   });
 }
 

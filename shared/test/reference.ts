@@ -21,11 +21,17 @@ export function invRef(a: number): number {
 }
 
 /**
- * Shamir split with the engine's randomness layout: one draw of (k-1) rows of pad16(len) bytes;
- * row i-1, byte p is the degree-i coefficient of byte p.
+ * Shamir split with the engine's randomness layout: the secret is taken in blocks of 65,536 bytes; for each
+ * block, k-1 draws of the block's length, one per coefficient row; byte p of row i-1 is the degree-i
+ * coefficient of byte p of that block.
  */
-export function splitRef(secret: Uint8Array, k: number, xs: readonly number[], random: Uint8Array): Uint8Array[] {
-  const lp = (secret.length + 15) & ~15;
+export function splitRef(secret: Uint8Array, k: number, xs: readonly number[], draw: (len: number) => Uint8Array): Uint8Array[] {
+  const BLOCK = 65_536;
+  const rows = Array.from({ length: k - 1 }, () => new Uint8Array(secret.length));
+  for (let at = 0; at < secret.length; at += BLOCK) {
+    const m = Math.min(BLOCK, secret.length - at);
+    for (const row of rows) row.set(draw(m), at);
+  }
   return xs.map((x) => {
     const y = new Uint8Array(secret.length);
     for (let p = 0; p < secret.length; p++) {
@@ -33,7 +39,7 @@ export function splitRef(secret: Uint8Array, k: number, xs: readonly number[], r
       let xp = 1;
       for (let i = 1; i < k; i++) {
         xp = mulRef(xp, x);
-        acc ^= mulRef(random[(i - 1) * lp + p]!, xp);
+        acc ^= mulRef(rows[i - 1]![p]!, xp);
       }
       y[p] = acc;
     }

@@ -53,12 +53,12 @@
               (v128.xor (local.get $acc0)
                 (v128.xor
                   (i8x16.swizzle (local.get $lo) (v128.and (local.get $v0) (local.get $mask)))
-                  (i8x16.swizzle (local.get $hi) (i8x16.shr_u (local.get $v0) (i32.const 4))))))
+                  (i8x16.swizzle (local.get $hi) (v128.and (i16x8.shr_u (local.get $v0) (i32.const 4)) (local.get $mask))))))
             (local.set $acc1
               (v128.xor (local.get $acc1)
                 (v128.xor
                   (i8x16.swizzle (local.get $lo) (v128.and (local.get $v1) (local.get $mask)))
-                  (i8x16.swizzle (local.get $hi) (i8x16.shr_u (local.get $v1) (i32.const 4))))))
+                  (i8x16.swizzle (local.get $hi) (v128.and (i16x8.shr_u (local.get $v1) (i32.const 4)) (local.get $mask))))))
             (local.set $row (i32.add (local.get $row) (local.get $stride)))
             (local.set $tab (i32.add (local.get $tab) (i32.const 32)))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -84,11 +84,95 @@
               (v128.xor (local.get $acc0)
                 (v128.xor
                   (i8x16.swizzle (v128.load (local.get $tab)) (v128.and (local.get $v0) (local.get $mask)))
-                  (i8x16.swizzle (v128.load offset=16 (local.get $tab)) (i8x16.shr_u (local.get $v0) (i32.const 4))))))
+                  (i8x16.swizzle (v128.load offset=16 (local.get $tab)) (v128.and (i16x8.shr_u (local.get $v0) (i32.const 4)) (local.get $mask))))))
             (local.set $row (i32.add (local.get $row) (local.get $stride)))
             (local.set $tab (i32.add (local.get $tab) (i32.const 32)))
             (local.set $i (i32.add (local.get $i) (i32.const 1)))
             (br $tail)))
         (v128.store (i32.add (local.get $dst) (local.get $p)) (local.get $acc0))))
+  )
+  ;; split(dst, dst_stride, src, coef, coef_stride, tables, t, n, len, scratch):
+  ;;   share j (at dst + j*dst_stride) = src ^ XOR_i mul(coef row i, constant (j,i)), i < t, j < n.
+  ;; Tables of share j, term i at tables + 32*(j*t + i). The nibbles of each coefficient vector are split
+  ;; once into `scratch` (128*t bytes) and reused by all n shares, saving two of six vector ops per
+  ;; product. 4 vectors (64 bytes) per iteration; len is a multiple of 64.
+  (func (export "split")
+    (param $dst i32) (param $dst_stride i32) (param $src i32) (param $coef i32) (param $coef_stride i32)
+    (param $tables i32) (param $t i32) (param $n i32) (param $len i32) (param $scratch i32)
+    (local $p i32) (local $i i32) (local $j i32) (local $row i32) (local $tab i32) (local $sc i32) (local $out i32) (local $srcp i32)
+    (local $v v128) (local $acc0 v128) (local $acc1 v128) (local $acc2 v128) (local $acc3 v128) (local $lo v128) (local $hi v128) (local $mask v128)
+    (local.set $mask (i8x16.splat (i32.const 15)))
+    (block $done
+      (loop $positions
+        (br_if $done (i32.ge_u (local.get $p) (local.get $len)))
+        (local.set $i (i32.const 0))
+        (local.set $row (i32.add (local.get $coef) (local.get $p)))
+        (local.set $sc (local.get $scratch))
+        (block $nib_done
+          (loop $nib
+            (br_if $nib_done (i32.ge_u (local.get $i) (local.get $t)))
+            (local.set $v (v128.load offset=0 (local.get $row)))
+            (v128.store offset=0 (local.get $sc) (v128.and (local.get $v) (local.get $mask)))
+            (v128.store offset=16 (local.get $sc) (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))
+            (local.set $v (v128.load offset=16 (local.get $row)))
+            (v128.store offset=32 (local.get $sc) (v128.and (local.get $v) (local.get $mask)))
+            (v128.store offset=48 (local.get $sc) (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))
+            (local.set $v (v128.load offset=32 (local.get $row)))
+            (v128.store offset=64 (local.get $sc) (v128.and (local.get $v) (local.get $mask)))
+            (v128.store offset=80 (local.get $sc) (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))
+            (local.set $v (v128.load offset=48 (local.get $row)))
+            (v128.store offset=96 (local.get $sc) (v128.and (local.get $v) (local.get $mask)))
+            (v128.store offset=112 (local.get $sc) (v128.and (i16x8.shr_u (local.get $v) (i32.const 4)) (local.get $mask)))
+            (local.set $row (i32.add (local.get $row) (local.get $coef_stride)))
+            (local.set $sc (i32.add (local.get $sc) (i32.const 128)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $nib)))
+        (local.set $srcp (i32.add (local.get $src) (local.get $p)))
+        (local.set $tab (local.get $tables))
+        (local.set $out (i32.add (local.get $dst) (local.get $p)))
+        (local.set $j (i32.const 0))
+        (block $shares_done
+          (loop $shares
+            (br_if $shares_done (i32.ge_u (local.get $j) (local.get $n)))
+            (local.set $acc0 (v128.load offset=0 (local.get $srcp)))
+            (local.set $acc1 (v128.load offset=16 (local.get $srcp)))
+            (local.set $acc2 (v128.load offset=32 (local.get $srcp)))
+            (local.set $acc3 (v128.load offset=48 (local.get $srcp)))
+            (local.set $sc (local.get $scratch))
+            (local.set $i (i32.const 0))
+            (block $terms_done
+              (loop $terms
+                (br_if $terms_done (i32.ge_u (local.get $i) (local.get $t)))
+                (local.set $lo (v128.load (local.get $tab)))
+                (local.set $hi (v128.load offset=16 (local.get $tab)))
+                (local.set $acc0
+                  (v128.xor (local.get $acc0)
+                    (v128.xor (i8x16.swizzle (local.get $lo) (v128.load offset=0 (local.get $sc)))
+                              (i8x16.swizzle (local.get $hi) (v128.load offset=16 (local.get $sc))))))
+                (local.set $acc1
+                  (v128.xor (local.get $acc1)
+                    (v128.xor (i8x16.swizzle (local.get $lo) (v128.load offset=32 (local.get $sc)))
+                              (i8x16.swizzle (local.get $hi) (v128.load offset=48 (local.get $sc))))))
+                (local.set $acc2
+                  (v128.xor (local.get $acc2)
+                    (v128.xor (i8x16.swizzle (local.get $lo) (v128.load offset=64 (local.get $sc)))
+                              (i8x16.swizzle (local.get $hi) (v128.load offset=80 (local.get $sc))))))
+                (local.set $acc3
+                  (v128.xor (local.get $acc3)
+                    (v128.xor (i8x16.swizzle (local.get $lo) (v128.load offset=96 (local.get $sc)))
+                              (i8x16.swizzle (local.get $hi) (v128.load offset=112 (local.get $sc))))))
+                (local.set $tab (i32.add (local.get $tab) (i32.const 32)))
+                (local.set $sc (i32.add (local.get $sc) (i32.const 128)))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $terms)))
+            (v128.store offset=0 (local.get $out) (local.get $acc0))
+            (v128.store offset=16 (local.get $out) (local.get $acc1))
+            (v128.store offset=32 (local.get $out) (local.get $acc2))
+            (v128.store offset=48 (local.get $out) (local.get $acc3))
+            (local.set $out (i32.add (local.get $out) (local.get $dst_stride)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $shares)))
+        (local.set $p (i32.add (local.get $p) (i32.const 64)))
+        (br $positions)))
   )
 )

@@ -1,0 +1,137 @@
+/**
+ * `npm run bench -w shared`: kernel throughput in Node and in a Chromium Web Worker, with privy's
+ * shamir-secret-sharing measured in the same run as the baseline; MAC candidates; chunk-size sweep; and
+ * peak memory while streaming 256 MiB and 1 GiB through split + combine. Figures are medians; MB = 10^6 B.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { dirname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ShamirEngine } from '../index.js';
+import { randomBytes } from '../random.js';
+import { throughput } from './measure.js';
+import { MiB, PARAMS, type Row, type SuiteResult } from './suite.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const dist = join(here, '..');
+const log = (s: string): void => void process.stderr.write(`  … ${s}\n`);
+const fmt = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(3));
+
+function printSuite(r: SuiteResult): void {
+  console.log(`\n## ${r.env}`);
+  console.log('impl                 (k,n)   size     split MB/s   combine MB/s');
+  for (const row of r.rows) {
+    const size = row.size >= MiB ? `${row.size / MiB} MiB` : `${row.size / 1024} KiB`;
+    console.log(`${row.impl.padEnd(20)} (${row.k},${row.n})`.padEnd(29) + size.padEnd(9) + fmt(row.splitMBps).padStart(11) + fmt(row.combineMBps).padStart(15));
+  }
+  console.log('ratios against privy (same env, same run):');
+  for (const [k, n] of PARAMS) {
+    const p = r.rows.find((x) => x.impl === 'privy' && x.k === k && x.n === n)!;
+    for (const impl of ['wasm-simd', 'js']) {
+      const o = r.rows.find((x) => x.impl.startsWith(impl) && x.k === k && x.n === n && x.size === MiB)!;
+      console.log(`  ${o.impl.padEnd(19)} (${k},${n}) 1 MiB: split ${fmt(o.splitMBps / p.splitMBps)}x, combine ${fmt(o.combineMBps / p.combineMBps)}x`);
+    }
+  }
+  const w35 = r.rows.find((x) => x.impl.startsWith('wasm-simd') && x.k === 3 && x.n === 5 && x.size === MiB)!;
+  const j35 = r.rows.find((x) => x.impl === 'js' && x.k === 3 && x.n === 5 && x.size === MiB)!;
+  const p35 = r.rows.find((x) => x.impl === 'privy' && x.k === 3 && x.n === 5)!;
+  console.log('targets (3,5), 1 MiB, randomness included:');
+  console.log(`  split >= 400 MB/s: ${fmt(w35.splitMBps)} ${w35.splitMBps >= 400 ? 'met' : 'NOT met'}`);
+  console.log(`  combine >= 1300 MB/s: ${fmt(w35.combineMBps)} ${w35.combineMBps >= 1300 ? 'met' : 'NOT met'}`);
+  console.log(`  split >= 2000x privy: ${fmt(w35.splitMBps / p35.splitMBps)}x ${w35.splitMBps / p35.splitMBps >= 2000 ? 'met' : 'NOT met'}`);
+  console.log(`  JS fallback split >= 30 MB/s: ${fmt(j35.splitMBps)} ${j35.splitMBps >= 30 ? 'met' : 'NOT met'}`);
+  console.log(`MAC over 1 MiB: GMAC (AES-256-GCM) ${fmt(r.mac.gmacMBps)} MB/s, HMAC-SHA-256 ${fmt(r.mac.hmacMBps)} MB/s (GMAC ${fmt(r.mac.gmacMBps / r.mac.hmacMBps)}x)`);
+}
+
+function serve(): Promise<{ server: Server; url: string }> {
+  const privyDir = dirname(fileURLToPath(import.meta.resolve('shamir-secret-sharing')));
+  const page = `<!doctype html><meta charset="utf-8"><title>kofn bench</title><script type="module">
+    window.runBench = () => new Promise((res, rej) => {
+      const w = new Worker('/dist/bench/browser-worker.js', { type: 'module' });
+      w.onmessage = (e) => { if (e.data.progress) console.log(e.data.progress); else if (e.data.result) res(e.data.result); else rej(new Error(e.data.error)); };
+      w.onerror = (e) => rej(new Error(e.message));
+      w.postMessage('run');
+    });
+  </script>`;
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const send = (body: string | Buffer, type: string): void => {
+      res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (path === '/') return send(page, 'text/html');
+    if (path.startsWith('/dist/')) {
+      const file = normalize(join(dist, path.slice(6)));
+      if (file.startsWith(dist) && existsSync(file)) return send(readFileSync(file), 'text/javascript');
+    }
+    if (path === '/privy/index.js') {
+      // privy imports its CSPRNG by bare specifier; workers have no import map, so point it at the file.
+      return send(readFileSync(join(privyDir, 'index.js'), 'utf8').replace("'shamir-secret-sharing/csprng'", "'./csprng.js'"), 'text/javascript');
+    }
+    if (path === '/privy/csprng.js') return send(readFileSync(join(privyDir, 'csprng.js')), 'text/javascript');
+    res.writeHead(404).end();
+  });
+  return new Promise((res) => server.listen(0, '127.0.0.1', () => res({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
+}
+
+async function chromiumSuite(): Promise<SuiteResult | string> {
+  const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(executablePath)) return `skipped: no Chromium at ${executablePath} (apt-get install -y chromium)`;
+  const { chromium } = await import('@playwright/test');
+  const { server, url } = await serve();
+  const browser = await chromium.launch({
+    executablePath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  });
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => log(m.text()));
+    await page.goto(url);
+    return await page.evaluate(() => (window as unknown as { runBench: () => Promise<SuiteResult> }).runBench());
+  } finally {
+    await browser.close();
+    server.close();
+  }
+}
+
+async function chunkSweep(): Promise<void> {
+  console.log('\n## chunk size (Node, WASM, (3,5) split incl. randomness, 16 MiB per measurement)');
+  const engine = new ShamirEngine('wasm-simd');
+  const xs = [1, 2, 3, 4, 5];
+  for (const size of [64 * 1024, 256 * 1024, MiB, 4 * MiB]) {
+    const secret = randomBytes(size);
+    const outs = xs.map(() => new Uint8Array(size));
+    const per = (16 * MiB) / size;
+    const mbps = await throughput(16 * MiB, () => {
+      for (let i = 0; i < per; i++) engine.splitInto(secret, 3, xs, outs, 0);
+    }, 5);
+    console.log(`  ${String(size / 1024).padStart(5)} KiB chunks: ${fmt(mbps)} MB/s`);
+  }
+}
+
+function streamMemory(): void {
+  console.log('\n## streaming protect -> retrieve in one process ((3,5), 1 MiB chunks, GMAC, fresh process per size)');
+  for (const bytes of [256 * MiB, 1024 * MiB]) {
+    const out = execFileSync(process.execPath, [join(here, 'stream-bench.js'), String(bytes)], { encoding: 'utf8' });
+    const r = JSON.parse(out) as { received: number; mismatches: number; MBps: number; startRssMB: number; peakRssMB: number; maxRssMB: number };
+    const ok = r.received === bytes && r.mismatches === 0 ? 'verified' : `MISMATCH (${r.received} bytes, ${r.mismatches} bad chunks)`;
+    console.log(
+      `  ${bytes / MiB} MiB: ${fmt(r.MBps)} MB/s split+combine+auth, RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`
+    );
+  }
+}
+
+console.log('kofn engine benchmark (medians; MB = 10^6 bytes; randomness from crypto.getRandomValues included)');
+// Node runs in fresh child processes: with default flags (plain SIMD build), then with relaxed SIMD
+// enabled (Node 20 keeps it behind a flag; Chromium ships it).
+for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
+  const out = execFileSync(process.execPath, [...flags, join(here, 'node-suite.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  printSuite(JSON.parse(out) as SuiteResult);
+}
+const browser = await chromiumSuite();
+if (typeof browser === 'string') console.log(`\n## chromium: ${browser}`);
+else printSuite(browser);
+await chunkSweep();
+streamMemory();
+export type { Row };
