@@ -5,7 +5,7 @@
  */
 import { ShamirEngine, kernelLabel, type KernelChoice } from '../index.js';
 import { randomBytes, randomFill } from '../random.js';
-import { throughput } from './measure.js';
+import { median, throughput } from './measure.js';
 
 export interface Row {
   impl: string;
@@ -16,9 +16,19 @@ export interface Row {
   combineMBps: number;
 }
 
+/** Split ratio against privy from interleaved rounds (ours, privy, ours, ...): noise hits both alike. */
+export interface Paired {
+  k: number;
+  n: number;
+  oursMBps: number;
+  privyMBps: number;
+  ratio: number;
+}
+
 export interface SuiteResult {
   env: string;
   rows: Row[];
+  paired: Paired[];
   mac: { gmacMBps: number; hmacMBps: number };
 }
 
@@ -54,6 +64,25 @@ async function privy(split: PrivySplit, combine: PrivyCombine, k: number, n: num
   return { impl: 'privy', k, n, size, splitMBps: s, combineMBps: c };
 }
 
+async function paired(split: PrivySplit, k: number, n: number, rounds = 5): Promise<Paired> {
+  const engine = new ShamirEngine('wasm-simd');
+  const secret = randomBytes(MiB);
+  const small = randomBytes(64 * 1024);
+  const xs = Array.from({ length: n }, (_, i) => i + 1);
+  const outs = xs.map(() => new Uint8Array(MiB));
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  const ratios: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const o = await throughput(MiB, () => engine.splitInto(secret, k, xs, outs, 0), 1, 100);
+    const p = await throughput(small.length, () => split(small, n, k), 1, 200);
+    ours.push(o);
+    theirs.push(p);
+    ratios.push(o / p);
+  }
+  return { k, n, oursMBps: median(ours), privyMBps: median(theirs), ratio: median(ratios) };
+}
+
 async function macs(): Promise<{ gmacMBps: number; hmacMBps: number }> {
   const data = new Uint8Array(MiB);
   randomFill(data);
@@ -81,5 +110,10 @@ export async function runSuite(env: string, baseline: { split: PrivySplit; combi
     rows.push(await privy(baseline.split, baseline.combine, k, n, 64 * 1024));
     log(`${env}: privy (${k},${n}) done`);
   }
-  return { env, rows, mac: await macs() };
+  const pairs: Paired[] = [];
+  for (const [k, n] of PARAMS) {
+    pairs.push(await paired(baseline.split, k, n));
+    log(`${env}: paired rounds (${k},${n}) done`);
+  }
+  return { env, rows, paired: pairs, mac: await macs() };
 }
