@@ -1,26 +1,86 @@
 /**
  * The relay's HTTP surface (Hono). Tests call `app.request()` without opening a port.
+ *
+ *   PUT    /v1/files/:fileId/chunks/:index   store one share chunk (token op "put")
+ *   GET    /v1/files/:fileId/chunks/:index   read it back (op "get"); HEAD: size and digest only
+ *   DELETE /v1/files/:fileId/chunks/:index   delete it (op "delete")
+ *   GET    /v1/files/:fileId/chunks          list stored chunks with digests (op "list")
+ *   DELETE /v1/files/:fileId                 delete every chunk of a file (op "delete")
+ *   GET    /v1/health                        name, location, version, free/used bytes (public)
+ *   GET    /v1/ping                          empty 204 for latency measurement (public)
  */
-import { Hono } from 'hono';
+import { Readable } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
-import { KOFN_VERSION, KofnError } from '@kofn/shared';
+import { FILE_ID_PATTERN, HEADER_BYTES, KOFN_VERSION, KofnError, parseChunkIndex, type TokenOp } from '@kofn/shared';
 import type { RelayConfig } from './config.js';
-import type { Usage } from './usage.js';
+import type { ChunkStore } from './storage/types.js';
+import { ingest } from './storage/ingest.js';
+import { requireScope, verifyCapability, type KeySource } from './auth.js';
 import { toHttpError } from './http-error.js';
+
+export interface RelayLog {
+  info: (obj: object, msg: string) => void;
+  warn: (obj: object, msg: string) => void;
+  error: (obj: object, msg: string) => void;
+}
 
 export interface RelayDeps {
   config: RelayConfig;
   relayId: string;
-  usage: () => Promise<Usage>;
-  log?: { error: (obj: object, msg: string) => void };
+  store: ChunkStore;
+  /** The coordinator's token verification key(s): a JWKS getter in production. */
+  keys: KeySource;
+  log?: RelayLog;
 }
 
-export function createApp(deps: RelayDeps): Hono {
-  const { config } = deps;
-  const app = new Hono();
+/** Largest share chunk a relay accepts whatever a token says: 64 MiB of record plus the header. */
+export const MAX_CHUNK_BYTES = 64 * 1024 * 1024 + 16 + HEADER_BYTES;
+
+const REQUEST_ID = /^[A-Za-z0-9-]{1,64}$/;
+
+type Env = { Variables: { requestId: string } };
+
+function pathParams(c: Context<Env>, withIndex: boolean): { fileId: string; index: number } {
+  const fileId = c.req.param('fileId') ?? '';
+  if (!FILE_ID_PATTERN.test(fileId)) throw new KofnError('BAD_REQUEST', 'File id must be 32 lowercase hex digits.');
+  if (!withIndex) return { fileId, index: -1 };
+  const index = parseChunkIndex(c.req.param('index') ?? '');
+  if (index === undefined) throw new KofnError('BAD_REQUEST', 'Chunk index must be an integer 0..4294967294.');
+  return { fileId, index };
+}
+
+/** Content-Length, if sent: one plain decimal number (duplicates and lies are refused). */
+function declaredLength(c: Context<Env>): number | undefined {
+  const raw = c.req.header('content-length');
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(raw)) throw new KofnError('BAD_REQUEST', 'Malformed Content-Length.');
+  return Number(raw);
+}
+
+export function createApp(deps: RelayDeps): Hono<Env> {
+  const { config, store } = deps;
+  const app = new Hono<Env>();
   const allowed = new Set(config.web_origins);
 
+  const authorize = async (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => {
+    const cap = await verifyCapability(c.req.header('authorization'), deps.keys, deps.relayId);
+    requireScope(cap, op, fileId, index);
+    return cap;
+  };
+
+  app.use('*', async (c, next) => {
+    const given = c.req.header('x-request-id');
+    const id = given && REQUEST_ID.test(given) ? given : randomUUID();
+    c.set('requestId', id);
+    const t0 = performance.now();
+    await next();
+    c.header('X-Request-Id', id);
+    // Method, route and status only: never the Authorization header, never a body.
+    deps.log?.info({ reqId: id, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - t0) }, 'request');
+  });
   app.use(
     '*',
     secureHeaders({
@@ -35,20 +95,20 @@ export function createApp(deps: RelayDeps): Hono {
       // Exact match only; anything else gets no CORS headers at all.
       origin: (origin) => (allowed.has(origin) ? origin : null),
       allowMethods: ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'],
-      allowHeaders: ['Authorization', 'Content-Type', 'Content-Length', 'X-Request-Id'],
-      exposeHeaders: ['ETag', 'X-Request-Id', 'X-Kofn-Digest'],
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      exposeHeaders: ['X-Request-Id', 'X-Kofn-Digest', 'Content-Length'],
       maxAge: 600
     })
   );
 
   app.get('/v1/health', async (c) => {
-    const usage = await deps.usage();
+    const usage = await store.usage();
     return c.json({
       id: deps.relayId,
       name: config.name,
       location: config.location,
       version: KOFN_VERSION,
-      storage: config.storage.mode,
+      storage: store.kind,
       freeBytes: usage.freeBytes,
       usedBytes: usage.usedBytes
     });
@@ -60,11 +120,79 @@ export function createApp(deps: RelayDeps): Hono {
     return c.body(null, 204);
   });
 
+  const CHUNK = '/v1/files/:fileId/chunks/:index';
+
+  app.put(CHUNK, async (c) => {
+    const { fileId, index } = pathParams(c, true);
+    const cap = await authorize(c, 'put', fileId, index);
+    const max = Math.min(cap.max ?? MAX_CHUNK_BYTES, MAX_CHUNK_BYTES);
+    const length = declaredLength(c);
+    // Refuse before reading a byte when the declared size is already too big.
+    if (length !== undefined && length > max) throw new KofnError('PAYLOAD_TOO_LARGE', `Share chunk over ${max} bytes.`);
+    const spooled = await ingest(c.req.raw.body, { spoolDir: store.spoolDir, maxBytes: max, expectedLength: length, fileId, index });
+    const { created } = await store.commit(fileId, index, spooled);
+    c.header('X-Kofn-Digest', spooled.digest);
+    return c.json({ index, size: spooled.size, digest: spooled.digest, created }, created ? 201 : 200);
+  });
+
+  app.on('HEAD', CHUNK, async (c) => {
+    const { fileId, index } = pathParams(c, true);
+    await authorize(c, 'get', fileId, index);
+    const chunk = await store.head(fileId, index);
+    if (!chunk) return c.body(null, 404);
+    return c.body(null, 200, { 'Content-Length': String(chunk.size), 'X-Kofn-Digest': chunk.digest, 'Cache-Control': 'no-store' });
+  });
+
+  app.get(CHUNK, async (c) => {
+    const { fileId, index } = pathParams(c, true);
+    await authorize(c, 'get', fileId, index);
+    // Share chunks are read whole (the reader authenticates whole records); ranges only invite abuse.
+    if (c.req.header('range') !== undefined) throw new KofnError('RANGE_NOT_SUPPORTED', 'Range requests are not supported.');
+    const chunk = await store.get(fileId, index);
+    if (!chunk) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
+    return c.body(Readable.toWeb(chunk.open()) as ReadableStream, 200, {
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': String(chunk.size),
+      'Content-Disposition': 'attachment',
+      'Cache-Control': 'no-store',
+      'Accept-Ranges': 'none',
+      'X-Kofn-Digest': chunk.digest
+    });
+  });
+
+  app.delete(CHUNK, async (c) => {
+    const { fileId, index } = pathParams(c, true);
+    await authorize(c, 'delete', fileId, index);
+    return c.json({ deleted: await store.delete(fileId, index) });
+  });
+
+  app.get('/v1/files/:fileId/chunks', async (c) => {
+    const { fileId } = pathParams(c, false);
+    await authorize(c, 'list', fileId);
+    return c.json({ fileId, chunks: await store.list(fileId) });
+  });
+
+  app.delete('/v1/files/:fileId', async (c) => {
+    const { fileId } = pathParams(c, false);
+    await authorize(c, 'delete', fileId);
+    return c.json({ deleted: await store.deleteFile(fileId) });
+  });
+
+  const methodNotAllowed = (allow: string) => (c: Context<Env>) => {
+    c.header('Allow', allow);
+    return c.json(new KofnError('METHOD_NOT_ALLOWED', 'Method not allowed here.').toJSON(), 405);
+  };
+  app.all(CHUNK, methodNotAllowed('GET, HEAD, PUT, DELETE, OPTIONS'));
+  app.all('/v1/files/:fileId/chunks', methodNotAllowed('GET, OPTIONS'));
+  app.all('/v1/files/:fileId', methodNotAllowed('DELETE, OPTIONS'));
+  app.all('/v1/health', methodNotAllowed('GET, HEAD, OPTIONS'));
+  app.all('/v1/ping', methodNotAllowed('GET, HEAD, OPTIONS'));
+
   app.notFound((c) => c.json(new KofnError('NOT_FOUND', 'No such route.').toJSON(), 404));
 
   app.onError((err, c) => {
     const { status, body, known } = toHttpError(err);
-    if (!known) deps.log?.error({ err: { name: (err as Error).name, message: (err as Error).message } }, 'unhandled relay error');
+    if (!known) deps.log?.error({ reqId: c.get('requestId'), err: { name: (err as Error).name, message: (err as Error).message } }, 'unhandled relay error');
     return c.json(body, status as 400);
   });
 

@@ -1,50 +1,90 @@
 #!/usr/bin/env node
 /**
- * kofn relay entry point: `kofn-relay [--config relay.json]`; environment overrides the file.
+ * kofn relay entry point: `kofn-relay [--config relay.json] [--scrub]`; environment overrides the file.
  * Prints one JSON line `{"event":"listening",...}` on stdout once it serves (launchers wait for it).
  */
 import { serve } from '@hono/node-server';
 import { pino } from 'pino';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Server } from 'node:http';
+import { createRemoteJWKSet, importJWK } from 'jose';
 import { KOFN_VERSION } from '@kofn/shared';
-import { loadConfig } from './config.js';
+import { loadConfig, type RelayConfig } from './config.js';
 import { createApp } from './app.js';
 import { loadOrCreateRelayId } from './identity.js';
-import { diskUsage } from './usage.js';
 import { startAnnouncer } from './announce.js';
+import { DiskStore } from './storage/disk.js';
+import { S3Store } from './storage/s3.js';
+import type { ChunkStore } from './storage/types.js';
+import type { KeySource } from './auth.js';
+import { hardenServer } from './server-limits.js';
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+function makeStore(config: RelayConfig): ChunkStore {
+  const s = config.storage;
+  if (s.mode === 'Disk') return new DiskStore(s.path_to_folder);
+  return new S3Store({
+    bucket: s.bucket_name,
+    region: s.region,
+    endpoint: s.endpoint,
+    forcePathStyle: s.force_path_style,
+    spoolDir: process.env.KOFN_RELAY_SPOOL ?? join(tmpdir(), `kofn-relay-spool-${process.pid}`)
+  });
+}
+
+async function keySource(config: RelayConfig): Promise<KeySource> {
+  // A fixed public key (JWK) for stand-alone operation and tests; otherwise the coordinator's JWKS.
+  const jwk = process.env.KOFN_TOKEN_PUBLIC_JWK;
+  if (jwk) return (await importJWK(JSON.parse(jwk) as Parameters<typeof importJWK>[0], 'EdDSA')) as KeySource;
+  return createRemoteJWKSet(new URL(`${config.coordinator}/api/jwks`), { cooldownDuration: 30_000, timeoutDuration: 5_000 });
+}
+
 const config = loadConfig(argValue('--config') ?? process.env.KOFN_RELAY_CONFIG);
 const log = pino({ name: `relay:${config.name}`, level: process.env.KOFN_LOG_LEVEL ?? 'info' }, pino.destination(2));
-if (config.storage.mode !== 'Disk') {
-  log.fatal({ mode: config.storage.mode }, 'this build serves Disk storage only');
-  process.exit(2);
-}
-const dataDir = config.storage.path_to_folder;
-mkdirSync(dataDir, { recursive: true });
-const relayId = process.env.KOFN_RELAY_ID ?? loadOrCreateRelayId(dataDir);
-const usage = () => diskUsage(dataDir);
-const app = createApp({ config, relayId, usage, log });
+const store = makeStore(config);
+await store.init();
 
-const server = serve({ fetch: app.fetch, hostname: config.listen.host, port: config.listen.port }, (info) => {
-  const url = config.public_url || `http://${info.address}:${info.port}`;
-  process.stdout.write(`${JSON.stringify({ event: 'listening', id: relayId, name: config.name, url })}\n`);
-  log.info({ url, id: relayId }, 'relay listening');
-  if (config.coordinator) {
-    const announcer = startAnnouncer(
-      config,
-      async () => ({ id: relayId, name: config.name, location: config.location, url, version: KOFN_VERSION, storage: config.storage.mode, ...(await usage()) }),
-      log
-    );
-    shutdownHooks.push(() => announcer.stop());
-  }
-});
+if (process.argv.includes('--scrub')) {
+  const r = await store.scrub();
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+  process.exit(r.corrupt.length === 0 ? 0 : 1);
+}
+
+const idDir = config.storage.mode === 'Disk' ? config.storage.path_to_folder : (process.env.KOFN_RELAY_STATE ?? '.');
+mkdirSync(idDir, { recursive: true });
+const relayId = process.env.KOFN_RELAY_ID ?? loadOrCreateRelayId(idDir);
+const app = createApp({ config, relayId, store, keys: await keySource(config), log });
 
 const shutdownHooks: (() => void)[] = [];
+const server = serve(
+  {
+    fetch: app.fetch,
+    hostname: config.listen.host,
+    port: config.listen.port,
+    serverOptions: { requestTimeout: 120_000, headersTimeout: 15_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }
+  },
+  (info) => {
+    const url = config.public_url || `http://${info.address}:${info.port}`;
+    process.stdout.write(`${JSON.stringify({ event: 'listening', id: relayId, name: config.name, url })}\n`);
+    log.info({ url, id: relayId, storage: store.kind }, 'relay listening');
+    if (config.coordinator) {
+      const announcer = startAnnouncer(
+        config,
+        async () => ({ id: relayId, name: config.name, location: config.location, url, version: KOFN_VERSION, storage: store.kind, ...(await store.usage()) }),
+        log
+      );
+      shutdownHooks.push(() => announcer.stop());
+    }
+  }
+) as Server;
+hardenServer(server, { maxConnections: Number(process.env.KOFN_RELAY_MAX_CONNECTIONS ?? 512) });
+
 let closing = false;
 function shutdown(signal: string): void {
   if (closing) return;
@@ -52,7 +92,8 @@ function shutdown(signal: string): void {
   log.info({ signal }, 'relay stopping');
   for (const h of shutdownHooks) h();
   server.close(() => process.exit(0));
-  // Keep-alive connections may hold close() open; do not hang a Ctrl-C.
+  server.closeIdleConnections();
+  // Long uploads may hold close() open; do not hang a Ctrl-C.
   setTimeout(() => process.exit(0), 2000).unref();
 }
 process.on('SIGINT', () => shutdown('SIGINT'));

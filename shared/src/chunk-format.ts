@@ -52,8 +52,11 @@ function bad(message: string): KofnError {
   return new KofnError('BAD_SHARE_FORMAT', message);
 }
 
-/** Parses and checks a stored share chunk's header; the body must be exactly as long as declared. */
-export function parseHeader(chunk: Uint8Array): ShareHeader {
+/**
+ * Parses and checks the 40-byte header at the start of `chunk` without looking at the body: what a relay
+ * can check while a body is still arriving. `parseHeader` adds the body length check.
+ */
+export function parseHeaderPrefix(chunk: Uint8Array): ShareHeader {
   if (chunk.length < HEADER_BYTES) throw bad('Share chunk shorter than its header.');
   for (let i = 0; i < 4; i++) if (chunk[i] !== MAGIC[i]) throw bad('Not a kofn share chunk (bad magic).');
   if (chunk[4] !== FORMAT_VERSION) throw bad(`Unsupported share format version ${chunk[4]}.`);
@@ -65,11 +68,16 @@ export function parseHeader(chunk: Uint8Array): ShareHeader {
   if (x === 0) throw new KofnError('INVALID_X', 'Share with x = 0 rejected.');
   if (k < 2) throw bad('Share header has a threshold below 2.');
   if (dv.getUint32(36) !== 0) throw bad('Reserved header bytes are not zero.');
-  const bodyLength = dv.getUint32(32);
-  if (bodyLength !== chunk.length - HEADER_BYTES) throw bad('Share chunk length does not match its header.');
   const index = dv.getUint32(24);
   if (((flags & FLAG_METADATA) !== 0) !== (index === 0)) throw bad('Metadata flag and chunk index disagree.');
-  return { flags, x, k, fileId: chunk.subarray(8, 24), index, epoch: dv.getUint32(28), bodyLength };
+  return { flags, x, k, fileId: chunk.subarray(8, 24), index, epoch: dv.getUint32(28), bodyLength: dv.getUint32(32) };
+}
+
+/** Parses and checks a stored share chunk's header; the body must be exactly as long as declared. */
+export function parseHeader(chunk: Uint8Array): ShareHeader {
+  const h = parseHeaderPrefix(chunk);
+  if (h.bodyLength !== chunk.length - HEADER_BYTES) throw bad('Share chunk length does not match its header.');
+  return h;
 }
 
 export function fileIdToHex(id: Uint8Array): string {

@@ -9,3 +9,4 @@ export { MAC_KEY_BYTES, TAG_BYTES } from './mac.js';
 export * from './metadata.js';
 export { ShareEncoder, ShareDecoder, newMacKey, type Decoded, type Expected, type EncoderOptions } from './codec.js';
 export * from './streams.js';
+export * from './token-claims.js';

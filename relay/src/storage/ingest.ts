@@ -1,0 +1,82 @@
+/**
+ * Streams a request body into a spool file: counts bytes as they arrive (stopping at the limit, whatever
+ * Content-Length said), hashes them, checks the share header against the URL, fsyncs, and removes the
+ * spool file on any failure. Disk full becomes INSUFFICIENT_STORAGE (507).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { HEADER_BYTES, KofnError, fileIdToHex, parseHeaderPrefix, hasErrorCode } from '@kofn/shared';
+import type { Spooled } from './types.js';
+
+export interface IngestOptions {
+  spoolDir: string;
+  maxBytes: number;
+  /** Declared Content-Length, if any; the body must match it exactly. */
+  expectedLength?: number | undefined;
+  fileId: string;
+  index: number;
+}
+
+function storageError(err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new KofnError('INSUFFICIENT_STORAGE', 'The storage server is full.');
+  return err;
+}
+
+export async function ingest(body: ReadableStream<Uint8Array> | null, opts: IngestOptions): Promise<Spooled> {
+  if (!body) throw new KofnError('BAD_REQUEST', 'Expected a share chunk body.');
+  const path = join(opts.spoolDir, `${randomUUID()}.part`);
+  const hash = createHash('sha256');
+  const head = new Uint8Array(HEADER_BYTES);
+  let size = 0;
+  let declaredBody = -1;
+  let fh;
+  const reader = body.getReader();
+  try {
+    fh = await open(path, 'wx', 0o600);
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (size + value.byteLength > opts.maxBytes) throw new KofnError('PAYLOAD_TOO_LARGE', `Share chunk over ${opts.maxBytes} bytes.`);
+      if (size < HEADER_BYTES) {
+        const take = Math.min(HEADER_BYTES - size, value.byteLength);
+        head.set(value.subarray(0, take), size);
+        if (size + take === HEADER_BYTES) declaredBody = checkHeader(head, opts);
+      }
+      size += value.byteLength;
+      hash.update(value);
+      let off = 0;
+      while (off < value.byteLength) off += (await fh.write(value, off, value.byteLength - off)).bytesWritten;
+    }
+    if (size < HEADER_BYTES || size !== HEADER_BYTES + declaredBody) {
+      throw new KofnError('BAD_SHARE_FORMAT', 'Share chunk length does not match its header.');
+    }
+    if (opts.expectedLength !== undefined && size !== opts.expectedLength) {
+      throw new KofnError('BAD_REQUEST', 'Body length does not match Content-Length.');
+    }
+    // Durable before anyone is told it is stored (commit links it; a crash after this keeps whole bytes).
+    await fh.sync();
+    await fh.close();
+    fh = undefined;
+    return { path, size, digest: hash.digest('hex') };
+  } catch (err) {
+    await reader.cancel().catch(() => undefined);
+    await fh?.close().catch(() => undefined);
+    await rm(path, { force: true });
+    throw storageError(err);
+  }
+}
+
+function checkHeader(head: Uint8Array, opts: IngestOptions): number {
+  let h;
+  try {
+    h = parseHeaderPrefix(head);
+  } catch (err) {
+    throw hasErrorCode(err) ? new KofnError('BAD_SHARE_FORMAT', err.message) : err;
+  }
+  if (fileIdToHex(h.fileId) !== opts.fileId || h.index !== opts.index) {
+    throw new KofnError('BAD_SHARE_FORMAT', 'Share header names another file or chunk than the URL.');
+  }
+  return h.bodyLength;
+}

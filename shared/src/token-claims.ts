@@ -1,0 +1,54 @@
+/**
+ * Capability tokens the coordinator signs (EdDSA JWT) and relays verify. One token allows one operation
+ * on one file at one relay, for a range of chunks, up to a byte limit per chunk, for a few minutes.
+ *
+ *   iss "kofn-coordinator", aud = relay id, sub = user id, jti = random id, iat/nbf/exp (seconds)
+ *   fid: file id (32 hex), op: "put" | "get" | "delete" | "list", chunks: [first, last] (inclusive),
+ *   max: largest accepted share-chunk body in bytes (put only)
+ */
+import { KofnError } from './errors.js';
+
+export const TOKEN_ISSUER = 'kofn-coordinator';
+/** Relays refuse tokens that live longer than this (seconds), whatever their signature. */
+export const MAX_TOKEN_LIFETIME_S = 15 * 60;
+/** Largest Authorization header a relay reads. */
+export const MAX_TOKEN_BYTES = 4096;
+
+export const TOKEN_OPS = ['put', 'get', 'delete', 'list'] as const;
+export type TokenOp = (typeof TOKEN_OPS)[number];
+
+export interface CapabilityClaims {
+  fid: string;
+  op: TokenOp;
+  chunks: [number, number];
+  max?: number;
+}
+
+export const FILE_ID_PATTERN = /^[0-9a-f]{32}$/;
+/** Chunk indexes in URLs: 0..2^32-2 written without sign, leading zeros or exponent. */
+export const CHUNK_INDEX_PATTERN = /^(0|[1-9][0-9]{0,9})$/;
+export const MAX_CHUNK_INDEX = 0xfffffffe;
+
+export function parseChunkIndex(raw: string): number | undefined {
+  if (!CHUNK_INDEX_PATTERN.test(raw)) return undefined;
+  const n = Number(raw);
+  return n <= MAX_CHUNK_INDEX ? n : undefined;
+}
+
+/** Checks the kofn-specific claims of an already signature-verified payload. */
+export function parseCapabilityClaims(payload: Record<string, unknown>): CapabilityClaims {
+  const bad = (what: string): KofnError => new KofnError('TOKEN_INVALID', `Token claim "${what}" is missing or malformed.`);
+  const { fid, op, chunks, max } = payload;
+  if (typeof fid !== 'string' || !FILE_ID_PATTERN.test(fid)) throw bad('fid');
+  if (typeof op !== 'string' || !(TOKEN_OPS as readonly string[]).includes(op)) throw bad('op');
+  if (
+    !Array.isArray(chunks) ||
+    chunks.length !== 2 ||
+    !chunks.every((c) => Number.isInteger(c) && c >= 0 && c <= MAX_CHUNK_INDEX) ||
+    (chunks[0] as number) > (chunks[1] as number)
+  ) {
+    throw bad('chunks');
+  }
+  if (max !== undefined && (!Number.isSafeInteger(max) || (max as number) < 0)) throw bad('max');
+  return { fid, op: op as TokenOp, chunks: [chunks[0] as number, chunks[1] as number], ...(max !== undefined ? { max: max as number } : {}) };
+}
