@@ -84,6 +84,7 @@ async function playwright() {
 
 const built = await check('build', 'npm', ['run', 'build']);
 await check('typecheck shared+relay (tsc -b)', 'npx', ['tsc', '-b']);
+await check('typecheck shared+relay tests (tsc)', 'sh', ['-c', 'npx tsc -p shared/tsconfig.test.json && npx tsc -p relay/tsconfig.test.json']);
 await check('typecheck web (svelte-check)', 'npm', ['run', 'typecheck', '-w', '@kofn/web']);
 await check('typecheck e2e (tsc)', 'npx', ['tsc', '-p', 'e2e']);
 for (const pkg of ['shared', 'relay', 'web']) await vitest(pkg);

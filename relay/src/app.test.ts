@@ -12,7 +12,7 @@ beforeAll(async () => {
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
-async function putChunk(fid: string, index: number, body: Uint8Array, token?: string) {
+async function putChunk(fid: string, index: number, body: Uint8Array<ArrayBuffer>, token?: string) {
   return t.app.request(`/v1/files/${fid}/chunks/${index}`, {
     method: 'PUT',
     body,

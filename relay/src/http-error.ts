@@ -28,6 +28,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
 };
 
 export function toHttpError(err: unknown): { status: number; body: ErrorBody; known: boolean } {
+  const sys = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (sys === 'ENOSPC' || sys === 'EDQUOT') {
+    return { status: 507, body: { error: { code: 'INSUFFICIENT_STORAGE', message: 'The storage server is full.' } }, known: true };
+  }
   if (hasErrorCode(err)) {
     const status = STATUS[err.code] ?? 400;
     return { status, body: { error: { code: err.code, message: err.message } }, known: true };
