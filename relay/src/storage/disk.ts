@@ -13,6 +13,8 @@ import { KeyedLock } from './keyed-lock.js';
 import type { ChunkInfo, ChunkStore, Spooled, StoredChunk } from './types.js';
 
 const NAME = /^(\d{1,10})\.([0-9a-f]{64})$/;
+/** Read size for serving chunks: 256 KiB reads cut per-chunk overhead 4x against the 64 KiB default. */
+const READ_BLOCK = 256 * 1024;
 
 async function fsyncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
@@ -117,7 +119,7 @@ export class DiskStore implements ChunkStore {
     // Open now, so a concurrent delete cannot pull the file from under the response.
     const fh = await open(found.path, 'r');
     const { size } = await fh.stat();
-    return { index, size, digest: found.digest, open: () => createReadStream('', { fd: fh, autoClose: true }) };
+    return { index, size, digest: found.digest, open: () => createReadStream('', { fd: fh, autoClose: true, highWaterMark: READ_BLOCK }) };
   }
 
   async list(fileId: string): Promise<ChunkInfo[]> {

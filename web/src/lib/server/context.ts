@@ -5,10 +5,12 @@
 import { loadConfig, type CoordinatorConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { join } from 'node:path';
+import { ensureSigningKey, type SigningKey } from './signing-keys.js';
 
 export interface Coordinator {
   config: CoordinatorConfig;
   database: Database;
+  signingKey: SigningKey;
 }
 
 let current: Promise<Coordinator> | undefined;
@@ -21,7 +23,7 @@ export function coordinator(): Promise<Coordinator> {
       dataDir: join(config.dataDir, 'db'),
       migrationsFolder: config.migrationsFolder
     });
-    return { config, database };
+    return { config, database, signingKey: await ensureSigningKey(database.db) };
   })();
   return current;
 }

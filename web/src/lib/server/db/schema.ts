@@ -16,3 +16,11 @@ export const relays = pgTable('relays', {
   registeredAt: timestamp('registered_at', { withTimezone: true }).notNull().defaultNow(),
   lastHeartbeat: timestamp('last_heartbeat', { withTimezone: true }).notNull()
 });
+
+/** The coordinator's Ed25519 key pairs for capability tokens; the newest signs, all are published. */
+export const signingKeys = pgTable('signing_keys', {
+  kid: text('kid').primaryKey(),
+  publicJwk: text('public_jwk').notNull(),
+  privateJwk: text('private_jwk').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+});
