@@ -35,6 +35,30 @@ async function check(name, cmd, args, cwd) {
   return code === 0;
 }
 
+/** A check whose script may print "SKIPPED" (with its reason) where it cannot run: counted as skipped. */
+async function skippableCheck(name, cmd, args) {
+  process.stdout.write(`\n=== ${name} ===\n`);
+  const { code, output } = await new Promise((res) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    let output = '';
+    child.stdout.on('data', (d) => {
+      output += d;
+      process.stdout.write(d);
+    });
+    child.on('exit', (c, signal) => res({ code: c ?? (signal ? 1 : 0), output }));
+  });
+  if (code === 0 && /SKIPPED/.test(output)) {
+    totals.skipped += 1;
+    lines.push(`${name}: skipped (${output.match(/SKIPPED:?(.*)/)?.[1]?.trim() ?? 'no reason given'})`);
+  } else if (code === 0) {
+    totals.passed += 1;
+    lines.push(`${name}: ok`);
+  } else {
+    totals.failed += 1;
+    lines.push(`${name}: FAILED (exit ${code})`);
+  }
+}
+
 function readReport(file) {
   try {
     return JSON.parse(readFileSync(file, 'utf8'));
@@ -93,6 +117,8 @@ else {
   totals.failed += 1;
   lines.push('playwright e2e: not run, the build failed');
 }
+
+if (built) await skippableCheck('relay Docker image (build, run, PUT/GET, healthcheck)', 'bash', ['relay/docker/test-image.sh']);
 
 process.stdout.write(`\n=== summary ===\n${lines.join('\n')}\n`);
 process.stdout.write(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);

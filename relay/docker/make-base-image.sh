@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Makes, on this machine, the base image relay/Dockerfile names (node:20-bookworm-slim) when it cannot be
+# pulled (no container registry here): a Debian bookworm minbase root made with debootstrap from the
+# machine's Debian mirror, plus this machine's Node.js 20 binary. Operators with a registry never need it.
+set -euo pipefail
+TAG=${1:-node:20-bookworm-slim}
+if docker image inspect "$TAG" >/dev/null 2>&1; then
+  echo "base image $TAG: present"
+  exit 0
+fi
+command -v debootstrap >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y debootstrap; }
+mirror=$(sed -n 's/^URIs: //p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)
+mirror=${mirror:-http://deb.debian.org/debian}
+node_bin=$(command -v node)
+node_major=$("$node_bin" -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || { echo "need Node >= 20 on this machine, have $("$node_bin" --version)" >&2; exit 1; }
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT
+echo "base image $TAG: debootstrap bookworm from $mirror"
+debootstrap --variant=minbase --include=ca-certificates,libstdc++6 bookworm "$root" "$mirror" >/dev/null
+install -m 0755 "$node_bin" "$root/usr/local/bin/node"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+tar -C "$root" -c . | docker import \
+  -c 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  -c 'CMD ["node"]' - "$TAG" >/dev/null
+echo "base image $TAG: made ($("$node_bin" --version))"
