@@ -273,6 +273,13 @@ describe('raw HTTP below the app', () => {
     expect(r.status).toBe(431);
     expect(json(r.body).error.code).toBe('HEADERS_TOO_LARGE');
   });
+  it('headers that never finish (slowloris) are cut off with 408 once the header timeout passes', { timeout: 15_000 }, async () => {
+    const t0 = Date.now();
+    const r = await rawRequest(server.port, 'GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n', { timeoutMs: 12_000 });
+    expect(r.status).toBe(408);
+    expect(Date.now() - t0).toBeLessThan(11_000);
+  });
+
   it('garbage instead of HTTP -> 400', async () => {
     const r = await rawRequest(server.port, 'HELLO THERE\r\n\r\n');
     expect(r.status).toBe(400);

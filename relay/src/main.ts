@@ -67,7 +67,8 @@ const server = serve(
     fetch: app.fetch,
     hostname: config.listen.host,
     port: config.listen.port,
-    serverOptions: { requestTimeout: 120_000, headersTimeout: 15_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024 }
+    // Slow-header and slow-body clients are cut off (checked every second), headers are capped at 16 KiB.
+    serverOptions: { requestTimeout: 120_000, headersTimeout: 15_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1_000 }
   },
   (info) => {
     const url = config.public_url || `http://${info.address}:${info.port}`;
