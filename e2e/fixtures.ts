@@ -1,12 +1,23 @@
-/** Shared fixtures: where the stack started by global-setup.ts is listening. */
-import { test as base } from '@playwright/test';
+/** Shared fixtures: where the stack started by global-setup.ts is listening, and a signed-in admin. */
+import { test as base, type APIResponse, type Page } from '@playwright/test';
 
 export interface Stack {
   url: string;
   relays: string[];
 }
 
-export const test = base.extend<{ stack: Stack }>({
+export const ADMIN = { email: 'admin@kofn.test', displayName: 'Ada Admin', password: 'correct horse battery' };
+
+/** A signed-in user's page plus API calls carrying the Origin and CSRF headers the coordinator requires. */
+export interface Session {
+  page: Page;
+  csrfToken: string;
+  post: (path: string, data?: unknown) => Promise<APIResponse>;
+  del: (path: string) => Promise<APIResponse>;
+  get: (path: string) => Promise<APIResponse>;
+}
+
+export const test = base.extend<{ stack: Stack; admin: Session }>({
   stack: async ({}, use) => {
     const url = process.env.KOFN_E2E_URL;
     const relays = process.env.KOFN_E2E_RELAYS;
@@ -15,6 +26,24 @@ export const test = base.extend<{ stack: Stack }>({
   },
   baseURL: async ({ stack }, use) => {
     await use(stack.url);
+  },
+  /** The admin, signed in through the API (set up on first use); the page's context holds the cookie. */
+  admin: async ({ page, stack }, use) => {
+    const origin = { Origin: stack.url };
+    const { needed } = (await (await page.request.get('/api/setup')).json()) as { needed: boolean };
+    const res = needed
+      ? await page.request.post('/api/setup', { data: ADMIN, headers: origin })
+      : await page.request.post('/api/login', { data: { email: ADMIN.email, password: ADMIN.password }, headers: origin });
+    if (!res.ok()) throw new Error(`could not sign in the admin: ${res.status()} ${await res.text()}`);
+    const { csrfToken } = (await res.json()) as { csrfToken: string };
+    const headers = { ...origin, 'X-CSRF-Token': csrfToken };
+    await use({
+      page,
+      csrfToken,
+      post: (path, data) => page.request.post(path, { data: data ?? {}, headers }),
+      del: (path) => page.request.delete(path, { headers }),
+      get: (path) => page.request.get(path)
+    });
   }
 });
 

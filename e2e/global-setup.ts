@@ -2,8 +2,8 @@
  * Starts the whole product (coordinator on a fresh PGlite directory, five disk relays) with the same
  * launcher as `npm start`, on free loopback ports, and stops it by PID when the suite ends.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,7 +20,13 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   const env = { ...process.env };
   // The e2e stack always uses its own embedded database; PostgreSQL is covered by the coordinator suites.
   delete env.DATABASE_URL;
-  const child = spawn(process.execPath, [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', '5', '--ephemeral-ports', '--json'], {
+  // Five relays need a Pro licence: a vendor key made for this run signs one with the real kofn-license tool.
+  const license = join(dataDir, 'license.json');
+  const cli = join(root, 'web/scripts/kofn-license.mjs');
+  execFileSync(process.execPath, [cli, 'keygen', '--out', join(dataDir, 'vendor')]);
+  execFileSync(process.execPath, [cli, 'issue', '--key', join(dataDir, 'vendor', 'license-private.pem'), '--tier', 'Pro', '--licensee', 'kofn e2e', '--out', license]);
+  env.KOFN_LICENSE_PUBLIC_KEY = readFileSync(join(dataDir, 'vendor', 'license-public.pem'), 'utf8');
+  const child = spawn(process.execPath, [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', '5', '--ephemeral-ports', '--json', '--license', license], {
     cwd: root,
     env,
     stdio: ['ignore', 'pipe', 'inherit']

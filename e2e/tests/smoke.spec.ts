@@ -1,9 +1,21 @@
-import { test, expect } from '../fixtures.js';
+import { test, expect, ADMIN } from '../fixtures.js';
 
-test('home page is served and lists the five relays online', async ({ page, stack }) => {
-  const response = await page.goto('/');
-  expect(response?.status()).toBe(200);
+test('first run: setup creates the admin, then the dashboard lists the five relays online', async ({ page, stack }) => {
+  await page.goto('/');
+  if (page.url().endsWith('/setup')) {
+    await expect(page.getByRole('heading', { name: 'Set up kofn' })).toBeVisible();
+    await page.getByLabel('E-mail').fill(ADMIN.email);
+    await page.getByLabel('Display name').fill(ADMIN.displayName);
+    await page.getByLabel(/^Password/).fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Create administrator' }).click();
+  } else {
+    await expect(page).toHaveURL(/\/login$/);
+    await page.getByLabel('E-mail').fill(ADMIN.email);
+    await page.getByLabel('Password').fill(ADMIN.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+  }
   await expect(page.getByRole('heading', { level: 1, name: 'kofn' })).toBeVisible();
+  await expect(page.getByText(`Signed in as ${ADMIN.displayName}`)).toBeVisible();
   await expect(page.getByRole('heading', { name: 'Storage servers' })).toBeVisible();
   const rows = page.getByTestId('relay-row');
   await expect(rows).toHaveCount(stack.relays.length);
@@ -14,8 +26,17 @@ test('home page is served and lists the five relays online', async ({ page, stac
   }
 });
 
+test('signing out leads back to the sign-in page, and the dashboard needs a session', async ({ admin }) => {
+  const { page } = admin;
+  await page.goto('/');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/login$/);
+});
+
 test('the coordinator sends security headers and a CSP', async ({ page }) => {
-  const response = await page.goto('/');
+  const response = await page.goto('/login');
   const headers = response!.headers();
   expect(headers['x-content-type-options']).toBe('nosniff');
   expect(headers['content-security-policy']).toContain("frame-ancestors 'none'");

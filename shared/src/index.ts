@@ -10,3 +10,4 @@ export * from './metadata.js';
 export { ShareEncoder, ShareDecoder, newMacKey, type Decoded, type Expected, type EncoderOptions } from './codec.js';
 export * from './streams.js';
 export * from './token-claims.js';
+export * from './digest-root.js';

@@ -4,6 +4,7 @@
  * relays, each announcing itself to the coordinator. Used by `npm start` and by the Playwright suite.
  *
  *   node web/scripts/stack.mjs [--data-dir .kofn] [--port 8080] [--relays 3] [--ephemeral-ports] [--json]
+ *                              [--license license.json]   (with KOFN_LICENSE_PUBLIC_KEY set to the vendor key)
  *
  * Data lives under --data-dir (database in db/, relay i in relays/relay-i/) and is reused by the next start.
  * DATABASE_URL switches the coordinator to PostgreSQL. Ctrl-C (or SIGTERM) stops every child by PID.
@@ -20,7 +21,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST = '127.0.0.1';
 
 function parseArgs(argv) {
-  const opts = { dataDir: '.kofn', port: Number(process.env.KOFN_PORT ?? 8080), relays: 3, ephemeral: false, json: false };
+  const opts = { dataDir: '.kofn', port: Number(process.env.KOFN_PORT ?? 8080), relays: 3, ephemeral: false, json: false, license: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data-dir') opts.dataDir = argv[++i];
@@ -28,6 +29,7 @@ function parseArgs(argv) {
     else if (a === '--relays') opts.relays = Number(argv[++i]);
     else if (a === '--ephemeral-ports') opts.ephemeral = true;
     else if (a === '--json') opts.json = true;
+    else if (a === '--license') opts.license = resolve(argv[++i]);
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(opts.relays) || opts.relays < 1 || opts.relays > 32) throw new Error('--relays expected 1..32');
@@ -133,7 +135,8 @@ async function main() {
     KOFN_JOIN_SECRET: joinSecret,
     KOFN_RELAY_OFFLINE_AFTER: '15',
     // adapter-node waits this many seconds for open connections on shutdown.
-    SHUTDOWN_TIMEOUT: '2'
+    SHUTDOWN_TIMEOUT: '2',
+    ...(opts.license ? { KOFN_LICENSE: opts.license } : {})
   });
   await waitFor('the coordinator', async () => (await fetch(`${origin}/api/health`)).ok);
 
@@ -174,9 +177,8 @@ async function main() {
     });
   }
   await waitFor('relays to register', async () => {
-    const res = await fetch(`${origin}/api/storage`);
-    const body = await res.json();
-    return relayUrls.every((u) => body.relays.some((r) => r.host === u && r.status === 'online'));
+    const body = await (await fetch(`${origin}/api/health`)).json();
+    return body.relaysOnline >= opts.relays;
   });
 
   if (opts.json) {

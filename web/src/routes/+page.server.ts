@@ -1,11 +1,16 @@
+import { redirect } from '@sveltejs/kit';
 import type { PageServerLoad } from './$types';
 import { coordinator } from '$lib/server/context';
+import { countUsers } from '$lib/server/auth';
 import { listRelays } from '$lib/server/relays';
 
-export const load: PageServerLoad = async () => {
+export const load: PageServerLoad = async ({ locals }) => {
   const { config, database } = await coordinator();
+  if (!locals.user) redirect(303, (await countUsers(database.db)) === 0 ? '/setup' : '/login');
   const relays = await listRelays(database.db, new Date(), config.relayOfflineAfterMs);
   return {
+    user: locals.user,
+    csrfToken: locals.csrfToken ?? null,
     relays: relays.map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status }))
   };
 };

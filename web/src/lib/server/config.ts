@@ -11,6 +11,27 @@ export interface CoordinatorConfig {
   joinSecret: string;
   /** A relay with no heartbeat for this long is shown offline. */
   relayOfflineAfterMs: number;
+  /** Uploads not committed within this time are removed by the cleanup job. */
+  reservationTtlMs: number;
+  /** Qasmat's renewal settings: maximum share age before renewal, and age past which a file is flagged expired. */
+  renewalMs: number;
+  expirationMs: number;
+  /** Licence file (--license / KOFN_LICENSE) and the vendor key that signs licences. */
+  licensePath: string | undefined;
+  licensePublicKey: string | undefined;
+  /** Trusted reverse-proxy header mode: only requests from these addresses may name the user. */
+  trustedProxies: string[];
+}
+
+function positive(raw: string | undefined, fallback: number): number {
+  const n = Number(raw);
+  return raw !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** `--license <path>` on the coordinator's command line. */
+function licenseArg(): string | undefined {
+  const i = process.argv.indexOf('--license');
+  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): CoordinatorConfig {
@@ -21,6 +42,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir,
     migrationsFolder: resolve(env.KOFN_MIGRATIONS_DIR ?? 'drizzle'),
     joinSecret: env.KOFN_JOIN_SECRET ?? '',
-    relayOfflineAfterMs: (Number.isFinite(offline) && offline > 0 ? offline : 30) * 1000
+    relayOfflineAfterMs: (Number.isFinite(offline) && offline > 0 ? offline : 30) * 1000,
+    reservationTtlMs: positive(env.KOFN_RESERVATION_HOURS, 24) * 3600_000,
+    renewalMs: positive(env.KOFN_RENEWAL_DAYS, 30) * 86_400_000,
+    expirationMs: positive(env.KOFN_EXPIRATION_DAYS, 365) * 86_400_000,
+    licensePath: licenseArg() ?? env.KOFN_LICENSE,
+    licensePublicKey: env.KOFN_LICENSE_PUBLIC_KEY,
+    trustedProxies: (env.KOFN_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   };
 }

@@ -1,16 +1,22 @@
 /**
- * The coordinator process's single context: configuration and the open database, created once by the
- * `init` server hook (before the first request) and shared by every route.
+ * The coordinator process's single context: configuration, the open database, the signing key, the
+ * licence and the job scheduler, created once by the `init` server hook and shared by every route.
  */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { loadConfig, type CoordinatorConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
-import { join } from 'node:path';
 import { ensureSigningKey, type SigningKey } from './signing-keys.js';
+import { loadLicense, type License } from './license.js';
+import { JobRunner } from './jobs.js';
+import { jobHandlers, runMaintenance } from './maintenance.js';
 
 export interface Coordinator {
   config: CoordinatorConfig;
   database: Database;
   signingKey: SigningKey;
+  license: License;
+  jobs: JobRunner;
 }
 
 let current: Promise<Coordinator> | undefined;
@@ -23,7 +29,12 @@ export function coordinator(): Promise<Coordinator> {
       dataDir: join(config.dataDir, 'db'),
       migrationsFolder: config.migrationsFolder
     });
-    return { config, database, signingKey: await ensureSigningKey(database.db) };
+    const signingKey = await ensureSigningKey(database.db);
+    const license = loadLicense(config.licensePath, config.licensePublicKey, { info: (m) => console.log(m), error: (m) => console.error(m) });
+    const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, jobHandlers(database.db, signingKey), () =>
+      runMaintenance(database.db, config.reservationTtlMs)
+    );
+    return { config, database, signingKey, license, jobs };
   })();
   return current;
 }

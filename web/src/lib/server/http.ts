@@ -2,18 +2,36 @@
  * The coordinator's HTTP error boundary: every failure leaves as `{ error: { code, message } }` with a
  * status from one table; unknown errors are logged and answered with a generic 500.
  */
-import { json } from '@sveltejs/kit';
+import { json, type RequestEvent } from '@sveltejs/kit';
+import type { User } from './auth.js';
+import { coordinator, type Coordinator } from './context.js';
+import type { Ctx } from './files.js';
 import { KofnError, hasErrorCode, type ErrorCode } from '@kofn/shared';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   BAD_REQUEST: 400,
   INVALID_ARGUMENT: 400,
+  WRONG_VALUE: 400,
+  INVALID_FILENAME: 400,
+  THRESHOLD_TOO_LOW: 400,
+  THRESHOLD_TOO_HIGH: 400,
   UNAUTHORIZED: 401,
+  INVALID_CREDENTIALS: 401,
   FORBIDDEN: 403,
+  CSRF_FAILED: 403,
+  LICENSE_LIMIT: 403,
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  FILENAME_IN_USE: 409,
+  EMAIL_IN_USE: 409,
+  SETUP_DONE: 409,
+  COMMIT_MISMATCH: 409,
   PAYLOAD_TOO_LARGE: 413,
+  FILE_TOO_BIG: 413,
+  RATE_LIMITED: 429,
+  STORAGE_FULL: 507,
+  RELAYS_OFFLINE: 503,
   UNAVAILABLE: 503
 };
 
@@ -65,4 +83,44 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
   } catch {
     throw new KofnError('BAD_REQUEST', 'Body is not valid UTF-8 JSON.');
   }
+}
+
+export interface RouteContext {
+  event: RequestEvent;
+  co: Coordinator;
+  /** Present for 'user' and 'admin' routes. */
+  user: User;
+  /** The service context for the signed-in user. */
+  ctx: Ctx;
+}
+
+/**
+ * One shape for every API route: authentication level, body limits, error mapping. Returns JSON (or a
+ * Response the handler built) with `status`.
+ */
+export function route(
+  auth: 'none' | 'user' | 'admin',
+  fn: (rc: RouteContext) => Promise<unknown>,
+  status = 200
+): (event: RequestEvent) => Promise<Response> {
+  return (event) =>
+    handle(async () => {
+      const co = await coordinator();
+      const user = event.locals.user;
+      if (auth !== 'none' && !user) throw new KofnError('UNAUTHORIZED', 'Please sign in.');
+      if (auth === 'admin' && user?.role !== 'admin') throw new KofnError('FORBIDDEN', 'Only administrators may do this.');
+      const ctx: Ctx = { db: co.database.db, user: user!, license: co.license, key: co.signingKey, config: co.config };
+      const out = await fn({ event, co, user: user!, ctx });
+      return out instanceof Response ? out : json(out, { status });
+    });
+}
+
+/** Request bodies of API routes are small JSON documents. */
+export const MAX_API_BODY = 64 * 1024;
+
+export function body(event: RequestEvent): Promise<Record<string, unknown>> {
+  return readJson(event.request, MAX_API_BODY).then((b) => {
+    if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new KofnError('BAD_REQUEST', 'Expected a JSON object.');
+    return b as Record<string, unknown>;
+  });
 }

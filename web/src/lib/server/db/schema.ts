@@ -2,7 +2,8 @@
  * The coordinator's schema: one definition for PostgreSQL and PGlite; migrations are generated from it
  * by drizzle-kit (`npm run db:generate -w web`) into `web/drizzle/`.
  */
-import { bigint, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import { sql } from 'drizzle-orm';
+import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 export const relays = pgTable('relays', {
   id: text('id').primaryKey(),
@@ -24,3 +25,140 @@ export const signingKeys = pgTable('signing_keys', {
   privateJwk: text('private_jwk').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
 });
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey(),
+    /** Lower-cased; the login name. */
+    email: text('email').notNull(),
+    displayName: text('display_name').notNull(),
+    /** argon2id PHC string; null for accounts that only sign in through a trusted proxy header. */
+    passwordHash: text('password_hash'),
+    role: text('role', { enum: ['admin', 'user'] }).notNull(),
+    disabled: boolean('disabled').notNull().default(false),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [uniqueIndex('users_email_idx').on(t.email)]
+);
+
+export const sessions = pgTable(
+  'sessions',
+  {
+    /** SHA-256 of the cookie value: a database leak does not hand out live sessions. */
+    id: text('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    csrfToken: text('csrf_token').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull()
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)]
+);
+
+/** Failed logins per key (e-mail and client address), for rate limiting across replicas. */
+export const loginFailures = pgTable('login_failures', {
+  key: text('key').primaryKey(),
+  count: integer('count').notNull(),
+  windowStart: timestamp('window_start', { withTimezone: true }).notNull()
+});
+
+export const files = pgTable(
+  'files',
+  {
+    /** 32 lowercase hex digits, random. */
+    id: text('id').primaryKey(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id),
+    name: text('name').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    type: text('type').notNull(),
+    k: integer('k').notNull(),
+    n: integer('n').notNull(),
+    chunkSize: integer('chunk_size').notNull(),
+    chunkCount: integer('chunk_count').notNull(),
+    epoch: integer('epoch').notNull().default(0),
+    status: text('status', { enum: ['reserved', 'available', 'deleting', 'deleted'] }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    committedAt: timestamp('committed_at', { withTimezone: true }),
+    lastRenewalAt: timestamp('last_renewal_at', { withTimezone: true }),
+    deletedAt: timestamp('deleted_at', { withTimezone: true })
+  },
+  (t) => [
+    // Names are unique per owner among files that are not deleted.
+    uniqueIndex('files_owner_name_idx').on(t.ownerId, t.name).where(sql`status <> 'deleted'`),
+    index('files_owner_idx').on(t.ownerId, t.status)
+  ]
+);
+
+/** Where each share of a file lives: relay, x-coordinate, and the digest over its stored share chunks. */
+export const placements = pgTable(
+  'placements',
+  {
+    fileId: text('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    relayId: text('relay_id')
+      .notNull()
+      .references(() => relays.id),
+    x: integer('x').notNull(),
+    /** SHA-256 over the SHA-256 of each stored share chunk, in index order; set at commit. */
+    digestRoot: text('digest_root')
+  },
+  (t) => [primaryKey({ columns: [t.fileId, t.relayId] }), uniqueIndex('placements_file_x_idx').on(t.fileId, t.x)]
+);
+
+export const grants = pgTable(
+  'grants',
+  {
+    fileId: text('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [primaryKey({ columns: [t.fileId, t.userId] }), index('grants_user_idx').on(t.userId)]
+);
+
+export const history = pgTable(
+  'history',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke'] }).notNull(),
+    fileId: text('file_id'),
+    fileName: text('file_name').notNull(),
+    result: text('result', { enum: ['ok', 'error'] }).notNull(),
+    detail: text('detail').notNull().default(''),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [index('history_user_idx').on(t.userId, t.createdAt)]
+);
+
+/** Durable jobs, claimed with FOR UPDATE SKIP LOCKED by any coordinator replica. */
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    kind: text('kind').notNull(),
+    /** Jobs with the same kind and key are the same job (idempotent enqueue). */
+    key: text('key').notNull(),
+    payload: jsonb('payload').notNull(),
+    status: text('status', { enum: ['pending', 'running', 'done', 'failed'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(50),
+    runAfter: timestamp('run_after', { withTimezone: true }).notNull().defaultNow(),
+    lockedBy: text('locked_by'),
+    lockedUntil: timestamp('locked_until', { withTimezone: true }),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [uniqueIndex('jobs_kind_key_idx').on(t.kind, t.key), index('jobs_due_idx').on(t.status, t.runAfter)]
+);

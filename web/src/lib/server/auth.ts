@@ -1,0 +1,155 @@
+/**
+ * Accounts and sessions: argon2id passwords (@node-rs/argon2 defaults: m = 19 MiB, t = 2, p = 1, the
+ * OWASP minimum), random session tokens stored only as their SHA-256, a CSRF token per session, and login
+ * rate limiting in the database so every replica counts the same failures.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
+import { and, eq, gt, lt, sql } from 'drizzle-orm';
+import { KofnError } from '@kofn/shared';
+import type { Db } from './db/index.js';
+import { loginFailures, sessions, users } from './db/schema.js';
+
+export interface User {
+  id: string;
+  email: string;
+  displayName: string;
+  role: 'admin' | 'user';
+}
+
+export const SESSION_COOKIE = 'kofn_session';
+export const SESSION_TTL_MS = 7 * 24 * 3600 * 1000;
+const LOGIN_WINDOW_MS = 15 * 60 * 1000;
+const LOGIN_MAX_FAILURES = 10;
+// A fixed hash to verify against when the e-mail is unknown, so timing does not reveal which accounts exist.
+let dummyHash: Promise<string> | undefined;
+
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+function toUser(row: typeof users.$inferSelect): User {
+  return { id: row.id, email: row.email, displayName: row.displayName, role: row.role };
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const [r] = await db.select({ n: sql<number>`count(*)::int` }).from(users);
+  return r?.n ?? 0;
+}
+
+export async function createUser(
+  db: Db,
+  input: { email: string; displayName: string; password?: string | undefined; role: 'admin' | 'user' },
+  maxUsers: number
+): Promise<User> {
+  if ((await countUsers(db)) >= maxUsers) {
+    console.warn(`kofn: licence limit reached: ${maxUsers} users; account for ${input.email} not created.`);
+    throw new KofnError('LICENSE_LIMIT', `The licence allows ${maxUsers} users.`);
+  }
+  const passwordHash = input.password === undefined ? null : await argonHash(input.password);
+  const rows = await db
+    .insert(users)
+    .values({ id: randomUUID(), email: input.email, displayName: input.displayName, passwordHash, role: input.role })
+    .onConflictDoNothing()
+    .returning();
+  if (!rows[0]) throw new KofnError('EMAIL_IN_USE', 'This e-mail address already has an account.');
+  return toUser(rows[0]);
+}
+
+/** First-run setup: creates the admin, only while there is no user at all. */
+export async function setupAdmin(db: Db, input: { email: string; displayName: string; password: string }, maxUsers: number): Promise<User> {
+  return db.transaction(async (tx) => {
+    // Serialise concurrent setups; the loser sees a user and stops.
+    await tx.execute(sql`select pg_advisory_xact_lock(7101)`);
+    if ((await countUsers(tx)) > 0) throw new KofnError('SETUP_DONE', 'kofn is already set up.');
+    return createUser(tx, { ...input, role: 'admin' }, maxUsers);
+  });
+}
+
+export async function findUserByEmail(db: Db, email: string): Promise<User | undefined> {
+  const [row] = await db.select().from(users).where(eq(users.email, email));
+  return row && !row.disabled ? toUser(row) : undefined;
+}
+
+export async function listUsers(db: Db): Promise<Array<User & { createdAt: string }>> {
+  const rows = await db.select().from(users).orderBy(users.createdAt);
+  return rows.map((r) => ({ ...toUser(r), createdAt: r.createdAt.toISOString() }));
+}
+
+async function checkRate(db: Db, keys: string[], now: Date): Promise<void> {
+  for (const key of keys) {
+    const [row] = await db.select().from(loginFailures).where(eq(loginFailures.key, key));
+    if (row && now.getTime() - row.windowStart.getTime() < LOGIN_WINDOW_MS && row.count >= LOGIN_MAX_FAILURES) {
+      throw new KofnError('RATE_LIMITED', 'Too many failed sign-ins; try again in 15 minutes.');
+    }
+  }
+}
+
+async function recordFailure(db: Db, keys: string[], now: Date): Promise<void> {
+  const windowStart = new Date(now.getTime() - LOGIN_WINDOW_MS);
+  for (const key of keys) {
+    await db
+      .insert(loginFailures)
+      .values({ key, count: 1, windowStart: now })
+      .onConflictDoUpdate({
+        target: loginFailures.key,
+        set: {
+          count: sql`case when ${loginFailures.windowStart} < ${windowStart} then 1 else ${loginFailures.count} + 1 end`,
+          windowStart: sql`case when ${loginFailures.windowStart} < ${windowStart} then ${now} else ${loginFailures.windowStart} end`
+        }
+      });
+  }
+}
+
+export interface NewSession {
+  token: string;
+  csrfToken: string;
+  user: User;
+  expiresAt: Date;
+}
+
+export async function createSession(db: Db, user: User, now = new Date()): Promise<NewSession> {
+  const token = randomBytes(32).toString('base64url');
+  const csrfToken = randomBytes(32).toString('base64url');
+  const expiresAt = new Date(now.getTime() + SESSION_TTL_MS);
+  await db.insert(sessions).values({ id: sha256(token), userId: user.id, csrfToken, createdAt: now, expiresAt });
+  return { token, csrfToken, user, expiresAt };
+}
+
+export async function login(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<NewSession> {
+  const keys = [`email:${emailAddress}`, `client:${client}`];
+  await checkRate(db, keys, now);
+  const [row] = await db.select().from(users).where(eq(users.email, emailAddress));
+  dummyHash ??= argonHash(randomBytes(16).toString('hex'));
+  const ok = row?.passwordHash ? await argonVerify(row.passwordHash, password) : (await argonVerify(await dummyHash, password), false);
+  if (!row || !ok || row.disabled) {
+    await recordFailure(db, keys, now);
+    throw new KofnError('INVALID_CREDENTIALS', 'Wrong e-mail or password.');
+  }
+  await db.delete(loginFailures).where(eq(loginFailures.key, keys[0]!));
+  return createSession(db, toUser(row), now);
+}
+
+export async function sessionUser(db: Db, token: string | undefined, now = new Date()): Promise<{ user: User; csrfToken: string } | undefined> {
+  if (!token || token.length > 100) return undefined;
+  const [row] = await db
+    .select({ user: users, csrfToken: sessions.csrfToken })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(sessions.id, sha256(token)), gt(sessions.expiresAt, now)));
+  if (!row || row.user.disabled) return undefined;
+  return { user: toUser(row.user), csrfToken: row.csrfToken };
+}
+
+export async function logout(db: Db, token: string | undefined): Promise<void> {
+  if (token) await db.delete(sessions).where(eq(sessions.id, sha256(token)));
+}
+
+export async function purgeExpiredSessions(db: Db, now = new Date()): Promise<void> {
+  await db.delete(sessions).where(lt(sessions.expiresAt, now));
+}
+
+/** Trusted reverse-proxy mode (Authelia, oauth2-proxy): the proxy's Remote-Email names the user. */
+export async function proxyUser(db: Db, remoteEmail: string, remoteName: string | undefined, maxUsers: number): Promise<User> {
+  const existing = await findUserByEmail(db, remoteEmail);
+  if (existing) return existing;
+  return createUser(db, { email: remoteEmail, displayName: remoteName || remoteEmail, role: (await countUsers(db)) === 0 ? 'admin' : 'user' }, maxUsers);
+}

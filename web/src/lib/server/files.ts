@@ -1,0 +1,308 @@
+/**
+ * Files: reserve (checks, placement, x-coordinates, upload tokens), commit (verified with every relay),
+ * list, manifest with read tokens, fresh tokens, remove (a durable job deletes the shares), and usage.
+ * The coordinator never sees shares or plaintext; it only hands out capabilities and records placements.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm';
+import { DEFAULT_CHUNK_SIZE, HEADER_BYTES, KofnError, MAX_SHARES, TAG_BYTES, chunkCountFor, digestRoot, type TokenOp } from '@kofn/shared';
+import type { Db } from './db/index.js';
+import { files, grants, placements, relays, users } from './db/schema.js';
+import type { User } from './auth.js';
+import type { License } from './license.js';
+import type { CoordinatorConfig } from './config.js';
+import { mintCapability, type SigningKey } from './signing-keys.js';
+import { listChunks } from './relay-client.js';
+import { enqueue } from './jobs.js';
+import { record } from './history.js';
+import * as v from './validate.js';
+
+export interface Ctx {
+  db: Db;
+  user: User;
+  license: License;
+  key: SigningKey;
+  config: CoordinatorConfig;
+}
+
+const TOKEN_TTL_S = 15 * 60;
+/** Largest metadata record (name 1024 B, type 255 B, fixed fields) the browser may store as chunk 0. */
+const MAX_METADATA_RECORD = 1400;
+
+export interface PlacementView {
+  relayId: string;
+  name: string;
+  url: string;
+  location: string;
+  x: number;
+  online: boolean;
+}
+
+type FileRow = typeof files.$inferSelect;
+
+function isOnline(lastHeartbeat: Date, config: CoordinatorConfig, now: Date): boolean {
+  return now.getTime() - lastHeartbeat.getTime() <= config.relayOfflineAfterMs;
+}
+
+/** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates with the platform CSPRNG). */
+function pickXs(n: number): number[] {
+  const pool = Array.from({ length: 255 }, (_, i) => i + 1);
+  for (let i = 0; i < n; i++) {
+    const j = i + randomInt(255 - i);
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  return pool.slice(0, n);
+}
+
+async function placementsOf(db: Db, fileId: string): Promise<Array<typeof placements.$inferSelect & { relay: typeof relays.$inferSelect }>> {
+  const rows = await db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId));
+  return rows.map((r) => ({ ...r.p, relay: r.relay })).sort((a, b) => a.x - b.x);
+}
+
+function tokensFor(ctx: Ctx, file: FileRow, op: TokenOp, relayIds: string[]): Promise<string[]> {
+  const max = Math.max(file.chunkSize, MAX_METADATA_RECORD) + TAG_BYTES + HEADER_BYTES;
+  return Promise.all(
+    relayIds.map((relayId) =>
+      mintCapability(ctx.key, {
+        relayId,
+        userId: ctx.user.id,
+        fid: file.id,
+        op,
+        chunks: [0, file.chunkCount],
+        ...(op === 'put' ? { max } : {}),
+        ttl: TOKEN_TTL_S
+      })
+    )
+  );
+}
+
+export async function protectedBytes(db: Db): Promise<number> {
+  const [r] = await db.select({ n: sql<string>`coalesce(sum(${files.size}), 0)` }).from(files).where(ne(files.status, 'deleted'));
+  return Number(r?.n ?? 0);
+}
+
+export async function usage(db: Db, license: License) {
+  const used = await protectedBytes(db);
+  return { protectedBytes: used, limitBytes: license.limits.protectedBytes, percent: Math.min(100, (100 * used) / license.limits.protectedBytes) };
+}
+
+export interface ReserveInput {
+  name: unknown;
+  size: unknown;
+  type: unknown;
+  k: unknown;
+  relays?: unknown;
+}
+
+export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Partial<ReserveInput>, now = new Date()) {
+  const name = v.fileName(input.name);
+  if (typeof input.size !== 'number' || !Number.isSafeInteger(input.size) || input.size < 0) {
+    throw new KofnError('FILE_TOO_BIG', 'File too big, empty or wrong field.');
+  }
+  const size = input.size;
+  if (size > ctx.license.limits.maxFileSize) {
+    throw new KofnError('FILE_TOO_BIG', `File too big, empty or wrong field. The licence allows files up to ${ctx.license.limits.maxFileSize} bytes.`);
+  }
+  const type = input.type === undefined || input.type === '' ? 'application/octet-stream' : v.text(input.type, 'type', 255);
+  if (typeof input.k !== 'number' || !Number.isInteger(input.k)) throw v.wrongValue('k', 'integers 2..255');
+  const k = input.k;
+  if (k < 2) throw new KofnError('THRESHOLD_TOO_LOW', 'The threshold must be greater to 1');
+
+  const all = await ctx.db.select().from(relays);
+  let chosen: typeof all;
+  if (input.relays === undefined) {
+    chosen = all.filter((r) => isOnline(r.lastHeartbeat, ctx.config, now));
+  } else {
+    if (!Array.isArray(input.relays) || input.relays.length === 0 || input.relays.some((r) => typeof r !== 'string')) {
+      throw v.wrongValue('relays', 'ids of registered storage servers');
+    }
+    const ids = [...new Set(input.relays as string[])];
+    chosen = ids.map((id) => all.find((r) => r.id === id) ?? (() => { throw v.wrongValue('relays', 'ids of registered storage servers'); })());
+    if (chosen.some((r) => !isOnline(r.lastHeartbeat, ctx.config, now))) {
+      throw new KofnError('RELAYS_OFFLINE', 'Some storage servers necessary for the operation are not connected.');
+    }
+  }
+  const n = chosen.length;
+  if (n > MAX_SHARES) throw v.wrongValue('relays', 'at most 255 storage servers');
+  if (k > n) throw new KofnError('THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.');
+
+  const id = randomBytes(16).toString('hex');
+  const chunkSize = DEFAULT_CHUNK_SIZE;
+  const chunkCount = chunkCountFor(size, chunkSize);
+  const xs = pickXs(n);
+  const file = await ctx.db.transaction(async (tx) => {
+    // One reservation at a time checks and takes quota, so parallel reservations never exceed it.
+    await tx.execute(sql`select pg_advisory_xact_lock(7102)`);
+    const used = await protectedBytes(tx);
+    if (used + size > ctx.license.limits.protectedBytes) {
+      console.warn(`kofn: licence storage limit reached (${used} of ${ctx.license.limits.protectedBytes} bytes); reservation refused.`);
+      throw new KofnError('STORAGE_FULL', 'Storage limit reached: the licence allows no more protected bytes.');
+    }
+    const [clash] = await tx.select({ id: files.id }).from(files).where(and(eq(files.ownerId, ctx.user.id), eq(files.name, name), ne(files.status, 'deleted')));
+    if (clash) throw new KofnError('FILENAME_IN_USE', 'Filename is already in use.');
+    const [row] = await tx.insert(files).values({ id, ownerId: ctx.user.id, name, size, type, k, n, chunkSize, chunkCount, status: 'reserved', createdAt: now }).returning();
+    await tx.insert(placements).values(chosen.map((r, i) => ({ fileId: id, relayId: r.id, x: xs[i]! })));
+    return row!;
+  });
+  const tokens = await tokensFor(ctx, file, 'put', chosen.map((r) => r.id));
+  return {
+    fileId: id,
+    k,
+    n,
+    chunkSize,
+    chunkCount,
+    epoch: file.epoch,
+    placements: chosen.map((r, i) => ({ relayId: r.id, name: r.name, url: r.url, x: xs[i]!, token: tokens[i]! }))
+  };
+}
+
+/** The file if this user may see it (owner, or grantee when allowed); otherwise the same 404 as a missing file. */
+async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: FileRow['status'][] }): Promise<FileRow> {
+  const fileId = v.fileId(rawId);
+  const [row] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), inArray(files.status, opts.statuses)));
+  if (row && row.ownerId === ctx.user.id) return row;
+  if (row && opts.grantee) {
+    const [g] = await ctx.db.select().from(grants).where(and(eq(grants.fileId, fileId), eq(grants.userId, ctx.user.id)));
+    if (g) return row;
+  }
+  throw new KofnError('NOT_FOUND', 'File not found on the servers.');
+}
+
+export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unknown }, now = new Date()) {
+  const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['reserved'] });
+  const roots = v.object(input.roots ?? {});
+  const where = await placementsOf(ctx.db, file.id);
+  const expected = Array.from({ length: file.chunkCount + 1 }, (_, i) => i);
+  const checked = await Promise.all(
+    where.map(async (p) => {
+      const listed = await listChunks(ctx.key, { id: p.relayId, url: p.relay.url, name: p.relay.name }, file.id);
+      const indexes = listed.map((c) => c.index);
+      if (indexes.length !== expected.length || indexes.some((ix, i) => ix !== expected[i])) {
+        throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} does not hold every chunk of this file.`);
+      }
+      const root = await digestRoot(listed.map((c) => c.digest));
+      if (roots[p.relayId] !== root) throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} holds different chunks than were uploaded.`);
+      return { relayId: p.relayId, root };
+    })
+  );
+  await ctx.db.transaction(async (tx) => {
+    for (const c of checked) await tx.update(placements).set({ digestRoot: c.root }).where(and(eq(placements.fileId, file.id), eq(placements.relayId, c.relayId)));
+    await tx.update(files).set({ status: 'available', committedAt: now }).where(eq(files.id, file.id));
+  });
+  await record(ctx.db, { userId: ctx.user.id, operation: 'protect', fileId: file.id, fileName: file.name, result: 'ok', detail: `${file.k} of ${file.n}` });
+  return { fileId: file.id, status: 'available' as const };
+}
+
+function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig, now: Date, owner?: { email: string; displayName: string }) {
+  const since = (f.lastRenewalAt ?? f.committedAt ?? f.createdAt).getTime();
+  return {
+    id: f.id,
+    name: f.name,
+    size: f.size,
+    type: f.type,
+    k: f.k,
+    n: f.n,
+    status: f.status,
+    createdAt: f.createdAt.toISOString(),
+    modifiedAt: (f.committedAt ?? f.createdAt).toISOString(),
+    lastRenewal: f.lastRenewalAt?.toISOString() ?? null,
+    renewalDue: now.getTime() - since > config.renewalMs,
+    expired: now.getTime() - since > config.expirationMs,
+    relays: where.map((p) => ({ relayId: p.relayId, name: p.name, location: p.location, online: p.online })),
+    ...(owner ? { owner } : {})
+  };
+}
+
+async function views(ctx: Ctx, rows: FileRow[], now: Date, owners?: Map<string, { email: string; displayName: string }>) {
+  if (rows.length === 0) return [];
+  const ps = await ctx.db
+    .select({ p: placements, relay: relays })
+    .from(placements)
+    .innerJoin(relays, eq(relays.id, placements.relayId))
+    .where(inArray(placements.fileId, rows.map((r) => r.id)));
+  const byFile = new Map<string, PlacementView[]>();
+  for (const { p, relay } of ps) {
+    const list = byFile.get(p.fileId) ?? [];
+    list.push({ relayId: relay.id, name: relay.name, url: relay.url, location: relay.location, x: p.x, online: isOnline(relay.lastHeartbeat, ctx.config, now) });
+    byFile.set(p.fileId, list);
+  }
+  return rows.map((f) => fileView(f, (byFile.get(f.id) ?? []).sort((a, b) => a.name.localeCompare(b.name)), ctx.config, now, owners?.get(f.ownerId)));
+}
+
+export async function listFiles(ctx: Ctx, now = new Date()) {
+  const rows = await ctx.db
+    .select()
+    .from(files)
+    .where(and(eq(files.ownerId, ctx.user.id), inArray(files.status, ['available', 'reserved', 'deleting'])))
+    .orderBy(desc(files.createdAt));
+  return views(ctx, rows, now);
+}
+
+export async function sharedWithMe(ctx: Ctx, now = new Date()) {
+  const rows = await ctx.db
+    .select({ f: files, owner: users })
+    .from(grants)
+    .innerJoin(files, eq(files.id, grants.fileId))
+    .innerJoin(users, eq(users.id, files.ownerId))
+    .where(and(eq(grants.userId, ctx.user.id), eq(files.status, 'available')))
+    .orderBy(desc(files.createdAt));
+  const owners = new Map(rows.map((r) => [r.owner.id, { email: r.owner.email, displayName: r.owner.displayName }]));
+  return views(ctx, rows.map((r) => r.f), now, owners);
+}
+
+export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
+  const file = await visibleFile(ctx, rawId, { grantee: true, statuses: ['available'] });
+  const where = await placementsOf(ctx.db, file.id);
+  const tokens = await tokensFor(ctx, file, 'get', where.map((p) => p.relayId));
+  return {
+    fileId: file.id,
+    name: file.name,
+    size: file.size,
+    type: file.type,
+    k: file.k,
+    n: file.n,
+    chunkSize: file.chunkSize,
+    chunkCount: file.chunkCount,
+    epoch: file.epoch,
+    placements: where.map((p, i) => ({
+      relayId: p.relayId,
+      name: p.relay.name,
+      url: p.relay.url,
+      location: p.relay.location,
+      x: p.x,
+      online: isOnline(p.relay.lastHeartbeat, ctx.config, now),
+      token: tokens[i]!
+    }))
+  };
+}
+
+/** Fresh tokens for a long upload (owner, reserved file) or download (owner or grantee). */
+export async function freshTokens(ctx: Ctx, rawId: unknown, op: unknown) {
+  if (op !== 'put' && op !== 'get') throw v.wrongValue('op', 'put, get');
+  const file = await visibleFile(ctx, rawId, { grantee: op === 'get', statuses: op === 'put' ? ['reserved'] : ['available'] });
+  const where = await placementsOf(ctx.db, file.id);
+  const tokens = await tokensFor(ctx, file, op, where.map((p) => p.relayId));
+  return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) };
+}
+
+export async function removeFile(ctx: Ctx, rawId: unknown, now = new Date()) {
+  const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['available', 'reserved'] });
+  await ctx.db.update(files).set({ status: 'deleting' }).where(eq(files.id, file.id));
+  await ctx.db.delete(grants).where(eq(grants.fileId, file.id));
+  await enqueue(ctx.db, 'delete-file', file.id, { fileId: file.id }, now);
+  await record(ctx.db, { userId: ctx.user.id, operation: 'remove', fileId: file.id, fileName: file.name, result: 'ok' });
+  return { fileId: file.id, status: 'deleting' as const };
+}
+
+/** The browser reports how a retrieval went (and which relays sent bad data) for the history. */
+export async function reportRetrieval(ctx: Ctx, rawId: unknown, input: Record<string, unknown>) {
+  const file = await visibleFile(ctx, rawId, { grantee: true, statuses: ['available'] });
+  const result = input.result === 'ok' ? 'ok' : input.result === 'error' ? 'error' : (() => { throw v.wrongValue('result', 'ok, error'); })();
+  const badRelays = Array.isArray(input.badRelays) ? input.badRelays.filter((r): r is string => typeof r === 'string').slice(0, 255) : [];
+  const where = await placementsOf(ctx.db, file.id);
+  const names = badRelays.map((id) => where.find((p) => p.relayId === id)?.relay.name).filter(Boolean);
+  const message = typeof input.message === 'string' ? input.message.slice(0, 300).replace(/[\p{Cc}]/gu, ' ') : '';
+  const detail = [names.length ? `bad data from: ${names.join(', ')}` : '', message].filter(Boolean).join('; ');
+  await record(ctx.db, { userId: ctx.user.id, operation: 'retrieve', fileId: file.id, fileName: file.name, result, detail });
+  return { recorded: true };
+}

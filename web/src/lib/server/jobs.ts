@@ -1,0 +1,141 @@
+/**
+ * Durable jobs: rows in `jobs`, claimed with FOR UPDATE SKIP LOCKED so any number of coordinator
+ * replicas (or workers in one process) never run the same job at once; a claim is a lease that expires,
+ * so a crashed worker's job is taken over. Failures retry with exponential backoff; handlers must be
+ * idempotent (a job may run again after a crash between its work and its completion).
+ */
+import { and, desc, eq, lt, lte, or, sql } from 'drizzle-orm';
+import type { Db } from './db/index.js';
+import { jobs } from './db/schema.js';
+
+export type JobRow = typeof jobs.$inferSelect;
+export type JobHandler = (payload: Record<string, unknown>, job: JobRow) => Promise<void>;
+
+export async function enqueue(db: Db, kind: string, key: string, payload: Record<string, unknown>, runAfter = new Date()): Promise<void> {
+  await db
+    .insert(jobs)
+    .values({ kind, key, payload, status: 'pending', runAfter })
+    .onConflictDoUpdate({
+      target: [jobs.kind, jobs.key],
+      // Re-enqueueing a finished job runs it again; a pending or running one is left alone.
+      set: { status: 'pending', attempts: 0, runAfter, lastError: null, payload, updatedAt: new Date() },
+      setWhere: sql`${jobs.status} in ('done', 'failed')`
+    });
+}
+
+/** Claims one due job (or one whose lease expired) for `worker`, or returns undefined. */
+export async function claim(db: Db, worker: string, leaseMs: number, now = new Date()): Promise<JobRow | undefined> {
+  return db.transaction(async (tx) => {
+    const [due] = await tx
+      .select({ id: jobs.id })
+      .from(jobs)
+      .where(or(and(eq(jobs.status, 'pending'), lte(jobs.runAfter, now)), and(eq(jobs.status, 'running'), lt(jobs.lockedUntil, now))))
+      .orderBy(jobs.runAfter, jobs.id)
+      .limit(1)
+      .for('update', { skipLocked: true });
+    if (!due) return undefined;
+    const [job] = await tx
+      .update(jobs)
+      .set({ status: 'running', lockedBy: worker, lockedUntil: new Date(now.getTime() + leaseMs), attempts: sql`${jobs.attempts} + 1`, updatedAt: now })
+      .where(eq(jobs.id, due.id))
+      .returning();
+    return job;
+  });
+}
+
+export async function complete(db: Db, job: JobRow): Promise<void> {
+  await db
+    .update(jobs)
+    .set({ status: 'done', lockedBy: null, lockedUntil: null, lastError: null, updatedAt: new Date() })
+    .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? '')));
+}
+
+/** Backoff after the n-th failed attempt: 2^n seconds, at most 10 minutes. */
+export function backoffMs(attempts: number): number {
+  return Math.min(600_000, 1000 * 2 ** Math.min(attempts, 20));
+}
+
+export async function fail(db: Db, job: JobRow, error: string, now = new Date()): Promise<void> {
+  const final = job.attempts >= job.maxAttempts;
+  await db
+    .update(jobs)
+    .set({
+      status: final ? 'failed' : 'pending',
+      lockedBy: null,
+      lockedUntil: null,
+      lastError: error.slice(0, 500),
+      runAfter: new Date(now.getTime() + backoffMs(job.attempts)),
+      updatedAt: now
+    })
+    .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? '')));
+}
+
+export async function listJobs(db: Db, limit = 100): Promise<JobRow[]> {
+  return db.select().from(jobs).orderBy(desc(jobs.updatedAt)).limit(limit);
+}
+
+/** Runs one claimed job through its handler. Returns false when no job was due. */
+export async function runOne(db: Db, worker: string, handlers: Record<string, JobHandler>, leaseMs = 60_000): Promise<boolean> {
+  const job = await claim(db, worker, leaseMs);
+  if (!job) return false;
+  const handler = handlers[job.kind];
+  try {
+    if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
+    await handler(job.payload as Record<string, unknown>, job);
+    await complete(db, job);
+  } catch (err) {
+    await fail(db, job, err instanceof Error ? err.message : String(err));
+  }
+  return true;
+}
+
+/** The in-process scheduler: polls for due jobs and runs periodic maintenance. */
+export class JobRunner {
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+  #stopped = false;
+  #lastMaintenance = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly worker: string,
+    private readonly handlers: Record<string, JobHandler>,
+    private readonly maintenance: () => Promise<void>,
+    private readonly pollMs = 1000,
+    private readonly maintenanceMs = 60_000
+  ) {}
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule(0);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+  }
+
+  #schedule(ms: number): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => void this.#tick(), ms);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    let busy = false;
+    try {
+      if (Date.now() - this.#lastMaintenance >= this.maintenanceMs) {
+        this.#lastMaintenance = Date.now();
+        await this.maintenance();
+      }
+      busy = await runOne(this.db, this.worker, this.handlers);
+    } catch (err) {
+      console.error('kofn: job runner error', err instanceof Error ? err.message : err);
+    } finally {
+      this.#running = false;
+      this.#schedule(busy ? 0 : this.pollMs);
+    }
+  }
+}

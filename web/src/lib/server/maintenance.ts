@@ -1,0 +1,44 @@
+/**
+ * Job handlers and periodic maintenance run by the coordinator's scheduler: deleting a file's shares on
+ * every relay (retried until all confirm), removing stale reservations, purging expired sessions.
+ */
+import { and, eq, lt } from 'drizzle-orm';
+import { KofnError } from '@kofn/shared';
+import type { Db } from './db/index.js';
+import { files, placements, relays } from './db/schema.js';
+import { enqueue, type JobHandler } from './jobs.js';
+import { deleteFileOn } from './relay-client.js';
+import type { SigningKey } from './signing-keys.js';
+import { purgeExpiredSessions } from './auth.js';
+
+export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler> {
+  return {
+    'delete-file': async (payload) => {
+      const fileId = String(payload.fileId);
+      const where = await db.select({ relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId));
+      const failures: string[] = [];
+      // Every relay is asked each time; deleting twice is harmless (DELETE is idempotent on relays).
+      await Promise.all(
+        where.map(async ({ relay }) => {
+          try {
+            await deleteFileOn(key, { id: relay.id, url: relay.url, name: relay.name }, fileId);
+          } catch {
+            failures.push(relay.name);
+          }
+        })
+      );
+      if (failures.length) throw new KofnError('RELAYS_OFFLINE', `not yet deleted on: ${failures.join(', ')}`);
+      await db.update(files).set({ status: 'deleted', deletedAt: new Date() }).where(eq(files.id, fileId));
+    }
+  };
+}
+
+export async function runMaintenance(db: Db, reservationTtlMs: number, now = new Date()): Promise<void> {
+  const stale = await db
+    .update(files)
+    .set({ status: 'deleting' })
+    .where(and(eq(files.status, 'reserved'), lt(files.createdAt, new Date(now.getTime() - reservationTtlMs))))
+    .returning({ id: files.id });
+  for (const f of stale) await enqueue(db, 'delete-file', f.id, { fileId: f.id }, now);
+  await purgeExpiredSessions(db, now);
+}

@@ -1,0 +1,7 @@
+import { body, route } from '$lib/server/http';
+import { listFiles, reserveFile } from '$lib/server/files';
+
+export const GET = route('user', async ({ ctx }) => ({ files: await listFiles(ctx) }));
+
+/** Reserve a new file: placement, x-coordinates and upload tokens. */
+export const POST = route('user', async ({ event, ctx }) => reserveFile(ctx, await body(event)), 201);

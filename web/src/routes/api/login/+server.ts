@@ -1,0 +1,14 @@
+import { login } from '$lib/server/auth';
+import { body, route } from '$lib/server/http';
+import { setSessionCookie } from '$lib/server/cookies';
+import * as v from '$lib/server/validate';
+import { KofnError } from '@kofn/shared';
+
+/** Password sign-in; failures are rate limited per e-mail and per client address. */
+export const POST = route('none', async ({ event, co }) => {
+  const b = await body(event);
+  if (typeof b.password !== 'string' || b.password.length > 1024) throw new KofnError('INVALID_CREDENTIALS', 'Wrong e-mail or password.');
+  const session = await login(co.database.db, v.email(b.email), b.password, event.getClientAddress());
+  setSessionCookie(event, session);
+  return { user: session.user, csrfToken: session.csrfToken };
+});

@@ -1,0 +1,4 @@
+import { route } from '$lib/server/http';
+import { sharedWithMe } from '$lib/server/files';
+
+export const GET = route('user', async ({ ctx }) => ({ files: await sharedWithMe(ctx) }));
