@@ -84,7 +84,9 @@ async function checkRate(db: Db, keys: string[], now: Date): Promise<void> {
 }
 
 async function recordFailure(db: Db, keys: string[], now: Date): Promise<void> {
-  const windowStart = new Date(now.getTime() - LOGIN_WINDOW_MS);
+  // Raw SQL parameters go as ISO text with a cast: the postgres driver does not take Date objects there.
+  const windowStart = sql`${new Date(now.getTime() - LOGIN_WINDOW_MS).toISOString()}::timestamptz`;
+  const nowSql = sql`${now.toISOString()}::timestamptz`;
   for (const key of keys) {
     await db
       .insert(loginFailures)
@@ -93,7 +95,7 @@ async function recordFailure(db: Db, keys: string[], now: Date): Promise<void> {
         target: loginFailures.key,
         set: {
           count: sql`case when ${loginFailures.windowStart} < ${windowStart} then 1 else ${loginFailures.count} + 1 end`,
-          windowStart: sql`case when ${loginFailures.windowStart} < ${windowStart} then ${now} else ${loginFailures.windowStart} end`
+          windowStart: sql`case when ${loginFailures.windowStart} < ${windowStart} then ${nowSql} else ${loginFailures.windowStart} end`
         }
       });
   }

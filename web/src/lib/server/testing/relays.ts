@@ -1,0 +1,90 @@
+/**
+ * Real relay processes for coordinator tests (relay/dist/main.js), trusting the test coordinator's public
+ * signing key, each registered in the test database as if it had announced itself.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../db/index.js';
+import { recordHeartbeat } from '../relays.js';
+import { publicJwks } from '../signing-keys.js';
+
+export interface TestRelay {
+  id: string;
+  name: string;
+  url: string;
+  dataDir: string;
+  /** Stops the process by PID; `keepData` leaves its folder for a restart. */
+  stop: (keepData?: boolean) => Promise<void>;
+  /** Starts the same relay (same id and data) again and records its new address. */
+  restart: () => Promise<void>;
+}
+
+const main = resolve(import.meta.dirname, '../../../../../relay/dist/main.js');
+
+function spawnRelay(id: string, name: string, dataDir: string, jwk: string): Promise<{ child: ChildProcess; url: string }> {
+  const child: ChildProcess = spawn(process.execPath, [main], {
+    env: {
+      ...process.env,
+      KOFN_RELAY_NAME: name,
+      KOFN_RELAY_DATA: dataDir,
+      KOFN_RELAY_PORT: '0',
+      KOFN_RELAY_ID: id,
+      KOFN_TOKEN_PUBLIC_JWK: jwk,
+      KOFN_COORDINATOR: '',
+      KOFN_LOG_LEVEL: 'warn'
+    },
+    stdio: ['ignore', 'pipe', 'inherit']
+  });
+  return new Promise((res, rej) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const msg = JSON.parse(line) as { event: string; url: string };
+      if (msg.event === 'listening') {
+        child.removeAllListeners('exit');
+        res({ child, url: msg.url });
+      }
+    });
+    child.once('exit', (code) => rej(new Error(`relay exited early (${code})`)));
+  });
+}
+
+export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
+  const { keys } = await publicJwks(db);
+  const jwk = JSON.stringify(keys[0]);
+  const out: TestRelay[] = [];
+  for (let i = 1; i <= n; i++) {
+    const id = randomUUID();
+    const name = `test-relay-${i}`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'kofn-coord-relay-'));
+    let { child, url } = await spawnRelay(id, name, dataDir, jwk);
+    const announce = (u: string) =>
+      recordHeartbeat(db, { id, name, location: 'test', url: u, version: '0.1.0', storage: 'Disk', freeBytes: 1e12, usedBytes: 0 }, new Date());
+    await announce(url);
+    const relay: TestRelay = {
+      id,
+      name,
+      url,
+      dataDir,
+      stop: (keepData = false) =>
+        new Promise((res) => {
+          const done = () => {
+            if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+            res();
+          };
+          if (child.exitCode !== null || child.signalCode !== null) return done();
+          child.once('exit', done);
+          process.kill(child.pid!, 'SIGTERM');
+        }),
+      restart: async () => {
+        ({ child, url } = await spawnRelay(id, name, dataDir, jwk));
+        relay.url = url;
+        await announce(url);
+      }
+    };
+    out.push(relay);
+  }
+  return out;
+}
