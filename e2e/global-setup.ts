@@ -47,6 +47,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     });
   });
   process.env.KOFN_E2E_URL = info.url;
+  process.env.KOFN_E2E_DATA_DIR = dataDir;
   process.env.KOFN_E2E_RELAYS = JSON.stringify(info.relays);
 
   return async () => {

@@ -1,0 +1,163 @@
+/**
+ * The coordinator's HTTP API against the built app, a real database and real relays: each route's happy
+ * path, errors, and security (sessions, CSRF, other users' files, admin-only routes, hostile bodies).
+ */
+import { test, expect, ADMIN, type Session } from '../fixtures.js';
+import type { APIRequestContext } from '@playwright/test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const BOB = { email: 'bob@kofn.test', displayName: 'Bob', password: 'bob password 123' };
+
+async function signIn(request: APIRequestContext, origin: string, who: { email: string; password: string }) {
+  const res = await request.post('/api/login', { data: { email: who.email, password: who.password }, headers: { Origin: origin } });
+  expect(res.status()).toBe(200);
+  const { csrfToken } = (await res.json()) as { csrfToken: string };
+  return { Origin: origin, 'X-CSRF-Token': csrfToken };
+}
+
+async function ensureBob(admin: Session) {
+  const res = await admin.post('/api/users', BOB);
+  expect([201, 409]).toContain(res.status());
+}
+
+const codeOf = async (res: { json: () => Promise<unknown> }) => ((await res.json()) as { error: { code: string } }).error.code;
+
+test.describe('sessions and CSRF', () => {
+  test('state-changing requests need this site as Origin and the session CSRF token', async ({ admin, stack }) => {
+    const data = { name: 'csrf.bin', size: 1, type: '', k: 2 };
+    const noOrigin = await admin.page.request.post('/api/files', { data, headers: { 'X-CSRF-Token': admin.csrfToken } });
+    expect(noOrigin.status()).toBe(403);
+    expect(await codeOf(noOrigin)).toBe('CSRF_FAILED');
+    const evil = await admin.page.request.post('/api/files', { data, headers: { Origin: 'https://evil.example', 'X-CSRF-Token': admin.csrfToken } });
+    expect(evil.status()).toBe(403);
+    const noToken = await admin.page.request.post('/api/files', { data, headers: { Origin: stack.url } });
+    expect(noToken.status()).toBe(403);
+    const wrongToken = await admin.page.request.post('/api/files', { data, headers: { Origin: stack.url, 'X-CSRF-Token': 'x'.repeat(43) } });
+    expect(wrongToken.status()).toBe(403);
+    expect((await admin.post('/api/files', data)).status()).toBe(201);
+  });
+
+  test('API routes need a session; a forged cookie is no session', async ({ playwright, stack }) => {
+    const anon = await playwright.request.newContext({ baseURL: stack.url });
+    for (const path of ['/api/files', '/api/history', '/api/storage', '/api/usage', '/api/shared/with-me', '/api/session']) {
+      const res = await anon.get(path);
+      expect(res.status(), path).toBe(401);
+      expect(await codeOf(res)).toBe('UNAUTHORIZED');
+    }
+    const forged = await playwright.request.newContext({ baseURL: stack.url, extraHTTPHeaders: { Cookie: 'kofn_session=forged' } });
+    expect((await forged.get('/api/files')).status()).toBe(401);
+    await anon.dispose();
+    await forged.dispose();
+  });
+
+  test('sign-in errors: wrong password, malformed and oversized bodies; setup only once', async ({ admin, playwright, stack }) => {
+    const anon = await playwright.request.newContext({ baseURL: stack.url });
+    const h = { Origin: stack.url };
+    const wrong = await anon.post('/api/login', { data: { email: ADMIN.email, password: 'nope nope nope' }, headers: h });
+    expect(wrong.status()).toBe(401);
+    expect(await codeOf(wrong)).toBe('INVALID_CREDENTIALS');
+    const malformed = await anon.post('/api/login', { data: '{"email":', headers: { ...h, 'Content-Type': 'application/json' } });
+    expect(malformed.status()).toBe(400);
+    const big = await anon.post('/api/login', { data: { email: ADMIN.email, password: 'x'.repeat(100_000) }, headers: h });
+    expect(big.status()).toBe(413);
+    const again = await anon.post('/api/setup', { data: { email: 'x@y.test', displayName: 'X', password: 'long enough pw' }, headers: h });
+    expect(again.status()).toBe(409);
+    expect(await codeOf(again)).toBe('SETUP_DONE');
+    expect((await admin.get('/api/session')).status()).toBe(200);
+    await anon.dispose();
+  });
+});
+
+test.describe('files API', () => {
+  test('reserve errors carry Qasmat messages and stable codes', async ({ admin, stack }) => {
+    const cases: Array<[object, number, string, string]> = [
+      [{ name: 'a/b', size: 1, k: 2 }, 400, 'INVALID_FILENAME', 'Invalid character in the filename.'],
+      [{ name: 'k1.bin', size: 1, k: 1 }, 400, 'THRESHOLD_TOO_LOW', 'The threshold must be greater to 1'],
+      [{ name: 'k9.bin', size: 1, k: 9 }, 400, 'THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.'],
+      [{ name: 'big.bin', size: 6e9, k: 2 }, 413, 'FILE_TOO_BIG', 'File too big, empty or wrong field. The licence allows files up to 5000000000 bytes.'],
+      [{ name: 'neg.bin', size: -5, k: 2 }, 413, 'FILE_TOO_BIG', 'File too big, empty or wrong field.'],
+      [{ name: "sql'; drop table files;--\u0007", size: 1, k: 2 }, 400, 'INVALID_FILENAME', 'Invalid character in the filename.']
+    ];
+    for (const [data, status, code, message] of cases) {
+      const res = await admin.post('/api/files', data);
+      expect(res.status(), JSON.stringify(data)).toBe(status);
+      expect(await res.json()).toEqual({ error: { code, message } });
+    }
+    const first = await admin.post('/api/files', { name: 'twice.bin', size: 1, k: 2 });
+    expect(first.status()).toBe(201);
+    const second = await admin.post('/api/files', { name: 'twice.bin', size: 1, k: 2 });
+    expect(second.status()).toBe(409);
+    expect(await codeOf(second)).toBe('FILENAME_IN_USE');
+    const notJson = await admin.page.request.post('/api/files', { data: 'nope', headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken, 'Content-Type': 'application/json' } });
+    expect(notJson.status()).toBe(400);
+    expect(await codeOf(notJson)).toBe('BAD_REQUEST');
+    const array = await admin.post('/api/files', [1, 2, 3]);
+    expect(array.status()).toBe(400);
+  });
+
+  test("another user's files answer 404 everywhere; admin routes answer 403 to users", async ({ admin, playwright, stack }) => {
+    await ensureBob(admin);
+    const r = await admin.post('/api/files', { name: 'mine.bin', size: 0, k: 2 });
+    const { fileId } = (await r.json()) as { fileId: string };
+    const bob = await playwright.request.newContext({ baseURL: stack.url });
+    const h = await signIn(bob, stack.url, BOB);
+    const attempts = [
+      bob.get(`/api/files/${fileId}/manifest`),
+      bob.post(`/api/files/${fileId}/commit`, { data: { roots: {} }, headers: h }),
+      bob.post(`/api/files/${fileId}/tokens`, { data: { op: 'put' }, headers: h }),
+      bob.delete(`/api/files/${fileId}`, { headers: h }),
+      bob.post(`/api/files/${fileId}/retrievals`, { data: { result: 'ok' }, headers: h })
+    ];
+    for (const res of await Promise.all(attempts)) {
+      expect(res.status()).toBe(404);
+      expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'File not found on the servers.' } });
+    }
+    for (const path of ['/api/users', '/api/jobs', '/api/license']) expect((await bob.get(path)).status(), path).toBe(403);
+    const mk = await bob.post('/api/users', { data: { email: 'eve@kofn.test', displayName: 'Eve', password: 'eve password 1' }, headers: h });
+    expect(mk.status()).toBe(403);
+    await bob.dispose();
+  });
+
+  test('manifest and tokens for the owner; removal goes through a visible job', async ({ admin }) => {
+    const r = (await (await admin.post('/api/files', { name: 'remove-me.bin', size: 0, k: 2 })).json()) as { fileId: string };
+    const tokens = await admin.post(`/api/files/${r.fileId}/tokens`, { op: 'put' });
+    expect(tokens.status()).toBe(200);
+    expect(((await tokens.json()) as { tokens: unknown[] }).tokens).toHaveLength(5);
+    const badOp = await admin.post(`/api/files/${r.fileId}/tokens`, { op: 'delete' });
+    expect(await codeOf(badOp)).toBe('WRONG_VALUE');
+    expect((await admin.del(`/api/files/${r.fileId}`)).status()).toBe(200);
+    const jobs = (await (await admin.get('/api/jobs')).json()) as { jobs: Array<{ key: string; kind: string }> };
+    expect(jobs.jobs.some((j) => j.key === r.fileId && j.kind === 'delete-file')).toBe(true);
+    await expect
+      .poll(async () => ((await (await admin.get('/api/jobs')).json()) as { jobs: Array<{ key: string; status: string }> }).jobs.find((j) => j.key === r.fileId)?.status, { timeout: 15_000 })
+      .toBe('done');
+  });
+});
+
+test.describe('configuration, storage, usage, licence', () => {
+  test('report version, limits, relays and usage', async ({ admin, page }) => {
+    const conf = (await (await page.request.get('/api/configuration')).json()) as Record<string, unknown>;
+    expect(conf).toMatchObject({ version: '0.1.0', storageLimit: 5e12, maxFileSize: 5e9, licensed: true, tier: 'Pro' });
+    const storage = (await (await admin.get('/api/storage')).json()) as { relays: Array<{ status: string }> };
+    expect(storage.relays).toHaveLength(5);
+    const usage = (await (await admin.get('/api/usage')).json()) as { limitBytes: number };
+    expect(usage.limitBytes).toBe(5e12);
+    const lic = (await (await admin.get('/api/license')).json()) as { license: { tier: string }; used: { relays: number } };
+    expect(lic.license.tier).toBe('Pro');
+    expect(lic.used.relays).toBe(5);
+  });
+
+  test('relay announcements need the join secret, and the licence caps relays', async ({ request, stack }) => {
+    const body = { id: '00000000-0000-4000-8000-00000000abcd', name: 'rogue', location: 'x', url: 'http://127.0.0.1:1', version: '0', storage: 'Disk', freeBytes: 1, usedBytes: 0 };
+    const res = await request.post('/api/relays/announce', { data: body, headers: { Authorization: 'Bearer wrong' } });
+    expect(res.status()).toBe(401);
+    expect(await codeOf(res)).toBe('UNAUTHORIZED');
+    // With the real join secret, a sixth relay is still refused: the Pro licence allows five.
+    const { joinSecret } = JSON.parse(readFileSync(join(process.env.KOFN_E2E_DATA_DIR!, 'stack.json'), 'utf8')) as { joinSecret: string };
+    const sixth = await request.post('/api/relays/announce', { data: body, headers: { Authorization: `Bearer ${joinSecret}` } });
+    expect(sixth.status()).toBe(403);
+    expect(await sixth.json()).toEqual({ error: { code: 'LICENSE_LIMIT', message: 'The licence allows 5 storage servers.' } });
+    expect(stack.relays).toHaveLength(5);
+  });
+});
