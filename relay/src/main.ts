@@ -41,6 +41,9 @@ function makeStore(config: RelayConfig): ChunkStore {
 async function keySource(config: RelayConfig): Promise<KeySource> {
   // A fixed public key (JWK) for stand-alone operation and tests; otherwise the coordinator's JWKS.
   const jwk = process.env.KOFN_TOKEN_PUBLIC_JWK;
+  if (!jwk && !config.coordinator) {
+    throw new Error('no key to verify capability tokens: set KOFN_COORDINATOR (its /api/jwks) or KOFN_TOKEN_PUBLIC_JWK');
+  }
   if (jwk) return (await importJWK(JSON.parse(jwk) as Parameters<typeof importJWK>[0], 'EdDSA')) as KeySource;
   return createRemoteJWKSet(new URL(`${config.coordinator}/api/jwks`), { cooldownDuration: 30_000, timeoutDuration: 5_000 });
 }

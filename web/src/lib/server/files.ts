@@ -213,41 +213,61 @@ function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig,
   };
 }
 
-async function views(ctx: Ctx, rows: FileRow[], now: Date, owners?: Map<string, { email: string; displayName: string }>) {
-  if (rows.length === 0) return [];
-  const ps = await ctx.db
-    .select({ p: placements, relay: relays })
-    .from(placements)
-    .innerJoin(relays, eq(relays.id, placements.relayId))
-    .where(inArray(placements.fileId, rows.map((r) => r.id)));
+/** Only the columns a listing shows: 30,000 placement rows for 10,000 files stay cheap to map. */
+const placementColumns = {
+  fileId: placements.fileId,
+  x: placements.x,
+  relayId: relays.id,
+  name: relays.name,
+  url: relays.url,
+  location: relays.location,
+  lastHeartbeat: relays.lastHeartbeat
+};
+type PlacementRow = { fileId: string; x: number; relayId: string; name: string; url: string; location: string; lastHeartbeat: Date };
+
+function views(ctx: Ctx, rows: FileRow[], ps: PlacementRow[], now: Date, owners?: Map<string, { email: string; displayName: string }>) {
   const byFile = new Map<string, PlacementView[]>();
-  for (const { p, relay } of ps) {
+  for (const p of ps) {
     const list = byFile.get(p.fileId) ?? [];
-    list.push({ relayId: relay.id, name: relay.name, url: relay.url, location: relay.location, x: p.x, online: isOnline(relay.lastHeartbeat, ctx.config, now) });
+    list.push({ relayId: p.relayId, name: p.name, url: p.url, location: p.location, x: p.x, online: isOnline(p.lastHeartbeat, ctx.config, now) });
     byFile.set(p.fileId, list);
   }
   return rows.map((f) => fileView(f, (byFile.get(f.id) ?? []).sort((a, b) => a.name.localeCompare(b.name)), ctx.config, now, owners?.get(f.ownerId)));
 }
 
+const LISTED: FileRow['status'][] = ['available', 'reserved', 'deleting'];
+
 export async function listFiles(ctx: Ctx, now = new Date()) {
-  const rows = await ctx.db
-    .select()
-    .from(files)
-    .where(and(eq(files.ownerId, ctx.user.id), inArray(files.status, ['available', 'reserved', 'deleting'])))
-    .orderBy(desc(files.createdAt));
-  return views(ctx, rows, now);
+  const mine = and(eq(files.ownerId, ctx.user.id), inArray(files.status, LISTED));
+  const rows = await ctx.db.select().from(files).where(mine).orderBy(desc(files.createdAt));
+  // One join for all placements (a 10,000-id IN list was 3x slower on PGlite).
+  const ps = await ctx.db
+    .select(placementColumns)
+    .from(placements)
+    .innerJoin(files, eq(files.id, placements.fileId))
+    .innerJoin(relays, eq(relays.id, placements.relayId))
+    .where(mine);
+  return views(ctx, rows, ps, now);
 }
 
 export async function sharedWithMe(ctx: Ctx, now = new Date()) {
+  const granted = and(eq(grants.userId, ctx.user.id), eq(files.status, 'available'));
   const rows = await ctx.db
     .select({ f: files, owner: users })
     .from(grants)
     .innerJoin(files, eq(files.id, grants.fileId))
     .innerJoin(users, eq(users.id, files.ownerId))
-    .where(and(eq(grants.userId, ctx.user.id), eq(files.status, 'available')))
+    .where(granted)
     .orderBy(desc(files.createdAt));
+  const ps = await ctx.db
+    .select(placementColumns)
+    .from(placements)
+    .innerJoin(grants, eq(grants.fileId, placements.fileId))
+    .innerJoin(files, eq(files.id, placements.fileId))
+    .innerJoin(relays, eq(relays.id, placements.relayId))
+    .where(granted);
   const owners = new Map(rows.map((r) => [r.owner.id, { email: r.owner.email, displayName: r.owner.displayName }]));
-  return views(ctx, rows.map((r) => r.f), now, owners);
+  return views(ctx, rows.map((r) => r.f), ps, now, owners);
 }
 
 export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
