@@ -10,6 +10,10 @@ const config = {
       mode: 'hash',
       directives: {
         'default-src': ['self'],
+        // The GF(256) kernel is WebAssembly compiled from bytes shipped in the bundle.
+        'script-src': ['self', 'wasm-unsafe-eval'],
+        'worker-src': ['self'],
+        'manifest-src': ['self'],
         // Shares go straight from the browser to relays on other origins.
         'connect-src': ['self', 'http:', 'https:'],
         'img-src': ['self', 'data:'],

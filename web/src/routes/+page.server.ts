@@ -1,16 +1,19 @@
 import { redirect } from '@sveltejs/kit';
+import { KOFN_VERSION } from '@kofn/shared';
 import type { PageServerLoad } from './$types';
 import { coordinator } from '$lib/server/context';
 import { countUsers } from '$lib/server/auth';
 import { listRelays } from '$lib/server/relays';
 
 export const load: PageServerLoad = async ({ locals }) => {
-  const { config, database } = await coordinator();
+  const { config, database, license } = await coordinator();
   if (!locals.user) redirect(303, (await countUsers(database.db)) === 0 ? '/setup' : '/login');
   const relays = await listRelays(database.db, new Date(), config.relayOfflineAfterMs);
   return {
     user: locals.user,
     csrfToken: locals.csrfToken ?? null,
-    relays: relays.map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status }))
+    relays: relays.map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status })),
+    limits: { maxFileSize: license.limits.maxFileSize, storageLimit: license.limits.protectedBytes },
+    version: KOFN_VERSION
   };
 };

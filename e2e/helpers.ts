@@ -1,0 +1,67 @@
+/** Helpers for browser tests: files on disk to drop, the dashboard's protect settings, saving through OPFS. */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, type Page } from '@playwright/test';
+
+const dir = mkdtempSync(join(tmpdir(), 'kofn-e2e-files-'));
+
+export function makeFile(name: string, size: number): { path: string; sha256: string } {
+  const data = randomBytes(size);
+  const path = join(dir, name);
+  writeFileSync(path, data);
+  return { path, sha256: createHash('sha256').update(data).digest('hex') };
+}
+
+/** Chooses the first n storage servers (by name) and threshold k in the protect settings. */
+export async function chooseSharing(page: Page, k: number, n: number): Promise<void> {
+  const boxes = page.locator('.relay-choice input[type=checkbox]');
+  const count = await boxes.count();
+  for (let i = 0; i < count; i++) await boxes.nth(i).setChecked(i < n);
+  await page.getByTestId('threshold').fill(String(k));
+}
+
+/** Protects a file by choosing it in the drop zone's picker; waits until it is listed as available. */
+export async function protectThroughUi(page: Page, file: { path: string }, name: string): Promise<void> {
+  await page.getByTestId('file-input').setInputFiles(file.path);
+  const transfer = page.getByTestId('transfer').filter({ hasText: name }).first();
+  await expect(transfer).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
+  await expect(transfer, await transfer.innerText()).toHaveAttribute('data-status', 'done');
+  await expect(page.getByTestId('file-row').filter({ has: page.getByText(name, { exact: true }) })).toHaveCount(1);
+}
+
+/**
+ * The save dialog cannot be clicked in headless Chromium, so the picker hands out a real writable file in
+ * the origin-private file system instead; everything after the dialog (the real File System Access
+ * writable stream, swap file and close) runs as for a user.
+ */
+export async function saveToOpfs(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    (window as unknown as { showSaveFilePicker: unknown }).showSaveFilePicker = async ({ suggestedName }: { suggestedName: string }) => {
+      const root = await navigator.storage.getDirectory();
+      return root.getFileHandle(suggestedName, { create: true });
+    };
+  });
+}
+
+export async function opfsSha256(page: Page, name: string): Promise<string | null> {
+  return page.evaluate(async (n) => {
+    const root = await navigator.storage.getDirectory();
+    let handle: FileSystemFileHandle;
+    try {
+      handle = await root.getFileHandle(n);
+    } catch {
+      return null;
+    }
+    const buf = await (await handle.getFile()).arrayBuffer();
+    const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buf));
+    return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
+  }, name);
+}
+
+export async function retrieveThroughUi(page: Page, name: string): Promise<void> {
+  await page.getByRole('button', { name: `Retrieve ${name}`, exact: true }).first().click();
+  const transfer = page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
+  await expect(transfer).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
+}

@@ -1,0 +1,35 @@
+import { test, expect } from '../fixtures.js';
+import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+
+const SIZES: Array<[string, number]> = [
+  ['0B', 0],
+  ['1B', 1],
+  ['1MiB+7B', 1024 * 1024 + 7],
+  ['64MiB', 64 * 1024 * 1024]
+];
+const SCHEMES: Array<[number, number]> = [
+  [2, 3],
+  [3, 5],
+  [5, 5]
+];
+
+test.describe.configure({ timeout: 600_000 });
+
+for (const [k, n] of SCHEMES) {
+  test(`drop, protect and retrieve 0 B, 1 B, 1 MiB + 7 B and 64 MiB with (${k},${n})`, async ({ admin }) => {
+    const { page } = admin;
+    await saveToOpfs(page);
+    await page.goto('/');
+    await chooseSharing(page, k, n);
+    for (const [label, size] of SIZES) {
+      const name = `pr-${k}of${n}-${label}.bin`;
+      const file = makeFile(name, size);
+      await protectThroughUi(page, file, name);
+      const row = page.getByTestId('file-row').filter({ has: page.getByText(name, { exact: true }) });
+      await expect(row).toContainText(`${k} of ${n}`);
+      await retrieveThroughUi(page, name);
+      await expect(page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first()).toHaveAttribute('data-status', 'done');
+      expect(await opfsSha256(page, name), `${name} saved bytes`).toBe(file.sha256);
+    }
+  });
+}

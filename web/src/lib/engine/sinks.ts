@@ -1,0 +1,88 @@
+/**
+ * Where retrieved plaintext goes, as a stream: the File System Access API where the browser has it
+ * (the file is written through a swap file and appears only on close, so an aborted retrieval leaves no
+ * partial file); otherwise the service worker's streamed download; otherwise, for small files only, a Blob.
+ */
+import type { Sink } from './retrieve';
+
+/** Largest file kept whole in memory as a Blob when no streaming way to disk exists. */
+export const BLOB_LIMIT = 256 * 1024 * 1024;
+
+interface SaveFilePickerWindow {
+  showSaveFilePicker?: (opts: { suggestedName: string }) => Promise<FileSystemFileHandle & { createWritable: () => Promise<FileSystemWritableFileStream> }>;
+}
+
+export function canPickFile(): boolean {
+  return typeof (window as unknown as SaveFilePickerWindow).showSaveFilePicker === 'function';
+}
+
+/** Must be called from the click that asked for the file (the picker needs user activation). */
+export async function pickFileSink(name: string): Promise<Sink> {
+  const handle = await (window as unknown as SaveFilePickerWindow).showSaveFilePicker!({ suggestedName: name });
+  const writable = await handle.createWritable();
+  return {
+    write: (chunk) => writable.write(chunk as Uint8Array<ArrayBuffer>),
+    close: () => writable.close(),
+    abort: (reason) => writable.abort(reason)
+  };
+}
+
+/** Streams through the service worker to a normal browser download (kept alive by the stream itself). */
+export async function serviceWorkerSink(name: string, size: number, type: string): Promise<Sink | undefined> {
+  const reg = await navigator.serviceWorker?.getRegistration();
+  const sw = reg?.active;
+  if (!sw || !navigator.serviceWorker.controller) return undefined;
+  const id = crypto.randomUUID();
+  const channel = new MessageChannel();
+  const ready = new Promise<void>((res) => {
+    channel.port1.onmessage = (e) => {
+      if ((e.data as { type?: string }).type === 'ready') res();
+    };
+  });
+  sw.postMessage({ type: 'download', id, name, size, mime: type || 'application/octet-stream' }, [channel.port2]);
+  await ready;
+  const frame = document.createElement('iframe');
+  frame.hidden = true;
+  frame.src = `/__kofn_download/${id}`;
+  document.body.appendChild(frame);
+  setTimeout(() => frame.remove(), 60_000);
+  // Keep the service worker awake while the download streams (browsers stop idle workers).
+  const keepAlive = setInterval(() => channel.port1.postMessage({ type: 'keepalive' }), 10_000);
+  return {
+    write: async (chunk) => {
+      const copy = chunk.slice();
+      channel.port1.postMessage({ type: 'chunk', chunk: copy }, [copy.buffer]);
+    },
+    close: async () => {
+      clearInterval(keepAlive);
+      channel.port1.postMessage({ type: 'end' });
+    },
+    abort: async () => {
+      clearInterval(keepAlive);
+      channel.port1.postMessage({ type: 'abort' });
+    }
+  };
+}
+
+export function blobSink(name: string, size: number, type: string): Sink {
+  if (size > BLOB_LIMIT) {
+    throw { code: 'PAYLOAD_TOO_LARGE', message: `This browser cannot stream to disk; files over ${BLOB_LIMIT / 2 ** 20} MiB need a browser with the File System Access API or service workers.` };
+  }
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  return {
+    write: async (chunk) => {
+      parts.push(chunk as Uint8Array<ArrayBuffer>);
+    },
+    close: async () => {
+      const url = URL.createObjectURL(new Blob(parts, { type: type || 'application/octet-stream' }));
+      const a = document.createElement('a');
+      a.href = url;
+      a.download = name;
+      a.click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    },
+    abort: async () => {
+      parts.length = 0;
+    }
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * The one place that turns coordinator, relay and engine error codes into plain words for people.
+ * Compares codes, never classes (errors arrive from workers and over HTTP). Cancelling is not an error.
+ */
+const WORDS: Record<string, string> = {
+  FILENAME_IN_USE: 'Filename is already in use.',
+  INVALID_FILENAME: 'Invalid character in the filename.',
+  THRESHOLD_TOO_LOW: 'The threshold must be greater to 1',
+  THRESHOLD_TOO_HIGH: 'The threshold is greater than the number of servers.',
+  RELAYS_OFFLINE: 'Some storage servers necessary for the operation are not connected.',
+  FILE_TOO_BIG: 'File too big, empty or wrong field.',
+  STORAGE_FULL: 'Storage limit reached: the licence allows no more protected data. Remove files or upgrade the licence.',
+  LICENSE_LIMIT: 'The licence does not allow more of these.',
+  NOT_FOUND: 'File not found on the servers.',
+  UNAUTHORIZED: 'Please sign in again.',
+  INVALID_CREDENTIALS: 'Wrong e-mail or password.',
+  RATE_LIMITED: 'Too many failed sign-ins; try again in 15 minutes.',
+  CSRF_FAILED: 'This request did not come from the kofn page; reload the page and try again.',
+  FORBIDDEN: 'You are not allowed to do this.',
+  COMMIT_MISMATCH: 'A storage server does not hold what was uploaded; the upload was not saved.',
+  AUTH_FAILED: 'The data returned by the storage servers failed its integrity check; no part of the file was saved.',
+  NOT_ENOUGH_SHARES: 'Not enough storage servers answered to rebuild the file.',
+  STREAM_TRUNCATED: 'The file is incomplete on the storage servers; nothing was saved.',
+  STREAM_OUT_OF_ORDER: 'The storage servers returned parts out of order; nothing was saved.',
+  MIXED_EPOCH: 'The storage servers hold shares from different renewals; nothing was saved.',
+  MIXED_FILE: 'A storage server returned parts of another file; nothing was saved.',
+  BAD_SHARE_FORMAT: 'A storage server returned data in an unknown format.',
+  TOKEN_EXPIRED: 'Access to a storage server expired; try again.',
+  TOKEN_OUT_OF_SCOPE: 'A storage server refused access to this file.',
+  TOKEN_INVALID: 'A storage server refused the access token.',
+  INSUFFICIENT_STORAGE: 'A storage server is full.',
+  PAYLOAD_TOO_LARGE: 'This file is too large for this browser to save; use a browser that can write files to disk (Chromium).',
+  WRONG_VALUE: 'A value was not accepted.',
+  EMAIL_IN_USE: 'This e-mail address already has an account.',
+  SETUP_DONE: 'kofn is already set up; sign in instead.'
+};
+
+export interface Shown {
+  code: string;
+  message: string;
+}
+
+/** Plain words for any error; undefined for a cancellation (not an error to show). */
+export function handleError(err: unknown): Shown | undefined {
+  const e = err as { name?: string; code?: string; message?: string } | null;
+  if (e?.name === 'AbortError') return undefined;
+  const code = e?.code ?? 'INTERNAL';
+  const words = WORDS[code];
+  // A server message that extends our words with details (a limit, a relay's name) is kept whole.
+  if (words) return { code, message: e?.message?.startsWith(words) ? e.message : words };
+  if (e?.message && code !== 'INTERNAL') return { code, message: e.message };
+  return { code, message: 'Something went wrong. Please try again.' };
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}

@@ -1,0 +1,22 @@
+import { error, redirect } from '@sveltejs/kit';
+import type { PageServerLoad } from './$types';
+import { coordinator } from '$lib/server/context';
+import { countUsers, listUsers } from '$lib/server/auth';
+import { listRelays } from '$lib/server/relays';
+import { listJobs } from '$lib/server/jobs';
+import { usage } from '$lib/server/files';
+
+export const load: PageServerLoad = async ({ locals }) => {
+  if (!locals.user) redirect(303, '/login');
+  if (locals.user.role !== 'admin') error(403, { code: 'FORBIDDEN', message: 'Only administrators may see this page.' });
+  const { database, config, license } = await coordinator();
+  const db = database.db;
+  return {
+    csrfToken: locals.csrfToken ?? null,
+    users: await listUsers(db),
+    relays: await listRelays(db, new Date(), config.relayOfflineAfterMs),
+    jobs: (await listJobs(db, 50)).map((j) => ({ id: j.id, kind: j.kind, key: j.key, status: j.status, attempts: j.attempts, lastError: j.lastError })),
+    license,
+    used: { users: await countUsers(db), ...(await usage(db, license)) }
+  };
+};
