@@ -8,8 +8,10 @@ import type { Sink } from './retrieve';
 /** Largest file kept whole in memory as a Blob when no streaming way to disk exists. */
 export const BLOB_LIMIT = 256 * 1024 * 1024;
 
+type WritableHandle = FileSystemFileHandle & { createWritable: () => Promise<FileSystemWritableFileStream>; remove?: () => Promise<void> };
+
 interface SaveFilePickerWindow {
-  showSaveFilePicker?: (opts: { suggestedName: string }) => Promise<FileSystemFileHandle & { createWritable: () => Promise<FileSystemWritableFileStream> }>;
+  showSaveFilePicker?: (opts: { suggestedName: string }) => Promise<WritableHandle>;
 }
 
 export function canPickFile(): boolean {
@@ -23,7 +25,11 @@ export async function pickFileSink(name: string): Promise<Sink> {
   return {
     write: (chunk) => writable.write(chunk as Uint8Array<ArrayBuffer>),
     close: () => writable.close(),
-    abort: (reason) => writable.abort(reason)
+    abort: async (reason) => {
+      await writable.abort(reason);
+      // The picker already created an empty file: take it away too, so a failed retrieval leaves nothing.
+      await handle.remove?.().catch(() => undefined);
+    }
   };
 }
 

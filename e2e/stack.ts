@@ -1,0 +1,96 @@
+/**
+ * Starts a whole kofn (coordinator on a fresh PGlite folder, N disk relays) with the launcher behind
+ * `npm start`, on free loopback ports, with a licence signed for the run by the real kofn-license tool.
+ * Stopped by PID. Used by the global setup (shared stack) and by tests that stop relays on purpose.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export interface RelayProc {
+  name: string;
+  url: string;
+  id: string;
+  pid: number;
+  dataDir: string;
+}
+
+export interface RunningStack {
+  url: string;
+  relays: string[];
+  relayProcs: RelayProc[];
+  dataDir: string;
+  stop: () => Promise<void>;
+}
+
+export interface StackOptions {
+  relays: number;
+  tier?: 'Essential' | 'Pro' | 'Elite' | 'Custom';
+  /** For Custom: [relays, users, protectedBytes, maxFileSize]. */
+  custom?: [number, number, number, number];
+  tolerateRelayExits?: boolean;
+}
+
+const root = resolve(import.meta.dirname, '..');
+
+export async function startStack(opts: StackOptions): Promise<RunningStack> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kofn-e2e-'));
+  const env = { ...process.env };
+  // The e2e stacks always use their own embedded database; PostgreSQL is covered by the coordinator suites.
+  delete env.DATABASE_URL;
+  const license = join(dataDir, 'license.json');
+  const cli = join(root, 'web/scripts/kofn-license.mjs');
+  execFileSync(process.execPath, [cli, 'keygen', '--out', join(dataDir, 'vendor')]);
+  const custom = opts.custom ? ['--relays', opts.custom[0], '--users', opts.custom[1], '--protected-bytes', opts.custom[2], '--max-file-size', opts.custom[3]].map(String) : [];
+  execFileSync(process.execPath, [cli, 'issue', '--key', join(dataDir, 'vendor', 'license-private.pem'), '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
+  env.KOFN_LICENSE_PUBLIC_KEY = readFileSync(join(dataDir, 'vendor', 'license-public.pem'), 'utf8');
+  const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
+  if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
+  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 90 s')), 90_000);
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[] };
+      if (msg.event === 'ready') {
+        clearTimeout(timer);
+        res(msg);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`kofn stack exited early with code ${code}`));
+    });
+  });
+  return {
+    ...info,
+    dataDir,
+    stop: async () => {
+      await new Promise<void>((res) => {
+        if (child.exitCode !== null) return res();
+        child.once('exit', () => res());
+        process.kill(child.pid!, 'SIGTERM');
+      });
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  };
+}
+
+/** Stops one relay process by PID (SIGKILL: as abrupt as a crash) and waits until it is gone. */
+export async function killRelay(relay: RelayProc): Promise<void> {
+  try {
+    process.kill(relay.pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(relay.pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

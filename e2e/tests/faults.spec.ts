@@ -1,0 +1,101 @@
+/**
+ * Faults, for real, on a stack of this file's own: relays stopped with SIGKILL, and a share chunk corrupted
+ * on a relay's disk. Retrieval succeeds while k good relays remain, names a relay that sent bad data, and
+ * otherwise fails clearly without leaving any file.
+ */
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, expect, ADMIN } from '../fixtures.js';
+import { killRelay, startStack, type RunningStack } from '../stack.js';
+import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+import type { Browser, Page } from '@playwright/test';
+
+test.describe.configure({ mode: 'serial', timeout: 180_000 });
+
+let stack: RunningStack;
+let page: Page;
+const A = { name: 'fault-a.bin', file: makeFile('fault-a.bin', 3 * 1024 * 1024 + 5) };
+const B = { name: 'fault-b.bin', file: makeFile('fault-b.bin', 2 * 1024 * 1024 + 9) };
+
+async function open(browser: Browser): Promise<Page> {
+  const context = await browser.newContext({ baseURL: stack.url });
+  const p = await context.newPage();
+  const res = await p.request.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } });
+  expect(res.status()).toBe(201);
+  await saveToOpfs(p);
+  await p.goto('/');
+  return p;
+}
+
+async function fileId(name: string): Promise<string> {
+  const { files } = (await (await page.request.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };
+  return files.find((f) => f.name === name)!.id;
+}
+
+const transferOf = (name: string) => page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
+
+test.beforeAll(async ({ browser }) => {
+  stack = await startStack({ relays: 5, tier: 'Pro', tolerateRelayExits: true });
+  page = await open(browser);
+  await chooseSharing(page, 3, 5);
+  await protectThroughUi(page, A.file, A.name);
+  await protectThroughUi(page, B.file, B.name);
+});
+
+test.afterAll(async () => {
+  await page?.context().close();
+  await stack?.stop();
+});
+
+test('a corrupted share chunk on one relay is routed around, and the history names that relay', async () => {
+  const bad = stack.relayProcs[0]!;
+  const id = await fileId(B.name);
+  const dir = join(bad.dataDir, 'chunks', id.slice(0, 2), id);
+  const chunk = join(dir, readdirSync(dir).find((n) => n.startsWith('2.'))!);
+  const bytes = readFileSync(chunk);
+  bytes[bytes.length - 100]! ^= 0x40;
+  writeFileSync(chunk, bytes);
+  // Make the other relays answer pings slowly, so the corrupted one is among the k the browser picks first.
+  for (const r of stack.relayProcs.slice(1)) {
+    await page.route(`${r.url}/v1/ping`, async (route) => {
+      await new Promise((res) => setTimeout(res, 300));
+      await route.continue();
+    });
+  }
+  await page.reload();
+  await retrieveThroughUi(page, B.name);
+  await expect(transferOf(B.name)).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(page, B.name)).toBe(B.file.sha256);
+  const row = page.getByTestId('history-row').filter({ hasText: 'retrieve' }).filter({ hasText: B.name }).first();
+  await expect(row).toContainText(`bad data from: ${bad.name}`);
+  await page.unrouteAll();
+});
+
+test('with n-k relays stopped, retrieval still succeeds', async () => {
+  await killRelay(stack.relayProcs[3]!);
+  await killRelay(stack.relayProcs[4]!);
+  await page.reload();
+  await page.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), A.name);
+  await retrieveThroughUi(page, A.name);
+  await expect(transferOf(A.name)).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(page, A.name)).toBe(A.file.sha256);
+});
+
+test('with only k relays left, the corrupted share gives a clear error and no file', async () => {
+  await page.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), B.name);
+  await retrieveThroughUi(page, B.name);
+  const t = transferOf(B.name);
+  await expect(t).toHaveAttribute('data-status', 'error');
+  await expect(t.getByRole('alert')).toHaveText('The data returned by the storage servers failed its integrity check; no part of the file was saved.');
+  expect(await opfsSha256(page, B.name)).toBeNull();
+});
+
+test('with one relay more stopped, retrieval fails clearly and leaves no partial file', async () => {
+  await killRelay(stack.relayProcs[2]!);
+  await page.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), A.name);
+  await retrieveThroughUi(page, A.name);
+  const t = transferOf(A.name);
+  await expect(t).toHaveAttribute('data-status', 'error');
+  await expect(t.getByRole('alert')).toHaveText('Some storage servers necessary for the operation are not connected.');
+  expect(await opfsSha256(page, A.name)).toBeNull();
+});
