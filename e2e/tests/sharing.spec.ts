@@ -1,0 +1,57 @@
+/**
+ * Sharing through the UI: the owner gives a second user read access by e-mail, the second user retrieves
+ * the file, the owner revokes, and the second user can no longer retrieve it.
+ */
+import { test, expect } from '../fixtures.js';
+import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+
+const CAROL = { email: 'carol@kofn.test', displayName: 'Carol', password: 'carol password 1' };
+
+test('share with a second user, who retrieves; revoke, and they cannot any more', async ({ admin, browser, stack }) => {
+  test.setTimeout(120_000);
+  const created = await admin.post('/api/users', CAROL);
+  expect([201, 409]).toContain(created.status());
+  const { page } = admin;
+  await page.goto('/');
+  await chooseSharing(page, 2, 3);
+  const file = makeFile('shared-with-carol.bin', 300_000);
+  await protectThroughUi(page, file, 'shared-with-carol.bin');
+
+  await page.getByRole('button', { name: 'Share shared-with-carol.bin' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Share “shared-with-carol.bin”' });
+  await dialog.getByLabel('E-mail of a kofn user').fill(CAROL.email);
+  await dialog.getByRole('button', { name: 'Give read access' }).click();
+  await expect(dialog.getByRole('status')).toHaveText(`${CAROL.email} can now retrieve shared-with-carol.bin.`);
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await expect(page.getByRole('region', { name: 'Shared by me' })).toContainText(CAROL.email);
+
+  const carolContext = await browser.newContext({ baseURL: stack.url });
+  const carol = await carolContext.newPage();
+  await saveToOpfs(carol);
+  await carol.goto('/login');
+  await carol.getByLabel('E-mail').fill(CAROL.email);
+  await carol.getByLabel('Password').fill(CAROL.password);
+  await carol.getByRole('button', { name: 'Sign in' }).click();
+  const sharedRegion = carol.getByRole('region', { name: 'Shared with me' });
+  await expect(sharedRegion.getByTestId('file-row')).toHaveCount(1);
+  await retrieveThroughUi(carol, 'shared-with-carol.bin');
+  await expect(carol.getByTestId('transfer').first()).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(carol, 'shared-with-carol.bin')).toBe(file.sha256);
+
+  // Revoke from the owner's dialog.
+  await page.reload();
+  await page.getByRole('button', { name: 'Share shared-with-carol.bin' }).click();
+  await dialog.getByRole('button', { name: `Revoke access of ${CAROL.email}` }).click();
+  await expect(dialog.getByRole('status')).toContainText('can no longer retrieve');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+
+  // Carol's page still lists it until reload; retrieving now fails: no new tokens are issued.
+  await carol.evaluate(async () => (await navigator.storage.getDirectory()).removeEntry('shared-with-carol.bin').catch(() => undefined));
+  await retrieveThroughUi(carol, 'shared-with-carol.bin');
+  const t = carol.getByTestId('transfer').first();
+  await expect(t).toHaveAttribute('data-status', 'error');
+  await expect(t.getByRole('alert')).toHaveText('File not found on the servers.');
+  await carol.reload();
+  await expect(carol.getByRole('region', { name: 'Shared with me' }).getByTestId('file-row')).toHaveCount(0);
+  await carolContext.close();
+});
