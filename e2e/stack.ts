@@ -31,13 +31,15 @@ export interface StackOptions {
   /** For Custom: [relays, users, protectedBytes, maxFileSize]. */
   custom?: [number, number, number, number];
   tolerateRelayExits?: boolean;
+  /** Extra environment for the coordinator and relays. */
+  env?: Record<string, string>;
 }
 
 const root = resolve(import.meta.dirname, '..');
 
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kofn-e2e-'));
-  const env = { ...process.env };
+  const env = { ...process.env, ...opts.env };
   // The e2e stacks always use their own embedded database; PostgreSQL is covered by the coordinator suites.
   delete env.DATABASE_URL;
   const license = join(dataDir, 'license.json');
