@@ -124,7 +124,7 @@ test.describe('files API', () => {
     const tokens = await admin.post(`/api/files/${r.fileId}/tokens`, { op: 'put' });
     expect(tokens.status()).toBe(200);
     expect(((await tokens.json()) as { tokens: unknown[] }).tokens).toHaveLength(5);
-    const badOp = await admin.post(`/api/files/${r.fileId}/tokens`, { op: 'delete' });
+    const badOp = await admin.post(`/api/files/${r.fileId}/tokens`, { op: 'rename' });
     expect(await codeOf(badOp)).toBe('WRONG_VALUE');
     expect((await admin.del(`/api/files/${r.fileId}`)).status()).toBe(200);
     const jobs = (await (await admin.get('/api/jobs')).json()) as { jobs: Array<{ key: string; kind: string }> };

@@ -1,14 +1,19 @@
 /**
  * Protect one file: reserve with the coordinator, read the File as a stream of chunks, split each in the
  * worker pool, PUT every share chunk to its relay (chunks in flight are bounded, so memory does not grow
- * with the file), then commit with one digest root per relay. Cancelling aborts requests, stops the
- * workers and removes the reservation, so nothing stays behind.
+ * with the file), then commit with one digest root per relay.
+ *
+ * Progress is kept in IndexedDB (upload-store.ts): after a reload or a lost connection, `resumeUpload`
+ * removes chunks some relays got beyond the last chunk every relay acknowledged (a re-split chunk has new
+ * random shares, and shares of one chunk must all come from one split), then continues from there.
+ * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
 import { createChunker, digestRoot, randomBytes, type MetadataRecord } from '@kofn/shared';
 import { api } from '$lib/api';
 import { WorkerPool } from './pool';
 import { putShare } from './relay-http';
+import { forgetUpload, saveUpload, type StoredUpload } from './upload-store';
 
 export interface Reservation {
   fileId: string;
@@ -24,22 +29,27 @@ export interface ProtectProgress {
   /** Plaintext bytes whose shares every relay has acknowledged. */
   done: number;
   total: number;
-  /** Share bytes acknowledged per relay id. */
+  /** Share bytes acknowledged per relay id (this session). */
   perRelay: Record<string, number>;
 }
 
 export interface ProtectOptions {
-  k: number;
-  relays?: string[];
   signal?: AbortSignal;
-  onReserved?: (r: Reservation) => void;
+  onReserved?: (r: Pick<Reservation, 'fileId' | 'placements'>) => void;
   onProgress?: (p: ProtectProgress) => void;
 }
 
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
 const IN_FLIGHT = 4;
 
-export async function protectFile(file: File, opts: ProtectOptions): Promise<{ fileId: string }> {
+type TokenOp = 'put' | 'list' | 'delete';
+
+async function tokens(fileId: string, op: TokenOp): Promise<Map<string, string>> {
+  const r = await api<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${fileId}/tokens`, { op });
+  return new Map(r.tokens.map((t) => [t.relayId, t.token]));
+}
+
+export async function protectFile(file: File, opts: ProtectOptions & { k: number; relays?: string[] }): Promise<{ fileId: string }> {
   const r = await api<Reservation>('POST', '/api/files', {
     name: file.name,
     size: file.size,
@@ -47,37 +57,108 @@ export async function protectFile(file: File, opts: ProtectOptions): Promise<{ f
     k: opts.k,
     ...(opts.relays ? { relays: opts.relays } : {})
   });
-  opts.onReserved?.(r);
+  const state: StoredUpload = {
+    fileId: r.fileId,
+    file,
+    k: r.k,
+    n: r.n,
+    chunkSize: r.chunkSize,
+    chunkCount: r.chunkCount,
+    epoch: r.epoch,
+    placements: r.placements.map(({ relayId, name, url, x }) => ({ relayId, name, url, x })),
+    macKey: randomBytes(32) as Uint8Array<ArrayBuffer>,
+    createdAt: Date.now(),
+    doneUpTo: -1,
+    digests: r.placements.map(() => [])
+  };
+  await saveUpload(state, true);
+  return run(state, new Map(r.placements.map((p) => [p.relayId, p.token])), opts);
+}
+
+/** Continues an upload found in IndexedDB after a reload. */
+export async function resumeUpload(state: StoredUpload, opts: ProtectOptions): Promise<{ fileId: string }> {
+  try {
+    const [list, del] = await Promise.all([tokens(state.fileId, 'list'), tokens(state.fileId, 'delete')]);
+    await Promise.all(
+      state.placements.map(async (p) => {
+        const res = await fetch(`${p.url}/v1/files/${state.fileId}/chunks`, { headers: { Authorization: `Bearer ${list.get(p.relayId)}` }, signal: opts.signal });
+        if (!res.ok) throw { code: 'RELAYS_OFFLINE', message: 'Some storage servers necessary for the operation are not connected.' };
+        const { chunks } = (await res.json()) as { chunks: Array<{ index: number }> };
+        for (const c of chunks.filter((c) => c.index > state.doneUpTo)) {
+          await fetch(`${p.url}/v1/files/${state.fileId}/chunks/${c.index}`, { method: 'DELETE', headers: { Authorization: `Bearer ${del.get(p.relayId)}` }, signal: opts.signal });
+        }
+      })
+    );
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    await abandon(state.fileId);
+    throw err;
+  }
+  return run(state, await tokens(state.fileId, 'put'), opts);
+}
+
+async function abandon(fileId: string): Promise<void> {
+  // Leave nothing behind: the coordinator's deletion job removes any chunk already stored.
+  await api('DELETE', `/api/files/${fileId}`).catch(() => undefined);
+  await forgetUpload(fileId).catch(() => undefined);
+}
+
+async function run(state: StoredUpload, puts: Map<string, string>, opts: ProtectOptions): Promise<{ fileId: string }> {
+  opts.onReserved?.({ fileId: state.fileId, placements: state.placements.map((p) => ({ ...p, token: '' })) });
   const pool = new WorkerPool();
   const abort = () => pool.terminate();
   opts.signal?.addEventListener('abort', abort, { once: true });
-  const tokens = new Map(r.placements.map((p) => [p.relayId, p.token]));
-  const digests = r.placements.map(() => new Array<string>(r.chunkCount + 1));
-  const progress: ProtectProgress = { done: 0, total: file.size, perRelay: Object.fromEntries(r.placements.map((p) => [p.relayId, 0])) };
+  const start = Math.max(0, state.doneUpTo);
+  const progress: ProtectProgress = {
+    done: Math.min(state.file.size, start * state.chunkSize),
+    total: state.file.size,
+    perRelay: Object.fromEntries(state.placements.map((p) => [p.relayId, 0]))
+  };
+  opts.onProgress?.({ ...progress, perRelay: { ...progress.perRelay } });
+  const finished = new Set<number>();
+  /** Records chunk `index` as stored everywhere and moves the resume point over every contiguous one. */
+  const markDone = async (index: number) => {
+    finished.add(index);
+    let moved = false;
+    while (finished.has(state.doneUpTo + 1)) {
+      finished.delete(state.doneUpTo + 1);
+      state.doneUpTo += 1;
+      moved = true;
+    }
+    if (moved) await saveUpload(state);
+  };
   try {
-    const macKey = randomBytes(32) as Uint8Array<ArrayBuffer>;
-    await pool.each((w) => w.initEncoder({ k: r.k, xs: r.placements.map((p) => p.x), fileId: r.fileId, epoch: r.epoch, macKey }));
-    const meta: MetadataRecord = { name: file.name, size: file.size, type: file.type || 'application/octet-stream', chunkSize: r.chunkSize, chunkCount: r.chunkCount, createdAt: Date.now(), macKey };
-
+    await pool.each((w) => w.initEncoder({ k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey }));
     const upload = async (index: number, shares: Uint8Array<ArrayBuffer>[], plainBytes: number) => {
       await Promise.all(
-        r.placements.map(async (p, j) => {
-          digests[j]![index] = await putShare(p.url, p.relayId, r.fileId, index, () => tokens.get(p.relayId)!, shares[j]!, opts.signal);
+        state.placements.map(async (p, j) => {
+          state.digests[j]![index] = await putShare(p.url, p.relayId, state.fileId, index, () => puts.get(p.relayId)!, shares[j]!, opts.signal);
           progress.perRelay[p.relayId]! += shares[j]!.byteLength;
         })
       );
+      await markDone(index);
       progress.done += plainBytes;
       opts.onProgress?.({ ...progress, perRelay: { ...progress.perRelay } });
     };
 
-    await upload(0, await pool.run((w) => w.encodeMetadata(meta)), 0);
-    macKey.fill(0);
+    if (state.doneUpTo < 0) {
+      const meta: MetadataRecord = {
+        name: state.file.name,
+        size: state.file.size,
+        type: state.file.type || 'application/octet-stream',
+        chunkSize: state.chunkSize,
+        chunkCount: state.chunkCount,
+        createdAt: state.createdAt,
+        macKey: state.macKey
+      };
+      await upload(0, await pool.run((w) => w.encodeMetadata(meta)), 0);
+    }
 
     const inflight = new Set<Promise<void>>();
     let failure: unknown;
-    let index = 0;
-    const reader = file.stream().pipeThrough(createChunker(r.chunkSize)).getReader();
-    const renewTokens = setInterval(() => void refreshTokens(r.fileId, tokens), 10 * 60_000);
+    let index = start;
+    const reader = state.file.slice(start * state.chunkSize).stream().pipeThrough(createChunker(state.chunkSize)).getReader();
+    const renew = setInterval(() => void tokens(state.fileId, 'put').then((t) => t.forEach((v, k) => puts.set(k, v))), 10 * 60_000);
     try {
       for (;;) {
         if (failure) throw failure;
@@ -88,7 +169,7 @@ export async function protectFile(file: File, opts: ProtectOptions): Promise<{ f
         const i = index;
         const length = value.byteLength;
         const task = pool
-          .run((w) => w.encodeData(i, i === r.chunkCount, Comlink.transfer(value, [value.buffer])))
+          .run((w) => w.encodeData(i, i === state.chunkCount, Comlink.transfer(value, [value.buffer])))
           .then((shares) => upload(i, shares, length))
           .catch((err: unknown) => {
             failure ??= err;
@@ -100,24 +181,19 @@ export async function protectFile(file: File, opts: ProtectOptions): Promise<{ f
       await Promise.all(inflight);
       if (failure) throw failure;
     } finally {
-      clearInterval(renewTokens);
+      clearInterval(renew);
       await reader.cancel().catch(() => undefined);
     }
     const roots: Record<string, string> = {};
-    for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(digests[j]!);
-    await api('POST', `/api/files/${r.fileId}/commit`, { roots });
-    return { fileId: r.fileId };
+    for (const [j, p] of state.placements.entries()) roots[p.relayId] = await digestRoot(state.digests[j]!);
+    await api('POST', `/api/files/${state.fileId}/commit`, { roots });
+    await forgetUpload(state.fileId);
+    return { fileId: state.fileId };
   } catch (err) {
-    // Leave nothing behind: the coordinator's deletion job removes any chunk already stored.
-    await api('DELETE', `/api/files/${r.fileId}`).catch(() => undefined);
+    await abandon(state.fileId);
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', abort);
     pool.terminate();
   }
-}
-
-async function refreshTokens(fileId: string, tokens: Map<string, string>): Promise<void> {
-  const { tokens: fresh } = await api<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${fileId}/tokens`, { op: 'put' });
-  for (const t of fresh) tokens.set(t.relayId, t.token);
 }

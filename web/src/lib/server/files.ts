@@ -296,10 +296,14 @@ export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
   };
 }
 
-/** Fresh tokens for a long upload (owner, reserved file) or download (owner or grantee). */
+/**
+ * Fresh tokens: `get` for a download (owner or grantee of an available file); `put`, `list` and `delete`
+ * for the owner of an upload still reserved (long uploads, and resuming one: partial chunks are listed
+ * and deleted before they are sent again).
+ */
 export async function freshTokens(ctx: Ctx, rawId: unknown, op: unknown) {
-  if (op !== 'put' && op !== 'get') throw v.wrongValue('op', 'put, get');
-  const file = await visibleFile(ctx, rawId, { grantee: op === 'get', statuses: op === 'put' ? ['reserved'] : ['available'] });
+  if (op !== 'put' && op !== 'get' && op !== 'list' && op !== 'delete') throw v.wrongValue('op', 'put, get, list, delete');
+  const file = await visibleFile(ctx, rawId, { grantee: op === 'get', statuses: op === 'get' ? ['available'] : ['reserved'] });
   const where = await placementsOf(ctx.db, file.id);
   const tokens = await tokensFor(ctx, file, op, where.map((p) => p.relayId));
   return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) };

@@ -1,0 +1,44 @@
+/**
+ * Resume: reload the page in the middle of a 64 MiB upload; it continues from where every relay had it
+ * (not from zero), the final file is identical, and the relays hold exactly its chunks, nothing more.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { test, expect } from '../fixtures.js';
+import { chooseSharing, makeFile, opfsSha256, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+
+test('a reload in the middle of an upload resumes it and leaves no leftovers', async ({ admin }) => {
+  test.setTimeout(240_000);
+  const { page } = admin;
+  await saveToOpfs(page);
+  await page.goto('/');
+  await chooseSharing(page, 3, 5);
+  const name = 'resume-me.bin';
+  const file = makeFile(name, 64 * 1024 * 1024);
+  await page.getByTestId('file-input').setInputFiles(file.path);
+  const transfer = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` }).first();
+  await expect.poll(async () => Number((await transfer.locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(25);
+  await page.reload();
+
+  const resumed = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` }).first();
+  await expect(resumed).toBeVisible();
+  // It starts from the chunks already stored everywhere, not from zero.
+  expect(Number(await resumed.locator('progress').getAttribute('value'))).toBeGreaterThan(15);
+  await expect(resumed).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
+  await expect(resumed).toHaveAttribute('data-status', 'done');
+
+  const { files } = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string; status: string }> };
+  const stored = files.filter((f) => f.name === name);
+  expect(stored.map((f) => f.status)).toEqual(['available']);
+  const id = stored[0]!.id;
+  const relaysDir = join(process.env.KOFN_E2E_DATA_DIR!, 'relays');
+  for (const relay of readdirSync(relaysDir)) {
+    const chunks = readdirSync(join(relaysDir, relay, 'chunks', id.slice(0, 2), id));
+    expect(chunks.length, `${relay} holds the metadata chunk and 64 data chunks`).toBe(65);
+    expect(readdirSync(join(relaysDir, relay, 'tmp')), `${relay} has no spool leftovers`).toEqual([]);
+  }
+
+  await retrieveThroughUi(page, name);
+  await expect(page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first()).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(page, name)).toBe(file.sha256);
+});
