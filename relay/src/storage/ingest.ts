@@ -46,7 +46,10 @@ export async function ingest(body: ReadableStream<Uint8Array> | null, opts: Inge
   try {
     fh = await open(path, 'wx', 0o600);
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch(() => {
+        // The client went away mid-body (reload, cancel, network): bad input, not a relay failure.
+        throw new KofnError('BAD_REQUEST', 'The upload was interrupted before its end.');
+      });
       if (done) break;
       if (size + value.byteLength > opts.maxBytes) throw new KofnError('PAYLOAD_TOO_LARGE', `Share chunk over ${opts.maxBytes} bytes.`);
       if (size < HEADER_BYTES) {

@@ -13,6 +13,7 @@ import { createChunker, digestRoot, randomBytes, type MetadataRecord } from '@ko
 import { api } from '$lib/api';
 import { WorkerPool } from './pool';
 import { putShare } from './relay-http';
+import { InFlight } from './in-flight';
 import { forgetUpload, saveUpload, type StoredUpload } from './upload-store';
 
 export interface Reservation {
@@ -154,32 +155,20 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
       await upload(0, await pool.run((w) => w.encodeMetadata(meta)), 0);
     }
 
-    const inflight = new Set<Promise<void>>();
-    let failure: unknown;
+    const inflight = new InFlight(IN_FLIGHT, opts.signal);
     let index = start;
     const reader = state.file.slice(start * state.chunkSize).stream().pipeThrough(createChunker(state.chunkSize)).getReader();
     const renew = setInterval(() => void tokens(state.fileId, 'put').then((t) => t.forEach((v, k) => puts.set(k, v))), 10 * 60_000);
     try {
       for (;;) {
-        if (failure) throw failure;
-        if (opts.signal?.aborted) throw opts.signal.reason;
         const { done, value } = await reader.read();
         if (done) break;
         index += 1;
         const i = index;
         const length = value.byteLength;
-        const task = pool
-          .run((w) => w.encodeData(i, i === state.chunkCount, Comlink.transfer(value, [value.buffer])))
-          .then((shares) => upload(i, shares, length))
-          .catch((err: unknown) => {
-            failure ??= err;
-          });
-        const tracked = task.finally(() => inflight.delete(tracked));
-        inflight.add(tracked);
-        if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+        await inflight.add(async () => upload(i, await pool.run((w) => w.encodeData(i, i === state.chunkCount, Comlink.transfer(value, [value.buffer]))), length));
       }
-      await Promise.all(inflight);
-      if (failure) throw failure;
+      await inflight.drain();
     } finally {
       clearInterval(renew);
       await reader.cancel().catch(() => undefined);

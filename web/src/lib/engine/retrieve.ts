@@ -10,6 +10,7 @@ import { FLAG_FINAL } from '@kofn/shared';
 import { api } from '$lib/api';
 import { WorkerPool } from './pool';
 import { getShare, ping } from './relay-http';
+import { InFlight } from './in-flight';
 
 export interface Manifest {
   fileId: string;
@@ -136,8 +137,7 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
     let done = 0;
     const ready = new Map<number, Uint8Array>();
     let nextToWrite = 1;
-    let failure: unknown;
-    const inflight = new Set<Promise<void>>();
+    const inflight = new InFlight(IN_FLIGHT, opts.signal);
     const flush = async () => {
       while (ready.has(nextToWrite)) {
         const data = ready.get(nextToWrite)!;
@@ -149,23 +149,14 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
       }
     };
     for (let i = 1; i <= m.chunkCount; i++) {
-      if (failure) throw failure;
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      const task = decode(i, (shares) => pool.run((w) => w.decodeData(i, Comlink.transfer(shares, shares.map((s) => s.buffer as ArrayBuffer)))))
-        .then(async (d) => {
-          if (((d.flags & FLAG_FINAL) !== 0) !== (i === m.chunkCount)) throw { code: 'STREAM_TRUNCATED', message: 'The file ended early.' };
-          ready.set(i, d.data);
-          await flush();
-        })
-        .catch((err: unknown) => {
-          failure ??= err;
-        });
-      const tracked = task.finally(() => inflight.delete(tracked));
-      inflight.add(tracked);
-      if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+      await inflight.add(async () => {
+        const d = await decode(i, (shares) => pool.run((w) => w.decodeData(i, Comlink.transfer(shares, shares.map((s) => s.buffer as ArrayBuffer)))));
+        if (((d.flags & FLAG_FINAL) !== 0) !== (i === m.chunkCount)) throw { code: 'STREAM_TRUNCATED', message: 'The file ended early.' };
+        ready.set(i, d.data);
+        await flush();
+      });
     }
-    await Promise.all(inflight);
-    if (failure) throw failure;
+    await inflight.drain();
     await flush();
     if (done !== m.size) throw { code: 'STREAM_TRUNCATED', message: 'The file ended before its final chunk.' };
     await sink.close();
