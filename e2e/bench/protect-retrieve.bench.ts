@@ -47,15 +47,18 @@ async function peakDuring<T>(fn: () => Promise<T>): Promise<{ value: T; peakMB: 
 test('protect and retrieve throughput and memory against an unsplit baseline', async () => {
   test.setTimeout(0);
 const stack = await startStack({ relays: 5, tier: 'Pro' });
-const browser = await chromium.launch({
+// A persistent (on-disk) profile, as a person's browser has: an off-the-record context keeps blob data and
+// the origin-private file system in memory, which would count files' bytes as browser memory.
+const profile = mkdtempSync(join(tmpdir(), 'kofn-bench-profile-'));
+const browser = await chromium.launchPersistentContext(profile, {
+  baseURL: stack.url,
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   // --expose-gc: the bench collects garbage between phases so one phase's freed buffers do not count in the next.
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--js-flags=--expose-gc']
 });
 const dir = mkdtempSync(join(tmpdir(), 'kofn-bench-e2e-'));
 try {
-  const context = await browser.newContext({ baseURL: stack.url });
-  const page = await context.newPage();
+  const page = await browser.newPage();
   const setup = await page.request.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } });
   const { csrfToken } = (await setup.json()) as { csrfToken: string };
   await page.addInitScript(() => {
@@ -163,5 +166,6 @@ try {
   await browser.close();
   await stack.stop();
   rmSync(dir, { recursive: true, force: true });
+  rmSync(profile, { recursive: true, force: true });
 }
 });
