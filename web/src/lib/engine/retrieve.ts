@@ -46,7 +46,9 @@ export interface RetrieveResult {
 }
 
 type Placement = Manifest['placements'][number];
-const IN_FLIGHT = 4;
+// Retrieve keeps more chunks in flight than protect: measured 0.71x of the unsplit download baseline with
+// 4, 0.87x with 8 (256 MiB, (3,5), headless Chromium; e2e/bench).
+const IN_FLIGHT = 8;
 
 function codeOf(err: unknown): string | undefined {
   return (err as { code?: string })?.code;
