@@ -14,8 +14,14 @@ export function makeFile(name: string, size: number): { path: string; sha256: st
   return { path, sha256: createHash('sha256').update(data).digest('hex') };
 }
 
+/** Waits until the page is hydrated (its controls answer), set by the root layout on mount. */
+export async function ready(page: Page): Promise<void> {
+  await page.locator('html[data-hydrated]').waitFor({ state: 'attached' });
+}
+
 /** Chooses the first n storage servers (by name) and threshold k in the protect settings. */
 export async function chooseSharing(page: Page, k: number, n: number): Promise<void> {
+  await ready(page);
   const boxes = page.locator('.relay-choice input[type=checkbox]');
   const count = await boxes.count();
   for (let i = 0; i < count; i++) await boxes.nth(i).setChecked(i < n);
@@ -24,6 +30,7 @@ export async function chooseSharing(page: Page, k: number, n: number): Promise<v
 
 /** Protects a file by choosing it in the drop zone's picker; waits until it is listed as available. */
 export async function protectThroughUi(page: Page, file: { path: string }, name: string): Promise<void> {
+  await ready(page);
   await page.getByTestId('file-input').setInputFiles(file.path);
   const transfer = page.getByTestId('transfer').filter({ hasText: name }).first();
   await expect(transfer).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
@@ -61,6 +68,7 @@ export async function opfsSha256(page: Page, name: string): Promise<string | nul
 }
 
 export async function retrieveThroughUi(page: Page, name: string): Promise<void> {
+  await ready(page);
   await page.getByRole('button', { name: `Retrieve ${name}`, exact: true }).first().click();
   const transfer = page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
   await expect(transfer).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });

@@ -41,6 +41,7 @@ test('without the File System Access API, a file downloads as a stream through t
   await page.evaluate(() => navigator.serviceWorker.ready);
   await page.reload();
   await page.evaluate(() => localStorage.setItem('kofn.save', 'download'));
+  await page.reload();
   await chooseSharing(page, 2, 3);
   const file = makeFile('via-sw.bin', 2 * 1024 * 1024 + 3);
   await protectThroughUi(page, file, 'via-sw.bin');

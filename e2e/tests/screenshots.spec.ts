@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import { test, expect } from '../fixtures.js';
-import { chooseSharing, makeFile, protectThroughUi } from '../helpers.js';
+import { chooseSharing, makeFile, protectThroughUi, ready } from '../helpers.js';
 
 const shots = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
 
@@ -32,6 +32,7 @@ test('dashboard, upload in progress and help popup', async ({ admin }, testInfo)
   await running.getByRole('button', { name: 'Cancel' }).click();
   await expect(running).toHaveAttribute('data-status', 'cancelled');
 
+  await ready(page);
   await page.getByRole('button', { name: 'Help' }).click();
   const help = page.getByTestId('help-dialog');
   await expect(help.getByRole('heading', { name: 'Welcome to kofn' })).toBeVisible();

@@ -3,7 +3,7 @@
  * the file, the owner revokes, and the second user can no longer retrieve it.
  */
 import { test, expect } from '../fixtures.js';
-import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+import { chooseSharing, makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 
 const CAROL = { email: 'carol@kofn.test', displayName: 'Carol', password: 'carol password 1' };
 
@@ -29,6 +29,7 @@ test('share with a second user, who retrieves; revoke, and they cannot any more'
   const carol = await carolContext.newPage();
   await saveToOpfs(carol);
   await carol.goto('/login');
+  await ready(carol);
   await carol.getByLabel('E-mail').fill(CAROL.email);
   await carol.getByLabel('Password').fill(CAROL.password);
   await carol.getByRole('button', { name: 'Sign in' }).click();
@@ -40,6 +41,7 @@ test('share with a second user, who retrieves; revoke, and they cannot any more'
 
   // Revoke from the owner's dialog.
   await page.reload();
+  await ready(page);
   await page.getByRole('button', { name: 'Share shared-with-carol.bin' }).click();
   await dialog.getByRole('button', { name: `Revoke access of ${CAROL.email}` }).click();
   await expect(dialog.getByRole('status')).toContainText('can no longer retrieve');

@@ -1,7 +1,9 @@
 import { test, expect, ADMIN } from '../fixtures.js';
+import { ready } from '../helpers.js';
 
 test('first run: setup creates the admin, then the dashboard lists the five relays online', async ({ page, stack }) => {
   await page.goto('/');
+  await ready(page);
   if (page.url().endsWith('/setup')) {
     await expect(page.getByRole('heading', { name: 'Set up kofn' })).toBeVisible();
     await page.getByLabel('E-mail').fill(ADMIN.email);
@@ -29,6 +31,7 @@ test('first run: setup creates the admin, then the dashboard lists the five rela
 test('signing out leads back to the sign-in page, and the dashboard needs a session', async ({ admin }) => {
   const { page } = admin;
   await page.goto('/');
+  await ready(page);
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto('/');

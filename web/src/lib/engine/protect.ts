@@ -43,6 +43,14 @@ export interface ProtectOptions {
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
 const IN_FLIGHT = 4;
 
+// A reload or closed tab makes in-flight requests fail; that is not a reason to drop the upload, which the
+// next page load resumes.
+let unloading = false;
+if (typeof window !== 'undefined') {
+  window.addEventListener('pagehide', () => (unloading = true));
+  window.addEventListener('beforeunload', () => (unloading = true));
+}
+
 type TokenOp = 'put' | 'list' | 'delete';
 
 async function tokens(fileId: string, op: TokenOp): Promise<Map<string, string>> {
@@ -91,7 +99,7 @@ export async function resumeUpload(state: StoredUpload, opts: ProtectOptions): P
       })
     );
   } catch (err) {
-    if (opts.signal?.aborted) throw err;
+    if (opts.signal?.aborted || unloading) throw err;
     await abandon(state.fileId);
     throw err;
   }
@@ -179,7 +187,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     await forgetUpload(state.fileId);
     return { fileId: state.fileId };
   } catch (err) {
-    await abandon(state.fileId);
+    if (!unloading) await abandon(state.fileId);
     throw err;
   } finally {
     opts.signal?.removeEventListener('abort', abort);
