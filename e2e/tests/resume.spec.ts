@@ -13,7 +13,7 @@ test('a reload in the middle of an upload resumes it and leaves no leftovers', a
   await saveToOpfs(page);
   await page.goto('/');
   await chooseSharing(page, 3, 5);
-  const name = 'resume-me.bin';
+  const name = `resume-me-${test.info().repeatEachIndex}.bin`;
   const file = makeFile(name, 64 * 1024 * 1024);
   await page.getByTestId('file-input').setInputFiles(file.path);
   const transfer = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` }).first();
