@@ -127,6 +127,10 @@ test.describe('files API', () => {
     const badOp = await admin.post(`/api/files/${r.fileId}/tokens`, { op: 'rename' });
     expect(await codeOf(badOp)).toBe('WRONG_VALUE');
     expect((await admin.del(`/api/files/${r.fileId}`)).status()).toBe(200);
+    // Replayed: the file is already being deleted.
+    const replay = await admin.del(`/api/files/${r.fileId}`);
+    expect(replay.status()).toBe(404);
+    expect(await codeOf(replay)).toBe('NOT_FOUND');
     const jobs = (await (await admin.get('/api/jobs')).json()) as { jobs: Array<{ key: string; kind: string }> };
     expect(jobs.jobs.some((j) => j.key === r.fileId && j.kind === 'delete-file')).toBe(true);
     await expect

@@ -123,6 +123,8 @@ describe.each(testDatabases())('files on $name with real relays', ({ open }) => 
     expect(await code(manifest(alice, wrong.fileId))).toBe('NOT_FOUND');
     await commitFile(alice, wrong.fileId, { roots: await roots(wrong) });
     expect(Buffer.from(await retrieve(alice, wrong.fileId)).equals(data)).toBe(true);
+    // A replayed commit finds no reservation any more.
+    expect(await code(commitFile(alice, wrong.fileId, { roots: await roots(wrong) }))).toBe('NOT_FOUND');
   });
 
   it("hides other users' files behind the same 404", async () => {
