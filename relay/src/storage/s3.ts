@@ -46,6 +46,8 @@ export class S3Store implements ChunkStore {
   readonly #bucket: string;
   readonly #capacity: number;
   readonly #lock = new KeyedLock();
+  /** Bytes stored: listed once at start, then kept by commit and delete (heartbeats ask every few seconds). */
+  #used = 0;
 
   constructor(opts: S3StoreOptions) {
     this.spoolDir = opts.spoolDir;
@@ -68,6 +70,8 @@ export class S3Store implements ChunkStore {
     const { mkdir, rm } = await import('node:fs/promises');
     await rm(this.spoolDir, { recursive: true, force: true });
     await mkdir(this.spoolDir, { recursive: true });
+    this.#used = 0;
+    for (const o of await this.#keys('chunks/')) this.#used += o.size;
   }
 
   #key(fileId: string, index: number): string {
@@ -102,6 +106,7 @@ export class S3Store implements ChunkStore {
             Metadata: { sha256: spooled.digest }
           })
         );
+        this.#used += spooled.size;
         return { created: true };
       } finally {
         await unlink(spooled.path).catch(() => undefined);
@@ -149,8 +154,10 @@ export class S3Store implements ChunkStore {
 
   delete(fileId: string, index: number): Promise<boolean> {
     return this.#lock.run(`${fileId}/${index}`, async () => {
-      if (!(await this.#head(fileId, index))) return false;
+      const info = await this.#head(fileId, index);
+      if (!info) return false;
       await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(fileId, index) }));
+      this.#used -= info.size;
       return true;
     });
   }
@@ -162,9 +169,7 @@ export class S3Store implements ChunkStore {
   }
 
   async usage(): Promise<{ usedBytes: number; freeBytes: number }> {
-    let used = 0;
-    for (const o of await this.#keys('chunks/')) used += o.size;
-    return { usedBytes: used, freeBytes: Math.max(0, this.#capacity - used) };
+    return { usedBytes: this.#used, freeBytes: Math.max(0, this.#capacity - this.#used) };
   }
 
   async scrub(): Promise<{ checked: number; corrupt: Array<{ fileId: string; index: number }> }> {
