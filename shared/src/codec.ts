@@ -110,6 +110,11 @@ export class ShareEncoder {
   }
 }
 
+/** Length of the share chunk that carries `dataLength` bytes of a record: header, data, tag. */
+export function shareChunkLength(dataLength: number): number {
+  return HEADER_BYTES + dataLength + TAG_BYTES;
+}
+
 /** A fresh random MAC key for a new file. */
 export function newMacKey(): Uint8Array<ArrayBuffer> {
   return randomBytes(MAC_KEY_BYTES) as Uint8Array<ArrayBuffer>;

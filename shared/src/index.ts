@@ -7,7 +7,7 @@ export { randomBytes, randomFill, useRandomSource, seededSource, cryptoRandom, G
 export * from './chunk-format.js';
 export { MAC_KEY_BYTES, TAG_BYTES } from './mac.js';
 export * from './metadata.js';
-export { ShareEncoder, ShareDecoder, newMacKey, type Decoded, type Expected, type EncoderOptions } from './codec.js';
+export { ShareEncoder, ShareDecoder, newMacKey, shareChunkLength, type Decoded, type Expected, type EncoderOptions } from './codec.js';
 export * from './streams.js';
 export * from './token-claims.js';
 export * from './digest-root.js';

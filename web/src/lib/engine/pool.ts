@@ -1,66 +1,172 @@
 /**
- * A pool of share workers, one per core up to a cap. Each worker runs one task at a time; tasks queue.
- * `terminate` (also on abort) stops every worker at once.
+ * A pool of share workers, one per core up to a cap. A worker splits or rebuilds chunks and also moves
+ * their shares to and from the relays, so each takes a few tasks at once (the network part overlaps; the
+ * worker runs the CPU part one task at a time).
+ *
+ * Workers are retired after moving `retireAfterBytes` over the network. Why: Chromium keeps a Blob's
+ * bytes (every PUT body) in the browser process until the Blob object is garbage-collected, and its GC
+ * does not count those bytes, so a long upload piles up gigabytes of sent bodies (measured: 1.4 GB for a
+ * 256 MiB file with (3,5); the same pile-up is reported in jhiesey/stream-http#57 and transloadit/uppy#3183,
+ * and `Blob.close()` was removed from the File API, w3c/FileAPI#68). Ending the worker that made them frees
+ * them at once, and with them the worker's spent response buffers. A retiring worker takes no new task,
+ * finishes the ones it has, then ends; its replacement starts at once and gets the same `init`.
+ *
+ * `terminate` (also on abort) stops every worker and fails every waiting or running task with AbortError.
  */
 import * as Comlink from 'comlink';
 import type { ShareWorkerApi } from './share.worker';
 
 export const MAX_WORKERS = 4;
+/**
+ * A worker is replaced after moving this many bytes (see above). Measured in Chromium 156 with (3,5) and
+ * 1 MiB chunks: about 4 chunks a worker keeps the browser process within 40 MB of idle; never replacing
+ * them let it grow by 380 MB to 1.3 GB.
+ */
+export const RETIRE_AFTER_BYTES = 16 * 1024 * 1024;
 
-interface Slot {
-  worker: Worker;
-  api: Comlink.Remote<ShareWorkerApi>;
-  busy: boolean;
+/** What the pool needs of a worker; tests give a fake one. */
+export interface PoolWorker<Api> {
+  api: Api;
+  terminate(): void;
 }
 
-export class WorkerPool {
-  readonly #slots: Slot[];
-  readonly #waiting: Array<(slot: Slot) => void> = [];
-  #terminated = false;
+export interface PoolOptions<Api> {
+  /** Number of live workers (default: one per core, up to MAX_WORKERS). */
+  size?: number;
+  /** Tasks one worker takes at once. */
+  tasksPerWorker?: number;
+  /** Network bytes after which a worker is replaced (see above); Infinity keeps workers for good. */
+  retireAfterBytes?: number;
+  spawn: () => PoolWorker<Api>;
+}
 
-  constructor(size = Math.max(1, Math.min(MAX_WORKERS, navigator.hardwareConcurrency || 2))) {
-    this.#slots = Array.from({ length: size }, () => {
+interface Slot<Api> {
+  worker: PoolWorker<Api>;
+  /** The pool's `init` applied to this worker; tasks wait for it. */
+  ready: Promise<unknown>;
+  running: number;
+  moved: number;
+  retiring: boolean;
+}
+
+const aborted = () => ({ name: 'AbortError', code: 'INTERNAL', message: 'The operation was cancelled.' });
+
+export type ShareWorker = Comlink.Remote<ShareWorkerApi>;
+
+/** The pool of share workers the engine uses. */
+export function shareWorkerPool(opts: Omit<PoolOptions<ShareWorker>, 'spawn'> = {}): WorkerPool<ShareWorker> {
+  return new WorkerPool({
+    ...opts,
+    spawn: () => {
       const worker = new Worker(new URL('./share.worker.ts', import.meta.url), { type: 'module', name: 'kofn-share' });
-      return { worker, api: Comlink.wrap<ShareWorkerApi>(worker), busy: false };
-    });
+      return { api: Comlink.wrap<ShareWorkerApi>(worker), terminate: () => worker.terminate() };
+    }
+  });
+}
+
+export class WorkerPool<Api> {
+  readonly #slots: Slot<Api>[] = [];
+  readonly #waiting: Array<{ take: (slot: Slot<Api>) => void; fail: (err: unknown) => void }> = [];
+  readonly #running = new Set<(err: unknown) => void>();
+  readonly #spawn: () => PoolWorker<Api>;
+  readonly #perWorker: number;
+  readonly #retireAfter: number;
+  #init: ((api: Api) => Promise<unknown>) | undefined;
+  #terminated = false;
+  /** Workers started over the pool's life (for tests and the bench). */
+  spawned = 0;
+
+  constructor(opts: PoolOptions<Api>) {
+    const size = opts.size ?? Math.max(1, Math.min(MAX_WORKERS, globalThis.navigator?.hardwareConcurrency || 2));
+    this.#spawn = opts.spawn;
+    this.#perWorker = opts.tasksPerWorker ?? 1;
+    this.#retireAfter = opts.retireAfterBytes ?? Infinity;
+    for (let i = 0; i < size; i++) this.#slots.push(this.#start());
   }
 
   get size(): number {
-    return this.#slots.length;
+    return this.#slots.filter((s) => !s.retiring).length;
   }
 
-  #acquire(): Promise<Slot> {
-    const free = this.#slots.find((s) => !s.busy);
-    if (free) {
-      free.busy = true;
-      return Promise.resolve(free);
+  #start(): Slot<Api> {
+    const worker = this.#spawn();
+    this.spawned += 1;
+    const slot: Slot<Api> = { worker, ready: Promise.resolve(), running: 0, moved: 0, retiring: false };
+    if (this.#init) slot.ready = this.#init(worker.api);
+    return slot;
+  }
+
+  /** Runs `init` on every live worker now and on every worker started later (the file's parameters). */
+  async setInit(init: (api: Api) => Promise<unknown>): Promise<void> {
+    this.#init = init;
+    await Promise.all(
+      this.#slots.filter((s) => !s.retiring).map((s) => {
+        s.ready = s.ready.then(() => init(s.worker.api));
+        return s.ready;
+      })
+    );
+  }
+
+  #acquire(): Promise<Slot<Api>> {
+    if (this.#terminated) return Promise.reject(aborted());
+    let best: Slot<Api> | undefined;
+    for (const s of this.#slots) if (!s.retiring && s.running < this.#perWorker && (!best || s.running < best.running)) best = s;
+    if (best) {
+      best.running += 1;
+      return Promise.resolve(best);
     }
-    return new Promise((res) => this.#waiting.push(res));
+    return new Promise((take, fail) => this.#waiting.push({ take, fail }));
   }
 
-  #release(slot: Slot): void {
-    const next = this.#waiting.shift();
-    if (next) next(slot);
-    else slot.busy = false;
+  #release(slot: Slot<Api>, moved: number): void {
+    if (this.#terminated) return;
+    slot.running -= 1;
+    slot.moved += moved;
+    if (!slot.retiring && slot.moved >= this.#retireAfter) {
+      slot.retiring = true;
+      this.#slots.push(this.#start());
+    }
+    if (slot.retiring && slot.running === 0) {
+      slot.worker.terminate();
+      this.#slots.splice(this.#slots.indexOf(slot), 1);
+    }
+    // Hand free capacity to waiting tasks.
+    while (this.#waiting.length > 0) {
+      const free = this.#slots.find((s) => !s.retiring && s.running < this.#perWorker);
+      if (!free) break;
+      free.running += 1;
+      this.#waiting.shift()!.take(free);
+    }
   }
 
-  async run<T>(task: (api: Comlink.Remote<ShareWorkerApi>) => Promise<T>): Promise<T> {
-    if (this.#terminated) throw { name: 'AbortError', code: 'INTERNAL', message: 'The operation was cancelled.' };
+  /**
+   * Runs one task on a worker. `moved` is the number of network bytes the task moves (counted toward the
+   * worker's retirement); give 0 for tasks that stay off the network.
+   */
+  async run<R extends Promise<unknown>>(task: (api: Api) => R, moved = 0): Promise<Awaited<R>> {
     const slot = await this.#acquire();
+    let fail!: (err: unknown) => void;
+    // A terminated worker never answers: terminate() fails the task instead of leaving it hanging.
+    const cancelled = new Promise<never>((_, rej) => (fail = rej));
+    this.#running.add(fail);
     try {
-      return await task(slot.api);
+      const result = (async () => {
+        await slot.ready;
+        return task(slot.worker.api);
+      })();
+      return await Promise.race([result, cancelled]);
     } finally {
-      this.#release(slot);
+      this.#running.delete(fail);
+      this.#release(slot, moved);
     }
-  }
-
-  /** Runs a task on every worker (e.g. giving each the file's parameters). */
-  async each(task: (api: Comlink.Remote<ShareWorkerApi>) => Promise<unknown>): Promise<void> {
-    await Promise.all(this.#slots.map((s) => task(s.api)));
   }
 
   terminate(): void {
+    if (this.#terminated) return;
     this.#terminated = true;
     for (const s of this.#slots) s.worker.terminate();
+    this.#slots.length = 0;
+    for (const w of this.#waiting.splice(0)) w.fail(aborted());
+    for (const fail of this.#running) fail(aborted());
   }
 }

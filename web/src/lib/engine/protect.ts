@@ -9,11 +9,12 @@
  * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
-import { createChunker, digestRoot, randomBytes, type MetadataRecord } from '@kofn/shared';
+import { createChunker, digestRoot, randomBytes, shareChunkLength, type MetadataRecord } from '@kofn/shared';
 import { api } from '$lib/api';
-import { WorkerPool } from './pool';
-import { putShare } from './relay-http';
+import { RETIRE_AFTER_BYTES, shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
+import { shareWorkerScopeReady } from './worker-scope';
+import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveUpload, type StoredUpload } from './upload-store';
 
 export interface Reservation {
@@ -42,6 +43,7 @@ export interface ProtectOptions {
 
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
 const IN_FLIGHT = 4;
+
 
 // A reload or closed tab makes in-flight requests fail; that is not a reason to drop the upload, which the
 // next page load resumes.
@@ -114,7 +116,8 @@ async function abandon(fileId: string): Promise<void> {
 
 async function run(state: StoredUpload, puts: Map<string, string>, opts: ProtectOptions): Promise<{ fileId: string }> {
   opts.onReserved?.({ fileId: state.fileId, placements: state.placements.map((p) => ({ ...p, token: '' })) });
-  const pool = new WorkerPool();
+  await shareWorkerScopeReady();
+  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireAfterBytes: RETIRE_AFTER_BYTES });
   const abort = () => pool.terminate();
   opts.signal?.addEventListener('abort', abort, { once: true });
   const start = Math.max(0, state.doneUpTo);
@@ -136,19 +139,22 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     }
     if (moved) await saveUpload(state);
   };
+  const targets = (): RelayTarget[] => state.placements.map((p) => ({ url: p.url, relayId: p.relayId, token: puts.get(p.relayId)! }));
+  /** Records each relay's digest of chunk `index` once a worker has stored its shares everywhere. */
+  const stored = async (index: number, digests: string[], plainBytes: number) => {
+    digests.forEach((d, j) => (state.digests[j]![index] = d));
+    await markDone(index);
+    progress.done += plainBytes;
+    opts.onProgress?.({ ...progress, perRelay: { ...progress.perRelay } });
+  };
+  /** Network bytes of storing one chunk: its share chunk, once to each relay. */
+  const sent = (plainBytes: number) => shareChunkLength(plainBytes) * state.n;
   try {
-    await pool.each((w) => w.initEncoder({ k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey }));
-    const upload = async (index: number, shares: Uint8Array<ArrayBuffer>[], plainBytes: number) => {
-      await Promise.all(
-        state.placements.map(async (p, j) => {
-          state.digests[j]![index] = await putShare(p.url, p.relayId, state.fileId, index, () => puts.get(p.relayId)!, shares[j]!, opts.signal);
-          progress.perRelay[p.relayId]! += shares[j]!.byteLength;
-        })
-      );
-      await markDone(index);
-      progress.done += plainBytes;
-      opts.onProgress?.({ ...progress, perRelay: { ...progress.perRelay } });
-    };
+    // Each relay's bar moves as soon as that relay has stored a share, not when the slowest one has.
+    const onShareStored = Comlink.proxy((relayId: string, bytes: number) => {
+      progress.perRelay[relayId] = (progress.perRelay[relayId] ?? 0) + bytes;
+    });
+    await pool.setInit((w) => w.initEncoder({ k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey }, onShareStored));
 
     if (state.doneUpTo < 0) {
       const meta: MetadataRecord = {
@@ -160,7 +166,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
         createdAt: state.createdAt,
         macKey: state.macKey
       };
-      await upload(0, await pool.run((w) => w.encodeMetadata(meta)), 0);
+      await stored(0, await pool.run((w) => w.protectMetadata(meta, targets()), sent(0)), 0);
     }
 
     const inflight = new InFlight(IN_FLIGHT, opts.signal);
@@ -174,7 +180,10 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
         index += 1;
         const i = index;
         const length = value.byteLength;
-        await inflight.add(async () => upload(i, await pool.run((w) => w.encodeData(i, i === state.chunkCount, Comlink.transfer(value, [value.buffer]))), length));
+        await inflight.add(async () => {
+          const digests = await pool.run((w) => w.protectChunk(i, i === state.chunkCount, Comlink.transfer(value, [value.buffer]), targets()), sent(length));
+          await stored(i, digests, length);
+        });
       }
       await inflight.drain();
     } finally {

@@ -5,12 +5,13 @@
  * relay's share; the decoder then names the relay that sent bad data, which is dropped for the rest.
  * Plaintext reaches the sink only after its chunk authenticated; on any error the sink is aborted.
  */
-import * as Comlink from 'comlink';
-import { FLAG_FINAL } from '@kofn/shared';
+import { FLAG_FINAL, shareChunkLength } from '@kofn/shared';
 import { api } from '$lib/api';
-import { WorkerPool } from './pool';
-import { getShare, ping } from './relay-http';
+import { RETIRE_AFTER_BYTES, shareWorkerPool } from './pool';
+import { ping } from './relay-http';
 import { InFlight } from './in-flight';
+import { shareWorkerScopeReady } from './worker-scope';
+import type { RebuiltChunk, RebuiltMetadata, RelayTarget, Unreachable } from './share.worker';
 
 export interface Manifest {
   fileId: string;
@@ -64,75 +65,75 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
   const bad = new Set<string>();
   const unreachable = new Set<string>();
   const perRelay: Record<string, number> = {};
-  const pool = new WorkerPool();
+  await shareWorkerScopeReady();
+  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireAfterBytes: RETIRE_AFTER_BYTES });
   const abort = () => pool.terminate();
   opts.signal?.addEventListener('abort', abort, { once: true });
+  const offline = () => ({ code: 'RELAYS_OFFLINE', message: 'Some storage servers necessary for the operation are not connected.' });
 
   const replace = (relay: Placement): void => {
     const at = active.indexOf(relay);
     const next = spares.shift();
     if (at < 0) return;
-    if (!next) throw { code: 'RELAYS_OFFLINE', message: 'Some storage servers necessary for the operation are not connected.' };
+    if (!next) throw offline();
     active[at] = next;
   };
 
-  /** One share from one relay; a relay that cannot answer is replaced by a spare (or dropped as one). */
-  const fetchFrom = async (relay: Placement, index: number): Promise<{ relay: Placement; share: Uint8Array } | undefined> => {
-    try {
-      const share = await getShare(relay.url, relay.relayId, fileId, index, relay.token, opts.signal);
-      perRelay[relay.relayId] = (perRelay[relay.relayId] ?? 0) + share.byteLength;
-      return { relay, share };
-    } catch (err) {
-      if (opts.signal?.aborted) throw err;
-      unreachable.add(relay.relayId);
-      const s = spares.indexOf(relay);
-      if (s >= 0) spares.splice(s, 1);
-      else replace(relay);
-      return undefined;
-    }
+  /** A relay that could not deliver a share: dropped as a spare, or replaced by one. */
+  const lost = (relayId: string): void => {
+    unreachable.add(relayId);
+    const relay = m.placements.find((p) => p.relayId === relayId)!;
+    const s = spares.indexOf(relay);
+    if (s >= 0) spares.splice(s, 1);
+    else replace(relay);
   };
 
-  /** Shares of one chunk from the active relays, plus `extra` from spares; refetched after replacements. */
-  const gather = async (index: number, extra: number): Promise<Array<{ relay: Placement; share: Uint8Array }>> => {
-    for (let attempt = 0; attempt <= m.n; attempt++) {
-      const wanted = [...active, ...spares.slice(0, extra)];
-      const got = await Promise.all(wanted.map((r) => fetchFrom(r, index)));
-      if (got.every((g) => g !== undefined)) return got as Array<{ relay: Placement; share: Uint8Array }>;
-    }
-    throw { code: 'RELAYS_OFFLINE', message: 'Some storage servers necessary for the operation are not connected.' };
-  };
-
-  /** Rebuilds chunk `index`, escalating to more shares when authentication fails. */
-  const decode = async <T>(index: number, run: (shares: Uint8Array[]) => Promise<T & { bad: number[] }>): Promise<T> => {
+  /**
+   * Rebuilds chunk `index` in a worker from the active relays' shares, plus `extra` spares' when
+   * authentication fails (the decoder then names the bad ones); relays that do not answer are replaced.
+   */
+  const decode = async <T extends { bad: number[]; sizes: number[] }>(index: number, run: (sources: RelayTarget[]) => Promise<T | Unreachable>): Promise<T> => {
     for (let extra = 0; ; extra++) {
-      const got = await gather(index, extra);
-      try {
-        const out = await run(got.map((g) => g.share));
+      for (let attempt = 0; ; attempt++) {
+        const wanted = [...active, ...spares.slice(0, extra)];
+        let out: T | Unreachable;
+        try {
+          out = await run(wanted.map((p) => ({ url: p.url, relayId: p.relayId, token: p.token })));
+        } catch (err) {
+          const code = codeOf(err);
+          const retryable = code === 'AUTH_FAILED' || code === 'NOT_ENOUGH_SHARES' || code === 'BAD_SHARE_FORMAT' || code === 'MIXED_EPOCH' || code === 'MIXED_FILE' || code === 'STREAM_OUT_OF_ORDER' || code === 'INVALID_X' || code === 'DUPLICATE_X';
+          if (!retryable || extra >= spares.length) throw err;
+          break;
+        }
+        if ('unreachable' in out) {
+          if (opts.signal?.aborted) throw opts.signal.reason;
+          out.unreachable.forEach(lost);
+          if (attempt >= m.n) throw offline();
+          continue;
+        }
+        wanted.forEach((p, i) => (perRelay[p.relayId] = (perRelay[p.relayId] ?? 0) + out.sizes[i]!));
         for (const pos of out.bad) {
-          const relay = got[pos]!.relay;
+          const relay = wanted[pos]!;
           bad.add(relay.relayId);
           if (active.includes(relay)) replace(relay);
           const s = spares.indexOf(relay);
           if (s >= 0) spares.splice(s, 1);
         }
         return out;
-      } catch (err) {
-        const code = codeOf(err);
-        const retryable = code === 'AUTH_FAILED' || code === 'NOT_ENOUGH_SHARES' || code === 'BAD_SHARE_FORMAT' || code === 'MIXED_EPOCH' || code === 'MIXED_FILE' || code === 'STREAM_OUT_OF_ORDER' || code === 'INVALID_X' || code === 'DUPLICATE_X';
-        if (!retryable || extra >= spares.length) throw err;
       }
     }
   };
 
   try {
-    const metaShares: Uint8Array[] = [];
-    const meta = await decode(0, async (shares) => {
-      metaShares.splice(0, metaShares.length, ...shares);
-      const r = await pool.run((w) => w.initDecoder(fileId, m.epoch, m.k, shares));
-      return { ...r.meta, bad: r.bad };
+    let metaShares: Uint8Array[] = [];
+    const meta = await decode<RebuiltMetadata['meta'] & { bad: number[]; sizes: number[] }>(0, async (sources) => {
+      const r: RebuiltMetadata | Unreachable = await pool.run((w) => w.retrieveMetadata(fileId, m.epoch, m.k, sources));
+      if ('unreachable' in r) return r;
+      metaShares = r.shares;
+      return { ...r.meta, bad: r.bad, sizes: r.sizes };
     });
-    // Every worker learns the file's key from the same (verified) metadata shares.
-    await pool.each((w) => w.initDecoder(fileId, m.epoch, m.k, metaShares).then(() => undefined));
+    // Every worker, and every worker that replaces one, learns the file's key from the same metadata shares.
+    await pool.setInit((w) => w.initDecoder(fileId, m.epoch, m.k, metaShares));
     if (meta.size !== m.size || meta.chunkCount !== m.chunkCount) {
       throw { code: 'BAD_SHARE_FORMAT', message: 'The stored file does not match its manifest.' };
     }
@@ -152,7 +153,7 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
     };
     for (let i = 1; i <= m.chunkCount; i++) {
       await inflight.add(async () => {
-        const d = await decode(i, (shares) => pool.run((w) => w.decodeData(i, Comlink.transfer(shares, shares.map((s) => s.buffer as ArrayBuffer)))));
+        const d = await decode<RebuiltChunk>(i, (sources) => pool.run((w) => w.retrieveChunk(i, sources), sources.length * shareChunkLength(m.chunkSize)));
         if (((d.flags & FLAG_FINAL) !== 0) !== (i === m.chunkCount)) throw { code: 'STREAM_TRUNCATED', message: 'The file ended early.' };
         ready.set(i, d.data);
         await flush();

@@ -1,25 +1,23 @@
 /**
- * The share worker: splits chunks into share chunks (protect) and rebuilds and authenticates them
- * (retrieve), off the main thread. One call at a time per worker (the pool guarantees it); buffers move by
- * transfer, not copy. Errors leave as plain `{ name, code, message }` objects so their stable code survives
- * the worker boundary (structured clone drops Error subclasses' own fields in Comlink's serializer).
+ * The share worker: for protect it splits a chunk into its n share chunks and PUTs each to its relay; for
+ * retrieve it GETs a chunk's shares, rebuilds and authenticates it. Plaintext and shares stay in this
+ * worker; the page gets digests (protect) or authenticated plaintext (retrieve), by transfer, not copy.
+ *
+ * The pool gives a worker a few tasks at once so their network waits overlap; the CPU part (the encoder
+ * reuses a scratch buffer) runs one task at a time. Errors leave as plain `{ name, code, message,
+ * relayId? }` objects so their stable code survives the worker boundary (structured clone drops Error
+ * subclasses' own fields in Comlink's serializer).
  */
 import * as Comlink from 'comlink';
-import { ShareDecoder, ShareEncoder, fileIdFromHex, hasErrorCode, type MetadataRecord } from '@kofn/shared';
+import { ShareDecoder, ShareEncoder, fileIdFromHex, fileIdToHex, hasErrorCode, type MetadataRecord } from '@kofn/shared';
+import { getShare, putShare } from './relay-http';
 
-let encoder: ShareEncoder | undefined;
-let decoder: ShareDecoder | undefined;
-let decodeExpect: { fileId: Uint8Array; epoch: number; k: number } | undefined;
-
-async function guarded<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw hasErrorCode(err) ? { name: 'KofnError', code: err.code, message: err.message } : { name: 'Error', code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
-  }
+/** Where one share goes or comes from, with the capability token for it. */
+export interface RelayTarget {
+  url: string;
+  relayId: string;
+  token: string;
 }
-
-const transferAll = <T extends Uint8Array<ArrayBuffer>[]>(xs: T): T => Comlink.transfer(xs, xs.map((x) => x.buffer));
 
 export interface EncoderInit {
   k: number;
@@ -31,33 +29,115 @@ export interface EncoderInit {
 
 export type PublicMetadata = Omit<MetadataRecord, 'macKey'>;
 
+/** Some relays did not deliver their share (after retries): the page replaces them and asks again. */
+export interface Unreachable {
+  unreachable: string[];
+}
+
+/** A chunk rebuilt and authenticated; `bad` are positions in the sources that sent bad shares. */
+export interface RebuiltChunk {
+  data: Uint8Array<ArrayBuffer>;
+  flags: number;
+  bad: number[];
+  /** Bytes received from each source. */
+  sizes: number[];
+}
+
+export interface RebuiltMetadata {
+  meta: PublicMetadata;
+  bad: number[];
+  sizes: number[];
+  /** The metadata shares, for the other workers' `initDecoder`. */
+  shares: Uint8Array[];
+}
+
+let encoder: ShareEncoder | undefined;
+let fileIdHex = '';
+let onShareStored: ((relayId: string, bytes: number) => void) | undefined;
+let decoder: ShareDecoder | undefined;
+let decodeExpect: { fileId: Uint8Array; epoch: number; k: number } | undefined;
+
+let cpuQueue: Promise<unknown> = Promise.resolve();
+/** Runs CPU work one task at a time, in arrival order. */
+function serially<T>(fn: () => Promise<T>): Promise<T> {
+  const run = cpuQueue.then(fn);
+  cpuQueue = run.catch(() => undefined);
+  return run;
+}
+
+async function guarded<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const relayId = (err as { relayId?: unknown })?.relayId;
+    const where = typeof relayId === 'string' ? { relayId } : {};
+    throw hasErrorCode(err)
+      ? { name: 'KofnError', code: err.code, message: err.message, ...where }
+      : { name: 'Error', code: 'INTERNAL', message: String((err as Error)?.message ?? err), ...where };
+  }
+}
+
+/** PUTs share j to target j; answers the relays' digests in target order. */
+function putAll(index: number, shares: Uint8Array<ArrayBuffer>[], targets: RelayTarget[]): Promise<string[]> {
+  return Promise.all(
+    targets.map(async (t, j) => {
+      const digest = await putShare(t.url, t.relayId, fileIdHex, index, () => t.token, shares[j]!);
+      void onShareStored?.(t.relayId, shares[j]!.byteLength);
+      return digest;
+    })
+  );
+}
+
+/** GETs one share from each source; the relays that failed (after retries), if any. */
+async function getAll(fileId: string, index: number, sources: RelayTarget[]): Promise<Uint8Array[] | Unreachable> {
+  const got = await Promise.allSettled(sources.map((s) => getShare(s.url, s.relayId, fileId, index, s.token)));
+  const unreachable = sources.filter((_, i) => got[i]!.status === 'rejected').map((s) => s.relayId);
+  if (unreachable.length > 0) return { unreachable };
+  return got.map((g) => (g as PromiseFulfilledResult<Uint8Array>).value);
+}
+
+async function startDecoder(fileId: string, epoch: number, k: number, shares: Uint8Array[]) {
+  decoder = new ShareDecoder();
+  decodeExpect = { fileId: fileIdFromHex(fileId), epoch, k };
+  const d = await decoder.decodeMetadata(shares, decodeExpect);
+  const { macKey, ...meta } = d.meta;
+  macKey.fill(0);
+  return { meta: meta as PublicMetadata, bad: d.bad };
+}
+
 const api = {
-  initEncoder: (init: EncoderInit) =>
+  /** Takes the file's parameters; `stored` hears of every share a relay has stored (relay id, bytes). */
+  initEncoder: (init: EncoderInit, stored?: (relayId: string, bytes: number) => void) =>
     guarded(async () => {
       encoder = await ShareEncoder.create({ k: init.k, xs: init.xs, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey);
+      fileIdHex = init.fileId;
+      onShareStored = stored;
     }),
-  encodeMetadata: (meta: MetadataRecord) => guarded(async () => transferAll(await encoder!.encodeMetadata(meta))),
-  encodeData: (index: number, final: boolean, data: Uint8Array) => guarded(async () => transferAll(await encoder!.encodeData(index, final, data))),
-  /** Rebuilds chunk 0 and keeps the file's key; every worker of a retrieval does this once. */
-  initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[]) =>
-    guarded(async () => {
-      decoder = new ShareDecoder();
-      decodeExpect = { fileId: fileIdFromHex(fileId), epoch, k };
-      const d = await decoder.decodeMetadata(shares, decodeExpect);
-      const { macKey, ...meta } = d.meta;
-      macKey.fill(0);
-      return { meta: meta as PublicMetadata, bad: d.bad };
+  /** Splits the metadata record and stores its shares (chunk 0). */
+  protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) =>
+    guarded(async () => putAll(0, await serially(() => encoder!.encodeMetadata(meta)), targets)),
+  /** Splits data chunk `index` and stores its shares; answers each relay's digest. */
+  protectChunk: (index: number, final: boolean, data: Uint8Array, targets: RelayTarget[]) =>
+    guarded(async () => putAll(index, await serially(() => encoder!.encodeData(index, final, data)), targets)),
+
+  /** Rebuilds chunk 0 from given shares and keeps the file's key (every worker of a retrieval does this). */
+  initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[]) => guarded(() => serially(() => startDecoder(fileId, epoch, k, shares))),
+  /** Fetches chunk 0's shares, rebuilds the metadata; also answers the shares so other workers can start. */
+  retrieveMetadata: (fileId: string, epoch: number, k: number, sources: RelayTarget[]) =>
+    guarded(async (): Promise<RebuiltMetadata | Unreachable> => {
+      const shares = await getAll(fileId, 0, sources);
+      if (!Array.isArray(shares)) return shares;
+      const r = await serially(() => startDecoder(fileId, epoch, k, shares));
+      return { ...r, shares, sizes: shares.map((s) => s.byteLength) };
     }),
-  decodeData: (index: number, shares: Uint8Array[]) =>
-    guarded(async () => {
-      const d = await decoder!.decodeData(shares, { ...decodeExpect!, index });
-      return Comlink.transfer({ data: d.data, flags: d.flags, bad: d.bad }, [d.data.buffer]);
-    }),
-  release: () =>
-    guarded(async () => {
-      encoder?.wipe();
-      encoder = undefined;
-      decoder = undefined;
+  /** Fetches chunk `index` from the sources, rebuilds and authenticates it. */
+  retrieveChunk: (index: number, sources: RelayTarget[]) =>
+    guarded(async (): Promise<RebuiltChunk | Unreachable> => {
+      const shares = await getAll(fileIdToHex(decodeExpect!.fileId), index, sources);
+      if (!Array.isArray(shares)) return shares;
+      const sizes = shares.map((s) => s.byteLength);
+      const d = await serially(() => decoder!.decodeData(shares, { ...decodeExpect!, index }));
+      return Comlink.transfer({ data: d.data, flags: d.flags, bad: d.bad, sizes }, [d.data.buffer]);
     })
 };
 

@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { WorkerPool, type PoolWorker } from './pool';
+
+/** A stand-in worker: records its init and tasks; tasks finish when the test says so. */
+class FakeWorker {
+  static made: FakeWorker[] = [];
+  readonly id = FakeWorker.made.length;
+  terminated = false;
+  inits: string[] = [];
+  running = 0;
+  constructor() {
+    FakeWorker.made.push(this);
+  }
+}
+
+interface Api {
+  worker: FakeWorker;
+}
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+function pool(opts: { size: number; tasksPerWorker?: number; retireAfterBytes?: number }) {
+  FakeWorker.made = [];
+  return new WorkerPool<Api>({
+    ...opts,
+    spawn: (): PoolWorker<Api> => {
+      const worker = new FakeWorker();
+      return { api: { worker }, terminate: () => (worker.terminated = true) };
+    }
+  });
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+describe('WorkerPool', () => {
+  it('spreads tasks over workers up to tasksPerWorker each, then queues', async () => {
+    const p = pool({ size: 2, tasksPerWorker: 2 });
+    const g = gate();
+    const seen: number[] = [];
+    const tasks = Array.from({ length: 5 }, () =>
+      p.run(async ({ worker }) => {
+        seen.push(worker.id);
+        worker.running += 1;
+        await g.promise;
+        worker.running -= 1;
+      })
+    );
+    await tick();
+    expect(seen.sort()).toEqual([0, 0, 1, 1]);
+    g.open();
+    await Promise.all(tasks);
+    expect(seen).toHaveLength(5);
+  });
+
+  it('replaces a worker once it has moved retireAfterBytes, after its running tasks end', async () => {
+    const p = pool({ size: 1, tasksPerWorker: 2, retireAfterBytes: 10 });
+    await p.setInit(async ({ worker }) => worker.inits.push('file-1'));
+    const slow = gate();
+    const first = p.run(async () => slow.promise, 0);
+    await p.run(async () => undefined, 10); // reaches the budget while `first` still runs
+    const old = FakeWorker.made[0]!;
+    expect(FakeWorker.made).toHaveLength(2);
+    expect(old.terminated).toBe(false); // still has a task
+    // New tasks go to the replacement, which got the same init.
+    const on = await p.run(async ({ worker }) => worker, 1);
+    expect(on.id).toBe(1);
+    expect(on.inits).toEqual(['file-1']);
+    slow.open();
+    await first;
+    expect(old.terminated).toBe(true);
+    expect(p.spawned).toBe(2);
+    expect(p.size).toBe(1);
+  });
+
+  it('makes tasks wait for init, on workers present and started later', async () => {
+    const p = pool({ size: 2 });
+    const g = gate();
+    const init = p.setInit(async ({ worker }) => {
+      await g.promise;
+      worker.inits.push('ready');
+    });
+    let ran = false;
+    const task = p.run(async ({ worker }) => {
+      ran = true;
+      return worker.inits.length;
+    });
+    await tick();
+    expect(ran).toBe(false);
+    g.open();
+    await init;
+    expect(await task).toBe(1);
+  });
+
+  it('terminate ends every worker and fails running and waiting tasks instead of leaving them hanging', async () => {
+    const p = pool({ size: 1, tasksPerWorker: 1 });
+    const never = new Promise<void>(() => undefined);
+    const running = p.run(async () => never);
+    const waiting = p.run(async () => undefined);
+    await tick();
+    p.terminate();
+    await expect(running).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(p.run(async () => undefined)).rejects.toMatchObject({ name: 'AbortError' });
+    expect(FakeWorker.made.every((w) => w.terminated)).toBe(true);
+  });
+
+  it('passes a task failure through and keeps the worker', async () => {
+    const p = pool({ size: 1 });
+    await expect(p.run(async () => Promise.reject({ code: 'AUTH_FAILED' }))).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    expect(await p.run(async ({ worker }) => worker.id)).toBe(0);
+    expect(p.spawned).toBe(1);
+  });
+});
