@@ -1,6 +1,7 @@
 /**
  * The installable PWA: a valid manifest with 192 and 512 px icons, a service worker that controls the
- * page, the app shell offline, and streamed downloads through the service worker.
+ * page, the app shell offline, the share workers' own service worker, and streamed downloads through the
+ * service worker.
  */
 import { test, expect } from '../fixtures.js';
 import { chooseSharing, makeFile, protectThroughUi } from '../helpers.js';
@@ -33,6 +34,19 @@ test('a service worker controls the page and serves the shell offline', async ({
   await page.reload();
   await expect(page.getByText('You are offline.')).toBeVisible();
   await context.setOffline(false);
+});
+
+test('the share workers get a service worker of their own, scoped to their folder', async ({ admin }) => {
+  const { page } = admin;
+  await page.goto('/');
+  // Registered on the dashboard so the first transfer does not wait for it (worker-scope.ts).
+  const reg = await page.waitForFunction(async () => {
+    const r = await navigator.serviceWorker.getRegistration('/_app/immutable/workers/');
+    return r?.active && r.scope.endsWith('/_app/immutable/workers/') ? { scope: new URL(r.scope).pathname, script: new URL(r.active.scriptURL).pathname } : undefined;
+  });
+  expect(await reg.jsonValue()).toEqual({ scope: '/_app/immutable/workers/', script: '/share-workers-sw.js' });
+  // The page itself stays under the app's service worker.
+  expect(await page.evaluate(async () => new URL((await navigator.serviceWorker.getRegistration('/'))!.active!.scriptURL).pathname)).toBe('/service-worker.js');
 });
 
 test('without the File System Access API, a file downloads as a stream through the service worker', async ({ admin }) => {

@@ -72,8 +72,12 @@ export class ShareEncoder {
     return new ShareEncoder(opts, await importMacKey(macKey));
   }
 
-  /** The n share chunks (header + body) of one record. One call at a time: the scratch buffer is reused. */
-  async encode(index: number, flags: number, data: Uint8Array): Promise<Uint8Array<ArrayBuffer>[]> {
+  /**
+   * The n share chunks (header + body) of one record. One call at a time: the scratch buffer is reused.
+   * With `into` (n buffers of at least shareChunkLength(data.length) bytes), the share chunks are written
+   * there and views of them returned, so a caller that copies them out (into a Blob) allocates nothing.
+   */
+  async encode(index: number, flags: number, data: Uint8Array, into?: readonly Uint8Array<ArrayBuffer>[]): Promise<Uint8Array<ArrayBuffer>[]> {
     if (this.#busy) throw new Error('ShareEncoder.encode called concurrently');
     this.#busy = true;
     try {
@@ -83,8 +87,12 @@ export class ShareEncoder {
       const tag = await macTag(this.#key, index, flags, buf.subarray(0, MAC_PREFIX_BYTES + data.length));
       buf.set(tag, MAC_PREFIX_BYTES + data.length);
       const record = buf.subarray(MAC_PREFIX_BYTES);
-      const outs = this.xs.map((x) => {
-        const out = new Uint8Array(HEADER_BYTES + record.length);
+      const size = HEADER_BYTES + record.length;
+      if (into && (into.length !== this.xs.length || into.some((b) => b.length < size))) {
+        throw new KofnError('INVALID_ARGUMENT', `"into" expected ${this.xs.length} buffers of at least ${size} bytes`);
+      }
+      const outs = this.xs.map((x, j) => {
+        const out = into ? into[j]!.subarray(0, size) : new Uint8Array(size);
         writeHeader(out, { flags, x, k: this.k, fileId: this.fileId, index, epoch: this.epoch, bodyLength: record.length });
         return out;
       });
@@ -99,8 +107,8 @@ export class ShareEncoder {
     return this.encode(0, FLAG_METADATA | (meta.chunkCount === 0 ? FLAG_FINAL : 0), encodeMetadata(meta));
   }
 
-  encodeData(index: number, final: boolean, data: Uint8Array): Promise<Uint8Array<ArrayBuffer>[]> {
-    return this.encode(index, final ? FLAG_FINAL : 0, data);
+  encodeData(index: number, final: boolean, data: Uint8Array, into?: readonly Uint8Array<ArrayBuffer>[]): Promise<Uint8Array<ArrayBuffer>[]> {
+    return this.encode(index, final ? FLAG_FINAL : 0, data, into);
   }
 
   /** Zeroes plaintext left in scratch memory. */
@@ -130,6 +138,7 @@ export interface Expected {
 }
 
 export interface Decoded {
+  /** The authenticated data: a view, whose buffer also holds the record's MAC prefix and tag. */
   data: Uint8Array<ArrayBuffer>;
   flags: number;
   k: number;
@@ -172,7 +181,7 @@ export class ShareDecoder {
   /** Rebuilds the metadata record (chunk 0) and remembers the file's MAC key for its data chunks. */
   async decodeMetadata(shareChunks: readonly Uint8Array[], expected: Omit<Expected, 'index'>): Promise<Decoded & { meta: MetadataRecord }> {
     let meta: MetadataRecord | undefined;
-    const decoded = await this.#decode(shareChunks, { ...expected, index: 0 }, async (record, header) => {
+    const decoded = await this.#decode(shareChunks, { ...expected, index: 0 }, async (record, header, withPrefix) => {
       // The key lives inside the record it authenticates: a tampered record yields an unrelated AES key.
       const body = record.subarray(0, record.length - TAG_BYTES);
       let m: MetadataRecord;
@@ -182,7 +191,7 @@ export class ShareDecoder {
         return false;
       }
       const key = await importMacKey(m.macKey);
-      if (!(await this.#tagMatches(key, header, record))) return false;
+      if (!(await this.#tagMatches(key, header, withPrefix))) return false;
       if (((header.flags & FLAG_FINAL) !== 0) !== (m.chunkCount === 0)) return false;
       meta = m;
       this.#keys.set(keyId(expected.fileId), key);
@@ -196,23 +205,25 @@ export class ShareDecoder {
     const key = this.#keys.get(keyId(expected.fileId));
     if (!key) throw new KofnError('INVALID_ARGUMENT', 'Metadata of this file must be decoded before its data.');
     if (expected.index < 1) throw new KofnError('INVALID_ARGUMENT', 'Data chunks start at index 1.');
-    return this.#decode(shareChunks, expected, (record, header) => this.#tagMatches(key, header, record));
+    return this.#decode(shareChunks, expected, (_record, header, withPrefix) => this.#tagMatches(key, header, withPrefix));
   }
 
-  async #tagMatches(key: CryptoKey, h: ShareHeader, record: Uint8Array): Promise<boolean> {
-    const dataLen = record.length - TAG_BYTES;
-    if (dataLen < 0) return false;
-    const auth = new Uint8Array(MAC_PREFIX_BYTES + dataLen);
-    writeMacPrefix(auth, h.fileId, h.index, h.flags);
-    auth.set(record.subarray(0, dataLen), MAC_PREFIX_BYTES);
-    const tag = await macTag(key, h.index, h.flags, auth);
-    return bytesEqual(tag, record.subarray(dataLen));
+  /**
+   * Checks the tag of a record held after room for its authenticated prefix (`prefix | data | tag`): the
+   * prefix is written in place, so the data is authenticated where it lies, without a copy.
+   */
+  async #tagMatches(key: CryptoKey, h: ShareHeader, withPrefix: Uint8Array<ArrayBuffer>): Promise<boolean> {
+    const end = withPrefix.length - TAG_BYTES;
+    if (end < MAC_PREFIX_BYTES) return false;
+    writeMacPrefix(withPrefix, h.fileId, h.index, h.flags);
+    const tag = await macTag(key, h.index, h.flags, withPrefix.subarray(0, end));
+    return bytesEqual(tag, withPrefix.subarray(end));
   }
 
   async #decode(
     shareChunks: readonly Uint8Array[],
     expected: Expected,
-    verify: (record: Uint8Array<ArrayBuffer>, header: ShareHeader) => Promise<boolean>
+    verify: (record: Uint8Array<ArrayBuffer>, header: ShareHeader, withPrefix: Uint8Array<ArrayBuffer>) => Promise<boolean>
   ): Promise<Decoded> {
     const bad = new Set<number>();
     let firstError: KofnError | undefined;
@@ -262,9 +273,11 @@ export class ShareDecoder {
       throw new KofnError(firstError?.code ?? 'NOT_ENOUGH_SHARES', firstError?.message ?? `Need ${k} shares, have ${group.length}.`);
     }
 
-    // 3. Rebuild from k shares; try other subsets when the tag does not match.
+    // 3. Rebuild from k shares; try other subsets when the tag does not match. The record is rebuilt after
+    // room for its authenticated prefix, so the tag is checked and the data released without copies.
     const header = group[0]!.header;
-    const record = new Uint8Array(header.bodyLength);
+    const withPrefix = new Uint8Array(MAC_PREFIX_BYTES + header.bodyLength);
+    const record = withPrefix.subarray(MAC_PREFIX_BYTES);
     let tries = 0;
     for (const subset of kSubsets(group.length, k)) {
       const chosen = subset.map((i) => group[i]!);
@@ -273,10 +286,10 @@ export class ShareDecoder {
       this.#engine.combineInto(
         chosen.map((c) => c.body),
         chosen.map((c) => c.header.x),
-        record,
-        0
+        withPrefix,
+        MAC_PREFIX_BYTES
       );
-      if (!(await verify(record, header))) continue;
+      if (!(await verify(record, header, withPrefix))) continue;
       // 4. Name every other share that disagrees with the authenticated polynomial.
       const probe = new Uint8Array(header.bodyLength);
       for (const other of group) {
@@ -291,7 +304,7 @@ export class ShareDecoder {
         if (!bytesEqual(probe, other.body)) bad.add(other.pos);
       }
       return {
-        data: record.slice(0, record.length - TAG_BYTES),
+        data: record.subarray(0, record.length - TAG_BYTES),
         flags: header.flags,
         k,
         epoch: header.epoch,
@@ -299,7 +312,7 @@ export class ShareDecoder {
         bad: [...bad].sort((a, b) => a - b)
       };
     }
-    record.fill(0);
+    withPrefix.fill(0);
     throw new KofnError('AUTH_FAILED', `Chunk ${expected.index} failed authentication: a storage server returned altered data.`);
   }
 }

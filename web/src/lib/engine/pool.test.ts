@@ -56,24 +56,31 @@ describe('WorkerPool', () => {
     expect(seen).toHaveLength(5);
   });
 
-  it('replaces a worker once it has moved retireAfterBytes, after its running tasks end', async () => {
+  it('replaces a worker once it has moved retireAfterBytes, after its running tasks end, by a spare started ahead', async () => {
     const p = pool({ size: 1, tasksPerWorker: 2, retireAfterBytes: 10 });
+    expect(FakeWorker.made).toHaveLength(2); // the worker and its spare
     await p.setInit(async ({ worker }) => worker.inits.push('file-1'));
+    const [old, spare] = FakeWorker.made as [FakeWorker, FakeWorker];
+    expect(spare.inits).toEqual(['file-1']); // ready before it is needed
     const slow = gate();
     const first = p.run(async () => slow.promise, 0);
     await p.run(async () => undefined, 10); // reaches the budget while `first` still runs
-    const old = FakeWorker.made[0]!;
-    expect(FakeWorker.made).toHaveLength(2);
+    expect(FakeWorker.made).toHaveLength(3); // a new spare
     expect(old.terminated).toBe(false); // still has a task
-    // New tasks go to the replacement, which got the same init.
+    // New tasks go to the former spare.
     const on = await p.run(async ({ worker }) => worker, 1);
-    expect(on.id).toBe(1);
-    expect(on.inits).toEqual(['file-1']);
+    expect(on).toBe(spare);
+    expect(FakeWorker.made[2]!.inits).toEqual(['file-1']);
     slow.open();
     await first;
     expect(old.terminated).toBe(true);
-    expect(p.spawned).toBe(2);
+    expect(p.spawned).toBe(3);
     expect(p.size).toBe(1);
+  });
+
+  it('keeps no spare when workers never retire', () => {
+    pool({ size: 2 });
+    expect(FakeWorker.made).toHaveLength(2);
   });
 
   it('makes tasks wait for init, on workers present and started later', async () => {

@@ -5,11 +5,14 @@
  *
  * Workers are retired after moving `retireAfterBytes` over the network. Why: Chromium keeps a Blob's
  * bytes (every PUT body) in the browser process until the Blob object is garbage-collected, and its GC
- * does not count those bytes, so a long upload piles up gigabytes of sent bodies (measured: 1.4 GB for a
- * 256 MiB file with (3,5); the same pile-up is reported in jhiesey/stream-http#57 and transloadit/uppy#3183,
- * and `Blob.close()` was removed from the File API, w3c/FileAPI#68). Ending the worker that made them frees
- * them at once, and with them the worker's spent response buffers. A retiring worker takes no new task,
- * finishes the ones it has, then ends; its replacement starts at once and gets the same `init`.
+ * does not count those bytes, so a long upload piles up sent bodies (measured in Chromium 156: after
+ * 1.3 GB of 1 MiB PUTs from one worker, 380 of them, 380 MB, were still held; the same pile-up is reported
+ * in jhiesey/stream-http#57 and transloadit/uppy#3183, and `Blob.close()` was removed from the File API,
+ * w3c/FileAPI#68). Ending the worker that made them frees them at once (replacing it every 4 chunks kept
+ * fewer than 40 alive), and with them the worker's spent response buffers. (The other half of the fix,
+ * keeping the workers away from the app's service worker, is in worker-scope.ts.) A retiring worker takes no new task,
+ * finishes the ones it has, then ends. Its replacement is a spare started (and given the same `init`)
+ * ahead of time, so tasks do not wait for a worker to load; a new spare starts at once.
  *
  * `terminate` (also on abort) stops every worker and fails every waiting or running task with AbortError.
  */
@@ -17,12 +20,6 @@ import * as Comlink from 'comlink';
 import type { ShareWorkerApi } from './share.worker';
 
 export const MAX_WORKERS = 4;
-/**
- * A worker is replaced after moving this many bytes (see above). Measured in Chromium 156 with (3,5) and
- * 1 MiB chunks: about 4 chunks a worker keeps the browser process within 40 MB of idle; never replacing
- * them let it grow by 380 MB to 1.3 GB.
- */
-export const RETIRE_AFTER_BYTES = 16 * 1024 * 1024;
 
 /** What the pool needs of a worker; tests give a fake one. */
 export interface PoolWorker<Api> {
@@ -66,6 +63,8 @@ export function shareWorkerPool(opts: Omit<PoolOptions<ShareWorker>, 'spawn'> = 
 
 export class WorkerPool<Api> {
   readonly #slots: Slot<Api>[] = [];
+  /** The next replacement, already started (only when workers retire). */
+  #spare: Slot<Api> | undefined;
   readonly #waiting: Array<{ take: (slot: Slot<Api>) => void; fail: (err: unknown) => void }> = [];
   readonly #running = new Set<(err: unknown) => void>();
   readonly #spawn: () => PoolWorker<Api>;
@@ -82,6 +81,7 @@ export class WorkerPool<Api> {
     this.#perWorker = opts.tasksPerWorker ?? 1;
     this.#retireAfter = opts.retireAfterBytes ?? Infinity;
     for (let i = 0; i < size; i++) this.#slots.push(this.#start());
+    if (Number.isFinite(this.#retireAfter)) this.#spare = this.#start();
   }
 
   get size(): number {
@@ -100,7 +100,7 @@ export class WorkerPool<Api> {
   async setInit(init: (api: Api) => Promise<unknown>): Promise<void> {
     this.#init = init;
     await Promise.all(
-      this.#slots.filter((s) => !s.retiring).map((s) => {
+      [...this.#slots.filter((s) => !s.retiring), ...(this.#spare ? [this.#spare] : [])].map((s) => {
         s.ready = s.ready.then(() => init(s.worker.api));
         return s.ready;
       })
@@ -124,7 +124,8 @@ export class WorkerPool<Api> {
     slot.moved += moved;
     if (!slot.retiring && slot.moved >= this.#retireAfter) {
       slot.retiring = true;
-      this.#slots.push(this.#start());
+      this.#slots.push(this.#spare ?? this.#start());
+      this.#spare = this.#start();
     }
     if (slot.retiring && slot.running === 0) {
       slot.worker.terminate();
@@ -165,7 +166,9 @@ export class WorkerPool<Api> {
     if (this.#terminated) return;
     this.#terminated = true;
     for (const s of this.#slots) s.worker.terminate();
+    this.#spare?.worker.terminate();
     this.#slots.length = 0;
+    this.#spare = undefined;
     for (const w of this.#waiting.splice(0)) w.fail(aborted());
     for (const fail of this.#running) fail(aborted());
   }

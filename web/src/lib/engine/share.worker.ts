@@ -9,7 +9,7 @@
  * subclasses' own fields in Comlink's serializer).
  */
 import * as Comlink from 'comlink';
-import { ShareDecoder, ShareEncoder, fileIdFromHex, fileIdToHex, hasErrorCode, type MetadataRecord } from '@kofn/shared';
+import { ShareDecoder, ShareEncoder, fileIdFromHex, fileIdToHex, hasErrorCode, shareChunkLength, type MetadataRecord } from '@kofn/shared';
 import { getShare, putShare } from './relay-http';
 
 /** Where one share goes or comes from, with the capability token for it. */
@@ -77,12 +77,27 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** PUTs share j to target j; answers the relays' digests in target order. */
-function putAll(index: number, shares: Uint8Array<ArrayBuffer>[], targets: RelayTarget[]): Promise<string[]> {
+/** Share chunks are written here and copied into Blobs at once, so a chunk allocates no share buffers. */
+let scratch: Uint8Array<ArrayBuffer>[] = [];
+
+const asBody = (share: Uint8Array<ArrayBuffer>): Blob => new Blob([share], { type: 'application/octet-stream' });
+
+/** Splits a record (on the CPU queue) and answers its share chunks as request bodies. */
+function shareBodies(encode: (into: Uint8Array<ArrayBuffer>[]) => Promise<Uint8Array<ArrayBuffer>[]>, dataLength: number): Promise<Blob[]> {
+  return serially(async () => {
+    const size = shareChunkLength(dataLength);
+    if (scratch.length !== encoder!.xs.length || scratch[0]!.length < size) scratch = encoder!.xs.map(() => new Uint8Array(size));
+    const shares = await encode(scratch);
+    return shares.map(asBody);
+  });
+}
+
+/** PUTs body j to target j; answers the relays' digests in target order. */
+function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<string[]> {
   return Promise.all(
     targets.map(async (t, j) => {
-      const digest = await putShare(t.url, t.relayId, fileIdHex, index, () => t.token, shares[j]!);
-      void onShareStored?.(t.relayId, shares[j]!.byteLength);
+      const digest = await putShare(t.url, t.relayId, fileIdHex, index, () => t.token, bodies[j]!);
+      void onShareStored?.(t.relayId, bodies[j]!.size);
       return digest;
     })
   );
@@ -115,10 +130,10 @@ const api = {
     }),
   /** Splits the metadata record and stores its shares (chunk 0). */
   protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) =>
-    guarded(async () => putAll(0, await serially(() => encoder!.encodeMetadata(meta)), targets)),
+    guarded(async () => putAll(0, (await serially(() => encoder!.encodeMetadata(meta))).map(asBody), targets)),
   /** Splits data chunk `index` and stores its shares; answers each relay's digest. */
   protectChunk: (index: number, final: boolean, data: Uint8Array, targets: RelayTarget[]) =>
-    guarded(async () => putAll(index, await serially(() => encoder!.encodeData(index, final, data)), targets)),
+    guarded(async () => putAll(index, await shareBodies((into) => encoder!.encodeData(index, final, data, into), data.length), targets)),
 
   /** Rebuilds chunk 0 from given shares and keeps the file's key (every worker of a retrieval does this). */
   initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[]) => guarded(() => serially(() => startDecoder(fileId, epoch, k, shares))),

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { ShareDecoder, ShareEncoder, shareChunkLength } from './codec.js';
+import { randomBytes, seededSource, useRandomSource } from './random.js';
+
+const opts = { k: 3, xs: [1, 2, 3, 4, 5], fileId: new Uint8Array(16).fill(7), epoch: 0 };
+const macKey = new Uint8Array(32).fill(9);
+
+async function encodeWith(seed: number, data: Uint8Array, into?: Uint8Array<ArrayBuffer>[]) {
+  const restore = useRandomSource(seededSource(seed));
+  try {
+    const enc = await ShareEncoder.create(opts, macKey);
+    return await enc.encodeData(1, true, data, into);
+  } finally {
+    restore();
+  }
+}
+
+describe('ShareEncoder.encode into caller buffers', () => {
+  it('writes the same share chunks as fresh buffers, into the given ones (views of them)', async () => {
+    const data = randomBytes(1000);
+    const fresh = await encodeWith(42, data);
+    const into = opts.xs.map(() => new Uint8Array(shareChunkLength(1000) + 24));
+    const reused = await encodeWith(42, data, into);
+    expect(fresh.map((s) => s.length)).toEqual(opts.xs.map(() => shareChunkLength(1000)));
+    reused.forEach((s, j) => {
+      expect(s.buffer).toBe(into[j]!.buffer);
+      expect(Buffer.from(s).equals(Buffer.from(fresh[j]!))).toBe(true);
+    });
+  });
+
+  it('the shares it writes rebuild the data', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const meta = await enc.encodeMetadata({ name: 'a', size: 10, type: '', chunkSize: 16, chunkCount: 1, createdAt: 0, macKey });
+    const into = opts.xs.map(() => new Uint8Array(shareChunkLength(10)));
+    const data = randomBytes(10);
+    const shares = (await enc.encodeData(1, true, data, into)).map((s) => s.slice());
+    const dec = new ShareDecoder();
+    await dec.decodeMetadata([meta[0]!, meta[2]!, meta[4]!], { fileId: opts.fileId });
+    const d = await dec.decodeData([shares[1]!, shares[3]!, shares[4]!], { fileId: opts.fileId, index: 1 });
+    expect(Array.from(d.data)).toEqual(Array.from(data));
+  });
+
+  it('refuses too few or too small buffers with INVALID_ARGUMENT', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const small = opts.xs.map(() => new Uint8Array(shareChunkLength(100) - 1));
+    await expect(enc.encodeData(1, true, new Uint8Array(100), small)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const few = [new Uint8Array(shareChunkLength(100))];
+    await expect(enc.encodeData(1, true, new Uint8Array(100), few)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('ShareDecoder output', () => {
+  it('answers the data as a view that ends before the tag', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const meta = await enc.encodeMetadata({ name: 'a', size: 5, type: '', chunkSize: 16, chunkCount: 1, createdAt: 0, macKey });
+    const shares = await enc.encodeData(1, true, new Uint8Array([1, 2, 3, 4, 5]));
+    const dec = new ShareDecoder();
+    await dec.decodeMetadata(meta.slice(0, 3), { fileId: opts.fileId });
+    const d = await dec.decodeData(shares.slice(2), { fileId: opts.fileId, index: 1 });
+    expect(Array.from(d.data)).toEqual([1, 2, 3, 4, 5]);
+    expect(d.data.length).toBe(5);
+  });
+});
