@@ -40,13 +40,14 @@ test('the share workers get a service worker of their own, scoped to their folde
   const { page } = admin;
   await page.goto('/');
   // Registered on the dashboard so the first transfer does not wait for it (worker-scope.ts).
-  const reg = await page.waitForFunction(async () => {
-    const r = await navigator.serviceWorker.getRegistration('/_app/immutable/workers/');
-    return r?.active && r.scope.endsWith('/_app/immutable/workers/') ? { scope: new URL(r.scope).pathname, script: new URL(r.active.scriptURL).pathname } : undefined;
-  });
-  expect(await reg.jsonValue()).toEqual({ scope: '/_app/immutable/workers/', script: '/share-workers-sw.js' });
+  const registration = () =>
+    page.evaluate(async () => {
+      const r = await navigator.serviceWorker.getRegistration('/_app/immutable/workers/');
+      return r?.active ? { scope: new URL(r.scope).pathname, script: new URL(r.active.scriptURL).pathname } : null;
+    });
+  await expect.poll(registration, { timeout: 10_000 }).toEqual({ scope: '/_app/immutable/workers/', script: '/share-workers-sw.js' });
   // The page itself stays under the app's service worker.
-  expect(await page.evaluate(async () => new URL((await navigator.serviceWorker.getRegistration('/'))!.active!.scriptURL).pathname)).toBe('/service-worker.js');
+  expect(await page.evaluate(async () => new URL((await navigator.serviceWorker.ready).active!.scriptURL).pathname)).toBe('/service-worker.js');
 });
 
 test('without the File System Access API, a file downloads as a stream through the service worker', async ({ admin }) => {

@@ -50,7 +50,6 @@ const IN_FLIGHT = 4;
  */
 const RETIRE_AFTER_BYTES = 32 * 1024 * 1024;
 
-
 // A reload or closed tab makes in-flight requests fail; that is not a reason to drop the upload, which the
 // next page load resumes.
 let unloading = false;

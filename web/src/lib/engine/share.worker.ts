@@ -4,9 +4,9 @@
  * worker; the page gets digests (protect) or authenticated plaintext (retrieve), by transfer, not copy.
  *
  * The pool gives a worker a few tasks at once so their network waits overlap; the CPU part (the encoder
- * reuses a scratch buffer) runs one task at a time. Errors leave as plain `{ name, code, message,
- * relayId? }` objects so their stable code survives the worker boundary (structured clone drops Error
- * subclasses' own fields in Comlink's serializer).
+ * reuses a scratch buffer) runs one task at a time. Errors leave as plain `{ name, code, message }`
+ * objects so their stable code survives the worker boundary (structured clone drops Error subclasses' own
+ * fields in Comlink's serializer).
  */
 import * as Comlink from 'comlink';
 import { ShareDecoder, ShareEncoder, fileIdFromHex, fileIdToHex, hasErrorCode, shareChunkLength, type MetadataRecord } from '@kofn/shared';
@@ -69,11 +69,7 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    const relayId = (err as { relayId?: unknown })?.relayId;
-    const where = typeof relayId === 'string' ? { relayId } : {};
-    throw hasErrorCode(err)
-      ? { name: 'KofnError', code: err.code, message: err.message, ...where }
-      : { name: 'Error', code: 'INTERNAL', message: String((err as Error)?.message ?? err), ...where };
+    throw hasErrorCode(err) ? { name: 'KofnError', code: err.code, message: err.message } : { name: 'Error', code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
   }
 }
 
