@@ -9,7 +9,7 @@
  * fields in Comlink's serializer).
  */
 import * as Comlink from 'comlink';
-import { ShareDecoder, ShareEncoder, fileIdFromHex, fileIdToHex, hasErrorCode, shareChunkLength, type MetadataRecord } from '@kofn/shared';
+import { ShareDecoder, ShareEncoder, fileIdFromHex, hasErrorCode, shareChunkLength, type MetadataRecord } from '@kofn/shared';
 import { getShare, putShare } from './relay-http';
 
 /** Where one share goes or comes from, with the capability token for it. */
@@ -52,6 +52,7 @@ export interface RebuiltMetadata {
 }
 
 let encoder: ShareEncoder | undefined;
+/** The file this worker encodes or decodes, as in URLs. */
 let fileIdHex = '';
 let onShareStored: ((relayId: string, bytes: number) => void) | undefined;
 let decoder: ShareDecoder | undefined;
@@ -78,14 +79,11 @@ let scratch: Uint8Array<ArrayBuffer>[] = [];
 
 const asBody = (share: Uint8Array<ArrayBuffer>): Blob => new Blob([share], { type: 'application/octet-stream' });
 
-/** Splits a record (on the CPU queue) and answers its share chunks as request bodies. */
-function shareBodies(encode: (into: Uint8Array<ArrayBuffer>[]) => Promise<Uint8Array<ArrayBuffer>[]>, dataLength: number): Promise<Blob[]> {
-  return serially(async () => {
-    const size = shareChunkLength(dataLength);
-    if (scratch.length !== encoder!.xs.length || scratch[0]!.length < size) scratch = encoder!.xs.map(() => new Uint8Array(size));
-    const shares = await encode(scratch);
-    return shares.map(asBody);
-  });
+/** The scratch buffers, grown to hold share chunks of `dataLength` bytes of data. */
+function scratchFor(dataLength: number): Uint8Array<ArrayBuffer>[] {
+  const size = shareChunkLength(dataLength);
+  if (scratch.length !== encoder!.xs.length || scratch[0]!.length < size) scratch = encoder!.xs.map(() => new Uint8Array(size));
+  return scratch;
 }
 
 /** PUTs body j to target j; answers the relays' digests in target order. */
@@ -109,6 +107,7 @@ async function getAll(fileId: string, index: number, sources: RelayTarget[]): Pr
 
 async function startDecoder(fileId: string, epoch: number, k: number, shares: Uint8Array[]) {
   decoder = new ShareDecoder();
+  fileIdHex = fileId;
   decodeExpect = { fileId: fileIdFromHex(fileId), epoch, k };
   const d = await decoder.decodeMetadata(shares, decodeExpect);
   const { macKey, ...meta } = d.meta;
@@ -129,7 +128,7 @@ const api = {
     guarded(async () => putAll(0, (await serially(() => encoder!.encodeMetadata(meta))).map(asBody), targets)),
   /** Splits data chunk `index` and stores its shares; answers each relay's digest. */
   protectChunk: (index: number, final: boolean, data: Uint8Array, targets: RelayTarget[]) =>
-    guarded(async () => putAll(index, await shareBodies((into) => encoder!.encodeData(index, final, data, into), data.length), targets)),
+    guarded(async () => putAll(index, await serially(async () => (await encoder!.encodeData(index, final, data, scratchFor(data.length))).map(asBody)), targets)),
 
   /** Rebuilds chunk 0 from given shares and keeps the file's key (every worker of a retrieval does this). */
   initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[]) => guarded(() => serially(() => startDecoder(fileId, epoch, k, shares))),
@@ -144,7 +143,7 @@ const api = {
   /** Fetches chunk `index` from the sources, rebuilds and authenticates it. */
   retrieveChunk: (index: number, sources: RelayTarget[]) =>
     guarded(async (): Promise<RebuiltChunk | Unreachable> => {
-      const shares = await getAll(fileIdToHex(decodeExpect!.fileId), index, sources);
+      const shares = await getAll(fileIdHex, index, sources);
       if (!Array.isArray(shares)) return shares;
       const sizes = shares.map((s) => s.byteLength);
       const d = await serially(() => decoder!.decodeData(shares, { ...decodeExpect!, index }));
