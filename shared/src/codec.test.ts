@@ -61,3 +61,46 @@ describe('ShareDecoder output', () => {
     expect(d.data.length).toBe(5);
   });
 });
+
+describe('ShareDecoder.decodeData into a caller buffer', () => {
+  async function setup(data: Uint8Array) {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const meta = await enc.encodeMetadata({ name: 'a', size: data.length, type: '', chunkSize: 4096, chunkCount: 1, createdAt: 0, macKey });
+    const shares = await enc.encodeData(1, true, data);
+    const dec = new ShareDecoder();
+    await dec.decodeMetadata(meta.slice(0, 3), { fileId: opts.fileId });
+    return { dec, shares };
+  }
+
+  it('rebuilds into the given buffer when it fits, overwriting what it held', async () => {
+    const data = randomBytes(1000);
+    const { dec, shares } = await setup(data);
+    const into = new Uint8Array(4096).fill(0xee).buffer;
+    const d = await dec.decodeData(shares.slice(1, 4), { fileId: opts.fileId, index: 1 }, into);
+    expect(d.data.buffer).toBe(into);
+    expect(Buffer.from(d.data).equals(Buffer.from(data))).toBe(true);
+    // The same buffer again, for another subset of shares: the same data.
+    const again = await dec.decodeData([shares[0]!, shares[2]!, shares[4]!], { fileId: opts.fileId, index: 1 }, d.data.buffer);
+    expect(again.data.buffer).toBe(into);
+    expect(Buffer.from(again.data).equals(Buffer.from(data))).toBe(true);
+  });
+
+  it('allocates its own buffer when the given one is too small', async () => {
+    const data = randomBytes(1000);
+    const { dec, shares } = await setup(data);
+    const small = new ArrayBuffer(100);
+    const d = await dec.decodeData(shares.slice(0, 3), { fileId: opts.fileId, index: 1 }, small);
+    expect(d.data.buffer).not.toBe(small);
+    expect(Buffer.from(d.data).equals(Buffer.from(data))).toBe(true);
+  });
+
+  it('a tampered share fails authentication and leaves no plaintext in the given buffer', async () => {
+    const data = randomBytes(1000).fill(0x41);
+    const { dec, shares } = await setup(data);
+    const bad = shares.map((s) => s.slice());
+    bad[1]![bad[1]!.length - 5]! ^= 1;
+    const into = new ArrayBuffer(4096);
+    await expect(dec.decodeData(bad.slice(0, 3), { fileId: opts.fileId, index: 1 }, into)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    expect(new Uint8Array(into).every((b) => b === 0)).toBe(true);
+  });
+});

@@ -200,12 +200,16 @@ export class ShareDecoder {
     return { ...decoded, meta: meta! };
   }
 
-  /** Rebuilds data chunk `expected.index` (>= 1); decodeMetadata must have run for this file. */
-  async decodeData(shareChunks: readonly Uint8Array[], expected: Expected): Promise<Decoded> {
+  /**
+   * Rebuilds data chunk `expected.index` (>= 1); decodeMetadata must have run for this file. With `into`
+   * (an earlier result's `data.buffer`, say), the chunk is rebuilt there when it fits and `data` is a view
+   * of it: a caller streaming a file reuses a few buffers instead of allocating one per chunk.
+   */
+  async decodeData(shareChunks: readonly Uint8Array[], expected: Expected, into?: ArrayBuffer): Promise<Decoded> {
     const key = this.#keys.get(keyId(expected.fileId));
     if (!key) throw new KofnError('INVALID_ARGUMENT', 'Metadata of this file must be decoded before its data.');
     if (expected.index < 1) throw new KofnError('INVALID_ARGUMENT', 'Data chunks start at index 1.');
-    return this.#decode(shareChunks, expected, (_record, header, withPrefix) => this.#tagMatches(key, header, withPrefix));
+    return this.#decode(shareChunks, expected, (_record, header, withPrefix) => this.#tagMatches(key, header, withPrefix), into);
   }
 
   /**
@@ -223,7 +227,8 @@ export class ShareDecoder {
   async #decode(
     shareChunks: readonly Uint8Array[],
     expected: Expected,
-    verify: (record: Uint8Array<ArrayBuffer>, header: ShareHeader, withPrefix: Uint8Array<ArrayBuffer>) => Promise<boolean>
+    verify: (record: Uint8Array<ArrayBuffer>, header: ShareHeader, withPrefix: Uint8Array<ArrayBuffer>) => Promise<boolean>,
+    into?: ArrayBuffer
   ): Promise<Decoded> {
     const bad = new Set<number>();
     let firstError: KofnError | undefined;
@@ -276,7 +281,9 @@ export class ShareDecoder {
     // 3. Rebuild from k shares; try other subsets when the tag does not match. The record is rebuilt after
     // room for its authenticated prefix, so the tag is checked and the data released without copies.
     const header = group[0]!.header;
-    const withPrefix = new Uint8Array(MAC_PREFIX_BYTES + header.bodyLength);
+    const room = MAC_PREFIX_BYTES + header.bodyLength;
+    // A buffer too small (the last chunk is the only one that differs, and it is smaller) is not an error.
+    const withPrefix = into && into.byteLength >= room ? new Uint8Array(into, 0, room) : new Uint8Array(room);
     const record = withPrefix.subarray(MAC_PREFIX_BYTES);
     let tries = 0;
     for (const subset of kSubsets(group.length, k)) {

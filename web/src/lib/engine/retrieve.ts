@@ -5,6 +5,7 @@
  * relay's share; the decoder then names the relay that sent bad data, which is dropped for the rest.
  * Plaintext reaches the sink only after its chunk authenticated; on any error the sink is aborted.
  */
+import * as Comlink from 'comlink';
 import { FLAG_FINAL, shareChunkLength } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
@@ -27,6 +28,7 @@ export interface Manifest {
 }
 
 export interface Sink {
+  /** Once this settles the sink holds no reference to `chunk`: the caller reuses its buffer. */
   write(chunk: Uint8Array): Promise<void>;
   close(): Promise<void>;
   abort(reason: unknown): Promise<void>;
@@ -75,6 +77,10 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
   const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireAfterBytes: RETIRE_AFTER_BYTES });
   const abort = () => pool.terminate();
   opts.signal?.addEventListener('abort', abort, { once: true });
+  // Buffers lent to the workers and given back: share buffers for the GETs, and buffers of chunks already
+  // written to rebuild later chunks into. A retrieval allocates about IN_FLIGHT x (k + 1) of them.
+  const shareBuffers: ArrayBuffer[] = [];
+  const written: ArrayBuffer[] = [];
   const offline = () => ({ code: 'RELAYS_OFFLINE', message: 'Some storage servers necessary for the operation are not connected.' });
 
   const replace = (relay: Placement): void => {
@@ -144,7 +150,8 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
       throw { code: 'BAD_SHARE_FORMAT', message: 'The stored file does not match its manifest.' };
     }
     let done = 0;
-    const ready = new Map<number, Uint8Array>();
+    const ready = new Map<number, Uint8Array<ArrayBuffer>>();
+    const shareLength = shareChunkLength(m.chunkSize);
     let nextToWrite = 1;
     const inflight = new InFlight(IN_FLIGHT, opts.signal);
     const flush = async () => {
@@ -152,6 +159,7 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
         const data = ready.get(nextToWrite)!;
         ready.delete(nextToWrite);
         await sink.write(data);
+        if (written.length < IN_FLIGHT) written.push(data.buffer);
         done += data.byteLength;
         nextToWrite += 1;
         opts.onProgress?.(done, m.size, { ...perRelay });
@@ -159,7 +167,15 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
     };
     for (let i = 1; i <= m.chunkCount; i++) {
       await inflight.add(async () => {
-        const d = await decode<RebuiltChunk>(i, (sources) => pool.run((w) => w.retrieveChunk(i, sources), sources.length * shareChunkLength(m.chunkSize)));
+        const d = await decode<RebuiltChunk>(i, (sources) =>
+          pool.run(async (w) => {
+            const buffers = sources.map(() => shareBuffers.pop() ?? new ArrayBuffer(shareLength));
+            const into = written.pop();
+            const out = await w.retrieveChunk(i, sources, Comlink.transfer(buffers, buffers), into && Comlink.transfer(into, [into]));
+            if ('spent' in out) shareBuffers.push(...out.spent.slice(0, Math.max(0, IN_FLIGHT * m.n - shareBuffers.length)));
+            return out;
+          }, sources.length * shareLength)
+        );
         if (((d.flags & FLAG_FINAL) !== 0) !== (i === m.chunkCount)) throw { code: 'STREAM_TRUNCATED', message: 'The file ended early.' };
         ready.set(i, d.data);
         await flush();
@@ -177,5 +193,7 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
   } finally {
     opts.signal?.removeEventListener('abort', abort);
     pool.terminate();
+    // The sink has copied what it wrote; no plaintext waits for the garbage collector in these.
+    for (const b of written) new Uint8Array(b).fill(0);
   }
 }

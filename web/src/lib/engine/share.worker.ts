@@ -10,7 +10,7 @@
  */
 import * as Comlink from 'comlink';
 import { ShareDecoder, ShareEncoder, fileIdFromHex, hasErrorCode, shareChunkLength, type MetadataRecord } from '@kofn/shared';
-import { getShare, putShare } from './relay-http';
+import { getShare, getShareInto, putShare } from './relay-http';
 
 /** Where one share goes or comes from, with the capability token for it. */
 export interface RelayTarget {
@@ -41,6 +41,13 @@ export interface RebuiltChunk {
   bad: number[];
   /** Bytes received from each source. */
   sizes: number[];
+  /**
+   * The share buffers the page lent, given back. Why the page owns them: a fresh 1 MiB buffer per response
+   * costs page faults and zeroing (perf showed most of the share workers' CPU in the kernel, faulting in
+   * new memory), and workers are replaced every few chunks (pool.ts), so buffers a worker kept would
+   * hardly be reused.
+   */
+  spent: ArrayBuffer[];
 }
 
 export interface RebuiltMetadata {
@@ -100,6 +107,10 @@ function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<
 /** GETs one share from each source; the relays that failed (after retries), if any. */
 async function getAll(fileId: string, index: number, sources: RelayTarget[]): Promise<Uint8Array[] | Unreachable> {
   const got = await Promise.allSettled(sources.map((s) => getShare(s.url, s.relayId, fileId, index, s.token)));
+  return settled(got, sources);
+}
+
+function settled(got: PromiseSettledResult<Uint8Array>[], sources: RelayTarget[]): Uint8Array[] | Unreachable {
   const unreachable = sources.filter((_, i) => got[i]!.status === 'rejected').map((s) => s.relayId);
   if (unreachable.length > 0) return { unreachable };
   return got.map((g) => (g as PromiseFulfilledResult<Uint8Array>).value);
@@ -140,14 +151,21 @@ const api = {
       const r = await serially(() => startDecoder(fileId, epoch, k, shares));
       return { ...r, shares, sizes: shares.map((s) => s.byteLength) };
     }),
-  /** Fetches chunk `index` from the sources, rebuilds and authenticates it. */
-  retrieveChunk: (index: number, sources: RelayTarget[]) =>
+  /**
+   * Fetches chunk `index` from the sources into the given buffers (one per source, each as long as a share
+   * chunk of this file can be), rebuilds and authenticates it into `into` when given. The buffers come back,
+   * `into` as the answer's `data.buffer` and the others as `spent`, so the page reuses them for later
+   * chunks whichever worker takes those (see RebuiltChunk).
+   */
+  retrieveChunk: (index: number, sources: RelayTarget[], buffers: ArrayBuffer[], into?: ArrayBuffer) =>
     guarded(async (): Promise<RebuiltChunk | Unreachable> => {
-      const shares = await getAll(fileIdHex, index, sources);
+      const got = await Promise.allSettled(sources.map((s, j) => getShareInto(s.url, s.relayId, fileIdHex, index, s.token, buffers[j]!)));
+      const shares = settled(got, sources);
       if (!Array.isArray(shares)) return shares;
       const sizes = shares.map((s) => s.byteLength);
-      const d = await serially(() => decoder!.decodeData(shares, { ...decodeExpect!, index }));
-      return Comlink.transfer({ data: d.data, flags: d.flags, bad: d.bad, sizes }, [d.data.buffer]);
+      const d = await serially(() => decoder!.decodeData(shares, { ...decodeExpect!, index }, into));
+      const spent = shares.map((s) => s.buffer as ArrayBuffer);
+      return Comlink.transfer({ data: d.data, flags: d.flags, bad: d.bad, sizes, spent }, [d.data.buffer, ...spent]);
     })
 };
 

@@ -74,10 +74,11 @@ export function blobSink(name: string, size: number, type: string): Sink {
   if (size > BLOB_LIMIT) {
     throw { code: 'PAYLOAD_TOO_LARGE', message: `This browser cannot stream to disk; files over ${BLOB_LIMIT / 2 ** 20} MiB need a browser with the File System Access API or service workers.` };
   }
-  const parts: Uint8Array<ArrayBuffer>[] = [];
+  const parts: Blob[] = [];
   return {
     write: async (chunk) => {
-      parts.push(chunk as Uint8Array<ArrayBuffer>);
+      // A Blob of each chunk copies it at once: the caller reuses the chunk's buffer (Sink.write).
+      parts.push(new Blob([chunk as Uint8Array<ArrayBuffer>]));
     },
     close: async () => {
       const url = URL.createObjectURL(new Blob(parts, { type: type || 'application/octet-stream' }));

@@ -1,0 +1,79 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getShareInto } from './relay-http';
+
+/** A loopback stand-in for a relay's GET route: each test sets how it answers. */
+let answer: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
+let requests = 0;
+let server: Server;
+let url = '';
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    requests += 1;
+    answer(req, res);
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(() => new Promise<void>((res) => server.close(() => res())));
+
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+const get = (into: ArrayBuffer) => getShareInto(url, 'relay-1', 'ab'.repeat(16), 3, 'token', into);
+
+describe('getShareInto', () => {
+  it('reads a body that arrives in pieces into the given memory, and sends the token', async () => {
+    const body = bytes(150_000, 1);
+    let auth: string | undefined;
+    answer = (req, res) => {
+      auth = req.headers.authorization;
+      res.write(body.subarray(0, 70_000));
+      setTimeout(() => res.end(body.subarray(70_000)), 20);
+    };
+    const into = new ArrayBuffer(200_000);
+    const got = await get(into);
+    expect(auth).toBe('Bearer token');
+    expect(got.byteLength).toBe(body.length);
+    expect(got.buffer.byteLength).toBe(200_000);
+    expect(into.byteLength).toBe(0); // detached: its memory moved to the answer's buffer
+    expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true);
+  });
+
+  it('accepts a body that fills the buffer exactly', async () => {
+    const body = bytes(4096, 2);
+    answer = (_req, res) => res.end(body);
+    const got = await get(new ArrayBuffer(4096));
+    expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true);
+  });
+
+  it('refuses a body longer than any share chunk of the file with BAD_SHARE_FORMAT', async () => {
+    answer = (_req, res) => res.end(bytes(4097, 3));
+    await expect(get(new ArrayBuffer(4096))).rejects.toMatchObject({ code: 'BAD_SHARE_FORMAT', relayId: 'relay-1' });
+  });
+
+  it("gives a relay's 4xx error code at once, without retrying", async () => {
+    requests = 0;
+    answer = (_req, res) => {
+      res.writeHead(403, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'TOKEN_EXPIRED', message: 'The access token has expired.' } }));
+    };
+    await expect(get(new ArrayBuffer(16))).rejects.toMatchObject({ code: 'TOKEN_EXPIRED', status: 403 });
+    expect(requests).toBe(1);
+  });
+
+  it('retries a 503 and then reads the share', async () => {
+    requests = 0;
+    const body = bytes(1000, 4);
+    answer = (_req, res) => {
+      if (requests === 1) {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'Busy.' } }));
+      } else res.end(body);
+    };
+    const got = await get(new ArrayBuffer(1000));
+    expect(requests).toBe(2);
+    expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true);
+  });
+});
