@@ -9,7 +9,7 @@
  * Browser memory is the sum of every Chromium process's PSS, sampled every 500 ms. An idle headless
  * Chromium with the app open already uses about 400 MB of it, so the figure held against the target is
  * the growth: peak during the phase minus the same browser's idle figure just before it. MB = 10^6 bytes
- * for throughput, 2^20 for memory. One run per size (each is long). Each phase also prints the CPU seconds
+ * for throughput, 2^20 for memory. Each size runs KOFN_BENCH_ROUNDS rounds (default 3; see ROUNDS). Each phase also prints the CPU seconds
  * every process type spent (relays included): the machine is CPU-bound, so that is where a gap shows.
  *
  * Retrieved files are written to the origin-private file system, standing in for the file the save picker
@@ -18,7 +18,7 @@
  */
 import { chromium, test, type Page } from '@playwright/test';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { linkSync, readdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ADMIN } from '../fixtures.js';
@@ -26,6 +26,16 @@ import { startStack } from '../stack.js';
 
 const MiB = 1024 * 1024;
 const sizes = (process.env.KOFN_BENCH_SIZES ?? '256,1024').split(',').map((s) => Number(s) * MiB);
+/**
+ * Rounds per size. Each round pairs an app phase with the baseline phase right after it; on this 2-core
+ * machine the same code's ratio has ranged 0.65-0.93x between single runs, so targets are judged on the
+ * median round's ratio (and on the largest memory growth of any round).
+ */
+const ROUNDS = Number(process.env.KOFN_BENCH_ROUNDS ?? 3);
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const TARGET_RATIO = 0.8;
 const TARGET_GROWTH_MB = 300;
 /**
@@ -278,55 +288,67 @@ test('protect and retrieve throughput and memory against an unsplit baseline', a
     const shareWorker = readdirSync(workers).find((f) => /^share\.worker-.*\.js$/.test(f));
 
     for (const size of sizes) {
-      const name = `bench-${size / MiB}MiB.bin`;
-      const path = join(dir, name);
+      const source = join(dir, `source-${size / MiB}MiB.bin`);
       // Random-looking content without 1 GiB of CSPRNG output: a 1 MiB random block repeated.
       const block = execFileSync('head', ['-c', String(MiB), '/dev/urandom']);
-      writeFileSync(path, Buffer.alloc(0));
-      for (let off = 0; off < size; off += MiB) writeFileSync(path, block.subarray(0, Math.min(MiB, size - off)), { flag: 'a' });
-
-      const boxes = page.locator('.relay-choice input[type=checkbox]');
-      for (let i = 0; i < (await boxes.count()); i++) await boxes.nth(i).setChecked(true);
-      await page.getByTestId('threshold').fill('3');
-      const protect = await measure(page, async () => {
-        await page.getByTestId('file-input').setInputFiles(path);
-        return finished(page, `Protecting ${name}`);
-      });
-      const retrieve = await measure(page, async () => {
-        await page.getByRole('button', { name: `Retrieve ${name}`, exact: true }).click();
-        return finished(page, `Retrieving ${name}`);
-      });
-      // Opened only now and closed after: a tab in the background gets throttled timers and no animation
-      // frames, which would slow the app's page (and Playwright's clicks on it) in the next round.
-      const basePage = await browser.newPage();
-      await basePage.goto(`/_app/immutable/workers/${shareWorker}`);
-      const baseUp = await measure(basePage, () => baselineUp(basePage, size, csrfToken));
-      const baseDown = await measure(basePage, () => baselineDown(basePage));
-      await basePage.close();
-      await page.bringToFront();
-      rmSync(path);
-
+      writeFileSync(source, Buffer.alloc(0));
+      for (let off = 0; off < size; off += MiB) writeFileSync(source, block.subarray(0, Math.min(MiB, size - off)), { flag: 'a' });
       const mb = size / 1e6;
-      const ratios = { protect: baseUp.value / protect.seconds, retrieve: baseDown.value / retrieve.seconds };
-      const ok =
-        protect.value === 'done' &&
-        retrieve.value === 'done' &&
-        ratios.protect >= TARGET_RATIO &&
-        ratios.retrieve >= TARGET_RATIO &&
-        growth(protect) < TARGET_GROWTH_MB &&
-        growth(retrieve) < TARGET_GROWTH_MB;
+      const ratios: Array<{ protect: number; retrieve: number }> = [];
+      const growths: number[] = [];
+      let allDone = true;
+
+      for (let round = 1; round <= ROUNDS; round++) {
+        // Each round protects a file of its own name (a hard link to the same bytes).
+        const name = `bench-${size / MiB}MiB-${round}.bin`;
+        const path = join(dir, name);
+        linkSync(source, path);
+        const boxes = page.locator('.relay-choice input[type=checkbox]');
+        for (let i = 0; i < (await boxes.count()); i++) await boxes.nth(i).setChecked(true);
+        await page.getByTestId('threshold').fill('3');
+        const protect = await measure(page, async () => {
+          await page.getByTestId('file-input').setInputFiles(path);
+          return finished(page, `Protecting ${name}`);
+        });
+        const retrieve = await measure(page, async () => {
+          await page.getByRole('button', { name: `Retrieve ${name}`, exact: true }).click();
+          return finished(page, `Retrieving ${name}`);
+        });
+        // Opened only now and closed after: a tab in the background gets throttled timers and no animation
+        // frames, which would slow the app's page (and Playwright's clicks on it) in the next phase.
+        const basePage = await browser.newPage();
+        await basePage.goto(`/_app/immutable/workers/${shareWorker}`);
+        const baseUp = await measure(basePage, () => baselineUp(basePage, size, csrfToken));
+        const baseDown = await measure(basePage, () => baselineDown(basePage));
+        await basePage.close();
+        await page.bringToFront();
+        rmSync(path);
+
+        const r = { protect: baseUp.value / protect.seconds, retrieve: baseDown.value / retrieve.seconds };
+        ratios.push(r);
+        growths.push(growth(protect), growth(retrieve));
+        allDone &&= protect.value === 'done' && retrieve.value === 'done';
+        lines.push(
+          `${size / MiB} MiB (3,5), round ${round}: protect ${(mb / protect.seconds).toFixed(1)} MB/s (${protect.value}), memory ${mem(protect)}; ` +
+            `retrieve ${(mb / retrieve.seconds).toFixed(1)} MB/s (${retrieve.value}), memory ${mem(retrieve)}`,
+          `    baseline: upload ${(mb / baseUp.value).toFixed(1)} MB/s, memory ${mem(baseUp)}; download ${(mb / baseDown.value).toFixed(1)} MB/s (plaintext-equivalent), memory ${mem(baseDown)}`,
+          `    ratios: protect ${r.protect.toFixed(2)}x, retrieve ${r.retrieve.toFixed(2)}x of baseline`,
+          `    at peak: protect ${fmtSplit(protect.split)}; retrieve ${fmtSplit(retrieve.split)}`,
+          `    CPU seconds: protect ${fmtCpu(protect.cpu)}, baseline upload ${fmtCpu(baseUp.cpu)}`,
+          `                 retrieve ${fmtCpu(retrieve.cpu)}, baseline download ${fmtCpu(baseDown.cpu)}`
+        );
+      }
+      rmSync(source);
+      const medians = { protect: median(ratios.map((r) => r.protect)), retrieve: median(ratios.map((r) => r.retrieve)) };
+      const worst = Math.max(...growths);
+      const ok = allDone && medians.protect >= TARGET_RATIO && medians.retrieve >= TARGET_RATIO && worst < TARGET_GROWTH_MB;
       met &&= ok;
       lines.push(
-        `${size / MiB} MiB (3,5): protect ${(mb / protect.seconds).toFixed(1)} MB/s (${protect.value}), memory ${mem(protect)}; ` +
-          `retrieve ${(mb / retrieve.seconds).toFixed(1)} MB/s (${retrieve.value}), memory ${mem(retrieve)}`,
-        `    baseline: upload ${(mb / baseUp.value).toFixed(1)} MB/s, memory ${mem(baseUp)}; download ${(mb / baseDown.value).toFixed(1)} MB/s (plaintext-equivalent), memory ${mem(baseDown)}`,
-        `    ratios: protect ${ratios.protect.toFixed(2)}x, retrieve ${ratios.retrieve.toFixed(2)}x of baseline` + (nullSink ? '' : `; targets (>= ${TARGET_RATIO}x, < ${TARGET_GROWTH_MB} MB growth) ${ok ? 'met' : 'NOT met'}`),
-        `    at peak: protect ${fmtSplit(protect.split)}; retrieve ${fmtSplit(retrieve.split)}`,
-        `    CPU seconds: protect ${fmtCpu(protect.cpu)}, baseline upload ${fmtCpu(baseUp.cpu)}`,
-        `                 retrieve ${fmtCpu(retrieve.cpu)}, baseline download ${fmtCpu(baseDown.cpu)}`
+        `${size / MiB} MiB over ${ROUNDS} rounds: median ratios protect ${medians.protect.toFixed(2)}x, retrieve ${medians.retrieve.toFixed(2)}x; largest memory growth +${worst.toFixed(0)} MB` +
+          (nullSink ? '' : `; targets (median >= ${TARGET_RATIO}x, every growth < ${TARGET_GROWTH_MB} MB) ${ok ? 'met' : 'NOT met'}`)
       );
     }
-    console.log('kofn end-to-end benchmark (headless Chromium, 5 local relays, one run per size)');
+    console.log(`kofn end-to-end benchmark (headless Chromium, 5 local relays, ${ROUNDS} rounds per size)`);
     for (const l of lines) console.log(`  ${l}`);
     console.log(nullSink ? '  diagnostic run: retrieved bytes were discarded, not written; targets not judged' : `  all targets ${met ? 'met' : 'NOT met'}`);
   } finally {
