@@ -45,15 +45,29 @@ const TARGET_GROWTH_MB = 300;
  */
 const SAMPLE_MS = 500;
 
-/** Chromium's processes' PSS in MB by process type (browser, renderer, gpu-process, utility:Network...). */
-function chromiumPssByType(): Record<string, number> {
-  const by: Record<string, number> = {};
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+/** The processes measured, by pid, with their type: Chromium's (browser, renderer, gpu-process, utility:Network...) and the relays. */
+function measuredProcesses(relayPids: number[]): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number)) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmd.includes('chromium')) continue;
-      const sub = /--utility-sub-type=[\w.]*\.(\w+)/.exec(cmd)?.[1];
-      const type = (/--type=([a-z-]+)/.exec(cmd)?.[1] ?? 'browser') + (sub ? `:${sub}` : '');
+      if (relayPids.includes(pid)) out.set(pid, 'relays');
+      else if (cmd.includes('chromium')) {
+        const sub = /--utility-sub-type=[\w.]*\.(\w+)/.exec(cmd)?.[1];
+        out.set(pid, (/--type=([a-z-]+)/.exec(cmd)?.[1] ?? 'browser') + (sub ? `:${sub}` : ''));
+      }
+    } catch {
+      // process ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** Chromium's processes' PSS in MB by process type. */
+function chromiumPssByType(): Record<string, number> {
+  const by: Record<string, number> = {};
+  for (const [pid, type] of measuredProcesses([])) {
+    try {
       const m = /Pss:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
       if (m) by[type] = (by[type] ?? 0) + Number(m[1]) / 1024;
     } catch {
@@ -66,13 +80,8 @@ function chromiumPssByType(): Record<string, number> {
 /** CPU ticks (1/100 s) used so far by each Chromium process and each relay, keyed by pid, with its type. */
 function cpuTicks(relayPids: number[]): Map<number, { type: string; ticks: number }> {
   const out = new Map<number, { type: string; ticks: number }>();
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number)) {
+  for (const [pid, type] of measuredProcesses(relayPids)) {
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      const relay = relayPids.includes(pid);
-      if (!relay && !cmd.includes('chromium')) continue;
-      const sub = /--utility-sub-type=[\w.]*\.(\w+)/.exec(cmd)?.[1];
-      const type = relay ? 'relays' : (/--type=([a-z-]+)/.exec(cmd)?.[1] ?? 'browser') + (sub ? `:${sub}` : '');
       // Fields after the command name's closing parenthesis: utime and stime are the 12th and 13th.
       const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
       out.set(pid, { type, ticks: Number(f[11]) + Number(f[12]) });
