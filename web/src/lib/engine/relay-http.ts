@@ -62,8 +62,13 @@ export async function putShare(url: string, relayId: string, fileId: string, ind
   return ((await res.json()) as { digest: string }).digest;
 }
 
+/** GETs one share chunk; the body is left to the caller to read. */
+function fetchShare(url: string, relayId: string, fileId: string, index: number, token: string, signal?: AbortSignal): Promise<Response> {
+  return withRetry(relayId, () => fetch(`${url}/v1/files/${fileId}/chunks/${index}`, { headers: { Authorization: `Bearer ${token}` }, signal }), signal);
+}
+
 export async function getShare(url: string, relayId: string, fileId: string, index: number, token: string, signal?: AbortSignal): Promise<Uint8Array> {
-  const res = await withRetry(relayId, () => fetch(`${url}/v1/files/${fileId}/chunks/${index}`, { headers: { Authorization: `Bearer ${token}` }, signal }), signal);
+  const res = await fetchShare(url, relayId, fileId, index, token, signal);
   return new Uint8Array(await res.arrayBuffer());
 }
 
@@ -75,7 +80,7 @@ export async function getShare(url: string, relayId: string, fileId: string, ind
  * longer than `into` is refused: no share chunk of this file can be.
  */
 export async function getShareInto(url: string, relayId: string, fileId: string, index: number, token: string, into: ArrayBuffer, signal?: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
-  const res = await withRetry(relayId, () => fetch(`${url}/v1/files/${fileId}/chunks/${index}`, { headers: { Authorization: `Bearer ${token}` }, signal }), signal);
+  const res = await fetchShare(url, relayId, fileId, index, token, signal);
   const reader = res.body!.getReader({ mode: 'byob' });
   let buf = into;
   let length = 0;
