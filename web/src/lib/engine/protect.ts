@@ -9,7 +9,7 @@
  * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
-import { createChunker, digestRoot, randomBytes, shareChunkLength, type MetadataRecord } from '@kofn/shared';
+import { digestRoot, randomBytes, readChunks, shareChunkLength, type MetadataRecord } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
@@ -45,10 +45,11 @@ export interface ProtectOptions {
 const IN_FLIGHT = 4;
 /**
  * A share worker is replaced after sending this many bytes, which frees the request bodies Chromium keeps
- * for it (pool.ts). Measured with bench:e2e, (3,5), 256 MiB: 16 MiB kept the browser's growth at +146 MB
- * and protect at 0.80x of the baseline, 32 MiB at +156-164 MB and 0.83-0.85x; never replacing them, +1.4 GB.
+ * for it (pool.ts), and each replacement costs about 45 ms of CPU (pool.ts). Measured with bench:e2e,
+ * (3,5), 256 MiB, browser growth over idle: 32 MiB +121-183 MB, 64 MiB +187-194 MB, 96 MiB +257-269 MB,
+ * never replacing them +1.4 GB. 64 MiB halves the replacements of 32 MiB and leaves room under 300 MB.
  */
-const RETIRE_AFTER_BYTES = 32 * 1024 * 1024;
+const RETIRE_AFTER_BYTES = 64 * 1024 * 1024;
 
 // A reload or closed tab makes in-flight requests fail; that is not a reason to drop the upload, which the
 // next page load resumes.
@@ -176,24 +177,28 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
 
     const inflight = new InFlight(IN_FLIGHT, opts.signal);
     let index = start;
-    const reader = state.file.slice(start * state.chunkSize).stream().pipeThrough(createChunker(state.chunkSize)).getReader();
+    // Chunks are read into buffers the workers give back with their answer (see readChunks), so a file
+    // is read through a handful of buffers however large it is.
+    const spare: ArrayBuffer[] = [];
+    const chunks = readChunks(state.file.slice(start * state.chunkSize).stream(), state.chunkSize, () => spare.pop() ?? new ArrayBuffer(state.chunkSize));
     const renew = setInterval(() => void tokens(state.fileId, 'put').then((t) => t.forEach((v, k) => puts.set(k, v))), 10 * 60_000);
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
+      for await (const value of chunks) {
         index += 1;
         const i = index;
         const length = value.byteLength;
         await inflight.add(async () => {
-          const digests = await pool.run((w) => w.protectChunk(i, i === state.chunkCount, Comlink.transfer(value, [value.buffer]), targets()), sent(length));
-          await stored(i, digests, length);
+          const r = await pool.run((w) => w.protectChunk(i, i === state.chunkCount, Comlink.transfer(value, [value.buffer]), targets()), sent(length));
+          if (spare.length <= IN_FLIGHT) spare.push(r.spent);
+          await stored(i, r.digests, length);
         });
       }
       await inflight.drain();
     } finally {
       clearInterval(renew);
-      await reader.cancel().catch(() => undefined);
+      await chunks.return(undefined).catch(() => undefined);
+      // Plaintext left in the spare buffers is not left to the garbage collector.
+      for (const b of spare) new Uint8Array(b).fill(0);
     }
     const roots: Record<string, string> = {};
     for (const [j, p] of state.placements.entries()) roots[p.relayId] = await digestRoot(state.digests[j]!);

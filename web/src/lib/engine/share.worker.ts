@@ -50,6 +50,12 @@ export interface RebuiltChunk {
   spent: ArrayBuffer[];
 }
 
+/** A chunk stored on every relay: each relay's digest, and the buffer the chunk came in, given back. */
+export interface ProtectedChunk {
+  digests: string[];
+  spent: ArrayBuffer;
+}
+
 export interface RebuiltMetadata {
   meta: PublicMetadata;
   bad: number[];
@@ -137,9 +143,16 @@ const api = {
   /** Splits the metadata record and stores its shares (chunk 0). */
   protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) =>
     guarded(async () => putAll(0, (await serially(() => encoder!.encodeMetadata(meta))).map(asBody), targets)),
-  /** Splits data chunk `index` and stores its shares; answers each relay's digest. */
-  protectChunk: (index: number, final: boolean, data: Uint8Array, targets: RelayTarget[]) =>
-    guarded(async () => putAll(index, await serially(async () => (await encoder!.encodeData(index, final, data, scratchFor(data.length))).map(asBody)), targets)),
+  /**
+   * Splits data chunk `index` and stores its shares; answers each relay's digest, and gives back the
+   * chunk's buffer (`spent`) for the page to read a later chunk into (see readChunks).
+   */
+  protectChunk: (index: number, final: boolean, data: Uint8Array<ArrayBuffer>, targets: RelayTarget[]) =>
+    guarded(async (): Promise<ProtectedChunk> => {
+      const bodies = await serially(async () => (await encoder!.encodeData(index, final, data, scratchFor(data.length))).map(asBody));
+      const digests = await putAll(index, bodies, targets);
+      return Comlink.transfer({ digests, spent: data.buffer }, [data.buffer]);
+    }),
 
   /** Rebuilds chunk 0 from given shares and keeps the file's key (every worker of a retrieval does this). */
   initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[]) => guarded(() => serially(() => startDecoder(fileId, epoch, k, shares))),
