@@ -40,14 +40,4 @@ describe('coalesce', () => {
     c.push(2);
     expect(seen).toEqual([1, 2]);
   });
-
-  it('cancel drops the value waiting', () => {
-    const seen: number[] = [];
-    const c = coalesce((v: number) => seen.push(v), 100);
-    c.push(1);
-    c.push(2);
-    c.cancel();
-    vi.advanceTimersByTime(1000);
-    expect(seen).toEqual([1]);
-  });
 });

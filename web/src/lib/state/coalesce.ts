@@ -7,8 +7,6 @@
  */
 export interface Coalesced<T> {
   push(value: T): void;
-  /** Drops a value not yet passed on. */
-  cancel(): void;
 }
 
 export function coalesce<T>(fn: (value: T) => void, ms: number): Coalesced<T> {
@@ -30,11 +28,6 @@ export function coalesce<T>(fn: (value: T) => void, ms: number): Coalesced<T> {
       const wait = last + ms - Date.now();
       if (wait <= 0) fire();
       else timer = setTimeout(fire, wait);
-    },
-    cancel() {
-      clearTimeout(timer);
-      timer = undefined;
-      pending = undefined;
     }
   };
 }
