@@ -195,8 +195,8 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
       }
       await inflight.drain();
     } finally {
+      // for-await has already closed `chunks` (and so cancelled the file's read) if the loop ended early.
       clearInterval(renew);
-      await chunks.return(undefined).catch(() => undefined);
       // Plaintext left in the spare buffers is not left to the garbage collector.
       for (const b of spare) new Uint8Array(b).fill(0);
     }
