@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WorkerPool, type PoolWorker } from './pool';
+import { WorkerPool, defaultPoolSize, type PoolWorker } from './pool';
 
 /** A stand-in worker: records its init and tasks; tasks finish when the test says so. */
 class FakeWorker {
@@ -23,7 +23,7 @@ function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open };
 }
 
-function pool(opts: { size: number; tasksPerWorker?: number; retireAfterBytes?: number }) {
+function pool(opts: { size: number; tasksPerWorker?: number; retireBudgetBytes?: number }) {
   FakeWorker.made = [];
   return new WorkerPool<Api>({
     ...opts,
@@ -56,8 +56,8 @@ describe('WorkerPool', () => {
     expect(seen).toHaveLength(5);
   });
 
-  it('replaces a worker once it has moved retireAfterBytes, after its running tasks end, by a spare started ahead', async () => {
-    const p = pool({ size: 1, tasksPerWorker: 2, retireAfterBytes: 10 });
+  it('replaces a worker once it has moved retireBudgetBytes, after its running tasks end, by a spare started ahead', async () => {
+    const p = pool({ size: 1, tasksPerWorker: 2, retireBudgetBytes: 10 });
     expect(FakeWorker.made).toHaveLength(2); // the worker and its spare
     await p.setInit(async ({ worker }) => worker.inits.push('file-1'));
     const [old, spare] = FakeWorker.made as [FakeWorker, FakeWorker];
@@ -76,6 +76,22 @@ describe('WorkerPool', () => {
     expect(old.terminated).toBe(true);
     expect(p.spawned).toBe(3);
     expect(p.size).toBe(1);
+  });
+
+  it('divides the retirement budget between the live workers', async () => {
+    const p = pool({ size: 2, tasksPerWorker: 1, retireBudgetBytes: 20 });
+    expect(FakeWorker.made).toHaveLength(3); // two workers and a spare
+    const first = await p.run(async ({ worker }) => worker, 9);
+    expect(first.terminated).toBe(false); // 9 of its 10
+    const again = await p.run(async ({ worker }) => worker, 1);
+    expect(again).toBe(first); // the least busy worker with the lowest position takes it
+    expect(first.terminated).toBe(true); // 10 of its 10: replaced, though the pool moved only half its budget
+    expect(FakeWorker.made).toHaveLength(4);
+    expect(p.size).toBe(2);
+  });
+
+  it('leaves one core to the rest of the browser, with at least one worker and at most MAX_WORKERS', () => {
+    expect([1, 2, 3, 4, 8, 64].map(defaultPoolSize)).toEqual([1, 1, 2, 3, 4, 4]);
   });
 
   it('keeps no spare when workers never retire', () => {

@@ -1,9 +1,9 @@
 /**
- * A pool of share workers, one per core up to a cap. A worker splits or rebuilds chunks and also moves
- * their shares to and from the relays, so each takes a few tasks at once (the network part overlaps; the
- * worker runs the CPU part one task at a time).
+ * A pool of share workers: one per core but one, up to a cap (defaultPoolSize). A worker splits or
+ * rebuilds chunks and also moves their shares to and from the relays, so each takes a few tasks at once
+ * (the network part overlaps; the worker runs the CPU part one task at a time).
  *
- * Workers are retired after moving `retireAfterBytes` over the network. Why: Chromium keeps a Blob's
+ * Workers are retired after moving their part of `retireBudgetBytes` over the network. Why: Chromium keeps a Blob's
  * bytes (every PUT body) in the browser process until the Blob object is garbage-collected, and its GC
  * does not count those bytes, so a long upload piles up sent bodies (measured in Chromium 156: after
  * 1.3 GB of 1 MiB PUTs from one worker, 380 of them, 380 MB, were still held; the same pile-up is reported
@@ -14,11 +14,14 @@
  * finishes the ones it has, then ends. Its replacement is a spare started (and given the same `init`)
  * ahead of time, so tasks do not wait for a worker to load; a new spare starts at once.
  *
- * Replacing is not free, so callers retire workers no more often than memory needs: measured in Chromium
- * 156, starting and ending even an empty worker costs about 27 ms of CPU, and a share worker about 45 ms
- * with its first chunk (its code is not yet optimised); at one replacement every 6 chunks that was a
- * quarter of the workers' CPU. Making V8 collect sooner instead (allocating an untouched ArrayBuffer as
- * large as the bodies sent) did not bound the browser's growth: +436 MB with two workers never replaced.
+ * What is held grows with the bytes each live worker has moved, so the budget is the pool's, not each
+ * worker's: with `size` workers each is replaced after moving retireBudgetBytes / size, and the memory held
+ * is about the same whatever the number of cores. Replacing is not free, so callers retire workers no more
+ * often than memory needs: measured in Chromium 156, starting and ending even an empty worker costs about
+ * 27 ms of CPU, and a share worker about 45 ms with its first chunk (its code is not yet optimised); at one
+ * replacement every 6 chunks that was a quarter of the workers' CPU. Making V8 collect sooner instead
+ * (allocating an untouched ArrayBuffer as large as the bodies sent) did not bound the browser's growth:
+ * +436 MB with two workers never replaced.
  *
  * `terminate` (also on abort) stops every worker and fails every waiting or running task with AbortError.
  */
@@ -27,6 +30,18 @@ import type { ShareWorkerApi } from './share.worker';
 
 export const MAX_WORKERS = 4;
 
+/**
+ * Live workers for a machine with `cores` logical cores: one per core but one, at least one, at most
+ * MAX_WORKERS. The core left over is for the rest of the browser, which moves every share too: per byte,
+ * Chromium's browser and network processes spend about as much CPU as the share workers (bench:e2e's CPU
+ * split). Measured with bench:e2e, (3,5), 256 MiB, on 2 cores: one worker instead of two, with the same
+ * pool budget, took the app's CPU from 0.96-1.18x to 0.95-1.09x of the baseline's when protecting and from
+ * 1.18-1.57x to 1.00-1.26x when retrieving, memory unchanged; the worker is busy a third of the time.
+ */
+export function defaultPoolSize(cores: number): number {
+  return Math.max(1, Math.min(MAX_WORKERS, cores - 1));
+}
+
 /** What the pool needs of a worker; tests give a fake one. */
 export interface PoolWorker<Api> {
   api: Api;
@@ -34,12 +49,15 @@ export interface PoolWorker<Api> {
 }
 
 export interface PoolOptions<Api> {
-  /** Number of live workers (default: one per core, up to MAX_WORKERS). */
+  /** Number of live workers (default: defaultPoolSize of this machine's cores). */
   size?: number;
   /** Tasks one worker takes at once. */
   tasksPerWorker?: number;
-  /** Network bytes after which a worker is replaced (see above); Infinity keeps workers for good. */
-  retireAfterBytes?: number;
+  /**
+   * Network bytes the live workers may move between them: each is replaced after moving its share,
+   * retireBudgetBytes / size (see above). Infinity keeps workers for good.
+   */
+  retireBudgetBytes?: number;
   spawn: () => PoolWorker<Api>;
 }
 
@@ -82,10 +100,10 @@ export class WorkerPool<Api> {
   spawned = 0;
 
   constructor(opts: PoolOptions<Api>) {
-    const size = opts.size ?? Math.max(1, Math.min(MAX_WORKERS, globalThis.navigator?.hardwareConcurrency || 2));
+    const size = opts.size ?? defaultPoolSize(globalThis.navigator?.hardwareConcurrency || 2);
     this.#spawn = opts.spawn;
     this.#perWorker = opts.tasksPerWorker ?? 1;
-    this.#retireAfter = opts.retireAfterBytes ?? Infinity;
+    this.#retireAfter = (opts.retireBudgetBytes ?? Infinity) / size;
     for (let i = 0; i < size; i++) this.#slots.push(this.#start());
     if (Number.isFinite(this.#retireAfter)) this.#spare = this.#start();
   }

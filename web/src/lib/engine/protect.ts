@@ -44,12 +44,13 @@ export interface ProtectOptions {
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
 const IN_FLIGHT = 4;
 /**
- * A share worker is replaced after sending this many bytes, which frees the request bodies Chromium keeps
- * for it (pool.ts), and each replacement costs about 45 ms of CPU (pool.ts). Measured with bench:e2e,
- * (3,5), 256 MiB, browser growth over idle: 32 MiB +121-183 MB, 64 MiB +187-194 MB, 96 MiB +257-269 MB,
- * never replacing them +1.4 GB. 64 MiB halves the replacements of 32 MiB and leaves room under 300 MB.
+ * The share workers are replaced after sending this many bytes between them, which frees the request
+ * bodies Chromium keeps for them (pool.ts), and each replacement costs about 45 ms of CPU (pool.ts).
+ * Measured with bench:e2e, (3,5), 256 MiB, browser growth over idle, with two workers: 64 MiB +121-183 MB,
+ * 128 MiB +187-194 MB, 192 MiB +257-269 MB, never replacing them +1.4 GB; with one worker, 128 MiB gave
+ * +185-205 MB. 128 MiB replaces half as often as 64 MiB and leaves room under 300 MB.
  */
-const RETIRE_AFTER_BYTES = 64 * 1024 * 1024;
+const RETIRE_BUDGET_BYTES = 128 * 1024 * 1024;
 
 // A reload or closed tab makes in-flight requests fail; that is not a reason to drop the upload, which the
 // next page load resumes.
@@ -123,7 +124,7 @@ async function abandon(fileId: string): Promise<void> {
 async function run(state: StoredUpload, puts: Map<string, string>, opts: ProtectOptions): Promise<{ fileId: string }> {
   opts.onReserved?.({ fileId: state.fileId, placements: state.placements.map((p) => ({ ...p, token: '' })) });
   await shareWorkerScopeReady();
-  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireAfterBytes: RETIRE_AFTER_BYTES });
+  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireBudgetBytes: RETIRE_BUDGET_BYTES });
   const abort = () => pool.terminate();
   opts.signal?.addEventListener('abort', abort, { once: true });
   const start = Math.max(0, state.doneUpTo);

@@ -53,14 +53,15 @@ type Placement = Manifest['placements'][number];
 // 4, 0.87x with 8 (256 MiB, (3,5), headless Chromium; e2e/bench).
 const IN_FLIGHT = 8;
 /**
- * A worker is replaced after receiving this many bytes: Chromium's renderer holds on to memory for the
- * responses a worker has read (measured in a Chromium 156 worker: +235 MB after 600 1 MiB GETs read into
- * the same few buffers, not released by a nudged GC) until the worker ends. Each replacement costs about
- * 45 ms of CPU (pool.ts). Measured with bench:e2e, (3,5), 256 MiB, browser growth over idle: 16 MiB
- * +129-144 MB, 48 MiB +193-228 MB, never replacing them +462-475 MB. 48 MiB replaces a third as often as
- * 16 MiB (renderer CPU 1.17-1.19x the baseline's instead of 1.31-1.45x) and stays under 300 MB.
+ * The share workers are replaced after receiving this many bytes between them: Chromium's renderer holds
+ * on to memory for the responses a worker has read (measured in a Chromium 156 worker: +235 MB after 600
+ * 1 MiB GETs read into the same few buffers, not released by a nudged GC) until the worker ends. Each
+ * replacement costs about 45 ms of CPU (pool.ts). Measured with bench:e2e, (3,5), 256 MiB, browser growth
+ * over idle, with two workers: 32 MiB +129-144 MB, 96 MiB +193-228 MB, never replacing them +462-475 MB;
+ * with one worker, 96 MiB gave +198-239 MB. 96 MiB replaces a third as often as 32 MiB (renderer CPU
+ * 1.17-1.19x the baseline's instead of 1.31-1.45x) and stays under 300 MB.
  */
-const RETIRE_AFTER_BYTES = 48 * 1024 * 1024;
+const RETIRE_BUDGET_BYTES = 96 * 1024 * 1024;
 
 function codeOf(err: unknown): string | undefined {
   return (err as { code?: string })?.code;
@@ -77,7 +78,7 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
   const unreachable = new Set<string>();
   const perRelay: Record<string, number> = {};
   await shareWorkerScopeReady();
-  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireAfterBytes: RETIRE_AFTER_BYTES });
+  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireBudgetBytes: RETIRE_BUDGET_BYTES });
   const abort = () => pool.terminate();
   opts.signal?.addEventListener('abort', abort, { once: true });
   // Buffers lent to the workers and given back: share buffers for the GETs, and buffers of chunks already
