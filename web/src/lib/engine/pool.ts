@@ -34,9 +34,11 @@ export const MAX_WORKERS = 4;
  * Live workers for a machine with `cores` logical cores: one per core but one, at least one, at most
  * MAX_WORKERS. The core left over is for the rest of the browser, which moves every share too: per byte,
  * Chromium's browser and network processes spend about as much CPU as the share workers (bench:e2e's CPU
- * split). Measured with bench:e2e, (3,5), 256 MiB, on 2 cores: one worker instead of two, with the same
- * pool budget, took the app's CPU from 0.96-1.18x to 0.95-1.09x of the baseline's when protecting and from
- * 1.18-1.57x to 1.00-1.26x when retrieving, memory unchanged; the worker is busy a third of the time.
+ * split). Measured with bench:e2e, (3,5), 256 MiB, on 2 cores, app CPU over the baseline's in the same
+ * round: one worker instead of two, with the same pool budget, took retrieving from 1.18-1.57x (3 rounds)
+ * to 1.00-1.33x (9 rounds); protecting, in 6 rounds that ran one worker, two and the baseline each, gave
+ * 0.87-1.25x with one worker and 0.97-1.22x with two (less with one in 5 rounds; throughput median 0.90x
+ * against 0.88x of the baseline); memory did not change. The one worker's thread was busy 15-30% of the time.
  */
 export function defaultPoolSize(cores: number): number {
   return Math.max(1, Math.min(MAX_WORKERS, cores - 1));
