@@ -40,4 +40,16 @@ describe('coalesce', () => {
     c.push(2);
     expect(seen).toEqual([1, 2]);
   });
+
+  it('flush passes the waiting value at once, and nothing later', () => {
+    const seen: number[] = [];
+    const c = coalesce((v: number) => seen.push(v), 200);
+    c.push(1);
+    c.push(2);
+    c.flush();
+    expect(seen).toEqual([1, 2]);
+    vi.advanceTimersByTime(1000);
+    c.flush();
+    expect(seen).toEqual([1, 2]);
+  });
 });

@@ -7,6 +7,8 @@
  */
 export interface Coalesced<T> {
   push(value: T): void;
+  /** Passes on the value still waiting for its period, now (when the transfer ends, say). */
+  flush(): void;
 }
 
 export function coalesce<T>(fn: (value: T) => void, ms: number): Coalesced<T> {
@@ -28,6 +30,10 @@ export function coalesce<T>(fn: (value: T) => void, ms: number): Coalesced<T> {
       const wait = last + ms - Date.now();
       if (wait <= 0) fire();
       else timer = setTimeout(fire, wait);
+    },
+    flush() {
+      clearTimeout(timer);
+      fire();
     }
   };
 }
