@@ -190,7 +190,9 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
         const length = value.byteLength;
         await inflight.add(async () => {
           const r = await pool.run((w) => w.protectChunk(i, i === state.chunkCount, Comlink.transfer(value, [value.buffer]), targets()), sent(length));
+          // A buffer not kept is zeroed, as the kept ones are at the end: no plaintext waits for the collector.
           if (spare.length <= IN_FLIGHT) spare.push(r.spent);
+          else new Uint8Array(r.spent).fill(0);
           await stored(i, r.digests, length);
         });
       }

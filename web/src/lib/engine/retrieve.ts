@@ -163,7 +163,9 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
         const data = ready.get(nextToWrite)!;
         ready.delete(nextToWrite);
         await sink.write(data);
+        // A buffer not kept is zeroed, as the kept ones are at the end: no plaintext waits for the collector.
         if (written.length < IN_FLIGHT) written.push(data.buffer);
+        else new Uint8Array(data.buffer).fill(0);
         done += data.byteLength;
         nextToWrite += 1;
         opts.onProgress?.(done, m.size, { ...perRelay });
