@@ -4,6 +4,8 @@
  */
 import { test, expect, ADMIN, type Session } from '../fixtures.js';
 import type { APIRequestContext } from '@playwright/test';
+import { createPrivateKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -19,6 +21,11 @@ async function signIn(request: APIRequestContext, origin: string, who: { email: 
 async function ensureBob(admin: Session) {
   const res = await admin.post('/api/users', BOB);
   expect([201, 409]).toContain(res.status());
+}
+
+/** The relay signature of `@kofn/shared` (announcement.ts), written out so the test does not trust the code it tests. */
+function relaySignature(key: KeyObject, path: string, body: string): string {
+  return sign(null, Buffer.from(`kofn-relay-signature-v1\n${path}\n${body}`), key).toString('base64url');
 }
 
 const codeOf = async (res: { json: () => Promise<unknown> }) => ((await res.json()) as { error: { code: string } }).error.code;
@@ -152,16 +159,85 @@ test.describe('configuration, storage, usage, licence', () => {
     expect(lic.used.relays).toBe(5);
   });
 
-  test('relay announcements need the join secret, and the licence caps relays', async ({ request, stack }) => {
-    const body = { id: '00000000-0000-4000-8000-00000000abcd', name: 'rogue', location: 'x', url: 'http://127.0.0.1:1', version: '0', storage: 'Disk', freeBytes: 1, usedBytes: 0 };
-    const res = await request.post('/api/relays/announce', { data: body, headers: { Authorization: 'Bearer wrong' } });
-    expect(res.status()).toBe(401);
-    expect(await codeOf(res)).toBe('UNAUTHORIZED');
-    // With the real join secret, a sixth relay is still refused: the Pro licence allows five.
-    const { joinSecret } = JSON.parse(readFileSync(join(process.env.KOFN_E2E_DATA_DIR!, 'stack.json'), 'utf8')) as { joinSecret: string };
-    const sixth = await request.post('/api/relays/announce', { data: body, headers: { Authorization: `Bearer ${joinSecret}` } });
+  test('the old join-secret announcement is gone, and the licence caps relays at enrollment', async ({ request, admin }) => {
+    const old = { id: '00000000-0000-4000-8000-00000000abcd', name: 'rogue', location: 'x', url: 'http://127.0.0.1:1', version: '0', storage: 'Disk', freeBytes: 1, usedBytes: 0 };
+    const res = await request.post('/api/relays/announce', { data: old, headers: { Authorization: 'Bearer anything' } });
+    expect(res.status()).toBe(410);
+    expect(await codeOf(res)).toBe('ENROLLMENT_REQUIRED');
+    // With a real token from the administrator, a sixth relay is still refused: the Pro licence allows five.
+    const made = await admin.post('/api/relays/enrollments', { label: 'sixth' });
+    expect(made.status()).toBe(201);
+    const { token } = (await made.json()) as { token: string };
+    const key = generateKeyPairSync('ed25519');
+    const body = JSON.stringify({ ...old, id: undefined, url: 'http://127.0.0.1:2', token, publicKey: key.publicKey.export({ format: 'jwk' }).x, at: Date.now() });
+    const sixth = await request.post('/api/relays/enroll', { data: body, headers: { 'content-type': 'application/json', 'X-Kofn-Relay-Signature': relaySignature(key.privateKey, '/api/relays/enroll', body) } });
     expect(sixth.status()).toBe(403);
     expect(await sixth.json()).toEqual({ error: { code: 'LICENSE_LIMIT', message: 'The licence allows 5 storage servers.' } });
-    expect(stack.relays).toHaveLength(5);
+    const bogus = await request.post('/api/relays/enroll', { data: body.replace(token, 'x'.repeat(43)), headers: { 'content-type': 'application/json', 'X-Kofn-Relay-Signature': relaySignature(key.privateKey, '/api/relays/enroll', body.replace(token, 'x'.repeat(43))) } });
+    expect(bogus.status()).toBe(401);
+    expect(await codeOf(bogus)).toBe('ENROLLMENT_INVALID');
+  });
+
+  // Issue #13's attack with real relay processes: the operator of relay 2 (its data folder, so its own key)
+  // announces itself as relay 1 with relay 2's URL, to receive relay 1's read tokens.
+  test('a relay cannot heartbeat as another relay, and no heartbeat moves a URL', async ({ request, admin }) => {
+    const before = (await (await admin.get('/api/storage')).json()) as { relays: Array<{ id: string; name: string; host: string }> };
+    const one = before.relays.find((r) => r.name === 'relay-1')!;
+    const two = before.relays.find((r) => r.name === 'relay-2')!;
+    const keyOfTwo = createPrivateKey(readFileSync(join(process.env.KOFN_E2E_DATA_DIR!, 'relays', 'relay-2', 'relay-key.pem'), 'utf8'));
+    const send = (relayId: string, url: string, at: number) => {
+      const body = JSON.stringify({ relayId, name: 'relay-1', location: 'x', url, version: '0.1.0', storage: 'Disk', freeBytes: 1, usedBytes: 0, at });
+      return request.post('/api/relays/heartbeat', { data: body, headers: { 'content-type': 'application/json', 'X-Kofn-Relay-Signature': relaySignature(keyOfTwo, '/api/relays/heartbeat', body) } });
+    };
+    const asOne = await send(one.id, two.host, Date.now());
+    expect(asOne.status()).toBe(401);
+    expect(await codeOf(asOne)).toBe('RELAY_SIGNATURE_INVALID');
+    // Signed as itself, relay 2 is heard, but the URL and name it proposes are not taken.
+    const t = Date.now() + 60_000;
+    const asTwo = await send(two.id, one.host, t);
+    expect(asTwo.status()).toBe(200);
+    expect(((await asTwo.json()) as { registered: { url: string } }).registered.url).toBe(two.host);
+    const replay = await send(two.id, one.host, t);
+    expect(replay.status()).toBe(401);
+    const after = (await (await admin.get('/api/storage')).json()) as { relays: Array<{ id: string; name: string; host: string }> };
+    expect(after.relays.find((r) => r.id === one.id)).toMatchObject({ host: one.host, name: 'relay-1' });
+    expect(after.relays.find((r) => r.id === two.id)).toMatchObject({ host: two.host, name: 'relay-2' });
+  });
+
+  test('only an administrator makes enrollment tokens and changes a relay', async ({ admin, stack, request }) => {
+    const anon = await request.post('/api/relays/enrollments', { data: { label: 'x' }, headers: { Origin: stack.url } });
+    expect(anon.status()).toBe(401);
+    const list = (await (await admin.get('/api/relays/enrollments')).json()) as { enrollments: Array<{ label: string }> };
+    expect(list.enrollments.map((e) => e.label)).toContain('sixth');
+    const storage = (await (await admin.get('/api/storage')).json()) as { relays: Array<{ id: string; name: string; location: string }> };
+    const three = storage.relays.find((r) => r.name === 'relay-3')!;
+    const patch = (data: unknown, headers: Record<string, string>) => admin.page.request.patch(`/api/relays/${three.id}`, { data, headers });
+    const ok = await patch({ location: 'rack 3' }, { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken });
+    expect(ok.status()).toBe(200);
+    const noCsrf = await patch({ location: 'evil' }, { Origin: stack.url });
+    expect(noCsrf.status()).toBe(403);
+    const bad = await patch({ url: 'ftp://x' }, { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken });
+    expect(bad.status()).toBe(400);
+    const back = (await (await admin.get('/api/storage')).json()) as { relays: Array<{ id: string; location: string }> };
+    expect(back.relays.find((r) => r.id === three.id)?.location).toBe('rack 3');
+    const history = (await (await admin.get('/api/history')).json()) as { history: Array<{ operation: string }> };
+    expect(history.history.map((h) => h.operation)).toContain('relay_changed');
+  });
+
+  test('kofn-admin makes enrollment tokens and lists relays with their key fingerprints', async ({ admin, stack }) => {
+    const cli = join(import.meta.dirname, '..', '..', 'web', 'scripts', 'kofn-admin.mjs');
+    const env = { ...process.env, KOFN_ADMIN_PASSWORD: ADMIN.password };
+    const args = ['--coordinator', stack.url, '--email', ADMIN.email];
+    const made = execFileSync(process.execPath, [cli, 'enroll', '--name', 'from-cli', ...args], { env, encoding: 'utf8' });
+    const token = /^([A-Za-z0-9_-]{43})$/m.exec(made)?.[1];
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(made).toContain(`KOFN_RELAY_ENROLLMENT_TOKEN=${token}`);
+    const pending = (await (await admin.get('/api/relays/enrollments')).json()) as { enrollments: Array<{ label: string }> };
+    expect(pending.enrollments.map((e) => e.label)).toContain('from-cli');
+    const listed = execFileSync(process.execPath, [cli, 'relays', ...args], { env, encoding: 'utf8' });
+    const fingerprints = listed.trim().split('\n').map((l) => / key ([0-9a-f:]{39})$/.exec(l)?.[1]);
+    expect(fingerprints).toHaveLength(5);
+    for (const f of fingerprints) expect(f).toMatch(/^[0-9a-f]{4}(:[0-9a-f]{4}){7}$/);
+    expect(() => execFileSync(process.execPath, [cli, 'relays', ...args], { env: { ...env, KOFN_ADMIN_PASSWORD: 'wrong password!' }, stdio: 'pipe' })).toThrow(/INVALID_CREDENTIALS/);
   });
 });

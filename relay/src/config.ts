@@ -8,7 +8,7 @@
  *   "storage": { "mode": "Disk", "path_to_folder": "/data" }
  *            | { "mode": "S3", "region": "eu-west-3", "bucket_name": "kofn", "endpoint": "...", "force_path_style": true },
  *   "coordinator": "http://127.0.0.1:8080",
- *   "join_secret": "...",
+ *   "enrollment_token": "...",   (one-time, from an administrator; needed only for the first start)
  *   "proxy_reconnection_interval": 10,
  *   "web_origins": ["http://127.0.0.1:8080"]
  * }
@@ -29,7 +29,8 @@ export interface RelayConfig {
   storage: StorageConfig;
   /** Coordinator base URL; empty disables announce/heartbeat (stand-alone tests). */
   coordinator: string;
-  join_secret: string;
+  /** One-time enrollment token an administrator made for this relay; used once, to pin its key. */
+  enrollment_token: string;
   /** Seconds between heartbeats (and between retries while the coordinator is unreachable). */
   proxy_reconnection_interval: number;
   /** Exact origins allowed by CORS. */
@@ -92,7 +93,7 @@ export function loadConfig(file: string | undefined, env: Env = process.env): Re
     public_url: (env.KOFN_RELAY_PUBLIC_URL ?? (raw.public_url as string | undefined) ?? '').replace(/\/$/, ''),
     storage: parseStorage(storage),
     coordinator: (env.KOFN_COORDINATOR ?? (raw.coordinator as string | undefined) ?? '').replace(/\/$/, ''),
-    join_secret: env.KOFN_JOIN_SECRET ?? (raw.join_secret as string | undefined) ?? '',
+    enrollment_token: env.KOFN_RELAY_ENROLLMENT_TOKEN ?? (raw.enrollment_token as string | undefined) ?? '',
     proxy_reconnection_interval: interval,
     web_origins: origins.map((o) => o.replace(/\/$/, ''))
   };

@@ -13,8 +13,8 @@ import { createRemoteJWKSet, importJWK } from 'jose';
 import { KOFN_VERSION } from '@kofn/shared';
 import { loadConfig, type RelayConfig } from './config.js';
 import { createApp } from './app.js';
-import { loadOrCreateRelayId } from './identity.js';
-import { startAnnouncer } from './announce.js';
+import { loadOrCreateRelayKey, readEnrollment, readRelayId, saveEnrollment, standaloneRelayId, type RelayKey } from './identity.js';
+import { enroll, startHeartbeat } from './announce.js';
 import { DiskStore } from './storage/disk.js';
 import { S3Store } from './storage/s3.js';
 import type { ChunkStore } from './storage/types.js';
@@ -59,9 +59,61 @@ if (process.argv.includes('--scrub')) {
   process.exit(r.corrupt.length === 0 ? 0 : 1);
 }
 
-const idDir = config.storage.mode === 'Disk' ? config.storage.path_to_folder : (process.env.KOFN_RELAY_STATE ?? '.');
-mkdirSync(idDir, { recursive: true });
-const relayId = process.env.KOFN_RELAY_ID ?? loadOrCreateRelayId(idDir);
+const stateDir = config.storage.mode === 'Disk' ? config.storage.path_to_folder : (process.env.KOFN_RELAY_STATE ?? '.');
+mkdirSync(stateDir, { recursive: true });
+const relayKey = loadOrCreateRelayKey(stateDir);
+// Operators compare this with the administration page after enrolling (never the private key).
+log.info({ publicKey: relayKey.publicKey, fingerprint: relayKey.fingerprint }, 'relay identity key');
+
+/** The URL the relay proposes at enrollment; with an ephemeral port it is known only after listening. */
+function proposedUrl(port: number): string {
+  return config.public_url || `http://${config.listen.host}:${port}`;
+}
+
+function fatal(message: string): never {
+  log.error({}, message);
+  process.stderr.write(`kofn-relay: ${message}\n`);
+  process.exit(1);
+}
+
+/**
+ * The relay id: assigned by the coordinator at enrollment (never chosen by the relay), or, for a
+ * stand-alone relay without a coordinator, kept in the state folder or set by the operator.
+ */
+async function resolveRelayId(key: RelayKey): Promise<string> {
+  if (!config.coordinator) return process.env.KOFN_RELAY_ID ?? standaloneRelayId(stateDir);
+  if (process.env.KOFN_RELAY_ID) fatal('KOFN_RELAY_ID is only for stand-alone relays: with a coordinator, the coordinator assigns the id at enrollment.');
+  const enrolled = readEnrollment(stateDir);
+  if (enrolled && enrolled.coordinator === config.coordinator && enrolled.publicKey === key.publicKey) return enrolled.relayId;
+  if (!config.enrollment_token) {
+    fatal(
+      `this relay is not enrolled at ${config.coordinator}. An administrator creates an enrollment token (Administration page, ` +
+        `or web/scripts/kofn-admin.mjs enroll); start the relay once with KOFN_RELAY_ENROLLMENT_TOKEN set to it. Relay key fingerprint: ${key.fingerprint}`
+    );
+  }
+  if (config.listen.port === 0 && !config.public_url) fatal('set public_url (KOFN_RELAY_PUBLIC_URL) or a fixed port: the URL is fixed at enrollment.');
+  const usage = await store.usage();
+  let assigned: string;
+  try {
+    assigned = await enroll(
+      config,
+      key,
+      { name: config.name, location: config.location, url: proposedUrl(config.listen.port), version: KOFN_VERSION, storage: store.kind, ...usage },
+      log,
+      { retryMs: config.proxy_reconnection_interval * 1000 }
+    );
+  } catch (err) {
+    fatal((err as Error).message);
+  }
+  const previous = readRelayId(stateDir);
+  // A token made for another relay must not adopt this relay's data under a foreign id.
+  if (previous && previous !== assigned) fatal(`this relay's data belongs to relay ${previous}, but the enrollment token was for relay ${assigned}.`);
+  saveEnrollment(stateDir, { relayId: assigned, coordinator: config.coordinator, publicKey: key.publicKey });
+  log.info({ relayId: assigned }, 'enrolled at the coordinator');
+  return assigned;
+}
+
+const relayId = await resolveRelayId(relayKey);
 const app = createApp({ config, relayId, store, keys: await keySource(config), log });
 
 const shutdownHooks: (() => void)[] = [];
@@ -74,13 +126,15 @@ const server = serve(
     serverOptions: { requestTimeout: 120_000, headersTimeout: 15_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1_000 }
   },
   (info) => {
-    const url = config.public_url || `http://${info.address}:${info.port}`;
+    const url = proposedUrl(info.port);
     process.stdout.write(`${JSON.stringify({ event: 'listening', id: relayId, name: config.name, url })}\n`);
     log.info({ url, id: relayId, storage: store.kind }, 'relay listening');
     if (config.coordinator) {
-      const announcer = startAnnouncer(
+      const announcer = startHeartbeat(
         config,
-        async () => ({ id: relayId, name: config.name, location: config.location, url, version: KOFN_VERSION, storage: store.kind, ...(await store.usage()) }),
+        relayKey,
+        relayId,
+        async () => ({ name: config.name, location: config.location, url, version: KOFN_VERSION, storage: store.kind, ...(await store.usage()) }),
         log
       );
       shutdownHooks.push(() => announcer.stop());

@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { parseAnnouncement } from './announcement.js';
+import { parseEnrollment, parseHeartbeat, relaySigningInput } from './announcement.js';
 import { hasErrorCode } from './errors.js';
 
-const good = {
-  id: '3f2b8c1e-5d6a-4b7c-8e9f-0a1b2c3d4e5f',
+const report = {
   name: 'relay-1',
   location: 'Paris',
   url: 'http://127.0.0.1:8081/',
@@ -12,6 +11,10 @@ const good = {
   freeBytes: 10,
   usedBytes: 0
 };
+const heartbeat = { ...report, relayId: '3f2b8c1e-5d6a-4b7c-8e9f-0a1b2c3d4e5f', at: 1_795_000_000_000 };
+// A real Ed25519 public key's base64url (RFC 8032 §7.1 test 1).
+const publicKey = '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo';
+const enrollment = { ...report, token: 'A'.repeat(43), publicKey, at: 1_795_000_000_000 };
 
 function codeOf(fn: () => unknown): string | undefined {
   try {
@@ -22,33 +25,65 @@ function codeOf(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-describe('parseAnnouncement', () => {
-  it('accepts a well-formed announcement and normalises the URL', () => {
-    expect(parseAnnouncement(good)).toEqual({ ...good, url: 'http://127.0.0.1:8081' });
+describe('parseHeartbeat', () => {
+  it('accepts a well-formed heartbeat and normalises the URL', () => {
+    expect(parseHeartbeat(heartbeat)).toEqual({ ...heartbeat, url: 'http://127.0.0.1:8081' });
   });
 
   it.each([
     ['non-object', 'x'],
     ['array', []],
     ['null', null],
-    ['bad id', { ...good, id: '../etc' }],
-    ['uppercase id', { ...good, id: good.id.toUpperCase() }],
-    ['javascript url', { ...good, url: 'javascript:alert(1)' }],
-    ['url with credentials', { ...good, url: 'http://u:p@127.0.0.1:1' }],
-    ['url with query', { ...good, url: 'http://127.0.0.1:1/?a=b' }],
-    ['control character in name', { ...good, name: 'a\u0000b' }],
-    ['bidi override in name', { ...good, name: 'a\u202eb' }],
-    ['empty name', { ...good, name: '' }],
-    ['name too long', { ...good, name: 'x'.repeat(65) }],
-    ['unknown storage', { ...good, storage: 'Tape' }],
-    ['negative bytes', { ...good, usedBytes: -1 }],
-    ['fractional bytes', { ...good, freeBytes: 1.5 }],
-    ['string bytes', { ...good, freeBytes: '10' }]
+    ['bad id', { ...heartbeat, relayId: '../etc' }],
+    ['uppercase id', { ...heartbeat, relayId: heartbeat.relayId.toUpperCase() }],
+    ['missing timestamp', { ...heartbeat, at: undefined }],
+    ['fractional timestamp', { ...heartbeat, at: 1.5 }],
+    ['string timestamp', { ...heartbeat, at: '1795000000000' }],
+    ['javascript url', { ...heartbeat, url: 'javascript:alert(1)' }],
+    ['url with credentials', { ...heartbeat, url: 'http://u:p@127.0.0.1:1' }],
+    ['url with query', { ...heartbeat, url: 'http://127.0.0.1:1/?a=b' }],
+    ['control character in name', { ...heartbeat, name: 'a\u0000b' }],
+    ['bidi override in name', { ...heartbeat, name: 'a\u202eb' }],
+    ['empty name', { ...heartbeat, name: '' }],
+    ['name too long', { ...heartbeat, name: 'x'.repeat(65) }],
+    ['unknown storage', { ...heartbeat, storage: 'Tape' }],
+    ['negative bytes', { ...heartbeat, usedBytes: -1 }],
+    ['fractional bytes', { ...heartbeat, freeBytes: 1.5 }],
+    ['string bytes', { ...heartbeat, freeBytes: '10' }]
   ])('rejects %s with BAD_REQUEST', (_name, input) => {
-    expect(codeOf(() => parseAnnouncement(input))).toBe('BAD_REQUEST');
+    expect(codeOf(() => parseHeartbeat(input))).toBe('BAD_REQUEST');
   });
 
   it('names the valid storage modes in its message', () => {
-    expect(() => parseAnnouncement({ ...good, storage: 'Tape' })).toThrow('Valid values are Disk, S3.');
+    expect(() => parseHeartbeat({ ...heartbeat, storage: 'Tape' })).toThrow('Valid values are Disk, S3.');
+  });
+});
+
+describe('parseEnrollment', () => {
+  it('accepts a well-formed enrollment', () => {
+    expect(parseEnrollment(enrollment)).toEqual({ ...enrollment, url: 'http://127.0.0.1:8081' });
+  });
+
+  it.each([
+    ['short token', { ...enrollment, token: 'abc' }],
+    ['token with spaces', { ...enrollment, token: 'a b'.repeat(10) }],
+    ['key of 31 bytes', { ...enrollment, publicKey: publicKey.slice(0, 42) }],
+    ['padded key', { ...enrollment, publicKey: `${publicKey}=` }],
+    // Same 32 bytes but with non-zero unused low bits in the last character: not the canonical encoding.
+    ['non-canonical key', { ...enrollment, publicKey: `${publicKey.slice(0, 42)}p` }],
+    ['standard base64 key', { ...enrollment, publicKey: publicKey.replace('_', '/') }],
+    ['missing timestamp', { ...enrollment, at: 0 }]
+  ])('rejects %s with BAD_REQUEST', (_name, input) => {
+    expect(codeOf(() => parseEnrollment(input))).toBe('BAD_REQUEST');
+  });
+});
+
+describe('relaySigningInput', () => {
+  it('binds the route: the same body signs different bytes on different routes', () => {
+    const body = new TextEncoder().encode('{"a":1}');
+    const a = relaySigningInput('/api/relays/heartbeat', body);
+    const b = relaySigningInput('/api/relays/enroll', body);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(false);
+    expect(new TextDecoder().decode(a)).toBe('kofn-relay-signature-v1\n/api/relays/heartbeat\n{"a":1}');
   });
 });

@@ -1,11 +1,18 @@
 /**
- * The message a relay sends to the coordinator to announce itself and heartbeat
- * (`POST /api/relays/announce`). Parsed here so relay and coordinator agree on one shape.
+ * The messages a relay sends to the coordinator: its one-time enrollment (`POST /api/relays/enroll`) and
+ * its heartbeats (`POST /api/relays/heartbeat`). Parsed here so relay and coordinator agree on one shape.
+ *
+ * Every message is signed by the relay's own Ed25519 key (RFC 8032) over `relaySigningInput(path, body)`:
+ * the route is part of what is signed, so a signature made for one route is worthless on another, and each
+ * body carries `at` (milliseconds since the epoch) that the coordinator requires to be recent and strictly
+ * newer than the last message it accepted from that relay, so a captured message cannot be replayed.
+ * The signature travels in the `X-Kofn-Relay-Signature` header as unpadded base64url.
  */
 import { KofnError } from './errors.js';
 
-export interface RelayAnnouncement {
-  id: string;
+/** What a relay says about itself. Name, location and URL are only proposals: the coordinator keeps the
+ * values fixed at enrollment, and only an administrator changes them. */
+export interface RelayReport {
   name: string;
   location: string;
   url: string;
@@ -15,7 +22,40 @@ export interface RelayAnnouncement {
   usedBytes: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+export interface RelayEnrollment extends RelayReport {
+  /** The one-time enrollment token an administrator made for this relay. */
+  token: string;
+  /** The relay's Ed25519 public key, 32 bytes as unpadded base64url (a JWK's `x`). */
+  publicKey: string;
+  at: number;
+}
+
+export interface RelayHeartbeat extends RelayReport {
+  relayId: string;
+  at: number;
+}
+
+export const RELAY_SIGNATURE_HEADER = 'x-kofn-relay-signature';
+export const RELAY_ENROLL_PATH = '/api/relays/enroll';
+export const RELAY_HEARTBEAT_PATH = '/api/relays/heartbeat';
+/** Signed relay messages older or newer than this (relay clock against coordinator clock) are refused. */
+export const RELAY_CLOCK_SKEW_MS = 120_000;
+
+const SIGNING_CONTEXT = 'kofn-relay-signature-v1\n';
+
+/** The bytes a relay signs: a context string, the route, then the exact request body. */
+export function relaySigningInput(path: string, body: Uint8Array): Uint8Array {
+  const head = new TextEncoder().encode(`${SIGNING_CONTEXT}${path}\n`);
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head, 0);
+  out.set(body, head.length);
+  return out;
+}
+
+export const RELAY_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// Exactly 32 bytes in canonical unpadded base64url: 42 free characters and a last one with zero low bits.
+const ED25519_KEY = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+const ENROLLMENT_TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
 // Printable text without control characters; names and locations are shown in the UI.
 const LABEL = /^[^\p{Cc}\p{Cf}]{1,64}$/u;
 
@@ -23,7 +63,7 @@ function bad(field: string, expected: string): KofnError {
   return new KofnError('BAD_REQUEST', `Wrong value supplied for field "${field}". Expected ${expected}.`);
 }
 
-function label(v: unknown, field: string): string {
+export function parseRelayLabel(v: unknown, field: string): string {
   if (typeof v !== 'string' || !LABEL.test(v)) throw bad(field, '1..64 printable characters');
   return v;
 }
@@ -33,30 +73,54 @@ function bytes(v: unknown, field: string): number {
   return v;
 }
 
-export function parseAnnouncement(input: unknown): RelayAnnouncement {
+function object(input: unknown): Record<string, unknown> {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new KofnError('BAD_REQUEST', 'Expected a JSON object.');
-  const o = input as Record<string, unknown>;
-  if (typeof o.id !== 'string' || !UUID.test(o.id)) throw bad('id', 'a lowercase UUID');
+  return input as Record<string, unknown>;
+}
+
+/** An http(s) base URL without credentials, query or fragment, normalised without a trailing slash. */
+export function parseRelayUrl(v: unknown, field = 'url'): string {
   let url: URL;
   try {
-    url = new URL(String(o.url));
+    url = new URL(String(v));
   } catch {
-    throw bad('url', 'an http(s) URL');
+    throw bad(field, 'an http(s) URL');
   }
   if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) {
-    throw bad('url', 'an http(s) URL without credentials, query or fragment');
+    throw bad(field, 'an http(s) URL without credentials, query or fragment');
   }
+  return url.origin + url.pathname.replace(/\/$/, '');
+}
+
+function timestamp(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw bad('at', 'milliseconds since 1970 as an integer');
+  return v;
+}
+
+function report(o: Record<string, unknown>): RelayReport {
   if (o.storage !== 'Disk' && o.storage !== 'S3') {
     throw new KofnError('BAD_REQUEST', 'Wrong value supplied for field "storage". Valid values are Disk, S3.');
   }
   return {
-    id: o.id,
-    name: label(o.name, 'name'),
-    location: label(o.location, 'location'),
-    url: url.origin + url.pathname.replace(/\/$/, ''),
-    version: label(o.version, 'version'),
+    name: parseRelayLabel(o.name, 'name'),
+    location: parseRelayLabel(o.location, 'location'),
+    url: parseRelayUrl(o.url),
+    version: parseRelayLabel(o.version, 'version'),
     storage: o.storage,
     freeBytes: bytes(o.freeBytes, 'freeBytes'),
     usedBytes: bytes(o.usedBytes, 'usedBytes')
   };
+}
+
+export function parseEnrollment(input: unknown): RelayEnrollment {
+  const o = object(input);
+  if (typeof o.token !== 'string' || !ENROLLMENT_TOKEN.test(o.token)) throw bad('token', 'an enrollment token');
+  if (typeof o.publicKey !== 'string' || !ED25519_KEY.test(o.publicKey)) throw bad('publicKey', 'an Ed25519 public key in base64url');
+  return { ...report(o), token: o.token, publicKey: o.publicKey, at: timestamp(o.at) };
+}
+
+export function parseHeartbeat(input: unknown): RelayHeartbeat {
+  const o = object(input);
+  if (typeof o.relayId !== 'string' || !RELAY_ID_PATTERN.test(o.relayId)) throw bad('relayId', 'a lowercase UUID');
+  return { ...report(o), relayId: o.relayId, at: timestamp(o.at) };
 }

@@ -45,6 +45,11 @@ export const ERROR_CODES = [
   'INVALID_CREDENTIALS',
   'COMMIT_MISMATCH',
   'EMAIL_IN_USE',
+  // relay identity (enrollment and signed heartbeats)
+  'ENROLLMENT_INVALID',
+  'ENROLLMENT_REQUIRED',
+  'RELAY_SIGNATURE_INVALID',
+  'RELAY_URL_IN_USE',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

@@ -10,7 +10,7 @@
  * DATABASE_URL switches the coordinator to PostgreSQL. Ctrl-C (or SIGTERM) stops every child by PID.
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -51,14 +51,28 @@ function freePort() {
   });
 }
 
-/** The join secret is made once per data directory and kept, so restarted relays are accepted. */
-function stackSecrets(dataDir) {
-  const file = join(dataDir, 'stack.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8'));
+/**
+ * Relays join with one-time enrollment tokens. On this one machine the launcher plays the administrator:
+ * for each relay folder not yet enrolled it makes a token, hands it to that relay, and gives the
+ * coordinator only the tokens' SHA-256 (KOFN_RELAY_ENROLLMENTS), which it imports at start. A folder left
+ * by a relay from before relay identity (a relay-id file, no enrollment) gets a token for that same id, so
+ * its shares stay reachable. Enrolled relays need nothing: their key and id are in their folder.
+ */
+function provisionEnrollments(dataDir, names) {
   mkdirSync(dataDir, { recursive: true });
-  const secrets = { joinSecret: randomBytes(32).toString('base64url') };
-  writeFileSync(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
-  return secrets;
+  const tokens = new Map();
+  const entries = [];
+  for (const name of names) {
+    const dir = join(dataDir, 'relays', name);
+    if (existsSync(join(dir, 'enrolled.json'))) continue;
+    const token = randomBytes(32).toString('base64url');
+    const legacyId = existsSync(join(dir, 'relay-id')) ? readFileSync(join(dir, 'relay-id'), 'utf8').trim() : undefined;
+    tokens.set(name, token);
+    entries.push({ tokenHash: createHash('sha256').update(token).digest('hex'), label: name, ...(legacyId ? { relayId: legacyId } : {}) });
+  }
+  const file = join(dataDir, 'relay-enrollments.json');
+  writeFileSync(file, JSON.stringify(entries, null, 2), { mode: 0o600 });
+  return { file, tokens };
 }
 
 const children = new Set();
@@ -127,7 +141,8 @@ async function main() {
   process.on('SIGTERM', () => void stop(0));
 
   tolerateRelayExits = opts.tolerate;
-  const { joinSecret } = stackSecrets(opts.dataDir);
+  const relayNames = Array.from({ length: opts.relays }, (_, i) => `relay-${i + 1}`);
+  const enrollments = provisionEnrollments(opts.dataDir, relayNames);
   const port = opts.ephemeral ? await freePort() : opts.port;
   const origin = `http://${HOST}:${port}`;
 
@@ -137,7 +152,7 @@ async function main() {
     ORIGIN: origin,
     KOFN_DATA_DIR: opts.dataDir,
     KOFN_MIGRATIONS_DIR: join(root, 'web/drizzle'),
-    KOFN_JOIN_SECRET: joinSecret,
+    KOFN_RELAY_ENROLLMENTS: enrollments.file,
     KOFN_RELAY_OFFLINE_AFTER: '15',
     // adapter-node waits this many seconds for open connections on shutdown.
     SHUTDOWN_TIMEOUT: '2',
@@ -161,7 +176,7 @@ async function main() {
           KOFN_RELAY_PORT: String(relayPort),
           KOFN_RELAY_DATA: join(opts.dataDir, 'relays', name),
           KOFN_COORDINATOR: origin,
-          KOFN_JOIN_SECRET: joinSecret,
+          ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
           KOFN_RELAY_HEARTBEAT: '5',
           KOFN_WEB_ORIGINS: origin
         },

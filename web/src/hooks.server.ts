@@ -16,8 +16,8 @@ export const init: ServerInit = async () => {
 };
 
 const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** Routes that authenticate otherwise (relay join secret) and carry no cookies. */
-const CSRF_EXEMPT = new Set(['/api/relays/announce']);
+/** Routes that authenticate otherwise (relays sign their messages with their own key) and carry no cookies. */
+const CSRF_EXEMPT = new Set(['/api/relays/announce', '/api/relays/enroll', '/api/relays/heartbeat']);
 
 function sameToken(a: string | null, b: string): boolean {
   if (!a || a.length !== b.length) return false;

@@ -7,8 +7,11 @@ export interface CoordinatorConfig {
   databaseUrl: string | undefined;
   dataDir: string;
   migrationsFolder: string;
-  /** Shared secret relays present to announce themselves; empty refuses every announcement. */
-  joinSecret: string;
+  /**
+   * A JSON file of enrollment tokens provisioned by whoever runs the coordinator (`[{ tokenHash, label,
+   * relayId? }]`, SHA-256 hex of each token), imported at start: the one-machine launcher uses it.
+   */
+  relayEnrollmentsFile: string | undefined;
   /** A relay with no heartbeat for this long is shown offline. */
   relayOfflineAfterMs: number;
   /** Uploads not committed within this time are removed by the cleanup job. */
@@ -41,7 +44,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: env.DATABASE_URL || undefined,
     dataDir,
     migrationsFolder: resolve(env.KOFN_MIGRATIONS_DIR ?? 'drizzle'),
-    joinSecret: env.KOFN_JOIN_SECRET ?? '',
+    relayEnrollmentsFile: env.KOFN_RELAY_ENROLLMENTS || undefined,
     relayOfflineAfterMs: (Number.isFinite(offline) && offline > 0 ? offline : 30) * 1000,
     reservationTtlMs: positive(env.KOFN_RESERVATION_HOURS, 24) * 3600_000,
     renewalMs: positive(env.KOFN_RENEWAL_DAYS, 30) * 86_400_000,

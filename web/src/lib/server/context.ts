@@ -2,6 +2,7 @@
  * The coordinator process's single context: configuration, the open database, the signing key, the
  * licence and the job scheduler, created once by the `init` server hook and shared by every route.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type CoordinatorConfig } from './config.js';
@@ -10,6 +11,7 @@ import { ensureSigningKey, type SigningKey } from './signing-keys.js';
 import { loadLicense, type License } from './license.js';
 import { JobRunner } from './jobs.js';
 import { jobHandlers, runMaintenance } from './maintenance.js';
+import { importProvisionedEnrollments } from './relays.js';
 
 export interface Coordinator {
   config: CoordinatorConfig;
@@ -30,6 +32,10 @@ export function coordinator(): Promise<Coordinator> {
       migrationsFolder: config.migrationsFolder
     });
     const signingKey = await ensureSigningKey(database.db);
+    if (config.relayEnrollmentsFile) {
+      const added = await importProvisionedEnrollments(database.db, JSON.parse(readFileSync(config.relayEnrollmentsFile, 'utf8')) as unknown);
+      if (added > 0) console.log(`kofn: ${added} provisioned relay enrollment token(s) imported.`);
+    }
     const license = loadLicense(config.licensePath, config.licensePublicKey, { info: (m) => console.log(m), error: (m) => console.error(m) });
     const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, jobHandlers(database.db, signingKey), () =>
       runMaintenance(database.db, config.reservationTtlMs)

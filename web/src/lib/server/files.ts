@@ -111,14 +111,15 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   const all = await ctx.db.select().from(relays);
   let chosen: typeof all;
   if (input.relays === undefined) {
-    chosen = all.filter((r) => isOnline(r.lastHeartbeat, ctx.config, now));
+    // Only enrolled relays (key pinned) take new shares; a relay from before relay identity waits for its key.
+    chosen = all.filter((r) => r.publicKey !== null && isOnline(r.lastHeartbeat, ctx.config, now));
   } else {
     if (!Array.isArray(input.relays) || input.relays.length === 0 || input.relays.some((r) => typeof r !== 'string')) {
       throw v.wrongValue('relays', 'ids of registered storage servers');
     }
     const ids = [...new Set(input.relays as string[])];
     chosen = ids.map((id) => all.find((r) => r.id === id) ?? (() => { throw v.wrongValue('relays', 'ids of registered storage servers'); })());
-    if (chosen.some((r) => !isOnline(r.lastHeartbeat, ctx.config, now))) {
+    if (chosen.some((r) => r.publicKey === null || !isOnline(r.lastHeartbeat, ctx.config, now))) {
       throw new KofnError('RELAYS_OFFLINE', 'Some storage servers necessary for the operation are not connected.');
     }
   }

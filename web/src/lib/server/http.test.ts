@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KofnError } from '@kofn/shared';
 import { errorResponse, readJson } from './http.js';
-import { secretEquals } from './secrets.js';
 
 function req(body: BodyInit | null, headers: Record<string, string> = {}): Request {
   return new Request('http://127.0.0.1/x', { method: 'POST', body, headers, duplex: 'half' } as RequestInit);
@@ -54,14 +53,5 @@ describe('errorResponse', () => {
     const res = errorResponse(new Error('secret internals'));
     expect(res.status).toBe(500);
     expect(JSON.stringify(await res.json())).not.toContain('secret internals');
-  });
-});
-
-describe('secretEquals', () => {
-  it('accepts only the exact secret and never an empty expected secret', () => {
-    expect(secretEquals('abc', 'abc')).toBe(true);
-    expect(secretEquals('abd', 'abc')).toBe(false);
-    expect(secretEquals('abcd', 'abc')).toBe(false);
-    expect(secretEquals('', '')).toBe(false);
   });
 });

@@ -27,6 +27,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   EMAIL_IN_USE: 409,
   SETUP_DONE: 409,
   COMMIT_MISMATCH: 409,
+  RELAY_URL_IN_USE: 409,
+  ENROLLMENT_INVALID: 401,
+  RELAY_SIGNATURE_INVALID: 401,
+  ENROLLMENT_REQUIRED: 410,
   PAYLOAD_TOO_LARGE: 413,
   FILE_TOO_BIG: 413,
   RATE_LIMITED: 429,
@@ -52,8 +56,8 @@ export async function handle(fn: () => Promise<Response>): Promise<Response> {
   }
 }
 
-/** Reads a JSON body of at most `maxBytes`, counting bytes as they arrive (Content-Length may lie). */
-export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+/** Reads a body of at most `maxBytes`, counting bytes as they arrive (Content-Length may lie). */
+export async function readBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = request.headers.get('content-length');
   if (declared !== null && (!/^\d+$/.test(declared) || Number(declared) > maxBytes)) {
     throw new KofnError('PAYLOAD_TOO_LARGE', `Request body over ${maxBytes} bytes.`);
@@ -78,6 +82,12 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
     bytes.set(p, off);
     off += p.byteLength;
   }
+  return bytes;
+}
+
+/** Reads a JSON body of at most `maxBytes`. */
+export async function readJson(request: Request, maxBytes: number): Promise<unknown> {
+  const bytes = await readBytes(request, maxBytes);
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as unknown;
   } catch {

@@ -2,11 +2,11 @@ import { error, redirect } from '@sveltejs/kit';
 import type { PageServerLoad } from './$types';
 import { coordinator } from '$lib/server/context';
 import { countUsers, listUsers } from '$lib/server/auth';
-import { listRelays } from '$lib/server/relays';
+import { listEnrollments, listRelays } from '$lib/server/relays';
 import { listJobs } from '$lib/server/jobs';
 import { usage } from '$lib/server/files';
 
-export const load: PageServerLoad = async ({ locals }) => {
+export const load: PageServerLoad = async ({ locals, url }) => {
   if (!locals.user) redirect(303, '/login');
   if (locals.user.role !== 'admin') error(403, { code: 'FORBIDDEN', message: 'Only administrators may see this page.' });
   const { database, config, license } = await coordinator();
@@ -15,6 +15,8 @@ export const load: PageServerLoad = async ({ locals }) => {
     csrfToken: locals.csrfToken ?? null,
     users: await listUsers(db),
     relays: await listRelays(db, new Date(), config.relayOfflineAfterMs),
+    enrollments: await listEnrollments(db),
+    origin: url.origin,
     jobs: (await listJobs(db, 50)).map((j) => ({ id: j.id, kind: j.kind, key: j.key, status: j.status, attempts: j.attempts, lastError: j.lastError })),
     license,
     used: { users: await countUsers(db), ...(await usage(db, license)) }

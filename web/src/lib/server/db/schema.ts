@@ -15,7 +15,33 @@ export const relays = pgTable('relays', {
   freeBytes: bigint('free_bytes', { mode: 'number' }).notNull(),
   usedBytes: bigint('used_bytes', { mode: 'number' }).notNull(),
   registeredAt: timestamp('registered_at', { withTimezone: true }).notNull().defaultNow(),
-  lastHeartbeat: timestamp('last_heartbeat', { withTimezone: true }).notNull()
+  lastHeartbeat: timestamp('last_heartbeat', { withTimezone: true }).notNull(),
+  /**
+   * The relay's Ed25519 public key (32 bytes, base64url), pinned by its one-time enrollment. Null only for
+   * relays registered before relay identity existed (join secret): they must be enrolled again to heartbeat.
+   */
+  publicKey: text('public_key'),
+  /** Timestamp (ms) of the newest signed message accepted from this relay: older or equal ones are replays. */
+  lastSignedAt: bigint('last_signed_at', { mode: 'number' }).notNull().default(0)
+});
+
+/**
+ * One-time enrollment tokens made by an administrator: a relay presents one with its public key to join.
+ * Only the SHA-256 of the token is kept. `relayId` set means the token re-keys that existing relay
+ * (key replacement, or a relay registered before relay identity existed).
+ */
+export const relayEnrollments = pgTable('relay_enrollments', {
+  id: text('id').primaryKey(),
+  tokenHash: text('token_hash').notNull().unique(),
+  label: text('label').notNull(),
+  relayId: text('relay_id').references(() => relays.id, { onDelete: 'cascade' }),
+  createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  usedAt: timestamp('used_at', { withTimezone: true }),
+  /** The relay that used it, and with which key: lets a relay whose answer was lost retry safely. */
+  usedByRelay: text('used_by_relay'),
+  usedWithKey: text('used_with_key')
 });
 
 /** The coordinator's Ed25519 key pairs for capability tokens; the newest signs, all are published. */
@@ -131,7 +157,7 @@ export const history = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke'] }).notNull(),
+    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed'] }).notNull(),
     fileId: text('file_id'),
     fileName: text('file_name').notNull(),
     result: text('result', { enum: ['ok', 'error'] }).notNull(),

@@ -1,15 +1,17 @@
 /**
  * Real relay processes for coordinator tests (relay/dist/main.js), trusting the test coordinator's public
- * signing key, each registered in the test database as if it had announced itself.
+ * signing key, each registered in the test database as an enrolled relay (a fixture: enrollment itself is
+ * tested in relays.test.ts); the relay processes run stand-alone, without heartbeats.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
 import type { Db } from '../db/index.js';
-import { recordHeartbeat } from '../relays.js';
+import { relays } from '../db/schema.js';
 import { publicJwks } from '../signing-keys.js';
 
 export interface TestRelay {
@@ -60,9 +62,11 @@ export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
     const name = `test-relay-${i}`;
     const dataDir = mkdtempSync(join(tmpdir(), 'kofn-coord-relay-'));
     let { child, url } = await spawnRelay(id, name, dataDir, jwk);
-    const announce = (u: string) =>
-      recordHeartbeat(db, { id, name, location: 'test', url: u, version: '0.1.0', storage: 'Disk', freeBytes: 1e12, usedBytes: 0 }, new Date());
-    await announce(url);
+    const publicKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+    await db.insert(relays).values({
+      id, name, location: 'test', url, version: '0.1.0', storage: 'Disk', freeBytes: 1e12, usedBytes: 0, lastHeartbeat: new Date(), publicKey
+    });
+    const announce = (u: string) => db.update(relays).set({ url: u, lastHeartbeat: new Date() }).where(eq(relays.id, id));
     const relay: TestRelay = {
       id,
       name,
