@@ -5,7 +5,7 @@
 import { KofnError, hasErrorCode } from './errors.js';
 import { FILE_ID_BYTES, FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, bytesEqual, parseHeader, writeHeader, type ShareHeader } from './chunk-format.js';
 import { MAC_KEY_BYTES, MAC_PREFIX_BYTES, TAG_BYTES, importMacKey, macTag, writeMacPrefix } from './mac.js';
-import { decodeMetadata, encodeMetadata, type MetadataRecord } from './metadata.js';
+import { decodeMetadata, encodeMetadata, type DecodeMetadataOptions, type MetadataRecord } from './metadata.js';
 import { randomBytes } from './random.js';
 import { ShamirEngine, assertThreshold, assertXs } from './shamir.js';
 
@@ -179,14 +179,18 @@ export class ShareDecoder {
   }
 
   /** Rebuilds the metadata record (chunk 0) and remembers the file's MAC key for its data chunks. */
-  async decodeMetadata(shareChunks: readonly Uint8Array[], expected: Omit<Expected, 'index'>): Promise<Decoded & { meta: MetadataRecord }> {
-    let meta: MetadataRecord | undefined;
+  async decodeMetadata(
+    shareChunks: readonly Uint8Array[],
+    expected: Omit<Expected, 'index'>,
+    opts: DecodeMetadataOptions = {}
+  ): Promise<Decoded & { meta: MetadataRecord & { textRepaired?: true } }> {
+    let meta: (MetadataRecord & { textRepaired?: true }) | undefined;
     const decoded = await this.#decode(shareChunks, { ...expected, index: 0 }, async (record, header, withPrefix) => {
       // The key lives inside the record it authenticates: a tampered record yields an unrelated AES key.
       const body = record.subarray(0, record.length - TAG_BYTES);
-      let m: MetadataRecord;
+      let m: MetadataRecord & { textRepaired?: true };
       try {
-        m = decodeMetadata(body);
+        m = decodeMetadata(body, opts);
       } catch {
         return false;
       }

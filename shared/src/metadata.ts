@@ -73,7 +73,16 @@ export function encodeMetadata(m: MetadataRecord): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-export function decodeMetadata(bytes: Uint8Array): MetadataRecord {
+export interface DecodeMetadataOptions {
+  /**
+   * Offline recovery keeps an authenticated file whose name or type is not valid UTF-8 (a buggy or old
+   * writer): the text is decoded with U+FFFD replacements and `textRepaired` is set, so the caller saves
+   * the data under a safe name instead of dropping it. Everywhere else invalid text is a format error.
+   */
+  lenientText?: boolean;
+}
+
+export function decodeMetadata(bytes: Uint8Array, opts: DecodeMetadataOptions = {}): MetadataRecord & { textRepaired?: true } {
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const need = (o: number, n: number): void => {
     if (o + n > bytes.length) throw bad('Metadata record is truncated.');
@@ -94,24 +103,27 @@ export function decodeMetadata(bytes: Uint8Array): MetadataRecord {
   const nameLen = dv.getUint16(o);
   o += 2;
   need(o, nameLen + 2);
-  const decoder = new TextDecoder('utf-8', { fatal: true });
-  let name: string;
-  let type: string;
-  try {
-    name = decoder.decode(bytes.subarray(o, o + nameLen));
-    o += nameLen;
-    const typeLen = dv.getUint16(o);
-    o += 2;
-    need(o, typeLen);
-    type = decoder.decode(bytes.subarray(o, o + typeLen));
-    o += typeLen;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'BAD_SHARE_FORMAT') throw err;
-    throw bad('Metadata text is not UTF-8.');
-  }
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  let repaired = false;
+  const text = (b: Uint8Array): string => {
+    try {
+      return strict.decode(b);
+    } catch {
+      if (!opts.lenientText) throw bad('Metadata text is not UTF-8.');
+      repaired = true;
+      return new TextDecoder('utf-8').decode(b);
+    }
+  };
+  const name = text(bytes.subarray(o, o + nameLen));
+  o += nameLen;
+  const typeLen = dv.getUint16(o);
+  o += 2;
+  need(o, typeLen);
+  const type = text(bytes.subarray(o, o + typeLen));
+  o += typeLen;
   if (o !== bytes.length) throw bad('Metadata record has trailing bytes.');
   if (size > BigInt(Number.MAX_SAFE_INTEGER) || createdAt > BigInt(Number.MAX_SAFE_INTEGER)) throw bad('Metadata value out of range.');
   const m: MetadataRecord = { name, type, size: Number(size), chunkSize, chunkCount, createdAt: Number(createdAt), macKey };
   if (chunkSize < 1 || chunkSize > MAX_CHUNK_SIZE || chunkCount !== chunkCountFor(m.size, chunkSize)) throw bad('Metadata chunking is inconsistent.');
-  return m;
+  return repaired ? { ...m, textRepaired: true } : m;
 }

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -6,9 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { createProtectStream, type EncodedChunk } from './streams.js';
 import { fileIdToHex } from './chunk-format.js';
 import { randomBytes } from './random.js';
-import { recoverDirectories, safeFileName } from './recover.js';
+import { MANIFEST_NAME, fitFileName, recoverDirectories, safeFileName, type RecoveredFile } from './recover.js';
+import { ShareEncoder, newMacKey } from './codec.js';
+import { encodeMetadata } from './metadata.js';
+import { FLAG_FINAL, FLAG_METADATA } from './chunk-format.js';
 
-async function protectTo(dirs: string[], name: string, data: Uint8Array, k: number): Promise<string> {
+async function protectTo(dirs: string[], name: string, data: Uint8Array, k: number, layout: 'any' | 'disk' = 'any'): Promise<string> {
   const fileId = randomBytes(16);
   const hex = fileIdToHex(fileId);
   const p = await createProtectStream({ k, xs: dirs.map((_, i) => i + 10), fileId, file: { name, size: data.length, type: 'text/plain', chunkSize: 1000 } });
@@ -24,7 +28,11 @@ async function protectTo(dirs: string[], name: string, data: Uint8Array, k: numb
     // Any layout works: the tool reads headers, not paths.
     const d = join(dir, 'chunks', hex.slice(0, 2), hex);
     mkdirSync(d, { recursive: true });
-    for (const c of chunks) writeFileSync(join(d, `${c.index}.kofn`), c.shares[j]!);
+    for (const c of chunks) {
+      // 'disk' is the disk relay's own layout: <index>.<sha256 of the stored bytes>.
+      const file = layout === 'disk' ? `${c.index}.${createHash('sha256').update(c.shares[j]!).digest('hex')}` : `${c.index}.kofn`;
+      writeFileSync(join(d, file), c.shares[j]!);
+    }
     // A torn temporary file and unrelated files must be ignored.
     writeFileSync(join(d, `.tmp-${j}`), chunks[0]!.shares[j]!.subarray(0, 50));
     writeFileSync(join(dir, 'relay-id'), 'not a share');
@@ -51,22 +59,22 @@ describe('offline recovery from relay folders alone', () => {
     await protectTo(dirs, 'notes/../../b.txt', b, 3);
     await protectTo(dirs, 'empty', empty, 3);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const results = await recoverDirectories([dirs[4]!, dirs[1]!, dirs[2]!], out);
+    const { files: results } = await recoverDirectories([dirs[4]!, dirs[1]!, dirs[2]!], out);
     expect(results.map((r) => r.error)).toEqual([undefined, undefined, undefined]);
     expect(readFileSync(join(out, 'a.bin'))).toEqual(Buffer.from(a));
     // A hostile name cannot escape the output folder.
     expect(readFileSync(join(out, 'notes_.._.._b.txt'))).toEqual(Buffer.from(b));
     expect(readFileSync(join(out, 'empty'))).toEqual(Buffer.from(empty));
-    expect(readdirSync(out).sort()).toEqual(['a.bin', 'empty', 'notes_.._.._b.txt']);
+    expect(readdirSync(out).sort()).toEqual(['a.bin', 'empty', 'kofn-recover-manifest.json', 'notes_.._.._b.txt']);
   });
 
   it('reports a file it cannot rebuild from k-1 folders and writes nothing for it', async () => {
     const dirs = relayDirs(3);
     await protectTo(dirs, 'secret.txt', randomBytes(100), 3);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const [r] = await recoverDirectories(dirs.slice(0, 2), out);
+    const { files: [r] } = await recoverDirectories(dirs.slice(0, 2), out);
     expect(r?.error?.code).toBe('NOT_ENOUGH_SHARES');
-    expect(readdirSync(out)).toEqual([]);
+    expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
   });
 
   it('routes around a corrupt share when more than k folders are given, and names it', async () => {
@@ -78,7 +86,7 @@ describe('offline recovery from relay folders alone', () => {
     bytes[bytes.length - 5]! ^= 0xff;
     writeFileSync(victim, bytes);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const [r] = await recoverDirectories(dirs, out);
+    const { files: [r] } = await recoverDirectories(dirs, out);
     expect(r?.error).toBeUndefined();
     expect(r?.badShares).toEqual([victim]);
     expect(readFileSync(join(out, 'c.bin'))).toEqual(Buffer.from(data));
@@ -92,9 +100,9 @@ describe('offline recovery from relay folders alone', () => {
     bytes[60]! ^= 1;
     writeFileSync(victim, bytes);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const [r] = await recoverDirectories(dirs, out);
+    const { files: [r] } = await recoverDirectories(dirs, out);
     expect(r?.error?.code).toBe('AUTH_FAILED');
-    expect(readdirSync(out)).toEqual([]);
+    expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
   });
 
   it('makes safe file names', () => {
@@ -112,5 +120,112 @@ describe('offline recovery from relay folders alone', () => {
     const stdout = execFileSync(process.execPath, [cli, '--out', out, ...dirs], { encoding: 'utf8' });
     expect(stdout).toContain('1 recovered, 0 failed');
     expect(readFileSync(join(out, 'cli.txt'), 'utf8')).toBe('from the command line');
+  });
+  it('keeps a name longer than the file system allows: shortened on a character boundary, full name in the manifest', async () => {
+    const dirs = relayDirs(2);
+    const long = `${'漢'.repeat(90)}.txt`; // 274 UTF-8 bytes: accepted by the coordinator, too long for ext4
+    const hex = await protectTo(dirs, long, new TextEncoder().encode('long'), 2);
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const { files: [r], manifestPath } = await recoverDirectories(dirs, out);
+    expect(r?.error).toBeUndefined();
+    const saved = r!.path!.slice(out.length + 1);
+    expect(Buffer.byteLength(saved)).toBeLessThanOrEqual(255);
+    expect(saved).toMatch(new RegExp(`^漢+~${hex.slice(0, 8)}\\.txt$`));
+    expect(readFileSync(r!.path!, 'utf8')).toBe('long');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { files: RecoveredFile[] };
+    expect(manifest.files[0]).toMatchObject({ name: long, path: r!.path, renamed: expect.stringContaining('too long') });
+    expect(fitFileName('short.txt', hex)).toBe('short.txt');
+  });
+
+  it('saves an authenticated file whose name is not valid UTF-8 under its file id instead of dropping it', async () => {
+    const dirs = relayDirs(2);
+    const fileId = randomBytes(16);
+    const hex = fileIdToHex(fileId);
+    const macKey = newMacKey();
+    const encoder = await ShareEncoder.create({ k: 2, xs: [3, 7], fileId, epoch: 0 }, macKey);
+    const record = encodeMetadata({ name: 'ab', type: 'text/plain', size: 5, chunkSize: 1000, chunkCount: 1, createdAt: 1, macKey });
+    record[1 + 32 + 8 + 4 + 4 + 8 + 2] = 0xff; // the name's first byte: not UTF-8, then authenticated as such
+    const chunks = [await encoder.encode(0, FLAG_METADATA, record), await encoder.encode(1, FLAG_FINAL, new TextEncoder().encode('hello'))];
+    dirs.forEach((dir, j) => chunks.forEach((c, i) => writeFileSync(join(dir, `${hex}.${i}`), c[j]!)));
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const { files: [r] } = await recoverDirectories(dirs, out);
+    expect(r?.error).toBeUndefined();
+    expect(r?.name).toBe('\ufffdb');
+    expect(r?.renamed).toContain('not valid UTF-8');
+    expect(readFileSync(join(out, hex), 'utf8')).toBe('hello');
+  });
+
+  it('reports dropped and missing shares with their relay folders (disk relay layout)', async () => {
+    const dirs = relayDirs(4);
+    const data = randomBytes(3500);
+    const hex = await protectTo(dirs, 'layout.bin', data, 2, 'disk');
+    const other = await protectTo(dirs, 'other.bin', randomBytes(10), 2, 'disk');
+    const chunkDir = (d: string, id: string) => join(d, 'chunks', id.slice(0, 2), id);
+    const find = (d: string, id: string, i: number) => join(chunkDir(d, id), readdirSync(chunkDir(d, id)).find((f) => f.startsWith(`${i}.`))!);
+    // relay 0: a flipped byte (digest mismatch); relay 1: chunk 2 deleted; relay 2: truncated chunk 3;
+    // relay 3: chunk 1 of another file moved into this file's folder under index 4's name.
+    const rotten = find(dirs[0]!, hex, 1);
+    const b = readFileSync(rotten);
+    b[b.length - 1]! ^= 1;
+    writeFileSync(rotten, b);
+    rmSync(find(dirs[1]!, hex, 2));
+    const torn = find(dirs[2]!, hex, 3);
+    truncateSync(torn, 60);
+    const intruder = find(dirs[3]!, other, 1);
+    const moved = join(chunkDir(dirs[3]!, hex), `4.${createHash('sha256').update(readFileSync(intruder)).digest('hex')}`);
+    rmSync(find(dirs[3]!, hex, 4));
+    renameSync(intruder, moved);
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const { files } = await recoverDirectories(dirs, out);
+    const r = files.find((f) => f.fileId === hex)!;
+    expect(r.error).toBeUndefined();
+    expect(readFileSync(join(out, 'layout.bin'))).toEqual(Buffer.from(data));
+    const reasons = Object.fromEntries(r.droppedShares.map((d) => [d.path, { dir: d.relayDir, reason: d.reason }]));
+    expect(reasons[rotten]).toEqual({ dir: dirs[0], reason: expect.stringContaining('digest') });
+    expect(reasons[torn]).toEqual({ dir: dirs[2], reason: expect.stringContaining('truncated') });
+    expect(reasons[moved]).toEqual({ dir: dirs[3], reason: expect.stringContaining(`stored as file ${hex} chunk 4`) });
+    expect(r.missingChunks).toEqual([
+      { relayDir: dirs[0], indexes: [1] },
+      { relayDir: dirs[1], indexes: [2] },
+      { relayDir: dirs[2], indexes: [3] },
+      { relayDir: dirs[3], indexes: [4] }
+    ]);
+    // The command names them too.
+    const cli = join(import.meta.dirname, '..', 'dist', 'recover-cli.js');
+    const stdout = execFileSync(process.execPath, [cli, '--out', mkdtempSync(join(tmpdir(), 'kofn-out-')), ...dirs], { encoding: 'utf8' });
+    expect(stdout).toContain(`dropped share in ${dirs[0]}: ${rotten}`);
+    expect(stdout).toContain(`missing in ${dirs[1]}: chunk 2`);
+  });
+
+  it('says plainly that a relay folder does not exist (no stack trace), exit code 2', () => {
+    const cli = join(import.meta.dirname, '..', 'dist', 'recover-cli.js');
+    const missing = join(tmpdir(), 'kofn-no-such-folder-0d41');
+    let stderr = '';
+    let status = 0;
+    try {
+      execFileSync(process.execPath, [cli, '--out', mkdtempSync(join(tmpdir(), 'kofn-out-')), missing], { encoding: 'utf8', stdio: 'pipe' });
+    } catch (err) {
+      ({ stderr, status } = err as { stderr: string; status: number });
+    }
+    expect(status).toBe(2);
+    expect(stderr).toBe(`kofn-recover: relay folder ${missing} does not exist\n`);
+  });
+
+  it('never lets a recovered file overwrite its manifest', async () => {
+    const dirs = relayDirs(2);
+    await protectTo(dirs, MANIFEST_NAME, new TextEncoder().encode('not the manifest'), 2);
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const { files: [r], manifestPath } = await recoverDirectories(dirs, out);
+    expect(r?.path).not.toBe(manifestPath);
+    expect(readFileSync(r!.path!, 'utf8')).toBe('not the manifest');
+    expect(JSON.parse(readFileSync(manifestPath, 'utf8'))).toHaveProperty('files');
+  });
+
+  it('is linked as the kofn-recover command by npm install (committed launcher, not only dist)', () => {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    const launcher = join(import.meta.dirname, '..', pkg.bin['kofn-recover']!);
+    expect(launcher).not.toContain(`${join('dist', '')}`);
+    const stdout = execFileSync(process.execPath, [launcher, '--help'], { encoding: 'utf8' });
+    expect(stdout).toBe('usage: kofn-recover [--out DIR] RELAY_DIR...\n');
   });
 });

@@ -2,28 +2,63 @@
  * Offline recovery: rebuild every file from the stored share chunks of k relays alone, with no
  * coordinator. Share chunks are self-describing (header + metadata record), so the tool only needs the
  * relays' data folders; it recognises share chunks by their header, whatever the relay's folder layout,
- * and ignores anything else (temporary files, checksums, ids). Node only.
+ * and ignores anything else (temporary files, checksums, ids). Where a folder uses the disk relay's own
+ * layout (`chunks/<id[0:2]>/<id>/<index>.<sha256>`), the path is a second witness: a chunk whose header
+ * names another file or index, or whose bytes do not match the digest in its name, is dropped and
+ * reported with its relay folder (shared/docs/format.md, "On-disk layout"). Node only.
  */
-import { open, readdir, readFile, rename, mkdir, rm, writeFile, appendFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { hasErrorCode } from './errors.js';
+import { createHash } from 'node:crypto';
+import { open, readdir, readFile, rename, mkdir, rm, writeFile, appendFile, stat } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { KofnError, hasErrorCode } from './errors.js';
 import { HEADER_BYTES, fileIdFromHex, fileIdToHex, parseHeader } from './chunk-format.js';
 import { ShareDecoder } from './codec.js';
 
 interface Located {
   path: string;
+  relayDir: string;
   x: number;
+}
+
+/** A stored file that looked like a share chunk but was not used, and why. */
+export interface DroppedShare {
+  path: string;
+  relayDir: string;
+  reason: string;
 }
 
 export interface RecoveredFile {
   fileId: string;
+  /** The authenticated name (U+FFFD where it was not valid UTF-8). */
   name?: string;
+  /** Where the file was written; its base name may be shortened or replaced (see `renamed`). */
   path?: string;
+  /** Why the saved name differs from `name`, when it does. */
+  renamed?: string;
   size?: number;
-  /** Share chunks found corrupt or forged, by path. */
+  /** Share chunks found corrupt or forged while rebuilding, by path. */
   badShares: string[];
+  /** Share chunks of this file refused before rebuilding (bad header, wrong place, digest mismatch). */
+  droppedShares: DroppedShare[];
+  /** Relay folders holding some chunks of this file but not these indexes (deleted or lost chunks). */
+  missingChunks: Array<{ relayDir: string; indexes: number[] }>;
   error?: { code: string; message: string };
 }
+
+export interface RecoveryReport {
+  files: RecoveredFile[];
+  /** Files that start like a share chunk but are not one and cannot be attributed to a file. */
+  unattributed: DroppedShare[];
+  /** The JSON manifest written beside the recovered files (full names, saved names, problems). */
+  manifestPath: string;
+}
+
+/** Written into the output folder; a recovered file of the same name is saved under another name. */
+export const MANIFEST_NAME = 'kofn-recover-manifest.json';
+/** Most file systems limit a name to 255 bytes (ext4, XFS, APFS, NTFS in UTF-16 units). */
+const MAX_NAME_BYTES = 255;
+// The disk relay's layout: chunks/<first two hex digits>/<file id>/<index>.<sha256 hex>
+const DISK_LAYOUT = /[\\/]chunks[\\/]([0-9a-f]{2})[\\/]([0-9a-f]{32})[\\/](\d{1,10})\.([0-9a-f]{64})$/;
 
 async function* walk(dir: string): AsyncGenerator<string> {
   for (const e of await readdir(dir, { withFileTypes: true })) {
@@ -33,44 +68,86 @@ async function* walk(dir: string): AsyncGenerator<string> {
   }
 }
 
-/** fileId -> chunk index -> shares found. */
-async function indexShares(dirs: readonly string[]): Promise<Map<string, Map<number, Located[]>>> {
-  const files = new Map<string, Map<number, Located[]>>();
+interface Index {
+  /** fileId -> chunk index -> shares found. */
+  files: Map<string, Map<number, Located[]>>;
+  dropped: Map<string, DroppedShare[]>;
+  unattributed: DroppedShare[];
+}
+
+function looksLikeShare(head: Uint8Array, n: number): boolean {
+  return n >= 4 && head[0] === 0x4b && head[1] === 0x4f && head[2] === 0x46 && head[3] === 0x4e;
+}
+
+async function sha256File(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+async function indexShares(dirs: readonly string[]): Promise<Index> {
+  const index: Index = { files: new Map(), dropped: new Map(), unattributed: [] };
   const head = new Uint8Array(HEADER_BYTES);
-  for (const dir of dirs) {
-    for await (const path of walk(dir)) {
+  const drop = (fileId: string | undefined, d: DroppedShare): void => {
+    if (!fileId) return void index.unattributed.push(d);
+    const list = index.dropped.get(fileId) ?? [];
+    list.push(d);
+    index.dropped.set(fileId, list);
+  };
+  for (const relayDir of dirs) {
+    for await (const path of walk(relayDir)) {
+      const layout = DISK_LAYOUT.exec(path);
+      const pathId = layout && layout[2]!.startsWith(layout[1]!) ? layout[2]! : undefined;
       const fh = await open(path, 'r');
+      let size: number;
+      let n: number;
       try {
-        const { size } = await fh.stat();
-        if (size < HEADER_BYTES) continue;
-        await fh.read(head, 0, HEADER_BYTES, 0);
-        if (head[0] !== 0x4b || head[1] !== 0x4f || head[2] !== 0x46 || head[3] !== 0x4e) continue;
-        // Check the header against the real length without reading the body (partial files are skipped).
-        const h = parseHeaderOfSize(head, size);
-        if (!h) continue;
-        const id = fileIdToHex(h.fileId);
-        const chunks = files.get(id) ?? new Map<number, Located[]>();
-        const list = chunks.get(h.index) ?? [];
-        list.push({ path, x: h.x });
-        chunks.set(h.index, list);
-        files.set(id, chunks);
+        size = (await fh.stat()).size;
+        ({ bytesRead: n } = await fh.read(head, 0, HEADER_BYTES, 0));
       } finally {
         await fh.close();
       }
+      // Anything that neither sits in the relay's chunk layout nor starts with the magic is not a share.
+      if (!looksLikeShare(head, n)) {
+        if (pathId) drop(pathId, { path, relayDir, reason: 'not a share chunk (bad magic or empty)' });
+        continue;
+      }
+      const h = n === HEADER_BYTES ? parseHeaderOfSize(head, size) : { error: 'truncated header' };
+      if ('error' in h) {
+        // Spool and temporary files outside the layout (the disk relay's `tmp/*.part`, hidden files) are
+        // expected leftovers of interrupted uploads, never acknowledged: not lost shares.
+        if (pathId) drop(pathId, { path, relayDir, reason: h.error });
+        else if (!basename(path).startsWith('.') && !path.endsWith('.part')) index.unattributed.push({ path, relayDir, reason: h.error });
+        continue;
+      }
+      const id = fileIdToHex(h.header.fileId);
+      if (layout) {
+        if (pathId !== id || Number(layout[3]) !== h.header.index) {
+          drop(pathId ?? id, { path, relayDir, reason: `header says file ${id} chunk ${h.header.index}, but it is stored as file ${layout[2]} chunk ${layout[3]}` });
+          continue;
+        }
+        if ((await sha256File(path)) !== layout[4]) {
+          drop(id, { path, relayDir, reason: 'bytes do not match the digest in its name (bit rot or tampering)' });
+          continue;
+        }
+      }
+      const chunks = index.files.get(id) ?? new Map<number, Located[]>();
+      const list = chunks.get(h.header.index) ?? [];
+      list.push({ path, relayDir, x: h.header.x });
+      chunks.set(h.header.index, list);
+      index.files.set(id, chunks);
     }
   }
-  return files;
+  return index;
 }
 
-function parseHeaderOfSize(head: Uint8Array, size: number): ReturnType<typeof parseHeader> | undefined {
+function parseHeaderOfSize(head: Uint8Array, size: number): { header: ReturnType<typeof parseHeader> } | { error: string } {
   const declared = new DataView(head.buffer, head.byteOffset, HEADER_BYTES).getUint32(32);
-  if (declared + HEADER_BYTES !== size) return undefined;
+  if (declared + HEADER_BYTES !== size) return { error: `length ${size} does not match the header's body length ${declared} (truncated or extended)` };
   const probe = new Uint8Array(HEADER_BYTES + declared);
   probe.set(head);
   try {
-    return parseHeader(probe);
-  } catch {
-    return undefined;
+    return { header: parseHeader(probe) };
+  } catch (err) {
+    return { error: hasErrorCode(err) ? err.message : 'malformed header' };
   }
 }
 
@@ -80,8 +157,55 @@ export function safeFileName(name: string, fallback: string): string {
   return cleaned === '' || cleaned === '.' || cleaned === '..' ? fallback : cleaned;
 }
 
-async function recoverOne(id: string, chunks: Map<number, Located[]>, outDir: string, taken: Set<string>): Promise<RecoveredFile> {
-  const result: RecoveredFile = { fileId: id, badShares: [] };
+const utf8Length = (s: string): number => new TextEncoder().encode(s).length;
+
+/** Cuts `s` to at most `max` UTF-8 bytes on a code point boundary (never half a character). */
+function cutUtf8(s: string, max: number): string {
+  let out = '';
+  let used = 0;
+  for (const ch of s) {
+    const n = utf8Length(ch);
+    if (used + n > max) break;
+    out += ch;
+    used += n;
+  }
+  return out;
+}
+
+/**
+ * Fits a safe name into 255 UTF-8 bytes: keeps a short extension, cuts the stem on a character
+ * boundary and adds `~` and the file id's first 8 digits, so two long names sharing a prefix differ.
+ */
+export function fitFileName(name: string, fileId: string): string {
+  if (utf8Length(name) <= MAX_NAME_BYTES) return name;
+  const ext = extname(name);
+  const keepExt = utf8Length(ext) <= 16 ? ext : '';
+  const suffix = `~${fileId.slice(0, 8)}${keepExt}`;
+  return cutUtf8(name.slice(0, name.length - keepExt.length), MAX_NAME_BYTES - utf8Length(suffix)) + suffix;
+}
+
+function missingChunks(chunks: Map<number, Located[]>, dirs: readonly string[], count: number): RecoveredFile['missingChunks'] {
+  const out: RecoveredFile['missingChunks'] = [];
+  for (const relayDir of dirs) {
+    const held = new Set<number>();
+    for (const [i, list] of chunks) if (list.some((l) => l.relayDir === relayDir)) held.add(i);
+    if (held.size === 0) continue; // this relay never held the file
+    const indexes: number[] = [];
+    for (let i = 0; i <= count; i++) if (!held.has(i)) indexes.push(i);
+    if (indexes.length > 0) out.push({ relayDir, indexes });
+  }
+  return out;
+}
+
+async function recoverOne(
+  id: string,
+  chunks: Map<number, Located[]>,
+  dropped: DroppedShare[],
+  dirs: readonly string[],
+  outDir: string,
+  taken: Set<string>
+): Promise<RecoveredFile> {
+  const result: RecoveredFile = { fileId: id, badShares: [], droppedShares: dropped, missingChunks: [] };
   const decoder = new ShareDecoder();
   const fileId = fileIdFromHex(id);
   const read = async (index: number): Promise<{ list: Located[]; shares: Uint8Array[] }> => {
@@ -91,13 +215,16 @@ async function recoverOne(id: string, chunks: Map<number, Located[]>, outDir: st
   let tmp: string | undefined;
   try {
     const m0 = await read(0);
-    const meta = await decoder.decodeMetadata(m0.shares, { fileId });
+    const meta = await decoder.decodeMetadata(m0.shares, { fileId }, { lenientText: true });
     for (const b of meta.bad) result.badShares.push(m0.list[b]!.path);
-    let name = safeFileName(meta.meta.name, id);
-    if (taken.has(name)) name = `${name}.${id.slice(0, 8)}`;
-    taken.add(name);
+    result.missingChunks = missingChunks(chunks, dirs, meta.meta.chunkCount);
     result.name = meta.meta.name;
     result.size = meta.meta.size;
+    let name = meta.meta.textRepaired ? id : fitFileName(safeFileName(meta.meta.name, id), id);
+    if (taken.has(name)) name = fitFileName(`${name}.${id.slice(0, 8)}`, id);
+    taken.add(name);
+    if (meta.meta.textRepaired) result.renamed = 'its authenticated name is not valid UTF-8; saved under its file id';
+    else if (name !== meta.meta.name) result.renamed = 'its name is unsafe, too long for the file system or already taken';
     tmp = join(outDir, `.${id}.partial`);
     await writeFile(tmp, new Uint8Array(0));
     for (let i = 1; i <= meta.meta.chunkCount; i++) {
@@ -118,14 +245,34 @@ async function recoverOne(id: string, chunks: Map<number, Located[]>, outDir: st
   return result;
 }
 
-/** Rebuilds every file found in `dirs` into `outDir`. Files that cannot be rebuilt are reported, not written. */
-export async function recoverDirectories(dirs: readonly string[], outDir: string): Promise<RecoveredFile[]> {
-  await mkdir(outDir, { recursive: true });
-  const index = await indexShares(dirs);
-  const taken = new Set<string>();
-  const results: RecoveredFile[] = [];
-  for (const [id, chunks] of [...index.entries()].sort(([a], [b]) => a.localeCompare(b))) {
-    results.push(await recoverOne(id, chunks, outDir, taken));
+async function checkFolders(dirs: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of dirs) {
+    const s = await stat(d).catch(() => undefined);
+    if (!s) throw new KofnError('INVALID_ARGUMENT', `relay folder ${d} does not exist`);
+    if (!s.isDirectory()) throw new KofnError('INVALID_ARGUMENT', `relay folder ${d} is not a folder`);
+    out.push(resolve(d));
   }
-  return results;
+  return out;
+}
+
+/**
+ * Rebuilds every file found in `dirs` into `outDir`. Files that cannot be rebuilt are reported, not
+ * written; a manifest (`kofn-recover-manifest.json`) records every file's full name, where it was saved
+ * and every dropped, corrupt or missing share with its relay folder.
+ */
+export async function recoverDirectories(dirs: readonly string[], outDir: string): Promise<RecoveryReport> {
+  const folders = await checkFolders(dirs);
+  await mkdir(outDir, { recursive: true });
+  const index = await indexShares(folders);
+  const taken = new Set<string>([MANIFEST_NAME]);
+  const files: RecoveredFile[] = [];
+  const ids = new Set([...index.files.keys(), ...index.dropped.keys()]);
+  for (const id of [...ids].sort()) {
+    const chunks = index.files.get(id) ?? new Map<number, Located[]>();
+    files.push(await recoverOne(id, chunks, index.dropped.get(id) ?? [], folders, outDir, taken));
+  }
+  const manifestPath = join(outDir, MANIFEST_NAME);
+  await writeFile(manifestPath, `${JSON.stringify({ relayFolders: folders, files, unattributed: index.unattributed }, null, 2)}\n`);
+  return { files, unattributed: index.unattributed, manifestPath };
 }
