@@ -211,6 +211,23 @@ describe('offline recovery from relay folders alone', () => {
     expect(stderr).toBe(`kofn-recover: relay folder ${missing} does not exist\n`);
   });
 
+  it('refuses an authenticated chunk whose length or FINAL flag the metadata does not allow', async () => {
+    const dirs = relayDirs(2);
+    const fileId = randomBytes(16);
+    const hex = fileIdToHex(fileId);
+    const macKey = newMacKey();
+    const encoder = await ShareEncoder.create({ k: 2, xs: [3, 7], fileId, epoch: 0 }, macKey);
+    // Metadata says 2 chunks of 4 bytes; chunk 1 is falsely FINAL (the real encoder and key sign it).
+    const meta = await encoder.encodeMetadata({ name: 'two.bin', type: '', size: 8, chunkSize: 4, chunkCount: 2, createdAt: 1, macKey });
+    const one = await encoder.encodeData(1, true, new TextEncoder().encode('abcd'));
+    const two = await encoder.encodeData(2, true, new TextEncoder().encode('efgh'));
+    dirs.forEach((dir, j) => [meta, one, two].forEach((c, i) => writeFileSync(join(dir, `${hex}.${i}`), c[j]!)));
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const { files: [r] } = await recoverDirectories(dirs, out);
+    expect(r?.error?.code).toBe('STREAM_TRUNCATED');
+    expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
+  });
+
   it('never lets a recovered file overwrite its manifest', async () => {
     const dirs = relayDirs(2);
     await protectTo(dirs, MANIFEST_NAME, new TextEncoder().encode('not the manifest'), 2);

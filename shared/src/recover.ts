@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, mkdir, rm, writeFile, appendFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { KofnError, hasErrorCode } from './errors.js';
-import { HEADER_BYTES, fileIdFromHex, fileIdToHex, parseHeader } from './chunk-format.js';
+import { FLAG_FINAL, HEADER_BYTES, fileIdFromHex, fileIdToHex, parseHeader } from './chunk-format.js';
 import { ShareDecoder } from './codec.js';
 
 interface Located {
@@ -231,6 +231,11 @@ async function recoverOne(
       const c = await read(i);
       const d = await decoder.decodeData(c.shares, { fileId, index: i, epoch: meta.epoch, k: meta.k });
       for (const b of d.bad) result.badShares.push(c.list[b]!.path);
+      // format.md: chunk i carries min(chunk size, what is left) bytes, and only the last one is FINAL.
+      const expectedLength = Math.min(meta.meta.chunkSize, meta.meta.size - (i - 1) * meta.meta.chunkSize);
+      if (d.data.length !== expectedLength || (d.flags & FLAG_FINAL) !== (i === meta.meta.chunkCount ? FLAG_FINAL : 0)) {
+        throw new KofnError('STREAM_TRUNCATED', `Chunk ${i} has ${d.data.length} bytes or a FINAL flag that the metadata does not allow.`);
+      }
       await appendFile(tmp, d.data);
     }
     // Only a fully authenticated file gets its real name.
