@@ -22,6 +22,8 @@ export interface RunningStack {
   relays: string[];
   relayProcs: RelayProc[];
   dataDir: string;
+  /** Resolves when the launcher has restarted the named relay after a crash (its new PID is in relayProcs). */
+  restarted: (name: string) => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -51,14 +53,22 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let ready: { url: string; relays: string[]; relayProcs: RelayProc[] } | undefined;
+  const restartWaiters: Array<(name: string) => void> = [];
   const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
     const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 90 s')), 90_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.startsWith('{')) return;
-      const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[] };
+      const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[]; name: string; pid: number };
       if (msg.event === 'ready') {
         clearTimeout(timer);
         res(msg);
+        ready = msg;
+      } else if (msg.event === 'restarted' && ready) {
+        // The launcher restarted a crashed relay: keep its new PID, so tests stop the right process.
+        const relay = ready.relayProcs.find((r) => r.name === msg.name);
+        if (relay) relay.pid = msg.pid;
+        for (const w of restartWaiters.splice(0)) w(msg.name);
       }
     });
     child.once('exit', (code) => {
@@ -69,6 +79,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   return {
     ...info,
     dataDir,
+    restarted: (name: string) =>
+      new Promise<void>((res) => {
+        const wait = (n: string) => (n === name ? res() : restartWaiters.push(wait));
+        restartWaiters.push(wait);
+      }),
     stop: async () => {
       await new Promise<void>((res) => {
         if (child.exitCode !== null) return res();

@@ -7,6 +7,10 @@
  *                              [--license license.json]   (with KOFN_LICENSE_PUBLIC_KEY set to the vendor key)
  *
  * Data lives under --data-dir (database in db/, relay i in relays/relay-i/) and is reused by the next start.
+ * Relays join with one-time enrollment tokens the launcher makes for them on their first start. Once up,
+ * a process that crashes is restarted with backoff (1 s doubling to 30 s; KOFN_STACK_RESTART_DELAY_MS sets
+ * the first delay) while everything else keeps running; --tolerate-relay-exits leaves stopped relays down
+ * (tests that stop relays on purpose).
  * DATABASE_URL switches the coordinator to PostgreSQL. Ctrl-C (or SIGTERM) stops every child by PID.
  */
 import { spawn } from 'node:child_process';
@@ -77,28 +81,60 @@ function provisionEnrollments(dataDir, names) {
 
 const children = new Set();
 let stopping = false;
+let ready = false;
+let json = false;
 
+// Tests that stop relays on purpose keep them down (--tolerate-relay-exits); otherwise a crashed process
+// is restarted with backoff, so one relay's crash never takes the coordinator and the others with it.
 let tolerateRelayExits = false;
+const BACKOFF_FIRST_MS = Number(process.env.KOFN_STACK_RESTART_DELAY_MS ?? 1000);
+const BACKOFF_MAX_MS = 30_000;
+// A process that stayed up this long is healthy again: its next crash starts the backoff afresh.
+const BACKOFF_RESET_AFTER_MS = 60_000;
 
+function say(line) {
+  process.stderr.write(`kofn: ${line}\n`);
+}
+
+/**
+ * Starts `name` and keeps it running once the stack is ready. Before that, an exit is fatal: the launch
+ * itself is wrong (a port in use, a refused enrollment) and retrying would only hide it.
+ */
 function launch(name, args, env, { onLine } = {}) {
-  const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const prefix = `[${name}] `;
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    onLine?.(line);
-    if (process.env.KOFN_STACK_VERBOSE) process.stderr.write(prefix + line + '\n');
-  });
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    if (process.env.KOFN_STACK_VERBOSE || /"level":(50|60)|Error/.test(line)) process.stderr.write(prefix + line + '\n');
-  });
-  child.on('exit', (code, signal) => {
-    children.delete(child);
-    if (!stopping && !(tolerateRelayExits && name.startsWith('relay-'))) {
-      process.stderr.write(`${prefix}exited unexpectedly (code ${code}, signal ${signal}); stopping kofn\n`);
-      void stop(1);
-    }
-  });
-  return child;
+  let backoff = BACKOFF_FIRST_MS;
+  const start = () => {
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const startedAt = Date.now();
+    children.add(child);
+    const prefix = `[${name}] `;
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      onLine?.(line, child);
+      if (process.env.KOFN_STACK_VERBOSE) process.stderr.write(prefix + line + '\n');
+    });
+    createInterface({ input: child.stderr }).on('line', (line) => {
+      if (process.env.KOFN_STACK_VERBOSE || /"level":(50|60)|Error|kofn-relay:/.test(line)) process.stderr.write(prefix + line + '\n');
+    });
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      if (stopping) return;
+      const how = signal ? `signal ${signal}` : `code ${code}`;
+      if (tolerateRelayExits && name.startsWith('relay-')) return;
+      if (!ready) {
+        say(`${name} exited during start (${how}); stopping kofn`);
+        void stop(1);
+        return;
+      }
+      if (Date.now() - startedAt >= BACKOFF_RESET_AFTER_MS) backoff = BACKOFF_FIRST_MS;
+      say(`${name} exited unexpectedly (${how}); restarting it in ${backoff / 1000} s. The rest of kofn keeps running.`);
+      setTimeout(() => {
+        if (!stopping) current = start();
+      }, backoff).unref();
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+    });
+    return child;
+  };
+  let current = start();
+  return { get child() { return current; } };
 }
 
 async function stop(code) {
@@ -141,6 +177,7 @@ async function main() {
   process.on('SIGTERM', () => void stop(0));
 
   tolerateRelayExits = opts.tolerate;
+  json = opts.json;
   const relayNames = Array.from({ length: opts.relays }, (_, i) => `relay-${i + 1}`);
   const enrollments = provisionEnrollments(opts.dataDir, relayNames);
   const port = opts.ephemeral ? await freePort() : opts.port;
@@ -166,7 +203,8 @@ async function main() {
     const name = `relay-${i}`;
     const relayPort = opts.ephemeral ? await freePort() : port + i;
     await new Promise((res, rej) => {
-      const child = launch(
+      let started = false;
+      const handle = launch(
         name,
         [join(root, 'relay/dist/main.js')],
         {
@@ -181,21 +219,29 @@ async function main() {
           KOFN_WEB_ORIGINS: origin
         },
         {
-          onLine: (line) => {
+          onLine: (line, child) => {
+            let msg;
             try {
-              const msg = JSON.parse(line);
-              if (msg.event === 'listening') {
-                relayUrls.push(msg.url);
-                relayProcs.push({ name, url: msg.url, id: msg.id, pid: child.pid, dataDir: join(opts.dataDir, 'relays', name) });
-                res();
-              }
+              msg = JSON.parse(line);
             } catch {
-              // not a JSON line: ignore
+              return; // not a JSON line: ignore
+            }
+            if (msg.event !== 'listening') return;
+            if (!started) {
+              started = true;
+              relayUrls.push(msg.url);
+              relayProcs.push({ name, url: msg.url, id: msg.id, pid: child.pid, dataDir: join(opts.dataDir, 'relays', name) });
+              res();
+            } else {
+              say(`${name} is back at ${msg.url}.`);
+              if (json) process.stdout.write(`${JSON.stringify({ event: 'restarted', name, pid: child.pid, url: msg.url })}\n`);
             }
           }
         }
       );
-      child.once('exit', () => rej(new Error(`${name} did not start`)));
+      handle.child.once('exit', () => {
+        if (!started) rej(new Error(`${name} did not start`));
+      });
     });
   }
   await waitFor('relays to register', async () => {
@@ -203,6 +249,7 @@ async function main() {
     return body.relaysOnline >= opts.relays;
   });
 
+  ready = true;
   if (opts.json) {
     process.stdout.write(`${JSON.stringify({ event: 'ready', url: origin, relays: relayUrls, relayProcs, pid: process.pid })}\n`);
   } else {
