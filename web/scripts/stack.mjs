@@ -168,6 +168,19 @@ async function waitFor(what, check, timeoutMs = 60_000) {
   }
 }
 
+const TB = 1e12;
+const GB = 1e9;
+/** One line on the licence in force, with the limits in the units they are sold in. */
+async function licenceLine(origin) {
+  try {
+    const c = await (await fetch(`${origin}/api/configuration`, { signal: AbortSignal.timeout(5000) })).json();
+    const limits = `storage up to ${c.storageLimit / TB} TB, files up to ${c.maxFileSize / GB} GB`;
+    return c.licensed ? `Licence: ${c.tier} (${limits}).` : `No licence file: running with the Essential limits (3 storage servers, 10 users, ${limits}).`;
+  } catch {
+    return 'Licence: unknown (the coordinator did not answer).';
+  }
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   for (const required of ['web/build/index.js', 'relay/dist/main.js']) {
@@ -199,10 +212,13 @@ async function main() {
 
   const relayUrls = [];
   const relayProcs = [];
-  for (let i = 1; i <= opts.relays; i++) {
+  const relayPorts = [];
+  for (let i = 1; i <= opts.relays; i++) relayPorts.push(opts.ephemeral ? await freePort() : port + i);
+  // Relays start side by side (each enrolls or loads its key on its own): a start costs one relay's time.
+  await Promise.all(relayPorts.map((relayPort, i0) => {
+    const i = i0 + 1;
     const name = `relay-${i}`;
-    const relayPort = opts.ephemeral ? await freePort() : port + i;
-    await new Promise((res, rej) => {
+    return new Promise((res, rej) => {
       let started = false;
       const handle = launch(
         name,
@@ -229,8 +245,8 @@ async function main() {
             if (msg.event !== 'listening') return;
             if (!started) {
               started = true;
-              relayUrls.push(msg.url);
-              relayProcs.push({ name, url: msg.url, id: msg.id, pid: child.pid, dataDir: join(opts.dataDir, 'relays', name) });
+              relayUrls[i0] = msg.url;
+              relayProcs[i0] = { name, url: msg.url, id: msg.id, pid: child.pid, dataDir: join(opts.dataDir, 'relays', name) };
               res();
             } else {
               say(`${name} is back at ${msg.url}.`);
@@ -243,7 +259,7 @@ async function main() {
         if (!started) rej(new Error(`${name} did not start`));
       });
     });
-  }
+  }));
   await waitFor('relays to register', async () => {
     const body = await (await fetch(`${origin}/api/health`)).json();
     return body.relaysOnline >= opts.relays;
@@ -255,6 +271,7 @@ async function main() {
   } else {
     process.stdout.write(
       `\nkofn is running with ${opts.relays} relays (data in ${opts.dataDir}).\n` +
+        `${await licenceLine(origin)}\n` +
         `Open ${origin}\n` +
         relayUrls.map((u, i) => `  relay-${i + 1}: ${u}\n`).join('') +
         `Press Ctrl-C to stop.\n`
