@@ -9,6 +9,7 @@ import {
   MAX_TOKEN_BYTES,
   MAX_TOKEN_LIFETIME_S,
   TOKEN_ISSUER,
+  WHOLE_FILE_OPS,
   parseCapabilityClaims,
   hasErrorCode,
   type CapabilityClaims,
@@ -65,9 +66,14 @@ export async function verifyCapability(authorization: string | undefined, key: K
   }
 }
 
-/** Checks that a verified capability covers this operation on this file (and chunk). */
+/**
+ * Checks that a verified capability covers this operation on this file, and for a chunk op this chunk.
+ * Whole-file ops ("list", "delete_file") take no index; a chunk op without an index is refused, so a
+ * route can never skip the chunk range by accident (issue #13 item 9).
+ */
 export function requireScope(cap: Capability, op: TokenOp, fileId: string, index?: number): void {
-  const inRange = index === undefined || (index >= cap.chunks[0] && index <= cap.chunks[1]);
+  const wholeFile = WHOLE_FILE_OPS.includes(op);
+  const inRange = wholeFile ? index === undefined : index !== undefined && index >= cap.chunks[0] && index <= cap.chunks[1];
   if (cap.op !== op || cap.fid !== fileId || !inRange) {
     throw new KofnError('TOKEN_OUT_OF_SCOPE', 'The capability token does not allow this operation.');
   }
