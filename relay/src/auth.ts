@@ -44,11 +44,23 @@ function mapJoseError(err: unknown): KofnError {
   }
 }
 
+/**
+ * RFC 7515 §2 / RFC 4648 §3.5: a JWS segment is base64url without padding, and its unused low bits
+ * must be zero. Node's decoder ignores those bits (and a dangling sixth bit group), so without this
+ * check one signature had several spellings (issue #13 item 12): a relay or proxy keying replay or
+ * revocation on the token text would see "another" token. Re-encoding what was decoded must give the
+ * segment back exactly.
+ */
+function isCanonicalBase64url(segment: string): boolean {
+  return Buffer.from(segment, 'base64url').toString('base64url') === segment;
+}
+
 export async function verifyCapability(authorization: string | undefined, key: KeySource, relayId: string): Promise<Capability> {
   if (!authorization) throw new KofnError('TOKEN_MISSING', 'A capability token is required.');
   if (authorization.length > MAX_TOKEN_BYTES) throw new KofnError('TOKEN_INVALID', INVALID);
   const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization);
   if (!m) throw new KofnError('TOKEN_INVALID', INVALID);
+  if (!m[1]!.split('.').every(isCanonicalBase64url)) throw new KofnError('TOKEN_INVALID', INVALID);
   try {
     const { payload } = await jwtVerify(m[1]!, key as CryptoKey, {
       algorithms: ['EdDSA', 'Ed25519'],
