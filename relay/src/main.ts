@@ -19,7 +19,7 @@ import { DiskStore } from './storage/disk.js';
 import { S3Store } from './storage/s3.js';
 import type { ChunkStore } from './storage/types.js';
 import type { KeySource } from './auth.js';
-import { hardenServer } from './server-limits.js';
+import { hardenServer, limitsFromEnv, serverOptions } from './server-limits.js';
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -49,6 +49,7 @@ async function keySource(config: RelayConfig): Promise<KeySource> {
 }
 
 const config = loadConfig(argValue('--config') ?? process.env.KOFN_RELAY_CONFIG);
+const limits = limitsFromEnv();
 const log = pino({ name: `relay:${config.name}`, level: process.env.KOFN_LOG_LEVEL ?? 'info' }, pino.destination(2));
 const store = makeStore(config);
 await store.init();
@@ -70,8 +71,8 @@ const server = serve(
     fetch: app.fetch,
     hostname: config.listen.host,
     port: config.listen.port,
-    // Slow-header and slow-body clients are cut off (checked every second), headers are capped at 16 KiB.
-    serverOptions: { requestTimeout: 120_000, headersTimeout: 15_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1_000 }
+    // Slow-header and slow-body clients are cut off, headers are capped at 16 KiB (server-limits.ts).
+    serverOptions: serverOptions(limits)
   },
   (info) => {
     const url = config.public_url || `http://${info.address}:${info.port}`;
@@ -87,7 +88,7 @@ const server = serve(
     }
   }
 ) as Server;
-hardenServer(server, { maxConnections: Number(process.env.KOFN_RELAY_MAX_CONNECTIONS ?? 512) });
+hardenServer(server, limits);
 
 let closing = false;
 function shutdown(signal: string): void {
