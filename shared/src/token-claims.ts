@@ -2,7 +2,8 @@
  * Capability tokens the coordinator signs (EdDSA JWT) and relays verify. One token allows one operation
  * on one file at one relay, for a range of chunks, up to a byte limit per chunk, for a few minutes.
  *
- *   iss "kofn-coordinator", aud = relay id, sub = user id, jti = random id, iat/nbf/exp (seconds)
+ *   iss "kofn-coordinator", aud = relay id, sub = per-file pseudonym of the user (never the user id;
+ *   only the coordinator can tell whose it is), jti = random id, iat/nbf/exp (seconds)
  *   fid: file id (32 hex), op: "put" | "get" | "delete" | "list" | "delete_file", chunks: [first, last]
  *   (inclusive), max: largest accepted share-chunk body in bytes (put only)
  *
