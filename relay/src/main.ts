@@ -17,6 +17,7 @@ import { loadOrCreateRelayId } from './identity.js';
 import { startAnnouncer } from './announce.js';
 import { DiskStore } from './storage/disk.js';
 import { S3Store } from './storage/s3.js';
+import { defaultSpoolDir } from './storage/spool-dir.js';
 import type { ChunkStore } from './storage/types.js';
 import type { KeySource } from './auth.js';
 import { hardenServer, limitsFromEnv, serverOptions } from './server-limits.js';
@@ -26,7 +27,7 @@ function argValue(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-function makeStore(config: RelayConfig): ChunkStore {
+async function makeStore(config: RelayConfig, relayId: string): Promise<ChunkStore> {
   const s = config.storage;
   if (s.mode === 'Disk') return new DiskStore(s.path_to_folder);
   return new S3Store({
@@ -34,7 +35,7 @@ function makeStore(config: RelayConfig): ChunkStore {
     region: s.region,
     endpoint: s.endpoint,
     forcePathStyle: s.force_path_style,
-    spoolDir: process.env.KOFN_RELAY_SPOOL ?? join(tmpdir(), `kofn-relay-spool-${process.pid}`)
+    spoolDir: process.env.KOFN_RELAY_SPOOL ?? (await defaultSpoolDir(tmpdir(), relayId))
   });
 }
 
@@ -51,7 +52,11 @@ async function keySource(config: RelayConfig): Promise<KeySource> {
 const config = loadConfig(argValue('--config') ?? process.env.KOFN_RELAY_CONFIG);
 const limits = limitsFromEnv();
 const log = pino({ name: `relay:${config.name}`, level: process.env.KOFN_LOG_LEVEL ?? 'info' }, pino.destination(2));
-const store = makeStore(config);
+// The id first: an S3 relay's default spool folder is named after it (storage/spool-dir.ts).
+const idDir = config.storage.mode === 'Disk' ? config.storage.path_to_folder : (process.env.KOFN_RELAY_STATE ?? '.');
+mkdirSync(idDir, { recursive: true });
+const relayId = process.env.KOFN_RELAY_ID ?? loadOrCreateRelayId(idDir);
+const store = await makeStore(config, relayId);
 await store.init();
 
 if (process.argv.includes('--scrub')) {
@@ -60,9 +65,6 @@ if (process.argv.includes('--scrub')) {
   process.exit(r.corrupt.length === 0 ? 0 : 1);
 }
 
-const idDir = config.storage.mode === 'Disk' ? config.storage.path_to_folder : (process.env.KOFN_RELAY_STATE ?? '.');
-mkdirSync(idDir, { recursive: true });
-const relayId = process.env.KOFN_RELAY_ID ?? loadOrCreateRelayId(idDir);
 const app = createApp({ config, relayId, store, keys: await keySource(config), log });
 
 const shutdownHooks: (() => void)[] = [];

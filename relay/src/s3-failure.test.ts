@@ -86,6 +86,13 @@ function objectFiles(fid: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('._S3rver_object')) : [];
 }
 
+/** Every spool file under `dir` (the relay's TMPDIR), whatever folder the relay chose inside it. */
+function spoolFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile() && e.name.endsWith('.part'))
+    .map((e) => join(e.parentPath, e.name));
+}
+
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
 async function put(r: RelayProcess, fid: string, body: Uint8Array<ArrayBuffer>): Promise<Response> {
@@ -140,5 +147,32 @@ describe('S3 failures mid-PUT', () => {
     expect(back.status).toBe(200);
     expect(sha(back.bytes)).toBe(sha(body));
     expect(readdirSync(spool)).toEqual([]);
+  });
+
+  it('relay killed -9 during its PUT to S3, with the default spool folder: after restart nothing partial is listed and no spool file is left', { timeout: 90_000 }, async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'kofn-s3tmp-'));
+    let r = await s3Relay('', tmp);
+    const fid = newFileId();
+    const body = shareChunk(fid, 1, CHUNK_BODY, 5);
+
+    let killed: Promise<void> | undefined;
+    s3.onPutProgress(1 << 20, () => (killed = r.stop()));
+    const res = await put(r, fid, body).then(
+      (x) => x.status,
+      () => 0
+    );
+    expect(killed).toBeDefined();
+    await killed;
+    expect(res).toBe(0);
+    // The dead relay's spool still holds the chunk it was sending: a crash leaves it behind.
+    expect(spoolFiles(tmp).length).toBeGreaterThan(0);
+
+    r = await s3Relay('', tmp);
+    expect(spoolFiles(tmp)).toEqual([]);
+    expect(await listed(r, fid)).toEqual([]);
+    expect((await read(r, fid)).status).toBe(404);
+    expect((await put(r, fid, body)).status).toBe(201);
+    expect(sha((await read(r, fid)).bytes)).toBe(sha(body));
+    expect(spoolFiles(tmp)).toEqual([]);
   });
 });
