@@ -7,12 +7,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import S3rver from 's3rver';
 import { startRelayProcess, type RelayProcess } from './testing/process.js';
 import { newFileId, shareChunk } from './testing/chunks.js';
+import { S3Store } from './storage/s3.js';
+import { ingest } from './storage/ingest.js';
 
 const RELAY_ID = '00000000-0000-4000-8000-0000000000ee';
 const BUCKET = 'kofn-test';
@@ -49,7 +52,8 @@ class StoppableS3 {
 
   /** Stops at once: open connections are cut, as a crashed or unplugged S3 would cut them. */
   async halt(): Promise<void> {
-    const http = this.#http!;
+    const http = this.#http;
+    if (!http?.listening) return;
     const closed = new Promise<void>((res) => http.close(() => res()));
     http.closeAllConnections();
     await closed;
@@ -60,7 +64,7 @@ const s3 = new StoppableS3();
 const relays: RelayProcess[] = [];
 afterAll(async () => {
   await Promise.all(relays.map((r) => r.stop()));
-  await s3.halt().catch(() => undefined);
+  await s3.halt();
 });
 
 async function s3Relay(spoolDir: string, tmp: string): Promise<RelayProcess> {
@@ -174,5 +178,43 @@ describe('S3 failures mid-PUT', () => {
     expect((await put(r, fid, body)).status).toBe(201);
     expect(sha((await read(r, fid)).bytes)).toBe(sha(body));
     expect(spoolFiles(tmp)).toEqual([]);
+  });
+
+  it('S3 that accepts the connection and never answers: the PUT fails with UNAVAILABLE in bounded time, spool removed, chunk lock released', { timeout: 60_000 }, async () => {
+    // A real socket that reads everything and never answers (a hung S3 or a black-holing proxy).
+    const held: Socket[] = [];
+    const silent = createServer((socket) => held.push(socket.on('data', () => undefined).on('error', () => undefined)));
+    await new Promise<void>((res) => silent.listen(0, '127.0.0.1', res));
+    const spool = mkdtempSync(join(tmpdir(), 'kofn-s3spool-'));
+    const store = new S3Store({
+      bucket: BUCKET,
+      region: 'us-east-1',
+      endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+      spoolDir: spool,
+      timeoutMs: 500
+    });
+    try {
+      const fid = newFileId();
+      const bytes = shareChunk(fid, 1, 1000);
+      const commit = async () => {
+        const spooled = await ingest(new Blob([bytes]).stream(), { spoolDir: spool, maxBytes: 1 << 20, fileId: fid, index: 1 });
+        return store.commit(fid, 1, spooled).then(
+          () => 'stored',
+          (err: unknown) => (err as { code?: string }).code
+        );
+      };
+      const t0 = Date.now();
+      // Twice on one chunk: the second waits for the first's lock, so it only ends if the lock is released.
+      expect(await Promise.all([commit(), commit()])).toEqual(['UNAVAILABLE', 'UNAVAILABLE']);
+      // The SDK tries 3 times per call: 2 calls x 3 attempts x 0.5 s, plus its backoff.
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(readdirSync(spool)).toEqual([]);
+    } finally {
+      store.destroy();
+      for (const socket of held) socket.destroy();
+      silent.close();
+    }
   });
 });

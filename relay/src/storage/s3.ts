@@ -30,7 +30,16 @@ export interface S3StoreOptions {
   /** Reported as capacity in health (S3 has no free-space figure). */
   capacityBytes?: number | undefined;
   credentials?: S3ClientConfig['credentials'];
+  /** Connecting to S3, and any silence on an S3 connection, may last this long (ms); default 60 s. */
+  timeoutMs?: number | undefined;
 }
+
+/**
+ * The SDK waits forever by default: a stalled S3 (accepts, never answers) held the relay's PUT, its spool
+ * file and the chunk's lock for good. Bounded like every other answer the relay reads (ARCHITECTURE.md,
+ * Relays), with the client sockets' idle timeout (server-limits.ts) as the measure of silence.
+ */
+const S3_TIMEOUT_MS = 60_000;
 
 const KEY = /^chunks\/([0-9a-f]{32})\/(\d{1,10})$/;
 
@@ -95,7 +104,8 @@ export class S3Store implements ChunkStore {
       // when an operation requires them.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      ...(opts.credentials ? { credentials: opts.credentials } : {})
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      requestHandler: { connectionTimeout: Math.min(opts.timeoutMs ?? S3_TIMEOUT_MS, 10_000), socketTimeout: opts.timeoutMs ?? S3_TIMEOUT_MS }
     });
   }
 
