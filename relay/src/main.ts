@@ -7,7 +7,6 @@ import { serve } from '@hono/node-server';
 import { pino } from 'pino';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { createRemoteJWKSet, importJWK } from 'jose';
 import { KOFN_VERSION } from '@kofn/shared';

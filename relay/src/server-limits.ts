@@ -29,9 +29,11 @@ export interface ServerLimits {
 }
 
 /**
- * Production defaults. 120 s per request lets a 64 MiB share chunk (the largest a relay accepts) arrive at
- * about 4.5 Mbit/s; 60 s of complete silence is far beyond a commit's fsync or an S3 upload of a spooled
- * chunk measured here (under 2 s), and far beyond a browser's pause between reads.
+ * Production defaults (connection cap, header and request timeouts as before this module read them from
+ * the environment). 120 s per request lets a 64 MiB share chunk (the largest a relay accepts) arrive at
+ * about 4.5 Mbit/s. The idle timeout counts silence in both directions; the relay's own longest silent
+ * step is committing one chunk (an fsync, or an upload to S3 that is itself cut after 60 s of silence,
+ * storage/s3.ts), and a reading browser never pauses that long.
  */
 export const DEFAULT_LIMITS: ServerLimits = { maxConnections: 512, headersTimeoutMs: 15_000, requestTimeoutMs: 120_000, idleTimeoutMs: 60_000 };
 
