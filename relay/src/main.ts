@@ -56,13 +56,19 @@ const idDir = config.storage.mode === 'Disk' ? config.storage.path_to_folder : (
 mkdirSync(idDir, { recursive: true });
 const relayId = process.env.KOFN_RELAY_ID ?? loadOrCreateRelayId(idDir);
 const store = await makeStore(config, relayId);
-await store.init();
 
 if (process.argv.includes('--scrub')) {
-  const r = await store.scrub();
+  // Read only, and no init(): its crash cleanup empties the spool folder, which deleted the uploads in
+  // flight of a relay serving this same data (scrub.test.ts).
+  const r = await store.scrub().catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    process.stderr.write(`kofn-relay --scrub: no relay data at ${idDir}\n`);
+    process.exit(2);
+  });
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exit(r.corrupt.length === 0 ? 0 : 1);
 }
+await store.init();
 
 const app = createApp({ config, relayId, store, keys: await keySource(config), log });
 
