@@ -124,6 +124,33 @@ describe('a relay full of never-reading, never-closing sockets serves a fresh cl
   });
 });
 
+describe('a relay full of slow readers serves a fresh client once the answer deadline passes', () => {
+  it('readers that take a little of a large chunk often enough to stay under the idle timeout are cut at the deadline', { timeout: 60_000 }, async () => {
+    const r = await relay({ KOFN_RELAY_IDLE_TIMEOUT_MS: '2000', KOFN_RELAY_RESPONSE_TIMEOUT_MS: '3000' });
+    const fid = newFileId();
+    const chunk = shareChunk(fid, 1, 24 << 20, 7);
+    const put = await fetch(`${r.url}/v1/files/${fid}/chunks/1`, {
+      method: 'PUT',
+      body: chunk,
+      headers: { Authorization: `Bearer ${await r.signer.mint({ fid, op: 'put', chunks: [1, 1], max: 32 << 20 })}`, Connection: 'close' }
+    });
+    expect(put.status).toBe(201);
+    const get = `GET /v1/files/${fid}/chunks/1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${await r.signer.mint({ fid, op: 'get', chunks: [1, 1] })}\r\n\r\n`;
+    const readers = await Promise.all(Array.from({ length: ATTACKERS }, () => attacker(r.port, get)));
+    // Each reader takes 128 KiB every 250 ms (about 0.5 MB/s): 24 MiB would take them 48 s.
+    const trickle = setInterval(() => {
+      for (const s of readers) s.read(128 * 1024);
+    }, 250);
+    try {
+      await expectLockedOut(r.url);
+      const wait = await timeUntilServed(r.url, 10_000);
+      expect(wait).toBeLessThan(3_000 + 3_000);
+    } finally {
+      clearInterval(trickle);
+    }
+  });
+});
+
 describe('limitsFromEnv', () => {
   it('uses the production defaults when nothing is set', () => {
     expect(limitsFromEnv({})).toEqual(DEFAULT_LIMITS);
@@ -131,8 +158,14 @@ describe('limitsFromEnv', () => {
 
   it('reads every setting', () => {
     expect(
-      limitsFromEnv({ KOFN_RELAY_MAX_CONNECTIONS: '64', KOFN_RELAY_HEADERS_TIMEOUT_MS: '500', KOFN_RELAY_REQUEST_TIMEOUT_MS: '900', KOFN_RELAY_IDLE_TIMEOUT_MS: '700' })
-    ).toEqual({ maxConnections: 64, headersTimeoutMs: 500, requestTimeoutMs: 900, idleTimeoutMs: 700 });
+      limitsFromEnv({
+        KOFN_RELAY_MAX_CONNECTIONS: '64',
+        KOFN_RELAY_HEADERS_TIMEOUT_MS: '500',
+        KOFN_RELAY_REQUEST_TIMEOUT_MS: '900',
+        KOFN_RELAY_IDLE_TIMEOUT_MS: '700',
+        KOFN_RELAY_RESPONSE_TIMEOUT_MS: '1200'
+      })
+    ).toEqual({ maxConnections: 64, headersTimeoutMs: 500, requestTimeoutMs: 900, idleTimeoutMs: 700, responseTimeoutMs: 1200 });
   });
 
   it.each([

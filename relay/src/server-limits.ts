@@ -8,12 +8,14 @@
  *   - a body sent slowly or never finished: `requestTimeout` for the whole request, then a 408;
  *   - an answer the client never reads, or a connection where nothing moves: `idleTimeout` (no byte
  *     read or written for that long) destroys the socket;
+ *   - an answer read just fast enough to stay under the idle timeout (64 KiB a minute would hold a slot
+ *     for 17 hours per 64 MiB chunk): `responseTimeout` bounds a request and its answer together;
  *   - after any error answer written here: the socket is destroyed `LINGER_MS` later whatever the client
  *     does. Node's HTTP server is `allowHalfOpen`, so `socket.end()` alone only closed our side: a client
  *     that never closed its side kept the slot for as long as it liked (~530 such sockets locked every
  *     client out of a relay with 512 slots; reproduced for 61 s).
  */
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { KofnError } from '@kofn/shared';
 
@@ -26,6 +28,8 @@ export interface ServerLimits {
   requestTimeoutMs: number;
   /** A socket on which no byte moved either way for this long is destroyed (ms). */
   idleTimeoutMs: number;
+  /** A request and its answer must be done within this (ms), or the socket is destroyed. */
+  responseTimeoutMs: number;
 }
 
 /**
@@ -35,7 +39,15 @@ export interface ServerLimits {
  * step is committing one chunk (an fsync, or an upload to S3 that is itself cut after 60 s of silence,
  * storage/s3.ts), and a reading browser never pauses that long.
  */
-export const DEFAULT_LIMITS: ServerLimits = { maxConnections: 512, headersTimeoutMs: 15_000, requestTimeoutMs: 120_000, idleTimeoutMs: 60_000 };
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxConnections: 512,
+  headersTimeoutMs: 15_000,
+  requestTimeoutMs: 120_000,
+  idleTimeoutMs: 60_000,
+  // 10 minutes: the largest chunk (64 MiB) still goes out at 0.9 Mbit/s, a default 1 MiB chunk at 14 kbit/s;
+  // and a held slot then costs the holder a fresh request, with a token that lives 15 minutes at most.
+  responseTimeoutMs: 600_000
+};
 
 /** How long an error answer may linger for the client to read it before the socket is destroyed. */
 export const LINGER_MS = 1_000;
@@ -50,15 +62,16 @@ function positiveInt(env: Env, name: string, fallback: number): number {
 }
 
 /**
- * Reads KOFN_RELAY_MAX_CONNECTIONS, KOFN_RELAY_HEADERS_TIMEOUT_MS, KOFN_RELAY_REQUEST_TIMEOUT_MS and
- * KOFN_RELAY_IDLE_TIMEOUT_MS (tests shorten them to run in seconds).
+ * Reads KOFN_RELAY_MAX_CONNECTIONS, KOFN_RELAY_HEADERS_TIMEOUT_MS, KOFN_RELAY_REQUEST_TIMEOUT_MS,
+ * KOFN_RELAY_IDLE_TIMEOUT_MS and KOFN_RELAY_RESPONSE_TIMEOUT_MS (tests shorten them to run in seconds).
  */
 export function limitsFromEnv(env: Env = process.env): ServerLimits {
   const limits: ServerLimits = {
     maxConnections: positiveInt(env, 'KOFN_RELAY_MAX_CONNECTIONS', DEFAULT_LIMITS.maxConnections),
     headersTimeoutMs: positiveInt(env, 'KOFN_RELAY_HEADERS_TIMEOUT_MS', DEFAULT_LIMITS.headersTimeoutMs),
     requestTimeoutMs: positiveInt(env, 'KOFN_RELAY_REQUEST_TIMEOUT_MS', DEFAULT_LIMITS.requestTimeoutMs),
-    idleTimeoutMs: positiveInt(env, 'KOFN_RELAY_IDLE_TIMEOUT_MS', DEFAULT_LIMITS.idleTimeoutMs)
+    idleTimeoutMs: positiveInt(env, 'KOFN_RELAY_IDLE_TIMEOUT_MS', DEFAULT_LIMITS.idleTimeoutMs),
+    responseTimeoutMs: positiveInt(env, 'KOFN_RELAY_RESPONSE_TIMEOUT_MS', DEFAULT_LIMITS.responseTimeoutMs)
   };
   // Node refuses headersTimeout > requestTimeout at start-up; say which setting is wrong instead.
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) {
@@ -102,11 +115,20 @@ function answerStarted(socket: Duplex): boolean {
   return message?.headersSent === true;
 }
 
-export function hardenServer(server: Server, opts: { maxConnections: number; idleTimeoutMs?: number }): void {
+export function hardenServer(server: Server, opts: { maxConnections: number; idleTimeoutMs?: number; responseTimeoutMs?: number }): void {
   server.maxConnections = opts.maxConnections;
   // With no 'timeout' listener anywhere, Node destroys a socket idle this long (lib/_http_server.js
   // socketOnTimeout). This is what frees a slot held by a client that never reads a GET's answer.
   if (opts.idleTimeoutMs !== undefined) server.setTimeout(opts.idleTimeoutMs);
+  const deadline = opts.responseTimeoutMs;
+  if (deadline !== undefined) {
+    // Node has no limit on the time an answer takes to go out; a trickling reader is cut here.
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const timer = setTimeout(() => req.socket.destroy(), deadline);
+      timer.unref();
+      res.once('close', () => clearTimeout(timer));
+    });
+  }
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable || err.code === 'ECONNRESET' || answerStarted(socket)) {
       socket.destroy();
