@@ -133,7 +133,7 @@ describe('GET / HEAD /v1/files/:fileId/chunks/:index', () => {
 });
 
 describe('listing and deleting', () => {
-  it('lists a file chunks with digests (op list), deletes one (op delete), then the file', async () => {
+  it('lists a file chunks with digests (op list), deletes one (op delete), then the file (op delete_file)', async () => {
     const fid = newFileId();
     const bodies = [0, 1, 2].map((i) => shareChunk(fid, i, 50));
     for (const [i, b] of bodies.entries()) await putChunk(fid, i, b);
@@ -142,9 +142,9 @@ describe('listing and deleting', () => {
     expect(await list.json()).toEqual({ fileId: fid, chunks: bodies.map((b, i) => ({ index: i, size: b.length, digest: sha(b) })) });
     const del = await t.app.request(`/v1/files/${fid}/chunks/1`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'delete' })) });
     expect(await del.json()).toEqual({ deleted: true });
-    const delFile = await t.app.request(`/v1/files/${fid}`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'delete' })) });
+    const delFile = await t.app.request(`/v1/files/${fid}`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'delete_file' })) });
     expect(await delFile.json()).toEqual({ deleted: 2 });
-    const again = await t.app.request(`/v1/files/${fid}`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'delete' })) });
+    const again = await t.app.request(`/v1/files/${fid}`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'delete_file' })) });
     expect(await again.json()).toEqual({ deleted: 0 });
   });
 
@@ -153,5 +153,51 @@ describe('listing and deleting', () => {
     expect((await t.app.request(`/v1/files/${fid}/chunks`)).status).toBe(401);
     const res = await t.app.request(`/v1/files/${fid}`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'get' })) });
     expect(res.status).toBe(403);
+  });
+
+  it('refuses a malformed file id on the whole-file routes (400)', async () => {
+    const fid = newFileId();
+    const token = await t.signer.mint({ fid, op: 'delete_file' });
+    const res = await t.app.request(`/v1/files/${fid.toUpperCase()}`, { method: 'DELETE', headers: bearer(token) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST');
+  });
+});
+
+describe('whole-file scope (issue #13 item 9)', () => {
+  const code = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
+  const stored = async (fid: string) =>
+    ((await (await t.app.request(`/v1/files/${fid}/chunks`, { headers: bearer(await t.signer.mint({ fid, op: 'list' })) })).json()) as { chunks: unknown[] }).chunks.length;
+
+  it('a delete token for one chunk, or for every chunk, cannot delete the whole file', async () => {
+    const fid = newFileId();
+    for (const i of [0, 1, 2]) await putChunk(fid, i, shareChunk(fid, i, 30));
+    for (const chunks of [[1, 1], [0, 1000]] as [number, number][]) {
+      const res = await t.app.request(`/v1/files/${fid}`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'delete', chunks })) });
+      expect(res.status).toBe(403);
+      expect(await code(res)).toBe('TOKEN_OUT_OF_SCOPE');
+    }
+    expect(await stored(fid)).toBe(3);
+  });
+
+  it('a delete_file token cannot delete a single chunk, nor one for another file delete this one', async () => {
+    const fid = newFileId();
+    await putChunk(fid, 0, shareChunk(fid, 0, 30));
+    const chunk = await t.app.request(`/v1/files/${fid}/chunks/0`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'delete_file' })) });
+    expect(chunk.status).toBe(403);
+    expect(await code(chunk)).toBe('TOKEN_OUT_OF_SCOPE');
+    const other = await t.app.request(`/v1/files/${fid}`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid: newFileId(), op: 'delete_file' })) });
+    expect(other.status).toBe(403);
+    expect(await stored(fid)).toBe(1);
+  });
+
+  it('listing needs a list token for this very file', async () => {
+    const fid = newFileId();
+    await putChunk(fid, 0, shareChunk(fid, 0, 30));
+    for (const token of [await t.signer.mint({ fid: newFileId(), op: 'list' }), await t.signer.mint({ fid, op: 'get' }), await t.signer.mint({ fid, op: 'delete_file' })]) {
+      const res = await t.app.request(`/v1/files/${fid}/chunks`, { headers: bearer(token) });
+      expect(res.status).toBe(403);
+      expect(await code(res)).toBe('TOKEN_OUT_OF_SCOPE');
+    }
   });
 });

@@ -5,7 +5,7 @@
  *   GET    /v1/files/:fileId/chunks/:index   read it back (op "get"); HEAD: size and digest only
  *   DELETE /v1/files/:fileId/chunks/:index   delete it (op "delete")
  *   GET    /v1/files/:fileId/chunks          list stored chunks with digests (op "list")
- *   DELETE /v1/files/:fileId                 delete every chunk of a file (op "delete")
+ *   DELETE /v1/files/:fileId                 delete every chunk of a file (op "delete_file")
  *   GET    /v1/health                        name, location, version, free/used bytes (public)
  *   GET    /v1/ping                          empty 204 for latency measurement (public)
  */
@@ -174,7 +174,8 @@ export function createApp(deps: RelayDeps): Hono<Env> {
 
   app.delete('/v1/files/:fileId', async (c) => {
     const { fileId } = pathParams(c, false);
-    await authorize(c, 'delete', fileId);
+    // Its own op: a chunk-scoped "delete" token must not reach every chunk (issue #13 item 9).
+    await authorize(c, 'delete_file', fileId);
     return c.json({ deleted: await store.deleteFile(fileId) });
   });
 

@@ -9,6 +9,7 @@ import {
   MAX_TOKEN_BYTES,
   MAX_TOKEN_LIFETIME_S,
   TOKEN_ISSUER,
+  WHOLE_FILE_OPS,
   parseCapabilityClaims,
   hasErrorCode,
   type CapabilityClaims,
@@ -43,11 +44,23 @@ function mapJoseError(err: unknown): KofnError {
   }
 }
 
+/**
+ * RFC 7515 §2 / RFC 4648 §3.5: a JWS segment is base64url without padding, and its unused low bits
+ * must be zero. Node's decoder ignores those bits (and a dangling sixth bit group), so without this
+ * check one signature had several spellings (issue #13 item 12): a relay or proxy keying replay or
+ * revocation on the token text would see "another" token. Re-encoding what was decoded must give the
+ * segment back exactly.
+ */
+function isCanonicalBase64url(segment: string): boolean {
+  return Buffer.from(segment, 'base64url').toString('base64url') === segment;
+}
+
 export async function verifyCapability(authorization: string | undefined, key: KeySource, relayId: string): Promise<Capability> {
   if (!authorization) throw new KofnError('TOKEN_MISSING', 'A capability token is required.');
   if (authorization.length > MAX_TOKEN_BYTES) throw new KofnError('TOKEN_INVALID', INVALID);
   const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization);
   if (!m) throw new KofnError('TOKEN_INVALID', INVALID);
+  if (!m[1]!.split('.').every(isCanonicalBase64url)) throw new KofnError('TOKEN_INVALID', INVALID);
   try {
     const { payload } = await jwtVerify(m[1]!, key as CryptoKey, {
       algorithms: ['EdDSA', 'Ed25519'],
@@ -65,9 +78,14 @@ export async function verifyCapability(authorization: string | undefined, key: K
   }
 }
 
-/** Checks that a verified capability covers this operation on this file (and chunk). */
+/**
+ * Checks that a verified capability covers this operation on this file, and for a chunk op this chunk.
+ * Whole-file ops ("list", "delete_file") take no index; a chunk op without an index is refused, so a
+ * route can never skip the chunk range by accident (issue #13 item 9).
+ */
 export function requireScope(cap: Capability, op: TokenOp, fileId: string, index?: number): void {
-  const inRange = index === undefined || (index >= cap.chunks[0] && index <= cap.chunks[1]);
+  const wholeFile = WHOLE_FILE_OPS.includes(op);
+  const inRange = wholeFile ? index === undefined : index !== undefined && index >= cap.chunks[0] && index <= cap.chunks[1];
   if (cap.op !== op || cap.fid !== fileId || !inRange) {
     throw new KofnError('TOKEN_OUT_OF_SCOPE', 'The capability token does not allow this operation.');
   }

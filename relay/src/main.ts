@@ -7,7 +7,6 @@ import { serve } from '@hono/node-server';
 import { pino } from 'pino';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Server } from 'node:http';
 import { createRemoteJWKSet, importJWK } from 'jose';
 import { KOFN_VERSION } from '@kofn/shared';
@@ -17,16 +16,17 @@ import { loadOrCreateRelayKey, readEnrollment, readRelayId, saveEnrollment, stan
 import { enroll, startHeartbeat } from './announce.js';
 import { DiskStore } from './storage/disk.js';
 import { S3Store } from './storage/s3.js';
+import { defaultSpoolDir } from './storage/spool-dir.js';
 import type { ChunkStore } from './storage/types.js';
 import type { KeySource } from './auth.js';
-import { hardenServer } from './server-limits.js';
+import { hardenServer, limitsFromEnv, serverOptions } from './server-limits.js';
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
-function makeStore(config: RelayConfig): ChunkStore {
+async function makeStore(config: RelayConfig, relayId: string): Promise<ChunkStore> {
   const s = config.storage;
   if (s.mode === 'Disk') return new DiskStore(s.path_to_folder);
   return new S3Store({
@@ -34,7 +34,7 @@ function makeStore(config: RelayConfig): ChunkStore {
     region: s.region,
     endpoint: s.endpoint,
     forcePathStyle: s.force_path_style,
-    spoolDir: process.env.KOFN_RELAY_SPOOL ?? join(tmpdir(), `kofn-relay-spool-${process.pid}`)
+    spoolDir: process.env.KOFN_RELAY_SPOOL ?? (await defaultSpoolDir(tmpdir(), relayId))
   });
 }
 
@@ -49,21 +49,31 @@ async function keySource(config: RelayConfig): Promise<KeySource> {
 }
 
 const config = loadConfig(argValue('--config') ?? process.env.KOFN_RELAY_CONFIG);
+const limits = limitsFromEnv();
 const log = pino({ name: `relay:${config.name}`, level: process.env.KOFN_LOG_LEVEL ?? 'info' }, pino.destination(2));
-const store = makeStore(config);
-await store.init();
+const stateDir = config.storage.mode === 'Disk' ? config.storage.path_to_folder : (process.env.KOFN_RELAY_STATE ?? '.');
 
 if (process.argv.includes('--scrub')) {
-  const r = await store.scrub();
+  // Read only, and no init(): its crash cleanup empties the spool folder, which deleted the uploads in
+  // flight of a relay serving this same data (scrub.test.ts). No key is made either: scrub needs none.
+  const store = await makeStore(config, readRelayId(stateDir) ?? 'scrub');
+  const r = await store.scrub().catch((err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    process.stderr.write(`kofn-relay --scrub: no relay data at ${stateDir}\n`);
+    process.exit(2);
+  });
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exit(r.corrupt.length === 0 ? 0 : 1);
 }
 
-const stateDir = config.storage.mode === 'Disk' ? config.storage.path_to_folder : (process.env.KOFN_RELAY_STATE ?? '.');
 mkdirSync(stateDir, { recursive: true });
 const relayKey = loadOrCreateRelayKey(stateDir);
 // Operators compare this with the administration page after enrolling (never the private key).
 log.info({ publicKey: relayKey.publicKey, fingerprint: relayKey.fingerprint }, 'relay identity key');
+// An S3 relay's default spool folder is named after its key: known before enrollment assigns the id, and
+// the same after a restart, so a crashed process's spool files are found (storage/spool-dir.ts).
+const store = await makeStore(config, relayKey.fingerprint.replaceAll(':', ''));
+await store.init();
 
 /** The URL the relay proposes at enrollment; with an ephemeral port it is known only after listening. */
 function proposedUrl(port: number): string {
@@ -122,8 +132,8 @@ const server = serve(
     fetch: app.fetch,
     hostname: config.listen.host,
     port: config.listen.port,
-    // Slow-header and slow-body clients are cut off (checked every second), headers are capped at 16 KiB.
-    serverOptions: { requestTimeout: 120_000, headersTimeout: 15_000, keepAliveTimeout: 5_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1_000 }
+    // Slow-header and slow-body clients are cut off, headers are capped at 16 KiB (server-limits.ts).
+    serverOptions: serverOptions(limits)
   },
   (info) => {
     const url = proposedUrl(info.port);
@@ -141,7 +151,7 @@ const server = serve(
     }
   }
 ) as Server;
-hardenServer(server, { maxConnections: Number(process.env.KOFN_RELAY_MAX_CONNECTIONS ?? 512) });
+hardenServer(server, limits);
 
 let closing = false;
 function shutdown(signal: string): void {

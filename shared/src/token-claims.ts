@@ -2,9 +2,14 @@
  * Capability tokens the coordinator signs (EdDSA JWT) and relays verify. One token allows one operation
  * on one file at one relay, for a range of chunks, up to a byte limit per chunk, for a few minutes.
  *
- *   iss "kofn-coordinator", aud = relay id, sub = user id, jti = random id, iat/nbf/exp (seconds)
- *   fid: file id (32 hex), op: "put" | "get" | "delete" | "list", chunks: [first, last] (inclusive),
- *   max: largest accepted share-chunk body in bytes (put only)
+ *   iss "kofn-coordinator", aud = relay id, sub = per-file pseudonym of the user (never the user id;
+ *   only the coordinator can tell whose it is), jti = random id, iat/nbf/exp (seconds)
+ *   fid: file id (32 hex), op: "put" | "get" | "delete" | "list" | "delete_file", chunks: [first, last]
+ *   (inclusive), max: largest accepted share-chunk body in bytes (put only)
+ *
+ * "put", "get" and "delete" act on one chunk and are bounded by `chunks`. "list" and "delete_file" act
+ * on the whole file, so a chunk range cannot bound them: each has its own op, and a chunk-scoped token
+ * never reaches a whole-file route (issue #13 item 9: a one-chunk "delete" token used to delete the file).
  */
 import { KofnError } from './errors.js';
 
@@ -14,8 +19,10 @@ export const MAX_TOKEN_LIFETIME_S = 15 * 60;
 /** Largest Authorization header a relay reads. */
 export const MAX_TOKEN_BYTES = 4096;
 
-export const TOKEN_OPS = ['put', 'get', 'delete', 'list'] as const;
+export const TOKEN_OPS = ['put', 'get', 'delete', 'list', 'delete_file'] as const;
 export type TokenOp = (typeof TOKEN_OPS)[number];
+/** Ops on the whole file: their routes take no chunk index, so the token's chunk range does not apply. */
+export const WHOLE_FILE_OPS: readonly TokenOp[] = ['list', 'delete_file'];
 
 export interface CapabilityClaims {
   fid: string;

@@ -17,7 +17,7 @@ import {
   S3Client,
   type S3ClientConfig
 } from '@aws-sdk/client-s3';
-import { KofnError } from '@kofn/shared';
+import { KofnError, hasErrorCode } from '@kofn/shared';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkInfo, ChunkStore, Spooled, StoredChunk } from './types.js';
 
@@ -30,13 +30,55 @@ export interface S3StoreOptions {
   /** Reported as capacity in health (S3 has no free-space figure). */
   capacityBytes?: number | undefined;
   credentials?: S3ClientConfig['credentials'];
+  /** Connecting to S3, and any silence on an S3 connection, may last this long (ms); default 60 s. */
+  timeoutMs?: number | undefined;
 }
 
+/**
+ * The SDK waits forever by default: a stalled S3 (accepts, never answers) held the relay's PUT, its spool
+ * file and the chunk's lock for good. Bounded like every other answer the relay reads (ARCHITECTURE.md,
+ * Relays), with the client sockets' idle timeout (server-limits.ts) as the measure of silence.
+ */
+const S3_TIMEOUT_MS = 60_000;
+
 const KEY = /^chunks\/([0-9a-f]{32})\/(\d{1,10})$/;
+
+/**
+ * Whether S3 holds a whole object the relay wrote: every relay PUT carries its SHA-256, and now its size,
+ * as metadata. A store that keeps part of a PUT cut off mid-body would otherwise list a torn chunk:
+ * s3rver does, keeping the bytes it got with no metadata at all and answering HEAD with the partial size
+ * (found by s3-failure.test.ts). AWS S3 and MinIO refuse a short body (IncompleteBody), so there this
+ * never fires. Objects written before `size` was recorded have `sha256` and pass.
+ */
+function whole(contentLength: number, metadata: Record<string, string> | undefined): boolean {
+  if (!metadata?.sha256) return false;
+  return metadata.size === undefined || Number(metadata.size) === contentLength;
+}
 
 function missing(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * S3 unreachable, cut off mid-request, timing out or failing on its side (5xx) is an outage the client
+ * can route around (another relay, a retry later): 503 UNAVAILABLE with a code, not a 500. A 4xx from
+ * S3 (credentials, bucket policy) is this relay's misconfiguration and stays an internal error, logged.
+ */
+function backendError(err: unknown): unknown {
+  if (hasErrorCode(err)) return err;
+  const status = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+  if (status !== undefined && status < 500) return err;
+  return new KofnError('UNAVAILABLE', 'The storage server\u2019s backend is unreachable.');
+}
+
+/** Awaits one S3 call with outages mapped to UNAVAILABLE (HEAD and GET map theirs after telling 404 apart). */
+async function guarded<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    throw backendError(err);
+  }
 }
 
 export class S3Store implements ChunkStore {
@@ -62,7 +104,8 @@ export class S3Store implements ChunkStore {
       // when an operation requires them.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      ...(opts.credentials ? { credentials: opts.credentials } : {})
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      requestHandler: { connectionTimeout: Math.min(opts.timeoutMs ?? S3_TIMEOUT_MS, 10_000), socketTimeout: opts.timeoutMs ?? S3_TIMEOUT_MS }
     });
   }
 
@@ -81,10 +124,12 @@ export class S3Store implements ChunkStore {
   async #head(fileId: string, index: number): Promise<ChunkInfo | undefined> {
     try {
       const h = await this.#s3.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(fileId, index) }));
+      // A torn object was never acknowledged to anyone: it is absent, and a retried PUT replaces it.
+      if (!whole(h.ContentLength ?? 0, h.Metadata)) return undefined;
       return { index, size: h.ContentLength ?? 0, digest: h.Metadata?.sha256 ?? '' };
     } catch (err) {
       if (missing(err)) return undefined;
-      throw err;
+      throw backendError(err);
     }
   }
 
@@ -96,15 +141,17 @@ export class S3Store implements ChunkStore {
           if (existing.digest !== spooled.digest) throw new KofnError('CONFLICT', 'A different share chunk is already stored at this index.');
           return { created: false };
         }
-        await this.#s3.send(
-          new PutObjectCommand({
-            Bucket: this.#bucket,
-            Key: this.#key(fileId, index),
-            Body: createReadStream(spooled.path),
-            ContentLength: spooled.size,
-            ContentType: 'application/octet-stream',
-            Metadata: { sha256: spooled.digest }
-          })
+        await guarded(
+          this.#s3.send(
+            new PutObjectCommand({
+              Bucket: this.#bucket,
+              Key: this.#key(fileId, index),
+              Body: createReadStream(spooled.path),
+              ContentLength: spooled.size,
+              ContentType: 'application/octet-stream',
+              Metadata: { sha256: spooled.digest, size: String(spooled.size) }
+            })
+          )
         );
         this.#used += spooled.size;
         return { created: true };
@@ -124,9 +171,13 @@ export class S3Store implements ChunkStore {
       res = await this.#s3.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(fileId, index) }));
     } catch (err) {
       if (missing(err)) return undefined;
-      throw err;
+      throw backendError(err);
     }
     const body = res.Body as Readable;
+    if (!whole(res.ContentLength ?? 0, res.Metadata)) {
+      body.destroy();
+      return undefined;
+    }
     return { index, size: res.ContentLength ?? 0, digest: res.Metadata?.sha256 ?? '', open: () => body };
   }
 
@@ -134,7 +185,7 @@ export class S3Store implements ChunkStore {
     const out: Array<{ key: string; size: number }> = [];
     let token: string | undefined;
     do {
-      const page = await this.#s3.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await guarded(this.#s3.send(new ListObjectsV2Command({ Bucket: this.#bucket, Prefix: prefix, ContinuationToken: token })));
       for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
@@ -153,18 +204,30 @@ export class S3Store implements ChunkStore {
   }
 
   delete(fileId: string, index: number): Promise<boolean> {
+    return this.#remove(fileId, index, false);
+  }
+
+  /**
+   * Removes chunk `index`; with `torn`, also an object there that is not a whole chunk (see `whole`), so
+   * no byte of a deleted file outlives it. True when a whole chunk was removed.
+   */
+  #remove(fileId: string, index: number, torn: boolean): Promise<boolean> {
     return this.#lock.run(`${fileId}/${index}`, async () => {
       const info = await this.#head(fileId, index);
-      if (!info) return false;
-      await this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(fileId, index) }));
-      this.#used -= info.size;
-      return true;
+      if (!info && !torn) return false;
+      // Deleting a key that does not exist is a no-op in S3.
+      await guarded(this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(fileId, index) })));
+      if (info) this.#used -= info.size;
+      return info !== undefined;
     });
   }
 
   async deleteFile(fileId: string): Promise<number> {
     let n = 0;
-    for (const c of await this.list(fileId)) if (await this.delete(fileId, c.index)) n++;
+    for (const { key } of await this.#keys(`chunks/${fileId}/`)) {
+      const m = KEY.exec(key);
+      if (m && (await this.#remove(fileId, Number(m[2]), true))) n++;
+    }
     return n;
   }
 

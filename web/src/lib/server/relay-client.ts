@@ -30,7 +30,7 @@ export async function listChunks(key: SigningKey, relay: RelayRef, fileId: strin
 }
 
 export async function deleteFileOn(key: SigningKey, relay: RelayRef, fileId: string): Promise<number> {
-  const token = await mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'delete', chunks: [0, 0], ttl: 60 });
+  const token = await mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'delete_file', chunks: [0, 0], ttl: 60 });
   const res = await call(relay, `/v1/files/${fileId}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
   if (!res.ok) throw new KofnError('RELAYS_OFFLINE', `Storage server ${relay.name} answered ${res.status}.`);
   return ((await res.json()) as { deleted: number }).deleted;

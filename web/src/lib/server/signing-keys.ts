@@ -2,10 +2,18 @@
  * The coordinator's token signing keys: an Ed25519 pair made on first start and kept in the database,
  * so every coordinator replica signs with it and relays verify against `/api/jwks`.
  * Known limit (README): the private key sits in the database; whoever reads the database can mint tokens.
+ *
+ * Token subjects are per-file pseudonyms, not user ids (issue #13 item 12): a relay, or anyone holding
+ * k-1 relays' logs, must not learn who owns a file nor link one user's files together. The subject is
+ * HMAC-SHA256(subject key, file id, user id) cut to 128 bits; the subject key is derived with HKDF from
+ * the signing key's private seed, a secret every replica already shares, so no new table or setting is
+ * needed, and with its own HKDF label so it is independent of the signing use. The same user and file
+ * always give the same subject (while the signing key stays the newest); the coordinator alone can tell
+ * whose it is, by recomputing `tokenSubject`.
  */
 import { asc, desc } from 'drizzle-orm';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
-import { randomUUID } from 'node:crypto';
+import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { MAX_TOKEN_LIFETIME_S, TOKEN_ISSUER, type CapabilityClaims } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { signingKeys } from './db/schema.js';
@@ -13,6 +21,21 @@ import { signingKeys } from './db/schema.js';
 export interface SigningKey {
   kid: string;
   privateKey: CryptoKey;
+  /** HMAC key for token subjects, derived from the private key (never published, never stored). */
+  subjectKey: Uint8Array;
+}
+
+const SUBJECT_LABEL = 'kofn capability token subject v1';
+
+function deriveSubjectKey(privateJwk: JWK): Uint8Array {
+  if (typeof privateJwk.d !== 'string') throw new Error('signing key has no private part');
+  return new Uint8Array(hkdfSync('sha256', Buffer.from(privateJwk.d, 'base64url'), 'kofn', SUBJECT_LABEL, 32));
+}
+
+/** The per-file pseudonym a relay sees in `sub` for this user: unlinkable across files without the key. */
+export function tokenSubject(key: SigningKey, userId: string, fileId: string): string {
+  // The file id has a fixed length (32 hex), so fileId || 0x00 || userId is unambiguous.
+  return createHmac('sha256', key.subjectKey).update(fileId).update('\0').update(userId).digest().subarray(0, 16).toString('base64url');
 }
 
 export async function ensureSigningKey(db: Db): Promise<SigningKey> {
@@ -28,7 +51,7 @@ export async function ensureSigningKey(db: Db): Promise<SigningKey> {
     [row] = await db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).limit(1);
   }
   const jwk = JSON.parse(row!.privateJwk) as JWK;
-  return { kid: row!.kid, privateKey: (await importJWK(jwk, 'EdDSA')) as CryptoKey };
+  return { kid: row!.kid, privateKey: (await importJWK(jwk, 'EdDSA')) as CryptoKey, subjectKey: deriveSubjectKey(jwk) };
 }
 
 /** Public keys for relays (RFC 7517 JWK Set). */
@@ -39,6 +62,7 @@ export async function publicJwks(db: Db): Promise<{ keys: JWK[] }> {
 
 export interface MintRequest extends CapabilityClaims {
   relayId: string;
+  /** Who the token is for; relays see only its per-file pseudonym (`tokenSubject`). */
   userId: string;
   /** Seconds; at most MAX_TOKEN_LIFETIME_S. */
   ttl: number;
@@ -53,7 +77,7 @@ export function mintCapability(key: SigningKey, req: MintRequest): Promise<strin
     .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'JWT' })
     .setIssuer(TOKEN_ISSUER)
     .setAudience(req.relayId)
-    .setSubject(req.userId)
+    .setSubject(tokenSubject(key, req.userId, req.fid))
     .setJti(randomUUID())
     .setIssuedAt(now)
     .setNotBefore(now - 5)
