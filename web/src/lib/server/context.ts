@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { loadConfig, type CoordinatorConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { ensureSigningKey, type SigningKey } from './signing-keys.js';
-import { loadLicense, type License } from './license.js';
+import { LicenseClock, loadLicense, type License } from './license.js';
 import { JobRunner } from './jobs.js';
 import { jobHandlers, runMaintenance } from './maintenance.js';
 
@@ -15,7 +15,8 @@ export interface Coordinator {
   config: CoordinatorConfig;
   database: Database;
   signingKey: SigningKey;
-  license: License;
+  /** The licence in force now: a getter, so expiry applies at run time (LicenseClock). */
+  readonly license: License;
   jobs: JobRunner;
 }
 
@@ -30,11 +31,20 @@ export function coordinator(): Promise<Coordinator> {
       migrationsFolder: config.migrationsFolder
     });
     const signingKey = await ensureSigningKey(database.db);
-    const license = loadLicense(config.licensePath, config.licensePublicKey, { info: (m) => console.log(m), error: (m) => console.error(m) });
+    const log = { info: (m: string) => console.log(m), error: (m: string) => console.error(m) };
+    const license = new LicenseClock(loadLicense(config.licensePath, log), log);
     const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, jobHandlers(database.db, signingKey), () =>
       runMaintenance(database.db, config.reservationTtlMs)
     );
-    return { config, database, signingKey, license, jobs };
+    return {
+      config,
+      database,
+      signingKey,
+      get license() {
+        return license.current();
+      },
+      jobs
+    };
   })();
   return current;
 }
