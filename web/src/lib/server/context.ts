@@ -8,6 +8,7 @@ import { loadConfig, type CoordinatorConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { ensureSigningKey, type SigningKey } from './signing-keys.js';
 import { LicenseClock, loadLicense, type License } from './license.js';
+import { BUILD_TEST_VENDOR_KEY } from './license-keys.js';
 import { JobRunner } from './jobs.js';
 import { jobHandlers, runMaintenance } from './maintenance.js';
 
@@ -32,6 +33,7 @@ export function coordinator(): Promise<Coordinator> {
     });
     const signingKey = await ensureSigningKey(database.db);
     const log = { info: (m: string) => console.log(m), error: (m: string) => console.error(m) };
+    if (BUILD_TEST_VENDOR_KEY !== null) console.warn('kofn: this is a build made for tests: it also accepts licences signed with the TEST-ONLY key.');
     const license = new LicenseClock(loadLicense(config.licensePath, log), log);
     const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, jobHandlers(database.db, signingKey), () =>
       runMaintenance(database.db, config.reservationTtlMs)
