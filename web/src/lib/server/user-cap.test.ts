@@ -6,6 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
+import { eq } from 'drizzle-orm';
+import { users } from './db/schema.js';
 import { countUsers, createUser, proxyUser } from './auth.js';
 
 describe.each(testDatabases())('user cap on $name', ({ open }) => {
@@ -15,6 +17,13 @@ describe.each(testDatabases())('user cap on $name', ({ open }) => {
   });
   afterAll(async () => {
     await database.drop();
+  });
+
+  it('trusted-proxy mode: ten parallel first requests make exactly one admin', async () => {
+    await Promise.all(Array.from({ length: 10 }, (_, i) => proxyUser(database.db, `first${i}@cap.test`, undefined, 100)));
+    expect(await database.db.select({ id: users.id }).from(users).where(eq(users.role, 'admin'))).toHaveLength(1);
+    expect(await countUsers(database.db)).toBe(10);
+    await database.db.delete(users);
   });
 
   it('65 parallel creations against a cap of 60 leave exactly 60 users, the rest refused with LICENSE_LIMIT', async () => {
