@@ -6,7 +6,7 @@
  * Stopped by PID. Used by the global setup (shared stack) and by tests that stop relays on purpose.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -41,6 +41,7 @@ const root = resolve(import.meta.dirname, '..');
 const testVendorKey = join(root, 'web/src/lib/server/testing/TEST-ONLY-vendor-license-private.pem');
 
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
+  assertTestBuild();
   const dataDir = mkdtempSync(join(tmpdir(), 'kofn-e2e-'));
   const env = { ...process.env, ...opts.env };
   // The e2e stacks always use their own embedded database; PostgreSQL is covered by the coordinator suites.
@@ -67,22 +68,31 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       rej(new Error(`kofn stack exited early with code ${code}`));
     });
   });
-  const stop = async (): Promise<void> => {
-    await new Promise<void>((res) => {
-      if (child.exitCode !== null) return res();
-      child.once('exit', () => res());
-      process.kill(child.pid!, 'SIGTERM');
-    });
-    rmSync(dataDir, { recursive: true, force: true });
+  return {
+    ...info,
+    dataDir,
+    stop: async () => {
+      await new Promise<void>((res) => {
+        if (child.exitCode !== null) return res();
+        child.once('exit', () => res());
+        process.kill(child.pid!, 'SIGTERM');
+      });
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   };
-  // A production build refuses the test key and runs with Essential limits; say why instead of letting
-  // tests fail later on a limit.
-  const conf = (await (await fetch(`${info.url}/api/configuration`)).json()) as { licensed: boolean };
-  if (!conf.licensed) {
-    await stop();
-    throw new Error('The coordinator refused the test licence: build for tests first (KOFN_TEST_BUILD=1 npm run build).');
+}
+
+/**
+ * A production build refuses the test key and runs with Essential limits (so a stack of five relays
+ * does not even start): say so before starting, instead of failing later on a limit.
+ */
+function assertTestBuild(): void {
+  const key = readFileSync(join(root, 'web/src/lib/server/testing/TEST-ONLY-vendor-license-public.pem'), 'utf8').split('\n')[1]!;
+  const server = join(root, 'web/build/server');
+  const files = existsSync(server) ? readdirSync(server, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')) : [];
+  if (!files.some((f) => readFileSync(join(server, f), 'utf8').includes(key))) {
+    throw new Error('web/build is not a build for tests (it would refuse the test licence): run KOFN_TEST_BUILD=1 npm run build first.');
   }
-  return { ...info, dataDir, stop };
 }
 
 /** Stops one relay process by PID (SIGKILL: as abrupt as a crash) and waits until it is gone. */
