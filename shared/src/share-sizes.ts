@@ -9,11 +9,11 @@
  *   chunk i in 1..count: data = chunkSize bytes, except the last = size - (count - 1) * chunkSize
  */
 import { HEADER_BYTES } from './chunk-format.js';
-import { TAG_BYTES } from './mac.js';
+import { MAC_KEY_BYTES, TAG_BYTES } from './mac.js';
 import { MAX_NAME_BYTES, MAX_TYPE_BYTES, chunkCountFor } from './metadata.js';
 
 /** version, MAC key, size, chunk size, chunk count, created, name length, type length (metadata.ts). */
-export const METADATA_FIXED_BYTES = 1 + 32 + 8 + 4 + 4 + 8 + 2 + 2;
+export const METADATA_FIXED_BYTES = 1 + MAC_KEY_BYTES + 8 + 4 + 4 + 8 + 2 + 2;
 /** Smallest and largest metadata record: a name of 1 byte and no type; longest name and type. */
 export const MIN_METADATA_BYTES = METADATA_FIXED_BYTES + 1;
 export const MAX_METADATA_BYTES = METADATA_FIXED_BYTES + MAX_NAME_BYTES + MAX_TYPE_BYTES;
