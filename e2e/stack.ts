@@ -1,10 +1,12 @@
 /**
  * Starts a whole kofn (coordinator on a fresh PGlite folder, N disk relays) with the launcher behind
- * `npm start`, on free loopback ports, with a licence signed for the run by the real kofn-license tool.
+ * `npm start`, on free loopback ports, with a licence signed for the run by the real kofn-license tool
+ * with the committed TEST-ONLY vendor key, which only a build made for tests trusts
+ * (`KOFN_TEST_BUILD=1 npm run build`; see web/src/lib/server/license-keys.ts).
  * Stopped by PID. Used by the global setup (shared stack) and by tests that stop relays on purpose.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -38,18 +40,18 @@ export interface StackOptions {
 }
 
 const root = resolve(import.meta.dirname, '..');
+const testVendorKey = join(root, 'web/src/lib/server/testing/TEST-ONLY-vendor-license-private.pem');
 
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
+  assertTestBuild();
   const dataDir = mkdtempSync(join(tmpdir(), 'kofn-e2e-'));
   const env = { ...process.env, ...opts.env };
   // The e2e stacks always use their own embedded database; PostgreSQL is covered by the coordinator suites.
   delete env.DATABASE_URL;
   const license = join(dataDir, 'license.json');
   const cli = join(root, 'web/scripts/kofn-license.mjs');
-  execFileSync(process.execPath, [cli, 'keygen', '--out', join(dataDir, 'vendor')]);
   const custom = opts.custom ? ['--relays', opts.custom[0], '--users', opts.custom[1], '--protected-bytes', opts.custom[2], '--max-file-size', opts.custom[3]].map(String) : [];
-  execFileSync(process.execPath, [cli, 'issue', '--key', join(dataDir, 'vendor', 'license-private.pem'), '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
-  env.KOFN_LICENSE_PUBLIC_KEY = readFileSync(join(dataDir, 'vendor', 'license-public.pem'), 'utf8');
+  execFileSync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
   const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -93,6 +95,19 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       rmSync(dataDir, { recursive: true, force: true });
     }
   };
+}
+
+/**
+ * A production build refuses the test key and runs with Essential limits (so a stack of five relays
+ * does not even start): say so before starting, instead of failing later on a limit.
+ */
+function assertTestBuild(): void {
+  const key = readFileSync(join(root, 'web/src/lib/server/testing/TEST-ONLY-vendor-license-public.pem'), 'utf8').split('\n')[1]!;
+  const server = join(root, 'web/build/server');
+  const files = existsSync(server) ? readdirSync(server, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js')) : [];
+  if (!files.some((f) => readFileSync(join(server, f), 'utf8').includes(key))) {
+    throw new Error('web/build is not a build for tests (it would refuse the test licence): run KOFN_TEST_BUILD=1 npm run build first.');
+  }
 }
 
 /** Stops one relay process by PID (SIGKILL: as abrupt as a crash) and waits until it is gone. */

@@ -7,7 +7,13 @@ repo=$(cd "$here/../.." && pwd)
 ctx="$here/.context"
 rm -rf "$ctx"
 mkdir -p "$ctx/app"
-(cd "$repo" && npm run build -w @kofn/shared -w @kofn/web >/dev/null)
+# Always a production build: a build for tests also trusts the TEST-ONLY licence key (issue #13 item 8a).
+(cd "$repo" && env -u KOFN_TEST_BUILD npm run build -w @kofn/shared -w @kofn/web >/dev/null)
+test_key=$(sed -n 2p "$repo/web/src/lib/server/testing/TEST-ONLY-vendor-license-public.pem")
+if grep -rqF "$test_key" "$repo/web/build"; then
+  echo "build-context: web/build trusts the TEST-ONLY licence key; refusing to package it" >&2
+  exit 1
+fi
 (cd "$repo/shared" && npm pack --silent --pack-destination "$ctx" >/dev/null)
 cp -r "$repo/web/build" "$ctx/app/build"
 cp -r "$repo/web/drizzle" "$ctx/app/drizzle"

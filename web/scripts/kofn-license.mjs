@@ -6,7 +6,9 @@
  *                      [--relays N] [--users N] [--protected-bytes N] [--max-file-size N]
  *                      [--expires YYYY-MM-DD] [--out license.json]
  *   kofn-license inspect LICENSE.json [--public-key PUBLIC.pem]
- * The coordinator verifies with KOFN_LICENSE_PUBLIC_KEY (the public PEM) and loads --license / KOFN_LICENSE.
+ * The coordinator loads --license / KOFN_LICENSE and verifies it with the vendor public key built into it
+ * (web/src/lib/server/license-keys.ts); builds made for tests also trust the TEST-ONLY key in
+ * web/src/lib/server/testing/. `keygen` makes a new vendor key pair: a new product key means a new release.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';

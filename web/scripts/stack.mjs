@@ -4,7 +4,7 @@
  * relays, each announcing itself to the coordinator. Used by `npm start` and by the Playwright suite.
  *
  *   node web/scripts/stack.mjs [--data-dir .kofn] [--port 8080] [--relays 3] [--ephemeral-ports] [--json]
- *                              [--license license.json]   (with KOFN_LICENSE_PUBLIC_KEY set to the vendor key)
+ *                              [--license license.json]   (signed by the vendor key built into the coordinator)
  *
  * Data lives under --data-dir (database in db/, relay i in relays/relay-i/) and is reused by the next start.
  * Relays join with one-time enrollment tokens the launcher makes for them on their first start. Once up,

@@ -2,6 +2,8 @@
 import type { User } from '$lib/server/auth';
 
 declare global {
+  /** Set by Vite `define` (vite.config.ts): the test licence key's PEM in builds made for tests, else null; see lib/server/license-keys.ts. */
+  const __KOFN_TEST_VENDOR_KEY__: string | null;
   namespace App {
     interface Error {
       code: string;

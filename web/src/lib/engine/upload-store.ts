@@ -3,7 +3,8 @@
  * upload where it stopped: the File itself (browsers keep a File stored in IndexedDB readable), the
  * reservation, the file's MAC key (it must stay the one inside the already stored metadata chunk; it lives
  * only in this browser, like the plaintext), how far every relay has acknowledged, and the digests relays
- * returned. Removed once the upload is committed or cancelled.
+ * returned. Removed once the upload is committed or cancelled, and all of it on sign-out (issue #13 item
+ * 10: the plaintext File and the MAC key otherwise stayed for the next user of the browser profile).
  */
 import { openDB, type IDBPDatabase } from 'idb';
 
@@ -44,9 +45,16 @@ function database(): Promise<IDBPDatabase> {
 
 const digestRange = (fileId: string) => IDBKeyRange.bound([fileId, 0], [fileId, Infinity]);
 
+/**
+ * Uploads discarded in this document (sign-out): a save still on its way for one of them must not write
+ * its File or key back. File ids are random per reservation, so this never blocks a new upload.
+ */
+const discarded = new Set<string>();
+
 /** Saves the upload's progress (not its digests), and the File too when `withFile`. */
 export async function saveUpload(u: StoredUpload, withFile = false): Promise<void> {
   const d = await database();
+  if (discarded.has(u.fileId)) return;
   const { file, digests: _digests, ...progress } = u;
   if (withFile) await d.put('files', file, u.fileId);
   await d.put('uploads', progress);
@@ -55,6 +63,7 @@ export async function saveUpload(u: StoredUpload, withFile = false): Promise<voi
 /** Saves chunks `indexes` as stored on every relay (their digests) together with the new resume point. */
 export async function saveChunksDone(u: StoredUpload, indexes: number[]): Promise<void> {
   const d = await database();
+  if (discarded.has(u.fileId)) return;
   const tx = d.transaction(['uploads', 'digests'], 'readwrite');
   const { file: _file, digests, ...progress } = u;
   await Promise.all([...indexes.map((i) => tx.objectStore('digests').put(digests.map((forRelay) => forRelay[i]!), [u.fileId, i])), tx.objectStore('uploads').put(progress), tx.done]);
@@ -85,4 +94,22 @@ export async function forgetUpload(fileId: string): Promise<void> {
   await d.delete('uploads', fileId);
   await d.delete('files', fileId);
   await d.delete('digests', digestRange(fileId));
+}
+
+/** How many uploads this browser keeps unfinished (whoever started them). */
+export async function countUploads(): Promise<number> {
+  const d = await database();
+  const [uploads, files] = await Promise.all([d.count('uploads'), d.count('files')]);
+  return Math.max(uploads, files);
+}
+
+/** Removes every stored upload (File, MAC key, progress, digests) in one transaction; returns their file ids. */
+export async function discardAllUploads(): Promise<string[]> {
+  const d = await database();
+  const tx = d.transaction(['uploads', 'files', 'digests'], 'readwrite');
+  const [uploads, files] = await Promise.all([tx.objectStore('uploads').getAllKeys(), tx.objectStore('files').getAllKeys()]);
+  const ids = [...new Set([...uploads, ...files].map(String))];
+  for (const id of ids) discarded.add(id);
+  await Promise.all([tx.objectStore('uploads').clear(), tx.objectStore('files').clear(), tx.objectStore('digests').clear(), tx.done]);
+  return ids;
 }

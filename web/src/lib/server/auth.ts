@@ -38,18 +38,29 @@ export async function countUsers(db: Db): Promise<number> {
 export async function createUser(
   db: Db,
   input: { email: string; displayName: string; password?: string | undefined; role: 'admin' | 'user' },
-  maxUsers: number
+  maxUsers: number,
+  /** Make the account an admin when it is the very first one (trusted-proxy mode), decided under the lock. */
+  opts: { adminIfFirst?: boolean } = {}
 ): Promise<User> {
-  if ((await countUsers(db)) >= maxUsers) {
-    console.warn(`kofn: licence limit reached: ${maxUsers} users; account for ${input.email} not created.`);
-    throw new KofnError('LICENSE_LIMIT', `The licence allows ${maxUsers} users.`);
-  }
+  // Hashed before the lock: argon2id takes tens of milliseconds and must not hold up other creations.
   const passwordHash = input.password === undefined ? null : await argonHash(input.password);
-  const rows = await db
-    .insert(users)
-    .values({ id: randomUUID(), email: input.email, displayName: input.displayName, passwordHash, role: input.role })
-    .onConflictDoNothing()
-    .returning();
+  // Count and insert under one transaction-scoped lock (issue #13 item 8c: checked apart, 65 parallel
+  // creations against a cap of 60 left 63 to 65 users). 7101 is the setup lock too, so a first-run setup
+  // and creations queue behind each other; taking it again inside setupAdmin's transaction is immediate.
+  const rows = await db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(7101)`);
+    const count = await countUsers(tx);
+    if (count >= maxUsers) {
+      console.warn(`kofn: licence limit reached: ${maxUsers} users; account for ${input.email} not created.`);
+      throw new KofnError('LICENSE_LIMIT', `The licence allows ${maxUsers} users.`);
+    }
+    const role = opts.adminIfFirst && count === 0 ? 'admin' : input.role;
+    return tx
+      .insert(users)
+      .values({ id: randomUUID(), email: input.email, displayName: input.displayName, passwordHash, role })
+      .onConflictDoNothing()
+      .returning();
+  });
   if (!rows[0]) throw new KofnError('EMAIL_IN_USE', 'This e-mail address already has an account.');
   return toUser(rows[0]);
 }
@@ -153,5 +164,6 @@ export async function purgeExpiredSessions(db: Db, now = new Date()): Promise<vo
 export async function proxyUser(db: Db, remoteEmail: string, remoteName: string | undefined, maxUsers: number): Promise<User> {
   const existing = await findUserByEmail(db, remoteEmail);
   if (existing) return existing;
-  return createUser(db, { email: remoteEmail, displayName: remoteName || remoteEmail, role: (await countUsers(db)) === 0 ? 'admin' : 'user' }, maxUsers);
+  // The first account is the admin; counted under createUser's lock, so parallel first requests make one.
+  return createUser(db, { email: remoteEmail, displayName: remoteName || remoteEmail, role: 'user' }, maxUsers, { adminIfFirst: true });
 }

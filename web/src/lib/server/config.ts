@@ -19,9 +19,8 @@ export interface CoordinatorConfig {
   /** Qasmat's renewal settings: maximum share age before renewal, and age past which a file is flagged expired. */
   renewalMs: number;
   expirationMs: number;
-  /** Licence file (--license / KOFN_LICENSE) and the vendor key that signs licences. */
+  /** Licence file (--license / KOFN_LICENSE); the vendor key that signs licences is built in (license-keys.ts). */
   licensePath: string | undefined;
-  licensePublicKey: string | undefined;
   /** Trusted reverse-proxy header mode: only requests from these addresses may name the user. */
   trustedProxies: string[];
 }
@@ -50,7 +49,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     renewalMs: positive(env.KOFN_RENEWAL_DAYS, 30) * 86_400_000,
     expirationMs: positive(env.KOFN_EXPIRATION_DAYS, 365) * 86_400_000,
     licensePath: licenseArg() ?? env.KOFN_LICENSE,
-    licensePublicKey: env.KOFN_LICENSE_PUBLIC_KEY,
     trustedProxies: (env.KOFN_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean)
   };
 }

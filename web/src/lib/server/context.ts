@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { loadConfig, type CoordinatorConfig } from './config.js';
 import { openDatabase, type Database } from './db/index.js';
 import { ensureSigningKey, type SigningKey } from './signing-keys.js';
-import { loadLicense, type License } from './license.js';
+import { LicenseClock, loadLicense, type License } from './license.js';
+import { BUILD_TEST_VENDOR_KEY } from './license-keys.js';
 import { JobRunner } from './jobs.js';
 import { jobHandlers, runMaintenance } from './maintenance.js';
 import { importProvisionedEnrollments } from './relays.js';
@@ -17,7 +18,8 @@ export interface Coordinator {
   config: CoordinatorConfig;
   database: Database;
   signingKey: SigningKey;
-  license: License;
+  /** The licence in force now: a getter, so expiry applies at run time (LicenseClock). */
+  readonly license: License;
   jobs: JobRunner;
 }
 
@@ -36,11 +38,21 @@ export function coordinator(): Promise<Coordinator> {
       const added = await importProvisionedEnrollments(database.db, JSON.parse(readFileSync(config.relayEnrollmentsFile, 'utf8')) as unknown);
       if (added > 0) console.log(`kofn: ${added} provisioned relay enrollment token(s) imported.`);
     }
-    const license = loadLicense(config.licensePath, config.licensePublicKey, { info: (m) => console.log(m), error: (m) => console.error(m) });
+    const log = { info: (m: string) => console.log(m), error: (m: string) => console.error(m) };
+    if (BUILD_TEST_VENDOR_KEY !== null) console.warn('kofn: this is a build made for tests: it also accepts licences signed with the TEST-ONLY key.');
+    const license = new LicenseClock(loadLicense(config.licensePath, log), log);
     const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, jobHandlers(database.db, signingKey), () =>
       runMaintenance(database.db, config.reservationTtlMs)
     );
-    return { config, database, signingKey, license, jobs };
+    return {
+      config,
+      database,
+      signingKey,
+      get license() {
+        return license.current();
+      },
+      jobs
+    };
   })();
   return current;
 }

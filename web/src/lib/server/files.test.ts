@@ -13,7 +13,7 @@ import { createUser, type User } from './auth.js';
 import { ensureSigningKey } from './signing-keys.js';
 import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
-import { commitFile, freshTokens, listFiles, manifest, removeFile, reserveFile, reportRetrieval, sharedWithMe, usage, type Ctx } from './files.js';
+import { commitFile, freshTokens, heldBytes, listFiles, manifest, removeFile, reserveFile, reportRetrieval, sharedWithMe, usage, type Ctx } from './files.js';
 import { changeGrants, sharedByMe } from './grants.js';
 import { listHistory } from './history.js';
 import { runOne } from './jobs.js';
@@ -192,7 +192,8 @@ describe.each(testDatabases())('files on $name with real relays', ({ open }) => 
   });
 
   it('never exceeds the licence quota under 100 parallel reservations', async () => {
-    const used = (await usage(database.db, license)).protectedBytes;
+    // The quota holds committed files and reservations in progress alike (heldBytes).
+    const used = await heldBytes(database.db);
     const tight: Ctx = { ...alice, license: { ...license, limits: { ...license.limits, protectedBytes: used + 10_000 } } };
     const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => reserveFile(tight, { name: `q-${i}.bin`, size: 150, type: '', k: 2 })));
     const ok = results.filter((r) => r.status === 'fulfilled').length;

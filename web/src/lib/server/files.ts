@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm';
-import { DEFAULT_CHUNK_SIZE, HEADER_BYTES, KofnError, MAX_SHARES, TAG_BYTES, chunkCountFor, digestRoot, type TokenOp } from '@kofn/shared';
+import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, digestRoot, maxShareChunkLength, shareChunkBounds, type TokenOp } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, placements, relays, users } from './db/schema.js';
 import type { User } from './auth.js';
@@ -26,8 +26,6 @@ export interface Ctx {
 }
 
 const TOKEN_TTL_S = 15 * 60;
-/** Largest metadata record (name 1024 B, type 255 B, fixed fields) the browser may store as chunk 0. */
-const MAX_METADATA_RECORD = 1400;
 
 export interface PlacementView {
   relayId: string;
@@ -60,7 +58,11 @@ async function placementsOf(db: Db, fileId: string): Promise<Array<typeof placem
 }
 
 function tokensFor(ctx: Ctx, file: FileRow, op: TokenOp, relayIds: string[]): Promise<string[]> {
-  const max = Math.max(file.chunkSize, MAX_METADATA_RECORD) + TAG_BYTES + HEADER_BYTES;
+  // Put tokens admit chunks 0..chunkCount, each at most as long as this file's largest share chunk can be
+  // (issue #13 item 8b: the bound was a whole chunk whatever the declared size, so a 1 KiB reservation
+  // stored a MiB per chunk per relay). One bound serves every index, so before commit a relay may hold
+  // at most one chunk's worth more than declared; commitFile then checks every size exactly.
+  const max = maxShareChunkLength(file.size, file.chunkSize);
   return Promise.all(
     relayIds.map((relayId) =>
       mintCapability(ctx.key, {
@@ -76,8 +78,22 @@ function tokensFor(ctx: Ctx, file: FileRow, op: TokenOp, relayIds: string[]): Pr
   );
 }
 
+/**
+ * Protected bytes: plaintext of committed files only, whose sizes commitFile verified against what every
+ * relay stored (issue #13 item 8b). Shown as usage.
+ */
 export async function protectedBytes(db: Db): Promise<number> {
-  const [r] = await db.select({ n: sql<string>`coalesce(sum(${files.size}), 0)` }).from(files).where(ne(files.status, 'deleted'));
+  const [r] = await db.select({ n: sql<string>`coalesce(sum(${files.size}), 0)` }).from(files).where(eq(files.status, 'available'));
+  return Number(r?.n ?? 0);
+}
+
+/**
+ * Bytes the quota holds: protected bytes plus uploads still reserved, at their declared size, which their
+ * put tokens bound (parallel uploads must not pass the licence between them). A reservation that is not
+ * committed in time is removed by the cleanup job and frees its share.
+ */
+export async function heldBytes(db: Db): Promise<number> {
+  const [r] = await db.select({ n: sql<string>`coalesce(sum(${files.size}), 0)` }).from(files).where(inArray(files.status, ['available', 'reserved']));
   return Number(r?.n ?? 0);
 }
 
@@ -134,7 +150,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   const file = await ctx.db.transaction(async (tx) => {
     // One reservation at a time checks and takes quota, so parallel reservations never exceed it.
     await tx.execute(sql`select pg_advisory_xact_lock(7102)`);
-    const used = await protectedBytes(tx);
+    const used = await heldBytes(tx);
     if (used + size > ctx.license.limits.protectedBytes) {
       console.warn(`kofn: licence storage limit reached (${used} of ${ctx.license.limits.protectedBytes} bytes); reservation refused.`);
       throw new KofnError('STORAGE_FULL', 'Storage limit reached: the licence allows no more protected bytes.');
@@ -169,6 +185,11 @@ async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; s
   throw new KofnError('NOT_FOUND', 'File not found on the servers.');
 }
 
+function sizeFits(file: FileRow, index: number, size: number): boolean {
+  const { min, max } = shareChunkBounds(file.size, file.chunkSize, index);
+  return Number.isSafeInteger(size) && size >= min && size <= max;
+}
+
 export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unknown }, now = new Date()) {
   const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['reserved'] });
   const roots = v.object(input.roots ?? {});
@@ -180,6 +201,11 @@ export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unkn
       const indexes = listed.map((c) => c.index);
       if (indexes.length !== expected.length || indexes.some((ix, i) => ix !== expected[i])) {
         throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} does not hold every chunk of this file.`);
+      }
+      // Exactly the sizes the declared size makes (issue #13 item 8b): the quota counts committed files
+      // at their declared size, so what relays store must be that size, not whatever the client sent.
+      if (listed.some((c) => !sizeFits(file, c.index, c.size))) {
+        throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} holds chunks of other sizes than this file's.`);
       }
       const root = await digestRoot(listed.map((c) => c.digest));
       if (roots[p.relayId] !== root) throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} holds different chunks than were uploaded.`);

@@ -1,14 +1,15 @@
 /**
  * Licence: a JSON file `{ "license": base64url(payload JSON), "signature": base64url(Ed25519 signature of
- * those payload bytes) }`, verified against the vendor's public key (KOFN_LICENSE_PUBLIC_KEY, PEM or
- * base64 SPKI; self-hosters configure their own). Tiers (Qasmat): Essential / Pro / Elite = relays 3/5/10,
+ * those payload bytes) }`, verified against the vendor key built into the product (license-keys.ts; the
+ * environment cannot supply one, issue #13 item 8a). Tiers (Qasmat): Essential / Pro / Elite = relays 3/5/10,
  * users 10/50/100, protected bytes 1/5/10 TB, max file size 1/5/10 GB (TB, GB = 10^12, 10^9 bytes of
  * plaintext, not n times it); a payload may override any limit. No licence: Essential limits.
  * `web/scripts/kofn-license.mjs` is the vendor side (keygen, issue, inspect).
  */
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { KeyObject, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { KofnError } from '@kofn/shared';
+import { trustedVendorKeys } from './license-keys.js';
 
 export interface Limits {
   relays: number;
@@ -34,6 +35,8 @@ export interface License {
   expiresAt: string | null;
   /** False when running without a licence (Essential limits). */
   licensed: boolean;
+  /** True when a licence was loaded but has since expired (Essential limits apply; see effectiveLicense). */
+  expired?: boolean;
 }
 
 export const UNLICENSED: License = {
@@ -61,8 +64,8 @@ function positive(v: unknown, field: string): number {
   return v;
 }
 
-/** Verifies a licence document and returns its effective limits. */
-export function verifyLicense(text: string, publicKey: KeyObject, now = new Date()): License {
+/** Verifies a licence document against any of `publicKeys` and returns its effective limits. */
+export function verifyLicense(text: string, publicKeys: KeyObject | readonly KeyObject[], now = new Date()): License {
   let doc: { license?: unknown; signature?: unknown };
   try {
     doc = JSON.parse(text) as typeof doc;
@@ -72,7 +75,8 @@ export function verifyLicense(text: string, publicKey: KeyObject, now = new Date
   if (typeof doc.license !== 'string' || typeof doc.signature !== 'string') throw invalid('The licence file lacks "license" or "signature".');
   const payloadBytes = Buffer.from(doc.license, 'base64url');
   const signature = Buffer.from(doc.signature, 'base64url');
-  if (!verify(null, payloadBytes, publicKey, signature)) throw invalid('The licence signature does not match the vendor key.');
+  const keys = publicKeys instanceof KeyObject ? [publicKeys] : publicKeys;
+  if (!keys.some((key) => verify(null, payloadBytes, key, signature))) throw invalid('The licence signature does not match the vendor key.');
   let p: Record<string, unknown>;
   try {
     p = JSON.parse(payloadBytes.toString('utf8')) as Record<string, unknown>;
@@ -92,7 +96,9 @@ export function verifyLicense(text: string, publicKey: KeyObject, now = new Date
     maxFileSize: positive(over.maxFileSize ?? base.maxFileSize, 'limits.maxFileSize')
   };
   const expiresAt = typeof p.expiresAt === 'string' ? p.expiresAt : null;
-  if (expiresAt && new Date(expiresAt).getTime() < now.getTime()) throw invalid(`The licence expired on ${expiresAt}.`);
+  // An unparsable date would compare false forever, i.e. never expire.
+  if (expiresAt !== null && Number.isNaN(Date.parse(expiresAt))) throw invalid('Licence field "expiresAt" is not a date.');
+  if (isExpired(expiresAt, now)) throw invalid(`The licence expired on ${expiresAt}.`);
   return {
     id: String(p.id ?? ''),
     licensee: String(p.licensee ?? ''),
@@ -104,20 +110,57 @@ export function verifyLicense(text: string, publicKey: KeyObject, now = new Date
   };
 }
 
+function isExpired(expiresAt: string | null, now: Date): boolean {
+  return expiresAt !== null && Date.parse(expiresAt) < now.getTime();
+}
+
+/**
+ * The licence in force at `now` (issue #13 item 8d: expiry was checked only at start, so a coordinator
+ * that kept running kept an expired licence's limits). Past its expiry a licence gives way to Essential
+ * limits, exactly as running without a licence does; at those limits the usual behaviour applies
+ * (blocked, message in the logs and, for storage and file size, in the UI). Nothing already stored is
+ * touched: files stay readable and removable.
+ */
+export function effectiveLicense(lic: License, now: Date): License {
+  if (!lic.licensed || !isExpired(lic.expiresAt, now)) return lic;
+  return { ...UNLICENSED, limits: { ...TIERS.Essential }, id: lic.id, licensee: lic.licensee, issuedAt: lic.issuedAt, expiresAt: lic.expiresAt, expired: true };
+}
+
+/** The coordinator's licence, read at every use so expiry takes effect while it runs; says once when it expires. */
+export class LicenseClock {
+  #expiredLogged = false;
+  constructor(
+    readonly loaded: License,
+    private readonly log: LicenseLog,
+    private readonly clock: () => Date = () => new Date()
+  ) {}
+
+  current(): License {
+    const lic = effectiveLicense(this.loaded, this.clock());
+    if (lic.expired && !this.#expiredLogged) {
+      this.#expiredLogged = true;
+      this.log.error(`kofn: licence ${lic.id} for ${lic.licensee} expired on ${lic.expiresAt}; running with Essential limits (3 relays, 10 users, 1 TB protected, 1 GB per file).`);
+    }
+    return lic;
+  }
+}
+
 export interface LicenseLog {
   info: (msg: string) => void;
   error: (msg: string) => void;
 }
 
-/** Loads the licence named by --license / KOFN_LICENSE; falls back to Essential limits and says why. */
-export function loadLicense(path: string | undefined, publicKeyText: string | undefined, log: LicenseLog): License {
+/**
+ * Loads the licence named by --license / KOFN_LICENSE, verified with the keys this build trusts (tests
+ * pass `keys` to check another build's choice); falls back to Essential limits and says why.
+ */
+export function loadLicense(path: string | undefined, log: LicenseLog, keys: readonly KeyObject[] = trustedVendorKeys()): License {
   if (!path) {
     log.info('kofn: running without a licence: Essential limits (3 relays, 10 users, 1 TB protected, 1 GB per file).');
     return UNLICENSED;
   }
   try {
-    if (!publicKeyText) throw invalid('No vendor public key is configured (KOFN_LICENSE_PUBLIC_KEY).');
-    const lic = verifyLicense(readFileSync(path, 'utf8'), parsePublicKey(publicKeyText));
+    const lic = verifyLicense(readFileSync(path, 'utf8'), keys);
     log.info(`kofn: licence ${lic.id} for ${lic.licensee}: ${lic.tier} (${lic.limits.relays} relays, ${lic.limits.users} users).`);
     return lic;
   } catch (err) {

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { createProtectStream, fileIdFromHex } from './index.js';
+import { MAX_METADATA_BYTES, MIN_METADATA_BYTES, dataChunkBytes, maxShareChunkLength, shareChunkBounds } from './share-sizes.js';
+
+/** Every share chunk the real encoder makes for `size` bytes, as [index, length]. */
+async function encoded(size: number, chunkSize: number, name: string, type: string): Promise<Array<[number, number]>> {
+  const p = await createProtectStream({ k: 2, xs: [1, 2], fileId: fileIdFromHex('ab'.repeat(16)), file: { name, size, type, chunkSize } });
+  const writing = (async () => {
+    const w = p.writable.getWriter();
+    await w.write(new Uint8Array(size));
+    await w.close();
+  })();
+  const out: Array<[number, number]> = [];
+  for await (const c of p.readable) out.push([c.index, c.shares[0]!.length]);
+  await writing;
+  return out;
+}
+
+describe('share chunk sizes', () => {
+  it('match what the encoder writes, chunk by chunk, for full, partial and empty last chunks', async () => {
+    for (const [size, chunkSize] of [[0, 1024], [1, 1024], [1024, 1024], [1025, 1024], [5000, 1024]] as const) {
+      for (const [index, length] of await encoded(size, chunkSize, 'n', '')) {
+        const b = shareChunkBounds(size, chunkSize, index);
+        expect(length, `size ${size} index ${index}`).toBeGreaterThanOrEqual(b.min);
+        expect(length, `size ${size} index ${index}`).toBeLessThanOrEqual(b.max);
+        expect(length).toBeLessThanOrEqual(maxShareChunkLength(size, chunkSize));
+        if (index > 0) expect(b.min).toBe(b.max);
+      }
+    }
+  });
+
+  it('bound the metadata chunk by the shortest and longest name and type', async () => {
+    const [[, shortest]] = (await encoded(0, 1024, 'n', '')) as [[number, number]];
+    const [[, longest]] = (await encoded(0, 1024, 'é'.repeat(512), 't'.repeat(255))) as [[number, number]];
+    expect(shortest).toBe(shareChunkBounds(0, 1024, 0).min);
+    expect(longest).toBe(shareChunkBounds(0, 1024, 0).max);
+    expect(MAX_METADATA_BYTES - MIN_METADATA_BYTES).toBe(1024 + 255 - 1);
+  });
+
+  it('give the last data chunk the remainder and refuse indexes outside 1..count', () => {
+    expect(dataChunkBytes(2500, 1000, 1)).toBe(1000);
+    expect(dataChunkBytes(2500, 1000, 3)).toBe(500);
+    expect(() => dataChunkBytes(2500, 1000, 4)).toThrow(RangeError);
+    expect(() => dataChunkBytes(2500, 1000, 0)).toThrow(RangeError);
+    expect(maxShareChunkLength(1024, 1024 * 1024)).toBe(40 + 16 + MAX_METADATA_BYTES);
+    expect(maxShareChunkLength(5 * 1024 * 1024, 1024 * 1024)).toBe(40 + 16 + 1024 * 1024);
+  });
+});
