@@ -15,9 +15,15 @@ export const init: ServerInit = async () => {
   });
 };
 
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** Routes that authenticate otherwise (relay join secret) and carry no cookies. */
-const CSRF_EXEMPT = new Set(['/api/relays/announce']);
+/** Methods that cannot change state; every other method (POST, PUT, PATCH, DELETE, anything unknown) is checked. */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+/**
+ * Route ids (not paths) exempt from the Origin and CSRF checks: relays authenticate otherwise (join
+ * secret, signed requests) and carry no cookies. Keyed by `event.route.id`, which SvelteKit resolves from
+ * the decoded path, so `/%61pi/...` and friends meet the same check as `/api/...` (issue #13, item 5).
+ * Add relay routes under `/api/relays/` here as they appear.
+ */
+const CSRF_EXEMPT_ROUTES: ReadonlySet<string> = new Set(['/api/relays/announce']);
 
 function sameToken(a: string | null, b: string): boolean {
   if (!a || a.length !== b.length) return false;
@@ -53,8 +59,10 @@ export const handle: Handle = async ({ event, resolve }) => {
     }
   }
 
-  const path = event.url.pathname;
-  if (UNSAFE.has(event.request.method) && path.startsWith('/api/') && !CSRF_EXEMPT.has(path)) {
+  const routeId = event.route.id;
+  // Every unsafe request is checked: API routes, pages and their form actions, and paths no route matches
+  // (route id null), so nothing reaches a handler through an encoding the check did not foresee.
+  if (!SAFE.has(event.request.method) && !(routeId !== null && CSRF_EXEMPT_ROUTES.has(routeId))) {
     // Origin must be this site; cookie sessions must also echo their CSRF token (double submit).
     if (event.request.headers.get('origin') !== event.url.origin) return csrfError();
     if (event.locals.csrfToken && !sameToken(event.request.headers.get('x-csrf-token'), event.locals.csrfToken)) return csrfError();
@@ -64,6 +72,6 @@ export const handle: Handle = async ({ event, resolve }) => {
   response.headers.set('X-Content-Type-Options', 'nosniff');
   response.headers.set('Referrer-Policy', 'no-referrer');
   response.headers.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
-  if (path.startsWith('/api/')) response.headers.set('Cache-Control', 'no-store');
+  if (routeId?.startsWith('/api/') || event.url.pathname.startsWith('/api/')) response.headers.set('Cache-Control', 'no-store');
   return response;
 };
