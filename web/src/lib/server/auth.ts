@@ -10,6 +10,7 @@ import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { sessions, users } from './db/schema.js';
 import { loginFailed, loginSucceeded, takeAttempt } from './login-throttle.js';
+import { claimPendingGrants } from './grants.js';
 
 export interface User {
   id: string;
@@ -50,6 +51,8 @@ export async function createUser(
     .onConflictDoNothing()
     .returning();
   if (!rows[0]) throw new KofnError('EMAIL_IN_USE', 'This e-mail address already has an account.');
+  // Files shared with this e-mail before the account existed become readable now (grants.ts).
+  await claimPendingGrants(db, rows[0]);
   return toUser(rows[0]);
 }
 
