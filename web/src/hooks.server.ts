@@ -3,6 +3,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { coordinator } from '$lib/server/context';
 import { SESSION_COOKIE, proxyUser, sessionUser } from '$lib/server/auth';
 import * as v from '$lib/server/validate';
+import { relayOrigins, withConnectSources } from '$lib/server/csp';
 
 // Open the database, apply migrations and start the job scheduler before the first request.
 export const init: ServerInit = async () => {
@@ -69,6 +70,9 @@ export const handle: Handle = async ({ event, resolve }) => {
   }
 
   const response = await resolve(event);
+  // Pages carry SvelteKit's CSP header; their connect-src gains the registered relays' origins (csp.ts).
+  const policy = response.headers.get('content-security-policy');
+  if (policy) response.headers.set('content-security-policy', withConnectSources(policy, await relayOrigins(database.db)));
   response.headers.set('X-Content-Type-Options', 'nosniff');
   response.headers.set('Referrer-Policy', 'no-referrer');
   response.headers.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
