@@ -4,7 +4,7 @@ import { setSessionCookie } from '$lib/server/cookies';
 import * as v from '$lib/server/validate';
 import { KofnError } from '@kofn/shared';
 
-/** Password sign-in; failures are rate limited per e-mail and per client address. */
+/** Password sign-in; attempts are throttled per (e-mail, client address) with growing delays (login-throttle.ts). */
 export const POST = route('none', async ({ event, co }) => {
   const b = await body(event);
   if (typeof b.password !== 'string' || b.password.length > 1024) throw new KofnError('INVALID_CREDENTIALS', 'Wrong e-mail or password.');
