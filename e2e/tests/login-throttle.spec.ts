@@ -15,7 +15,8 @@ test('429 with Retry-After after the free attempts; forged forwarding headers an
     const res = await anon.post('/api/login', { data: { email: target, password: `guess ${i}` }, headers: h });
     expect(res.status()).toBe(401);
   }
-  for (const extra of [{}, { 'X-Forwarded-For': '198.51.100.9' }, { 'X-Real-IP': '198.51.100.10', Forwarded: 'for=198.51.100.11' }]) {
+  const forged: Array<Record<string, string>> = [{}, { 'X-Forwarded-For': '198.51.100.9' }, { 'X-Real-IP': '198.51.100.10', Forwarded: 'for=198.51.100.11' }];
+  for (const extra of forged) {
     const res = await anon.post('/api/login', { data: { email: target, password: 'guess 6' }, headers: { ...h, ...extra } });
     expect(res.status(), JSON.stringify(extra)).toBe(429);
     expect(Number(res.headers()['retry-after'])).toBeGreaterThanOrEqual(1);
