@@ -79,6 +79,23 @@ describe.each(testDatabases())('grants on $name', ({ open }) => {
     expect((await sharedByMe(alice)).find((f) => f.fileId === fileId)).toBeUndefined();
   });
 
+  it('"since" moves the same way on a repeated share, and does not move when the account is created', async () => {
+    const fileId = await protect(alice, 'since.bin', randomBytes(10), 2);
+    const sinceOf = async () => {
+      const entry = (await sharedByMe(alice)).find((f) => f.fileId === fileId)!;
+      return Object.fromEntries(entry.grantees.map((g) => [g.email, g.since]));
+    };
+    await changeGrants(alice, { action: 'add_read', emails: ['bob@x.test', 'erin@x.test'], fileIds: [fileId] });
+    const first = await sinceOf();
+    await new Promise((r) => setTimeout(r, 20));
+    await changeGrants(alice, { action: 'add_read', emails: ['bob@x.test', 'erin@x.test'], fileIds: [fileId] });
+    const second = await sinceOf();
+    expect(second['bob@x.test']! > first['bob@x.test']!).toBe(true);
+    expect(second['erin@x.test']! > first['erin@x.test']!).toBe(true);
+    await createUser(database.db, { email: 'erin@x.test', displayName: 'Erin', password: 'password 123', role: 'user' }, 100);
+    expect(await sinceOf()).toEqual(second);
+  });
+
   it('a share with an e-mail that has no account becomes a grant when the account is created', async () => {
     const data = randomBytes(4000);
     const shared = await protect(alice, 'for-carol.bin', data, 2);

@@ -39,7 +39,12 @@ export async function changeGrants(ctx: Ctx, input: Record<string, unknown>) {
       const account = and(eq(users.email, email), ne(users.id, ctx.user.id));
       if (action === 'add_read') {
         const row = { fileId: sql<string>`${f.id}::text`.as('file_id'), userId: users.id, createdAt: sql<Date>`now()`.as('created_at') };
-        await ctx.db.insert(grants).select(ctx.db.select(row).from(users).where(account)).onConflictDoNothing();
+        // A repeated share moves `since` to now, as it does for a pending share (its newest history row), so
+        // re-sharing and watching `since` cannot tell the two apart either.
+        await ctx.db
+          .insert(grants)
+          .select(ctx.db.select(row).from(users).where(account))
+          .onConflictDoUpdate({ target: [grants.fileId, grants.userId], set: { createdAt: sql`now()` } });
       } else {
         await ctx.db.delete(grants).where(and(eq(grants.fileId, f.id), inArray(grants.userId, ctx.db.select({ id: users.id }).from(users).where(account))));
       }
@@ -73,7 +78,8 @@ async function latestShareOps(db: Db, where: ReturnType<typeof and>) {
 /** At account creation: the files shared with this e-mail while it had no account become readable. */
 export async function claimPendingGrants(db: Db, user: { id: string; email: string }): Promise<void> {
   const latest = await latestShareOps(db, eq(history.detail, user.email));
-  const shared = latest.filter((r) => r.operation === 'share' && r.fileId !== null).map((r) => ({ fileId: r.fileId!, userId: user.id }));
+  // `since` stays the time of the share, so the owner's list does not change when the account appears.
+  const shared = latest.filter((r) => r.operation === 'share' && r.fileId !== null).map((r) => ({ fileId: r.fileId!, userId: user.id, createdAt: r.at }));
   if (shared.length) await db.insert(grants).values(shared).onConflictDoNothing();
 }
 
