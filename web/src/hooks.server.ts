@@ -4,6 +4,7 @@ import { coordinator } from '$lib/server/context';
 import { SESSION_COOKIE, proxyUser, sessionUser } from '$lib/server/auth';
 import * as v from '$lib/server/validate';
 import { relayOrigins, withConnectSources } from '$lib/server/csp';
+import { peerAddress } from '$lib/server/client-address';
 
 // Open the database, apply migrations and start the job scheduler before the first request.
 export const init: ServerInit = async () => {
@@ -43,7 +44,8 @@ export const handle: Handle = async ({ event, resolve }) => {
 
   // Trusted reverse-proxy mode: only from configured proxy addresses, and only when configured.
   const remoteEmail = event.request.headers.get('remote-email');
-  if (config.trustedProxies.length > 0 && remoteEmail && config.trustedProxies.includes(event.getClientAddress())) {
+  // The socket peer, not getClientAddress(): with ADDRESS_HEADER set that is the forwarded header's claim.
+  if (config.trustedProxies.length > 0 && remoteEmail && config.trustedProxies.includes(peerAddress(event))) {
     try {
       event.locals.user = await proxyUser(database.db, v.email(remoteEmail, 'Remote-Email'), event.request.headers.get('remote-name') ?? undefined, license.limits.users);
     } catch {
