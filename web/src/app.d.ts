@@ -1,4 +1,5 @@
 // See https://svelte.dev/docs/kit/types#app.d.ts
+import type { IncomingMessage } from 'node:http';
 import type { User } from '$lib/server/auth';
 
 declare global {
@@ -14,6 +15,10 @@ declare global {
       /** The session's CSRF token (cookie sessions only). */
       csrfToken: string | undefined;
       sessionToken: string | undefined;
+    }
+    /** adapter-node passes the Node request; its socket is the TCP peer (client-address.ts). */
+    interface Platform {
+      req?: IncomingMessage;
     }
   }
 }

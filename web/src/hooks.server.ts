@@ -3,6 +3,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { coordinator } from '$lib/server/context';
 import { SESSION_COOKIE, proxyUser, sessionUser } from '$lib/server/auth';
 import * as v from '$lib/server/validate';
+import { relayOrigins, withConnectSources } from '$lib/server/csp';
+import { peerAddress } from '$lib/server/client-address';
 
 // Open the database, apply migrations and start the job scheduler before the first request.
 export const init: ServerInit = async () => {
@@ -15,9 +17,15 @@ export const init: ServerInit = async () => {
   });
 };
 
-const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
-/** Routes that authenticate otherwise (relays sign their messages with their own key) and carry no cookies. */
-const CSRF_EXEMPT = new Set(['/api/relays/announce', '/api/relays/enroll', '/api/relays/heartbeat']);
+/** Methods that cannot change state; every other method (POST, PUT, PATCH, DELETE, anything unknown) is checked. */
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+/**
+ * Route ids (not paths) exempt from the Origin and CSRF checks: relays sign their messages with their
+ * own key (relays.ts) and carry no cookies. Keyed by `event.route.id`, which SvelteKit resolves from
+ * the decoded path, so `/%61pi/...` and friends meet the same check as `/api/...` (issue #13, item 5).
+ * Add relay routes under `/api/relays/` here as they appear.
+ */
+const CSRF_EXEMPT_ROUTES: ReadonlySet<string> = new Set(['/api/relays/announce', '/api/relays/enroll', '/api/relays/heartbeat']);
 
 function sameToken(a: string | null, b: string): boolean {
   if (!a || a.length !== b.length) return false;
@@ -36,7 +44,8 @@ export const handle: Handle = async ({ event, resolve }) => {
 
   // Trusted reverse-proxy mode: only from configured proxy addresses, and only when configured.
   const remoteEmail = event.request.headers.get('remote-email');
-  if (config.trustedProxies.length > 0 && remoteEmail && config.trustedProxies.includes(event.getClientAddress())) {
+  // The socket peer, not getClientAddress(): with ADDRESS_HEADER set that is the forwarded header's claim.
+  if (config.trustedProxies.length > 0 && remoteEmail && config.trustedProxies.includes(peerAddress(event))) {
     try {
       event.locals.user = await proxyUser(database.db, v.email(remoteEmail, 'Remote-Email'), event.request.headers.get('remote-name') ?? undefined, license.limits.users);
     } catch {
@@ -53,17 +62,22 @@ export const handle: Handle = async ({ event, resolve }) => {
     }
   }
 
-  const path = event.url.pathname;
-  if (UNSAFE.has(event.request.method) && path.startsWith('/api/') && !CSRF_EXEMPT.has(path)) {
+  const routeId = event.route.id;
+  // Every unsafe request is checked: API routes, pages and their form actions, and paths no route matches
+  // (route id null), so nothing reaches a handler through an encoding the check did not foresee.
+  if (!SAFE.has(event.request.method) && !(routeId !== null && CSRF_EXEMPT_ROUTES.has(routeId))) {
     // Origin must be this site; cookie sessions must also echo their CSRF token (double submit).
     if (event.request.headers.get('origin') !== event.url.origin) return csrfError();
     if (event.locals.csrfToken && !sameToken(event.request.headers.get('x-csrf-token'), event.locals.csrfToken)) return csrfError();
   }
 
   const response = await resolve(event);
+  // Pages carry SvelteKit's CSP header; their connect-src gains the registered relays' origins (csp.ts).
+  const policy = response.headers.get('content-security-policy');
+  if (policy) response.headers.set('content-security-policy', withConnectSources(policy, await relayOrigins(database.db)));
   response.headers.set('X-Content-Type-Options', 'nosniff');
   response.headers.set('Referrer-Policy', 'no-referrer');
   response.headers.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');
-  if (path.startsWith('/api/')) response.headers.set('Cache-Control', 'no-store');
+  if (routeId?.startsWith('/api/') || event.url.pathname.startsWith('/api/')) response.headers.set('Cache-Control', 'no-store');
   return response;
 };

@@ -14,7 +14,7 @@ const WORDS: Record<string, string> = {
   NOT_FOUND: 'File not found on the servers.',
   UNAUTHORIZED: 'Please sign in again.',
   INVALID_CREDENTIALS: 'Wrong e-mail or password.',
-  RATE_LIMITED: 'Too many failed sign-ins; try again in 15 minutes.',
+  RATE_LIMITED: 'Too many failed sign-ins from this address',
   CSRF_FAILED: 'This request did not come from the kofn page; reload the page and try again.',
   FORBIDDEN: 'You are not allowed to do this.',
   COMMIT_MISMATCH: 'A storage server does not hold what was uploaded; the upload was not saved.',

@@ -1,14 +1,16 @@
 /**
  * Accounts and sessions: argon2id passwords (@node-rs/argon2 defaults: m = 19 MiB, t = 2, p = 1, the
  * OWASP minimum), random session tokens stored only as their SHA-256, a CSRF token per session, and login
- * rate limiting in the database so every replica counts the same failures.
+ * throttling in the database so every replica counts the same attempts (login-throttle.ts).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
-import { loginFailures, sessions, users } from './db/schema.js';
+import { sessions, users } from './db/schema.js';
+import { loginFailed, loginSucceeded, takeAttempt } from './login-throttle.js';
+import { claimPendingGrants } from './grants.js';
 
 export interface User {
   id: string;
@@ -19,8 +21,6 @@ export interface User {
 
 export const SESSION_COOKIE = 'kofn_session';
 export const SESSION_TTL_MS = 7 * 24 * 3600 * 1000;
-const LOGIN_WINDOW_MS = 15 * 60 * 1000;
-const LOGIN_MAX_FAILURES = 10;
 // A fixed hash to verify against when the e-mail is unknown, so timing does not reveal which accounts exist.
 let dummyHash: Promise<string> | undefined;
 
@@ -62,6 +62,8 @@ export async function createUser(
       .returning();
   });
   if (!rows[0]) throw new KofnError('EMAIL_IN_USE', 'This e-mail address already has an account.');
+  // Files shared with this e-mail before the account existed become readable now (grants.ts).
+  await claimPendingGrants(db, rows[0]);
   return toUser(rows[0]);
 }
 
@@ -85,33 +87,6 @@ export async function listUsers(db: Db): Promise<Array<User & { createdAt: strin
   return rows.map((r) => ({ ...toUser(r), createdAt: r.createdAt.toISOString() }));
 }
 
-async function checkRate(db: Db, keys: string[], now: Date): Promise<void> {
-  for (const key of keys) {
-    const [row] = await db.select().from(loginFailures).where(eq(loginFailures.key, key));
-    if (row && now.getTime() - row.windowStart.getTime() < LOGIN_WINDOW_MS && row.count >= LOGIN_MAX_FAILURES) {
-      throw new KofnError('RATE_LIMITED', 'Too many failed sign-ins; try again in 15 minutes.');
-    }
-  }
-}
-
-async function recordFailure(db: Db, keys: string[], now: Date): Promise<void> {
-  // Raw SQL parameters go as ISO text with a cast: the postgres driver does not take Date objects there.
-  const windowStart = sql`${new Date(now.getTime() - LOGIN_WINDOW_MS).toISOString()}::timestamptz`;
-  const nowSql = sql`${now.toISOString()}::timestamptz`;
-  for (const key of keys) {
-    await db
-      .insert(loginFailures)
-      .values({ key, count: 1, windowStart: now })
-      .onConflictDoUpdate({
-        target: loginFailures.key,
-        set: {
-          count: sql`case when ${loginFailures.windowStart} < ${windowStart} then 1 else ${loginFailures.count} + 1 end`,
-          windowStart: sql`case when ${loginFailures.windowStart} < ${windowStart} then ${nowSql} else ${loginFailures.windowStart} end`
-        }
-      });
-  }
-}
-
 export interface NewSession {
   token: string;
   csrfToken: string;
@@ -127,17 +102,17 @@ export async function createSession(db: Db, user: User, now = new Date()): Promi
   return { token, csrfToken, user, expiresAt };
 }
 
+/** Password sign-in, throttled per (account, client address) before the password is checked (login-throttle.ts). */
 export async function login(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<NewSession> {
-  const keys = [`email:${emailAddress}`, `client:${client}`];
-  await checkRate(db, keys, now);
+  await takeAttempt(db, emailAddress, client, now);
   const [row] = await db.select().from(users).where(eq(users.email, emailAddress));
   dummyHash ??= argonHash(randomBytes(16).toString('hex'));
   const ok = row?.passwordHash ? await argonVerify(row.passwordHash, password) : (await argonVerify(await dummyHash, password), false);
   if (!row || !ok || row.disabled) {
-    await recordFailure(db, keys, now);
+    await loginFailed(db, emailAddress, now);
     throw new KofnError('INVALID_CREDENTIALS', 'Wrong e-mail or password.');
   }
-  await db.delete(loginFailures).where(eq(loginFailures.key, keys[0]!));
+  await loginSucceeded(db, emailAddress, client);
   return createSession(db, toUser(row), now);
 }
 

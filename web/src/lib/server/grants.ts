@@ -2,10 +2,21 @@
  * Read access for other users (Qasmat's add_read / revoke_read), for one or many files by e-mail.
  * Grantees get read tokens through the manifest; after revocation no new token is minted, so access
  * ends when the last token (15 minutes at most) expires.
+ *
+ * Uniform answers (issue #13, item 11): granting used to answer NOT_FOUND "No user with the e-mail ..."
+ * for an address without an account, so any user could test which e-mails have accounts. Now an e-mail
+ * with and without an account get the same status, body and work: one INSERT ... SELECT (or DELETE)
+ * keyed by the e-mail, which writes a grant row only where the account exists, and one history row.
+ * That history row (operation share/revoke, detail = e-mail, written by the file's owner) is the pending
+ * grant: "shared by me" lists every e-mail whose latest share/revoke is a share, with or without an
+ * account, and `claimPendingGrants` turns them into grants when an account with that e-mail is created.
+ * (The history table serves because the schema may not change in this issue; a pending_grants table is
+ * the cleaner home if a migration is allowed later.)
  */
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, ne, sql } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
-import { files, grants, users } from './db/schema.js';
+import type { Db } from './db/index.js';
+import { files, grants, history, users } from './db/schema.js';
 import { record } from './history.js';
 import type { Ctx } from './files.js';
 import * as v from './validate.js';
@@ -13,7 +24,7 @@ import * as v from './validate.js';
 export async function changeGrants(ctx: Ctx, input: Record<string, unknown>) {
   const action = input.action;
   if (action !== 'add_read' && action !== 'revoke_read') throw v.wrongValue('action', 'add_read, revoke_read');
-  const emails = (Array.isArray(input.emails) ? input.emails : [input.email]).map((e) => v.email(e));
+  const emails = [...new Set((Array.isArray(input.emails) ? input.emails : [input.email]).map((e) => v.email(e)))];
   const ids = (Array.isArray(input.fileIds) ? input.fileIds : [input.fileId]).map((id) => v.fileId(id));
   if (emails.length === 0 || emails.length > 100 || ids.length === 0 || ids.length > 1000) throw v.wrongValue('emails/fileIds', '1..100 e-mails and 1..1000 files');
   const owned = await ctx.db
@@ -21,39 +32,84 @@ export async function changeGrants(ctx: Ctx, input: Record<string, unknown>) {
     .from(files)
     .where(and(inArray(files.id, ids), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
   if (owned.length !== new Set(ids).size) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
-  const people = await ctx.db.select().from(users).where(inArray(users.email, emails));
-  const missing = emails.filter((e) => !people.some((p) => p.email === e));
-  if (missing.length) throw new KofnError('NOT_FOUND', `No user with the e-mail ${missing.join(', ')}.`);
   for (const f of owned) {
-    for (const p of people) {
-      if (p.id === ctx.user.id) continue;
-      if (action === 'add_read') await ctx.db.insert(grants).values({ fileId: f.id, userId: p.id }).onConflictDoNothing();
-      else await ctx.db.delete(grants).where(and(eq(grants.fileId, f.id), eq(grants.userId, p.id)));
+    // The owner's own address is skipped by its text, which the owner knows anyway; every other address
+    // takes the same statements whether or not it has an account.
+    for (const email of emails.filter((e) => e !== ctx.user.email)) {
+      const account = and(eq(users.email, email), ne(users.id, ctx.user.id));
+      if (action === 'add_read') {
+        const row = { fileId: sql<string>`${f.id}::text`.as('file_id'), userId: users.id, createdAt: sql<Date>`now()`.as('created_at') };
+        // A repeated share moves `since` to now, as it does for a pending share (its newest history row), so
+        // re-sharing and watching `since` cannot tell the two apart either.
+        await ctx.db
+          .insert(grants)
+          .select(ctx.db.select(row).from(users).where(account))
+          .onConflictDoUpdate({ target: [grants.fileId, grants.userId], set: { createdAt: sql`now()` } });
+      } else {
+        await ctx.db.delete(grants).where(and(eq(grants.fileId, f.id), inArray(grants.userId, ctx.db.select({ id: users.id }).from(users).where(account))));
+      }
       await record(ctx.db, {
         userId: ctx.user.id,
         operation: action === 'add_read' ? 'share' : 'revoke',
         fileId: f.id,
         fileName: f.name,
         result: 'ok',
-        detail: p.email
+        detail: email
       });
     }
   }
   return { action, files: owned.map((f) => f.id), emails };
 }
 
+/**
+ * The owner's latest share or revoke per (file, e-mail) on files still available, with whether that
+ * e-mail has an account now.
+ */
+async function latestShareOps(db: Db, where: ReturnType<typeof and>) {
+  return db
+    .selectDistinctOn([history.fileId, history.detail], { fileId: history.fileId, email: history.detail, operation: history.operation, at: history.createdAt, accountId: users.id })
+    .from(history)
+    .innerJoin(files, and(eq(files.id, history.fileId), eq(files.ownerId, history.userId)))
+    .leftJoin(users, eq(users.email, history.detail))
+    .where(and(where, inArray(history.operation, ['share', 'revoke']), eq(history.result, 'ok'), eq(files.status, 'available')))
+    .orderBy(history.fileId, history.detail, desc(history.createdAt), desc(history.id));
+}
+
+/** At account creation: the files shared with this e-mail while it had no account become readable. */
+export async function claimPendingGrants(db: Db, user: { id: string; email: string }): Promise<void> {
+  const latest = await latestShareOps(db, eq(history.detail, user.email));
+  // `since` stays the time of the share, so the owner's list does not change when the account appears.
+  const shared = latest.filter((r) => r.operation === 'share' && r.fileId !== null).map((r) => ({ fileId: r.fileId!, userId: user.id, createdAt: r.at }));
+  if (shared.length) await db.insert(grants).values(shared).onConflictDoNothing();
+}
+
 export async function sharedByMe(ctx: Ctx) {
   const rows = await ctx.db
-    .select({ fileId: files.id, name: files.name, size: files.size, email: users.email, displayName: users.displayName, since: grants.createdAt })
+    .select({ fileId: files.id, name: files.name, size: files.size, email: users.email, since: grants.createdAt })
     .from(grants)
     .innerJoin(files, eq(files.id, grants.fileId))
     .innerJoin(users, eq(users.id, grants.userId))
     .where(and(eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
-  const byFile = new Map<string, { fileId: string; name: string; size: number; grantees: Array<{ email: string; displayName: string; since: string }> }>();
-  for (const r of rows) {
-    const e = byFile.get(r.fileId) ?? { fileId: r.fileId, name: r.name, size: r.size, grantees: [] };
-    e.grantees.push({ email: r.email, displayName: r.displayName, since: r.since.toISOString() });
-    byFile.set(r.fileId, e);
+  // Shares with e-mails that have no account (yet) are listed the same way, so this list does not tell
+  // the owner which e-mails have accounts either; no display name is given for anyone, for that reason.
+  const pending = (await latestShareOps(ctx.db, and(eq(history.userId, ctx.user.id), isNull(users.id)))).filter((r) => r.operation === 'share' && r.fileId !== null);
+  const names = new Map((await namesOf(ctx.db, ctx.user.id, pending.map((p) => p.fileId!))).map((f) => [f.id, f]));
+  const byFile = new Map<string, { fileId: string; name: string; size: number; grantees: Array<{ email: string; since: string }> }>();
+  const add = (fileId: string, name: string, size: number, email: string, since: Date) => {
+    const e = byFile.get(fileId) ?? { fileId, name, size, grantees: [] };
+    e.grantees.push({ email, since: since.toISOString() });
+    byFile.set(fileId, e);
+  };
+  for (const r of rows) add(r.fileId, r.name, r.size, r.email, r.since);
+  for (const p of pending) {
+    const f = names.get(p.fileId!);
+    if (f) add(f.id, f.name, f.size, p.email, p.at);
   }
+  for (const e of byFile.values()) e.grantees.sort((a, b) => a.email.localeCompare(b.email));
   return [...byFile.values()].sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function namesOf(db: Db, ownerId: string, ids: string[]) {
+  if (ids.length === 0) return [];
+  return db.select({ id: files.id, name: files.name, size: files.size }).from(files).where(and(inArray(files.id, [...new Set(ids)]), eq(files.ownerId, ownerId)));
 }

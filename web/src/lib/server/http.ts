@@ -39,9 +39,17 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   UNAVAILABLE: 503
 };
 
+/** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
+function retryAfter(err: object): number | undefined {
+  const s = 'retryAfterSeconds' in err ? err.retryAfterSeconds : undefined;
+  return typeof s === 'number' && Number.isSafeInteger(s) && s > 0 ? s : undefined;
+}
+
 export function errorResponse(err: unknown): Response {
   if (hasErrorCode(err)) {
-    return json({ error: { code: err.code, message: err.message } }, { status: STATUS[err.code] ?? 400 });
+    const wait = retryAfter(err);
+    const headers: Record<string, string> = wait === undefined ? {} : { 'Retry-After': String(wait) };
+    return json({ error: { code: err.code, message: err.message } }, { status: STATUS[err.code] ?? 400, headers });
   }
   console.error('coordinator: unhandled error', err instanceof Error ? err.name : typeof err);
   return json({ error: { code: 'INTERNAL', message: 'Internal coordinator error.' } }, { status: 500 });

@@ -10,6 +10,7 @@ import { enqueue, type JobHandler } from './jobs.js';
 import { deleteFileOn } from './relay-client.js';
 import type { SigningKey } from './signing-keys.js';
 import { purgeExpiredSessions } from './auth.js';
+import { purgeLoginThrottle } from './login-throttle.js';
 
 export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler> {
   return {
@@ -41,4 +42,5 @@ export async function runMaintenance(db: Db, reservationTtlMs: number, now = new
     .returning({ id: files.id });
   for (const f of stale) await enqueue(db, 'delete-file', f.id, { fileId: f.id }, now);
   await purgeExpiredSessions(db, now);
+  await purgeLoginThrottle(db, now);
 }
