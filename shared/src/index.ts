@@ -11,3 +11,4 @@ export { ShareEncoder, ShareDecoder, newMacKey, shareChunkLength, type Decoded, 
 export * from './streams.js';
 export * from './token-claims.js';
 export * from './digest-root.js';
+export * from './protocol/relay-client.js';
