@@ -175,7 +175,7 @@ export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unkn
   const expected = Array.from({ length: file.chunkCount + 1 }, (_, i) => i);
   const checked = await Promise.all(
     where.map(async (p) => {
-      const listed = await listChunks(ctx.key, { id: p.relayId, url: p.relay.url, name: p.relay.name }, file.id);
+      const listed = await listChunks(ctx.key, { id: p.relayId, url: p.relay.url, name: p.relay.name }, file.id, file.chunkCount, ctx.config.relayTimeouts);
       const indexes = listed.map((c) => c.index);
       if (indexes.length !== expected.length || indexes.some((ix, i) => ix !== expected[i])) {
         throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} does not hold every chunk of this file.`);
