@@ -49,6 +49,8 @@ export const ERROR_CODES = [
   'RELAY_TIMEOUT',
   'RELAY_ANSWER_TOO_LARGE',
   'RELAY_BAD_ANSWER',
+  // a retrieved file's authenticated metadata record disagrees with what the coordinator says (#13 item 12)
+  'METADATA_MISMATCH',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

@@ -118,6 +118,9 @@ class Deadline {
   fired: Phase | undefined;
   private last = 0;
   private limit = 0;
+  get limitMs(): number {
+    return this.limit;
+  }
   private phase: Phase = 'headers';
   private phaseTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly totalTimer: ReturnType<typeof setTimeout>;
@@ -152,6 +155,7 @@ class Deadline {
   private fire(phase: Phase): void {
     if (this.fired || this.controller.signal.aborted) return;
     this.fired = phase;
+    clearTimeout(this.phaseTimer);
     this.controller.abort(new DOMException('relay timeout', 'TimeoutError'));
   }
 
@@ -304,9 +308,9 @@ export class RelayClient {
   /** Maps what went wrong in an attempt to a KofnError naming the relay. */
   private failure(err: unknown, d: Deadline): unknown {
     if (d.fired) {
-      const what = d.fired === 'headers' ? 'did not answer' : d.fired === 'idle' ? 'stopped sending' : 'took too long';
-      const ms = d.fired === 'total' ? this.timeouts.totalMs : d.fired === 'idle' ? this.timeouts.idleMs : undefined;
-      return this.error('RELAY_TIMEOUT', `Storage server ${this.relay.name} ${what}${ms ? ` for ${ms / 1000} s` : ' in time'}.`, 0);
+      const what = d.fired === 'headers' ? 'did not answer within' : d.fired === 'idle' ? 'stopped sending for' : 'took longer than';
+      const ms = d.fired === 'total' ? this.timeouts.totalMs : d.limitMs;
+      return this.error('RELAY_TIMEOUT', `Storage server ${this.relay.name} ${what} ${ms / 1000} s.`, 0);
     }
     if (d.controller.signal.aborted) return d.controller.signal.reason; // the caller's abort
     if (err instanceof KofnError) return err;

@@ -9,10 +9,11 @@
  * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
-import { digestRoot, randomBytes, readChunks, shareChunkLength, type MetadataRecord } from '@kofn/shared';
+import { digestRoot, randomBytes, readChunks, shareChunkLength, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
+import { relayClient } from './relay-http';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
@@ -39,6 +40,8 @@ export interface ProtectOptions {
   signal?: AbortSignal;
   onReserved?: (r: Pick<Reservation, 'fileId' | 'placements'>) => void;
   onProgress?: (p: ProtectProgress) => void;
+  /** Time bounds of relay requests (the page has them from the coordinator's KOFN_RELAY_TIMEOUT_*). */
+  relayTimeouts?: Partial<RelayTimeouts>;
 }
 
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
@@ -99,12 +102,10 @@ export async function resumeUpload(state: StoredUpload, opts: ProtectOptions): P
     const [list, del] = await Promise.all([tokens(state.fileId, 'list'), tokens(state.fileId, 'delete')]);
     await Promise.all(
       state.placements.map(async (p) => {
-        const res = await fetch(`${p.url}/v1/files/${state.fileId}/chunks`, { headers: { Authorization: `Bearer ${list.get(p.relayId)}` }, signal: opts.signal });
-        if (!res.ok) throw { code: 'RELAYS_OFFLINE', message: 'Some storage servers necessary for the operation are not connected.' };
-        const { chunks } = (await res.json()) as { chunks: Array<{ index: number }> };
-        for (const c of chunks.filter((c) => c.index > state.doneUpTo)) {
-          await fetch(`${p.url}/v1/files/${state.fileId}/chunks/${c.index}`, { method: 'DELETE', headers: { Authorization: `Bearer ${del.get(p.relayId)}` }, signal: opts.signal });
-        }
+        // Bounded in time and size like every relay request (shared RelayClient); errors name the relay.
+        const chunks = await relayClient({ ...p, token: list.get(p.relayId)! }, opts.relayTimeouts).list(state.fileId, state.chunkCount + 1, opts.signal);
+        const remover = relayClient({ ...p, token: del.get(p.relayId)! }, opts.relayTimeouts);
+        for (const c of chunks.filter((c) => c.index > state.doneUpTo)) await remover.deleteChunk(state.fileId, c.index, opts.signal);
       })
     );
   } catch (err) {
@@ -146,7 +147,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     }
     if (moved.length > 0) await saveChunksDone(state, moved);
   };
-  const targets = (): RelayTarget[] => state.placements.map((p) => ({ url: p.url, relayId: p.relayId, token: puts.get(p.relayId)! }));
+  const targets = (): RelayTarget[] => state.placements.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: puts.get(p.relayId)! }));
   /** Records each relay's digest of chunk `index` once a worker has stored its shares everywhere. */
   const stored = async (index: number, digests: string[], plainBytes: number) => {
     digests.forEach((d, j) => (state.digests[j]![index] = d));
@@ -161,7 +162,9 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     const onShareStored = Comlink.proxy((relayId: string, bytes: number) => {
       progress.perRelay[relayId] = (progress.perRelay[relayId] ?? 0) + bytes;
     });
-    await pool.setInit((w) => w.initEncoder({ k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey }, onShareStored));
+    await pool.setInit((w) =>
+      w.initEncoder({ k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey, ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {}) }, onShareStored)
+    );
 
     if (state.doneUpTo < 0) {
       const meta: MetadataRecord = {

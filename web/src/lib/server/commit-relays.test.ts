@@ -14,7 +14,8 @@ import { createUser } from './auth.js';
 import { ensureSigningKey } from './signing-keys.js';
 import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
-import { commitFile, type Ctx } from './files.js';
+import { commitFile, reportRetrieval, type Ctx } from './files.js';
+import { listHistory } from './history.js';
 import { errorResponse } from './http.js';
 import { recordHeartbeat } from './relays.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
@@ -180,5 +181,14 @@ describe.each(testDatabases())('commit with a hostile relay on $name', ({ open }
     expect(performance.now() - t).toBeLessThan(4_500);
     expect(err.code).toBe('RELAY_TIMEOUT');
     expect(status).toBe(504);
+  });
+
+  it("records the relays a retrieval failed over from in the history (the page's report)", async () => {
+    hostile.mode = 'honest';
+    const u = await uploaded('reported.bin');
+    await commitFile(alice, u.fileId, { roots: await roots(u) });
+    await reportRetrieval(alice, u.fileId, { result: 'ok', badRelays: [], failedRelays: [hostile.id, 'not-a-placement'] });
+    const [entry] = await listHistory(database.db, alice.user.id);
+    expect(entry).toMatchObject({ operation: 'retrieve', fileName: 'reported.bin', result: 'ok', detail: 'no answer from: hostile-relay' });
   });
 });

@@ -325,8 +325,11 @@ export async function reportRetrieval(ctx: Ctx, rawId: unknown, input: Record<st
   const badRelays = Array.isArray(input.badRelays) ? input.badRelays.filter((r): r is string => typeof r === 'string').slice(0, 255) : [];
   const where = await placementsOf(ctx.db, file.id);
   const names = badRelays.map((id) => where.find((p) => p.relayId === id)?.relay.name).filter(Boolean);
+  // Relays that did not deliver (offline, timed out, sent too much) and were replaced or made it fail.
+  const failedRelays = Array.isArray(input.failedRelays) ? input.failedRelays.filter((r): r is string => typeof r === 'string').slice(0, 255) : [];
+  const failedNames = failedRelays.map((id) => where.find((p) => p.relayId === id)?.relay.name).filter(Boolean);
   const message = typeof input.message === 'string' ? input.message.slice(0, 300).replace(/[\p{Cc}]/gu, ' ') : '';
-  const detail = [names.length ? `bad data from: ${names.join(', ')}` : '', message].filter(Boolean).join('; ');
+  const detail = [names.length ? `bad data from: ${names.join(', ')}` : '', failedNames.length ? `no answer from: ${failedNames.join(', ')}` : '', message].filter(Boolean).join('; ');
   await record(ctx.db, { userId: ctx.user.id, operation: 'retrieve', fileId: file.id, fileName: file.name, result, detail });
   return { recorded: true };
 }
