@@ -33,6 +33,8 @@ export interface StackOptions {
   tolerateRelayExits?: boolean;
   /** Extra environment for the coordinator and relays. */
   env?: Record<string, string>;
+  /** Extra environment for one relay, by name (relay-1...), over the launcher's: e.g. its port and public URL. */
+  relayEnv?: Record<string, Record<string, string>>;
 }
 
 const root = resolve(import.meta.dirname, '..');
@@ -50,6 +52,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   env.KOFN_LICENSE_PUBLIC_KEY = readFileSync(join(dataDir, 'vendor', 'license-public.pem'), 'utf8');
   const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
+  for (const [name, vars] of Object.entries(opts.relayEnv ?? {})) for (const [k, v] of Object.entries(vars)) args.push('--relay-env', `${name}:${k}=${v}`);
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
     const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 90 s')), 90_000);

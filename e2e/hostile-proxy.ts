@@ -1,0 +1,107 @@
+/**
+ * A loopback HTTP proxy in front of a REAL relay, for hostile-relay tests (issue #13 items 3, 4). The relay's
+ * public URL points here, so the coordinator hands this address to browsers. It forwards everything as is
+ * until told to misbehave on share-chunk requests (GET or PUT /v1/files/:id/chunks/:index), the way a
+ * malicious relay or a broken network would:
+ *   - 'stall-headers': take the request and never answer;
+ *   - 'stall-body': forward the relay's headers and the first 100 body bytes, then go silent;
+ *   - 'flood': forward the relay's answer (its CORS headers included) without its length, then send
+ *     garbage for ever; `flooded` counts what the browser accepted before it hung up.
+ * Pings, health, listings and CORS preflights always pass, so the relay still looks healthy (and fast).
+ */
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as netServer, type AddressInfo } from 'node:net';
+
+export type ProxyMode = 'forward' | 'stall-headers' | 'stall-body' | 'flood';
+
+const SHARE_CHUNK = /^\/v1\/files\/[0-9a-f]{32}\/chunks\/\d+$/;
+
+/** A free loopback port (for the relay behind the proxy). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = netServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => res(port));
+    });
+  });
+}
+
+export class HostileProxy {
+  mode: ProxyMode = 'forward';
+  /** Which share-chunk requests misbehave. */
+  methods: ReadonlySet<string> = new Set(['GET']);
+  /** Share-chunk requests that misbehaved. */
+  misbehaved = 0;
+  /** Body bytes written in flood mode, over every flooded answer. */
+  flooded = 0;
+  url = '';
+  private readonly server: Server;
+  private readonly timers = new Set<ReturnType<typeof setInterval>>();
+
+  constructor(private readonly target: { host: string; port: number }) {
+    this.server = createServer((req, res) => this.handle(req, res));
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.server.closeAllConnections();
+    await new Promise<void>((r) => this.server.close(() => r()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const hostile = this.mode !== 'forward' && SHARE_CHUNK.test(req.url ?? '') && this.methods.has(req.method ?? '');
+    if (hostile) this.misbehaved += 1;
+    if (hostile && this.mode === 'stall-headers') {
+      req.resume(); // read the upload, answer nothing
+      return;
+    }
+    const upstream = request({ ...this.target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      if (!hostile) {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        return;
+      }
+      const headers = { ...answer.headers };
+      if (this.mode === 'flood') delete headers['content-length'];
+      res.writeHead(answer.statusCode ?? 502, headers);
+      if (this.mode === 'stall-body') {
+        let sent = 0;
+        answer.on('data', (c: Buffer) => {
+          if (sent < 100) res.write(c.subarray(0, 100 - sent));
+          sent += c.length;
+        });
+        return;
+      }
+      answer.on('data', (c: Buffer) => res.write(c));
+      answer.on('end', () => this.floodOn(res));
+    });
+    upstream.on('error', () => res.destroy());
+    req.pipe(upstream);
+  }
+
+  /** Writes 64 KiB of garbage whenever the socket can take it, until the browser goes away. */
+  private floodOn(res: ServerResponse): void {
+    const piece = Buffer.alloc(64 * 1024, 0x5a);
+    const t = setInterval(() => {
+      if (res.destroyed || res.writableEnded) {
+        clearInterval(t);
+        this.timers.delete(t);
+        return;
+      }
+      while (res.write(piece)) this.flooded += piece.length;
+      this.flooded += piece.length;
+    }, 1);
+    this.timers.add(t);
+    res.once('close', () => {
+      clearInterval(t);
+      this.timers.delete(t);
+    });
+  }
+}
