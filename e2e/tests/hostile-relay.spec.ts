@@ -5,6 +5,8 @@
  * share chunks, stalls before headers, stalls after 100 body bytes, or floods an endless body. Relay
  * timeouts are shortened through the coordinator's KOFN_RELAY_TIMEOUT_* (the logic is the defaults').
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
 import { HostileProxy, freePort } from '../hostile-proxy.js';
@@ -33,13 +35,24 @@ const transferOf = (name: string) => page.getByTestId('transfer').filter({ hasTe
 
 /** The honest relays answer pings 300 ms late, so the browser picks the hostile one among its k. */
 async function preferHostile(): Promise<void> {
-  await page.unrouteAll();
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
   for (const url of stack.relays.filter((u) => u !== proxy.url)) {
     await page.route(`${url}/v1/ping`, async (route) => {
       await new Promise((res) => setTimeout(res, 300));
       await route.continue();
     });
   }
+}
+
+/** Retrieves the file listed as `name` through the page (saving to OPFS), none of it saved before. */
+async function retrieveAgainAs(name: string): Promise<void> {
+  await page.reload();
+  await ready(page);
+  await page.evaluate(async (names) => {
+    const root = await navigator.storage.getDirectory();
+    for (const n of names) await root.removeEntry(n).catch(() => undefined);
+  }, [FILE.name, LIE]);
+  await retrieveThroughUi(page, name);
 }
 
 /** Retrieves FILE through the page; answers how long it took. */
@@ -116,8 +129,60 @@ test('a relay flooding an endless share is cut at the share size and failed over
   expect(proxy.flooded).toBeLessThan(64 * 1024 * 1024);
 });
 
+/**
+ * Item 12: the coordinator (here: its answers rewritten on the way, the one fault this file cannot make
+ * for real) names the file otherwise than the file's authenticated metadata record.
+ */
+const LIE = 'evil.exe';
+async function coordinatorSays(what: 'listing' | 'manifest'): Promise<void> {
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  const pattern = what === 'listing' ? `${stack.url}/api/files` : `${stack.url}/api/files/*/manifest`;
+  await page.route(pattern, async (route) => {
+    if (route.request().method() !== 'GET') return route.continue();
+    const res = await route.fetch();
+    const body = (await res.json()) as { name?: string; files?: Array<{ name: string }> };
+    if (body.name === FILE.name) body.name = LIE;
+    for (const f of body.files ?? []) if (f.name === FILE.name) f.name = LIE;
+    await route.fulfill({ response: res, json: body });
+  });
+}
+
+test('a download is saved under the name of the authenticated record, not the listing', async () => {
+  proxy.mode = 'forward';
+  await coordinatorSays('listing');
+  await page.evaluate(() => localStorage.setItem('kofn.save', 'download'));
+  await page.reload();
+  await ready(page);
+  await page.evaluate(() => navigator.serviceWorker.ready);
+  const downloading = page.waitForEvent('download');
+  await page.getByRole('button', { name: `Retrieve ${LIE}`, exact: true }).click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toBe(FILE.name);
+  expect(createHash('sha256').update(readFileSync(await download.path())).digest('hex')).toBe(FILE.file.sha256);
+  await page.evaluate(() => localStorage.removeItem('kofn.save'));
+});
+
+test('a save picker opened on a lying listing name is undone, saving nothing', async () => {
+  await coordinatorSays('listing');
+  await retrieveAgainAs(LIE);
+  const transfer = page.getByTestId('transfer').filter({ hasText: `Retrieving ${LIE}` }).first();
+  await expect(transfer).toHaveAttribute('data-status', 'error');
+  await expect(transfer).toContainText('differently from its authenticated record');
+  expect(await opfsSha256(page, LIE)).toBeNull();
+});
+
+test('a manifest naming the file otherwise than its authenticated record is refused', async () => {
+  await coordinatorSays('manifest');
+  await retrieveAgainAs(FILE.name);
+  await expect(transferOf(FILE.name)).toHaveAttribute('data-status', 'error');
+  await expect(transferOf(FILE.name)).toContainText('differently from its authenticated record');
+  expect(await opfsSha256(page, FILE.name)).toBeNull();
+  expect(await opfsSha256(page, LIE)).toBeNull();
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+});
+
 test('protecting with a relay that never answers a PUT fails within the timeout, naming the relay', async () => {
-  await page.unrouteAll();
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
   proxy.mode = 'stall-headers';
   proxy.methods = new Set(['PUT']);
   const other = { name: 'hostile-put.bin', file: makeFile('hostile-put.bin', 2 * 1024 * 1024 + 3) };

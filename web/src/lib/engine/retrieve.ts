@@ -46,7 +46,11 @@ export interface SavedFile {
  * Opens where the file goes, once its metadata record has been rebuilt and authenticated: the name a file
  * is saved under comes from that record, never from the coordinator alone (issue #13 item 12).
  */
-export type SinkFor = (file: SavedFile) => Promise<Sink>;
+export interface SinkFor {
+  (file: SavedFile): Promise<Sink>;
+  /** Undoes what was prepared before the sink was asked for (a save picker's empty file) when retrieval fails first. */
+  abort?: (reason: unknown) => Promise<void>;
+}
 
 export interface RetrieveOptions {
   signal?: AbortSignal;
@@ -232,7 +236,7 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     opts.onProgress?.(done, m.size, { ...perRelay });
     return { size: done, badRelays: [...bad], unreachable: [...unreachable] };
   } catch (err) {
-    await sink?.abort(err).catch(() => undefined);
+    await (sink ? sink.abort(err) : sinkFor.abort?.(err))?.catch(() => undefined);
     throw withRelays(err, [...bad], [...unreachable]);
   } finally {
     opts.signal?.removeEventListener('abort', abort);
