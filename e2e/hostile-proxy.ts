@@ -6,13 +6,15 @@
  *   - 'stall-headers': take the request and never answer;
  *   - 'stall-body': forward the relay's headers and the first 100 body bytes, then go silent;
  *   - 'flood': forward the relay's answer (its CORS headers included) without its length, then send
- *     garbage for ever; `flooded` counts what the browser accepted before it hung up.
+ *     garbage for ever; `flooded` counts what the browser accepted before it hung up;
+ *   - 'expire-once': answer the next share request 401 TOKEN_EXPIRED, as a relay does for a token past
+ *     its 15 minutes, then forward again; `tokens` records the token of every share request.
  * Pings, health, listings and CORS preflights always pass, so the relay still looks healthy (and fast).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 
-export type ProxyMode = 'forward' | 'stall-headers' | 'stall-body' | 'flood';
+export type ProxyMode = 'forward' | 'stall-headers' | 'stall-body' | 'flood' | 'expire-once';
 
 const SHARE_CHUNK = /^\/v1\/files\/[0-9a-f]{32}\/chunks\/\d+$/;
 
@@ -36,6 +38,8 @@ export class HostileProxy {
   misbehaved = 0;
   /** Body bytes written in flood mode, over every flooded answer. */
   flooded = 0;
+  /** Path and bearer token of every share-chunk request, in order. */
+  tokens: Array<{ path: string; token: string }> = [];
   url = '';
   private readonly server: Server;
   private readonly timers = new Set<ReturnType<typeof setInterval>>();
@@ -57,7 +61,15 @@ export class HostileProxy {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const hostile = this.mode !== 'forward' && SHARE_CHUNK.test(req.url ?? '') && this.methods.has(req.method ?? '');
+    if (SHARE_CHUNK.test(req.url ?? '')) this.tokens.push({ path: req.url!, token: (req.headers.authorization ?? '').replace(/^Bearer /, '') });
     if (hostile) this.misbehaved += 1;
+    if (hostile && this.mode === 'expire-once') {
+      this.mode = 'forward';
+      req.resume();
+      res.writeHead(401, { 'content-type': 'application/json', 'access-control-allow-origin': req.headers.origin ?? '*', vary: 'Origin' });
+      res.end(JSON.stringify({ error: { code: 'TOKEN_EXPIRED', message: 'The access token has expired.' } }));
+      return;
+    }
     if (hostile && this.mode === 'stall-headers') {
       req.resume(); // read the upload, answer nothing
       return;

@@ -129,6 +129,20 @@ test('a relay flooding an endless share is cut at the share size and failed over
   expect(proxy.flooded).toBeLessThan(64 * 1024 * 1024);
 });
 
+test('a share token that expires during a retrieval is renewed from the coordinator, and the retrieval completes', async () => {
+  await preferHostile();
+  proxy.mode = 'expire-once';
+  proxy.tokens = [];
+  await retrieveAgain();
+  await expect(transferOf(FILE.name)).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(page, FILE.name)).toBe(FILE.file.sha256);
+  expect(proxy.mode).toBe('forward'); // the 401 was sent
+  // The refused request was sent again, to the same chunk, with a token the coordinator minted afresh.
+  const [refused, again] = proxy.tokens;
+  expect(again!.path).toBe(refused!.path);
+  expect(again!.token).not.toBe(refused!.token);
+});
+
 /**
  * Item 12: the coordinator (here: its answers rewritten on the way, the one fault this file cannot make
  * for real) names the file otherwise than the file's authenticated metadata record.

@@ -14,6 +14,7 @@ import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
 import { relayClient } from './relay-http';
+import { renewer } from './tokens';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
@@ -159,11 +160,16 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
   const sent = (plainBytes: number) => shareChunkLength(plainBytes) * state.n;
   try {
     // Each relay's bar moves as soon as that relay has stored a share, not when the slowest one has.
+    const renewExpired = Comlink.proxy(renewer(state.fileId, 'put', (fresh) => fresh.forEach((v, k) => puts.set(k, v))));
     const onShareStored = Comlink.proxy((relayId: string, bytes: number) => {
       progress.perRelay[relayId] = (progress.perRelay[relayId] ?? 0) + bytes;
     });
     await pool.setInit((w) =>
-      w.initEncoder({ k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey, ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {}) }, onShareStored)
+      w.initEncoder(
+        { k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey, ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {}) },
+        onShareStored,
+        renewExpired
+      )
     );
 
     if (state.doneUpTo < 0) {

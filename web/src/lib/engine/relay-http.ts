@@ -13,12 +13,22 @@ export interface RelayEndpoint {
   token: string;
 }
 
+/** Asks the coordinator for a fresh token for one relay (after the relay said the one it had expired). */
+export type RenewToken = (relayId: string) => Promise<string>;
+
 /**
- * A client for `target`. The token is read at every attempt, so a caller that renews tokens (protect
- * renews its put tokens every 10 minutes) has retries use the new one.
+ * A client for `target`. The token is read at every attempt; when the relay says it expired, `renew`
+ * (when given) fetches a new one, kept in `target` for its later requests. Tokens live 15 minutes, so a
+ * retrieval or upload running longer needs this.
  */
-export function relayClient(target: RelayEndpoint, timeouts?: Partial<RelayTimeouts>): RelayClient {
-  return new RelayClient({ id: target.relayId, name: target.name ?? target.relayId, url: target.url }, { token: () => target.token, ...(timeouts ? { timeouts } : {}) });
+export function relayClient(target: RelayEndpoint, timeouts?: Partial<RelayTimeouts>, renew?: RenewToken): RelayClient {
+  return new RelayClient(
+    { id: target.relayId, name: target.name ?? target.relayId, url: target.url },
+    {
+      token: (_op, expired) => (expired && renew ? renew(target.relayId).then((t) => (target.token = t)) : target.token),
+      ...(timeouts ? { timeouts } : {})
+    }
+  );
 }
 
 /** Round-trip time to a relay in ms (median of 3), or Infinity when it does not answer. */

@@ -11,6 +11,7 @@ import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { ping } from './relay-http';
 import { safeFileName } from './sinks';
+import { renewer } from './tokens';
 import { InFlight } from './in-flight';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RebuiltChunk, RebuiltMetadata, RelayFailure, RelayTarget, Unreachable } from './share.worker';
@@ -116,6 +117,7 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   // written to rebuild later chunks into. A retrieval allocates about IN_FLIGHT x (k + 1) of them.
   const shareBuffers: ArrayBuffer[] = [];
   const written: ArrayBuffer[] = [];
+  const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token))));
   /** Why each failed relay failed, as its error said (naming it). */
   const failures = new Map<string, RelayFailure>();
   const offline = () => ({
@@ -181,13 +183,13 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   try {
     let metaShares: Uint8Array[] = [];
     const meta = await decode<RebuiltMetadata['meta'] & { bad: number[]; sizes: number[] }>(0, async (sources) => {
-      const r: RebuiltMetadata | Unreachable = await pool.run((w) => w.retrieveMetadata(fileId, m.epoch, m.k, sources, opts.relayTimeouts));
+      const r: RebuiltMetadata | Unreachable = await pool.run((w) => w.retrieveMetadata(fileId, m.epoch, m.k, sources, opts.relayTimeouts, renew));
       if ('unreachable' in r) return r;
       metaShares = r.shares;
       return { ...r.meta, bad: r.bad, sizes: r.sizes };
     });
     // Every worker, and every worker that replaces one, learns the file's key from the same metadata shares.
-    await pool.setInit((w) => w.initDecoder(fileId, m.epoch, m.k, metaShares, opts.relayTimeouts));
+    await pool.setInit((w) => w.initDecoder(fileId, m.epoch, m.k, metaShares, opts.relayTimeouts, renew));
     if (meta.size !== m.size || meta.chunkCount !== m.chunkCount) {
       throw { code: 'BAD_SHARE_FORMAT', message: 'The stored file does not match its manifest.' };
     }

@@ -10,7 +10,7 @@
  */
 import * as Comlink from 'comlink';
 import { MAC_KEY_BYTES, MAX_NAME_BYTES, MAX_TYPE_BYTES, ShareDecoder, ShareEncoder, fileIdFromHex, hasErrorCode, shareChunkLength, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
-import { relayClient, type RelayEndpoint } from './relay-http';
+import { relayClient, type RelayEndpoint, type RenewToken } from './relay-http';
 
 /** Where one share goes or comes from, with the capability token for it (and the relay's name, for errors). */
 export type RelayTarget = RelayEndpoint;
@@ -84,6 +84,8 @@ let onShareStored: ((relayId: string, bytes: number) => void) | undefined;
 let decoder: ShareDecoder | undefined;
 let decodeExpect: { fileId: Uint8Array; epoch: number; k: number } | undefined;
 let timeouts: Partial<RelayTimeouts> | undefined;
+/** The page's way to a fresh token when a relay says one expired (a Comlink proxy). */
+let renewToken: RenewToken | undefined;
 
 let cpuQueue: Promise<unknown> = Promise.resolve();
 /** Runs CPU work one task at a time, in arrival order. */
@@ -119,7 +121,7 @@ function scratchFor(dataLength: number): Uint8Array<ArrayBuffer>[] {
 function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<string[]> {
   return Promise.all(
     targets.map(async (t, j) => {
-      const { digest } = await relayClient(t, timeouts).put(fileIdHex, index, bodies[j]!);
+      const { digest } = await relayClient(t, timeouts, renewToken).put(fileIdHex, index, bodies[j]!);
       void onShareStored?.(t.relayId, bodies[j]!.size);
       return digest;
     })
@@ -128,7 +130,7 @@ function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<
 
 /** GETs one share from each source; the relays that failed (after retries), if any. */
 async function getAll(fileId: string, index: number, sources: RelayTarget[]): Promise<Uint8Array[] | Unreachable> {
-  const got = await Promise.allSettled(sources.map((s) => relayClient(s, timeouts).get(fileId, index, MAX_METADATA_SHARE)));
+  const got = await Promise.allSettled(sources.map((s) => relayClient(s, timeouts, renewToken).get(fileId, index, MAX_METADATA_SHARE)));
   return settled(got, sources);
 }
 
@@ -156,12 +158,13 @@ async function startDecoder(fileId: string, epoch: number, k: number, shares: Ui
 
 const api = {
   /** Takes the file's parameters; `stored` hears of every share a relay has stored (relay id, bytes). */
-  initEncoder: (init: EncoderInit, stored?: (relayId: string, bytes: number) => void) =>
+  initEncoder: (init: EncoderInit, stored?: (relayId: string, bytes: number) => void, renew?: RenewToken) =>
     guarded(async () => {
       encoder = await ShareEncoder.create({ k: init.k, xs: init.xs, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey);
       fileIdHex = init.fileId;
       onShareStored = stored;
       timeouts = init.timeouts;
+      renewToken = renew;
     }),
   /** Splits the metadata record and stores its shares (chunk 0). */
   protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) =>
@@ -178,12 +181,13 @@ const api = {
     }),
 
   /** Rebuilds chunk 0 from given shares and keeps the file's key (every worker of a retrieval does this). */
-  initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[], relayTimeouts?: Partial<RelayTimeouts>) =>
-    guarded(() => serially(() => ((timeouts = relayTimeouts), startDecoder(fileId, epoch, k, shares)))),
+  initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[], relayTimeouts?: Partial<RelayTimeouts>, renew?: RenewToken) =>
+    guarded(() => serially(() => ((timeouts = relayTimeouts), (renewToken = renew), startDecoder(fileId, epoch, k, shares)))),
   /** Fetches chunk 0's shares, rebuilds the metadata; also answers the shares so other workers can start. */
-  retrieveMetadata: (fileId: string, epoch: number, k: number, sources: RelayTarget[], relayTimeouts?: Partial<RelayTimeouts>) =>
+  retrieveMetadata: (fileId: string, epoch: number, k: number, sources: RelayTarget[], relayTimeouts?: Partial<RelayTimeouts>, renew?: RenewToken) =>
     guarded(async (): Promise<RebuiltMetadata | Unreachable> => {
       timeouts = relayTimeouts;
+      renewToken = renew;
       const shares = await getAll(fileId, 0, sources);
       if (!Array.isArray(shares)) return shares;
       const r = await serially(() => startDecoder(fileId, epoch, k, shares));
@@ -197,7 +201,7 @@ const api = {
    */
   retrieveChunk: (index: number, sources: RelayTarget[], buffers: ArrayBuffer[], into?: ArrayBuffer) =>
     guarded(async (): Promise<RebuiltChunk | Unreachable> => {
-      const got = await Promise.allSettled(sources.map((s, j) => relayClient(s, timeouts).getInto(fileIdHex, index, buffers[j]!)));
+      const got = await Promise.allSettled(sources.map((s, j) => relayClient(s, timeouts, renewToken).getInto(fileIdHex, index, buffers[j]!)));
       const shares = settled(got, sources);
       if (!Array.isArray(shares)) return shares;
       const sizes = shares.map((s) => s.byteLength);
