@@ -195,7 +195,32 @@ test('a manifest naming the file otherwise than its authenticated record is refu
   await page.unrouteAll({ behavior: 'ignoreErrors' });
 });
 
-test('protecting with a relay that never answers a PUT fails within the timeout, naming the relay', async () => {
+test('protecting with a relay that never answers a PUT moves to a spare relay and completes', async () => {
+  await page.unrouteAll({ behavior: 'ignoreErrors' });
+  proxy.mode = 'stall-headers';
+  proxy.methods = new Set(['PUT']);
+  proxy.misbehaved = 0;
+  const spared = { name: 'spared.bin', file: makeFile('spared.bin', 2 * 1024 * 1024 + 5) };
+  await page.reload();
+  await ready(page);
+  // relay-1 and the hostile relay-2 hold the file; relay-3 is the spare.
+  for (const name of ['relay-1', 'relay-2', 'relay-3']) {
+    await page.locator('label.relay-choice', { hasText: name }).locator('input').setChecked(name !== 'relay-3');
+  }
+  await page.getByTestId('threshold').fill('2');
+  await protectThroughUi(page, spared.file, spared.name);
+  expect(proxy.misbehaved).toBeGreaterThan(0);
+  proxy.mode = 'forward';
+  // Stored on relay-1 and relay-3 now, and whole.
+  const { files } = (await (await page.request.get('/api/files')).json()) as { files: Array<{ name: string; relays: Array<{ name: string }> }> };
+  expect(files.find((f) => f.name === spared.name)!.relays.map((r) => r.name).sort()).toEqual(['relay-1', 'relay-3']);
+  await page.reload();
+  await retrieveThroughUi(page, spared.name);
+  await expect(transferOf(spared.name)).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(page, spared.name)).toBe(spared.file.sha256);
+});
+
+test('protecting with a relay that never answers a PUT, and no spare, fails within the timeout naming the relay', async () => {
   await page.unrouteAll({ behavior: 'ignoreErrors' });
   proxy.mode = 'stall-headers';
   proxy.methods = new Set(['PUT']);
