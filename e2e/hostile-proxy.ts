@@ -13,6 +13,7 @@
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as netServer, type AddressInfo } from 'node:net';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export type ProxyMode = 'forward' | 'stall-headers' | 'stall-body' | 'flood' | 'expire-once';
 
@@ -116,4 +117,39 @@ export class HostileProxy {
       this.timers.delete(t);
     });
   }
+}
+
+/**
+ * Resident memory (bytes) of every Chromium process this test process started (its descendants), from
+ * /proc: the browser, renderer (with its workers), network and GPU processes. Other engineers' browsers
+ * on the machine are not descendants, so they do not count.
+ */
+export function chromiumRss(root = process.pid): number {
+  const parent = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Field 4 (ppid) follows the command name in parentheses, which may itself hold spaces.
+      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  const descends = (pid: number): boolean => {
+    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) if (p === root) return true;
+    return false;
+  };
+  let total = 0;
+  for (const pid of parent.keys()) {
+    if (!descends(pid)) continue;
+    try {
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      if (!/^Name:\s*chrom/m.test(status)) continue;
+      total += Number(/^VmRSS:\s*(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return total;
 }
