@@ -127,8 +127,9 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
 
   const replace = (relay: Placement): void => {
     const at = active.indexOf(relay);
-    const next = spares.shift();
+    // Already replaced (chunks in flight fail on the same stalled relay together): keep the spares.
     if (at < 0) return;
+    const next = spares.shift();
     if (!next) throw offline();
     active[at] = next;
   };
