@@ -37,6 +37,8 @@ export interface StackOptions {
   tolerateRelayExits?: boolean;
   /** Extra environment for the coordinator and relays. */
   env?: Record<string, string>;
+  /** Extra environment for one relay, by name (relay-1...), over the launcher's: e.g. its port and public URL. */
+  relayEnv?: Record<string, Record<string, string>>;
 }
 
 const root = resolve(import.meta.dirname, '..');
@@ -54,6 +56,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   execFileSync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
   const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
+  for (const [name, vars] of Object.entries(opts.relayEnv ?? {})) for (const [k, v] of Object.entries(vars)) args.push('--relay-env', `${name}:${k}=${v}`);
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   let ready: { url: string; relays: string[]; relayProcs: RelayProc[] } | undefined;
   const restartWaiters: Array<(name: string) => void> = [];

@@ -96,6 +96,8 @@ test('with one relay more stopped, retrieval fails clearly and leaves no partial
   await retrieveThroughUi(page, A.name);
   const t = transferOf(A.name);
   await expect(t).toHaveAttribute('data-status', 'error');
-  await expect(t.getByRole('alert')).toHaveText('Some storage servers necessary for the operation are not connected.');
+  // The message names every relay that failed (issue #13 item 3).
+  await expect(t.getByRole('alert')).toHaveText(/^Some storage servers necessary for the operation are not connected\. /);
+  for (const r of stack.relayProcs.slice(2)) await expect(t.getByRole('alert')).toContainText(`Storage server ${r.name} is not reachable.`);
   expect(await opfsSha256(page, A.name)).toBeNull();
 });

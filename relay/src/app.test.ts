@@ -49,6 +49,8 @@ describe('CORS', () => {
   it('grants the configured origin exactly, and answers its preflight for PUT with Authorization', async () => {
     const res = await t.app.request('/v1/ping', { headers: { Origin: ORIGIN } });
     expect(res.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+    // The browser's relay client reads these: the digest, and Retry-After to wait as long as asked.
+    expect(res.headers.get('access-control-expose-headers')?.toLowerCase()).toContain('retry-after');
     const pre = await t.app.request(`/v1/files/${newFileId()}/chunks/1`, {
       method: 'OPTIONS',
       headers: { Origin: ORIGIN, 'Access-Control-Request-Method': 'PUT', 'Access-Control-Request-Headers': 'authorization' }

@@ -96,7 +96,8 @@ export function createApp(deps: RelayDeps): Hono<Env> {
       origin: (origin) => (allowed.has(origin) ? origin : null),
       allowMethods: ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-      exposeHeaders: ['X-Request-Id', 'X-Kofn-Digest', 'Content-Length'],
+      // Retry-After: the browser's relay client honours it on 429/503 (a proxy in front of a relay may send it).
+      exposeHeaders: ['X-Request-Id', 'X-Kofn-Digest', 'Content-Length', 'Retry-After'],
       maxAge: 600
     })
   );

@@ -50,6 +50,12 @@ export const ERROR_CODES = [
   'ENROLLMENT_REQUIRED',
   'RELAY_SIGNATURE_INVALID',
   'RELAY_URL_IN_USE',
+  // relay transport (shared/src/protocol/relay-client.ts; issue #13 items 3, 4, 6): details name the relay
+  'RELAY_TIMEOUT',
+  'RELAY_ANSWER_TOO_LARGE',
+  'RELAY_BAD_ANSWER',
+  // a retrieved file's authenticated metadata record disagrees with what the coordinator says (#13 item 12)
+  'METADATA_MISMATCH',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',
@@ -72,12 +78,27 @@ export interface ErrorBody {
   error: { code: ErrorCode; message: string };
 }
 
+/**
+ * What an error is about, for code (never parsed from the message): the relay that failed, the HTTP status
+ * it answered, how long it asked to wait. Plain data, so it survives structured clone and JSON.
+ */
+export interface ErrorDetails {
+  relayId?: string;
+  relayName?: string;
+  /** HTTP status of the relay's answer; 0 when there was none (network error, timeout). */
+  status?: number;
+  /** The relay's Retry-After, in ms, when it sent one. */
+  retryAfterMs?: number;
+}
+
 export class KofnError extends Error {
   override readonly name = 'KofnError';
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+  readonly details: ErrorDetails;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: ErrorDetails }) {
     super(message, options);
     this.code = code;
+    this.details = options?.details ?? {};
   }
   toJSON(): ErrorBody {
     return { error: { code: this.code, message: this.message } };

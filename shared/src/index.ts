@@ -12,3 +12,4 @@ export * from './streams.js';
 export * from './token-claims.js';
 export * from './digest-root.js';
 export * from './share-sizes.js';
+export * from './protocol/relay-client.js';

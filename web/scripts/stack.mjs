@@ -5,6 +5,7 @@
  *
  *   node web/scripts/stack.mjs [--data-dir .kofn] [--port 8080] [--relays 3] [--ephemeral-ports] [--json]
  *                              [--license license.json]   (signed by the vendor key built into the coordinator)
+ *                              [--relay-env relay-2:KEY=VALUE]...   (extra environment for one relay; tests)
  *
  * Data lives under --data-dir (database in db/, relay i in relays/relay-i/) and is reused by the next start.
  * Relays join with one-time enrollment tokens the launcher makes for them on their first start. Once up,
@@ -25,7 +26,7 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST = '127.0.0.1';
 
 function parseArgs(argv) {
-  const opts = { dataDir: '.kofn', port: Number(process.env.KOFN_PORT ?? 8080), relays: 3, ephemeral: false, json: false, license: undefined, tolerate: false };
+  const opts = { dataDir: '.kofn', port: Number(process.env.KOFN_PORT ?? 8080), relays: 3, ephemeral: false, json: false, license: undefined, tolerate: false, relayEnv: {} };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data-dir') opts.dataDir = argv[++i];
@@ -36,6 +37,12 @@ function parseArgs(argv) {
     else if (a === '--license') opts.license = resolve(argv[++i]);
     // Tests stop relays on purpose: keep the rest running when a relay exits.
     else if (a === '--tolerate-relay-exits') opts.tolerate = true;
+    // One relay's extra environment, over the launcher's (e2e puts a hostile proxy in front of a relay this way).
+    else if (a === '--relay-env') {
+      const m = /^([^:]+):([A-Z0-9_]+)=(.*)$/.exec(argv[++i] ?? '');
+      if (!m) throw new Error('--relay-env expected NAME:KEY=VALUE');
+      (opts.relayEnv[m[1]] ??= {})[m[2]] = m[3];
+    }
     else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(opts.relays) || opts.relays < 1 || opts.relays > 32) throw new Error('--relays expected 1..32');
@@ -232,7 +239,8 @@ async function main() {
           KOFN_COORDINATOR: origin,
           ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
           KOFN_RELAY_HEARTBEAT: '5',
-          KOFN_WEB_ORIGINS: origin
+          KOFN_WEB_ORIGINS: origin,
+          ...opts.relayEnv[name]
         },
         {
           onLine: (line, child) => {

@@ -25,6 +25,7 @@ const WORDS: Record<string, string> = {
   MIXED_EPOCH: 'The storage servers hold shares from different renewals; nothing was saved.',
   MIXED_FILE: 'A storage server returned parts of another file; nothing was saved.',
   BAD_SHARE_FORMAT: 'A storage server returned data in an unknown format.',
+  METADATA_MISMATCH: 'The coordinator names this file differently from its authenticated record; nothing was saved.',
   TOKEN_EXPIRED: 'Access to a storage server expired; try again.',
   TOKEN_OUT_OF_SCOPE: 'A storage server refused access to this file.',
   TOKEN_INVALID: 'A storage server refused the access token.',

@@ -14,6 +14,7 @@ export const load: PageServerLoad = async ({ locals }) => {
     csrfToken: locals.csrfToken ?? null,
     relays: relays.map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status })),
     limits: { maxFileSize: license.limits.maxFileSize, storageLimit: license.limits.protectedBytes },
+    relayTimeouts: config.relayTimeouts,
     version: KOFN_VERSION
   };
 };

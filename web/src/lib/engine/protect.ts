@@ -9,10 +9,12 @@
  * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
-import { digestRoot, randomBytes, readChunks, shareChunkLength, type MetadataRecord } from '@kofn/shared';
+import { RELAY_FAILURE_CODES, digestRoot, randomBytes, readChunks, shareChunkLength, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
+import { relayClient } from './relay-http';
+import { renewer } from './tokens';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
@@ -39,6 +41,8 @@ export interface ProtectOptions {
   signal?: AbortSignal;
   onReserved?: (r: Pick<Reservation, 'fileId' | 'placements'>) => void;
   onProgress?: (p: ProtectProgress) => void;
+  /** Time bounds of relay requests (the page has them from the coordinator's KOFN_RELAY_TIMEOUT_*). */
+  relayTimeouts?: Partial<RelayTimeouts>;
 }
 
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
@@ -90,29 +94,83 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
     digests: r.placements.map(() => [])
   };
   await saveUpload(state, true);
-  return run(state, new Map(r.placements.map((p) => [p.relayId, p.token])), opts);
+  return runWithFailover(state, new Map(r.placements.map((p) => [p.relayId, p.token])), opts);
 }
 
 /** Continues an upload found in IndexedDB after a reload. */
 export async function resumeUpload(state: StoredUpload, opts: ProtectOptions): Promise<{ fileId: string }> {
   try {
-    const [list, del] = await Promise.all([tokens(state.fileId, 'list'), tokens(state.fileId, 'delete')]);
-    await Promise.all(
-      state.placements.map(async (p) => {
-        const res = await fetch(`${p.url}/v1/files/${state.fileId}/chunks`, { headers: { Authorization: `Bearer ${list.get(p.relayId)}` }, signal: opts.signal });
-        if (!res.ok) throw { code: 'RELAYS_OFFLINE', message: 'Some storage servers necessary for the operation are not connected.' };
-        const { chunks } = (await res.json()) as { chunks: Array<{ index: number }> };
-        for (const c of chunks.filter((c) => c.index > state.doneUpTo)) {
-          await fetch(`${p.url}/v1/files/${state.fileId}/chunks/${c.index}`, { method: 'DELETE', headers: { Authorization: `Bearer ${del.get(p.relayId)}` }, signal: opts.signal });
-        }
-      })
-    );
+    await dropChunksAfter(state, state.doneUpTo, opts);
   } catch (err) {
     if (opts.signal?.aborted || unloading) throw err;
     await abandon(state.fileId);
     throw err;
   }
-  return run(state, await tokens(state.fileId, 'put'), opts);
+  return runWithFailover(state, await tokens(state.fileId, 'put'), opts);
+}
+
+/** Deletes every chunk past `after` from every relay of the upload. */
+async function dropChunksAfter(state: StoredUpload, after: number, opts: ProtectOptions): Promise<void> {
+  const [list, del] = await Promise.all([tokens(state.fileId, 'list'), tokens(state.fileId, 'delete')]);
+  await Promise.all(
+    state.placements.map(async (p) => {
+      // Bounded in time and size like every relay request (shared RelayClient); errors name the relay.
+      const chunks = await relayClient({ ...p, token: list.get(p.relayId)! }, opts.relayTimeouts).list(state.fileId, state.chunkCount + 1, opts.signal);
+      const remover = relayClient({ ...p, token: del.get(p.relayId)! }, opts.relayTimeouts);
+      for (const c of chunks.filter((c) => c.index > after)) await remover.deleteChunk(state.fileId, c.index, opts.signal);
+    })
+  );
+}
+
+/** Relays replaced in one upload at most: past that the network, not a relay, is the likelier fault. */
+const MAX_REPLACEMENTS = 2;
+
+/** The relay an error blames, when another relay could do its part (it stalled, flooded, or was unreachable). */
+function blamedRelay(err: unknown, state: StoredUpload): string | undefined {
+  const e = err as { code?: string; details?: { relayId?: unknown } } | null;
+  const relayId = e?.details?.relayId;
+  if (typeof relayId !== 'string' || !RELAY_FAILURE_CODES.has(e?.code as ErrorCode)) return undefined;
+  return state.placements.some((p) => p.relayId === relayId) ? relayId : undefined;
+}
+
+/**
+ * Runs the upload; when a relay fails it (timeout, bad answer, unreachable after retries), asks the
+ * coordinator for an online spare in its place (same x) and uploads again from the start: the chunks
+ * already stored were split with the failed relay's share, which is gone, and every share of a chunk
+ * must come from one split. Without a spare (or past MAX_REPLACEMENTS) the relay's own error, which
+ * names it, ends the upload.
+ */
+async function runWithFailover(state: StoredUpload, puts: Map<string, string>, opts: ProtectOptions): Promise<{ fileId: string }> {
+  const failed: string[] = [];
+  for (;;) {
+    try {
+      return await run(state, puts, opts);
+    } catch (err) {
+      const relayId = blamedRelay(err, state);
+      const canRetry = relayId !== undefined && failed.length < MAX_REPLACEMENTS && !unloading && !opts.signal?.aborted;
+      if (canRetry && (await replaceRelay(state, puts, relayId, failed, opts))) continue;
+      if (!unloading) await abandon(state.fileId);
+      throw err;
+    }
+  }
+}
+
+/** Puts a spare in place of `relayId` and clears the upload for a new pass; false when there is none. */
+async function replaceRelay(state: StoredUpload, puts: Map<string, string>, relayId: string, failed: string[], opts: ProtectOptions): Promise<boolean> {
+  failed.push(relayId);
+  try {
+    const r = await api<{ placement: Reservation['placements'][number] }>('POST', `/api/files/${state.fileId}/replace-relay`, { relayId, exclude: failed });
+    const { token, ...placement } = r.placement;
+    state.placements = state.placements.map((p) => (p.relayId === relayId ? placement : p));
+    puts.set(placement.relayId, token);
+    await dropChunksAfter(state, -1, opts);
+    state.doneUpTo = -1;
+    state.digests = state.placements.map(() => []);
+    await saveUpload(state);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function abandon(fileId: string): Promise<void> {
@@ -135,6 +193,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
   };
   opts.onProgress?.({ ...progress, perRelay: { ...progress.perRelay } });
   const finished = new Set<number>();
+  let live = true;
   /** Records chunk `index` as stored everywhere and moves the resume point over every contiguous one. */
   const markDone = async (index: number) => {
     finished.add(index);
@@ -146,9 +205,11 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     }
     if (moved.length > 0) await saveChunksDone(state, moved);
   };
-  const targets = (): RelayTarget[] => state.placements.map((p) => ({ url: p.url, relayId: p.relayId, token: puts.get(p.relayId)! }));
+  const targets = (): RelayTarget[] => state.placements.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: puts.get(p.relayId)! }));
   /** Records each relay's digest of chunk `index` once a worker has stored its shares everywhere. */
   const stored = async (index: number, digests: string[], plainBytes: number) => {
+    // A chunk finishing after this pass failed must not touch the state the next pass starts from.
+    if (!live) return;
     digests.forEach((d, j) => (state.digests[j]![index] = d));
     await markDone(index);
     progress.done += plainBytes;
@@ -158,10 +219,17 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
   const sent = (plainBytes: number) => shareChunkLength(plainBytes) * state.n;
   try {
     // Each relay's bar moves as soon as that relay has stored a share, not when the slowest one has.
+    const renewExpired = Comlink.proxy(renewer(state.fileId, 'put', (fresh) => fresh.forEach((v, k) => puts.set(k, v))));
     const onShareStored = Comlink.proxy((relayId: string, bytes: number) => {
       progress.perRelay[relayId] = (progress.perRelay[relayId] ?? 0) + bytes;
     });
-    await pool.setInit((w) => w.initEncoder({ k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey }, onShareStored));
+    await pool.setInit((w) =>
+      w.initEncoder(
+        { k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey, ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {}) },
+        onShareStored,
+        renewExpired
+      )
+    );
 
     if (state.doneUpTo < 0) {
       const meta: MetadataRecord = {
@@ -208,10 +276,8 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     await api('POST', `/api/files/${state.fileId}/commit`, { roots });
     await forgetUpload(state.fileId);
     return { fileId: state.fileId };
-  } catch (err) {
-    if (!unloading) await abandon(state.fileId);
-    throw err;
   } finally {
+    live = false;
     opts.signal?.removeEventListener('abort', abort);
     pool.terminate();
   }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getShareInto } from './relay-http';
+import { relayClient } from './relay-http';
 
 /** A loopback stand-in for a relay's GET route: each test sets how it answers. */
 let answer: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
@@ -21,9 +21,9 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((res) => server.close(() => res())));
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
-const get = (into: ArrayBuffer) => getShareInto(url, 'relay-1', 'ab'.repeat(16), 3, 'token', into);
+const get = (into: ArrayBuffer) => relayClient({ url, relayId: 'relay-1', name: 'relay one', token: 'token' }, { headersMs: 2000 }).getInto('ab'.repeat(16), 3, into);
 
-describe('getShareInto', () => {
+describe('relayClient(...).getInto', () => {
   it('reads a body that arrives in pieces into the given memory, and sends the token', async () => {
     const body = bytes(150_000, 1);
     let auth: string | undefined;
@@ -48,18 +48,23 @@ describe('getShareInto', () => {
     expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true);
   });
 
-  it('refuses a body longer than any share chunk of the file with BAD_SHARE_FORMAT', async () => {
+  it('refuses a body longer than any share chunk of the file, naming the relay', async () => {
     answer = (_req, res) => res.end(bytes(4097, 3));
-    await expect(get(new ArrayBuffer(4096))).rejects.toMatchObject({ code: 'BAD_SHARE_FORMAT', relayId: 'relay-1' });
+    await expect(get(new ArrayBuffer(4096))).rejects.toMatchObject({ code: 'RELAY_ANSWER_TOO_LARGE', details: { relayId: 'relay-1', relayName: 'relay one' } });
+  });
+
+  it('gives RELAY_TIMEOUT naming the relay when it never answers', async () => {
+    answer = () => undefined;
+    await expect(get(new ArrayBuffer(16))).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', message: 'Storage server relay one did not answer within 2 s.' });
   });
 
   it("gives a relay's 4xx error code at once, without retrying", async () => {
     requests = 0;
     answer = (_req, res) => {
       res.writeHead(403, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'TOKEN_EXPIRED', message: 'The access token has expired.' } }));
+      res.end(JSON.stringify({ error: { code: 'TOKEN_OUT_OF_SCOPE', message: 'Not this file.' } }));
     };
-    await expect(get(new ArrayBuffer(16))).rejects.toMatchObject({ code: 'TOKEN_EXPIRED', status: 403 });
+    await expect(get(new ArrayBuffer(16))).rejects.toMatchObject({ code: 'TOKEN_OUT_OF_SCOPE', details: { status: 403 } });
     expect(requests).toBe(1);
   });
 

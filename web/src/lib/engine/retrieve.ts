@@ -6,13 +6,15 @@
  * Plaintext reaches the sink only after its chunk authenticated; on any error the sink is aborted.
  */
 import * as Comlink from 'comlink';
-import { FLAG_FINAL, shareChunkLength } from '@kofn/shared';
+import { FLAG_FINAL, shareChunkLength, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { ping } from './relay-http';
+import { safeFileName } from './sinks';
+import { renewer } from './tokens';
 import { InFlight } from './in-flight';
 import { shareWorkerScopeReady } from './worker-scope';
-import type { RebuiltChunk, RebuiltMetadata, RelayTarget, Unreachable } from './share.worker';
+import type { RebuiltChunk, RebuiltMetadata, RelayFailure, RelayTarget, Unreachable } from './share.worker';
 
 export interface Manifest {
   fileId: string;
@@ -34,17 +36,47 @@ export interface Sink {
   abort(reason: unknown): Promise<void>;
 }
 
+/** The file as its authenticated metadata record describes it; `name` is made safe to save (safeFileName). */
+export interface SavedFile {
+  name: string;
+  size: number;
+  type: string;
+}
+
+/**
+ * Opens where the file goes, once its metadata record has been rebuilt and authenticated: the name a file
+ * is saved under comes from that record, never from the coordinator alone (issue #13 item 12).
+ */
+export interface SinkFor {
+  (file: SavedFile): Promise<Sink>;
+  /** Undoes what was prepared before the sink was asked for (a save picker's empty file) when retrieval fails first. */
+  abort?: (reason: unknown) => Promise<void>;
+}
+
 export interface RetrieveOptions {
   signal?: AbortSignal;
   onManifest?: (m: Manifest) => void;
   onProgress?: (done: number, total: number, perRelay: Record<string, number>) => void;
+  /** Time bounds of relay requests (the page has them from the coordinator's KOFN_RELAY_TIMEOUT_*). */
+  relayTimeouts?: Partial<RelayTimeouts>;
 }
 
 export interface RetrieveResult {
   size: number;
   /** Relays that sent data failing authentication. */
   badRelays: string[];
-  /** Relays that could not be reached. */
+  /** Relays that could not be reached, stalled past a timeout or sent too much: replaced by spares. */
+  unreachable: string[];
+}
+
+/**
+ * What a failed retrieval throws: the error (its code and message) with the relays that sent bad data and
+ * those that failed, for the page's history entry (issue #13: the page read `err.badRelays`, never set).
+ */
+export interface RetrieveError {
+  code: string;
+  message: string;
+  badRelays: string[];
   unreachable: string[];
 }
 
@@ -67,7 +99,7 @@ function codeOf(err: unknown): string | undefined {
   return (err as { code?: string })?.code;
 }
 
-export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOptions = {}): Promise<RetrieveResult> {
+export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: RetrieveOptions = {}): Promise<RetrieveResult> {
   const m = await api<Manifest>('GET', `/api/files/${fileId}/manifest`);
   opts.onManifest?.(m);
   const times = await Promise.all(m.placements.map((p) => (p.online ? ping(p.url) : Promise.resolve(Infinity))));
@@ -85,12 +117,19 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
   // written to rebuild later chunks into. A retrieval allocates about IN_FLIGHT x (k + 1) of them.
   const shareBuffers: ArrayBuffer[] = [];
   const written: ArrayBuffer[] = [];
-  const offline = () => ({ code: 'RELAYS_OFFLINE', message: 'Some storage servers necessary for the operation are not connected.' });
+  const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token))));
+  /** Why each failed relay failed, as its error said (naming it). */
+  const failures = new Map<string, RelayFailure>();
+  const offline = () => ({
+    code: 'RELAYS_OFFLINE',
+    message: `Some storage servers necessary for the operation are not connected. ${[...failures.values()].map((f) => f.message).join(' ')}`.trim()
+  });
 
   const replace = (relay: Placement): void => {
     const at = active.indexOf(relay);
-    const next = spares.shift();
+    // Already replaced (chunks in flight fail on the same stalled relay together): keep the spares.
     if (at < 0) return;
+    const next = spares.shift();
     if (!next) throw offline();
     active[at] = next;
   };
@@ -114,7 +153,7 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
         const wanted = [...active, ...spares.slice(0, extra)];
         let out: T | Unreachable;
         try {
-          out = await run(wanted.map((p) => ({ url: p.url, relayId: p.relayId, token: p.token })));
+          out = await run(wanted.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: p.token })));
         } catch (err) {
           const code = codeOf(err);
           const retryable = code === 'AUTH_FAILED' || code === 'NOT_ENOUGH_SHARES' || code === 'BAD_SHARE_FORMAT' || code === 'MIXED_EPOCH' || code === 'MIXED_FILE' || code === 'STREAM_OUT_OF_ORDER' || code === 'INVALID_X' || code === 'DUPLICATE_X';
@@ -123,6 +162,7 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
         }
         if ('unreachable' in out) {
           if (opts.signal?.aborted) throw opts.signal.reason;
+          for (const f of out.failures) failures.set(f.relayId, f);
           out.unreachable.forEach(lost);
           if (attempt >= m.n) throw offline();
           continue;
@@ -140,19 +180,24 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
     }
   };
 
+  let sink: Sink | undefined;
   try {
     let metaShares: Uint8Array[] = [];
     const meta = await decode<RebuiltMetadata['meta'] & { bad: number[]; sizes: number[] }>(0, async (sources) => {
-      const r: RebuiltMetadata | Unreachable = await pool.run((w) => w.retrieveMetadata(fileId, m.epoch, m.k, sources));
+      const r: RebuiltMetadata | Unreachable = await pool.run((w) => w.retrieveMetadata(fileId, m.epoch, m.k, sources, opts.relayTimeouts, renew));
       if ('unreachable' in r) return r;
       metaShares = r.shares;
       return { ...r.meta, bad: r.bad, sizes: r.sizes };
     });
     // Every worker, and every worker that replaces one, learns the file's key from the same metadata shares.
-    await pool.setInit((w) => w.initDecoder(fileId, m.epoch, m.k, metaShares));
+    await pool.setInit((w) => w.initDecoder(fileId, m.epoch, m.k, metaShares, opts.relayTimeouts, renew));
     if (meta.size !== m.size || meta.chunkCount !== m.chunkCount) {
       throw { code: 'BAD_SHARE_FORMAT', message: 'The stored file does not match its manifest.' };
     }
+    // The coordinator cannot rename a file (names are fixed at reserve), so a manifest naming it otherwise
+    // than its authenticated record is lying: refuse rather than pick one of the two.
+    if (meta.name !== m.name) throw { code: 'METADATA_MISMATCH', message: 'The coordinator names this file differently from its authenticated record; nothing was saved.' };
+    sink = await sinkFor({ name: safeFileName(meta.name), size: meta.size, type: meta.type });
     let done = 0;
     const ready = new Map<number, Uint8Array<ArrayBuffer>>();
     const shareLength = shareChunkLength(m.chunkSize);
@@ -162,7 +207,7 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
       while (ready.has(nextToWrite)) {
         const data = ready.get(nextToWrite)!;
         ready.delete(nextToWrite);
-        await sink.write(data);
+        await sink!.write(data);
         // A buffer not kept is zeroed, as the kept ones are at the end: no plaintext waits for the collector.
         if (written.length < IN_FLIGHT) written.push(data.buffer);
         else new Uint8Array(data.buffer).fill(0);
@@ -190,16 +235,30 @@ export async function retrieveFile(fileId: string, sink: Sink, opts: RetrieveOpt
     await inflight.drain();
     await flush();
     if (done !== m.size) throw { code: 'STREAM_TRUNCATED', message: 'The file ended before its final chunk.' };
-    await sink.close();
+    await sink!.close();
     opts.onProgress?.(done, m.size, { ...perRelay });
     return { size: done, badRelays: [...bad], unreachable: [...unreachable] };
   } catch (err) {
-    await sink.abort(err).catch(() => undefined);
-    throw err;
+    await (sink ? sink.abort(err) : sinkFor.abort?.(err))?.catch(() => undefined);
+    throw withRelays(err, [...bad], [...unreachable]);
   } finally {
     opts.signal?.removeEventListener('abort', abort);
     pool.terminate();
     // The sink has copied what it wrote; no plaintext waits for the garbage collector in these.
     for (const b of written) new Uint8Array(b).fill(0);
   }
+}
+
+/** The error with the relays that failed attached (a cancellation is passed on as it is). */
+function withRelays(err: unknown, badRelays: string[], unreachable: string[]): unknown {
+  const e = err as { name?: string; code?: unknown; message?: unknown } | null;
+  if (e?.name === 'AbortError' || typeof e !== 'object' || e === null) return err;
+  const out: RetrieveError & { name?: string } = {
+    code: typeof e.code === 'string' ? e.code : 'INTERNAL',
+    message: typeof e.message === 'string' ? e.message : String(err),
+    badRelays,
+    unreachable
+  };
+  if (typeof e.name === 'string') out.name = e.name;
+  return out;
 }

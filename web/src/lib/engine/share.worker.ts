@@ -9,15 +9,18 @@
  * fields in Comlink's serializer).
  */
 import * as Comlink from 'comlink';
-import { ShareDecoder, ShareEncoder, fileIdFromHex, hasErrorCode, shareChunkLength, type MetadataRecord } from '@kofn/shared';
-import { getShare, getShareInto, putShare } from './relay-http';
+import { MAC_KEY_BYTES, MAX_NAME_BYTES, MAX_TYPE_BYTES, ShareDecoder, ShareEncoder, fileIdFromHex, hasErrorCode, shareChunkLength, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
+import { relayClient, type RelayEndpoint, type RenewToken } from './relay-http';
 
-/** Where one share goes or comes from, with the capability token for it. */
-export interface RelayTarget {
-  url: string;
-  relayId: string;
-  token: string;
-}
+/** Where one share goes or comes from, with the capability token for it (and the relay's name, for errors). */
+export type RelayTarget = RelayEndpoint;
+
+/**
+ * Largest share chunk 0 can be: the metadata record (version, MAC key, size, chunk size, count, time, name
+ * and type with their lengths; shared/src/metadata.ts) in a share chunk. Chunk 0 is read bounded by it
+ * (issue #13 item 4: an unbounded read of a 1 GiB answer took Chromium from 1 GB to 3 GB).
+ */
+const MAX_METADATA_SHARE = shareChunkLength(1 + MAC_KEY_BYTES + 8 + 4 + 4 + 8 + 2 + MAX_NAME_BYTES + 2 + MAX_TYPE_BYTES);
 
 export interface EncoderInit {
   k: number;
@@ -25,13 +28,23 @@ export interface EncoderInit {
   fileId: string;
   epoch: number;
   macKey: Uint8Array<ArrayBuffer>;
+  /** Time bounds of relay requests (the coordinator's KOFN_RELAY_TIMEOUT_*); shared defaults otherwise. */
+  timeouts?: Partial<RelayTimeouts>;
 }
 
 export type PublicMetadata = Omit<MetadataRecord, 'macKey'>;
 
+/** Why one relay did not deliver (its KofnError's code and message, which name it). */
+export interface RelayFailure {
+  relayId: string;
+  code: string;
+  message: string;
+}
+
 /** Some relays did not deliver their share (after retries): the page replaces them and asks again. */
 export interface Unreachable {
   unreachable: string[];
+  failures: RelayFailure[];
 }
 
 /** A chunk rebuilt and authenticated; `bad` are positions in the sources that sent bad shares. */
@@ -70,6 +83,9 @@ let fileIdHex = '';
 let onShareStored: ((relayId: string, bytes: number) => void) | undefined;
 let decoder: ShareDecoder | undefined;
 let decodeExpect: { fileId: Uint8Array; epoch: number; k: number } | undefined;
+let timeouts: Partial<RelayTimeouts> | undefined;
+/** The page's way to a fresh token when a relay says one expired (a Comlink proxy). */
+let renewToken: RenewToken | undefined;
 
 let cpuQueue: Promise<unknown> = Promise.resolve();
 /** Runs CPU work one task at a time, in arrival order. */
@@ -83,7 +99,9 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    throw hasErrorCode(err) ? { name: 'KofnError', code: err.code, message: err.message } : { name: 'Error', code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+    if (!hasErrorCode(err)) throw { name: 'Error', code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
+    const details = (err as { details?: unknown }).details;
+    throw { name: 'KofnError', code: err.code, message: err.message, ...(details ? { details } : {}) };
   }
 }
 
@@ -103,7 +121,7 @@ function scratchFor(dataLength: number): Uint8Array<ArrayBuffer>[] {
 function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<string[]> {
   return Promise.all(
     targets.map(async (t, j) => {
-      const digest = await putShare(t.url, t.relayId, fileIdHex, index, () => t.token, bodies[j]!);
+      const { digest } = await relayClient(t, timeouts, renewToken).put(fileIdHex, index, bodies[j]!);
       void onShareStored?.(t.relayId, bodies[j]!.size);
       return digest;
     })
@@ -112,13 +130,19 @@ function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<
 
 /** GETs one share from each source; the relays that failed (after retries), if any. */
 async function getAll(fileId: string, index: number, sources: RelayTarget[]): Promise<Uint8Array[] | Unreachable> {
-  const got = await Promise.allSettled(sources.map((s) => getShare(s.url, s.relayId, fileId, index, s.token)));
+  const got = await Promise.allSettled(sources.map((s) => relayClient(s, timeouts, renewToken).get(fileId, index, MAX_METADATA_SHARE)));
   return settled(got, sources);
 }
 
+/** The shares, or which relays failed and why (a timeout, an answer too large, offline, ...). */
 function settled(got: PromiseSettledResult<Uint8Array>[], sources: RelayTarget[]): Uint8Array[] | Unreachable {
-  const unreachable = sources.filter((_, i) => got[i]!.status === 'rejected').map((s) => s.relayId);
-  if (unreachable.length > 0) return { unreachable };
+  const failures: RelayFailure[] = [];
+  got.forEach((g, i) => {
+    if (g.status === 'fulfilled') return;
+    const e = g.reason as { code?: unknown; message?: unknown };
+    failures.push({ relayId: sources[i]!.relayId, code: typeof e?.code === 'string' ? e.code : 'RELAYS_OFFLINE', message: typeof e?.message === 'string' ? e.message : 'No answer.' });
+  });
+  if (failures.length > 0) return { unreachable: failures.map((f) => f.relayId), failures };
   return got.map((g) => (g as PromiseFulfilledResult<Uint8Array>).value);
 }
 
@@ -134,11 +158,13 @@ async function startDecoder(fileId: string, epoch: number, k: number, shares: Ui
 
 const api = {
   /** Takes the file's parameters; `stored` hears of every share a relay has stored (relay id, bytes). */
-  initEncoder: (init: EncoderInit, stored?: (relayId: string, bytes: number) => void) =>
+  initEncoder: (init: EncoderInit, stored?: (relayId: string, bytes: number) => void, renew?: RenewToken) =>
     guarded(async () => {
       encoder = await ShareEncoder.create({ k: init.k, xs: init.xs, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey);
       fileIdHex = init.fileId;
       onShareStored = stored;
+      timeouts = init.timeouts;
+      renewToken = renew;
     }),
   /** Splits the metadata record and stores its shares (chunk 0). */
   protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) =>
@@ -155,10 +181,13 @@ const api = {
     }),
 
   /** Rebuilds chunk 0 from given shares and keeps the file's key (every worker of a retrieval does this). */
-  initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[]) => guarded(() => serially(() => startDecoder(fileId, epoch, k, shares))),
+  initDecoder: (fileId: string, epoch: number, k: number, shares: Uint8Array[], relayTimeouts?: Partial<RelayTimeouts>, renew?: RenewToken) =>
+    guarded(() => serially(() => ((timeouts = relayTimeouts), (renewToken = renew), startDecoder(fileId, epoch, k, shares)))),
   /** Fetches chunk 0's shares, rebuilds the metadata; also answers the shares so other workers can start. */
-  retrieveMetadata: (fileId: string, epoch: number, k: number, sources: RelayTarget[]) =>
+  retrieveMetadata: (fileId: string, epoch: number, k: number, sources: RelayTarget[], relayTimeouts?: Partial<RelayTimeouts>, renew?: RenewToken) =>
     guarded(async (): Promise<RebuiltMetadata | Unreachable> => {
+      timeouts = relayTimeouts;
+      renewToken = renew;
       const shares = await getAll(fileId, 0, sources);
       if (!Array.isArray(shares)) return shares;
       const r = await serially(() => startDecoder(fileId, epoch, k, shares));
@@ -172,7 +201,7 @@ const api = {
    */
   retrieveChunk: (index: number, sources: RelayTarget[], buffers: ArrayBuffer[], into?: ArrayBuffer) =>
     guarded(async (): Promise<RebuiltChunk | Unreachable> => {
-      const got = await Promise.allSettled(sources.map((s, j) => getShareInto(s.url, s.relayId, fileIdHex, index, s.token, buffers[j]!)));
+      const got = await Promise.allSettled(sources.map((s, j) => relayClient(s, timeouts, renewToken).getInto(fileIdHex, index, buffers[j]!)));
       const shares = settled(got, sources);
       if (!Array.isArray(shares)) return shares;
       const sizes = shares.map((s) => s.byteLength);

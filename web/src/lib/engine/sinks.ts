@@ -5,6 +5,19 @@
  */
 import type { Sink } from './retrieve';
 
+/**
+ * A file name safe to save under, from a retrieved file's authenticated metadata record (whose author may be
+ * another user who shared the file): no path separators, control or format characters, or characters
+ * Windows refuses (<>:"|?*); no leading dots (hidden files, "..") or trailing dots and spaces; at most 255
+ * UTF-16 units; "download" when nothing is left. Browsers clean names too; this does not rely on them.
+ */
+export function safeFileName(name: string): string {
+  let out = name.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}/\\<>:"|?*]/gu, '_').trim();
+  out = out.replace(/^\.+/, (dots) => '_'.repeat(dots.length)).replace(/[. ]+$/, '');
+  if (out.length > 255) out = out.slice(0, 255);
+  return out.length > 0 ? out : 'download';
+}
+
 /** Largest file kept whole in memory as a Blob when no streaming way to disk exists. */
 export const BLOB_LIMIT = 256 * 1024 * 1024;
 

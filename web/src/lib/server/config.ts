@@ -2,6 +2,7 @@
  * Coordinator settings from the environment (the launcher and Docker set them; see README).
  */
 import { resolve } from 'node:path';
+import { DEFAULT_RELAY_TIMEOUTS, type RelayTimeouts } from '@kofn/shared';
 
 export interface CoordinatorConfig {
   databaseUrl: string | undefined;
@@ -23,6 +24,12 @@ export interface CoordinatorConfig {
   licensePath: string | undefined;
   /** Trusted reverse-proxy header mode: only requests from these addresses may name the user. */
   trustedProxies: string[];
+  /**
+   * Time bounds of every request to a relay, the browser's (handed to the page) and the coordinator's
+   * (KOFN_RELAY_TIMEOUT_HEADERS / _PUT / _IDLE / _TOTAL, seconds; defaults and reasons in
+   * shared/src/protocol/relay-client.ts).
+   */
+  relayTimeouts: RelayTimeouts;
 }
 
 function positive(raw: string | undefined, fallback: number): number {
@@ -49,6 +56,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     renewalMs: positive(env.KOFN_RENEWAL_DAYS, 30) * 86_400_000,
     expirationMs: positive(env.KOFN_EXPIRATION_DAYS, 365) * 86_400_000,
     licensePath: licenseArg() ?? env.KOFN_LICENSE,
-    trustedProxies: (env.KOFN_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean)
+    trustedProxies: (env.KOFN_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    relayTimeouts: {
+      headersMs: positive(env.KOFN_RELAY_TIMEOUT_HEADERS, DEFAULT_RELAY_TIMEOUTS.headersMs / 1000) * 1000,
+      putHeadersMs: positive(env.KOFN_RELAY_TIMEOUT_PUT, DEFAULT_RELAY_TIMEOUTS.putHeadersMs / 1000) * 1000,
+      idleMs: positive(env.KOFN_RELAY_TIMEOUT_IDLE, DEFAULT_RELAY_TIMEOUTS.idleMs / 1000) * 1000,
+      totalMs: positive(env.KOFN_RELAY_TIMEOUT_TOTAL, DEFAULT_RELAY_TIMEOUTS.totalMs / 1000) * 1000
+    }
   };
 }

@@ -197,7 +197,7 @@ export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unkn
   const expected = Array.from({ length: file.chunkCount + 1 }, (_, i) => i);
   const checked = await Promise.all(
     where.map(async (p) => {
-      const listed = await listChunks(ctx.key, { id: p.relayId, url: p.relay.url, name: p.relay.name }, file.id);
+      const listed = await listChunks(ctx.key, { id: p.relayId, url: p.relay.url, name: p.relay.name }, file.id, file.chunkCount, ctx.config.relayTimeouts);
       const indexes = listed.map((c) => c.index);
       if (indexes.length !== expected.length || indexes.some((ix, i) => ix !== expected[i])) {
         throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} does not hold every chunk of this file.`);
@@ -336,6 +336,38 @@ export async function freshTokens(ctx: Ctx, rawId: unknown, op: unknown) {
   return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) };
 }
 
+/**
+ * Replaces a relay of a reserved (uncommitted) file by another online relay the file does not use (nor
+ * listed in `exclude`: relays that already failed this upload), keeping its x, and answers the new
+ * placement with a fresh put token. Protect calls it when a relay stalls or fails (issue #13 item 3); it
+ * then splits the file again from the start, so every share of a chunk still comes from one split. What
+ * the replaced relay may hold of the file is deleted by a durable job.
+ */
+export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: unknown; exclude?: unknown }, now = new Date()) {
+  const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['reserved'] });
+  const where = await placementsOf(ctx.db, file.id);
+  const old = where.find((p) => p.relayId === input.relayId);
+  if (!old) throw v.wrongValue('relayId', 'a storage server of this file');
+  const exclude = new Set(Array.isArray(input.exclude) ? input.exclude.filter((r): r is string => typeof r === 'string').slice(0, 255) : []);
+  const used = new Set(where.map((p) => p.relayId));
+  const spares = (await ctx.db.select().from(relays)).filter((r) => !used.has(r.id) && !exclude.has(r.id) && isOnline(r.lastHeartbeat, ctx.config, now));
+  // The one with the most free space: the upload is about to put a whole file's share there.
+  const spare = spares.sort((a, b) => b.freeBytes - a.freeBytes)[0];
+  if (!spare) throw new KofnError('RELAYS_OFFLINE', `Some storage servers necessary for the operation are not connected. No other storage server can replace ${old.relay.name}.`);
+  await ctx.db.transaction(async (tx) => {
+    const moved = await tx
+      .update(placements)
+      .set({ relayId: spare.id })
+      .where(and(eq(placements.fileId, file.id), eq(placements.relayId, old.relayId)))
+      .returning({ x: placements.x });
+    // Two replacements of the same relay at once: the second finds it gone.
+    if (moved.length !== 1) throw new KofnError('CONFLICT', 'This storage server was already replaced.');
+    await enqueue(tx, 'delete-file-on-relay', `${file.id}:${old.relayId}`, { fileId: file.id, relayId: old.relayId }, now);
+  });
+  const [token] = await tokensFor(ctx, file, 'put', [spare.id]);
+  return { replaced: old.relayId, placement: { relayId: spare.id, name: spare.name, url: spare.url, x: old.x, token: token! } };
+}
+
 export async function removeFile(ctx: Ctx, rawId: unknown, now = new Date()) {
   const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['available', 'reserved'] });
   await ctx.db.update(files).set({ status: 'deleting' }).where(eq(files.id, file.id));
@@ -352,8 +384,11 @@ export async function reportRetrieval(ctx: Ctx, rawId: unknown, input: Record<st
   const badRelays = Array.isArray(input.badRelays) ? input.badRelays.filter((r): r is string => typeof r === 'string').slice(0, 255) : [];
   const where = await placementsOf(ctx.db, file.id);
   const names = badRelays.map((id) => where.find((p) => p.relayId === id)?.relay.name).filter(Boolean);
+  // Relays that did not deliver (offline, timed out, sent too much) and were replaced or made it fail.
+  const failedRelays = Array.isArray(input.failedRelays) ? input.failedRelays.filter((r): r is string => typeof r === 'string').slice(0, 255) : [];
+  const failedNames = failedRelays.map((id) => where.find((p) => p.relayId === id)?.relay.name).filter(Boolean);
   const message = typeof input.message === 'string' ? input.message.slice(0, 300).replace(/[\p{Cc}]/gu, ' ') : '';
-  const detail = [names.length ? `bad data from: ${names.join(', ')}` : '', message].filter(Boolean).join('; ');
+  const detail = [names.length ? `bad data from: ${names.join(', ')}` : '', failedNames.length ? `no answer from: ${failedNames.join(', ')}` : '', message].filter(Boolean).join('; ');
   await record(ctx.db, { userId: ctx.user.id, operation: 'retrieve', fileId: file.id, fileName: file.name, result, detail });
   return { recorded: true };
 }

@@ -36,7 +36,11 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   RATE_LIMITED: 429,
   STORAGE_FULL: 507,
   RELAYS_OFFLINE: 503,
-  UNAVAILABLE: 503
+  UNAVAILABLE: 503,
+  // relay transport (shared RelayClient): a relay failed us, not the caller's request
+  RELAY_TIMEOUT: 504,
+  RELAY_ANSWER_TOO_LARGE: 502,
+  RELAY_BAD_ANSWER: 502
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */

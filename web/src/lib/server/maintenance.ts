@@ -30,6 +30,13 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
       );
       if (failures.length) throw new KofnError('RELAYS_OFFLINE', `not yet deleted on: ${failures.join(', ')}`);
       await db.update(files).set({ status: 'deleted', deletedAt: new Date() }).where(eq(files.id, fileId));
+    },
+    // A relay replaced during an upload (files.ts replaceRelay): what it got of the file goes.
+    'delete-file-on-relay': async (payload) => {
+      const fileId = String(payload.fileId);
+      const [relay] = await db.select().from(relays).where(eq(relays.id, String(payload.relayId)));
+      if (!relay) return;
+      await deleteFileOn(key, { id: relay.id, url: relay.url, name: relay.name }, fileId);
     }
   };
 }

@@ -1,37 +1,31 @@
 /**
  * The coordinator talking to relays itself (never with shares): listing a file's stored chunks to
- * verify a commit, and deleting a file's shares. It mints its own short capability tokens.
+ * verify a commit, and deleting a file's shares. It mints its own short capability tokens. Transport,
+ * time and size bounds are the shared RelayClient's (issue #13 item 6: an endless chunk list grew the
+ * coordinator by 280-625 MB and ended in a 500; now it is cut at the bound and the relay is named).
  */
-import { KofnError } from '@kofn/shared';
+import { DEFAULT_RELAY_TIMEOUTS, RelayClient, type ChunkListing, type RelayRef, type RelayTimeouts } from '@kofn/shared';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 
-export interface RelayRef {
-  id: string;
-  url: string;
-  name: string;
+export type { RelayRef };
+
+/**
+ * A coordinator's relay call runs inside a browser's API request (commit) or a job, so it is cut at 60 s
+ * whatever the configured total: a relay trickling a chunk list must not hold a request for minutes.
+ */
+const COORDINATOR_TOTAL_MS = 60_000;
+
+function clientFor(relay: RelayRef, timeouts: RelayTimeouts, token: () => Promise<string>): RelayClient {
+  return new RelayClient(relay, { token, timeouts: { ...timeouts, totalMs: Math.min(timeouts.totalMs, COORDINATOR_TOTAL_MS) } });
 }
 
-const TIMEOUT_MS = 10_000;
-
-async function call(relay: RelayRef, path: string, init: RequestInit): Promise<Response> {
-  try {
-    return await fetch(`${relay.url}${path}`, { ...init, signal: AbortSignal.timeout(TIMEOUT_MS) });
-  } catch {
-    throw new KofnError('RELAYS_OFFLINE', `Some storage servers necessary for the operation are not connected. (${relay.name})`);
-  }
+/** The chunks `relay` holds of a file of `chunkCount` data chunks (the answer is bounded by that count). */
+export async function listChunks(key: SigningKey, relay: RelayRef, fileId: string, chunkCount: number, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS): Promise<ChunkListing[]> {
+  const token = () => mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'list', chunks: [0, 0], ttl: 60 });
+  return clientFor(relay, timeouts, token).list(fileId, chunkCount + 1);
 }
 
-export async function listChunks(key: SigningKey, relay: RelayRef, fileId: string): Promise<Array<{ index: number; size: number; digest: string }>> {
-  const token = await mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'list', chunks: [0, 0], ttl: 60 });
-  const res = await call(relay, `/v1/files/${fileId}/chunks`, { headers: { Authorization: `Bearer ${token}` } });
-  if (!res.ok) throw new KofnError('RELAYS_OFFLINE', `Storage server ${relay.name} answered ${res.status}.`);
-  const body = (await res.json()) as { chunks: Array<{ index: number; size: number; digest: string }> };
-  return body.chunks;
-}
-
-export async function deleteFileOn(key: SigningKey, relay: RelayRef, fileId: string): Promise<number> {
-  const token = await mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'delete_file', chunks: [0, 0], ttl: 60 });
-  const res = await call(relay, `/v1/files/${fileId}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
-  if (!res.ok) throw new KofnError('RELAYS_OFFLINE', `Storage server ${relay.name} answered ${res.status}.`);
-  return ((await res.json()) as { deleted: number }).deleted;
+export async function deleteFileOn(key: SigningKey, relay: RelayRef, fileId: string, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS): Promise<number> {
+  const token = () => mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'delete_file', chunks: [0, 0], ttl: 60 });
+  return clientFor(relay, timeouts, token).deleteFile(fileId);
 }

@@ -3,7 +3,7 @@
  * processes: reserve, split and PUT every share chunk, commit with digest roots; manifest, GET from k
  * relays, combine and authenticate.
  */
-import { createProtectStream, createRetrieveStream, digestRoot, fileIdFromHex, type EncodedChunk, type ShareSet } from '@kofn/shared';
+import { RelayClient, createProtectStream, createRetrieveStream, digestRoot, fileIdFromHex, shareChunkLength, type EncodedChunk, type ShareSet } from '@kofn/shared';
 import { commitFile, manifest, reserveFile, type Ctx } from '../files.js';
 
 export interface Uploaded {
@@ -29,9 +29,9 @@ export async function upload(ctx: Ctx, name: string, data: Uint8Array, k: number
     await Promise.all(
       r.placements.map(async (pl, j) => {
         if (opts.skip && opts.skip[0] === j && opts.skip[1] === c.index) return;
-        const res = await fetch(`${pl.url}/v1/files/${r.fileId}/chunks/${c.index}`, { method: 'PUT', body: c.shares[j], headers: { Authorization: `Bearer ${pl.token}` } });
-        if (res.status !== 201) throw new Error(`PUT ${res.status} ${await res.text()}`);
-        digests.get(pl.relayId)!.push(((await res.json()) as { digest: string }).digest);
+        // The same relay client as the browser and the coordinator (bounded, retried, errors naming the relay).
+        const client = new RelayClient({ id: pl.relayId, name: pl.name, url: pl.url }, { token: () => pl.token });
+        digests.get(pl.relayId)!.push((await client.put(r.fileId, c.index, new Uint8Array(c.shares[j]!))).digest);
       })
     );
   }
@@ -53,13 +53,15 @@ export async function protect(ctx: Ctx, name: string, data: Uint8Array, k: numbe
 
 export async function retrieve(ctx: Ctx, fileId: string): Promise<Uint8Array> {
   const m = await manifest(ctx, fileId);
-  const use = m.placements.slice(0, m.k);
+  const use = m.placements.slice(0, m.k).map((p) => ({ p, client: new RelayClient({ id: p.relayId, name: p.name, url: p.url }, { token: () => p.token }) }));
+  // Chunk 0 (the metadata record) is at most 1340 bytes of data; data chunks at most chunkSize.
+  const maxShare = shareChunkLength(Math.max(m.chunkSize, 1340));
   const r = createRetrieveStream({ fileId: fileIdFromHex(fileId), epoch: m.epoch, k: m.k });
   const feeding = (async () => {
     const w = r.writable.getWriter();
     for (let i = 0; i <= m.chunkCount; i++) {
       const shares = await Promise.all(
-        use.map(async (p) => new Uint8Array(await (await fetch(`${p.url}/v1/files/${fileId}/chunks/${i}`, { headers: { Authorization: `Bearer ${p.token}` } })).arrayBuffer()))
+        use.map(({ client }) => client.get(fileId, i, maxShare))
       );
       await w.write({ index: i, shares } satisfies ShareSet);
     }

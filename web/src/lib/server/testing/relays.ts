@@ -53,6 +53,12 @@ function spawnRelay(id: string, name: string, dataDir: string, jwk: string): Pro
   });
 }
 
+/** Registers a relay as enrolled (a key of its own pinned) and just heard from: a fixture for suites. */
+export async function registerTestRelay(db: Db, r: { id: string; name: string; url: string }): Promise<void> {
+  const publicKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+  await db.insert(relays).values({ ...r, location: 'test', version: '0.1.0', storage: 'Disk', freeBytes: 1e12, usedBytes: 0, lastHeartbeat: new Date(), publicKey });
+}
+
 export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
   const { keys } = await publicJwks(db);
   const jwk = JSON.stringify(keys[0]);
@@ -62,10 +68,7 @@ export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
     const name = `test-relay-${i}`;
     const dataDir = mkdtempSync(join(tmpdir(), 'kofn-coord-relay-'));
     let { child, url } = await spawnRelay(id, name, dataDir, jwk);
-    const publicKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
-    await db.insert(relays).values({
-      id, name, location: 'test', url, version: '0.1.0', storage: 'Disk', freeBytes: 1e12, usedBytes: 0, lastHeartbeat: new Date(), publicKey
-    });
+    await registerTestRelay(db, { id, name, url });
     const announce = (u: string) => db.update(relays).set({ url: u, lastHeartbeat: new Date() }).where(eq(relays.id, id));
     const relay: TestRelay = {
       id,

@@ -1,0 +1,250 @@
+/**
+ * The relay client against real HTTP servers on 127.0.0.1 that misbehave the ways issue #13 describes:
+ * stall before headers, stall after 100 body bytes, trickle forever, send an endless body or list, answer
+ * 503/429 then succeed. Timeouts are shortened (the defaults are tens of seconds); the logic is the same.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { RelayClient, parseRetryAfter, type RelayClientOptions } from './relay-client.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+let answer: Handler = (_req, res) => res.end();
+let requests = 0;
+/** Body bytes the server managed to hand to the socket before the client went away. */
+let written = 0;
+let closed: Promise<void> = Promise.resolve();
+let server: Server;
+let url = '';
+const timers = new Set<ReturnType<typeof setInterval>>();
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    requests += 1;
+    closed = new Promise((r) => res.once('close', () => r()));
+    answer(req, res);
+  });
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((res) => server.close(() => res()));
+});
+
+beforeEach(() => {
+  requests = 0;
+  written = 0;
+  for (const t of timers) clearInterval(t);
+  timers.clear();
+});
+
+const FID = 'ab'.repeat(16);
+const DIGEST = 'cd'.repeat(32);
+const FAST = { headersMs: 300, putHeadersMs: 300, idleMs: 300, totalMs: 2_000 };
+const relay = () => ({ id: 'relay-id-1', name: 'relay-one', url });
+const client = (opts: Partial<RelayClientOptions> = {}) => new RelayClient(relay(), { token: () => 'tok', timeouts: FAST, retry: { baseDelayMs: 10 }, ...opts });
+const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+/** Writes `piece` every `ms` until the client goes away, counting what was written. */
+const flood = (res: ServerResponse, piece: Uint8Array, ms = 0) => {
+  if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  const t = setInterval(() => {
+    if (res.destroyed) return clearInterval(t);
+    res.write(piece);
+    written += piece.length;
+  }, ms);
+  timers.add(t);
+  res.once('close', () => clearInterval(t));
+};
+const relayNamed = { details: { relayId: 'relay-id-1', relayName: 'relay-one' } };
+
+describe('RelayClient happy paths', () => {
+  it('PUTs a share with the token and reads the digest', async () => {
+    let seen: { method?: string; path?: string; auth?: string; length: number } = { length: 0 };
+    answer = (req, res) => {
+      let length = 0;
+      req.on('data', (c: Buffer) => (length += c.length));
+      req.on('end', () => {
+        seen = { method: req.method, path: req.url, auth: req.headers.authorization, length };
+        json(res, 201, { index: 3, size: length, digest: DIGEST, created: true });
+      });
+    };
+    const got = await client().put(FID, 3, new Blob([bytes(5000, 1)]));
+    expect(got).toEqual({ index: 3, size: 5000, digest: DIGEST });
+    expect(seen).toEqual({ method: 'PUT', path: `/v1/files/${FID}/chunks/3`, auth: 'Bearer tok', length: 5000 });
+  });
+
+  it('GETs a share that arrives in pieces, bounded and into a lent buffer', async () => {
+    const body = bytes(150_000, 2);
+    answer = (_req, res) => {
+      res.write(body.subarray(0, 70_000));
+      setTimeout(() => res.end(body.subarray(70_000)), 50);
+    };
+    expect(Buffer.from(await client().get(FID, 1, 150_000)).equals(Buffer.from(body))).toBe(true);
+    const into = new ArrayBuffer(200_000);
+    const got = await client().getInto(FID, 1, into);
+    expect(got.byteLength).toBe(150_000);
+    expect(got.buffer.byteLength).toBe(200_000); // the lent memory, not a new buffer
+    expect(into.byteLength).toBe(0); // detached: moved into the answer
+    expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true);
+  });
+
+  it('HEADs, lists and deletes', async () => {
+    answer = (req, res) => {
+      if (req.method === 'HEAD' && req.url!.endsWith('/9')) return void res.writeHead(404).end();
+      if (req.method === 'HEAD') return void res.writeHead(200, { 'content-length': '77', 'x-kofn-digest': DIGEST }).end();
+      if (req.method === 'GET') return json(res, 200, { fileId: FID, chunks: [{ index: 0, size: 77, digest: DIGEST }] });
+      return json(res, 200, { deleted: req.url!.endsWith('/chunks/2') ? true : 4 });
+    };
+    const c = client();
+    expect(await c.head(FID, 1)).toEqual({ size: 77, digest: DIGEST });
+    expect(await c.head(FID, 9)).toBeUndefined();
+    expect(await c.list(FID, 1)).toEqual([{ index: 0, size: 77, digest: DIGEST }]);
+    expect(await c.deleteChunk(FID, 2)).toBe(true);
+    expect(await c.deleteFile(FID)).toBe(4);
+  });
+});
+
+describe('RelayClient against a hostile or failing relay', () => {
+  it('gives RELAY_TIMEOUT naming the relay when no headers come, without retrying', async () => {
+    answer = () => undefined; // never answers
+    const t = performance.now();
+    await expect(client().get(FID, 1, 1000)).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', ...relayNamed, message: 'Storage server relay-one did not answer within 0.3 s.' });
+    expect(performance.now() - t).toBeLessThan(1500);
+    expect(requests).toBe(1);
+  });
+
+  it('gives RELAY_TIMEOUT when a PUT is never answered', async () => {
+    answer = (req) => req.resume();
+    await expect(client().put(FID, 1, new Blob([bytes(1000, 3)]))).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', ...relayNamed });
+  });
+
+  it('gives RELAY_TIMEOUT when the body stalls after 100 bytes, and closes the connection', async () => {
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-length': '5000' });
+      res.write(bytes(100, 4));
+    };
+    await expect(client().getInto(FID, 1, new ArrayBuffer(5000))).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', ...relayNamed, message: expect.stringContaining('stopped sending for 0.3 s') });
+    await closed;
+    await expect(client().get(FID, 1, 5000)).rejects.toMatchObject({ code: 'RELAY_TIMEOUT' });
+  });
+
+  it('ends a relay that trickles a byte before every idle period at the total cap', async () => {
+    answer = (_req, res) => flood(res, bytes(1, 5), 100);
+    const t = performance.now();
+    await expect(client().get(FID, 1, 1_000_000)).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', message: expect.stringContaining('took longer than 2 s') });
+    const took = performance.now() - t;
+    expect(took).toBeGreaterThan(1_900);
+    expect(took).toBeLessThan(3_000);
+  });
+
+  it('aborts an endless share body at the expected size (plain and BYOB reads)', async () => {
+    answer = (_req, res) => flood(res, bytes(64 * 1024, 6));
+    await expect(client().get(FID, 1, 100_000)).rejects.toMatchObject({ code: 'RELAY_ANSWER_TOO_LARGE', ...relayNamed });
+    await closed;
+    // What the server could push before the client cancelled: the bound plus socket buffers, not more.
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+    written = 0;
+    await expect(client().getInto(FID, 1, new ArrayBuffer(100_000))).rejects.toMatchObject({ code: 'RELAY_ANSWER_TOO_LARGE', ...relayNamed });
+    await closed;
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('refuses at once a body whose Content-Length is over the bound', async () => {
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-length': String(1 << 30) });
+      res.write(bytes(1000, 7));
+    };
+    await expect(client().getInto(FID, 1, new ArrayBuffer(4096))).rejects.toMatchObject({ code: 'RELAY_ANSWER_TOO_LARGE' });
+  });
+
+  it('bounds a chunk list by the expected chunk count, endless or merely too long', async () => {
+    const entry = JSON.stringify({ index: 1, size: 1, digest: DIGEST });
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"chunks":[');
+      flood(res, new TextEncoder().encode(entry + ','));
+    };
+    await expect(client().list(FID, 10)).rejects.toMatchObject({ code: 'RELAY_ANSWER_TOO_LARGE', ...relayNamed });
+    await closed;
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+    answer = (_req, res) => json(res, 200, { chunks: Array.from({ length: 11 }, (_, i) => ({ index: i, size: 1, digest: DIGEST })) });
+    await expect(client().list(FID, 10)).rejects.toMatchObject({ code: 'RELAY_BAD_ANSWER' });
+  });
+
+  it('gives RELAY_BAD_ANSWER for garbage where JSON is due', async () => {
+    answer = (_req, res) => res.end('<html>not json');
+    await expect(client().list(FID, 10)).rejects.toMatchObject({ code: 'RELAY_BAD_ANSWER', ...relayNamed });
+    answer = (_req, res) => json(res, 200, { chunks: [{ index: -1, size: 1, digest: DIGEST }] });
+    await expect(client().list(FID, 10)).rejects.toMatchObject({ code: 'RELAY_BAD_ANSWER' });
+    answer = (_req, res) => json(res, 201, { index: 3, size: 1, digest: 'nope' });
+    await expect(client().put(FID, 3, new Blob([bytes(1, 1)]))).rejects.toMatchObject({ code: 'RELAY_BAD_ANSWER' });
+  });
+
+  it('retries a 503 and then succeeds', async () => {
+    const body = bytes(1000, 8);
+    answer = (_req, res) => (requests === 1 ? json(res, 503, { error: { code: 'UNAVAILABLE', message: 'Busy.' } }) : res.end(body));
+    expect(Buffer.from(await client().get(FID, 1, 1000)).equals(Buffer.from(body))).toBe(true);
+    expect(requests).toBe(2);
+  });
+
+  it("honours a 429's Retry-After, within the cap", async () => {
+    const body = bytes(10, 9);
+    answer = (_req, res) => (requests === 1 ? json(res, 429, { error: { code: 'RATE_LIMITED', message: 'Slow down.' } }, { 'retry-after': '1' }) : res.end(body));
+    let t = performance.now();
+    await client().get(FID, 1, 10);
+    expect(performance.now() - t).toBeGreaterThan(950);
+    requests = 0;
+    answer = (_req, res) => (requests === 1 ? json(res, 429, {}, { 'retry-after': '3600' }) : res.end(body));
+    t = performance.now();
+    await client({ retry: { baseDelayMs: 10, maxRetryAfterMs: 200 } }).get(FID, 1, 10);
+    expect(performance.now() - t).toBeLessThan(1000);
+    expect(requests).toBe(2);
+  });
+
+  it('gives up after the bounded attempts with the last error', async () => {
+    answer = (_req, res) => json(res, 502, {});
+    await expect(client().get(FID, 1, 10)).rejects.toMatchObject({ code: 'UNAVAILABLE', details: { relayId: 'relay-id-1', status: 502 } });
+    expect(requests).toBe(4);
+  });
+
+  it("passes a relay's 4xx code at once, without retrying", async () => {
+    answer = (_req, res) => json(res, 403, { error: { code: 'TOKEN_OUT_OF_SCOPE', message: 'no' } });
+    await expect(client().get(FID, 1, 10)).rejects.toMatchObject({ code: 'TOKEN_OUT_OF_SCOPE', details: { relayName: 'relay-one', status: 403 } });
+    expect(requests).toBe(1);
+  });
+
+  it('asks the token callback for a fresh token once the relay says it expired', async () => {
+    const asked: Array<[string, boolean]> = [];
+    answer = (req, res) => (req.headers.authorization === 'Bearer fresh' ? res.end(bytes(4, 1)) : json(res, 401, { error: { code: 'TOKEN_EXPIRED', message: 'old' } }));
+    const c = client({ token: (op, refresh) => (asked.push([op, refresh]), refresh ? 'fresh' : 'stale') });
+    expect((await c.get(FID, 1, 4)).byteLength).toBe(4);
+    expect(asked).toEqual([['get', false], ['get', true]]);
+  });
+
+  it('gives RELAYS_OFFLINE naming the relay when nothing listens, after retrying', async () => {
+    const dead = new RelayClient({ id: 'relay-id-2', name: 'relay-two', url: 'http://127.0.0.1:1' }, { token: () => 't', timeouts: FAST, retry: { baseDelayMs: 1 } });
+    await expect(dead.list(FID, 1)).rejects.toMatchObject({ code: 'RELAYS_OFFLINE', details: { relayId: 'relay-id-2', relayName: 'relay-two', status: 0 } });
+  });
+
+  it("rejects with the caller's abort reason, not a relay error", async () => {
+    answer = () => undefined;
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new DOMException('stop', 'AbortError')), 50);
+    await expect(client().get(FID, 1, 10, ac.signal)).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+describe('parseRetryAfter', () => {
+  it('reads seconds and HTTP dates, and ignores garbage', () => {
+    expect(parseRetryAfter('7')).toBe(7000);
+    expect(parseRetryAfter('Sun, 29 Nov 2026 20:00:10 GMT', Date.parse('Sun, 29 Nov 2026 20:00:00 GMT'))).toBe(10_000);
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    expect(parseRetryAfter(null)).toBeUndefined();
+  });
+});
