@@ -42,7 +42,10 @@ beforeEach(() => {
 
 const FID = 'ab'.repeat(16);
 const DIGEST = 'cd'.repeat(32);
-const FAST = { headersMs: 300, putHeadersMs: 300, idleMs: 300, totalMs: 2_000 };
+// Short enough to keep the fault tests quick, long enough that a loaded 2-core CI machine still answers a
+// loopback request in time (300 ms flaked under load); the happy paths use the relaxed bounds.
+const FAST = { headersMs: 1_000, putHeadersMs: 1_000, idleMs: 1_000, totalMs: 4_000 };
+const RELAXED = { headersMs: 15_000, putHeadersMs: 15_000, idleMs: 15_000, totalMs: 30_000 };
 const relay = () => ({ id: 'relay-id-1', name: 'relay-one', url });
 const client = (opts: Partial<RelayClientOptions> = {}) => new RelayClient(relay(), { token: () => 'tok', timeouts: FAST, retry: { baseDelayMs: 10 }, ...opts });
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
@@ -74,7 +77,7 @@ describe('RelayClient happy paths', () => {
         json(res, 201, { index: 3, size: length, digest: DIGEST, created: true });
       });
     };
-    const got = await client().put(FID, 3, new Blob([bytes(5000, 1)]));
+    const got = await client({ timeouts: RELAXED }).put(FID, 3, new Blob([bytes(5000, 1)]));
     expect(got).toEqual({ index: 3, size: 5000, digest: DIGEST });
     expect(seen).toEqual({ method: 'PUT', path: `/v1/files/${FID}/chunks/3`, auth: 'Bearer tok', length: 5000 });
   });
@@ -85,9 +88,9 @@ describe('RelayClient happy paths', () => {
       res.write(body.subarray(0, 70_000));
       setTimeout(() => res.end(body.subarray(70_000)), 50);
     };
-    expect(Buffer.from(await client().get(FID, 1, 150_000)).equals(Buffer.from(body))).toBe(true);
+    expect(Buffer.from(await client({ timeouts: RELAXED }).get(FID, 1, 150_000)).equals(Buffer.from(body))).toBe(true);
     const into = new ArrayBuffer(200_000);
-    const got = await client().getInto(FID, 1, into);
+    const got = await client({ timeouts: RELAXED }).getInto(FID, 1, into);
     expect(got.byteLength).toBe(150_000);
     expect(got.buffer.byteLength).toBe(200_000); // the lent memory, not a new buffer
     expect(into.byteLength).toBe(0); // detached: moved into the answer
@@ -101,7 +104,7 @@ describe('RelayClient happy paths', () => {
       if (req.method === 'GET') return json(res, 200, { fileId: FID, chunks: [{ index: 0, size: 77, digest: DIGEST }] });
       return json(res, 200, { deleted: req.url!.endsWith('/chunks/2') ? true : 4 });
     };
-    const c = client();
+    const c = client({ timeouts: RELAXED });
     expect(await c.head(FID, 1)).toEqual({ size: 77, digest: DIGEST });
     expect(await c.head(FID, 9)).toBeUndefined();
     expect(await c.list(FID, 1)).toEqual([{ index: 0, size: 77, digest: DIGEST }]);
@@ -114,7 +117,7 @@ describe('RelayClient against a hostile or failing relay', () => {
   it('gives RELAY_TIMEOUT naming the relay when no headers come, without retrying', async () => {
     answer = () => undefined; // never answers
     const t = performance.now();
-    await expect(client().get(FID, 1, 1000)).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', ...relayNamed, message: 'Storage server relay-one did not answer within 0.3 s.' });
+    await expect(client().get(FID, 1, 1000)).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', ...relayNamed, message: 'Storage server relay-one did not answer within 1 s.' });
     expect(performance.now() - t).toBeLessThan(1500);
     expect(requests).toBe(1);
   });
@@ -129,7 +132,7 @@ describe('RelayClient against a hostile or failing relay', () => {
       res.writeHead(200, { 'content-length': '5000' });
       res.write(bytes(100, 4));
     };
-    await expect(client().getInto(FID, 1, new ArrayBuffer(5000))).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', ...relayNamed, message: expect.stringContaining('stopped sending for 0.3 s') });
+    await expect(client().getInto(FID, 1, new ArrayBuffer(5000))).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', ...relayNamed, message: expect.stringContaining('stopped sending for 1 s') });
     await closed;
     await expect(client().get(FID, 1, 5000)).rejects.toMatchObject({ code: 'RELAY_TIMEOUT' });
   });
@@ -137,10 +140,10 @@ describe('RelayClient against a hostile or failing relay', () => {
   it('ends a relay that trickles a byte before every idle period at the total cap', async () => {
     answer = (_req, res) => flood(res, bytes(1, 5), 100);
     const t = performance.now();
-    await expect(client().get(FID, 1, 1_000_000)).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', message: expect.stringContaining('took longer than 2 s') });
-    const took = performance.now() - t;
-    expect(took).toBeGreaterThan(1_900);
-    expect(took).toBeLessThan(3_000);
+    await expect(client().get(FID, 1, 1_000_000)).rejects.toMatchObject({ code: 'RELAY_TIMEOUT', message: expect.stringContaining('took longer than 4 s') });
+    // Ended by the total cap (not the 1 s idle bound, which the trickle keeps resetting); no upper bound
+    // on a shared machine whose timers may run late.
+    expect(performance.now() - t).toBeGreaterThan(3_900);
   });
 
   it('aborts an endless share body at the expected size (plain and BYOB reads)', async () => {
