@@ -10,6 +10,7 @@ import {
   RELAY_HEARTBEAT_PATH,
   RELAY_SIGNATURE_HEADER,
   hasErrorCode,
+  readBounded,
   relaySigningInput,
   type RelayReport
 } from '@kofn/shared';
@@ -30,24 +31,6 @@ interface Answer {
   body: Record<string, unknown>;
 }
 
-async function readBounded(res: Response, max: number): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > max) {
-      await reader.cancel();
-      throw new KofnError('PAYLOAD_TOO_LARGE', `The coordinator's answer is over ${max} bytes.`);
-    }
-    parts.push(value);
-  }
-  return Buffer.concat(parts);
-}
-
 /** POSTs one signed message; the same deadline covers connecting, the headers and the whole answer. */
 export async function postSigned(coordinator: string, path: string, key: RelayKey, message: object, signal?: AbortSignal): Promise<Answer> {
   const body = new TextEncoder().encode(JSON.stringify(message));
@@ -58,7 +41,7 @@ export async function postSigned(coordinator: string, path: string, key: RelayKe
     body,
     signal: signal ? AbortSignal.any([signal, deadline]) : deadline
   });
-  const raw = await readBounded(res, MAX_ANSWER_BYTES);
+  const raw = await readBounded(res.body, MAX_ANSWER_BYTES, () => new KofnError('PAYLOAD_TOO_LARGE', `The coordinator's answer is over ${MAX_ANSWER_BYTES} bytes.`));
   let parsed: unknown;
   try {
     parsed = raw.byteLength ? JSON.parse(new TextDecoder().decode(raw)) : {};

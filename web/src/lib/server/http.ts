@@ -6,7 +6,7 @@ import { json, type RequestEvent } from '@sveltejs/kit';
 import type { User } from './auth.js';
 import { coordinator, type Coordinator } from './context.js';
 import type { Ctx } from './files.js';
-import { KofnError, hasErrorCode, type ErrorCode } from '@kofn/shared';
+import { KofnError, hasErrorCode, readBounded, type ErrorCode } from '@kofn/shared';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
   BAD_REQUEST: 400,
@@ -75,26 +75,7 @@ export async function readBytes(request: Request, maxBytes: number): Promise<Uin
     throw new KofnError('PAYLOAD_TOO_LARGE', `Request body over ${maxBytes} bytes.`);
   }
   if (!request.body) throw new KofnError('BAD_REQUEST', 'Expected a JSON body.');
-  const reader = request.body.getReader();
-  const parts: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new KofnError('PAYLOAD_TOO_LARGE', `Request body over ${maxBytes} bytes.`);
-    }
-    parts.push(value);
-  }
-  const bytes = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    bytes.set(p, off);
-    off += p.byteLength;
-  }
-  return bytes;
+  return readBounded(request.body, maxBytes, () => new KofnError('PAYLOAD_TOO_LARGE', `Request body over ${maxBytes} bytes.`));
 }
 
 /** Reads a JSON body of at most `maxBytes`. */
