@@ -72,6 +72,8 @@ function tokensFor(ctx: Ctx, file: FileRow, op: TokenOp, relayIds: string[]): Pr
         op,
         chunks: [0, file.chunkCount],
         ...(op === 'put' ? { max } : {}),
+        // Reads name the manifest's epoch, so a relay serves exactly that one (#15: never a mix of epochs).
+        ...(op === 'get' && file.epoch > 0 ? { ep: file.epoch } : {}),
         ttl: TOKEN_TTL_S
       })
     )

@@ -1,0 +1,104 @@
+/**
+ * The coordinator's renewal job (#15) on PGlite and PostgreSQL with real relay processes: the job renews,
+ * flips the manifest epoch only at the end, reads then use the new epoch and rebuild byte-identical, the
+ * old epoch stays until the drop job, a relay down mid-renewal leaves the file whole at its epoch and the
+ * job retries to completion.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { and, eq } from 'drizzle-orm';
+import { testDatabases } from './db/testing.js';
+import type { Database } from './db/index.js';
+import { files, history, jobs } from './db/schema.js';
+import { createUser } from './auth.js';
+import { ensureSigningKey, type SigningKey } from './signing-keys.js';
+import { loadConfig } from './config.js';
+import { UNLICENSED, type License } from './license.js';
+import type { Ctx } from './files.js';
+import { runOne } from './jobs.js';
+import { DROP_JOB, RENEWAL_GRACE_MS, RENEW_JOB, enqueueRenewal, renewOnce, renewalHandlers } from './renewal.js';
+import { startRelays, type TestRelay } from './testing/relays.js';
+import { protect, retrieve } from './testing/protect.js';
+
+describe.each(testDatabases())('renewal job on $name', ({ open }) => {
+  let database: Database & { drop: () => Promise<void> };
+  let relays: TestRelay[];
+  let alice: Ctx;
+  let key: SigningKey;
+  const license: License = { ...UNLICENSED, limits: { ...UNLICENSED.limits, relays: 10 } };
+  // Short relay timeouts: a stopped relay must fail a step in seconds, not minutes.
+  const deps = () => ({ db: database.db, key, timeouts: { headersMs: 5_000, putHeadersMs: 5_000, idleMs: 5_000, totalMs: 30_000 } });
+
+  beforeAll(async () => {
+    database = await open();
+    key = await ensureSigningKey(database.db);
+    relays = await startRelays(database.db, 3);
+    const config = loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600' });
+    const user = await createUser(database.db, { email: 'alice@x.test', displayName: 'Alice', password: 'password 123', role: 'user' }, 10);
+    alice = { db: database.db, user, license, key, config };
+  }, 90_000);
+
+  afterAll(async () => {
+    await Promise.all(relays.map((r) => r.stop()));
+    await database.drop();
+  });
+
+  const epochOf = async (id: string) => (await database.db.select().from(files).where(eq(files.id, id)))[0]!;
+  const dirsOf = (relay: TestRelay): string[] => {
+    const root = join(relay.dataDir, 'chunks');
+    return existsSync(root) ? readdirSync(root).flatMap((s) => readdirSync(join(root, s))) : [];
+  };
+
+  it('renews through the job: epoch flips at the end, reads use it byte-identical, history records it, the drop job removes epoch 0 after the grace', async () => {
+    const data = new Uint8Array(randomBytes(1024 * 1024 + 7));
+    const fileId = await protect(alice, 'renew.bin', data, 2);
+    const before = relays.map(dirsOf);
+    await enqueueRenewal(database.db, fileId);
+    const handlers = renewalHandlers(deps());
+    expect(await runOne(database.db, 'w1', handlers)).toBe(true);
+    const f = await epochOf(fileId);
+    expect(f.epoch).toBe(1);
+    expect(f.lastRenewalAt).not.toBeNull();
+    expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+
+    const [h] = await database.db.select().from(history).where(and(eq(history.fileId, fileId), eq(history.operation, 'renew')));
+    expect(h?.result).toBe('ok');
+    const [drop] = await database.db.select().from(jobs).where(and(eq(jobs.kind, DROP_JOB), eq(jobs.key, `${fileId}:0`)));
+    expect(drop?.status).toBe('pending');
+    expect(drop!.runAfter.getTime()).toBeGreaterThan(Date.now() + RENEWAL_GRACE_MS - 120_000);
+    // Epoch 0 is still on every relay (a download that began before the switch can finish) ...
+    relays.forEach((r, j) => expect(dirsOf(r)).toEqual(expect.arrayContaining(before[j]!.filter((d) => d === fileId))));
+    // ... until the drop job runs (its grace simulated by running the handler now).
+    await handlers[DROP_JOB]!({ fileId, epoch: 0, dxs: [] }, drop!);
+    for (const r of relays) expect(dirsOf(r)).not.toContain(fileId);
+    expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+
+    // A second renewal goes 1 -> 2 and still reads byte-identical; a stale job for epoch 0 does nothing.
+    expect(await renewOnce(deps(), fileId, 1)).toBe('renewed');
+    expect(await renewOnce(deps(), fileId, 0)).toBe('stale');
+    expect((await epochOf(fileId)).epoch).toBe(2);
+    expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+    // The drop job never drops the epoch the manifest serves.
+    await handlers[DROP_JOB]!({ fileId, epoch: 2, dxs: [] }, drop!);
+    expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+  }, 120_000);
+
+  it('a relay down mid-renewal: the job fails and retries, the file stays whole at its epoch; after the relay is back the retry renews', async () => {
+    const data = new Uint8Array(randomBytes(200_000));
+    const fileId = await protect(alice, 'down.bin', data, 2);
+    await relays[2]!.stop(true);
+    await enqueueRenewal(database.db, fileId);
+    expect(await runOne(database.db, 'w1', renewalHandlers(deps()))).toBe(true);
+    const [job] = await database.db.select().from(jobs).where(and(eq(jobs.kind, RENEW_JOB), eq(jobs.key, `${fileId}:0`)));
+    expect(job?.status).toBe('pending');
+    expect(job?.lastError).toMatch(/relay-3|not reachable|dropped/);
+    expect((await epochOf(fileId)).epoch).toBe(0);
+    await relays[2]!.restart();
+    expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+    // The retry (run now rather than after its backoff) drops what the failed attempt left and renews.
+    expect(await renewOnce(deps(), fileId, 0)).toBe('renewed');
+    expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+  }, 120_000);
+});
