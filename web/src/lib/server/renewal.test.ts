@@ -14,11 +14,13 @@ import type { Database } from './db/index.js';
 import { files, history, jobs } from './db/schema.js';
 import { createUser } from './auth.js';
 import { ensureSigningKey, type SigningKey } from './signing-keys.js';
+import type { Ctx } from './files.js';
 import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
-import type { Ctx } from './files.js';
 import { runOne } from './jobs.js';
-import { DROP_JOB, RENEWAL_GRACE_MS, RENEW_JOB, enqueueRenewal, renewOnce, renewalHandlers } from './renewal.js';
+import { DROP_JOB, RENEWAL_GRACE_MS, RENEW_JOB, enqueueRenewal, renewAll, renewNow, renewOnce, renewalHandlers, scheduleRenewals } from './renewal.js';
+import { listFiles, removeFile } from './files.js';
+import { jobHandlers } from './maintenance.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieve } from './testing/protect.js';
 
@@ -100,5 +102,43 @@ describe.each(testDatabases())('renewal job on $name', ({ open }) => {
     // The retry (run now rather than after its backoff) drops what the failed attempt left and renews.
     expect(await renewOnce(deps(), fileId, 0)).toBe('renewed');
     expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+  }, 120_000);
+
+  it('renew now (owner only), renew all, the checking scan with bounded concurrency, the file list states, and removing a renewed file', async () => {
+    const data = new Uint8Array(randomBytes(3000));
+    const fileId = await protect(alice, 'list.bin', data, 2);
+    const bob: Ctx = { ...alice, user: await createUser(database.db, { email: 'bob@x.test', displayName: 'Bob', password: 'password 123', role: 'user' }, 10) };
+    // Only the owner may ask; another user learns nothing (NOT_FOUND, as for any file not theirs).
+    await expect(renewNow(bob, fileId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    // A malformed id is answered like an unknown one (validate.ts fileId).
+    await expect(renewNow(alice, 'not-an-id')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(await renewNow(alice, fileId)).toEqual({ fileId, epoch: 0, queued: true });
+    let mine = (await listFiles(alice)).find((f) => f.id === fileId)!;
+    expect(mine).toMatchObject({ epoch: 0, renewal: { state: 'in_progress' } });
+    while (await runOne(database.db, 'w1', renewalHandlers(deps())));
+    mine = (await listFiles(alice)).find((f) => f.id === fileId)!;
+    expect(mine.epoch).toBe(1);
+    expect(mine.renewal).toBeNull();
+    expect(new Date(mine.nextRenewal).getTime()).toBeGreaterThan(Date.now() + 29 * 86_400_000);
+
+    // renew all queues every available file; the scan queues only files past `renewal`, at most `concurrency`.
+    expect((await renewAll(database.db)).queued).toBeGreaterThanOrEqual(1);
+    await database.db.delete(jobs).where(eq(jobs.kind, RENEW_JOB));
+    const far = new Date(Date.now() + 400 * 86_400_000);
+    expect(await scheduleRenewals(database.db, 30 * 86_400_000, 1, new Date())).toBe(0);
+    expect(await scheduleRenewals(database.db, 30 * 86_400_000, 1, far)).toBe(1);
+    expect(await scheduleRenewals(database.db, 30 * 86_400_000, 1, far)).toBe(0);
+    await database.db.delete(jobs).where(eq(jobs.kind, RENEW_JOB));
+
+    // Removing a renewed file deletes its shares at the renewed epoch too.
+    const before = relays.map(dirsOf);
+    await removeFile(alice, fileId);
+    while (await runOne(database.db, 'w1', jobHandlers(database.db, key)));
+    relays.forEach((r, j) => {
+      const after = dirsOf(r);
+      expect(after).not.toContain(fileId);
+      // Epoch 0 (its drop job still waits for the grace) and epoch 1 both went.
+      expect(before[j]!.length - after.length).toBe(2);
+    });
   }, 120_000);
 });

@@ -9,10 +9,12 @@
  * every relay staged, and compares XORs of tags.
  */
 import { randomBytes } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { HEADER_BYTES, KofnError, MAX_TOKEN_LIFETIME_S, RelayClient, failedEquations, parityWeights, shareChunkLength, type RelayRef, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
-import { files, placements, relays } from './db/schema.js';
+import { files, history, jobs, placements, relays } from './db/schema.js';
+import type { Ctx } from './files.js';
+import * as v from './validate.js';
 import { record } from './history.js';
 import { enqueue, type JobHandler } from './jobs.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
@@ -193,4 +195,80 @@ export function renewalHandlers(deps: RenewalDeps): Record<string, JobHandler> {
       await dropEverywhere(deps, fileId, await holders(deps.db, fileId), epoch, dxs);
     }
   };
+}
+
+// ---- scheduling and the API (#15: Qasmat's `checking`, `renewal`, `expiration`; "renew now") ----
+
+/** "Renew now" by the owner of an available file: queues its renewal (a no-op when one is queued). */
+export async function renewNow(ctx: Ctx, rawId: unknown): Promise<{ fileId: string; epoch: number; queued: true }> {
+  const fileId = v.fileId(rawId);
+  const [file] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
+  if (!file) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
+  await enqueueRenewal(ctx.db, file.id);
+  return { fileId: file.id, epoch: file.epoch, queued: true };
+}
+
+/** "Renew all" by an administrator: queues every available file; answers how many. */
+export async function renewAll(db: Db): Promise<{ queued: number }> {
+  const rows = await db.select({ id: files.id }).from(files).where(eq(files.status, 'available'));
+  for (const r of rows) await enqueueRenewal(db, r.id);
+  return { queued: rows.length };
+}
+
+/**
+ * The `checking` scan: queues renewals of files whose shares are older than `renewal`, oldest first, so
+ * that at most `concurrency` renewals are queued or running at once (each moves every byte of a file
+ * between relays; the job runner works them one at a time per coordinator replica).
+ */
+export async function scheduleRenewals(db: Db, renewalMs: number, concurrency: number, now = new Date()): Promise<number> {
+  const [{ busy } = { busy: 0 }] = await db
+    .select({ busy: sql<number>`count(*)::int` })
+    .from(jobs)
+    .where(and(eq(jobs.kind, RENEW_JOB), inArray(jobs.status, ['pending', 'running'])));
+  const room = concurrency - Number(busy);
+  if (room <= 0) return 0;
+  const cutoff = new Date(now.getTime() - renewalMs);
+  const due = await db
+    .select({ id: files.id, epoch: files.epoch })
+    .from(files)
+    .where(and(eq(files.status, 'available'), or(lt(files.lastRenewalAt, cutoff), and(isNull(files.lastRenewalAt), lt(files.committedAt, cutoff)))))
+    .orderBy(sql`coalesce(${files.lastRenewalAt}, ${files.committedAt})`)
+    .limit(room);
+  for (const f of due) await enqueue(db, RENEW_JOB, `${f.id}:${f.epoch}`, { fileId: f.id, epoch: f.epoch }, now);
+  return due.length;
+}
+
+export interface RenewalState {
+  state: 'in_progress' | 'failed';
+  /** Why the last attempt failed (a relay named when the failure names one). */
+  reason?: string;
+}
+
+/**
+ * Renewal state per file for the file list: a queued or running job is "in progress" (with the last
+ * attempt's error while a retry waits); a job given up, or a last renewal whose check failed (from the
+ * history), is "failed" with the reason.
+ */
+export async function renewalStates(db: Db, list: readonly { id: string; epoch: number }[]): Promise<Map<string, RenewalState>> {
+  const out = new Map<string, RenewalState>();
+  if (list.length === 0) return out;
+  const ids = list.map((f) => f.id);
+  const rejected = await db
+    .select({ fileId: history.fileId, result: history.result, detail: history.detail })
+    .from(history)
+    .where(and(inArray(history.fileId, ids), eq(history.operation, 'renew')))
+    .orderBy(desc(history.createdAt), desc(history.id));
+  const seen = new Set<string>();
+  for (const h of rejected) {
+    if (!h.fileId || seen.has(h.fileId)) continue;
+    seen.add(h.fileId);
+    if (h.result === 'error') out.set(h.fileId, { state: 'failed', reason: h.detail });
+  }
+  const rows = await db.select().from(jobs).where(and(eq(jobs.kind, RENEW_JOB), inArray(jobs.key, list.map((f) => `${f.id}:${f.epoch}`))));
+  for (const j of rows) {
+    const fileId = j.key.slice(0, 32);
+    if (j.status === 'pending' || j.status === 'running') out.set(fileId, { state: 'in_progress', ...(j.lastError ? { reason: j.lastError } : {}) });
+    else if (j.status === 'failed') out.set(fileId, { state: 'failed', reason: j.lastError ?? 'unknown' });
+  }
+  return out;
 }
