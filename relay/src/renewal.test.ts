@@ -6,6 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HEADER_BYTES, ShamirEngine, gfMul, hasErrorCode, writeHeader, parseHeader, type ShareHeader } from '@kofn/shared';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { recoverDirectories } from '@kofn/shared/recover';
 import { contributionId, epochId } from './renewal.js';
 import { check, client, deal, dealPrepareCheck, mint, protectOnto, readShare, rebuild, startCluster, type Cluster, type StorageKind, type StoredFile } from './testing/renewal.js';
 
@@ -175,5 +179,42 @@ describe.each<[number, number]>([
       expect(await r.store.list(epochId(file.fileId, 1))).toEqual([]);
     }
     expect(Buffer.from(await rebuildFrom(cluster, file, [...Array(n).keys()].slice(n - k), () => 0)).equals(Buffer.from(data))).toBe(true);
+  }, 60_000);
+});
+
+describe('offline recovery (kofn-recover) after renewal, disk relays (2,3)', () => {
+  let cluster: Cluster;
+  beforeAll(async () => {
+    cluster = await startCluster(3);
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.close();
+  });
+
+  it('rebuilds from the newest complete epoch, never mixing; a half-staged newer epoch is skipped and reported', async () => {
+    const data = new Uint8Array(randomBytes(70_000));
+    const file = await protectOnto(cluster, data, 2, 16 * 1024);
+    expect(await dealPrepareCheck(cluster, file, 0)).toEqual([]);
+    // Epochs 0 and 1 both on disk: epoch 1 is used.
+    let out = mkdtempSync(join(tmpdir(), 'kofn-recover-out-'));
+    let report = await recoverDirectories(cluster.relays.map((r) => r.root), out);
+    let got = report.files.find((f) => f.fileId === file.fileId)!;
+    expect(got.error).toBeUndefined();
+    expect(got.epoch).toBe(1);
+    expect(Buffer.from(readFileSync(got.path!)).equals(Buffer.from(data))).toBe(true);
+    // Contributions are consumed by prepare, so nothing was dropped or unattributed.
+    expect(got.droppedShares).toEqual([]);
+
+    // A renewal 1 -> 2 stopped after staging on one relay only (k = 2): epoch 2 cannot rebuild, epoch 1 can.
+    await Promise.all([0, 1].map((d) => deal(cluster, file, 2, d)));
+    const r0 = cluster.relays[0]!;
+    await client(r0, await mint(cluster, r0, file.fileId, 'renew_prepare', { ep: 2, dxs: [file.xs[0], file.xs[1]] })).renewalStep(file.fileId, 2, 'prepare', {}, 1 << 20);
+    out = mkdtempSync(join(tmpdir(), 'kofn-recover-out-'));
+    report = await recoverDirectories(cluster.relays.map((r) => r.root), out);
+    got = report.files.find((f) => f.fileId === file.fileId)!;
+    expect(got.error).toBeUndefined();
+    expect(got.epoch).toBe(1);
+    expect(got.skippedEpochs?.[0]).toMatch(/^epoch 2: /);
+    expect(Buffer.from(readFileSync(got.path!)).equals(Buffer.from(data))).toBe(true);
   }, 60_000);
 });

@@ -31,6 +31,7 @@ import {
   type ShareHeader,
   type TokenOp
 } from '@kofn/shared';
+import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
 import type { Capability } from './auth.js';
 import { ingest } from './storage/ingest.js';
 import type { ChunkInfo, ChunkStore, Spooled } from './storage/types.js';
@@ -52,24 +53,10 @@ export const MAX_DEAL_BODY_BYTES = 2 * 1024 * 1024;
 const MAX_CHECK_BODY_BYTES = 1024;
 const MAX_URL = 2048;
 
-const derive = (label: string, fileId: string, epoch: number, dealer?: number): string => {
-  const h = createHash('sha256').update(`${label}\0`).update(Buffer.from(fileId, 'hex'));
-  const e = Buffer.alloc(4);
-  e.writeUInt32BE(epoch);
-  h.update(e);
-  if (dealer !== undefined) h.update(Buffer.of(dealer));
-  return h.digest('hex').slice(0, 32);
-};
-
-/** Where epoch `epoch` of a file is stored: the file id itself for 0 (as uploaded), a derived id after. */
-export function epochId(fileId: string, epoch: number): string {
-  return epoch === 0 ? fileId : derive('kofn/epoch', fileId, epoch);
-}
-
-/** Where dealer `dealer`'s contribution to epoch `epoch` of a file is stored until prepare consumes it. */
-export function contributionId(fileId: string, epoch: number, dealer: number): string {
-  return derive('kofn/contrib', fileId, epoch, dealer);
-}
+/** Where epoch `epoch` of a file is stored (shared/src/epoch-ids.ts: one derivation for relay and recovery). */
+export const epochId = epochStorageId;
+/** Where a dealer's contribution to an epoch is stored until prepare consumes it. */
+export const contributionId = contributionStorageId;
 
 function parseEpoch(raw: string | undefined, min: number): number {
   if (raw === undefined || !/^(0|[1-9][0-9]{0,9})$/.test(raw) || Number(raw) > MAX_EPOCH || Number(raw) < min) {

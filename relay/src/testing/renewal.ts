@@ -33,6 +33,8 @@ export interface TestRelay {
   id: string;
   name: string;
   url: string;
+  /** The relay's data folder (disk: its chunks; S3: only its spool). */
+  root: string;
   store: ChunkStore;
   app: ReturnType<typeof createApp>;
   close: () => Promise<void>;
@@ -63,7 +65,7 @@ export async function startCluster(n: number, storage: StorageKind = 'disk'): Pr
     const id = randomUUID();
     const app = createApp({ config, relayId: id, store, keys: signer.publicKey });
     const server = await listen(app);
-    relays.push({ id, name: `relay-${j}`, url: `http://127.0.0.1:${server.port}`, store, app, close: server.close });
+    relays.push({ id, name: `relay-${j}`, url: `http://127.0.0.1:${server.port}`, root, store, app, close: server.close });
   }
   return {
     relays,
