@@ -17,7 +17,7 @@ import { ensureSigningKey, type SigningKey } from './signing-keys.js';
 import type { Ctx } from './files.js';
 import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
-import { runOne } from './jobs.js';
+import { claim, runOne } from './jobs.js';
 import { DROP_JOB, RENEWAL_GRACE_MS, RENEW_JOB, enqueueRenewal, renewAll, renewNow, renewOnce, renewalHandlers, scheduleRenewals } from './renewal.js';
 import { listFiles, removeFile } from './files.js';
 import { jobHandlers } from './maintenance.js';
@@ -98,6 +98,15 @@ describe.each(testDatabases())('renewal job on $name', ({ open }) => {
     expect(job?.lastError).toMatch(/relay-3|not reachable|dropped/);
     expect((await epochOf(fileId)).epoch).toBe(0);
     await relays[2]!.restart();
+    expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+    // A worker whose job was taken over (its lease ran out and another replica claimed it) never switches.
+    const [mine] = await database.db.select().from(jobs).where(and(eq(jobs.kind, RENEW_JOB), eq(jobs.key, `${fileId}:0`)));
+    await database.db.update(jobs).set({ runAfter: new Date(0) }).where(eq(jobs.id, mine!.id));
+    const claimed = (await claim(database.db, 'w1', 60_000))!;
+    expect(claimed.id).toBe(mine!.id);
+    await database.db.update(jobs).set({ lockedBy: 'w2' }).where(eq(jobs.id, claimed.id));
+    await expect(renewOnce(deps(), fileId, 0, claimed)).rejects.toMatchObject({ code: 'CONFLICT' });
+    expect((await epochOf(fileId)).epoch).toBe(0);
     expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
     // The retry (run now rather than after its backoff) drops what the failed attempt left and renews.
     expect(await renewOnce(deps(), fileId, 0)).toBe('renewed');

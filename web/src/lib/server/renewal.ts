@@ -16,7 +16,7 @@ import { files, history, jobs, placements, relays } from './db/schema.js';
 import type { Ctx } from './files.js';
 import * as v from './validate.js';
 import { record } from './history.js';
-import { enqueue, type JobHandler } from './jobs.js';
+import { enqueue, type JobHandler, type JobRow } from './jobs.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 
 export const RENEW_JOB = 'renew-file';
@@ -121,8 +121,13 @@ function bodyLengths(answers: unknown[], chunkCount: number): Array<{ index: num
  * past `epoch` is done; otherwise any half-made epoch + 1 is dropped first and the renewal starts over.
  * Answers 'renewed', 'stale' (nothing to do) or 'rejected' (the check failed; epoch kept).
  */
-export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number): Promise<'renewed' | 'stale' | 'rejected'> {
+export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number, job?: JobRow): Promise<'renewed' | 'stale' | 'rejected'> {
   const { db } = deps;
+  // Between steps the job's lease is extended; a worker that lost it (another replica took the job over
+  // after the lease ran out) stops before its next step, and above all never switches the epoch.
+  const keepLease = async (): Promise<void> => {
+    if (job) await extendLease(db, job);
+  };
   const [file] = await db.select().from(files).where(eq(files.id, fileId));
   if (!file || file.status !== 'available' || file.epoch !== epoch) return 'stale';
   const next = epoch + 1;
@@ -131,13 +136,16 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   // k dealers suffice (renewal.md step 1): at most k-1 relays are corrupt, so one dealer is honest.
   const dealers = all.slice(0, file.k);
   const dxs = dealers.map((d) => d.x);
+  await keepLease();
   await dropEverywhere(deps, fileId, all, next, dxs);
 
   await Promise.all(dealers.map((d) => deal(deps, file, all, d, next)));
+  await keepLease();
   const prepared = await Promise.all(
     all.map((h) => client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs }), deps.timeouts).renewalStep(fileId, next, 'prepare', {}, 1024 + 160 * (file.chunkCount + 1)))
   );
   const chunks = bodyLengths(prepared, file.chunkCount);
+  await keepLease();
 
   // renewal.md step 4: K is drawn only now, after every contribution is fixed.
   const key = new Uint8Array(randomBytes(16));
@@ -152,6 +160,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     })
   );
   const failed = await failedEquations(tags, key, chunks);
+  await keepLease();
   const now = deps.now?.() ?? new Date();
   if (failed.length) {
     await dropEverywhere(deps, fileId, all, next, dxs).catch(() => enqueue(db, DROP_JOB, `${fileId}:${next}`, { fileId, epoch: next, dxs }));
@@ -165,12 +174,23 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     });
     return 'rejected';
   }
-  // renewal.md step 5: the switch is this one row update, conditional on the epoch it renewed from.
-  const switched = await db
-    .update(files)
-    .set({ epoch: next, lastRenewalAt: now })
-    .where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available')))
-    .returning({ id: files.id });
+  // renewal.md step 5: the switch is this one row update, conditional on the epoch it renewed from and,
+  // in the same transaction, on this worker still holding the job (row lock on the job first).
+  const switched = await db.transaction(async (tx) => {
+    if (job) {
+      const [held] = await tx
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? ''), eq(jobs.status, 'running')))
+        .for('update');
+      if (!held) throw new KofnError('CONFLICT', 'The renewal job was taken over by another worker; not switching.');
+    }
+    return tx
+      .update(files)
+      .set({ epoch: next, lastRenewalAt: now })
+      .where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available')))
+      .returning({ id: files.id });
+  });
   if (switched.length === 0) {
     await dropEverywhere(deps, fileId, all, next, dxs).catch(() => undefined);
     return 'stale';
@@ -180,10 +200,22 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   return 'renewed';
 }
 
+/** The runner's lease (jobs.ts runOne) is 60 s; a renewal step may take longer, so each step renews it. */
+export const RENEWAL_LEASE_MS = 10 * 60_000;
+
+async function extendLease(db: Db, job: JobRow): Promise<void> {
+  const held = await db
+    .update(jobs)
+    .set({ lockedUntil: new Date(Date.now() + RENEWAL_LEASE_MS), updatedAt: new Date() })
+    .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? ''), eq(jobs.status, 'running')))
+    .returning({ id: jobs.id });
+  if (held.length === 0) throw new KofnError('CONFLICT', 'The renewal job was taken over by another worker.');
+}
+
 export function renewalHandlers(deps: RenewalDeps): Record<string, JobHandler> {
   return {
-    [RENEW_JOB]: async (payload) => {
-      await renewOnce(deps, String(payload.fileId), Number(payload.epoch));
+    [RENEW_JOB]: async (payload, job) => {
+      await renewOnce(deps, String(payload.fileId), Number(payload.epoch), job);
     },
     [DROP_JOB]: async (payload) => {
       const fileId = String(payload.fileId);
