@@ -5,6 +5,7 @@
  * job retries to completion.
  */
 import { randomBytes } from 'node:crypto';
+import { RelayClient, createRetrieveStream, fileIdFromHex, shareChunkLength } from '@kofn/shared';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import type { Database } from './db/index.js';
 import { files, history, jobs } from './db/schema.js';
 import { createUser } from './auth.js';
 import { ensureSigningKey, type SigningKey } from './signing-keys.js';
-import type { Ctx } from './files.js';
+import { manifest, type Ctx } from './files.js';
 import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
 import { claim, runOne } from './jobs.js';
@@ -23,6 +24,21 @@ import { listFiles, removeFile } from './files.js';
 import { jobHandlers } from './maintenance.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieve } from './testing/protect.js';
+
+/** Reads a file with the tokens of a manifest fetched earlier (as a browser download in flight does). */
+async function readWith(m: Awaited<ReturnType<typeof manifest>>): Promise<Uint8Array> {
+  const use = m.placements.slice(0, m.k).map((p) => new RelayClient({ id: p.relayId, name: p.name, url: p.url }, { token: () => p.token }));
+  const r = createRetrieveStream({ fileId: fileIdFromHex(m.fileId), epoch: m.epoch, k: m.k });
+  const feeding = (async () => {
+    const w = r.writable.getWriter();
+    for (let i = 0; i <= m.chunkCount; i++) await w.write({ index: i, shares: await Promise.all(use.map((c) => c.get(m.fileId, i, shareChunkLength(Math.max(m.chunkSize, 1340))))) });
+    await w.close();
+  })();
+  const parts: Uint8Array[] = [];
+  for await (const part of r.readable) parts.push(part);
+  await feeding;
+  return Buffer.concat(parts);
+}
 
 describe.each(testDatabases())('renewal job on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
@@ -57,6 +73,8 @@ describe.each(testDatabases())('renewal job on $name', ({ open }) => {
     const data = new Uint8Array(randomBytes(1024 * 1024 + 7));
     const fileId = await protect(alice, 'renew.bin', data, 2);
     const before = relays.map(dirsOf);
+    // A download that fetched its manifest (epoch 0 read tokens) before the switch ...
+    const early = await manifest(alice, fileId);
     await enqueueRenewal(database.db, fileId);
     const handlers = renewalHandlers(deps());
     expect(await runOne(database.db, 'w1', handlers)).toBe(true);
@@ -64,6 +82,11 @@ describe.each(testDatabases())('renewal job on $name', ({ open }) => {
     expect(f.epoch).toBe(1);
     expect(f.lastRenewalAt).not.toBeNull();
     expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+
+    // ... finishes after it, wholly on epoch 0 (never a mix), byte-identical.
+    expect(early.epoch).toBe(0);
+    expect(Buffer.from(await readWith(early)).equals(Buffer.from(data))).toBe(true);
+    expect((await manifest(alice, fileId)).epoch).toBe(1);
 
     const [h] = await database.db.select().from(history).where(and(eq(history.fileId, fileId), eq(history.operation, 'renew')));
     expect(h?.result).toBe('ok');
