@@ -8,18 +8,23 @@
  *   DELETE /v1/files/:fileId                 delete every chunk of a file (op "delete_file")
  *   GET    /v1/health                        name, location, version, free/used bytes (public)
  *   GET    /v1/ping                          empty 204 for latency measurement (public)
+ *   .../epochs/...                            proactive renewal (#15): see renewal.ts
+ *
+ * GET, HEAD and list read the epoch the token names (claim "ep", absent = 0), so a retrieval that began
+ * before a renewal's switch finishes on the epoch it began with (shared/docs/renewal.md, step 5).
  */
 import { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
-import { FILE_ID_PATTERN, HEADER_BYTES, KOFN_VERSION, KofnError, parseChunkIndex, type TokenOp } from '@kofn/shared';
+import { FILE_ID_PATTERN, HEADER_BYTES, KOFN_VERSION, KofnError, MAX_EPOCH, parseChunkIndex, type TokenOp } from '@kofn/shared';
 import type { RelayConfig } from './config.js';
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
 import { requireScope, verifyCapability, type KeySource } from './auth.js';
 import { toHttpError } from './http-error.js';
+import { epochId, renewalRoutes } from './renewal.js';
 
 export interface RelayLog {
   info: (obj: object, msg: string) => void;
@@ -138,18 +143,18 @@ export function createApp(deps: RelayDeps): Hono<Env> {
 
   app.on('HEAD', CHUNK, async (c) => {
     const { fileId, index } = pathParams(c, true);
-    await authorize(c, 'get', fileId, index);
-    const chunk = await store.head(fileId, index);
+    const cap = await authorize(c, 'get', fileId, index);
+    const chunk = await store.head(epochId(fileId, cap.ep ?? 0), index);
     if (!chunk) return c.body(null, 404);
     return c.body(null, 200, { 'Content-Length': String(chunk.size), 'X-Kofn-Digest': chunk.digest, 'Cache-Control': 'no-store' });
   });
 
   app.get(CHUNK, async (c) => {
     const { fileId, index } = pathParams(c, true);
-    await authorize(c, 'get', fileId, index);
+    const cap = await authorize(c, 'get', fileId, index);
     // Share chunks are read whole (the reader authenticates whole records); ranges only invite abuse.
     if (c.req.header('range') !== undefined) throw new KofnError('RANGE_NOT_SUPPORTED', 'Range requests are not supported.');
-    const chunk = await store.get(fileId, index);
+    const chunk = await store.get(epochId(fileId, cap.ep ?? 0), index);
     if (!chunk) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
     return c.body(Readable.toWeb(chunk.open()) as ReadableStream, 200, {
       'Content-Type': 'application/octet-stream',
@@ -169,16 +174,32 @@ export function createApp(deps: RelayDeps): Hono<Env> {
 
   app.get('/v1/files/:fileId/chunks', async (c) => {
     const { fileId } = pathParams(c, false);
-    await authorize(c, 'list', fileId);
-    return c.json({ fileId, chunks: await store.list(fileId) });
+    const cap = await authorize(c, 'list', fileId);
+    return c.json({ fileId, chunks: await store.list(epochId(fileId, cap.ep ?? 0)) });
   });
 
   app.delete('/v1/files/:fileId', async (c) => {
     const { fileId } = pathParams(c, false);
     // Its own op: a chunk-scoped "delete" token must not reach every chunk (issue #13 item 9).
-    await authorize(c, 'delete_file', fileId);
-    return c.json({ deleted: await store.deleteFile(fileId) });
+    const cap = await authorize(c, 'delete_file', fileId);
+    // A renewed file (#15) also lives at its current epoch's id and, mid-renewal, the next one's.
+    let deleted = await store.deleteFile(fileId);
+    if (cap.ep !== undefined) for (const ep of [cap.ep, cap.ep + 1]) if (ep >= 1 && ep <= MAX_EPOCH) deleted += await store.deleteFile(epochId(fileId, ep));
+    return c.json({ deleted });
   });
+
+  app.route(
+    '/',
+    renewalRoutes({
+      store,
+      maxChunkBytes: MAX_CHUNK_BYTES,
+      authorize: async (authorization, op, fileId, index) => {
+        const cap = await verifyCapability(authorization, deps.keys, deps.relayId);
+        requireScope(cap, op, fileId, index);
+        return cap;
+      }
+    })
+  );
 
   const methodNotAllowed = (allow: string) => (c: Context<Env>) => {
     c.header('Allow', allow);

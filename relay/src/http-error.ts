@@ -22,6 +22,14 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  RENEWAL_INCOMPLETE: 409,
+  RENEWAL_BAD_CONTRIBUTION: 409,
+  // A dealer's PUT to another relay failed (renewal.ts "deal"): 424 Failed Dependency (RFC 4918 §11.4),
+  // not a 5xx, so the coordinator's client does not replay a deal whose sub-shares are half delivered.
+  RELAYS_OFFLINE: 424,
+  RELAY_TIMEOUT: 424,
+  RELAY_ANSWER_TOO_LARGE: 424,
+  RELAY_BAD_ANSWER: 424,
   PAYLOAD_TOO_LARGE: 413,
   INSUFFICIENT_STORAGE: 507,
   UNAVAILABLE: 503

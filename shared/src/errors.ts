@@ -56,6 +56,11 @@ export const ERROR_CODES = [
   'RELAY_BAD_ANSWER',
   // a retrieved file's authenticated metadata record disagrees with what the coordinator says (#13 item 12)
   'METADATA_MISMATCH',
+  // proactive renewal (#15, shared/docs/renewal.md): a dealer's contribution is missing or does not fit the
+  // receiver's share (details name the dealer in the message), or the coordinator's parity check failed
+  'RENEWAL_INCOMPLETE',
+  'RENEWAL_BAD_CONTRIBUTION',
+  'RENEWAL_CHECK_FAILED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

@@ -14,3 +14,4 @@ export * from './digest-root.js';
 export * from './share-sizes.js';
 export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
+export { parityWeights, mulConstant, checkNonce, gmacWeb, failedEquations } from './renewal.js';

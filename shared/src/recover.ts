@@ -13,11 +13,16 @@ import { basename, extname, join, resolve } from 'node:path';
 import { KofnError, hasErrorCode } from './errors.js';
 import { FLAG_FINAL, HEADER_BYTES, fileIdFromHex, fileIdToHex, parseHeader } from './chunk-format.js';
 import { ShareDecoder } from './codec.js';
+import { contributionStorageId, epochStorageId } from './epoch-ids.js';
+
+export { contributionStorageId, epochStorageId };
 
 interface Located {
   path: string;
   relayDir: string;
   x: number;
+  /** Renewal epoch from the header (#15): a file is rebuilt from one epoch only, the newest that works. */
+  epoch: number;
 }
 
 /** A stored file that looked like a share chunk but was not used, and why. */
@@ -43,6 +48,10 @@ export interface RecoveredFile {
   /** Relay folders holding some chunks of this file but not these indexes (deleted or lost chunks). */
   missingChunks: Array<{ relayDir: string; indexes: number[] }>;
   error?: { code: string; message: string };
+  /** The renewal epoch it was rebuilt from (#15), when the relays held more than one. */
+  epoch?: number;
+  /** Newer epochs that could not rebuild it (an unfinished renewal), with the reason. */
+  skippedEpochs?: string[];
 }
 
 export interface RecoveryReport {
@@ -120,7 +129,10 @@ async function indexShares(dirs: readonly string[]): Promise<Index> {
       }
       const id = fileIdToHex(h.header.fileId);
       if (layout) {
-        if (pathId !== id || Number(layout[3]) !== h.header.index) {
+        // A renewed epoch lives under its derived id (epoch-ids.ts); a dealer's contribution in flight is
+        // not a share of any epoch and is skipped without a report.
+        if (pathId !== undefined && pathId !== id && isContribution(pathId, id, h.header.epoch)) continue;
+        if (pathId !== epochStorageId(id, h.header.epoch) || Number(layout[3]) !== h.header.index) {
           drop(pathId ?? id, { path, relayDir, reason: `header says file ${id} chunk ${h.header.index}, but it is stored as file ${layout[2]} chunk ${layout[3]}` });
           continue;
         }
@@ -131,12 +143,18 @@ async function indexShares(dirs: readonly string[]): Promise<Index> {
       }
       const chunks = index.files.get(id) ?? new Map<number, Located[]>();
       const list = chunks.get(h.header.index) ?? [];
-      list.push({ path, relayDir, x: h.header.x });
+      list.push({ path, relayDir, x: h.header.x, epoch: h.header.epoch });
       chunks.set(h.header.index, list);
       index.files.set(id, chunks);
     }
   }
   return index;
+}
+
+function isContribution(pathId: string, fileId: string, epoch: number): boolean {
+  if (epoch === 0) return false;
+  for (let d = 1; d <= 255; d++) if (contributionStorageId(fileId, epoch, d) === pathId) return true;
+  return false;
 }
 
 function parseHeaderOfSize(head: Uint8Array, size: number): { header: ReturnType<typeof parseHeader> } | { error: string } {
@@ -250,6 +268,43 @@ async function recoverOne(
   return result;
 }
 
+/**
+ * #15: relays may hold two epochs of a file during a renewal (or an old one whose drop never ran). Shares
+ * of different epochs never combine, so each epoch is tried on its own, newest first; the first that
+ * rebuilds wins, and the report says which epochs were skipped.
+ */
+async function recoverNewestEpoch(
+  id: string,
+  chunks: Map<number, Located[]>,
+  dropped: DroppedShare[],
+  dirs: readonly string[],
+  outDir: string,
+  taken: Set<string>
+): Promise<RecoveredFile> {
+  const epochs = [...new Set([...chunks.values()].flat().map((l) => l.epoch))].sort((a, b) => b - a);
+  if (epochs.length <= 1) return recoverOne(id, chunks, dropped, dirs, outDir, taken);
+  let last: RecoveredFile | undefined;
+  const skipped: string[] = [];
+  for (const epoch of epochs) {
+    const only = new Map<number, Located[]>();
+    for (const [i, list] of chunks) {
+      const mine = list.filter((l) => l.epoch === epoch);
+      if (mine.length) only.set(i, mine);
+    }
+    // A failed attempt must not reserve the saved name for the next one.
+    const names = new Set(taken);
+    last = await recoverOne(id, only, dropped, dirs, outDir, names);
+    last.epoch = epoch;
+    if (skipped.length) last.skippedEpochs = [...skipped];
+    if (!last.error) {
+      for (const n of names) taken.add(n);
+      break;
+    }
+    skipped.push(`epoch ${epoch}: ${last.error.code} (${last.error.message})`);
+  }
+  return last!;
+}
+
 async function checkFolders(dirs: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const d of dirs) {
@@ -274,8 +329,7 @@ export async function recoverDirectories(dirs: readonly string[], outDir: string
   const files: RecoveredFile[] = [];
   const ids = new Set([...index.files.keys(), ...index.dropped.keys()]);
   for (const id of [...ids].sort()) {
-    const chunks = index.files.get(id) ?? new Map<number, Located[]>();
-    files.push(await recoverOne(id, chunks, index.dropped.get(id) ?? [], folders, outDir, taken));
+    files.push(await recoverNewestEpoch(id, index.files.get(id) ?? new Map<number, Located[]>(), index.dropped.get(id) ?? [], folders, outDir, taken));
   }
   const manifestPath = join(outDir, MANIFEST_NAME);
   await writeFile(manifestPath, `${JSON.stringify({ relayFolders: folders, files, unattributed: index.unattributed }, null, 2)}\n`);

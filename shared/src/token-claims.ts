@@ -10,6 +10,9 @@
  * "put", "get" and "delete" act on one chunk and are bounded by `chunks`. "list" and "delete_file" act
  * on the whole file, so a chunk range cannot bound them: each has its own op, and a chunk-scoped token
  * never reaches a whole-file route (issue #13 item 9: a one-chunk "delete" token used to delete the file).
+ *
+ * Proactive renewal (#15) adds the renew_* ops and the claims ep, dx, dxs, rh, w; shared/docs/renewal.md
+ * says which op carries which and why.
  */
 import { KofnError } from './errors.js';
 
@@ -19,16 +22,41 @@ export const MAX_TOKEN_LIFETIME_S = 15 * 60;
 /** Largest Authorization header a relay reads. */
 export const MAX_TOKEN_BYTES = 4096;
 
-export const TOKEN_OPS = ['put', 'get', 'delete', 'list', 'delete_file'] as const;
+export const TOKEN_OPS = [
+  'put',
+  'get',
+  'delete',
+  'list',
+  'delete_file',
+  // proactive renewal (#15, shared/docs/renewal.md): each names the epoch it acts on in `ep`
+  'renew_deal',
+  'renew_put',
+  'renew_prepare',
+  'renew_check',
+  'renew_drop'
+] as const;
 export type TokenOp = (typeof TOKEN_OPS)[number];
 /** Ops on the whole file: their routes take no chunk index, so the token's chunk range does not apply. */
-export const WHOLE_FILE_OPS: readonly TokenOp[] = ['list', 'delete_file'];
+export const WHOLE_FILE_OPS: readonly TokenOp[] = ['list', 'delete_file', 'renew_deal', 'renew_prepare', 'renew_check', 'renew_drop'];
+/** Renewal ops: a token for one of them must carry `ep`, and `renew_put` also `dx`. */
+export const RENEWAL_OPS: readonly TokenOp[] = ['renew_deal', 'renew_put', 'renew_prepare', 'renew_check', 'renew_drop'];
+export const MAX_EPOCH = 0xffffffff;
 
 export interface CapabilityClaims {
   fid: string;
   op: TokenOp;
   chunks: [number, number];
   max?: number;
+  /** Epoch the op reads or writes (renewal ops; optional on get/list, absent = 0). */
+  ep?: number;
+  /** renew_put: x of the dealer whose contribution this is. */
+  dx?: number;
+  /** renew_prepare, renew_drop: x of the dealers whose contributions make the epoch. */
+  dxs?: number[];
+  /** renew_deal: SHA-256 (base64url) of the receiver list the dealer may send to (renewal.md, "Roles"). */
+  rh?: string;
+  /** renew_check: this relay's parity-check weights, one per equation (renewal.md, "Why the check works"). */
+  w?: number[];
 }
 
 export const FILE_ID_PATTERN = /^[0-9a-f]{32}$/;
@@ -57,5 +85,36 @@ export function parseCapabilityClaims(payload: Record<string, unknown>): Capabil
     throw bad('chunks');
   }
   if (max !== undefined && (!Number.isSafeInteger(max) || (max as number) < 0)) throw bad('max');
-  return { fid, op: op as TokenOp, chunks: [chunks[0] as number, chunks[1] as number], ...(max !== undefined ? { max: max as number } : {}) };
+  const claims: CapabilityClaims = { fid, op: op as TokenOp, chunks: [chunks[0] as number, chunks[1] as number], ...(max !== undefined ? { max: max as number } : {}) };
+  return { ...claims, ...parseRenewalClaims(payload, claims.op, bad) };
+}
+
+const isX = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 255;
+
+/** The renewal claims (#15): each checked for shape here, and for presence by op, so a route never sees half a scope. */
+function parseRenewalClaims(payload: Record<string, unknown>, op: TokenOp, bad: (what: string) => KofnError): Partial<CapabilityClaims> {
+  const { ep, dx, dxs, rh, w } = payload;
+  const out: Partial<CapabilityClaims> = {};
+  const renewal = RENEWAL_OPS.includes(op);
+  if (ep !== undefined || renewal) {
+    if (!Number.isInteger(ep) || (ep as number) < 0 || (ep as number) > MAX_EPOCH) throw bad('ep');
+    out.ep = ep as number;
+  }
+  if (dx !== undefined || op === 'renew_put') {
+    if (!isX(dx)) throw bad('dx');
+    out.dx = dx;
+  }
+  if (dxs !== undefined || op === 'renew_prepare' || op === 'renew_drop') {
+    if (!Array.isArray(dxs) || dxs.length > 255 || !dxs.every(isX) || new Set(dxs).size !== dxs.length) throw bad('dxs');
+    out.dxs = [...(dxs as number[])];
+  }
+  if (rh !== undefined || op === 'renew_deal') {
+    if (typeof rh !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(rh)) throw bad('rh');
+    out.rh = rh;
+  }
+  if (w !== undefined || op === 'renew_check') {
+    if (!Array.isArray(w) || w.length < 1 || w.length > 254 || !w.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)) throw bad('w');
+    out.w = [...(w as number[])];
+  }
+  return out;
 }

@@ -171,10 +171,14 @@ class Deadline {
 
 interface Request {
   op: TokenOp;
-  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE';
+  method: 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'POST';
   path: string;
-  body?: Blob | Uint8Array<ArrayBuffer>;
+  body?: Blob | Uint8Array<ArrayBuffer> | string;
 }
+
+/** The renewal steps a relay runs on the coordinator's request (#15, shared/docs/renewal.md). */
+export type RenewalStep = 'deal' | 'prepare' | 'check';
+const RENEWAL_STEP_OP = { deal: 'renew_deal', prepare: 'renew_prepare', check: 'renew_check' } as const;
 
 export class RelayClient {
   readonly timeouts: RelayTimeouts;
@@ -251,6 +255,32 @@ export class RelayClient {
     return this.send({ op: 'delete', method: 'DELETE', path: `/v1/files/${fileId}` }, signal, async (res, d) => {
       const a = (await this.readJson(res, d, MAX_JSON_ANSWER_BYTES)) as { deleted?: unknown } | null;
       if (!isIndex(a?.deleted)) throw this.badAnswer('a malformed answer to a DELETE');
+      return a.deleted;
+    });
+  }
+
+  /** Renewal (#15): stores dealer `dealerX`'s contribution to chunk `index` of epoch `epoch` on this relay. */
+  putContribution(fileId: string, epoch: number, dealerX: number, index: number, body: Blob | Uint8Array<ArrayBuffer>, signal?: AbortSignal): Promise<PutAnswer> {
+    const path = `/v1/files/${fileId}/epochs/${epoch}/from/${dealerX}/chunks/${index}`;
+    return this.send({ op: 'renew_put', method: 'PUT', path, body }, signal, async (res, d) => {
+      const a = await this.readJson(res, d, MAX_JSON_ANSWER_BYTES);
+      const { index: i, size, digest } = (a ?? {}) as Partial<PutAnswer>;
+      if (i !== index || !isIndex(size) || typeof digest !== 'string' || !DIGEST.test(digest)) throw this.badAnswer('a malformed answer to a contribution');
+      return { index: i, size, digest };
+    });
+  }
+
+  /** Renewal (#15): runs one step for epoch `epoch` of a file; answers the relay's JSON, read up to `maxBytes`. */
+  renewalStep(fileId: string, epoch: number, step: RenewalStep, body: object, maxBytes: number, signal?: AbortSignal): Promise<unknown> {
+    const path = `/v1/files/${fileId}/epochs/${epoch}/${step}`;
+    return this.send({ op: RENEWAL_STEP_OP[step], method: 'POST', path, body: JSON.stringify(body) }, signal, (res, d) => this.readJson(res, d, maxBytes));
+  }
+
+  /** Renewal (#15): deletes epoch `epoch` of a file (and the contributions the token names); answers how many chunks. */
+  dropEpoch(fileId: string, epoch: number, signal?: AbortSignal): Promise<number> {
+    return this.send({ op: 'renew_drop', method: 'DELETE', path: `/v1/files/${fileId}/epochs/${epoch}` }, signal, async (res, d) => {
+      const a = (await this.readJson(res, d, MAX_JSON_ANSWER_BYTES)) as { deleted?: unknown } | null;
+      if (!isIndex(a?.deleted)) throw this.badAnswer('a malformed answer to a drop');
       return a.deleted;
     });
   }

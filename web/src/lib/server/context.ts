@@ -12,6 +12,7 @@ import { LicenseClock, loadLicense, type License } from './license.js';
 import { BUILD_TEST_VENDOR_KEY } from './license-keys.js';
 import { JobRunner } from './jobs.js';
 import { jobHandlers, runMaintenance } from './maintenance.js';
+import { renewalHandlers, scheduleRenewals } from './renewal.js';
 import { importProvisionedEnrollments } from './relays.js';
 
 export interface Coordinator {
@@ -41,9 +42,16 @@ export function coordinator(): Promise<Coordinator> {
     const log = { info: (m: string) => console.log(m), error: (m: string) => console.error(m) };
     if (BUILD_TEST_VENDOR_KEY !== null) console.warn('kofn: this is a build made for tests: it also accepts licences signed with the TEST-ONLY key.');
     const license = new LicenseClock(loadLicense(config.licensePath, log), log);
-    const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, jobHandlers(database.db, signingKey), () =>
-      runMaintenance(database.db, config.reservationTtlMs)
-    );
+    // Proactive renewal (#15): its job handlers, and the `checking` scan run from maintenance.
+    const renewal = renewalHandlers({ db: database.db, key: signingKey, timeouts: config.relayTimeouts });
+    let lastCheck = 0;
+    const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, { ...jobHandlers(database.db, signingKey), ...renewal }, async () => {
+      await runMaintenance(database.db, config.reservationTtlMs);
+      if (Date.now() - lastCheck >= config.checkingMs) {
+        lastCheck = Date.now();
+        await scheduleRenewals(database.db, config.renewalMs, config.renewalConcurrency);
+      }
+    });
     return {
       config,
       database,

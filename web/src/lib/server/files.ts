@@ -16,6 +16,7 @@ import { listChunks } from './relay-client.js';
 import { enqueue } from './jobs.js';
 import { record } from './history.js';
 import * as v from './validate.js';
+import { renewalStates } from './renewal.js';
 
 export interface Ctx {
   db: Db;
@@ -72,6 +73,8 @@ function tokensFor(ctx: Ctx, file: FileRow, op: TokenOp, relayIds: string[]): Pr
         op,
         chunks: [0, file.chunkCount],
         ...(op === 'put' ? { max } : {}),
+        // Reads name the manifest's epoch, so a relay serves exactly that one (#15: never a mix of epochs).
+        ...(op === 'get' && file.epoch > 0 ? { ep: file.epoch } : {}),
         ttl: TOKEN_TTL_S
       })
     )
@@ -233,6 +236,9 @@ function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig,
     createdAt: f.createdAt.toISOString(),
     modifiedAt: (f.committedAt ?? f.createdAt).toISOString(),
     lastRenewal: f.lastRenewalAt?.toISOString() ?? null,
+    // Proactive renewal (#15): the epoch shares are at and when the next renewal is due.
+    epoch: f.epoch,
+    nextRenewal: new Date(since + config.renewalMs).toISOString(),
     renewalDue: now.getTime() - since > config.renewalMs,
     expired: now.getTime() - since > config.expirationMs,
     relays: where.map((p) => ({ relayId: p.relayId, name: p.name, location: p.location, online: p.online })),
@@ -274,7 +280,8 @@ export async function listFiles(ctx: Ctx, now = new Date()) {
     .innerJoin(files, eq(files.id, placements.fileId))
     .innerJoin(relays, eq(relays.id, placements.relayId))
     .where(mine);
-  return views(ctx, rows, ps, now);
+  const states = await renewalStates(ctx.db, rows);
+  return views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null }));
 }
 
 export async function sharedWithMe(ctx: Ctx, now = new Date()) {

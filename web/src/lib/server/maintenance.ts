@@ -17,12 +17,14 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
     'delete-file': async (payload) => {
       const fileId = String(payload.fileId);
       const where = await db.select({ relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId));
+      // A renewed file (#15) also lives at its epoch's id on every relay: the token names it.
+      const [file] = await db.select({ epoch: files.epoch }).from(files).where(eq(files.id, fileId));
       const failures: string[] = [];
       // Every relay is asked each time; deleting twice is harmless (DELETE is idempotent on relays).
       await Promise.all(
         where.map(async ({ relay }) => {
           try {
-            await deleteFileOn(key, { id: relay.id, url: relay.url, name: relay.name }, fileId);
+            await deleteFileOn(key, { id: relay.id, url: relay.url, name: relay.name }, fileId, undefined, file?.epoch ?? 0);
           } catch {
             failures.push(relay.name);
           }

@@ -25,7 +25,8 @@ export async function listChunks(key: SigningKey, relay: RelayRef, fileId: strin
   return clientFor(relay, timeouts, token).list(fileId, chunkCount + 1);
 }
 
-export async function deleteFileOn(key: SigningKey, relay: RelayRef, fileId: string, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS): Promise<number> {
-  const token = () => mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'delete_file', chunks: [0, 0], ttl: 60 });
+/** `epoch` > 0 (a renewed file, #15): the relay also deletes that epoch and the next (staged) one. */
+export async function deleteFileOn(key: SigningKey, relay: RelayRef, fileId: string, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS, epoch = 0): Promise<number> {
+  const token = () => mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'delete_file', chunks: [0, 0], ttl: 60, ...(epoch > 0 ? { ep: epoch } : {}) });
   return clientFor(relay, timeouts, token).deleteFile(fileId);
 }

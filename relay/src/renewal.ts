@@ -1,0 +1,374 @@
+/**
+ * The relay's side of proactive share renewal (#15). The protocol, its verification and its limits are in
+ * shared/docs/renewal.md; this module is its routes, mounted by app.ts:
+ *
+ *   POST   /v1/files/:fileId/epochs/:epoch/deal                       deal sub-shares of zero (op "renew_deal")
+ *   PUT    /v1/files/:fileId/epochs/:epoch/from/:dealer/chunks/:index  a dealer's contribution (op "renew_put")
+ *   POST   /v1/files/:fileId/epochs/:epoch/prepare                    stage share + contributions (op "renew_prepare")
+ *   POST   /v1/files/:fileId/epochs/:epoch/check                      masked-update tags (op "renew_check")
+ *   DELETE /v1/files/:fileId/epochs/:epoch                            drop an epoch (op "renew_drop")
+ *
+ * Storage: epochs >= 1 and contributions live in the same ChunkStore under derived ids (renewal.md,
+ * "Storage layout"), so disk and S3 need nothing new and every write is the store's atomic commit.
+ */
+import { createCipheriv, createHash, randomUUID } from 'node:crypto';
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { Hono, type Context } from 'hono';
+import {
+  HEADER_BYTES,
+  KofnError,
+  MAX_EPOCH,
+  MAX_TOKEN_BYTES,
+  RelayClient,
+  ShamirEngine,
+  checkNonce,
+  mulConstant,
+  parseChunkIndex,
+  parseHeader,
+  writeHeader,
+  type ShareHeader,
+  type TokenOp
+} from '@kofn/shared';
+import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
+import type { Capability } from './auth.js';
+import { ingest } from './storage/ingest.js';
+import type { ChunkInfo, ChunkStore, Spooled } from './storage/types.js';
+
+/** Verifies the request's token (its Authorization header) and its scope; answers the capability. */
+export type Authorize = (authorization: string | undefined, op: TokenOp, fileId: string, index?: number) => Promise<Capability>;
+
+export interface RenewalDeps {
+  store: ChunkStore;
+  authorize: Authorize;
+  /** Largest share chunk this relay stores (app.ts MAX_CHUNK_BYTES). */
+  maxChunkBytes: number;
+  /** Relay client options for the dealer's PUTs to receivers (tests shorten the timeouts). */
+  clientTimeouts?: ConstructorParameters<typeof RelayClient>[1]['timeouts'];
+}
+
+/** A deal request lists at most 255 receivers with a token each (<= 4 KiB) and a URL: 2 MiB bounds it. */
+export const MAX_DEAL_BODY_BYTES = 2 * 1024 * 1024;
+const MAX_CHECK_BODY_BYTES = 1024;
+const MAX_URL = 2048;
+
+/** Where epoch `epoch` of a file is stored (shared/src/epoch-ids.ts: one derivation for relay and recovery). */
+export const epochId = epochStorageId;
+/** Where a dealer's contribution to an epoch is stored until prepare consumes it. */
+export const contributionId = contributionStorageId;
+
+function parseEpoch(raw: string | undefined, min: number): number {
+  if (raw === undefined || !/^(0|[1-9][0-9]{0,9})$/.test(raw) || Number(raw) > MAX_EPOCH || Number(raw) < min) {
+    throw new KofnError('BAD_REQUEST', `Epoch must be an integer ${min}..${MAX_EPOCH}.`);
+  }
+  return Number(raw);
+}
+
+function parseX(raw: string | undefined): number {
+  if (raw === undefined || !/^[1-9][0-9]{0,2}$/.test(raw) || Number(raw) > 255) throw new KofnError('BAD_REQUEST', 'Dealer x must be an integer 1..255.');
+  return Number(raw);
+}
+
+function outOfScope(): KofnError {
+  return new KofnError('TOKEN_OUT_OF_SCOPE', 'The capability token does not allow this operation.');
+}
+
+/** The path's epoch must be the token's: a token for epoch e never acts on another. */
+function requireEpoch(cap: Capability, epoch: number): void {
+  if (cap.ep !== epoch) throw outOfScope();
+}
+
+async function readAll(stream: Readable, size: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for await (const piece of stream as AsyncIterable<Buffer>) {
+    // The store said `size`; more is a corrupt store, never a reason to grow the buffer.
+    if (at + piece.length > size) throw new KofnError('INTERNAL', 'Stored chunk longer than its size.');
+    piece.copy(out, at);
+    at += piece.length;
+  }
+  if (at !== size) throw new KofnError('INTERNAL', 'Stored chunk shorter than its size.');
+  return out;
+}
+
+async function readChunk(store: ChunkStore, id: string, index: number): Promise<{ bytes: Buffer; header: ShareHeader } | undefined> {
+  const stored = await store.get(id, index);
+  if (!stored) return undefined;
+  const bytes = await readAll(stored.open(), stored.size);
+  return { bytes, header: parseHeader(bytes) };
+}
+
+/** Writes `bytes` durably into a spool file (as ingest does for uploads) and commits it under `id`. */
+async function commitBytes(store: ChunkStore, id: string, index: number, bytes: Uint8Array): Promise<ChunkInfo> {
+  const path = join(store.spoolDir, `${randomUUID()}.part`);
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  const spooled: Spooled = { path, size: bytes.length, digest: createHash('sha256').update(bytes).digest('hex') };
+  try {
+    await store.commit(id, index, spooled);
+  } finally {
+    await rm(path, { force: true });
+  }
+  return { index, size: spooled.size, digest: spooled.digest };
+}
+
+/** Reads a JSON request body of at most `max` bytes, whatever Content-Length says. */
+async function readJsonBody(c: Context, max: number): Promise<unknown> {
+  const body = c.req.raw.body;
+  if (!body) throw new KofnError('BAD_REQUEST', 'Expected a JSON body.');
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read().catch(() => {
+      throw new KofnError('BAD_REQUEST', 'The request was interrupted before its end.');
+    });
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw new KofnError('PAYLOAD_TOO_LARGE', `Request body over ${max} bytes.`);
+    }
+    parts.push(value);
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch {
+    throw new KofnError('BAD_REQUEST', 'The request body is not JSON.');
+  }
+}
+
+export interface Receiver {
+  x: number;
+  id: string;
+  name: string;
+  url: string;
+  token: string;
+}
+
+function parseReceivers(body: unknown): Receiver[] {
+  const list = (body as { receivers?: unknown } | null)?.receivers;
+  if (!Array.isArray(list) || list.length < 2 || list.length > 255) throw new KofnError('BAD_REQUEST', '"receivers" expected 2..255 entries.');
+  const seen = new Set<number>();
+  return list.map((r: Partial<Receiver> | null) => {
+    const ok =
+      Number.isInteger(r?.x) &&
+      (r!.x as number) >= 1 &&
+      (r!.x as number) <= 255 &&
+      !seen.has(r!.x as number) &&
+      typeof r!.id === 'string' &&
+      r!.id.length <= 64 &&
+      typeof r!.name === 'string' &&
+      r!.name.length <= 200 &&
+      typeof r!.url === 'string' &&
+      r!.url.length <= MAX_URL &&
+      /^https?:\/\/[^\s/?#]+$/.test(r!.url) &&
+      typeof r!.token === 'string' &&
+      r!.token.length <= MAX_TOKEN_BYTES;
+    if (!ok) throw new KofnError('BAD_REQUEST', 'A receiver is malformed or its x is repeated.');
+    seen.add(r!.x as number);
+    return { x: r!.x as number, id: r!.id as string, name: r!.name as string, url: r!.url as string, token: r!.token as string };
+  });
+}
+
+/** The hash a deal token binds (claim "rh"): the receivers' x and URL, in order. Tokens are not part of it. */
+export function receiversHash(receivers: ReadonlyArray<Pick<Receiver, 'x' | 'url'>>): string {
+  return createHash('sha256')
+    .update(JSON.stringify(receivers.map((r) => [r.x, r.url])))
+    .digest('base64url');
+}
+
+/** A share header with another x and epoch; flags, k, file id, index and body length stay. */
+function withHeader(h: ShareHeader, x: number, epoch: number, body: Uint8Array): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(HEADER_BYTES + body.length);
+  writeHeader(out, { ...h, x, epoch });
+  out.set(body, HEADER_BYTES);
+  return out;
+}
+
+/** GMAC (AES-128-GCM, empty plaintext, `data` as additional data): GF(2)-affine in `data` for a fixed length. */
+export function gmac(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
+  const c = createCipheriv('aes-128-gcm', key, iv);
+  c.setAAD(data);
+  c.final();
+  return c.getAuthTag();
+}
+
+
+export function renewalRoutes(deps: RenewalDeps): Hono {
+  const { store, authorize } = deps;
+  const app = new Hono();
+  const engine = new ShamirEngine();
+  const BASE = '/v1/files/:fileId/epochs/:epoch';
+
+  const fileParam = (c: Context): string => {
+    const fileId = c.req.param('fileId') ?? '';
+    if (!/^[0-9a-f]{32}$/.test(fileId)) throw new KofnError('BAD_REQUEST', 'File id must be 32 lowercase hex digits.');
+    return fileId;
+  };
+
+  /** The chunks of the epoch before `epoch`: what a dealer deals over and what prepare and check walk. */
+  const previous = async (fileId: string, epoch: number): Promise<ChunkInfo[]> => {
+    const chunks = await store.list(epochId(fileId, epoch - 1));
+    if (chunks.length === 0) throw new KofnError('NOT_FOUND', `No share of this file at epoch ${epoch - 1} here.`);
+    return chunks;
+  };
+
+  app.put(`${BASE}/from/:dealer/chunks/:index`, async (c) => {
+    const fileId = fileParam(c);
+    const epoch = parseEpoch(c.req.param('epoch'), 1);
+    const dealer = parseX(c.req.param('dealer'));
+    const index = parseChunkIndex(c.req.param('index') ?? '');
+    if (index === undefined) throw new KofnError('BAD_REQUEST', 'Chunk index must be an integer 0..4294967294.');
+    const cap = await authorize(c.req.header('authorization'), 'renew_put', fileId, index);
+    requireEpoch(cap, epoch);
+    if (cap.dx !== dealer) throw outOfScope();
+    const max = Math.min(cap.max ?? deps.maxChunkBytes, deps.maxChunkBytes);
+    const raw = c.req.header('content-length');
+    if (raw !== undefined && (!/^\d{1,15}$/.test(raw) || Number(raw) > max)) {
+      throw new KofnError(/^\d{1,15}$/.test(raw) ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', 'Bad or too large Content-Length.');
+    }
+    const spooled = await ingest(c.req.raw.body, { spoolDir: store.spoolDir, maxBytes: max, expectedLength: raw === undefined ? undefined : Number(raw), fileId, index });
+    try {
+      const head = Buffer.alloc(HEADER_BYTES);
+      const fh = await open(spooled.path, 'r');
+      try {
+        await fh.read(head, 0, HEADER_BYTES, 0);
+      } finally {
+        await fh.close();
+      }
+      if (head.readUInt32BE(28) !== epoch) throw new KofnError('BAD_SHARE_FORMAT', 'Contribution header names another epoch than the URL.');
+      // Exactly once: the store refuses a second, different contribution at the same place (CONFLICT).
+      const { created } = await store.commit(contributionId(fileId, epoch, dealer), index, spooled);
+      return c.json({ index, size: spooled.size, digest: spooled.digest, created }, created ? 201 : 200);
+    } finally {
+      await rm(spooled.path, { force: true });
+    }
+  });
+
+  app.post(`${BASE}/deal`, async (c) => {
+    const fileId = fileParam(c);
+    const epoch = parseEpoch(c.req.param('epoch'), 1);
+    const cap = await authorize(c.req.header('authorization'), 'renew_deal', fileId);
+    requireEpoch(cap, epoch);
+    const receivers = parseReceivers(await readJsonBody(c, MAX_DEAL_BODY_BYTES));
+    // The receivers (x and URL) are the coordinator's, bound by the signed token: a stolen deal token cannot
+    // send this relay's sub-shares to another host.
+    if (receiversHash(receivers) !== cap.rh) throw outOfScope();
+    const clients = receivers.map(
+      (r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) })
+    );
+    const xs = receivers.map((r) => r.x);
+    let dealt = 0;
+    for (const info of await previous(fileId, epoch)) {
+      const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
+      if (!own) continue; // deleted meanwhile: prepare will report the gap
+      const h = own.header;
+      if (h.k > receivers.length) throw new KofnError('BAD_REQUEST', `Threshold ${h.k} needs at least ${h.k} receivers.`);
+      // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
+      // shares of an all-zero secret, coefficients from random.ts.
+      const subShares = engine.split(new Uint8Array(h.bodyLength), h.k, xs);
+      await Promise.all(clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!))));
+      for (const s of subShares) s.fill(0);
+      dealt++;
+    }
+    engine.wipe();
+    return c.json({ dealt });
+  });
+
+  app.post(`${BASE}/prepare`, async (c) => {
+    const fileId = fileParam(c);
+    const epoch = parseEpoch(c.req.param('epoch'), 1);
+    const cap = await authorize(c.req.header('authorization'), 'renew_prepare', fileId);
+    requireEpoch(cap, epoch);
+    const dealers = cap.dxs ?? [];
+    if (dealers.length < 2) throw new KofnError('BAD_REQUEST', 'Renewal needs at least two dealers (k >= 2).');
+    const staged: ChunkInfo[] = [];
+    for (const info of await previous(fileId, epoch)) staged.push(await stageChunk(store, fileId, epoch, info.index, dealers));
+    return c.json({ chunks: staged });
+  });
+
+  app.post(`${BASE}/check`, async (c) => {
+    const fileId = fileParam(c);
+    const epoch = parseEpoch(c.req.param('epoch'), 1);
+    const cap = await authorize(c.req.header('authorization'), 'renew_check', fileId);
+    requireEpoch(cap, epoch);
+    const key = (await readJsonBody(c, MAX_CHECK_BODY_BYTES)) as { key?: unknown } | null;
+    const k = typeof key?.key === 'string' && /^[A-Za-z0-9_-]{22}$/.test(key.key) ? Buffer.from(key.key, 'base64url') : undefined;
+    if (!k || k.length !== 16) throw new KofnError('BAD_REQUEST', '"key" expected 16 bytes, base64url.');
+    const weights = cap.w ?? [];
+    const tags = weights.map(() => Buffer.alloc(16));
+    for (const info of await previous(fileId, epoch)) {
+      const old = await readChunk(store, epochId(fileId, epoch - 1), info.index);
+      const next = await readChunk(store, epochId(fileId, epoch), info.index);
+      if (!old || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
+      if (next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
+      const update = new Uint8Array(old.header.bodyLength);
+      for (let b = 0; b < update.length; b++) update[b] = old.bytes[HEADER_BYTES + b]! ^ next.bytes[HEADER_BYTES + b]!;
+      weights.forEach((w, eq) => {
+        const t = gmac(k, checkNonce(eq, info.index), mulConstant(update, w));
+        for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
+      });
+      update.fill(0);
+    }
+    return c.json({ tags: tags.map((t) => t.toString('base64url')) });
+  });
+
+  app.delete(BASE, async (c) => {
+    const fileId = fileParam(c);
+    const epoch = parseEpoch(c.req.param('epoch'), 0);
+    const cap = await authorize(c.req.header('authorization'), 'renew_drop', fileId);
+    requireEpoch(cap, epoch);
+    let deleted = await store.deleteFile(epochId(fileId, epoch));
+    for (const d of cap.dxs ?? []) deleted += await store.deleteFile(contributionId(fileId, epoch, d));
+    return c.json({ deleted });
+  });
+
+  return app;
+}
+
+/**
+ * renewal.md step 3 for one chunk: share + every dealer's contribution, with the new epoch in the header,
+ * committed at the epoch's id; then the contributions go (they and the old share give the new one). Run
+ * again after a crash, a chunk already staged whose contributions are gone counts as done.
+ */
+async function stageChunk(store: ChunkStore, fileId: string, epoch: number, index: number, dealers: readonly number[]): Promise<ChunkInfo> {
+  const target = epochId(fileId, epoch);
+  const done = await store.head(target, index);
+  if (done) {
+    // Staged by an earlier prepare that stopped before (or while) dropping the contributions: it stands.
+    for (const d of dealers) await store.delete(contributionId(fileId, epoch, d), index);
+    return done;
+  }
+  const old = await readChunk(store, epochId(fileId, epoch - 1), index);
+  if (!old) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${index} of epoch ${epoch - 1} is missing.`);
+  const out = Buffer.from(old.bytes);
+  const h = old.header;
+  let missing: number | undefined;
+  for (const d of dealers) {
+    const part = await readChunk(store, contributionId(fileId, epoch, d), index).catch((err: unknown) => {
+      throw new KofnError('RENEWAL_BAD_CONTRIBUTION', `The contribution of the dealer at x=${d} to chunk ${index} is malformed.`, { cause: err });
+    });
+    if (!part) {
+      missing ??= d;
+      continue;
+    }
+    const p = part.header;
+    if (p.x !== h.x || p.k !== h.k || p.flags !== h.flags || p.index !== h.index || p.bodyLength !== h.bodyLength || p.epoch !== epoch) {
+      throw new KofnError('RENEWAL_BAD_CONTRIBUTION', `The contribution of the dealer at x=${d} to chunk ${index} does not fit this share.`);
+    }
+    for (let b = HEADER_BYTES; b < out.length; b++) out[b]! ^= part.bytes[b]!;
+  }
+  if (missing !== undefined) throw new KofnError('RENEWAL_INCOMPLETE', `The dealer at x=${missing} has not delivered chunk ${index}.`);
+  out.writeUInt32BE(epoch, 28);
+  const info = await commitBytes(store, target, index, out);
+  out.fill(0);
+  for (const d of dealers) await store.delete(contributionId(fileId, epoch, d), index);
+  return info;
+}

@@ -1,0 +1,209 @@
+/**
+ * A cluster of real relays on loopback for renewal tests (#15): n relay apps, each on its own store (disk,
+ * or S3 against a real s3rver), with one coordinator key, and the coordinator's side of the protocol
+ * (shared/docs/renewal.md) driven step by step, as the coordinator's job will.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  HEADER_BYTES,
+  RelayClient,
+  createProtectStream,
+  createRetrieveStream,
+  failedEquations,
+  fileIdFromHex,
+  fileIdToHex,
+  parityWeights,
+  type EncodedChunk,
+  type TokenOp
+} from '@kofn/shared';
+import { createApp } from '../app.js';
+import { loadConfig } from '../config.js';
+import { receiversHash, type Receiver } from '../renewal.js';
+import { DiskStore } from '../storage/disk.js';
+import { S3Store } from '../storage/s3.js';
+import type { ChunkStore } from '../storage/types.js';
+import { startS3 } from './s3.js';
+import { listen } from './server.js';
+import { makeSigner, type Signer } from './tokens.js';
+
+export interface TestRelay {
+  id: string;
+  name: string;
+  url: string;
+  /** The relay's data folder (disk: its chunks; S3: only its spool). */
+  root: string;
+  store: ChunkStore;
+  app: ReturnType<typeof createApp>;
+  close: () => Promise<void>;
+}
+
+export interface Cluster {
+  relays: TestRelay[];
+  signer: Signer;
+  close: () => Promise<void>;
+}
+
+export type StorageKind = 'disk' | 's3';
+
+/** n relays; with 's3' each has its own s3rver (one bucket per relay, as separate operators would). */
+export async function startCluster(n: number, storage: StorageKind = 'disk'): Promise<Cluster> {
+  const signer = await makeSigner('unused');
+  const relays: TestRelay[] = [];
+  const stops: Array<() => Promise<void>> = [];
+  for (let j = 0; j < n; j++) {
+    const s3 = storage === 's3' ? await startS3() : undefined;
+    if (s3) stops.push(s3.stop);
+    const root = mkdtempSync(join(tmpdir(), 'kofn-renew-'));
+    const config = loadConfig(undefined, { KOFN_RELAY_NAME: `relay-${j}`, KOFN_RELAY_LOCATION: 'Lab', KOFN_RELAY_DATA: root, KOFN_WEB_ORIGINS: 'http://127.0.0.1:8080' });
+    const store: ChunkStore = s3
+      ? new S3Store({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, credentials: s3.credentials, spoolDir: join(root, 'tmp') })
+      : new DiskStore(root);
+    await store.init();
+    const id = randomUUID();
+    const app = createApp({ config, relayId: id, store, keys: signer.publicKey });
+    const server = await listen(app);
+    relays.push({ id, name: `relay-${j}`, url: `http://127.0.0.1:${server.port}`, root, store, app, close: server.close });
+  }
+  return {
+    relays,
+    signer,
+    close: async () => {
+      for (const r of relays) await r.close();
+      for (const stop of stops) await stop();
+    }
+  };
+}
+
+export interface StoredFile {
+  fileId: string;
+  k: number;
+  xs: number[];
+  /** Chunk count + 1 (the metadata record is chunk 0). */
+  chunks: number;
+  /** Body length of each share chunk, by index. */
+  bodyLengths: number[];
+}
+
+/** Splits `data` like the browser does and PUTs share j of every chunk to relay j. */
+export async function protectOnto(cluster: Cluster, data: Uint8Array, k: number, chunkSize = 64 * 1024): Promise<StoredFile> {
+  const xs = cluster.relays.map((_, j) => 10 + 7 * j);
+  const fileIdBytes = new Uint8Array(randomBytes(16));
+  const p = await createProtectStream({ k, xs, fileId: fileIdBytes, file: { name: 'f.bin', size: data.length, type: 'application/octet-stream', chunkSize } });
+  const writing = (async () => {
+    const w = p.writable.getWriter();
+    if (data.length) await w.write(data);
+    await w.close();
+  })();
+  const encoded: EncodedChunk[] = [];
+  for await (const c of p.readable) encoded.push(c);
+  await writing;
+  const fileId = fileIdToHex(fileIdBytes);
+  for (const [j, r] of cluster.relays.entries()) {
+    const token = await cluster.signer.mint({ fid: fileId, op: 'put', chunks: [0, encoded.length] }, { aud: r.id });
+    for (const c of encoded) {
+      const res = await r.app.request(`/v1/files/${fileId}/chunks/${c.index}`, { method: 'PUT', headers: { Authorization: `Bearer ${token}` }, body: c.shares[j]! });
+      if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
+    }
+  }
+  return { fileId, k, xs, chunks: encoded.length, bodyLengths: encoded.map((c) => c.shares[0]!.length - HEADER_BYTES) };
+}
+
+export function mint(cluster: Cluster, relay: TestRelay, fileId: string, op: TokenOp, extra: Record<string, unknown> = {}): Promise<string> {
+  return cluster.signer.mint({ fid: fileId, op, chunks: [0, 1000], ...extra }, { aud: relay.id });
+}
+
+/** Reads share chunk `index` of a file at `epoch` from a relay (token claim "ep"). */
+export async function readShare(cluster: Cluster, relay: TestRelay, fileId: string, index: number, epoch: number): Promise<Uint8Array> {
+  const token = await mint(cluster, relay, fileId, 'get', { ep: epoch });
+  const res = await relay.app.request(`/v1/files/${fileId}/chunks/${index}`, { headers: { Authorization: `Bearer ${token}` } });
+  if (res.status !== 200) throw new Error(`read failed: ${res.status} ${await res.text()}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Rebuilds a file from the given relays' shares at the given epoch for each relay; throws KofnError codes. */
+export async function rebuild(file: StoredFile, shares: (index: number) => Promise<Uint8Array[]>): Promise<Uint8Array> {
+  const rs = createRetrieveStream({ fileId: fileIdFromHex(file.fileId) });
+  const writer = rs.writable.getWriter();
+  const reading = (async () => {
+    const parts: Uint8Array[] = [];
+    for await (const p of rs.readable) parts.push(p);
+    return parts;
+  })();
+  reading.catch(() => undefined);
+  try {
+    for (let i = 0; i < file.chunks; i++) await writer.write({ index: i, shares: await shares(i) });
+    await writer.close();
+  } catch (err) {
+    await reading.catch(() => undefined);
+    throw err;
+  }
+  const parts = await reading;
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export interface RenewOptions {
+  /** Positions (in cluster.relays) of the dealers; default the first k. */
+  dealers?: number[];
+  /** Relays to stage on; default all. */
+  skipCheck?: boolean;
+}
+
+/** Renewal steps 1-4 (deal, prepare, check) from `epoch` to `epoch + 1`; answers the failed equations. */
+export async function dealPrepareCheck(cluster: Cluster, file: StoredFile, epoch: number, opts: RenewOptions = {}): Promise<number[]> {
+  const next = epoch + 1;
+  const dealers = opts.dealers ?? [...Array(file.k).keys()];
+  const dxs = dealers.map((d) => file.xs[d]!);
+  await Promise.all(dealers.map((d) => deal(cluster, file, next, d)));
+  for (const r of cluster.relays) {
+    await client(r, await mint(cluster, r, file.fileId, 'renew_prepare', { ep: next, dxs })).renewalStep(file.fileId, next, 'prepare', {}, 1 << 20);
+  }
+  return check(cluster, file, next);
+}
+
+export async function receiversFor(cluster: Cluster, file: StoredFile, next: number, dealer: number): Promise<Receiver[]> {
+  return Promise.all(
+    cluster.relays.map(async (r, j) => ({
+      x: file.xs[j]!,
+      id: r.id,
+      name: r.name,
+      url: r.url,
+      token: await mint(cluster, r, file.fileId, 'renew_put', { ep: next, dx: file.xs[dealer]!, chunks: [0, file.chunks - 1], max: Math.max(...file.bodyLengths) + HEADER_BYTES })
+    }))
+  );
+}
+
+export async function deal(cluster: Cluster, file: StoredFile, next: number, dealer: number): Promise<unknown> {
+  const receivers = await receiversFor(cluster, file, next, dealer);
+  const r = cluster.relays[dealer]!;
+  const token = await mint(cluster, r, file.fileId, 'renew_deal', { ep: next, rh: receiversHash(receivers) });
+  return client(r, token).renewalStep(file.fileId, next, 'deal', { receivers }, 1024);
+}
+
+export async function check(cluster: Cluster, file: StoredFile, next: number): Promise<number[]> {
+  const key = new Uint8Array(randomBytes(16));
+  const weights = parityWeights(file.xs, file.k);
+  const tags: Uint8Array[][] = [];
+  for (const [j, r] of cluster.relays.entries()) {
+    const token = await mint(cluster, r, file.fileId, 'renew_check', { ep: next, w: weights[j] });
+    const a = (await client(r, token).renewalStep(file.fileId, next, 'check', { key: Buffer.from(key).toString('base64url') }, 64 * 1024)) as { tags: string[] };
+    tags.push(a.tags.map((t) => new Uint8Array(Buffer.from(t, 'base64url'))));
+  }
+  return failedEquations(
+    tags,
+    key,
+    file.bodyLengths.map((bodyLength, index) => ({ index, bodyLength }))
+  );
+}
+
+export function client(r: TestRelay, token: string): RelayClient {
+  return new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => token, retry: { attempts: 1 } });
+}

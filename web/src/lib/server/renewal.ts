@@ -1,0 +1,306 @@
+/**
+ * The coordinator's side of proactive share renewal (#15; protocol and limits in shared/docs/renewal.md):
+ * a durable job per (file, epoch) that has k dealer relays deal, every relay stage, every relay tag its
+ * update for the parity check, and only then flips the manifest's epoch in one row update. A failed check
+ * aborts (drops the staged epoch), keeps epoch e, and records why in the owner's history. The old epoch is
+ * dropped by a second job after a grace period longer than the token lifetime.
+ *
+ * The coordinator never sees a share, a sub-share or an update: it mints tokens, draws the check key after
+ * every relay staged, and compares XORs of tags.
+ */
+import { randomBytes } from 'node:crypto';
+import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { HEADER_BYTES, KofnError, MAX_TOKEN_LIFETIME_S, RelayClient, failedEquations, parityWeights, shareChunkLength, type RelayRef, type RelayTimeouts } from '@kofn/shared';
+import type { Db } from './db/index.js';
+import { files, history, jobs, placements, relays } from './db/schema.js';
+import type { Ctx } from './files.js';
+import * as v from './validate.js';
+import { record } from './history.js';
+import { enqueue, type JobHandler, type JobRow } from './jobs.js';
+import { mintCapability, type SigningKey } from './signing-keys.js';
+
+export const RENEW_JOB = 'renew-file';
+export const DROP_JOB = 'renew-drop';
+/** The old epoch stays readable this long after the switch: every read token minted before it has expired. */
+export const RENEWAL_GRACE_MS = (MAX_TOKEN_LIFETIME_S + 60) * 1000;
+/** Coordinator tokens for renewal steps live this long (a 64 MiB-chunk file deals for minutes). */
+const STEP_TTL_S = MAX_TOKEN_LIFETIME_S;
+
+type FileRow = typeof files.$inferSelect;
+interface Holder {
+  relay: RelayRef;
+  x: number;
+}
+
+/** Asks for a renewal of `fileId` from its current epoch; a renewal already pending or running stays as it is. */
+export async function enqueueRenewal(db: Db, fileId: string): Promise<void> {
+  const [file] = await db.select().from(files).where(eq(files.id, fileId));
+  if (!file || file.status !== 'available') throw new KofnError('NOT_FOUND', 'File not found.');
+  await enqueue(db, RENEW_JOB, `${file.id}:${file.epoch}`, { fileId: file.id, epoch: file.epoch });
+}
+
+async function holders(db: Db, fileId: string): Promise<Holder[]> {
+  const rows = await db.select({ p: placements, r: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId));
+  // Manifest order (by x): the parity weights depend on it, and every step must use the same one.
+  return rows.map(({ p, r }) => ({ relay: { id: r.id, name: r.name, url: r.url }, x: p.x })).sort((a, b) => a.x - b.x);
+}
+
+function mint(key: SigningKey, relayId: string, fileId: string, op: Parameters<typeof mintCapability>[1]['op'], extra: Partial<Parameters<typeof mintCapability>[1]> = {}): Promise<string> {
+  return mintCapability(key, { relayId, userId: 'coordinator', fid: fileId, op, chunks: [0, 0], ttl: STEP_TTL_S, ...extra });
+}
+
+function client(h: Holder, token: () => Promise<string>, timeouts?: Partial<RelayTimeouts>): RelayClient {
+  // One try per step: a deal replayed after a half delivery would only meet CONFLICT; the job retries whole.
+  return new RelayClient(h.relay, { token, retry: { attempts: 1 }, ...(timeouts ? { timeouts } : {}) });
+}
+
+/** Which relays a failed parity equation points at (renewal.md, "Why the check works"). */
+function suspects(all: Holder[], k: number, failed: number[]): string[] {
+  const names = new Set<string>();
+  for (const eq of failed) names.add(all[k - 1 + eq]!.relay.name);
+  if (failed.length === all.length - k + 1) for (const h of all.slice(0, k - 1)) names.add(h.relay.name);
+  return [...names];
+}
+
+export interface RenewalDeps {
+  db: Db;
+  key: SigningKey;
+  timeouts?: Partial<RelayTimeouts>;
+  now?: () => Date;
+}
+
+/** Drops epoch `epoch` of a file on every holder (and the contributions of `dealers`); throws naming those not reached. */
+async function dropEverywhere(deps: RenewalDeps, fileId: string, all: Holder[], epoch: number, dealers: number[]): Promise<void> {
+  const missed: string[] = [];
+  await Promise.all(
+    all.map(async (h) => {
+      try {
+        await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_drop', { ep: epoch, dxs: dealers }), deps.timeouts).dropEpoch(fileId, epoch);
+      } catch {
+        missed.push(h.relay.name);
+      }
+    })
+  );
+  if (missed.length) throw new KofnError('RELAYS_OFFLINE', `Epoch ${epoch} not yet dropped on: ${missed.join(', ')}`);
+}
+
+async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Holder, next: number): Promise<void> {
+  const max = shareChunkLength(Math.max(file.chunkSize, 1340));
+  const receivers = await Promise.all(
+    all.map(async (h) => ({
+      x: h.x,
+      id: h.relay.id,
+      name: h.relay.name,
+      url: h.relay.url,
+      token: await mint(deps.key, h.relay.id, file.id, 'renew_put', { ep: next, dx: dealer.x, chunks: [0, file.chunkCount], max })
+    }))
+  );
+  const rh = await receiversHash(receivers);
+  const token = () => mint(deps.key, dealer.relay.id, file.id, 'renew_deal', { ep: next, rh });
+  await client(dealer, token, deps.timeouts).renewalStep(file.id, next, 'deal', { receivers }, 1024);
+}
+
+/** The hash a deal token binds (relay/src/renewal.ts receiversHash): the receivers' x and URL, in order. */
+async function receiversHash(receivers: Array<{ x: number; url: string }>): Promise<string> {
+  const bytes = new TextEncoder().encode(JSON.stringify(receivers.map((r) => [r.x, r.url])));
+  return Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('base64url');
+}
+
+/** Body lengths of every share chunk of the file, from the prepare answers (all relays must agree). */
+function bodyLengths(answers: unknown[], chunkCount: number): Array<{ index: number; bodyLength: number }> {
+  const first = (answers[0] as { chunks?: Array<{ index?: unknown; size?: unknown }> } | null)?.chunks;
+  if (!Array.isArray(first) || first.length !== chunkCount + 1) throw new KofnError('RENEWAL_INCOMPLETE', 'A relay staged another number of chunks than the file has.');
+  return first.map((c, i) => {
+    if (c.index !== i || !Number.isSafeInteger(c.size) || (c.size as number) < HEADER_BYTES) throw new KofnError('RELAY_BAD_ANSWER', 'A relay sent a malformed prepare answer.');
+    return { index: i, bodyLength: (c.size as number) - HEADER_BYTES };
+  });
+}
+
+/**
+ * One renewal of a file from `epoch` to `epoch + 1`. Idempotent across crashes and retries: a file already
+ * past `epoch` is done; otherwise any half-made epoch + 1 is dropped first and the renewal starts over.
+ * Answers 'renewed', 'stale' (nothing to do) or 'rejected' (the check failed; epoch kept).
+ */
+export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number, job?: JobRow): Promise<'renewed' | 'stale' | 'rejected'> {
+  const { db } = deps;
+  // Between steps the job's lease is extended; a worker that lost it (another replica took the job over
+  // after the lease ran out) stops before its next step, and above all never switches the epoch.
+  const keepLease = async (): Promise<void> => {
+    if (job) await extendLease(db, job);
+  };
+  const [file] = await db.select().from(files).where(eq(files.id, fileId));
+  if (!file || file.status !== 'available' || file.epoch !== epoch) return 'stale';
+  const next = epoch + 1;
+  const all = await holders(db, fileId);
+  if (all.length !== file.n) throw new KofnError('RENEWAL_INCOMPLETE', 'The file has fewer placements than shares.');
+  // k dealers suffice (renewal.md step 1): at most k-1 relays are corrupt, so one dealer is honest.
+  const dealers = all.slice(0, file.k);
+  const dxs = dealers.map((d) => d.x);
+  await keepLease();
+  await dropEverywhere(deps, fileId, all, next, dxs);
+
+  await Promise.all(dealers.map((d) => deal(deps, file, all, d, next)));
+  await keepLease();
+  const prepared = await Promise.all(
+    all.map((h) => client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs }), deps.timeouts).renewalStep(fileId, next, 'prepare', {}, 1024 + 160 * (file.chunkCount + 1)))
+  );
+  const chunks = bodyLengths(prepared, file.chunkCount);
+  await keepLease();
+
+  // renewal.md step 4: K is drawn only now, after every contribution is fixed.
+  const key = new Uint8Array(randomBytes(16));
+  const weights = parityWeights(all.map((h) => h.x), file.k);
+  const tags = await Promise.all(
+    all.map(async (h, j) => {
+      const a = (await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w: weights[j]! }), deps.timeouts).renewalStep(fileId, next, 'check', { key: Buffer.from(key).toString('base64url') }, 64 * 1024)) as { tags?: unknown };
+      if (!Array.isArray(a?.tags) || a.tags.length !== weights[j]!.length || !a.tags.every((t) => typeof t === 'string' && /^[A-Za-z0-9_-]{22}$/.test(t))) {
+        throw new KofnError('RELAY_BAD_ANSWER', `Storage server ${h.relay.name} sent malformed check tags.`, { details: { relayId: h.relay.id, relayName: h.relay.name } });
+      }
+      return (a.tags as string[]).map((t) => new Uint8Array(Buffer.from(t, 'base64url')));
+    })
+  );
+  const failed = await failedEquations(tags, key, chunks);
+  await keepLease();
+  const now = deps.now?.() ?? new Date();
+  if (failed.length) {
+    await dropEverywhere(deps, fileId, all, next, dxs).catch(() => enqueue(db, DROP_JOB, `${fileId}:${next}`, { fileId, epoch: next, dxs }));
+    await record(db, {
+      userId: file.ownerId,
+      operation: 'renew',
+      fileId,
+      fileName: file.name,
+      result: 'error',
+      detail: `Renewal to epoch ${next} failed its check; epoch ${epoch} kept. Suspected: ${suspects(all, file.k, failed).join(', ')} (dealers: ${dealers.map((d) => d.relay.name).join(', ')}).`
+    });
+    return 'rejected';
+  }
+  // renewal.md step 5: the switch is this one row update, conditional on the epoch it renewed from and,
+  // in the same transaction, on this worker still holding the job (row lock on the job first).
+  const switched = await db.transaction(async (tx) => {
+    if (job) {
+      const [held] = await tx
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? ''), eq(jobs.status, 'running')))
+        .for('update');
+      if (!held) throw new KofnError('CONFLICT', 'The renewal job was taken over by another worker; not switching.');
+    }
+    return tx
+      .update(files)
+      .set({ epoch: next, lastRenewalAt: now })
+      .where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available')))
+      .returning({ id: files.id });
+  });
+  if (switched.length === 0) {
+    await dropEverywhere(deps, fileId, all, next, dxs).catch(() => undefined);
+    return 'stale';
+  }
+  await enqueue(db, DROP_JOB, `${fileId}:${epoch}`, { fileId, epoch, dxs: [] }, new Date(now.getTime() + RENEWAL_GRACE_MS));
+  await record(db, { userId: file.ownerId, operation: 'renew', fileId, fileName: file.name, result: 'ok', detail: `epoch ${next}` });
+  return 'renewed';
+}
+
+/** The runner's lease (jobs.ts runOne) is 60 s; a renewal step may take longer, so each step renews it. */
+export const RENEWAL_LEASE_MS = 10 * 60_000;
+
+async function extendLease(db: Db, job: JobRow): Promise<void> {
+  const held = await db
+    .update(jobs)
+    .set({ lockedUntil: new Date(Date.now() + RENEWAL_LEASE_MS), updatedAt: new Date() })
+    .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? ''), eq(jobs.status, 'running')))
+    .returning({ id: jobs.id });
+  if (held.length === 0) throw new KofnError('CONFLICT', 'The renewal job was taken over by another worker.');
+}
+
+export function renewalHandlers(deps: RenewalDeps): Record<string, JobHandler> {
+  return {
+    [RENEW_JOB]: async (payload, job) => {
+      await renewOnce(deps, String(payload.fileId), Number(payload.epoch), job);
+    },
+    [DROP_JOB]: async (payload) => {
+      const fileId = String(payload.fileId);
+      const epoch = Number(payload.epoch);
+      const [file] = await deps.db.select().from(files).where(eq(files.id, fileId));
+      // Never drop the epoch the manifest serves (a stale job after a failed switch).
+      if (file && file.epoch === epoch && file.status === 'available') return;
+      const dxs = Array.isArray(payload.dxs) ? payload.dxs.filter((d): d is number => Number.isInteger(d)) : [];
+      await dropEverywhere(deps, fileId, await holders(deps.db, fileId), epoch, dxs);
+    }
+  };
+}
+
+// ---- scheduling and the API (#15: Qasmat's `checking`, `renewal`, `expiration`; "renew now") ----
+
+/** "Renew now" by the owner of an available file: queues its renewal (a no-op when one is queued). */
+export async function renewNow(ctx: Ctx, rawId: unknown): Promise<{ fileId: string; epoch: number; queued: true }> {
+  const fileId = v.fileId(rawId);
+  const [file] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
+  if (!file) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
+  await enqueueRenewal(ctx.db, file.id);
+  return { fileId: file.id, epoch: file.epoch, queued: true };
+}
+
+/** "Renew all" by an administrator: queues every available file; answers how many. */
+export async function renewAll(db: Db): Promise<{ queued: number }> {
+  const rows = await db.select({ id: files.id }).from(files).where(eq(files.status, 'available'));
+  for (const r of rows) await enqueueRenewal(db, r.id);
+  return { queued: rows.length };
+}
+
+/**
+ * The `checking` scan: queues renewals of files whose shares are older than `renewal`, oldest first, so
+ * that at most `concurrency` renewals are queued or running at once (each moves every byte of a file
+ * between relays; the job runner works them one at a time per coordinator replica).
+ */
+export async function scheduleRenewals(db: Db, renewalMs: number, concurrency: number, now = new Date()): Promise<number> {
+  const [{ busy } = { busy: 0 }] = await db
+    .select({ busy: sql<number>`count(*)::int` })
+    .from(jobs)
+    .where(and(eq(jobs.kind, RENEW_JOB), inArray(jobs.status, ['pending', 'running'])));
+  const room = concurrency - Number(busy);
+  if (room <= 0) return 0;
+  const cutoff = new Date(now.getTime() - renewalMs);
+  const due = await db
+    .select({ id: files.id, epoch: files.epoch })
+    .from(files)
+    .where(and(eq(files.status, 'available'), or(lt(files.lastRenewalAt, cutoff), and(isNull(files.lastRenewalAt), lt(files.committedAt, cutoff)))))
+    .orderBy(sql`coalesce(${files.lastRenewalAt}, ${files.committedAt})`)
+    .limit(room);
+  for (const f of due) await enqueue(db, RENEW_JOB, `${f.id}:${f.epoch}`, { fileId: f.id, epoch: f.epoch }, now);
+  return due.length;
+}
+
+export interface RenewalState {
+  state: 'in_progress' | 'failed';
+  /** Why the last attempt failed (a relay named when the failure names one). */
+  reason?: string;
+}
+
+/**
+ * Renewal state per file for the file list: a queued or running job is "in progress" (with the last
+ * attempt's error while a retry waits); a job given up, or a last renewal whose check failed (from the
+ * history), is "failed" with the reason.
+ */
+export async function renewalStates(db: Db, list: readonly { id: string; epoch: number }[]): Promise<Map<string, RenewalState>> {
+  const out = new Map<string, RenewalState>();
+  if (list.length === 0) return out;
+  const ids = list.map((f) => f.id);
+  const rejected = await db
+    .select({ fileId: history.fileId, result: history.result, detail: history.detail })
+    .from(history)
+    .where(and(inArray(history.fileId, ids), eq(history.operation, 'renew')))
+    .orderBy(desc(history.createdAt), desc(history.id));
+  const seen = new Set<string>();
+  for (const h of rejected) {
+    if (!h.fileId || seen.has(h.fileId)) continue;
+    seen.add(h.fileId);
+    if (h.result === 'error') out.set(h.fileId, { state: 'failed', reason: h.detail });
+  }
+  const rows = await db.select().from(jobs).where(and(eq(jobs.kind, RENEW_JOB), inArray(jobs.key, list.map((f) => `${f.id}:${f.epoch}`))));
+  for (const j of rows) {
+    const fileId = j.key.slice(0, 32);
+    if (j.status === 'pending' || j.status === 'running') out.set(fileId, { state: 'in_progress', ...(j.lastError ? { reason: j.lastError } : {}) });
+    else if (j.status === 'failed') out.set(fileId, { state: 'failed', reason: j.lastError ?? 'unknown' });
+  }
+  return out;
+}
