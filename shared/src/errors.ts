@@ -56,6 +56,13 @@ export const ERROR_CODES = [
   'RELAY_BAD_ANSWER',
   // a retrieved file's authenticated metadata record disagrees with what the coordinator says (#13 item 12)
   'METADATA_MISMATCH',
+  // command-line client (shared/src/cli; issue #20)
+  'CLI_USAGE',
+  'NOT_SIGNED_IN',
+  'FILE_UNREADABLE',
+  'UNKNOWN_SERVER',
+  'COORDINATOR_UNREACHABLE',
+  'CANCELLED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

@@ -1,0 +1,152 @@
+/**
+ * `kofn protect` for one file: what the browser does (web/src/lib/engine/protect.ts), in Node, on the same
+ * protocol core: reserve with the coordinator, cut the stream into chunks, split each with ShareEncoder
+ * (codec.ts), PUT each share chunk straight to its relay with the shared RelayClient (bounded in time and
+ * size), then commit with one digest root per relay. Plaintext and shares never go to the coordinator.
+ *
+ * Memory is flat: at most IN_FLIGHT chunks (each a chunk of plaintext and its n share chunks) exist at
+ * once, whatever the file's size. On any failure or Ctrl-C the reservation is deleted, and the
+ * coordinator's delete-file job removes what relays already stored (api.md "Files").
+ */
+import { KofnError } from '../errors.js';
+import { ShareEncoder, newMacKey } from '../codec.js';
+import { fileIdFromHex } from '../chunk-format.js';
+import { digestRoot } from '../digest-root.js';
+import { RelayClient } from '../protocol/relay-client.js';
+import type { MetadataRecord } from '../metadata.js';
+import type { Coordinator } from './coordinator.js';
+import { nodeChunks, type Source } from './source.js';
+
+export interface Reservation {
+  fileId: string;
+  k: number;
+  n: number;
+  chunkSize: number;
+  chunkCount: number;
+  epoch: number;
+  placements: Array<{ relayId: string; name: string; url: string; x: number; token: string }>;
+}
+
+export interface ProtectRequest {
+  source: Source;
+  k?: number;
+  /** Relay ids; default: every online relay (the coordinator's choice). */
+  relays?: string[];
+  type?: string;
+  signal?: AbortSignal;
+  /** Plaintext bytes stored on every relay so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Chunks split or uploading at once: the browser's figure (protect.ts), enough to keep n relays busy. */
+const IN_FLIGHT = 4;
+
+/** The majority threshold the web app proposes by default (k = floor(n/2) + 1, at least 2). */
+export function defaultThreshold(online: number): number {
+  return Math.max(2, Math.floor(online / 2) + 1);
+}
+
+export async function protect(api: Coordinator, req: ProtectRequest): Promise<{ fileId: string; k: number; n: number; size: number }> {
+  const { source } = req;
+  let k = req.k;
+  if (k === undefined) {
+    const online = req.relays?.length ?? (await api.call<{ relays: Array<{ status: string }> }>('GET', '/api/storage')).relays.filter((r) => r.status === 'online').length;
+    k = defaultThreshold(online);
+  }
+  const r = await api.call<Reservation>('POST', '/api/files', {
+    name: source.name,
+    size: source.size,
+    type: req.type ?? 'application/octet-stream',
+    k,
+    ...(req.relays ? { relays: req.relays } : {})
+  });
+  try {
+    const perRelay = await upload(api, r, req);
+    const roots: Record<string, string> = {};
+    for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(perRelay[j]!);
+    await api.call('POST', `/api/files/${r.fileId}/commit`, { roots });
+    return { fileId: r.fileId, k: r.k, n: r.n, size: source.size };
+  } catch (err) {
+    // Leave nothing behind: the coordinator's job deletes every share already stored. Not under the
+    // caller's signal: a Ctrl-C must still remove the reservation.
+    await api.withoutSignal().call('DELETE', `/api/files/${r.fileId}`).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Sends every chunk; answers each relay's digests by chunk index (relay order as in the placements). */
+async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Promise<string[][]> {
+  const { source, signal } = req;
+  const perRelay: string[][] = r.placements.map(() => []);
+  const tokens = new Map(r.placements.map((p) => [p.relayId, p.token]));
+  const renew = async () => {
+    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${r.fileId}/tokens`, { op: 'put' });
+    for (const x of t.tokens) tokens.set(x.relayId, x.token);
+  };
+  const clients = r.placements.map(
+    (p) =>
+      new RelayClient({ id: p.relayId, name: p.name, url: p.url }, {
+        token: async (_op, refresh) => {
+          if (refresh) await renew();
+          return tokens.get(p.relayId)!;
+        }
+      })
+  );
+  const macKey = newMacKey();
+  const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
+  /** PUTs share chunk j of `index` to relay j, all relays at once; records each relay's digest. */
+  const store = async (index: number, shares: Uint8Array<ArrayBuffer>[]) => {
+    const answers = await Promise.all(clients.map((c, j) => c.put(r.fileId, index, shares[j]!, signal)));
+    answers.forEach((a, j) => (perRelay[j]![index] = a.digest));
+  };
+  try {
+    const meta: MetadataRecord = {
+      name: source.name,
+      size: source.size,
+      type: req.type ?? 'application/octet-stream',
+      chunkSize: r.chunkSize,
+      chunkCount: r.chunkCount,
+      createdAt: Date.now(),
+      macKey
+    };
+    await store(0, await encoder.encodeMetadata(meta));
+    macKey.fill(0);
+    let done = 0;
+    req.onProgress?.(0, source.size);
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown;
+    let index = 0;
+    let read = 0;
+    for await (const data of nodeChunks(source.open(), r.chunkSize)) {
+      if (failure !== undefined) break;
+      if (signal?.aborted) throw signal.reason;
+      index += 1;
+      read += data.length;
+      if (index > r.chunkCount || read > source.size) throw new KofnError('FILE_UNREADABLE', `${source.name} grew while it was read; nothing was kept.`);
+      const i = index;
+      // Encoding is synchronous work on one scratch buffer: one chunk at a time; the PUTs overlap.
+      const shares = await encoder.encodeData(i, i === r.chunkCount, data);
+      data.fill(0);
+      const task = store(i, shares).then(
+        () => {
+          done += data.length;
+          req.onProgress?.(done, source.size);
+        },
+        (err: unknown) => {
+          failure ??= err;
+        }
+      );
+      const tracked = task.finally(() => inflight.delete(tracked));
+      inflight.add(tracked);
+      if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    if (failure !== undefined) throw failure;
+    if (signal?.aborted) throw signal.reason;
+    if (index !== r.chunkCount || read !== source.size) throw new KofnError('FILE_UNREADABLE', `${source.name} is shorter than its declared size ${source.size}; nothing was kept.`);
+    return perRelay;
+  } finally {
+    encoder.wipe();
+    macKey.fill(0);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * What `kofn protect` reads: a file (its size from stat) or standard input. The coordinator reserves a
+ * file by its size and the metadata record fixes it (api.md "Reserve"; format.md), so stdin of unknown
+ * length is first copied to a private temporary file (folder 0700, file 0600, removed afterwards), unless
+ * `--size` says how long it is; the encoder then refuses a stream of any other length.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { KofnError } from '../errors.js';
+
+export interface Source {
+  name: string;
+  size: number;
+  /** A fresh stream of the bytes, from `start` (a whole number of chunks in). */
+  open(start?: number): AsyncIterable<Uint8Array>;
+  /** Removes a temporary copy, if any. */
+  dispose(): Promise<void>;
+}
+
+export async function fileSource(path: string, name?: string): Promise<Source> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new KofnError('FILE_UNREADABLE', `${path} is not a regular file.`);
+    size = st.size;
+    // Open once now, so an unreadable file fails before anything is reserved.
+    await new Promise<void>((res, rej) => {
+      const s = createReadStream(path, { start: 0, end: 0 });
+      s.once('open', () => {
+        s.destroy();
+        res();
+      });
+      s.once('error', rej);
+    });
+  } catch (err) {
+    if (err instanceof KofnError) throw err;
+    throw unreadable(path, err);
+  }
+  return {
+    name: name ?? basename(path),
+    size,
+    open: (start = 0) => createReadStream(path, { start, highWaterMark: 1024 * 1024 }),
+    dispose: async () => undefined
+  };
+}
+
+/** Standard input: streamed as is with `size`, else copied to a private temporary file first. */
+export async function stdinSource(stdin: Readable, name: string, size?: number): Promise<Source> {
+  if (size !== undefined) {
+    let opened = false;
+    return {
+      name,
+      size,
+      open: (start = 0) => {
+        if (opened || start !== 0) throw new KofnError('CLI_USAGE', 'Standard input can be read only once.');
+        opened = true;
+        return stdin;
+      },
+      dispose: async () => undefined
+    };
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'kofn-stdin-'));
+  const path = join(dir, 'input');
+  try {
+    await pipeline(stdin, createWriteStream(path, { mode: 0o600 }));
+    const src = await fileSource(path, name);
+    return { ...src, dispose: () => rm(dir, { recursive: true, force: true }) };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function unreadable(path: string, err: unknown): KofnError {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a folder' : (code ?? 'cannot be read');
+  return new KofnError('FILE_UNREADABLE', `${path}: ${why}.`);
+}
+
+/**
+ * Cuts a byte stream into chunks of exactly `chunkSize` bytes (the last shorter, never empty). The Node
+ * side of readChunks (streams.ts), which takes web streams; Node's fs and stdin are async iterables.
+ */
+export async function* nodeChunks(input: AsyncIterable<Uint8Array>, chunkSize: number): AsyncGenerator<Uint8Array<ArrayBuffer>> {
+  let buf = new Uint8Array(chunkSize);
+  let fill = 0;
+  for await (const piece of input) {
+    let off = 0;
+    while (off < piece.length) {
+      const n = Math.min(chunkSize - fill, piece.length - off);
+      buf.set(piece.subarray(off, off + n), fill);
+      fill += n;
+      off += n;
+      if (fill === chunkSize) {
+        yield buf;
+        buf = new Uint8Array(chunkSize);
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}
