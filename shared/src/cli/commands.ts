@@ -68,9 +68,10 @@ async function listFiles(api: Coordinator): Promise<{ own: FileView[]; shared: F
   return { own: own.files, shared: shared.files };
 }
 
+/** For retrieve (`ownOnly` false): available files only; for rm and share: own files in any state. */
 async function resolveFile(api: Coordinator, nameOrId: string, ownOnly = false): Promise<FileView> {
   const { own, shared } = await listFiles(api);
-  const pools = ownOnly ? [own] : [own, shared];
+  const pools = ownOnly ? [own] : [own, shared].map((pool) => pool.filter((f) => f.status === 'available'));
   for (const pool of pools) {
     const hit = pool.find((f) => f.id === nameOrId) ?? pool.find((f) => f.name === nameOrId && f.status === 'available') ?? pool.find((f) => f.name === nameOrId);
     if (hit) return hit;

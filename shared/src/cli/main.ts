@@ -5,23 +5,10 @@
  * running operation through one AbortSignal (uploads are removed, partial downloads deleted); a second
  * Ctrl-C exits at once.
  */
-import { hasErrorCode, type ErrorCode } from '../errors.js';
+import { hasErrorCode } from '../errors.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
 import * as commands from './commands.js';
 import { HELP } from './help.js';
-
-const EXIT = { ok: 0, failed: 1, input: 2, auth: 3, network: 4, cancelled: 130 } as const;
-
-const INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CLI_USAGE', 'FILE_UNREADABLE', 'UNKNOWN_SERVER', 'INVALID_THRESHOLD', 'THRESHOLD_TOO_HIGH', 'THRESHOLD_TOO_LOW', 'INVALID_FILENAME', 'FILENAME_IN_USE', 'FILE_TOO_BIG', 'INVALID_ARGUMENT', 'NOT_FOUND', 'WRONG_VALUE']);
-const AUTH: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['NOT_SIGNED_IN', 'INVALID_CREDENTIALS', 'UNAUTHORIZED', 'CSRF_FAILED']);
-const NETWORK: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['COORDINATOR_UNREACHABLE', 'RELAYS_OFFLINE', 'RELAY_TIMEOUT']);
-
-export function exitCodeFor(code: ErrorCode): number {
-  if (code === 'CANCELLED') return EXIT.cancelled;
-  if (INPUT.has(code)) return EXIT.input;
-  if (AUTH.has(code)) return EXIT.auth;
-  if (NETWORK.has(code)) return EXIT.network;
-  return EXIT.failed;
-}
 
 const table: Record<string, (args: string[], io: commands.Io) => Promise<number>> = {
   login: commands.login,

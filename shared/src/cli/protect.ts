@@ -117,7 +117,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
     let failure: unknown;
     let index = 0;
     let read = 0;
-    for await (const data of nodeChunks(source.open(), r.chunkSize)) {
+    for await (const data of nodeChunks(source.open(0, signal), r.chunkSize)) {
       if (failure !== undefined) break;
       if (signal?.aborted) throw signal.reason;
       index += 1;

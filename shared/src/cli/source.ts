@@ -9,14 +9,14 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { KofnError } from '../errors.js';
 
 export interface Source {
   name: string;
   size: number;
-  /** A fresh stream of the bytes, from `start` (a whole number of chunks in). */
-  open(start?: number): AsyncIterable<Uint8Array>;
+  /** The bytes, from `start`; `signal` ends the read (Ctrl-C while waiting on a pipe). */
+  open(start?: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   /** Removes a temporary copy, if any. */
   dispose(): Promise<void>;
 }
@@ -43,7 +43,7 @@ export async function fileSource(path: string, name?: string): Promise<Source> {
   return {
     name: name ?? basename(path),
     size,
-    open: (start = 0) => createReadStream(path, { start, highWaterMark: 1024 * 1024 }),
+    open: (start = 0, signal?: AbortSignal) => createReadStream(path, { start, highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) }),
     dispose: async () => undefined
   };
 }
@@ -55,10 +55,10 @@ export async function stdinSource(stdin: Readable, name: string, size?: number):
     return {
       name,
       size,
-      open: (start = 0) => {
+      open: (start = 0, signal?: AbortSignal) => {
         if (opened || start !== 0) throw new KofnError('CLI_USAGE', 'Standard input can be read only once.');
         opened = true;
-        return stdin;
+        return signal ? addAbortSignal(signal, stdin) : stdin;
       },
       dispose: async () => undefined
     };
