@@ -142,6 +142,63 @@ test('through pipes: stdin with and without --size, and retrieve -o - to stdout'
   expect(readdirSync(tmpdir()).filter((n) => n.startsWith('kofn-stdin-'))).toEqual([]);
 });
 
+/** Peak resident memory of a process so far (VmHWM, kB in /proc), 0 once it is gone. */
+function peakRssBytes(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs kofn with `feed` writing its stdin and `drain` reading its stdout; answers its exit and peak RSS. */
+async function streamed(args: string[], feed: (stdin: NodeJS.WritableStream) => Promise<void>, drain: (chunk: Buffer) => void): Promise<{ code: number | null; stderr: string; peak: number }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  let peak = 0;
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdout.on('data', drain);
+  child.stdin.on('error', () => undefined);
+  const sampler = setInterval(() => (peak = Math.max(peak, peakRssBytes(child.pid!))), 100);
+  const closed = new Promise<number | null>((res) => child.once('close', res));
+  child.once('exit', () => clearInterval(sampler));
+  await feed(child.stdin);
+  child.stdin.end();
+  return { code: await closed, stderr, peak };
+}
+
+test('memory stays flat: 256 MiB through pipes both ways with peak RSS under 200 MB', async () => {
+  const MiB = 1024 * 1024;
+  const size = 256 * MiB;
+  const sent = createHash('sha256');
+  const p = await streamed(
+    ['protect', '-', '--name', 'flat.bin', '--size', String(size), '-k', '3', '--servers', ALL()],
+    async (stdin) => {
+      for (let i = 0; i < size / MiB; i++) {
+        const piece = randomBytes(MiB);
+        sent.update(piece);
+        if (!stdin.write(piece)) await new Promise((r) => stdin.once('drain', r));
+      }
+    },
+    () => undefined
+  );
+  expect(p.code, p.stderr).toBe(0);
+  const got = createHash('sha256');
+  let length = 0;
+  const r = await streamed(['retrieve', 'flat.bin', '-o', '-'], async () => undefined, (b) => {
+    got.update(b);
+    length += b.length;
+  });
+  expect(r.code, r.stderr).toBe(0);
+  expect(length).toBe(size);
+  expect(got.digest('hex')).toBe(sent.digest('hex'));
+  console.log(`kofn peak RSS, 256 MiB through a pipe: protect ${(p.peak / MiB).toFixed(0)} MiB, retrieve ${(r.peak / MiB).toFixed(0)} MiB`);
+  expect(p.peak).toBeGreaterThan(0);
+  expect(p.peak).toBeLessThan(200 * 1000 * 1000);
+  expect(r.peak).toBeLessThan(200 * 1000 * 1000);
+});
+
 test('ls, status and rm', async () => {
   const f = makeFile('listed.bin', 1000);
   expect((await kofn(['protect', f.path, '-k', '2', '--quiet'])).code).toBe(0);

@@ -9,7 +9,7 @@
  * coordinator's delete-file job removes what relays already stored (api.md "Files").
  */
 import { KofnError } from '../errors.js';
-import { ShareEncoder, newMacKey } from '../codec.js';
+import { ShareEncoder, newMacKey, shareChunkLength } from '../codec.js';
 import { fileIdFromHex } from '../chunk-format.js';
 import { digestRoot } from '../digest-root.js';
 import { RelayClient } from '../protocol/relay-client.js';
@@ -117,7 +117,9 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
     let failure: unknown;
     let index = 0;
     let read = 0;
-    for await (const data of nodeChunks(source.open(0, signal), r.chunkSize)) {
+    const sharePool: Uint8Array<ArrayBuffer>[][] = [];
+    const spareChunks: ArrayBuffer[] = [];
+    for await (const data of nodeChunks(source.open(0, signal), r.chunkSize, () => spareChunks.pop())) {
       if (failure !== undefined) break;
       if (signal?.aborted) throw signal.reason;
       index += 1;
@@ -125,9 +127,14 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
       if (index > r.chunkCount || read > source.size) throw new KofnError('FILE_UNREADABLE', `${source.name} grew while it was read; nothing was kept.`);
       const i = index;
       // Encoding is synchronous work on one scratch buffer: one chunk at a time; the PUTs overlap.
-      const shares = await encoder.encodeData(i, i === r.chunkCount, data);
+      // Share buffers are lent from a pool and given back when their PUTs end, and the chunk's buffer
+      // goes back to the reader: a file is sent through IN_FLIGHT + 1 sets of buffers, not a new set per
+      // chunk left to the collector (measured, 256 MiB through a pipe: peak RSS 169 MiB before this).
+      const set = sharePool.pop() ?? r.placements.map(() => new Uint8Array(shareChunkLength(r.chunkSize)));
+      const shares = await encoder.encodeData(i, i === r.chunkCount, data, set);
       data.fill(0);
-      const task = store(i, shares).then(
+      spareChunks.push(data.buffer);
+      const task = store(i, shares).finally(() => sharePool.push(set)).then(
         () => {
           done += data.length;
           req.onProgress?.(done, source.size);

@@ -159,11 +159,13 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     req.onProgress?.(0, m.size);
     // Decoding is CPU work on one engine: one chunk at a time, in order; fetches of later chunks overlap it.
     let decodeQueue: Promise<unknown> = Promise.resolve();
-    const pending: Array<Promise<Uint8Array>> = [];
+    const written: ArrayBuffer[] = [];
+    const pending: Array<Promise<Uint8Array<ArrayBuffer>>> = [];
     const start = (i: number) => {
       const task = (async () => {
         const d = await rebuild(i, async (shares) => {
-          const run = decodeQueue.then(() => decoder.decodeData(shares, { fileId, index: i, epoch: m.epoch, k: m.k }));
+          // Rebuilt into a buffer of a chunk already written (the decoder's `into`), not a new one each time.
+          const run = decodeQueue.then(() => decoder.decodeData(shares, { fileId, index: i, epoch: m.epoch, k: m.k }, written.pop()));
           decodeQueue = run.catch(() => undefined);
           return run;
         });
@@ -181,6 +183,7 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       // Authenticated (decodeData checked its tag, index and final flag): only now is a byte of it written.
       await sink.write(data);
       data.fill(0);
+      if (written.length < IN_FLIGHT) written.push(data.buffer);
       done += data.byteLength;
       req.onProgress?.(done, m.size);
       if (next <= m.chunkCount) start(next++);

@@ -47,8 +47,8 @@ export async function fileSink(path: string, force: boolean): Promise<Sink> {
 export function streamSink(out: Writable): Sink {
   const write = (chunk: Uint8Array) =>
     new Promise<void>((res, rej) => {
-      // The chunk's buffer is reused by the caller once this settles, so a copy goes to the stream.
-      out.write(Buffer.from(chunk), (err) => (err ? rej(err) : res()));
+      // The callback runs once the bytes are handed to the OS, so the caller may reuse the buffer after.
+      out.write(chunk, (err) => (err ? rej(err) : res()));
     });
   return {
     write: async (chunk) => {
