@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
-import { killRelay, startStack, type RunningStack } from '../stack.js';
+import { killRelay, startStack, type RelayProc, type RunningStack } from '../stack.js';
 import { chooseSharing, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
@@ -318,17 +318,31 @@ test('Ctrl-C during protect exits 130 and leaves no file behind', async () => {
   expect(['deleting', undefined]).toContain(await listed());
 });
 
-test('relays killed down to k: retrieval still succeeds; below k it fails clearly and leaves no file', async () => {
+test('a relay that dies before protect is replaced by a spare; relays killed down to k: retrieval still succeeds, below k it fails clearly and leaves no file', async () => {
   const f = makeFile('down-to-k.bin', 4 * 1024 * 1024 + 5);
   expect((await kofn(['protect', f.path, '-k', '3', '--servers', ALL()])).code).toBe(0);
-  await killRelay(stack.relayProcs[0]!);
-  await killRelay(stack.relayProcs[3]!);
+
+  // relay-2 dies; the coordinator still lists it online (heartbeats time out after 30 s), so a protect
+  // placed on it fails there and must continue on the spare relay-5.
+  const [r1, r2, r3, r4, r5] = [0, 1, 2, 3, 4].map((i) => stack.relayProcs[i]!) as [RelayProc, RelayProc, RelayProc, RelayProc, RelayProc];
+  await killRelay(r2);
+  const g = makeFile('failover.bin', 3 * 1024 * 1024 + 1);
+  const p = await kofn(['protect', g.path, '-k', '3', '--servers', [r1, r2, r3, r4].map((r) => r.name).join(','), '--json']);
+  expect(p.code, p.stderr).toBe(0);
+  const [info] = (JSON.parse(p.stdout.toString()) as { files: Array<{ replacedBy: string[] }> }).files;
+  expect(info!.replacedBy).toEqual([r5.name]);
+  const back = join(work, 'failover.out');
+  expect((await kofn(['retrieve', 'failover.bin', '-o', back])).code).toBe(0);
+  expect(sha(readFileSync(back))).toBe(g.sha256);
+
+  // down-to-k.bin is on all five: with relay-2 gone, stop relay-1 too: three left, k = 3.
+  await killRelay(r1);
   const out = join(work, 'down-to-k.out');
   const r = await kofn(['retrieve', 'down-to-k.bin', '-o', out, '--json']);
   expect(r.code, r.stderr).toBe(0);
   expect(sha(readFileSync(out))).toBe(f.sha256);
   rmSync(out);
-  await killRelay(stack.relayProcs[4]!);
+  await killRelay(r4);
   const below = await kofn(['retrieve', 'down-to-k.bin', '-o', out]);
   expectCleanError(below, 'RELAYS_OFFLINE', 4);
   expect(existsSync(out)).toBe(false);

@@ -213,11 +213,15 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
   if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name)!, size));
   const bar = progressFor(!values.json && !values.quiet && !!io.stderr.isTTY);
   const results: unknown[] = [];
+  const replaced: string[] = [];
   try {
     for (const source of sources) {
       bar.start(`protect ${source.name}`, source.size);
-      const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(values.type ? { type: str(values.type)! } : {}), signal: io.signal, onProgress: (d) => bar.update(d) }).finally(() => bar.stop());
-      results.push({ name: source.name, ...r });
+      const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(values.type ? { type: str(values.type)! } : {}), signal: io.signal, onProgress: (d) => bar.update(d), onReplaced: (id, spare) => {
+        replaced.push(spare);
+        if (!values.json && !values.quiet) io.stderr.write(`a storage server failed (${id}); ${spare} takes its place and the upload starts again\n`);
+      } }).finally(() => bar.stop());
+      results.push({ name: source.name, ...r, replacedBy: replaced.splice(0) });
       if (!values.json && !values.quiet) io.stderr.write(`protected ${source.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n`);
     }
   } finally {

@@ -8,11 +8,11 @@
  * once, whatever the file's size. On any failure or Ctrl-C the reservation is deleted, and the
  * coordinator's delete-file job removes what relays already stored (api.md "Files").
  */
-import { KofnError } from '../errors.js';
+import { KofnError, type ErrorCode } from '../errors.js';
 import { ShareEncoder, newMacKey, shareChunkLength } from '../codec.js';
 import { fileIdFromHex } from '../chunk-format.js';
 import { digestRoot } from '../digest-root.js';
-import { RelayClient } from '../protocol/relay-client.js';
+import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { MetadataRecord } from '../metadata.js';
 import type { Coordinator } from './coordinator.js';
 import { nodeChunks, type Source } from './source.js';
@@ -34,6 +34,8 @@ export interface ProtectRequest {
   relays?: string[];
   type?: string;
   signal?: AbortSignal;
+  /** A relay failed and the coordinator put `spare` in its place; the upload starts again. */
+  onReplaced?: (relayId: string, spare: string) => void;
   /** Plaintext bytes stored on every relay so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -61,7 +63,7 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<{ 
     ...(req.relays ? { relays: req.relays } : {})
   });
   try {
-    const perRelay = await upload(api, r, req);
+    const perRelay = await uploadWithFailover(api, r, req);
     const roots: Record<string, string> = {};
     for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(perRelay[j]!);
     await api.call('POST', `/api/files/${r.fileId}/commit`, { roots });
@@ -72,6 +74,67 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<{ 
     await api.withoutSignal().call('DELETE', `/api/files/${r.fileId}`).catch(() => undefined);
     throw err;
   }
+}
+
+/** Relays replaced in one upload at most (the browser's figure, engine/protect.ts): past that the network is the likelier fault. */
+const MAX_REPLACEMENTS = 2;
+
+/** The relay of this upload an error blames, when another relay could do its part (it stalled, flooded, was unreachable). */
+function blamedRelay(err: unknown, r: Reservation): string | undefined {
+  const e = err as { code?: string; details?: { relayId?: unknown } } | null;
+  const relayId = e?.details?.relayId;
+  if (typeof relayId !== 'string' || !RELAY_FAILURE_CODES.has(e?.code as ErrorCode)) return undefined;
+  return r.placements.some((p) => p.relayId === relayId) ? relayId : undefined;
+}
+
+/**
+ * As the browser does (engine/protect.ts runWithFailover): when a relay fails the upload, the coordinator
+ * puts an online spare in its place (same x, api.md "Replace a relay"), what the other relays stored is
+ * deleted (every share of a chunk must come from one split), and the upload starts again. Only a source
+ * that can be read again (a file, or stdin spooled to one) can start again; stdin streamed with --size
+ * cannot, and fails with the relay's error.
+ */
+async function uploadWithFailover(api: Coordinator, r: Reservation, req: ProtectRequest): Promise<string[][]> {
+  const failed: string[] = [];
+  for (;;) {
+    try {
+      return await upload(api, r, req);
+    } catch (err) {
+      const relayId = blamedRelay(err, r);
+      if (relayId === undefined || failed.length >= MAX_REPLACEMENTS || !req.source.rereadable || req.signal?.aborted) throw err;
+      failed.push(relayId);
+      let placement: Reservation['placements'][number];
+      try {
+        placement = (await api.call<{ placement: Reservation['placements'][number] }>('POST', `/api/files/${r.fileId}/replace-relay`, { relayId, exclude: failed })).placement;
+      } catch {
+        throw err; // no spare: the relay's own error, which names it, says what went wrong
+      }
+      r.placements = r.placements.map((p) => (p.relayId === relayId ? placement : p));
+      req.onReplaced?.(relayId, placement.name);
+      await dropStored(api, r, req.signal);
+    }
+  }
+}
+
+/**
+ * Deletes every share chunk of the file from the relays it is placed on now, chunk by chunk as the browser
+ * does (engine/protect.ts dropChunksAfter): a delete token is scoped to the file's chunk range, which the
+ * whole-file DELETE is not (the relay answers TOKEN_OUT_OF_SCOPE).
+ */
+async function dropStored(api: Coordinator, r: Reservation, signal?: AbortSignal): Promise<void> {
+  const tokensFor = async (op: 'list' | 'delete') => {
+    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${r.fileId}/tokens`, { op });
+    return new Map(t.tokens.map((x) => [x.relayId, x.token]));
+  };
+  const [list, del] = await Promise.all([tokensFor('list'), tokensFor('delete')]);
+  await Promise.all(
+    r.placements.map(async (p) => {
+      const ref = { id: p.relayId, name: p.name, url: p.url };
+      const chunks = await new RelayClient(ref, { token: () => list.get(p.relayId) ?? '' }).list(r.fileId, r.chunkCount + 1, signal);
+      const remover = new RelayClient(ref, { token: () => del.get(p.relayId) ?? '' });
+      for (const c of chunks) await remover.deleteChunk(r.fileId, c.index, signal);
+    })
+  );
 }
 
 /** Sends every chunk; answers each relay's digests by chunk index (relay order as in the placements). */

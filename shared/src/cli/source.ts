@@ -15,6 +15,8 @@ import { KofnError } from '../errors.js';
 export interface Source {
   name: string;
   size: number;
+  /** Whether open() may be called again (a file), so an upload can start over after a relay failed. */
+  rereadable: boolean;
   /** The bytes, from `start`; `signal` ends the read (Ctrl-C while waiting on a pipe). */
   open(start?: number, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   /** Removes a temporary copy, if any. */
@@ -43,6 +45,7 @@ export async function fileSource(path: string, name?: string): Promise<Source> {
   return {
     name: name ?? basename(path),
     size,
+    rereadable: true,
     open: (start = 0, signal?: AbortSignal) => createReadStream(path, { start, highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) }),
     dispose: async () => undefined
   };
@@ -55,6 +58,7 @@ export async function stdinSource(stdin: Readable, name: string, size?: number):
     return {
       name,
       size,
+      rereadable: false,
       open: (start = 0, signal?: AbortSignal) => {
         if (opened || start !== 0) throw new KofnError('CLI_USAGE', 'Standard input can be read only once.');
         opened = true;
