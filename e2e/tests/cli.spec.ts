@@ -219,6 +219,42 @@ test('ls, status and rm', async () => {
   expectCleanError(await kofn(['retrieve', 'listed.bin', '-o', join(work, 'gone.bin')]), 'NOT_FOUND', 2);
 });
 
+test('share and revoke: another user sees, retrieves byte-identical, and cannot remove; after revoke, no longer', async () => {
+  // A second account, made by the administrator through the API.
+  const login = await fetch(`${stack.url}/api/login`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password }) });
+  const cookie = login.headers.getSetCookie().find((c) => c.startsWith('kofn_session='))!.split(';')[0]!;
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const bob = { email: 'bob@kofn.test', displayName: 'Bob', password: 'bob has a long password' };
+  const made = await fetch(`${stack.url}/api/users`, { method: 'POST', headers: { origin: stack.url, cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' }, body: JSON.stringify(bob) });
+  expect(made.status).toBe(201);
+  const bobConfig = join(work, 'config-bob');
+  const asBob = (args: string[], input?: string) => kofn(args, { env: { KOFN_CONFIG_DIR: bobConfig }, ...(input ? { input } : {}) });
+  expect((await asBob(['login', stack.url, '--email', bob.email, '--password-stdin'], `${bob.password}\n`)).code).toBe(0);
+
+  const f = makeFile('for-bob.bin', 1024 * 1024 + 9);
+  expect((await kofn(['protect', f.path, '-k', '2'])).code).toBe(0);
+  expectCleanError(await asBob(['retrieve', 'for-bob.bin', '-o', join(work, 'bob-early.bin')]), 'NOT_FOUND', 2);
+  const shared = await kofn(['share', 'for-bob.bin', bob.email]);
+  expect(shared.code, shared.stderr).toBe(0);
+  const ls = JSON.parse((await asBob(['ls', '--json'])).stdout.toString()) as { files: unknown[]; sharedWithMe: Array<{ name: string }> };
+  expect(ls.sharedWithMe.map((x) => x.name)).toContain('for-bob.bin');
+  const got = await asBob(['retrieve', 'for-bob.bin', '-o', '-']);
+  expect(got.code, got.stderr).toBe(0);
+  expect(sha(got.stdout)).toBe(f.sha256);
+  // A grantee reads; only the owner removes or shares.
+  expectCleanError(await asBob(['rm', 'for-bob.bin']), 'NOT_FOUND', 2);
+  expectCleanError(await asBob(['share', 'for-bob.bin', 'eve@kofn.test']), 'NOT_FOUND', 2);
+
+  expect((await kofn(['share', 'for-bob.bin', bob.email, '--revoke'])).code).toBe(0);
+  const after = JSON.parse((await asBob(['ls', '--json'])).stdout.toString()) as { sharedWithMe: Array<{ name: string }> };
+  expect(after.sharedWithMe.map((x) => x.name)).not.toContain('for-bob.bin');
+  expectCleanError(await asBob(['retrieve', 'for-bob.bin', '-o', '-']), 'NOT_FOUND', 2);
+  // Signing out forgets the session.
+  expect((await asBob(['logout'])).code).toBe(0);
+  expect(existsSync(join(bobConfig, 'session.json'))).toBe(false);
+  expectCleanError(await asBob(['ls']), 'NOT_SIGNED_IN', 3);
+});
+
 test('bad input: missing file, k > n, unknown server, no network, existing output: clear errors, non-zero exits', async () => {
   const missing = await kofn(['protect', join(work, 'no-such-file.bin')]);
   expectCleanError(missing, 'FILE_UNREADABLE', 2);
