@@ -133,6 +133,16 @@ test('through pipes: stdin with and without --size, and retrieve -o - to stdout'
     expect(r.code, r.stderr).toBe(0);
     expect(sha(r.stdout)).toBe(sha(data));
   }
+  // A reader that stops early (`| head -c 10`): kofn stops, exits non-zero, prints no stack trace.
+  const early = await new Promise<Run>((res) => {
+    const child = spawn(process.execPath, [BIN, 'retrieve', 'pipe-a.tar', '-o', '-'], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir } });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.once('close', (code) => res({ code, stdout: Buffer.alloc(0), stderr: err }));
+  });
+  expect(early.code).not.toBe(0);
+  expect(early.stderr).not.toMatch(/\n\s+at /);
   // --size that does not match the input is refused, and nothing stays reserved.
   const wrong = await kofn(['protect', '-', '--name', 'pipe-wrong.tar', '--size', String(data.length + 1)], { input: data });
   expectCleanError(wrong, 'FILE_UNREADABLE', 2);
