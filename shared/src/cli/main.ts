@@ -74,13 +74,6 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// A reader that stops early (`kofn retrieve x -o - | head -c 10`) closes the pipe: the write fails with
-// EPIPE through its callback (sink.ts) and the stream also emits 'error', which unhandled would print a
-// stack trace. The retrieval stops, and the exit is the documented one.
-process.stdout.on('error', (err: NodeJS.ErrnoException) => {
-  if (err.code === 'EPIPE') process.exit(EXIT.failed);
-});
-
 const code = await main(process.argv.slice(2));
 // Let stdout drain (a pipe to tar) before leaving.
 process.stdout.write('', () => process.exit(code));
