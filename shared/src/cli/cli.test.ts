@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSession, saveSession } from './config.js';
 import { Coordinator, MAX_COORDINATOR_ANSWER, coordinatorOrigin } from './coordinator.js';
 import { exitCodeFor } from './exit-codes.js';
+import { human, progressFor } from './progress.js';
 import { fileSink } from './sink.js';
 import { fileSource, nodeChunks, stdinSource } from './source.js';
 
@@ -188,5 +189,21 @@ describe('exit codes', () => {
     expect(exitCodeFor('RELAYS_OFFLINE')).toBe(4);
     expect(exitCodeFor('AUTH_FAILED')).toBe(1);
     expect(exitCodeFor('CANCELLED')).toBe(130);
+  });
+});
+
+describe('progress', () => {
+  it('draws a bar with cli-progress when enabled, and nothing when not', () => {
+    const bar = progressFor(true);
+    bar.start('protect x', 3 * 1024 * 1024);
+    bar.update(1024 * 1024);
+    bar.stop();
+    const quiet = progressFor(false);
+    quiet.start('x', 1);
+    quiet.update(1);
+    quiet.stop();
+    expect(human(0)).toBe('0 B');
+    expect(human(1536)).toBe('1.5 KiB');
+    expect(human(256 * 1024 * 1024)).toBe('256.0 MiB');
   });
 });
