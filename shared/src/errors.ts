@@ -61,6 +61,13 @@ export const ERROR_CODES = [
   'RENEWAL_INCOMPLETE',
   'RENEWAL_BAD_CONTRIBUTION',
   'RENEWAL_CHECK_FAILED',
+  // command-line client (shared/src/cli; issue #20)
+  'CLI_USAGE',
+  'NOT_SIGNED_IN',
+  'FILE_UNREADABLE',
+  'UNKNOWN_SERVER',
+  'COORDINATOR_UNREACHABLE',
+  'CANCELLED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

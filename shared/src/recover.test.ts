@@ -121,6 +121,16 @@ describe('offline recovery from relay folders alone', () => {
     expect(stdout).toContain('1 recovered, 0 failed');
     expect(readFileSync(join(out, 'cli.txt'), 'utf8')).toBe('from the command line');
   });
+
+  it('works as `kofn recover` through the committed launcher (the same code, issue #20)', async () => {
+    const dirs = relayDirs(2);
+    await protectTo(dirs, 'kofn.txt', new TextEncoder().encode('through kofn'), 2);
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const bin = join(import.meta.dirname, '..', 'bin', 'kofn.mjs');
+    const stdout = execFileSync(process.execPath, [bin, 'recover', '--out', out, ...dirs], { encoding: 'utf8' });
+    expect(stdout).toContain('1 recovered, 0 failed');
+    expect(readFileSync(join(out, 'kofn.txt'), 'utf8')).toBe('through kofn');
+  });
   it('keeps a name longer than the file system allows: shortened on a character boundary, full name in the manifest', async () => {
     const dirs = relayDirs(2);
     const long = `${'漢'.repeat(90)}.txt`; // 274 UTF-8 bytes: accepted by the coordinator, too long for ext4

@@ -1,0 +1,396 @@
+/**
+ * The `kofn` command-line client (issue #20) against a real stack of its own (coordinator on PGlite, five
+ * disk relays as processes): the real launcher `shared/bin/kofn.mjs` run as a child process, as a user's
+ * shell would. Round trips from 0 B to 64 MiB and through pipes, byte-identical interop with the web app in
+ * Chromium both ways, relays killed down to k, Ctrl-C, and bad input that must give a clear one-line error
+ * with a stable code and a documented exit code, never a stack trace.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test, expect, ADMIN } from '../fixtures.js';
+import { killRelay, startStack, type RelayProc, type RunningStack } from '../stack.js';
+import { chooseSharing, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+
+test.describe.configure({ mode: 'serial', timeout: 240_000 });
+
+const BIN = resolve(import.meta.dirname, '../../shared/bin/kofn.mjs');
+const work = mkdtempSync(join(tmpdir(), 'kofn-cli-e2e-'));
+const configDir = join(work, 'config');
+let stack: RunningStack;
+const ALL = () => stack.relayProcs.map((r) => r.name).join(',');
+
+interface Run {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs `kofn args` with its own config folder; `input` is piped to its stdin. */
+function kofn(args: string[], opts: { input?: Buffer | string; env?: Record<string, string>; cwd?: string; onStderr?: (s: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? work, env: { ...process.env, KOFN_CONFIG_DIR: configDir, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+      opts.onStderr?.(err, child);
+    });
+    child.once('error', rej);
+    child.once('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+function makeFile(name: string, size: number): { path: string; sha256: string; data: Buffer } {
+  const data = randomBytes(size);
+  const path = join(work, name);
+  writeFileSync(path, data);
+  return { path, sha256: sha(data), data };
+}
+
+/** What an error must look like: one line, `kofn: message [CODE]`, no stack frames. */
+function expectCleanError(r: Run, code: string, exit: number): void {
+  expect(r.code, r.stderr).toBe(exit);
+  expect(r.stderr).toContain(`[${code}]`);
+  expect(r.stderr).toMatch(/^kofn: /m);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+test.beforeAll(async () => {
+  stack = await startStack({ relays: 5, tier: 'Pro', tolerateRelayExits: true });
+  const res = await fetch(`${stack.url}/api/setup`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+  expect(res.status).toBe(201);
+});
+
+test.afterAll(async () => {
+  await stack?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+test('login: a wrong password exits 3 with INVALID_CREDENTIALS; the right one stores the session 0600', async () => {
+  const wrong = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], { input: 'not the password\n' });
+  expectCleanError(wrong, 'INVALID_CREDENTIALS', 3);
+  const before = await kofn(['ls']);
+  expectCleanError(before, 'NOT_SIGNED_IN', 3);
+
+  const r = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin', '--json'], { input: `${ADMIN.password}\n` });
+  expect(r.code, r.stderr).toBe(0);
+  const saved = JSON.parse(r.stdout.toString()) as { saved: string };
+  expect(statSync(saved.saved).mode & 0o777).toBe(0o600);
+  expect(statSync(configDir).mode & 0o077).toBe(0);
+  // The stored secrets are never printed.
+  const stored = JSON.parse(readFileSync(saved.saved, 'utf8')) as { cookie: string; csrfToken: string };
+  expect(r.stdout.toString() + r.stderr).not.toContain(stored.cookie);
+  expect(r.stdout.toString() + r.stderr).not.toContain(stored.csrfToken);
+});
+
+test('a session file readable by others is refused', async () => {
+  const path = join(configDir, 'session.json');
+  const { chmodSync } = await import('node:fs');
+  chmodSync(path, 0o644);
+  try {
+    expectCleanError(await kofn(['ls']), 'NOT_SIGNED_IN', 3);
+  } finally {
+    chmodSync(path, 0o600);
+  }
+});
+
+test('protect and retrieve round trips, 0 B to 64 MiB, byte-identical', async () => {
+  const MiB = 1024 * 1024;
+  for (const size of [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 17, 64 * MiB]) {
+    const name = `rt-${size}.bin`;
+    const f = makeFile(name, size);
+    const p = await kofn(['protect', f.path, '-k', '3', '--servers', ALL(), '--json']);
+    expect(p.code, p.stderr).toBe(0);
+    const [info] = (JSON.parse(p.stdout.toString()) as { files: Array<{ fileId: string; k: number; n: number; size: number }> }).files;
+    expect(info).toMatchObject({ k: 3, n: 5, size });
+    const out = join(work, `back-${name}`);
+    const r = await kofn(['retrieve', name, '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha(readFileSync(out))).toBe(f.sha256);
+    rmSync(out);
+    rmSync(f.path);
+  }
+});
+
+test('through pipes: stdin with and without --size, and retrieve -o - to stdout', async () => {
+  const data = randomBytes(5 * 1024 * 1024 + 3);
+  const spooled = await kofn(['protect', '-', '--name', 'pipe-spooled.tar', '-k', '2']);
+  expect(spooled.code, spooled.stderr).toBe(0); // empty stdin: a 0-byte file
+  const a = await kofn(['protect', '-', '--name', 'pipe-a.tar', '-k', '3'], { input: data });
+  expect(a.code, a.stderr).toBe(0);
+  const b = await kofn(['protect', '-', '--name', 'pipe-b.tar', '--size', String(data.length), '-k', '3'], { input: data });
+  expect(b.code, b.stderr).toBe(0);
+  for (const name of ['pipe-a.tar', 'pipe-b.tar']) {
+    const r = await kofn(['retrieve', name, '-o', '-']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha(r.stdout)).toBe(sha(data));
+  }
+  // A reader that stops early (`| head -c 10`): kofn stops, exits non-zero, prints no stack trace.
+  const early = await new Promise<Run>((res) => {
+    const child = spawn(process.execPath, [BIN, 'retrieve', 'pipe-a.tar', '-o', '-'], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir } });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.stdout.once('data', () => child.stdout.destroy());
+    child.once('close', (code) => res({ code, stdout: Buffer.alloc(0), stderr: err }));
+  });
+  expect(early.code).not.toBe(0);
+  expect(early.stderr).not.toMatch(/\n\s+at /);
+  // --size that does not match the input is refused, and nothing stays reserved.
+  const wrong = await kofn(['protect', '-', '--name', 'pipe-wrong.tar', '--size', String(data.length + 1)], { input: data });
+  expectCleanError(wrong, 'FILE_UNREADABLE', 2);
+  const ls = JSON.parse((await kofn(['ls', '--json'])).stdout.toString()) as { files: Array<{ name: string; status: string }> };
+  expect(ls.files.filter((f) => f.name === 'pipe-wrong.tar' && f.status !== 'deleting')).toEqual([]);
+  // No temporary spool copy is left behind.
+  expect(readdirSync(tmpdir()).filter((n) => n.startsWith('kofn-stdin-'))).toEqual([]);
+});
+
+/** Peak resident memory of a process so far (VmHWM, kB in /proc), 0 once it is gone. */
+function peakRssBytes(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Runs kofn with `feed` writing its stdin and `drain` reading its stdout; answers its exit and peak RSS. */
+async function streamed(args: string[], feed: (stdin: NodeJS.WritableStream) => Promise<void>, drain: (chunk: Buffer) => void): Promise<{ code: number | null; stderr: string; peak: number }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  let peak = 0;
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdout.on('data', drain);
+  child.stdin.on('error', () => undefined);
+  const sampler = setInterval(() => (peak = Math.max(peak, peakRssBytes(child.pid!))), 100);
+  const closed = new Promise<number | null>((res) => child.once('close', res));
+  child.once('exit', () => clearInterval(sampler));
+  await feed(child.stdin);
+  child.stdin.end();
+  return { code: await closed, stderr, peak };
+}
+
+test('memory stays flat: 256 MiB through pipes both ways with peak RSS under 200 MB', async () => {
+  const MiB = 1024 * 1024;
+  const size = 256 * MiB;
+  const sent = createHash('sha256');
+  const p = await streamed(
+    ['protect', '-', '--name', 'flat.bin', '--size', String(size), '-k', '3', '--servers', ALL()],
+    async (stdin) => {
+      for (let i = 0; i < size / MiB; i++) {
+        const piece = randomBytes(MiB);
+        sent.update(piece);
+        if (!stdin.write(piece)) await new Promise((r) => stdin.once('drain', r));
+      }
+    },
+    () => undefined
+  );
+  expect(p.code, p.stderr).toBe(0);
+  const got = createHash('sha256');
+  let length = 0;
+  const r = await streamed(['retrieve', 'flat.bin', '-o', '-'], async () => undefined, (b) => {
+    got.update(b);
+    length += b.length;
+  });
+  expect(r.code, r.stderr).toBe(0);
+  expect(length).toBe(size);
+  expect(got.digest('hex')).toBe(sent.digest('hex'));
+  console.log(`kofn peak RSS, 256 MiB through a pipe: protect ${(p.peak / MiB).toFixed(0)} MiB, retrieve ${(r.peak / MiB).toFixed(0)} MiB`);
+  expect(p.peak).toBeGreaterThan(0);
+  expect(p.peak).toBeLessThan(200 * 1000 * 1000);
+  expect(r.peak).toBeLessThan(200 * 1000 * 1000);
+});
+
+test('ls, status and rm', async () => {
+  const f = makeFile('listed.bin', 1000);
+  expect((await kofn(['protect', f.path, '-k', '2', '--quiet'])).code).toBe(0);
+  const ls = JSON.parse((await kofn(['ls', '--json'])).stdout.toString()) as { files: Array<{ id: string; name: string; status: string; size: number }> };
+  const row = ls.files.find((x) => x.name === 'listed.bin')!;
+  expect(row).toMatchObject({ status: 'available', size: 1000 });
+  const status = JSON.parse((await kofn(['status', '--json'])).stdout.toString()) as { relays: Array<{ name: string; status: string; pingMs: number | null }>; usage: { protectedBytes: number } };
+  expect(status.relays).toHaveLength(5);
+  for (const r of status.relays) {
+    expect(r.status).toBe('online');
+    expect(r.pingMs).not.toBeNull();
+  }
+  expect(status.usage.protectedBytes).toBeGreaterThan(64 * 1024 * 1024);
+  const rm = await kofn(['rm', 'listed.bin']);
+  expect(rm.code, rm.stderr).toBe(0);
+  const after = JSON.parse((await kofn(['ls', '--json'])).stdout.toString()) as { files: Array<{ name: string; status: string }> };
+  expect(after.files.filter((x) => x.name === 'listed.bin' && x.status === 'available')).toEqual([]);
+  expectCleanError(await kofn(['retrieve', 'listed.bin', '-o', join(work, 'gone.bin')]), 'NOT_FOUND', 2);
+});
+
+test('share and revoke: another user sees, retrieves byte-identical, and cannot remove; after revoke, no longer', async () => {
+  // A second account, made by the administrator through the API.
+  const login = await fetch(`${stack.url}/api/login`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password }) });
+  const cookie = login.headers.getSetCookie().find((c) => c.startsWith('kofn_session='))!.split(';')[0]!;
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const bob = { email: 'bob@kofn.test', displayName: 'Bob', password: 'bob has a long password' };
+  const made = await fetch(`${stack.url}/api/users`, { method: 'POST', headers: { origin: stack.url, cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' }, body: JSON.stringify(bob) });
+  expect(made.status).toBe(201);
+  const bobConfig = join(work, 'config-bob');
+  const asBob = (args: string[], input?: string) => kofn(args, { env: { KOFN_CONFIG_DIR: bobConfig }, ...(input ? { input } : {}) });
+  expect((await asBob(['login', stack.url, '--email', bob.email, '--password-stdin'], `${bob.password}\n`)).code).toBe(0);
+
+  const f = makeFile('for-bob.bin', 1024 * 1024 + 9);
+  expect((await kofn(['protect', f.path, '-k', '2'])).code).toBe(0);
+  expectCleanError(await asBob(['retrieve', 'for-bob.bin', '-o', join(work, 'bob-early.bin')]), 'NOT_FOUND', 2);
+  const shared = await kofn(['share', 'for-bob.bin', bob.email]);
+  expect(shared.code, shared.stderr).toBe(0);
+  const ls = JSON.parse((await asBob(['ls', '--json'])).stdout.toString()) as { files: unknown[]; sharedWithMe: Array<{ name: string }> };
+  expect(ls.sharedWithMe.map((x) => x.name)).toContain('for-bob.bin');
+  const got = await asBob(['retrieve', 'for-bob.bin', '-o', '-']);
+  expect(got.code, got.stderr).toBe(0);
+  expect(sha(got.stdout)).toBe(f.sha256);
+  // A grantee reads; only the owner removes or shares.
+  expectCleanError(await asBob(['rm', 'for-bob.bin']), 'NOT_FOUND', 2);
+  expectCleanError(await asBob(['share', 'for-bob.bin', 'eve@kofn.test']), 'NOT_FOUND', 2);
+
+  expect((await kofn(['share', 'for-bob.bin', bob.email, '--revoke'])).code).toBe(0);
+  const after = JSON.parse((await asBob(['ls', '--json'])).stdout.toString()) as { sharedWithMe: Array<{ name: string }> };
+  expect(after.sharedWithMe.map((x) => x.name)).not.toContain('for-bob.bin');
+  expectCleanError(await asBob(['retrieve', 'for-bob.bin', '-o', '-']), 'NOT_FOUND', 2);
+  // Signing out forgets the session.
+  expect((await asBob(['logout'])).code).toBe(0);
+  expect(existsSync(join(bobConfig, 'session.json'))).toBe(false);
+  expectCleanError(await asBob(['ls']), 'NOT_SIGNED_IN', 3);
+});
+
+test('bad input: missing file, k > n, unknown server, no network, existing output: clear errors, non-zero exits', async () => {
+  const missing = await kofn(['protect', join(work, 'no-such-file.bin')]);
+  expectCleanError(missing, 'FILE_UNREADABLE', 2);
+  expect(missing.stderr).toContain('no-such-file.bin');
+  expectCleanError(await kofn(['protect', work]), 'FILE_UNREADABLE', 2);
+
+  const f = makeFile('bad-input.bin', 4096);
+  const names = stack.relayProcs.map((r) => r.name);
+  expectCleanError(await kofn(['protect', f.path, '-k', '4', '--servers', names.slice(0, 3).join(',')]), 'THRESHOLD_TOO_HIGH', 2);
+  // k > n with every server (the coordinator's own check).
+  expectCleanError(await kofn(['protect', f.path, '-k', '6']), 'THRESHOLD_TOO_HIGH', 2);
+  expectCleanError(await kofn(['protect', f.path, '-k', '1']), 'INVALID_THRESHOLD', 2);
+  const unknown = await kofn(['protect', f.path, '--servers', 'relay-1,relay-nowhere']);
+  expectCleanError(unknown, 'UNKNOWN_SERVER', 2);
+  expect(unknown.stderr).toContain('relay-nowhere');
+  expectCleanError(await kofn(['protect', f.path, '--frobnicate']), 'CLI_USAGE', 2);
+  expectCleanError(await kofn(['frobnicate']), 'CLI_USAGE', 2);
+  expectCleanError(await kofn(['protect', '-']), 'CLI_USAGE', 2);
+
+  // Retrieval never overwrites an existing file unless asked.
+  expect((await kofn(['protect', f.path, '-k', '2'])).code).toBe(0);
+  writeFileSync(join(work, 'exists.bin'), 'keep me');
+  expectCleanError(await kofn(['retrieve', 'bad-input.bin', '-o', join(work, 'exists.bin')]), 'CLI_USAGE', 2);
+  expect(readFileSync(join(work, 'exists.bin'), 'utf8')).toBe('keep me');
+
+  // No network: a server address where nothing listens (login and a stored session pointing there).
+  const noNet = await kofn(['login', 'http://127.0.0.1:9', '--email', 'x@y.z', '--password-stdin'], { input: 'x\n' });
+  expectCleanError(noNet, 'COORDINATOR_UNREACHABLE', 4);
+  const otherConfig = join(work, 'config-dead');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(otherConfig, { mode: 0o700 });
+  writeFileSync(join(otherConfig, 'session.json'), JSON.stringify({ url: 'http://127.0.0.1:9', email: 'x', cookie: 'c', csrfToken: 't' }), { mode: 0o600 });
+  expectCleanError(await kofn(['ls'], { env: { KOFN_CONFIG_DIR: otherConfig } }), 'COORDINATOR_UNREACHABLE', 4);
+  expectCleanError(await kofn(['protect', f.path], { env: { KOFN_CONFIG_DIR: otherConfig } }), 'COORDINATOR_UNREACHABLE', 4);
+});
+
+test('every command has --help with examples', async () => {
+  for (const cmd of ['login', 'ls', 'protect', 'retrieve', 'rm', 'share', 'status', 'recover']) {
+    const r = await kofn([cmd, '--help']);
+    expect(r.code, cmd).toBe(0);
+    expect(r.stdout.toString(), cmd).toContain(`kofn ${cmd}`);
+  }
+  const login = (await kofn(['login', '--help'])).stdout.toString();
+  expect(login).toContain('API tokens do not exist yet');
+  const main = (await kofn(['--help'])).stdout.toString();
+  expect(main).toContain('Exit codes');
+});
+
+test('interop with the web app: Chromium protects, the CLI retrieves; the CLI protects, Chromium retrieves; byte-identical', async ({ browser }) => {
+  const context = await browser.newContext({ baseURL: stack.url });
+  const page = await context.newPage();
+  try {
+    const login = await page.request.post('/api/login', { data: { email: ADMIN.email, password: ADMIN.password }, headers: { Origin: stack.url } });
+    expect(login.status()).toBe(200);
+    await saveToOpfs(page);
+    await page.goto('/');
+    await chooseSharing(page, 3, 5);
+    const fromBrowser = makeFile('from-browser.bin', 2 * 1024 * 1024 + 333);
+    await protectThroughUi(page, fromBrowser, 'from-browser.bin');
+    const out = join(work, 'from-browser.out');
+    const r = await kofn(['retrieve', 'from-browser.bin', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha(readFileSync(out))).toBe(fromBrowser.sha256);
+
+    const fromCli = makeFile('from-cli.bin', 3 * 1024 * 1024 + 77);
+    const p = await kofn(['protect', fromCli.path, '-k', '3', '--servers', ALL()]);
+    expect(p.code, p.stderr).toBe(0);
+    await page.reload();
+    await retrieveThroughUi(page, 'from-cli.bin');
+    await expect(page.getByTestId('transfer').filter({ hasText: 'Retrieving from-cli.bin' }).first()).toHaveAttribute('data-status', 'done');
+    expect(await opfsSha256(page, 'from-cli.bin')).toBe(fromCli.sha256);
+  } finally {
+    await context.close();
+  }
+});
+
+test('Ctrl-C during protect exits 130 and leaves no file behind', async () => {
+  // Standard input with --size streams: the test feeds part of it, waits until the upload is under way
+  // (the reservation is listed), then interrupts, as a user pressing Ctrl-C mid-transfer.
+  const size = 16 * 1024 * 1024;
+  const child = spawn(process.execPath, [BIN, 'protect', '-', '--name', 'cancelled.bin', '--size', String(size), '-k', '3'], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  child.stdin.on('error', () => undefined);
+  const closed = new Promise<number | null>((res) => child.once('close', res));
+  child.stdin.write(randomBytes(3 * 1024 * 1024));
+  const listed = async () => {
+    const files = (JSON.parse((await kofn(['ls', '--json'])).stdout.toString()) as { files: Array<{ name: string; status: string }> }).files;
+    return files.find((x) => x.name === 'cancelled.bin')?.status;
+  };
+  await expect.poll(listed, { timeout: 20_000 }).toBe('reserved');
+  child.kill('SIGINT');
+  const code = await closed;
+  expectCleanError({ code, stdout: Buffer.alloc(0), stderr: err }, 'CANCELLED', 130);
+  // The reservation was removed (the coordinator's job deletes what relays stored).
+  await expect.poll(listed, { timeout: 10_000 }).not.toBe('reserved');
+  expect(['deleting', undefined]).toContain(await listed());
+});
+
+test('a relay that dies before protect is replaced by a spare; relays killed down to k: retrieval still succeeds, below k it fails clearly and leaves no file', async () => {
+  const f = makeFile('down-to-k.bin', 4 * 1024 * 1024 + 5);
+  expect((await kofn(['protect', f.path, '-k', '3', '--servers', ALL()])).code).toBe(0);
+
+  // relay-2 dies; the coordinator still lists it online (heartbeats time out after 30 s), so a protect
+  // placed on it fails there and must continue on the spare relay-5.
+  const [r1, r2, r3, r4, r5] = [0, 1, 2, 3, 4].map((i) => stack.relayProcs[i]!) as [RelayProc, RelayProc, RelayProc, RelayProc, RelayProc];
+  await killRelay(r2);
+  const g = makeFile('failover.bin', 3 * 1024 * 1024 + 1);
+  const p = await kofn(['protect', g.path, '-k', '3', '--servers', [r1, r2, r3, r4].map((r) => r.name).join(','), '--json']);
+  expect(p.code, p.stderr).toBe(0);
+  const [info] = (JSON.parse(p.stdout.toString()) as { files: Array<{ replacedBy: string[] }> }).files;
+  expect(info!.replacedBy).toEqual([r5.name]);
+  const back = join(work, 'failover.out');
+  expect((await kofn(['retrieve', 'failover.bin', '-o', back])).code).toBe(0);
+  expect(sha(readFileSync(back))).toBe(g.sha256);
+
+  // down-to-k.bin is on all five: with relay-2 gone, stop relay-1 too: three left, k = 3.
+  await killRelay(r1);
+  const out = join(work, 'down-to-k.out');
+  const r = await kofn(['retrieve', 'down-to-k.bin', '-o', out, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  expect(sha(readFileSync(out))).toBe(f.sha256);
+  rmSync(out);
+  await killRelay(r4);
+  const below = await kofn(['retrieve', 'down-to-k.bin', '-o', out]);
+  expectCleanError(below, 'RELAYS_OFFLINE', 4);
+  expect(existsSync(out)).toBe(false);
+  expect(readdirSync(work).filter((n) => n.endsWith('.kofn-partial'))).toEqual([]);
+});

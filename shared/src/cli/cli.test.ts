@@ -1,0 +1,209 @@
+/**
+ * The CLI's local parts, on the real file system and a real HTTP server on loopback: the session file's
+ * permissions, the coordinator client's bounds and error mapping, the chunker, the output file that never
+ * appears half-written, and the exit codes. The commands end to end: e2e/tests/cli.spec.ts.
+ */
+import { createServer, type Server } from 'node:http';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadSession, saveSession } from './config.js';
+import { Coordinator, MAX_COORDINATOR_ANSWER, coordinatorOrigin } from './coordinator.js';
+import { exitCodeFor } from './exit-codes.js';
+import { human, progressFor } from './progress.js';
+import { fileSink } from './sink.js';
+import { fileSource, nodeChunks, stdinSource } from './source.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kofn-cli-unit-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('session file', () => {
+  it('is written 0600 in a 0700 folder whatever the umask, and read back', async () => {
+    const env = { KOFN_CONFIG_DIR: join(dir, 'cfg') };
+    const old = process.umask(0o000);
+    try {
+      const path = await saveSession({ url: 'http://127.0.0.1:1', email: 'a@b.c', cookie: 'c00kie', csrfToken: 'csrf' }, env);
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      expect((await stat(env.KOFN_CONFIG_DIR)).mode & 0o777).toBe(0o700);
+    } finally {
+      process.umask(old);
+    }
+    expect(await loadSession(env)).toEqual({ url: 'http://127.0.0.1:1', email: 'a@b.c', cookie: 'c00kie', csrfToken: 'csrf' });
+  });
+
+  it('security: a session file others can read is refused, not used', async () => {
+    const env = { KOFN_CONFIG_DIR: join(dir, 'cfg-open') };
+    const path = await saveSession({ url: 'http://x', email: '', cookie: 'c', csrfToken: 't' }, env);
+    await chmod(path, 0o640);
+    await expect(loadSession(env)).rejects.toMatchObject({ code: 'NOT_SIGNED_IN' });
+  });
+
+  it('no session: NOT_SIGNED_IN telling what to run', async () => {
+    await expect(loadSession({ KOFN_CONFIG_DIR: join(dir, 'none') })).rejects.toMatchObject({ code: 'NOT_SIGNED_IN', message: expect.stringContaining('kofn login') });
+  });
+});
+
+describe('coordinator client', () => {
+  let server: Server;
+  let url = '';
+  let lastHeaders: Record<string, string | string[] | undefined> = {};
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      lastHeaders = req.headers;
+      if (req.url === '/huge') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const piece = Buffer.alloc(1024 * 1024, 0x20);
+        let sent = 0;
+        const pump = () => {
+          while (sent <= MAX_COORDINATOR_ANSWER) {
+            sent += piece.length;
+            if (!res.write(piece)) return res.once('drain', pump);
+          }
+          res.end();
+        };
+        return pump();
+      }
+      if (req.url === '/err') {
+        res.writeHead(409, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ error: { code: 'FILENAME_IN_USE', message: 'Filename is already in use.' } }));
+      }
+      if (req.url === '/odd') {
+        res.writeHead(418, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ error: { code: 'SOMETHING_ELSE', message: 'x' } }));
+      }
+      if (req.url === '/401') {
+        res.writeHead(401);
+        return res.end();
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const addr = server.address();
+    url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  });
+  afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('sends Origin, the session cookie and, on writes, the CSRF token', async () => {
+    const api = new Coordinator(`${url}/some/path`, { cookie: 'sess', csrfToken: 'tok' });
+    expect(await api.call('POST', '/ok', {})).toEqual({ ok: true });
+    expect(lastHeaders.origin).toBe(url);
+    expect(lastHeaders.cookie).toBe('kofn_session=sess');
+    expect(lastHeaders['x-csrf-token']).toBe('tok');
+  });
+
+  it("passes the coordinator's stable code on; an unknown code or 401 maps to ours", async () => {
+    const api = new Coordinator(url);
+    await expect(api.call('GET', '/err')).rejects.toMatchObject({ code: 'FILENAME_IN_USE', message: 'Filename is already in use.' });
+    await expect(api.call('GET', '/odd')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await expect(api.call('GET', '/401')).rejects.toMatchObject({ code: 'NOT_SIGNED_IN' });
+  });
+
+  it('security: an answer past the bound is cut off, not buffered', async () => {
+    await expect(new Coordinator(url).call('GET', '/huge')).rejects.toMatchObject({ code: 'COORDINATOR_UNREACHABLE', message: expect.stringContaining('larger than') });
+  });
+
+  it('nothing listening: COORDINATOR_UNREACHABLE naming the address', async () => {
+    await expect(new Coordinator('http://127.0.0.1:9').call('GET', '/api/files')).rejects.toMatchObject({ code: 'COORDINATOR_UNREACHABLE', message: expect.stringContaining('127.0.0.1:9') });
+  });
+
+  it('addresses: a bare host means https; other schemes are refused', () => {
+    expect(coordinatorOrigin('kofn.example.org/x')).toBe('https://kofn.example.org');
+    expect(coordinatorOrigin('http://127.0.0.1:8080/')).toBe('http://127.0.0.1:8080');
+    expect(() => coordinatorOrigin('ftp://x')).toThrow(expect.objectContaining({ code: 'CLI_USAGE' }));
+  });
+});
+
+describe('sources and chunks', () => {
+  it('cuts any split of the input into exact chunks, the last shorter, never an empty one', async () => {
+    const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+    const pieces = [data.subarray(0, 7), data.subarray(7, 300), data.subarray(300, 301), data.subarray(301)];
+    const out: Buffer[] = [];
+    for await (const c of nodeChunks(Readable.from(pieces), 128)) out.push(Buffer.from(c));
+    expect(out.map((c) => c.length)).toEqual([...Array(7).fill(128), 1000 - 7 * 128]);
+    expect(Buffer.concat(out)).toEqual(data);
+    const none: Uint8Array[] = [];
+    for await (const c of nodeChunks(Readable.from([]), 128)) none.push(c);
+    expect(none).toEqual([]);
+  });
+
+  it('a missing file or a folder is FILE_UNREADABLE before anything is sent', async () => {
+    await expect(fileSource(join(dir, 'nope'))).rejects.toMatchObject({ code: 'FILE_UNREADABLE', message: expect.stringContaining('no such file') });
+    await expect(fileSource(dir)).rejects.toMatchObject({ code: 'FILE_UNREADABLE' });
+  });
+
+  it('stdin without a size is spooled to a private file that dispose() removes', async () => {
+    const src = await stdinSource(Readable.from([Buffer.from('hello '), Buffer.from('world')]), 'x.txt');
+    expect(src.size).toBe(11);
+    const spool = (await readdir(tmpdir())).filter((n) => n.startsWith('kofn-stdin-'));
+    expect(spool.length).toBeGreaterThan(0);
+    const chunks: Uint8Array[] = [];
+    for await (const c of src.open()) chunks.push(c);
+    expect(Buffer.concat(chunks).toString()).toBe('hello world');
+    await src.dispose();
+  });
+});
+
+describe('output file', () => {
+  it('appears under its name only when closed; an aborted one leaves nothing', async () => {
+    const path = join(dir, 'out.bin');
+    const ok = await fileSink(path, false);
+    await ok.write(new Uint8Array([1, 2, 3]));
+    await expect(stat(path)).rejects.toMatchObject({ code: 'ENOENT' });
+    await ok.close();
+    expect([...(await readFile(path))]).toEqual([1, 2, 3]);
+
+    const failed = await fileSink(join(dir, 'failed.bin'), false);
+    await failed.write(new Uint8Array([9]));
+    await failed.abort();
+    expect((await readdir(dir)).filter((n) => n === 'failed.bin' || n.endsWith('.kofn-partial'))).toEqual([]);
+  });
+
+  it('an existing file is not replaced without --force', async () => {
+    const path = join(dir, 'keep.txt');
+    await writeFile(path, 'keep');
+    await expect(fileSink(path, false)).rejects.toMatchObject({ code: 'CLI_USAGE' });
+    const forced = await fileSink(path, true);
+    await forced.write(new TextEncoder().encode('new'));
+    await forced.close();
+    expect(await readFile(path, 'utf8')).toBe('new');
+  });
+});
+
+describe('exit codes', () => {
+  it('follow the documented table', () => {
+    expect(exitCodeFor('CLI_USAGE')).toBe(2);
+    expect(exitCodeFor('FILE_UNREADABLE')).toBe(2);
+    expect(exitCodeFor('THRESHOLD_TOO_HIGH')).toBe(2);
+    expect(exitCodeFor('UNKNOWN_SERVER')).toBe(2);
+    expect(exitCodeFor('NOT_SIGNED_IN')).toBe(3);
+    expect(exitCodeFor('INVALID_CREDENTIALS')).toBe(3);
+    expect(exitCodeFor('COORDINATOR_UNREACHABLE')).toBe(4);
+    expect(exitCodeFor('RELAYS_OFFLINE')).toBe(4);
+    expect(exitCodeFor('AUTH_FAILED')).toBe(1);
+    expect(exitCodeFor('CANCELLED')).toBe(130);
+  });
+});
+
+describe('progress', () => {
+  it('draws a bar with cli-progress when enabled, and nothing when not', () => {
+    const bar = progressFor(true);
+    bar.start('protect x', 3 * 1024 * 1024);
+    bar.update(1024 * 1024);
+    bar.stop();
+    const quiet = progressFor(false);
+    quiet.start('x', 1);
+    quiet.update(1);
+    quiet.stop();
+    expect(human(0)).toBe('0 B');
+    expect(human(1536)).toBe('1.5 KiB');
+    expect(human(256 * 1024 * 1024)).toBe('256.0 MiB');
+  });
+});

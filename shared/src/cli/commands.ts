@@ -1,0 +1,334 @@
+/**
+ * The `kofn` commands: each parses its own arguments (node:util parseArgs, strict), talks to the
+ * coordinator and relays through coordinator.ts, protect.ts and retrieve.ts, and prints for people or,
+ * with --json, one JSON document for scripts. Errors are thrown as KofnError; main.ts maps their codes to
+ * exit codes and one line on stderr.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { createInterface } from 'node:readline';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { KofnError } from '../errors.js';
+import { safeFileName } from '../recover.js';
+import { runRecover } from '../recover-command.js';
+import { Coordinator, coordinatorOrigin } from './coordinator.js';
+import { forgetSession, loadSession, saveSession } from './config.js';
+import { protect } from './protect.js';
+import { retrieve } from './retrieve.js';
+import { fileSink, streamSink } from './sink.js';
+import { fileSource, stdinSource, type Source } from './source.js';
+import { human, progressFor } from './progress.js';
+import { HELP } from './help.js';
+
+export interface Io {
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  env: NodeJS.ProcessEnv;
+  signal: AbortSignal;
+}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+const common: Options = { json: { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' }, help: { type: 'boolean', short: 'h' } };
+
+function parse(command: string, args: string[], options: Options) {
+  try {
+    return parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new KofnError('CLI_USAGE', `${(err as Error).message} (see \`kofn ${command} --help\`)`);
+  }
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+function out(io: Io, json: boolean, value: unknown, text: string): void {
+  io.stdout.write(json ? `${JSON.stringify(value)}\n` : text.endsWith('\n') || text === '' ? text : `${text}\n`);
+}
+
+async function session(io: Io): Promise<Coordinator> {
+  const s = await loadSession(io.env);
+  return new Coordinator(s.url, { cookie: s.cookie, csrfToken: s.csrfToken }, io.signal);
+}
+
+interface FileView {
+  id: string;
+  name: string;
+  size: number;
+  k: number;
+  n: number;
+  status: string;
+  createdAt: string | number;
+  owner?: string;
+  relays?: Array<{ name: string; online: boolean }>;
+}
+
+/** Own files and files shared with me; a name matches own files first (names are unique per owner). */
+async function listFiles(api: Coordinator): Promise<{ own: FileView[]; shared: FileView[] }> {
+  const [own, shared] = await Promise.all([api.call<{ files: FileView[] }>('GET', '/api/files'), api.call<{ files: FileView[] }>('GET', '/api/shared/with-me')]);
+  return { own: own.files, shared: shared.files };
+}
+
+/** For retrieve (`ownOnly` false): available files only; for rm and share: own files in any state. */
+async function resolveFile(api: Coordinator, nameOrId: string, ownOnly = false): Promise<FileView> {
+  const { own, shared } = await listFiles(api);
+  const pools = ownOnly ? [own] : [own, shared].map((pool) => pool.filter((f) => f.status === 'available'));
+  for (const pool of pools) {
+    const hit = pool.find((f) => f.id === nameOrId) ?? pool.find((f) => f.name === nameOrId && f.status === 'available') ?? pool.find((f) => f.name === nameOrId);
+    if (hit) return hit;
+  }
+  throw new KofnError('NOT_FOUND', `No file named ${JSON.stringify(nameOrId)}${ownOnly ? ' of yours' : ''} (see \`kofn ls\`).`);
+}
+
+/** The first line of standard input (`--password-stdin`, or a pipe). */
+async function firstLine(io: Io): Promise<string> {
+  const rl = createInterface({ input: io.stdin });
+  for await (const line of rl) {
+    rl.close();
+    return line;
+  }
+  return '';
+}
+
+/** A line typed on the terminal without echo. */
+async function readSecret(io: Io, prompt: string): Promise<string> {
+  io.stderr.write(prompt);
+  io.stdin.setRawMode(true);
+  io.stdin.resume();
+  let value = '';
+  try {
+    return await new Promise<string>((res, rej) => {
+      const onData = (buf: Buffer) => {
+        for (const ch of buf.toString('utf8')) {
+          if (ch === '\r' || ch === '\n') return finish(res, value);
+          if (ch === '\u0003') return finish(rej, new KofnError('CANCELLED', 'Cancelled.'));
+          if (ch === '\u007f') value = value.slice(0, -1);
+          else value += ch;
+        }
+      };
+      const finish = <T>(fn: (v: T) => void, v: T) => {
+        io.stdin.off('data', onData);
+        fn(v);
+      };
+      io.stdin.on('data', onData);
+    });
+  } finally {
+    io.stdin.setRawMode(false);
+    io.stdin.pause();
+    io.stderr.write('\n');
+  }
+}
+
+async function readLine(io: Io, prompt: string): Promise<string> {
+  const rl = createInterface({ input: io.stdin, output: io.stderr });
+  try {
+    return await new Promise<string>((res) => rl.question(prompt, res));
+  } finally {
+    rl.close();
+  }
+}
+
+export async function login(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('login', args, { email: { type: 'string' }, 'password-stdin': { type: 'boolean' } });
+  const url = positionals[0];
+  if (!url || positionals.length > 1) throw new KofnError('CLI_USAGE', 'usage: kofn login <url> [--email E] [--password-stdin]');
+  const origin = coordinatorOrigin(url);
+  const email = str(values.email) ?? (await readLine(io, 'E-mail: '));
+  const password = io.env.KOFN_PASSWORD ?? (values['password-stdin'] || !io.stdin.isTTY ? await firstLine(io) : await readSecret(io, 'Password: '));
+  const api = new Coordinator(origin, {}, io.signal);
+  const { data, headers } = await api.raw('POST', '/api/login', { email, password });
+  const cookie = headers.getSetCookie().map((c) => /^kofn_session=([^;]*)/.exec(c)?.[1]).find((v) => v);
+  const csrfToken = (data as { csrfToken?: unknown }).csrfToken;
+  if (!cookie || typeof csrfToken !== 'string') throw new KofnError('UNAVAILABLE', `${origin} did not start a session (is it a kofn server?).`);
+  const path = await saveSession({ url: origin, email, cookie, csrfToken }, io.env);
+  out(io, !!values.json, { url: origin, email, saved: path }, `Signed in to ${origin} as ${email} (session saved in ${path}, mode 0600).`);
+  return 0;
+}
+
+export async function logout(args: string[], io: Io): Promise<number> {
+  const { values } = parse('logout', args, {});
+  const api = await session(io).catch(() => undefined);
+  await api?.call('POST', '/api/logout').catch(() => undefined);
+  await forgetSession(io.env);
+  out(io, !!values.json, { signedOut: true }, 'Signed out.');
+  return 0;
+}
+
+export async function ls(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('ls', args, {});
+  const api = await session(io);
+  const { own, shared } = await listFiles(api);
+  const filter = positionals[0];
+  const pick = (fs: FileView[]) => (filter ? fs.filter((f) => f.name.includes(filter) || f.id === filter) : fs);
+  const mine = pick(own);
+  const theirs = pick(shared);
+  const rows = [...mine, ...theirs].map((f) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner})` : ''}`);
+  out(io, !!values.json, { files: mine, sharedWithMe: theirs }, rows.join('\n'));
+  return 0;
+}
+
+/** Server names (or ids) to relay ids; an unknown one is an error naming the servers there are. */
+async function serverIds(api: Coordinator, list: string): Promise<string[]> {
+  const { relays } = await api.call<{ relays: Array<{ id: string; name: string; status: string }> }>('GET', '/api/storage');
+  return list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((want) => {
+      const r = relays.find((x) => x.name === want || x.id === want);
+      if (!r) throw new KofnError('UNKNOWN_SERVER', `No storage server named ${JSON.stringify(want)}; there are: ${relays.map((x) => x.name).join(', ')}.`);
+      return r.id;
+    });
+}
+
+function parseSize(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(v) || !Number.isSafeInteger(Number(v))) throw new KofnError('CLI_USAGE', `--size expects a number of bytes, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+export async function protectCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('protect', args, {
+    k: { type: 'string', short: 'k' },
+    servers: { type: 'string' },
+    name: { type: 'string' },
+    size: { type: 'string' },
+    type: { type: 'string' }
+  });
+  if (positionals.length === 0) throw new KofnError('CLI_USAGE', 'usage: kofn protect <file>... [-k K] [--servers a,b,c] (or - --name NAME for stdin)');
+  if (positionals.filter((p) => p === '-').length > 1) throw new KofnError('CLI_USAGE', 'Standard input (-) can be given once.');
+  if (positionals.length > 1 && values.name) throw new KofnError('CLI_USAGE', '--name names one file; give one file with it.');
+  if (positionals.includes('-') && !values.name) throw new KofnError('CLI_USAGE', 'Protecting standard input needs --name NAME.');
+  let k: number | undefined;
+  if (values.k !== undefined) {
+    k = Number(values.k);
+    if (!Number.isInteger(k) || k < 2 || k > 255) throw new KofnError('INVALID_THRESHOLD', `-k expects an integer 2..255, got ${JSON.stringify(values.k)}`);
+  }
+  const size = parseSize(str(values.size));
+  // Every local file is checked before anything is reserved: a typo in the third name stops all three.
+  const sources: Source[] = [];
+  for (const p of positionals) if (p !== '-') sources.push(await fileSource(p, str(values.name)));
+  const api = await session(io);
+  const relays = values.servers ? await serverIds(api, str(values.servers)!) : undefined;
+  if (k !== undefined && relays && k > relays.length) throw new KofnError('THRESHOLD_TOO_HIGH', `-k ${k} is more than the ${relays.length} servers chosen.`);
+  if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name)!, size));
+  const bar = progressFor(!values.json && !values.quiet && !!io.stderr.isTTY);
+  const results: unknown[] = [];
+  const replaced: string[] = [];
+  try {
+    for (const source of sources) {
+      bar.start(`protect ${source.name}`, source.size);
+      const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(values.type ? { type: str(values.type)! } : {}), signal: io.signal, onProgress: (d) => bar.update(d), onReplaced: (id, spare) => {
+        replaced.push(spare);
+        if (!values.json && !values.quiet) io.stderr.write(`a storage server failed (${id}); ${spare} takes its place and the upload starts again\n`);
+      } }).finally(() => bar.stop());
+      results.push({ name: source.name, ...r, replacedBy: replaced.splice(0) });
+      if (!values.json && !values.quiet) io.stderr.write(`protected ${source.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n`);
+    }
+  } finally {
+    for (const s of sources) await s.dispose();
+  }
+  if (values.json) out(io, true, { files: results }, '');
+  return 0;
+}
+
+export async function retrieveCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('retrieve', args, { output: { type: 'string', short: 'o' }, force: { type: 'boolean', short: 'f' } });
+  if (positionals.length === 0) throw new KofnError('CLI_USAGE', 'usage: kofn retrieve <name|id>... [-o path|-]');
+  const output = str(values.output);
+  const toStdout = output === '-';
+  if (toStdout && positionals.length > 1) throw new KofnError('CLI_USAGE', '-o - writes one file to standard output; give one file.');
+  let intoDir = output === undefined ? '.' : undefined;
+  if (output !== undefined && !toStdout) {
+    const st = await stat(output).catch(() => undefined);
+    if (st?.isDirectory()) intoDir = output;
+    else if (positionals.length > 1) throw new KofnError('CLI_USAGE', `-o ${output}: with several files, -o names an existing folder.`);
+  }
+  const api = await session(io);
+  const bar = progressFor(!values.json && !values.quiet && !!io.stderr.isTTY);
+  const results: unknown[] = [];
+  for (const want of positionals) {
+    const f = await resolveFile(api, want);
+    let path = '-';
+    bar.start(`retrieve ${f.name}`, f.size);
+    const r = await retrieve(api, {
+      fileId: f.id,
+      signal: io.signal,
+      onProgress: (d) => bar.update(d),
+      sinkFor: async (file) => {
+        if (toStdout) return streamSink(io.stdout);
+        path = intoDir !== undefined ? join(intoDir, safeFileName(file.name, f.id)) : output!;
+        return fileSink(path, !!values.force);
+      }
+    }).finally(() => bar.stop());
+    results.push({ fileId: f.id, ...r, path });
+    if (!values.json && !values.quiet) {
+      io.stderr.write(`retrieved ${r.name} (${human(r.size)})${toStdout ? '' : ` to ${path}`}\n`);
+      if (r.badRelays.length) io.stderr.write(`  bad data from: ${r.badRelays.join(', ')} (reported)\n`);
+      if (r.unreachable.length) io.stderr.write(`  not reachable: ${r.unreachable.join(', ')}\n`);
+    }
+  }
+  // With -o -, stdout carries the file: the JSON summary goes to stderr.
+  if (values.json) (toStdout ? io.stderr : io.stdout).write(`${JSON.stringify({ files: results })}\n`);
+  return 0;
+}
+
+export async function rm(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('rm', args, {});
+  if (positionals.length === 0) throw new KofnError('CLI_USAGE', 'usage: kofn rm <name|id>...');
+  const api = await session(io);
+  const removed: Array<{ fileId: string; name: string }> = [];
+  for (const want of positionals) {
+    const f = await resolveFile(api, want, true);
+    await api.call('DELETE', `/api/files/${f.id}`);
+    removed.push({ fileId: f.id, name: f.name });
+  }
+  out(io, !!values.json, { removed }, removed.map((r) => `removed ${r.name} (${r.fileId}); its shares are being deleted from every server`).join('\n'));
+  return 0;
+}
+
+export async function share(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('share', args, { revoke: { type: 'boolean' } });
+  if (positionals.length < 2) throw new KofnError('CLI_USAGE', 'usage: kofn share <name|id> <email>... [--revoke]');
+  const [want, ...emails] = positionals as [string, ...string[]];
+  const api = await session(io);
+  const f = await resolveFile(api, want, true);
+  const action = values.revoke ? 'revoke_read' : 'add_read';
+  const r = await api.call<unknown>('POST', '/api/grants', { action, emails, fileIds: [f.id] });
+  out(io, !!values.json, r, `${values.revoke ? 'revoked read access to' : 'shared'} ${f.name} ${values.revoke ? 'from' : 'with'} ${emails.join(', ')}`);
+  return 0;
+}
+
+export async function status(args: string[], io: Io): Promise<number> {
+  const { values } = parse('status', args, {});
+  const api = await session(io);
+  const s = await loadSession(io.env);
+  const [config, storage, usage] = await Promise.all([
+    api.call<{ version: string; tier: string; licensed: boolean; maxFileSize: number; storageLimit: number }>('GET', '/api/configuration'),
+    api.call<{ relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number; usedBytes: number }> }>('GET', '/api/storage'),
+    api.call<{ protectedBytes: number; limitBytes: number; percent: number }>('GET', '/api/usage')
+  ]);
+  // Pings go from this machine to each relay, as the browser's do: they say what retrieval here will see.
+  const relays = await Promise.all(
+    storage.relays.map(async (r) => {
+      const t0 = performance.now();
+      const ok = await fetch(`${r.host}/v1/ping`, { signal: AbortSignal.any([io.signal, AbortSignal.timeout(3000)]) }).then(
+        async (res) => (await res.body?.cancel(), res.ok),
+        () => false
+      );
+      return { ...r, pingMs: ok ? Math.round(performance.now() - t0) : null };
+    })
+  );
+  const text = [
+    `server   ${s.url} (kofn ${config.version}), signed in as ${s.email}`,
+    `licence  ${config.tier}${config.licensed ? '' : ' (no licence: Essential limits)'}; largest file ${human(config.maxFileSize)}`,
+    `usage    ${human(usage.protectedBytes)} of ${human(usage.limitBytes)} (${usage.percent}%)`,
+    'storage servers:',
+    ...relays.map((r) => `  ${r.name.padEnd(16)} ${r.status.padEnd(8)} ${r.pingMs === null ? 'no ping' : `${r.pingMs} ms`.padStart(7)}  used ${human(r.usedBytes)}, free ${human(r.freeBytes)}  ${r.host}${r.location ? ` (${r.location})` : ''}`)
+  ].join('\n');
+  out(io, !!values.json, { server: s.url, email: s.email, configuration: config, usage, relays }, text);
+  return 0;
+}
+
+export async function recover(args: string[]): Promise<number> {
+  return runRecover(args, HELP.recover);
+}

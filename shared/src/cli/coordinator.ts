@@ -1,0 +1,107 @@
+/**
+ * The coordinator's JSON API (web/docs/api.md) from Node: the session cookie and CSRF token of `kofn
+ * login`, `Origin` set to the coordinator's own origin (its CSRF check, api.md "Authentication"), every
+ * answer bounded in time and size, and errors as KofnError with the coordinator's stable code.
+ */
+import { readBounded } from '../protocol/bounded-read.js';
+import { ERROR_CODES, KofnError, type ErrorCode } from '../errors.js';
+
+/** 60 s to a whole answer: the slowest call, commit, lists every relay's chunks, each under a 20 s bound. */
+export const COORDINATOR_TIMEOUT_MS = 60_000;
+/**
+ * Largest answer read: the file list is the biggest (api.md "FileView": about 600 bytes per file with 5
+ * relays; 10,000 files is 6 MB). 32 MiB leaves room and still bounds a hostile or broken server.
+ */
+export const MAX_COORDINATOR_ANSWER = 32 * 1024 * 1024;
+
+const known = new Set<string>(ERROR_CODES);
+
+export interface Credentials {
+  cookie?: string;
+  csrfToken?: string;
+}
+
+export class Coordinator {
+  readonly origin: string;
+  constructor(
+    url: string,
+    private readonly creds: Credentials = {},
+    private readonly signal?: AbortSignal
+  ) {
+    this.origin = coordinatorOrigin(url);
+  }
+
+  /** The same session, for calls that must run even after the user cancelled (removing a reservation). */
+  withoutSignal(): Coordinator {
+    return new Coordinator(this.origin, this.creds);
+  }
+
+  async call<T>(method: 'GET' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown): Promise<T> {
+    const { data } = await this.raw(method, path, body);
+    return data as T;
+  }
+
+  /** The answer with its headers (login reads Set-Cookie). */
+  async raw(method: string, path: string, body?: unknown): Promise<{ data: unknown; headers: Headers }> {
+    const headers: Record<string, string> = { origin: this.origin, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.creds.cookie) headers.cookie = `kofn_session=${this.creds.cookie}`;
+    if (method !== 'GET' && this.creds.csrfToken) headers['x-csrf-token'] = this.creds.csrfToken;
+    const timeout = AbortSignal.timeout(COORDINATOR_TIMEOUT_MS);
+    const signal = this.signal ? AbortSignal.any([this.signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      res = await fetch(`${this.origin}${path}`, { method, headers, redirect: 'error', signal, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    } catch (err) {
+      if (this.signal?.aborted) throw this.signal.reason;
+      const why = timeout.aborted ? `did not answer within ${COORDINATOR_TIMEOUT_MS / 1000} s` : 'is not reachable';
+      throw new KofnError('COORDINATOR_UNREACHABLE', `The kofn server at ${this.origin} ${why}.`, { cause: err });
+    }
+    let data: unknown;
+    try {
+      data = await readJson(res);
+    } catch (err) {
+      if (this.signal?.aborted) throw this.signal.reason;
+      throw err instanceof KofnError ? err : new KofnError('COORDINATOR_UNREACHABLE', `The kofn server at ${this.origin} stopped answering.`, { cause: err });
+    }
+    if (!res.ok) {
+      const e = (data as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+      let code: ErrorCode = res.status === 401 ? 'UNAUTHORIZED' : res.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE';
+      if (typeof e?.code === 'string' && known.has(e.code)) code = e.code as ErrorCode;
+      const message = typeof e?.message === 'string' && e.message ? e.message : `The kofn server answered ${res.status}.`;
+      if (code === 'UNAUTHORIZED') throw new KofnError('NOT_SIGNED_IN', 'Your session has ended: run `kofn login` again.');
+      throw new KofnError(code, message);
+    }
+    return { data, headers: res.headers };
+  }
+}
+
+/** The coordinator's origin from what the user typed (`kofn.example.org`, `http://127.0.0.1:8080/`). */
+export function coordinatorOrigin(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `https://${url}`);
+  } catch {
+    throw new KofnError('CLI_USAGE', `Not a server address: ${url}`);
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new KofnError('CLI_USAGE', `Not an http(s) address: ${url}`);
+  return u.origin;
+}
+
+async function readJson(res: Response): Promise<unknown> {
+  const declared = Number(res.headers.get('content-length') ?? '0');
+  if (declared > MAX_COORDINATOR_ANSWER) throw tooLarge();
+  const bytes = await readBounded(res.body, MAX_COORDINATOR_ANSWER, tooLarge);
+  if (bytes.length === 0) return undefined;
+  const text = new TextDecoder().decode(bytes);
+  try {
+    return JSON.parse(text);
+  } catch {
+    // A proxy's HTML error page, say: not something to show as-is.
+    return undefined;
+  }
+}
+
+function tooLarge(): KofnError {
+  return new KofnError('COORDINATOR_UNREACHABLE', `The kofn server sent an answer larger than ${MAX_COORDINATOR_ANSWER} bytes.`);
+}

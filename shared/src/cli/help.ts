@@ -1,0 +1,126 @@
+/** `kofn --help` and `kofn <command> --help`, with examples. Exit codes are listed once, in the main help. */
+
+export const EXIT_CODES_TEXT = `Exit codes:
+  0    success
+  1    the operation failed (a server refused it, a file failed authentication, ...)
+  2    bad input: usage, a missing or unreadable file, k > n, an unknown server, an existing output
+  3    not signed in, or the session ended: run \`kofn login\`
+  4    a server could not be reached (the kofn server, or too few storage servers)
+  130  cancelled (Ctrl-C); nothing is left behind
+`;
+
+const MAIN = `kofn: k-of-n secure file vault, from a terminal
+
+Files are split on this machine (Shamir's Secret Sharing over GF(256)) and each share goes straight to its
+storage server; the kofn server never sees a byte of a file or of a share.
+
+usage: kofn <command> [options]
+
+Commands:
+  login <url>          sign in (e-mail and password) and keep the session
+  logout               end the session and forget it
+  ls [text]            list your files and files shared with you
+  protect <file>...    split files onto the storage servers (- for standard input)
+  retrieve <name>...   rebuild files (by name or id) from any k servers
+  rm <name>...         remove files and every share of them
+  share <name> <email> give another user read access (--revoke to take it back)
+  status               the server, licence, usage, and storage servers with pings from here
+  recover <dir>...     rebuild files offline from relay data folders (kofn-recover)
+
+Every command takes --help, --json (one JSON document on stdout for scripts) and --quiet.
+Progress bars are drawn on stderr only when it is a terminal.
+
+${EXIT_CODES_TEXT}
+Errors are one line on stderr: "kofn: <message> [CODE]", with a stable CODE (shared/src/errors.ts).
+`;
+
+export const HELP: Record<string, string> = {
+  main: MAIN,
+  login: `usage: kofn login <url> [--email E] [--password-stdin]
+
+Signs in with an e-mail and password (POST /api/login) and stores the session cookie and CSRF token in
+$KOFN_CONFIG_DIR, else $XDG_CONFIG_HOME/kofn, else ~/.config/kofn (session.json, mode 0600; a file that
+others can read is refused). The password is asked without echo on a terminal, else read from the first line
+of standard input (--password-stdin), or taken from $KOFN_PASSWORD.
+API tokens do not exist yet: scripts sign in with a password and reuse the stored session (7 days).
+
+Examples:
+  kofn login https://kofn.example.org
+  kofn login http://127.0.0.1:8080 --email ada@example.org --password-stdin < ~/.kofn-password
+`,
+  logout: `usage: kofn logout
+
+Ends the session at the server and deletes the stored session file.
+`,
+  ls: `usage: kofn ls [text] [--json]
+
+Lists your files (id, size, k/n, status, name) and files shared with you; with text, only names containing it.
+
+Examples:
+  kofn ls
+  kofn ls report --json | jq -r '.files[].id'
+`,
+  protect: `usage: kofn protect <file>... [-k K] [--servers a,b,c] [--type MIME]
+       kofn protect - --name NAME [--size BYTES] [-k K] [--servers ...]
+
+Splits each file into n shares, one per storage server (default: every online server), any K of which
+rebuild it (default: a majority, as in the web app). Each share chunk is sent straight to its server; on
+failure or Ctrl-C the upload is removed (the server's job deletes what was stored).
+  -k K            threshold, 2..n
+  --servers LIST  storage servers by name or id, comma-separated
+  --name NAME     the name to store (required for -, standard input; one file only otherwise)
+  --size BYTES    with -: the exact input length, so it streams; without it the input is first copied to
+                  a private temporary file (mode 0600, deleted afterwards), because the server reserves a
+                  file by its size
+Memory stays flat whatever the size (4 chunks of 1 MiB and their shares in flight).
+
+Examples:
+  kofn protect report.pdf
+  kofn protect *.jpg -k 3 --servers relay-1,relay-2,relay-3,relay-4,relay-5
+  tar c ~/docs | kofn protect - --name docs.tar
+  kofn protect big.iso --json
+`,
+  retrieve: `usage: kofn retrieve <name|id>... [-o PATH|-] [--force]
+
+Rebuilds each file from the k fastest storage servers (others take over when one fails), authenticates
+every chunk before writing a byte of it, and writes it under its own (authenticated) name in the current
+folder, or PATH (a file, or an existing folder), or standard output with -o -. A file is written under a
+temporary name and renamed at the end: a failed retrieval leaves nothing. Existing files are kept unless
+--force. A server that sent bad data is named and reported.
+
+Examples:
+  kofn retrieve report.pdf
+  kofn retrieve report.pdf -o ~/Downloads/
+  kofn retrieve docs.tar -o - | tar x
+`,
+  rm: `usage: kofn rm <name|id>...
+
+Removes your files; the server's job deletes every share from every storage server, retrying offline ones.
+
+Example:
+  kofn rm old-backup.tar
+`,
+  share: `usage: kofn share <name|id> <email>... [--revoke]
+
+Gives (or with --revoke takes back) read access to one of your files. Revocation stops new access at once;
+access already handed out expires within 15 minutes.
+
+Examples:
+  kofn share report.pdf grace@example.org
+  kofn share report.pdf grace@example.org --revoke
+`,
+  status: `usage: kofn status [--json]
+
+Shows the server, its version and licence, protected bytes against the limit, and each storage server with
+its state, a ping from this machine, and its used and free space.
+`,
+  recover: `usage: kofn recover [--out DIR] RELAY_DIR...
+
+Offline recovery, no server needed (the same code as kofn-recover): rebuilds every file whose shares are in
+at least k of the given relay data folders into DIR (default ./recovered), and writes
+kofn-recover-manifest.json naming every problem share. Exit 0 all recovered, 1 some failed, 2 bad input.
+
+Example:
+  kofn recover --out restored /mnt/relay-1 /mnt/relay-2 /mnt/relay-3
+`
+};

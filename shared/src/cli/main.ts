@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+/**
+ * The `kofn` command (issue #20). Dispatches to commands.ts; turns every error into one line on stderr
+ * with its stable code and a documented exit code (help.ts), never a stack trace. Ctrl-C aborts the
+ * running operation through one AbortSignal (uploads are removed, partial downloads deleted); a second
+ * Ctrl-C exits at once.
+ */
+import { hasErrorCode } from '../errors.js';
+import { EXIT, exitCodeFor } from './exit-codes.js';
+import * as commands from './commands.js';
+import { HELP } from './help.js';
+
+const table: Record<string, (args: string[], io: commands.Io) => Promise<number>> = {
+  login: commands.login,
+  logout: commands.logout,
+  ls: commands.ls,
+  protect: commands.protectCommand,
+  retrieve: commands.retrieveCommand,
+  rm: commands.rm,
+  share: commands.share,
+  status: commands.status,
+  recover: (args) => commands.recover(args)
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP[args[0] ?? ''] ?? HELP.main!);
+    return name === undefined ? EXIT.input : EXIT.ok;
+  }
+  if (name === '--version') {
+    const { KOFN_VERSION } = await import('../version.js');
+    process.stdout.write(`kofn ${KOFN_VERSION}\n`);
+    return EXIT.ok;
+  }
+  const run = table[name];
+  if (!run) {
+    process.stderr.write(`kofn: unknown command ${JSON.stringify(name)} (see \`kofn --help\`) [CLI_USAGE]\n`);
+    return EXIT.input;
+  }
+  if (name !== 'recover' && (args.includes('--help') || args.includes('-h'))) {
+    process.stdout.write(HELP[name]!);
+    return EXIT.ok;
+  }
+  const controller = new AbortController();
+  let interrupted = false;
+  const onSigint = () => {
+    if (interrupted) process.exit(EXIT.cancelled);
+    interrupted = true;
+    process.stderr.write('\nkofn: cancelling (Ctrl-C again to quit at once)\n');
+    controller.abort(Object.assign(new Error('Cancelled.'), { code: 'CANCELLED' }));
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  try {
+    return await run(args, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
+  } catch (err) {
+    if (interrupted || controller.signal.aborted) {
+      process.stderr.write('kofn: cancelled [CANCELLED]\n');
+      return EXIT.cancelled;
+    }
+    if (hasErrorCode(err)) {
+      process.stderr.write(`kofn: ${err.message} [${err.code}]\n`);
+      return exitCodeFor(err.code);
+    }
+    // Not one of ours (a bug, or the OS refusing a write): the message, never the stack.
+    const e = err as NodeJS.ErrnoException;
+    process.stderr.write(`kofn: ${e?.message ?? String(err)} [${e?.code ?? 'INTERNAL'}]\n`);
+    if (process.env.KOFN_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
+    return EXIT.failed;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+const code = await main(process.argv.slice(2));
+// Let stdout drain (a pipe to tar) before leaving.
+process.stdout.write('', () => process.exit(code));

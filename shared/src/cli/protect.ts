@@ -1,0 +1,222 @@
+/**
+ * `kofn protect` for one file: what the browser does (web/src/lib/engine/protect.ts), in Node, on the same
+ * protocol core: reserve with the coordinator, cut the stream into chunks, split each with ShareEncoder
+ * (codec.ts), PUT each share chunk straight to its relay with the shared RelayClient (bounded in time and
+ * size), then commit with one digest root per relay. Plaintext and shares never go to the coordinator.
+ *
+ * Memory is flat: at most IN_FLIGHT chunks (each a chunk of plaintext and its n share chunks) exist at
+ * once, whatever the file's size. On any failure or Ctrl-C the reservation is deleted, and the
+ * coordinator's delete-file job removes what relays already stored (api.md "Files").
+ */
+import { KofnError, type ErrorCode } from '../errors.js';
+import { ShareEncoder, newMacKey, shareChunkLength } from '../codec.js';
+import { fileIdFromHex } from '../chunk-format.js';
+import { digestRoot } from '../digest-root.js';
+import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
+import type { MetadataRecord } from '../metadata.js';
+import type { Coordinator } from './coordinator.js';
+import { nodeChunks, type Source } from './source.js';
+
+export interface Reservation {
+  fileId: string;
+  k: number;
+  n: number;
+  chunkSize: number;
+  chunkCount: number;
+  epoch: number;
+  placements: Array<{ relayId: string; name: string; url: string; x: number; token: string }>;
+}
+
+export interface ProtectRequest {
+  source: Source;
+  k?: number;
+  /** Relay ids; default: every online relay (the coordinator's choice). */
+  relays?: string[];
+  type?: string;
+  signal?: AbortSignal;
+  /** A relay failed and the coordinator put `spare` in its place; the upload starts again. */
+  onReplaced?: (relayId: string, spare: string) => void;
+  /** Plaintext bytes stored on every relay so far. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Chunks split or uploading at once: the browser's figure (protect.ts), enough to keep n relays busy. */
+const IN_FLIGHT = 4;
+
+/** The majority threshold the web app proposes by default (k = floor(n/2) + 1, at least 2). */
+export function defaultThreshold(online: number): number {
+  return Math.max(2, Math.floor(online / 2) + 1);
+}
+
+export async function protect(api: Coordinator, req: ProtectRequest): Promise<{ fileId: string; k: number; n: number; size: number }> {
+  const { source } = req;
+  let k = req.k;
+  if (k === undefined) {
+    const online = req.relays?.length ?? (await api.call<{ relays: Array<{ status: string }> }>('GET', '/api/storage')).relays.filter((r) => r.status === 'online').length;
+    k = defaultThreshold(online);
+  }
+  const r = await api.call<Reservation>('POST', '/api/files', {
+    name: source.name,
+    size: source.size,
+    type: req.type ?? 'application/octet-stream',
+    k,
+    ...(req.relays ? { relays: req.relays } : {})
+  });
+  try {
+    const perRelay = await uploadWithFailover(api, r, req);
+    const roots: Record<string, string> = {};
+    for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(perRelay[j]!);
+    await api.call('POST', `/api/files/${r.fileId}/commit`, { roots });
+    return { fileId: r.fileId, k: r.k, n: r.n, size: source.size };
+  } catch (err) {
+    // Leave nothing behind: the coordinator's job deletes every share already stored. Not under the
+    // caller's signal: a Ctrl-C must still remove the reservation.
+    await api.withoutSignal().call('DELETE', `/api/files/${r.fileId}`).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Relays replaced in one upload at most (the browser's figure, engine/protect.ts): past that the network is the likelier fault. */
+const MAX_REPLACEMENTS = 2;
+
+/** The relay of this upload an error blames, when another relay could do its part (it stalled, flooded, was unreachable). */
+function blamedRelay(err: unknown, r: Reservation): string | undefined {
+  const e = err as { code?: string; details?: { relayId?: unknown } } | null;
+  const relayId = e?.details?.relayId;
+  if (typeof relayId !== 'string' || !RELAY_FAILURE_CODES.has(e?.code as ErrorCode)) return undefined;
+  return r.placements.some((p) => p.relayId === relayId) ? relayId : undefined;
+}
+
+/**
+ * As the browser does (engine/protect.ts runWithFailover): when a relay fails the upload, the coordinator
+ * puts an online spare in its place (same x, api.md "Replace a relay"), what the other relays stored is
+ * deleted (every share of a chunk must come from one split), and the upload starts again. Only a source
+ * that can be read again (a file, or stdin spooled to one) can start again; stdin streamed with --size
+ * cannot, and fails with the relay's error.
+ */
+async function uploadWithFailover(api: Coordinator, r: Reservation, req: ProtectRequest): Promise<string[][]> {
+  const failed: string[] = [];
+  for (;;) {
+    try {
+      return await upload(api, r, req);
+    } catch (err) {
+      const relayId = blamedRelay(err, r);
+      if (relayId === undefined || failed.length >= MAX_REPLACEMENTS || !req.source.rereadable || req.signal?.aborted) throw err;
+      failed.push(relayId);
+      let placement: Reservation['placements'][number];
+      try {
+        placement = (await api.call<{ placement: Reservation['placements'][number] }>('POST', `/api/files/${r.fileId}/replace-relay`, { relayId, exclude: failed })).placement;
+      } catch {
+        throw err; // no spare: the relay's own error, which names it, says what went wrong
+      }
+      r.placements = r.placements.map((p) => (p.relayId === relayId ? placement : p));
+      req.onReplaced?.(relayId, placement.name);
+      await dropStored(api, r, req.signal);
+    }
+  }
+}
+
+/**
+ * Deletes every share chunk of the file from the relays it is placed on now, chunk by chunk as the browser
+ * does (engine/protect.ts dropChunksAfter): a delete token is scoped to the file's chunk range, which the
+ * whole-file DELETE is not (the relay answers TOKEN_OUT_OF_SCOPE).
+ */
+async function dropStored(api: Coordinator, r: Reservation, signal?: AbortSignal): Promise<void> {
+  const tokensFor = async (op: 'list' | 'delete') => {
+    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${r.fileId}/tokens`, { op });
+    return new Map(t.tokens.map((x) => [x.relayId, x.token]));
+  };
+  const [list, del] = await Promise.all([tokensFor('list'), tokensFor('delete')]);
+  await Promise.all(
+    r.placements.map(async (p) => {
+      const ref = { id: p.relayId, name: p.name, url: p.url };
+      const chunks = await new RelayClient(ref, { token: () => list.get(p.relayId) ?? '' }).list(r.fileId, r.chunkCount + 1, signal);
+      const remover = new RelayClient(ref, { token: () => del.get(p.relayId) ?? '' });
+      for (const c of chunks) await remover.deleteChunk(r.fileId, c.index, signal);
+    })
+  );
+}
+
+/** Sends every chunk; answers each relay's digests by chunk index (relay order as in the placements). */
+async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Promise<string[][]> {
+  const { source, signal } = req;
+  const perRelay: string[][] = r.placements.map(() => []);
+  const tokens = new Map(r.placements.map((p) => [p.relayId, p.token]));
+  const renew = async () => {
+    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${r.fileId}/tokens`, { op: 'put' });
+    for (const x of t.tokens) tokens.set(x.relayId, x.token);
+  };
+  const clients = r.placements.map(
+    (p) =>
+      new RelayClient({ id: p.relayId, name: p.name, url: p.url }, {
+        token: async (_op, refresh) => {
+          if (refresh) await renew();
+          return tokens.get(p.relayId)!;
+        }
+      })
+  );
+  const macKey = newMacKey();
+  const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
+  /** PUTs share chunk j of `index` to relay j, all relays at once; records each relay's digest. */
+  const store = async (index: number, shares: Uint8Array<ArrayBuffer>[]) => {
+    const answers = await Promise.all(clients.map((c, j) => c.put(r.fileId, index, shares[j]!, signal)));
+    answers.forEach((a, j) => (perRelay[j]![index] = a.digest));
+  };
+  try {
+    const meta: MetadataRecord = {
+      name: source.name,
+      size: source.size,
+      type: req.type ?? 'application/octet-stream',
+      chunkSize: r.chunkSize,
+      chunkCount: r.chunkCount,
+      createdAt: Date.now(),
+      macKey
+    };
+    await store(0, await encoder.encodeMetadata(meta));
+    macKey.fill(0);
+    let done = 0;
+    req.onProgress?.(0, source.size);
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown;
+    let index = 0;
+    let read = 0;
+    const sharePool: Uint8Array<ArrayBuffer>[][] = [];
+    const spareChunks: ArrayBuffer[] = [];
+    for await (const data of nodeChunks(source.open(0, signal), r.chunkSize, () => spareChunks.pop())) {
+      if (failure !== undefined) break;
+      if (signal?.aborted) throw signal.reason;
+      index += 1;
+      read += data.length;
+      if (index > r.chunkCount || read > source.size) throw new KofnError('FILE_UNREADABLE', `${source.name} grew while it was read; nothing was kept.`);
+      const i = index;
+      // Encoding is synchronous work on one scratch buffer: one chunk at a time; the PUTs overlap.
+      // Share buffers are lent from a pool and given back when their PUTs end, and the chunk's buffer
+      // goes back to the reader: a file is sent through IN_FLIGHT + 1 sets of buffers, not a new set per
+      // chunk left to the collector (measured, 256 MiB through a pipe: peak RSS 169 MiB before this).
+      const set = sharePool.pop() ?? r.placements.map(() => new Uint8Array(shareChunkLength(r.chunkSize)));
+      const shares = await encoder.encodeData(i, i === r.chunkCount, data, set);
+      data.fill(0);
+      spareChunks.push(data.buffer);
+      const task = store(i, shares).finally(() => sharePool.push(set)).then(
+        () => {
+          done += data.length;
+          req.onProgress?.(done, source.size);
+        },
+        (err: unknown) => {
+          failure ??= err;
+        }
+      );
+      const tracked = task.finally(() => inflight.delete(tracked));
+      inflight.add(tracked);
+      if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+    if (failure !== undefined) throw failure;
+    if (signal?.aborted) throw signal.reason;
+    if (index !== r.chunkCount || read !== source.size) throw new KofnError('FILE_UNREADABLE', `${source.name} is shorter than its declared size ${source.size}; nothing was kept.`);
+    return perRelay;
+  } finally {
+    encoder.wipe();
+    macKey.fill(0);
+  }
+}
