@@ -20,6 +20,11 @@ export interface CoordinatorConfig {
   /** Qasmat's renewal settings: maximum share age before renewal, and age past which a file is flagged expired. */
   renewalMs: number;
   expirationMs: number;
+  /**
+   * Qasmat's `checking` setting (issue #16): how often every file's shares are checked on their relays
+   * (list + digest root, no share bytes move). KOFN_CHECKING_MINUTES, default 60.
+   */
+  checkingMs: number;
   /** Licence file (--license / KOFN_LICENSE); the vendor key that signs licences is built in (license-keys.ts). */
   licensePath: string | undefined;
   /** Trusted reverse-proxy header mode: only requests from these addresses may name the user. */
@@ -55,6 +60,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     reservationTtlMs: positive(env.KOFN_RESERVATION_HOURS, 24) * 3600_000,
     renewalMs: positive(env.KOFN_RENEWAL_DAYS, 30) * 86_400_000,
     expirationMs: positive(env.KOFN_EXPIRATION_DAYS, 365) * 86_400_000,
+    checkingMs: positive(env.KOFN_CHECKING_MINUTES, 60) * 60_000,
     licensePath: licenseArg() ?? env.KOFN_LICENSE,
     trustedProxies: (env.KOFN_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     relayTimeouts: {

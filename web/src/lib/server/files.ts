@@ -16,6 +16,7 @@ import { listChunks } from './relay-client.js';
 import { enqueue } from './jobs.js';
 import { record } from './history.js';
 import * as v from './validate.js';
+import { attachHealth } from './health.js';
 
 export interface Ctx {
   db: Db;
@@ -174,7 +175,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
 }
 
 /** The file if this user may see it (owner, or grantee when allowed); otherwise the same 404 as a missing file. */
-async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: FileRow['status'][] }): Promise<FileRow> {
+export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: FileRow['status'][] }): Promise<FileRow> {
   const fileId = v.fileId(rawId);
   const [row] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), inArray(files.status, opts.statuses)));
   if (row && row.ownerId === ctx.user.id) return row;
@@ -274,7 +275,7 @@ export async function listFiles(ctx: Ctx, now = new Date()) {
     .innerJoin(files, eq(files.id, placements.fileId))
     .innerJoin(relays, eq(relays.id, placements.relayId))
     .where(mine);
-  return views(ctx, rows, ps, now);
+  return attachHealth(ctx.db, views(ctx, rows, ps, now), mine);
 }
 
 export async function sharedWithMe(ctx: Ctx, now = new Date()) {
@@ -294,7 +295,8 @@ export async function sharedWithMe(ctx: Ctx, now = new Date()) {
     .innerJoin(relays, eq(relays.id, placements.relayId))
     .where(granted);
   const owners = new Map(rows.map((r) => [r.owner.id, { email: r.owner.email, displayName: r.owner.displayName }]));
-  return views(ctx, rows.map((r) => r.f), ps, now, owners);
+  const shown = views(ctx, rows.map((r) => r.f), ps, now, owners);
+  return attachHealth(ctx.db, shown, shown.length ? inArray(files.id, shown.map((f) => f.id)) : undefined);
 }
 
 export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
