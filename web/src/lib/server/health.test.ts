@@ -176,6 +176,11 @@ describe.each(testDatabases())('file health on $name', ({ open }) => {
       expect(h?.shares.find((s) => s.relayId === relay3().id)).toMatchObject({ state: 'damaged' });
       expect(h?.state).toBe('unrecoverable');
       expect((await checks()).some((e) => e.fileName === 'two-of-three.bin' && e.detail.includes('damaged on test-relay-3: scrub found 2 chunk(s)'))).toBe(true);
+      // The same damage reported again is not a new history entry.
+      const entries = (await checks()).length;
+      const again = report([{ fileId: ids.two!, index: 1 }, { fileId: ids.two!, index: 2 }]);
+      await acceptScrubReport(database.db, again.body, again.signature);
+      expect(await checks()).toHaveLength(entries);
       // A listing cannot see bit rot, so a check keeps the scrub's verdict.
       await checkFile(database.db, alice.key, ids.two!);
       expect((await stateOf('two-of-three.bin'))?.shares.find((s) => s.relayId === relay3().id)?.state).toBe('damaged');

@@ -227,20 +227,25 @@ export async function acceptScrubReport(db: Db, body: Uint8Array, signature: str
     .from(placements)
     .innerJoin(files, eq(files.id, placements.fileId))
     .where(and(eq(placements.relayId, report.relayId), inArray(placements.fileId, [...byFile.keys()]), eq(files.status, 'available')));
-  await db.update(shareHealth).set({ scrubDamage: null }).where(eq(shareHealth.relayId, report.relayId));
   const [relay] = await db.select({ name: relays.name }).from(relays).where(eq(relays.id, report.relayId));
-  for (const { file } of held) {
-    const indexes = [...new Set(byFile.get(file.id)!)].sort((a, b) => a - b);
-    const [prev] = await db.select().from(shareHealth).where(and(eq(shareHealth.fileId, file.id), eq(shareHealth.relayId, report.relayId)));
-    await db
-      .insert(shareHealth)
-      .values({ fileId: file.id, relayId: report.relayId, state: prev?.state ?? 'ok', detail: prev?.detail ?? '', scrubDamage: indexes, checkedAt: prev?.checkedAt ?? now })
-      .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { scrubDamage: indexes } });
-    const known = prev?.scrubDamage ?? [];
-    if (indexes.some((i) => !known.includes(i))) {
-      await record(db, { userId: file.ownerId, operation: 'check', fileId: file.id, fileName: file.name, result: 'error', detail: `damaged on ${relay?.name ?? report.relayId}: scrub found ${indexes.length} chunk(s) with bit rot` });
+  // One transaction: a reader never sees the relay's old damage cleared before the new damage is set.
+  await db.transaction(async (tx) => {
+    const before = new Map((await tx.select().from(shareHealth).where(eq(shareHealth.relayId, report.relayId))).map((r) => [r.fileId, r]));
+    await tx.update(shareHealth).set({ scrubDamage: null }).where(eq(shareHealth.relayId, report.relayId));
+    for (const { file } of held) {
+      const indexes = [...new Set(byFile.get(file.id)!)].sort((a, b) => a - b);
+      const prev = before.get(file.id);
+      await tx
+        .insert(shareHealth)
+        .values({ fileId: file.id, relayId: report.relayId, state: prev?.state ?? 'ok', detail: prev?.detail ?? '', scrubDamage: indexes, checkedAt: prev?.checkedAt ?? now })
+        .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { scrubDamage: indexes } });
+      // Damage already reported is not recorded again at every scrub.
+      const known = prev?.scrubDamage ?? [];
+      if (indexes.some((ix) => !known.includes(ix))) {
+        await record(tx, { userId: file.ownerId, operation: 'check', fileId: file.id, fileName: file.name, result: 'error', detail: `damaged on ${relay?.name ?? report.relayId}: scrub found ${indexes.length} chunk(s) with bit rot` });
+      }
     }
-  }
+  });
   return { damagedFiles: held.length };
 }
 
