@@ -20,6 +20,7 @@ import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
 import { requireScope, verifyCapability, type KeySource } from './auth.js';
 import { toHttpError } from './http-error.js';
+import { mountRepair } from './repair.js';
 
 export interface RelayLog {
   info: (obj: object, msg: string) => void;
@@ -179,6 +180,9 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     await authorize(c, 'delete_file', fileId);
     return c.json({ deleted: await store.deleteFile(fileId) });
   });
+
+  // Repair by relays (issue #16): routes and ops in their own module.
+  mountRepair(app, { store, authorize, maxChunkBytes: MAX_CHUNK_BYTES });
 
   const methodNotAllowed = (allow: string) => (c: Context<Env>) => {
     c.header('Allow', allow);

@@ -19,10 +19,22 @@ export const MAX_TOKEN_LIFETIME_S = 15 * 60;
 /** Largest Authorization header a relay reads. */
 export const MAX_TOKEN_BYTES = 4096;
 
-export const TOKEN_OPS = ['put', 'get', 'delete', 'list', 'delete_file'] as const;
+export const TOKEN_OPS = [
+  'put',
+  'get',
+  'delete',
+  'list',
+  'delete_file',
+  // repair by relays (issue #16, docs/repair.md; relay/src/repair.ts): coordinator -> helper (start),
+  // helper -> helper (seed), receiver -> helper (send), coordinator -> receiver (collect)
+  'repair_start',
+  'repair_seed',
+  'repair_send',
+  'repair_collect'
+] as const;
 export type TokenOp = (typeof TOKEN_OPS)[number];
 /** Ops on the whole file: their routes take no chunk index, so the token's chunk range does not apply. */
-export const WHOLE_FILE_OPS: readonly TokenOp[] = ['list', 'delete_file'];
+export const WHOLE_FILE_OPS: readonly TokenOp[] = ['list', 'delete_file', 'repair_start', 'repair_seed', 'repair_send', 'repair_collect'];
 
 export interface CapabilityClaims {
   fid: string;

@@ -14,6 +14,7 @@ import { JobRunner } from './jobs.js';
 import { jobHandlers, runMaintenance } from './maintenance.js';
 import { importProvisionedEnrollments } from './relays.js';
 import { healthJobHandlers, scheduleChecks } from './health.js';
+import { repairJobHandlers } from './repair.js';
 
 export interface Coordinator {
   config: CoordinatorConfig;
@@ -42,7 +43,11 @@ export function coordinator(): Promise<Coordinator> {
     const log = { info: (m: string) => console.log(m), error: (m: string) => console.error(m) };
     if (BUILD_TEST_VENDOR_KEY !== null) console.warn('kofn: this is a build made for tests: it also accepts licences signed with the TEST-ONLY key.');
     const license = new LicenseClock(loadLicense(config.licensePath, log), log);
-    const handlers = { ...jobHandlers(database.db, signingKey), ...healthJobHandlers(database.db, signingKey, config.relayTimeouts) };
+    const handlers = {
+      ...jobHandlers(database.db, signingKey),
+      ...healthJobHandlers(database.db, signingKey, config.relayTimeouts),
+      ...repairJobHandlers(database.db, signingKey, config.relayTimeouts)
+    };
     const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, handlers, async () => {
       await runMaintenance(database.db, config.reservationTtlMs);
       // File health (issue #16): files whose shares were not checked within the `checking` period.

@@ -19,6 +19,7 @@ import type { SigningKey } from './signing-keys.js';
 import { enqueue } from './jobs.js';
 import { record } from './history.js';
 import { acceptSignedRelayMessage } from './relays.js';
+import { enqueueRepair } from './repair.js';
 
 export type ShareState = (typeof shareHealth.$inferSelect)['state'];
 export type HealthState = 'healthy' | 'degraded' | 'at_risk' | 'unrecoverable';
@@ -151,7 +152,14 @@ export async function checkFile(db: Db, key: SigningKey, fileId: string, timeout
   if (found.length > 0 && view) {
     await record(db, { userId: file.ownerId, operation: 'check', fileId, fileName: file.name, result: 'error', detail: `${view.state.replace('_', ' ')}: ${damageSummary(found)}` });
   }
+  if (view) await scheduleRepairs(db, file.k, fileId, view, now);
   return view;
+}
+
+/** Repairs (repair.ts) for every missing or damaged share, when k good shares can rebuild them. */
+async function scheduleRepairs(db: Db, k: number, fileId: string, view: FileHealthView, now: Date): Promise<void> {
+  if (view.shares.filter((s) => s.state === 'ok').length < k) return;
+  for (const s of view.shares) if (s.state === 'missing' || s.state === 'damaged') await enqueueRepair(db, fileId, s.relayId, now);
 }
 
 /**
@@ -246,6 +254,10 @@ export async function acceptScrubReport(db: Db, body: Uint8Array, signature: str
       }
     }
   });
+  for (const { file } of held) {
+    const view = await fileHealthFor(db, file);
+    if (view) await scheduleRepairs(db, file.k, file.id, view, now);
+  }
   return { damagedFiles: held.length };
 }
 
