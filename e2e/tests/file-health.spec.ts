@@ -81,6 +81,9 @@ test('a check of fresh files finds them healthy; the dashboard shows it', async 
 test('relay-1 data folder deleted: the check names it, the file is at risk, the filter and admin counts show it', async () => {
   const relay1 = stack.relayProcs.find((r) => r.name === 'relay-1')!;
   rmSync(relay1.dataDir, { recursive: true, force: true });
+  // The check also enqueues a repair of relay-1's share (2 good shares = k); it cannot land while relay-1
+  // runs without its folder (its spool folder is gone), so the states below hold; repair itself is
+  // tested in web/src/lib/server/repair.test.ts.
   for (const name of [everywhere.name, twoOnly.name]) expect((await post(`/api/files/${ids[name]}/health`)).status()).toBe(200);
   const h = await healthOf(ids[everywhere.name]!);
   expect(h?.state).toBe('at_risk');

@@ -22,6 +22,7 @@ import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
 import type { Ctx } from './files.js';
 import { runOne } from './jobs.js';
+import { listHistory } from './history.js';
 import { checkFile, fileHealthFor, healthJobHandlers } from './health.js';
 import { repairJobHandlers, repairShare } from './repair.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
@@ -98,6 +99,10 @@ describe.each(testDatabases())('repair by relays on $name', ({ open }) => {
       // A fresh check (not the job's own word) agrees.
       expect((await checkFile(database.db, alice.key, id))?.state, name).toBe('healthy');
     }
+    // The owner's history says what was rebuilt, and by whom.
+    const repaired = (await listHistory(database.db, alice.user.id)).filter((h) => h.operation === 'repair');
+    expect(repaired.map((h) => h.fileName).sort()).toEqual(['empty.bin', 'three-four.bin', 'two-three.bin']);
+    expect(repaired.every((h) => h.result === 'ok' && h.detail.startsWith('share on test-relay-1 rebuilt by '))).toBe(true);
   }, 120_000);
 
   it('an independent decode of relay 1 with any k-1 others is byte-identical', async () => {

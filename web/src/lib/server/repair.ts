@@ -18,6 +18,7 @@ import { files, placements, relays, shareHealth } from './db/schema.js';
 import { deleteFileOn, listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { enqueue } from './jobs.js';
+import { record } from './history.js';
 
 const TOKEN_TTL_S = 15 * 60;
 /** A whole file's repair runs in one collect call on the receiver; a 1 GB (3,5) file moves ~1 GB. */
@@ -106,6 +107,14 @@ export async function repairShare(db: Db, key: SigningKey, fileId: string, relay
     .insert(shareHealth)
     .values({ fileId, relayId, state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now })
     .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now } });
+  await record(db, {
+    userId: file.ownerId,
+    operation: 'repair',
+    fileId,
+    fileName: file.name,
+    result: 'ok',
+    detail: `share on ${target.relay.name} rebuilt by ${helpers.map((h) => h.relay.name).join(', ')}`
+  });
   return 'repaired';
 }
 

@@ -157,7 +157,7 @@ export const history = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'check'] }).notNull(),
+    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'check', 'repair'] }).notNull(),
     fileId: text('file_id'),
     fileName: text('file_name').notNull(),
     result: text('result', { enum: ['ok', 'error'] }).notNull(),
