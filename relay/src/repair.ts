@@ -42,7 +42,7 @@ import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
 
 type Env = { Variables: { requestId: string } };
-type Authorize = (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => Promise<unknown>;
+type Authorize = (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => Promise<{ chunks: [number, number] }>;
 
 const SESSION_TTL_MS = 30 * 60_000;
 /** Open repairs on one relay at once: each holds k-1 seeds; the coordinator runs a few at a time. */
@@ -205,10 +205,14 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
 
   app.post('/v1/repair/:fileId/seed', async (c) => {
     const fileId = fileIdParam(c);
-    await authorize(c, 'repair_seed', fileId);
+    const cap = await authorize(c, 'repair_seed', fileId);
     const b = await jsonBody(c);
     const id = rid(b.rid);
     const from = int(b.from, 'from', 0, 254);
+    // The token names its sender (chunks = [from, from]; a whole-file op has no chunk range of its own):
+    // a helper that could send a seed as another helper would know a pad it must not, and with the
+    // receiver strip it from that helper's term.
+    if (cap.chunks[0] !== from || cap.chunks[1] !== from) throw new KofnError('TOKEN_OUT_OF_SCOPE', 'The capability token does not allow this operation.');
     if (typeof b.seed !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(b.seed)) throw bad('"seed" expected 32 bytes in base64url.');
     const seed = Buffer.from(b.seed, 'base64url');
     const session = sessions.get(fileId);

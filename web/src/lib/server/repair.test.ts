@@ -141,9 +141,9 @@ describe.each(testDatabases())('repair by relays on $name', ({ open }) => {
   it('relay repair routes: wrong tokens and bad input are 4xx with a code, a term is served once', async () => {
     const fid = ids.get('untouched.bin')!;
     const helper = relays[1]!;
-    const call = async (method: string, path: string, op: 'repair_start' | 'repair_seed' | 'repair_send' | 'repair_collect' | 'get' | null, body?: unknown) => {
+    const call = async (method: string, path: string, op: 'repair_start' | 'repair_seed' | 'repair_send' | 'repair_collect' | 'get' | null, body?: unknown, sender = 0) => {
       const headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (op) headers.authorization = `Bearer ${await mintCapability(alice.key, { relayId: helper.id, userId: 'coordinator', fid, op, chunks: [0, 0], ttl: 60 })}`;
+      if (op) headers.authorization = `Bearer ${await mintCapability(alice.key, { relayId: helper.id, userId: 'coordinator', fid, op, chunks: [sender, sender], ttl: 60 })}`;
       const res = await fetch(`${helper.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
       const json = (await res.json().catch(() => ({}))) as { error?: { code: string } };
       return [res.status, json.error?.code] as const;
@@ -165,6 +165,9 @@ describe.each(testDatabases())('repair by relays on $name', ({ open }) => {
 
     // A session whose seeds arrived: the term for a chunk is served once; asking again is refused.
     const seed = randomBytes(32).toString('base64url');
+    // A seed token names its sender: helper 0's token cannot send as helper 1 (who would then share a pad
+    // with the attacker, and the attacker with the receiver could strip it from helper 1's term).
+    expect(await call('POST', `/v1/repair/${fid}/seed`, 'repair_seed', { rid: start.rid, from: 1, seed }, 0)).toEqual([403, 'TOKEN_OUT_OF_SCOPE']);
     expect(await call('POST', `/v1/repair/${fid}/seed`, 'repair_seed', { rid: start.rid, from: 0, seed })).toEqual([200, undefined]);
     expect(await call('POST', `/v1/repair/${fid}/seed`, 'repair_seed', { rid: start.rid, from: 0, seed })).toEqual([409, 'CONFLICT']);
     const xs = [(await helperX(fid, relays[2]!.id)), await helperX(fid, helper.id)];

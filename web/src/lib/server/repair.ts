@@ -54,8 +54,9 @@ async function post(url: string, token: string, body: unknown, timeoutMs: number
   return obj;
 }
 
-const capability = (key: SigningKey, relayId: string, fid: string, op: 'repair_start' | 'repair_seed' | 'repair_send' | 'repair_collect') =>
-  mintCapability(key, { relayId, userId: 'coordinator', fid, op, chunks: [0, 0], ttl: TOKEN_TTL_S });
+/** For `repair_seed`, `sender` is the helper position allowed to send (the relay checks chunks = [sender, sender]). */
+const capability = (key: SigningKey, relayId: string, fid: string, op: 'repair_start' | 'repair_seed' | 'repair_send' | 'repair_collect', sender = 0) =>
+  mintCapability(key, { relayId, userId: 'coordinator', fid, op, chunks: [sender, sender], ttl: TOKEN_TTL_S });
 
 /** Enqueues the repair of `relayId`'s share of a file (idempotent per file and relay). */
 export function enqueueRepair(db: Db, fileId: string, relayId: string, now = new Date()): Promise<void> {
@@ -87,7 +88,7 @@ export async function repairShare(db: Db, key: SigningKey, fileId: string, relay
   // What the receiver holds of the file goes first: a damaged chunk would otherwise refuse the rebuilt one.
   await deleteFileOn(key, { id: target.relayId, url: target.relay.url, name: target.relay.name }, fileId, timeouts);
   for (let j = 0; j < helpers.length; j++) {
-    const peers = await Promise.all(helpers.slice(j + 1).map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_seed') })));
+    const peers = await Promise.all(helpers.slice(j + 1).map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_seed', j) })));
     await post(`${helpers[j]!.relay.url}/v1/repair/${fileId}/start`, await capability(key, helpers[j]!.relayId, fileId, 'repair_start'), {
       rid, xs, self: j, xNew: target.x, epoch: file.epoch, chunkCount: file.chunkCount, peers
     }, START_TIMEOUT_MS);
