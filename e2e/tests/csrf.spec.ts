@@ -118,7 +118,8 @@ test.describe('CSRF by route id', () => {
       '/api/relays/announce': 'ENROLLMENT_REQUIRED',
       '/%61pi/relays/announce': 'ENROLLMENT_REQUIRED',
       '/api/relays/enroll': 'BAD_REQUEST',
-      '/api/relays/heartbeat': 'BAD_REQUEST'
+      '/api/relays/heartbeat': 'BAD_REQUEST',
+      '/api/relays/scrub': 'BAD_REQUEST'
     };
     for (const [path, code] of Object.entries(expected)) {
       const res = await relay.post(path, { data: {} });

@@ -25,6 +25,7 @@ import { ingest } from './storage/ingest.js';
 import { requireScope, verifyCapability, type KeySource } from './auth.js';
 import { toHttpError } from './http-error.js';
 import { epochId, renewalRoutes } from './renewal.js';
+import { mountRepair } from './repair.js';
 
 export interface RelayLog {
   info: (obj: object, msg: string) => void;
@@ -200,6 +201,8 @@ export function createApp(deps: RelayDeps): Hono<Env> {
       }
     })
   );
+  // Repair by relays (issue #16): routes and ops in their own module.
+  mountRepair(app, { store, authorize, maxChunkBytes: MAX_CHUNK_BYTES });
 
   const methodNotAllowed = (allow: string) => (c: Context<Env>) => {
     c.header('Allow', allow);

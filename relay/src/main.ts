@@ -14,6 +14,7 @@ import { loadConfig, type RelayConfig } from './config.js';
 import { createApp } from './app.js';
 import { loadOrCreateRelayKey, readEnrollment, readRelayId, saveEnrollment, standaloneRelayId, type RelayKey } from './identity.js';
 import { enroll, startHeartbeat } from './announce.js';
+import { reportScrub } from './scrub-report.js';
 import { DiskStore } from './storage/disk.js';
 import { S3Store } from './storage/s3.js';
 import { defaultSpoolDir } from './storage/spool-dir.js';
@@ -63,6 +64,17 @@ if (process.argv.includes('--scrub')) {
     process.exit(2);
   });
   process.stdout.write(`${JSON.stringify(r)}\n`);
+  // An enrolled relay reports to its coordinator (issue #16); the key exists since enrollment made it.
+  const enrolled = config.coordinator ? readEnrollment(stateDir) : undefined;
+  if (enrolled && enrolled.coordinator === config.coordinator) {
+    try {
+      const sent = await reportScrub(config.coordinator, loadOrCreateRelayKey(stateDir), enrolled.relayId, r);
+      process.stderr.write(`kofn-relay --scrub: reported to the coordinator (${sent.damagedFiles} file(s) with damaged shares)\n`);
+    } catch (err) {
+      process.stderr.write(`kofn-relay --scrub: could not report to the coordinator: ${(err as Error).message}\n`);
+      process.exit(3);
+    }
+  }
   process.exit(r.corrupt.length === 0 ? 0 : 1);
 }
 

@@ -124,3 +124,37 @@ export function parseHeartbeat(input: unknown): RelayHeartbeat {
   if (typeof o.relayId !== 'string' || !RELAY_ID_PATTERN.test(o.relayId)) throw bad('relayId', 'a lowercase UUID');
   return { ...report(o), relayId: o.relayId, at: timestamp(o.at) };
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Scrub reports (issue #16, durability): a relay's `--scrub` tells the coordinator which stored chunks
+// no longer match their digest, signed and replay-proof like a heartbeat.
+
+export const RELAY_SCRUB_PATH = '/api/relays/scrub';
+/** Chunks named in one report: a relay with more damage than this reports the first ones. */
+export const MAX_SCRUB_ENTRIES = 10_000;
+/** A report of MAX_SCRUB_ENTRIES entries is about 640 KB of JSON. */
+export const MAX_SCRUB_REPORT_BYTES = 1024 * 1024;
+
+export interface RelayScrubReport {
+  relayId: string;
+  at: number;
+  /** Chunks the scrub read. */
+  checked: number;
+  /** Chunks whose bytes no longer match the digest recorded when they were stored. */
+  corrupt: Array<{ fileId: string; index: number }>;
+}
+
+const FILE_ID = /^[0-9a-f]{32}$/;
+
+export function parseScrubReport(input: unknown): RelayScrubReport {
+  const o = object(input);
+  if (typeof o.relayId !== 'string' || !RELAY_ID_PATTERN.test(o.relayId)) throw bad('relayId', 'a lowercase UUID');
+  if (!Array.isArray(o.corrupt) || o.corrupt.length > MAX_SCRUB_ENTRIES) throw bad('corrupt', `a list of at most ${MAX_SCRUB_ENTRIES} chunks`);
+  const corrupt = o.corrupt.map((c: unknown) => {
+    const e = typeof c === 'object' && c !== null ? (c as Record<string, unknown>) : {};
+    if (typeof e.fileId !== 'string' || !FILE_ID.test(e.fileId)) throw bad('corrupt[].fileId', '32 lowercase hex digits');
+    if (typeof e.index !== 'number' || !Number.isSafeInteger(e.index) || e.index < 0 || e.index > 0xffffffff) throw bad('corrupt[].index', 'a chunk index');
+    return { fileId: e.fileId, index: e.index };
+  });
+  return { relayId: o.relayId, at: timestamp(o.at), checked: bytes(o.checked, 'checked'), corrupt };
+}

@@ -15,3 +15,4 @@ export * from './share-sizes.js';
 export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
 export { parityWeights, mulConstant, checkNonce, gmacWeb, failedEquations } from './renewal.js';
+export * from './repair.js';

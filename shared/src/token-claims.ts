@@ -33,11 +33,17 @@ export const TOKEN_OPS = [
   'renew_put',
   'renew_prepare',
   'renew_check',
-  'renew_drop'
+  'renew_drop',
+  // repair by relays (issue #16, docs/repair.md; relay/src/repair.ts): coordinator -> helper (start),
+  // helper -> helper (seed), receiver -> helper (send), coordinator -> receiver (collect)
+  'repair_start',
+  'repair_seed',
+  'repair_send',
+  'repair_collect'
 ] as const;
 export type TokenOp = (typeof TOKEN_OPS)[number];
 /** Ops on the whole file: their routes take no chunk index, so the token's chunk range does not apply. */
-export const WHOLE_FILE_OPS: readonly TokenOp[] = ['list', 'delete_file', 'renew_deal', 'renew_prepare', 'renew_check', 'renew_drop'];
+export const WHOLE_FILE_OPS: readonly TokenOp[] = ['list', 'delete_file', 'renew_deal', 'renew_prepare', 'renew_check', 'renew_drop', 'repair_start', 'repair_seed', 'repair_send', 'repair_collect'];
 /** Renewal ops: a token for one of them must carry `ep`, and `renew_put` also `dx`. */
 export const RENEWAL_OPS: readonly TokenOp[] = ['renew_deal', 'renew_put', 'renew_prepare', 'renew_check', 'renew_drop'];
 export const MAX_EPOCH = 0xffffffff;

@@ -25,7 +25,7 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
  * the decoded path, so `/%61pi/...` and friends meet the same check as `/api/...` (issue #13, item 5).
  * Add relay routes under `/api/relays/` here as they appear.
  */
-const CSRF_EXEMPT_ROUTES: ReadonlySet<string> = new Set(['/api/relays/announce', '/api/relays/enroll', '/api/relays/heartbeat']);
+const CSRF_EXEMPT_ROUTES: ReadonlySet<string> = new Set(['/api/relays/announce', '/api/relays/enroll', '/api/relays/heartbeat', '/api/relays/scrub']);
 
 function sameToken(a: string | null, b: string): boolean {
   if (!a || a.length !== b.length) return false;

@@ -20,7 +20,11 @@ export interface CoordinatorConfig {
   /** Qasmat's renewal settings: maximum share age before renewal, and age past which a file is flagged expired. */
   renewalMs: number;
   expirationMs: number;
-  /** Qasmat's `checking` (#15): how often the coordinator scans for files due for renewal. */
+  /**
+   * Qasmat's `checking` setting: how often the coordinator checks every file's shares on their relays
+   * (list + digest root, no share bytes move; issue #16) and scans for files due for renewal (#15).
+   * KOFN_CHECKING_MINUTES, default 60.
+   */
   checkingMs: number;
   /** Renewals queued or running at once (each moves every byte of a file between relays). */
   renewalConcurrency: number;

@@ -14,6 +14,8 @@ import { JobRunner } from './jobs.js';
 import { jobHandlers, runMaintenance } from './maintenance.js';
 import { renewalHandlers, scheduleRenewals } from './renewal.js';
 import { importProvisionedEnrollments } from './relays.js';
+import { healthJobHandlers, scheduleChecks } from './health.js';
+import { repairJobHandlers } from './repair.js';
 
 export interface Coordinator {
   config: CoordinatorConfig;
@@ -42,11 +44,19 @@ export function coordinator(): Promise<Coordinator> {
     const log = { info: (m: string) => console.log(m), error: (m: string) => console.error(m) };
     if (BUILD_TEST_VENDOR_KEY !== null) console.warn('kofn: this is a build made for tests: it also accepts licences signed with the TEST-ONLY key.');
     const license = new LicenseClock(loadLicense(config.licensePath, log), log);
-    // Proactive renewal (#15): its job handlers, and the `checking` scan run from maintenance.
+    // Proactive renewal (#15) and file health and repair (#16): their job handlers; the scans run from maintenance.
     const renewal = renewalHandlers({ db: database.db, key: signingKey, timeouts: config.relayTimeouts });
+    const handlers = {
+      ...jobHandlers(database.db, signingKey),
+      ...renewal,
+      ...healthJobHandlers(database.db, signingKey, config.relayTimeouts),
+      ...repairJobHandlers(database.db, signingKey, config.relayTimeouts)
+    };
     let lastCheck = 0;
-    const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, { ...jobHandlers(database.db, signingKey), ...renewal }, async () => {
+    const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, handlers, async () => {
       await runMaintenance(database.db, config.reservationTtlMs);
+      // File health (issue #16): files whose shares were not checked within the `checking` period.
+      await scheduleChecks(database.db, config.checkingMs);
       if (Date.now() - lastCheck >= config.checkingMs) {
         lastCheck = Date.now();
         await scheduleRenewals(database.db, config.renewalMs, config.renewalConcurrency);

@@ -17,6 +17,7 @@ import { enqueue } from './jobs.js';
 import { record } from './history.js';
 import * as v from './validate.js';
 import { renewalStates } from './renewal.js';
+import { attachHealth } from './health.js';
 
 export interface Ctx {
   db: Db;
@@ -177,7 +178,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
 }
 
 /** The file if this user may see it (owner, or grantee when allowed); otherwise the same 404 as a missing file. */
-async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: FileRow['status'][] }): Promise<FileRow> {
+export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: FileRow['status'][] }): Promise<FileRow> {
   const fileId = v.fileId(rawId);
   const [row] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), inArray(files.status, opts.statuses)));
   if (row && row.ownerId === ctx.user.id) return row;
@@ -281,7 +282,7 @@ export async function listFiles(ctx: Ctx, now = new Date()) {
     .innerJoin(relays, eq(relays.id, placements.relayId))
     .where(mine);
   const states = await renewalStates(ctx.db, rows);
-  return views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null }));
+  return attachHealth(ctx.db, views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null })), mine);
 }
 
 export async function sharedWithMe(ctx: Ctx, now = new Date()) {
@@ -301,7 +302,8 @@ export async function sharedWithMe(ctx: Ctx, now = new Date()) {
     .innerJoin(relays, eq(relays.id, placements.relayId))
     .where(granted);
   const owners = new Map(rows.map((r) => [r.owner.id, { email: r.owner.email, displayName: r.owner.displayName }]));
-  return views(ctx, rows.map((r) => r.f), ps, now, owners);
+  const shown = views(ctx, rows.map((r) => r.f), ps, now, owners);
+  return attachHealth(ctx.db, shown, shown.length ? inArray(files.id, shown.map((f) => f.id)) : undefined);
 }
 
 export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {

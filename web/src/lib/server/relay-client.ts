@@ -19,9 +19,12 @@ function clientFor(relay: RelayRef, timeouts: RelayTimeouts, token: () => Promis
   return new RelayClient(relay, { token, timeouts: { ...timeouts, totalMs: Math.min(timeouts.totalMs, COORDINATOR_TOTAL_MS) } });
 }
 
-/** The chunks `relay` holds of a file of `chunkCount` data chunks (the answer is bounded by that count). */
-export async function listChunks(key: SigningKey, relay: RelayRef, fileId: string, chunkCount: number, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS): Promise<ChunkListing[]> {
-  const token = () => mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'list', chunks: [0, 0], ttl: 60 });
+/**
+ * The chunks `relay` holds of a file of `chunkCount` data chunks (the answer is bounded by that count), at
+ * `epoch` (a renewed file, #15: relays list the epoch the token names).
+ */
+export async function listChunks(key: SigningKey, relay: RelayRef, fileId: string, chunkCount: number, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS, epoch = 0): Promise<ChunkListing[]> {
+  const token = () => mintCapability(key, { relayId: relay.id, userId: 'coordinator', fid: fileId, op: 'list', chunks: [0, 0], ttl: 60, ...(epoch > 0 ? { ep: epoch } : {}) });
   return clientFor(relay, timeouts, token).list(fileId, chunkCount + 1);
 }
 

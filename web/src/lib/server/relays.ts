@@ -299,6 +299,34 @@ export async function acceptHeartbeat(
   return { registered: updated[0]! };
 }
 
+/**
+ * Any other signed message from an enrolled relay (issue #16: scrub reports): the same checks as a
+ * heartbeat (signature by the pinned key over route and body, clock skew, strictly newer than the last
+ * accepted message, in one conditional UPDATE) without touching usage or liveness.
+ */
+export async function acceptSignedRelayMessage<T extends { relayId: string; at: number }>(
+  db: Db,
+  path: string,
+  body: Uint8Array,
+  signature: string | null,
+  parse: (v: unknown) => T,
+  now = new Date()
+): Promise<{ message: T }> {
+  const m = parseBody(body, parse);
+  const [relay] = await db.select().from(relays).where(eq(relays.id, m.relayId));
+  if (!relay) throw new KofnError('RELAY_SIGNATURE_INVALID', BAD_SIGNATURE);
+  if (relay.publicKey === null) throw new KofnError('ENROLLMENT_REQUIRED', 'This storage server must be enrolled with a token from an administrator.');
+  if (!verifySigned(relay.publicKey, path, body, signature)) throw new KofnError('RELAY_SIGNATURE_INVALID', BAD_SIGNATURE);
+  checkClock(m.at, now);
+  const updated = await db
+    .update(relays)
+    .set({ lastSignedAt: m.at })
+    .where(and(eq(relays.id, m.relayId), lt(relays.lastSignedAt, m.at)))
+    .returning({ id: relays.id });
+  if (updated.length === 0) throw new KofnError('RELAY_SIGNATURE_INVALID', 'This message from the storage server was already received (replay).');
+  return { message: m };
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Administrator changes
 

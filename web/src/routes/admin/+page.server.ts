@@ -5,6 +5,7 @@ import { countUsers, listUsers } from '$lib/server/auth';
 import { listEnrollments, listRelays } from '$lib/server/relays';
 import { listJobs } from '$lib/server/jobs';
 import { usage } from '$lib/server/files';
+import { healthCounts } from '$lib/server/health';
 
 export const load: PageServerLoad = async ({ locals, url }) => {
   if (!locals.user) redirect(303, '/login');
@@ -19,6 +20,7 @@ export const load: PageServerLoad = async ({ locals, url }) => {
     origin: url.origin,
     jobs: (await listJobs(db, 50)).map((j) => ({ id: j.id, kind: j.kind, key: j.key, status: j.status, attempts: j.attempts, lastError: j.lastError })),
     license,
+    fileHealth: await healthCounts(db),
     used: { users: await countUsers(db), ...(await usage(db, license)) }
   };
 };

@@ -157,7 +157,7 @@ export const history = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'renew'] }).notNull(),
+    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'renew', 'check', 'repair'] }).notNull(),
     fileId: text('file_id'),
     fileName: text('file_name').notNull(),
     result: text('result', { enum: ['ok', 'error'] }).notNull(),
@@ -187,4 +187,27 @@ export const jobs = pgTable(
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
   },
   (t) => [uniqueIndex('jobs_kind_key_idx').on(t.kind, t.key), index('jobs_due_idx').on(t.status, t.runAfter)]
+);
+
+/**
+ * File health (issue #16): what the last check of each share found, per file and per relay. `state` is
+ * from the relay's listing compared with the digest root recorded at commit; `scrubDamage` lists chunk
+ * indexes the relay's own scrub (bit rot by digest) reported, which a listing cannot see (the relay lists
+ * the digests it recorded at PUT). Rows of a relay that no longer holds the placement are ignored.
+ */
+export const shareHealth = pgTable(
+  'share_health',
+  {
+    fileId: text('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    relayId: text('relay_id')
+      .notNull()
+      .references(() => relays.id, { onDelete: 'cascade' }),
+    state: text('state', { enum: ['ok', 'missing', 'damaged', 'unreachable'] }).notNull(),
+    detail: text('detail').notNull().default(''),
+    scrubDamage: jsonb('scrub_damage').$type<number[]>(),
+    checkedAt: timestamp('checked_at', { withTimezone: true }).notNull()
+  },
+  (t) => [primaryKey({ columns: [t.fileId, t.relayId] }), index('share_health_relay_idx').on(t.relayId)]
 );

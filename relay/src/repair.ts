@@ -1,0 +1,309 @@
+/**
+ * Repair by relays (issue #16; shared/docs/repair.md): k helper relays send the receiving relay their
+ * Lagrange term at the new x, masked with pads that cancel over the helpers; the receiver sums them into
+ * exactly its new share. The coordinator orchestrates with capability tokens and never sees a share, a
+ * seed or a message.
+ *
+ *   POST /v1/repair/:fileId/start          helper; op repair_start (from the coordinator): the repair's
+ *        public parameters, and tokens to hand this helper's pad seeds to the higher-numbered helpers
+ *   POST /v1/repair/:fileId/seed           helper; op repair_seed (from a lower-numbered helper): a seed
+ *   GET  /v1/repair/:fileId/chunks/:index  helper; op repair_send (from the receiver): the masked term
+ *                                          for one chunk, once
+ *   POST /v1/repair/:fileId/collect        receiver; op repair_collect (from the coordinator): fetch every
+ *        chunk's k terms, sum, store as a share chunk; answers the stored digests
+ *
+ * The parameters a helper computes with (helpers' x, its own position, x_new) come only from the
+ * coordinator's start call, never from the receiver, and each chunk's term is served once: a receiver
+ * asking for terms at two x_new would learn lambda differences times the helper's share.
+ * Sessions live in memory for SESSION_TTL_MS; a relay restart loses them and the coordinator's durable
+ * job starts the repair again with a new id. Every answer read from another relay is bounded in bytes
+ * and time.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Context, Hono } from 'hono';
+import {
+  FILE_ID_PATTERN,
+  HEADER_BYTES,
+  KofnError,
+  REPAIR_SEED_BYTES,
+  fileIdFromHex,
+  maskedContribution,
+  parseChunkIndex,
+  parseHeader,
+  repairCoefficient,
+  repairPad,
+  sumContributions,
+  writeHeader,
+  FLAG_FINAL,
+  FLAG_METADATA,
+  type TokenOp
+} from '@kofn/shared';
+import type { ChunkStore } from './storage/types.js';
+import { ingest } from './storage/ingest.js';
+
+type Env = { Variables: { requestId: string } };
+type Authorize = (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => Promise<{ chunks: [number, number] }>;
+
+const SESSION_TTL_MS = 30 * 60_000;
+/** Open repairs on one relay at once: each holds k-1 seeds; the coordinator runs a few at a time. */
+const MAX_SESSIONS = 1000;
+const MAX_JSON_BYTES = 64 * 1024;
+/** A helper answers one chunk's term from its own disk; a slow one is given up on and the job retries. */
+const PEER_TIMEOUT_MS = 60_000;
+const REPAIR_ID = /^[0-9a-f]{16,64}$/;
+const FLAGS_HEADER = 'x-kofn-flags';
+
+interface Session {
+  rid: string;
+  xs: number[];
+  self: number;
+  xNew: number;
+  k: number;
+  epoch: number;
+  chunkCount: number;
+  coefficient: number;
+  /** Pad seeds shared with each other helper, by that helper's position. */
+  seeds: Map<number, Uint8Array>;
+  served: Set<number>;
+  expires: number;
+}
+
+function bad(message: string): KofnError {
+  return new KofnError('BAD_REQUEST', message);
+}
+
+function fileIdParam(c: Context<Env>): string {
+  const fileId = c.req.param('fileId') ?? '';
+  if (!FILE_ID_PATTERN.test(fileId)) throw bad('File id must be 32 lowercase hex digits.');
+  return fileId;
+}
+
+async function jsonBody(c: Context<Env>): Promise<Record<string, unknown>> {
+  const text = await c.req.text();
+  if (text.length > MAX_JSON_BYTES) throw new KofnError('PAYLOAD_TOO_LARGE', `Request body over ${MAX_JSON_BYTES} bytes.`);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw bad('Body is not valid JSON.');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('Expected a JSON object.');
+  return v as Record<string, unknown>;
+}
+
+function int(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`"${field}" expected integer ${min}..${max}.`);
+  return v;
+}
+
+function rid(v: unknown): string {
+  if (typeof v !== 'string' || !REPAIR_ID.test(v)) throw bad('"rid" expected 16..64 lowercase hex digits.');
+  return v;
+}
+
+function peerUrl(v: unknown, field: string): string {
+  let u: URL;
+  try {
+    u = new URL(String(v));
+  } catch {
+    throw bad(`"${field}" expected an http(s) URL.`);
+  }
+  if ((u.protocol !== 'http:' && u.protocol !== 'https:') || u.username || u.password || u.search || u.hash) throw bad(`"${field}" expected an http(s) URL.`);
+  return u.origin + u.pathname.replace(/\/$/, '');
+}
+
+function token(v: unknown, field: string): string {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(v) || v.length > 4096) throw bad(`"${field}" expected a capability token.`);
+  return v;
+}
+
+/** Reads a peer's answer, cut at `maxBytes` and at the deadline of `signal`. */
+async function readBounded(res: Response, maxBytes: number): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) throw new KofnError('RELAY_ANSWER_TOO_LARGE', 'A repair peer\u2019s answer is too large.');
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new KofnError('RELAY_ANSWER_TOO_LARGE', 'A repair peer\u2019s answer is too large.');
+    }
+    parts.push(value);
+  }
+  return Buffer.concat(parts);
+}
+
+async function peerCall(url: string, init: RequestInit, maxBytes: number): Promise<{ status: number; body: Uint8Array; flags: string | null }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(PEER_TIMEOUT_MS) });
+  } catch {
+    throw new KofnError('RELAY_TIMEOUT', 'A repair peer did not answer in time.');
+  }
+  return { status: res.status, body: await readBounded(res, maxBytes), flags: res.headers.get(FLAGS_HEADER) };
+}
+
+export interface RepairDeps {
+  store: ChunkStore;
+  authorize: Authorize;
+  maxChunkBytes: number;
+}
+
+export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
+  const { store, authorize } = deps;
+  /** Open sessions by file id (one repair of a file at a time on a relay), and seeds that came first. */
+  const sessions = new Map<string, Session>();
+  const early = new Map<string, { seeds: Map<number, Uint8Array>; expires: number }>();
+
+  const sweep = () => {
+    const now = Date.now();
+    for (const [k, s] of sessions) if (s.expires < now) sessions.delete(k);
+    for (const [k, s] of early) if (s.expires < now) early.delete(k);
+    if (sessions.size + early.size >= MAX_SESSIONS) throw new KofnError('UNAVAILABLE', 'Too many repairs in progress on this storage server.');
+  };
+
+  app.post('/v1/repair/:fileId/start', async (c) => {
+    const fileId = fileIdParam(c);
+    await authorize(c, 'repair_start', fileId);
+    const b = await jsonBody(c);
+    const id = rid(b.rid);
+    if (!Array.isArray(b.xs) || b.xs.length < 2 || b.xs.length > 255) throw bad('"xs" expected 2..255 helper x.');
+    const xs = b.xs.map((x, i) => int(x, `xs[${i}]`, 1, 255));
+    const self = int(b.self, 'self', 0, xs.length - 1);
+    const xNew = int(b.xNew, 'xNew', 1, 255);
+    const coefficient = repairCoefficient(xs, self, xNew);
+    const epoch = int(b.epoch, 'epoch', 0, 0xffffffff);
+    const chunkCount = int(b.chunkCount, 'chunkCount', 0, 0xfffffffe);
+    if (!Array.isArray(b.peers) || b.peers.length !== xs.length - 1 - self) throw bad('"peers" expected one entry per higher-numbered helper.');
+    const peers = b.peers.map((p: unknown, i) => {
+      const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
+      return { index: self + 1 + i, url: peerUrl(o.url, `peers[${i}].url`), token: token(o.token, `peers[${i}].token`) };
+    });
+    sweep();
+    const waiting = early.get(`${fileId}:${id}`);
+    early.delete(`${fileId}:${id}`);
+    const session: Session = { rid: id, xs, self, xNew, k: xs.length, epoch, chunkCount, coefficient, seeds: waiting?.seeds ?? new Map(), served: new Set(), expires: Date.now() + SESSION_TTL_MS };
+    // Seeds from this relay's CSPRNG, one per higher-numbered helper, handed to that helper only.
+    for (const peer of peers) {
+      const seed = randomBytes(REPAIR_SEED_BYTES);
+      const r = await peerCall(
+        `${peer.url}/v1/repair/${fileId}/seed`,
+        { method: 'POST', headers: { authorization: `Bearer ${peer.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ rid: id, from: self, seed: seed.toString('base64url') }) },
+        4096
+      );
+      if (r.status !== 200) throw new KofnError('RELAY_BAD_ANSWER', `Helper ${peer.index} refused the repair seed (HTTP ${r.status}).`);
+      session.seeds.set(peer.index, seed);
+    }
+    sessions.set(fileId, session);
+    return c.json({ rid: id, seeds: session.seeds.size });
+  });
+
+  app.post('/v1/repair/:fileId/seed', async (c) => {
+    const fileId = fileIdParam(c);
+    const cap = await authorize(c, 'repair_seed', fileId);
+    const b = await jsonBody(c);
+    const id = rid(b.rid);
+    const from = int(b.from, 'from', 0, 254);
+    // The token names its sender (chunks = [from, from]; a whole-file op has no chunk range of its own):
+    // a helper that could send a seed as another helper would know a pad it must not, and with the
+    // receiver strip it from that helper's term.
+    if (cap.chunks[0] !== from || cap.chunks[1] !== from) throw new KofnError('TOKEN_OUT_OF_SCOPE', 'The capability token does not allow this operation.');
+    if (typeof b.seed !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(b.seed)) throw bad('"seed" expected 32 bytes in base64url.');
+    const seed = Buffer.from(b.seed, 'base64url');
+    const session = sessions.get(fileId);
+    if (session && session.rid === id) {
+      if (from >= session.self) throw bad('"from" must be a lower-numbered helper.');
+      if (session.seeds.has(from)) throw new KofnError('CONFLICT', 'This helper\u2019s seed was already received.');
+      session.seeds.set(from, seed);
+    } else {
+      sweep();
+      const entry = early.get(`${fileId}:${id}`) ?? { seeds: new Map<number, Uint8Array>(), expires: Date.now() + SESSION_TTL_MS };
+      if (entry.seeds.has(from)) throw new KofnError('CONFLICT', 'This helper\u2019s seed was already received.');
+      entry.seeds.set(from, seed);
+      early.set(`${fileId}:${id}`, entry);
+    }
+    return c.json({ ok: true });
+  });
+
+  app.get('/v1/repair/:fileId/chunks/:index', async (c) => {
+    const fileId = fileIdParam(c);
+    await authorize(c, 'repair_send', fileId);
+    const index = parseChunkIndex(c.req.param('index') ?? '');
+    if (index === undefined) throw bad('Chunk index must be an integer 0..4294967294.');
+    const s = sessions.get(fileId);
+    if (!s || s.expires < Date.now()) throw new KofnError('NOT_FOUND', 'No repair of this file in progress here.');
+    if (index > s.chunkCount) throw bad('Chunk index beyond this file.');
+    if (s.seeds.size !== s.k - 1) throw new KofnError('CONFLICT', 'This helper has not received every pad seed yet.');
+    // Served once: a second request is refused, whatever it asks.
+    if (s.served.has(index)) throw new KofnError('CONFLICT', 'This chunk\u2019s repair term was already sent.');
+    s.served.add(index);
+    const chunk = await store.get(fileId, index);
+    if (!chunk) throw new KofnError('NOT_FOUND', 'This helper does not hold the chunk.');
+    const bytes = await readStored(chunk.open(), deps.maxChunkBytes);
+    const h = parseHeader(bytes);
+    if (h.x !== s.xs[s.self] || h.index !== index || h.epoch !== s.epoch || h.k !== s.k || Buffer.from(h.fileId).toString('hex') !== fileId) {
+      throw new KofnError('BAD_SHARE_FORMAT', 'The stored chunk is not the share this repair expects.');
+    }
+    const body = bytes.subarray(HEADER_BYTES);
+    const pads: Uint8Array[] = [];
+    for (const seed of s.seeds.values()) pads.push(await repairPad(seed, index, body.length));
+    const term = maskedContribution(body, s.coefficient, pads);
+    if (s.served.size === s.chunkCount + 1) sessions.delete(fileId);
+    return c.body(new Uint8Array(term), 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store', [FLAGS_HEADER]: String(h.flags) });
+  });
+
+  app.post('/v1/repair/:fileId/collect', async (c) => {
+    const fileId = fileIdParam(c);
+    await authorize(c, 'repair_collect', fileId);
+    const b = await jsonBody(c);
+    rid(b.rid);
+    const x = int(b.x, 'x', 1, 255);
+    const k = int(b.k, 'k', 2, 255);
+    const epoch = int(b.epoch, 'epoch', 0, 0xffffffff);
+    const chunkCount = int(b.chunkCount, 'chunkCount', 0, 0xfffffffe);
+    if (!Array.isArray(b.helpers) || b.helpers.length !== k) throw bad('"helpers" expected k entries.');
+    const helpers = b.helpers.map((p: unknown, i) => {
+      const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
+      return { url: peerUrl(o.url, `helpers[${i}].url`), token: token(o.token, `helpers[${i}].token`) };
+    });
+    const id = fileIdFromHex(fileId);
+    const digests: string[] = [];
+    for (let index = 0; index <= chunkCount; index++) {
+      const terms = await Promise.all(
+        helpers.map((h) => peerCall(`${h.url}/v1/repair/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${h.token}` } }, deps.maxChunkBytes))
+      );
+      const failed = terms.findIndex((t) => t.status !== 200);
+      if (failed >= 0) throw new KofnError('RELAY_BAD_ANSWER', `Helper ${failed} did not send chunk ${index}'s repair term (HTTP ${terms[failed]!.status}).`);
+      const flags = Number(terms[0]!.flags);
+      if (!terms.every((t) => t.flags === terms[0]!.flags) || !Number.isInteger(flags) || (flags & ~(FLAG_FINAL | FLAG_METADATA)) !== 0) {
+        throw new KofnError('RELAY_BAD_ANSWER', 'Helpers disagree on the chunk\u2019s flags.');
+      }
+      const body = sumContributions(terms.map((t) => t.body));
+      const chunk = new Uint8Array(HEADER_BYTES + body.length);
+      writeHeader(chunk, { flags, x, k, fileId: id, index, epoch, bodyLength: body.length });
+      chunk.set(body, HEADER_BYTES);
+      // Stored as any PUT is: spooled, hashed, header checked, committed atomically.
+      const spooled = await ingest(new Response(chunk).body, { spoolDir: store.spoolDir, maxBytes: deps.maxChunkBytes, expectedLength: chunk.length, fileId, index });
+      await store.commit(fileId, index, spooled);
+      digests.push(spooled.digest);
+    }
+    return c.json({ fileId, x, digests });
+  });
+}
+
+async function readStored(stream: NodeJS.ReadableStream, maxBytes: number): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const part of stream) {
+    const b = Buffer.isBuffer(part) ? part : Buffer.from(part as string);
+    total += b.length;
+    if (total > maxBytes) throw new KofnError('BAD_SHARE_FORMAT', 'Stored chunk larger than any share chunk.');
+    parts.push(b);
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,79 @@
+/**
+ * Repair by relays (issue #16; docs/repair.md): rebuild the share at a new point x_new from k helper
+ * shares without any party seeing more than it held.
+ *
+ * Helper j holds y_j = f(x_j) (per byte, f of degree k-1). Lagrange interpolation at x_new gives
+ * f(x_new) = XOR_j lambda_j(x_new) * y_j in GF(2^8). Each pair of helpers (a, b) shares a pad p_ab; both
+ * XOR it into what they send, so over all helpers the pads cancel (in GF(2^8) addition is XOR, so +p and
+ * -p are the same operation). Helper j sends m_j = lambda_j(x_new) * y_j XOR (XOR_{l != j} p_jl) to the
+ * receiving relay, which XORs the k messages into exactly f(x_new). Any k-1 of the m_j are uniformly
+ * distributed to the receiver (each carries a pad shared with the missing helper), and a helper sees only
+ * pads, which are independent of every share.
+ *
+ * Pads are expanded from a 32-byte seed per pair and per repair with AES-256-CTR (WebCrypto), the chunk
+ * index in the counter block, so helpers exchange 32 bytes per pair instead of a chunk per pair and per
+ * chunk. The transcript's secrecy against the receiver therefore rests on AES-256 as a PRG (stated in
+ * docs/repair.md); what relays store stays information-theoretically secret as before.
+ */
+import { KofnError } from './errors.js';
+import { gfMul } from './gf256.js';
+import { assertXs, lagrangeAt } from './shamir.js';
+
+export const REPAIR_SEED_BYTES = 32;
+
+/**
+ * lambda_self(x_new) for the helpers at `xs`: the factor helper `self` multiplies its share by. Checks
+ * the points: k distinct non-zero helper x, and x_new non-zero and not one of them.
+ */
+export function repairCoefficient(xs: readonly number[], self: number, xNew: number): number {
+  assertXs(xs);
+  if (!Number.isInteger(self) || self < 0 || self >= xs.length) throw new KofnError('INVALID_ARGUMENT', `"self" expected 0..${xs.length - 1}, got ${self}`);
+  if (!Number.isInteger(xNew) || xNew < 1 || xNew > 255) throw new KofnError('INVALID_X', `"xNew" expected integer 1..255, got ${xNew}`);
+  if (xs.includes(xNew)) throw new KofnError('DUPLICATE_X', 'The new share\u2019s x is one of the helpers\u2019.');
+  return lagrangeAt(xs, xNew)[self]!;
+}
+
+/** out = c * body, byte by byte, through a 256-entry table of c's multiples (one table per chunk). */
+function scale(body: Uint8Array, c: number): Uint8Array {
+  const table = new Uint8Array(256);
+  for (let b = 0; b < 256; b++) table[b] = gfMul(c, b);
+  const out = new Uint8Array(body.length);
+  for (let i = 0; i < body.length; i++) out[i] = table[body[i]!]!;
+  return out;
+}
+
+/** A helper's message for one chunk: coefficient times its share body, XOR every pad it shares. */
+export function maskedContribution(body: Uint8Array, coefficient: number, pads: readonly Uint8Array[]): Uint8Array {
+  const out = scale(body, coefficient);
+  for (const pad of pads) {
+    if (pad.length !== out.length) throw new KofnError('SHARE_LENGTH_MISMATCH', 'A repair pad is not as long as the share body.');
+    for (let i = 0; i < out.length; i++) out[i]! ^= pad[i]!;
+  }
+  return out;
+}
+
+/** The receiver's sum: the XOR of the k helpers' messages, which is its new share body. */
+export function sumContributions(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 0) throw new KofnError('NOT_ENOUGH_SHARES', 'No repair contributions.');
+  const out = new Uint8Array(parts[0]!.length);
+  for (const p of parts) {
+    if (p.length !== out.length) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Repair contributions differ in length.');
+    for (let i = 0; i < out.length; i++) out[i]! ^= p[i]!;
+  }
+  return out;
+}
+
+/**
+ * The pad a pair of helpers shares for chunk `index`: AES-256-CTR keystream under the pair's seed, the
+ * counter block = index (4 bytes, big-endian) || 12 zero bytes, so every chunk has its own keystream and
+ * a chunk body (at most 2^32 blocks of 16 bytes) never wraps the counter's low 64 bits.
+ */
+export async function repairPad(seed: Uint8Array, index: number, length: number): Promise<Uint8Array> {
+  if (seed.length !== REPAIR_SEED_BYTES) throw new KofnError('INVALID_ARGUMENT', `"seed" expected ${REPAIR_SEED_BYTES} bytes, got ${seed.length}`);
+  if (!Number.isInteger(index) || index < 0 || index > 0xffffffff) throw new KofnError('INVALID_ARGUMENT', `"index" expected a chunk index, got ${index}`);
+  const key = await globalThis.crypto.subtle.importKey('raw', new Uint8Array(seed), 'AES-CTR', false, ['encrypt']);
+  const counter = new Uint8Array(16);
+  new DataView(counter.buffer).setUint32(0, index);
+  const stream = await globalThis.crypto.subtle.encrypt({ name: 'AES-CTR', counter, length: 64 }, key, new Uint8Array(length));
+  return new Uint8Array(stream);
+}
