@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ShareDecoder, ShareEncoder, shareChunkLength } from './codec.js';
 import { randomBytes, seededSource, useRandomSource } from './random.js';
+import { FLAG_FINAL, FLAG_METADATA } from './chunk-format.js';
+import { encodeMetadata } from './metadata.js';
 
 const opts = { k: 3, xs: [1, 2, 3, 4, 5], fileId: new Uint8Array(16).fill(7), epoch: 0 };
 const macKey = new Uint8Array(32).fill(9);
@@ -102,5 +104,36 @@ describe('ShareDecoder.decodeData into a caller buffer', () => {
     const into = new ArrayBuffer(4096);
     await expect(dec.decodeData(bad.slice(0, 3), { fileId: opts.fileId, index: 1 }, into)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
     expect(new Uint8Array(into).every((b) => b === 0)).toBe(true);
+  });
+});
+
+/**
+ * The metadata record's FINAL flag must say whether the file has data chunks. These records carry a valid
+ * tag (real encoder, the record's own key), so only the decoder's check of FINAL against the chunk count
+ * catches them (issue #24, survivor 4): an empty file whose record lacks FINAL, a non-empty one claiming it.
+ */
+describe('ShareDecoder.decodeMetadata and the FINAL flag', () => {
+  const record = (size: number, chunkCount: number) => ({ name: 'm', size, type: '', chunkSize: 16, chunkCount, createdAt: 0, macKey });
+
+  it('accepts the flags the encoder sets: FINAL exactly when the file is empty', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    for (const [size, count] of [[0, 0], [10, 1]] as const) {
+      const shares = await enc.encodeMetadata(record(size, count));
+      const d = await new ShareDecoder().decodeMetadata(shares.slice(0, 3), { fileId: opts.fileId });
+      expect(d.meta).toMatchObject({ size, chunkCount: count });
+      expect(d.flags).toBe(FLAG_METADATA | (count === 0 ? FLAG_FINAL : 0));
+    }
+  });
+
+  it('refuses a validly tagged record for an empty file without FINAL', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const shares = await enc.encode(0, FLAG_METADATA, encodeMetadata(record(0, 0)));
+    await expect(new ShareDecoder().decodeMetadata(shares.slice(0, 3), { fileId: opts.fileId })).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+  });
+
+  it('refuses a validly tagged record for a non-empty file marked FINAL', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const shares = await enc.encode(0, FLAG_METADATA | FLAG_FINAL, encodeMetadata(record(10, 1)));
+    await expect(new ShareDecoder().decodeMetadata(shares.slice(0, 3), { fileId: opts.fileId })).rejects.toMatchObject({ code: 'AUTH_FAILED' });
   });
 });

@@ -223,7 +223,8 @@ describe('stream structure attacks', () => {
     const final = chunks[3]!.shares[1]!.slice();
     new DataView(final.buffer).setUint32(24, 2);
     sets[2] = { index: 2, shares: [sets[2]!.shares[0]!, final] };
-    expect((await retrieve(sets, fileId)).error).toBeDefined();
+    // Its header (flags, length) disagrees with the honest share's, so the two are not one group.
+    expect((await retrieve(sets, fileId)).error).toBe('BAD_SHARE_FORMAT');
     const both = pickSets(chunks, [0, 1]);
     const relabel = (s: Uint8Array) => {
       const t = s.slice();
@@ -232,6 +233,38 @@ describe('stream structure attacks', () => {
     };
     both[2] = { index: 2, shares: both[2]!.shares.map(relabel) };
     expect((await retrieve(both, fileId)).error).toBe('AUTH_FAILED');
+  });
+
+  /**
+   * The FINAL flag is inside the MAC, so flipping its byte fails authentication (above). These chunks are
+   * made by the real encoder under the file's real MAC key, so their tags are valid: only the retrieve
+   * stream's own check of the flag against the metadata's chunk count can catch them (issue #24, survivor 4).
+   */
+  const forge = async (finalAt: number | undefined) => {
+    const data = randomBytes(48 * 3);
+    const fileId = randomBytes(16);
+    const macKey = randomBytes(32) as Uint8Array<ArrayBuffer>;
+    const enc = await ShareEncoder.create({ k: 2, xs: [1, 2, 3], fileId, epoch: 0 }, macKey);
+    const meta = await enc.encodeMetadata({ name: 'f.bin', size: data.length, type: '', chunkSize: 48, chunkCount: 3, createdAt: 0, macKey });
+    const sets: ShareSet[] = [{ index: 0, shares: meta.slice(0, 2) }];
+    for (let i = 1; i <= 3; i++) {
+      const shares = await enc.encodeData(i, i === finalAt, data.subarray((i - 1) * 48, i * 48));
+      sets.push({ index: i, shares: shares.slice(0, 2) });
+    }
+    return { data, fileId, sets };
+  };
+
+  it('a validly authenticated chunk falsely marked final, or a last chunk not marked final, fails', async () => {
+    const honest = await forge(3);
+    expect(eq((await retrieve(honest.sets, honest.fileId)).data, honest.data)).toBe(true);
+    const early = await forge(2);
+    const out = await retrieve(early.sets, early.fileId);
+    expect(out.error).toBe('STREAM_TRUNCATED');
+    expect(eq(out.data, early.data.subarray(0, 48))).toBe(true);
+    const never = await forge(undefined);
+    const none = await retrieve(never.sets, never.fileId);
+    expect(none.error).toBe('STREAM_TRUNCATED');
+    expect(eq(none.data, never.data.subarray(0, 96))).toBe(true);
   });
 
   it('extra chunks after the final one fail', async () => {
