@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { files, grants, jobs, relays as relaysTable } from './db/schema.js';
 import { createUser, type User } from './auth.js';
@@ -38,7 +38,7 @@ const message = async (p: Promise<unknown>): Promise<string | undefined> => {
   return undefined;
 };
 
-describe.each(testDatabases())('files on $name with real relays', ({ open }) => {
+describeDatabases('files on $name with real relays', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayAnnouncement } from '@kofn/shared';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { countRelays, listRelays, recordHeartbeat } from './relays.js';
 
@@ -16,7 +16,7 @@ const announcement = (n: number, over: Partial<RelayAnnouncement> = {}): RelayAn
   ...over
 });
 
-describe.each(testDatabases())('relay registry on $name', ({ open }) => {
+describeDatabases('relay registry on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   beforeAll(async () => {
     database = await open();
