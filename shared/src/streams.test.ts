@@ -111,6 +111,28 @@ describe('protect -> retrieve round trips', () => {
   });
 });
 
+/**
+ * The one error a reader must get for a share chunk of chunk `c` whose byte `b` was changed (header layout
+ * in chunk-format.ts): each header field fails with its own code, any body or tag byte with AUTH_FAILED.
+ */
+function expectedCode(c: number, b: number, tampered: Uint8Array, xs: number[]): string {
+  if (b >= HEADER_BYTES) return 'AUTH_FAILED';
+  if (b === 6) {
+    // x: 0 is malformed, another share's x is a duplicate, any other x fails the tag after combining.
+    if (tampered[6] === 0) return 'BAD_SHARE_FORMAT';
+    return xs.includes(tampered[6]!) ? 'DUPLICATE_X' : 'AUTH_FAILED';
+  }
+  if (b >= 8 && b < 24) return 'MIXED_FILE';
+  if (b >= 24 && b < 28) {
+    // Index 0 is only valid with the METADATA flag, so a data chunk moved to 0 (or chunk 0 moved) is malformed.
+    const index = new DataView(tampered.buffer, tampered.byteOffset).getUint32(24);
+    return c === 0 || index === 0 ? 'BAD_SHARE_FORMAT' : 'STREAM_OUT_OF_ORDER';
+  }
+  if (b >= 28 && b < 32) return 'MIXED_EPOCH';
+  // magic, version, flags, k, body length, reserved
+  return 'BAD_SHARE_FORMAT';
+}
+
 describe('tampering is detected before plaintext is released', () => {
   // A reader holding exactly k shares: every single-byte change anywhere in any share chunk (header,
   // body or tag) must fail, and no byte of the altered chunk (or any later one) may come out.
@@ -133,7 +155,7 @@ describe('tampering is detected before plaintext is released', () => {
           sets[c] = { index: c, shares: sets[c]!.shares.map((s) => (s === original ? tampered : s)) };
           const out = await retrieve(sets, fileId);
           cases++;
-          expect(out.error, `chunk ${c} share ${j} byte ${b}`).toBeDefined();
+          expect(out.error, `chunk ${c} share ${j} byte ${b}`).toBe(expectedCode(c, b, tampered, pick.map((p) => chunks[c]!.shares[p]![6]!)));
           // Only whole chunks before the altered one may have been released.
           expect(eq(out.data, data.subarray(0, Math.max(0, c - 1) * 48))).toBe(true);
         }
