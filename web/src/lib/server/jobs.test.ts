@@ -65,10 +65,12 @@ describeDatabases('durable jobs on $name', ({ name, open }) => {
 
   it('takes over a job whose worker died (lease expired), and the dead worker cannot complete it', async () => {
     await enqueue(database.db, 'lease', 'l1', {});
-    const first = await claim(database.db, 'dead-worker', 1);
+    // Explicit clock instead of a sleep: the second claim happens one second after a one-second lease.
+    const t0 = new Date();
+    const first = await claim(database.db, 'dead-worker', 1_000, t0);
     expect(first?.key).toBe('l1');
-    await new Promise((r) => setTimeout(r, 10));
-    const again = await claim(database.db, 'live-worker', 60_000);
+    expect(await claim(database.db, 'early-worker', 60_000, new Date(t0.getTime() + 999))).toBeUndefined();
+    const again = await claim(database.db, 'live-worker', 60_000, new Date(t0.getTime() + 1_001));
     expect(again?.key).toBe('l1');
     expect(again?.attempts).toBe(2);
     await complete(database.db, first!); // stale lease: ignored
