@@ -208,13 +208,13 @@ describeDatabases('files on $name with real relays', ({ open }) => {
     let [job] = await database.db.select().from(jobs).where(eq(jobs.key, fileId));
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
     expect(job?.lastError).toContain(relays[1]!.name);
-    expect(() => readdirSync(chunkDir(relays[0]!))).toThrow();
+    expect(() => readdirSync(chunkDir(relays[0]!))).toThrow(/ENOENT/);
     await relays[1]!.restart();
     await database.db.update(jobs).set({ runAfter: new Date(0) }).where(eq(jobs.key, fileId));
     expect(await runOne(database.db, 'test', handlers)).toBe(true);
     [job] = await database.db.select().from(jobs).where(eq(jobs.key, fileId));
     expect(job?.status).toBe('done');
-    for (const r of relays) expect(() => readdirSync(chunkDir(r))).toThrow();
+    for (const r of relays) expect(() => readdirSync(chunkDir(r))).toThrow(/ENOENT/);
     const [row] = await database.db.select().from(files).where(eq(files.id, fileId));
     expect(row?.status).toBe('deleted');
     expect((await listFiles(alice)).some((f) => f.id === fileId)).toBe(false);
