@@ -9,7 +9,8 @@
  * replacement) are equivalent: they are shown, and left out of the adjusted score the target applies to.
  *
  * Incremental: each package's results are kept in stryker/<package>.incremental.json (committed), so a
- * routine run tests only mutants in changed code or covered by changed tests. `--full` retests everything.
+ * routine run tests only mutants in changed code or covered by changed tests. `--full` retests everything;
+ * `--report-only` prints the scores of the last run without running Stryker.
  * Exits non-zero when a run fails or a module is under the target.
  */
 import { spawn } from 'node:child_process';
@@ -23,6 +24,8 @@ const TARGET = 85;
 const PACKAGES = ['shared'];
 
 const full = process.argv.includes('--full');
+/** Only print the scores of the last run's reports (test-results/stryker/<package>.json). */
+const reportOnly = process.argv.includes('--report-only');
 
 function run(cwd, args) {
   return new Promise((res) => {
@@ -36,7 +39,7 @@ function equivalents() {
   const text = readFileSync(join(root, 'stryker/equivalent-mutants.md'), 'utf8');
   const out = [];
   for (const line of text.split('\n')) {
-    const cells = line.split('|').map((c) => c.trim());
+    const cells = line.split(/(?<!\\)\|/).map((c) => c.trim()); // a replacement's own | is written \|
     if (cells.length < 7 || !/^[a-z]+\/src\//.test(cells[1])) continue;
     out.push({ file: cells[1], line: Number(cells[2]), mutator: cells[3], replacement: cells[4].replace(/^`|`$/g, '').replaceAll('\\|', '|') });
   }
@@ -69,13 +72,15 @@ function scores(pkg, report, known) {
 let failed = false;
 const all = [];
 for (const pkg of PACKAGES) {
-  process.stdout.write(`\n=== Stryker: ${pkg} ===\n`);
-  const t0 = Date.now();
-  const code = await run(join(root, pkg), ['run', 'stryker.config.mjs', ...(full ? ['--force'] : [])]);
-  process.stdout.write(`Stryker ${pkg}: ${Math.round((Date.now() - t0) / 1000)} s\n`);
-  if (code !== 0) {
-    failed = true;
-    continue;
+  if (!reportOnly) {
+    process.stdout.write(`\n=== Stryker: ${pkg} ===\n`);
+    const t0 = Date.now();
+    const code = await run(join(root, pkg), ['run', 'stryker.config.mjs', ...(full ? ['--force'] : [])]);
+    process.stdout.write(`Stryker ${pkg}: ${Math.round((Date.now() - t0) / 1000)} s\n`);
+    if (code !== 0) {
+      failed = true;
+      continue;
+    }
   }
   const report = JSON.parse(readFileSync(join(root, 'test-results/stryker', `${pkg}.json`), 'utf8'));
   all.push(...scores(pkg, report, equivalents()));
