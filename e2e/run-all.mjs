@@ -5,11 +5,17 @@
  * Type checks count as one check each; unit/integration suites (vitest) and the Playwright suite count
  * their tests from their JSON reports. A suite that dies without a report counts as one failure.
  * Exits non-zero if anything failed.
+ *
+ * PostgreSQL: the coordinator suites run on PGlite and on PostgreSQL. DATABASE_URL names the server; when
+ * it is unset, the one CI sets up (postgres@127.0.0.1:5432, database test, trust auth) is tried. When none
+ * answers, the suites' PostgreSQL variants are reported as skipped (counted in the totals, with the
+ * reason), never silently left out.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findPostgres, shown } from './find-postgres.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const reports = join(root, 'test-results');
@@ -67,11 +73,11 @@ function readReport(file) {
   }
 }
 
-async function vitest(pkg) {
-  const name = `vitest ${pkg}`;
+async function vitest(pkg, env = process.env, note = '') {
+  const name = `vitest ${pkg}${note}`;
   process.stdout.write(`\n=== ${name} ===\n`);
   const out = join(reports, `vitest-${pkg}.json`);
-  const code = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`], join(root, pkg));
+  const code = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`], join(root, pkg), env);
   const r = readReport(out);
   if (!r) {
     totals.failed += 1;
@@ -113,7 +119,14 @@ await check('typecheck shared+relay (tsc -b)', 'npx', ['tsc', '-b']);
 await check('typecheck shared+relay tests (tsc)', 'sh', ['-c', 'npx tsc -p shared/tsconfig.test.json && npx tsc -p relay/tsconfig.test.json']);
 await check('typecheck web (svelte-check)', 'npm', ['run', 'typecheck', '-w', '@kofn/web']);
 await check('typecheck e2e (tsc)', 'npx', ['tsc', '-p', 'e2e']);
-for (const pkg of ['shared', 'relay', 'web']) await vitest(pkg);
+for (const pkg of ['shared', 'relay']) await vitest(pkg);
+{
+  const pg = await findPostgres(process.env);
+  const env = { ...process.env };
+  if (pg.url) env.DATABASE_URL = pg.url;
+  const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
+  await vitest('web', env, note);
+}
 if (built) await playwright();
 else {
   totals.failed += 1;

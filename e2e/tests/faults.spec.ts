@@ -55,12 +55,11 @@ test('a corrupted share chunk on one relay is routed around, and the history nam
   const bytes = readFileSync(chunk);
   bytes[bytes.length - 100]! ^= 0x40;
   writeFileSync(chunk, bytes);
-  // Make the other relays answer pings slowly, so the corrupted one is among the k the browser picks first.
+  // Steer the browser to the corrupted relay without timing: the others' pings fail (503), so their
+  // round-trip time is Infinity and the corrupted relay, the only one with a measured time, is ranked
+  // first among the k it reads from (retrieve.ts sorts by ping; a failed ping only ranks a relay last).
   for (const r of stack.relayProcs.slice(1)) {
-    await page.route(`${r.url}/v1/ping`, async (route) => {
-      await new Promise((res) => setTimeout(res, 300));
-      await route.continue();
-    });
+    await page.route(`${r.url}/v1/ping`, (route) => route.fulfill({ status: 503 }));
   }
   await page.reload();
   await retrieveThroughUi(page, B.name);

@@ -16,7 +16,7 @@ test('the manifest is valid and its icons load', async ({ page }) => {
   expect(manifest).toMatchObject({ short_name: 'kofn', start_url: '/', display: 'standalone' });
   for (const size of ['192x192', '512x512']) {
     const icon = manifest.icons.find((i) => i.sizes === size && i.type === 'image/png');
-    expect(icon, size).toBeDefined();
+    expect(icon, size).toEqual({ src: `/icons/icon-${size.split('x')[0]}.png`, sizes: size, type: 'image/png', purpose: 'any' });
     const res = await page.request.get(icon!.src);
     expect(res.status()).toBe(200);
     const png = await res.body();

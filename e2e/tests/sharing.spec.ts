@@ -39,6 +39,25 @@ test('share with a second user, who retrieves; revoke, and they cannot any more'
   await expect(carol.getByTestId('transfer').first()).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(carol, 'shared-with-carol.bin')).toBe(file.sha256);
 
+  // Read access is all Carol has: through the HTTP API, removing, committing and tokens for put, delete
+  // and list answer the same 404 as for a file she cannot see (issue #24, survivor 1).
+  const listed = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };
+  const fileId = listed.files.find((f) => f.name === 'shared-with-carol.bin')!.id;
+  const session = (await (await carolContext.request.get('/api/session')).json()) as { csrfToken: string };
+  const h = { Origin: stack.url, 'X-CSRF-Token': session.csrfToken };
+  expect((await carolContext.request.post(`/api/files/${fileId}/tokens`, { data: { op: 'get' }, headers: h })).status()).toBe(200);
+  const writes = [
+    carolContext.request.delete(`/api/files/${fileId}`, { headers: h }),
+    carolContext.request.post(`/api/files/${fileId}/commit`, { data: { roots: {} }, headers: h }),
+    ...['put', 'delete', 'list'].map((op) => carolContext.request.post(`/api/files/${fileId}/tokens`, { data: { op }, headers: h }))
+  ];
+  for (const res of await Promise.all(writes)) {
+    expect(res.status(), res.url()).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'File not found on the servers.' } });
+  }
+  const still = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; status: string }> };
+  expect(still.files.find((f) => f.id === fileId)?.status).toBe('available');
+
   // Revoke from the owner's dialog.
   await page.reload();
   await ready(page);

@@ -42,12 +42,11 @@ const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base
 const put = (fid: string, index: string | number, body: BodyInit | null, headers: Record<string, string>) =>
   app.request(`/v1/files/${fid}/chunks/${index}`, { method: 'PUT', body, headers });
 
-async function expectCode(res: Response, status: number | [number, number], code?: string): Promise<void> {
-  const [lo, hi] = typeof status === 'number' ? [status, status] : status;
-  expect(res.status).toBeGreaterThanOrEqual(lo);
-  expect(res.status).toBeLessThanOrEqual(hi);
+/** The exact status and stable code each case is known to answer: a range or "any code" hides regressions. */
+async function expectCode(res: Response, status: number, code: string): Promise<void> {
+  expect(res.status).toBe(status);
   const body = (await res.json()) as { error?: { code?: string } };
-  expect(body.error?.code).toEqual(code ?? expect.any(String));
+  expect(body.error?.code).toBe(code);
 }
 
 const putToken = (over: Record<string, unknown> = {}) => signer.mint({ fid: FID, op: 'put', chunks: [0, 10], max: 10_000, ...over });
@@ -85,9 +84,7 @@ describe('ids and indexes in the path', () => {
   });
 
   it('an unencoded ../ never reaches a handler outside /v1/files', async () => {
-    const res = await app.request(`/v1/files/${FID}/chunks/../../../../etc/passwd`);
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
+    await expectCode(await app.request(`/v1/files/${FID}/chunks/../../../../etc/passwd`), 404, 'NOT_FOUND');
   });
 });
 
@@ -125,7 +122,7 @@ describe('bodies', () => {
     await expectCode(await app.request(`/v1/files/${FID}/chunks/1`, { method: 'PUT', body, headers: { Authorization: `Bearer ${token}` }, duplex: 'half' } as RequestInit), 413, 'PAYLOAD_TOO_LARGE');
   });
   it('non-numeric Content-Length -> 400', async () => {
-    await expectCode(await put(FID, 1, shareChunk(FID, 1), { ...(await auth()), 'Content-Length': 'abc' }), 400);
+    await expectCode(await put(FID, 1, shareChunk(FID, 1), { ...(await auth()), 'Content-Length': 'abc' }), 400, 'BAD_REQUEST');
   });
 });
 
@@ -222,7 +219,7 @@ describe('methods, origins and ranges', () => {
     const res = await app.request(`/v1/files/${FID}/chunks/7`, { headers: { Authorization: `Bearer ${token}`, Origin: 'https://evil.example' } });
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
     const pre = await app.request(`/v1/files/${FID}/chunks/7`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example', 'Access-Control-Request-Method': 'DELETE' } });
-    expect(pre.status).toBeLessThan(500);
+    expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
   });
   it.each(['bytes=0-10', `bytes=${'0-0,'.repeat(2000)}0-0`, 'bytes=-1', 'items=0-1'])('Range %s -> 416', async (range) => {
@@ -240,13 +237,19 @@ describe('raw HTTP below the app', () => {
   it('Content-Length longer than the body, then the client goes away: nothing stored', async () => {
     const body = shareChunk(FID, 3, 100);
     const r = await rawRequest(server.port, Buffer.concat([Buffer.from(await head(`Content-Length: 500\r\n\r\n`)), Buffer.from(body)]), { endAfterWrite: true, timeoutMs: 2000 });
-    expect(r.status === 0 || (r.status >= 400 && r.status < 500)).toBe(true);
+    expect(r.status).toBe(400);
+    expect(json(r.body).error.code).toBe('BAD_REQUEST');
+    // The answer can come before the route has thrown its spool file away: wait for that, then look.
+    await expect.poll(() => readdirSync(join(root, 'tmp')), { timeout: 5_000 }).toEqual([]);
+    expect(await store.head(FID, 3)).toBeUndefined();
+    expect((await store.list(FID)).map((c) => c.index)).not.toContain(3);
   });
   it('Content-Length shorter than the body -> 4xx', async () => {
     const body = shareChunk(FID, 3, 100);
     const r = await rawRequest(server.port, Buffer.concat([Buffer.from(await head(`Content-Length: 60\r\nConnection: close\r\n\r\n`)), Buffer.from(body)]));
     expect(r.status).toBe(400);
-    expect(json(r.body.split('\r\n\r\n').pop()!.trim() || r.body).error.code).toBeDefined();
+    expect(json(r.body).error.code).toBe('BAD_REQUEST');
+    expect(await store.head(FID, 3)).toBeUndefined();
   });
   it('two different Content-Length headers -> 400 with a code', async () => {
     const r = await rawRequest(server.port, await head(`Content-Length: 10\r\nContent-Length: 20\r\n\r\n0123456789`));
@@ -256,33 +259,40 @@ describe('raw HTTP below the app', () => {
   it('Content-Length together with chunked Transfer-Encoding (smuggling) -> 400', async () => {
     const r = await rawRequest(server.port, await head(`Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`));
     expect(r.status).toBe(400);
+    expect(json(r.body).error.code).toBe('BAD_REQUEST');
   });
   it('chunked body over the limit -> 413', async () => {
     const big = Buffer.from(shareChunk(FID, 3, 9000));
     const chunked = `${big.length.toString(16)}\r\n`;
     const r = await rawRequest(server.port, Buffer.concat([Buffer.from(await head(`Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked}`)), big, Buffer.from('\r\n0\r\n\r\n')]));
     expect(r.status).toBe(413);
-    expect(r.body).toContain('PAYLOAD_TOO_LARGE');
+    expect(json(r.body).error.code).toBe('PAYLOAD_TOO_LARGE');
   });
   it('malformed chunked encoding -> 400 with a code', async () => {
     const r = await rawRequest(server.port, await head(`Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`));
     expect(r.status).toBe(400);
+    expect(json(r.body).error.code).toBe('BAD_REQUEST');
   });
   it('oversized headers -> 431 HEADERS_TOO_LARGE', async () => {
     const r = await rawRequest(server.port, `GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
     expect(r.status).toBe(431);
     expect(json(r.body).error.code).toBe('HEADERS_TOO_LARGE');
   });
-  it('headers that never finish (slowloris) are cut off with 408 once the header timeout passes', { timeout: 15_000 }, async () => {
+  it('headers that never finish (slowloris) are cut off with 408 once the header timeout passes', { timeout: 25_000 }, async () => {
+    // The server's header timeout is 5 s (testing/server.ts). The 408 itself proves the server cut the
+    // connection (the client would wait its own 20 s and see no status); the lower bound shows it was
+    // that timeout, not an early refusal. No upper bound on a shared, loaded machine: the client's wait is it.
     const t0 = Date.now();
-    const r = await rawRequest(server.port, 'GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n', { timeoutMs: 12_000 });
+    const r = await rawRequest(server.port, 'GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n', { timeoutMs: 20_000 });
     expect(r.status).toBe(408);
-    expect(Date.now() - t0).toBeLessThan(11_000);
+    expect(json(r.body).error.code).toBe('BAD_REQUEST');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(4_900);
   });
 
   it('garbage instead of HTTP -> 400', async () => {
     const r = await rawRequest(server.port, 'HELLO THERE\r\n\r\n');
     expect(r.status).toBe(400);
+    expect(json(r.body).error.code).toBe('BAD_REQUEST');
   });
 });
 

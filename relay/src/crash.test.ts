@@ -1,10 +1,11 @@
 /**
- * Crash safety with a real relay process: kill -9 at random moments during 200 uploads, restart, and
- * check that every acknowledged chunk is intact and that no partial chunk is visible.
+ * Crash safety with a real relay process: kill -9 at recorded points of one upload (spool opened, spool
+ * partly written, chunk linked), and at random moments during 200 uploads; restart, and check that every
+ * acknowledged chunk is intact and that no partial chunk is visible.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomInt } from 'node:crypto';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -54,6 +55,91 @@ function kill9(): Promise<void> {
 
 afterAll(async () => {
   if (child) await kill9();
+});
+
+/** Polls (every 2 ms, for at most 20 s) until `seen()` holds: waits for an observable state, not a time. */
+async function until(what: string, seen: () => boolean): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (!seen()) {
+    if (Date.now() > end) throw new Error(`never saw: ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+const spoolFiles = (): Array<{ name: string; size: number }> => {
+  const dir = join(dataDir, 'tmp');
+  return readdirSync(dir).flatMap((name) => {
+    try {
+      return [{ name, size: statSync(join(dir, name)).size }];
+    } catch {
+      return []; // removed between readdir and stat
+    }
+  });
+};
+
+describe('kill -9 at recorded points of one upload', () => {
+  it('spool opened, spool partly written: nothing stored; chunk linked: stored whole', { timeout: 120_000 }, async () => {
+    const signer = await makeSigner(RELAY_ID);
+    const jwk = JSON.stringify(await exportJWK(signer.publicKey));
+    const fid = newFileId();
+    const put = await signer.mint({ fid, op: 'put', chunks: [1, 3], max: 4 << 20 }, { exp: 900 });
+    const chunkDir = join(dataDir, 'chunks', fid.slice(0, 2), fid);
+    const chunkFiles = (): string[] => {
+      try {
+        return readdirSync(chunkDir);
+      } catch {
+        return [];
+      }
+    };
+    // The client sends `sendFirst` bytes, then holds the rest back until told (or forever).
+    const upload = (url: string, index: number, body: Uint8Array, sendFirst: number) => {
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          if (sendFirst > 0) c.enqueue(body.subarray(0, sendFirst));
+          if (sendFirst >= body.length) c.close();
+        },
+        pull: () => new Promise<void>(() => undefined)
+      });
+      return fetch(`${url}/v1/files/${fid}/chunks/${index}`, { method: 'PUT', body: stream, headers: { Authorization: `Bearer ${put}` }, duplex: 'half' } as RequestInit).then(
+        (r) => r.status,
+        () => 0
+      );
+    };
+    const bodies = [1, 2, 3].map((i) => shareChunk(fid, i, 1024 * 1024));
+
+    // 1. Spool file opened, nothing written to it yet (10 bytes sent: not even a whole share header).
+    let url = await start(jwk);
+    const first = upload(url, 1, bodies[0]!, 10);
+    await until('the spool file of chunk 1', () => spoolFiles().length === 1);
+    expect(spoolFiles()[0]!.size).toBe(0);
+    await kill9();
+    expect(await first).toBe(0);
+
+    // 2. Part of the body written to the spool file (ingest writes in 256 KiB batches).
+    url = await start(jwk);
+    expect(spoolFiles()).toEqual([]);
+    const second = upload(url, 2, bodies[1]!, 600 * 1024);
+    await until('256 KiB of chunk 2 in its spool file', () => spoolFiles().some((f) => f.size >= 256 * 1024));
+    await kill9();
+    expect(await second).toBe(0);
+
+    // 3. The whole body sent: killed as soon as the chunk's name appears (linked, maybe not yet answered).
+    url = await start(jwk);
+    expect(spoolFiles()).toEqual([]);
+    const third = upload(url, 3, bodies[2]!, bodies[2]!.length);
+    await until('chunk 3 linked into place', () => chunkFiles().some((n) => n.startsWith('3.')));
+    await kill9();
+    expect([0, 201]).toContain(await third); // killed before or just after the answer: both are allowed
+
+    url = await start(jwk);
+    expect(spoolFiles()).toEqual([]);
+    const store = new DiskStore(dataDir);
+    const stored = await store.list(fid);
+    expect(stored.map((c) => c.index)).toEqual([3]);
+    expect(stored[0]!.digest).toBe(createHash('sha256').update(bodies[2]!).digest('hex'));
+    expect((await store.scrub()).corrupt).toEqual([]);
+    await kill9();
+  });
 });
 
 describe('kill -9 during uploads', () => {

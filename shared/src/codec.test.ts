@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ShareDecoder, ShareEncoder, shareChunkLength } from './codec.js';
 import { randomBytes, seededSource, useRandomSource } from './random.js';
+import { FLAG_FINAL, FLAG_METADATA } from './chunk-format.js';
+import { encodeMetadata } from './metadata.js';
 
 const opts = { k: 3, xs: [1, 2, 3, 4, 5], fileId: new Uint8Array(16).fill(7), epoch: 0 };
 const macKey = new Uint8Array(32).fill(9);
@@ -102,5 +104,90 @@ describe('ShareDecoder.decodeData into a caller buffer', () => {
     const into = new ArrayBuffer(4096);
     await expect(dec.decodeData(bad.slice(0, 3), { fileId: opts.fileId, index: 1 }, into)).rejects.toMatchObject({ code: 'AUTH_FAILED' });
     expect(new Uint8Array(into).every((b) => b === 0)).toBe(true);
+  });
+});
+
+/**
+ * The metadata record's FINAL flag must say whether the file has data chunks. These records carry a valid
+ * tag (real encoder, the record's own key), so only the decoder's check of FINAL against the chunk count
+ * catches them (issue #24, survivor 4): an empty file whose record lacks FINAL, a non-empty one claiming it.
+ */
+describe('ShareDecoder.decodeMetadata and the FINAL flag', () => {
+  const record = (size: number, chunkCount: number) => ({ name: 'm', size, type: '', chunkSize: 16, chunkCount, createdAt: 0, macKey });
+
+  it('accepts the flags the encoder sets: FINAL exactly when the file is empty', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    for (const [size, count] of [[0, 0], [10, 1]] as const) {
+      const shares = await enc.encodeMetadata(record(size, count));
+      const d = await new ShareDecoder().decodeMetadata(shares.slice(0, 3), { fileId: opts.fileId });
+      expect(d.meta).toMatchObject({ size, chunkCount: count });
+      expect(d.flags).toBe(FLAG_METADATA | (count === 0 ? FLAG_FINAL : 0));
+    }
+  });
+
+  it('refuses a validly tagged record for an empty file without FINAL', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const shares = await enc.encode(0, FLAG_METADATA, encodeMetadata(record(0, 0)));
+    await expect(new ShareDecoder().decodeMetadata(shares.slice(0, 3), { fileId: opts.fileId })).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+  });
+
+  it('refuses a validly tagged record for a non-empty file marked FINAL', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const shares = await enc.encode(0, FLAG_METADATA | FLAG_FINAL, encodeMetadata(record(10, 1)));
+    await expect(new ShareDecoder().decodeMetadata(shares.slice(0, 3), { fileId: opts.fileId })).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+  });
+});
+
+/** Parameter checks at the encoder's and decoder's public edge (survivors of the first Stryker run). */
+describe('ShareEncoder.create and ShareDecoder refuse bad parameters with INVALID_ARGUMENT', () => {
+  const failure = async (p: Promise<unknown>): Promise<{ code?: string; message?: string }> =>
+    p.then(
+      () => ({}),
+      (err: { code?: string; message?: string }) => ({ code: err.code, message: err.message })
+    );
+  const key = () => new Uint8Array(32).fill(9);
+
+  it.each([
+    ['a 15-byte file id', { fileId: new Uint8Array(15) }, '"fileId" expected 16 bytes'],
+    ['a file id that is not bytes', { fileId: Array.from({ length: 16 }, () => 1) as unknown as Uint8Array }, '"fileId" expected 16 bytes'],
+    ['a negative epoch', { epoch: -1 }, '"epoch" expected integer 0..2^32-1'],
+    ['a fractional epoch', { epoch: 1.5 }, '"epoch" expected integer 0..2^32-1'],
+    ['an epoch of 2^32', { epoch: 2 ** 32 }, '"epoch" expected integer 0..2^32-1'],
+    ['an epoch that is a string', { epoch: '1' as unknown as number }, '"epoch" expected integer 0..2^32-1']
+  ])('%s', async (_name, over, message) => {
+    expect(await failure(ShareEncoder.create({ ...opts, ...over }, key()))).toEqual({ code: 'INVALID_ARGUMENT', message });
+  });
+
+  it('accepts the largest epoch, 2^32-1', async () => {
+    expect((await ShareEncoder.create({ ...opts, epoch: 2 ** 32 - 1 }, key())).epoch).toBe(2 ** 32 - 1);
+  });
+
+  it('refuses k above the number of shares, and a MAC key that is not 32 bytes', async () => {
+    expect(await failure(ShareEncoder.create({ ...opts, k: 6 }, key()))).toEqual({ code: 'INVALID_THRESHOLD', message: 'The threshold is greater than the number of servers.' });
+    expect((await failure(ShareEncoder.create(opts, new Uint8Array(31)))).code).toBe('INVALID_ARGUMENT');
+    expect((await failure(ShareEncoder.create(opts, Array.from({ length: 32 }, () => 0) as unknown as Uint8Array<ArrayBuffer>))).code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('keeps its own copy of the file id', async () => {
+    const fileId = new Uint8Array(16).fill(3);
+    const enc = await ShareEncoder.create({ ...opts, fileId }, key());
+    fileId.fill(4);
+    expect(Array.from(enc.fileId)).toEqual(Array.from(new Uint8Array(16).fill(3)));
+  });
+
+  it('refuses a second encode while one runs (the scratch buffer is shared)', async () => {
+    const enc = await ShareEncoder.create(opts, key());
+    const first = enc.encodeData(1, true, new Uint8Array(10));
+    await expect(enc.encodeData(2, true, new Uint8Array(10))).rejects.toThrow('ShareEncoder.encode called concurrently');
+    await first;
+    expect(await enc.encodeData(2, true, new Uint8Array(10))).toHaveLength(5);
+  });
+
+  it('decodeData refuses index 0 (the metadata record has its own decoder)', async () => {
+    const enc = await ShareEncoder.create(opts, macKey);
+    const meta = await enc.encodeMetadata({ name: 'a', size: 1, type: '', chunkSize: 16, chunkCount: 1, createdAt: 0, macKey });
+    const dec = new ShareDecoder();
+    await dec.decodeMetadata(meta.slice(0, 3), { fileId: opts.fileId });
+    expect(await failure(dec.decodeData(meta.slice(0, 3), { fileId: opts.fileId, index: 0 }))).toEqual({ code: 'INVALID_ARGUMENT', message: 'Data chunks start at index 1.' });
   });
 });

@@ -54,4 +54,48 @@ describe('metadata record', () => {
     expect(() => checkFileMetadata({ name: 'x', size: 1, type: '', chunkSize: 0, createdAt: 0 })).toThrow('"chunkSize"');
     expect(() => checkFileMetadata({ name: 'x'.repeat(1025), size: 1, type: '', chunkSize: 10, createdAt: 0 })).toThrow('"name"');
   });
+
+  // Each limit exactly at and just past its edge (survivors of the first Stryker run).
+  it('takes every limit up to its edge and refuses one past it, with INVALID_ARGUMENT', () => {
+    const ok = { name: 'x', size: 1, type: '', chunkSize: 10, createdAt: 0 };
+    const code = (over: object) => {
+      try {
+        checkFileMetadata({ ...ok, ...over });
+      } catch (err) {
+        return (err as { code?: string }).code;
+      }
+      return 'ok';
+    };
+    const MAX_CHUNK = 64 * 1024 * 1024;
+    expect([code({ chunkSize: MAX_CHUNK }), code({ chunkSize: MAX_CHUNK + 1 }), code({ chunkSize: 1.5 })]).toEqual(['ok', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
+    expect([code({ name: 'é'.repeat(512) }), code({ name: 'é'.repeat(512) + 'x' })]).toEqual(['ok', 'INVALID_ARGUMENT']);
+    expect([code({ type: 't'.repeat(255) }), code({ type: 't'.repeat(256) })]).toEqual(['ok', 'INVALID_ARGUMENT']);
+    expect([code({ createdAt: 0 }), code({ createdAt: -1 }), code({ createdAt: 1.5 }), code({ createdAt: Number.MAX_SAFE_INTEGER + 2 })]).toEqual(['ok', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
+    // Chunk count: at most 2^32 - 2 chunks (0xffffffff is kept out of range of u32 index arithmetic).
+    expect([code({ chunkSize: 1, size: 0xfffffffe }), code({ chunkSize: 1, size: 0xffffffff })]).toEqual(['ok', 'INVALID_ARGUMENT']);
+  });
+
+  it('decoding refuses records whose fields are out of range, with BAD_SHARE_FORMAT', () => {
+    const decodeCode = (bytes: Uint8Array) => {
+      try {
+        decodeMetadata(bytes);
+      } catch (err) {
+        return (err as { code?: string }).code;
+      }
+      return 'ok';
+    };
+    const good = encodeMetadata(record());
+    const at = (offset: number, write: (dv: DataView) => void) => {
+      const b = good.slice();
+      write(new DataView(b.buffer));
+      return decodeCode(b);
+    };
+    // Offsets: version 0, key 1..32, size 33, chunk size 41, chunk count 45, created 49.
+    expect(decodeCode(good)).toBe('ok');
+    expect(at(33, (dv) => dv.setBigUint64(33, BigInt(Number.MAX_SAFE_INTEGER) + 1n))).toBe('BAD_SHARE_FORMAT');
+    expect(at(49, (dv) => dv.setBigUint64(49, BigInt(Number.MAX_SAFE_INTEGER) + 1n))).toBe('BAD_SHARE_FORMAT');
+    expect(at(41, (dv) => dv.setUint32(41, 0))).toBe('BAD_SHARE_FORMAT');
+    expect(at(41, (dv) => dv.setUint32(41, 64 * 1024 * 1024 + 1))).toBe('BAD_SHARE_FORMAT');
+    expect(at(45, (dv) => dv.setUint32(45, 4))).toBe('BAD_SHARE_FORMAT');
+  });
 });

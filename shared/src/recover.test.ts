@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -109,6 +109,47 @@ describe('offline recovery from relay folders alone', () => {
     expect(safeFileName('../../etc/passwd', 'x')).toBe('.._.._etc_passwd');
     expect(safeFileName('..', 'fallback')).toBe('fallback');
     expect(safeFileName('a\u0000b\u202e', 'x')).toBe('a_b_');
+    expect(safeFileName('.', 'fallback')).toBe('fallback');
+    expect(safeFileName('', 'fallback')).toBe('fallback');
+    expect(safeFileName('   ', 'fallback')).toBe('fallback');
+    expect(safeFileName('  report.pdf  ', 'x')).toBe('report.pdf');
+  });
+
+  it('gives a second file of the same name its id as a suffix, in file-id order', async () => {
+    const dirs = relayDirs(2);
+    const ids = [await protectTo(dirs, 'same.txt', new TextEncoder().encode('one'), 2), await protectTo(dirs, 'same.txt', new TextEncoder().encode('two'), 2)];
+    const [first, second] = [...ids].sort();
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const { files: results } = await recoverDirectories(dirs, out);
+    expect(results.map((r) => r.fileId)).toEqual([first, second]);
+    expect(results.map((r) => r.path)).toEqual([join(out, 'same.txt'), join(out, `same.txt.${second!.slice(0, 8)}`)]);
+  });
+
+  it('reads only regular files inside the given folders: a symlink to a share elsewhere is not followed', async () => {
+    const dirs = relayDirs(3);
+    const hex = await protectTo(dirs, 'linked.bin', randomBytes(500), 3);
+    // Folder 0 gets links to folder 2's shares; with folders 0 and 1 only, k - 1 real shares remain.
+    const from = join(dirs[2]!, 'chunks', hex.slice(0, 2), hex);
+    mkdirSync(join(dirs[0]!, 'links'));
+    for (const name of readdirSync(from)) symlinkSync(join(from, name), join(dirs[0]!, 'links', name));
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const { files: [r] } = await recoverDirectories(dirs.slice(0, 2), out);
+    expect(r?.error?.code).toBe('NOT_ENOUGH_SHARES');
+    expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
+  });
+
+  it('skips a file with a share-like size and magic whose header is invalid', async () => {
+    const dirs = relayDirs(2);
+    const hex = await protectTo(dirs, 'ok.bin', randomBytes(300), 2);
+    const real = readFileSync(join(dirs[0]!, 'chunks', hex.slice(0, 2), hex, '1.kofn'));
+    const forged = Buffer.from(real);
+    forged[7] = 1; // k = 1: not a valid header
+    writeFileSync(join(dirs[0]!, 'forged.kofn'), forged);
+    const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+    const { files: results, unattributed } = await recoverDirectories(dirs, out);
+    expect(results.map((r) => [r.fileId, r.error, r.badShares])).toEqual([[hex, undefined, []]]);
+    // Not used, but named: it looks like a share and is not one.
+    expect(unattributed.map((u) => [u.path, u.relayDir])).toEqual([[join(dirs[0]!, 'forged.kofn'), dirs[0]]]);
   });
 
   it('works as the kofn-recover command', async () => {

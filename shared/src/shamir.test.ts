@@ -181,9 +181,23 @@ describe('input validation with stable codes', () => {
     ['combine x = 0 (forged share)', () => combine([{ x: 0, y: s }, { x: 1, y: s }]), 'INVALID_X'],
     ['combine duplicate x', () => combine([{ x: 3, y: s }, { x: 3, y: s }]), 'DUPLICATE_X'],
     ['combine unequal lengths', () => combine([{ x: 1, y: s }, { x: 2, y: new Uint8Array(5) }]), 'SHARE_LENGTH_MISMATCH'],
-    ['combine non-byte x', () => combine([{ x: 1, y: s }, { x: 300, y: s }]), 'INVALID_X']
+    ['combine non-byte x', () => combine([{ x: 1, y: s }, { x: 300, y: s }]), 'INVALID_X'],
+    // Edges and shapes found by Stryker's first run (survivors), each with its code:
+    ['xs null', () => split(s, 2, null as unknown as number[]), 'INVALID_ARGUMENT'],
+    ['xs a number', () => split(s, 2, 5 as unknown as number[]), 'INVALID_ARGUMENT'],
+    ['xs an object without length', () => split(s, 2, {} as unknown as number[]), 'INVALID_ARGUMENT'],
+    ['xs a string', () => split(s, 2, '12' as unknown as number[]), 'INVALID_ARGUMENT'],
+    ['combine a non-array', () => combine({ length: 2 } as unknown as { x: number; y: Uint8Array }[]), 'INVALID_ARGUMENT'],
+    ['combine a share without y', () => combine([{ x: 1 } as unknown as { x: number; y: Uint8Array }, { x: 2, y: s }]), 'INVALID_ARGUMENT']
   ])('%s', (_name, fn, code) => {
     expect(codeOf(fn)).toBe(code);
+  });
+
+  it('accepts the largest threshold and share count: k = n = 255', () => {
+    const xs = Array.from({ length: 255 }, (_, i) => i + 1);
+    const shares = split(s, 255, xs);
+    expect(shares).toHaveLength(255);
+    expect(Array.from(combine(shares.map((y, i) => ({ x: xs[i]!, y }))))).toEqual(Array.from(s));
   });
 
   it('words messages uniformly', () => {

@@ -111,6 +111,28 @@ describe('protect -> retrieve round trips', () => {
   });
 });
 
+/**
+ * The one error a reader must get for a share chunk of chunk `c` whose byte `b` was changed (header layout
+ * in chunk-format.ts): each header field fails with its own code, any body or tag byte with AUTH_FAILED.
+ */
+function expectedCode(c: number, b: number, tampered: Uint8Array, xs: number[]): string {
+  if (b >= HEADER_BYTES) return 'AUTH_FAILED';
+  if (b === 6) {
+    // x: 0 is malformed, another share's x is a duplicate, any other x fails the tag after combining.
+    if (tampered[6] === 0) return 'BAD_SHARE_FORMAT';
+    return xs.includes(tampered[6]!) ? 'DUPLICATE_X' : 'AUTH_FAILED';
+  }
+  if (b >= 8 && b < 24) return 'MIXED_FILE';
+  if (b >= 24 && b < 28) {
+    // Index 0 is only valid with the METADATA flag, so a data chunk moved to 0 (or chunk 0 moved) is malformed.
+    const index = new DataView(tampered.buffer, tampered.byteOffset).getUint32(24);
+    return c === 0 || index === 0 ? 'BAD_SHARE_FORMAT' : 'STREAM_OUT_OF_ORDER';
+  }
+  if (b >= 28 && b < 32) return 'MIXED_EPOCH';
+  // magic, version, flags, k, body length, reserved
+  return 'BAD_SHARE_FORMAT';
+}
+
 describe('tampering is detected before plaintext is released', () => {
   // A reader holding exactly k shares: every single-byte change anywhere in any share chunk (header,
   // body or tag) must fail, and no byte of the altered chunk (or any later one) may come out.
@@ -133,7 +155,7 @@ describe('tampering is detected before plaintext is released', () => {
           sets[c] = { index: c, shares: sets[c]!.shares.map((s) => (s === original ? tampered : s)) };
           const out = await retrieve(sets, fileId);
           cases++;
-          expect(out.error, `chunk ${c} share ${j} byte ${b}`).toBeDefined();
+          expect(out.error, `chunk ${c} share ${j} byte ${b}`).toBe(expectedCode(c, b, tampered, pick.map((p) => chunks[c]!.shares[p]![6]!)));
           // Only whole chunks before the altered one may have been released.
           expect(eq(out.data, data.subarray(0, Math.max(0, c - 1) * 48))).toBe(true);
         }
@@ -223,7 +245,8 @@ describe('stream structure attacks', () => {
     const final = chunks[3]!.shares[1]!.slice();
     new DataView(final.buffer).setUint32(24, 2);
     sets[2] = { index: 2, shares: [sets[2]!.shares[0]!, final] };
-    expect((await retrieve(sets, fileId)).error).toBeDefined();
+    // Its header (flags, length) disagrees with the honest share's, so the two are not one group.
+    expect((await retrieve(sets, fileId)).error).toBe('BAD_SHARE_FORMAT');
     const both = pickSets(chunks, [0, 1]);
     const relabel = (s: Uint8Array) => {
       const t = s.slice();
@@ -232,6 +255,38 @@ describe('stream structure attacks', () => {
     };
     both[2] = { index: 2, shares: both[2]!.shares.map(relabel) };
     expect((await retrieve(both, fileId)).error).toBe('AUTH_FAILED');
+  });
+
+  /**
+   * The FINAL flag is inside the MAC, so flipping its byte fails authentication (above). These chunks are
+   * made by the real encoder under the file's real MAC key, so their tags are valid: only the retrieve
+   * stream's own check of the flag against the metadata's chunk count can catch them (issue #24, survivor 4).
+   */
+  const forge = async (finalAt: number | undefined) => {
+    const data = randomBytes(48 * 3);
+    const fileId = randomBytes(16);
+    const macKey = randomBytes(32) as Uint8Array<ArrayBuffer>;
+    const enc = await ShareEncoder.create({ k: 2, xs: [1, 2, 3], fileId, epoch: 0 }, macKey);
+    const meta = await enc.encodeMetadata({ name: 'f.bin', size: data.length, type: '', chunkSize: 48, chunkCount: 3, createdAt: 0, macKey });
+    const sets: ShareSet[] = [{ index: 0, shares: meta.slice(0, 2) }];
+    for (let i = 1; i <= 3; i++) {
+      const shares = await enc.encodeData(i, i === finalAt, data.subarray((i - 1) * 48, i * 48));
+      sets.push({ index: i, shares: shares.slice(0, 2) });
+    }
+    return { data, fileId, sets };
+  };
+
+  it('a validly authenticated chunk falsely marked final, or a last chunk not marked final, fails', async () => {
+    const honest = await forge(3);
+    expect(eq((await retrieve(honest.sets, honest.fileId)).data, honest.data)).toBe(true);
+    const early = await forge(2);
+    const out = await retrieve(early.sets, early.fileId);
+    expect(out.error).toBe('STREAM_TRUNCATED');
+    expect(eq(out.data, early.data.subarray(0, 48))).toBe(true);
+    const never = await forge(undefined);
+    const none = await retrieve(never.sets, never.fileId);
+    expect(none.error).toBe('STREAM_TRUNCATED');
+    expect(eq(none.data, never.data.subarray(0, 96))).toBe(true);
   });
 
   it('extra chunks after the final one fail', async () => {

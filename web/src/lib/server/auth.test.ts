@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { users } from './db/schema.js';
 import { createUser, login, logout, sessionUser, setupAdmin, createSession } from './auth.js';
@@ -14,7 +14,7 @@ const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => {
   return undefined;
 };
 
-describe.each(testDatabases())('accounts on $name', ({ open }) => {
+describeDatabases('accounts on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   beforeAll(async () => {
     database = await open();

@@ -8,7 +8,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { createUser } from './auth.js';
 import { ensureSigningKey } from './signing-keys.js';
@@ -87,7 +87,7 @@ class HostileRelay {
   }
 }
 
-describe.each(testDatabases())('commit with a hostile relay on $name', ({ open }) => {
+describeDatabases('commit with a hostile relay on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   const hostile = new HostileRelay();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { relays } from './db/schema.js';
 import { originsOf, relayOrigins, withConnectSources } from './csp.js';
@@ -33,7 +33,7 @@ describe('connect-src for the registered relays', () => {
   });
 });
 
-describe.each(testDatabases())('relay origins on $name', ({ open }) => {
+describeDatabases('relay origins on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   beforeAll(async () => {
     database = await open();

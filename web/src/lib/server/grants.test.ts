@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { grants } from './db/schema.js';
 import { createUser, proxyUser, type User } from './auth.js';
@@ -29,7 +29,7 @@ const code = async (p: Promise<unknown>): Promise<string | undefined> => {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-describe.each(testDatabases())('grants on $name', ({ open }) => {
+describeDatabases('grants on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

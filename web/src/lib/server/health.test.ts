@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, eq, sql } from 'drizzle-orm';
 import { MAX_SCRUB_ENTRIES, RELAY_HEARTBEAT_PATH, RELAY_SCRUB_PATH, RelayClient, relaySigningInput } from '@kofn/shared';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { jobs, relays as relaysTable, shareHealth } from './db/schema.js';
 import { createUser, type User } from './auth.js';
@@ -34,7 +34,7 @@ describe('healthState', () => {
   });
 });
 
-describe.each(testDatabases())('file health on $name', ({ open }) => {
+describeDatabases('file health on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

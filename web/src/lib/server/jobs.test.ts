@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { jobs } from './db/schema.js';
 import { backoffMs, claim, complete, enqueue, runOne } from './jobs.js';
 
-describe.each(testDatabases())('durable jobs on $name', ({ name, open }) => {
+describeDatabases('durable jobs on $name', ({ name, open }) => {
   let database: Database & { drop: () => Promise<void> };
   beforeAll(async () => {
     database = await open();
@@ -65,10 +65,12 @@ describe.each(testDatabases())('durable jobs on $name', ({ name, open }) => {
 
   it('takes over a job whose worker died (lease expired), and the dead worker cannot complete it', async () => {
     await enqueue(database.db, 'lease', 'l1', {});
-    const first = await claim(database.db, 'dead-worker', 1);
+    // Explicit clock instead of a sleep: the second claim happens one second after a one-second lease.
+    const t0 = new Date();
+    const first = await claim(database.db, 'dead-worker', 1_000, t0);
     expect(first?.key).toBe('l1');
-    await new Promise((r) => setTimeout(r, 10));
-    const again = await claim(database.db, 'live-worker', 60_000);
+    expect(await claim(database.db, 'early-worker', 60_000, new Date(t0.getTime() + 999))).toBeUndefined();
+    const again = await claim(database.db, 'live-worker', 60_000, new Date(t0.getTime() + 1_001));
     expect(again?.key).toBe('l1');
     expect(again?.attempts).toBe(2);
     await complete(database.db, first!); // stale lease: ignored
@@ -78,4 +80,31 @@ describe.each(testDatabases())('durable jobs on $name', ({ name, open }) => {
     [row] = await database.db.select().from(jobs).where(eq(jobs.key, 'l1'));
     expect(row?.status).toBe('done');
   });
+
+  // PGlite has one connection, so no claim can ever meet another's row lock there: PostgreSQL only.
+  if (name === 'postgres') {
+    it('a claim skips a job another replica holds locked instead of waiting for it (SKIP LOCKED)', async () => {
+      // Far in the past, so these two are the first due jobs whatever other tests left behind.
+      await enqueue(database.db, 'skip', 's1', {}, new Date(1000));
+      await enqueue(database.db, 'skip', 's2', {}, new Date(2000));
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      // Another replica's claim transaction, stopped while it holds s1's row lock.
+      const holder = database.db.transaction(async (tx) => {
+        await tx.select().from(jobs).where(eq(jobs.key, 's1')).for('update');
+        locked();
+        await gate;
+      });
+      await isLocked;
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<'blocked'>((r) => (timer = setTimeout(() => r('blocked'), 5_000)));
+      const got = await Promise.race([claim(database.db, 'w2', 60_000), waited]);
+      clearTimeout(timer);
+      release();
+      await holder;
+      expect(got === 'blocked' ? got : got?.key).toBe('s2');
+    });
+  }
 });

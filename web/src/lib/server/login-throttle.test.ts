@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { loginFailures } from './db/schema.js';
 import { createUser, login } from './auth.js';
@@ -54,7 +54,7 @@ describe('addressKey', () => {
   });
 });
 
-describe.each(testDatabases())('login throttle on $name', ({ open }) => {
+describeDatabases('login throttle on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   beforeAll(async () => {
     database = await open();

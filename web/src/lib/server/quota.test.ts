@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { FLAG_FINAL, createProtectStream, digestRoot, fileIdFromHex, maxShareChunkLength, writeHeader, HEADER_BYTES } from '@kofn/shared';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { createUser } from './auth.js';
 import { ensureSigningKey } from './signing-keys.js';
@@ -35,7 +35,7 @@ function forgedShareChunk(fileId: string, x: number, index: number, bodyLength: 
   return out;
 }
 
-describe.each(testDatabases())('quota and put bounds on $name with real relays', ({ open }) => {
+describeDatabases('quota and put bounds on $name with real relays', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:cryp
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { RELAY_ENROLL_PATH, RELAY_HEARTBEAT_PATH, relaySigningInput } from '@kofn/shared';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { relays } from './db/schema.js';
 import { createUser } from './auth.js';
@@ -58,7 +58,7 @@ async function codeOf(p: Promise<unknown>): Promise<string | undefined> {
   return 'NO_ERROR';
 }
 
-describe.each(testDatabases())('relay identity on $name', ({ open }) => {
+describeDatabases('relay identity on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let adminId: string;
   const keyA = newKey();

@@ -10,7 +10,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { files, history, jobs } from './db/schema.js';
 import { createUser } from './auth.js';
@@ -40,7 +40,7 @@ async function readWith(m: Awaited<ReturnType<typeof manifest>>): Promise<Uint8A
   return Buffer.concat(parts);
 }
 
-describe.each(testDatabases())('renewal job on $name', ({ open }) => {
+describeDatabases('renewal job on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

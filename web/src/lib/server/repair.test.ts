@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { jobs, shareHealth } from './db/schema.js';
 import { createUser } from './auth.js';
@@ -44,7 +44,7 @@ function recover(dirs: string[]): Map<string, Buffer> {
   return files;
 }
 
-describe.each(testDatabases())('repair by relays on $name', ({ open }) => {
+describeDatabases('repair by relays on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { jobs, placements, relays as relaysTable } from './db/schema.js';
 import { createUser, type User } from './auth.js';
@@ -22,7 +22,7 @@ import { roots, upload } from './testing/protect.js';
 
 const code = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (err: { code?: string }) => err.code);
 
-describe.each(testDatabases())('replace a relay of an upload on $name', ({ open }) => {
+describeDatabases('replace a relay of an upload on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { TOKEN_ISSUER } from '@kofn/shared';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { ensureSigningKey, mintCapability, publicJwks, tokenSubject } from './signing-keys.js';
 
-describe.each(testDatabases())('signing keys on $name', ({ open }) => {
+describeDatabases('signing keys on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   beforeAll(async () => {
     database = await open();

@@ -4,13 +4,13 @@
  * against a cap of 60 all passed the count).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testDatabases } from './db/testing.js';
+import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { eq } from 'drizzle-orm';
 import { users } from './db/schema.js';
 import { countUsers, createUser, proxyUser } from './auth.js';
 
-describe.each(testDatabases())('user cap on $name', ({ open }) => {
+describeDatabases('user cap on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   beforeAll(async () => {
     database = await open();
