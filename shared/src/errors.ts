@@ -56,6 +56,13 @@ export const ERROR_CODES = [
   'RELAY_BAD_ANSWER',
   // a retrieved file's authenticated metadata record disagrees with what the coordinator says (#13 item 12)
   'METADATA_MISMATCH',
+  // share links (issue #19): LINK_INVALID answers unknown ids and wrong proofs alike; the others only
+  // after a valid proof, so they tell nothing to someone without the link's secret
+  'LINK_INVALID',
+  'LINK_EXPIRED',
+  'LINK_REVOKED',
+  'LINK_EXHAUSTED',
+  'LINK_REPLAYED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

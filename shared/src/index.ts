@@ -13,3 +13,4 @@ export * from './token-claims.js';
 export * from './digest-root.js';
 export * from './share-sizes.js';
 export * from './protocol/relay-client.js';
+export * from './link-proof.js';

@@ -40,7 +40,13 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // relay transport (shared RelayClient): a relay failed us, not the caller's request
   RELAY_TIMEOUT: 504,
   RELAY_ANSWER_TOO_LARGE: 502,
-  RELAY_BAD_ANSWER: 502
+  RELAY_BAD_ANSWER: 502,
+  // share links (share-links.ts)
+  LINK_INVALID: 404,
+  LINK_EXPIRED: 410,
+  LINK_REVOKED: 410,
+  LINK_EXHAUSTED: 410,
+  LINK_REPLAYED: 409
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */

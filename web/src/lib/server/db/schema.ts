@@ -157,7 +157,7 @@ export const history = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed'] }).notNull(),
+    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'link_create', 'link_edit', 'link_use', 'link_revoke'] }).notNull(),
     fileId: text('file_id'),
     fileName: text('file_name').notNull(),
     result: text('result', { enum: ['ok', 'error'] }).notNull(),
@@ -165,6 +165,41 @@ export const history = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
   },
   (t) => [index('history_user_idx').on(t.userId, t.createdAt)]
+);
+
+/**
+ * Share links (issue #19): a file readable by whoever holds the link's secret (URL fragment, never sent)
+ * and password. Only the link's Ed25519 public key is kept (shared/src/link-proof.ts): a leaked row
+ * cannot open the link. Rows are deleted by maintenance once expired.
+ */
+export const shareLinks = pgTable(
+  'share_links',
+  {
+    /** 16 random bytes, base64url: says nothing about the file, owner or time. */
+    id: text('id').primaryKey(),
+    fileId: text('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** Raw Ed25519 public key, base64url: the verifier. */
+    publicKey: text('public_key').notNull(),
+    passwordProtected: boolean('password_protected').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    /** Null: no limit. */
+    maxDownloads: integer('max_downloads'),
+    downloads: integer('downloads').notNull().default(0),
+    lastDownloadAt: timestamp('last_download_at', { withTimezone: true }),
+    /** Time (ms) of the newest accepted proof: older or equal ones are replays. */
+    lastProofAt: bigint('last_proof_at', { mode: 'number' }).notNull().default(0),
+    /** Proof attempts in the window that began at attemptsSince (password rate limit). */
+    attempts: integer('attempts').notNull().default(0),
+    attemptsSince: timestamp('attempts_since', { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [index('share_links_owner_idx').on(t.ownerId, t.fileId), index('share_links_expiry_idx').on(t.expiresAt)]
 );
 
 /** Durable jobs, claimed with FOR UPDATE SKIP LOCKED by any coordinator replica. */
