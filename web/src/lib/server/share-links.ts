@@ -4,7 +4,8 @@
  * The link is `/s/<id>#<secret>` (`#p.<secret>` when it has a password). The secret never reaches the
  * coordinator: the browser derives an Ed25519 key pair from secret and password (shared/src/link-proof.ts)
  * and the coordinator stores only the public key. Opening signs `open | id | time`; the coordinator
- * checks the signature, refuses a time not newer than the last accepted one (replay), and in ONE
+ * checks the signature and its time (within LINK_CLOCK_SKEW_MS of its own clock), refuses a proof it
+ * accepted before (share_link_proofs keeps those of the window: replay), and in ONE
  * conditional UPDATE checks expiry, revocation, the file's status and the download limit while counting
  * the download, so parallel opens of a limit-1 link let exactly one through (row lock of the UPDATE).
  *
@@ -29,7 +30,7 @@ import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import { KofnError, linkProofMessage, type LinkProofPurpose } from '@kofn/shared';
 import type { Db } from './db/index.js';
-import { files, shareLinks } from './db/schema.js';
+import { files, shareLinkProofs, shareLinks } from './db/schema.js';
 import type { SigningKey } from './signing-keys.js';
 import type { CoordinatorConfig } from './config.js';
 import { readManifest, readTokensFor, type Ctx } from './files.js';
@@ -186,7 +187,11 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
   const proofAt = input.at;
   const signature = input.signature;
   if (typeof proofAt !== 'number' || !Number.isSafeInteger(proofAt) || proofAt <= 0) throw v.wrongValue('at', 'a time in milliseconds');
-  if (typeof signature !== 'string' || !SIGNATURE.test(signature)) throw v.wrongValue('signature', 'an Ed25519 signature (base64url)');
+  // Canonical base64url only: the last character has 4 spare bits, and a proof re-spelled with other
+  // spare bits would otherwise pass as a new one (replay).
+  if (typeof signature !== 'string' || !SIGNATURE.test(signature) || Buffer.from(signature, 'base64url').toString('base64url') !== signature) {
+    throw v.wrongValue('signature', 'an Ed25519 signature (base64url)');
+  }
   if (Math.abs(proofAt - now.getTime()) > LINK_CLOCK_SKEW_MS) throw new KofnError('BAD_REQUEST', "This device's clock is more than five minutes off; correct it and try again.");
   const id = typeof rawId === 'string' && LINK_ID.test(rawId) ? rawId : null;
   const message = linkProofMessage(purpose, id ?? '', proofAt);
@@ -208,9 +213,12 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
   }
   if (!verifies(link.publicKey, message, signature)) throw invalid();
 
+  // Each proof once: two recipients signing at nearly the same time both pass (a "newest time" rule
+  // would refuse the one whose clock runs behind); the same proof again does not.
+  const firstUse = await co.db.insert(shareLinkProofs).values({ linkId: link.id, signature, createdAt: now }).onConflictDoNothing().returning({ linkId: shareLinkProofs.linkId });
+  if (firstUse.length === 0) throw new KofnError('LINK_REPLAYED', 'This request was already used; open the link again.');
   const valid = and(
     eq(shareLinks.id, link.id),
-    lt(shareLinks.lastProofAt, proofAt),
     isNull(shareLinks.revokedAt),
     gt(shareLinks.expiresAt, at(now)),
     sql`exists (select 1 from ${files} where ${files.id} = ${shareLinks.fileId} and ${files.status} = 'available')`
@@ -221,13 +229,13 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
       : and(valid, gt(shareLinks.downloads, 0), gt(shareLinks.lastDownloadAt, at(new Date(now.getTime() - LINK_RENEW_WINDOW_MS))));
   const [used] = await co.db
     .update(shareLinks)
-    .set(purpose === 'open' ? { lastProofAt: proofAt, attempts: 0, downloads: sql`${shareLinks.downloads} + 1`, lastDownloadAt: now } : { lastProofAt: proofAt, attempts: 0 })
+    .set(purpose === 'open' ? { attempts: 0, downloads: sql`${shareLinks.downloads} + 1`, lastDownloadAt: now } : { attempts: 0 })
     .where(counted)
     .returning();
   const [file] = await co.db.select().from(files).where(eq(files.id, link.fileId));
   if (!used) {
     const [l] = await co.db.select().from(shareLinks).where(eq(shareLinks.id, link.id));
-    throw refusal(l ?? link, file, proofAt, purpose, now);
+    throw refusal(l ?? link, file, purpose, now);
   }
   if (purpose === 'tokens') return readTokensFor(co.db, co.key, file!, `link:${link.id}`, LINK_TOKEN_TTL_S);
   const left = used.maxDownloads === null ? '' : `, ${used.maxDownloads - used.downloads} left`;
@@ -236,17 +244,17 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
 }
 
 /** Why a valid proof was refused, most final reason first. */
-function refusal(l: LinkRow, file: typeof files.$inferSelect | undefined, proofAt: number, purpose: LinkProofPurpose, now: Date): KofnError {
+function refusal(l: LinkRow, file: typeof files.$inferSelect | undefined, purpose: LinkProofPurpose, now: Date): KofnError {
   if (l.revokedAt) return new KofnError('LINK_REVOKED', 'The owner revoked this link.');
   if (!file || file.status !== 'available') return new KofnError('NOT_FOUND', 'The file of this link was removed.');
   if (l.expiresAt <= now) return new KofnError('LINK_EXPIRED', 'This link has expired.');
-  if (l.lastProofAt >= proofAt) return new KofnError('LINK_REPLAYED', 'This request was already used; open the link again.');
   if (purpose === 'open') return new KofnError('LINK_EXHAUSTED', 'This link has reached its download limit.');
   return new KofnError('LINK_EXHAUSTED', 'This download is no longer open; open the link again.');
 }
 
-/** Maintenance: expired links are forgotten. */
+/** Maintenance: expired links are forgotten, and proofs too old to be accepted again anyway. */
 export async function purgeExpiredLinks(db: Db, now = new Date()): Promise<number> {
+  await db.delete(shareLinkProofs).where(lt(shareLinkProofs.createdAt, at(new Date(now.getTime() - 2 * LINK_CLOCK_SKEW_MS))));
   const gone = await db.delete(shareLinks).where(lt(shareLinks.expiresAt, at(now))).returning({ id: shareLinks.id });
   return gone.length;
 }

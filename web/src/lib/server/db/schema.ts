@@ -191,8 +191,6 @@ export const shareLinks = pgTable(
     maxDownloads: integer('max_downloads'),
     downloads: integer('downloads').notNull().default(0),
     lastDownloadAt: timestamp('last_download_at', { withTimezone: true }),
-    /** Time (ms) of the newest accepted proof: older or equal ones are replays. */
-    lastProofAt: bigint('last_proof_at', { mode: 'number' }).notNull().default(0),
     /** Proof attempts in the window that began at attemptsSince (password rate limit). */
     attempts: integer('attempts').notNull().default(0),
     attemptsSince: timestamp('attempts_since', { withTimezone: true }).notNull().defaultNow(),
@@ -200,6 +198,23 @@ export const shareLinks = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
   },
   (t) => [index('share_links_owner_idx').on(t.ownerId, t.fileId), index('share_links_expiry_idx').on(t.expiresAt)]
+);
+
+/**
+ * Link proofs accepted within the clock window (share-links.ts): a proof seen again is a replay. Rows
+ * older than the window are purged by maintenance; older proofs are refused by their time anyway.
+ */
+export const shareLinkProofs = pgTable(
+  'share_link_proofs',
+  {
+    linkId: text('link_id')
+      .notNull()
+      .references(() => shareLinks.id, { onDelete: 'cascade' }),
+    /** The proof's Ed25519 signature (deterministic, so one per purpose, link and time). */
+    signature: text('signature').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [primaryKey({ columns: [t.linkId, t.signature] }), index('share_link_proofs_created_idx').on(t.createdAt)]
 );
 
 /** Durable jobs, claimed with FOR UPDATE SKIP LOCKED by any coordinator replica. */
