@@ -6,8 +6,10 @@
  * password ─ PBKDF2-SHA256(600,000, salt = secret) ─┤─ HKDF-SHA256 ─ Ed25519 seed ─ key pair
  *
  * The coordinator stores only the public key (the verifier). To open a link the browser signs
- * `kofn-link-v1 | purpose | link id | time (ms)`; the coordinator verifies the signature and keeps the
- * newest accepted time per link, so a captured proof cannot be replayed. A leaked database holds public
+ * `kofn-link-v1 | purpose | link id | time (ms) | nonce`; the coordinator verifies the signature and
+ * remembers the proofs it accepted while their time is within its window, so a captured proof cannot be
+ * replayed. The random nonce keeps two recipients signing in the same millisecond apart (Ed25519 is
+ * deterministic: without it their proofs would be identical, and the second taken for a replay). A leaked database holds public
  * keys only: nobody can sign with them, so nobody can mint tokens from a leak (unlike a stored hash of a
  * bearer secret, which the server would have to receive and so could log). A wrong password yields a
  * different key and so an invalid signature, which the coordinator counts per link (rate limit) without
@@ -78,17 +80,22 @@ export async function linkKey(secret: Uint8Array, password?: string): Promise<Li
   return { privateKey, publicKey: jwk.x };
 }
 
-export function linkProofMessage(purpose: LinkProofPurpose, linkId: string, at: number): Uint8Array<ArrayBuffer> {
-  return enc.encode(`kofn-link-v1\n${purpose}\n${linkId}\n${at}`);
+export function linkProofMessage(purpose: LinkProofPurpose, linkId: string, at: number, nonce: string): Uint8Array<ArrayBuffer> {
+  return enc.encode(`kofn-link-v1\n${purpose}\n${linkId}\n${at}\n${nonce}`);
 }
+
+export const LINK_NONCE_BYTES = 16;
 
 export interface LinkProof {
   at: number;
+  /** LINK_NONCE_BYTES random bytes, base64url. */
+  nonce: string;
   signature: string;
 }
 
 /** Signs a proof for `purpose` on `linkId` at time `at` (ms since the epoch; the coordinator's clock when known). */
 export async function signLinkProof(key: LinkKey, purpose: LinkProofPurpose, linkId: string, at = Date.now()): Promise<LinkProof> {
-  const sig = await crypto.subtle.sign({ name: 'Ed25519' }, key.privateKey, linkProofMessage(purpose, linkId, at));
-  return { at, signature: base64url(new Uint8Array(sig)) };
+  const nonce = base64url(randomBytes(LINK_NONCE_BYTES));
+  const sig = await crypto.subtle.sign({ name: 'Ed25519' }, key.privateKey, linkProofMessage(purpose, linkId, at, nonce));
+  return { at, nonce, signature: base64url(new Uint8Array(sig)) };
 }

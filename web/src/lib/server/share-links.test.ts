@@ -140,7 +140,15 @@ describe.each(testDatabases())('share links on $name', ({ open }) => {
     const last = p.signature.at(-1)!;
     const alias = p.signature.slice(0, -1) + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(last) ^ 1)]!;
     expect(Buffer.from(alias, 'base64url').equals(Buffer.from(p.signature, 'base64url'))).toBe(true);
-    expect(await code(useLink(co, link.id, { at: p.at, signature: alias }, 'open', new Date(clock + 1)))).toBe('WRONG_VALUE');
+    expect(await code(useLink(co, link.id, { at: p.at, nonce: p.nonce, signature: alias }, 'open', new Date(clock + 1)))).toBe('WRONG_VALUE');
+    // Two recipients signing in the same millisecond both get in (the nonce tells their proofs apart).
+    const same = clock + 1;
+    const [one, two] = [await signLinkProof(k, 'open', link.id, same), await signLinkProof(k, 'open', link.id, same)];
+    expect(one.signature).not.toBe(two.signature);
+    expect(await code(useLink(co, link.id, { ...one }, 'open', new Date(same)))).toBeUndefined();
+    expect(await code(useLink(co, link.id, { ...two }, 'open', new Date(same)))).toBeUndefined();
+    // Changing the nonce of a captured proof breaks its signature.
+    expect(await code(useLink(co, link.id, { ...one, nonce: 'B'.repeat(22) }, 'open', new Date(same)))).toBe('LINK_INVALID');
     // Two recipients whose clocks differ both get in: the one signing "earlier" is not taken for a replay.
     const early = await signLinkProof(k, 'open', link.id, clock - 30_000);
     expect(await code(useLink(co, link.id, { ...early }, 'open', new Date(clock + 1)))).toBeUndefined();
@@ -245,7 +253,8 @@ describe.each(testDatabases())('share links on $name', ({ open }) => {
     }
     expect(await code(createLink(alice, { ...good, fileId: 'nope' }))).toBe('NOT_FOUND');
     const { link } = await newLink();
-    for (const bad of [{}, { at: 'now', signature: 'x' }, { at: Date.now(), signature: 'x'.repeat(86) + '=' }, { at: -1, signature: 'A'.repeat(86) }]) {
+    const nonce = 'A'.repeat(22);
+    for (const bad of [{}, { at: 'now', nonce, signature: 'x' }, { at: Date.now(), nonce, signature: 'x'.repeat(86) + '=' }, { at: -1, nonce, signature: 'A'.repeat(86) }, { at: Date.now(), signature: 'A'.repeat(86) }, { at: Date.now(), nonce: 'short', signature: 'A'.repeat(86) }]) {
       expect(await code(useLink(co, link.id, bad, 'open'))).toBe('WRONG_VALUE');
     }
     // A proof dated far from the coordinator's clock is refused before anything is looked up.

@@ -50,6 +50,7 @@ export const LINK_CLOCK_SKEW_MS = 5 * 60_000;
 const LINK_ID = /^[A-Za-z0-9_-]{22}$/;
 const PUBLIC_KEY = /^[A-Za-z0-9_-]{43}$/;
 const SIGNATURE = /^[A-Za-z0-9_-]{86}$/;
+const NONCE = /^[A-Za-z0-9_-]{22}$/;
 
 type LinkRow = typeof shareLinks.$inferSelect;
 
@@ -194,7 +195,8 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
   }
   if (Math.abs(proofAt - now.getTime()) > LINK_CLOCK_SKEW_MS) throw new KofnError('BAD_REQUEST', "This device's clock is more than five minutes off; correct it and try again.");
   const id = typeof rawId === 'string' && LINK_ID.test(rawId) ? rawId : null;
-  const message = linkProofMessage(purpose, id ?? '', proofAt);
+  if (typeof input.nonce !== 'string' || !NONCE.test(input.nonce)) throw v.wrongValue('nonce', '16 random bytes (base64url)');
+  const message = linkProofMessage(purpose, id ?? '', proofAt, input.nonce);
 
   // Count the attempt before checking it, so parallel guesses cannot pass the limit (one row lock).
   const fresh = sql`${shareLinks.attemptsSince} <= ${at(new Date(now.getTime() - LINK_ATTEMPT_WINDOW_MS))}`;
@@ -214,7 +216,8 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
   if (!verifies(link.publicKey, message, signature)) throw invalid();
 
   // Each proof once: two recipients signing at nearly the same time both pass (a "newest time" rule
-  // would refuse the one whose clock runs behind); the same proof again does not.
+  // would refuse the one whose clock runs behind; the nonce keeps same-millisecond proofs apart); the
+  // same proof again does not.
   const firstUse = await co.db.insert(shareLinkProofs).values({ linkId: link.id, signature, createdAt: now }).onConflictDoNothing().returning({ linkId: shareLinkProofs.linkId });
   if (firstUse.length === 0) throw new KofnError('LINK_REPLAYED', 'This request was already used; open the link again.');
   const valid = and(
