@@ -63,6 +63,9 @@ export const ERROR_CODES = [
   'LINK_REVOKED',
   'LINK_EXHAUSTED',
   'LINK_REPLAYED',
+  // accounts (issue #19): password rules, the last administrator
+  'WEAK_PASSWORD',
+  'LAST_ADMIN',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

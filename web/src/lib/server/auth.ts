@@ -25,6 +25,8 @@ export const SESSION_TTL_MS = 7 * 24 * 3600 * 1000;
 let dummyHash: Promise<string> | undefined;
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+/** The stored id of a session: the SHA-256 of its cookie value. */
+export const sessionIdOf = (token: string): string => sha256(token);
 
 function toUser(row: typeof users.$inferSelect): User {
   return { id: row.id, email: row.email, displayName: row.displayName, role: row.role };
@@ -82,9 +84,9 @@ export async function findUserByEmail(db: Db, email: string): Promise<User | und
   return row && !row.disabled ? toUser(row) : undefined;
 }
 
-export async function listUsers(db: Db): Promise<Array<User & { createdAt: string }>> {
+export async function listUsers(db: Db): Promise<Array<User & { disabled: boolean; createdAt: string }>> {
   const rows = await db.select().from(users).orderBy(users.createdAt);
-  return rows.map((r) => ({ ...toUser(r), createdAt: r.createdAt.toISOString() }));
+  return rows.map((r) => ({ ...toUser(r), disabled: r.disabled, createdAt: r.createdAt.toISOString() }));
 }
 
 export interface NewSession {

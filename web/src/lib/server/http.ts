@@ -46,7 +46,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   LINK_EXPIRED: 410,
   LINK_REVOKED: 410,
   LINK_EXHAUSTED: 410,
-  LINK_REPLAYED: 409
+  LINK_REPLAYED: 409,
+  // accounts (accounts.ts, password-policy.ts)
+  WEAK_PASSWORD: 400,
+  LAST_ADMIN: 409
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
