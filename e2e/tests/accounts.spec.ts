@@ -60,7 +60,7 @@ test('change password on the account page: other sessions end; sign out everywhe
   expect(disabled.status()).toBe(200);
   expect((await page.request.get('/api/session')).status()).toBe(401);
   // Enabled again (and her password reset to the first one, for reruns).
-  const back = await admin.page.request.patch(`/api/users/${erin.id}`, { data: { disabled: false, password: ERIN.password }, headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken } });
+  const back = await admin.page.request.patch(`/api/users/${erin.id}`, { data: { disabled: false, password: ERIN.password, mustChangePassword: false }, headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken } });
   expect(back.status()).toBe(200);
   await signIn(other, stack, ERIN.email, ERIN.password);
   await other.dispose();
@@ -89,4 +89,31 @@ test('account and user routes: sign-in, administrators only, CSRF, body size, th
   expect(demote.status()).toBe(409);
   expect(((await demote.json()) as { error: { code: string } }).error.code).toBe('LAST_ADMIN');
   await anon.dispose();
+});
+
+test('an account whose password an administrator set must change it before anything else', async ({ admin, browser, stack }) => {
+  test.setTimeout(90_000);
+  const JO = { email: `jo-${Date.now()}@kofn.test`, displayName: 'Jo', password: 'jo initial password', mustChangePassword: true };
+  expect((await admin.post('/api/users', JO)).status()).toBe(201);
+  const context = await browser.newContext({ baseURL: stack.url });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await ready(page);
+  await page.getByLabel('E-mail').fill(JO.email);
+  await page.getByLabel('Password').fill(JO.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.getByTestId('must-change')).toBeVisible();
+  const refused = await page.request.get('/api/files');
+  expect(refused.status()).toBe(403);
+  expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('PASSWORD_CHANGE_REQUIRED');
+  await page.getByLabel('Current password').fill(JO.password);
+  await page.getByLabel(/^New password/).fill('jo own password 2');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('status')).toContainText('Password changed.');
+  await expect(page.getByTestId('must-change')).toHaveCount(0);
+  expect((await page.request.get('/api/files')).status()).toBe(200);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/$/);
+  await context.close();
 });

@@ -65,6 +65,7 @@ export const ERROR_CODES = [
   'LINK_REPLAYED',
   // accounts (issue #19): password rules, the last administrator
   'WEAK_PASSWORD',
+  'PASSWORD_CHANGE_REQUIRED',
   'LAST_ADMIN',
   // http boundaries
   'BAD_REQUEST',

@@ -113,6 +113,19 @@ describe.each(testDatabases())('accounts on $name', ({ open }) => {
     expect(results.sort()).toEqual(['LAST_ADMIN', undefined].sort());
   });
 
+  it('forced change: an account made or reset by an administrator must change its password, and then need not', async () => {
+    const u = await createUser(database.db, { email: 'jo@x.test', displayName: 'Jo', password: 'first password 1', role: 'user', mustChangePassword: true }, 100);
+    expect(u.mustChangePassword).toBe(true);
+    const s = await login(database.db, u.email, 'first password 1', '10.0.4.1');
+    expect((await sessionUser(database.db, s.token))?.user.mustChangePassword).toBe(true);
+    await changePassword(database.db, u, { currentPassword: 'first password 1', newPassword: 'violet tractor lantern' }, '10.0.4.1', s.token);
+    expect((await sessionUser(database.db, s.token))?.user.mustChangePassword).toBeUndefined();
+    // A reset sets it again unless the administrator says otherwise.
+    expect((await administer(database.db, admin, u.id, { password: 'reset by admin 88' })).user.mustChangePassword).toBe(true);
+    expect((await administer(database.db, admin, u.id, { password: 'reset by admin 99', mustChangePassword: false })).user.mustChangePassword).toBe(false);
+    expect(await code(administer(database.db, admin, u.id, { password: 'reset by admin 99', mustChangePassword: 'no' }))).toBe('WRONG_VALUE');
+  });
+
   it('malformed and unknown ids: NOT_FOUND; empty or wrong changes: WRONG_VALUE', async () => {
     expect(await code(administer(database.db, admin, 'nope', { disabled: true }))).toBe('NOT_FOUND');
     expect(await code(administer(database.db, admin, '00000000-0000-4000-8000-000000000000', { disabled: true }))).toBe('NOT_FOUND');

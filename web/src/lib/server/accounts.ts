@@ -34,7 +34,7 @@ export async function changePassword(db: Db, user: User, input: Record<string, u
   }
   await loginSucceeded(db, user.email, client);
   if (next === input.currentPassword) throw new KofnError('WEAK_PASSWORD', 'The new password must differ from the current one.');
-  await db.update(users).set({ passwordHash: await argonHash(next) }).where(eq(users.id, user.id));
+  await db.update(users).set({ passwordHash: await argonHash(next), mustChangePassword: false }).where(eq(users.id, user.id));
   const ended = await endOtherSessions(db, user.id, currentToken);
   return { changed: true, otherSessionsEnded: ended };
 }
@@ -67,6 +67,9 @@ export async function administer(db: Db, admin: User, rawId: unknown, input: Rec
   const disabled = input.disabled === undefined ? undefined : typeof input.disabled === 'boolean' ? input.disabled : (() => { throw v.wrongValue('disabled', 'true, false'); })();
   const role = input.role === undefined ? undefined : input.role === 'admin' || input.role === 'user' ? input.role : (() => { throw v.wrongValue('role', 'admin, user'); })();
   const password = input.password === undefined ? undefined : newPassword(input.password);
+  // A reset password is the administrator's choice, so by default the user must change it at sign-in.
+  if (input.mustChangePassword !== undefined && typeof input.mustChangePassword !== 'boolean') throw v.wrongValue('mustChangePassword', 'true, false');
+  const mustChange = password === undefined ? undefined : input.mustChangePassword !== false;
   if (disabled === undefined && role === undefined && password === undefined) throw v.wrongValue('disabled/role/password', 'at least one of them');
   const passwordHash = password === undefined ? undefined : await argonHash(password);
   const row = await db.transaction(async (tx) => {
@@ -80,7 +83,7 @@ export async function administer(db: Db, admin: User, rawId: unknown, input: Rec
     }
     const [updated] = await tx
       .update(users)
-      .set({ ...(disabled === undefined ? {} : { disabled }), ...(role === undefined ? {} : { role }), ...(passwordHash === undefined ? {} : { passwordHash }) })
+      .set({ ...(disabled === undefined ? {} : { disabled }), ...(role === undefined ? {} : { role }), ...(passwordHash === undefined ? {} : { passwordHash, mustChangePassword: mustChange }) })
       .where(eq(users.id, id))
       .returning();
     // Disabling or a reset ends the account's sessions at once (sessionUser also refuses disabled accounts).
@@ -89,5 +92,5 @@ export async function administer(db: Db, admin: User, rawId: unknown, input: Rec
   });
   const what = [disabled === undefined ? '' : disabled ? 'disabled' : 'enabled', role ? `role ${role}` : '', password === undefined ? '' : 'password reset'].filter(Boolean).join(', ');
   await record(db, { userId: admin.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${row.email}: ${what}` });
-  return { user: { id: row.id, email: row.email, displayName: row.displayName, role: row.role, disabled: row.disabled } };
+  return { user: { id: row.id, email: row.email, displayName: row.displayName, role: row.role, disabled: row.disabled, mustChangePassword: row.mustChangePassword } };
 }

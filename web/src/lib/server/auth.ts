@@ -17,6 +17,8 @@ export interface User {
   email: string;
   displayName: string;
   role: 'admin' | 'user';
+  /** An administrator set the password: only changing it is allowed (http.ts route()). */
+  mustChangePassword?: boolean;
 }
 
 export const SESSION_COOKIE = 'kofn_session';
@@ -29,7 +31,7 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 export const sessionIdOf = (token: string): string => sha256(token);
 
 function toUser(row: typeof users.$inferSelect): User {
-  return { id: row.id, email: row.email, displayName: row.displayName, role: row.role };
+  return { id: row.id, email: row.email, displayName: row.displayName, role: row.role, ...(row.mustChangePassword ? { mustChangePassword: true } : {}) };
 }
 
 export async function countUsers(db: Db): Promise<number> {
@@ -39,7 +41,7 @@ export async function countUsers(db: Db): Promise<number> {
 
 export async function createUser(
   db: Db,
-  input: { email: string; displayName: string; password?: string | undefined; role: 'admin' | 'user' },
+  input: { email: string; displayName: string; password?: string | undefined; role: 'admin' | 'user'; mustChangePassword?: boolean },
   maxUsers: number,
   /** Make the account an admin when it is the very first one (trusted-proxy mode), decided under the lock. */
   opts: { adminIfFirst?: boolean } = {}
@@ -59,7 +61,7 @@ export async function createUser(
     const role = opts.adminIfFirst && count === 0 ? 'admin' : input.role;
     return tx
       .insert(users)
-      .values({ id: randomUUID(), email: input.email, displayName: input.displayName, passwordHash, role })
+      .values({ id: randomUUID(), email: input.email, displayName: input.displayName, passwordHash, role, mustChangePassword: input.mustChangePassword === true })
       .onConflictDoNothing()
       .returning();
   });

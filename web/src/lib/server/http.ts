@@ -49,6 +49,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   LINK_REPLAYED: 409,
   // accounts (accounts.ts, password-policy.ts)
   WEAK_PASSWORD: 400,
+  PASSWORD_CHANGE_REQUIRED: 403,
   LAST_ADMIN: 409
 };
 
@@ -116,6 +117,9 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
   }
 }
 
+/** What an account whose password an administrator set may still do (issue #19: forced change). */
+const WHILE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['/api/account/password', '/api/account/sessions', '/api/session', '/api/logout']);
+
 export interface RouteContext {
   event: RequestEvent;
   co: Coordinator;
@@ -140,6 +144,9 @@ export function route(
       const user = event.locals.user;
       if (auth !== 'none' && !user) throw new KofnError('UNAUTHORIZED', 'Please sign in.');
       if (auth === 'admin' && user?.role !== 'admin') throw new KofnError('FORBIDDEN', 'Only administrators may do this.');
+      if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
+        throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
+      }
       const ctx: Ctx = { db: co.database.db, user: user!, license: co.license, key: co.signingKey, config: co.config };
       const out = await fn({ event, co, user: user!, ctx });
       return out instanceof Response ? out : json(out, { status });

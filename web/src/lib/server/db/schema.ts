@@ -63,6 +63,8 @@ export const users = pgTable(
     passwordHash: text('password_hash'),
     role: text('role', { enum: ['admin', 'user'] }).notNull(),
     disabled: boolean('disabled').notNull().default(false),
+    /** Set when an administrator chose the password (issue #19): only changing it is allowed until then. */
+    mustChangePassword: boolean('must_change_password').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
   },
   (t) => [uniqueIndex('users_email_idx').on(t.email)]
