@@ -117,3 +117,30 @@ test('an account whose password an administrator set must change it before anyth
   await expect(page).toHaveURL(/\/$/);
   await context.close();
 });
+
+test('the administration page creates, disables, enables accounts and refuses to demote the last administrator', async ({ admin, playwright, stack }) => {
+  test.setTimeout(90_000);
+  const { page } = admin;
+  const email = `kim-${Date.now()}@kofn.test`;
+  await page.goto('/admin');
+  await ready(page);
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Display name').fill('Kim');
+  await page.getByLabel('Initial password').fill('kim initial password');
+  await page.getByRole('button', { name: 'Create user' }).click();
+  const row = page.getByTestId('user-row').filter({ hasText: email });
+  await expect(row).toHaveAttribute('data-disabled', 'false');
+  // Kim signs in; the account must change its password (the box was ticked by default).
+  const kim = await playwright.request.newContext({ baseURL: stack.url });
+  await signIn(kim, stack, email, 'kim initial password');
+  expect(((await (await kim.get('/api/files')).json()) as { error: { code: string } }).error.code).toBe('PASSWORD_CHANGE_REQUIRED');
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await expect(row).toHaveAttribute('data-disabled', 'true');
+  expect((await kim.get('/api/session')).status()).toBe(401);
+  await row.getByRole('button', { name: 'Enable' }).click();
+  await expect(row).toHaveAttribute('data-disabled', 'false');
+  const me = page.getByTestId('user-row').filter({ hasText: ADMIN.email });
+  await me.getByRole('button', { name: 'Make user' }).click();
+  await expect(me.getByRole('status')).toHaveText('This is the last enabled administrator; make another administrator first.');
+  await kim.dispose();
+});
