@@ -68,6 +68,17 @@ export const ERROR_CODES = [
   'UNKNOWN_SERVER',
   'COORDINATOR_UNREACHABLE',
   'CANCELLED',
+  // share links (issue #19): LINK_INVALID answers unknown ids and wrong proofs alike; the others only
+  // after a valid proof, so they tell nothing to someone without the link's secret
+  'LINK_INVALID',
+  'LINK_EXPIRED',
+  'LINK_REVOKED',
+  'LINK_EXHAUSTED',
+  'LINK_REPLAYED',
+  // accounts (issue #19): password rules, the last administrator
+  'WEAK_PASSWORD',
+  'PASSWORD_CHANGE_REQUIRED',
+  'LAST_ADMIN',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

@@ -16,3 +16,4 @@ export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
 export { parityWeights, mulConstant, checkNonce, gmacWeb, failedEquations } from './renewal.js';
 export * from './repair.js';
+export * from './link-proof.js';

@@ -8,6 +8,7 @@ import { listRelays } from '$lib/server/relays';
 export const load: PageServerLoad = async ({ locals }) => {
   const { config, database, license } = await coordinator();
   if (!locals.user) redirect(303, (await countUsers(database.db)) === 0 ? '/setup' : '/login');
+  if (locals.user.mustChangePassword) redirect(303, '/account');
   const relays = await listRelays(database.db, new Date(), config.relayOfflineAfterMs);
   return {
     user: locals.user,

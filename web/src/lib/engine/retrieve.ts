@@ -11,7 +11,7 @@ import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { ping } from './relay-http';
 import { safeFileName } from './sinks';
-import { renewer } from './tokens';
+import { renewer, type FetchTokens } from './tokens';
 import { InFlight } from './in-flight';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RebuiltChunk, RebuiltMetadata, RelayFailure, RelayTarget, Unreachable } from './share.worker';
@@ -59,6 +59,14 @@ export interface RetrieveOptions {
   onProgress?: (done: number, total: number, perRelay: Record<string, number>) => void;
   /** Time bounds of relay requests (the page has them from the coordinator's KOFN_RELAY_TIMEOUT_*). */
   relayTimeouts?: Partial<RelayTimeouts>;
+  /** Where manifest and fresh tokens come from when not from the signed-in user's file routes (a share link). */
+  source?: ManifestSource;
+}
+
+export interface ManifestSource {
+  manifest(): Promise<Manifest>;
+  /** Fresh read tokens for a retrieval in progress. */
+  tokens: FetchTokens;
 }
 
 export interface RetrieveResult {
@@ -100,7 +108,7 @@ function codeOf(err: unknown): string | undefined {
 }
 
 export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: RetrieveOptions = {}): Promise<RetrieveResult> {
-  const m = await api<Manifest>('GET', `/api/files/${fileId}/manifest`);
+  const m = opts.source ? await opts.source.manifest() : await api<Manifest>('GET', `/api/files/${fileId}/manifest`);
   opts.onManifest?.(m);
   const times = await Promise.all(m.placements.map((p) => (p.online ? ping(p.url) : Promise.resolve(Infinity))));
   const ranked = m.placements.map((p, i) => ({ p, t: times[i]! })).sort((a, b) => a.t - b.t).map((x) => x.p);
@@ -117,7 +125,7 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   // written to rebuild later chunks into. A retrieval allocates about IN_FLIGHT x (k + 1) of them.
   const shareBuffers: ArrayBuffer[] = [];
   const written: ArrayBuffer[] = [];
-  const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token))));
+  const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token)), opts.source?.tokens));
   /** Why each failed relay failed, as its error said (naming it). */
   const failures = new Map<string, RelayFailure>();
   const offline = () => ({

@@ -9,12 +9,16 @@ import type { RenewToken } from './relay-http';
 /** How long one coordinator answer serves further requests: the tokens it held expired together. */
 const SHARE_MS = 5_000;
 
-export function renewer(fileId: string, op: 'get' | 'put', onTokens: (tokens: Map<string, string>) => void): RenewToken {
+export type FetchTokens = () => Promise<Array<{ relayId: string; token: string }>>;
+
+/** `fetchTokens` replaces the signed-in user's `/api/files/:id/tokens` (a share link renews through its own proof). */
+export function renewer(fileId: string, op: 'get' | 'put', onTokens: (tokens: Map<string, string>) => void, fetchTokens?: FetchTokens): RenewToken {
   let pending: Promise<Map<string, string>> | undefined;
+  const fetchFresh: FetchTokens = fetchTokens ?? (() => api<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${fileId}/tokens`, { op }).then((r) => r.tokens));
   return async (relayId) => {
-    pending ??= api<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${fileId}/tokens`, { op })
-      .then((r) => {
-        const tokens = new Map(r.tokens.map((t) => [t.relayId, t.token]));
+    pending ??= fetchFresh()
+      .then((list) => {
+        const tokens = new Map(list.map((t) => [t.relayId, t.token]));
         onTokens(tokens);
         return tokens;
       })

@@ -17,6 +17,8 @@ export interface User {
   email: string;
   displayName: string;
   role: 'admin' | 'user';
+  /** An administrator set the password: only changing it is allowed (http.ts route()). */
+  mustChangePassword?: boolean;
 }
 
 export const SESSION_COOKIE = 'kofn_session';
@@ -25,9 +27,11 @@ export const SESSION_TTL_MS = 7 * 24 * 3600 * 1000;
 let dummyHash: Promise<string> | undefined;
 
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+/** The stored id of a session: the SHA-256 of its cookie value. */
+export const sessionIdOf = (token: string): string => sha256(token);
 
 function toUser(row: typeof users.$inferSelect): User {
-  return { id: row.id, email: row.email, displayName: row.displayName, role: row.role };
+  return { id: row.id, email: row.email, displayName: row.displayName, role: row.role, ...(row.mustChangePassword ? { mustChangePassword: true } : {}) };
 }
 
 export async function countUsers(db: Db): Promise<number> {
@@ -37,7 +41,7 @@ export async function countUsers(db: Db): Promise<number> {
 
 export async function createUser(
   db: Db,
-  input: { email: string; displayName: string; password?: string | undefined; role: 'admin' | 'user' },
+  input: { email: string; displayName: string; password?: string | undefined; role: 'admin' | 'user'; mustChangePassword?: boolean },
   maxUsers: number,
   /** Make the account an admin when it is the very first one (trusted-proxy mode), decided under the lock. */
   opts: { adminIfFirst?: boolean } = {}
@@ -57,7 +61,7 @@ export async function createUser(
     const role = opts.adminIfFirst && count === 0 ? 'admin' : input.role;
     return tx
       .insert(users)
-      .values({ id: randomUUID(), email: input.email, displayName: input.displayName, passwordHash, role })
+      .values({ id: randomUUID(), email: input.email, displayName: input.displayName, passwordHash, role, mustChangePassword: input.mustChangePassword === true })
       .onConflictDoNothing()
       .returning();
   });
@@ -82,9 +86,9 @@ export async function findUserByEmail(db: Db, email: string): Promise<User | und
   return row && !row.disabled ? toUser(row) : undefined;
 }
 
-export async function listUsers(db: Db): Promise<Array<User & { createdAt: string }>> {
+export async function listUsers(db: Db): Promise<Array<User & { disabled: boolean; createdAt: string }>> {
   const rows = await db.select().from(users).orderBy(users.createdAt);
-  return rows.map((r) => ({ ...toUser(r), createdAt: r.createdAt.toISOString() }));
+  return rows.map((r) => ({ ...toUser(r), disabled: r.disabled, createdAt: r.createdAt.toISOString() }));
 }
 
 export interface NewSession {

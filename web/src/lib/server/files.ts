@@ -38,7 +38,7 @@ export interface PlacementView {
   online: boolean;
 }
 
-type FileRow = typeof files.$inferSelect;
+export type FileRow = typeof files.$inferSelect;
 
 function isOnline(lastHeartbeat: Date, config: CoordinatorConfig, now: Date): boolean {
   return now.getTime() - lastHeartbeat.getTime() <= config.relayOfflineAfterMs;
@@ -308,8 +308,16 @@ export async function sharedWithMe(ctx: Ctx, now = new Date()) {
 
 export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
   const file = await visibleFile(ctx, rawId, { grantee: true, statuses: ['available'] });
-  const where = await placementsOf(ctx.db, file.id);
-  const tokens = await tokensFor(ctx, file, 'get', where.map((p) => p.relayId));
+  return readManifest(ctx.db, ctx.key, ctx.config, file, ctx.user.id, TOKEN_TTL_S, now);
+}
+
+/**
+ * An available file's manifest with `get` tokens for `subject` (a user id, or a share link's own
+ * pseudonym: share-links.ts) that live `ttl` seconds. The caller has checked the right to read it.
+ */
+export async function readManifest(db: Db, key: SigningKey, config: CoordinatorConfig, file: FileRow, subject: string, ttl = TOKEN_TTL_S, now = new Date()) {
+  const where = await placementsOf(db, file.id);
+  const tokens = await readTokens(key, file, subject, where.map((p) => p.relayId), ttl);
   return {
     fileId: file.id,
     name: file.name,
@@ -326,10 +334,24 @@ export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
       url: p.relay.url,
       location: p.relay.location,
       x: p.x,
-      online: isOnline(p.relay.lastHeartbeat, ctx.config, now),
+      online: isOnline(p.relay.lastHeartbeat, config, now),
       token: tokens[i]!
     }))
   };
+}
+
+/** Fresh `get` tokens for `subject` on every relay of an available file (see readManifest). */
+export async function readTokensFor(db: Db, key: SigningKey, file: FileRow, subject: string, ttl = TOKEN_TTL_S) {
+  const where = await placementsOf(db, file.id);
+  const tokens = await readTokens(key, file, subject, where.map((p) => p.relayId), ttl);
+  return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) };
+}
+
+function readTokens(key: SigningKey, file: FileRow, subject: string, relayIds: string[], ttl: number): Promise<string[]> {
+  // A renewed file's shares are read at its current epoch: relays serve the epoch a token names (#15).
+  return Promise.all(
+    relayIds.map((relayId) => mintCapability(key, { relayId, userId: subject, fid: file.id, op: 'get', chunks: [0, file.chunkCount], ttl, ...(file.epoch > 0 ? { ep: file.epoch } : {}) }))
+  );
 }
 
 /**

@@ -40,7 +40,17 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // relay transport (shared RelayClient): a relay failed us, not the caller's request
   RELAY_TIMEOUT: 504,
   RELAY_ANSWER_TOO_LARGE: 502,
-  RELAY_BAD_ANSWER: 502
+  RELAY_BAD_ANSWER: 502,
+  // share links (share-links.ts)
+  LINK_INVALID: 404,
+  LINK_EXPIRED: 410,
+  LINK_REVOKED: 410,
+  LINK_EXHAUSTED: 410,
+  LINK_REPLAYED: 409,
+  // accounts (accounts.ts, password-policy.ts)
+  WEAK_PASSWORD: 400,
+  PASSWORD_CHANGE_REQUIRED: 403,
+  LAST_ADMIN: 409
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
@@ -88,6 +98,9 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
   }
 }
 
+/** What an account whose password an administrator set may still do (issue #19: forced change). */
+const WHILE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['/api/account/password', '/api/account/sessions', '/api/session', '/api/logout']);
+
 export interface RouteContext {
   event: RequestEvent;
   co: Coordinator;
@@ -112,6 +125,9 @@ export function route(
       const user = event.locals.user;
       if (auth !== 'none' && !user) throw new KofnError('UNAUTHORIZED', 'Please sign in.');
       if (auth === 'admin' && user?.role !== 'admin') throw new KofnError('FORBIDDEN', 'Only administrators may do this.');
+      if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
+        throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
+      }
       const ctx: Ctx = { db: co.database.db, user: user!, license: co.license, key: co.signingKey, config: co.config };
       const out = await fn({ event, co, user: user!, ctx });
       return out instanceof Response ? out : json(out, { status });

@@ -11,6 +11,7 @@ import { deleteFileOn } from './relay-client.js';
 import type { SigningKey } from './signing-keys.js';
 import { purgeExpiredSessions } from './auth.js';
 import { purgeLoginThrottle } from './login-throttle.js';
+import { purgeExpiredLinks } from './share-links.js';
 
 export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler> {
   return {
@@ -52,4 +53,5 @@ export async function runMaintenance(db: Db, reservationTtlMs: number, now = new
   for (const f of stale) await enqueue(db, 'delete-file', f.id, { fileId: f.id }, now);
   await purgeExpiredSessions(db, now);
   await purgeLoginThrottle(db, now);
+  await purgeExpiredLinks(db, now);
 }

@@ -63,6 +63,8 @@ export const users = pgTable(
     passwordHash: text('password_hash'),
     role: text('role', { enum: ['admin', 'user'] }).notNull(),
     disabled: boolean('disabled').notNull().default(false),
+    /** Set when an administrator chose the password (issue #19): only changing it is allowed until then. */
+    mustChangePassword: boolean('must_change_password').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
   },
   (t) => [uniqueIndex('users_email_idx').on(t.email)]
@@ -157,7 +159,7 @@ export const history = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'renew', 'check', 'repair'] }).notNull(),
+    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'renew', 'check', 'repair', 'link_create', 'link_edit', 'link_use', 'link_revoke', 'user_changed'] }).notNull(),
     fileId: text('file_id'),
     fileName: text('file_name').notNull(),
     result: text('result', { enum: ['ok', 'error'] }).notNull(),
@@ -165,6 +167,56 @@ export const history = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
   },
   (t) => [index('history_user_idx').on(t.userId, t.createdAt)]
+);
+
+/**
+ * Share links (issue #19): a file readable by whoever holds the link's secret (URL fragment, never sent)
+ * and password. Only the link's Ed25519 public key is kept (shared/src/link-proof.ts): a leaked row
+ * cannot open the link. Rows are deleted by maintenance once expired.
+ */
+export const shareLinks = pgTable(
+  'share_links',
+  {
+    /** 16 random bytes, base64url: says nothing about the file, owner or time. */
+    id: text('id').primaryKey(),
+    fileId: text('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** Raw Ed25519 public key, base64url: the verifier. */
+    publicKey: text('public_key').notNull(),
+    passwordProtected: boolean('password_protected').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    /** Null: no limit. */
+    maxDownloads: integer('max_downloads'),
+    downloads: integer('downloads').notNull().default(0),
+    lastDownloadAt: timestamp('last_download_at', { withTimezone: true }),
+    /** Proof attempts in the window that began at attemptsSince (password rate limit). */
+    attempts: integer('attempts').notNull().default(0),
+    attemptsSince: timestamp('attempts_since', { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [index('share_links_owner_idx').on(t.ownerId, t.fileId), index('share_links_expiry_idx').on(t.expiresAt)]
+);
+
+/**
+ * Link proofs accepted within the clock window (share-links.ts): a proof seen again is a replay. Rows
+ * older than the window are purged by maintenance; older proofs are refused by their time anyway.
+ */
+export const shareLinkProofs = pgTable(
+  'share_link_proofs',
+  {
+    linkId: text('link_id')
+      .notNull()
+      .references(() => shareLinks.id, { onDelete: 'cascade' }),
+    /** The proof's Ed25519 signature (deterministic, so one per purpose, link and time). */
+    signature: text('signature').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [primaryKey({ columns: [t.linkId, t.signature] }), index('share_link_proofs_created_idx').on(t.createdAt)]
 );
 
 /** Durable jobs, claimed with FOR UPDATE SKIP LOCKED by any coordinator replica. */

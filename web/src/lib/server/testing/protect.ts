@@ -52,7 +52,12 @@ export async function protect(ctx: Ctx, name: string, data: Uint8Array, k: numbe
 }
 
 export async function retrieve(ctx: Ctx, fileId: string): Promise<Uint8Array> {
-  const m = await manifest(ctx, fileId);
+  return retrieveWith(await manifest(ctx, fileId));
+}
+
+/** Rebuilds a file from a manifest with its tokens, however it was obtained (a share link's, for one). */
+export async function retrieveWith(m: Awaited<ReturnType<typeof manifest>>): Promise<Uint8Array> {
+  const fileId = m.fileId;
   const use = m.placements.slice(0, m.k).map((p) => ({ p, client: new RelayClient({ id: p.relayId, name: p.name, url: p.url }, { token: () => p.token }) }));
   // Chunk 0 (the metadata record) is at most 1340 bytes of data; data chunks at most chunkSize.
   const maxShare = shareChunkLength(Math.max(m.chunkSize, 1340));

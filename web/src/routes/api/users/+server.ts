@@ -12,7 +12,7 @@ export const POST = route(
     const role = b.role === undefined ? 'user' : b.role === 'admin' || b.role === 'user' ? b.role : (() => { throw v.wrongValue('role', 'admin, user'); })();
     const user = await createUser(
       co.database.db,
-      { email: v.email(b.email), displayName: v.text(b.displayName, 'displayName', 100), password: v.password(b.password), role },
+      { email: v.email(b.email), displayName: v.text(b.displayName, 'displayName', 100), password: v.password(b.password), role, mustChangePassword: b.mustChangePassword === true },
       co.license.limits.users
     );
     return { user };

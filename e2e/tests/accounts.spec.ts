@@ -1,0 +1,146 @@
+/**
+ * Issue #19, password lifecycle and user administration through the real coordinator: a user changes
+ * their password on the account page and their other browser is signed out; "sign out everywhere else";
+ * an administrator disables an account and its open page loses its session at once; the last
+ * administrator cannot demote themselves; the routes' HTTP edges (sign-in, role, CSRF, body size).
+ */
+import type { APIRequestContext } from '@playwright/test';
+import { test, expect, ADMIN, type Stack } from '../fixtures.js';
+import { ready } from '../helpers.js';
+
+const ERIN = { email: 'erin-accounts@kofn.test', displayName: 'Erin', password: 'erin first password' };
+
+async function signIn(request: APIRequestContext, stack: Stack, email: string, password: string) {
+  const res = await request.post('/api/login', { data: { email, password }, headers: { Origin: stack.url } });
+  expect(res.status(), await res.text()).toBe(200);
+  const { csrfToken, user } = (await res.json()) as { csrfToken: string; user: { id: string } };
+  return { headers: { Origin: stack.url, 'X-CSRF-Token': csrfToken }, id: user.id };
+}
+
+test('change password on the account page: other sessions end; sign out everywhere else; disabling ends a session at once', async ({ admin, browser, playwright, stack }) => {
+  test.setTimeout(120_000);
+  expect([201, 409]).toContain((await admin.post('/api/users', ERIN)).status());
+  const other = await playwright.request.newContext({ baseURL: stack.url });
+  await signIn(other, stack, ERIN.email, ERIN.password);
+  expect((await other.get('/api/session')).status()).toBe(200);
+
+  const context = await browser.newContext({ baseURL: stack.url });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await ready(page);
+  await page.getByLabel('E-mail').fill(ERIN.email);
+  await page.getByLabel('Password').fill(ERIN.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('link', { name: 'Account' }).click();
+  await ready(page);
+  await expect(page.getByTestId('session-row')).toHaveCount(2);
+  await page.getByLabel('Current password').fill(ERIN.password);
+  await page.getByLabel(/^New password/).fill('password123');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('alert')).toHaveText('This new password is among the most common passwords; choose another.');
+  await page.getByLabel(/^New password/).fill('erin second password');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('status')).toHaveText('Password changed. 1 other session(s) signed out.');
+  expect((await other.get('/api/session')).status()).toBe(401);
+  await expect(page.getByTestId('session-row')).toHaveCount(1);
+
+  // Sign in elsewhere again, then "sign out everywhere else" from the page.
+  await signIn(other, stack, ERIN.email, 'erin second password');
+  await page.reload();
+  await expect(page.getByTestId('session-row')).toHaveCount(2);
+  await page.getByRole('button', { name: 'Sign out everywhere else' }).click();
+  await expect(page.getByRole('status')).toHaveText('1 other session(s) signed out.');
+  expect((await other.get('/api/session')).status()).toBe(401);
+
+  // The administrator disables Erin: her open page's next request is refused.
+  const { users } = (await (await admin.get('/api/users')).json()) as { users: Array<{ id: string; email: string }> };
+  const erin = users.find((u) => u.email === ERIN.email)!;
+  expect((await page.request.get('/api/session')).status()).toBe(200);
+  const disabled = await admin.page.request.patch(`/api/users/${erin.id}`, { data: { disabled: true }, headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken } });
+  expect(disabled.status()).toBe(200);
+  expect((await page.request.get('/api/session')).status()).toBe(401);
+  // Enabled again (and her password reset to the first one, for reruns).
+  const back = await admin.page.request.patch(`/api/users/${erin.id}`, { data: { disabled: false, password: ERIN.password, mustChangePassword: false }, headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken } });
+  expect(back.status()).toBe(200);
+  await signIn(other, stack, ERIN.email, ERIN.password);
+  await other.dispose();
+  await context.close();
+});
+
+test('account and user routes: sign-in, administrators only, CSRF, body size, the last administrator', async ({ admin, playwright, stack }) => {
+  const anon = await playwright.request.newContext({ baseURL: stack.url });
+  expect((await anon.get('/api/account/sessions')).status()).toBe(401);
+  expect((await anon.post('/api/account/password', { data: {}, headers: { Origin: stack.url } })).status()).toBe(401);
+  expect([201, 409]).toContain((await admin.post('/api/users', ERIN)).status());
+  const erin = await signIn(anon, stack, ERIN.email, ERIN.password);
+  // A user is not an administrator.
+  const self = await anon.patch(`/api/users/${erin.id}`, { data: { role: 'admin' }, headers: erin.headers });
+  expect(self.status()).toBe(403);
+  // No CSRF token, or no Origin: refused.
+  expect((await anon.delete('/api/account/sessions', { headers: { Origin: stack.url } })).status()).toBe(403);
+  expect((await anon.post('/api/account/password', { data: { currentPassword: ERIN.password, newPassword: 'violet tractor lantern' } })).status()).toBe(403);
+  const big = await anon.post('/api/account/password', { data: { currentPassword: 'x'.repeat(70_000) }, headers: erin.headers });
+  expect(big.status()).toBe(413);
+  // The administrator cannot demote or disable themselves while the only one.
+  const { users } = (await (await admin.get('/api/users')).json()) as { users: Array<{ id: string; email: string; role: string; disabled: boolean }> };
+  const me = users.find((u) => u.email === ADMIN.email)!;
+  expect(users.filter((u) => u.role === 'admin' && !u.disabled)).toHaveLength(1);
+  const demote = await admin.page.request.patch(`/api/users/${me.id}`, { data: { role: 'user' }, headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken } });
+  expect(demote.status()).toBe(409);
+  expect(((await demote.json()) as { error: { code: string } }).error.code).toBe('LAST_ADMIN');
+  await anon.dispose();
+});
+
+test('an account whose password an administrator set must change it before anything else', async ({ admin, browser, stack }) => {
+  test.setTimeout(90_000);
+  const JO = { email: `jo-${Date.now()}@kofn.test`, displayName: 'Jo', password: 'jo initial password', mustChangePassword: true };
+  expect((await admin.post('/api/users', JO)).status()).toBe(201);
+  const context = await browser.newContext({ baseURL: stack.url });
+  const page = await context.newPage();
+  await page.goto('/login');
+  await ready(page);
+  await page.getByLabel('E-mail').fill(JO.email);
+  await page.getByLabel('Password').fill(JO.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.getByTestId('must-change')).toBeVisible();
+  const refused = await page.request.get('/api/files');
+  expect(refused.status()).toBe(403);
+  expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('PASSWORD_CHANGE_REQUIRED');
+  await page.getByLabel('Current password').fill(JO.password);
+  await page.getByLabel(/^New password/).fill('jo own password 2');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await expect(page.getByRole('status')).toContainText('Password changed.');
+  await expect(page.getByTestId('must-change')).toHaveCount(0);
+  expect((await page.request.get('/api/files')).status()).toBe(200);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/$/);
+  await context.close();
+});
+
+test('the administration page creates, disables, enables accounts and refuses to demote the last administrator', async ({ admin, playwright, stack }) => {
+  test.setTimeout(90_000);
+  const { page } = admin;
+  const email = `kim-${Date.now()}@kofn.test`;
+  await page.goto('/admin');
+  await ready(page);
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Display name').fill('Kim');
+  await page.getByLabel('Initial password').fill('kim initial password');
+  await page.getByRole('button', { name: 'Create user' }).click();
+  const row = page.getByTestId('user-row').filter({ hasText: email });
+  await expect(row).toHaveAttribute('data-disabled', 'false');
+  // Kim signs in; the account must change its password (the box was ticked by default).
+  const kim = await playwright.request.newContext({ baseURL: stack.url });
+  await signIn(kim, stack, email, 'kim initial password');
+  expect(((await (await kim.get('/api/files')).json()) as { error: { code: string } }).error.code).toBe('PASSWORD_CHANGE_REQUIRED');
+  await row.getByRole('button', { name: 'Disable' }).click();
+  await expect(row).toHaveAttribute('data-disabled', 'true');
+  expect((await kim.get('/api/session')).status()).toBe(401);
+  await row.getByRole('button', { name: 'Enable' }).click();
+  await expect(row).toHaveAttribute('data-disabled', 'false');
+  const me = page.getByTestId('user-row').filter({ hasText: ADMIN.email });
+  await me.getByRole('button', { name: 'Make user' }).click();
+  await expect(me.getByRole('status')).toHaveText('This is the last enabled administrator; make another administrator first.');
+  await kim.dispose();
+});
