@@ -122,7 +122,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   const type = input.type === undefined || input.type === '' ? 'application/octet-stream' : v.text(input.type, 'type', 255);
   if (typeof input.k !== 'number' || !Number.isInteger(input.k)) throw v.wrongValue('k', 'integers 2..255');
   const k = input.k;
-  if (k < 2) throw new KofnError('THRESHOLD_TOO_LOW', 'The threshold must be greater to 1');
+  if (k < 2) throw new KofnError('THRESHOLD_TOO_LOW', 'The threshold must be at least 2.');
 
   const all = await ctx.db.select().from(relays);
   let chosen: typeof all;
