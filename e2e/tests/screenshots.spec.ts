@@ -39,7 +39,7 @@ test('dashboard, upload in progress and help popup', async ({ admin }, testInfo)
   const helpShot = join(shots, 'help.png');
   await page.screenshot({ path: helpShot });
   await testInfo.attach('help popup', { path: helpShot, contentType: 'image/png' });
-  const titles = ['Protect files', 'Threshold and servers', 'Transfers', 'Your files', 'Storage servers', 'Used space', 'Operation history', 'Shared with me / by me', 'Footer'];
+  const titles = ['Protect files', 'Threshold and servers', 'Transfers', 'Your files', 'Storage servers', 'Used space', 'Operation history', 'Shared with me / by me', 'Menu and navigation'];
   for (const title of titles) {
     await help.getByRole('button', { name: 'Next' }).click();
     await expect(help.getByRole('heading', { name: title })).toBeVisible();
