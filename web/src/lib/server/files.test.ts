@@ -104,8 +104,9 @@ describe.each(testDatabases())('files on $name with real relays', ({ open }) => 
   it('refuses a chosen relay that is offline', async () => {
     await database.db.update(relaysTable).set({ lastHeartbeat: new Date(0) }).where(eq(relaysTable.id, relays[2]!.id));
     try {
+      // Issue #17 defect 8: which server, how many are needed, how many are reachable.
       expect(await message(reserveFile(alice, { name: 'off.bin', size: 1, type: '', k: 2, relays: relays.map((r) => r.id) }))).toBe(
-        'Some storage servers necessary for the operation are not connected.'
+        `Some storage servers necessary for the operation are not connected: ${relays[2]!.name}. All 3 chosen servers are needed and 2 are reachable.`
       );
       // The default choice takes only online relays.
       const r = await reserveFile(alice, { name: 'online-only.bin', size: 1, type: '', k: 2 });
