@@ -227,3 +227,34 @@ test('nothing overflows a 390 px phone, on any page', async ({ admin, browser, s
   }
   await anon.context().close();
 });
+
+test('defect 4: the share dialog refuses your own address, keeps its list current, and "Shared by me" revokes', async ({ admin }) => {
+  test.setTimeout(120_000);
+  const { page } = admin;
+  expect([201, 409]).toContain((await admin.post('/api/users', { email: 'erin@kofn.test', displayName: 'Erin', password: 'a long password 1' })).status());
+  await page.goto('/');
+  await chooseSharing(page, 2, 3);
+  await protectThroughUi(page, makeFile('share-list.bin', 1000), 'share-list.bin');
+  await page.getByRole('button', { name: 'Share share-list.bin' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Share “share-list.bin”' });
+  const email = dialog.getByLabel('E-mail of a kofn user');
+  await email.fill('admin@kofn.test');
+  await dialog.getByRole('button', { name: 'Give read access' }).click();
+  await expect(dialog.getByRole('alert')).toHaveText('That is your own address: you can already retrieve this file.');
+
+  await email.fill('erin@kofn.test');
+  await dialog.getByRole('button', { name: 'Give read access' }).click();
+  const revokeErin = dialog.getByRole('button', { name: 'Revoke access of erin@kofn.test' });
+  await expect(revokeErin).toBeVisible();
+  await revokeErin.click();
+  await expect(dialog.getByRole('status')).toContainText('can no longer retrieve');
+  await expect(revokeErin).toHaveCount(0);
+
+  await email.fill('erin@kofn.test');
+  await dialog.getByRole('button', { name: 'Give read access' }).click();
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  const byMe = page.getByRole('region', { name: 'Shared by me' });
+  await byMe.getByRole('button', { name: 'Revoke access of erin@kofn.test to share-list.bin' }).click();
+  await expect(page.getByTestId('toast').filter({ hasText: 'erin@kofn.test can no longer retrieve share-list.bin' })).toBeVisible();
+  await expect(byMe.getByText('erin@kofn.test')).toHaveCount(0);
+});
