@@ -20,7 +20,7 @@ test('file too big and storage full are shown in the page', async ({ browser }) 
   const page = await context.newPage();
   expect((await page.request.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } })).status()).toBe(201);
   await page.goto('/');
-  await expect(page.getByText('Largest file the licence allows: 1.9 MiB.')).toBeVisible();
+  await expect(page.getByText('Largest file the licence allows: 2 MB.')).toBeVisible();
   await chooseSharing(page, 2, 3);
 
   const big = makeFile('too-big.bin', 2_500_000);

@@ -33,7 +33,9 @@ test('dashboard, upload in progress and help popup', async ({ admin }, testInfo)
   await expect(running).toHaveAttribute('data-status', 'cancelled');
 
   await ready(page);
-  await page.getByRole('button', { name: 'Help' }).click();
+  // Help lives in the account menu in the header (issue #17 application shell).
+  await page.getByTestId('account-menu').click();
+  await page.getByRole('menuitem', { name: 'Help' }).click();
   const help = page.getByTestId('help-dialog');
   await expect(help.getByRole('heading', { name: 'Welcome to kofn' })).toBeVisible();
   const helpShot = join(shots, 'help.png');
