@@ -7,7 +7,7 @@ const WORDS: Record<string, string> = {
   INVALID_FILENAME: 'The file name is not allowed',
   THRESHOLD_TOO_LOW: 'The threshold must be at least 2.',
   THRESHOLD_TOO_HIGH: 'The threshold is greater than the number of servers.',
-  RELAYS_OFFLINE: 'Some storage servers necessary for the operation are not connected.',
+  RELAYS_OFFLINE: 'Some storage servers necessary for the operation are not connected',
   FILE_TOO_BIG: 'File too big, empty or wrong field.',
   STORAGE_FULL: 'Storage limit reached: the licence allows no more protected data. Remove files or upgrade the licence.',
   LICENSE_LIMIT: 'The licence does not allow more of these.',
