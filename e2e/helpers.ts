@@ -73,3 +73,10 @@ export async function retrieveThroughUi(page: Page, name: string): Promise<void>
   const transfer = page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
   await expect(transfer).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
 }
+
+/** Opens the account menu in the header (every page) and chooses "Sign out". */
+export async function signOutThroughUi(page: Page): Promise<void> {
+  await ready(page);
+  await page.getByTestId('account-menu').click();
+  await page.getByRole('menuitem', { name: 'Sign out' }).click();
+}

@@ -31,7 +31,10 @@ test('change password on the account page: other sessions end; sign out everywhe
   await page.getByLabel('E-mail').fill(ERIN.email);
   await page.getByLabel('Password').fill(ERIN.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('link', { name: 'Account' }).click();
+  await ready(page);
+  await page.getByTestId('account-menu').click();
+  await page.getByRole('menuitem', { name: 'Account and security' }).click();
+  await page.waitForURL('**/account');
   await ready(page);
   await expect(page.getByTestId('session-row')).toHaveCount(2);
   await page.getByLabel('Current password').fill(ERIN.password);

@@ -79,12 +79,12 @@ test.describe('sessions and CSRF', () => {
 test.describe('files API', () => {
   test('reserve errors carry Qasmat messages and stable codes', async ({ admin, stack }) => {
     const cases: Array<[object, number, string, string]> = [
-      [{ name: 'a/b', size: 1, k: 2 }, 400, 'INVALID_FILENAME', 'Invalid character in the filename.'],
-      [{ name: 'k1.bin', size: 1, k: 1 }, 400, 'THRESHOLD_TOO_LOW', 'The threshold must be greater to 1'],
+      [{ name: 'a/b', size: 1, k: 2 }, 400, 'INVALID_FILENAME', 'The file name is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.'],
+      [{ name: 'k1.bin', size: 1, k: 1 }, 400, 'THRESHOLD_TOO_LOW', 'The threshold must be at least 2.'],
       [{ name: 'k9.bin', size: 1, k: 9 }, 400, 'THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.'],
       [{ name: 'big.bin', size: 6e9, k: 2 }, 413, 'FILE_TOO_BIG', 'File too big, empty or wrong field. The licence allows files up to 5000000000 bytes.'],
       [{ name: 'neg.bin', size: -5, k: 2 }, 413, 'FILE_TOO_BIG', 'File too big, empty or wrong field.'],
-      [{ name: "sql'; drop table files;--\u0007", size: 1, k: 2 }, 400, 'INVALID_FILENAME', 'Invalid character in the filename.']
+      [{ name: "sql'; drop table files;--\u0007", size: 1, k: 2 }, 400, 'INVALID_FILENAME', 'The file name is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.']
     ];
     for (const [data, status, code, message] of cases) {
       const res = await admin.post('/api/files', data);

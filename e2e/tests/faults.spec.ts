@@ -96,7 +96,8 @@ test('with one relay more stopped, retrieval fails clearly and leaves no partial
   const t = transferOf(A.name);
   await expect(t).toHaveAttribute('data-status', 'error');
   // The message names every relay that failed (issue #13 item 3).
-  await expect(t.getByRole('alert')).toHaveText(/^Some storage servers necessary for the operation are not connected\. /);
+  // ... and how many are needed and how many answered (issue #17 defect 8).
+  await expect(t.getByRole('alert')).toHaveText(/^Some storage servers necessary for the operation are not connected: 3 of 5 are needed and [3-5] did not answer\. /);
   for (const r of stack.relayProcs.slice(2)) await expect(t.getByRole('alert')).toContainText(`Storage server ${r.name} is not reachable.`);
   expect(await opfsSha256(page, A.name)).toBeNull();
 });

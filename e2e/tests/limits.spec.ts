@@ -20,14 +20,14 @@ test('file too big and storage full are shown in the page', async ({ browser }) 
   const page = await context.newPage();
   expect((await page.request.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } })).status()).toBe(201);
   await page.goto('/');
-  await expect(page.getByText('Largest file the licence allows: 1.9 MiB.')).toBeVisible();
+  await expect(page.getByText('Largest file the licence allows: 2 MB.')).toBeVisible();
   await chooseSharing(page, 2, 3);
 
   const big = makeFile('too-big.bin', 2_500_000);
   await page.getByTestId('file-input').setInputFiles(big.path);
   const refused = page.getByTestId('transfer').filter({ hasText: 'too-big.bin' });
   await expect(refused).toHaveAttribute('data-status', 'error');
-  await expect(refused.getByRole('alert')).toHaveText('File too big, empty or wrong field. The licence allows files up to 1.9 MiB.');
+  await expect(refused.getByRole('alert')).toHaveText('File too big, empty or wrong field. The licence allows files up to 2 MB.');
 
   const first = makeFile('fits.bin', 1_800_000);
   await page.getByTestId('file-input').setInputFiles(first.path);
@@ -37,6 +37,6 @@ test('file too big and storage full are shown in the page', async ({ browser }) 
   const full = page.getByTestId('transfer').filter({ hasText: 'overflows.bin' });
   await expect(full).toHaveAttribute('data-status', 'error', { timeout: 60_000 });
   await expect(full.getByRole('alert')).toHaveText('Storage limit reached: the licence allows no more protected data. Remove files or upgrade the licence.');
-  await expect(page.getByTestId('usage-text')).toHaveText('1.7 MiB of 2.9 MiB used (60.00%)');
+  await expect(page.getByTestId('usage-text')).toHaveText('Your files: 1.7 MiB of 3 MB (60.00%)');
   await context.close();
 });

@@ -33,13 +33,15 @@ test('dashboard, upload in progress and help popup', async ({ admin }, testInfo)
   await expect(running).toHaveAttribute('data-status', 'cancelled');
 
   await ready(page);
-  await page.getByRole('button', { name: 'Help' }).click();
+  // Help lives in the account menu in the header (issue #17 application shell).
+  await page.getByTestId('account-menu').click();
+  await page.getByRole('menuitem', { name: 'Help' }).click();
   const help = page.getByTestId('help-dialog');
   await expect(help.getByRole('heading', { name: 'Welcome to kofn' })).toBeVisible();
   const helpShot = join(shots, 'help.png');
   await page.screenshot({ path: helpShot });
   await testInfo.attach('help popup', { path: helpShot, contentType: 'image/png' });
-  const titles = ['Protect files', 'Threshold and servers', 'Transfers', 'Your files', 'Storage servers', 'Used space', 'Operation history', 'Shared with me / by me', 'Footer'];
+  const titles = ['Protect files', 'Threshold and servers', 'Transfers', 'Your files', 'Storage servers', 'Used space', 'Operation history', 'Shared with me / by me', 'Menu and navigation'];
   for (const title of titles) {
     await help.getByRole('button', { name: 'Next' }).click();
     await expect(help.getByRole('heading', { name: title })).toBeVisible();

@@ -6,7 +6,7 @@
  */
 import type { Page } from '@playwright/test';
 import { test, expect, ADMIN } from '../fixtures.js';
-import { chooseSharing, makeFile, ready } from '../helpers.js';
+import { chooseSharing, makeFile, ready, signOutThroughUi } from '../helpers.js';
 
 /** Row counts of the upload stores in this origin's IndexedDB ("kofn", web/src/lib/engine/upload-store.ts). */
 function storedUploads(page: Page): Promise<{ uploads: number; files: number; digests: number }> {
@@ -47,7 +47,7 @@ test('sign-out asks, then clears unfinished uploads from IndexedDB and drops the
   expect((await storedUploads(page)).digests).toBeGreaterThan(0);
 
   // Asked first; cancelling keeps everything.
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOutThroughUi(page);
   const dialog = page.getByTestId('sign-out-dialog');
   await expect(dialog).toBeVisible();
   await expect(dialog).toContainText('1 unfinished upload will be discarded.');
@@ -55,7 +55,7 @@ test('sign-out asks, then clears unfinished uploads from IndexedDB and drops the
   await expect(dialog).toBeHidden();
   expect(await storedUploads(page)).toMatchObject({ uploads: 1, files: 1 });
 
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOutThroughUi(page);
   await dialog.getByRole('button', { name: 'Discard and sign out' }).click();
   await expect(page).toHaveURL(/\/login$/);
   expect(await storedUploads(page)).toEqual({ uploads: 0, files: 0, digests: 0 });
@@ -80,6 +80,6 @@ test('sign-out asks, then clears unfinished uploads from IndexedDB and drops the
   expect(['[]', '["deleting"]']).toContain(JSON.stringify(files.filter((f) => f.name === name).map((f) => f.status)));
 
   // With nothing unfinished, sign-out does not ask: it goes straight to the login page.
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signOutThroughUi(page);
   await expect(page).toHaveURL(/\/login$/);
 });

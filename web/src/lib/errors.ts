@@ -4,10 +4,10 @@
  */
 const WORDS: Record<string, string> = {
   FILENAME_IN_USE: 'Filename is already in use.',
-  INVALID_FILENAME: 'Invalid character in the filename.',
-  THRESHOLD_TOO_LOW: 'The threshold must be greater to 1',
+  INVALID_FILENAME: 'The file name is not allowed',
+  THRESHOLD_TOO_LOW: 'The threshold must be at least 2.',
   THRESHOLD_TOO_HIGH: 'The threshold is greater than the number of servers.',
-  RELAYS_OFFLINE: 'Some storage servers necessary for the operation are not connected.',
+  RELAYS_OFFLINE: 'Some storage servers necessary for the operation are not connected',
   FILE_TOO_BIG: 'File too big, empty or wrong field.',
   STORAGE_FULL: 'Storage limit reached: the licence allows no more protected data. Remove files or upgrade the licence.',
   LICENSE_LIMIT: 'The licence does not allow more of these.',
@@ -63,4 +63,25 @@ export function formatBytes(n: number): string {
     u++;
   }
   return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}
+
+/** Decimal units first: licences are written in them (1 GB, 1 TB; ARCHITECTURE.md "Licence"). */
+const LIMIT_UNITS: ReadonlyArray<[number, string]> = [
+  [1e15, 'PB'],
+  [1e12, 'TB'],
+  [1e9, 'GB'],
+  [1e6, 'MB'],
+  [2 ** 50, 'PiB'],
+  [2 ** 40, 'TiB'],
+  [2 ** 30, 'GiB'],
+  [2 ** 20, 'MiB']
+];
+
+/**
+ * A limit in the unit it was set in (issue #17 defect 10: a 1 TB licence read "931 GiB"): the largest
+ * decimal or binary unit that divides it exactly, else the usual binary figure.
+ */
+export function formatLimit(n: number): string {
+  for (const [size, unit] of LIMIT_UNITS) if (n >= size && n % size === 0) return `${n / size} ${unit}`;
+  return formatBytes(n);
 }

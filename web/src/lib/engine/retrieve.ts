@@ -128,9 +128,10 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token)), opts.source?.tokens));
   /** Why each failed relay failed, as its error said (naming it). */
   const failures = new Map<string, RelayFailure>();
+  // Issue #17 defect 8: say which servers failed, how many are needed and how many answered.
   const offline = () => ({
     code: 'RELAYS_OFFLINE',
-    message: `Some storage servers necessary for the operation are not connected. ${[...failures.values()].map((f) => f.message).join(' ')}`.trim()
+    message: `Some storage servers necessary for the operation are not connected: ${m.k} of ${m.n} are needed and ${failures.size} did not answer. ${[...failures.values()].map((f) => f.message).join(' ')}`.trim()
   });
 
   const replace = (relay: Placement): void => {

@@ -78,14 +78,17 @@ describeDatabases('files on $name with real relays', ({ open }) => {
 
   it('validates reservations with Qasmat messages', async () => {
     const base = { name: 'ok.bin', size: 10, type: 'text/plain', k: 2 };
-    expect(await message(reserveFile(alice, { ...base, k: 1 }))).toBe('The threshold must be greater to 1');
+    expect(await message(reserveFile(alice, { ...base, k: 1 }))).toBe('The threshold must be at least 2.');
     expect(await message(reserveFile(alice, { ...base, k: 4 }))).toBe('The threshold is greater than the number of servers.');
     expect(await message(reserveFile(alice, { ...base, size: -1 }))).toBe('File too big, empty or wrong field.');
     expect(await message(reserveFile(alice, { ...base, size: 'ten' }))).toBe('File too big, empty or wrong field.');
     expect(await code(reserveFile(alice, { ...base, size: license.limits.maxFileSize + 1 }))).toBe('FILE_TOO_BIG');
-    for (const name of ['', 'a/b', 'a\\b', '..', '.', 'tab\there', 'nul\u0000', 'bidi\u202e', ' lead', 'trail ', 'x'.repeat(256)]) {
-      expect(await message(reserveFile(alice, { ...base, name })), JSON.stringify(name)).toBe('Invalid character in the filename.');
+    for (const name of ['a/b', 'a\\b', '..', '.', 'tab\there', 'nul\u0000', 'bidi\u202e', ' lead', 'trail ']) {
+      expect(await message(reserveFile(alice, { ...base, name })), JSON.stringify(name)).toMatch(/^The file name is not allowed: it contains a control character/);
     }
+    expect(await message(reserveFile(alice, { ...base, name: '' }))).toBe('The file name is not allowed: it is empty.');
+    // Issue #17 defect 3: a long name is refused for its length, not for "an invalid character".
+    expect(await message(reserveFile(alice, { ...base, name: 'x'.repeat(256) }))).toBe('The file name is not allowed: it is 256 characters long; at most 255 are allowed.');
     expect(await message(reserveFile(alice, { ...base, k: 'two' }))).toBe('Wrong value supplied for field "k". Valid values are integers 2..255.');
     expect(await code(reserveFile(alice, { ...base, relays: ['not-a-relay'] }))).toBe('WRONG_VALUE');
   });
@@ -101,8 +104,9 @@ describeDatabases('files on $name with real relays', ({ open }) => {
   it('refuses a chosen relay that is offline', async () => {
     await database.db.update(relaysTable).set({ lastHeartbeat: new Date(0) }).where(eq(relaysTable.id, relays[2]!.id));
     try {
+      // Issue #17 defect 8: which server, how many are needed, how many are reachable.
       expect(await message(reserveFile(alice, { name: 'off.bin', size: 1, type: '', k: 2, relays: relays.map((r) => r.id) }))).toBe(
-        'Some storage servers necessary for the operation are not connected.'
+        `Some storage servers necessary for the operation are not connected: ${relays[2]!.name}. All 3 chosen servers are needed and 2 are reachable.`
       );
       // The default choice takes only online relays.
       const r = await reserveFile(alice, { name: 'online-only.bin', size: 1, type: '', k: 2 });

@@ -126,7 +126,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   const type = input.type === undefined || input.type === '' ? 'application/octet-stream' : v.text(input.type, 'type', 255);
   if (typeof input.k !== 'number' || !Number.isInteger(input.k)) throw v.wrongValue('k', 'integers 2..255');
   const k = input.k;
-  if (k < 2) throw new KofnError('THRESHOLD_TOO_LOW', 'The threshold must be greater to 1');
+  if (k < 2) throw new KofnError('THRESHOLD_TOO_LOW', 'The threshold must be at least 2.');
 
   const all = await ctx.db.select().from(relays);
   let chosen: typeof all;
@@ -139,8 +139,13 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
     }
     const ids = [...new Set(input.relays as string[])];
     chosen = ids.map((id) => all.find((r) => r.id === id) ?? (() => { throw v.wrongValue('relays', 'ids of registered storage servers'); })());
-    if (chosen.some((r) => r.publicKey === null || !isOnline(r.lastHeartbeat, ctx.config, now))) {
-      throw new KofnError('RELAYS_OFFLINE', 'Some storage servers necessary for the operation are not connected.');
+    const down = chosen.filter((r) => r.publicKey === null || !isOnline(r.lastHeartbeat, ctx.config, now));
+    if (down.length > 0) {
+      // Issue #17 defect 8: name the servers, and say how many are needed and how many are reachable.
+      throw new KofnError(
+        'RELAYS_OFFLINE',
+        `Some storage servers necessary for the operation are not connected: ${down.map((r) => r.name).join(', ')}. All ${chosen.length} chosen servers are needed and ${chosen.length - down.length} are reachable.`
+      );
     }
   }
   const n = chosen.length;

@@ -31,9 +31,11 @@ export function password(v: unknown): string {
 
 /** File names: shown in the UI and rebuilt on disk, so no control or separator characters. */
 export function fileName(v: unknown): string {
-  if (typeof v !== 'string' || v.length === 0 || v.length > 255) throw new KofnError('INVALID_FILENAME', 'Invalid character in the filename.');
+  // Issue #17 defect 3: each refusal names its real reason (a long name used to read "Invalid character").
+  if (typeof v !== 'string' || v.length === 0) throw new KofnError('INVALID_FILENAME', 'The file name is not allowed: it is empty.');
+  if (v.length > 255) throw new KofnError('INVALID_FILENAME', `The file name is not allowed: it is ${v.length} characters long; at most 255 are allowed.`);
   if (/[\p{Cc}\p{Cf}/\\]/u.test(v) || v === '.' || v === '..' || v.trim() !== v) {
-    throw new KofnError('INVALID_FILENAME', 'Invalid character in the filename.');
+    throw new KofnError('INVALID_FILENAME', 'The file name is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.');
   }
   return v;
 }

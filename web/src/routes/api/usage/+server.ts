@@ -1,4 +1,6 @@
 import { route } from '$lib/server/http';
 import { usage } from '$lib/server/files';
+import { ownProtectedBytes } from '$lib/server/usage';
 
-export const GET = route('user', async ({ co }) => usage(co.database.db, co.license));
+/** The whole deployment against the licence, plus the signed-in user's own share of it (`ownBytes`). */
+export const GET = route('user', async ({ co, user }) => ({ ...(await usage(co.database.db, co.license)), ownBytes: await ownProtectedBytes(co.database.db, user.id) }));

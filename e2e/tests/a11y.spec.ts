@@ -1,0 +1,118 @@
+/**
+ * Issue #17: every page in both themes has no serious or critical axe violation, works by keyboard with a
+ * visible focus ring, and is saved as a screenshot at 1,280 and 390 px in light and dark
+ * (test-results/screenshots/, not committed) to be looked at.
+ */
+import { join } from 'node:path';
+import { AxeBuilder } from '@axe-core/playwright';
+import type { Page } from '@playwright/test';
+import { test, expect } from '../fixtures.js';
+import { chooseSharing, makeFile, protectThroughUi, ready } from '../helpers.js';
+
+const shots = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
+const SIGNED_IN = ['/', '/admin', '/docs', '/about'];
+const SIGNED_OUT = ['/login', '/setup', '/docs', '/about'];
+
+async function seriousViolations(page: Page): Promise<string[]> {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+async function visit(page: Page, path: string, theme: 'light' | 'dark'): Promise<void> {
+  await page.emulateMedia({ colorScheme: theme });
+  await page.goto(path);
+  await ready(page);
+  await page.waitForLoadState('networkidle');
+}
+
+const slug = (path: string) => (path === '/' ? 'dashboard' : path.slice(1));
+
+test('signed in: every page, both themes, no serious axe violation; screenshots at 1,280 and 390 px', async ({ admin }) => {
+  test.setTimeout(180_000);
+  const { page } = admin;
+  await page.goto('/');
+  await chooseSharing(page, 2, 3);
+  await protectThroughUi(page, makeFile('a11y-report.pdf', 50_000), 'a11y-report.pdf');
+  for (const theme of ['light', 'dark'] as const) {
+    for (const path of SIGNED_IN) {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await visit(page, path, theme);
+      expect(await seriousViolations(page), `${path} ${theme}`).toEqual([]);
+      await page.screenshot({ path: join(shots, `${slug(path)}-1280-${theme}.png`), fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await visit(page, path, theme);
+      expect(await seriousViolations(page), `${path} ${theme} 390`).toEqual([]);
+      await page.screenshot({ path: join(shots, `${slug(path)}-390-${theme}.png`), fullPage: true });
+    }
+    // The open account menu and the remove confirmation are pages of their own to a screen reader.
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await visit(page, '/', theme);
+    await page.getByTestId('account-menu').click();
+    await expect(page.getByRole('menu')).toBeVisible();
+    expect(await seriousViolations(page), `account menu ${theme}`).toEqual([]);
+    await page.screenshot({ path: join(shots, `account-menu-${theme}.png`) });
+    await page.keyboard.press('Escape');
+    await page.getByRole('button', { name: 'Remove a11y-report.pdf' }).first().click();
+    await expect(page.getByRole('alertdialog')).toBeVisible();
+    expect(await seriousViolations(page), `confirm ${theme}`).toEqual([]);
+    await page.screenshot({ path: join(shots, `confirm-remove-${theme}.png`) });
+    await page.keyboard.press('Escape');
+    await expect(page.getByRole('alertdialog')).toBeHidden();
+  }
+});
+
+test('signed out: every page, both themes, no serious axe violation; screenshots at 1,280 and 390 px', async ({ browser, stack }) => {
+  const context = await browser.newContext({ baseURL: stack.url });
+  const page = await context.newPage();
+  for (const theme of ['light', 'dark'] as const) {
+    for (const path of SIGNED_OUT) {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await visit(page, path, theme);
+      expect(await seriousViolations(page), `${path} ${theme}`).toEqual([]);
+      await page.screenshot({ path: join(shots, `signed-out-${slug(path)}-1280-${theme}.png`), fullPage: true });
+      await page.setViewportSize({ width: 390, height: 844 });
+      await visit(page, path, theme);
+      await page.screenshot({ path: join(shots, `signed-out-${slug(path)}-390-${theme}.png`), fullPage: true });
+    }
+  }
+  await context.close();
+});
+
+test('keyboard: the account menu opens, moves and signs out by keys, with a visible focus ring', async ({ admin }) => {
+  const { page } = admin;
+  await visit(page, '/', 'light');
+  // Tab from the top: skip link first, then the header's controls, each with an outline when focused.
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+  const outline = () => page.evaluate(() => getComputedStyle(document.activeElement!).outlineStyle);
+  expect(await outline()).toBe('solid');
+  await page.getByTestId('account-menu').focus();
+  expect(await outline()).toBe('solid');
+  await page.keyboard.press('Enter');
+  await expect(page.getByRole('menu')).toBeVisible();
+  // Items are reached with the arrow keys; End goes to the last one, Sign out.
+  await page.keyboard.press('End');
+  await expect(page.getByRole('menuitem', { name: 'Sign out' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(/\/login$/);
+});
+
+test('keyboard: a file is removed with the keys alone, through the confirmation dialog', async ({ admin }) => {
+  test.setTimeout(90_000);
+  const { page } = admin;
+  await page.goto('/');
+  await chooseSharing(page, 2, 3);
+  await protectThroughUi(page, makeFile('keyboard-remove.bin', 1000), 'keyboard-remove.bin');
+  await page.getByRole('button', { name: 'Remove keyboard-remove.bin' }).focus();
+  await page.keyboard.press('Enter');
+  const dialog = page.getByRole('alertdialog');
+  await expect(dialog).toBeVisible();
+  // Focus is trapped in the dialog; Tab reaches the confirming button.
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await page.keyboard.press('Tab');
+  await expect(dialog.getByRole('button', { name: 'Remove' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.getByTestId('file-row').filter({ hasText: 'keyboard-remove.bin' })).toHaveCount(0);
+});

@@ -1,0 +1,187 @@
+/**
+ * The transfer manager (issue #14 "the page renders, a manager orchestrates"; issue #17 item 4): protect,
+ * retrieve and resume, their progress rows (transfers.svelte.ts), where a retrieved file is saved, what is
+ * reported to the coordinator's history, and the toasts for finished and failed operations. Pages call
+ * its verbs and render its state; immich's `*-manager.svelte.ts` shape: a class, one exported instance.
+ */
+import { api } from '$lib/api';
+import { handleError, formatLimit } from '$lib/errors';
+import { transfers, type Transfer } from '$lib/state/transfers.svelte';
+import { toasts } from '$lib/state/toasts.svelte';
+import { coalesce, type Coalesced } from '$lib/state/coalesce';
+import { protectFile, resumeUpload, type ProtectOptions, type ProtectProgress } from '$lib/engine/protect';
+import { pendingUploads } from '$lib/engine/upload-store';
+import { retrieveFile, type RetrieveError, type Sink, type SinkFor } from '$lib/engine/retrieve';
+import { blobSink, canPickFile, pickFileSink, safeFileName, serviceWorkerSink } from '$lib/engine/sinks';
+import type { RelayTimeouts } from '@kofn/shared';
+
+/** Transfer rows show progress this often at most: smooth to the eye, a handful of renders a second. */
+const PROGRESS_MS = 200;
+/** The coordinator's limit (validate.ts fileName), checked here first so the reason is named before any work. */
+export const MAX_NAME_LENGTH = 255;
+
+/** Toasts name a file in at most this many characters: a 255-character name would fill the corner. */
+const TOAST_NAME = 60;
+const short = (name: string) => (name.length > TOAST_NAME ? `${name.slice(0, TOAST_NAME - 1)}…` : name);
+
+/** What a retrieval needs to know about a listed file. */
+export interface Retrievable {
+  id: string;
+  name: string;
+  size: number;
+}
+
+export interface TransferSettings {
+  relayTimeouts: RelayTimeouts;
+  maxFileSize: number;
+}
+
+class TransferManager {
+  #settings: TransferSettings | undefined;
+  #listeners = new Set<() => void | Promise<void>>();
+
+  /** Set by the page from its server data before any transfer starts. */
+  configure(settings: TransferSettings): void {
+    this.#settings = settings;
+  }
+
+  /** Called after every finished or failed transfer (the page reloads its lists); returns the unsubscribe. */
+  onChange(listener: () => void | Promise<void>): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async #changed(): Promise<void> {
+    await Promise.all([...this.#listeners].map((l) => l()));
+  }
+
+  get #config(): TransferSettings {
+    if (!this.#settings) throw new Error('transferManager.configure() was not called');
+    return this.#settings;
+  }
+
+  /** Protects each file in turn with threshold k over the chosen relays. */
+  async protect(list: File[], sharing: { k: number; relays: string[] }): Promise<void> {
+    for (const file of list) {
+      const t = transfers.start('protect', file.name, file.size);
+      const refused = this.#refusal(file);
+      if (refused) {
+        this.#fail(t, refused);
+        continue;
+      }
+      try {
+        const progress = this.#showProgress(t);
+        await protectFile(file, { k: sharing.k, relays: sharing.relays, ...this.#uploadCallbacks(t, progress) });
+        this.#finish(t, progress);
+      } catch (err) {
+        this.#fail(t, err);
+      }
+      await this.#changed();
+    }
+  }
+
+  /** Why a file is refused before a single byte is read, in words naming the real reason (issue #17 defects 3, 10). */
+  #refusal(file: File): { code: string; message: string } | undefined {
+    if (file.name.length > MAX_NAME_LENGTH) {
+      return { code: 'INVALID_FILENAME', message: `The file name is not allowed: it is ${file.name.length} characters long; at most ${MAX_NAME_LENGTH} are allowed. Rename the file and try again.` };
+    }
+    // The licence's file size limit is checked before a single byte is read.
+    if (file.size > this.#config.maxFileSize) {
+      return { code: 'FILE_TOO_BIG', message: `File too big, empty or wrong field. The licence allows files up to ${formatLimit(this.#config.maxFileSize)}.` };
+    }
+    return undefined;
+  }
+
+  /** Uploads interrupted by a reload or a lost connection continue where every relay had them. */
+  async resumePending(): Promise<void> {
+    for (const state of await pendingUploads().catch(() => [])) {
+      const t = transfers.start('protect', state.file.name, state.file.size);
+      t.done = Math.min(state.file.size, Math.max(0, state.doneUpTo) * state.chunkSize);
+      try {
+        const progress = this.#showProgress(t);
+        await resumeUpload(state, this.#uploadCallbacks(t, progress));
+        this.#finish(t, progress);
+      } catch (err) {
+        this.#fail(t, err);
+      }
+      await this.#changed();
+    }
+  }
+
+  async retrieve(f: Retrievable): Promise<void> {
+    const t = transfers.start('retrieve', f.name, f.size);
+    const progress = this.#showProgress(t);
+    try {
+      const sink = await this.#sinkFor(f);
+      const result = await retrieveFile(f.id, sink, {
+        signal: t.controller.signal,
+        relayTimeouts: this.#config.relayTimeouts,
+        onManifest: (m) => (t.relayNames = Object.fromEntries(m.placements.map((p) => [p.relayId, p.name]))),
+        onProgress: (done, _total, perRelay) => progress.push({ done, perRelay })
+      });
+      this.#finish(t, progress);
+      await api('POST', `/api/files/${f.id}/retrievals`, { result: 'ok', badRelays: result.badRelays, failedRelays: result.unreachable });
+    } catch (err) {
+      this.#fail(t, err);
+      const { badRelays = [], unreachable = [] } = (err ?? {}) as Partial<RetrieveError>;
+      if (t.status === 'error') await api('POST', `/api/files/${f.id}/retrievals`, { result: 'error', badRelays, failedRelays: unreachable, message: t.message }).catch(() => undefined);
+    }
+    await this.#changed();
+  }
+
+  /** Progress reports for transfer `t`'s row, shown a few times a second (coalesce.ts) and only while it runs. */
+  #showProgress(t: Transfer): Coalesced<{ done: number; perRelay: Record<string, number> }> {
+    return coalesce((p) => {
+      if (t.status !== 'running') return;
+      t.done = p.done;
+      t.perRelay = p.perRelay;
+    }, PROGRESS_MS);
+  }
+
+  /** Marks `t` done, after showing the progress report still waiting (the final per-server figures). */
+  #finish(t: Transfer, progress: Pick<Coalesced<unknown>, 'flush'>): void {
+    progress.flush();
+    t.done = t.total;
+    t.status = 'done';
+    toasts.success(`${t.kind === 'protect' ? 'Protected' : 'Retrieved'} ${short(t.name)}.`);
+  }
+
+  #fail(t: Transfer, err: unknown): void {
+    const shown = handleError(err);
+    t.status = shown ? 'error' : 'cancelled';
+    t.message = shown?.message ?? '';
+    if (shown) toasts.error(`${t.kind === 'protect' ? 'Protecting' : 'Retrieving'} ${short(t.name)} failed: ${shown.message}`);
+  }
+
+  /** Wires an upload's cancel signal and progress to its row in the transfers panel. */
+  #uploadCallbacks(t: Transfer, progress: Coalesced<ProtectProgress>): ProtectOptions {
+    return {
+      signal: t.controller.signal,
+      relayTimeouts: this.#config.relayTimeouts,
+      onReserved: (r) => (t.relayNames = Object.fromEntries(r.placements.map((p) => [p.relayId, p.name]))),
+      onProgress: progress.push
+    };
+  }
+
+  /**
+   * Where a retrieved file goes, named by its authenticated metadata record (retrieve.ts). The save picker
+   * must open in the click (it needs user activation), before that record is known: it suggests the listed
+   * name, and the retrieval stops, removing the picked file, if the record names the file otherwise.
+   */
+  async #sinkFor(f: Retrievable): Promise<SinkFor> {
+    if (canPickFile() && localStorage.getItem('kofn.save') !== 'download') {
+      const suggested = safeFileName(f.name);
+      const picked = await pickFileSink(suggested);
+      const open: SinkFor = async (file) => {
+        if (file.name === suggested) return picked;
+        throw { code: 'METADATA_MISMATCH', message: 'The coordinator names this file differently from its authenticated record; nothing was saved.' };
+      };
+      // Retrieval failing before the sink is asked for (or refusing it, above) removes the picked file.
+      open.abort = (reason) => picked.abort(reason);
+      return open;
+    }
+    return async (file): Promise<Sink> => (await serviceWorkerSink(file.name, file.size, file.type)) ?? blobSink(file.name, file.size, file.type);
+  }
+}
+
+export const transferManager = new TransferManager();
