@@ -17,3 +17,4 @@ export * from './protocol/bounded-read.js';
 export { parityWeights, mulConstant, checkNonce, gmacWeb, failedEquations } from './renewal.js';
 export * from './repair.js';
 export * from './link-proof.js';
+export type * from './protocol/api-types.js';

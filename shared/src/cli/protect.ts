@@ -16,16 +16,9 @@ import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { MetadataRecord } from '../metadata.js';
 import type { Coordinator } from './coordinator.js';
 import { nodeChunks, type Source } from './source.js';
+import type { Reservation } from '../protocol/api-types.js';
+export type { Reservation };
 
-export interface Reservation {
-  fileId: string;
-  k: number;
-  n: number;
-  chunkSize: number;
-  chunkCount: number;
-  epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; x: number; token: string }>;
-}
 
 export interface ProtectRequest {
   source: Source;

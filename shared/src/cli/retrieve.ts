@@ -12,19 +12,9 @@ import { FLAG_FINAL, fileIdFromHex } from '../chunk-format.js';
 import { shareChunkBounds } from '../share-sizes.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { Coordinator } from './coordinator.js';
+import type { Manifest } from '../protocol/api-types.js';
+export type { Manifest };
 
-export interface Manifest {
-  fileId: string;
-  name: string;
-  size: number;
-  type: string;
-  k: number;
-  n: number;
-  chunkSize: number;
-  chunkCount: number;
-  epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; location: string; x: number; online: boolean; token: string }>;
-}
 
 export interface Sink {
   write(chunk: Uint8Array): Promise<void>;

@@ -18,16 +18,9 @@ import { renewer } from './tokens';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
+import type { Reservation } from '@kofn/shared';
+export type { Reservation };
 
-export interface Reservation {
-  fileId: string;
-  k: number;
-  n: number;
-  chunkSize: number;
-  chunkCount: number;
-  epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; x: number; token: string }>;
-}
 
 export interface ProtectProgress {
   /** Plaintext bytes whose shares every relay has acknowledged. */

@@ -15,19 +15,9 @@ import { renewer, type FetchTokens } from './tokens';
 import { InFlight } from './in-flight';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RebuiltChunk, RebuiltMetadata, RelayFailure, RelayTarget, Unreachable } from './share.worker';
+import type { Manifest } from '@kofn/shared';
+export type { Manifest };
 
-export interface Manifest {
-  fileId: string;
-  name: string;
-  size: number;
-  type: string;
-  k: number;
-  n: number;
-  chunkSize: number;
-  chunkCount: number;
-  epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; location: string; x: number; online: boolean; token: string }>;
-}
 
 export interface Sink {
   /** Once this settles the sink holds no reference to `chunk`: the caller reuses its buffer. */
