@@ -43,7 +43,7 @@ test('change password on the account page: other sessions end; sign out everywhe
   await expect(page.getByRole('alert')).toHaveText('This new password is among the most common passwords; choose another.');
   await page.getByLabel(/^New password/).fill('erin second password');
   await page.getByRole('button', { name: 'Change password' }).click();
-  await expect(page.getByRole('status')).toHaveText('Password changed. 1 other session(s) signed out.');
+  await expect(page.locator('main p[role="status"]')).toHaveText('Password changed. 1 other session(s) signed out.');
   expect((await other.get('/api/session')).status()).toBe(401);
   await expect(page.getByTestId('session-row')).toHaveCount(1);
 
@@ -52,7 +52,7 @@ test('change password on the account page: other sessions end; sign out everywhe
   await page.reload();
   await expect(page.getByTestId('session-row')).toHaveCount(2);
   await page.getByRole('button', { name: 'Sign out everywhere else' }).click();
-  await expect(page.getByRole('status')).toHaveText('1 other session(s) signed out.');
+  await expect(page.locator('main p[role="status"]')).toHaveText('1 other session(s) signed out.');
   expect((await other.get('/api/session')).status()).toBe(401);
 
   // The administrator disables Erin: her open page's next request is refused.
@@ -113,7 +113,7 @@ test('an account whose password an administrator set must change it before anyth
   await page.getByLabel('Current password').fill(JO.password);
   await page.getByLabel(/^New password/).fill('jo own password 2');
   await page.getByRole('button', { name: 'Change password' }).click();
-  await expect(page.getByRole('status')).toContainText('Password changed.');
+  await expect(page.locator('main p[role="status"]')).toContainText('Password changed.');
   await expect(page.getByTestId('must-change')).toHaveCount(0);
   expect((await page.request.get('/api/files')).status()).toBe(200);
   await page.goto('/');
