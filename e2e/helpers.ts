@@ -3,7 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, type Page } from '@playwright/test';
+import { expect, type Browser, type Page } from '@playwright/test';
+import { ADMIN } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kofn-e2e-files-'));
 
@@ -79,4 +80,18 @@ export async function signOutThroughUi(page: Page): Promise<void> {
   await ready(page);
   await page.getByTestId('account-menu').click();
   await page.getByRole('menuitem', { name: 'Sign out' }).click();
+}
+
+/**
+ * A page in a new browser context on a private stack, after creating its administrator (first-run setup),
+ * saving retrieved files through OPFS, on the dashboard.
+ */
+export async function openAsNewAdmin(browser: Browser, url: string): Promise<Page> {
+  const context = await browser.newContext({ baseURL: url });
+  const page = await context.newPage();
+  const res = await page.request.post('/api/setup', { data: ADMIN, headers: { Origin: url } });
+  expect(res.status()).toBe(201);
+  await saveToOpfs(page);
+  await page.goto('/');
+  return page;
 }

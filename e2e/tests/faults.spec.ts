@@ -5,10 +5,10 @@
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test, expect, ADMIN } from '../fixtures.js';
+import { test, expect } from '../fixtures.js';
 import { killRelay, startStack, type RunningStack } from '../stack.js';
-import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
-import type { Browser, Page } from '@playwright/test';
+import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, openAsNewAdmin } from '../helpers.js';
+import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial', timeout: 180_000 });
 
@@ -16,16 +16,6 @@ let stack: RunningStack;
 let page: Page;
 const A = { name: 'fault-a.bin', file: makeFile('fault-a.bin', 3 * 1024 * 1024 + 5) };
 const B = { name: 'fault-b.bin', file: makeFile('fault-b.bin', 2 * 1024 * 1024 + 9) };
-
-async function open(browser: Browser): Promise<Page> {
-  const context = await browser.newContext({ baseURL: stack.url });
-  const p = await context.newPage();
-  const res = await p.request.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } });
-  expect(res.status()).toBe(201);
-  await saveToOpfs(p);
-  await p.goto('/');
-  return p;
-}
 
 async function fileId(name: string): Promise<string> {
   const { files } = (await (await page.request.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };
@@ -36,7 +26,7 @@ const transferOf = (name: string) => page.getByTestId('transfer').filter({ hasTe
 
 test.beforeAll(async ({ browser }) => {
   stack = await startStack({ relays: 5, tier: 'Pro', tolerateRelayExits: true });
-  page = await open(browser);
+  page = await openAsNewAdmin(browser, stack.url);
   await chooseSharing(page, 3, 5);
   await protectThroughUi(page, A.file, A.name);
   await protectThroughUi(page, B.file, B.name);

@@ -7,11 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { test, expect, ADMIN } from '../fixtures.js';
+import { test, expect } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
 import { HostileProxy, chromiumRss, freePort } from '../hostile-proxy.js';
-import { chooseSharing, makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
-import type { Browser, Page } from '@playwright/test';
+import { chooseSharing, makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, openAsNewAdmin } from '../helpers.js';
+import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial', timeout: 180_000 });
 
@@ -20,16 +20,6 @@ let stack: RunningStack;
 let proxy: HostileProxy;
 let page: Page;
 const FILE = { name: 'hostile.bin', file: makeFile('hostile.bin', 3 * 1024 * 1024 + 11) };
-
-async function open(browser: Browser): Promise<Page> {
-  const context = await browser.newContext({ baseURL: stack.url });
-  const p = await context.newPage();
-  const res = await p.request.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } });
-  expect(res.status()).toBe(201);
-  await saveToOpfs(p);
-  await p.goto('/');
-  return p;
-}
 
 const transferOf = (name: string) => page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
 
@@ -76,7 +66,7 @@ test.beforeAll(async ({ browser }) => {
     relayEnv: { 'relay-2': { KOFN_RELAY_PORT: String(relayPort), KOFN_RELAY_PUBLIC_URL: proxy.url } }
   });
   expect(stack.relays).toContain(proxy.url);
-  page = await open(browser);
+  page = await openAsNewAdmin(browser, stack.url);
   await chooseSharing(page, 2, 3);
   await protectThroughUi(page, FILE.file, FILE.name);
 });

@@ -3,9 +3,9 @@
  * other relays. The coordinator keeps answering, files stay retrievable from the k relays left, and the
  * launcher brings the relay back (same port, same data, no new enrollment) so n relays serve again.
  */
-import { test, expect, ADMIN } from '../fixtures.js';
+import { test, expect } from '../fixtures.js';
 import { killRelay, startStack, type RunningStack } from '../stack.js';
-import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, retrieveThroughUi } from '../helpers.js';
 import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial', timeout: 180_000 });
@@ -20,11 +20,7 @@ const online = async () => ((await (await fetch(`${stack.url}/api/health`)).json
 test.beforeAll(async ({ browser }) => {
   // A first restart delay long enough to use the product while the relay is down.
   stack = await startStack({ relays: 3, tier: 'Essential', env: { KOFN_STACK_RESTART_DELAY_MS: '6000' } });
-  const context = await browser.newContext({ baseURL: stack.url });
-  page = await context.newPage();
-  expect((await page.request.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } })).status()).toBe(201);
-  await saveToOpfs(page);
-  await page.goto('/');
+  page = await openAsNewAdmin(browser, stack.url);
   await chooseSharing(page, 2, 3);
   await protectThroughUi(page, before.file, before.name);
 });
