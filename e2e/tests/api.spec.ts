@@ -126,6 +126,34 @@ test.describe('files API', () => {
     await bob.dispose();
   });
 
+  test('renew, replace-relay and health: no session, no CSRF token, another user, a malformed id, an oversized body', async ({ admin, playwright, stack }) => {
+    await ensureBob(admin);
+    const { fileId } = (await (await admin.post('/api/files', { name: 'routes-guard.bin', size: 0, k: 2 })).json()) as { fileId: string };
+    const routes = [`/api/files/${fileId}/renew`, `/api/files/${fileId}/replace-relay`, `/api/files/${fileId}/health`];
+    const anon = await playwright.request.newContext({ baseURL: stack.url });
+    for (const path of routes) {
+      const res = await anon.post(path, { data: {}, headers: { Origin: stack.url } });
+      expect([path, res.status(), await codeOf(res)]).toEqual([path, 401, 'UNAUTHORIZED']);
+    }
+    const bob = await playwright.request.newContext({ baseURL: stack.url });
+    const h = await signIn(bob, stack.url, BOB);
+    for (const path of routes) {
+      const noToken = await bob.post(path, { data: {}, headers: { Origin: stack.url } });
+      expect([path, noToken.status(), await codeOf(noToken)]).toEqual([path, 403, 'CSRF_FAILED']);
+      const other = await bob.post(path, { data: { relayId: '00000000-0000-4000-8000-000000000001' }, headers: h });
+      expect([path, other.status(), await codeOf(other)]).toEqual([path, 404, 'NOT_FOUND']);
+      const malformed = await bob.post(path.replace(fileId, '..%2f..%2fetc'), { data: {}, headers: h });
+      expect([path, malformed.status(), await codeOf(malformed)]).toEqual([path, 404, 'NOT_FOUND']);
+    }
+    const huge = await admin.page.request.post(`/api/files/${fileId}/replace-relay`, {
+      data: { relayId: 'x'.repeat(70_000) },
+      headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken }
+    });
+    expect([huge.status(), await codeOf(huge)]).toEqual([413, 'PAYLOAD_TOO_LARGE']);
+    await anon.dispose();
+    await bob.dispose();
+  });
+
   test('manifest and tokens for the owner; removal goes through a visible job', async ({ admin }) => {
     const r = (await (await admin.post('/api/files', { name: 'remove-me.bin', size: 0, k: 2 })).json()) as { fileId: string };
     const tokens = await admin.post(`/api/files/${r.fileId}/tokens`, { op: 'put' });
