@@ -15,6 +15,8 @@ declare global {
       /** The session's CSRF token (cookie sessions only). */
       csrfToken: string | undefined;
       sessionToken: string | undefined;
+      /** The request authenticated with a personal API token (api-tokens.ts), not a cookie session. */
+      viaApiToken: boolean;
     }
     /** adapter-node passes the Node request; its socket is the TCP peer (client-address.ts). */
     interface Platform {

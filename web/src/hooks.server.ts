@@ -2,6 +2,7 @@ import { json, type Handle, type ServerInit } from '@sveltejs/kit';
 import { timingSafeEqual } from 'node:crypto';
 import { coordinator } from '$lib/server/context';
 import { SESSION_COOKIE, proxyUser, sessionUser } from '$lib/server/auth';
+import { apiTokenUser } from '$lib/server/api-tokens';
 import * as v from '$lib/server/validate';
 import { relayOrigins, withConnectSources } from '$lib/server/csp';
 import { peerAddress } from '$lib/server/client-address';
@@ -32,6 +33,9 @@ function sameToken(a: string | null, b: string): boolean {
   return timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 
+/** What a bearer header may carry before it is even looked at: the secret is 52 characters. */
+const MAX_AUTHORIZATION = 256;
+
 function csrfError() {
   return json({ error: { code: 'CSRF_FAILED', message: 'The request did not come from this site.' } }, { status: 403 });
 }
@@ -41,18 +45,36 @@ export const handle: Handle = async ({ event, resolve }) => {
   event.locals.user = undefined;
   event.locals.csrfToken = undefined;
   event.locals.sessionToken = undefined;
+  event.locals.viaApiToken = false;
+
+  // A personal API token (api-tokens.ts). A request that presents one is judged by it alone: a bad token
+  // is refused outright rather than falling back to a cookie, so a script never acts by accident as
+  // whoever is signed in to a browser on the same machine.
+  const authorization = event.request.headers.get('authorization');
+  if (authorization !== null) {
+    const m = authorization.length <= MAX_AUTHORIZATION ? /^Bearer ([!-~]+)$/i.exec(authorization) : null;
+    const user = m ? await apiTokenUser(database.db, m[1]!) : undefined;
+    if (!user) {
+      return json(
+        { error: { code: 'UNAUTHORIZED', message: 'The API token is not valid: it is mistyped, revoked or expired, or its account is disabled.' } },
+        { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="kofn", error="invalid_token"', 'Cache-Control': 'no-store' } }
+      );
+    }
+    event.locals.user = user;
+    event.locals.viaApiToken = true;
+  }
 
   // Trusted reverse-proxy mode: only from configured proxy addresses, and only when configured.
   const remoteEmail = event.request.headers.get('remote-email');
   // The socket peer, not getClientAddress(): with ADDRESS_HEADER set that is the forwarded header's claim.
-  if (config.trustedProxies.length > 0 && remoteEmail && config.trustedProxies.includes(peerAddress(event))) {
+  if (!event.locals.viaApiToken && config.trustedProxies.length > 0 && remoteEmail && config.trustedProxies.includes(peerAddress(event))) {
     try {
       event.locals.user = await proxyUser(database.db, v.email(remoteEmail, 'Remote-Email'), event.request.headers.get('remote-name') ?? undefined, license.limits.users);
     } catch {
       event.locals.user = undefined;
     }
   }
-  if (!event.locals.user) {
+  if (!event.locals.user && !event.locals.viaApiToken) {
     const token = event.cookies.get(SESSION_COOKIE);
     const session = await sessionUser(database.db, token);
     if (session) {
@@ -65,7 +87,10 @@ export const handle: Handle = async ({ event, resolve }) => {
   const routeId = event.route.id;
   // Every unsafe request is checked: API routes, pages and their form actions, and paths no route matches
   // (route id null), so nothing reaches a handler through an encoding the check did not foresee.
-  if (!SAFE.has(event.request.method) && !(routeId !== null && CSRF_EXEMPT_ROUTES.has(routeId))) {
+  // Bearer requests are exempt too: CSRF rides on credentials a browser attaches by itself (cookies); a
+  // browser never adds an Authorization header to a cross-site request, and a page that sets one itself
+  // needs a CORS preflight this server never grants (OWASP CSRF Prevention Cheat Sheet).
+  if (!SAFE.has(event.request.method) && !event.locals.viaApiToken && !(routeId !== null && CSRF_EXEMPT_ROUTES.has(routeId))) {
     // Origin must be this site; cookie sessions must also echo their CSRF token (double submit).
     if (event.request.headers.get('origin') !== event.url.origin) return csrfError();
     if (event.locals.csrfToken && !sameToken(event.request.headers.get('x-csrf-token'), event.locals.csrfToken)) return csrfError();

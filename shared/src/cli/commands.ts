@@ -45,9 +45,14 @@ function out(io: Io, json: boolean, value: unknown, text: string): void {
   io.stdout.write(json ? `${JSON.stringify(value)}\n` : text.endsWith('\n') || text === '' ? text : `${text}\n`);
 }
 
+/**
+ * The coordinator to talk to: $KOFN_URL with $KOFN_TOKEN when both are set (cron and CI need no session
+ * file), else the session `kofn login` saved.
+ */
 async function session(io: Io): Promise<Coordinator> {
+  if (io.env.KOFN_TOKEN && io.env.KOFN_URL) return new Coordinator(io.env.KOFN_URL, { token: io.env.KOFN_TOKEN.trim() }, io.signal);
   const s = await loadSession(io.env);
-  return new Coordinator(s.url, { cookie: s.cookie, csrfToken: s.csrfToken }, io.signal);
+  return new Coordinator(s.url, s.token ? { token: s.token } : { cookie: s.cookie, csrfToken: s.csrfToken }, io.signal);
 }
 
 interface FileView {
@@ -128,10 +133,19 @@ async function readLine(io: Io, prompt: string): Promise<string> {
 }
 
 export async function login(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse('login', args, { email: { type: 'string' }, 'password-stdin': { type: 'boolean' } });
+  const { values, positionals } = parse('login', args, { email: { type: 'string' }, 'password-stdin': { type: 'boolean' }, 'token-stdin': { type: 'boolean' } });
   const url = positionals[0];
-  if (!url || positionals.length > 1) throw new KofnError('CLI_USAGE', 'usage: kofn login <url> [--email E] [--password-stdin]');
+  if (!url || positionals.length > 1) throw new KofnError('CLI_USAGE', 'usage: kofn login <url> [--email E] [--password-stdin | --token-stdin]');
   const origin = coordinatorOrigin(url);
+  if (values['token-stdin']) {
+    if (values['password-stdin'] || values.email) throw new KofnError('CLI_USAGE', '--token-stdin signs in with an API token alone: no --email or --password-stdin.');
+    // The token is checked before it is kept: a typo is reported now, not at the first real command.
+    const token = (io.env.KOFN_TOKEN ?? (io.stdin.isTTY ? await readSecret(io, 'API token: ') : await firstLine(io))).trim();
+    const who = await new Coordinator(origin, { token }, io.signal).call<{ user: { email: string } }>('GET', '/api/session');
+    const path = await saveSession({ url: origin, email: who.user.email, token }, io.env);
+    out(io, !!values.json, { url: origin, email: who.user.email, saved: path }, `Signed in to ${origin} as ${who.user.email} with an API token (saved in ${path}, mode 0600).`);
+    return 0;
+  }
   const email = str(values.email) ?? (await readLine(io, 'E-mail: '));
   const password = io.env.KOFN_PASSWORD ?? (values['password-stdin'] || !io.stdin.isTTY ? await firstLine(io) : await readSecret(io, 'Password: '));
   const api = new Coordinator(origin, {}, io.signal);
@@ -146,7 +160,9 @@ export async function login(args: string[], io: Io): Promise<number> {
 
 export async function logout(args: string[], io: Io): Promise<number> {
   const { values } = parse('logout', args, {});
-  const api = await session(io).catch(() => undefined);
+  const saved = await loadSession(io.env).catch(() => undefined);
+  // An API token is not ended by signing out here (it is revoked on the Account page); a session is.
+  const api = saved && !saved.token ? await session(io).catch(() => undefined) : undefined;
   await api?.call('POST', '/api/logout').catch(() => undefined);
   await forgetSession(io.env);
   out(io, !!values.json, { signedOut: true }, 'Signed out.');
@@ -301,12 +317,14 @@ export async function share(args: string[], io: Io): Promise<number> {
 export async function status(args: string[], io: Io): Promise<number> {
   const { values } = parse('status', args, {});
   const api = await session(io);
-  const s = await loadSession(io.env);
-  const [config, storage, usage] = await Promise.all([
+  const [config, storage, usage, who] = await Promise.all([
     api.call<{ version: string; tier: string; licensed: boolean; maxFileSize: number; storageLimit: number }>('GET', '/api/configuration'),
     api.call<{ relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number; usedBytes: number }> }>('GET', '/api/storage'),
-    api.call<{ protectedBytes: number; limitBytes: number; percent: number }>('GET', '/api/usage')
+    api.call<{ protectedBytes: number; limitBytes: number; percent: number }>('GET', '/api/usage'),
+    api.call<{ user: { email: string } }>('GET', '/api/session')
   ]);
+  // From the server, not the saved file: with $KOFN_TOKEN there is no saved file.
+  const s = { url: api.origin, email: who.user.email };
   // Pings go from this machine to each relay, as the browser's do: they say what retrieval here will see.
   const relays = await Promise.all(
     storage.relays.map(async (r) => {

@@ -1,6 +1,6 @@
 /**
  * Where `kofn login` keeps the session: `$KOFN_CONFIG_DIR`, else `$XDG_CONFIG_HOME/kofn`, else
- * `~/.config/kofn`, file `session.json`. The session cookie is a bearer credential, so the folder is made
+ * `~/.config/kofn`, file `session.json`. The session cookie (or API token) is a bearer credential, so the folder is made
  * 0700 and the file written 0600 through a temporary file renamed into place (never readable by others,
  * not even for a moment), and a file found readable by group or others is refused (as ssh does its keys).
  */
@@ -13,9 +13,11 @@ export interface Session {
   /** The coordinator's origin, e.g. https://kofn.example.org. */
   url: string;
   email: string;
-  /** Value of the kofn_session cookie. */
-  cookie: string;
-  csrfToken: string;
+  /** Value of the kofn_session cookie (password sign-in). */
+  cookie?: string;
+  csrfToken?: string;
+  /** A personal API token (`kofn login --token-stdin`): sent as a bearer header instead of the cookie. */
+  token?: string;
 }
 
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -58,10 +60,12 @@ export async function loadSession(env?: NodeJS.ProcessEnv): Promise<Session> {
     throw err;
   }
   const s = JSON.parse(text) as Partial<Session>;
-  if (typeof s.url !== 'string' || typeof s.cookie !== 'string' || typeof s.csrfToken !== 'string') {
+  const cookieSession = typeof s.cookie === 'string' && typeof s.csrfToken === 'string';
+  if (typeof s.url !== 'string' || (!cookieSession && typeof s.token !== 'string')) {
     throw new KofnError('NOT_SIGNED_IN', `${path} is not a kofn session; run \`kofn login <url>\` again.`);
   }
-  return { url: s.url, email: s.email ?? '', cookie: s.cookie, csrfToken: s.csrfToken };
+  if (typeof s.token === 'string') return { url: s.url, email: s.email ?? '', token: s.token };
+  return { url: s.url, email: s.email ?? '', cookie: s.cookie!, csrfToken: s.csrfToken! };
 }
 
 export async function forgetSession(env?: NodeJS.ProcessEnv): Promise<void> {

@@ -19,6 +19,8 @@ const known = new Set<string>(ERROR_CODES);
 export interface Credentials {
   cookie?: string;
   csrfToken?: string;
+  /** A personal API token: sent as `Authorization: Bearer`, and then no cookie is sent (api.md "Authentication"). */
+  token?: string;
 }
 
 export class Coordinator {
@@ -45,8 +47,9 @@ export class Coordinator {
   async raw(method: string, path: string, body?: unknown): Promise<{ data: unknown; headers: Headers }> {
     const headers: Record<string, string> = { origin: this.origin, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    if (this.creds.cookie) headers.cookie = `kofn_session=${this.creds.cookie}`;
-    if (method !== 'GET' && this.creds.csrfToken) headers['x-csrf-token'] = this.creds.csrfToken;
+    if (this.creds.token) headers.authorization = `Bearer ${this.creds.token}`;
+    else if (this.creds.cookie) headers.cookie = `kofn_session=${this.creds.cookie}`;
+    if (method !== 'GET' && !this.creds.token && this.creds.csrfToken) headers['x-csrf-token'] = this.creds.csrfToken;
     const timeout = AbortSignal.timeout(COORDINATOR_TIMEOUT_MS);
     const signal = this.signal ? AbortSignal.any([this.signal, timeout]) : timeout;
     let res: Response;
@@ -69,7 +72,9 @@ export class Coordinator {
       let code: ErrorCode = res.status === 401 ? 'UNAUTHORIZED' : res.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE';
       if (typeof e?.code === 'string' && known.has(e.code)) code = e.code as ErrorCode;
       const message = typeof e?.message === 'string' && e.message ? e.message : `The kofn server answered ${res.status}.`;
-      if (code === 'UNAUTHORIZED') throw new KofnError('NOT_SIGNED_IN', 'Your session has ended: run `kofn login` again.');
+      if (code === 'UNAUTHORIZED') {
+        throw new KofnError('NOT_SIGNED_IN', this.creds.token ? `${message} Run \`kofn login --token-stdin\` with a valid token.` : 'Your session has ended: run `kofn login` again.');
+      }
       throw new KofnError(code, message);
     }
     return { data, headers: res.headers };

@@ -17,7 +17,7 @@ storage server; the kofn server never sees a byte of a file or of a share.
 usage: kofn <command> [options]
 
 Commands:
-  login <url>          sign in (e-mail and password) and keep the session
+  login <url>          sign in (password or API token) and keep the session
   logout               end the session and forget it
   ls [text]            list your files and files shared with you
   protect <file>...    split files onto the storage servers (- for standard input)
@@ -36,17 +36,21 @@ Errors are one line on stderr: "kofn: <message> [CODE]", with a stable CODE (sha
 
 export const HELP: Record<string, string> = {
   main: MAIN,
-  login: `usage: kofn login <url> [--email E] [--password-stdin]
+  login: `usage: kofn login <url> [--email E] [--password-stdin | --token-stdin]
 
 Signs in with an e-mail and password (POST /api/login) and stores the session cookie and CSRF token in
 $KOFN_CONFIG_DIR, else $XDG_CONFIG_HOME/kofn, else ~/.config/kofn (session.json, mode 0600; a file that
 others can read is refused). The password is asked without echo on a terminal, else read from the first line
 of standard input (--password-stdin), or taken from $KOFN_PASSWORD.
-API tokens do not exist yet: scripts sign in with a password and reuse the stored session (7 days).
+With --token-stdin it signs in with a personal API token (made on the Account page) instead: read from the
+first line of standard input, asked without echo on a terminal, or taken from $KOFN_TOKEN. The token is
+checked, then kept the same way. Scripts may also skip the saved session: with $KOFN_URL and $KOFN_TOKEN
+both set, every command uses them. A token cannot change the password or make tokens.
 
 Examples:
   kofn login https://kofn.example.org
   kofn login http://127.0.0.1:8080 --email ada@example.org --password-stdin < ~/.kofn-password
+  kofn login https://kofn.example.org --token-stdin < ~/.kofn-token
 `,
   logout: `usage: kofn logout
 

@@ -101,6 +101,12 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 /** What an account whose password an administrator set may still do (issue #19: forced change). */
 const WHILE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['/api/account/password', '/api/account/sessions', '/api/session', '/api/logout']);
 
+/**
+ * Routes that manage credentials: a personal API token may not use them (api-tokens.ts), so a leaked
+ * token can neither mint successors nor lock its owner out.
+ */
+const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set(['/api/tokens', '/api/tokens/[handle]', '/api/account/password', '/api/account/sessions', '/api/logout']);
+
 export interface RouteContext {
   event: RequestEvent;
   co: Coordinator;
@@ -125,6 +131,9 @@ export function route(
       const user = event.locals.user;
       if (auth !== 'none' && !user) throw new KofnError('UNAUTHORIZED', 'Please sign in.');
       if (auth === 'admin' && user?.role !== 'admin') throw new KofnError('FORBIDDEN', 'Only administrators may do this.');
+      if (event.locals.viaApiToken && event.route.id !== null && SESSION_ONLY_ROUTES.has(event.route.id)) {
+        throw new KofnError('FORBIDDEN', 'An API token cannot manage credentials: sign in with your password to do this.');
+      }
       if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
         throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
       }

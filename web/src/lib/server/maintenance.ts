@@ -10,6 +10,7 @@ import { enqueue, type JobHandler } from './jobs.js';
 import { deleteFileOn } from './relay-client.js';
 import type { SigningKey } from './signing-keys.js';
 import { purgeExpiredSessions } from './auth.js';
+import { purgeExpiredApiTokens } from './api-tokens.js';
 import { purgeLoginThrottle } from './login-throttle.js';
 import { purgeExpiredLinks } from './share-links.js';
 
@@ -52,6 +53,7 @@ export async function runMaintenance(db: Db, reservationTtlMs: number, now = new
     .returning({ id: files.id });
   for (const f of stale) await enqueue(db, 'delete-file', f.id, { fileId: f.id }, now);
   await purgeExpiredSessions(db, now);
+  await purgeExpiredApiTokens(db, now);
   await purgeLoginThrottle(db, now);
   await purgeExpiredLinks(db, now);
 }

@@ -85,6 +85,28 @@ export const sessions = pgTable(
   (t) => [index('sessions_user_idx').on(t.userId)]
 );
 
+/**
+ * Personal API tokens (issue #19, #20): bearer credentials for scripts and the CLI. Like sessions, only
+ * the SHA-256 of the secret is kept; `handle` is a separate random public name for listing and revoking,
+ * so nothing a list shows can be replayed.
+ */
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: text('id').primaryKey(),
+    handle: text('handle').notNull(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Null: never expires (the owner revokes it). */
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true })
+  },
+  (t) => [uniqueIndex('api_tokens_handle_idx').on(t.handle), index('api_tokens_user_idx').on(t.userId)]
+);
+
 /** Failed logins per key (e-mail and client address), for rate limiting across replicas. */
 export const loginFailures = pgTable('login_failures', {
   key: text('key').primaryKey(),
@@ -159,7 +181,7 @@ export const history = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'renew', 'check', 'repair', 'link_create', 'link_edit', 'link_use', 'link_revoke', 'user_changed'] }).notNull(),
+    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'renew', 'check', 'repair', 'link_create', 'link_edit', 'link_use', 'link_revoke', 'user_changed', 'token_create', 'token_revoke'] }).notNull(),
     fileId: text('file_id'),
     fileName: text('file_name').notNull(),
     result: text('result', { enum: ['ok', 'error'] }).notNull(),
