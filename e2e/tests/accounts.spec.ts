@@ -4,9 +4,11 @@
  * an administrator disables an account and its open page loses its session at once; the last
  * administrator cannot demote themselves; the routes' HTTP edges (sign-in, role, CSRF, body size).
  */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { APIRequestContext } from '@playwright/test';
 import { test, expect, ADMIN, type Stack } from '../fixtures.js';
-import { ready } from '../helpers.js';
+import { chooseSharing, makeFile, protectThroughUi, ready } from '../helpers.js';
 
 const ERIN = { email: 'erin-accounts@kofn.test', displayName: 'Erin', password: 'erin first password' };
 
@@ -146,4 +148,54 @@ test('the administration page creates, disables, enables accounts and refuses to
   await me.getByRole('button', { name: 'Make user' }).click();
   await expect(me.getByRole('status')).toHaveText('This is the last enabled administrator; make another administrator first.');
   await kim.dispose();
+});
+
+test('an administrator deletes an account: closed at once, its files leave every relay, then the account is gone', async ({ admin, browser, playwright, stack }) => {
+  test.setTimeout(180_000);
+  const GONE = { email: 'gone-accounts@kofn.test', displayName: 'Gone', password: 'gone first password' };
+  expect((await admin.post('/api/users', GONE)).status()).toBe(201);
+  const context = await browser.newContext({ baseURL: stack.url });
+  const page = await context.newPage();
+  const goneSession = await signIn(page.request, stack, GONE.email, GONE.password);
+  await page.goto('/');
+  await chooseSharing(page, 2, 3);
+  await protectThroughUi(page, makeFile('gone-file.bin', 50_000), 'gone-file.bin');
+  const { files } = (await (await page.request.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };
+  const fileId = files.find((f) => f.name === 'gone-file.bin')!.id;
+  const onRelays = () => readdirSync(join(process.env.KOFN_E2E_DATA_DIR!, 'relays'), { recursive: true }).map(String).filter((p) => p.includes(fileId));
+  expect(onRelays().length).toBeGreaterThan(0);
+
+  // The HTTP edges first: no session, not an administrator, no CSRF token, unknown id, oneself.
+  const anon = await playwright.request.newContext({ baseURL: stack.url });
+  const users = (await (await admin.get('/api/users')).json()) as { users: Array<{ id: string; email: string }> };
+  const goneId = users.users.find((u) => u.email === GONE.email)!.id;
+  const adminId = users.users.find((u) => u.email === ADMIN.email)!.id;
+  expect((await anon.delete(`/api/users/${goneId}`, { headers: { Origin: stack.url } })).status()).toBe(401);
+  await anon.dispose();
+  const asUser = await page.request.delete(`/api/users/${adminId}`, { headers: goneSession.headers });
+  expect(asUser.status()).toBe(403);
+  expect((await admin.page.request.delete(`/api/users/${goneId}`, { headers: { Origin: stack.url } })).status()).toBe(403);
+  expect((await admin.del('/api/users/00000000-0000-0000-0000-000000000000')).status()).toBe(404);
+  const self = await admin.del(`/api/users/${adminId}`);
+  expect(self.status()).toBe(403);
+  expect(((await self.json()) as { error: { message: string } }).error.message).toBe('You cannot delete your own account; another administrator can.');
+
+  // Through the administration page, with its confirmation.
+  await admin.page.goto('/admin');
+  await ready(admin.page);
+  const row = admin.page.getByTestId('user-row').filter({ hasText: GONE.email });
+  await row.getByRole('button', { name: 'Delete' }).click();
+  const dialog = admin.page.getByTestId('delete-user-dialog');
+  await expect(dialog).toContainText('every file it owns is deleted from every storage server');
+  await dialog.getByRole('button', { name: 'Delete account' }).click();
+  await expect(row.getByRole('status')).toHaveText('Deleting: the account is closed and its files are being removed.');
+  // Closed at once: the open session is refused and signing in fails.
+  expect((await page.request.get('/api/session')).status()).toBe(401);
+  expect((await page.request.post('/api/login', { data: { email: GONE.email, password: GONE.password }, headers: { Origin: stack.url } })).status()).toBe(401);
+  // The jobs delete the shares on every relay, then the account itself.
+  await expect.poll(onRelays, { timeout: 90_000 }).toEqual([]);
+  await expect
+    .poll(async () => ((await (await admin.get('/api/users')).json()) as { users: Array<{ email: string }> }).users.map((u) => u.email), { timeout: 90_000 })
+    .not.toContain(GONE.email);
+  await context.close();
 });

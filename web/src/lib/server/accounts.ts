@@ -6,10 +6,11 @@
  */
 import { createHash } from 'node:crypto';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
-import { and, eq, ne, sql } from 'drizzle-orm';
+import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
-import { sessions, users } from './db/schema.js';
+import { apiTokens, files, grants, sessions, users } from './db/schema.js';
+import { enqueue } from './jobs.js';
 import { sessionIdOf, type User } from './auth.js';
 import { loginFailed, loginSucceeded, takeAttempt } from './login-throttle.js';
 import { newPassword } from './password-policy.js';
@@ -93,4 +94,40 @@ export async function administer(db: Db, admin: User, rawId: unknown, input: Rec
   const what = [disabled === undefined ? '' : disabled ? 'disabled' : 'enabled', role ? `role ${role}` : '', password === undefined ? '' : 'password reset'].filter(Boolean).join(', ');
   await record(db, { userId: admin.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${row.email}: ${what}` });
   return { user: { id: row.id, email: row.email, displayName: row.displayName, role: row.role, disabled: row.disabled, mustChangePassword: row.mustChangePassword } };
+}
+
+/**
+ * An administrator deletes an account (issue #19). At once: the account is disabled, its sessions and API
+ * tokens end, and every file it owns starts deleting on every relay (the `delete-file` jobs, as a removal
+ * does). The account row itself goes in the `delete-user` job once none of its files is left on any relay
+ * (maintenance.ts), taking its history, grants and links with it; until then the e-mail stays taken, so
+ * nobody can sign up in its place and inherit what is left. Not oneself, and never the last enabled
+ * administrator.
+ */
+export async function deleteUser(db: Db, admin: User, rawId: unknown, now = new Date()) {
+  const id = userId(rawId);
+  if (id === admin.id) throw new KofnError('FORBIDDEN', 'You cannot delete your own account; another administrator can.');
+  const { email, fileCount } = await db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(7101)`);
+    const [target] = await tx.select().from(users).where(eq(users.id, id));
+    if (!target) throw new KofnError('NOT_FOUND', 'User not found.');
+    if (target.role === 'admin' && !target.disabled) {
+      const [r] = await tx.select({ n: sql<number>`count(*)::int` }).from(users).where(and(eq(users.role, 'admin'), eq(users.disabled, false)));
+      if ((r?.n ?? 0) <= 1) throw new KofnError('LAST_ADMIN', 'This is the last enabled administrator; make another administrator first.');
+    }
+    await tx.update(users).set({ disabled: true }).where(eq(users.id, id));
+    await tx.delete(sessions).where(eq(sessions.userId, id));
+    await tx.delete(apiTokens).where(eq(apiTokens.userId, id));
+    const doomed = await tx
+      .update(files)
+      .set({ status: 'deleting' })
+      .where(and(eq(files.ownerId, id), inArray(files.status, ['available', 'reserved'])))
+      .returning({ id: files.id });
+    if (doomed.length > 0) await tx.delete(grants).where(inArray(grants.fileId, doomed.map((f) => f.id)));
+    for (const f of doomed) await enqueue(tx, 'delete-file', f.id, { fileId: f.id }, now);
+    await enqueue(tx, 'delete-user', id, { userId: id }, now);
+    return { email: target.email, fileCount: doomed.length };
+  });
+  await record(db, { userId: admin.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${email}: deleted (${fileCount} file(s) being deleted)` });
+  return { deleting: true, files: fileCount };
 }

@@ -2,10 +2,10 @@
  * Job handlers and periodic maintenance run by the coordinator's scheduler: deleting a file's shares on
  * every relay (retried until all confirm), removing stale reservations, purging expired sessions.
  */
-import { and, eq, lt } from 'drizzle-orm';
+import { and, eq, lt, ne } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
-import { files, placements, relays } from './db/schema.js';
+import { files, placements, relays, users } from './db/schema.js';
 import { enqueue, type JobHandler } from './jobs.js';
 import { deleteFileOn } from './relay-client.js';
 import type { SigningKey } from './signing-keys.js';
@@ -34,6 +34,16 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
       );
       if (failures.length) throw new KofnError('RELAYS_OFFLINE', `not yet deleted on: ${failures.join(', ')}`);
       await db.update(files).set({ status: 'deleted', deletedAt: new Date() }).where(eq(files.id, fileId));
+    },
+    // A deleted account (accounts.ts deleteUser): its row goes once every file it owned is off the relays.
+    'delete-user': async (payload) => {
+      const userId = String(payload.userId);
+      const [left] = await db.select({ id: files.id }).from(files).where(and(eq(files.ownerId, userId), ne(files.status, 'deleted'))).limit(1);
+      if (left) throw new KofnError('UNAVAILABLE', 'files of the account are still being deleted');
+      await db.transaction(async (tx) => {
+        await tx.delete(files).where(eq(files.ownerId, userId));
+        await tx.delete(users).where(and(eq(users.id, userId), eq(users.disabled, true)));
+      });
     },
     // A relay replaced during an upload (files.ts replaceRelay): what it got of the file goes.
     'delete-file-on-relay': async (payload) => {
