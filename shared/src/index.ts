@@ -9,6 +9,7 @@ export { MAC_KEY_BYTES, TAG_BYTES } from './mac.js';
 export * from './metadata.js';
 export { ShareEncoder, ShareDecoder, newMacKey, shareChunkLength, type Decoded, type Expected, type EncoderOptions } from './codec.js';
 export * from './streams.js';
+export { readChunks, type BufferLender } from './chunker.js';
 export * from './token-claims.js';
 export * from './digest-root.js';
 export * from './share-sizes.js';
