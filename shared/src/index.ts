@@ -5,6 +5,7 @@ export { GF256_POLY, gfMul, gfInv, gfDiv, gfPow, createKernel, kernelLabel, wasm
 export { split, combine, ShamirEngine, lagrangeAt, lagrangeAtZero, assertThreshold, assertXs, MAX_SHARES, type Share } from './shamir.js';
 export { randomBytes, randomFill, useRandomSource, seededSource, cryptoRandom, GET_RANDOM_VALUES_MAX, type RandomSource } from './random.js';
 export * from './chunk-format.js';
+export * from './ids.js';
 export { MAC_KEY_BYTES, TAG_BYTES } from './mac.js';
 export * from './metadata.js';
 export { ShareEncoder, ShareDecoder, newMacKey, shareChunkLength, type Decoded, type Expected, type EncoderOptions } from './codec.js';

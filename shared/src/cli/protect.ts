@@ -10,7 +10,7 @@
  */
 import { KofnError, type ErrorCode } from '../errors.js';
 import { ShareEncoder, newMacKey, shareChunkLength } from '../codec.js';
-import { fileIdFromHex } from '../chunk-format.js';
+import { fileIdFromHex } from '../ids.js';
 import { digestRoot } from '../digest-root.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { MetadataRecord } from '../metadata.js';
