@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FILE_ID_HEX, FILE_ID_PATTERN, fileIdFromHex, fileIdToHex, fromHex, isFileId, newFileId, toHex } from './ids.js';
-import { seededSource, useRandomSource } from './random.js';
+import { seededSource, useRandomSource } from './testing.js';
 
 describe('toHex / fromHex', () => {
   it('known answers, independent of the code: lower case, two digits per byte, leading zeros kept', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ShamirEngine, combine, lagrangeAt, split } from './shamir.js';
 import { createKernel } from './gf256.js';
-import { seededSource, useRandomSource } from './random.js';
+import { seededSource, useRandomSource } from './testing.js';
 import { combineRef, splitRef } from '../test/reference.js';
 
 const eq = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));

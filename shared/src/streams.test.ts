@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { createProtectStream, createRetrieveStream, type EncodedChunk, type ShareSet } from './streams.js';
 import { ShareEncoder } from './codec.js';
 import { HEADER_BYTES } from './chunk-format.js';
-import { randomBytes, seededSource } from './random.js';
+import { randomBytes } from './random.js';
+import { seededSource } from './testing.js';
 
 const XS = [1, 2, 3, 4, 5];
 
