@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
-import { FILE_ID_PATTERN, HEADER_BYTES, KOFN_VERSION, KofnError, MAX_EPOCH, parseChunkIndex, type TokenOp } from '@kofn/shared';
+import { HEADER_BYTES, KOFN_VERSION, KofnError, MAX_EPOCH, parseChunkIndex, isFileId, type TokenOp } from '@kofn/shared';
 import type { RelayConfig } from './config.js';
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
@@ -51,7 +51,7 @@ type Env = { Variables: { requestId: string } };
 
 function pathParams(c: Context<Env>, withIndex: boolean): { fileId: string; index: number } {
   const fileId = c.req.param('fileId') ?? '';
-  if (!FILE_ID_PATTERN.test(fileId)) throw new KofnError('BAD_REQUEST', 'File id must be 32 lowercase hex digits.');
+  if (!isFileId(fileId)) throw new KofnError('BAD_REQUEST', 'File id must be 32 lowercase hex digits.');
   if (!withIndex) return { fileId, index: -1 };
   const index = parseChunkIndex(c.req.param('index') ?? '');
   if (index === undefined) throw new KofnError('BAD_REQUEST', 'Chunk index must be an integer 0..4294967294.');

@@ -24,6 +24,7 @@ import {
   RelayClient,
   ShamirEngine,
   checkNonce,
+  isFileId,
   mulConstant,
   parseChunkIndex,
   parseHeader,
@@ -209,7 +210,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
 
   const fileParam = (c: Context): string => {
     const fileId = c.req.param('fileId') ?? '';
-    if (!/^[0-9a-f]{32}$/.test(fileId)) throw new KofnError('BAD_REQUEST', 'File id must be 32 lowercase hex digits.');
+    if (!isFileId(fileId)) throw new KofnError('BAD_REQUEST', 'File id must be 32 lowercase hex digits.');
     return fileId;
   };
 

@@ -22,11 +22,12 @@
 import { randomBytes } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import {
-  FILE_ID_PATTERN,
   HEADER_BYTES,
   KofnError,
   REPAIR_SEED_BYTES,
   fileIdFromHex,
+  fileIdToHex,
+  isFileId,
   maskedContribution,
   parseChunkIndex,
   parseHeader,
@@ -74,7 +75,7 @@ function bad(message: string): KofnError {
 
 function fileIdParam(c: Context<Env>): string {
   const fileId = c.req.param('fileId') ?? '';
-  if (!FILE_ID_PATTERN.test(fileId)) throw bad('File id must be 32 lowercase hex digits.');
+  if (!isFileId(fileId)) throw bad('File id must be 32 lowercase hex digits.');
   return fileId;
 }
 
@@ -246,7 +247,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     if (!chunk) throw new KofnError('NOT_FOUND', 'This helper does not hold the chunk.');
     const bytes = await readStored(chunk.open(), deps.maxChunkBytes);
     const h = parseHeader(bytes);
-    if (h.x !== s.xs[s.self] || h.index !== index || h.epoch !== s.epoch || h.k !== s.k || Buffer.from(h.fileId).toString('hex') !== fileId) {
+    if (h.x !== s.xs[s.self] || h.index !== index || h.epoch !== s.epoch || h.k !== s.k || fileIdToHex(h.fileId) !== fileId) {
       throw new KofnError('BAD_SHARE_FORMAT', 'The stored chunk is not the share this repair expects.');
     }
     const body = bytes.subarray(HEADER_BYTES);

@@ -9,6 +9,7 @@
  * The signature travels in the `X-Kofn-Relay-Signature` header as unpadded base64url.
  */
 import { KofnError } from './errors.js';
+import { isFileId } from './ids.js';
 
 /** What a relay says about itself. Name, location and URL are only proposals: the coordinator keeps the
  * values fixed at enrollment, and only an administrator changes them. */
@@ -144,15 +145,13 @@ export interface RelayScrubReport {
   corrupt: Array<{ fileId: string; index: number }>;
 }
 
-const FILE_ID = /^[0-9a-f]{32}$/;
-
 export function parseScrubReport(input: unknown): RelayScrubReport {
   const o = object(input);
   if (typeof o.relayId !== 'string' || !RELAY_ID_PATTERN.test(o.relayId)) throw bad('relayId', 'a lowercase UUID');
   if (!Array.isArray(o.corrupt) || o.corrupt.length > MAX_SCRUB_ENTRIES) throw bad('corrupt', `a list of at most ${MAX_SCRUB_ENTRIES} chunks`);
   const corrupt = o.corrupt.map((c: unknown) => {
     const e = typeof c === 'object' && c !== null ? (c as Record<string, unknown>) : {};
-    if (typeof e.fileId !== 'string' || !FILE_ID.test(e.fileId)) throw bad('corrupt[].fileId', '32 lowercase hex digits');
+    if (typeof e.fileId !== 'string' || !isFileId(e.fileId)) throw bad('corrupt[].fileId', '32 lowercase hex digits');
     if (typeof e.index !== 'number' || !Number.isSafeInteger(e.index) || e.index < 0 || e.index > 0xffffffff) throw bad('corrupt[].index', 'a chunk index');
     return { fileId: e.fileId, index: e.index };
   });

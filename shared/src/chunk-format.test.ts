@@ -5,7 +5,8 @@
  * through whole share chunks and look at codes alone.
  */
 import { describe, expect, it } from 'vitest';
-import { FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, bytesEqual, fileIdFromHex, fileIdToHex, parseHeader, parseHeaderPrefix, writeHeader } from './chunk-format.js';
+import { FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, bytesEqual, parseHeader, parseHeaderPrefix, writeHeader } from './chunk-format.js';
+import { fileIdFromHex, fileIdToHex } from './ids.js';
 import { importMacKey } from './mac.js';
 
 const FILE_ID = Uint8Array.from({ length: 16 }, (_, i) => i + 1);

@@ -80,19 +80,6 @@ export function parseHeader(chunk: Uint8Array): ShareHeader {
   return h;
 }
 
-export function fileIdToHex(id: Uint8Array): string {
-  let s = '';
-  for (const b of id) s += b.toString(16).padStart(2, '0');
-  return s;
-}
-
-export function fileIdFromHex(hex: string): Uint8Array {
-  if (!/^[0-9a-f]{32}$/.test(hex)) throw new KofnError('INVALID_ARGUMENT', '"fileId" expected 32 lowercase hex digits');
-  const out = new Uint8Array(FILE_ID_BYTES);
-  for (let i = 0; i < FILE_ID_BYTES; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
-}
-
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let d = 0;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ShareDecoder, ShareEncoder, shareChunkLength } from './codec.js';
-import { randomBytes, seededSource, useRandomSource } from './random.js';
+import { randomBytes } from './random.js';
+import { seededSource, useRandomSource } from './testing.js';
 import { FLAG_FINAL, FLAG_METADATA } from './chunk-format.js';
 import { encodeMetadata } from './metadata.js';
 

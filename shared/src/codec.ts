@@ -6,6 +6,7 @@ import { KofnError, hasErrorCode } from './errors.js';
 import { FILE_ID_BYTES, FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, bytesEqual, parseHeader, writeHeader, type ShareHeader } from './chunk-format.js';
 import { MAC_KEY_BYTES, MAC_PREFIX_BYTES, TAG_BYTES, importMacKey, macTag, writeMacPrefix } from './mac.js';
 import { decodeMetadata, encodeMetadata, type DecodeMetadataOptions, type MetadataRecord } from './metadata.js';
+import { toHex } from './ids.js';
 import { randomBytes } from './random.js';
 import { ShamirEngine, assertThreshold, assertXs } from './shamir.js';
 
@@ -329,5 +330,5 @@ export class ShareDecoder {
 }
 
 function keyId(fileId: Uint8Array): string {
-  return Array.from(fileId, (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(fileId);
 }

@@ -4,13 +4,14 @@
  * coordinator recomputes it from each relay's listing before it marks a file available.
  */
 import { KofnError } from './errors.js';
+import { fromHex, toHex } from './ids.js';
 
 export async function digestRoot(digests: readonly string[]): Promise<string> {
   const bytes = new Uint8Array(digests.length * 32);
   digests.forEach((d, i) => {
     if (!/^[0-9a-f]{64}$/.test(d)) throw new KofnError('INVALID_ARGUMENT', 'Chunk digests must be 64 lowercase hex digits.');
-    for (let j = 0; j < 32; j++) bytes[i * 32 + j] = parseInt(d.slice(2 * j, 2 * j + 2), 16);
+    bytes.set(fromHex(d), i * 32);
   });
   const out = new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes));
-  return Array.from(out, (b) => b.toString(16).padStart(2, '0')).join('');
+  return toHex(out);
 }

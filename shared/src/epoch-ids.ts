@@ -7,9 +7,10 @@
  *   C(F, e, d) = hex(SHA-256("kofn/contrib\0" || F || be32(e) || byte(d))[0..16])
  */
 import { createHash } from 'node:crypto';
+import { fileIdFromHex } from './ids.js';
 
 function derive(label: string, fileId: string, epoch: number, dealer?: number): string {
-  const h = createHash('sha256').update(`${label}\0`).update(Buffer.from(fileId, 'hex'));
+  const h = createHash('sha256').update(`${label}\0`).update(fileIdFromHex(fileId));
   const e = Buffer.alloc(4);
   e.writeUInt32BE(epoch);
   h.update(e);

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { ShareDecoder, ShareEncoder } from './codec.js';
 import { encodeMetadata } from './metadata.js';
 import { importMacKey, macTag, writeMacPrefix, MAC_PREFIX_BYTES } from './mac.js';
-import { seededSource, useRandomSource } from './random.js';
+import { seededSource, useRandomSource } from './testing.js';
 import { hex, unhex } from '../test/reference.js';
 import { metadataRecord, shareChunks, type FileSpec } from '../test/format-reference.js';
 

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { GET_RANDOM_VALUES_MAX, cryptoRandom, randomBytes, seededSource, useRandomSource } from './random.js';
+import { GET_RANDOM_VALUES_MAX, cryptoRandom, randomBytes } from './random.js';
+import { seededSource, useRandomSource } from './testing.js';
 import { split } from './shamir.js';
 
 afterEach(() => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { createProtectStream, type EncodedChunk } from './streams.js';
-import { fileIdToHex } from './chunk-format.js';
+import { fileIdToHex } from './ids.js';
 import { randomBytes } from './random.js';
 import { MANIFEST_NAME, fitFileName, recoverDirectories, safeFileName, type RecoveredFile } from './recover.js';
 import { ShareEncoder, newMacKey } from './codec.js';

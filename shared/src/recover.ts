@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { open, readdir, readFile, rename, mkdir, rm, writeFile, appendFile, stat } from 'node:fs/promises';
 import { basename, extname, join, resolve } from 'node:path';
 import { KofnError, hasErrorCode } from './errors.js';
-import { FLAG_FINAL, HEADER_BYTES, fileIdFromHex, fileIdToHex, parseHeader } from './chunk-format.js';
+import { FLAG_FINAL, HEADER_BYTES, parseHeader } from './chunk-format.js';
+import { FILE_ID_HEX, fileIdFromHex, fileIdToHex } from './ids.js';
 import { ShareDecoder } from './codec.js';
 import { contributionStorageId, epochStorageId } from './epoch-ids.js';
 
@@ -67,7 +68,7 @@ export const MANIFEST_NAME = 'kofn-recover-manifest.json';
 /** Most file systems limit a name to 255 bytes (ext4, XFS, APFS, NTFS in UTF-16 units). */
 const MAX_NAME_BYTES = 255;
 // The disk relay's layout: chunks/<first two hex digits>/<file id>/<index>.<sha256 hex>
-const DISK_LAYOUT = /[\\/]chunks[\\/]([0-9a-f]{2})[\\/]([0-9a-f]{32})[\\/](\d{1,10})\.([0-9a-f]{64})$/;
+const DISK_LAYOUT = new RegExp(String.raw`[\\/]chunks[\\/]([0-9a-f]{2})[\\/](${FILE_ID_HEX})[\\/](\d{1,10})\.([0-9a-f]{64})$`);
 
 async function* walk(dir: string): AsyncGenerator<string> {
   for (const e of await readdir(dir, { withFileTypes: true })) {

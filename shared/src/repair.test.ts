@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { combine, split } from './shamir.js';
 import { gfMul } from './gf256.js';
-import { randomBytes, seededSource, useRandomSource } from './random.js';
+import { randomBytes } from './random.js';
+import { seededSource, useRandomSource } from './testing.js';
 import { REPAIR_SEED_BYTES, maskedContribution, repairCoefficient, repairPad, sumContributions } from './repair.js';
 
 interface Transcript {

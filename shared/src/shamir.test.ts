@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ShamirEngine, combine, lagrangeAt, split } from './shamir.js';
 import { createKernel } from './gf256.js';
-import { seededSource, useRandomSource } from './random.js';
+import { seededSource, useRandomSource } from './testing.js';
 import { combineRef, splitRef } from '../test/reference.js';
 
 const eq = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
@@ -112,6 +112,63 @@ describe('multi-block split (secrets over 64 KiB) matches the reference', () => 
       } finally {
         undo();
       }
+    }
+  });
+});
+
+describe('multi-block combine and interpolation (shares over 64 KiB) match the reference', () => {
+  it('for a 2-block + odd secret with (3,5), every kernel, any 3 shares, at 0 and at another share\'s x', () => {
+    const secret = new Uint8Array(2 * 65_536 + 101);
+    seededSource(7).fill(secret);
+    const xs = [9, 1, 77, 200, 3];
+    const shares = split(secret, 3, xs);
+    for (const kernel of [createKernel('wasm-simd'), createKernel('wasm-simd', { relaxed: false }), createKernel('js')]) {
+      const engine = new ShamirEngine(kernel);
+      const picked = [4, 0, 2].map((j) => ({ x: xs[j]!, y: shares[j]! }));
+      expect(eq(engine.combine(picked), secret)).toBe(true);
+      expect(eq(combineRef(picked), secret)).toBe(true);
+      // Three shares define the polynomial, so evaluating at x = 1 must give share 1 byte for byte.
+      const predicted = new Uint8Array(secret.length + 3);
+      engine.interpolateInto(
+        picked.map((p) => p.y),
+        picked.map((p) => p.x),
+        1,
+        predicted,
+        3
+      );
+      expect(eq(predicted.subarray(3), shares[1]!)).toBe(true);
+    }
+  });
+});
+
+describe('allocate-and-return outputs', () => {
+  it('are plain Uint8Arrays, each alone in its own ArrayBuffer (transferable, nothing else inside)', () => {
+    const secret = new Uint8Array(70_001).fill(0xa5);
+    const shares = split(secret, 2, [1, 2, 3]);
+    const buffers = new Set<ArrayBufferLike>();
+    for (const y of shares) {
+      expect(Object.getPrototypeOf(y)).toBe(Uint8Array.prototype);
+      expect(y.byteOffset).toBe(0);
+      expect(y.buffer.byteLength).toBe(secret.length);
+      buffers.add(y.buffer);
+    }
+    expect(buffers.size).toBe(3);
+    const back = combine([{ x: 3, y: shares[2]! }, { x: 1, y: shares[0]! }]);
+    expect(Object.getPrototypeOf(back)).toBe(Uint8Array.prototype);
+    expect(back.buffer.byteLength).toBe(secret.length);
+    expect(eq(back, secret)).toBe(true);
+  });
+
+  it('hold no stale memory: with a source of all-zero coefficients every share equals the secret', () => {
+    // Churn the allocator so that uninitialised memory is likely to hold earlier bytes.
+    for (let i = 0; i < 8; i++) split(new Uint8Array(300_000).fill(0xff), 3, [1, 2, 3]);
+    const undo = useRandomSource({ fill: (out) => out.fill(0) });
+    try {
+      const secret = new Uint8Array(300_001);
+      seededSource(8).fill(secret);
+      for (const y of split(secret, 3, [5, 6, 7, 8])) expect(eq(y, secret)).toBe(true);
+    } finally {
+      undo();
     }
   });
 });

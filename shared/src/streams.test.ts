@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createProtectStream, createRetrieveStream, readChunks, type EncodedChunk, type ShareSet } from './streams.js';
+import { createProtectStream, createRetrieveStream, type EncodedChunk, type ShareSet } from './streams.js';
 import { ShareEncoder } from './codec.js';
 import { HEADER_BYTES } from './chunk-format.js';
-import { randomBytes, seededSource } from './random.js';
+import { randomBytes } from './random.js';
+import { seededSource } from './testing.js';
 
 const XS = [1, 2, 3, 4, 5];
 
@@ -335,138 +336,5 @@ describe('stream structure attacks', () => {
   it('fewer than k shares fail with a clear code', async () => {
     const { fileId, chunks } = await setup();
     expect((await retrieve(pickSets(chunks, [0]), fileId)).error).toBe('NOT_ENOUGH_SHARES');
-  });
-});
-
-/** A stream of `data` in pieces of the given sizes (cycled): a byte stream, as Blob.stream() is, or a default one. */
-function piecewise(data: Uint8Array, sizes: number[], bytes: boolean, onCancel?: () => void): ReadableStream<Uint8Array> {
-  let off = 0;
-  let i = 0;
-  const next = () => {
-    const n = Math.max(1, sizes[i++ % sizes.length]!);
-    const piece = data.slice(off, off + n);
-    off += piece.length;
-    return piece;
-  };
-  if (bytes) {
-    return new ReadableStream({
-      type: 'bytes',
-      pull(c) {
-        if (off >= data.length) {
-          c.close();
-          c.byobRequest?.respond(0);
-          return;
-        }
-        const piece = next();
-        const view = c.byobRequest?.view;
-        if (view) {
-          // Answer into the reader's own buffer when it lent one (what makes BYOB copy-free).
-          const n = Math.min(piece.length, view.byteLength);
-          new Uint8Array(view.buffer, view.byteOffset, n).set(piece.subarray(0, n));
-          off -= piece.length - n;
-          c.byobRequest!.respond(n);
-        } else c.enqueue(piece);
-      },
-      cancel: onCancel
-    });
-  }
-  return new ReadableStream({
-    pull(c) {
-      if (off >= data.length) c.close();
-      else c.enqueue(next());
-    },
-    cancel: onCancel
-  });
-}
-
-async function collect(stream: ReadableStream<Uint8Array>, chunkSize: number, lend: ArrayBuffer[] = []) {
-  const taken: ArrayBuffer[] = [];
-  const chunks: Uint8Array[] = [];
-  for await (const c of readChunks(stream, chunkSize, () => {
-    const b = lend.pop() ?? new ArrayBuffer(chunkSize);
-    taken.push(b);
-    return b;
-  })) {
-    chunks.push(c.slice());
-    lend.push(c.buffer);
-  }
-  return { chunks, taken };
-}
-
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-};
-
-describe('readChunks', () => {
-  for (const bytes of [true, false]) {
-    const kind = bytes ? 'byte stream (BYOB)' : 'default stream';
-
-    it(`${kind}: cuts exact chunks, the last shorter, whatever the pieces`, async () => {
-      const data = randomBytes(1000);
-      const { chunks } = await collect(piecewise(data, [37, 1, 300, 64], bytes), 128);
-      expect(chunks.map((c) => c.length)).toEqual([128, 128, 128, 128, 128, 128, 128, 104]);
-      expect(concat(chunks)).toEqual(data);
-    });
-
-    it(`${kind}: an exact multiple ends without an empty chunk, an empty stream yields nothing`, async () => {
-      const data = randomBytes(256);
-      expect((await collect(piecewise(data, [100], bytes), 64)).chunks.map((c) => c.length)).toEqual([64, 64, 64, 64]);
-      expect((await collect(piecewise(new Uint8Array(0), [10], bytes), 64)).chunks).toEqual([]);
-    });
-
-    it(`${kind}: reads into the buffers it is lent, so given back they are reused`, async () => {
-      const data = randomBytes(64 * 20);
-      const { chunks, taken } = await collect(piecewise(data, [50], bytes), 64);
-      expect(chunks).toHaveLength(20);
-      // Each chunk's buffer went back to the lender: one buffer served every chunk (plus the one that met the end).
-      expect(new Set(taken.map((b) => b)).size).toBeLessThanOrEqual(bytes ? 21 : 1);
-      expect(taken.length).toBe(21);
-      expect(concat(chunks)).toEqual(data);
-    });
-
-    it(`${kind}: a lent buffer too small is replaced, not overrun`, async () => {
-      const data = randomBytes(200);
-      const { chunks } = await collect(piecewise(data, [33], bytes), 64, [new ArrayBuffer(8)]);
-      expect(chunks.map((c) => c.length)).toEqual([64, 64, 64, 8]);
-      expect(concat(chunks)).toEqual(data);
-    });
-
-    it(`${kind}: a consumer that stops early cancels the stream`, async () => {
-      let cancelled = false;
-      const stream = piecewise(randomBytes(1000), [100], bytes, () => (cancelled = true));
-      for await (const c of readChunks(stream, 64, () => new ArrayBuffer(64))) {
-        expect(c.length).toBe(64);
-        break;
-      }
-      expect(cancelled).toBe(true);
-    });
-
-    it(`${kind}: any data in any pieces comes back whole in full chunks (property)`, async () => {
-      await fc.assert(
-        fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 150 }), async (data, sizes, chunkSize) => {
-          const { chunks } = await collect(piecewise(data, sizes, bytes), chunkSize);
-          expect(concat(chunks)).toEqual(data);
-          expect(chunks.every((c, i) => c.length === chunkSize || (i === chunks.length - 1 && c.length > 0))).toBe(true);
-        }),
-        { numRuns: 60 }
-      );
-    });
-  }
-
-  it('a byte stream is read in place: the buffer lent is the one the chunk comes back in', async () => {
-    const data = randomBytes(64);
-    const lent = new ArrayBuffer(64);
-    const got: ArrayBuffer[] = [];
-    for await (const c of readChunks(piecewise(data, [64], true), 64, () => lent)) got.push(c.buffer);
-    // BYOB moves the lent buffer (it is detached) into the chunk, with no copy made by readChunks.
-    expect(lent.byteLength).toBe(0);
-    expect(got).toHaveLength(1);
-    expect(new Uint8Array(got[0]!)).toEqual(data);
   });
 });

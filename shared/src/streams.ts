@@ -1,11 +1,12 @@
 /**
  * Streaming protect and retrieve as WHATWG TransformStreams (the shape of mozilla/send's ece.js):
- * a slicer cuts fixed-size chunks, a transformer splits each into n share chunks; on the way back,
+ * a slicer (chunker.ts) cuts fixed-size chunks, a transformer splits each into n share chunks; on the way back,
  * share sets are combined and authenticated one chunk at a time, and a chunk's plaintext is enqueued only
  * after its tag matched. Truncation, reordering and extra chunks fail loudly: every tag binds the chunk
  * index and a final flag, and the metadata record fixes the chunk count.
  */
 import { KofnError } from './errors.js';
+import { createChunker } from './chunker.js';
 import { FLAG_FINAL } from './chunk-format.js';
 import { ShareDecoder, ShareEncoder, newMacKey } from './codec.js';
 import { checkFileMetadata, chunkCountFor, type FileMetadata, type MetadataRecord } from './metadata.js';
@@ -24,89 +25,6 @@ export interface EncodedChunk {
   final: boolean;
   /** Share chunk for xs[j] at position j. */
   shares: Uint8Array<ArrayBuffer>[];
-}
-
-/** Cuts a byte stream into chunks of exactly `chunkSize` bytes (the last may be shorter, never empty). */
-export function createChunker(chunkSize: number): TransformStream<Uint8Array, Uint8Array> {
-  let buf = new Uint8Array(chunkSize);
-  let fill = 0;
-  return new TransformStream({
-    transform(input, controller) {
-      let off = 0;
-      while (off < input.length) {
-        const n = Math.min(chunkSize - fill, input.length - off);
-        buf.set(input.subarray(off, off + n), fill);
-        fill += n;
-        off += n;
-        if (fill === chunkSize) {
-          controller.enqueue(buf);
-          buf = new Uint8Array(chunkSize);
-          fill = 0;
-        }
-      }
-    },
-    flush(controller) {
-      if (fill > 0) controller.enqueue(buf.subarray(0, fill));
-    }
-  });
-}
-
-/**
- * Reads `stream` in chunks of exactly `chunkSize` bytes (the last may be shorter, never empty), each in a
- * buffer that `take` lends (one of at least `chunkSize` bytes; a smaller one is replaced by a new one). A
- * caller that gives buffers back to `take` reads a whole file without allocating a buffer per chunk.
- *
- * Byte streams (`Blob.stream()` in Chromium) are read BYOB, straight into the lent buffer (Streams spec,
- * "ReadableStreamBYOBReader"). Why: measured in a Chromium 156 worker over a 64 MiB Blob, BYOB reads took
- * 41 ms against 132 ms for default reads, which also hand out a fresh 1 MiB buffer per read that a
- * chunker then copies into another fresh one (page faults and garbage on every chunk). Other streams are
- * read by default and copied in.
- */
-export async function* readChunks(stream: ReadableStream<Uint8Array>, chunkSize: number, take: () => ArrayBuffer): AsyncGenerator<Uint8Array<ArrayBuffer>> {
-  let byob: ReadableStreamBYOBReader | undefined;
-  try {
-    byob = stream.getReader({ mode: 'byob' });
-  } catch {
-    // Not a byte stream: read it the default way below.
-  }
-  const reader = byob ?? stream.getReader();
-  let rest: Uint8Array = new Uint8Array(0);
-  let ended = false;
-  /** Fills buf from `fill` on with what the stream has, up to chunkSize; answers the buffer (a BYOB read moves it) and the new fill. */
-  const readInto = async (buf: ArrayBuffer, fill: number): Promise<[ArrayBuffer, number]> => {
-    if (byob) {
-      const { done, value } = await byob.read(new Uint8Array(buf, fill, chunkSize - fill));
-      // Only a cancelled stream ends without giving the buffer back.
-      if (!value) throw new KofnError('STREAM_TRUNCATED', 'The stream was cancelled while it was read.');
-      ended = done;
-      return [value.buffer as ArrayBuffer, fill + value.byteLength];
-    }
-    if (rest.length === 0) {
-      const r = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
-      if (r.done) {
-        ended = true;
-        return [buf, fill];
-      }
-      rest = r.value;
-    }
-    const n = Math.min(chunkSize - fill, rest.length);
-    new Uint8Array(buf, fill, n).set(rest.subarray(0, n));
-    rest = rest.subarray(n);
-    return [buf, fill + n];
-  };
-  try {
-    while (!ended) {
-      let buf = take();
-      if (buf.byteLength < chunkSize) buf = new ArrayBuffer(chunkSize);
-      let fill = 0;
-      while (fill < chunkSize && !ended) [buf, fill] = await readInto(buf, fill);
-      if (fill > 0) yield new Uint8Array(buf, 0, fill);
-    }
-  } finally {
-    // A consumer that stops early (an error, a cancelled upload) stops the read too.
-    if (!ended) await reader.cancel().catch(() => undefined);
-    reader.releaseLock();
-  }
 }
 
 export interface ProtectOptions {

@@ -15,6 +15,7 @@
  * says which op carries which and why.
  */
 import { KofnError } from './errors.js';
+import { isFileId } from './ids.js';
 
 export const TOKEN_ISSUER = 'kofn-coordinator';
 /** Relays refuse tokens that live longer than this (seconds), whatever their signature. */
@@ -65,7 +66,6 @@ export interface CapabilityClaims {
   w?: number[];
 }
 
-export const FILE_ID_PATTERN = /^[0-9a-f]{32}$/;
 /** Chunk indexes in URLs: 0..2^32-2 written without sign, leading zeros or exponent. */
 export const CHUNK_INDEX_PATTERN = /^(0|[1-9][0-9]{0,9})$/;
 export const MAX_CHUNK_INDEX = 0xfffffffe;
@@ -80,7 +80,7 @@ export function parseChunkIndex(raw: string): number | undefined {
 export function parseCapabilityClaims(payload: Record<string, unknown>): CapabilityClaims {
   const bad = (what: string): KofnError => new KofnError('TOKEN_INVALID', `Token claim "${what}" is missing or malformed.`);
   const { fid, op, chunks, max } = payload;
-  if (typeof fid !== 'string' || !FILE_ID_PATTERN.test(fid)) throw bad('fid');
+  if (typeof fid !== 'string' || !isFileId(fid)) throw bad('fid');
   if (typeof op !== 'string' || !(TOKEN_OPS as readonly string[]).includes(op)) throw bad('op');
   if (
     !Array.isArray(chunks) ||

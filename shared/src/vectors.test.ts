@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ShamirEngine } from './shamir.js';
-import { seededSource, useRandomSource } from './random.js';
+import { seededSource, useRandomSource } from './testing.js';
 import { hex, splitRef, unhex } from '../test/reference.js';
 
 interface Vector {

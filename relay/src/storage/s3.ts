@@ -17,7 +17,7 @@ import {
   S3Client,
   type S3ClientConfig
 } from '@aws-sdk/client-s3';
-import { KofnError, hasErrorCode } from '@kofn/shared';
+import { FILE_ID_HEX, KofnError, hasErrorCode } from '@kofn/shared';
 import { KeyedLock } from './keyed-lock.js';
 import type { ChunkInfo, ChunkStore, Spooled, StoredChunk } from './types.js';
 
@@ -41,7 +41,7 @@ export interface S3StoreOptions {
  */
 const S3_TIMEOUT_MS = 60_000;
 
-const KEY = /^chunks\/([0-9a-f]{32})\/(\d{1,10})$/;
+const KEY = new RegExp(String.raw`^chunks/(${FILE_ID_HEX})/(\d{1,10})$`);
 
 /**
  * Whether S3 holds a whole object the relay wrote: every relay PUT carries its SHA-256, and now its size,

@@ -1,10 +1,7 @@
 /** Builds real share chunks (header + body) for relay tests. */
-import { HEADER_BYTES, FLAG_FINAL, FLAG_METADATA, fileIdFromHex, writeHeader } from '@kofn/shared';
-import { randomBytes } from 'node:crypto';
+import { HEADER_BYTES, FLAG_FINAL, FLAG_METADATA, fileIdFromHex, randomBytes, writeHeader } from '@kofn/shared';
 
-export function newFileId(): string {
-  return randomBytes(16).toString('hex');
-}
+export { newFileId } from '@kofn/shared';
 
 export function shareChunk(fileId: string, index: number, bodyLength = 100, fill?: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(HEADER_BYTES + bodyLength);

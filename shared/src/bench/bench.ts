@@ -1,6 +1,7 @@
 /**
  * `npm run bench -w shared`: kernel throughput in Node and in a Chromium Web Worker, with privy's
- * shamir-secret-sharing measured in the same run as the baseline; MAC candidates; chunk-size sweep; and
+ * shamir-secret-sharing measured in the same run as the baseline; MAC candidates; split() and combine()
+ * allocating their results at 16 MiB against memcpy and streaming baselines; chunk-size sweep; and
  * peak memory while streaming 256 MiB and 1 GiB through split + combine. Figures are medians; MB = 10^6 B.
  */
 import { execFileSync } from 'node:child_process';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { ShamirEngine } from '../index.js';
 import { randomBytes } from '../random.js';
 import { throughput } from './measure.js';
+import type { AllocResult } from './alloc-bench.js';
 import { MiB, PARAMS, type Row, type SuiteResult } from './suite.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,6 +115,18 @@ async function chunkSweep(): Promise<void> {
   }
 }
 
+/** split() and combine() allocating their results, against baselines from the same run (alloc-bench.ts). */
+function allocateAndReturn(): void {
+  const out = execFileSync(process.execPath, [join(here, 'alloc-bench.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = JSON.parse(out) as AllocResult;
+  console.log(`\n## allocate-and-return, ${r.size / MiB} MiB, (${r.k},${r.n}), ${r.env}, medians of ${r.rounds} interleaved rounds`);
+  console.log('variant                                    wall MB/s   CPU-time MB/s');
+  for (const v of r.variants) console.log(v.name.padEnd(40) + fmt(v.wallMBps).padStart(11) + fmt(v.cpuMBps).padStart(16));
+  for (const x of r.ratios) console.log(`  ${x.name}: ${fmt(x.value)}x`);
+  const s = r.variants.find((v) => v.name === 'split()')!;
+  console.log(`  target split() >= 400 MB/s (wall): ${fmt(s.wallMBps)} ${s.wallMBps >= 400 ? 'met' : 'NOT met'}`);
+}
+
 function streamMemory(): void {
   console.log('\n## streaming protect -> retrieve in one process ((3,5), 1 MiB chunks, GMAC, fresh process per size)');
   for (const bytes of [256 * MiB, 1024 * MiB]) {
@@ -135,6 +149,7 @@ for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
 const browser = await chromiumSuite();
 if (typeof browser === 'string') console.log(`\n## chromium: ${browser}`);
 else printSuite(browser);
+allocateAndReturn();
 await chunkSweep();
 streamMemory();
 export type { Row };

@@ -3,7 +3,8 @@
  * throughput for (2,3), (3,5), (5,10) on 1 MiB and 16 MiB, WASM SIMD and JS, randomness included; a
  * baseline (privy's shamir-secret-sharing) in the same run; and the MAC candidates.
  */
-import { ShamirEngine, kernelLabel, type KernelChoice } from '../index.js';
+import { ShamirEngine, type KernelChoice } from '../index.js';
+import { kernelLabel } from '../gf256.js';
 import { randomBytes, randomFill } from '../random.js';
 import { median, throughput } from './measure.js';
 

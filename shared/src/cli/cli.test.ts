@@ -14,7 +14,7 @@ import { Coordinator, MAX_COORDINATOR_ANSWER, coordinatorOrigin } from './coordi
 import { exitCodeFor } from './exit-codes.js';
 import { human, progressFor } from './progress.js';
 import { fileSink } from './sink.js';
-import { fileSource, nodeChunks, stdinSource } from './source.js';
+import { fileSource, stdinSource } from './source.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -122,18 +122,6 @@ describe('coordinator client', () => {
 });
 
 describe('sources and chunks', () => {
-  it('cuts any split of the input into exact chunks, the last shorter, never an empty one', async () => {
-    const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
-    const pieces = [data.subarray(0, 7), data.subarray(7, 300), data.subarray(300, 301), data.subarray(301)];
-    const out: Buffer[] = [];
-    for await (const c of nodeChunks(Readable.from(pieces), 128)) out.push(Buffer.from(c));
-    expect(out.map((c) => c.length)).toEqual([...Array(7).fill(128), 1000 - 7 * 128]);
-    expect(Buffer.concat(out)).toEqual(data);
-    const none: Uint8Array[] = [];
-    for await (const c of nodeChunks(Readable.from([]), 128)) none.push(c);
-    expect(none).toEqual([]);
-  });
-
   it('a missing file or a folder is FILE_UNREADABLE before anything is sent', async () => {
     await expect(fileSource(join(dir, 'nope'))).rejects.toMatchObject({ code: 'FILE_UNREADABLE', message: expect.stringContaining('no such file') });
     await expect(fileSource(dir)).rejects.toMatchObject({ code: 'FILE_UNREADABLE' });

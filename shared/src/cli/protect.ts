@@ -10,12 +10,13 @@
  */
 import { KofnError, type ErrorCode } from '../errors.js';
 import { ShareEncoder, newMacKey, shareChunkLength } from '../codec.js';
-import { fileIdFromHex } from '../chunk-format.js';
+import { fileIdFromHex } from '../ids.js';
 import { digestRoot } from '../digest-root.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { MetadataRecord } from '../metadata.js';
 import type { Coordinator } from './coordinator.js';
-import { nodeChunks, type Source } from './source.js';
+import { chunksOf } from '../chunker.js';
+import type { Source } from './source.js';
 import type { Reservation } from '../protocol/api-types.js';
 export type { Reservation };
 
@@ -175,7 +176,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
     let read = 0;
     const sharePool: Uint8Array<ArrayBuffer>[][] = [];
     const spareChunks: ArrayBuffer[] = [];
-    for await (const data of nodeChunks(source.open(0, signal), r.chunkSize, () => spareChunks.pop())) {
+    for await (const data of chunksOf(source.open(0, signal), r.chunkSize, () => spareChunks.pop())) {
       if (failure !== undefined) break;
       if (signal?.aborted) throw signal.reason;
       index += 1;

@@ -8,7 +8,8 @@
  */
 import { KofnError, hasErrorCode, type ErrorCode } from '../errors.js';
 import { ShareDecoder } from '../codec.js';
-import { FLAG_FINAL, fileIdFromHex } from '../chunk-format.js';
+import { FLAG_FINAL } from '../chunk-format.js';
+import { fileIdFromHex } from '../ids.js';
 import { shareChunkBounds } from '../share-sizes.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { Coordinator } from './coordinator.js';

@@ -84,33 +84,3 @@ function unreadable(path: string, err: unknown): KofnError {
   const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EISDIR' ? 'is a folder' : (code ?? 'cannot be read');
   return new KofnError('FILE_UNREADABLE', `${path}: ${why}.`);
 }
-
-/**
- * Cuts a byte stream into chunks of exactly `chunkSize` bytes (the last shorter, never empty). The Node
- * side of readChunks (streams.ts), which takes web streams; Node's fs and stdin are async iterables.
- * A consumer that gives buffers back through `take` reads a whole file through a few of them.
- */
-export async function* nodeChunks(input: AsyncIterable<Uint8Array>, chunkSize: number, take: () => ArrayBuffer | undefined = () => undefined): AsyncGenerator<Uint8Array<ArrayBuffer>> {
-  /** A buffer the consumer gave back (readChunks' lending, streams.ts), else a new one. */
-  const fresh = () => {
-    const b = take();
-    return b && b.byteLength >= chunkSize ? new Uint8Array(b, 0, chunkSize) : new Uint8Array(chunkSize);
-  };
-  let buf = fresh();
-  let fill = 0;
-  for await (const piece of input) {
-    let off = 0;
-    while (off < piece.length) {
-      const n = Math.min(chunkSize - fill, piece.length - off);
-      buf.set(piece.subarray(off, off + n), fill);
-      fill += n;
-      off += n;
-      if (fill === chunkSize) {
-        yield buf;
-        buf = fresh();
-        fill = 0;
-      }
-    }
-  }
-  if (fill > 0) yield buf.subarray(0, fill);
-}

@@ -3,9 +3,9 @@
  * list, manifest with read tokens, fresh tokens, remove (a durable job deletes the shares), and usage.
  * The coordinator never sees shares or plaintext; it only hands out capabilities and records placements.
  */
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { and, desc, eq, inArray, ne, sql } from 'drizzle-orm';
-import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, digestRoot, maxShareChunkLength, shareChunkBounds, type TokenOp } from '@kofn/shared';
+import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, digestRoot, maxShareChunkLength, newFileId, shareChunkBounds, type TokenOp } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, placements, relays, users } from './db/schema.js';
 import type { User } from './auth.js';
@@ -152,7 +152,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   if (n > MAX_SHARES) throw v.wrongValue('relays', 'at most 255 storage servers');
   if (k > n) throw new KofnError('THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.');
 
-  const id = randomBytes(16).toString('hex');
+  const id = newFileId();
   const chunkSize = DEFAULT_CHUNK_SIZE;
   const chunkCount = chunkCountFor(size, chunkSize);
   const xs = pickXs(n);

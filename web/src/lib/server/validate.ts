@@ -1,5 +1,5 @@
 /** Input checks at the coordinator's public boundary, with Qasmat's messages where they apply. */
-import { KofnError } from '@kofn/shared';
+import { KofnError, isFileId } from '@kofn/shared';
 
 export function wrongValue(field: string, valid: string): KofnError {
   return new KofnError('WRONG_VALUE', `Wrong value supplied for field "${field}". Valid values are ${valid}.`);
@@ -41,7 +41,7 @@ export function fileName(v: unknown): string {
 }
 
 export function fileId(v: unknown): string {
-  if (typeof v !== 'string' || !/^[0-9a-f]{32}$/.test(v)) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
+  if (!isFileId(v)) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
   return v;
 }
 
