@@ -44,6 +44,8 @@ if (selected.length === 0) {
 function run(cwd, args, file) {
   return new Promise((res) => {
     const env = { ...process.env, KOFN_STRYKER_MODULE: file };
+    // Coordinator suites on PGlite only under Stryker (web/stryker.config.mjs): each mutant reruns them.
+    if (cwd.endsWith('/web')) delete env.DATABASE_URL;
     const child = spawn(join(root, 'node_modules/.bin/stryker'), args, { cwd, stdio: 'inherit', env });
     child.on('exit', (code, signal) => res(code ?? (signal ? 1 : 0)));
   });
