@@ -13,6 +13,8 @@ export default mergeConfig(
   base,
   defineConfig({
     test: {
+      // Instrumented code on a loaded machine (see shared/vitest.mutation.config.ts).
+      testTimeout: 300_000,
       exclude: [
         'src/crash.test.ts',
         'src/enroll.test.ts',
