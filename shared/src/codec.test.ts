@@ -215,7 +215,7 @@ describe('ShareDecoder names what is wrong with a set of shares', () => {
   // Each altered share is altered at its own byte: equal changes at one byte can cancel in the sum.
   const flip = (chunk: Uint8Array, at = 0): Uint8Array => {
     const c = chunk.slice();
-    c[HEADER_BYTES + at] ^= 1;
+    c[HEADER_BYTES + at]! ^= 1;
     return c;
   };
 
