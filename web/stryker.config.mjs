@@ -9,10 +9,11 @@ import { scope } from '../stryker/scope.mjs';
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
-  // The app's own vitest set-up (vite.config.ts: SvelteKit plugin, test licence key, one file at a time).
-  // PGlite only: stryker/run.mjs leaves DATABASE_URL out for this package, so each mutant costs one
-  // in-memory database per suite; the PostgreSQL-only behaviour is proven by `npm test`.
-  vitest: { configFile: 'vite.config.ts' },
+  // The app's own vitest set-up (vite.config.ts: SvelteKit plugin, test licence key, one file at a time),
+  // narrowed to the module's own suites (vitest.mutation.config.ts). PGlite only: stryker/run.mjs leaves
+  // DATABASE_URL out for this package, so each mutant costs one in-memory database per suite; the
+  // PostgreSQL-only behaviour is proven by `npm test`.
+  vitest: { configFile: 'vitest.mutation.config.ts' },
   // No TypeScript checker: the app's tsconfig extends SvelteKit's generated one (.svelte-kit), which the
   // checker does not build; a mutant that would not compile runs as esbuild's JavaScript instead and is
   // counted like any other.
