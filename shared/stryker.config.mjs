@@ -21,6 +21,8 @@ export default {
   // One module (mutate, its incremental state and reports), named by stryker/run.mjs.
   ...scope('shared'),
   // Inside this folder, so the sandbox's tsconfig "extends" paths (rewritten by Stryker) stay right.
+  // The initial run of the suites (with coverage) took over Stryker's default 5 minutes on a loaded machine.
+  dryRunTimeoutMinutes: 30,
   tempDirName: '.stryker-tmp',
   cleanTempDir: 'always',
   thresholds: { high: 90, low: 85, break: null },
