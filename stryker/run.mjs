@@ -1,35 +1,52 @@
 #!/usr/bin/env node
 /**
- * `npm run test:mutation`: Stryker over each package's security modules (its `stryker.config.mjs`), then
- * one line per module with its mutation score, and a check of the 85% target (issue #24).
+ * `npm run test:mutation`: Stryker over the security modules listed in stryker/modules.mjs, one module per
+ * Stryker run (the package's `stryker.config.mjs` with KOFN_STRYKER_MODULE naming the file), then one line
+ * per module with its mutation score and run time, and a check of the 85% target (issue #24).
+ *
+ *   npm run test:mutation                          every module (incremental)
+ *   npm run test:mutation -- relay/src/app.ts      only the modules named (package/path), or a package name
+ *   npm run test:mutation -- --full                retest every mutant (after changing the config or Stryker)
+ *   npm run test:mutation -- --report-only         print the last reports' scores without running Stryker
  *
  * Score = detected / (detected + undetected), as Stryker counts it: detected = killed + timeout,
  * undetected = survived + no coverage; compile errors (the TypeScript checker) and ignored mutants are
  * outside it. Surviving mutants listed in stryker/equivalent-mutants.md (same file, line, mutator and
  * replacement) are equivalent: they are shown, and left out of the adjusted score the target applies to.
  *
- * Incremental: each package's results are kept in stryker/<package>.incremental.json (committed), so a
- * routine run tests only mutants in changed code or covered by changed tests. `--full` retests everything;
- * `--report-only` prints the scores of the last run without running Stryker.
+ * Incremental: each module's results are kept in stryker/<package>/<module>.incremental.json (committed),
+ * so a routine run tests only mutants in changed code or covered by changed tests.
  * Exits non-zero when a run fails or a module is under the target.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MODULES, moduleKey } from './modules.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TARGET = 85;
-/** Packages with a Stryker config; relay and web are not set up yet (see stryker/README.md). */
-const PACKAGES = ['shared'];
 
-const full = process.argv.includes('--full');
-/** Only print the scores of the last run's reports (test-results/stryker/<package>.json). */
-const reportOnly = process.argv.includes('--report-only');
+const args = process.argv.slice(2);
+const full = args.includes('--full');
+/** Only print the scores of the last run's reports (test-results/stryker/<package>/<module>.json). */
+const reportOnly = args.includes('--report-only');
+const wanted = args.filter((a) => !a.startsWith('--'));
+/** [package, module path] pairs to run: all of them, or those named on the command line. */
+const selected = Object.entries(MODULES).flatMap(([pkg, files]) =>
+  files.map((file) => [pkg, file]).filter(([, file]) => wanted.length === 0 || wanted.includes(pkg) || wanted.includes(`${pkg}/${file}`))
+);
+if (selected.length === 0) {
+  process.stderr.write(`No module matches ${wanted.join(' ')}; see stryker/modules.mjs.\n`);
+  process.exit(2);
+}
 
-function run(cwd, args) {
+function run(cwd, args, file) {
   return new Promise((res) => {
-    const child = spawn(join(root, 'node_modules/.bin/stryker'), args, { cwd, stdio: 'inherit', env: process.env });
+    const env = { ...process.env, KOFN_STRYKER_MODULE: file };
+    // Coordinator suites on PGlite only under Stryker (web/stryker.config.mjs): each mutant reruns them.
+    if (cwd.endsWith('/web')) delete env.DATABASE_URL;
+    const child = spawn(join(root, 'node_modules/.bin/stryker'), args, { cwd, stdio: 'inherit', env });
     child.on('exit', (code, signal) => res(code ?? (signal ? 1 : 0)));
   });
 }
@@ -71,29 +88,44 @@ function scores(pkg, report, known) {
 
 let failed = false;
 const all = [];
-for (const pkg of PACKAGES) {
+const seconds = new Map();
+for (const [pkg, file] of selected) {
+  const where = `${pkg}/${file}`;
+  const reportFile = join(root, 'test-results/stryker', pkg, `${moduleKey(file)}.json`);
   if (!reportOnly) {
-    process.stdout.write(`\n=== Stryker: ${pkg} ===\n`);
+    process.stdout.write(`\n=== Stryker: ${where} ===\n`);
     const t0 = Date.now();
-    const code = await run(join(root, pkg), ['run', 'stryker.config.mjs', ...(full ? ['--force'] : [])]);
-    process.stdout.write(`Stryker ${pkg}: ${Math.round((Date.now() - t0) / 1000)} s\n`);
+    const code = await run(join(root, pkg), ['run', 'stryker.config.mjs', ...(full ? ['--force'] : [])], file);
+    seconds.set(where, Math.round((Date.now() - t0) / 1000));
+    process.stdout.write(`Stryker ${where}: ${seconds.get(where)} s\n`);
     if (code !== 0) {
       failed = true;
+      all.push({ file: where, failed: true });
       continue;
     }
   }
-  const report = JSON.parse(readFileSync(join(root, 'test-results/stryker', `${pkg}.json`), 'utf8'));
+  if (!existsSync(reportFile)) {
+    failed = true;
+    all.push({ file: where, failed: true });
+    continue;
+  }
+  const report = JSON.parse(readFileSync(reportFile, 'utf8'));
   all.push(...scores(pkg, report, equivalents()));
 }
 
 process.stdout.write(`\n=== mutation score per module (target ${TARGET}%) ===\n`);
 for (const r of all) {
+  if (r.failed) {
+    process.stdout.write(`FAIL ${r.file.padEnd(34)} no report (Stryker failed or never ran)\n`);
+    continue;
+  }
   const ok = r.adjusted >= TARGET;
   if (!ok) failed = true;
+  const time = seconds.has(r.file) ? `, ${seconds.get(r.file)} s` : '';
   process.stdout.write(
-    `${ok ? 'ok  ' : 'LOW '} ${r.file.padEnd(26)} ${r.adjusted.toFixed(1).padStart(5)}%` +
+    `${ok ? 'ok  ' : 'LOW '} ${r.file.padEnd(34)} ${r.adjusted.toFixed(1).padStart(5)}%` +
       ` (raw ${r.raw.toFixed(1)}%: killed ${r.killed}, timeout ${r.timeout}, survived ${r.survived}, no coverage ${r.noCoverage},` +
-      ` equivalent ${r.equivalent}, ignored ${r.ignored}, not compiling ${r.invalid})\n`
+      ` equivalent ${r.equivalent}, ignored ${r.ignored}, not compiling ${r.invalid}${time})\n`
   );
 }
 process.exit(failed ? 1 : 0);

@@ -27,14 +27,18 @@ const INVALID = 'Invalid capability token.';
 
 function mapJoseError(err: unknown): KofnError {
   if (hasErrorCode(err)) return new KofnError(err.code, err.message);
-  const e = err as { code?: string; claim?: string };
+  const e = err as { code?: string; claim?: string; reason?: string };
   switch (e.code) {
     case 'ERR_JWT_EXPIRED':
+      // jose 6 reports both a passed "exp" and an "iat" older than maxTokenAge this way.
       return new KofnError('TOKEN_EXPIRED', 'The capability token has expired.');
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
-      if (e.claim === 'nbf') return new KofnError('TOKEN_NOT_YET_VALID', 'The capability token is not valid yet.');
+      // A required claim that is absent (exp, iat, jti, iss, aud) makes a malformed token, whichever it is.
+      if (e.reason === 'missing') return new KofnError('TOKEN_INVALID', INVALID);
+      // "iat" fails this way only when it lies in the future (beyond the clock tolerance): like "nbf", the
+      // coordinator's clock is ahead, and a fresh token would not help (TOKEN_EXPIRED asks for one).
+      if (e.claim === 'nbf' || e.claim === 'iat') return new KofnError('TOKEN_NOT_YET_VALID', 'The capability token is not valid yet.');
       if (e.claim === 'aud') return new KofnError('TOKEN_WRONG_AUDIENCE', 'The capability token is for another storage server.');
-      if (e.claim === 'iat') return new KofnError('TOKEN_EXPIRED', 'The capability token is too old.');
       return new KofnError('TOKEN_INVALID', INVALID);
     case 'ERR_JWKS_TIMEOUT':
       return new KofnError('UNAVAILABLE', 'The coordinator\u2019s signing keys are unreachable.');

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ShareDecoder, ShareEncoder, shareChunkLength } from './codec.js';
 import { randomBytes } from './random.js';
 import { seededSource, useRandomSource } from './testing.js';
-import { FLAG_FINAL, FLAG_METADATA } from './chunk-format.js';
+import { FLAG_FINAL, FLAG_METADATA, HEADER_BYTES } from './chunk-format.js';
+import { ShamirEngine } from './shamir.js';
 import { encodeMetadata } from './metadata.js';
 
 const opts = { k: 3, xs: [1, 2, 3, 4, 5], fileId: new Uint8Array(16).fill(7), epoch: 0 };
@@ -190,5 +191,83 @@ describe('ShareEncoder.create and ShareDecoder refuse bad parameters with INVALI
     const dec = new ShareDecoder();
     await dec.decodeMetadata(meta.slice(0, 3), { fileId: opts.fileId });
     expect(await failure(dec.decodeData(meta.slice(0, 3), { fileId: opts.fileId, index: 0 }))).toEqual({ code: 'INVALID_ARGUMENT', message: 'Data chunks start at index 1.' });
+  });
+});
+
+// Second Stryker run on codec.ts (issue #24): each fault of a set of shares in its own words, the subsets
+// tried when shares are bad, the bad shares named in order, and one decoder holding several files' keys.
+describe('ShareDecoder names what is wrong with a set of shares', () => {
+  const data = new Uint8Array(10).fill(5);
+  const other = new Uint8Array(16).fill(8);
+  const meta = (size: number) => ({ name: 'a', size, type: '', chunkSize: 16, chunkCount: size === 0 ? 0 : 1, createdAt: 0, macKey });
+  /** A decoder that knows the test file's key (and file `other`'s, with the same key). */
+  async function decoder() {
+    const dec = new ShareDecoder();
+    await dec.decodeMetadata((await (await ShareEncoder.create(opts, macKey)).encodeMetadata(meta(10))).slice(0, 3), { fileId: opts.fileId });
+    return dec;
+  }
+  const shares = async (over: Partial<typeof opts> = {}, index = 1, bytes = data) =>
+    (await ShareEncoder.create({ ...opts, ...over }, macKey)).encodeData(index, true, bytes);
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => 'ok',
+      (err: { code?: string; message?: string }) => `${err.code}: ${err.message}`
+    );
+  // Each altered share is altered at its own byte: equal changes at one byte can cancel in the sum.
+  const flip = (chunk: Uint8Array, at = 0): Uint8Array => {
+    const c = chunk.slice();
+    c[HEADER_BYTES + at]! ^= 1;
+    return c;
+  };
+
+  it('words each refusal, naming chunk, epoch and counts', async () => {
+    const dec = await decoder();
+    const s = await shares();
+    const at = { fileId: opts.fileId, index: 1 };
+    expect(await refusal(dec.decodeData([s[0]!, s[1]!, (await shares({ fileId: other }))[2]!], at))).toBe('MIXED_FILE: A share belongs to another file.');
+    expect(await refusal(dec.decodeData(s.slice(0, 3), { ...at, index: 2 }))).toBe('STREAM_OUT_OF_ORDER: Expected chunk 2, got chunk 1.');
+    expect(await refusal(dec.decodeData(await shares({ epoch: 1 }), { ...at, epoch: 0 }))).toBe('MIXED_EPOCH: Share is from epoch 1, expected 0.');
+    expect(await refusal(dec.decodeData(s, { ...at, k: 2 }))).toBe('BAD_SHARE_FORMAT: Share threshold differs.');
+    const longer = await shares({}, 1, new Uint8Array(11));
+    expect(await refusal(dec.decodeData([s[0]!, s[1]!, longer[2]!], at))).toBe('BAD_SHARE_FORMAT: Shares disagree.');
+    const later = await shares({ epoch: 1 });
+    expect(await refusal(dec.decodeData([s[0]!, s[1]!, later[2]!], at))).toBe('MIXED_EPOCH: Shares come from different epochs.');
+    expect(await refusal(dec.decodeData([s[0]!, s[1]!, s[1]!.slice()], at))).toBe('DUPLICATE_X: Two shares claim the same x.');
+    expect(await refusal(dec.decodeData(s.slice(0, 2), at))).toBe('NOT_ENOUGH_SHARES: Need 3 shares, have 2.');
+    expect(await refusal(dec.decodeData([flip(s[0]!), s[1]!, s[2]!], at))).toBe('AUTH_FAILED: Chunk 1 failed authentication: a storage server returned altered data.');
+    expect(await refusal(dec.decodeData([new Uint8Array(3), s[1]!], at))).toBe('BAD_SHARE_FORMAT: Share chunk shorter than its header.');
+    expect(await refusal(new ShareDecoder().decodeData(s, at))).toBe('INVALID_ARGUMENT: Metadata of this file must be decoded before its data.');
+  });
+
+  it('finds the only good subset of k shares, whichever shares are bad, and names the bad ones in order', async () => {
+    const dec = await decoder();
+    const s = await shares();
+    // Bad first and last: the good subset {1, 2, 3} comes after subsets that move the middle index back.
+    const out = await dec.decodeData([flip(s[0]!), s[1]!, s[2]!, s[3]!, flip(s[4]!, 1)], { fileId: opts.fileId, index: 1 });
+    expect(Array.from(out.data)).toEqual(Array.from(data));
+    expect(out.used).toEqual([1, 2, 3]);
+    expect(out.bad).toEqual([0, 4]);
+    // A share of another file at position 4 (refused at once) and an altered one at 1 (found after): sorted.
+    const mixed = [s[0]!, flip(s[1]!), s[2]!, s[3]!, (await shares({ fileId: other }))[4]!];
+    expect((await dec.decodeData(mixed, { fileId: opts.fileId, index: 1 })).bad).toEqual([1, 4]);
+  });
+
+  it('keeps each file\u2019s key apart in one decoder', async () => {
+    const keyB = new Uint8Array(32).fill(1);
+    const dec = await decoder();
+    const encB = await ShareEncoder.create({ ...opts, fileId: other }, keyB);
+    await dec.decodeMetadata((await encB.encodeMetadata({ ...meta(10), macKey: keyB })).slice(0, 3), { fileId: other });
+    const a = await dec.decodeData((await shares()).slice(0, 3), { fileId: opts.fileId, index: 1 });
+    const b = await dec.decodeData((await encB.encodeData(1, true, new Uint8Array(10).fill(6))).slice(0, 3), { fileId: other, index: 1 });
+    expect([a.data[0], b.data[0]]).toEqual([5, 6]);
+  });
+
+  it('wipe zeroes the plaintext the encoder held', async () => {
+    const engine = new ShamirEngine('js');
+    const enc = await ShareEncoder.create({ ...opts, engine }, macKey);
+    await enc.encodeData(1, true, new Uint8Array(1000).fill(0xa5));
+    expect(engine.kernel.bytes().some((b) => b !== 0)).toBe(true);
+    enc.wipe();
+    expect(engine.kernel.bytes().every((b) => b === 0)).toBe(true);
   });
 });

@@ -99,3 +99,77 @@ describe('metadata record', () => {
     expect(at(45, (dv) => dv.setUint32(45, 4))).toBe('BAD_SHARE_FORMAT');
   });
 });
+
+// Second Stryker run on this module (issue #24): the refusals were only checked by code, and the largest
+// legal values were only reached by chance in the property test.
+describe('metadata record at its limits', () => {
+  const refusal = (bytes: Uint8Array, opts?: { lenientText?: boolean }) => {
+    try {
+      decodeMetadata(bytes, opts);
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      return { code: e.code, message: e.message };
+    }
+    return 'ok';
+  };
+  const fmt = (message: string) => ({ code: 'BAD_SHARE_FORMAT', message });
+
+  it('says what is wrong with a record, in one sentence per fault', () => {
+    const good = encodeMetadata(record({ name: 'ab', type: 'cd' }));
+    const edit = (write: (b: Uint8Array, dv: DataView) => void) => {
+      const b = good.slice();
+      write(b, new DataView(b.buffer));
+      return refusal(b);
+    };
+    expect(refusal(good.subarray(0, 10))).toEqual(fmt('Metadata record is truncated.'));
+    expect(edit((b) => (b[0] = 2))).toEqual(fmt('Unsupported metadata version.'));
+    expect(edit((b) => (b[59] = 0xff))).toEqual(fmt('Metadata text is not UTF-8.'));
+    expect(refusal(new Uint8Array([...good, 0]))).toEqual(fmt('Metadata record has trailing bytes.'));
+    expect(edit((_b, dv) => dv.setBigUint64(33, BigInt(Number.MAX_SAFE_INTEGER) + 1n))).toEqual(fmt('Metadata value out of range.'));
+    expect(edit((_b, dv) => dv.setUint32(45, 4))).toEqual(fmt('Metadata chunking is inconsistent.'));
+  });
+
+  it('says which argument is wrong when a caller\u2019s metadata is refused', () => {
+    const ok = { name: 'x', size: 1, type: '', chunkSize: 10, createdAt: 0 };
+    const refused = (over: object) => {
+      try {
+        checkFileMetadata({ ...ok, ...over });
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        return { code: e.code, message: e.message };
+      }
+      return 'ok';
+    };
+    const arg = (message: string) => ({ code: 'INVALID_ARGUMENT', message });
+    expect(refused({ size: 0.5 })).toEqual(arg('"size" expected a non-negative integer'));
+    expect(refused({ chunkSize: 0 })).toEqual(arg('"chunkSize" expected integer 1..67108864'));
+    expect(refused({ chunkSize: 1, size: 0xffffffff })).toEqual(arg('File has too many chunks.'));
+    expect(refused({ name: 'n'.repeat(1025) })).toEqual(arg('"name" is longer than 1024 bytes'));
+    expect(refused({ type: 't'.repeat(256) })).toEqual(arg('"type" is longer than 255 bytes'));
+    expect(refused({ createdAt: -1 })).toEqual(arg('"createdAt" expected milliseconds since 1970'));
+  });
+
+  it('decodes every field at its largest legal value', () => {
+    const max = record({
+      size: Number.MAX_SAFE_INTEGER,
+      chunkSize: 64 * 1024 * 1024,
+      chunkCount: Math.ceil(Number.MAX_SAFE_INTEGER / (64 * 1024 * 1024)),
+      createdAt: Number.MAX_SAFE_INTEGER
+    });
+    expect(decodeMetadata(encodeMetadata(max))).toEqual(max);
+    const oneByteChunks = record({ size: 0xfffffffe, chunkSize: 1, chunkCount: 0xfffffffe });
+    expect(decodeMetadata(encodeMetadata(oneByteChunks))).toEqual(oneByteChunks);
+    const empty = record({ size: 0, chunkSize: 1, chunkCount: 0, name: '', type: '' });
+    expect(decodeMetadata(encodeMetadata(empty))).toEqual(empty);
+  });
+
+  it('keeps a record whose name is not UTF-8 only when asked to, and says it was repaired', () => {
+    const b = encodeMetadata(record({ name: 'ab' }));
+    b[59] = 0xff;
+    expect(refusal(b)).toEqual(fmt('Metadata text is not UTF-8.'));
+    const kept = decodeMetadata(b, { lenientText: true });
+    expect(kept.name).toBe('\ufffdb');
+    expect(kept.textRepaired).toBe(true);
+    expect('textRepaired' in decodeMetadata(encodeMetadata(record()), { lenientText: true })).toBe(false);
+  });
+});

@@ -261,6 +261,43 @@ describe('input validation with stable codes', () => {
     expect(() => split(s, 1, [1, 2])).toThrow('"threshold" expected integer 2..255, got 1');
     expect(() => split(s, 4, [1, 2, 3])).toThrow('The threshold is greater than the number of servers.');
   });
+
+  // Second Stryker run (issue #24): every refusal's words, exactly, since they reach people unchanged.
+  it('words every refusal exactly, naming the value that was refused', () => {
+    const refusal = (f: () => unknown) => {
+      try {
+        f();
+      } catch (err) {
+        const e = err as { code?: string; message?: string };
+        return `${e.code}: ${e.message}`;
+      }
+      return 'ok';
+    };
+    const xs255 = Array.from({ length: 256 }, (_, i) => (i % 255) + 1);
+    const y = new Uint8Array(4);
+    expect(refusal(() => split(s, 256, xs255.slice(0, 255)))).toBe('INVALID_THRESHOLD: "threshold" expected integer 2..255, got 256');
+    expect(refusal(() => split(s, 2, null as unknown as number[]))).toBe('INVALID_ARGUMENT: "xs" expected an array of x-coordinates');
+    expect(refusal(() => split(s, 2, xs255))).toBe('INVALID_SHARE_COUNT: "shares" expected at most 255, got 256');
+    expect(refusal(() => split(s, 2, [1, 0]))).toBe('INVALID_X: "x" expected integer 1..255, got 0');
+    expect(refusal(() => split(s, 2, [9, 9]))).toBe('DUPLICATE_X: "x" must be distinct, got 9 twice');
+    expect(refusal(() => split('ab' as unknown as Uint8Array, 2, [1, 2]))).toBe('INVALID_ARGUMENT: "secret" expected Uint8Array');
+    expect(refusal(() => combine('ab' as unknown as []))).toBe('INVALID_ARGUMENT: "shares" expected an array');
+    expect(refusal(() => combine([{ x: 1, y }]))).toBe('NOT_ENOUGH_SHARES: "shares" expected at least 2, got 1');
+    expect(refusal(() => combine([{ x: 1, y }, { x: 2, y: [1, 2, 3, 4] as unknown as Uint8Array }]))).toBe('INVALID_ARGUMENT: "y" expected Uint8Array');
+    expect(refusal(() => combine([{ x: 1, y }, { x: 2, y: new Uint8Array(5) }]))).toBe('SHARE_LENGTH_MISMATCH: Shares have different lengths.');
+    // A first share without bytes is refused by its type, not read as length undefined.
+    expect(refusal(() => combine([{ x: 1 } as unknown as { x: number; y: Uint8Array }, { x: 2, y }]))).toBe('INVALID_ARGUMENT: "y" expected Uint8Array');
+  });
+
+  it('wipe zeroes the workspace that held the last secret and its coefficients', () => {
+    const engine = new ShamirEngine('js');
+    const secret = new Uint8Array(1000).fill(0xa5);
+    engine.split(secret, 3, [1, 2, 3]);
+    const mem = () => engine.kernel.bytes();
+    expect(mem().some((b) => b !== 0)).toBe(true);
+    engine.wipe();
+    expect(mem().every((b) => b === 0)).toBe(true);
+  });
 });
 
 describe('lagrangeAt', () => {
