@@ -132,8 +132,14 @@ export const placements = pgTable(
       .notNull()
       .references(() => relays.id),
     x: integer('x').notNull(),
-    /** SHA-256 over the SHA-256 of each stored share chunk, in index order; set at commit. */
-    digestRoot: text('digest_root')
+    /**
+     * SHA-256 over the SHA-256 of each stored share chunk, in index order, at epoch `rootEpoch`: set at
+     * commit (epoch 0) and again by each renewal's switch (the staged epoch's chunks), so the check and
+     * repair verify a renewed file's shares by digest too.
+     */
+    digestRoot: text('digest_root'),
+    /** The epoch `digestRoot` describes. A file renewed before roots were kept per epoch has 0 here. */
+    rootEpoch: integer('root_epoch').notNull().default(0)
   },
   (t) => [primaryKey({ columns: [t.fileId, t.relayId] }), uniqueIndex('placements_file_x_idx').on(t.fileId, t.x)]
 );

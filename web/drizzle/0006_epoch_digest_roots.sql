@@ -1,0 +1,1 @@
+ALTER TABLE "placements" ADD COLUMN "root_epoch" integer DEFAULT 0 NOT NULL;
