@@ -136,6 +136,8 @@ export async function repairShare(db: Db, key: SigningKey, fileId: string, relay
   const where = await placementsWithRelays(db, fileId);
   const target = where.find((p) => p.relayId === relayId);
   if (!target || target.digestRoot === null) return 'nothing';
+  // A draining or lost relay's shares move elsewhere (relay-lifecycle.ts); they are not rebuilt in place.
+  if (target.relay.lifecycle !== 'active') return 'nothing';
   // Helpers read and the receiver writes the file's current epoch; the result is verified against the
   // root recorded for that epoch (at commit, or by the renewal's switch). A file renewed before roots were
   // kept per epoch has none to verify against: refuse plainly rather than store an unverified share.

@@ -1,0 +1,3 @@
+ALTER TABLE "relays" ADD COLUMN "lifecycle" text DEFAULT 'active' NOT NULL;--> statement-breakpoint
+ALTER TABLE "relays" ADD COLUMN "lifecycle_at" timestamp with time zone;--> statement-breakpoint
+ALTER TABLE "relays" ADD COLUMN "move_total" integer;
