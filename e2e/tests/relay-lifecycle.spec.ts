@@ -96,8 +96,9 @@ test('drain relay-1 from the admin page while an upload onto it runs: it ends em
 test('lifecycle routes: no session 401, a non-administrator 403, no CSRF token 403, a malformed id 404, a replay 409', async ({ playwright }) => {
   const relay2 = stack.relayProcs.find((r) => r.name === 'relay-2')!;
   const anon = await playwright.request.newContext({ baseURL: stack.url });
-  const adminCtx = page.context().request;
+  const adminCtx = await playwright.request.newContext({ baseURL: stack.url });
   const login = await adminCtx.post('/api/login', { data: { email: 'admin@kofn.test', password: 'correct horse battery' }, headers: { Origin: stack.url } });
+  expect(login.status()).toBe(200);
   const csrf = ((await login.json()) as { csrfToken: string }).csrfToken;
   const h = { Origin: stack.url, 'X-CSRF-Token': csrf };
   expect((await adminCtx.post('/api/users', { data: BOB, headers: h })).status()).toBe(201);
@@ -132,4 +133,5 @@ test('lifecycle routes: no session 401, a non-administrator 403, no CSRF token 4
   expect([retired.status(), await codeOf(retired)]).toEqual([409, 'CONFLICT']);
   await anon.dispose();
   await bob.dispose();
+  await adminCtx.dispose();
 });
