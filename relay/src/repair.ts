@@ -20,6 +20,7 @@
  * and time.
  */
 import { randomBytes } from 'node:crypto';
+import { epochStorageId } from '@kofn/shared/recover';
 import type { Context, Hono } from 'hono';
 import {
   HEADER_BYTES,
@@ -43,7 +44,7 @@ import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
 
 type Env = { Variables: { requestId: string } };
-type Authorize = (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => Promise<{ chunks: [number, number] }>;
+type Authorize = (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => Promise<{ chunks: [number, number]; ep?: number }>;
 
 const SESSION_TTL_MS = 30 * 60_000;
 /** Open repairs on one relay at once: each holds k-1 seeds; the coordinator runs a few at a time. */
@@ -67,6 +68,14 @@ interface Session {
   seeds: Map<number, Uint8Array>;
   served: Set<number>;
   expires: number;
+}
+
+/**
+ * The token's epoch (absent = 0) must be the one the body names: the coordinator decides which epoch a
+ * repair reads and writes, so a receiver or a replayed body cannot move it to another.
+ */
+function requireEpoch(cap: { ep?: number }, epoch: number): void {
+  if ((cap.ep ?? 0) !== epoch) throw new KofnError('TOKEN_OUT_OF_SCOPE', 'The capability token does not allow this operation.');
 }
 
 function bad(message: string): KofnError {
@@ -170,7 +179,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
 
   app.post('/v1/repair/:fileId/start', async (c) => {
     const fileId = fileIdParam(c);
-    await authorize(c, 'repair_start', fileId);
+    const cap = await authorize(c, 'repair_start', fileId);
     const b = await jsonBody(c);
     const id = rid(b.rid);
     if (!Array.isArray(b.xs) || b.xs.length < 2 || b.xs.length > 255) throw bad('"xs" expected 2..255 helper x.');
@@ -179,6 +188,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     const xNew = int(b.xNew, 'xNew', 1, 255);
     const coefficient = repairCoefficient(xs, self, xNew);
     const epoch = int(b.epoch, 'epoch', 0, 0xffffffff);
+    requireEpoch(cap, epoch);
     const chunkCount = int(b.chunkCount, 'chunkCount', 0, 0xfffffffe);
     if (!Array.isArray(b.peers) || b.peers.length !== xs.length - 1 - self) throw bad('"peers" expected one entry per higher-numbered helper.');
     const peers = b.peers.map((p: unknown, i) => {
@@ -233,17 +243,19 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
 
   app.get('/v1/repair/:fileId/chunks/:index', async (c) => {
     const fileId = fileIdParam(c);
-    await authorize(c, 'repair_send', fileId);
+    const cap = await authorize(c, 'repair_send', fileId);
     const index = parseChunkIndex(c.req.param('index') ?? '');
     if (index === undefined) throw bad('Chunk index must be an integer 0..4294967294.');
     const s = sessions.get(fileId);
     if (!s || s.expires < Date.now()) throw new KofnError('NOT_FOUND', 'No repair of this file in progress here.');
     if (index > s.chunkCount) throw bad('Chunk index beyond this file.');
+    requireEpoch(cap, s.epoch);
     if (s.seeds.size !== s.k - 1) throw new KofnError('CONFLICT', 'This helper has not received every pad seed yet.');
     // Served once: a second request is refused, whatever it asks.
     if (s.served.has(index)) throw new KofnError('CONFLICT', 'This chunk\u2019s repair term was already sent.');
     s.served.add(index);
-    const chunk = await store.get(fileId, index);
+    // The repair's epoch (#15): epoch 0 is stored under the file id, a renewed epoch under its derived id.
+    const chunk = await store.get(epochStorageId(fileId, s.epoch), index);
     if (!chunk) throw new KofnError('NOT_FOUND', 'This helper does not hold the chunk.');
     const bytes = await readStored(chunk.open(), deps.maxChunkBytes);
     const h = parseHeader(bytes);
@@ -260,12 +272,13 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
 
   app.post('/v1/repair/:fileId/collect', async (c) => {
     const fileId = fileIdParam(c);
-    await authorize(c, 'repair_collect', fileId);
+    const cap = await authorize(c, 'repair_collect', fileId);
     const b = await jsonBody(c);
     rid(b.rid);
     const x = int(b.x, 'x', 1, 255);
     const k = int(b.k, 'k', 2, 255);
     const epoch = int(b.epoch, 'epoch', 0, 0xffffffff);
+    requireEpoch(cap, epoch);
     const chunkCount = int(b.chunkCount, 'chunkCount', 0, 0xfffffffe);
     if (!Array.isArray(b.helpers) || b.helpers.length !== k) throw bad('"helpers" expected k entries.');
     const helpers = b.helpers.map((p: unknown, i) => {
@@ -290,7 +303,8 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
       chunk.set(body, HEADER_BYTES);
       // Stored as any PUT is: spooled, hashed, header checked, committed atomically.
       const spooled = await ingest(new Response(chunk).body, { spoolDir: store.spoolDir, maxBytes: deps.maxChunkBytes, expectedLength: chunk.length, fileId, index });
-      await store.commit(fileId, index, spooled);
+      // At the repair's epoch: a renewed file's share lives under the epoch's derived id (#15).
+      await store.commit(epochStorageId(fileId, epoch), index, spooled);
       digests.push(spooled.digest);
     }
     return c.json({ fileId, x, digests });

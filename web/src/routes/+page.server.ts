@@ -13,7 +13,8 @@ export const load: PageServerLoad = async ({ locals }) => {
   return {
     user: locals.user,
     csrfToken: locals.csrfToken ?? null,
-    relays: relays.map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status })),
+    // Only relays in service are offered for new uploads (relay-lifecycle.ts: draining, lost and retired are not).
+    relays: relays.filter((r) => r.lifecycle === 'active').map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status })),
     limits: { maxFileSize: license.limits.maxFileSize, storageLimit: license.limits.protectedBytes },
     relayTimeouts: config.relayTimeouts,
     version: KOFN_VERSION

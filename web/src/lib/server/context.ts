@@ -16,6 +16,7 @@ import { renewalHandlers, scheduleRenewals } from './renewal.js';
 import { importProvisionedEnrollments } from './relays.js';
 import { healthJobHandlers, scheduleChecks } from './health.js';
 import { repairJobHandlers } from './repair.js';
+import { lifecycleHandlers, resumeDrains } from './relay-lifecycle.js';
 
 export interface Coordinator {
   config: CoordinatorConfig;
@@ -50,13 +51,16 @@ export function coordinator(): Promise<Coordinator> {
       ...jobHandlers(database.db, signingKey),
       ...renewal,
       ...healthJobHandlers(database.db, signingKey, config.relayTimeouts),
-      ...repairJobHandlers(database.db, signingKey, config.relayTimeouts)
+      ...repairJobHandlers(database.db, signingKey, config.relayTimeouts),
+      ...lifecycleHandlers({ db: database.db, key: signingKey, offlineAfterMs: config.relayOfflineAfterMs, timeouts: config.relayTimeouts })
     };
     let lastCheck = 0;
     const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, handlers, async () => {
       await runMaintenance(database.db, config.reservationTtlMs);
       // File health (issue #16): files whose shares were not checked within the `checking` period.
       await scheduleChecks(database.db, config.checkingMs);
+      // Relay drains and losses (#16) whose relay still holds shares (an upload committed after they began).
+      await resumeDrains(database.db);
       if (Date.now() - lastCheck >= config.checkingMs) {
         lastCheck = Date.now();
         await scheduleRenewals(database.db, config.renewalMs, config.renewalConcurrency);

@@ -132,13 +132,14 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   let chosen: typeof all;
   if (input.relays === undefined) {
     // Only enrolled relays (key pinned) take new shares; a relay from before relay identity waits for its key.
-    chosen = all.filter((r) => r.publicKey !== null && isOnline(r.lastHeartbeat, ctx.config, now));
+    // Relays being drained, lost or retired (relay-lifecycle.ts) take no new shares.
+    chosen = all.filter((r) => r.publicKey !== null && r.lifecycle === 'active' && isOnline(r.lastHeartbeat, ctx.config, now));
   } else {
     if (!Array.isArray(input.relays) || input.relays.length === 0 || input.relays.some((r) => typeof r !== 'string')) {
       throw v.wrongValue('relays', 'ids of registered storage servers');
     }
     const ids = [...new Set(input.relays as string[])];
-    chosen = ids.map((id) => all.find((r) => r.id === id) ?? (() => { throw v.wrongValue('relays', 'ids of registered storage servers'); })());
+    chosen = ids.map((id) => all.find((r) => r.id === id && r.lifecycle === 'active') ?? (() => { throw v.wrongValue('relays', 'ids of storage servers in service'); })());
     const down = chosen.filter((r) => r.publicKey === null || !isOnline(r.lastHeartbeat, ctx.config, now));
     if (down.length > 0) {
       // Issue #17 defect 8: name the servers, and say how many are needed and how many are reachable.
@@ -386,7 +387,7 @@ export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: 
   if (!old) throw v.wrongValue('relayId', 'a storage server of this file');
   const exclude = new Set(Array.isArray(input.exclude) ? input.exclude.filter((r): r is string => typeof r === 'string').slice(0, 255) : []);
   const used = new Set(where.map((p) => p.relayId));
-  const spares = (await ctx.db.select().from(relays)).filter((r) => !used.has(r.id) && !exclude.has(r.id) && isOnline(r.lastHeartbeat, ctx.config, now));
+  const spares = (await ctx.db.select().from(relays)).filter((r) => r.lifecycle === 'active' && !used.has(r.id) && !exclude.has(r.id) && isOnline(r.lastHeartbeat, ctx.config, now));
   // The one with the most free space: the upload is about to put a whole file's share there.
   const spare = spares.sort((a, b) => b.freeBytes - a.freeBytes)[0];
   if (!spare) throw new KofnError('RELAYS_OFFLINE', `Some storage servers necessary for the operation are not connected. No other storage server can replace ${old.relay.name}.`);

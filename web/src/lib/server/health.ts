@@ -104,7 +104,7 @@ async function checkShare(
   key: SigningKey,
   timeouts: RelayTimeouts,
   file: { id: string; chunkCount: number; epoch: number },
-  p: { relayId: string; digestRoot: string | null; relay: { url: string; name: string } }
+  p: { relayId: string; digestRoot: string | null; rootEpoch: number; relay: { url: string; name: string } }
 ): Promise<ShareCheck> {
   const base = { relayId: p.relayId, name: p.relay.name };
   let listed;
@@ -117,9 +117,9 @@ async function checkShare(
   const expected = file.chunkCount + 1;
   const byIndex = new Map(listed.filter((c) => c.index < expected).map((c) => [c.index, c.digest]));
   if (byIndex.size < expected) return { ...base, state: 'missing', detail: `${expected - byIndex.size} of ${expected} chunks missing` };
-  // The digest roots were recorded at commit, for epoch 0; a renewal changes every stored chunk and does not
-  // record new roots yet (#15/#16), so a renewed file's shares are checked for completeness only.
-  if (file.epoch > 0) return { ...base, state: 'ok', detail: `all chunks present at epoch ${file.epoch} (digests not compared after a renewal)` };
+  // Roots are recorded at commit and by every renewal's switch (renewal.ts); only a file renewed before that
+  // (root of an older epoch) is checked for completeness alone.
+  if (p.rootEpoch !== file.epoch) return { ...base, state: 'ok', detail: `all chunks present at epoch ${file.epoch} (no digest recorded for this epoch)` };
   const root = await digestRoot(Array.from({ length: expected }, (_, i) => byIndex.get(i)!));
   if (p.digestRoot === null || root !== p.digestRoot) return { ...base, state: 'damaged', detail: 'stored chunks differ from those committed' };
   return { ...base, state: 'ok', detail: '' };
@@ -155,8 +155,9 @@ export async function checkFile(db: Db, key: SigningKey, fileId: string, timeout
   if (found.length > 0 && view) {
     await record(db, { userId: file.ownerId, operation: 'check', fileId, fileName: file.name, result: 'error', detail: `${view.state.replace('_', ' ')}: ${damageSummary(found)}` });
   }
-  // Repair writes shares at epoch 0 only so far: a renewed file's damage is reported, not repaired.
-  if (view && file.epoch === 0) await scheduleRepairs(db, file.k, fileId, view, now);
+  // Repair verifies what it rebuilt against the root of the file's current epoch: without one (a file renewed
+  // before roots were kept per epoch) damage is reported, not repaired.
+  if (view && where.every((p) => p.rootEpoch === file.epoch)) await scheduleRepairs(db, file.k, fileId, view, now);
   return view;
 }
 

@@ -42,6 +42,8 @@ export interface RelayView {
   enrolled: boolean;
   /** SHA-256 of its public key, as the relay prints it at start, for the operator to compare. */
   fingerprint: string | null;
+  /** Only `active` relays take new shares (relay-lifecycle.ts). */
+  lifecycle: (typeof relays.$inferSelect)['lifecycle'];
 }
 
 /** Enrollment tokens are short-lived: an administrator hands one to an operator who starts the relay. */
@@ -76,12 +78,14 @@ export async function listRelays(db: Db, now: Date, offlineAfterMs: number): Pro
     lastHeartbeat: r.lastHeartbeat.toISOString(),
     status: r.publicKey !== null && isOnline(r.lastHeartbeat, now, offlineAfterMs) ? 'online' : 'offline',
     enrolled: r.publicKey !== null,
-    fingerprint: r.publicKey === null ? null : fingerprintOf(r.publicKey)
+    fingerprint: r.publicKey === null ? null : fingerprintOf(r.publicKey),
+    lifecycle: r.lifecycle
   }));
 }
 
 export async function countRelays(db: Db): Promise<number> {
-  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(relays);
+  // Retired relays (relay-lifecycle.ts) do not count against the licence.
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(relays).where(ne(relays.lifecycle, 'retired'));
   return row?.n ?? 0;
 }
 
@@ -245,7 +249,8 @@ export async function enrollRelay(
       relayId = token.relayId;
       await tx.update(relays).set({ publicKey: e.publicKey, lastSignedAt: e.at, ...usageOf(e, now) }).where(eq(relays.id, relayId));
     } else {
-      const [{ n }] = (await tx.select({ n: sql<number>`count(*)::int` }).from(relays)) as [{ n: number }];
+      // A retired relay (relay-lifecycle.ts) holds nothing and takes nothing: it no longer counts.
+      const [{ n }] = (await tx.select({ n: sql<number>`count(*)::int` }).from(relays).where(ne(relays.lifecycle, 'retired'))) as [{ n: number }];
       if (n >= relayLimit) {
         console.warn(`kofn: licence limit reached: ${relayLimit} relays; enrollment of ${e.name} refused.`);
         throw new KofnError('LICENSE_LIMIT', `The licence allows ${relayLimit} storage servers.`);

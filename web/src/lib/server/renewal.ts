@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import { HEADER_BYTES, KofnError, MAX_TOKEN_LIFETIME_S, RelayClient, failedEquations, parityWeights, shareChunkLength, type RelayRef, type RelayTimeouts } from '@kofn/shared';
+import { HEADER_BYTES, KofnError, MAX_TOKEN_LIFETIME_S, RelayClient, digestRoot, failedEquations, parityWeights, shareChunkLength, type RelayRef, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, history, jobs, placements, relays } from './db/schema.js';
 import type { Ctx } from './files.js';
@@ -117,6 +117,25 @@ function bodyLengths(answers: unknown[], chunkCount: number): Array<{ index: num
 }
 
 /**
+ * Each holder's digest root over the chunks it staged (the prepare answer lists every chunk's size and
+ * SHA-256, as a relay's listing does): what the switch records as the new epoch's roots.
+ */
+async function stagedRoots(all: Holder[], answers: unknown[], chunkCount: number): Promise<string[]> {
+  return Promise.all(
+    answers.map((a, j) => {
+      const list = (a as { chunks?: Array<{ index?: unknown; digest?: unknown }> } | null)?.chunks;
+      const name = all[j]!.relay.name;
+      if (!Array.isArray(list) || list.length !== chunkCount + 1) throw new KofnError('RENEWAL_INCOMPLETE', `Storage server ${name} staged another number of chunks than the file has.`);
+      const digests = list.map((c, i) => {
+        if (c?.index !== i || typeof c.digest !== 'string' || !/^[0-9a-f]{64}$/.test(c.digest)) throw new KofnError('RELAY_BAD_ANSWER', `Storage server ${name} sent a malformed prepare answer.`);
+        return c.digest;
+      });
+      return digestRoot(digests);
+    })
+  );
+}
+
+/**
  * One renewal of a file from `epoch` to `epoch + 1`. Idempotent across crashes and retries: a file already
  * past `epoch` is done; otherwise any half-made epoch + 1 is dropped first and the renewal starts over.
  * Answers 'renewed', 'stale' (nothing to do) or 'rejected' (the check failed; epoch kept).
@@ -145,6 +164,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     all.map((h) => client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs }), deps.timeouts).renewalStep(fileId, next, 'prepare', {}, 1024 + 160 * (file.chunkCount + 1)))
   );
   const chunks = bodyLengths(prepared, file.chunkCount);
+  const roots = await stagedRoots(all, prepared, file.chunkCount);
   await keepLease();
 
   // renewal.md step 4: K is drawn only now, after every contribution is fixed.
@@ -185,11 +205,18 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
         .for('update');
       if (!held) throw new KofnError('CONFLICT', 'The renewal job was taken over by another worker; not switching.');
     }
-    return tx
-      .update(files)
-      .set({ epoch: next, lastRenewalAt: now })
-      .where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available')))
-      .returning({ id: files.id });
+    // The file row is locked first, as a relay move (relay-lifecycle.ts) does, so the two serialise: a share
+    // moved to another relay while this renewal ran would have no staged epoch there.
+    const [locked] = await tx.select({ id: files.id }).from(files).where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available'))).for('update');
+    if (!locked) return [];
+    const current = await tx.select({ relayId: placements.relayId, x: placements.x }).from(placements).where(eq(placements.fileId, fileId));
+    if (current.length !== all.length || !current.every((p) => all.some((h) => h.relay.id === p.relayId && h.x === p.x))) return [];
+    // Digest roots of the staged epoch, per relay (from each relay's prepare answer), recorded with the switch
+    // itself: the check and repair compare a renewed share with them.
+    for (const [j, h] of all.entries()) {
+      await tx.update(placements).set({ digestRoot: roots[j]!, rootEpoch: next }).where(and(eq(placements.fileId, fileId), eq(placements.relayId, h.relay.id)));
+    }
+    return tx.update(files).set({ epoch: next, lastRenewalAt: now }).where(eq(files.id, fileId)).returning({ id: files.id });
   });
   if (switched.length === 0) {
     await dropEverywhere(deps, fileId, all, next, dxs).catch(() => undefined);

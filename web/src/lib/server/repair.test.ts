@@ -102,7 +102,7 @@ describeDatabases('repair by relays on $name', ({ open }) => {
     // The owner's history says what was rebuilt, and by whom.
     const repaired = (await listHistory(database.db, alice.user.id)).filter((h) => h.operation === 'repair');
     expect(repaired.map((h) => h.fileName).sort()).toEqual(['empty.bin', 'three-four.bin', 'two-three.bin']);
-    expect(repaired.every((h) => h.result === 'ok' && h.detail.startsWith('share on test-relay-1 rebuilt by '))).toBe(true);
+    expect(repaired.every((h) => h.result === 'ok' && h.detail.startsWith('share on test-relay-1 rebuilt at epoch 0 by '))).toBe(true);
   }, 120_000);
 
   it('an independent decode of relay 1 with any k-1 others is byte-identical', async () => {

@@ -12,10 +12,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
-import { DEFAULT_RELAY_TIMEOUTS, KofnError, digestRoot, type RelayTimeouts } from '@kofn/shared';
+import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, digestRoot, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays, shareHealth } from './db/schema.js';
-import { deleteFileOn, listChunks } from './relay-client.js';
+import { listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { enqueue } from './jobs.js';
 import { record } from './history.js';
@@ -54,13 +54,75 @@ async function post(url: string, token: string, body: unknown, timeoutMs: number
   return obj;
 }
 
-/** For `repair_seed`, `sender` is the helper position allowed to send (the relay checks chunks = [sender, sender]). */
-const capability = (key: SigningKey, relayId: string, fid: string, op: 'repair_start' | 'repair_seed' | 'repair_send' | 'repair_collect', sender = 0) =>
-  mintCapability(key, { relayId, userId: 'coordinator', fid, op, chunks: [sender, sender], ttl: TOKEN_TTL_S });
+/**
+ * Repair tokens name the epoch the repair reads and writes (claim `ep`, #15): a helper serves terms and a
+ * receiver stores chunks only at that epoch. For `repair_seed`, `sender` is the helper position allowed to
+ * send (the relay checks chunks = [sender, sender]).
+ */
+const capability = (key: SigningKey, relayId: string, fid: string, op: 'repair_start' | 'repair_seed' | 'repair_send' | 'repair_collect', epoch: number, sender = 0) =>
+  mintCapability(key, { relayId, userId: 'coordinator', fid, op, chunks: [sender, sender], ttl: TOKEN_TTL_S, ep: epoch });
 
 /** Enqueues the repair of `relayId`'s share of a file (idempotent per file and relay). */
 export function enqueueRepair(db: Db, fileId: string, relayId: string, now = new Date()): Promise<void> {
   return enqueue(db, 'repair-share', `${fileId}:${relayId}`, { fileId, relayId }, now);
+}
+
+type RelayRow = typeof relays.$inferSelect;
+export type FileRow = typeof files.$inferSelect;
+export type PlacementWithRelay = typeof placements.$inferSelect & { relay: RelayRow };
+
+export const refOf = (r: RelayRow) => ({ id: r.id, url: r.url, name: r.name });
+
+export async function placementsWithRelays(db: Db, fileId: string): Promise<PlacementWithRelay[]> {
+  return (await db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId))).map((r) => ({ ...r.p, relay: r.relay }));
+}
+
+/** Relay ids whose share of the file the last check (and scrub) confirmed good. */
+export async function goodShares(db: Db, fileId: string): Promise<Set<string>> {
+  const rows = await db.select().from(shareHealth).where(eq(shareHealth.fileId, fileId));
+  return new Set(rows.filter((h) => h.state === 'ok' && !(h.scrubDamage && h.scrubDamage.length > 0)).map((h) => h.relayId));
+}
+
+/**
+ * Rebuilds the share at `x` of a file at its current epoch onto `receiver` (its own relay after a loss, or
+ * another relay that takes the placement over: relay-lifecycle.ts) from the k `helpers`, then lists what
+ * the receiver stored and requires `expectedRoot` (the root recorded for that x at this epoch: the same
+ * polynomial at the same x gives the same bytes). What the receiver held of the epoch goes first: a damaged
+ * chunk would otherwise refuse the rebuilt one.
+ */
+export async function rebuildShareOn(
+  key: SigningKey,
+  file: FileRow,
+  receiver: RelayRow,
+  x: number,
+  helpers: PlacementWithRelay[],
+  expectedRoot: string,
+  timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS
+): Promise<void> {
+  const fileId = file.id;
+  const epoch = file.epoch;
+  if (helpers.length !== file.k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${file.k} good shares a repair needs are known.`);
+  const rid = randomBytes(16).toString('hex');
+  const xs = helpers.map((h) => h.x);
+  const dropToken = () => mintCapability(key, { relayId: receiver.id, userId: 'coordinator', fid: fileId, op: 'renew_drop', chunks: [0, 0], ttl: 60, ep: epoch, dxs: [] });
+  await new RelayClient(refOf(receiver), { token: dropToken, timeouts }).dropEpoch(fileId, epoch);
+  for (let j = 0; j < helpers.length; j++) {
+    const peers = await Promise.all(helpers.slice(j + 1).map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_seed', epoch, j) })));
+    await post(`${helpers[j]!.relay.url}/v1/repair/${fileId}/start`, await capability(key, helpers[j]!.relayId, fileId, 'repair_start', epoch), {
+      rid, xs, self: j, xNew: x, epoch, chunkCount: file.chunkCount, peers
+    }, START_TIMEOUT_MS);
+  }
+  const sources = await Promise.all(helpers.map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_send', epoch) })));
+  await post(`${receiver.url}/v1/repair/${fileId}/collect`, await capability(key, receiver.id, fileId, 'repair_collect', epoch), {
+    rid, x, k: file.k, epoch, chunkCount: file.chunkCount, helpers: sources
+  }, COLLECT_TIMEOUT_MS);
+
+  // Verified from the receiver's own listing at the epoch, not from what its collect answer said.
+  const listed = await listChunks(key, refOf(receiver), fileId, file.chunkCount, timeouts, epoch);
+  const byIndex = new Map(listed.map((c) => [c.index, c.digest]));
+  if (byIndex.size !== file.chunkCount + 1) throw new KofnError('COMMIT_MISMATCH', `The repaired share on ${receiver.name} is incomplete.`);
+  const root = await digestRoot(Array.from({ length: file.chunkCount + 1 }, (_, i) => byIndex.get(i) ?? ''));
+  if (root !== expectedRoot) throw new KofnError('COMMIT_MISMATCH', `The repaired share on ${receiver.name} differs from the committed one.`);
 }
 
 /**
@@ -71,53 +133,40 @@ export function enqueueRepair(db: Db, fileId: string, relayId: string, now = new
 export async function repairShare(db: Db, key: SigningKey, fileId: string, relayId: string, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS, now = new Date()): Promise<'repaired' | 'nothing'> {
   const [file] = await db.select().from(files).where(and(eq(files.id, fileId), eq(files.status, 'available')));
   if (!file) return 'nothing';
-  // Helpers read and the receiver writes epoch-0 chunks; a renewed file's shares live under its epoch's
-  // storage id (#15), which repair does not handle yet: refuse plainly rather than write a wrong epoch.
-  if (file.epoch > 0) throw new KofnError('CONFLICT', `Repair of a renewed file (epoch ${file.epoch}) is not supported yet.`);
-  const where = (await db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId))).map((r) => ({ ...r.p, relay: r.relay }));
+  const where = await placementsWithRelays(db, fileId);
   const target = where.find((p) => p.relayId === relayId);
   if (!target || target.digestRoot === null) return 'nothing';
-  const health = new Map((await db.select().from(shareHealth).where(eq(shareHealth.fileId, fileId))).map((h) => [h.relayId, h]));
-  const good = (id: string) => {
-    const h = health.get(id);
-    return h !== undefined && h.state === 'ok' && !(h.scrubDamage && h.scrubDamage.length > 0);
-  };
-  if (good(relayId)) return 'nothing';
-  const helpers = where.filter((p) => p.relayId !== relayId && good(p.relayId)).slice(0, file.k);
+  // A draining or lost relay's shares move elsewhere (relay-lifecycle.ts); they are not rebuilt in place.
+  if (target.relay.lifecycle !== 'active') return 'nothing';
+  // Helpers read and the receiver writes the file's current epoch; the result is verified against the
+  // root recorded for that epoch (at commit, or by the renewal's switch). A file renewed before roots were
+  // kept per epoch has none to verify against: refuse plainly rather than store an unverified share.
+  if (target.rootEpoch !== file.epoch) throw new KofnError('CONFLICT', `No digest is recorded for epoch ${file.epoch} of this file: its shares cannot be verified after a repair.`);
+  const good = await goodShares(db, fileId);
+  if (good.has(relayId)) return 'nothing';
+  const helpers = where.filter((p) => p.relayId !== relayId && good.has(p.relayId)).slice(0, file.k);
   if (helpers.length < file.k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${file.k} good shares a repair needs are known.`);
 
-  const rid = randomBytes(16).toString('hex');
-  const xs = helpers.map((h) => h.x);
-  // What the receiver holds of the file goes first: a damaged chunk would otherwise refuse the rebuilt one.
-  await deleteFileOn(key, { id: target.relayId, url: target.relay.url, name: target.relay.name }, fileId, timeouts);
-  for (let j = 0; j < helpers.length; j++) {
-    const peers = await Promise.all(helpers.slice(j + 1).map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_seed', j) })));
-    await post(`${helpers[j]!.relay.url}/v1/repair/${fileId}/start`, await capability(key, helpers[j]!.relayId, fileId, 'repair_start'), {
-      rid, xs, self: j, xNew: target.x, epoch: file.epoch, chunkCount: file.chunkCount, peers
-    }, START_TIMEOUT_MS);
-  }
-  const sources = await Promise.all(helpers.map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_send') })));
-  await post(`${target.relay.url}/v1/repair/${fileId}/collect`, await capability(key, target.relayId, fileId, 'repair_collect'), {
-    rid, x: target.x, k: file.k, epoch: file.epoch, chunkCount: file.chunkCount, helpers: sources
-  }, COLLECT_TIMEOUT_MS);
-
-  // Verified from the receiver's own listing, not from what its collect answer said.
-  const listed = await listChunks(key, { id: target.relayId, url: target.relay.url, name: target.relay.name }, fileId, file.chunkCount, timeouts);
-  const byIndex = new Map(listed.map((c) => [c.index, c.digest]));
-  if (byIndex.size !== file.chunkCount + 1) throw new KofnError('COMMIT_MISMATCH', `The repaired share on ${target.relay.name} is incomplete.`);
-  const root = await digestRoot(Array.from({ length: file.chunkCount + 1 }, (_, i) => byIndex.get(i) ?? ''));
-  if (root !== target.digestRoot) throw new KofnError('COMMIT_MISMATCH', `The repaired share on ${target.relay.name} differs from the committed one.`);
-  await db
-    .insert(shareHealth)
-    .values({ fileId, relayId, state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now })
-    .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now } });
+  await rebuildShareOn(key, file, target.relay, target.x, helpers, target.digestRoot, timeouts);
+  // Marked ok only if the file is still at the epoch repaired (a renewal's switch meanwhile leaves this share
+  // without the new epoch: the next check finds it missing and repairs it at that epoch).
+  const marked = await db.transaction(async (tx) => {
+    const [still] = await tx.select({ id: files.id }).from(files).where(and(eq(files.id, fileId), eq(files.epoch, file.epoch), eq(files.status, 'available'))).for('update');
+    if (!still) return false;
+    await tx
+      .insert(shareHealth)
+      .values({ fileId, relayId, state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now })
+      .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now } });
+    return true;
+  });
+  if (!marked) throw new KofnError('CONFLICT', 'The file was renewed during its repair; the repair runs again at the new epoch.');
   await record(db, {
     userId: file.ownerId,
     operation: 'repair',
     fileId,
     fileName: file.name,
     result: 'ok',
-    detail: `share on ${target.relay.name} rebuilt by ${helpers.map((h) => h.relay.name).join(', ')}`
+    detail: `share on ${target.relay.name} rebuilt at epoch ${file.epoch} by ${helpers.map((h) => h.relay.name).join(', ')}`
   });
   return 'repaired';
 }

@@ -6,6 +6,7 @@ import { listEnrollments, listRelays } from '$lib/server/relays';
 import { listJobs } from '$lib/server/jobs';
 import { usage } from '$lib/server/files';
 import { healthCounts } from '$lib/server/health';
+import { lifecycleViews } from '$lib/server/relay-lifecycle';
 
 export const load: PageServerLoad = async ({ locals, url }) => {
   if (!locals.user) redirect(303, '/login');
@@ -21,6 +22,7 @@ export const load: PageServerLoad = async ({ locals, url }) => {
     jobs: (await listJobs(db, 50)).map((j) => ({ id: j.id, kind: j.kind, key: j.key, status: j.status, attempts: j.attempts, lastError: j.lastError })),
     license,
     fileHealth: await healthCounts(db),
+    lifecycle: await lifecycleViews(db),
     used: { users: await countUsers(db), ...(await usage(db, license)) }
   };
 };

@@ -22,7 +22,16 @@ export const relays = pgTable('relays', {
    */
   publicKey: text('public_key'),
   /** Timestamp (ms) of the newest signed message accepted from this relay: older or equal ones are replays. */
-  lastSignedAt: bigint('last_signed_at', { mode: 'number' }).notNull().default(0)
+  lastSignedAt: bigint('last_signed_at', { mode: 'number' }).notNull().default(0),
+  /**
+   * Relay lifecycle (issue #16, relay-lifecycle.ts): only `active` relays take new shares. `draining`: its
+   * shares move to other relays; `lost`: gone for good, its shares are rebuilt elsewhere; `retired`: holds
+   * nothing, no longer listed for uploads nor counted against the licence's relay limit.
+   */
+  lifecycle: text('lifecycle', { enum: ['active', 'draining', 'lost', 'retired'] }).notNull().default('active'),
+  lifecycleAt: timestamp('lifecycle_at', { withTimezone: true }),
+  /** Shares the relay held when its drain (or loss) began: progress is measured against it. */
+  moveTotal: integer('move_total')
 });
 
 /**
@@ -154,8 +163,14 @@ export const placements = pgTable(
       .notNull()
       .references(() => relays.id),
     x: integer('x').notNull(),
-    /** SHA-256 over the SHA-256 of each stored share chunk, in index order; set at commit. */
-    digestRoot: text('digest_root')
+    /**
+     * SHA-256 over the SHA-256 of each stored share chunk, in index order, at epoch `rootEpoch`: set at
+     * commit (epoch 0) and again by each renewal's switch (the staged epoch's chunks), so the check and
+     * repair verify a renewed file's shares by digest too.
+     */
+    digestRoot: text('digest_root'),
+    /** The epoch `digestRoot` describes. A file renewed before roots were kept per epoch has 0 here. */
+    rootEpoch: integer('root_epoch').notNull().default(0)
   },
   (t) => [primaryKey({ columns: [t.fileId, t.relayId] }), uniqueIndex('placements_file_x_idx').on(t.fileId, t.x)]
 );
@@ -181,7 +196,7 @@ export const history = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'renew', 'check', 'repair', 'link_create', 'link_edit', 'link_use', 'link_revoke', 'user_changed', 'token_create', 'token_revoke'] }).notNull(),
+    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'relay_lifecycle', 'renew', 'check', 'repair', 'link_create', 'link_edit', 'link_use', 'link_revoke', 'user_changed', 'token_create', 'token_revoke'] }).notNull(),
     fileId: text('file_id'),
     fileName: text('file_name').notNull(),
     result: text('result', { enum: ['ok', 'error'] }).notNull(),
