@@ -127,6 +127,9 @@ describe('metadata record at its limits', () => {
     expect(refusal(new Uint8Array([...good, 0]))).toEqual(fmt('Metadata record has trailing bytes.'));
     expect(edit((_b, dv) => dv.setBigUint64(33, BigInt(Number.MAX_SAFE_INTEGER) + 1n))).toEqual(fmt('Metadata value out of range.'));
     expect(edit((_b, dv) => dv.setUint32(45, 4))).toEqual(fmt('Metadata chunking is inconsistent.'));
+    // A chunk size past the format's largest, with a chunk count that agrees with it: the range alone refuses.
+    const wide = encodeMetadata(record({ size: 10, chunkSize: 64 * 1024 * 1024 + 1, chunkCount: 1 }));
+    expect(refusal(wide)).toEqual(fmt('Metadata chunking is inconsistent.'));
   });
 
   it('says which argument is wrong when a caller\u2019s metadata is refused', () => {
