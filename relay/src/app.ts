@@ -22,7 +22,7 @@ import { FILE_ID_PATTERN, HEADER_BYTES, KOFN_VERSION, KofnError, MAX_EPOCH, pars
 import type { RelayConfig } from './config.js';
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
-import { requireScope, verifyCapability, type KeySource } from './auth.js';
+import { requireScope, verifyCapability, type KeySource } from './capability.js';
 import { toHttpError } from './http-error.js';
 import { epochId, renewalRoutes } from './renewal.js';
 import { mountRepair } from './repair.js';

@@ -19,7 +19,7 @@ import { DiskStore } from './storage/disk.js';
 import { S3Store } from './storage/s3.js';
 import { defaultSpoolDir } from './storage/spool-dir.js';
 import type { ChunkStore } from './storage/types.js';
-import type { KeySource } from './auth.js';
+import type { KeySource } from './capability.js';
 import { hardenServer, limitsFromEnv, serverOptions } from './server-limits.js';
 
 function argValue(name: string): string | undefined {

@@ -32,7 +32,7 @@ import {
   type TokenOp
 } from '@kofn/shared';
 import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
-import type { Capability } from './auth.js';
+import type { Capability } from './capability.js';
 import { ingest } from './storage/ingest.js';
 import type { ChunkInfo, ChunkStore, Spooled } from './storage/types.js';
 
