@@ -6,7 +6,8 @@
  * Both are driven by the same client code (node:http, keep-alive, one socket per concurrent request) with
  * the same bodies; rounds alternate which server goes first. Also the servers' CPU time per MB (user +
  * system, every thread, from /proc) and the relay's peak RSS with 32 concurrent uploads.
- * Medians of KOFN_BENCH_ROUNDS rounds (default 5) of 48 chunks; MB = 10^6 bytes.
+ * Medians of KOFN_BENCH_ROUNDS rounds (default 9) of 24 chunks, and the median of the per-round ratios;
+ * MB = 10^6 bytes.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -20,8 +21,10 @@ import { newFileId, shareChunk } from '../testing/chunks.js';
 
 const RELAY_ID = '00000000-0000-4000-8000-0000000000dd';
 const CHUNK_BODY = 4 * 1024 * 1024;
-const PER_ROUND = 48;
-const ROUNDS = Number(process.env.KOFN_BENCH_ROUNDS ?? 5);
+// Many short rounds, alternating relay and baseline: on a shared, loaded machine the load drifts within
+// seconds, and short paired rounds let both servers sample the same load.
+const PER_ROUND = 24;
+const ROUNDS = Number(process.env.KOFN_BENCH_ROUNDS ?? 9);
 /** Targets of issue #14: relay / baseline medians at 16 concurrent. */
 const TARGET = { put: 0.7, get: 0.8 };
 const main = join(import.meta.dirname, '..', 'main.js');
@@ -109,11 +112,15 @@ interface Phase {
 const phase = (): Phase => ({ mbps: [], cpuMsPerMB: [] });
 
 /** Runs `fn` over every chunk index with `concurrency` requests in flight; records MB/s and the server's CPU per MB. */
-async function measure(into: Phase, pid: number, bytes: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
+async function measure(into: Phase, pid: number, bytes: number, concurrency: number, fn: (agent: Agent, i: number) => Promise<void>): Promise<void> {
+  // Fresh connections per phase: a socket pooled in an earlier phase may meet the server's keep-alive
+  // timeout just as it is reused (ECONNRESET), while the other server was being measured.
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const cpu0 = cpuSeconds(pid);
   const t = performance.now();
-  await pool(Array.from({ length: PER_ROUND }, (_, i) => i), concurrency, fn);
+  await pool(Array.from({ length: PER_ROUND }, (_, i) => i), concurrency, (i) => fn(agent, i));
   const seconds = (performance.now() - t) / 1000;
+  agent.destroy();
   into.mbps.push(bytes / 1e6 / seconds);
   into.cpuMsPerMB.push(((cpuSeconds(pid) - cpu0) * 1000) / (bytes / 1e6));
 }
@@ -125,7 +132,6 @@ try {
   const rows: string[] = [];
   const verdicts: string[] = [];
   for (const concurrency of [1, 16]) {
-    const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
     const r = { put: phase(), get: phase() };
     const b = { put: phase(), get: phase() };
     for (let round = 0; round < ROUNDS; round++) {
@@ -138,22 +144,22 @@ try {
       const baseUrl = (i: number) => `${baseline.url}/${fid}-${i + 1}`;
 
       const relayPut = () =>
-        measure(r.put, relay.child.pid!, bytes, concurrency, async (i) => {
+        measure(r.put, relay.child.pid!, bytes, concurrency, async (agent, i) => {
           const a = await exchange(agent, chunkUrl(i), 'PUT', putAuth, bodies[i]);
           if (a.status !== 201) throw new Error(`relay PUT ${a.status}`);
         });
       const basePut = () =>
-        measure(b.put, baseline.child.pid!, bytes, concurrency, async (i) => {
+        measure(b.put, baseline.child.pid!, bytes, concurrency, async (agent, i) => {
           const a = await exchange(agent, baseUrl(i), 'PUT', {}, bodies[i]);
           if (a.status !== 201) throw new Error(`baseline PUT ${a.status}`);
         });
       const relayGet = () =>
-        measure(r.get, relay.child.pid!, bytes, concurrency, async (i) => {
+        measure(r.get, relay.child.pid!, bytes, concurrency, async (agent, i) => {
           const a = await exchange(agent, chunkUrl(i), 'GET', getAuth);
           if (a.status !== 200 || a.bytes !== bodies[i]!.length) throw new Error(`relay GET ${a.status}, ${a.bytes} bytes`);
         });
       const baseGet = () =>
-        measure(b.get, baseline.child.pid!, bytes, concurrency, async (i) => {
+        measure(b.get, baseline.child.pid!, bytes, concurrency, async (agent, i) => {
           const a = await exchange(agent, baseUrl(i), 'GET', {});
           if (a.status !== 200 || a.bytes !== bodies[i]!.length) throw new Error(`baseline GET ${a.status}, ${a.bytes} bytes`);
         });
@@ -161,11 +167,11 @@ try {
       const order = round % 2 === 0 ? [relayPut, basePut, relayGet, baseGet] : [basePut, relayPut, baseGet, relayGet];
       for (const run of order) await run();
     }
-    agent.destroy();
     const line = (name: string, rel: Phase, base: Phase): string => {
       const ratio = median(rel.mbps) / median(base.mbps);
+      const paired = median(rel.mbps.map((x, i) => x / base.mbps[i]!));
       return (
-        `${name} relay ${fmt(median(rel.mbps))} MB/s vs baseline ${fmt(median(base.mbps))} MB/s (ratio ${ratio.toFixed(2)}; ` +
+        `${name} relay ${fmt(median(rel.mbps))} MB/s vs baseline ${fmt(median(base.mbps))} MB/s (ratio ${ratio.toFixed(2)}, per-round ${paired.toFixed(2)}; ` +
         `server CPU ${median(rel.cpuMsPerMB).toFixed(2)} vs ${median(base.cpuMsPerMB).toFixed(2)} ms/MB)`
       );
     };

@@ -39,7 +39,7 @@ async function* fromWeb(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8A
 }
 
 /**
- * `body`: the request's bytes, either Node's `IncomingMessage` (../request-body.ts, no copy) or a Web
+ * `body`: the request's bytes, either Node's `IncomingMessage` (../node-io.ts, no copy) or a Web
  * stream (`app.request()` in tests, repair's in-memory chunk). Each piece is counted, hashed once and
  * queued for writing without being copied.
  */
