@@ -13,7 +13,6 @@
  * GET, HEAD and list read the epoch the token names (claim "ep", absent = 0), so a retrieval that began
  * before a renewal's switch finishes on the epoch it began with (shared/docs/renewal.md, step 5).
  */
-import { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
@@ -22,7 +21,8 @@ import { HEADER_BYTES, KOFN_VERSION, KofnError, MAX_EPOCH, parseChunkIndex, isFi
 import type { RelayConfig } from './config.js';
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
-import { requireScope, verifyCapability, type KeySource } from './auth.js';
+import { chunkAnswer, requestBody, withNodeBodies } from './node-io.js';
+import { requireScope, verifyCapability, type KeySource } from './capability.js';
 import { toHttpError } from './http-error.js';
 import { epochId, renewalRoutes } from './renewal.js';
 import { mountRepair } from './repair.js';
@@ -136,7 +136,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     const length = declaredLength(c);
     // Refuse before reading a byte when the declared size is already too big.
     if (length !== undefined && length > max) throw new KofnError('PAYLOAD_TOO_LARGE', `Share chunk over ${max} bytes.`);
-    const spooled = await ingest(c.req.raw.body, { spoolDir: store.spoolDir, maxBytes: max, expectedLength: length, fileId, index });
+    const spooled = await ingest(requestBody(c), { spoolDir: store.spoolDir, maxBytes: max, expectedLength: length, fileId, index });
     const { created } = await store.commit(fileId, index, spooled);
     c.header('X-Kofn-Digest', spooled.digest);
     return c.json({ index, size: spooled.size, digest: spooled.digest, created }, created ? 201 : 200);
@@ -157,7 +157,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     if (c.req.header('range') !== undefined) throw new KofnError('RANGE_NOT_SUPPORTED', 'Range requests are not supported.');
     const chunk = await store.get(epochId(fileId, cap.ep ?? 0), index);
     if (!chunk) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
-    return c.body(Readable.toWeb(chunk.open()) as ReadableStream, 200, {
+    return chunkAnswer(c, chunk, {
       'Content-Type': 'application/octet-stream',
       'Content-Length': String(chunk.size),
       'Content-Disposition': 'attachment',
@@ -222,5 +222,6 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     return c.json(body, status as 400);
   });
 
-  return app;
+  // Chunk bytes go in and out through Node's own streams, not Web streams (node-io.ts).
+  return withNodeBodies(app);
 }

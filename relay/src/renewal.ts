@@ -33,8 +33,9 @@ import {
   type TokenOp
 } from '@kofn/shared';
 import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
-import type { Capability } from './auth.js';
+import type { Capability } from './capability.js';
 import { ingest } from './storage/ingest.js';
+import { requestBody } from './node-io.js';
 import type { ChunkInfo, ChunkStore, Spooled } from './storage/types.js';
 
 /** Verifies the request's token (its Authorization header) and its scope; answers the capability. */
@@ -235,7 +236,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     if (raw !== undefined && (!/^\d{1,15}$/.test(raw) || Number(raw) > max)) {
       throw new KofnError(/^\d{1,15}$/.test(raw) ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', 'Bad or too large Content-Length.');
     }
-    const spooled = await ingest(c.req.raw.body, { spoolDir: store.spoolDir, maxBytes: max, expectedLength: raw === undefined ? undefined : Number(raw), fileId, index });
+    const spooled = await ingest(requestBody(c), { spoolDir: store.spoolDir, maxBytes: max, expectedLength: raw === undefined ? undefined : Number(raw), fileId, index });
     try {
       const head = Buffer.alloc(HEADER_BYTES);
       const fh = await open(spooled.path, 'r');

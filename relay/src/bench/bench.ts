@@ -1,12 +1,17 @@
 /**
  * `npm run bench -w relay`: PUT and GET throughput of 4 MiB share chunks over loopback against a real relay
- * process (disk backend), 1 and 16 concurrent, next to plain `fs` writing and reading the same bytes in
- * the same run (write + fsync + rename, as the relay does); and the relay's peak RSS with 32 concurrent
- * uploads. Medians of 3 rounds; MB = 10^6 bytes.
+ * process (disk backend), 1 and 16 concurrent, next to a baseline in the same run (issue #14): a minimal
+ * node:http server (./baseline-server.ts, its own process) that writes the same bodies (temp file, fsync,
+ * rename, folder fsync: the relay's durability) and streams the same files back (fs.createReadStream).
+ * Both are driven by the same client code (node:http, keep-alive, one socket per concurrent request) with
+ * the same bodies; rounds alternate which server goes first. Also the servers' CPU time per MB (user +
+ * system, every thread, from /proc) and the relay's peak RSS with 32 concurrent uploads.
+ * Medians of KOFN_BENCH_ROUNDS rounds (default 9) of 24 chunks, and the median of the per-round ratios;
+ * MB = 10^6 bytes.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { open, readFile, rename, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -16,10 +21,17 @@ import { newFileId, shareChunk } from '../testing/chunks.js';
 
 const RELAY_ID = '00000000-0000-4000-8000-0000000000dd';
 const CHUNK_BODY = 4 * 1024 * 1024;
-const PER_ROUND = 48;
+// Many short rounds, alternating relay and baseline: on a shared, loaded machine the load drifts within
+// seconds, and short paired rounds let both servers sample the same load.
+const PER_ROUND = 24;
+const ROUNDS = Number(process.env.KOFN_BENCH_ROUNDS ?? 9);
+/** Targets of issue #14: relay / baseline medians at 16 concurrent. */
+const TARGET = { put: 0.7, get: 0.8 };
 const main = join(import.meta.dirname, '..', 'main.js');
+const baselineMain = join(import.meta.dirname, 'baseline-server.js');
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const fmt = (x: number): string => x.toFixed(0);
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
@@ -35,25 +47,44 @@ function vmHwmMB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
+/** CPU seconds (user + system, all threads) a process has used so far (proc(5), fields 14 and 15). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+}
+
+interface Answer {
+  status: number;
+  bytes: number;
+}
+
+/** One HTTP exchange through `agent`; the answer's body is counted and dropped, as a streaming reader would. */
+function exchange(agent: Agent, url: string, method: string, headers: Record<string, string>, body?: Uint8Array): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent, headers: body ? { ...headers, 'Content-Length': String(body.byteLength) } : headers }, (res) => {
+      let bytes = 0;
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'kofn-relay-bench-'));
-const fsDir = mkdtempSync(join(tmpdir(), 'kofn-fs-bench-'));
+const baseDir = mkdtempSync(join(tmpdir(), 'kofn-baseline-bench-'));
 const signer = await makeSigner(RELAY_ID);
 const jwk = JSON.stringify(await exportJWK(signer.publicKey));
 
-async function startRelay(): Promise<{ child: ReturnType<typeof spawn>; url: string }> {
-  const child = spawn(process.execPath, [main], {
-    env: {
-      ...process.env,
-      KOFN_RELAY_DATA: dataDir,
-      KOFN_RELAY_PORT: '0',
-      KOFN_RELAY_ID: RELAY_ID,
-      KOFN_TOKEN_PUBLIC_JWK: jwk,
-      KOFN_COORDINATOR: '',
-      KOFN_LOG_LEVEL: 'warn'
-    },
+async function start(args: string[], env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...(process.env.KOFN_BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...args], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit']
   });
-  const url = await new Promise<string>((res) => {
+  const url = await new Promise<string>((res, rej) => {
+    child.once('exit', (code) => rej(new Error(`${args[0]} exited with ${code}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const msg = JSON.parse(line) as { event: string; url: string };
       if (msg.event === 'listening') res(msg.url);
@@ -62,88 +93,122 @@ async function startRelay(): Promise<{ child: ReturnType<typeof spawn>; url: str
   return { child, url };
 }
 
-function stopRelay(child: ReturnType<typeof spawn>): Promise<void> {
+const startRelay = () =>
+  start([main], { KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' });
+
+function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return Promise.resolve();
   return new Promise((res) => {
+    child.removeAllListeners('exit');
     child.once('exit', () => res());
     child.kill('SIGTERM');
   });
 }
 
-let { child, url } = await startRelay();
+interface Phase {
+  mbps: number[];
+  cpuMsPerMB: number[];
+}
+const phase = (): Phase => ({ mbps: [], cpuMsPerMB: [] });
+
+/** Runs `fn` over every chunk index with `concurrency` requests in flight; records MB/s and the server's CPU per MB. */
+async function measure(into: Phase, pid: number, bytes: number, concurrency: number, fn: (agent: Agent, i: number) => Promise<void>): Promise<void> {
+  // Fresh connections per phase: a socket pooled in an earlier phase may meet the server's keep-alive
+  // timeout just as it is reused (ECONNRESET), while the other server was being measured.
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const cpu0 = cpuSeconds(pid);
+  const t = performance.now();
+  await pool(Array.from({ length: PER_ROUND }, (_, i) => i), concurrency, (i) => fn(agent, i));
+  const seconds = (performance.now() - t) / 1000;
+  agent.destroy();
+  into.mbps.push(bytes / 1e6 / seconds);
+  into.cpuMsPerMB.push(((cpuSeconds(pid) - cpu0) * 1000) / (bytes / 1e6));
+}
+
+let relay = await startRelay();
+const baseline = await start([baselineMain, baseDir], {});
 
 try {
   const rows: string[] = [];
+  const verdicts: string[] = [];
   for (const concurrency of [1, 16]) {
-    const put: number[] = [];
-    const get: number[] = [];
-    const fsw: number[] = [];
-    const fsr: number[] = [];
-    for (let round = 0; round < 3; round++) {
+    const r = { put: phase(), get: phase() };
+    const b = { put: phase(), get: phase() };
+    for (let round = 0; round < ROUNDS; round++) {
       const fid = newFileId();
       const bodies = Array.from({ length: PER_ROUND }, (_, i) => shareChunk(fid, i + 1, CHUNK_BODY, i & 0xff));
-      const bytes = bodies.reduce((s, b) => s + b.length, 0);
-      const putToken = await signer.mint({ fid, op: 'put', chunks: [1, PER_ROUND], max: CHUNK_BODY + 100 });
-      const getToken = await signer.mint({ fid, op: 'get', chunks: [1, PER_ROUND] });
+      const bytes = bodies.reduce((s, x) => s + x.length, 0);
+      const putAuth = { Authorization: `Bearer ${await signer.mint({ fid, op: 'put', chunks: [1, PER_ROUND], max: CHUNK_BODY + 100 })}` };
+      const getAuth = { Authorization: `Bearer ${await signer.mint({ fid, op: 'get', chunks: [1, PER_ROUND] })}` };
+      const chunkUrl = (i: number) => `${relay.url}/v1/files/${fid}/chunks/${i + 1}`;
+      const baseUrl = (i: number) => `${baseline.url}/${fid}-${i + 1}`;
 
-      let t = performance.now();
-      await pool([...bodies.keys()], concurrency, async (i) => {
-        const r = await fetch(`${url}/v1/files/${fid}/chunks/${i + 1}`, { method: 'PUT', body: bodies[i], headers: { Authorization: `Bearer ${putToken}` } });
-        if (r.status !== 201) throw new Error(`PUT ${r.status}`);
-        await r.arrayBuffer();
-      });
-      put.push(bytes / 1e6 / ((performance.now() - t) / 1000));
-
-      t = performance.now();
-      await pool([...bodies.keys()], concurrency, async (i) => {
-        const r = await fetch(`${url}/v1/files/${fid}/chunks/${i + 1}`, { headers: { Authorization: `Bearer ${getToken}` } });
-        if ((await r.arrayBuffer()).byteLength !== bodies[i]!.length) throw new Error('short GET');
-      });
-      get.push(bytes / 1e6 / ((performance.now() - t) / 1000));
-
-      const dir = join(fsDir, fid);
-      await mkdir(dir);
-      t = performance.now();
-      await pool([...bodies.keys()], concurrency, async (i) => {
-        const tmp = join(dir, `${i}.tmp`);
-        const fh = await open(tmp, 'w');
-        await fh.write(bodies[i]!);
-        await fh.sync();
-        await fh.close();
-        await rename(tmp, join(dir, String(i)));
-      });
-      fsw.push(bytes / 1e6 / ((performance.now() - t) / 1000));
-
-      t = performance.now();
-      await pool([...bodies.keys()], concurrency, async (i) => {
-        await readFile(join(dir, String(i)));
-      });
-      fsr.push(bytes / 1e6 / ((performance.now() - t) / 1000));
+      const relayPut = () =>
+        measure(r.put, relay.child.pid!, bytes, concurrency, async (agent, i) => {
+          const a = await exchange(agent, chunkUrl(i), 'PUT', putAuth, bodies[i]);
+          if (a.status !== 201) throw new Error(`relay PUT ${a.status}`);
+        });
+      const basePut = () =>
+        measure(b.put, baseline.child.pid!, bytes, concurrency, async (agent, i) => {
+          const a = await exchange(agent, baseUrl(i), 'PUT', {}, bodies[i]);
+          if (a.status !== 201) throw new Error(`baseline PUT ${a.status}`);
+        });
+      const relayGet = () =>
+        measure(r.get, relay.child.pid!, bytes, concurrency, async (agent, i) => {
+          const a = await exchange(agent, chunkUrl(i), 'GET', getAuth);
+          if (a.status !== 200 || a.bytes !== bodies[i]!.length) throw new Error(`relay GET ${a.status}, ${a.bytes} bytes`);
+        });
+      const baseGet = () =>
+        measure(b.get, baseline.child.pid!, bytes, concurrency, async (agent, i) => {
+          const a = await exchange(agent, baseUrl(i), 'GET', {});
+          if (a.status !== 200 || a.bytes !== bodies[i]!.length) throw new Error(`baseline GET ${a.status}, ${a.bytes} bytes`);
+        });
+      // Alternate the order so drift in the machine's load does not favour one server.
+      const order = round % 2 === 0 ? [relayPut, basePut, relayGet, baseGet] : [basePut, relayPut, baseGet, relayGet];
+      for (const run of order) await run();
     }
-    rows.push(
-      `  ${String(concurrency).padStart(2)} concurrent: PUT ${fmt(median(put))} MB/s vs fs write ${fmt(median(fsw))} MB/s (ratio ${(median(put) / median(fsw)).toFixed(2)}); ` +
-        `GET ${fmt(median(get))} MB/s vs fs read ${fmt(median(fsr))} MB/s (ratio ${(median(get) / median(fsr)).toFixed(2)})`
-    );
+    const line = (name: string, rel: Phase, base: Phase): string => {
+      const ratio = median(rel.mbps) / median(base.mbps);
+      const paired = median(rel.mbps.map((x, i) => x / base.mbps[i]!));
+      return (
+        `${name} relay ${fmt(median(rel.mbps))} MB/s vs baseline ${fmt(median(base.mbps))} MB/s (ratio ${ratio.toFixed(2)}, per-round ${paired.toFixed(2)}; ` +
+        `server CPU ${median(rel.cpuMsPerMB).toFixed(2)} vs ${median(base.cpuMsPerMB).toFixed(2)} ms/MB)`
+      );
+    };
+    rows.push(`  ${String(concurrency).padStart(2)} concurrent: ${line('PUT', r.put, b.put)}`, `                 ${line('GET', r.get, b.get)}`);
+    if (concurrency === 16) {
+      for (const op of ['put', 'get'] as const) {
+        const ratio = median(r[op].mbps) / median(b[op].mbps);
+        verdicts.push(`${op.toUpperCase()} ${ratio.toFixed(2)}x (target >= ${TARGET[op]}x: ${ratio >= TARGET[op] ? 'met' : 'NOT met'})`);
+      }
+    }
   }
 
   // Peak RSS with 32 uploads in flight at once, in a fresh relay process so the peak is this phase's.
-  await stopRelay(child);
-  ({ child, url } = await startRelay());
+  await stop(relay.child);
+  relay = await startRelay();
   const fid = newFileId();
   const token = await signer.mint({ fid, op: 'put', chunks: [1, 32], max: CHUNK_BODY + 100 });
-  const before = vmHwmMB(child.pid!);
+  const before = vmHwmMB(relay.child.pid!);
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
   await Promise.all(
     Array.from({ length: 32 }, async (_, i) => {
-      const r = await fetch(`${url}/v1/files/${fid}/chunks/${i + 1}`, { method: 'PUT', body: shareChunk(fid, i + 1, CHUNK_BODY), headers: { Authorization: `Bearer ${token}` } });
-      await r.arrayBuffer();
+      const a = await exchange(agent, `${relay.url}/v1/files/${fid}/chunks/${i + 1}`, 'PUT', { Authorization: `Bearer ${token}` }, shareChunk(fid, i + 1, CHUNK_BODY));
+      if (a.status !== 201) throw new Error(`relay PUT ${a.status}`);
     })
   );
-  const peak = vmHwmMB(child.pid!);
+  agent.destroy();
+  const peak = vmHwmMB(relay.child.pid!);
 
-  console.log('kofn relay benchmark: 4 MiB share chunks over loopback, disk backend (medians of 3 rounds of 48 chunks; MB = 10^6 bytes)');
-  for (const r of rows) console.log(r);
+  console.log(
+    `kofn relay benchmark: 4 MiB share chunks over loopback, disk backend, against a minimal node:http baseline in the same run (medians of ${ROUNDS} rounds of ${PER_ROUND} chunks; MB = 10^6 bytes)`
+  );
+  for (const row of rows) console.log(row);
+  console.log(`  relay / baseline at 16 concurrent: ${verdicts.join('; ')}`);
   console.log(`  relay peak RSS (VmHWM) after 32 concurrent 4 MiB uploads: ${peak.toFixed(1)} MB (before: ${before.toFixed(1)} MB); target < 150 MB: ${peak < 150 ? 'met' : 'NOT met'}`);
 } finally {
-  await stopRelay(child);
+  await stop(relay.child);
+  await stop(baseline.child);
   rmSync(dataDir, { recursive: true, force: true });
-  rmSync(fsDir, { recursive: true, force: true });
+  rmSync(baseDir, { recursive: true, force: true });
 }

@@ -10,20 +10,12 @@ import { link, mkdir, open, readdir, rm, rmdir, stat, statfs, unlink } from 'nod
 import { join } from 'node:path';
 import { KofnError } from '@kofn/shared';
 import { KeyedLock } from './keyed-lock.js';
+import { DirSync } from './dir-sync.js';
 import type { ChunkInfo, ChunkStore, Spooled, StoredChunk } from './types.js';
 
 const NAME = /^(\d{1,10})\.([0-9a-f]{64})$/;
 /** Read size for serving chunks: 256 KiB reads cut per-chunk overhead 4x against the 64 KiB default. */
 const READ_BLOCK = 256 * 1024;
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 function notFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -34,6 +26,8 @@ export class DiskStore implements ChunkStore {
   readonly spoolDir: string;
   readonly #chunks: string;
   readonly #lock = new KeyedLock();
+  /** Directory fsyncs shared by the chunks committed into one folder at once (dir-sync.ts). */
+  readonly dirSync = new DirSync();
   /** Bytes in stored chunks: counted once at start, then kept by commit and delete. */
   #used = 0;
 
@@ -93,7 +87,8 @@ export class DiskStore implements ChunkStore {
         const dir = this.#dir(fileId);
         await mkdir(dir, { recursive: true });
         await link(spooled.path, join(dir, `${index}.${spooled.digest}`));
-        await fsyncDir(dir);
+        // Only an fsync that began after this link answers it (group commit, dir-sync.ts).
+        await this.dirSync.sync(dir);
         this.#used += spooled.size;
         return { created: true };
       } finally {

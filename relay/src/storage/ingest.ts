@@ -24,8 +24,28 @@ function storageError(err: unknown): unknown {
   return err;
 }
 
-export async function ingest(body: ReadableStream<Uint8Array> | null, opts: IngestOptions): Promise<Spooled> {
+/** Reads a Web stream as an async iterator; returning early cancels it, as `reader.cancel()` did. */
+async function* fromWeb(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * `body`: the request's bytes, either Node's `IncomingMessage` (../node-io.ts, no copy) or a Web
+ * stream (`app.request()` in tests, repair's in-memory chunk). Each piece is counted, hashed once and
+ * queued for writing without being copied.
+ */
+export async function ingest(body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array> | null, opts: IngestOptions): Promise<Spooled> {
   if (!body) throw new KofnError('BAD_REQUEST', 'Expected a share chunk body.');
+  const source = 'getReader' in body ? fromWeb(body) : body;
   const path = join(opts.spoolDir, `${randomUUID()}.part`);
   const hash = createHash('sha256');
   const head = new Uint8Array(HEADER_BYTES);
@@ -42,11 +62,11 @@ export async function ingest(body: ReadableStream<Uint8Array> | null, opts: Inge
     pendingBytes = 0;
     await writeAll(fh!, parts);
   };
-  const reader = body.getReader();
+  const pieces = source[Symbol.asyncIterator]();
   try {
     fh = await open(path, 'wx', 0o600);
     for (;;) {
-      const { done, value } = await reader.read().catch(() => {
+      const { done, value } = await pieces.next().catch(() => {
         // The client went away mid-body (reload, cancel, network): bad input, not a relay failure.
         throw new KofnError('BAD_REQUEST', 'The upload was interrupted before its end.');
       });
@@ -76,7 +96,7 @@ export async function ingest(body: ReadableStream<Uint8Array> | null, opts: Inge
     fh = undefined;
     return { path, size, digest: hash.digest('hex') };
   } catch (err) {
-    await reader.cancel().catch(() => undefined);
+    await pieces.return?.().catch(() => undefined);
     await fh?.close().catch(() => undefined);
     await rm(path, { force: true });
     throw storageError(err);
