@@ -13,8 +13,8 @@ export const MODULES = {
     'src/streams.ts',
     'src/recover.ts'
   ],
-  // Capability checks (auth.ts), ingest, the disk and S3 stores, the routes.
-  relay: ['src/auth.ts', 'src/storage/ingest.ts', 'src/storage/disk.ts', 'src/storage/s3.ts', 'src/app.ts'],
+  // Capability checks (capability.ts), ingest, the disk and S3 stores, the routes.
+  relay: ['src/capability.ts', 'src/storage/ingest.ts', 'src/storage/disk.ts', 'src/storage/s3.ts', 'src/app.ts'],
   // The coordinator: reservations and commit (files.ts), grants, sessions and sign-in, jobs, licence.
   web: ['src/lib/server/license.ts', 'src/lib/server/grants.ts', 'src/lib/server/auth.ts', 'src/lib/server/jobs.ts', 'src/lib/server/files.ts']
 };

@@ -1,6 +1,6 @@
 /**
  * Capability checks at their edges (issue #24: survivors of Stryker on the relay's token verification and
- * scope check, relay/src/auth.ts). Through the real routes with real EdDSA tokens, as bad-input.test.ts
+ * scope check, relay/src/capability.ts). Through the real routes with real EdDSA tokens, as bad-input.test.ts
  * does, so the tests hold whatever the module is called:
  * - each claim limit exactly at and one past its edge (lifetime, token size, chunk range);
  * - the claims a token must carry (exp, iat, jti as a string);
