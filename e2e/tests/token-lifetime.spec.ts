@@ -11,7 +11,7 @@ import { HostileProxy, freePort } from '../hostile-proxy.js';
 import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, retrieveThroughUi } from '../helpers.js';
 import type { Page } from '@playwright/test';
 
-test.describe.configure({ mode: 'serial', timeout: 300_000 });
+test.describe.configure({ mode: 'default', timeout: 300_000 });
 
 const TTL_S = 10;
 /** What a relay accepts past `exp` (relay/src/auth.ts clockTolerance). */
@@ -21,7 +21,10 @@ const SIZE = 32 * 1024 * 1024 + 123;
 let stack: RunningStack;
 let proxy: HostileProxy;
 let page: Page;
+/** Protected before the link is slowed, then retrieved over the slow link. */
 const FILE = { name: 'slow-link.bin', file: makeFile('slow-link.bin', SIZE) };
+/** Protected over the slow link. */
+const UP = { name: 'slow-upload.bin', file: makeFile('slow-upload.bin', SIZE) };
 
 /** The claims of a capability token, read without verifying it: the relay did that. */
 const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { iat: number; exp: number };
@@ -55,7 +58,6 @@ test.beforeAll(async ({ browser }) => {
   test.setTimeout(240_000);
   const relayPort = await freePort();
   proxy = new HostileProxy({ host: '127.0.0.1', port: relayPort });
-  proxy.rate = RATE;
   await proxy.start();
   stack = await startStack({
     relays: 2,
@@ -64,6 +66,11 @@ test.beforeAll(async ({ browser }) => {
     relayEnv: { 'relay-2': { KOFN_RELAY_PORT: String(relayPort), KOFN_RELAY_PUBLIC_URL: proxy.url } }
   });
   page = await openAsNewAdmin(browser, stack.url);
+  // Each test stands alone (either fails on its own when tokens are not renewed): the file to retrieve
+  // is protected at full speed first.
+  await chooseSharing(page, 2, 2);
+  await protectThroughUi(page, FILE.file, FILE.name);
+  proxy.rate = RATE;
 });
 
 test.afterAll(async () => {
@@ -73,9 +80,10 @@ test.afterAll(async () => {
 });
 
 test('a protect throttled to outlast its upload tokens several times completes', async () => {
+  await page.reload();
   await chooseSharing(page, 2, 2);
   const t = Date.now();
-  await protectThroughUi(page, FILE.file, FILE.name);
+  await protectThroughUi(page, UP.file, UP.name);
   expectRenewedThroughout('PUT', t);
 });
 
