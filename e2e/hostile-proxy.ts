@@ -8,14 +8,23 @@
  *   - 'flood': forward the relay's answer (its CORS headers included) without its length, then send
  *     garbage for ever; `flooded` counts what the browser accepted before it hung up;
  *   - 'expire-once': answer the next share request 401 TOKEN_EXPIRED, as a relay does for a token past
- *     its 15 minutes, then forward again; `tokens` records the token of every share request.
+ *     its 15 minutes, then forward again; `tokens` records the token of every share request;
+ *   - 'reset': drop the connection at once, as a relay whose process or host went down.
+ * `hostileAfter` lets that many share requests through first (a relay failing late in a transfer).
+ * `rate` paces share-chunk bodies, both ways and over all connections together, to that many bytes a
+ * second, as a slow link would (issue #14: a transfer that outlasts its tokens); requests still start
+ * when the browser sends them, so each one meets whatever token the browser holds at that moment.
  * Pings, health, listings and CORS preflights always pass, so the relay still looks healthy (and fast).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as netServer, type AddressInfo } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 
-export type ProxyMode = 'forward' | 'stall-headers' | 'stall-body' | 'flood' | 'expire-once';
+export type ProxyMode = 'forward' | 'stall-headers' | 'stall-body' | 'flood' | 'expire-once' | 'reset';
+
+/** Pieces paced one at a time: small enough that a paced body flows smoothly, not in bursts. */
+const PACE_PIECE = 16 * 1024;
 
 const SHARE_CHUNK = /^\/v1\/files\/[0-9a-f]{32}\/chunks\/\d+$/;
 
@@ -39,8 +48,14 @@ export class HostileProxy {
   misbehaved = 0;
   /** Body bytes written in flood mode, over every flooded answer. */
   flooded = 0;
-  /** Path and bearer token of every share-chunk request, in order. */
-  tokens: Array<{ path: string; token: string }> = [];
+  /** Path, method, bearer token, arrival time and the relay's answer status of every share-chunk request, in order. */
+  tokens: Array<{ path: string; method: string; token: string; at: number; status?: number }> = [];
+  /** Share-chunk requests (of `methods`) forwarded as they are before the mode applies. */
+  hostileAfter = 0;
+  /** Bytes a second for share-chunk bodies, both ways, all connections together; undefined: no pacing. */
+  rate: number | undefined;
+  /** When the paced link is next free (performance.now() time). */
+  private linkFreeAt = 0;
   url = '';
   private readonly server: Server;
   private readonly timers = new Set<ReturnType<typeof setInterval>>();
@@ -61,9 +76,16 @@ export class HostileProxy {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const hostile = this.mode !== 'forward' && SHARE_CHUNK.test(req.url ?? '') && this.methods.has(req.method ?? '');
-    if (SHARE_CHUNK.test(req.url ?? '')) this.tokens.push({ path: req.url!, token: (req.headers.authorization ?? '').replace(/^Bearer /, '') });
+    const share = SHARE_CHUNK.test(req.url ?? '');
+    const counted = share && this.methods.has(req.method ?? '') ? this.tokens.filter((t) => this.methods.has(t.method)).length : 0;
+    const hostile = this.mode !== 'forward' && share && this.methods.has(req.method ?? '') && counted >= this.hostileAfter;
+    const seen = { path: req.url!, method: req.method ?? '', token: (req.headers.authorization ?? '').replace(/^Bearer /, ''), at: Date.now() } as HostileProxy['tokens'][number];
+    if (share) this.tokens.push(seen);
     if (hostile) this.misbehaved += 1;
+    if (hostile && this.mode === 'reset') {
+      req.socket.destroy();
+      return;
+    }
     if (hostile && this.mode === 'expire-once') {
       this.mode = 'forward';
       req.resume();
@@ -75,10 +97,15 @@ export class HostileProxy {
       req.resume(); // read the upload, answer nothing
       return;
     }
+    const paced = share && !hostile && this.rate !== undefined;
     const upstream = request({ ...this.target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      seen.status = answer.statusCode;
       if (!hostile) {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
+        // A slow link still delivers the headers at once; only the body is paced.
+        if (paced) res.flushHeaders();
+        if (paced) void this.pump(answer, res);
+        else answer.pipe(res);
         return;
       }
       const headers = { ...answer.headers };
@@ -96,7 +123,34 @@ export class HostileProxy {
       answer.on('end', () => this.floodOn(res));
     });
     upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
+    if (paced) void this.pump(req, upstream);
+    else req.pipe(upstream);
+  }
+
+  /** Waits for the paced link's turn to carry `bytes` more (one shared link: see `rate`). */
+  private async pace(bytes: number): Promise<void> {
+    const now = performance.now();
+    this.linkFreeAt = Math.max(now, this.linkFreeAt) + (bytes * 1000) / this.rate!;
+    const wait = this.linkFreeAt - now;
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+  }
+
+  /** Copies `from` to `to` at the paced rate, honouring `to`'s backpressure; a failure on either side ends both. */
+  private async pump(from: Readable, to: Writable): Promise<void> {
+    try {
+      for await (const chunk of from as AsyncIterable<Buffer>) {
+        for (let at = 0; at < chunk.length; at += PACE_PIECE) {
+          const piece = chunk.subarray(at, at + PACE_PIECE);
+          await this.pace(piece.length);
+          if (to.destroyed) throw new Error('the other side went away');
+          if (!to.write(piece)) await drained(to);
+        }
+      }
+      to.end();
+    } catch {
+      from.destroy();
+      to.destroy();
+    }
   }
 
   /** Writes 64 KiB of garbage whenever the socket can take it, until the browser goes away. */
@@ -117,6 +171,19 @@ export class HostileProxy {
       this.timers.delete(t);
     });
   }
+}
+
+/** Resolves when `to` can take more, or has closed (then the next write fails the pump). */
+function drained(to: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      to.off('drain', done);
+      to.off('close', done);
+      resolve();
+    };
+    to.on('drain', done);
+    to.on('close', done);
+  });
 }
 
 /**

@@ -26,7 +26,8 @@ export interface RunningStack {
   dataDir: string;
   /** Resolves when the launcher has restarted the named relay after a crash (its new PID is in relayProcs). */
   restarted: (name: string) => Promise<void>;
-  stop: () => Promise<void>;
+  /** Stops every process by PID; the data folder is deleted unless `keepData` (to read the relays' folders after). */
+  stop: (opts?: { keepData?: boolean }) => Promise<void>;
 }
 
 export interface StackOptions {
@@ -47,7 +48,8 @@ const testVendorKey = join(root, 'web/src/lib/server/testing/TEST-ONLY-vendor-li
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   assertTestBuild();
   const dataDir = mkdtempSync(join(tmpdir(), 'kofn-e2e-'));
-  const env = { ...process.env, ...opts.env };
+  // A loaded machine (many test runs at once) has taken over 60 s to bring a coordinator up.
+  const env = { KOFN_STACK_START_TIMEOUT_MS: '150000', ...process.env, ...opts.env };
   // The e2e stacks always use their own embedded database; PostgreSQL is covered by the coordinator suites.
   delete env.DATABASE_URL;
   const license = join(dataDir, 'license.json');
@@ -61,7 +63,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   let ready: { url: string; relays: string[]; relayProcs: RelayProc[] } | undefined;
   const restartWaiters: Array<(name: string) => void> = [];
   const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 90 s')), 90_000);
+    const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 180 s')), 180_000);
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.startsWith('{')) return;
       const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[]; name: string; pid: number };
@@ -89,13 +91,13 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         const wait = (n: string) => (n === name ? res() : restartWaiters.push(wait));
         restartWaiters.push(wait);
       }),
-    stop: async () => {
+    stop: async (stopOpts = {}) => {
       await new Promise<void>((res) => {
         if (child.exitCode !== null) return res();
         child.once('exit', () => res());
         process.kill(child.pid!, 'SIGTERM');
       });
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!stopOpts.keepData) rmSync(dataDir, { recursive: true, force: true });
     }
   };
 }

@@ -26,6 +26,7 @@ import { requireScope, verifyCapability, type KeySource } from './capability.js'
 import { toHttpError } from './http-error.js';
 import { epochId, renewalRoutes } from './renewal.js';
 import { mountRepair } from './repair.js';
+import { RETRY_AFTER_S } from './server-limits.js';
 
 export interface RelayLog {
   info: (obj: object, msg: string) => void;
@@ -40,6 +41,8 @@ export interface RelayDeps {
   /** The coordinator's token verification key(s): a JWKS getter in production. */
   keys: KeySource;
   log?: RelayLog;
+  /** File requests handled at once before answering 429 with Retry-After (server-limits.ts); default no cap. */
+  maxRequests?: number;
 }
 
 /** Largest share chunk a relay accepts whatever a token says: 64 MiB of record plus the header. */
@@ -125,6 +128,25 @@ export function createApp(deps: RelayDeps): Hono<Env> {
   app.get('/v1/ping', (c) => {
     c.header('Cache-Control', 'no-store');
     return c.body(null, 204);
+  });
+
+  // A busy relay says so (429 + Retry-After, RFC 6585 §4) rather than queueing without bound; clients
+  // retry after the time asked (shared/src/protocol/relay-client.ts). Counted before the token is checked,
+  // so a flood of bad tokens cannot slip past it.
+  let handling = 0;
+  const maxRequests = deps.maxRequests ?? Infinity;
+  app.use('/v1/files/*', async (c, next) => {
+    if (c.req.method === 'OPTIONS') return next();
+    if (handling >= maxRequests) {
+      const e = new KofnError('RATE_LIMITED', 'The storage server is busy; try again shortly.');
+      return c.json(e.toJSON(), 429, { 'Retry-After': String(RETRY_AFTER_S) });
+    }
+    handling += 1;
+    try {
+      await next();
+    } finally {
+      handling -= 1;
+    }
   });
 
   const CHUNK = '/v1/files/:fileId/chunks/:index';

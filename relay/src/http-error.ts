@@ -32,6 +32,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   RELAY_BAD_ANSWER: 424,
   PAYLOAD_TOO_LARGE: 413,
   INSUFFICIENT_STORAGE: 507,
+  RATE_LIMITED: 429,
   UNAVAILABLE: 503
 };
 

@@ -163,9 +163,10 @@ describe('limitsFromEnv', () => {
         KOFN_RELAY_HEADERS_TIMEOUT_MS: '500',
         KOFN_RELAY_REQUEST_TIMEOUT_MS: '900',
         KOFN_RELAY_IDLE_TIMEOUT_MS: '700',
-        KOFN_RELAY_RESPONSE_TIMEOUT_MS: '1200'
+        KOFN_RELAY_RESPONSE_TIMEOUT_MS: '1200',
+        KOFN_RELAY_MAX_REQUESTS: '32'
       })
-    ).toEqual({ maxConnections: 64, headersTimeoutMs: 500, requestTimeoutMs: 900, idleTimeoutMs: 700, responseTimeoutMs: 1200 });
+    ).toEqual({ maxConnections: 64, headersTimeoutMs: 500, requestTimeoutMs: 900, idleTimeoutMs: 700, responseTimeoutMs: 1200, maxRequests: 32 });
   });
 
   it.each([

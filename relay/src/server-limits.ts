@@ -30,7 +30,16 @@ export interface ServerLimits {
   idleTimeoutMs: number;
   /** A request and its answer must be done within this (ms), or the socket is destroyed. */
   responseTimeoutMs: number;
+  /**
+   * File requests (share chunks, listings, deletions, renewal) handled at once; one more is answered 429
+   * RATE_LIMITED with `Retry-After: RETRY_AFTER_S` instead of queueing behind the others (app.ts). A GET
+   * counts until its answer starts streaming, a PUT until its chunk is stored.
+   */
+  maxRequests: number;
 }
+
+/** What a relay over its `maxRequests` asks clients to wait (seconds); the shared RelayClient honours it. */
+export const RETRY_AFTER_S = 1;
 
 /**
  * Production defaults (connection cap, header and request timeouts as before this module read them from
@@ -46,7 +55,10 @@ export const DEFAULT_LIMITS: ServerLimits = {
   idleTimeoutMs: 60_000,
   // 10 minutes: the largest chunk (64 MiB) still goes out at 0.9 Mbit/s, a default 1 MiB chunk at 14 kbit/s;
   // and a held slot then costs the holder a fresh request, with a token that lives 15 minutes at most.
-  responseTimeoutMs: 600_000
+  responseTimeoutMs: 600_000,
+  // Each request in progress holds at most one spooled share chunk's buffers and a file descriptor or two;
+  // 256 is half the connection cap, so a burst is refused with a Retry-After before sockets run out.
+  maxRequests: 256
 };
 
 /** How long an error answer may linger for the client to read it before the socket is destroyed. */
@@ -63,7 +75,8 @@ function positiveInt(env: Env, name: string, fallback: number): number {
 
 /**
  * Reads KOFN_RELAY_MAX_CONNECTIONS, KOFN_RELAY_HEADERS_TIMEOUT_MS, KOFN_RELAY_REQUEST_TIMEOUT_MS,
- * KOFN_RELAY_IDLE_TIMEOUT_MS and KOFN_RELAY_RESPONSE_TIMEOUT_MS (tests shorten them to run in seconds).
+ * KOFN_RELAY_IDLE_TIMEOUT_MS, KOFN_RELAY_RESPONSE_TIMEOUT_MS (tests shorten them to run in seconds) and
+ * KOFN_RELAY_MAX_REQUESTS.
  */
 export function limitsFromEnv(env: Env = process.env): ServerLimits {
   const limits: ServerLimits = {
@@ -71,7 +84,8 @@ export function limitsFromEnv(env: Env = process.env): ServerLimits {
     headersTimeoutMs: positiveInt(env, 'KOFN_RELAY_HEADERS_TIMEOUT_MS', DEFAULT_LIMITS.headersTimeoutMs),
     requestTimeoutMs: positiveInt(env, 'KOFN_RELAY_REQUEST_TIMEOUT_MS', DEFAULT_LIMITS.requestTimeoutMs),
     idleTimeoutMs: positiveInt(env, 'KOFN_RELAY_IDLE_TIMEOUT_MS', DEFAULT_LIMITS.idleTimeoutMs),
-    responseTimeoutMs: positiveInt(env, 'KOFN_RELAY_RESPONSE_TIMEOUT_MS', DEFAULT_LIMITS.responseTimeoutMs)
+    responseTimeoutMs: positiveInt(env, 'KOFN_RELAY_RESPONSE_TIMEOUT_MS', DEFAULT_LIMITS.responseTimeoutMs),
+    maxRequests: positiveInt(env, 'KOFN_RELAY_MAX_REQUESTS', DEFAULT_LIMITS.maxRequests)
   };
   // Node refuses headersTimeout > requestTimeout at start-up; say which setting is wrong instead.
   if (limits.headersTimeoutMs > limits.requestTimeoutMs) {

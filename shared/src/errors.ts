@@ -56,6 +56,9 @@ export const ERROR_CODES = [
   'RELAY_BAD_ANSWER',
   // a retrieved file's authenticated metadata record disagrees with what the coordinator says (#13 item 12)
   'METADATA_MISMATCH',
+  // the coordinator refused fresh tokens during a transfer: the file was removed, the user's read access
+  // revoked, or the user signed out (issue #17 defect 2); not a relay's fault, so no relay is replaced
+  'ACCESS_ENDED',
   // proactive renewal (#15, shared/docs/renewal.md): a dealer's contribution is missing or does not fit the
   // receiver's share (details name the dealer in the message), or the coordinator's parity check failed
   'RENEWAL_INCOMPLETE',

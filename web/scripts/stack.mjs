@@ -162,7 +162,9 @@ async function stop(code) {
   process.exit(code);
 }
 
-async function waitFor(what, check, timeoutMs = 60_000) {
+// KOFN_STACK_START_TIMEOUT_MS: how long to wait for the coordinator and relays to come up (default 60 s;
+// e2e stacks started on a machine shared by many test runs take longer).
+async function waitFor(what, check, timeoutMs = Number(process.env.KOFN_STACK_START_TIMEOUT_MS) || 60_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -161,6 +161,9 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
         }
         if ('unreachable' in out) {
           if (opts.signal?.aborted) throw opts.signal.reason;
+          // The coordinator refused fresh tokens: no relay failed, and no other relay would serve either.
+          const ended = out.failures.find((f) => f.code === 'ACCESS_ENDED');
+          if (ended) throw { code: ended.code, message: ended.message };
           for (const f of out.failures) failures.set(f.relayId, f);
           out.unreachable.forEach(lost);
           if (attempt >= m.n) throw offline();

@@ -6,6 +6,22 @@
 import { api } from '$lib/api';
 import type { RenewToken } from './relay-http';
 
+/** The coordinator's answers that mean the user may no longer have tokens for this file at all. */
+const REFUSED = new Set(['NOT_FOUND', 'UNAUTHORIZED', 'FORBIDDEN', 'LINK_INVALID', 'LINK_EXPIRED']);
+
+/**
+ * What a failed renewal throws into the share worker: a plain `{ code, message }`, since Comlink passes an
+ * Error only as its name and message and the code is what the engine decides by. A refusal becomes
+ * ACCESS_ENDED (issue #17 defect 2: the owner revoked a grantee's access during a download), which ends
+ * the transfer with that reason instead of blaming, and replacing, the relay that asked.
+ */
+function renewalFailure(err: unknown): { code: string; message: string } {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === 'string' ? e.code : 'COORDINATOR_UNREACHABLE';
+  if (REFUSED.has(code)) return { code: 'ACCESS_ENDED', message: 'You no longer have access to this file: it was removed or your access was revoked while it was being transferred. Nothing was saved.' };
+  return { code, message: typeof e?.message === 'string' ? e.message : 'The coordinator could not renew access to the storage servers; try again.' };
+}
+
 /** How long one coordinator answer serves further requests: the tokens it held expired together. */
 const SHARE_MS = 5_000;
 
@@ -14,7 +30,11 @@ export type FetchTokens = () => Promise<Array<{ relayId: string; token: string }
 /** `fetchTokens` replaces the signed-in user's `/api/files/:id/tokens` (a share link renews through its own proof). */
 export function renewer(fileId: string, op: 'get' | 'put', onTokens: (tokens: Map<string, string>) => void, fetchTokens?: FetchTokens): RenewToken {
   let pending: Promise<Map<string, string>> | undefined;
-  const fetchFresh: FetchTokens = fetchTokens ?? (() => api<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${fileId}/tokens`, { op }).then((r) => r.tokens));
+  const fromCoordinator: FetchTokens = fetchTokens ?? (() => api<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${fileId}/tokens`, { op }).then((r) => r.tokens));
+  const fetchFresh: FetchTokens = () =>
+    fromCoordinator().catch((err: unknown) => {
+      throw renewalFailure(err);
+    });
   return async (relayId) => {
     pending ??= fetchFresh()
       .then((list) => {

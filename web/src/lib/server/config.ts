@@ -2,7 +2,7 @@
  * Coordinator settings from the environment (the launcher and Docker set them; see README).
  */
 import { resolve } from 'node:path';
-import { DEFAULT_RELAY_TIMEOUTS, type RelayTimeouts } from '@kofn/shared';
+import { DEFAULT_RELAY_TIMEOUTS, MAX_TOKEN_LIFETIME_S, type RelayTimeouts } from '@kofn/shared';
 
 export interface CoordinatorConfig {
   databaseUrl: string | undefined;
@@ -38,7 +38,18 @@ export interface CoordinatorConfig {
    * shared/src/protocol/relay-client.ts).
    */
   relayTimeouts: RelayTimeouts;
+  /**
+   * Lifetime of the relay capability tokens handed to browsers and the CLI for a user's files (seconds):
+   * KOFN_TOKEN_TTL_SECONDS, default and maximum MAX_TOKEN_LIFETIME_S (15 minutes, which relays enforce).
+   * Shorter lifetimes exist so tests can make a transfer outlast its tokens several times and prove that
+   * they are renewed (issue #14); a shorter lifetime in production only costs more token requests.
+   * Share links keep their own 120 s (share-links.ts); the coordinator's own relay jobs theirs.
+   */
+  tokenTtlS: number;
 }
+
+/** Shortest token lifetime accepted: below it, a clock skew of a few seconds would expire tokens on arrival. */
+export const MIN_TOKEN_TTL_S = 10;
 
 function positive(raw: string | undefined, fallback: number): number {
   const n = Number(raw);
@@ -67,6 +78,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     renewalConcurrency: Math.max(1, Math.floor(positive(env.KOFN_RENEWAL_CONCURRENCY, 2))),
     licensePath: licenseArg() ?? env.KOFN_LICENSE,
     trustedProxies: (env.KOFN_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    tokenTtlS: Math.round(Math.min(MAX_TOKEN_LIFETIME_S, Math.max(MIN_TOKEN_TTL_S, positive(env.KOFN_TOKEN_TTL_SECONDS, MAX_TOKEN_LIFETIME_S)))),
     relayTimeouts: {
       headersMs: positive(env.KOFN_RELAY_TIMEOUT_HEADERS, DEFAULT_RELAY_TIMEOUTS.headersMs / 1000) * 1000,
       putHeadersMs: positive(env.KOFN_RELAY_TIMEOUT_PUT, DEFAULT_RELAY_TIMEOUTS.putHeadersMs / 1000) * 1000,

@@ -131,6 +131,27 @@ describeDatabases('files on $name with real relays', ({ open }) => {
     expect(await code(commitFile(alice, wrong.fileId, { roots: await roots(wrong) }))).toBe('NOT_FOUND');
   });
 
+  it('mints user tokens for the configured lifetime (KOFN_TOKEN_TTL_SECONDS), within 10 s..15 min', async () => {
+    const lifetime = (token: string) => {
+      const c = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number; iat: number };
+      return c.exp - c.iat;
+    };
+    // The default is the relays' maximum, 15 minutes.
+    const fileId = await protect(alice, 'lifetime.bin', randomBytes(1000), 2);
+    expect(alice.config.tokenTtlS).toBe(900);
+    expect((await manifest(alice, fileId)).placements.map((p) => lifetime(p.token))).toEqual([900, 900, 900]);
+    const short = { ...alice, config: loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600', KOFN_TOKEN_TTL_SECONDS: '20' }) };
+    expect((await manifest(short, fileId)).placements.map((p) => lifetime(p.token))).toEqual([20, 20, 20]);
+    expect((await freshTokens(short, fileId, 'get')).tokens.map((t) => lifetime(t.token))).toEqual([20, 20, 20]);
+    const reserved = await reserveFile(short, { name: 'lifetime-put.bin', size: 10, type: 'application/octet-stream', k: 2 });
+    expect(reserved.placements.map((p) => lifetime(p.token))).toEqual([20, 20, 20]);
+    expect((await freshTokens(short, reserved.fileId, 'put')).tokens.map((t) => lifetime(t.token))).toEqual([20, 20, 20]);
+    // Out-of-range settings are clamped: never longer than relays accept, never so short that skew expires them.
+    expect(loadConfig({ KOFN_TOKEN_TTL_SECONDS: '3600' }).tokenTtlS).toBe(900);
+    expect(loadConfig({ KOFN_TOKEN_TTL_SECONDS: '1' }).tokenTtlS).toBe(10);
+    expect(loadConfig({ KOFN_TOKEN_TTL_SECONDS: 'soon' }).tokenTtlS).toBe(900);
+  });
+
   it("hides other users' files behind the same 404", async () => {
     const fileId = await protect(alice, 'private.bin', randomBytes(100), 2);
     const attempts = [

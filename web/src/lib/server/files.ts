@@ -27,8 +27,6 @@ export interface Ctx {
   config: CoordinatorConfig;
 }
 
-const TOKEN_TTL_S = 15 * 60;
-
 export interface PlacementView {
   relayId: string;
   name: string;
@@ -76,7 +74,7 @@ function tokensFor(ctx: Ctx, file: FileRow, op: TokenOp, relayIds: string[]): Pr
         ...(op === 'put' ? { max } : {}),
         // Reads name the manifest's epoch, so a relay serves exactly that one (#15: never a mix of epochs).
         ...(op === 'get' && file.epoch > 0 ? { ep: file.epoch } : {}),
-        ttl: TOKEN_TTL_S
+        ttl: ctx.config.tokenTtlS
       })
     )
   );
@@ -314,14 +312,14 @@ export async function sharedWithMe(ctx: Ctx, now = new Date()) {
 
 export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
   const file = await visibleFile(ctx, rawId, { grantee: true, statuses: ['available'] });
-  return readManifest(ctx.db, ctx.key, ctx.config, file, ctx.user.id, TOKEN_TTL_S, now);
+  return readManifest(ctx.db, ctx.key, ctx.config, file, ctx.user.id, ctx.config.tokenTtlS, now);
 }
 
 /**
  * An available file's manifest with `get` tokens for `subject` (a user id, or a share link's own
  * pseudonym: share-links.ts) that live `ttl` seconds. The caller has checked the right to read it.
  */
-export async function readManifest(db: Db, key: SigningKey, config: CoordinatorConfig, file: FileRow, subject: string, ttl = TOKEN_TTL_S, now = new Date()) {
+export async function readManifest(db: Db, key: SigningKey, config: CoordinatorConfig, file: FileRow, subject: string, ttl = config.tokenTtlS, now = new Date()) {
   const where = await placementsOf(db, file.id);
   const tokens = await readTokens(key, file, subject, where.map((p) => p.relayId), ttl);
   return {
@@ -347,7 +345,7 @@ export async function readManifest(db: Db, key: SigningKey, config: CoordinatorC
 }
 
 /** Fresh `get` tokens for `subject` on every relay of an available file (see readManifest). */
-export async function readTokensFor(db: Db, key: SigningKey, file: FileRow, subject: string, ttl = TOKEN_TTL_S) {
+export async function readTokensFor(db: Db, key: SigningKey, file: FileRow, subject: string, ttl: number) {
   const where = await placementsOf(db, file.id);
   const tokens = await readTokens(key, file, subject, where.map((p) => p.relayId), ttl);
   return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) };
