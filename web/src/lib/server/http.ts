@@ -5,7 +5,7 @@
 import { json, type RequestEvent } from '@sveltejs/kit';
 import type { User } from './auth.js';
 import { coordinator, type Coordinator } from './context.js';
-import type { Ctx } from './files.js';
+import type { Ctx } from './file-access.js';
 import { KofnError, hasErrorCode, readBounded, type ErrorCode } from '@kofn/shared';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {

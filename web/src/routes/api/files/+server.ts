@@ -1,5 +1,6 @@
 import { body, route } from '$lib/server/http';
-import { listFiles, reserveFile } from '$lib/server/files';
+import { listFiles } from '$lib/server/files';
+import { reserveFile } from '$lib/server/reservations';
 
 export const GET = route('user', async ({ ctx }) => ({ files: await listFiles(ctx) }));
 

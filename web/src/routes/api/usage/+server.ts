@@ -1,5 +1,5 @@
 import { route } from '$lib/server/http';
-import { usage } from '$lib/server/files';
+import { usage } from '$lib/server/usage';
 import { ownProtectedBytes } from '$lib/server/usage';
 
 /** The whole deployment against the licence, plus the signed-in user's own share of it (`ownBytes`). */
