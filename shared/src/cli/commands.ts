@@ -18,6 +18,7 @@ import { retrieve } from './retrieve.js';
 import { fileSink, streamSink } from './sink.js';
 import { fileSource, stdinSource, type Source } from './source.js';
 import { human, progressFor } from './progress.js';
+import type { FileList, FileView, StorageList, Usage } from '../protocol/api-types.js';
 import { HELP } from './help.js';
 
 export interface Io {
@@ -50,21 +51,10 @@ async function session(io: Io): Promise<Coordinator> {
   return new Coordinator(s.url, { cookie: s.cookie, csrfToken: s.csrfToken }, io.signal);
 }
 
-interface FileView {
-  id: string;
-  name: string;
-  size: number;
-  k: number;
-  n: number;
-  status: string;
-  createdAt: string | number;
-  owner?: string;
-  relays?: Array<{ name: string; online: boolean }>;
-}
 
 /** Own files and files shared with me; a name matches own files first (names are unique per owner). */
 async function listFiles(api: Coordinator): Promise<{ own: FileView[]; shared: FileView[] }> {
-  const [own, shared] = await Promise.all([api.call<{ files: FileView[] }>('GET', '/api/files'), api.call<{ files: FileView[] }>('GET', '/api/shared/with-me')]);
+  const [own, shared] = await Promise.all([api.call<FileList>('GET', '/api/files'), api.call<FileList>('GET', '/api/shared/with-me')]);
   return { own: own.files, shared: shared.files };
 }
 
@@ -161,14 +151,14 @@ export async function ls(args: string[], io: Io): Promise<number> {
   const pick = (fs: FileView[]) => (filter ? fs.filter((f) => f.name.includes(filter) || f.id === filter) : fs);
   const mine = pick(own);
   const theirs = pick(shared);
-  const rows = [...mine, ...theirs].map((f) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner})` : ''}`);
+  const rows = [...mine, ...theirs].map((f) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner.email})` : ''}`);
   out(io, !!values.json, { files: mine, sharedWithMe: theirs }, rows.join('\n'));
   return 0;
 }
 
 /** Server names (or ids) to relay ids; an unknown one is an error naming the servers there are. */
 async function serverIds(api: Coordinator, list: string): Promise<string[]> {
-  const { relays } = await api.call<{ relays: Array<{ id: string; name: string; status: string }> }>('GET', '/api/storage');
+  const { relays } = await api.call<StorageList>('GET', '/api/storage');
   return list
     .split(',')
     .map((s) => s.trim())
@@ -304,8 +294,8 @@ export async function status(args: string[], io: Io): Promise<number> {
   const s = await loadSession(io.env);
   const [config, storage, usage] = await Promise.all([
     api.call<{ version: string; tier: string; licensed: boolean; maxFileSize: number; storageLimit: number }>('GET', '/api/configuration'),
-    api.call<{ relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number; usedBytes: number }> }>('GET', '/api/storage'),
-    api.call<{ protectedBytes: number; limitBytes: number; percent: number }>('GET', '/api/usage')
+    api.call<StorageList>('GET', '/api/storage'),
+    api.call<Usage>('GET', '/api/usage')
   ]);
   // Pings go from this machine to each relay, as the browser's do: they say what retrieval here will see.
   const relays = await Promise.all(

@@ -4,7 +4,7 @@
  * file, one operation, the file's chunk range and, for reads, the manifest's epoch; see
  * signing-keys.ts mintCapability and shared/src/token-claims.ts for the claims.
  */
-import { maxShareChunkLength, type TokenOp } from '@kofn/shared';
+import { maxShareChunkLength, type FreshTokens, type TokenOp } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { placementsOf, visibleFile, type Ctx, type FileRow } from './file-access.js';
@@ -49,7 +49,7 @@ export function readTokens(key: SigningKey, file: FileRow, subject: string, rela
 export async function readTokensFor(db: Db, key: SigningKey, file: FileRow, subject: string, ttl = TOKEN_TTL_S) {
   const where = await placementsOf(db, file.id);
   const tokens = await readTokens(key, file, subject, where.map((p) => p.relayId), ttl);
-  return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) };
+  return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) } satisfies FreshTokens;
 }
 
 /**
@@ -62,5 +62,5 @@ export async function freshTokens(ctx: Ctx, rawId: unknown, op: unknown) {
   const file = await visibleFile(ctx, rawId, { grantee: op === 'get', statuses: op === 'get' ? ['available'] : ['reserved'] });
   const where = await placementsOf(ctx.db, file.id);
   const tokens = await tokensFor(ctx, file, op, where.map((p) => p.relayId));
-  return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) };
+  return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) } satisfies FreshTokens;
 }

@@ -5,7 +5,7 @@
  * The coordinator never sees shares or plaintext; it only hands out capabilities and records placements.
  */
 import { and, desc, eq, inArray } from 'drizzle-orm';
-import { KofnError, digestRoot, shareChunkBounds } from '@kofn/shared';
+import { KofnError, digestRoot, shareChunkBounds, type CommitResult, type FileView, type Manifest, type RemoveResult } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, placements, relays, users } from './db/schema.js';
 import type { CoordinatorConfig } from './config.js';
@@ -60,7 +60,7 @@ export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unkn
     await tx.update(files).set({ status: 'available', committedAt: now }).where(eq(files.id, file.id));
   });
   await record(ctx.db, { userId: ctx.user.id, operation: 'protect', fileId: file.id, fileName: file.name, result: 'ok', detail: `${file.k} of ${file.n}` });
-  return { fileId: file.id, status: 'available' as const };
+  return { fileId: file.id, status: 'available' } satisfies CommitResult;
 }
 
 function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig, now: Date, owner?: { email: string; displayName: string }) {
@@ -121,7 +121,7 @@ export async function listFiles(ctx: Ctx, now = new Date()) {
     .innerJoin(relays, eq(relays.id, placements.relayId))
     .where(mine);
   const states = await renewalStates(ctx.db, rows);
-  return attachHealth(ctx.db, views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null })), mine);
+  return (await attachHealth(ctx.db, views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null })), mine)) satisfies FileView[];
 }
 
 export async function sharedWithMe(ctx: Ctx, now = new Date()) {
@@ -142,7 +142,7 @@ export async function sharedWithMe(ctx: Ctx, now = new Date()) {
     .where(granted);
   const owners = new Map(rows.map((r) => [r.owner.id, { email: r.owner.email, displayName: r.owner.displayName }]));
   const shown = views(ctx, rows.map((r) => r.f), ps, now, owners);
-  return attachHealth(ctx.db, shown, shown.length ? inArray(files.id, shown.map((f) => f.id)) : undefined);
+  return (await attachHealth(ctx.db, shown, shown.length ? inArray(files.id, shown.map((f) => f.id)) : undefined)) satisfies FileView[];
 }
 
 export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
@@ -176,7 +176,7 @@ export async function readManifest(db: Db, key: SigningKey, config: CoordinatorC
       online: isOnline(p.relay.lastHeartbeat, config, now),
       token: tokens[i]!
     }))
-  };
+  } satisfies Manifest;
 }
 
 export async function removeFile(ctx: Ctx, rawId: unknown, now = new Date()) {
@@ -185,7 +185,7 @@ export async function removeFile(ctx: Ctx, rawId: unknown, now = new Date()) {
   await ctx.db.delete(grants).where(eq(grants.fileId, file.id));
   await enqueue(ctx.db, 'delete-file', file.id, { fileId: file.id }, now);
   await record(ctx.db, { userId: ctx.user.id, operation: 'remove', fileId: file.id, fileName: file.name, result: 'ok' });
-  return { fileId: file.id, status: 'deleting' as const };
+  return { fileId: file.id, status: 'deleting' } satisfies RemoveResult;
 }
 
 /** The browser reports how a retrieval went (and which relays sent bad data) for the history. */

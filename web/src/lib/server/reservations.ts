@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { and, eq, lt, ne, sql } from 'drizzle-orm';
-import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor } from '@kofn/shared';
+import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, type RelayReplacement, type Reservation } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays } from './db/schema.js';
 import { enqueue } from './jobs.js';
@@ -97,7 +97,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
     chunkCount,
     epoch: file.epoch,
     placements: chosen.map((r, i) => ({ relayId: r.id, name: r.name, url: r.url, x: xs[i]!, token: tokens[i]! }))
-  };
+  } satisfies Reservation;
 }
 
 /**
@@ -129,7 +129,7 @@ export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: 
     await enqueue(tx, 'delete-file-on-relay', `${file.id}:${old.relayId}`, { fileId: file.id, relayId: old.relayId }, now);
   });
   const [token] = await tokensFor(ctx, file, 'put', [spare.id]);
-  return { replaced: old.relayId, placement: { relayId: spare.id, name: spare.name, url: spare.url, x: old.x, token: token! } };
+  return { replaced: old.relayId, placement: { relayId: spare.id, name: spare.name, url: spare.url, x: old.x, token: token! } } satisfies RelayReplacement;
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { StorageList } from '@kofn/shared';
 import { route } from '$lib/server/http';
 import { listRelays } from '$lib/server/relays';
 
@@ -6,5 +7,5 @@ export const GET = route('user', async ({ co }) => {
   const relays = await listRelays(co.database.db, new Date(), co.config.relayOfflineAfterMs);
   return {
     relays: relays.map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status, freeBytes: r.freeBytes, usedBytes: r.usedBytes }))
-  };
+  } satisfies StorageList;
 });
