@@ -12,7 +12,9 @@ import { createUser } from '../src/lib/server/auth.js';
 import { ensureSigningKey } from '../src/lib/server/signing-keys.js';
 import { loadConfig } from '../src/lib/server/config.js';
 import { UNLICENSED } from '../src/lib/server/license.js';
-import { listFiles, reserveFile, type Ctx } from '../src/lib/server/files.js';
+import { listFiles } from '../src/lib/server/files.js';
+import { reserveFile } from '../src/lib/server/reservations.js';
+import type { Ctx } from '../src/lib/server/file-access.js';
 import { startRelays, type TestRelay } from '../src/lib/server/testing/relays.js';
 import { protect } from '../src/lib/server/testing/protect.js';
 

@@ -112,3 +112,19 @@ export interface Usage {
 export interface StorageList {
   relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number; usedBytes: number }>;
 }
+
+/** One item of a batch that failed: the code and message the single-file route would have answered. */
+export interface BatchFailure {
+  ok: false;
+  error: { code: string; message: string };
+}
+
+/** `POST /api/files/batch`: one result per requested file, in request order. */
+export interface BatchReservations {
+  results: Array<{ ok: true; reservation: Reservation } | BatchFailure>;
+}
+
+/** `POST /api/files/commit`: one result per file, in request order. */
+export interface BatchCommits {
+  results: Array<{ ok: true; commit: CommitResult } | BatchFailure>;
+}

@@ -14,7 +14,7 @@ import * as v from './validate.js';
 export const TOKEN_TTL_S = 15 * 60;
 
 /** Tokens for `op` on `file` at each of `relayIds`, for the context's user. */
-export function tokensFor(ctx: Ctx, file: FileRow, op: TokenOp, relayIds: string[]): Promise<string[]> {
+export function tokensFor(ctx: Ctx, file: Pick<FileRow, 'id' | 'size' | 'chunkSize' | 'chunkCount' | 'epoch'>, op: TokenOp, relayIds: string[]): Promise<string[]> {
   // Put tokens admit chunks 0..chunkCount, each at most as long as this file's largest share chunk can be
   // (issue #13 item 8b: the bound was a whole chunk whatever the declared size, so a 1 KiB reservation
   // stored a MiB per chunk per relay). One bound serves every index, so before commit a relay may hold

@@ -5,7 +5,7 @@
  * The coordinator never sees shares or plaintext; it only hands out capabilities and records placements.
  */
 import { and, desc, eq, inArray } from 'drizzle-orm';
-import { KofnError, digestRoot, shareChunkBounds, type CommitResult, type FileView, type Manifest, type RemoveResult } from '@kofn/shared';
+import { KofnError, digestRoot, shareChunkBounds, type BatchCommits, type CommitResult, type FileView, type Manifest, type RemoveResult } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, placements, relays, users } from './db/schema.js';
 import type { CoordinatorConfig } from './config.js';
@@ -16,7 +16,8 @@ import { record } from './history.js';
 import * as v from './validate.js';
 import { renewalStates } from './renewal.js';
 import { attachHealth } from './health.js';
-import { isOnline, placementsOf, visibleFile, type Ctx, type FileRow } from './file-access.js';
+import { isOnline, placementsOf, visibleFile, type Ctx, type FileRow, type PlacementWithRelay } from './file-access.js';
+import { batchItems, failed } from './batch.js';
 import { TOKEN_TTL_S, readTokens } from './capabilities.js';
 
 export interface PlacementView {
@@ -33,12 +34,13 @@ function sizeFits(file: FileRow, index: number, size: number): boolean {
   return Number.isSafeInteger(size) && size >= min && size <= max;
 }
 
-export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unknown }, now = new Date()) {
-  const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['reserved'] });
-  const roots = v.object(input.roots ?? {});
-  const where = await placementsOf(ctx.db, file.id);
+/**
+ * Checks with every relay of a reserved file that it holds exactly the chunks uploaded (every index, the
+ * sizes the declared size makes, the digest root the client computed) and answers each relay's root.
+ */
+async function verifyStored(ctx: Ctx, file: FileRow, where: PlacementWithRelay[], roots: Record<string, unknown>): Promise<Array<{ relayId: string; root: string }>> {
   const expected = Array.from({ length: file.chunkCount + 1 }, (_, i) => i);
-  const checked = await Promise.all(
+  return Promise.all(
     where.map(async (p) => {
       const listed = await listChunks(ctx.key, { id: p.relayId, url: p.relay.url, name: p.relay.name }, file.id, file.chunkCount, ctx.config.relayTimeouts);
       const indexes = listed.map((c) => c.index);
@@ -55,12 +57,92 @@ export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unkn
       return { relayId: p.relayId, root };
     })
   );
+}
+
+/**
+ * Makes verified files available. Only a file still reserved is switched (a commit racing a replay or the
+ * sweep finds it gone): answers the ids that were.
+ */
+async function markCommitted(ctx: Ctx, verified: Array<{ file: FileRow; checked: Array<{ relayId: string; root: string }> }>, now: Date): Promise<Set<string>> {
+  const done = new Set<string>();
   await ctx.db.transaction(async (tx) => {
-    for (const c of checked) await tx.update(placements).set({ digestRoot: c.root }).where(and(eq(placements.fileId, file.id), eq(placements.relayId, c.relayId)));
-    await tx.update(files).set({ status: 'available', committedAt: now }).where(eq(files.id, file.id));
+    for (const { file, checked } of verified) {
+      const moved = await tx.update(files).set({ status: 'available', committedAt: now }).where(and(eq(files.id, file.id), eq(files.status, 'reserved'))).returning({ id: files.id });
+      if (moved.length === 0) continue;
+      for (const c of checked) await tx.update(placements).set({ digestRoot: c.root }).where(and(eq(placements.fileId, file.id), eq(placements.relayId, c.relayId)));
+      done.add(file.id);
+    }
   });
-  await record(ctx.db, { userId: ctx.user.id, operation: 'protect', fileId: file.id, fileName: file.name, result: 'ok', detail: `${file.k} of ${file.n}` });
+  for (const { file } of verified) {
+    if (done.has(file.id)) await record(ctx.db, { userId: ctx.user.id, operation: 'protect', fileId: file.id, fileName: file.name, result: 'ok', detail: `${file.k} of ${file.n}` });
+  }
+  return done;
+}
+
+export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unknown }, now = new Date()): Promise<CommitResult> {
+  const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['reserved'] });
+  const roots = v.object(input.roots ?? {});
+  const checked = await verifyStored(ctx, file, await placementsOf(ctx.db, file.id), roots);
+  // A replay that raced this commit: the file is no longer a reservation.
+  if (!(await markCommitted(ctx, [{ file, checked }], now)).has(file.id)) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
   return { fileId: file.id, status: 'available' } satisfies CommitResult;
+}
+
+/** Files whose relays a batch commit lists at once (each file: one listing per relay, in parallel). */
+const COMMIT_PARALLEL = 16;
+
+/**
+ * Commits many files in one request (`POST /api/files/commit`): `{ files: [{ fileId, roots }] }`. Each file
+ * is checked and committed on its own, exactly as `POST /api/files/:id/commit` would (answers its result
+ * or its error: NOT_FOUND for another user's, a missing or an already committed file, COMMIT_MISMATCH,
+ * a relay's error). Not all-or-nothing, on purpose: a file's guarantees (every relay holds every chunk
+ * as uploaded) are about that file alone, and refusing 999 good files for one bad one would make the
+ * client upload them again. The quota was taken at reservation, so committing changes no total.
+ */
+export async function commitFiles(ctx: Ctx, input: Record<string, unknown>, now = new Date()): Promise<BatchCommits> {
+  const items = batchItems(input);
+  const results: BatchCommits['results'] = items.map(() => failed(new KofnError('NOT_FOUND', 'File not found on the servers.')));
+  const seen = new Set<string>();
+  const wanted: Array<{ i: number; id: string; roots: Record<string, unknown> }> = [];
+  for (const [i, item] of items.entries()) {
+    try {
+      const id = v.fileId(item.fileId);
+      if (seen.has(id)) throw v.wrongValue('fileId', 'each file once per batch');
+      seen.add(id);
+      wanted.push({ i, id, roots: v.object(item.roots ?? {}) });
+    } catch (err) {
+      results[i] = failed(err);
+    }
+  }
+  // The owner's reservations only: anything else stays the NOT_FOUND set above, as for a stranger.
+  const ids = wanted.map((w) => w.id);
+  const rows = ids.length === 0 ? [] : await ctx.db.select().from(files).where(and(inArray(files.id, ids), eq(files.ownerId, ctx.user.id), eq(files.status, 'reserved')));
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const ps =
+    rows.length === 0
+      ? []
+      : await ctx.db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(inArray(placements.fileId, rows.map((r) => r.id)));
+  const where = new Map<string, PlacementWithRelay[]>();
+  for (const r of ps) where.set(r.p.fileId, [...(where.get(r.p.fileId) ?? []), { ...r.p, relay: r.relay }]);
+  const verified: Array<{ i: number; file: FileRow; checked: Array<{ relayId: string; root: string }> }> = [];
+  const todo = wanted.filter((w) => byId.has(w.id));
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(COMMIT_PARALLEL, todo.length) }, async () => {
+      while (next < todo.length) {
+        const w = todo[next++]!;
+        const file = byId.get(w.id)!;
+        try {
+          verified.push({ i: w.i, file, checked: await verifyStored(ctx, file, where.get(file.id) ?? [], w.roots) });
+        } catch (err) {
+          results[w.i] = failed(err);
+        }
+      }
+    })
+  );
+  const done = verified.length ? await markCommitted(ctx, verified, now) : new Set<string>();
+  for (const { i, file } of verified) if (done.has(file.id)) results[i] = { ok: true, commit: { fileId: file.id, status: 'available' } };
+  return { results } satisfies BatchCommits;
 }
 
 function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig, now: Date, owner?: { email: string; displayName: string }) {

@@ -4,8 +4,8 @@
  * and the sweep that removes reservations not committed in time. Committing one is files.ts commitFile.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { and, eq, lt, ne, sql } from 'drizzle-orm';
-import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, type RelayReplacement, type Reservation } from '@kofn/shared';
+import { and, eq, inArray, lt, ne, sql } from 'drizzle-orm';
+import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, type BatchFailure, type BatchReservations, type RelayReplacement, type Reservation } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays } from './db/schema.js';
 import { enqueue } from './jobs.js';
@@ -13,6 +13,7 @@ import * as v from './validate.js';
 import { isOnline, placementsOf, visibleFile, type Ctx } from './file-access.js';
 import { tokensFor } from './capabilities.js';
 import { heldBytes } from './usage.js';
+import { batchItems, failed } from './batch.js';
 
 /** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates with the platform CSPRNG). */
 function pickXs(n: number): number[] {
@@ -32,7 +33,18 @@ export interface ReserveInput {
   relays?: unknown;
 }
 
-export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Partial<ReserveInput>, now = new Date()) {
+type RelayRow = typeof relays.$inferSelect;
+
+/** A reservation's request checked (everything but quota and name clashes, which need the lock). */
+interface Checked {
+  name: string;
+  size: number;
+  type: string;
+  k: number;
+  chosen: RelayRow[];
+}
+
+function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRow[], now: Date): Checked {
   const name = v.fileName(input.name);
   if (typeof input.size !== 'number' || !Number.isSafeInteger(input.size) || input.size < 0) {
     throw new KofnError('FILE_TOO_BIG', 'File too big, empty or wrong field.');
@@ -46,8 +58,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   const k = input.k;
   if (k < 2) throw new KofnError('THRESHOLD_TOO_LOW', 'The threshold must be at least 2.');
 
-  const all = await ctx.db.select().from(relays);
-  let chosen: typeof all;
+  let chosen: RelayRow[];
   if (input.relays === undefined) {
     // Only enrolled relays (key pinned) take new shares; a relay from before relay identity waits for its key.
     chosen = all.filter((r) => r.publicKey !== null && isOnline(r.lastHeartbeat, ctx.config, now));
@@ -69,35 +80,106 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   const n = chosen.length;
   if (n > MAX_SHARES) throw v.wrongValue('relays', 'at most 255 storage servers');
   if (k > n) throw new KofnError('THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.');
+  return { name, size, type, k, chosen };
+}
 
+/** A file row and its placements for a checked request, ready to insert. */
+function newReservation(ctx: Ctx, c: Checked, now: Date) {
   const id = randomBytes(16).toString('hex');
   const chunkSize = DEFAULT_CHUNK_SIZE;
-  const chunkCount = chunkCountFor(size, chunkSize);
-  const xs = pickXs(n);
+  const xs = pickXs(c.chosen.length);
+  return {
+    file: { id, ownerId: ctx.user.id, name: c.name, size: c.size, type: c.type, k: c.k, n: c.chosen.length, chunkSize, chunkCount: chunkCountFor(c.size, chunkSize), status: 'reserved' as const, createdAt: now },
+    placements: c.chosen.map((r, i) => ({ fileId: id, relayId: r.id, x: xs[i]! })),
+    chosen: c.chosen
+  };
+}
+type NewReservation = ReturnType<typeof newReservation>;
+
+/** Takes the quota lock; refuses when `bytes` more would pass the licence. */
+async function takeQuota(ctx: Ctx, tx: Db, bytes: number): Promise<void> {
+  // One reservation (or batch) at a time checks and takes quota, so parallel ones never exceed it.
+  await tx.execute(sql`select pg_advisory_xact_lock(7102)`);
+  const used = await heldBytes(tx);
+  if (used + bytes > ctx.license.limits.protectedBytes) {
+    console.warn(`kofn: licence storage limit reached (${used} of ${ctx.license.limits.protectedBytes} bytes); reservation refused.`);
+    throw new KofnError('STORAGE_FULL', 'Storage limit reached: the licence allows no more protected bytes.');
+  }
+}
+
+async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reservation> {
+  const tokens = await tokensFor(ctx, { ...r.file, epoch }, 'put', r.chosen.map((x) => x.id));
+  return {
+    fileId: r.file.id,
+    k: r.file.k,
+    n: r.file.n,
+    chunkSize: r.file.chunkSize,
+    chunkCount: r.file.chunkCount,
+    epoch,
+    placements: r.chosen.map((x, i) => ({ relayId: x.id, name: x.name, url: x.url, x: r.placements[i]!.x, token: tokens[i]! }))
+  } satisfies Reservation;
+}
+
+export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Partial<ReserveInput>, now = new Date()): Promise<Reservation> {
+  const all = await ctx.db.select().from(relays);
+  const r = newReservation(ctx, checkReservation(ctx, input, all, now), now);
   const file = await ctx.db.transaction(async (tx) => {
-    // One reservation at a time checks and takes quota, so parallel reservations never exceed it.
-    await tx.execute(sql`select pg_advisory_xact_lock(7102)`);
-    const used = await heldBytes(tx);
-    if (used + size > ctx.license.limits.protectedBytes) {
-      console.warn(`kofn: licence storage limit reached (${used} of ${ctx.license.limits.protectedBytes} bytes); reservation refused.`);
-      throw new KofnError('STORAGE_FULL', 'Storage limit reached: the licence allows no more protected bytes.');
-    }
-    const [clash] = await tx.select({ id: files.id }).from(files).where(and(eq(files.ownerId, ctx.user.id), eq(files.name, name), ne(files.status, 'deleted')));
+    await takeQuota(ctx, tx, r.file.size);
+    const [clash] = await tx.select({ id: files.id }).from(files).where(and(eq(files.ownerId, ctx.user.id), eq(files.name, r.file.name), ne(files.status, 'deleted')));
     if (clash) throw new KofnError('FILENAME_IN_USE', 'Filename is already in use.');
-    const [row] = await tx.insert(files).values({ id, ownerId: ctx.user.id, name, size, type, k, n, chunkSize, chunkCount, status: 'reserved', createdAt: now }).returning();
-    await tx.insert(placements).values(chosen.map((r, i) => ({ fileId: id, relayId: r.id, x: xs[i]! })));
+    const [row] = await tx.insert(files).values(r.file).returning();
+    await tx.insert(placements).values(r.placements);
     return row!;
   });
-  const tokens = await tokensFor(ctx, file, 'put', chosen.map((r) => r.id));
-  return {
-    fileId: id,
-    k,
-    n,
-    chunkSize,
-    chunkCount,
-    epoch: file.epoch,
-    placements: chosen.map((r, i) => ({ relayId: r.id, name: r.name, url: r.url, x: xs[i]!, token: tokens[i]! }))
-  } satisfies Reservation;
+  return answer(ctx, r, file.epoch);
+}
+
+/**
+ * Reserves many files in one request (`POST /api/files/batch`). Each item is checked on its own like
+ * `POST /api/files` and answers either its reservation or its error (bad name, threshold, offline relay,
+ * a name already in use, including twice in this batch). The licence's storage is counted over the whole
+ * batch at once, under the same lock as single reservations: if every good item together does not fit,
+ * the batch reserves nothing (STORAGE_FULL for the request), so parallel batches can never pass the
+ * licence and a client never has to guess which of its files were dropped. Reservations are taken in one
+ * transaction: all good items or none.
+ */
+export async function reserveFiles(ctx: Ctx, input: Record<string, unknown>, now = new Date()): Promise<BatchReservations> {
+  const items = batchItems(input);
+  const all = await ctx.db.select().from(relays);
+  const planned: Array<NewReservation | BatchFailure> = items.map((item) => {
+    try {
+      return newReservation(ctx, checkReservation(ctx, item, all, now), now);
+    } catch (err) {
+      return failed(err);
+    }
+  });
+  const good = () => planned.filter((p): p is NewReservation => 'file' in p);
+  const epochs = await ctx.db.transaction(async (tx) => {
+    await takeQuota(ctx, tx, good().reduce((sum, r) => sum + r.file.size, 0));
+    const names = good().map((r) => r.file.name);
+    const taken = new Set(
+      names.length === 0
+        ? []
+        : (await tx.select({ name: files.name }).from(files).where(and(eq(files.ownerId, ctx.user.id), inArray(files.name, names), ne(files.status, 'deleted')))).map((x) => x.name)
+    );
+    for (const [i, p] of planned.entries()) {
+      if (!('file' in p)) continue;
+      if (taken.has(p.file.name)) planned[i] = failed(new KofnError('FILENAME_IN_USE', 'Filename is already in use.'));
+      taken.add(p.file.name);
+    }
+    const rows = good();
+    if (rows.length === 0) return new Map<string, number>();
+    // Inserted in slices: one statement's parameters stay far below PostgreSQL's 65,535.
+    const out = new Map<string, number>();
+    for (let i = 0; i < rows.length; i += 200) {
+      const slice = rows.slice(i, i + 200);
+      for (const row of await tx.insert(files).values(slice.map((r) => r.file)).returning({ id: files.id, epoch: files.epoch })) out.set(row.id, row.epoch);
+      await tx.insert(placements).values(slice.flatMap((r) => r.placements));
+    }
+    return out;
+  });
+  const results = await Promise.all(planned.map(async (p) => ('file' in p ? { ok: true as const, reservation: await answer(ctx, p, epochs.get(p.file.id)!) } : p)));
+  return { results } satisfies BatchReservations;
 }
 
 /**
