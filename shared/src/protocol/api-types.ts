@@ -3,6 +3,7 @@
  * the API types live once, in shared, and the server checks its answers against them with `satisfies`).
  * Routes: see web/docs/api.md. A field here is a promise to every client: change it in one place.
  */
+import type { ErrorCode } from '../errors.js';
 
 /** One relay's capability for one file: `POST /api/files/:id/tokens`, link tokens, batch answers. */
 export interface RelayToken {
@@ -116,7 +117,7 @@ export interface StorageList {
 /** One item of a batch that failed: the code and message the single-file route would have answered. */
 export interface BatchFailure {
   ok: false;
-  error: { code: string; message: string };
+  error: { code: ErrorCode; message: string };
 }
 
 /** `POST /api/files/batch`: one result per requested file, in request order. */

@@ -3,16 +3,15 @@
  * batch and the shape of one item's failure, shared by reservations.ts reserveFiles and files.ts
  * commitFiles. Routes: `POST /api/files/batch`, `POST /api/files/commit` (web/docs/api.md).
  */
-import { KofnError, type BatchFailure } from '@kofn/shared';
+import { KofnError, MAX_BATCH_FILES, type BatchFailure } from '@kofn/shared';
 import * as v from './validate.js';
 
 /**
- * Most files one batch reserves or commits (issue #14, "Many small files"). 1,000 files at 3 relays is
- * 3,000 put tokens to sign and, at commit, 3,000 relay listings: seconds, well inside one request.
+ * Bounds of one batch, shared with the clients (shared/src/protocol/protect-many.ts splits by them):
+ * 1,000 files at 3 relays is 3,000 put tokens to sign and, at commit, 3,000 relay listings; 1 MiB holds
+ * 1,000 items with long names or many relays' roots.
  */
-export const MAX_BATCH_FILES = 1000;
-/** Largest batch request body: 1,000 items with long names or many relays' roots fit; clients split above. */
-export const MAX_BATCH_BODY = 1024 * 1024;
+export { MAX_BATCH_BODY, MAX_BATCH_FILES } from '@kofn/shared';
 
 export function batchItems(input: Record<string, unknown>): Record<string, unknown>[] {
   const list = input.files;
