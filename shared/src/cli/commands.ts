@@ -224,10 +224,10 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
       for (const x of small) read.push({ name: x.name, data: await readAll(x), ...(values.type ? { type: str(values.type)! } : {}) });
       const done = await protectMany(api, read, { k: kk, ...(relays ? { relays } : {}), ...(io.signal ? { signal: io.signal } : {}), onFile: (r) => {
         if (values.json || values.quiet) return;
-        io.stderr.write(r.ok ? `protected ${r.name} (${human(r.size)}, ${kk} of ${relays?.length ?? 'every online'} servers) as ${r.fileId}\n` : `not protected: ${r.name}: ${r.message}\n`);
+        io.stderr.write(r.ok ? `protected ${r.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n` : `not protected: ${r.name}: ${r.message}\n`);
       } });
       for (const r of done) {
-        if (r.ok) results.push({ name: r.name, fileId: r.fileId, k: kk, size: r.size, replacedBy: [] });
+        if (r.ok) results.push({ name: r.name, fileId: r.fileId, k: r.k, n: r.n, size: r.size, replacedBy: [] });
         else {
           failures += 1;
           firstCode ??= r.code;

@@ -41,7 +41,7 @@ export interface ProtectManyOptions {
   onFile?: (result: ProtectedOrFailed) => void;
 }
 
-export type ProtectedOrFailed = { name: string; ok: true; fileId: string; size: number } | { name: string; ok: false; code: ErrorCode; message: string };
+export type ProtectedOrFailed = { name: string; ok: true; fileId: string; size: number; k: number; n: number } | { name: string; ok: false; code: ErrorCode; message: string };
 
 /** Splits `items` into runs that fit one request each: at most MAX_BATCH_FILES, and at most `maxBytes` of JSON. */
 export function batches<T>(items: readonly T[], json: (item: T) => string, maxBytes = MAX_BATCH_BODY - 1024): T[][] {
@@ -113,7 +113,7 @@ export async function protectMany(api: CoordinatorApi, list: readonly SmallFile[
   for (const run of batches(asked, (a) => JSON.stringify(a.item))) {
     if (opts.signal?.aborted) throw opts.signal.reason;
     const { results: reserved } = await api.call<BatchReservations>('POST', '/api/files/batch', { files: run.map((a) => a.item) });
-    const toCommit: Array<{ i: number; fileId: string; roots: Record<string, string> }> = [];
+    const toCommit: Array<{ i: number; fileId: string; k: number; n: number; roots: Record<string, string> }> = [];
     const uploads: Array<{ i: number; r: Reservation }> = [];
     reserved.forEach((x, j) => {
       const i = run[j]!.i;
@@ -123,7 +123,7 @@ export async function protectMany(api: CoordinatorApi, list: readonly SmallFile[
     const drop = (fileId: string) => api.call('DELETE', `/api/files/${fileId}`).catch(() => undefined);
     await pool(uploads, opts.parallel ?? 8, async ({ i, r }) => {
       try {
-        toCommit.push({ i, fileId: r.fileId, roots: await uploadSmall(api, r, list[i]!, opts.signal) });
+        toCommit.push({ i, fileId: r.fileId, k: r.k, n: r.n, roots: await uploadSmall(api, r, list[i]!, opts.signal) });
       } catch (err) {
         // Leave nothing behind: the coordinator's delete-file job removes what relays already stored.
         await drop(r.fileId);
@@ -135,7 +135,7 @@ export async function protectMany(api: CoordinatorApi, list: readonly SmallFile[
       const { results: committed } = await api.call<BatchCommits>('POST', '/api/files/commit', { files: part.map((c) => ({ fileId: c.fileId, roots: c.roots })) });
       for (const [j, x] of committed.entries()) {
         const c = part[j]!;
-        if (x.ok) done(c.i, { name: list[c.i]!.name, ok: true, fileId: c.fileId, size: list[c.i]!.data.length });
+        if (x.ok) done(c.i, { name: list[c.i]!.name, ok: true, fileId: c.fileId, size: list[c.i]!.data.length, k: c.k, n: c.n });
         else {
           await drop(c.fileId);
           done(c.i, { name: list[c.i]!.name, ok: false, code: x.error.code, message: x.error.message });
