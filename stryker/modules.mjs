@@ -16,7 +16,7 @@ export const MODULES = {
   // Capability checks (capability.ts), ingest, the disk and S3 stores, the routes.
   relay: ['src/capability.ts', 'src/storage/ingest.ts', 'src/storage/disk.ts', 'src/storage/s3.ts', 'src/app.ts'],
   // The coordinator: reservations and commit (files.ts), grants, sessions and sign-in, jobs, licence.
-  web: ['src/lib/server/license.ts', 'src/lib/server/grants.ts', 'src/lib/server/auth.ts', 'src/lib/server/jobs.ts', 'src/lib/server/files.ts']
+  web: ['src/lib/server/license.ts', 'src/lib/server/grants.ts', 'src/lib/server/auth.ts', 'src/lib/server/jobs.ts', 'src/lib/server/files.ts', 'src/lib/server/reservations.ts', 'src/lib/server/capabilities.ts', 'src/lib/server/api-tokens.ts']
 };
 
 /** `src/storage/disk.ts` -> `storage-disk`: the name of a module's state and report files. */

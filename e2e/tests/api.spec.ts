@@ -154,6 +154,49 @@ test.describe('files API', () => {
     await bob.dispose();
   });
 
+  test('batch reserve and commit: no session, no CSRF token, malformed, oversized, another user, replayed', async ({ admin, playwright, stack }) => {
+    await ensureBob(admin);
+    const files = [{ name: 'batch-a.bin', size: 0, k: 2 }, { name: 'batch-b.bin', size: 10, k: 2 }, { name: 'a/b', size: 1, k: 2 }];
+    const reserved = await admin.post('/api/files/batch', { files });
+    expect(reserved.status()).toBe(201);
+    const { results } = (await reserved.json()) as { results: Array<{ ok: boolean; reservation?: { fileId: string; placements: unknown[] }; error?: { code: string } }> };
+    expect(results.map((r) => (r.ok ? 'ok' : r.error!.code))).toEqual(['ok', 'ok', 'INVALID_FILENAME']);
+    expect(results[0]!.reservation!.placements).toHaveLength(5);
+    const ids = results.filter((r) => r.ok).map((r) => r.reservation!.fileId);
+    const anon = await playwright.request.newContext({ baseURL: stack.url });
+    for (const path of ['/api/files/batch', '/api/files/commit']) {
+      const res = await anon.post(path, { data: { files }, headers: { Origin: stack.url } });
+      expect([path, res.status(), await codeOf(res)]).toEqual([path, 401, 'UNAUTHORIZED']);
+      const noToken = await admin.page.request.post(path, { data: { files }, headers: { Origin: stack.url } });
+      expect([path, noToken.status(), await codeOf(noToken)]).toEqual([path, 403, 'CSRF_FAILED']);
+      const evil = await admin.page.request.post(path, { data: { files }, headers: { Origin: 'https://evil.example', 'X-CSRF-Token': admin.csrfToken } });
+      expect([path, evil.status()]).toEqual([path, 403]);
+      for (const data of [{ files: 'x' }, { files: [] }, { files: Array.from({ length: 1001 }, () => ({})) }]) {
+        const bad = await admin.post(path, data);
+        expect([path, bad.status(), await codeOf(bad)]).toEqual([path, 400, 'WRONG_VALUE']);
+      }
+      const notJson = await admin.page.request.post(path, { data: '{"files":', headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken, 'Content-Type': 'application/json' } });
+      expect([path, notJson.status()]).toEqual([path, 400]);
+      const huge = await admin.post(path, { files: [{ name: 'x'.repeat(1_100_000), size: 1, k: 2 }] });
+      expect([path, huge.status(), await codeOf(huge)]).toEqual([path, 413, 'PAYLOAD_TOO_LARGE']);
+    }
+    // Bob names the admin's reservations: the same 404 per file as for a missing one.
+    const bob = await playwright.request.newContext({ baseURL: stack.url });
+    const h = await signIn(bob, stack.url, BOB);
+    const stolen = await bob.post('/api/files/commit', { data: { files: ids.map((fileId) => ({ fileId, roots: {} })) }, headers: h });
+    expect(stolen.status()).toBe(200);
+    expect(((await stolen.json()) as { results: unknown[] }).results).toEqual(ids.map(() => ({ ok: false, error: { code: 'NOT_FOUND', message: 'File not found on the servers.' } })));
+    // Nothing was uploaded: the owner's commit is refused per file, and the reservations stay.
+    const early = await admin.post('/api/files/commit', { files: ids.map((fileId) => ({ fileId, roots: {} })) });
+    expect(((await early.json()) as { results: Array<{ error: { code: string } }> }).results.map((r) => r.error.code)).toEqual(['COMMIT_MISMATCH', 'COMMIT_MISMATCH']);
+    // Replayed after removal: no reservation any more.
+    for (const id of ids) expect((await admin.del(`/api/files/${id}`)).status()).toBe(200);
+    const replay = await admin.post('/api/files/commit', { files: ids.map((fileId) => ({ fileId, roots: {} })) });
+    expect(((await replay.json()) as { results: Array<{ error: { code: string } }> }).results.map((r) => r.error.code)).toEqual(['NOT_FOUND', 'NOT_FOUND']);
+    await anon.dispose();
+    await bob.dispose();
+  });
+
   test('manifest and tokens for the owner; removal goes through a visible job', async ({ admin }) => {
     const r = (await (await admin.post('/api/files', { name: 'remove-me.bin', size: 0, k: 2 })).json()) as { fileId: string };
     const tokens = await admin.post(`/api/files/${r.fileId}/tokens`, { op: 'put' });

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
@@ -207,6 +207,34 @@ test('memory stays flat: 256 MiB through pipes both ways with peak RSS under 200
   expect(p.peak).toBeGreaterThan(0);
   expect(p.peak).toBeLessThan(200 * 1000 * 1000);
   expect(r.peak).toBeLessThan(200 * 1000 * 1000);
+});
+
+test('protect a folder of small files in batches (one reserve and one commit request), each retrieved byte-identical', async () => {
+  const dir = join(work, 'many');
+  mkdirSync(dir);
+  const sent = Array.from({ length: 12 }, (_, i) => {
+    const data = randomBytes(i * 700);
+    writeFileSync(join(dir, `small-${String(i).padStart(2, '0')}.bin`), data);
+    return sha(data);
+  });
+  const p = await kofn(['protect', dir, '-k', '2', '--servers', ALL(), '--json']);
+  expect(p.code, p.stderr).toBe(0);
+  const files = (JSON.parse(p.stdout.toString()) as { files: Array<{ name: string; fileId: string; k: number; n: number; size: number }> }).files;
+  expect(files.map((f) => f.name)).toEqual(sent.map((_, i) => `small-${String(i).padStart(2, '0')}.bin`));
+  for (const [i, f] of files.entries()) {
+    expect(f).toMatchObject({ k: 2, n: 5, size: i * 700 });
+    const out = join(work, `back-${f.name}`);
+    const r = await kofn(['retrieve', f.fileId, '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha(readFileSync(out))).toBe(sent[i]);
+    rmSync(out);
+  }
+  // Again: every name is now in use; each file is reported, nothing half-done, and the exit status says so.
+  const again = await kofn(['protect', dir, '-k', '2', '--json']);
+  expect(again.code).not.toBe(0);
+  const refused = (JSON.parse(again.stdout.toString()) as { files: Array<{ error?: { code: string } }> }).files;
+  expect(refused.map((f) => f.error?.code)).toEqual(sent.map(() => 'FILENAME_IN_USE'));
+  rmSync(dir, { recursive: true });
 });
 
 test('ls, status and rm', async () => {

@@ -16,6 +16,7 @@ export * from './digest-root.js';
 export * from './share-sizes.js';
 export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
+export * from './protocol/protect-many.js';
 export { parityWeights, mulConstant, checkNonce, failedEquations } from './renewal.js';
 export * from './repair.js';
 export * from './link-proof.js';

@@ -1,7 +1,10 @@
 /**
  * Coordinator benchmark on PGlite and (with DATABASE_URL) PostgreSQL: reserve + upload + commit rate with
  * three real relay processes (empty files: the metadata chunk on each relay, verified at commit), reserve
- * rate alone, and file listing latency for a user with 10,000 files. Medians; prints, never asserts speed.
+ * rate alone, and file listing latency for a user with 10,000 files. Many small files (issue #14): 1,000
+ * files of 4 KiB with (2,3) through the protocol core (protectMany: batch reserve + PUTs to the real relays
+ * + batch commit) against a baseline in the same run of the same PUTs (same split, same parallelism) of
+ * files reserved beforehand, without the coordinator. Medians; prints, never asserts speed.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -12,9 +15,15 @@ import { createUser } from '../src/lib/server/auth.js';
 import { ensureSigningKey } from '../src/lib/server/signing-keys.js';
 import { loadConfig } from '../src/lib/server/config.js';
 import { UNLICENSED } from '../src/lib/server/license.js';
-import { listFiles, reserveFile, type Ctx } from '../src/lib/server/files.js';
+import { listFiles } from '../src/lib/server/files.js';
+import { reserveFile } from '../src/lib/server/reservations.js';
+import type { Ctx } from '../src/lib/server/file-access.js';
 import { startRelays, type TestRelay } from '../src/lib/server/testing/relays.js';
 import { protect } from '../src/lib/server/testing/protect.js';
+import { commitFiles, removeFile } from '../src/lib/server/files.js';
+import { reserveFiles } from '../src/lib/server/reservations.js';
+import { freshTokens } from '../src/lib/server/capabilities.js';
+import { protectMany, uploadSmall, type CoordinatorApi, type Reservation } from '@kofn/shared';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const lines: string[] = [];
@@ -36,6 +45,53 @@ describe.each(testDatabases())('coordinator on $name', ({ name, open }) => {
     await Promise.all(relays.map((r) => r.stop()));
     await database.drop();
     if (name === testDatabases().at(-1)!.name) process.stdout.write(`\n${lines.join('\n')}\n`);
+  });
+
+  it('measures many small files: protectMany against the same PUTs without the coordinator', async () => {
+    // KOFN_BENCH_FILES shrinks the run to check the bench itself; the figure is for 1,000.
+    const FILES = Number(process.env.KOFN_BENCH_FILES ?? 1000);
+    const PARALLEL = 8;
+    // The coordinator's routes in process: the same service calls the route handlers make.
+    const api: CoordinatorApi = {
+      call: async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+        const b = (body ?? {}) as Record<string, unknown>;
+        if (method === 'POST' && path === '/api/files/batch') return (await reserveFiles(ctx, b)) as T;
+        if (method === 'POST' && path === '/api/files/commit') return (await commitFiles(ctx, b)) as T;
+        const tokens = /^\/api\/files\/([0-9a-f]{32})\/tokens$/.exec(path);
+        if (method === 'POST' && tokens) return (await freshTokens(ctx, tokens[1], b.op)) as T;
+        const file = /^\/api\/files\/([0-9a-f]{32})$/.exec(path);
+        if (method === 'DELETE' && file) return (await removeFile(ctx, file[1])) as T;
+        throw new Error(`bench adapter: no route ${method} ${path}`);
+      }
+    };
+    const make = (tag: string) => Array.from({ length: FILES }, (_, i) => ({ name: `${tag}-${i}.bin`, data: randomBytes(4096) }));
+    const full: number[] = [];
+    const base: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      // Baseline: reserved beforehand (untimed), then only the split and the PUTs, PARALLEL files at once.
+      const plain = make(`base-${round}`);
+      const { results } = await reserveFiles(ctx, { files: plain.map((f) => ({ name: f.name, size: 4096, type: '', k: 2, relays: relays.map((r) => r.id) })) });
+      const rs = results.map((x) => (x.ok ? x.reservation : undefined)).filter((x): x is Reservation => x !== undefined);
+      if (rs.length !== FILES) throw new Error('bench: baseline reservations refused');
+      let t = performance.now();
+      let next = 0;
+      await Promise.all(Array.from({ length: PARALLEL }, async () => {
+        while (next < FILES) {
+          const i = next++;
+          await uploadSmall(api, rs[i]!, plain[i]!);
+        }
+      }));
+      base.push(FILES / ((performance.now() - t) / 1000));
+      const many = make(`many-${round}`);
+      t = performance.now();
+      const out = await protectMany(api, many, { k: 2, relays: relays.map((r) => r.id), parallel: PARALLEL });
+      full.push(FILES / ((performance.now() - t) / 1000));
+      if (out.some((r) => !r.ok)) throw new Error(`bench: ${out.filter((r) => !r.ok).length} files failed`);
+    }
+    lines.push(
+      `${name}: many small files (${FILES} x 4 KiB, 2 of 3, ${PARALLEL} files at once): protectMany ${median(full).toFixed(0)} files/s, ` +
+        `baseline PUTs alone ${median(base).toFixed(0)} files/s, ratio ${(median(full) / median(base)).toFixed(2)}x (medians of 3)`
+    );
   });
 
   it('measures', async () => {

@@ -6,18 +6,20 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createInterface } from 'node:readline';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KofnError } from '../errors.js';
+import { KofnError, type ErrorCode } from '../errors.js';
 import { safeFileName } from '../recover.js';
 import { runRecover } from '../recover-command.js';
 import { Coordinator, coordinatorOrigin } from './coordinator.js';
 import { forgetSession, loadSession, saveSession } from './config.js';
-import { protect } from './protect.js';
+import { defaultThreshold, protect } from './protect.js';
+import { protectMany, type SmallFile } from '../protocol/protect-many.js';
 import { retrieve } from './retrieve.js';
 import { fileSink, streamSink } from './sink.js';
 import { fileSource, stdinSource, type Source } from './source.js';
 import { human, progressFor } from './progress.js';
+import type { FileList, FileView, StorageList, Usage } from '../protocol/api-types.js';
 import { HELP } from './help.js';
 
 export interface Io {
@@ -55,21 +57,10 @@ async function session(io: Io): Promise<Coordinator> {
   return new Coordinator(s.url, s.token ? { token: s.token } : { cookie: s.cookie, csrfToken: s.csrfToken }, io.signal);
 }
 
-interface FileView {
-  id: string;
-  name: string;
-  size: number;
-  k: number;
-  n: number;
-  status: string;
-  createdAt: string | number;
-  owner?: string;
-  relays?: Array<{ name: string; online: boolean }>;
-}
 
 /** Own files and files shared with me; a name matches own files first (names are unique per owner). */
 async function listFiles(api: Coordinator): Promise<{ own: FileView[]; shared: FileView[] }> {
-  const [own, shared] = await Promise.all([api.call<{ files: FileView[] }>('GET', '/api/files'), api.call<{ files: FileView[] }>('GET', '/api/shared/with-me')]);
+  const [own, shared] = await Promise.all([api.call<FileList>('GET', '/api/files'), api.call<FileList>('GET', '/api/shared/with-me')]);
   return { own: own.files, shared: shared.files };
 }
 
@@ -177,14 +168,14 @@ export async function ls(args: string[], io: Io): Promise<number> {
   const pick = (fs: FileView[]) => (filter ? fs.filter((f) => f.name.includes(filter) || f.id === filter) : fs);
   const mine = pick(own);
   const theirs = pick(shared);
-  const rows = [...mine, ...theirs].map((f) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner})` : ''}`);
+  const rows = [...mine, ...theirs].map((f) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner.email})` : ''}`);
   out(io, !!values.json, { files: mine, sharedWithMe: theirs }, rows.join('\n'));
   return 0;
 }
 
 /** Server names (or ids) to relay ids; an unknown one is an error naming the servers there are. */
 async function serverIds(api: Coordinator, list: string): Promise<string[]> {
-  const { relays } = await api.call<{ relays: Array<{ id: string; name: string; status: string }> }>('GET', '/api/storage');
+  const { relays } = await api.call<StorageList>('GET', '/api/storage');
   return list
     .split(',')
     .map((s) => s.trim())
@@ -221,8 +212,15 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
   }
   const size = parseSize(str(values.size));
   // Every local file is checked before anything is reserved: a typo in the third name stops all three.
+  // A folder stands for the regular files directly in it (names on the coordinator have no '/').
   const sources: Source[] = [];
-  for (const p of positionals) if (p !== '-') sources.push(await fileSource(p, str(values.name)));
+  for (const p of positionals) {
+    if (p === '-') continue;
+    const st = await stat(p).catch(() => undefined);
+    if (st?.isDirectory()) {
+      for (const e of (await readdir(p, { withFileTypes: true })).filter((e) => e.isFile()).sort((a, b) => a.name.localeCompare(b.name))) sources.push(await fileSource(join(p, e.name)));
+    } else sources.push(await fileSource(p, str(values.name)));
+  }
   const api = await session(io);
   const relays = values.servers ? await serverIds(api, str(values.servers)!) : undefined;
   if (k !== undefined && relays && k > relays.length) throw new KofnError('THRESHOLD_TOO_HIGH', `-k ${k} is more than the ${relays.length} servers chosen.`);
@@ -230,8 +228,30 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
   const bar = progressFor(!values.json && !values.quiet && !!io.stderr.isTTY);
   const results: unknown[] = [];
   const replaced: string[] = [];
+  let failures = 0;
+  let firstCode: ErrorCode | undefined;
   try {
-    for (const source of sources) {
+    // Several small files go in batches (issue #14: one reservation and one commit request per 1,000
+    // files, not per file); large ones and standard input stream one by one with relay failover.
+    const small = sources.length > 1 ? sources.filter((x) => x.rereadable && x.size <= BATCH_FILE_MAX) : [];
+    if (small.length > 0) {
+      const kk = k ?? defaultThreshold(relays?.length ?? (await api.call<StorageList>('GET', '/api/storage')).relays.filter((r) => r.status === 'online').length);
+      const read: SmallFile[] = [];
+      for (const x of small) read.push({ name: x.name, data: await readAll(x), ...(values.type ? { type: str(values.type)! } : {}) });
+      const done = await protectMany(api, read, { k: kk, ...(relays ? { relays } : {}), ...(io.signal ? { signal: io.signal } : {}), onFile: (r) => {
+        if (values.json || values.quiet) return;
+        io.stderr.write(r.ok ? `protected ${r.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n` : `not protected: ${r.name}: ${r.message}\n`);
+      } });
+      for (const r of done) {
+        if (r.ok) results.push({ name: r.name, fileId: r.fileId, k: r.k, n: r.n, size: r.size, replacedBy: [] });
+        else {
+          failures += 1;
+          firstCode ??= r.code;
+          results.push({ name: r.name, error: { code: r.code, message: r.message } });
+        }
+      }
+    }
+    for (const source of sources.filter((x) => !small.includes(x))) {
       bar.start(`protect ${source.name}`, source.size);
       const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(values.type ? { type: str(values.type)! } : {}), signal: io.signal, onProgress: (d) => bar.update(d), onReplaced: (id, spare) => {
         replaced.push(spare);
@@ -244,7 +264,18 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     for (const s of sources) await s.dispose();
   }
   if (values.json) out(io, true, { files: results }, '');
+  // The exit status follows the first failed file's code (exit-codes.ts); every file's outcome was printed.
+  if (firstCode) throw new KofnError(firstCode, `${failures} of ${sources.length} files were not protected (listed above).`);
   return 0;
+}
+
+/** Files up to this size go through the batch path when several are protected at once (read whole). */
+const BATCH_FILE_MAX = 1024 * 1024;
+
+async function readAll(source: Source): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const part of source.open(0)) parts.push(part);
+  return Buffer.concat(parts);
 }
 
 export async function retrieveCommand(args: string[], io: Io): Promise<number> {
@@ -319,8 +350,8 @@ export async function status(args: string[], io: Io): Promise<number> {
   const api = await session(io);
   const [config, storage, usage, who] = await Promise.all([
     api.call<{ version: string; tier: string; licensed: boolean; maxFileSize: number; storageLimit: number }>('GET', '/api/configuration'),
-    api.call<{ relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number; usedBytes: number }> }>('GET', '/api/storage'),
-    api.call<{ protectedBytes: number; limitBytes: number; percent: number }>('GET', '/api/usage'),
+    api.call<StorageList>('GET', '/api/storage'),
+    api.call<Usage>('GET', '/api/usage'),
     api.call<{ user: { email: string } }>('GET', '/api/session')
   ]);
   // From the server, not the saved file: with $KOFN_TOKEN there is no saved file.

@@ -17,7 +17,7 @@ import type { MetadataRecord } from '../metadata.js';
 import type { Coordinator } from './coordinator.js';
 import { chunksOf } from '../chunker.js';
 import type { Source } from './source.js';
-import type { Reservation } from '../protocol/api-types.js';
+import type { FreshTokens, RelayReplacement, Reservation } from '../protocol/api-types.js';
 export type { Reservation };
 
 
@@ -99,7 +99,7 @@ async function uploadWithFailover(api: Coordinator, r: Reservation, req: Protect
       failed.push(relayId);
       let placement: Reservation['placements'][number];
       try {
-        placement = (await api.call<{ placement: Reservation['placements'][number] }>('POST', `/api/files/${r.fileId}/replace-relay`, { relayId, exclude: failed })).placement;
+        placement = (await api.call<RelayReplacement>('POST', `/api/files/${r.fileId}/replace-relay`, { relayId, exclude: failed })).placement;
       } catch {
         throw err; // no spare: the relay's own error, which names it, says what went wrong
       }
@@ -117,7 +117,7 @@ async function uploadWithFailover(api: Coordinator, r: Reservation, req: Protect
  */
 async function dropStored(api: Coordinator, r: Reservation, signal?: AbortSignal): Promise<void> {
   const tokensFor = async (op: 'list' | 'delete') => {
-    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${r.fileId}/tokens`, { op });
+    const t = await api.call<FreshTokens>('POST', `/api/files/${r.fileId}/tokens`, { op });
     return new Map(t.tokens.map((x) => [x.relayId, x.token]));
   };
   const [list, del] = await Promise.all([tokensFor('list'), tokensFor('delete')]);
@@ -137,7 +137,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
   const perRelay: string[][] = r.placements.map(() => []);
   const tokens = new Map(r.placements.map((p) => [p.relayId, p.token]));
   const renew = async () => {
-    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${r.fileId}/tokens`, { op: 'put' });
+    const t = await api.call<FreshTokens>('POST', `/api/files/${r.fileId}/tokens`, { op: 'put' });
     for (const x of t.tokens) tokens.set(x.relayId, x.token);
   };
   const clients = r.placements.map(

@@ -1,8 +1,31 @@
 /**
- * The coordinator's answers that the browser engine and the command-line client both read (issue #14: the
- * API types live once, in shared). Routes: `POST /api/files` (Reservation), `GET /api/files/:id/manifest`
- * (Manifest); see web/docs/api.md.
+ * The coordinator's answers that the browser engine, the page and the command-line client read (issue #14:
+ * the API types live once, in shared, and the server checks its answers against them with `satisfies`).
+ * Routes: see web/docs/api.md. A field here is a promise to every client: change it in one place.
  */
+import type { ErrorCode } from '../errors.js';
+
+/** One relay's capability for one file: `POST /api/files/:id/tokens`, link tokens, batch answers. */
+export interface RelayToken {
+  relayId: string;
+  token: string;
+}
+
+/** `POST /api/files/:id/tokens` and `POST /api/links/:id/tokens`. */
+export interface FreshTokens {
+  tokens: RelayToken[];
+}
+
+/** Where one share of a reserved file goes, with its put token. */
+export interface ReservationPlacement {
+  relayId: string;
+  name: string;
+  url: string;
+  x: number;
+  token: string;
+}
+
+/** `POST /api/files` (201), and each reserved item of `POST /api/files/batch`. */
 export interface Reservation {
   fileId: string;
   k: number;
@@ -10,9 +33,28 @@ export interface Reservation {
   chunkSize: number;
   chunkCount: number;
   epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; x: number; token: string }>;
+  placements: ReservationPlacement[];
 }
 
+/** `POST /api/files/:id/replace-relay`. */
+export interface RelayReplacement {
+  replaced: string;
+  placement: ReservationPlacement;
+}
+
+/** `POST /api/files/:id/commit`, and each committed item of `POST /api/files/commit`. */
+export interface CommitResult {
+  fileId: string;
+  status: 'available';
+}
+
+/** `DELETE /api/files/:id`. */
+export interface RemoveResult {
+  fileId: string;
+  status: 'deleting';
+}
+
+/** `GET /api/files/:id/manifest` and `POST /api/links/:id/open`. */
 export interface Manifest {
   fileId: string;
   name: string;
@@ -24,4 +66,66 @@ export interface Manifest {
   chunkCount: number;
   epoch: number;
   placements: Array<{ relayId: string; name: string; url: string; location: string; x: number; online: boolean; token: string }>;
+}
+
+export type FileStatus = 'reserved' | 'available' | 'deleting' | 'deleted';
+export type FileHealthState = 'healthy' | 'degraded' | 'at_risk' | 'unrecoverable';
+
+/** One file of `GET /api/files` and `GET /api/shared/with-me` (the latter with `owner`). */
+export interface FileView {
+  id: string;
+  name: string;
+  size: number;
+  type: string;
+  k: number;
+  n: number;
+  status: FileStatus;
+  createdAt: string;
+  modifiedAt: string;
+  lastRenewal: string | null;
+  /** Proactive renewal (#15). */
+  epoch: number;
+  nextRenewal: string;
+  renewalDue: boolean;
+  expired: boolean;
+  /** Only on the owner's list: a renewal in progress or failed. */
+  renewal?: { state: 'in_progress' | 'failed'; reason?: string } | null;
+  relays: Array<{ relayId: string; name: string; location: string; online: boolean }>;
+  owner?: { email: string; displayName: string };
+  /** From the coordinator's periodic check (issue #16); null until the file's first check. */
+  health: { state: FileHealthState; checkedAt: string; shares: Array<{ relayId: string; name: string; state: string; detail: string }> } | null;
+}
+
+/** `GET /api/files` and `GET /api/shared/with-me`. */
+export interface FileList {
+  files: FileView[];
+}
+
+/** `GET /api/usage`: the deployment against the licence, and the signed-in user's own bytes. */
+export interface Usage {
+  protectedBytes: number;
+  limitBytes: number;
+  percent: number;
+  ownBytes: number;
+}
+
+/** `GET /api/storage`. */
+export interface StorageList {
+  relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number; usedBytes: number }>;
+}
+
+/** One item of a batch that failed: the code and message the single-file route would have answered. */
+export interface BatchFailure {
+  ok: false;
+  error: { code: ErrorCode; message: string };
+}
+
+/** `POST /api/files/batch`: one result per requested file, in request order. */
+export interface BatchReservations {
+  results: Array<{ ok: true; reservation: Reservation } | BatchFailure>;
+}
+
+/** `POST /api/files/commit`: one result per file, in request order. */
+export interface BatchCommits {
+  results: Array<{ ok: true; commit: CommitResult } | BatchFailure>;
 }

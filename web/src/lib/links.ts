@@ -5,6 +5,7 @@
  * the link is opened, signatures made with the private key.
  */
 import { base64url, fromBase64url, linkKey, newLinkSecret, signLinkProof, LINK_SECRET_BYTES, type LinkKey, type LinkProofPurpose } from '@kofn/shared';
+import type { FreshTokens } from '@kofn/shared';
 import { api } from '$lib/api';
 import type { Manifest, ManifestSource } from '$lib/engine/retrieve';
 
@@ -67,7 +68,7 @@ export async function linkSource(id: string, key: LinkKey): Promise<ManifestSour
   };
   return {
     manifest: () => post<Manifest>('open'),
-    tokens: async () => (await post<{ tokens: Array<{ relayId: string; token: string }> }>('tokens')).tokens
+    tokens: async () => (await post<FreshTokens>('tokens')).tokens
   };
 }
 

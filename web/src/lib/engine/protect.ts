@@ -18,7 +18,7 @@ import { renewer } from './tokens';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
-import type { Reservation } from '@kofn/shared';
+import type { FreshTokens, RelayReplacement, Reservation } from '@kofn/shared';
 export type { Reservation };
 
 
@@ -60,7 +60,7 @@ if (typeof window !== 'undefined') {
 type TokenOp = 'put' | 'list' | 'delete';
 
 async function tokens(fileId: string, op: TokenOp): Promise<Map<string, string>> {
-  const r = await api<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${fileId}/tokens`, { op });
+  const r = await api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op });
   return new Map(r.tokens.map((t) => [t.relayId, t.token]));
 }
 
@@ -152,7 +152,7 @@ async function runWithFailover(state: StoredUpload, puts: Map<string, string>, o
 async function replaceRelay(state: StoredUpload, puts: Map<string, string>, relayId: string, failed: string[], opts: ProtectOptions): Promise<boolean> {
   failed.push(relayId);
   try {
-    const r = await api<{ placement: Reservation['placements'][number] }>('POST', `/api/files/${state.fileId}/replace-relay`, { relayId, exclude: failed });
+    const r = await api<RelayReplacement>('POST', `/api/files/${state.fileId}/replace-relay`, { relayId, exclude: failed });
     const { token, ...placement } = r.placement;
     state.placements = state.placements.map((p) => (p.relayId === relayId ? placement : p));
     puts.set(placement.relayId, token);

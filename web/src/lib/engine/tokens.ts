@@ -3,6 +3,7 @@
  * long retrieval or upload outlives them). Every relay of a file whose token expired at about the same
  * moment asks at once, so the answers of one request are shared for a few seconds.
  */
+import type { FreshTokens } from '@kofn/shared';
 import { api } from '$lib/api';
 import type { RenewToken } from './relay-http';
 
@@ -30,7 +31,7 @@ export type FetchTokens = () => Promise<Array<{ relayId: string; token: string }
 /** `fetchTokens` replaces the signed-in user's `/api/files/:id/tokens` (a share link renews through its own proof). */
 export function renewer(fileId: string, op: 'get' | 'put', onTokens: (tokens: Map<string, string>) => void, fetchTokens?: FetchTokens): RenewToken {
   let pending: Promise<Map<string, string>> | undefined;
-  const fromCoordinator: FetchTokens = fetchTokens ?? (() => api<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${fileId}/tokens`, { op }).then((r) => r.tokens));
+  const fromCoordinator: FetchTokens = fetchTokens ?? (() => api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op }).then((r) => r.tokens));
   const fetchFresh: FetchTokens = () =>
     fromCoordinator().catch((err: unknown) => {
       throw renewalFailure(err);

@@ -15,7 +15,7 @@ import { createUser, type User } from './auth.js';
 import { loadConfig } from './config.js';
 import { ensureSigningKey } from './signing-keys.js';
 import { UNLICENSED, type License } from './license.js';
-import type { Ctx } from './files.js';
+import type { Ctx } from './file-access.js';
 import { changeGrants, sharedByMe } from './grants.js';
 
 const refusal = (p: Promise<unknown>): Promise<string> =>

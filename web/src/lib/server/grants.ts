@@ -18,7 +18,7 @@ import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, history, users } from './db/schema.js';
 import { record } from './history.js';
-import type { Ctx } from './files.js';
+import type { Ctx } from './file-access.js';
 import * as v from './validate.js';
 
 export async function changeGrants(ctx: Ctx, input: Record<string, unknown>) {

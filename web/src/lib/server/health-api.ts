@@ -1,9 +1,9 @@
 /**
  * File health for signed-in users (issue #16): read the last check (owner or grantee), or check a file
- * now (owner only). Access is files.ts's: a file the user may not see is the same 404 as a missing one.
+ * now (owner only). Access is file-access.ts's: a file the user may not see is the same 404 as a missing one.
  */
 import { KofnError } from '@kofn/shared';
-import { visibleFile, type Ctx } from './files.js';
+import { visibleFile, type Ctx } from './file-access.js';
 import { checkFile, fileHealthFor } from './health.js';
 
 export async function fileHealthForUser(ctx: Ctx, rawId: unknown) {

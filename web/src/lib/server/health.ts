@@ -266,7 +266,7 @@ export async function acceptScrubReport(db: Db, body: Uint8Array, signature: str
   return { damagedFiles: held.length };
 }
 
-/** A file's health for its owner or a grantee (`visible` is files.ts's access check). */
+/** A file's health for its owner or a grantee (`visible` is file-access.ts's access check). */
 export async function fileHealthFor(db: Db, file: { id: string; k: number; n: number }): Promise<FileHealthView | null> {
   const where = await db.select({ relayId: placements.relayId, name: relays.name }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, file.id));
   where.sort((a, b) => a.name.localeCompare(b.name));

@@ -5,7 +5,7 @@
 import { json, type RequestEvent } from '@sveltejs/kit';
 import type { User } from './auth.js';
 import { coordinator, type Coordinator } from './context.js';
-import type { Ctx } from './files.js';
+import type { Ctx } from './file-access.js';
 import { KofnError, hasErrorCode, readBounded, type ErrorCode } from '@kofn/shared';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -146,8 +146,9 @@ export function route(
 /** Request bodies of API routes are small JSON documents. */
 export const MAX_API_BODY = 64 * 1024;
 
-export function body(event: RequestEvent): Promise<Record<string, unknown>> {
-  return readJson(event.request, MAX_API_BODY).then((b) => {
+/** The JSON object a route was sent, at most `limit` bytes (batch routes allow more: reservations.ts). */
+export function body(event: RequestEvent, limit = MAX_API_BODY): Promise<Record<string, unknown>> {
+  return readJson(event.request, limit).then((b) => {
     if (typeof b !== 'object' || b === null || Array.isArray(b)) throw new KofnError('BAD_REQUEST', 'Expected a JSON object.');
     return b as Record<string, unknown>;
   });

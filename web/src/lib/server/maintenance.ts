@@ -1,18 +1,19 @@
 /**
  * Job handlers and periodic maintenance run by the coordinator's scheduler: deleting a file's shares on
- * every relay (retried until all confirm), removing stale reservations, purging expired sessions.
+ * every relay (retried until all confirm), removing stale reservations (reservations.ts sweepReservations), purging expired sessions.
  */
-import { and, eq, lt, ne } from 'drizzle-orm';
+import { and, eq, ne } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays, users } from './db/schema.js';
-import { enqueue, type JobHandler } from './jobs.js';
+import type { JobHandler } from './jobs.js';
 import { deleteFileOn } from './relay-client.js';
 import type { SigningKey } from './signing-keys.js';
 import { purgeExpiredSessions } from './auth.js';
 import { purgeExpiredApiTokens } from './api-tokens.js';
 import { purgeLoginThrottle } from './login-throttle.js';
 import { purgeExpiredLinks } from './share-links.js';
+import { sweepReservations } from './reservations.js';
 
 export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler> {
   return {
@@ -45,7 +46,7 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
         await tx.delete(users).where(and(eq(users.id, userId), eq(users.disabled, true)));
       });
     },
-    // A relay replaced during an upload (files.ts replaceRelay): what it got of the file goes.
+    // A relay replaced during an upload (reservations.ts replaceRelay): what it got of the file goes.
     'delete-file-on-relay': async (payload) => {
       const fileId = String(payload.fileId);
       const [relay] = await db.select().from(relays).where(eq(relays.id, String(payload.relayId)));
@@ -56,12 +57,7 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
 }
 
 export async function runMaintenance(db: Db, reservationTtlMs: number, now = new Date()): Promise<void> {
-  const stale = await db
-    .update(files)
-    .set({ status: 'deleting' })
-    .where(and(eq(files.status, 'reserved'), lt(files.createdAt, new Date(now.getTime() - reservationTtlMs))))
-    .returning({ id: files.id });
-  for (const f of stale) await enqueue(db, 'delete-file', f.id, { fileId: f.id }, now);
+  await sweepReservations(db, reservationTtlMs, now);
   await purgeExpiredSessions(db, now);
   await purgeExpiredApiTokens(db, now);
   await purgeLoginThrottle(db, now);

@@ -13,7 +13,11 @@ import { createUser } from './auth.js';
 import { ensureSigningKey } from './signing-keys.js';
 import { loadConfig } from './config.js';
 import { TIERS, UNLICENSED, effectiveLicense, type License } from './license.js';
-import { commitFile, freshTokens, heldBytes, listFiles, reserveFile, usage, type Ctx } from './files.js';
+import { commitFile, listFiles } from './files.js';
+import { freshTokens } from './capabilities.js';
+import { heldBytes, usage } from './usage.js';
+import { reserveFile } from './reservations.js';
+import type { Ctx } from './file-access.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect } from './testing/protect.js';
 

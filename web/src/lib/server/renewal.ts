@@ -13,7 +13,7 @@ import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { HEADER_BYTES, KofnError, MAX_TOKEN_LIFETIME_S, RelayClient, digestRoot, failedEquations, parityWeights, shareChunkLength, type RelayRef, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, history, jobs, placements, relays } from './db/schema.js';
-import type { Ctx } from './files.js';
+import type { Ctx } from './file-access.js';
 import * as v from './validate.js';
 import { record } from './history.js';
 import { enqueue, type JobHandler, type JobRow } from './jobs.js';

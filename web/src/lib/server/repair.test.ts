@@ -20,7 +20,7 @@ import { createUser } from './auth.js';
 import { ensureSigningKey, mintCapability } from './signing-keys.js';
 import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
-import type { Ctx } from './files.js';
+import type { Ctx } from './file-access.js';
 import { runOne } from './jobs.js';
 import { listHistory } from './history.js';
 import { checkFile, fileHealthFor, healthJobHandlers } from './health.js';

@@ -15,7 +15,8 @@ import { createUser } from './auth.js';
 import { loadConfig } from './config.js';
 import { ensureSigningKey } from './signing-keys.js';
 import { UNLICENSED, type License } from './license.js';
-import { reserveFile, type Ctx } from './files.js';
+import { reserveFile } from './reservations.js';
+import type { Ctx } from './file-access.js';
 import { registerTestRelay } from './testing/relays.js';
 
 const refusal = (p: Promise<unknown>): Promise<string> =>

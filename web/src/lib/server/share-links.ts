@@ -33,7 +33,9 @@ import type { Db } from './db/index.js';
 import { files, shareLinkProofs, shareLinks } from './db/schema.js';
 import type { SigningKey } from './signing-keys.js';
 import type { CoordinatorConfig } from './config.js';
-import { readManifest, readTokensFor, type Ctx } from './files.js';
+import { readManifest } from './files.js';
+import { readTokensFor } from './capabilities.js';
+import type { Ctx } from './file-access.js';
 import { record } from './history.js';
 import * as v from './validate.js';
 

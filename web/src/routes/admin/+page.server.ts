@@ -4,7 +4,7 @@ import { coordinator } from '$lib/server/context';
 import { countUsers, listUsers } from '$lib/server/auth';
 import { listEnrollments, listRelays } from '$lib/server/relays';
 import { listJobs } from '$lib/server/jobs';
-import { usage } from '$lib/server/files';
+import { usage } from '$lib/server/usage';
 import { healthCounts } from '$lib/server/health';
 import { lifecycleViews } from '$lib/server/relay-lifecycle';
 

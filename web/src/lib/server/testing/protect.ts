@@ -4,7 +4,9 @@
  * relays, combine and authenticate.
  */
 import { RelayClient, createProtectStream, createRetrieveStream, digestRoot, fileIdFromHex, shareChunkLength, type EncodedChunk, type ShareSet } from '@kofn/shared';
-import { commitFile, manifest, reserveFile, type Ctx } from '../files.js';
+import { commitFile, manifest } from '../files.js';
+import { reserveFile } from '../reservations.js';
+import type { Ctx } from '../file-access.js';
 
 export interface Uploaded {
   fileId: string;

@@ -1,7 +1,7 @@
 import { route } from '$lib/server/http';
 import { countUsers } from '$lib/server/auth';
 import { countRelays } from '$lib/server/relays';
-import { usage } from '$lib/server/files';
+import { usage } from '$lib/server/usage';
 
 export const GET = route('admin', async ({ co }) => ({
   license: co.license,

@@ -1,3 +1,4 @@
+import type { StorageList } from '@kofn/shared';
 import { route } from '$lib/server/http';
 import { listRelays } from '$lib/server/relays';
 
@@ -8,5 +9,5 @@ export const GET = route('user', async ({ co }) => {
     // The relays new uploads may use (the CLI counts them): draining, lost and retired ones are not listed
     // (relay-lifecycle.ts).
     relays: relays.filter((r) => r.lifecycle === 'active').map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status, freeBytes: r.freeBytes, usedBytes: r.usedBytes }))
-  };
+  } satisfies StorageList;
 });

@@ -1,4 +1,4 @@
 import { body, route } from '$lib/server/http';
-import { replaceRelay } from '$lib/server/files';
+import { replaceRelay } from '$lib/server/reservations';
 
 export const POST = route('user', async ({ event, ctx }) => replaceRelay(ctx, event.params.id, await body(event)));

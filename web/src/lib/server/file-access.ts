@@ -1,0 +1,49 @@
+/**
+ * Who may reach which file, and where its shares are: the request context every file service takes, the
+ * one visibility rule (owner, or grantee where reading is allowed; everyone else gets the same 404 as for
+ * a missing file) and a file's placements with their relays. Shared by files.ts, reservations.ts and
+ * capabilities.ts, so none of them depends on another for these.
+ */
+import { and, eq, inArray } from 'drizzle-orm';
+import { KofnError } from '@kofn/shared';
+import type { Db } from './db/index.js';
+import { files, grants, placements, relays } from './db/schema.js';
+import type { User } from './auth.js';
+import type { License } from './license.js';
+import type { CoordinatorConfig } from './config.js';
+import type { SigningKey } from './signing-keys.js';
+import * as v from './validate.js';
+
+export interface Ctx {
+  db: Db;
+  user: User;
+  license: License;
+  key: SigningKey;
+  config: CoordinatorConfig;
+}
+
+export type FileRow = typeof files.$inferSelect;
+export type RelayRow = typeof relays.$inferSelect;
+export type PlacementWithRelay = typeof placements.$inferSelect & { relay: RelayRow };
+
+export function isOnline(lastHeartbeat: Date, config: CoordinatorConfig, now: Date): boolean {
+  return now.getTime() - lastHeartbeat.getTime() <= config.relayOfflineAfterMs;
+}
+
+/** A file's placements with their relays, in x order. */
+export async function placementsOf(db: Db, fileId: string): Promise<PlacementWithRelay[]> {
+  const rows = await db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId));
+  return rows.map((r) => ({ ...r.p, relay: r.relay })).sort((a, b) => a.x - b.x);
+}
+
+/** The file if this user may see it (owner, or grantee when allowed); otherwise the same 404 as a missing file. */
+export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: FileRow['status'][] }): Promise<FileRow> {
+  const fileId = v.fileId(rawId);
+  const [row] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), inArray(files.status, opts.statuses)));
+  if (row && row.ownerId === ctx.user.id) return row;
+  if (row && opts.grantee) {
+    const [g] = await ctx.db.select().from(grants).where(and(eq(grants.fileId, fileId), eq(grants.userId, ctx.user.id)));
+    if (g) return row;
+  }
+  throw new KofnError('NOT_FOUND', 'File not found on the servers.');
+}

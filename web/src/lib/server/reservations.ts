@@ -1,0 +1,230 @@
+/**
+ * Reservations: a new file's checks (name, size, threshold, licence limits counted atomically), its
+ * placement on relays with random distinct x, its upload tokens; replacing a relay that fails an upload;
+ * and the sweep that removes reservations not committed in time. Committing one is files.ts commitFile.
+ */
+import { randomInt } from 'node:crypto';
+import { and, eq, inArray, lt, ne, sql } from 'drizzle-orm';
+import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, newFileId, type BatchFailure, type BatchReservations, type RelayReplacement, type Reservation } from '@kofn/shared';
+import type { Db } from './db/index.js';
+import { files, placements, relays } from './db/schema.js';
+import { enqueue } from './jobs.js';
+import * as v from './validate.js';
+import { isOnline, placementsOf, visibleFile, type Ctx } from './file-access.js';
+import { tokensFor } from './capabilities.js';
+import { heldBytes } from './usage.js';
+import { batchItems, failed } from './batch.js';
+
+/** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates with the platform CSPRNG). */
+function pickXs(n: number): number[] {
+  const pool = Array.from({ length: 255 }, (_, i) => i + 1);
+  for (let i = 0; i < n; i++) {
+    const j = i + randomInt(255 - i);
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  return pool.slice(0, n);
+}
+
+export interface ReserveInput {
+  name: unknown;
+  size: unknown;
+  type: unknown;
+  k: unknown;
+  relays?: unknown;
+}
+
+type RelayRow = typeof relays.$inferSelect;
+
+/** A reservation's request checked (everything but quota and name clashes, which need the lock). */
+interface Checked {
+  name: string;
+  size: number;
+  type: string;
+  k: number;
+  chosen: RelayRow[];
+}
+
+function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRow[], now: Date): Checked {
+  const name = v.fileName(input.name);
+  if (typeof input.size !== 'number' || !Number.isSafeInteger(input.size) || input.size < 0) {
+    throw new KofnError('FILE_TOO_BIG', 'File too big, empty or wrong field.');
+  }
+  const size = input.size;
+  if (size > ctx.license.limits.maxFileSize) {
+    throw new KofnError('FILE_TOO_BIG', `File too big, empty or wrong field. The licence allows files up to ${ctx.license.limits.maxFileSize} bytes.`);
+  }
+  const type = input.type === undefined || input.type === '' ? 'application/octet-stream' : v.text(input.type, 'type', 255);
+  if (typeof input.k !== 'number' || !Number.isInteger(input.k)) throw v.wrongValue('k', 'integers 2..255');
+  const k = input.k;
+  if (k < 2) throw new KofnError('THRESHOLD_TOO_LOW', 'The threshold must be at least 2.');
+
+  let chosen: RelayRow[];
+  if (input.relays === undefined) {
+    // Only enrolled relays (key pinned) take new shares; a relay from before relay identity waits for its key.
+    // Relays being drained, lost or retired (relay-lifecycle.ts) take no new shares.
+    chosen = all.filter((r) => r.publicKey !== null && r.lifecycle === 'active' && isOnline(r.lastHeartbeat, ctx.config, now));
+  } else {
+    if (!Array.isArray(input.relays) || input.relays.length === 0 || input.relays.some((r) => typeof r !== 'string')) {
+      throw v.wrongValue('relays', 'ids of registered storage servers');
+    }
+    const ids = [...new Set(input.relays as string[])];
+    chosen = ids.map((id) => all.find((r) => r.id === id && r.lifecycle === 'active') ?? (() => { throw v.wrongValue('relays', 'ids of storage servers in service'); })());
+    const down = chosen.filter((r) => r.publicKey === null || !isOnline(r.lastHeartbeat, ctx.config, now));
+    if (down.length > 0) {
+      // Issue #17 defect 8: name the servers, and say how many are needed and how many are reachable.
+      throw new KofnError(
+        'RELAYS_OFFLINE',
+        `Some storage servers necessary for the operation are not connected: ${down.map((r) => r.name).join(', ')}. All ${chosen.length} chosen servers are needed and ${chosen.length - down.length} are reachable.`
+      );
+    }
+  }
+  const n = chosen.length;
+  if (n > MAX_SHARES) throw v.wrongValue('relays', 'at most 255 storage servers');
+  if (k > n) throw new KofnError('THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.');
+  return { name, size, type, k, chosen };
+}
+
+/** A file row and its placements for a checked request, ready to insert. */
+function newReservation(ctx: Ctx, c: Checked, now: Date) {
+  const id = newFileId();
+  const chunkSize = DEFAULT_CHUNK_SIZE;
+  const xs = pickXs(c.chosen.length);
+  return {
+    file: { id, ownerId: ctx.user.id, name: c.name, size: c.size, type: c.type, k: c.k, n: c.chosen.length, chunkSize, chunkCount: chunkCountFor(c.size, chunkSize), status: 'reserved' as const, createdAt: now },
+    placements: c.chosen.map((r, i) => ({ fileId: id, relayId: r.id, x: xs[i]! })),
+    chosen: c.chosen
+  };
+}
+type NewReservation = ReturnType<typeof newReservation>;
+
+/** Takes the quota lock; refuses when `bytes` more would pass the licence. */
+async function takeQuota(ctx: Ctx, tx: Db, bytes: number): Promise<void> {
+  // One reservation (or batch) at a time checks and takes quota, so parallel ones never exceed it.
+  await tx.execute(sql`select pg_advisory_xact_lock(7102)`);
+  const used = await heldBytes(tx);
+  if (used + bytes > ctx.license.limits.protectedBytes) {
+    console.warn(`kofn: licence storage limit reached (${used} of ${ctx.license.limits.protectedBytes} bytes); reservation refused.`);
+    throw new KofnError('STORAGE_FULL', 'Storage limit reached: the licence allows no more protected bytes.');
+  }
+}
+
+async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reservation> {
+  const tokens = await tokensFor(ctx, { ...r.file, epoch }, 'put', r.chosen.map((x) => x.id));
+  return {
+    fileId: r.file.id,
+    k: r.file.k,
+    n: r.file.n,
+    chunkSize: r.file.chunkSize,
+    chunkCount: r.file.chunkCount,
+    epoch,
+    placements: r.chosen.map((x, i) => ({ relayId: x.id, name: x.name, url: x.url, x: r.placements[i]!.x, token: tokens[i]! }))
+  } satisfies Reservation;
+}
+
+export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Partial<ReserveInput>, now = new Date()): Promise<Reservation> {
+  const all = await ctx.db.select().from(relays);
+  const r = newReservation(ctx, checkReservation(ctx, input, all, now), now);
+  const file = await ctx.db.transaction(async (tx) => {
+    await takeQuota(ctx, tx, r.file.size);
+    const [clash] = await tx.select({ id: files.id }).from(files).where(and(eq(files.ownerId, ctx.user.id), eq(files.name, r.file.name), ne(files.status, 'deleted')));
+    if (clash) throw new KofnError('FILENAME_IN_USE', 'Filename is already in use.');
+    const [row] = await tx.insert(files).values(r.file).returning();
+    await tx.insert(placements).values(r.placements);
+    return row!;
+  });
+  return answer(ctx, r, file.epoch);
+}
+
+/**
+ * Reserves many files in one request (`POST /api/files/batch`). Each item is checked on its own like
+ * `POST /api/files` and answers either its reservation or its error (bad name, threshold, offline relay,
+ * a name already in use, including twice in this batch). The licence's storage is counted over the whole
+ * batch at once, under the same lock as single reservations: if every good item together does not fit,
+ * the batch reserves nothing (STORAGE_FULL for the request), so parallel batches can never pass the
+ * licence and a client never has to guess which of its files were dropped. Reservations are taken in one
+ * transaction: all good items or none.
+ */
+export async function reserveFiles(ctx: Ctx, input: Record<string, unknown>, now = new Date()): Promise<BatchReservations> {
+  const items = batchItems(input);
+  const all = await ctx.db.select().from(relays);
+  const planned: Array<NewReservation | BatchFailure> = items.map((item) => {
+    try {
+      return newReservation(ctx, checkReservation(ctx, item, all, now), now);
+    } catch (err) {
+      return failed(err);
+    }
+  });
+  const good = () => planned.filter((p): p is NewReservation => 'file' in p);
+  const epochs = await ctx.db.transaction(async (tx) => {
+    await takeQuota(ctx, tx, good().reduce((sum, r) => sum + r.file.size, 0));
+    const names = good().map((r) => r.file.name);
+    const taken = new Set(
+      names.length === 0
+        ? []
+        : (await tx.select({ name: files.name }).from(files).where(and(eq(files.ownerId, ctx.user.id), inArray(files.name, names), ne(files.status, 'deleted')))).map((x) => x.name)
+    );
+    for (const [i, p] of planned.entries()) {
+      if (!('file' in p)) continue;
+      if (taken.has(p.file.name)) planned[i] = failed(new KofnError('FILENAME_IN_USE', 'Filename is already in use.'));
+      taken.add(p.file.name);
+    }
+    const rows = good();
+    if (rows.length === 0) return new Map<string, number>();
+    // Inserted in slices: one statement's parameters stay far below PostgreSQL's 65,535.
+    const out = new Map<string, number>();
+    for (let i = 0; i < rows.length; i += 200) {
+      const slice = rows.slice(i, i + 200);
+      for (const row of await tx.insert(files).values(slice.map((r) => r.file)).returning({ id: files.id, epoch: files.epoch })) out.set(row.id, row.epoch);
+      await tx.insert(placements).values(slice.flatMap((r) => r.placements));
+    }
+    return out;
+  });
+  const results = await Promise.all(planned.map(async (p) => ('file' in p ? { ok: true as const, reservation: await answer(ctx, p, epochs.get(p.file.id)!) } : p)));
+  return { results } satisfies BatchReservations;
+}
+
+/**
+ * Replaces a relay of a reserved (uncommitted) file by another online relay the file does not use (nor
+ * listed in `exclude`: relays that already failed this upload), keeping its x, and answers the new
+ * placement with a fresh put token. Protect calls it when a relay stalls or fails (issue #13 item 3); it
+ * then splits the file again from the start, so every share of a chunk still comes from one split. What
+ * the replaced relay may hold of the file is deleted by a durable job.
+ */
+export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: unknown; exclude?: unknown }, now = new Date()) {
+  const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['reserved'] });
+  const where = await placementsOf(ctx.db, file.id);
+  const old = where.find((p) => p.relayId === input.relayId);
+  if (!old) throw v.wrongValue('relayId', 'a storage server of this file');
+  const exclude = new Set(Array.isArray(input.exclude) ? input.exclude.filter((r): r is string => typeof r === 'string').slice(0, 255) : []);
+  const used = new Set(where.map((p) => p.relayId));
+  const spares = (await ctx.db.select().from(relays)).filter((r) => r.lifecycle === 'active' && !used.has(r.id) && !exclude.has(r.id) && isOnline(r.lastHeartbeat, ctx.config, now));
+  // The one with the most free space: the upload is about to put a whole file's share there.
+  const spare = spares.sort((a, b) => b.freeBytes - a.freeBytes)[0];
+  if (!spare) throw new KofnError('RELAYS_OFFLINE', `Some storage servers necessary for the operation are not connected. No other storage server can replace ${old.relay.name}.`);
+  await ctx.db.transaction(async (tx) => {
+    const moved = await tx
+      .update(placements)
+      .set({ relayId: spare.id })
+      .where(and(eq(placements.fileId, file.id), eq(placements.relayId, old.relayId)))
+      .returning({ x: placements.x });
+    // Two replacements of the same relay at once: the second finds it gone.
+    if (moved.length !== 1) throw new KofnError('CONFLICT', 'This storage server was already replaced.');
+    await enqueue(tx, 'delete-file-on-relay', `${file.id}:${old.relayId}`, { fileId: file.id, relayId: old.relayId }, now);
+  });
+  const [token] = await tokensFor(ctx, file, 'put', [spare.id]);
+  return { replaced: old.relayId, placement: { relayId: spare.id, name: spare.name, url: spare.url, x: old.x, token: token! } } satisfies RelayReplacement;
+}
+
+/**
+ * The sweep: reservations older than `ttlMs` are marked deleting and a durable job deletes whatever their
+ * relays got (maintenance.ts 'delete-file'), which also frees the quota they held.
+ */
+export async function sweepReservations(db: Db, ttlMs: number, now = new Date()): Promise<string[]> {
+  const stale = await db
+    .update(files)
+    .set({ status: 'deleting' })
+    .where(and(eq(files.status, 'reserved'), lt(files.createdAt, new Date(now.getTime() - ttlMs))))
+    .returning({ id: files.id });
+  for (const f of stale) await enqueue(db, 'delete-file', f.id, { fileId: f.id }, now);
+  return stale.map((f) => f.id);
+}
