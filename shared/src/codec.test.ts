@@ -7,7 +7,7 @@ import { encodeMetadata } from './metadata.js';
 const opts = { k: 3, xs: [1, 2, 3, 4, 5], fileId: new Uint8Array(16).fill(7), epoch: 0 };
 const macKey = new Uint8Array(32).fill(9);
 
-async function encodeWith(seed: number, data: Uint8Array, into?: Uint8Array<ArrayBuffer>[]) {
+async function encodeWith(seed: number, data: Uint8Array, into?: Array<Uint8Array<ArrayBuffer>>) {
   const restore = useRandomSource(seededSource(seed));
   try {
     const enc = await ShareEncoder.create(opts, macKey);

@@ -195,6 +195,6 @@ export function split(secret: Uint8Array, k: number, xs: ArrayLike<number>): Uin
 }
 
 /** Rebuilds a secret from at least k shares of it. */
-export function combine(shares: { x: number; y: Uint8Array }[]): Uint8Array {
+export function combine(shares: Array<{ x: number; y: Uint8Array }>): Uint8Array {
   return engine().combine(shares);
 }

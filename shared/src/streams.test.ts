@@ -101,7 +101,7 @@ describe('protect -> retrieve round trips', () => {
       const writing = w.write(new Uint8Array(actual)).then(() => w.close()).catch(() => undefined);
       let code: string | undefined;
       try {
-        for await (const _ of p.readable) void _;
+        for await (const _ of p.readable) _;
       } catch (err) {
         code = (err as { code?: string }).code;
       }
@@ -235,7 +235,7 @@ describe('stream structure attacks', () => {
     expect((await retrieve(sets, fileId)).error).toBe('STREAM_OUT_OF_ORDER');
     const rewritten = swapped.slice();
     new DataView(rewritten.buffer).setUint32(24, 1);
-    sets[1] = { index: 1, shares: [sets[1]!.shares[0]!, rewritten] };
+    sets[1] = { index: 1, shares: [sets[1].shares[0]!, rewritten] };
     expect((await retrieve(sets, fileId)).error).toBe('AUTH_FAILED');
   });
 
@@ -302,7 +302,7 @@ describe('stream structure attacks', () => {
     expect((await retrieve(sets, a.fileId)).error).toBe('MIXED_FILE');
     const rewritten = b.chunks[1]!.shares[1]!.slice();
     rewritten.set(a.fileId, 8);
-    sets[1] = { index: 1, shares: [sets[1]!.shares[0]!, rewritten] };
+    sets[1] = { index: 1, shares: [sets[1].shares[0]!, rewritten] };
     expect((await retrieve(sets, a.fileId)).error).toBe('AUTH_FAILED');
   });
 
@@ -364,7 +364,7 @@ function piecewise(data: Uint8Array, sizes: number[], bytes: boolean, onCancel?:
           const n = Math.min(piece.length, view.byteLength);
           new Uint8Array(view.buffer, view.byteOffset, n).set(piece.subarray(0, n));
           off -= piece.length - n;
-          c.byobRequest!.respond(n);
+          c.byobRequest.respond(n);
         } else c.enqueue(piece);
       },
       cancel: onCancel

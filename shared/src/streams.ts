@@ -23,7 +23,7 @@ export interface EncodedChunk {
   index: number;
   final: boolean;
   /** Share chunk for xs[j] at position j. */
-  shares: Uint8Array<ArrayBuffer>[];
+  shares: Array<Uint8Array<ArrayBuffer>>;
 }
 
 /** Cuts a byte stream into chunks of exactly `chunkSize` bytes (the last may be shorter, never empty). */
@@ -79,7 +79,7 @@ export async function* readChunks(stream: ReadableStream<Uint8Array>, chunkSize:
       // Only a cancelled stream ends without giving the buffer back.
       if (!value) throw new KofnError('STREAM_TRUNCATED', 'The stream was cancelled while it was read.');
       ended = done;
-      return [value.buffer as ArrayBuffer, fill + value.byteLength];
+      return [value.buffer, fill + value.byteLength];
     }
     if (rest.length === 0) {
       const r = await (reader as ReadableStreamDefaultReader<Uint8Array>).read();

@@ -13,9 +13,9 @@ const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) 
 
 scope.onmessage = async () => {
   try {
-    const privyUrl: string = '/privy/index.js';
+    const privyUrl = '/privy/index.js';
     const privy = (await import(privyUrl)) as PrivyModule;
-    const result = await runSuite(`chromium worker (${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'chromium'})`, privy, (s) =>
+    const result = await runSuite(`chromium worker (${(/Chrome\/[\d.]+/.exec(navigator.userAgent))?.[0] ?? 'chromium'})`, privy, (s) =>
       scope.postMessage({ progress: s })
     );
     scope.postMessage({ result });

@@ -99,8 +99,8 @@ async function readSecret(io: Io, prompt: string): Promise<string> {
     return await new Promise<string>((res, rej) => {
       const onData = (buf: Buffer) => {
         for (const ch of buf.toString('utf8')) {
-          if (ch === '\r' || ch === '\n') return finish(res, value);
-          if (ch === '\u0003') return finish(rej, new KofnError('CANCELLED', 'Cancelled.'));
+          if (ch === '\r' || ch === '\n') { finish(res, value); return; }
+          if (ch === '\u0003') { finish(rej, new KofnError('CANCELLED', 'Cancelled.')); return; }
           if (ch === '\u007f') value = value.slice(0, -1);
           else value += ch;
         }

@@ -151,7 +151,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
   const macKey = newMacKey();
   const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
   /** PUTs share chunk j of `index` to relay j, all relays at once; records each relay's digest. */
-  const store = async (index: number, shares: Uint8Array<ArrayBuffer>[]) => {
+  const store = async (index: number, shares: Array<Uint8Array<ArrayBuffer>>) => {
     const answers = await Promise.all(clients.map((c, j) => c.put(r.fileId, index, shares[j]!, signal)));
     answers.forEach((a, j) => (perRelay[j]![index] = a.digest));
   };
@@ -173,7 +173,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
     let failure: unknown;
     let index = 0;
     let read = 0;
-    const sharePool: Uint8Array<ArrayBuffer>[][] = [];
+    const sharePool: Array<Array<Uint8Array<ArrayBuffer>>> = [];
     const spareChunks: ArrayBuffer[] = [];
     for await (const data of nodeChunks(source.open(0, signal), r.chunkSize, () => spareChunks.pop())) {
       if (failure !== undefined) break;

@@ -435,7 +435,7 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((res, rej) => {
-    if (signal?.aborted) return rej(signal.reason);
+    if (signal?.aborted) { rej(signal.reason); return; }
     const done = () => {
       clearTimeout(t);
       rej(signal!.reason);
