@@ -46,7 +46,7 @@ async function start(publicJwk: string): Promise<string> {
 function kill9(): Promise<void> {
   const c = child!;
   return new Promise((res) => {
-    if (c.exitCode !== null || c.signalCode !== null) return res();
+    if (c.exitCode !== null || c.signalCode !== null) { res(); return; }
     c.removeAllListeners('exit');
     c.once('exit', () => res());
     c.kill('SIGKILL');

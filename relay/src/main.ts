@@ -138,7 +138,7 @@ async function resolveRelayId(key: RelayKey): Promise<string> {
 const relayId = await resolveRelayId(relayKey);
 const app = createApp({ config, relayId, store, keys: await keySource(config), log });
 
-const shutdownHooks: (() => void)[] = [];
+const shutdownHooks: Array<() => void> = [];
 const server = serve(
   {
     fetch: app.fetch,

@@ -41,7 +41,7 @@ import {
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
 
-type Env = { Variables: { requestId: string } };
+interface Env { Variables: { requestId: string } }
 type Authorize = (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => Promise<{ chunks: [number, number] }>;
 
 const SESSION_TTL_MS = 30 * 60_000;
@@ -300,7 +300,7 @@ async function readStored(stream: NodeJS.ReadableStream, maxBytes: number): Prom
   const parts: Buffer[] = [];
   let total = 0;
   for await (const part of stream) {
-    const b = Buffer.isBuffer(part) ? part : Buffer.from(part as string);
+    const b = Buffer.isBuffer(part) ? part : Buffer.from(part);
     total += b.length;
     if (total > maxBytes) throw new KofnError('BAD_SHARE_FORMAT', 'Stored chunk larger than any share chunk.');
     parts.push(b);

@@ -54,7 +54,7 @@ async function startRelay(): Promise<{ child: ReturnType<typeof spawn>; url: str
     stdio: ['ignore', 'pipe', 'inherit']
   });
   const url = await new Promise<string>((res) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const msg = JSON.parse(line) as { event: string; url: string };
       if (msg.event === 'listening') res(msg.url);
     });
