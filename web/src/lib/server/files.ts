@@ -183,7 +183,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
 }
 
 /** The file if this user may see it (owner, or grantee when allowed); otherwise the same 404 as a missing file. */
-export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: FileRow['status'][] }): Promise<FileRow> {
+export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: Array<FileRow['status']> }): Promise<FileRow> {
   const fileId = v.fileId(rawId);
   const [row] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), inArray(files.status, opts.statuses)));
   if (row && row.ownerId === ctx.user.id) return row;
@@ -262,7 +262,7 @@ const placementColumns = {
   location: relays.location,
   lastHeartbeat: relays.lastHeartbeat
 };
-type PlacementRow = { fileId: string; x: number; relayId: string; name: string; url: string; location: string; lastHeartbeat: Date };
+interface PlacementRow { fileId: string; x: number; relayId: string; name: string; url: string; location: string; lastHeartbeat: Date }
 
 function views(ctx: Ctx, rows: FileRow[], ps: PlacementRow[], now: Date, owners?: Map<string, { email: string; displayName: string }>) {
   const byFile = new Map<string, PlacementView[]>();
@@ -274,7 +274,7 @@ function views(ctx: Ctx, rows: FileRow[], ps: PlacementRow[], now: Date, owners?
   return rows.map((f) => fileView(f, (byFile.get(f.id) ?? []).sort((a, b) => a.name.localeCompare(b.name)), ctx.config, now, owners?.get(f.ownerId)));
 }
 
-const LISTED: FileRow['status'][] = ['available', 'reserved', 'deleting'];
+const LISTED: Array<FileRow['status']> = ['available', 'reserved', 'deleting'];
 
 export async function listFiles(ctx: Ctx, now = new Date()) {
   const mine = and(eq(files.ownerId, ctx.user.id), inArray(files.status, LISTED));
