@@ -62,7 +62,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const restartWaiters: Array<(name: string) => void> = [];
   const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
     const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 90 s')), 90_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
       const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[]; name: string; pid: number };
       if (msg.event === 'ready') {
@@ -91,7 +91,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       }),
     stop: async () => {
       await new Promise<void>((res) => {
-        if (child.exitCode !== null) return res();
+        if (child.exitCode !== null) { res(); return; }
         child.once('exit', () => res());
         process.kill(child.pid!, 'SIGTERM');
       });
