@@ -7,5 +7,5 @@ import base from './vitest.config.js';
  * (testRunnerNodeArgs); V8 flags are per process, so its threads have relaxed SIMD too.
  */
 const config = mergeConfig(base, defineConfig({}));
-delete config.test?.execArgv;
+if (config.test) delete (config.test as { execArgv?: unknown }).execArgv;
 export default config;

@@ -143,7 +143,7 @@ describe('ShareEncoder.create and ShareDecoder refuse bad parameters with INVALI
   const failure = async (p: Promise<unknown>): Promise<{ code?: string; message?: string }> =>
     p.then(
       () => ({}),
-      (err: { code?: string; message?: string }) => ({ code: err.code, message: err.message })
+      (err: unknown) => ({ code: (err as { code?: string }).code, message: (err as { message?: string }).message })
     );
   const key = () => new Uint8Array(32).fill(9);
 

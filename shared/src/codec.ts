@@ -201,7 +201,8 @@ export class ShareDecoder {
       this.#keys.set(keyId(expected.fileId), key);
       return true;
     });
-    return { ...decoded, meta: meta! };
+    if (meta === undefined) throw new KofnError('INTERNAL', 'The metadata chunk was decoded without its record.');
+    return { ...decoded, meta };
   }
 
   /**

@@ -101,7 +101,9 @@ describe('protect -> retrieve round trips', () => {
       const writing = w.write(new Uint8Array(actual)).then(() => w.close()).catch(() => undefined);
       let code: string | undefined;
       try {
-        for await (const _ of p.readable) _;
+        for await (const _ of p.readable) {
+          // drained for its error only
+        }
       } catch (err) {
         code = (err as { code?: string }).code;
       }

@@ -71,7 +71,8 @@ export async function* readChunks(stream: ReadableStream<Uint8Array>, chunkSize:
   }
   const reader = byob ?? stream.getReader();
   let rest: Uint8Array = new Uint8Array(0);
-  let ended = false;
+  // `as boolean`: readInto sets it, which TypeScript's narrowing does not see.
+  let ended = false as boolean;
   /** Fills buf from `fill` on with what the stream has, up to chunkSize; answers the buffer (a BYOB read moves it) and the new fill. */
   const readInto = async (buf: ArrayBuffer, fill: number): Promise<[ArrayBuffer, number]> => {
     if (byob) {
@@ -99,6 +100,8 @@ export async function* readChunks(stream: ReadableStream<Uint8Array>, chunkSize:
       let buf = take();
       if (buf.byteLength < chunkSize) buf = new ArrayBuffer(chunkSize);
       let fill = 0;
+      // readInto sets `ended`; TypeScript keeps the loop's narrowing across the call.
+      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
       while (fill < chunkSize && !ended) [buf, fill] = await readInto(buf, fill);
       if (fill > 0) yield new Uint8Array(buf, 0, fill);
     }
@@ -198,7 +201,8 @@ export function createRetrieveStream(opts: RetrieveOptions): TransformStream<Sha
         } else {
           const d = await decoder.decodeData(set.shares, { ...expected, index: next });
           if (d.bad.length) opts.onBadShares?.(next, d.bad);
-          const m = meta!;
+          const m = meta;
+          if (m === undefined) throw new KofnError('INTERNAL', 'A data chunk was decoded before the metadata record.');
           const final = next === m.chunkCount;
           const wantLength = final ? m.size - (m.chunkCount - 1) * m.chunkSize : m.chunkSize;
           if (((d.flags & FLAG_FINAL) !== 0) !== final || d.data.length !== wantLength) {

@@ -11,7 +11,7 @@ interface PrivyModule {
 
 const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage: (m: unknown) => void };
 
-scope.onmessage = async () => {
+async function run(): Promise<void> {
   try {
     const privyUrl = '/privy/index.js';
     const privy = (await import(privyUrl)) as PrivyModule;
@@ -20,6 +20,8 @@ scope.onmessage = async () => {
     );
     scope.postMessage({ result });
   } catch (err) {
-    scope.postMessage({ error: String((err as Error)?.stack ?? err) });
+    scope.postMessage({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
-};
+}
+
+scope.onmessage = () => void run();

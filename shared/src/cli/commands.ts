@@ -208,16 +208,16 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
   const sources: Source[] = [];
   for (const p of positionals) if (p !== '-') sources.push(await fileSource(p, str(values.name)));
   const api = await session(io);
-  const relays = values.servers ? await serverIds(api, str(values.servers)!) : undefined;
+  const relays = values.servers ? await serverIds(api, String(values.servers)) : undefined;
   if (k !== undefined && relays && k > relays.length) throw new KofnError('THRESHOLD_TOO_HIGH', `-k ${k} is more than the ${relays.length} servers chosen.`);
-  if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name)!, size));
-  const bar = progressFor(!values.json && !values.quiet && !!io.stderr.isTTY);
+  if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name) ?? '', size));
+  const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
   const results: unknown[] = [];
   const replaced: string[] = [];
   try {
     for (const source of sources) {
       bar.start(`protect ${source.name}`, source.size);
-      const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(values.type ? { type: str(values.type)! } : {}), signal: io.signal, onProgress: (d) => bar.update(d), onReplaced: (id, spare) => {
+      const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(typeof values.type === 'string' ? { type: values.type } : {}), signal: io.signal, onProgress: (d) => bar.update(d), onReplaced: (id, spare) => {
         replaced.push(spare);
         if (!values.json && !values.quiet) io.stderr.write(`a storage server failed (${id}); ${spare} takes its place and the upload starts again\n`);
       } }).finally(() => bar.stop());
@@ -244,7 +244,7 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
     else if (positionals.length > 1) throw new KofnError('CLI_USAGE', `-o ${output}: with several files, -o names an existing folder.`);
   }
   const api = await session(io);
-  const bar = progressFor(!values.json && !values.quiet && !!io.stderr.isTTY);
+  const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
   const results: unknown[] = [];
   for (const want of positionals) {
     const f = await resolveFile(api, want);
@@ -256,7 +256,7 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
       onProgress: (d) => bar.update(d),
       sinkFor: async (file) => {
         if (toStdout) return streamSink(io.stdout);
-        path = intoDir !== undefined ? join(intoDir, safeFileName(file.name, f.id)) : output!;
+        path = intoDir !== undefined || output === undefined ? join(intoDir ?? '.', safeFileName(file.name, f.id)) : output;
         return fileSink(path, !!values.force);
       }
     }).finally(() => bar.stop());

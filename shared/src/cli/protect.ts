@@ -170,7 +170,8 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
     let done = 0;
     req.onProgress?.(0, source.size);
     const inflight = new Set<Promise<void>>();
-    let failure: unknown;
+    // Boxed: a caught value may be anything (even undefined), and the box says whether one was caught.
+    let failure: { error: unknown } | undefined;
     let index = 0;
     let read = 0;
     const sharePool: Array<Array<Uint8Array<ArrayBuffer>>> = [];
@@ -196,7 +197,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
           req.onProgress?.(done, source.size);
         },
         (err: unknown) => {
-          failure ??= err;
+          failure ??= { error: err };
         }
       );
       const tracked = task.finally(() => inflight.delete(tracked));
@@ -204,7 +205,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
       if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
     }
     await Promise.all(inflight);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.error;
     if (signal?.aborted) throw signal.reason;
     if (index !== r.chunkCount || read !== source.size) throw new KofnError('FILE_UNREADABLE', `${source.name} is shorter than its declared size ${source.size}; nothing was kept.`);
     return perRelay;

@@ -127,7 +127,7 @@ class Deadline {
   private phase: Phase = 'headers';
   private phaseTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly totalTimer: ReturnType<typeof setTimeout>;
-  private readonly onOuterAbort = () => this.controller.abort(this.outer!.reason);
+  private readonly onOuterAbort = () => this.controller.abort(this.outer?.reason);
 
   constructor(
     totalMs: number,
@@ -438,7 +438,7 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) { rej(signal.reason); return; }
     const done = () => {
       clearTimeout(t);
-      rej(signal!.reason);
+      rej(signal?.reason);
     };
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', done);
