@@ -131,7 +131,7 @@ describe('kill -9 at recorded points of one upload', () => {
     await kill9();
     expect([0, 201]).toContain(await third); // killed before or just after the answer: both are allowed
 
-    url = await start(jwk);
+    await start(jwk);
     expect(spoolFiles()).toEqual([]);
     const store = new DiskStore(dataDir);
     const stored = await store.list(fid);

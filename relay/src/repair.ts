@@ -187,7 +187,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     sweep();
     const waiting = early.get(`${fileId}:${id}`);
     early.delete(`${fileId}:${id}`);
-    const session: Session = { rid: id, xs, self, xNew, k: xs.length, epoch, chunkCount, coefficient, seeds: waiting?.seeds ?? new Map(), served: new Set(), expires: Date.now() + SESSION_TTL_MS };
+    const session: Session = { rid: id, xs, self, xNew, k: xs.length, epoch, chunkCount, coefficient, seeds: waiting?.seeds ?? new Map<number, Uint8Array>(), served: new Set(), expires: Date.now() + SESSION_TTL_MS };
     // Seeds from this relay's CSPRNG, one per higher-numbered helper, handed to that helper only.
     for (const peer of peers) {
       const seed = randomBytes(REPAIR_SEED_BYTES);
@@ -216,7 +216,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     if (typeof b.seed !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(b.seed)) throw bad('"seed" expected 32 bytes in base64url.');
     const seed = Buffer.from(b.seed, 'base64url');
     const session = sessions.get(fileId);
-    if (session && session.rid === id) {
+    if (session?.rid === id) {
       if (from >= session.self) throw bad('"from" must be a lower-numbered helper.');
       if (session.seeds.has(from)) throw new KofnError('CONFLICT', 'This helper\u2019s seed was already received.');
       session.seeds.set(from, seed);
@@ -233,7 +233,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
   app.get('/v1/repair/:fileId/chunks/:index', async (c) => {
     const fileId = fileIdParam(c);
     await authorize(c, 'repair_send', fileId);
-    const index = parseChunkIndex(c.req.param('index') ?? '');
+    const index = parseChunkIndex(c.req.param('index'));
     if (index === undefined) throw bad('Chunk index must be an integer 0..4294967294.');
     const s = sessions.get(fileId);
     if (!s || s.expires < Date.now()) throw new KofnError('NOT_FOUND', 'No repair of this file in progress here.');

@@ -130,14 +130,16 @@ try {
   ({ child, url } = await startRelay());
   const fid = newFileId();
   const token = await signer.mint({ fid, op: 'put', chunks: [1, 32], max: CHUNK_BODY + 100 });
-  const before = vmHwmMB(child.pid!);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('the relay process did not start');
+  const before = vmHwmMB(pid);
   await Promise.all(
     Array.from({ length: 32 }, async (_, i) => {
       const r = await fetch(`${url}/v1/files/${fid}/chunks/${i + 1}`, { method: 'PUT', body: shareChunk(fid, i + 1, CHUNK_BODY), headers: { Authorization: `Bearer ${token}` } });
       await r.arrayBuffer();
     })
   );
-  const peak = vmHwmMB(child.pid!);
+  const peak = vmHwmMB(pid);
 
   console.log('kofn relay benchmark: 4 MiB share chunks over loopback, disk backend (medians of 3 rounds of 48 chunks; MB = 10^6 bytes)');
   for (const r of rows) console.log(r);

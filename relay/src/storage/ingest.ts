@@ -40,7 +40,8 @@ export async function ingest(body: ReadableStream<Uint8Array> | null, opts: Inge
     const parts = pending;
     pending = [];
     pendingBytes = 0;
-    await writeAll(fh!, parts);
+    if (fh === undefined) throw new KofnError('INTERNAL', 'The spool file was not open.');
+    await writeAll(fh, parts);
   };
   const reader = body.getReader();
   try {

@@ -7,6 +7,7 @@ import type { Hono } from 'hono';
 import { hardenServer } from '../server-limits.js';
 
 // `any`: the helper serves any Hono app whatever its Env type parameter.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function listen(app: Hono<any>): Promise<{ port: number; close: () => Promise<void> }> {
   const server = await new Promise<Server>((res) => {
     const s = serve(
