@@ -28,7 +28,7 @@ export async function findPostgres(env, local = LOCAL_POSTGRES) {
   let timer;
   try {
     const { default: postgres } = await import('postgres');
-    sql = postgres(local, { max: 1, connect_timeout: 5, idle_timeout: 1, onnotice: () => {} });
+    sql = postgres(local, { max: 1, connect_timeout: 5, idle_timeout: 1, onnotice: () => undefined });
     const late = new Promise((_, rej) => {
       timer = setTimeout(() => rej(new Error('no answer in 5 s')), 5_000);
     });

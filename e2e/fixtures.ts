@@ -18,6 +18,8 @@ export interface Session {
 }
 
 export const test = base.extend<{ stack: Stack; admin: Session }>({
+  // Playwright reads a fixture's first parameter as an object pattern to learn its dependencies: none here.
+  // eslint-disable-next-line no-empty-pattern
   stack: async ({}, use) => {
     const url = process.env.KOFN_E2E_URL;
     const relays = process.env.KOFN_E2E_RELAYS;

@@ -49,7 +49,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   assertTestBuild();
   const dataDir = mkdtempSync(join(tmpdir(), 'kofn-e2e-'));
   // A loaded machine (many test runs at once) has taken over 60 s to bring a coordinator up.
-  const env = { KOFN_STACK_START_TIMEOUT_MS: '150000', ...process.env, ...opts.env };
+  const env: NodeJS.ProcessEnv = { KOFN_STACK_START_TIMEOUT_MS: '150000', ...process.env, ...opts.env };
   // The e2e stacks always use their own embedded database; PostgreSQL is covered by the coordinator suites.
   delete env.DATABASE_URL;
   const license = join(dataDir, 'license.json');
@@ -64,7 +64,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const restartWaiters: Array<(name: string) => void> = [];
   const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
     const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 180 s')), 180_000);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
       const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[]; name: string; pid: number };
       if (msg.event === 'ready') {
@@ -93,7 +93,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       }),
     stop: async (stopOpts = {}) => {
       await new Promise<void>((res) => {
-        if (child.exitCode !== null) return res();
+        if (child.exitCode !== null) { res(); return; }
         child.once('exit', () => res());
         process.kill(child.pid!, 'SIGTERM');
       });

@@ -10,5 +10,6 @@ import base from './vitest.config.js';
 // chunks, streams.test.ts) missed the 60 s limit in Stryker's initial run; a mutant's own timeout is set
 // by Stryker (timeoutMS) and is not affected.
 const config = mergeConfig(base, defineConfig({ test: { testTimeout: 300_000 } }));
-delete config.test?.execArgv;
+// Stryker sets its own worker arguments; an inherited list would be passed twice.
+if (config.test) delete (config.test as { execArgv?: unknown }).execArgv;
 export default config;

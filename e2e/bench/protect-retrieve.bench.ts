@@ -254,7 +254,7 @@ async function finished(page: Page, label: string): Promise<string> {
     (l) =>
       new Promise<string>((resolve) => {
         const check = () => {
-          const row = [...document.querySelectorAll('[data-testid=transfer]')].find((e) => e.textContent?.includes(l) && e.getAttribute('data-status') !== 'running');
+          const row = [...document.querySelectorAll('[data-testid=transfer]')].find((e) => e.textContent.includes(l) && e.getAttribute('data-status') !== 'running');
           if (!row) return;
           observer.disconnect();
           resolve(row.getAttribute('data-status')!);

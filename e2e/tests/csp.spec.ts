@@ -24,7 +24,7 @@ async function watch(page: Page): Promise<{ errors: string[]; violations: () => 
   };
 }
 
-test('every page loads with no console error and no CSP violation', async ({ admin, playwright, stack, browser }) => {
+test('every page loads with no console error and no CSP violation', async ({ admin, stack, browser }) => {
   // Signed out: the sign-in page (setup is done by the admin fixture, so /setup shows its own page).
   const anonContext = await browser.newContext({ baseURL: stack.url });
   const anon = await anonContext.newPage();
@@ -47,7 +47,6 @@ test('every page loads with no console error and no CSP violation', async ({ adm
     expect(await w.violations(), path).toEqual([]);
   }
   expect(w.errors).toEqual([]);
-  void playwright;
 });
 
 test("connect-src is this site plus the registered relays' origins, and other origins are refused", async ({ admin, stack }) => {
@@ -65,7 +64,7 @@ test("connect-src is this site plus the registered relays' origins, and other or
   const outcome = await page.evaluate(async ([relay, other]) => {
     const violations: string[] = [];
     document.addEventListener('securitypolicyviolation', (e) => violations.push(e.blockedURI));
-    const relayOk = await fetch(`${relay}/v1/health`).then((r) => r.status, (e: Error) => e.message);
+    const relayOk = await fetch(`${relay}/v1/health`).then((r) => r.status, (e: unknown) => String(e));
     const otherRes = await fetch(`${other}/steal`, { method: 'POST', body: 'secret' }).then((r) => `status ${r.status}`, () => 'refused');
     await new Promise((r) => setTimeout(r, 100));
     return { relayOk, otherRes, violations };

@@ -14,7 +14,7 @@ function storedUploads(page: Page): Promise<{ uploads: number; files: number; di
     () =>
       new Promise((resolve, reject) => {
         const open = indexedDB.open('kofn');
-        open.onerror = () => reject(open.error);
+        open.onerror = () => reject(open.error ?? new Error('indexedDB.open failed'));
         open.onsuccess = () => {
           const db = open.result;
           const tx = db.transaction(['uploads', 'files', 'digests'], 'readonly');
@@ -23,7 +23,7 @@ function storedUploads(page: Page): Promise<{ uploads: number; files: number; di
             db.close();
             resolve({ uploads: counts.uploads.result, files: counts.files.result, digests: counts.digests.result });
           };
-          tx.onerror = () => reject(tx.error);
+          tx.onerror = () => reject(tx.error ?? new Error('the IndexedDB transaction failed'));
         };
       })
   );

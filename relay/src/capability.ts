@@ -76,7 +76,7 @@ export async function verifyCapability(authorization: string | undefined, key: K
     });
     if ((payload.exp as number) - (payload.iat as number) > MAX_TOKEN_LIFETIME_S) throw new KofnError('TOKEN_INVALID', INVALID);
     if (typeof payload.jti !== 'string') throw new KofnError('TOKEN_INVALID', INVALID);
-    return { ...parseCapabilityClaims(payload as Record<string, unknown>), jti: payload.jti, sub: payload.sub };
+    return { ...parseCapabilityClaims(payload), jti: payload.jti, sub: payload.sub };
   } catch (err) {
     throw mapJoseError(err);
   }

@@ -46,7 +46,7 @@ async function start(publicJwk: string): Promise<string> {
 function kill9(): Promise<void> {
   const c = child!;
   return new Promise((res) => {
-    if (c.exitCode !== null || c.signalCode !== null) return res();
+    if (c.exitCode !== null || c.signalCode !== null) { res(); return; }
     c.removeAllListeners('exit');
     c.once('exit', () => res());
     c.kill('SIGKILL');
@@ -131,7 +131,7 @@ describe('kill -9 at recorded points of one upload', () => {
     await kill9();
     expect([0, 201]).toContain(await third); // killed before or just after the answer: both are allowed
 
-    url = await start(jwk);
+    await start(jwk);
     expect(spoolFiles()).toEqual([]);
     const store = new DiskStore(dataDir);
     const stored = await store.list(fid);

@@ -62,9 +62,9 @@ function startRelay(dataDir: string, env: Record<string, string>): { child: Chil
   });
   children.push(child);
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const listening = new Promise<{ id: string }>((res) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const msg = JSON.parse(line) as { event: string; id: string };
       if (msg.event === 'listening') res({ id: msg.id });
     });

@@ -32,7 +32,7 @@ function writeAtomic(file: string, data: string): void {
 
 export function fingerprintOf(publicKey: string): string {
   const hex = createHash('sha256').update(Buffer.from(publicKey, 'base64url')).digest('hex').slice(0, 32);
-  return hex.match(/.{4}/g)!.join(':');
+  return (hex.match(/.{4}/g) ?? []).join(':');
 }
 
 function describeKey(privateKey: KeyObject): RelayKey {

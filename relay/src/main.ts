@@ -68,7 +68,7 @@ if (process.argv.includes('--scrub')) {
   process.stdout.write(`${JSON.stringify(r)}\n`);
   // An enrolled relay reports to its coordinator (issue #16); the key exists since enrollment made it.
   const enrolled = config.coordinator ? readEnrollment(stateDir) : undefined;
-  if (enrolled && enrolled.coordinator === config.coordinator) {
+  if (enrolled?.coordinator === config.coordinator) {
     try {
       const sent = await reportScrub(config.coordinator, loadOrCreateRelayKey(stateDir), enrolled.relayId, r);
       process.stderr.write(`kofn-relay --scrub: reported to the coordinator (${sent.damagedFiles} file(s) with damaged shares)\n`);
@@ -108,7 +108,7 @@ async function resolveRelayId(key: RelayKey): Promise<string> {
   if (!config.coordinator) return process.env.KOFN_RELAY_ID ?? standaloneRelayId(stateDir);
   if (process.env.KOFN_RELAY_ID) fatal('KOFN_RELAY_ID is only for stand-alone relays: with a coordinator, the coordinator assigns the id at enrollment.');
   const enrolled = readEnrollment(stateDir);
-  if (enrolled && enrolled.coordinator === config.coordinator && enrolled.publicKey === key.publicKey) return enrolled.relayId;
+  if (enrolled?.coordinator === config.coordinator && enrolled.publicKey === key.publicKey) return enrolled.relayId;
   if (!config.enrollment_token) {
     fatal(
       `this relay is not enrolled at ${config.coordinator}. An administrator creates an enrollment token (Administration page, ` +
@@ -140,7 +140,7 @@ async function resolveRelayId(key: RelayKey): Promise<string> {
 const relayId = await resolveRelayId(relayKey);
 const app = createApp({ config, relayId, store, keys: await keySource(config), log, maxRequests: limits.maxRequests });
 
-const shutdownHooks: (() => void)[] = [];
+const shutdownHooks: Array<() => void> = [];
 const server = serve(
   {
     fetch: app.fetch,

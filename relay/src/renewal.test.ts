@@ -45,7 +45,7 @@ describe.each<[StorageKind, number, number]>([
     cluster = await startCluster(n, storage);
   }, 60_000);
   afterAll(async () => {
-    await cluster?.close();
+    await (cluster as Cluster | undefined)?.close(); // undefined when beforeAll failed
   });
 
   it.each(SIZES)('a %i-byte file renews: check passes, every k-subset rebuilds it at e+1, every body changed, epochs never mix', async (size) => {
@@ -108,7 +108,7 @@ describe.each<[number, number]>([
     cluster = await startCluster(n);
   }, 60_000);
   afterAll(async () => {
-    await cluster?.close();
+    await (cluster as Cluster | undefined)?.close(); // undefined when beforeAll failed
   });
 
   type Cheat = (subShares: Uint8Array[], xs: number[], bodyLength: number) => void;
@@ -188,7 +188,7 @@ describe('offline recovery (kofn-recover) after renewal, disk relays (2,3)', () 
     cluster = await startCluster(3);
   }, 60_000);
   afterAll(async () => {
-    await cluster?.close();
+    await (cluster as Cluster | undefined)?.close(); // undefined when beforeAll failed
   });
 
   it('rebuilds from the newest complete epoch, never mixing; a half-staged newer epoch is skipped and reported', async () => {

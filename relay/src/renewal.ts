@@ -158,24 +158,30 @@ function parseReceivers(body: unknown): Receiver[] {
   const list = (body as { receivers?: unknown } | null)?.receivers;
   if (!Array.isArray(list) || list.length < 2 || list.length > 255) throw new KofnError('BAD_REQUEST', '"receivers" expected 2..255 entries.');
   const seen = new Set<number>();
-  return list.map((r: Partial<Receiver> | null) => {
-    const ok =
-      Number.isInteger(r?.x) &&
-      (r!.x as number) >= 1 &&
-      (r!.x as number) <= 255 &&
-      !seen.has(r!.x as number) &&
-      typeof r!.id === 'string' &&
-      r!.id.length <= 64 &&
-      typeof r!.name === 'string' &&
-      r!.name.length <= 200 &&
-      typeof r!.url === 'string' &&
-      r!.url.length <= MAX_URL &&
-      /^https?:\/\/[^\s/?#]+$/.test(r!.url) &&
-      typeof r!.token === 'string' &&
-      r!.token.length <= MAX_TOKEN_BYTES;
-    if (!ok) throw new KofnError('BAD_REQUEST', 'A receiver is malformed or its x is repeated.');
-    seen.add(r!.x as number);
-    return { x: r!.x as number, id: r!.id as string, name: r!.name as string, url: r!.url as string, token: r!.token as string };
+  return list.map((item: unknown) => {
+    const { x, id, name, url, token } = (item ?? {}) as Partial<Record<keyof Receiver, unknown>>;
+    if (
+      !(
+        typeof x === 'number' &&
+        Number.isInteger(x) &&
+        x >= 1 &&
+        x <= 255 &&
+        !seen.has(x) &&
+        typeof id === 'string' &&
+        id.length <= 64 &&
+        typeof name === 'string' &&
+        name.length <= 200 &&
+        typeof url === 'string' &&
+        url.length <= MAX_URL &&
+        /^https?:\/\/[^\s/?#]+$/.test(url) &&
+        typeof token === 'string' &&
+        token.length <= MAX_TOKEN_BYTES
+      )
+    ) {
+      throw new KofnError('BAD_REQUEST', 'A receiver is malformed or its x is repeated.');
+    }
+    seen.add(x);
+    return { x, id, name, url, token };
   });
 }
 
@@ -226,7 +232,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const fileId = fileParam(c);
     const epoch = parseEpoch(c.req.param('epoch'), 1);
     const dealer = parseX(c.req.param('dealer'));
-    const index = parseChunkIndex(c.req.param('index') ?? '');
+    const index = parseChunkIndex(c.req.param('index'));
     if (index === undefined) throw new KofnError('BAD_REQUEST', 'Chunk index must be an integer 0..4294967294.');
     const cap = await authorize(c.req.header('authorization'), 'renew_put', fileId, index);
     requireEpoch(cap, epoch);
@@ -303,7 +309,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     requireEpoch(cap, epoch);
     const key = (await readJsonBody(c, MAX_CHECK_BODY_BYTES)) as { key?: unknown } | null;
     const k = typeof key?.key === 'string' && /^[A-Za-z0-9_-]{22}$/.test(key.key) ? Buffer.from(key.key, 'base64url') : undefined;
-    if (!k || k.length !== 16) throw new KofnError('BAD_REQUEST', '"key" expected 16 bytes, base64url.');
+    if (k?.length !== 16) throw new KofnError('BAD_REQUEST', '"key" expected 16 bytes, base64url.');
     const weights = cap.w ?? [];
     const tags = weights.map(() => Buffer.alloc(16));
     for (const info of await previous(fileId, epoch)) {

@@ -43,7 +43,7 @@ import {
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
 
-type Env = { Variables: { requestId: string } };
+interface Env { Variables: { requestId: string } }
 type Authorize = (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => Promise<{ chunks: [number, number]; ep?: number }>;
 
 const SESSION_TTL_MS = 30 * 60_000;
@@ -198,7 +198,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     sweep();
     const waiting = early.get(`${fileId}:${id}`);
     early.delete(`${fileId}:${id}`);
-    const session: Session = { rid: id, xs, self, xNew, k: xs.length, epoch, chunkCount, coefficient, seeds: waiting?.seeds ?? new Map(), served: new Set(), expires: Date.now() + SESSION_TTL_MS };
+    const session: Session = { rid: id, xs, self, xNew, k: xs.length, epoch, chunkCount, coefficient, seeds: waiting?.seeds ?? new Map<number, Uint8Array>(), served: new Set(), expires: Date.now() + SESSION_TTL_MS };
     // Seeds from this relay's CSPRNG, one per higher-numbered helper, handed to that helper only.
     for (const peer of peers) {
       const seed = randomBytes(REPAIR_SEED_BYTES);
@@ -227,7 +227,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     if (typeof b.seed !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(b.seed)) throw bad('"seed" expected 32 bytes in base64url.');
     const seed = Buffer.from(b.seed, 'base64url');
     const session = sessions.get(fileId);
-    if (session && session.rid === id) {
+    if (session?.rid === id) {
       if (from >= session.self) throw bad('"from" must be a lower-numbered helper.');
       if (session.seeds.has(from)) throw new KofnError('CONFLICT', 'This helper\u2019s seed was already received.');
       session.seeds.set(from, seed);
@@ -244,7 +244,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
   app.get('/v1/repair/:fileId/chunks/:index', async (c) => {
     const fileId = fileIdParam(c);
     const cap = await authorize(c, 'repair_send', fileId);
-    const index = parseChunkIndex(c.req.param('index') ?? '');
+    const index = parseChunkIndex(c.req.param('index'));
     if (index === undefined) throw bad('Chunk index must be an integer 0..4294967294.');
     const s = sessions.get(fileId);
     if (!s || s.expires < Date.now()) throw new KofnError('NOT_FOUND', 'No repair of this file in progress here.');
@@ -315,7 +315,7 @@ async function readStored(stream: NodeJS.ReadableStream, maxBytes: number): Prom
   const parts: Buffer[] = [];
   let total = 0;
   for await (const part of stream) {
-    const b = Buffer.isBuffer(part) ? part : Buffer.from(part as string);
+    const b = Buffer.isBuffer(part) ? part : Buffer.from(part);
     total += b.length;
     if (total > maxBytes) throw new KofnError('BAD_SHARE_FORMAT', 'Stored chunk larger than any share chunk.');
     parts.push(b);

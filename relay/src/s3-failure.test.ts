@@ -127,7 +127,9 @@ describe('S3 failures mid-PUT', () => {
     const body = shareChunk(fid, 1, CHUNK_BODY, 3);
 
     let halted: Promise<void> | undefined;
-    s3.onPutProgress(1 << 20, () => (halted = s3.halt()));
+    s3.onPutProgress(1 << 20, () => {
+      halted = s3.halt();
+    });
     const res = await put(r, fid, body);
     expect(halted).toBeDefined();
     await halted;
@@ -160,7 +162,9 @@ describe('S3 failures mid-PUT', () => {
     const body = shareChunk(fid, 1, CHUNK_BODY, 5);
 
     let killed: Promise<void> | undefined;
-    s3.onPutProgress(1 << 20, () => (killed = r.stop()));
+    s3.onPutProgress(1 << 20, () => {
+      killed = r.stop();
+    });
     const res = await put(r, fid, body).then(
       (x) => x.status,
       () => 0

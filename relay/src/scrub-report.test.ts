@@ -94,8 +94,9 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
-  await relay?.stop();
-  await new Promise((r) => server?.close(r));
+  // Unset when beforeAll failed.
+  await (relay as RelayProcess | undefined)?.stop();
+  await new Promise((r) => (server as Server | undefined)?.close(r));
 });
 
 describe('--scrub of an enrolled relay', () => {

@@ -148,8 +148,8 @@ export function hardenServer(server: Server, opts: { maxConnections: number; idl
       socket.destroy();
       return;
     }
-    if (err.code === 'HPE_HEADER_OVERFLOW') return reply(socket, 431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'Request headers are too large.');
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return reply(socket, 408, 'Request Timeout', 'BAD_REQUEST', 'The request took too long.');
-    return reply(socket, 400, 'Bad Request', 'BAD_REQUEST', 'Malformed HTTP request.');
+    if (err.code === 'HPE_HEADER_OVERFLOW') { reply(socket, 431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'Request headers are too large.'); return; }
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { reply(socket, 408, 'Request Timeout', 'BAD_REQUEST', 'The request took too long.'); return; }
+    reply(socket, 400, 'Bad Request', 'BAD_REQUEST', 'Malformed HTTP request.');
   });
 }

@@ -26,5 +26,5 @@ async function sizeOf(dir: string): Promise<number> {
 
 export async function diskUsage(dir: string): Promise<Usage> {
   const fs = await statfs(dir);
-  return { usedBytes: await sizeOf(dir), freeBytes: Number(fs.bavail) * Number(fs.bsize) };
+  return { usedBytes: await sizeOf(dir), freeBytes: fs.bavail * fs.bsize };
 }

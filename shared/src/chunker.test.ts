@@ -30,7 +30,7 @@ function piecewise(data: Uint8Array, sizes: number[], bytes: boolean, onCancel?:
           const n = Math.min(piece.length, view.byteLength);
           new Uint8Array(view.buffer, view.byteOffset, n).set(piece.subarray(0, n));
           off -= piece.length - n;
-          c.byobRequest!.respond(n);
+          c.byobRequest.respond(n);
         } else c.enqueue(piece);
       },
       cancel: onCancel

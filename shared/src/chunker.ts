@@ -53,7 +53,7 @@ class Slicer {
 
   /** The last, shorter chunk, if the input did not end on a chunk boundary. */
   end(): Uint8Array<ArrayBuffer> | undefined {
-    const last = this.#fill > 0 ? this.#buf!.subarray(0, this.#fill) : undefined;
+    const last = this.#fill > 0 && this.#buf ? this.#buf.subarray(0, this.#fill) : undefined;
     this.#buf = undefined;
     this.#fill = 0;
     return last;
@@ -120,6 +120,8 @@ export async function* readChunks(stream: ReadableStream<Uint8Array>, chunkSize:
           if (!value) throw new KofnError('STREAM_TRUNCATED', 'The stream was cancelled while it was read.');
           ended = done;
           // The read moved the buffer (the lent one is now detached): continue in the one it answered.
+          // The lib types say ArrayBufferLike; a BYOB read answers in the ArrayBuffer it was lent (Streams §4.5).
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
           buf = value.buffer as ArrayBuffer;
           fill += value.byteLength;
         }

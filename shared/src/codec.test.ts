@@ -9,7 +9,7 @@ import { encodeMetadata } from './metadata.js';
 const opts = { k: 3, xs: [1, 2, 3, 4, 5], fileId: new Uint8Array(16).fill(7), epoch: 0 };
 const macKey = new Uint8Array(32).fill(9);
 
-async function encodeWith(seed: number, data: Uint8Array, into?: Uint8Array<ArrayBuffer>[]) {
+async function encodeWith(seed: number, data: Uint8Array, into?: Array<Uint8Array<ArrayBuffer>>) {
   const restore = useRandomSource(seededSource(seed));
   try {
     const enc = await ShareEncoder.create(opts, macKey);
@@ -145,7 +145,7 @@ describe('ShareEncoder.create and ShareDecoder refuse bad parameters with INVALI
   const failure = async (p: Promise<unknown>): Promise<{ code?: string; message?: string }> =>
     p.then(
       () => ({}),
-      (err: { code?: string; message?: string }) => ({ code: err.code, message: err.message })
+      (err: unknown) => ({ code: (err as { code?: string }).code, message: (err as { message?: string }).message })
     );
   const key = () => new Uint8Array(32).fill(9);
 
@@ -211,7 +211,7 @@ describe('ShareDecoder names what is wrong with a set of shares', () => {
   const refusal = (p: Promise<unknown>) =>
     p.then(
       () => 'ok',
-      (err: { code?: string; message?: string }) => `${err.code}: ${err.message}`
+      (err: unknown) => `${(err as { code?: string }).code}: ${(err as Error).message}`
     );
   // Each altered share is altered at its own byte: equal changes at one byte can cancel in the sum.
   const flip = (chunk: Uint8Array, at = 0): Uint8Array => {

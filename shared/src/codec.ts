@@ -78,7 +78,7 @@ export class ShareEncoder {
    * With `into` (n buffers of at least shareChunkLength(data.length) bytes), the share chunks are written
    * there and views of them returned, so a caller that copies them out (into a Blob) allocates nothing.
    */
-  async encode(index: number, flags: number, data: Uint8Array, into?: readonly Uint8Array<ArrayBuffer>[]): Promise<Uint8Array<ArrayBuffer>[]> {
+  async encode(index: number, flags: number, data: Uint8Array, into?: ReadonlyArray<Uint8Array<ArrayBuffer>>): Promise<Array<Uint8Array<ArrayBuffer>>> {
     if (this.#busy) throw new Error('ShareEncoder.encode called concurrently');
     this.#busy = true;
     try {
@@ -104,11 +104,11 @@ export class ShareEncoder {
     }
   }
 
-  encodeMetadata(meta: MetadataRecord): Promise<Uint8Array<ArrayBuffer>[]> {
+  encodeMetadata(meta: MetadataRecord): Promise<Array<Uint8Array<ArrayBuffer>>> {
     return this.encode(0, FLAG_METADATA | (meta.chunkCount === 0 ? FLAG_FINAL : 0), encodeMetadata(meta));
   }
 
-  encodeData(index: number, final: boolean, data: Uint8Array, into?: readonly Uint8Array<ArrayBuffer>[]): Promise<Uint8Array<ArrayBuffer>[]> {
+  encodeData(index: number, final: boolean, data: Uint8Array, into?: ReadonlyArray<Uint8Array<ArrayBuffer>>): Promise<Array<Uint8Array<ArrayBuffer>>> {
     return this.encode(index, final ? FLAG_FINAL : 0, data, into);
   }
 
@@ -202,7 +202,8 @@ export class ShareDecoder {
       this.#keys.set(keyId(expected.fileId), key);
       return true;
     });
-    return { ...decoded, meta: meta! };
+    if (meta === undefined) throw new KofnError('INTERNAL', 'The metadata chunk was decoded without its record.');
+    return { ...decoded, meta };
   }
 
   /**
@@ -247,14 +248,14 @@ export class ShareDecoder {
     shareChunks.forEach((chunk, pos) => {
       try {
         const header = parseHeader(chunk);
-        if (!bytesEqual(header.fileId, expected.fileId)) return reject(pos, new KofnError('MIXED_FILE', 'A share belongs to another file.'));
+        if (!bytesEqual(header.fileId, expected.fileId)) { reject(pos, new KofnError('MIXED_FILE', 'A share belongs to another file.')); return; }
         if (header.index !== expected.index) {
-          return reject(pos, new KofnError('STREAM_OUT_OF_ORDER', `Expected chunk ${expected.index}, got chunk ${header.index}.`));
+          reject(pos, new KofnError('STREAM_OUT_OF_ORDER', `Expected chunk ${expected.index}, got chunk ${header.index}.`)); return;
         }
         if (expected.epoch !== undefined && header.epoch !== expected.epoch) {
-          return reject(pos, new KofnError('MIXED_EPOCH', `Share is from epoch ${header.epoch}, expected ${expected.epoch}.`));
+          reject(pos, new KofnError('MIXED_EPOCH', `Share is from epoch ${header.epoch}, expected ${expected.epoch}.`)); return;
         }
-        if (expected.k !== undefined && header.k !== expected.k) return reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share threshold differs.'));
+        if (expected.k !== undefined && header.k !== expected.k) { reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share threshold differs.')); return; }
         parsed.push({ pos, header, body: chunk.subarray(HEADER_BYTES) });
       } catch (err) {
         reject(pos, hasErrorCode(err) ? new KofnError(err.code, err.message) : new KofnError('BAD_SHARE_FORMAT', 'Unreadable share.'));

@@ -104,7 +104,8 @@ export function decodeMetadata(bytes: Uint8Array, opts: DecodeMetadataOptions = 
   o += 2;
   need(o, nameLen + 2);
   const strict = new TextDecoder('utf-8', { fatal: true });
-  let repaired = false;
+  // `as boolean`: the decoding callback sets it, which TypeScript's narrowing does not see.
+  let repaired = false as boolean;
   const text = (b: Uint8Array): string => {
     try {
       return strict.decode(b);

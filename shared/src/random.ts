@@ -16,7 +16,8 @@ export const GET_RANDOM_VALUES_MAX = 65_536;
 
 export const cryptoRandom: RandomSource = {
   fill(out: Uint8Array<ArrayBuffer>): void {
-    const c = globalThis.crypto;
+    // Typed as always present, but absent in old runtimes and some embedded contexts: checked, not trusted.
+    const c = globalThis.crypto as Crypto | undefined;
     if (!c || typeof c.getRandomValues !== 'function') {
       throw new KofnError('RANDOM_UNAVAILABLE', 'crypto.getRandomValues is not available in this environment.');
     }

@@ -292,7 +292,7 @@ describe('offline recovery from relay folders alone', () => {
   it('is linked as the kofn-recover command by npm install (committed launcher, not only dist)', () => {
     const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { bin: Record<string, string> };
     const launcher = join(import.meta.dirname, '..', pkg.bin['kofn-recover']!);
-    expect(launcher).not.toContain(`${join('dist', '')}`);
+    expect(launcher).not.toContain(join('dist', ''));
     const stdout = execFileSync(process.execPath, [launcher, '--help'], { encoding: 'utf8' });
     expect(stdout).toBe('usage: kofn-recover [--out DIR] RELAY_DIR...\n');
   });

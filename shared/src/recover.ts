@@ -105,7 +105,8 @@ async function indexShares(dirs: readonly string[]): Promise<Index> {
   for (const relayDir of dirs) {
     for await (const path of walk(relayDir)) {
       const layout = DISK_LAYOUT.exec(path);
-      const pathId = layout && layout[2]!.startsWith(layout[1]!) ? layout[2]! : undefined;
+      const [, prefix, storedId] = layout ?? [];
+      const pathId = storedId !== undefined && prefix !== undefined && storedId.startsWith(prefix) ? storedId : undefined;
       const fh = await open(path, 'r');
       let size: number;
       let n: number;
@@ -303,7 +304,8 @@ async function recoverNewestEpoch(
     }
     skipped.push(`epoch ${epoch}: ${last.error.code} (${last.error.message})`);
   }
-  return last!;
+  if (last === undefined) throw new KofnError('INTERNAL', 'No epoch was tried.');
+  return last;
 }
 
 async function checkFolders(dirs: readonly string[]): Promise<string[]> {

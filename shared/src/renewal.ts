@@ -78,7 +78,7 @@ export async function gmacWeb(key: Uint8Array<ArrayBuffer>, iv: Uint8Array<Array
  * that failed (0-based, equation eq is relay k-1+eq's), empty when the total update is a codeword with
  * zero at 0. The expected value per equation is the XOR of n tags of the zero vector.
  */
-export async function failedEquations(tags: readonly (readonly Uint8Array[])[], key: Uint8Array<ArrayBuffer>, chunks: ReadonlyArray<{ index: number; bodyLength: number }>): Promise<number[]> {
+export async function failedEquations(tags: ReadonlyArray<readonly Uint8Array[]>, key: Uint8Array<ArrayBuffer>, chunks: ReadonlyArray<{ index: number; bodyLength: number }>): Promise<number[]> {
   const n = tags.length;
   const eqs = tags[0]?.length ?? 0;
   if (n < 2 || eqs < 1 || tags.some((t) => t.length !== eqs || t.some((v) => v.length !== 16))) {

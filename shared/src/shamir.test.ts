@@ -244,7 +244,7 @@ describe('input validation with stable codes', () => {
     ['xs a number', () => split(s, 2, 5 as unknown as number[]), 'INVALID_ARGUMENT'],
     ['xs an object without length', () => split(s, 2, {} as unknown as number[]), 'INVALID_ARGUMENT'],
     ['xs a string', () => split(s, 2, '12' as unknown as number[]), 'INVALID_ARGUMENT'],
-    ['combine a non-array', () => combine({ length: 2 } as unknown as { x: number; y: Uint8Array }[]), 'INVALID_ARGUMENT'],
+    ['combine a non-array', () => combine({ length: 2 } as unknown as Array<{ x: number; y: Uint8Array }>), 'INVALID_ARGUMENT'],
     ['combine a share without y', () => combine([{ x: 1 } as unknown as { x: number; y: Uint8Array }, { x: 2, y: s }]), 'INVALID_ARGUMENT']
   ])('%s', (_name, fn, code) => {
     expect(codeOf(fn)).toBe(code);

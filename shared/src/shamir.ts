@@ -36,11 +36,14 @@ export function assertThreshold(k: unknown): asserts k is number {
 }
 
 export function assertXs(xs: ArrayLike<unknown>): void {
+  // The public edge: JavaScript callers may pass anything, whatever the type says (STYLE.md, inputs checked once).
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition
   if (xs === null || typeof xs !== 'object' || typeof xs.length !== 'number') {
     throw new KofnError('INVALID_ARGUMENT', '"xs" expected an array of x-coordinates');
   }
   if (xs.length > MAX_SHARES) throw new KofnError('INVALID_SHARE_COUNT', `"shares" expected at most 255, got ${xs.length}`);
   const seen = new Uint8Array(256);
+  // eslint-disable-next-line @typescript-eslint/prefer-for-of -- an ArrayLike (e.g. a typed array view or arguments) need not be iterable
   for (let i = 0; i < xs.length; i++) {
     const x = xs[i];
     if (typeof x !== 'number' || !Number.isInteger(x) || x < 1 || x > 255) {
@@ -137,11 +140,14 @@ export class ShamirEngine {
 
   /** Validated combine of k (or more) shares: Lagrange interpolation at 0. */
   combine(shares: readonly Share[]): Uint8Array {
-    if (!Array.isArray(shares)) throw new KofnError('INVALID_ARGUMENT', '"shares" expected an array');
+    // Checked as unknown: Array.isArray narrows a readonly array to any[]; the check is for JavaScript callers.
+    const input: unknown = shares;
+    if (!Array.isArray(input)) throw new KofnError('INVALID_ARGUMENT', '"shares" expected an array');
     if (shares.length < 2) throw new KofnError('NOT_ENOUGH_SHARES', `"shares" expected at least 2, got ${shares.length}`);
     const xs = shares.map((sh) => (sh as Share | null)?.x);
     assertXs(xs);
-    const len = (shares[0] as Share).y?.length;
+    const first: Partial<Share> | undefined = shares[0]; // y may be missing when called from JavaScript
+    const len = first?.y?.length;
     for (const sh of shares) {
       assertBytes(sh.y, 'y');
       if (sh.y.length !== len) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Shares have different lengths.');
@@ -221,6 +227,6 @@ export function split(secret: Uint8Array, k: number, xs: ArrayLike<number>): Uin
 }
 
 /** Rebuilds a secret from at least k shares of it. */
-export function combine(shares: { x: number; y: Uint8Array }[]): Uint8Array {
+export function combine(shares: Array<{ x: number; y: Uint8Array }>): Uint8Array {
   return engine().combine(shares);
 }

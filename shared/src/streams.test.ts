@@ -102,7 +102,9 @@ describe('protect -> retrieve round trips', () => {
       const writing = w.write(new Uint8Array(actual)).then(() => w.close()).catch(() => undefined);
       let code: string | undefined;
       try {
-        for await (const _ of p.readable) void _;
+        for await (const _ of p.readable) {
+          // drained for its error only
+        }
       } catch (err) {
         code = (err as { code?: string }).code;
       }
@@ -236,7 +238,7 @@ describe('stream structure attacks', () => {
     expect((await retrieve(sets, fileId)).error).toBe('STREAM_OUT_OF_ORDER');
     const rewritten = swapped.slice();
     new DataView(rewritten.buffer).setUint32(24, 1);
-    sets[1] = { index: 1, shares: [sets[1]!.shares[0]!, rewritten] };
+    sets[1] = { index: 1, shares: [sets[1].shares[0]!, rewritten] };
     expect((await retrieve(sets, fileId)).error).toBe('AUTH_FAILED');
   });
 
@@ -303,7 +305,7 @@ describe('stream structure attacks', () => {
     expect((await retrieve(sets, a.fileId)).error).toBe('MIXED_FILE');
     const rewritten = b.chunks[1]!.shares[1]!.slice();
     rewritten.set(a.fileId, 8);
-    sets[1] = { index: 1, shares: [sets[1]!.shares[0]!, rewritten] };
+    sets[1] = { index: 1, shares: [sets[1].shares[0]!, rewritten] };
     expect((await retrieve(sets, a.fileId)).error).toBe('AUTH_FAILED');
   });
 

@@ -24,7 +24,7 @@ export interface EncodedChunk {
   index: number;
   final: boolean;
   /** Share chunk for xs[j] at position j. */
-  shares: Uint8Array<ArrayBuffer>[];
+  shares: Array<Uint8Array<ArrayBuffer>>;
 }
 
 export interface ProtectOptions {
@@ -116,7 +116,8 @@ export function createRetrieveStream(opts: RetrieveOptions): TransformStream<Sha
         } else {
           const d = await decoder.decodeData(set.shares, { ...expected, index: next });
           if (d.bad.length) opts.onBadShares?.(next, d.bad);
-          const m = meta!;
+          const m = meta;
+          if (m === undefined) throw new KofnError('INTERNAL', 'A data chunk was decoded before the metadata record.');
           const final = next === m.chunkCount;
           const wantLength = final ? m.size - (m.chunkCount - 1) * m.chunkSize : m.chunkSize;
           if (((d.flags & FLAG_FINAL) !== 0) !== final || d.data.length !== wantLength) {

@@ -112,7 +112,7 @@ function parseRenewalClaims(payload: Record<string, unknown>, op: TokenOp, bad: 
   }
   if (dxs !== undefined || op === 'renew_prepare' || op === 'renew_drop') {
     if (!Array.isArray(dxs) || dxs.length > 255 || !dxs.every(isX) || new Set(dxs).size !== dxs.length) throw bad('dxs');
-    out.dxs = [...(dxs as number[])];
+    out.dxs = [...(dxs)];
   }
   if (rh !== undefined || op === 'renew_deal') {
     if (typeof rh !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(rh)) throw bad('rh');

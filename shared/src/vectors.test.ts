@@ -20,7 +20,7 @@ interface Vector {
 
 const file = join(import.meta.dirname, '..', 'test', 'vectors', 'shamir.json');
 
-const CASES: Omit<Vector, 'shares'>[] = [
+const CASES: Array<Omit<Vector, 'shares'>> = [
   { name: 'empty secret (2,3)', seed: 1, k: 2, xs: [1, 2, 3], secret: '' },
   { name: 'one byte (2,2)', seed: 2, k: 2, xs: [1, 255], secret: '00' },
   { name: 'ascii (3,5)', seed: 3, k: 3, xs: [1, 2, 3, 4, 5], secret: hex(new TextEncoder().encode('kofn: k of n')) },

@@ -47,7 +47,7 @@ export function splitRef(secret: Uint8Array, k: number, xs: readonly number[], d
   });
 }
 
-export function combineRef(shares: { x: number; y: Uint8Array }[]): Uint8Array {
+export function combineRef(shares: Array<{ x: number; y: Uint8Array }>): Uint8Array {
   const out = new Uint8Array(shares[0]!.y.length);
   shares.forEach((sj, j) => {
     let num = 1;

@@ -83,9 +83,9 @@ sw.addEventListener('fetch', (event) => {
   if (url.origin !== sw.location.origin || req.method !== 'GET') return;
   if (url.pathname.startsWith(DOWNLOAD_PREFIX)) {
     const d = downloads.get(url.pathname.slice(DOWNLOAD_PREFIX.length));
-    if (!d) return event.respondWith(new Response('Unknown download', { status: 404 }));
+    if (!d) { event.respondWith(new Response('Unknown download', { status: 404 })); return; }
     downloads.delete(url.pathname.slice(DOWNLOAD_PREFIX.length));
-    return event.respondWith(downloadResponse(d));
+    event.respondWith(downloadResponse(d)); return;
   }
   if (url.pathname.startsWith('/api/')) return; // never cached
   if (SHELL.includes(url.pathname)) {

@@ -37,7 +37,7 @@ const server = createServer((req, res) => {
     if (!res.headersSent) res.writeHead(status, { 'Content-Length': '0' });
     res.end();
   };
-  if (!m) return fail(404);
+  if (!m) { fail(404); return; }
   const path = join(root, m[1]!);
   if (req.method === 'PUT') {
     const part = join(tmp, `${++seq}.part`);

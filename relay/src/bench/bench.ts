@@ -42,6 +42,12 @@ async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise
   );
 }
 
+/** A child process's pid: a process that failed to spawn has none, and the bench cannot measure it. */
+function pidOf(child: { pid?: number | undefined }): number {
+  if (child.pid === undefined) throw new Error('the server process did not start');
+  return child.pid;
+}
+
 function vmHwmMB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -85,7 +91,7 @@ async function start(args: string[], env: Record<string, string>): Promise<{ chi
   });
   const url = await new Promise<string>((res, rej) => {
     child.once('exit', (code) => rej(new Error(`${args[0]} exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       const msg = JSON.parse(line) as { event: string; url: string };
       if (msg.event === 'listening') res(msg.url);
     });
@@ -144,22 +150,22 @@ try {
       const baseUrl = (i: number) => `${baseline.url}/${fid}-${i + 1}`;
 
       const relayPut = () =>
-        measure(r.put, relay.child.pid!, bytes, concurrency, async (agent, i) => {
+        measure(r.put, pidOf(relay.child), bytes, concurrency, async (agent, i) => {
           const a = await exchange(agent, chunkUrl(i), 'PUT', putAuth, bodies[i]);
           if (a.status !== 201) throw new Error(`relay PUT ${a.status}`);
         });
       const basePut = () =>
-        measure(b.put, baseline.child.pid!, bytes, concurrency, async (agent, i) => {
+        measure(b.put, pidOf(baseline.child), bytes, concurrency, async (agent, i) => {
           const a = await exchange(agent, baseUrl(i), 'PUT', {}, bodies[i]);
           if (a.status !== 201) throw new Error(`baseline PUT ${a.status}`);
         });
       const relayGet = () =>
-        measure(r.get, relay.child.pid!, bytes, concurrency, async (agent, i) => {
+        measure(r.get, pidOf(relay.child), bytes, concurrency, async (agent, i) => {
           const a = await exchange(agent, chunkUrl(i), 'GET', getAuth);
           if (a.status !== 200 || a.bytes !== bodies[i]!.length) throw new Error(`relay GET ${a.status}, ${a.bytes} bytes`);
         });
       const baseGet = () =>
-        measure(b.get, baseline.child.pid!, bytes, concurrency, async (agent, i) => {
+        measure(b.get, pidOf(baseline.child), bytes, concurrency, async (agent, i) => {
           const a = await exchange(agent, baseUrl(i), 'GET', {});
           if (a.status !== 200 || a.bytes !== bodies[i]!.length) throw new Error(`baseline GET ${a.status}, ${a.bytes} bytes`);
         });
@@ -189,7 +195,7 @@ try {
   relay = await startRelay();
   const fid = newFileId();
   const token = await signer.mint({ fid, op: 'put', chunks: [1, 32], max: CHUNK_BODY + 100 });
-  const before = vmHwmMB(relay.child.pid!);
+  const before = vmHwmMB(pidOf(relay.child));
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
   await Promise.all(
     Array.from({ length: 32 }, async (_, i) => {
@@ -198,7 +204,7 @@ try {
     })
   );
   agent.destroy();
-  const peak = vmHwmMB(relay.child.pid!);
+  const peak = vmHwmMB(pidOf(relay.child));
 
   console.log(
     `kofn relay benchmark: 4 MiB share chunks over loopback, disk backend, against a minimal node:http baseline in the same run (medians of ${ROUNDS} rounds of ${PER_ROUND} chunks; MB = 10^6 bytes)`

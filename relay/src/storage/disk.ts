@@ -151,7 +151,7 @@ export class DiskStore implements ChunkStore {
 
   async usage(): Promise<{ usedBytes: number; freeBytes: number }> {
     const fs = await statfs(this.root);
-    return { usedBytes: this.#used, freeBytes: Number(fs.bavail) * Number(fs.bsize) };
+    return { usedBytes: this.#used, freeBytes: fs.bavail * fs.bsize };
   }
 
   async scrub(): Promise<{ checked: number; corrupt: Array<{ fileId: string; index: number }> }> {

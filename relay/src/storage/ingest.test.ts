@@ -20,7 +20,7 @@ function body(bytes: Uint8Array, piece = bytes.length): ReadableStream<Uint8Arra
   let at = 0;
   return new ReadableStream({
     pull(c) {
-      if (at >= bytes.length) return c.close();
+      if (at >= bytes.length) { c.close(); return; }
       c.enqueue(bytes.slice(at, at + piece));
       at += piece;
     }
@@ -32,7 +32,7 @@ const spool = (): string => mkdtempSync(join(tmpdir(), 'kofn-ingest-'));
 async function refusal(p: Promise<unknown>): Promise<string> {
   return p.then(
     () => 'ok',
-    (err: { code?: string; message?: string }) => `${err.code}: ${err.message}`
+    (err: unknown) => `${(err as { code?: string }).code}: ${(err as Error).message}`
   );
 }
 

@@ -45,7 +45,7 @@ async function* fromWeb(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8A
  */
 export async function ingest(body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array> | null, opts: IngestOptions): Promise<Spooled> {
   if (!body) throw new KofnError('BAD_REQUEST', 'Expected a share chunk body.');
-  const source = 'getReader' in body ? fromWeb(body) : body;
+  const source: AsyncIterable<Uint8Array> = 'getReader' in body ? fromWeb(body) : body;
   const path = join(opts.spoolDir, `${randomUUID()}.part`);
   const hash = createHash('sha256');
   const head = new Uint8Array(HEADER_BYTES);
@@ -60,13 +60,16 @@ export async function ingest(body: AsyncIterable<Uint8Array> | ReadableStream<Ui
     const parts = pending;
     pending = [];
     pendingBytes = 0;
-    await writeAll(fh!, parts);
+    if (fh === undefined) throw new KofnError('INTERNAL', 'The spool file was not open.');
+    await writeAll(fh, parts);
   };
-  const pieces = source[Symbol.asyncIterator]();
+  // The lib's AsyncIterable leaves the return value `any`; a body's iterator returns nothing.
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment
+  const pieces: AsyncIterator<Uint8Array, undefined> = source[Symbol.asyncIterator]();
   try {
     fh = await open(path, 'wx', 0o600);
     for (;;) {
-      const { done, value } = await pieces.next().catch(() => {
+      const { done, value }: IteratorResult<Uint8Array, undefined> = await pieces.next().catch((): never => {
         // The client went away mid-body (reload, cancel, network): bad input, not a relay failure.
         throw new KofnError('BAD_REQUEST', 'The upload was interrupted before its end.');
       });

@@ -50,7 +50,8 @@ const backends: Array<[string, () => ChunkStore, Corrupt]> = [
     'disk',
     () => new DiskStore(mkdtempSync(join(tmpdir(), 'kofn-disk-'))),
     (store, fileId, index) => {
-      const dir = join((store as DiskStore).root, 'chunks', fileId.slice(0, 2), fileId);
+      if (!(store instanceof DiskStore)) throw new Error('the disk corrupter needs a DiskStore');
+      const dir = join(store.root, 'chunks', fileId.slice(0, 2), fileId);
       flip(join(dir, readdirSync(dir).find((n) => n.startsWith(`${index}.`))!));
     }
   ],

@@ -37,7 +37,7 @@ export async function startRelayProcess(relayId: string, env: Record<string, str
   });
   const stop = () =>
     new Promise<void>((res) => {
-      if (child.exitCode !== null || child.signalCode !== null) return res();
+      if (child.exitCode !== null || child.signalCode !== null) { res(); return; }
       child.removeAllListeners('exit');
       child.once('exit', () => res());
       child.kill('SIGKILL');

@@ -38,7 +38,7 @@ export interface AllocResult {
   rounds: number;
   variants: AllocVariant[];
   /** Medians of per-round ratios of wall-clock throughput. */
-  ratios: { name: string; value: number }[];
+  ratios: Array<{ name: string; value: number }>;
 }
 
 function uninitialised(len: number): Uint8Array {
@@ -57,7 +57,7 @@ const variants: Array<[string, () => void]> = [
   [
     'memcpy baseline (n fresh outputs)',
     () => {
-      for (let j = 0; j < XS.length; j++) {
+      for (const _x of XS) {
         const o = uninitialised(SIZE);
         o.set(secret);
       }

@@ -65,16 +65,16 @@ function serve(): Promise<{ server: Server; url: string }> {
       res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
-    if (path === '/') return send(page, 'text/html');
+    if (path === '/') { send(page, 'text/html'); return; }
     if (path.startsWith('/dist/')) {
       const file = normalize(join(dist, path.slice(6)));
-      if (file.startsWith(dist) && existsSync(file)) return send(readFileSync(file), 'text/javascript');
+      if (file.startsWith(dist) && existsSync(file)) { send(readFileSync(file), 'text/javascript'); return; }
     }
     if (path === '/privy/index.js') {
       // privy imports its CSPRNG by bare specifier; workers have no import map, so point it at the file.
-      return send(readFileSync(join(privyDir, 'index.js'), 'utf8').replace("'shamir-secret-sharing/csprng'", "'./csprng.js'"), 'text/javascript');
+      send(readFileSync(join(privyDir, 'index.js'), 'utf8').replace("'shamir-secret-sharing/csprng'", "'./csprng.js'"), 'text/javascript'); return;
     }
-    if (path === '/privy/csprng.js') return send(readFileSync(join(privyDir, 'csprng.js')), 'text/javascript');
+    if (path === '/privy/csprng.js') { send(readFileSync(join(privyDir, 'csprng.js')), 'text/javascript'); return; }
     res.writeHead(404).end();
   });
   return new Promise((res) => server.listen(0, '127.0.0.1', () => res({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));

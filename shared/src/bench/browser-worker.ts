@@ -11,15 +11,17 @@ interface PrivyModule {
 
 const scope = globalThis as unknown as { onmessage: ((e: MessageEvent) => void) | null; postMessage: (m: unknown) => void };
 
-scope.onmessage = async () => {
+async function run(): Promise<void> {
   try {
-    const privyUrl: string = '/privy/index.js';
+    const privyUrl = '/privy/index.js';
     const privy = (await import(privyUrl)) as PrivyModule;
-    const result = await runSuite(`chromium worker (${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'chromium'})`, privy, (s) =>
+    const result = await runSuite(`chromium worker (${(/Chrome\/[\d.]+/.exec(navigator.userAgent))?.[0] ?? 'chromium'})`, privy, (s) =>
       scope.postMessage({ progress: s })
     );
     scope.postMessage({ result });
   } catch (err) {
-    scope.postMessage({ error: String((err as Error)?.stack ?? err) });
+    scope.postMessage({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   }
-};
+}
+
+scope.onmessage = () => void run();

@@ -16,7 +16,7 @@ export async function throughput(bytes: number, fn: () => unknown, runs = 5, min
   for (let r = 0; r < runs; r++) {
     let calls = 0;
     const t0 = performance.now();
-    let t = t0;
+    let t: number;
     do {
       await fn();
       calls++;

@@ -15,7 +15,7 @@ const fileId = randomBytes(16);
 let sent = 0;
 const source = new ReadableStream<Uint8Array>({
   pull(controller) {
-    if (sent >= total) return controller.close();
+    if (sent >= total) { controller.close(); return; }
     const n = Math.min(chunk, total - sent);
     sent += n;
     // A fresh buffer per read, as File streams give; contents repeat so the output can be checked cheaply.

@@ -98,7 +98,7 @@ async function macs(): Promise<{ gmacMBps: number; hmacMBps: number }> {
   };
 }
 
-export async function runSuite(env: string, baseline: { split: PrivySplit; combine: PrivyCombine }, log: (s: string) => void = () => {}): Promise<SuiteResult> {
+export async function runSuite(env: string, baseline: { split: PrivySplit; combine: PrivyCombine }, log: (s: string) => void = () => undefined): Promise<SuiteResult> {
   const rows: Row[] = [];
   for (const [k, n] of PARAMS) {
     for (const size of [MiB, 16 * MiB]) {

@@ -95,8 +95,8 @@ async function readSecret(io: Io, prompt: string): Promise<string> {
     return await new Promise<string>((res, rej) => {
       const onData = (buf: Buffer) => {
         for (const ch of buf.toString('utf8')) {
-          if (ch === '\r' || ch === '\n') return finish(res, value);
-          if (ch === '\u0003') return finish(rej, new KofnError('CANCELLED', 'Cancelled.'));
+          if (ch === '\r' || ch === '\n') { finish(res, value); return; }
+          if (ch === '\u0003') { finish(rej, new KofnError('CANCELLED', 'Cancelled.')); return; }
           if (ch === '\u007f') value = value.slice(0, -1);
           else value += ch;
         }
@@ -222,10 +222,10 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     } else sources.push(await fileSource(p, str(values.name)));
   }
   const api = await session(io);
-  const relays = values.servers ? await serverIds(api, str(values.servers)!) : undefined;
+  const relays = values.servers ? await serverIds(api, String(values.servers)) : undefined;
   if (k !== undefined && relays && k > relays.length) throw new KofnError('THRESHOLD_TOO_HIGH', `-k ${k} is more than the ${relays.length} servers chosen.`);
-  if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name)!, size));
-  const bar = progressFor(!values.json && !values.quiet && !!io.stderr.isTTY);
+  if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name) ?? '', size));
+  const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
   const results: unknown[] = [];
   const replaced: string[] = [];
   let failures = 0;
@@ -237,8 +237,8 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     if (small.length > 0) {
       const kk = k ?? defaultThreshold(relays?.length ?? (await api.call<StorageList>('GET', '/api/storage')).relays.filter((r) => r.status === 'online').length);
       const read: SmallFile[] = [];
-      for (const x of small) read.push({ name: x.name, data: await readAll(x), ...(values.type ? { type: str(values.type)! } : {}) });
-      const done = await protectMany(api, read, { k: kk, ...(relays ? { relays } : {}), ...(io.signal ? { signal: io.signal } : {}), onFile: (r) => {
+      for (const x of small) read.push({ name: x.name, data: await readAll(x), ...(typeof values.type === 'string' ? { type: values.type } : {}) });
+      const done = await protectMany(api, read, { k: kk, ...(relays ? { relays } : {}), signal: io.signal, onFile: (r) => {
         if (values.json || values.quiet) return;
         io.stderr.write(r.ok ? `protected ${r.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n` : `not protected: ${r.name}: ${r.message}\n`);
       } });
@@ -253,7 +253,7 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     }
     for (const source of sources.filter((x) => !small.includes(x))) {
       bar.start(`protect ${source.name}`, source.size);
-      const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(values.type ? { type: str(values.type)! } : {}), signal: io.signal, onProgress: (d) => bar.update(d), onReplaced: (id, spare) => {
+      const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(typeof values.type === 'string' ? { type: values.type } : {}), signal: io.signal, onProgress: (d) => bar.update(d), onReplaced: (id, spare) => {
         replaced.push(spare);
         if (!values.json && !values.quiet) io.stderr.write(`a storage server failed (${id}); ${spare} takes its place and the upload starts again\n`);
       } }).finally(() => bar.stop());
@@ -291,7 +291,7 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
     else if (positionals.length > 1) throw new KofnError('CLI_USAGE', `-o ${output}: with several files, -o names an existing folder.`);
   }
   const api = await session(io);
-  const bar = progressFor(!values.json && !values.quiet && !!io.stderr.isTTY);
+  const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
   const results: unknown[] = [];
   for (const want of positionals) {
     const f = await resolveFile(api, want);
@@ -303,7 +303,7 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
       onProgress: (d) => bar.update(d),
       sinkFor: async (file) => {
         if (toStdout) return streamSink(io.stdout);
-        path = intoDir !== undefined ? join(intoDir, safeFileName(file.name, f.id)) : output!;
+        path = intoDir !== undefined || output === undefined ? join(intoDir ?? '.', safeFileName(file.name, f.id)) : output;
         return fileSink(path, !!values.force);
       }
     }).finally(() => bar.stop());

@@ -60,12 +60,11 @@ export async function loadSession(env?: NodeJS.ProcessEnv): Promise<Session> {
     throw err;
   }
   const s = JSON.parse(text) as Partial<Session>;
-  const cookieSession = typeof s.cookie === 'string' && typeof s.csrfToken === 'string';
-  if (typeof s.url !== 'string' || (!cookieSession && typeof s.token !== 'string')) {
-    throw new KofnError('NOT_SIGNED_IN', `${path} is not a kofn session; run \`kofn login <url>\` again.`);
+  if (typeof s.url === 'string' && typeof s.token === 'string') return { url: s.url, email: s.email ?? '', token: s.token };
+  if (typeof s.url === 'string' && typeof s.cookie === 'string' && typeof s.csrfToken === 'string') {
+    return { url: s.url, email: s.email ?? '', cookie: s.cookie, csrfToken: s.csrfToken };
   }
-  if (typeof s.token === 'string') return { url: s.url, email: s.email ?? '', token: s.token };
-  return { url: s.url, email: s.email ?? '', cookie: s.cookie!, csrfToken: s.csrfToken! };
+  throw new KofnError('NOT_SIGNED_IN', `${path} is not a kofn session; run \`kofn login <url>\` again.`);
 }
 
 export async function forgetSession(env?: NodeJS.ProcessEnv): Promise<void> {

@@ -25,7 +25,7 @@ const table: Record<string, (args: string[], io: commands.Io) => Promise<number>
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(HELP[args[0] ?? ''] ?? HELP.main!);
+    process.stdout.write(HELP[args[0] ?? ''] ?? HELP.main ?? '');
     return name === undefined ? EXIT.input : EXIT.ok;
   }
   if (name === '--version') {
@@ -43,7 +43,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const controller = new AbortController();
-  let interrupted = false;
+  // `as boolean`: the SIGINT handler sets it, which TypeScript's narrowing does not see.
+  let interrupted = false as boolean;
   const onSigint = () => {
     if (interrupted) process.exit(EXIT.cancelled);
     interrupted = true;
@@ -64,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
       return exitCodeFor(err.code);
     }
     // Not one of ours (a bug, or the OS refusing a write): the message, never the stack.
-    const e = err as NodeJS.ErrnoException;
+    const e = err instanceof Error ? (err as NodeJS.ErrnoException) : undefined;
     process.stderr.write(`kofn: ${e?.message ?? String(err)} [${e?.code ?? 'INTERNAL'}]\n`);
     if (process.env.KOFN_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
     return EXIT.failed;

@@ -152,7 +152,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
   const macKey = newMacKey();
   const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
   /** PUTs share chunk j of `index` to relay j, all relays at once; records each relay's digest. */
-  const store = async (index: number, shares: Uint8Array<ArrayBuffer>[]) => {
+  const store = async (index: number, shares: Array<Uint8Array<ArrayBuffer>>) => {
     const answers = await Promise.all(clients.map((c, j) => c.put(r.fileId, index, shares[j]!, signal)));
     answers.forEach((a, j) => (perRelay[j]![index] = a.digest));
   };
@@ -171,10 +171,11 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
     let done = 0;
     req.onProgress?.(0, source.size);
     const inflight = new Set<Promise<void>>();
-    let failure: unknown;
+    // Boxed: a caught value may be anything (even undefined), and the box says whether one was caught.
+    let failure: { error: unknown } | undefined;
     let index = 0;
     let read = 0;
-    const sharePool: Uint8Array<ArrayBuffer>[][] = [];
+    const sharePool: Array<Array<Uint8Array<ArrayBuffer>>> = [];
     const spareChunks: ArrayBuffer[] = [];
     for await (const data of chunksOf(source.open(0, signal), r.chunkSize, () => spareChunks.pop())) {
       if (failure !== undefined) break;
@@ -197,7 +198,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
           req.onProgress?.(done, source.size);
         },
         (err: unknown) => {
-          failure ??= err;
+          failure ??= { error: err };
         }
       );
       const tracked = task.finally(() => inflight.delete(tracked));
@@ -205,7 +206,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
       if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
     }
     await Promise.all(inflight);
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) throw failure.error;
     if (signal?.aborted) throw signal.reason;
     if (index !== r.chunkCount || read !== source.size) throw new KofnError('FILE_UNREADABLE', `${source.name} is shorter than its declared size ${source.size}; nothing was kept.`);
     return perRelay;

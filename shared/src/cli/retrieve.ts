@@ -114,7 +114,7 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
           from.push(p);
           return;
         }
-        const code = (g.reason as { code?: string })?.code as ErrorCode;
+        const code = (g.reason as { code?: string } | undefined)?.code as ErrorCode;
         if (!RELAY_FAILURE_CODES.has(code) && code !== 'NOT_FOUND') throw g.reason;
         failures.push((g.reason as Error).message);
         drop(p, unreachable);

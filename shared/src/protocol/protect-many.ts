@@ -77,7 +77,7 @@ export async function uploadSmall(api: CoordinatorApi, r: Reservation, file: Sma
   const macKey = newMacKey();
   const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
   const digests: string[][] = r.placements.map(() => []);
-  const store = async (index: number, shares: Uint8Array<ArrayBuffer>[]) => {
+  const store = async (index: number, shares: Array<Uint8Array<ArrayBuffer>>) => {
     const answers = await Promise.all(clients.map((c, j) => c.put(r.fileId, index, shares[j]!, signal)));
     answers.forEach((a, j) => (digests[j]![index] = a.digest));
   };
@@ -104,7 +104,7 @@ async function pool<T>(items: readonly T[], parallel: number, task: (item: T) =>
 }
 
 export async function protectMany(api: CoordinatorApi, list: readonly SmallFile[], opts: ProtectManyOptions): Promise<ProtectedOrFailed[]> {
-  const results: ProtectedOrFailed[] = new Array(list.length);
+  const results = new Array<ProtectedOrFailed>(list.length);
   const done = (i: number, r: ProtectedOrFailed) => {
     results[i] = r;
     opts.onFile?.(r);

@@ -57,7 +57,7 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
 const flood = (res: ServerResponse, piece: Uint8Array, ms = 0) => {
   if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/octet-stream' });
   const t = setInterval(() => {
-    if (res.destroyed) return clearInterval(t);
+    if (res.destroyed) { clearInterval(t); return; }
     res.write(piece);
     written += piece.length;
   }, ms);
@@ -101,8 +101,8 @@ describe('RelayClient happy paths', () => {
     answer = (req, res) => {
       if (req.method === 'HEAD' && req.url!.endsWith('/9')) return void res.writeHead(404).end();
       if (req.method === 'HEAD') return void res.writeHead(200, { 'content-length': '77', 'x-kofn-digest': DIGEST }).end();
-      if (req.method === 'GET') return json(res, 200, { fileId: FID, chunks: [{ index: 0, size: 77, digest: DIGEST }] });
-      return json(res, 200, { deleted: req.url!.endsWith('/chunks/2') ? true : 4 });
+      if (req.method === 'GET') { json(res, 200, { fileId: FID, chunks: [{ index: 0, size: 77, digest: DIGEST }] }); return; }
+      json(res, 200, { deleted: req.url!.endsWith('/chunks/2') ? true : 4 });
     };
     const c = client({ timeouts: RELAXED });
     expect(await c.head(FID, 1)).toEqual({ size: 77, digest: DIGEST });

@@ -127,7 +127,7 @@ class Deadline {
   private phase: Phase = 'headers';
   private phaseTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly totalTimer: ReturnType<typeof setTimeout>;
-  private readonly onOuterAbort = () => this.controller.abort(this.outer!.reason);
+  private readonly onOuterAbort = () => this.controller.abort(this.outer?.reason);
 
   constructor(
     totalMs: number,
@@ -435,10 +435,10 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((res, rej) => {
-    if (signal?.aborted) return rej(signal.reason);
+    if (signal?.aborted) { rej(signal.reason); return; }
     const done = () => {
       clearTimeout(t);
-      rej(signal!.reason);
+      rej(signal?.reason);
     };
     const t = setTimeout(() => {
       signal?.removeEventListener('abort', done);

@@ -88,7 +88,7 @@ export function shareWorkerPool(opts: Omit<PoolOptions<ShareWorker>, 'spawn'> = 
 }
 
 export class WorkerPool<Api> {
-  readonly #slots: Slot<Api>[] = [];
+  readonly #slots: Array<Slot<Api>> = [];
   /** The next replacement, already started (only when workers retire). */
   #spare: Slot<Api> | undefined;
   readonly #waiting: Array<{ take: (slot: Slot<Api>) => void; fail: (err: unknown) => void }> = [];

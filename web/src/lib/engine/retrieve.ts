@@ -237,7 +237,7 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     await inflight.drain();
     await flush();
     if (done !== m.size) throw { code: 'STREAM_TRUNCATED', message: 'The file ended before its final chunk.' };
-    await sink!.close();
+    await sink.close();
     opts.onProgress?.(done, m.size, { ...perRelay });
     return { size: done, badRelays: [...bad], unreachable: [...unreachable] };
   } catch (err) {

@@ -106,12 +106,12 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** Share chunks are written here and copied into Blobs at once, so a chunk allocates no share buffers. */
-let scratch: Uint8Array<ArrayBuffer>[] = [];
+let scratch: Array<Uint8Array<ArrayBuffer>> = [];
 
 const asBody = (share: Uint8Array<ArrayBuffer>): Blob => new Blob([share], { type: 'application/octet-stream' });
 
 /** The scratch buffers, grown to hold share chunks of `dataLength` bytes of data. */
-function scratchFor(dataLength: number): Uint8Array<ArrayBuffer>[] {
+function scratchFor(dataLength: number): Array<Uint8Array<ArrayBuffer>> {
   const size = shareChunkLength(dataLength);
   if (scratch.length !== encoder!.xs.length || scratch[0]!.length < size) scratch = encoder!.xs.map(() => new Uint8Array(size));
   return scratch;
@@ -122,7 +122,7 @@ function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<
   return Promise.all(
     targets.map(async (t, j) => {
       const { digest } = await relayClient(t, timeouts, renewToken).put(fileIdHex, index, bodies[j]!);
-      void onShareStored?.(t.relayId, bodies[j]!.size);
+      onShareStored?.(t.relayId, bodies[j]!.size);
       return digest;
     })
   );
@@ -135,7 +135,7 @@ async function getAll(fileId: string, index: number, sources: RelayTarget[]): Pr
 }
 
 /** The shares, or which relays failed and why (a timeout, an answer too large, offline, ...). */
-function settled(got: PromiseSettledResult<Uint8Array>[], sources: RelayTarget[]): Uint8Array[] | Unreachable {
+function settled(got: Array<PromiseSettledResult<Uint8Array>>, sources: RelayTarget[]): Uint8Array[] | Unreachable {
   const failures: RelayFailure[] = [];
   got.forEach((g, i) => {
     if (g.status === 'fulfilled') return;

@@ -178,7 +178,7 @@ const placementColumns = {
   location: relays.location,
   lastHeartbeat: relays.lastHeartbeat
 };
-type PlacementRow = { fileId: string; x: number; relayId: string; name: string; url: string; location: string; lastHeartbeat: Date };
+interface PlacementRow { fileId: string; x: number; relayId: string; name: string; url: string; location: string; lastHeartbeat: Date }
 
 function views(ctx: Ctx, rows: FileRow[], ps: PlacementRow[], now: Date, owners?: Map<string, { email: string; displayName: string }>) {
   const byFile = new Map<string, PlacementView[]>();
@@ -190,7 +190,7 @@ function views(ctx: Ctx, rows: FileRow[], ps: PlacementRow[], now: Date, owners?
   return rows.map((f) => fileView(f, (byFile.get(f.id) ?? []).sort((a, b) => a.name.localeCompare(b.name)), ctx.config, now, owners?.get(f.ownerId)));
 }
 
-const LISTED: FileRow['status'][] = ['available', 'reserved', 'deleting'];
+const LISTED: Array<FileRow['status']> = ['available', 'reserved', 'deleting'];
 
 export async function listFiles(ctx: Ctx, now = new Date()) {
   const mine = and(eq(files.ownerId, ctx.user.id), inArray(files.status, LISTED));

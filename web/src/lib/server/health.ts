@@ -246,7 +246,7 @@ export async function acceptScrubReport(db: Db, body: Uint8Array, signature: str
     const before = new Map((await tx.select().from(shareHealth).where(eq(shareHealth.relayId, report.relayId))).map((r) => [r.fileId, r]));
     await tx.update(shareHealth).set({ scrubDamage: null }).where(eq(shareHealth.relayId, report.relayId));
     for (const { file } of held) {
-      const indexes = [...new Set(byFile.get(file.id)!)].sort((a, b) => a - b);
+      const indexes = [...new Set(byFile.get(file.id))].sort((a, b) => a - b);
       const prev = before.get(file.id);
       await tx
         .insert(shareHealth)

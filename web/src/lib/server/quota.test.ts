@@ -83,7 +83,7 @@ describeDatabases('quota and put bounds on $name with real relays', ({ open }) =
     const header = forgedShareChunk(r.fileId, p.x, 1, 0);
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (pulled >= gib) return controller.close();
+        if (pulled >= gib) { controller.close(); return; }
         const part = pulled === 0 ? header : new Uint8Array(64 * 1024);
         pulled += part.length;
         controller.enqueue(part);

@@ -308,7 +308,7 @@ export interface RenewalState {
  * attempt's error while a retry waits); a job given up, or a last renewal whose check failed (from the
  * history), is "failed" with the reason.
  */
-export async function renewalStates(db: Db, list: readonly { id: string; epoch: number }[]): Promise<Map<string, RenewalState>> {
+export async function renewalStates(db: Db, list: ReadonlyArray<{ id: string; epoch: number }>): Promise<Map<string, RenewalState>> {
   const out = new Map<string, RenewalState>();
   if (list.length === 0) return out;
   const ids = list.map((f) => f.id);
