@@ -156,10 +156,7 @@ export default tseslint.config(
       // (the reason typescript-eslint's own promise-function-async rule gives).
       '@typescript-eslint/require-await': 'off',
       // The usual convention: a leading underscore marks a binding that is deliberately unused.
-      '@typescript-eslint/no-unused-vars': [
-        'error',
-        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }
-      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
       // Passing on an AbortSignal's reason or a caught value unchanged is allowed, as only-throw-error allows
       // rethrowing them; new rejections are still Errors.
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }]

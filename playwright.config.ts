@@ -23,15 +23,7 @@ export default defineConfig({
     launchOptions: {
       executablePath: chromium,
       // Without these, Chromium tries Google's hosts at start and this machine's closed network refuses them.
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync'
-      ]
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
     }
   }
 });

@@ -70,8 +70,14 @@ export async function opfsSha256(page: Page, name: string): Promise<string | nul
 
 export async function retrieveThroughUi(page: Page, name: string): Promise<void> {
   await ready(page);
-  await page.getByRole('button', { name: `Retrieve ${name}`, exact: true }).first().click();
-  const transfer = page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
+  await page
+    .getByRole('button', { name: `Retrieve ${name}`, exact: true })
+    .first()
+    .click();
+  const transfer = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${name}` })
+    .first();
   await expect(transfer).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
 }
 

@@ -93,7 +93,10 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       }),
     stop: async (stopOpts = {}) => {
       await new Promise<void>((res) => {
-        if (child.exitCode !== null) { res(); return; }
+        if (child.exitCode !== null) {
+          res();
+          return;
+        }
         child.once('exit', () => res());
         process.kill(child.pid!, 'SIGTERM');
       });

@@ -8,8 +8,7 @@ import { createHash } from 'node:crypto';
  * hash (CSP3 §6.7.3.3). Without it every page logged a violation (issue #13 item 12); e2e/tests/csp.spec.ts
  * fails if a SvelteKit upgrade changes the text.
  */
-const ANNOUNCER_STYLE =
-  'position: absolute; left: 0; top: 0; clip: rect(0 0 0 0); clip-path: inset(50%); overflow: hidden; white-space: nowrap; width: 1px; height: 1px';
+const ANNOUNCER_STYLE = 'position: absolute; left: 0; top: 0; clip: rect(0 0 0 0); clip-path: inset(50%); overflow: hidden; white-space: nowrap; width: 1px; height: 1px';
 const styleHash = (style) => `sha256-${createHash('sha256').update(style).digest('base64')}`;
 
 /** @type {import('@sveltejs/kit').Config} */

@@ -49,7 +49,9 @@ const SAMPLE_MS = 500;
 /** The processes measured, by pid, with their type: Chromium's (browser, renderer, gpu-process, utility:Network...) and the relays. */
 function measuredProcesses(relayPids: number[]): Map<number, string> {
   const out = new Map<number, string>();
-  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number)) {
+  for (const pid of readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       if (relayPids.includes(pid)) out.set(pid, 'relays');

@@ -65,7 +65,10 @@ test('change password on the account page: other sessions end; sign out everywhe
   expect(disabled.status()).toBe(200);
   expect((await page.request.get('/api/session')).status()).toBe(401);
   // Enabled again (and her password reset to the first one, for reruns).
-  const back = await admin.page.request.patch(`/api/users/${erin.id}`, { data: { disabled: false, password: ERIN.password, mustChangePassword: false }, headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken } });
+  const back = await admin.page.request.patch(`/api/users/${erin.id}`, {
+    data: { disabled: false, password: ERIN.password, mustChangePassword: false },
+    headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken }
+  });
   expect(back.status()).toBe(200);
   await signIn(other, stack, ERIN.email, ERIN.password);
   await other.dispose();
@@ -162,7 +165,10 @@ test('an administrator deletes an account: closed at once, its files leave every
   await protectThroughUi(page, makeFile('gone-file.bin', 50_000), 'gone-file.bin');
   const { files } = (await (await page.request.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };
   const fileId = files.find((f) => f.name === 'gone-file.bin')!.id;
-  const onRelays = () => readdirSync(join(process.env.KOFN_E2E_DATA_DIR!, 'relays'), { recursive: true }).map(String).filter((p) => p.includes(fileId));
+  const onRelays = () =>
+    readdirSync(join(process.env.KOFN_E2E_DATA_DIR!, 'relays'), { recursive: true })
+      .map(String)
+      .filter((p) => p.includes(fileId));
   expect(onRelays().length).toBeGreaterThan(0);
 
   // The HTTP edges first: no session, not an administrator, no CSRF token, unknown id, oneself.
@@ -194,8 +200,6 @@ test('an administrator deletes an account: closed at once, its files leave every
   expect((await page.request.post('/api/login', { data: { email: GONE.email, password: GONE.password }, headers: { Origin: stack.url } })).status()).toBe(401);
   // The jobs delete the shares on every relay, then the account itself.
   await expect.poll(onRelays, { timeout: 90_000 }).toEqual([]);
-  await expect
-    .poll(async () => ((await (await admin.get('/api/users')).json()) as { users: Array<{ email: string }> }).users.map((u) => u.email), { timeout: 90_000 })
-    .not.toContain(GONE.email);
+  await expect.poll(async () => ((await (await admin.get('/api/users')).json()) as { users: Array<{ email: string }> }).users.map((u) => u.email), { timeout: 90_000 }).not.toContain(GONE.email);
   await context.close();
 });

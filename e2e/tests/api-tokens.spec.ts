@@ -84,7 +84,7 @@ test('the token authenticates over HTTP without cookie, Origin or CSRF token, an
   }
 });
 
-test('the token routes refuse no session (401), a cookie request without CSRF token (403), an oversized body (413), another user\'s handle (404)', async ({ admin, stack }) => {
+test("the token routes refuse no session (401), a cookie request without CSRF token (403), an oversized body (413), another user's handle (404)", async ({ admin, stack }) => {
   const anon = await playwrightRequest.newContext({ baseURL: stack.url });
   expect((await anon.get('/api/tokens')).status()).toBe(401);
   expect((await anon.post('/api/tokens', { data: { name: 'x' }, headers: { Origin: stack.url } })).status()).toBe(401);
@@ -101,7 +101,15 @@ test('the token routes refuse no session (401), a cookie request without CSRF to
 });
 
 test('malformed, oversized and unknown bearer headers get 401 and never fall back to the cookie', async ({ admin, stack }) => {
-  const cases = ['Bearer', 'Bearer ', `Basic ${Buffer.from('a:b').toString('base64')}`, `Bearer ${secret} extra`, `Bearer ${secret}x`, `Bearer ${'A'.repeat(300)}`, `bearer ${secret}`.replace(secret, secret.slice(0, -2))];
+  const cases = [
+    'Bearer',
+    'Bearer ',
+    `Basic ${Buffer.from('a:b').toString('base64')}`,
+    `Bearer ${secret} extra`,
+    `Bearer ${secret}x`,
+    `Bearer ${'A'.repeat(300)}`,
+    `bearer ${secret}`.replace(secret, secret.slice(0, -2))
+  ];
   for (const h of cases) {
     // The admin's page context carries a valid session cookie: a bad token must still be refused.
     const r = await admin.page.request.get('/api/session', { headers: { Authorization: h } });

@@ -79,12 +79,22 @@ test.describe('sessions and CSRF', () => {
 test.describe('files API', () => {
   test('reserve errors carry Qasmat messages and stable codes', async ({ admin, stack }) => {
     const cases: Array<[object, number, string, string]> = [
-      [{ name: 'a/b', size: 1, k: 2 }, 400, 'INVALID_FILENAME', 'The file name is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.'],
+      [
+        { name: 'a/b', size: 1, k: 2 },
+        400,
+        'INVALID_FILENAME',
+        'The file name is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.'
+      ],
       [{ name: 'k1.bin', size: 1, k: 1 }, 400, 'THRESHOLD_TOO_LOW', 'The threshold must be at least 2.'],
       [{ name: 'k9.bin', size: 1, k: 9 }, 400, 'THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.'],
       [{ name: 'big.bin', size: 6e9, k: 2 }, 413, 'FILE_TOO_BIG', 'File too big, empty or wrong field. The licence allows files up to 5000000000 bytes.'],
       [{ name: 'neg.bin', size: -5, k: 2 }, 413, 'FILE_TOO_BIG', 'File too big, empty or wrong field.'],
-      [{ name: "sql'; drop table files;--\u0007", size: 1, k: 2 }, 400, 'INVALID_FILENAME', 'The file name is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.']
+      [
+        { name: "sql'; drop table files;--\u0007", size: 1, k: 2 },
+        400,
+        'INVALID_FILENAME',
+        'The file name is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.'
+      ]
     ];
     for (const [data, status, code, message] of cases) {
       const res = await admin.post('/api/files', data);
@@ -156,7 +166,11 @@ test.describe('files API', () => {
 
   test('batch reserve and commit: no session, no CSRF token, malformed, oversized, another user, replayed', async ({ admin, playwright, stack }) => {
     await ensureBob(admin);
-    const files = [{ name: 'batch-a.bin', size: 0, k: 2 }, { name: 'batch-b.bin', size: 10, k: 2 }, { name: 'a/b', size: 1, k: 2 }];
+    const files = [
+      { name: 'batch-a.bin', size: 0, k: 2 },
+      { name: 'batch-b.bin', size: 10, k: 2 },
+      { name: 'a/b', size: 1, k: 2 }
+    ];
     const reserved = await admin.post('/api/files/batch', { files });
     expect(reserved.status()).toBe(201);
     const { results } = (await reserved.json()) as { results: Array<{ ok: boolean; reservation?: { fileId: string; placements: unknown[] }; error?: { code: string } }> };
@@ -241,10 +255,16 @@ test.describe('configuration, storage, usage, licence', () => {
     const { token } = (await made.json()) as { token: string };
     const key = generateKeyPairSync('ed25519');
     const body = JSON.stringify({ ...old, id: undefined, url: 'http://127.0.0.1:2', token, publicKey: key.publicKey.export({ format: 'jwk' }).x, at: Date.now() });
-    const sixth = await request.post('/api/relays/enroll', { data: body, headers: { 'content-type': 'application/json', 'X-Kofn-Relay-Signature': relaySignature(key.privateKey, '/api/relays/enroll', body) } });
+    const sixth = await request.post('/api/relays/enroll', {
+      data: body,
+      headers: { 'content-type': 'application/json', 'X-Kofn-Relay-Signature': relaySignature(key.privateKey, '/api/relays/enroll', body) }
+    });
     expect(sixth.status()).toBe(403);
     expect(await sixth.json()).toEqual({ error: { code: 'LICENSE_LIMIT', message: 'The licence allows 5 storage servers.' } });
-    const bogus = await request.post('/api/relays/enroll', { data: body.replace(token, 'x'.repeat(43)), headers: { 'content-type': 'application/json', 'X-Kofn-Relay-Signature': relaySignature(key.privateKey, '/api/relays/enroll', body.replace(token, 'x'.repeat(43))) } });
+    const bogus = await request.post('/api/relays/enroll', {
+      data: body.replace(token, 'x'.repeat(43)),
+      headers: { 'content-type': 'application/json', 'X-Kofn-Relay-Signature': relaySignature(key.privateKey, '/api/relays/enroll', body.replace(token, 'x'.repeat(43))) }
+    });
     expect(bogus.status()).toBe(401);
     expect(await codeOf(bogus)).toBe('ENROLLMENT_INVALID');
   });
@@ -309,7 +329,10 @@ test.describe('configuration, storage, usage, licence', () => {
     const pending = (await (await admin.get('/api/relays/enrollments')).json()) as { enrollments: Array<{ label: string }> };
     expect(pending.enrollments.map((e) => e.label)).toContain('from-cli');
     const listed = execFileSync(process.execPath, [cli, 'relays', ...args], { env, encoding: 'utf8' });
-    const fingerprints = listed.trim().split('\n').map((l) => / key ([0-9a-f:]{39})$/.exec(l)?.[1]);
+    const fingerprints = listed
+      .trim()
+      .split('\n')
+      .map((l) => / key ([0-9a-f:]{39})$/.exec(l)?.[1]);
     expect(fingerprints).toHaveLength(5);
     for (const f of fingerprints) expect(f).toMatch(/^[0-9a-f]{4}(:[0-9a-f]{4}){7}$/);
     expect(() => execFileSync(process.execPath, [cli, 'relays', ...args], { env: { ...env, KOFN_ADMIN_PASSWORD: 'wrong password!' }, stdio: 'pipe' })).toThrow(/INVALID_CREDENTIALS/);

@@ -171,7 +171,7 @@ test('defect 7: the threshold is checked as it is typed, in plain words', async 
   await expect(k).toHaveAttribute('aria-invalid', 'false');
 });
 
-test('defects 9 and 10: a new user sees their own usage, against limits in the licence\'s round units', async ({ admin, browser, stack }) => {
+test("defects 9 and 10: a new user sees their own usage, against limits in the licence's round units", async ({ admin, browser, stack }) => {
   test.setTimeout(120_000);
   const { page } = admin;
   await page.goto('/');

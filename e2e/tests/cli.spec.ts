@@ -196,10 +196,14 @@ test('memory stays flat: 256 MiB through pipes both ways with peak RSS under 200
   expect(p.code, p.stderr).toBe(0);
   const got = createHash('sha256');
   let length = 0;
-  const r = await streamed(['retrieve', 'flat.bin', '-o', '-'], async () => undefined, (b) => {
-    got.update(b);
-    length += b.length;
-  });
+  const r = await streamed(
+    ['retrieve', 'flat.bin', '-o', '-'],
+    async () => undefined,
+    (b) => {
+      got.update(b);
+      length += b.length;
+    }
+  );
   expect(r.code, r.stderr).toBe(0);
   expect(length).toBe(size);
   expect(got.digest('hex')).toBe(sent.digest('hex'));
@@ -259,11 +263,22 @@ test('ls, status and rm', async () => {
 
 test('share and revoke: another user sees, retrieves byte-identical, and cannot remove; after revoke, no longer', async () => {
   // A second account, made by the administrator through the API.
-  const login = await fetch(`${stack.url}/api/login`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password }) });
-  const cookie = login.headers.getSetCookie().find((c) => c.startsWith('kofn_session='))!.split(';')[0]!;
+  const login = await fetch(`${stack.url}/api/login`, {
+    method: 'POST',
+    headers: { origin: stack.url, 'content-type': 'application/json' },
+    body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password })
+  });
+  const cookie = login.headers
+    .getSetCookie()
+    .find((c) => c.startsWith('kofn_session='))!
+    .split(';')[0]!;
   const { csrfToken } = (await login.json()) as { csrfToken: string };
   const bob = { email: 'bob@kofn.test', displayName: 'Bob', password: 'bob has a long password' };
-  const made = await fetch(`${stack.url}/api/users`, { method: 'POST', headers: { origin: stack.url, cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' }, body: JSON.stringify(bob) });
+  const made = await fetch(`${stack.url}/api/users`, {
+    method: 'POST',
+    headers: { origin: stack.url, cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' },
+    body: JSON.stringify(bob)
+  });
   expect(made.status).toBe(201);
   const bobConfig = join(work, 'config-bob');
   const asBob = (args: string[], input?: string) => kofn(args, { env: { KOFN_CONFIG_DIR: bobConfig }, ...(input ? { input } : {}) });
@@ -373,7 +388,11 @@ test('Ctrl-C during protect exits 130 and leaves no file behind', async () => {
   // Standard input with --size streams: the test feeds part of it, waits until the upload is under way
   // (the reservation is listed), then interrupts, as a user pressing Ctrl-C mid-transfer.
   const size = 16 * 1024 * 1024;
-  const child = spawn(process.execPath, [BIN, 'protect', '-', '--name', 'cancelled.bin', '--size', String(size), '-k', '3'], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'protect', '-', '--name', 'cancelled.bin', '--size', String(size), '-k', '3'], {
+    cwd: work,
+    env: { ...process.env, KOFN_CONFIG_DIR: configDir },
+    stdio: ['pipe', 'pipe', 'pipe']
+  });
   let err = '';
   child.stderr.on('data', (b: Buffer) => (err += b.toString()));
   child.stdin.on('error', () => undefined);

@@ -53,7 +53,10 @@ test("connect-src is this site plus the registered relays' origins, and other or
   const { page } = admin;
   const res = await page.goto('/');
   const policy = res!.headers()['content-security-policy']!;
-  const connect = policy.split(';').map((d) => d.trim()).find((d) => d.startsWith('connect-src '))!;
+  const connect = policy
+    .split(';')
+    .map((d) => d.trim())
+    .find((d) => d.startsWith('connect-src '))!;
   const sources = connect.split(/\s+/).slice(1);
   const relayOrigins = [...new Set(stack.relays.map((u) => new URL(u).origin))].sort();
   expect(sources).toEqual(["'self'", ...relayOrigins]);
@@ -61,14 +64,23 @@ test("connect-src is this site plus the registered relays' origins, and other or
   expect(sources).not.toContain('https:');
   // From the page: a relay answers; any other origin (a loopback port with nothing on it) is refused by
   // the policy before a packet leaves, which the page sees as a violation event.
-  const outcome = await page.evaluate(async ([relay, other]) => {
-    const violations: string[] = [];
-    document.addEventListener('securitypolicyviolation', (e) => violations.push(e.blockedURI));
-    const relayOk = await fetch(`${relay}/v1/health`).then((r) => r.status, (e: unknown) => String(e));
-    const otherRes = await fetch(`${other}/steal`, { method: 'POST', body: 'secret' }).then((r) => `status ${r.status}`, () => 'refused');
-    await new Promise((r) => setTimeout(r, 100));
-    return { relayOk, otherRes, violations };
-  }, [stack.relays[0]!, 'http://127.0.0.1:9'] as const);
+  const outcome = await page.evaluate(
+    async ([relay, other]) => {
+      const violations: string[] = [];
+      document.addEventListener('securitypolicyviolation', (e) => violations.push(e.blockedURI));
+      const relayOk = await fetch(`${relay}/v1/health`).then(
+        (r) => r.status,
+        (e: unknown) => String(e)
+      );
+      const otherRes = await fetch(`${other}/steal`, { method: 'POST', body: 'secret' }).then(
+        (r) => `status ${r.status}`,
+        () => 'refused'
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      return { relayOk, otherRes, violations };
+    },
+    [stack.relays[0]!, 'http://127.0.0.1:9'] as const
+  );
   expect(outcome.relayOk).toBe(200);
   expect(outcome.otherRes).toBe('refused');
   expect(outcome.violations).toEqual(['http://127.0.0.1:9/steal']);

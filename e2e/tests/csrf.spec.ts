@@ -28,19 +28,20 @@ async function stillSignedIn(admin: Session) {
  * Spellings of an API path that a raw-path prefix check does not see as `/api/...`. Absolute URLs, so the
  * client does not read `//api/...` as a host name; Playwright sends the path as written.
  */
-const spellings = (rest: string) => [
-  `/%61pi/${rest}`,
-  `/%61%70%69/${rest}`,
-  `/%2561pi/${rest}`,
-  `/API/${rest}`,
-  `/Api/${rest}`,
-  `//api/${rest}`,
-  `/api//${rest}`,
-  `/api/${rest}/`,
-  `/%61pi/${rest}/`,
-  `/./api/${rest}`,
-  `/api/%2e/${rest}`
-].map((p) => `${process.env.KOFN_E2E_URL ?? ''}${p}`);
+const spellings = (rest: string) =>
+  [
+    `/%61pi/${rest}`,
+    `/%61%70%69/${rest}`,
+    `/%2561pi/${rest}`,
+    `/API/${rest}`,
+    `/Api/${rest}`,
+    `//api/${rest}`,
+    `/api//${rest}`,
+    `/api/${rest}/`,
+    `/%61pi/${rest}/`,
+    `/./api/${rest}`,
+    `/api/%2e/${rest}`
+  ].map((p) => `${process.env.KOFN_E2E_URL ?? ''}${p}`);
 
 test.describe('CSRF by route id', () => {
   test('a cross-site logout through an encoded path is refused and the session lives on', async ({ admin }) => {

@@ -22,7 +22,11 @@ async function fileId(name: string): Promise<string> {
   return files.find((f) => f.name === name)!.id;
 }
 
-const transferOf = (name: string) => page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
+const transferOf = (name: string) =>
+  page
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${name}` })
+    .first();
 
 test.beforeAll(async ({ browser }) => {
   stack = await startStack({ relays: 5, tier: 'Pro', tolerateRelayExits: true });
@@ -41,7 +45,10 @@ test('a corrupted share chunk on one relay is routed around, and the history nam
   const bad = stack.relayProcs[0]!;
   const id = await fileId(B.name);
   const dir = join(bad.dataDir, 'chunks', id.slice(0, 2), id);
-  const chunk = join(dir, readdirSync(dir).find((n) => n.startsWith('2.'))!);
+  const chunk = join(
+    dir,
+    readdirSync(dir).find((n) => n.startsWith('2.'))!
+  );
   const bytes = readFileSync(chunk);
   bytes[bytes.length - 100]! ^= 0x40;
   writeFileSync(chunk, bytes);

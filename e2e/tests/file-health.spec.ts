@@ -21,10 +21,10 @@ const everywhere = { name: 'on-all-three.bin', file: makeFile('on-all-three.bin'
 const twoOnly = { name: 'on-relays-2-3.bin', file: makeFile('on-relays-2-3.bin', 200_000) };
 const ids: Record<string, string> = {};
 
-const post = (path: string, data: unknown = {}, headers: Record<string, string> = {}) =>
-  page.request.post(path, { data, headers: { Origin: stack.url, 'X-CSRF-Token': csrf, ...headers } });
+const post = (path: string, data: unknown = {}, headers: Record<string, string> = {}) => page.request.post(path, { data, headers: { Origin: stack.url, 'X-CSRF-Token': csrf, ...headers } });
 const codeOf = async (r: APIResponse) => ((await r.json()) as { error: { code: string } }).error.code;
-const healthOf = async (id: string) => ((await (await page.request.get(`/api/files/${id}/health`)).json()) as { health: { state: string; shares: Array<{ name: string; state: string }> } | null }).health;
+const healthOf = async (id: string) =>
+  ((await (await page.request.get(`/api/files/${id}/health`)).json()) as { health: { state: string; shares: Array<{ name: string; state: string }> } | null }).health;
 
 /** Chooses which relays (by position in the list, sorted by name) take the next upload, and k. */
 async function chooseRelays(p: Page, which: number[], k: number): Promise<void> {

@@ -21,7 +21,11 @@ let proxy: HostileProxy;
 let page: Page;
 const FILE = { name: 'hostile.bin', file: makeFile('hostile.bin', 3 * 1024 * 1024 + 11) };
 
-const transferOf = (name: string) => page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
+const transferOf = (name: string) =>
+  page
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${name}` })
+    .first();
 
 /** The honest relays answer pings 300 ms late, so the browser picks the hostile one among its k. */
 async function preferHostile(): Promise<void> {
@@ -38,10 +42,13 @@ async function preferHostile(): Promise<void> {
 async function retrieveAgainAs(name: string): Promise<void> {
   await page.reload();
   await ready(page);
-  await page.evaluate(async (names) => {
-    const root = await navigator.storage.getDirectory();
-    for (const n of names) await root.removeEntry(n).catch(() => undefined);
-  }, [FILE.name, LIE]);
+  await page.evaluate(
+    async (names) => {
+      const root = await navigator.storage.getDirectory();
+      for (const n of names) await root.removeEntry(n).catch(() => undefined);
+    },
+    [FILE.name, LIE]
+  );
   await retrieveThroughUi(page, name);
 }
 
@@ -174,14 +181,21 @@ test('a download is saved under the name of the authenticated record, not the li
   await page.getByRole('button', { name: `Retrieve ${LIE}`, exact: true }).click();
   const download = await downloading;
   expect(download.suggestedFilename()).toBe(FILE.name);
-  expect(createHash('sha256').update(readFileSync(await download.path())).digest('hex')).toBe(FILE.file.sha256);
+  expect(
+    createHash('sha256')
+      .update(readFileSync(await download.path()))
+      .digest('hex')
+  ).toBe(FILE.file.sha256);
   await page.evaluate(() => localStorage.removeItem('kofn.save'));
 });
 
 test('a save picker opened on a lying listing name is undone, saving nothing', async () => {
   await coordinatorSays('listing');
   await retrieveAgainAs(LIE);
-  const transfer = page.getByTestId('transfer').filter({ hasText: `Retrieving ${LIE}` }).first();
+  const transfer = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${LIE}` })
+    .first();
   await expect(transfer).toHaveAttribute('data-status', 'error');
   await expect(transfer).toContainText('differently from its authenticated record');
   expect(await opfsSha256(page, LIE)).toBeNull();
@@ -207,7 +221,10 @@ test('protecting with a relay that never answers a PUT moves to a spare relay an
   await ready(page);
   // relay-1 and the hostile relay-2 hold the file; relay-3 is the spare.
   for (const name of ['relay-1', 'relay-2', 'relay-3']) {
-    await page.locator('label.relay-choice', { hasText: name }).locator('input').setChecked(name !== 'relay-3');
+    await page
+      .locator('label.relay-choice', { hasText: name })
+      .locator('input')
+      .setChecked(name !== 'relay-3');
   }
   await page.getByTestId('threshold').fill('2');
   await protectThroughUi(page, spared.file, spared.name);
@@ -215,7 +232,12 @@ test('protecting with a relay that never answers a PUT moves to a spare relay an
   proxy.mode = 'forward';
   // Stored on relay-1 and relay-3 now, and whole.
   const { files } = (await (await page.request.get('/api/files')).json()) as { files: Array<{ name: string; relays: Array<{ name: string }> }> };
-  expect(files.find((f) => f.name === spared.name)!.relays.map((r) => r.name).sort()).toEqual(['relay-1', 'relay-3']);
+  expect(
+    files
+      .find((f) => f.name === spared.name)!
+      .relays.map((r) => r.name)
+      .sort()
+  ).toEqual(['relay-1', 'relay-3']);
   await page.reload();
   await retrieveThroughUi(page, spared.name);
   await expect(transferOf(spared.name)).toHaveAttribute('data-status', 'done');

@@ -31,7 +31,11 @@ const REVOKED = { name: 'revoked-midway.bin', file: makeFile('revoked-midway.bin
 /** Share GETs relay-2 serves before it goes down: chunk 0 and four of the nine data chunks. */
 const SERVED = 5;
 
-const transferOf = (name: string) => page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
+const transferOf = (name: string) =>
+  page
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${name}` })
+    .first();
 
 async function choose(relayNames: string[], k: number): Promise<void> {
   await ready(page);
@@ -59,7 +63,12 @@ test.beforeAll(async ({ browser }) => {
   const relayPort = await freePort();
   proxy = new HostileProxy({ host: '127.0.0.1', port: relayPort });
   await proxy.start();
-  stack = await startStack({ relays: 3, tier: 'Pro', env: { KOFN_TOKEN_TTL_SECONDS: String(TTL_S) }, relayEnv: { 'relay-2': { KOFN_RELAY_PORT: String(relayPort), KOFN_RELAY_PUBLIC_URL: proxy.url } } });
+  stack = await startStack({
+    relays: 3,
+    tier: 'Pro',
+    env: { KOFN_TOKEN_TTL_SECONDS: String(TTL_S) },
+    relayEnv: { 'relay-2': { KOFN_RELAY_PORT: String(relayPort), KOFN_RELAY_PUBLIC_URL: proxy.url } }
+  });
   page = await openAsNewAdmin(browser, stack.url);
   await choose(['relay-1', 'relay-2'], 2);
   await protectThroughUi(page, PAIR.file, PAIR.name);
@@ -170,7 +179,10 @@ test("revoking a grantee's access during their streamed download ends it: a fail
     await bob.getByRole('button', { name: `Retrieve ${REVOKED.name}`, exact: true }).click();
     const download = await downloading;
     expect((await grant('revoke_read')).status()).toBe(200);
-    const transfer = bob.getByTestId('transfer').filter({ hasText: `Retrieving ${REVOKED.name}` }).first();
+    const transfer = bob
+      .getByTestId('transfer')
+      .filter({ hasText: `Retrieving ${REVOKED.name}` })
+      .first();
     await expect(transfer).toHaveAttribute('data-status', 'error', { timeout: 90_000 });
     const shown = await transfer.innerText();
     console.log(`transfer after revocation: ${shown.replace(/\s+/g, ' ')}`);

@@ -28,13 +28,20 @@ for (const [k, n] of SCHEMES) {
       const row = page.getByTestId('file-row').filter({ has: page.getByText(name, { exact: true }) });
       await expect(row).toContainText(`${k} of ${n}`);
       await retrieveThroughUi(page, name);
-      const retrieved = page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
+      const retrieved = page
+        .getByTestId('transfer')
+        .filter({ hasText: `Retrieving ${name}` })
+        .first();
       await expect(retrieved).toHaveAttribute('data-status', 'done');
       // A finished row shows the final figures, not the last ones its few-times-a-second refresh let through.
       await expect(retrieved.locator('progress')).toHaveAttribute('value', '100');
       if (size === 64 * 1024 * 1024) {
         for (const label of ['Protecting', 'Retrieving']) {
-          const perServer = page.getByTestId('transfer').filter({ hasText: `${label} ${name}` }).first().locator('.relay');
+          const perServer = page
+            .getByTestId('transfer')
+            .filter({ hasText: `${label} ${name}` })
+            .first()
+            .locator('.relay');
           await expect(perServer).toHaveCount(label === 'Protecting' ? n : k);
           for (const figure of await perServer.allInnerTexts()) expect(figure, `${label} ${name}`).toMatch(/: 64 MiB$/);
         }

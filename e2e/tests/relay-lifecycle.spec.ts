@@ -83,7 +83,12 @@ test('drain relay-1 from the admin page while an upload onto it runs: it ends em
   await killRelay(relay1);
   for (const f of [...held, during]) {
     await retrieveThroughUi(page, f.name);
-    await expect(page.getByTestId('transfer').filter({ hasText: `Retrieving ${f.name}` }).first()).toHaveAttribute('data-status', 'done');
+    await expect(
+      page
+        .getByTestId('transfer')
+        .filter({ hasText: `Retrieving ${f.name}` })
+        .first()
+    ).toHaveAttribute('data-status', 'done');
     expect(await opfsSha256(page, f.name), f.name).toBe(f.file.sha256);
   }
 

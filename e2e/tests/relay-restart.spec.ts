@@ -35,14 +35,20 @@ test.beforeAll(async ({ browser }) => {
 });
 
 test.afterAll(async () => {
-  await page?.context().close().catch(() => undefined);
+  await page
+    ?.context()
+    .close()
+    .catch(() => undefined);
   await stack?.stop();
 });
 
 test('an upload whose relay is killed and restarted midway resumes and completes byte-identical', async () => {
   await chooseSharing(page, 2, 3);
   await page.getByTestId('file-input').setInputFiles(BIG.file.path);
-  const transfer = page.getByTestId('transfer').filter({ hasText: `Protecting ${BIG.name}` }).first();
+  const transfer = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Protecting ${BIG.name}` })
+    .first();
   await expect.poll(async () => Number((await transfer.locator('progress').getAttribute('value')) ?? 0), { timeout: 120_000, intervals: [100] }).toBeGreaterThan(20);
   const victim = stack.relayProcs.find((r) => r.name === 'relay-3')!;
   const oldPid = victim.pid;
@@ -57,7 +63,10 @@ test('an upload whose relay is killed and restarted midway resumes and completes
 
   await page.goto('/');
   await ready(page);
-  const resumed = page.getByTestId('transfer').filter({ hasText: `Protecting ${BIG.name}` }).first();
+  const resumed = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Protecting ${BIG.name}` })
+    .first();
   await expect(resumed).toBeVisible({ timeout: 30_000 });
   // It starts from what every relay had acknowledged, not from zero.
   expect(Number(await resumed.locator('progress').getAttribute('value'))).toBeGreaterThan(10);
@@ -73,7 +82,12 @@ test('an upload whose relay is killed and restarted midway resumes and completes
     expect(chunks.length, `${relay} holds the metadata chunk and 33 data chunks, nothing more`).toBe(34);
   }
   await retrieveThroughUi(page, BIG.name);
-  await expect(page.getByTestId('transfer').filter({ hasText: `Retrieving ${BIG.name}` }).first()).toHaveAttribute('data-status', 'done');
+  await expect(
+    page
+      .getByTestId('transfer')
+      .filter({ hasText: `Retrieving ${BIG.name}` })
+      .first()
+  ).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(page, BIG.name)).toBe(BIG.file.sha256);
 });
 
@@ -98,7 +112,11 @@ test('kofn-recover rebuilds every file from k of the relay folders the UI wrote,
 
   const relays = join(stack.dataDir, 'relays');
   try {
-    for (const pair of [['relay-1', 'relay-3'], ['relay-2', 'relay-3'], ['relay-1', 'relay-2']]) {
+    for (const pair of [
+      ['relay-1', 'relay-3'],
+      ['relay-2', 'relay-3'],
+      ['relay-1', 'relay-2']
+    ]) {
       const r = await recover(pair.map((n) => join(relays, n)));
       try {
         expect(r.code, r.stdout).toBe(0);

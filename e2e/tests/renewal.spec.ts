@@ -19,7 +19,9 @@ test('renew a file from the UI, then retrieve it byte-identical from the new epo
   const row = () => page.getByTestId('file-row').filter({ has: page.getByText(name, { exact: true }) });
   await expect(row().getByTestId('renewal-epoch')).toContainText('epoch 0');
 
-  await row().getByRole('button', { name: `Renew ${name} now` }).click();
+  await row()
+    .getByRole('button', { name: `Renew ${name} now` })
+    .click();
   // The job runner polls every second; the list is read again on each reload.
   await expect(async () => {
     await page.reload();
@@ -31,7 +33,10 @@ test('renew a file from the UI, then retrieve it byte-identical from the new epo
   expect(history.history.some((h) => h.operation === 'renew' && h.fileName === name && h.result === 'ok')).toBe(true);
 
   await retrieveThroughUi(page, name);
-  const retrieved = page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first();
+  const retrieved = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${name}` })
+    .first();
   await expect(retrieved).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(page, name)).toBe(file.sha256);
 });

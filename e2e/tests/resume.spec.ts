@@ -16,11 +16,17 @@ test('a reload in the middle of an upload resumes it and leaves no leftovers', a
   const name = `resume-me-${test.info().repeatEachIndex}.bin`;
   const file = makeFile(name, 64 * 1024 * 1024);
   await page.getByTestId('file-input').setInputFiles(file.path);
-  const transfer = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` }).first();
+  const transfer = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Protecting ${name}` })
+    .first();
   await expect.poll(async () => Number((await transfer.locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(25);
   await page.reload();
 
-  const resumed = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` }).first();
+  const resumed = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Protecting ${name}` })
+    .first();
   await expect(resumed).toBeVisible();
   // It starts from the chunks already stored everywhere, not from zero.
   expect(Number(await resumed.locator('progress').getAttribute('value'))).toBeGreaterThan(15);
@@ -39,6 +45,11 @@ test('a reload in the middle of an upload resumes it and leaves no leftovers', a
   }
 
   await retrieveThroughUi(page, name);
-  await expect(page.getByTestId('transfer').filter({ hasText: `Retrieving ${name}` }).first()).toHaveAttribute('data-status', 'done');
+  await expect(
+    page
+      .getByTestId('transfer')
+      .filter({ hasText: `Retrieving ${name}` })
+      .first()
+  ).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(page, name)).toBe(file.sha256);
 });

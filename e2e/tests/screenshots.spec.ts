@@ -56,9 +56,12 @@ test('a cancelled upload leaves nothing behind', async ({ admin }) => {
   // The upload cancelled above is not listed, and its deletion job ran.
   await expect(page.getByTestId('file-row').filter({ hasText: 'big-archive.tar' })).toHaveCount(0);
   await expect
-    .poll(async () => {
-      const { jobs } = (await (await admin.get('/api/jobs')).json()) as { jobs: Array<{ kind: string; status: string }> };
-      return jobs.filter((j) => j.kind === 'delete-file').every((j) => j.status === 'done');
-    }, { timeout: 20_000 })
+    .poll(
+      async () => {
+        const { jobs } = (await (await admin.get('/api/jobs')).json()) as { jobs: Array<{ kind: string; status: string }> };
+        return jobs.filter((j) => j.kind === 'delete-file').every((j) => j.status === 'done');
+      },
+      { timeout: 20_000 }
+    )
     .toBe(true);
 });

@@ -36,7 +36,10 @@ test('sign-out asks, then clears unfinished uploads from IndexedDB and drops the
   await chooseSharing(page, 2, 3);
   const name = `sign-out-${test.info().repeatEachIndex}.bin`;
   await page.getByTestId('file-input').setInputFiles(makeFile(name, 32 * 1024 * 1024).path);
-  const transfer = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` }).first();
+  const transfer = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Protecting ${name}` })
+    .first();
   await expect.poll(async () => Number((await transfer.locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(10);
 
   // Interrupt it: reload, with the resume's chunk listing held by the relays so it stays unfinished.

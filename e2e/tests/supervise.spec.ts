@@ -41,7 +41,12 @@ test('a killed relay leaves the rest running, files stay retrievable, and the re
   // k = 2 of the 3 relays are enough while the third is down.
   await page.reload();
   await retrieveThroughUi(page, before.name);
-  await expect(page.getByTestId('transfer').filter({ hasText: `Retrieving ${before.name}` }).first()).toHaveAttribute('data-status', 'done');
+  await expect(
+    page
+      .getByTestId('transfer')
+      .filter({ hasText: `Retrieving ${before.name}` })
+      .first()
+  ).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(page, before.name)).toBe(before.file.sha256);
 
   await back;

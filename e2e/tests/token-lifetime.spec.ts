@@ -51,7 +51,9 @@ function expectRenewedThroughout(method: string, startedAt: number): void {
     expect(again, `${r.path} refused at ${r.at} was never sent again with a fresher token`).toBeDefined();
   }
   expect(seen.filter((t) => !ok(t.status) && t.status !== 401)).toEqual([]);
-  console.log(`${method}: ${seen.length} share requests over ${Math.round(took / 1000)} s, ${refused.length} refused as expired, ${distinct.size} distinct tokens (lifetime ${TTL_S} s + ${SKEW_S} s skew)`);
+  console.log(
+    `${method}: ${seen.length} share requests over ${Math.round(took / 1000)} s, ${refused.length} refused as expired, ${distinct.size} distinct tokens (lifetime ${TTL_S} s + ${SKEW_S} s skew)`
+  );
 }
 
 test.beforeAll(async ({ browser }) => {
@@ -92,7 +94,10 @@ test('a retrieval throttled to outlast its read tokens several times completes b
   await ready(page);
   const t = Date.now();
   await retrieveThroughUi(page, FILE.name);
-  const transfer = page.getByTestId('transfer').filter({ hasText: `Retrieving ${FILE.name}` }).first();
+  const transfer = page
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${FILE.name}` })
+    .first();
   await expect(transfer, await transfer.innerText()).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(page, FILE.name)).toBe(FILE.file.sha256);
   expectRenewedThroughout('GET', t);

@@ -28,14 +28,35 @@ const check = (ok, what) => {
   if (!ok) failures.push(what);
 };
 
-docker('run', '-d', '--name', name, '--network', 'host', '-v', `${data}:/data`,
-  '-e', 'KOFN_RELAY_HOST=127.0.0.1', '-e', `KOFN_RELAY_PORT=${port}`, '-e', `KOFN_RELAY_ID=${relayId}`,
-  '-e', 'KOFN_RELAY_NAME=docker-relay', '-e', `KOFN_TOKEN_PUBLIC_JWK=${JSON.stringify(await exportJWK(publicKey))}`, image);
+docker(
+  'run',
+  '-d',
+  '--name',
+  name,
+  '--network',
+  'host',
+  '-v',
+  `${data}:/data`,
+  '-e',
+  'KOFN_RELAY_HOST=127.0.0.1',
+  '-e',
+  `KOFN_RELAY_PORT=${port}`,
+  '-e',
+  `KOFN_RELAY_ID=${relayId}`,
+  '-e',
+  'KOFN_RELAY_NAME=docker-relay',
+  '-e',
+  `KOFN_TOKEN_PUBLIC_JWK=${JSON.stringify(await exportJWK(publicKey))}`,
+  image
+);
 try {
   const base = `http://127.0.0.1:${port}`;
   let health;
   for (let i = 0; i < 50 && !health; i++) {
-    health = await fetch(`${base}/v1/health`).then((r) => (r.ok ? r.json() : undefined), () => undefined);
+    health = await fetch(`${base}/v1/health`).then(
+      (r) => (r.ok ? r.json() : undefined),
+      () => undefined
+    );
     if (!health) await new Promise((r) => setTimeout(r, 200));
   }
   check(health?.name === 'docker-relay' && health?.storage === 'Disk', 'health answers from the container');
@@ -46,8 +67,14 @@ try {
   writeHeader(body, { flags: FLAG_FINAL, x: 3, k: 2, fileId: fileIdFromHex(fid), index: 1, epoch: 0, bodyLength: 4096 });
   body.set(randomBytes(4096), HEADER_BYTES);
   const token = (op) =>
-    new SignJWT({ fid, op, chunks: [0, 5], max: 1 << 20 }).setProtectedHeader({ alg: 'EdDSA' }).setIssuer(TOKEN_ISSUER)
-      .setAudience(relayId).setJti(randomUUID()).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    new SignJWT({ fid, op, chunks: [0, 5], max: 1 << 20 })
+      .setProtectedHeader({ alg: 'EdDSA' })
+      .setIssuer(TOKEN_ISSUER)
+      .setAudience(relayId)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
   const put = await fetch(`${base}/v1/files/${fid}/chunks/1`, { method: 'PUT', body, headers: { Authorization: `Bearer ${await token('put')}` } });
   check(put.status === 201, `PUT with a capability token -> ${put.status}`);
   const unauth = await fetch(`${base}/v1/files/${fid}/chunks/1`);

@@ -4,16 +4,7 @@
  * signed bytes and the replay rule). The coordinator's answers are read with a size and time bound: a
  * hostile or broken coordinator must not hang or bloat a relay. Tokens are never logged.
  */
-import {
-  KofnError,
-  RELAY_ENROLL_PATH,
-  RELAY_HEARTBEAT_PATH,
-  RELAY_SIGNATURE_HEADER,
-  hasErrorCode,
-  readBounded,
-  relaySigningInput,
-  type RelayReport
-} from '@kofn/shared';
+import { KofnError, RELAY_ENROLL_PATH, RELAY_HEARTBEAT_PATH, RELAY_SIGNATURE_HEADER, hasErrorCode, readBounded, relaySigningInput, type RelayReport } from '@kofn/shared';
 import type { RelayConfig } from './config.js';
 import { signWith, type RelayKey } from './identity.js';
 
@@ -62,13 +53,7 @@ function errorCodeOf(a: Answer): string {
  * relay id the coordinator assigned. A refusal (4xx) is final and thrown; an unreachable coordinator or a
  * 5xx is retried every `retryMs` until `signal` aborts.
  */
-export async function enroll(
-  config: RelayConfig,
-  key: RelayKey,
-  report: RelayReport,
-  log: AnnouncerLog,
-  opts: { retryMs: number; signal?: AbortSignal }
-): Promise<string> {
+export async function enroll(config: RelayConfig, key: RelayKey, report: RelayReport, log: AnnouncerLog, opts: { retryMs: number; signal?: AbortSignal }): Promise<string> {
   for (;;) {
     try {
       const a = await postSigned(config.coordinator, RELAY_ENROLL_PATH, key, { ...report, token: config.enrollment_token, publicKey: key.publicKey, at: Date.now() }, opts.signal);
@@ -86,13 +71,7 @@ export async function enroll(
 }
 
 /** Heartbeats every interval with a signed, timestamped report; failures are retried at the next beat. */
-export function startHeartbeat(
-  config: RelayConfig,
-  key: RelayKey,
-  relayId: string,
-  describe: () => Promise<RelayReport>,
-  log: AnnouncerLog
-): { stop: () => void } {
+export function startHeartbeat(config: RelayConfig, key: RelayKey, relayId: string, describe: () => Promise<RelayReport>, log: AnnouncerLog): { stop: () => void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   let announced = false;

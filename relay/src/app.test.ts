@@ -174,7 +174,10 @@ describe('whole-file scope (issue #13 item 9)', () => {
   it('a delete token for one chunk, or for every chunk, cannot delete the whole file', async () => {
     const fid = newFileId();
     for (const i of [0, 1, 2]) await putChunk(fid, i, shareChunk(fid, i, 30));
-    for (const chunks of [[1, 1], [0, 1000]] as Array<[number, number]>) {
+    for (const chunks of [
+      [1, 1],
+      [0, 1000]
+    ] as Array<[number, number]>) {
       const res = await t.app.request(`/v1/files/${fid}`, { method: 'DELETE', headers: bearer(await t.signer.mint({ fid, op: 'delete', chunks })) });
       expect(res.status).toBe(403);
       expect(await code(res)).toBe('TOKEN_OUT_OF_SCOPE');

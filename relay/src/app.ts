@@ -50,7 +50,9 @@ export const MAX_CHUNK_BYTES = 64 * 1024 * 1024 + 16 + HEADER_BYTES;
 
 const REQUEST_ID = /^[A-Za-z0-9-]{1,64}$/;
 
-export interface Env { Variables: { requestId: string } }
+export interface Env {
+  Variables: { requestId: string };
+}
 
 function pathParams(c: Context<Env>, withIndex: boolean): { fileId: string; index: number } {
   const fileId = c.req.param('fileId') ?? '';
@@ -240,7 +242,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
 
   app.onError((err, c) => {
     const { status, body, known } = toHttpError(err);
-    if (!known) deps.log?.error({ reqId: c.get('requestId'), err: { name: (err).name, message: (err).message } }, 'unhandled relay error');
+    if (!known) deps.log?.error({ reqId: c.get('requestId'), err: { name: err.name, message: err.message } }, 'unhandled relay error');
     return c.json(body, status as 400);
   });
 

@@ -39,8 +39,7 @@ afterAll(async () => {
 });
 
 const b64 = (o: object): string => Buffer.from(JSON.stringify(o)).toString('base64url');
-const put = (fid: string, index: string | number, body: BodyInit | null, headers: Record<string, string>) =>
-  app.request(`/v1/files/${fid}/chunks/${index}`, { method: 'PUT', body, headers });
+const put = (fid: string, index: string | number, body: BodyInit | null, headers: Record<string, string>) => app.request(`/v1/files/${fid}/chunks/${index}`, { method: 'PUT', body, headers });
 
 /** The exact status and stable code each case is known to answer: a range or "any code" hides regressions. */
 async function expectCode(res: Response, status: number, code: string): Promise<void> {
@@ -229,8 +228,7 @@ describe('methods, origins and ranges', () => {
 });
 
 describe('raw HTTP below the app', () => {
-  const head = async (extra: string) =>
-    `PUT /v1/files/${FID}/chunks/3 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${await putToken({ max: 5000 })}\r\n${extra}`;
+  const head = async (extra: string) => `PUT /v1/files/${FID}/chunks/3 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${await putToken({ max: 5000 })}\r\n${extra}`;
 
   const json = (body: string) => JSON.parse(body) as { error: { code: string } };
 

@@ -59,8 +59,7 @@ const claims = (over: Record<string, unknown> = {}): Record<string, unknown> => 
   ...over
 });
 
-const getWith = (authorization: string, index = 4) =>
-  t.app.request(`/v1/files/${FID}/chunks/${index}`, { headers: { Authorization: authorization } });
+const getWith = (authorization: string, index = 4) => t.app.request(`/v1/files/${FID}/chunks/${index}`, { headers: { Authorization: authorization } });
 
 async function refusal(res: Response): Promise<{ status: number; code: string; message: string }> {
   const body = (await res.json()) as { error: { code: string; message: string } };

@@ -4,17 +4,7 @@
  * not-yet-valid, audience and scope have their own codes because clients act on them.
  */
 import { jwtVerify, type CryptoKey, type JWTVerifyGetKey, type KeyObject } from 'jose';
-import {
-  KofnError,
-  MAX_TOKEN_BYTES,
-  MAX_TOKEN_LIFETIME_S,
-  TOKEN_ISSUER,
-  WHOLE_FILE_OPS,
-  parseCapabilityClaims,
-  hasErrorCode,
-  type CapabilityClaims,
-  type TokenOp
-} from '@kofn/shared';
+import { KofnError, MAX_TOKEN_BYTES, MAX_TOKEN_LIFETIME_S, TOKEN_ISSUER, WHOLE_FILE_OPS, parseCapabilityClaims, hasErrorCode, type CapabilityClaims, type TokenOp } from '@kofn/shared';
 
 export type KeySource = JWTVerifyGetKey | CryptoKey | KeyObject;
 

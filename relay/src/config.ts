@@ -16,9 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { KofnError } from '@kofn/shared';
 
-export type StorageConfig =
-  | { mode: 'Disk'; path_to_folder: string }
-  | { mode: 'S3'; region: string; bucket_name: string; endpoint?: string; force_path_style?: boolean };
+export type StorageConfig = { mode: 'Disk'; path_to_folder: string } | { mode: 'S3'; region: string; bucket_name: string; endpoint?: string; force_path_style?: boolean };
 
 export interface RelayConfig {
   name: string;

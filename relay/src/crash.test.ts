@@ -46,7 +46,10 @@ async function start(publicJwk: string): Promise<string> {
 function kill9(): Promise<void> {
   const c = child!;
   return new Promise((res) => {
-    if (c.exitCode !== null || c.signalCode !== null) { res(); return; }
+    if (c.exitCode !== null || c.signalCode !== null) {
+      res();
+      return;
+    }
     c.removeAllListeners('exit');
     c.once('exit', () => res());
     c.kill('SIGKILL');
@@ -190,7 +193,11 @@ describe('kill -9 during uploads', () => {
     const read = await signer.mint({ fid, op: 'get', chunks: [1, 200] });
     for (const i of [...acknowledged].slice(0, 20)) {
       const res = await fetch(`${url}/v1/files/${fid}/chunks/${i}`, { headers: { Authorization: `Bearer ${read}` } });
-      expect(createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex')).toBe(sent.get(i));
+      expect(
+        createHash('sha256')
+          .update(Buffer.from(await res.arrayBuffer()))
+          .digest('hex')
+      ).toBe(sent.get(i));
     }
   });
 });

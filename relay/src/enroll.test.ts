@@ -96,7 +96,6 @@ afterEach(() => {
 });
 
 describe('relay enrollment and signed heartbeats (real relay process)', () => {
-
   it('refuses to start unenrolled without a token, and prints its key fingerprint for the operator', async () => {
     const coord = await standIn(() => ({ status: 500, body: {} }));
     const dataDir = mkdtempSync(join(tmpdir(), 'kofn-enroll-'));

@@ -119,13 +119,9 @@ async function resolveRelayId(key: RelayKey): Promise<string> {
   const usage = await store.usage();
   let assigned: string;
   try {
-    assigned = await enroll(
-      config,
-      key,
-      { name: config.name, location: config.location, url: proposedUrl(config.listen.port), version: KOFN_VERSION, storage: store.kind, ...usage },
-      log,
-      { retryMs: config.proxy_reconnection_interval * 1000 }
-    );
+    assigned = await enroll(config, key, { name: config.name, location: config.location, url: proposedUrl(config.listen.port), version: KOFN_VERSION, storage: store.kind, ...usage }, log, {
+      retryMs: config.proxy_reconnection_interval * 1000
+    });
   } catch (err) {
     fatal((err as Error).message);
   }

@@ -59,9 +59,7 @@ describe('PUT and GET of a share chunk over a real socket', () => {
     expect(viaNode.status).toBe(200);
     const expected = [...viaWeb.headers.entries()];
     // The app's own answer names the origin, the request id, the digest and the size: all must go out.
-    expect(expected.map(([k]) => k)).toEqual(
-      expect.arrayContaining(['access-control-allow-origin', 'x-request-id', 'x-kofn-digest', 'content-length', 'content-security-policy', 'cache-control'])
-    );
+    expect(expected.map(([k]) => k)).toEqual(expect.arrayContaining(['access-control-allow-origin', 'x-request-id', 'x-kofn-digest', 'content-length', 'content-security-policy', 'cache-control']));
     for (const [name, value] of expected) expect([name, viaNode.headers.get(name)]).toEqual([name, value]);
     expect(Buffer.compare(new Uint8Array(await viaNode.arrayBuffer()), new Uint8Array(await viaWeb.arrayBuffer()))).toBe(0);
   });

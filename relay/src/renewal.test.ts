@@ -48,49 +48,62 @@ describe.each<[StorageKind, number, number]>([
     await (cluster as Cluster | undefined)?.close(); // undefined when beforeAll failed
   });
 
-  it.each(SIZES)('a %i-byte file renews: check passes, every k-subset rebuilds it at e+1, every body changed, epochs never mix', async (size) => {
-    const data = new Uint8Array(randomBytes(size));
-    const file = await protectOnto(cluster, data, k);
-    expect(await dealPrepareCheck(cluster, file, 0)).toEqual([]);
+  it.each(SIZES)(
+    'a %i-byte file renews: check passes, every k-subset rebuilds it at e+1, every body changed, epochs never mix',
+    async (size) => {
+      const data = new Uint8Array(randomBytes(size));
+      const file = await protectOnto(cluster, data, k);
+      expect(await dealPrepareCheck(cluster, file, 0)).toEqual([]);
 
-    const all = [...Array(n).keys()];
-    for (const set of subsets(all, k)) expect(Buffer.from(await rebuildFrom(cluster, file, set, () => 1)).equals(Buffer.from(data))).toBe(true);
-    // Epoch 0 is still readable (switch and drop are the coordinator's), and still rebuilds.
-    expect(Buffer.from(await rebuildFrom(cluster, file, all.slice(0, k), () => 0)).equals(Buffer.from(data))).toBe(true);
+      const all = [...Array(n).keys()];
+      for (const set of subsets(all, k)) expect(Buffer.from(await rebuildFrom(cluster, file, set, () => 1)).equals(Buffer.from(data))).toBe(true);
+      // Epoch 0 is still readable (switch and drop are the coordinator's), and still rebuilds.
+      expect(Buffer.from(await rebuildFrom(cluster, file, all.slice(0, k), () => 0)).equals(Buffer.from(data))).toBe(true);
 
-    for (const [j, r] of cluster.relays.entries()) {
-      for (let i = 0; i < file.chunks; i++) {
-        const old = await readShare(cluster, r, file.fileId, i, 0);
-        const renewed = await readShare(cluster, r, file.fileId, i, 1);
-        expect(parseHeader(renewed).epoch).toBe(1);
-        expect(parseHeader(renewed).x).toBe(file.xs[j]);
-        // Every body changed (a byte-for-byte equal body of 16+ bytes by chance has probability 2^-128).
-        expect(Buffer.from(renewed.subarray(HEADER_BYTES)).equals(Buffer.from(old.subarray(HEADER_BYTES)))).toBe(false);
+      for (const [j, r] of cluster.relays.entries()) {
+        for (let i = 0; i < file.chunks; i++) {
+          const old = await readShare(cluster, r, file.fileId, i, 0);
+          const renewed = await readShare(cluster, r, file.fileId, i, 1);
+          expect(parseHeader(renewed).epoch).toBe(1);
+          expect(parseHeader(renewed).x).toBe(file.xs[j]);
+          // Every body changed (a byte-for-byte equal body of 16+ bytes by chance has probability 2^-128).
+          expect(Buffer.from(renewed.subarray(HEADER_BYTES)).equals(Buffer.from(old.subarray(HEADER_BYTES)))).toBe(false);
+        }
+        // Contributions are consumed by prepare: only the two epochs remain.
+        for (const x of file.xs.slice(0, k)) expect(await r.store.list(contributionId(file.fileId, 1, x))).toEqual([]);
       }
-      // Contributions are consumed by prepare: only the two epochs remain.
-      for (const x of file.xs.slice(0, k)) expect(await r.store.list(contributionId(file.fileId, 1, x))).toEqual([]);
-    }
 
-    // k-1 shares of e with one of e+1 never give plaintext: the headers disagree (MIXED_EPOCH) or, when
-    // the epoch check is bypassed by relabelling, the record does not authenticate (AUTH_FAILED).
-    expect(await codeOf(rebuildFrom(cluster, file, all.slice(0, k), (j) => (j === 0 ? 1 : 0)))).toBe('MIXED_EPOCH');
-    const relabelled = await codeOf(
-      rebuild(file, async (i) => {
-        const shares = await Promise.all(all.slice(0, k).map((j) => readShare(cluster, cluster.relays[j]!, file.fileId, i, j === 0 ? 1 : 0)));
-        const first = shares[0]!;
-        first.set(new Uint8Array([0, 0, 0, 0]), 28);
-        return shares;
-      })
-    );
-    expect(relabelled).toBe('AUTH_FAILED');
-  }, 120_000);
+      // k-1 shares of e with one of e+1 never give plaintext: the headers disagree (MIXED_EPOCH) or, when
+      // the epoch check is bypassed by relabelling, the record does not authenticate (AUTH_FAILED).
+      expect(await codeOf(rebuildFrom(cluster, file, all.slice(0, k), (j) => (j === 0 ? 1 : 0)))).toBe('MIXED_EPOCH');
+      const relabelled = await codeOf(
+        rebuild(file, async (i) => {
+          const shares = await Promise.all(all.slice(0, k).map((j) => readShare(cluster, cluster.relays[j]!, file.fileId, i, j === 0 ? 1 : 0)));
+          const first = shares[0]!;
+          first.set(new Uint8Array([0, 0, 0, 0]), 28);
+          return shares;
+        })
+      );
+      expect(relabelled).toBe('AUTH_FAILED');
+    },
+    120_000
+  );
 
   it('renews twice (e -> e+1 -> e+2) and rebuilds at e+2', async () => {
     const data = new Uint8Array(randomBytes(5000));
     const file = await protectOnto(cluster, data, k, 1024);
     expect(await dealPrepareCheck(cluster, file, 0)).toEqual([]);
     expect(await dealPrepareCheck(cluster, file, 1, { dealers: [...Array(k).keys()].map((d) => n - 1 - d) })).toEqual([]);
-    expect(Buffer.from(await rebuildFrom(cluster, file, [...Array(k).keys()].map((d) => n - 1 - d), () => 2)).equals(Buffer.from(data))).toBe(true);
+    expect(
+      Buffer.from(
+        await rebuildFrom(
+          cluster,
+          file,
+          [...Array(k).keys()].map((d) => n - 1 - d),
+          () => 2
+        )
+      ).equals(Buffer.from(data))
+    ).toBe(true);
   }, 60_000);
 });
 
@@ -163,23 +176,27 @@ describe.each<[number, number]>([
     ]
   ];
 
-  it.each(cheats)('%s: the check fails and epoch 0 still rebuilds', async (_name, cheat) => {
-    const data = new Uint8Array(randomBytes(3000));
-    const file = await protectOnto(cluster, data, k, 1000);
-    const failed = await renewWithCheat(file, cheat);
-    expect(failed.length).toBeGreaterThan(0);
-    expect(Buffer.from(await rebuildFrom(cluster, file, [...Array(k).keys()], () => 0)).equals(Buffer.from(data))).toBe(true);
-    // The staged epoch really is corrupt (the check is not crying wolf): some k-subset cannot rebuild it.
-    const results = await Promise.all(subsets([...Array(n).keys()], k).map((set) => codeOf(rebuildFrom(cluster, file, set, () => 1))));
-    expect(results.some((r) => r !== 'ok')).toBe(true);
-    // Abort: drop epoch 1 everywhere; epoch 0 stays whole.
-    for (const r of cluster.relays) {
-      const token = await mint(cluster, r, file.fileId, 'renew_drop', { ep: 1, dxs: file.xs.slice(0, k) });
-      expect(await client(r, token).dropEpoch(file.fileId, 1)).toBe(file.chunks);
-      expect(await r.store.list(epochId(file.fileId, 1))).toEqual([]);
-    }
-    expect(Buffer.from(await rebuildFrom(cluster, file, [...Array(n).keys()].slice(n - k), () => 0)).equals(Buffer.from(data))).toBe(true);
-  }, 60_000);
+  it.each(cheats)(
+    '%s: the check fails and epoch 0 still rebuilds',
+    async (_name, cheat) => {
+      const data = new Uint8Array(randomBytes(3000));
+      const file = await protectOnto(cluster, data, k, 1000);
+      const failed = await renewWithCheat(file, cheat);
+      expect(failed.length).toBeGreaterThan(0);
+      expect(Buffer.from(await rebuildFrom(cluster, file, [...Array(k).keys()], () => 0)).equals(Buffer.from(data))).toBe(true);
+      // The staged epoch really is corrupt (the check is not crying wolf): some k-subset cannot rebuild it.
+      const results = await Promise.all(subsets([...Array(n).keys()], k).map((set) => codeOf(rebuildFrom(cluster, file, set, () => 1))));
+      expect(results.some((r) => r !== 'ok')).toBe(true);
+      // Abort: drop epoch 1 everywhere; epoch 0 stays whole.
+      for (const r of cluster.relays) {
+        const token = await mint(cluster, r, file.fileId, 'renew_drop', { ep: 1, dxs: file.xs.slice(0, k) });
+        expect(await client(r, token).dropEpoch(file.fileId, 1)).toBe(file.chunks);
+        expect(await r.store.list(epochId(file.fileId, 1))).toEqual([]);
+      }
+      expect(Buffer.from(await rebuildFrom(cluster, file, [...Array(n).keys()].slice(n - k), () => 0)).equals(Buffer.from(data))).toBe(true);
+    },
+    60_000
+  );
 });
 
 describe('offline recovery (kofn-recover) after renewal, disk relays (2,3)', () => {
@@ -197,7 +214,10 @@ describe('offline recovery (kofn-recover) after renewal, disk relays (2,3)', () 
     expect(await dealPrepareCheck(cluster, file, 0)).toEqual([]);
     // Epochs 0 and 1 both on disk: epoch 1 is used.
     let out = mkdtempSync(join(tmpdir(), 'kofn-recover-out-'));
-    let report = await recoverDirectories(cluster.relays.map((r) => r.root), out);
+    let report = await recoverDirectories(
+      cluster.relays.map((r) => r.root),
+      out
+    );
     let got = report.files.find((f) => f.fileId === file.fileId)!;
     expect(got.error).toBeUndefined();
     expect(got.epoch).toBe(1);
@@ -210,7 +230,10 @@ describe('offline recovery (kofn-recover) after renewal, disk relays (2,3)', () 
     const r0 = cluster.relays[0]!;
     await client(r0, await mint(cluster, r0, file.fileId, 'renew_prepare', { ep: 2, dxs: [file.xs[0], file.xs[1]] })).renewalStep(file.fileId, 2, 'prepare', {}, 1 << 20);
     out = mkdtempSync(join(tmpdir(), 'kofn-recover-out-'));
-    report = await recoverDirectories(cluster.relays.map((r) => r.root), out);
+    report = await recoverDirectories(
+      cluster.relays.map((r) => r.root),
+      out
+    );
     got = report.files.find((f) => f.fileId === file.fileId)!;
     expect(got.error).toBeUndefined();
     expect(got.epoch).toBe(1);

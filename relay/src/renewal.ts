@@ -160,24 +160,22 @@ function parseReceivers(body: unknown): Receiver[] {
   const seen = new Set<number>();
   return list.map((item: unknown) => {
     const { x, id, name, url, token } = (item ?? {}) as Partial<Record<keyof Receiver, unknown>>;
-    if (
-      !(
-        typeof x === 'number' &&
-        Number.isInteger(x) &&
-        x >= 1 &&
-        x <= 255 &&
-        !seen.has(x) &&
-        typeof id === 'string' &&
-        id.length <= 64 &&
-        typeof name === 'string' &&
-        name.length <= 200 &&
-        typeof url === 'string' &&
-        url.length <= MAX_URL &&
-        /^https?:\/\/[^\s/?#]+$/.test(url) &&
-        typeof token === 'string' &&
-        token.length <= MAX_TOKEN_BYTES
-      )
-    ) {
+    if (!(
+      typeof x === 'number' &&
+      Number.isInteger(x) &&
+      x >= 1 &&
+      x <= 255 &&
+      !seen.has(x) &&
+      typeof id === 'string' &&
+      id.length <= 64 &&
+      typeof name === 'string' &&
+      name.length <= 200 &&
+      typeof url === 'string' &&
+      url.length <= MAX_URL &&
+      /^https?:\/\/[^\s/?#]+$/.test(url) &&
+      typeof token === 'string' &&
+      token.length <= MAX_TOKEN_BYTES
+    )) {
       throw new KofnError('BAD_REQUEST', 'A receiver is malformed or its x is repeated.');
     }
     seen.add(x);
@@ -207,7 +205,6 @@ export function gmac(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer 
   c.final();
   return c.getAuthTag();
 }
-
 
 export function renewalRoutes(deps: RenewalDeps): Hono {
   const { store, authorize } = deps;
@@ -269,9 +266,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     // The receivers (x and URL) are the coordinator's, bound by the signed token: a stolen deal token cannot
     // send this relay's sub-shares to another host.
     if (receiversHash(receivers) !== cap.rh) throw outOfScope();
-    const clients = receivers.map(
-      (r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) })
-    );
+    const clients = receivers.map((r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) }));
     const xs = receivers.map((r) => r.x);
     let dealt = 0;
     for (const info of await previous(fileId, epoch)) {

@@ -73,10 +73,25 @@ describe.each<StorageKind>(['disk', 's3'])('repair at a renewed epoch on %s rela
   }, 60_000);
 
   it('a collect token for another epoch than the body is refused; so is a helper\u2019s term asked with one', async () => {
-    expect(await post(lost, 'collect', 'repair_collect', { rid: '00'.repeat(16), x: file.xs[lost], k: 2, epoch: 1, chunkCount: 0, helpers: [{ url: 'http://127.0.0.1:1', token: 'a.b.c' }, { url: 'http://127.0.0.1:1', token: 'a.b.c' }] }, { ep: 2 })).toEqual([
-      403,
-      'TOKEN_OUT_OF_SCOPE'
-    ]);
+    expect(
+      await post(
+        lost,
+        'collect',
+        'repair_collect',
+        {
+          rid: '00'.repeat(16),
+          x: file.xs[lost],
+          k: 2,
+          epoch: 1,
+          chunkCount: 0,
+          helpers: [
+            { url: 'http://127.0.0.1:1', token: 'a.b.c' },
+            { url: 'http://127.0.0.1:1', token: 'a.b.c' }
+          ]
+        },
+        { ep: 2 }
+      )
+    ).toEqual([403, 'TOKEN_OUT_OF_SCOPE']);
     const rid = randomBytes(16).toString('hex');
     const h = cluster.relays[helpers[1]!]!;
     const xs = helpers.map((j) => file.xs[j]!);
@@ -84,7 +99,8 @@ describe.each<StorageKind>(['disk', 's3'])('repair at a renewed epoch on %s rela
     expect(await post(helpers[1]!, 'seed', 'repair_seed', { rid, from: 0, seed: randomBytes(32).toString('base64url') }, { chunks: [0, 0] })).toEqual([200, undefined]);
     expect(await post(helpers[1]!, 'start', 'repair_start', { rid, xs, self: 1, xNew: file.xs[lost], epoch: 1, chunkCount: file.chunks - 1, peers: [] }, { ep: 1 })).toEqual([200, undefined]);
     // ... refuses a term request whose token names epoch 0, and serves one naming epoch 1.
-    const ask = async (ep: number) => (await h.app.request(`/v1/repair/${file.fileId}/chunks/0`, { headers: { authorization: `Bearer ${await mint(cluster, h, file.fileId, 'repair_send', { chunks: [0, 0], ep })}` } })).status;
+    const ask = async (ep: number) =>
+      (await h.app.request(`/v1/repair/${file.fileId}/chunks/0`, { headers: { authorization: `Bearer ${await mint(cluster, h, file.fileId, 'repair_send', { chunks: [0, 0], ep })}` } })).status;
     expect(await ask(0)).toBe(403);
     expect(await ask(1)).toBe(200);
   });

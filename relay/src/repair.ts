@@ -43,7 +43,9 @@ import {
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
 
-interface Env { Variables: { requestId: string } }
+interface Env {
+  Variables: { requestId: string };
+}
 type Authorize = (c: Context<Env>, op: TokenOp, fileId: string, index?: number) => Promise<{ chunks: [number, number]; ep?: number }>;
 
 const SESSION_TTL_MS = 30 * 60_000;
@@ -198,7 +200,19 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     sweep();
     const waiting = early.get(`${fileId}:${id}`);
     early.delete(`${fileId}:${id}`);
-    const session: Session = { rid: id, xs, self, xNew, k: xs.length, epoch, chunkCount, coefficient, seeds: waiting?.seeds ?? new Map<number, Uint8Array>(), served: new Set(), expires: Date.now() + SESSION_TTL_MS };
+    const session: Session = {
+      rid: id,
+      xs,
+      self,
+      xNew,
+      k: xs.length,
+      epoch,
+      chunkCount,
+      coefficient,
+      seeds: waiting?.seeds ?? new Map<number, Uint8Array>(),
+      served: new Set(),
+      expires: Date.now() + SESSION_TTL_MS
+    };
     // Seeds from this relay's CSPRNG, one per higher-numbered helper, handed to that helper only.
     for (const peer of peers) {
       const seed = randomBytes(REPAIR_SEED_BYTES);
@@ -288,9 +302,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     const id = fileIdFromHex(fileId);
     const digests: string[] = [];
     for (let index = 0; index <= chunkCount; index++) {
-      const terms = await Promise.all(
-        helpers.map((h) => peerCall(`${h.url}/v1/repair/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${h.token}` } }, deps.maxChunkBytes))
-      );
+      const terms = await Promise.all(helpers.map((h) => peerCall(`${h.url}/v1/repair/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${h.token}` } }, deps.maxChunkBytes)));
       const failed = terms.findIndex((t) => t.status !== 200);
       if (failed >= 0) throw new KofnError('RELAY_BAD_ANSWER', `Helper ${failed} did not send chunk ${index}'s repair term (HTTP ${terms[failed]!.status}).`);
       const flags = Number(terms[0]!.flags);

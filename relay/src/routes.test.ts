@@ -228,9 +228,7 @@ describe('the request log', () => {
     const res = await failing.request('/v1/health', { headers: { 'X-Request-Id': 'req-500' } });
     expect(res.status).toBe(500);
     expect(JSON.stringify(await res.json())).not.toContain('disk vanished');
-    expect(lines.filter((l) => l.level === 'error')).toEqual([
-      { level: 'error', msg: 'unhandled relay error', obj: { reqId: 'req-500', err: { name: 'TypeError', message: 'disk vanished' } } }
-    ]);
+    expect(lines.filter((l) => l.level === 'error')).toEqual([{ level: 'error', msg: 'unhandled relay error', obj: { reqId: 'req-500', err: { name: 'TypeError', message: 'disk vanished' } } }]);
     lines.length = 0;
     await app.request('/v1/files/x/chunks/1', { headers: { 'X-Request-Id': 'req-400' } });
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);

@@ -116,9 +116,7 @@ function closeSoon(socket: Duplex): void {
 
 function reply(socket: Duplex, status: number, reason: string, code: string, message: string): void {
   const body = JSON.stringify({ error: { code, message } });
-  socket.write(
-    `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  );
+  socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   closeSoon(socket);
 }
 
@@ -148,8 +146,14 @@ export function hardenServer(server: Server, opts: { maxConnections: number; idl
       socket.destroy();
       return;
     }
-    if (err.code === 'HPE_HEADER_OVERFLOW') { reply(socket, 431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'Request headers are too large.'); return; }
-    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { reply(socket, 408, 'Request Timeout', 'BAD_REQUEST', 'The request took too long.'); return; }
+    if (err.code === 'HPE_HEADER_OVERFLOW') {
+      reply(socket, 431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE', 'Request headers are too large.');
+      return;
+    }
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+      reply(socket, 408, 'Request Timeout', 'BAD_REQUEST', 'The request took too long.');
+      return;
+    }
     reply(socket, 400, 'Bad Request', 'BAD_REQUEST', 'Malformed HTTP request.');
   });
 }

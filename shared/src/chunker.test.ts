@@ -116,11 +116,16 @@ describe('readChunks', () => {
 
     it(`${kind}: any data in any pieces comes back whole in full chunks (property)`, async () => {
       await fc.assert(
-        fc.asyncProperty(fc.uint8Array({ maxLength: 600 }), fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 150 }), async (data, sizes, chunkSize) => {
-          const { chunks } = await collect(piecewise(data, sizes, bytes), chunkSize);
-          expect(concat(chunks)).toEqual(data);
-          expect(chunks.every((c, i) => c.length === chunkSize || (i === chunks.length - 1 && c.length > 0))).toBe(true);
-        }),
+        fc.asyncProperty(
+          fc.uint8Array({ maxLength: 600 }),
+          fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 8 }),
+          fc.integer({ min: 1, max: 150 }),
+          async (data, sizes, chunkSize) => {
+            const { chunks } = await collect(piecewise(data, sizes, bytes), chunkSize);
+            expect(concat(chunks)).toEqual(data);
+            expect(chunks.every((c, i) => c.length === chunkSize || (i === chunks.length - 1 && c.length > 0))).toBe(true);
+          }
+        ),
         { numRuns: 60 }
       );
     });

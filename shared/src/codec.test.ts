@@ -119,7 +119,10 @@ describe('ShareDecoder.decodeMetadata and the FINAL flag', () => {
 
   it('accepts the flags the encoder sets: FINAL exactly when the file is empty', async () => {
     const enc = await ShareEncoder.create(opts, macKey);
-    for (const [size, count] of [[0, 0], [10, 1]] as const) {
+    for (const [size, count] of [
+      [0, 0],
+      [10, 1]
+    ] as const) {
       const shares = await enc.encodeMetadata(record(size, count));
       const d = await new ShareDecoder().decodeMetadata(shares.slice(0, 3), { fileId: opts.fileId });
       expect(d.meta).toMatchObject({ size, chunkCount: count });
@@ -206,8 +209,7 @@ describe('ShareDecoder names what is wrong with a set of shares', () => {
     await dec.decodeMetadata((await (await ShareEncoder.create(opts, macKey)).encodeMetadata(meta(10))).slice(0, 3), { fileId: opts.fileId });
     return dec;
   }
-  const shares = async (over: Partial<typeof opts> = {}, index = 1, bytes = data) =>
-    (await ShareEncoder.create({ ...opts, ...over }, macKey)).encodeData(index, true, bytes);
+  const shares = async (over: Partial<typeof opts> = {}, index = 1, bytes = data) => (await ShareEncoder.create({ ...opts, ...over }, macKey)).encodeData(index, true, bytes);
   const refusal = (p: Promise<unknown>) =>
     p.then(
       () => 'ok',

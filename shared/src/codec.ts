@@ -180,11 +180,7 @@ export class ShareDecoder {
   }
 
   /** Rebuilds the metadata record (chunk 0) and remembers the file's MAC key for its data chunks. */
-  async decodeMetadata(
-    shareChunks: readonly Uint8Array[],
-    expected: Omit<Expected, 'index'>,
-    opts: DecodeMetadataOptions = {}
-  ): Promise<Decoded & { meta: MetadataRecord & { textRepaired?: true } }> {
+  async decodeMetadata(shareChunks: readonly Uint8Array[], expected: Omit<Expected, 'index'>, opts: DecodeMetadataOptions = {}): Promise<Decoded & { meta: MetadataRecord & { textRepaired?: true } }> {
     let meta: (MetadataRecord & { textRepaired?: true }) | undefined;
     const decoded = await this.#decode(shareChunks, { ...expected, index: 0 }, async (record, header, withPrefix) => {
       // The key lives inside the record it authenticates: a tampered record yields an unrelated AES key.
@@ -248,14 +244,22 @@ export class ShareDecoder {
     shareChunks.forEach((chunk, pos) => {
       try {
         const header = parseHeader(chunk);
-        if (!bytesEqual(header.fileId, expected.fileId)) { reject(pos, new KofnError('MIXED_FILE', 'A share belongs to another file.')); return; }
+        if (!bytesEqual(header.fileId, expected.fileId)) {
+          reject(pos, new KofnError('MIXED_FILE', 'A share belongs to another file.'));
+          return;
+        }
         if (header.index !== expected.index) {
-          reject(pos, new KofnError('STREAM_OUT_OF_ORDER', `Expected chunk ${expected.index}, got chunk ${header.index}.`)); return;
+          reject(pos, new KofnError('STREAM_OUT_OF_ORDER', `Expected chunk ${expected.index}, got chunk ${header.index}.`));
+          return;
         }
         if (expected.epoch !== undefined && header.epoch !== expected.epoch) {
-          reject(pos, new KofnError('MIXED_EPOCH', `Share is from epoch ${header.epoch}, expected ${expected.epoch}.`)); return;
+          reject(pos, new KofnError('MIXED_EPOCH', `Share is from epoch ${header.epoch}, expected ${expected.epoch}.`));
+          return;
         }
-        if (expected.k !== undefined && header.k !== expected.k) { reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share threshold differs.')); return; }
+        if (expected.k !== undefined && header.k !== expected.k) {
+          reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share threshold differs.'));
+          return;
+        }
         parsed.push({ pos, header, body: chunk.subarray(HEADER_BYTES) });
       } catch (err) {
         reject(pos, hasErrorCode(err) ? new KofnError(err.code, err.message) : new KofnError('BAD_SHARE_FORMAT', 'Unreadable share.'));

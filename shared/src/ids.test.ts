@@ -10,7 +10,7 @@ describe('toHex / fromHex', () => {
     expect(Array.from(fromHex('00010f10abff'))).toEqual([0, 1, 0x0f, 0x10, 0xab, 0xff]);
   });
 
-  it('agree with Node\'s own hex codec for any bytes (property)', () => {
+  it("agree with Node's own hex codec for any bytes (property)", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (b) => {
         const hex = toHex(b);
@@ -30,7 +30,17 @@ describe('toHex / fromHex', () => {
 describe('file ids', () => {
   it('isFileId accepts exactly 32 lower-case hex digits', () => {
     expect(isFileId('0123456789abcdef0123456789abcdef')).toBe(true);
-    for (const bad of ['0123456789ABCDEF0123456789abcdef', '0123456789abcdef0123456789abcde', '0123456789abcdef0123456789abcdef0', 'g123456789abcdef0123456789abcdef', '', 42, null, undefined, ['0123456789abcdef0123456789abcdef']]) {
+    for (const bad of [
+      '0123456789ABCDEF0123456789abcdef',
+      '0123456789abcdef0123456789abcde',
+      '0123456789abcdef0123456789abcdef0',
+      'g123456789abcdef0123456789abcdef',
+      '',
+      42,
+      null,
+      undefined,
+      ['0123456789abcdef0123456789abcdef']
+    ]) {
       expect(isFileId(bad)).toBe(false);
     }
     expect(FILE_ID_PATTERN.test('ab'.repeat(16))).toBe(true);
@@ -46,7 +56,7 @@ describe('file ids', () => {
     }
   });
 
-  it('newFileId draws 16 bytes from the project\'s random module', () => {
+  it("newFileId draws 16 bytes from the project's random module", () => {
     const expected = new Uint8Array(16);
     seededSource(11).fill(expected);
     const undo = useRandomSource(seededSource(11));

@@ -70,7 +70,12 @@ describe('metadata record', () => {
     expect([code({ chunkSize: MAX_CHUNK }), code({ chunkSize: MAX_CHUNK + 1 }), code({ chunkSize: 1.5 })]).toEqual(['ok', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
     expect([code({ name: 'é'.repeat(512) }), code({ name: 'é'.repeat(512) + 'x' })]).toEqual(['ok', 'INVALID_ARGUMENT']);
     expect([code({ type: 't'.repeat(255) }), code({ type: 't'.repeat(256) })]).toEqual(['ok', 'INVALID_ARGUMENT']);
-    expect([code({ createdAt: 0 }), code({ createdAt: -1 }), code({ createdAt: 1.5 }), code({ createdAt: Number.MAX_SAFE_INTEGER + 2 })]).toEqual(['ok', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
+    expect([code({ createdAt: 0 }), code({ createdAt: -1 }), code({ createdAt: 1.5 }), code({ createdAt: Number.MAX_SAFE_INTEGER + 2 })]).toEqual([
+      'ok',
+      'INVALID_ARGUMENT',
+      'INVALID_ARGUMENT',
+      'INVALID_ARGUMENT'
+    ]);
     // Chunk count: at most 2^32 - 2 chunks (0xffffffff is kept out of range of u32 index arithmetic).
     expect([code({ chunkSize: 1, size: 0xfffffffe }), code({ chunkSize: 1, size: 0xffffffff })]).toEqual(['ok', 'INVALID_ARGUMENT']);
   });

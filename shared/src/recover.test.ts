@@ -72,7 +72,9 @@ describe('offline recovery from relay folders alone', () => {
     const dirs = relayDirs(3);
     await protectTo(dirs, 'secret.txt', randomBytes(100), 3);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const { files: [r] } = await recoverDirectories(dirs.slice(0, 2), out);
+    const {
+      files: [r]
+    } = await recoverDirectories(dirs.slice(0, 2), out);
     expect(r?.error?.code).toBe('NOT_ENOUGH_SHARES');
     expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
   });
@@ -86,7 +88,9 @@ describe('offline recovery from relay folders alone', () => {
     bytes[bytes.length - 5]! ^= 0xff;
     writeFileSync(victim, bytes);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const { files: [r] } = await recoverDirectories(dirs, out);
+    const {
+      files: [r]
+    } = await recoverDirectories(dirs, out);
     expect(r?.error).toBeUndefined();
     expect(r?.badShares).toEqual([victim]);
     expect(readFileSync(join(out, 'c.bin'))).toEqual(Buffer.from(data));
@@ -100,7 +104,9 @@ describe('offline recovery from relay folders alone', () => {
     bytes[60]! ^= 1;
     writeFileSync(victim, bytes);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const { files: [r] } = await recoverDirectories(dirs, out);
+    const {
+      files: [r]
+    } = await recoverDirectories(dirs, out);
     expect(r?.error?.code).toBe('AUTH_FAILED');
     expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
   });
@@ -133,7 +139,9 @@ describe('offline recovery from relay folders alone', () => {
     mkdirSync(join(dirs[0]!, 'links'));
     for (const name of readdirSync(from)) symlinkSync(join(from, name), join(dirs[0]!, 'links', name));
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const { files: [r] } = await recoverDirectories(dirs.slice(0, 2), out);
+    const {
+      files: [r]
+    } = await recoverDirectories(dirs.slice(0, 2), out);
     expect(r?.error?.code).toBe('NOT_ENOUGH_SHARES');
     expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
   });
@@ -177,7 +185,10 @@ describe('offline recovery from relay folders alone', () => {
     const long = `${'漢'.repeat(90)}.txt`; // 274 UTF-8 bytes: accepted by the coordinator, too long for ext4
     const hex = await protectTo(dirs, long, new TextEncoder().encode('long'), 2);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const { files: [r], manifestPath } = await recoverDirectories(dirs, out);
+    const {
+      files: [r],
+      manifestPath
+    } = await recoverDirectories(dirs, out);
     expect(r?.error).toBeUndefined();
     const saved = r!.path!.slice(out.length + 1);
     expect(Buffer.byteLength(saved)).toBeLessThanOrEqual(255);
@@ -199,7 +210,9 @@ describe('offline recovery from relay folders alone', () => {
     const chunks = [await encoder.encode(0, FLAG_METADATA, record), await encoder.encode(1, FLAG_FINAL, new TextEncoder().encode('hello'))];
     dirs.forEach((dir, j) => chunks.forEach((c, i) => writeFileSync(join(dir, `${hex}.${i}`), c[j]!)));
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const { files: [r] } = await recoverDirectories(dirs, out);
+    const {
+      files: [r]
+    } = await recoverDirectories(dirs, out);
     expect(r?.error).toBeUndefined();
     expect(r?.name).toBe('\ufffdb');
     expect(r?.renamed).toContain('not valid UTF-8');
@@ -212,7 +225,11 @@ describe('offline recovery from relay folders alone', () => {
     const hex = await protectTo(dirs, 'layout.bin', data, 2, 'disk');
     const other = await protectTo(dirs, 'other.bin', randomBytes(10), 2, 'disk');
     const chunkDir = (d: string, id: string) => join(d, 'chunks', id.slice(0, 2), id);
-    const find = (d: string, id: string, i: number) => join(chunkDir(d, id), readdirSync(chunkDir(d, id)).find((f) => f.startsWith(`${i}.`))!);
+    const find = (d: string, id: string, i: number) =>
+      join(
+        chunkDir(d, id),
+        readdirSync(chunkDir(d, id)).find((f) => f.startsWith(`${i}.`))!
+      );
     // relay 0: a flipped byte (digest mismatch); relay 1: chunk 2 deleted; relay 2: truncated chunk 3;
     // relay 3: chunk 1 of another file moved into this file's folder under index 4's name.
     const rotten = find(dirs[0]!, hex, 1);
@@ -274,7 +291,9 @@ describe('offline recovery from relay folders alone', () => {
     const two = await encoder.encodeData(2, true, new TextEncoder().encode('efgh'));
     dirs.forEach((dir, j) => [meta, one, two].forEach((c, i) => writeFileSync(join(dir, `${hex}.${i}`), c[j]!)));
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const { files: [r] } = await recoverDirectories(dirs, out);
+    const {
+      files: [r]
+    } = await recoverDirectories(dirs, out);
     expect(r?.error?.code).toBe('STREAM_TRUNCATED');
     expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
   });
@@ -283,7 +302,10 @@ describe('offline recovery from relay folders alone', () => {
     const dirs = relayDirs(2);
     await protectTo(dirs, MANIFEST_NAME, new TextEncoder().encode('not the manifest'), 2);
     const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
-    const { files: [r], manifestPath } = await recoverDirectories(dirs, out);
+    const {
+      files: [r],
+      manifestPath
+    } = await recoverDirectories(dirs, out);
     expect(r?.path).not.toBe(manifestPath);
     expect(readFileSync(r!.path!, 'utf8')).toBe('not the manifest');
     expect(JSON.parse(readFileSync(manifestPath, 'utf8'))).toHaveProperty('files');

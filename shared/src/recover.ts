@@ -90,7 +90,9 @@ function looksLikeShare(head: Uint8Array, n: number): boolean {
 }
 
 async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 async function indexShares(dirs: readonly string[]): Promise<Index> {
@@ -173,7 +175,9 @@ function parseHeaderOfSize(head: Uint8Array, size: number): { header: ReturnType
 
 /** A file name safe to create inside `outDir`: no separators, no control characters, never "." or "..". */
 export function safeFileName(name: string, fallback: string): string {
-  const cleaned = basename(name.replace(/[\\/]/g, '_')).replace(/[\p{Cc}\p{Cf}]/gu, '_').trim();
+  const cleaned = basename(name.replace(/[\\/]/g, '_'))
+    .replace(/[\p{Cc}\p{Cf}]/gu, '_')
+    .trim();
   return cleaned === '' || cleaned === '.' || cleaned === '..' ? fallback : cleaned;
 }
 
@@ -217,14 +221,7 @@ function missingChunks(chunks: Map<number, Located[]>, dirs: readonly string[], 
   return out;
 }
 
-async function recoverOne(
-  id: string,
-  chunks: Map<number, Located[]>,
-  dropped: DroppedShare[],
-  dirs: readonly string[],
-  outDir: string,
-  taken: Set<string>
-): Promise<RecoveredFile> {
+async function recoverOne(id: string, chunks: Map<number, Located[]>, dropped: DroppedShare[], dirs: readonly string[], outDir: string, taken: Set<string>): Promise<RecoveredFile> {
   const result: RecoveredFile = { fileId: id, badShares: [], droppedShares: dropped, missingChunks: [] };
   const decoder = new ShareDecoder();
   const fileId = fileIdFromHex(id);
@@ -275,14 +272,7 @@ async function recoverOne(
  * of different epochs never combine, so each epoch is tried on its own, newest first; the first that
  * rebuilds wins, and the report says which epochs were skipped.
  */
-async function recoverNewestEpoch(
-  id: string,
-  chunks: Map<number, Located[]>,
-  dropped: DroppedShare[],
-  dirs: readonly string[],
-  outDir: string,
-  taken: Set<string>
-): Promise<RecoveredFile> {
+async function recoverNewestEpoch(id: string, chunks: Map<number, Located[]>, dropped: DroppedShare[], dirs: readonly string[], outDir: string, taken: Set<string>): Promise<RecoveredFile> {
   const epochs = [...new Set([...chunks.values()].flat().map((l) => l.epoch))].sort((a, b) => b - a);
   if (epochs.length <= 1) return recoverOne(id, chunks, dropped, dirs, outDir, taken);
   let last: RecoveredFile | undefined;

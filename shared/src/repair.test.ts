@@ -97,7 +97,10 @@ describe('repair by relays', () => {
         const shares = split(secret, 3, [1, 2, 3, 4]);
         const restore2 = useRandomSource(seededSource(7));
         try {
-          return await runRepair([1, 2, 3].map((x, i) => ({ x, y: shares[i]! })), 4);
+          return await runRepair(
+            [1, 2, 3].map((x, i) => ({ x, y: shares[i]! })),
+            4
+          );
         } finally {
           restore2();
         }

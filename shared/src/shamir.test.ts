@@ -17,15 +17,16 @@ function codeOf(fn: () => unknown): string | undefined {
 }
 
 /** k, n (k <= n <= 20), distinct non-zero xs, and a k-subset (as a permutation prefix). */
-const params = fc
-  .integer({ min: 2, max: 20 })
-  .chain((n) =>
-    fc.tuple(
-      fc.integer({ min: 2, max: n }),
-      fc.uniqueArray(fc.integer({ min: 1, max: 255 }), { minLength: n, maxLength: n }),
-      fc.shuffledSubarray(Array.from({ length: n }, (_, i) => i), { minLength: n, maxLength: n })
+const params = fc.integer({ min: 2, max: 20 }).chain((n) =>
+  fc.tuple(
+    fc.integer({ min: 2, max: n }),
+    fc.uniqueArray(fc.integer({ min: 1, max: 255 }), { minLength: n, maxLength: n }),
+    fc.shuffledSubarray(
+      Array.from({ length: n }, (_, i) => i),
+      { minLength: n, maxLength: n }
     )
-  );
+  )
+);
 
 describe('split / combine round trips', () => {
   it('any k of n shares rebuild any secret (small lengths)', () => {
@@ -63,7 +64,15 @@ describe('split / combine round trips', () => {
   it('k-1 shares do not rebuild the secret', () => {
     const secret = new Uint8Array(64).fill(0x42);
     const shares = split(secret, 3, [1, 2, 3]);
-    expect(eq(combine([{ x: 1, y: shares[0]! }, { x: 2, y: shares[1]! }]), secret)).toBe(false);
+    expect(
+      eq(
+        combine([
+          { x: 1, y: shares[0]! },
+          { x: 2, y: shares[1]! }
+        ]),
+        secret
+      )
+    ).toBe(false);
   });
 });
 
@@ -117,7 +126,7 @@ describe('multi-block split (secrets over 64 KiB) matches the reference', () => 
 });
 
 describe('multi-block combine and interpolation (shares over 64 KiB) match the reference', () => {
-  it('for a 2-block + odd secret with (3,5), every kernel, any 3 shares, at 0 and at another share\'s x', () => {
+  it("for a 2-block + odd secret with (3,5), every kernel, any 3 shares, at 0 and at another share's x", () => {
     const secret = new Uint8Array(2 * 65_536 + 101);
     seededSource(7).fill(secret);
     const xs = [9, 1, 77, 200, 3];
@@ -153,7 +162,10 @@ describe('allocate-and-return outputs', () => {
       buffers.add(y.buffer);
     }
     expect(buffers.size).toBe(3);
-    const back = combine([{ x: 3, y: shares[2]! }, { x: 1, y: shares[0]! }]);
+    const back = combine([
+      { x: 3, y: shares[2]! },
+      { x: 1, y: shares[0]! }
+    ]);
     expect(Object.getPrototypeOf(back)).toBe(Uint8Array.prototype);
     expect(back.buffer.byteLength).toBe(secret.length);
     expect(eq(back, secret)).toBe(true);
@@ -225,8 +237,26 @@ describe('input validation with stable codes', () => {
     ['k < 2', () => split(s, 1, [1, 2]), 'INVALID_THRESHOLD'],
     ['k not integer', () => split(s, 2.5, [1, 2, 3]), 'INVALID_THRESHOLD'],
     ['k > n', () => split(s, 4, [1, 2, 3]), 'INVALID_THRESHOLD'],
-    ['k > 255', () => split(s, 256, Array.from({ length: 255 }, (_, i) => i + 1)), 'INVALID_THRESHOLD'],
-    ['n > 255', () => split(s, 2, Array.from({ length: 256 }, (_, i) => (i % 255) + 1)), 'INVALID_SHARE_COUNT'],
+    [
+      'k > 255',
+      () =>
+        split(
+          s,
+          256,
+          Array.from({ length: 255 }, (_, i) => i + 1)
+        ),
+      'INVALID_THRESHOLD'
+    ],
+    [
+      'n > 255',
+      () =>
+        split(
+          s,
+          2,
+          Array.from({ length: 256 }, (_, i) => (i % 255) + 1)
+        ),
+      'INVALID_SHARE_COUNT'
+    ],
     ['x = 0', () => split(s, 2, [0, 1]), 'INVALID_X'],
     ['x = 256', () => split(s, 2, [1, 256]), 'INVALID_X'],
     ['x = 1.5', () => split(s, 2, [1, 1.5]), 'INVALID_X'],
@@ -235,10 +265,42 @@ describe('input validation with stable codes', () => {
     ['duplicate x', () => split(s, 2, [7, 7]), 'DUPLICATE_X'],
     ['secret not bytes', () => split([1, 2] as unknown as Uint8Array, 2, [1, 2]), 'INVALID_ARGUMENT'],
     ['combine one share', () => combine([{ x: 1, y: s }]), 'NOT_ENOUGH_SHARES'],
-    ['combine x = 0 (forged share)', () => combine([{ x: 0, y: s }, { x: 1, y: s }]), 'INVALID_X'],
-    ['combine duplicate x', () => combine([{ x: 3, y: s }, { x: 3, y: s }]), 'DUPLICATE_X'],
-    ['combine unequal lengths', () => combine([{ x: 1, y: s }, { x: 2, y: new Uint8Array(5) }]), 'SHARE_LENGTH_MISMATCH'],
-    ['combine non-byte x', () => combine([{ x: 1, y: s }, { x: 300, y: s }]), 'INVALID_X'],
+    [
+      'combine x = 0 (forged share)',
+      () =>
+        combine([
+          { x: 0, y: s },
+          { x: 1, y: s }
+        ]),
+      'INVALID_X'
+    ],
+    [
+      'combine duplicate x',
+      () =>
+        combine([
+          { x: 3, y: s },
+          { x: 3, y: s }
+        ]),
+      'DUPLICATE_X'
+    ],
+    [
+      'combine unequal lengths',
+      () =>
+        combine([
+          { x: 1, y: s },
+          { x: 2, y: new Uint8Array(5) }
+        ]),
+      'SHARE_LENGTH_MISMATCH'
+    ],
+    [
+      'combine non-byte x',
+      () =>
+        combine([
+          { x: 1, y: s },
+          { x: 300, y: s }
+        ]),
+      'INVALID_X'
+    ],
     // Edges and shapes found by Stryker's first run (survivors), each with its code:
     ['xs null', () => split(s, 2, null as unknown as number[]), 'INVALID_ARGUMENT'],
     ['xs a number', () => split(s, 2, 5 as unknown as number[]), 'INVALID_ARGUMENT'],
@@ -283,8 +345,22 @@ describe('input validation with stable codes', () => {
     expect(refusal(() => split('ab' as unknown as Uint8Array, 2, [1, 2]))).toBe('INVALID_ARGUMENT: "secret" expected Uint8Array');
     expect(refusal(() => combine('ab' as unknown as []))).toBe('INVALID_ARGUMENT: "shares" expected an array');
     expect(refusal(() => combine([{ x: 1, y }]))).toBe('NOT_ENOUGH_SHARES: "shares" expected at least 2, got 1');
-    expect(refusal(() => combine([{ x: 1, y }, { x: 2, y: [1, 2, 3, 4] as unknown as Uint8Array }]))).toBe('INVALID_ARGUMENT: "y" expected Uint8Array');
-    expect(refusal(() => combine([{ x: 1, y }, { x: 2, y: new Uint8Array(5) }]))).toBe('SHARE_LENGTH_MISMATCH: Shares have different lengths.');
+    expect(
+      refusal(() =>
+        combine([
+          { x: 1, y },
+          { x: 2, y: [1, 2, 3, 4] as unknown as Uint8Array }
+        ])
+      )
+    ).toBe('INVALID_ARGUMENT: "y" expected Uint8Array');
+    expect(
+      refusal(() =>
+        combine([
+          { x: 1, y },
+          { x: 2, y: new Uint8Array(5) }
+        ])
+      )
+    ).toBe('SHARE_LENGTH_MISMATCH: Shares have different lengths.');
     // A first share without bytes is refused by its type, not read as length undefined.
     expect(refusal(() => combine([{ x: 1 } as unknown as { x: number; y: Uint8Array }, { x: 2, y }]))).toBe('INVALID_ARGUMENT: "y" expected Uint8Array');
   });

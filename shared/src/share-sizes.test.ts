@@ -18,7 +18,13 @@ async function encoded(size: number, chunkSize: number, name: string, type: stri
 
 describe('share chunk sizes', () => {
   it('match what the encoder writes, chunk by chunk, for full, partial and empty last chunks', async () => {
-    for (const [size, chunkSize] of [[0, 1024], [1, 1024], [1024, 1024], [1025, 1024], [5000, 1024]] as const) {
+    for (const [size, chunkSize] of [
+      [0, 1024],
+      [1, 1024],
+      [1024, 1024],
+      [1025, 1024],
+      [5000, 1024]
+    ] as const) {
       for (const [index, length] of await encoded(size, chunkSize, 'n', '')) {
         const b = shareChunkBounds(size, chunkSize, index);
         expect(length, `size ${size} index ${index}`).toBeGreaterThanOrEqual(b.min);

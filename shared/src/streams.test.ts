@@ -76,9 +76,7 @@ describe('protect -> retrieve round trips', () => {
   it('any k-subset of any (k, n) rebuilds any file', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.integer({ min: 2, max: 8 }).chain((n) =>
-          fc.tuple(fc.integer({ min: 2, max: n }), fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }))
-        ),
+        fc.integer({ min: 2, max: 8 }).chain((n) => fc.tuple(fc.integer({ min: 2, max: n }), fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }))),
         fc.integer({ min: 0, max: 500 }),
         fc.integer({ min: 1, max: 200 }),
         async ([k, order], size, chunkSize) => {
@@ -99,7 +97,10 @@ describe('protect -> retrieve round trips', () => {
     for (const actual of [99, 101]) {
       const p = await createProtectStream({ k: 2, xs: [1, 2], fileId: randomBytes(16), file: { name: 'x', size: 100, type: '', chunkSize: 48 } });
       const w = p.writable.getWriter();
-      const writing = w.write(new Uint8Array(actual)).then(() => w.close()).catch(() => undefined);
+      const writing = w
+        .write(new Uint8Array(actual))
+        .then(() => w.close())
+        .catch(() => undefined);
       let code: string | undefined;
       try {
         for await (const _ of p.readable) {
@@ -158,7 +159,14 @@ describe('tampering is detected before plaintext is released', () => {
           sets[c] = { index: c, shares: sets[c]!.shares.map((s) => (s === original ? tampered : s)) };
           const out = await retrieve(sets, fileId);
           cases++;
-          expect(out.error, `chunk ${c} share ${j} byte ${b}`).toBe(expectedCode(c, b, tampered, pick.map((p) => chunks[c]!.shares[p]![6]!)));
+          expect(out.error, `chunk ${c} share ${j} byte ${b}`).toBe(
+            expectedCode(
+              c,
+              b,
+              tampered,
+              pick.map((p) => chunks[c]!.shares[p]![6]!)
+            )
+          );
           // Only whole chunks before the altered one may have been released.
           expect(eq(out.data, data.subarray(0, Math.max(0, c - 1) * 48))).toBe(true);
         }
@@ -331,7 +339,13 @@ describe('stream structure attacks', () => {
     new DataView(relabelled.buffer).setUint32(28, 0);
     mixed[1] = { index: 1, shares: [e0[1]![0]!, relabelled] };
     expect((await retrieve(mixed, fileId)).error).toBe('AUTH_FAILED');
-    const ok = await retrieve([{ index: 0, shares: [e1[0]![2]!, e1[0]![0]!] }, { index: 1, shares: [e1[1]![2]!, e1[1]![0]!] }], fileId);
+    const ok = await retrieve(
+      [
+        { index: 0, shares: [e1[0]![2]!, e1[0]![0]!] },
+        { index: 1, shares: [e1[1]![2]!, e1[1]![0]!] }
+      ],
+      fileId
+    );
     expect(eq(ok.data, data)).toBe(true);
   });
 

@@ -82,12 +82,7 @@ export function parseCapabilityClaims(payload: Record<string, unknown>): Capabil
   const { fid, op, chunks, max } = payload;
   if (typeof fid !== 'string' || !isFileId(fid)) throw bad('fid');
   if (typeof op !== 'string' || !(TOKEN_OPS as readonly string[]).includes(op)) throw bad('op');
-  if (
-    !Array.isArray(chunks) ||
-    chunks.length !== 2 ||
-    !chunks.every((c) => Number.isInteger(c) && c >= 0 && c <= MAX_CHUNK_INDEX) ||
-    (chunks[0] as number) > (chunks[1] as number)
-  ) {
+  if (!Array.isArray(chunks) || chunks.length !== 2 || !chunks.every((c) => Number.isInteger(c) && c >= 0 && c <= MAX_CHUNK_INDEX) || (chunks[0] as number) > (chunks[1] as number)) {
     throw bad('chunks');
   }
   if (max !== undefined && (!Number.isSafeInteger(max) || (max as number) < 0)) throw bad('max');
@@ -112,7 +107,7 @@ function parseRenewalClaims(payload: Record<string, unknown>, op: TokenOp, bad: 
   }
   if (dxs !== undefined || op === 'renew_prepare' || op === 'renew_drop') {
     if (!Array.isArray(dxs) || dxs.length > 255 || !dxs.every(isX) || new Set(dxs).size !== dxs.length) throw bad('dxs');
-    out.dxs = [...(dxs)];
+    out.dxs = [...dxs];
   }
   if (rh !== undefined || op === 'renew_deal') {
     if (typeof rh !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(rh)) throw bad('rh');

@@ -75,12 +75,14 @@ describe.each(testDatabases())('coordinator on $name', ({ name, open }) => {
       if (rs.length !== FILES) throw new Error('bench: baseline reservations refused');
       let t = performance.now();
       let next = 0;
-      await Promise.all(Array.from({ length: PARALLEL }, async () => {
-        while (next < FILES) {
-          const i = next++;
-          await uploadSmall(api, rs[i]!, plain[i]!);
-        }
-      }));
+      await Promise.all(
+        Array.from({ length: PARALLEL }, async () => {
+          while (next < FILES) {
+            const i = next++;
+            await uploadSmall(api, rs[i]!, plain[i]!);
+          }
+        })
+      );
       base.push(FILES / ((performance.now() - t) / 1000));
       const many = make(`many-${round}`);
       t = performance.now();

@@ -36,7 +36,12 @@ if (cmd === 'keygen') {
   const tier = opt('--tier') ?? fail('--tier is required');
   if (!['Essential', 'Pro', 'Elite', 'Custom'].includes(tier)) fail('Wrong value supplied for field "tier". Valid values are Essential, Pro, Elite, Custom.');
   const limits = {};
-  for (const [flag, field] of [['--relays', 'relays'], ['--users', 'users'], ['--protected-bytes', 'protectedBytes'], ['--max-file-size', 'maxFileSize']]) {
+  for (const [flag, field] of [
+    ['--relays', 'relays'],
+    ['--users', 'users'],
+    ['--protected-bytes', 'protectedBytes'],
+    ['--max-file-size', 'maxFileSize']
+  ]) {
     const v = opt(flag);
     if (v !== undefined) {
       if (!/^[1-9]\d*$/.test(v)) fail(`${flag} expects a positive integer`);

@@ -42,8 +42,7 @@ function parseArgs(argv) {
       const m = /^([^:]+):([A-Z0-9_]+)=(.*)$/.exec(argv[++i] ?? '');
       if (!m) throw new Error('--relay-env expected NAME:KEY=VALUE');
       (opts.relayEnv[m[1]] ??= {})[m[2]] = m[3];
-    }
-    else throw new Error(`unknown argument ${a}`);
+    } else throw new Error(`unknown argument ${a}`);
   }
   if (!Number.isInteger(opts.relays) || opts.relays < 1 || opts.relays > 32) throw new Error('--relays expected 1..32');
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new Error('--port expected 1..65535');
@@ -141,7 +140,11 @@ function launch(name, args, env, { onLine } = {}) {
     return child;
   };
   let current = start();
-  return { get child() { return current; } };
+  return {
+    get child() {
+      return current;
+    }
+  };
 }
 
 async function stop(code) {
@@ -224,52 +227,54 @@ async function main() {
   const relayPorts = [];
   for (let i = 1; i <= opts.relays; i++) relayPorts.push(opts.ephemeral ? await freePort() : port + i);
   // Relays start side by side (each enrolls or loads its key on its own): a start costs one relay's time.
-  await Promise.all(relayPorts.map((relayPort, i0) => {
-    const i = i0 + 1;
-    const name = `relay-${i}`;
-    return new Promise((res, rej) => {
-      let started = false;
-      const handle = launch(
-        name,
-        [join(root, 'relay/dist/main.js')],
-        {
-          KOFN_RELAY_NAME: name,
-          KOFN_RELAY_LOCATION: 'this machine',
-          KOFN_RELAY_HOST: HOST,
-          KOFN_RELAY_PORT: String(relayPort),
-          KOFN_RELAY_DATA: join(opts.dataDir, 'relays', name),
-          KOFN_COORDINATOR: origin,
-          ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
-          KOFN_RELAY_HEARTBEAT: '5',
-          KOFN_WEB_ORIGINS: origin,
-          ...opts.relayEnv[name]
-        },
-        {
-          onLine: (line, child) => {
-            let msg;
-            try {
-              msg = JSON.parse(line);
-            } catch {
-              return; // not a JSON line: ignore
-            }
-            if (msg.event !== 'listening') return;
-            if (!started) {
-              started = true;
-              relayUrls[i0] = msg.url;
-              relayProcs[i0] = { name, url: msg.url, id: msg.id, pid: child.pid, dataDir: join(opts.dataDir, 'relays', name) };
-              res();
-            } else {
-              say(`${name} is back at ${msg.url}.`);
-              if (json) process.stdout.write(`${JSON.stringify({ event: 'restarted', name, pid: child.pid, url: msg.url })}\n`);
+  await Promise.all(
+    relayPorts.map((relayPort, i0) => {
+      const i = i0 + 1;
+      const name = `relay-${i}`;
+      return new Promise((res, rej) => {
+        let started = false;
+        const handle = launch(
+          name,
+          [join(root, 'relay/dist/main.js')],
+          {
+            KOFN_RELAY_NAME: name,
+            KOFN_RELAY_LOCATION: 'this machine',
+            KOFN_RELAY_HOST: HOST,
+            KOFN_RELAY_PORT: String(relayPort),
+            KOFN_RELAY_DATA: join(opts.dataDir, 'relays', name),
+            KOFN_COORDINATOR: origin,
+            ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
+            KOFN_RELAY_HEARTBEAT: '5',
+            KOFN_WEB_ORIGINS: origin,
+            ...opts.relayEnv[name]
+          },
+          {
+            onLine: (line, child) => {
+              let msg;
+              try {
+                msg = JSON.parse(line);
+              } catch {
+                return; // not a JSON line: ignore
+              }
+              if (msg.event !== 'listening') return;
+              if (!started) {
+                started = true;
+                relayUrls[i0] = msg.url;
+                relayProcs[i0] = { name, url: msg.url, id: msg.id, pid: child.pid, dataDir: join(opts.dataDir, 'relays', name) };
+                res();
+              } else {
+                say(`${name} is back at ${msg.url}.`);
+                if (json) process.stdout.write(`${JSON.stringify({ event: 'restarted', name, pid: child.pid, url: msg.url })}\n`);
+              }
             }
           }
-        }
-      );
-      handle.child.once('exit', () => {
-        if (!started) rej(new Error(`${name} did not start`));
+        );
+        handle.child.once('exit', () => {
+          if (!started) rej(new Error(`${name} did not start`));
+        });
       });
-    });
-  }));
+    })
+  );
   await waitFor('relays to register', async () => {
     const body = await (await fetch(`${origin}/api/health`)).json();
     return body.relaysOnline >= opts.relays;

@@ -83,9 +83,13 @@ sw.addEventListener('fetch', (event) => {
   if (url.origin !== sw.location.origin || req.method !== 'GET') return;
   if (url.pathname.startsWith(DOWNLOAD_PREFIX)) {
     const d = downloads.get(url.pathname.slice(DOWNLOAD_PREFIX.length));
-    if (!d) { event.respondWith(new Response('Unknown download', { status: 404 })); return; }
+    if (!d) {
+      event.respondWith(new Response('Unknown download', { status: 404 }));
+      return;
+    }
     downloads.delete(url.pathname.slice(DOWNLOAD_PREFIX.length));
-    event.respondWith(downloadResponse(d)); return;
+    event.respondWith(downloadResponse(d));
+    return;
   }
   if (url.pathname.startsWith('/api/')) return; // never cached
   if (SHELL.includes(url.pathname)) {
@@ -94,8 +98,6 @@ sw.addEventListener('fetch', (event) => {
   }
   // Pages: network first, the cached shell when offline.
   if (req.mode === 'navigate') {
-    event.respondWith(
-      fetch(req).catch(async () => (await caches.match('/offline.html')) ?? new Response('kofn is offline.', { status: 503, headers: { 'Content-Type': 'text/plain' } }))
-    );
+    event.respondWith(fetch(req).catch(async () => (await caches.match('/offline.html')) ?? new Response('kofn is offline.', { status: 503, headers: { 'Content-Type': 'text/plain' } })));
   }
 });

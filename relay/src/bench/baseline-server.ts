@@ -37,7 +37,10 @@ const server = createServer((req, res) => {
     if (!res.headersSent) res.writeHead(status, { 'Content-Length': '0' });
     res.end();
   };
-  if (!m) { fail(404); return; }
+  if (!m) {
+    fail(404);
+    return;
+  }
   const path = join(root, m[1]!);
   if (req.method === 'PUT') {
     const part = join(tmp, `${++seq}.part`);

@@ -99,8 +99,7 @@ async function start(args: string[], env: Record<string, string>): Promise<{ chi
   return { child, url };
 }
 
-const startRelay = () =>
-  start([main], { KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' });
+const startRelay = () => start([main], { KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' });
 
 function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
@@ -124,7 +123,11 @@ async function measure(into: Phase, pid: number, bytes: number, concurrency: num
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const cpu0 = cpuSeconds(pid);
   const t = performance.now();
-  await pool(Array.from({ length: PER_ROUND }, (_, i) => i), concurrency, (i) => fn(agent, i));
+  await pool(
+    Array.from({ length: PER_ROUND }, (_, i) => i),
+    concurrency,
+    (i) => fn(agent, i)
+  );
   const seconds = (performance.now() - t) / 1000;
   agent.destroy();
   into.mbps.push(bytes / 1e6 / seconds);

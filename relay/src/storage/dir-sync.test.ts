@@ -88,9 +88,7 @@ describe('DiskStore commits into one folder at once', () => {
     await store.init();
     const fid = newFileId();
     const chunks = Array.from({ length: 16 }, (_, i) => shareChunk(fid, i + 1, 64 * 1024));
-    const spooled = await Promise.all(
-      chunks.map((c, i) => ingest(new Blob([c]).stream(), { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId: fid, index: i + 1 }))
-    );
+    const spooled = await Promise.all(chunks.map((c, i) => ingest(new Blob([c]).stream(), { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId: fid, index: i + 1 })));
     const before = store.dirSync.started;
     const results = await Promise.all(spooled.map((s, i) => store.commit(fid, i + 1, s)));
     expect(results.every((r) => r.created)).toBe(true);

@@ -20,7 +20,10 @@ function body(bytes: Uint8Array, piece = bytes.length): ReadableStream<Uint8Arra
   let at = 0;
   return new ReadableStream({
     pull(c) {
-      if (at >= bytes.length) { c.close(); return; }
+      if (at >= bytes.length) {
+        c.close();
+        return;
+      }
       c.enqueue(bytes.slice(at, at + piece));
       at += piece;
     }
@@ -64,9 +67,7 @@ describe('ingest', () => {
     const chunk = shareChunk(fid, 1, 160);
     expect((await ingest(body(chunk, 50), { spoolDir: dir, maxBytes: chunk.length, fileId: fid, index: 1 })).size).toBe(200);
     const dir2 = spool();
-    expect(await refusal(ingest(body(chunk, 50), { spoolDir: dir2, maxBytes: chunk.length - 1, fileId: fid, index: 1 }))).toBe(
-      'PAYLOAD_TOO_LARGE: Share chunk over 199 bytes.'
-    );
+    expect(await refusal(ingest(body(chunk, 50), { spoolDir: dir2, maxBytes: chunk.length - 1, fileId: fid, index: 1 }))).toBe('PAYLOAD_TOO_LARGE: Share chunk over 199 bytes.');
     expect(readdirSync(dir2)).toEqual([]);
   });
 
@@ -76,9 +77,7 @@ describe('ingest', () => {
     const dir = spool();
     expect((await ingest(body(chunk), { spoolDir: dir, maxBytes: 1000, expectedLength: 100, fileId: fid, index: 1 })).size).toBe(100);
     for (const expectedLength of [99, 101]) {
-      expect(await refusal(ingest(body(chunk), { spoolDir: dir, maxBytes: 1000, expectedLength, fileId: fid, index: 1 }))).toBe(
-        'BAD_REQUEST: Body length does not match Content-Length.'
-      );
+      expect(await refusal(ingest(body(chunk), { spoolDir: dir, maxBytes: 1000, expectedLength, fileId: fid, index: 1 }))).toBe('BAD_REQUEST: Body length does not match Content-Length.');
     }
     expect(readdirSync(dir)).toHaveLength(1); // the accepted one only
   });
@@ -113,9 +112,7 @@ describe('ingest', () => {
         } else c.error(new Error('socket hang up'));
       }
     });
-    expect(await refusal(ingest(broken, { spoolDir: dir, maxBytes: 1 << 20, fileId: fid, index: 1 }))).toBe(
-      'BAD_REQUEST: The upload was interrupted before its end.'
-    );
+    expect(await refusal(ingest(broken, { spoolDir: dir, maxBytes: 1 << 20, fileId: fid, index: 1 }))).toBe('BAD_REQUEST: The upload was interrupted before its end.');
     expect(readdirSync(dir)).toEqual([]);
   });
 

@@ -52,7 +52,12 @@ const backends: Array<[string, () => ChunkStore, Corrupt]> = [
     (store, fileId, index) => {
       if (!(store instanceof DiskStore)) throw new Error('the disk corrupter needs a DiskStore');
       const dir = join(store.root, 'chunks', fileId.slice(0, 2), fileId);
-      flip(join(dir, readdirSync(dir).find((n) => n.startsWith(`${index}.`))!));
+      flip(
+        join(
+          dir,
+          readdirSync(dir).find((n) => n.startsWith(`${index}.`))!
+        )
+      );
     }
   ],
   [

@@ -37,7 +37,10 @@ export async function startRelayProcess(relayId: string, env: Record<string, str
   });
   const stop = () =>
     new Promise<void>((res) => {
-      if (child.exitCode !== null || child.signalCode !== null) { res(); return; }
+      if (child.exitCode !== null || child.signalCode !== null) {
+        res();
+        return;
+      }
       child.removeAllListeners('exit');
       child.once('exit', () => res());
       child.kill('SIGKILL');

@@ -7,18 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
-import {
-  HEADER_BYTES,
-  RelayClient,
-  createProtectStream,
-  createRetrieveStream,
-  failedEquations,
-  fileIdFromHex,
-  fileIdToHex,
-  parityWeights,
-  type EncodedChunk,
-  type TokenOp
-} from '@kofn/shared';
+import { HEADER_BYTES, RelayClient, createProtectStream, createRetrieveStream, failedEquations, fileIdFromHex, fileIdToHex, parityWeights, type EncodedChunk, type TokenOp } from '@kofn/shared';
 import { createApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import { receiversHash, type Receiver } from '../renewal.js';

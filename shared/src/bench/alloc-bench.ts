@@ -72,7 +72,16 @@ const variants: Array<[string, () => void]> = [
     }
   ],
   ['split()', () => void split(secret, K, XS)],
-  ['combineInto (streaming path)', () => engine.combineInto(picked.map((p) => p.y), picked.map((p) => p.x), fixedOut, 0)],
+  [
+    'combineInto (streaming path)',
+    () =>
+      engine.combineInto(
+        picked.map((p) => p.y),
+        picked.map((p) => p.x),
+        fixedOut,
+        0
+      )
+  ],
   ['combine()', () => void combine(picked)]
 ];
 

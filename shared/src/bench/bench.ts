@@ -65,16 +65,26 @@ function serve(): Promise<{ server: Server; url: string }> {
       res.writeHead(200, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
-    if (path === '/') { send(page, 'text/html'); return; }
+    if (path === '/') {
+      send(page, 'text/html');
+      return;
+    }
     if (path.startsWith('/dist/')) {
       const file = normalize(join(dist, path.slice(6)));
-      if (file.startsWith(dist) && existsSync(file)) { send(readFileSync(file), 'text/javascript'); return; }
+      if (file.startsWith(dist) && existsSync(file)) {
+        send(readFileSync(file), 'text/javascript');
+        return;
+      }
     }
     if (path === '/privy/index.js') {
       // privy imports its CSPRNG by bare specifier; workers have no import map, so point it at the file.
-      send(readFileSync(join(privyDir, 'index.js'), 'utf8').replace("'shamir-secret-sharing/csprng'", "'./csprng.js'"), 'text/javascript'); return;
+      send(readFileSync(join(privyDir, 'index.js'), 'utf8').replace("'shamir-secret-sharing/csprng'", "'./csprng.js'"), 'text/javascript');
+      return;
     }
-    if (path === '/privy/csprng.js') { send(readFileSync(join(privyDir, 'csprng.js')), 'text/javascript'); return; }
+    if (path === '/privy/csprng.js') {
+      send(readFileSync(join(privyDir, 'csprng.js')), 'text/javascript');
+      return;
+    }
     res.writeHead(404).end();
   });
   return new Promise((res) => server.listen(0, '127.0.0.1', () => res({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
@@ -108,9 +118,13 @@ async function chunkSweep(): Promise<void> {
     const secret = randomBytes(size);
     const outs = xs.map(() => new Uint8Array(size));
     const per = (16 * MiB) / size;
-    const mbps = await throughput(16 * MiB, () => {
-      for (let i = 0; i < per; i++) engine.splitInto(secret, 3, xs, outs, 0);
-    }, 5);
+    const mbps = await throughput(
+      16 * MiB,
+      () => {
+        for (let i = 0; i < per; i++) engine.splitInto(secret, 3, xs, outs, 0);
+      },
+      5
+    );
     console.log(`  ${String(size / 1024).padStart(5)} KiB chunks: ${fmt(mbps)} MB/s`);
   }
 }
@@ -133,9 +147,7 @@ function streamMemory(): void {
     const out = execFileSync(process.execPath, [join(here, 'stream-bench.js'), String(bytes)], { encoding: 'utf8' });
     const r = JSON.parse(out) as { received: number; mismatches: number; MBps: number; startRssMB: number; peakRssMB: number; maxRssMB: number };
     const ok = r.received === bytes && r.mismatches === 0 ? 'verified' : `MISMATCH (${r.received} bytes, ${r.mismatches} bad chunks)`;
-    console.log(
-      `  ${bytes / MiB} MiB: ${fmt(r.MBps)} MB/s split+combine+auth, RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`
-    );
+    console.log(`  ${bytes / MiB} MiB: ${fmt(r.MBps)} MB/s split+combine+auth, RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`);
   }
 }
 

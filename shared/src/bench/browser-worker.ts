@@ -15,9 +15,7 @@ async function run(): Promise<void> {
   try {
     const privyUrl = '/privy/index.js';
     const privy = (await import(privyUrl)) as PrivyModule;
-    const result = await runSuite(`chromium worker (${(/Chrome\/[\d.]+/.exec(navigator.userAgent))?.[0] ?? 'chromium'})`, privy, (s) =>
-      scope.postMessage({ progress: s })
-    );
+    const result = await runSuite(`chromium worker (${/Chrome\/[\d.]+/.exec(navigator.userAgent)?.[0] ?? 'chromium'})`, privy, (s) => scope.postMessage({ progress: s }));
     scope.postMessage({ result });
   } catch (err) {
     scope.postMessage({ error: err instanceof Error ? (err.stack ?? err.message) : String(err) });

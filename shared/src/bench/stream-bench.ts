@@ -13,15 +13,21 @@ const pattern = randomBytes(chunk);
 const fileId = randomBytes(16);
 
 let sent = 0;
-const source = new ReadableStream<Uint8Array>({
-  pull(controller) {
-    if (sent >= total) { controller.close(); return; }
-    const n = Math.min(chunk, total - sent);
-    sent += n;
-    // A fresh buffer per read, as File streams give; contents repeat so the output can be checked cheaply.
-    controller.enqueue(pattern.slice(0, n));
-  }
-}, { highWaterMark: 2 });
+const source = new ReadableStream<Uint8Array>(
+  {
+    pull(controller) {
+      if (sent >= total) {
+        controller.close();
+        return;
+      }
+      const n = Math.min(chunk, total - sent);
+      sent += n;
+      // A fresh buffer per read, as File streams give; contents repeat so the output can be checked cheaply.
+      controller.enqueue(pattern.slice(0, n));
+    }
+  },
+  { highWaterMark: 2 }
+);
 
 let peakRss = process.memoryUsage().rss;
 const startRss = peakRss;

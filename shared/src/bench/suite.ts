@@ -58,9 +58,14 @@ async function ours(kind: KernelChoice, k: number, n: number, size: number, runs
 async function privy(split: PrivySplit, combine: PrivyCombine, k: number, n: number, size: number): Promise<Row> {
   const secret = randomBytes(size);
   let shares: Uint8Array[] = [];
-  const s = await throughput(size, async () => {
-    shares = await split(secret, n, k);
-  }, 3, 200);
+  const s = await throughput(
+    size,
+    async () => {
+      shares = await split(secret, n, k);
+    },
+    3,
+    200
+  );
   const c = await throughput(size, () => combine(shares.slice(0, k)), 3, 200);
   return { impl: 'privy', k, n, size, splitMBps: s, combineMBps: c };
 }

@@ -57,7 +57,6 @@ async function session(io: Io): Promise<Coordinator> {
   return new Coordinator(s.url, s.token ? { token: s.token } : { cookie: s.cookie, csrfToken: s.csrfToken }, io.signal);
 }
 
-
 /** Own files and files shared with me; a name matches own files first (names are unique per owner). */
 async function listFiles(api: Coordinator): Promise<{ own: FileView[]; shared: FileView[] }> {
   const [own, shared] = await Promise.all([api.call<FileList>('GET', '/api/files'), api.call<FileList>('GET', '/api/shared/with-me')]);
@@ -95,8 +94,14 @@ async function readSecret(io: Io, prompt: string): Promise<string> {
     return await new Promise<string>((res, rej) => {
       const onData = (buf: Buffer) => {
         for (const ch of buf.toString('utf8')) {
-          if (ch === '\r' || ch === '\n') { finish(res, value); return; }
-          if (ch === '\u0003') { finish(rej, new KofnError('CANCELLED', 'Cancelled.')); return; }
+          if (ch === '\r' || ch === '\n') {
+            finish(res, value);
+            return;
+          }
+          if (ch === '\u0003') {
+            finish(rej, new KofnError('CANCELLED', 'Cancelled.'));
+            return;
+          }
           if (ch === '\u007f') value = value.slice(0, -1);
           else value += ch;
         }
@@ -141,7 +146,10 @@ export async function login(args: string[], io: Io): Promise<number> {
   const password = io.env.KOFN_PASSWORD ?? (values['password-stdin'] || !io.stdin.isTTY ? await firstLine(io) : await readSecret(io, 'Password: '));
   const api = new Coordinator(origin, {}, io.signal);
   const { data, headers } = await api.raw('POST', '/api/login', { email, password });
-  const cookie = headers.getSetCookie().map((c) => /^kofn_session=([^;]*)/.exec(c)?.[1]).find((v) => v);
+  const cookie = headers
+    .getSetCookie()
+    .map((c) => /^kofn_session=([^;]*)/.exec(c)?.[1])
+    .find((v) => v);
   const csrfToken = (data as { csrfToken?: unknown }).csrfToken;
   if (!cookie || typeof csrfToken !== 'string') throw new KofnError('UNAVAILABLE', `${origin} did not start a session (is it a kofn server?).`);
   const path = await saveSession({ url: origin, email, cookie, csrfToken }, io.env);
@@ -168,7 +176,9 @@ export async function ls(args: string[], io: Io): Promise<number> {
   const pick = (fs: FileView[]) => (filter ? fs.filter((f) => f.name.includes(filter) || f.id === filter) : fs);
   const mine = pick(own);
   const theirs = pick(shared);
-  const rows = [...mine, ...theirs].map((f) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner.email})` : ''}`);
+  const rows = [...mine, ...theirs].map(
+    (f) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner.email})` : ''}`
+  );
   out(io, !!values.json, { files: mine, sharedWithMe: theirs }, rows.join('\n'));
   return 0;
 }
@@ -238,10 +248,15 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
       const kk = k ?? defaultThreshold(relays?.length ?? (await api.call<StorageList>('GET', '/api/storage')).relays.filter((r) => r.status === 'online').length);
       const read: SmallFile[] = [];
       for (const x of small) read.push({ name: x.name, data: await readAll(x), ...(typeof values.type === 'string' ? { type: values.type } : {}) });
-      const done = await protectMany(api, read, { k: kk, ...(relays ? { relays } : {}), signal: io.signal, onFile: (r) => {
-        if (values.json || values.quiet) return;
-        io.stderr.write(r.ok ? `protected ${r.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n` : `not protected: ${r.name}: ${r.message}\n`);
-      } });
+      const done = await protectMany(api, read, {
+        k: kk,
+        ...(relays ? { relays } : {}),
+        signal: io.signal,
+        onFile: (r) => {
+          if (values.json || values.quiet) return;
+          io.stderr.write(r.ok ? `protected ${r.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n` : `not protected: ${r.name}: ${r.message}\n`);
+        }
+      });
       for (const r of done) {
         if (r.ok) results.push({ name: r.name, fileId: r.fileId, k: r.k, n: r.n, size: r.size, replacedBy: [] });
         else {
@@ -253,10 +268,18 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     }
     for (const source of sources.filter((x) => !small.includes(x))) {
       bar.start(`protect ${source.name}`, source.size);
-      const r = await protect(api, { source, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(typeof values.type === 'string' ? { type: values.type } : {}), signal: io.signal, onProgress: (d) => bar.update(d), onReplaced: (id, spare) => {
-        replaced.push(spare);
-        if (!values.json && !values.quiet) io.stderr.write(`a storage server failed (${id}); ${spare} takes its place and the upload starts again\n`);
-      } }).finally(() => bar.stop());
+      const r = await protect(api, {
+        source,
+        ...(k ? { k } : {}),
+        ...(relays ? { relays } : {}),
+        ...(typeof values.type === 'string' ? { type: values.type } : {}),
+        signal: io.signal,
+        onProgress: (d) => bar.update(d),
+        onReplaced: (id, spare) => {
+          replaced.push(spare);
+          if (!values.json && !values.quiet) io.stderr.write(`a storage server failed (${id}); ${spare} takes its place and the upload starts again\n`);
+        }
+      }).finally(() => bar.stop());
       results.push({ name: source.name, ...r, replacedBy: replaced.splice(0) });
       if (!values.json && !values.quiet) io.stderr.write(`protected ${source.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n`);
     }
@@ -372,7 +395,10 @@ export async function status(args: string[], io: Io): Promise<number> {
     `licence  ${config.tier}${config.licensed ? '' : ' (no licence: Essential limits)'}; largest file ${human(config.maxFileSize)}`,
     `usage    ${human(usage.protectedBytes)} of ${human(usage.limitBytes)} (${usage.percent}%)`,
     'storage servers:',
-    ...relays.map((r) => `  ${r.name.padEnd(16)} ${r.status.padEnd(8)} ${r.pingMs === null ? 'no ping' : `${r.pingMs} ms`.padStart(7)}  used ${human(r.usedBytes)}, free ${human(r.freeBytes)}  ${r.host}${r.location ? ` (${r.location})` : ''}`)
+    ...relays.map(
+      (r) =>
+        `  ${r.name.padEnd(16)} ${r.status.padEnd(8)} ${r.pingMs === null ? 'no ping' : `${r.pingMs} ms`.padStart(7)}  used ${human(r.usedBytes)}, free ${human(r.freeBytes)}  ${r.host}${r.location ? ` (${r.location})` : ''}`
+    )
   ].join('\n');
   out(io, !!values.json, { server: s.url, email: s.email, configuration: config, usage, relays }, text);
   return 0;

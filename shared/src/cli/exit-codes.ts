@@ -3,7 +3,20 @@ import type { ErrorCode } from '../errors.js';
 
 export const EXIT = { ok: 0, failed: 1, input: 2, auth: 3, network: 4, cancelled: 130 } as const;
 
-const INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['CLI_USAGE', 'FILE_UNREADABLE', 'UNKNOWN_SERVER', 'INVALID_THRESHOLD', 'THRESHOLD_TOO_HIGH', 'THRESHOLD_TOO_LOW', 'INVALID_FILENAME', 'FILENAME_IN_USE', 'FILE_TOO_BIG', 'INVALID_ARGUMENT', 'NOT_FOUND', 'WRONG_VALUE']);
+const INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'CLI_USAGE',
+  'FILE_UNREADABLE',
+  'UNKNOWN_SERVER',
+  'INVALID_THRESHOLD',
+  'THRESHOLD_TOO_HIGH',
+  'THRESHOLD_TOO_LOW',
+  'INVALID_FILENAME',
+  'FILENAME_IN_USE',
+  'FILE_TOO_BIG',
+  'INVALID_ARGUMENT',
+  'NOT_FOUND',
+  'WRONG_VALUE'
+]);
 const AUTH: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['NOT_SIGNED_IN', 'INVALID_CREDENTIALS', 'UNAUTHORIZED', 'CSRF_FAILED']);
 const NETWORK: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['COORDINATOR_UNREACHABLE', 'RELAYS_OFFLINE', 'RELAY_TIMEOUT']);
 

@@ -20,7 +20,6 @@ import type { Source } from './source.js';
 import type { FreshTokens, RelayReplacement, Reservation } from '../protocol/api-types.js';
 export type { Reservation };
 
-
 export interface ProtectRequest {
   source: Source;
   k?: number;
@@ -65,7 +64,10 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<{ 
   } catch (err) {
     // Leave nothing behind: the coordinator's job deletes every share already stored. Not under the
     // caller's signal: a Ctrl-C must still remove the reservation.
-    await api.withoutSignal().call('DELETE', `/api/files/${r.fileId}`).catch(() => undefined);
+    await api
+      .withoutSignal()
+      .call('DELETE', `/api/files/${r.fileId}`)
+      .catch(() => undefined);
     throw err;
   }
 }
@@ -142,12 +144,15 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
   };
   const clients = r.placements.map(
     (p) =>
-      new RelayClient({ id: p.relayId, name: p.name, url: p.url }, {
-        token: async (_op, refresh) => {
-          if (refresh) await renew();
-          return tokens.get(p.relayId)!;
+      new RelayClient(
+        { id: p.relayId, name: p.name, url: p.url },
+        {
+          token: async (_op, refresh) => {
+            if (refresh) await renew();
+            return tokens.get(p.relayId)!;
+          }
         }
-      })
+      )
   );
   const macKey = newMacKey();
   const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
@@ -192,15 +197,17 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
       const shares = await encoder.encodeData(i, i === r.chunkCount, data, set);
       data.fill(0);
       spareChunks.push(data.buffer);
-      const task = store(i, shares).finally(() => sharePool.push(set)).then(
-        () => {
-          done += data.length;
-          req.onProgress?.(done, source.size);
-        },
-        (err: unknown) => {
-          failure ??= { error: err };
-        }
-      );
+      const task = store(i, shares)
+        .finally(() => sharePool.push(set))
+        .then(
+          () => {
+            done += data.length;
+            req.onProgress?.(done, source.size);
+          },
+          (err: unknown) => {
+            failure ??= { error: err };
+          }
+        );
       const tracked = task.finally(() => inflight.delete(tracked));
       inflight.add(tracked);
       if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);

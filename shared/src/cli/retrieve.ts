@@ -16,7 +16,6 @@ import type { Coordinator } from './coordinator.js';
 import type { Manifest } from '../protocol/api-types.js';
 export type { Manifest };
 
-
 export interface Sink {
   write(chunk: Uint8Array): Promise<void>;
   close(): Promise<void>;
@@ -66,7 +65,10 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   req.onManifest?.(m);
   const times = await Promise.all(m.placements.map((p) => (p.online ? ping(p.url, signal) : Promise.resolve(Infinity))));
   /** Relays still trusted, fastest first; a relay that fails or lies is removed. */
-  const usable: Placement[] = m.placements.map((p, i) => ({ p, t: times[i]! })).sort((a, b) => a.t - b.t).map((x) => x.p);
+  const usable: Placement[] = m.placements
+    .map((p, i) => ({ p, t: times[i]! }))
+    .sort((a, b) => a.t - b.t)
+    .map((x) => x.p);
   const bad = new Set<string>();
   const unreachable = new Set<string>();
   const failures: string[] = [];
@@ -78,12 +80,15 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   const clients = new Map(
     m.placements.map((p) => [
       p.relayId,
-      new RelayClient({ id: p.relayId, name: p.name, url: p.url }, {
-        token: async (_op, refresh) => {
-          if (refresh) await renew();
-          return tokens.get(p.relayId)!;
+      new RelayClient(
+        { id: p.relayId, name: p.name, url: p.url },
+        {
+          token: async (_op, refresh) => {
+            if (refresh) await renew();
+            return tokens.get(p.relayId)!;
+          }
         }
-      })
+      )
     ])
   );
   const drop = (p: Placement, why: Set<string>) => {

@@ -4,12 +4,7 @@
  * (the relay client, the coordinator's request bodies, a relay reading the coordinator's answers), so no
  * peer can make another buffer more than it expects (issue #13 items 4 and 6).
  */
-export async function readBounded(
-  body: ReadableStream<Uint8Array> | null,
-  maxBytes: number,
-  tooLarge: () => Error,
-  onProgress?: () => void
-): Promise<Uint8Array<ArrayBuffer>> {
+export async function readBounded(body: ReadableStream<Uint8Array> | null, maxBytes: number, tooLarge: () => Error, onProgress?: () => void): Promise<Uint8Array<ArrayBuffer>> {
   if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const parts: Uint8Array[] = [];

@@ -67,12 +67,15 @@ export async function uploadSmall(api: CoordinatorApi, r: Reservation, file: Sma
   const tokens = new Map(r.placements.map((p) => [p.relayId, p.token]));
   const clients = r.placements.map(
     (p) =>
-      new RelayClient({ id: p.relayId, name: p.name, url: p.url }, {
-        token: async (_op, refresh) => {
-          if (refresh) for (const t of (await api.call<FreshTokens>('POST', `/api/files/${r.fileId}/tokens`, { op: 'put' })).tokens) tokens.set(t.relayId, t.token);
-          return tokens.get(p.relayId)!;
+      new RelayClient(
+        { id: p.relayId, name: p.name, url: p.url },
+        {
+          token: async (_op, refresh) => {
+            if (refresh) for (const t of (await api.call<FreshTokens>('POST', `/api/files/${r.fileId}/tokens`, { op: 'put' })).tokens) tokens.set(t.relayId, t.token);
+            return tokens.get(p.relayId)!;
+          }
         }
-      })
+      )
   );
   const macKey = newMacKey();
   const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
@@ -82,7 +85,18 @@ export async function uploadSmall(api: CoordinatorApi, r: Reservation, file: Sma
     answers.forEach((a, j) => (digests[j]![index] = a.digest));
   };
   try {
-    await store(0, await encoder.encodeMetadata({ name: file.name, size: file.data.length, type: file.type ?? 'application/octet-stream', chunkSize: r.chunkSize, chunkCount: r.chunkCount, createdAt: Date.now(), macKey }));
+    await store(
+      0,
+      await encoder.encodeMetadata({
+        name: file.name,
+        size: file.data.length,
+        type: file.type ?? 'application/octet-stream',
+        chunkSize: r.chunkSize,
+        chunkCount: r.chunkCount,
+        createdAt: Date.now(),
+        macKey
+      })
+    );
   } finally {
     macKey.fill(0);
   }
@@ -98,9 +112,11 @@ export async function uploadSmall(api: CoordinatorApi, r: Reservation, file: Sma
 /** Runs `task` over `items` with at most `parallel` at once. */
 async function pool<T>(items: readonly T[], parallel: number, task: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, async () => {
-    while (next < items.length) await task(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, items.length) }, async () => {
+      while (next < items.length) await task(items[next++]!);
+    })
+  );
 }
 
 export async function protectMany(api: CoordinatorApi, list: readonly SmallFile[], opts: ProtectManyOptions): Promise<ProtectedOrFailed[]> {

@@ -57,7 +57,10 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
 const flood = (res: ServerResponse, piece: Uint8Array, ms = 0) => {
   if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/octet-stream' });
   const t = setInterval(() => {
-    if (res.destroyed) { clearInterval(t); return; }
+    if (res.destroyed) {
+      clearInterval(t);
+      return;
+    }
     res.write(piece);
     written += piece.length;
   }, ms);
@@ -101,7 +104,10 @@ describe('RelayClient happy paths', () => {
     answer = (req, res) => {
       if (req.method === 'HEAD' && req.url!.endsWith('/9')) return void res.writeHead(404).end();
       if (req.method === 'HEAD') return void res.writeHead(200, { 'content-length': '77', 'x-kofn-digest': DIGEST }).end();
-      if (req.method === 'GET') { json(res, 200, { fileId: FID, chunks: [{ index: 0, size: 77, digest: DIGEST }] }); return; }
+      if (req.method === 'GET') {
+        json(res, 200, { fileId: FID, chunks: [{ index: 0, size: 77, digest: DIGEST }] });
+        return;
+      }
       json(res, 200, { deleted: req.url!.endsWith('/chunks/2') ? true : 4 });
     };
     const c = client({ timeouts: RELAXED });
@@ -227,7 +233,10 @@ describe('RelayClient against a hostile or failing relay', () => {
     answer = (req, res) => (req.headers.authorization === 'Bearer fresh' ? res.end(bytes(4, 1)) : json(res, 401, { error: { code: 'TOKEN_EXPIRED', message: 'old' } }));
     const c = client({ token: (op, refresh) => (asked.push([op, refresh]), refresh ? 'fresh' : 'stale') });
     expect((await c.get(FID, 1, 4)).byteLength).toBe(4);
-    expect(asked).toEqual([['get', false], ['get', true]]);
+    expect(asked).toEqual([
+      ['get', false],
+      ['get', true]
+    ]);
   });
 
   it('gives RELAYS_OFFLINE naming the relay when nothing listens, after retrying', async () => {

@@ -104,7 +104,15 @@ export function isRetryable(err: { code?: unknown; details?: ErrorDetails }): bo
   return status !== undefined && ((status >= 500 && status !== 501 && status !== 507) || status === 429);
 }
 /** Codes that mean "this relay failed us": the caller should use another relay and name this one. */
-export const RELAY_FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['RELAYS_OFFLINE', 'UNAVAILABLE', 'RATE_LIMITED', 'RELAY_TIMEOUT', 'RELAY_ANSWER_TOO_LARGE', 'RELAY_BAD_ANSWER', 'BAD_SHARE_FORMAT']);
+export const RELAY_FAILURE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'RELAYS_OFFLINE',
+  'UNAVAILABLE',
+  'RATE_LIMITED',
+  'RELAY_TIMEOUT',
+  'RELAY_ANSWER_TOO_LARGE',
+  'RELAY_BAD_ANSWER',
+  'BAD_SHARE_FORMAT'
+]);
 
 const known = new Set<string>(ERROR_CODES);
 const DIGEST = /^[0-9a-f]{64}$/;
@@ -220,13 +228,18 @@ export class RelayClient {
 
   /** Size and digest of a stored share chunk, or undefined when the relay has none. */
   head(fileId: string, index: number, signal?: AbortSignal): Promise<{ size: number; digest: string } | undefined> {
-    return this.send({ op: 'get', method: 'HEAD', path: chunkPath(fileId, index) }, signal, async (res) => {
-      if (res.status === 404) return undefined;
-      const size = Number(res.headers.get('content-length'));
-      const digest = res.headers.get('x-kofn-digest') ?? '';
-      if (!isIndex(size) || !DIGEST.test(digest)) throw this.badAnswer('a malformed answer to a HEAD');
-      return { size, digest };
-    }, [404]);
+    return this.send(
+      { op: 'get', method: 'HEAD', path: chunkPath(fileId, index) },
+      signal,
+      async (res) => {
+        if (res.status === 404) return undefined;
+        const size = Number(res.headers.get('content-length'));
+        const digest = res.headers.get('x-kofn-digest') ?? '';
+        if (!isIndex(size) || !DIGEST.test(digest)) throw this.badAnswer('a malformed answer to a HEAD');
+        return { size, digest };
+      },
+      [404]
+    );
   }
 
   /** The chunks a relay holds of a file; `maxChunks` bounds the answer (the file's chunk count + 1). */
@@ -387,7 +400,12 @@ export class RelayClient {
   private async readBounded(res: Response, d: Deadline, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
     const declared = res.headers.get('content-length');
     if (declared !== null && Number(declared) > maxBytes) throw this.tooLarge(maxBytes);
-    return readBounded(res.body, maxBytes, () => this.tooLarge(maxBytes), () => d.progress());
+    return readBounded(
+      res.body,
+      maxBytes,
+      () => this.tooLarge(maxBytes),
+      () => d.progress()
+    );
   }
 
   private async readInto(res: Response, d: Deadline, into: ArrayBuffer): Promise<Uint8Array<ArrayBuffer>> {
@@ -435,7 +453,10 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((res, rej) => {
-    if (signal?.aborted) { rej(signal.reason); return; }
+    if (signal?.aborted) {
+      rej(signal.reason);
+      return;
+    }
     const done = () => {
       clearTimeout(t);
       rej(signal?.reason);

@@ -21,7 +21,6 @@ import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './u
 import type { FreshTokens, RelayReplacement, Reservation } from '@kofn/shared';
 export type { Reservation };
 
-
 export interface ProtectProgress {
   /** Plaintext bytes whose shares every relay has acknowledged. */
   done: number;

@@ -18,7 +18,6 @@ import type { RebuiltChunk, RebuiltMetadata, RelayFailure, RelayTarget, Unreacha
 import type { Manifest } from '@kofn/shared';
 export type { Manifest };
 
-
 export interface Sink {
   /** Once this settles the sink holds no reference to `chunk`: the caller reuses its buffer. */
   write(chunk: Uint8Array): Promise<void>;
@@ -101,7 +100,10 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   const m = opts.source ? await opts.source.manifest() : await api<Manifest>('GET', `/api/files/${fileId}/manifest`);
   opts.onManifest?.(m);
   const times = await Promise.all(m.placements.map((p) => (p.online ? ping(p.url) : Promise.resolve(Infinity))));
-  const ranked = m.placements.map((p, i) => ({ p, t: times[i]! })).sort((a, b) => a.t - b.t).map((x) => x.p);
+  const ranked = m.placements
+    .map((p, i) => ({ p, t: times[i]! }))
+    .sort((a, b) => a.t - b.t)
+    .map((x) => x.p);
   const active: Placement[] = ranked.slice(0, m.k);
   const spares: Placement[] = ranked.slice(m.k);
   const bad = new Set<string>();
@@ -121,7 +123,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   // Issue #17 defect 8: say which servers failed, how many are needed and how many answered.
   const offline = () => ({
     code: 'RELAYS_OFFLINE',
-    message: `Some storage servers necessary for the operation are not connected: ${m.k} of ${m.n} are needed and ${failures.size} did not answer. ${[...failures.values()].map((f) => f.message).join(' ')}`.trim()
+    message:
+      `Some storage servers necessary for the operation are not connected: ${m.k} of ${m.n} are needed and ${failures.size} did not answer. ${[...failures.values()].map((f) => f.message).join(' ')}`.trim()
   });
 
   const replace = (relay: Placement): void => {
@@ -155,7 +158,15 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
           out = await run(wanted.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: p.token })));
         } catch (err) {
           const code = codeOf(err);
-          const retryable = code === 'AUTH_FAILED' || code === 'NOT_ENOUGH_SHARES' || code === 'BAD_SHARE_FORMAT' || code === 'MIXED_EPOCH' || code === 'MIXED_FILE' || code === 'STREAM_OUT_OF_ORDER' || code === 'INVALID_X' || code === 'DUPLICATE_X';
+          const retryable =
+            code === 'AUTH_FAILED' ||
+            code === 'NOT_ENOUGH_SHARES' ||
+            code === 'BAD_SHARE_FORMAT' ||
+            code === 'MIXED_EPOCH' ||
+            code === 'MIXED_FILE' ||
+            code === 'STREAM_OUT_OF_ORDER' ||
+            code === 'INVALID_X' ||
+            code === 'DUPLICATE_X';
           if (!retryable || extra >= spares.length) throw err;
           break;
         }

@@ -167,8 +167,7 @@ const api = {
       renewToken = renew;
     }),
   /** Splits the metadata record and stores its shares (chunk 0). */
-  protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) =>
-    guarded(async () => putAll(0, (await serially(() => encoder!.encodeMetadata(meta))).map(asBody), targets)),
+  protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) => guarded(async () => putAll(0, (await serially(() => encoder!.encodeMetadata(meta))).map(asBody), targets)),
   /**
    * Splits data chunk `index` and stores its shares; answers each relay's digest, and gives back the
    * chunk's buffer (`spent`) for the page to read a later chunk into (see readChunks).

@@ -8,7 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { ApiError } from '$lib/api';
 import { renewer } from './tokens';
 
-const failing = (err: unknown) => renewer('f'.repeat(32), 'get', () => undefined, () => Promise.reject(err));
+const failing = (err: unknown) =>
+  renewer(
+    'f'.repeat(32),
+    'get',
+    () => undefined,
+    () => Promise.reject(err)
+  );
 
 async function thrown(p: Promise<unknown>): Promise<unknown> {
   try {
@@ -22,9 +28,20 @@ async function thrown(p: Promise<unknown>): Promise<unknown> {
 describe('renewer', () => {
   it('hands out the fresh token of the relay that asked, and tells the engine about all of them', async () => {
     let told: Map<string, string> | undefined;
-    const renew = renewer('f'.repeat(32), 'get', (t) => (told = t), async () => [{ relayId: 'r1', token: 't1' }, { relayId: 'r2', token: 't2' }]);
+    const renew = renewer(
+      'f'.repeat(32),
+      'get',
+      (t) => (told = t),
+      async () => [
+        { relayId: 'r1', token: 't1' },
+        { relayId: 'r2', token: 't2' }
+      ]
+    );
     expect(await renew('r2')).toBe('t2');
-    expect([...told!]).toEqual([['r1', 't1'], ['r2', 't2']]);
+    expect([...told!]).toEqual([
+      ['r1', 't1'],
+      ['r2', 't2']
+    ]);
   });
 
   it.each(['NOT_FOUND', 'UNAUTHORIZED', 'FORBIDDEN', 'LINK_INVALID', 'LINK_EXPIRED'])('a coordinator refusal (%s) becomes a plain ACCESS_ENDED', async (code) => {
@@ -39,7 +56,12 @@ describe('renewer', () => {
   });
 
   it('a relay the coordinator sent no token for is TOKEN_EXPIRED', async () => {
-    const renew = renewer('f'.repeat(32), 'get', () => undefined, async () => [{ relayId: 'r1', token: 't1' }]);
+    const renew = renewer(
+      'f'.repeat(32),
+      'get',
+      () => undefined,
+      async () => [{ relayId: 'r1', token: 't1' }]
+    );
     expect(await thrown(renew('r9'))).toEqual({ code: 'TOKEN_EXPIRED', message: 'Access to a storage server expired; try again.' });
   });
 });

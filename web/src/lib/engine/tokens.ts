@@ -19,7 +19,8 @@ const REFUSED = new Set(['NOT_FOUND', 'UNAUTHORIZED', 'FORBIDDEN', 'LINK_INVALID
 function renewalFailure(err: unknown): { code: string; message: string } {
   const e = err as { code?: unknown; message?: unknown } | null;
   const code = typeof e?.code === 'string' ? e.code : 'COORDINATOR_UNREACHABLE';
-  if (REFUSED.has(code)) return { code: 'ACCESS_ENDED', message: 'You no longer have access to this file: it was removed or your access was revoked while it was being transferred. Nothing was saved.' };
+  if (REFUSED.has(code))
+    return { code: 'ACCESS_ENDED', message: 'You no longer have access to this file: it was removed or your access was revoked while it was being transferred. Nothing was saved.' };
   return { code, message: typeof e?.message === 'string' ? e.message : 'The coordinator could not renew access to the storage servers; try again.' };
 }
 

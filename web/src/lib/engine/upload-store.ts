@@ -66,7 +66,16 @@ export async function saveChunksDone(u: StoredUpload, indexes: number[]): Promis
   if (discarded.has(u.fileId)) return;
   const tx = d.transaction(['uploads', 'digests'], 'readwrite');
   const { file: _file, digests, ...progress } = u;
-  await Promise.all([...indexes.map((i) => tx.objectStore('digests').put(digests.map((forRelay) => forRelay[i]!), [u.fileId, i])), tx.objectStore('uploads').put(progress), tx.done]);
+  await Promise.all([
+    ...indexes.map((i) =>
+      tx.objectStore('digests').put(
+        digests.map((forRelay) => forRelay[i]!),
+        [u.fileId, i]
+      )
+    ),
+    tx.objectStore('uploads').put(progress),
+    tx.done
+  ]);
 }
 
 export async function pendingUploads(): Promise<StoredUpload[]> {

@@ -35,7 +35,10 @@ export async function changePassword(db: Db, user: User, input: Record<string, u
   }
   await loginSucceeded(db, user.email, client);
   if (next === input.currentPassword) throw new KofnError('WEAK_PASSWORD', 'The new password must differ from the current one.');
-  await db.update(users).set({ passwordHash: await argonHash(next), mustChangePassword: false }).where(eq(users.id, user.id));
+  await db
+    .update(users)
+    .set({ passwordHash: await argonHash(next), mustChangePassword: false })
+    .where(eq(users.id, user.id));
   const ended = await endOtherSessions(db, user.id, currentToken);
   return { changed: true, otherSessionsEnded: ended };
 }
@@ -49,7 +52,10 @@ export async function listSessions(db: Db, userId: string, currentToken: string 
 /** "Sign out everywhere else": every session of the user but the one making the request. */
 export async function endOtherSessions(db: Db, userId: string, currentToken: string | undefined): Promise<number> {
   const keep = currentToken ? sessionIdOf(currentToken) : '';
-  const gone = await db.delete(sessions).where(and(eq(sessions.userId, userId), ne(sessions.id, keep))).returning({ id: sessions.id });
+  const gone = await db
+    .delete(sessions)
+    .where(and(eq(sessions.userId, userId), ne(sessions.id, keep)))
+    .returning({ id: sessions.id });
   return gone.length;
 }
 
@@ -65,8 +71,22 @@ function userId(raw: unknown): string {
  */
 export async function administer(db: Db, admin: User, rawId: unknown, input: Record<string, unknown>) {
   const id = userId(rawId);
-  const disabled = input.disabled === undefined ? undefined : typeof input.disabled === 'boolean' ? input.disabled : (() => { throw v.wrongValue('disabled', 'true, false'); })();
-  const role = input.role === undefined ? undefined : input.role === 'admin' || input.role === 'user' ? input.role : (() => { throw v.wrongValue('role', 'admin, user'); })();
+  const disabled =
+    input.disabled === undefined
+      ? undefined
+      : typeof input.disabled === 'boolean'
+        ? input.disabled
+        : (() => {
+            throw v.wrongValue('disabled', 'true, false');
+          })();
+  const role =
+    input.role === undefined
+      ? undefined
+      : input.role === 'admin' || input.role === 'user'
+        ? input.role
+        : (() => {
+            throw v.wrongValue('role', 'admin, user');
+          })();
   const password = input.password === undefined ? undefined : newPassword(input.password);
   // A reset password is the administrator's choice, so by default the user must change it at sign-in.
   if (input.mustChangePassword !== undefined && typeof input.mustChangePassword !== 'boolean') throw v.wrongValue('mustChangePassword', 'true, false');
@@ -79,7 +99,10 @@ export async function administer(db: Db, admin: User, rawId: unknown, input: Rec
     if (!target) throw new KofnError('NOT_FOUND', 'User not found.');
     const staysAdmin = (role ?? target.role) === 'admin' && !(disabled ?? target.disabled);
     if (target.role === 'admin' && !target.disabled && !staysAdmin) {
-      const [r] = await tx.select({ n: sql<number>`count(*)::int` }).from(users).where(and(eq(users.role, 'admin'), eq(users.disabled, false)));
+      const [r] = await tx
+        .select({ n: sql<number>`count(*)::int` })
+        .from(users)
+        .where(and(eq(users.role, 'admin'), eq(users.disabled, false)));
       if ((r?.n ?? 0) <= 1) throw new KofnError('LAST_ADMIN', 'This is the last enabled administrator; make another administrator first.');
     }
     const [updated] = await tx
@@ -112,7 +135,10 @@ export async function deleteUser(db: Db, admin: User, rawId: unknown, now = new 
     const [target] = await tx.select().from(users).where(eq(users.id, id));
     if (!target) throw new KofnError('NOT_FOUND', 'User not found.');
     if (target.role === 'admin' && !target.disabled) {
-      const [r] = await tx.select({ n: sql<number>`count(*)::int` }).from(users).where(and(eq(users.role, 'admin'), eq(users.disabled, false)));
+      const [r] = await tx
+        .select({ n: sql<number>`count(*)::int` })
+        .from(users)
+        .where(and(eq(users.role, 'admin'), eq(users.disabled, false)));
       if ((r?.n ?? 0) <= 1) throw new KofnError('LAST_ADMIN', 'This is the last enabled administrator; make another administrator first.');
     }
     await tx.update(users).set({ disabled: true }).where(eq(users.id, id));
@@ -123,7 +149,13 @@ export async function deleteUser(db: Db, admin: User, rawId: unknown, now = new 
       .set({ status: 'deleting' })
       .where(and(eq(files.ownerId, id), inArray(files.status, ['available', 'reserved'])))
       .returning({ id: files.id });
-    if (doomed.length > 0) await tx.delete(grants).where(inArray(grants.fileId, doomed.map((f) => f.id)));
+    if (doomed.length > 0)
+      await tx.delete(grants).where(
+        inArray(
+          grants.fileId,
+          doomed.map((f) => f.id)
+        )
+      );
     for (const f of doomed) await enqueue(tx, 'delete-file', f.id, { fileId: f.id }, now);
     await enqueue(tx, 'delete-user', id, { userId: id }, now);
     return { email: target.email, fileCount: doomed.length };

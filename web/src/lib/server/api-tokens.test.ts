@@ -65,7 +65,17 @@ describeDatabases('API tokens on $name', ({ open }) => {
   });
 
   it('names and expiries are checked: empty, too long, control characters, 0 days, fractions, strings', async () => {
-    for (const input of [{}, { name: '' }, { name: '   ' }, { name: 'x'.repeat(65) }, { name: 'a\nb' }, { name: 'ok', expiresInDays: 0 }, { name: 'ok', expiresInDays: 1.5 }, { name: 'ok', expiresInDays: '7' }, { name: 'ok', expiresInDays: 3651 }]) {
+    for (const input of [
+      {},
+      { name: '' },
+      { name: '   ' },
+      { name: 'x'.repeat(65) },
+      { name: 'a\nb' },
+      { name: 'ok', expiresInDays: 0 },
+      { name: 'ok', expiresInDays: 1.5 },
+      { name: 'ok', expiresInDays: '7' },
+      { name: 'ok', expiresInDays: 3651 }
+    ]) {
       expect(await code(createApiToken(database.db, bob, input)), JSON.stringify(input)).toBe('WRONG_VALUE');
     }
     expect(await listApiTokens(database.db, bob.id)).toEqual([]);
@@ -92,7 +102,7 @@ describeDatabases('API tokens on $name', ({ open }) => {
     expect(ops.map((h) => [h.operation, h.fileName])).toContainEqual(['token_revoke', 'to revoke']);
   });
 
-  it('a disabled account\'s tokens stop working, and work again when it is enabled', async () => {
+  it("a disabled account's tokens stop working, and work again when it is enabled", async () => {
     const carol = await createUser(database.db, { email: 'carol@x.test', displayName: 'Carol', password: 'first password 1', role: 'user' }, 100);
     const made = await createApiToken(database.db, carol, { name: 'laptop' });
     await database.db.update(users).set({ disabled: true }).where(eq(users.id, carol.id));

@@ -72,7 +72,10 @@ export async function createApiToken(db: Db, user: User, input: Record<string, u
     await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for('update');
     const [c] = await tx.select({ n: count() }).from(apiTokens).where(eq(apiTokens.userId, user.id));
     if ((c?.n ?? 0) >= MAX_TOKENS_PER_USER) throw new KofnError('CONFLICT', `You have ${MAX_TOKENS_PER_USER} API tokens already: revoke one first.`);
-    const [r] = await tx.insert(apiTokens).values({ id: sha256(token), handle, userId: user.id, name, createdAt: now, expiresAt }).returning();
+    const [r] = await tx
+      .insert(apiTokens)
+      .values({ id: sha256(token), handle, userId: user.id, name, createdAt: now, expiresAt })
+      .returning();
     return r!;
   });
   await record(db, { userId: user.id, operation: 'token_create', fileName: name, result: 'ok', detail: expiresAt ? `expires ${expiresAt.toISOString()}` : 'never expires' });

@@ -19,7 +19,12 @@ import { errorCode, useFileServices } from './testing/file-services.js';
 
 /** Splits `data` for a reservation and PUTs every share chunk; answers the digest root per relay. */
 async function uploadTo(r: Reservation, name: string, data: Uint8Array): Promise<Record<string, string>> {
-  const p = await createProtectStream({ k: r.k, xs: r.placements.map((pl) => pl.x), fileId: fileIdFromHex(r.fileId), file: { name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize } });
+  const p = await createProtectStream({
+    k: r.k,
+    xs: r.placements.map((pl) => pl.x),
+    fileId: fileIdFromHex(r.fileId),
+    file: { name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize }
+  });
   const writing = (async () => {
     const w = p.writable.getWriter();
     await w.write(data);
@@ -78,7 +83,17 @@ describeDatabases('batch reserve and commit on $name with real relays', ({ open 
         { name: 'nowhere.bin', size: 10, type: '', k: 2, relays: ['not-a-relay'] }
       ]
     });
-    expect(results.map((x) => (x.ok ? 'ok' : x.error.code))).toEqual(['ok', 'INVALID_FILENAME', 'THRESHOLD_TOO_LOW', 'FILENAME_IN_USE', 'ok', 'FILENAME_IN_USE', 'FILE_TOO_BIG', 'THRESHOLD_TOO_HIGH', 'WRONG_VALUE']);
+    expect(results.map((x) => (x.ok ? 'ok' : x.error.code))).toEqual([
+      'ok',
+      'INVALID_FILENAME',
+      'THRESHOLD_TOO_LOW',
+      'FILENAME_IN_USE',
+      'ok',
+      'FILENAME_IN_USE',
+      'FILE_TOO_BIG',
+      'THRESHOLD_TOO_HIGH',
+      'WRONG_VALUE'
+    ]);
     const names = (await listFiles(fx.alice)).map((f) => f.name);
     expect(names.filter((n) => n === 'twice.bin')).toHaveLength(1);
     expect(names).toContain('good-1.bin');
@@ -86,7 +101,14 @@ describeDatabases('batch reserve and commit on $name with real relays', ({ open 
   });
 
   it('refuses malformed batches as a whole', async () => {
-    for (const input of [{}, { files: [] }, { files: 'x' }, { files: [null] }, { files: [[]] }, { files: Array.from({ length: MAX_BATCH_FILES + 1 }, (_, i) => ({ name: `m-${i}`, size: 1, type: '', k: 2 })) }]) {
+    for (const input of [
+      {},
+      { files: [] },
+      { files: 'x' },
+      { files: [null] },
+      { files: [[]] },
+      { files: Array.from({ length: MAX_BATCH_FILES + 1 }, (_, i) => ({ name: `m-${i}`, size: 1, type: '', k: 2 })) }
+    ]) {
       expect(await errorCode(reserveFiles(fx.alice, input as Record<string, unknown>)), JSON.stringify(input).slice(0, 40)).toBe('WRONG_VALUE');
       expect(await errorCode(commitFiles(fx.alice, input as Record<string, unknown>))).toBe('WRONG_VALUE');
     }
@@ -109,7 +131,15 @@ describeDatabases('batch reserve and commit on $name with real relays', ({ open 
   });
 
   it("refuses another user's reservation, a duplicate id and a mismatch per file, and commits the rest", async () => {
-    const mine = (await reserveFiles(fx.alice, { files: [{ name: 'c-1.bin', size: 500, type: '', k: 2 }, { name: 'c-2.bin', size: 500, type: '', k: 2 }, { name: 'c-3.bin', size: 500, type: '', k: 2 }] })).results.map(reserved);
+    const mine = (
+      await reserveFiles(fx.alice, {
+        files: [
+          { name: 'c-1.bin', size: 500, type: '', k: 2 },
+          { name: 'c-2.bin', size: 500, type: '', k: 2 },
+          { name: 'c-3.bin', size: 500, type: '', k: 2 }
+        ]
+      })
+    ).results.map(reserved);
     const roots = await Promise.all(mine.map((r, i) => uploadTo(r, `c-${i + 1}.bin`, randomBytes(500))));
     const bad = { ...roots[2]!, [mine[2]!.placements[0]!.relayId]: '0'.repeat(64) };
     // Bob names Alice's reservations: the same 404 as for a missing file, and nothing changes.
@@ -124,7 +154,15 @@ describeDatabases('batch reserve and commit on $name with real relays', ({ open 
       ]
     });
     expect(results.map((x) => (x.ok ? 'ok' : x.error.code))).toEqual(['ok', 'WRONG_VALUE', 'ok', 'COMMIT_MISMATCH']);
-    const rows = await fx.database.db.select({ id: files.id, status: files.status }).from(files).where(inArray(files.id, mine.map((r) => r.fileId)));
+    const rows = await fx.database.db
+      .select({ id: files.id, status: files.status })
+      .from(files)
+      .where(
+        inArray(
+          files.id,
+          mine.map((r) => r.fileId)
+        )
+      );
     expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [mine[0]!.fileId]: 'available', [mine[1]!.fileId]: 'available', [mine[2]!.fileId]: 'reserved' });
     // The mismatched one commits once its true roots are given.
     expect((await commitFiles(fx.alice, { files: [{ fileId: mine[2]!.fileId, roots: roots[2] }] })).results[0]!.ok).toBe(true);

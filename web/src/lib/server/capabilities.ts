@@ -49,7 +49,13 @@ export function readTokens(key: SigningKey, file: FileRow, subject: string, rela
 /** Fresh `get` tokens for `subject` on every relay of an available file (see files.ts readManifest). */
 export async function readTokensFor(db: Db, key: SigningKey, file: FileRow, subject: string, ttl = TOKEN_TTL_S) {
   const where = await placementsOf(db, file.id);
-  const tokens = await readTokens(key, file, subject, where.map((p) => p.relayId), ttl);
+  const tokens = await readTokens(
+    key,
+    file,
+    subject,
+    where.map((p) => p.relayId),
+    ttl
+  );
   return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) } satisfies FreshTokens;
 }
 
@@ -62,6 +68,11 @@ export async function freshTokens(ctx: Ctx, rawId: unknown, op: unknown) {
   if (op !== 'put' && op !== 'get' && op !== 'list' && op !== 'delete') throw v.wrongValue('op', 'put, get, list, delete');
   const file = await visibleFile(ctx, rawId, { grantee: op === 'get', statuses: op === 'get' ? ['available'] : ['reserved'] });
   const where = await placementsOf(ctx.db, file.id);
-  const tokens = await tokensFor(ctx, file, op, where.map((p) => p.relayId));
+  const tokens = await tokensFor(
+    ctx,
+    file,
+    op,
+    where.map((p) => p.relayId)
+  );
   return { tokens: where.map((p, i) => ({ relayId: p.relayId, token: tokens[i]! })) } satisfies FreshTokens;
 }

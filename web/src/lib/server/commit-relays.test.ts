@@ -78,7 +78,10 @@ class HostileRelay {
     const piece = Buffer.concat(Array.from({ length: 256 }, () => entry));
     const t = setInterval(
       () => {
-        if (res.destroyed) { clearInterval(t); return; }
+        if (res.destroyed) {
+          clearInterval(t);
+          return;
+        }
         res.write(this.mode === 'trickle' ? ' ' : piece);
         this.written += this.mode === 'trickle' ? 1 : piece.length;
       },

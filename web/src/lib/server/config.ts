@@ -77,7 +77,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     checkingMs: positive(env.KOFN_CHECKING_MINUTES, 60) * 60_000,
     renewalConcurrency: Math.max(1, Math.floor(positive(env.KOFN_RENEWAL_CONCURRENCY, 2))),
     licensePath: licenseArg() ?? env.KOFN_LICENSE,
-    trustedProxies: (env.KOFN_TRUSTED_PROXIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    trustedProxies: (env.KOFN_TRUSTED_PROXIES ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     tokenTtlS: Math.round(Math.min(MAX_TOKEN_LIFETIME_S, Math.max(MIN_TOKEN_TTL_S, positive(env.KOFN_TOKEN_TTL_SECONDS, MAX_TOKEN_LIFETIME_S)))),
     relayTimeouts: {
       headersMs: positive(env.KOFN_RELAY_TIMEOUT_HEADERS, DEFAULT_RELAY_TIMEOUTS.headersMs / 1000) * 1000,

@@ -9,7 +9,9 @@ const BUILT = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'sha256-
 describe('connect-src for the registered relays', () => {
   it('adds relay origins to connect-src only', () => {
     const out = withConnectSources(BUILT, ['http://127.0.0.1:4001', 'https://relay.example']);
-    expect(out).toBe("default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'sha256-abc='; connect-src 'self' http://127.0.0.1:4001 https://relay.example; img-src 'self' data:; frame-ancestors 'none'");
+    expect(out).toBe(
+      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'sha256-abc='; connect-src 'self' http://127.0.0.1:4001 https://relay.example; img-src 'self' data:; frame-ancestors 'none'"
+    );
     expect(withConnectSources(BUILT, [])).toBe(BUILT);
   });
 

@@ -62,7 +62,13 @@ describeDatabases('deleting an account on $name', ({ open }) => {
     const statuses = await database.db.select({ id: files.id, status: files.status }).from(files).where(eq(files.ownerId, eve.id));
     expect(statuses.map((f) => f.status).sort()).toEqual(['deleting', 'deleting']);
     const queued = await database.db.select({ kind: jobs.kind, key: jobs.key }).from(jobs);
-    expect(queued).toEqual(expect.arrayContaining([{ kind: 'delete-file', key: a }, { kind: 'delete-file', key: b }, { kind: 'delete-user', key: eve.id }]));
+    expect(queued).toEqual(
+      expect.arrayContaining([
+        { kind: 'delete-file', key: a },
+        { kind: 'delete-file', key: b },
+        { kind: 'delete-user', key: eve.id }
+      ])
+    );
 
     // The account row waits for its files: run only the delete-user job first.
     const handlers = jobHandlers(database.db, await ensureSigningKey(database.db));

@@ -139,7 +139,10 @@ describeDatabases('files on $name with real relays', ({ open }) => {
     expect(job?.lastError).toContain(fx.relays[1]!.name);
     expect(() => readdirSync(chunkDir(fx.relays[0]!))).toThrow(/ENOENT/);
     await fx.relays[1]!.restart();
-    await fx.database.db.update(jobs).set({ runAfter: new Date(0) }).where(eq(jobs.key, fileId));
+    await fx.database.db
+      .update(jobs)
+      .set({ runAfter: new Date(0) })
+      .where(eq(jobs.key, fileId));
     expect(await runOne(fx.database.db, 'test', handlers)).toBe(true);
     [job] = await fx.database.db.select().from(jobs).where(eq(jobs.key, fileId));
     expect(job?.status).toBe('done');

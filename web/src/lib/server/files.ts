@@ -67,9 +67,17 @@ async function markCommitted(ctx: Ctx, verified: Array<{ file: FileRow; checked:
   const done = new Set<string>();
   await ctx.db.transaction(async (tx) => {
     for (const { file, checked } of verified) {
-      const moved = await tx.update(files).set({ status: 'available', committedAt: now }).where(and(eq(files.id, file.id), eq(files.status, 'reserved'))).returning({ id: files.id });
+      const moved = await tx
+        .update(files)
+        .set({ status: 'available', committedAt: now })
+        .where(and(eq(files.id, file.id), eq(files.status, 'reserved')))
+        .returning({ id: files.id });
       if (moved.length === 0) continue;
-      for (const c of checked) await tx.update(placements).set({ digestRoot: c.root }).where(and(eq(placements.fileId, file.id), eq(placements.relayId, c.relayId)));
+      for (const c of checked)
+        await tx
+          .update(placements)
+          .set({ digestRoot: c.root })
+          .where(and(eq(placements.fileId, file.id), eq(placements.relayId, c.relayId)));
       done.add(file.id);
     }
   });
@@ -116,12 +124,27 @@ export async function commitFiles(ctx: Ctx, input: Record<string, unknown>, now 
   }
   // The owner's reservations only: anything else stays the NOT_FOUND set above, as for a stranger.
   const ids = wanted.map((w) => w.id);
-  const rows = ids.length === 0 ? [] : await ctx.db.select().from(files).where(and(inArray(files.id, ids), eq(files.ownerId, ctx.user.id), eq(files.status, 'reserved')));
+  const rows =
+    ids.length === 0
+      ? []
+      : await ctx.db
+          .select()
+          .from(files)
+          .where(and(inArray(files.id, ids), eq(files.ownerId, ctx.user.id), eq(files.status, 'reserved')));
   const byId = new Map(rows.map((r) => [r.id, r]));
   const ps =
     rows.length === 0
       ? []
-      : await ctx.db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(inArray(placements.fileId, rows.map((r) => r.id)));
+      : await ctx.db
+          .select({ p: placements, relay: relays })
+          .from(placements)
+          .innerJoin(relays, eq(relays.id, placements.relayId))
+          .where(
+            inArray(
+              placements.fileId,
+              rows.map((r) => r.id)
+            )
+          );
   const where = new Map<string, PlacementWithRelay[]>();
   for (const r of ps) where.set(r.p.fileId, [...(where.get(r.p.fileId) ?? []), { ...r.p, relay: r.relay }]);
   const verified: Array<{ i: number; file: FileRow; checked: Array<{ relayId: string; root: string }> }> = [];
@@ -178,7 +201,15 @@ const placementColumns = {
   location: relays.location,
   lastHeartbeat: relays.lastHeartbeat
 };
-interface PlacementRow { fileId: string; x: number; relayId: string; name: string; url: string; location: string; lastHeartbeat: Date }
+interface PlacementRow {
+  fileId: string;
+  x: number;
+  relayId: string;
+  name: string;
+  url: string;
+  location: string;
+  lastHeartbeat: Date;
+}
 
 function views(ctx: Ctx, rows: FileRow[], ps: PlacementRow[], now: Date, owners?: Map<string, { email: string; displayName: string }>) {
   const byFile = new Map<string, PlacementView[]>();
@@ -187,7 +218,15 @@ function views(ctx: Ctx, rows: FileRow[], ps: PlacementRow[], now: Date, owners?
     list.push({ relayId: p.relayId, name: p.name, url: p.url, location: p.location, x: p.x, online: isOnline(p.lastHeartbeat, ctx.config, now) });
     byFile.set(p.fileId, list);
   }
-  return rows.map((f) => fileView(f, (byFile.get(f.id) ?? []).sort((a, b) => a.name.localeCompare(b.name)), ctx.config, now, owners?.get(f.ownerId)));
+  return rows.map((f) =>
+    fileView(
+      f,
+      (byFile.get(f.id) ?? []).sort((a, b) => a.name.localeCompare(b.name)),
+      ctx.config,
+      now,
+      owners?.get(f.ownerId)
+    )
+  );
 }
 
 const LISTED: Array<FileRow['status']> = ['available', 'reserved', 'deleting'];
@@ -196,14 +235,13 @@ export async function listFiles(ctx: Ctx, now = new Date()) {
   const mine = and(eq(files.ownerId, ctx.user.id), inArray(files.status, LISTED));
   const rows = await ctx.db.select().from(files).where(mine).orderBy(desc(files.createdAt));
   // One join for all placements (a 10,000-id IN list was 3x slower on PGlite).
-  const ps = await ctx.db
-    .select(placementColumns)
-    .from(placements)
-    .innerJoin(files, eq(files.id, placements.fileId))
-    .innerJoin(relays, eq(relays.id, placements.relayId))
-    .where(mine);
+  const ps = await ctx.db.select(placementColumns).from(placements).innerJoin(files, eq(files.id, placements.fileId)).innerJoin(relays, eq(relays.id, placements.relayId)).where(mine);
   const states = await renewalStates(ctx.db, rows);
-  return (await attachHealth(ctx.db, views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null })), mine)) satisfies FileView[];
+  return (await attachHealth(
+    ctx.db,
+    views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null })),
+    mine
+  )) satisfies FileView[];
 }
 
 export async function sharedWithMe(ctx: Ctx, now = new Date()) {
@@ -223,8 +261,23 @@ export async function sharedWithMe(ctx: Ctx, now = new Date()) {
     .innerJoin(relays, eq(relays.id, placements.relayId))
     .where(granted);
   const owners = new Map(rows.map((r) => [r.owner.id, { email: r.owner.email, displayName: r.owner.displayName }]));
-  const shown = views(ctx, rows.map((r) => r.f), ps, now, owners);
-  return (await attachHealth(ctx.db, shown, shown.length ? inArray(files.id, shown.map((f) => f.id)) : undefined)) satisfies FileView[];
+  const shown = views(
+    ctx,
+    rows.map((r) => r.f),
+    ps,
+    now,
+    owners
+  );
+  return (await attachHealth(
+    ctx.db,
+    shown,
+    shown.length
+      ? inArray(
+          files.id,
+          shown.map((f) => f.id)
+        )
+      : undefined
+  )) satisfies FileView[];
 }
 
 export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
@@ -238,7 +291,13 @@ export async function manifest(ctx: Ctx, rawId: unknown, now = new Date()) {
  */
 export async function readManifest(db: Db, key: SigningKey, config: CoordinatorConfig, file: FileRow, subject: string, ttl = config.tokenTtlS, now = new Date()) {
   const where = await placementsOf(db, file.id);
-  const tokens = await readTokens(key, file, subject, where.map((p) => p.relayId), ttl);
+  const tokens = await readTokens(
+    key,
+    file,
+    subject,
+    where.map((p) => p.relayId),
+    ttl
+  );
   return {
     fileId: file.id,
     name: file.name,
@@ -273,7 +332,14 @@ export async function removeFile(ctx: Ctx, rawId: unknown, now = new Date()) {
 /** The browser reports how a retrieval went (and which relays sent bad data) for the history. */
 export async function reportRetrieval(ctx: Ctx, rawId: unknown, input: Record<string, unknown>) {
   const file = await visibleFile(ctx, rawId, { grantee: true, statuses: ['available'] });
-  const result = input.result === 'ok' ? 'ok' : input.result === 'error' ? 'error' : (() => { throw v.wrongValue('result', 'ok, error'); })();
+  const result =
+    input.result === 'ok'
+      ? 'ok'
+      : input.result === 'error'
+        ? 'error'
+        : (() => {
+            throw v.wrongValue('result', 'ok, error');
+          })();
   const badRelays = Array.isArray(input.badRelays) ? input.badRelays.filter((r): r is string => typeof r === 'string').slice(0, 255) : [];
   const where = await placementsOf(ctx.db, file.id);
   const names = badRelays.map((id) => where.find((p) => p.relayId === id)?.relay.name).filter(Boolean);

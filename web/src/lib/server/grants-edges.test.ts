@@ -84,11 +84,17 @@ describeDatabases('grants at their edges on $name', ({ open }) => {
     const out = await changeGrants(alice, { action: 'add_read', emails: ['Bob@X.test', 'bob@x.test', 'alice@x.test'], fileId: f });
     expect(out).toEqual({ action: 'add_read', files: [f], emails: ['bob@x.test', 'alice@x.test'] });
     expect(await grantees(f)).toEqual(['bob@x.test']);
-    const ops = await database.db.select().from(history).where(and(eq(history.fileId, f), eq(history.userId, alice.user.id)));
+    const ops = await database.db
+      .select()
+      .from(history)
+      .where(and(eq(history.fileId, f), eq(history.userId, alice.user.id)));
     expect(ops.map((h) => [h.operation, h.detail, h.result, h.fileName])).toEqual([['share', 'bob@x.test', 'ok', 'shared.txt']]);
     await changeGrants(alice, { action: 'revoke_read', email: 'bob@x.test', fileId: f });
     expect(await grantees(f)).toEqual([]);
-    const after = await database.db.select().from(history).where(and(eq(history.fileId, f), eq(history.operation, 'revoke')));
+    const after = await database.db
+      .select()
+      .from(history)
+      .where(and(eq(history.fileId, f), eq(history.operation, 'revoke')));
     expect(after.map((h) => h.detail)).toEqual(['bob@x.test']);
   });
 

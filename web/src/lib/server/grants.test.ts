@@ -63,7 +63,11 @@ describeDatabases('grants on $name', ({ open }) => {
       expect(known).toEqual({ action, files: [fileId], emails: ['bob@x.test'] });
     }
     // Upper-case and repeated spellings change nothing either.
-    expect(await changeGrants(alice, { action: 'add_read', emails: ['NoBody@X.test', 'nobody@x.test'], fileIds: [fileId] })).toEqual({ action: 'add_read', files: [fileId], emails: ['nobody@x.test'] });
+    expect(await changeGrants(alice, { action: 'add_read', emails: ['NoBody@X.test', 'nobody@x.test'], fileIds: [fileId] })).toEqual({
+      action: 'add_read',
+      files: [fileId],
+      emails: ['nobody@x.test']
+    });
     // Only the existing account got a grant row; the other is pending.
     expect((await database.db.select().from(grants).where(eq(grants.fileId, fileId))).map((g) => g.userId)).toEqual([bob.user.id]);
     expect((await sharedWithMe(bob)).map((f) => f.id)).toContain(fileId);

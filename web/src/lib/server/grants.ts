@@ -93,7 +93,15 @@ export async function sharedByMe(ctx: Ctx) {
   // Shares with e-mails that have no account (yet) are listed the same way, so this list does not tell
   // the owner which e-mails have accounts either; no display name is given for anyone, for that reason.
   const pending = (await latestShareOps(ctx.db, and(eq(history.userId, ctx.user.id), isNull(users.id)))).filter((r) => r.operation === 'share' && r.fileId !== null);
-  const names = new Map((await namesOf(ctx.db, ctx.user.id, pending.map((p) => p.fileId!))).map((f) => [f.id, f]));
+  const names = new Map(
+    (
+      await namesOf(
+        ctx.db,
+        ctx.user.id,
+        pending.map((p) => p.fileId!)
+      )
+    ).map((f) => [f.id, f])
+  );
   const byFile = new Map<string, { fileId: string; name: string; size: number; grantees: Array<{ email: string; since: string }> }>();
   const add = (fileId: string, name: string, size: number, email: string, since: Date) => {
     const e = byFile.get(fileId) ?? { fileId, name, size, grantees: [] };
@@ -111,5 +119,8 @@ export async function sharedByMe(ctx: Ctx) {
 
 async function namesOf(db: Db, ownerId: string, ids: string[]) {
   if (ids.length === 0) return [];
-  return db.select({ id: files.id, name: files.name, size: files.size }).from(files).where(and(inArray(files.id, [...new Set(ids)]), eq(files.ownerId, ownerId)));
+  return db
+    .select({ id: files.id, name: files.name, size: files.size })
+    .from(files)
+    .where(and(inArray(files.id, [...new Set(ids)]), eq(files.ownerId, ownerId)));
 }

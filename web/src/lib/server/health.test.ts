@@ -25,7 +25,11 @@ import { checkFileFor, fileHealthForUser } from './health-api.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect } from './testing/protect.js';
 
-const code = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (err: { code?: string }) => err.code);
+const code = async (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (err: { code?: string }) => err.code
+  );
 
 describe('healthState', () => {
   it('names the state from the shares confirmed good', () => {
@@ -56,7 +60,13 @@ describeDatabases('file health on $name', ({ open }) => {
     ids.empty = await protect(alice, 'empty.bin', new Uint8Array(0), 2, first3);
     ids.two = await protect(alice, 'two-of-three.bin', randomBytes(300_000), 2, first3);
     ids.three = await protect(alice, 'three-of-three.bin', randomBytes(70_000), 3, first3);
-    ids.other = await protect(alice, 'elsewhere.bin', randomBytes(5_000), 2, relays.slice(1, 4).map((r) => r.id));
+    ids.other = await protect(
+      alice,
+      'elsewhere.bin',
+      randomBytes(5_000),
+      2,
+      relays.slice(1, 4).map((r) => r.id)
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -171,7 +181,10 @@ describeDatabases('file health on $name', ({ open }) => {
     });
 
     it('marks the reported share damaged, names the relay in the history, and a clean report clears it', async () => {
-      const r = report([{ fileId: ids.two!, index: 1 }, { fileId: ids.two!, index: 2 }]);
+      const r = report([
+        { fileId: ids.two!, index: 1 },
+        { fileId: ids.two!, index: 2 }
+      ]);
       expect(await acceptScrubReport(database.db, r.body, r.signature)).toEqual({ damagedFiles: 1 });
       const h = await stateOf('two-of-three.bin');
       expect(h?.shares.find((s) => s.relayId === relay3().id)).toMatchObject({ state: 'damaged' });
@@ -179,7 +192,10 @@ describeDatabases('file health on $name', ({ open }) => {
       expect((await checks()).some((e) => e.fileName === 'two-of-three.bin' && e.detail.includes('damaged on test-relay-3: scrub found 2 chunk(s)'))).toBe(true);
       // The same damage reported again is not a new history entry.
       const entries = (await checks()).length;
-      const again = report([{ fileId: ids.two!, index: 1 }, { fileId: ids.two!, index: 2 }]);
+      const again = report([
+        { fileId: ids.two!, index: 1 },
+        { fileId: ids.two!, index: 2 }
+      ]);
       await acceptScrubReport(database.db, again.body, again.signature);
       expect(await checks()).toHaveLength(entries);
       // A listing cannot see bit rot, so a check keeps the scrub's verdict.
@@ -238,7 +254,10 @@ describeDatabases('file health on $name', ({ open }) => {
     expect(await checkFile(database.db, alice.key, ids.empty!)).toBeNull();
     await agePeriod();
     expect(await scheduleChecks(database.db, checkingMs)).toBe(3);
-    const queued = await database.db.select().from(jobs).where(and(eq(jobs.kind, 'check-file'), eq(jobs.key, ids.empty!)));
+    const queued = await database.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.kind, 'check-file'), eq(jobs.key, ids.empty!)));
     expect(queued.every((j) => j.status !== 'pending')).toBe(true);
   });
 });

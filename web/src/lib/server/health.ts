@@ -135,7 +135,10 @@ function damageSummary(bad: ShareCheck[]): string {
  * relay that is only offline is not damage, and a known loss is not re-reported every period).
  */
 export async function checkFile(db: Db, key: SigningKey, fileId: string, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS, now = new Date()): Promise<FileHealthView | null> {
-  const [file] = await db.select().from(files).where(and(eq(files.id, fileId), eq(files.status, 'available')));
+  const [file] = await db
+    .select()
+    .from(files)
+    .where(and(eq(files.id, fileId), eq(files.status, 'available')));
   if (!file) return null;
   const where = (await db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId)))
     .map((r) => ({ ...r.p, relay: r.relay }))
@@ -151,7 +154,12 @@ export async function checkFile(db: Db, key: SigningKey, fileId: string, timeout
   const damaged = (s: ShareState) => s === 'missing' || s === 'damaged';
   const found = results.filter((r) => damaged(r.state) && !(before.get(r.relayId) && damaged(before.get(r.relayId)!.state)));
   const rows = await db.select().from(shareHealth).where(eq(shareHealth.fileId, fileId));
-  const view = fileHealthOf(file.k, file.n, where.map((p) => ({ relayId: p.relayId, name: p.relay.name })), rows);
+  const view = fileHealthOf(
+    file.k,
+    file.n,
+    where.map((p) => ({ relayId: p.relayId, name: p.relay.name })),
+    rows
+  );
   if (found.length > 0 && view) {
     await record(db, { userId: file.ownerId, operation: 'check', fileId, fileName: file.name, result: 'error', detail: `${view.state.replace('_', ' ')}: ${damageSummary(found)}` });
   }
@@ -235,11 +243,14 @@ export async function acceptScrubReport(db: Db, body: Uint8Array, signature: str
   const { message: report } = await acceptSignedRelayMessage(db, RELAY_SCRUB_PATH, body, signature, parseScrubReport, now);
   const byFile = new Map<string, number[]>();
   for (const c of report.corrupt) byFile.set(c.fileId, [...(byFile.get(c.fileId) ?? []), c.index]);
-  const held = byFile.size === 0 ? [] : await db
-    .select({ file: files })
-    .from(placements)
-    .innerJoin(files, eq(files.id, placements.fileId))
-    .where(and(eq(placements.relayId, report.relayId), inArray(placements.fileId, [...byFile.keys()]), eq(files.status, 'available')));
+  const held =
+    byFile.size === 0
+      ? []
+      : await db
+          .select({ file: files })
+          .from(placements)
+          .innerJoin(files, eq(files.id, placements.fileId))
+          .where(and(eq(placements.relayId, report.relayId), inArray(placements.fileId, [...byFile.keys()]), eq(files.status, 'available')));
   const [relay] = await db.select({ name: relays.name }).from(relays).where(eq(relays.id, report.relayId));
   // One transaction: a reader never sees the relay's old damage cleared before the new damage is set.
   await db.transaction(async (tx) => {
@@ -255,7 +266,14 @@ export async function acceptScrubReport(db: Db, body: Uint8Array, signature: str
       // Damage already reported is not recorded again at every scrub.
       const known = prev?.scrubDamage ?? [];
       if (indexes.some((ix) => !known.includes(ix))) {
-        await record(tx, { userId: file.ownerId, operation: 'check', fileId: file.id, fileName: file.name, result: 'error', detail: `damaged on ${relay?.name ?? report.relayId}: scrub found ${indexes.length} chunk(s) with bit rot` });
+        await record(tx, {
+          userId: file.ownerId,
+          operation: 'check',
+          fileId: file.id,
+          fileName: file.name,
+          result: 'error',
+          detail: `damaged on ${relay?.name ?? report.relayId}: scrub found ${indexes.length} chunk(s) with bit rot`
+        });
       }
     }
   });

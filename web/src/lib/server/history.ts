@@ -5,10 +5,7 @@ import { history } from './db/schema.js';
 
 export type Operation = (typeof history.$inferInsert)['operation'];
 
-export async function record(
-  db: Db,
-  entry: { userId: string; operation: Operation; fileId?: string | null; fileName: string; result: 'ok' | 'error'; detail?: string }
-): Promise<void> {
+export async function record(db: Db, entry: { userId: string; operation: Operation; fileId?: string | null; fileName: string; result: 'ok' | 'error'; detail?: string }): Promise<void> {
   await db.insert(history).values({ ...entry, fileId: entry.fileId ?? null, detail: (entry.detail ?? '').slice(0, 1000) });
 }
 

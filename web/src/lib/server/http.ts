@@ -120,11 +120,7 @@ export interface RouteContext {
  * One shape for every API route: authentication level, body limits, error mapping. Returns JSON (or a
  * Response the handler built) with `status`.
  */
-export function route(
-  auth: 'none' | 'user' | 'admin',
-  fn: (rc: RouteContext) => Promise<unknown>,
-  status = 200
-): (event: RequestEvent) => Promise<Response> {
+export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) => Promise<unknown>, status = 200): (event: RequestEvent) => Promise<Response> {
   return (event) =>
     handle(async () => {
       const co = await coordinator();

@@ -55,7 +55,10 @@ describeDatabases('durable jobs on $name', ({ name, open }) => {
     expect(row!.runAfter.getTime()).toBeGreaterThanOrEqual(t0 + backoffMs(1) - 50);
     // Not due yet: nothing to claim.
     expect(await runOne(database.db, 'w', fail)).toBe(false);
-    await database.db.update(jobs).set({ runAfter: new Date(0) }).where(eq(jobs.key, 'f1'));
+    await database.db
+      .update(jobs)
+      .set({ runAfter: new Date(0) })
+      .where(eq(jobs.key, 'f1'));
     expect(await runOne(database.db, 'w', fail)).toBe(true);
     [row] = await database.db.select().from(jobs).where(eq(jobs.key, 'f1'));
     expect(row).toMatchObject({ status: 'failed', attempts: 2 });

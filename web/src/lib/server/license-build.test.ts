@@ -20,7 +20,7 @@ const testPrivate = createPrivateKey(readFileSync(resolve(import.meta.dirname, '
 async function builtTestKey(mode: string, testBuildEnv: string | undefined): Promise<string | null> {
   if (testBuildEnv === undefined) delete process.env.KOFN_TEST_BUILD;
   else process.env.KOFN_TEST_BUILD = testBuildEnv;
-  const config = (typeof viteConfig === 'function' ? await viteConfig({ mode, command: 'build' }) : viteConfig);
+  const config = typeof viteConfig === 'function' ? await viteConfig({ mode, command: 'build' }) : viteConfig;
   return JSON.parse(String(config.define?.__KOFN_TEST_VENDOR_KEY__)) as string | null;
 }
 

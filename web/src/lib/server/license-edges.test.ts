@@ -33,14 +33,10 @@ describe('licence refusals, in words an operator can act on', () => {
     expect(refusal(() => verifyLicense('{', key))).toBe('LICENSE_INVALID: The licence file is not JSON.');
     expect(refusal(() => verifyLicense(JSON.stringify({ license: 'abc' }), key))).toBe('LICENSE_INVALID: The licence file lacks "license" or "signature".');
     expect(refusal(() => verifyLicense(JSON.stringify({ signature: 'abc' }), key))).toBe('LICENSE_INVALID: The licence file lacks "license" or "signature".');
-    expect(refusal(() => verifyLicense(issue({ tier: 'Pro' }, generateKeyPairSync('ed25519').privateKey), key))).toBe(
-      'LICENSE_INVALID: The licence signature does not match the vendor key.'
-    );
+    expect(refusal(() => verifyLicense(issue({ tier: 'Pro' }, generateKeyPairSync('ed25519').privateKey), key))).toBe('LICENSE_INVALID: The licence signature does not match the vendor key.');
     expect(refusal(() => verifyLicense(issue('not json, but signed'), key))).toBe('LICENSE_INVALID: The licence payload is not JSON.');
     expect(refusal(() => verifyLicense(issue({ tier: 'Pro', expiresAt: 'soon' }), key))).toBe('LICENSE_INVALID: Licence field "expiresAt" is not a date.');
-    expect(refusal(() => verifyLicense(issue({ tier: 'Pro', expiresAt: '2020-01-01T00:00:00.000Z' }), key))).toBe(
-      'LICENSE_INVALID: The licence expired on 2020-01-01T00:00:00.000Z.'
-    );
+    expect(refusal(() => verifyLicense(issue({ tier: 'Pro', expiresAt: '2020-01-01T00:00:00.000Z' }), key))).toBe('LICENSE_INVALID: The licence expired on 2020-01-01T00:00:00.000Z.');
   });
 
   it('names the limit that is not a positive integer, and takes 1 as the smallest', () => {
@@ -48,15 +44,11 @@ describe('licence refusals, in words an operator can act on', () => {
     expect(verifyLicense(issue({ tier: 'Custom', limits: custom }), key).limits).toEqual(custom);
     for (const field of ['relays', 'users', 'protectedBytes', 'maxFileSize'] as const) {
       for (const bad of [0, -1, 1.5, '3', 2 ** 53]) {
-        expect(refusal(() => verifyLicense(issue({ tier: 'Custom', limits: { ...custom, [field]: bad } }), key))).toBe(
-          `LICENSE_INVALID: Licence field "limits.${field}" must be a positive integer.`
-        );
+        expect(refusal(() => verifyLicense(issue({ tier: 'Custom', limits: { ...custom, [field]: bad } }), key))).toBe(`LICENSE_INVALID: Licence field "limits.${field}" must be a positive integer.`);
       }
       // A Custom licence has no tier to fall back on: every limit must be given.
       const { [field]: _left, ...rest } = custom;
-      expect(refusal(() => verifyLicense(issue({ tier: 'Custom', limits: rest }), key))).toBe(
-        `LICENSE_INVALID: Licence field "limits.${field}" must be a positive integer.`
-      );
+      expect(refusal(() => verifyLicense(issue({ tier: 'Custom', limits: rest }), key))).toBe(`LICENSE_INVALID: Licence field "limits.${field}" must be a positive integer.`);
     }
   });
 

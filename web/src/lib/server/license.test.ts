@@ -139,7 +139,26 @@ describe('kofn-license command', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kofn-lic-cli-'));
     execFileSync(process.execPath, [cli, 'keygen', '--out', dir]);
     const out = join(dir, 'license.json');
-    execFileSync(process.execPath, [cli, 'issue', '--key', join(dir, 'license-private.pem'), '--tier', 'Custom', '--licensee', 'Lab', '--relays', '7', '--users', '20', '--protected-bytes', '3000000000000', '--max-file-size', '2000000000', '--out', out]);
+    execFileSync(process.execPath, [
+      cli,
+      'issue',
+      '--key',
+      join(dir, 'license-private.pem'),
+      '--tier',
+      'Custom',
+      '--licensee',
+      'Lab',
+      '--relays',
+      '7',
+      '--users',
+      '20',
+      '--protected-bytes',
+      '3000000000000',
+      '--max-file-size',
+      '2000000000',
+      '--out',
+      out
+    ]);
     const inspected = execFileSync(process.execPath, [cli, 'inspect', out, '--public-key', join(dir, 'license-public.pem')], { encoding: 'utf8' });
     expect(inspected).toContain('signature: valid');
     const lic = verifyLicense(readFileSync(out, 'utf8'), parsePublicKey(readFileSync(join(dir, 'license-public.pem'), 'utf8')));

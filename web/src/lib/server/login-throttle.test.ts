@@ -4,18 +4,7 @@ import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { loginFailures } from './db/schema.js';
 import { createUser, login } from './auth.js';
-import {
-  ACCOUNT_CEILING,
-  ACCOUNT_WINDOW_MS,
-  MAX_DELAY_MS,
-  PAIR_FREE_ATTEMPTS,
-  PAIR_MEMORY_MS,
-  addressKey,
-  delayAfter,
-  loginFailed,
-  purgeLoginThrottle,
-  takeAttempt
-} from './login-throttle.js';
+import { ACCOUNT_CEILING, ACCOUNT_WINDOW_MS, MAX_DELAY_MS, PAIR_FREE_ATTEMPTS, PAIR_MEMORY_MS, addressKey, delayAfter, loginFailed, purgeLoginThrottle, takeAttempt } from './login-throttle.js';
 
 interface Outcome {
   code: string | undefined;

@@ -82,7 +82,10 @@ export function delayAfter(attempts: number, free: number): number {
 }
 
 async function accountFailures(db: Db, email: string, now: Date): Promise<number> {
-  const [row] = await db.select().from(loginFailures).where(eq(loginFailures.key, accountKey(email)));
+  const [row] = await db
+    .select()
+    .from(loginFailures)
+    .where(eq(loginFailures.key, accountKey(email)));
   if (!row || now.getTime() - row.windowStart.getTime() >= ACCOUNT_WINDOW_MS) return 0;
   return row.count;
 }

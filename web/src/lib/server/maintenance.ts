@@ -39,7 +39,11 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
     // A deleted account (accounts.ts deleteUser): its row goes once every file it owned is off the relays.
     'delete-user': async (payload) => {
       const userId = String(payload.userId);
-      const [left] = await db.select({ id: files.id }).from(files).where(and(eq(files.ownerId, userId), ne(files.status, 'deleted'))).limit(1);
+      const [left] = await db
+        .select({ id: files.id })
+        .from(files)
+        .where(and(eq(files.ownerId, userId), ne(files.status, 'deleted')))
+        .limit(1);
       if (left) throw new KofnError('UNAVAILABLE', 'files of the account are still being deleted');
       await db.transaction(async (tx) => {
         await tx.delete(files).where(eq(files.ownerId, userId));
@@ -49,7 +53,10 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
     // A relay replaced during an upload (reservations.ts replaceRelay): what it got of the file goes.
     'delete-file-on-relay': async (payload) => {
       const fileId = String(payload.fileId);
-      const [relay] = await db.select().from(relays).where(eq(relays.id, String(payload.relayId)));
+      const [relay] = await db
+        .select()
+        .from(relays)
+        .where(eq(relays.id, String(payload.relayId)));
       if (!relay) return;
       await deleteFileOn(key, { id: relay.id, url: relay.url, name: relay.name }, fileId);
     }

@@ -83,7 +83,10 @@ describeDatabases('quota and put bounds on $name with real relays', ({ open }) =
     const header = forgedShareChunk(r.fileId, p.x, 1, 0);
     const body = new ReadableStream<Uint8Array>({
       pull(controller) {
-        if (pulled >= gib) { controller.close(); return; }
+        if (pulled >= gib) {
+          controller.close();
+          return;
+        }
         const part = pulled === 0 ? header : new Uint8Array(64 * 1024);
         pulled += part.length;
         controller.enqueue(part);
@@ -109,7 +112,12 @@ describeDatabases('quota and put bounds on $name with real relays', ({ open }) =
    */
   async function commitOtherSize(name: string, declared: number, actual: number): Promise<{ fileId: string; result: string | undefined }> {
     const r = await reserveFile(alice, { name, size: declared, type: 'application/octet-stream', k: 2 });
-    const p = await createProtectStream({ k: 2, xs: r.placements.map((pl) => pl.x), fileId: fileIdFromHex(r.fileId), file: { name, size: actual, type: 'application/octet-stream', chunkSize: r.chunkSize } });
+    const p = await createProtectStream({
+      k: 2,
+      xs: r.placements.map((pl) => pl.x),
+      fileId: fileIdFromHex(r.fileId),
+      file: { name, size: actual, type: 'application/octet-stream', chunkSize: r.chunkSize }
+    });
     const writing = (async () => {
       const w = p.writable.getWriter();
       await w.write(new Uint8Array(actual).fill(7));

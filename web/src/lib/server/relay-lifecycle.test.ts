@@ -39,7 +39,11 @@ function recover(dirs: string[]): Map<string, Buffer> {
   const r = spawnSync(process.execPath, [recoverBin, '--out', out, ...dirs], { encoding: 'utf8' });
   expect([0, 1], r.stdout + r.stderr).toContain(r.status);
   expect(r.stdout).not.toMatch(/corrupt share/);
-  const got = new Map(readdirSync(out).filter((n) => !n.startsWith('kofn-recover')).map((n) => [n, readFileSync(join(out, n))]));
+  const got = new Map(
+    readdirSync(out)
+      .filter((n) => !n.startsWith('kofn-recover'))
+      .map((n) => [n, readFileSync(join(out, n))])
+  );
   rmSync(out, { recursive: true, force: true });
   return got;
 }
@@ -71,7 +75,16 @@ describeDatabases('relay lifecycle on $name', ({ open }) => {
     const put = async (name: string, size: number, k: number, on: TestRelay[]) => {
       const bytes = randomBytes(size);
       data.set(name, bytes);
-      ids.set(name, await protect(alice, name, bytes, k, on.map((r) => r.id)));
+      ids.set(
+        name,
+        await protect(
+          alice,
+          name,
+          bytes,
+          k,
+          on.map((r) => r.id)
+        )
+      );
     };
     await put('two-three.bin', 1024 * 1024 + 3, 2, relays.slice(0, 3));
     await put('empty.bin', 0, 2, relays.slice(0, 3));
@@ -122,7 +135,10 @@ describeDatabases('relay lifecycle on $name', ({ open }) => {
     expect(moves.map((j) => [j.status, j.lastError])).toEqual(moves.map(() => ['done', null]));
     expect(await database.db.select().from(placements).where(eq(placements.relayId, relays[0]!.id))).toEqual([]);
     for (const p of before) {
-      const [moved] = await database.db.select().from(placements).where(and(eq(placements.fileId, p.fileId), eq(placements.x, p.x)));
+      const [moved] = await database.db
+        .select()
+        .from(placements)
+        .where(and(eq(placements.fileId, p.fileId), eq(placements.x, p.x)));
       // The same x, root and epoch, on another relay.
       expect(moved).toMatchObject({ x: p.x, digestRoot: p.digestRoot, rootEpoch: p.rootEpoch });
       expect(moved!.relayId).not.toBe(relays[0]!.id);
@@ -134,7 +150,10 @@ describeDatabases('relay lifecycle on $name', ({ open }) => {
       expect(Buffer.from(await retrieve(alice, id)).equals(data.get(name)!), name).toBe(true);
     }
     // An independent decode of the relay that took relay 1's share of two-three.bin with one other relay.
-    const [took] = await database.db.select().from(placements).where(and(eq(placements.fileId, ids.get('two-three.bin')!), eq(placements.x, before.find((p) => p.fileId === ids.get('two-three.bin'))!.x)));
+    const [took] = await database.db
+      .select()
+      .from(placements)
+      .where(and(eq(placements.fileId, ids.get('two-three.bin')!), eq(placements.x, before.find((p) => p.fileId === ids.get('two-three.bin'))!.x)));
     const got = recover([relays.find((r) => r.id === took!.relayId)!.dataDir, relays[2]!.dataDir]);
     expect(got.get('two-three.bin')?.equals(data.get('two-three.bin')!)).toBe(true);
     expect(got.get('empty.bin')).toEqual(data.get('empty.bin'));

@@ -81,7 +81,10 @@ export async function lifecycleViews(db: Db, now = new Date()): Promise<Lifecycl
     .innerJoin(files, eq(files.id, placements.fileId))
     .where(inArray(files.status, [...HOLDING]))
     .groupBy(placements.relayId);
-  const failing = await db.select().from(jobs).where(and(eq(jobs.kind, MOVE_JOB), sql`${jobs.lastError} is not null`, inArray(jobs.status, ['pending', 'running', 'failed'])));
+  const failing = await db
+    .select()
+    .from(jobs)
+    .where(and(eq(jobs.kind, MOVE_JOB), sql`${jobs.lastError} is not null`, inArray(jobs.status, ['pending', 'running', 'failed'])));
   return rows.map((r) => {
     const remaining = Number(counts.find((c) => c.relayId === r.id)?.n ?? 0);
     const moving = r.lifecycle === 'draining' || r.lifecycle === 'lost';
@@ -121,11 +124,20 @@ async function transition(db: Db, relayId: string, from: Lifecycle[], to: Lifecy
 /** Starts draining a relay (administrator): no new shares go to it, and a durable job moves its shares away. */
 export async function drainRelay(db: Db, adminId: string, rawId: unknown, now = new Date()): Promise<LifecycleView> {
   const relayId = relayIdOf(rawId);
-  const others = await db.select({ id: relays.id }).from(relays).where(and(ne(relays.id, relayId), eq(relays.lifecycle, 'active')));
+  const others = await db
+    .select({ id: relays.id })
+    .from(relays)
+    .where(and(ne(relays.id, relayId), eq(relays.lifecycle, 'active')));
   if (others.length === 0) throw new KofnError('CONFLICT', 'No other storage server in service can take this one\u2019s shares.');
   const relay = await transition(db, relayId, ['active'], 'draining', now, { moveTotal: await held(db, relayId) });
   await enqueue(db, DRAIN_JOB, relayId, { relayId }, now);
-  await record(db, { userId: adminId, operation: 'relay_lifecycle', fileName: relay.name, result: 'ok', detail: `drain of storage server ${relay.name} started: ${relay.moveTotal ?? 0} share(s) to move` });
+  await record(db, {
+    userId: adminId,
+    operation: 'relay_lifecycle',
+    fileName: relay.name,
+    result: 'ok',
+    detail: `drain of storage server ${relay.name} started: ${relay.moveTotal ?? 0} share(s) to move`
+  });
   return viewOf(db, relayId, now);
 }
 
@@ -134,7 +146,13 @@ export async function markLost(db: Db, adminId: string, rawId: unknown, now = ne
   const relayId = relayIdOf(rawId);
   const relay = await transition(db, relayId, ['active', 'draining'], 'lost', now, { moveTotal: await held(db, relayId) });
   await enqueue(db, DRAIN_JOB, relayId, { relayId }, now);
-  await record(db, { userId: adminId, operation: 'relay_lifecycle', fileName: relay.name, result: 'ok', detail: `storage server ${relay.name} marked lost: ${relay.moveTotal ?? 0} share(s) to rebuild elsewhere` });
+  await record(db, {
+    userId: adminId,
+    operation: 'relay_lifecycle',
+    fileName: relay.name,
+    result: 'ok',
+    detail: `storage server ${relay.name} marked lost: ${relay.moveTotal ?? 0} share(s) to rebuild elsewhere`
+  });
   return viewOf(db, relayId, now);
 }
 
@@ -174,7 +192,10 @@ export async function runDrain(db: Db, relayId: string, now = new Date()): Promi
 
 /** Maintenance: a drain whose relay still holds shares (an upload committed after it began) runs again. */
 export async function resumeDrains(db: Db, now = new Date()): Promise<void> {
-  const moving = await db.select().from(relays).where(inArray(relays.lifecycle, ['draining', 'lost']));
+  const moving = await db
+    .select()
+    .from(relays)
+    .where(inArray(relays.lifecycle, ['draining', 'lost']));
   for (const r of moving) if ((await held(db, r.id)) > 0) await enqueue(db, DRAIN_JOB, r.id, { relayId: r.id }, now);
 }
 
@@ -197,7 +218,10 @@ export interface MoveDeps {
 export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, job?: JobRow, now = new Date()): Promise<'moved' | 'nothing'> {
   const { db, key } = deps;
   const timeouts = deps.timeouts ?? DEFAULT_RELAY_TIMEOUTS;
-  const [file] = await db.select().from(files).where(and(eq(files.id, fileId), eq(files.status, 'available')));
+  const [file] = await db
+    .select()
+    .from(files)
+    .where(and(eq(files.id, fileId), eq(files.status, 'available')));
   if (!file) return 'nothing';
   const [from] = await db.select().from(relays).where(eq(relays.id, fromId));
   if (!from || (from.lifecycle !== 'draining' && from.lifecycle !== 'lost')) return 'nothing';
@@ -224,11 +248,21 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} good share(s) of ${file.name} besides ${from.name}; moving needs ${file.k}.`);
   }
 
-  const target = await chooseTarget(deps, file.id, where.map((p) => p.relayId), job, now);
+  const target = await chooseTarget(
+    deps,
+    file.id,
+    where.map((p) => p.relayId),
+    job,
+    now
+  );
   await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
 
   const switched = await db.transaction(async (tx) => {
-    const [still] = await tx.select({ id: files.id }).from(files).where(and(eq(files.id, fileId), eq(files.epoch, file.epoch), eq(files.status, 'available'))).for('update');
+    const [still] = await tx
+      .select({ id: files.id })
+      .from(files)
+      .where(and(eq(files.id, fileId), eq(files.epoch, file.epoch), eq(files.status, 'available')))
+      .for('update');
     if (!still) return false;
     const moved = await tx
       .update(placements)
@@ -283,7 +317,10 @@ async function release(deps: MoveDeps, fileId: string, relayId: string, epoch: n
   const [relay] = await deps.db.select().from(relays).where(eq(relays.id, relayId));
   if (!relay || relay.lifecycle === 'lost') return;
   // Never delete a share the relay is (again) the placement of.
-  const [still] = await deps.db.select().from(placements).where(and(eq(placements.fileId, fileId), eq(placements.relayId, relayId)));
+  const [still] = await deps.db
+    .select()
+    .from(placements)
+    .where(and(eq(placements.fileId, fileId), eq(placements.relayId, relayId)));
   if (still) return;
   const timeouts = deps.timeouts ?? DEFAULT_RELAY_TIMEOUTS;
   await deleteFileOn(deps.key, refOf(relay), fileId, timeouts, epoch);

@@ -193,7 +193,15 @@ describeDatabases('relay identity on $name', ({ open }) => {
   it('moves a relay registered with the old join secret to a pinned key, keeping its id and URL', async () => {
     const legacy = randomUUID();
     await database.db.insert(relays).values({
-      id: legacy, name: 'legacy', location: 'Lab', url: 'http://127.0.0.1:9090', version: '0.0.9', storage: 'Disk', freeBytes: 1, usedBytes: 0, lastHeartbeat: T0
+      id: legacy,
+      name: 'legacy',
+      location: 'Lab',
+      url: 'http://127.0.0.1:9090',
+      version: '0.0.9',
+      storage: 'Disk',
+      freeBytes: 1,
+      usedBytes: 0,
+      lastHeartbeat: T0
     });
     expect((await listRelays(database.db, T0, 30_000)).find((r) => r.id === legacy)).toMatchObject({ enrolled: false, status: 'offline', fingerprint: null });
     const key = newKey();

@@ -85,7 +85,10 @@ export async function listRelays(db: Db, now: Date, offlineAfterMs: number): Pro
 
 export async function countRelays(db: Db): Promise<number> {
   // Retired relays (relay-lifecycle.ts) do not count against the licence.
-  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(relays).where(ne(relays.lifecycle, 'retired'));
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(relays)
+    .where(ne(relays.lifecycle, 'retired'));
   return row?.n ?? 0;
 }
 
@@ -105,11 +108,7 @@ export interface EnrollmentView {
  * loss, or a relay registered with the old join secret); without, it admits a new relay. Only the token's
  * hash is stored: the token is shown once.
  */
-export async function createEnrollment(
-  db: Db,
-  input: { label: unknown; relayId?: unknown; createdBy: string | null },
-  now = new Date()
-): Promise<{ token: string; enrollment: EnrollmentView }> {
+export async function createEnrollment(db: Db, input: { label: unknown; relayId?: unknown; createdBy: string | null }, now = new Date()): Promise<{ token: string; enrollment: EnrollmentView }> {
   const label = parseRelayLabel(input.label, 'label');
   let relayId: string | null = null;
   if (input.relayId !== undefined && input.relayId !== null) {
@@ -220,20 +219,18 @@ function usageOf(r: RelayReport, now: Date) {
  * key. A relay whose answer was lost may present the same token with the same key again and gets the
  * same id; any other reuse of a token is refused.
  */
-export async function enrollRelay(
-  db: Db,
-  body: Uint8Array,
-  signature: string | null,
-  relayLimit: number,
-  now = new Date()
-): Promise<{ relayId: string }> {
+export async function enrollRelay(db: Db, body: Uint8Array, signature: string | null, relayLimit: number, now = new Date()): Promise<{ relayId: string }> {
   const e = parseBody(body, parseEnrollment);
   if (!verifySigned(e.publicKey, RELAY_ENROLL_PATH, body, signature)) throw new KofnError('RELAY_SIGNATURE_INVALID', BAD_SIGNATURE);
   checkClock(e.at, now);
   const invalid = () => new KofnError('ENROLLMENT_INVALID', 'Unknown, used or expired enrollment token.');
   const outcome = await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${ENROLL_LOCK})`);
-    const [token] = await tx.select().from(relayEnrollments).where(eq(relayEnrollments.tokenHash, hashEnrollmentToken(e.token))).for('update');
+    const [token] = await tx
+      .select()
+      .from(relayEnrollments)
+      .where(eq(relayEnrollments.tokenHash, hashEnrollmentToken(e.token)))
+      .for('update');
     if (!token) throw invalid();
     if (token.usedAt) {
       if (token.usedWithKey === e.publicKey && token.usedByRelay) return { relayId: token.usedByRelay, createdBy: null, replaced: false };
@@ -247,10 +244,16 @@ export async function enrollRelay(
     if (token.relayId) {
       // Re-keying an existing relay: its URL, name and location stay what an administrator set.
       relayId = token.relayId;
-      await tx.update(relays).set({ publicKey: e.publicKey, lastSignedAt: e.at, ...usageOf(e, now) }).where(eq(relays.id, relayId));
+      await tx
+        .update(relays)
+        .set({ publicKey: e.publicKey, lastSignedAt: e.at, ...usageOf(e, now) })
+        .where(eq(relays.id, relayId));
     } else {
       // A retired relay (relay-lifecycle.ts) holds nothing and takes nothing: it no longer counts.
-      const [{ n }] = (await tx.select({ n: sql<number>`count(*)::int` }).from(relays).where(ne(relays.lifecycle, 'retired'))) as [{ n: number }];
+      const [{ n }] = (await tx
+        .select({ n: sql<number>`count(*)::int` })
+        .from(relays)
+        .where(ne(relays.lifecycle, 'retired'))) as [{ n: number }];
       if (n >= relayLimit) {
         console.warn(`kofn: licence limit reached: ${relayLimit} relays; enrollment of ${e.name} refused.`);
         throw new KofnError('LICENSE_LIMIT', `The licence allows ${relayLimit} storage servers.`);
@@ -260,10 +263,7 @@ export async function enrollRelay(
       relayId = randomUUID();
       await tx.insert(relays).values({ id: relayId, name: e.name, location: e.location, url: e.url, publicKey: e.publicKey, lastSignedAt: e.at, registeredAt: now, ...usageOf(e, now) });
     }
-    await tx
-      .update(relayEnrollments)
-      .set({ usedAt: now, usedByRelay: relayId, usedWithKey: e.publicKey })
-      .where(eq(relayEnrollments.id, token.id));
+    await tx.update(relayEnrollments).set({ usedAt: now, usedByRelay: relayId, usedWithKey: e.publicKey }).where(eq(relayEnrollments.id, token.id));
     return { relayId, createdBy: token.createdBy, replaced: token.relayId !== null };
   });
   if (outcome.createdBy) {
@@ -283,12 +283,7 @@ export async function enrollRelay(
  * strictly newer than the last accepted one; the check and the update are one conditional UPDATE, so two
  * copies of one message racing each other cannot both pass.
  */
-export async function acceptHeartbeat(
-  db: Db,
-  body: Uint8Array,
-  signature: string | null,
-  now = new Date()
-): Promise<{ registered: { url: string; name: string; location: string } }> {
+export async function acceptHeartbeat(db: Db, body: Uint8Array, signature: string | null, now = new Date()): Promise<{ registered: { url: string; name: string; location: string } }> {
   const h = parseBody(body, parseHeartbeat);
   const [relay] = await db.select().from(relays).where(eq(relays.id, h.relayId));
   if (!relay) throw new KofnError('RELAY_SIGNATURE_INVALID', BAD_SIGNATURE);
@@ -344,7 +339,10 @@ export async function updateRelay(db: Db, adminId: string, id: string, patch: Re
   const [before] = await db.select().from(relays).where(eq(relays.id, id));
   if (!before) throw new KofnError('NOT_FOUND', 'No such storage server.');
   if (set.url !== undefined) {
-    const [urlOwner] = await db.select({ id: relays.id }).from(relays).where(and(eq(relays.url, set.url), ne(relays.id, id)));
+    const [urlOwner] = await db
+      .select({ id: relays.id })
+      .from(relays)
+      .where(and(eq(relays.url, set.url), ne(relays.id, id)));
     if (urlOwner) throw new KofnError('RELAY_URL_IN_USE', 'Another storage server is registered at this URL.');
   }
   await db.update(relays).set(set).where(eq(relays.id, id));

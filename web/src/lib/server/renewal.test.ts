@@ -89,9 +89,15 @@ describeDatabases('renewal job on $name', ({ open }) => {
     expect(Buffer.from(await readWith(early)).equals(Buffer.from(data))).toBe(true);
     expect((await manifest(alice, fileId)).epoch).toBe(1);
 
-    const [h] = await database.db.select().from(history).where(and(eq(history.fileId, fileId), eq(history.operation, 'renew')));
+    const [h] = await database.db
+      .select()
+      .from(history)
+      .where(and(eq(history.fileId, fileId), eq(history.operation, 'renew')));
     expect(h?.result).toBe('ok');
-    const [drop] = await database.db.select().from(jobs).where(and(eq(jobs.kind, DROP_JOB), eq(jobs.key, `${fileId}:0`)));
+    const [drop] = await database.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.kind, DROP_JOB), eq(jobs.key, `${fileId}:0`)));
     expect(drop?.status).toBe('pending');
     expect(drop!.runAfter.getTime()).toBeGreaterThan(Date.now() + RENEWAL_GRACE_MS - 120_000);
     // Epoch 0 is still on every relay (a download that began before the switch can finish) ...
@@ -117,15 +123,24 @@ describeDatabases('renewal job on $name', ({ open }) => {
     await relays[2]!.stop(true);
     await enqueueRenewal(database.db, fileId);
     expect(await runOne(database.db, 'w1', renewalHandlers(deps()))).toBe(true);
-    const [job] = await database.db.select().from(jobs).where(and(eq(jobs.kind, RENEW_JOB), eq(jobs.key, `${fileId}:0`)));
+    const [job] = await database.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.kind, RENEW_JOB), eq(jobs.key, `${fileId}:0`)));
     expect(job?.status).toBe('pending');
     expect(job?.lastError).toMatch(/relay-3|not reachable|dropped/);
     expect((await epochOf(fileId)).epoch).toBe(0);
     await relays[2]!.restart();
     expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
     // A worker whose job was taken over (its lease ran out and another replica claimed it) never switches.
-    const [mine] = await database.db.select().from(jobs).where(and(eq(jobs.kind, RENEW_JOB), eq(jobs.key, `${fileId}:0`)));
-    await database.db.update(jobs).set({ runAfter: new Date(0) }).where(eq(jobs.id, mine!.id));
+    const [mine] = await database.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.kind, RENEW_JOB), eq(jobs.key, `${fileId}:0`)));
+    await database.db
+      .update(jobs)
+      .set({ runAfter: new Date(0) })
+      .where(eq(jobs.id, mine!.id));
     const claimed = (await claim(database.db, 'w1', 60_000))!;
     expect(claimed.id).toBe(mine!.id);
     await database.db.update(jobs).set({ lockedBy: 'w2' }).where(eq(jobs.id, claimed.id));

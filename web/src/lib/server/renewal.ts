@@ -169,10 +169,19 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
 
   // renewal.md step 4: K is drawn only now, after every contribution is fixed.
   const key = new Uint8Array(randomBytes(16));
-  const weights = parityWeights(all.map((h) => h.x), file.k);
+  const weights = parityWeights(
+    all.map((h) => h.x),
+    file.k
+  );
   const tags = await Promise.all(
     all.map(async (h, j) => {
-      const a = (await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w: weights[j]! }), deps.timeouts).renewalStep(fileId, next, 'check', { key: Buffer.from(key).toString('base64url') }, 64 * 1024)) as { tags?: unknown };
+      const a = (await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w: weights[j]! }), deps.timeouts).renewalStep(
+        fileId,
+        next,
+        'check',
+        { key: Buffer.from(key).toString('base64url') },
+        64 * 1024
+      )) as { tags?: unknown };
       if (!Array.isArray(a?.tags) || a.tags.length !== weights[j]!.length || !a.tags.every((t) => typeof t === 'string' && /^[A-Za-z0-9_-]{22}$/.test(t))) {
         throw new KofnError('RELAY_BAD_ANSWER', `Storage server ${h.relay.name} sent malformed check tags.`, { details: { relayId: h.relay.id, relayName: h.relay.name } });
       }
@@ -207,14 +216,21 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     }
     // The file row is locked first, as a relay move (relay-lifecycle.ts) does, so the two serialise: a share
     // moved to another relay while this renewal ran would have no staged epoch there.
-    const [locked] = await tx.select({ id: files.id }).from(files).where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available'))).for('update');
+    const [locked] = await tx
+      .select({ id: files.id })
+      .from(files)
+      .where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available')))
+      .for('update');
     if (!locked) return [];
     const current = await tx.select({ relayId: placements.relayId, x: placements.x }).from(placements).where(eq(placements.fileId, fileId));
     if (current.length !== all.length || !current.every((p) => all.some((h) => h.relay.id === p.relayId && h.x === p.x))) return [];
     // Digest roots of the staged epoch, per relay (from each relay's prepare answer), recorded with the switch
     // itself: the check and repair compare a renewed share with them.
     for (const [j, h] of all.entries()) {
-      await tx.update(placements).set({ digestRoot: roots[j]!, rootEpoch: next }).where(and(eq(placements.fileId, fileId), eq(placements.relayId, h.relay.id)));
+      await tx
+        .update(placements)
+        .set({ digestRoot: roots[j]!, rootEpoch: next })
+        .where(and(eq(placements.fileId, fileId), eq(placements.relayId, h.relay.id)));
     }
     return tx.update(files).set({ epoch: next, lastRenewalAt: now }).where(eq(files.id, fileId)).returning({ id: files.id });
   });
@@ -261,7 +277,10 @@ export function renewalHandlers(deps: RenewalDeps): Record<string, JobHandler> {
 /** "Renew now" by the owner of an available file: queues its renewal (a no-op when one is queued). */
 export async function renewNow(ctx: Ctx, rawId: unknown): Promise<{ fileId: string; epoch: number; queued: true }> {
   const fileId = v.fileId(rawId);
-  const [file] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
+  const [file] = await ctx.db
+    .select()
+    .from(files)
+    .where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
   if (!file) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
   await enqueueRenewal(ctx.db, file.id);
   return { fileId: file.id, epoch: file.epoch, queued: true };
@@ -323,7 +342,18 @@ export async function renewalStates(db: Db, list: ReadonlyArray<{ id: string; ep
     seen.add(h.fileId);
     if (h.result === 'error') out.set(h.fileId, { state: 'failed', reason: h.detail });
   }
-  const rows = await db.select().from(jobs).where(and(eq(jobs.kind, RENEW_JOB), inArray(jobs.key, list.map((f) => `${f.id}:${f.epoch}`))));
+  const rows = await db
+    .select()
+    .from(jobs)
+    .where(
+      and(
+        eq(jobs.kind, RENEW_JOB),
+        inArray(
+          jobs.key,
+          list.map((f) => `${f.id}:${f.epoch}`)
+        )
+      )
+    );
   for (const j of rows) {
     const fileId = j.key.slice(0, 32);
     if (j.status === 'pending' || j.status === 'running') out.set(fileId, { state: 'in_progress', ...(j.lastError ? { reason: j.lastError } : {}) });

@@ -36,7 +36,11 @@ function recover(dirs: string[]): Map<string, Buffer> {
   const r = spawnSync(process.execPath, [recoverBin, '--out', out, ...dirs], { encoding: 'utf8' });
   expect([0, 1], r.stdout + r.stderr).toContain(r.status);
   expect(r.stdout).not.toMatch(/corrupt share/);
-  const got = new Map(readdirSync(out).filter((n) => !n.startsWith('kofn-recover')).map((n) => [n, readFileSync(join(out, n))]));
+  const got = new Map(
+    readdirSync(out)
+      .filter((n) => !n.startsWith('kofn-recover'))
+      .map((n) => [n, readFileSync(join(out, n))])
+  );
   rmSync(out, { recursive: true, force: true });
   return got;
 }
@@ -66,7 +70,13 @@ describeDatabases('repair of renewed files on $name', ({ open }) => {
     const put = async (name: string, size: number, k: number, on: TestRelay[], renewals: number) => {
       const bytes = randomBytes(size);
       data.set(name, bytes);
-      const id = await protect(alice, name, bytes, k, on.map((r) => r.id));
+      const id = await protect(
+        alice,
+        name,
+        bytes,
+        k,
+        on.map((r) => r.id)
+      );
       ids.set(name, id);
       for (let e = 0; e < renewals; e++) {
         expect(await renewOnce(deps(), id, e)).toBe('renewed');
@@ -95,13 +105,19 @@ describeDatabases('repair of renewed files on $name', ({ open }) => {
     for (const [name, id] of ids) {
       const [f] = await database.db.select().from(files).where(eq(files.id, id));
       const ps = await database.db.select().from(placements).where(eq(placements.fileId, id));
-      expect(ps.every((p) => p.rootEpoch === f!.epoch && /^[0-9a-f]{64}$/.test(p.digestRoot ?? '')), name).toBe(true);
+      expect(
+        ps.every((p) => p.rootEpoch === f!.epoch && /^[0-9a-f]{64}$/.test(p.digestRoot ?? '')),
+        name
+      ).toBe(true);
       // Renewal changes every stored body, so every root changed with it: distinct per relay and epoch.
       expect(new Set(ps.map((p) => p.digestRoot)).size, name).toBe(ps.length);
       const view = await checkFile(database.db, alice.key, id);
       expect(view?.state, name).toBe('healthy');
       // Compared by digest: no "completeness only" note any more.
-      expect(view?.shares.every((s) => s.detail === ''), name).toBe(true);
+      expect(
+        view?.shares.every((s) => s.detail === ''),
+        name
+      ).toBe(true);
     }
   });
 
@@ -156,12 +172,19 @@ describeDatabases('repair of renewed files on $name', ({ open }) => {
 
   it('an independent decode of the repaired relay with any k-1 others is byte-identical', async () => {
     const d = relays.map((r) => r.dataDir);
-    for (const pair of [[d[0]!, d[1]!], [d[0]!, d[2]!]]) {
+    for (const pair of [
+      [d[0]!, d[1]!],
+      [d[0]!, d[2]!]
+    ]) {
       const got = recover(pair);
       expect(got.get('empty.bin')).toEqual(data.get('empty.bin'));
       expect(got.get('two-three.bin')?.equals(data.get('two-three.bin')!)).toBe(true);
     }
-    for (const triple of [[d[0]!, d[1]!, d[2]!], [d[0]!, d[2]!, d[3]!], [d[0]!, d[1]!, d[3]!]]) {
+    for (const triple of [
+      [d[0]!, d[1]!, d[2]!],
+      [d[0]!, d[2]!, d[3]!],
+      [d[0]!, d[1]!, d[3]!]
+    ]) {
       expect(recover(triple).get('three-four.bin')?.equals(data.get('three-four.bin')!)).toBe(true);
     }
   }, 60_000);
@@ -173,7 +196,10 @@ describeDatabases('repair of renewed files on $name', ({ open }) => {
     const bytes = readFileSync(join(dir, name));
     bytes[60]! ^= 0x80;
     writeFileSync(join(dir, name), bytes);
-    await database.db.update(shareHealth).set({ scrubDamage: [1] }).where(and(eq(shareHealth.relayId, relays[1]!.id), eq(shareHealth.fileId, id)));
+    await database.db
+      .update(shareHealth)
+      .set({ scrubDamage: [1] })
+      .where(and(eq(shareHealth.relayId, relays[1]!.id), eq(shareHealth.fileId, id)));
     expect(await repairShare(database.db, alice.key, id, relays[1]!.id)).toBe('repaired');
     expect(recover([relays[1]!.dataDir, relays[2]!.dataDir]).get('two-three.bin')?.equals(data.get('two-three.bin')!)).toBe(true);
 
@@ -183,7 +209,10 @@ describeDatabases('repair of renewed files on $name', ({ open }) => {
     await database.db.update(placements).set({ rootEpoch: 0 }).where(eq(placements.fileId, other));
     const view = await checkFile(database.db, alice.key, other);
     expect(view?.shares.every((s) => s.state === 'ok' && s.detail.includes('no digest recorded'))).toBe(true);
-    await database.db.update(shareHealth).set({ state: 'missing' }).where(and(eq(shareHealth.fileId, other), eq(shareHealth.relayId, relays[0]!.id)));
+    await database.db
+      .update(shareHealth)
+      .set({ state: 'missing' })
+      .where(and(eq(shareHealth.fileId, other), eq(shareHealth.relayId, relays[0]!.id)));
     await expect(repairShare(database.db, alice.key, other, relays[0]!.id)).rejects.toMatchObject({ code: 'CONFLICT' });
   }, 60_000);
 });

@@ -39,7 +39,11 @@ function recover(dirs: string[]): Map<string, Buffer> {
   const r = spawnSync(process.execPath, [recoverBin, '--out', out, ...dirs], { encoding: 'utf8' });
   expect([0, 1], r.stdout + r.stderr).toContain(r.status);
   expect(r.stdout).not.toMatch(/corrupt share/);
-  const files = new Map(readdirSync(out).filter((n) => !n.startsWith('kofn-recover')).map((n) => [n, readFileSync(join(out, n))]));
+  const files = new Map(
+    readdirSync(out)
+      .filter((n) => !n.startsWith('kofn-recover'))
+      .map((n) => [n, readFileSync(join(out, n))])
+  );
   rmSync(out, { recursive: true, force: true });
   return files;
 }
@@ -62,7 +66,16 @@ describeDatabases('repair by relays on $name', ({ open }) => {
     const put = async (name: string, size: number, k: number, on: TestRelay[]) => {
       const bytes = randomBytes(size);
       data.set(name, bytes);
-      ids.set(name, await protect(alice, name, bytes, k, on.map((r) => r.id)));
+      ids.set(
+        name,
+        await protect(
+          alice,
+          name,
+          bytes,
+          k,
+          on.map((r) => r.id)
+        )
+      );
     };
     await put('empty.bin', 0, 2, relays.slice(0, 3));
     await put('two-three.bin', 2 * 1024 * 1024 + 17, 2, relays.slice(0, 3));
@@ -95,7 +108,10 @@ describeDatabases('repair by relays on $name', ({ open }) => {
     expect(done.map((j) => [j.status, j.lastError])).toEqual(done.map(() => ['done', null]));
     for (const [name, id] of ids) {
       const h = await fileHealthFor(database.db, { id, k: 0, n: 0 });
-      expect(h?.shares.every((s) => s.state === 'ok'), name).toBe(true);
+      expect(
+        h?.shares.every((s) => s.state === 'ok'),
+        name
+      ).toBe(true);
       // A fresh check (not the job's own word) agrees.
       expect((await checkFile(database.db, alice.key, id))?.state, name).toBe('healthy');
     }
@@ -107,7 +123,10 @@ describeDatabases('repair by relays on $name', ({ open }) => {
 
   it('an independent decode of relay 1 with any k-1 others is byte-identical', async () => {
     const d = relays.map((r) => r.dataDir);
-    for (const pair of [[d[0]!, d[1]!], [d[0]!, d[2]!]]) {
+    for (const pair of [
+      [d[0]!, d[1]!],
+      [d[0]!, d[2]!]
+    ]) {
       const got = recover(pair);
       expect(got.get('empty.bin')).toEqual(data.get('empty.bin'));
       expect(got.get('two-three.bin')?.equals(data.get('two-three.bin')!)).toBe(true);
@@ -124,7 +143,10 @@ describeDatabases('repair by relays on $name', ({ open }) => {
     bytes[60]! ^= 0x80;
     writeFileSync(join(dir, name), bytes);
     // What a scrub report records (health.test.ts covers the signed route).
-    await database.db.update(shareHealth).set({ scrubDamage: [2] }).where(eq(shareHealth.relayId, relays[1]!.id));
+    await database.db
+      .update(shareHealth)
+      .set({ scrubDamage: [2] })
+      .where(eq(shareHealth.relayId, relays[1]!.id));
     expect(await repairShare(database.db, alice.key, id, relays[1]!.id)).toBe('repaired');
     const got = recover([relays[1]!.dataDir, relays[2]!.dataDir]);
     expect(got.get('two-three.bin')?.equals(data.get('two-three.bin')!)).toBe(true);
@@ -170,10 +192,12 @@ describeDatabases('repair by relays on $name', ({ open }) => {
     expect(await call('POST', `/v1/repair/${fid}/seed`, 'repair_seed', { rid: start.rid, from: 1, seed }, 0)).toEqual([403, 'TOKEN_OUT_OF_SCOPE']);
     expect(await call('POST', `/v1/repair/${fid}/seed`, 'repair_seed', { rid: start.rid, from: 0, seed })).toEqual([200, undefined]);
     expect(await call('POST', `/v1/repair/${fid}/seed`, 'repair_seed', { rid: start.rid, from: 0, seed })).toEqual([409, 'CONFLICT']);
-    const xs = [(await helperX(fid, relays[2]!.id)), await helperX(fid, helper.id)];
+    const xs = [await helperX(fid, relays[2]!.id), await helperX(fid, helper.id)];
     const fresh = [1, 2, 3, 4, 5].find((x) => !xs.includes(x))!;
     expect(await call('POST', `/v1/repair/${fid}/start`, 'repair_start', { ...start, xs, xNew: fresh })).toEqual([200, undefined]);
-    const first = await fetch(`${helper.url}/v1/repair/${fid}/chunks/1`, { headers: { authorization: `Bearer ${await mintCapability(alice.key, { relayId: helper.id, userId: 'coordinator', fid, op: 'repair_send', chunks: [0, 0], ttl: 60 })}` } });
+    const first = await fetch(`${helper.url}/v1/repair/${fid}/chunks/1`, {
+      headers: { authorization: `Bearer ${await mintCapability(alice.key, { relayId: helper.id, userId: 'coordinator', fid, op: 'repair_send', chunks: [0, 0], ttl: 60 })}` }
+    });
     expect(first.status).toBe(200);
     expect(await call('GET', `/v1/repair/${fid}/chunks/1`, 'repair_send')).toEqual([409, 'CONFLICT']);
     expect(await call('GET', `/v1/repair/${fid}/chunks/2`, 'repair_send')).toEqual([400, 'BAD_REQUEST']);

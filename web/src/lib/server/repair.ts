@@ -74,7 +74,10 @@ export type PlacementWithRelay = typeof placements.$inferSelect & { relay: Relay
 export const refOf = (r: RelayRow) => ({ id: r.id, url: r.url, name: r.name });
 
 export async function placementsWithRelays(db: Db, fileId: string): Promise<PlacementWithRelay[]> {
-  return (await db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId))).map((r) => ({ ...r.p, relay: r.relay }));
+  return (await db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId))).map((r) => ({
+    ...r.p,
+    relay: r.relay
+  }));
 }
 
 /** Relay ids whose share of the file the last check (and scrub) confirmed good. */
@@ -108,14 +111,35 @@ export async function rebuildShareOn(
   await new RelayClient(refOf(receiver), { token: dropToken, timeouts }).dropEpoch(fileId, epoch);
   for (let j = 0; j < helpers.length; j++) {
     const peers = await Promise.all(helpers.slice(j + 1).map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_seed', epoch, j) })));
-    await post(`${helpers[j]!.relay.url}/v1/repair/${fileId}/start`, await capability(key, helpers[j]!.relayId, fileId, 'repair_start', epoch), {
-      rid, xs, self: j, xNew: x, epoch, chunkCount: file.chunkCount, peers
-    }, START_TIMEOUT_MS);
+    await post(
+      `${helpers[j]!.relay.url}/v1/repair/${fileId}/start`,
+      await capability(key, helpers[j]!.relayId, fileId, 'repair_start', epoch),
+      {
+        rid,
+        xs,
+        self: j,
+        xNew: x,
+        epoch,
+        chunkCount: file.chunkCount,
+        peers
+      },
+      START_TIMEOUT_MS
+    );
   }
   const sources = await Promise.all(helpers.map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_send', epoch) })));
-  await post(`${receiver.url}/v1/repair/${fileId}/collect`, await capability(key, receiver.id, fileId, 'repair_collect', epoch), {
-    rid, x, k: file.k, epoch, chunkCount: file.chunkCount, helpers: sources
-  }, COLLECT_TIMEOUT_MS);
+  await post(
+    `${receiver.url}/v1/repair/${fileId}/collect`,
+    await capability(key, receiver.id, fileId, 'repair_collect', epoch),
+    {
+      rid,
+      x,
+      k: file.k,
+      epoch,
+      chunkCount: file.chunkCount,
+      helpers: sources
+    },
+    COLLECT_TIMEOUT_MS
+  );
 
   // Verified from the receiver's own listing at the epoch, not from what its collect answer said.
   const listed = await listChunks(key, refOf(receiver), fileId, file.chunkCount, timeouts, epoch);
@@ -131,7 +155,10 @@ export async function rebuildShareOn(
  * moved, share already good).
  */
 export async function repairShare(db: Db, key: SigningKey, fileId: string, relayId: string, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS, now = new Date()): Promise<'repaired' | 'nothing'> {
-  const [file] = await db.select().from(files).where(and(eq(files.id, fileId), eq(files.status, 'available')));
+  const [file] = await db
+    .select()
+    .from(files)
+    .where(and(eq(files.id, fileId), eq(files.status, 'available')));
   if (!file) return 'nothing';
   const where = await placementsWithRelays(db, fileId);
   const target = where.find((p) => p.relayId === relayId);
@@ -151,7 +178,11 @@ export async function repairShare(db: Db, key: SigningKey, fileId: string, relay
   // Marked ok only if the file is still at the epoch repaired (a renewal's switch meanwhile leaves this share
   // without the new epoch: the next check finds it missing and repairs it at that epoch).
   const marked = await db.transaction(async (tx) => {
-    const [still] = await tx.select({ id: files.id }).from(files).where(and(eq(files.id, fileId), eq(files.epoch, file.epoch), eq(files.status, 'available'))).for('update');
+    const [still] = await tx
+      .select({ id: files.id })
+      .from(files)
+      .where(and(eq(files.id, fileId), eq(files.epoch, file.epoch), eq(files.status, 'available')))
+      .for('update');
     if (!still) return false;
     await tx
       .insert(shareHealth)

@@ -22,7 +22,11 @@ import { jobHandlers } from './maintenance.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { roots, upload } from './testing/protect.js';
 
-const code = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (err: { code?: string }) => err.code);
+const code = async (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (err: { code?: string }) => err.code
+  );
 
 describeDatabases('replace a relay of an upload on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
@@ -70,7 +74,10 @@ describeDatabases('replace a relay of an upload on $name', ({ open }) => {
     const put = await fetch(`${relays[3]!.url}/v1/files/${first.fileId}/chunks/0`, { method: 'PUT', body, headers: { Authorization: `Bearer ${r.placement.token}` } });
     expect(put.status).toBe(201);
     // The old relay's chunks go by the job.
-    const [job] = await database.db.select().from(jobs).where(eq(jobs.key, `${first.fileId}:${relays[0]!.id}`));
+    const [job] = await database.db
+      .select()
+      .from(jobs)
+      .where(eq(jobs.key, `${first.fileId}:${relays[0]!.id}`));
     expect(job?.kind).toBe('delete-file-on-relay');
     const handlers = jobHandlers(database.db, alice.key);
     while (await runOne(database.db, 'test', handlers));
@@ -82,7 +89,10 @@ describeDatabases('replace a relay of an upload on $name', ({ open }) => {
     const err = await replaceRelay(alice, r.fileId, { relayId: relays[0]!.id, exclude: [relays[3]!.id] }).catch((e: { code: string; message: string }) => e);
     expect(err).toMatchObject({ code: 'RELAYS_OFFLINE', message: expect.stringContaining(relays[0]!.name) });
     // An offline spare is no spare either.
-    await database.db.update(relaysTable).set({ lastHeartbeat: new Date(0) }).where(eq(relaysTable.id, relays[3]!.id));
+    await database.db
+      .update(relaysTable)
+      .set({ lastHeartbeat: new Date(0) })
+      .where(eq(relaysTable.id, relays[3]!.id));
     try {
       expect(await code(replaceRelay(alice, r.fileId, { relayId: relays[0]!.id }))).toBe('RELAYS_OFFLINE');
     } finally {

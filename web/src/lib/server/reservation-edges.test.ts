@@ -75,7 +75,10 @@ describeDatabases('reservations at their edges on $name', ({ open }) => {
   });
 
   it('names the chosen servers that are offline or not enrolled, and counts those reachable', async () => {
-    await database.db.update(relays).set({ lastHeartbeat: new Date(Date.now() - 7_200_000) }).where(eq(relays.id, ids[2]!));
+    await database.db
+      .update(relays)
+      .set({ lastHeartbeat: new Date(Date.now() - 7_200_000) })
+      .where(eq(relays.id, ids[2]!));
     expect(await refusal(reserve({ relays: [ids[0], ids[2]] }))).toBe(
       'RELAYS_OFFLINE: Some storage servers necessary for the operation are not connected: r3. All 2 chosen servers are needed and 1 are reachable.'
     );

@@ -43,7 +43,10 @@ describeDatabases('reservations on $name with real relays', ({ open }) => {
   });
 
   it('refuses a chosen relay that is offline', async () => {
-    await fx.database.db.update(relaysTable).set({ lastHeartbeat: new Date(0) }).where(eq(relaysTable.id, fx.relays[2]!.id));
+    await fx.database.db
+      .update(relaysTable)
+      .set({ lastHeartbeat: new Date(0) })
+      .where(eq(relaysTable.id, fx.relays[2]!.id));
     try {
       // Issue #17 defect 8: which server, how many are needed, how many are reachable.
       expect(await errorMessage(reserveFile(fx.alice, { name: 'off.bin', size: 1, type: '', k: 2, relays: fx.relays.map((r) => r.id) }))).toBe(

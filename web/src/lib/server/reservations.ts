@@ -68,7 +68,13 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
       throw v.wrongValue('relays', 'ids of registered storage servers');
     }
     const ids = [...new Set(input.relays as string[])];
-    chosen = ids.map((id) => all.find((r) => r.id === id && r.lifecycle === 'active') ?? (() => { throw v.wrongValue('relays', 'ids of storage servers in service'); })());
+    chosen = ids.map(
+      (id) =>
+        all.find((r) => r.id === id && r.lifecycle === 'active') ??
+        (() => {
+          throw v.wrongValue('relays', 'ids of storage servers in service');
+        })()
+    );
     const down = chosen.filter((r) => r.publicKey === null || !isOnline(r.lastHeartbeat, ctx.config, now));
     if (down.length > 0) {
       // Issue #17 defect 8: name the servers, and say how many are needed and how many are reachable.
@@ -90,7 +96,19 @@ function newReservation(ctx: Ctx, c: Checked, now: Date) {
   const chunkSize = DEFAULT_CHUNK_SIZE;
   const xs = pickXs(c.chosen.length);
   return {
-    file: { id, ownerId: ctx.user.id, name: c.name, size: c.size, type: c.type, k: c.k, n: c.chosen.length, chunkSize, chunkCount: chunkCountFor(c.size, chunkSize), status: 'reserved' as const, createdAt: now },
+    file: {
+      id,
+      ownerId: ctx.user.id,
+      name: c.name,
+      size: c.size,
+      type: c.type,
+      k: c.k,
+      n: c.chosen.length,
+      chunkSize,
+      chunkCount: chunkCountFor(c.size, chunkSize),
+      status: 'reserved' as const,
+      createdAt: now
+    },
     placements: c.chosen.map((r, i) => ({ fileId: id, relayId: r.id, x: xs[i]! })),
     chosen: c.chosen
   };
@@ -109,7 +127,12 @@ async function takeQuota(ctx: Ctx, tx: Db, bytes: number): Promise<void> {
 }
 
 async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reservation> {
-  const tokens = await tokensFor(ctx, { ...r.file, epoch }, 'put', r.chosen.map((x) => x.id));
+  const tokens = await tokensFor(
+    ctx,
+    { ...r.file, epoch },
+    'put',
+    r.chosen.map((x) => x.id)
+  );
   return {
     fileId: r.file.id,
     k: r.file.k,
@@ -126,7 +149,10 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
   const r = newReservation(ctx, checkReservation(ctx, input, all, now), now);
   const file = await ctx.db.transaction(async (tx) => {
     await takeQuota(ctx, tx, r.file.size);
-    const [clash] = await tx.select({ id: files.id }).from(files).where(and(eq(files.ownerId, ctx.user.id), eq(files.name, r.file.name), ne(files.status, 'deleted')));
+    const [clash] = await tx
+      .select({ id: files.id })
+      .from(files)
+      .where(and(eq(files.ownerId, ctx.user.id), eq(files.name, r.file.name), ne(files.status, 'deleted')));
     if (clash) throw new KofnError('FILENAME_IN_USE', 'Filename is already in use.');
     const [row] = await tx.insert(files).values(r.file).returning();
     await tx.insert(placements).values(r.placements);
@@ -156,12 +182,21 @@ export async function reserveFiles(ctx: Ctx, input: Record<string, unknown>, now
   });
   const good = () => planned.filter((p): p is NewReservation => 'file' in p);
   const epochs = await ctx.db.transaction(async (tx) => {
-    await takeQuota(ctx, tx, good().reduce((sum, r) => sum + r.file.size, 0));
+    await takeQuota(
+      ctx,
+      tx,
+      good().reduce((sum, r) => sum + r.file.size, 0)
+    );
     const names = good().map((r) => r.file.name);
     const taken = new Set(
       names.length === 0
         ? []
-        : (await tx.select({ name: files.name }).from(files).where(and(eq(files.ownerId, ctx.user.id), inArray(files.name, names), ne(files.status, 'deleted')))).map((x) => x.name)
+        : (
+            await tx
+              .select({ name: files.name })
+              .from(files)
+              .where(and(eq(files.ownerId, ctx.user.id), inArray(files.name, names), ne(files.status, 'deleted')))
+          ).map((x) => x.name)
     );
     for (const [i, p] of planned.entries()) {
       if (!('file' in p)) continue;
@@ -174,7 +209,11 @@ export async function reserveFiles(ctx: Ctx, input: Record<string, unknown>, now
     const out = new Map<string, number>();
     for (let i = 0; i < rows.length; i += 200) {
       const slice = rows.slice(i, i + 200);
-      for (const row of await tx.insert(files).values(slice.map((r) => r.file)).returning({ id: files.id, epoch: files.epoch })) out.set(row.id, row.epoch);
+      for (const row of await tx
+        .insert(files)
+        .values(slice.map((r) => r.file))
+        .returning({ id: files.id, epoch: files.epoch }))
+        out.set(row.id, row.epoch);
       await tx.insert(placements).values(slice.flatMap((r) => r.placements));
     }
     return out;

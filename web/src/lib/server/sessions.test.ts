@@ -9,21 +9,7 @@ import { eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { sessions, users } from './db/schema.js';
-import {
-  SESSION_TTL_MS,
-  countUsers,
-  createSession,
-  createUser,
-  findUserByEmail,
-  listUsers,
-  login,
-  logout,
-  proxyUser,
-  purgeExpiredSessions,
-  sessionIdOf,
-  sessionUser,
-  setupAdmin
-} from './auth.js';
+import { SESSION_TTL_MS, countUsers, createSession, createUser, findUserByEmail, listUsers, login, logout, proxyUser, purgeExpiredSessions, sessionIdOf, sessionUser, setupAdmin } from './auth.js';
 
 const refusal = (p: Promise<unknown>): Promise<string> =>
   p.then(
@@ -56,9 +42,7 @@ describeDatabases('accounts and sessions at their edges on $name', ({ open }) =>
     const made = await createUser(database.db, { email: 'third@x.test', displayName: 'Third', password: 'third password', role: 'user', mustChangePassword: true }, 3);
     expect(made).toEqual({ id: expect.any(String), email: 'third@x.test', displayName: 'Third', role: 'user', mustChangePassword: true });
     expect(await refusal(createUser(database.db, { email: 'fourth@x.test', displayName: 'F', role: 'user' }, 3))).toBe('LICENSE_LIMIT: The licence allows 3 users.');
-    expect(await refusal(createUser(database.db, { email: 'third@x.test', displayName: 'T', role: 'user' }, 10))).toBe(
-      'EMAIL_IN_USE: This e-mail address already has an account.'
-    );
+    expect(await refusal(createUser(database.db, { email: 'third@x.test', displayName: 'T', role: 'user' }, 10))).toBe('EMAIL_IN_USE: This e-mail address already has an account.');
     // Without a password there is no hash, and no password signs in.
     const nopw = await createUser(database.db, { email: 'nopw@x.test', displayName: 'N', role: 'user' }, 10);
     const [row] = await database.db.select().from(users).where(eq(users.id, nopw.id));
@@ -90,7 +74,10 @@ describeDatabases('accounts and sessions at their edges on $name', ({ open }) =>
     const s = await createSession(database.db, user, t0);
     expect(s.expiresAt.getTime()).toBe(t0.getTime() + SESSION_TTL_MS);
     expect(SESSION_TTL_MS).toBe(7 * 24 * 3600 * 1000);
-    const [row] = await database.db.select().from(sessions).where(eq(sessions.id, sessionIdOf(s.token)));
+    const [row] = await database.db
+      .select()
+      .from(sessions)
+      .where(eq(sessions.id, sessionIdOf(s.token)));
     expect(row).toMatchObject({ userId: user.id, csrfToken: s.csrfToken });
     expect(sessionIdOf(s.token)).toMatch(/^[0-9a-f]{64}$/);
     expect(await database.db.select().from(sessions).where(eq(sessions.id, s.token))).toEqual([]);
@@ -101,7 +88,12 @@ describeDatabases('accounts and sessions at their edges on $name', ({ open }) =>
     await purgeExpiredSessions(database.db, last);
     expect((await sessionUser(database.db, s.token, last))?.user.id).toBe(user.id);
     await purgeExpiredSessions(database.db, new Date(s.expiresAt.getTime() + 1));
-    expect(await database.db.select().from(sessions).where(eq(sessions.id, sessionIdOf(s.token)))).toEqual([]);
+    expect(
+      await database.db
+        .select()
+        .from(sessions)
+        .where(eq(sessions.id, sessionIdOf(s.token)))
+    ).toEqual([]);
   });
 
   it('reads a session token of up to 100 characters, and none longer; logout without a token does nothing', async () => {

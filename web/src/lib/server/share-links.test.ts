@@ -53,8 +53,7 @@ describeDatabases('share links on $name', ({ open }) => {
   // Proof times must increase per link; tests sign with a clock of their own, ms apart.
   let clock = Date.now();
   const prove = (k: LinkKey, purpose: LinkProofPurpose, id: string) => signLinkProof(k, purpose, id, ++clock);
-  const use = async (k: LinkKey, id: string, purpose: LinkProofPurpose = 'open', now = new Date(clock + 1)) =>
-    useLink(co, id, { ...(await prove(k, purpose, id)) }, purpose, now);
+  const use = async (k: LinkKey, id: string, purpose: LinkProofPurpose = 'open', now = new Date(clock + 1)) => useLink(co, id, { ...(await prove(k, purpose, id)) }, purpose, now);
 
   async function newLink(input: Record<string, unknown> = {}, password?: string) {
     const secret = newLinkSecret();
@@ -139,7 +138,7 @@ describeDatabases('share links on $name', ({ open }) => {
     expect(await code(useLink(co, link.id, { ...t }, 'tokens', new Date(clock + 1)))).toBe('LINK_REPLAYED');
     // Re-spelling the signature's spare base64url bits does not make a captured proof new.
     const last = p.signature.at(-1)!;
-    const alias = p.signature.slice(0, -1) + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[('ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(last) ^ 1)]!;
+    const alias = p.signature.slice(0, -1) + 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(last) ^ 1]!;
     expect(Buffer.from(alias, 'base64url').equals(Buffer.from(p.signature, 'base64url'))).toBe(true);
     expect(await code(useLink(co, link.id, { at: p.at, nonce: p.nonce, signature: alias }, 'open', new Date(clock + 1)))).toBe('WRONG_VALUE');
     // Two recipients signing in the same millisecond both get in (the nonce tells their proofs apart).
@@ -255,7 +254,14 @@ describeDatabases('share links on $name', ({ open }) => {
     expect(await code(createLink(alice, { ...good, fileId: 'nope' }))).toBe('NOT_FOUND');
     const { link } = await newLink();
     const nonce = 'A'.repeat(22);
-    for (const bad of [{}, { at: 'now', nonce, signature: 'x' }, { at: Date.now(), nonce, signature: 'x'.repeat(86) + '=' }, { at: -1, nonce, signature: 'A'.repeat(86) }, { at: Date.now(), signature: 'A'.repeat(86) }, { at: Date.now(), nonce: 'short', signature: 'A'.repeat(86) }]) {
+    for (const bad of [
+      {},
+      { at: 'now', nonce, signature: 'x' },
+      { at: Date.now(), nonce, signature: 'x'.repeat(86) + '=' },
+      { at: -1, nonce, signature: 'A'.repeat(86) },
+      { at: Date.now(), signature: 'A'.repeat(86) },
+      { at: Date.now(), nonce: 'short', signature: 'A'.repeat(86) }
+    ]) {
       expect(await code(useLink(co, link.id, bad, 'open'))).toBe('WRONG_VALUE');
     }
     // A proof dated far from the coordinator's clock is refused before anything is looked up.

@@ -116,7 +116,10 @@ export async function createLink(ctx: Ctx, input: Record<string, unknown>, now =
   if (typeof input.passwordProtected !== 'boolean') throw v.wrongValue('passwordProtected', 'true, false');
   const expiresAt = expiry(input.expiresAt, now);
   const maxDownloads = downloadLimit(input.maxDownloads);
-  const [file] = await ctx.db.select().from(files).where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
+  const [file] = await ctx.db
+    .select()
+    .from(files)
+    .where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
   if (!file) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
   const [row] = await ctx.db
     .insert(shareLinks)
@@ -162,7 +165,11 @@ export async function editLink(ctx: Ctx, rawId: unknown, input: Record<string, u
   if ('maxDownloads' in input) set.maxDownloads = downloadLimit(input.maxDownloads);
   if (Object.keys(set).length === 0) throw v.wrongValue('expiresAt/maxDownloads', 'at least one of them');
   if (l.revokedAt) throw new KofnError('LINK_REVOKED', 'This link was revoked; make a new one.');
-  const [row] = await ctx.db.update(shareLinks).set(set).where(and(eq(shareLinks.id, l.id), isNull(shareLinks.revokedAt))).returning();
+  const [row] = await ctx.db
+    .update(shareLinks)
+    .set(set)
+    .where(and(eq(shareLinks.id, l.id), isNull(shareLinks.revokedAt)))
+    .returning();
   if (!row) throw new KofnError('LINK_REVOKED', 'This link was revoked; make a new one.');
   await record(ctx.db, { userId: ctx.user.id, operation: 'link_edit', fileId: l.fileId, fileName: name, result: 'ok', detail: linkDetail(row) });
   return view(row, name, now);
@@ -171,7 +178,11 @@ export async function editLink(ctx: Ctx, rawId: unknown, input: Record<string, u
 /** Revokes at once: the next open or token renewal is refused (tokens already out expire within LINK_TOKEN_TTL_S). */
 export async function revokeLink(ctx: Ctx, rawId: unknown, now = new Date()) {
   const { l, name } = await ownedLink(ctx, rawId);
-  const [row] = await ctx.db.update(shareLinks).set({ revokedAt: now }).where(and(eq(shareLinks.id, l.id), isNull(shareLinks.revokedAt))).returning();
+  const [row] = await ctx.db
+    .update(shareLinks)
+    .set({ revokedAt: now })
+    .where(and(eq(shareLinks.id, l.id), isNull(shareLinks.revokedAt)))
+    .returning();
   if (row) await record(ctx.db, { userId: ctx.user.id, operation: 'link_revoke', fileId: l.fileId, fileName: name, result: 'ok', detail: `link ${l.id}` });
   return view(row ?? l, name, now);
 }
@@ -260,6 +271,9 @@ function refusal(l: LinkRow, file: typeof files.$inferSelect | undefined, purpos
 /** Maintenance: expired links are forgotten, and proofs too old to be accepted again anyway. */
 export async function purgeExpiredLinks(db: Db, now = new Date()): Promise<number> {
   await db.delete(shareLinkProofs).where(lt(shareLinkProofs.createdAt, at(new Date(now.getTime() - 2 * LINK_CLOCK_SKEW_MS))));
-  const gone = await db.delete(shareLinks).where(lt(shareLinks.expiresAt, at(now))).returning({ id: shareLinks.id });
+  const gone = await db
+    .delete(shareLinks)
+    .where(lt(shareLinks.expiresAt, at(now)))
+    .returning({ id: shareLinks.id });
   return gone.length;
 }

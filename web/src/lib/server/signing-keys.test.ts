@@ -52,7 +52,11 @@ describeDatabases('signing keys on $name', ({ open }) => {
 
     it('never puts the user id in a token a relay can read', async () => {
       const token = await mintCapability(await ensureSigningKey(database.db), { relayId: 'relay-1', userId, fid: fileA, op: 'put', chunks: [0, 9], max: 10, ttl: 60 });
-      const text = token.split('.').slice(0, 2).map((part) => Buffer.from(part, 'base64url').toString('utf8')).join('');
+      const text = token
+        .split('.')
+        .slice(0, 2)
+        .map((part) => Buffer.from(part, 'base64url').toString('utf8'))
+        .join('');
       expect(text).not.toContain(userId);
       expect(text).not.toContain(userId.replaceAll('-', ''));
       expect((await mint(userId, fileA)).sub).toMatch(/^[A-Za-z0-9_-]{22}$/);

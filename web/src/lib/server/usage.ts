@@ -13,7 +13,10 @@ import type { License } from './license.js';
  * relay stored (issue #13 item 8b). Shown as usage.
  */
 export async function protectedBytes(db: Db): Promise<number> {
-  const [r] = await db.select({ n: sql<string>`coalesce(sum(${files.size}), 0)` }).from(files).where(eq(files.status, 'available'));
+  const [r] = await db
+    .select({ n: sql<string>`coalesce(sum(${files.size}), 0)` })
+    .from(files)
+    .where(eq(files.status, 'available'));
   return Number(r?.n ?? 0);
 }
 
@@ -23,7 +26,10 @@ export async function protectedBytes(db: Db): Promise<number> {
  * committed in time is removed by the sweep (reservations.ts) and frees its share.
  */
 export async function heldBytes(db: Db): Promise<number> {
-  const [r] = await db.select({ n: sql<string>`coalesce(sum(${files.size}), 0)` }).from(files).where(inArray(files.status, ['available', 'reserved']));
+  const [r] = await db
+    .select({ n: sql<string>`coalesce(sum(${files.size}), 0)` })
+    .from(files)
+    .where(inArray(files.status, ['available', 'reserved']));
   return Number(r?.n ?? 0);
 }
 

@@ -28,7 +28,9 @@ export const relays = pgTable('relays', {
    * shares move to other relays; `lost`: gone for good, its shares are rebuilt elsewhere; `retired`: holds
    * nothing, no longer listed for uploads nor counted against the licence's relay limit.
    */
-  lifecycle: text('lifecycle', { enum: ['active', 'draining', 'lost', 'retired'] }).notNull().default('active'),
+  lifecycle: text('lifecycle', { enum: ['active', 'draining', 'lost', 'retired'] })
+    .notNull()
+    .default('active'),
   lifecycleAt: timestamp('lifecycle_at', { withTimezone: true }),
   /** Shares the relay held when its drain (or loss) began: progress is measured against it. */
   moveTotal: integer('move_total')
@@ -147,7 +149,9 @@ export const files = pgTable(
   },
   (t) => [
     // Names are unique per owner among files that are not deleted.
-    uniqueIndex('files_owner_name_idx').on(t.ownerId, t.name).where(sql`status <> 'deleted'`),
+    uniqueIndex('files_owner_name_idx')
+      .on(t.ownerId, t.name)
+      .where(sql`status <> 'deleted'`),
     index('files_owner_idx').on(t.ownerId, t.status)
   ]
 );
@@ -196,7 +200,29 @@ export const history = pgTable(
     userId: uuid('user_id')
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    operation: text('operation', { enum: ['protect', 'retrieve', 'remove', 'share', 'revoke', 'relay_enrollment', 'relay_enrolled', 'relay_changed', 'relay_lifecycle', 'renew', 'check', 'repair', 'link_create', 'link_edit', 'link_use', 'link_revoke', 'user_changed', 'token_create', 'token_revoke'] }).notNull(),
+    operation: text('operation', {
+      enum: [
+        'protect',
+        'retrieve',
+        'remove',
+        'share',
+        'revoke',
+        'relay_enrollment',
+        'relay_enrolled',
+        'relay_changed',
+        'relay_lifecycle',
+        'renew',
+        'check',
+        'repair',
+        'link_create',
+        'link_edit',
+        'link_use',
+        'link_revoke',
+        'user_changed',
+        'token_create',
+        'token_revoke'
+      ]
+    }).notNull(),
     fileId: text('file_id'),
     fileName: text('file_name').notNull(),
     result: text('result', { enum: ['ok', 'error'] }).notNull(),

@@ -41,7 +41,15 @@ export function useFileServices(open: () => Promise<Database & { drop: () => Pro
 }
 
 /** The code of the KofnError a promise rejects with (undefined when it resolves). */
-export const errorCode = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (err: { code?: string }) => err.code);
+export const errorCode = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (err: { code?: string }) => err.code
+  );
 
 /** The message of the error a promise rejects with (undefined when it resolves). */
-export const errorMessage = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (err: Error) => err.message);
+export const errorMessage = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (err: Error) => err.message
+  );

@@ -18,7 +18,12 @@ export interface Uploaded {
 /** Reserves and uploads; `skip` leaves one (relay, index) out to fake a lost chunk. */
 export async function upload(ctx: Ctx, name: string, data: Uint8Array, k: number, opts: { relays?: string[]; skip?: [number, number] } = {}): Promise<Uploaded> {
   const r = await reserveFile(ctx, { name, size: data.length, type: 'application/octet-stream', k, ...(opts.relays ? { relays: opts.relays } : {}) });
-  const p = await createProtectStream({ k, xs: r.placements.map((pl) => pl.x), fileId: fileIdFromHex(r.fileId), file: { name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize } });
+  const p = await createProtectStream({
+    k,
+    xs: r.placements.map((pl) => pl.x),
+    fileId: fileIdFromHex(r.fileId),
+    file: { name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize }
+  });
   const writing = (async () => {
     const w = p.writable.getWriter();
     await w.write(data);
@@ -67,9 +72,7 @@ export async function retrieveWith(m: Awaited<ReturnType<typeof manifest>>): Pro
   const feeding = (async () => {
     const w = r.writable.getWriter();
     for (let i = 0; i <= m.chunkCount; i++) {
-      const shares = await Promise.all(
-        use.map(({ client }) => client.get(fileId, i, maxShare))
-      );
+      const shares = await Promise.all(use.map(({ client }) => client.get(fileId, i, maxShare)));
       await w.write({ index: i, shares } satisfies ShareSet);
     }
     await w.close();

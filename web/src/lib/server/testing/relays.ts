@@ -81,7 +81,10 @@ export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
             if (!keepData) rmSync(dataDir, { recursive: true, force: true });
             res();
           };
-          if (child.exitCode !== null || child.signalCode !== null) { done(); return; }
+          if (child.exitCode !== null || child.signalCode !== null) {
+            done();
+            return;
+          }
           child.once('exit', done);
           process.kill(child.pid!, 'SIGTERM');
         }),

@@ -10,11 +10,7 @@ export const GET = route('none', async ({ co }) => ({ needed: (await countUsers(
 /** First run: creates the administrator and signs them in. */
 export const POST = route('none', async ({ event, co }) => {
   const b = await body(event);
-  const user = await setupAdmin(
-    co.database.db,
-    { email: v.email(b.email), displayName: v.text(b.displayName, 'displayName', 100), password: v.password(b.password) },
-    co.license.limits.users
-  );
+  const user = await setupAdmin(co.database.db, { email: v.email(b.email), displayName: v.text(b.displayName, 'displayName', 100), password: v.password(b.password) }, co.license.limits.users);
   const session = await createSession(co.database.db, user);
   setSessionCookie(event, session);
   return json({ user, csrfToken: session.csrfToken }, { status: 201 });

@@ -9,7 +9,14 @@ export const POST = route(
   'admin',
   async ({ event, co }) => {
     const b = await body(event);
-    const role = b.role === undefined ? 'user' : b.role === 'admin' || b.role === 'user' ? b.role : (() => { throw v.wrongValue('role', 'admin, user'); })();
+    const role =
+      b.role === undefined
+        ? 'user'
+        : b.role === 'admin' || b.role === 'user'
+          ? b.role
+          : (() => {
+              throw v.wrongValue('role', 'admin, user');
+            })();
     const user = await createUser(
       co.database.db,
       { email: v.email(b.email), displayName: v.text(b.displayName, 'displayName', 100), password: v.password(b.password), role, mustChangePassword: b.mustChangePassword === true },
