@@ -312,7 +312,11 @@ test('bad input: missing file, k > n, unknown server, no network, existing outpu
   const missing = await kofn(['protect', join(work, 'no-such-file.bin')]);
   expectCleanError(missing, 'FILE_UNREADABLE', 2);
   expect(missing.stderr).toContain('no-such-file.bin');
-  expectCleanError(await kofn(['protect', work]), 'FILE_UNREADABLE', 2);
+  // A folder stands for the files in it (protected in batches, tested below); one with none is an error.
+  const emptyFolder = mkdtempSync(join(work, 'empty-'));
+  const empty = await kofn(['protect', emptyFolder]);
+  expectCleanError(empty, 'FILE_UNREADABLE', 2);
+  expect(empty.stderr).toContain('holds no regular files');
 
   const f = makeFile('bad-input.bin', 4096);
   const names = stack.relayProcs.map((r) => r.name);
@@ -351,7 +355,8 @@ test('every command has --help with examples', async () => {
     expect(r.stdout.toString(), cmd).toContain(`kofn ${cmd}`);
   }
   const login = (await kofn(['login', '--help'])).stdout.toString();
-  expect(login).toContain('API tokens do not exist yet');
+  expect(login).toContain('With --token-stdin it signs in with a personal API token');
+  expect(login).toContain('kofn login https://kofn.example.org --token-stdin < ~/.kofn-token');
   const main = (await kofn(['--help'])).stdout.toString();
   expect(main).toContain('Exit codes');
 });

@@ -50,7 +50,10 @@ export const handle: Handle = async ({ event, resolve }) => {
   // A personal API token (api-tokens.ts). A request that presents one is judged by it alone: a bad token
   // is refused outright rather than falling back to a cookie, so a script never acts by accident as
   // whoever is signed in to a browser on the same machine.
-  const authorization = event.request.headers.get('authorization');
+  // Relay routes are not user routes: relays prove themselves by signature (relays.ts), and whatever an
+  // Authorization header says there is not an API token.
+  const relayRoute = event.route.id !== null && CSRF_EXEMPT_ROUTES.has(event.route.id);
+  const authorization = relayRoute ? null : event.request.headers.get('authorization');
   if (authorization !== null) {
     const m = authorization.length <= MAX_AUTHORIZATION ? /^Bearer ([!-~]+)$/i.exec(authorization) : null;
     const user = m ? await apiTokenUser(database.db, m[1]!) : undefined;

@@ -228,7 +228,9 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     if (p === '-') continue;
     const st = await stat(p).catch(() => undefined);
     if (st?.isDirectory()) {
-      for (const e of (await readdir(p, { withFileTypes: true })).filter((e) => e.isFile()).sort((a, b) => a.name.localeCompare(b.name))) sources.push(await fileSource(join(p, e.name)));
+      const inside = (await readdir(p, { withFileTypes: true })).filter((e) => e.isFile()).sort((a, b) => a.name.localeCompare(b.name));
+      if (inside.length === 0) throw new KofnError('FILE_UNREADABLE', `${p} holds no regular files to protect (sub-folders are not protected yet).`);
+      for (const e of inside) sources.push(await fileSource(join(p, e.name)));
     } else sources.push(await fileSource(p, str(values.name)));
   }
   const api = await session(io);
