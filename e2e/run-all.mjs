@@ -25,16 +25,30 @@ mkdirSync(reports, { recursive: true });
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const lines = [];
 
-function run(cmd, args, cwd = root, env = process.env) {
+/**
+ * Runs a command. The checks and unit suites run beside the Playwright suite (`lane` below), so their output
+ * is held and printed whole, under its heading, when each one ends: Playwright's own lines stay readable.
+ */
+function run(cmd, args, cwd = root, env = process.env, heading = undefined) {
   return new Promise((res) => {
-    const child = spawn(cmd, args, { cwd, stdio: 'inherit', env });
-    child.on('exit', (code, signal) => res(code ?? (signal ? 1 : 0)));
+    if (heading === undefined) {
+      const child = spawn(cmd, args, { cwd, stdio: 'inherit', env });
+      child.on('exit', (code, signal) => res(code ?? (signal ? 1 : 0)));
+      return;
+    }
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const chunks = [];
+    child.stdout.on('data', (d) => chunks.push(d));
+    child.stderr.on('data', (d) => chunks.push(d));
+    child.on('close', (code, signal) => {
+      process.stdout.write(`\n=== ${heading} ===\n${Buffer.concat(chunks).toString()}`);
+      res(code ?? (signal ? 1 : 0));
+    });
   });
 }
 
 async function check(name, cmd, args, cwd, env) {
-  process.stdout.write(`\n=== ${name} ===\n`);
-  const code = await run(cmd, args, cwd, env);
+  const code = await run(cmd, args, cwd, env, name);
   if (code === 0) totals.passed += 1;
   else totals.failed += 1;
   lines.push(`${name}: ${code === 0 ? 'ok' : `FAILED (exit ${code})`}`);
@@ -43,15 +57,15 @@ async function check(name, cmd, args, cwd, env) {
 
 /** A check whose script may print "SKIPPED" (with its reason) where it cannot run: counted as skipped. */
 async function skippableCheck(name, cmd, args) {
-  process.stdout.write(`\n=== ${name} ===\n`);
   const { code, output } = await new Promise((res) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-      process.stdout.write(d);
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('close', (c, signal) => {
+      process.stdout.write(`\n=== ${name} ===\n${output}`);
+      res({ code: c ?? (signal ? 1 : 0), output });
     });
-    child.on('exit', (c, signal) => res({ code: c ?? (signal ? 1 : 0), output }));
   });
   if (code === 0 && /SKIPPED/.test(output)) {
     totals.skipped += 1;
@@ -75,9 +89,8 @@ function readReport(file) {
 
 async function vitest(pkg, env = process.env, note = '') {
   const name = `vitest ${pkg}${note}`;
-  process.stdout.write(`\n=== ${name} ===\n`);
   const out = join(reports, `vitest-${pkg}.json`);
-  const code = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`], join(root, pkg), env);
+  const code = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`], join(root, pkg), env, name);
   const r = readReport(out);
   if (!r) {
     totals.failed += 1;
@@ -114,30 +127,47 @@ async function playwright() {
 
 // A build made for tests: it also trusts the committed test licence key the e2e stacks sign with
 // (web/src/lib/server/license-keys.ts). `npm start` and Docker build without it.
-const built = await check('build (for tests)', 'npm', ['run', 'build'], root, { ...process.env, KOFN_TEST_BUILD: '1' });
-await check('typecheck shared+relay (tsc -b)', 'npx', ['tsc', '-b']);
-await check('typecheck shared+relay tests (tsc)', 'sh', ['-c', 'npx tsc -p shared/tsconfig.test.json && npx tsc -p relay/tsconfig.test.json']);
-await check('typecheck web (svelte-check)', 'npm', ['run', 'typecheck', '-w', '@kofn/web']);
-await check('typecheck e2e (tsc)', 'npx', ['tsc', '-p', 'e2e']);
-// Lint and format (issue #14), 0 warnings; both keep a cache in node_modules/.cache. ESLint covers every workspace
-// that passes it so far: web/ joins (the whole `npm run lint`) when its remaining findings are fixed.
-await check('lint (eslint, 0 warnings)', 'npm', ['run', 'lint', '--', 'shared', 'relay', 'e2e', 'stryker', 'eslint.config.js', 'playwright.config.ts']);
-await check('format (prettier --check)', 'npm', ['run', 'format:check']);
-for (const pkg of ['shared', 'relay']) await vitest(pkg);
-{
-  const pg = await findPostgres(process.env);
-  const env = { ...process.env };
-  if (pg.url) env.DATABASE_URL = pg.url;
-  const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
-  await vitest('web', env, note);
-}
-if (built) await playwright();
-else {
-  totals.failed += 1;
-  lines.push('playwright e2e: not run, the build failed');
+process.stdout.write('\n=== build (for tests) ===\n');
+const buildCode = await run('npm', ['run', 'build'], root, { ...process.env, KOFN_TEST_BUILD: '1' });
+const built = buildCode === 0;
+totals[built ? 'passed' : 'failed'] += 1;
+lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}`);
+
+// Two lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
+// which spends much of its time waiting on its stacks, slowed links and timeouts, and beside it the type
+// checks, lint, the other unit suites and the Docker image test. The relay's suite, whose socket-timing tests are
+// sensitive to a busy machine, runs first, alone.
+await vitest('relay');
+
+async function e2eLane() {
+  if (built) await playwright();
+  else {
+    totals.failed += 1;
+    lines.push('playwright e2e: not run, the build failed');
+  }
 }
 
-if (built) await skippableCheck('relay Docker image (build, run, PUT/GET, healthcheck)', 'bash', ['relay/docker/test-image.sh']);
+async function checksLane() {
+  await check('typecheck shared+relay (tsc -b)', 'npx', ['tsc', '-b']);
+  await check('typecheck shared+relay tests (tsc)', 'sh', ['-c', 'npx tsc -p shared/tsconfig.test.json && npx tsc -p relay/tsconfig.test.json']);
+  await check('typecheck web (svelte-check)', 'npm', ['run', 'typecheck', '-w', '@kofn/web']);
+  await check('typecheck e2e (tsc)', 'npx', ['tsc', '-p', 'e2e']);
+  // Lint and format (issue #14), 0 warnings; both keep a cache in node_modules/.cache. ESLint covers every workspace
+  // that passes it so far: web/ joins (the whole `npm run lint`) when its remaining findings are fixed.
+  await check('lint (eslint, 0 warnings)', 'npm', ['run', 'lint', '--', 'shared', 'relay', 'e2e', 'stryker', 'eslint.config.js', 'playwright.config.ts']);
+  await check('format (prettier --check)', 'npm', ['run', 'format:check']);
+  await vitest('shared');
+  {
+    const pg = await findPostgres(process.env);
+    const env = { ...process.env };
+    if (pg.url) env.DATABASE_URL = pg.url;
+    const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
+    await vitest('web', env, note);
+  }
+  if (built) await skippableCheck('relay Docker image (build, run, PUT/GET, healthcheck)', 'bash', ['relay/docker/test-image.sh']);
+}
+
+await Promise.all([e2eLane(), checksLane()]);
 
 process.stdout.write(`\n=== summary ===\n${lines.join('\n')}\n`);
 process.stdout.write(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
