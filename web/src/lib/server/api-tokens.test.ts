@@ -8,19 +8,11 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
+import { errorCode as code } from './testing/file-services.js';
 import type { Database } from './db/index.js';
 import { apiTokens, history, users } from './db/schema.js';
 import { createUser, type User } from './auth.js';
 import { API_TOKEN_PREFIX, MAX_TOKENS_PER_USER, apiTokenUser, createApiToken, listApiTokens, purgeExpiredApiTokens, revokeApiToken } from './api-tokens.js';
-
-const code = async (p: Promise<unknown>): Promise<string | undefined> => {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-};
 
 describeDatabases('API tokens on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
+import { errorCode as code } from './testing/file-services.js';
 import type { Database } from './db/index.js';
 import { apiTokens, files, grants, history, jobs, sessions, users } from './db/schema.js';
 import { createSession, createUser, type User } from './auth.js';
@@ -17,15 +18,6 @@ import { createApiToken } from './api-tokens.js';
 import { jobHandlers } from './maintenance.js';
 import { runOne } from './jobs.js';
 import { ensureSigningKey } from './signing-keys.js';
-
-const code = async (p: Promise<unknown>): Promise<string | undefined> => {
-  try {
-    await p;
-  } catch (err) {
-    return (err as { code?: string }).code;
-  }
-  return undefined;
-};
 
 describeDatabases('deleting an account on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
