@@ -13,11 +13,10 @@
  * GET, HEAD and list read the epoch the token names (claim "ep", absent = 0), so a retrieval that began
  * before a renewal's switch finishes on the epoch it began with (shared/docs/renewal.md, step 5).
  */
-import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
-import { HEADER_BYTES, KOFN_VERSION, KofnError, MAX_EPOCH, parseChunkIndex, isFileId, type TokenOp } from '@kofn/shared';
+import { HEADER_BYTES, KOFN_VERSION, KofnError, MAX_EPOCH, parseChunkIndex, isFileId, type TokenOp, randomUuid } from '@kofn/shared';
 import type { RelayConfig } from './config.js';
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
@@ -84,7 +83,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
 
   app.use('*', async (c, next) => {
     const given = c.req.header('x-request-id');
-    const id = given && REQUEST_ID.test(given) ? given : randomUUID();
+    const id = given && REQUEST_ID.test(given) ? given : randomUuid();
     c.set('requestId', id);
     const t0 = performance.now();
     await next();

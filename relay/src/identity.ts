@@ -8,10 +8,11 @@
  * (which did choose its id) is kept, so its stored shares stay reachable after it is enrolled again with
  * a token an administrator made for that id.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RELAY_ID_PATTERN } from '@kofn/shared';
+import { RELAY_ID_PATTERN, randomUuid } from '@kofn/shared';
 
 export interface RelayKey {
   privateKey: KeyObject;
@@ -49,7 +50,7 @@ export function loadOrCreateRelayKey(dir: string): RelayKey {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   mkdirSync(dir, { recursive: true });
-  const { privateKey } = generateKeyPairSync('ed25519');
+  const { privateKey } = newEd25519KeyPair();
   writeAtomic(file, privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
   return describeKey(privateKey);
 }
@@ -104,7 +105,7 @@ export function standaloneRelayId(dir: string): string {
   const known = readRelayId(dir);
   if (known) return known;
   mkdirSync(dir, { recursive: true });
-  const id = randomUUID();
+  const id = randomUuid();
   saveRelayId(dir, id);
   return id;
 }

@@ -11,7 +11,7 @@
  * Storage: epochs >= 1 and contributions live in the same ChunkStore under derived ids (renewal.md,
  * "Storage layout"), so disk and S3 need nothing new and every write is the store's atomic commit.
  */
-import { createCipheriv, createHash, randomUUID } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -30,7 +30,8 @@ import {
   parseHeader,
   writeHeader,
   type ShareHeader,
-  type TokenOp
+  type TokenOp,
+  randomUuid
 } from '@kofn/shared';
 import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
 import type { Capability } from './capability.js';
@@ -103,7 +104,7 @@ async function readChunk(store: ChunkStore, id: string, index: number): Promise<
 
 /** Writes `bytes` durably into a spool file (as ingest does for uploads) and commits it under `id`. */
 async function commitBytes(store: ChunkStore, id: string, index: number, bytes: Uint8Array): Promise<ChunkInfo> {
-  const path = join(store.spoolDir, `${randomUUID()}.part`);
+  const path = join(store.spoolDir, `${randomUuid()}.part`);
   const fh = await open(path, 'wx', 0o600);
   try {
     await fh.writeFile(bytes);

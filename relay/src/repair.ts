@@ -19,7 +19,6 @@
  * job starts the repair again with a new id. Every answer read from another relay is bounded in bytes
  * and time.
  */
-import { randomBytes } from 'node:crypto';
 import { epochStorageId } from '@kofn/shared/recover';
 import type { Context, Hono } from 'hono';
 import {
@@ -38,7 +37,8 @@ import {
   writeHeader,
   FLAG_FINAL,
   FLAG_METADATA,
-  type TokenOp
+  type TokenOp,
+  randomBytes
 } from '@kofn/shared';
 import type { ChunkStore } from './storage/types.js';
 import { ingest } from './storage/ingest.js';
@@ -213,9 +213,10 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
       served: new Set(),
       expires: Date.now() + SESSION_TTL_MS
     };
-    // Seeds from this relay's CSPRNG, one per higher-numbered helper, handed to that helper only.
+    // Seeds from this relay's CSPRNG (random.ts), one per higher-numbered helper, handed to that helper only.
     for (const peer of peers) {
-      const seed = randomBytes(REPAIR_SEED_BYTES);
+      const seed = Buffer.from(randomBytes(REPAIR_SEED_BYTES));
+      // (random.ts: the project's one source; Buffer only for its base64url encoding)
       const r = await peerCall(
         `${peer.url}/v1/repair/${fileId}/seed`,
         { method: 'POST', headers: { authorization: `Bearer ${peer.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ rid: id, from: self, seed: seed.toString('base64url') }) },

@@ -126,7 +126,7 @@ export function shareChunkLength(dataLength: number): number {
 
 /** A fresh random MAC key for a new file. */
 export function newMacKey(): Uint8Array<ArrayBuffer> {
-  return randomBytes(MAC_KEY_BYTES) as Uint8Array<ArrayBuffer>;
+  return randomBytes(MAC_KEY_BYTES);
 }
 
 export interface Expected {

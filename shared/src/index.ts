@@ -3,7 +3,7 @@ export * from './version.js';
 export * from './announcement.js';
 export { gfMul, type GfKernel, type KernelChoice, type KernelOptions } from './gf256.js';
 export { split, combine, ShamirEngine, MAX_SHARES, type Share } from './shamir.js';
-export { randomBytes } from './random.js';
+export { randomBytes, randomBelow, randomHex, randomBase64url, randomUuid } from './random.js';
 export * from './chunk-format.js';
 export * from './ids.js';
 export { MAC_KEY_BYTES } from './mac.js';

@@ -33,10 +33,47 @@ export function randomFill(out: Uint8Array<ArrayBuffer>): void {
   current.fill(out);
 }
 
-export function randomBytes(length: number): Uint8Array {
+export function randomBytes(length: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
   current.fill(out);
   return out;
+}
+
+/**
+ * A uniform integer in [0, n), n <= 2^32, by rejection sampling (no modulo bias: values at or above the
+ * largest multiple of n below 2^32 are drawn again).
+ */
+export function randomBelow(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 2 ** 32) throw new RangeError('randomBelow needs an integer n in 1..2^32.');
+  const limit = 2 ** 32 - (2 ** 32 % n);
+  for (;;) {
+    const b = randomBytes(4);
+    const v = ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;
+    if (v < limit) return v % n;
+  }
+}
+
+/** Random bytes as lower-case hex: handles, tags and file names that need no more than uniqueness. */
+export function randomHex(bytes: number): string {
+  let hex = '';
+  for (const b of randomBytes(bytes)) hex += b.toString(16).padStart(2, '0');
+  return hex;
+}
+
+/** Random bytes as unpadded base64url (RFC 4648 §5): session, CSRF and one-time tokens. */
+export function randomBase64url(bytes: number): string {
+  let bin = '';
+  for (const b of randomBytes(bytes)) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** A version-4 UUID (RFC 9562 §5.4) drawn from this module, so row ids too come from the one source. */
+export function randomUuid(): string {
+  const b = randomBytes(16);
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /**

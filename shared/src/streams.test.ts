@@ -276,7 +276,7 @@ describe('stream structure attacks', () => {
   const forge = async (finalAt: number | undefined) => {
     const data = randomBytes(48 * 3);
     const fileId = randomBytes(16);
-    const macKey = randomBytes(32) as Uint8Array<ArrayBuffer>;
+    const macKey = randomBytes(32);
     const enc = await ShareEncoder.create({ k: 2, xs: [1, 2, 3], fileId, epoch: 0 }, macKey);
     const meta = await enc.encodeMetadata({ name: 'f.bin', size: data.length, type: '', chunkSize: 48, chunkCount: 3, createdAt: 0, macKey });
     const sets: ShareSet[] = [{ index: 0, shares: meta.slice(0, 2) }];
@@ -320,7 +320,7 @@ describe('stream structure attacks', () => {
   it('mixed epochs fail; one consistent epoch succeeds', async () => {
     const data = randomBytes(40);
     const fileId = randomBytes(16);
-    const macKey = randomBytes(32) as Uint8Array<ArrayBuffer>;
+    const macKey = randomBytes(32);
     const meta = { name: 'e', size: 40, type: '', chunkSize: 48, createdAt: 1, chunkCount: 1, macKey };
     const enc = async (epoch: number) => {
       const e = await ShareEncoder.create({ k: 2, xs: [1, 2, 3], fileId, epoch }, macKey);

@@ -10,7 +10,9 @@
  * (web/src/lib/server/license-keys.ts); builds made for tests also trust the TEST-ONLY key in
  * web/src/lib/server/testing/. `keygen` makes a new vendor key pair: a new product key means a new release.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, sign, verify } from 'node:crypto';
+import { randomUuid } from '@kofn/shared';
+import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -27,7 +29,7 @@ const fail = (msg) => {
 if (cmd === 'keygen') {
   const dir = opt('--out') ?? '.';
   mkdirSync(dir, { recursive: true });
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const { publicKey, privateKey } = newEd25519KeyPair();
   writeFileSync(join(dir, 'license-private.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   writeFileSync(join(dir, 'license-public.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
   process.stdout.write(`wrote ${join(dir, 'license-private.pem')} (keep it offline) and ${join(dir, 'license-public.pem')}\n`);
@@ -51,7 +53,7 @@ if (cmd === 'keygen') {
   if (tier === 'Custom' && Object.keys(limits).length !== 4) fail('a Custom licence needs --relays, --users, --protected-bytes and --max-file-size');
   const expires = opt('--expires');
   const payload = {
-    id: randomUUID(),
+    id: randomUuid(),
     licensee: opt('--licensee') ?? fail('--licensee is required'),
     tier,
     ...(Object.keys(limits).length ? { limits } : {}),

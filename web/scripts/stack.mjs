@@ -15,7 +15,8 @@
  * DATABASE_URL switches the coordinator to PostgreSQL. Ctrl-C (or SIGTERM) stops every child by PID.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { randomBase64url } from '@kofn/shared';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -75,7 +76,7 @@ function provisionEnrollments(dataDir, names) {
   for (const name of names) {
     const dir = join(dataDir, 'relays', name);
     if (existsSync(join(dir, 'enrolled.json'))) continue;
-    const token = randomBytes(32).toString('base64url');
+    const token = randomBase64url(32);
     const legacyId = existsSync(join(dir, 'relay-id')) ? readFileSync(join(dir, 'relay-id'), 'utf8').trim() : undefined;
     tokens.set(name, token);
     entries.push({ tokenHash: createHash('sha256').update(token).digest('hex'), label: name, ...(legacyId ? { relayId: legacyId } : {}) });

@@ -3,10 +3,10 @@
  * Content-Length said), hashes them, checks the share header against the URL, fsyncs, and removes the
  * spool file on any failure. Disk full becomes INSUFFICIENT_STORAGE (507).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HEADER_BYTES, KofnError, fileIdToHex, parseHeaderPrefix, hasErrorCode } from '@kofn/shared';
+import { HEADER_BYTES, KofnError, fileIdToHex, parseHeaderPrefix, hasErrorCode, randomUuid } from '@kofn/shared';
 import type { Spooled } from './types.js';
 
 export interface IngestOptions {
@@ -46,7 +46,7 @@ async function* fromWeb(body: ReadableStream<Uint8Array>): AsyncGenerator<Uint8A
 export async function ingest(body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array> | null, opts: IngestOptions): Promise<Spooled> {
   if (!body) throw new KofnError('BAD_REQUEST', 'Expected a share chunk body.');
   const source: AsyncIterable<Uint8Array> = 'getReader' in body ? fromWeb(body) : body;
-  const path = join(opts.spoolDir, `${randomUUID()}.part`);
+  const path = join(opts.spoolDir, `${randomUuid()}.part`);
   const hash = createHash('sha256');
   const head = new Uint8Array(HEADER_BYTES);
   let size = 0;

@@ -6,8 +6,20 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { HEADER_BYTES, RelayClient, createProtectStream, createRetrieveStream, failedEquations, fileIdFromHex, fileIdToHex, parityWeights, type EncodedChunk, type TokenOp } from '@kofn/shared';
+import {
+  HEADER_BYTES,
+  RelayClient,
+  createProtectStream,
+  createRetrieveStream,
+  failedEquations,
+  fileIdFromHex,
+  fileIdToHex,
+  parityWeights,
+  type EncodedChunk,
+  type TokenOp,
+  randomBytes,
+  randomUuid
+} from '@kofn/shared';
 import { createApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import { receiversHash, type Receiver } from '../renewal.js';
@@ -51,7 +63,7 @@ export async function startCluster(n: number, storage: StorageKind = 'disk'): Pr
       ? new S3Store({ endpoint: s3.endpoint, bucket: s3.bucket, region: s3.region, forcePathStyle: true, credentials: s3.credentials, spoolDir: join(root, 'tmp') })
       : new DiskStore(root);
     await store.init();
-    const id = randomUUID();
+    const id = randomUuid();
     const app = createApp({ config, relayId: id, store, keys: signer.publicKey });
     const server = await listen(app);
     relays.push({ id, name: `relay-${j}`, url: `http://127.0.0.1:${server.port}`, root, store, app, close: server.close });
@@ -79,7 +91,7 @@ export interface StoredFile {
 /** Splits `data` like the browser does and PUTs share j of every chunk to relay j. */
 export async function protectOnto(cluster: Cluster, data: Uint8Array, k: number, chunkSize = 64 * 1024): Promise<StoredFile> {
   const xs = cluster.relays.map((_, j) => 10 + 7 * j);
-  const fileIdBytes = new Uint8Array(randomBytes(16));
+  const fileIdBytes = randomBytes(16);
   const p = await createProtectStream({ k, xs, fileId: fileIdBytes, file: { name: 'f.bin', size: data.length, type: 'application/octet-stream', chunkSize } });
   const writing = (async () => {
     const w = p.writable.getWriter();
@@ -178,7 +190,7 @@ export async function deal(cluster: Cluster, file: StoredFile, next: number, dea
 }
 
 export async function check(cluster: Cluster, file: StoredFile, next: number): Promise<number[]> {
-  const key = new Uint8Array(randomBytes(16));
+  const key = randomBytes(16);
   const weights = parityWeights(file.xs, file.k);
   const tags: Uint8Array[][] = [];
   for (const [j, r] of cluster.relays.entries()) {

@@ -1,7 +1,7 @@
 /** Signs capability tokens the way the coordinator does, with a key made for the test. */
-import { SignJWT, generateKeyPair, type CryptoKey } from 'jose';
-import { randomUUID } from 'node:crypto';
-import { TOKEN_ISSUER, type CapabilityClaims } from '@kofn/shared';
+import { SignJWT, importJWK, type CryptoKey, type JWK } from 'jose';
+import { TOKEN_ISSUER, randomUuid, type CapabilityClaims } from '@kofn/shared';
+import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 
 export interface Signer {
   publicKey: CryptoKey;
@@ -20,7 +20,9 @@ export interface MintOptions {
 }
 
 export async function makeSigner(relayId: string): Promise<Signer> {
-  const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const pair = newEd25519KeyPair();
+  const publicKey = (await importJWK(pair.publicKey.export({ format: 'jwk' }) as JWK, 'EdDSA')) as CryptoKey;
+  const privateKey = (await importJWK(pair.privateKey.export({ format: 'jwk' }) as JWK, 'EdDSA')) as CryptoKey;
   const now = () => Math.floor(Date.now() / 1000);
   return {
     publicKey,
@@ -31,7 +33,7 @@ export async function makeSigner(relayId: string): Promise<Signer> {
         .setIssuer(opts.iss ?? TOKEN_ISSUER)
         .setAudience(opts.aud ?? relayId)
         .setSubject('user-1')
-        .setJti(randomUUID())
+        .setJti(randomUuid())
         .setIssuedAt(now() + (opts.iat ?? 0))
         .setNotBefore(now() + (opts.nbf ?? 0))
         .setExpirationTime(now() + (opts.exp ?? 300))

@@ -92,7 +92,7 @@ async function paired(split: PrivySplit, k: number, n: number, rounds = 5): Prom
 async function macs(): Promise<{ gmacMBps: number; hmacMBps: number }> {
   const data = new Uint8Array(MiB);
   randomFill(data);
-  const raw = randomBytes(32) as Uint8Array<ArrayBuffer>;
+  const raw = randomBytes(32);
   const gk = await crypto.subtle.importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt']);
   const hk = await crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const iv = new Uint8Array(12);

@@ -4,7 +4,7 @@
  * failed or cancelled retrieval leaves no file and never a partial one under the real name.
  */
 import { open, rename, rm, stat } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../random.js';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { KofnError } from '../errors.js';
@@ -18,7 +18,7 @@ export async function fileSink(path: string, force: boolean): Promise<Sink> {
     );
     if (exists) throw new KofnError('CLI_USAGE', `${path} already exists (use --force to replace it).`);
   }
-  const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.kofn-partial`);
+  const tmp = join(dirname(path), `.${randomHex(6)}.kofn-partial`);
   let fh;
   try {
     fh = await open(tmp, 'wx', 0o600);

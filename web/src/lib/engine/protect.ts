@@ -9,7 +9,7 @@
  * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
-import { RELAY_FAILURE_CODES, digestRoot, randomBytes, readChunks, shareChunkLength, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
+import { RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, shareChunkLength, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
@@ -80,7 +80,7 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
     chunkCount: r.chunkCount,
     epoch: r.epoch,
     placements: r.placements.map(({ relayId, name, url, x }) => ({ relayId, name, url, x })),
-    macKey: randomBytes(32) as Uint8Array<ArrayBuffer>,
+    macKey: newMacKey(),
     createdAt: Date.now(),
     doneUpTo: -1,
     digests: r.placements.map(() => [])

@@ -4,6 +4,7 @@
  * partial file); otherwise the service worker's streamed download; otherwise, for small files only, a Blob.
  */
 import type { Sink } from './retrieve';
+import { randomUuid } from '@kofn/shared';
 
 /**
  * A file name safe to save under, from a retrieved file's authenticated metadata record (whose author may be
@@ -51,7 +52,7 @@ export async function serviceWorkerSink(name: string, size: number, type: string
   const reg = await navigator.serviceWorker?.getRegistration();
   const sw = reg?.active;
   if (!sw || !navigator.serviceWorker.controller) return undefined;
-  const id = crypto.randomUUID();
+  const id = randomUuid();
   const channel = new MessageChannel();
   const ready = new Promise<void>((res) => {
     channel.port1.onmessage = (e) => {

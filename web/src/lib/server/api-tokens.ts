@@ -11,7 +11,7 @@
  */
 import { createHash } from 'node:crypto';
 import { and, count, eq, gt, isNull, lt, or } from 'drizzle-orm';
-import { KofnError, randomBytes } from '@kofn/shared';
+import { KofnError, randomBytes, randomHex } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { apiTokens, users } from './db/schema.js';
 import type { User } from './auth.js';
@@ -65,7 +65,7 @@ export async function createApiToken(db: Db, user: User, input: Record<string, u
   const name = tokenName(input.name);
   const days = expiryDays(input.expiresInDays);
   const token = API_TOKEN_PREFIX + base64url(randomBytes(32));
-  const handle = Buffer.from(randomBytes(16)).toString('hex');
+  const handle = randomHex(16);
   const expiresAt = days === null ? null : new Date(now.getTime() + days * 86_400_000);
   const row = await db.transaction(async (tx) => {
     // Counted and inserted under the user's row lock, so parallel creations cannot pass the cap together.

@@ -3,10 +3,10 @@
  * OWASP minimum), random session tokens stored only as their SHA-256, a CSRF token per session, and login
  * throttling in the database so every replica counts the same attempts (login-throttle.ts).
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
-import { KofnError } from '@kofn/shared';
+import { KofnError, randomBase64url, randomHex, randomUuid } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { sessions, users } from './db/schema.js';
 import { loginFailed, loginSucceeded, takeAttempt } from './login-throttle.js';
@@ -61,7 +61,7 @@ export async function createUser(
     const role = opts.adminIfFirst && count === 0 ? 'admin' : input.role;
     return tx
       .insert(users)
-      .values({ id: randomUUID(), email: input.email, displayName: input.displayName, passwordHash, role, mustChangePassword: input.mustChangePassword === true })
+      .values({ id: randomUuid(), email: input.email, displayName: input.displayName, passwordHash, role, mustChangePassword: input.mustChangePassword === true })
       .onConflictDoNothing()
       .returning();
   });
@@ -99,8 +99,8 @@ export interface NewSession {
 }
 
 export async function createSession(db: Db, user: User, now = new Date()): Promise<NewSession> {
-  const token = randomBytes(32).toString('base64url');
-  const csrfToken = randomBytes(32).toString('base64url');
+  const token = randomBase64url(32);
+  const csrfToken = randomBase64url(32);
   const expiresAt = new Date(now.getTime() + SESSION_TTL_MS);
   await db.insert(sessions).values({ id: sha256(token), userId: user.id, csrfToken, createdAt: now, expiresAt });
   return { token, csrfToken, user, expiresAt };
@@ -110,7 +110,7 @@ export async function createSession(db: Db, user: User, now = new Date()): Promi
 export async function login(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<NewSession> {
   await takeAttempt(db, emailAddress, client, now);
   const [row] = await db.select().from(users).where(eq(users.email, emailAddress));
-  dummyHash ??= argonHash(randomBytes(16).toString('hex'));
+  dummyHash ??= argonHash(randomHex(16));
   const ok = row?.passwordHash ? await argonVerify(row.passwordHash, password) : (await argonVerify(await dummyHash, password), false);
   if (!row || !ok || row.disabled) {
     await loginFailed(db, emailAddress, now);

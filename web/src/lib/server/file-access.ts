@@ -23,6 +23,8 @@ export interface Ctx {
 }
 
 export type FileRow = typeof files.$inferSelect;
+/** A transaction of either database driver, as `db.transaction` hands it to its callback. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 export type RelayRow = typeof relays.$inferSelect;
 export type PlacementWithRelay = typeof placements.$inferSelect & { relay: RelayRow };
 
@@ -52,4 +54,18 @@ export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boo
     if (g) return row;
   }
   throw new KofnError('NOT_FOUND', 'File not found on the servers.');
+}
+
+/**
+ * Locks a file's row in the caller's transaction if the file is still available at `epoch`. Renewal's
+ * switch (renewal.md step 5), a relay move and a repair all take this lock first, so they serialise and each
+ * acts only on the epoch it worked at; false means the file changed meanwhile (renewed, moved or removed).
+ */
+export async function lockFileAtEpoch(tx: Tx, fileId: string, epoch: number): Promise<boolean> {
+  const [locked] = await tx
+    .select({ id: files.id })
+    .from(files)
+    .where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available')))
+    .for('update');
+  return locked !== undefined;
 }

@@ -26,6 +26,7 @@ import type { Db } from './db/index.js';
 import { files, jobs, placements, relays, shareHealth } from './db/schema.js';
 import { enqueue, type JobHandler, type JobRow } from './jobs.js';
 import { record } from './history.js';
+import { lockFileAtEpoch } from './file-access.js';
 import { deleteFileOn, listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { checkFile } from './health.js';
@@ -258,12 +259,7 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
   await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
 
   const switched = await db.transaction(async (tx) => {
-    const [still] = await tx
-      .select({ id: files.id })
-      .from(files)
-      .where(and(eq(files.id, fileId), eq(files.epoch, file.epoch), eq(files.status, 'available')))
-      .for('update');
-    if (!still) return false;
+    if (!(await lockFileAtEpoch(tx, fileId, file.epoch))) return false;
     const moved = await tx
       .update(placements)
       .set({ relayId: target.id, digestRoot: expected, rootEpoch: file.epoch })

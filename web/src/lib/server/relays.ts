@@ -9,7 +9,7 @@
  * fail). A relay's URL, name, location and key change only by an administrator's action, recorded in the
  * administrator's history.
  */
-import { createHash, createPublicKey, randomBytes, randomUUID, verify } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import { and, asc, eq, gt, isNull, lt, ne, sql } from 'drizzle-orm';
 import {
   KofnError,
@@ -21,7 +21,9 @@ import {
   parseRelayLabel,
   parseRelayUrl,
   relaySigningInput,
-  type RelayReport
+  type RelayReport,
+  randomBase64url,
+  randomUuid
 } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { relayEnrollments, relays } from './db/schema.js';
@@ -117,9 +119,9 @@ export async function createEnrollment(db: Db, input: { label: unknown; relayId?
     if (!known) throw new KofnError('NOT_FOUND', 'No such storage server.');
     relayId = known.id;
   }
-  const token = randomBytes(32).toString('base64url');
+  const token = randomBase64url(32);
   const row = {
-    id: randomUUID(),
+    id: randomUuid(),
     tokenHash: hashEnrollmentToken(token),
     label,
     relayId,
@@ -168,7 +170,7 @@ export async function importProvisionedEnrollments(db: Db, entries: unknown, now
     if (relayId !== null && (await db.select({ id: relays.id }).from(relays).where(eq(relays.id, relayId))).length === 0) continue;
     const inserted = await db
       .insert(relayEnrollments)
-      .values({ id: randomUUID(), tokenHash: o.tokenHash, label, relayId, createdBy: null, createdAt: now, expiresAt: new Date(now.getTime() + ENROLLMENT_TTL_MS) })
+      .values({ id: randomUuid(), tokenHash: o.tokenHash, label, relayId, createdBy: null, createdAt: now, expiresAt: new Date(now.getTime() + ENROLLMENT_TTL_MS) })
       .onConflictDoNothing()
       .returning({ id: relayEnrollments.id });
     added += inserted.length;
@@ -260,7 +262,7 @@ export async function enrollRelay(db: Db, body: Uint8Array, signature: string | 
       }
       const [urlOwner] = await tx.select({ id: relays.id }).from(relays).where(eq(relays.url, e.url));
       if (urlOwner) throw new KofnError('RELAY_URL_IN_USE', 'Another storage server is registered at this URL.');
-      relayId = randomUUID();
+      relayId = randomUuid();
       await tx.insert(relays).values({ id: relayId, name: e.name, location: e.location, url: e.url, publicKey: e.publicKey, lastSignedAt: e.at, registeredAt: now, ...usageOf(e, now) });
     }
     await tx.update(relayEnrollments).set({ usedAt: now, usedByRelay: relayId, usedWithKey: e.publicKey }).where(eq(relayEnrollments.id, token.id));

@@ -8,12 +8,11 @@
  * The coordinator never sees a share, a sub-share or an update: it mints tokens, draws the check key after
  * every relay staged, and compares XORs of tags.
  */
-import { randomBytes } from 'node:crypto';
 import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import { HEADER_BYTES, KofnError, MAX_TOKEN_LIFETIME_S, RelayClient, digestRoot, failedEquations, parityWeights, shareChunkLength, type RelayRef, type RelayTimeouts } from '@kofn/shared';
+import { HEADER_BYTES, KofnError, MAX_TOKEN_LIFETIME_S, RelayClient, digestRoot, failedEquations, parityWeights, shareChunkLength, type RelayRef, type RelayTimeouts, randomBytes } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, history, jobs, placements, relays } from './db/schema.js';
-import type { Ctx } from './file-access.js';
+import { lockFileAtEpoch, type Ctx } from './file-access.js';
 import * as v from './validate.js';
 import { record } from './history.js';
 import { enqueue, type JobHandler, type JobRow } from './jobs.js';
@@ -168,7 +167,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   await keepLease();
 
   // renewal.md step 4: K is drawn only now, after every contribution is fixed.
-  const key = new Uint8Array(randomBytes(16));
+  const key = randomBytes(16);
   const weights = parityWeights(
     all.map((h) => h.x),
     file.k
@@ -216,12 +215,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     }
     // The file row is locked first, as a relay move (relay-lifecycle.ts) does, so the two serialise: a share
     // moved to another relay while this renewal ran would have no staged epoch there.
-    const [locked] = await tx
-      .select({ id: files.id })
-      .from(files)
-      .where(and(eq(files.id, fileId), eq(files.epoch, epoch), eq(files.status, 'available')))
-      .for('update');
-    if (!locked) return [];
+    if (!(await lockFileAtEpoch(tx, fileId, epoch))) return [];
     const current = await tx.select({ relayId: placements.relayId, x: placements.x }).from(placements).where(eq(placements.fileId, fileId));
     if (current.length !== all.length || !current.every((p) => all.some((h) => h.relay.id === p.relayId && h.x === p.x))) return [];
     // Digest roots of the staged epoch, per relay (from each relay's prepare answer), recorded with the switch

@@ -10,15 +10,15 @@
  * at least k other shares are good. Jobs are idempotent: a repair runs from the start again after a crash
  * (a relay keeps repair sessions in memory only), and first deletes what the receiver holds of the file.
  */
-import { randomBytes } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
-import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, digestRoot, type RelayTimeouts } from '@kofn/shared';
+import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, digestRoot, type RelayTimeouts, randomHex } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays, shareHealth } from './db/schema.js';
 import { listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { enqueue } from './jobs.js';
 import { record } from './history.js';
+import { lockFileAtEpoch } from './file-access.js';
 
 const TOKEN_TTL_S = 15 * 60;
 /** A whole file's repair runs in one collect call on the receiver; a 1 GB (3,5) file moves ~1 GB. */
@@ -105,7 +105,7 @@ export async function rebuildShareOn(
   const fileId = file.id;
   const epoch = file.epoch;
   if (helpers.length !== file.k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${file.k} good shares a repair needs are known.`);
-  const rid = randomBytes(16).toString('hex');
+  const rid = randomHex(16);
   const xs = helpers.map((h) => h.x);
   const dropToken = () => mintCapability(key, { relayId: receiver.id, userId: 'coordinator', fid: fileId, op: 'renew_drop', chunks: [0, 0], ttl: 60, ep: epoch, dxs: [] });
   await new RelayClient(refOf(receiver), { token: dropToken, timeouts }).dropEpoch(fileId, epoch);
@@ -178,12 +178,7 @@ export async function repairShare(db: Db, key: SigningKey, fileId: string, relay
   // Marked ok only if the file is still at the epoch repaired (a renewal's switch meanwhile leaves this share
   // without the new epoch: the next check finds it missing and repairs it at that epoch).
   const marked = await db.transaction(async (tx) => {
-    const [still] = await tx
-      .select({ id: files.id })
-      .from(files)
-      .where(and(eq(files.id, fileId), eq(files.epoch, file.epoch), eq(files.status, 'available')))
-      .for('update');
-    if (!still) return false;
+    if (!(await lockFileAtEpoch(tx, fileId, file.epoch))) return false;
     await tx
       .insert(shareHealth)
       .values({ fileId, relayId, state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now })

@@ -3,9 +3,8 @@
  * placement on relays with random distinct x, its upload tokens; replacing a relay that fails an upload;
  * and the sweep that removes reservations not committed in time. Committing one is files.ts commitFile.
  */
-import { randomInt } from 'node:crypto';
 import { and, eq, inArray, lt, ne, sql } from 'drizzle-orm';
-import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, newFileId, type BatchFailure, type BatchReservations, type RelayReplacement, type Reservation } from '@kofn/shared';
+import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, newFileId, type BatchFailure, type BatchReservations, type RelayReplacement, type Reservation, randomBelow } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays } from './db/schema.js';
 import { enqueue } from './jobs.js';
@@ -15,11 +14,11 @@ import { tokensFor } from './capabilities.js';
 import { heldBytes } from './usage.js';
 import { batchItems, failed } from './batch.js';
 
-/** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates with the platform CSPRNG). */
+/** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates from random.ts). */
 function pickXs(n: number): number[] {
   const pool = Array.from({ length: 255 }, (_, i) => i + 1);
   for (let i = 0; i < n; i++) {
-    const j = i + randomInt(255 - i);
+    const j = i + randomBelow(255 - i);
     [pool[i], pool[j]] = [pool[j]!, pool[i]!];
   }
   return pool.slice(0, n);

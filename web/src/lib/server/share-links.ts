@@ -26,9 +26,10 @@
  * is valid and within LINK_RENEW_WINDOW_MS of a counted open. The relay sees the subject `link:<id>`'s
  * pseudonym, which links neither to the owner nor to other links.
  */
-import { createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
+import { createPublicKey, verify } from 'node:crypto';
+import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
-import { KofnError, linkProofMessage, type LinkProofPurpose } from '@kofn/shared';
+import { KofnError, linkProofMessage, type LinkProofPurpose, randomBase64url } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, shareLinkProofs, shareLinks } from './db/schema.js';
 import type { SigningKey } from './signing-keys.js';
@@ -61,7 +62,7 @@ const invalid = () => new KofnError('LINK_INVALID', 'This link is not valid, or 
 const notFound = () => new KofnError('NOT_FOUND', 'Link not found.');
 
 /** A key nobody holds: unknown ids are checked against it so they take the same work as known ones. */
-const DUMMY_KEY = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+const DUMMY_KEY = newEd25519KeyPair().publicKey.export({ format: 'jwk' }).x!;
 
 /** RATE_LIMITED with the wait the HTTP layer sends as Retry-After. */
 export class LinkThrottledError extends KofnError {
@@ -123,7 +124,7 @@ export async function createLink(ctx: Ctx, input: Record<string, unknown>, now =
   if (!file) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
   const [row] = await ctx.db
     .insert(shareLinks)
-    .values({ id: randomBytes(16).toString('base64url'), fileId, ownerId: ctx.user.id, publicKey: input.publicKey, passwordProtected: input.passwordProtected, expiresAt, maxDownloads })
+    .values({ id: randomBase64url(16), fileId, ownerId: ctx.user.id, publicKey: input.publicKey, passwordProtected: input.passwordProtected, expiresAt, maxDownloads })
     .returning();
   await record(ctx.db, { userId: ctx.user.id, operation: 'link_create', fileId, fileName: file.name, result: 'ok', detail: linkDetail(row!) });
   return view(row!, file.name, now);

@@ -12,9 +12,10 @@
  * whose it is, by recomputing `tokenSubject`.
  */
 import { asc, desc } from 'drizzle-orm';
-import { SignJWT, exportJWK, generateKeyPair, importJWK, type CryptoKey, type JWK } from 'jose';
-import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
-import { MAX_TOKEN_LIFETIME_S, TOKEN_ISSUER, type CapabilityClaims } from '@kofn/shared';
+import { SignJWT, importJWK, type CryptoKey, type JWK } from 'jose';
+import { createHmac, hkdfSync } from 'node:crypto';
+import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
+import { MAX_TOKEN_LIFETIME_S, TOKEN_ISSUER, type CapabilityClaims, randomUuid } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { signingKeys } from './db/schema.js';
 
@@ -41,12 +42,13 @@ export function tokenSubject(key: SigningKey, userId: string, fileId: string): s
 export async function ensureSigningKey(db: Db): Promise<SigningKey> {
   let [row] = await db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).limit(1);
   if (!row) {
-    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-    const kid = randomUUID();
+    // The key pair from random.ts's seed (ed25519-keys.ts), exported as RFC 8037 OKP JWKs.
+    const { publicKey, privateKey } = newEd25519KeyPair();
+    const kid = randomUuid();
     // Two replicas starting together may both try; the primary key keeps one of each, both valid.
     await db
       .insert(signingKeys)
-      .values({ kid, publicJwk: JSON.stringify(await exportJWK(publicKey)), privateJwk: JSON.stringify(await exportJWK(privateKey)) })
+      .values({ kid, publicJwk: JSON.stringify(publicKey.export({ format: 'jwk' })), privateJwk: JSON.stringify(privateKey.export({ format: 'jwk' })) })
       .onConflictDoNothing();
     [row] = await db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).limit(1);
   }
@@ -80,7 +82,7 @@ export function mintCapability(key: SigningKey, req: MintRequest): Promise<strin
     .setIssuer(TOKEN_ISSUER)
     .setAudience(req.relayId)
     .setSubject(tokenSubject(key, req.userId, req.fid))
-    .setJti(randomUUID())
+    .setJti(randomUuid())
     .setIssuedAt(now)
     .setNotBefore(now - 5)
     .setExpirationTime(now + ttl)

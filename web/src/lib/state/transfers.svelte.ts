@@ -1,4 +1,5 @@
 /** Protect and retrieve operations in progress, for the progress panel (rune state, one instance). */
+import { randomUuid } from '@kofn/shared';
 export interface Transfer {
   id: string;
   kind: 'protect' | 'retrieve';
@@ -18,7 +19,7 @@ class Transfers {
 
   start(kind: Transfer['kind'], name: string, total: number): Transfer {
     const t: Transfer = {
-      id: crypto.randomUUID(),
+      id: randomUuid(),
       kind,
       name,
       total,

@@ -5,11 +5,11 @@
  * tests that only PostgreSQL proves show up in the totals instead of vanishing (issue #24, survivor 5).
  * `npm test` (e2e/run-all.mjs) sets DATABASE_URL itself when it finds a PostgreSQL on 127.0.0.1:5432.
  */
-import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import postgres from 'postgres';
 import { describe } from 'vitest';
 import { openDatabase, type Database } from './index.js';
+import { randomHex } from '@kofn/shared';
 
 export interface TestDatabase {
   name: 'pglite' | 'postgres';
@@ -37,7 +37,7 @@ export function testDatabases(): TestDatabase[] {
     list.push({
       name: 'postgres',
       open: async () => {
-        const dbName = `kofn_test_${randomBytes(6).toString('hex')}`;
+        const dbName = `kofn_test_${randomHex(6)}`;
         const admin = postgres(url, { max: 1, onnotice: () => {} });
         await admin.unsafe(`create database ${dbName}`);
         const target = new URL(url);

@@ -8,11 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/index.js';
 import { relays } from '../db/schema.js';
 import { publicJwks } from '../signing-keys.js';
+import { randomUuid } from '@kofn/shared';
 
 export interface TestRelay {
   id: string;
@@ -55,7 +56,7 @@ function spawnRelay(id: string, name: string, dataDir: string, jwk: string): Pro
 
 /** Registers a relay as enrolled (a key of its own pinned) and just heard from: a fixture for suites. */
 export async function registerTestRelay(db: Db, r: { id: string; name: string; url: string }): Promise<void> {
-  const publicKey = generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }).x!;
+  const publicKey = newEd25519KeyPair().publicKey.export({ format: 'jwk' }).x!;
   await db.insert(relays).values({ ...r, location: 'test', version: '0.1.0', storage: 'Disk', freeBytes: 1e12, usedBytes: 0, lastHeartbeat: new Date(), publicKey });
 }
 
@@ -64,7 +65,7 @@ export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
   const jwk = JSON.stringify(keys[0]);
   const out: TestRelay[] = [];
   for (let i = 1; i <= n; i++) {
-    const id = randomUUID();
+    const id = randomUuid();
     const name = `test-relay-${i}`;
     const dataDir = mkdtempSync(join(tmpdir(), 'kofn-coord-relay-'));
     let { child, url } = await spawnRelay(id, name, dataDir, jwk);
