@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Server } from 'node:http';
-import { createRemoteJWKSet, importJWK } from 'jose';
+import { importJWK } from 'jose';
 import { KOFN_VERSION } from '@kofn/shared';
 import { loadConfig, type RelayConfig } from './config.js';
 import { createApp } from './app.js';
@@ -19,6 +19,7 @@ import { DiskStore } from './storage/disk.js';
 import { defaultSpoolDir } from './storage/spool-dir.js';
 import type { ChunkStore } from './storage/types.js';
 import type { KeySource } from './capability.js';
+import { coordinatorKeys } from './coordinator-keys.js';
 import { hardenServer, limitsFromEnv, serverOptions } from './server-limits.js';
 
 function argValue(name: string): string | undefined {
@@ -48,7 +49,7 @@ async function keySource(config: RelayConfig): Promise<KeySource> {
     throw new Error('no key to verify capability tokens: set KOFN_COORDINATOR (its /api/jwks) or KOFN_TOKEN_PUBLIC_JWK');
   }
   if (jwk) return (await importJWK(JSON.parse(jwk) as Parameters<typeof importJWK>[0], 'EdDSA')) as KeySource;
-  return createRemoteJWKSet(new URL(`${config.coordinator}/api/jwks`), { cooldownDuration: 30_000, timeoutDuration: 5_000 });
+  return coordinatorKeys(config.coordinator);
 }
 
 const config = loadConfig(argValue('--config') ?? process.env.KOFN_RELAY_CONFIG);

@@ -35,6 +35,8 @@ import {
   repairPad,
   sumContributions,
   writeHeader,
+  hasErrorCode,
+  readBounded,
   FLAG_FINAL,
   FLAG_METADATA,
   type TokenOp,
@@ -90,9 +92,28 @@ function fileIdParam(c: Context<Env>): string {
   return fileId;
 }
 
+/**
+ * A repair step's JSON body, read bounded as it arrives (a Content-Length may lie or be absent): seed
+ * tokens are handed to peer relays, so the sender may be hostile and must not make this relay buffer an
+ * endless body (issue #13: every read of another party's message is bounded).
+ */
 async function jsonBody(c: Context<Env>): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  if (text.length > MAX_JSON_BYTES) throw new KofnError('PAYLOAD_TOO_LARGE', `Request body over ${MAX_JSON_BYTES} bytes.`);
+  const tooLarge = () => new KofnError('PAYLOAD_TOO_LARGE', `Request body over ${MAX_JSON_BYTES} bytes.`);
+  const declared = c.req.header('content-length');
+  if (declared !== undefined && Number(declared) > MAX_JSON_BYTES) throw tooLarge();
+  let raw: Uint8Array;
+  try {
+    raw = await readBounded(c.req.raw.body, MAX_JSON_BYTES, tooLarge);
+  } catch (e) {
+    if (hasErrorCode(e, 'PAYLOAD_TOO_LARGE')) throw e;
+    throw bad('The request was interrupted before its end.');
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+  } catch {
+    throw bad('Body is not valid JSON.');
+  }
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -130,7 +151,7 @@ function token(v: unknown, field: string): string {
 }
 
 /** Reads a peer's answer, cut at `maxBytes` and at the deadline of `signal`. */
-async function readBounded(res: Response, maxBytes: number): Promise<Uint8Array> {
+async function readPeerAnswer(res: Response, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw new KofnError('RELAY_ANSWER_TOO_LARGE', 'A repair peer\u2019s answer is too large.');
   if (!res.body) return new Uint8Array(0);
@@ -157,7 +178,7 @@ async function peerCall(url: string, init: RequestInit, maxBytes: number): Promi
   } catch {
     throw new KofnError('RELAY_TIMEOUT', 'A repair peer did not answer in time.');
   }
-  return { status: res.status, body: await readBounded(res, maxBytes), flags: res.headers.get(FLAGS_HEADER) };
+  return { status: res.status, body: await readPeerAnswer(res, maxBytes), flags: res.headers.get(FLAGS_HEADER) };
 }
 
 export interface RepairDeps {

@@ -11,7 +11,7 @@
  * (a relay keeps repair sessions in memory only), and first deletes what the receiver holds of the file.
  */
 import { and, eq } from 'drizzle-orm';
-import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, digestRoot, type RelayTimeouts, randomHex } from '@kofn/shared';
+import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, digestRoot, hasErrorCode, randomHex, readBounded, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays, shareHealth } from './db/schema.js';
 import { listChunks } from './relay-client.js';
@@ -24,32 +24,55 @@ const TOKEN_TTL_S = 15 * 60;
 /** A whole file's repair runs in one collect call on the receiver; a 1 GB (3,5) file moves ~1 GB. */
 const COLLECT_TIMEOUT_MS = 14 * 60_000;
 const START_TIMEOUT_MS = 60_000;
-const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+/** A start answer is `{ rid, seeds }`: a few dozen bytes. */
+const START_ANSWER_BYTES = 4096;
+/** A collect answer is `{ fileId, x, digests }`: one 64-hex digest (67 bytes in JSON) per chunk. */
+const collectAnswerBytes = (chunkCount: number) => 4096 + 80 * (chunkCount + 1);
 
-async function post(url: string, token: string, body: unknown, timeoutMs: number): Promise<Record<string, unknown>> {
+/**
+ * POSTs one repair step to a relay and reads its JSON answer, bounded in size (counted as bytes arrive,
+ * whatever Content-Length says) and in time (the signal covers the body too): a helper or receiver relay
+ * may be hostile, and an unbounded read let it fill the coordinator's memory (issue #13 item 6).
+ */
+async function post(relay: { id: string; name: string; url: string }, path: string, token: string, body: unknown, timeoutMs: number, maxBytes: number): Promise<Record<string, unknown>> {
+  const details = (status: number) => ({ details: { relayId: relay.id, relayName: relay.name, status } });
+  const timedOut = () => new KofnError('RELAY_TIMEOUT', `Storage server ${relay.name} did not answer a repair step in time.`, details(0));
+  const signal = AbortSignal.timeout(timeoutMs);
   let res: Response;
   try {
-    res = await fetch(url, {
+    res = await fetch(`${relay.url}${path}`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(timeoutMs)
+      redirect: 'error',
+      signal
     });
   } catch {
-    throw new KofnError('RELAY_TIMEOUT', `No answer from ${new URL(url).host} in time.`);
+    throw timedOut();
   }
-  const text = await res.text();
-  if (text.length > MAX_ANSWER_BYTES) throw new KofnError('RELAY_ANSWER_TOO_LARGE', 'A storage server\u2019s repair answer is too large.');
+  const tooLarge = () => new KofnError('RELAY_ANSWER_TOO_LARGE', `Storage server ${relay.name} sent more than the ${maxBytes} bytes a repair answer takes.`, details(res.status));
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBounded(res.body, maxBytes, tooLarge);
+  } catch (e) {
+    if (hasErrorCode(e, 'RELAY_ANSWER_TOO_LARGE')) throw e;
+    throw signal.aborted ? timedOut() : new KofnError('RELAY_BAD_ANSWER', `Storage server ${relay.name} broke off its repair answer.`, details(res.status));
+  }
   let parsed: unknown = {};
   try {
-    parsed = JSON.parse(text);
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     /* not JSON: reported below with the status */
   }
   const obj = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
   if (res.status !== 200) {
     const e = obj.error as { code?: unknown } | undefined;
-    throw new KofnError('RELAY_BAD_ANSWER', `Repair step refused by ${new URL(url).host} (${typeof e?.code === 'string' ? e.code : `HTTP ${res.status}`}).`);
+    throw new KofnError('RELAY_BAD_ANSWER', `Repair step refused by ${relay.name} (${typeof e?.code === 'string' ? e.code : `HTTP ${res.status}`}).`, details(res.status));
   }
   return obj;
 }
@@ -112,7 +135,8 @@ export async function rebuildShareOn(
   for (let j = 0; j < helpers.length; j++) {
     const peers = await Promise.all(helpers.slice(j + 1).map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_seed', epoch, j) })));
     await post(
-      `${helpers[j]!.relay.url}/v1/repair/${fileId}/start`,
+      refOf(helpers[j]!.relay),
+      `/v1/repair/${fileId}/start`,
       await capability(key, helpers[j]!.relayId, fileId, 'repair_start', epoch),
       {
         rid,
@@ -123,12 +147,14 @@ export async function rebuildShareOn(
         chunkCount: file.chunkCount,
         peers
       },
-      START_TIMEOUT_MS
+      START_TIMEOUT_MS,
+      START_ANSWER_BYTES
     );
   }
   const sources = await Promise.all(helpers.map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_send', epoch) })));
   await post(
-    `${receiver.url}/v1/repair/${fileId}/collect`,
+    refOf(receiver),
+    `/v1/repair/${fileId}/collect`,
     await capability(key, receiver.id, fileId, 'repair_collect', epoch),
     {
       rid,
@@ -138,7 +164,8 @@ export async function rebuildShareOn(
       chunkCount: file.chunkCount,
       helpers: sources
     },
-    COLLECT_TIMEOUT_MS
+    COLLECT_TIMEOUT_MS,
+    collectAnswerBytes(file.chunkCount)
   );
 
   // Verified from the receiver's own listing at the epoch, not from what its collect answer said.
