@@ -74,7 +74,7 @@ export default tseslint.config(
         // typescript-eslint's project service finds each file's nearest tsconfig.json, as the editor does.
         projectService: {
           // Config files that no tsconfig includes (they are not part of any build).
-          allowDefaultProject: ['web/drizzle.config.ts', 'web/vitest.bench.config.ts', 'web/src/service-worker.ts']
+          allowDefaultProject: ['web/drizzle.config.ts', 'web/vitest.bench.config.ts', 'web/vitest.mutation.config.ts', 'web/src/service-worker.ts']
         },
         tsconfigRootDir: root,
         extraFileExtensions: ['.svelte']

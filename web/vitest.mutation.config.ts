@@ -1,4 +1,4 @@
-import { defineConfig, mergeConfig } from 'vitest/config';
+import { defineConfig, mergeConfig, type ViteUserConfig } from 'vitest/config';
 import base from './vite.config.js';
 
 /**
@@ -24,8 +24,7 @@ export default defineConfig((env) => {
   const suites = SUITES[process.env.KOFN_STRYKER_MODULE ?? ''];
   if (!suites) throw new Error(`No suites listed for ${process.env.KOFN_STRYKER_MODULE} in web/vitest.mutation.config.ts`);
   // Instrumented code on a loaded machine: 300 s per test and hook (see shared/vitest.mutation.config.ts).
-  const config = mergeConfig(resolved, { test: { testTimeout: 300_000, hookTimeout: 300_000 } });
+  const config = mergeConfig(resolved, { test: { testTimeout: 300_000, hookTimeout: 300_000 } }) as ViteUserConfig;
   // Replaced, not merged: mergeConfig would add these to the base's src/**/*.test.ts.
-  config.test!.include = suites.map((s) => `src/lib/server/${s}`);
-  return config;
+  return { ...config, test: { ...config.test, include: suites.map((s) => `src/lib/server/${s}`) } };
 });

@@ -133,7 +133,9 @@ describe('WorkerPool', () => {
 
   it('passes a task failure through and keeps the worker', async () => {
     const p = pool({ size: 1 });
-    await expect(p.run(async () => Promise.reject({ code: 'AUTH_FAILED' }))).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+    // A worker's failure crosses Comlink as a plain object (share.worker.ts, guarded), not an Error.
+    const failure: unknown = { code: 'AUTH_FAILED' };
+    await expect(p.run(async () => Promise.reject(failure))).rejects.toMatchObject({ code: 'AUTH_FAILED' });
     expect(await p.run(async ({ worker }) => worker.id)).toBe(0);
     expect(p.spawned).toBe(1);
   });

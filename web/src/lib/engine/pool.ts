@@ -72,7 +72,7 @@ interface Slot<Api> {
   retiring: boolean;
 }
 
-const aborted = () => ({ name: 'AbortError', code: 'INTERNAL', message: 'The operation was cancelled.' });
+const aborted = () => Object.assign(new Error('The operation was cancelled.'), { name: 'AbortError', code: 'INTERNAL' });
 
 export type ShareWorker = Comlink.Remote<ShareWorkerApi>;
 
@@ -102,7 +102,7 @@ export class WorkerPool<Api> {
   spawned = 0;
 
   constructor(opts: PoolOptions<Api>) {
-    const size = opts.size ?? defaultPoolSize(globalThis.navigator?.hardwareConcurrency || 2);
+    const size = opts.size ?? defaultPoolSize((typeof navigator === 'undefined' ? 0 : navigator.hardwareConcurrency) || 2);
     this.#spawn = opts.spawn;
     this.#perWorker = opts.tasksPerWorker ?? 1;
     this.#retireAfter = (opts.retireBudgetBytes ?? Infinity) / size;

@@ -6,7 +6,7 @@
  * Plaintext reaches the sink only after its chunk authenticated; on any error the sink is aborted.
  */
 import * as Comlink from 'comlink';
-import { FLAG_FINAL, shareChunkLength, type RelayTimeouts } from '@kofn/shared';
+import { FLAG_FINAL, KofnError, shareChunkLength, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { ping } from './relay-http';
@@ -93,7 +93,7 @@ const IN_FLIGHT = 8;
 const RETIRE_BUDGET_BYTES = 96 * 1024 * 1024;
 
 function codeOf(err: unknown): string | undefined {
-  return (err as { code?: string })?.code;
+  return (err as { code?: string } | null)?.code;
 }
 
 export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: RetrieveOptions = {}): Promise<RetrieveResult> {
@@ -121,11 +121,11 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   /** Why each failed relay failed, as its error said (naming it). */
   const failures = new Map<string, RelayFailure>();
   // Issue #17 defect 8: say which servers failed, how many are needed and how many answered.
-  const offline = () => ({
-    code: 'RELAYS_OFFLINE',
-    message:
+  const offline = () =>
+    new KofnError(
+      'RELAYS_OFFLINE',
       `Some storage servers necessary for the operation are not connected: ${m.k} of ${m.n} are needed and ${failures.size} did not answer. ${[...failures.values()].map((f) => f.message).join(' ')}`.trim()
-  });
+    );
 
   const replace = (relay: Placement): void => {
     const at = active.indexOf(relay);
@@ -174,7 +174,7 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
           if (opts.signal?.aborted) throw opts.signal.reason;
           // The coordinator refused fresh tokens: no relay failed, and no other relay would serve either.
           const ended = out.failures.find((f) => f.code === 'ACCESS_ENDED');
-          if (ended) throw { code: ended.code, message: ended.message };
+          if (ended) throw new KofnError('ACCESS_ENDED', ended.message);
           for (const f of out.failures) failures.set(f.relayId, f);
           out.unreachable.forEach(lost);
           if (attempt >= m.n) throw offline();
@@ -205,12 +205,13 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     // Every worker, and every worker that replaces one, learns the file's key from the same metadata shares.
     await pool.setInit((w) => w.initDecoder(fileId, m.epoch, m.k, metaShares, opts.relayTimeouts, renew));
     if (meta.size !== m.size || meta.chunkCount !== m.chunkCount) {
-      throw { code: 'BAD_SHARE_FORMAT', message: 'The stored file does not match its manifest.' };
+      throw new KofnError('BAD_SHARE_FORMAT', 'The stored file does not match its manifest.');
     }
     // The coordinator cannot rename a file (names are fixed at reserve), so a manifest naming it otherwise
     // than its authenticated record is lying: refuse rather than pick one of the two.
-    if (meta.name !== m.name) throw { code: 'METADATA_MISMATCH', message: 'The coordinator names this file differently from its authenticated record; nothing was saved.' };
-    sink = await sinkFor({ name: safeFileName(meta.name), size: meta.size, type: meta.type });
+    if (meta.name !== m.name) throw new KofnError('METADATA_MISMATCH', 'The coordinator names this file differently from its authenticated record; nothing was saved.');
+    const opened = await sinkFor({ name: safeFileName(meta.name), size: meta.size, type: meta.type });
+    sink = opened;
     let done = 0;
     const ready = new Map<number, Uint8Array<ArrayBuffer>>();
     const shareLength = shareChunkLength(m.chunkSize);
@@ -220,7 +221,7 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
       while (ready.has(nextToWrite)) {
         const data = ready.get(nextToWrite)!;
         ready.delete(nextToWrite);
-        await sink!.write(data);
+        await opened.write(data);
         // A buffer not kept is zeroed, as the kept ones are at the end: no plaintext waits for the collector.
         if (written.length < IN_FLIGHT) written.push(data.buffer);
         else new Uint8Array(data.buffer).fill(0);
@@ -240,15 +241,15 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
             return out;
           }, sources.length * shareLength)
         );
-        if (((d.flags & FLAG_FINAL) !== 0) !== (i === m.chunkCount)) throw { code: 'STREAM_TRUNCATED', message: 'The file ended early.' };
+        if (((d.flags & FLAG_FINAL) !== 0) !== (i === m.chunkCount)) throw new KofnError('STREAM_TRUNCATED', 'The file ended early.');
         ready.set(i, d.data);
         await flush();
       });
     }
     await inflight.drain();
     await flush();
-    if (done !== m.size) throw { code: 'STREAM_TRUNCATED', message: 'The file ended before its final chunk.' };
-    await sink.close();
+    if (done !== m.size) throw new KofnError('STREAM_TRUNCATED', 'The file ended before its final chunk.');
+    await opened.close();
     opts.onProgress?.(done, m.size, { ...perRelay });
     return { size: done, badRelays: [...bad], unreachable: [...unreachable] };
   } catch (err) {

@@ -9,7 +9,19 @@
  * fields in Comlink's serializer).
  */
 import * as Comlink from 'comlink';
-import { MAC_KEY_BYTES, MAX_NAME_BYTES, MAX_TYPE_BYTES, ShareDecoder, ShareEncoder, fileIdFromHex, hasErrorCode, shareChunkLength, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
+import {
+  KofnError,
+  MAC_KEY_BYTES,
+  MAX_NAME_BYTES,
+  MAX_TYPE_BYTES,
+  ShareDecoder,
+  ShareEncoder,
+  fileIdFromHex,
+  hasErrorCode,
+  shareChunkLength,
+  type MetadataRecord,
+  type RelayTimeouts
+} from '@kofn/shared';
 import { relayClient, type RelayEndpoint, type RenewToken } from './relay-http';
 
 /** Where one share goes or comes from, with the capability token for it (and the relay's name, for errors). */
@@ -99,10 +111,25 @@ async function guarded<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (!hasErrorCode(err)) throw { name: 'Error', code: 'INTERNAL', message: String((err as Error)?.message ?? err) };
-    const details = (err as { details?: unknown }).details;
-    throw { name: 'KofnError', code: err.code, message: err.message, ...(details ? { details } : {}) };
+    let wire: { name: string; code: string; message: string; details?: unknown };
+    if (!hasErrorCode(err)) {
+      const message = (err as { message?: unknown } | null)?.message;
+      wire = { name: 'Error', code: 'INTERNAL', message: typeof message === 'string' ? message : String(err) };
+    } else {
+      const details = (err as { details?: unknown }).details;
+      wire = { name: 'KofnError', code: err.code, message: err.message, ...(details ? { details } : {}) };
+    }
+    // A plain object on purpose: Comlink posts a thrown Error as its name, message and stack only (dropping
+    // code and details), while any other value crosses whole by structured clone.
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
+    throw wire;
   }
+}
+
+/** The worker's per-file state, set by init/initDecoder: a call before them is a bug in the page. */
+function initialised<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new KofnError('INTERNAL', `The share worker's ${what} is used before it is set up.`);
+  return value;
 }
 
 /** Share chunks are written here and copied into Blobs at once, so a chunk allocates no share buffers. */
@@ -113,7 +140,8 @@ const asBody = (share: Uint8Array<ArrayBuffer>): Blob => new Blob([share], { typ
 /** The scratch buffers, grown to hold share chunks of `dataLength` bytes of data. */
 function scratchFor(dataLength: number): Array<Uint8Array<ArrayBuffer>> {
   const size = shareChunkLength(dataLength);
-  if (scratch.length !== encoder!.xs.length || scratch[0]!.length < size) scratch = encoder!.xs.map(() => new Uint8Array(size));
+  const xs = initialised(encoder, 'encoder').xs;
+  if (scratch.length !== xs.length || scratch[0]!.length < size) scratch = xs.map(() => new Uint8Array(size));
   return scratch;
 }
 
@@ -139,7 +167,7 @@ function settled(got: Array<PromiseSettledResult<Uint8Array>>, sources: RelayTar
   const failures: RelayFailure[] = [];
   got.forEach((g, i) => {
     if (g.status === 'fulfilled') return;
-    const e = g.reason as { code?: unknown; message?: unknown };
+    const e = g.reason as { code?: unknown; message?: unknown } | null;
     failures.push({ relayId: sources[i]!.relayId, code: typeof e?.code === 'string' ? e.code : 'RELAYS_OFFLINE', message: typeof e?.message === 'string' ? e.message : 'No answer.' });
   });
   if (failures.length > 0) return { unreachable: failures.map((f) => f.relayId), failures };
@@ -167,14 +195,14 @@ const api = {
       renewToken = renew;
     }),
   /** Splits the metadata record and stores its shares (chunk 0). */
-  protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) => guarded(async () => putAll(0, (await serially(() => encoder!.encodeMetadata(meta))).map(asBody), targets)),
+  protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) => guarded(async () => putAll(0, (await serially(() => initialised(encoder, 'encoder').encodeMetadata(meta))).map(asBody), targets)),
   /**
    * Splits data chunk `index` and stores its shares; answers each relay's digest, and gives back the
    * chunk's buffer (`spent`) for the page to read a later chunk into (see readChunks).
    */
   protectChunk: (index: number, final: boolean, data: Uint8Array<ArrayBuffer>, targets: RelayTarget[]) =>
     guarded(async (): Promise<ProtectedChunk> => {
-      const bodies = await serially(async () => (await encoder!.encodeData(index, final, data, scratchFor(data.length))).map(asBody));
+      const bodies = await serially(async () => (await initialised(encoder, 'encoder').encodeData(index, final, data, scratchFor(data.length))).map(asBody));
       const digests = await putAll(index, bodies, targets);
       return Comlink.transfer({ digests, spent: data.buffer }, [data.buffer]);
     }),
@@ -204,7 +232,7 @@ const api = {
       const shares = settled(got, sources);
       if (!Array.isArray(shares)) return shares;
       const sizes = shares.map((s) => s.byteLength);
-      const d = await serially(() => decoder!.decodeData(shares, { ...decodeExpect!, index }, into));
+      const d = await serially(() => initialised(decoder, 'decoder').decodeData(shares, { ...initialised(decodeExpect, 'decoder'), index }, into));
       const spent = shares.map((s) => s.buffer as ArrayBuffer);
       return Comlink.transfer({ data: d.data, flags: d.flags, bad: d.bad, sizes, spent }, [d.data.buffer, ...spent]);
     })

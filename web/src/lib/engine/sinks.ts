@@ -3,6 +3,7 @@
  * (the file is written through a swap file and appears only on close, so an aborted retrieval leaves no
  * partial file); otherwise the service worker's streamed download; otherwise, for small files only, a Blob.
  */
+import { KofnError } from '@kofn/shared';
 import type { Sink } from './retrieve';
 import { randomUuid } from '@kofn/shared';
 
@@ -34,7 +35,10 @@ export function canPickFile(): boolean {
 
 /** Must be called from the click that asked for the file (the picker needs user activation). */
 export async function pickFileSink(name: string): Promise<Sink> {
-  const handle = await (window as unknown as SaveFilePickerWindow).showSaveFilePicker!({ suggestedName: name });
+  const w = window as unknown as SaveFilePickerWindow;
+  // Callers ask canPickFile() first; this is the check the types need.
+  if (!w.showSaveFilePicker) throw new KofnError('INTERNAL', 'This browser cannot pick a file to save into.');
+  const handle = await w.showSaveFilePicker({ suggestedName: name });
   const writable = await handle.createWritable();
   return {
     write: (chunk) => writable.write(chunk as Uint8Array<ArrayBuffer>),
@@ -49,7 +53,9 @@ export async function pickFileSink(name: string): Promise<Sink> {
 
 /** Streams through the service worker to a normal browser download (kept alive by the stream itself). */
 export async function serviceWorkerSink(name: string, size: number, type: string): Promise<Sink | undefined> {
-  const reg = await navigator.serviceWorker?.getRegistration();
+  // navigator.serviceWorker exists only in secure contexts, which the DOM types do not say.
+  if (!('serviceWorker' in navigator)) return undefined;
+  const reg = await navigator.serviceWorker.getRegistration();
   const sw = reg?.active;
   if (!sw || !navigator.serviceWorker.controller) return undefined;
   const id = randomUuid();
@@ -86,7 +92,7 @@ export async function serviceWorkerSink(name: string, size: number, type: string
 
 export function blobSink(name: string, size: number, type: string): Sink {
   if (size > BLOB_LIMIT) {
-    throw { code: 'PAYLOAD_TOO_LARGE', message: `This browser cannot stream to disk; files over ${BLOB_LIMIT / 2 ** 20} MiB need a browser with the File System Access API or service workers.` };
+    throw new KofnError('PAYLOAD_TOO_LARGE', `This browser cannot stream to disk; files over ${BLOB_LIMIT / 2 ** 20} MiB need a browser with the File System Access API or service workers.`);
   }
   const parts: Blob[] = [];
   return {

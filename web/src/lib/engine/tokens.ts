@@ -35,6 +35,8 @@ export function renewer(fileId: string, op: 'get' | 'put', onTokens: (tokens: Ma
   const fromCoordinator: FetchTokens = fetchTokens ?? (() => api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op }).then((r) => r.tokens));
   const fetchFresh: FetchTokens = () =>
     fromCoordinator().catch((err: unknown) => {
+      // A plain object on purpose (see renewalFailure): it crosses Comlink whole.
+      // eslint-disable-next-line @typescript-eslint/only-throw-error
       throw renewalFailure(err);
     });
   return async (relayId) => {
@@ -46,6 +48,8 @@ export function renewer(fileId: string, op: 'get' | 'put', onTokens: (tokens: Ma
       })
       .finally(() => setTimeout(() => (pending = undefined), SHARE_MS));
     const token = (await pending).get(relayId);
+    // A plain object on purpose (see renewalFailure): it crosses Comlink whole.
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
     if (!token) throw { code: 'TOKEN_EXPIRED', message: 'Access to a storage server expired; try again.' };
     return token;
   };

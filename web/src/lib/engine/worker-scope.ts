@@ -9,8 +9,11 @@
 import { base } from '$app/paths';
 
 /** Where SvelteKit puts bundled workers (`${appDir}/immutable/workers/`, appDir left at its default). */
-export const SHARE_WORKER_SCOPE = `${base}/_app/immutable/workers/`;
-const SCRIPT = `${base}/share-workers-sw.js`;
+// `base` is deprecated for resolve() and asset(), which type only routes and static files: a worker scope is neither.
+// eslint-disable-next-line @typescript-eslint/no-deprecated
+const BASE = base;
+export const SHARE_WORKER_SCOPE = `${BASE}/_app/immutable/workers/`;
+const SCRIPT = `${BASE}/share-workers-sw.js`;
 /** Longest wait for the registration to activate before workers start anyway. */
 const READY_TIMEOUT_MS = 5000;
 
@@ -31,7 +34,8 @@ function activated(reg: ServiceWorkerRegistration): Promise<void> {
 }
 
 async function register(): Promise<void> {
-  if (typeof navigator === 'undefined' || !navigator.serviceWorker) return;
+  // navigator.serviceWorker exists only in secure contexts, which the DOM types do not say.
+  if (typeof navigator === 'undefined' || !('serviceWorker' in navigator)) return;
   try {
     const reg = await navigator.serviceWorker.register(SCRIPT, { scope: SHARE_WORKER_SCOPE });
     await Promise.race([activated(reg), new Promise((r) => setTimeout(r, READY_TIMEOUT_MS))]);

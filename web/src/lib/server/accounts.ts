@@ -9,6 +9,7 @@ import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
+import { present } from './db/present.js';
 import { apiTokens, files, grants, sessions, users } from './db/schema.js';
 import { enqueue } from './jobs.js';
 import { sessionIdOf, type User } from './auth.js';
@@ -112,7 +113,7 @@ export async function administer(db: Db, admin: User, rawId: unknown, input: Rec
       .returning();
     // Disabling or a reset ends the account's sessions at once (sessionUser also refuses disabled accounts).
     if (disabled === true || passwordHash !== undefined) await tx.delete(sessions).where(eq(sessions.userId, id));
-    return updated!;
+    return present(updated, 'the updated user');
   });
   const what = [disabled === undefined ? '' : disabled ? 'disabled' : 'enabled', role ? `role ${role}` : '', password === undefined ? '' : 'password reset'].filter(Boolean).join(', ');
   await record(db, { userId: admin.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${row.email}: ${what}` });

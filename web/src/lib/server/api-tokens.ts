@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { and, count, eq, gt, isNull, lt, or } from 'drizzle-orm';
 import { KofnError, randomBytes, randomHex } from '@kofn/shared';
 import type { Db } from './db/index.js';
+import { present } from './db/present.js';
 import { apiTokens, users } from './db/schema.js';
 import type { User } from './auth.js';
 import { record } from './history.js';
@@ -76,7 +77,7 @@ export async function createApiToken(db: Db, user: User, input: Record<string, u
       .insert(apiTokens)
       .values({ id: sha256(token), handle, userId: user.id, name, createdAt: now, expiresAt })
       .returning();
-    return r!;
+    return present(r, 'the new API token');
   });
   await record(db, { userId: user.id, operation: 'token_create', fileName: name, result: 'ok', detail: expiresAt ? `expires ${expiresAt.toISOString()}` : 'never expires' });
   return { ...view(row), token };

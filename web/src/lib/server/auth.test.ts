@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
@@ -26,7 +26,7 @@ describeDatabases('accounts on $name', ({ open }) => {
   it('first-run setup creates exactly one admin, even when raced', async () => {
     const attempts = await Promise.allSettled([1, 2, 3].map((i) => setupAdmin(database.db, { email: `admin${i}@x.test`, displayName: 'A', password: 'long enough pw' }, 10)));
     expect(attempts.filter((a) => a.status === 'fulfilled')).toHaveLength(1);
-    expect(attempts.filter((a) => a.status === 'rejected').map((a) => a.reason.code)).toEqual(['SETUP_DONE', 'SETUP_DONE']);
+    expect(attempts.filter((a) => a.status === 'rejected').map((a) => (a.reason as { code?: string }).code)).toEqual(['SETUP_DONE', 'SETUP_DONE']);
     expect(await codeOf(setupAdmin(database.db, { email: 'late@x.test', displayName: 'L', password: 'long enough pw' }, 10))).toBe('SETUP_DONE');
   });
 

@@ -144,5 +144,5 @@ export async function proxyUser(db: Db, remoteEmail: string, remoteName: string 
   const existing = await findUserByEmail(db, remoteEmail);
   if (existing) return existing;
   // The first account is the admin; counted under createUser's lock, so parallel first requests make one.
-  return createUser(db, { email: remoteEmail, displayName: remoteName || remoteEmail, role: 'user' }, maxUsers, { adminIfFirst: true });
+  return createUser(db, { email: remoteEmail, displayName: remoteName === undefined || remoteName === '' ? remoteEmail : remoteName, role: 'user' }, maxUsers, { adminIfFirst: true });
 }

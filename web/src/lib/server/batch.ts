@@ -13,12 +13,12 @@ import * as v from './validate.js';
  */
 export { MAX_BATCH_BODY, MAX_BATCH_FILES } from '@kofn/shared';
 
-export function batchItems(input: Record<string, unknown>): Record<string, unknown>[] {
+export function batchItems(input: Record<string, unknown>): Array<Record<string, unknown>> {
   const list = input.files;
   if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH_FILES || list.some((x) => typeof x !== 'object' || x === null || Array.isArray(x))) {
     throw v.wrongValue('files', `a list of 1..${MAX_BATCH_FILES} objects`);
   }
-  return list as Record<string, unknown>[];
+  return list as Array<Record<string, unknown>>;
 }
 
 /** One item's outcome in a batch answer: the same codes and messages as the single-file route. */

@@ -62,14 +62,17 @@ function licenseArg(): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+/** A variable set to the empty string counts as unset (`DATABASE_URL= npm start`). */
+const nonEmpty = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
+
 export function loadConfig(env: Record<string, string | undefined> = process.env): CoordinatorConfig {
   const dataDir = resolve(env.KOFN_DATA_DIR ?? '.kofn');
   const offline = Number(env.KOFN_RELAY_OFFLINE_AFTER ?? 30);
   return {
-    databaseUrl: env.DATABASE_URL || undefined,
+    databaseUrl: nonEmpty(env.DATABASE_URL),
     dataDir,
     migrationsFolder: resolve(env.KOFN_MIGRATIONS_DIR ?? 'drizzle'),
-    relayEnrollmentsFile: env.KOFN_RELAY_ENROLLMENTS || undefined,
+    relayEnrollmentsFile: nonEmpty(env.KOFN_RELAY_ENROLLMENTS),
     relayOfflineAfterMs: (Number.isFinite(offline) && offline > 0 ? offline : 30) * 1000,
     reservationTtlMs: positive(env.KOFN_RESERVATION_HOURS, 24) * 3600_000,
     renewalMs: positive(env.KOFN_RENEWAL_DAYS, 30) * 86_400_000,

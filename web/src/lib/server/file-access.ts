@@ -39,13 +39,13 @@ export async function placementsOf(db: Db, fileId: string): Promise<PlacementWit
 }
 
 /** The file if this user may see it (owner, or grantee when allowed); otherwise the same 404 as a missing file. */
-export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: FileRow['status'][] }): Promise<FileRow> {
+export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boolean; statuses: Array<FileRow['status']> }): Promise<FileRow> {
   const fileId = v.fileId(rawId);
   const [row] = await ctx.db
     .select()
     .from(files)
     .where(and(eq(files.id, fileId), inArray(files.status, opts.statuses)));
-  if (row && row.ownerId === ctx.user.id) return row;
+  if (row?.ownerId === ctx.user.id) return row;
   if (row && opts.grantee) {
     const [g] = await ctx.db
       .select()

@@ -18,7 +18,7 @@ import { renewalStates } from './renewal.js';
 import { attachHealth } from './health.js';
 import { isOnline, placementsOf, visibleFile, type Ctx, type FileRow, type PlacementWithRelay } from './file-access.js';
 import { batchItems, failed } from './batch.js';
-import { TOKEN_TTL_S, readTokens } from './capabilities.js';
+import { readTokens } from './capabilities.js';
 
 export interface PlacementView {
   relayId: string;

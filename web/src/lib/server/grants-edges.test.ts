@@ -21,7 +21,7 @@ import { changeGrants, sharedByMe } from './grants.js';
 const refusal = (p: Promise<unknown>): Promise<string> =>
   p.then(
     () => 'ok',
-    (err: { code?: string; message?: string }) => `${err.code}: ${err.message}`
+    (err: unknown) => `${(err as { code?: string }).code}: ${(err as Error).message}`
   );
 
 describeDatabases('grants at their edges on $name', ({ open }) => {

@@ -4,7 +4,7 @@
  * real grant when that account is created. PGlite and PostgreSQL, real relay processes.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';

@@ -75,11 +75,16 @@ async function latestShareOps(db: Db, where: ReturnType<typeof and>) {
     .orderBy(history.fileId, history.detail, desc(history.createdAt), desc(history.id));
 }
 
+/** A share (not a revocation) of a file still recorded (history keeps a removed file's id as null). */
+function isShareOfFile<R extends { operation: string; fileId: string | null }>(r: R): r is R & { fileId: string } {
+  return r.operation === 'share' && r.fileId !== null;
+}
+
 /** At account creation: the files shared with this e-mail while it had no account become readable. */
 export async function claimPendingGrants(db: Db, user: { id: string; email: string }): Promise<void> {
   const latest = await latestShareOps(db, eq(history.detail, user.email));
   // `since` stays the time of the share, so the owner's list does not change when the account appears.
-  const shared = latest.filter((r) => r.operation === 'share' && r.fileId !== null).map((r) => ({ fileId: r.fileId!, userId: user.id, createdAt: r.at }));
+  const shared = latest.filter(isShareOfFile).map((r) => ({ fileId: r.fileId, userId: user.id, createdAt: r.at }));
   if (shared.length) await db.insert(grants).values(shared).onConflictDoNothing();
 }
 
@@ -92,13 +97,13 @@ export async function sharedByMe(ctx: Ctx) {
     .where(and(eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
   // Shares with e-mails that have no account (yet) are listed the same way, so this list does not tell
   // the owner which e-mails have accounts either; no display name is given for anyone, for that reason.
-  const pending = (await latestShareOps(ctx.db, and(eq(history.userId, ctx.user.id), isNull(users.id)))).filter((r) => r.operation === 'share' && r.fileId !== null);
+  const pending = (await latestShareOps(ctx.db, and(eq(history.userId, ctx.user.id), isNull(users.id)))).filter(isShareOfFile);
   const names = new Map(
     (
       await namesOf(
         ctx.db,
         ctx.user.id,
-        pending.map((p) => p.fileId!)
+        pending.map((p) => p.fileId)
       )
     ).map((f) => [f.id, f])
   );
@@ -110,7 +115,7 @@ export async function sharedByMe(ctx: Ctx) {
   };
   for (const r of rows) add(r.fileId, r.name, r.size, r.email, r.since);
   for (const p of pending) {
-    const f = names.get(p.fileId!);
+    const f = names.get(p.fileId);
     if (f) add(f.id, f.name, f.size, p.email, p.at);
   }
   for (const e of byFile.values()) e.grantees.sort((a, b) => a.email.localeCompare(b.email));

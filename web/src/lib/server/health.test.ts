@@ -28,7 +28,7 @@ import { protect } from './testing/protect.js';
 const code = async (p: Promise<unknown>): Promise<string | undefined> =>
   p.then(
     () => undefined,
-    (err: { code?: string }) => err.code
+    (err: unknown) => (err as { code?: string }).code
   );
 
 describe('healthState', () => {

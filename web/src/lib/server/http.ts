@@ -133,8 +133,9 @@ export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) =>
       if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
         throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
       }
-      const ctx: Ctx = { db: co.database.db, user: user!, license: co.license, key: co.signingKey, config: co.config };
-      const out = await fn({ event, co, user: user!, ctx });
+      // A 'none' route gets no user (RouteContext says so); the others were refused above without one.
+      const ctx: Ctx = { db: co.database.db, user: user as User, license: co.license, key: co.signingKey, config: co.config };
+      const out = await fn({ event, co, user: user as User, ctx });
       return out instanceof Response ? out : json(out, { status });
     });
 }

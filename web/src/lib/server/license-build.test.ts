@@ -8,7 +8,6 @@ import { createPrivateKey, sign } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { UserConfig } from 'vite';
 import viteConfig from '../../../vite.config.js';
 import { trustedVendorKeys } from './license-keys.js';
 import { verifyLicense } from './license.js';
@@ -20,7 +19,7 @@ const testPrivate = createPrivateKey(readFileSync(resolve(import.meta.dirname, '
 async function builtTestKey(mode: string, testBuildEnv: string | undefined): Promise<string | null> {
   if (testBuildEnv === undefined) delete process.env.KOFN_TEST_BUILD;
   else process.env.KOFN_TEST_BUILD = testBuildEnv;
-  const config = typeof viteConfig === 'function' ? await viteConfig({ mode, command: 'build' }) : viteConfig;
+  const config = typeof viteConfig === 'function' ? viteConfig({ mode, command: 'build' }) : viteConfig;
   return JSON.parse(String(config.define?.__KOFN_TEST_VENDOR_KEY__)) as string | null;
 }
 

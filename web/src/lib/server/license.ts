@@ -59,6 +59,11 @@ export function parsePublicKey(text: string): KeyObject {
   return createPublicKey({ key: Buffer.from(t, 'base64'), format: 'der', type: 'spki' });
 }
 
+/** A licence's text field; a signed licence has strings here, and anything else reads as empty. */
+function textField(v: unknown): string {
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : '';
+}
+
 function positive(v: unknown, field: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) throw invalid(`Licence field "${field}" must be a positive integer.`);
   return v;
@@ -100,11 +105,11 @@ export function verifyLicense(text: string, publicKeys: KeyObject | readonly Key
   if (expiresAt !== null && Number.isNaN(Date.parse(expiresAt))) throw invalid('Licence field "expiresAt" is not a date.');
   if (isExpired(expiresAt, now)) throw invalid(`The licence expired on ${expiresAt}.`);
   return {
-    id: String(p.id ?? ''),
-    licensee: String(p.licensee ?? ''),
+    id: textField(p.id),
+    licensee: textField(p.licensee),
     tier,
     limits,
-    issuedAt: String(p.issuedAt ?? ''),
+    issuedAt: textField(p.issuedAt),
     expiresAt,
     licensed: true
   };

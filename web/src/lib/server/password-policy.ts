@@ -130,7 +130,8 @@ export function isCommonPassword(password: string): boolean {
   const p = password.toLowerCase().replace(/\s+/g, '');
   if (COMMON.has(p)) return true;
   if (/^(.)\1*$/u.test(p)) return true;
-  const rev = [...p].reverse().join('');
+  // By code point, as the sequences are (ASCII keyboard and alphabet runs): no grapheme clusters to keep.
+  const rev = Array.from(p).reverse().join('');
   return SEQUENCES.some((s) => s.includes(p) || s.includes(rev));
 }
 

@@ -4,7 +4,7 @@
  * sizes the declared size makes, protected bytes count only committed files, and an expired licence's
  * limits end while the coordinator runs.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { decodeJwt } from 'jose';
 import { FLAG_FINAL, createProtectStream, digestRoot, fileIdFromHex, maxShareChunkLength, writeHeader, HEADER_BYTES } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';

@@ -70,7 +70,7 @@ async function held(db: Db, relayId: string): Promise<number> {
     .from(placements)
     .innerJoin(files, eq(files.id, placements.fileId))
     .where(and(eq(placements.relayId, relayId), inArray(files.status, [...HOLDING])));
-  return Number(row?.n ?? 0);
+  return row?.n ?? 0;
 }
 
 /** Lifecycle and progress of every relay (administrators). */
@@ -87,7 +87,7 @@ export async function lifecycleViews(db: Db, now = new Date()): Promise<Lifecycl
     .from(jobs)
     .where(and(eq(jobs.kind, MOVE_JOB), sql`${jobs.lastError} is not null`, inArray(jobs.status, ['pending', 'running', 'failed'])));
   return rows.map((r) => {
-    const remaining = Number(counts.find((c) => c.relayId === r.id)?.n ?? 0);
+    const remaining = counts.find((c) => c.relayId === r.id)?.n ?? 0;
     const moving = r.lifecycle === 'draining' || r.lifecycle === 'lost';
     const mine = failing.filter((j) => (j.payload as { relayId?: unknown }).relayId === r.id);
     const moved = (r.moveTotal ?? 0) - remaining;

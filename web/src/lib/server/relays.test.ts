@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { RELAY_ENROLL_PATH, RELAY_HEARTBEAT_PATH, relaySigningInput } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { RelayClient, createRetrieveStream, fileIdFromHex, shareChunkLength } from '@kofn/shared';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';

@@ -34,7 +34,7 @@ interface Holder {
 /** Asks for a renewal of `fileId` from its current epoch; a renewal already pending or running stays as it is. */
 export async function enqueueRenewal(db: Db, fileId: string): Promise<void> {
   const [file] = await db.select().from(files).where(eq(files.id, fileId));
-  if (!file || file.status !== 'available') throw new KofnError('NOT_FOUND', 'File not found.');
+  if (file?.status !== 'available') throw new KofnError('NOT_FOUND', 'File not found.');
   await enqueue(db, RENEW_JOB, `${file.id}:${file.epoch}`, { fileId: file.id, epoch: file.epoch });
 }
 
@@ -122,7 +122,7 @@ function bodyLengths(answers: unknown[], chunkCount: number): Array<{ index: num
 async function stagedRoots(all: Holder[], answers: unknown[], chunkCount: number): Promise<string[]> {
   return Promise.all(
     answers.map((a, j) => {
-      const list = (a as { chunks?: Array<{ index?: unknown; digest?: unknown }> } | null)?.chunks;
+      const list = (a as { chunks?: Array<{ index?: unknown; digest?: unknown } | null> } | null)?.chunks;
       const name = all[j]!.relay.name;
       if (!Array.isArray(list) || list.length !== chunkCount + 1) throw new KofnError('RENEWAL_INCOMPLETE', `Storage server ${name} staged another number of chunks than the file has.`);
       const digests = list.map((c, i) => {
@@ -147,7 +147,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     if (job) await extendLease(db, job);
   };
   const [file] = await db.select().from(files).where(eq(files.id, fileId));
-  if (!file || file.status !== 'available' || file.epoch !== epoch) return 'stale';
+  if (file?.status !== 'available' || file.epoch !== epoch) return 'stale';
   const next = epoch + 1;
   const all = await holders(db, fileId);
   if (all.length !== file.n) throw new KofnError('RENEWAL_INCOMPLETE', 'The file has fewer placements than shares.');
@@ -180,7 +180,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
         'check',
         { key: Buffer.from(key).toString('base64url') },
         64 * 1024
-      )) as { tags?: unknown };
+      )) as { tags?: unknown } | null;
       if (!Array.isArray(a?.tags) || a.tags.length !== weights[j]!.length || !a.tags.every((t) => typeof t === 'string' && /^[A-Za-z0-9_-]{22}$/.test(t))) {
         throw new KofnError('RELAY_BAD_ANSWER', `Storage server ${h.relay.name} sent malformed check tags.`, { details: { relayId: h.relay.id, relayName: h.relay.name } });
       }
@@ -259,7 +259,7 @@ export function renewalHandlers(deps: RenewalDeps): Record<string, JobHandler> {
       const epoch = Number(payload.epoch);
       const [file] = await deps.db.select().from(files).where(eq(files.id, fileId));
       // Never drop the epoch the manifest serves (a stale job after a failed switch).
-      if (file && file.epoch === epoch && file.status === 'available') return;
+      if (file?.epoch === epoch && file.status === 'available') return;
       const dxs = Array.isArray(payload.dxs) ? payload.dxs.filter((d): d is number => Number.isInteger(d)) : [];
       await dropEverywhere(deps, fileId, await holders(deps.db, fileId), epoch, dxs);
     }
@@ -297,7 +297,7 @@ export async function scheduleRenewals(db: Db, renewalMs: number, concurrency: n
     .select({ busy: sql<number>`count(*)::int` })
     .from(jobs)
     .where(and(eq(jobs.kind, RENEW_JOB), inArray(jobs.status, ['pending', 'running'])));
-  const room = concurrency - Number(busy);
+  const room = concurrency - busy;
   if (room <= 0) return 0;
   const cutoff = new Date(now.getTime() - renewalMs);
   const due = await db

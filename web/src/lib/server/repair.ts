@@ -189,7 +189,8 @@ export async function repairShare(db: Db, key: SigningKey, fileId: string, relay
   if (!file) return 'nothing';
   const where = await placementsWithRelays(db, fileId);
   const target = where.find((p) => p.relayId === relayId);
-  if (!target || target.digestRoot === null) return 'nothing';
+  if (!target) return 'nothing';
+  if (target.digestRoot === null) return 'nothing';
   // A draining or lost relay's shares move elsewhere (relay-lifecycle.ts); they are not rebuilt in place.
   if (target.relay.lifecycle !== 'active') return 'nothing';
   // Helpers read and the receiver writes the file's current epoch; the result is verified against the

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
@@ -25,7 +25,7 @@ import { roots, upload } from './testing/protect.js';
 const code = async (p: Promise<unknown>): Promise<string | undefined> =>
   p.then(
     () => undefined,
-    (err: { code?: string }) => err.code
+    (err: unknown) => (err as { code?: string }).code
   );
 
 describeDatabases('replace a relay of an upload on $name', ({ open }) => {
@@ -86,7 +86,7 @@ describeDatabases('replace a relay of an upload on $name', ({ open }) => {
 
   it('answers RELAYS_OFFLINE naming the relay when no spare is online or all are excluded', async () => {
     const r = await reserveFile(alice, { name: 'nospare.bin', size: 10, type: '', k: 2, relays: three() });
-    const err = await replaceRelay(alice, r.fileId, { relayId: relays[0]!.id, exclude: [relays[3]!.id] }).catch((e: { code: string; message: string }) => e);
+    const err = await replaceRelay(alice, r.fileId, { relayId: relays[0]!.id, exclude: [relays[3]!.id] }).catch((e: unknown) => e as { code: string; message: string });
     expect(err).toMatchObject({ code: 'RELAYS_OFFLINE', message: expect.stringContaining(relays[0]!.name) });
     // An offline spare is no spare either.
     await database.db

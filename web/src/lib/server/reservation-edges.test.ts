@@ -22,7 +22,7 @@ import { registerTestRelay } from './testing/relays.js';
 const refusal = (p: Promise<unknown>): Promise<string> =>
   p.then(
     () => 'ok',
-    (err: { code?: string; message?: string }) => `${err.code}: ${err.message}`
+    (err: unknown) => `${(err as { code?: string }).code}: ${(err as Error).message}`
   );
 
 describeDatabases('reservations at their edges on $name', ({ open }) => {

@@ -76,7 +76,7 @@ describeDatabases('reservations on $name with real relays', ({ open }) => {
     const results = await Promise.allSettled(Array.from({ length: 100 }, (_, i) => reserveFile(tight, { name: `q-${i}.bin`, size: 150, type: '', k: 2 })));
     const ok = results.filter((r) => r.status === 'fulfilled').length;
     expect(ok).toBe(66);
-    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.code === 'STORAGE_FULL')).toBe(true);
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r.reason as { code?: string }).code === 'STORAGE_FULL')).toBe(true);
     expect((await usage(fx.database.db, fx.license)).protectedBytes).toBeLessThanOrEqual(used + 10_000);
   });
 });

@@ -6,6 +6,7 @@
 import { and, eq, inArray, lt, ne, sql } from 'drizzle-orm';
 import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, newFileId, type BatchFailure, type BatchReservations, type RelayReplacement, type Reservation, randomBelow } from '@kofn/shared';
 import type { Db } from './db/index.js';
+import { present } from './db/present.js';
 import { files, placements, relays } from './db/schema.js';
 import { enqueue } from './jobs.js';
 import * as v from './validate.js';
@@ -155,7 +156,7 @@ export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Par
     if (clash) throw new KofnError('FILENAME_IN_USE', 'Filename is already in use.');
     const [row] = await tx.insert(files).values(r.file).returning();
     await tx.insert(placements).values(r.placements);
-    return row!;
+    return present(row, 'the new file');
   });
   return answer(ctx, r, file.epoch);
 }
@@ -250,7 +251,7 @@ export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: 
     await enqueue(tx, 'delete-file-on-relay', `${file.id}:${old.relayId}`, { fileId: file.id, relayId: old.relayId }, now);
   });
   const [token] = await tokensFor(ctx, file, 'put', [spare.id]);
-  return { replaced: old.relayId, placement: { relayId: spare.id, name: spare.name, url: spare.url, x: old.x, token: token! } } satisfies RelayReplacement;
+  return { replaced: old.relayId, placement: { relayId: spare.id, name: spare.name, url: spare.url, x: old.x, token: present(token, "the spare relay's token") } } satisfies RelayReplacement;
 }
 
 /**

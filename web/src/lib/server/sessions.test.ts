@@ -14,7 +14,7 @@ import { SESSION_TTL_MS, countUsers, createSession, createUser, findUserByEmail,
 const refusal = (p: Promise<unknown>): Promise<string> =>
   p.then(
     () => 'ok',
-    (err: { code?: string; message?: string }) => `${err.code}: ${err.message}`
+    (err: unknown) => `${(err as { code?: string }).code}: ${(err as Error).message}`
   );
 
 describeDatabases('accounts and sessions at their edges on $name', ({ open }) => {

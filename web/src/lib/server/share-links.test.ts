@@ -4,7 +4,7 @@
  * expiry, revocation, replay, password throttling and enumeration.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { base64url, linkKey, newLinkSecret, signLinkProof, type LinkKey, type LinkProofPurpose } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';

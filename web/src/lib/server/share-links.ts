@@ -31,6 +31,7 @@ import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import { KofnError, linkProofMessage, type LinkProofPurpose, randomBase64url } from '@kofn/shared';
 import type { Db } from './db/index.js';
+import { present } from './db/present.js';
 import { files, shareLinkProofs, shareLinks } from './db/schema.js';
 import type { SigningKey } from './signing-keys.js';
 import type { CoordinatorConfig } from './config.js';
@@ -62,7 +63,14 @@ const invalid = () => new KofnError('LINK_INVALID', 'This link is not valid, or 
 const notFound = () => new KofnError('NOT_FOUND', 'Link not found.');
 
 /** A key nobody holds: unknown ids are checked against it so they take the same work as known ones. */
-const DUMMY_KEY = newEd25519KeyPair().publicKey.export({ format: 'jwk' }).x!;
+const DUMMY_KEY = dummyKey();
+
+function dummyKey(): string {
+  const { x } = newEd25519KeyPair().publicKey.export({ format: 'jwk' });
+  // An Ed25519 public JWK always has x (RFC 8037 section 2); the type is JsonWebKey's, where it is optional.
+  if (x === undefined) throw new Error('An Ed25519 public key exported without x.');
+  return x;
+}
 
 /** RATE_LIMITED with the wait the HTTP layer sends as Retry-After. */
 export class LinkThrottledError extends KofnError {
@@ -126,8 +134,9 @@ export async function createLink(ctx: Ctx, input: Record<string, unknown>, now =
     .insert(shareLinks)
     .values({ id: randomBase64url(16), fileId, ownerId: ctx.user.id, publicKey: input.publicKey, passwordProtected: input.passwordProtected, expiresAt, maxDownloads })
     .returning();
-  await record(ctx.db, { userId: ctx.user.id, operation: 'link_create', fileId, fileName: file.name, result: 'ok', detail: linkDetail(row!) });
-  return view(row!, file.name, now);
+  const link = present(row, 'the new link');
+  await record(ctx.db, { userId: ctx.user.id, operation: 'link_create', fileId, fileName: file.name, result: 'ok', detail: linkDetail(link) });
+  return view(link, file.name, now);
 }
 
 function linkDetail(l: LinkRow): string {
@@ -250,20 +259,20 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
     .where(counted)
     .returning();
   const [file] = await co.db.select().from(files).where(eq(files.id, link.fileId));
-  if (!used) {
+  if (!used || !file) {
     const [l] = await co.db.select().from(shareLinks).where(eq(shareLinks.id, link.id));
     throw refusal(l ?? link, file, purpose, now);
   }
-  if (purpose === 'tokens') return readTokensFor(co.db, co.key, file!, `link:${link.id}`, LINK_TOKEN_TTL_S);
+  if (purpose === 'tokens') return readTokensFor(co.db, co.key, file, `link:${link.id}`, LINK_TOKEN_TTL_S);
   const left = used.maxDownloads === null ? '' : `, ${used.maxDownloads - used.downloads} left`;
-  await record(co.db, { userId: link.ownerId, operation: 'link_use', fileId: file!.id, fileName: file!.name, result: 'ok', detail: `link ${link.id}: download ${used.downloads}${left}` });
-  return readManifest(co.db, co.key, co.config, file!, `link:${link.id}`, LINK_TOKEN_TTL_S, now);
+  await record(co.db, { userId: link.ownerId, operation: 'link_use', fileId: file.id, fileName: file.name, result: 'ok', detail: `link ${link.id}: download ${used.downloads}${left}` });
+  return readManifest(co.db, co.key, co.config, file, `link:${link.id}`, LINK_TOKEN_TTL_S, now);
 }
 
 /** Why a valid proof was refused, most final reason first. */
 function refusal(l: LinkRow, file: typeof files.$inferSelect | undefined, purpose: LinkProofPurpose, now: Date): KofnError {
   if (l.revokedAt) return new KofnError('LINK_REVOKED', 'The owner revoked this link.');
-  if (!file || file.status !== 'available') return new KofnError('NOT_FOUND', 'The file of this link was removed.');
+  if (file?.status !== 'available') return new KofnError('NOT_FOUND', 'The file of this link was removed.');
   if (l.expiresAt <= now) return new KofnError('LINK_EXPIRED', 'This link has expired.');
   if (purpose === 'open') return new KofnError('LINK_EXHAUSTED', 'This link has reached its download limit.');
   return new KofnError('LINK_EXHAUSTED', 'This download is no longer open; open the link again.');

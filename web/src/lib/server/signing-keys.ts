@@ -17,6 +17,7 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 import { MAX_TOKEN_LIFETIME_S, TOKEN_ISSUER, type CapabilityClaims, randomUuid } from '@kofn/shared';
 import type { Db } from './db/index.js';
+import { present } from './db/present.js';
 import { signingKeys } from './db/schema.js';
 
 export interface SigningKey {
@@ -52,8 +53,9 @@ export async function ensureSigningKey(db: Db): Promise<SigningKey> {
       .onConflictDoNothing();
     [row] = await db.select().from(signingKeys).orderBy(desc(signingKeys.createdAt)).limit(1);
   }
-  const jwk = JSON.parse(row!.privateJwk) as JWK;
-  return { kid: row!.kid, privateKey: (await importJWK(jwk, 'EdDSA')) as CryptoKey, subjectKey: deriveSubjectKey(jwk) };
+  const key = present(row, 'the signing key just stored');
+  const jwk = JSON.parse(key.privateJwk) as JWK;
+  return { kid: key.kid, privateKey: (await importJWK(jwk, 'EdDSA')) as CryptoKey, subjectKey: deriveSubjectKey(jwk) };
 }
 
 /** Public keys for relays (RFC 7517 JWK Set). */

@@ -3,7 +3,7 @@
  * PostgreSQL (before the fix, count and insert were separate statements and 65 parallel creations
  * against a cap of 60 all passed the count).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { eq } from 'drizzle-orm';
@@ -43,7 +43,7 @@ describeDatabases('user cap on $name', ({ open }) => {
     expect(refused).toEqual(['LICENSE_LIMIT', 'LICENSE_LIMIT', 'LICENSE_LIMIT', 'LICENSE_LIMIT', 'LICENSE_LIMIT']);
     expect(await countUsers(database.db)).toBe(cap);
     // At the cap, one more is refused.
-    expect(await createUser(database.db, { email: 'late@cap.test', displayName: 'L', role: 'user' }, cap).catch((e: { code?: string }) => e.code)).toBe('LICENSE_LIMIT');
+    expect(await createUser(database.db, { email: 'late@cap.test', displayName: 'L', role: 'user' }, cap).catch((e: unknown) => (e as { code?: string }).code)).toBe('LICENSE_LIMIT');
     expect(await countUsers(database.db)).toBe(cap);
   });
 });

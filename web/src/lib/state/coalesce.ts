@@ -5,10 +5,11 @@
  * DevTools profile of bench:e2e's page, about 0.5 CPU-seconds of the page's main thread per 256 MiB,
  * plus the compositor's and GPU process's share, on a machine where every CPU-second slows the transfer.
  */
+/** Functions, not methods: they use no `this`, so they can be passed on alone (`onProgress: c.push`). */
 export interface Coalesced<T> {
-  push(value: T): void;
+  push: (value: T) => void;
   /** Passes on the value still waiting for its period, now (when the transfer ends, say). */
-  flush(): void;
+  flush: () => void;
 }
 
 export function coalesce<T>(fn: (value: T) => void, ms: number): Coalesced<T> {

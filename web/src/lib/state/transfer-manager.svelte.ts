@@ -13,7 +13,7 @@ import { protectFile, resumeUpload, type ProtectOptions, type ProtectProgress } 
 import { pendingUploads } from '$lib/engine/upload-store';
 import { retrieveFile, type RetrieveError, type Sink, type SinkFor } from '$lib/engine/retrieve';
 import { blobSink, canPickFile, pickFileSink, safeFileName, serviceWorkerSink } from '$lib/engine/sinks';
-import type { RelayTimeouts } from '@kofn/shared';
+import { KofnError, type RelayTimeouts } from '@kofn/shared';
 
 /** Transfer rows show progress this often at most: smooth to the eye, a handful of renders a second. */
 const PROGRESS_MS = 200;
@@ -52,7 +52,7 @@ class TransferManager {
   }
 
   async #changed(): Promise<void> {
-    await Promise.all([...this.#listeners].map((l) => l()));
+    await Promise.all([...this.#listeners].map(async (l) => l()));
   }
 
   get #config(): TransferSettings {
@@ -174,7 +174,7 @@ class TransferManager {
       const picked = await pickFileSink(suggested);
       const open: SinkFor = async (file) => {
         if (file.name === suggested) return picked;
-        throw { code: 'METADATA_MISMATCH', message: 'The coordinator names this file differently from its authenticated record; nothing was saved.' };
+        throw new KofnError('METADATA_MISMATCH', 'The coordinator names this file differently from its authenticated record; nothing was saved.');
       };
       // Retrieval failing before the sink is asked for (or refusing it, above) removes the picked file.
       open.abort = (reason) => picked.abort(reason);

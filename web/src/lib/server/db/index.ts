@@ -34,7 +34,7 @@ const MIGRATION_LOCK = 0x6b6f666e;
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   if (opts.url) {
-    const client = postgres(opts.url, { max: 10, onnotice: () => {} });
+    const client = postgres(opts.url, { max: 10, onnotice: () => undefined });
     const db = drizzlePostgres(client, { schema });
     const lock = await client.reserve();
     try {

@@ -38,7 +38,7 @@ export function testDatabases(): TestDatabase[] {
       name: 'postgres',
       open: async () => {
         const dbName = `kofn_test_${randomHex(6)}`;
-        const admin = postgres(url, { max: 1, onnotice: () => {} });
+        const admin = postgres(url, { max: 1, onnotice: () => undefined });
         await admin.unsafe(`create database ${dbName}`);
         const target = new URL(url);
         target.pathname = `/${dbName}`;

@@ -44,12 +44,12 @@ export function useFileServices(open: () => Promise<Database & { drop: () => Pro
 export const errorCode = (p: Promise<unknown>): Promise<string | undefined> =>
   p.then(
     () => undefined,
-    (err: { code?: string }) => err.code
+    (err: unknown) => (err as { code?: string }).code
   );
 
 /** The message of the error a promise rejects with (undefined when it resolves). */
 export const errorMessage = (p: Promise<unknown>): Promise<string | undefined> =>
   p.then(
     () => undefined,
-    (err: Error) => err.message
+    (err: unknown) => (err as Error).message
   );

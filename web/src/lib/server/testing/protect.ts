@@ -35,7 +35,7 @@ export async function upload(ctx: Ctx, name: string, data: Uint8Array, k: number
     chunks.push(c);
     await Promise.all(
       r.placements.map(async (pl, j) => {
-        if (opts.skip && opts.skip[0] === j && opts.skip[1] === c.index) return;
+        if (opts.skip?.[0] === j && opts.skip[1] === c.index) return;
         // The same relay client as the browser and the coordinator (bounded, retried, errors naming the relay).
         const client = new RelayClient({ id: pl.relayId, name: pl.name, url: pl.url }, { token: () => pl.token });
         digests.get(pl.relayId)!.push((await client.put(r.fileId, c.index, new Uint8Array(c.shares[j]!))).digest);
