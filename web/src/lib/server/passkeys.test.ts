@@ -164,7 +164,8 @@ describeDatabases('passkeys on $name', ({ open }) => {
     const noUv = new SoftAuthenticator({ origin: ORIGIN, userVerified: false });
     expect(await code(enrol(alice, noUv, 'No UV'))).toBe('PASSKEY_INVALID');
     const which = key.held.findIndex((h) => h.id === made.id);
-    const attempt = async (over: Parameters<SoftAuthenticator['get']>[1], auth = key) => code(passkeyLogin(database.db, rp, { response: auth.get(await loginOptions(database.db, rp, '10.0.1.1'), { which, ...over }) }));
+    const attempt = async (over: Parameters<SoftAuthenticator['get']>[1], auth = key) =>
+      code(passkeyLogin(database.db, rp, { response: auth.get(await loginOptions(database.db, rp, '10.0.1.1'), { which, ...over }) }));
     expect(await attempt({ origin: 'https://evil.example.test' })).toBe('PASSKEY_REFUSED');
     expect(await attempt({ rpId: 'evil.example.test' })).toBe('PASSKEY_REFUSED');
     expect(await attempt({ userHandle: Buffer.from(bob.id.replaceAll('-', ''), 'hex').toString('base64url') })).toBe('PASSKEY_REFUSED');
@@ -250,7 +251,7 @@ describeDatabases('passkeys on $name', ({ open }) => {
 
   it(`sign-in challenges are capped at ${MAX_OPEN_LOGIN_CHALLENGES_PER_CLIENT} open per client address (the sign-in rate limit)`, async () => {
     for (let i = 0; i < MAX_OPEN_LOGIN_CHALLENGES_PER_CLIENT; i++) await loginOptions(database.db, rp, '10.9.9.9');
-    const err = await loginOptions(database.db, rp, '10.9.9.9').catch((e: { code?: string; retryAfterSeconds?: number }) => e);
+    const err = await loginOptions(database.db, rp, '10.9.9.9').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: CHALLENGE_TTL_MS / 1000 });
     // Another address is not held up; once the challenges expire the address may start again.
     await loginOptions(database.db, rp, '10.9.9.10');

@@ -25,7 +25,13 @@
 import { createHash } from 'node:crypto';
 import { and, asc, count, eq, gt, inArray, lt, sql } from 'drizzle-orm';
 import { generateAuthenticationOptions, generateRegistrationOptions, verifyAuthenticationResponse, verifyRegistrationResponse } from '@simplewebauthn/server';
-import type { AuthenticationResponseJSON, AuthenticatorTransportFuture, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransportFuture,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON
+} from '@simplewebauthn/server';
 import { KofnError, randomBytes } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { passkeys, users, webauthnChallenges } from './db/schema.js';
@@ -79,7 +85,7 @@ function view(r: typeof passkeys.$inferSelect): PasskeyView {
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 const b64url = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 /** The WebAuthn user handle of an account: its UUID's 16 bytes. */
-const userHandle = (userId: string): Uint8Array => Uint8Array.from(Buffer.from(userId.replaceAll('-', ''), 'hex'));
+const userHandle = (userId: string): Uint8Array<ArrayBuffer> => Uint8Array.from(Buffer.from(userId.replaceAll('-', ''), 'hex'));
 
 export function passkeyName(raw: unknown): string {
   const name = typeof raw === 'string' ? raw.trim() : '';
@@ -153,18 +159,15 @@ async function consumeChallenge(db: Db, challenge: string, purpose: 'register' |
   const gone = await db
     .delete(webauthnChallenges)
     .where(
-      and(
-        eq(webauthnChallenges.challenge, challenge),
-        eq(webauthnChallenges.purpose, purpose),
-        userId === null ? sql`${webauthnChallenges.userId} is null` : eq(webauthnChallenges.userId, userId)
-      )
+      and(eq(webauthnChallenges.challenge, challenge), eq(webauthnChallenges.purpose, purpose), userId === null ? sql`${webauthnChallenges.userId} is null` : eq(webauthnChallenges.userId, userId))
     )
     .returning({ expiresAt: webauthnChallenges.expiresAt });
   return gone.length === 1 && gone[0]!.expiresAt > now;
 }
 
-function newChallenge(): Uint8Array {
-  return randomBytes(32);
+function newChallenge(): Uint8Array<ArrayBuffer> {
+  // Copied into a plain ArrayBuffer-backed array, the type the library's options take.
+  return new Uint8Array(randomBytes(32));
 }
 
 /** Options for `navigator.credentials.create()` (via @simplewebauthn/browser startRegistration). */
@@ -317,7 +320,12 @@ export async function passkeyLogin(db: Db, rp: RelyingParty, input: Record<strin
       expectedOrigin: rp.origin,
       expectedRPID: rp.id,
       requireUserVerification: true,
-      credential: { id: row.key.id, publicKey: Uint8Array.from(Buffer.from(row.key.publicKey, 'base64url')), counter: row.key.counter, transports: row.key.transports as AuthenticatorTransportFuture[] }
+      credential: {
+        id: row.key.id,
+        publicKey: Uint8Array.from(Buffer.from(row.key.publicKey, 'base64url')),
+        counter: row.key.counter,
+        transports: row.key.transports as AuthenticatorTransportFuture[]
+      }
     });
     info = verified.verified ? verified.authenticationInfo : undefined;
   } catch {

@@ -9,6 +9,8 @@ import { isoCBOR } from '@simplewebauthn/server/helpers';
 import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { randomBytes } from '@kofn/shared';
 
+type Cbor = Parameters<typeof isoCBOR.encode>[0];
+
 interface Held {
   id: string;
   privateKey: KeyObject;
@@ -51,7 +53,7 @@ export class SoftAuthenticator {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = publicKey.export({ format: 'jwk' });
     const cose = isoCBOR.encode(
-      new Map<number, number | Uint8Array>([
+      new Map<number, Cbor>([
         [1, 2],
         [3, -7],
         [-1, 1],
@@ -64,7 +66,7 @@ export class SoftAuthenticator {
     const counter = this.opts.counts === false ? 0 : 1;
     const authData = Buffer.concat([sha256(rpId), Buffer.from([this.flags(0x40)]), u32(counter), Buffer.alloc(16), Buffer.from([0, credId.length]), credId, cose]);
     const attestationObject = isoCBOR.encode(
-      new Map<string, string | Uint8Array | Map<string, never>>([
+      new Map<string, Cbor>([
         ['fmt', 'none'],
         ['attStmt', new Map()],
         ['authData', authData]
