@@ -84,7 +84,7 @@ test('after sign-out, the passkey signs in without an e-mail (usernameless) into
   });
   await ready(page);
   await expect(page.getByRole('textbox', { name: 'E-mail' })).toHaveValue('');
-  await page.getByTestId('passkey-sign-in').click();
+  await page.getByRole('button', { name: 'Use a passkey' }).click();
   await page.waitForURL((u) => u.pathname === '/');
   await ready(page);
   const who = (await (await page.request.get('/api/session')).json()) as { user: { email: string }; csrfToken: string };
@@ -178,8 +178,22 @@ test('a removed passkey signs in no more', async () => {
   await signOutThroughUi(page);
   await page.waitForURL('**/login');
   await ready(page);
-  await page.getByTestId('passkey-sign-in').click();
+  await page.getByRole('button', { name: 'Use a passkey' }).click();
   await expect(page.getByTestId('passkey-error')).toHaveText('This passkey was not accepted.');
   await expect(page).toHaveURL(/\/login$/);
   expect((await page.request.get('/api/session')).status()).toBe(401);
+});
+
+test('where the site is reached by IP address, passkeys are not offered (WebAuthn refuses IP RP IDs)', async ({ browser, stack: shared }) => {
+  expect(shared.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  const context = await browser.newContext({ baseURL: shared.url });
+  try {
+    const p = await context.newPage();
+    await p.goto('/login');
+    await ready(p);
+    await expect(p.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
+    await expect(p.getByRole('button', { name: 'Use a passkey' })).toHaveCount(0);
+  } finally {
+    await context.close();
+  }
 });
