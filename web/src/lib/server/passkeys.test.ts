@@ -17,6 +17,8 @@ import { history, passkeys, users, webauthnChallenges } from './db/schema.js';
 import { createUser, sessionUser, type User } from './auth.js';
 import {
   CHALLENGE_TTL_MS,
+  MAX_OPEN_LOGIN_CHALLENGES,
+  MAX_PASSKEYS_PER_USER,
   MAX_OPEN_LOGIN_CHALLENGES_PER_CLIENT,
   listPasskeys,
   loginOptions,
@@ -259,6 +261,28 @@ describeDatabases('passkeys on $name', ({ open }) => {
     // The client address is stored only as a hash.
     const rows = await database.db.select().from(webauthnChallenges);
     expect(JSON.stringify(rows)).not.toContain('10.9.9.9');
+  });
+
+  it(`sign-in challenges are capped at ${MAX_OPEN_LOGIN_CHALLENGES} open in all, whatever the addresses`, async () => {
+    const expiresAt = new Date(Date.now() + CHALLENGE_TTL_MS);
+    const rows = Array.from({ length: MAX_OPEN_LOGIN_CHALLENGES }, (_, i) => ({ challenge: `flood-${i}`, purpose: 'login' as const, userId: null, client: `flood-${i}`, expiresAt }));
+    for (let i = 0; i < rows.length; i += 1000) await database.db.insert(webauthnChallenges).values(rows.slice(i, i + 1000));
+    expect(await code(loginOptions(database.db, rp, '10.8.0.1'))).toBe('RATE_LIMITED');
+    await database.db.delete(webauthnChallenges).where(eq(webauthnChallenges.purpose, 'login'));
+    await loginOptions(database.db, rp, '10.8.0.1');
+  });
+
+  it(`at most ${MAX_PASSKEYS_PER_USER} passkeys per user, even when registered in parallel`, async () => {
+    const dave = await mk('dave@x.test');
+    const key = new SoftAuthenticator({ origin: ORIGIN });
+    for (let i = 0; i < MAX_PASSKEYS_PER_USER - 2; i++) await enrol(dave, key, `k${i}`);
+    // Five ceremonies started together (the most a user keeps open), finished together: two fit.
+    const started = await Promise.all(Array.from({ length: 5 }, () => registrationOptions(database.db, dave, rp)));
+    const results = await Promise.allSettled(started.map((o, i) => registerPasskey(database.db, dave, rp, { name: `p${i}`, response: key.create(o) })));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
+    for (const r of results) if (r.status === 'rejected') expect((r.reason as { code?: string }).code).toBe('CONFLICT');
+    expect(await listPasskeys(database.db, dave.id)).toHaveLength(MAX_PASSKEYS_PER_USER);
+    expect(await code(registrationOptions(database.db, dave, rp))).toBe('CONFLICT');
   });
 
   it('a deleted account takes its passkeys and challenges with it', async () => {
