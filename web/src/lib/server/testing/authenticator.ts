@@ -1,10 +1,11 @@
 /**
  * Test-only software authenticator: makes real WebAuthn registration and authentication responses
- * (attestation format "none", ES256 keys from node:crypto, CBOR from SimpleWebAuthn's own helpers) so the
- * coordinator's passkey code is exercised with genuine signatures, not stubs. Browsers are covered by
- * Chromium's virtual authenticator in e2e/tests/passkeys.spec.ts.
+ * (attestation format "none", ES256 keys whose private scalar comes from the project's random module, CBOR
+ * from SimpleWebAuthn's own helpers) so the coordinator's passkey code is exercised with genuine
+ * signatures, not stubs. Browsers are covered by Chromium's virtual authenticator in
+ * e2e/tests/passkeys.spec.ts.
  */
-import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import { isoCBOR } from '@simplewebauthn/server/helpers';
 import type { AuthenticationResponseJSON, PublicKeyCredentialCreationOptionsJSON, PublicKeyCredentialRequestOptionsJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import { randomBytes } from '@kofn/shared';
@@ -50,15 +51,20 @@ export class SoftAuthenticator {
   }
 
   create(options: PublicKeyCredentialCreationOptionsJSON, over: { origin?: string; rpId?: string } = {}): RegistrationResponseJSON {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const jwk = publicKey.export({ format: 'jwk' });
+    // A P-256 key from 32 random bytes (random.ts, the one source the repository allows): ECDH derives its
+    // public point, and the JWK form makes it a signing key for node:crypto.
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(Buffer.from(randomBytes(32)));
+    const point = ecdh.getPublicKey();
+    const jwk = { kty: 'EC', crv: 'P-256', d: ecdh.getPrivateKey().toString('base64url'), x: point.subarray(1, 33).toString('base64url'), y: point.subarray(33, 65).toString('base64url') };
+    const privateKey = createPrivateKey({ key: jwk, format: 'jwk' });
     const cose = isoCBOR.encode(
       new Map<number, Cbor>([
         [1, 2],
         [3, -7],
         [-1, 1],
-        [-2, Buffer.from(jwk.x!, 'base64url')],
-        [-3, Buffer.from(jwk.y!, 'base64url')]
+        [-2, point.subarray(1, 33)],
+        [-3, point.subarray(33, 65)]
       ])
     );
     const credId = randomBytes(16);
