@@ -36,6 +36,8 @@ export interface StackOptions {
   /** For Custom: [relays, users, protectedBytes, maxFileSize]. */
   custom?: [number, number, number, number];
   tolerateRelayExits?: boolean;
+  /** The host name in the coordinator's public origin (stack.mjs --public-host): `localhost` for WebAuthn. */
+  publicHost?: string;
   /** Extra environment for the coordinator and relays. */
   env?: Record<string, string>;
   /** Extra environment for one relay, by name (relay-1...), over the launcher's: e.g. its port and public URL. */
@@ -58,6 +60,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   execFileSync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
   const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
+  if (opts.publicHost) args.push('--public-host', opts.publicHost);
   for (const [name, vars] of Object.entries(opts.relayEnv ?? {})) for (const [k, v] of Object.entries(vars)) args.push('--relay-env', `${name}:${k}=${v}`);
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
   let ready: { url: string; relays: string[]; relayProcs: RelayProc[] } | undefined;

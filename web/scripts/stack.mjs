@@ -6,12 +6,16 @@
  *   node web/scripts/stack.mjs [--data-dir .kofn] [--port 8080] [--relays 3] [--ephemeral-ports] [--json]
  *                              [--license license.json]   (signed by the vendor key built into the coordinator)
  *                              [--relay-env relay-2:KEY=VALUE]...   (extra environment for one relay; tests)
+ *                              [--public-host localhost]   (the name browsers use; see below)
  *
  * Data lives under --data-dir (database in db/, relay i in relays/relay-i/) and is reused by the next start.
  * Relays join with one-time enrollment tokens the launcher makes for them on their first start. Once up,
  * a process that crashes is restarted with backoff (1 s doubling to 30 s; KOFN_STACK_RESTART_DELAY_MS sets
  * the first delay) while everything else keeps running; --tolerate-relay-exits leaves stopped relays down
  * (tests that stop relays on purpose).
+ * --public-host names the coordinator in its public origin (ORIGIN, the relays' allowed web origin, the
+ * address printed) while everything still listens on 127.0.0.1: WebAuthn refuses IP addresses as relying
+ * party IDs, so passkeys need a host name, and `localhost` is one browsers treat as a secure context.
  * DATABASE_URL switches the coordinator to PostgreSQL. Ctrl-C (or SIGTERM) stops every child by PID.
  */
 import { spawn } from 'node:child_process';
@@ -27,12 +31,13 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST = '127.0.0.1';
 
 function parseArgs(argv) {
-  const opts = { dataDir: '.kofn', port: Number(process.env.KOFN_PORT ?? 8080), relays: 3, ephemeral: false, json: false, license: undefined, tolerate: false, relayEnv: {} };
+  const opts = { publicHost: HOST, dataDir: '.kofn', port: Number(process.env.KOFN_PORT ?? 8080), relays: 3, ephemeral: false, json: false, license: undefined, tolerate: false, relayEnv: {} };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data-dir') opts.dataDir = argv[++i];
     else if (a === '--port') opts.port = Number(argv[++i]);
     else if (a === '--relays') opts.relays = Number(argv[++i]);
+    else if (a === '--public-host') opts.publicHost = argv[++i];
     else if (a === '--ephemeral-ports') opts.ephemeral = true;
     else if (a === '--json') opts.json = true;
     else if (a === '--license') opts.license = resolve(argv[++i]);
@@ -45,6 +50,7 @@ function parseArgs(argv) {
       (opts.relayEnv[m[1]] ??= {})[m[2]] = m[3];
     } else throw new Error(`unknown argument ${a}`);
   }
+  if (!/^[a-z0-9.-]{1,253}$/.test(opts.publicHost ?? '')) throw new Error('--public-host expected a host name');
   if (!Number.isInteger(opts.relays) || opts.relays < 1 || opts.relays > 32) throw new Error('--relays expected 1..32');
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new Error('--port expected 1..65535');
   opts.dataDir = resolve(opts.dataDir);
@@ -207,7 +213,9 @@ async function main() {
   const relayNames = Array.from({ length: opts.relays }, (_, i) => `relay-${i + 1}`);
   const enrollments = provisionEnrollments(opts.dataDir, relayNames);
   const port = opts.ephemeral ? await freePort() : opts.port;
-  const origin = `http://${HOST}:${port}`;
+  // What browsers use (ORIGIN), and where this launcher and the relays reach the coordinator.
+  const origin = `http://${opts.publicHost}:${port}`;
+  const local = `http://${HOST}:${port}`;
 
   launch('coordinator', [join(root, 'web/build/index.js')], {
     HOST,
@@ -221,7 +229,7 @@ async function main() {
     SHUTDOWN_TIMEOUT: '2',
     ...(opts.license ? { KOFN_LICENSE: opts.license } : {})
   });
-  await waitFor('the coordinator', async () => (await fetch(`${origin}/api/health`)).ok);
+  await waitFor('the coordinator', async () => (await fetch(`${local}/api/health`)).ok);
 
   const relayUrls = [];
   const relayProcs = [];
@@ -243,7 +251,7 @@ async function main() {
             KOFN_RELAY_HOST: HOST,
             KOFN_RELAY_PORT: String(relayPort),
             KOFN_RELAY_DATA: join(opts.dataDir, 'relays', name),
-            KOFN_COORDINATOR: origin,
+            KOFN_COORDINATOR: local,
             ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
             KOFN_RELAY_HEARTBEAT: '5',
             KOFN_WEB_ORIGINS: origin,
@@ -277,7 +285,7 @@ async function main() {
     })
   );
   await waitFor('relays to register', async () => {
-    const body = await (await fetch(`${origin}/api/health`)).json();
+    const body = await (await fetch(`${local}/api/health`)).json();
     return body.relaysOnline >= opts.relays;
   });
 
@@ -287,7 +295,7 @@ async function main() {
   } else {
     process.stdout.write(
       `\nkofn is running with ${opts.relays} relays (data in ${opts.dataDir}).\n` +
-        `${await licenceLine(origin)}\n` +
+        `${await licenceLine(local)}\n` +
         `Open ${origin}\n` +
         relayUrls.map((u, i) => `  relay-${i + 1}: ${u}\n`).join('') +
         `Press Ctrl-C to stop.\n`

@@ -30,7 +30,8 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 /** The stored id of a session: the SHA-256 of its cookie value. */
 export const sessionIdOf = (token: string): string => sha256(token);
 
-function toUser(row: typeof users.$inferSelect): User {
+/** The session-facing view of a user row (passkeys.ts signs in with it too). */
+export function toUser(row: typeof users.$inferSelect): User {
   return { id: row.id, email: row.email, displayName: row.displayName, role: row.role, ...(row.mustChangePassword ? { mustChangePassword: true } : {}) };
 }
 

@@ -50,7 +50,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // accounts (accounts.ts, password-policy.ts)
   WEAK_PASSWORD: 400,
   PASSWORD_CHANGE_REQUIRED: 403,
-  LAST_ADMIN: 409
+  LAST_ADMIN: 409,
+  // passkeys (passkeys.ts)
+  PASSKEY_INVALID: 400,
+  PASSKEY_REFUSED: 401
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
@@ -105,7 +108,17 @@ const WHILE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['/api/account/passwo
  * Routes that manage credentials: a personal API token may not use them (api-tokens.ts), so a leaked
  * token can neither mint successors nor lock its owner out.
  */
-const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set(['/api/tokens', '/api/tokens/[handle]', '/api/account/password', '/api/account/sessions', '/api/logout']);
+const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set([
+  '/api/tokens',
+  '/api/tokens/[handle]',
+  '/api/account/password',
+  '/api/account/sessions',
+  '/api/logout',
+  '/api/passkeys',
+  '/api/passkeys/[id]',
+  '/api/passkeys/register',
+  '/api/passkeys/register/options'
+]);
 
 export interface RouteContext {
   event: RequestEvent;

@@ -118,6 +118,52 @@ export const apiTokens = pgTable(
   (t) => [uniqueIndex('api_tokens_handle_idx').on(t.handle), index('api_tokens_user_idx').on(t.userId)]
 );
 
+/**
+ * Passkeys (WebAuthn, issue #19; passkeys.ts): a user's registered credentials. `id` is the credential ID
+ * (base64url) the authenticator chose; only public material is kept, so a database leak signs nobody in.
+ */
+export const passkeys = pgTable(
+  'passkeys',
+  {
+    id: text('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** COSE public key, base64url. */
+    publicKey: text('public_key').notNull(),
+    /** Signature counter (WebAuthn §6.1.1); 0 for authenticators that keep none, as synced passkeys do. */
+    counter: bigint('counter', { mode: 'number' }).notNull(),
+    transports: jsonb('transports').$type<string[]>().notNull(),
+    /** 'singleDevice' or 'multiDevice' (a synced passkey), and whether it is backed up now (BE/BS flags). */
+    deviceType: text('device_type').notNull(),
+    backedUp: boolean('backed_up').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true })
+  },
+  (t) => [index('passkeys_user_idx').on(t.userId)]
+);
+
+/**
+ * WebAuthn challenges handed out and not yet used (passkeys.ts). Deleted when used, so each is good for
+ * one ceremony; expired ones are purged by maintenance. Sign-in challenges belong to nobody yet and are
+ * counted per client address.
+ */
+export const webauthnChallenges = pgTable(
+  'webauthn_challenges',
+  {
+    /** The challenge itself, base64url (32 random bytes): public, it is sent to the browser. */
+    challenge: text('challenge').primaryKey(),
+    purpose: text('purpose', { enum: ['register', 'login'] }).notNull(),
+    /** The registering user; null for sign-in. */
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    /** Who asked for a sign-in challenge (SHA-256 of the client address), for the per-address cap. */
+    client: text('client').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull()
+  },
+  (t) => [index('webauthn_challenges_client_idx').on(t.client, t.expiresAt), index('webauthn_challenges_expiry_idx').on(t.expiresAt)]
+);
+
 /** Failed logins per key (e-mail and client address), for rate limiting across replicas. */
 export const loginFailures = pgTable('login_failures', {
   key: text('key').primaryKey(),
@@ -220,7 +266,11 @@ export const history = pgTable(
         'link_revoke',
         'user_changed',
         'token_create',
-        'token_revoke'
+        'token_revoke',
+        'passkey_add',
+        'passkey_rename',
+        'passkey_remove',
+        'passkey_use'
       ]
     }).notNull(),
     fileId: text('file_id'),
