@@ -82,6 +82,11 @@ export const ERROR_CODES = [
   'WEAK_PASSWORD',
   'PASSWORD_CHANGE_REQUIRED',
   'LAST_ADMIN',
+  // second factor (issue #19): a wrong or reused code, a sign-in whose second step expired, the admin policy
+  'SECOND_FACTOR_INVALID',
+  'SECOND_FACTOR_REPLAYED',
+  'SECOND_FACTOR_EXPIRED',
+  'SECOND_FACTOR_REQUIRED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

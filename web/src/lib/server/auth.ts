@@ -30,7 +30,7 @@ const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex
 /** The stored id of a session: the SHA-256 of its cookie value. */
 export const sessionIdOf = (token: string): string => sha256(token);
 
-function toUser(row: typeof users.$inferSelect): User {
+export function toUser(row: typeof users.$inferSelect): User {
   return { id: row.id, email: row.email, displayName: row.displayName, role: row.role, ...(row.mustChangePassword ? { mustChangePassword: true } : {}) };
 }
 
@@ -106,8 +106,11 @@ export async function createSession(db: Db, user: User, now = new Date()): Promi
   return { token, csrfToken, user, expiresAt };
 }
 
-/** Password sign-in, throttled per (account, client address) before the password is checked (login-throttle.ts). */
-export async function login(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<NewSession> {
+/**
+ * Checks a password, throttled per (account, client address) before it is checked (login-throttle.ts).
+ * The sign-in route then asks for a second factor when the account has one (second-factor.ts).
+ */
+export async function verifyPassword(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<User> {
   await takeAttempt(db, emailAddress, client, now);
   const [row] = await db.select().from(users).where(eq(users.email, emailAddress));
   dummyHash ??= argonHash(randomBytes(16).toString('hex'));
@@ -117,7 +120,12 @@ export async function login(db: Db, emailAddress: string, password: string, clie
     throw new KofnError('INVALID_CREDENTIALS', 'Wrong e-mail or password.');
   }
   await loginSucceeded(db, emailAddress, client);
-  return createSession(db, toUser(row), now);
+  return toUser(row);
+}
+
+/** Password-only sign-in (accounts without a second factor; tests). */
+export async function login(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<NewSession> {
+  return createSession(db, await verifyPassword(db, emailAddress, password, client, now), now);
 }
 
 export async function sessionUser(db: Db, token: string | undefined, now = new Date()): Promise<{ user: User; csrfToken: string } | undefined> {

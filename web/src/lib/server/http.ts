@@ -6,6 +6,7 @@ import { json, type RequestEvent } from '@sveltejs/kit';
 import type { User } from './auth.js';
 import { coordinator, type Coordinator } from './context.js';
 import type { Ctx } from './file-access.js';
+import { mustSetUpSecondFactor } from './second-factor.js';
 import { KofnError, hasErrorCode, readBounded, type ErrorCode } from '@kofn/shared';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -50,7 +51,12 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // accounts (accounts.ts, password-policy.ts)
   WEAK_PASSWORD: 400,
   PASSWORD_CHANGE_REQUIRED: 403,
-  LAST_ADMIN: 409
+  LAST_ADMIN: 409,
+  // second factor (second-factor.ts)
+  SECOND_FACTOR_INVALID: 401,
+  SECOND_FACTOR_REPLAYED: 401,
+  SECOND_FACTOR_EXPIRED: 401,
+  SECOND_FACTOR_REQUIRED: 403
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
@@ -105,7 +111,18 @@ const WHILE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['/api/account/passwo
  * Routes that manage credentials: a personal API token may not use them (api-tokens.ts), so a leaked
  * token can neither mint successors nor lock its owner out.
  */
-const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set(['/api/tokens', '/api/tokens/[handle]', '/api/account/password', '/api/account/sessions', '/api/logout']);
+const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set([
+  '/api/tokens',
+  '/api/tokens/[handle]',
+  '/api/account/password',
+  '/api/account/sessions',
+  '/api/logout',
+  '/api/account/totp',
+  '/api/account/totp/enable',
+  '/api/account/totp/disable',
+  '/api/account/totp/recovery-codes',
+  '/api/security-policy'
+]);
 
 export interface RouteContext {
   event: RequestEvent;
@@ -132,6 +149,10 @@ export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) =>
       }
       if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
         throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
+      }
+      // The administrators' second-factor policy (second-factor.ts): an administrator without one sets it up first.
+      if (auth === 'admin' && (await mustSetUpSecondFactor(co.database.db, user!))) {
+        throw new KofnError('SECOND_FACTOR_REQUIRED', 'Administrators must use a second factor: set up two-step sign-in on the Account page first.');
       }
       const ctx: Ctx = { db: co.database.db, user: user!, license: co.license, key: co.signingKey, config: co.config };
       const out = await fn({ event, co, user: user!, ctx });
