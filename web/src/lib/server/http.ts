@@ -151,7 +151,7 @@ export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) =>
         throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
       }
       // The administrators' second-factor policy (second-factor.ts): an administrator without one sets it up first.
-      if (auth === 'admin' && (await mustSetUpSecondFactor(co.database.db, user!))) {
+      if (auth === 'admin' && user && (await mustSetUpSecondFactor(co.database.db, user))) {
         throw new KofnError('SECOND_FACTOR_REQUIRED', 'Administrators must use a second factor: set up two-step sign-in on the Account page first.');
       }
       const ctx: Ctx = { db: co.database.db, user: user!, license: co.license, key: co.signingKey, config: co.config };

@@ -50,7 +50,7 @@ describe('secret box', () => {
     expect(openSealed(key, sealed, 'owner-1')).toBe('JBSWY3DPEHPK3PXP');
     expect(() => openSealed(key, sealed, 'owner-2')).toThrow(/does not open/);
     expect(() => openSealed(randomBytes(32), sealed, 'owner-1')).toThrow(/does not open/);
-    const flipped = sealed.slice(0, -2) + (sealed.at(-2) === 'A' ? 'B' : 'A') + sealed.at(-1);
+    const flipped = `${sealed.slice(0, -2)}${sealed.at(-2) === 'A' ? 'B' : 'A'}${sealed.slice(-1)}`;
     expect(() => openSealed(key, flipped, 'owner-1')).toThrow(/does not open/);
     expect(() => openSealed(key, 'v2.abc', 'owner-1')).toThrow(/malformed/);
   });
@@ -195,7 +195,7 @@ describeDatabases('TOTP second factor on $name', ({ open }) => {
     expect(MAX_CHALLENGE_FAILURES).toBe(PAIR_FREE_ATTEMPTS);
     // A fresh challenge (the password was right again): the right code is refused unchecked until the delay passes.
     const ch2 = await startChallenge(database.db, alice, now);
-    const refused = await completeChallenge(database.db, key, ch2.token, { code: right }, ip, now).catch((e: { code: string; retryAfterSeconds: number }) => e);
+    const refused = await completeChallenge(database.db, key, ch2.token, { code: right }, ip, now).catch((e: unknown) => e);
     expect(refused).toMatchObject({ code: 'RATE_LIMITED', retryAfterSeconds: 1 });
     // Another address is not slowed by this one; and after the delay the right code passes here too.
     const ch3 = await startChallenge(database.db, alice, now);

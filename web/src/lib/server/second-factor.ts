@@ -250,7 +250,14 @@ const EXPIRED = () => new KofnError('SECOND_FACTOR_EXPIRED', 'The sign-in expire
  * session per challenge) and the user is returned for a session; a wrong code counts against the challenge
  * and the throttle.
  */
-export async function completeChallenge(db: Db, key: Uint8Array, token: string | undefined, input: Record<string, unknown>, client: string, now = new Date()): Promise<{ user: User; method: 'totp' | 'recovery' }> {
+export async function completeChallenge(
+  db: Db,
+  key: Uint8Array,
+  token: string | undefined,
+  input: Record<string, unknown>,
+  client: string,
+  now = new Date()
+): Promise<{ user: User; method: 'totp' | 'recovery' }> {
   if (!token || token.length > 100) throw EXPIRED();
   const id = sha256(token);
   const [row] = await db
@@ -312,7 +319,13 @@ export async function setSecurityPolicy(db: Db, admin: User, input: Record<strin
     .insert(settings)
     .values({ key: POLICY_KEY, value: next })
     .onConflictDoUpdate({ target: settings.key, set: { value: next, updatedAt: new Date() } });
-  await record(db, { userId: admin.id, operation: 'security_policy', fileName: '', result: 'ok', detail: `second factor for administrators ${next.requireAdminSecondFactor ? 'required' : 'optional'}` });
+  await record(db, {
+    userId: admin.id,
+    operation: 'security_policy',
+    fileName: '',
+    result: 'ok',
+    detail: `second factor for administrators ${next.requireAdminSecondFactor ? 'required' : 'optional'}`
+  });
   return next;
 }
 
