@@ -198,7 +198,21 @@ test('second-factor routes: unauthorised, CSRF, oversized, malformed, API tokens
   const slowed = await guesser.post('/api/login/second-factor', { data: { code: '999999' }, headers: origin });
   expect(slowed.status()).toBe(429);
   expect(Number(slowed.headers()['retry-after'])).toBeGreaterThanOrEqual(1);
-  for (const c of [anon, user, guesser]) await c.dispose();
+
+  // Uma lost her phone and codes: a user may not remove it, an administrator may (admin page); then the
+  // password alone signs her in again.
+  const { users } = (await (await admin.get('/api/users')).json()) as { users: Array<{ id: string; email: string }> };
+  const umaId = users.find((x) => x.email === uma.email)!.id;
+  expect((await user.delete(`/api/users/${umaId}/second-factor`, { headers })).status()).toBe(403);
+  expect((await admin.page.request.delete(`/api/users/${umaId}/second-factor`, { headers: origin })).status()).toBe(403);
+  await admin.page.goto('/admin');
+  await ready(admin.page);
+  const row = admin.page.getByTestId('user-row').filter({ hasText: uma.email });
+  await row.getByRole('button', { name: 'Remove two-step sign-in' }).click();
+  await expect(row.getByRole('status')).toHaveText('Two-step sign-in removed; the password alone signs in.');
+  const back = await playwright.request.newContext({ baseURL: stack.url });
+  expect((await apiSignIn(back, stack, uma)).csrfToken).toEqual(expect.any(String));
+  for (const c of [anon, user, guesser, back]) await c.dispose();
 });
 
 test('an administrator requires a second factor for administrators: one without is sent to set it up first', async ({ admin, browser, playwright, stack }) => {

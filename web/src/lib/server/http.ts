@@ -121,6 +121,7 @@ const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set([
   '/api/account/totp/enable',
   '/api/account/totp/disable',
   '/api/account/totp/recovery-codes',
+  '/api/users/[id]/second-factor',
   '/api/security-policy'
 ]);
 

@@ -29,6 +29,7 @@ import {
   mustSetUpSecondFactor,
   purgeExpiredChallenges,
   regenerateRecoveryCodes,
+  resetSecondFactor,
   securityPolicy,
   setSecurityPolicy,
   startChallenge,
@@ -247,5 +248,19 @@ describeDatabases('TOTP second factor on $name', ({ open }) => {
     expect(h.map((r) => [r.userId, r.detail])).toEqual([[admin.id, 'second factor for administrators required']]);
     expect(await setSecurityPolicy(database.db, admin, { requireAdminSecondFactor: false })).toEqual({ requireAdminSecondFactor: false });
     expect(await mustSetUpSecondFactor(database.db, admin2)).toBe(false);
+  });
+
+  it("an administrator removes a user's second factor (lost authenticator); recorded in that user's history", async () => {
+    expect(await userHasSecondFactor(database.db, admin.id)).toBe(true);
+    const pending = await startChallenge(database.db, admin, at(3000));
+    expect(await code(resetSecondFactor(database.db, admin2, 'not-a-uuid'))).toBe('NOT_FOUND');
+    expect(await code(resetSecondFactor(database.db, admin2, '00000000-0000-4000-8000-000000000000'))).toBe('NOT_FOUND');
+    expect(await resetSecondFactor(database.db, admin2, admin.id)).toEqual({ removed: true });
+    expect(await userHasSecondFactor(database.db, admin.id)).toBe(false);
+    expect(await database.db.select().from(recoveryCodes).where(eq(recoveryCodes.userId, admin.id))).toEqual([]);
+    expect(await code(completeChallenge(database.db, key, pending.token, { code: '123456' }, '10.2.2.2', at(3000)))).toBe('SECOND_FACTOR_EXPIRED');
+    const h = await database.db.select().from(history).where(eq(history.userId, admin.id));
+    expect(h.filter((r) => r.operation === 'totp_disable').map((r) => r.detail)).toEqual(['removed by administrator root2@x.test']);
+    expect(await resetSecondFactor(database.db, admin2, admin.id)).toEqual({ removed: false });
   });
 });

@@ -233,6 +233,24 @@ export async function regenerateRecoveryCodes(db: Db, key: Uint8Array, user: Use
   return { recoveryCodes: codes };
 }
 
+/**
+ * An administrator removes a user's TOTP and recovery codes (lost phone and codes): the user then signs in
+ * with the password alone and may set up a new authenticator. Recorded in the user's history.
+ */
+export async function resetSecondFactor(db: Db, admin: User, rawId: unknown) {
+  if (typeof rawId !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(rawId)) throw new KofnError('NOT_FOUND', 'User not found.');
+  const [target] = await db.select({ id: users.id }).from(users).where(eq(users.id, rawId));
+  if (!target) throw new KofnError('NOT_FOUND', 'User not found.');
+  const removed = await db.transaction(async (tx) => {
+    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, target.id));
+    await tx.delete(secondFactorChallenges).where(eq(secondFactorChallenges.userId, target.id));
+    return tx.delete(totpCredentials).where(eq(totpCredentials.userId, target.id)).returning({ enabledAt: totpCredentials.enabledAt });
+  });
+  const wasOn = removed.some((r) => r.enabledAt !== null);
+  if (wasOn) await record(db, { userId: target.id, operation: 'totp_disable', fileName: '', result: 'ok', detail: `removed by administrator ${admin.email}` });
+  return { removed: wasOn };
+}
+
 /** After a correct password: the half-signed-in state. The token goes to the browser's cookie only. */
 export async function startChallenge(db: Db, user: User, now = new Date()): Promise<{ token: string; expiresAt: Date }> {
   const token = Buffer.from(randomBytes(32)).toString('base64url');
