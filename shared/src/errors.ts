@@ -84,6 +84,11 @@ export const ERROR_CODES = [
   'LAST_ADMIN',
   'PASSKEY_INVALID',
   'PASSKEY_REFUSED',
+  // second factor (issue #19): a wrong or reused code, a sign-in whose second step expired, the admin policy
+  'SECOND_FACTOR_INVALID',
+  'SECOND_FACTOR_REPLAYED',
+  'SECOND_FACTOR_EXPIRED',
+  'SECOND_FACTOR_REQUIRED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

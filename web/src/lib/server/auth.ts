@@ -107,8 +107,11 @@ export async function createSession(db: Db, user: User, now = new Date()): Promi
   return { token, csrfToken, user, expiresAt };
 }
 
-/** Password sign-in, throttled per (account, client address) before the password is checked (login-throttle.ts). */
-export async function login(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<NewSession> {
+/**
+ * Checks a password, throttled per (account, client address) before it is checked (login-throttle.ts).
+ * The sign-in route then asks for a second factor when the account has one (second-factor.ts).
+ */
+export async function verifyPassword(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<User> {
   await takeAttempt(db, emailAddress, client, now);
   const [row] = await db.select().from(users).where(eq(users.email, emailAddress));
   dummyHash ??= argonHash(randomHex(16));
@@ -118,7 +121,12 @@ export async function login(db: Db, emailAddress: string, password: string, clie
     throw new KofnError('INVALID_CREDENTIALS', 'Wrong e-mail or password.');
   }
   await loginSucceeded(db, emailAddress, client);
-  return createSession(db, toUser(row), now);
+  return toUser(row);
+}
+
+/** Password-only sign-in (accounts without a second factor; tests). */
+export async function login(db: Db, emailAddress: string, password: string, client: string, now = new Date()): Promise<NewSession> {
+  return createSession(db, await verifyPassword(db, emailAddress, password, client, now), now);
 }
 
 export async function sessionUser(db: Db, token: string | undefined, now = new Date()): Promise<{ user: User; csrfToken: string } | undefined> {

@@ -6,6 +6,7 @@ import { json, type RequestEvent } from '@sveltejs/kit';
 import type { User } from './auth.js';
 import { coordinator, type Coordinator } from './context.js';
 import type { Ctx } from './file-access.js';
+import { mustSetUpSecondFactor } from './second-factor.js';
 import { KofnError, hasErrorCode, readBounded, type ErrorCode } from '@kofn/shared';
 
 const STATUS: Partial<Record<ErrorCode, number>> = {
@@ -53,7 +54,12 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   LAST_ADMIN: 409,
   // passkeys (passkeys.ts)
   PASSKEY_INVALID: 400,
-  PASSKEY_REFUSED: 401
+  PASSKEY_REFUSED: 401,
+  // second factor (second-factor.ts)
+  SECOND_FACTOR_INVALID: 401,
+  SECOND_FACTOR_REPLAYED: 401,
+  SECOND_FACTOR_EXPIRED: 401,
+  SECOND_FACTOR_REQUIRED: 403
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
@@ -117,7 +123,13 @@ const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set([
   '/api/passkeys',
   '/api/passkeys/[id]',
   '/api/passkeys/register',
-  '/api/passkeys/register/options'
+  '/api/passkeys/register/options',
+  '/api/account/totp',
+  '/api/account/totp/enable',
+  '/api/account/totp/disable',
+  '/api/account/totp/recovery-codes',
+  '/api/users/[id]/second-factor',
+  '/api/security-policy'
 ]);
 
 export interface RouteContext {
@@ -145,6 +157,10 @@ export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) =>
       }
       if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
         throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
+      }
+      // The administrators' second-factor policy (second-factor.ts): an administrator without one sets it up first.
+      if (auth === 'admin' && user && (await mustSetUpSecondFactor(co.database.db, user))) {
+        throw new KofnError('SECOND_FACTOR_REQUIRED', 'Administrators must use a second factor: set up two-step sign-in or add a passkey on the Account page first.');
       }
       // A 'none' route gets no user (RouteContext says so); the others were refused above without one.
       const ctx: Ctx = { db: co.database.db, user: user as User, license: co.license, key: co.signingKey, config: co.config };

@@ -13,7 +13,8 @@ import { purgeExpiredSessions } from './auth.js';
 import { purgeExpiredApiTokens } from './api-tokens.js';
 import { purgeLoginThrottle } from './login-throttle.js';
 import { purgeExpiredLinks } from './share-links.js';
-import { purgeExpiredChallenges } from './passkeys.js';
+import { purgeExpiredChallenges as purgePasskeyChallenges } from './passkeys.js';
+import { purgeExpiredChallenges as purgeSecondFactorChallenges } from './second-factor.js';
 import { sweepReservations } from './reservations.js';
 
 export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler> {
@@ -70,5 +71,6 @@ export async function runMaintenance(db: Db, reservationTtlMs: number, now = new
   await purgeExpiredApiTokens(db, now);
   await purgeLoginThrottle(db, now);
   await purgeExpiredLinks(db, now);
-  await purgeExpiredChallenges(db, now);
+  await purgePasskeyChallenges(db, now);
+  await purgeSecondFactorChallenges(db, now);
 }

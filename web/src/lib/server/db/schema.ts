@@ -270,7 +270,12 @@ export const history = pgTable(
         'passkey_add',
         'passkey_rename',
         'passkey_remove',
-        'passkey_use'
+        'passkey_use',
+        'totp_enable',
+        'totp_disable',
+        'recovery_codes_new',
+        'recovery_code_use',
+        'security_policy'
       ]
     }).notNull(),
     fileId: text('file_id'),
@@ -376,3 +381,60 @@ export const shareHealth = pgTable(
   },
   (t) => [primaryKey({ columns: [t.fileId, t.relayId] }), index('share_health_relay_idx').on(t.relayId)]
 );
+
+/**
+ * TOTP second factor (issue #19; RFC 6238). One row per user: `secret` is the shared secret sealed with
+ * AES-256-GCM under the coordinator's secret key (secret-box.ts), never stored or logged in clear and never
+ * returned after enrolment. `enabledAt` is null while enrolment awaits its first valid code.
+ * `lastTimeStep` is the RFC 6238 time step of the last accepted code: a code of that step or an earlier
+ * one is refused, so a code cannot be replayed within its window (RFC 6238 §5.2).
+ */
+export const totpCredentials = pgTable('totp_credentials', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  secret: text('secret').notNull(),
+  enabledAt: timestamp('enabled_at', { withTimezone: true }),
+  lastTimeStep: bigint('last_time_step', { mode: 'number' }),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+});
+
+/** One-time recovery codes: only a SHA-256 of each (80 random bits, salted with the user id) is kept; `usedAt` spends it. */
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    id: text('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [index('recovery_codes_user_idx').on(t.userId)]
+);
+
+/**
+ * The half-signed-in state between a correct password and a correct second factor: server-side, keyed by
+ * the SHA-256 of a random cookie value (the browser that typed the password holds it), short-lived, and
+ * ended after a few wrong codes.
+ */
+export const secondFactorChallenges = pgTable(
+  'second_factor_challenges',
+  {
+    id: text('id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    failures: integer('failures').notNull().default(0),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull()
+  },
+  (t) => [index('second_factor_challenges_user_idx').on(t.userId)]
+);
+
+/** Instance settings an administrator changes at run time (key -> JSON value), e.g. the security policy. */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
+});
