@@ -3,7 +3,9 @@
  * relay tokens that live 10 s (KOFN_TOKEN_TTL_SECONDS; relays allow 5 s of clock skew, so 15 s), and
  * relay-2 sits behind a loopback proxy (e2e/hostile-proxy.ts) that paces share bodies to 512 KiB/s, so
  * protecting and retrieving 32 MiB with (2,2) takes about a minute: four token lifetimes. Both must
- * complete byte-identical, every relay request after the first lifetime carrying a token minted later.
+ * complete byte-identical, every relay request after the first lifetime carrying a token minted later, and
+ * none refused as expired: the relay client renews a token ahead of its expiry (a quarter of its lifetime
+ * before, shared/src/protocol/token-expiry.ts), not only when a relay said it expired.
  */
 import { test, expect } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
@@ -32,9 +34,9 @@ const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, '
 const ok = (status: number | undefined) => status === 200 || status === 201;
 
 /**
- * The share requests of `method` relay-2 saw since `startedAt`: they span several token lifetimes, relay-2
- * refused some as expired (the pacing did make the transfer outlast its tokens), and each refused request
- * was sent again with a token minted after it, which the relay accepted.
+ * The share requests of `method` relay-2 saw since `startedAt`: they span several token lifetimes (the
+ * pacing did make the transfer outlast its tokens) with several tokens, and relay-2 refused none as
+ * expired, since each token was renewed before it ran out.
  */
 function expectRenewedThroughout(method: string, startedAt: number): void {
   const seen = proxy.tokens.filter((t) => t.method === method && t.at >= startedAt);
@@ -44,15 +46,12 @@ function expectRenewedThroughout(method: string, startedAt: number): void {
   const distinct = new Set(seen.map((t) => t.token));
   expect(distinct.size).toBeGreaterThanOrEqual(3);
   for (const t of distinct) expect(claims(t).exp - claims(t).iat).toBe(TTL_S);
-  const refused = seen.filter((t) => t.status === 401);
-  expect(refused.length).toBeGreaterThan(0);
-  for (const r of refused) {
-    const again = seen.find((t) => t.path === r.path && t.at >= r.at && ok(t.status) && claims(t.token).iat > claims(r.token).iat);
-    expect(again, `${r.path} refused at ${r.at} was never sent again with a fresher token`).toBeDefined();
-  }
-  expect(seen.filter((t) => !ok(t.status) && t.status !== 401)).toEqual([]);
+  expect(seen.filter((t) => !ok(t.status))).toEqual([]);
+  // The proxy and the coordinator share this machine's clock: the life each token had left when its request arrived.
+  const left = seen.map((t) => claims(t.token).exp * 1000 - t.at);
   console.log(
-    `${method}: ${seen.length} share requests over ${Math.round(took / 1000)} s, ${refused.length} refused as expired, ${distinct.size} distinct tokens (lifetime ${TTL_S} s + ${SKEW_S} s skew)`
+    `${method}: ${seen.length} share requests over ${Math.round(took / 1000)} s, none refused as expired, ${distinct.size} distinct tokens ` +
+      `(lifetime ${TTL_S} s + ${SKEW_S} s skew), least life left at a request ${(Math.min(...left) / 1000).toFixed(1)} s`
   );
 }
 

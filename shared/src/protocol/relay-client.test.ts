@@ -7,6 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { RelayClient, parseRetryAfter, type RelayClientOptions } from './relay-client.js';
+import { base64url } from '../link-proof.js';
+import { TokenClock } from './token-expiry.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let answer: Handler = (_req, res) => res.end();
@@ -47,6 +49,9 @@ const DIGEST = 'cd'.repeat(32);
 const FAST = { headersMs: 1_000, putHeadersMs: 1_000, idleMs: 1_000, totalMs: 4_000 };
 const RELAXED = { headersMs: 15_000, putHeadersMs: 15_000, idleMs: 15_000, totalMs: 30_000 };
 const relay = () => ({ id: 'relay-id-1', name: 'relay-one', url });
+const enc = (v: unknown) => base64url(new TextEncoder().encode(JSON.stringify(v)));
+/** A JWT-shaped capability token (this server does not check signatures). */
+const jwt = (claims: Record<string, unknown>) => `${enc({ alg: 'EdDSA', typ: 'JWT' })}.${enc(claims)}.${'s'.repeat(86)}`;
 const client = (opts: Partial<RelayClientOptions> = {}) => new RelayClient(relay(), { token: () => 'tok', timeouts: FAST, retry: { baseDelayMs: 10 }, ...opts });
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -237,6 +242,45 @@ describe('RelayClient against a hostile or failing relay', () => {
       ['get', false],
       ['get', true]
     ]);
+  });
+
+  it('renews a token ahead of its expiry, through the same callback, by the injected clock', async () => {
+    // 10 s tokens (the e2e token-lifetime test's): renewed once less than a quarter of the lifetime is left.
+    const old = jwt({ jti: 'rc-old', iat: 1_000, exp: 1_010 });
+    const fresh = jwt({ jti: 'rc-fresh', iat: 1_007, exp: 1_017 });
+    const seen: string[] = [];
+    answer = (req, res) => (seen.push(req.headers.authorization ?? ''), res.end(bytes(4, 1)));
+    const asked: Array<[string, boolean]> = [];
+    let now = 1_000_000;
+    const c = client({ tokenClock: new TokenClock(() => now), token: (op, refresh) => (asked.push([op, refresh]), refresh ? fresh : old) });
+    await c.get(FID, 1, 4);
+    now = 1_007_400; // 2.6 s left: kept
+    await c.get(FID, 1, 4);
+    now = 1_007_600; // 2.4 s left: renewed before the request
+    await c.get(FID, 1, 4);
+    expect(seen).toEqual([`Bearer ${old}`, `Bearer ${old}`, `Bearer ${fresh}`]);
+    expect(asked).toEqual([
+      ['get', false],
+      ['get', false],
+      ['get', false],
+      ['get', true]
+    ]);
+  });
+
+  it('uses a renewed token that is still about to expire, asking only once per request', async () => {
+    const stale = jwt({ jti: 'rc-stale', iat: 2_000, exp: 2_010 });
+    answer = (_req, res) => res.end(bytes(4, 1));
+    let now = 2_000_000;
+    let asks = 0;
+    const clock = new TokenClock(() => now);
+    const c = client({ tokenClock: clock, token: () => (asks++, stale) });
+    await c.get(FID, 1, 4);
+    now = 2_009_000;
+    await c.get(FID, 1, 4);
+    expect(asks).toBe(3);
+    expect(requests).toBe(2);
+    // The same token back teaches the clock nothing (it is not ahead).
+    expect(clock.aheadMs).toBe(0);
   });
 
   it('gives RELAYS_OFFLINE naming the relay when nothing listens, after retrying', async () => {
