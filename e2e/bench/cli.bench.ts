@@ -20,7 +20,7 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { digestRoot } from '@kofn/shared';
+import { digestRoot, shareChunkBounds } from '@kofn/shared';
 import { ADMIN } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
 
@@ -72,8 +72,13 @@ async function api<T>(s: Session, method: string, path: string, body?: unknown):
   return (await res.json()) as T;
 }
 
-/** A body shaped as a share chunk (the relay checks the header; web bench's baseline does the same). */
-function body(fileId: string, index: number, len: number): Uint8Array<ArrayBuffer> {
+/**
+ * A body shaped as a share chunk (the relay checks the header, as the web bench's baseline does) of exactly
+ * the length the commit expects of chunk `index` (share-sizes.ts), so the baseline file commits and its
+ * download is authorised like the CLI's.
+ */
+function body(fileId: string, index: number, size: number, chunkSize: number): Uint8Array<ArrayBuffer> {
+  const len = shareChunkBounds(size, chunkSize, index).min - 40;
   const b = new Uint8Array(40 + len);
   b.set([0x4b, 0x4f, 0x46, 0x4e, 1, index === 0 ? 2 : 0, 1, 2]);
   b.set(Buffer.from(fileId, 'hex'), 8);
@@ -93,14 +98,14 @@ interface Placement {
 /** The unsplit baseline: PUT n x size, commit, then GET k shares' worth; answers both phases' seconds. */
 async function baseline(s: Session, size: number): Promise<{ up: number; down: number; fileName: string }> {
   const fileName = `baseline-${Date.now()}.bin`;
-  const r = await api<{ fileId: string; chunkCount: number; placements: Placement[] }>(s, 'POST', '/api/files', { name: fileName, size, type: '', k: 3 });
+  const r = await api<{ fileId: string; chunkCount: number; chunkSize: number; placements: Placement[] }>(s, 'POST', '/api/files', { name: fileName, size, type: '', k: 3 });
   const digests: string[][] = r.placements.map(() => []);
-  // One random MiB reused (the relays do not care what the bytes are; randomness is not what is measured).
-  const chunk = body(r.fileId, 1, MiB);
+  // One random chunk reused (the relays do not care what the bytes are; randomness is not what is measured).
+  const chunk = body(r.fileId, 1, size, r.chunkSize);
   let t0 = performance.now();
   let inflight: Array<Promise<unknown>> = [];
   for (let i = 0; i <= r.chunkCount; i++) {
-    const b = i === 0 ? body(r.fileId, 0, 100) : (new DataView(chunk.buffer).setUint32(24, i), chunk.slice());
+    const b = i === 0 || i === r.chunkCount ? body(r.fileId, i, size, r.chunkSize) : (new DataView(chunk.buffer).setUint32(24, i), chunk.slice());
     inflight.push(
       Promise.all(
         r.placements.map(async (p, j) => {
@@ -159,9 +164,11 @@ test('kofn protect and retrieve against plain PUT/GET of the same bytes', async 
     const rounds: Array<{ protect: number; retrieve: number; baseUp: number; baseDown: number; rssUp: number; rssDown: number }> = [];
     for (let round = 1; round <= ROUNDS; round++) {
       const cli = async () => {
-        const up = await kofn(['protect', file, '-k', '3', '--servers', servers, '--quiet'], env);
-        const down = await kofn(['retrieve', 'bench.bin', '-o', '-', '--quiet'], env);
-        await kofn(['rm', 'bench.bin'], env);
+        // A name per round: a removed file's name stays taken while its shares are being deleted.
+        const name = `bench-${round}.bin`;
+        const up = await kofn(['protect', file, '--name', name, '-k', '3', '--servers', servers, '--quiet'], env);
+        const down = await kofn(['retrieve', name, '-o', '-', '--quiet'], env);
+        await kofn(['rm', name], env);
         return { up, down };
       };
       let c: Awaited<ReturnType<typeof cli>>, b: Awaited<ReturnType<typeof baseline>>;

@@ -334,7 +334,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest, pla
             failure ??= { error: err };
           }
         );
-      if (i % 4 === 0) collectYoung();
+      if (i % 2 === 0) collectYoung();
       const tracked = task.finally(() => inflight.delete(tracked));
       inflight.add(tracked);
       if (inflight.size >= inFlight) await Promise.race(inflight);

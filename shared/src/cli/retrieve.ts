@@ -203,7 +203,7 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       await sink.write(data);
       data.fill(0);
       if (written.length < IN_FLIGHT) written.push(data.buffer);
-      if (i % 4 === 0) collectYoung();
+      if (i % 2 === 0) collectYoung();
       done += data.byteLength;
       req.onProgress?.(done, m.size);
       if (next <= m.chunkCount) start(next++);
