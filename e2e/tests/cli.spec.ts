@@ -349,7 +349,7 @@ test('bad input: missing file, k > n, unknown server, no network, existing outpu
 });
 
 test('every command has --help with examples', async () => {
-  for (const cmd of ['login', 'ls', 'protect', 'retrieve', 'rm', 'share', 'status', 'recover']) {
+  for (const cmd of ['login', 'ls', 'protect', 'retrieve', 'rm', 'share', 'link', 'check', 'status', 'recover', 'completion']) {
     const r = await kofn([cmd, '--help']);
     expect(r.code, cmd).toBe(0);
     expect(r.stdout.toString(), cmd).toContain(`kofn ${cmd}`);
@@ -387,6 +387,212 @@ test('interop with the web app: Chromium protects, the CLI retrieves; the CLI pr
   } finally {
     await context.close();
   }
+});
+
+/** Calls the coordinator's API as the signed-in admin, with the session `kofn login` stored. */
+async function adminApi(method: string, path: string, body?: unknown): Promise<Response> {
+  const s = JSON.parse(readFileSync(join(configDir, 'session.json'), 'utf8')) as { cookie: string; csrfToken: string };
+  return fetch(`${stack.url}${path}`, {
+    method,
+    headers: { origin: stack.url, cookie: `kofn_session=${s.cookie}`, 'x-csrf-token': s.csrfToken, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  });
+}
+
+/** Starts `kofn args` and kill -9s it once `ready()` says the transfer is well under way; resolves with its exit signal. */
+async function killMidway(args: string[], ready: () => boolean): Promise<{ signal: NodeJS.Signals | null; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const closed = new Promise<NodeJS.Signals | null>((res) => child.once('close', (_code, signal) => res(signal)));
+  let exited = false;
+  void closed.then(() => (exited = true));
+  await expect.poll(() => exited || ready(), { timeout: 120_000, intervals: [20] }).toBe(true);
+  expect(exited, `kofn finished before it could be killed: ${stderr}`).toBe(false);
+  child.kill('SIGKILL');
+  return { signal: await closed, stderr };
+}
+
+const uploadsDir = () => join(configDir, 'uploads');
+const chunkLines = () => {
+  if (!existsSync(uploadsDir())) return 0;
+  return readdirSync(uploadsDir())
+    .filter((n) => n.endsWith('.log'))
+    .reduce((sum, n) => sum + readFileSync(join(uploadsDir(), n), 'utf8').split('\n').filter(Boolean).length, 0);
+};
+
+test('resume: protect killed with kill -9 mid-transfer continues when run again; the file is byte-identical and the relays hold exactly its chunks', async () => {
+  const MiB = 1024 * 1024;
+  const f = makeFile('resume-protect.bin', 48 * MiB + 5);
+  const args = ['protect', f.path, '-k', '3', '--servers', ALL(), '--json'];
+  const killed = await killMidway(args, () => chunkLines() >= 12);
+  expect(killed.signal).toBe('SIGKILL');
+  const listed = (JSON.parse((await kofn(['ls', '--json'])).stdout.toString()) as { files: Array<{ id: string; name: string; status: string }> }).files.filter((x) => x.name === 'resume-protect.bin');
+  expect(listed.map((x) => x.status)).toEqual(['reserved']);
+  // The state is private, as the session is.
+  expect(statSync(uploadsDir()).mode & 0o077).toBe(0);
+  for (const n of readdirSync(uploadsDir())) expect(statSync(join(uploadsDir(), n)).mode & 0o077, n).toBe(0);
+
+  const again = await kofn(args);
+  expect(again.code, again.stderr).toBe(0);
+  const [info] = (JSON.parse(again.stdout.toString()) as { files: Array<{ fileId: string; resumedAfter?: number }> }).files;
+  // It continued after what every relay had (at least the 12 chunks seen logged, less the metadata chunk), not from zero.
+  expect(info!.fileId).toBe(listed[0]!.id);
+  expect(info!.resumedAfter).toBeGreaterThanOrEqual(11);
+  expect(readdirSync(uploadsDir())).toEqual([]);
+
+  // Every relay holds exactly chunk 0 (metadata) and the 49 data chunks: nothing from the killed run's tail.
+  for (const relay of stack.relayProcs) {
+    const chunks = readdirSync(join(relay.dataDir, 'chunks', info!.fileId.slice(0, 2), info!.fileId));
+    expect(chunks.length, relay.name).toBe(50);
+  }
+  const out = join(work, 'resume-protect.out');
+  const r = await kofn(['retrieve', 'resume-protect.bin', '-o', out]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(sha(readFileSync(out))).toBe(f.sha256);
+  rmSync(out);
+});
+
+test('resume: retrieve killed with kill -9 mid-transfer continues from its hidden part; byte-identical, no part left', async () => {
+  const MiB = 1024 * 1024;
+  const f = makeFile('resume-retrieve.bin', 48 * MiB + 999);
+  expect((await kofn(['protect', f.path, '-k', '3', '--servers', ALL()])).code).toBe(0);
+  const dir = mkdtempSync(join(work, 'resume-out-'));
+  const out = join(dir, 'resume-retrieve.bin');
+  const partSize = () => {
+    const part = readdirSync(dir).find((n) => n.endsWith('.kofn-partial'));
+    return part ? statSync(join(dir, part)).size : 0;
+  };
+  const killed = await killMidway(['retrieve', 'resume-retrieve.bin', '-o', out], () => partSize() >= 8 * MiB);
+  expect(killed.signal).toBe('SIGKILL');
+  expect(existsSync(out)).toBe(false);
+  const before = partSize();
+  expect(before).toBeGreaterThanOrEqual(8 * MiB);
+
+  const again = await kofn(['retrieve', 'resume-retrieve.bin', '-o', out, '--json']);
+  expect(again.code, again.stderr).toBe(0);
+  const [info] = (JSON.parse(again.stdout.toString()) as { files: Array<{ resumedAt?: number; size: number }> }).files;
+  expect(info!.resumedAt).toBeGreaterThanOrEqual(8 * MiB);
+  expect(info!.resumedAt! % MiB).toBe(0);
+  expect(info!.size).toBe(f.data.length);
+  expect(sha(readFileSync(out))).toBe(f.sha256);
+  expect(readdirSync(dir)).toEqual(['resume-retrieve.bin']);
+});
+
+test('link: a share link with --expires, --downloads and --password opens in Chromium without an account, byte-identical; bad values are clear errors', async ({ browser }) => {
+  const f = makeFile('linked-cli.bin', 2 * 1024 * 1024 + 7);
+  expect((await kofn(['protect', f.path, '-k', '3'])).code).toBe(0);
+  const made = await kofn(['link', 'linked-cli.bin', '--expires', '2d', '--downloads', '1', '--password-stdin', '--json'], { input: 'open sesame 7\n' });
+  expect(made.code, made.stderr).toBe(0);
+  const { url, link } = JSON.parse(made.stdout.toString()) as { url: string; link: { id: string; maxDownloads: number; passwordProtected: boolean; expiresAt: string } };
+  expect(link).toMatchObject({ maxDownloads: 1, passwordProtected: true });
+  expect(Math.abs(Date.parse(link.expiresAt) - (Date.now() + 2 * 86_400_000))).toBeLessThan(120_000);
+  expect(url).toMatch(new RegExp(`^${stack.url}/s/${link.id}#p\\.[A-Za-z0-9_-]{43}$`));
+  // The secret (the fragment) is not in anything the coordinator stored.
+  const listed = await (await adminApi('GET', '/api/links')).text();
+  expect(listed).not.toContain(url.split('#')[1]!.slice(2));
+
+  const context = await browser.newContext({ baseURL: stack.url });
+  const page = await context.newPage();
+  try {
+    await saveToOpfs(page);
+    await page.goto(url);
+    const box = page.getByTestId('link-retrieval');
+    await box.getByLabel('Password of the link').fill('open sesame 7');
+    await box.getByRole('button', { name: 'Download' }).click();
+    await expect(box).toHaveAttribute('data-status', /done|error/, { timeout: 60_000 });
+    await expect(box).toHaveAttribute('data-status', 'done');
+    expect(await opfsSha256(page, 'linked-cli.bin')).toBe(f.sha256);
+  } finally {
+    await context.close();
+  }
+  // Without a password the link is plain (`#<secret>`).
+  const plain = await kofn(['link', 'linked-cli.bin']);
+  expect(plain.code, plain.stderr).toBe(0);
+  expect(plain.stdout.toString().trim()).toMatch(new RegExp(`^${stack.url}/s/[A-Za-z0-9_-]{22}#[A-Za-z0-9_-]{43}$`));
+
+  expectCleanError(await kofn(['link', 'linked-cli.bin', '--expires', 'soon']), 'CLI_USAGE', 2);
+  expectCleanError(await kofn(['link', 'linked-cli.bin', '--downloads', '0']), 'CLI_USAGE', 2);
+  // Longer than links may live (30 days): the coordinator's own check.
+  expectCleanError(await kofn(['link', 'linked-cli.bin', '--expires', '90d']), 'WRONG_VALUE', 2);
+  expectCleanError(await kofn(['link', 'no-such-file.bin']), 'NOT_FOUND', 2);
+});
+
+test('check: a healthy file exits 0; a missing share is named and exits 1', async () => {
+  const f = makeFile('checked.bin', 3 * 1024 * 1024 + 1);
+  const p = await kofn(['protect', f.path, '-k', '3', '--servers', ALL(), '--json']);
+  expect(p.code, p.stderr).toBe(0);
+  const [{ fileId }] = (JSON.parse(p.stdout.toString()) as { files: Array<{ fileId: string }> }).files as [{ fileId: string }];
+  const ok = await kofn(['check', 'checked.bin', '--json']);
+  expect(ok.code, ok.stderr).toBe(0);
+  const [h] = (JSON.parse(ok.stdout.toString()) as { files: Array<{ health: { state: string; shares: Array<{ name: string; state: string }> } }> }).files;
+  expect(h!.health.state).toBe('healthy');
+  expect(h!.health.shares.map((s) => s.state)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+
+  // One relay loses a chunk of it (a disk fault): the check names that relay.
+  const relay = stack.relayProcs[2]!.name;
+  const chunkDir = join(stack.relayProcs[2]!.dataDir, 'chunks', fileId.slice(0, 2), fileId);
+  const [victim] = readdirSync(chunkDir).sort().reverse();
+  rmSync(join(chunkDir, victim!));
+  const bad = await kofn(['check', 'checked.bin']);
+  expect(bad.code, bad.stderr).toBe(1);
+  expect(bad.stdout.toString()).toMatch(/checked\.bin: degraded/);
+  expect(bad.stdout.toString()).toMatch(new RegExp(`${relay}\\s+(missing|damaged)`));
+  expectCleanError(await kofn(['check']), 'CLI_USAGE', 2);
+});
+
+test('bad input: unreadable paths, a revoked (or expired) API token and an ended session: clear errors, non-zero exits', async () => {
+  // Paths that cannot be read (tests run as root, which reads any file whatever its mode).
+  const f = makeFile('plain.bin', 10);
+  const through = await kofn(['protect', join(f.path, 'inside')]);
+  expectCleanError(through, 'FILE_UNREADABLE', 2);
+  expectCleanError(await kofn(['protect', '/dev/null']), 'FILE_UNREADABLE', 2);
+  if (process.getuid?.() !== 0) {
+    const locked = makeFile('locked.bin', 10);
+    const { chmodSync } = await import('node:fs');
+    chmodSync(locked.path, 0);
+    const denied = await kofn(['protect', locked.path]);
+    expectCleanError(denied, 'FILE_UNREADABLE', 2);
+    expect(denied.stderr).toContain('permission denied');
+  }
+  // Retrieval into a folder that cannot be written to (a path through a file).
+  expect((await kofn(['protect', f.path, '-k', '2'])).code).toBe(0);
+  expectCleanError(await kofn(['retrieve', 'plain.bin', '-o', join(f.path, 'x')]), 'FILE_UNREADABLE', 2);
+
+  // An API token revoked on the Account page (an expired one is refused the same way: api-tokens.ts).
+  const made = await adminApi('POST', '/api/tokens', { name: 'cli-revoked', expiresInDays: 1 });
+  expect(made.status).toBe(201);
+  const { token, handle } = (await made.json()) as { token: string; handle: string };
+  const env = { KOFN_URL: stack.url, KOFN_TOKEN: token };
+  expect((await kofn(['ls'], { env })).code).toBe(0);
+  expect((await adminApi('DELETE', `/api/tokens/${handle}`)).status).toBe(200);
+  const revoked = await kofn(['ls'], { env });
+  expectCleanError(revoked, 'NOT_SIGNED_IN', 3);
+  expect(revoked.stderr).not.toContain(token);
+  // A session the server no longer knows.
+  const ended = join(work, 'config-ended');
+  mkdirSync(ended, { mode: 0o700 });
+  writeFileSync(join(ended, 'session.json'), JSON.stringify({ url: stack.url, email: ADMIN.email, cookie: 'gone', csrfToken: 'gone' }), { mode: 0o600 });
+  expectCleanError(await kofn(['ls'], { env: { KOFN_CONFIG_DIR: ended } }), 'NOT_SIGNED_IN', 3);
+});
+
+test("completion: bash completes commands and each command's options", async () => {
+  const script = (await kofn(['completion', 'bash'])).stdout.toString();
+  const complete = (words: string[]) =>
+    new Promise<string>((res, rej) => {
+      const sh = spawn('bash', ['-c', `${script}\nCOMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _kofn; echo "\${COMPREPLY[*]}"`], {
+        stdio: ['ignore', 'pipe', 'inherit']
+      });
+      let o = '';
+      sh.stdout.on('data', (b: Buffer) => (o += b.toString()));
+      sh.once('error', rej);
+      sh.once('close', () => res(o.trim()));
+    });
+  expect(await complete(['kofn', 'li'])).toBe('link');
+  expect((await complete(['kofn', 'link', '--'])).split(' ')).toEqual(expect.arrayContaining(['--expires', '--downloads', '--password', '--json']));
+  expect(await complete(['kofn', 'completion', ''])).toBe('bash zsh');
+  expect((await kofn(['completion', 'zsh'])).stdout.toString()).toContain('#compdef kofn');
+  expectCleanError(await kofn(['completion', 'fish']), 'CLI_USAGE', 2);
 });
 
 test('Ctrl-C during protect exits 130 and leaves no file behind', async () => {

@@ -195,3 +195,58 @@ describe('progress', () => {
     expect(human(256 * 1024 * 1024)).toBe('256.0 MiB');
   });
 });
+
+describe('resumable output file', () => {
+  it('continues after the last whole chunk of its hidden part, and a failure of the network keeps the part', async () => {
+    const out = join(dir, 'resumed.bin');
+    const resume = { fileId: 'cd'.repeat(16), chunkSize: 4 };
+    const first = await fileSink(out, false, resume);
+    expect(first.resumeAt).toBe(0);
+    await first.write(Buffer.from('abcdefghij')); // two whole chunks and half of a third
+    await first.abort(true);
+    const part = join(dir, `.resumed.bin.${resume.fileId}.kofn-partial`);
+    expect((await stat(part)).mode & 0o777).toBe(0o600);
+    const second = await fileSink(out, false, resume);
+    expect(second.resumeAt).toBe(8);
+    await second.write(Buffer.from('IJKL'));
+    await second.close();
+    expect(await readFile(out, 'utf8')).toBe('abcdefghIJKL');
+    expect((await readdir(dir)).filter((n) => n.includes('kofn-partial'))).toEqual([]);
+    // Cancelled (not kept): the part goes.
+    const third = await fileSink(join(dir, 'cancelled.bin'), false, resume);
+    await third.write(Buffer.from('abcd'));
+    await third.abort(false);
+    expect((await readdir(dir)).filter((n) => n.includes('kofn-partial'))).toEqual([]);
+  });
+
+  it('refuses a part that others can read', async () => {
+    const resume = { fileId: 'ef'.repeat(16), chunkSize: 4 };
+    await writeFile(join(dir, `.shared.bin.${resume.fileId}.kofn-partial`), 'abcd', { mode: 0o644 });
+    await chmod(join(dir, `.shared.bin.${resume.fileId}.kofn-partial`), 0o644);
+    await expect(fileSink(join(dir, 'shared.bin'), false, resume)).rejects.toMatchObject({ code: 'FILE_UNREADABLE' });
+  });
+});
+
+describe('link expiry and completion', () => {
+  it('reads 90m, 12h, 7d and dates, and refuses anything else', async () => {
+    const { parseExpiry } = await import('./commands.js');
+    const now = Date.UTC(2030, 0, 1);
+    expect(parseExpiry('90m', now).getTime()).toBe(now + 90 * 60_000);
+    expect(parseExpiry('12h', now).getTime()).toBe(now + 12 * 3_600_000);
+    expect(parseExpiry('7d', now).getTime()).toBe(now + 7 * 86_400_000);
+    expect(parseExpiry('2030-01-31', now).toISOString()).toBe('2030-01-31T00:00:00.000Z');
+    for (const bad of ['soon', '7w', '-1d', '', '12']) expect(() => parseExpiry(bad, now), bad).toThrow(expect.objectContaining({ code: 'CLI_USAGE' }));
+  });
+
+  it("lists every command's options as its help does", async () => {
+    const { COMMAND_OPTIONS, completionScript } = await import('./completion.js');
+    const { HELP } = await import('./help.js');
+    for (const [cmd, opts] of Object.entries(COMMAND_OPTIONS)) {
+      expect(HELP[cmd], cmd).toBeDefined();
+      for (const o of opts) expect(HELP[cmd], `${cmd} ${o}`).toContain(o.replace(/^--output$/, '-o'));
+    }
+    expect(completionScript('bash')).toContain('complete -o filenames -o default -F _kofn kofn');
+    expect(completionScript('zsh')).toMatch(/^#compdef kofn/);
+    expect(() => completionScript('fish')).toThrow(expect.objectContaining({ code: 'CLI_USAGE' }));
+  });
+});

@@ -18,9 +18,12 @@ import { protectMany, type SmallFile } from '../protocol/protect-many.js';
 import { retrieve } from './retrieve.js';
 import { fileSink, streamSink } from './sink.js';
 import { fileSource, stdinSource, type Source } from './source.js';
+import { UploadStore, uploadKey } from './upload-state.js';
+import { CodecPool, workerCount } from './codec-pool.js';
 import { human, progressFor } from './progress.js';
 import type { FileList, FileView, StorageList, Usage } from '../protocol/api-types.js';
 import { HELP } from './help.js';
+import { base64url, linkKey, newLinkSecret } from '../link-proof.js';
 
 export interface Io {
   stdin: NodeJS.ReadStream;
@@ -238,6 +241,8 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
   if (k !== undefined && relays && k > relays.length) throw new KofnError('THRESHOLD_TOO_HIGH', `-k ${k} is more than the ${relays.length} servers chosen.`);
   if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name) ?? '', size));
   const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
+  const pools = lazyPool(io.env);
+  const codecPool = pools.get;
   const results: unknown[] = [];
   const replaced: string[] = [];
   let failures = 0;
@@ -270,8 +275,13 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     }
     for (const source of sources.filter((x) => !small.includes(x))) {
       bar.start(`protect ${source.name}`, source.size);
+      const type = typeof values.type === 'string' ? values.type : undefined;
+      const key = source.path ? await uploadKey(source.path, { origin: api.origin, name: source.name, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(type ? { type } : {}) }) : undefined;
+      const pool = source.size > POOL_MIN_BYTES ? codecPool() : undefined;
       const r = await protect(api, {
         source,
+        ...(pool ? { pool } : {}),
+        ...(key ? { store: new UploadStore(key, io.env) } : {}),
         ...(k ? { k } : {}),
         ...(relays ? { relays } : {}),
         ...(typeof values.type === 'string' ? { type: values.type } : {}),
@@ -283,15 +293,35 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
         }
       }).finally(() => bar.stop());
       results.push({ name: source.name, ...r, replacedBy: replaced.splice(0) });
-      if (!values.json && !values.quiet) io.stderr.write(`protected ${source.name} (${human(r.size)}, ${r.k} of ${r.n} servers) as ${r.fileId}\n`);
+      if (!values.json && !values.quiet) {
+        const resumed = r.resumedAfter === undefined ? '' : `, continuing an interrupted upload after chunk ${r.resumedAfter}`;
+        io.stderr.write(`protected ${source.name} (${human(r.size)}, ${r.k} of ${r.n} servers${resumed}) as ${r.fileId}\n`);
+      }
     }
   } finally {
     for (const s of sources) await s.dispose();
+    await pools.close();
   }
   if (values.json) out(io, true, { files: results }, '');
   // The exit status follows the first failed file's code (exit-codes.ts); every file's outcome was printed.
   if (firstCode) throw new KofnError(firstCode, `${failures} of ${sources.length} files were not protected (listed above).`);
   return 0;
+}
+
+/** Files past this size are split and rebuilt on worker threads; smaller ones are done before workers would start. */
+const POOL_MIN_BYTES = 4 * 1024 * 1024;
+
+/** One codec pool for a command, made when the first large file needs it ($KOFN_WORKERS=0: none). */
+function lazyPool(env: NodeJS.ProcessEnv): { get: () => CodecPool | undefined; close: () => Promise<void> } {
+  let pool: CodecPool | undefined;
+  return {
+    get: () => {
+      const n = workerCount(env);
+      if (n > 0) pool ??= new CodecPool(n);
+      return pool;
+    },
+    close: async () => pool?.close()
+  };
 }
 
 /** Files up to this size go through the batch path when several are protected at once (read whole). */
@@ -318,26 +348,34 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
   const api = await session(io);
   const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
   const results: unknown[] = [];
-  for (const want of positionals) {
-    const f = await resolveFile(api, want);
-    let path = '-';
-    bar.start(`retrieve ${f.name}`, f.size);
-    const r = await retrieve(api, {
-      fileId: f.id,
-      signal: io.signal,
-      onProgress: (d) => bar.update(d),
-      sinkFor: async (file) => {
-        if (toStdout) return streamSink(io.stdout);
-        path = intoDir !== undefined || output === undefined ? join(intoDir ?? '.', safeFileName(file.name, f.id)) : output;
-        return fileSink(path, !!values.force);
+  const pools = lazyPool(io.env);
+  try {
+    for (const want of positionals) {
+      const f = await resolveFile(api, want);
+      let path = '-';
+      bar.start(`retrieve ${f.name}`, f.size);
+      const pool = f.size > POOL_MIN_BYTES ? pools.get() : undefined;
+      const r = await retrieve(api, {
+        fileId: f.id,
+        ...(pool ? { pool } : {}),
+        signal: io.signal,
+        onProgress: (d) => bar.update(d),
+        sinkFor: async (file) => {
+          if (toStdout) return streamSink(io.stdout);
+          path = intoDir !== undefined || output === undefined ? join(intoDir ?? '.', safeFileName(file.name, f.id)) : output;
+          return fileSink(path, !!values.force, { fileId: f.id, chunkSize: file.chunkSize });
+        }
+      }).finally(() => bar.stop());
+      results.push({ fileId: f.id, ...r, path });
+      if (!values.json && !values.quiet) {
+        const resumed = r.resumedAt === undefined ? '' : `, continuing an interrupted retrieval after ${human(r.resumedAt)}`;
+        io.stderr.write(`retrieved ${r.name} (${human(r.size)}${resumed})${toStdout ? '' : ` to ${path}`}\n`);
+        if (r.badRelays.length) io.stderr.write(`  bad data from: ${r.badRelays.join(', ')} (reported)\n`);
+        if (r.unreachable.length) io.stderr.write(`  not reachable: ${r.unreachable.join(', ')}\n`);
       }
-    }).finally(() => bar.stop());
-    results.push({ fileId: f.id, ...r, path });
-    if (!values.json && !values.quiet) {
-      io.stderr.write(`retrieved ${r.name} (${human(r.size)})${toStdout ? '' : ` to ${path}`}\n`);
-      if (r.badRelays.length) io.stderr.write(`  bad data from: ${r.badRelays.join(', ')} (reported)\n`);
-      if (r.unreachable.length) io.stderr.write(`  not reachable: ${r.unreachable.join(', ')}\n`);
     }
+  } finally {
+    await pools.close();
   }
   // With -o -, stdout carries the file: the JSON summary goes to stderr.
   if (values.json) (toStdout ? io.stderr : io.stdout).write(`${JSON.stringify({ files: results })}\n`);
@@ -408,4 +446,91 @@ export async function status(args: string[], io: Io): Promise<number> {
 
 export async function recover(args: string[]): Promise<number> {
   return runRecover(args, HELP.recover);
+}
+
+/** `7d`, `12h`, `90m` or an ISO date: when a share link stops working. */
+export function parseExpiry(text: string, now = Date.now()): Date {
+  const m = /^(\d{1,4})([mhd])$/.exec(text.trim());
+  if (m) return new Date(now + Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd']);
+  const t = Date.parse(text);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text) || !Number.isFinite(t)) throw new KofnError('CLI_USAGE', `--expires expects 7d, 12h, 90m or a date (2030-01-31), got ${JSON.stringify(text)}`);
+  return new Date(t);
+}
+
+interface LinkView {
+  id: string;
+  fileId: string;
+  fileName: string;
+  passwordProtected: boolean;
+  expiresAt: string;
+  maxDownloads: number | null;
+  downloads: number;
+  state: string;
+}
+
+/**
+ * `kofn link`: a share link, as the web app's Share links panel makes it (web/src/lib/links.ts
+ * createShareLink): the secret is made here and goes only into the URL's fragment; the coordinator gets the
+ * public key derived from it and the password (shared/src/link-proof.ts), never either of them.
+ */
+export async function link(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('link', args, { expires: { type: 'string' }, downloads: { type: 'string' }, password: { type: 'boolean' }, 'password-stdin': { type: 'boolean' } });
+  if (positionals.length !== 1) throw new KofnError('CLI_USAGE', 'usage: kofn link <name|id> [--expires 7d] [--downloads N] [--password | --password-stdin]');
+  const expiresAt = parseExpiry(str(values.expires) ?? '7d');
+  let maxDownloads: number | null = null;
+  if (values.downloads !== undefined) {
+    maxDownloads = Number(values.downloads);
+    if (!/^\d{1,7}$/.test(String(values.downloads)) || maxDownloads < 1) throw new KofnError('CLI_USAGE', `--downloads expects a whole number from 1, got ${JSON.stringify(values.downloads)}`);
+  }
+  let password = '';
+  if (values['password-stdin']) password = await firstLine(io);
+  else if (values.password) password = io.env.KOFN_LINK_PASSWORD ?? (io.stdin.isTTY ? await readSecret(io, 'Link password: ') : await firstLine(io));
+  if ((values.password || values['password-stdin']) && password === '') throw new KofnError('CLI_USAGE', 'The link password is empty.');
+  const api = await session(io);
+  const f = await resolveFile(api, positionals[0]!, true);
+  const secret = newLinkSecret();
+  const key = await linkKey(secret, password || undefined);
+  const view = await api.call<LinkView>('POST', '/api/links', { fileId: f.id, publicKey: key.publicKey, passwordProtected: password !== '', expiresAt: expiresAt.toISOString(), maxDownloads });
+  // The page's address format (web/src/lib/links.ts linkUrl): `#p.` tells the page to ask for the password.
+  const url = `${api.origin}/s/${view.id}#${password ? 'p.' : ''}${base64url(secret)}`;
+  secret.fill(0);
+  const limit = view.maxDownloads === null ? 'no download limit' : `at most ${view.maxDownloads} download${view.maxDownloads === 1 ? '' : 's'}`;
+  if (!values.json && !values.quiet) io.stderr.write(`link to ${f.name}: until ${view.expiresAt}, ${limit}${password ? ', password needed' : ''}\n`);
+  out(io, !!values.json, { link: view, url }, url);
+  return 0;
+}
+
+interface FileHealth {
+  fileId: string;
+  k: number;
+  n: number;
+  health: null | { state: 'healthy' | 'degraded' | 'at_risk' | 'unrecoverable'; checkedAt: string; shares: Array<{ relayId: string; name: string; state: string; detail: string | null }> };
+}
+
+/**
+ * `kofn check`: each file's health (api.md "GET/POST /api/files/:id/health", issue #16). Own files are
+ * checked now (the coordinator lists every relay's chunks and compares digest roots); files shared with
+ * you, or with --cached, show the last scheduled check. Exit 0 when every file is healthy, 1 otherwise.
+ */
+export async function check(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse('check', args, { cached: { type: 'boolean' } });
+  if (positionals.length === 0) throw new KofnError('CLI_USAGE', 'usage: kofn check <name|id>... [--cached]');
+  const api = await session(io);
+  const { own } = await listFiles(api);
+  const results: Array<FileHealth & { name: string }> = [];
+  const lines: string[] = [];
+  for (const want of positionals) {
+    const f = await resolveFile(api, want);
+    const mine = own.some((o) => o.id === f.id);
+    const h = await api.call<FileHealth>(mine && !values.cached ? 'POST' : 'GET', `/api/files/${f.id}/health`);
+    results.push({ name: f.name, ...h });
+    if (!h.health) {
+      lines.push(`${f.name}: not checked yet (${h.k} of ${h.n})`);
+      continue;
+    }
+    lines.push(`${f.name}: ${h.health.state.replace('_', ' ')} (${h.health.shares.filter((s) => s.state === 'ok').length} of ${h.n} shares ok, ${h.k} needed; checked ${h.health.checkedAt})`);
+    for (const s of h.health.shares) lines.push(`  ${s.name.padEnd(16)} ${s.state}${s.detail ? `  ${s.detail}` : ''}`);
+  }
+  out(io, !!values.json, { files: results }, lines.join('\n'));
+  return results.every((r) => r.health?.state === 'healthy') ? 0 : 1;
 }

@@ -2,7 +2,7 @@
 
 export const EXIT_CODES_TEXT = `Exit codes:
   0    success
-  1    the operation failed (a server refused it, a file failed authentication, ...)
+  1    the operation failed (a server refused it, a file failed authentication, ...; check: a file is not healthy)
   2    bad input: usage, a missing or unreadable file, k > n, an unknown server, an existing output
   3    not signed in, or the session ended: run \`kofn login\`
   4    a server could not be reached (the kofn server, or too few storage servers)
@@ -24,8 +24,11 @@ Commands:
   retrieve <name>...   rebuild files (by name or id) from any k servers
   rm <name>...         remove files and every share of them
   share <name> <email> give another user read access (--revoke to take it back)
+  link <name>          make a share link (--expires 7d --downloads 3 --password)
+  check <name>...      check a file's health now: which servers hold good shares
   status               the server, licence, usage, and storage servers with pings from here
   recover <dir>...     rebuild files offline from relay data folders (kofn-recover)
+  completion bash|zsh  print a shell completion script
 
 Every command takes --help, --json (one JSON document on stdout for scripts) and --quiet.
 Progress bars are drawn on stderr only when it is a terminal.
@@ -77,6 +80,9 @@ failure or Ctrl-C the upload is removed (the server's job deletes what was store
                   a private temporary file (mode 0600, deleted afterwards), because the server reserves a
                   file by its size
 Memory stays flat whatever the size (4 chunks of 1 MiB and their shares in flight).
+Resumable: if the network fails or kofn is killed, run the same command again on the unchanged file: it
+continues after the last chunk every server stored (the state is kept in <config dir>/uploads, 0600). Ctrl-C
+instead cancels and removes the upload. Standard input and several small files at once start over.
 
 Examples:
   kofn protect report.pdf
@@ -91,6 +97,8 @@ every chunk before writing a byte of it, and writes it under its own (authentica
 folder, or PATH (a file, or an existing folder), or standard output with -o -. A file is written under a
 temporary name and renamed at the end: a failed retrieval leaves nothing. Existing files are kept unless
 --force. A server that sent bad data is named and reported.
+Resumable: if the network fails or kofn is killed, the hidden part (.NAME.ID.kofn-partial beside the
+destination) is kept and the same command continues after its last whole chunk. Ctrl-C removes it.
 
 Examples:
   kofn retrieve report.pdf
@@ -112,6 +120,39 @@ access already handed out expires within 15 minutes.
 Examples:
   kofn share report.pdf grace@example.org
   kofn share report.pdf grace@example.org --revoke
+`,
+  link: `usage: kofn link <name|id> [--expires 7d] [--downloads N] [--password | --password-stdin]
+
+Makes a share link to one of your files: whoever holds it can download the file without an account, until
+it expires (default 7d; 90m, 12h, 30d or a date; at most 30 days), and at most N times with --downloads.
+The link's secret is made here and is only in the part after '#', which is never sent to a server. With
+--password the recipient also needs a password (asked without echo on a terminal, else the first line of
+standard input, or $KOFN_LINK_PASSWORD; --password-stdin reads standard input). Prints the link on stdout.
+Links are listed, extended and revoked on the web app's Share links panel.
+
+Examples:
+  kofn link report.pdf --expires 7d --downloads 3
+  kofn link report.pdf --expires 2h --password-stdin < pw.txt --json | jq -r .url
+`,
+  check: `usage: kofn check <name|id>... [--cached] [--json]
+
+Checks each of your files now: the kofn server lists every storage server's chunks of it and compares them
+with what was stored; prints the state (healthy, degraded, at risk, unrecoverable) and each server's share
+(ok, missing, damaged, unreachable). For files shared with you, or with --cached, the last scheduled check.
+Exit 0 when every file is healthy, 1 when one is not.
+
+Examples:
+  kofn check backup.tar
+  kofn check backup.tar --json | jq -r '.files[0].health.state'
+`,
+  completion: `usage: kofn completion bash|zsh
+
+Prints a completion script for the shell (commands, their options, file names).
+
+Examples:
+  eval "$(kofn completion bash)"                      # this shell
+  kofn completion bash > ~/.local/share/bash-completion/completions/kofn
+  kofn completion zsh > "\${fpath[1]}/_kofn"
 `,
   status: `usage: kofn status [--json]
 

@@ -9,6 +9,7 @@ import { hasErrorCode } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import * as commands from './commands.js';
 import { HELP } from './help.js';
+import { completionScript } from './completion.js';
 
 const table: Record<string, (args: string[], io: commands.Io) => Promise<number>> = {
   login: commands.login,
@@ -18,6 +19,12 @@ const table: Record<string, (args: string[], io: commands.Io) => Promise<number>
   retrieve: commands.retrieveCommand,
   rm: commands.rm,
   share: commands.share,
+  link: commands.link,
+  check: commands.check,
+  completion: async (args, io) => {
+    io.stdout.write(completionScript(args[0]));
+    return EXIT.ok;
+  },
   status: commands.status,
   recover: (args) => commands.recover(args)
 };
@@ -62,6 +69,8 @@ async function main(argv: string[]): Promise<number> {
     }
     if (hasErrorCode(err)) {
       process.stderr.write(`kofn: ${err.message} [${err.code}]\n`);
+      // protect and retrieve keep what they did when the network failed (issue #20, resumable).
+      if ((err as { resumable?: boolean }).resumable) process.stderr.write('kofn: what was transferred is kept: run the same command again to continue.\n');
       return exitCodeFor(err.code);
     }
     // Not one of ours (a bug, or the OS refusing a write): the message, never the stack.

@@ -17,6 +17,8 @@ import type { MetadataRecord } from '../metadata.js';
 import type { Coordinator } from './coordinator.js';
 import { chunksOf } from '../chunker.js';
 import type { Source } from './source.js';
+import type { ResumePoint, UploadStore } from './upload-state.js';
+import { collectYoung, type CodecPool } from './codec-pool.js';
 import type { FreshTokens, RelayReplacement, Reservation } from '../protocol/api-types.js';
 export type { Reservation };
 
@@ -29,6 +31,10 @@ export interface ProtectRequest {
   signal?: AbortSignal;
   /** A relay failed and the coordinator put `spare` in its place; the upload starts again. */
   onReplaced?: (relayId: string, spare: string) => void;
+  /** Worker threads that split the chunks (codec-pool.ts); without, this thread does. */
+  pool?: CodecPool;
+  /** Where an interrupted upload of this file is recorded and found again (a file, not standard input). */
+  store?: UploadStore;
   /** Plaintext bytes stored on every relay so far. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -41,35 +47,131 @@ export function defaultThreshold(online: number): number {
   return Math.max(2, Math.floor(online / 2) + 1);
 }
 
-export async function protect(api: Coordinator, req: ProtectRequest): Promise<{ fileId: string; k: number; n: number; size: number }> {
-  const { source } = req;
-  let k = req.k;
-  if (k === undefined) {
-    const online = req.relays?.length ?? (await api.call<{ relays: Array<{ status: string }> }>('GET', '/api/storage')).relays.filter((r) => r.status === 'online').length;
-    k = defaultThreshold(online);
+export interface ProtectResult {
+  fileId: string;
+  k: number;
+  n: number;
+  size: number;
+  /** The chunk an interrupted upload continued after (-1: none stored yet), when it was one. */
+  resumedAfter?: number;
+}
+
+/** Failures after which the upload is kept for a re-run to continue (the network, not the file or the user). */
+const RESUMABLE: ReadonlySet<string> = new Set([...RELAY_FAILURE_CODES, 'COORDINATOR_UNREACHABLE', 'RELAY_UNREACHABLE']);
+
+export function isResumable(err: unknown, signal?: AbortSignal): boolean {
+  return !signal?.aborted && RESUMABLE.has((err as { code?: string } | null)?.code ?? '');
+}
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+
+export async function protect(api: Coordinator, req: ProtectRequest): Promise<ProtectResult> {
+  const { source, store } = req;
+  const found = store ? await store.load() : undefined;
+  let resumed: { r: Reservation; macKey: Uint8Array<ArrayBuffer>; point: ResumePoint; createdAt: number } | undefined;
+  if (found?.state.origin === api.origin && found.state.size === source.size) {
+    // The reservation must still be ours and uploading: fresh put tokens say so (404 once it was removed,
+    // committed, or expired after KOFN_RESERVATION_HOURS).
+    const fresh = await api.call<FreshTokens>('POST', `/api/files/${found.state.fileId}/tokens`, { op: 'put' }).catch((err: unknown) => {
+      if (isResumable(err, req.signal)) throw err;
+      return undefined;
+    });
+    if (fresh) {
+      const tokens = new Map(fresh.tokens.map((t) => [t.relayId, t.token]));
+      const st = found.state;
+      resumed = {
+        r: {
+          fileId: st.fileId,
+          k: st.k,
+          n: st.n,
+          chunkSize: st.chunkSize,
+          chunkCount: st.chunkCount,
+          epoch: st.epoch,
+          placements: st.placements.map((p) => ({ ...p, token: tokens.get(p.relayId) ?? '' }))
+        },
+        macKey: new Uint8Array(Buffer.from(st.macKey, 'base64')),
+        point: found.point,
+        createdAt: st.createdAt
+      };
+    }
   }
-  const r = await api.call<Reservation>('POST', '/api/files', {
-    name: source.name,
-    size: source.size,
-    type: req.type ?? 'application/octet-stream',
-    k,
-    ...(req.relays ? { relays: req.relays } : {})
-  });
+  if (found && !resumed) await store?.forget();
+  let r: Reservation;
+  let macKey: Uint8Array<ArrayBuffer>;
+  let createdAt: number;
+  let point: ResumePoint = { doneUpTo: -1, digests: [] };
+  if (resumed) {
+    ({ r, macKey, point, createdAt } = resumed);
+  } else {
+    let k = req.k;
+    if (k === undefined) {
+      const online = req.relays?.length ?? (await api.call<{ relays: Array<{ status: string }> }>('GET', '/api/storage')).relays.filter((x) => x.status === 'online').length;
+      k = defaultThreshold(online);
+    }
+    r = await api.call<Reservation>('POST', '/api/files', {
+      name: source.name,
+      size: source.size,
+      type: req.type ?? 'application/octet-stream',
+      k,
+      ...(req.relays ? { relays: req.relays } : {})
+    });
+    macKey = newMacKey();
+    createdAt = Date.now();
+  }
+  const saveState = async () => {
+    await store?.save({
+      v: 1,
+      origin: api.origin,
+      fileId: r.fileId,
+      k: r.k,
+      n: r.n,
+      chunkSize: r.chunkSize,
+      chunkCount: r.chunkCount,
+      epoch: r.epoch,
+      placements: r.placements.map(({ relayId, name, url, x }) => ({ relayId, name, url, x })),
+      macKey: b64(macKey),
+      createdAt,
+      name: source.name,
+      size: source.size,
+      type: req.type ?? 'application/octet-stream'
+    });
+  };
   try {
-    const perRelay = await uploadWithFailover(api, r, req);
+    if (!resumed) await saveState();
+    else await dropStored(api, r, req.signal, point.doneUpTo);
+    const perRelay = await uploadWithFailover(api, r, req, { macKey, createdAt, point, saveState });
     const roots: Record<string, string> = {};
     for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(perRelay[j]!);
     await api.call('POST', `/api/files/${r.fileId}/commit`, { roots });
-    return { fileId: r.fileId, k: r.k, n: r.n, size: source.size };
+    await store?.forget();
+    return { fileId: r.fileId, k: r.k, n: r.n, size: source.size, ...(resumed ? { resumedAfter: resumed.point.doneUpTo } : {}) };
   } catch (err) {
-    // Leave nothing behind: the coordinator's job deletes every share already stored. Not under the
-    // caller's signal: a Ctrl-C must still remove the reservation.
+    // Lost network, a relay or the coordinator gone: kept for the same command to continue (the
+    // coordinator removes a reservation never committed after KOFN_RESERVATION_HOURS). Anything else, and
+    // Ctrl-C, leaves nothing behind: the coordinator's job deletes every share already stored. Not under
+    // the caller's signal: a Ctrl-C must still remove the reservation.
+    if (store && isResumable(err, req.signal)) {
+      const e = err as Error & { resumable?: boolean };
+      e.resumable = true;
+      throw e;
+    }
     await api
       .withoutSignal()
       .call('DELETE', `/api/files/${r.fileId}`)
       .catch(() => undefined);
+    await store?.forget();
     throw err;
+  } finally {
+    macKey.fill(0);
   }
+}
+
+interface UploadPlan {
+  macKey: Uint8Array<ArrayBuffer>;
+  createdAt: number;
+  /** Where to continue; reset to nothing after a relay was replaced. */
+  point: ResumePoint;
+  saveState: () => Promise<void>;
 }
 
 /** Relays replaced in one upload at most (the browser's figure, engine/protect.ts): past that the network is the likelier fault. */
@@ -90,11 +192,11 @@ function blamedRelay(err: unknown, r: Reservation): string | undefined {
  * that can be read again (a file, or stdin spooled to one) can start again; stdin streamed with --size
  * cannot, and fails with the relay's error.
  */
-async function uploadWithFailover(api: Coordinator, r: Reservation, req: ProtectRequest): Promise<string[][]> {
+async function uploadWithFailover(api: Coordinator, r: Reservation, req: ProtectRequest, plan: UploadPlan): Promise<string[][]> {
   const failed: string[] = [];
   for (;;) {
     try {
-      return await upload(api, r, req);
+      return await upload(api, r, req, plan);
     } catch (err) {
       const relayId = blamedRelay(err, r);
       if (relayId === undefined || failed.length >= MAX_REPLACEMENTS || !req.source.rereadable || req.signal?.aborted) throw err;
@@ -107,17 +209,19 @@ async function uploadWithFailover(api: Coordinator, r: Reservation, req: Protect
       }
       r.placements = r.placements.map((p) => (p.relayId === relayId ? placement : p));
       req.onReplaced?.(relayId, placement.name);
-      await dropStored(api, r, req.signal);
+      await dropStored(api, r, req.signal, -1);
+      plan.point = { doneUpTo: -1, digests: [] };
+      await plan.saveState();
     }
   }
 }
 
 /**
- * Deletes every share chunk of the file from the relays it is placed on now, chunk by chunk as the browser
+ * Deletes every share chunk past `after` of the file from the relays it is placed on now, chunk by chunk as the browser
  * does (engine/protect.ts dropChunksAfter): a delete token is scoped to the file's chunk range, which the
  * whole-file DELETE is not (the relay answers TOKEN_OUT_OF_SCOPE).
  */
-async function dropStored(api: Coordinator, r: Reservation, signal?: AbortSignal): Promise<void> {
+async function dropStored(api: Coordinator, r: Reservation, signal: AbortSignal | undefined, after: number): Promise<void> {
   const tokensFor = async (op: 'list' | 'delete') => {
     const t = await api.call<FreshTokens>('POST', `/api/files/${r.fileId}/tokens`, { op });
     return new Map(t.tokens.map((x) => [x.relayId, x.token]));
@@ -128,15 +232,16 @@ async function dropStored(api: Coordinator, r: Reservation, signal?: AbortSignal
       const ref = { id: p.relayId, name: p.name, url: p.url };
       const chunks = await new RelayClient(ref, { token: () => list.get(p.relayId) ?? '' }).list(r.fileId, r.chunkCount + 1, signal);
       const remover = new RelayClient(ref, { token: () => del.get(p.relayId) ?? '' });
-      for (const c of chunks) await remover.deleteChunk(r.fileId, c.index, signal);
+      for (const c of chunks.filter((x) => x.index > after)) await remover.deleteChunk(r.fileId, c.index, signal);
     })
   );
 }
 
 /** Sends every chunk; answers each relay's digests by chunk index (relay order as in the placements). */
-async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Promise<string[][]> {
+async function upload(api: Coordinator, r: Reservation, req: ProtectRequest, plan: UploadPlan): Promise<string[][]> {
   const { source, signal } = req;
-  const perRelay: string[][] = r.placements.map(() => []);
+  const { macKey, point } = plan;
+  const perRelay: string[][] = r.placements.map((_, j) => [...(point.digests[j] ?? [])]);
   const tokens = new Map(r.placements.map((p) => [p.relayId, p.token]));
   const renew = async () => {
     const t = await api.call<FreshTokens>('POST', `/api/files/${r.fileId}/tokens`, { op: 'put' });
@@ -154,63 +259,85 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
         }
       )
   );
-  const macKey = newMacKey();
   const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
   /** PUTs share chunk j of `index` to relay j, all relays at once; records each relay's digest. */
   const store = async (index: number, shares: Array<Uint8Array<ArrayBuffer>>) => {
     const answers = await Promise.all(clients.map((c, j) => c.put(r.fileId, index, shares[j]!, signal)));
     answers.forEach((a, j) => (perRelay[j]![index] = a.digest));
+    // On every relay now: a re-run after a kill keeps it.
+    await req.store?.chunkDone(
+      index,
+      answers.map((a) => a.digest)
+    );
   };
   try {
-    const meta: MetadataRecord = {
-      name: source.name,
-      size: source.size,
-      type: req.type ?? 'application/octet-stream',
-      chunkSize: r.chunkSize,
-      chunkCount: r.chunkCount,
-      createdAt: Date.now(),
-      macKey
-    };
-    await store(0, await encoder.encodeMetadata(meta));
-    macKey.fill(0);
-    let done = 0;
-    req.onProgress?.(0, source.size);
+    if (point.doneUpTo < 0) {
+      const meta: MetadataRecord = {
+        name: source.name,
+        size: source.size,
+        type: req.type ?? 'application/octet-stream',
+        chunkSize: r.chunkSize,
+        chunkCount: r.chunkCount,
+        createdAt: plan.createdAt,
+        macKey
+      };
+      await store(0, await encoder.encodeMetadata(meta));
+    }
+    const start = Math.max(0, point.doneUpTo);
+    let done = Math.min(source.size, start * r.chunkSize);
+    req.onProgress?.(done, source.size);
     const inflight = new Set<Promise<void>>();
     // Boxed: a caught value may be anything (even undefined), and the box says whether one was caught.
     let failure: { error: unknown } | undefined;
-    let index = 0;
-    let read = 0;
+    let index = start;
+    let read = done;
     const sharePool: Array<Array<Uint8Array<ArrayBuffer>>> = [];
     const spareChunks: ArrayBuffer[] = [];
-    for await (const data of chunksOf(source.open(0, signal), r.chunkSize, () => spareChunks.pop())) {
+    const pool = req.pool;
+    if (pool) await pool.initEncoder({ k: r.k, xs: r.placements.map((p) => p.x), fileId: r.fileId, epoch: r.epoch }, macKey);
+    // With workers, chunks are split on every core at once; each worker needs chunks waiting for it.
+    const inFlight = pool ? Math.max(IN_FLIGHT, 2 * pool.size) : IN_FLIGHT;
+    for await (const data of chunksOf(source.open(done, signal), r.chunkSize, () => spareChunks.pop())) {
       if (failure !== undefined) break;
       if (signal?.aborted) throw signal.reason;
       index += 1;
       read += data.length;
       if (index > r.chunkCount || read > source.size) throw new KofnError('FILE_UNREADABLE', `${source.name} grew while it was read; nothing was kept.`);
       const i = index;
-      // Encoding is synchronous work on one scratch buffer: one chunk at a time; the PUTs overlap.
+      const length = data.length;
       // Share buffers are lent from a pool and given back when their PUTs end, and the chunk's buffer
-      // goes back to the reader: a file is sent through IN_FLIGHT + 1 sets of buffers, not a new set per
+      // goes back to the reader: a file is sent through inFlight + 1 sets of buffers, not a new set per
       // chunk left to the collector (measured, 256 MiB through a pipe: peak RSS 169 MiB before this).
       const set = sharePool.pop() ?? r.placements.map(() => new Uint8Array(shareChunkLength(r.chunkSize)));
-      const shares = await encoder.encodeData(i, i === r.chunkCount, data, set);
-      data.fill(0);
-      spareChunks.push(data.buffer);
-      const task = store(i, shares)
-        .finally(() => sharePool.push(set))
+      let encoded: Promise<Array<Uint8Array<ArrayBuffer>>>;
+      if (pool) {
+        // Moved to a worker and back (transferred, not copied); the reader gets the zeroed chunk buffer back.
+        encoded = pool.encode(i, i === r.chunkCount, data, set).then((x) => {
+          spareChunks.push(x.data.buffer);
+          return x.shares;
+        });
+      } else {
+        // Encoding on this thread is synchronous work on one scratch buffer: one chunk at a time; the PUTs overlap.
+        const shares = await encoder.encodeData(i, i === r.chunkCount, data, set);
+        data.fill(0);
+        spareChunks.push(data.buffer);
+        encoded = Promise.resolve(shares);
+      }
+      const task = encoded
+        .then((shares) => store(i, shares).finally(() => sharePool.push(shares.map((x) => new Uint8Array(x.buffer)))))
         .then(
           () => {
-            done += data.length;
+            done += length;
             req.onProgress?.(done, source.size);
           },
           (err: unknown) => {
             failure ??= { error: err };
           }
         );
+      if (i % 2 === 0) collectYoung();
       const tracked = task.finally(() => inflight.delete(tracked));
       inflight.add(tracked);
-      if (inflight.size >= IN_FLIGHT) await Promise.race(inflight);
+      if (inflight.size >= inFlight) await Promise.race(inflight);
     }
     await Promise.all(inflight);
     if (failure !== undefined) throw failure.error;
@@ -219,6 +346,5 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest): Pr
     return perRelay;
   } finally {
     encoder.wipe();
-    macKey.fill(0);
   }
 }

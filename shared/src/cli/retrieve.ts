@@ -14,21 +14,27 @@ import { shareChunkBounds } from '../share-sizes.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { Coordinator } from './coordinator.js';
 import type { Manifest } from '../protocol/api-types.js';
+import { collectYoung, type CodecPool } from './codec-pool.js';
 export type { Manifest };
 
 export interface Sink {
+  /** Bytes of the file already there from an interrupted retrieval (a whole number of chunks): written after them. */
+  readonly resumeAt?: number;
   write(chunk: Uint8Array): Promise<void>;
   close(): Promise<void>;
-  abort(): Promise<void>;
+  /** `keep`: the network failed, and what was written stays for a re-run to continue. */
+  abort(keep?: boolean): Promise<void>;
 }
 
 export interface RetrieveRequest {
   fileId: string;
   /** Opens where the file goes, once its authenticated metadata record is known. */
-  sinkFor: (file: { name: string; size: number }) => Promise<Sink>;
+  sinkFor: (file: { name: string; size: number; chunkSize: number }) => Promise<Sink>;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
   onManifest?: (m: Manifest) => void;
+  /** Worker threads that rebuild the chunks (codec-pool.ts); without, this thread does. */
+  pool?: CodecPool;
 }
 
 export interface RetrieveResult {
@@ -36,10 +42,14 @@ export interface RetrieveResult {
   size: number;
   badRelays: string[];
   unreachable: string[];
+  /** Bytes an interrupted retrieval had written, continued after (absent when it started from nothing). */
+  resumedAt?: number;
 }
 
 /** Chunks fetched at once: the browser's figure (retrieve.ts, measured 0.87x of the baseline with 8). */
 const IN_FLIGHT = 8;
+/** Failures after which a partial file is kept for a re-run (the network), as protect's (protect.ts). */
+const RESUMABLE: ReadonlySet<string> = new Set([...RELAY_FAILURE_CODES, 'COORDINATOR_UNREACHABLE', 'RELAY_UNREACHABLE']);
 /** A relay that does not answer a ping within this is ranked last (it is still a spare). */
 const PING_MS = 3_000;
 /** Decoder errors that another relay's share may cure (the browser's list in retrieve.ts). */
@@ -145,14 +155,25 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   const decoder = new ShareDecoder();
   let sink: Sink | undefined;
   try {
-    const meta = (await rebuild(0, (shares) => decoder.decodeMetadata(shares, { fileId, epoch: m.epoch, k: m.k }))).meta;
+    let metaShares: Uint8Array[] = [];
+    const meta = (
+      await rebuild(0, (shares) => {
+        metaShares = shares;
+        return decoder.decodeMetadata(shares, { fileId, epoch: m.epoch, k: m.k });
+      })
+    ).meta;
     if (meta.size !== m.size || meta.chunkCount !== m.chunkCount) throw new KofnError('BAD_SHARE_FORMAT', 'The stored file does not match its manifest.');
     // As in the browser (issue #13 item 12): the name comes from the authenticated record, and a coordinator
     // naming the file otherwise is lying.
     if (meta.name !== m.name) throw new KofnError('METADATA_MISMATCH', 'The coordinator names this file differently from its authenticated record; nothing was saved.');
-    sink = await req.sinkFor({ name: meta.name, size: meta.size });
-    let done = 0;
-    req.onProgress?.(0, m.size);
+    sink = await req.sinkFor({ name: meta.name, size: meta.size, chunkSize: m.chunkSize });
+    const pool = req.pool;
+    if (pool) await pool.initDecoder({ fileId: m.fileId, epoch: m.epoch, k: m.k }, metaShares);
+    const resumeAt = sink.resumeAt ?? 0;
+    if (resumeAt % m.chunkSize !== 0 || resumeAt > m.size) throw new KofnError('INVALID_ARGUMENT', 'An interrupted retrieval left a part that does not fit this file.');
+    const first = resumeAt / m.chunkSize + 1;
+    let done = resumeAt;
+    req.onProgress?.(done, m.size);
     // Decoding is CPU work on one engine: one chunk at a time, in order; fetches of later chunks overlap it.
     let decodeQueue: Promise<unknown> = Promise.resolve();
     const written: ArrayBuffer[] = [];
@@ -160,6 +181,8 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     const start = (i: number) => {
       const task = (async () => {
         const d = await rebuild(i, async (shares) => {
+          // On every core with workers (the buffer moved there and back); else on this thread, one at a time.
+          if (pool) return pool.decode({ fileId: m.fileId, index: i, epoch: m.epoch, k: m.k }, shares, written.pop());
           // Rebuilt into a buffer of a chunk already written (the decoder's `into`), not a new one each time.
           const run = decodeQueue.then(() => decoder.decodeData(shares, { fileId, index: i, epoch: m.epoch, k: m.k }, written.pop()));
           decodeQueue = run.catch(() => undefined);
@@ -171,15 +194,16 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       task.catch(() => undefined);
       pending.push(task);
     };
-    let next = 1;
-    while (next <= Math.min(IN_FLIGHT, m.chunkCount)) start(next++);
-    for (let i = 1; i <= m.chunkCount; i++) {
+    let next = first;
+    while (next <= Math.min(first + IN_FLIGHT - 1, m.chunkCount)) start(next++);
+    for (let i = first; i <= m.chunkCount; i++) {
       const data = await pending.shift()!;
       if (signal?.aborted) throw signal.reason;
       // Authenticated (decodeData checked its tag, index and final flag): only now is a byte of it written.
       await sink.write(data);
       data.fill(0);
       if (written.length < IN_FLIGHT) written.push(data.buffer);
+      if (i % 2 === 0) collectYoung();
       done += data.byteLength;
       req.onProgress?.(done, m.size);
       if (next <= m.chunkCount) start(next++);
@@ -187,9 +211,11 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     if (done !== m.size) throw new KofnError('STREAM_TRUNCATED', 'The file ended before its final chunk.');
     await sink.close();
     await report(api, m.fileId, 'ok', bad, unreachable);
-    return { name: meta.name, size: done, badRelays: names(m, bad), unreachable: names(m, unreachable) };
+    return { name: meta.name, size: done, badRelays: names(m, bad), unreachable: names(m, unreachable), ...(resumeAt > 0 ? { resumedAt: resumeAt } : {}) };
   } catch (err) {
-    await sink?.abort().catch(() => undefined);
+    const keep = !signal?.aborted && RESUMABLE.has((err as { code?: string } | null)?.code ?? '');
+    await sink?.abort(keep).catch(() => undefined);
+    if (keep && sink?.resumeAt !== undefined) Object.assign(err as object, { resumable: true });
     if (!signal?.aborted) await report(api, m.fileId, 'error', bad, unreachable, (err as Error).message);
     throw err;
   }

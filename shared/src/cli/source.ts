@@ -15,6 +15,8 @@ import { KofnError } from '../errors.js';
 export interface Source {
   name: string;
   size: number;
+  /** The user's file, when it is one (not standard input, not its temporary copy): what a resumed upload is found by. */
+  path?: string;
   /** Whether open() may be called again (a file), so an upload can start over after a relay failed. */
   rereadable: boolean;
   /** The bytes, from `start`; `signal` ends the read (Ctrl-C while waiting on a pipe). */
@@ -44,6 +46,7 @@ export async function fileSource(path: string, name?: string): Promise<Source> {
   }
   return {
     name: name ?? basename(path),
+    path,
     size,
     rereadable: true,
     open: (start = 0, signal?: AbortSignal) => createReadStream(path, { start, highWaterMark: 1024 * 1024, ...(signal ? { signal } : {}) }),
@@ -72,7 +75,8 @@ export async function stdinSource(stdin: Readable, name: string, size?: number):
   try {
     await pipeline(stdin, createWriteStream(path, { mode: 0o600 }));
     const src = await fileSource(path, name);
-    return { ...src, dispose: () => rm(dir, { recursive: true, force: true }) };
+    // No path: a copy of a pipe is not the same input next time, so it is never resumed.
+    return { ...src, path: undefined, dispose: () => rm(dir, { recursive: true, force: true }) };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     throw err;

@@ -1,0 +1,210 @@
+/**
+ * `npm run bench:cli` (and the end of `npm run bench`): the `kofn` command (issue #20) protecting and
+ * retrieving one file with (3,5) on five local relays, against a baseline measured in the same run: plain
+ * PUTs and GETs of the same bytes to the same relays from Node, without splitting (n x size up, in 1 MiB
+ * bodies, 4 chunks x n relays in flight as the CLI; k shares' worth down, 8 chunks in flight as the CLI).
+ *
+ * The CLI runs as a user runs it (the real launcher as a child process, the file read from disk, the
+ * retrieved file written to stdout into /dev/null: the baseline writes nothing either); its wall time
+ * includes starting Node and signing the session in. Peak RSS is the child's maximum resident set as the
+ * kernel counts it (GNU time's %M, from wait4's rusage), so it cannot miss a short peak.
+ *
+ * KOFN_BENCH_CLI_MIB sets the size (default 1024), KOFN_BENCH_ROUNDS the rounds (default 3); the CLI runs
+ * first in odd rounds and the baseline first in even ones (a machine drifting slower favours neither), and
+ * targets are judged on the median round's ratio: >= 0.8x of the baseline, peak RSS < 200 MB.
+ * MB = 10^6 bytes for throughput, 2^20 for memory.
+ */
+import { test } from '@playwright/test';
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { digestRoot, shareChunkBounds } from '@kofn/shared';
+import { ADMIN } from '../fixtures.js';
+import { startStack, type RunningStack } from '../stack.js';
+
+const MiB = 1024 * 1024;
+const SIZE = Number(process.env.KOFN_BENCH_CLI_MIB ?? 1024) * MiB;
+const ROUNDS = Number(process.env.KOFN_BENCH_ROUNDS ?? 3);
+const TARGET_RATIO = 0.8;
+const TARGET_RSS_MB = 200;
+const BIN = resolve(import.meta.dirname, '../../shared/bin/kofn.mjs');
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Runs the CLI under GNU time; answers its seconds and peak RSS (MiB). */
+function kofn(args: string[], env: Record<string, string>): Promise<{ seconds: number; rssMiB: number }> {
+  const rusage = join(env.KOFN_CONFIG_DIR!, `time-${Date.now()}.txt`);
+  return new Promise((res, rej) => {
+    const t0 = performance.now();
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rusage, process.execPath, BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.once('error', rej);
+    child.once('close', (code) => {
+      const seconds = (performance.now() - t0) / 1000;
+      if (code !== 0) {
+        rej(new Error(`kofn ${args[0]} exited ${code}: ${err}`));
+        return;
+      }
+      res({ seconds, rssMiB: Number(readFileSync(rusage, 'utf8').trim().split('\n').pop()) / 1024 });
+    });
+  });
+}
+
+interface Session {
+  url: string;
+  cookie: string;
+  csrf: string;
+}
+
+async function api<T>(s: Session, method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${s.url}${path}`, {
+    method,
+    headers: { origin: s.url, cookie: `kofn_session=${s.cookie}`, 'x-csrf-token': s.csrf, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/**
+ * A body shaped as a share chunk (the relay checks the header, as the web bench's baseline does) of exactly
+ * the length the commit expects of chunk `index` (share-sizes.ts), so the baseline file commits and its
+ * download is authorised like the CLI's.
+ */
+function body(fileId: string, index: number, size: number, chunkSize: number): Uint8Array<ArrayBuffer> {
+  const len = shareChunkBounds(size, chunkSize, index).min - 40;
+  const b = new Uint8Array(40 + len);
+  b.set([0x4b, 0x4f, 0x46, 0x4e, 1, index === 0 ? 2 : 0, 1, 2]);
+  b.set(Buffer.from(fileId, 'hex'), 8);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(24, index);
+  dv.setUint32(32, len);
+  b.set(randomBytes(len), 40);
+  return b;
+}
+
+interface Placement {
+  url: string;
+  token: string;
+  relayId: string;
+}
+
+/** The unsplit baseline: PUT n x size, commit, then GET k shares' worth; answers both phases' seconds. */
+async function baseline(s: Session, size: number): Promise<{ up: number; down: number; fileName: string }> {
+  const fileName = `baseline-${Date.now()}.bin`;
+  const r = await api<{ fileId: string; chunkCount: number; chunkSize: number; placements: Placement[] }>(s, 'POST', '/api/files', { name: fileName, size, type: '', k: 3 });
+  const digests: string[][] = r.placements.map(() => []);
+  // One random chunk reused (the relays do not care what the bytes are; randomness is not what is measured).
+  const chunk = body(r.fileId, 1, size, r.chunkSize);
+  let t0 = performance.now();
+  let inflight: Array<Promise<unknown>> = [];
+  for (let i = 0; i <= r.chunkCount; i++) {
+    const b = i === 0 || i === r.chunkCount ? body(r.fileId, i, size, r.chunkSize) : (new DataView(chunk.buffer).setUint32(24, i), chunk.slice());
+    inflight.push(
+      Promise.all(
+        r.placements.map(async (p, j) => {
+          const put = await fetch(`${p.url}/v1/files/${r.fileId}/chunks/${i}`, { method: 'PUT', body: b, headers: { authorization: `Bearer ${p.token}` } });
+          digests[j]![i] = ((await put.json()) as { digest: string }).digest;
+        })
+      )
+    );
+    if (inflight.length >= 4) await inflight.shift();
+  }
+  await Promise.all(inflight);
+  const up = (performance.now() - t0) / 1000;
+  const roots: Record<string, string> = {};
+  for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(digests[j]!);
+  await api(s, 'POST', `/api/files/${r.fileId}/commit`, { roots });
+  const m = await api<{ placements: Placement[] }>(s, 'GET', `/api/files/${r.fileId}/manifest`);
+  t0 = performance.now();
+  inflight = [];
+  for (let i = 0; i <= r.chunkCount; i++) {
+    inflight.push(
+      Promise.all(m.placements.slice(0, 3).map(async (p) => (await fetch(`${p.url}/v1/files/${r.fileId}/chunks/${i}`, { headers: { authorization: `Bearer ${p.token}` } })).arrayBuffer()))
+    );
+    if (inflight.length >= 8) await inflight.shift();
+  }
+  await Promise.all(inflight);
+  return { up, down: (performance.now() - t0) / 1000, fileName };
+}
+
+async function writeRandomFile(path: string, size: number): Promise<void> {
+  const out = createWriteStream(path);
+  for (let done = 0; done < size; done += MiB) {
+    if (!out.write(randomBytes(Math.min(MiB, size - done)))) await new Promise<void>((r) => out.once('drain', () => r()));
+  }
+  await new Promise<void>((res, rej) => out.end((err?: Error | null) => (err ? rej(err) : res())));
+}
+
+test('kofn protect and retrieve against plain PUT/GET of the same bytes', async () => {
+  test.setTimeout(0);
+  const stack: RunningStack = await startStack({ relays: 5, tier: 'Pro' });
+  const dir = mkdtempSync(join(tmpdir(), 'kofn-bench-cli-'));
+  const env = { KOFN_CONFIG_DIR: join(dir, 'config') };
+  const lines: string[] = [];
+  try {
+    const setup = await fetch(`${stack.url}/api/setup`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+    const csrf = ((await setup.json()) as { csrfToken: string }).csrfToken;
+    const cookie = /kofn_session=([^;]*)/.exec(setup.headers.getSetCookie().join(';'))![1]!;
+    const s: Session = { url: stack.url, cookie, csrf };
+    await new Promise<void>((res, rej) => {
+      const login = spawn(process.execPath, [BIN, 'login', stack.url, '--email', ADMIN.email, '--password-stdin'], { env: { ...process.env, ...env }, stdio: ['pipe', 'ignore', 'inherit'] });
+      login.stdin.end(`${ADMIN.password}\n`);
+      login.once('close', (code) => (code === 0 ? res() : rej(new Error(`login exited ${code}`))));
+    });
+    const file = join(dir, 'bench.bin');
+    await writeRandomFile(file, SIZE);
+    const servers = stack.relayProcs.map((r) => r.name).join(',');
+    const rounds: Array<{ protect: number; retrieve: number; baseUp: number; baseDown: number; rssUp: number; rssDown: number }> = [];
+    for (let round = 1; round <= ROUNDS; round++) {
+      const cli = async () => {
+        // A name per round: a removed file's name stays taken while its shares are being deleted.
+        const name = `bench-${round}.bin`;
+        const up = await kofn(['protect', file, '--name', name, '-k', '3', '--servers', servers, '--quiet'], env);
+        const down = await kofn(['retrieve', name, '-o', '-', '--quiet'], env);
+        await kofn(['rm', name], env);
+        return { up, down };
+      };
+      let c: Awaited<ReturnType<typeof cli>>, b: Awaited<ReturnType<typeof baseline>>;
+      if (round % 2) {
+        c = await cli();
+        b = await baseline(s, SIZE);
+      } else {
+        b = await baseline(s, SIZE);
+        c = await cli();
+      }
+      const files = await api<{ files: Array<{ id: string; name: string }> }>(s, 'GET', '/api/files');
+      for (const f of files.files.filter((x) => x.name === b.fileName)) await api(s, 'DELETE', `/api/files/${f.id}`);
+      const mb = SIZE / 1e6;
+      const r = { protect: mb / c.up.seconds, retrieve: mb / c.down.seconds, baseUp: mb / b.up, baseDown: mb / b.down, rssUp: c.up.rssMiB, rssDown: c.down.rssMiB };
+      rounds.push(r);
+      lines.push(
+        `  round ${round} (${round % 2 ? 'CLI first' : 'baseline first'}): protect ${r.protect.toFixed(1)} MB/s vs baseline PUT ${r.baseUp.toFixed(1)} MB/s (${(r.protect / r.baseUp).toFixed(2)}x), ` +
+          `retrieve ${r.retrieve.toFixed(1)} MB/s vs baseline GET ${r.baseDown.toFixed(1)} MB/s (${(r.retrieve / r.baseDown).toFixed(2)}x); peak RSS protect ${r.rssUp.toFixed(0)} MiB, retrieve ${r.rssDown.toFixed(0)} MiB`
+      );
+      process.stderr.write(`${lines.at(-1)}\n`);
+    }
+    const up = median(rounds.map((r) => r.protect / r.baseUp));
+    const down = median(rounds.map((r) => r.retrieve / r.baseDown));
+    const rss = Math.max(...rounds.flatMap((r) => [r.rssUp, r.rssDown]));
+    console.log(
+      [
+        `\n## kofn CLI, (3,5), ${SIZE / MiB} MiB, ${ROUNDS} rounds (5 local disk relays; baseline: plain PUT/GET of the same bytes from Node, same run)`,
+        ...lines,
+        `  medians: protect ${median(rounds.map((r) => r.protect)).toFixed(1)} MB/s (baseline ${median(rounds.map((r) => r.baseUp)).toFixed(1)}), retrieve ${median(rounds.map((r) => r.retrieve)).toFixed(1)} MB/s (baseline ${median(rounds.map((r) => r.baseDown)).toFixed(1)})`,
+        `  target protect >= ${TARGET_RATIO}x: median ratio ${up.toFixed(2)}x ${up >= TARGET_RATIO ? 'met' : 'NOT met'}`,
+        `  target retrieve >= ${TARGET_RATIO}x: median ratio ${down.toFixed(2)}x ${down >= TARGET_RATIO ? 'met' : 'NOT met'}`,
+        `  target peak RSS < ${TARGET_RSS_MB} MB: largest ${((rss * MiB) / 1e6).toFixed(0)} MB ${(rss * MiB) / 1e6 < TARGET_RSS_MB ? 'met' : 'NOT met'}`
+      ].join('\n')
+    );
+  } finally {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
