@@ -82,6 +82,8 @@ export const ERROR_CODES = [
   'WEAK_PASSWORD',
   'PASSWORD_CHANGE_REQUIRED',
   'LAST_ADMIN',
+  // an API token without the scope a route needs (issue #19; web token-scopes.ts)
+  'TOKEN_SCOPE',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

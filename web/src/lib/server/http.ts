@@ -50,7 +50,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   // accounts (accounts.ts, password-policy.ts)
   WEAK_PASSWORD: 400,
   PASSWORD_CHANGE_REQUIRED: 403,
-  LAST_ADMIN: 409
+  LAST_ADMIN: 409,
+  TOKEN_SCOPE: 403
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
@@ -101,11 +102,6 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 /** What an account whose password an administrator set may still do (issue #19: forced change). */
 const WHILE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['/api/account/password', '/api/account/sessions', '/api/session', '/api/logout']);
 
-/**
- * Routes that manage credentials: a personal API token may not use them (api-tokens.ts), so a leaked
- * token can neither mint successors nor lock its owner out.
- */
-const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set(['/api/tokens', '/api/tokens/[handle]', '/api/account/password', '/api/account/sessions', '/api/logout']);
 
 export interface RouteContext {
   event: RequestEvent;
@@ -127,9 +123,7 @@ export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) =>
       const user = event.locals.user;
       if (auth !== 'none' && !user) throw new KofnError('UNAUTHORIZED', 'Please sign in.');
       if (auth === 'admin' && user?.role !== 'admin') throw new KofnError('FORBIDDEN', 'Only administrators may do this.');
-      if (event.locals.viaApiToken && event.route.id !== null && SESSION_ONLY_ROUTES.has(event.route.id)) {
-        throw new KofnError('FORBIDDEN', 'An API token cannot manage credentials: sign in with your password to do this.');
-      }
+      // What an API token may do is checked before any route runs (hooks.server.ts, token-scopes.ts).
       if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
         throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
       }
