@@ -31,7 +31,7 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 const CSRF_EXEMPT_ROUTES: ReadonlySet<string> = new Set(['/api/relays/announce', '/api/relays/enroll', '/api/relays/heartbeat', '/api/relays/scrub']);
 
 function sameToken(a: string | null, b: string): boolean {
-  if (!a || a.length !== b.length) return false;
+  if (a?.length !== b.length) return false;
   return timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 

@@ -114,7 +114,8 @@ export async function administer(db: Db, admin: User, rawId: unknown, input: Rec
       .returning();
     // Disabling or a reset ends the account's sessions at once (sessionUser also refuses disabled accounts).
     if (disabled === true || passwordHash !== undefined) await tx.delete(sessions).where(eq(sessions.userId, id));
-    return updated!;
+    if (!updated) throw new KofnError('NOT_FOUND', 'User not found.');
+    return updated;
   });
   const what = [disabled === undefined ? '' : disabled ? 'disabled' : 'enabled', role ? `role ${role}` : '', password === undefined ? '' : 'password reset'].filter(Boolean).join(', ');
   await record(db, { userId: admin.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${row.email}: ${what}` });
@@ -232,8 +233,11 @@ export async function deleteUser(db: Db, admin: User, rawId: unknown, input: Rec
     await enqueue(tx, 'delete-user', id, { userId: id }, now);
     return { email: target.email, deleted: doomed.length, transferred: moved.length, recipient: to };
   });
-  const detail = recipient ? `${email}: deleted (${transferred} file(s) transferred to ${recipient.email}, ${deleted} unfinished upload(s) being deleted)` : `${email}: deleted (${deleted} file(s) being deleted)`;
+  const detail = recipient
+    ? `${email}: deleted (${transferred} file(s) transferred to ${recipient.email}, ${deleted} unfinished upload(s) being deleted)`
+    : `${email}: deleted (${deleted} file(s) being deleted)`;
   await record(db, { userId: admin.id, operation: 'user_changed', fileName: '', result: 'ok', detail });
-  if (recipient && transferred > 0) await record(db, { userId: recipient.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${transferred} file(s) of ${email} transferred to you by an administrator` });
+  if (recipient && transferred > 0)
+    await record(db, { userId: recipient.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${transferred} file(s) of ${email} transferred to you by an administrator` });
   return recipient ? { deleting: true, files: deleted, transferred, to: recipient.email } : { deleting: true, files: deleted };
 }

@@ -43,7 +43,14 @@ export interface ApiTokenView {
 }
 
 function view(r: typeof apiTokens.$inferSelect): ApiTokenView {
-  return { handle: r.handle, name: r.name, createdAt: r.createdAt.toISOString(), expiresAt: r.expiresAt?.toISOString() ?? null, lastUsedAt: r.lastUsedAt?.toISOString() ?? null, scopes: r.scopes as Scope[] };
+  return {
+    handle: r.handle,
+    name: r.name,
+    createdAt: r.createdAt.toISOString(),
+    expiresAt: r.expiresAt?.toISOString() ?? null,
+    lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
+    scopes: r.scopes as Scope[]
+  };
 }
 
 function tokenName(raw: unknown): string {
@@ -80,9 +87,16 @@ export async function createApiToken(db: Db, user: User, input: Record<string, u
       .insert(apiTokens)
       .values({ id: sha256(token), handle, userId: user.id, name, createdAt: now, expiresAt, scopes })
       .returning();
-    return r!;
+    if (!r) throw new KofnError('INTERNAL', 'The token was not stored.');
+    return r;
   });
-  await record(db, { userId: user.id, operation: 'token_create', fileName: name, result: 'ok', detail: `scopes ${scopes.join(' ')}; ${expiresAt ? `expires ${expiresAt.toISOString()}` : 'never expires'}` });
+  await record(db, {
+    userId: user.id,
+    operation: 'token_create',
+    fileName: name,
+    result: 'ok',
+    detail: `scopes ${scopes.join(' ')}; ${expiresAt ? `expires ${expiresAt.toISOString()}` : 'never expires'}`
+  });
   return { ...view(row), token };
 }
 

@@ -102,7 +102,6 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 /** What an account whose password an administrator set may still do (issue #19: forced change). */
 const WHILE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['/api/account/password', '/api/account/sessions', '/api/session', '/api/logout']);
 
-
 export interface RouteContext {
   event: RequestEvent;
   co: Coordinator;
@@ -127,8 +126,10 @@ export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) =>
       if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
         throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
       }
-      const ctx: Ctx = { db: co.database.db, user: user!, license: co.license, key: co.signingKey, config: co.config };
-      const out = await fn({ event, co, user: user!, ctx });
+      // 'none' routes never read `user` (RouteContext); every other route has one, checked above.
+      const signedIn = user as User;
+      const ctx: Ctx = { db: co.database.db, user: signedIn, license: co.license, key: co.signingKey, config: co.config };
+      const out = await fn({ event, co, user: signedIn, ctx });
       return out instanceof Response ? out : json(out, { status });
     });
 }

@@ -32,7 +32,8 @@ export function isCommonPassword(password: string): boolean {
   const p = normal(password);
   if (COMMON.has(p)) return true;
   if (/^(.)\1*$/u.test(p)) return true;
-  const rev = [...p].reverse().join('');
+  // Code points, not UTF-16 units; the sequences it is compared with are ASCII anyway.
+  const rev = Array.from(p).reverse().join('');
   return SEQUENCES.some((s) => s.includes(p) || s.includes(rev));
 }
 
@@ -41,6 +42,10 @@ export function newPassword(v: unknown, field = 'password'): string {
   if (typeof v !== 'string' || v.length < 10 || v.length > 1024) {
     throw new KofnError('WEAK_PASSWORD', `The ${field} must have 10 to 1024 characters.`);
   }
-  if (isCommonPassword(v)) throw new KofnError('WEAK_PASSWORD', `This ${field} is among the most common passwords, which attackers try first (kofn refuses ${COMMON_PASSWORD_COUNT} of them); choose another, for example a few unrelated words.`);
+  if (isCommonPassword(v))
+    throw new KofnError(
+      'WEAK_PASSWORD',
+      `This ${field} is among the most common passwords, which attackers try first (kofn refuses ${COMMON_PASSWORD_COUNT} of them); choose another, for example a few unrelated words.`
+    );
   return v;
 }

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROUTE_SCOPES, SCOPES, checkScope, needOf, parseScopes, type Need, type Scope } from './token-scopes.js';
+import { ROUTE_SCOPES, SCOPES, checkScope, needOf, parseScopes, type Scope } from './token-scopes.js';
 
 const API = join(import.meta.dirname, '../../routes/api');
 
@@ -46,7 +46,7 @@ describe('API token scopes', () => {
   });
 
   // Every (route, method) against a token holding each single scope, and one holding all four.
-  const cases = Object.entries(ROUTE_SCOPES).flatMap(([id, methods]) => Object.entries(methods).map(([m, need]) => ({ id, m, need: need as Need })));
+  const cases = Object.entries(ROUTE_SCOPES).flatMap(([id, methods]) => Object.entries(methods).map(([m, need]) => ({ id, m, need })));
   it.each(cases)('$m $id needs $need', ({ id, m, need }) => {
     const path = id.replace(/\[[a-z]+\]/g, 'x');
     expect(needOf(id, path, m)).toBe(need);
@@ -73,7 +73,10 @@ describe('API token scopes', () => {
     expect(parseScopes(['share', 'read'], 'user')).toEqual(['read', 'share']);
     expect(parseScopes(['admin', 'read', 'write', 'share'], 'admin')).toEqual(['read', 'write', 'share', 'admin']);
     for (const bad of [[], ['read', 'read'], ['root'], 'read', [1], null, ['read', 'write', 'share', 'admin', 'read']]) {
-      expect(codeOf(() => parseScopes(bad, 'admin')), JSON.stringify(bad)).toBe('WRONG_VALUE');
+      expect(
+        codeOf(() => parseScopes(bad, 'admin')),
+        JSON.stringify(bad)
+      ).toBe('WRONG_VALUE');
     }
     expect(codeOf(() => parseScopes(['admin'], 'user'))).toBe('FORBIDDEN');
   });

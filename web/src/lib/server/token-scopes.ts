@@ -114,7 +114,13 @@ export function checkScope(held: readonly Scope[], need: Need | undefined): void
  */
 export function parseScopes(raw: unknown, role: 'admin' | 'user'): Scope[] {
   if (raw === undefined) return [...DEFAULT_SCOPES];
-  if (!Array.isArray(raw) || raw.length === 0 || raw.length > SCOPES.length || !raw.every((s): s is Scope => typeof s === 'string' && (SCOPES as readonly string[]).includes(s)) || new Set(raw).size !== raw.length) {
+  if (
+    !Array.isArray(raw) ||
+    raw.length === 0 ||
+    raw.length > SCOPES.length ||
+    !raw.every((s): s is Scope => typeof s === 'string' && (SCOPES as readonly string[]).includes(s)) ||
+    new Set(raw).size !== raw.length
+  ) {
     throw new KofnError('WRONG_VALUE', `A token needs one or more scopes of: ${SCOPES.join(', ')}.`);
   }
   if (raw.includes('admin') && role !== 'admin') throw new KofnError('FORBIDDEN', 'Only administrators can make a token with the admin scope.');

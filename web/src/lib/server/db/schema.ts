@@ -118,7 +118,10 @@ export const apiTokens = pgTable(
      * What the token may do (token-scopes.ts). Tokens made before scopes existed keep the file API they
      * had (read, write, share) but not the administrators' routes: an admin scope is now asked for explicitly.
      */
-    scopes: text('scopes').array().notNull().default(sql`'{read,write,share}'::text[]`)
+    scopes: text('scopes')
+      .array()
+      .notNull()
+      .default(sql`'{read,write,share}'::text[]`)
   },
   (t) => [uniqueIndex('api_tokens_handle_idx').on(t.handle), index('api_tokens_user_idx').on(t.userId)]
 );
