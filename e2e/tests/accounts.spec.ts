@@ -248,9 +248,11 @@ test('an administrator deletes an account and transfers its files: the recipient
   await admin.page.goto('/admin');
   await ready(admin.page);
   const row = admin.page.getByTestId('user-row').filter({ hasText: FROM.email });
-  await row.getByTestId('delete-user-files').selectOption({ label: `transfer to ${TO.email}` });
   await row.getByRole('button', { name: 'Delete' }).click();
   const dialog = admin.page.getByTestId('delete-user-dialog');
+  // Deleting the files is the default; the administrator chooses the heir in the confirmation.
+  await expect(dialog).toContainText('every file it owns is deleted from every storage server');
+  await dialog.getByTestId('delete-user-files').selectOption({ label: `transfer to ${TO.email}` });
   await expect(dialog).toContainText(`its files become ${TO.email}'s`);
   await dialog.getByRole('button', { name: 'Delete account' }).click();
   await expect(row.getByRole('status')).toHaveText('Deleted: its files were transferred.');
