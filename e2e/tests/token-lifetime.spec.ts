@@ -133,7 +133,7 @@ test('a share link revoked in the middle of a download ends it with a clear erro
   // The tokens out live at most TTL_S (+ the relays' skew); the renewal after them is refused.
   await expect(box).toHaveAttribute('data-status', 'error', { timeout: 45_000 });
   const took = Date.now() - started;
-  await expect(box.getByRole('alert')).toHaveText('The owner revoked this link.');
+  await expect(box.getByRole('alert')).toHaveText('The owner revoked this link. Nothing was saved.');
   expect(took).toBeLessThan(50_000);
   // Nothing of the file is kept: the save target is absent or empty (the swap file was discarded).
   const size = await r.evaluate(async (n) => {
