@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { request as playwrightRequest, type APIRequestContext } from '@playwright/test';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { ready } from '../helpers.js';
+import { ROUTE_SCOPES, SCOPES, type Scope } from '../../web/src/lib/server/token-scopes.js';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -54,6 +55,8 @@ test('a token is made on the Account page, shown once, and listed without its se
   expect(secret).toMatch(/^kofn_pat_[A-Za-z0-9_-]{43}$/);
   const row = page.getByTestId('token-row').filter({ hasText: 'e2e script' });
   await expect(row).toContainText('last used never');
+  // Read and write are ticked by default; the list shows what each token may do.
+  await expect(row.getByTestId('token-row-scopes')).toHaveText('read, write');
   // After a reload the secret is gone from the page; the list (and the API) never carries it.
   await page.reload();
   await ready(page);
@@ -81,6 +84,77 @@ test('the token authenticates over HTTP without cookie, Origin or CSRF token, an
     const r = await bearer.fetch(path, { method, ...(data ? { data } : {}) });
     expect(r.status(), `${method} ${path}`).toBe(403);
     expect(await r.json()).toEqual({ error: { code: 'FORBIDDEN', message: 'An API token cannot manage credentials: sign in with your password to do this.' } });
+  }
+});
+
+test('scopes: every API route refuses a token without the scope it needs, and lets one with it through', async ({ admin, stack }) => {
+  test.setTimeout(120_000);
+  // One token per single scope, and one with all four (the administrator may hold admin).
+  const made: Array<{ scopes: Scope[]; ctx: APIRequestContext; handle: string }> = [];
+  for (const scopes of [...SCOPES.map((s) => [s]), [...SCOPES]] as Scope[][]) {
+    const r = await admin.post('/api/tokens', { name: `scope ${scopes.join('+')}`, scopes });
+    expect(r.status(), await r.text()).toBe(201);
+    const t = (await r.json()) as { token: string; handle: string; scopes: Scope[] };
+    expect(t.scopes).toEqual(scopes);
+    made.push({ scopes, handle: t.handle, ctx: await playwrightRequest.newContext({ baseURL: stack.url, extraHTTPHeaders: { Authorization: `Bearer ${t.token}` } }) });
+  }
+  // Allowed calls go with ids that do not exist and empty bodies, so they change nothing; two admin
+  // routes would act even so (renew all files, make an enrollment token) and are only called when refused.
+  const acting = new Set(['POST /api/renewals', 'POST /api/relays/enrollments']);
+  let refused = 0;
+  let through = 0;
+  for (const [id, methods] of Object.entries(ROUTE_SCOPES)) {
+    for (const [method, need] of Object.entries(methods)) {
+      if (need === 'any') continue;
+      const path = id.replace('[id]', id.startsWith('/api/users') ? '00000000-0000-0000-0000-000000000000' : 'f'.repeat(32)).replace('[handle]', '0'.repeat(32));
+      for (const t of made) {
+        const allowed = need !== 'session' && t.scopes.includes(need);
+        if (allowed && acting.has(`${method} ${id}`)) continue;
+        const r = await t.ctx.fetch(path, { method, ...(method === 'GET' ? {} : { data: {} }) });
+        const code = r.status() === 403 ? ((await r.json()) as { error: { code: string } }).error.code : '';
+        const what = `${method} ${path} with ${t.scopes.join('+')}`;
+        if (need === 'session') expect(code, what).toBe('FORBIDDEN');
+        else if (allowed) {
+          expect(code, what).not.toBe('TOKEN_SCOPE');
+          expect(r.status(), what).toBeLessThan(500);
+          through++;
+        } else {
+          expect(code, what).toBe('TOKEN_SCOPE');
+          refused++;
+        }
+      }
+    }
+  }
+  expect(refused).toBeGreaterThan(100);
+  expect(through).toBeGreaterThan(30);
+
+  // In words: a read-only token lists and reads but cannot protect, remove or share.
+  const read = made.find((t) => t.scopes.join() === 'read')!.ctx;
+  expect((await read.get('/api/files')).status()).toBe(200);
+  for (const [method, path, data] of [
+    ['POST', '/api/files', { name: 'x.bin', size: 1, k: 2, n: 3 }],
+    ['POST', '/api/files/batch', { files: [] }],
+    ['DELETE', `/api/files/${'f'.repeat(32)}`, undefined],
+    ['POST', '/api/grants', { action: 'add_read', emails: ['x@kofn.test'], fileIds: ['f'.repeat(32)] }],
+    ['POST', '/api/links', {}],
+    ['GET', '/api/users', undefined]
+  ] as const) {
+    const r = await read.fetch(path, { method, ...(data ? { data } : {}) });
+    expect(r.status(), `${method} ${path}`).toBe(403);
+    expect(((await r.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'TOKEN_SCOPE', message: expect.stringContaining('lacks the') });
+  }
+  // Upload tokens are a write: a read token may fetch read tokens only.
+  const upload = await read.post(`/api/files/${'f'.repeat(32)}/tokens`, { data: { op: 'put' } });
+  expect(((await upload.json()) as { error: { code: string } }).error.code).toBe('TOKEN_SCOPE');
+  const get = await read.post(`/api/files/${'f'.repeat(32)}/tokens`, { data: { op: 'get' } });
+  expect(((await get.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+
+  // Bad scope lists are refused (an admin scope for a non-administrator: token-scopes.test.ts, api-tokens.test.ts).
+  expect(((await (await admin.post('/api/tokens', { name: 'bad', scopes: ['root'] })).json()) as { error: { code: string } }).error.code).toBe('WRONG_VALUE');
+  expect(((await (await admin.post('/api/tokens', { name: 'bad', scopes: [] })).json()) as { error: { code: string } }).error.code).toBe('WRONG_VALUE');
+  for (const t of made) {
+    await t.ctx.dispose();
+    expect((await admin.del(`/api/tokens/${t.handle}`)).status()).toBe(200);
   }
 });
 

@@ -6,11 +6,14 @@
  * complete byte-identical, every relay request after the first lifetime carrying a token minted later, and
  * none refused as expired: the relay client renews a token ahead of its expiry (a quarter of its lifetime
  * before, shared/src/protocol/token-expiry.ts), not only when a relay said it expired.
+ * And a share link revoked while a recipient is downloading over that slow relay (issue #19): link tokens
+ * live no longer than users' (10 s here), so the download ends at its next renewal with the revocation's
+ * message, and no file is left.
  */
 import { test, expect } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
 import { HostileProxy, freePort } from '../hostile-proxy.js';
-import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, retrieveThroughUi } from '../helpers.js';
+import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'default', timeout: 300_000 });
@@ -100,4 +103,47 @@ test('a retrieval throttled to outlast its read tokens several times completes b
   await expect(transfer, await transfer.innerText()).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(page, FILE.name)).toBe(FILE.file.sha256);
   expectRenewedThroughout('GET', t);
+});
+
+test('a share link revoked in the middle of a download ends it with a clear error and no file', async ({ browser }) => {
+  await page.reload();
+  await ready(page);
+  // The owner makes a link in the share dialog (its address is shown once).
+  await page.getByRole('button', { name: `Share ${FILE.name}` }).click();
+  const dialog = page.getByRole('dialog', { name: `Share “${FILE.name}”` });
+  await dialog.getByRole('button', { name: 'Create link' }).click();
+  const url = await dialog.getByTestId('new-link').inputValue({ timeout: 30_000 });
+
+  const context = await browser.newContext({ baseURL: stack.url });
+  const r = await context.newPage();
+  await saveToOpfs(r);
+  await r.goto(url);
+  await ready(r);
+  const box = r.getByTestId('link-retrieval');
+  const started = Date.now();
+  await box.getByRole('button', { name: 'Download' }).click();
+  await expect(box).toHaveAttribute('data-status', 'working');
+  // Well into the transfer (the paced relay makes it last about a minute), the owner revokes the link.
+  await r.waitForTimeout(4_000);
+  await expect(box).toHaveAttribute('data-status', 'working');
+  await dialog.getByTestId('link-row').getByRole('button', { name: 'Revoke' }).click();
+  await expect(dialog.getByTestId('link-row').filter({ hasText: 'revoked' })).toHaveCount(1);
+
+  // The tokens out live at most TTL_S (+ the relays' skew); the renewal after them is refused.
+  await expect(box).toHaveAttribute('data-status', 'error', { timeout: 45_000 });
+  const took = Date.now() - started;
+  await expect(box.getByRole('alert')).toHaveText('The owner revoked this link. Nothing was saved.');
+  expect(took).toBeLessThan(50_000);
+  // Nothing of the file is kept: the save target is absent or empty (the swap file was discarded).
+  const size = await r.evaluate(async (n) => {
+    try {
+      return (await (await (await navigator.storage.getDirectory()).getFileHandle(n)).getFile()).size;
+    } catch {
+      return null;
+    }
+  }, FILE.name);
+  expect(size === null || size === 0, `${size} bytes left`).toBe(true);
+  expect(await opfsSha256(r, FILE.name)).not.toBe(FILE.file.sha256);
+  await context.close();
+  await dialog.getByRole('button', { name: 'Close' }).click();
 });

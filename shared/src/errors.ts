@@ -89,6 +89,8 @@ export const ERROR_CODES = [
   'SECOND_FACTOR_REPLAYED',
   'SECOND_FACTOR_EXPIRED',
   'SECOND_FACTOR_REQUIRED',
+  // an API token without the scope a route needs (issue #19; web token-scopes.ts)
+  'TOKEN_SCOPE',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

@@ -17,6 +17,8 @@ declare global {
       sessionToken: string | undefined;
       /** The request authenticated with a personal API token (api-tokens.ts), not a cookie session. */
       viaApiToken: boolean;
+      /** That token's scopes (token-scopes.ts); empty for cookie sessions. */
+      tokenScopes: ReadonlyArray<import('$lib/server/token-scopes').Scope>;
     }
     /** adapter-node passes the Node request; its socket is the TCP peer (client-address.ts). */
     interface Platform {

@@ -3,6 +3,8 @@ import { timingSafeEqual } from 'node:crypto';
 import { coordinator } from '$lib/server/context';
 import { SESSION_COOKIE, proxyUser, sessionUser } from '$lib/server/auth';
 import { apiTokenUser } from '$lib/server/api-tokens';
+import { checkScope, needOf } from '$lib/server/token-scopes';
+import { errorResponse } from '$lib/server/http';
 import * as v from '$lib/server/validate';
 import { relayOrigins, withConnectSources } from '$lib/server/csp';
 import { peerAddress } from '$lib/server/client-address';
@@ -46,6 +48,7 @@ export const handle: Handle = async ({ event, resolve }) => {
   event.locals.csrfToken = undefined;
   event.locals.sessionToken = undefined;
   event.locals.viaApiToken = false;
+  event.locals.tokenScopes = [];
 
   // A personal API token (api-tokens.ts). A request that presents one is judged by it alone: a bad token
   // is refused outright rather than falling back to a cookie, so a script never acts by accident as
@@ -56,15 +59,23 @@ export const handle: Handle = async ({ event, resolve }) => {
   const authorization = relayRoute ? null : event.request.headers.get('authorization');
   if (authorization !== null) {
     const m = authorization.length <= MAX_AUTHORIZATION ? /^Bearer ([!-~]+)$/i.exec(authorization) : null;
-    const user = m ? await apiTokenUser(database.db, m[1]!) : undefined;
-    if (!user) {
+    const found = m ? await apiTokenUser(database.db, m[1]!) : undefined;
+    if (!found) {
       return json(
         { error: { code: 'UNAUTHORIZED', message: 'The API token is not valid: it is mistyped, revoked or expired, or its account is disabled.' } },
         { status: 401, headers: { 'WWW-Authenticate': 'Bearer realm="kofn", error="invalid_token"', 'Cache-Control': 'no-store' } }
       );
     }
+    const { scopes, ...user } = found;
+    // The token's scopes against the route's need, before anything runs (token-scopes.ts: deny by default).
+    try {
+      checkScope(scopes, needOf(event.route.id, event.url.pathname, event.request.method));
+    } catch (err) {
+      return errorResponse(err);
+    }
     event.locals.user = user;
     event.locals.viaApiToken = true;
+    event.locals.tokenScopes = scopes;
   }
 
   // Trusted reverse-proxy mode: only from configured proxy addresses, and only when configured.

@@ -30,7 +30,7 @@ describe('CodecPool', () => {
     const main = await ShareEncoder.create({ ...opts, fileId: fileIdFromHex(fileId) }, Uint8Array.from(macKey));
     const metaShares = await main.encodeMetadata(meta);
     await pool.initEncoder(opts, macKey);
-    const plain = [1, 2, 3].map(() => randomBytes(MiB) as Uint8Array<ArrayBuffer>);
+    const plain = [1, 2, 3].map(() => randomBytes(MiB));
     // Three chunks at once, each into lent buffers that come back as the share chunks' buffers.
     const encoded = await Promise.all(
       plain.map((p, j) => {

@@ -48,7 +48,8 @@ of standard input (--password-stdin), or taken from $KOFN_PASSWORD.
 With --token-stdin it signs in with a personal API token (made on the Account page) instead: read from the
 first line of standard input, asked without echo on a terminal, or taken from $KOFN_TOKEN. The token is
 checked, then kept the same way. Scripts may also skip the saved session: with $KOFN_URL and $KOFN_TOKEN
-both set, every command uses them. A token cannot change the password or make tokens.
+both set, every command uses them. A token does what its scopes allow (read: ls, retrieve, status;
+write: protect, rm; share: share), and cannot change the password or make tokens.
 
 Examples:
   kofn login https://kofn.example.org

@@ -50,6 +50,11 @@ describe('renewer', () => {
     expect(err).toEqual({ code: 'ACCESS_ENDED', message: expect.stringContaining('You no longer have access to this file') });
   });
 
+  it("a share link's other refusals (revoked mid-download) end the transfer in the coordinator's words", async () => {
+    const err = await thrown(failing(new ApiError('LINK_REVOKED', 'The owner revoked this link.', 410))('r1'));
+    expect(err).toEqual({ code: 'ACCESS_ENDED', message: 'The owner revoked this link. Nothing was saved.' });
+  });
+
   it('other failures keep their code as a plain object; one without a code is COORDINATOR_UNREACHABLE', async () => {
     expect(await thrown(failing(new ApiError('RATE_LIMITED', 'Slow down.', 429))('r1'))).toEqual({ code: 'RATE_LIMITED', message: 'Slow down.' });
     expect(await thrown(failing(new TypeError('Failed to fetch'))('r1'))).toEqual({ code: 'COORDINATOR_UNREACHABLE', message: 'Failed to fetch' });

@@ -21,6 +21,9 @@ function renewalFailure(err: unknown): { code: string; message: string } {
   const code = typeof e?.code === 'string' ? e.code : 'COORDINATOR_UNREACHABLE';
   if (REFUSED.has(code))
     return { code: 'ACCESS_ENDED', message: 'You no longer have access to this file: it was removed or your access was revoked while it was being transferred. Nothing was saved.' };
+  // A share link refused otherwise (issue #19: revoked during a download) ends it too, in the coordinator's
+  // words, which name the reason ("The owner revoked this link.").
+  if (code.startsWith('LINK_')) return { code: 'ACCESS_ENDED', message: `${typeof e?.message === 'string' ? e.message : 'The link no longer works.'} Nothing was saved.` };
   return { code, message: typeof e?.message === 'string' ? e.message : 'The coordinator could not renew access to the storage servers; try again.' };
 }
 
@@ -35,8 +38,7 @@ export function renewer(fileId: string, op: 'get' | 'put', onTokens: (tokens: Ma
   const fromCoordinator: FetchTokens = fetchTokens ?? (() => api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op }).then((r) => r.tokens));
   const fetchFresh: FetchTokens = () =>
     fromCoordinator().catch((err: unknown) => {
-      // A plain object on purpose (see renewalFailure): it crosses Comlink whole.
-      // eslint-disable-next-line @typescript-eslint/only-throw-error
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- a plain { code, message } crosses Comlink whole; an Error loses its code
       throw renewalFailure(err);
     });
   return async (relayId) => {
@@ -48,8 +50,7 @@ export function renewer(fileId: string, op: 'get' | 'put', onTokens: (tokens: Ma
       })
       .finally(() => setTimeout(() => (pending = undefined), SHARE_MS));
     const token = (await pending).get(relayId);
-    // A plain object on purpose (see renewalFailure): it crosses Comlink whole.
-    // eslint-disable-next-line @typescript-eslint/only-throw-error
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- as above: the engine decides by code
     if (!token) throw { code: 'TOKEN_EXPIRED', message: 'Access to a storage server expired; try again.' };
     return token;
   };

@@ -11,7 +11,7 @@ import type { Database } from './db/index.js';
 import { history } from './db/schema.js';
 import { createUser, login, sessionUser, type User } from './auth.js';
 import { administer, changePassword, endOtherSessions, listSessions } from './accounts.js';
-import { isCommonPassword, newPassword } from './password-policy.js';
+import { COMMON_PASSWORD_COUNT, isCommonPassword, newPassword } from './password-policy.js';
 
 const code = async (p: Promise<unknown>): Promise<string | undefined> => {
   try {
@@ -31,6 +31,17 @@ describe('password policy', () => {
     expect(() => newPassword('password123')).toThrow('among the most common passwords');
     expect(isCommonPassword('violet tractor lantern')).toBe(false);
     expect(newPassword('violet tractor lantern')).toBe('violet tractor lantern');
+  });
+
+  it('refuses the breach-list passwords shipped with the product, whatever their case and spaces', () => {
+    // Entries from the shipped list's breach part (not in the hand-picked part), from its top and its tail.
+    for (const p of ['qwertyuiop', '4815162342', 'Manchester', 'CHRISTOPHER', 'terminator', '123qweasdzxc', 'q1w2e3r4t5y6', 'Enter Prise']) {
+      expect(isCommonPassword(p), p).toBe(true);
+      expect(() => newPassword(p)).toThrow(expect.objectContaining({ code: 'WEAK_PASSWORD' }));
+    }
+    // A list of thousands, not the hundred-odd of before; and uncommon long passwords still pass.
+    expect(COMMON_PASSWORD_COUNT).toBeGreaterThan(1500);
+    for (const p of ['violet tractor lantern', 'manchester violet', 'kettle-orbit-1987']) expect(isCommonPassword(p), p).toBe(false);
   });
 });
 

@@ -10,7 +10,7 @@ import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { present } from './db/present.js';
-import { apiTokens, files, grants, sessions, users } from './db/schema.js';
+import { apiTokens, files, grants, sessions, shareLinks, users } from './db/schema.js';
 import { enqueue } from './jobs.js';
 import { sessionIdOf, type User } from './auth.js';
 import { loginFailed, loginSucceeded, takeAttempt } from './login-throttle.js';
@@ -60,8 +60,10 @@ export async function endOtherSessions(db: Db, userId: string, currentToken: str
   return gone.length;
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 function userId(raw: unknown): string {
-  if (typeof raw !== 'string' || !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(raw)) throw new KofnError('NOT_FOUND', 'User not found.');
+  if (typeof raw !== 'string' || !UUID.test(raw)) throw new KofnError('NOT_FOUND', 'User not found.');
   return raw;
 }
 
@@ -120,18 +122,47 @@ export async function administer(db: Db, admin: User, rawId: unknown, input: Rec
   return { user: { id: row.id, email: row.email, displayName: row.displayName, role: row.role, disabled: row.disabled, mustChangePassword: row.mustChangePassword } };
 }
 
+/** What happens to a deleted account's files: deleted through the jobs, or given to another account. */
+function filesChoice(input: Record<string, unknown>): { files: 'delete' } | { files: 'transfer'; to: string } {
+  if (input.files === undefined || input.files === 'delete') {
+    if (input.to !== undefined) throw v.wrongValue('to', 'nothing unless files is "transfer"');
+    return { files: 'delete' };
+  }
+  if (input.files !== 'transfer') throw v.wrongValue('files', 'delete, transfer');
+  if (typeof input.to !== 'string' || !UUID.test(input.to)) throw v.wrongValue('to', 'the id of the account that receives the files');
+  return { files: 'transfer', to: input.to };
+}
+
+/** A name the recipient does not use yet: "report.pdf (from eve@x.test)", then " 2", " 3"... */
+function freeName(name: string, from: string, taken: Set<string>): string {
+  if (!taken.has(name)) return name;
+  for (let i = 1; ; i++) {
+    const tail = ` (from ${from}${i === 1 ? '' : ` ${i}`})`;
+    // Names are at most 255 characters (validate.ts fileName): the original is cut, never the tail.
+    const candidate = name.slice(0, 255 - tail.length).trimEnd() + tail;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
 /**
- * An administrator deletes an account (issue #19). At once: the account is disabled, its sessions and API
- * tokens end, and every file it owns starts deleting on every relay (the `delete-file` jobs, as a removal
- * does). The account row itself goes in the `delete-user` job once none of its files is left on any relay
- * (maintenance.ts), taking its history, grants and links with it; until then the e-mail stays taken, so
- * nobody can sign up in its place and inherit what is left. Not oneself, and never the last enabled
- * administrator.
+ * An administrator deletes an account (issue #19), choosing what becomes of its files (`files`):
+ * - `delete` (the default): every file it owns starts deleting on every relay (the `delete-file` jobs, as
+ *   a removal does), and loses its grants;
+ * - `transfer` with `to` (an enabled account): its protected files become that account's at once, shares
+ *   untouched on the relays; a name the recipient already uses gets " (from <e-mail>)"; grants to others
+ *   stay, a grant to the recipient itself goes (it owns the file now). Its unfinished uploads are deleted.
+ * Either way, at once: the account is disabled, its sessions, API tokens and share links end. The account
+ * row itself goes in the `delete-user` job once none of its files is left on any relay (maintenance.ts),
+ * taking its history and grants with it; until then the e-mail stays taken, so nobody can sign up in its
+ * place and inherit what is left, and it is counted against the licence's users until then. Not oneself,
+ * and never the last enabled administrator.
  */
-export async function deleteUser(db: Db, admin: User, rawId: unknown, now = new Date()) {
+export async function deleteUser(db: Db, admin: User, rawId: unknown, input: Record<string, unknown> = {}, now = new Date()) {
   const id = userId(rawId);
+  const choice = filesChoice(input);
   if (id === admin.id) throw new KofnError('FORBIDDEN', 'You cannot delete your own account; another administrator can.');
-  const { email, fileCount } = await db.transaction(async (tx) => {
+  if (choice.files === 'transfer' && choice.to === id) throw v.wrongValue('to', 'another account than the one deleted');
+  const { email, deleted, transferred, recipient } = await db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(7101)`);
     const [target] = await tx.select().from(users).where(eq(users.id, id));
     if (!target) throw new KofnError('NOT_FOUND', 'User not found.');
@@ -142,9 +173,50 @@ export async function deleteUser(db: Db, admin: User, rawId: unknown, now = new 
         .where(and(eq(users.role, 'admin'), eq(users.disabled, false)));
       if ((r?.n ?? 0) <= 1) throw new KofnError('LAST_ADMIN', 'This is the last enabled administrator; make another administrator first.');
     }
+    let to: typeof users.$inferSelect | undefined;
+    if (choice.files === 'transfer') {
+      [to] = await tx.select().from(users).where(eq(users.id, choice.to)).for('update');
+      // A disabled account may itself be waiting for deletion: files given to it would be lost with it.
+      if (!to || to.disabled) throw new KofnError('NOT_FOUND', 'The account to receive the files was not found or is disabled.');
+    }
     await tx.update(users).set({ disabled: true }).where(eq(users.id, id));
     await tx.delete(sessions).where(eq(sessions.userId, id));
     await tx.delete(apiTokens).where(eq(apiTokens.userId, id));
+    // Links are the deleted account's decisions: they end with it, whichever way its files go.
+    await tx.delete(shareLinks).where(eq(shareLinks.ownerId, id));
+    let moved: Array<{ id: string; name: string }> = [];
+    if (to) {
+      const mine = await tx
+        .select({ id: files.id, name: files.name })
+        .from(files)
+        .where(and(eq(files.ownerId, id), eq(files.status, 'available')))
+        .orderBy(files.name, files.id);
+      const taken = new Set(
+        (
+          await tx
+            .select({ name: files.name })
+            .from(files)
+            .where(and(eq(files.ownerId, to.id), ne(files.status, 'deleted')))
+        ).map((f) => f.name)
+      );
+      for (const f of mine) {
+        const name = freeName(f.name, target.email, taken);
+        taken.add(name);
+        await tx.update(files).set({ ownerId: to.id, name }).where(eq(files.id, f.id));
+      }
+      if (mine.length > 0)
+        await tx.delete(grants).where(
+          and(
+            eq(grants.userId, to.id),
+            inArray(
+              grants.fileId,
+              mine.map((f) => f.id)
+            )
+          )
+        );
+      moved = mine;
+    }
+    // What is not given away is deleted: every file (delete), or the unfinished uploads (transfer).
     const doomed = await tx
       .update(files)
       .set({ status: 'deleting' })
@@ -159,8 +231,13 @@ export async function deleteUser(db: Db, admin: User, rawId: unknown, now = new 
       );
     for (const f of doomed) await enqueue(tx, 'delete-file', f.id, { fileId: f.id }, now);
     await enqueue(tx, 'delete-user', id, { userId: id }, now);
-    return { email: target.email, fileCount: doomed.length };
+    return { email: target.email, deleted: doomed.length, transferred: moved.length, recipient: to };
   });
-  await record(db, { userId: admin.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${email}: deleted (${fileCount} file(s) being deleted)` });
-  return { deleting: true, files: fileCount };
+  const detail = recipient
+    ? `${email}: deleted (${transferred} file(s) transferred to ${recipient.email}, ${deleted} unfinished upload(s) being deleted)`
+    : `${email}: deleted (${deleted} file(s) being deleted)`;
+  await record(db, { userId: admin.id, operation: 'user_changed', fileName: '', result: 'ok', detail });
+  if (recipient && transferred > 0)
+    await record(db, { userId: recipient.id, operation: 'user_changed', fileName: '', result: 'ok', detail: `${transferred} file(s) of ${email} transferred to you by an administrator` });
+  return recipient ? { deleting: true, files: deleted, transferred, to: recipient.email } : { deleting: true, files: deleted };
 }

@@ -36,14 +36,29 @@ describeDatabases('API tokens on $name', ({ open }) => {
     expect(rows.map((r) => r.id)).toEqual([createHash('sha256').update(made.token).digest('hex')]);
     expect(JSON.stringify(rows)).not.toContain(made.token.slice(API_TOKEN_PREFIX.length));
     const listed = await listApiTokens(database.db, alice.id);
-    expect(listed).toEqual([{ handle: made.handle, name: 'backup script', createdAt: made.createdAt, expiresAt: made.expiresAt, lastUsedAt: null }]);
+    expect(listed).toEqual([{ handle: made.handle, name: 'backup script', createdAt: made.createdAt, expiresAt: made.expiresAt, lastUsedAt: null, scopes: ['read', 'write'] }]);
     expect(JSON.stringify(listed)).not.toContain(made.token);
 
     const who = await apiTokenUser(database.db, made.token);
-    expect(who).toEqual({ id: alice.id, email: 'alice@x.test', displayName: 'Alice', role: 'user' });
+    expect(who).toEqual({ id: alice.id, email: 'alice@x.test', displayName: 'Alice', role: 'user', scopes: ['read', 'write'] });
     expect((await listApiTokens(database.db, alice.id))[0]!.lastUsedAt).not.toBeNull();
     const ops = await database.db.select().from(history).where(eq(history.userId, alice.id));
     expect(ops.map((h) => [h.operation, h.fileName])).toContainEqual(['token_create', 'backup script']);
+  });
+
+  it('scopes are chosen at creation, listed, recorded and carried by the token; admin only for administrators', async () => {
+    const made = await createApiToken(database.db, bob, { name: 'sharer', scopes: ['share', 'read'] });
+    expect(made.scopes).toEqual(['read', 'share']);
+    expect((await listApiTokens(database.db, bob.id)).find((t) => t.handle === made.handle)?.scopes).toEqual(['read', 'share']);
+    expect((await apiTokenUser(database.db, made.token))?.scopes).toEqual(['read', 'share']);
+    expect(await code(createApiToken(database.db, bob, { name: 'root', scopes: ['admin'] }))).toBe('FORBIDDEN');
+    expect(await code(createApiToken(database.db, bob, { name: 'none', scopes: [] }))).toBe('WRONG_VALUE');
+    expect(await code(createApiToken(database.db, bob, { name: 'odd', scopes: ['delete'] }))).toBe('WRONG_VALUE');
+    const boss = await createUser(database.db, { email: 'boss@x.test', displayName: 'Boss', password: 'first password 1', role: 'admin' }, 100);
+    expect((await createApiToken(database.db, boss, { name: 'ops', scopes: ['admin'] })).scopes).toEqual(['admin']);
+    const said = await database.db.select().from(history).where(eq(history.userId, bob.id));
+    expect(said.find((h) => h.fileName === 'sharer')?.detail).toBe('scopes read share; never expires');
+    await revokeApiToken(database.db, bob, made.handle);
   });
 
   it('refuses malformed, unknown and one-character-off secrets', async () => {

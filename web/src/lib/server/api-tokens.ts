@@ -5,9 +5,10 @@
  * stored (a database leak hands out nothing), an optional expiry, the last use recorded, and a public
  * handle, unrelated to the secret, to list and revoke by.
  *
- * A token acts as its owner for the file API but cannot manage credentials: it cannot make or list
- * tokens, change the password or end sessions (http.ts SESSION_ONLY_ROUTES), so a leaked token cannot
- * lock its owner out or mint itself successors.
+ * A token acts as its owner within the scopes chosen when it was made (read, write, share, admin:
+ * token-scopes.ts, checked on every request) and never manages credentials: it cannot make or list
+ * tokens, change the password or end sessions, so a leaked token cannot lock its owner out or mint
+ * itself successors.
  */
 import { createHash } from 'node:crypto';
 import { and, count, eq, gt, isNull, lt, or } from 'drizzle-orm';
@@ -16,6 +17,7 @@ import type { Db } from './db/index.js';
 import { present } from './db/present.js';
 import { apiTokens, users } from './db/schema.js';
 import type { User } from './auth.js';
+import { parseScopes, type Scope } from './token-scopes.js';
 import { record } from './history.js';
 
 /** Every token starts with this, as GitHub's `ghp_` does: greppable, and never mistaken for a session. */
@@ -38,10 +40,18 @@ export interface ApiTokenView {
   createdAt: string;
   expiresAt: string | null;
   lastUsedAt: string | null;
+  scopes: Scope[];
 }
 
 function view(r: typeof apiTokens.$inferSelect): ApiTokenView {
-  return { handle: r.handle, name: r.name, createdAt: r.createdAt.toISOString(), expiresAt: r.expiresAt?.toISOString() ?? null, lastUsedAt: r.lastUsedAt?.toISOString() ?? null };
+  return {
+    handle: r.handle,
+    name: r.name,
+    createdAt: r.createdAt.toISOString(),
+    expiresAt: r.expiresAt?.toISOString() ?? null,
+    lastUsedAt: r.lastUsedAt?.toISOString() ?? null,
+    scopes: r.scopes as Scope[]
+  };
 }
 
 function tokenName(raw: unknown): string {
@@ -65,6 +75,7 @@ function expiryDays(raw: unknown): number | null {
 export async function createApiToken(db: Db, user: User, input: Record<string, unknown>, now = new Date()): Promise<ApiTokenView & { token: string }> {
   const name = tokenName(input.name);
   const days = expiryDays(input.expiresInDays);
+  const scopes = parseScopes(input.scopes, user.role);
   const token = API_TOKEN_PREFIX + base64url(randomBytes(32));
   const handle = randomHex(16);
   const expiresAt = days === null ? null : new Date(now.getTime() + days * 86_400_000);
@@ -75,11 +86,17 @@ export async function createApiToken(db: Db, user: User, input: Record<string, u
     if ((c?.n ?? 0) >= MAX_TOKENS_PER_USER) throw new KofnError('CONFLICT', `You have ${MAX_TOKENS_PER_USER} API tokens already: revoke one first.`);
     const [r] = await tx
       .insert(apiTokens)
-      .values({ id: sha256(token), handle, userId: user.id, name, createdAt: now, expiresAt })
+      .values({ id: sha256(token), handle, userId: user.id, name, createdAt: now, expiresAt, scopes })
       .returning();
     return present(r, 'the new API token');
   });
-  await record(db, { userId: user.id, operation: 'token_create', fileName: name, result: 'ok', detail: expiresAt ? `expires ${expiresAt.toISOString()}` : 'never expires' });
+  await record(db, {
+    userId: user.id,
+    operation: 'token_create',
+    fileName: name,
+    result: 'ok',
+    detail: `scopes ${scopes.join(' ')}; ${expiresAt ? `expires ${expiresAt.toISOString()}` : 'never expires'}`
+  });
   return { ...view(row), token };
 }
 
@@ -104,11 +121,11 @@ export async function revokeApiToken(db: Db, user: User, handle: unknown): Promi
  * expired, or its account disabled. The lookup is by the secret's SHA-256 (an index seek on a hash, so
  * its timing says nothing useful about other tokens).
  */
-export async function apiTokenUser(db: Db, secret: string, now = new Date()): Promise<User | undefined> {
+export async function apiTokenUser(db: Db, secret: string, now = new Date()): Promise<(User & { scopes: Scope[] }) | undefined> {
   if (!SECRET_PATTERN.test(secret)) return undefined;
   const id = sha256(secret);
   const [row] = await db
-    .select({ user: users, lastUsedAt: apiTokens.lastUsedAt })
+    .select({ user: users, lastUsedAt: apiTokens.lastUsedAt, scopes: apiTokens.scopes })
     .from(apiTokens)
     .innerJoin(users, eq(users.id, apiTokens.userId))
     .where(and(eq(apiTokens.id, id), or(isNull(apiTokens.expiresAt), gt(apiTokens.expiresAt, now))));
@@ -117,7 +134,7 @@ export async function apiTokenUser(db: Db, secret: string, now = new Date()): Pr
     await db.update(apiTokens).set({ lastUsedAt: now }).where(eq(apiTokens.id, id));
   }
   const u = row.user;
-  return { id: u.id, email: u.email, displayName: u.displayName, role: u.role, ...(u.mustChangePassword ? { mustChangePassword: true } : {}) };
+  return { id: u.id, email: u.email, displayName: u.displayName, role: u.role, ...(u.mustChangePassword ? { mustChangePassword: true } : {}), scopes: row.scopes as Scope[] };
 }
 
 /** Maintenance: expired tokens are forgotten (they can never authenticate again). */

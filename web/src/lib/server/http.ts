@@ -59,7 +59,8 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   SECOND_FACTOR_INVALID: 401,
   SECOND_FACTOR_REPLAYED: 401,
   SECOND_FACTOR_EXPIRED: 401,
-  SECOND_FACTOR_REQUIRED: 403
+  SECOND_FACTOR_REQUIRED: 403,
+  TOKEN_SCOPE: 403
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
@@ -110,28 +111,6 @@ export async function readJson(request: Request, maxBytes: number): Promise<unkn
 /** What an account whose password an administrator set may still do (issue #19: forced change). */
 const WHILE_PASSWORD_CHANGE: ReadonlySet<string> = new Set(['/api/account/password', '/api/account/sessions', '/api/session', '/api/logout']);
 
-/**
- * Routes that manage credentials: a personal API token may not use them (api-tokens.ts), so a leaked
- * token can neither mint successors nor lock its owner out.
- */
-const SESSION_ONLY_ROUTES: ReadonlySet<string> = new Set([
-  '/api/tokens',
-  '/api/tokens/[handle]',
-  '/api/account/password',
-  '/api/account/sessions',
-  '/api/logout',
-  '/api/passkeys',
-  '/api/passkeys/[id]',
-  '/api/passkeys/register',
-  '/api/passkeys/register/options',
-  '/api/account/totp',
-  '/api/account/totp/enable',
-  '/api/account/totp/disable',
-  '/api/account/totp/recovery-codes',
-  '/api/users/[id]/second-factor',
-  '/api/security-policy'
-]);
-
 export interface RouteContext {
   event: RequestEvent;
   co: Coordinator;
@@ -152,9 +131,7 @@ export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) =>
       const user = event.locals.user;
       if (auth !== 'none' && !user) throw new KofnError('UNAUTHORIZED', 'Please sign in.');
       if (auth === 'admin' && user?.role !== 'admin') throw new KofnError('FORBIDDEN', 'Only administrators may do this.');
-      if (event.locals.viaApiToken && event.route.id !== null && SESSION_ONLY_ROUTES.has(event.route.id)) {
-        throw new KofnError('FORBIDDEN', 'An API token cannot manage credentials: sign in with your password to do this.');
-      }
+      // What an API token may do is checked before any route runs (hooks.server.ts, token-scopes.ts).
       if (auth !== 'none' && user?.mustChangePassword && !(event.route.id !== null && WHILE_PASSWORD_CHANGE.has(event.route.id))) {
         throw new KofnError('PASSWORD_CHANGE_REQUIRED', 'An administrator set your password: choose your own first (Account page).');
       }
@@ -163,8 +140,9 @@ export function route(auth: 'none' | 'user' | 'admin', fn: (rc: RouteContext) =>
         throw new KofnError('SECOND_FACTOR_REQUIRED', 'Administrators must use a second factor: set up two-step sign-in or add a passkey on the Account page first.');
       }
       // A 'none' route gets no user (RouteContext says so); the others were refused above without one.
-      const ctx: Ctx = { db: co.database.db, user: user as User, license: co.license, key: co.signingKey, config: co.config };
-      const out = await fn({ event, co, user: user as User, ctx });
+      const signedIn = user as User;
+      const ctx: Ctx = { db: co.database.db, user: signedIn, license: co.license, key: co.signingKey, config: co.config };
+      const out = await fn({ event, co, user: signedIn, ctx });
       return out instanceof Response ? out : json(out, { status });
     });
 }

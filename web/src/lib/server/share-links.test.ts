@@ -96,6 +96,12 @@ describeDatabases('share links on $name', ({ open }) => {
     const claims = JSON.parse(Buffer.from(m.placements[0]!.token.split('.')[1]!, 'base64url').toString()) as { exp: number; iat: number; sub: string; op: string };
     expect(claims.exp - claims.iat).toBe(LINK_TOKEN_TTL_S);
     expect(claims.op).toBe('get');
+    // Never longer than users' tokens: with KOFN_TOKEN_TTL_SECONDS=30, a renewal's tokens live 30 s.
+    const shortCo = { ...co, config: loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600', KOFN_TOKEN_TTL_SECONDS: '30' }) };
+    const shortRenewal = await useLink(shortCo, link.id, { ...(await prove(k, 'tokens', link.id)) }, 'tokens', new Date(clock + 2));
+    if (!('tokens' in shortRenewal)) throw new Error('expected tokens');
+    const short = JSON.parse(Buffer.from(shortRenewal.tokens[0]!.token.split('.')[1]!, 'base64url').toString()) as { exp: number; iat: number };
+    expect(short.exp - short.iat).toBe(30);
     const ownerManifest = await (await import('./files.js')).manifest(alice, fileId);
     const ownerSub = (JSON.parse(Buffer.from(ownerManifest.placements[0]!.token.split('.')[1]!, 'base64url').toString()) as { sub: string }).sub;
     expect(claims.sub).not.toBe(ownerSub);

@@ -21,8 +21,8 @@
  * link answers RATE_LIMITED with Retry-After. (Someone holding the id alone can thereby hold the recipient
  * up for a window, and learn that the id exists, which they knew from the URL.)
  *
- * Tokens minted for a link live LINK_TOKEN_TTL_S, so a revoked link stops a download in progress within
- * that time: the recipient's page renews them (purpose `tokens`, no download counted) only while the link
+ * Tokens minted for a link live LINK_TOKEN_TTL_S, or less when the coordinator's token lifetime
+ * (KOFN_TOKEN_TTL_SECONDS) is shorter, so a revoked link stops a download in progress within that time: the recipient's page renews them (purpose `tokens`, no download counted) only while the link
  * is valid and within LINK_RENEW_WINDOW_MS of a counted open. The relay sees the subject `link:<id>`'s
  * pseudonym, which links neither to the owner nor to other links.
  */
@@ -263,10 +263,12 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
     const [l] = await co.db.select().from(shareLinks).where(eq(shareLinks.id, link.id));
     throw refusal(l ?? link, file, purpose, now);
   }
-  if (purpose === 'tokens') return readTokensFor(co.db, co.key, file, `link:${link.id}`, LINK_TOKEN_TTL_S);
+  // Never longer than a signed-in user's tokens live (config.ts tokenTtlS).
+  const ttl = Math.min(LINK_TOKEN_TTL_S, co.config.tokenTtlS);
+  if (purpose === 'tokens') return readTokensFor(co.db, co.key, file, `link:${link.id}`, ttl);
   const left = used.maxDownloads === null ? '' : `, ${used.maxDownloads - used.downloads} left`;
   await record(co.db, { userId: link.ownerId, operation: 'link_use', fileId: file.id, fileName: file.name, result: 'ok', detail: `link ${link.id}: download ${used.downloads}${left}` });
-  return readManifest(co.db, co.key, co.config, file, `link:${link.id}`, LINK_TOKEN_TTL_S, now);
+  return readManifest(co.db, co.key, co.config, file, `link:${link.id}`, ttl, now);
 }
 
 /** Why a valid proof was refused, most final reason first. */

@@ -19,6 +19,7 @@ export const load: PageServerLoad = async ({ locals, url }) => {
   return {
     csrfToken: locals.csrfToken ?? null,
     users: await listUsers(db),
+    selfId: locals.user.id,
     relays: await listRelays(db, new Date(), config.relayOfflineAfterMs),
     enrollments: await listEnrollments(db),
     origin: url.origin,

@@ -113,7 +113,15 @@ export const apiTokens = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     /** Null: never expires (the owner revokes it). */
     expiresAt: timestamp('expires_at', { withTimezone: true }),
-    lastUsedAt: timestamp('last_used_at', { withTimezone: true })
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    /**
+     * What the token may do (token-scopes.ts). Tokens made before scopes existed keep the file API they
+     * had (read, write, share) but not the administrators' routes: an admin scope is now asked for explicitly.
+     */
+    scopes: text('scopes')
+      .array()
+      .notNull()
+      .default(sql`'{read,write,share}'::text[]`)
   },
   (t) => [uniqueIndex('api_tokens_handle_idx').on(t.handle), index('api_tokens_user_idx').on(t.userId)]
 );

@@ -1,0 +1,1 @@
+ALTER TABLE "api_tokens" ADD COLUMN "scopes" text[] DEFAULT '{read,write,share}'::text[] NOT NULL;
