@@ -5,11 +5,14 @@
  * (`KOFN_TEST_BUILD=1 npm run build`; see web/src/lib/server/license-keys.ts).
  * Stopped by PID. Used by the global setup (shared stack) and by tests that stop relays on purpose.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 export interface RelayProc {
   name: string;
@@ -40,6 +43,11 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Extra environment for one relay, by name (relay-1...), over the launcher's: e.g. its port and public URL. */
   relayEnv?: Record<string, Record<string, string>>;
+  /**
+   * Let the coordinator create its PGlite folder itself (PGlite's initdb) instead of starting from a copy of
+   * the run's empty template (see pgliteTemplate): the shared stack does, so a true first start stays covered.
+   */
+  freshDatabase?: boolean;
 }
 
 const root = resolve(import.meta.dirname, '..');
@@ -55,7 +63,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const license = join(dataDir, 'license.json');
   const cli = join(root, 'web/scripts/kofn-license.mjs');
   const custom = opts.custom ? ['--relays', opts.custom[0], '--users', opts.custom[1], '--protected-bytes', opts.custom[2], '--max-file-size', opts.custom[3]].map(String) : [];
-  execFileSync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
+  const issuing = execFileAsync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
+  // The database folder the coordinator would otherwise initdb (29 s on a loaded CI machine): an empty copy.
+  const template = process.env[TEMPLATE_ENV];
+  if (template && !opts.freshDatabase && existsSync(template)) cpSync(template, join(dataDir, 'db'), { recursive: true });
+  await issuing;
   const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
   for (const [name, vars] of Object.entries(opts.relayEnv ?? {})) for (const [k, v] of Object.entries(vars)) args.push('--relay-env', `${name}:${k}=${v}`);
@@ -103,6 +115,19 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       if (!stopOpts.keepData) rmSync(dataDir, { recursive: true, force: true });
     }
   };
+}
+
+/** Where global-setup.ts put the run's empty PGlite folder (e2e/pglite-template.mjs); workers inherit it. */
+export const TEMPLATE_ENV = 'KOFN_E2E_PGLITE_TEMPLATE';
+
+/**
+ * Makes the empty PGlite folder private stacks start from (e2e/pglite-template.mjs) in a child process, so
+ * it runs beside whatever else the caller starts; answers its path, to delete after the run.
+ */
+export async function makePgliteTemplate(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'kofn-e2e-pglite-'));
+  await execFileAsync(process.execPath, [join(root, 'e2e/pglite-template.mjs'), join(dir, 'db')], { cwd: root });
+  return join(dir, 'db');
 }
 
 /**
