@@ -6,7 +6,7 @@
  * Stopped by PID. Used by the global setup (shared stack) and by tests that stop relays on purpose.
  */
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -75,7 +75,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   let ready: { url: string; relays: string[]; relayProcs: RelayProc[] } | undefined;
   const restartWaiters: Array<(name: string) => void> = [];
   const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 180 s')), 180_000);
+    const timer = setTimeout(() => {
+      // Stop what did start (by PID: the launcher stops its children), so a failed start leaves nothing running.
+      child.kill('SIGTERM');
+      rej(new Error('kofn stack did not become ready in 180 s'));
+    }, 180_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
       const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[]; name: string; pid: number };
@@ -117,17 +121,31 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   };
 }
 
-/** Where global-setup.ts put the run's empty PGlite folder (e2e/pglite-template.mjs); workers inherit it. */
+/** Where global-setup.ts put the empty PGlite folder (e2e/pglite-template.mjs); workers inherit it. */
 export const TEMPLATE_ENV = 'KOFN_E2E_PGLITE_TEMPLATE';
 
 /**
- * Makes the empty PGlite folder private stacks start from (e2e/pglite-template.mjs) in a child process, so
- * it runs beside whatever else the caller starts; answers its path, to delete after the run.
+ * The empty PGlite folder private stacks start from (e2e/pglite-template.mjs), kept between runs in
+ * node_modules/.cache (as ESLint and Prettier keep theirs) under the PGlite version that made it: an initdb
+ * depends on nothing else. Made in a child process, so it runs beside whatever the caller starts; made under
+ * a temporary name and renamed, so two runs at once never see half a folder. Read only: stacks copy it.
  */
-export async function makePgliteTemplate(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'kofn-e2e-pglite-'));
-  await execFileAsync(process.execPath, [join(root, 'e2e/pglite-template.mjs'), join(dir, 'db')], { cwd: root });
-  return join(dir, 'db');
+export async function pgliteTemplate(): Promise<string> {
+  const { version } = JSON.parse(readFileSync(join(root, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string };
+  const cache = join(root, 'node_modules/.cache/kofn-e2e');
+  const done = join(cache, `pglite-${version}`);
+  if (existsSync(join(done, 'db', 'PG_VERSION'))) return join(done, 'db');
+  mkdirSync(cache, { recursive: true });
+  const making = mkdtempSync(join(cache, 'making-'));
+  try {
+    await execFileAsync(process.execPath, [join(root, 'e2e/pglite-template.mjs'), join(making, 'db')], { cwd: root });
+    renameSync(making, done);
+  } catch (err) {
+    rmSync(making, { recursive: true, force: true });
+    // Another run made it meanwhile: use theirs.
+    if (!existsSync(join(done, 'db', 'PG_VERSION'))) throw err;
+  }
+  return join(done, 'db');
 }
 
 /**
