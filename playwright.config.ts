@@ -6,11 +6,39 @@ import { defineConfig } from '@playwright/test';
  */
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+/**
+ * Two lanes (Playwright projects, one worker each): the shared-stack specs, one at a time, since they share
+ * one coordinator's users, sessions, files and quotas; and beside them, one at a time too, specs that use
+ * only stacks of their own (e2e/stack.ts, e2e/proxied-stack.ts) and spend much of their time waiting on
+ * slowed links, timeouts and restarts. A private-stack spec may run in either lane: the ones listed here are
+ * chosen so both lanes take about as long (measured: relay-lifecycle.spec.ts runs in the first lane for that).
+ * A spec goes here only if it never touches the `stack`/`admin` fixtures nor KOFN_E2E_* (it would then run
+ * at the same time as the shared-stack specs).
+ * KOFN_E2E_SERIAL=1 runs everything in one worker, as before (to tell a timing flake from a bug).
+ */
+export const secondLaneSpecs = [
+  'cli.spec.ts',
+  'faults.spec.ts',
+  'file-health.spec.ts',
+  'hostile-relay.spec.ts',
+  'late-failure.spec.ts',
+  'limits.spec.ts',
+  'proxy-address.spec.ts',
+  'relay-restart.spec.ts',
+  'supervise.spec.ts',
+  'token-lifetime.spec.ts'
+];
+const serial = process.env.KOFN_E2E_SERIAL === '1';
+
 export default defineConfig({
   testDir: './e2e/tests',
   globalSetup: './e2e/global-setup.ts',
   fullyParallel: false,
-  workers: 1,
+  workers: serial ? 1 : 2,
+  projects: [
+    { name: 'shared-stack', testIgnore: secondLaneSpecs, workers: 1 },
+    { name: 'private-stacks', testMatch: secondLaneSpecs, workers: 1 }
+  ],
   retries: 0,
   forbidOnly: true,
   timeout: 60_000,

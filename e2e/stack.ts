@@ -5,11 +5,14 @@
  * (`KOFN_TEST_BUILD=1 npm run build`; see web/src/lib/server/license-keys.ts).
  * Stopped by PID. Used by the global setup (shared stack) and by tests that stop relays on purpose.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
 
 export interface RelayProc {
   name: string;
@@ -42,6 +45,11 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Extra environment for one relay, by name (relay-1...), over the launcher's: e.g. its port and public URL. */
   relayEnv?: Record<string, Record<string, string>>;
+  /**
+   * Let the coordinator create its PGlite folder itself (PGlite's initdb) instead of starting from a copy of
+   * the run's empty template (see pgliteTemplate): the shared stack does, so a true first start stays covered.
+   */
+  freshDatabase?: boolean;
 }
 
 const root = resolve(import.meta.dirname, '..');
@@ -57,7 +65,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const license = join(dataDir, 'license.json');
   const cli = join(root, 'web/scripts/kofn-license.mjs');
   const custom = opts.custom ? ['--relays', opts.custom[0], '--users', opts.custom[1], '--protected-bytes', opts.custom[2], '--max-file-size', opts.custom[3]].map(String) : [];
-  execFileSync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
+  const issuing = execFileAsync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
+  // The database folder the coordinator would otherwise initdb (29 s on a loaded CI machine): an empty copy.
+  const template = process.env[TEMPLATE_ENV];
+  if (template && !opts.freshDatabase && existsSync(template)) cpSync(template, join(dataDir, 'db'), { recursive: true });
+  await issuing;
   const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
   if (opts.publicHost) args.push('--public-host', opts.publicHost);
@@ -66,7 +78,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   let ready: { url: string; relays: string[]; relayProcs: RelayProc[] } | undefined;
   const restartWaiters: Array<(name: string) => void> = [];
   const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error('kofn stack did not become ready in 180 s')), 180_000);
+    const timer = setTimeout(() => {
+      // Stop what did start (by PID: the launcher stops its children), so a failed start leaves nothing running.
+      child.kill('SIGTERM');
+      rej(new Error('kofn stack did not become ready in 180 s'));
+    }, 180_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
       const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[]; name: string; pid: number };
@@ -106,6 +122,33 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       if (!stopOpts.keepData) rmSync(dataDir, { recursive: true, force: true });
     }
   };
+}
+
+/** Where global-setup.ts put the empty PGlite folder (e2e/pglite-template.mjs); workers inherit it. */
+export const TEMPLATE_ENV = 'KOFN_E2E_PGLITE_TEMPLATE';
+
+/**
+ * The empty PGlite folder private stacks start from (e2e/pglite-template.mjs), kept between runs in
+ * node_modules/.cache (as ESLint and Prettier keep theirs) under the PGlite version that made it: an initdb
+ * depends on nothing else. Made in a child process, so it runs beside whatever the caller starts; made under
+ * a temporary name and renamed, so two runs at once never see half a folder. Read only: stacks copy it.
+ */
+export async function pgliteTemplate(): Promise<string> {
+  const { version } = JSON.parse(readFileSync(join(root, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string };
+  const cache = join(root, 'node_modules/.cache/kofn-e2e');
+  const done = join(cache, `pglite-${version}`);
+  if (existsSync(join(done, 'db', 'PG_VERSION'))) return join(done, 'db');
+  mkdirSync(cache, { recursive: true });
+  const making = mkdtempSync(join(cache, 'making-'));
+  try {
+    await execFileAsync(process.execPath, [join(root, 'e2e/pglite-template.mjs'), join(making, 'db')], { cwd: root });
+    renameSync(making, done);
+  } catch (err) {
+    rmSync(making, { recursive: true, force: true });
+    // Another run made it meanwhile: use theirs.
+    if (!existsSync(join(done, 'db', 'PG_VERSION'))) throw err;
+  }
+  return join(done, 'db');
 }
 
 /**

@@ -62,6 +62,9 @@ test('signed in: every page, both themes, no serious axe violation; screenshots 
 });
 
 test('signed out: every page, both themes, no serious axe violation; screenshots at 1,280 and 390 px', async ({ browser, stack }) => {
+  // As the signed-in walk: axe on every page in two themes and sizes took 45 s of the default 60 with the
+  // private-stack lane running beside it on a loaded 2-core machine (18 s alone).
+  test.setTimeout(180_000);
   const context = await browser.newContext({ baseURL: stack.url });
   const page = await context.newPage();
   for (const theme of ['light', 'dark'] as const) {

@@ -8,14 +8,16 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test, expect } from '../fixtures.js';
-import { startStack, type RunningStack } from '../stack.js';
-import { HostileProxy, chromiumRss, freePort } from '../hostile-proxy.js';
+import type { RunningStack } from '../stack.js';
+import { chromiumRss, type HostileProxy } from '../hostile-proxy.js';
+import { preferProxiedRelay, startProxiedStack, type ProxiedStack } from '../proxied-stack.js';
 import { chooseSharing, makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, openAsNewAdmin } from '../helpers.js';
 import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial', timeout: 180_000 });
 
 const TIMEOUT_S = 3;
+let proxied: ProxiedStack;
 let stack: RunningStack;
 let proxy: HostileProxy;
 let page: Page;
@@ -29,13 +31,7 @@ const transferOf = (name: string) =>
 
 /** The honest relays answer pings 300 ms late, so the browser picks the hostile one among its k. */
 async function preferHostile(): Promise<void> {
-  await page.unrouteAll({ behavior: 'ignoreErrors' });
-  for (const url of stack.relays.filter((u) => u !== proxy.url)) {
-    await page.route(`${url}/v1/ping`, async (route) => {
-      await new Promise((res) => setTimeout(res, 300));
-      await route.continue();
-    });
-  }
+  await preferProxiedRelay(proxied, page);
 }
 
 /** Retrieves the file listed as `name` through the page (saving to OPFS), none of it saved before. */
@@ -63,15 +59,12 @@ async function retrieveAgain(): Promise<number> {
 }
 
 test.beforeAll(async ({ browser }) => {
-  const relayPort = await freePort();
-  proxy = new HostileProxy({ host: '127.0.0.1', port: relayPort });
-  await proxy.start();
-  stack = await startStack({
+  proxied = await startProxiedStack({
     relays: 3,
     tier: 'Pro',
-    env: { KOFN_RELAY_TIMEOUT_HEADERS: String(TIMEOUT_S), KOFN_RELAY_TIMEOUT_IDLE: String(TIMEOUT_S), KOFN_RELAY_TIMEOUT_PUT: String(TIMEOUT_S) },
-    relayEnv: { 'relay-2': { KOFN_RELAY_PORT: String(relayPort), KOFN_RELAY_PUBLIC_URL: proxy.url } }
+    env: { KOFN_RELAY_TIMEOUT_HEADERS: String(TIMEOUT_S), KOFN_RELAY_TIMEOUT_IDLE: String(TIMEOUT_S), KOFN_RELAY_TIMEOUT_PUT: String(TIMEOUT_S) }
   });
+  ({ stack, proxy } = proxied);
   expect(stack.relays).toContain(proxy.url);
   page = await openAsNewAdmin(browser, stack.url);
   await chooseSharing(page, 2, 3);
@@ -80,8 +73,7 @@ test.beforeAll(async ({ browser }) => {
 
 test.afterAll(async () => {
   await page?.context().close();
-  await stack?.stop();
-  await proxy?.stop();
+  await proxied?.stop();
 });
 
 test('a relay that never answers a share GET is failed over within the timeout; the file is byte-identical', async () => {

@@ -10,13 +10,15 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { test, expect } from '../fixtures.js';
-import { startStack, type RunningStack } from '../stack.js';
-import { HostileProxy, freePort } from '../hostile-proxy.js';
+import type { RunningStack } from '../stack.js';
+import type { HostileProxy } from '../hostile-proxy.js';
+import { preferProxiedRelay, startProxiedStack, type ProxiedStack } from '../proxied-stack.js';
 import { makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, retrieveThroughUi } from '../helpers.js';
 import type { BrowserContext, Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial', timeout: 180_000 });
 
+let proxied: ProxiedStack;
 let stack: RunningStack;
 let proxy: HostileProxy;
 let page: Page;
@@ -45,13 +47,7 @@ async function choose(relayNames: string[], k: number): Promise<void> {
 
 /** relay-2 serves SERVED share GETs, then drops every connection; the honest relays answer pings late, so relay-2 is among the k chosen. */
 async function failLate(): Promise<void> {
-  await page.unrouteAll({ behavior: 'ignoreErrors' });
-  for (const url of stack.relays.filter((u) => u !== proxy.url)) {
-    await page.route(`${url}/v1/ping`, async (route) => {
-      await new Promise((res) => setTimeout(res, 300));
-      await route.continue();
-    });
-  }
+  await preferProxiedRelay(proxied, page);
   proxy.tokens = [];
   proxy.misbehaved = 0;
   proxy.hostileAfter = SERVED;
@@ -60,15 +56,8 @@ async function failLate(): Promise<void> {
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(240_000);
-  const relayPort = await freePort();
-  proxy = new HostileProxy({ host: '127.0.0.1', port: relayPort });
-  await proxy.start();
-  stack = await startStack({
-    relays: 3,
-    tier: 'Pro',
-    env: { KOFN_TOKEN_TTL_SECONDS: String(TTL_S) },
-    relayEnv: { 'relay-2': { KOFN_RELAY_PORT: String(relayPort), KOFN_RELAY_PUBLIC_URL: proxy.url } }
-  });
+  proxied = await startProxiedStack({ relays: 3, tier: 'Pro', env: { KOFN_TOKEN_TTL_SECONDS: String(TTL_S) } });
+  ({ stack, proxy } = proxied);
   page = await openAsNewAdmin(browser, stack.url);
   await choose(['relay-1', 'relay-2'], 2);
   await protectThroughUi(page, PAIR.file, PAIR.name);
@@ -84,8 +73,7 @@ test.beforeAll(async ({ browser }) => {
 
 test.afterAll(async () => {
   await page?.context().close();
-  await stack?.stop();
-  await proxy?.stop();
+  await proxied?.stop();
 });
 
 test.afterEach(async () => {

@@ -11,8 +11,8 @@
  * message, and no file is left.
  */
 import { test, expect } from '../fixtures.js';
-import { startStack, type RunningStack } from '../stack.js';
-import { HostileProxy, freePort } from '../hostile-proxy.js';
+import type { HostileProxy } from '../hostile-proxy.js';
+import { startProxiedStack, type ProxiedStack } from '../proxied-stack.js';
 import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 import type { Page } from '@playwright/test';
 
@@ -23,7 +23,7 @@ const TTL_S = 10;
 const SKEW_S = 5;
 const RATE = 512 * 1024;
 const SIZE = 32 * 1024 * 1024 + 123;
-let stack: RunningStack;
+let proxied: ProxiedStack;
 let proxy: HostileProxy;
 let page: Page;
 /** Protected before the link is slowed, then retrieved over the slow link. */
@@ -60,16 +60,9 @@ function expectRenewedThroughout(method: string, startedAt: number): void {
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(240_000);
-  const relayPort = await freePort();
-  proxy = new HostileProxy({ host: '127.0.0.1', port: relayPort });
-  await proxy.start();
-  stack = await startStack({
-    relays: 2,
-    tier: 'Pro',
-    env: { KOFN_TOKEN_TTL_SECONDS: String(TTL_S) },
-    relayEnv: { 'relay-2': { KOFN_RELAY_PORT: String(relayPort), KOFN_RELAY_PUBLIC_URL: proxy.url } }
-  });
-  page = await openAsNewAdmin(browser, stack.url);
+  proxied = await startProxiedStack({ relays: 2, tier: 'Pro', env: { KOFN_TOKEN_TTL_SECONDS: String(TTL_S) } });
+  proxy = proxied.proxy;
+  page = await openAsNewAdmin(browser, proxied.stack.url);
   // Each test stands alone (either fails on its own when tokens are not renewed): the file to retrieve
   // is protected at full speed first.
   await chooseSharing(page, 2, 2);
@@ -79,8 +72,7 @@ test.beforeAll(async ({ browser }) => {
 
 test.afterAll(async () => {
   await page?.context().close();
-  await stack?.stop();
-  await proxy?.stop();
+  await proxied?.stop();
 });
 
 test('a protect throttled to outlast its upload tokens several times completes', async () => {
@@ -114,7 +106,7 @@ test('a share link revoked in the middle of a download ends it with a clear erro
   await dialog.getByRole('button', { name: 'Create link' }).click();
   const url = await dialog.getByTestId('new-link').inputValue({ timeout: 30_000 });
 
-  const context = await browser.newContext({ baseURL: stack.url });
+  const context = await browser.newContext({ baseURL: proxied.stack.url });
   const r = await context.newPage();
   await saveToOpfs(r);
   await r.goto(url);
