@@ -21,7 +21,7 @@ import { fileSource, stdinSource, type Source } from './source.js';
 import { UploadStore, uploadKey } from './upload-state.js';
 import { CodecPool, workerCount } from './codec-pool.js';
 import { human, progressFor } from './progress.js';
-import type { FileList, FileView, StorageList, Usage } from '../protocol/api-types.js';
+import type { FileList, FileView, LinkView, StorageList, Usage } from '../protocol/api-types.js';
 import { HELP } from './help.js';
 import { base64url, linkKey, newLinkSecret } from '../link-proof.js';
 
@@ -455,17 +455,6 @@ export function parseExpiry(text: string, now = Date.now()): Date {
   const t = Date.parse(text);
   if (!/^\d{4}-\d{2}-\d{2}/.test(text) || !Number.isFinite(t)) throw new KofnError('CLI_USAGE', `--expires expects 7d, 12h, 90m or a date (2030-01-31), got ${JSON.stringify(text)}`);
   return new Date(t);
-}
-
-interface LinkView {
-  id: string;
-  fileId: string;
-  fileName: string;
-  passwordProtected: boolean;
-  expiresAt: string;
-  maxDownloads: number | null;
-  downloads: number;
-  state: string;
 }
 
 /**

@@ -5,6 +5,21 @@
  */
 import type { ErrorCode } from '../errors.js';
 
+/** A share link as its owner sees it: `GET/POST /api/links`, `PATCH /api/links/:id` (web and `kofn link`). */
+export interface LinkView {
+  id: string;
+  fileId: string;
+  fileName: string;
+  passwordProtected: boolean;
+  expiresAt: string;
+  maxDownloads: number | null;
+  downloads: number;
+  lastDownloadAt: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+  state: 'active' | 'expired' | 'used up' | 'revoked';
+}
+
 /** One relay's capability for one file: `POST /api/files/:id/tokens`, link tokens, batch answers. */
 export interface RelayToken {
   relayId: string;

@@ -5,23 +5,11 @@
  * the link is opened, signatures made with the private key.
  */
 import { base64url, fromBase64url, linkKey, newLinkSecret, signLinkProof, LINK_SECRET_BYTES, type LinkKey, type LinkProofPurpose } from '@kofn/shared';
-import type { FreshTokens } from '@kofn/shared';
+import type { FreshTokens, LinkView } from '@kofn/shared';
 import { api } from '$lib/api';
 import type { Manifest, ManifestSource } from '$lib/engine/retrieve';
 
-export interface LinkView {
-  id: string;
-  fileId: string;
-  fileName: string;
-  passwordProtected: boolean;
-  expiresAt: string;
-  maxDownloads: number | null;
-  downloads: number;
-  lastDownloadAt: string | null;
-  createdAt: string;
-  revokedAt: string | null;
-  state: 'active' | 'expired' | 'used up' | 'revoked';
-}
+export type { LinkView } from '@kofn/shared';
 
 /** `#<secret>`, or `#p.<secret>` when the link also needs a password (so the page knows to ask). */
 export function linkUrl(origin: string, id: string, secret: Uint8Array, password: boolean): string {

@@ -29,7 +29,7 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
-import { KofnError, linkProofMessage, type LinkProofPurpose, randomBase64url } from '@kofn/shared';
+import { KofnError, linkProofMessage, randomBase64url, type LinkProofPurpose, type LinkView } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { present } from './db/present.js';
 import { files, shareLinkProofs, shareLinks } from './db/schema.js';
@@ -102,8 +102,8 @@ function downloadLimit(v_: unknown): number | null {
   return v_ === null || v_ === undefined ? null : v.integer(v_, 'maxDownloads', 1, LINK_MAX_DOWNLOADS);
 }
 
-function view(l: LinkRow, fileName: string, now: Date) {
-  const state = l.revokedAt ? 'revoked' : l.expiresAt <= now ? 'expired' : l.maxDownloads !== null && l.downloads >= l.maxDownloads ? 'used up' : 'active';
+function view(l: LinkRow, fileName: string, now: Date): LinkView {
+  const state: LinkView['state'] = l.revokedAt ? 'revoked' : l.expiresAt <= now ? 'expired' : l.maxDownloads !== null && l.downloads >= l.maxDownloads ? 'used up' : 'active';
   return {
     id: l.id,
     fileId: l.fileId,
@@ -116,7 +116,7 @@ function view(l: LinkRow, fileName: string, now: Date) {
     createdAt: l.createdAt.toISOString(),
     revokedAt: l.revokedAt?.toISOString() ?? null,
     state
-  };
+  } satisfies LinkView;
 }
 
 export async function createLink(ctx: Ctx, input: Record<string, unknown>, now = new Date()) {
