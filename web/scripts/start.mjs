@@ -103,5 +103,8 @@ async function checkPorts(args) {
 const args = process.argv.slice(2);
 await buildIfNeeded();
 await checkPorts(args);
+// Browsers are sent to http://localhost:…, not 127.0.0.1 (everything still listens on loopback only):
+// WebAuthn refuses IP addresses as relying-party ids, so passkeys work out of the box on this machine.
+if (!args.includes('--public-host')) args.push('--public-host', 'localhost');
 process.argv = [process.argv[0], join(root, 'web/scripts/stack.mjs'), ...args];
 await import('./stack.mjs');
