@@ -101,3 +101,8 @@ export async function openAsNewAdmin(browser: Browser, url: string): Promise<Pag
   await page.goto('/');
   return page;
 }
+
+/** The stable error code of a coordinator answer (`{ error: { code } }`), or undefined if it has none. */
+export async function errorCode(res: { json: () => Promise<unknown> }): Promise<string | undefined> {
+  return ((await res.json()) as { error?: { code?: string } }).error?.code;
+}

@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIRequestContext } from '@playwright/test';
 import { test, expect, ADMIN, type Stack } from '../fixtures.js';
-import { chooseSharing, makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+import { chooseSharing, errorCode, makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 
 const ERIN = { email: 'erin-accounts@kofn.test', displayName: 'Erin', password: 'erin first password' };
 
@@ -156,8 +156,16 @@ test('the administration page creates, disables, enables accounts and refuses to
   await expect(me).toContainText('(you)');
   await expect(me.getByRole('button', { name: 'Delete' })).toHaveCount(0);
   await expect(row.getByRole('button', { name: 'Delete' })).toHaveCount(1);
-  await me.getByRole('button', { name: 'Make user' }).click();
-  await expect(me.getByRole('status')).toHaveText('This is the last enabled administrator; make another administrator first.');
+  // Nor Disable or a role change: one's own account is not changed from this list. The rule holds at the
+  // coordinator too: the last enabled administrator cannot demote themselves.
+  await expect(me.getByRole('button', { name: 'Make user' })).toHaveCount(0);
+  await expect(me.getByRole('button', { name: 'Disable' })).toHaveCount(0);
+  const { user: self } = (await (await admin.get('/api/session')).json()) as { user: { id: string } };
+  const demote = await page.request.patch(`/api/users/${self.id}`, { data: { role: 'user' }, headers: { Origin: stack.url, 'X-CSRF-Token': admin.csrfToken } });
+  expect(demote.status()).toBe(409);
+  expect(await errorCode(demote)).toBe('LAST_ADMIN');
+  // Kim has no two-step sign-in: nothing to remove, so no button for it.
+  await expect(row.getByRole('button', { name: 'Remove two-step sign-in' })).toHaveCount(0);
   await kim.dispose();
 });
 

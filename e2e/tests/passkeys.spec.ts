@@ -11,7 +11,7 @@
 import { request as playwrightRequest, type APIRequestContext, type CDPSession, type Page } from '@playwright/test';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
-import { openAsNewAdmin, ready, signOutThroughUi } from '../helpers.js';
+import { errorCode, openAsNewAdmin, ready, signOutThroughUi } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 120_000 });
 
@@ -22,8 +22,6 @@ let authenticatorId = '';
 /** The body of the one passkey sign-in the browser posted, kept to replay. */
 let captured = '';
 let anon: APIRequestContext;
-
-const errorCode = async (res: { json: () => Promise<unknown> }) => ((await res.json()) as { error?: { code?: string } }).error?.code;
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(240_000);

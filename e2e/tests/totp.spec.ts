@@ -10,9 +10,8 @@ import { randomBytes } from 'node:crypto';
 import type { APIRequestContext, APIResponse, Page } from '@playwright/test';
 import { generate } from 'otplib';
 import { test, expect, type Stack } from '../fixtures.js';
-import { ready, signOutThroughUi } from '../helpers.js';
+import { errorCode, ready, signOutThroughUi } from '../helpers.js';
 
-const errorCode = async (res: APIResponse) => ((await res.json()) as { error: { code: string } }).error.code;
 const step = () => Math.floor(Date.now() / 30_000);
 /** A code of a time step after `after` (waits for the next step when needed): each code signs in once. */
 async function codeAfter(secret: string, after: number): Promise<{ code: string; step: number }> {

@@ -8,7 +8,7 @@ import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
 import { and, eq, gt, lt, sql } from 'drizzle-orm';
 import { KofnError, randomBase64url, randomHex, randomUuid } from '@kofn/shared';
 import type { Db } from './db/index.js';
-import { sessions, users } from './db/schema.js';
+import { sessions, totpCredentials, users } from './db/schema.js';
 import { loginFailed, loginSucceeded, takeAttempt } from './login-throttle.js';
 import { claimPendingGrants } from './grants.js';
 
@@ -87,9 +87,10 @@ export async function findUserByEmail(db: Db, email: string): Promise<User | und
   return row && !row.disabled ? toUser(row) : undefined;
 }
 
-export async function listUsers(db: Db): Promise<Array<User & { disabled: boolean; createdAt: string }>> {
-  const rows = await db.select().from(users).orderBy(users.createdAt);
-  return rows.map((r) => ({ ...toUser(r), disabled: r.disabled, createdAt: r.createdAt.toISOString() }));
+/** Every account for the administrators' list; `twoStep` says whether TOTP is on (so "Remove two-step sign-in" is offered only then). */
+export async function listUsers(db: Db): Promise<Array<User & { disabled: boolean; createdAt: string; twoStep: boolean }>> {
+  const rows = await db.select({ u: users, totpOn: totpCredentials.enabledAt }).from(users).leftJoin(totpCredentials, eq(totpCredentials.userId, users.id)).orderBy(users.createdAt);
+  return rows.map(({ u, totpOn }) => ({ ...toUser(u), disabled: u.disabled, createdAt: u.createdAt.toISOString(), twoStep: totpOn !== null }));
 }
 
 export interface NewSession {

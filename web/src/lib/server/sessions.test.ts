@@ -65,6 +65,7 @@ describeDatabases('accounts and sessions at their edges on $name', ({ open }) =>
       ['nopw@x.test', false]
     ]);
     expect(listed[0]!.createdAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(listed.map((u) => u.twoStep)).toEqual([false, false, false, false]);
     await database.db.update(users).set({ disabled: false }).where(eq(users.email, 'third@x.test'));
   });
 
