@@ -8,6 +8,7 @@
  * the whole file reports skipped, with the reason.
  */
 import { request as playwrightRequest, test, expect, type APIRequestContext, type APIResponse } from '@playwright/test';
+import { randomBytes } from 'node:crypto';
 import { generate } from 'otplib';
 import { ADMIN } from '../fixtures.js';
 import { freshPostgresDatabase, type PostgresDatabase } from '../postgres-database.js';
@@ -18,6 +19,11 @@ test.describe.configure({ mode: 'serial', timeout: 60_000 });
 let pg: PostgresDatabase | undefined;
 let stack: RunningStack | undefined;
 const contexts: APIRequestContext[] = [];
+/** The coordinator's secret key (KOFN_SECRET_KEY) for the first start, and the one the last test rotates to. */
+const keyA = randomBytes(32).toString('base64url');
+const keyB = randomBytes(32).toString('base64url');
+/** Uma's TOTP secret and the time step of the code that turned it on (set by the replay test). */
+let umaTotp: { secret: string; step: number } | undefined;
 
 const errorCode = async (res: APIResponse) => ((await res.json()) as { error?: { code?: string } }).error?.code;
 const step = () => Math.floor(Date.now() / 30_000);
@@ -47,7 +53,7 @@ test.beforeAll(async () => {
   test.skip('skipped' in found, 'skipped' in found ? found.skipped : '');
   pg = found as PostgresDatabase;
   // localhost: the passkey routes' WebAuthn relying party must not be an IP address.
-  stack = await startStack({ relays: 1, tier: 'Pro', publicHost: 'localhost', databaseUrl: pg.url });
+  stack = await startStack({ relays: 1, tier: 'Pro', publicHost: 'localhost', databaseUrl: pg.url, env: { KOFN_SECRET_KEY: keyA } });
   const anon = await client();
   const setup = await anon.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } });
   expect(setup.status(), await setup.text()).toBe(201);
@@ -157,6 +163,7 @@ test('replayed: a spent TOTP code, a signed-out session cookie and a revoked tok
   const { secret } = (await (await here.ctx.post('/api/account/totp', { data: {}, headers: here.headers })).json()) as { secret: string };
   const s = step();
   const code = await generate({ secret, epoch: s * 30, period: 30 });
+  umaTotp = { secret, step: s };
   const on = await here.ctx.post('/api/account/totp/enable', { data: { code }, headers: here.headers });
   expect(on.status(), await on.text()).toBe(200);
   const { recoveryCodes, otherSessionsEnded } = (await on.json()) as { recoveryCodes: string[]; otherSessionsEnded: number };
@@ -240,4 +247,24 @@ test("a demoted administrator's admin-scope token is refused on admin routes at 
   }
   // The token still acts as Bea, now a user, within its other scope.
   expect((await bearer.get('/api/files')).status()).toBe(200);
+});
+
+test('rotating KOFN_SECRET_KEY: restarted with the new key and KOFN_SECRET_KEY_OLD, two-step sign-in still works', async () => {
+  expect(umaTotp).toBeDefined();
+  const sealed = async () => (await pg!.query<{ secret: string }>(`select secret from totp_credentials`)).map((r) => r.secret);
+  const before = await sealed();
+  expect(before).toHaveLength(1);
+  for (const c of contexts.splice(0)) await c.dispose();
+  await stack!.stop();
+  // The same PostgreSQL database, the new key in force, the old one to read what was sealed under it.
+  stack = await startStack({ relays: 1, tier: 'Pro', publicHost: 'localhost', databaseUrl: pg!.url, env: { KOFN_SECRET_KEY: keyB, KOFN_SECRET_KEY_OLD: keyA } });
+  const after = await sealed();
+  expect(after).toHaveLength(1);
+  expect(after[0]).not.toBe(before[0]);
+  // A code of a step not yet used (the next one is inside the ±1 window): the re-sealed secret verifies it.
+  const s = Math.max(step(), umaTotp!.step + 1);
+  const ctx = await client();
+  expect(await (await ctx.post('/api/login', { data: { email: uma.email, password: uma.password }, headers: { Origin: stack.url } })).json()).toEqual({ secondFactor: 'totp' });
+  const done = await ctx.post('/api/login/second-factor', { data: { code: await generate({ secret: umaTotp!.secret, epoch: s * 30, period: 30 }) }, headers: { Origin: stack.url } });
+  expect(done.status(), await done.text()).toBe(200);
 });
