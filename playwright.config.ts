@@ -23,6 +23,7 @@ export const secondLaneSpecs = [
   'hostile-relay.spec.ts',
   'late-failure.spec.ts',
   'limits.spec.ts',
+  'postgres-routes.spec.ts',
   'proxy-address.spec.ts',
   'relay-restart.spec.ts',
   'supervise.spec.ts',

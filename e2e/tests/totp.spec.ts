@@ -46,6 +46,8 @@ async function enableOnAccountPage(page: Page): Promise<{ secret: string; recove
   await page.getByLabel('Code from the app').fill(first.code);
   await page.getByRole('button', { name: 'Turn on' }).click();
   await expect(page.getByTestId('totp-status')).toContainText('On: sign-in asks for a code');
+  // The user's other sessions end, as on a password change (this page's session stays).
+  await expect(page.getByRole('status').filter({ hasText: 'Two-step sign-in is on.' })).toHaveText(/^Two-step sign-in is on\. \d+ other session\(s\) signed out\.$/);
   const recovery = await page.getByTestId('recovery-codes').locator('code').allTextContents();
   expect(recovery).toHaveLength(10);
   return { secret, recovery, step: first.step };

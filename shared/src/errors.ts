@@ -91,6 +91,8 @@ export const ERROR_CODES = [
   'SECOND_FACTOR_REQUIRED',
   // an API token without the scope a route needs (issue #19; web token-scopes.ts)
   'TOKEN_SCOPE',
+  // rotating the coordinator's secret key (web secret-key-rotation.ts): a sealed secret opens under neither key
+  'SECRET_KEY_MISMATCH',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

@@ -17,7 +17,7 @@ import { describeDatabases } from './db/testing.js';
 import { errorCode as code } from './testing/file-services.js';
 import type { Database } from './db/index.js';
 import { history, recoveryCodes, secondFactorChallenges, totpCredentials } from './db/schema.js';
-import { createUser, type User } from './auth.js';
+import { createSession, createUser, sessionUser, type User } from './auth.js';
 import { PAIR_FREE_ATTEMPTS } from './login-throttle.js';
 import {
   CHALLENGE_TTL_MS,
@@ -116,8 +116,20 @@ describeDatabases('TOTP second factor on $name', ({ open }) => {
     }
     expect(await userHasSecondFactor(database.db, alice.id)).toBe(false);
 
-    const on = await enableTotp(database.db, key, alice, { code: await totp(secret, T0) }, T0);
+    // Alice is signed in on three devices; the one turning TOTP on stays signed in, the others end (as on a
+    // password change): a session opened with the password alone must not outlive the new second factor.
+    const here = await createSession(database.db, alice);
+    const laptop = await createSession(database.db, alice);
+    const phone = await createSession(database.db, alice);
+    const bobs = await createSession(database.db, admin);
+    const on = await enableTotp(database.db, key, alice, { code: await totp(secret, T0) }, T0, here.token);
     expect(on.enabled).toBe(true);
+    expect(on.otherSessionsEnded).toBe(2);
+    expect((await sessionUser(database.db, here.token))?.user.id).toBe(alice.id);
+    expect(await sessionUser(database.db, laptop.token)).toBeUndefined();
+    expect(await sessionUser(database.db, phone.token)).toBeUndefined();
+    // Another user's session is not touched.
+    expect((await sessionUser(database.db, bobs.token))?.user.id).toBe(admin.id);
     recovery = on.recoveryCodes;
     expect(recovery).toHaveLength(10);
     for (const c of recovery) expect(c).toMatch(/^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$/);

@@ -28,6 +28,7 @@ import { userHasPasskey } from './passkeys.js';
 import type { Db } from './db/index.js';
 import { recoveryCodes, secondFactorChallenges, settings, totpCredentials, users } from './db/schema.js';
 import { toUser, type User } from './auth.js';
+import { endOtherSessions } from './accounts.js';
 import { loginFailed, loginSucceeded, takeAttempt } from './login-throttle.js';
 import { record } from './history.js';
 import { open, seal } from './secret-box.js';
@@ -161,8 +162,13 @@ async function newRecoveryCodes(db: Db, userId: string): Promise<string[]> {
   return codes.map((c) => c.match(/.{4}/g)!.join('-'));
 }
 
-/** Ends enrolment: the first valid code of the new secret turns TOTP on and makes the recovery codes. */
-export async function enableTotp(db: Db, key: Uint8Array, user: User, input: Record<string, unknown>, now = new Date()) {
+/**
+ * Ends enrolment: the first valid code of the new secret turns TOTP on and makes the recovery codes. Every
+ * other session of the user ends, as on a password change (accounts.ts): a session opened by someone who
+ * knew only the password must not outlive the second factor that now guards sign-in (issue #19).
+ * `currentToken` is the session making the request, kept.
+ */
+export async function enableTotp(db: Db, key: Uint8Array, user: User, input: Record<string, unknown>, now = new Date(), currentToken?: string) {
   const { kind, code } = parseCode(input.code);
   const [row] = await db.select().from(totpCredentials).where(eq(totpCredentials.userId, user.id));
   if (row?.enabledAt) throw new KofnError('CONFLICT', 'Two-step sign-in is already on.');
@@ -177,8 +183,9 @@ export async function enableTotp(db: Db, key: Uint8Array, user: User, input: Rec
     .returning({ userId: totpCredentials.userId });
   if (on.length === 0) throw new KofnError('CONFLICT', 'The set-up changed meanwhile; start it again.');
   const codes = await newRecoveryCodes(db, user.id);
+  const otherSessionsEnded = await endOtherSessions(db, user.id, currentToken);
   await record(db, { userId: user.id, operation: 'totp_enable', fileName: '', result: 'ok' });
-  return { enabled: true, recoveryCodes: codes };
+  return { enabled: true, recoveryCodes: codes, otherSessionsEnded };
 }
 
 /**

@@ -15,7 +15,7 @@ const VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-function decodeKey(raw: string, where: string): Uint8Array {
+export function decodeKey(raw: string, where: string): Uint8Array {
   const key = Buffer.from(raw.trim(), 'base64url');
   if (key.length !== 32) throw new Error(`${where} must hold 32 bytes in base64url (43 characters).`);
   return key;
