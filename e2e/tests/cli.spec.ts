@@ -652,6 +652,37 @@ test("completion: bash completes commands and each command's options", async () 
   expectCleanError(await kofn(['completion', 'fish']), 'CLI_USAGE', 2);
 });
 
+/** zsh, when installed (.ci/run installs Debian's); the zsh completion test reports itself skipped without it. */
+const ZSH = ['/usr/bin/zsh', '/bin/zsh'].find((p) => existsSync(p));
+
+test('completion: the zsh script loads after compinit, registers _kofn and completes commands', async () => {
+  test.skip(!ZSH, 'zsh is not installed (apt-get install zsh; .ci/run installs it)');
+  const script = (await kofn(['completion', 'zsh'])).stdout.toString();
+  const path = join(work, '_kofn.zsh');
+  writeFileSync(path, script);
+  // compadd is a builtin of completion widgets only: a function of the same name (functions come before
+  // builtins) prints what _kofn offers, so the command list and `completion`'s words are checked outside a widget.
+  const zsh = (body: string) =>
+    new Promise<{ code: number | null; out: string; err: string }>((res, rej) => {
+      const sh = spawn(ZSH!, ['-f', '-c', `autoload -U compinit; compinit -u -D; source ${path}\n${body}`], { env: { ...process.env, HOME: work }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      sh.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      sh.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      sh.once('error', rej);
+      sh.once('close', (code) => res({ code, out: out.trim(), err }));
+    });
+  const syntax = spawn(ZSH!, ['-n', path]);
+  expect(await new Promise((r) => syntax.once('close', r))).toBe(0);
+  const loaded = await zsh('print -r -- ${_comps[kofn]}; (( $+functions[_kofn] )) && print defined');
+  expect(loaded, loaded.err).toMatchObject({ code: 0, out: '_kofn\ndefined', err: '' });
+  const offered = await zsh('compadd() { print -r -- "$@" }\nwords=(kofn li); CURRENT=2; _kofn\nwords=(kofn completion ""); CURRENT=3; _kofn');
+  expect(offered.code, offered.err).toBe(0);
+  const [commands, shells] = offered.out.split('\n');
+  expect(commands!.split(' ')).toEqual(expect.arrayContaining(['--', 'login', 'protect', 'retrieve', 'link', 'check', 'completion', '--help']));
+  expect(shells).toBe('-- bash zsh');
+});
+
 test('Ctrl-C during protect exits 130 and leaves no file behind', async () => {
   // Standard input with --size streams: the test feeds part of it, waits until the upload is under way
   // (the reservation is listed), then interrupts, as a user pressing Ctrl-C mid-transfer.
