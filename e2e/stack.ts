@@ -50,6 +50,8 @@ export interface StackOptions {
    * the run's empty template (see pgliteTemplate): the shared stack does, so a true first start stays covered.
    */
   freshDatabase?: boolean;
+  /** A PostgreSQL database for the coordinator (DATABASE_URL) instead of its embedded PGlite. */
+  databaseUrl?: string;
 }
 
 const root = resolve(import.meta.dirname, '..');
@@ -62,13 +64,14 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const env: NodeJS.ProcessEnv = { KOFN_STACK_START_TIMEOUT_MS: '150000', ...process.env, ...opts.env };
   // The e2e stacks always use their own embedded database; PostgreSQL is covered by the coordinator suites.
   delete env.DATABASE_URL;
+  if (opts.databaseUrl) env.DATABASE_URL = opts.databaseUrl;
   const license = join(dataDir, 'license.json');
   const cli = join(root, 'web/scripts/kofn-license.mjs');
   const custom = opts.custom ? ['--relays', opts.custom[0], '--users', opts.custom[1], '--protected-bytes', opts.custom[2], '--max-file-size', opts.custom[3]].map(String) : [];
   const issuing = execFileAsync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
   // The database folder the coordinator would otherwise initdb (29 s on a loaded CI machine): an empty copy.
   const template = process.env[TEMPLATE_ENV];
-  if (template && !opts.freshDatabase && existsSync(template)) cpSync(template, join(dataDir, 'db'), { recursive: true });
+  if (template && !opts.freshDatabase && !opts.databaseUrl && existsSync(template)) cpSync(template, join(dataDir, 'db'), { recursive: true });
   await issuing;
   const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
