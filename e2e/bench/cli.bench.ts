@@ -12,6 +12,8 @@
  * KOFN_BENCH_CLI_MIB sets the size (default 1024), KOFN_BENCH_ROUNDS the rounds (default 3); the CLI runs
  * first in odd rounds and the baseline first in even ones (a machine drifting slower favours neither), and
  * targets are judged on the median round's ratio: >= 0.8x of the baseline, peak RSS < 200 MB.
+ * Each round also runs the CLI with KOFN_WORKERS=0 (the codec on the main thread) next to the default, in
+ * alternating order, and reports the median of the rounds' default/no-worker ratios: what the workers buy.
  * MB = 10^6 bytes for throughput, 2^20 for memory.
  */
 import { test } from '@playwright/test';
@@ -161,32 +163,64 @@ test('kofn protect and retrieve against plain PUT/GET of the same bytes', async 
     const file = join(dir, 'bench.bin');
     await writeRandomFile(file, SIZE);
     const servers = stack.relayProcs.map((r) => r.name).join(',');
-    const rounds: Array<{ protect: number; retrieve: number; baseUp: number; baseDown: number; rssUp: number; rssDown: number }> = [];
+    const rounds: Array<{
+      protect: number;
+      retrieve: number;
+      baseUp: number;
+      baseDown: number;
+      rssUp: number;
+      rssDown: number;
+      protect0: number;
+      retrieve0: number;
+      rssUp0: number;
+      rssDown0: number;
+    }> = [];
     for (let round = 1; round <= ROUNDS; round++) {
-      const cli = async () => {
+      const cli = async (workers?: string) => {
         // A name per round: a removed file's name stays taken while its shares are being deleted.
-        const name = `bench-${round}.bin`;
-        const up = await kofn(['protect', file, '--name', name, '-k', '3', '--servers', servers, '--quiet'], env);
-        const down = await kofn(['retrieve', name, '-o', '-', '--quiet'], env);
+        const name = `bench-${round}${workers === undefined ? '' : `-w${workers}`}.bin`;
+        const e = workers === undefined ? env : { ...env, KOFN_WORKERS: workers };
+        const up = await kofn(['protect', file, '--name', name, '-k', '3', '--servers', servers, '--quiet'], e);
+        const down = await kofn(['retrieve', name, '-o', '-', '--quiet'], e);
         await kofn(['rm', name], env);
         return { up, down };
       };
-      let c: Awaited<ReturnType<typeof cli>>, b: Awaited<ReturnType<typeof baseline>>;
+      // The worker threads' benefit (issue #20 item 3): the same CLI with KOFN_WORKERS=0 (the codec on the main
+      // thread), run next to the default in the same round, in alternating order.
+      const pair = async () => {
+        if (round % 2) return { dflt: await cli(), none: await cli('0') };
+        const none = await cli('0');
+        return { dflt: await cli(), none };
+      };
+      let p: Awaited<ReturnType<typeof pair>>, b: Awaited<ReturnType<typeof baseline>>;
       if (round % 2) {
-        c = await cli();
+        p = await pair();
         b = await baseline(s, SIZE);
       } else {
         b = await baseline(s, SIZE);
-        c = await cli();
+        p = await pair();
       }
+      const c = p.dflt;
       const files = await api<{ files: Array<{ id: string; name: string }> }>(s, 'GET', '/api/files');
       for (const f of files.files.filter((x) => x.name === b.fileName)) await api(s, 'DELETE', `/api/files/${f.id}`);
       const mb = SIZE / 1e6;
-      const r = { protect: mb / c.up.seconds, retrieve: mb / c.down.seconds, baseUp: mb / b.up, baseDown: mb / b.down, rssUp: c.up.rssMiB, rssDown: c.down.rssMiB };
+      const r = {
+        protect: mb / c.up.seconds,
+        retrieve: mb / c.down.seconds,
+        baseUp: mb / b.up,
+        baseDown: mb / b.down,
+        rssUp: c.up.rssMiB,
+        rssDown: c.down.rssMiB,
+        protect0: mb / p.none.up.seconds,
+        retrieve0: mb / p.none.down.seconds,
+        rssUp0: p.none.up.rssMiB,
+        rssDown0: p.none.down.rssMiB
+      };
       rounds.push(r);
       lines.push(
         `  round ${round} (${round % 2 ? 'CLI first' : 'baseline first'}): protect ${r.protect.toFixed(1)} MB/s vs baseline PUT ${r.baseUp.toFixed(1)} MB/s (${(r.protect / r.baseUp).toFixed(2)}x), ` +
-          `retrieve ${r.retrieve.toFixed(1)} MB/s vs baseline GET ${r.baseDown.toFixed(1)} MB/s (${(r.retrieve / r.baseDown).toFixed(2)}x); peak RSS protect ${r.rssUp.toFixed(0)} MiB, retrieve ${r.rssDown.toFixed(0)} MiB`
+          `retrieve ${r.retrieve.toFixed(1)} MB/s vs baseline GET ${r.baseDown.toFixed(1)} MB/s (${(r.retrieve / r.baseDown).toFixed(2)}x); peak RSS protect ${r.rssUp.toFixed(0)} MiB, retrieve ${r.rssDown.toFixed(0)} MiB; ` +
+          `KOFN_WORKERS=0: protect ${r.protect0.toFixed(1)} MB/s, retrieve ${r.retrieve0.toFixed(1)} MB/s, peak RSS ${r.rssUp0.toFixed(0)} / ${r.rssDown0.toFixed(0)} MiB`
       );
       process.stderr.write(`${lines.at(-1)}\n`);
     }
@@ -198,6 +232,7 @@ test('kofn protect and retrieve against plain PUT/GET of the same bytes', async 
         `\n## kofn CLI, (3,5), ${SIZE / MiB} MiB, ${ROUNDS} rounds (5 local disk relays; baseline: plain PUT/GET of the same bytes from Node, same run)`,
         ...lines,
         `  medians: protect ${median(rounds.map((r) => r.protect)).toFixed(1)} MB/s (baseline ${median(rounds.map((r) => r.baseUp)).toFixed(1)}), retrieve ${median(rounds.map((r) => r.retrieve)).toFixed(1)} MB/s (baseline ${median(rounds.map((r) => r.baseDown)).toFixed(1)})`,
+        `  workers (default) against KOFN_WORKERS=0, median of the rounds' ratios: protect ${median(rounds.map((r) => r.protect / r.protect0)).toFixed(2)}x, retrieve ${median(rounds.map((r) => r.retrieve / r.retrieve0)).toFixed(2)}x`,
         `  target protect >= ${TARGET_RATIO}x: median ratio ${up.toFixed(2)}x ${up >= TARGET_RATIO ? 'met' : 'NOT met'}`,
         `  target retrieve >= ${TARGET_RATIO}x: median ratio ${down.toFixed(2)}x ${down >= TARGET_RATIO ? 'met' : 'NOT met'}`,
         `  target peak RSS < ${TARGET_RSS_MB} MB: largest ${((rss * MiB) / 1e6).toFixed(0)} MB ${(rss * MiB) / 1e6 < TARGET_RSS_MB ? 'met' : 'NOT met'}`

@@ -51,6 +51,8 @@ export function collectYoung(): void {
  * several hundred MB/s per core (npm run bench -w shared), so 3 workers outrun any network here.
  */
 export const MAX_WORKERS = 3;
+/** A worker's young generation (V8 resourceLimits.maxYoungGenerationSizeMb). */
+const YOUNG_MB = 8;
 export function workerCount(env: NodeJS.ProcessEnv = process.env, cores = availableParallelism()): number {
   const v = env.KOFN_WORKERS;
   if (v !== undefined && /^\d{1,2}$/.test(v)) return Number(v);
@@ -70,7 +72,9 @@ export class CodecPool {
 
   constructor(size: number) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(new URL('./codec-worker.js', import.meta.url));
+      // A small young generation: a worker's live data is a few chunks, and V8's default (semi-spaces that grow to
+      // 16 MiB each) lets its garbage stand in RSS; the pool's bound is the whole process's (issue #20, < 200 MB).
+      const worker = new Worker(new URL('./codec-worker.js', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_MB } });
       worker.unref();
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (reply: WorkerReply) => {

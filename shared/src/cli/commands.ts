@@ -463,7 +463,17 @@ export function parseExpiry(text: string, now = Date.now()): Date {
  * public key derived from it and the password (shared/src/link-proof.ts), never either of them.
  */
 export async function link(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parse('link', args, { expires: { type: 'string' }, downloads: { type: 'string' }, password: { type: 'boolean' }, 'password-stdin': { type: 'boolean' } });
+  const { values, positionals } = parse('link', args, {
+    expires: { type: 'string' },
+    downloads: { type: 'string' },
+    password: { type: 'boolean' },
+    'password-stdin': { type: 'boolean' },
+    list: { type: 'boolean' },
+    revoke: { type: 'string' }
+  });
+  if (values.list && values.revoke !== undefined) throw new KofnError('CLI_USAGE', '--list and --revoke go separately.');
+  if (values.list) return listLinksCommand(positionals, !!values.json, io);
+  if (values.revoke !== undefined) return revokeLinkCommand(str(values.revoke) ?? '', positionals, !!values.json, io);
   if (positionals.length !== 1) throw new KofnError('CLI_USAGE', 'usage: kofn link <name|id> [--expires 7d] [--downloads N] [--password | --password-stdin]');
   const expiresAt = parseExpiry(str(values.expires) ?? '7d');
   let maxDownloads: number | null = null;
@@ -486,6 +496,34 @@ export async function link(args: string[], io: Io): Promise<number> {
   const limit = view.maxDownloads === null ? 'no download limit' : `at most ${view.maxDownloads} download${view.maxDownloads === 1 ? '' : 's'}`;
   if (!values.json && !values.quiet) io.stderr.write(`link to ${f.name}: until ${view.expiresAt}, ${limit}${password ? ', password needed' : ''}\n`);
   out(io, !!values.json, { link: view, url }, url);
+  return 0;
+}
+
+/** A link's one line: id, state, file, limits (the web app's Share links panel, in text). */
+function linkLine(l: LinkView): string {
+  const limit = l.maxDownloads === null ? `${l.downloads} downloads` : `${l.downloads}/${l.maxDownloads} downloads`;
+  return `${l.id}  ${l.state.padEnd(8)} ${l.fileName}  until ${l.expiresAt}, ${limit}${l.passwordProtected ? ', password' : ''}`;
+}
+
+/** `kofn link --list [name|id]`: the user's share links (GET /api/links, `?fileId=` for one file). */
+async function listLinksCommand(positionals: string[], json: boolean, io: Io): Promise<number> {
+  if (positionals.length > 1) throw new KofnError('CLI_USAGE', 'usage: kofn link --list [name|id]');
+  const api = await session(io);
+  const fileId = positionals[0] === undefined ? undefined : (await resolveFile(api, positionals[0], true)).id;
+  const { links } = await api.call<{ links: LinkView[] }>('GET', `/api/links${fileId ? `?fileId=${encodeURIComponent(fileId)}` : ''}`);
+  out(io, json, { links }, links.length === 0 ? 'no share links' : links.map(linkLine).join('\n'));
+  return 0;
+}
+
+/**
+ * `kofn link --revoke ID`: the link stops working at once (DELETE /api/links/:id). Its address is not
+ * shown again (the secret was never stored), so links are named by the id `--list` prints.
+ */
+async function revokeLinkCommand(id: string, positionals: string[], json: boolean, io: Io): Promise<number> {
+  if (positionals.length > 0 || id === '') throw new KofnError('CLI_USAGE', 'usage: kofn link --revoke <link id>');
+  const api = await session(io);
+  const view = await api.call<LinkView>('DELETE', `/api/links/${encodeURIComponent(id)}`);
+  out(io, json, { link: view }, `revoked ${linkLine(view)}`);
   return 0;
 }
 

@@ -16,7 +16,7 @@ export const COMMAND_OPTIONS: Record<string, string[]> = {
   retrieve: ['--output', '-o', '--force'],
   rm: [],
   share: ['--revoke'],
-  link: ['--expires', '--downloads', '--password', '--password-stdin'],
+  link: ['--expires', '--downloads', '--password', '--password-stdin', '--list', '--revoke'],
   check: ['--cached'],
   status: [],
   recover: ['--out'],

@@ -24,7 +24,7 @@ Commands:
   retrieve <name>...   rebuild files (by name or id) from any k servers
   rm <name>...         remove files and every share of them
   share <name> <email> give another user read access (--revoke to take it back)
-  link <name>          make a share link (--expires 7d --downloads 3 --password)
+  link <name>          make a share link (--expires 7d --downloads 3 --password); --list, --revoke ID
   check <name>...      check a file's health now: which servers hold good shares
   status               the server, licence, usage, and storage servers with pings from here
   recover <dir>...     rebuild files offline from relay data folders (kofn-recover)
@@ -123,17 +123,23 @@ Examples:
   kofn share report.pdf grace@example.org --revoke
 `,
   link: `usage: kofn link <name|id> [--expires 7d] [--downloads N] [--password | --password-stdin]
+       kofn link --list [name|id] [--json]
+       kofn link --revoke <link id> [--json]
 
 Makes a share link to one of your files: whoever holds it can download the file without an account, until
 it expires (default 7d; 90m, 12h, 30d or a date; at most 30 days), and at most N times with --downloads.
 The link's secret is made here and is only in the part after '#', which is never sent to a server. With
 --password the recipient also needs a password (asked without echo on a terminal, else the first line of
 standard input, or $KOFN_LINK_PASSWORD; --password-stdin reads standard input). Prints the link on stdout.
-Links are listed, extended and revoked on the web app's Share links panel.
+--list shows your links (of one file, when named): id, state (active, expired, used up, revoked), file,
+expiry and downloads; the address itself is not shown again (its secret was never stored). --revoke ID
+stops a link at once. Links are extended on the web app's Share links panel.
 
 Examples:
   kofn link report.pdf --expires 7d --downloads 3
   kofn link report.pdf --expires 2h --password-stdin < pw.txt --json | jq -r .url
+  kofn link --list report.pdf
+  kofn link --revoke 0f6c2a1e-...
 `,
   check: `usage: kofn check <name|id>... [--cached] [--json]
 

@@ -334,7 +334,8 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest, pla
             failure ??= { error: err };
           }
         );
-      if (i % 2 === 0) collectYoung();
+      // Every chunk, as retrieve.ts: the garbage of reading and sending is external memory a late collection leaves in RSS.
+      collectYoung();
       const tracked = task.finally(() => inflight.delete(tracked));
       inflight.add(tracked);
       if (inflight.size >= inFlight) await Promise.race(inflight);
