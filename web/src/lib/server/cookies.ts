@@ -3,18 +3,21 @@ import type { RequestEvent } from '@sveltejs/kit';
 import { SESSION_COOKIE, type NewSession } from './auth.js';
 import { CHALLENGE_COOKIE } from './second-factor.js';
 
+/** Both cookies kofn sets carry a secret: never readable by scripts, never sent cross-site, Secure under TLS. */
+function setSecretCookie(event: RequestEvent, name: string, path: string, value: string, expires: Date): void {
+  event.cookies.set(name, value, { path, httpOnly: true, sameSite: 'strict', secure: event.url.protocol === 'https:', expires });
+}
+
+function clearSecretCookie(event: RequestEvent, name: string, path: string): void {
+  event.cookies.delete(name, { path, secure: event.url.protocol === 'https:' });
+}
+
 export function setSessionCookie(event: RequestEvent, session: NewSession): void {
-  event.cookies.set(SESSION_COOKIE, session.token, {
-    path: '/',
-    httpOnly: true,
-    sameSite: 'strict',
-    secure: event.url.protocol === 'https:',
-    expires: session.expiresAt
-  });
+  setSecretCookie(event, SESSION_COOKIE, '/', session.token, session.expiresAt);
 }
 
 export function clearSessionCookie(event: RequestEvent): void {
-  event.cookies.delete(SESSION_COOKIE, { path: '/', secure: event.url.protocol === 'https:' });
+  clearSecretCookie(event, SESSION_COOKIE, '/');
 }
 
 /**
@@ -22,15 +25,9 @@ export function clearSessionCookie(event: RequestEvent): void {
  * sign-in routes, gone after CHALLENGE_TTL_MS.
  */
 export function setChallengeCookie(event: RequestEvent, challenge: { token: string; expiresAt: Date }): void {
-  event.cookies.set(CHALLENGE_COOKIE, challenge.token, {
-    path: '/api/login',
-    httpOnly: true,
-    sameSite: 'strict',
-    secure: event.url.protocol === 'https:',
-    expires: challenge.expiresAt
-  });
+  setSecretCookie(event, CHALLENGE_COOKIE, '/api/login', challenge.token, challenge.expiresAt);
 }
 
 export function clearChallengeCookie(event: RequestEvent): void {
-  event.cookies.delete(CHALLENGE_COOKIE, { path: '/api/login', secure: event.url.protocol === 'https:' });
+  clearSecretCookie(event, CHALLENGE_COOKIE, '/api/login');
 }
