@@ -26,6 +26,7 @@ import { toHttpError } from './http-error.js';
 import { epochId, renewalRoutes } from './renewal.js';
 import { mountRepair } from './repair.js';
 import { RETRY_AFTER_S } from './server-limits.js';
+import { metricsMiddleware, mountOps, type RelayMetrics } from './metrics.js';
 
 export interface RelayLog {
   info: (obj: object, msg: string) => void;
@@ -42,6 +43,9 @@ export interface RelayDeps {
   log?: RelayLog;
   /** File requests handled at once before answering 429 with Retry-After (server-limits.ts); default no cap. */
   maxRequests?: number;
+  /** Request counters and store timings (metrics.ts); served on /metrics only with a scrape token. */
+  metrics?: RelayMetrics;
+  scrapeToken?: string | undefined;
 }
 
 /** Largest share chunk a relay accepts whatever a token says: 64 MiB of record plus the header. */
@@ -81,6 +85,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     return cap;
   };
 
+  if (deps.metrics) app.use('*', metricsMiddleware(deps.metrics));
   app.use('*', async (c, next) => {
     const given = c.req.header('x-request-id');
     const id = given && REQUEST_ID.test(given) ? given : randomUuid();
@@ -130,6 +135,9 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     c.header('Cache-Control', 'no-store');
     return c.body(null, 204);
   });
+
+  // Readiness and, with a scrape token, Prometheus metrics (issue #22).
+  mountOps(app, { metrics: deps.metrics, scrapeToken: deps.scrapeToken, store });
 
   // A busy relay says so (429 + Retry-After, RFC 6585 §4) rather than queueing without bound; clients
   // retry after the time asked (shared/src/protocol/relay-client.ts). Counted before the token is checked,
@@ -236,6 +244,8 @@ export function createApp(deps: RelayDeps): Hono<Env> {
   app.all('/v1/files/:fileId', methodNotAllowed('DELETE, OPTIONS'));
   app.all('/v1/health', methodNotAllowed('GET, HEAD, OPTIONS'));
   app.all('/v1/ping', methodNotAllowed('GET, HEAD, OPTIONS'));
+  app.all('/v1/ready', methodNotAllowed('GET, HEAD, OPTIONS'));
+  if (deps.scrapeToken !== undefined) app.all('/metrics', methodNotAllowed('GET, HEAD, OPTIONS'));
 
   app.notFound((c) => c.json(new KofnError('NOT_FOUND', 'No such route.').toJSON(), 404));
 

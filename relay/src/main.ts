@@ -21,6 +21,7 @@ import type { ChunkStore } from './storage/types.js';
 import type { KeySource } from './capability.js';
 import { coordinatorKeys } from './coordinator-keys.js';
 import { hardenServer, limitsFromEnv, serverOptions } from './server-limits.js';
+import { MIN_SCRAPE_TOKEN_LENGTH, createRelayMetrics, instrumentStore } from './metrics.js';
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -87,7 +88,9 @@ const relayKey = loadOrCreateRelayKey(stateDir);
 log.info({ publicKey: relayKey.publicKey, fingerprint: relayKey.fingerprint }, 'relay identity key');
 // An S3 relay's default spool folder is named after its key: known before enrollment assigns the id, and
 // the same after a restart, so a crashed process's spool files are found (storage/spool-dir.ts).
-const store = await makeStore(config, relayKey.fingerprint.replaceAll(':', ''));
+// Store calls are timed for /metrics (metrics.ts); the store itself is unchanged.
+const metrics = createRelayMetrics({ processMetrics: true });
+const store = instrumentStore(await makeStore(config, relayKey.fingerprint.replaceAll(':', '')), metrics);
 await store.init();
 
 /** The URL the relay proposes at enrollment; with an ephemeral port it is known only after listening. */
@@ -134,8 +137,16 @@ async function resolveRelayId(key: RelayKey): Promise<string> {
   return assigned;
 }
 
+/** KOFN_RELAY_METRICS_TOKEN turns /metrics on; a short one is refused rather than served guessable. */
+function scrapeToken(): string | undefined {
+  const token = process.env.KOFN_RELAY_METRICS_TOKEN;
+  if (token === undefined || token === '') return undefined;
+  if (token.length < MIN_SCRAPE_TOKEN_LENGTH || !/^[!-~]+$/.test(token)) fatal(`KOFN_RELAY_METRICS_TOKEN must be at least ${MIN_SCRAPE_TOKEN_LENGTH} printable characters without spaces.`);
+  return token;
+}
+
 const relayId = await resolveRelayId(relayKey);
-const app = createApp({ config, relayId, store, keys: await keySource(config), log, maxRequests: limits.maxRequests });
+const app = createApp({ config, relayId, store, keys: await keySource(config), log, maxRequests: limits.maxRequests, metrics, scrapeToken: scrapeToken() });
 
 const shutdownHooks: Array<() => void> = [];
 const server = serve(
