@@ -8,7 +8,7 @@ import { DiskStore } from './storage/disk.js';
 import { createRelayMetrics, instrumentStore, type RelayMetrics } from './metrics.js';
 import { makeSigner, type Signer } from './testing/tokens.js';
 import { newFileId, shareChunk } from './testing/chunks.js';
-import { parseScrape } from './testing/prometheus.js';
+import { parseScrape } from '@kofn/shared/testing';
 import { startRelayProcess } from './testing/process.js';
 import type { ChunkStore } from './storage/types.js';
 
@@ -157,7 +157,7 @@ describe('the relay process', () => {
 
 describe('the exposition reader the tests use', () => {
   it('refuses malformed lines instead of skipping them', async () => {
-    const { parseScrape: parse } = await import('./testing/prometheus.js');
+    const parse = parseScrape;
     expect(() => parse('# TYPE a counter\na{x="1"} 2\n')).not.toThrow();
     expect(() => parse('# TYPE a counter\na{x=1} 2\n')).toThrow(/malformed labels/);
     expect(() => parse('a 2 3 4\n')).toThrow(/malformed exposition line/);

@@ -48,3 +48,5 @@ export function seededSource(seed: number): RandomSource {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+export { parseScrape, type Scrape, type Sample } from './prometheus-text.js';

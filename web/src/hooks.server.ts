@@ -1,4 +1,5 @@
 import { json, type Handle, type ServerInit } from '@sveltejs/kit';
+import { sequence } from '@sveltejs/kit/hooks';
 import { timingSafeEqual } from 'node:crypto';
 import { coordinator } from '$lib/server/context';
 import { SESSION_COOKIE, proxyUser, sessionUser } from '$lib/server/auth';
@@ -8,6 +9,7 @@ import { errorResponse } from '$lib/server/http';
 import * as v from '$lib/server/validate';
 import { relayOrigins, withConnectSources } from '$lib/server/csp';
 import { peerAddress } from '$lib/server/client-address';
+import { declaredBytes } from '$lib/server/metrics';
 
 // Open the database, apply migrations and start the job scheduler before the first request.
 export const init: ServerInit = async () => {
@@ -42,7 +44,26 @@ function csrfError() {
   return json({ error: { code: 'CSRF_FAILED', message: 'The request did not come from this site.' } }, { status: 403 });
 }
 
-export const handle: Handle = async ({ event, resolve }) => {
+/** The Prometheus scrape route (routes/metrics): its bearer header is the scrape token, not an API token. */
+const METRICS_ROUTE = '/metrics';
+
+/** Counts and times every answer, early refusals included, by route id (metrics.ts). */
+const observe: Handle = async ({ event, resolve }) => {
+  const t0 = performance.now();
+  const response = await resolve(event);
+  const { metrics } = await coordinator();
+  metrics.observeRequest({
+    route: event.route.id,
+    method: event.request.method,
+    status: response.status,
+    seconds: (performance.now() - t0) / 1000,
+    requestBytes: declaredBytes(event.request.headers.get('content-length')),
+    responseBytes: declaredBytes(response.headers.get('content-length'))
+  });
+  return response;
+};
+
+const authenticate: Handle = async ({ event, resolve }) => {
   const { config, database, license } = await coordinator();
   event.locals.user = undefined;
   event.locals.csrfToken = undefined;
@@ -56,7 +77,7 @@ export const handle: Handle = async ({ event, resolve }) => {
   // Relay routes are not user routes: relays prove themselves by signature (relays.ts), and whatever an
   // Authorization header says there is not an API token.
   const relayRoute = event.route.id !== null && CSRF_EXEMPT_ROUTES.has(event.route.id);
-  const authorization = relayRoute ? null : event.request.headers.get('authorization');
+  const authorization = relayRoute || event.route.id === METRICS_ROUTE ? null : event.request.headers.get('authorization');
   if (authorization !== null) {
     const m = authorization.length <= MAX_AUTHORIZATION ? /^Bearer ([!-~]+)$/i.exec(authorization) : null;
     const found = m ? await apiTokenUser(database.db, m[1]!) : undefined;
@@ -120,3 +141,5 @@ export const handle: Handle = async ({ event, resolve }) => {
   if (routeId?.startsWith('/api/') || event.url.pathname.startsWith('/api/')) response.headers.set('Cache-Control', 'no-store');
   return response;
 };
+
+export const handle = sequence(observe, authenticate);

@@ -2,7 +2,8 @@
  * Coordinator settings from the environment (the launcher and Docker set them; see README).
  */
 import { resolve } from 'node:path';
-import { DEFAULT_RELAY_TIMEOUTS, MAX_TOKEN_LIFETIME_S, type RelayTimeouts } from '@kofn/shared';
+import { DEFAULT_RELAY_TIMEOUTS, KofnError, MAX_TOKEN_LIFETIME_S, type RelayTimeouts } from '@kofn/shared';
+import { MIN_SCRAPE_TOKEN_LENGTH } from './metrics.js';
 
 export interface CoordinatorConfig {
   databaseUrl: string | undefined;
@@ -46,6 +47,11 @@ export interface CoordinatorConfig {
    * Share links keep their own 120 s (share-links.ts); the coordinator's own relay jobs theirs.
    */
   tokenTtlS: number;
+  /**
+   * Bearer token a Prometheus scraper presents on GET /metrics (KOFN_METRICS_TOKEN, at least
+   * MIN_SCRAPE_TOKEN_LENGTH printable characters); unset, /metrics answers 404 (metrics.ts).
+   */
+  metricsToken: string | undefined;
 }
 
 /** Shortest token lifetime accepted: below it, a clock skew of a few seconds would expire tokens on arrival. */
@@ -64,6 +70,15 @@ function licenseArg(): string | undefined {
 
 /** A variable set to the empty string counts as unset (`DATABASE_URL= npm start`). */
 const nonEmpty = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
+
+/** The scrape token, refused at start when short or with spaces: a guessable token is worse than none. */
+function metricsToken(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < MIN_SCRAPE_TOKEN_LENGTH || !/^[!-~]+$/.test(raw)) {
+    throw new KofnError('INVALID_ARGUMENT', `KOFN_METRICS_TOKEN must be at least ${MIN_SCRAPE_TOKEN_LENGTH} printable characters without spaces.`);
+  }
+  return raw;
+}
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): CoordinatorConfig {
   const dataDir = resolve(env.KOFN_DATA_DIR ?? '.kofn');
@@ -84,6 +99,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       .split(',')
       .map((s) => s.trim())
       .filter(Boolean),
+    metricsToken: metricsToken(env.KOFN_METRICS_TOKEN),
     tokenTtlS: Math.round(Math.min(MAX_TOKEN_LIFETIME_S, Math.max(MIN_TOKEN_TTL_S, positive(env.KOFN_TOKEN_TTL_SECONDS, MAX_TOKEN_LIFETIME_S)))),
     relayTimeouts: {
       headersMs: positive(env.KOFN_RELAY_TIMEOUT_HEADERS, DEFAULT_RELAY_TIMEOUTS.headersMs / 1000) * 1000,

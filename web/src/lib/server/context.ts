@@ -18,6 +18,7 @@ import { healthJobHandlers, scheduleChecks } from './health.js';
 import { repairJobHandlers } from './repair.js';
 import { lifecycleHandlers, resumeDrains } from './relay-lifecycle.js';
 import { rotateFromEnvironment } from './secret-key-rotation.js';
+import { createCoordinatorMetrics, type CoordinatorMetrics } from './metrics.js';
 
 export interface Coordinator {
   config: CoordinatorConfig;
@@ -26,6 +27,8 @@ export interface Coordinator {
   /** The licence in force now: a getter, so expiry applies at run time (LicenseClock). */
   readonly license: License;
   jobs: JobRunner;
+  /** Prometheus metrics of this process and of the cluster's state (metrics.ts). */
+  metrics: CoordinatorMetrics;
 }
 
 let current: Promise<Coordinator> | undefined;
@@ -50,14 +53,15 @@ export function coordinator(): Promise<Coordinator> {
     if (BUILD_TEST_VENDOR_KEY !== null) console.warn('kofn: this is a build made for tests: it also accepts licences signed with the TEST-ONLY key.');
     const license = new LicenseClock(loadLicense(config.licensePath, log), log);
     // Proactive renewal (#15) and file health and repair (#16): their job handlers; the scans run from maintenance.
+    const metrics = createCoordinatorMetrics({ db: database.db, relayOfflineAfterMs: config.relayOfflineAfterMs, renewalMs: config.renewalMs, processMetrics: true });
     const renewal = renewalHandlers({ db: database.db, key: signingKey, timeouts: config.relayTimeouts });
-    const handlers = {
+    const handlers = metrics.instrumentHandlers({
       ...jobHandlers(database.db, signingKey),
       ...renewal,
       ...healthJobHandlers(database.db, signingKey, config.relayTimeouts),
       ...repairJobHandlers(database.db, signingKey, config.relayTimeouts),
       ...lifecycleHandlers({ db: database.db, key: signingKey, offlineAfterMs: config.relayOfflineAfterMs, timeouts: config.relayTimeouts })
-    };
+    });
     let lastCheck = 0;
     const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, handlers, async () => {
       await runMaintenance(database.db, config.reservationTtlMs);
@@ -77,7 +81,8 @@ export function coordinator(): Promise<Coordinator> {
       get license() {
         return license.current();
       },
-      jobs
+      jobs,
+      metrics
     };
   })();
   return current;

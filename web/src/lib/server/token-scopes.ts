@@ -53,6 +53,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, Partial<Record<Method, Need>>
   '/api/files/health': { GET: 'admin' },
   '/api/grants': { POST: 'share' },
   '/api/health': { GET: 'any' },
+  '/api/health/live': { GET: 'any' },
+  '/api/health/ready': { GET: 'any' },
   '/api/history': { GET: 'read' },
   '/api/jobs': { GET: 'admin' },
   '/api/jwks': { GET: 'any' },

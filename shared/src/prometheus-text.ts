@@ -1,4 +1,5 @@
 /**
+ * `@kofn/shared/testing` (parseScrape):
  * Reads a Prometheus text exposition (format 0.0.4, https://prometheus.io/docs/instrumenting/exposition_formats/)
  * in tests, strictly: a line that is neither a comment nor `name{labels} value` fails the test, so a malformed
  * exposition cannot pass by a lucky regex. Hand-written because the one npm parser (parse-prometheus-text-format
