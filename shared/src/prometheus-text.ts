@@ -53,8 +53,10 @@ export function parseScrape(text: string): Scrape {
     }
     const m = SAMPLE.exec(line);
     if (!m) throw new Error(`malformed exposition line: ${line}`);
-    const value = m[3] === '+Inf' ? Infinity : m[3] === '-Inf' ? -Infinity : Number(m[3]);
-    if (Number.isNaN(value) && m[3] !== 'NaN') throw new Error(`malformed value in exposition line: ${line}`);
+    // Prometheus reads values with Go's ParseFloat, which takes NaN and Inf in any case (prom-client writes `Nan`).
+    const raw = m[3]!.toLowerCase();
+    const value = raw === '+inf' || raw === 'inf' ? Infinity : raw === '-inf' ? -Infinity : Number(m[3]);
+    if (Number.isNaN(value) && raw !== 'nan') throw new Error(`malformed value in exposition line: ${line}`);
     samples.push({ name: m[1]!, labels: m[2] ? parseLabels(m[2], line) : {}, value });
   }
   return {
