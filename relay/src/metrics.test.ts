@@ -154,13 +154,3 @@ describe('the relay process', () => {
     await expect(startRelayProcess(RELAY_ID, { KOFN_RELAY_METRICS_TOKEN: 'short' })).rejects.toThrow(/exited early \(1\)/);
   });
 });
-
-describe('the exposition reader the tests use', () => {
-  it('refuses malformed lines instead of skipping them', async () => {
-    const parse = parseScrape;
-    expect(() => parse('# TYPE a counter\na{x="1"} 2\n')).not.toThrow();
-    expect(() => parse('# TYPE a counter\na{x=1} 2\n')).toThrow(/malformed labels/);
-    expect(() => parse('a 2 3 4\n')).toThrow(/malformed exposition line/);
-    expect(() => parse('a two\n')).toThrow(/malformed value/);
-  });
-});
