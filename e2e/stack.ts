@@ -9,6 +9,8 @@ import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { randomBelow } from '@kofn/shared';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 
@@ -55,6 +57,16 @@ export interface StackOptions {
    * for this stack and drops after (see e2e/postgres-database.ts).
    */
   databaseUrl?: string;
+  /**
+   * Start on the data folder of a stopped stack (`stop({ keepData: true })`): its relays keep their keys,
+   * enrollment and shares, and the coordinator its PGlite database (backup and restore tests).
+   */
+  dataDir?: string;
+  /**
+   * A fixed coordinator port (relays take the next ones) instead of ephemeral ports: relays are enrolled at
+   * the coordinator's URL, so a stack started again on the same `dataDir` must keep it (see freePortBlock).
+   */
+  port?: number;
 }
 
 const root = resolve(import.meta.dirname, '..');
@@ -62,7 +74,7 @@ const testVendorKey = join(root, 'web/src/lib/server/testing/TEST-ONLY-vendor-li
 
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   assertTestBuild();
-  const dataDir = mkdtempSync(join(tmpdir(), 'kofn-e2e-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'kofn-e2e-'));
   // A loaded machine (many test runs at once) has taken over 60 s to bring a coordinator up.
   const env: NodeJS.ProcessEnv = { KOFN_STACK_START_TIMEOUT_MS: '150000', ...process.env, ...opts.env };
   // The e2e stacks use their own embedded database unless a PostgreSQL database is given for this stack:
@@ -75,9 +87,9 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const issuing = execFileAsync(process.execPath, [cli, 'issue', '--key', testVendorKey, '--tier', opts.tier ?? 'Pro', '--licensee', 'kofn e2e', ...custom, '--out', license]);
   // The database folder the coordinator would otherwise initdb (29 s on a loaded CI machine): an empty copy.
   const template = process.env[TEMPLATE_ENV];
-  if (template && !opts.freshDatabase && !opts.databaseUrl && existsSync(template)) cpSync(template, join(dataDir, 'db'), { recursive: true });
+  if (template && !opts.freshDatabase && !opts.databaseUrl && !existsSync(join(dataDir, 'db')) && existsSync(template)) cpSync(template, join(dataDir, 'db'), { recursive: true });
   await issuing;
-  const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), '--ephemeral-ports', '--json', '--license', license];
+  const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), ...(opts.port ? ['--port', String(opts.port)] : ['--ephemeral-ports']), '--json', '--license', license];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
   if (opts.publicHost) args.push('--public-host', opts.publicHost);
   for (const [name, vars] of Object.entries(opts.relayEnv ?? {})) for (const [k, v] of Object.entries(vars)) args.push('--relay-env', `${name}:${k}=${v}`);
@@ -129,6 +141,26 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
       if (!stopOpts.keepData) rmSync(dataDir, { recursive: true, force: true });
     }
   };
+}
+
+/**
+ * A coordinator port whose next `count` ports are free too (for `port`): tried at random in 20000-29999, each
+ * port checked by binding it on loopback. Another program may still take one before the stack does.
+ */
+export async function freePortBlock(count: number): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((res) => {
+      const srv = createServer();
+      srv.once('error', () => res(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
+    });
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + randomBelow(9990);
+    let ok = true;
+    for (let p = base; p <= base + count && ok; p++) ok = await free(p);
+    if (ok) return base;
+  }
+  throw new Error('no block of free loopback ports found');
 }
 
 /** Where global-setup.ts put the empty PGlite folder (e2e/pglite-template.mjs); workers inherit it. */
