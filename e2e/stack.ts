@@ -89,7 +89,17 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   const template = process.env[TEMPLATE_ENV];
   if (template && !opts.freshDatabase && !opts.databaseUrl && !existsSync(join(dataDir, 'db')) && existsSync(template)) cpSync(template, join(dataDir, 'db'), { recursive: true });
   await issuing;
-  const args = [join(root, 'web/scripts/stack.mjs'), '--data-dir', dataDir, '--relays', String(opts.relays), ...(opts.port ? ['--port', String(opts.port)] : ['--ephemeral-ports']), '--json', '--license', license];
+  const args = [
+    join(root, 'web/scripts/stack.mjs'),
+    '--data-dir',
+    dataDir,
+    '--relays',
+    String(opts.relays),
+    ...(opts.port ? ['--port', String(opts.port)] : ['--ephemeral-ports']),
+    '--json',
+    '--license',
+    license
+  ];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
   if (opts.publicHost) args.push('--public-host', opts.publicHost);
   for (const [name, vars] of Object.entries(opts.relayEnv ?? {})) for (const [k, v] of Object.entries(vars)) args.push('--relay-env', `${name}:${k}=${v}`);

@@ -84,7 +84,7 @@ async function scenario(work: string, backend: { databaseUrl?: string; destroy: 
     }
     const backed = await node(BACKUP, ['backup', '--out', backupFile, '--data-dir', dataDir], backupEnv);
     expect(backed.code, backed.stderr).toBe(0);
-    if (!stack) stack = await startStack({ relays: 3, tier: 'Pro', dataDir, port });
+    stack ??= await startStack({ relays: 3, tier: 'Pro', dataDir, port });
 
     // After the backup: one more file, one removal (its shares are deleted from the relays by a job).
     await protect('after-backup.bin', 200_000);
@@ -164,7 +164,12 @@ test('PostgreSQL: pg_dump while running -> destroy -> restore -> every file of t
 test('PGlite: offline dump -> destroy -> restore -> every file of the backup retrievable', async () => {
   const work = mkdtempSync(join(tmpdir(), 'kofn-backup-pglite-'));
   try {
-    await scenario(work, { destroy: (dataDir) => Promise.resolve(rmSync(join(dataDir, 'db'), { recursive: true, force: true })) });
+    await scenario(work, {
+      destroy: (dataDir) => {
+        rmSync(join(dataDir, 'db'), { recursive: true, force: true });
+        return Promise.resolve();
+      }
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
