@@ -26,6 +26,8 @@ export interface RelayProc {
 
 export interface RunningStack {
   url: string;
+  /** The coordinator process the launcher started: its own loopback URL and PID (the PID of its first start). */
+  coordinator: { url: string; pid: number };
   relays: string[];
   relayProcs: RelayProc[];
   dataDir: string;
@@ -67,10 +69,20 @@ export interface StackOptions {
    * the coordinator's URL, so a stack started again on the same `dataDir` must keep it (see freePortBlock).
    */
   port?: number;
+  /** The address browsers use when a load balancer stands in front of coordinators (stack.mjs --public-origin). */
+  publicOrigin?: string;
 }
 
 const root = resolve(import.meta.dirname, '..');
 const testVendorKey = join(root, 'web/src/lib/server/testing/TEST-ONLY-vendor-license-private.pem');
+
+/** The launcher's ready line (stack.mjs --json). */
+interface Ready {
+  url: string;
+  relays: string[];
+  relayProcs: RelayProc[];
+  coordinator: { url: string; pid: number };
+}
 
 export async function startStack(opts: StackOptions): Promise<RunningStack> {
   assertTestBuild();
@@ -102,11 +114,12 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   ];
   if (opts.tolerateRelayExits) args.push('--tolerate-relay-exits');
   if (opts.publicHost) args.push('--public-host', opts.publicHost);
+  if (opts.publicOrigin) args.push('--public-origin', opts.publicOrigin);
   for (const [name, vars] of Object.entries(opts.relayEnv ?? {})) for (const [k, v] of Object.entries(vars)) args.push('--relay-env', `${name}:${k}=${v}`);
   const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
-  let ready: { url: string; relays: string[]; relayProcs: RelayProc[] } | undefined;
+  let ready: Ready | undefined;
   const restartWaiters: Array<(name: string) => void> = [];
-  const info = await new Promise<{ url: string; relays: string[]; relayProcs: RelayProc[] }>((res, rej) => {
+  const info = await new Promise<Ready>((res, rej) => {
     const timer = setTimeout(() => {
       // Stop what did start (by PID: the launcher stops its children), so a failed start leaves nothing running.
       child.kill('SIGTERM');
@@ -114,7 +127,7 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
     }, 180_000);
     createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
-      const msg = JSON.parse(line) as { event?: string; url: string; relays: string[]; relayProcs: RelayProc[]; name: string; pid: number };
+      const msg = JSON.parse(line) as Ready & { event?: string; name: string; pid: number };
       if (msg.event === 'ready') {
         clearTimeout(timer);
         res(msg);

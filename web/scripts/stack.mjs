@@ -7,6 +7,7 @@
  *                              [--license license.json]   (signed by the vendor key built into the coordinator)
  *                              [--relay-env relay-2:KEY=VALUE]...   (extra environment for one relay; tests)
  *                              [--public-host localhost]   (the name browsers use; see below)
+ *                              [--public-origin http://host:port]   (a load balancer's address in front of coordinators)
  *
  * Data lives under --data-dir (database in db/, relay i in relays/relay-i/) and is reused by the next start.
  * Relays join with one-time enrollment tokens the launcher makes for them on their first start. Once up,
@@ -31,13 +32,27 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST = '127.0.0.1';
 
 function parseArgs(argv) {
-  const opts = { publicHost: HOST, dataDir: '.kofn', port: Number(process.env.KOFN_PORT ?? 8080), relays: 3, ephemeral: false, json: false, license: undefined, tolerate: false, relayEnv: {} };
+  const opts = {
+    publicHost: HOST,
+    publicOrigin: undefined,
+    dataDir: '.kofn',
+    port: Number(process.env.KOFN_PORT ?? 8080),
+    relays: 3,
+    ephemeral: false,
+    json: false,
+    license: undefined,
+    tolerate: false,
+    relayEnv: {}
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--data-dir') opts.dataDir = argv[++i];
     else if (a === '--port') opts.port = Number(argv[++i]);
     else if (a === '--relays') opts.relays = Number(argv[++i]);
     else if (a === '--public-host') opts.publicHost = argv[++i];
+    // Several coordinators behind one address (shared/docs/operations.md): browsers, the CSRF check and the
+    // relays' CORS use that address; this coordinator still listens on its own port.
+    else if (a === '--public-origin') opts.publicOrigin = new URL(argv[++i] ?? '').origin;
     else if (a === '--ephemeral-ports') opts.ephemeral = true;
     else if (a === '--json') opts.json = true;
     else if (a === '--license') opts.license = resolve(argv[++i]);
@@ -214,10 +229,10 @@ async function main() {
   const enrollments = provisionEnrollments(opts.dataDir, relayNames);
   const port = opts.ephemeral ? await freePort() : opts.port;
   // What browsers use (ORIGIN), and where this launcher and the relays reach the coordinator.
-  const origin = `http://${opts.publicHost}:${port}`;
+  const origin = opts.publicOrigin ?? `http://${opts.publicHost}:${port}`;
   const local = `http://${HOST}:${port}`;
 
-  launch('coordinator', [join(root, 'web/build/index.js')], {
+  const coordinatorHandle = launch('coordinator', [join(root, 'web/build/index.js')], {
     HOST,
     PORT: String(port),
     ORIGIN: origin,
@@ -291,7 +306,7 @@ async function main() {
 
   ready = true;
   if (opts.json) {
-    process.stdout.write(`${JSON.stringify({ event: 'ready', url: origin, relays: relayUrls, relayProcs, pid: process.pid })}\n`);
+    process.stdout.write(`${JSON.stringify({ event: 'ready', url: origin, relays: relayUrls, relayProcs, pid: process.pid, coordinator: { url: local, pid: coordinatorHandle.child.pid } })}\n`);
   } else {
     process.stdout.write(
       `\nkofn is running with ${opts.relays} relays (data in ${opts.dataDir}).\n` +
