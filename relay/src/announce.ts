@@ -70,6 +70,9 @@ export async function enroll(config: RelayConfig, key: RelayKey, report: RelayRe
   }
 }
 
+/** Retry delay before the coordinator's first answer (see startHeartbeat). */
+const FIRST_RETRY_MS = 1000;
+
 /** Heartbeats every interval with a signed, timestamped report; failures are retried at the next beat. */
 export function startHeartbeat(config: RelayConfig, key: RelayKey, relayId: string, describe: () => Promise<RelayReport>, log: AnnouncerLog): { stop: () => void } {
   let timer: NodeJS.Timeout | undefined;
@@ -77,6 +80,7 @@ export function startHeartbeat(config: RelayConfig, key: RelayKey, relayId: stri
   let announced = false;
   let lastAt = 0;
   let mismatch = '';
+  let answered = false;
   const controller = new AbortController();
 
   const beat = async (): Promise<void> => {
@@ -85,6 +89,8 @@ export function startHeartbeat(config: RelayConfig, key: RelayKey, relayId: stri
       lastAt = Math.max(Date.now(), lastAt + 1);
       const report = await describe();
       const a = await postSigned(config.coordinator, RELAY_HEARTBEAT_PATH, key, { ...report, relayId, at: lastAt }, controller.signal);
+      // Any answer, even a refusal, means the coordinator is up: back to the normal period.
+      answered = true;
       if (a.status !== 200) {
         log.warn({ status: a.status, code: errorCodeOf(a) }, 'coordinator refused heartbeat');
         announced = false;
@@ -106,7 +112,11 @@ export function startHeartbeat(config: RelayConfig, key: RelayKey, relayId: stri
       announced = false;
       log.warn({ err: (err as Error).message }, 'coordinator unreachable; will retry');
     } finally {
-      if (!stopped) timer = setTimeout(() => void beat(), config.proxy_reconnection_interval * 1000);
+      // Until the coordinator has answered at all, retry within a second: a relay started beside its
+      // coordinator (the launcher starts enrolled relays in parallel with it) is then online about a second
+      // after the coordinator is, not a whole heartbeat period later.
+      const everyMs = config.proxy_reconnection_interval * 1000;
+      if (!stopped) timer = setTimeout(() => void beat(), answered ? everyMs : Math.min(FIRST_RETRY_MS, everyMs));
     }
   };
 

@@ -244,61 +244,67 @@ async function main() {
     SHUTDOWN_TIMEOUT: '2',
     ...(opts.license ? { KOFN_LICENSE: opts.license } : {})
   });
-  await waitFor('the coordinator', async () => (await fetch(`${local}/api/health`)).ok);
 
   const relayUrls = [];
   const relayProcs = [];
   const relayPorts = [];
   for (let i = 1; i <= opts.relays; i++) relayPorts.push(opts.ephemeral ? await freePort() : port + i);
   // Relays start side by side (each enrolls or loads its key on its own): a start costs one relay's time.
-  await Promise.all(
-    relayPorts.map((relayPort, i0) => {
-      const i = i0 + 1;
-      const name = `relay-${i}`;
-      return new Promise((res, rej) => {
-        let started = false;
-        const handle = launch(
-          name,
-          [join(root, 'relay/dist/main.js')],
-          {
-            KOFN_RELAY_NAME: name,
-            KOFN_RELAY_LOCATION: 'this machine',
-            KOFN_RELAY_HOST: HOST,
-            KOFN_RELAY_PORT: String(relayPort),
-            KOFN_RELAY_DATA: join(opts.dataDir, 'relays', name),
-            KOFN_COORDINATOR: local,
-            ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
-            KOFN_RELAY_HEARTBEAT: '5',
-            KOFN_WEB_ORIGINS: origin,
-            ...opts.relayEnv[name]
-          },
-          {
-            onLine: (line, child) => {
-              let msg;
-              try {
-                msg = JSON.parse(line);
-              } catch {
-                return; // not a JSON line: ignore
-              }
-              if (msg.event !== 'listening') return;
-              if (!started) {
-                started = true;
-                relayUrls[i0] = msg.url;
-                relayProcs[i0] = { name, url: msg.url, id: msg.id, pid: child.pid, dataDir: join(opts.dataDir, 'relays', name) };
-                res();
-              } else {
-                say(`${name} is back at ${msg.url}.`);
-                if (json) process.stdout.write(`${JSON.stringify({ event: 'restarted', name, pid: child.pid, url: msg.url })}\n`);
-              }
+  const startRelay = (relayPort, i0) => {
+    const i = i0 + 1;
+    const name = `relay-${i}`;
+    return new Promise((res, rej) => {
+      let started = false;
+      const handle = launch(
+        name,
+        [join(root, 'relay/dist/main.js')],
+        {
+          KOFN_RELAY_NAME: name,
+          KOFN_RELAY_LOCATION: 'this machine',
+          KOFN_RELAY_HOST: HOST,
+          KOFN_RELAY_PORT: String(relayPort),
+          KOFN_RELAY_DATA: join(opts.dataDir, 'relays', name),
+          KOFN_COORDINATOR: local,
+          ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
+          KOFN_RELAY_HEARTBEAT: '5',
+          KOFN_WEB_ORIGINS: origin,
+          ...opts.relayEnv[name]
+        },
+        {
+          onLine: (line, child) => {
+            let msg;
+            try {
+              msg = JSON.parse(line);
+            } catch {
+              return; // not a JSON line: ignore
+            }
+            if (msg.event !== 'listening') return;
+            if (!started) {
+              started = true;
+              relayUrls[i0] = msg.url;
+              relayProcs[i0] = { name, url: msg.url, id: msg.id, pid: child.pid, dataDir: join(opts.dataDir, 'relays', name) };
+              res();
+            } else {
+              say(`${name} is back at ${msg.url}.`);
+              if (json) process.stdout.write(`${JSON.stringify({ event: 'restarted', name, pid: child.pid, url: msg.url })}\n`);
             }
           }
-        );
-        handle.child.once('exit', () => {
-          if (!started) rej(new Error(`${name} did not start`));
-        });
+        }
+      );
+      handle.child.once('exit', () => {
+        if (!started) rej(new Error(`${name} did not start`));
       });
-    })
-  );
+    });
+  };
+  // An enrolled relay needs nothing from the coordinator to start (its key and id are in its folder; token
+  // keys are fetched when first needed), so it starts beside the coordinator, and its first heartbeats are
+  // retried within a second until the coordinator answers (relay/src/announce.ts): a second start takes
+  // about the longer of the two starts, not their sum. A relay still to enroll waits for the coordinator.
+  const early = relayPorts.map((relayPort, i0) => (enrollments.tokens.has(`relay-${i0 + 1}`) ? undefined : startRelay(relayPort, i0)));
+  // Awaited below; until then a failed start must not be an unhandled rejection (it also stops the launch).
+  for (const p of early) p?.catch(() => undefined);
+  await waitFor('the coordinator', async () => (await fetch(`${local}/api/health`)).ok);
+  await Promise.all(relayPorts.map((relayPort, i0) => early[i0] ?? startRelay(relayPort, i0)));
   await waitFor('relays to register', async () => {
     const body = await (await fetch(`${local}/api/health`)).json();
     return body.relaysOnline >= opts.relays;
