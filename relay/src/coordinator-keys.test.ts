@@ -21,7 +21,7 @@ const CAP_BYTES = 256 * 1024 * 1024;
 describe('the coordinator\u2019s key set, read bounded', () => {
   let server: Server;
   let url = '';
-  let mode: 'honest' | 'endless' = 'honest';
+  let mode: 'honest' | 'endless' | 'bad-gateway' = 'honest';
   let written = 0;
   let jwks = '';
   const open = new Set<ServerResponse>();
@@ -34,6 +34,7 @@ describe('the coordinator\u2019s key set, read bounded', () => {
     jwks = JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'EdDSA', use: 'sig' }] });
     server = createServer((req, res) => {
       if (mode === 'honest') return void res.writeHead(200, { 'content-type': 'application/json' }).end(jwks);
+      if (mode === 'bad-gateway') return void res.writeHead(502).end('bad gateway');
       open.add(res);
       res.once('close', () => open.delete(res));
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -90,5 +91,28 @@ describe('the coordinator\u2019s key set, read bounded', () => {
     // 64 KiB bound; what was written beyond it is what the sockets buffered before the relay hung up.
     expect(written).toBeLessThan(16 * 1024 * 1024);
     expect(performance.now() - t0).toBeLessThan(4_000);
+  });
+
+  it('answers 503 UNAVAILABLE, not TOKEN_INVALID, when the key set is behind a 502 or nobody answers', async () => {
+    mode = 'bad-gateway';
+    const fid = newFileId();
+    const proxied = await appWith().request(`/v1/files/${fid}/chunks/0`, { headers: { Authorization: `Bearer ${await token(fid)}` } });
+    expect(proxied.status).toBe(503);
+    expect(((await proxied.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
+    // A port nobody listens on (a coordinator that died): connection refused.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const deadUrl = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const dead = createApp({
+      config: loadConfig(undefined, { KOFN_RELAY_NAME: 'relay-t', KOFN_RELAY_DATA: t.root }),
+      relayId: RELAY_ID,
+      store: t.store,
+      keys: coordinatorKeys(deadUrl, { timeoutMs: 5_000 })
+    });
+    const refused = await dead.request(`/v1/files/${fid}/chunks/0`, { headers: { Authorization: `Bearer ${await token(fid)}` } });
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('UNAVAILABLE');
+    mode = 'honest';
   });
 });

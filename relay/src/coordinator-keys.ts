@@ -20,7 +20,20 @@ export interface CoordinatorKeysOptions {
 const unavailable = (why: string) => new KofnError('UNAVAILABLE', `The coordinator\u2019s signing keys are unreachable (${why}).`);
 
 const boundedFetch: FetchImplementation = async (url, options) => {
-  const res = await fetch(url, options);
+  let res: Response;
+  try {
+    res = await fetch(url, options);
+  } catch (e) {
+    if (options.signal.aborted) throw options.signal.reason;
+    // Refused or reset: the coordinator (or the one replica a load balancer sent this to) is down. An outage
+    // the client retries, not a bad token (issue #22: seen when a coordinator replica died mid-upload).
+    throw unavailable((e as { cause?: { code?: string } }).cause?.code ?? 'no answer');
+  }
+  if (!res.ok) {
+    // A proxy's 502/503 in front of a dying coordinator: the same outage (jose alone would make it TOKEN_INVALID).
+    await res.body?.cancel().catch(() => undefined);
+    throw unavailable(`answered ${res.status}`);
+  }
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > MAX_JWKS_BYTES) {
     await res.body?.cancel().catch(() => undefined);
