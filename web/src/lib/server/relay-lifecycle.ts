@@ -30,7 +30,7 @@ import { lockFileAtEpoch } from './file-access.js';
 import { deleteFileOn, listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { checkFile } from './health.js';
-import { goodShares, placementsWithRelays, rebuildShareOn, refOf } from './repair.js';
+import { copyShareOn, goodShares, placementsWithRelays, rebuildShareOn, refOf } from './repair.js';
 
 export const DRAIN_JOB = 'relay-drain';
 export const MOVE_JOB = 'relay-move';
@@ -245,7 +245,10 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
   where = await placementsWithRelays(db, fileId);
   const good = await goodShares(db, fileId);
   const helpers = where.filter((p) => p.relayId !== fromId && good.has(p.relayId)).slice(0, file.k);
-  if (helpers.length < file.k) {
+  // Fewer than k good shares besides the drained one (a file with n = k, or one degraded meanwhile): the
+  // draining relay still serves, so its share is copied relay to relay instead of rebuilt (copyShareOn).
+  const copy = helpers.length < file.k && from.lifecycle === 'draining' && good.has(fromId);
+  if (helpers.length < file.k && !copy) {
     throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} good share(s) of ${file.name} besides ${from.name}; moving needs ${file.k}.`);
   }
 
@@ -256,7 +259,8 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     job,
     now
   );
-  await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
+  if (copy) await copyShareOn(key, file, target, where.find((p) => p.relayId === fromId) ?? source, expected, timeouts);
+  else await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
 
   const switched = await db.transaction(async (tx) => {
     if (!(await lockFileAtEpoch(tx, fileId, file.epoch))) return false;
@@ -282,7 +286,7 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     fileId,
     fileName: file.name,
     result: 'ok',
-    detail: `share moved from ${from.name} (${from.lifecycle}) to ${target.name} at epoch ${file.epoch}, rebuilt by ${helpers.map((h) => h.relay.name).join(', ')}`
+    detail: `share moved from ${from.name} (${from.lifecycle}) to ${target.name} at epoch ${file.epoch}, ${copy ? `copied from ${from.name}` : `rebuilt by ${helpers.map((h) => h.relay.name).join(', ')}`}`
   });
   return 'moved';
 }
