@@ -59,6 +59,8 @@ const MAX_SESSIONS = 1000;
 const MAX_JSON_BYTES = 64 * 1024;
 /** A helper answers one chunk's term from its own disk; a slow one is given up on and the job retries. */
 const PEER_TIMEOUT_MS = 60_000;
+/** Chunks whose repair terms a receiver fetches ahead of the one it stores (k terms each). */
+const COLLECT_AHEAD = 3;
 const REPAIR_ID = /^[0-9a-f]{16,64}$/;
 const FLAGS_HEADER = 'x-kofn-flags';
 
@@ -327,8 +329,22 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     });
     const id = fileIdFromHex(fileId);
     const digests: string[] = [];
+    const fetchTerms = (index: number) =>
+      Promise.all(helpers.map((h) => peerCall(`${h.url}/v1/repair/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${h.token}` } }, deps.maxChunkBytes)));
+    // The terms of the next COLLECT_AHEAD chunks are fetched while a chunk is summed and stored, so the
+    // helpers' work and the transfers overlap the receiver's fsync (bench: relay/src/bench/durability-bench.ts);
+    // memory stays bounded at k terms per chunk in flight.
+    const ahead: Array<ReturnType<typeof fetchTerms>> = [];
+    const prefetch = (index: number) => {
+      if (index > chunkCount) return;
+      const p = fetchTerms(index);
+      p.catch(() => undefined); // awaited in its turn; a throw before then must not leave it unhandled
+      ahead.push(p);
+    };
+    for (let i = 0; i < COLLECT_AHEAD; i++) prefetch(i);
     for (let index = 0; index <= chunkCount; index++) {
-      const terms = await Promise.all(helpers.map((h) => peerCall(`${h.url}/v1/repair/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${h.token}` } }, deps.maxChunkBytes)));
+      const terms = await ahead.shift()!;
+      prefetch(index + COLLECT_AHEAD);
       const failed = terms.findIndex((t) => t.status !== 200);
       if (failed >= 0) throw new KofnError('RELAY_BAD_ANSWER', `Helper ${failed} did not send chunk ${index}'s repair term (HTTP ${terms[failed]!.status}).`);
       const flags = Number(terms[0]!.flags);
