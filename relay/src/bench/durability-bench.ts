@@ -204,7 +204,7 @@ async function main_(): Promise<void> {
       const weights = parityWeights(xs, K);
       const tags = await Promise.all(
         holders.map(async (r, j) => {
-          const a = (await call(`${r.url}/v1/files/${fileId}/epochs/${next}/check`, await mint(r, fileId, 'renew_check', { ep: next, w: weights[j] }), 'POST', {
+          const a = (await call(`${r.url}/v1/files/${fileId}/epochs/${next}/check`, await mint(r, fileId, 'renew_check', { ep: next, w: weights[j], dxs }), 'POST', {
             key: Buffer.from(key).toString('base64url')
           })) as { tags: string[] };
           return a.tags.map((s) => new Uint8Array(Buffer.from(s, 'base64url')));
