@@ -245,10 +245,11 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
   where = await placementsWithRelays(db, fileId);
   const good = await goodShares(db, fileId);
   const helpers = where.filter((p) => p.relayId !== fromId && good.has(p.relayId)).slice(0, file.k);
-  // Fewer than k good shares besides the drained one (a file with n = k, or one degraded meanwhile): the
-  // draining relay still serves, so its share is copied relay to relay instead of rebuilt (copyShareOn).
-  const copy = helpers.length < file.k && from.lifecycle === 'draining' && good.has(fromId);
-  if (helpers.length < file.k && !copy) {
+  // A draining relay still serves its share, checked good just now: it is copied relay to relay (one share's
+  // bytes moved instead of k, and the only way for a file with n = k), verified by digest root like a
+  // rebuild. A lost relay's share, or a copy that fails, is rebuilt from k good helpers.
+  const canCopy = from.lifecycle === 'draining' && good.has(fromId);
+  if (helpers.length < file.k && !canCopy) {
     throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} good share(s) of ${file.name} besides ${from.name}; moving needs ${file.k}.`);
   }
 
@@ -259,8 +260,16 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     job,
     now
   );
-  if (copy) await copyShareOn(key, file, target, where.find((p) => p.relayId === fromId) ?? source, expected, timeouts);
-  else await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
+  let copy = canCopy;
+  if (canCopy) {
+    try {
+      await copyShareOn(key, file, target, where.find((p) => p.relayId === fromId) ?? source, expected, timeouts);
+    } catch (err) {
+      if (helpers.length < file.k) throw err;
+      copy = false;
+    }
+  }
+  if (!copy) await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
 
   const switched = await db.transaction(async (tx) => {
     if (!(await lockFileAtEpoch(tx, fileId, file.epoch))) return false;
