@@ -58,6 +58,18 @@ describe('PUT contribution (renew_put)', () => {
     expect((await putContribution(`${FID}/epochs/1/from/7/chunks/0`, token, contribution(0, 1))).status).toBe(200);
   });
 
+  it('check pads: on a chunk other than 0, malformed, or of a length not a multiple of 16 -> 400; changed once sent -> 409', async () => {
+    const pad = (bytes: number, fill = 1) => ({ 'x-kofn-check-pad': Buffer.alloc(bytes, fill).toString('base64url') });
+    await expectCode(await putContribution(`${FID}/epochs/1/from/7/chunks/1`, await renewPut(), contribution(1, 1), pad(16)), 400, 'BAD_REQUEST');
+    await expectCode(await putContribution(`${FID}/epochs/1/from/7/chunks/0`, await renewPut(), contribution(0, 1), pad(17)), 400, 'BAD_REQUEST');
+    await expectCode(await putContribution(`${FID}/epochs/1/from/7/chunks/0`, await renewPut(), contribution(0, 1), { 'x-kofn-check-pad': 'not+base64/url=' }), 400, 'BAD_REQUEST');
+    await expectCode(await putContribution(`${FID}/epochs/1/from/7/chunks/0`, await renewPut(), contribution(0, 1), pad(5000)), 400, 'BAD_REQUEST');
+    // The contribution of dealer 7 to chunk 0 is stored (the test above); its pads come with a retry of it.
+    expect((await putContribution(`${FID}/epochs/1/from/7/chunks/0`, await renewPut(), contribution(0, 1), pad(16))).status).toBe(200);
+    expect((await putContribution(`${FID}/epochs/1/from/7/chunks/0`, await renewPut(), contribution(0, 1), pad(16))).status).toBe(200);
+    await expectCode(await putContribution(`${FID}/epochs/1/from/7/chunks/0`, await renewPut(), contribution(0, 1), pad(16, 2)), 409, 'CONFLICT');
+  });
+
   it('replayed with other bytes: a dealer cannot change its contribution once stored -> 409 CONFLICT', async () => {
     const token = await renewPut();
     const other = contribution(0, 1);
@@ -197,7 +209,7 @@ describe('POST prepare (renew_prepare), POST check (renew_check), DELETE epoch (
     await expectCode(await post(`${FID}/epochs/1/prepare`, await prep({ dxs: [7, 7] }), {}), 401, 'TOKEN_INVALID');
   });
 
-  const checkToken = (over: Record<string, unknown> = {}) => signer.mint({ fid: FID, op: 'renew_check', ep: 1, w: [1], ...over });
+  const checkToken = (over: Record<string, unknown> = {}) => signer.mint({ fid: FID, op: 'renew_check', ep: 1, w: [1], dxs: [7, 9], ...over });
   const KEY = Buffer.alloc(16, 3).toString('base64url');
 
   it('check before staging -> 409 RENEWAL_INCOMPLETE', async () => {
@@ -210,6 +222,11 @@ describe('POST prepare (renew_prepare), POST check (renew_check), DELETE epoch (
     ['key not a string', { key: 5 }]
   ])('check with %s -> 400', async (_n, body) => {
     await expectCode(await post(`${FID}/epochs/1/check`, await checkToken(), body), 400, 'BAD_REQUEST');
+  });
+
+  it('check without the dealers -> 400; with dealers whose check pads never came -> 409 RENEWAL_INCOMPLETE', async () => {
+    await expectCode(await post(`${FID}/epochs/1/check`, await checkToken({ dxs: undefined }), { key: KEY }), 400, 'BAD_REQUEST');
+    await expectCode(await post(`${FID}/epochs/1/check`, await checkToken({ dxs: [7, 11] }), { key: KEY }), 409, 'RENEWAL_INCOMPLETE');
   });
 
   it('check: oversized body -> 413; weights out of range -> 401; without weights -> 401', async () => {

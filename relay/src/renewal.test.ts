@@ -141,7 +141,9 @@ describe.each<[number, number]>([
         const body = new Uint8Array(HEADER_BYTES + h.bodyLength);
         writeHeader(body, { ...h, x: file.xs[j]!, epoch: 1 } satisfies ShareHeader);
         body.set(subShares[j]!, HEADER_BYTES);
-        await client(r, token).putContribution(file.fileId, 1, file.xs[cheater]!, i, body);
+        // The cheater follows the pad protocol (zero pads, which cancel): only its sub-shares are wrong.
+        const pad = i === 0 ? Buffer.alloc(16 * (n - k + 1)).toString('base64url') : undefined;
+        await client(r, token).putContribution(file.fileId, 1, file.xs[cheater]!, i, body, undefined, pad);
       }
     }
     for (let d = 1; d < k; d++) await deal(cluster, file, 1, d);

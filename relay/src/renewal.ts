@@ -11,7 +11,7 @@
  * Storage: epochs >= 1 and contributions live in the same ChunkStore under derived ids (renewal.md,
  * "Storage layout"), so disk and S3 need nothing new and every write is the store's atomic commit.
  */
-import { createCipheriv, createHash } from 'node:crypto';
+import { createCipheriv, createHash, timingSafeEqual } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -31,6 +31,7 @@ import {
   writeHeader,
   type ShareHeader,
   type TokenOp,
+  randomBytes,
   randomUuid
 } from '@kofn/shared';
 import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
@@ -55,6 +56,74 @@ export interface RenewalDeps {
 export const MAX_DEAL_BODY_BYTES = 2 * 1024 * 1024;
 const MAX_CHECK_BODY_BYTES = 1024;
 const MAX_URL = 2048;
+
+/** The header a dealer's chunk-0 contribution carries that receiver's check pads in (base64url, 16 bytes per equation). */
+export const CHECK_PAD_HEADER = 'x-kofn-check-pad';
+/** At most 254 equations (n = 255, k = 2) of 16 bytes: 4,064 bytes, 5,419 in base64url. */
+const CHECK_PAD = /^[A-Za-z0-9_-]{22,5419}$/;
+/** Check pads are kept in memory this long (a renewal's deal-to-check takes minutes; tokens live 15). */
+const CHECK_PAD_TTL_MS = 2 * 60 * 60_000;
+/** (file, epoch, dealer) entries held at once on one relay: at most 4 KiB each (n = 255), so at most 20 MB. */
+const MAX_CHECK_PAD_ENTRIES = 5_000;
+
+/**
+ * The check pads this relay received (renewal.md, "Check pads"): per (file, epoch, dealer), 16 bytes per
+ * parity equation, which the relay XORs into its tags. In memory only: lost on a restart, when the check
+ * answers RENEWAL_INCOMPLETE and the coordinator's job renews again from the start (dropping the half-made
+ * epoch first).
+ */
+class CheckPads {
+  readonly #received = new Map<string, { pad: Buffer; expires: number }>();
+
+  /** A dealer's pads for this relay; a different second set is refused (a dealer cannot change its pads). */
+  receive(fileId: string, epoch: number, dealer: number, pad: Buffer): void {
+    const key = `${fileId}:${epoch}:${dealer}`;
+    const had = this.#received.get(key);
+    if (had) {
+      if (had.pad.length !== pad.length || !timingSafeEqual(had.pad, pad)) throw new KofnError('CONFLICT', 'This dealer already sent other check pads.');
+      return;
+    }
+    const now = Date.now();
+    for (const [k, v] of this.#received) if (v.expires < now) this.#received.delete(k);
+    if (this.#received.size >= MAX_CHECK_PAD_ENTRIES) throw new KofnError('UNAVAILABLE', 'Too many renewals in progress on this storage server.');
+    this.#received.set(key, { pad, expires: now + CHECK_PAD_TTL_MS });
+  }
+
+  /** XOR of every dealer's pads, 16 bytes per equation; undefined when one is missing or of another shape. */
+  sum(fileId: string, epoch: number, dealers: readonly number[], eqs: number): Buffer | undefined {
+    const acc = Buffer.alloc(16 * eqs);
+    for (const d of dealers) {
+      const r = this.#received.get(`${fileId}:${epoch}:${d}`);
+      if (r?.pad.length !== acc.length) return undefined;
+      for (let b = 0; b < acc.length; b++) acc[b]! ^= r.pad[b]!;
+    }
+    return acc;
+  }
+
+  forget(fileId: string, epoch: number, dealers: readonly number[]): void {
+    for (const d of dealers) this.#received.delete(`${fileId}:${epoch}:${d}`);
+  }
+}
+
+/** A check-pad header: 16 bytes per equation in base64url, sent with chunk 0's contribution only. */
+function parseCheckPad(raw: string, index: number): Buffer {
+  const bad = () => new KofnError('BAD_REQUEST', 'Check pads are 16 bytes per equation in base64url, on chunk 0 only.');
+  if (index !== 0 || !CHECK_PAD.test(raw)) throw bad();
+  const pad = Buffer.from(raw, 'base64url');
+  if (pad.length % 16 !== 0) throw bad();
+  return pad;
+}
+
+/**
+ * A dealer's check pads for `n` receivers and `eqs` equations: uniform 16-byte pads per receiver and
+ * equation (random.ts), the last receiver's the XOR of the others', so they cancel over all receivers.
+ */
+export function zeroSumPads(n: number, eqs: number): Buffer[] {
+  const pads = Array.from({ length: n - 1 }, () => Buffer.from(randomBytes(16 * eqs)));
+  const last = Buffer.alloc(16 * eqs);
+  for (const p of pads) for (let b = 0; b < last.length; b++) last[b]! ^= p[b]!;
+  return [...pads, last];
+}
 
 /** Where epoch `epoch` of a file is stored (shared/src/epoch-ids.ts: one derivation for relay and recovery). */
 export const epochId = epochStorageId;
@@ -211,6 +280,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
   const { store, authorize } = deps;
   const app = new Hono();
   const engine = new ShamirEngine();
+  const pads = new CheckPads();
   const BASE = '/v1/files/:fileId/epochs/:epoch';
 
   const fileParam = (c: Context): string => {
@@ -240,6 +310,8 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     if (raw !== undefined && (!/^\d{1,15}$/.test(raw) || Number(raw) > max)) {
       throw new KofnError(/^\d{1,15}$/.test(raw) ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', 'Bad or too large Content-Length.');
     }
+    const padHeader = c.req.header(CHECK_PAD_HEADER);
+    const pad = padHeader === undefined ? undefined : parseCheckPad(padHeader, index);
     const spooled = await ingest(requestBody(c), { spoolDir: store.spoolDir, maxBytes: max, expectedLength: raw === undefined ? undefined : Number(raw), fileId, index });
     try {
       const head = Buffer.alloc(HEADER_BYTES);
@@ -252,6 +324,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       if (head.readUInt32BE(28) !== epoch) throw new KofnError('BAD_SHARE_FORMAT', 'Contribution header names another epoch than the URL.');
       // Exactly once: the store refuses a second, different contribution at the same place (CONFLICT).
       const { created } = await store.commit(contributionId(fileId, epoch, dealer), index, spooled);
+      if (pad) pads.receive(fileId, epoch, dealer, pad);
       return c.json({ index, size: spooled.size, digest: spooled.digest, created }, created ? 201 : 200);
     } finally {
       await rm(spooled.path, { force: true });
@@ -269,6 +342,9 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     if (receiversHash(receivers) !== cap.rh) throw outOfScope();
     const clients = receivers.map((r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) }));
     const xs = receivers.map((r) => r.x);
+    // Check pads (renewal.md, "Check pads"), one set per receiver, sent with chunk 0's contribution; the
+    // number of equations is n - k + 1, k from the share header.
+    let checkPads: Buffer[] | undefined;
     let dealt = 0;
     for (const info of await previous(fileId, epoch)) {
       const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
@@ -278,7 +354,11 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
       // shares of an all-zero secret, coefficients from random.ts.
       const subShares = engine.split(new Uint8Array(h.bodyLength), h.k, xs);
-      await Promise.all(clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!))));
+      checkPads ??= zeroSumPads(receivers.length, receivers.length - h.k + 1);
+      const withPads = info.index === 0 ? checkPads : undefined;
+      await Promise.all(
+        clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!), undefined, withPads?.[j]!.toString('base64url')))
+      );
       for (const s of subShares) s.fill(0);
       dealt++;
     }
@@ -307,6 +387,10 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const k = typeof key?.key === 'string' && /^[A-Za-z0-9_-]{22}$/.test(key.key) ? Buffer.from(key.key, 'base64url') : undefined;
     if (k?.length !== 16) throw new KofnError('BAD_REQUEST', '"key" expected 16 bytes, base64url.');
     const weights = cap.w ?? [];
+    const dealers = cap.dxs ?? [];
+    if (dealers.length < 2) throw new KofnError('BAD_REQUEST', 'The check needs the renewal\u2019s dealers (k >= 2).');
+    const masks = pads.sum(fileId, epoch, dealers, weights.length);
+    if (!masks) throw new KofnError('RENEWAL_INCOMPLETE', 'This storage server does not hold every dealer\u2019s check pads (it restarted, or a dealer sent none); the renewal must start again.');
     const tags = weights.map(() => Buffer.alloc(16));
     for (const info of await previous(fileId, epoch)) {
       const old = await readChunk(store, epochId(fileId, epoch - 1), info.index);
@@ -321,6 +405,11 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       });
       update.fill(0);
     }
+    // The pads: with one honest dealer, every proper subset of the tags the coordinator sees is uniformly
+    // random, and they cancel in the XOR over all relays, which is all the check reads.
+    tags.forEach((t, eq) => {
+      for (let b = 0; b < 16; b++) t[b]! ^= masks[16 * eq + b]!;
+    });
     return c.json({ tags: tags.map((t) => t.toString('base64url')) });
   });
 
@@ -331,6 +420,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     requireEpoch(cap, epoch);
     let deleted = await store.deleteFile(epochId(fileId, epoch));
     for (const d of cap.dxs ?? []) deleted += await store.deleteFile(contributionId(fileId, epoch, d));
+    pads.forget(fileId, epoch, cap.dxs ?? []);
     return c.json({ deleted });
   });
 

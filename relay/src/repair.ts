@@ -10,7 +10,10 @@
  *   GET  /v1/repair/:fileId/chunks/:index  helper; op repair_send (from the receiver): the masked term
  *                                          for one chunk, once
  *   POST /v1/repair/:fileId/collect        receiver; op repair_collect (from the coordinator): fetch every
- *        chunk's k terms, sum, store as a share chunk; answers the stored digests
+ *        chunk's k terms, sum, store as a share chunk; answers the stored digests. Or, with `source`
+ *        instead of `helpers` (a move off a draining relay when fewer than k other shares are good, e.g.
+ *        n = k): read the very share at the same x from the draining relay with a `get` token, check its
+ *        header, store it as is
  *
  * The parameters a helper computes with (helpers' x, its own position, x_new) come only from the
  * coordinator's start call, never from the receiver, and each chunk's term is served once: a receiver
@@ -56,6 +59,8 @@ const MAX_SESSIONS = 1000;
 const MAX_JSON_BYTES = 64 * 1024;
 /** A helper answers one chunk's term from its own disk; a slow one is given up on and the job retries. */
 const PEER_TIMEOUT_MS = 60_000;
+/** Chunks whose repair terms a receiver fetches ahead of the one it stores (k terms each). */
+const COLLECT_AHEAD = 3;
 const REPAIR_ID = /^[0-9a-f]{16,64}$/;
 const FLAGS_HEADER = 'x-kofn-flags';
 
@@ -316,6 +321,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     const epoch = int(b.epoch, 'epoch', 0, 0xffffffff);
     requireEpoch(cap, epoch);
     const chunkCount = int(b.chunkCount, 'chunkCount', 0, 0xfffffffe);
+    if (b.source !== undefined) return c.json({ fileId, x, digests: await copyShare(deps, fileId, { x, k, epoch, chunkCount }, b.source) });
     if (!Array.isArray(b.helpers) || b.helpers.length !== k) throw bad('"helpers" expected k entries.');
     const helpers = b.helpers.map((p: unknown, i) => {
       const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
@@ -323,8 +329,22 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     });
     const id = fileIdFromHex(fileId);
     const digests: string[] = [];
+    const fetchTerms = (index: number) =>
+      Promise.all(helpers.map((h) => peerCall(`${h.url}/v1/repair/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${h.token}` } }, deps.maxChunkBytes)));
+    // The terms of the next COLLECT_AHEAD chunks are fetched while a chunk is summed and stored, so the
+    // helpers' work and the transfers overlap the receiver's fsync (bench: relay/src/bench/durability-bench.ts);
+    // memory stays bounded at k terms per chunk in flight.
+    const ahead: Array<ReturnType<typeof fetchTerms>> = [];
+    const prefetch = (index: number) => {
+      if (index > chunkCount) return;
+      const p = fetchTerms(index);
+      p.catch(() => undefined); // awaited in its turn; a throw before then must not leave it unhandled
+      ahead.push(p);
+    };
+    for (let i = 0; i < COLLECT_AHEAD; i++) prefetch(i);
     for (let index = 0; index <= chunkCount; index++) {
-      const terms = await Promise.all(helpers.map((h) => peerCall(`${h.url}/v1/repair/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${h.token}` } }, deps.maxChunkBytes)));
+      const terms = await ahead.shift()!;
+      prefetch(index + COLLECT_AHEAD);
       const failed = terms.findIndex((t) => t.status !== 200);
       if (failed >= 0) throw new KofnError('RELAY_BAD_ANSWER', `Helper ${failed} did not send chunk ${index}'s repair term (HTTP ${terms[failed]!.status}).`);
       const flags = Number(terms[0]!.flags);
@@ -343,6 +363,32 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     }
     return c.json({ fileId, x, digests });
   });
+}
+
+/**
+ * The copy form of collect: the share at x, read chunk by chunk from the relay that holds it (a draining
+ * relay, through its ordinary GET route and a `get` token for the repair's epoch), each chunk's header
+ * checked against the move (file, index, x, k, epoch: a source cannot hand over another share or epoch),
+ * bounded in size and time, and stored as a PUT is. The receiver ends up with exactly the share it is to
+ * hold, as after a repair at the same x; the coordinator then verifies it against the recorded digest root.
+ */
+async function copyShare(deps: RepairDeps, fileId: string, want: { x: number; k: number; epoch: number; chunkCount: number }, raw: unknown): Promise<string[]> {
+  const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const url = peerUrl(o.url, 'source.url');
+  const auth = token(o.token, 'source.token');
+  const digests: string[] = [];
+  for (let index = 0; index <= want.chunkCount; index++) {
+    const r = await peerCall(`${url}/v1/files/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${auth}` } }, deps.maxChunkBytes);
+    if (r.status !== 200) throw new KofnError('RELAY_BAD_ANSWER', `The source did not send chunk ${index} (HTTP ${r.status}).`);
+    const h = parseHeader(r.body);
+    if (fileIdToHex(h.fileId) !== fileId || h.index !== index || h.x !== want.x || h.k !== want.k || h.epoch !== want.epoch) {
+      throw new KofnError('BAD_SHARE_FORMAT', `The source's chunk ${index} is not the share this move expects.`);
+    }
+    const spooled = await ingest(new Response(new Uint8Array(r.body)).body, { spoolDir: deps.store.spoolDir, maxBytes: deps.maxChunkBytes, expectedLength: r.body.length, fileId, index });
+    await deps.store.commit(epochStorageId(fileId, want.epoch), index, spooled);
+    digests.push(spooled.digest);
+  }
+  return digests;
 }
 
 async function readStored(stream: NodeJS.ReadableStream, maxBytes: number): Promise<Uint8Array> {

@@ -16,7 +16,7 @@
  * docs/repair.md); what relays store stays information-theoretically secret as before.
  */
 import { KofnError } from './errors.js';
-import { gfMul } from './gf256.js';
+import { mulConstant } from './renewal.js';
 import { assertXs, lagrangeAt } from './shamir.js';
 
 export const REPAIR_SEED_BYTES = 32;
@@ -33,21 +33,27 @@ export function repairCoefficient(xs: readonly number[], self: number, xNew: num
   return lagrangeAt(xs, xNew)[self]!;
 }
 
-/** out = c * body, byte by byte, through a 256-entry table of c's multiples (one table per chunk). */
-function scale(body: Uint8Array, c: number): Uint8Array {
-  const table = new Uint8Array(256);
-  for (let b = 0; b < 256; b++) table[b] = gfMul(c, b);
-  const out = new Uint8Array(body.length);
-  for (let i = 0; i < body.length; i++) out[i] = table[body[i]!]!;
-  return out;
+/** out ^= p, 32 bits at a time where both are 4-byte aligned (the common case: fresh buffers), bytes after. */
+function xorInto(out: Uint8Array, p: Uint8Array): void {
+  let i = 0;
+  if (out.byteOffset % 4 === 0 && p.byteOffset % 4 === 0) {
+    const words = out.length >>> 2;
+    const o32 = new Uint32Array(out.buffer, out.byteOffset, words);
+    const p32 = new Uint32Array(p.buffer, p.byteOffset, words);
+    for (let w = 0; w < words; w++) o32[w]! ^= p32[w]!;
+    i = words << 2;
+  }
+  for (; i < out.length; i++) out[i]! ^= p[i]!;
 }
 
 /** A helper's message for one chunk: coefficient times its share body, XOR every pad it shares. */
 export function maskedContribution(body: Uint8Array, coefficient: number, pads: readonly Uint8Array[]): Uint8Array {
-  const out = scale(body, coefficient);
+  // The multiply runs on the GF(2^8) kernel (split-nibble tables in registers: no memory address depends
+  // on a share byte), as renewal's does.
+  const out = mulConstant(body, coefficient);
   for (const pad of pads) {
     if (pad.length !== out.length) throw new KofnError('SHARE_LENGTH_MISMATCH', 'A repair pad is not as long as the share body.');
-    for (let i = 0; i < out.length; i++) out[i]! ^= pad[i]!;
+    xorInto(out, pad);
   }
   return out;
 }
@@ -58,7 +64,7 @@ export function sumContributions(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts[0]!.length);
   for (const p of parts) {
     if (p.length !== out.length) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Repair contributions differ in length.');
-    for (let i = 0; i < out.length; i++) out[i]! ^= p[i]!;
+    xorInto(out, p);
   }
   return out;
 }

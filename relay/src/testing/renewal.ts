@@ -167,7 +167,7 @@ export async function dealPrepareCheck(cluster: Cluster, file: StoredFile, epoch
   for (const r of cluster.relays) {
     await client(r, await mint(cluster, r, file.fileId, 'renew_prepare', { ep: next, dxs })).renewalStep(file.fileId, next, 'prepare', {}, 1 << 20);
   }
-  return check(cluster, file, next);
+  return check(cluster, file, next, dxs);
 }
 
 export async function receiversFor(cluster: Cluster, file: StoredFile, next: number, dealer: number): Promise<Receiver[]> {
@@ -189,15 +189,21 @@ export async function deal(cluster: Cluster, file: StoredFile, next: number, dea
   return client(r, token).renewalStep(file.fileId, next, 'deal', { receivers }, 1024);
 }
 
-export async function check(cluster: Cluster, file: StoredFile, next: number): Promise<number[]> {
-  const key = randomBytes(16);
+/** Step 4 with the dealers `dxs` (default the first k x), whose check pads every relay adds to its tags. */
+export async function checkTags(cluster: Cluster, file: StoredFile, next: number, key: Uint8Array, dxs = file.xs.slice(0, file.k)): Promise<Uint8Array[][]> {
   const weights = parityWeights(file.xs, file.k);
   const tags: Uint8Array[][] = [];
   for (const [j, r] of cluster.relays.entries()) {
-    const token = await mint(cluster, r, file.fileId, 'renew_check', { ep: next, w: weights[j] });
+    const token = await mint(cluster, r, file.fileId, 'renew_check', { ep: next, w: weights[j], dxs });
     const a = (await client(r, token).renewalStep(file.fileId, next, 'check', { key: Buffer.from(key).toString('base64url') }, 64 * 1024)) as { tags: string[] };
     tags.push(a.tags.map((t) => new Uint8Array(Buffer.from(t, 'base64url'))));
   }
+  return tags;
+}
+
+export async function check(cluster: Cluster, file: StoredFile, next: number, dxs = file.xs.slice(0, file.k)): Promise<number[]> {
+  const key = randomBytes(16);
+  const tags = await checkTags(cluster, file, next, key, dxs);
   return failedEquations(
     tags,
     key,

@@ -186,6 +186,8 @@ interface Request {
   method: 'GET' | 'HEAD' | 'PUT' | 'DELETE' | 'POST';
   path: string;
   body?: Blob | Uint8Array<ArrayBuffer> | string;
+  /** Extra request headers (a renewal dealer's check-pad seed, relay/src/renewal.ts). */
+  headers?: Record<string, string>;
 }
 
 /** The renewal steps a relay runs on the coordinator's request (#15, shared/docs/renewal.md). */
@@ -279,9 +281,9 @@ export class RelayClient {
   }
 
   /** Renewal (#15): stores dealer `dealerX`'s contribution to chunk `index` of epoch `epoch` on this relay. */
-  putContribution(fileId: string, epoch: number, dealerX: number, index: number, body: Blob | Uint8Array<ArrayBuffer>, signal?: AbortSignal): Promise<PutAnswer> {
+  putContribution(fileId: string, epoch: number, dealerX: number, index: number, body: Blob | Uint8Array<ArrayBuffer>, signal?: AbortSignal, checkPad?: string): Promise<PutAnswer> {
     const path = `/v1/files/${fileId}/epochs/${epoch}/from/${dealerX}/chunks/${index}`;
-    return this.send({ op: 'renew_put', method: 'PUT', path, body }, signal, async (res, d) => {
+    return this.send({ op: 'renew_put', method: 'PUT', path, body, ...(checkPad ? { headers: { 'x-kofn-check-pad': checkPad } } : {}) }, signal, async (res, d) => {
       const a = await this.readJson(res, d, MAX_JSON_ANSWER_BYTES);
       const { index: i, size, digest } = (a ?? {}) as Partial<PutAnswer>;
       if (i !== index || !isIndex(size) || typeof digest !== 'string' || !DIGEST.test(digest)) throw this.badAnswer('a malformed answer to a contribution');
@@ -341,7 +343,7 @@ export class RelayClient {
       try {
         res = await fetch(`${this.relay.url}${req.path}`, {
           method: req.method,
-          headers: { Authorization: `Bearer ${token}` },
+          headers: { ...req.headers, Authorization: `Bearer ${token}` },
           ...(req.body ? { body: req.body } : {}),
           cache: 'no-store',
           signal: d.controller.signal

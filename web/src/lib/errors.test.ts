@@ -24,6 +24,13 @@ describe('handleError', () => {
     const message = 'Some storage servers necessary for the operation are not connected: relay-3. All 3 chosen servers are needed and 2 are reachable.';
     expect(handleError({ code: 'RELAYS_OFFLINE', message })).toEqual({ code: 'RELAYS_OFFLINE', message });
   });
+  it('tells "you are offline" from "the kofn server cannot be reached" (issue #16)', () => {
+    const offline = handleError({ code: 'OFFLINE', message: 'You are offline.' })!.message;
+    const down = handleError({ code: 'COORDINATOR_UNREACHABLE', message: 'The kofn server is not reachable.' })!.message;
+    expect(offline).toMatch(/^You are offline: this device has no network connection\./);
+    expect(down).toMatch(/^The kofn server cannot be reached right now/);
+    expect(offline).not.toBe(down);
+  });
   it('says the threshold rule in plain grammar (defect 7)', () => {
     expect(handleError({ code: 'THRESHOLD_TOO_LOW', message: 'anything' })?.message).toBe('The threshold must be at least 2.');
   });

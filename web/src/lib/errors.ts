@@ -8,6 +8,9 @@ const WORDS: Record<string, string> = {
   THRESHOLD_TOO_LOW: 'The threshold must be at least 2.',
   THRESHOLD_TOO_HIGH: 'The threshold is greater than the number of servers.',
   RELAYS_OFFLINE: 'Some storage servers necessary for the operation are not connected',
+  // Short: a toast shows about 110 characters of "Retrieving <name> failed: ..." before it cuts.
+  OFFLINE: 'You are offline: this device has no network connection.',
+  COORDINATOR_UNREACHABLE: 'The kofn server cannot be reached right now; try again in a moment.',
   FILE_TOO_BIG: 'File too big, empty or wrong field.',
   STORAGE_FULL: 'Storage limit reached: the licence allows no more protected data. Remove files or upgrade the licence.',
   LICENSE_LIMIT: 'The licence does not allow more of these.',

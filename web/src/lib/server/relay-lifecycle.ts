@@ -30,7 +30,7 @@ import { lockFileAtEpoch } from './file-access.js';
 import { deleteFileOn, listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { checkFile } from './health.js';
-import { goodShares, placementsWithRelays, rebuildShareOn, refOf } from './repair.js';
+import { copyShareOn, goodShares, placementsWithRelays, rebuildShareOn, refOf } from './repair.js';
 
 export const DRAIN_JOB = 'relay-drain';
 export const MOVE_JOB = 'relay-move';
@@ -245,7 +245,11 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
   where = await placementsWithRelays(db, fileId);
   const good = await goodShares(db, fileId);
   const helpers = where.filter((p) => p.relayId !== fromId && good.has(p.relayId)).slice(0, file.k);
-  if (helpers.length < file.k) {
+  // A draining relay still serves its share, checked good just now: it is copied relay to relay (one share's
+  // bytes moved instead of k, and the only way for a file with n = k), verified by digest root like a
+  // rebuild. A lost relay's share, or a copy that fails, is rebuilt from k good helpers.
+  const canCopy = from.lifecycle === 'draining' && good.has(fromId);
+  if (helpers.length < file.k && !canCopy) {
     throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} good share(s) of ${file.name} besides ${from.name}; moving needs ${file.k}.`);
   }
 
@@ -256,7 +260,16 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     job,
     now
   );
-  await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
+  let copy = canCopy;
+  if (canCopy) {
+    try {
+      await copyShareOn(key, file, target, where.find((p) => p.relayId === fromId) ?? source, expected, timeouts);
+    } catch (err) {
+      if (helpers.length < file.k) throw err;
+      copy = false;
+    }
+  }
+  if (!copy) await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
 
   const switched = await db.transaction(async (tx) => {
     if (!(await lockFileAtEpoch(tx, fileId, file.epoch))) return false;
@@ -282,7 +295,7 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     fileId,
     fileName: file.name,
     result: 'ok',
-    detail: `share moved from ${from.name} (${from.lifecycle}) to ${target.name} at epoch ${file.epoch}, rebuilt by ${helpers.map((h) => h.relay.name).join(', ')}`
+    detail: `share moved from ${from.name} (${from.lifecycle}) to ${target.name} at epoch ${file.epoch}, ${copy ? `copied from ${from.name}` : `rebuilt by ${helpers.map((h) => h.relay.name).join(', ')}`}`
   });
   return 'moved';
 }

@@ -174,7 +174,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   );
   const tags = await Promise.all(
     all.map(async (h, j) => {
-      const a = (await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w: weights[j]! }), deps.timeouts).renewalStep(
+      const a = (await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w: weights[j]!, dxs }), deps.timeouts).renewalStep(
         fileId,
         next,
         'check',

@@ -168,12 +168,47 @@ export async function rebuildShareOn(
     collectAnswerBytes(file.chunkCount)
   );
 
-  // Verified from the receiver's own listing at the epoch, not from what its collect answer said.
-  const listed = await listChunks(key, refOf(receiver), fileId, file.chunkCount, timeouts, epoch);
+  await verifyRebuilt(key, file, receiver, expectedRoot, timeouts);
+}
+
+/** Verified from the receiver's own listing at the file's epoch, not from what its collect answer said. */
+async function verifyRebuilt(key: SigningKey, file: FileRow, receiver: RelayRow, expectedRoot: string, timeouts: RelayTimeouts): Promise<void> {
+  const listed = await listChunks(key, refOf(receiver), file.id, file.chunkCount, timeouts, file.epoch);
   const byIndex = new Map(listed.map((c) => [c.index, c.digest]));
   if (byIndex.size !== file.chunkCount + 1) throw new KofnError('COMMIT_MISMATCH', `The repaired share on ${receiver.name} is incomplete.`);
   const root = await digestRoot(Array.from({ length: file.chunkCount + 1 }, (_, i) => byIndex.get(i) ?? ''));
   if (root !== expectedRoot) throw new KofnError('COMMIT_MISMATCH', `The repaired share on ${receiver.name} differs from the committed one.`);
+}
+
+/**
+ * Copies the share at `source.x` from the relay that holds it (a draining one) onto `receiver`, relay to
+ * relay: the receiver reads it with a `get` token for the file's epoch and stores it as is (relay/src/
+ * repair.ts, collect with `source`); then it is verified against `expectedRoot` like a rebuilt share. For
+ * moves that cannot find k good helpers besides the source, above all files with n = k: the receiver gets
+ * exactly the share the source held, so no party learns anything it did not hold.
+ */
+export async function copyShareOn(
+  key: SigningKey,
+  file: FileRow,
+  receiver: RelayRow,
+  source: PlacementWithRelay,
+  expectedRoot: string,
+  timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS
+): Promise<void> {
+  const fileId = file.id;
+  const epoch = file.epoch;
+  const dropToken = () => mintCapability(key, { relayId: receiver.id, userId: 'coordinator', fid: fileId, op: 'renew_drop', chunks: [0, 0], ttl: 60, ep: epoch, dxs: [] });
+  await new RelayClient(refOf(receiver), { token: dropToken, timeouts }).dropEpoch(fileId, epoch);
+  const read = await mintCapability(key, { relayId: source.relayId, userId: 'coordinator', fid: fileId, op: 'get', chunks: [0, file.chunkCount], ttl: TOKEN_TTL_S, ep: epoch });
+  await post(
+    refOf(receiver),
+    `/v1/repair/${fileId}/collect`,
+    await capability(key, receiver.id, fileId, 'repair_collect', epoch),
+    { rid: randomHex(16), x: source.x, k: file.k, epoch, chunkCount: file.chunkCount, source: { url: source.relay.url, token: read } },
+    COLLECT_TIMEOUT_MS,
+    collectAnswerBytes(file.chunkCount)
+  );
+  await verifyRebuilt(key, file, receiver, expectedRoot, timeouts);
 }
 
 /**

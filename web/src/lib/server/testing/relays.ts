@@ -22,6 +22,8 @@ export interface TestRelay {
   dataDir: string;
   /** Stops the process by PID; `keepData` leaves its folder for a restart. */
   stop: (keepData?: boolean) => Promise<void>;
+  /** kill -9 by PID (no shutdown of any kind), data kept: a crash, for the crash campaigns. */
+  kill: () => Promise<void>;
   /** Starts the same relay (same id and data) again and records its new address. */
   restart: () => Promise<void>;
 }
@@ -88,6 +90,15 @@ export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
           }
           child.once('exit', done);
           process.kill(child.pid!, 'SIGTERM');
+        }),
+      kill: () =>
+        new Promise((res) => {
+          if (child.exitCode !== null || child.signalCode !== null) {
+            res();
+            return;
+          }
+          child.once('exit', () => res());
+          process.kill(child.pid!, 'SIGKILL');
         }),
       restart: async () => {
         ({ child, url } = await spawnRelay(id, name, dataDir, jwk));
