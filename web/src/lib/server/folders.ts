@@ -163,10 +163,10 @@ async function insertFolder(tx: Db, ownerId: string, parentId: string | null, na
 export async function createFolder(ctx: Ctx, input: Record<string, unknown>, now = new Date()): Promise<FolderView> {
   const parentId = folderRef(input.parentId);
   if (input.path !== undefined) {
-    if (typeof input.path !== 'string' || input.path.length > 4096) throw v.wrongValue('path', 'folder names separated by "/"');
+    if (typeof input.path !== 'string') throw v.wrongValue('path', 'folder names separated by "/"');
     const names = input.path.split('/').filter((s) => s !== '');
-    if (names.length === 0) throw v.wrongValue('path', 'folder names separated by "/"');
     if (names.length > MAX_FOLDER_DEPTH) throw tooDeep();
+    if (names.length === 0) throw v.wrongValue('path', 'folder names separated by "/"');
     names.forEach((n) => v.folderName(n));
     return ctx.db.transaction(async (tx) => {
       await lockOwner(tx, ctx.user.id);

@@ -219,11 +219,12 @@ async function restoreOne(tx: Db, ownerId: string, kind: 'file' | 'folder', rawI
   if (!d) throw folderNotFound();
   const parent = await restoreParent(tx, ownerId, d.parentId, await heightBelow(tx, id));
   const name = (await nameTaken(tx, ownerId, parent, d.name, { folder: d.id })) ? await freeName(tx, ownerId, parent, d.name) : d.name;
+  // Name and place first: the unique index sees the folder only once it leaves the trash.
+  await tx.update(folders).set({ parentId: parent, name }).where(eq(folders.id, id));
   await tx
     .update(folders)
     .set({ trashedAt: null, trashedWith: null })
     .where(and(eq(folders.ownerId, ownerId), eq(folders.trashedWith, id)));
-  await tx.update(folders).set({ parentId: parent, name }).where(eq(folders.id, id));
   await tx
     .update(files)
     .set({ trashedAt: null, trashedWith: null })
