@@ -14,6 +14,7 @@
 import { and, asc, eq, gt, ilike, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import { KofnError, newFileId, type FileView, type FolderListing, type FolderView } from '@kofn/shared';
 import type { Db } from './db/index.js';
+import { present } from './db/present.js';
 import { files, folders } from './db/schema.js';
 import type { Ctx } from './file-access.js';
 import { fileViews } from './files.js';
@@ -152,7 +153,7 @@ async function insertFolder(tx: Db, ownerId: string, parentId: string | null, na
   }
   if (await nameTaken(tx, ownerId, parentId, name)) throw nameInUse();
   const [row] = await tx.insert(folders).values({ id: newFileId(), ownerId, parentId, name, createdAt: now }).returning();
-  return row!;
+  return present(row, 'the new folder');
 }
 
 /**
@@ -178,7 +179,7 @@ export async function createFolder(ctx: Ctx, input: Record<string, unknown>, now
           .where(and(eq(folders.ownerId, ctx.user.id), sameParent(folders.parentId, at?.id ?? null), eq(folders.name, name), isNull(folders.trashedAt)));
         at = found ?? (await insertFolder(tx, ctx.user.id, at?.id ?? null, name, now));
       }
-      return folderView(at!);
+      return folderView(present(at, 'the last folder of the path'));
     });
   }
   const name = v.folderName(input.name);
@@ -206,7 +207,7 @@ export async function applyFolderUpdate(tx: Db, ownerId: string, id: string, nam
   if (newName === folder.name && parentId === folder.parentId) return folder;
   if (await nameTaken(tx, ownerId, parentId, newName, { folder: folder.id })) throw nameInUse();
   const [row] = await tx.update(folders).set({ name: newName, parentId }).where(eq(folders.id, folder.id)).returning();
-  return row!;
+  return present(row, 'the updated folder');
 }
 
 /** `PATCH /api/folders/:id` `{ name?, parentId? }`: rename and/or move (applyFolderUpdate). */
@@ -257,7 +258,8 @@ export async function updateFile(ctx: Ctx, rawId: unknown, input: Record<string,
     await applyFileUpdate(tx, ctx.user.id, id, name, target);
   });
   const [row] = await ctx.db.select().from(files).where(eq(files.id, id));
-  return (await fileViews(ctx, [row!]))[0]!;
+  const [view] = await fileViews(ctx, [present(row, 'the updated file')]);
+  return present(view, "the updated file's view");
 }
 
 interface Cursor {

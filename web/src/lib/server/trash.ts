@@ -163,9 +163,11 @@ export async function listTrash(ctx: Ctx, query: URLSearchParams): Promise<Trash
     for (const s of summed) sizes.set(s.w ?? '', Number(s.n));
   }
   const days = ctx.config.trashMs;
+  // Every row selected has trashed_with set, so trashed_at too; `now` only satisfies the type.
+  const now = new Date();
   const all: TrashItem[] = [
-    ...fileRows.map((f) => ({ kind: 'file' as const, id: f.id, name: f.name, size: f.size, at: f.trashedAt! })),
-    ...folderRows.map((f) => ({ kind: 'folder' as const, id: f.id, name: f.name, size: sizes.get(f.id) ?? 0, at: f.trashedAt! }))
+    ...fileRows.map((f) => ({ kind: 'file' as const, id: f.id, name: f.name, size: f.size, at: f.trashedAt ?? now })),
+    ...folderRows.map((f) => ({ kind: 'folder' as const, id: f.id, name: f.name, size: sizes.get(f.id) ?? 0, at: f.trashedAt ?? now }))
   ]
     .sort((a, b) => b.at.getTime() - a.at.getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
     .map(({ at, ...rest }) => ({ ...rest, trashedAt: at.toISOString(), purgeAt: new Date(at.getTime() + days).toISOString() }));
