@@ -47,7 +47,7 @@ export function isUniqueViolation(err: unknown): boolean {
 }
 
 export const folderNotFound = () => new KofnError('NOT_FOUND', 'Folder not found.');
-export const nameInUse = () => new KofnError('FILENAME_IN_USE', 'This name is already used in this folder.');
+export const nameInUse = () => new KofnError('FILENAME_IN_USE', 'Filename is already in use.');
 
 /** `null` (the root) for absent, null, "" or "root"; otherwise a folder id (or NOT_FOUND). */
 export function folderRef(raw: unknown): string | null {
