@@ -66,7 +66,11 @@ export async function activeFolder(db: Db, ownerId: string, id: string): Promise
   return row;
 }
 
-const sameParent = (column: typeof folders.parentId | typeof files.folderId, parentId: string | null): SQL => (parentId === null ? isNull(column) : eq(column, parentId));
+/**
+ * Rows directly in `parentId` (null: the root), written as the unique indexes' expression
+ * (`coalesce(parent, '')`) so a listing page walks the index instead of sorting the whole folder.
+ */
+const sameParent = (column: typeof folders.parentId | typeof files.folderId, parentId: string | null): SQL => sql`coalesce(${column}, '') = ${parentId ?? ''}`;
 
 /** Files that hold their name: not deleted, not in the trash, not a replacement still uploading. */
 export const holdsName = () => and(ne(files.status, 'deleted'), isNull(files.trashedAt), isNull(files.replacesId));
