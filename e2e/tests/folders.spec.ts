@@ -70,6 +70,9 @@ test('folders: new folder, protect into it, rename, retrieve under the new name,
   await page.getByRole('checkbox', { name: 'Select folder Projects ui', exact: true }).check();
   const bulk = page.getByTestId('bulk-bar');
   await expect(bulk).toContainText('2 selected');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.locator('#files').screenshot({ path: join(shots, 'folders-select-390.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
   await bulk.getByRole('button', { name: 'Remove', exact: true }).click();
   await expect(folderRow('Projects ui')).toHaveCount(0);
   await expect(fileRow('folder-final (2).bin')).toHaveCount(0);
