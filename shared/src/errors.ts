@@ -93,6 +93,9 @@ export const ERROR_CODES = [
   'TOKEN_SCOPE',
   // rotating the coordinator's secret key (web secret-key-rotation.ts): a sealed secret opens under neither key
   'SECRET_KEY_MISMATCH',
+  // folders (issue #18; web folders.ts): a move into the folder itself or below it, nesting past the limit
+  'FOLDER_CYCLE',
+  'FOLDER_TOO_DEEP',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

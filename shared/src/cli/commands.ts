@@ -21,7 +21,7 @@ import { fileSource, stdinSource, type Source } from './source.js';
 import { UploadStore, uploadKey } from './upload-state.js';
 import { CodecPool, workerCount } from './codec-pool.js';
 import { human, progressFor } from './progress.js';
-import type { FileList, FileView, LinkView, StorageList, Usage } from '../protocol/api-types.js';
+import type { FileList, FileView, FolderListing, FolderView, LinkView, StorageList, Usage } from '../protocol/api-types.js';
 import { HELP } from './help.js';
 import { base64url, linkKey, newLinkSecret } from '../link-proof.js';
 
@@ -171,18 +171,70 @@ export async function logout(args: string[], io: Io): Promise<number> {
   return 0;
 }
 
+/** Pages of one folder at most `kofn ls` reads (500 items each): far past any folder a terminal shows. */
+const MAX_LS_PAGES = 400;
+
+/** Every subfolder and file of a folder (null: the root), page by page (`GET /api/folders`, issue #18). */
+async function listFolder(api: Coordinator, folderId: string | null): Promise<{ path: FolderListing['path']; folders: FolderView[]; files: FileView[] }> {
+  const folders: FolderView[] = [];
+  const files: FileView[] = [];
+  let path: FolderListing['path'] = [];
+  let cursor: string | null = null;
+  for (let page = 0; page < MAX_LS_PAGES; page++) {
+    const q = new URLSearchParams({ limit: '500', ...(folderId ? { parent: folderId } : {}), ...(cursor ? { cursor } : {}) });
+    const got: FolderListing = await api.call<FolderListing>('GET', `/api/folders?${q}`);
+    path = got.path;
+    folders.push(...got.folders);
+    files.push(...got.files);
+    cursor = got.nextCursor;
+    if (!cursor) break;
+  }
+  return { path, folders, files };
+}
+
+/** The folder a path names ("Photos/2025"), walking from the root; undefined when there is none. */
+async function findFolder(api: Coordinator, path: string): Promise<FolderView | undefined> {
+  let at: FolderView | undefined;
+  for (const name of path.split('/').filter((s) => s !== '')) {
+    let cursor: string | null = null;
+    let found: FolderView | undefined;
+    for (let page = 0; page < MAX_LS_PAGES && !found; page++) {
+      const q = new URLSearchParams({ limit: '500', ...(at ? { parent: at.id } : {}), ...(cursor ? { cursor } : {}) });
+      const got: FolderListing = await api.call<FolderListing>('GET', `/api/folders?${q}`);
+      found = got.folders.find((f) => f.name === name);
+      // Folders come first: a page with files (or the last page) has shown every folder.
+      if (got.files.length > 0 || !got.nextCursor) break;
+      cursor = got.nextCursor;
+    }
+    if (!found) return undefined;
+    at = found;
+  }
+  return at;
+}
+
+const fileRow = (f: FileView) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner.email})` : ''}`;
+
+/**
+ * `kofn ls [path]`: the root (with files shared with you), or the folder `path` names, its subfolders
+ * ending in "/"; a `path` that names no folder filters every file of yours by name, as before folders.
+ */
 export async function ls(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse('ls', args, {});
   const api = await session(io);
-  const { own, shared } = await listFiles(api);
-  const filter = positionals[0];
-  const pick = (fs: FileView[]) => (filter ? fs.filter((f) => f.name.includes(filter) || f.id === filter) : fs);
-  const mine = pick(own);
-  const theirs = pick(shared);
-  const rows = [...mine, ...theirs].map(
-    (f) => `${f.id}  ${human(f.size).padStart(10)}  ${`${f.k}/${f.n}`.padEnd(5)} ${f.status.padEnd(9)} ${f.name}${f.owner ? `  (shared by ${f.owner.email})` : ''}`
-  );
-  out(io, !!values.json, { files: mine, sharedWithMe: theirs }, rows.join('\n'));
+  const want = positionals[0];
+  const folder = want === undefined || want === '/' ? undefined : await findFolder(api, want);
+  if (want !== undefined && want !== '/' && !folder) {
+    const { own, shared } = await listFiles(api);
+    const pick = (fs: FileView[]) => fs.filter((f) => f.name.includes(want) || f.id === want);
+    const mine = pick(own);
+    const theirs = pick(shared);
+    out(io, !!values.json, { files: mine, sharedWithMe: theirs }, [...mine, ...theirs].map(fileRow).join('\n'));
+    return 0;
+  }
+  const listing = await listFolder(api, folder?.id ?? null);
+  const shared = folder ? [] : (await api.call<FileList>('GET', '/api/shared/with-me')).files;
+  const rows = [...listing.folders.map((d) => `${d.id}  ${'folder'.padStart(10)}  ${''.padEnd(5)} ${''.padEnd(9)} ${d.name}/`), ...[...listing.files, ...shared].map(fileRow)];
+  out(io, !!values.json, { path: listing.path, folders: listing.folders, files: listing.files, sharedWithMe: shared }, rows.join('\n'));
   return 0;
 }
 
@@ -212,9 +264,10 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     servers: { type: 'string' },
     name: { type: 'string' },
     size: { type: 'string' },
-    type: { type: 'string' }
+    type: { type: 'string' },
+    to: { type: 'string' }
   });
-  if (positionals.length === 0) throw new KofnError('CLI_USAGE', 'usage: kofn protect <file>... [-k K] [--servers a,b,c] (or - --name NAME for stdin)');
+  if (positionals.length === 0) throw new KofnError('CLI_USAGE', 'usage: kofn protect <file>... [-k K] [--servers a,b,c] [--to FOLDER/PATH] (or - --name NAME for stdin)');
   if (positionals.filter((p) => p === '-').length > 1) throw new KofnError('CLI_USAGE', 'Standard input (-) can be given once.');
   if (positionals.length > 1 && values.name) throw new KofnError('CLI_USAGE', '--name names one file; give one file with it.');
   if (positionals.includes('-') && !values.name) throw new KofnError('CLI_USAGE', 'Protecting standard input needs --name NAME.');
@@ -236,7 +289,10 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
       for (const e of inside) sources.push(await fileSource(join(p, e.name)));
     } else sources.push(await fileSource(p, str(values.name)));
   }
-  const api = await session(io);
+  const signedIn = await session(io);
+  // --to: into that folder, made (with every missing folder above it) if need be (issue #18).
+  const to = str(values.to)?.split('/').filter(Boolean).join('/');
+  const api = to ? signedIn.into((await signedIn.call<FolderView>('POST', '/api/folders', { path: to })).id) : signedIn;
   const relays = values.servers ? await serverIds(api, String(values.servers)) : undefined;
   if (k !== undefined && relays && k > relays.length) throw new KofnError('THRESHOLD_TOO_HIGH', `-k ${k} is more than the ${relays.length} servers chosen.`);
   if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name) ?? '', size));
@@ -392,7 +448,7 @@ export async function rm(args: string[], io: Io): Promise<number> {
     await api.call('DELETE', `/api/files/${f.id}`);
     removed.push({ fileId: f.id, name: f.name });
   }
-  out(io, !!values.json, { removed }, removed.map((r) => `removed ${r.name} (${r.fileId}); its shares are being deleted from every server`).join('\n'));
+  out(io, !!values.json, { removed }, removed.map((r) => `removed ${r.name} (${r.fileId}) to the trash; restore it there, or its shares are deleted after the trash period`).join('\n'));
   return 0;
 }
 

@@ -12,7 +12,7 @@ export const COMMAND_OPTIONS: Record<string, string[]> = {
   login: ['--email', '--password-stdin', '--token-stdin'],
   logout: [],
   ls: [],
-  protect: ['-k', '--servers', '--name', '--size', '--type'],
+  protect: ['-k', '--servers', '--name', '--size', '--type', '--to'],
   retrieve: ['--output', '-o', '--force'],
   rm: [],
   share: ['--revoke'],

@@ -28,14 +28,33 @@ export class Coordinator {
   constructor(
     url: string,
     private readonly creds: Credentials = {},
-    private readonly signal?: AbortSignal
+    private readonly signal?: AbortSignal,
+    private readonly folderId?: string
   ) {
     this.origin = coordinatorOrigin(url);
   }
 
   /** The same session, for calls that must run even after the user cancelled (removing a reservation). */
   withoutSignal(): Coordinator {
-    return new Coordinator(this.origin, this.creds);
+    return new Coordinator(this.origin, this.creds, undefined, this.folderId);
+  }
+
+  /**
+   * The same session, reserving new files in folder `folderId` (`kofn protect --to`, issue #18). Added to
+   * the reservation bodies here, at the edge, so the protect flows (protect.ts, protect-many.ts) need not
+   * know about folders.
+   */
+  into(folderId: string): Coordinator {
+    return new Coordinator(this.origin, this.creds, this.signal, folderId);
+  }
+
+  /** A reservation body with this session's folder (POST /api/files, and each item of /api/files/batch). */
+  #placed(method: string, path: string, body: unknown): unknown {
+    if (!this.folderId || method !== 'POST' || typeof body !== 'object' || body === null) return body;
+    if (path === '/api/files') return { ...body, folderId: this.folderId };
+    const items = (body as { files?: unknown }).files;
+    if (path === '/api/files/batch' && Array.isArray(items)) return { ...body, files: items.map((f: unknown) => (typeof f === 'object' && f !== null ? { ...f, folderId: this.folderId } : f)) };
+    return body;
   }
 
   async call<T>(method: 'GET' | 'POST' | 'DELETE' | 'PATCH', path: string, body?: unknown): Promise<T> {
@@ -44,7 +63,8 @@ export class Coordinator {
   }
 
   /** The answer with its headers (login reads Set-Cookie). */
-  async raw(method: string, path: string, body?: unknown): Promise<{ data: unknown; headers: Headers }> {
+  async raw(method: string, path: string, sent?: unknown): Promise<{ data: unknown; headers: Headers }> {
+    const body = this.#placed(method, path, sent);
     const headers: Record<string, string> = { origin: this.origin, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.creds.token) headers.authorization = `Bearer ${this.creds.token}`;

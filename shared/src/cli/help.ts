@@ -19,7 +19,7 @@ usage: kofn <command> [options]
 Commands:
   login <url>          sign in (password or API token) and keep the session
   logout               end the session and forget it
-  ls [text]            list your files and files shared with you
+  ls [path|text]       list a folder (the root: with files shared with you)
   protect <file>...    split files onto the storage servers (- for standard input)
   retrieve <name>...   rebuild files (by name or id) from any k servers
   rm <name>...         remove files and every share of them
@@ -60,15 +60,17 @@ Examples:
 
 Ends the session at the server and deletes the stored session file.
 `,
-  ls: `usage: kofn ls [text] [--json]
+  ls: `usage: kofn ls [path|text] [--json]
 
-Lists your files (id, size, k/n, status, name) and files shared with you; with text, only names containing it.
+Lists a folder: its subfolders (ending in /) and files (id, size, k/n, status, name); without a path, the
+root and the files shared with you. Text that names no folder lists your files whose names contain it.
 
 Examples:
   kofn ls
+  kofn ls Photos/2025
   kofn ls report --json | jq -r '.files[].id'
 `,
-  protect: `usage: kofn protect <file>... [-k K] [--servers a,b,c] [--type MIME]
+  protect: `usage: kofn protect <file>... [-k K] [--servers a,b,c] [--type MIME] [--to FOLDER/PATH]
        kofn protect - --name NAME [--size BYTES] [-k K] [--servers ...]
 
 Splits each file into n shares, one per storage server (default: every online server), any K of which
@@ -76,6 +78,7 @@ rebuild it (default: a majority, as in the web app). Each share chunk is sent st
 failure or Ctrl-C the upload is removed (the server's job deletes what was stored).
   -k K            threshold, 2..n
   --servers LIST  storage servers by name or id, comma-separated
+  --to PATH       into this folder (made, with the folders above it, if missing); default: the root
   --name NAME     the name to store (required for -, standard input; one file only otherwise)
   --size BYTES    with -: the exact input length, so it streams; without it the input is first copied to
                   a private temporary file (mode 0600, deleted afterwards), because the server reserves a

@@ -43,6 +43,8 @@ export interface ReservationPlacement {
 /** `POST /api/files` (201), and each reserved item of `POST /api/files/batch`. */
 export interface Reservation {
   fileId: string;
+  /** The name reserved: the one asked for, or the free one `onConflict: 'keepBoth'` chose. */
+  name?: string;
   k: number;
   n: number;
   chunkSize: number;
@@ -66,13 +68,65 @@ export interface CommitResult {
 /** `DELETE /api/files/:id`. */
 export interface RemoveResult {
   fileId: string;
-  status: 'deleting';
+  /** `trashed`: an available file went to the trash (issue #18); `deleting`: an upload never committed. */
+  status: 'deleting' | 'trashed';
 }
+
+/**
+ * What a reservation does when its name is taken in its folder (issue #18): `fail` (the default) and
+ * `skip` refuse it with FILENAME_IN_USE (skip says the client will go on with the others); `keepBoth`
+ * reserves under the first free "name (2).ext"; `replace` reserves under the name and, when the new file
+ * commits, moves the old one to the trash.
+ */
+export type OnNameConflict = 'fail' | 'skip' | 'keepBoth' | 'replace';
+
+/** A folder as `/api/folders` answers it. */
+export interface FolderView {
+  id: string;
+  name: string;
+  parentId: string | null;
+  createdAt: string;
+}
+
+/** `GET /api/folders?parent=…`: one page of a folder, folders first, then files, each by name. */
+export interface FolderListing {
+  /** The folder listed; null for the root. */
+  folder: FolderView | null;
+  /** Breadcrumbs: from the top folder down to the one listed (empty for the root). */
+  path: Array<{ id: string; name: string }>;
+  folders: FolderView[];
+  files: FileView[];
+  /** Pass as `cursor` for the next page; null on the last. */
+  nextCursor: string | null;
+}
+
+/** One top-level item of `GET /api/trash`: what the person trashed (a folder brings its contents). */
+export interface TrashItem {
+  kind: 'file' | 'folder';
+  id: string;
+  name: string;
+  /** Bytes still counted against the quota (a folder: every file under it). */
+  size: number;
+  trashedAt: string;
+  /** When the automatic purge removes it for good (KOFN_TRASH_DAYS after trashedAt). */
+  purgeAt: string;
+}
+
+export interface TrashListing {
+  items: TrashItem[];
+  nextCursor: string | null;
+}
+
+/** One item's outcome in a bulk folder request (`POST /api/folders/bulk`, `POST /api/trash/restore`). */
+export type BulkResult = { ok: true; kind: 'file' | 'folder'; id: string } | BatchFailure;
 
 /** `GET /api/files/:id/manifest` and `POST /api/links/:id/open`. */
 export interface Manifest {
   fileId: string;
+  /** The name inside the file's authenticated metadata record: retrieval checks the record against it. */
   name: string;
+  /** The coordinator's display name after a rename (issue #18); retrieval saves under it. Absent: `name`. */
+  displayName?: string;
   size: number;
   type: string;
   k: number;
@@ -90,6 +144,8 @@ export type FileHealthState = 'healthy' | 'degraded' | 'at_risk' | 'unrecoverabl
 export interface FileView {
   id: string;
   name: string;
+  /** The folder the file is in (issue #18); null: the root. */
+  folderId?: string | null;
   size: number;
   type: string;
   k: number;

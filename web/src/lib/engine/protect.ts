@@ -18,7 +18,7 @@ import { renewer } from './tokens';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
-import type { FreshTokens, RelayReplacement, Reservation } from '@kofn/shared';
+import type { FreshTokens, OnNameConflict, RelayReplacement, Reservation } from '@kofn/shared';
 export type { Reservation };
 
 export interface ProtectProgress {
@@ -35,6 +35,9 @@ export interface ProtectOptions {
   onProgress?: (p: ProtectProgress) => void;
   /** Time bounds of relay requests (the page has them from the coordinator's KOFN_RELAY_TIMEOUT_*). */
   relayTimeouts?: Partial<RelayTimeouts>;
+  /** Issue #18: the folder the file goes in (absent: the root) and what to do if its name is taken there. */
+  folderId?: string | null;
+  onConflict?: OnNameConflict;
 }
 
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
@@ -69,11 +72,14 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
     size: file.size,
     type: file.type,
     k: opts.k,
-    ...(opts.relays ? { relays: opts.relays } : {})
+    ...(opts.relays ? { relays: opts.relays } : {}),
+    ...(opts.folderId ? { folderId: opts.folderId } : {}),
+    ...(opts.onConflict ? { onConflict: opts.onConflict } : {})
   });
   const state: StoredUpload = {
     fileId: r.fileId,
     file,
+    ...(r.name !== undefined && r.name !== file.name ? { name: r.name } : {}),
     k: r.k,
     n: r.n,
     chunkSize: r.chunkSize,
@@ -225,7 +231,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
 
     if (state.doneUpTo < 0) {
       const meta: MetadataRecord = {
-        name: state.file.name,
+        name: state.name ?? state.file.name,
         size: state.file.size,
         type: state.file.type || 'application/octet-stream',
         chunkSize: state.chunkSize,

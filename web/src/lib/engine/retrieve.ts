@@ -207,10 +207,11 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     if (meta.size !== m.size || meta.chunkCount !== m.chunkCount) {
       throw new KofnError('BAD_SHARE_FORMAT', 'The stored file does not match its manifest.');
     }
-    // The coordinator cannot rename a file (names are fixed at reserve), so a manifest naming it otherwise
-    // than its authenticated record is lying: refuse rather than pick one of the two.
+    // The manifest's `name` is the record's, fixed at reserve: a manifest naming it otherwise is lying, so
+    // refuse rather than pick one of the two. A renamed file (issue #18) is saved under the display name the
+    // person chose, which the coordinator keeps beside the record's (shared/docs/folders.md).
     if (meta.name !== m.name) throw new KofnError('METADATA_MISMATCH', 'The coordinator names this file differently from its authenticated record; nothing was saved.');
-    const opened = await sinkFor({ name: safeFileName(meta.name), size: meta.size, type: meta.type });
+    const opened = await sinkFor({ name: safeFileName(m.displayName ?? meta.name), size: meta.size, type: meta.type });
     sink = opened;
     let done = 0;
     const ready = new Map<number, Uint8Array<ArrayBuffer>>();

@@ -11,6 +11,8 @@ import { openDB, type IDBPDatabase } from 'idb';
 export interface StoredUpload {
   fileId: string;
   file: File;
+  /** The name reserved when it differs from the file's (a "keep both" choice, issue #18): the record holds it. */
+  name?: string;
   k: number;
   n: number;
   chunkSize: number;

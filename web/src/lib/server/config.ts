@@ -52,6 +52,8 @@ export interface CoordinatorConfig {
    * MIN_SCRAPE_TOKEN_LENGTH printable characters); unset, /metrics answers 404 (metrics.ts).
    */
   metricsToken: string | undefined;
+  /** How long removed files and folders stay in the trash before the automatic purge (KOFN_TRASH_DAYS, default 30; issue #18). */
+  trashMs: number;
 }
 
 /** Shortest token lifetime accepted: below it, a clock skew of a few seconds would expire tokens on arrival. */
@@ -100,6 +102,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       .map((s) => s.trim())
       .filter(Boolean),
     metricsToken: metricsToken(env.KOFN_METRICS_TOKEN),
+    trashMs: positive(env.KOFN_TRASH_DAYS, 30) * 86_400_000,
     tokenTtlS: Math.round(Math.min(MAX_TOKEN_LIFETIME_S, Math.max(MIN_TOKEN_TTL_S, positive(env.KOFN_TOKEN_TTL_SECONDS, MAX_TOKEN_LIFETIME_S)))),
     relayTimeouts: {
       headersMs: positive(env.KOFN_RELAY_TIMEOUT_HEADERS, DEFAULT_RELAY_TIMEOUTS.headersMs / 1000) * 1000,

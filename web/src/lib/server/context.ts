@@ -64,7 +64,7 @@ export function coordinator(): Promise<Coordinator> {
     });
     let lastCheck = 0;
     const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, handlers, async () => {
-      await runMaintenance(database.db, config.reservationTtlMs);
+      await runMaintenance(database.db, config.reservationTtlMs, new Date(), config.trashMs);
       // File health (issue #16): files whose shares were not checked within the `checking` period.
       await scheduleChecks(database.db, config.checkingMs);
       // Relay drains and losses (#16) whose relay still holds shares (an upload committed after they began).

@@ -4,7 +4,7 @@
  * a missing file) and a file's placements with their relays. Shared by files.ts, reservations.ts and
  * capabilities.ts, so none of them depends on another for these.
  */
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, isNull } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, placements, relays } from './db/schema.js';
@@ -44,7 +44,8 @@ export async function visibleFile(ctx: Ctx, rawId: unknown, opts: { grantee: boo
   const [row] = await ctx.db
     .select()
     .from(files)
-    .where(and(eq(files.id, fileId), inArray(files.status, opts.statuses)));
+    // A file in the trash (trash.ts) is out of reach of every file route until it is restored.
+    .where(and(eq(files.id, fileId), inArray(files.status, opts.statuses), isNull(files.trashedAt)));
   if (row?.ownerId === ctx.user.id) return row;
   if (row && opts.grantee) {
     const [g] = await ctx.db

@@ -4,10 +4,11 @@
  * tokens capabilities.ts, usage usage.ts, visibility and placements file-access.ts.
  * The coordinator never sees shares or plaintext; it only hands out capabilities and records placements.
  */
-import { and, desc, eq, inArray } from 'drizzle-orm';
+import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
 import { KofnError, digestRoot, shareChunkBounds, type BatchCommits, type CommitResult, type FileView, type Manifest, type RemoveResult } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, placements, relays, users } from './db/schema.js';
+import { replaceOnCommit } from './trash.js';
 import type { CoordinatorConfig } from './config.js';
 import type { SigningKey } from './signing-keys.js';
 import { listChunks } from './relay-client.js';
@@ -67,9 +68,11 @@ async function markCommitted(ctx: Ctx, verified: Array<{ file: FileRow; checked:
   const done = new Set<string>();
   await ctx.db.transaction(async (tx) => {
     for (const { file, checked } of verified) {
+      // `onConflict: 'replace'` (issue #18): the file it replaces goes to the trash as this one takes its name.
+      if (file.replacesId !== null) await replaceOnCommit(tx, file, now);
       const moved = await tx
         .update(files)
-        .set({ status: 'available', committedAt: now })
+        .set({ status: 'available', committedAt: now, replacesId: null })
         .where(and(eq(files.id, file.id), eq(files.status, 'reserved')))
         .returning({ id: files.id });
       if (moved.length === 0) continue;
@@ -173,6 +176,7 @@ function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig,
   return {
     id: f.id,
     name: f.name,
+    folderId: f.folderId,
     size: f.size,
     type: f.type,
     k: f.k,
@@ -231,8 +235,28 @@ function views(ctx: Ctx, rows: FileRow[], ps: PlacementRow[], now: Date, owners?
 
 const LISTED: Array<FileRow['status']> = ['available', 'reserved', 'deleting'];
 
+/**
+ * Listing views of some of the owner's files (one page of a folder: folders.ts listFolder), with their
+ * placements, renewal state and health, in the order given.
+ */
+export async function fileViews(ctx: Ctx, rows: FileRow[], now = new Date()): Promise<FileView[]> {
+  if (rows.length === 0) return [];
+  const scope = inArray(
+    files.id,
+    rows.map((r) => r.id)
+  );
+  const ps = await ctx.db.select(placementColumns).from(placements).innerJoin(files, eq(files.id, placements.fileId)).innerJoin(relays, eq(relays.id, placements.relayId)).where(scope);
+  const states = await renewalStates(ctx.db, rows);
+  return (await attachHealth(
+    ctx.db,
+    views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null })),
+    scope
+  )) satisfies FileView[];
+}
+
+/** Every file of the owner outside the trash, newest first (the whole list: folders.ts pages instead). */
 export async function listFiles(ctx: Ctx, now = new Date()) {
-  const mine = and(eq(files.ownerId, ctx.user.id), inArray(files.status, LISTED));
+  const mine = and(eq(files.ownerId, ctx.user.id), inArray(files.status, LISTED), isNull(files.trashedAt), isNull(files.replacesId));
   const rows = await ctx.db.select().from(files).where(mine).orderBy(desc(files.createdAt));
   // One join for all placements (a 10,000-id IN list was 3x slower on PGlite).
   const ps = await ctx.db.select(placementColumns).from(placements).innerJoin(files, eq(files.id, placements.fileId)).innerJoin(relays, eq(relays.id, placements.relayId)).where(mine);
@@ -245,7 +269,7 @@ export async function listFiles(ctx: Ctx, now = new Date()) {
 }
 
 export async function sharedWithMe(ctx: Ctx, now = new Date()) {
-  const granted = and(eq(grants.userId, ctx.user.id), eq(files.status, 'available'));
+  const granted = and(eq(grants.userId, ctx.user.id), eq(files.status, 'available'), isNull(files.trashedAt));
   const rows = await ctx.db
     .select({ f: files, owner: users })
     .from(grants)
@@ -300,7 +324,10 @@ export async function readManifest(db: Db, key: SigningKey, config: CoordinatorC
   );
   return {
     fileId: file.id,
-    name: file.name,
+    // Issue #18: the record's name (what retrieval checks the authenticated record against) and, after a
+    // rename, the display name retrieval saves under.
+    name: file.recordName ?? file.name,
+    ...(file.recordName !== null && file.recordName !== file.name ? { displayName: file.name } : {}),
     size: file.size,
     type: file.type,
     k: file.k,

@@ -60,7 +60,10 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   SECOND_FACTOR_REPLAYED: 401,
   SECOND_FACTOR_EXPIRED: 401,
   SECOND_FACTOR_REQUIRED: 403,
-  TOKEN_SCOPE: 403
+  TOKEN_SCOPE: 403,
+  // folders (folders.ts)
+  FOLDER_CYCLE: 409,
+  FOLDER_TOO_DEEP: 400
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */

@@ -1,6 +1,7 @@
 /**
  * Job handlers and periodic maintenance run by the coordinator's scheduler: deleting a file's shares on
- * every relay (retried until all confirm), removing stale reservations (reservations.ts sweepReservations), purging expired sessions.
+ * every relay (retried until all confirm), removing stale reservations (reservations.ts sweepReservations), purging
+ * the trash's expired items (trash.ts purgeTrash), purging expired sessions.
  */
 import { and, eq, ne } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
@@ -16,6 +17,7 @@ import { purgeExpiredLinks } from './share-links.js';
 import { purgeExpiredChallenges as purgePasskeyChallenges } from './passkeys.js';
 import { purgeExpiredChallenges as purgeSecondFactorChallenges } from './second-factor.js';
 import { sweepReservations } from './reservations.js';
+import { purgeTrash } from './trash.js';
 
 export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler> {
   return {
@@ -65,8 +67,10 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
   };
 }
 
-export async function runMaintenance(db: Db, reservationTtlMs: number, now = new Date()): Promise<void> {
+export async function runMaintenance(db: Db, reservationTtlMs: number, now = new Date(), trashMs = 30 * 86_400_000): Promise<void> {
   await sweepReservations(db, reservationTtlMs, now);
+  // Issue #18: the trash's automatic purge, through the same durable delete-file jobs as any deletion.
+  await purgeTrash(db, trashMs, now);
   await purgeExpiredSessions(db, now);
   await purgeExpiredApiTokens(db, now);
   await purgeLoginThrottle(db, now);

@@ -3,17 +3,30 @@
  * placement on relays with random distinct x, its upload tokens; replacing a relay that fails an upload;
  * and the sweep that removes reservations not committed in time. Committing one is files.ts commitFile.
  */
-import { and, eq, inArray, lt, ne, sql } from 'drizzle-orm';
-import { DEFAULT_CHUNK_SIZE, KofnError, MAX_SHARES, chunkCountFor, newFileId, type BatchFailure, type BatchReservations, type RelayReplacement, type Reservation, randomBelow } from '@kofn/shared';
+import { and, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import {
+  DEFAULT_CHUNK_SIZE,
+  KofnError,
+  MAX_SHARES,
+  chunkCountFor,
+  newFileId,
+  type BatchFailure,
+  type BatchReservations,
+  type OnNameConflict,
+  type RelayReplacement,
+  type Reservation,
+  randomBelow
+} from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { present } from './db/present.js';
-import { files, placements, relays } from './db/schema.js';
+import { files, folders, placements, relays } from './db/schema.js';
 import { enqueue } from './jobs.js';
 import * as v from './validate.js';
 import { isOnline, placementsOf, visibleFile, type Ctx } from './file-access.js';
 import { tokensFor } from './capabilities.js';
 import { heldBytes } from './usage.js';
 import { batchItems, failed } from './batch.js';
+import { folderNotFound, folderRef, freeName, holdsName, lockOwner, nameInUse, ownedFolders } from './folders.js';
 
 /** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates from random.ts). */
 function pickXs(n: number): number[] {
@@ -31,6 +44,9 @@ export interface ReserveInput {
   type: unknown;
   k: unknown;
   relays?: unknown;
+  /** Issue #18: the folder to put the file in (absent: the root), and what to do when the name is taken. */
+  folderId?: unknown;
+  onConflict?: unknown;
 }
 
 type RelayRow = typeof relays.$inferSelect;
@@ -42,10 +58,22 @@ interface Checked {
   type: string;
   k: number;
   chosen: RelayRow[];
+  folderId: string | null;
+  onConflict: OnNameConflict;
+}
+
+const CONFLICT_CHOICES: readonly OnNameConflict[] = ['fail', 'skip', 'keepBoth', 'replace'];
+
+function onConflict(raw: unknown): OnNameConflict {
+  if (raw === undefined) return 'fail';
+  if (typeof raw !== 'string' || !(CONFLICT_CHOICES as readonly string[]).includes(raw)) throw v.wrongValue('onConflict', CONFLICT_CHOICES.join(', '));
+  return raw as OnNameConflict;
 }
 
 function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRow[], now: Date): Checked {
   const name = v.fileName(input.name);
+  const folderId = folderRef(input.folderId);
+  const choice = onConflict(input.onConflict);
   if (typeof input.size !== 'number' || !Number.isSafeInteger(input.size) || input.size < 0) {
     throw new KofnError('FILE_TOO_BIG', 'File too big, empty or wrong field.');
   }
@@ -87,7 +115,7 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
   const n = chosen.length;
   if (n > MAX_SHARES) throw v.wrongValue('relays', 'at most 255 storage servers');
   if (k > n) throw new KofnError('THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.');
-  return { name, size, type, k, chosen };
+  return { name, size, type, k, chosen, folderId, onConflict: choice };
 }
 
 /** A file row and its placements for a checked request, ready to insert. */
@@ -107,10 +135,13 @@ function newReservation(ctx: Ctx, c: Checked, now: Date) {
       chunkSize,
       chunkCount: chunkCountFor(c.size, chunkSize),
       status: 'reserved' as const,
-      createdAt: now
+      createdAt: now,
+      folderId: c.folderId,
+      replacesId: null as string | null
     },
     placements: c.chosen.map((r, i) => ({ fileId: id, relayId: r.id, x: xs[i]! })),
-    chosen: c.chosen
+    chosen: c.chosen,
+    onConflict: c.onConflict
   };
 }
 type NewReservation = ReturnType<typeof newReservation>;
@@ -135,6 +166,7 @@ async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reser
   );
   return {
     fileId: r.file.id,
+    name: r.file.name,
     k: r.file.k,
     n: r.file.n,
     chunkSize: r.file.chunkSize,
@@ -146,19 +178,71 @@ async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reser
 
 export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Partial<ReserveInput>, now = new Date()): Promise<Reservation> {
   const all = await ctx.db.select().from(relays);
-  const r = newReservation(ctx, checkReservation(ctx, input, all, now), now);
+  const planned: Array<NewReservation | BatchFailure> = [newReservation(ctx, checkReservation(ctx, input, all, now), now)];
   const file = await ctx.db.transaction(async (tx) => {
-    await takeQuota(ctx, tx, r.file.size);
-    const [clash] = await tx
-      .select({ id: files.id })
-      .from(files)
-      .where(and(eq(files.ownerId, ctx.user.id), eq(files.name, r.file.name), ne(files.status, 'deleted')));
-    if (clash) throw new KofnError('FILENAME_IN_USE', 'Filename is already in use.');
+    await takeQuota(ctx, tx, (planned[0] as NewReservation).file.size);
+    await claimNames(tx, ctx.user.id, planned);
+    const r = planned[0]!;
+    if (!('file' in r)) throw new KofnError(r.error.code, r.error.message);
     const [row] = await tx.insert(files).values(r.file).returning();
     await tx.insert(placements).values(r.placements);
     return present(row, 'the new file');
   });
-  return answer(ctx, r, file.epoch);
+  return answer(ctx, planned[0] as NewReservation, file.epoch);
+}
+
+/**
+ * Settles each planned reservation's name in its folder (issue #18), under the owner's lock, in place: a
+ * folder that is not the owner's (or is in the trash) fails the item with NOT_FOUND; a name taken (by a
+ * file or folder there, or by an earlier item of this batch) fails it with FILENAME_IN_USE under `fail`
+ * and `skip`, takes the first free "name (n)" under `keepBoth`, and under `replace` marks the file holding
+ * it to be trashed when the new one commits (files.ts; a folder is never replaced by a file).
+ */
+async function claimNames(tx: Db, ownerId: string, planned: Array<NewReservation | BatchFailure>): Promise<void> {
+  await lockOwner(tx, ownerId);
+  const good = planned.filter((p): p is NewReservation => 'file' in p);
+  if (good.length === 0) return;
+  const alive = await ownedFolders(tx, ownerId, [...new Set(good.map((r) => r.file.folderId).filter((f): f is string => f !== null))]);
+  const names = [...new Set(good.map((r) => r.file.name))];
+  const key = (folderId: string | null, name: string) => `${folderId ?? ''}/${name}`;
+  const held = new Map<string, { kind: 'file' | 'folder' | 'batch'; id: string }>();
+  for (let i = 0; i < names.length; i += 500) {
+    const slice = names.slice(i, i + 500);
+    const fs = await tx
+      .select({ id: files.id, name: files.name, folderId: files.folderId })
+      .from(files)
+      .where(and(eq(files.ownerId, ownerId), inArray(files.name, slice), holdsName()));
+    for (const f of fs) held.set(key(f.folderId, f.name), { kind: 'file', id: f.id });
+    const ds = await tx
+      .select({ id: folders.id, name: folders.name, parentId: folders.parentId })
+      .from(folders)
+      .where(and(eq(folders.ownerId, ownerId), inArray(folders.name, slice), isNull(folders.trashedAt)));
+    for (const d of ds) held.set(key(d.parentId, d.name), { kind: 'folder', id: d.id });
+  }
+  const takenInBatch = new Map<string, Set<string>>();
+  for (const [i, p] of planned.entries()) {
+    if (!('file' in p)) continue;
+    const f = p.file;
+    if (f.folderId !== null && !alive.has(f.folderId)) {
+      planned[i] = failed(folderNotFound());
+      continue;
+    }
+    const h = held.get(key(f.folderId, f.name));
+    if (h) {
+      if (p.onConflict === 'keepBoth') {
+        f.name = await freeName(tx, ownerId, f.folderId, f.name, takenInBatch.get(f.folderId ?? ''));
+      } else if (p.onConflict === 'replace' && h.kind === 'file') {
+        f.replacesId = h.id;
+      } else {
+        planned[i] = failed(nameInUse());
+        continue;
+      }
+    }
+    held.set(key(f.folderId, f.name), { kind: 'batch', id: f.id });
+    const set = takenInBatch.get(f.folderId ?? '') ?? new Set<string>();
+    set.add(f.name);
+    takenInBatch.set(f.folderId ?? '', set);
+  }
 }
 
 /**
@@ -187,22 +271,7 @@ export async function reserveFiles(ctx: Ctx, input: Record<string, unknown>, now
       tx,
       good().reduce((sum, r) => sum + r.file.size, 0)
     );
-    const names = good().map((r) => r.file.name);
-    const taken = new Set(
-      names.length === 0
-        ? []
-        : (
-            await tx
-              .select({ name: files.name })
-              .from(files)
-              .where(and(eq(files.ownerId, ctx.user.id), inArray(files.name, names), ne(files.status, 'deleted')))
-          ).map((x) => x.name)
-    );
-    for (const [i, p] of planned.entries()) {
-      if (!('file' in p)) continue;
-      if (taken.has(p.file.name)) planned[i] = failed(new KofnError('FILENAME_IN_USE', 'Filename is already in use.'));
-      taken.add(p.file.name);
-    }
+    await claimNames(tx, ctx.user.id, planned);
     const rows = good();
     if (rows.length === 0) return new Map<string, number>();
     // Inserted in slices: one statement's parameters stay far below PostgreSQL's 65,535.

@@ -30,14 +30,19 @@ export function password(v: unknown): string {
 }
 
 /** File names: shown in the UI and rebuilt on disk, so no control or separator characters. */
-export function fileName(v: unknown): string {
+export function fileName(v: unknown, what = 'file name'): string {
   // Issue #17 defect 3: each refusal names its real reason (a long name used to read "Invalid character").
-  if (typeof v !== 'string' || v.length === 0) throw new KofnError('INVALID_FILENAME', 'The file name is not allowed: it is empty.');
-  if (v.length > 255) throw new KofnError('INVALID_FILENAME', `The file name is not allowed: it is ${v.length} characters long; at most 255 are allowed.`);
+  if (typeof v !== 'string' || v.length === 0) throw new KofnError('INVALID_FILENAME', `The ${what} is not allowed: it is empty.`);
+  if (v.length > 255) throw new KofnError('INVALID_FILENAME', `The ${what} is not allowed: it is ${v.length} characters long; at most 255 are allowed.`);
   if (/[\p{Cc}\p{Cf}/\\]/u.test(v) || v === '.' || v === '..' || v.trim() !== v) {
-    throw new KofnError('INVALID_FILENAME', 'The file name is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.');
+    throw new KofnError('INVALID_FILENAME', `The ${what} is not allowed: it contains a control character, a slash or a backslash, is "." or "..", or starts or ends with a space.`);
   }
   return v;
+}
+
+/** Folder names: the same rules as file names (a folder is rebuilt on disk and in ZIPs too). */
+export function folderName(v: unknown): string {
+  return fileName(v, 'folder name');
 }
 
 export function fileId(v: unknown): string {

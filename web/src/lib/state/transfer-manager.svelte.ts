@@ -13,7 +13,7 @@ import { protectFile, resumeUpload, type ProtectOptions, type ProtectProgress } 
 import { pendingUploads } from '$lib/engine/upload-store';
 import { retrieveFile, type RetrieveError, type Sink, type SinkFor } from '$lib/engine/retrieve';
 import { blobSink, canPickFile, pickFileSink, safeFileName, serviceWorkerSink } from '$lib/engine/sinks';
-import { KofnError, type RelayTimeouts } from '@kofn/shared';
+import { KofnError, type OnNameConflict, type RelayTimeouts } from '@kofn/shared';
 
 /** Transfer rows show progress this often at most: smooth to the eye, a handful of renders a second. */
 const PROGRESS_MS = 200;
@@ -60,8 +60,11 @@ class TransferManager {
     return this.#settings;
   }
 
-  /** Protects each file in turn with threshold k over the chosen relays. */
-  async protect(list: File[], sharing: { k: number; relays: string[] }): Promise<void> {
+  /**
+   * Protects each file in turn with threshold k over the chosen relays, into `place.folderId` (the root
+   * without one) resolving taken names by `place.onConflict` (issue #18; the coordinator refuses by default).
+   */
+  async protect(list: File[], sharing: { k: number; relays: string[] }, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<void> {
     for (const file of list) {
       const t = transfers.start('protect', file.name, file.size);
       const refused = this.#refusal(file);
@@ -71,7 +74,7 @@ class TransferManager {
       }
       try {
         const progress = this.#showProgress(t);
-        await protectFile(file, { k: sharing.k, relays: sharing.relays, ...this.#uploadCallbacks(t, progress) });
+        await protectFile(file, { k: sharing.k, relays: sharing.relays, ...place, ...this.#uploadCallbacks(t, progress) });
         this.#finish(t, progress);
       } catch (err) {
         this.#fail(t, err);

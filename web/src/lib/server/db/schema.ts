@@ -3,7 +3,7 @@
  * by drizzle-kit (`npm run db:generate -w web`) into `web/drizzle/`.
  */
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
 
 export const relays = pgTable('relays', {
   id: text('id').primaryKey(),
@@ -179,6 +179,37 @@ export const loginFailures = pgTable('login_failures', {
   windowStart: timestamp('window_start', { withTimezone: true }).notNull()
 });
 
+/**
+ * Folders (issue #18; folders.ts): structure the coordinator keeps, never stored on relays. A folder
+ * belongs to one owner; `parentId` null is the owner's root. Names are unique per parent among folders not
+ * in the trash, and a folder and a file of one parent never share a name (folders.ts checks that under the
+ * owner's lock, as one index cannot span two tables). Trashing (trash.ts) stamps the folder and everything
+ * under it with the same `trashedWith` (the id of the item the person trashed), so a trashed subtree is
+ * restored or purged as one.
+ */
+export const folders = pgTable(
+  'folders',
+  {
+    /** 32 lowercase hex digits, random. */
+    id: text('id').primaryKey(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    parentId: text('parent_id').references((): AnyPgColumn => folders.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    trashedAt: timestamp('trashed_at', { withTimezone: true }),
+    trashedWith: text('trashed_with')
+  },
+  (t) => [
+    uniqueIndex('folders_parent_name_idx')
+      .on(t.ownerId, sql`coalesce(${t.parentId}, '')`, t.name)
+      .where(sql`trashed_at is null`),
+    index('folders_parent_idx').on(t.parentId),
+    index('folders_trash_idx').on(t.ownerId, t.trashedWith)
+  ]
+);
+
 export const files = pgTable(
   'files',
   {
@@ -199,14 +230,30 @@ export const files = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     committedAt: timestamp('committed_at', { withTimezone: true }),
     lastRenewalAt: timestamp('last_renewal_at', { withTimezone: true }),
-    deletedAt: timestamp('deleted_at', { withTimezone: true })
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+    /** The folder the file is in (issue #18); null: the owner's root. */
+    folderId: text('folder_id').references(() => folders.id, { onDelete: 'set null' }),
+    /**
+     * The name inside the file's authenticated metadata record, kept once the file is renamed (`name` is
+     * then the coordinator's display name); null: never renamed, the record holds `name`. Retrieval checks
+     * the record against this and saves under the display name (shared/docs/folders.md).
+     */
+    recordName: text('record_name'),
+    /** In the trash since (trash.ts); still counted against the quota until purged. */
+    trashedAt: timestamp('trashed_at', { withTimezone: true }),
+    /** The item the person trashed (this file, or a folder above it): restored and purged together. */
+    trashedWith: text('trashed_with'),
+    /** A reservation made with `onConflict: 'replace'`: the file of that name goes to the trash when this one commits. */
+    replacesId: text('replaces_id')
   },
   (t) => [
-    // Names are unique per owner among files that are not deleted.
-    uniqueIndex('files_owner_name_idx')
-      .on(t.ownerId, t.name)
-      .where(sql`status <> 'deleted'`),
-    index('files_owner_idx').on(t.ownerId, t.status)
+    // Names are unique per folder among files that are not deleted nor in the trash; a reservation that
+    // replaces a file takes the name only when it commits (files.ts).
+    uniqueIndex('files_folder_name_idx')
+      .on(t.ownerId, sql`coalesce(${t.folderId}, '')`, t.name)
+      .where(sql`status <> 'deleted' and trashed_at is null and replaces_id is null`),
+    index('files_owner_idx').on(t.ownerId, t.status),
+    index('files_trash_idx').on(t.ownerId, t.trashedWith)
   ]
 );
 

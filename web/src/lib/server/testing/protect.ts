@@ -16,13 +16,28 @@ export interface Uploaded {
 }
 
 /** Reserves and uploads; `skip` leaves one (relay, index) out to fake a lost chunk. */
-export async function upload(ctx: Ctx, name: string, data: Uint8Array, k: number, opts: { relays?: string[]; skip?: [number, number] } = {}): Promise<Uploaded> {
-  const r = await reserveFile(ctx, { name, size: data.length, type: 'application/octet-stream', k, ...(opts.relays ? { relays: opts.relays } : {}) });
+export async function upload(
+  ctx: Ctx,
+  name: string,
+  data: Uint8Array,
+  k: number,
+  opts: { relays?: string[]; skip?: [number, number]; folderId?: string; onConflict?: string } = {}
+): Promise<Uploaded> {
+  const r = await reserveFile(ctx, {
+    name,
+    size: data.length,
+    type: 'application/octet-stream',
+    k,
+    ...(opts.relays ? { relays: opts.relays } : {}),
+    ...(opts.folderId ? { folderId: opts.folderId } : {}),
+    ...(opts.onConflict ? { onConflict: opts.onConflict } : {})
+  });
+  // The record holds the name reserved (a "keep both" reservation answers another one).
   const p = await createProtectStream({
     k,
     xs: r.placements.map((pl) => pl.x),
     fileId: fileIdFromHex(r.fileId),
-    file: { name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize }
+    file: { name: r.name ?? name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize }
   });
   const writing = (async () => {
     const w = p.writable.getWriter();
@@ -52,8 +67,8 @@ export async function roots(u: Uploaded): Promise<Record<string, string>> {
   return out;
 }
 
-export async function protect(ctx: Ctx, name: string, data: Uint8Array, k: number, relays?: string[]): Promise<string> {
-  const u = await upload(ctx, name, data, k, relays ? { relays } : {});
+export async function protect(ctx: Ctx, name: string, data: Uint8Array, k: number, relays?: string[], opts: { folderId?: string; onConflict?: string } = {}): Promise<string> {
+  const u = await upload(ctx, name, data, k, { ...(relays ? { relays } : {}), ...opts });
   await commitFile(ctx, u.fileId, { roots: await roots(u) });
   return u.fileId;
 }

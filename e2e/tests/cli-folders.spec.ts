@@ -1,0 +1,71 @@
+/**
+ * `kofn ls [path]` and `kofn protect --to FOLDER` (issue #18) with the real launcher against the shared
+ * stack: files protected into a folder path (made if missing; the batch and the streaming paths), listed
+ * by folder, retrieved byte-identical; a bad folder name is a one-line error with a stable code.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test, expect, ADMIN } from '../fixtures.js';
+
+const BIN = resolve(import.meta.dirname, '../../shared/bin/kofn.mjs');
+const work = mkdtempSync(join(tmpdir(), 'kofn-cli-folders-'));
+
+function kofn(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((res, rej) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: join(work, 'config') }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.once('error', rej);
+    child.once('close', (code) => res({ code, stdout: out, stderr: err }));
+    child.stdin.end(input);
+  });
+}
+
+const file = (name: string, size: number) => {
+  const data = randomBytes(size);
+  const path = join(work, name);
+  writeFileSync(path, data);
+  return { path, sha: createHash('sha256').update(data).digest('hex') };
+};
+
+test.afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+test('kofn protect --to makes the folder path and puts files there; kofn ls lists by folder', async ({ admin, stack }) => {
+  // The shared stack's admin exists once the fixture ran.
+  expect(admin.csrfToken).toBeTruthy();
+  const login = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], `${ADMIN.password}\n`);
+  expect(login.code, login.stderr).toBe(0);
+  const a = file('cli-fold-a.bin', 3000);
+  const b = file('cli-fold-b.bin', 5000);
+  const big = file('cli-fold-big.bin', 2 * 1024 * 1024);
+  const many = await kofn(['protect', a.path, b.path, '-k', '2', '--to', 'CliWork/2026', '--quiet']);
+  expect(many.code, many.stderr).toBe(0);
+  const one = await kofn(['protect', big.path, '-k', '2', '--to', 'CliWork', '--quiet']);
+  expect(one.code, one.stderr).toBe(0);
+
+  const root = JSON.parse((await kofn(['ls', '--json'])).stdout) as { folders: Array<{ name: string }>; files: Array<{ name: string }> };
+  expect(root.folders.map((f) => f.name)).toContain('CliWork');
+  expect(root.files.map((f) => f.name)).not.toContain('cli-fold-a.bin');
+  const work1 = await kofn(['ls', 'CliWork']);
+  expect(work1.code, work1.stderr).toBe(0);
+  expect(work1.stdout).toMatch(/2026\/$/m);
+  expect(work1.stdout).toContain('cli-fold-big.bin');
+  const inner = JSON.parse((await kofn(['ls', 'CliWork/2026', '--json'])).stdout) as { path: Array<{ name: string }>; files: Array<{ name: string; folderId: string }> };
+  expect(inner.path.map((p) => p.name)).toEqual(['CliWork', '2026']);
+  expect(inner.files.map((f) => f.name)).toEqual(['cli-fold-a.bin', 'cli-fold-b.bin']);
+
+  const out = join(work, 'back-a.bin');
+  const got = await kofn(['retrieve', 'cli-fold-a.bin', '-o', out]);
+  expect(got.code, got.stderr).toBe(0);
+  expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(a.sha);
+
+  const bad = await kofn(['protect', a.path, '-k', '2', '--to', 'ok/../bad']);
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toMatch(/^kofn: .*\[INVALID_FILENAME\]/m);
+  expect(bad.stderr).not.toMatch(/\n\s+at /);
+});

@@ -1,0 +1,111 @@
+/**
+ * The folder being shown (issue #18): its breadcrumbs, subfolders and files one page at a time from
+ * `GET /api/folders` (keyset pages: a folder of 10,000 files is never loaded whole), the multi-select,
+ * and the actions on folders and files (new folder, rename, move, remove to the trash, in bulk too).
+ * Pages render it; it acts (STYLE.md: rune state in a class, one exported instance).
+ */
+import { SvelteSet, SvelteURLSearchParams } from 'svelte/reactivity';
+import type { BulkResult, FileView, FolderListing, FolderView, OnNameConflict } from '@kofn/shared';
+import { api } from '$lib/api';
+
+/** Items per page: enough to fill a screen several times, small enough to render at once. */
+export const PAGE = 200;
+
+export type Item = { kind: 'file'; id: string; name: string } | { kind: 'folder'; id: string; name: string };
+
+export class FolderBrowser {
+  /** The folder shown; null: the root. */
+  folderId = $state<string | null>(null);
+  path = $state<Array<{ id: string; name: string }>>([]);
+  folders = $state<FolderView[]>([]);
+  files = $state<FileView[]>([]);
+  nextCursor = $state<string | null>(null);
+  /** Files and folders ticked for a bulk action. */
+  selectedFiles = new SvelteSet<string>();
+  selectedFolders = new SvelteSet<string>();
+  /** What protecting a file whose name is taken in this folder does (the coordinator refuses by default). */
+  onConflict = $state<OnNameConflict>('keepBoth');
+
+  get selectionSize(): number {
+    return this.selectedFiles.size + this.selectedFolders.size;
+  }
+
+  clearSelection(): void {
+    this.selectedFiles.clear();
+    this.selectedFolders.clear();
+  }
+
+  #url(cursor?: string | null): string {
+    const q = new SvelteURLSearchParams({ limit: String(PAGE) });
+    if (this.folderId) q.set('parent', this.folderId);
+    if (cursor) q.set('cursor', cursor);
+    return `/api/folders?${q}`;
+  }
+
+  /** Shows a folder (null: the root) from its first page. */
+  async open(folderId: string | null): Promise<void> {
+    this.folderId = folderId;
+    this.clearSelection();
+    await this.refresh();
+  }
+
+  /** Reloads the first page of the folder shown, keeping as many pages as were loaded (at most a few). */
+  async refresh(): Promise<void> {
+    const page = await api<FolderListing>('GET', this.#url());
+    this.path = page.path;
+    this.folders = page.folders;
+    this.files = page.files.filter((f) => f.status !== 'deleting');
+    this.nextCursor = page.nextCursor;
+  }
+
+  /** Appends the next page. */
+  async more(): Promise<void> {
+    if (!this.nextCursor) return;
+    const page = await api<FolderListing>('GET', this.#url(this.nextCursor));
+    this.folders = [...this.folders, ...page.folders];
+    this.files = [...this.files, ...page.files.filter((f) => f.status !== 'deleting')];
+    this.nextCursor = page.nextCursor;
+  }
+
+  async createFolder(name: string): Promise<FolderView> {
+    const made = await api<FolderView>('POST', '/api/folders', { name, ...(this.folderId ? { parentId: this.folderId } : {}) });
+    await this.refresh();
+    return made;
+  }
+
+  async rename(item: Item, name: string): Promise<void> {
+    await api('PATCH', item.kind === 'file' ? `/api/files/${item.id}` : `/api/folders/${item.id}`, { name });
+    await this.refresh();
+  }
+
+  /** Moves items into `to` (null: the root); answers the items that could not be moved, with why. */
+  async move(items: Item[], to: string | null): Promise<Array<{ item: Item; message: string }>> {
+    return this.#bulk('move', items, { to });
+  }
+
+  /** Moves items to the trash; answers the ones that could not be, with why. */
+  async trash(items: Item[]): Promise<Array<{ item: Item; message: string }>> {
+    return this.#bulk('trash', items, {});
+  }
+
+  /** The ticked items, as bulk actions take them. */
+  selection(): Item[] {
+    return [
+      ...this.folders.filter((f) => this.selectedFolders.has(f.id)).map((f) => ({ kind: 'folder' as const, id: f.id, name: f.name })),
+      ...this.files.filter((f) => this.selectedFiles.has(f.id)).map((f) => ({ kind: 'file' as const, id: f.id, name: f.name }))
+    ];
+  }
+
+  async #bulk(action: 'move' | 'trash', items: Item[], extra: Record<string, unknown>): Promise<Array<{ item: Item; message: string }>> {
+    const fileItems = items.filter((i) => i.kind === 'file');
+    const folderItems = items.filter((i) => i.kind === 'folder');
+    const { results } = await api<{ results: BulkResult[] }>('POST', '/api/folders/bulk', { action, files: fileItems.map((i) => i.id), folders: folderItems.map((i) => i.id), ...extra });
+    const ordered = [...fileItems, ...folderItems];
+    const failed = results.flatMap((r, i) => (r.ok ? [] : [{ item: ordered[i]!, message: r.error.message }]));
+    this.clearSelection();
+    await this.refresh();
+    return failed;
+  }
+}
+
+export const folderBrowser = new FolderBrowser();
