@@ -101,6 +101,8 @@ export function startTour(): Promise<void> {
       prevBtnText: 'Back',
       doneBtnText: 'Done',
       popoverClass: 'kofn-tour',
+      // Moves without the glide for people who asked their system for less motion (WCAG 2.3.3).
+      animate: !matchMedia('(prefers-reduced-motion: reduce)').matches,
       smoothScroll: false,
       stageRadius: 8,
       onPopoverRender: (popover) => {
