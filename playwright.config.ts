@@ -22,6 +22,7 @@ export const secondLaneSpecs = [
   'file-health.spec.ts',
   'hostile-relay.spec.ts',
   'late-failure.spec.ts',
+  'live-pings.spec.ts',
   'limits.spec.ts',
   'postgres-routes.spec.ts',
   'proxy-address.spec.ts',
