@@ -105,7 +105,8 @@ test('"No thanks" is remembered; Help starts the tour from another page; Escape 
     }).toPass({ timeout: 15_000 });
   }
   await expect(popover(page).locator('.driver-popover-title')).toHaveText('Your account');
-  await expect(page.getByTestId('account-menu')).toHaveClass(/driver-active-element/);
+  await expect(page.locator('[data-tour="account"]')).toHaveClass(/driver-active-element/);
+  await expect(page.locator('[data-tour="account"]').getByTestId('account-menu')).toBeVisible();
   await popover(page).getByRole('button', { name: 'Done' }).click();
   await expect(popover(page)).toHaveCount(0);
   await page.reload();

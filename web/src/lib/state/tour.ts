@@ -83,7 +83,7 @@ export const TOUR_STEPS: Array<{ element?: () => Element; title: string; descrip
     description: 'Jumps to each part of this page and, for administrators, to Administration. On a phone it is the row under the header.'
   },
   {
-    element: first('[data-testid="account-menu"]'),
+    element: first('[data-tour="account"]'),
     title: 'Your account',
     description: 'Account and security, Help (this tour), Documentation, About and Sign out. The moon or sun button beside it switches between dark and light.'
   }
@@ -113,6 +113,14 @@ export function startTour(): Promise<void> {
         skip.textContent = 'Skip tour';
         skip.addEventListener('click', () => tour.destroy());
         popover.footer.prepend(skip);
+      },
+      // driver.js marks the highlighted element as a popup trigger (aria-haspopup, -expanded, -controls): not
+      // allowed on the sections and the blank welcome anchor it highlights here (axe: aria-allowed-attr), and
+      // the popover is a labelled dialog that takes the focus anyway.
+      // (For a step with no element the hook gets none; the blank anchor is then the driver's active element.)
+      onHighlighted: (element, _step, { driver: d }) => {
+        const target = element ?? d.getActiveElement();
+        for (const a of ['aria-haspopup', 'aria-expanded', 'aria-controls']) target?.removeAttribute(a);
       },
       onDestroyed: () => resolve()
     });
