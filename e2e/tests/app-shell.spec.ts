@@ -250,6 +250,13 @@ test('phone: files are cards (name, size, date, health) with their actions in a 
   await expect(card).toContainText('2 of 3');
   await card.scrollIntoViewIfNeeded();
   await expect(card.getByTitle(name, { exact: true })).toBeInViewport();
+  // Storage servers: ping and status on screen, not pushed off to the right as in the table.
+  const servers = page.getByRole('region', { name: 'Storage servers' });
+  await servers.scrollIntoViewIfNeeded();
+  await expect(servers.getByTestId('relay-ping').first()).toHaveText(/ ms$/);
+  await expect(servers.getByTestId('relay-ping').first()).toBeInViewport({ ratio: 1 });
+  await expect(servers.getByTestId('relay-status').first()).toBeInViewport({ ratio: 1 });
+  await card.scrollIntoViewIfNeeded();
   // One menu button instead of a row of three, and it is on screen beside the cut name.
   const menu = card.getByRole('button', { name: `Actions for ${name}` });
   await expect(menu).toBeInViewport();
