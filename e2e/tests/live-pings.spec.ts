@@ -38,7 +38,7 @@ test('pings refresh while visible, stop while hidden, and a killed relay reads "
   });
   // Each ping goes straight to a relay, with no credentials of any kind.
   page.on('request', (r) => {
-    if (r.url().endsWith('/v1/ping')) expect(r.headers()['authorization']).toBeUndefined();
+    if (r.url().endsWith('/v1/ping')) expect(r.headers().authorization).toBeUndefined();
   });
 
   const names = stack.relayProcs.map((r) => r.name);

@@ -26,6 +26,9 @@ export class LivePings {
   start(relays: () => PingTarget[], onflip?: () => void): () => void {
     let timer: ReturnType<typeof setTimeout> | undefined;
     let stopped = false;
+    // Read through a function: TypeScript narrows a plain read after the early return to `false` for good,
+    // though stop() may set it while a round awaits its pings.
+    const isStopped = () => stopped;
     let running = false;
     const round = async () => {
       if (running || stopped || document.visibilityState !== 'visible') return;
@@ -38,13 +41,14 @@ export class LivePings {
           if (before !== undefined && Number.isFinite(before) !== Number.isFinite(ms)) flipped = true;
           this.times[id] = ms;
         }
-        if (flipped && !stopped) onflip?.();
+        // A page left meanwhile is not refreshed.
+        if (flipped && !isStopped()) onflip?.();
       } finally {
         running = false;
       }
     };
     const schedule = () => {
-      timer = setTimeout(() => void round().finally(() => stopped || schedule()), PING_EVERY_MS);
+      timer = setTimeout(() => void round().finally(() => isStopped() || schedule()), PING_EVERY_MS);
     };
     const onVisibility = () => void round();
     document.addEventListener('visibilitychange', onVisibility);
