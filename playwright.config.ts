@@ -22,6 +22,7 @@ export const secondLaneSpecs = [
   'file-health.spec.ts',
   'hostile-relay.spec.ts',
   'late-failure.spec.ts',
+  'live-pings.spec.ts',
   'limits.spec.ts',
   'offline-messages.spec.ts',
   'ops-backup.spec.ts',

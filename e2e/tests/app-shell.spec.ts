@@ -90,6 +90,8 @@ test('defect 1: a 255-character name is cut with its full name in a title, and t
   expect(await overflowX(page)).toBe(0);
   const row = page.getByTestId('file-row').filter({ has: page.getByText(name, { exact: true }) });
   await expect(row.getByTitle(name, { exact: true })).toBeVisible();
+  // Scrolled to vertically only: a button pushed off to the right stays out of the viewport.
+  await row.scrollIntoViewIfNeeded();
   await expect(row.getByRole('button', { name: `Retrieve ${name}` })).toBeInViewport();
   // Removed, it stays in the history: still no sideways scroll.
   await row.getByRole('button', { name: `Remove ${name}` }).click();
@@ -211,21 +213,76 @@ test('defect 11: sort headers show their direction, and a search with no match s
   await expect(table.getByTestId('file-row').filter({ hasText: 'sort-a.bin' })).toContainText('not due yet');
 });
 
-test('nothing overflows a 390 px phone, on any page', async ({ admin, browser, stack }) => {
+test('nothing overflows a 360 or 390 px phone, on any page', async ({ admin, browser, stack }) => {
   const { page } = admin;
-  await page.setViewportSize({ width: 390, height: 844 });
-  for (const path of ['/', '/admin', '/docs', '/about']) {
-    await page.goto(path);
-    await ready(page);
-    expect(await overflowX(page), path).toBe(0);
+  for (const width of [360, 390]) {
+    await page.setViewportSize({ width, height: 844 });
+    for (const path of ['/', '/admin', '/docs', '/about']) {
+      await page.goto(path);
+      await ready(page);
+      expect(await overflowX(page), `${path} at ${width} px`).toBe(0);
+    }
+    const anon = await (await browser.newContext({ baseURL: stack.url, viewport: { width, height: 844 } })).newPage();
+    for (const path of ['/login', '/setup']) {
+      await anon.goto(path);
+      await ready(anon);
+      expect(await overflowX(anon), `${path} at ${width} px`).toBe(0);
+    }
+    await anon.context().close();
   }
-  const anon = await (await browser.newContext({ baseURL: stack.url, viewport: { width: 390, height: 844 } })).newPage();
-  for (const path of ['/login', '/setup']) {
-    await anon.goto(path);
-    await ready(anon);
-    expect(await overflowX(anon), path).toBe(0);
-  }
-  await anon.context().close();
+});
+
+test('phone: files are cards (name, size, date, health) with their actions in a menu; admin users each get a menu', async ({ admin }) => {
+  test.setTimeout(120_000);
+  const { page } = admin;
+  expect([201, 409]).toContain((await admin.post('/api/users', { email: 'phone-user@kofn.test', displayName: 'Pham', password: 'a long password 1' })).status());
+  await page.goto('/');
+  await chooseSharing(page, 2, 3);
+  const name = `phone-${'card-'.repeat(40)}end.bin`;
+  await protectThroughUi(page, makeFile(name, 1500), name);
+
+  await page.setViewportSize({ width: 360, height: 800 });
+  const files = page.getByRole('region', { name: 'Your files' });
+  await expect(files.getByRole('table')).toHaveCount(0);
+  const card = files.getByTestId('file-card').filter({ has: page.getByTitle(name, { exact: true }) });
+  await expect(card).toBeVisible();
+  await expect(card).toContainText('1.5 KiB');
+  await expect(card).toContainText('2 of 3');
+  await card.scrollIntoViewIfNeeded();
+  await expect(card.getByTitle(name, { exact: true })).toBeInViewport();
+  // Storage servers: ping and status on screen, not pushed off to the right as in the table.
+  const servers = page.getByRole('region', { name: 'Storage servers' });
+  await servers.scrollIntoViewIfNeeded();
+  await expect(servers.getByTestId('relay-ping').first()).toHaveText(/ ms$/);
+  await expect(servers.getByTestId('relay-ping').first()).toBeInViewport({ ratio: 1 });
+  await expect(servers.getByTestId('relay-status').first()).toBeInViewport({ ratio: 1 });
+  await card.scrollIntoViewIfNeeded();
+  // One menu button instead of a row of three, and it is on screen beside the cut name.
+  const menu = card.getByRole('button', { name: `Actions for ${name}` });
+  await expect(menu).toBeInViewport();
+  expect(await overflowX(page)).toBe(0);
+  // The sort is a choice above the cards (a table's sort headers do not fit).
+  await expect(files.getByRole('combobox', { name: 'Sort Your files' })).toHaveValue('modifiedAt:desc');
+  await menu.click();
+  await expect(page.getByRole('menuitem')).toHaveText(['Retrieve', 'Share', 'Renew shares now', 'Remove']);
+  await page.getByRole('menuitem', { name: 'Remove' }).click();
+  await page.getByTestId('confirm-dialog').getByRole('button', { name: 'Remove' }).click();
+  await expect(card).toHaveCount(0);
+
+  await page.goto('/admin');
+  await ready(page);
+  const pham = page.getByTestId('user-row').filter({ hasText: 'phone-user@kofn.test' });
+  await expect(pham.getByRole('button', { name: 'Disable' })).toHaveCount(0);
+  await pham.getByRole('button', { name: 'Actions for phone-user@kofn.test' }).click();
+  await expect(page.getByRole('menuitem')).toHaveText(['Disable', 'Make administrator', 'Reset password', 'Delete']);
+  await page.getByRole('menuitem', { name: 'Reset password' }).click();
+  await expect(pham.getByLabel('New password for phone-user@kofn.test')).toBeVisible();
+  // One's own card offers no Disable, role change or Delete there either.
+  const me = page.getByTestId('user-row').filter({ hasText: '(you)' });
+  await me.getByRole('button', { name: /^Actions for / }).click();
+  await expect(page.getByRole('menuitem')).toHaveText(['Reset password']);
+  await page.keyboard.press('Escape');
+  expect(await overflowX(page)).toBe(0);
 });
 
 test('defect 4: the share dialog refuses your own address, keeps its list current, and "Shared by me" revokes', async ({ admin }) => {

@@ -1,0 +1,76 @@
+/**
+ * Issue #17, live pings: the dashboard measures the round trip from the browser to each storage server
+ * itself (the relay's public, tokenless /v1/ping), again every 10 s while the page is visible and never
+ * while it is hidden, and its status agrees with the ping: a relay killed under the page reads "no answer"
+ * and "not answering" together, without a reload. A stack of its own, since a relay is killed.
+ */
+import type { Page, Request } from '@playwright/test';
+import { test, expect } from '../fixtures.js';
+import { killRelay, startStack, type RunningStack } from '../stack.js';
+import { openAsNewAdmin, ready } from '../helpers.js';
+
+test.describe.configure({ timeout: 120_000 });
+
+let stack: RunningStack;
+test.beforeAll(async () => {
+  stack = await startStack({ relays: 3, tier: 'Pro', tolerateRelayExits: true });
+});
+test.afterAll(async () => {
+  await stack?.stop();
+});
+
+const row = (page: Page, name: string) => page.getByTestId('relay-row').filter({ hasText: name });
+
+/** Makes the page report itself hidden or visible, as switching tabs does, and tells it so. */
+async function setVisibility(page: Page, state: 'hidden' | 'visible'): Promise<void> {
+  await page.evaluate((s) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => s });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, state);
+}
+
+test('pings refresh while visible, stop while hidden, and a killed relay reads "no answer" and "not answering" at once', async ({ browser }) => {
+  const page = await openAsNewAdmin(browser, stack.url);
+  await ready(page);
+  const pings: Request[] = [];
+  page.on('request', (r) => {
+    if (r.url().endsWith('/v1/ping')) pings.push(r);
+  });
+  // Each ping goes straight to a relay, with no credentials of any kind.
+  page.on('request', (r) => {
+    if (r.url().endsWith('/v1/ping')) expect(r.headers().authorization).toBeUndefined();
+  });
+
+  const names = stack.relayProcs.map((r) => r.name);
+  const measured: string[] = [];
+  for (const name of names) {
+    await expect(row(page, name).getByTestId('relay-ping')).toHaveText(/^\d+(\.\d)? ms$/);
+    await expect(row(page, name).getByTestId('relay-status')).toHaveText('online');
+    measured.push(`${name} ${await row(page, name).getByTestId('relay-ping').innerText()}`);
+  }
+  test.info().annotations.push({ type: 'first pings (loopback)', description: measured.join(', ') });
+
+  // Refreshed while visible: a second round within the 10 s period (3 pings per relay per round).
+  const firstRound = pings.length;
+  await expect.poll(() => pings.length, { timeout: 20_000 }).toBeGreaterThanOrEqual(firstRound + 3 * names.length);
+
+  // Hidden: no round for longer than a period.
+  await setVisibility(page, 'hidden');
+  await page.waitForTimeout(1000); // a round already under way finishes
+  const whileHidden = pings.length;
+  await page.waitForTimeout(11_000);
+  expect(pings.length).toBe(whileHidden);
+
+  // Visible again: a round at once.
+  await setVisibility(page, 'visible');
+  await expect.poll(() => pings.length, { timeout: 5000 }).toBeGreaterThan(whileHidden);
+
+  // A relay killed under the open page: within a period it reads "no answer" and "not answering" together;
+  // the others stay online.
+  const victim = stack.relayProcs[2]!;
+  await killRelay(victim);
+  await expect(row(page, victim.name).getByTestId('relay-ping')).toHaveText('no answer', { timeout: 20_000 });
+  await expect(row(page, victim.name).getByTestId('relay-status')).toHaveText('not answering');
+  for (const name of names.filter((n) => n !== victim.name)) await expect(row(page, name).getByTestId('relay-status')).toHaveText('online');
+  await page.context().close();
+});
