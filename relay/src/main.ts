@@ -21,6 +21,10 @@ import type { ChunkStore } from './storage/types.js';
 import type { KeySource } from './capability.js';
 import { coordinatorKeys } from './coordinator-keys.js';
 import { hardenServer, limitsFromEnv, serverOptions } from './server-limits.js';
+import { tuneRuntime } from './runtime-tuning.js';
+
+// Before any traffic: V8's young generation stays small (runtime-tuning.ts, measured there).
+tuneRuntime();
 
 function argValue(name: string): string | undefined {
   const i = process.argv.indexOf(name);
