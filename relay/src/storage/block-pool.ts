@@ -25,8 +25,12 @@ export function takeBlock(): Buffer {
   return free.pop() ?? Buffer.allocUnsafeSlow(BLOCK_BYTES);
 }
 
-/** Gives a block back once nothing (a pending write, a socket) refers to it any more. */
+/**
+ * Gives a block back once nothing (a pending write, a socket) refers to it any more. Giving one back twice
+ * would hand it to two transfers at once: refused loudly (a bug, never a client's doing).
+ */
 export function giveBlock(block: Buffer): void {
+  if (free.includes(block)) throw new Error('block-pool: a block was given back twice');
   if (free.length < MAX_FREE && block.length === BLOCK_BYTES) free.push(block);
 }
 
