@@ -5,13 +5,13 @@
  * pool only once their writes are over, each once (block-pool.ts refuses a second give-back).
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { createServer, get, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { randomBytes } from '@kofn/shared';
 import { BLOCK_BYTES, freeBlocks } from './block-pool.js';
 import { sendFile } from './send-file.js';
@@ -19,6 +19,8 @@ import { sendFile } from './send-file.js';
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const dir = mkdtempSync(join(tmpdir(), 'kofn-send-file-'));
 let server: Server | undefined;
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 afterEach(async () => {
   await new Promise<void>((res) => {
