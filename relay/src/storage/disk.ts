@@ -84,8 +84,7 @@ export class DiskStore implements ChunkStore {
           return { created: false };
         }
         const dir = this.#dir(fileId);
-        await mkdir(dir, { recursive: true });
-        await link(spooled.path, join(dir, `${index}.${spooled.digest}`));
+        await this.#linkInto(dir, spooled.path, join(dir, `${index}.${spooled.digest}`));
         // Only an fsync that began after this link answers it (group commit, dir-sync.ts).
         await this.dirSync.sync(dir);
         this.#used += spooled.size;
@@ -94,6 +93,21 @@ export class DiskStore implements ChunkStore {
         await unlink(spooled.path).catch(() => undefined);
       }
     });
+  }
+
+  /**
+   * Links the spool file into the chunk folder, making the folder only when the link says it is missing:
+   * a file's chunks after the first find it there, and skip mkdir's syscalls (issue #14). A delete may
+   * remove an emptied folder at any time (it holds another chunk's lock), hence the retry.
+   */
+  async #linkInto(dir: string, from: string, to: string): Promise<void> {
+    try {
+      await link(from, to);
+    } catch (err) {
+      if (!notFound(err)) throw err;
+      await mkdir(dir, { recursive: true });
+      await link(from, to);
+    }
   }
 
   async head(fileId: string, index: number): Promise<ChunkInfo | undefined> {
