@@ -81,9 +81,9 @@ const nowS = (): number => Math.floor(Date.now() / 1000);
 function cached(key: KeySource, cacheKey: string): Capability | undefined {
   const entries = verified.get(key);
   const hit = entries?.get(cacheKey);
-  if (!hit) return undefined;
+  if (!entries || !hit) return undefined;
   if (nowS() < hit.until) return hit.cap;
-  entries!.delete(cacheKey);
+  entries.delete(cacheKey);
   return undefined;
 }
 
@@ -94,7 +94,8 @@ function remember(key: KeySource, cacheKey: string, cap: Capability, exp: number
     verified.set(key, entries);
   }
   // Map keeps insertion order: the first key is the oldest entry.
-  if (entries.size >= MAX_CACHED_TOKENS) entries.delete(entries.keys().next().value!);
+  const oldest = entries.size >= MAX_CACHED_TOKENS ? entries.keys().next() : undefined;
+  if (oldest && !oldest.done) entries.delete(oldest.value);
   entries.set(cacheKey, { cap, until: Math.min(exp + CLOCK_TOLERANCE_S, nowS() + CACHE_TTL_S) });
 }
 

@@ -107,7 +107,8 @@ async function start(args: string[], env: Record<string, string>): Promise<{ chi
 
 // KOFN_BENCH_RELAY_THREADPOOL=n gives the relay (only) UV_THREADPOOL_SIZE=n, as a launcher would.
 const relayThreads: Record<string, string> = process.env.KOFN_BENCH_RELAY_THREADPOOL ? { UV_THREADPOOL_SIZE: process.env.KOFN_BENCH_RELAY_THREADPOOL } : {};
-const startRelay = () => start([main], { ...relayThreads, KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' });
+const startRelay = () =>
+  start([main], { ...relayThreads, KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' });
 
 function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
