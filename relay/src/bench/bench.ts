@@ -7,7 +7,9 @@
  * the same bodies; rounds alternate which server goes first. Also the servers' CPU time per MB (user +
  * system, every thread, from /proc) and the relay's peak RSS with 32 concurrent uploads.
  * Medians of KOFN_BENCH_ROUNDS rounds (default 9) of 24 chunks, and the median of the per-round ratios;
- * MB = 10^6 bytes.
+ * MB = 10^6 bytes. For profiling: KOFN_BENCH_GET=0 (PUT only), KOFN_BENCH_CONCURRENCY=16 (one level),
+ * KOFN_BENCH_NODE_ARGS="--cpu-prof" (both servers), KOFN_BENCH_RELAY_THREADPOOL=16 (the relay's
+ * UV_THREADPOOL_SIZE, as web/scripts/stack.mjs and relay/Dockerfile set it).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
