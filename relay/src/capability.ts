@@ -49,9 +49,67 @@ function isCanonicalBase64url(segment: string): boolean {
   return Buffer.from(segment, 'base64url').toString('base64url') === segment;
 }
 
+/** jose's clock tolerance below, in seconds: a token is accepted until `exp + CLOCK_TOLERANCE_S`. */
+const CLOCK_TOLERANCE_S = 5;
+/** Verified tokens remembered per key source and relay id; the oldest is dropped when full. */
+export const MAX_CACHED_TOKENS = 1024;
+/**
+ * A remembered verification is reused at most this long, even when the token lives longer: a key the
+ * coordinator withdrew from its JWKS stops verifying new requests within a minute, not at the token's end.
+ */
+const CACHE_TTL_S = 60;
+
+interface Verified {
+  cap: Capability;
+  /** Epoch second from which the entry is no longer used (then jose verifies again and answers). */
+  until: number;
+}
+
+/**
+ * Verified capabilities by key source, then by `<relay id> <Authorization header>` (issue #14): an upload
+ * of a file sends one token with every chunk, and verifying its Ed25519 signature again for each was a
+ * visible share of a chunk PUT's CPU. Only successes are kept, each no longer than jose would still accept
+ * the token (`exp` plus the clock tolerance) and never longer than CACHE_TTL_S; a token is bound to its
+ * key source and audience by the keys, so another relay or key set never sees this one's entries. Replay
+ * semantics are unchanged: a relay never refused a token for having been used before, it only checks scope
+ * and lifetime, and both still hold for a cached token.
+ */
+const verified = new WeakMap<object, Map<string, Verified>>();
+
+const nowS = (): number => Math.floor(Date.now() / 1000);
+
+function cached(key: KeySource, cacheKey: string): Capability | undefined {
+  const entries = verified.get(key);
+  const hit = entries?.get(cacheKey);
+  if (!entries || !hit) return undefined;
+  if (nowS() < hit.until) return hit.cap;
+  entries.delete(cacheKey);
+  return undefined;
+}
+
+function remember(key: KeySource, cacheKey: string, cap: Capability, exp: number): void {
+  let entries = verified.get(key);
+  if (!entries) {
+    entries = new Map();
+    verified.set(key, entries);
+  }
+  // Map keeps insertion order: the first key is the oldest entry.
+  const oldest = entries.size >= MAX_CACHED_TOKENS ? entries.keys().next() : undefined;
+  if (oldest && !oldest.done) entries.delete(oldest.value);
+  entries.set(cacheKey, { cap, until: Math.min(exp + CLOCK_TOLERANCE_S, nowS() + CACHE_TTL_S) });
+}
+
+/** Entries remembered for `key` (tests). */
+export function cachedTokens(key: KeySource): number {
+  return verified.get(key)?.size ?? 0;
+}
+
 export async function verifyCapability(authorization: string | undefined, key: KeySource, relayId: string): Promise<Capability> {
   if (!authorization) throw new KofnError('TOKEN_MISSING', 'A capability token is required.');
   if (authorization.length > MAX_TOKEN_BYTES) throw new KofnError('TOKEN_INVALID', INVALID);
+  const cacheKey = `${relayId} ${authorization}`;
+  const hit = cached(key, cacheKey);
+  if (hit) return hit;
   const m = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization);
   if (!m) throw new KofnError('TOKEN_INVALID', INVALID);
   if (!m[1]!.split('.').every(isCanonicalBase64url)) throw new KofnError('TOKEN_INVALID', INVALID);
@@ -62,11 +120,14 @@ export async function verifyCapability(authorization: string | undefined, key: K
       audience: relayId,
       requiredClaims: ['exp', 'iat', 'jti'],
       maxTokenAge: MAX_TOKEN_LIFETIME_S + 60,
-      clockTolerance: 5
+      clockTolerance: CLOCK_TOLERANCE_S
     });
     if ((payload.exp as number) - (payload.iat as number) > MAX_TOKEN_LIFETIME_S) throw new KofnError('TOKEN_INVALID', INVALID);
     if (typeof payload.jti !== 'string') throw new KofnError('TOKEN_INVALID', INVALID);
-    return { ...parseCapabilityClaims(payload), jti: payload.jti, sub: payload.sub };
+    // Frozen: every request with this token shares the object.
+    const cap: Capability = Object.freeze({ ...parseCapabilityClaims(payload), jti: payload.jti, sub: payload.sub });
+    remember(key, cacheKey, cap, payload.exp as number);
+    return cap;
   } catch (err) {
     throw mapJoseError(err);
   }

@@ -3,6 +3,8 @@
  * kofn relay entry point: `kofn-relay [--config relay.json] [--scrub]`; environment overrides the file.
  * Prints one JSON line `{"event":"listening",...}` on stdout once it serves (launchers wait for it).
  */
+// First, before the other modules load and grow it: V8's young generation stays small (runtime-tuning.ts).
+import './runtime-tuning.js';
 import { serve } from '@hono/node-server';
 import { pino } from 'pino';
 import { mkdirSync } from 'node:fs';

@@ -13,11 +13,12 @@
  * Everything else stays in Hono: routing, the token check (before any body byte is read), CORS,
  * security headers, the request id, error answers. Only the bytes skip the Web-stream detour:
  *   - in: `requestBody(c)` gives the `IncomingMessage` itself (Node's socket reads are fresh buffers
- *     the parser never reuses, so they are hashed and written as they are);
+ *     the parser never reuses; ingest hashes each and copies it into a reused write block);
  *   - out: `chunkAnswer(c, chunk, headers)` answers with no body inside Hono and remembers the chunk;
  *     `withNodeBodies(app)` then writes the status and every header Hono produced (its middleware
- *     included) with `writeHead` and pipes the chunk's Node stream into the response, as a minimal
- *     node:http server does, and tells the adapter the answer is sent (`RESPONSE_ALREADY_SENT`, the
+ *     included) with `writeHead` and sends the chunk's file into the response through two reused
+ *     blocks (storage/send-file.ts; a chunk with no file, e.g. from S3, is piped as a Node stream),
+ *     and tells the adapter the answer is sent (`RESPONSE_ALREADY_SENT`, the
  *     adapter's documented way, @hono/node-server README "Direct response from Node.js API").
  * Without Node's server (`app.request()` in tests) both fall back to the Web streams, same bytes.
  */
@@ -29,6 +30,7 @@ import type { Context, Env, Hono } from 'hono';
 // recognises it by its header and writes nothing (node_modules/@hono/node-server/dist/utils/response).
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { StoredChunk } from './storage/types.js';
+import { sendFile } from './storage/send-file.js';
 
 interface NodeEnv {
   incoming?: unknown;
@@ -78,7 +80,8 @@ export function withNodeBodies<E extends Env>(app: Hono<E>): Hono<E> {
     pending.delete(outgoing);
     if (res.status !== 200) {
       // Something after the handler turned the answer into an error: send that, release the file.
-      chunk.open().destroy();
+      if (chunk.file) void chunk.file.close().catch(() => undefined);
+      else chunk.open().destroy();
       return res;
     }
     const headers: OutgoingHttpHeaders = {};
@@ -88,7 +91,15 @@ export function withNodeBodies<E extends Env>(app: Hono<E>): Hono<E> {
     outgoing.writeHead(200, headers);
     // A read error or a client gone destroys both ends (the client sees a short body, never a wrong
     // one); the server's idle and answer deadlines (server-limits.ts) still apply to this socket.
-    pipeline(chunk.open(), outgoing).catch(() => undefined);
+    const file = chunk.file;
+    if (file) {
+      // A disk chunk: file to socket through reused blocks (storage/send-file.ts).
+      sendFile(file, chunk.size, outgoing)
+        .catch(() => undefined)
+        .finally(() => void file.close().catch(() => undefined));
+    } else {
+      pipeline(chunk.open(), outgoing).catch(() => undefined);
+    }
     return RESPONSE_ALREADY_SENT;
   };
   return app;

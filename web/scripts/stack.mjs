@@ -268,6 +268,9 @@ async function main() {
           ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
           KOFN_RELAY_HEARTBEAT: '5',
           KOFN_WEB_ORIGINS: origin,
+          // Each upload's fsyncs hold a libuv pool thread; 16 keep 16 concurrent uploads' writes from
+          // queueing behind them (relay bench, issue #14). An operator's own setting wins.
+          UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
           ...opts.relayEnv[name]
         },
         {

@@ -11,11 +11,10 @@ import { join } from 'node:path';
 import { KofnError } from '@kofn/shared';
 import { KeyedLock } from './keyed-lock.js';
 import { DirSync } from './dir-sync.js';
+import { BLOCK_BYTES } from './block-pool.js';
 import type { ChunkInfo, ChunkStore, Spooled, StoredChunk } from './types.js';
 
 const NAME = /^(\d{1,10})\.([0-9a-f]{64})$/;
-/** Read size for serving chunks: 256 KiB reads cut per-chunk overhead 4x against the 64 KiB default. */
-const READ_BLOCK = 256 * 1024;
 
 function notFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -85,8 +84,7 @@ export class DiskStore implements ChunkStore {
           return { created: false };
         }
         const dir = this.#dir(fileId);
-        await mkdir(dir, { recursive: true });
-        await link(spooled.path, join(dir, `${index}.${spooled.digest}`));
+        await this.#linkInto(dir, spooled.path, join(dir, `${index}.${spooled.digest}`));
         // Only an fsync that began after this link answers it (group commit, dir-sync.ts).
         await this.dirSync.sync(dir);
         this.#used += spooled.size;
@@ -95,6 +93,21 @@ export class DiskStore implements ChunkStore {
         await unlink(spooled.path).catch(() => undefined);
       }
     });
+  }
+
+  /**
+   * Links the spool file into the chunk folder, making the folder only when the link says it is missing:
+   * a file's chunks after the first find it there, and skip mkdir's syscalls (issue #14). A delete may
+   * remove an emptied folder at any time (it holds another chunk's lock), hence the retry.
+   */
+  async #linkInto(dir: string, from: string, to: string): Promise<void> {
+    try {
+      await link(from, to);
+    } catch (err) {
+      if (!notFound(err)) throw err;
+      await mkdir(dir, { recursive: true });
+      await link(from, to);
+    }
   }
 
   async head(fileId: string, index: number): Promise<ChunkInfo | undefined> {
@@ -114,7 +127,7 @@ export class DiskStore implements ChunkStore {
     // Open now, so a concurrent delete cannot pull the file from under the response.
     const fh = await open(found.path, 'r');
     const { size } = await fh.stat();
-    return { index, size, digest: found.digest, open: () => createReadStream('', { fd: fh, autoClose: true, highWaterMark: READ_BLOCK }) };
+    return { index, size, digest: found.digest, file: fh, open: () => createReadStream('', { fd: fh, autoClose: true, highWaterMark: BLOCK_BYTES }) };
   }
 
   async list(fileId: string): Promise<ChunkInfo[]> {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { HEADER_BYTES } from '@kofn/shared';
 import { ingest } from './ingest.js';
+import { BLOCK_BYTES, freeBlocks } from './block-pool.js';
 import { newFileId, shareChunk } from '../testing/chunks.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
@@ -135,5 +136,22 @@ describe('ingest', () => {
     expect(pulls).toBeLessThan(10);
     expect(cancelled).toBe(true);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('writes through reused blocks: each back in the pool once after a stored chunk and after a refusal mid-write', async () => {
+    const dir = spool();
+    const fid = newFileId();
+    const chunk = shareChunk(fid, 1, 4 * BLOCK_BYTES + 5);
+    await ingest(body(chunk, 65_536), { spoolDir: dir, maxBytes: 8 * BLOCK_BYTES, fileId: fid, index: 1 });
+    const settled = freeBlocks();
+    expect(settled).toBeGreaterThanOrEqual(2);
+    // Over the limit after two and a half blocks: one block written, one in flight or full, one part-filled.
+    expect(await refusal(ingest(body(chunk, 65_536), { spoolDir: dir, maxBytes: 2 * BLOCK_BYTES + 100, fileId: fid, index: 1 }))).toMatch(/^PAYLOAD_TOO_LARGE/);
+    expect(freeBlocks()).toBe(settled);
+    // Uploads at once never share a block: every spool file holds its own bytes.
+    const chunks = Array.from({ length: 12 }, (_, i) => shareChunk(fid, i + 1, 3 * BLOCK_BYTES + i));
+    const outs = await Promise.all(chunks.map((c, i) => ingest(body(c, 65_539), { spoolDir: dir, maxBytes: 4 * BLOCK_BYTES, fileId: fid, index: i + 1 })));
+    for (const [i, out] of outs.entries()) expect(sha(readFileSync(out.path))).toBe(sha(chunks[i]!));
+    expect(freeBlocks()).toBeLessThanOrEqual(32);
   });
 });

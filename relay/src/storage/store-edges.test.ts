@@ -4,7 +4,7 @@
  * kept by commit and delete, listings in numeric order, the spool file gone after every commit, the words
  * of a conflict, and objects that are not chunks ignored.
  */
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,3 +162,23 @@ async function readAll(s: ChunkStore, fileId: string, index: number): Promise<Bu
   for await (const p of c.open()) parts.push(p as Buffer);
   return Buffer.concat(parts);
 }
+
+describe('disk commit makes the file folder only when the link needs it (issue #14)', () => {
+  it('stores a new file’s chunks committed at once, and again after a delete removed its emptied folder', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'kofn-disk-'));
+    const store = new DiskStore(root);
+    await store.init();
+    const fid = newFileId();
+    const folder = join(root, 'chunks', fid.slice(0, 2), fid);
+    // Eight first chunks race to link into a folder that does not exist yet.
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => put(store, fid, i, shareChunk(fid, i, 100 + i))));
+    expect(results.every((r) => r.created)).toBe(true);
+    expect((await store.list(fid)).map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(await store.deleteFile(fid)).toBe(8);
+    expect(existsSync(folder)).toBe(false);
+    expect(await put(store, fid, 3, shareChunk(fid, 3, 50))).toEqual({ created: true });
+    expect((await store.list(fid)).map((c) => c.index)).toEqual([3]);
+    expect(readdirSync(store.spoolDir)).toEqual([]);
+    rmSync(root, { recursive: true, force: true });
+  });
+});

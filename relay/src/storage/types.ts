@@ -6,6 +6,7 @@
  * hashing and checking its share header; `commit` then makes it visible atomically, or finds an identical
  * chunk already there (no-op), or a different one (CONFLICT). No partial chunk is ever visible.
  */
+import type { FileHandle } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 
 export interface Spooled {
@@ -22,7 +23,14 @@ export interface ChunkInfo {
 }
 
 export interface StoredChunk extends ChunkInfo {
+  /** The bytes as a stream, which closes whatever it opened when it ends or is destroyed. */
   open: () => Readable;
+  /**
+   * Disk only: the chunk's file, opened at `get` (so a concurrent delete cannot pull it away), for sending
+   * without a stream (send-file.ts). Whoever takes the answer uses either `open()` or this, never both, and
+   * closes this one when done.
+   */
+  file?: FileHandle;
 }
 
 export interface ChunkStore {
