@@ -8,8 +8,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { KofnError, type ErrorCode } from '../errors.js';
 
 export type WorkerRequest =
@@ -28,18 +26,6 @@ export interface WorkerReply {
   data?: Uint8Array<ArrayBuffer>;
   flags?: number;
   bad?: number[];
-}
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (opts: { type: 'minor' | 'major' }) => void;
-
-/**
- * A young-generation collection: the transfer loops call it every few chunks, because this thread too
- * leaves about a chunk of garbage per chunk (response bodies read in pieces and joined) that V8 collects
- * late; see codec-worker.ts for the measured effect. Cheap: this heap is a few MiB.
- */
-export function collectYoung(): void {
-  gc({ type: 'minor' });
 }
 
 /**

@@ -5,6 +5,8 @@
  * running operation through one AbortSignal (uploads are removed, partial downloads deleted); a second
  * Ctrl-C exits at once.
  */
+// First: the heap's settings apply before anything allocates (heap.ts).
+import './heap.js';
 import { hasErrorCode } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import * as commands from './commands.js';

@@ -18,7 +18,8 @@ import type { Coordinator } from './coordinator.js';
 import { chunksOf } from '../chunker.js';
 import type { Source } from './source.js';
 import type { ResumePoint, UploadStore } from './upload-state.js';
-import { collectYoung, type CodecPool } from './codec-pool.js';
+import type { CodecPool } from './codec-pool.js';
+import { collectYoung } from './heap.js';
 import type { FreshTokens, RelayReplacement, Reservation } from '../protocol/api-types.js';
 export type { Reservation };
 

@@ -14,7 +14,8 @@ import { shareChunkBounds } from '../share-sizes.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { Coordinator } from './coordinator.js';
 import type { Manifest } from '../protocol/api-types.js';
-import { collectYoung, type CodecPool } from './codec-pool.js';
+import type { CodecPool } from './codec-pool.js';
+import { collectYoung } from './heap.js';
 export type { Manifest };
 
 export interface Sink {
