@@ -42,6 +42,11 @@ port.on('message', (msg: WorkerRequest) => {
 });
 
 function answer(msg: WorkerRequest): Promise<void> {
+  if (process.env.KOFN_MEMDEBUG && calls % 100 === 0) {
+    const u = process.memoryUsage();
+    const M = (x: number) => (x / 1048576).toFixed(0);
+    process.stderr.write(`W${calls} rss ${M(u.rss)} heapTot ${M(u.heapTotal)} heapUsed ${M(u.heapUsed)} ext ${M(u.external)} ab ${M(u.arrayBuffers)}\n`);
+  }
   if (++calls % COLLECT_EVERY === 0) collect({ type: 'minor' });
   return handle(msg).then(
     ({ reply, transfer }) => port.postMessage(reply, transfer),

@@ -16,6 +16,7 @@ import type { Coordinator } from './coordinator.js';
 import type { Manifest } from '../protocol/api-types.js';
 import type { CodecPool } from './codec-pool.js';
 import { collectYoung } from './heap.js';
+import { chunksInFlight } from './in-flight.js';
 export type { Manifest };
 
 export interface Sink {
@@ -53,6 +54,8 @@ export interface RetrieveResult {
  * the collection every chunk below), at 74-79 MB/s with 6 against 32-51 MB/s with 8 in the same runs.
  */
 const IN_FLIGHT = 6;
+/** Bytes one chunk in flight holds: its k share chunks, each read in pieces and joined, and the rebuilt chunk (in-flight.ts). */
+const bytesInFlight = (m: Manifest) => m.chunkSize * (1 + 2 * m.k);
 /** Failures after which a partial file is kept for a re-run (the network), as protect's (protect.ts). */
 const RESUMABLE: ReadonlySet<string> = new Set([...RELAY_FAILURE_CODES, 'COORDINATOR_UNREACHABLE', 'RELAY_UNREACHABLE']);
 /** A relay that does not answer a ping within this is ranked last (it is still a spare). */
@@ -199,19 +202,30 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       task.catch(() => undefined);
       pending.push(task);
     };
+    const inFlight = chunksInFlight(IN_FLIGHT, bytesInFlight(m));
     let next = first;
-    while (next <= Math.min(first + IN_FLIGHT - 1, m.chunkCount)) start(next++);
+    while (next <= Math.min(first + inFlight - 1, m.chunkCount)) start(next++);
     for (let i = first; i <= m.chunkCount; i++) {
       const data = await pending.shift()!;
       if (signal?.aborted) throw signal.reason;
       // Authenticated (decodeData checked its tag, index and final flag): only now is a byte of it written.
       await sink.write(data);
       data.fill(0);
-      if (written.length < IN_FLIGHT) written.push(data.buffer);
+      if (written.length < inFlight) written.push(data.buffer);
       // Every chunk: the response bodies' pieces (undici's buffers, about a chunk's worth per chunk) are
       // external memory freed only when a collection finds them; every second chunk let them pile up
       // (process.memoryUsage().arrayBuffers peaked at 68-82 MiB for 8 MiB of chunks in flight).
       collectYoung();
+      if (process.env.KOFN_MEMDEBUG && i % 100 === 0) {
+        const u = process.memoryUsage();
+        const M = (x: number) => (x / 1048576).toFixed(0);
+        process.stderr.write(
+          `M${i} rss ${M(u.rss)} heapTot ${M(u.heapTotal)} heapUsed ${M(u.heapUsed)} ext ${M(u.external)} ab ${M(u.arrayBuffers)} ${(await import('node:v8'))
+            .getHeapSpaceStatistics()
+            .map((x) => x.space_name.replace('_space', '') + ':' + M(x.space_size))
+            .join(' ')}\n`
+        );
+      }
       done += data.byteLength;
       req.onProgress?.(done, m.size);
       if (next <= m.chunkCount) start(next++);
