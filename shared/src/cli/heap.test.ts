@@ -19,7 +19,7 @@ const probe = (setup: string) => `
 import { getHeapSpaceStatistics } from 'node:v8';
 ${setup}
 let keep = [];
-for (let i = 0; i < 3e6; i++) { keep.push({ i, a: [i] }); if (keep.length > 20000) keep = []; }
+for (let i = 0; i < 1e6; i++) { keep.push({ i, a: [i] }); if (keep.length > 20000) keep = []; }
 const s = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');
 process.stdout.write(String(s.space_size / 1048576));
 process.exit(0);
