@@ -82,7 +82,10 @@ async function handle(msg: WorkerRequest): Promise<{ reply: WorkerReply; transfe
     case 'decode': {
       if (!decoder) throw Object.assign(new Error('The decoder was not set up.'), { code: 'INTERNAL' });
       const d = await decoder.decodeData(msg.shares, { fileId: fileIdFromHex(msg.fileId), index: msg.index, epoch: msg.epoch, k: msg.k }, msg.into);
-      return { reply: { id: msg.id, data: d.data, flags: d.flags, bad: d.bad }, transfer: [d.data.buffer] };
+      // The share chunks go back too (moved, not copied): retrieve.ts reads the next chunks' shares into them.
+      const lent = [...new Set(msg.shares.map((x) => x.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer && b !== d.data.buffer);
+      const shares = msg.shares as Array<Uint8Array<ArrayBuffer>>;
+      return { reply: { id: msg.id, data: d.data, flags: d.flags, bad: d.bad, shares }, transfer: [d.data.buffer, ...lent] };
     }
   }
 }

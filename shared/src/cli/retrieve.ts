@@ -115,6 +115,19 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     if (at >= 0) usable.splice(at, 1);
   };
   const fileId = fileIdFromHex(m.fileId);
+  // Share buffers of whole data chunks (one exact length), lent to the relay client's reads and given back
+  // once their chunk is rebuilt, so a file is read through a few sets of buffers, not a new buffer per
+  // share left to the collector (in-flight.ts: the bytes in flight; the set is capped below).
+  const fullShare = m.chunkCount >= 1 ? shareChunkBounds(m.size, m.chunkSize, 1).max : 0;
+  const spareShares: ArrayBuffer[] = [];
+  let maxSpare = IN_FLIGHT * m.k;
+  const bufferFor = (max: number) => (max === fullShare ? spareShares.pop() : undefined) ?? new ArrayBuffer(max);
+  const giveBack = (shares: readonly Uint8Array[]) => {
+    for (const x of shares) {
+      // Detached (moved to a worker) or of another length: not ours to reuse.
+      if (x.buffer instanceof ArrayBuffer && x.byteOffset === 0 && x.buffer.byteLength === fullShare && spareShares.length < maxSpare) spareShares.push(x.buffer);
+    }
+  };
 
   /** Shares of chunk `index` from `want` usable relays, failing over past relays that do not deliver. */
   const gather = async (index: number, want: number): Promise<{ shares: Uint8Array[]; from: Placement[] }> => {
@@ -128,7 +141,11 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
         throw new KofnError('RELAYS_OFFLINE', `Chunk ${index} needs ${want} storage servers; too few answered. ${failures.slice(-m.n).join(' ')}`.trim());
       }
       next.forEach((p) => tried.add(p));
-      const got = await Promise.allSettled(next.map((p) => clients.get(p.relayId)!.get(m.fileId, index, max, signal)));
+      // Data chunks are read into lent buffers of their exact length (the relay client's bound; more is refused);
+      // the metadata chunk, of a length known only once read, within its bound.
+      const got = await Promise.allSettled(
+        next.map((p) => (index === 0 ? clients.get(p.relayId)!.get(m.fileId, index, max, signal) : clients.get(p.relayId)!.getInto(m.fileId, index, bufferFor(max), signal)))
+      );
       if (signal?.aborted) throw signal.reason;
       got.forEach((g, i) => {
         const p = next[i]!;
@@ -190,11 +207,17 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       const task = (async () => {
         const d = await rebuild(i, async (shares) => {
           // On every core with workers (the buffer moved there and back); else on this thread, one at a time.
-          if (pool) return pool.decode({ fileId: m.fileId, index: i, epoch: m.epoch, k: m.k }, shares, written.pop());
+          if (pool) {
+            const d = await pool.decode({ fileId: m.fileId, index: i, epoch: m.epoch, k: m.k }, shares, written.pop());
+            giveBack(d.shares);
+            return d;
+          }
           // Rebuilt into a buffer of a chunk already written (the decoder's `into`), not a new one each time.
           const run = decodeQueue.then(() => decoder.decodeData(shares, { fileId, index: i, epoch: m.epoch, k: m.k }, written.pop()));
           decodeQueue = run.catch(() => undefined);
-          return run;
+          const d = await run;
+          giveBack(shares);
+          return d;
         });
         if (((d.flags & FLAG_FINAL) !== 0) !== (i === m.chunkCount)) throw new KofnError('STREAM_TRUNCATED', 'The file ended early.');
         return d.data;
@@ -203,6 +226,7 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       pending.push(task);
     };
     const inFlight = chunksInFlight(IN_FLIGHT, bytesInFlight(m));
+    maxSpare = inFlight * m.k;
     let next = first;
     while (next <= Math.min(first + inFlight - 1, m.chunkCount)) start(next++);
     for (let i = first; i <= m.chunkCount; i++) {
