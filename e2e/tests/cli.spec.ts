@@ -162,23 +162,41 @@ function peakRssBytes(pid: number): number {
   }
 }
 
-/** Runs kofn with `feed` writing its stdin and `drain` reading its stdout; answers its exit and peak RSS. */
-async function streamed(args: string[], feed: (stdin: NodeJS.WritableStream) => Promise<void>, drain: (chunk: Buffer) => void): Promise<{ code: number | null; stderr: string; peak: number }> {
+/**
+ * Runs kofn with `feed` writing its stdin and `drain` reading its stdout; answers its exit, its peak RSS
+ * (the whole process: every thread) and its peak RSS when half the run's time had passed (`halfway`): a
+ * memory that grew with the bytes sent would show as a peak well above the halfway one.
+ */
+async function streamed(
+  args: string[],
+  feed: (stdin: NodeJS.WritableStream) => Promise<void>,
+  drain: (chunk: Buffer) => void
+): Promise<{ code: number | null; stderr: string; peak: number; halfway: number }> {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   let peak = 0;
+  const samples: Array<{ at: number; peak: number }> = [];
+  const t0 = performance.now();
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   child.stdout.on('data', drain);
   child.stdin.on('error', () => undefined);
-  const sampler = setInterval(() => (peak = Math.max(peak, peakRssBytes(child.pid!))), 100);
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, peakRssBytes(child.pid!));
+    samples.push({ at: performance.now() - t0, peak });
+  }, 100);
   const closed = new Promise<number | null>((res) => child.once('close', res));
   child.once('exit', () => clearInterval(sampler));
   await feed(child.stdin);
   child.stdin.end();
-  return { code: await closed, stderr, peak };
+  const code = await closed;
+  const half = (performance.now() - t0) / 2;
+  const halfway = samples.filter((x) => x.at <= half).at(-1)?.peak ?? 0;
+  return { code, stderr, peak, halfway };
 }
 
-test('memory stays flat: 512 MiB through pipes both ways with peak RSS under 200 MB', async () => {
+test('memory stays flat: 512 MiB through pipes both ways with peak RSS under 200 MB, the second half adding under 40 MiB to the first', async () => {
+  // 1 GiB of traffic: on 2 cores under the load of parallel runs (load 30) it has taken over 4 minutes.
+  test.setTimeout(600_000);
   const MiB = 1024 * 1024;
   // 512 MiB, twice the largest round trip above: memory that grew with the size would show here (issue #20 item 1).
   const size = 512 * MiB;
@@ -208,10 +226,18 @@ test('memory stays flat: 512 MiB through pipes both ways with peak RSS under 200
   expect(r.code, r.stderr).toBe(0);
   expect(length).toBe(size);
   expect(got.digest('hex')).toBe(sent.digest('hex'));
-  console.log(`kofn peak RSS, 512 MiB through a pipe: protect ${(p.peak / MiB).toFixed(0)} MiB, retrieve ${(r.peak / MiB).toFixed(0)} MiB`);
-  expect(p.peak).toBeGreaterThan(0);
+  const mib = (x: number) => (x / MiB).toFixed(0);
+  console.log(`kofn peak RSS, 512 MiB through a pipe: protect ${mib(p.peak)} MiB (${mib(p.halfway)} MiB halfway), retrieve ${mib(r.peak)} MiB (${mib(r.halfway)} MiB halfway)`);
+  // The bound of issue #20 (200 MB for the whole process, workers included; the default runs them) ...
+  expect(p.halfway).toBeGreaterThan(0);
+  expect(r.halfway).toBeGreaterThan(0);
   expect(p.peak).toBeLessThan(200 * 1000 * 1000);
   expect(r.peak).toBeLessThan(200 * 1000 * 1000);
+  // ... and flat: the second half of the bytes adds little to the peak of the first. The slack is the
+  // noise measured run to run on 2 loaded cores (collections and malloc reuse, 10-25 MiB); memory that
+  // grew with the size by as little as 1 MiB in 6 would exceed it. 10 GiB by hand: see the README.
+  expect(p.peak - p.halfway).toBeLessThan(40 * MiB);
+  expect(r.peak - r.halfway).toBeLessThan(40 * MiB);
 });
 
 test('protect a folder of small files in batches (one reserve and one commit request), each retrieved byte-identical', async () => {
@@ -681,6 +707,40 @@ test('completion: the zsh script loads after compinit, registers _kofn and compl
   const [commands, shells] = offered.out.split('\n');
   expect(commands!.split(' ')).toEqual(expect.arrayContaining(['--', 'login', 'protect', 'retrieve', 'link', 'check', 'completion', '--help']));
   expect(shells).toBe('-- bash zsh');
+});
+
+test('a corrupt share is routed around and named: retrieve is byte-identical and says which relay sent bad data', async () => {
+  const f = makeFile('corrupt-share.bin', 3 * 1024 * 1024 + 7);
+  const p = await kofn(['protect', f.path, '-k', '3', '--servers', ALL(), '--json']);
+  expect(p.code, p.stderr).toBe(0);
+  const [{ fileId }] = (JSON.parse(p.stdout.toString()) as { files: Array<{ fileId: string }> }).files as [{ fileId: string }];
+  // relay-1's share of chunk 2 is damaged on its disk (one bit, as faults.spec.ts does for the browser).
+  const bad = stack.relayProcs[0]!;
+  const dir = join(bad.dataDir, 'chunks', fileId.slice(0, 2), fileId);
+  const chunk = join(
+    dir,
+    readdirSync(dir).find((n) => n.startsWith('2.'))!
+  );
+  const bytes = readFileSync(chunk);
+  bytes[bytes.length - 100]! ^= 0x40;
+  writeFileSync(chunk, bytes);
+  // Steer the CLI to relay-1 without timing: relay-4 and relay-5 are paused (SIGSTOP) while it pings, so
+  // they answer late or not within its 3 s and rank last (retrieve.ts sorts by ping); relays 1-3 are the k
+  // it reads first. They go on again (SIGCONT) before the CLI needs a fourth share to route around relay-1.
+  const paused = stack.relayProcs.slice(3);
+  for (const r of paused) process.kill(r.pid, 'SIGSTOP');
+  const resume = setTimeout(() => paused.forEach((r) => process.kill(r.pid, 'SIGCONT')), 4_000);
+  try {
+    const out = join(work, 'corrupt-share.out');
+    const r = await kofn(['retrieve', 'corrupt-share.bin', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(sha(readFileSync(out))).toBe(f.sha256);
+    expect(r.stderr).toContain(`bad data from: ${bad.name} (reported)`);
+    rmSync(out);
+  } finally {
+    clearTimeout(resume);
+    for (const r of paused) process.kill(r.pid, 'SIGCONT');
+  }
 });
 
 test('Ctrl-C during protect exits 130 and leaves no file behind', async () => {

@@ -8,8 +8,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { KofnError, type ErrorCode } from '../errors.js';
 
 export type WorkerRequest =
@@ -28,18 +26,6 @@ export interface WorkerReply {
   data?: Uint8Array<ArrayBuffer>;
   flags?: number;
   bad?: number[];
-}
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (opts: { type: 'minor' | 'major' }) => void;
-
-/**
- * A young-generation collection: the transfer loops call it every few chunks, because this thread too
- * leaves about a chunk of garbage per chunk (response bodies read in pieces and joined) that V8 collects
- * late; see codec-worker.ts for the measured effect. Cheap: this heap is a few MiB.
- */
-export function collectYoung(): void {
-  gc({ type: 'minor' });
 }
 
 /**
@@ -146,14 +132,19 @@ export class CodecPool {
   /**
    * Rebuilds and authenticates data chunk `index`. `into` and each share that has a buffer of its own (what
    * the relay client answers) are moved to the worker, so the caller must not use them after; a share that
-   * is a view into a larger buffer is copied.
+   * is a view into a larger buffer is copied. The answer gives the shares back (`shares`, moved back) for
+   * the caller to read the next chunks into.
    */
-  async decode(opts: { fileId: string; index: number; epoch: number; k: number }, shares: Uint8Array[], into?: ArrayBuffer): Promise<{ data: Uint8Array<ArrayBuffer>; flags: number; bad: number[] }> {
+  async decode(
+    opts: { fileId: string; index: number; epoch: number; k: number },
+    shares: Uint8Array[],
+    into?: ArrayBuffer
+  ): Promise<{ data: Uint8Array<ArrayBuffer>; flags: number; bad: number[]; shares: Array<Uint8Array<ArrayBuffer>> }> {
     const own = shares.filter((x) => x.byteOffset === 0 && x.byteLength === x.buffer.byteLength && x.buffer instanceof ArrayBuffer).map((x) => x.buffer as ArrayBuffer);
     const transfer = [...new Set([...own, ...(into ? [into] : [])])];
     const r = await this.#send(this.#pick(), { op: 'decode', ...opts, shares, ...(into ? { into } : {}) }, transfer);
     if (!r.data || r.flags === undefined || !r.bad) throw new KofnError('INTERNAL', 'A codec worker answered without the chunk.');
-    return { data: r.data, flags: r.flags, bad: r.bad };
+    return { data: r.data, flags: r.flags, bad: r.bad, shares: r.shares ?? [] };
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,10 @@ import type { WorkerReply, WorkerRequest } from './codec-pool.js';
  * takes well under a millisecond). `gc` is exposed the documented V8 way, for this isolate's use only.
  */
 setFlagsFromString('--expose-gc');
+// Again, from here (heap.ts says why): V8 flags are process-wide, and starting a worker's isolate undoes
+// this one. Measured, 128 MiB retrieved: set on the main thread only, its new space still grew to 16 MiB
+// (32 MiB at 1 GiB) once a worker had started; set again here, after this isolate exists, it stays at 2 MiB.
+setFlagsFromString('--semi-space-growth-factor=1');
 const collect = runInNewContext('gc') as (opts: { type: 'minor' | 'major' }) => void;
 // Every 2 (was 4) since the retrieve figures of issue #20 item 1 (retrieve.ts IN_FLIGHT): 170-176 MiB against 175-192 MiB.
 const COLLECT_EVERY = 2;
@@ -38,6 +42,11 @@ port.on('message', (msg: WorkerRequest) => {
 });
 
 function answer(msg: WorkerRequest): Promise<void> {
+  if (process.env.KOFN_MEMDEBUG && calls % 100 === 0) {
+    const u = process.memoryUsage();
+    const M = (x: number) => (x / 1048576).toFixed(0);
+    process.stderr.write(`W${calls} rss ${M(u.rss)} heapTot ${M(u.heapTotal)} heapUsed ${M(u.heapUsed)} ext ${M(u.external)} ab ${M(u.arrayBuffers)}\n`);
+  }
   if (++calls % COLLECT_EVERY === 0) collect({ type: 'minor' });
   return handle(msg).then(
     ({ reply, transfer }) => port.postMessage(reply, transfer),
@@ -73,7 +82,10 @@ async function handle(msg: WorkerRequest): Promise<{ reply: WorkerReply; transfe
     case 'decode': {
       if (!decoder) throw Object.assign(new Error('The decoder was not set up.'), { code: 'INTERNAL' });
       const d = await decoder.decodeData(msg.shares, { fileId: fileIdFromHex(msg.fileId), index: msg.index, epoch: msg.epoch, k: msg.k }, msg.into);
-      return { reply: { id: msg.id, data: d.data, flags: d.flags, bad: d.bad }, transfer: [d.data.buffer] };
+      // The share chunks go back too (moved, not copied): retrieve.ts reads the next chunks' shares into them.
+      const lent = [...new Set(msg.shares.map((x) => x.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer && b !== d.data.buffer);
+      const shares = msg.shares as Array<Uint8Array<ArrayBuffer>>;
+      return { reply: { id: msg.id, data: d.data, flags: d.flags, bad: d.bad, shares }, transfer: [d.data.buffer, ...lent] };
     }
   }
 }

@@ -83,7 +83,8 @@ failure or Ctrl-C the upload is removed (the server's job deletes what was store
   --size BYTES    with -: the exact input length, so it streams; without it the input is first copied to
                   a private temporary file (mode 0600, deleted afterwards), because the server reserves a
                   file by its size
-Memory stays flat whatever the size (4 chunks of 1 MiB and their shares in flight).
+Memory stays flat whatever the size: a few chunks in flight, bounded by bytes (3 chunks of 1 MiB and their
+shares with 5 servers); measured, 10 GiB through a pipe under 200 MB of RSS.
 Resumable: if the network fails or kofn is killed, run the same command again on the unchanged file: it
 continues after the last chunk every server stored (the state is kept in <config dir>/uploads, 0600). Ctrl-C
 instead cancels and removes the upload. Standard input and several small files at once start over.

@@ -5,6 +5,9 @@
  * running operation through one AbortSignal (uploads are removed, partial downloads deleted); a second
  * Ctrl-C exits at once.
  */
+// First: the heap's settings apply before anything allocates (heap.ts).
+import './heap.js';
+import { setMaxListeners } from 'node:events';
 import { hasErrorCode } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import * as commands from './commands.js';
@@ -50,6 +53,10 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.ok;
   }
   const controller = new AbortController();
+  // Every request in flight listens to this one signal (protocol/relay-client.ts removes its listener when
+  // it ends): chunks in flight x relays is more than Node's default of 10 before it warns of a leak, which
+  // a user would see on stderr. The bound: in-flight.ts's chunks times the relays of a file, with room.
+  setMaxListeners(256, controller.signal);
   // `as boolean`: the SIGINT handler sets it, which TypeScript's narrowing does not see.
   let interrupted = false as boolean;
   const onSigint = () => {

@@ -4,8 +4,8 @@
  * (codec.ts), PUT each share chunk straight to its relay with the shared RelayClient (bounded in time and
  * size), then commit with one digest root per relay. Plaintext and shares never go to the coordinator.
  *
- * Memory is flat: at most IN_FLIGHT chunks (each a chunk of plaintext and its n share chunks) exist at
- * once, whatever the file's size. On any failure or Ctrl-C the reservation is deleted, and the
+ * Memory is flat: at most a few chunks (each a chunk of plaintext, its n share chunks and fetch's copies
+ * of them; in-flight.ts bounds them by bytes) exist at once, whatever the file's size. On any failure or Ctrl-C the reservation is deleted, and the
  * coordinator's delete-file job removes what relays already stored (api.md "Files").
  */
 import { KofnError, type ErrorCode } from '../errors.js';
@@ -18,7 +18,9 @@ import type { Coordinator } from './coordinator.js';
 import { chunksOf } from '../chunker.js';
 import type { Source } from './source.js';
 import type { ResumePoint, UploadStore } from './upload-state.js';
-import { collectYoung, type CodecPool } from './codec-pool.js';
+import type { CodecPool } from './codec-pool.js';
+import { collectYoung } from './heap.js';
+import { chunksInFlight } from './in-flight.js';
 import type { FreshTokens, RelayReplacement, Reservation } from '../protocol/api-types.js';
 export type { Reservation };
 
@@ -39,7 +41,10 @@ export interface ProtectRequest {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** Chunks split or uploading at once: the browser's figure (protect.ts), enough to keep n relays busy. */
+/**
+ * Chunks split or uploading at once, at most: the browser's figure (protect.ts), enough to keep n relays busy;
+ * fewer when they would not fit in in-flight.ts's budget (3 for (3,5) with 1 MiB chunks).
+ */
 const IN_FLIGHT = 4;
 
 /** The majority threshold the web app proposes by default (k = floor(n/2) + 1, at least 2). */
@@ -295,8 +300,9 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest, pla
     const spareChunks: ArrayBuffer[] = [];
     const pool = req.pool;
     if (pool) await pool.initEncoder({ k: r.k, xs: r.placements.map((p) => p.x), fileId: r.fileId, epoch: r.epoch }, macKey);
-    // With workers, chunks are split on every core at once; each worker needs chunks waiting for it.
-    const inFlight = pool ? Math.max(IN_FLIGHT, 2 * pool.size) : IN_FLIGHT;
+    // With workers, chunks are split on every core at once; each worker needs chunks waiting for it. Each
+    // chunk in flight holds its plaintext, its n share chunks and fetch's copies of them (in-flight.ts).
+    const inFlight = chunksInFlight(pool ? Math.max(IN_FLIGHT, 2 * pool.size) : IN_FLIGHT, r.chunkSize * (1 + 2 * r.n));
     for await (const data of chunksOf(source.open(done, signal), r.chunkSize, () => spareChunks.pop())) {
       if (failure !== undefined) break;
       if (signal?.aborted) throw signal.reason;

@@ -14,7 +14,9 @@ import { shareChunkBounds } from '../share-sizes.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { Coordinator } from './coordinator.js';
 import type { Manifest } from '../protocol/api-types.js';
-import { collectYoung, type CodecPool } from './codec-pool.js';
+import type { CodecPool } from './codec-pool.js';
+import { collectYoung } from './heap.js';
+import { chunksInFlight } from './in-flight.js';
 export type { Manifest };
 
 export interface Sink {
@@ -52,6 +54,8 @@ export interface RetrieveResult {
  * the collection every chunk below), at 74-79 MB/s with 6 against 32-51 MB/s with 8 in the same runs.
  */
 const IN_FLIGHT = 6;
+/** Bytes one chunk in flight holds: its k share chunks, each read in pieces and joined, and the rebuilt chunk (in-flight.ts). */
+const bytesInFlight = (m: Manifest) => m.chunkSize * (1 + 2 * m.k);
 /** Failures after which a partial file is kept for a re-run (the network), as protect's (protect.ts). */
 const RESUMABLE: ReadonlySet<string> = new Set([...RELAY_FAILURE_CODES, 'COORDINATOR_UNREACHABLE', 'RELAY_UNREACHABLE']);
 /** A relay that does not answer a ping within this is ranked last (it is still a spare). */
@@ -111,6 +115,19 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     if (at >= 0) usable.splice(at, 1);
   };
   const fileId = fileIdFromHex(m.fileId);
+  // Share buffers of whole data chunks (one exact length), lent to the relay client's reads and given back
+  // once their chunk is rebuilt, so a file is read through a few sets of buffers, not a new buffer per
+  // share left to the collector (in-flight.ts: the bytes in flight; the set is capped below).
+  const fullShare = m.chunkCount >= 1 ? shareChunkBounds(m.size, m.chunkSize, 1).max : 0;
+  const spareShares: ArrayBuffer[] = [];
+  let maxSpare = IN_FLIGHT * m.k;
+  const bufferFor = (max: number) => (max === fullShare ? spareShares.pop() : undefined) ?? new ArrayBuffer(max);
+  const giveBack = (shares: readonly Uint8Array[]) => {
+    for (const x of shares) {
+      // Detached (moved to a worker) or of another length: not ours to reuse.
+      if (x.buffer instanceof ArrayBuffer && x.byteOffset === 0 && x.buffer.byteLength === fullShare && spareShares.length < maxSpare) spareShares.push(x.buffer);
+    }
+  };
 
   /** Shares of chunk `index` from `want` usable relays, failing over past relays that do not deliver. */
   const gather = async (index: number, want: number): Promise<{ shares: Uint8Array[]; from: Placement[] }> => {
@@ -124,7 +141,11 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
         throw new KofnError('RELAYS_OFFLINE', `Chunk ${index} needs ${want} storage servers; too few answered. ${failures.slice(-m.n).join(' ')}`.trim());
       }
       next.forEach((p) => tried.add(p));
-      const got = await Promise.allSettled(next.map((p) => clients.get(p.relayId)!.get(m.fileId, index, max, signal)));
+      // Data chunks are read into lent buffers of their exact length (the relay client's bound; more is refused);
+      // the metadata chunk, of a length known only once read, within its bound.
+      const got = await Promise.allSettled(
+        next.map((p) => (index === 0 ? clients.get(p.relayId)!.get(m.fileId, index, max, signal) : clients.get(p.relayId)!.getInto(m.fileId, index, bufferFor(max), signal)))
+      );
       if (signal?.aborted) throw signal.reason;
       got.forEach((g, i) => {
         const p = next[i]!;
@@ -186,11 +207,17 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       const task = (async () => {
         const d = await rebuild(i, async (shares) => {
           // On every core with workers (the buffer moved there and back); else on this thread, one at a time.
-          if (pool) return pool.decode({ fileId: m.fileId, index: i, epoch: m.epoch, k: m.k }, shares, written.pop());
+          if (pool) {
+            const d = await pool.decode({ fileId: m.fileId, index: i, epoch: m.epoch, k: m.k }, shares, written.pop());
+            giveBack(d.shares);
+            return d;
+          }
           // Rebuilt into a buffer of a chunk already written (the decoder's `into`), not a new one each time.
           const run = decodeQueue.then(() => decoder.decodeData(shares, { fileId, index: i, epoch: m.epoch, k: m.k }, written.pop()));
           decodeQueue = run.catch(() => undefined);
-          return run;
+          const d = await run;
+          giveBack(shares);
+          return d;
         });
         if (((d.flags & FLAG_FINAL) !== 0) !== (i === m.chunkCount)) throw new KofnError('STREAM_TRUNCATED', 'The file ended early.');
         return d.data;
@@ -198,19 +225,31 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       task.catch(() => undefined);
       pending.push(task);
     };
+    const inFlight = chunksInFlight(IN_FLIGHT, bytesInFlight(m));
+    maxSpare = inFlight * m.k;
     let next = first;
-    while (next <= Math.min(first + IN_FLIGHT - 1, m.chunkCount)) start(next++);
+    while (next <= Math.min(first + inFlight - 1, m.chunkCount)) start(next++);
     for (let i = first; i <= m.chunkCount; i++) {
       const data = await pending.shift()!;
       if (signal?.aborted) throw signal.reason;
       // Authenticated (decodeData checked its tag, index and final flag): only now is a byte of it written.
       await sink.write(data);
       data.fill(0);
-      if (written.length < IN_FLIGHT) written.push(data.buffer);
+      if (written.length < inFlight) written.push(data.buffer);
       // Every chunk: the response bodies' pieces (undici's buffers, about a chunk's worth per chunk) are
       // external memory freed only when a collection finds them; every second chunk let them pile up
       // (process.memoryUsage().arrayBuffers peaked at 68-82 MiB for 8 MiB of chunks in flight).
       collectYoung();
+      if (process.env.KOFN_MEMDEBUG && i % 100 === 0) {
+        const u = process.memoryUsage();
+        const M = (x: number) => (x / 1048576).toFixed(0);
+        process.stderr.write(
+          `M${i} rss ${M(u.rss)} heapTot ${M(u.heapTotal)} heapUsed ${M(u.heapUsed)} ext ${M(u.external)} ab ${M(u.arrayBuffers)} ${(await import('node:v8'))
+            .getHeapSpaceStatistics()
+            .map((x) => x.space_name.replace('_space', '') + ':' + M(x.space_size))
+            .join(' ')}\n`
+        );
+      }
       done += data.byteLength;
       req.onProgress?.(done, m.size);
       if (next <= m.chunkCount) start(next++);
