@@ -193,7 +193,7 @@ test("defects 9 and 10: a new user sees their own usage, against limits in the l
   await dora.context().close();
 });
 
-test('defect 11: sort headers show their direction, and a search with no match says so', async ({ admin }) => {
+test('defect 11: sort headers show their direction, a search with no match says so, and jobs name their file', async ({ admin }) => {
   test.setTimeout(120_000);
   const { page } = admin;
   await page.goto('/');
@@ -211,6 +211,37 @@ test('defect 11: sort headers show their direction, and a search with no match s
   await expect(page.getByTestId('no-match')).toHaveText('No file name contains “no-such-file-zzz”.');
   await page.getByRole('searchbox', { name: 'Search Your files' }).fill('');
   await expect(table.getByTestId('file-row').filter({ hasText: 'sort-a.bin' })).toContainText('not due yet');
+  // Jobs name their file, not its 8-digit hex id; a removed file's job says so.
+  const { files } = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };
+  const kept = files.find((f) => f.name === 'sort-a.bin')!;
+  expect((await admin.post(`/api/files/${kept.id}/renew`)).ok()).toBe(true);
+  await protectThroughUi(page, makeFile('sort-gone.bin', 1000), 'sort-gone.bin');
+  const gone = ((await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> }).files.find((f) => f.name === 'sort-gone.bin')!;
+  expect((await admin.del(`/api/files/${gone.id}`)).ok()).toBe(true);
+  await page.goto('/admin');
+  const jobs = page.getByTestId('job');
+  await expect(jobs.filter({ hasText: 'Renew the shares of file sort-a.bin' }).first()).toBeVisible();
+  await expect(jobs.filter({ hasText: 'Delete the shares of file (removed file)' }).first()).toBeVisible();
+  await expect(jobs.filter({ hasText: kept.id.slice(0, 8) })).toHaveCount(0);
+  await expect(jobs.filter({ hasText: gone.id.slice(0, 8) })).toHaveCount(0);
+});
+
+test('a file list that failed to load shows the error and no "No files yet." under it', async ({ admin, browser, stack }) => {
+  const page = await newUser(admin, browser, stack.url, 'list-failed@kofn.test');
+  // The page loaded, then the coordinator stopped answering the lists (a refused connection: what fetch sees
+  // when the kofn server is down; killing the shared stack's coordinator between the page and its lists
+  // cannot be timed, so the browser refuses these two requests itself).
+  const lists = /\/api\/(folders|shared\/with-me)/;
+  await page.route(lists, (r) => r.abort('connectionrefused'));
+  await page.goto('/');
+  await expect(page.getByTestId('notice')).toHaveText(/^The kofn server cannot be reached right now/);
+  await expect(page.getByText('No files yet.')).toHaveCount(0);
+  // Once the lists load, an empty one says so again.
+  await page.unroute(lists);
+  await page.reload();
+  await expect(page.getByText('No files yet.').first()).toBeVisible();
+  await expect(page.getByTestId('notice')).toHaveCount(0);
+  await page.context().close();
 });
 
 test('nothing overflows a 360 or 390 px phone, on any page', async ({ admin, browser, stack }) => {
