@@ -110,6 +110,13 @@ test('defect 3: a name over 255 characters is refused for its length', async ({ 
   await expect(refused).toHaveAttribute('data-status', 'error');
   await expect(refused.getByRole('alert')).toHaveText('The file name is not allowed: it is 256 characters long; at most 255 are allowed. Rename the file and try again.');
   await expect(page.getByTestId('toast').filter({ hasText: '256 characters long' })).toBeVisible();
+  // On a phone the toast wraps to show the whole message (a 4-line clamp cut it off at about 110 characters).
+  await page.setViewportSize({ width: 390, height: 844 });
+  const toast = page.getByTestId('toast').filter({ hasText: '256 characters long' });
+  const text = toast.locator('.text');
+  await expect(text).toContainText('at most 255 are allowed. Rename the file and try again.');
+  expect(await text.evaluate((e) => e.scrollHeight - e.clientHeight)).toBe(0);
+  await page.screenshot({ path: test.info().outputPath('toast-390.png') });
 });
 
 test('defect 5: a removed file disappears at once, after an in-app confirmation', async ({ admin }) => {
