@@ -200,7 +200,7 @@ test("defects 9 and 10: a new user sees their own usage, against limits in the l
   await dora.context().close();
 });
 
-test('defect 11: sort headers show their direction, a search with no match says so, and jobs name their file', async ({ admin }) => {
+test('defect 11: sort headers show their direction, a search with no match says so, and jobs name their file', async ({ admin, browser, stack }) => {
   test.setTimeout(120_000);
   const { page } = admin;
   await page.goto('/');
@@ -222,9 +222,19 @@ test('defect 11: sort headers show their direction, a search with no match says 
   const { files } = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };
   const kept = files.find((f) => f.name === 'sort-a.bin')!;
   expect((await admin.post(`/api/files/${kept.id}/renew`)).ok()).toBe(true);
-  await protectThroughUi(page, makeFile('sort-gone.bin', 1000), 'sort-gone.bin');
-  const gone = ((await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> }).files.find((f) => f.name === 'sort-gone.bin')!;
-  expect((await admin.del(`/api/files/${gone.id}`)).ok()).toBe(true);
+  // A file removed for good (trashed, then the trash emptied) by a user of its own, whose trash no other test shares.
+  const email = 'jobs-gone@kofn.test';
+  expect([201, 409]).toContain((await admin.post('/api/users', { email, displayName: 'jobs', password: 'a long password 1' })).status());
+  const other = await (await browser.newContext({ baseURL: stack.url })).newPage();
+  const login = await other.request.post('/api/login', { data: { email, password: 'a long password 1' }, headers: { Origin: stack.url } });
+  const headers = { Origin: stack.url, 'X-CSRF-Token': ((await login.json()) as { csrfToken: string }).csrfToken };
+  await other.goto('/');
+  await chooseSharing(other, 2, 3);
+  await protectThroughUi(other, makeFile('sort-gone.bin', 1000), 'sort-gone.bin');
+  const gone = ((await (await other.request.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> }).files.find((f) => f.name === 'sort-gone.bin')!;
+  expect((await other.request.delete(`/api/files/${gone.id}`, { headers })).ok()).toBe(true);
+  expect((await other.request.delete('/api/trash', { headers })).ok()).toBe(true);
+  await other.context().close();
   await page.goto('/admin');
   const jobs = page.getByTestId('job');
   await expect(jobs.filter({ hasText: 'Renew the shares of file sort-a.bin' }).first()).toBeVisible();
