@@ -110,6 +110,13 @@ test('defect 3: a name over 255 characters is refused for its length', async ({ 
   await expect(refused).toHaveAttribute('data-status', 'error');
   await expect(refused.getByRole('alert')).toHaveText('The file name is not allowed: it is 256 characters long; at most 255 are allowed. Rename the file and try again.');
   await expect(page.getByTestId('toast').filter({ hasText: '256 characters long' })).toBeVisible();
+  // On a phone the toast wraps to show the whole message (a 4-line clamp cut it off at about 110 characters).
+  await page.setViewportSize({ width: 390, height: 844 });
+  const toast = page.getByTestId('toast').filter({ hasText: '256 characters long' });
+  const text = toast.locator('.text');
+  await expect(text).toContainText('at most 255 are allowed. Rename the file and try again.');
+  expect(await text.evaluate((e) => e.scrollHeight - e.clientHeight)).toBe(0);
+  await page.screenshot({ path: test.info().outputPath('toast-390.png') });
 });
 
 test('defect 5: a removed file disappears at once, after an in-app confirmation', async ({ admin }) => {
@@ -193,7 +200,7 @@ test("defects 9 and 10: a new user sees their own usage, against limits in the l
   await dora.context().close();
 });
 
-test('defect 11: sort headers show their direction, and a search with no match says so', async ({ admin }) => {
+test('defect 11: sort headers show their direction, a search with no match says so, and jobs name their file', async ({ admin, browser, stack }) => {
   test.setTimeout(120_000);
   const { page } = admin;
   await page.goto('/');
@@ -211,6 +218,47 @@ test('defect 11: sort headers show their direction, and a search with no match s
   await expect(page.getByTestId('no-match')).toHaveText('No file name contains “no-such-file-zzz”.');
   await page.getByRole('searchbox', { name: 'Search Your files' }).fill('');
   await expect(table.getByTestId('file-row').filter({ hasText: 'sort-a.bin' })).toContainText('not due yet');
+  // Jobs name their file, not its 8-digit hex id; a removed file's job says so.
+  const { files } = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };
+  const kept = files.find((f) => f.name === 'sort-a.bin')!;
+  expect((await admin.post(`/api/files/${kept.id}/renew`)).ok()).toBe(true);
+  // A file removed for good (trashed, then the trash emptied) by a user of its own, whose trash no other test shares.
+  const email = 'jobs-gone@kofn.test';
+  expect([201, 409]).toContain((await admin.post('/api/users', { email, displayName: 'jobs', password: 'a long password 1' })).status());
+  const other = await (await browser.newContext({ baseURL: stack.url })).newPage();
+  const login = await other.request.post('/api/login', { data: { email, password: 'a long password 1' }, headers: { Origin: stack.url } });
+  const headers = { Origin: stack.url, 'X-CSRF-Token': ((await login.json()) as { csrfToken: string }).csrfToken };
+  await other.goto('/');
+  await chooseSharing(other, 2, 3);
+  await protectThroughUi(other, makeFile('sort-gone.bin', 1000), 'sort-gone.bin');
+  const gone = ((await (await other.request.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> }).files.find((f) => f.name === 'sort-gone.bin')!;
+  expect((await other.request.delete(`/api/files/${gone.id}`, { headers })).ok()).toBe(true);
+  expect((await other.request.delete('/api/trash', { headers })).ok()).toBe(true);
+  await other.context().close();
+  await page.goto('/admin');
+  const jobs = page.getByTestId('job');
+  await expect(jobs.filter({ hasText: 'Renew the shares of file sort-a.bin' }).first()).toBeVisible();
+  await expect(jobs.filter({ hasText: 'Delete the shares of file (removed file)' }).first()).toBeVisible();
+  await expect(jobs.filter({ hasText: kept.id.slice(0, 8) })).toHaveCount(0);
+  await expect(jobs.filter({ hasText: gone.id.slice(0, 8) })).toHaveCount(0);
+});
+
+test('a file list that failed to load shows the error and no "No files yet." under it', async ({ admin, browser, stack }) => {
+  const page = await newUser(admin, browser, stack.url, 'list-failed@kofn.test');
+  // The page loaded, then the coordinator stopped answering the lists (a refused connection: what fetch sees
+  // when the kofn server is down; killing the shared stack's coordinator between the page and its lists
+  // cannot be timed, so the browser refuses these two requests itself).
+  const lists = /\/api\/(folders|shared\/with-me)/;
+  await page.route(lists, (r) => r.abort('connectionrefused'));
+  await page.goto('/');
+  await expect(page.getByTestId('notice')).toHaveText(/^The kofn server cannot be reached right now/);
+  await expect(page.getByText('No files yet.')).toHaveCount(0);
+  // Once the lists load, an empty one says so again.
+  await page.unroute(lists);
+  await page.reload();
+  await expect(page.getByText('No files yet.').first()).toBeVisible();
+  await expect(page.getByTestId('notice')).toHaveCount(0);
+  await page.context().close();
 });
 
 test('nothing overflows a 360 or 390 px phone, on any page', async ({ admin, browser, stack }) => {

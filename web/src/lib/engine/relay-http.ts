@@ -3,6 +3,7 @@
  * bounds, retries, errors naming the relay: shared/src/protocol/relay-client.ts), and ping for latency.
  */
 import { RelayClient, type RelayTimeouts } from '@kofn/shared';
+import { timedFetch } from './resource-timing';
 
 /** One relay as the engine addresses it, with the capability token to use. */
 export interface RelayEndpoint {
@@ -31,18 +32,20 @@ export function relayClient(target: RelayEndpoint, timeouts?: Partial<RelayTimeo
   );
 }
 
-/** Round-trip time to a relay in ms (median of 3), or Infinity when it does not answer. */
+/**
+ * Round-trip time to a relay in ms (median of 3), or Infinity when it does not answer. Each time is the
+ * request's network time from Resource Timing (resource-timing.ts), not main-thread scheduling delays.
+ */
 export async function ping(url: string): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < 3; i++) {
-    const t = performance.now();
     try {
-      const res = await fetch(`${url}/v1/ping`, { cache: 'no-store', signal: AbortSignal.timeout(3000) });
+      const { res, ms } = await timedFetch(`${url}/v1/ping`, { cache: 'no-store', signal: AbortSignal.timeout(3000) });
       if (res.status !== 204) return Infinity;
+      times.push(ms);
     } catch {
       return Infinity;
     }
-    times.push(performance.now() - t);
   }
   return times.sort((a, b) => a - b)[1]!;
 }

@@ -1,9 +1,12 @@
 import { error, redirect } from '@sveltejs/kit';
+import { inArray } from 'drizzle-orm';
 import type { PageServerLoad } from './$types';
 import { coordinator } from '$lib/server/context';
 import { countUsers, listUsers } from '$lib/server/auth';
 import { listEnrollments, listRelays } from '$lib/server/relays';
-import { listJobs } from '$lib/server/jobs';
+import { listJobs, type JobRow } from '$lib/server/jobs';
+import { files } from '$lib/server/db/schema';
+import type { Db } from '$lib/server/db';
 import { usage } from '$lib/server/usage';
 import { healthCounts } from '$lib/server/health';
 import { lifecycleViews } from '$lib/server/relay-lifecycle';
@@ -23,7 +26,7 @@ export const load: PageServerLoad = async ({ locals, url }) => {
     relays: await listRelays(db, new Date(), config.relayOfflineAfterMs),
     enrollments: await listEnrollments(db),
     origin: url.origin,
-    jobs: (await listJobs(db, 50)).map((j) => ({ id: j.id, kind: j.kind, key: j.key, status: j.status, attempts: j.attempts, lastError: j.lastError })),
+    jobs: await jobViews(db, await listJobs(db, 50)),
     license,
     securityPolicy: await securityPolicy(db),
     fileHealth: await healthCounts(db),
@@ -31,3 +34,31 @@ export const load: PageServerLoad = async ({ locals, url }) => {
     used: { users: await countUsers(db), ...(await usage(db, license)) }
   };
 };
+
+/** A file job's file id: every file job carries it in its payload (jobs.ts enqueue callers); others have none. */
+function jobFileId(job: JobRow): string | null {
+  const id = (job.payload as Record<string, unknown> | null)?.fileId;
+  return typeof id === 'string' ? id : null;
+}
+
+/**
+ * Jobs as the administrator reads them: a file job names its file, not an 8-digit hex id (issue #17 defect 11).
+ * A file that is removed (or being removed, or gone from the table) reads "(removed file)"; other jobs have no file.
+ */
+async function jobViews(db: Db, rows: JobRow[]) {
+  const ids = [...new Set(rows.map(jobFileId).filter((id): id is string => id !== null))];
+  const named = ids.length === 0 ? [] : await db.select({ id: files.id, name: files.name, status: files.status }).from(files).where(inArray(files.id, ids));
+  const names = new Map(named.filter((f) => f.status === 'available' || f.status === 'reserved').map((f) => [f.id, f.name]));
+  return rows.map((j) => {
+    const fileId = jobFileId(j);
+    return {
+      id: j.id,
+      kind: j.kind,
+      key: j.key,
+      status: j.status,
+      attempts: j.attempts,
+      lastError: j.lastError,
+      fileName: fileId === null ? null : (names.get(fileId) ?? '(removed file)')
+    };
+  });
+}
