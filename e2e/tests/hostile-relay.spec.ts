@@ -151,7 +151,9 @@ test('a share token that expires during a retrieval is renewed from the coordina
 const LIE = 'evil.exe';
 async function coordinatorSays(what: 'listing' | 'manifest'): Promise<void> {
   await page.unrouteAll({ behavior: 'ignoreErrors' });
-  const pattern = what === 'listing' ? `${stack.url}/api/files` : `${stack.url}/api/files/*/manifest`;
+  // The dashboard lists a folder's page (`/api/folders`, issue #18); `/api/files` is the whole list.
+  const listing = (url: URL): boolean => url.pathname === '/api/files' || url.pathname === '/api/folders';
+  const pattern = what === 'listing' ? listing : `${stack.url}/api/files/*/manifest`;
   await page.route(pattern, async (route) => {
     if (route.request().method() !== 'GET') return route.continue();
     const res = await route.fetch();
