@@ -90,6 +90,8 @@ async function scenario(work: string, backend: { databaseUrl?: string; destroy: 
     await protect('after-backup.bin', 200_000);
     const rm = await cli('rm', 'removed-after.bin');
     expect(rm.code, rm.stderr).toBe(0);
+    // `kofn rm` moves the file to the trash (issue #18): emptying it is what deletes its shares.
+    await emptyTrash(stack.url);
     await expect.poll(async () => (await cli('ls', '--json')).stdout.toString().includes('removed-after.bin'), { timeout: 30_000 }).toBe(false);
     // Let the delete job remove the shares (the coordinator retries until every relay answered).
     await new Promise((r) => setTimeout(r, 3000));
@@ -174,3 +176,21 @@ test('PGlite: offline dump -> destroy -> restore -> every file of the backup ret
     rmSync(work, { recursive: true, force: true });
   }
 });
+
+/** Signs in as ADMIN over HTTP and empties the trash (`DELETE /api/trash`), as the Trash view's button does. */
+async function emptyTrash(url: string): Promise<void> {
+  const login = await fetch(`${url}/api/login`, {
+    method: 'POST',
+    headers: { origin: url, 'content-type': 'application/json' },
+    body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password })
+  });
+  expect(login.status).toBe(200);
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const cookie = login.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  const emptied = await fetch(`${url}/api/trash`, { method: 'DELETE', headers: { origin: url, cookie, 'x-csrf-token': csrfToken } });
+  expect(emptied.status).toBe(200);
+  expect(((await emptied.json()) as { files: number }).files).toBe(1);
+}

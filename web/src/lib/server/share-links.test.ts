@@ -15,6 +15,7 @@ import { ensureSigningKey, type SigningKey } from './signing-keys.js';
 import { loadConfig, type CoordinatorConfig } from './config.js';
 import { UNLICENSED } from './license.js';
 import { removeFile } from './files.js';
+import { restore, trashFile } from './trash.js';
 import type { Ctx } from './file-access.js';
 import { LINK_ATTEMPTS, LINK_TOKEN_TTL_S, createLink, editLink, listLinks, purgeExpiredLinks, revokeLink, useLink } from './share-links.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
@@ -284,5 +285,21 @@ describeDatabases('share links on $name', ({ open }) => {
     const f = await failure(use(k, link.id));
     expect(f).toMatchObject({ code: 'NOT_FOUND', message: 'The file of this link was removed.' });
     expect((await listLinks(alice)).map((l) => l.id)).not.toContain(link.id);
+  });
+
+  it('a link to a file in the trash is refused like a removed one, and works again once the file is restored', async () => {
+    const other = await protect(alice, 'trashed.bin', randomBytes(1000), 2);
+    const k = await linkKey(newLinkSecret());
+    const link = await createLink(alice, { fileId: other, publicKey: k.publicKey, passwordProtected: false, expiresAt: inDays(1) });
+    await trashFile(alice, other);
+    expect(await failure(use(k, link.id))).toMatchObject({ code: 'NOT_FOUND', message: 'The file of this link was removed.' });
+    expect((await listLinks(alice)).map((l) => l.id)).not.toContain(link.id);
+    const k2 = await linkKey(newLinkSecret());
+    expect(await code(createLink(alice, { fileId: other, publicKey: k2.publicKey, passwordProtected: false, expiresAt: inDays(1) }))).toBe('NOT_FOUND');
+    await restore(alice, { files: [other] });
+    const opened = await use(k, link.id);
+    if (!('placements' in opened)) throw new Error('expected a manifest');
+    expect(opened.placements.length).toBeGreaterThanOrEqual(2);
+    expect((await listLinks(alice)).map((l) => l.id)).toContain(link.id);
   });
 });

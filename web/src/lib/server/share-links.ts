@@ -128,7 +128,7 @@ export async function createLink(ctx: Ctx, input: Record<string, unknown>, now =
   const [file] = await ctx.db
     .select()
     .from(files)
-    .where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
+    .where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available'), isNull(files.trashedAt)));
   if (!file) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
   const [row] = await ctx.db
     .insert(shareLinks)
@@ -151,7 +151,7 @@ export async function listLinks(ctx: Ctx, rawFileId?: unknown, now = new Date())
     .select({ l: shareLinks, name: files.name })
     .from(shareLinks)
     .innerJoin(files, eq(files.id, shareLinks.fileId))
-    .where(and(where, eq(files.status, 'available')))
+    .where(and(where, eq(files.status, 'available'), isNull(files.trashedAt)))
     .orderBy(desc(shareLinks.createdAt));
   return rows.map((r) => view(r.l, r.name, now));
 }
@@ -247,7 +247,8 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
     eq(shareLinks.id, link.id),
     isNull(shareLinks.revokedAt),
     gt(shareLinks.expiresAt, at(now)),
-    sql`exists (select 1 from ${files} where ${files.id} = ${shareLinks.fileId} and ${files.status} = 'available')`
+    // A file in the trash (issue #18) is removed as far as its links go, until the owner restores it.
+    sql`exists (select 1 from ${files} where ${files.id} = ${shareLinks.fileId} and ${files.status} = 'available' and ${files.trashedAt} is null)`
   );
   const counted =
     purpose === 'open'
@@ -274,7 +275,7 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
 /** Why a valid proof was refused, most final reason first. */
 function refusal(l: LinkRow, file: typeof files.$inferSelect | undefined, purpose: LinkProofPurpose, now: Date): KofnError {
   if (l.revokedAt) return new KofnError('LINK_REVOKED', 'The owner revoked this link.');
-  if (file?.status !== 'available') return new KofnError('NOT_FOUND', 'The file of this link was removed.');
+  if (file?.status !== 'available' || file.trashedAt !== null) return new KofnError('NOT_FOUND', 'The file of this link was removed.');
   if (l.expiresAt <= now) return new KofnError('LINK_EXPIRED', 'This link has expired.');
   if (purpose === 'open') return new KofnError('LINK_EXHAUSTED', 'This link has reached its download limit.');
   return new KofnError('LINK_EXHAUSTED', 'This download is no longer open; open the link again.');
