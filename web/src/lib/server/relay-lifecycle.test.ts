@@ -4,11 +4,7 @@
  * empty and can be retired; a relay marked lost has its shares rebuilt elsewhere; replays are refused,
  * uploads no longer choose a relay out of service, and a retired relay no longer counts for the licence.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
@@ -31,28 +27,7 @@ import { countRelays } from './relays.js';
 import { DRAIN_JOB, MOVE_JOB, drainRelay, lifecycleHandlers, lifecycleViews, markLost, retireRelay } from './relay-lifecycle.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieve, retrieveWith } from './testing/protect.js';
-
-const recoverBin = resolve(import.meta.dirname, '../../../../shared/bin/kofn-recover.mjs');
-
-function recover(dirs: string[]): Map<string, Buffer> {
-  const out = mkdtempSync(join(tmpdir(), 'kofn-recovered-'));
-  const r = spawnSync(process.execPath, [recoverBin, '--out', out, ...dirs], { encoding: 'utf8' });
-  expect([0, 1], r.stdout + r.stderr).toContain(r.status);
-  expect(r.stdout).not.toMatch(/corrupt share/);
-  const got = new Map(
-    readdirSync(out)
-      .filter((n) => !n.startsWith('kofn-recover'))
-      .map((n) => [n, readFileSync(join(out, n))])
-  );
-  rmSync(out, { recursive: true, force: true });
-  return got;
-}
-
-/** Share chunks a disk relay holds, over every file and epoch. */
-const chunksOn = (r: TestRelay) => {
-  const root = join(r.dataDir, 'chunks');
-  return existsSync(root) ? readdirSync(root).flatMap((s) => readdirSync(join(root, s)).flatMap((f) => readdirSync(join(root, s, f)))) : [];
-};
+import { chunksOn, recover } from './testing/recover.js';
 
 describeDatabases('relay lifecycle on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };

@@ -5,11 +5,9 @@
  * processes on PGlite and PostgreSQL; the last word is an independent decode (`kofn-recover`) of the
  * repaired relay's folder with any k-1 others.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { copyFileSync, readFileSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
 import { epochStorageId } from '@kofn/shared/recover';
@@ -28,22 +26,7 @@ import { repairJobHandlers, repairShare } from './repair.js';
 import { DROP_JOB, renewOnce, renewalHandlers } from './renewal.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieve } from './testing/protect.js';
-
-const recoverBin = resolve(import.meta.dirname, '../../../../shared/bin/kofn-recover.mjs');
-
-function recover(dirs: string[]): Map<string, Buffer> {
-  const out = mkdtempSync(join(tmpdir(), 'kofn-recovered-'));
-  const r = spawnSync(process.execPath, [recoverBin, '--out', out, ...dirs], { encoding: 'utf8' });
-  expect([0, 1], r.stdout + r.stderr).toContain(r.status);
-  expect(r.stdout).not.toMatch(/corrupt share/);
-  const got = new Map(
-    readdirSync(out)
-      .filter((n) => !n.startsWith('kofn-recover'))
-      .map((n) => [n, readFileSync(join(out, n))])
-  );
-  rmSync(out, { recursive: true, force: true });
-  return got;
-}
+import { recover } from './testing/recover.js';
 
 /** The folder a disk relay keeps one epoch of a file in (relay/src/storage/disk.ts, epoch-ids.ts). */
 const epochDir = (relay: TestRelay, fileId: string, epoch: number) => {

@@ -6,11 +6,9 @@
  * Also: damaged chunks (bit rot found by scrub) are rebuilt, and every new relay route refuses bad input
  * and wrong tokens with a 4xx code.
  */
-import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
@@ -27,26 +25,7 @@ import { checkFile, fileHealthFor, healthJobHandlers } from './health.js';
 import { repairJobHandlers, repairShare } from './repair.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect } from './testing/protect.js';
-
-const recoverBin = resolve(import.meta.dirname, '../../../../shared/bin/kofn-recover.mjs');
-
-/**
- * `kofn-recover` over the given relay folders; answers file name -> bytes. Files with fewer than k shares
- * in these folders fail there by design (exit 1), so the caller checks the files it expects.
- */
-function recover(dirs: string[]): Map<string, Buffer> {
-  const out = mkdtempSync(join(tmpdir(), 'kofn-recovered-'));
-  const r = spawnSync(process.execPath, [recoverBin, '--out', out, ...dirs], { encoding: 'utf8' });
-  expect([0, 1], r.stdout + r.stderr).toContain(r.status);
-  expect(r.stdout).not.toMatch(/corrupt share/);
-  const files = new Map(
-    readdirSync(out)
-      .filter((n) => !n.startsWith('kofn-recover'))
-      .map((n) => [n, readFileSync(join(out, n))])
-  );
-  rmSync(out, { recursive: true, force: true });
-  return files;
-}
+import { recover } from './testing/recover.js';
 
 describeDatabases('repair by relays on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
