@@ -3,27 +3,19 @@
  * stack: files protected into a folder path (made if missing; the batch and the streaming paths), listed
  * by folder, retrieved byte-identical; a bad folder name is a one-line error with a stable code.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
+import { runNode } from '../run-node.js';
 
 const BIN = resolve(import.meta.dirname, '../../shared/bin/kofn.mjs');
 const work = mkdtempSync(join(tmpdir(), 'kofn-cli-folders-'));
 
-function kofn(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: join(work, 'config') }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout: out, stderr: err }));
-    child.stdin.end(input);
-  });
+async function kofn(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await runNode(BIN, args, { cwd: work, env: { KOFN_CONFIG_DIR: join(work, 'config') }, input });
+  return { ...r, stdout: r.stdout.toString() };
 }
 
 const file = (name: string, size: number) => {

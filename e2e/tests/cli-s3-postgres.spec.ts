@@ -6,7 +6,6 @@
 // s3rver ships no types: the relay tests declare the part they use (a declaration file, so not importable).
 // eslint-disable-next-line @typescript-eslint/triple-slash-reference
 /// <reference path="../../relay/src/testing/s3rver.d.ts" />
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,21 +14,13 @@ import postgres from 'postgres';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { startStack } from '../stack.js';
 import { startS3 } from '../../relay/src/testing/s3.js';
+import { runNode, type NodeRun } from '../run-node.js';
 
 const BIN = resolve(import.meta.dirname, '../../shared/bin/kofn.mjs');
 const PG = 'postgres://postgres@127.0.0.1:5432';
 
-function kofn(args: string[], configDir: string, input = ''): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.end(input);
-  });
+function kofn(args: string[], configDir: string, input = ''): Promise<NodeRun> {
+  return runNode(BIN, args, { env: { KOFN_CONFIG_DIR: configDir }, input });
 }
 
 test('CLI round trip against S3 relays and a PostgreSQL coordinator: protect and retrieve byte-identical', async () => {

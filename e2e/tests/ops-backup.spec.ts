@@ -10,7 +10,6 @@
  *   - a file removed after the backup is listed again but its shares are gone: retrieving it fails cleanly
  *     (every relay answers 404) and `kofn check` calls it unrecoverable, so the operator removes it again.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +18,7 @@ import postgres from 'postgres';
 import { ADMIN, expect, test } from '../fixtures.js';
 import { freePortBlock, startStack, type RunningStack } from '../stack.js';
 import { findPostgres } from '../find-postgres.mjs';
+import { runNode, type NodeRun } from '../run-node.js';
 
 test.describe.configure({ timeout: 300_000 });
 
@@ -26,23 +26,8 @@ const ROOT = resolve(import.meta.dirname, '../..');
 const KOFN = join(ROOT, 'shared/bin/kofn.mjs');
 const BACKUP = join(ROOT, 'web/scripts/kofn-backup.mjs');
 
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-function node(script: string, args: string[], env: Record<string, string | undefined>, input = ''): Promise<Run> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [script, ...args], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.end(input);
-  });
+function node(script: string, args: string[], env: Record<string, string | undefined>, input = ''): Promise<NodeRun> {
+  return runNode(script, args, { env, input });
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');

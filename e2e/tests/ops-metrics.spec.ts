@@ -5,7 +5,6 @@
  * every listed metric is present and moved. The scrape routes refuse unauthorised, malformed and oversized
  * requests over real HTTP; liveness and readiness answer on both kinds of process.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import type { APIRequestContext } from '@playwright/test';
 import { parseScrape, type Scrape } from '@kofn/shared/testing';
 import { ADMIN, expect, test } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
+import { runNode, type NodeRun } from '../run-node.js';
 
 test.describe.configure({ mode: 'serial', timeout: 180_000 });
 
@@ -26,17 +26,8 @@ let api: APIRequestContext;
 let csrf = '';
 let work = '';
 
-function kofn(args: string[], input = ''): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, KOFN_CONFIG_DIR: join(work, 'config') }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.end(input);
-  });
+function kofn(args: string[], input = ''): Promise<NodeRun> {
+  return runNode(BIN, args, { env: { KOFN_CONFIG_DIR: join(work, 'config') }, input });
 }
 
 async function scrape(url: string, token: string): Promise<Scrape> {

@@ -19,6 +19,7 @@ import { ADMIN, expect, test } from '../fixtures.js';
 import { freePortBlock, startStack, type RunningStack } from '../stack.js';
 import { startRoundRobinProxy, type RoundRobinProxy } from '../round-robin-proxy.js';
 import { freshPostgresDatabase, type PostgresDatabase } from '../postgres-database.js';
+import { runNode, type NodeRun } from '../run-node.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
 
@@ -34,17 +35,8 @@ let aUrl = '';
 let bUrl = '';
 let work = '';
 
-function cli(args: string[], input = ''): Promise<{ code: number | null; stdout: Buffer; stderr: string }> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [KOFN, ...args], { env: { ...process.env, KOFN_CONFIG_DIR: join(work, 'config') }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (x: Buffer) => out.push(x));
-    child.stderr.on('data', (x: Buffer) => (err += x.toString()));
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.end(input);
-  });
+function cli(args: string[], input = ''): Promise<NodeRun> {
+  return runNode(KOFN, args, { env: { KOFN_CONFIG_DIR: join(work, 'config') }, input });
 }
 
 const sha = (x: Buffer) => createHash('sha256').update(x).digest('hex');
