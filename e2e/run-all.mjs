@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findPostgres, shown } from './find-postgres.mjs';
 
@@ -23,6 +23,8 @@ rmSync(reports, { recursive: true, force: true });
 mkdirSync(reports, { recursive: true });
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
+/** The names of failed tests, printed in the summary so a CI log that keeps only its tail still names them. */
+const failures = [];
 const lines = [];
 
 /**
@@ -100,6 +102,11 @@ async function vitest(pkg, env = process.env, note = '') {
   const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
   // A suite file that failed to load has no tests but still failed.
   const failed = r.numFailedTests + (code !== 0 && r.numFailedTests === 0 ? 1 : 0);
+  for (const file of r.testResults ?? []) {
+    for (const t of file.assertionResults ?? []) {
+      if (t.status === 'failed') failures.push(`${name}: ${relative(root, file.name)} > ${t.fullName}`);
+    }
+  }
   totals.passed += r.numPassedTests;
   totals.failed += failed;
   totals.skipped += skipped;
@@ -117,12 +124,24 @@ async function playwright() {
     lines.push(`${name}: no report (exit ${code})`);
     return;
   }
+  collectPlaywrightFailures(r.suites ?? [], name);
   const passed = r.stats.expected + r.stats.flaky;
   const failed = r.stats.unexpected + (code !== 0 && r.stats.unexpected === 0 ? 1 : 0);
   totals.passed += passed;
   totals.failed += failed;
   totals.skipped += r.stats.skipped;
   lines.push(`${name}: ${passed} passed, ${failed} failed, ${r.stats.skipped} skipped`);
+}
+
+function collectPlaywrightFailures(suites, name) {
+  for (const suite of suites) {
+    for (const spec of suite.specs ?? []) {
+      for (const t of spec.tests ?? []) {
+        if (t.status === 'unexpected') failures.push(`${name}: ${spec.file}:${spec.line} > ${spec.title}`);
+      }
+    }
+    collectPlaywrightFailures(suite.suites ?? [], name);
+  }
 }
 
 // A build made for tests: it also trusts the committed test licence key the e2e stacks sign with
@@ -169,6 +188,7 @@ async function checksLane() {
 
 await Promise.all([e2eLane(), checksLane()]);
 
+if (failures.length > 0) process.stdout.write(`\n=== failed tests ===\n${failures.join('\n')}\n`);
 process.stdout.write(`\n=== summary ===\n${lines.join('\n')}\n`);
 process.stdout.write(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped\n`);
 process.exit(totals.failed === 0 ? 0 : 1);
