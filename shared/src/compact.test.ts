@@ -16,7 +16,7 @@ import { createKernel } from './gf256.js';
 import { randomBytes } from './random.js';
 import { ShamirEngine } from './shamir.js';
 import { seededSource } from './testing.js';
-import { invRef, mulRef } from '../test/reference.js';
+import { evalRef } from '../test/reference.js';
 
 const MiB = 1024 * 1024;
 
@@ -66,22 +66,6 @@ async function retrieve(sets: ShareSet[], fileId: Uint8Array): Promise<{ data: U
 
 const pickSets = (chunks: EncodedChunk[], pick: number[]): ShareSet[] => chunks.map((c) => ({ index: c.index, shares: pick.map((j) => c.shares[j]!) }));
 const eq = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
-
-/** P(at) for the polynomial through (xs, ys) at one byte position, bitwise (test/reference.ts). */
-function evalRef(xs: number[], ys: number[], at: number): number {
-  let acc = 0;
-  xs.forEach((xj, j) => {
-    let num = 1;
-    let den = 1;
-    xs.forEach((xm, m) => {
-      if (m === j) return;
-      num = mulRef(num, at ^ xm);
-      den = mulRef(den, xj ^ xm);
-    });
-    acc ^= mulRef(ys[j]!, mulRef(num, invRef(den)));
-  });
-  return acc;
-}
 
 describe('Reed-Solomon evaluation (erasure.ts)', () => {
   it.each(['wasm-simd', 'js'] as const)('%s kernel agrees with the bitwise reference, rows shorter than len zero-padded', (kind) => {
