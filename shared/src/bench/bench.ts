@@ -2,7 +2,8 @@
  * `npm run bench -w shared`: kernel throughput in Node and in a Chromium Web Worker, with privy's
  * shamir-secret-sharing measured in the same run as the baseline; MAC candidates; split() and combine()
  * allocating their results at 16 MiB against memcpy and streaming baselines; chunk-size sweep; and
- * peak memory while streaming 256 MiB and 1 GiB through split + combine. Figures are medians; MB = 10^6 B.
+ * peak memory while streaming 256 MiB and 1 GiB through split + combine; compact mode's encode and decode
+ * against Shamir's in the same run (compact-bench.ts). Figures are medians; MB = 10^6 B.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { ShamirEngine } from '../index.js';
 import { randomBytes } from '../random.js';
 import { throughput } from './measure.js';
 import type { AllocResult } from './alloc-bench.js';
+import { formatCompactBench, type CompactBenchResult } from './compact-bench.js';
 import { MiB, PARAMS, type Row, type SuiteResult } from './suite.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -149,6 +151,12 @@ function allocateAndReturn(): void {
   );
 }
 
+/** Compact mode vs Shamir, per byte of user data, in a fresh process (compact-bench.ts). */
+function compactVsShamir(): void {
+  const out = execFileSync(process.execPath, [join(here, 'compact-bench.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  console.log(formatCompactBench(JSON.parse(out) as CompactBenchResult));
+}
+
 function streamMemory(): void {
   console.log('\n## streaming protect -> retrieve in one process ((3,5), 1 MiB chunks, GMAC, fresh process per size)');
   for (const bytes of [256 * MiB, 1024 * MiB]) {
@@ -169,6 +177,7 @@ for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
 const browser = await chromiumSuite();
 if (typeof browser === 'string') console.log(`\n## chromium: ${browser}`);
 else printSuite(browser);
+compactVsShamir();
 allocateAndReturn();
 await chunkSweep();
 streamMemory();
