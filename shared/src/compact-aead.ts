@@ -55,4 +55,3 @@ export function encAad(fileId: Uint8Array, index: number, flags: number): Uint8A
 export function importFileKey(raw: Uint8Array<ArrayBuffer>): Promise<CryptoKey> {
   return subtle().importKey('raw', raw, { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
 }
-

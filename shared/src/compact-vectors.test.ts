@@ -109,7 +109,20 @@ describe('compact-format known-answer vectors', () => {
     const fileKey = unhex(v.fileKey) as Uint8Array<ArrayBuffer>;
 
     it('metadata record version 2 bytes', () => {
-      expect(hex(encodeMetadata({ name: s.name, type: s.type, size: s.data.length, chunkSize: s.chunkSize, chunkCount: count, createdAt: s.createdAt, macKey: fileKey, compact: { dataXs: v.xs.slice(0, v.k) } }))).toBe(v.metadataRecord);
+      expect(
+        hex(
+          encodeMetadata({
+            name: s.name,
+            type: s.type,
+            size: s.data.length,
+            chunkSize: s.chunkSize,
+            chunkCount: count,
+            createdAt: s.createdAt,
+            macKey: fileKey,
+            compact: { dataXs: v.xs.slice(0, v.k) }
+          })
+        )
+      ).toBe(v.metadataRecord);
     });
 
     it('share chunks: the encoder reproduces every byte with the same randomness', async () => {

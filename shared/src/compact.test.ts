@@ -165,9 +165,14 @@ describe('any k of n fragments rebuild (property)', () => {
   it('random (k, n), x-coordinates, sizes and k-subsets, on the codec directly', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc
-          .integer({ min: 2, max: 8 })
-          .chain((n) => fc.record({ n: fc.constant(n), k: fc.integer({ min: 2, max: n }), xs: fc.uniqueArray(fc.integer({ min: 1, max: 255 }), { minLength: n, maxLength: n }), order: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n }) })),
+        fc.integer({ min: 2, max: 8 }).chain((n) =>
+          fc.record({
+            n: fc.constant(n),
+            k: fc.integer({ min: 2, max: n }),
+            xs: fc.uniqueArray(fc.integer({ min: 1, max: 255 }), { minLength: n, maxLength: n }),
+            order: fc.shuffledSubarray([...Array(n).keys()], { minLength: n, maxLength: n })
+          })
+        ),
         fc.integer({ min: 0, max: 3000 }),
         async ({ k, xs, order }, size) => {
           const fileId = randomBytes(16);
@@ -290,8 +295,16 @@ describe('tampering and too few fragments', () => {
     }
     // k key shares but k-1 fragments of a data chunk: the key alone does not rebuild the chunk.
     const dec = new ShareDecoder();
-    await dec.decodeMetadata([0, 1, 2].map((j) => chunks[0]!.shares[j]!), { fileId });
-    await expect(dec.decodeData([0, 1].map((j) => chunks[1]!.shares[j]!), { fileId, index: 1 })).rejects.toMatchObject({ code: 'NOT_ENOUGH_SHARES' });
+    await dec.decodeMetadata(
+      [0, 1, 2].map((j) => chunks[0]!.shares[j]!),
+      { fileId }
+    );
+    await expect(
+      dec.decodeData(
+        [0, 1].map((j) => chunks[1]!.shares[j]!),
+        { fileId, index: 1 }
+      )
+    ).rejects.toMatchObject({ code: 'NOT_ENOUGH_SHARES' });
   });
 
   it('a Shamir share mixed into a compact chunk is refused as another mode, and the reverse', async () => {
@@ -299,14 +312,20 @@ describe('tampering and too few fragments', () => {
     const compact = await protect(data, { k, xs, chunkSize: 48 });
     const shamir = await protect(data, { k, xs, chunkSize: 48, mode: 'shamir' });
     const dec = new ShareDecoder();
-    await dec.decodeMetadata([0, 1, 2].map((j) => compact.chunks[0]!.shares[j]!), { fileId: compact.fileId });
+    await dec.decodeMetadata(
+      [0, 1, 2].map((j) => compact.chunks[0]!.shares[j]!),
+      { fileId: compact.fileId }
+    );
     // A Shamir-mode share carrying this file's id would still be refused by its header's mode.
     const foreign = shamir.chunks[1]!.shares[3]!.slice();
     foreign.set(compact.fileId, 8);
     const d = await dec.decodeData([...[0, 1, 2].map((j) => compact.chunks[1]!.shares[j]!), foreign], { fileId: compact.fileId, index: 1 });
     expect(d.bad).toEqual([3]);
     const dec2 = new ShareDecoder();
-    await dec2.decodeMetadata([0, 1, 2].map((j) => shamir.chunks[0]!.shares[j]!), { fileId: shamir.fileId });
+    await dec2.decodeMetadata(
+      [0, 1, 2].map((j) => shamir.chunks[0]!.shares[j]!),
+      { fileId: shamir.fileId }
+    );
     const frag = compact.chunks[1]!.shares[3]!.slice();
     frag.set(shamir.fileId, 8);
     const d2 = await dec2.decodeData([...[0, 1, 2].map((j) => shamir.chunks[1]!.shares[j]!), frag], { fileId: shamir.fileId, index: 1 });
