@@ -3,7 +3,8 @@
  * shamir-secret-sharing measured in the same run as the baseline; MAC candidates; split() and combine()
  * allocating their results at 16 MiB against memcpy and streaming baselines; chunk-size sweep; and
  * peak memory while streaming 256 MiB and 1 GiB through split + combine; compact mode's encode and decode
- * against Shamir's in the same run (compact-bench.ts). Figures are medians; MB = 10^6 B.
+ * against Shamir's in the same run, in Node and in Chromium (compact-suite.ts). KOFN_BENCH_ONLY=compact runs only
+ * that part. Figures are medians; MB = 10^6 B.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ import { ShamirEngine } from '../index.js';
 import { randomBytes } from '../random.js';
 import { throughput } from './measure.js';
 import type { AllocResult } from './alloc-bench.js';
-import { formatCompactBench, type CompactBenchResult } from './compact-bench.js';
+import { formatCompactBench, type CompactBenchResult } from './compact-suite.js';
 import { MiB, PARAMS, type Row, type SuiteResult } from './suite.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,11 +56,11 @@ function printSuite(r: SuiteResult): void {
 function serve(): Promise<{ server: Server; url: string }> {
   const privyDir = dirname(fileURLToPath(import.meta.resolve('shamir-secret-sharing')));
   const page = `<!doctype html><meta charset="utf-8"><title>kofn bench</title><script type="module">
-    window.runBench = () => new Promise((res, rej) => {
+    window.runBench = (what) => new Promise((res, rej) => {
       const w = new Worker('/dist/bench/browser-worker.js', { type: 'module' });
       w.onmessage = (e) => { if (e.data.progress) console.log(e.data.progress); else if (e.data.result) res(e.data.result); else rej(new Error(e.data.error)); };
       w.onerror = (e) => rej(new Error(e.message));
-      w.postMessage('run');
+      w.postMessage(what);
     });
   </script>`;
   const server = createServer((req, res) => {
@@ -93,7 +94,7 @@ function serve(): Promise<{ server: Server; url: string }> {
   return new Promise((res) => server.listen(0, '127.0.0.1', () => res({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
 }
 
-async function chromiumSuite(): Promise<SuiteResult | string> {
+async function chromiumSuite<T = SuiteResult>(what: 'run' | 'compact' = 'run'): Promise<T | string> {
   const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!existsSync(executablePath)) return `skipped: no Chromium at ${executablePath} (apt-get install -y chromium)`;
   const { chromium } = await import('@playwright/test');
@@ -106,7 +107,7 @@ async function chromiumSuite(): Promise<SuiteResult | string> {
     const page = await browser.newPage();
     page.on('console', (m) => log(m.text()));
     await page.goto(url);
-    return await page.evaluate(() => (window as unknown as { runBench: () => Promise<SuiteResult> }).runBench());
+    return await page.evaluate((w) => (window as unknown as { runBench: (what: string) => Promise<T> }).runBench(w), what);
   } finally {
     await browser.close();
     server.close();
@@ -151,10 +152,12 @@ function allocateAndReturn(): void {
   );
 }
 
-/** Compact mode vs Shamir, per byte of user data, in a fresh process (compact-bench.ts). */
-function compactVsShamir(): void {
+/** Compact mode vs Shamir, per byte of user data: Node in a fresh process (compact-bench.ts), then Chromium. */
+async function compactVsShamir(): Promise<void> {
   const out = execFileSync(process.execPath, [join(here, 'compact-bench.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   console.log(formatCompactBench(JSON.parse(out) as CompactBenchResult));
+  const browser = await chromiumSuite<CompactBenchResult>('compact');
+  console.log(typeof browser === 'string' ? `\n## compact mode vs Shamir, chromium: ${browser}` : formatCompactBench({ ...browser, loadAfter: loadavg() }));
 }
 
 function streamMemory(): void {
@@ -168,6 +171,10 @@ function streamMemory(): void {
 }
 
 console.log('kofn engine benchmark (medians; MB = 10^6 bytes; randomness from crypto.getRandomValues included)');
+if (process.env.KOFN_BENCH_ONLY === 'compact') {
+  await compactVsShamir();
+  process.exit(0);
+}
 // Node runs in fresh child processes: with default flags (plain SIMD build), then with relaxed SIMD
 // enabled (Node 20 keeps it behind a flag; Chromium ships it).
 for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
@@ -177,7 +184,7 @@ for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
 const browser = await chromiumSuite();
 if (typeof browser === 'string') console.log(`\n## chromium: ${browser}`);
 else printSuite(browser);
-compactVsShamir();
+await compactVsShamir();
 allocateAndReturn();
 await chunkSweep();
 streamMemory();
