@@ -161,12 +161,17 @@ async function compactVsShamir(): Promise<void> {
 }
 
 function streamMemory(): void {
-  console.log('\n## streaming protect -> retrieve in one process ((3,5), 1 MiB chunks, GMAC, fresh process per size)');
+  console.log('\n## streaming protect -> retrieve in one process ((3,5), 1 MiB chunks, fresh process per size and mode)');
   for (const bytes of [256 * MiB, 1024 * MiB]) {
-    const out = execFileSync(process.execPath, [join(here, 'stream-bench.js'), String(bytes)], { encoding: 'utf8' });
-    const r = JSON.parse(out) as { received: number; mismatches: number; MBps: number; startRssMB: number; peakRssMB: number; maxRssMB: number };
-    const ok = r.received === bytes && r.mismatches === 0 ? 'verified' : `MISMATCH (${r.received} bytes, ${r.mismatches} bad chunks)`;
-    console.log(`  ${bytes / MiB} MiB: ${fmt(r.MBps)} MB/s split+combine+auth, RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`);
+    // Shamir: split + combine + GMAC; compact: AES-256-GCM + Reed-Solomon encode, rebuild from a parity fragment.
+    for (const mode of ['shamir', 'compact'] as const) {
+      const out = execFileSync(process.execPath, [join(here, 'stream-bench.js'), String(bytes), mode], { encoding: 'utf8' });
+      const r = JSON.parse(out) as { received: number; mismatches: number; MBps: number; startRssMB: number; peakRssMB: number; maxRssMB: number };
+      const ok = r.received === bytes && r.mismatches === 0 ? 'verified' : `MISMATCH (${r.received} bytes, ${r.mismatches} bad chunks)`;
+      console.log(
+        `  ${bytes / MiB} MiB ${mode.padEnd(7)}: ${fmt(r.MBps)} MB/s protect+retrieve, RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`
+      );
+    }
   }
 }
 

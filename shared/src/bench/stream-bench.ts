@@ -2,12 +2,15 @@
  * Streams N bytes through protect (split, k = 3 of n = 5, GMAC) and straight into retrieve (combine and
  * authenticate from 3 shares), checking every plaintext chunk, and reports throughput and peak RSS.
  * Run in a fresh process per size by bench.ts, so peak RSS belongs to this stream alone.
- *   node dist/bench/stream-bench.js <bytes>
+ *   node dist/bench/stream-bench.js <bytes> [shamir|compact]
+ * In compact mode (AES-256-GCM + Reed-Solomon, docs/compact-mode.md) the 3 fragments read are relays 5, 1
+ * and 3: one parity fragment and two data pieces, so every chunk runs the Reed-Solomon rebuild.
  */
 import { createProtectStream, createRetrieveStream, DEFAULT_CHUNK_SIZE, type EncodedChunk, type ShareSet } from '../index.js';
 import { randomBytes } from '../random.js';
 
 const total = Number(process.argv[2] ?? 1024 ** 3);
+const mode = process.argv[3] === 'compact' ? 'compact' : 'shamir';
 const chunk = DEFAULT_CHUNK_SIZE;
 const pattern = randomBytes(chunk);
 const fileId = randomBytes(16);
@@ -36,7 +39,7 @@ const sampler = setInterval(() => {
 }, 20);
 
 const t0 = performance.now();
-const protect = await createProtectStream({ k: 3, xs: [1, 2, 3, 4, 5], fileId, file: { name: 'big.bin', size: total, type: '', chunkSize: chunk } });
+const protect = await createProtectStream({ k: 3, xs: [1, 2, 3, 4, 5], fileId, mode, file: { name: 'big.bin', size: total, type: '', chunkSize: chunk } });
 const toSets = new TransformStream<EncodedChunk, ShareSet>({
   transform(c, controller) {
     controller.enqueue({ index: c.index, shares: [c.shares[4]!, c.shares[0]!, c.shares[2]!] });
@@ -57,6 +60,7 @@ peakRss = Math.max(peakRss, process.memoryUsage().rss);
 process.stdout.write(
   JSON.stringify({
     bytes: total,
+    mode,
     received,
     mismatches,
     seconds,
