@@ -166,10 +166,10 @@ function streamMemory(): void {
     // Shamir: split + combine + GMAC; compact: AES-256-GCM + Reed-Solomon encode, rebuild from a parity fragment.
     for (const mode of ['shamir', 'compact'] as const) {
       const out = execFileSync(process.execPath, [join(here, 'stream-bench.js'), String(bytes), mode], { encoding: 'utf8' });
-      const r = JSON.parse(out) as { received: number; mismatches: number; MBps: number; startRssMB: number; peakRssMB: number; maxRssMB: number };
+      const r = JSON.parse(out) as { received: number; mismatches: number; MBps: number; cpuMBps: number; startRssMB: number; peakRssMB: number; maxRssMB: number };
       const ok = r.received === bytes && r.mismatches === 0 ? 'verified' : `MISMATCH (${r.received} bytes, ${r.mismatches} bad chunks)`;
       console.log(
-        `  ${bytes / MiB} MiB ${mode.padEnd(7)}: ${fmt(r.MBps)} MB/s protect+retrieve, RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`
+        `  ${bytes / MiB} MiB ${mode.padEnd(7)}: ${fmt(r.MBps)} MB/s protect+retrieve (${fmt(r.cpuMBps)} MB per CPU-second), RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`
       );
     }
   }
