@@ -1,6 +1,8 @@
 /**
  * One chunk at a time: a record (data followed by its tag) is authenticated, split into n share chunks
  * with headers, and later rebuilt from k of them and checked before any byte of it is released.
+ * `ShareDecoder` also reads compact files (compact.ts, docs/compact-mode.md): their chunk 0 is split like
+ * any record, and its authenticated metadata says how to read the data chunks.
  */
 import { KofnError, hasErrorCode } from './errors.js';
 import { FILE_ID_BYTES, FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, MODE_COMPACT, MODE_SHAMIR, bytesEqual, parseHeader, writeHeader, type ShareHeader } from './chunk-format.js';
