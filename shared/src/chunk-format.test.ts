@@ -5,7 +5,7 @@
  * through whole share chunks and look at codes alone.
  */
 import { describe, expect, it } from 'vitest';
-import { FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, bytesEqual, parseHeader, parseHeaderPrefix, writeHeader } from './chunk-format.js';
+import { FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, MODE_COMPACT, bytesEqual, parseHeader, parseHeaderPrefix, writeHeader } from './chunk-format.js';
 import { fileIdFromHex, fileIdToHex } from './ids.js';
 import { importMacKey } from './mac.js';
 
@@ -14,6 +14,15 @@ const FILE_ID = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
 function chunk(over: { flags?: number; x?: number; k?: number; index?: number; bodyLength?: number } = {}, body = over.bodyLength ?? 3): Uint8Array {
   const out = new Uint8Array(HEADER_BYTES + body);
   writeHeader(out, { flags: over.flags ?? FLAG_FINAL, x: over.x ?? 1, k: over.k ?? 2, fileId: FILE_ID, index: over.index ?? 1, epoch: 7, bodyLength: over.bodyLength ?? body });
+  return out;
+}
+
+/** A version 2 (compact) header, optionally with one raw byte changed. */
+function compact(over: { mode?: number; pad?: number; index?: number; flags?: number; at?: number } = {}): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + 3);
+  writeHeader(out, { flags: over.flags ?? FLAG_FINAL, x: 1, k: 2, fileId: FILE_ID, index: over.index ?? 1, epoch: 7, bodyLength: 3, mode: MODE_COMPACT, pad: over.pad ?? 0 });
+  if (over.mode !== undefined) out[36] = over.mode;
+  if (over.at !== undefined) out[over.at] = 1;
   return out;
 }
 
@@ -43,7 +52,13 @@ describe('parseHeader', () => {
   it.each([
     ['shorter than a header', chunk().subarray(0, HEADER_BYTES - 1), 'BAD_SHARE_FORMAT', 'Share chunk shorter than its header.'],
     ['bad magic', edit(3, 0x4d), 'BAD_SHARE_FORMAT', 'Not a kofn share chunk (bad magic).'],
-    ['unknown version', edit(4, 2), 'BAD_SHARE_FORMAT', 'Unsupported share format version 2.'],
+    ['unknown version', edit(4, 3), 'BAD_SHARE_FORMAT', 'Unsupported share format version 3.'],
+    // Version 2 exists for compact files only: a Shamir header relabelled 2 (mode byte 0) is refused.
+    ['version 2 without a mode', edit(4, 2), 'BAD_SHARE_FORMAT', 'Unknown mode 0 in a version 2 share header.'],
+    ['version 2 with an unknown mode', compact({ mode: 2 }), 'BAD_SHARE_FORMAT', 'Unknown mode 2 in a version 2 share header.'],
+    ['version 2 with reserved bytes set', compact({ at: 39 }), 'BAD_SHARE_FORMAT', 'Reserved header bytes are not zero.'],
+    ['padding as large as k', compact({ pad: 2 }), 'BAD_SHARE_FORMAT', 'Fragment padding must be below the threshold.'],
+    ['padding on a metadata chunk', compact({ pad: 1, index: 0, flags: FLAG_METADATA }), 'BAD_SHARE_FORMAT', 'A metadata chunk has no fragment padding.'],
     ['unknown flag', edit(5, FLAG_FINAL | 4), 'BAD_SHARE_FORMAT', 'Unknown flags in share header.'],
     ['x = 0', chunk({ x: 0 }), 'INVALID_X', 'Share with x = 0 rejected.'],
     ['k = 1', chunk({ k: 1 }), 'BAD_SHARE_FORMAT', 'Share header has a threshold below 2.'],
@@ -53,6 +68,13 @@ describe('parseHeader', () => {
     ['body longer than declared', chunk({ bodyLength: 3 }, 4), 'BAD_SHARE_FORMAT', 'Share chunk length does not match its header.']
   ])('refuses %s', (_name, bytes, code, message) => {
     expect(failure(() => parseHeader(bytes))).toEqual({ code, message });
+  });
+
+  it('writes Shamir headers as version 1 and compact ones as version 2 with mode and padding', () => {
+    expect(chunk()[4]).toBe(1);
+    const c = compact({ pad: 1 });
+    expect([c[4], c[36], c[37], c[38], c[39]]).toEqual([2, MODE_COMPACT, 1, 0, 0]);
+    expect(parseHeader(c)).toEqual({ flags: FLAG_FINAL, x: 1, k: 2, fileId: FILE_ID, index: 1, epoch: 7, bodyLength: 3, mode: MODE_COMPACT, pad: 1 });
   });
 
   it('accepts k = 2 and index 0 with METADATA', () => {

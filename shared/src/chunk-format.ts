@@ -3,7 +3,7 @@
  *
  *   offset size  field
  *   0      4     magic "KOFN"
- *   4      1     format version (1)
+ *   4      1     format version: 1 (Shamir file) or 2 (compact file, docs/compact-mode.md)
  *   5      1     flags: bit 0 FINAL (last chunk of the file), bit 1 METADATA (the file's metadata record)
  *   6      1     x: this share's evaluation point, 1..255
  *   7      1     k: threshold, 2..255
@@ -11,13 +11,24 @@
  *   24     4     chunk index, big-endian (0 = metadata record, 1.. = data)
  *   28     4     epoch, big-endian (bumped by proactive renewal)
  *   32     4     body length, big-endian
- *   36     4     reserved, zero
- *   40     ...   body: share x of the chunk's record (record = data || 16-byte tag)
+ *   36     4     version 1: reserved, zero
+ *                 version 2: mode (u8, 1 = compact) | pad (u8) | reserved u16, zero
+ *   40     ...   body: share x of the chunk's record (record = data || 16-byte tag); in a compact file's
+ *                 data chunks, the Reed-Solomon fragment at x of the chunk's AES-256-GCM ciphertext
+ *
+ * Shamir files are still written as version 1, byte for byte as before, so relays, renewal, repair and
+ * every earlier reader keep working on them; only compact files need the mode byte.
  */
 import { KofnError } from './errors.js';
 
 export const HEADER_BYTES = 40;
+/** The header version of Shamir share chunks (unchanged since the first release). */
 export const FORMAT_VERSION = 1;
+/** The header version of compact files' share chunks: carries the mode and the fragment padding. */
+export const FORMAT_VERSION_COMPACT = 2;
+/** Modes (header byte 36 in version 2): how a file's data chunks are stored. */
+export const MODE_SHAMIR = 0;
+export const MODE_COMPACT = 1;
 export const FILE_ID_BYTES = 16;
 export const FLAG_FINAL = 1;
 export const FLAG_METADATA = 2;
@@ -32,12 +43,23 @@ export interface ShareHeader {
   index: number;
   epoch: number;
   bodyLength: number;
+  /**
+   * MODE_SHAMIR (absent: the same) or MODE_COMPACT. Shamir headers are version 1; compact ones version 2.
+   * Optional so that code building Shamir headers needs no change.
+   */
+  mode?: number;
+  /**
+   * Compact data chunks: zero bytes appended to the ciphertext so that it splits into k equal pieces
+   * (0..k-1). Always 0 elsewhere.
+   */
+  pad?: number;
 }
 
 export function writeHeader(out: Uint8Array, h: ShareHeader): void {
   const dv = new DataView(out.buffer, out.byteOffset, HEADER_BYTES);
+  const compact = (h.mode ?? MODE_SHAMIR) === MODE_COMPACT;
   out.set(MAGIC, 0);
-  out[4] = FORMAT_VERSION;
+  out[4] = compact ? FORMAT_VERSION_COMPACT : FORMAT_VERSION;
   out[5] = h.flags;
   out[6] = h.x;
   out[7] = h.k;
@@ -46,6 +68,10 @@ export function writeHeader(out: Uint8Array, h: ShareHeader): void {
   dv.setUint32(28, h.epoch);
   dv.setUint32(32, h.bodyLength);
   dv.setUint32(36, 0);
+  if (compact) {
+    out[36] = MODE_COMPACT;
+    out[37] = h.pad ?? 0;
+  }
 }
 
 function bad(message: string): KofnError {
@@ -59,7 +85,8 @@ function bad(message: string): KofnError {
 export function parseHeaderPrefix(chunk: Uint8Array): ShareHeader {
   if (chunk.length < HEADER_BYTES) throw bad('Share chunk shorter than its header.');
   for (let i = 0; i < 4; i++) if (chunk[i] !== MAGIC[i]) throw bad('Not a kofn share chunk (bad magic).');
-  if (chunk[4] !== FORMAT_VERSION) throw bad(`Unsupported share format version ${chunk[4]}.`);
+  const version = chunk[4];
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_COMPACT) throw bad(`Unsupported share format version ${version}.`);
   const dv = new DataView(chunk.buffer, chunk.byteOffset, HEADER_BYTES);
   const flags = chunk[5]!;
   const x = chunk[6]!;
@@ -67,10 +94,25 @@ export function parseHeaderPrefix(chunk: Uint8Array): ShareHeader {
   if ((flags & ~KNOWN_FLAGS) !== 0) throw bad('Unknown flags in share header.');
   if (x === 0) throw new KofnError('INVALID_X', 'Share with x = 0 rejected.');
   if (k < 2) throw bad('Share header has a threshold below 2.');
-  if (dv.getUint32(36) !== 0) throw bad('Reserved header bytes are not zero.');
+  let mode = MODE_SHAMIR;
+  let pad = 0;
+  if (version === FORMAT_VERSION) {
+    if (dv.getUint32(36) !== 0) throw bad('Reserved header bytes are not zero.');
+  } else {
+    // Version 2 exists only for compact files: a Shamir share is always written as version 1, so one
+    // header has one spelling and a changed version byte is never silently accepted.
+    mode = chunk[36]!;
+    pad = chunk[37]!;
+    if (mode !== MODE_COMPACT) throw bad(`Unknown mode ${mode} in a version 2 share header.`);
+    if (dv.getUint16(38) !== 0) throw bad('Reserved header bytes are not zero.');
+    if (pad >= k) throw bad('Fragment padding must be below the threshold.');
+  }
   const index = dv.getUint32(24);
   if (((flags & FLAG_METADATA) !== 0) !== (index === 0)) throw bad('Metadata flag and chunk index disagree.');
-  return { flags, x, k, fileId: chunk.subarray(8, 24), index, epoch: dv.getUint32(28), bodyLength: dv.getUint32(32) };
+  if ((flags & FLAG_METADATA) !== 0 && pad !== 0) throw bad('A metadata chunk has no fragment padding.');
+  const h: ShareHeader = { flags, x, k, fileId: chunk.subarray(8, 24), index, epoch: dv.getUint32(28), bodyLength: dv.getUint32(32) };
+  // Version 1 headers parse to the same object as before the compact mode existed.
+  return version === FORMAT_VERSION ? h : { ...h, mode, pad };
 }
 
 /** Parses and checks a stored share chunk's header; the body must be exactly as long as declared. */

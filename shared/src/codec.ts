@@ -1,9 +1,13 @@
 /**
  * One chunk at a time: a record (data followed by its tag) is authenticated, split into n share chunks
  * with headers, and later rebuilt from k of them and checked before any byte of it is released.
+ * `ShareDecoder` also reads compact files (compact.ts, docs/compact-mode.md): their chunk 0 is split like
+ * any record, and its authenticated metadata says how to read the data chunks.
  */
 import { KofnError, hasErrorCode } from './errors.js';
-import { FILE_ID_BYTES, FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, bytesEqual, parseHeader, writeHeader, type ShareHeader } from './chunk-format.js';
+import { FILE_ID_BYTES, FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, MODE_COMPACT, MODE_SHAMIR, bytesEqual, parseHeader, writeHeader, type ShareHeader } from './chunk-format.js';
+import { GCM_TAG_BYTES, decryptChunk, importFileKey } from './compact-aead.js';
+import { evaluateRows } from './erasure.js';
 import { MAC_KEY_BYTES, MAC_PREFIX_BYTES, TAG_BYTES, importMacKey, macTag, writeMacPrefix } from './mac.js';
 import { decodeMetadata, encodeMetadata, type DecodeMetadataOptions, type MetadataRecord } from './metadata.js';
 import { toHex } from './ids.js';
@@ -43,6 +47,15 @@ function checkEpoch(epoch: unknown): asserts epoch is number {
   }
 }
 
+/** The checks both encoders (Shamir and compact.ts) make once per file. */
+export function checkEncoderOptions(opts: EncoderOptions): void {
+  assertThreshold(opts.k);
+  assertXs(opts.xs);
+  if (opts.k > opts.xs.length) throw new KofnError('INVALID_THRESHOLD', 'The threshold is greater than the number of servers.');
+  checkFileId(opts.fileId);
+  checkEpoch(opts.epoch);
+}
+
 export class ShareEncoder {
   readonly k: number;
   readonly xs: readonly number[];
@@ -64,11 +77,7 @@ export class ShareEncoder {
 
   /** Validates the sharing parameters once for the whole stream. */
   static async create(opts: EncoderOptions, macKey: Uint8Array<ArrayBuffer>): Promise<ShareEncoder> {
-    assertThreshold(opts.k);
-    assertXs(opts.xs);
-    if (opts.k > opts.xs.length) throw new KofnError('INVALID_THRESHOLD', 'The threshold is greater than the number of servers.');
-    checkFileId(opts.fileId);
-    checkEpoch(opts.epoch);
+    checkEncoderOptions(opts);
     if (!(macKey instanceof Uint8Array) || macKey.length !== MAC_KEY_BYTES) throw new KofnError('INVALID_ARGUMENT', '"macKey" expected 32 bytes');
     return new ShareEncoder(opts, await importMacKey(macKey));
   }
@@ -171,15 +180,26 @@ function* kSubsets(m: number, k: number): Generator<number[]> {
   }
 }
 
+/** What decoding a file's metadata chunk yields for its data chunks. */
+interface FileKeys {
+  /** The GMAC key of a Shamir file's records. */
+  mac: CryptoKey;
+  /** Compact files: the AES-256-GCM file key and the code's data points (metadata record version 2). */
+  compact?: { key: CryptoKey; dataXs: readonly number[] };
+}
+
 export class ShareDecoder {
   readonly #engine: ShamirEngine;
-  readonly #keys = new Map<string, CryptoKey>();
+  readonly #keys = new Map<string, FileKeys>();
 
   constructor(engine?: ShamirEngine) {
     this.#engine = engine ?? new ShamirEngine();
   }
 
-  /** Rebuilds the metadata record (chunk 0) and remembers the file's MAC key for its data chunks. */
+  /**
+   * Rebuilds the metadata record (chunk 0) and remembers the file's key for its data chunks. Chunk 0 is
+   * Shamir-split in both modes; its record says which mode the data chunks are in (docs/compact-mode.md).
+   */
   async decodeMetadata(shareChunks: readonly Uint8Array[], expected: Omit<Expected, 'index'>, opts: DecodeMetadataOptions = {}): Promise<Decoded & { meta: MetadataRecord & { textRepaired?: true } }> {
     let meta: (MetadataRecord & { textRepaired?: true }) | undefined;
     const decoded = await this.#decode(shareChunks, { ...expected, index: 0 }, async (record, header, withPrefix) => {
@@ -194,8 +214,12 @@ export class ShareDecoder {
       const key = await importMacKey(m.macKey);
       if (!(await this.#tagMatches(key, header, withPrefix))) return false;
       if (((header.flags & FLAG_FINAL) !== 0) !== (m.chunkCount === 0)) return false;
+      // The header's mode is not under the tag; the record's is. They must agree, so that no header
+      // byte of chunk 0 can change without the chunk failing (and the data points fit the threshold).
+      if ((m.compact !== undefined) !== (header.mode === MODE_COMPACT)) return false;
+      if (m.compact && m.compact.dataXs.length !== header.k) return false;
       meta = m;
-      this.#keys.set(keyId(expected.fileId), key);
+      this.#keys.set(keyId(expected.fileId), { mac: key, ...(m.compact ? { compact: { key: await importFileKey(m.macKey), dataXs: m.compact.dataXs } } : {}) });
       return true;
     });
     if (meta === undefined) throw new KofnError('INTERNAL', 'The metadata chunk was decoded without its record.');
@@ -205,13 +229,15 @@ export class ShareDecoder {
   /**
    * Rebuilds data chunk `expected.index` (>= 1); decodeMetadata must have run for this file. With `into`
    * (an earlier result's `data.buffer`, say), the chunk is rebuilt there when it fits and `data` is a view
-   * of it: a caller streaming a file reuses a few buffers instead of allocating one per chunk.
+   * of it: a caller streaming a file reuses a few buffers instead of allocating one per chunk (Shamir
+   * files only; WebCrypto decrypts a compact chunk into a buffer of its own).
    */
   async decodeData(shareChunks: readonly Uint8Array[], expected: Expected, into?: ArrayBuffer): Promise<Decoded> {
-    const key = this.#keys.get(keyId(expected.fileId));
-    if (!key) throw new KofnError('INVALID_ARGUMENT', 'Metadata of this file must be decoded before its data.');
+    const keys = this.#keys.get(keyId(expected.fileId));
+    if (!keys) throw new KofnError('INVALID_ARGUMENT', 'Metadata of this file must be decoded before its data.');
     if (expected.index < 1) throw new KofnError('INVALID_ARGUMENT', 'Data chunks start at index 1.');
-    return this.#decode(shareChunks, expected, (_record, header, withPrefix) => this.#tagMatches(key, header, withPrefix), into);
+    if (keys.compact) return this.#decodeCompact(shareChunks, expected, keys.compact);
+    return this.#decode(shareChunks, expected, (_record, header, withPrefix) => this.#tagMatches(keys.mac, header, withPrefix), into, MODE_SHAMIR);
   }
 
   /**
@@ -226,12 +252,12 @@ export class ShareDecoder {
     return bytesEqual(tag, withPrefix.subarray(end));
   }
 
-  async #decode(
-    shareChunks: readonly Uint8Array[],
-    expected: Expected,
-    verify: (record: Uint8Array<ArrayBuffer>, header: ShareHeader, withPrefix: Uint8Array<ArrayBuffer>) => Promise<boolean>,
-    into?: ArrayBuffer
-  ): Promise<Decoded> {
+  /**
+   * Steps 1 and 2 of reading a chunk, the same in both modes: drops shares whose header is malformed or
+   * belongs elsewhere (or, for data chunks, to another mode than the file's), and keeps the largest group
+   * agreeing on epoch, k, flags, length, mode and padding. Throws when that group has fewer than k points.
+   */
+  #select(shareChunks: readonly Uint8Array[], expected: Expected, mode: number | undefined): { group: Candidate[]; k: number; bad: Set<number> } {
     const bad = new Set<number>();
     let firstError: KofnError | undefined;
     const reject = (pos: number, err: KofnError): void => {
@@ -260,17 +286,22 @@ export class ShareDecoder {
           reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share threshold differs.'));
           return;
         }
+        if (mode !== undefined && (header.mode ?? MODE_SHAMIR) !== mode) {
+          reject(pos, new KofnError('BAD_SHARE_FORMAT', "Share is in another mode than its file's metadata."));
+          return;
+        }
         parsed.push({ pos, header, body: chunk.subarray(HEADER_BYTES) });
       } catch (err) {
         reject(pos, hasErrorCode(err) ? new KofnError(err.code, err.message) : new KofnError('BAD_SHARE_FORMAT', 'Unreadable share.'));
       }
     });
 
-    // 2. Agreement: keep the largest group that agrees on epoch, k, flags and length. Two shares may claim
+    // 2. Agreement: keep the largest group that agrees on epoch, k, flags, length (and, in version 2
+    // headers, mode and padding). Two shares may claim
     // the same x (one forged); both stay candidates and no subset takes both.
     const groups = new Map<string, Candidate[]>();
     for (const c of parsed) {
-      const key = `${c.header.epoch}/${c.header.k}/${c.header.flags}/${c.header.bodyLength}`;
+      const key = `${c.header.epoch}/${c.header.k}/${c.header.flags}/${c.header.bodyLength}/${c.header.mode ?? MODE_SHAMIR}/${c.header.pad ?? 0}`;
       groups.set(key, [...(groups.get(key) ?? []), c]);
     }
     let group: Candidate[] = [];
@@ -287,6 +318,17 @@ export class ShareDecoder {
       if (distinctX < group.length) firstError ??= new KofnError('DUPLICATE_X', 'Two shares claim the same x.');
       throw new KofnError(firstError?.code ?? 'NOT_ENOUGH_SHARES', firstError?.message ?? `Need ${k} shares, have ${group.length}.`);
     }
+    return { group, k, bad };
+  }
+
+  async #decode(
+    shareChunks: readonly Uint8Array[],
+    expected: Expected,
+    verify: (record: Uint8Array<ArrayBuffer>, header: ShareHeader, withPrefix: Uint8Array<ArrayBuffer>) => Promise<boolean>,
+    into?: ArrayBuffer,
+    mode?: number
+  ): Promise<Decoded> {
+    const { group, k, bad } = this.#select(shareChunks, expected, mode);
 
     // 3. Rebuild from k shares; try other subsets when the tag does not match. The record is rebuilt after
     // room for its authenticated prefix, so the tag is checked and the data released without copies.
@@ -330,6 +372,66 @@ export class ShareDecoder {
       };
     }
     withPrefix.fill(0);
+    throw new KofnError('AUTH_FAILED', `Chunk ${expected.index} failed authentication: a storage server returned altered data.`);
+  }
+
+  /**
+   * A compact data chunk (docs/compact-mode.md): rebuild the k ciphertext pieces from k fragments (copies
+   * where a fragment is a piece, Reed-Solomon evaluation at the missing data points otherwise), require the
+   * padding to be zero, decrypt with AES-256-GCM; on failure try the next k-subset, as for Shamir. Every
+   * byte of every fragment is covered: the k fragments map one-to-one onto the padded ciphertext, whose
+   * bytes the GCM tag checks and whose padding must be zero. Other fragments are then named bad when they
+   * differ from the fragment re-encoded at their x.
+   */
+  async #decodeCompact(shareChunks: readonly Uint8Array[], expected: Expected, file: { key: CryptoKey; dataXs: readonly number[] }): Promise<Decoded> {
+    const { dataXs } = file;
+    const { group, k, bad } = this.#select(shareChunks, { ...expected, k: dataXs.length }, MODE_COMPACT);
+    const header = group[0]!.header;
+    const m = header.bodyLength;
+    const sealedLength = k * m - (header.pad ?? 0);
+    const sealed = new Uint8Array(k * m);
+    const pieces = dataXs.map((_, i) => sealed.subarray(i * m, (i + 1) * m));
+    const kernel = this.#engine.kernel;
+    let tries = 0;
+    for (const subset of sealedLength < GCM_TAG_BYTES ? [] : kSubsets(group.length, k)) {
+      const chosen = subset.map((i) => group[i]!);
+      if (new Set(chosen.map((c) => c.header.x)).size < k) continue;
+      if (tries++ >= MAX_SUBSETS) break;
+      const missing: number[] = [];
+      dataXs.forEach((x, i) => {
+        const f = chosen.find((c) => c.header.x === x);
+        if (f) pieces[i]!.set(f.body);
+        else missing.push(i);
+      });
+      evaluateRows(
+        kernel,
+        chosen.map((c) => c.body),
+        chosen.map((c) => c.header.x),
+        missing.map((i) => dataXs[i]!),
+        m,
+        missing.map((i) => pieces[i]!),
+        0
+      );
+      // The padding is part of the codeword: a change confined to it would otherwise pass the tag.
+      if (sealed.subarray(sealedLength).some((b) => b !== 0)) continue;
+      const plain = await decryptChunk(file.key, expected.fileId, expected.index, header.flags, sealed.subarray(0, sealedLength));
+      if (plain === null) continue;
+      const others = group.filter((o) => !chosen.includes(o));
+      const probes = others.map(() => new Uint8Array(m));
+      evaluateRows(
+        kernel,
+        pieces,
+        dataXs,
+        others.map((o) => o.header.x),
+        m,
+        probes,
+        0
+      );
+      others.forEach((o, i) => {
+        if (!bytesEqual(probes[i]!, o.body)) bad.add(o.pos);
+      });
+      return { data: plain, flags: header.flags, k, epoch: header.epoch, used: chosen.map((c) => c.pos), bad: [...bad].sort((a, b) => a - b) };
+    }
     throw new KofnError('AUTH_FAILED', `Chunk ${expected.index} failed authentication: a storage server returned altered data.`);
   }
 }

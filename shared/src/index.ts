@@ -10,6 +10,8 @@ export { MAC_KEY_BYTES } from './mac.js';
 export * from './metadata.js';
 export { ShareEncoder, ShareDecoder, newMacKey, shareChunkLength, type Decoded, type Expected, type EncoderOptions } from './codec.js';
 export * from './streams.js';
+export { CompactEncoder, compactShareChunkLength } from './compact.js';
+export { GCM_TAG_BYTES } from './compact-aead.js';
 export { readChunks, type BufferLender } from './chunker.js';
 export * from './token-claims.js';
 export * from './digest-root.js';

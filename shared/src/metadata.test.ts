@@ -127,7 +127,9 @@ describe('metadata record at its limits', () => {
       return refusal(b);
     };
     expect(refusal(good.subarray(0, 10))).toEqual(fmt('Metadata record is truncated.'));
-    expect(edit((b) => (b[0] = 2))).toEqual(fmt('Unsupported metadata version.'));
+    expect(edit((b) => (b[0] = 3))).toEqual(fmt('Unsupported metadata version.'));
+    // Version 2 (compact records) continues with a mode byte, and 7 is no known mode.
+    expect(edit((b) => ((b[0] = 2), (b[1] = 7)))).toEqual(fmt('Unknown mode in metadata record.'));
     expect(edit((b) => (b[59] = 0xff))).toEqual(fmt('Metadata text is not UTF-8.'));
     expect(refusal(new Uint8Array([...good, 0]))).toEqual(fmt('Metadata record has trailing bytes.'));
     expect(edit((_b, dv) => dv.setBigUint64(33, BigInt(Number.MAX_SAFE_INTEGER) + 1n))).toEqual(fmt('Metadata value out of range.'));
@@ -179,5 +181,34 @@ describe('metadata record at its limits', () => {
     expect(kept.name).toBe('\ufffdb');
     expect(kept.textRepaired).toBe(true);
     expect('textRepaired' in decodeMetadata(encodeMetadata(record()), { lenientText: true })).toBe(false);
+  });
+});
+
+describe('compact metadata record (version 2)', () => {
+  const compact = { ...record({ name: 'ab', type: 'cd' }), compact: { dataXs: [9, 200, 3] } };
+
+  it('round-trips mode, key and data points, and adds exactly 2 + k bytes to the version-1 layout', () => {
+    const bytes = encodeMetadata(compact);
+    const v1 = encodeMetadata(record({ name: 'ab', type: 'cd' }));
+    expect(bytes.length).toBe(v1.length + 2 + 3);
+    expect([bytes[0], bytes[1]]).toEqual([2, 1]);
+    // The rest of the version-1 fields follow unchanged after the mode byte, then k and the points.
+    expect(Buffer.from(bytes.subarray(2, 2 + v1.length - 1)).equals(Buffer.from(v1.subarray(1)))).toBe(true);
+    expect(Array.from(bytes.subarray(bytes.length - 4))).toEqual([3, 9, 200, 3]);
+    expect(decodeMetadata(bytes)).toEqual(compact);
+    expect(decodeMetadata(v1).compact).toBeUndefined();
+  });
+
+  it.each([
+    ['a zero point', [0, 5]],
+    ['a repeated point', [5, 5]],
+    ['a single point (k = 1)', [5]]
+  ])('refuses %s', (_name, dataXs) => {
+    expect(() => decodeMetadata(encodeMetadata({ ...compact, compact: { dataXs } }))).toThrow(expect.objectContaining({ code: 'BAD_SHARE_FORMAT', message: 'Metadata has invalid data points.' }));
+  });
+
+  it('refuses a record cut inside its data points', () => {
+    const bytes = encodeMetadata(compact);
+    expect(() => decodeMetadata(bytes.subarray(0, bytes.length - 1))).toThrow(expect.objectContaining({ code: 'BAD_SHARE_FORMAT', message: 'Metadata record is truncated.' }));
   });
 });

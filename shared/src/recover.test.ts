@@ -12,10 +12,10 @@ import { ShareEncoder, newMacKey } from './codec.js';
 import { encodeMetadata } from './metadata.js';
 import { FLAG_FINAL, FLAG_METADATA } from './chunk-format.js';
 
-async function protectTo(dirs: string[], name: string, data: Uint8Array, k: number, layout: 'any' | 'disk' = 'any'): Promise<string> {
+async function protectTo(dirs: string[], name: string, data: Uint8Array, k: number, layout: 'any' | 'disk' = 'any', mode: 'shamir' | 'compact' = 'shamir'): Promise<string> {
   const fileId = randomBytes(16);
   const hex = fileIdToHex(fileId);
-  const p = await createProtectStream({ k, xs: dirs.map((_, i) => i + 10), fileId, file: { name, size: data.length, type: 'text/plain', chunkSize: 1000 } });
+  const p = await createProtectStream({ k, xs: dirs.map((_, i) => i + 10), fileId, mode, file: { name, size: data.length, type: 'text/plain', chunkSize: 1000 } });
   const writing = (async () => {
     const w = p.writable.getWriter();
     await w.write(data);
@@ -109,6 +109,82 @@ describe('offline recovery from relay folders alone', () => {
     } = await recoverDirectories(dirs, out);
     expect(r?.error?.code).toBe('AUTH_FAILED');
     expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
+  });
+
+  describe('compact files (docs/compact-mode.md)', () => {
+    it('rebuild from any k folders, parity-only ones too, beside Shamir files in the same folders', async () => {
+      const dirs = relayDirs(5);
+      const a = randomBytes(3500);
+      const b = randomBytes(999);
+      await protectTo(dirs, 'compact.bin', a, 3, 'disk', 'compact');
+      await protectTo(dirs, 'shamir.bin', b, 3, 'disk', 'shamir');
+      await protectTo(dirs, 'empty-compact', new Uint8Array(0), 3, 'disk', 'compact');
+      // Folders 3 and 4 hold parity fragments only; folder 0 holds the first ciphertext piece.
+      for (const pick of [
+        [0, 1, 2],
+        [2, 3, 4],
+        [4, 0, 3]
+      ]) {
+        const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+        const { files } = await recoverDirectories(
+          pick.map((i) => dirs[i]!),
+          out
+        );
+        expect(files.map((r) => [r.error, r.badShares])).toEqual(files.map(() => [undefined, []]));
+        expect(readFileSync(join(out, 'compact.bin'))).toEqual(Buffer.from(a));
+        expect(readFileSync(join(out, 'shamir.bin'))).toEqual(Buffer.from(b));
+        expect(readFileSync(join(out, 'empty-compact'))).toEqual(Buffer.alloc(0));
+      }
+    });
+
+    it('name the folder of an altered fragment and of an altered key share, and still rebuild with k good ones', async () => {
+      const dirs = relayDirs(4);
+      const data = randomBytes(2500);
+      // 'any' layout: no digest in the name, so only the decoder can find the change.
+      const hex = await protectTo(dirs, 'c.bin', data, 3, 'any', 'compact');
+      const fragment = join(dirs[3]!, 'chunks', hex.slice(0, 2), hex, '2.kofn');
+      const keyShare = join(dirs[1]!, 'chunks', hex.slice(0, 2), hex, '0.kofn');
+      for (const victim of [fragment, keyShare]) {
+        const bytes = readFileSync(victim);
+        bytes[bytes.length - 3]! ^= 0x10;
+        writeFileSync(victim, bytes);
+      }
+      const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+      const {
+        files: [r]
+      } = await recoverDirectories(dirs, out);
+      expect(r?.error).toBeUndefined();
+      expect([...r!.badShares].sort()).toEqual([fragment, keyShare].sort());
+      expect(readFileSync(join(out, 'c.bin'))).toEqual(Buffer.from(data));
+      // With exactly k folders, one of them altered: nothing is written.
+      const out2 = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+      const {
+        files: [r2]
+      } = await recoverDirectories([dirs[0]!, dirs[2]!, dirs[3]!], out2);
+      expect(r2?.error?.code).toBe('AUTH_FAILED');
+      expect(readdirSync(out2)).toEqual(['kofn-recover-manifest.json']);
+    });
+
+    it('k-1 folders do not rebuild a compact file', async () => {
+      const dirs = relayDirs(5);
+      await protectTo(dirs, 'k-1.bin', randomBytes(4000), 3, 'disk', 'compact');
+      const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+      const {
+        files: [r]
+      } = await recoverDirectories([dirs[3]!, dirs[4]!], out);
+      expect(r?.error?.code).toBe('NOT_ENOUGH_SHARES');
+      expect(readdirSync(out)).toEqual(['kofn-recover-manifest.json']);
+    });
+
+    it('the kofn-recover command rebuilds a compact file', async () => {
+      const dirs = relayDirs(3);
+      await protectTo(dirs, 'cli-compact.txt', new TextEncoder().encode('compact from the command line'), 2, 'disk', 'compact');
+      const out = mkdtempSync(join(tmpdir(), 'kofn-out-'));
+      const cli = join(import.meta.dirname, '..', 'dist', 'recover-cli.js');
+      const stdout = execFileSync(process.execPath, [cli, '--out', out, dirs[1]!, dirs[2]!], { encoding: 'utf8' });
+      expect(stdout).toContain('1 recovered, 0 failed');
+      expect(readFileSync(join(out, 'cli-compact.txt'), 'utf8')).toBe('compact from the command line');
+    });
   });
 
   it('makes safe file names', () => {

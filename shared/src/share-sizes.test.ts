@@ -1,17 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { createProtectStream, fileIdFromHex } from './index.js';
-import { MAX_METADATA_BYTES, MIN_METADATA_BYTES, dataChunkBytes, maxShareChunkLength, shareChunkBounds } from './share-sizes.js';
+import { MAX_METADATA_BYTES, MIN_METADATA_BYTES, compactShareChunkBounds, dataChunkBytes, maxCompactShareChunkLength, maxShareChunkLength, shareChunkBounds } from './share-sizes.js';
 
-/** Every share chunk the real encoder makes for `size` bytes, as [index, length]. */
-async function encoded(size: number, chunkSize: number, name: string, type: string): Promise<Array<[number, number]>> {
-  const p = await createProtectStream({ k: 2, xs: [1, 2], fileId: fileIdFromHex('ab'.repeat(16)), file: { name, size, type, chunkSize } });
+/** Every share chunk the real encoder makes for `size` bytes, as [index, length] (of every relay's, all equal). */
+async function encoded(size: number, chunkSize: number, name: string, type: string, mode: 'shamir' | 'compact' = 'shamir', k = 2): Promise<Array<[number, number]>> {
+  const xs = Array.from({ length: k + 1 }, (_, i) => i + 1);
+  const p = await createProtectStream({ k, xs, mode, fileId: fileIdFromHex('ab'.repeat(16)), file: { name, size, type, chunkSize } });
   const writing = (async () => {
     const w = p.writable.getWriter();
     await w.write(new Uint8Array(size));
     await w.close();
   })();
   const out: Array<[number, number]> = [];
-  for await (const c of p.readable) out.push([c.index, c.shares[0]!.length]);
+  for await (const c of p.readable) {
+    expect(new Set(c.shares.map((x) => x.length)).size).toBe(1);
+    out.push([c.index, c.shares[0]!.length]);
+  }
   await writing;
   return out;
 }
@@ -50,5 +54,32 @@ describe('share chunk sizes', () => {
     expect(() => dataChunkBytes(2500, 1000, 0)).toThrow(RangeError);
     expect(maxShareChunkLength(1024, 1024 * 1024)).toBe(40 + 16 + MAX_METADATA_BYTES);
     expect(maxShareChunkLength(5 * 1024 * 1024, 1024 * 1024)).toBe(40 + 16 + 1024 * 1024);
+  });
+
+  it('compact files: exact fragment lengths for k = 2, 3, 5 and the metadata range with the data points', async () => {
+    for (const k of [2, 3, 5]) {
+      for (const [size, chunkSize] of [
+        [0, 1024],
+        [1, 1024],
+        [1024, 1024],
+        [1025, 1024],
+        [5000, 1024]
+      ] as const) {
+        for (const [index, length] of await encoded(size, chunkSize, 'n', '', 'compact', k)) {
+          const b = compactShareChunkBounds(size, chunkSize, index, k);
+          expect(length, `k ${k} size ${size} index ${index}`).toBeGreaterThanOrEqual(b.min);
+          expect(length, `k ${k} size ${size} index ${index}`).toBeLessThanOrEqual(b.max);
+          expect(length).toBeLessThanOrEqual(maxCompactShareChunkLength(size, chunkSize, k));
+          if (index > 0) expect(b.min).toBe(b.max);
+        }
+      }
+      const [[, shortest]] = (await encoded(0, 1024, 'n', '', 'compact', k)) as [[number, number]];
+      const [[, longest]] = (await encoded(0, 1024, 'é'.repeat(512), 't'.repeat(255), 'compact', k)) as [[number, number]];
+      expect(shortest).toBe(compactShareChunkBounds(0, 1024, 0, k).min);
+      expect(longest).toBe(compactShareChunkBounds(0, 1024, 0, k).max);
+    }
+    // (3,5), 1 MiB chunks: each relay stores a third of a chunk plus the tag's share and the header.
+    expect(maxCompactShareChunkLength(5 * 1024 * 1024, 1024 * 1024, 3)).toBe(40 + Math.ceil((1024 * 1024 + 16) / 3));
+    expect(() => compactShareChunkBounds(10, 10, 1, 1)).toThrow(RangeError);
   });
 });

@@ -7,8 +7,13 @@
  *   share chunk = header (40) + record, record = data + tag (16)
  *   chunk 0: data = metadata record, 61 fixed bytes + name (1..1024 B UTF-8) + type (0..255 B UTF-8)
  *   chunk i in 1..count: data = chunkSize bytes, except the last = size - (count - 1) * chunkSize
+ *
+ * Compact files (docs/compact-mode.md) have other sizes: chunk 0's record adds 2 + k bytes, and data chunk
+ * i is header (40) + ceil((data + 16) / k) on every relay (`compactShareChunkBounds`).
  */
 import { HEADER_BYTES } from './chunk-format.js';
+import { GCM_TAG_BYTES } from './compact-aead.js';
+import { fragmentLength } from './erasure.js';
 import { MAC_KEY_BYTES, TAG_BYTES } from './mac.js';
 import { MAX_NAME_BYTES, MAX_TYPE_BYTES, chunkCountFor } from './metadata.js';
 
@@ -46,4 +51,30 @@ export function shareChunkBounds(size: number, chunkSize: number, index: number)
 export function maxShareChunkLength(size: number, chunkSize: number): number {
   const largestData = Math.min(size, chunkSize);
   return HEADER_BYTES + TAG_BYTES + Math.max(MAX_METADATA_BYTES, largestData);
+}
+
+/** Compact files: the version-2 metadata record adds its mode byte, k and the k data points. */
+function compactMetadataExtra(k: number): number {
+  return 1 + 1 + k;
+}
+
+/**
+ * Allowed stored length of share chunk `index` (0..count) of a compact file with threshold k: exact for
+ * data chunks (every relay's fragment has the same length), the name/type range for chunk 0.
+ */
+export function compactShareChunkBounds(size: number, chunkSize: number, index: number, k: number): ShareChunkBounds {
+  if (!Number.isInteger(k) || k < 2 || k > 255) throw new RangeError(`"k" expected integer 2..255, got ${k}`);
+  if (index === 0) {
+    const overhead = HEADER_BYTES + TAG_BYTES + compactMetadataExtra(k);
+    return { min: overhead + MIN_METADATA_BYTES, max: overhead + MAX_METADATA_BYTES };
+  }
+  const exact = HEADER_BYTES + fragmentLength(dataChunkBytes(size, chunkSize, index) + GCM_TAG_BYTES, k);
+  return { min: exact, max: exact };
+}
+
+/** Largest share chunk of a compact file (any index): the per-chunk byte bound of its put tokens. */
+export function maxCompactShareChunkLength(size: number, chunkSize: number, k: number): number {
+  const metadata = compactShareChunkBounds(size, chunkSize, 0, k).max;
+  const largestData = Math.min(size, chunkSize);
+  return Math.max(metadata, largestData === 0 ? 0 : HEADER_BYTES + fragmentLength(largestData + GCM_TAG_BYTES, k));
 }

@@ -9,6 +9,7 @@ import { KofnError } from './errors.js';
 import { createChunker } from './chunker.js';
 import { FLAG_FINAL } from './chunk-format.js';
 import { ShareDecoder, ShareEncoder, newMacKey } from './codec.js';
+import { CompactEncoder } from './compact.js';
 import { checkFileMetadata, chunkCountFor, type FileMetadata, type MetadataRecord } from './metadata.js';
 import type { ShamirEngine } from './shamir.js';
 
@@ -34,6 +35,12 @@ export interface ProtectOptions {
   epoch?: number;
   file: Omit<FileMetadata, 'chunkSize' | 'createdAt'> & Partial<Pick<FileMetadata, 'chunkSize' | 'createdAt'>>;
   engine?: ShamirEngine;
+  /**
+   * 'shamir' (default): every chunk Shamir-split, information-theoretic secrecy, n times the file stored.
+   * 'compact': AES-256-GCM + Reed-Solomon, n/k times the file stored, secrecy rests on AES-256
+   * (docs/compact-mode.md). Retrieval needs no option: chunk 0 says which mode a file is in.
+   */
+  mode?: 'shamir' | 'compact';
 }
 
 /**
@@ -45,7 +52,8 @@ export async function createProtectStream(opts: ProtectOptions): Promise<{ writa
   checkFileMetadata(meta);
   const chunkCount = chunkCountFor(meta.size, meta.chunkSize);
   const macKey = newMacKey();
-  const encoder = await ShareEncoder.create({ k: opts.k, xs: opts.xs, fileId: opts.fileId, epoch: opts.epoch ?? 0, ...(opts.engine ? { engine: opts.engine } : {}) }, macKey);
+  const encoderOptions = { k: opts.k, xs: opts.xs, fileId: opts.fileId, epoch: opts.epoch ?? 0, ...(opts.engine ? { engine: opts.engine } : {}) };
+  const encoder = opts.mode === 'compact' ? await CompactEncoder.create(encoderOptions, macKey) : await ShareEncoder.create(encoderOptions, macKey);
   const record: MetadataRecord = { ...meta, chunkCount, macKey };
   let index = 0;
   let received = 0;

@@ -4,7 +4,7 @@
  * to make and check test/vectors/format.json.
  */
 import { createCipheriv } from 'node:crypto';
-import { splitRef } from './reference.js';
+import { evalRef, splitRef } from './reference.js';
 
 export interface FileSpec {
   fileId: Uint8Array;
@@ -64,4 +64,72 @@ export function shareChunks(f: FileSpec, draw: (len: number) => Uint8Array): { t
     return splitRef(record, f.k, f.xs, draw).map((body, j) => Buffer.concat([header(flags, f.xs[j]!, f.k, f.fileId, index, f.epoch, record.length), body]));
   });
   return { tags, chunks };
+}
+
+// ---- compact mode (docs/compact-mode.md), written from the document alone ----
+
+/** Metadata record version 2: version 2 | mode 1 | file key | the version-1 fields | k | data points (the first k xs). */
+export function compactMetadataRecord(f: FileSpec): Uint8Array {
+  const v1 = metadataRecord(f);
+  return Buffer.concat([Buffer.from([2, 1]), v1.subarray(1), Buffer.from([f.k, ...f.xs.slice(0, f.k)])]);
+}
+
+/** Header version 2: as version 1, with bytes 36..39 = mode 1 | pad | 0 | 0. */
+export function compactHeader(flags: number, x: number, k: number, fileId: Uint8Array, index: number, epoch: number, bodyLength: number, pad: number): Uint8Array {
+  const h = Buffer.from(header(flags, x, k, fileId, index, epoch, bodyLength));
+  h[4] = 2;
+  h[36] = 1;
+  h[37] = pad;
+  return h;
+}
+
+/** AES-256-GCM, IV = index u32 | flags | 0^7, AAD = "KOFN-ENC" | id | index u32 | flags | 0^3: ciphertext || tag. */
+export function encryptRef(key: Uint8Array, fileId: Uint8Array, index: number, flags: number, data: Uint8Array): Uint8Array {
+  const iv = Buffer.concat([u32(index), Buffer.from([flags]), Buffer.alloc(7)]);
+  const c = createCipheriv('aes-256-gcm', key, iv);
+  c.setAAD(Buffer.concat([Buffer.from('KOFN-ENC', 'ascii'), fileId, u32(index), Buffer.from([flags, 0, 0, 0])]));
+  const body = Buffer.concat([c.update(data), c.final()]);
+  return Buffer.concat([body, c.getAuthTag()]);
+}
+
+/**
+ * The n fragments of a sealed chunk: cut into k pieces of m = ceil(len / k) bytes (the last zero-padded),
+ * piece i is the value at xs[i] (i < k); fragment j is the polynomial's value at xs[j], byte by byte.
+ */
+export function fragmentsRef(sealed: Uint8Array, k: number, xs: readonly number[]): { pad: number; fragments: Uint8Array[] } {
+  const m = Math.ceil(sealed.length / k);
+  const padded = Buffer.concat([sealed, Buffer.alloc(k * m - sealed.length)]);
+  const pieces = Array.from({ length: k }, (_, i) => padded.subarray(i * m, (i + 1) * m));
+  const dataXs = xs.slice(0, k);
+  const fragments = xs.map((x) => {
+    const out = new Uint8Array(m);
+    for (let p = 0; p < m; p++) {
+      out[p] = evalRef(
+        dataXs,
+        pieces.map((piece) => piece[p]!),
+        x
+      );
+    }
+    return out;
+  });
+  return { pad: k * m - sealed.length, fragments };
+}
+
+/** Every chunk of a compact file: chunk 0 Shamir-split as in version 1 (GMAC, same randomness layout), then fragments. */
+export function compactShareChunks(f: FileSpec, draw: (len: number) => Uint8Array): { tag: Uint8Array; sealed: Uint8Array[]; chunks: Uint8Array[][] } {
+  const count = Math.ceil(f.data.length / f.chunkSize);
+  const record = compactMetadataRecord(f);
+  const flags0 = 2 | (count === 0 ? 1 : 0);
+  const tag = gmac(f.macKey, f.fileId, 0, flags0, record);
+  const body = Buffer.concat([record, tag]);
+  const chunks = [splitRef(body, f.k, f.xs, draw).map((y, j) => Buffer.concat([compactHeader(flags0, f.xs[j]!, f.k, f.fileId, 0, f.epoch, body.length, 0), y]))];
+  const sealed: Uint8Array[] = [];
+  for (let i = 1; i <= count; i++) {
+    const flags = i === count ? 1 : 0;
+    const s = encryptRef(f.macKey, f.fileId, i, flags, f.data.subarray((i - 1) * f.chunkSize, i * f.chunkSize));
+    sealed.push(s);
+    const { pad, fragments } = fragmentsRef(s, f.k, f.xs);
+    chunks.push(fragments.map((y, j) => Buffer.concat([compactHeader(flags, f.xs[j]!, f.k, f.fileId, i, f.epoch, y.length, pad), y])));
+  }
+  return { tag, sealed, chunks };
 }

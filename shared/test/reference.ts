@@ -63,5 +63,24 @@ export function combineRef(shares: Array<{ x: number; y: Uint8Array }>): Uint8Ar
   return out;
 }
 
+/**
+ * The value at `at` of the polynomial of degree below xs.length through (xs[j], ys[j]), one byte position,
+ * by Lagrange's formula: the Reed-Solomon fragment at `at` of compact mode (docs/compact-mode.md).
+ */
+export function evalRef(xs: readonly number[], ys: readonly number[], at: number): number {
+  let acc = 0;
+  xs.forEach((xj, j) => {
+    let num = 1;
+    let den = 1;
+    xs.forEach((xm, m) => {
+      if (m === j) return;
+      num = mulRef(num, at ^ xm);
+      den = mulRef(den, xj ^ xm);
+    });
+    acc ^= mulRef(ys[j]!, mulRef(num, invRef(den)));
+  });
+  return acc;
+}
+
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 export const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));

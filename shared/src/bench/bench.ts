@@ -2,7 +2,9 @@
  * `npm run bench -w shared`: kernel throughput in Node and in a Chromium Web Worker, with privy's
  * shamir-secret-sharing measured in the same run as the baseline; MAC candidates; split() and combine()
  * allocating their results at 16 MiB against memcpy and streaming baselines; chunk-size sweep; and
- * peak memory while streaming 256 MiB and 1 GiB through split + combine. Figures are medians; MB = 10^6 B.
+ * peak memory while streaming 256 MiB and 1 GiB through split + combine; compact mode's encode and decode
+ * against Shamir's in the same run, in Node and in Chromium (compact-suite.ts). KOFN_BENCH_ONLY=compact runs only
+ * that part. Figures are medians; MB = 10^6 B.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -14,6 +16,7 @@ import { ShamirEngine } from '../index.js';
 import { randomBytes } from '../random.js';
 import { throughput } from './measure.js';
 import type { AllocResult } from './alloc-bench.js';
+import { formatCompactBench, type CompactBenchResult } from './compact-suite.js';
 import { MiB, PARAMS, type Row, type SuiteResult } from './suite.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -53,11 +56,11 @@ function printSuite(r: SuiteResult): void {
 function serve(): Promise<{ server: Server; url: string }> {
   const privyDir = dirname(fileURLToPath(import.meta.resolve('shamir-secret-sharing')));
   const page = `<!doctype html><meta charset="utf-8"><title>kofn bench</title><script type="module">
-    window.runBench = () => new Promise((res, rej) => {
+    window.runBench = (what) => new Promise((res, rej) => {
       const w = new Worker('/dist/bench/browser-worker.js', { type: 'module' });
       w.onmessage = (e) => { if (e.data.progress) console.log(e.data.progress); else if (e.data.result) res(e.data.result); else rej(new Error(e.data.error)); };
       w.onerror = (e) => rej(new Error(e.message));
-      w.postMessage('run');
+      w.postMessage(what);
     });
   </script>`;
   const server = createServer((req, res) => {
@@ -91,7 +94,7 @@ function serve(): Promise<{ server: Server; url: string }> {
   return new Promise((res) => server.listen(0, '127.0.0.1', () => res({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}/` })));
 }
 
-async function chromiumSuite(): Promise<SuiteResult | string> {
+async function chromiumSuite<T = SuiteResult>(what: 'run' | 'compact' = 'run'): Promise<T | string> {
   const executablePath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!existsSync(executablePath)) return `skipped: no Chromium at ${executablePath} (apt-get install -y chromium)`;
   const { chromium } = await import('@playwright/test');
@@ -104,7 +107,7 @@ async function chromiumSuite(): Promise<SuiteResult | string> {
     const page = await browser.newPage();
     page.on('console', (m) => log(m.text()));
     await page.goto(url);
-    return await page.evaluate(() => (window as unknown as { runBench: () => Promise<SuiteResult> }).runBench());
+    return await page.evaluate((w) => (window as unknown as { runBench: (what: string) => Promise<T> }).runBench(w), what);
   } finally {
     await browser.close();
     server.close();
@@ -149,17 +152,34 @@ function allocateAndReturn(): void {
   );
 }
 
+/** Compact mode vs Shamir, per byte of user data: Node in a fresh process (compact-bench.ts), then Chromium. */
+async function compactVsShamir(): Promise<void> {
+  const out = execFileSync(process.execPath, [join(here, 'compact-bench.js')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  console.log(formatCompactBench(JSON.parse(out) as CompactBenchResult));
+  const browser = await chromiumSuite<CompactBenchResult>('compact');
+  console.log(typeof browser === 'string' ? `\n## compact mode vs Shamir, chromium: ${browser}` : formatCompactBench({ ...browser, loadAfter: loadavg() }));
+}
+
 function streamMemory(): void {
-  console.log('\n## streaming protect -> retrieve in one process ((3,5), 1 MiB chunks, GMAC, fresh process per size)');
+  console.log('\n## streaming protect -> retrieve in one process ((3,5), 1 MiB chunks, fresh process per size and mode)');
   for (const bytes of [256 * MiB, 1024 * MiB]) {
-    const out = execFileSync(process.execPath, [join(here, 'stream-bench.js'), String(bytes)], { encoding: 'utf8' });
-    const r = JSON.parse(out) as { received: number; mismatches: number; MBps: number; startRssMB: number; peakRssMB: number; maxRssMB: number };
-    const ok = r.received === bytes && r.mismatches === 0 ? 'verified' : `MISMATCH (${r.received} bytes, ${r.mismatches} bad chunks)`;
-    console.log(`  ${bytes / MiB} MiB: ${fmt(r.MBps)} MB/s split+combine+auth, RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`);
+    // Shamir: split + combine + GMAC; compact: AES-256-GCM + Reed-Solomon encode, rebuild from a parity fragment.
+    for (const mode of ['shamir', 'compact'] as const) {
+      const out = execFileSync(process.execPath, [join(here, 'stream-bench.js'), String(bytes), mode], { encoding: 'utf8' });
+      const r = JSON.parse(out) as { received: number; mismatches: number; MBps: number; cpuMBps: number; startRssMB: number; peakRssMB: number; maxRssMB: number };
+      const ok = r.received === bytes && r.mismatches === 0 ? 'verified' : `MISMATCH (${r.received} bytes, ${r.mismatches} bad chunks)`;
+      console.log(
+        `  ${bytes / MiB} MiB ${mode.padEnd(7)}: ${fmt(r.MBps)} MB/s protect+retrieve (${fmt(r.cpuMBps)} MB per CPU-second), RSS start ${fmt(r.startRssMB)} MB, peak ${fmt(r.peakRssMB)} MB (maxRSS ${fmt(r.maxRssMB)} MB), output ${ok}`
+      );
+    }
   }
 }
 
 console.log('kofn engine benchmark (medians; MB = 10^6 bytes; randomness from crypto.getRandomValues included)');
+if (process.env.KOFN_BENCH_ONLY === 'compact') {
+  await compactVsShamir();
+  process.exit(0);
+}
 // Node runs in fresh child processes: with default flags (plain SIMD build), then with relaxed SIMD
 // enabled (Node 20 keeps it behind a flag; Chromium ships it).
 for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
@@ -169,6 +189,7 @@ for (const flags of [[], ['--experimental-wasm-relaxed-simd']]) {
 const browser = await chromiumSuite();
 if (typeof browser === 'string') console.log(`\n## chromium: ${browser}`);
 else printSuite(browser);
+await compactVsShamir();
 allocateAndReturn();
 await chunkSweep();
 streamMemory();
