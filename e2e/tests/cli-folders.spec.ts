@@ -28,6 +28,8 @@ const file = (name: string, size: number) => {
 test.afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 test('kofn protect --to makes the folder path and puts files there; kofn ls lists by folder', async ({ admin, stack }) => {
+  // Eight CLI runs, each a Node start; a minute was not enough on a loaded machine.
+  test.setTimeout(180_000);
   // The shared stack's admin exists once the fixture ran.
   expect(admin.csrfToken).toBeTruthy();
   const login = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], `${ADMIN.password}\n`);

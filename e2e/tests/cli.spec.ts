@@ -1,7 +1,7 @@
 /**
  * The `kofn` command-line client (issue #20) against a real stack of its own (coordinator on PGlite, five
  * disk relays as processes): the real launcher `shared/bin/kofn.mjs` run as a child process, as a user's
- * shell would. Round trips from 0 B to 64 MiB and through pipes, byte-identical interop with the web app in
+ * shell would. Round trips from 0 B to 256 MiB and through pipes, byte-identical interop with the web app in
  * Chromium both ways, relays killed down to k, Ctrl-C, and bad input that must give a clear one-line error
  * with a stable code and a documented exit code, never a stack trace.
  */
@@ -64,6 +64,8 @@ function expectCleanError(r: Run, code: string, exit: number): void {
 }
 
 test.beforeAll(async () => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   stack = await startStack({ relays: 5, tier: 'Pro', tolerateRelayExits: true });
   const res = await fetch(`${stack.url}/api/setup`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
   expect(res.status).toBe(201);
@@ -102,9 +104,11 @@ test('a session file readable by others is refused', async () => {
   }
 });
 
-test('protect and retrieve round trips, 0 B to 64 MiB, byte-identical', async () => {
+test('protect and retrieve round trips, 0 B to 256 MiB, byte-identical', async () => {
+  // Issue #20 asks for files from 0 B to 256 MiB; 256 MiB with (3,5) moves 1.25 GiB up and 0.75 GiB down.
+  test.setTimeout(480_000);
   const MiB = 1024 * 1024;
-  for (const size of [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 17, 64 * MiB]) {
+  for (const size of [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 17, 256 * MiB]) {
     const name = `rt-${size}.bin`;
     const f = makeFile(name, size);
     const p = await kofn(['protect', f.path, '-k', '3', '--servers', ALL(), '--json']);

@@ -29,6 +29,8 @@ const transferOf = (name: string) =>
     .first();
 
 test.beforeAll(async ({ browser }) => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   stack = await startStack({ relays: 5, tier: 'Pro', tolerateRelayExits: true });
   page = await openAsNewAdmin(browser, stack.url);
   await chooseSharing(page, 3, 5);

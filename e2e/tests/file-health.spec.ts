@@ -48,6 +48,8 @@ function scrub(relayDir: string): Promise<{ code: number | null; err: string }> 
 }
 
 test.beforeAll(async ({ browser }) => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   stack = await startStack({ relays: 3, tier: 'Essential' });
   const context = await browser.newContext({ baseURL: stack.url });
   page = await context.newPage();

@@ -59,6 +59,8 @@ async function retrieveAgain(): Promise<number> {
 }
 
 test.beforeAll(async ({ browser }) => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   proxied = await startProxiedStack({
     relays: 3,
     tier: 'Pro',

@@ -8,6 +8,8 @@ import { chooseSharing, makeFile } from '../helpers.js';
 
 let stack: RunningStack;
 test.beforeAll(async () => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   // 3 relays, 10 users, 3 MB protected in all, 2 MB per file.
   stack = await startStack({ relays: 3, tier: 'Custom', custom: [3, 10, 3_000_000, 2_000_000] });
 });

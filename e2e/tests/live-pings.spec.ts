@@ -13,6 +13,8 @@ test.describe.configure({ timeout: 120_000 });
 
 let stack: RunningStack;
 test.beforeAll(async () => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   stack = await startStack({ relays: 3, tier: 'Pro', tolerateRelayExits: true });
 });
 test.afterAll(async () => {

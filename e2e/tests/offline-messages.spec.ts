@@ -43,6 +43,8 @@ function coordinatorPid(): number {
 }
 
 test.beforeAll(async ({ browser }) => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   // Relays stay down once killed; a killed coordinator is restarted only after a minute.
   stack = await startStack({ relays: 2, tier: 'Essential', tolerateRelayExits: true, env: { KOFN_STACK_RESTART_DELAY_MS: '60000' } });
   page = await openAsNewAdmin(browser, stack.url);

@@ -49,6 +49,8 @@ async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs 
 }
 
 test.beforeAll(async ({ playwright }) => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   work = mkdtempSync(join(tmpdir(), 'kofn-ops-metrics-'));
   stack = await startStack({ relays: 3, tier: 'Pro', env: { KOFN_METRICS_TOKEN: COORDINATOR_TOKEN, KOFN_RELAY_METRICS_TOKEN: RELAY_TOKEN } });
   api = await playwright.request.newContext({ baseURL: stack.url });

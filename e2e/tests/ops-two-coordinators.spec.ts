@@ -42,6 +42,8 @@ function cli(args: string[], input = ''): Promise<NodeRun> {
 const sha = (x: Buffer) => createHash('sha256').update(x).digest('hex');
 
 test.beforeAll(async () => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   const made = await freshPostgresDatabase();
   if ('skipped' in made) {
     skipped = made.skipped;

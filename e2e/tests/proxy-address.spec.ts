@@ -13,6 +13,8 @@ const OWNER = { email: 'owner@proxied.test', displayName: 'Owner', password: 'ow
 let proxied: RunningStack;
 
 test.beforeAll(async () => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   proxied = await startStack({ relays: 2, tier: 'Essential', env: { ADDRESS_HEADER: 'X-Forwarded-For', XFF_DEPTH: '1', KOFN_TRUSTED_PROXIES: PROXY } });
 });
 test.afterAll(async () => {

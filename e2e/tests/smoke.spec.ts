@@ -20,6 +20,8 @@ async function expectDashboard(page: Page, relays: string[]): Promise<void> {
 // path gets a fresh stack of its own: it always starts at /setup and the test takes no branch.
 let fresh: RunningStack;
 test.beforeAll(async () => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   fresh = await startStack({ relays: 3 });
 });
 test.afterAll(async () => {

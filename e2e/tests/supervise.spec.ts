@@ -18,6 +18,8 @@ const after = { name: 'after-restart.bin', file: makeFile('after-restart.bin', 1
 const online = async () => ((await (await fetch(`${stack.url}/api/health`)).json()) as { relaysOnline: number }).relaysOnline;
 
 test.beforeAll(async ({ browser }) => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   // A first restart delay long enough to use the product while the relay is down.
   stack = await startStack({ relays: 3, tier: 'Essential', env: { KOFN_STACK_RESTART_DELAY_MS: '6000' } });
   page = await openAsNewAdmin(browser, stack.url);

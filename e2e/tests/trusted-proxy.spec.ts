@@ -27,6 +27,8 @@ function getFrom(from: string, base: string, path: string, headers: Record<strin
 
 let trusting: RunningStack;
 test.beforeAll(async () => {
+  // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
+  test.setTimeout(180_000);
   // This test's client is the "proxy": it connects from 127.0.0.1.
   trusting = await startStack({ relays: 2, tier: 'Essential', env: { KOFN_TRUSTED_PROXIES: '127.0.0.1' } });
 });
