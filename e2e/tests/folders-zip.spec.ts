@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from '@playwright/test';
 import { test, expect, type Session } from '../fixtures.js';
-import { chooseSharing, opfsSha256, ready, saveToOpfs } from '../helpers.js';
+import { chooseSharing, errorCode, opfsSha256, ready, saveToOpfs } from '../helpers.js';
 import { readZip } from '../zip-reader.js';
 
 test.describe.configure({ timeout: 240_000 });
@@ -147,6 +147,14 @@ test('a picked folder is protected with its structure, retrieved as one ZIP entr
   await expect(folderRow(page, 'zip-album (2)')).toHaveCount(1);
   await expect(page.getByTestId('trash-row').filter({ hasText: 'zip-album' })).toHaveCount(1);
   await choice.selectOption('keepBoth');
+
+  // The route behind "keep both" for folders: a wrong choice is a 400 with a code, and nothing is made.
+  for (const onConflict of ['replace', 7, null]) {
+    const res = await admin.post('/api/folders', { name: 'zip-album', parentId: own.id, onConflict });
+    expect([res.status(), await errorCode(res)]).toEqual([400, 'WRONG_VALUE']);
+  }
+  const again = await admin.post('/api/folders', { name: 'zip-album', parentId: own.id, onConflict: 'keepBoth' });
+  expect([again.status(), ((await again.json()) as { name: string }).name]).toEqual([201, 'zip-album (3)']);
 
   // A selection (a folder and a file in the root) as one ZIP.
   const loose = randomBytes(12_345);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromRelativePaths, MAX_DROPPED_FILES } from './dropped';
+import { fromEntries, fromRelativePaths, MAX_DROPPED_FILES } from './dropped';
 
 /** A File as a folder picker hands it out: with the path below the picked folder's parent. */
 function picked(path: string, size = 1): File {
@@ -38,7 +38,66 @@ describe('fromRelativePaths (a folder picker: <input webkitdirectory>)', () => {
   });
 
   it('refuses more files than one drop collects, with a code', () => {
+    // Only the length is read before the refusal: no need to make 100,001 Files.
     const many = { length: MAX_DROPPED_FILES + 1 } as unknown as File[];
     expect(() => fromRelativePaths(many)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+/**
+ * Dropped entries as Chromium hands them out (File and Directory Entries API): a directory reader answers
+ * in batches (100 at a time in Chromium) until an empty one. No browser test can drop a real directory
+ * (Playwright cannot make a DataTransfer holding one), so the walk over these is checked here, and the e2e
+ * suite drives the folder picker, which shares everything after the walk.
+ */
+type Node = { file: number } | { dir: Record<string, Node> };
+// The fakes have only what the walk uses (name, isFile/isDirectory, file(), createReader()), hence the casts.
+function entry(name: string, node: Node, batch = 2): FileSystemEntry {
+  if ('file' in node) {
+    const file = new File([new Uint8Array(node.file)], name);
+    return { name, isFile: true, isDirectory: false, file: (ok: (f: File) => void) => ok(file) } as unknown as FileSystemEntry;
+  }
+  const children = Object.entries(node.dir).map(([n, c]) => entry(n, c, batch));
+  return {
+    name,
+    isFile: false,
+    isDirectory: true,
+    createReader: () => {
+      let at = 0;
+      return {
+        readEntries: (ok: (e: FileSystemEntry[]) => void) => {
+          const out = children.slice(at, at + batch);
+          at += out.length;
+          setTimeout(() => ok(out), 0);
+        }
+      };
+    }
+  } as unknown as FileSystemEntry;
+}
+
+describe('fromEntries (a drag and drop of folders)', () => {
+  it('walks every batch, keeps the structure and empty folders, and takes top-level files as loose files', async () => {
+    const album = entry('album', {
+      dir: { 'z.txt': { file: 3 }, 'a.txt': { file: 1 }, empty: { dir: {} }, sub: { dir: { 'c.bin': { file: 5 }, deeper: { dir: { 'd.bin': { file: 2 } } } } }, 'b.txt': { file: 2 } }
+    });
+    const d = await fromEntries([album, entry('loose.txt', { file: 4 })]);
+    expect(d.files.map((f) => f.name)).toEqual(['loose.txt']);
+    expect(d.folders).toHaveLength(1);
+    const f = d.folders[0]!;
+    expect(f.name).toBe('album');
+    expect(f.files.map((x) => [x.dir.join('/'), x.file.name, x.file.size])).toEqual([
+      ['', 'a.txt', 1],
+      ['', 'b.txt', 2],
+      ['sub', 'c.bin', 5],
+      ['sub/deeper', 'd.bin', 2],
+      ['', 'z.txt', 3]
+    ]);
+    expect(f.folders.map((p) => p.join('/'))).toEqual(['empty', 'sub', 'sub/deeper']);
+  });
+
+  it('refuses a tree nested deeper than the coordinator allows', async () => {
+    let node: Node = { file: 1 };
+    for (let i = 0; i < 70; i++) node = { dir: { [`d${i}`]: node } };
+    await expect(fromEntries([entry('top', node)])).rejects.toMatchObject({ code: 'FOLDER_TOO_DEEP' });
   });
 });
