@@ -36,7 +36,8 @@ sw.addEventListener('activate', (event) => {
 
 interface PendingDownload {
   name: string;
-  size: number;
+  /** Undefined: not known ahead (a zip built as it streams), so no Content-Length. */
+  size: number | undefined;
   mime: string;
   stream: ReadableStream<Uint8Array>;
 }
@@ -59,7 +60,12 @@ sw.addEventListener('message', (event) => {
       port.postMessage({ type: 'cancelled' });
     }
   });
-  downloads.set(data.id, { name: data.name ?? 'download', size: data.size ?? 0, mime: data.mime ?? 'application/octet-stream', stream });
+  downloads.set(data.id, {
+    name: data.name ?? 'download',
+    size: typeof data.size === 'number' && Number.isSafeInteger(data.size) && data.size >= 0 ? data.size : undefined,
+    mime: data.mime ?? 'application/octet-stream',
+    stream
+  });
   port.postMessage({ type: 'ready' });
 });
 
@@ -68,7 +74,7 @@ function downloadResponse(d: PendingDownload): Response {
   return new Response(d.stream, {
     headers: {
       'Content-Type': d.mime,
-      'Content-Length': String(d.size),
+      ...(d.size === undefined ? {} : { 'Content-Length': String(d.size) }),
       'Content-Disposition': `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(d.name)}`,
       'X-Content-Type-Options': 'nosniff',
       'Content-Security-Policy': "default-src 'none'",

@@ -51,8 +51,11 @@ export async function pickFileSink(name: string): Promise<Sink> {
   };
 }
 
-/** Streams through the service worker to a normal browser download (kept alive by the stream itself). */
-export async function serviceWorkerSink(name: string, size: number, type: string): Promise<Sink | undefined> {
+/**
+ * Streams through the service worker to a normal browser download (kept alive by the stream itself).
+ * `size` undefined: not known ahead (a zip), so the download has no Content-Length.
+ */
+export async function serviceWorkerSink(name: string, size: number | undefined, type: string): Promise<Sink | undefined> {
   // navigator.serviceWorker exists only in secure contexts, which the DOM types do not say.
   if (!('serviceWorker' in navigator)) return undefined;
   const reg = await navigator.serviceWorker.getRegistration();

@@ -91,6 +91,27 @@ describeDatabases('folders on $name', ({ open }) => {
     expect((await listFiles(fx.alice)).find((f) => f.id === fileId)?.folderId).toBe(y2025.id);
   });
 
+  it('keeps both on request: a dropped folder whose name is taken gets the first free "name (n)", with no extension split', async () => {
+    const first = await createFolder(fx.alice, { name: 'my.photos' });
+    // Replayed with keepBoth: a new folder each time, never the one holding the name.
+    const second = await createFolder(fx.alice, { name: 'my.photos', onConflict: 'keepBoth' });
+    const third = await createFolder(fx.alice, { name: 'my.photos', onConflict: 'keepBoth' });
+    expect([first.name, second.name, third.name]).toEqual(['my.photos', 'my.photos (2)', 'my.photos (3)']);
+    expect(new Set([first.id, second.id, third.id]).size).toBe(3);
+    // A free name is taken as it is; a file holding the name counts too.
+    expect((await createFolder(fx.alice, { name: 'fresh-drop', onConflict: 'keepBoth' })).name).toBe('fresh-drop');
+    await protect(fx.alice, 'clash', randomBytes(10), 2);
+    expect((await createFolder(fx.alice, { name: 'clash', onConflict: 'keepBoth' })).name).toBe('clash (2)');
+    // "fail" is the default; anything else is refused with a code, and nothing is made.
+    expect(await errorCode(createFolder(fx.alice, { name: 'my.photos', onConflict: 'fail' }))).toBe('FILENAME_IN_USE');
+    const before = (await fx.database.db.select().from(folders)).length;
+    for (const onConflict of ['replace', 'skip', 1, null, ['keepBoth']]) {
+      expect(await errorCode(createFolder(fx.alice, { name: 'odd', onConflict })), String(onConflict)).toBe('WRONG_VALUE');
+    }
+    expect(await errorCode(createFolder(fx.alice, { name: 'x', parentId: 'f'.repeat(32), onConflict: 'keepBoth' }))).toBe('NOT_FOUND');
+    expect((await fx.database.db.select().from(folders)).length).toBe(before);
+  });
+
   it('refuses bad names, unknown parents and nesting past the limit with a code, never a 500, and makes nothing', async () => {
     const before = (await fx.database.db.select().from(folders)).length;
     for (const name of ['a/b', '..', '.', 'tab\there', 'nul\u0000', ' lead', 'x'.repeat(256), '', 42, null]) {

@@ -95,8 +95,9 @@ export async function nameTaken(db: Db, ownerId: string, parentId: string | null
  * "name (2).ext", "name (3).ext", …: the first name not taken in `parentId` (keep both, and restoring
  * into a folder that meanwhile got an item of the same name). Bounded: past 1,000 tries it gives up.
  */
-export async function freeName(db: Db, ownerId: string, parentId: string | null, name: string, taken?: Set<string>): Promise<string> {
-  const dot = name.lastIndexOf('.');
+export async function freeName(db: Db, ownerId: string, parentId: string | null, name: string, taken?: Set<string>, kind: 'file' | 'folder' = 'file'): Promise<string> {
+  // A folder's name has no extension: "my.photos" becomes "my.photos (2)", not "my (2).photos".
+  const dot = kind === 'file' ? name.lastIndexOf('.') : -1;
   const [stem, ext] = dot > 0 ? [name.slice(0, dot), name.slice(dot)] : [name, ''];
   for (let i = 2; i < 1002; i++) {
     const candidate = `${stem} (${i})${ext}`;
@@ -161,7 +162,9 @@ async function insertFolder(tx: Db, ownerId: string, parentId: string | null, na
 }
 
 /**
- * `POST /api/folders`: `{ name, parentId? }` makes one folder (FILENAME_IN_USE when the name is used);
+ * `POST /api/folders`: `{ name, parentId?, onConflict? }` makes one folder: a name in use is
+ * FILENAME_IN_USE, or with `onConflict: "keepBoth"` the first free "name (n)" (a dropped folder whose name
+ * is taken, chosen under the owner's lock so two drops never pick the same one);
  * `{ path: "a/b/c", parentId? }` makes whatever of the path is missing and answers the last folder, so a
  * dropped directory tree or `kofn protect --to a/b` may ask for the same path many times.
  */
@@ -187,9 +190,13 @@ export async function createFolder(ctx: Ctx, input: Record<string, unknown>, now
     });
   }
   const name = v.folderName(input.name);
+  const onConflict = input.onConflict === undefined ? 'fail' : input.onConflict;
+  if (onConflict !== 'fail' && onConflict !== 'keepBoth') throw v.wrongValue('onConflict', '"fail" or "keepBoth"');
   return ctx.db.transaction(async (tx) => {
     await lockOwner(tx, ctx.user.id);
-    return folderView(await insertFolder(tx, ctx.user.id, parentId, name, now));
+    if (parentId !== null) await activeFolder(tx, ctx.user.id, parentId);
+    const free = onConflict === 'keepBoth' && (await nameTaken(tx, ctx.user.id, parentId, name)) ? await freeName(tx, ctx.user.id, parentId, name, undefined, 'folder') : name;
+    return folderView(await insertFolder(tx, ctx.user.id, parentId, free, now));
   });
 }
 

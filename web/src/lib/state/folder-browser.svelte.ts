@@ -7,9 +7,15 @@
 import { SvelteSet, SvelteURLSearchParams } from 'svelte/reactivity';
 import type { BulkResult, FileView, FolderListing, FolderView, OnNameConflict } from '@kofn/shared';
 import { api } from '$lib/api';
+import type { ZipItem } from '$lib/engine/zip';
+import { KofnError } from '@kofn/shared';
 
 /** Items per page: enough to fill a screen several times, small enough to render at once. */
 export const PAGE = 200;
+/** The most listing rows one zip walks (a folder's pages at the coordinator's largest page size). */
+const WALK_PAGE = 500;
+/** The most files and folders one zip holds: its plan (names and sizes only) stays a few MB. */
+export const ZIP_MAX_ITEMS = 100_000;
 
 export type Item = { kind: 'file'; id: string; name: string } | { kind: 'folder'; id: string; name: string };
 
@@ -94,6 +100,52 @@ export class FolderBrowser {
       ...this.folders.filter((f) => this.selectedFolders.has(f.id)).map((f) => ({ kind: 'folder' as const, id: f.id, name: f.name })),
       ...this.files.filter((f) => this.selectedFiles.has(f.id)).map((f) => ({ kind: 'file' as const, id: f.id, name: f.name }))
     ];
+  }
+
+  /** The zip's name for `items`: a lone folder's name, else the folder shown's ("Your files" at the root). */
+  zipName(items: Item[]): string {
+    const only = items.length === 1 ? items[0] : undefined;
+    if (only?.kind === 'folder') return `${only.name}.zip`;
+    return `${this.path[this.path.length - 1]?.name ?? 'Your files'} (${items.length} items).zip`;
+  }
+
+  /**
+   * What a zip of `items` holds, in order: files as they are, and each folder with everything below it
+   * (empty folders too), walked a page at a time on the coordinator. Only available files go in (one
+   * still uploading or being removed has nothing to retrieve). More than ZIP_MAX_ITEMS: INVALID_ARGUMENT, saying so.
+   */
+  async zipPlan(items: Item[]): Promise<ZipItem[]> {
+    const out: ZipItem[] = [];
+    const add = (item: ZipItem) => {
+      if (out.length >= ZIP_MAX_ITEMS) throw new KofnError('INVALID_ARGUMENT', `A ZIP holds at most ${ZIP_MAX_ITEMS.toLocaleString('en')} files and folders; choose fewer.`);
+      out.push(item);
+    };
+    const file = (f: FileView, dir: string[]) => {
+      if (f.status === 'available') add({ kind: 'file', id: f.id, name: f.name, size: f.size, dir, modifiedAt: f.modifiedAt });
+    };
+    // Depth-first, so a folder's entries stay together; the coordinator bounds nesting (64 levels).
+    const walk = async (id: string, path: string[]): Promise<void> => {
+      add({ kind: 'folder', path });
+      const below: FolderView[] = [];
+      let cursor: string | null = null;
+      do {
+        const q = new SvelteURLSearchParams({ limit: String(WALK_PAGE), parent: id });
+        if (cursor) q.set('cursor', cursor);
+        const page: FolderListing = await api<FolderListing>('GET', `/api/folders?${q}`);
+        below.push(...page.folders);
+        for (const f of page.files) file(f, path);
+        cursor = page.nextCursor;
+      } while (cursor);
+      for (const sub of below) await walk(sub.id, [...path, sub.name]);
+    };
+    for (const item of items) {
+      if (item.kind === 'folder') await walk(item.id, [item.name]);
+      else {
+        const listed = this.files.find((f) => f.id === item.id);
+        if (listed) file(listed, []);
+      }
+    }
+    return out;
   }
 
   async #bulk(action: 'move' | 'trash', items: Item[], extra: Record<string, unknown>): Promise<Array<{ item: Item; message: string }>> {

@@ -13,7 +13,9 @@ import { protectFile, resumeUpload, type ProtectOptions, type ProtectProgress } 
 import { pendingUploads } from '$lib/engine/upload-store';
 import { retrieveFile, type RetrieveError, type Sink, type SinkFor } from '$lib/engine/retrieve';
 import { blobSink, canPickFile, pickFileSink, safeFileName, serviceWorkerSink } from '$lib/engine/sinks';
-import { KofnError, type OnNameConflict, type RelayTimeouts } from '@kofn/shared';
+import { retrieveZip, type ZipFileError, type ZipItem } from '$lib/engine/zip';
+import { KofnError, type FolderView, type OnNameConflict, type RelayTimeouts } from '@kofn/shared';
+import type { DroppedFolder } from '$lib/engine/dropped';
 
 /** Transfer rows show progress this often at most: smooth to the eye, a handful of renders a second. */
 const PROGRESS_MS = 200;
@@ -64,12 +66,14 @@ class TransferManager {
    * Protects each file in turn with threshold k over the chosen relays, into `place.folderId` (the root
    * without one) resolving taken names by `place.onConflict` (issue #18; the coordinator refuses by default).
    */
-  async protect(list: File[], sharing: { k: number; relays: string[] }, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<void> {
+  async protect(list: File[], sharing: { k: number; relays: string[] }, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<{ failed: number }> {
+    let failed = 0;
     for (const file of list) {
       const t = transfers.start('protect', file.name, file.size);
       const refused = this.#refusal(file);
       if (refused) {
         this.#fail(t, refused);
+        failed += 1;
         continue;
       }
       try {
@@ -78,9 +82,71 @@ class TransferManager {
         this.#finish(t, progress);
       } catch (err) {
         this.#fail(t, err);
+        failed += 1;
       }
       await this.#changed();
     }
+    return { failed };
+  }
+
+  /**
+   * Protects dropped folders with their structure into `place.folderId` (issue #18): each folder below is
+   * made through the folders API (`{ path }`, which makes what is missing), then each file is protected
+   * into its folder. A dropped folder whose name is taken follows `place.onConflict`, as a file would:
+   * `skip` leaves it out, `keepBoth` makes "name (2)", and `replace` protects it under a free name first
+   * and only when every file of it is protected moves the old folder to the trash (restorable) and takes
+   * its name, so a drop that fails half way leaves the old folder where it was.
+   */
+  async protectFolders(dropped: DroppedFolder[], sharing: { k: number; relays: string[] }, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<void> {
+    const parentId = place.folderId ?? null;
+    for (const folder of dropped) {
+      try {
+        const target = await this.#placeFolder(folder.name, parentId, place.onConflict ?? 'fail');
+        if (!target) {
+          toasts.success(`Skipped the folder ${short(folder.name)}: that name is taken here.`);
+          continue;
+        }
+        /** Folder id by path below the dropped folder ('' is the dropped folder itself). */
+        const ids: Record<string, string> = { '': target.made.id };
+        for (const path of folder.folders) {
+          const made = await api<FolderView>('POST', '/api/folders', { path: path.join('/'), parentId: target.made.id });
+          ids[path.join('/')] = made.id;
+        }
+        let failed = 0;
+        for (const { file, dir } of folder.files) {
+          failed += (await this.protect([file], sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' })).failed;
+        }
+        if (target.replaces && failed === 0) {
+          await api('DELETE', `/api/folders/${target.replaces.id}`);
+          await api('PATCH', `/api/folders/${target.made.id}`, { name: folder.name });
+        }
+        if (failed)
+          toasts.error(
+            `${failed} of ${folder.files.length} files of the folder ${short(folder.name)} were not protected${target.replaces ? `; it stays beside the old one as ${short(target.made.name)}` : ''}.`
+          );
+      } catch (err) {
+        const shown = handleError(err);
+        if (shown) toasts.error(`Protecting the folder ${short(folder.name)} failed: ${shown.message}`);
+      }
+      await this.#changed();
+    }
+  }
+
+  /**
+   * The folder a dropped folder named `name` goes into, made in `parentId`; undefined: skipped. Under
+   * `replace`, also the folder it will replace (a file holding the name is not replaced by a folder).
+   */
+  async #placeFolder(name: string, parentId: string | null, onConflict: OnNameConflict): Promise<{ made: FolderView; replaces?: FolderView } | undefined> {
+    try {
+      return { made: await api<FolderView>('POST', '/api/folders', { name, parentId }) };
+    } catch (err) {
+      if ((err as { code?: string } | null)?.code !== 'FILENAME_IN_USE' || onConflict === 'fail') throw err;
+    }
+    if (onConflict === 'skip') return undefined;
+    // `{ path }` answers the folder holding the name (FILENAME_IN_USE if a file holds it).
+    const replaces = onConflict === 'replace' ? await api<FolderView>('POST', '/api/folders', { path: name, parentId }) : undefined;
+    const made = await api<FolderView>('POST', '/api/folders', { name, parentId, onConflict: 'keepBoth' });
+    return replaces ? { made, replaces } : { made };
   }
 
   /** Why a file is refused before a single byte is read, in words naming the real reason (issue #17 defects 3, 10). */
@@ -132,6 +198,60 @@ class TransferManager {
     await this.#changed();
   }
 
+  /**
+   * Retrieves a folder or a selection as one ZIP named `zipName` (issue #18), through the same save path
+   * as single files. The save picker opens first, in the click; then `plan` lists what goes in (the folders'
+   * contents, walked on the coordinator), and the files are retrieved one by one into the zip. Each file's
+   * retrieval is reported to the history as a single retrieval is; one failing fails the zip, and nothing
+   * is saved.
+   */
+  async retrieveZip(zipName: string, plan: () => Promise<ZipItem[]>): Promise<void> {
+    const t = transfers.start('retrieve', zipName, 0);
+    const progress = this.#showProgress(t);
+    let out: Sink | undefined;
+    /** Whether retrieveZip took the sink (it aborts it on failure); before that, a failure aborts it here. */
+    let handedOver = false;
+    try {
+      out = await this.#zipSink(zipName);
+      const items = await plan();
+      t.total = items.reduce((sum, i) => sum + (i.kind === 'file' ? i.size : 0), 0);
+      // No streaming way to disk: a Blob, refused past BLOB_LIMIT now that the size is known.
+      out ??= blobSink(safeFileName(zipName), t.total, 'application/zip');
+      const reports: Array<Promise<unknown>> = [];
+      handedOver = true;
+      await retrieveZip(items, out, {
+        signal: t.controller.signal,
+        relayTimeouts: this.#config.relayTimeouts,
+        onProgress: (done) => progress.push({ done, perRelay: {} }),
+        onFile: (item, outcome) => {
+          const body = outcome.ok
+            ? { result: 'ok', badRelays: outcome.result.badRelays, failedRelays: outcome.result.unreachable }
+            : { result: 'error', ...this.#relaysOf(outcome.error), message: handleError(outcome.error)?.message ?? 'cancelled' };
+          if (outcome.ok || handleError(outcome.error)) reports.push(api('POST', `/api/files/${item.id}/retrievals`, body).catch(() => undefined));
+        }
+      });
+      await Promise.all(reports);
+      this.#finish(t, progress);
+    } catch (err) {
+      if (out && !handedOver) await out.abort(err).catch(() => undefined);
+      const { path } = (err ?? {}) as Partial<ZipFileError>;
+      // Name the file that failed the zip, and say the zip as a whole was not kept.
+      this.#fail(t, err, (message) => (path ? `${path}: ${message} The ZIP was not saved.` : message));
+    }
+    await this.#changed();
+  }
+
+  /** Where a zip goes: the save picker (opened in the click), else a streamed download; undefined: a Blob, once its size is known. */
+  async #zipSink(name: string): Promise<Sink | undefined> {
+    if (canPickFile() && localStorage.getItem('kofn.save') !== 'download') return pickFileSink(safeFileName(name));
+    return serviceWorkerSink(safeFileName(name), undefined, 'application/zip');
+  }
+
+  #relaysOf(err: unknown): { badRelays: string[]; failedRelays: string[] } {
+    const { badRelays = [], unreachable = [] } = (err ?? {}) as Partial<RetrieveError>;
+    return { badRelays, failedRelays: unreachable };
+  }
+
   /** Progress reports for transfer `t`'s row, shown a few times a second (coalesce.ts) and only while it runs. */
   #showProgress(t: Transfer): Coalesced<{ done: number; perRelay: Record<string, number> }> {
     return coalesce((p) => {
@@ -149,11 +269,12 @@ class TransferManager {
     toasts.success(`${t.kind === 'protect' ? 'Protected' : 'Retrieved'} ${short(t.name)}.`);
   }
 
-  #fail(t: Transfer, err: unknown): void {
+  /** Marks `t` failed (or cancelled) with the error in plain words, which `explain` may put in context. */
+  #fail(t: Transfer, err: unknown, explain: (message: string) => string = (m) => m): void {
     const shown = handleError(err);
     t.status = shown ? 'error' : 'cancelled';
-    t.message = shown?.message ?? '';
-    if (shown) toasts.error(`${t.kind === 'protect' ? 'Protecting' : 'Retrieving'} ${short(t.name)} failed: ${shown.message}`);
+    t.message = shown ? explain(shown.message) : '';
+    if (shown) toasts.error(`${t.kind === 'protect' ? 'Protecting' : 'Retrieving'} ${short(t.name)} failed: ${t.message}`);
   }
 
   /** Wires an upload's cancel signal and progress to its row in the transfers panel. */
