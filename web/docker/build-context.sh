@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# Stages the coordinator image's contents in web/docker/.context: the built app (adapter-node), its SQL
-# migrations, @kofn/shared packed by npm, and production dependencies only.
+# Stages the coordinator image's contents: the built app (adapter-node), its SQL migrations, @kofn/shared
+# packed by npm, and production dependencies only.
+#   web/docker/build-context.sh               a production build, in web/docker/.context (the image operators run)
+#   web/docker/build-context.sh --test-build  the build for tests already in web/build (KOFN_TEST_BUILD=1, which
+#                                             npm test makes), in web/docker/.context-test, for the compose test
+#                                             only: it also trusts the TEST-ONLY licence key, so five relays can
+#                                             enroll under a test licence. It never rebuilds web/build, which the
+#                                             Playwright suite may be using at the same time. Exit 3: web/build
+#                                             is not a build for tests.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-ctx="$here/.context"
+test_key=$(sed -n 2p "$repo/web/src/lib/server/testing/TEST-ONLY-vendor-license-public.pem")
+trusts_test_key() { grep -rqF "$test_key" "$repo/web/build"; }
+if [ "${1:-}" = --test-build ]; then
+  ctx="$here/.context-test"
+  if [ ! -d "$repo/web/build" ] || ! trusts_test_key; then
+    echo "build-context: web/build is not a build for tests; run KOFN_TEST_BUILD=1 npm run build first" >&2
+    exit 3
+  fi
+  (cd "$repo" && npm run build -w @kofn/shared >/dev/null)
+else
+  ctx="$here/.context"
+  # Always a production build: a build for tests also trusts the TEST-ONLY licence key (issue #13 item 8a).
+  (cd "$repo" && env -u KOFN_TEST_BUILD npm run build -w @kofn/shared -w @kofn/web >/dev/null)
+  if trusts_test_key; then
+    echo "build-context: web/build trusts the TEST-ONLY licence key; refusing to package it" >&2
+    exit 1
+  fi
+fi
 rm -rf "$ctx"
 mkdir -p "$ctx/app"
-# Always a production build: a build for tests also trusts the TEST-ONLY licence key (issue #13 item 8a).
-(cd "$repo" && env -u KOFN_TEST_BUILD npm run build -w @kofn/shared -w @kofn/web >/dev/null)
-test_key=$(sed -n 2p "$repo/web/src/lib/server/testing/TEST-ONLY-vendor-license-public.pem")
-if grep -rqF "$test_key" "$repo/web/build"; then
-  echo "build-context: web/build trusts the TEST-ONLY licence key; refusing to package it" >&2
-  exit 1
-fi
 (cd "$repo/shared" && npm pack --silent --pack-destination "$ctx" >/dev/null)
 cp -r "$repo/web/build" "$ctx/app/build"
 cp -r "$repo/web/drizzle" "$ctx/app/drizzle"
@@ -26,4 +43,7 @@ node -e '
 (cd "$ctx/app" && npm install --silent --omit=dev --no-audit --no-fund --ignore-scripts ../kofn-shared-*.tgz)
 rm -f "$ctx"/*.tgz
 cp "$repo/web/Dockerfile" "$ctx/Dockerfile"
+if [ "$ctx" = "$here/.context-test" ]; then
+  printf 'LABEL org.kofn.test-only="trusts the TEST-ONLY licence key; never ship"\n' >> "$ctx/Dockerfile"
+fi
 echo "context: $ctx ($(du -sh "$ctx" | cut -f1))"
