@@ -45,7 +45,7 @@ async function compose(...args: string[]): Promise<string> {
     return stdout;
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`docker-compose ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`);
+    throw new Error(`docker-compose ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}${e.stderr ?? ''}`, { cause: err });
   }
 }
 
@@ -63,12 +63,12 @@ async function health(): Promise<{ ok?: boolean; relaysOnline?: number } | undef
   );
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 240_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined>, explain: () => Promise<string> = async () => '', timeoutMs = 240_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}\n${await explain().catch((err: unknown) => String(err))}`);
     await new Promise((r) => setTimeout(r, 1000));
   }
 }
@@ -76,6 +76,21 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 /** Docker's own view of a container's HEALTHCHECK: starting, healthy or unhealthy. */
 async function healthStatus(service: string): Promise<string> {
   return docker('inspect', '--format', '{{.State.Health.Status}}', await containerOf(service));
+}
+
+/** Waits until Docker calls every service healthy; on timeout says what the checks and the service logged. */
+async function allHealthy(): Promise<void> {
+  for (const service of SERVICES) {
+    await until(
+      `${service} to be healthy`,
+      async () => ((await healthStatus(service)) === 'healthy' ? true : undefined),
+      async () => {
+        const state = await docker('inspect', '--format', '{{json .State}}', await containerOf(service));
+        const logs = (await compose('logs', '--no-color', '--tail', '30', service)).slice(-4000);
+        return `state: ${state}\nlogs:\n${logs}`;
+      }
+    );
+  }
 }
 
 /** Removes a retrieved copy from the origin-private file system, so the next retrieval must write it again. */
@@ -86,12 +101,22 @@ async function forgetSaved(page: Page, name: string): Promise<void> {
   }, name);
 }
 
+/** A test step that prints how long it took: the compose test's cost in `npm test` is measured, step by step. */
+async function step(title: string, body: () => Promise<void>): Promise<void> {
+  const t0 = Date.now();
+  await test.step(title, body);
+  console.log(`  ${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s  ${title}`);
+}
+
 async function retrieveAndCheck(page: Page, files: Array<{ name: string; sha256: string }>): Promise<void> {
   await page.goto('/');
   for (const f of files) {
     await forgetSaved(page, f.name);
     await retrieveThroughUi(page, f.name);
-    const row = page.getByTestId('transfer').filter({ hasText: `Retrieving ${f.name}` }).first();
+    const row = page
+      .getByTestId('transfer')
+      .filter({ hasText: `Retrieving ${f.name}` })
+      .first();
     await expect(row, await row.innerText()).toHaveAttribute('data-status', 'done');
     expect(await opfsSha256(page, f.name), `${f.name} saved bytes`).toBe(f.sha256);
   }
@@ -121,6 +146,9 @@ test.beforeAll(async () => {
     KOFN_PUBLIC_URL: url,
     KOFN_LICENSE_FILE: license,
     KOFN_DB_PASSWORD: 'compose-test-db-password',
+    // Docker's health states follow within seconds instead of the 15 s default (the check itself is the image's);
+    // each check starts a node process in the container, so not more often on 2 cores.
+    KOFN_HEALTH_INTERVAL: '5s',
     KOFN_RELAY_IMAGE: process.env.KOFN_RELAY_IMAGE ?? 'kofn/relay:test',
     KOFN_COORDINATOR_IMAGE: process.env.KOFN_COORDINATOR_IMAGE ?? 'kofn/coordinator:test'
   };
@@ -132,7 +160,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   // Every container, the network and the volumes of this run; the images stay for the next run.
-  await compose('down', '-v', '--remove-orphans').catch((err: Error) => console.log(err.message));
+  await compose('down', '-v', '--remove-orphans').catch((err: unknown) => console.log(String(err)));
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -144,7 +172,7 @@ test('compose: enroll five relays, protect, lose a relay, down and up, every fil
     ] as const
   ).map(([name, size]) => ({ name, ...makeFile(name, size) }));
 
-  await test.step('PostgreSQL and the coordinator start, on the private network', async () => {
+  await step('PostgreSQL and the coordinator start, on the private network', async () => {
     await compose('up', '-d', 'postgres', 'coordinator');
     await until('the coordinator to be ready', async () => {
       const r = await fetch(`${url}/api/health/ready`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
@@ -155,7 +183,7 @@ test('compose: enroll five relays, protect, lose a relay, down and up, every fil
   });
 
   const tokens: Record<string, string> = {};
-  await test.step('the administrator makes one enrollment token per relay (kofn-admin enroll)', async () => {
+  await step('the administrator makes one enrollment token per relay (kofn-admin enroll)', async () => {
     const setup = await fetch(`${url}/api/setup`, { method: 'POST', headers: { origin: url, 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
     expect(setup.status).toBe(201);
     for (const n of RELAYS) {
@@ -169,7 +197,7 @@ test('compose: enroll five relays, protect, lose a relay, down and up, every fil
     }
   });
 
-  await test.step('the relays start once with their tokens and enroll', async () => {
+  await step('the relays start once with their tokens and enroll', async () => {
     const withoutTokens = env;
     env = { ...env, ...tokens };
     await compose('up', '-d');
@@ -190,8 +218,8 @@ test('compose: enroll five relays, protect, lose a relay, down and up, every fil
     }
   });
 
-  await test.step('every container is healthy by its Dockerfile HEALTHCHECK, which asks the readiness route', async () => {
-    for (const service of SERVICES) await until(`${service} healthy`, async () => ((await healthStatus(service)) === 'healthy' ? true : undefined));
+  await step('every container is healthy by its Dockerfile HEALTHCHECK, which asks the readiness route', async () => {
+    await allHealthy();
     const probe = async (service: string) => docker('inspect', '--format', '{{json .Config.Healthcheck.Test}}', await containerOf(service));
     expect(await probe('coordinator')).toContain('/api/health/ready');
     for (const n of RELAYS) expect(await probe(`relay-${n}`)).toContain('/v1/ready');
@@ -200,7 +228,7 @@ test('compose: enroll five relays, protect, lose a relay, down and up, every fil
   const context = await browser.newContext({ baseURL: url });
   const page = await context.newPage();
   await saveToOpfs(page);
-  await test.step('Chromium on the host protects two files (3 of 5) and retrieves them', async () => {
+  await step('Chromium on the host protects two files (3 of 5) and retrieves them', async () => {
     const login = await page.request.post('/api/login', { data: { email: ADMIN.email, password: ADMIN.password }, headers: { Origin: url } });
     expect(login.status()).toBe(200);
     await page.goto('/');
@@ -209,21 +237,22 @@ test('compose: enroll five relays, protect, lose a relay, down and up, every fil
     await retrieveAndCheck(page, files);
   });
 
-  await test.step('with one relay container killed, every file still comes back', async () => {
+  await step('with one relay container killed, every file still comes back', async () => {
     const killed = await containerOf('relay-2');
     await docker('kill', killed);
     expect(await docker('inspect', '--format', '{{.State.Running}}', killed)).toBe('false');
     await retrieveAndCheck(page, files);
   });
 
-  await test.step("the coordinator's healthcheck fails while PostgreSQL is stopped", async () => {
+  await step("the coordinator's healthcheck fails while PostgreSQL is stopped", async () => {
     const coordinator = await containerOf('coordinator');
     const check = JSON.parse(await docker('inspect', '--format', '{{json .Config.Healthcheck.Test}}', coordinator)) as string[];
     expect(check[0]).toBe('CMD');
     const runCheck = () =>
       execFileAsync('docker', ['exec', coordinator, ...check.slice(1)]).then(
         () => 0,
-        (err: { code?: number }) => err.code ?? -1
+        // execFile's error carries the exit code of the command run in the container.
+        (err: unknown) => (err as { code?: number }).code ?? -1
       );
     expect(await runCheck()).toBe(0);
     await compose('stop', 'postgres');
@@ -232,11 +261,11 @@ test('compose: enroll five relays, protect, lose a relay, down and up, every fil
     await until('the coordinator to be ready again', async () => ((await runCheck()) === 0 ? true : undefined));
   });
 
-  await test.step('docker-compose down and up, without tokens: every file comes back', async () => {
+  await step('docker-compose down and up, without tokens: every file comes back', async () => {
     await compose('down');
     await compose('up', '-d');
     // The coordinator may still count the old containers' heartbeats: Docker's health of the new ones decides.
-    for (const service of SERVICES) await until(`${service} healthy again`, async () => ((await healthStatus(service)) === 'healthy' ? true : undefined));
+    await allHealthy();
     expect((await health())?.relaysOnline).toBe(RELAYS.length);
     await retrieveAndCheck(page, files);
   });
