@@ -80,6 +80,7 @@ async function healthStatus(service: string): Promise<string> {
 
 /** Waits until Docker calls every service healthy; on timeout says what the checks and the service logged. */
 async function allHealthy(): Promise<void> {
+  const t0 = Date.now();
   for (const service of SERVICES) {
     await until(
       `${service} to be healthy`,
@@ -90,6 +91,7 @@ async function allHealthy(): Promise<void> {
         return `state: ${state}\nlogs:\n${logs}`;
       }
     );
+    console.log(`    ${service} healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
 }
 
