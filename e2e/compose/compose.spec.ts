@@ -91,7 +91,9 @@ async function allHealthy(): Promise<void> {
         return `state: ${state}\nlogs:\n${logs}`;
       }
     );
-    console.log(`    ${service} healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const health = JSON.parse(await docker('inspect', '--format', '{{json .State.Health.Log}}', await containerOf(service))) as Array<{ ExitCode: number; Output: string }>;
+    const failed = health.filter((h) => h.ExitCode !== 0).map((h) => h.Output.trim() || `exit ${h.ExitCode}`);
+    console.log(`    ${service} healthy after ${((Date.now() - t0) / 1000).toFixed(1)} s${failed.length ? ` (recent failed checks: ${failed.join('; ').slice(0, 300)})` : ''}`);
   }
 }
 
