@@ -53,7 +53,8 @@ export default tseslint.config(
       // wasm outputs written by shared/scripts/build-wasm.mjs
       'shared/src/generated/**',
       'relay/docker/.context/**',
-      'web/docker/.context/**'
+      'web/docker/.context/**',
+      'web/docker/.context-test/**'
     ]
   },
   {

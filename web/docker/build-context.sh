@@ -1,19 +1,36 @@
 #!/usr/bin/env bash
-# Stages the coordinator image's contents in web/docker/.context: the built app (adapter-node), its SQL
-# migrations, @kofn/shared packed by npm, and production dependencies only.
+# Stages the coordinator image's contents: the built app (adapter-node), its SQL migrations, @kofn/shared
+# packed by npm, and production dependencies only.
+#   web/docker/build-context.sh               a production build, in web/docker/.context (the image operators run)
+#   web/docker/build-context.sh --test-build  the build for tests already in web/build (KOFN_TEST_BUILD=1, which
+#                                             npm test makes), in web/docker/.context-test, for the compose test
+#                                             only: it also trusts the TEST-ONLY licence key, so five relays can
+#                                             enroll under a test licence. It never rebuilds web/build, which the
+#                                             Playwright suite may be using at the same time. Exit 3: web/build
+#                                             is not a build for tests.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-ctx="$here/.context"
+test_key=$(sed -n 2p "$repo/web/src/lib/server/testing/TEST-ONLY-vendor-license-public.pem")
+trusts_test_key() { grep -rqF "$test_key" "$repo/web/build"; }
+if [ "${1:-}" = --test-build ]; then
+  ctx="$here/.context-test"
+  if [ ! -d "$repo/web/build" ] || ! trusts_test_key; then
+    echo "build-context: web/build is not a build for tests; run KOFN_TEST_BUILD=1 npm run build first" >&2
+    exit 3
+  fi
+  (cd "$repo" && npm run build -w @kofn/shared >/dev/null)
+else
+  ctx="$here/.context"
+  # Always a production build: a build for tests also trusts the TEST-ONLY licence key (issue #13 item 8a).
+  (cd "$repo" && env -u KOFN_TEST_BUILD npm run build -w @kofn/shared -w @kofn/web >/dev/null)
+  if trusts_test_key; then
+    echo "build-context: web/build trusts the TEST-ONLY licence key; refusing to package it" >&2
+    exit 1
+  fi
+fi
 rm -rf "$ctx"
 mkdir -p "$ctx/app"
-# Always a production build: a build for tests also trusts the TEST-ONLY licence key (issue #13 item 8a).
-(cd "$repo" && env -u KOFN_TEST_BUILD npm run build -w @kofn/shared -w @kofn/web >/dev/null)
-test_key=$(sed -n 2p "$repo/web/src/lib/server/testing/TEST-ONLY-vendor-license-public.pem")
-if grep -rqF "$test_key" "$repo/web/build"; then
-  echo "build-context: web/build trusts the TEST-ONLY licence key; refusing to package it" >&2
-  exit 1
-fi
 (cd "$repo/shared" && npm pack --silent --pack-destination "$ctx" >/dev/null)
 cp -r "$repo/web/build" "$ctx/app/build"
 cp -r "$repo/web/drizzle" "$ctx/app/drizzle"
@@ -23,7 +40,35 @@ node -e '
   delete deps["@kofn/shared"];
   process.stdout.write(JSON.stringify({ name: "kofn-coordinator-image", private: true, type: "module", dependencies: deps }, null, 2));
 ' "$repo/web/package.json" > "$ctx/app/package.json"
-(cd "$ctx/app" && npm install --silent --omit=dev --no-audit --no-fund --ignore-scripts ../kofn-shared-*.tgz)
+if [ "$ctx" = "$here/.context-test" ]; then
+  # The compose test runs in every npm test: its third-party dependencies (web's and shared's, production
+  # only) are installed once per set of declared versions and kept under KOFN_DOCKER_CACHE, and this run's
+  # @kofn/shared is unpacked over them (an install took 1-2 min on the loaded 2-core machine; a copy, seconds).
+  cache=${KOFN_DOCKER_CACHE:-/var/cache/kofn-docker}/coordinator-deps
+  key=$(node -e '
+    const deps = { ...require(process.argv[1]).dependencies, ...require(process.argv[2]).dependencies };
+    process.stdout.write(require("node:crypto").createHash("sha256").update(JSON.stringify([process.versions.node.split(".")[0], Object.entries(deps).sort()])).digest("hex").slice(0, 16));
+  ' "$ctx/app/package.json" "$repo/shared/package.json")
+  if [ ! -d "$cache/$key/node_modules" ]; then
+    mkdir -p "$cache"
+    making=$(mktemp -d "$cache/making-XXXXXX")
+    node -e '
+      const deps = { ...require(process.argv[1]).dependencies, ...require(process.argv[2]).dependencies };
+      process.stdout.write(JSON.stringify({ name: "kofn-coordinator-deps", private: true, dependencies: deps }));
+    ' "$ctx/app/package.json" "$repo/shared/package.json" > "$making/package.json"
+    (cd "$making" && npm install --silent --omit=dev --no-audit --no-fund --ignore-scripts)
+    rm -rf "${cache:?}/$key" && mv "$making" "$cache/$key"
+  fi
+  # Hard links where the cache shares the file system (17,000 files: a copy took a minute under load).
+  cp -al "$cache/$key/node_modules" "$ctx/app/node_modules" 2>/dev/null || cp -a "$cache/$key/node_modules" "$ctx/app/node_modules"
+  mkdir -p "$ctx/app/node_modules/@kofn/shared"
+  tar -xzf "$ctx"/kofn-shared-*.tgz -C "$ctx/app/node_modules/@kofn/shared" --strip-components=1
+else
+  (cd "$ctx/app" && npm install --silent --omit=dev --no-audit --no-fund --ignore-scripts ../kofn-shared-*.tgz)
+fi
 rm -f "$ctx"/*.tgz
 cp "$repo/web/Dockerfile" "$ctx/Dockerfile"
+if [ "$ctx" = "$here/.context-test" ]; then
+  printf 'LABEL org.kofn.test-only="trusts the TEST-ONLY licence key; never ship"\n' >> "$ctx/Dockerfile"
+fi
 echo "context: $ctx ($(du -sh "$ctx" | cut -f1))"
