@@ -182,7 +182,8 @@ export interface Usage {
 
 /** `GET /api/storage`. */
 export interface StorageList {
-  relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number; usedBytes: number }>;
+  /** `freeBytes` null: the relay's store reports no free space (S3). */
+  relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number | null; usedBytes: number }>;
 }
 
 /** One item of a batch that failed: the code and message the single-file route would have answered. */
