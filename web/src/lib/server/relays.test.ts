@@ -261,6 +261,11 @@ describeDatabases('relay identity on $name', ({ open }) => {
 });
 
 it('orders relays for a new share by free space, those that report none last', () => {
-  const rs = [{ id: 's3', freeBytes: null }, { id: 'small', freeBytes: 10 }, { id: 'big', freeBytes: 2 ** 45 }, { id: 'full', freeBytes: 0 }];
+  const rs = [
+    { id: 's3', freeBytes: null },
+    { id: 'small', freeBytes: 10 },
+    { id: 'big', freeBytes: 2 ** 45 },
+    { id: 'full', freeBytes: 0 }
+  ];
   expect(rs.sort(byFreeSpace).map((r) => r.id)).toEqual(['big', 'small', 'full', 's3']);
 });

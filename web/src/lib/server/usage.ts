@@ -4,6 +4,7 @@
  * as the licence counts them (ARCHITECTURE.md, Coordinator).
  */
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import type { RelayUsage, UsageBreakdown } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays, users } from './db/schema.js';
 import type { License } from './license.js';
@@ -50,35 +51,6 @@ export async function ownProtectedBytes(db: Db, userId: string): Promise<number>
   return Number(r?.n ?? 0);
 }
 
-/** One relay in the administrators' breakdown (usageBreakdown). */
-export interface RelayUsage {
-  id: string;
-  name: string;
-  status: 'online' | 'offline';
-  lifecycle: (typeof relays.$inferSelect)['lifecycle'];
-  storage: string;
-  /** Committed files with a share on this relay, and their plaintext bytes (each share is about that size). */
-  files: number;
-  dataBytes: number;
-  /** What the relay last reported (its signed heartbeat): bytes in its store, and free space (null: not reported). */
-  usedBytes: number;
-  freeBytes: number | null;
-}
-
-/** One person in the administrators' breakdown: their committed files, counted like protectedBytes. */
-export interface UserUsage {
-  id: string;
-  email: string;
-  displayName: string;
-  files: number;
-  protectedBytes: number;
-}
-
-export interface UsageBreakdown {
-  relays: RelayUsage[];
-  users: UserUsage[];
-}
-
 /**
  * Usage per relay and per person, for administrators (issue #17: "a per-relay and per-user breakdown,
  * free space per relay"). Per relay it sets what the coordinator placed there (committed files only, as
@@ -115,18 +87,18 @@ export async function usageBreakdown(db: Db, now: Date, offlineAfterMs: number):
     .groupBy(users.id)
     .orderBy(sql`${bytes} desc`, asc(users.email));
   return {
-    relays: perRelay.map((r) => ({
+    relays: perRelay.map((r): RelayUsage => ({
       id: r.id,
       name: r.name,
       // As listRelays says it: a relay never enrolled, or silent past the limit, is offline.
       status: r.publicKey !== null && now.getTime() - r.lastHeartbeat.getTime() <= offlineAfterMs ? 'online' : 'offline',
       lifecycle: r.lifecycle,
       storage: r.storage,
-      files: Number(r.files),
+      files: r.files,
       dataBytes: Number(r.dataBytes),
       usedBytes: r.usedBytes,
       freeBytes: r.freeBytes
     })),
-    users: perUser.map((u) => ({ id: u.id, email: u.email, displayName: u.displayName, files: Number(u.files), protectedBytes: Number(u.protectedBytes) }))
+    users: perUser.map((u) => ({ id: u.id, email: u.email, displayName: u.displayName, files: u.files, protectedBytes: Number(u.protectedBytes) }))
   };
 }
