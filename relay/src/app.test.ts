@@ -63,6 +63,14 @@ describe('CORS', () => {
   it.each(['http://evil.example', `${ORIGIN}.evil.example`, 'null', ORIGIN.toUpperCase()])('grants nothing to %s', async (origin) => {
     const res = await t.app.request('/v1/ping', { headers: { Origin: origin } });
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(res.headers.get('timing-allow-origin')).toBeNull();
+  });
+
+  it('lets the configured origin read its requests\u2019 network timings (the ping), and no other', async () => {
+    const res = await t.app.request('/v1/ping', { headers: { Origin: ORIGIN } });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('timing-allow-origin')).toBe(ORIGIN);
+    expect((await t.app.request('/v1/ping')).headers.get('timing-allow-origin')).toBeNull();
   });
 });
 

@@ -49,9 +49,19 @@ describe('parseHeartbeat', () => {
     ['unknown storage', { ...heartbeat, storage: 'Tape' }],
     ['negative bytes', { ...heartbeat, usedBytes: -1 }],
     ['fractional bytes', { ...heartbeat, freeBytes: 1.5 }],
-    ['string bytes', { ...heartbeat, freeBytes: '10' }]
+    ['string bytes', { ...heartbeat, freeBytes: '10' }],
+    ['free bytes missing', { ...heartbeat, freeBytes: undefined }],
+    ['free bytes past 2^53', { ...heartbeat, freeBytes: 2 ** 53 }],
+    ['infinite free bytes', { ...heartbeat, freeBytes: Infinity }],
+    ['free bytes as an object', { ...heartbeat, freeBytes: { bytes: 1 } }],
+    ['null used bytes', { ...heartbeat, usedBytes: null }]
   ])('rejects %s with BAD_REQUEST', (_name, input) => {
     expect(codeOf(() => parseHeartbeat(input))).toBe('BAD_REQUEST');
+  });
+
+  it('takes null free space (a store that has no free-space figure, such as S3) as not reported', () => {
+    expect(parseHeartbeat({ ...heartbeat, storage: 'S3', freeBytes: null }).freeBytes).toBeNull();
+    expect(parseHeartbeat({ ...heartbeat, freeBytes: Number.MAX_SAFE_INTEGER }).freeBytes).toBe(Number.MAX_SAFE_INTEGER);
   });
 
   it('names the valid storage modes in its message', () => {

@@ -19,7 +19,11 @@ export interface RelayReport {
   url: string;
   version: string;
   storage: 'Disk' | 'S3';
-  freeBytes: number;
+  /**
+   * Free space of the relay's store: a disk relay's file system (statfs), or null when the store has no
+   * such figure (an S3 bucket has no free space to ask for; the UI says "not reported").
+   */
+  freeBytes: number | null;
   usedBytes: number;
 }
 
@@ -69,8 +73,9 @@ export function parseRelayLabel(v: unknown, field: string): string {
   return v;
 }
 
+/** Byte counts are bounded by what a double holds exactly (2^53 - 1, about 9 PB). */
 function bytes(v: unknown, field: string): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(field, 'a non-negative integer');
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(field, 'a non-negative integer below 2^53');
   return v;
 }
 
@@ -108,7 +113,7 @@ function report(o: Record<string, unknown>): RelayReport {
     url: parseRelayUrl(o.url),
     version: parseRelayLabel(o.version, 'version'),
     storage: o.storage,
-    freeBytes: bytes(o.freeBytes, 'freeBytes'),
+    freeBytes: o.freeBytes === null ? null : bytes(o.freeBytes, 'freeBytes'),
     usedBytes: bytes(o.usedBytes, 'usedBytes')
   };
 }

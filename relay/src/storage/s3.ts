@@ -19,7 +19,10 @@ export interface S3StoreOptions {
   endpoint?: string | undefined;
   forcePathStyle?: boolean | undefined;
   spoolDir: string;
-  /** Reported as capacity in health (S3 has no free-space figure). */
+  /**
+   * A capacity the operator gives the bucket: free space is then capacity minus used. Without it free space
+   * is not reported (null): S3 has no free-space figure, and a made-up one would mislead administrators.
+   */
   capacityBytes?: number | undefined;
   credentials?: S3ClientConfig['credentials'];
   /** Connecting to S3, and any silence on an S3 connection, may last this long (ms); default 60 s. */
@@ -78,7 +81,7 @@ export class S3Store implements ChunkStore {
   readonly spoolDir: string;
   readonly #s3: S3Client;
   readonly #bucket: string;
-  readonly #capacity: number;
+  readonly #capacity: number | null;
   readonly #lock = new KeyedLock();
   /** Bytes stored: listed once at start, then kept by commit and delete (heartbeats ask every few seconds). */
   #used = 0;
@@ -86,7 +89,7 @@ export class S3Store implements ChunkStore {
   constructor(opts: S3StoreOptions) {
     this.spoolDir = opts.spoolDir;
     this.#bucket = opts.bucket;
-    this.#capacity = opts.capacityBytes ?? 10 * 2 ** 40;
+    this.#capacity = opts.capacityBytes ?? null;
     this.#s3 = new S3Client({
       region: opts.region,
       ...(opts.endpoint ? { endpoint: opts.endpoint } : {}),
@@ -223,8 +226,8 @@ export class S3Store implements ChunkStore {
     return n;
   }
 
-  async usage(): Promise<{ usedBytes: number; freeBytes: number }> {
-    return { usedBytes: this.#used, freeBytes: Math.max(0, this.#capacity - this.#used) };
+  async usage(): Promise<{ usedBytes: number; freeBytes: number | null }> {
+    return { usedBytes: this.#used, freeBytes: this.#capacity === null ? null : Math.max(0, this.#capacity - this.#used) };
   }
 
   async scrub(): Promise<{ checked: number; corrupt: Array<{ fileId: string; index: number }> }> {

@@ -44,7 +44,7 @@ export interface ChunkStore {
   list(fileId: string): Promise<ChunkInfo[]>;
   delete(fileId: string, index: number): Promise<boolean>;
   deleteFile(fileId: string): Promise<number>;
-  usage(): Promise<{ usedBytes: number; freeBytes: number }>;
+  usage(): Promise<{ usedBytes: number; freeBytes: number | null }>;
   /** Re-reads every chunk and returns those whose bytes no longer match their stored checksum. */
   scrub(): Promise<{ checked: number; corrupt: Array<{ fileId: string; index: number }> }>;
 }

@@ -493,7 +493,7 @@ export async function status(args: string[], io: Io): Promise<number> {
     'storage servers:',
     ...relays.map(
       (r) =>
-        `  ${r.name.padEnd(16)} ${r.status.padEnd(8)} ${r.pingMs === null ? 'no ping' : `${r.pingMs} ms`.padStart(7)}  used ${human(r.usedBytes)}, free ${human(r.freeBytes)}  ${r.host}${r.location ? ` (${r.location})` : ''}`
+        `  ${r.name.padEnd(16)} ${r.status.padEnd(8)} ${r.pingMs === null ? 'no ping' : `${r.pingMs} ms`.padStart(7)}  used ${human(r.usedBytes)}, free ${r.freeBytes === null ? 'not reported' : human(r.freeBytes)}  ${r.host}${r.location ? ` (${r.location})` : ''}`
     )
   ].join('\n');
   out(io, !!values.json, { server: s.url, email: s.email, configuration: config, usage, relays }, text);

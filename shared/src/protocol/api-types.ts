@@ -180,9 +180,39 @@ export interface Usage {
   ownBytes: number;
 }
 
+/** One storage server in the administrators' usage breakdown (Administration page). */
+export interface RelayUsage {
+  id: string;
+  name: string;
+  status: 'online' | 'offline';
+  lifecycle: 'active' | 'draining' | 'lost' | 'retired';
+  storage: string;
+  /** Committed files with a share on this relay, and their plaintext bytes (each share is about that size). */
+  files: number;
+  dataBytes: number;
+  /** What the relay last reported in its signed heartbeat: bytes in its store, free space (null: not reported). */
+  usedBytes: number;
+  freeBytes: number | null;
+}
+
+/** One person in the administrators' usage breakdown: committed files, counted like protected bytes. */
+export interface UserUsage {
+  id: string;
+  email: string;
+  displayName: string;
+  files: number;
+  protectedBytes: number;
+}
+
+export interface UsageBreakdown {
+  relays: RelayUsage[];
+  users: UserUsage[];
+}
+
 /** `GET /api/storage`. */
 export interface StorageList {
-  relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number; usedBytes: number }>;
+  /** `freeBytes` null: the relay's store reports no free space (S3). */
+  relays: Array<{ id: string; name: string; host: string; location: string; status: string; freeBytes: number | null; usedBytes: number }>;
 }
 
 /** One item of a batch that failed: the code and message the single-file route would have answered. */

@@ -26,6 +26,7 @@ import type { Db } from './db/index.js';
 import { files, jobs, placements, relays, shareHealth } from './db/schema.js';
 import { enqueue, type JobHandler, type JobRow } from './jobs.js';
 import { record } from './history.js';
+import { byFreeSpace } from './relays.js';
 import { lockFileAtEpoch } from './file-access.js';
 import { deleteFileOn, listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
@@ -310,7 +311,7 @@ async function chooseTarget(deps: MoveDeps, fileId: string, holders: string[], j
   const remembered = (job?.payload as { target?: unknown } | undefined)?.target;
   const kept = candidates.find((r) => r.id === remembered);
   if (kept) return kept;
-  const pick = candidates.sort((a, b) => b.freeBytes - a.freeBytes)[0];
+  const pick = candidates.sort(byFreeSpace)[0];
   if (!pick) throw new KofnError('RELAYS_OFFLINE', 'No storage server in service and online can take this share (each file has at most one share per server).');
   if (job) {
     await deps.db

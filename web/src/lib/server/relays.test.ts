@@ -9,6 +9,7 @@ import { createUser } from './auth.js';
 import { listHistory } from './history.js';
 import {
   acceptHeartbeat,
+  byFreeSpace,
   countRelays,
   createEnrollment,
   enrollRelay,
@@ -245,4 +246,26 @@ describeDatabases('relay identity on $name', ({ open }) => {
     await updateRelay(database.db, adminId, relayA, { name });
     expect((await listRelays(database.db, at(60_000), 30_000)).map((r) => r.name)).toContain(name);
   });
+
+  it('keeps free space a relay does not report (S3) as null, and refuses malformed or unbounded byte counts', async () => {
+    await heartbeat(keyA, relayA, 1, at(70_000), { storage: 'S3', freeBytes: null, usedBytes: 4096 });
+    expect((await listRelays(database.db, at(70_000), 30_000)).find((r) => r.id === relayA)).toMatchObject({ storage: 'S3', freeBytes: null, usedBytes: 4096 });
+    for (const [i, freeBytes] of ['1', -1, 1.5, 2 ** 53, { n: 1 }, [1]].entries()) {
+      expect(await codeOf(heartbeat(keyA, relayA, 1, at(71_000 + i), { freeBytes }))).toBe('BAD_REQUEST');
+    }
+    // Refused heartbeats changed nothing; a later well-formed one reports a figure again.
+    expect((await listRelays(database.db, at(72_000), 30_000)).find((r) => r.id === relayA)?.freeBytes).toBeNull();
+    await heartbeat(keyA, relayA, 1, at(73_000), { freeBytes: 2 ** 40 });
+    expect((await listRelays(database.db, at(73_000), 30_000)).find((r) => r.id === relayA)?.freeBytes).toBe(2 ** 40);
+  });
+});
+
+it('orders relays for a new share by free space, those that report none last', () => {
+  const rs = [
+    { id: 's3', freeBytes: null },
+    { id: 'small', freeBytes: 10 },
+    { id: 'big', freeBytes: 2 ** 45 },
+    { id: 'full', freeBytes: 0 }
+  ];
+  expect(rs.sort(byFreeSpace).map((r) => r.id)).toEqual(['big', 'small', 'full', 's3']);
 });

@@ -36,7 +36,8 @@ export interface RelayView {
   location: string;
   version: string;
   storage: string;
-  freeBytes: number;
+  /** Null: the relay's store reports no free space (S3); shown as "not reported". */
+  freeBytes: number | null;
   usedBytes: number;
   lastHeartbeat: string;
   status: 'online' | 'offline';
@@ -60,6 +61,14 @@ export function fingerprintOf(publicKey: string): string {
 
 export function hashEnrollmentToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
+}
+
+/**
+ * Orders relays for taking a whole share: most free space first. A relay whose store reports no free space
+ * (S3) comes after every relay that reports some: a reported figure is known room, an unreported one is not.
+ */
+export function byFreeSpace(a: { freeBytes: number | null }, b: { freeBytes: number | null }): number {
+  return (b.freeBytes ?? -1) - (a.freeBytes ?? -1);
 }
 
 function isOnline(lastHeartbeat: Date, now: Date, offlineAfterMs: number): boolean {

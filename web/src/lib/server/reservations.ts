@@ -27,6 +27,7 @@ import { tokensFor } from './capabilities.js';
 import { heldBytes } from './usage.js';
 import { batchItems, failed } from './batch.js';
 import { folderNotFound, folderRef, freeName, holdsName, lockOwner, nameInUse, ownedFolders } from './folders.js';
+import { byFreeSpace } from './relays.js';
 
 /** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates from random.ts). */
 function pickXs(n: number): number[] {
@@ -307,7 +308,7 @@ export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: 
   const used = new Set(where.map((p) => p.relayId));
   const spares = (await ctx.db.select().from(relays)).filter((r) => r.lifecycle === 'active' && !used.has(r.id) && !exclude.has(r.id) && isOnline(r.lastHeartbeat, ctx.config, now));
   // The one with the most free space: the upload is about to put a whole file's share there.
-  const spare = spares.sort((a, b) => b.freeBytes - a.freeBytes)[0];
+  const spare = spares.sort(byFreeSpace)[0];
   if (!spare) throw new KofnError('RELAYS_OFFLINE', `Some storage servers necessary for the operation are not connected. No other storage server can replace ${old.relay.name}.`);
   await ctx.db.transaction(async (tx) => {
     const moved = await tx

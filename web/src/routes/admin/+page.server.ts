@@ -7,7 +7,7 @@ import { listEnrollments, listRelays } from '$lib/server/relays';
 import { listJobs, type JobRow } from '$lib/server/jobs';
 import { files } from '$lib/server/db/schema';
 import type { Db } from '$lib/server/db';
-import { usage } from '$lib/server/usage';
+import { usage, usageBreakdown } from '$lib/server/usage';
 import { healthCounts } from '$lib/server/health';
 import { lifecycleViews } from '$lib/server/relay-lifecycle';
 import { mustSetUpSecondFactor, securityPolicy } from '$lib/server/second-factor';
@@ -31,7 +31,8 @@ export const load: PageServerLoad = async ({ locals, url }) => {
     securityPolicy: await securityPolicy(db),
     fileHealth: await healthCounts(db),
     lifecycle: await lifecycleViews(db),
-    used: { users: await countUsers(db), ...(await usage(db, license)) }
+    used: { users: await countUsers(db), ...(await usage(db, license)) },
+    breakdown: await usageBreakdown(db, new Date(), config.relayOfflineAfterMs)
   };
 };
 

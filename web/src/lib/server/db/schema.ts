@@ -12,7 +12,8 @@ export const relays = pgTable('relays', {
   location: text('location').notNull(),
   version: text('version').notNull(),
   storage: text('storage').notNull(),
-  freeBytes: bigint('free_bytes', { mode: 'number' }).notNull(),
+  /** Free space the relay last reported for its store; null: its store has no such figure (S3). */
+  freeBytes: bigint('free_bytes', { mode: 'number' }),
   usedBytes: bigint('used_bytes', { mode: 'number' }).notNull(),
   registeredAt: timestamp('registered_at', { withTimezone: true }).notNull().defaultNow(),
   lastHeartbeat: timestamp('last_heartbeat', { withTimezone: true }).notNull(),

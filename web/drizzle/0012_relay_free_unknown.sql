@@ -1,0 +1,1 @@
+ALTER TABLE "relays" ALTER COLUMN "free_bytes" DROP NOT NULL;
