@@ -33,7 +33,12 @@ describeDatabases('bulk share on $name', ({ open }) => {
     // Bob can read exactly the two shared files; the bad items changed nothing.
     expect((await sharedWithMe(fx.bob)).map((f) => f.name).sort()).toEqual(['bulk-a.bin', 'bulk-b.bin']);
     expect(await fx.alice.db.select().from(grants).where(eq(grants.fileId, trashed))).toEqual([]);
-    expect(await fx.bob.db.select().from(grants).where(and(eq(grants.fileId, bobs)))).toEqual([]);
+    expect(
+      await fx.bob.db
+        .select()
+        .from(grants)
+        .where(and(eq(grants.fileId, bobs)))
+    ).toEqual([]);
     const byMe = await sharedByMe(fx.alice);
     expect(byMe.filter((s) => s.fileId === a || s.fileId === b).map((s) => s.grantees.map((g) => g.email))).toEqual([['bob@x.test'], ['bob@x.test']]);
     // Sharing again is harmless (the grant stays one row).
