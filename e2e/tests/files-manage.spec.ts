@@ -14,6 +14,7 @@ import { test, expect } from '../fixtures.js';
 import { chooseSharing, ready } from '../helpers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kofn-e2e-manage-'));
+const shots = join(import.meta.dirname, '..', '..', 'test-results', 'screenshots');
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 /** A file of these bytes on disk, to choose in the drop zone's picker. */
 function fileOf(name: string, data: Uint8Array): { path: string; sha256: string } {
@@ -51,7 +52,10 @@ test('drag file rows onto a folder and a breadcrumb; share a selection with one 
     names
   );
 
-  // Drag and drop: a file row (grabbed by its name) onto the folder row moves it there.
+  // Drag and drop: a file row (grabbed by its name) onto the folder row moves it there. The window is tall
+  // enough to show both: a drag does not scroll the page (Playwright moves the mouse, nothing auto-scrolls).
+  await page.setViewportSize({ width: 1280, height: 1800 });
+  await fileRow(page, names[0]!).scrollIntoViewIfNeeded();
   await fileRow(page, names[0]!).getByText(names[0]!, { exact: true }).dragTo(folderRow(page, folder));
   await expect(fileRow(page, names[0]!)).toHaveCount(0);
   // Two ticked rows drag together.
@@ -64,7 +68,9 @@ test('drag file rows onto a folder and a breadcrumb; share a selection with one 
   for (const n of names) await expect(fileRow(page, n)).toHaveCount(1);
   // From inside the folder, onto the "Your files" breadcrumb: back at the root.
   const crumbs = page.getByRole('navigation', { name: 'Folder path' });
-  await fileRow(page, names[2]!).getByText(names[2]!, { exact: true }).dragTo(crumbs.getByRole('button', { name: 'Your files', exact: true }));
+  await fileRow(page, names[2]!)
+    .getByText(names[2]!, { exact: true })
+    .dragTo(crumbs.getByRole('button', { name: 'Your files', exact: true }));
   await expect(fileRow(page, names[2]!)).toHaveCount(0);
   const listing = (await (await admin.get('/api/folders?limit=500')).json()) as { files: Array<{ name: string }> };
   expect(listing.files.map((f) => f.name)).toContain(names[2]);
@@ -84,6 +90,10 @@ test('drag file rows onto a folder and a breadcrumb; share a selection with one 
   const result = dialog.getByTestId('bulk-share-result');
   await expect(result).toContainText(`${carol.email} can now retrieve ${names[0]}.`);
   await expect(dialog.getByTestId('bulk-share-failed')).toHaveText(`${names[1]}: File not found on the servers.`);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(shots, 'bulk-share-390.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.screenshot({ path: join(shots, 'bulk-share-1280.png') });
   await dialog.getByRole('button', { name: 'Close', exact: true }).click();
   const byMe = (await (await admin.get('/api/shared/by-me')).json()) as { files: Array<{ name: string; grantees: Array<{ email: string }> }> };
   expect(byMe.files.filter((f) => f.grantees.some((g) => g.email === carol.email)).map((f) => f.name)).toEqual([names[0]]);
@@ -95,6 +105,10 @@ test('drag file rows onto a folder and a breadcrumb; share a selection with one 
   await expect(fileRow(page, names[0]!)).toHaveCount(1);
   await expect(fileRow(page, names[2]!)).toHaveCount(1);
   await expect(fileRow(page, names[1]!)).toHaveCount(0);
+  await page.locator('#files').screenshot({ path: join(shots, 'search-1280.png') });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.locator('#files').screenshot({ path: join(shots, 'search-390.png') });
+  await page.setViewportSize({ width: 1280, height: 900 });
   await page.getByRole('searchbox', { name: 'Search all folders of Your files' }).fill(`Drop here ${tag}`);
   await expect(folderRow(page, folder)).toHaveCount(1);
   await expect(page.getByTestId('file-row')).toHaveCount(0);
@@ -178,7 +192,7 @@ test('previews: an image, the start of a long text, a JSON file and a PDF from m
   expect(src).toMatch(/^blob:/);
   expect(await loads(page, src)).toBe('loaded 120x80');
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(import.meta.dirname, '..', '..', 'test-results', 'screenshots', 'preview-image-390.png') });
+  await page.screenshot({ path: join(shots, 'preview-image-390.png') });
   await page.setViewportSize({ width: 1280, height: 900 });
   await close();
   expect(await loads(page, src)).toBe('failed');
@@ -204,7 +218,7 @@ test('previews: an image, the start of a long text, a JSON file and a PDF from m
   await expect(frame).toBeVisible({ timeout: 30_000 });
   expect(await frame.getAttribute('src')).toMatch(/^blob:/);
   await page.setViewportSize({ width: 1280, height: 900 });
-  await page.screenshot({ path: join(import.meta.dirname, '..', '..', 'test-results', 'screenshots', 'preview-pdf-1280.png') });
+  await page.screenshot({ path: join(shots, 'preview-pdf-1280.png') });
   await close();
 
   // Over 32 MiB: no retrieval into memory, a download offered instead.
