@@ -70,7 +70,7 @@ test('10,000 files in one folder: a window of rows, pages on demand, keyboard, s
   expect(atStart).toBeGreaterThan(5);
   expect(atStart).toBeLessThan(80);
   const table = page.getByRole('table', { name: 'Your files' });
-  expect(Number(await table.getAttribute('aria-rowcount'))).toBeGreaterThanOrEqual(201);
+  expect(Number(await table.getAttribute('aria-rowcount'))).toBeGreaterThanOrEqual(501);
 
   // Select one near the top, then scroll through all 10,000 (pages fetched as the end nears).
   await page.getByRole('checkbox', { name: `Select ${name(3)}`, exact: true }).check();
@@ -84,23 +84,27 @@ test('10,000 files in one folder: a window of rows, pages on demand, keyboard, s
   await page.getByRole('checkbox', { name: `Select ${name(COUNT - 2)}`, exact: true }).check();
   await expect(page.getByTestId('bulk-bar')).toContainText('2 selected');
 
-  // Frame times while scrolling back up through the whole list in steps a wheel would make.
+  // Frame times while scrolling back up: wheel-sized steps (120 px a frame), then jumps (2,000 px a frame,
+  // a whole new window of rows each time). Annotated with the machine's load (other runs share its 2 cores).
   const frames = await page.evaluate(async () => {
-    const gaps: number[] = [];
-    let last = performance.now();
-    // 300 frames of 2,000 px: far more rows than are ever rendered at once pass by.
-    for (let i = 0; i < 300 && window.scrollY > 0; i++) {
-      window.scrollBy(0, -2000);
-      await new Promise(requestAnimationFrame);
-      const now = performance.now();
-      gaps.push(now - last);
-      last = now;
-    }
-    gaps.sort((a, b) => a - b);
-    return { frames: gaps.length, median: gaps[Math.floor(gaps.length / 2)]!, p95: gaps[Math.floor(gaps.length * 0.95)]!, longest: gaps[gaps.length - 1]! };
+    const run = async (step: number, count: number) => {
+      const gaps: number[] = [];
+      let last = performance.now();
+      for (let i = 0; i < count && window.scrollY > 0; i++) {
+        window.scrollBy(0, -step);
+        await new Promise(requestAnimationFrame);
+        const now = performance.now();
+        gaps.push(now - last);
+        last = now;
+      }
+      gaps.sort((a, b) => a - b);
+      const at = (q: number) => Math.round(gaps[Math.min(gaps.length - 1, Math.floor(gaps.length * q))]! * 10) / 10;
+      return { frames: gaps.length, median: at(0.5), p95: at(0.95), longest: at(1) };
+    };
+    return { wheel: await run(120, 200), jumps: await run(2000, 150) };
   });
-  test.info().annotations.push({ type: 'scroll frames (10,000 rows, 2,000 px steps)', description: JSON.stringify(frames) });
-  expect(frames.frames).toBeGreaterThan(100);
+  test.info().annotations.push({ type: 'scroll frame times in ms (10,000 rows)', description: `${JSON.stringify(frames)}; load ${(await import('node:os')).loadavg()[0]!.toFixed(1)}` });
+  expect(frames.wheel.frames + frames.jumps.frames).toBeGreaterThan(300);
   await page.evaluate(() => window.scrollTo(0, 0));
   // The selection made on the first page is still there after the rows left the DOM and came back.
   await expect(page.getByRole('checkbox', { name: `Select ${name(3)}`, exact: true })).toBeChecked();

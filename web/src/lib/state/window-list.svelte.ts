@@ -17,8 +17,9 @@ import { Virtualizer, observeWindowOffset, observeWindowRect, windowScroll, type
 /**
  * Rows rendered beyond each edge of the viewport: Tab from the last visible row lands on a rendered one,
  * which the browser scrolls into view, which renders the next ones (keyboard focus walks the whole list).
+ * One would do for that; a few more hide the blank edge of a fast scroll, and each costs render time.
  */
-export const OVERSCAN = 10;
+export const OVERSCAN = 5;
 
 export class WindowList {
   /** The rows to render, in order. */
