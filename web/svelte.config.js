@@ -28,7 +28,10 @@ const config = {
         // Shares go straight from the browser to relays on other origins: hooks.server.ts adds the
         // registered relays' origins to each page's policy (csp.ts), so the build lists only this site.
         'connect-src': ['self'],
-        'img-src': ['self', 'data:'],
+        // blob: the previews (issue #18): a file retrieved and authenticated in the page, shown from memory;
+        // PDFs in a frame. Only this page makes such URLs (URL.createObjectURL), from its own plaintext.
+        'img-src': ['self', 'data:', 'blob:'],
+        'frame-src': ['blob:'],
         'object-src': ['none'],
         'frame-ancestors': ['none'],
         'base-uri': ['self']

@@ -214,9 +214,9 @@ test('defect 11: sort headers show their direction, a search with no match says 
   await name.getByRole('button').click();
   await expect(name).toHaveAttribute('aria-sort', 'descending');
   await expect(name.getByRole('button')).toHaveAccessibleName('Sort by name, now descending');
-  await page.getByRole('searchbox', { name: 'Search Your files' }).fill('no-such-file-zzz');
+  await page.getByRole('searchbox', { name: 'Search all folders of Your files' }).fill('no-such-file-zzz');
   await expect(page.getByTestId('no-match')).toHaveText('No file name contains “no-such-file-zzz”.');
-  await page.getByRole('searchbox', { name: 'Search Your files' }).fill('');
+  await page.getByRole('searchbox', { name: 'Search all folders of Your files' }).fill('');
   await expect(table.getByTestId('file-row').filter({ hasText: 'sort-a.bin' })).toContainText('not due yet');
   // Jobs name their file, not its 8-digit hex id; a removed file's job says so.
   const { files } = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string }> };

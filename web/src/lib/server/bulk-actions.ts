@@ -5,18 +5,31 @@
  * FILENAME_IN_USE, NOT_FOUND for another user's or a missing one), and answers its own result: one bad item
  * does not undo the others. All of it runs in one transaction under the owner's lock, each item inside a
  * savepoint, so a crash leaves either the whole request done or none of it.
+ *
+ * `{ action: 'share', files: ids, emails }` (bulk share) gives each e-mail read access to each file, as
+ * `POST /api/grants` does for one (grants.ts grantOne: the same statements whether or not an address has
+ * an account), but answers per file: a file that is not the caller's, not available or in the trash is
+ * NOT_FOUND on its own instead of refusing the whole request. Read access is granted per file, so a share
+ * request names no folders (WRONG_VALUE): the page shares the files of the selection.
  */
 import { KofnError, type BulkResult } from '@kofn/shared';
 import type { Ctx } from './file-access.js';
 import { applyFileUpdate, applyFolderUpdate, folderRef, lockOwner } from './folders.js';
 import { bulkIds, trashFileIn, trashFolderIn } from './trash.js';
 import { failed } from './batch.js';
+import { grantEmails, grantOne } from './grants.js';
+import { files } from './db/schema.js';
+import { and, eq, isNull } from 'drizzle-orm';
 import * as v from './validate.js';
 
 export async function bulkAction(ctx: Ctx, input: Record<string, unknown>, now = new Date()): Promise<{ results: BulkResult[] }> {
   const action = input.action;
-  if (action !== 'move' && action !== 'trash') throw v.wrongValue('action', 'move, trash');
+  if (action !== 'move' && action !== 'trash' && action !== 'share') throw v.wrongValue('action', 'move, trash, share');
   const ids = bulkIds(input);
+  if (action === 'share') {
+    if (ids.folders.length > 0) throw v.wrongValue('folders', 'no folders: read access is given per file');
+    return shareFiles(ctx, ids.files, grantEmails(input));
+  }
   if (action === 'move' && input.to === undefined) throw v.wrongValue('to', 'a folder id, or null for the root');
   const to = action === 'move' ? folderRef(input.to) : null;
   const wanted = [...ids.files.map((id) => ({ kind: 'file' as const, id })), ...ids.folders.map((id) => ({ kind: 'folder' as const, id }))];
@@ -35,6 +48,31 @@ export async function bulkAction(ctx: Ctx, input: Record<string, unknown>, now =
           else await trashFolderIn(item, ctx.user.id, id, now);
         });
         out.push({ ok: true, kind: w.kind, id });
+      } catch (err) {
+        out.push(failed(err));
+      }
+    }
+    return out;
+  });
+  return { results };
+}
+
+const notFound = () => new KofnError('NOT_FOUND', 'File not found on the servers.');
+
+/** Bulk share: each file on its own (its own savepoint and result), all under one transaction. */
+async function shareFiles(ctx: Ctx, ids: unknown[], emails: string[]): Promise<{ results: BulkResult[] }> {
+  const results = await ctx.db.transaction(async (tx) => {
+    const out: BulkResult[] = [];
+    for (const raw of ids) {
+      try {
+        const id = v.fileId(raw);
+        const [f] = await tx
+          .select({ id: files.id, name: files.name })
+          .from(files)
+          .where(and(eq(files.id, id), eq(files.ownerId, ctx.user.id), eq(files.status, 'available'), isNull(files.trashedAt)));
+        if (!f) throw notFound();
+        await tx.transaction((item) => grantOne(item, ctx, f, emails, 'add_read'));
+        out.push({ ok: true, kind: 'file', id });
       } catch (err) {
         out.push(failed(err));
       }

@@ -32,33 +32,45 @@ export async function changeGrants(ctx: Ctx, input: Record<string, unknown>) {
     .from(files)
     .where(and(inArray(files.id, ids), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
   if (owned.length !== new Set(ids).size) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
-  for (const f of owned) {
-    // The owner's own address is skipped by its text, which the owner knows anyway; every other address
-    // takes the same statements whether or not it has an account.
-    for (const email of emails.filter((e) => e !== ctx.user.email)) {
-      const account = and(eq(users.email, email), ne(users.id, ctx.user.id));
-      if (action === 'add_read') {
-        const row = { fileId: sql<string>`${f.id}::text`.as('file_id'), userId: users.id, createdAt: sql<Date>`now()`.as('created_at') };
-        // A repeated share moves `since` to now, as it does for a pending share (its newest history row), so
-        // re-sharing and watching `since` cannot tell the two apart either.
-        await ctx.db
-          .insert(grants)
-          .select(ctx.db.select(row).from(users).where(account))
-          .onConflictDoUpdate({ target: [grants.fileId, grants.userId], set: { createdAt: sql`now()` } });
-      } else {
-        await ctx.db.delete(grants).where(and(eq(grants.fileId, f.id), inArray(grants.userId, ctx.db.select({ id: users.id }).from(users).where(account))));
-      }
-      await record(ctx.db, {
-        userId: ctx.user.id,
-        operation: action === 'add_read' ? 'share' : 'revoke',
-        fileId: f.id,
-        fileName: f.name,
-        result: 'ok',
-        detail: email
-      });
-    }
-  }
+  for (const f of owned) await grantOne(ctx.db, ctx, f, emails, action);
   return { action, files: owned.map((f) => f.id), emails };
+}
+
+/**
+ * Adds or revokes read access to one owned, available file for `emails`, in `db` (a transaction, for
+ * bulk-actions.ts). Every address takes the same statements whether or not it has an account (uniform
+ * answers, above); the owner's own address is skipped by its text, which the owner knows anyway.
+ */
+export async function grantOne(db: Db, ctx: Ctx, f: { id: string; name: string }, emails: string[], action: 'add_read' | 'revoke_read'): Promise<void> {
+  for (const email of emails.filter((e) => e !== ctx.user.email)) {
+    const account = and(eq(users.email, email), ne(users.id, ctx.user.id));
+    if (action === 'add_read') {
+      const row = { fileId: sql<string>`${f.id}::text`.as('file_id'), userId: users.id, createdAt: sql<Date>`now()`.as('created_at') };
+      // A repeated share moves `since` to now, as it does for a pending share (its newest history row), so
+      // re-sharing and watching `since` cannot tell the two apart either.
+      await db
+        .insert(grants)
+        .select(db.select(row).from(users).where(account))
+        .onConflictDoUpdate({ target: [grants.fileId, grants.userId], set: { createdAt: sql`now()` } });
+    } else {
+      await db.delete(grants).where(and(eq(grants.fileId, f.id), inArray(grants.userId, db.select({ id: users.id }).from(users).where(account))));
+    }
+    await record(db, {
+      userId: ctx.user.id,
+      operation: action === 'add_read' ? 'share' : 'revoke',
+      fileId: f.id,
+      fileName: f.name,
+      result: 'ok',
+      detail: email
+    });
+  }
+}
+
+/** The e-mails of a grant request: 1..100 distinct valid addresses (`emails`, or one `email`). */
+export function grantEmails(input: Record<string, unknown>): string[] {
+  const emails = [...new Set((Array.isArray(input.emails) ? input.emails : [input.email]).map((e) => v.email(e)))];
+  if (emails.length === 0 || emails.length > 100) throw v.wrongValue('emails', '1..100 e-mails');
+  return emails;
 }
 
 /**

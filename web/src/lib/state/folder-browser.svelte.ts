@@ -1,7 +1,9 @@
 /**
  * The folder being shown (issue #18): its breadcrumbs, subfolders and files one page at a time from
- * `GET /api/folders` (keyset pages: a folder of 10,000 files is never loaded whole), the multi-select,
- * and the actions on folders and files (new folder, rename, move, remove to the trash, in bulk too).
+ * `GET /api/folders` (keyset pages: a folder of 10,000 files is never loaded whole; the list renders only
+ * what is near the viewport and asks for the next page as it nears the end), the search by name across
+ * all folders (on the server, paged the same way), the multi-select, and the actions on folders and files
+ * (new folder, rename, move, remove to the trash, share, in bulk too).
  * Pages render it; it acts (STYLE.md: rune state in a class, one exported instance).
  */
 import { SvelteSet, SvelteURLSearchParams } from 'svelte/reactivity';
@@ -10,8 +12,8 @@ import { api } from '$lib/api';
 import type { ZipItem } from '$lib/engine/zip';
 import { KofnError } from '@kofn/shared';
 
-/** Items per page: enough to fill a screen several times, small enough to render at once. */
-export const PAGE = 200;
+/** Items per page: the server's most (MAX_PAGE). The list renders only the rows near the viewport, so a page costs its request, not its rendering. */
+export const PAGE = 500;
 /** The most listing rows one zip walks (a folder's pages at the coordinator's largest page size). */
 const WALK_PAGE = 500;
 /** The most files and folders one zip holds: its plan (names and sizes only) stays a few MB. */
@@ -31,6 +33,15 @@ export class FolderBrowser {
   selectedFolders = new SvelteSet<string>();
   /** What protecting a file whose name is taken in this folder does (the coordinator refuses by default). */
   onConflict = $state<OnNameConflict>('keepBoth');
+  /** A name searched for across all folders; '' shows the folder. */
+  query = $state('');
+  /** A next page is being fetched (scrolling asks again and again; one request at a time). */
+  #loadingMore = false;
+  /**
+   * Counts listings asked for: only the answer to the latest is shown. Without it a refresh started before
+   * a move (a transfer finishing) that answered after the move's own refresh put the moved row back.
+   */
+  #seq = 0;
 
   get selectionSize(): number {
     return this.selectedFiles.size + this.selectedFolders.size;
@@ -44,6 +55,7 @@ export class FolderBrowser {
   #url(cursor?: string | null): string {
     const q = new SvelteURLSearchParams({ limit: String(PAGE) });
     if (this.folderId) q.set('parent', this.folderId);
+    if (this.query) q.set('q', this.query);
     if (cursor) q.set('cursor', cursor);
     return `/api/folders?${q}`;
   }
@@ -51,13 +63,24 @@ export class FolderBrowser {
   /** Shows a folder (null: the root) from its first page. */
   async open(folderId: string | null): Promise<void> {
     this.folderId = folderId;
+    this.query = '';
+    this.clearSelection();
+    await this.refresh();
+  }
+
+  /** Searches all folders for names containing `query` ('' shows the folder again), from the first page. */
+  async search(query: string): Promise<void> {
+    if (query === this.query) return;
+    this.query = query;
     this.clearSelection();
     await this.refresh();
   }
 
   /** Reloads the first page of the folder shown, keeping as many pages as were loaded (at most a few). */
   async refresh(): Promise<void> {
+    const mine = ++this.#seq;
     const page = await api<FolderListing>('GET', this.#url());
+    if (mine !== this.#seq) return;
     this.path = page.path;
     this.folders = page.folders;
     this.files = page.files.filter((f) => f.status !== 'deleting');
@@ -66,11 +89,19 @@ export class FolderBrowser {
 
   /** Appends the next page. */
   async more(): Promise<void> {
-    if (!this.nextCursor) return;
-    const page = await api<FolderListing>('GET', this.#url(this.nextCursor));
-    this.folders = [...this.folders, ...page.folders];
-    this.files = [...this.files, ...page.files.filter((f) => f.status !== 'deleting')];
-    this.nextCursor = page.nextCursor;
+    if (!this.nextCursor || this.#loadingMore) return;
+    this.#loadingMore = true;
+    const seq = this.#seq;
+    try {
+      const page = await api<FolderListing>('GET', this.#url(this.nextCursor));
+      // The list was loaded again (another folder, a search, a change) while this page was on its way.
+      if (seq !== this.#seq) return;
+      this.folders = [...this.folders, ...page.folders];
+      this.files = [...this.files, ...page.files.filter((f) => f.status !== 'deleting')];
+      this.nextCursor = page.nextCursor;
+    } finally {
+      this.#loadingMore = false;
+    }
   }
 
   async createFolder(name: string): Promise<FolderView> {
@@ -92,6 +123,16 @@ export class FolderBrowser {
   /** Moves items to the trash; answers the ones that could not be, with why. */
   async trash(items: Item[]): Promise<Array<{ item: Item; message: string }>> {
     return this.#bulk('trash', items, {});
+  }
+
+  /**
+   * Gives `email` read access to each of `items` that is a file (read access is per file) in one request;
+   * answers the ones that could not be shared, with why. The selection stays, so it can go on to others.
+   */
+  async share(items: Item[], email: string): Promise<Array<{ item: Item; message: string }>> {
+    const fileItems = items.filter((i) => i.kind === 'file');
+    const { results } = await api<{ results: BulkResult[] }>('POST', '/api/folders/bulk', { action: 'share', files: fileItems.map((i) => i.id), emails: [email] });
+    return results.flatMap((r, i) => (r.ok ? [] : [{ item: fileItems[i]!, message: r.error.message }]));
   }
 
   /** The ticked items, as bulk actions take them. */

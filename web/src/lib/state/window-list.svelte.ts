@@ -1,0 +1,118 @@
+/**
+ * Window virtualisation of a long list (issue #18: a folder of 10,000 files scrolls smoothly): only the
+ * rows near the viewport are in the DOM, the page itself scrolls (no inner scroll box, so the page,
+ * keyboard and screen readers behave as for a short list), and two spacers stand for the rows left out.
+ *
+ * @tanstack/svelte-virtual's virtualizer does the range arithmetic and measures each rendered row (rows
+ * differ in height: wrapped names, health details, phone cards). Its Svelte adapter hands out a store;
+ * this class drives the same core `Virtualizer` (re-exported by the adapter) straight into runes instead,
+ * because a store whose value is always the same object fits `$derived` poorly.
+ *
+ * Use: `{@attach list.attach}` on the element where the list starts (tbody, ul), `list.update(count, key)`
+ * whenever the rows change, `{@attach list.measure}` with `data-index={item.index}` on each row, and
+ * `list.before` / `list.after` as the spacers' heights.
+ */
+import { Virtualizer, observeWindowOffset, observeWindowRect, windowScroll, type VirtualItem, type VirtualizerOptions } from '@tanstack/svelte-virtual';
+
+/**
+ * Rows rendered beyond each edge of the viewport: Tab from the last visible row lands on a rendered one,
+ * which the browser scrolls into view, which renders the next ones (keyboard focus walks the whole list).
+ * One would do for that; a few more hide the blank edge of a fast scroll, and each costs render time.
+ */
+export const OVERSCAN = 5;
+
+export class WindowList {
+  /** The rows to render, in order. */
+  items = $state.raw<VirtualItem[]>([]);
+  /** Height of all rows, measured where rendered, estimated elsewhere. */
+  total = $state(0);
+  #margin = $state(0);
+  #v: Virtualizer<Window, HTMLElement>;
+  #options: VirtualizerOptions<Window, HTMLElement>;
+  #start: HTMLElement | undefined;
+
+  constructor(estimate: number) {
+    this.#options = {
+      count: 0,
+      getScrollElement: () => (typeof window === 'undefined' ? null : window),
+      observeElementRect: observeWindowRect,
+      observeElementOffset: observeWindowOffset,
+      scrollToFn: windowScroll,
+      initialOffset: () => (typeof window === 'undefined' ? 0 : window.scrollY),
+      estimateSize: () => estimate,
+      overscan: OVERSCAN,
+      onChange: () => this.#publish()
+    };
+    this.#v = new Virtualizer(this.#options);
+  }
+
+  /** Space standing for the rows above the rendered ones. */
+  get before(): number {
+    const first = this.items[0];
+    return first ? first.start - this.#margin : 0;
+  }
+
+  /** Space standing for the rows below the rendered ones. */
+  get after(): number {
+    const last = this.items[this.items.length - 1];
+    return last ? Math.max(0, this.total - (last.end - this.#margin)) : 0;
+  }
+
+  #publish(): void {
+    this.items = this.#v.getVirtualItems();
+    this.total = this.#v.getTotalSize();
+  }
+
+  #set(patch: Partial<VirtualizerOptions<Window, HTMLElement>>): void {
+    this.#options = { ...this.#options, ...patch };
+    this.#v.setOptions(this.#options);
+    this.#v._willUpdate();
+    this.#publish();
+  }
+
+  /** The rows changed (loaded, filtered, sorted): `key` keeps each row's measured height with its row. */
+  update(count: number, key: (index: number) => string): void {
+    this.#set({ count, getItemKey: key });
+  }
+
+  /**
+   * Where the list starts in the page (the virtualizer counts offsets from the page's top): read again on
+   * scroll and on any layout change above it (a transfer panel growing, a notice appearing).
+   */
+  #follow = (): void => {
+    if (!this.#start) return;
+    const margin = Math.round(this.#start.getBoundingClientRect().top + window.scrollY);
+    if (Math.abs(margin - this.#margin) >= 1) {
+      this.#margin = margin;
+      this.#set({ scrollMargin: margin });
+    }
+  };
+
+  /** Attachment for the element the rows start at. */
+  attach = (el: HTMLElement): (() => void) => {
+    this.#start = el;
+    const unmount = this.#v._didMount();
+    this.#follow();
+    this.#v._willUpdate();
+    this.#publish();
+    window.addEventListener('scroll', this.#follow, { passive: true });
+    const resized = new ResizeObserver(this.#follow);
+    resized.observe(document.body);
+    return () => {
+      window.removeEventListener('scroll', this.#follow);
+      resized.disconnect();
+      unmount();
+      this.#start = undefined;
+    };
+  };
+
+  /** Attachment for each rendered row (which carries `data-index`): its real height replaces the estimate. */
+  measure = (el: HTMLElement): void => {
+    this.#v.measureElement(el);
+  };
+
+  /** Brings row `index` into view (rendering it), e.g. before focusing it. */
+  scrollToIndex(index: number): void {
+    this.#v.scrollToIndex(index, { align: 'auto' });
+  }
+}
