@@ -250,6 +250,15 @@ export function fastChunkListener(deps: FastChunkDeps, fallback: RequestListener
     }
   };
 
+  /**
+   * A failure while writing an answer (put and get catch everything before): nothing sensible can be sent
+   * any more, so the connection is closed rather than the process brought down by an unhandled rejection.
+   */
+  const broken = (res: ServerResponse, requestId: string, err: unknown): void => {
+    deps.log?.error({ reqId: requestId, err: { name: (err as Error).name, message: (err as Error).message } }, 'unhandled relay error');
+    res.destroy();
+  };
+
   /** Starts answering `req` and returns true, or returns false (nothing read) for Hono to answer it. */
   const take = (req: IncomingMessage, res: ServerResponse): boolean => {
     const method = req.method;
@@ -271,7 +280,7 @@ export function fastChunkListener(deps: FastChunkDeps, fallback: RequestListener
     const requestId = h.requestId && REQUEST_ID.test(h.requestId) ? h.requestId : randomUuid();
     if (method === 'GET') {
       if (h.range !== undefined) return false;
-      void get(req, res, h, requestId, t0, epochStorageId(fileId, cap.ep ?? 0), index);
+      get(req, res, h, requestId, t0, epochStorageId(fileId, cap.ep ?? 0), index).catch((err: unknown) => broken(res, requestId, err));
       return true;
     }
     const max = Math.min(cap.max ?? deps.maxChunkBytes, deps.maxChunkBytes);
@@ -281,7 +290,7 @@ export function fastChunkListener(deps: FastChunkDeps, fallback: RequestListener
       length = Number(h.contentLength);
       if (length > max) return false;
     }
-    void put(req, res, h, requestId, t0, fileId, index, max, length);
+    put(req, res, h, requestId, t0, fileId, index, max, length).catch((err: unknown) => broken(res, requestId, err));
     return true;
   };
 
