@@ -12,6 +12,10 @@
  *
  * GET, HEAD and list read the epoch the token names (claim "ep", absent = 0), so a retrieval that began
  * before a renewal's switch finishes on the epoch it began with (shared/docs/renewal.md, step 5).
+ *
+ * Served by Node (`serve()` with `createServer: relayServer(app)`, main.ts), most chunk PUTs and GETs never
+ * reach this app: fast-chunks.ts answers them from node:http with the same checks and answers, and hands
+ * anything it does not take (first use of a token, any error before the body) to these routes.
  */
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
