@@ -19,15 +19,5 @@
  * sets `--max-semi-space-size` in NODE_OPTIONS keeps control: the cap then applies as well.
  */
 import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { paceScavenges } from './storage/scavenge.js';
 
 setFlagsFromString('--semi-space-growth-factor=1');
-
-// Scavenges paced by the bytes received (storage/scavenge.ts). V8's `gc` function, made available by
-// --expose-gc, is reached in a fresh context (Node documents setFlagsFromString for flags after start; the
-// flag applies to contexts created afterwards), so the relay's own global gains no `gc`.
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (options: { type: 'minor' | 'major' }) => void;
-setFlagsFromString('--no-expose-gc');
-paceScavenges(() => gc({ type: 'minor' }));

@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { HEADER_BYTES, KofnError, fileIdToHex, parseHeaderPrefix, hasErrorCode, randomUuid } from '@kofn/shared';
 import type { Spooled } from './types.js';
 import { BLOCK_BYTES, giveBlock, takeBlock } from './block-pool.js';
-import { bytesReceived } from './scavenge.js';
 
 export interface IngestOptions {
   spoolDir: string;
@@ -140,7 +139,6 @@ export async function ingest(body: AsyncIterable<Uint8Array> | ReadableStream<Ui
       }
       size += value.byteLength;
       hash.update(value);
-      bytesReceived(value.byteLength);
       await writer.add(value);
     }
     await writer.finish();
