@@ -12,6 +12,10 @@
  *
  * GET, HEAD and list read the epoch the token names (claim "ep", absent = 0), so a retrieval that began
  * before a renewal's switch finishes on the epoch it began with (shared/docs/renewal.md, step 5).
+ *
+ * Served by Node (`serve()` with `createServer: relayServer(app)`, main.ts), most chunk PUTs and GETs never
+ * reach this app: fast-chunks.ts answers them from node:http with the same checks and answers, and hands
+ * anything it does not take (first use of a token, any error before the body) to these routes.
  */
 import { Hono, type Context } from 'hono';
 import { cors } from 'hono/cors';
@@ -27,6 +31,8 @@ import { epochId, renewalRoutes } from './renewal.js';
 import { mountRepair } from './repair.js';
 import { RETRY_AFTER_S } from './server-limits.js';
 import { metricsMiddleware, mountOps, type RelayMetrics } from './metrics.js';
+import { EXPOSE_HEADERS, createServerWith, fastChunkListener, type RequestGate } from './fast-chunks.js';
+import type { RequestListener, createServer } from 'node:http';
 
 export interface RelayLog {
   info: (obj: object, msg: string) => void;
@@ -112,7 +118,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
       allowMethods: ['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS'],
       allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
       // Retry-After: the browser's relay client honours it on 429/503 (a proxy in front of a relay may send it).
-      exposeHeaders: ['X-Request-Id', 'X-Kofn-Digest', 'Content-Length', 'Retry-After'],
+      exposeHeaders: EXPOSE_HEADERS,
       maxAge: 600
     })
   );
@@ -153,19 +159,19 @@ export function createApp(deps: RelayDeps): Hono<Env> {
   // A busy relay says so (429 + Retry-After, RFC 6585 §4) rather than queueing without bound; clients
   // retry after the time asked (shared/src/protocol/relay-client.ts). Counted before the token is checked,
   // so a flood of bad tokens cannot slip past it.
-  let handling = 0;
-  const maxRequests = deps.maxRequests ?? Infinity;
+  // One count for these routes and the chunk fast path (fast-chunks.ts), which serves most chunk requests.
+  const gate: RequestGate = { handling: 0, max: deps.maxRequests ?? Infinity };
   app.use('/v1/files/*', async (c, next) => {
     if (c.req.method === 'OPTIONS') return next();
-    if (handling >= maxRequests) {
+    if (gate.handling >= gate.max) {
       const e = new KofnError('RATE_LIMITED', 'The storage server is busy; try again shortly.');
       return c.json(e.toJSON(), 429, { 'Retry-After': String(RETRY_AFTER_S) });
     }
-    handling += 1;
+    gate.handling += 1;
     try {
       await next();
     } finally {
-      handling -= 1;
+      gate.handling -= 1;
     }
   });
 
@@ -266,6 +272,21 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     return c.json(body, status as 400);
   });
 
+  // Served by a Node server (serve() with `createServer: relayServer(app)`), chunk PUTs and GETs skip Hono.
+  fastPaths.set(app, (fallback) =>
+    fastChunkListener({ relayId: deps.relayId, keys: deps.keys, store, gate, origins: allowed, maxChunkBytes: MAX_CHUNK_BYTES, log: deps.log, metrics: deps.metrics }, fallback)
+  );
   // Chunk bytes go in and out through Node's own streams, not Web streams (node-io.ts).
   return withNodeBodies(app);
+}
+
+const fastPaths = new WeakMap<object, (fallback: RequestListener) => RequestListener>();
+
+/**
+ * `createServer` for @hono/node-server's `serve()`: a node:http server that answers chunk PUTs and GETs
+ * through the fast path (fast-chunks.ts) and everything else through the adapter and Hono. An app not made
+ * by `createApp` is served by the adapter alone.
+ */
+export function relayServer(app: object): typeof createServer {
+  return createServerWith(fastPaths.get(app));
 }

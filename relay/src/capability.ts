@@ -104,6 +104,16 @@ export function cachedTokens(key: KeySource): number {
   return verified.get(key)?.size ?? 0;
 }
 
+/**
+ * The capability for `authorization` if this relay verified that header with `key` before and the entry is
+ * still valid, else undefined; never verifies (synchronous). The chunk fast path (fast-chunks.ts) takes
+ * only tokens found here and leaves every other request, and so every token error, to the Hono routes.
+ */
+export function cachedCapability(authorization: string | undefined, key: KeySource, relayId: string): Capability | undefined {
+  if (!authorization || authorization.length > MAX_TOKEN_BYTES) return undefined;
+  return cached(key, `${relayId} ${authorization}`);
+}
+
 export async function verifyCapability(authorization: string | undefined, key: KeySource, relayId: string): Promise<Capability> {
   if (!authorization) throw new KofnError('TOKEN_MISSING', 'A capability token is required.');
   if (authorization.length > MAX_TOKEN_BYTES) throw new KofnError('TOKEN_INVALID', INVALID);

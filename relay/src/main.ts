@@ -13,7 +13,7 @@ import type { Server } from 'node:http';
 import { importJWK } from 'jose';
 import { KOFN_VERSION } from '@kofn/shared';
 import { loadConfig, type RelayConfig } from './config.js';
-import { createApp } from './app.js';
+import { createApp, relayServer } from './app.js';
 import { loadOrCreateRelayKey, readEnrollment, readRelayId, saveEnrollment, standaloneRelayId, type RelayKey } from './identity.js';
 import { enroll, startHeartbeat } from './announce.js';
 import { reportScrub } from './scrub-report.js';
@@ -154,6 +154,8 @@ const shutdownHooks: Array<() => void> = [];
 const server = serve(
   {
     fetch: app.fetch,
+    // Chunk PUTs and GETs are answered ahead of Hono (fast-chunks.ts); everything else goes through it.
+    createServer: relayServer(app),
     hostname: config.listen.host,
     port: config.listen.port,
     // Slow-header and slow-body clients are cut off, headers are capped at 16 KiB (server-limits.ts).

@@ -21,6 +21,8 @@
  *     and tells the adapter the answer is sent (`RESPONSE_ALREADY_SENT`, the
  *     adapter's documented way, @hono/node-server README "Direct response from Node.js API").
  * Without Node's server (`app.request()` in tests) both fall back to the Web streams, same bytes.
+ * On the relay's own server most chunk PUTs and GETs skip Hono altogether (fast-chunks.ts); these routes
+ * still serve the rest (a token's first use, errors found before the body).
  */
 import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';

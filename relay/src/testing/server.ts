@@ -5,13 +5,21 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import type { Hono } from 'hono';
 import { hardenServer } from '../server-limits.js';
+import { relayServer } from '../app.js';
 
 // `any`: the helper serves any Hono app whatever its Env type parameter.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function listen(app: Hono<any>): Promise<{ port: number; close: () => Promise<void> }> {
   const server = await new Promise<Server>((res) => {
     const s = serve(
-      { fetch: app.fetch, hostname: '127.0.0.1', port: 0, serverOptions: { requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1_000 } },
+      // The same server as main.ts: chunk PUTs and GETs through the fast path (fast-chunks.ts).
+      {
+        fetch: app.fetch,
+        createServer: relayServer(app),
+        hostname: '127.0.0.1',
+        port: 0,
+        serverOptions: { requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 16 * 1024, connectionsCheckingInterval: 1_000 }
+      },
       () => res(s)
     ) as Server;
   });
