@@ -154,15 +154,13 @@ describe('renewal and repair steps by ranges of chunks stay inside a relay idle 
     const kept = readdirSync(chunkDir(0, fileId)).filter((n) => Number(n.split('.')[0]) < 6);
     expect(kept).toHaveLength(6);
     const inodes = new Map(kept.map((n) => [n, statSync(join(chunkDir(0, fileId), n)).ino]));
-    await database.db
-      .insert(jobs)
-      .values({
-        kind: 'repair-share',
-        key: `${fileId}:${relays[0]!.id}`,
-        payload: { fileId, relayId: relays[0]!.id, resume: { epoch: 0, x: target.x, next: 6 } },
-        status: 'pending',
-        runAfter: new Date(0)
-      });
+    await database.db.insert(jobs).values({
+      kind: 'repair-share',
+      key: `${fileId}:${relays[0]!.id}`,
+      payload: { fileId, relayId: relays[0]!.id, resume: { epoch: 0, x: target.x, next: 6 } },
+      status: 'pending',
+      runAfter: new Date(0)
+    });
     // The share is not good yet (the check finds chunks missing), so the resumed job has work to do.
     expect((await checkFile(database.db, alice.key, fileId, timeouts))?.state).toBe('at_risk');
     const job = (await claim(database.db, 'test', 60_000))!;
