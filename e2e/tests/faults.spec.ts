@@ -69,14 +69,33 @@ test('a corrupted share chunk on one relay is routed around, and the history nam
   await page.unrouteAll();
 });
 
-test('with n-k relays stopped, retrieval still succeeds', async () => {
-  await killRelay(stack.relayProcs[3]!);
-  await killRelay(stack.relayProcs[4]!);
+test('with n-k relays stopped, retrieval still succeeds; the person is told which, and the coordinator checks the file', async () => {
+  const down = [stack.relayProcs[3]!, stack.relayProcs[4]!];
+  for (const r of down) await killRelay(r);
   await page.reload();
   await page.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), A.name);
   await retrieveThroughUi(page, A.name);
   await expect(transferOf(A.name)).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(page, A.name)).toBe(A.file.sha256);
+  // A notice, not a plain "Retrieved": the file is whole, and the servers that failed it are named.
+  const notice = page.getByTestId('toast').filter({ hasText: `Retrieved ${A.name}` });
+  await expect(notice).toHaveAttribute('data-kind', 'warning');
+  await expect(notice).toContainText(`did not answer. A check of its storage servers has been scheduled.`);
+  for (const r of down) await expect(notice).toContainText(r.name);
+  const row = page.getByTestId('history-row').filter({ hasText: 'retrieve' }).filter({ hasText: A.name }).first();
+  for (const r of down) await expect(row).toContainText(r.name);
+  await expect(row).toContainText('check scheduled');
+  // The check the report queued runs at once (the runner polls every second), not at the next period.
+  const id = await fileId(A.name);
+  await expect
+    .poll(
+      async () => {
+        const { health } = (await (await page.request.get(`/api/files/${id}/health`)).json()) as { health: { state: string; shares: Array<{ name: string; state: string }> } | null };
+        return health && { state: health.state, down: health.shares.filter((sh) => sh.state === 'unreachable').map((sh) => sh.name) };
+      },
+      { timeout: 20_000 }
+    )
+    .toEqual({ state: 'at_risk', down: down.map((r) => r.name).sort() });
 });
 
 test('with only k relays left, the corrupted share gives a clear error and no file', async () => {

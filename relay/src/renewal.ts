@@ -105,6 +105,34 @@ class CheckPads {
   }
 }
 
+/**
+ * Tags of a check in progress over ranges of chunks (route `check` with `from`/`to`), by (file, epoch, check
+ * key, equations), with the chunk the next range must start at. In memory, bounded in number and time like
+ * the check pads: a lost entry makes the check answer RENEWAL_INCOMPLETE and the renewal start again.
+ */
+class PartialTags {
+  readonly #open = new Map<string, { tags: Buffer[]; next: number; expires: number }>();
+
+  keep(key: string, next: number, tags: Buffer[]): void {
+    const now = Date.now();
+    for (const [k, v] of this.#open) if (v.expires < now) this.#open.delete(k);
+    if (this.#open.size >= MAX_CHECK_PAD_ENTRIES && !this.#open.has(key)) throw new KofnError('UNAVAILABLE', 'Too many renewal checks in progress on this storage server.');
+    this.#open.set(key, { tags, next, expires: now + CHECK_PAD_TTL_MS });
+  }
+
+  /** The tags so far if the check stopped just before `from`; the entry is consumed either way. */
+  take(key: string, from: number): Buffer[] | undefined {
+    const open = this.#open.get(key);
+    this.#open.delete(key);
+    return open?.next === from && open.expires >= Date.now() ? open.tags : undefined;
+  }
+}
+
+/** The last chunk index of a listing (chunk 0 is the metadata record; every index up to it is present). */
+function lastIndex(chunks: readonly ChunkInfo[]): number {
+  return chunks.reduce((m, c) => Math.max(m, c.index), 0);
+}
+
 /** A check-pad header: 16 bytes per equation in base64url, sent with chunk 0's contribution only. */
 function parseCheckPad(raw: string, index: number): Buffer {
   const bad = () => new KofnError('BAD_REQUEST', 'Check pads are 16 bytes per equation in base64url, on chunk 0 only.');
@@ -216,6 +244,22 @@ async function readJsonBody(c: Context, max: number): Promise<unknown> {
   }
 }
 
+/**
+ * The optional range of chunks (`from`..`to`, inclusive) a deal, prepare or check request covers (#16, long
+ * silent steps: shared/src/step-ranges.ts): one request per range, so none stays silent past the idle cut.
+ * Absent: every chunk, as before. `last` is the file's last chunk index.
+ */
+function parseRange(body: unknown, last: number): { from: number; to: number } {
+  const { from, to } = (body ?? {}) as { from?: unknown; to?: unknown };
+  const at = (v: unknown, min: number, fallback: number): number => {
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > last) throw new KofnError('BAD_REQUEST', `"from" and "to" expected integers ${min}..${last}, from <= to.`);
+    return v;
+  };
+  const f = at(from, 0, 0);
+  return { from: f, to: at(to, f, last) };
+}
+
 export interface Receiver {
   x: number;
   id: string;
@@ -281,6 +325,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
   const app = new Hono();
   const engine = new ShamirEngine();
   const pads = new CheckPads();
+  const partialTags = new PartialTags();
   const BASE = '/v1/files/:fileId/epochs/:epoch';
 
   const fileParam = (c: Context): string => {
@@ -336,7 +381,8 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const epoch = parseEpoch(c.req.param('epoch'), 1);
     const cap = await authorize(c.req.header('authorization'), 'renew_deal', fileId);
     requireEpoch(cap, epoch);
-    const receivers = parseReceivers(await readJsonBody(c, MAX_DEAL_BODY_BYTES));
+    const body = await readJsonBody(c, MAX_DEAL_BODY_BYTES);
+    const receivers = parseReceivers(body);
     // The receivers (x and URL) are the coordinator's, bound by the signed token: a stolen deal token cannot
     // send this relay's sub-shares to another host.
     if (receiversHash(receivers) !== cap.rh) throw outOfScope();
@@ -344,9 +390,11 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const xs = receivers.map((r) => r.x);
     // Check pads (renewal.md, "Check pads"), one set per receiver, sent with chunk 0's contribution; the
     // number of equations is n - k + 1, k from the share header.
-    let checkPads: Buffer[] | undefined;
     let dealt = 0;
-    for (const info of await previous(fileId, epoch)) {
+    const chunks = await previous(fileId, epoch);
+    const { from, to } = parseRange(body, lastIndex(chunks));
+    for (const info of chunks) {
+      if (info.index < from || info.index > to) continue;
       const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
       if (!own) continue; // deleted meanwhile: prepare will report the gap
       const h = own.header;
@@ -354,8 +402,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
       // shares of an all-zero secret, coefficients from random.ts.
       const subShares = engine.split(new Uint8Array(h.bodyLength), h.k, xs);
-      checkPads ??= zeroSumPads(receivers.length, receivers.length - h.k + 1);
-      const withPads = info.index === 0 ? checkPads : undefined;
+      const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
       await Promise.all(
         clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!), undefined, withPads?.[j]!.toString('base64url')))
       );
@@ -373,8 +420,11 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     requireEpoch(cap, epoch);
     const dealers = cap.dxs ?? [];
     if (dealers.length < 2) throw new KofnError('BAD_REQUEST', 'Renewal needs at least two dealers (k >= 2).');
+    const chunks = await previous(fileId, epoch);
+    // A body is optional here (the range); an empty one means every chunk.
+    const { from, to } = parseRange(c.req.header('content-length') === '0' || !c.req.raw.body ? {} : await readJsonBody(c, MAX_CHECK_BODY_BYTES), lastIndex(chunks));
     const staged: ChunkInfo[] = [];
-    for (const info of await previous(fileId, epoch)) staged.push(await stageChunk(store, fileId, epoch, info.index, dealers));
+    for (const info of chunks) if (info.index >= from && info.index <= to) staged.push(await stageChunk(store, fileId, epoch, info.index, dealers));
     return c.json({ chunks: staged });
   });
 
@@ -383,7 +433,8 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const epoch = parseEpoch(c.req.param('epoch'), 1);
     const cap = await authorize(c.req.header('authorization'), 'renew_check', fileId);
     requireEpoch(cap, epoch);
-    const key = (await readJsonBody(c, MAX_CHECK_BODY_BYTES)) as { key?: unknown } | null;
+    const body = await readJsonBody(c, MAX_CHECK_BODY_BYTES);
+    const key = body as { key?: unknown } | null;
     const k = typeof key?.key === 'string' && /^[A-Za-z0-9_-]{22}$/.test(key.key) ? Buffer.from(key.key, 'base64url') : undefined;
     if (k?.length !== 16) throw new KofnError('BAD_REQUEST', '"key" expected 16 bytes, base64url.');
     const weights = cap.w ?? [];
@@ -391,8 +442,17 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     if (dealers.length < 2) throw new KofnError('BAD_REQUEST', 'The check needs the renewal\u2019s dealers (k >= 2).');
     const masks = pads.sum(fileId, epoch, dealers, weights.length);
     if (!masks) throw new KofnError('RENEWAL_INCOMPLETE', 'This storage server does not hold every dealer\u2019s check pads (it restarted, or a dealer sent none); the renewal must start again.');
-    const tags = weights.map(() => Buffer.alloc(16));
-    for (const info of await previous(fileId, epoch)) {
+    const chunks = await previous(fileId, epoch);
+    const last = lastIndex(chunks);
+    const { from, to } = parseRange(body, last);
+    // Ranges of one check come in order, each adding to tags kept here between requests (in memory: a
+    // restart loses them, and the check answers RENEWAL_INCOMPLETE as for lost pads); the tags are answered,
+    // masked, only with the last range: a partial tag never leaves the relay unmasked.
+    const partial = `${fileId}:${epoch}:${k.toString('base64url')}:${weights.length}`;
+    const tags = from === 0 ? weights.map(() => Buffer.alloc(16)) : partialTags.take(partial, from);
+    if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
+    for (const info of chunks) {
+      if (info.index < from || info.index > to) continue;
       const old = await readChunk(store, epochId(fileId, epoch - 1), info.index);
       const next = await readChunk(store, epochId(fileId, epoch), info.index);
       if (!old || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
@@ -404,6 +464,10 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
         for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
       });
       update.fill(0);
+    }
+    if (to < last) {
+      partialTags.keep(partial, to + 1, tags);
+      return c.json({ next: to + 1 });
     }
     // The pads: with one honest dealer, every proper subset of the tags the coordinator sees is uniformly
     // random, and they cancel in the XOR over all relays, which is all the check reads.

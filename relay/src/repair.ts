@@ -10,7 +10,8 @@
  *   GET  /v1/repair/:fileId/chunks/:index  helper; op repair_send (from the receiver): the masked term
  *                                          for one chunk, once
  *   POST /v1/repair/:fileId/collect        receiver; op repair_collect (from the coordinator): fetch every
- *        chunk's k terms, sum, store as a share chunk; answers the stored digests. Or, with `source`
+ *        chunk's k terms, sum, store as a share chunk; answers the stored digests. `from`..`to` (optional,
+ *        inclusive) limit it to one range of chunks, so no request stays silent long. Or, with `source`
  *        instead of `helpers` (a move off a draining relay when fewer than k other shares are good, e.g.
  *        n = k): read the very share at the same x from the draining relay with a `get` token, check its
  *        header, store it as is
@@ -295,6 +296,8 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     // Served once: a second request is refused, whatever it asks.
     if (s.served.has(index)) throw new KofnError('CONFLICT', 'This chunk\u2019s repair term was already sent.');
     s.served.add(index);
+    // A large file's repair comes in many collect steps (one range each): the session lives while terms flow.
+    s.expires = Date.now() + SESSION_TTL_MS;
     // The repair's epoch (#15): epoch 0 is stored under the file id, a renewed epoch under its derived id.
     const chunk = await store.get(epochStorageId(fileId, s.epoch), index);
     if (!chunk) throw new KofnError('NOT_FOUND', 'This helper does not hold the chunk.');
@@ -321,7 +324,11 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     const epoch = int(b.epoch, 'epoch', 0, 0xffffffff);
     requireEpoch(cap, epoch);
     const chunkCount = int(b.chunkCount, 'chunkCount', 0, 0xfffffffe);
-    if (b.source !== undefined) return c.json({ fileId, x, digests: await copyShare(deps, fileId, { x, k, epoch, chunkCount }, b.source) });
+    // One range of chunks per request (shared/src/step-ranges.ts): the request is silent until the answer,
+    // and a whole large file's collect outlasted the idle cut (server-limits.ts). Absent: the whole file.
+    const from = b.from === undefined ? 0 : int(b.from, 'from', 0, chunkCount);
+    const to = b.to === undefined ? chunkCount : int(b.to, 'to', from, chunkCount);
+    if (b.source !== undefined) return c.json({ fileId, x, from, digests: await copyShare(deps, fileId, { x, k, epoch, from, to }, b.source) });
     if (!Array.isArray(b.helpers) || b.helpers.length !== k) throw bad('"helpers" expected k entries.');
     const helpers = b.helpers.map((p: unknown, i) => {
       const o = (typeof p === 'object' && p !== null ? p : {}) as Record<string, unknown>;
@@ -336,13 +343,13 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     // memory stays bounded at k terms per chunk in flight.
     const ahead: Array<ReturnType<typeof fetchTerms>> = [];
     const prefetch = (index: number) => {
-      if (index > chunkCount) return;
+      if (index > to) return;
       const p = fetchTerms(index);
       p.catch(() => undefined); // awaited in its turn; a throw before then must not leave it unhandled
       ahead.push(p);
     };
-    for (let i = 0; i < COLLECT_AHEAD; i++) prefetch(i);
-    for (let index = 0; index <= chunkCount; index++) {
+    for (let i = 0; i < COLLECT_AHEAD; i++) prefetch(from + i);
+    for (let index = from; index <= to; index++) {
       const terms = await ahead.shift()!;
       prefetch(index + COLLECT_AHEAD);
       const failed = terms.findIndex((t) => t.status !== 200);
@@ -361,7 +368,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
       await store.commit(epochStorageId(fileId, epoch), index, spooled);
       digests.push(spooled.digest);
     }
-    return c.json({ fileId, x, digests });
+    return c.json({ fileId, x, from, digests });
   });
 }
 
@@ -372,12 +379,12 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
  * bounded in size and time, and stored as a PUT is. The receiver ends up with exactly the share it is to
  * hold, as after a repair at the same x; the coordinator then verifies it against the recorded digest root.
  */
-async function copyShare(deps: RepairDeps, fileId: string, want: { x: number; k: number; epoch: number; chunkCount: number }, raw: unknown): Promise<string[]> {
+async function copyShare(deps: RepairDeps, fileId: string, want: { x: number; k: number; epoch: number; from: number; to: number }, raw: unknown): Promise<string[]> {
   const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
   const url = peerUrl(o.url, 'source.url');
   const auth = token(o.token, 'source.token');
   const digests: string[] = [];
-  for (let index = 0; index <= want.chunkCount; index++) {
+  for (let index = want.from; index <= want.to; index++) {
     const r = await peerCall(`${url}/v1/files/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${auth}` } }, deps.maxChunkBytes);
     if (r.status !== 200) throw new KofnError('RELAY_BAD_ANSWER', `The source did not send chunk ${index} (HTTP ${r.status}).`);
     const h = parseHeader(r.body);

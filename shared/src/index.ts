@@ -16,6 +16,7 @@ export { readChunks, type BufferLender } from './chunker.js';
 export * from './token-claims.js';
 export * from './digest-root.js';
 export * from './share-sizes.js';
+export * from './step-ranges.js';
 export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
 export * from './protocol/protect-many.js';

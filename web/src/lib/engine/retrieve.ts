@@ -62,7 +62,12 @@ export interface RetrieveResult {
   size: number;
   /** Relays that sent data failing authentication. */
   badRelays: string[];
-  /** Relays that could not be reached, stalled past a timeout or sent too much: replaced by spares. */
+  /**
+   * Relays that could not be reached, stalled past a timeout or sent too much (replaced by spares), and
+   * relays whose ping failed that delivered nothing (ranked last and never needed): from the browser, all
+   * of them were down. A retrieval that succeeds with any relay here or in `badRelays` is one the person
+   * is told about and the coordinator checks (transfer-manager.svelte.ts, files.ts reportRetrieval).
+   */
   unreachable: string[];
 }
 
@@ -252,6 +257,11 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     if (done !== m.size) throw new KofnError('STREAM_TRUNCATED', 'The file ended before its final chunk.');
     await opened.close();
     opts.onProgress?.(done, m.size, { ...perRelay });
+    // A relay passed over because its ping failed was never tried: it is as down, to this browser, as one
+    // that failed mid-transfer, and the person must hear of it even though the others sufficed.
+    m.placements.forEach((p, i) => {
+      if (times[i] === Infinity && !(p.relayId in perRelay) && !bad.has(p.relayId)) unreachable.add(p.relayId);
+    });
     return { size: done, badRelays: [...bad], unreachable: [...unreachable] };
   } catch (err) {
     await (sink ? sink.abort(err) : sinkFor.abort?.(err))?.catch(() => undefined);

@@ -192,6 +192,6 @@ describeDatabases('commit with a hostile relay on $name', ({ open }) => {
     await commitFile(alice, u.fileId, { roots: await roots(u) });
     await reportRetrieval(alice, u.fileId, { result: 'ok', badRelays: [], failedRelays: [hostile.id, 'not-a-placement'] });
     const [entry] = await listHistory(database.db, alice.user.id);
-    expect(entry).toMatchObject({ operation: 'retrieve', fileName: 'reported.bin', result: 'ok', detail: 'no answer from: hostile-relay' });
+    expect(entry).toMatchObject({ operation: 'retrieve', fileName: 'reported.bin', result: 'ok', detail: 'no answer from: hostile-relay; check scheduled' });
   });
 });

@@ -13,8 +13,7 @@
  *
  * CI runs the recorded points plus KOFN_CRASH_TRIALS random ones (default 2); `npm run crash-campaign -w
  * @kofn/web` runs 24 random trials (random phase, victim and moment). The coordinator runs in this process,
- * so these trials kill relays only; a coordinator crash is a job whose worker vanished, covered by the job
- * lease tests (renewal.test.ts, jobs.test.ts).
+ * so these trials kill relays only; coordinator-crash.test.ts kills a coordinator process of its own.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';

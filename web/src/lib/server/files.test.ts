@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
+import { DEFAULT_RELAY_TIMEOUTS } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
 import { files, grants, jobs } from './db/schema.js';
 import { commitFile, listFiles, manifest, removeFile, reportRetrieval, sharedWithMe } from './files.js';
@@ -17,9 +18,13 @@ import { changeGrants, sharedByMe } from './grants.js';
 import { listHistory } from './history.js';
 import { runOne } from './jobs.js';
 import { jobHandlers } from './maintenance.js';
+import { healthJobHandlers } from './health.js';
 import type { TestRelay } from './testing/relays.js';
 import { protect, retrieve, roots, upload } from './testing/protect.js';
 import { errorCode, errorMessage, useFileServices } from './testing/file-services.js';
+
+/** A stopped relay refuses connections at once; these bound the check's wait for it all the same. */
+const fastTimeouts = { ...DEFAULT_RELAY_TIMEOUTS, headersMs: 2000, idleMs: 2000, totalMs: 5000 };
 
 describeDatabases('files on $name with real relays', ({ open }) => {
   const fx = useFileServices(open);
@@ -124,6 +129,37 @@ describeDatabases('files on $name with real relays', ({ open }) => {
     for (const attempt of writes) expect(await errorMessage(attempt())).toBe('File not found on the servers.');
     // The owner's commit still goes through: the reservation was intact and committable.
     expect(await commitFile(fx.alice, up.fileId, { roots: await roots(up) })).toEqual({ fileId: up.fileId, status: 'available' });
+  });
+
+  it('a retrieval report naming a relay of the file that did not answer queues a check, which finds it down', async () => {
+    const fileId = await protect(fx.alice, 'reported-down.bin', randomBytes(3000), 2);
+    const down = fx.relays[2]!;
+    await down.stop(true);
+    try {
+      // Names that are not relays of this file schedule nothing.
+      expect(await reportRetrieval(fx.alice, fileId, { result: 'ok', failedRelays: ['not-a-placement'] })).toEqual({ recorded: true, checkScheduled: false });
+      expect(
+        await fx.database.db
+          .select()
+          .from(jobs)
+          .where(and(eq(jobs.kind, 'check-file'), eq(jobs.key, fileId)))
+      ).toEqual([]);
+      expect(await reportRetrieval(fx.alice, fileId, { result: 'ok', failedRelays: [down.id] })).toEqual({ recorded: true, checkScheduled: true });
+      expect((await listHistory(fx.database.db, fx.alice.user.id))[0]).toMatchObject({ operation: 'retrieve', result: 'ok', detail: `no answer from: ${down.name}; check scheduled` });
+      const [job] = await fx.database.db
+        .select()
+        .from(jobs)
+        .where(and(eq(jobs.kind, 'check-file'), eq(jobs.key, fileId)));
+      expect(job).toMatchObject({ status: 'pending', payload: { fileId } });
+      await healthJobHandlers(fx.database.db, fx.alice.key, fastTimeouts)['check-file'](job!.payload as Record<string, unknown>);
+      const [f] = (await listFiles(fx.alice)).filter((x) => x.id === fileId);
+      expect(f?.health?.state).toBe('at_risk');
+      expect(f?.health?.shares.find((sh) => sh.relayId === down.id)?.state).toBe('unreachable');
+      // Run here rather than by the runner: the next test's runner must find only its own job.
+      await fx.database.db.delete(jobs).where(eq(jobs.id, job!.id));
+    } finally {
+      await down.restart();
+    }
   });
 
   it('removes a file: a job deletes its shares on every relay, retrying while one is down', async () => {

@@ -16,7 +16,7 @@ import { enqueue } from './jobs.js';
 import { record } from './history.js';
 import * as v from './validate.js';
 import { renewalStates } from './renewal.js';
-import { attachHealth } from './health.js';
+import { attachHealth, enqueueCheck } from './health.js';
 import { isOnline, placementsOf, visibleFile, type Ctx, type FileRow, type PlacementWithRelay } from './file-access.js';
 import { batchItems, failed } from './batch.js';
 import { readTokens } from './capabilities.js';
@@ -374,7 +374,15 @@ export async function reportRetrieval(ctx: Ctx, rawId: unknown, input: Record<st
   const failedRelays = Array.isArray(input.failedRelays) ? input.failedRelays.filter((r): r is string => typeof r === 'string').slice(0, 255) : [];
   const failedNames = failedRelays.map((id) => where.find((p) => p.relayId === id)?.relay.name).filter(Boolean);
   const message = typeof input.message === 'string' ? input.message.slice(0, 300).replace(/[\p{Cc}]/gu, ' ') : '';
-  const detail = [names.length ? `bad data from: ${names.join(', ')}` : '', failedNames.length ? `no answer from: ${failedNames.join(', ')}` : '', message].filter(Boolean).join('; ');
+  // A relay of this file that the browser found down or sending bad data: the file's shares are checked now
+  // rather than at the next `checking` period, so its health (and any repair, health.ts) follows at once.
+  // Only relays that hold a share count, so a report naming nothing real schedules nothing; the check job is
+  // one per file (jobs.ts enqueue), so reports cannot pile checks up.
+  const checkScheduled = names.length + failedNames.length > 0;
+  if (checkScheduled) await enqueueCheck(ctx.db, file.id);
+  const detail = [names.length ? `bad data from: ${names.join(', ')}` : '', failedNames.length ? `no answer from: ${failedNames.join(', ')}` : '', message, checkScheduled ? 'check scheduled' : '']
+    .filter(Boolean)
+    .join('; ');
   await record(ctx.db, { userId: ctx.user.id, operation: 'retrieve', fileId: file.id, fileName: file.name, result, detail });
-  return { recorded: true };
+  return { recorded: true, checkScheduled };
 }

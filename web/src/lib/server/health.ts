@@ -194,8 +194,13 @@ export async function scheduleChecks(db: Db, checkingMs: number, now = new Date(
     )
     .orderBy(files.id)
     .limit(limit);
-  for (const f of due) await enqueue(db, 'check-file', f.id, { fileId: f.id }, now);
+  for (const f of due) await enqueueCheck(db, f.id, now);
   return due.length;
+}
+
+/** Queues a check of one file's shares (idempotent: a check already pending is left as it is). */
+export function enqueueCheck(db: Db, fileId: string, now = new Date()): Promise<void> {
+  return enqueue(db, 'check-file', fileId, { fileId }, now);
 }
 
 export function healthJobHandlers(db: Db, key: SigningKey, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS) {

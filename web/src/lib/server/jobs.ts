@@ -5,6 +5,7 @@
  * idempotent (a job may run again after a crash between its work and its completion).
  */
 import { and, desc, eq, lt, lte, or, sql } from 'drizzle-orm';
+import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { jobs } from './db/schema.js';
 
@@ -68,6 +69,20 @@ export async function fail(db: Db, job: JobRow, error: string, now = new Date())
       updatedAt: now
     })
     .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? '')));
+}
+
+/**
+ * Extends a running job's lease to `ms` from now (a long job calls it between its steps), optionally with a
+ * new payload (what a resumed run continues from); throws CONFLICT when the job is no longer this worker's:
+ * another worker took it over after the lease ran out, and this one must stop before its next step.
+ */
+export async function holdLease(db: Db, job: JobRow, ms: number, payload?: Record<string, unknown>): Promise<void> {
+  const held = await db
+    .update(jobs)
+    .set({ lockedUntil: new Date(Date.now() + ms), updatedAt: new Date(), ...(payload ? { payload } : {}) })
+    .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? ''), eq(jobs.status, 'running')))
+    .returning({ id: jobs.id });
+  if (held.length === 0) throw new KofnError('CONFLICT', `The ${job.kind} job was taken over by another worker.`);
 }
 
 export async function listJobs(db: Db, limit = 100): Promise<JobRow[]> {

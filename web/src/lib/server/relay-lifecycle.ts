@@ -21,17 +21,17 @@
  * renewal's switch does, so the two never interleave).
  */
 import { and, eq, inArray, ne, sql } from 'drizzle-orm';
-import { DEFAULT_RELAY_TIMEOUTS, KofnError, RELAY_ID_PATTERN, RelayClient, digestRoot, type RelayTimeouts } from '@kofn/shared';
+import { DEFAULT_RELAY_TIMEOUTS, KofnError, RELAY_ID_PATTERN, RelayClient, digestRoot, hasErrorCode, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, jobs, placements, relays, shareHealth } from './db/schema.js';
-import { enqueue, type JobHandler, type JobRow } from './jobs.js';
+import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { record } from './history.js';
 import { byFreeSpace } from './relays.js';
 import { lockFileAtEpoch } from './file-access.js';
 import { deleteFileOn, listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { checkFile } from './health.js';
-import { copyShareOn, goodShares, placementsWithRelays, rebuildShareOn, refOf } from './repair.js';
+import { REPAIR_LEASE_MS, copyShareOn, goodShares, placementsWithRelays, rebuildShareOn, refOf } from './repair.js';
 
 export const DRAIN_JOB = 'relay-drain';
 export const MOVE_JOB = 'relay-move';
@@ -261,16 +261,20 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     job,
     now
   );
+  // A move of a large file takes many collect steps (one range each): the job holds its lease between them,
+  // so another coordinator replica does not take the move over and start it again (repair.md).
+  const steps = job ? { afterStep: () => holdLease(db, job, REPAIR_LEASE_MS) } : {};
   let copy = canCopy;
   if (canCopy) {
     try {
-      await copyShareOn(key, file, target, where.find((p) => p.relayId === fromId) ?? source, expected, timeouts);
+      await copyShareOn(key, file, target, where.find((p) => p.relayId === fromId) ?? source, expected, timeouts, steps);
     } catch (err) {
-      if (helpers.length < file.k) throw err;
+      // A lost lease stops the move here: another worker has it.
+      if (helpers.length < file.k || hasErrorCode(err, 'CONFLICT')) throw err;
       copy = false;
     }
   }
-  if (!copy) await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts);
+  if (!copy) await rebuildShareOn(key, file, target, source.x, helpers, expected, timeouts, steps);
 
   const switched = await db.transaction(async (tx) => {
     if (!(await lockFileAtEpoch(tx, fileId, file.epoch))) return false;

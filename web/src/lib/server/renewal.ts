@@ -9,13 +9,27 @@
  * every relay staged, and compares XORs of tags.
  */
 import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
-import { HEADER_BYTES, KofnError, MAX_TOKEN_LIFETIME_S, RelayClient, digestRoot, failedEquations, parityWeights, shareChunkLength, type RelayRef, type RelayTimeouts, randomBytes } from '@kofn/shared';
+import {
+  HEADER_BYTES,
+  KofnError,
+  MAX_TOKEN_LIFETIME_S,
+  RelayClient,
+  chunkRanges,
+  digestRoot,
+  failedEquations,
+  parityWeights,
+  shareChunkLength,
+  type ChunkRange,
+  type RelayRef,
+  type RelayTimeouts,
+  randomBytes
+} from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, history, jobs, placements, relays } from './db/schema.js';
 import { lockFileAtEpoch, type Ctx } from './file-access.js';
 import * as v from './validate.js';
 import { record } from './history.js';
-import { enqueue, type JobHandler, type JobRow } from './jobs.js';
+import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 
 export const RENEW_JOB = 'renew-file';
@@ -66,6 +80,8 @@ export interface RenewalDeps {
   key: SigningKey;
   timeouts?: Partial<RelayTimeouts>;
   now?: () => Date;
+  /** Share bytes per deal, prepare and check request (default STEP_SHARE_BYTES; tests lower it). */
+  stepBytes?: number;
 }
 
 /** Drops epoch `epoch` of a file on every holder (and the contributions of `dealers`); throws naming those not reached. */
@@ -83,7 +99,7 @@ async function dropEverywhere(deps: RenewalDeps, fileId: string, all: Holder[], 
   if (missed.length) throw new KofnError('RELAYS_OFFLINE', `Epoch ${epoch} not yet dropped on: ${missed.join(', ')}`);
 }
 
-async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Holder, next: number): Promise<void> {
+async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Holder, next: number, [from, to]: ChunkRange): Promise<void> {
   const max = shareChunkLength(Math.max(file.chunkSize, 1340));
   const receivers = await Promise.all(
     all.map(async (h) => ({
@@ -96,7 +112,48 @@ async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Hol
   );
   const rh = await receiversHash(receivers);
   const token = () => mint(deps.key, dealer.relay.id, file.id, 'renew_deal', { ep: next, rh });
-  await client(dealer, token, deps.timeouts).renewalStep(file.id, next, 'deal', { receivers }, 1024);
+  await client(dealer, token, deps.timeouts).renewalStep(file.id, next, 'deal', { receivers, from, to }, 1024);
+}
+
+/** Each holder's prepare answers over every range, as one `{ chunks }` answer per holder (in chunk order). */
+async function prepareInSteps(deps: RenewalDeps, fileId: string, all: Holder[], next: number, dxs: number[], ranges: ChunkRange[], keepLease: () => Promise<void>): Promise<unknown[]> {
+  const merged: unknown[][] = all.map(() => []);
+  for (const [from, to] of ranges) {
+    const answers = await Promise.all(
+      all.map((h) =>
+        client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs }), deps.timeouts).renewalStep(fileId, next, 'prepare', { from, to }, 1024 + 160 * (to - from + 1))
+      )
+    );
+    answers.forEach((a, j) => {
+      const list = (a as { chunks?: unknown } | null)?.chunks;
+      if (!Array.isArray(list) || list.length !== to - from + 1) throw new KofnError('RENEWAL_INCOMPLETE', `Storage server ${all[j]!.relay.name} staged another number of chunks than the file has.`);
+      merged[j]!.push(...(list as unknown[]));
+    });
+    await keepLease();
+  }
+  return merged.map((chunks) => ({ chunks }));
+}
+
+/**
+ * One holder's check tags over every range: the relay adds each range to tags it keeps, and answers them,
+ * masked, with the last range only (relay/src/renewal.ts PartialTags); earlier ranges answer `{ next }`.
+ */
+async function checkInSteps(deps: RenewalDeps, fileId: string, h: Holder, next: number, w: number[], dxs: number[], key: Uint8Array, ranges: ChunkRange[]): Promise<unknown> {
+  let answer: unknown;
+  for (const [from, to] of ranges) {
+    answer = await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w, dxs }), deps.timeouts).renewalStep(
+      fileId,
+      next,
+      'check',
+      { key: Buffer.from(key).toString('base64url'), from, to },
+      64 * 1024
+    );
+    const last = to === ranges.at(-1)![1];
+    if (!last && (answer as { next?: unknown } | null)?.next !== to + 1) {
+      throw new KofnError('RELAY_BAD_ANSWER', `Storage server ${h.relay.name} sent a malformed check answer.`, { details: { relayId: h.relay.id, relayName: h.relay.name } });
+    }
+  }
+  return answer;
 }
 
 /** The hash a deal token binds (relay/src/renewal.ts receiversHash): the receivers' x and URL, in order. */
@@ -157,11 +214,14 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   await keepLease();
   await dropEverywhere(deps, fileId, all, next, dxs);
 
-  await Promise.all(dealers.map((d) => deal(deps, file, all, d, next)));
-  await keepLease();
-  const prepared = await Promise.all(
-    all.map((h) => client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs }), deps.timeouts).renewalStep(fileId, next, 'prepare', {}, 1024 + 160 * (file.chunkCount + 1)))
-  );
+  // Every step walks the file one range of chunks per request (#16, long silent steps: step-ranges.ts), so
+  // no request is silent long enough for a relay's idle cut, and the lease is held between ranges.
+  const ranges = chunkRanges(file.chunkCount, shareChunkLength(Math.max(file.chunkSize, 1340)), deps.stepBytes);
+  for (const range of ranges) {
+    await Promise.all(dealers.map((d) => deal(deps, file, all, d, next, range)));
+    await keepLease();
+  }
+  const prepared = await prepareInSteps(deps, fileId, all, next, dxs, ranges, keepLease);
   const chunks = bodyLengths(prepared, file.chunkCount);
   const roots = await stagedRoots(all, prepared, file.chunkCount);
   await keepLease();
@@ -174,13 +234,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   );
   const tags = await Promise.all(
     all.map(async (h, j) => {
-      const a = (await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w: weights[j]!, dxs }), deps.timeouts).renewalStep(
-        fileId,
-        next,
-        'check',
-        { key: Buffer.from(key).toString('base64url') },
-        64 * 1024
-      )) as { tags?: unknown } | null;
+      const a = (await checkInSteps(deps, fileId, h, next, weights[j]!, dxs, key, ranges)) as { tags?: unknown } | null;
       if (!Array.isArray(a?.tags) || a.tags.length !== weights[j]!.length || !a.tags.every((t) => typeof t === 'string' && /^[A-Za-z0-9_-]{22}$/.test(t))) {
         throw new KofnError('RELAY_BAD_ANSWER', `Storage server ${h.relay.name} sent malformed check tags.`, { details: { relayId: h.relay.id, relayName: h.relay.name } });
       }
@@ -240,13 +294,8 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
 /** The runner's lease (jobs.ts runOne) is 60 s; a renewal step may take longer, so each step renews it. */
 export const RENEWAL_LEASE_MS = 10 * 60_000;
 
-async function extendLease(db: Db, job: JobRow): Promise<void> {
-  const held = await db
-    .update(jobs)
-    .set({ lockedUntil: new Date(Date.now() + RENEWAL_LEASE_MS), updatedAt: new Date() })
-    .where(and(eq(jobs.id, job.id), eq(jobs.lockedBy, job.lockedBy ?? ''), eq(jobs.status, 'running')))
-    .returning({ id: jobs.id });
-  if (held.length === 0) throw new KofnError('CONFLICT', 'The renewal job was taken over by another worker.');
+function extendLease(db: Db, job: JobRow): Promise<void> {
+  return holdLease(db, job, RENEWAL_LEASE_MS);
 }
 
 export function renewalHandlers(deps: RenewalDeps): Record<string, JobHandler> {

@@ -11,22 +11,28 @@
  * (a relay keeps repair sessions in memory only), and first deletes what the receiver holds of the file.
  */
 import { and, eq } from 'drizzle-orm';
-import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, digestRoot, hasErrorCode, randomHex, readBounded, type RelayTimeouts } from '@kofn/shared';
+import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, chunkRanges, digestRoot, hasErrorCode, randomHex, readBounded, shareChunkLength, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays, shareHealth } from './db/schema.js';
 import { listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
-import { enqueue } from './jobs.js';
+import { enqueue, holdLease, type JobRow } from './jobs.js';
 import { record } from './history.js';
 import { lockFileAtEpoch } from './file-access.js';
 
 const TOKEN_TTL_S = 15 * 60;
-/** A whole file's repair runs in one collect call on the receiver; a 1 GB (3,5) file moves ~1 GB. */
-const COLLECT_TIMEOUT_MS = 14 * 60_000;
+/**
+ * One collect request carries one range of chunks (step-ranges.ts: 16 MiB of share bytes, or one larger
+ * chunk), so it answers long before a relay's 60 s idle cut; this bounds a stalled one (a 64 MiB chunk
+ * from k helpers over a slow link).
+ */
+const COLLECT_STEP_TIMEOUT_MS = 5 * 60_000;
 const START_TIMEOUT_MS = 60_000;
+/** A repair job holds its lease this long past each collect step (jobs.ts runOne leases 60 s). */
+export const REPAIR_LEASE_MS = 10 * 60_000;
 /** A start answer is `{ rid, seeds }`: a few dozen bytes. */
 const START_ANSWER_BYTES = 4096;
-/** A collect answer is `{ fileId, x, digests }`: one 64-hex digest (67 bytes in JSON) per chunk. */
+/** A collect answer is `{ fileId, x, from, digests }`: one 64-hex digest (67 bytes in JSON) per chunk of its range. */
 const collectAnswerBytes = (chunkCount: number) => 4096 + 80 * (chunkCount + 1);
 
 /**
@@ -109,6 +115,40 @@ export async function goodShares(db: Db, fileId: string): Promise<Set<string>> {
   return new Set(rows.filter((h) => h.state === 'ok' && !(h.scrubDamage && h.scrubDamage.length > 0)).map((h) => h.relayId));
 }
 
+/** How a rebuild or copy walks the file: one collect request per range of chunks (shared/src/step-ranges.ts). */
+export interface StepOptions {
+  /** Share bytes per collect request (default STEP_SHARE_BYTES; tests lower it). */
+  stepBytes?: number;
+  /**
+   * The first chunk to collect: a repair resumed after a coordinator crash continues where its last stored
+   * range ended (0: from the start, after dropping what the receiver held). The final verification covers
+   * every chunk either way.
+   */
+  startAt?: number;
+  /** After each range is stored, with the first chunk not yet stored: the job holds its lease and notes it. */
+  afterStep?: (next: number) => Promise<void>;
+}
+
+/** Posts `collect` once per range of the file's chunks from `startAt` on, calling `afterStep` after each. */
+async function collectInSteps(key: SigningKey, file: FileRow, receiver: RelayRow, body: Record<string, unknown>, steps: StepOptions): Promise<void> {
+  const startAt = steps.startAt ?? 0;
+  for (const [first, to] of chunkRanges(file.chunkCount, shareChunkLength(file.chunkSize), steps.stepBytes)) {
+    if (to < startAt) continue;
+    const from = Math.max(first, startAt);
+    // A fresh token per step: a large file's repair outlasts one token's 15 minutes.
+    const token = await capability(key, receiver.id, file.id, 'repair_collect', file.epoch);
+    await post(refOf(receiver), `/v1/repair/${file.id}/collect`, token, { ...body, from, to }, COLLECT_STEP_TIMEOUT_MS, collectAnswerBytes(to - from + 1));
+    await steps.afterStep?.(to + 1);
+  }
+}
+
+/** Drops what the receiver holds of the file's epoch, unless a resumed repair keeps the chunks it stored. */
+async function dropUnlessResumed(key: SigningKey, file: FileRow, receiver: RelayRow, steps: StepOptions, timeouts: RelayTimeouts): Promise<void> {
+  if ((steps.startAt ?? 0) > 0) return;
+  const dropToken = () => mintCapability(key, { relayId: receiver.id, userId: 'coordinator', fid: file.id, op: 'renew_drop', chunks: [0, 0], ttl: 60, ep: file.epoch, dxs: [] });
+  await new RelayClient(refOf(receiver), { token: dropToken, timeouts }).dropEpoch(file.id, file.epoch);
+}
+
 /**
  * Rebuilds the share at `x` of a file at its current epoch onto `receiver` (its own relay after a loss, or
  * another relay that takes the placement over: relay-lifecycle.ts) from the k `helpers`, then lists what
@@ -123,15 +163,15 @@ export async function rebuildShareOn(
   x: number,
   helpers: PlacementWithRelay[],
   expectedRoot: string,
-  timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS
+  timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS,
+  steps: StepOptions = {}
 ): Promise<void> {
   const fileId = file.id;
   const epoch = file.epoch;
   if (helpers.length !== file.k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${file.k} good shares a repair needs are known.`);
   const rid = randomHex(16);
   const xs = helpers.map((h) => h.x);
-  const dropToken = () => mintCapability(key, { relayId: receiver.id, userId: 'coordinator', fid: fileId, op: 'renew_drop', chunks: [0, 0], ttl: 60, ep: epoch, dxs: [] });
-  await new RelayClient(refOf(receiver), { token: dropToken, timeouts }).dropEpoch(fileId, epoch);
+  await dropUnlessResumed(key, file, receiver, steps, timeouts);
   for (let j = 0; j < helpers.length; j++) {
     const peers = await Promise.all(helpers.slice(j + 1).map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_seed', epoch, j) })));
     await post(
@@ -152,21 +192,7 @@ export async function rebuildShareOn(
     );
   }
   const sources = await Promise.all(helpers.map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_send', epoch) })));
-  await post(
-    refOf(receiver),
-    `/v1/repair/${fileId}/collect`,
-    await capability(key, receiver.id, fileId, 'repair_collect', epoch),
-    {
-      rid,
-      x,
-      k: file.k,
-      epoch,
-      chunkCount: file.chunkCount,
-      helpers: sources
-    },
-    COLLECT_TIMEOUT_MS,
-    collectAnswerBytes(file.chunkCount)
-  );
+  await collectInSteps(key, file, receiver, { rid, x, k: file.k, epoch, chunkCount: file.chunkCount, helpers: sources }, steps);
 
   await verifyRebuilt(key, file, receiver, expectedRoot, timeouts);
 }
@@ -193,21 +219,14 @@ export async function copyShareOn(
   receiver: RelayRow,
   source: PlacementWithRelay,
   expectedRoot: string,
-  timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS
+  timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS,
+  steps: StepOptions = {}
 ): Promise<void> {
   const fileId = file.id;
   const epoch = file.epoch;
-  const dropToken = () => mintCapability(key, { relayId: receiver.id, userId: 'coordinator', fid: fileId, op: 'renew_drop', chunks: [0, 0], ttl: 60, ep: epoch, dxs: [] });
-  await new RelayClient(refOf(receiver), { token: dropToken, timeouts }).dropEpoch(fileId, epoch);
+  await dropUnlessResumed(key, file, receiver, steps, timeouts);
   const read = await mintCapability(key, { relayId: source.relayId, userId: 'coordinator', fid: fileId, op: 'get', chunks: [0, file.chunkCount], ttl: TOKEN_TTL_S, ep: epoch });
-  await post(
-    refOf(receiver),
-    `/v1/repair/${fileId}/collect`,
-    await capability(key, receiver.id, fileId, 'repair_collect', epoch),
-    { rid: randomHex(16), x: source.x, k: file.k, epoch, chunkCount: file.chunkCount, source: { url: source.relay.url, token: read } },
-    COLLECT_TIMEOUT_MS,
-    collectAnswerBytes(file.chunkCount)
-  );
+  await collectInSteps(key, file, receiver, { rid: randomHex(16), x: source.x, k: file.k, epoch, chunkCount: file.chunkCount, source: { url: source.relay.url, token: read } }, steps);
   await verifyRebuilt(key, file, receiver, expectedRoot, timeouts);
 }
 
@@ -216,7 +235,16 @@ export async function copyShareOn(
  * helpers are known or a step fails; returns quietly when there is nothing to do (file gone, placement
  * moved, share already good).
  */
-export async function repairShare(db: Db, key: SigningKey, fileId: string, relayId: string, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS, now = new Date()): Promise<'repaired' | 'nothing'> {
+export async function repairShare(
+  db: Db,
+  key: SigningKey,
+  fileId: string,
+  relayId: string,
+  timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS,
+  now = new Date(),
+  job?: JobRow,
+  stepBytes?: number
+): Promise<'repaired' | 'nothing'> {
   const [file] = await db
     .select()
     .from(files)
@@ -237,7 +265,23 @@ export async function repairShare(db: Db, key: SigningKey, fileId: string, relay
   const helpers = where.filter((p) => p.relayId !== relayId && good.has(p.relayId)).slice(0, file.k);
   if (helpers.length < file.k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${file.k} good shares a repair needs are known.`);
 
-  await rebuildShareOn(key, file, target.relay, target.x, helpers, target.digestRoot, timeouts);
+  // Resumable (#16, long silent steps): after each stored range the job notes the next chunk in its payload
+  // with its lease; a run after a coordinator crash continues from there at the same epoch and x (the same
+  // polynomial at the same x gives the same bytes, whichever k helpers). Any failure forgets the progress,
+  // so a retry starts over from a dropped receiver.
+  const payload = { fileId, relayId };
+  const noted = (job?.payload as { resume?: { epoch?: unknown; x?: unknown; next?: unknown } } | undefined)?.resume;
+  const startAt = noted?.epoch === file.epoch && noted.x === target.x && Number.isSafeInteger(noted.next) ? Math.min(Number(noted.next), file.chunkCount) : 0;
+  try {
+    await rebuildShareOn(key, file, target.relay, target.x, helpers, target.digestRoot, timeouts, {
+      startAt,
+      ...(stepBytes ? { stepBytes } : {}),
+      ...(job ? { afterStep: (next: number) => holdLease(db, job, REPAIR_LEASE_MS, { ...payload, resume: { epoch: file.epoch, x: target.x, next } }) } : {})
+    });
+  } catch (err) {
+    if (job && !hasErrorCode(err, 'CONFLICT')) await holdLease(db, job, REPAIR_LEASE_MS, payload).catch(() => undefined);
+    throw err;
+  }
   // Marked ok only if the file is still at the epoch repaired (a renewal's switch meanwhile leaves this share
   // without the new epoch: the next check finds it missing and repairs it at that epoch).
   const marked = await db.transaction(async (tx) => {
@@ -262,8 +306,8 @@ export async function repairShare(db: Db, key: SigningKey, fileId: string, relay
 
 export function repairJobHandlers(db: Db, key: SigningKey, timeouts: RelayTimeouts = DEFAULT_RELAY_TIMEOUTS) {
   return {
-    'repair-share': async (payload: Record<string, unknown>) => {
-      await repairShare(db, key, String(payload.fileId), String(payload.relayId), timeouts);
+    'repair-share': async (payload: Record<string, unknown>, job: JobRow) => {
+      await repairShare(db, key, String(payload.fileId), String(payload.relayId), timeouts, new Date(), job);
     }
   };
 }

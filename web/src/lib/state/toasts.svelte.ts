@@ -1,11 +1,12 @@
 /**
  * Short notices for finished and failed operations (issue #17: "toasts for finished/failed operations").
  * Rune state in a class, one exported instance (immich's `*-manager.svelte.ts` shape). A failure stays
- * until dismissed, since a person may be away when it happens; a success fades after SUCCESS_MS.
+ * until dismissed, since a person may be away when it happens; a success fades after SUCCESS_MS. A warning
+ * (an operation that succeeded although a storage server failed it) stays too: it asks for attention.
  */
 export interface Toast {
   id: number;
-  kind: 'success' | 'error';
+  kind: 'success' | 'warning' | 'error';
   text: string;
 }
 
@@ -26,6 +27,10 @@ class Toasts {
 
   success(text: string): void {
     this.show('success', text);
+  }
+
+  warning(text: string): void {
+    this.show('warning', text);
   }
 
   error(text: string): void {

@@ -9,6 +9,7 @@ import { handleError, formatLimit } from '$lib/errors';
 import { transfers, type Transfer } from '$lib/state/transfers.svelte';
 import { toasts } from '$lib/state/toasts.svelte';
 import { coalesce, type Coalesced } from '$lib/state/coalesce';
+import { degradedRetrievalNotice } from '$lib/state/retrieval-notice';
 import { protectFile, resumeUpload, type ProtectOptions, type ProtectProgress } from '$lib/engine/protect';
 import { pendingUploads } from '$lib/engine/upload-store';
 import { retrieveFile, type RetrieveError, type Sink, type SinkFor } from '$lib/engine/retrieve';
@@ -188,8 +189,16 @@ class TransferManager {
         onManifest: (m) => (t.relayNames = Object.fromEntries(m.placements.map((p) => [p.relayId, p.name]))),
         onProgress: (done, _total, perRelay) => progress.push({ done, perRelay })
       });
-      this.#finish(t, progress);
-      await api('POST', `/api/files/${f.id}/retrievals`, { result: 'ok', badRelays: result.badRelays, failedRelays: result.unreachable });
+      const degraded = result.badRelays.length > 0 || result.unreachable.length > 0;
+      this.#finish(t, progress, !degraded);
+      const report = await api<{ checkScheduled?: boolean }>('POST', `/api/files/${f.id}/retrievals`, { result: 'ok', badRelays: result.badRelays, failedRelays: result.unreachable }).catch(
+        () => undefined
+      );
+      // The file is whole, but a storage server failed it: the person hears of it, naming the servers
+      // (issue #16), after the coordinator has been told (it records it and schedules a check).
+      const nameOf = (id: string) => t.relayNames[id] ?? id;
+      const notice = degradedRetrievalNotice(short(t.name), result.badRelays.map(nameOf), result.unreachable.map(nameOf), report?.checkScheduled === true);
+      if (notice) toasts.warning(notice);
     } catch (err) {
       this.#fail(t, err);
       const { badRelays = [], unreachable = [] } = (err ?? {}) as Partial<RetrieveError>;
@@ -261,12 +270,15 @@ class TransferManager {
     }, PROGRESS_MS);
   }
 
-  /** Marks `t` done, after showing the progress report still waiting (the final per-server figures). */
-  #finish(t: Transfer, progress: Pick<Coalesced<unknown>, 'flush'>): void {
+  /**
+   * Marks `t` done, after showing the progress report still waiting (the final per-server figures); `toast`
+   * false when the caller tells the person more than "done" (a retrieval a storage server failed).
+   */
+  #finish(t: Transfer, progress: Pick<Coalesced<unknown>, 'flush'>, toast = true): void {
     progress.flush();
     t.done = t.total;
     t.status = 'done';
-    toasts.success(`${t.kind === 'protect' ? 'Protected' : 'Retrieved'} ${short(t.name)}.`);
+    if (toast) toasts.success(`${t.kind === 'protect' ? 'Protected' : 'Retrieved'} ${short(t.name)}.`);
   }
 
   /** Marks `t` failed (or cancelled) with the error in plain words, which `explain` may put in context. */

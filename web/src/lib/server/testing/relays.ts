@@ -30,10 +30,11 @@ export interface TestRelay {
 
 const main = resolve(import.meta.dirname, '../../../../../relay/dist/main.js');
 
-function spawnRelay(id: string, name: string, dataDir: string, jwk: string): Promise<{ child: ChildProcess; url: string }> {
+function spawnRelay(id: string, name: string, dataDir: string, jwk: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const child: ChildProcess = spawn(process.execPath, [main], {
     env: {
       ...process.env,
+      ...env,
       KOFN_RELAY_NAME: name,
       KOFN_RELAY_DATA: dataDir,
       KOFN_RELAY_PORT: '0',
@@ -62,7 +63,8 @@ export async function registerTestRelay(db: Db, r: { id: string; name: string; u
   await db.insert(relays).values({ ...r, location: 'test', version: '0.1.0', storage: 'Disk', freeBytes: 1e12, usedBytes: 0, lastHeartbeat: new Date(), publicKey });
 }
 
-export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
+/** `env` adds to each relay's environment (e.g. a lowered KOFN_RELAY_IDLE_TIMEOUT_MS). */
+export async function startRelays(db: Db, n: number, env: Record<string, string> = {}): Promise<TestRelay[]> {
   const { keys } = await publicJwks(db);
   const jwk = JSON.stringify(keys[0]);
   const out: TestRelay[] = [];
@@ -70,7 +72,7 @@ export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
     const id = randomUuid();
     const name = `test-relay-${i}`;
     const dataDir = mkdtempSync(join(tmpdir(), 'kofn-coord-relay-'));
-    let { child, url } = await spawnRelay(id, name, dataDir, jwk);
+    let { child, url } = await spawnRelay(id, name, dataDir, jwk, env);
     await registerTestRelay(db, { id, name, url });
     const announce = (u: string) => db.update(relays).set({ url: u, lastHeartbeat: new Date() }).where(eq(relays.id, id));
     const relay: TestRelay = {
@@ -101,7 +103,7 @@ export async function startRelays(db: Db, n: number): Promise<TestRelay[]> {
           process.kill(child.pid!, 'SIGKILL');
         }),
       restart: async () => {
-        ({ child, url } = await spawnRelay(id, name, dataDir, jwk));
+        ({ child, url } = await spawnRelay(id, name, dataDir, jwk, env));
         relay.url = url;
         await announce(url);
       }
