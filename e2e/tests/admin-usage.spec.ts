@@ -114,3 +114,26 @@ test('a relay whose store reports no free space (S3) reads "not reported", with 
     )
     .toMatch(/ free \(/);
 });
+
+test('"Renew all files now" asks in the page, and Cancel queues nothing', async ({ admin }) => {
+  const { page } = admin;
+  await page.setViewportSize({ width: 1280, height: 900 });
+  // No browser confirm(): a native dialog here would fail the test (issue #17).
+  const native: string[] = [];
+  page.on('dialog', (d) => {
+    native.push(d.message());
+    void d.dismiss();
+  });
+  await page.goto('/admin');
+  await ready(page);
+  await page.getByRole('button', { name: 'Renew all files now' }).click();
+  const dialog = page.getByTestId('renew-all-dialog');
+  await expect(dialog).toBeVisible();
+  await expect(dialog).toContainText('Each renewal moves every byte of a file between storage servers.');
+  // The safe choice has focus first.
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await dialog.getByRole('button', { name: 'Cancel' }).click();
+  await expect(dialog).toBeHidden();
+  await expect(page.getByText(/queued for renewal/)).toHaveCount(0);
+  expect(native).toEqual([]);
+});
