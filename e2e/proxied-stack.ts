@@ -51,16 +51,15 @@ export async function startProxiedStack(opts: StackOptions & { proxied?: string 
 }
 
 /**
- * The browser pings every relay and picks the fastest k: the relays not behind the proxy answer their pings
- * `delayMs` late in this page, so the proxied relay is among those chosen (and its misbehaviour is met).
- * Clears the page's earlier routes first.
+ * The browser pings every relay and reads from the k it ranks first: the relays not behind the proxy fail
+ * their pings (503) in this page, so their round-trip time is Infinity and the proxied relay, the only one
+ * with a measured time, is ranked first (retrieve.ts sorts by ping; a failed ping only ranks a relay last,
+ * it is still read from when needed). Not by delaying the others' pings: relays send Timing-Allow-Origin,
+ * so the ping is timed from requestStart, after a delay added by a route. Clears the page's earlier routes first.
  */
-export async function preferProxiedRelay({ stack, proxy }: Pick<ProxiedStack, 'stack' | 'proxy'>, page: Page, delayMs = 300): Promise<void> {
+export async function preferProxiedRelay({ stack, proxy }: Pick<ProxiedStack, 'stack' | 'proxy'>, page: Page): Promise<void> {
   await page.unrouteAll({ behavior: 'ignoreErrors' });
   for (const url of stack.relays.filter((u) => u !== proxy.url)) {
-    await page.route(`${url}/v1/ping`, async (route) => {
-      await new Promise((res) => setTimeout(res, delayMs));
-      await route.continue();
-    });
+    await page.route(`${url}/v1/ping`, (route) => route.fulfill({ status: 503 }));
   }
 }

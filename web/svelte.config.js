@@ -29,9 +29,10 @@ const config = {
         // registered relays' origins to each page's policy (csp.ts), so the build lists only this site.
         'connect-src': ['self'],
         // blob: the previews (issue #18): a file retrieved and authenticated in the page, shown from memory;
-        // PDFs in a frame. Only this page makes such URLs (URL.createObjectURL), from its own plaintext.
+        // PDFs in a frame. Only this page makes such URLs (URL.createObjectURL), from its own plaintext. Frames
+        // from 'self' stay allowed: a streamed download through the service worker is a same-origin frame (sinks.ts).
         'img-src': ['self', 'data:', 'blob:'],
-        'frame-src': ['blob:'],
+        'frame-src': ['self', 'blob:'],
         'object-src': ['none'],
         'frame-ancestors': ['none'],
         'base-uri': ['self']

@@ -304,6 +304,9 @@ test('phone: files are cards (name, size, date, health) with their actions in a 
   await expect(servers.getByTestId('relay-ping').first()).toHaveText(/ ms$/);
   await expect(servers.getByTestId('relay-ping').first()).toBeInViewport({ ratio: 1 });
   await expect(servers.getByTestId('relay-status').first()).toBeInViewport({ ratio: 1 });
+  // The list is virtual (only rows near the viewport are in the page): back to its top, where the newest
+  // file's card is rendered again, before scrolling to it.
+  await files.evaluate((el) => el.scrollIntoView({ block: 'start' }));
   await card.scrollIntoViewIfNeeded();
   // One menu button instead of a row of three, and it is on screen beside the cut name.
   const menu = card.getByRole('button', { name: `Actions for ${name}` });

@@ -29,7 +29,7 @@ const transferOf = (name: string) =>
     .filter({ hasText: `Retrieving ${name}` })
     .first();
 
-/** The honest relays answer pings 300 ms late, so the browser picks the hostile one among its k. */
+/** The honest relays' pings fail in this page, so the browser ranks the hostile one first among its k. */
 async function preferHostile(): Promise<void> {
   await preferProxiedRelay(proxied, page);
 }

@@ -45,7 +45,7 @@ async function choose(relayNames: string[], k: number): Promise<void> {
   await page.getByTestId('threshold').fill(String(k));
 }
 
-/** relay-2 serves SERVED share GETs, then drops every connection; the honest relays answer pings late, so relay-2 is among the k chosen. */
+/** relay-2 serves SERVED share GETs, then drops every connection; the honest relays' pings fail in this page, so relay-2 is ranked first among the k chosen. */
 async function failLate(): Promise<void> {
   await preferProxiedRelay(proxied, page);
   proxy.tokens = [];
