@@ -162,7 +162,11 @@ export function fastChunkListener(deps: FastChunkDeps, fallback: RequestListener
   /** Headers on every answer: what Hono's middlewares add (security, CORS, request id). */
   const baseHeaders = (h: Wanted, requestId: string): OutgoingHttpHeaders => {
     const out: OutgoingHttpHeaders = { ...SECURITY_HEADERS, 'Access-Control-Expose-Headers': EXPOSE, Vary: 'Origin', 'X-Request-Id': requestId };
-    if (h.origin && deps.origins.has(h.origin)) out['Access-Control-Allow-Origin'] = h.origin;
+    // Timing-Allow-Origin too, as app.ts grants its CORS origins (the browser's ping and transfer timings).
+    if (h.origin && deps.origins.has(h.origin)) {
+      out['Access-Control-Allow-Origin'] = h.origin;
+      out['Timing-Allow-Origin'] = h.origin;
+    }
     return out;
   };
 
