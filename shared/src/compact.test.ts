@@ -7,7 +7,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createProtectStream, createRetrieveStream, type EncodedChunk, type ShareSet } from './streams.js';
 import { ShareDecoder, newMacKey } from './codec.js';
 import { CompactEncoder, compactShareChunkLength } from './compact.js';
 import { evaluateRows, fragmentLength } from './erasure.js';
@@ -17,55 +16,14 @@ import { randomBytes } from './random.js';
 import { ShamirEngine } from './shamir.js';
 import { seededSource } from './testing.js';
 import { evalRef } from '../test/reference.js';
+import { pickSets, protectInPieces, retrieveSets as retrieve, sameBytes as eq } from '../test/stream-harness.js';
 
 const MiB = 1024 * 1024;
 
-async function protect(data: Uint8Array, opts: { k: number; xs: number[]; chunkSize?: number; mode?: 'shamir' | 'compact' }) {
-  const fileId = randomBytes(16);
-  const p = await createProtectStream({
-    k: opts.k,
-    xs: opts.xs,
-    fileId,
-    mode: opts.mode ?? 'compact',
-    file: { name: 'f.bin', size: data.length, type: 'application/octet-stream', ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}) }
-  });
-  const writing = (async () => {
-    const w = p.writable.getWriter();
-    // Uneven pieces exercise the chunker's boundaries.
-    for (let off = 0; off < data.length; off += 70_001) await w.write(data.subarray(off, off + 70_001));
-    await w.close();
-  })();
-  const chunks: EncodedChunk[] = [];
-  for await (const c of p.readable) chunks.push(c);
-  await writing;
-  return { fileId, chunks };
+function protect(data: Uint8Array, opts: { k: number; xs: number[]; chunkSize?: number; mode?: 'shamir' | 'compact' }) {
+  const file = { name: 'f.bin', size: data.length, type: 'application/octet-stream', ...(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}) };
+  return protectInPieces(data, { k: opts.k, xs: opts.xs, fileId: randomBytes(16), mode: opts.mode ?? 'compact', file }, 70_001);
 }
-
-async function retrieve(sets: ShareSet[], fileId: Uint8Array): Promise<{ data: Uint8Array; error?: string; bad: Array<[number, number[]]> }> {
-  const bad: Array<[number, number[]]> = [];
-  const r = createRetrieveStream({ fileId, onBadShares: (i, pos) => bad.push([i, pos]) });
-  const parts: Uint8Array[] = [];
-  const writing = (async () => {
-    const w = r.writable.getWriter();
-    try {
-      for (const s of sets) await w.write(s);
-      await w.close();
-    } catch {
-      // the readable side reports the error
-    }
-  })();
-  let error: string | undefined;
-  try {
-    for await (const c of r.readable) parts.push(c);
-  } catch (err) {
-    error = (err as { code?: string }).code ?? 'NO_CODE';
-  }
-  await writing;
-  return { data: Buffer.concat(parts), bad, ...(error ? { error } : {}) };
-}
-
-const pickSets = (chunks: EncodedChunk[], pick: number[]): ShareSet[] => chunks.map((c) => ({ index: c.index, shares: pick.map((j) => c.shares[j]!) }));
-const eq = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
 describe('Reed-Solomon evaluation (erasure.ts)', () => {
   it.each(['wasm-simd', 'js'] as const)('%s kernel agrees with the bitwise reference, rows shorter than len zero-padded', (kind) => {

@@ -1,66 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { createProtectStream, createRetrieveStream, type EncodedChunk, type ShareSet } from './streams.js';
+import { createProtectStream, type ShareSet } from './streams.js';
 import { ShareEncoder } from './codec.js';
 import { HEADER_BYTES } from './chunk-format.js';
 import { randomBytes } from './random.js';
 import { seededSource } from './testing.js';
+import { pickSets, protectInPieces, retrieveSets as retrieve, sameBytes as eq } from '../test/stream-harness.js';
 
 const XS = [1, 2, 3, 4, 5];
 
-async function protect(data: Uint8Array, opts: { k?: number; xs?: number[]; chunkSize?: number; fileId?: Uint8Array; name?: string } = {}) {
-  const fileId = opts.fileId ?? randomBytes(16);
-  const p = await createProtectStream({
-    k: opts.k ?? 3,
-    xs: opts.xs ?? XS,
-    fileId,
-    file: { name: opts.name ?? 'f.bin', size: data.length, type: 'application/octet-stream', chunkSize: opts.chunkSize ?? 48 }
-  });
-  const writing = (async () => {
-    const w = p.writable.getWriter();
-    // Feed in uneven pieces so the chunker's boundaries are exercised.
-    for (let off = 0; off < data.length; off += 37) await w.write(data.subarray(off, off + 37));
-    await w.close();
-  })();
-  const chunks: EncodedChunk[] = [];
-  for await (const c of p.readable) chunks.push(c);
-  await writing;
-  return { fileId, chunks };
+function protect(data: Uint8Array, opts: { k?: number; xs?: number[]; chunkSize?: number; fileId?: Uint8Array; name?: string } = {}) {
+  const file = { name: opts.name ?? 'f.bin', size: data.length, type: 'application/octet-stream', chunkSize: opts.chunkSize ?? 48 };
+  return protectInPieces(data, { k: opts.k ?? 3, xs: opts.xs ?? XS, fileId: opts.fileId ?? randomBytes(16), file }, 37);
 }
-
-interface Outcome {
-  data: Uint8Array;
-  error?: string;
-  bad: Array<[number, number[]]>;
-}
-
-async function retrieve(sets: ShareSet[], fileId: Uint8Array, opts: { epoch?: number } = {}): Promise<Outcome> {
-  const bad: Array<[number, number[]]> = [];
-  const r = createRetrieveStream({ fileId, ...opts, onBadShares: (i, pos) => bad.push([i, pos]) });
-  const parts: Uint8Array[] = [];
-  const writing = (async () => {
-    const w = r.writable.getWriter();
-    try {
-      for (const s of sets) await w.write(s);
-      await w.close();
-    } catch {
-      // the readable side reports the error
-    }
-  })();
-  let error: string | undefined;
-  try {
-    for await (const c of r.readable) parts.push(c);
-  } catch (err) {
-    error = (err as { code?: string }).code ?? 'NO_CODE';
-  }
-  await writing;
-  return { data: Buffer.concat(parts), bad, ...(error ? { error } : {}) };
-}
-
-/** The share sets a reader would fetch: shares at positions `pick` of every chunk. */
-const pickSets = (chunks: EncodedChunk[], pick: number[]): ShareSet[] => chunks.map((c) => ({ index: c.index, shares: pick.map((j) => c.shares[j]!) }));
-
-const eq = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
 describe('protect -> retrieve round trips', () => {
   it.each([0, 1, 47, 48, 49, 48 * 3 + 7])('%i bytes with chunk size 48', async (size) => {
