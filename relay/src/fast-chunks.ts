@@ -33,6 +33,7 @@ import { ingest } from './storage/ingest.js';
 import { sendFile } from './storage/send-file.js';
 import type { ChunkStore, StoredChunk } from './storage/types.js';
 import type { RelayMetrics } from './metrics.js';
+import type { RelayLog } from './app.js';
 
 /** Requests on the file routes being handled now, shared by Hono's limiter and the fast path. */
 export interface RequestGate {
@@ -40,11 +41,8 @@ export interface RequestGate {
   readonly max: number;
 }
 
-/** The logger subset the relay uses (app.ts RelayLog). */
-interface Log {
-  info: (obj: object, msg: string) => void;
-  error: (obj: object, msg: string) => void;
-}
+/** The part of the relay's logger (app.ts) the fast path writes to. */
+type Log = Pick<RelayLog, 'info' | 'error'>;
 
 export interface FastChunkDeps {
   relayId: string;

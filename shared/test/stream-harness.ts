@@ -3,6 +3,7 @@
  * suites that round-trip files through them (streams.test.ts for Shamir, compact.test.ts for compact mode).
  */
 import { createProtectStream, createRetrieveStream, type EncodedChunk, type ProtectOptions, type ShareSet } from '../src/streams.js';
+import { seededSource } from '../src/testing.js';
 
 /** Protects `data` fed in pieces of `piece` bytes (uneven pieces exercise the chunker's boundaries). */
 export async function protectInPieces(data: Uint8Array, options: ProtectOptions, piece: number): Promise<{ fileId: Uint8Array; chunks: EncodedChunk[] }> {
@@ -54,3 +55,35 @@ export async function retrieveSets(sets: ShareSet[], fileId: Uint8Array, opts: {
 export const pickSets = (chunks: EncodedChunk[], pick: number[]): ShareSet[] => chunks.map((c) => ({ index: c.index, shares: pick.map((j) => c.shares[j]!) }));
 
 export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
+
+/** One share chunk with one byte changed, and the share sets a reader holding `pick` would then fetch. */
+export interface ByteChange {
+  chunk: number;
+  share: number;
+  byte: number;
+  tampered: Uint8Array;
+  sets: ShareSet[];
+}
+
+/**
+ * Every single-byte change to every share at positions `pick` of every chunk, each by a non-zero delta
+ * drawn from a seeded source (so a failure names a case that can be replayed).
+ */
+export function* singleByteChanges(chunks: EncodedChunk[], pick: number[], seed: number): Generator<ByteChange> {
+  const deltas = seededSource(seed);
+  for (let c = 0; c < chunks.length; c++) {
+    for (const j of pick) {
+      const original = chunks[c]!.shares[j]!;
+      for (let b = 0; b < original.length; b++) {
+        const d = new Uint8Array(1);
+        do deltas.fill(d);
+        while (d[0] === 0);
+        const tampered = original.slice();
+        tampered[b]! ^= d[0]!;
+        const sets = pickSets(chunks, pick);
+        sets[c] = { index: c, shares: sets[c]!.shares.map((s) => (s === original ? tampered : s)) };
+        yield { chunk: c, share: j, byte: b, tampered, sets };
+      }
+    }
+  }
+}
