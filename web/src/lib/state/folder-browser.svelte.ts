@@ -14,6 +14,8 @@ import { KofnError } from '@kofn/shared';
 
 /** Items per page: the server's most (MAX_PAGE). The list renders only the rows near the viewport, so a page costs its request, not its rendering. */
 export const PAGE = 500;
+/** Items a folder is loaded with at once, so sorting it in the browser sees all of it (a few MB of rows). */
+const SORTED_WHOLE = 10_000;
 /** The most listing rows one zip walks (a folder's pages at the coordinator's largest page size). */
 const WALK_PAGE = 500;
 /** The most files and folders one zip holds: its plan (names and sizes only) stays a few MB. */
@@ -76,14 +78,27 @@ export class FolderBrowser {
     await this.refresh();
   }
 
-  /** Reloads the first page of the folder shown, keeping as many pages as were loaded (at most a few). */
+  /**
+   * Reloads the folder shown: its pages up to SORTED_WHOLE items. The list is sorted in the browser
+   * (newest first by default) while the server pages by name, so a folder loaded only in part put the
+   * newest file out of sight once it had more than one page; past that many items the rest comes as
+   * the list scrolls (more()), and the order holds among what is loaded.
+   */
   async refresh(): Promise<void> {
     const mine = ++this.#seq;
-    const page = await api<FolderListing>('GET', this.#url());
+    let page = await api<FolderListing>('GET', this.#url());
     if (mine !== this.#seq) return;
+    const folders = [...page.folders];
+    const files = page.files.filter((f) => f.status !== 'deleting');
+    while (page.nextCursor && folders.length + files.length < SORTED_WHOLE) {
+      page = await api<FolderListing>('GET', this.#url(page.nextCursor));
+      if (mine !== this.#seq) return;
+      folders.push(...page.folders);
+      files.push(...page.files.filter((f) => f.status !== 'deleting'));
+    }
     this.path = page.path;
-    this.folders = page.folders;
-    this.files = page.files.filter((f) => f.status !== 'deleting');
+    this.folders = folders;
+    this.files = files;
     this.nextCursor = page.nextCursor;
   }
 
