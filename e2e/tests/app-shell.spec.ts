@@ -52,6 +52,10 @@ test('the navigation jumps to each part of the dashboard and marks where it is',
   const { page } = admin;
   await page.goto('/');
   await ready(page);
+  // The file list first: it loads after hydration and, growing above the history, would move it out of the
+  // viewport after the jump.
+  const files = page.getByRole('region', { name: 'Your files' });
+  await expect(files.getByTestId('file-row').first().or(files.getByText('No files yet.'))).toBeVisible();
   const nav = page.getByRole('navigation', { name: 'Main' });
   await nav.getByRole('link', { name: 'History' }).click();
   await expect(page).toHaveURL(/#history$/);
