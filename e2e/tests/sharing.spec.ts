@@ -58,9 +58,11 @@ test('share with a second user, who retrieves; revoke, and they cannot any more'
   const still = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; status: string }> };
   expect(still.files.find((f) => f.id === fileId)?.status).toBe('available');
 
-  // Revoke from the owner's dialog.
+  // Revoke from the owner's dialog. The reload keeps the scroll position, and a long list renders only the
+  // rows near the viewport: back to the list's top, where the newest file is.
   await page.reload();
   await ready(page);
+  await page.getByRole('region', { name: 'Your files' }).evaluate((el) => el.scrollIntoView({ block: 'start' }));
   await page.getByRole('button', { name: 'Share shared-with-carol.bin' }).click();
   await dialog.getByRole('button', { name: `Revoke access of ${CAROL.email}` }).click();
   await expect(dialog.getByRole('status')).toContainText('can no longer retrieve');

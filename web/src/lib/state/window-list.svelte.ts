@@ -21,6 +21,13 @@ import { Virtualizer, observeWindowOffset, observeWindowRect, windowScroll, type
  */
 export const OVERSCAN = 5;
 
+/**
+ * Lists up to this many rows are rendered whole: the browser's find in page, a screen reader's list of
+ * rows and a reload's restored scroll position then see every row, and rendering this many costs less
+ * than a frame or two. Past it only the rows near the viewport are rendered.
+ */
+export const RENDER_WHOLE = 200;
+
 export class WindowList {
   /** The rows to render, in order. */
   items = $state.raw<VirtualItem[]>([]);
@@ -72,7 +79,8 @@ export class WindowList {
 
   /** The rows changed (loaded, filtered, sorted): `key` keeps each row's measured height with its row. */
   update(count: number, key: (index: number) => string): void {
-    this.#set({ count, getItemKey: key });
+    // An overscan of the whole count renders every row, wherever the viewport is.
+    this.#set({ count, getItemKey: key, overscan: count <= RENDER_WHOLE ? count : OVERSCAN });
   }
 
   /**
