@@ -31,7 +31,7 @@ import { epochId, renewalRoutes } from './renewal.js';
 import { mountRepair } from './repair.js';
 import { RETRY_AFTER_S } from './server-limits.js';
 import { metricsMiddleware, mountOps, type RelayMetrics } from './metrics.js';
-import { EXPOSE_HEADERS, createServerWith, fastChunkListener, type RequestGate } from './fast-chunks.js';
+import { EXPOSE_HEADERS, chunkGetHeaders, createServerWith, fastChunkListener, type RequestGate } from './fast-chunks.js';
 import type { RequestListener, createServer } from 'node:http';
 
 export interface RelayLog {
@@ -205,14 +205,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     if (c.req.header('range') !== undefined) throw new KofnError('RANGE_NOT_SUPPORTED', 'Range requests are not supported.');
     const chunk = await store.get(epochId(fileId, cap.ep ?? 0), index);
     if (!chunk) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
-    return chunkAnswer(c, chunk, {
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': String(chunk.size),
-      'Content-Disposition': 'attachment',
-      'Cache-Control': 'no-store',
-      'Accept-Ranges': 'none',
-      'X-Kofn-Digest': chunk.digest
-    });
+    return chunkAnswer(c, chunk, chunkGetHeaders(chunk));
   });
 
   app.delete(CHUNK, async (c) => {

@@ -150,6 +150,18 @@ function drain(req: IncomingMessage): void {
   req.resume();
 }
 
+/** The headers of a chunk GET's answer, from the fast path and from the Hono route (app.ts) alike. */
+export function chunkGetHeaders(chunk: StoredChunk): Record<string, string> {
+  return {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': String(chunk.size),
+    'Content-Disposition': 'attachment',
+    'Cache-Control': 'no-store',
+    'Accept-Ranges': 'none',
+    'X-Kofn-Digest': chunk.digest
+  };
+}
+
 /**
  * A request listener that serves chunk PUTs and GETs itself when it can (see the file comment) and hands
  * every other request to `fallback` (the Hono adapter's listener).
@@ -232,15 +244,7 @@ export function fastChunkListener(deps: FastChunkDeps, fallback: RequestListener
       return;
     }
     done(req, h, requestId, t0, 200, chunk.size);
-    res.writeHead(200, {
-      ...baseHeaders(h, requestId),
-      'Content-Type': 'application/octet-stream',
-      'Content-Length': String(chunk.size),
-      'Content-Disposition': 'attachment',
-      'Cache-Control': 'no-store',
-      'Accept-Ranges': 'none',
-      'X-Kofn-Digest': chunk.digest
-    });
+    res.writeHead(200, { ...baseHeaders(h, requestId), ...chunkGetHeaders(chunk) });
     // As node-io.ts: a read error or a client gone destroys both ends (a short body, never a wrong one).
     const file = chunk.file;
     if (file) {
