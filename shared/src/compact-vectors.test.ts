@@ -15,7 +15,7 @@ import { encodeMetadata } from './metadata.js';
 import { createRetrieveStream } from './streams.js';
 import { seededSource, useRandomSource } from './testing.js';
 import { hex, unhex } from '../test/reference.js';
-import { compactMetadataRecord, compactShareChunks, type FileSpec } from '../test/format-reference.js';
+import { compactMetadataRecord, compactShareChunks, fileSpecOf, type FileSpec } from '../test/format-reference.js';
 
 interface Vector {
   name: string;
@@ -70,18 +70,7 @@ const CASES: Array<Omit<Vector, 'metadataRecord' | 'metadataTag' | 'sealed' | 'c
   }
 ];
 
-const spec = (v: (typeof CASES)[number]): FileSpec => ({
-  fileId: unhex(v.fileId),
-  macKey: unhex(v.fileKey),
-  k: v.k,
-  xs: v.xs,
-  epoch: v.epoch,
-  name: v.file.name,
-  type: v.file.type,
-  createdAt: v.file.createdAt,
-  chunkSize: v.file.chunkSize,
-  data: unhex(v.file.data)
-});
+const spec = (v: (typeof CASES)[number]): FileSpec => fileSpecOf(v, v.fileKey);
 
 function make(): Vector[] {
   return CASES.map((c) => {

@@ -12,7 +12,7 @@ import { encodeMetadata } from './metadata.js';
 import { importMacKey, macTag, writeMacPrefix, MAC_PREFIX_BYTES } from './mac.js';
 import { seededSource, useRandomSource } from './testing.js';
 import { hex, unhex } from '../test/reference.js';
-import { metadataRecord, shareChunks, type FileSpec } from '../test/format-reference.js';
+import { metadataRecord, shareChunks, fileSpecOf, type FileSpec } from '../test/format-reference.js';
 
 interface Vector {
   name: string;
@@ -53,18 +53,7 @@ const CASES: Array<Omit<Vector, 'metadataRecord' | 'tags' | 'chunks'>> = [
   }
 ];
 
-const spec = (v: (typeof CASES)[number]): FileSpec => ({
-  fileId: unhex(v.fileId),
-  macKey: unhex(v.macKey),
-  k: v.k,
-  xs: v.xs,
-  epoch: v.epoch,
-  name: v.file.name,
-  type: v.file.type,
-  createdAt: v.file.createdAt,
-  chunkSize: v.file.chunkSize,
-  data: unhex(v.file.data)
-});
+const spec = (v: (typeof CASES)[number]): FileSpec => fileSpecOf(v, v.macKey);
 
 function make(): Vector[] {
   return CASES.map((c) => {

@@ -4,7 +4,7 @@
  * to make and check test/vectors/format.json.
  */
 import { createCipheriv } from 'node:crypto';
-import { evalRef, splitRef } from './reference.js';
+import { evalRef, splitRef, unhex } from './reference.js';
 
 export interface FileSpec {
   fileId: Uint8Array;
@@ -17,6 +17,21 @@ export interface FileSpec {
   createdAt: number;
   chunkSize: number;
   data: Uint8Array;
+}
+
+/** A vector case as the vector files write it (hex strings), in the shape the writers take. */
+export interface HexCase {
+  fileId: string;
+  k: number;
+  xs: number[];
+  epoch: number;
+  file: { name: string; type: string; createdAt: number; chunkSize: number; data: string };
+}
+
+/** The FileSpec of a hex case, under the key (hex) that authenticates it. */
+export function fileSpecOf(c: HexCase, keyHex: string): FileSpec {
+  const { name, type, createdAt, chunkSize, data } = c.file;
+  return { fileId: unhex(c.fileId), macKey: unhex(keyHex), k: c.k, xs: c.xs, epoch: c.epoch, name, type, createdAt, chunkSize, data: unhex(data) };
 }
 
 const u16 = (n: number) => Buffer.from([n >>> 8, n & 0xff]);
