@@ -21,6 +21,7 @@ export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
 export * from './protocol/protect-many.js';
 export { parityWeights, mulConstant, checkNonce, failedEquations } from './renewal.js';
+export { freshCheckWeights, freshCoefficients, type FreshCheckWeights } from './renewal-fresh.js';
 export * from './repair.js';
 export * from './link-proof.js';
 export type * from './protocol/api-types.js';

@@ -11,7 +11,8 @@
  * on the whole file, so a chunk range cannot bound them: each has its own op, and a chunk-scoped token
  * never reaches a whole-file route (issue #13 item 9: a one-chunk "delete" token used to delete the file).
  *
- * Proactive renewal (#15) adds the renew_* ops and the claims ep, dx, dxs, rh, w; shared/docs/renewal.md
+ * Proactive renewal (#15) adds the renew_* ops and the claims ep, dx, dxs, rh, w; a renewal that replaces a
+ * relay by one at a fresh x adds fx and wo (renewal.md, "Replacing a relay at a fresh x"). shared/docs/renewal.md
  * says which op carries which and why.
  */
 import { KofnError } from './errors.js';
@@ -64,6 +65,15 @@ export interface CapabilityClaims {
   rh?: string;
   /** renew_check: this relay's parity-check weights, one per equation (renewal.md, "Why the check works"). */
   w?: number[];
+  /**
+   * Fresh x (renewal.md, "Replacing a relay at a fresh x"). renew_deal: the x of the receiver that holds no
+   * share yet, whose contribution from this dealer carries the dealer's Lagrange term at fx (with `dxs`, the
+   * dealers, as the interpolation points). renew_prepare, renew_check: this relay is that receiver, at fx;
+   * it has no share of the epoch before.
+   */
+  fx?: number;
+  /** renew_check with a fresh receiver: this relay's weights for its share of the epoch before (absent = `w`). */
+  wo?: number[];
 }
 
 /** Chunk indexes in URLs: 0..2^32-2 written without sign, leading zeros or exponent. */
@@ -94,7 +104,7 @@ const isX = (v: unknown): v is number => Number.isInteger(v) && (v as number) >=
 
 /** The renewal claims (#15): each checked for shape here, and for presence by op, so a route never sees half a scope. */
 function parseRenewalClaims(payload: Record<string, unknown>, op: TokenOp, bad: (what: string) => KofnError): Partial<CapabilityClaims> {
-  const { ep, dx, dxs, rh, w } = payload;
+  const { ep, dx, dxs, rh, w, fx, wo } = payload;
   const out: Partial<CapabilityClaims> = {};
   const renewal = RENEWAL_OPS.includes(op);
   if (ep !== undefined || renewal) {
@@ -116,6 +126,14 @@ function parseRenewalClaims(payload: Record<string, unknown>, op: TokenOp, bad: 
   if (w !== undefined || op === 'renew_check') {
     if (!Array.isArray(w) || w.length < 1 || w.length > 254 || !w.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)) throw bad('w');
     out.w = [...(w as number[])];
+  }
+  if (fx !== undefined) {
+    if (!isX(fx) || !['renew_deal', 'renew_prepare', 'renew_check'].includes(op)) throw bad('fx');
+    out.fx = fx;
+  }
+  if (wo !== undefined) {
+    if (op !== 'renew_check' || !Array.isArray(wo) || wo.length !== out.w?.length || !wo.every((v) => Number.isInteger(v) && v >= 0 && v <= 255)) throw bad('wo');
+    out.wo = [...(wo as number[])];
   }
   return out;
 }

@@ -78,7 +78,7 @@ export function mintCapability(key: SigningKey, req: MintRequest): Promise<strin
   const claims: Record<string, unknown> = { fid: req.fid, op: req.op, chunks: req.chunks };
   if (req.max !== undefined) claims.max = req.max;
   // Proactive renewal (#15, shared/docs/renewal.md): the epoch and the renewal scope travel signed.
-  for (const name of ['ep', 'dx', 'dxs', 'rh', 'w'] as const) if (req[name] !== undefined) claims[name] = req[name];
+  for (const name of ['ep', 'dx', 'dxs', 'rh', 'w', 'fx', 'wo'] as const) if (req[name] !== undefined) claims[name] = req[name];
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'JWT' })
     .setIssuer(TOKEN_ISSUER)
