@@ -25,7 +25,6 @@ import {
   ShamirEngine,
   checkNonce,
   isFileId,
-  mulConstant,
   parseChunkIndex,
   parseHeader,
   writeHeader,
@@ -37,6 +36,7 @@ import {
 import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
 import type { Capability } from './capability.js';
 import { ingest } from './storage/ingest.js';
+import { addLagrangeTerm, checkVector, freshDealing, stageFreshChunk } from './renewal-fresh.js';
 import { requestBody } from './node-io.js';
 import type { ChunkInfo, ChunkStore, Spooled } from './storage/types.js';
 
@@ -129,7 +129,7 @@ class PartialTags {
 }
 
 /** The last chunk index of a listing (chunk 0 is the metadata record; every index up to it is present). */
-function lastIndex(chunks: readonly ChunkInfo[]): number {
+function lastIndex(chunks: ReadonlyArray<{ index: number }>): number {
   return chunks.reduce((m, c) => Math.max(m, c.index), 0);
 }
 
@@ -192,7 +192,7 @@ async function readAll(stream: Readable, size: number): Promise<Buffer> {
   return out;
 }
 
-async function readChunk(store: ChunkStore, id: string, index: number): Promise<{ bytes: Buffer; header: ShareHeader } | undefined> {
+export async function readChunk(store: ChunkStore, id: string, index: number): Promise<{ bytes: Buffer; header: ShareHeader } | undefined> {
   const stored = await store.get(id, index);
   if (!stored) return undefined;
   const bytes = await readAll(stored.open(), stored.size);
@@ -200,7 +200,7 @@ async function readChunk(store: ChunkStore, id: string, index: number): Promise<
 }
 
 /** Writes `bytes` durably into a spool file (as ingest does for uploads) and commits it under `id`. */
-async function commitBytes(store: ChunkStore, id: string, index: number, bytes: Uint8Array): Promise<ChunkInfo> {
+export async function commitBytes(store: ChunkStore, id: string, index: number, bytes: Uint8Array): Promise<ChunkInfo> {
   const path = join(store.spoolDir, `${randomUuid()}.part`);
   const fh = await open(path, 'wx', 0o600);
   try {
@@ -402,11 +402,16 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
       // shares of an all-zero secret, coefficients from random.ts.
       const subShares = engine.split(new Uint8Array(h.bodyLength), h.k, xs);
+      // A fresh receiver (renewal.md, "Replacing a relay at a fresh x") gets lambda(fx) * y + d(fx) in one piece.
+      const fresh = freshDealing(cap, xs, h.x);
+      if (fresh) addLagrangeTerm(subShares[fresh.at]!, own.bytes.subarray(HEADER_BYTES), fresh.lambda);
       const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
       await Promise.all(
         clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!), undefined, withPads?.[j]!.toString('base64url')))
       );
       for (const s of subShares) s.fill(0);
+      // Not before: the parsed header's file id is a view into these bytes.
+      own.bytes.fill(0);
       dealt++;
     }
     engine.wipe();
@@ -420,9 +425,11 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     requireEpoch(cap, epoch);
     const dealers = cap.dxs ?? [];
     if (dealers.length < 2) throw new KofnError('BAD_REQUEST', 'Renewal needs at least two dealers (k >= 2).');
-    const chunks = await previous(fileId, epoch);
     // A body is optional here (the range); an empty one means every chunk.
-    const { from, to } = parseRange(c.req.header('content-length') === '0' || !c.req.raw.body ? {} : await readJsonBody(c, MAX_CHECK_BODY_BYTES), lastIndex(chunks));
+    const rangeBody = c.req.header('content-length') === '0' || !c.req.raw.body ? {} : await readJsonBody(c, MAX_CHECK_BODY_BYTES);
+    if (cap.fx !== undefined) return c.json({ chunks: await prepareFresh(store, fileId, epoch, cap.fx, cap.chunks[1], dealers, rangeBody) });
+    const chunks = await previous(fileId, epoch);
+    const { from, to } = parseRange(rangeBody, lastIndex(chunks));
     const staged: ChunkInfo[] = [];
     for (const info of chunks) if (info.index >= from && info.index <= to) staged.push(await stageChunk(store, fileId, epoch, info.index, dealers));
     return c.json({ chunks: staged });
@@ -442,7 +449,11 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     if (dealers.length < 2) throw new KofnError('BAD_REQUEST', 'The check needs the renewal\u2019s dealers (k >= 2).');
     const masks = pads.sum(fileId, epoch, dealers, weights.length);
     if (!masks) throw new KofnError('RENEWAL_INCOMPLETE', 'This storage server does not hold every dealer\u2019s check pads (it restarted, or a dealer sent none); the renewal must start again.');
-    const chunks = await previous(fileId, epoch);
+    // The fresh receiver (claim fx) has no share of the epoch before: it walks the token's chunks, tags new
+    // alone; every other relay tags w * new + wo * old (renewal-fresh.ts checkVector; wo absent = w).
+    const fresh = cap.fx !== undefined;
+    const oldWeights = cap.wo ?? weights;
+    const chunks = fresh ? Array.from({ length: cap.chunks[1] + 1 }, (_, index) => ({ index })) : await previous(fileId, epoch);
     const last = lastIndex(chunks);
     const { from, to } = parseRange(body, last);
     // Ranges of one check come in order, each adding to tags kept here between requests (in memory: a
@@ -453,17 +464,18 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
     for (const info of chunks) {
       if (info.index < from || info.index > to) continue;
-      const old = await readChunk(store, epochId(fileId, epoch - 1), info.index);
+      const old = fresh ? undefined : await readChunk(store, epochId(fileId, epoch - 1), info.index);
       const next = await readChunk(store, epochId(fileId, epoch), info.index);
-      if (!old || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
-      if (next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
-      const update = new Uint8Array(old.header.bodyLength);
-      for (let b = 0; b < update.length; b++) update[b] = old.bytes[HEADER_BYTES + b]! ^ next.bytes[HEADER_BYTES + b]!;
+      if ((!fresh && !old) || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
+      if (old && next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
       weights.forEach((w, eq) => {
-        const t = gmac(k, checkNonce(eq, info.index), mulConstant(update, w));
+        const vector = checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
+        const t = gmac(k, checkNonce(eq, info.index), vector);
+        vector.fill(0);
         for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
       });
-      update.fill(0);
+      old?.bytes.fill(0);
+      next.bytes.fill(0);
     }
     if (to < last) {
       partialTags.keep(partial, to + 1, tags);
@@ -489,6 +501,25 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
   });
 
   return app;
+}
+
+/**
+ * Prepare on the fresh receiver of a renewal that replaces a relay (renewal.md, "Replacing a relay at a fresh
+ * x"): chunks `from`..`to` of 0..`last` (the token's chunk range: this relay has no epoch before to list).
+ * A relay that holds any chunk of the epoch before refuses: it would hold two points of that epoch's
+ * polynomial afterwards (its own and, with the old share, the fresh one's neighbour), so the coordinator's
+ * choice of a relay already holding the file is a bug it must not act on.
+ */
+async function prepareFresh(store: ChunkStore, fileId: string, epoch: number, fx: number, last: number, dealers: readonly number[], body: unknown): Promise<ChunkInfo[]> {
+  if ((await store.list(epochId(fileId, epoch - 1))).length > 0) throw new KofnError('CONFLICT', 'This storage server holds a share of the epoch before; it cannot take a fresh share of this file.');
+  const { from, to } = parseRange(body, last);
+  const staged: ChunkInfo[] = [];
+  for (let index = from; index <= to; index++) {
+    staged.push(
+      await stageFreshChunk({ readChunk, commitBytes }, store, { target: epochId(fileId, epoch), contribution: (d) => contributionId(fileId, epoch, d) }, { index, epoch, fx }, dealers)
+    );
+  }
+  return staged;
 }
 
 /**
