@@ -13,6 +13,7 @@ import { BUILD_TEST_VENDOR_KEY } from './license-keys.js';
 import { JobRunner } from './jobs.js';
 import { jobHandlers, runMaintenance } from './maintenance.js';
 import { renewalHandlers, scheduleRenewals } from './renewal.js';
+import { replaceHandlers } from './renewal-replace.js';
 import { importProvisionedEnrollments } from './relays.js';
 import { healthJobHandlers, scheduleChecks } from './health.js';
 import { repairJobHandlers } from './repair.js';
@@ -58,6 +59,7 @@ export function coordinator(): Promise<Coordinator> {
     const handlers = metrics.instrumentHandlers({
       ...jobHandlers(database.db, signingKey),
       ...renewal,
+      ...replaceHandlers({ db: database.db, key: signingKey, timeouts: config.relayTimeouts }),
       ...healthJobHandlers(database.db, signingKey, config.relayTimeouts),
       ...repairJobHandlers(database.db, signingKey, config.relayTimeouts),
       ...lifecycleHandlers({ db: database.db, key: signingKey, offlineAfterMs: config.relayOfflineAfterMs, timeouts: config.relayTimeouts })

@@ -17,6 +17,7 @@ import {
   chunkRanges,
   digestRoot,
   failedEquations,
+  freshCheckWeights,
   parityWeights,
   shareChunkLength,
   type ChunkRange,
@@ -31,6 +32,7 @@ import * as v from './validate.js';
 import { record } from './history.js';
 import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
+import { freshPlan, type Replacement } from './renewal-fresh.js';
 
 export const RENEW_JOB = 'renew-file';
 export const DROP_JOB = 'renew-drop';
@@ -40,7 +42,7 @@ export const RENEWAL_GRACE_MS = (MAX_TOKEN_LIFETIME_S + 60) * 1000;
 const STEP_TTL_S = MAX_TOKEN_LIFETIME_S;
 
 type FileRow = typeof files.$inferSelect;
-interface Holder {
+export interface Holder {
   relay: RelayRef;
   x: number;
 }
@@ -52,7 +54,7 @@ export async function enqueueRenewal(db: Db, fileId: string): Promise<void> {
   await enqueue(db, RENEW_JOB, `${file.id}:${file.epoch}`, { fileId: file.id, epoch: file.epoch });
 }
 
-async function holders(db: Db, fileId: string): Promise<Holder[]> {
+export async function holders(db: Db, fileId: string): Promise<Holder[]> {
   const rows = await db.select({ p: placements, r: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId));
   // Manifest order (by x): the parity weights depend on it, and every step must use the same one.
   return rows.map(({ p, r }) => ({ relay: { id: r.id, name: r.name, url: r.url }, x: p.x })).sort((a, b) => a.x - b.x);
@@ -99,7 +101,7 @@ async function dropEverywhere(deps: RenewalDeps, fileId: string, all: Holder[], 
   if (missed.length) throw new KofnError('RELAYS_OFFLINE', `Epoch ${epoch} not yet dropped on: ${missed.join(', ')}`);
 }
 
-async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Holder, next: number, [from, to]: ChunkRange): Promise<void> {
+async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Holder, next: number, [from, to]: ChunkRange, fresh?: { fx: number; dxs: number[] }): Promise<void> {
   const max = shareChunkLength(Math.max(file.chunkSize, 1340));
   const receivers = await Promise.all(
     all.map(async (h) => ({
@@ -111,17 +113,26 @@ async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Hol
     }))
   );
   const rh = await receiversHash(receivers);
-  const token = () => mint(deps.key, dealer.relay.id, file.id, 'renew_deal', { ep: next, rh });
+  const token = () => mint(deps.key, dealer.relay.id, file.id, 'renew_deal', { ep: next, rh, ...fresh });
   await client(dealer, token, deps.timeouts).renewalStep(file.id, next, 'deal', { receivers, from, to }, 1024);
 }
 
 /** Each holder's prepare answers over every range, as one `{ chunks }` answer per holder (in chunk order). */
-async function prepareInSteps(deps: RenewalDeps, fileId: string, all: Holder[], next: number, dxs: number[], ranges: ChunkRange[], keepLease: () => Promise<void>): Promise<unknown[]> {
+async function prepareInSteps(
+  deps: RenewalDeps,
+  fileId: string,
+  all: Holder[],
+  next: number,
+  dxs: number[],
+  ranges: ChunkRange[],
+  keepLease: () => Promise<void>,
+  freshClaims: (h: Holder) => { fx?: number; chunks?: [number, number] } = () => ({})
+): Promise<unknown[]> {
   const merged: unknown[][] = all.map(() => []);
   for (const [from, to] of ranges) {
     const answers = await Promise.all(
       all.map((h) =>
-        client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs }), deps.timeouts).renewalStep(fileId, next, 'prepare', { from, to }, 1024 + 160 * (to - from + 1))
+        client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs, ...freshClaims(h) }), deps.timeouts).renewalStep(fileId, next, 'prepare', { from, to }, 1024 + 160 * (to - from + 1))
       )
     );
     answers.forEach((a, j) => {
@@ -138,10 +149,20 @@ async function prepareInSteps(deps: RenewalDeps, fileId: string, all: Holder[], 
  * One holder's check tags over every range: the relay adds each range to tags it keeps, and answers them,
  * masked, with the last range only (relay/src/renewal.ts PartialTags); earlier ranges answer `{ next }`.
  */
-async function checkInSteps(deps: RenewalDeps, fileId: string, h: Holder, next: number, w: number[], dxs: number[], key: Uint8Array, ranges: ChunkRange[]): Promise<unknown> {
+async function checkInSteps(
+  deps: RenewalDeps,
+  fileId: string,
+  h: Holder,
+  next: number,
+  w: number[],
+  dxs: number[],
+  key: Uint8Array,
+  ranges: ChunkRange[],
+  extra: { wo?: number[]; fx?: number; chunks?: [number, number] } = {}
+): Promise<unknown> {
   let answer: unknown;
   for (const [from, to] of ranges) {
-    answer = await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w, dxs }), deps.timeouts).renewalStep(
+    answer = await client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_check', { ep: next, w, dxs, ...extra }), deps.timeouts).renewalStep(
       fileId,
       next,
       'check',
@@ -196,7 +217,7 @@ async function stagedRoots(all: Holder[], answers: unknown[], chunkCount: number
  * past `epoch` is done; otherwise any half-made epoch + 1 is dropped first and the renewal starts over.
  * Answers 'renewed', 'stale' (nothing to do) or 'rejected' (the check failed; epoch kept).
  */
-export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number, job?: JobRow): Promise<'renewed' | 'stale' | 'rejected'> {
+export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number, job?: JobRow, replace?: Replacement): Promise<'renewed' | 'stale' | 'rejected'> {
   const { db } = deps;
   // Between steps the job's lease is extended; a worker that lost it (another replica took the job over
   // after the lease ran out) stops before its next step, and above all never switches the epoch.
@@ -206,11 +227,19 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   const [file] = await db.select().from(files).where(eq(files.id, fileId));
   if (file?.status !== 'available' || file.epoch !== epoch) return 'stale';
   const next = epoch + 1;
-  const all = await holders(db, fileId);
-  if (all.length !== file.n) throw new KofnError('RENEWAL_INCOMPLETE', 'The file has fewer placements than shares.');
+  const old = await holders(db, fileId);
+  if (old.length !== file.n) throw new KofnError('RENEWAL_INCOMPLETE', 'The file has fewer placements than shares.');
+  // A replacement (renewal.md, "Replacing a relay at a fresh x"): the new set is the old one without the
+  // leaving relay, with the fresh one at a fresh x; the dealers are k relays that keep their share.
+  const plan = replace ? await freshPlan(db, file, old, replace) : undefined;
+  if (plan === null) return 'stale';
+  const all = plan?.all ?? old;
   // k dealers suffice (renewal.md step 1): at most k-1 relays are corrupt, so one dealer is honest.
-  const dealers = all.slice(0, file.k);
+  const dealers = all.filter((h) => h !== plan?.fresh).slice(0, file.k);
   const dxs = dealers.map((d) => d.x);
+  const fresh = plan ? { fx: plan.fresh.x, dxs } : undefined;
+  // The fresh relay has no share of epoch e to list: its prepare and check walk the token's chunk range.
+  const freshClaims = (h: Holder): { fx?: number; chunks?: [number, number] } => (h === plan?.fresh ? { fx: plan.fresh.x, chunks: [0, file.chunkCount] } : {});
   await keepLease();
   await dropEverywhere(deps, fileId, all, next, dxs);
 
@@ -218,23 +247,24 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   // no request is silent long enough for a relay's idle cut, and the lease is held between ranges.
   const ranges = chunkRanges(file.chunkCount, shareChunkLength(Math.max(file.chunkSize, 1340)), deps.stepBytes);
   for (const range of ranges) {
-    await Promise.all(dealers.map((d) => deal(deps, file, all, d, next, range)));
+    await Promise.all(dealers.map((d) => deal(deps, file, all, d, next, range, fresh)));
     await keepLease();
   }
-  const prepared = await prepareInSteps(deps, fileId, all, next, dxs, ranges, keepLease);
+  const prepared = await prepareInSteps(deps, fileId, all, next, dxs, ranges, keepLease, freshClaims);
   const chunks = bodyLengths(prepared, file.chunkCount);
   const roots = await stagedRoots(all, prepared, file.chunkCount);
   await keepLease();
 
   // renewal.md step 4: K is drawn only now, after every contribution is fixed.
   const key = randomBytes(16);
-  const weights = parityWeights(
-    all.map((h) => h.x),
-    file.k
-  );
+  const xs = all.map((h) => h.x);
+  // With a fresh relay, the old-share weights fold its unknown update in through the dealers' shares.
+  const weights = plan ? freshCheckWeights(xs, file.k, dxs, plan.fresh.x).map((w) => w.w) : parityWeights(xs, file.k);
+  const oldWeights = plan ? freshCheckWeights(xs, file.k, dxs, plan.fresh.x).map((w) => w.wo) : undefined;
   const tags = await Promise.all(
     all.map(async (h, j) => {
-      const a = (await checkInSteps(deps, fileId, h, next, weights[j]!, dxs, key, ranges)) as { tags?: unknown } | null;
+      const extra = { ...freshClaims(h), ...(oldWeights && h !== plan?.fresh ? { wo: oldWeights[j]! } : {}) };
+      const a = (await checkInSteps(deps, fileId, h, next, weights[j]!, dxs, key, ranges, extra)) as { tags?: unknown } | null;
       if (!Array.isArray(a?.tags) || a.tags.length !== weights[j]!.length || !a.tags.every((t) => typeof t === 'string' && /^[A-Za-z0-9_-]{22}$/.test(t))) {
         throw new KofnError('RELAY_BAD_ANSWER', `Storage server ${h.relay.name} sent malformed check tags.`, { details: { relayId: h.relay.id, relayName: h.relay.name } });
       }
@@ -271,7 +301,14 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     // moved to another relay while this renewal ran would have no staged epoch there.
     if (!(await lockFileAtEpoch(tx, fileId, epoch))) return [];
     const current = await tx.select({ relayId: placements.relayId, x: placements.x }).from(placements).where(eq(placements.fileId, fileId));
-    if (current.length !== all.length || !current.every((p) => all.some((h) => h.relay.id === p.relayId && h.x === p.x))) return [];
+    if (current.length !== old.length || !current.every((p) => old.some((h) => h.relay.id === p.relayId && h.x === p.x))) return [];
+    if (plan) {
+      // The leaving relay's placement goes and the fresh relay's comes, in the switch itself: the manifest
+      // names the new set exactly when it serves the epoch the new set holds.
+      await tx.delete(placements).where(and(eq(placements.fileId, fileId), eq(placements.relayId, plan.leaving.relay.id)));
+      await tx.insert(placements).values({ fileId, relayId: plan.fresh.relay.id, x: plan.fresh.x, digestRoot: null, rootEpoch: next });
+      await plan.onSwitch(tx, now);
+    }
     // Digest roots of the staged epoch, per relay (from each relay's prepare answer), recorded with the switch
     // itself: the check and repair compare a renewed share with them.
     for (const [j, h] of all.entries()) {
@@ -287,7 +324,8 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     return 'stale';
   }
   await enqueue(db, DROP_JOB, `${fileId}:${epoch}`, { fileId, epoch, dxs: [] }, new Date(now.getTime() + RENEWAL_GRACE_MS));
-  await record(db, { userId: file.ownerId, operation: 'renew', fileId, fileName: file.name, result: 'ok', detail: `epoch ${next}` });
+  const moved = plan ? `; share moved from ${plan.leaving.relay.name} to ${plan.fresh.relay.name} at a fresh x` : '';
+  await record(db, { userId: file.ownerId, operation: 'renew', fileId, fileName: file.name, result: 'ok', detail: `epoch ${next}${moved}` });
   return 'renewed';
 }
 
