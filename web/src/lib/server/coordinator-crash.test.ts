@@ -7,18 +7,21 @@
  * whole (the check finds the file healthy by recorded roots), every pair of relays rebuilds the file
  * byte-identical through the manifest and through `kofn-recover` of relay folders, and no epoch is mixed.
  * The repair is killed after some ranges were stored, so the job resumes from the progress it noted.
+ * A seeded loop then kills the coordinator at random points of renewals, replacements at a fresh x and
+ * drain moves (the seed is printed; KOFN_CRASH_SEED replays a schedule, KOFN_CRASH_LOOP_TRIALS sizes it).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import postgres from 'postgres';
-import { randomHex, shareChunkLength } from '@kofn/shared';
+import { randomBelow, randomHex, shareChunkLength } from '@kofn/shared';
+import { seededSource } from '@kofn/shared/testing';
 import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
 import { openDatabase, type Database } from './db/index.js';
-import { files, jobs } from './db/schema.js';
+import { files, jobs, placements, relays as relayRows } from './db/schema.js';
 import { createUser } from './auth.js';
 import { ensureSigningKey } from './signing-keys.js';
 import { loadConfig } from './config.js';
@@ -26,9 +29,11 @@ import { UNLICENSED, type License } from './license.js';
 import type { Ctx } from './file-access.js';
 import { manifest } from './files.js';
 import { checkFile } from './health.js';
-import { runOne } from './jobs.js';
+import { enqueue, runOne } from './jobs.js';
 import { enqueueRepair, repairJobHandlers } from './repair.js';
 import { enqueueRenewal, renewalHandlers } from './renewal.js';
+import { enqueueReplacement, replaceHandlers } from './renewal-replace.js';
+import { MOVE_JOB, RELEASE_JOB, lifecycleHandlers } from './relay-lifecycle.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieveWith } from './testing/protect.js';
 import { recover } from './testing/recover.js';
@@ -77,7 +82,8 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
     dbUrl = target.toString();
     database = await openDatabase({ url: dbUrl, migrationsFolder });
     const key = await ensureSigningKey(database.db);
-    relays = await startRelays(database.db, 3);
+    // Three hold each file; the fourth is the spare a replacement or a drain move goes to.
+    relays = await startRelays(database.db, 4);
     const config = loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600' });
     const user = await createUser(database.db, { email: 'alice@x.test', displayName: 'Alice', password: 'password 123', role: 'user' }, 10);
     alice = { db: database.db, user, license, key, config };
@@ -102,6 +108,7 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
     return {
       output: () => out,
       claimed: () => out.includes('"claimed"'),
+      exited: () => proc.exitCode !== null || proc.signalCode !== null,
       kill: async () => {
         process.kill(proc.pid!, 'SIGKILL');
         await exited;
@@ -128,37 +135,45 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
       .update(jobs)
       .set({ lockedUntil: new Date(Date.now() - 1000) })
       .where(eq(jobs.id, job!.id));
-    const handlers = { ...repairJobHandlers(database.db, alice.key, timeouts), ...renewalHandlers({ db: database.db, key: alice.key, timeouts }) };
+    const handlers = survivorHandlers();
     expect(await runOne(database.db, 'survivor', handlers)).toBe(true);
     const [after] = await database.db.select().from(jobs).where(eq(jobs.id, job!.id));
     expect([after?.status, after?.lastError]).toEqual(['done', null]);
+  }
+
+  function survivorHandlers() {
+    const deps = { db: database.db, key: alice.key, timeouts };
+    return { ...repairJobHandlers(database.db, alice.key, timeouts), ...renewalHandlers(deps), ...replaceHandlers(deps), ...lifecycleHandlers({ ...deps, offlineAfterMs: 3_600_000 }) };
   }
 
   async function invariants(name: string, fileId: string): Promise<number> {
     const [f] = await database.db.select().from(files).where(eq(files.id, fileId));
     expect((await checkFile(database.db, alice.key, fileId, timeouts))?.state, `epoch ${f!.epoch} whole on every relay`).toBe('healthy');
     const m = await manifest(alice, fileId);
-    for (const pair of [
-      [0, 1],
-      [0, 2],
-      [1, 2]
-    ]) {
-      const set = m.placements.filter((p) => pair.some((j) => relays[j]!.id === p.relayId));
-      expect(Buffer.from(await retrieveWith({ ...m, placements: set })).equals(data.get(name)!), `manifest, relays ${pair.join('+')}`).toBe(true);
+    // Every pair of the relays the manifest names (a replacement or a move changes which).
+    for (const set of m.placements.flatMap((a, i) => m.placements.slice(i + 1).map((b) => [a, b]))) {
+      const names = set.map((p) => p.name).join('+');
+      expect(Buffer.from(await retrieveWith({ ...m, placements: set })).equals(data.get(name)!), `manifest, relays ${names}`).toBe(true);
       expect(
-        recover(pair.map((j) => relays[j]!.dataDir))
+        recover(set.map((p) => relays.find((r) => r.id === p.relayId)!.dataDir))
           .get(name)
           ?.equals(data.get(name)!),
-        `kofn-recover, relays ${pair.join('+')}`
+        `kofn-recover, relays ${names}`
       ).toBe(true);
     }
     return f!.epoch;
   }
 
-  const put = async (name: string) => {
-    const bytes = randomBytes(SIZE);
+  const put = async (name: string, size = SIZE) => {
+    const bytes = randomBytes(size);
     data.set(name, bytes);
-    return protect(alice, name, bytes, 2);
+    return protect(
+      alice,
+      name,
+      bytes,
+      2,
+      relays.slice(0, 3).map((r) => r.id)
+    );
   };
 
   it('killed mid-deal and mid-prepare of a renewal: the job taken over renews; one epoch, whole, never mixed', async () => {
@@ -201,4 +216,64 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
     for (const [n, ino] of inodes) expect(statSync(join(dir, n)).ino, n).toBe(ino);
     expect(await invariants('repair.bin', fileId)).toBe(0);
   }, 240_000);
+
+  it('a seeded loop of kills at random points of renewals, replacements at a fresh x and drain moves: after each restart the file reads at exactly one epoch, and the job taken over completes', async () => {
+    const seed = Number(process.env.KOFN_CRASH_SEED ?? randomBelow(2 ** 31));
+    const trials = Number(process.env.KOFN_CRASH_LOOP_TRIALS ?? 3);
+    console.log(`coordinator crash loop: seed ${seed}, ${trials} trials (KOFN_CRASH_SEED=${seed} replays this schedule)`);
+    const source = seededSource(seed);
+    const draw = (n: number): number => {
+      const b = new Uint8Array(4);
+      source.fill(b);
+      return new DataView(b.buffer).getUint32(0) % n;
+    };
+    const name = 'loop.bin';
+    const fileId = await put(name, 3 * 1024 * 1024 + 5);
+    for (let t = 0; t < trials; t++) {
+      const held = await database.db.select().from(placements).where(eq(placements.fileId, fileId));
+      const spare = relays.find((r) => !held.some((p) => p.relayId === r.id))!;
+      const leaving = held.sort((a, b) => a.x - b.x)[draw(held.length)]!.relayId;
+      const op = (['renew', 'replace', 'drain'] as const)[draw(3)]!;
+      // The kill lands this long after the doomed coordinator claimed the job: from at once to well past the
+      // steps of a 3 MiB file, so some trials die mid-step and some after the switch or the end.
+      const delayMs = draw(4000);
+      const [before] = await database.db.select().from(files).where(eq(files.id, fileId));
+      if (op === 'renew') await enqueueRenewal(database.db, fileId);
+      if (op === 'replace') expect(await enqueueReplacement(database.db, leaving, spare.id)).toEqual({ queued: 1 });
+      if (op === 'drain') {
+        await database.db.update(relayRows).set({ lifecycle: 'draining', lifecycleAt: new Date() }).where(eq(relayRows.id, leaving));
+        await enqueue(database.db, MOVE_JOB, `${fileId}:${leaving}`, { fileId, relayId: leaving });
+      }
+      const label = `trial ${t} (seed ${seed}): ${op} ${op === 'renew' ? '' : `${relays.find((r) => r.id === leaving)!.name} -> ${spare.name} `}killed ${delayMs} ms after the claim`;
+      const c = coordinator();
+      await until(`${label}: claimed`, () => c.claimed() || c.exited());
+      await new Promise((r) => setTimeout(r, delayMs));
+      const finishedFirst = c.exited();
+      await c.kill().catch(() => undefined);
+      expect(c.claimed(), c.output()).toBe(true);
+      // Right after the crash, before any other coordinator runs: the manifest serves one epoch, read whole.
+      const m = await manifest(alice, fileId);
+      expect([before!.epoch, before!.epoch + 1], label).toContain(m.epoch);
+      expect(Buffer.from(await retrieveWith(m)).equals(data.get(name)!), `${label}: readable after the crash`).toBe(true);
+      const [job] = await database.db.select().from(jobs).where(eq(jobs.lockedBy, 'doomed-coordinator'));
+      if (job?.status === 'running') await takeOver(fileId);
+      else expect([job?.status, finishedFirst || job?.status === 'done'], `${label}: ${c.output()}`).toEqual(['done', true]);
+      await invariants(name, fileId);
+      const after = await database.db.select().from(placements).where(eq(placements.fileId, fileId));
+      if (op !== 'renew') expect(after.some((p) => p.relayId === leaving), `${label}: share moved off`).toBe(false);
+      // Between trials, as the grace period and the administrator would: the left relay's copy is released
+      // and the drained relay is back in service, so any relay may be the spare of the next trial.
+      const handlers = survivorHandlers();
+      for (const r of await database.db
+        .select()
+        .from(jobs)
+        .where(and(eq(jobs.kind, RELEASE_JOB), eq(jobs.status, 'pending')))) {
+        await handlers[RELEASE_JOB]!(r.payload as Record<string, unknown>, r);
+        await database.db.delete(jobs).where(eq(jobs.id, r.id));
+      }
+      if (op === 'drain') await database.db.update(relayRows).set({ lifecycle: 'active', lifecycleAt: new Date() }).where(eq(relayRows.id, leaving));
+      await database.db.delete(jobs).where(eq(jobs.lockedBy, 'survivor'));
+      await database.db.delete(jobs).where(eq(jobs.lockedBy, 'doomed-coordinator'));
+    }
+  }, 600_000);
 });

@@ -11,6 +11,8 @@ import { ensureSigningKey } from '../signing-keys.js';
 import { claim, complete } from '../jobs.js';
 import { repairShare } from '../repair.js';
 import { renewOnce } from '../renewal.js';
+import { REPLACE_JOB, replaceOnce } from '../renewal-replace.js';
+import { MOVE_JOB, moveShare } from '../relay-lifecycle.js';
 
 const [url, stepRaw] = process.argv.slice(2);
 const stepBytes = Number(stepRaw);
@@ -30,6 +32,10 @@ say({ event: 'claimed', kind: job.kind });
 const payload = job.payload as Record<string, unknown>;
 if (job.kind === 'repair-share') {
   await repairShare(database.db, key, String(payload.fileId), String(payload.relayId), timeouts, new Date(), job, stepBytes);
+} else if (job.kind === REPLACE_JOB) {
+  await replaceOnce({ db: database.db, key, timeouts, stepBytes }, { fileId: String(payload.fileId), from: String(payload.from), to: String(payload.to) }, job);
+} else if (job.kind === MOVE_JOB) {
+  await moveShare({ db: database.db, key, timeouts, offlineAfterMs: 3_600_000 }, String(payload.fileId), String(payload.relayId), job);
 } else {
   await renewOnce({ db: database.db, key, timeouts, stepBytes }, String(payload.fileId), Number(payload.epoch), job);
 }
