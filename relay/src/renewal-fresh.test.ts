@@ -111,7 +111,12 @@ function pointAt(file: StoredFile, shares: Uint8Array[], at: number): Uint8Array
   const xs = file.xs.slice(0, file.k);
   const lambda = freshCoefficients(xs, at);
   const out = new Uint8Array(shares[0]!.length - HEADER_BYTES);
-  shares.forEach((s, j) => xorInto(out, s.subarray(HEADER_BYTES).map((v) => gfMul(v, lambda[j]!))));
+  shares.forEach((s, j) =>
+    xorInto(
+      out,
+      s.subarray(HEADER_BYTES).map((v) => gfMul(v, lambda[j]!))
+    )
+  );
   return out;
 }
 
@@ -210,11 +215,7 @@ describe.each<[StorageKind, number, number]>([
       }
       expect(chiSquare(acc)).toBeLessThan(CHI_BOUND);
     }
-    const point = pointAt(
-      file,
-      await Promise.all(file.xs.slice(0, k).map((_, j) => readShare(cluster, cluster.relays[j]!, file.fileId, i, 0))),
-      FX
-    );
+    const point = pointAt(file, await Promise.all(file.xs.slice(0, k).map((_, j) => readShare(cluster, cluster.relays[j]!, file.fileId, i, 0))), FX);
     const newBody = (await readShare(cluster, plan.spare, file.fileId, i, 1)).subarray(HEADER_BYTES);
     const sum = new Uint8Array(newBody.length);
     for (const part of inbox) xorInto(sum, part[i]!);
@@ -272,7 +273,13 @@ describe.each<[StorageKind, number, number]>([
     const plan = planFor(cluster, file, 1);
     const dealer = plan.members.find((m) => m.x === plan.dxs[0])!.relay;
     const receivers = await Promise.all(
-      plan.members.map(async (m) => ({ x: m.x, id: m.relay.id, name: m.relay.name, url: m.relay.url, token: await mint(cluster, m.relay, file.fileId, 'renew_put', { ep: 1, dx: plan.dxs[0], max: 1 << 20 }) }))
+      plan.members.map(async (m) => ({
+        x: m.x,
+        id: m.relay.id,
+        name: m.relay.name,
+        url: m.relay.url,
+        token: await mint(cluster, m.relay, file.fileId, 'renew_put', { ep: 1, dx: plan.dxs[0], max: 1 << 20 })
+      }))
     );
     const deal = async (extra: Record<string, unknown>) =>
       codeOf(client(dealer, await mint(cluster, dealer, file.fileId, 'renew_deal', { ep: 1, rh: receiversHash(receivers), ...extra })).renewalStep(file.fileId, 1, 'deal', { receivers }, 1024));

@@ -515,9 +515,7 @@ async function prepareFresh(store: ChunkStore, fileId: string, epoch: number, fx
   const { from, to } = parseRange(body, last);
   const staged: ChunkInfo[] = [];
   for (let index = from; index <= to; index++) {
-    staged.push(
-      await stageFreshChunk({ readChunk, commitBytes }, store, { target: epochId(fileId, epoch), contribution: (d) => contributionId(fileId, epoch, d) }, { index, epoch, fx }, dealers)
-    );
+    staged.push(await stageFreshChunk({ readChunk, commitBytes }, store, { target: epochId(fileId, epoch), contribution: (d) => contributionId(fileId, epoch, d) }, { index, epoch, fx }, dealers));
   }
   return staged;
 }

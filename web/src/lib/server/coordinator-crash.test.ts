@@ -29,7 +29,7 @@ import { UNLICENSED, type License } from './license.js';
 import type { Ctx } from './file-access.js';
 import { manifest } from './files.js';
 import { checkFile } from './health.js';
-import { enqueue, runOne } from './jobs.js';
+import { enqueue, runOne, type JobHandler } from './jobs.js';
 import { enqueueRepair, repairJobHandlers } from './repair.js';
 import { enqueueRenewal, renewalHandlers } from './renewal.js';
 import { enqueueReplacement, replaceHandlers } from './renewal-replace.js';
@@ -141,7 +141,7 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
     expect([after?.status, after?.lastError]).toEqual(['done', null]);
   }
 
-  function survivorHandlers() {
+  function survivorHandlers(): Record<string, JobHandler> {
     const deps = { db: database.db, key: alice.key, timeouts };
     return { ...repairJobHandlers(database.db, alice.key, timeouts), ...renewalHandlers(deps), ...replaceHandlers(deps), ...lifecycleHandlers({ ...deps, offlineAfterMs: 3_600_000 }) };
   }
@@ -256,19 +256,25 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
       expect([before!.epoch, before!.epoch + 1], label).toContain(m.epoch);
       expect(Buffer.from(await retrieveWith(m)).equals(data.get(name)!), `${label}: readable after the crash`).toBe(true);
       const [job] = await database.db.select().from(jobs).where(eq(jobs.lockedBy, 'doomed-coordinator'));
+      console.log(`${label}: ${job?.status === 'running' ? `killed mid-job at epoch ${m.epoch}, taken over` : 'the job had finished'}`);
       if (job?.status === 'running') await takeOver(fileId);
       else expect([job?.status, finishedFirst || job?.status === 'done'], `${label}: ${c.output()}`).toEqual(['done', true]);
       await invariants(name, fileId);
       const after = await database.db.select().from(placements).where(eq(placements.fileId, fileId));
-      if (op !== 'renew') expect(after.some((p) => p.relayId === leaving), `${label}: share moved off`).toBe(false);
+      if (op !== 'renew')
+        expect(
+          after.some((p) => p.relayId === leaving),
+          `${label}: share moved off`
+        ).toBe(false);
       // Between trials, as the grace period and the administrator would: the left relay's copy is released
       // and the drained relay is back in service, so any relay may be the spare of the next trial.
-      const handlers = survivorHandlers();
-      for (const r of await database.db
+      const release: JobHandler = survivorHandlers()[RELEASE_JOB]!;
+      const releases = await database.db
         .select()
         .from(jobs)
-        .where(and(eq(jobs.kind, RELEASE_JOB), eq(jobs.status, 'pending')))) {
-        await handlers[RELEASE_JOB]!(r.payload as Record<string, unknown>, r);
+        .where(and(eq(jobs.kind, RELEASE_JOB), eq(jobs.status, 'pending')));
+      for (const r of releases) {
+        await release(r.payload as Record<string, unknown>, r);
         await database.db.delete(jobs).where(eq(jobs.id, r.id));
       }
       if (op === 'drain') await database.db.update(relayRows).set({ lifecycle: 'active', lifecycleAt: new Date() }).where(eq(relayRows.id, leaving));

@@ -132,7 +132,13 @@ async function prepareInSteps(
   for (const [from, to] of ranges) {
     const answers = await Promise.all(
       all.map((h) =>
-        client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs, ...freshClaims(h) }), deps.timeouts).renewalStep(fileId, next, 'prepare', { from, to }, 1024 + 160 * (to - from + 1))
+        client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_prepare', { ep: next, dxs, ...freshClaims(h) }), deps.timeouts).renewalStep(
+          fileId,
+          next,
+          'prepare',
+          { from, to },
+          1024 + 160 * (to - from + 1)
+        )
       )
     );
     answers.forEach((a, j) => {
