@@ -235,6 +235,22 @@ describe('POST prepare (renew_prepare), POST check (renew_check), DELETE epoch (
     await expectCode(await post(`${FID}/epochs/1/check`, await checkToken({ w: undefined }), { key: KEY }), 401, 'TOKEN_INVALID');
   });
 
+  it('fresh x claims (a relay replaced at a fresh x): malformed fx or wo, or fx on another op -> 401; a fresh prepare where the epoch before is held -> 409; a fresh check with nothing staged -> 409', async () => {
+    await expectCode(await post(`${FID}/epochs/1/check`, await checkToken({ fx: 0 }), { key: KEY }), 401, 'TOKEN_INVALID');
+    await expectCode(await post(`${FID}/epochs/1/check`, await checkToken({ fx: 256 }), { key: KEY }), 401, 'TOKEN_INVALID');
+    await expectCode(await post(`${FID}/epochs/1/check`, await checkToken({ wo: [1, 2] }), { key: KEY }), 401, 'TOKEN_INVALID');
+    await expectCode(await post(`${FID}/epochs/1/check`, await checkToken({ wo: [300] }), { key: KEY }), 401, 'TOKEN_INVALID');
+    const del = await signer.mint({ fid: FID, op: 'renew_drop', ep: 1, dxs: [7, 9], fx: 5 });
+    await expectCode(await app.request(`/v1/files/${FID}/epochs/1`, { method: 'DELETE', headers: { Authorization: `Bearer ${del}` } }), 401, 'TOKEN_INVALID');
+    // This relay holds epoch 0 of FID: it never takes a fresh share of it (two points of one polynomial).
+    await expectCode(await post(`${FID}/epochs/1/prepare`, await prep({ fx: 200, chunks: [0, 1] }), {}), 409, 'CONFLICT');
+    expect(await store.list(epochId(FID, 1))).toEqual([]);
+    // A fresh relay's check with nothing dealt or staged -> 409, never a 5xx.
+    const fresh = newFileId();
+    const tok = await signer.mint({ fid: fresh, op: 'renew_check', ep: 1, w: [1], wo: [0], dxs: [7, 9], fx: 200, chunks: [0, 1] });
+    await expectCode(await post(`${fresh}/epochs/1/check`, tok, { key: KEY }), 409, 'RENEWAL_INCOMPLETE');
+  });
+
   it('drop: wrong epoch -> 403; a drop token cannot act on another file -> 403; happy drop removes contributions', async () => {
     const drop = (over: Record<string, unknown> = {}) => signer.mint({ fid: FID, op: 'renew_drop', ep: 1, dxs: [7, 9], ...over });
     const del = async (path: string, token: string) => app.request(`/v1/files/${path}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });
