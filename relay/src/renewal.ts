@@ -407,7 +407,9 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       if (fresh) addLagrangeTerm(subShares[fresh.at]!, own.bytes.subarray(HEADER_BYTES), fresh.lambda);
       const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
       await Promise.all(
-        clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!), undefined, withPads?.[j]!.toString('base64url')))
+        // The deal request's signal: a coordinator that dies mid-deal (its connection closes) stops this dealer, so
+        // no contribution of the dead attempt lands after the next attempt dropped the half-made epoch.
+        clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!), c.req.raw.signal, withPads?.[j]!.toString('base64url')))
       );
       for (const s of subShares) s.fill(0);
       // Not before: the parsed header's file id is a view into these bytes.
@@ -431,7 +433,13 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const chunks = await previous(fileId, epoch);
     const { from, to } = parseRange(rangeBody, lastIndex(chunks));
     const staged: ChunkInfo[] = [];
-    for (const info of chunks) if (info.index >= from && info.index <= to) staged.push(await stageChunk(store, fileId, epoch, info.index, dealers));
+    for (const info of chunks) {
+      if (info.index < from || info.index > to) continue;
+      // A coordinator that died mid-prepare (its connection closed) stops this walk at the next chunk: a staged
+      // chunk of the dead attempt must not land after the next attempt dropped the half-made epoch.
+      if (c.req.raw.signal.aborted) throw new KofnError('UNAVAILABLE', 'The coordinator went away during the prepare.');
+      staged.push(await stageChunk(store, fileId, epoch, info.index, dealers));
+    }
     return c.json({ chunks: staged });
   });
 
