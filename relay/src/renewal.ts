@@ -128,6 +128,18 @@ class PartialTags {
   }
 }
 
+/** At most this many chunks per range drop (a deal range is at most 16 MiB of share chunks: step-ranges.ts). */
+const MAX_DROP_RANGE = 65_536;
+
+/** The optional `from`/`to` of a contribution drop: both or neither, indexes, from <= to, bounded. */
+function contributionRange(from: string | undefined, to: string | undefined): { from: number; to: number } | undefined {
+  if (from === undefined && to === undefined) return undefined;
+  const f = from === undefined ? undefined : parseChunkIndex(from);
+  const t = to === undefined ? undefined : parseChunkIndex(to);
+  if (f === undefined || t === undefined || f > t || t - f >= MAX_DROP_RANGE) throw new KofnError('BAD_REQUEST', `"from" and "to" expected chunk indexes, from <= to, at most ${MAX_DROP_RANGE} chunks.`);
+  return { from: f, to: t };
+}
+
 /** The last chunk index of a listing (chunk 0 is the metadata record; every index up to it is present). */
 function lastIndex(chunks: ReadonlyArray<{ index: number }>): number {
   return chunks.reduce((m, c) => Math.max(m, c.index), 0);
@@ -502,6 +514,16 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const epoch = parseEpoch(c.req.param('epoch'), 0);
     const cap = await authorize(c.req.header('authorization'), 'renew_drop', fileId);
     requireEpoch(cap, epoch);
+    // A range (renewal resumed by range after a coordinator restart): only the dealers' contributions to those
+    // chunks go, a deal range cut midway; less than the whole drop the token allows.
+    const range = contributionRange(c.req.query('from'), c.req.query('to'));
+    if (range) {
+      let dropped = 0;
+      for (const d of cap.dxs ?? []) for (let i = range.from; i <= range.to; i++) if (await store.delete(contributionId(fileId, epoch, d), i)) dropped++;
+      // Chunk 0 carries the check pads; its re-deal sends a fresh set, which must not meet the old one.
+      if (range.from === 0) pads.forget(fileId, epoch, cap.dxs ?? []);
+      return c.json({ deleted: dropped });
+    }
     let deleted = await store.deleteFile(epochId(fileId, epoch));
     for (const d of cap.dxs ?? []) deleted += await store.deleteFile(contributionId(fileId, epoch, d));
     pads.forget(fileId, epoch, cap.dxs ?? []);

@@ -306,6 +306,18 @@ export class RelayClient {
     });
   }
 
+  /**
+   * Renewal resumed by range (#15, renewal.md "Resuming by range"): deletes only the contributions the token's
+   * dealers made to chunks `from`..`to` of epoch `epoch` (a deal range cut midway), nothing staged.
+   */
+  dropContributions(fileId: string, epoch: number, from: number, to: number, signal?: AbortSignal): Promise<number> {
+    return this.send({ op: 'renew_drop', method: 'DELETE', path: `/v1/files/${fileId}/epochs/${epoch}?from=${from}&to=${to}` }, signal, async (res, d) => {
+      const a = (await this.readJson(res, d, MAX_JSON_ANSWER_BYTES)) as { deleted?: unknown } | null;
+      if (!isIndex(a?.deleted)) throw this.badAnswer('a malformed answer to a drop');
+      return a.deleted;
+    });
+  }
+
   /** Runs `req` with retries; `read` turns a 2xx (or an `accept`ed status) answer into the result. */
   private async send<T>(req: Request, signal: AbortSignal | undefined, read: (res: Response, d: Deadline) => Promise<T>, accept: number[] = []): Promise<T> {
     let refresh = false;

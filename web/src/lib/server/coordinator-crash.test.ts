@@ -121,7 +121,7 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
    * the dead coordinator's database sessions must be gone: a statement it sent just before the kill (a lease
    * extension) still runs on the server and would land after this test's change of the lease.
    */
-  async function takeOver(fileId: string): Promise<void> {
+  async function takeOver(fileId: string, onDeal?: (range: readonly [number, number]) => void): Promise<void> {
     for (let i = 0; i < 300; i++) {
       doomedSessions = Number((await admin.unsafe(`select count(*)::int as n from pg_stat_activity where application_name = 'doomed-coordinator'`))[0]!.n);
       if (doomedSessions === 0) break;
@@ -139,14 +139,14 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
       .update(jobs)
       .set({ lockedUntil: new Date(Date.now() - 1000) })
       .where(eq(jobs.id, job!.id));
-    const handlers = survivorHandlers();
+    const handlers = survivorHandlers(onDeal);
     expect(await runOne(database.db, 'survivor', handlers)).toBe(true);
     const [after] = await database.db.select().from(jobs).where(eq(jobs.id, job!.id));
     expect([after?.status, after?.lastError]).toEqual(['done', null]);
   }
 
-  function survivorHandlers(): Record<string, JobHandler> {
-    const deps = { db: database.db, key: alice.key, timeouts };
+  function survivorHandlers(onDeal?: (range: readonly [number, number]) => void): Record<string, JobHandler> {
+    const deps = { db: database.db, key: alice.key, timeouts, stepBytes: STEP, ...(onDeal ? { onDeal } : {}) };
     return { ...repairJobHandlers(database.db, alice.key, timeouts), ...renewalHandlers(deps), ...replaceHandlers(deps), ...lifecycleHandlers({ ...deps, offlineAfterMs: 3_600_000 }) };
   }
 
@@ -197,6 +197,35 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
       await takeOver(fileId);
       expect(await invariants(name, fileId)).toBe(1);
     }
+  }, 240_000);
+
+  it('killed after some deal ranges of a renewal: the job taken over resumes from the last completed range, not from the start', async () => {
+    await database.db.delete(jobs);
+    const name = 'renew-resume.bin';
+    const fileId = await put(name);
+    const [f] = await database.db.select().from(files).where(eq(files.id, fileId));
+    await enqueueRenewal(database.db, fileId);
+    const c = coordinator();
+    // The recorded point: the doomed coordinator noted three deal ranges done (one chunk each here).
+    const dealtNoted = async (): Promise<number> => {
+      const [j] = await database.db.select().from(jobs).where(eq(jobs.kind, RENEW_JOB));
+      return (j?.payload as { resume?: { next?: number } } | undefined)?.resume?.next ?? 0;
+    };
+    const end = Date.now() + 180_000;
+    while ((await dealtNoted()) < 3) {
+      if (Date.now() > end) throw new Error(`never saw three deal ranges noted: ${c.output()}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await c.kill();
+    expect(c.claimed(), c.output()).toBe(true);
+    const dealt = await dealtNoted();
+    expect(dealt).toBeGreaterThanOrEqual(3);
+    const dealtRanges: Array<readonly [number, number]> = [];
+    await takeOver(fileId, (range) => dealtRanges.push(range));
+    // Resumed: the survivor dealt only the ranges after the noted ones (the cut one again, after dropping its
+    // contributions), never range 0; one chunk per range here, so range r is chunk r.
+    expect(dealtRanges.map(([from]) => from)).toEqual(Array.from({ length: f!.chunkCount + 1 - dealt }, (_, i) => dealt + i));
+    expect(await invariants(name, fileId)).toBe(1);
   }, 240_000);
 
   it('killed after some ranges of a repair were stored: the job taken over resumes from its progress and verifies', async () => {

@@ -17,6 +17,8 @@ import type { Holder } from './renewal.js';
 export interface Replacement {
   from: string;
   to: string;
+  /** The fresh x a run before a coordinator restart chose (renewal-resume.ts); drawn when absent or no longer free. */
+  x?: number;
 }
 
 export interface FreshPlan {
@@ -52,7 +54,7 @@ export async function freshPlan(db: Db, file: typeof files.$inferSelect, old: Ho
   const fresh: Holder = {
     relay: { id: target.id, name: target.name, url: target.url },
     // Fresh: none of the file's x, the leaving relay's included (the same x is the drain's route).
-    x: freshX(old.map((h) => h.x))
+    x: replace.x !== undefined && replace.x >= 1 && replace.x <= 255 && !old.some((h) => h.x === replace.x) ? replace.x : freshX(old.map((h) => h.x))
   };
   return {
     all: [...continuing, fresh].sort((a, b) => a.x - b.x),

@@ -12,7 +12,8 @@ import type { Db } from './db/index.js';
 import { files, placements, relays } from './db/schema.js';
 import { enqueue, type JobHandler } from './jobs.js';
 import { RELEASE_JOB } from './relay-lifecycle.js';
-import { RENEWAL_GRACE_MS, renewOnce, type RenewalDeps } from './renewal.js';
+import { RENEWAL_GRACE_MS, RENEWAL_LEASE_MS, renewOnce, type RenewalDeps } from './renewal.js';
+import { forgetProgress } from './renewal-resume.js';
 
 export const REPLACE_JOB = 'renew-replace';
 
@@ -79,7 +80,12 @@ export async function replaceOnce(deps: RenewalDeps, payload: { fileId: string; 
 export function replaceHandlers(deps: RenewalDeps): Record<string, JobHandler> {
   return {
     [REPLACE_JOB]: async (payload, job) => {
-      await replaceOnce(deps, { fileId: String(payload.fileId), from: String(payload.from), to: String(payload.to) }, job);
+      try {
+        await replaceOnce(deps, { fileId: String(payload.fileId), from: String(payload.from), to: String(payload.to) }, job);
+      } catch (err) {
+        await forgetProgress(deps.db, job, RENEWAL_LEASE_MS, err);
+        throw err;
+      }
     }
   };
 }

@@ -33,6 +33,7 @@ import { record } from './history.js';
 import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { freshPlan, type Replacement } from './renewal-fresh.js';
+import { forgetProgress, notedProgress, noteProgress, rangesFrom, resumeFrom } from './renewal-resume.js';
 
 export const RENEW_JOB = 'renew-file';
 export const DROP_JOB = 'renew-drop';
@@ -84,6 +85,8 @@ export interface RenewalDeps {
   now?: () => Date;
   /** Share bytes per deal, prepare and check request (default STEP_SHARE_BYTES; tests lower it). */
   stepBytes?: number;
+  /** Called before each deal range (tests: which ranges a resumed renewal deals). */
+  onDeal?: (range: ChunkRange) => void;
 }
 
 /** Drops epoch `epoch` of a file on every holder (and the contributions of `dealers`); throws naming those not reached. */
@@ -99,6 +102,15 @@ async function dropEverywhere(deps: RenewalDeps, fileId: string, all: Holder[], 
     })
   );
   if (missed.length) throw new KofnError('RELAYS_OFFLINE', `Epoch ${epoch} not yet dropped on: ${missed.join(', ')}`);
+}
+
+/** Drops only the dealers' contributions to one range of chunks of `epoch` on every holder (a deal range cut midway). */
+async function dropDealRange(deps: RenewalDeps, fileId: string, all: Holder[], epoch: number, dealers: number[], [from, to]: ChunkRange): Promise<void> {
+  // A relay drops at most 65,536 chunks per request (relay/src/renewal.ts MAX_DROP_RANGE).
+  for (let at = from; at <= to; at += 65_536) {
+    const end = Math.min(to, at + 65_535);
+    await Promise.all(all.map((h) => client(h, () => mint(deps.key, h.relay.id, fileId, 'renew_drop', { ep: epoch, dxs: dealers }), deps.timeouts).dropContributions(fileId, epoch, at, end)));
+  }
 }
 
 async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Holder, next: number, [from, to]: ChunkRange, fresh?: { fx: number; dxs: number[] }): Promise<void> {
@@ -237,7 +249,10 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   if (old.length !== file.n) throw new KofnError('RENEWAL_INCOMPLETE', 'The file has fewer placements than shares.');
   // A replacement (renewal.md, "Replacing a relay at a fresh x"): the new set is the old one without the
   // leaving relay, with the fresh one at a fresh x; the dealers are k relays that keep their share.
-  const plan = replace ? await freshPlan(db, file, old, replace) : undefined;
+  // A renewal the job began before a coordinator restart resumes from its noted deal range (renewal-resume.ts),
+  // with the same dealers and the same fresh x.
+  const noted = notedProgress(job, epoch);
+  const plan = replace ? await freshPlan(db, file, old, { ...replace, ...(noted?.fx !== undefined ? { x: noted.fx } : {}) }) : undefined;
   if (plan === null) return 'stale';
   const all = plan?.all ?? old;
   // k dealers suffice (renewal.md step 1): at most k-1 relays are corrupt, so one dealer is honest.
@@ -247,14 +262,17 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   // The fresh relay has no share of epoch e to list: its prepare and check walk the token's chunk range.
   const freshClaims = (h: Holder): { fx?: number; chunks?: [number, number] } => (h === plan?.fresh ? { fx: plan.fresh.x, chunks: [0, file.chunkCount] } : {});
   await keepLease();
-  await dropEverywhere(deps, fileId, all, next, dxs);
-
   // Every step walks the file one range of chunks per request (#16, long silent steps: step-ranges.ts), so
   // no request is silent long enough for a relay's idle cut, and the lease is held between ranges.
   const ranges = chunkRanges(file.chunkCount, shareChunkLength(Math.max(file.chunkSize, 1340)), deps.stepBytes);
-  for (const range of ranges) {
+  const resumeAt = resumeFrom(noted, dxs, plan?.fresh.x, file.chunkCount);
+  if (resumeAt === 0) await dropEverywhere(deps, fileId, all, next, dxs);
+  // The range cut midway left some receivers with a contribution to some of its chunks: those go first.
+  else if (resumeAt <= file.chunkCount) await dropDealRange(deps, fileId, all, next, dxs, [resumeAt, file.chunkCount]);
+  for (const range of rangesFrom(ranges, resumeAt)) {
+    deps.onDeal?.(range);
     await Promise.all(dealers.map((d) => deal(deps, file, all, d, next, range, fresh)));
-    await keepLease();
+    if (job) await noteProgress(db, job, RENEWAL_LEASE_MS, { epoch, dxs, ...(plan ? { fx: plan.fresh.x } : {}), next: range[1] + 1 });
   }
   const prepared = await prepareInSteps(deps, fileId, all, next, dxs, ranges, keepLease, freshClaims);
   const chunks = bodyLengths(prepared, file.chunkCount);
@@ -345,7 +363,12 @@ function extendLease(db: Db, job: JobRow): Promise<void> {
 export function renewalHandlers(deps: RenewalDeps): Record<string, JobHandler> {
   return {
     [RENEW_JOB]: async (payload, job) => {
-      await renewOnce(deps, String(payload.fileId), Number(payload.epoch), job);
+      try {
+        await renewOnce(deps, String(payload.fileId), Number(payload.epoch), job);
+      } catch (err) {
+        await forgetProgress(deps.db, job, RENEWAL_LEASE_MS, err);
+        throw err;
+      }
     },
     [DROP_JOB]: async (payload) => {
       const fileId = String(payload.fileId);
