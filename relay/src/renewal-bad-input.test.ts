@@ -251,6 +251,20 @@ describe('POST prepare (renew_prepare), POST check (renew_check), DELETE epoch (
     await expectCode(await post(`${fresh}/epochs/1/check`, tok, { key: KEY }), 409, 'RENEWAL_INCOMPLETE');
   });
 
+  it('range drop (a renewal resumed by range): malformed, reversed or oversized ranges -> 400; a range drops only those contributions', async () => {
+    const drop = await signer.mint({ fid: FID, op: 'renew_drop', ep: 1, dxs: [13] });
+    const del = (query: string) => app.request(`/v1/files/${FID}/epochs/1?${query}`, { method: 'DELETE', headers: { Authorization: `Bearer ${drop}` } });
+    for (const q of ['from=1', 'to=1', 'from=-1&to=1', 'from=1&to=0', 'from=a&to=1', 'from=0&to=65536', 'from=01&to=2']) await expectCode(await del(q), 400, 'BAD_REQUEST');
+    const put = await renewPut({ dx: 13 });
+    for (const i of [0, 1]) expect((await putContribution(`${FID}/epochs/1/from/13/chunks/${i}`, put, contribution(i, 1))).status).toBe(201);
+    const res = await del('from=1&to=1');
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { deleted: number }).deleted).toBe(1);
+    expect((await store.list(contributionId(FID, 1, 13))).map((c) => c.index)).toEqual([0]);
+    // Epoch 0 is untouched.
+    expect((await store.list(FID)).length).toBe(2);
+  });
+
   it('drop: wrong epoch -> 403; a drop token cannot act on another file -> 403; happy drop removes contributions', async () => {
     const drop = (over: Record<string, unknown> = {}) => signer.mint({ fid: FID, op: 'renew_drop', ep: 1, dxs: [7, 9], ...over });
     const del = async (path: string, token: string) => app.request(`/v1/files/${path}`, { method: 'DELETE', headers: { Authorization: `Bearer ${token}` } });

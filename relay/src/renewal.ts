@@ -136,7 +136,8 @@ function contributionRange(from: string | undefined, to: string | undefined): { 
   if (from === undefined && to === undefined) return undefined;
   const f = from === undefined ? undefined : parseChunkIndex(from);
   const t = to === undefined ? undefined : parseChunkIndex(to);
-  if (f === undefined || t === undefined || f > t || t - f >= MAX_DROP_RANGE) throw new KofnError('BAD_REQUEST', `"from" and "to" expected chunk indexes, from <= to, at most ${MAX_DROP_RANGE} chunks.`);
+  if (f === undefined || t === undefined || f > t || t - f >= MAX_DROP_RANGE)
+    throw new KofnError('BAD_REQUEST', `"from" and "to" expected chunk indexes, from <= to, at most ${MAX_DROP_RANGE} chunks.`);
   return { from: f, to: t };
 }
 
