@@ -69,15 +69,19 @@ class GroupBuffers {
  */
 export class TreeEncoder {
   readonly tree: TreeManifest;
+  /** The relays' x's in output order (treeRelays order), like ShareEncoder's xs. */
+  readonly xs: readonly number[];
   readonly #groups: LocalGroupManifest[];
   readonly #top: ShareEncoder;
   readonly #engine: ShamirEngine;
   readonly #fileId: Uint8Array;
   readonly #epoch: number;
   readonly #groupBufs = new GroupBuffers();
+  #busy = false;
 
   private constructor(opts: TreeEncoderOptions, groups: LocalGroupManifest[], top: ShareEncoder, engine: ShamirEngine) {
     this.tree = opts.tree;
+    this.xs = groups.flatMap((g) => g.relays.map((r) => r.x));
     this.#groups = groups;
     this.#top = top;
     this.#engine = engine;
@@ -102,17 +106,33 @@ export class TreeEncoder {
    * The share chunks of one record: the top split first (K-1 coefficient rows per 64 KiB block), then
    * each group's share split in group order (k_g-1 rows per block): the randomness layout of the vectors.
    */
-  async encode(index: number, flags: number, data: Uint8Array): Promise<Array<Uint8Array<ArrayBuffer>>> {
+  async encode(index: number, flags: number, data: Uint8Array, into?: ReadonlyArray<Uint8Array<ArrayBuffer>>): Promise<Array<Uint8Array<ArrayBuffer>>> {
     const size = HEADER_BYTES + data.length + 16;
+    if (into && (into.length !== this.xs.length || into.some((b) => b.length < size))) {
+      throw new KofnError('INVALID_ARGUMENT', `"into" expected ${this.xs.length} buffers of at least ${size} bytes`);
+    }
+    // One call at a time: the group shares live in buffers reused by the next call.
+    if (this.#busy) throw new Error('TreeEncoder.encode called concurrently');
+    this.#busy = true;
+    try {
+      return await this.#encode(index, flags, data, size, into);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #encode(index: number, flags: number, data: Uint8Array, size: number, into?: ReadonlyArray<Uint8Array<ArrayBuffer>>): Promise<Array<Uint8Array<ArrayBuffer>>> {
     const top = await this.#top.encode(index, flags, data, this.#groupBufs.take(this.#groups.length, size));
     const outs: Array<Uint8Array<ArrayBuffer>> = [];
     this.#groups.forEach((g, gi) => {
       const share = top[gi]!.subarray(HEADER_BYTES);
-      const subs = g.relays.map((r) => {
-        const out = new Uint8Array(HEADER_BYTES + share.length);
-        writeHeader(out, { flags, x: r.x, k: g.k, fileId: this.#fileId, index, epoch: this.#epoch, bodyLength: share.length, group: { x: g.x, k: this.tree.k } });
+      const subs = g.relays.map(() => {
+        const at = outs.length;
+        const out = into ? into[at]!.subarray(0, size) : new Uint8Array(size);
+        outs.push(out);
         return out;
       });
+      g.relays.forEach((r, j) => writeHeader(subs[j]!, { flags, x: r.x, k: g.k, fileId: this.#fileId, index, epoch: this.#epoch, bodyLength: share.length, group: { x: g.x, k: this.tree.k } }));
       this.#engine.splitInto(
         share,
         g.k,
@@ -120,7 +140,6 @@ export class TreeEncoder {
         subs,
         HEADER_BYTES
       );
-      outs.push(...subs);
     });
     return outs;
   }
@@ -129,8 +148,9 @@ export class TreeEncoder {
     return this.encode(0, FLAG_METADATA | (meta.chunkCount === 0 ? FLAG_FINAL : 0), encodeMetadata(meta));
   }
 
-  encodeData(index: number, final: boolean, data: Uint8Array): Promise<Array<Uint8Array<ArrayBuffer>>> {
-    return this.encode(index, final ? FLAG_FINAL : 0, data);
+  /** With `into` (one buffer per relay, at least shareChunkLength(data.length) bytes), writes there (ShareEncoder's contract). */
+  encodeData(index: number, final: boolean, data: Uint8Array, into?: ReadonlyArray<Uint8Array<ArrayBuffer>>): Promise<Array<Uint8Array<ArrayBuffer>>> {
+    return this.encode(index, final ? FLAG_FINAL : 0, data, into);
   }
 
   /** Zeroes plaintext and group shares left in scratch memory. */

@@ -342,8 +342,11 @@ export async function readManifest(db: Db, key: SigningKey, config: CoordinatorC
       location: p.relay.location,
       x: p.x,
       online: isOnline(p.relay.lastHeartbeat, config, now),
-      token: tokens[i]!
-    }))
+      token: tokens[i]!,
+      ...(p.groupX === null ? {} : { groupX: p.groupX })
+    })),
+    // Issue #21: a tree file's manifest tree (retrieval picks K groups and k_g relays in each).
+    ...(file.layout ? { layout: file.layout } : {})
   } satisfies Manifest;
 }
 
