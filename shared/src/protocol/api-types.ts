@@ -172,6 +172,8 @@ export interface FileView {
   /** Only on the owner's list: a renewal in progress or failed. */
   renewal?: { state: 'in_progress' | 'failed'; reason?: string } | null;
   relays: Array<{ relayId: string; name: string; location: string; online: boolean }>;
+  /** Issue #21: a tree file's manifest tree (K, groups with k_g and relays); absent: flat (k of n). */
+  layout?: TreeManifest;
   owner?: { email: string; displayName: string };
   /** From the coordinator's periodic check (issue #16); null until the file's first check. */
   health: { state: FileHealthState; checkedAt: string; shares: Array<{ relayId: string; name: string; state: string; detail: string }> } | null;

@@ -191,6 +191,8 @@ function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig,
     renewalDue: now.getTime() - since > config.renewalMs,
     expired: now.getTime() - since > config.expirationMs,
     relays: where.map((p) => ({ relayId: p.relayId, name: p.name, location: p.location, online: p.online })),
+    // Issue #21: a tree file's layout, for its details (each group and its relays).
+    ...(f.layout ? { layout: f.layout } : {}),
     ...(owner ? { owner } : {})
   };
 }

@@ -10,7 +10,7 @@ import type { Ctx } from '../file-access.js';
 
 export interface Uploaded {
   fileId: string;
-  placements: Array<{ relayId: string; url: string; x: number; token: string }>;
+  placements: Array<{ relayId: string; url: string; x: number; token: string; groupX?: number }>;
   digests: Map<string, string[]>;
   chunks: EncodedChunk[];
 }
