@@ -63,8 +63,9 @@ test('protects 0 B, a small file and a few MiB over 2 of 3 groups, 2 of 3 relays
 
 test('with the whole of cloud A and one relay of cloud B killed, every file is retrieved whole', async () => {
   for (const r of [...stack.relayProcs.slice(0, 3), stack.relayProcs[3]!]) await killRelay(r);
-  await page.reload();
   for (const f of FILES) {
+    // A fresh page for each: the notices of the previous retrieval (servers that did not answer) would cover the next button.
+    await page.reload();
     await page.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), f.name);
     await retrieveThroughUi(page, f.name);
     const t = page

@@ -256,18 +256,38 @@ export class TreeDecoder {
     shareChunks.forEach((chunk, pos) => {
       try {
         const header = parseHeader(chunk);
-        if (!header.group) return reject(pos, new KofnError('BAD_SHARE_FORMAT', 'A flat share was read as part of a multi-level file.'));
-        if (!bytesEqual(header.fileId, expected.fileId)) return reject(pos, new KofnError('MIXED_FILE', 'A share belongs to another file.'));
-        if (header.index !== expected.index) return reject(pos, new KofnError('STREAM_OUT_OF_ORDER', `Expected chunk ${expected.index}, got chunk ${header.index}.`));
-        if (expected.epoch !== undefined && header.epoch !== expected.epoch) return reject(pos, new KofnError('MIXED_EPOCH', `Share is from epoch ${header.epoch}, expected ${expected.epoch}.`));
-        if (expected.k !== undefined && header.group.k !== expected.k) return reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share top threshold differs.'));
+        if (!header.group) {
+          reject(pos, new KofnError('BAD_SHARE_FORMAT', 'A flat share was read as part of a multi-level file.'));
+          return;
+        }
+        if (!bytesEqual(header.fileId, expected.fileId)) {
+          reject(pos, new KofnError('MIXED_FILE', 'A share belongs to another file.'));
+          return;
+        }
+        if (header.index !== expected.index) {
+          reject(pos, new KofnError('STREAM_OUT_OF_ORDER', `Expected chunk ${expected.index}, got chunk ${header.index}.`));
+          return;
+        }
+        if (expected.epoch !== undefined && header.epoch !== expected.epoch) {
+          reject(pos, new KofnError('MIXED_EPOCH', `Share is from epoch ${header.epoch}, expected ${expected.epoch}.`));
+          return;
+        }
+        if (expected.k !== undefined && header.group.k !== expected.k) {
+          reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share top threshold differs.'));
+          return;
+        }
         const gk = groupKs?.get(header.group.x);
-        if (gk !== undefined && gk !== header.k) return reject(pos, new KofnError('BAD_SHARE_FORMAT', "Share's group or group threshold differs from the file's metadata chunk."));
+        if (gk !== undefined && gk !== header.k) {
+          reject(pos, new KofnError('BAD_SHARE_FORMAT', "Share's group or group threshold differs from the file's metadata chunk."));
+          return;
+        }
         const sub: Sub = { pos, header: header as Sub['header'], body: chunk.subarray(HEADER_BYTES) };
         byGroup.set(header.group.x, [...(byGroup.get(header.group.x) ?? []), sub]);
-        return undefined;
       } catch (err) {
-        return reject(pos, hasErrorCode(err) ? new KofnError(err.code, err.message) : new KofnError('BAD_SHARE_FORMAT', 'Unreadable share.'));
+        {
+          reject(pos, hasErrorCode(err) ? new KofnError(err.code, err.message) : new KofnError('BAD_SHARE_FORMAT', 'Unreadable share.'));
+          return;
+        }
       }
     });
     const candidates: Candidate[] = [];

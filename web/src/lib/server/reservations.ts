@@ -91,7 +91,8 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
   // ---- multi-level hook (issue #21): a layout replaces k and relays ----
   if (input.layout !== undefined) {
     if (input.relays !== undefined) throw new KofnError('LAYOUT_INVALID', 'Give either "layout" or "relays", not both.');
-    if (input.k !== undefined && input.k !== (input.layout as { k?: unknown } | null)?.k) throw new KofnError('LAYOUT_INVALID', '"k" must be absent or equal to the layout\'s number of groups needed.');
+    const layoutK = typeof input.layout === 'object' && input.layout !== null ? (input.layout as Record<string, unknown>).k : undefined;
+    if (input.k !== undefined && input.k !== layoutK) throw new KofnError('LAYOUT_INVALID', '"k" must be absent or equal to the layout\'s number of groups needed.');
     const tree = checkTreeLayout(ctx, input.layout, all, now);
     return { name, size, type, k: tree.layout.k, chosen: tree.chosen, folderId, onConflict: choice, tree };
   }

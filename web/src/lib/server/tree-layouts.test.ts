@@ -61,7 +61,11 @@ describeDatabases('multi-level layouts on $name with nine real relays', ({ open 
     await removeFile(fx.alice, u.fileId);
     const handlers = jobHandlers(fx.database.db, fx.alice.key);
     while (await runOne(fx.database.db, 'test', handlers));
-    for (const r of fx.relays) expect(chunksOn(r).filter((c) => c.startsWith(u.fileId)), r.name).toEqual([]);
+    for (const r of fx.relays)
+      expect(
+        chunksOn(r).filter((c) => c.startsWith(u.fileId)),
+        r.name
+      ).toEqual([]);
   });
 
   it('refuses each bad layout with its code, as a 400, and stores nothing', async () => {
@@ -117,7 +121,11 @@ describeDatabases('multi-level layouts on $name with nine real relays', ({ open 
     const data = randomBytes(2500);
     const u = await uploadTree(fx.alice, 'no-renewal.bin', data, layout());
     await commitFile(fx.alice, u.fileId, { roots: await roots(u) });
-    const held = fx.relays.map((r) => chunksOn(r).filter((c) => c.startsWith(u.fileId)).sort());
+    const held = fx.relays.map((r) =>
+      chunksOn(r)
+        .filter((c) => c.startsWith(u.fileId))
+        .sort()
+    );
     expect(await renewOnce({ db: fx.database.db, key: fx.alice.key }, u.fileId, 0)).toBe('stale');
     expect(await errorCode(renewNow(fx.alice, u.fileId))).toBe('LAYOUT_NOT_SUPPORTED');
     // Far in the future every flat file is due; the tree file is never queued.
@@ -125,7 +133,13 @@ describeDatabases('multi-level layouts on $name with nine real relays', ({ open 
     const queued = await fx.database.db.select().from(jobs).where(eq(jobs.kind, 'renew-file'));
     expect(queued.some((j) => (j.payload as { fileId?: string }).fileId === u.fileId)).toBe(false);
     expect(await repairShare(fx.database.db, fx.alice.key, u.fileId, ids()[0]!)).toBe('nothing');
-    expect(fx.relays.map((r) => chunksOn(r).filter((c) => c.startsWith(u.fileId)).sort())).toEqual(held);
+    expect(
+      fx.relays.map((r) =>
+        chunksOn(r)
+          .filter((c) => c.startsWith(u.fileId))
+          .sort()
+      )
+    ).toEqual(held);
     const [row] = await fx.database.db.select().from(files).where(eq(files.id, u.fileId));
     expect(row!.epoch).toBe(0);
     expect(Buffer.from(await retrieveTree(fx.alice, u.fileId, ids().slice(0, 6))).equals(data)).toBe(true);

@@ -98,7 +98,11 @@ class TransferManager {
    * and only when every file of it is protected moves the old folder to the trash (restorable) and takes
    * its name, so a drop that fails half way leaves the old folder where it was.
    */
-  async protectFolders(dropped: DroppedFolder[], sharing: { k: number; relays: string[]; layout?: LayoutRequest }, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<void> {
+  async protectFolders(
+    dropped: DroppedFolder[],
+    sharing: { k: number; relays: string[]; layout?: LayoutRequest },
+    place: { folderId?: string | null; onConflict?: OnNameConflict } = {}
+  ): Promise<void> {
     const parentId = place.folderId ?? null;
     for (const folder of dropped) {
       try {
