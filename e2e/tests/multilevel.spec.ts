@@ -2,7 +2,8 @@
  * Multi-level sharing in the browser (issue #21), on a stack of its own with nine relays in three groups
  * ("cloud A", "cloud B", "cloud C", set by the administrator through the API): the protect settings offer
  * the preset "3 groups, any 2; 2 of 3 storage servers in each", the browser splits both levels in its
- * workers and uploads a sub-share to every relay; each file's row shows its tree. Then the whole of
+ * workers and uploads a sub-share to every relay (0 B, 1000 B, 3 MiB + 5 B and 64 MiB); each file's row
+ * shows its tree. Then the whole of
  * cloud A and one relay of cloud B are killed (SIGKILL), and every file is retrieved whole from cloud B's
  * two other relays and cloud C.
  */
@@ -19,7 +20,8 @@ let page: Page;
 const FILES = [
   ['ml-0B.bin', 0],
   ['ml-small.bin', 1000],
-  ['ml-3MiB.bin', 3 * 1024 * 1024 + 5]
+  ['ml-3MiB.bin', 3 * 1024 * 1024 + 5],
+  ['ml-64MiB.bin', 64 * 1024 * 1024]
 ].map(([name, size]) => ({ name: name as string, file: makeFile(name as string, size as number) }));
 
 test.beforeAll(async ({ browser }) => {
@@ -44,7 +46,7 @@ test.afterAll(async () => {
   await stack?.stop();
 });
 
-test('protects 0 B, a small file and a few MiB over 2 of 3 groups, 2 of 3 relays in each; each row shows the tree', async () => {
+test('protects 0 B, a small file, a few MiB and 64 MiB over 2 of 3 groups, 2 of 3 relays in each; each row shows the tree', async () => {
   await ready(page);
   await page.getByTestId('layout-mode').selectOption('groups');
   await expect(page.getByTestId('layout-preset')).toHaveText('3 groups, any 2; 2 of 3 storage servers in each');
@@ -80,7 +82,7 @@ test('with the whole of cloud A and one relay of cloud B killed, every file is r
 test('with a second relay of cloud B killed too, fewer than 2 groups remain: retrieval fails clearly and saves nothing', async () => {
   await killRelay(stack.relayProcs[4]!);
   await page.reload();
-  const f = FILES[2]!;
+  const f = FILES[2]!; // 3 MiB
   await page.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), f.name);
   await retrieveThroughUi(page, f.name);
   const t = page

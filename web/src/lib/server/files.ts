@@ -85,7 +85,15 @@ async function markCommitted(ctx: Ctx, verified: Array<{ file: FileRow; checked:
     }
   });
   for (const { file } of verified) {
-    if (done.has(file.id)) await record(ctx.db, { userId: ctx.user.id, operation: 'protect', fileId: file.id, fileName: file.name, result: 'ok', detail: `${file.k} of ${file.n}` });
+    if (done.has(file.id))
+      await record(ctx.db, {
+        userId: ctx.user.id,
+        operation: 'protect',
+        fileId: file.id,
+        fileName: file.name,
+        result: 'ok',
+        detail: file.layout ? `${file.k} of ${file.layout.groups.length} groups, ${file.n} storage servers` : `${file.k} of ${file.n}`
+      });
   }
   return done;
 }
