@@ -15,6 +15,7 @@ import { files, jobs, placements, relays } from './db/schema.js';
 import { commitFile, manifest, removeFile } from './files.js';
 import { reserveFile } from './reservations.js';
 import { errorResponse } from './http.js';
+import { listHistory } from './history.js';
 import { runOne } from './jobs.js';
 import { jobHandlers } from './maintenance.js';
 import { renewNow, renewOnce, scheduleRenewals } from './renewal.js';
@@ -42,6 +43,7 @@ describeDatabases('multi-level layouts on $name with nine real relays', ({ open 
     expect(u.placements.map((p) => p.relayId)).toEqual(ids());
     expect(u.placements.every((p) => typeof p.token === 'string' && p.groupX !== undefined)).toBe(true);
     await commitFile(fx.alice, u.fileId, { roots: await roots(u) });
+    expect((await listHistory(fx.database.db, fx.alice.user.id))[0]).toMatchObject({ operation: 'protect', fileName: `tree-${size}.bin`, detail: '2 of 3 groups, 9 storage servers' });
     const m = await manifest(fx.alice, u.fileId);
     expect(m.k).toBe(2);
     expect(m.n).toBe(9);
