@@ -52,7 +52,9 @@ describe('parseHeader', () => {
   it.each([
     ['shorter than a header', chunk().subarray(0, HEADER_BYTES - 1), 'BAD_SHARE_FORMAT', 'Share chunk shorter than its header.'],
     ['bad magic', edit(3, 0x4d), 'BAD_SHARE_FORMAT', 'Not a kofn share chunk (bad magic).'],
-    ['unknown version', edit(4, 3), 'BAD_SHARE_FORMAT', 'Unsupported share format version 3.'],
+    ['unknown version', edit(4, 4), 'BAD_SHARE_FORMAT', 'Unsupported share format version 4.'],
+    // Version 3 is a tree share (docs/multilevel.md): a flat header relabelled 3 has group x = 0 and is refused.
+    ['version 3 without a group', edit(4, 3), 'INVALID_X', 'Share with group x = 0 rejected.'],
     // Version 2 exists for compact files only: a Shamir header relabelled 2 (mode byte 0) is refused.
     ['version 2 without a mode', edit(4, 2), 'BAD_SHARE_FORMAT', 'Unknown mode 0 in a version 2 share header.'],
     ['version 2 with an unknown mode', compact({ mode: 2 }), 'BAD_SHARE_FORMAT', 'Unknown mode 2 in a version 2 share header.'],

@@ -13,6 +13,8 @@
  *   32     4     body length, big-endian
  *   36     4     version 1: reserved, zero
  *                 version 2: mode (u8, 1 = compact) | pad (u8) | reserved u16, zero
+ *                 version 3 (tree file, docs/multilevel.md): group x (u8) | K (u8) | reserved u16, zero;
+ *                 then x and k above are the relay's x and k_g within the group
  *   40     ...   body: share x of the chunk's record (record = data || 16-byte tag); in a compact file's
  *                 data chunks, the Reed-Solomon fragment at x of the chunk's AES-256-GCM ciphertext
  *
@@ -26,6 +28,8 @@ export const HEADER_BYTES = 40;
 export const FORMAT_VERSION = 1;
 /** The header version of compact files' share chunks: carries the mode and the fragment padding. */
 export const FORMAT_VERSION_COMPACT = 2;
+/** The header version of tree files' share chunks (multi-level sharing, docs/multilevel.md). */
+export const FORMAT_VERSION_TREE = 3;
 /** Modes (header byte 36 in version 2): how a file's data chunks are stored. */
 export const MODE_SHAMIR = 0;
 export const MODE_COMPACT = 1;
@@ -53,6 +57,11 @@ export interface ShareHeader {
    * (0..k-1). Always 0 elsewhere.
    */
   pad?: number;
+  /**
+   * Tree files (version 3, docs/multilevel.md): `group.x` is the relay's group's x at the top level and
+   * `group.k` the top threshold K; `x` and `k` are then the relay's x and k_g within its group.
+   */
+  group?: { x: number; k: number };
 }
 
 export function writeHeader(out: Uint8Array, h: ShareHeader): void {
@@ -72,6 +81,13 @@ export function writeHeader(out: Uint8Array, h: ShareHeader): void {
     out[36] = MODE_COMPACT;
     out[37] = h.pad ?? 0;
   }
+  // ---- multi-level hook (issue #21): a tree share is version 3 and carries its group's point ----
+  if (h.group) {
+    if (compact) throw new KofnError('INVALID_ARGUMENT', 'A tree share is a Shamir share (no compact mode).');
+    out[4] = FORMAT_VERSION_TREE;
+    out[36] = h.group.x;
+    out[37] = h.group.k;
+  }
 }
 
 function bad(message: string): KofnError {
@@ -86,7 +102,7 @@ export function parseHeaderPrefix(chunk: Uint8Array): ShareHeader {
   if (chunk.length < HEADER_BYTES) throw bad('Share chunk shorter than its header.');
   for (let i = 0; i < 4; i++) if (chunk[i] !== MAGIC[i]) throw bad('Not a kofn share chunk (bad magic).');
   const version = chunk[4];
-  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_COMPACT) throw bad(`Unsupported share format version ${version}.`);
+  if (version !== FORMAT_VERSION && version !== FORMAT_VERSION_COMPACT && version !== FORMAT_VERSION_TREE) throw bad(`Unsupported share format version ${version}.`);
   const dv = new DataView(chunk.buffer, chunk.byteOffset, HEADER_BYTES);
   const flags = chunk[5]!;
   const x = chunk[6]!;
@@ -96,7 +112,14 @@ export function parseHeaderPrefix(chunk: Uint8Array): ShareHeader {
   if (k < 2) throw bad('Share header has a threshold below 2.');
   let mode = MODE_SHAMIR;
   let pad = 0;
-  if (version === FORMAT_VERSION) {
+  let group: { x: number; k: number } | undefined;
+  if (version === FORMAT_VERSION_TREE) {
+    // ---- multi-level hook (issue #21, docs/multilevel.md): group x and K; Shamir records only ----
+    group = { x: chunk[36]!, k: chunk[37]! };
+    if (group.x === 0) throw new KofnError('INVALID_X', 'Share with group x = 0 rejected.');
+    if (group.k < 2) throw bad('Share header has a top threshold below 2.');
+    if (dv.getUint16(38) !== 0) throw bad('Reserved header bytes are not zero.');
+  } else if (version === FORMAT_VERSION) {
     if (dv.getUint32(36) !== 0) throw bad('Reserved header bytes are not zero.');
   } else {
     // Version 2 exists only for compact files: a Shamir share is always written as version 1, so one
@@ -112,6 +135,7 @@ export function parseHeaderPrefix(chunk: Uint8Array): ShareHeader {
   if ((flags & FLAG_METADATA) !== 0 && pad !== 0) throw bad('A metadata chunk has no fragment padding.');
   const h: ShareHeader = { flags, x, k, fileId: chunk.subarray(8, 24), index, epoch: dv.getUint32(28), bodyLength: dv.getUint32(32) };
   // Version 1 headers parse to the same object as before the compact mode existed.
+  if (group) return { ...h, group };
   return version === FORMAT_VERSION ? h : { ...h, mode, pad };
 }
 

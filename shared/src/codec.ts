@@ -286,6 +286,11 @@ export class ShareDecoder {
           reject(pos, new KofnError('BAD_SHARE_FORMAT', 'Share threshold differs.'));
           return;
         }
+        if (header.group) {
+          // A tree file's sub-share (version 3) is read by multilevel.ts's TreeDecoder, never combined flat.
+          reject(pos, new KofnError('BAD_SHARE_FORMAT', 'A share of a multi-level file was read as a flat one.'));
+          return;
+        }
         if (mode !== undefined && (header.mode ?? MODE_SHAMIR) !== mode) {
           reject(pos, new KofnError('BAD_SHARE_FORMAT', "Share is in another mode than its file's metadata."));
           return;

@@ -96,6 +96,16 @@ export const ERROR_CODES = [
   // folders (issue #18; web folders.ts): a move into the folder itself or below it, nesting past the limit
   'FOLDER_CYCLE',
   'FOLDER_TOO_DEEP',
+  // multi-level layouts (issue #21; shared/src/layout.ts, docs/multilevel.md): a malformed layout, a relay
+  // placed twice, a group without relays, a group threshold outside 2..n_g, a top threshold outside 2..G,
+  // a relay the coordinator does not know (or cannot use), a group kind this deployment cannot serve
+  'LAYOUT_INVALID',
+  'LAYOUT_RELAY_TWICE',
+  'LAYOUT_EMPTY_GROUP',
+  'LAYOUT_GROUP_THRESHOLD',
+  'LAYOUT_TOP_THRESHOLD',
+  'LAYOUT_UNKNOWN_RELAY',
+  'LAYOUT_NOT_SUPPORTED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

@@ -25,3 +25,5 @@ export { freshCheckWeights, freshCoefficients, type FreshCheckWeights } from './
 export * from './repair.js';
 export * from './link-proof.js';
 export type * from './protocol/api-types.js';
+export * from './layout.js';
+export { TreeEncoder, TreeDecoder, looksLikeTree, type TreeEncoderOptions } from './multilevel.js';

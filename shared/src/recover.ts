@@ -14,6 +14,7 @@ import { KofnError, hasErrorCode } from './errors.js';
 import { FLAG_FINAL, HEADER_BYTES, parseHeader } from './chunk-format.js';
 import { FILE_ID_HEX, fileIdFromHex, fileIdToHex } from './ids.js';
 import { ShareDecoder } from './codec.js';
+import { TreeDecoder, looksLikeTree } from './multilevel.js';
 import { contributionStorageId, epochStorageId } from './epoch-ids.js';
 
 export { contributionStorageId, epochStorageId };
@@ -223,7 +224,6 @@ function missingChunks(chunks: Map<number, Located[]>, dirs: readonly string[], 
 
 async function recoverOne(id: string, chunks: Map<number, Located[]>, dropped: DroppedShare[], dirs: readonly string[], outDir: string, taken: Set<string>): Promise<RecoveredFile> {
   const result: RecoveredFile = { fileId: id, badShares: [], droppedShares: dropped, missingChunks: [] };
-  const decoder = new ShareDecoder();
   const fileId = fileIdFromHex(id);
   const read = async (index: number): Promise<{ list: Located[]; shares: Uint8Array[] }> => {
     const list = chunks.get(index) ?? [];
@@ -232,6 +232,8 @@ async function recoverOne(id: string, chunks: Map<number, Located[]>, dropped: D
   let tmp: string | undefined;
   try {
     const m0 = await read(0);
+    // ---- multi-level hook (issue #21, docs/multilevel.md): a tree file's share chunks are version 3 ----
+    const decoder = looksLikeTree(m0.shares) ? new TreeDecoder() : new ShareDecoder();
     const meta = await decoder.decodeMetadata(m0.shares, { fileId }, { lenientText: true });
     for (const b of meta.bad) result.badShares.push(m0.list[b]!.path);
     result.missingChunks = missingChunks(chunks, dirs, meta.meta.chunkCount);

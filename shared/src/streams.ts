@@ -10,6 +10,8 @@ import { createChunker } from './chunker.js';
 import { FLAG_FINAL } from './chunk-format.js';
 import { ShareDecoder, ShareEncoder, newMacKey } from './codec.js';
 import { CompactEncoder } from './compact.js';
+import { TreeDecoder, TreeEncoder, looksLikeTree } from './multilevel.js';
+import type { TreeManifest } from './layout.js';
 import { checkFileMetadata, chunkCountFor, type FileMetadata, type MetadataRecord } from './metadata.js';
 import type { ShamirEngine } from './shamir.js';
 
@@ -41,6 +43,11 @@ export interface ProtectOptions {
    * (docs/compact-mode.md). Retrieval needs no option: chunk 0 says which mode a file is in.
    */
   mode?: 'shamir' | 'compact';
+  /**
+   * Multi-level sharing (issue #21, docs/multilevel.md): split over this manifest tree instead of (k, xs);
+   * share chunks come out in the order of treeRelays(tree). Shamir mode only.
+   */
+  tree?: TreeManifest;
 }
 
 /**
@@ -53,7 +60,12 @@ export async function createProtectStream(opts: ProtectOptions): Promise<{ writa
   const chunkCount = chunkCountFor(meta.size, meta.chunkSize);
   const macKey = newMacKey();
   const encoderOptions = { k: opts.k, xs: opts.xs, fileId: opts.fileId, epoch: opts.epoch ?? 0, ...(opts.engine ? { engine: opts.engine } : {}) };
-  const encoder = opts.mode === 'compact' ? await CompactEncoder.create(encoderOptions, macKey) : await ShareEncoder.create(encoderOptions, macKey);
+  // ---- multi-level hook (issue #21): a tree file's encoder has the same three calls ----
+  const encoder = opts.tree
+    ? await TreeEncoder.create({ tree: opts.tree, fileId: opts.fileId, epoch: opts.epoch ?? 0, ...(opts.engine ? { engine: opts.engine } : {}) }, macKey)
+    : opts.mode === 'compact'
+      ? await CompactEncoder.create(encoderOptions, macKey)
+      : await ShareEncoder.create(encoderOptions, macKey);
   const record: MetadataRecord = { ...meta, chunkCount, macKey };
   let index = 0;
   let received = 0;
@@ -89,6 +101,11 @@ export interface RetrieveOptions {
   epoch?: number;
   k?: number;
   engine?: ShamirEngine;
+  /**
+   * Multi-level file (issue #21): true reads version-3 tree shares, false flat ones; absent, chunk 0's
+   * shares decide (most of them version 3: a tree file).
+   */
+  tree?: boolean;
   /** Called with positions (in `shares`) of shares that were corrupt, forged or mismatched. */
   onBadShares?: (index: number, positions: number[]) => void;
 }
@@ -98,7 +115,7 @@ export interface RetrieveOptions {
  * resolves once chunk 0 is verified.
  */
 export function createRetrieveStream(opts: RetrieveOptions): TransformStream<ShareSet, Uint8Array> & { metadata: Promise<MetadataRecord> } {
-  const decoder = new ShareDecoder(opts.engine);
+  let decoder: ShareDecoder | TreeDecoder = new ShareDecoder(opts.engine);
   let meta: MetadataRecord | undefined;
   let next = 0;
   let resolveMeta!: (m: MetadataRecord) => void;
@@ -115,6 +132,7 @@ export function createRetrieveStream(opts: RetrieveOptions): TransformStream<Sha
         if (set.index !== next) throw new KofnError('STREAM_OUT_OF_ORDER', `Expected chunk ${next}, got chunk ${set.index}.`);
         if (meta && next > meta.chunkCount) throw new KofnError('STREAM_OUT_OF_ORDER', 'Data after the final chunk.');
         if (next === 0) {
+          if (opts.tree ?? looksLikeTree(set.shares)) decoder = new TreeDecoder(opts.engine);
           const d = await decoder.decodeMetadata(set.shares, expected);
           if (d.bad.length) opts.onBadShares?.(0, d.bad);
           meta = d.meta;

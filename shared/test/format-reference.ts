@@ -148,3 +148,41 @@ export function compactShareChunks(f: FileSpec, draw: (len: number) => Uint8Arra
   }
   return { tag, sealed, chunks };
 }
+
+/** A tree file (docs/multilevel.md): K over groups, each group (k_g, its relays' x's). */
+export interface TreeSpec extends Omit<FileSpec, 'k' | 'xs'> {
+  K: number;
+  groups: Array<{ x: number; k: number; xs: number[] }>;
+}
+
+/** Version 3 header: version byte 3, relay x and k_g at 6..7, group x and K at 36..37, bytes 38..39 zero. */
+export function treeHeader(flags: number, x: number, k: number, fileId: Uint8Array, index: number, epoch: number, bodyLength: number, groupX: number, K: number): Uint8Array {
+  return Buffer.concat([Buffer.from('KOFN', 'ascii'), Buffer.from([3, flags, x, k]), fileId, u32(index), u32(epoch), u32(bodyLength), Buffer.from([groupX, K, 0, 0])]);
+}
+
+/**
+ * Every chunk of a tree file, written from docs/multilevel.md: the record (data || tag, as in version 1)
+ * split (K, G) at the group x's, then each group's share split (k_g, n_g) at its relays' x's; draws in
+ * that order (top split, then groups in order). chunks[index] lists share chunks group by group.
+ */
+export function treeShareChunks(f: TreeSpec, draw: (len: number) => Uint8Array): { tags: Uint8Array[]; chunks: Uint8Array[][] } {
+  const count = Math.ceil(f.data.length / f.chunkSize);
+  const plain = [metadataRecord({ ...f, k: f.K, xs: [] }), ...Array.from({ length: count }, (_, i) => f.data.subarray(i * f.chunkSize, (i + 1) * f.chunkSize))];
+  const tags: Uint8Array[] = [];
+  const chunks = plain.map((data, index) => {
+    const flags = (index === 0 ? 2 : 0) | (index === count ? 1 : 0);
+    const tag = gmac(f.macKey, f.fileId, index, flags, data);
+    tags.push(tag);
+    const record = Buffer.concat([data, tag]);
+    const groupShares = splitRef(
+      record,
+      f.K,
+      f.groups.map((g) => g.x),
+      draw
+    );
+    return f.groups.flatMap((g, gi) =>
+      splitRef(groupShares[gi]!, g.k, g.xs, draw).map((body, j) => Buffer.concat([treeHeader(flags, g.xs[j]!, g.k, f.fileId, index, f.epoch, record.length, g.x, f.K), body]))
+    );
+  });
+  return { tags, chunks };
+}

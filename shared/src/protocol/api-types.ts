@@ -3,6 +3,7 @@
  * the API types live once, in shared, and the server checks its answers against them with `satisfies`).
  * Routes: see web/docs/api.md. A field here is a promise to every client: change it in one place.
  */
+import type { TreeManifest } from '../layout.js';
 import type { ErrorCode } from '../errors.js';
 
 /** A share link as its owner sees it: `GET/POST /api/links`, `PATCH /api/links/:id` (web and `kofn link`). */
@@ -38,6 +39,8 @@ export interface ReservationPlacement {
   url: string;
   x: number;
   token: string;
+  /** Tree files (issue #21): the x of the relay's group. */
+  groupX?: number;
 }
 
 /** `POST /api/files` (201), and each reserved item of `POST /api/files/batch`. */
@@ -51,6 +54,11 @@ export interface Reservation {
   chunkCount: number;
   epoch: number;
   placements: ReservationPlacement[];
+  /**
+   * Tree files (issue #21, docs/multilevel.md): the manifest tree; `k` is then K and `placements` are in
+   * the order of treeRelays(layout). Absent: a flat (k, n) file.
+   */
+  layout?: TreeManifest;
 }
 
 /** `POST /api/files/:id/replace-relay`. */
@@ -134,7 +142,9 @@ export interface Manifest {
   chunkSize: number;
   chunkCount: number;
   epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; location: string; x: number; online: boolean; token: string }>;
+  placements: Array<{ relayId: string; name: string; url: string; location: string; x: number; online: boolean; token: string; groupX?: number }>;
+  /** Tree files (issue #21): the manifest tree (K, groups with their x, k_g and relays). Absent: flat. */
+  layout?: TreeManifest;
 }
 
 export type FileStatus = 'reserved' | 'available' | 'deleting' | 'deleted';
@@ -162,6 +172,8 @@ export interface FileView {
   /** Only on the owner's list: a renewal in progress or failed. */
   renewal?: { state: 'in_progress' | 'failed'; reason?: string } | null;
   relays: Array<{ relayId: string; name: string; location: string; online: boolean }>;
+  /** Issue #21: a tree file's manifest tree (K, groups with k_g and relays); absent: flat (k of n). */
+  layout?: TreeManifest;
   owner?: { email: string; displayName: string };
   /** From the coordinator's periodic check (issue #16); null until the file's first check. */
   health: { state: FileHealthState; checkedAt: string; shares: Array<{ relayId: string; name: string; state: string; detail: string }> } | null;

@@ -14,7 +14,7 @@ export const load: PageServerLoad = async ({ locals }) => {
     user: locals.user,
     csrfToken: locals.csrfToken ?? null,
     // Only relays in service are offered for new uploads (relay-lifecycle.ts: draining, lost and retired are not).
-    relays: relays.filter((r) => r.lifecycle === 'active').map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status })),
+    relays: relays.filter((r) => r.lifecycle === 'active').map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status, group: r.group })),
     limits: { maxFileSize: license.limits.maxFileSize, storageLimit: license.limits.protectedBytes },
     relayTimeouts: config.relayTimeouts,
     version: KOFN_VERSION

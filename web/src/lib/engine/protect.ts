@@ -18,7 +18,7 @@ import { renewer } from './tokens';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
-import type { FreshTokens, OnNameConflict, RelayReplacement, Reservation } from '@kofn/shared';
+import type { FreshTokens, LayoutRequest, OnNameConflict, RelayReplacement, Reservation } from '@kofn/shared';
 export type { Reservation };
 
 export interface ProtectProgress {
@@ -66,13 +66,14 @@ async function tokens(fileId: string, op: TokenOp): Promise<Map<string, string>>
   return new Map(r.tokens.map((t) => [t.relayId, t.token]));
 }
 
-export async function protectFile(file: File, opts: ProtectOptions & { k: number; relays?: string[] }): Promise<{ fileId: string }> {
+export async function protectFile(file: File, opts: ProtectOptions & { k: number; relays?: string[]; layout?: LayoutRequest }): Promise<{ fileId: string }> {
   const r = await api<Reservation>('POST', '/api/files', {
     name: file.name,
     size: file.size,
     type: file.type,
-    k: opts.k,
-    ...(opts.relays ? { relays: opts.relays } : {}),
+    // ---- multi-level hook (issue #21): a layout instead of k and relays ----
+    ...(opts.layout ? { layout: opts.layout } : { k: opts.k }),
+    ...(opts.relays && !opts.layout ? { relays: opts.relays } : {}),
     ...(opts.folderId ? { folderId: opts.folderId } : {}),
     ...(opts.onConflict ? { onConflict: opts.onConflict } : {})
   });
@@ -89,7 +90,8 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
     macKey: newMacKey(),
     createdAt: Date.now(),
     doneUpTo: -1,
-    digests: r.placements.map(() => [])
+    digests: r.placements.map(() => []),
+    ...(r.layout ? { tree: r.layout } : {})
   };
   await saveUpload(state, true);
   return runWithFailover(state, new Map(r.placements.map((p) => [p.relayId, p.token])), opts);
@@ -223,7 +225,15 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     });
     await pool.setInit((w) =>
       w.initEncoder(
-        { k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey, ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {}) },
+        {
+          k: state.k,
+          xs: state.placements.map((p) => p.x),
+          fileId: state.fileId,
+          epoch: state.epoch,
+          macKey: state.macKey,
+          ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {}),
+          ...(state.tree ? { tree: state.tree } : {})
+        },
         onShareStored,
         renewExpired
       )

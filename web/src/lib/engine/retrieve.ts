@@ -13,6 +13,7 @@ import { ping } from './relay-http';
 import { safeFileName } from './sinks';
 import { renewer, type FetchTokens } from './tokens';
 import { InFlight } from './in-flight';
+import { rankTree, replaceInTree } from './multilevel';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RebuiltChunk, RebuiltMetadata, RelayFailure, RelayTarget, Unreachable } from './share.worker';
 import type { Manifest } from '@kofn/shared';
@@ -111,6 +112,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     .map((x) => x.p);
   const active: Placement[] = ranked.slice(0, m.k);
   const spares: Placement[] = ranked.slice(m.k);
+  // ---- multi-level hook (issue #21): a tree file reads the K fastest groups, k_g relays in each ----
+  if (m.layout) rankTree(m, times, active, spares);
   const bad = new Set<string>();
   const unreachable = new Set<string>();
   const perRelay: Record<string, number> = {};
@@ -133,6 +136,11 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     );
 
   const replace = (relay: Placement): void => {
+    // ---- multi-level hook (issue #21): a relay of its own group, else a whole other group ----
+    if (m.layout) {
+      if (!replaceInTree(m, active, spares, relay)) throw offline();
+      return;
+    }
     const at = active.indexOf(relay);
     // Already replaced (chunks in flight fail on the same stalled relay together): keep the spares.
     if (at < 0) return;

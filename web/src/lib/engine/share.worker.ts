@@ -16,11 +16,15 @@ import {
   MAX_TYPE_BYTES,
   ShareDecoder,
   ShareEncoder,
+  TreeDecoder,
+  TreeEncoder,
   fileIdFromHex,
+  looksLikeTree,
   hasErrorCode,
   shareChunkLength,
   type MetadataRecord,
-  type RelayTimeouts
+  type RelayTimeouts,
+  type TreeManifest
 } from '@kofn/shared';
 import { relayClient, type RelayEndpoint, type RenewToken } from './relay-http';
 
@@ -42,6 +46,8 @@ export interface EncoderInit {
   macKey: Uint8Array<ArrayBuffer>;
   /** Time bounds of relay requests (the coordinator's KOFN_RELAY_TIMEOUT_*); shared defaults otherwise. */
   timeouts?: Partial<RelayTimeouts>;
+  /** Issue #21: a tree file's manifest tree; targets then come in treeRelays order. */
+  tree?: TreeManifest;
 }
 
 export type PublicMetadata = Omit<MetadataRecord, 'macKey'>;
@@ -89,11 +95,11 @@ export interface RebuiltMetadata {
   shares: Uint8Array[];
 }
 
-let encoder: ShareEncoder | undefined;
+let encoder: ShareEncoder | TreeEncoder | undefined;
 /** The file this worker encodes or decodes, as in URLs. */
 let fileIdHex = '';
 let onShareStored: ((relayId: string, bytes: number) => void) | undefined;
-let decoder: ShareDecoder | undefined;
+let decoder: ShareDecoder | TreeDecoder | undefined;
 let decodeExpect: { fileId: Uint8Array; epoch: number; k: number } | undefined;
 let timeouts: Partial<RelayTimeouts> | undefined;
 /** The page's way to a fresh token when a relay says one expired (a Comlink proxy). */
@@ -175,7 +181,8 @@ function settled(got: Array<PromiseSettledResult<Uint8Array>>, sources: RelayTar
 }
 
 async function startDecoder(fileId: string, epoch: number, k: number, shares: Uint8Array[]) {
-  decoder = new ShareDecoder();
+  // ---- multi-level hook (issue #21): a tree file's shares are version 3 ----
+  decoder = looksLikeTree(shares) ? new TreeDecoder() : new ShareDecoder();
   fileIdHex = fileId;
   decodeExpect = { fileId: fileIdFromHex(fileId), epoch, k };
   const d = await decoder.decodeMetadata(shares, decodeExpect);
@@ -188,7 +195,10 @@ const api = {
   /** Takes the file's parameters; `stored` hears of every share a relay has stored (relay id, bytes). */
   initEncoder: (init: EncoderInit, stored?: (relayId: string, bytes: number) => void, renew?: RenewToken) =>
     guarded(async () => {
-      encoder = await ShareEncoder.create({ k: init.k, xs: init.xs, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey);
+      // ---- multi-level hook (issue #21): both levels split here, in the worker ----
+      encoder = init.tree
+        ? await TreeEncoder.create({ tree: init.tree, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey)
+        : await ShareEncoder.create({ k: init.k, xs: init.xs, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey);
       fileIdHex = init.fileId;
       onShareStored = stored;
       timeouts = init.timeouts;

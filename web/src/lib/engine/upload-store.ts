@@ -7,6 +7,7 @@
  * 10: the plaintext File and the MAC key otherwise stayed for the next user of the browser profile).
  */
 import { openDB, type IDBPDatabase } from 'idb';
+import type { TreeManifest } from '@kofn/shared';
 
 export interface StoredUpload {
   fileId: string;
@@ -25,6 +26,8 @@ export interface StoredUpload {
   doneUpTo: number;
   /** digests[j][i]: what relay j answered for chunk i, for i <= doneUpTo. */
   digests: string[][];
+  /** Issue #21: a tree file's manifest tree (placements are in its relay order); absent: flat. */
+  tree?: TreeManifest;
 }
 
 let db: Promise<IDBPDatabase> | undefined;

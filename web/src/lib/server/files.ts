@@ -85,7 +85,15 @@ async function markCommitted(ctx: Ctx, verified: Array<{ file: FileRow; checked:
     }
   });
   for (const { file } of verified) {
-    if (done.has(file.id)) await record(ctx.db, { userId: ctx.user.id, operation: 'protect', fileId: file.id, fileName: file.name, result: 'ok', detail: `${file.k} of ${file.n}` });
+    if (done.has(file.id))
+      await record(ctx.db, {
+        userId: ctx.user.id,
+        operation: 'protect',
+        fileId: file.id,
+        fileName: file.name,
+        result: 'ok',
+        detail: file.layout ? `${file.k} of ${file.layout.groups.length} groups, ${file.n} storage servers` : `${file.k} of ${file.n}`
+      });
   }
   return done;
 }
@@ -191,6 +199,8 @@ function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig,
     renewalDue: now.getTime() - since > config.renewalMs,
     expired: now.getTime() - since > config.expirationMs,
     relays: where.map((p) => ({ relayId: p.relayId, name: p.name, location: p.location, online: p.online })),
+    // Issue #21: a tree file's layout, for its details (each group and its relays).
+    ...(f.layout ? { layout: f.layout } : {}),
     ...(owner ? { owner } : {})
   };
 }
@@ -342,8 +352,11 @@ export async function readManifest(db: Db, key: SigningKey, config: CoordinatorC
       location: p.relay.location,
       x: p.x,
       online: isOnline(p.relay.lastHeartbeat, config, now),
-      token: tokens[i]!
-    }))
+      token: tokens[i]!,
+      ...(p.groupX === null ? {} : { groupX: p.groupX })
+    })),
+    // Issue #21: a tree file's manifest tree (retrieval picks K groups and k_g relays in each).
+    ...(file.layout ? { layout: file.layout } : {})
   } satisfies Manifest;
 }
 

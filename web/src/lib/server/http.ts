@@ -63,7 +63,15 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TOKEN_SCOPE: 403,
   // folders (folders.ts)
   FOLDER_CYCLE: 409,
-  FOLDER_TOO_DEEP: 400
+  FOLDER_TOO_DEEP: 400,
+  // multi-level layouts (tree-layouts.ts, shared/src/layout.ts): the request's layout, never the server's fault
+  LAYOUT_INVALID: 400,
+  LAYOUT_RELAY_TWICE: 400,
+  LAYOUT_EMPTY_GROUP: 400,
+  LAYOUT_GROUP_THRESHOLD: 400,
+  LAYOUT_TOP_THRESHOLD: 400,
+  LAYOUT_UNKNOWN_RELAY: 400,
+  LAYOUT_NOT_SUPPORTED: 400
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */

@@ -24,6 +24,7 @@ import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import { DEFAULT_RELAY_TIMEOUTS, KofnError, RELAY_ID_PATTERN, RelayClient, digestRoot, hasErrorCode, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, jobs, placements, relays, shareHealth } from './db/schema.js';
+import { isTreeFile } from './tree-layouts.js';
 import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { record } from './history.js';
 import { byFreeSpace } from './relays.js';
@@ -225,6 +226,9 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     .from(files)
     .where(and(eq(files.id, fileId), eq(files.status, 'available')));
   if (!file) return 'nothing';
+  // Issue #21: a tree file's sub-share is not moved (its rebuild from flat helpers would be wrong); tree
+  // files stay where they are (docs/multilevel.md, not done yet).
+  if (isTreeFile(file)) return 'nothing';
   const [from] = await db.select().from(relays).where(eq(relays.id, fromId));
   if (!from || (from.lifecycle !== 'draining' && from.lifecycle !== 'lost')) return 'nothing';
   let where = await placementsWithRelays(db, fileId);

@@ -47,6 +47,8 @@ export interface RelayView {
   fingerprint: string | null;
   /** Only `active` relays take new shares (relay-lifecycle.ts). */
   lifecycle: (typeof relays.$inferSelect)['lifecycle'];
+  /** Issue #21: the group an administrator put it in (a cloud, a site) for two-level layouts; null: none. */
+  group: string | null;
 }
 
 /** Enrollment tokens are short-lived: an administrator hands one to an operator who starts the relay. */
@@ -90,7 +92,8 @@ export async function listRelays(db: Db, now: Date, offlineAfterMs: number): Pro
     status: r.publicKey !== null && isOnline(r.lastHeartbeat, now, offlineAfterMs) ? 'online' : 'offline',
     enrolled: r.publicKey !== null,
     fingerprint: r.publicKey === null ? null : fingerprintOf(r.publicKey),
-    lifecycle: r.lifecycle
+    lifecycle: r.lifecycle,
+    group: r.groupLabel
   }));
 }
 
@@ -346,7 +349,9 @@ export async function updateRelay(db: Db, adminId: string, id: string, patch: Re
   if (patch.name !== undefined) set.name = parseRelayLabel(patch.name, 'name');
   if (patch.location !== undefined) set.location = parseRelayLabel(patch.location, 'location');
   if (patch.url !== undefined) set.url = parseRelayUrl(patch.url);
-  if (Object.keys(set).length === 0) throw new KofnError('BAD_REQUEST', 'Nothing to change: give name, location or url.');
+  // Issue #21: the relay's group for two-level layouts; null or "" takes it out of any group.
+  if (patch.group !== undefined) set.groupLabel = patch.group === null || patch.group === '' ? null : parseRelayLabel(patch.group, 'group');
+  if (Object.keys(set).length === 0) throw new KofnError('BAD_REQUEST', 'Nothing to change: give name, location, url or group.');
   const [before] = await db.select().from(relays).where(eq(relays.id, id));
   if (!before) throw new KofnError('NOT_FOUND', 'No such storage server.');
   if (set.url !== undefined) {
@@ -357,7 +362,7 @@ export async function updateRelay(db: Db, adminId: string, id: string, patch: Re
     if (urlOwner) throw new KofnError('RELAY_URL_IN_USE', 'Another storage server is registered at this URL.');
   }
   await db.update(relays).set(set).where(eq(relays.id, id));
-  const changes = (['name', 'location', 'url'] as const)
+  const changes = (['name', 'location', 'url', 'groupLabel'] as const)
     .filter((f) => set[f] !== undefined && set[f] !== before[f])
     .map((f) => `${f}: ${before[f]} -> ${set[f]}`)
     .join('; ');

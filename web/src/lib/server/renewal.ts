@@ -27,6 +27,7 @@ import {
 } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, history, jobs, placements, relays } from './db/schema.js';
+import { isTreeFile } from './tree-layouts.js';
 import { lockFileAtEpoch, type Ctx } from './file-access.js';
 import * as v from './validate.js';
 import { record } from './history.js';
@@ -244,6 +245,9 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   };
   const [file] = await db.select().from(files).where(eq(files.id, fileId));
   if (file?.status !== 'available' || file.epoch !== epoch) return 'stale';
+  // Issue #21: a tree file's relays hold sub-shares of group shares; this renewal re-randomises one flat
+  // sharing and would corrupt it. Tree files are not renewed (docs/multilevel.md).
+  if (isTreeFile(file)) return 'stale';
   const next = epoch + 1;
   const old = await holders(db, fileId);
   if (old.length !== file.n) throw new KofnError('RENEWAL_INCOMPLETE', 'The file has fewer placements than shares.');
@@ -392,13 +396,17 @@ export async function renewNow(ctx: Ctx, rawId: unknown): Promise<{ fileId: stri
     .from(files)
     .where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
   if (!file) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
+  if (isTreeFile(file)) throw new KofnError('LAYOUT_NOT_SUPPORTED', 'Files with a multi-level layout are not renewed yet.');
   await enqueueRenewal(ctx.db, file.id);
   return { fileId: file.id, epoch: file.epoch, queued: true };
 }
 
 /** "Renew all" by an administrator: queues every available file; answers how many. */
 export async function renewAll(db: Db): Promise<{ queued: number }> {
-  const rows = await db.select({ id: files.id }).from(files).where(eq(files.status, 'available'));
+  const rows = await db
+    .select({ id: files.id })
+    .from(files)
+    .where(and(eq(files.status, 'available'), isNull(files.layout)));
   for (const r of rows) await enqueueRenewal(db, r.id);
   return { queued: rows.length };
 }
@@ -419,7 +427,7 @@ export async function scheduleRenewals(db: Db, renewalMs: number, concurrency: n
   const due = await db
     .select({ id: files.id, epoch: files.epoch })
     .from(files)
-    .where(and(eq(files.status, 'available'), or(lt(files.lastRenewalAt, cutoff), and(isNull(files.lastRenewalAt), lt(files.committedAt, cutoff)))))
+    .where(and(eq(files.status, 'available'), isNull(files.layout), or(lt(files.lastRenewalAt, cutoff), and(isNull(files.lastRenewalAt), lt(files.committedAt, cutoff)))))
     .orderBy(sql`coalesce(${files.lastRenewalAt}, ${files.committedAt})`)
     .limit(room);
   for (const f of due) await enqueue(db, RENEW_JOB, `${f.id}:${f.epoch}`, { fileId: f.id, epoch: f.epoch }, now);

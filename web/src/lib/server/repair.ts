@@ -14,6 +14,7 @@ import { and, eq } from 'drizzle-orm';
 import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, chunkRanges, digestRoot, hasErrorCode, randomHex, readBounded, shareChunkLength, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays, shareHealth } from './db/schema.js';
+import { isTreeFile } from './tree-layouts.js';
 import { listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { enqueue, holdLease, type JobRow } from './jobs.js';
@@ -250,6 +251,9 @@ export async function repairShare(
     .from(files)
     .where(and(eq(files.id, fileId), eq(files.status, 'available')));
   if (!file) return 'nothing';
+  // Issue #21: a tree file's share is a sub-share within its group; rebuilding it from k flat helpers
+  // would store garbage. Tree files are not repaired (docs/multilevel.md).
+  if (isTreeFile(file)) return 'nothing';
   const where = await placementsWithRelays(db, fileId);
   const target = where.find((p) => p.relayId === relayId);
   if (!target) return 'nothing';

@@ -28,6 +28,7 @@ import { heldBytes } from './usage.js';
 import { batchItems, failed } from './batch.js';
 import { folderNotFound, folderRef, freeName, holdsName, lockOwner, nameInUse, ownedFolders } from './folders.js';
 import { byFreeSpace } from './relays.js';
+import { checkTreeLayout, isTreeFile, treeManifestFor, type CheckedLayout } from './tree-layouts.js';
 
 /** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates from random.ts). */
 function pickXs(n: number): number[] {
@@ -48,6 +49,8 @@ export interface ReserveInput {
   /** Issue #18: the folder to put the file in (absent: the root), and what to do when the name is taken. */
   folderId?: unknown;
   onConflict?: unknown;
+  /** Issue #21: a two-level layout (shared/src/layout.ts); when given, `relays` must be absent and `k` is the layout's K. */
+  layout?: unknown;
 }
 
 type RelayRow = typeof relays.$inferSelect;
@@ -61,6 +64,8 @@ interface Checked {
   chosen: RelayRow[];
   folderId: string | null;
   onConflict: OnNameConflict;
+  /** Issue #21: the checked layout of a tree file (chosen is then in tree order). */
+  tree?: CheckedLayout;
 }
 
 const CONFLICT_CHOICES: readonly OnNameConflict[] = ['fail', 'skip', 'keepBoth', 'replace'];
@@ -83,6 +88,14 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
     throw new KofnError('FILE_TOO_BIG', `File too big, empty or wrong field. The licence allows files up to ${ctx.license.limits.maxFileSize} bytes.`);
   }
   const type = input.type === undefined || input.type === '' ? 'application/octet-stream' : v.text(input.type, 'type', 255);
+  // ---- multi-level hook (issue #21): a layout replaces k and relays ----
+  if (input.layout !== undefined) {
+    if (input.relays !== undefined) throw new KofnError('LAYOUT_INVALID', 'Give either "layout" or "relays", not both.');
+    const layoutK = typeof input.layout === 'object' && input.layout !== null ? (input.layout as Record<string, unknown>).k : undefined;
+    if (input.k !== undefined && input.k !== layoutK) throw new KofnError('LAYOUT_INVALID', '"k" must be absent or equal to the layout\'s number of groups needed.');
+    const tree = checkTreeLayout(ctx, input.layout, all, now);
+    return { name, size, type, k: tree.layout.k, chosen: tree.chosen, folderId, onConflict: choice, tree };
+  }
   if (typeof input.k !== 'number' || !Number.isInteger(input.k)) throw v.wrongValue('k', 'integers 2..255');
   const k = input.k;
   if (k < 2) throw new KofnError('THRESHOLD_TOO_LOW', 'The threshold must be at least 2.');
@@ -123,7 +136,9 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
 function newReservation(ctx: Ctx, c: Checked, now: Date) {
   const id = newFileId();
   const chunkSize = DEFAULT_CHUNK_SIZE;
-  const xs = pickXs(c.chosen.length);
+  // ---- multi-level hook (issue #21): a tree file draws group x's and relay x's ----
+  const tree = c.tree ? treeManifestFor(c.tree, pickXs) : undefined;
+  const xs = tree ? tree.relayXs : pickXs(c.chosen.length);
   return {
     file: {
       id,
@@ -138,9 +153,10 @@ function newReservation(ctx: Ctx, c: Checked, now: Date) {
       status: 'reserved' as const,
       createdAt: now,
       folderId: c.folderId,
-      replacesId: null as string | null
+      replacesId: null as string | null,
+      layout: tree?.tree ?? null
     },
-    placements: c.chosen.map((r, i) => ({ fileId: id, relayId: r.id, x: xs[i]! })),
+    placements: c.chosen.map((r, i) => ({ fileId: id, relayId: r.id, x: xs[i]!, groupX: tree ? tree.groupXs[i]! : null })),
     chosen: c.chosen,
     onConflict: c.onConflict
   };
@@ -173,7 +189,11 @@ async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reser
     chunkSize: r.file.chunkSize,
     chunkCount: r.file.chunkCount,
     epoch,
-    placements: r.chosen.map((x, i) => ({ relayId: x.id, name: x.name, url: x.url, x: r.placements[i]!.x, token: tokens[i]! }))
+    placements: r.chosen.map((x, i) => {
+      const groupX = r.placements[i]!.groupX;
+      return { relayId: x.id, name: x.name, url: x.url, x: r.placements[i]!.x, token: tokens[i]!, ...(groupX === null ? {} : { groupX }) };
+    }),
+    ...(r.file.layout ? { layout: r.file.layout } : {})
   } satisfies Reservation;
 }
 
@@ -301,6 +321,9 @@ export async function reserveFiles(ctx: Ctx, input: Record<string, unknown>, now
  */
 export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: unknown; exclude?: unknown }, now = new Date()) {
   const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['reserved'] });
+  // Issue #21: a tree file's relays were chosen per group (a cloud, a site); a spare from anywhere would
+  // break that, so a failed upload of a tree file fails (nothing half-stored: the sweep removes it).
+  if (isTreeFile(file)) throw new KofnError('LAYOUT_NOT_SUPPORTED', 'A storage server of a file with a multi-level layout cannot be replaced during its upload; protect it again.');
   const where = await placementsOf(ctx.db, file.id);
   const old = where.find((p) => p.relayId === input.relayId);
   if (!old) throw v.wrongValue('relayId', 'a storage server of this file');

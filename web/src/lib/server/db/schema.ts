@@ -4,6 +4,7 @@
  */
 import { sql } from 'drizzle-orm';
 import { bigint, bigserial, boolean, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid, type AnyPgColumn } from 'drizzle-orm/pg-core';
+import type { TreeManifest } from '@kofn/shared';
 
 export const relays = pgTable('relays', {
   id: text('id').primaryKey(),
@@ -34,7 +35,12 @@ export const relays = pgTable('relays', {
     .default('active'),
   lifecycleAt: timestamp('lifecycle_at', { withTimezone: true }),
   /** Shares the relay held when its drain (or loss) began: progress is measured against it. */
-  moveTotal: integer('move_total')
+  moveTotal: integer('move_total'),
+  /**
+   * Multi-level sharing (issue #21): the group an administrator put this relay in (a cloud, a site), used
+   * to offer two-level layouts ("3 groups, any 2"); null: in no group. Not a security boundary by itself.
+   */
+  groupLabel: text('group_label')
 });
 
 /**
@@ -245,7 +251,13 @@ export const files = pgTable(
     /** The item the person trashed (this file, or a folder above it): restored and purged together. */
     trashedWith: text('trashed_with'),
     /** A reservation made with `onConflict: 'replace'`: the file of that name goes to the trash when this one commits. */
-    replacesId: text('replaces_id')
+    replacesId: text('replaces_id'),
+    /**
+     * Multi-level sharing (issue #21, shared/docs/multilevel.md): the manifest tree of a tree file (top
+     * threshold K, its groups with their x, k_g and relays with their x); null: a flat (k, n) file. For a
+     * tree file `k` is K and `n` the number of relays over all groups.
+     */
+    layout: jsonb('layout').$type<TreeManifest>()
   },
   (t) => [
     // Names are unique per folder among files that are not deleted nor in the trash; a reservation that
@@ -269,6 +281,8 @@ export const placements = pgTable(
       .notNull()
       .references(() => relays.id),
     x: integer('x').notNull(),
+    /** Tree files (issue #21): the x of the relay's group at the top level; null for a flat file. */
+    groupX: integer('group_x'),
     /**
      * SHA-256 over the SHA-256 of each stored share chunk, in index order, at epoch `rootEpoch`: set at
      * commit (epoch 0) and again by each renewal's switch (the staged epoch's chunks), so the check and

@@ -10,7 +10,7 @@ import type { Ctx } from '../file-access.js';
 
 export interface Uploaded {
   fileId: string;
-  placements: Array<{ relayId: string; url: string; x: number; token: string }>;
+  placements: Array<{ relayId: string; url: string; x: number; token: string; groupX?: number }>;
   digests: Map<string, string[]>;
   chunks: EncodedChunk[];
 }
@@ -92,6 +92,62 @@ export async function retrieveWith(m: Awaited<ReturnType<typeof manifest>>): Pro
     }
     await w.close();
   })();
+  const parts: Uint8Array[] = [];
+  for await (const part of r.readable) parts.push(part);
+  await feeding;
+  return Buffer.concat(parts);
+}
+
+/**
+ * Issue #21: reserves a tree file with `layout` and uploads every relay's sub-share (shares come out of
+ * the protect stream in the order of the reservation's placements, which is treeRelays order).
+ */
+export async function uploadTree(ctx: Ctx, name: string, data: Uint8Array, layout: unknown): Promise<Uploaded> {
+  const r = await reserveFile(ctx, { name, size: data.length, type: 'application/octet-stream', layout });
+  const tree = r.layout;
+  if (!tree) throw new Error('a tree reservation answers its layout');
+  const p = await createProtectStream({
+    k: tree.k,
+    xs: [],
+    tree,
+    fileId: fileIdFromHex(r.fileId),
+    file: { name: r.name ?? name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize }
+  });
+  const writing = (async () => {
+    const w = p.writable.getWriter();
+    await w.write(data);
+    await w.close();
+  })();
+  const digests = new Map(r.placements.map((pl) => [pl.relayId, [] as string[]]));
+  const chunks: EncodedChunk[] = [];
+  for await (const c of p.readable) {
+    chunks.push(c);
+    await Promise.all(
+      r.placements.map(async (pl, j) => {
+        const client = new RelayClient({ id: pl.relayId, name: pl.name, url: pl.url }, { token: () => pl.token });
+        digests.get(pl.relayId)!.push((await client.put(r.fileId, c.index, new Uint8Array(c.shares[j]!))).digest);
+      })
+    );
+  }
+  await writing;
+  return { fileId: r.fileId, placements: r.placements, digests, chunks };
+}
+
+/** Issue #21: rebuilds a tree file from the relays named in `use` (relay ids) only. */
+export async function retrieveTree(ctx: Ctx, fileId: string, use: readonly string[]): Promise<Uint8Array> {
+  const m = await manifest(ctx, fileId);
+  const clients = m.placements.filter((p) => use.includes(p.relayId)).map((p) => new RelayClient({ id: p.relayId, name: p.name, url: p.url }, { token: () => p.token }));
+  const maxShare = shareChunkLength(Math.max(m.chunkSize, 1340));
+  const r = createRetrieveStream({ fileId: fileIdFromHex(fileId), epoch: m.epoch, k: m.k, tree: true });
+  const feeding = (async () => {
+    const w = r.writable.getWriter();
+    for (let i = 0; i <= m.chunkCount; i++) {
+      const shares = await Promise.all(clients.map((client) => client.get(fileId, i, maxShare)));
+      await w.write({ index: i, shares } satisfies ShareSet);
+    }
+    await w.close();
+  })();
+  feeding.catch(() => undefined);
   const parts: Uint8Array[] = [];
   for await (const part of r.readable) parts.push(part);
   await feeding;
