@@ -25,6 +25,7 @@ export const secondLaneSpecs = [
   'late-failure.spec.ts',
   'live-pings.spec.ts',
   'limits.spec.ts',
+  'multilevel.spec.ts',
   'offline-messages.spec.ts',
   'ops-backup.spec.ts',
   'ops-metrics.spec.ts',
