@@ -96,6 +96,17 @@ export const ERROR_CODES = [
   // folders (issue #18; web folders.ts): a move into the folder itself or below it, nesting past the limit
   'FOLDER_CYCLE',
   'FOLDER_TOO_DEEP',
+  // federation (issue #21 part 2; shared/docs/federation.md): a link token or signed request that is not
+  // valid (unknown, malformed, bad signature), a revoked or expired link, a request from another origin,
+  // a replayed nonce; and, at the home deployment, a remote deployment that did not answer or answered badly
+  'FEDERATION_INVALID',
+  'FEDERATION_REVOKED',
+  'FEDERATION_EXPIRED',
+  'FEDERATION_ORIGIN',
+  'FEDERATION_REPLAYED',
+  'FEDERATION_REMOTE_UNREACHABLE',
+  'FEDERATION_REMOTE_BAD_ANSWER',
+  'FEDERATION_REMOTE_REFUSED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

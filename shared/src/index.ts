@@ -24,3 +24,4 @@ export { parityWeights, mulConstant, checkNonce, failedEquations } from './renew
 export * from './repair.js';
 export * from './link-proof.js';
 export type * from './protocol/api-types.js';
+export * from './federation-proof.js';

@@ -63,7 +63,16 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   TOKEN_SCOPE: 403,
   // folders (folders.ts)
   FOLDER_CYCLE: 409,
-  FOLDER_TOO_DEEP: 400
+  FOLDER_TOO_DEEP: 400,
+  // federation (federation.ts)
+  FEDERATION_INVALID: 401,
+  FEDERATION_REVOKED: 403,
+  FEDERATION_EXPIRED: 403,
+  FEDERATION_ORIGIN: 403,
+  FEDERATION_REPLAYED: 409,
+  FEDERATION_REMOTE_UNREACHABLE: 502,
+  FEDERATION_REMOTE_BAD_ANSWER: 502,
+  FEDERATION_REMOTE_REFUSED: 502
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */
