@@ -44,7 +44,7 @@ export async function federationMessage(method: string, path: string, time: numb
 
 /** A new key pair whose private half cannot be exported (the browser stores the CryptoKeyPair itself in IndexedDB). */
 export async function newFederationKeyPair(): Promise<{ keys: CryptoKeyPair; publicKey: string }> {
-  const keys = (await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify'])) as CryptoKeyPair;
+  const keys = await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']);
   return { keys, publicKey: base64url(new Uint8Array(await crypto.subtle.exportKey('raw', keys.publicKey))) };
 }
 

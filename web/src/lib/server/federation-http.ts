@@ -19,6 +19,7 @@ import type { CoordinatorConfig } from './config.js';
 /** Route ids of the federation routes that are not user routes: no cookie session, no CSRF token, no API token (hooks.server.ts). */
 export const FEDERATION_REMOTE_ROUTES: ReadonlySet<string> = new Set([
   '/api/federation/remote/info',
+  '/api/federation/remote/session',
   '/api/federation/remote/files',
   '/api/federation/remote/files/[id]',
   '/api/federation/remote/files/[id]/tokens',
@@ -57,17 +58,16 @@ export interface FederatedDeps {
  * signature, origin, link state and replay checked (federation.ts authenticateFederated), errors mapped as
  * every API route's are.
  */
-export async function federatedResponse(
-  deps: FederatedDeps,
-  request: Request,
-  fn: (ctx: Ctx, f: Federated, body: Record<string, unknown>) => Promise<unknown>,
-  status = 200
-): Promise<Response> {
+export async function federatedResponse(deps: FederatedDeps, request: Request, fn: (ctx: Ctx, f: Federated, body: Record<string, unknown>) => Promise<unknown>, status = 200): Promise<Response> {
   let response: Response;
   try {
     const bytes = request.method === 'GET' || request.method === 'HEAD' || request.body === null ? new Uint8Array(0) : await readBytes(request, MAX_FEDERATED_BODY);
     const now = deps.now?.() ?? new Date();
-    const f = await authenticateFederated(deps.db, { method: request.method, path: new URL(request.url).pathname, origin: request.headers.get('origin'), header: request.headers.get(FEDERATION_HEADER), body: bytes }, now);
+    const f = await authenticateFederated(
+      deps.db,
+      { method: request.method, path: new URL(request.url).pathname, origin: request.headers.get('origin'), header: request.headers.get(FEDERATION_HEADER), body: bytes },
+      now
+    );
     let body: Record<string, unknown> = {};
     if (bytes.length > 0) {
       let parsed: unknown;
@@ -87,7 +87,7 @@ export async function federatedResponse(
 }
 
 /** GET /api/federation/remote/info: a linked deployment's server asks with its link token (no CORS: server to server). */
-export async function infoResponse(db: Db, config: Pick<CoordinatorConfig, 'relayOfflineAfterMs'>, request: Request, name: string, now = new Date()): Promise<Response> {
+export async function infoResponse(db: Db, config: CoordinatorConfig, request: Request, name: string, now = new Date()): Promise<Response> {
   try {
     const response = json(await remoteInfo(db, config, request.headers.get('authorization'), name, now));
     response.headers.set('Cache-Control', 'no-store');

@@ -13,7 +13,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
-import { FEDERATION_HEADER, RelayClient, createProtectStream, digestRoot, fileIdFromHex, newFederationKeyPair, randomBytes, randomHex, signFederated, type FreshTokens, type Reservation } from '@kofn/shared';
+import {
+  FEDERATION_HEADER,
+  RelayClient,
+  createProtectStream,
+  digestRoot,
+  fileIdFromHex,
+  newFederationKeyPair,
+  randomBytes,
+  randomHex,
+  signFederated,
+  type FreshTokens,
+  type Reservation
+} from '@kofn/shared';
 import { describeDatabases, testDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { federatedFiles, federationLinks, federationRemotes, files } from './db/schema.js';
@@ -70,7 +82,7 @@ function listen(handler: (req: IncomingMessage, res: ServerResponse) => void): P
 }
 
 /** Rows of a raw query, whichever driver answered (PGlite: `{ rows }`; postgres.js: the array itself). */
-const rowsOf = (r: unknown): Array<Record<string, unknown>> => (Array.isArray(r) ? r : (r as { rows: Array<Record<string, unknown>> }).rows);
+const rowsOf = (r: unknown): Array<Record<string, unknown>> => (Array.isArray(r) ? (r as Array<Record<string, unknown>>) : (r as { rows: Array<Record<string, unknown>> }).rows);
 
 const close = (s: Server) => new Promise<void>((ok) => s.close(() => ok()));
 
@@ -79,11 +91,8 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
   let xUrl: string;
   let xServer: Server;
   let h: Database & { drop: () => Promise<void> };
-  let hAdmin: User;
   let xAdmin: User;
   const hSecretKey = randomBytes(32);
-  /** X's clock for signed requests; a test moves it to prove the time window. */
-  let xNow: (() => Date) | undefined;
 
   beforeAll(async () => {
     // X serves its federation routes over loopback with the routes' own code (federation-http.ts).
@@ -92,7 +101,7 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
       void (async () => {
         const request = await toRequest(req, 'http://127.0.0.1');
         const path = new URL(request.url).pathname;
-        const deps = { db: fx.database.db, ctxFor, now: () => (xNow ? xNow() : new Date()) };
+        const deps = { db: fx.database.db, ctxFor };
         const m = /^\/api\/federation\/remote\/files(?:\/([^/]+)(?:\/(tokens|commit))?)?$/.exec(path);
         let r: Response;
         if (path === '/api/federation/remote/info') r = await infoResponse(fx.database.db, fx.alice.config, request, 'Deployment X');
@@ -111,7 +120,7 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
     // H: a coordinator of its own (PGlite, its own signing key and users).
     h = await testDatabases()[0]!.open();
     await ensureSigningKey(h.db);
-    hAdmin = await createUser(h.db, { email: 'admin@h.test', displayName: 'H admin', password: 'password 123', role: 'admin' }, 10);
+    await createUser(h.db, { email: 'admin@h.test', displayName: 'H admin', password: 'password 123', role: 'admin' }, 10);
   }, 60_000);
   afterAll(async () => {
     await close(xServer);
@@ -135,7 +144,12 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
 
   /** Splits `data` for the reservation's relays and PUTs every share chunk with X's put tokens. */
   async function uploadTo(r: Reservation, data: Uint8Array): Promise<Record<string, string>> {
-    const p = await createProtectStream({ k: r.k, xs: r.placements.map((pl) => pl.x), fileId: fileIdFromHex(r.fileId), file: { name: r.name ?? 'sub', size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize } });
+    const p = await createProtectStream({
+      k: r.k,
+      xs: r.placements.map((pl) => pl.x),
+      fileId: fileIdFromHex(r.fileId),
+      file: { name: r.name ?? 'sub', size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize }
+    });
     const writing = (async () => {
       const w = p.writable.getWriter();
       await w.write(data);
@@ -198,7 +212,12 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
     expect(status).toMatchObject({ fileId: r.fileId, status: 'available', size: data.length, k: 2, n: 3 });
     const got = (await b.call('POST', `/api/federation/remote/files/${r.fileId}/tokens`, { op: 'get' })).json as unknown as FreshTokens;
     const tokenOf = new Map(got.tokens.map((t) => [t.relayId, t.token]));
-    const back = await retrieveWith({ ...status, name: r.name!, type: 'application/octet-stream', placements: status.placements.map((p) => ({ ...p, location: 'test', token: tokenOf.get(p.relayId)! })) });
+    const back = await retrieveWith({
+      ...status,
+      name: r.name!,
+      type: 'application/octet-stream',
+      placements: status.placements.map((p) => ({ ...p, location: 'test', token: tokenOf.get(p.relayId)! }))
+    });
     expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);
     // X counts the sub-file as its user's bytes: its own licence and quota.
     const [row] = await fx.database.db.select().from(files).where(eq(files.id, r.fileId));
@@ -294,7 +313,12 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
     expect(await bindUserLink(fx.database.db, fx.alice.user, { link: linkHandle, origin: H_ORIGIN, publicKey })).toEqual(once);
     expect(await code(bindUserLink(fx.database.db, fx.bob.user, { link: linkHandle, origin: H_ORIGIN, publicKey }))).toBe('CONFLICT');
     expect(await code(revokeUserLink(fx.database.db, fx.bob.user, once.userLinkId))).toBe('NOT_FOUND');
-    expect((await listUserLinks(fx.database.db, fx.alice.user.id)).find((l) => l.id === once.userLinkId)).toMatchObject({ origin: H_ORIGIN, linkName: 'Deployment H', keyPrefix: publicKey.slice(0, 16), revokedAt: null });
+    expect((await listUserLinks(fx.database.db, fx.alice.user.id)).find((l) => l.id === once.userLinkId)).toMatchObject({
+      origin: H_ORIGIN,
+      linkName: 'Deployment H',
+      keyPrefix: publicKey.slice(0, 16),
+      revokedAt: null
+    });
   });
 
   it('the user unlinking a browser at X stops it at once (FEDERATION_REVOKED)', async () => {
@@ -326,7 +350,12 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
       ['GET', `/api/federation/remote/files/${sub.fileId}`, undefined]
     ];
     for (const [method, path, body] of paths) {
-      for (const headers of [{ authorization: `Bearer ${opened}` }, { [FEDERATION_HEADER]: opened }, { [FEDERATION_HEADER]: `${b.userLinkId}.${Date.now()}.${opened.slice(9, 31)}.${'A'.repeat(86)}` }]) {
+      const attempts: Array<Record<string, string>> = [
+        { authorization: `Bearer ${opened}` },
+        { [FEDERATION_HEADER]: opened },
+        { [FEDERATION_HEADER]: `${b.userLinkId}.${Date.now()}.${opened.slice(9, 31)}.${'A'.repeat(86)}` }
+      ];
+      for (const headers of attempts) {
         const res = await fetch(xUrl + path, { method, headers: { ...headers, origin: H_ORIGIN, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
         const j = (await res.json()) as { error?: { code: string }; tokens?: unknown; placements?: unknown };
         expect([res.status, j.error?.code, j.tokens, j.placements]).toEqual([401, 'FEDERATION_INVALID', undefined, undefined]);

@@ -26,8 +26,7 @@ import {
   verifyFederated,
   type ErrorCode,
   type FreshTokens,
-  type Reservation,
-  type TokenOp
+  type Reservation
 } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { present } from './db/present.js';
@@ -138,11 +137,7 @@ export async function issueLink(db: Db, admin: User, input: Record<string, unkno
 
 export async function listLinks(db: Db): Promise<LinkView[]> {
   const rows = await db.select().from(federationLinks).orderBy(federationLinks.createdAt, federationLinks.handle);
-  const counts = await db
-    .select({ linkId: federationUserLinks.linkId, n: count() })
-    .from(federationUserLinks)
-    .where(isNull(federationUserLinks.revokedAt))
-    .groupBy(federationUserLinks.linkId);
+  const counts = await db.select({ linkId: federationUserLinks.linkId, n: count() }).from(federationUserLinks).where(isNull(federationUserLinks.revokedAt)).groupBy(federationUserLinks.linkId);
   const by = new Map(counts.map((c) => [c.linkId, c.n]));
   return rows.map((r) => linkView(r, by.get(r.id) ?? 0));
 }
@@ -169,7 +164,10 @@ export async function linkForToken(db: Db, authorization: string | null, now = n
   const m = authorization !== null && authorization.length <= 256 ? /^Bearer (\S+)$/i.exec(authorization) : null;
   const token = m?.[1];
   if (token === undefined || !LINK_TOKEN_PATTERN.test(token)) throw new KofnError('FEDERATION_INVALID', 'The federation link token is not valid.');
-  const [link] = await db.select().from(federationLinks).where(eq(federationLinks.id, sha256hex(token)));
+  const [link] = await db
+    .select()
+    .from(federationLinks)
+    .where(eq(federationLinks.id, sha256hex(token)));
   if (!link) throw new KofnError('FEDERATION_INVALID', 'The federation link token is not valid.');
   assertLive(link, now);
   if (!link.lastUsedAt || now.getTime() - link.lastUsedAt.getTime() >= LAST_USED_GRANULARITY_MS) {
@@ -212,7 +210,7 @@ export async function deploymentIdentity(db: Db): Promise<{ deploymentId: string
 }
 
 /** GET /api/federation/remote/info with a link token: X's public info for the linked deployment. */
-export async function remoteInfo(db: Db, config: Pick<CoordinatorConfig, 'relayOfflineAfterMs'>, authorization: string | null, name: string, now = new Date()): Promise<RemoteInfo> {
+export async function remoteInfo(db: Db, config: CoordinatorConfig, authorization: string | null, name: string, now = new Date()): Promise<RemoteInfo> {
   const link = await linkForToken(db, authorization, now);
   const rows = await db.select().from(relays).where(eq(relays.lifecycle, 'active')).orderBy(relays.name, relays.id);
   return {
@@ -222,7 +220,7 @@ export async function remoteInfo(db: Db, config: Pick<CoordinatorConfig, 'relayO
     relays: rows
       .filter((r) => r.publicKey !== null)
       .slice(0, 255)
-      .map((r) => ({ id: r.id, name: r.name, url: r.url, location: r.location, online: isOnline(r.lastHeartbeat, config as CoordinatorConfig, now) }))
+      .map((r) => ({ id: r.id, name: r.name, url: r.url, location: r.location, online: isOnline(r.lastHeartbeat, config, now) }))
   };
 }
 
@@ -393,7 +391,11 @@ const SUB_FILE_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 export async function remoteReserve(ctx: Ctx, userLinkId: string, input: Record<string, unknown>, now = new Date()): Promise<Reservation> {
   const name = input.name === undefined ? `remote-share-${randomHex(8)}` : input.name;
   if (typeof name !== 'string' || !SUB_FILE_NAME.test(name)) throw v.wrongValue('name', 'letters, digits, dot, dash, underscore (1..100)');
-  const r = await reserveFile(ctx, { name, size: input.size, type: 'application/octet-stream', k: input.k, ...(input.relays === undefined ? {} : { relays: input.relays }), onConflict: 'keepBoth' }, now);
+  const r = await reserveFile(
+    ctx,
+    { name, size: input.size, type: 'application/octet-stream', k: input.k, ...(input.relays === undefined ? {} : { relays: input.relays }), onConflict: 'keepBoth' },
+    now
+  );
   // The reservation is swept like any other if this insert never happens (a crash between the two).
   await ctx.db.insert(federatedFiles).values({ fileId: r.fileId, userLinkId, createdAt: now });
   return r;
@@ -401,7 +403,7 @@ export async function remoteReserve(ctx: Ctx, userLinkId: string, input: Record<
 
 export async function remoteTokens(ctx: Ctx, userLinkId: string, rawId: unknown, op: unknown): Promise<FreshTokens> {
   const id = await federatedFile(ctx, userLinkId, rawId);
-  return freshTokens(ctx, id, op as TokenOp);
+  return freshTokens(ctx, id, op);
 }
 
 export interface RemoteStatus {
@@ -478,7 +480,13 @@ export function parseRemoteInfo(raw: unknown): RemoteInfo {
       throw badAnswer('a relay URL');
     }
     if (typeof x.online !== 'boolean') throw badAnswer('field "relays.online"');
-    return { id: str(x.id, 'relays.id', 64, /^[A-Za-z0-9._-]+$/), name: str(x.name, 'relays.name', 100), url, location: typeof x.location === 'string' && x.location === '' ? '' : str(x.location, 'relays.location', 100), online: x.online };
+    return {
+      id: str(x.id, 'relays.id', 64, /^[A-Za-z0-9._-]+$/),
+      name: str(x.name, 'relays.name', 100),
+      url,
+      location: typeof x.location === 'string' && x.location === '' ? '' : str(x.location, 'relays.location', 100),
+      online: x.online
+    };
   });
   return {
     deploymentId: str(o.deploymentId, 'deploymentId', 32, /^[0-9a-f]{32}$/),

@@ -47,6 +47,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, Partial<Record<Method, Need>>
   '/api/federation/remote/files/[id]/commit': { POST: 'any' },
   '/api/federation/remote/files/[id]/tokens': { POST: 'any' },
   '/api/federation/remote/info': { GET: 'any' },
+  '/api/federation/remote/session': { GET: 'any' },
   '/api/federation/remotes': { GET: 'read', POST: 'admin' },
   '/api/federation/remotes/[id]': { DELETE: 'admin' },
   '/api/federation/remotes/[id]/refresh': { POST: 'admin' },
