@@ -41,9 +41,11 @@ test.beforeAll(async ({ playwright, browser }) => {
   let hBase = await freePortBlock(2);
   while (hBase <= xBase + 4 && hBase + 2 >= xBase) hBase = await freePortBlock(2);
   const hOrigin = `http://127.0.0.1:${hBase}`;
-  const relayEnv = Object.fromEntries([1, 2, 3].map((i) => [`relay-${i}`, { KOFN_WEB_ORIGINS: `http://127.0.0.1:${xBase},${hOrigin}` }]));
+  const relayEnv = Object.fromEntries([1, 2, 3].map((i) => [`relay-${i}`, { KOFN_WEB_ORIGINS: `http://localhost:${xBase},${hOrigin}` }]));
   [x, h] = await Promise.all([
-    startStack({ relays: 3, port: xBase, relayEnv, env: { KOFN_DEPLOYMENT_NAME: 'Deployment X' } }),
+    // X on `localhost`, H on 127.0.0.1: cookies ignore ports (RFC 6265 §8.5), so two sites on one host name
+    // would share one session cookie; real deployments have host names of their own.
+    startStack({ relays: 3, port: xBase, publicHost: 'localhost', relayEnv, env: { KOFN_DEPLOYMENT_NAME: 'Deployment X' } }),
     startStack({ relays: 1, port: hBase, env: { KOFN_DEPLOYMENT_NAME: 'Deployment H' } })
   ]);
   const request = await playwright.request.newContext();
@@ -105,7 +107,7 @@ test('a user links their account at X in X’s own window; the browser stores, r
   const H = h!;
   await hPage.goto('/account');
   const panel = hPage.getByRole('region', { name: 'Other deployments' });
-  await expect(panel.getByTestId('federation-standing')).toHaveText('not linked');
+  await expect(panel.getByTestId('federation-standing')).toHaveText('not linked', { timeout: 30_000 });
   const popupOpened = hPage.waitForEvent('popup');
   await panel.getByRole('button', { name: 'Link my account there' }).click();
   const popup = await popupOpened;
@@ -118,7 +120,7 @@ test('a user links their account at X in X’s own window; the browser stores, r
   const keyShown = await popup.getByTestId('federation-key').textContent();
   await popup.getByRole('button', { name: 'Approve' }).click();
   await expect(panel.getByRole('status')).toContainText(`This browser is linked to Deployment X (key ${keyShown}`);
-  await expect(panel.getByTestId('federation-standing')).toHaveText(`linked as ${UMA.email}`);
+  await expect(panel.getByTestId('federation-standing')).toHaveText(`linked as ${UMA.email}`, { timeout: 30_000 });
 
   // The round trip, from this page, with X's tokens.
   seen.length = 0;
@@ -166,7 +168,7 @@ test('X revoking the link stops the browser at once; H’s administration shows 
   expect(revoked.status()).toBe(200);
   await hPage.goto('/account');
   const panel = hPage.getByRole('region', { name: 'Other deployments' });
-  await expect(panel.getByTestId('federation-standing')).toContainText('not working: This federation link was revoked');
+  await expect(panel.getByTestId('federation-standing')).toContainText('not working: This federation link was revoked', { timeout: 30_000 });
   await hPage.goto('/admin');
   const admin = hPage.getByRole('region', { name: 'Other deployments' });
   await admin.getByRole('button', { name: 'Check' }).click();

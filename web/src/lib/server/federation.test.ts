@@ -57,6 +57,7 @@ import {
 } from './federation.js';
 import { federatedPreflight, federatedResponse, infoResponse } from './federation-http.js';
 import { open as openSealed } from './secret-box.js';
+import { rotateSecretKey } from './secret-key-rotation.js';
 import type { Ctx } from './file-access.js';
 
 const H_ORIGIN = 'http://127.0.0.1:5999';
@@ -92,7 +93,7 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
   let xServer: Server;
   let h: Database & { drop: () => Promise<void> };
   let xAdmin: User;
-  const hSecretKey = randomBytes(32);
+  let hSecretKey = randomBytes(32);
 
   beforeAll(async () => {
     // X serves its federation routes over loopback with the routes' own code (federation-http.ts).
@@ -194,6 +195,15 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
     expect(await federationOrigins(h.db)).toEqual([...new Set([xUrl, ...fx.relays.map((r) => new URL(r.url).origin)])].sort());
     expect(await code(registerRemote(h.db, hSecretKey, { url: xUrl, token: linkToken }))).toBe('CONFLICT');
     expect((await listLinks(fx.database.db)).find((l) => l.handle === linkHandle)?.lastUsedAt).not.toBeNull();
+  });
+
+  it('rotating H’s secret key seals the link token again; H still reaches X with it', async () => {
+    const newKey = randomBytes(32);
+    const [before] = await listRemotes(h.db);
+    expect(await rotateSecretKey(h.db, hSecretKey, newKey)).toEqual({ resealed: 1, alreadyNew: 0 });
+    expect((await refreshRemote(h.db, newKey, before!.id)).status).toBe('ok');
+    expect(await rotateSecretKey(h.db, hSecretKey, newKey)).toEqual({ resealed: 0, alreadyNew: 1 });
+    hSecretKey = newKey;
   });
 
   it('a browser linked at X reserves, uploads with X tokens, commits, reads back and removes a sub-file, all by signed requests', async () => {
