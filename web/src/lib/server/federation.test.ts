@@ -257,6 +257,16 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
       expect([out.res.status, out.json.error?.code]).toEqual([400 + (want === 'FILE_TOO_BIG' ? 13 : 0), want]);
     }
     expect((await fx.database.db.select().from(federatedFiles)).length).toBe(before);
+    // X's licence counts X's bytes: a sub-file past X's storage limit is refused by X.
+    const saved = fx.license.limits.protectedBytes;
+    fx.license.limits.protectedBytes = 1;
+    try {
+      const full = await b.call('POST', '/api/federation/remote/files', { size: 10, k: 2 });
+      expect([full.res.status, full.json.error?.code]).toEqual([507, 'STORAGE_FULL']);
+    } finally {
+      fx.license.limits.protectedBytes = saved;
+    }
+    expect((await fx.database.db.select().from(federatedFiles)).length).toBe(before);
   });
 
   it('a user link reaches only the sub-files made through it: not the user’s own files, not another user’s', async () => {
