@@ -20,6 +20,7 @@ export const secondLaneSpecs = [
   'cli.spec.ts',
   'faults.spec.ts',
   'file-health.spec.ts',
+  'federation.spec.ts',
   'files-10k.spec.ts',
   'hostile-relay.spec.ts',
   'late-failure.spec.ts',

@@ -106,6 +106,17 @@ export const ERROR_CODES = [
   'LAYOUT_TOP_THRESHOLD',
   'LAYOUT_UNKNOWN_RELAY',
   'LAYOUT_NOT_SUPPORTED',
+  // federation (issue #21 part 2; shared/docs/federation.md): a link token or signed request that is not
+  // valid (unknown, malformed, bad signature), a revoked or expired link, a request from another origin,
+  // a replayed nonce; and, at the home deployment, a remote deployment that did not answer or answered badly
+  'FEDERATION_INVALID',
+  'FEDERATION_REVOKED',
+  'FEDERATION_EXPIRED',
+  'FEDERATION_ORIGIN',
+  'FEDERATION_REPLAYED',
+  'FEDERATION_REMOTE_UNREACHABLE',
+  'FEDERATION_REMOTE_BAD_ANSWER',
+  'FEDERATION_REMOTE_REFUSED',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

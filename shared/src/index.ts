@@ -27,3 +27,4 @@ export * from './link-proof.js';
 export type * from './protocol/api-types.js';
 export * from './layout.js';
 export { TreeEncoder, TreeDecoder, looksLikeTree, type TreeEncoderOptions } from './multilevel.js';
+export * from './federation-proof.js';

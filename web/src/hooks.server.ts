@@ -10,6 +10,8 @@ import * as v from '$lib/server/validate';
 import { relayOrigins, withConnectSources } from '$lib/server/csp';
 import { peerAddress } from '$lib/server/client-address';
 import { declaredBytes } from '$lib/server/metrics';
+import { FEDERATION_REMOTE_ROUTES } from '$lib/server/federation-http';
+import { federationOrigins } from '$lib/server/federation';
 
 // Open the database, apply migrations and start the job scheduler before the first request.
 export const init: ServerInit = async () => {
@@ -76,7 +78,8 @@ const authenticate: Handle = async ({ event, resolve }) => {
   // whoever is signed in to a browser on the same machine.
   // Relay routes are not user routes: relays prove themselves by signature (relays.ts), and whatever an
   // Authorization header says there is not an API token.
-  const relayRoute = event.route.id !== null && CSRF_EXEMPT_ROUTES.has(event.route.id);
+  // Federation's remote routes likewise: a browser's signature or a link token (federation.ts), never an API token.
+  const relayRoute = event.route.id !== null && (CSRF_EXEMPT_ROUTES.has(event.route.id) || FEDERATION_REMOTE_ROUTES.has(event.route.id));
   const authorization = relayRoute || event.route.id === METRICS_ROUTE ? null : event.request.headers.get('authorization');
   if (authorization !== null) {
     const m = authorization.length <= MAX_AUTHORIZATION ? /^Bearer ([!-~]+)$/i.exec(authorization) : null;
@@ -125,7 +128,8 @@ const authenticate: Handle = async ({ event, resolve }) => {
   // Bearer requests are exempt too: CSRF rides on credentials a browser attaches by itself (cookies); a
   // browser never adds an Authorization header to a cross-site request, and a page that sets one itself
   // needs a CORS preflight this server never grants (OWASP CSRF Prevention Cheat Sheet).
-  if (!SAFE.has(event.request.method) && !event.locals.viaApiToken && !(routeId !== null && CSRF_EXEMPT_ROUTES.has(routeId))) {
+  // Federation's remote routes carry no cookies (a cross-site request without credentials) and are signed.
+  if (!SAFE.has(event.request.method) && !event.locals.viaApiToken && !(routeId !== null && (CSRF_EXEMPT_ROUTES.has(routeId) || FEDERATION_REMOTE_ROUTES.has(routeId)))) {
     // Origin must be this site; cookie sessions must also echo their CSRF token (double submit).
     if (event.request.headers.get('origin') !== event.url.origin) return csrfError();
     if (event.locals.csrfToken && !sameToken(event.request.headers.get('x-csrf-token'), event.locals.csrfToken)) return csrfError();
@@ -134,7 +138,7 @@ const authenticate: Handle = async ({ event, resolve }) => {
   const response = await resolve(event);
   // Pages carry SvelteKit's CSP header; their connect-src gains the registered relays' origins (csp.ts).
   const policy = response.headers.get('content-security-policy');
-  if (policy) response.headers.set('content-security-policy', withConnectSources(policy, await relayOrigins(database.db)));
+  if (policy) response.headers.set('content-security-policy', withConnectSources(policy, [...new Set([...(await relayOrigins(database.db)), ...(await federationOrigins(database.db))])]));
   response.headers.set('X-Content-Type-Options', 'nosniff');
   response.headers.set('Referrer-Policy', 'no-referrer');
   response.headers.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=()');

@@ -45,7 +45,7 @@ export function coordinator(): Promise<Coordinator> {
     const signingKey = await ensureSigningKey(database.db);
     // KOFN_SECRET_KEY_OLD: re-seal the TOTP secrets under the key now in force before serving (one transaction).
     const rotated = await rotateFromEnvironment(database.db, config.dataDir);
-    if (rotated) console.log(`kofn: secret key rotated: ${rotated.resealed} TOTP secret(s) sealed again under the new key, ${rotated.alreadyNew} already under it.`);
+    if (rotated) console.log(`kofn: secret key rotated: ${rotated.resealed} secret(s) (TOTP, federation link tokens) sealed again under the new key, ${rotated.alreadyNew} already under it.`);
     if (config.relayEnrollmentsFile) {
       const added = await importProvisionedEnrollments(database.db, JSON.parse(readFileSync(config.relayEnrollmentsFile, 'utf8')) as unknown);
       if (added > 0) console.log(`kofn: ${added} provisioned relay enrollment token(s) imported.`);

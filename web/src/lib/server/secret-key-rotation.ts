@@ -11,7 +11,7 @@
 import { eq } from 'drizzle-orm';
 import { KofnError } from '@kofn/shared';
 import type { Db } from './db/index.js';
-import { totpCredentials } from './db/schema.js';
+import { federationRemotes, totpCredentials } from './db/schema.js';
 import { decodeKey, loadSecretKey, open, seal } from './secret-box.js';
 
 export interface RotationResult {
@@ -29,7 +29,7 @@ function opens(key: Uint8Array, sealed: string, owner: string): string | undefin
   }
 }
 
-/** Re-seals every TOTP secret from `oldKey` to `newKey` in one transaction (see the module comment). */
+/** Re-seals every TOTP secret and federation link token from `oldKey` to `newKey` in one transaction (see the module comment). */
 export async function rotateSecretKey(db: Db, oldKey: Uint8Array, newKey: Uint8Array): Promise<RotationResult> {
   if (Buffer.from(oldKey).equals(Buffer.from(newKey))) {
     throw new KofnError('WRONG_VALUE', 'KOFN_SECRET_KEY_OLD is the key in force: nothing to rotate (set the new key in KOFN_SECRET_KEY or secret.key).');
@@ -49,6 +49,22 @@ export async function rotateSecretKey(db: Db, oldKey: Uint8Array, newKey: Uint8A
         .update(totpCredentials)
         .set({ secret: seal(newKey, plain, row.userId) })
         .where(eq(totpCredentials.userId, row.userId));
+      result.resealed++;
+    }
+    // Federation link tokens of linked deployments (federation.ts), sealed for their row the same way.
+    const remotes = await tx.select({ id: federationRemotes.id, token: federationRemotes.linkToken }).from(federationRemotes).for('update');
+    for (const row of remotes) {
+      const owner = `federation-remote:${row.id}`;
+      if (opens(newKey, row.token, owner) !== undefined) {
+        result.alreadyNew++;
+        continue;
+      }
+      const plain = opens(oldKey, row.token, owner);
+      if (plain === undefined) throw new KofnError('SECRET_KEY_MISMATCH', 'A federation link token opens with neither KOFN_SECRET_KEY_OLD nor the new key: nothing was changed. Check the old key.');
+      await tx
+        .update(federationRemotes)
+        .set({ linkToken: seal(newKey, plain, owner) })
+        .where(eq(federationRemotes.id, row.id));
       result.resealed++;
     }
     return result;

@@ -508,3 +508,97 @@ export const settings = pgTable('settings', {
   value: jsonb('value').notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
 });
+
+/**
+ * Federation (issue #21 part 2, shared/docs/federation.md). At the deployment that stores a remote group
+ * (X): the links its administrators issued to other deployments (only the link token's SHA-256 is kept),
+ * each bound to the linked deployment's web origin.
+ */
+export const federationLinks = pgTable('federation_links', {
+  /** SHA-256 hex of the link token. */
+  id: text('id').primaryKey(),
+  /** Public handle to list and revoke by (unrelated to the secret). */
+  handle: text('handle').notNull().unique(),
+  name: text('name').notNull(),
+  /** The linked deployment's web origin: CORS and user links are for it alone. */
+  origin: text('origin').notNull(),
+  createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  lastUsedAt: timestamp('last_used_at', { withTimezone: true })
+});
+
+/**
+ * At X: a user's browser key bound to the user's account at X by a sign-in at X (federation.ts). Only the
+ * public key is stored; the private key is non-extractable in the user's browser.
+ */
+export const federationUserLinks = pgTable(
+  'federation_user_links',
+  {
+    id: text('id').primaryKey(),
+    linkId: text('link_id')
+      .notNull()
+      .references(() => federationLinks.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** ECDSA P-256 public key, SPKI DER in base64url. */
+    publicKey: text('public_key').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true })
+  },
+  (t) => [uniqueIndex('federation_user_links_key_idx').on(t.linkId, t.publicKey), index('federation_user_links_user_idx').on(t.userId)]
+);
+
+/** At X: nonces of signed federated requests, kept until their time window has passed (replay refusal). */
+export const federationNonces = pgTable(
+  'federation_nonces',
+  {
+    userLinkId: text('user_link_id')
+      .notNull()
+      .references(() => federationUserLinks.id, { onDelete: 'cascade' }),
+    nonce: text('nonce').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull()
+  },
+  (t) => [primaryKey({ columns: [t.userLinkId, t.nonce] }), index('federation_nonces_expiry_idx').on(t.expiresAt)]
+);
+
+/** At X: the sub-files created through a user link; a user link reaches these files and no others. */
+export const federatedFiles = pgTable(
+  'federated_files',
+  {
+    fileId: text('file_id')
+      .primaryKey()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    userLinkId: text('user_link_id')
+      .notNull()
+      .references(() => federationUserLinks.id, { onDelete: 'cascade' }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [index('federated_files_user_link_idx').on(t.userLinkId)]
+);
+
+/**
+ * At the home deployment (H): the deployments its administrators linked, with the link token (sealed under
+ * the coordinator's secret key, secret-box.ts) and X's public info as last fetched (bounded, validated).
+ */
+export const federationRemotes = pgTable('federation_remotes', {
+  id: text('id').primaryKey(),
+  /** X's base URL (origin only). */
+  url: text('url').notNull().unique(),
+  name: text('name').notNull(),
+  /** X's deployment id and signing-key fingerprint, as X announced them when linked; a change is refused. */
+  deploymentId: text('deployment_id').notNull().unique(),
+  fingerprint: text('fingerprint').notNull(),
+  /** X's link handle for this deployment (the popup at X names the link by it). */
+  linkHandle: text('link_handle').notNull(),
+  linkToken: text('link_token').notNull(),
+  /** X's relays as last fetched: [{ id, name, url, location, online }]. */
+  relays: jsonb('relays').notNull(),
+  status: text('status', { enum: ['ok', 'unreachable', 'revoked'] }).notNull(),
+  lastError: text('last_error'),
+  lastCheckedAt: timestamp('last_checked_at', { withTimezone: true }).notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+});
