@@ -73,7 +73,7 @@ async function startUnderCallgrind(args: string[], env: Record<string, string>):
   });
   const url = await new Promise<string>((res, rej) => {
     child.once('exit', (code) => rej(new Error(`${args[0]} under valgrind exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       if (!line.startsWith('{')) return;
       const msg = JSON.parse(line) as { event: string; url: string };
       if (msg.event === 'listening') res(msg.url);
@@ -102,7 +102,10 @@ function lastDumpTotal(server: Server): number {
 
 function stop(server: Server): Promise<void> {
   return new Promise((res) => {
-    if (server.child.exitCode !== null) return res();
+    if (server.child.exitCode !== null) {
+      res();
+      return;
+    }
     server.child.once('exit', () => res());
     server.child.kill('SIGTERM');
   });
@@ -146,12 +149,10 @@ async function measure(name: string, args: string[], env: Record<string, string>
 
 try {
   console.log('kofn relay PUT cost in instructions (valgrind callgrind, user space, all threads; after one warm-up file)');
-  const r = ONLY === 'baseline' ? NaN : await measure(
-    'relay   ',
-    [main],
-    { KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' },
-    true
-  );
+  const r =
+    ONLY === 'baseline'
+      ? NaN
+      : await measure('relay   ', [main], { KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' }, true);
   const b = ONLY === 'relay' ? NaN : await measure('baseline', [baselineMain, baseDir], {}, false);
   if (!ONLY) console.log(`  relay / baseline instructions per MiB: ${(r / b).toFixed(2)}x`);
 } finally {
