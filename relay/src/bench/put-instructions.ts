@@ -30,7 +30,8 @@ import { newFileId, shareChunk } from '../testing/chunks.js';
 const RELAY_ID = '00000000-0000-4000-8000-0000000000dd';
 const CHUNK_BODY = 4 * 1024 * 1024;
 const PER_FILE = 24;
-const CONCURRENCY = 16;
+/** Fewer than bench.ts's 16: under Valgrind each upload would otherwise take minutes. */
+const CONCURRENCY = 4;
 const FILES = Number(process.env.KOFN_BENCH_FILES ?? 2);
 /** KOFN_BENCH_KEEP_DUMPS=1 keeps the dumps for callgrind_annotate; KOFN_BENCH_ONLY=relay|baseline measures one server. */
 const KEEP = process.env.KOFN_BENCH_KEEP_DUMPS === '1';
