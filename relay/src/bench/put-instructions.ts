@@ -115,6 +115,19 @@ function stop(server: Server): Promise<void> {
 const signer = await makeSigner(RELAY_ID);
 const jwk = JSON.stringify(await exportJWK(signer.publicKey));
 const dataDir = mkdtempSync(join(tmpdir(), 'kofn-relay-ir-'));
+const RELAY_ENV = {
+  KOFN_RELAY_DATA: dataDir,
+  KOFN_RELAY_PORT: '0',
+  KOFN_RELAY_ID: RELAY_ID,
+  KOFN_TOKEN_PUBLIC_JWK: jwk,
+  KOFN_COORDINATOR: '',
+  KOFN_LOG_LEVEL: 'warn',
+  // Valgrind runs the relay about 50x slower: an upload must not meet the production timeouts (a 408).
+  KOFN_RELAY_HEADERS_TIMEOUT_MS: '3600000',
+  KOFN_RELAY_REQUEST_TIMEOUT_MS: '3600000',
+  KOFN_RELAY_IDLE_TIMEOUT_MS: '3600000',
+  KOFN_RELAY_RESPONSE_TIMEOUT_MS: '3600000'
+};
 const baseDir = mkdtempSync(join(tmpdir(), 'kofn-baseline-ir-'));
 
 /** Uploads one file of PER_FILE chunks to `server`, as bench.ts does for one round. */
@@ -150,10 +163,7 @@ async function measure(name: string, args: string[], env: Record<string, string>
 
 try {
   console.log('kofn relay PUT cost in instructions (valgrind callgrind, user space, all threads; after one warm-up file)');
-  const r =
-    ONLY === 'baseline'
-      ? NaN
-      : await measure('relay   ', [main], { KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' }, true);
+  const r = ONLY === 'baseline' ? NaN : await measure('relay   ', [main], RELAY_ENV, true);
   const b = ONLY === 'relay' ? NaN : await measure('baseline', [baselineMain, baseDir], {}, false);
   if (!ONLY) console.log(`  relay / baseline instructions per MiB: ${(r / b).toFixed(2)}x`);
 } finally {
