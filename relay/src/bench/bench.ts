@@ -61,11 +61,11 @@ function vmHwmMB(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** CPU seconds (user + system, all threads) a process has used so far (proc(5), fields 14 and 15). */
-function cpuSeconds(pid: number): number {
+/** CPU seconds (user, system; all threads) a process has used so far (proc(5), fields 14 and 15). */
+function cpuSeconds(pid: number): { user: number; sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  return { user: Number(fields[11]) / CLK_TCK, sys: Number(fields[12]) / CLK_TCK };
 }
 
 interface Answer {
@@ -124,8 +124,10 @@ function stop(child: ChildProcess): Promise<void> {
 interface Phase {
   mbps: number[];
   cpuMsPerMB: number[];
+  /** The user-space part of cpuMsPerMB (the rest is the kernel's: syscalls, page cache, loopback TCP). */
+  userMsPerMB: number[];
 }
-const phase = (): Phase => ({ mbps: [], cpuMsPerMB: [] });
+const phase = (): Phase => ({ mbps: [], cpuMsPerMB: [], userMsPerMB: [] });
 
 /** Runs `fn` over every chunk index with `concurrency` requests in flight; records MB/s and the server's CPU per MB. */
 async function measure(into: Phase, pid: number, bytes: number, concurrency: number, fn: (agent: Agent, i: number) => Promise<void>): Promise<void> {
@@ -142,7 +144,9 @@ async function measure(into: Phase, pid: number, bytes: number, concurrency: num
   const seconds = (performance.now() - t) / 1000;
   agent.destroy();
   into.mbps.push(bytes / 1e6 / seconds);
-  into.cpuMsPerMB.push(((cpuSeconds(pid) - cpu0) * 1000) / (bytes / 1e6));
+  const cpu1 = cpuSeconds(pid);
+  into.cpuMsPerMB.push(((cpu1.user + cpu1.sys - cpu0.user - cpu0.sys) * 1000) / (bytes / 1e6));
+  into.userMsPerMB.push(((cpu1.user - cpu0.user) * 1000) / (bytes / 1e6));
 }
 
 const loadBefore = loadavg()
@@ -195,7 +199,7 @@ try {
       const paired = median(rel.mbps.map((x, i) => x / base.mbps[i]!));
       return (
         `${name} relay ${fmt(median(rel.mbps))} MB/s vs baseline ${fmt(median(base.mbps))} MB/s (ratio ${ratio.toFixed(2)}, per-round ${paired.toFixed(2)}; ` +
-        `server CPU ${median(rel.cpuMsPerMB).toFixed(2)} vs ${median(base.cpuMsPerMB).toFixed(2)} ms/MB)`
+        `server CPU ${median(rel.cpuMsPerMB).toFixed(2)} vs ${median(base.cpuMsPerMB).toFixed(2)} ms/MB, of which user ${median(rel.userMsPerMB).toFixed(2)} vs ${median(base.userMsPerMB).toFixed(2)})`
       );
     };
     rows.push(`  ${String(concurrency).padStart(2)} concurrent: ${line('PUT', r.put, b.put)}`);
