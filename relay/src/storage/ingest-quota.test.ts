@@ -6,7 +6,7 @@
  * own mapping in http-error.ts would hide a miss here), pass any other failure on unchanged, and leave
  * no spool file either way.
  */
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -15,6 +15,8 @@ import { newFileId, shareChunk } from '../testing/chunks.js';
 
 /** The errno the next spool writes fail with; undefined: real writes. */
 let failWith: string | undefined;
+/** When set, each spool write writes at most this many bytes (a short write, as a nearly full disk gives). */
+let shortWrites: number | undefined;
 
 vi.mock('node:fs/promises', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs/promises')>();
@@ -24,6 +26,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
     // Typed loosely on purpose: FileHandle.write has several overloads and the wrapper passes them through.
     (fh as unknown as { write: (...args: unknown[]) => Promise<unknown> }).write = async (...args: unknown[]) => {
       if (failWith) throw Object.assign(new Error(`${failWith}: simulated by the test`), { code: failWith });
+      // write(buffer, offset, length, position): the real call, with the length cut short.
+      if (shortWrites !== undefined) return write(args[0], args[1], Math.min(args[2] as number, shortWrites), args[3]);
       return write(...args);
     };
     return fh;
@@ -33,6 +37,7 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 
 afterEach(() => {
   failWith = undefined;
+  shortWrites = undefined;
 });
 
 async function outcome(errno: string): Promise<{ code: string | undefined; message: string; left: string[] }> {
@@ -56,6 +61,15 @@ describe('ingest on a full disk or quota', () => {
 
   it('passes any other write failure on as it is (EIO is not a full disk), and removes the spool file', async () => {
     expect(await outcome('EIO')).toEqual({ code: 'EIO', message: 'EIO: simulated by the test', left: [] });
+  });
+
+  it('continues after short writes at the right place: the spool file is the body, byte for byte', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kofn-ingest-quota-'));
+    const fid = newFileId();
+    const chunk = shareChunk(fid, 1, 300_000);
+    shortWrites = 10_000;
+    const out = await ingest(new Blob([chunk]).stream(), { spoolDir: dir, maxBytes: 1 << 20, fileId: fid, index: 1 });
+    expect(readFileSync(out.path).equals(Buffer.from(chunk))).toBe(true);
   });
 
   it('stores normally when the writes succeed (the wrapper changes nothing else)', async () => {
