@@ -5,8 +5,9 @@
  * bounded.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { hasErrorCode } from '@kofn/shared';
-import { MAX_CACHED_TOKENS, cachedTokens, verifyCapability } from './capability.js';
+import { SignJWT } from 'jose';
+import { MAX_TOKEN_BYTES, TOKEN_ISSUER, hasErrorCode, randomUuid } from '@kofn/shared';
+import { MAX_CACHED_TOKENS, cachedCapability, cachedTokens, verifyCapability } from './capability.js';
 import { makeSigner } from './testing/tokens.js';
 import { newFileId } from './testing/chunks.js';
 
@@ -93,5 +94,40 @@ describe('verified-token cache', () => {
     expect(oldest).not.toBe(caps[0]);
     expect(oldest).toEqual(caps[0]);
     expect(cachedTokens(signer.publicKey)).toBe(MAX_CACHED_TOKENS);
+  });
+
+  it('the fast path finds a verified header of exactly the largest size, and never an empty or missing one', async () => {
+    const signer = await makeSigner(RELAY);
+    const fid = newFileId();
+    const now = Math.floor(Date.now() / 1000);
+    // Padding in the protected header and in the claims (both ignored by the relay): base64url skips one
+    // length in four per segment, two segments reach every length.
+    const header = (headerPad: number, claimPad: number) =>
+      new SignJWT({ op: 'get', chunks: [0, 9], fid, pad: 'p'.repeat(claimPad) })
+        .setProtectedHeader({ alg: 'EdDSA', pad: 'h'.repeat(headerPad) })
+        .setIssuer(TOKEN_ISSUER)
+        .setAudience(RELAY)
+        .setJti(randomUuid())
+        .setIssuedAt(now)
+        .setExpirationTime(now + 300)
+        .sign(signer.privateKey)
+        .then((t) => `Bearer ${t}`);
+    let exact = '';
+    for (let headerPad = 0; headerPad < 4 && !exact; headerPad++) {
+      const base = (await header(headerPad, 0)).length;
+      for (let claimPad = Math.max(0, Math.floor(((MAX_TOKEN_BYTES - base) * 3) / 4) - 3); claimPad < 4000; claimPad++) {
+        const h = await header(headerPad, claimPad);
+        if (h.length === MAX_TOKEN_BYTES) exact = h;
+        if (h.length >= MAX_TOKEN_BYTES) break;
+      }
+    }
+    expect(exact.length).toBe(MAX_TOKEN_BYTES);
+    expect(cachedCapability(exact, signer.publicKey, RELAY)).toBeUndefined();
+    const cap = await verifyCapability(exact, signer.publicKey, RELAY);
+    expect(cap).toMatchObject({ fid, op: 'get', chunks: [0, 9] });
+    expect(cachedCapability(exact, signer.publicKey, RELAY)).toBe(cap);
+    expect(cachedCapability(exact, signer.publicKey, OTHER_RELAY)).toBeUndefined();
+    expect(cachedCapability(undefined, signer.publicKey, RELAY)).toBeUndefined();
+    expect(cachedCapability('', signer.publicKey, RELAY)).toBeUndefined();
   });
 });

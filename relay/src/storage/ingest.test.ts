@@ -138,6 +138,21 @@ describe('ingest', () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it('takes a header-only chunk that declares an empty body: exactly whole at 40 bytes', async () => {
+    const dir = spool();
+    const fid = newFileId();
+    const chunk = shareChunk(fid, 1, 0);
+    expect(chunk.length).toBe(HEADER_BYTES);
+    const out = await ingest(body(chunk), { spoolDir: dir, maxBytes: 1000, fileId: fid, index: 1 });
+    expect(out).toMatchObject({ size: HEADER_BYTES, digest: sha(chunk) });
+  });
+
+  it('a spool file that cannot be created fails with the open\u2019s own error, not the clean-up\u2019s', async () => {
+    const fid = newFileId();
+    const missing = join(spool(), 'no-such-folder');
+    await expect(ingest(body(shareChunk(fid, 1, 10)), { spoolDir: missing, maxBytes: 1000, fileId: fid, index: 1 })).rejects.toMatchObject({ code: 'ENOENT', syscall: 'open' });
+  });
+
   it('writes through reused blocks: each back in the pool once after a stored chunk and after a refusal mid-write', async () => {
     const dir = spool();
     const fid = newFileId();

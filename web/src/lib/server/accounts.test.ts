@@ -66,7 +66,7 @@ describeDatabases('accounts on $name', ({ open }) => {
     expect(await code(changePassword(database.db, u, { newPassword: 'violet tractor lantern' }, '10.0.0.1', here.token))).toBe('WRONG_VALUE');
     const r = await changePassword(database.db, u, { currentPassword: 'first password 1', newPassword: 'violet tractor lantern' }, '10.0.0.1', here.token);
     expect(r).toEqual({ changed: true, otherSessionsEnded: 1 });
-    expect(await sessionUser(database.db, here.token)).toBeDefined();
+    expect((await sessionUser(database.db, here.token))?.user).toMatchObject({ id: u.id, email: u.email });
     expect(await sessionUser(database.db, elsewhere.token)).toBeUndefined();
     expect(await code(login(database.db, u.email, 'first password 1', '10.0.0.3'))).toBe('INVALID_CREDENTIALS');
     expect(await code(login(database.db, u.email, 'violet tractor lantern', '10.0.0.3'))).toBeUndefined();

@@ -6,7 +6,7 @@
  * covers the same paths with files protected through real relays.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
@@ -16,7 +16,7 @@ import { loadConfig } from './config.js';
 import { ensureSigningKey } from './signing-keys.js';
 import { UNLICENSED, type License } from './license.js';
 import type { Ctx } from './file-access.js';
-import { changeGrants, sharedByMe } from './grants.js';
+import { changeGrants, grantEmails, sharedByMe } from './grants.js';
 
 const refusal = (p: Promise<unknown>): Promise<string> =>
   p.then(
@@ -122,5 +122,30 @@ describeDatabases('grants at their edges on $name', ({ open }) => {
     }
     // Bob's list has none of Alice's files.
     expect((await sharedByMe(bob)).filter((e) => e.fileId === a || e.fileId === b)).toEqual([]);
+  });
+});
+
+// The e-mail list of a bulk share (bulk-actions.ts): the same limits and words as changeGrants, no database.
+describe('grantEmails', () => {
+  const refused = (input: Record<string, unknown>): string => {
+    try {
+      return JSON.stringify(grantEmails(input));
+    } catch (err) {
+      return `${(err as { code?: string }).code}: ${(err as Error).message}`;
+    }
+  };
+  const many = (n: number) => Array.from({ length: n }, (_, i) => `p${i}@x.test`);
+
+  it('takes one e-mail or a list, in any case, each address once', () => {
+    expect(grantEmails({ email: 'Bob@X.test' })).toEqual(['bob@x.test']);
+    expect(grantEmails({ emails: ['Bob@X.test', 'bob@x.test', 'amy@x.test'] })).toEqual(['bob@x.test', 'amy@x.test']);
+    expect(grantEmails({ emails: many(100) })).toEqual(many(100));
+  });
+
+  it('refuses an empty list and more than 100 addresses, naming the limit', () => {
+    const limits = 'WRONG_VALUE: Wrong value supplied for field "emails". Valid values are 1..100 e-mails.';
+    expect(refused({ emails: [] })).toBe(limits);
+    expect(refused({ emails: many(101) })).toBe(limits);
+    expect(refused({})).toMatch(/^WRONG_VALUE: /);
   });
 });

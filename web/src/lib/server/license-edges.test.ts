@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TIERS, UNLICENSED, effectiveLicense, loadLicense, parsePublicKey, verifyLicense } from './license.js';
+import { LicenseClock, TIERS, UNLICENSED, effectiveLicense, loadLicense, parsePublicKey, verifyLicense } from './license.js';
 
 const vendor = generateKeyPairSync('ed25519');
 const key = vendor.publicKey;
@@ -64,6 +64,11 @@ describe('licence refusals, in words an operator can act on', () => {
       expiresAt: null
     });
   });
+
+  it('text fields given as numbers read as their digits; other types read as empty', () => {
+    expect(verifyLicense(issue({ tier: 'Pro', id: 42, licensee: 7, issuedAt: 1767225600 }), key)).toMatchObject({ id: '42', licensee: '7', issuedAt: '1767225600' });
+    expect(verifyLicense(issue({ tier: 'Pro', id: true, licensee: { name: 'Lab' }, issuedAt: [2026] }), key)).toMatchObject({ id: '', licensee: '', issuedAt: '' });
+  });
 });
 
 describe('expiry at its instant', () => {
@@ -83,6 +88,21 @@ describe('expiry at its instant', () => {
       expiresAt: at,
       expired: true
     });
+  });
+});
+
+describe('LicenseClock on the real clock (its default)', () => {
+  it('keeps a licence that expires in the future, and gives Essential limits for one that expired, saying so once', () => {
+    const logs: string[] = [];
+    const log = { info: (m: string) => logs.push(`info ${m}`), error: (m: string) => logs.push(`error ${m}`) };
+    const later = verifyLicense(issue({ id: 'F1', licensee: 'Lab', tier: 'Pro', expiresAt: '2999-01-01T00:00:00.000Z' }), key);
+    expect(new LicenseClock(later, log).current()).toBe(later);
+    // Verified when it was still valid (a coordinator started then), expired by now.
+    const past = verifyLicense(issue({ id: 'P1', licensee: 'Lab', tier: 'Pro', expiresAt: '2021-01-01T00:00:00.000Z' }), key, new Date('2020-06-01T00:00:00Z'));
+    const clock = new LicenseClock(past, log);
+    expect(clock.current()).toMatchObject({ tier: 'Essential', limits: TIERS.Essential, expired: true, id: 'P1' });
+    expect(clock.current().expired).toBe(true);
+    expect(logs).toEqual(['error kofn: licence P1 for Lab expired on 2021-01-01T00:00:00.000Z; running with Essential limits (3 relays, 10 users, 1 TB protected, 1 GB per file).']);
   });
 });
 

@@ -6,11 +6,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { TestRelay } from './relays.js';
+import { repoFile } from './repo-file.js';
 
-const recoverBin = resolve(import.meta.dirname, '../../../../../shared/bin/kofn-recover.mjs');
+const recoverBin = repoFile('shared/bin/kofn-recover.mjs');
 
 /**
  * `kofn-recover` over the given relay folders; answers file name -> bytes. Files with fewer than k shares

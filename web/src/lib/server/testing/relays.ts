@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { newEd25519KeyPair } from '@kofn/shared/ed25519-keys';
 import { eq } from 'drizzle-orm';
@@ -14,6 +14,7 @@ import type { Db } from '../db/index.js';
 import { relays } from '../db/schema.js';
 import { publicJwks } from '../signing-keys.js';
 import { randomUuid } from '@kofn/shared';
+import { repoFile } from './repo-file.js';
 
 export interface TestRelay {
   id: string;
@@ -28,7 +29,7 @@ export interface TestRelay {
   restart: () => Promise<void>;
 }
 
-const main = resolve(import.meta.dirname, '../../../../../relay/dist/main.js');
+const main = repoFile('relay/dist/main.js');
 
 function spawnRelay(id: string, name: string, dataDir: string, jwk: string, env: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
   const child: ChildProcess = spawn(process.execPath, [main], {
