@@ -278,10 +278,7 @@ export type SortKey = 'name' | 'size' | 'date';
 export const SORT_KEYS: readonly SortKey[] = ['name', 'size', 'date'];
 
 const FILE_KEY_TYPE: Record<SortKey, 'text' | 'bigint' | 'timestamptz'> = { name: 'text', size: 'bigint', date: 'timestamptz' };
-/** Folders have no size: sorted by size, they come by name (ascending, whatever the files' direction). */
-const FOLDER_KEY_TYPE: Record<SortKey, 'text' | 'timestamptz'> = { name: 'text', size: 'text', date: 'timestamptz' };
 const fileKey = (s: SortKey): SQL => (s === 'name' ? sql`${files.name}` : s === 'size' ? sql`${files.size}` : sql`coalesce(${files.committedAt}, ${files.createdAt})`);
-const folderKey = (s: SortKey): SQL => (s === 'date' ? sql`${folders.createdAt}` : sql`${folders.name}`);
 
 interface Cursor {
   /** 'd': still among folders; 'f': among files. */
@@ -327,7 +324,8 @@ function decodeCursor(raw: unknown, sort: SortKey, order: 'asc' | 'desc'): Curso
   // Its value is cast to the sort's type in the query: a value that does not parse would be a 500, so check it here.
   const start = o.k === 'f' && o.n === '' && o.i === '';
   if (!start) {
-    const typ = o.k === 'f' ? FILE_KEY_TYPE[sort] : FOLDER_KEY_TYPE[sort];
+    // Folders always come by name (listFolder); files by the sort's key.
+    const typ = o.k === 'f' ? FILE_KEY_TYPE[sort] : 'text';
     if (typ === 'bigint' && !/^\d{1,16}$/.test(o.n)) throw bad();
     if (typ === 'timestamptz' && !isTimestampText(o.n)) throw bad();
   }
@@ -352,9 +350,10 @@ const orderOf = (key: SQL, id: typeof folders.id | typeof files.id, desc: boolea
  * `GET /api/folders?parent=&cursor=&limit=&q=&sort=&order=`: one page of a folder (the root without
  * `parent`): its folders, then its files, sorted by `sort` (name, size or date; default name) in `order`
  * (asc, desc; default asc), `limit` items at most, and the cursor of the next page (keyset paging on
- * (key, id), so a page costs the same at item 9,900 as at item 0, and pages stay stable). Folders follow
- * the same sort (date: made; size: they have none, so by name ascending). With `q`, the whole account is
- * searched by name (case-insensitive substring) instead of one folder.
+ * (key, id), so a page costs the same at item 9,900 as at item 0, and pages stay stable). Folders come
+ * first and always by name, ascending: they have no size, and the page shows them as their own list above
+ * the files, whose sort the person picks. With `q`, the whole account is searched by name
+ * (case-insensitive substring) instead of one folder.
  */
 export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<FolderListing> {
   const parentId = folderRef(query.get('parent') ?? undefined);
@@ -372,12 +371,11 @@ export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<Fold
   const path = folder ? await pathTo(ctx.db, folder.id) : [];
   const byName = (col: typeof folders.name | typeof files.name) => (q === undefined ? undefined : ilike(col, `%${likeEscape(q)}%`));
   const filesDesc = orderRaw === 'desc';
-  const foldersDesc = sort === 'size' ? false : filesDesc;
 
   let shownFolders: FolderRow[] = [];
   let folderKeys: string[] = [];
   if (!cursor || cursor.k === 'd') {
-    const key = folderKey(sort);
+    const key = sql`${folders.name}`;
     const rows = await ctx.db
       .select({ row: folders, key: sql<string>`(${key})::text` })
       .from(folders)
@@ -386,10 +384,10 @@ export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<Fold
           eq(folders.ownerId, ctx.user.id),
           q === undefined ? sameParent(folders.parentId, parentId) : byName(folders.name),
           isNull(folders.trashedAt),
-          cursor ? afterKey(key, folders.id, FOLDER_KEY_TYPE[sort], cursor, foldersDesc) : undefined
+          cursor ? afterKey(key, folders.id, 'text', cursor, false) : undefined
         )
       )
-      .orderBy(...orderOf(key, folders.id, foldersDesc))
+      .orderBy(...orderOf(key, folders.id, false))
       .limit(limit + 1);
     shownFolders = rows.map((r) => r.row);
     folderKeys = rows.map((r) => r.key);

@@ -37,6 +37,13 @@ export class FolderBrowser {
   onConflict = $state<OnNameConflict>('keepBoth');
   /** A name searched for across all folders; '' shows the folder. */
   query = $state('');
+  /**
+   * The order pages are asked in (issue #18, server-side sort): the list's own sort, so a folder loaded
+   * only in part shows the first items of that order, not of the name order (GET /api/folders sort/order).
+   * Newest first, as the list starts.
+   */
+  sortKey = $state<'name' | 'size' | 'date'>('date');
+  descending = $state(true);
   /** A next page is being fetched (scrolling asks again and again; one request at a time). */
   #loadingMore = false;
   /**
@@ -58,8 +65,21 @@ export class FolderBrowser {
     const q = new SvelteURLSearchParams({ limit: String(PAGE) });
     if (this.folderId) q.set('parent', this.folderId);
     if (this.query) q.set('q', this.query);
+    q.set('sort', this.sortKey);
+    q.set('order', this.descending ? 'desc' : 'asc');
     if (cursor) q.set('cursor', cursor);
     return `/api/folders?${q}`;
+  }
+
+  /**
+   * The list's sort changed. A folder loaded whole is already sorted in the browser; one loaded in part
+   * (a next page is left) is loaded again in the new order, so what shows is the start of that order.
+   */
+  async setSort(key: 'name' | 'size' | 'date', descending: boolean): Promise<void> {
+    if (key === this.sortKey && descending === this.descending) return;
+    this.sortKey = key;
+    this.descending = descending;
+    if (this.nextCursor !== null) await this.refresh();
   }
 
   /** Shows a folder (null: the root) from its first page. */
@@ -79,10 +99,9 @@ export class FolderBrowser {
   }
 
   /**
-   * Reloads the folder shown: its pages up to SORTED_WHOLE items. The list is sorted in the browser
-   * (newest first by default) while the server pages by name, so a folder loaded only in part put the
-   * newest file out of sight once it had more than one page; past that many items the rest comes as
-   * the list scrolls (more()), and the order holds among what is loaded.
+   * Reloads the folder shown: its pages up to SORTED_WHOLE items, in the list's sort (the server sorts:
+   * sortKey, descending), so past that many items the rest comes as the list scrolls (more()) in the
+   * same order.
    */
   async refresh(): Promise<void> {
     const mine = ++this.#seq;
@@ -148,6 +167,25 @@ export class FolderBrowser {
     const fileItems = items.filter((i) => i.kind === 'file');
     const { results } = await api<{ results: BulkResult[] }>('POST', '/api/folders/bulk', { action: 'share', files: fileItems.map((i) => i.id), emails: [email] });
     return results.flatMap((r, i) => (r.ok ? [] : [{ item: fileItems[i]!, message: r.error.message }]));
+  }
+
+  /**
+   * Ends all sharing of the selection's files (bulk revoke): everyone's read access and every link, one
+   * request (`POST /api/folders/bulk` action `revoke`). Answers the totals and the files that failed.
+   */
+  async revokeAll(items: Item[]): Promise<{ people: number; links: number; failed: Array<{ item: Item; message: string }> }> {
+    const fileItems = items.filter((i) => i.kind === 'file');
+    const { results } = await api<{ results: BulkResult[] }>('POST', '/api/folders/bulk', { action: 'revoke', files: fileItems.map((i) => i.id) });
+    let people = 0;
+    let links = 0;
+    const failed: Array<{ item: Item; message: string }> = [];
+    results.forEach((r, i) => {
+      if (r.ok) {
+        people += r.revoked?.people ?? 0;
+        links += r.revoked?.links ?? 0;
+      } else failed.push({ item: fileItems[i]!, message: r.error.message });
+    });
+    return { people, links, failed };
   }
 
   /** The ticked items, as bulk actions take them. */
