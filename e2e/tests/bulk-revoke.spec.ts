@@ -44,7 +44,11 @@ test('stop sharing a selection: grants and links of the ticked files end after a
   const daveRequest = await playwright.request.newContext({ baseURL: stack.url });
   const login = await daveRequest.post('/api/login', { data: { email: dave.email, password: dave.password }, headers: { Origin: stack.url } });
   const daveHeaders = { Origin: stack.url, 'X-CSRF-Token': ((await login.json()) as { csrfToken: string }).csrfToken };
-  const daveReads = async () => ((await (await daveRequest.get('/api/shared/with-me')).json()) as { files: Array<{ name: string }> }).files.map((f) => f.name).filter((n) => n.includes(tag)).sort();
+  const daveReads = async () =>
+    ((await (await daveRequest.get('/api/shared/with-me')).json()) as { files: Array<{ name: string }> }).files
+      .map((f) => f.name)
+      .filter((n) => n.includes(tag))
+      .sort();
   expect(await daveReads()).toEqual(names.toSorted());
 
   await page.reload();

@@ -17,7 +17,10 @@ import { chooseSharing, opfsSha256, ready, retrieveThroughUi, saveToOpfs } from 
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 /** What this test reads of `GET /api/folders`. */
-type FolderListing = { folders: Array<{ id: string; name: string }>; files: Array<{ name: string }> };
+interface FolderListing {
+  folders: Array<{ id: string; name: string }>;
+  files: Array<{ name: string }>;
+}
 
 test('a directory dropped from disk is protected with its structure, empty folders included', async ({ admin }) => {
   test.setTimeout(180_000);
@@ -49,7 +52,11 @@ test('a directory dropped from disk is protected with its structure, empty folde
   const data = { items: [], files: [root], dragOperationsMask: 1 };
   for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
 
-  const transfer = (n: string) => page.getByTestId('transfer').filter({ hasText: `Protecting ${n}` }).first();
+  const transfer = (n: string) =>
+    page
+      .getByTestId('transfer')
+      .filter({ hasText: `Protecting ${n}` })
+      .first();
   for (const rel of Object.keys(files)) {
     const n = rel.split('/').pop()!;
     await expect(transfer(n)).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });

@@ -130,7 +130,10 @@ test('audio and video previews play from memory and are released on close; the a
     expect(audioSrc).toMatch(/^blob:/);
     expect(await plays(page, audioSrc)).toBe('loaded 1.00');
     const duration = await audio.evaluate(
-      (el: HTMLAudioElement) => new Promise<number>((resolve, reject) => (el.readyState >= 1 ? resolve(el.duration) : ((el.onloadedmetadata = () => resolve(el.duration)), (el.onerror = () => reject(new Error(`media error ${el.error?.code}`))))))
+      (el: HTMLAudioElement) =>
+        new Promise<number>((resolve, reject) =>
+          el.readyState >= 1 ? resolve(el.duration) : ((el.onloadedmetadata = () => resolve(el.duration)), (el.onerror = () => reject(new Error(`media error ${el.error?.code}`))))
+        )
     );
     expect(duration).toBeCloseTo(1, 2);
     // It really plays: time moves past the start.
@@ -211,7 +214,12 @@ test('audio and video previews play from memory and are released on close; the a
     await expect(dialog.getByTestId('preview-audio')).toHaveCount(0);
     await dialog.getByRole('button', { name: 'Retrieve instead', exact: true }).click();
     await expect(dialog).toBeHidden();
-    await expect(page.getByTestId('transfer').filter({ hasText: `Retrieving long-${tag}.wav` }).first()).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
+    await expect(
+      page
+        .getByTestId('transfer')
+        .filter({ hasText: `Retrieving long-${tag}.wav` })
+        .first()
+    ).toHaveAttribute('data-status', 'done', { timeout: 60_000 });
     expect(await opfsSha256(page, `long-${tag}.wav`)).toBe(files.big.sha256);
     await open(`tone-${tag}.wav`);
     await expect(dialog.getByTestId('preview-audio')).toBeVisible({ timeout: 30_000 });

@@ -84,7 +84,13 @@ describe.each(databases)('coordinator on $name', ({ name, open }) => {
       // The same bytes as one file (reserve, split, PUTs, commit): seconds, as files/s of 4 KiB it amounts to.
       const joined = randomBytes(FILES * 4096);
       const t0 = performance.now();
-      await protect(ctx, `one-${round}.bin`, joined, 2, relays.map((r) => r.id));
+      await protect(
+        ctx,
+        `one-${round}.bin`,
+        joined,
+        2,
+        relays.map((r) => r.id)
+      );
       oneFile.push(FILES / ((performance.now() - t0) / 1000));
       // Baseline: reserved beforehand (untimed), then only the split and the PUTs, PARALLEL files at once.
       const plain = make(`base-${round}`);

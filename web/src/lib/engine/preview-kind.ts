@@ -4,7 +4,10 @@
  * video in the containers Chromium and Firefox both play (WAV, MP3, Ogg, Opus, FLAC, M4A; WebM, MP4, Ogg
  * video). No SVG or HTML: those run script. Pure, so the file list can ask it for every row.
  */
-export type PreviewKind = { kind: 'image' | 'text' | 'pdf' | 'audio' | 'video'; mime: string };
+export interface PreviewKind {
+  kind: 'image' | 'text' | 'pdf' | 'audio' | 'video';
+  mime: string;
+}
 
 const KINDS: Record<string, PreviewKind> = {
   png: { kind: 'image', mime: 'image/png' },

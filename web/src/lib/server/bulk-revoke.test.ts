@@ -94,7 +94,12 @@ describeDatabases('bulk revoke on $name', ({ open }) => {
 
     // Again: nothing left to revoke, still ok.
     expect((await bulkAction(fx.alice, { action: 'revoke', files: [a] })).results).toEqual([{ ok: true, kind: 'file', id: a, revoked: { people: 0, links: 0 } }]);
-    expect(await fx.alice.db.select().from(shareLinks).where(and(eq(shareLinks.fileId, a), isNull(shareLinks.revokedAt)))).toEqual([]);
+    expect(
+      await fx.alice.db
+        .select()
+        .from(shareLinks)
+        .where(and(eq(shareLinks.fileId, a), isNull(shareLinks.revokedAt)))
+    ).toEqual([]);
   });
 
   it('refuses malformed requests whole, changing nothing', async () => {

@@ -335,7 +335,6 @@ function decodeCursor(raw: unknown, sort: SortKey, order: 'asc' | 'desc'): Curso
 /** `%`, `_` and `\` are literal in a search (ILIKE's wildcards are ours, not the person's). */
 const likeEscape = (q: string) => q.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-
 /**
  * After (key, id) in the page's order: the keyset condition of a cursor, as one row comparison (PostgreSQL
  * compares row values left to right, and a btree index on (key, id) answers it; SQL:2016 §8.2). The id
@@ -431,7 +430,16 @@ export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<Fold
         ? encodeCursor({ k: 'f', n: '', i: '', s: sort, o: orderRaw })
         : null
     : null;
-  return { folder: folder && folderView(folder), path, folders: shownFolders.map(folderView), files: await fileViews(ctx, page.map((r) => r.row)), nextCursor };
+  return {
+    folder: folder && folderView(folder),
+    path,
+    folders: shownFolders.map(folderView),
+    files: await fileViews(
+      ctx,
+      page.map((r) => r.row)
+    ),
+    nextCursor
+  };
 }
 
 /** Which of `ids` are the owner's folders not in the trash (bulk requests check theirs at once). */

@@ -98,11 +98,7 @@ function isShareOfFile<R extends { operation: string; fileId: string | null }>(r
  * revokes exactly these, so "shared by me" is empty for the file afterwards.
  */
 export async function sharedEmails(db: Db, ownerId: string, fileId: string): Promise<string[]> {
-  const granted = await db
-    .select({ email: users.email })
-    .from(grants)
-    .innerJoin(users, eq(users.id, grants.userId))
-    .where(eq(grants.fileId, fileId));
+  const granted = await db.select({ email: users.email }).from(grants).innerJoin(users, eq(users.id, grants.userId)).where(eq(grants.fileId, fileId));
   const latest = await latestShareOps(db, and(eq(history.userId, ownerId), eq(history.fileId, fileId)));
   return [...new Set([...granted.map((g) => g.email), ...latest.filter(isShareOfFile).map((r) => r.email)])].sort();
 }

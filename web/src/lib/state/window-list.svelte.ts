@@ -69,8 +69,8 @@ export class WindowList {
     const base = defaultRangeExtractor(range);
     const p = this.#pinnedIndex;
     if (p < 0 || p >= range.count) return base;
-    const extra = [p - 1, p, p + 1].filter((i) => i >= 0 && i < range.count);
-    return [...new Set([...base, ...extra])].sort((a, b) => a - b);
+    const extra = [p - 1, p, p + 1].filter((i) => i >= 0 && i < range.count && !base.includes(i));
+    return [...base, ...extra].sort((a, b) => a - b);
   }
 
   /**
