@@ -96,7 +96,9 @@ describe.each(databases)('folders on $name', ({ name, open }) => {
 
   it('measures', async () => {
     const page = (cursor?: string, q?: string) => listFolder(ctx, new URLSearchParams({ parent: folderId, limit: '100', ...(cursor ? { cursor } : {}), ...(q ? { q } : {}) }));
-    const whole = await time(() => listFiles(ctx));
+    // The whole-list baseline (GET /api/files) asks for every file's history in one IN list: past 65,535
+    // files that is more parameters than PostgreSQL takes, so it is measured only up to 20,000 files.
+    const whole = FILES <= 20_000 ? await time(() => listFiles(ctx)) : Number.NaN;
     const first = await time(() => page());
     // Walk the whole folder once (and keep the cursor near item 9,000).
     let cursor: string | null | undefined;

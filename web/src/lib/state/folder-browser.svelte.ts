@@ -99,26 +99,38 @@ export class FolderBrowser {
   }
 
   /**
-   * Reloads the folder shown: its pages up to SORTED_WHOLE items, in the list's sort (the server sorts:
-   * sortKey, descending), so past that many items the rest comes as the list scrolls (more()) in the
-   * same order.
+   * Reloads the folder shown in the list's sort (the server sorts: sortKey, descending). The first page
+   * shows as soon as it is in; the next ones follow in the background up to SORTED_WHOLE items (so find in
+   * page sees them), and past that the rest comes as the list scrolls (more()), in the same order. Before
+   * the server sorted, the list waited for all of them, which took seconds for 10,000 files.
    */
   async refresh(): Promise<void> {
     const mine = ++this.#seq;
-    let page = await api<FolderListing>('GET', this.#url());
+    const page = await api<FolderListing>('GET', this.#url());
     if (mine !== this.#seq) return;
-    const folders = [...page.folders];
-    const files = page.files.filter((f) => f.status !== 'deleting');
-    while (page.nextCursor && folders.length + files.length < SORTED_WHOLE) {
-      page = await api<FolderListing>('GET', this.#url(page.nextCursor));
-      if (mine !== this.#seq) return;
-      folders.push(...page.folders);
-      files.push(...page.files.filter((f) => f.status !== 'deleting'));
-    }
     this.path = page.path;
-    this.folders = folders;
-    this.files = files;
+    this.folders = page.folders;
+    this.files = page.files.filter((f) => f.status !== 'deleting');
     this.nextCursor = page.nextCursor;
+    // A page still on its way for an older listing is dropped when it lands (its seq is old): not waited for.
+    this.#loadingMore = false;
+    if (page.nextCursor) void this.#fill(mine).catch(() => undefined);
+  }
+
+  /** The rest of a refresh, page by page, while no newer listing was asked for (more() waits meanwhile). */
+  async #fill(mine: number): Promise<void> {
+    this.#loadingMore = true;
+    try {
+      while (this.nextCursor && this.folders.length + this.files.length < SORTED_WHOLE) {
+        const page = await api<FolderListing>('GET', this.#url(this.nextCursor));
+        if (mine !== this.#seq) return;
+        this.folders = [...this.folders, ...page.folders];
+        this.files = [...this.files, ...page.files.filter((f) => f.status !== 'deleting')];
+        this.nextCursor = page.nextCursor;
+      }
+    } finally {
+      if (mine === this.#seq) this.#loadingMore = false;
+    }
   }
 
   /** Appends the next page. */
@@ -134,7 +146,8 @@ export class FolderBrowser {
       this.files = [...this.files, ...page.files.filter((f) => f.status !== 'deleting')];
       this.nextCursor = page.nextCursor;
     } finally {
-      this.#loadingMore = false;
+      // A newer listing reset this already (refresh), and may be filling now.
+      if (seq === this.#seq) this.#loadingMore = false;
     }
   }
 
