@@ -154,7 +154,8 @@ test('keyboard focus stays on its row when the row scrolls out of the window and
   await page.keyboard.press('Tab');
   expect(await focused()).toBe(`Share ${name(4)}`);
   await page.keyboard.press('End');
-  await expect(row(name(COUNT - 1))).toBeInViewport({ timeout: 30_000 });
+  // The end of what is loaded so far (the list loads its pages behind the first): thousands of pixels down.
+  await expect.poll(() => page.evaluate(() => window.scrollY), { timeout: 30_000 }).toBeGreaterThan(10_000);
   expect(await focused()).toBe(`Share ${name(4)}`);
   await expect(row(name(4))).not.toBeInViewport();
   expect(await rendered(page)).toBeLessThan(100);
