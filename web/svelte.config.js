@@ -33,6 +33,8 @@ const config = {
         // from 'self' stay allowed: a streamed download through the service worker is a same-origin frame (sinks.ts).
         'img-src': ['self', 'data:', 'blob:'],
         'frame-src': ['self', 'blob:'],
+        // Audio and video previews play the same in-page blob: URLs (nothing else: default-src is 'self').
+        'media-src': ['self', 'blob:'],
         'object-src': ['none'],
         'frame-ancestors': ['none'],
         'base-uri': ['self']

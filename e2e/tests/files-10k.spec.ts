@@ -136,3 +136,52 @@ test('10,000 files in one folder: a window of rows, pages on demand, keyboard, s
   expect(failures).toEqual([]);
   await page.context().close();
 });
+
+test('keyboard focus stays on its row when the row scrolls out of the window and when the list is loaded again', async ({ browser }) => {
+  const db = pg!;
+  const context = await browser.newContext({ baseURL: stack!.url });
+  const page = await context.newPage();
+  expect((await page.request.post('/api/login', { data: { email: ADMIN.email, password: ADMIN.password }, headers: { Origin: stack!.url } })).status()).toBe(200);
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await page.goto('/');
+  await expect(page.getByTestId('file-row').first()).toContainText(name(0));
+  const focused = () => page.evaluate(() => (document.activeElement?.isConnected ? (document.activeElement.getAttribute('aria-label') ?? document.activeElement.tagName) : 'gone'));
+  const row = (n: string) => page.getByTestId('file-row').filter({ hasText: n });
+
+  // Keyboard to a row's control, then End scrolls the page to the list's end: the row leaves the window
+  // of rendered rows, but the control keeps focus (without pinning it left the page and focus fell to the body).
+  await page.getByRole('button', { name: `Retrieve ${name(4)}`, exact: true }).focus();
+  await page.keyboard.press('Tab');
+  expect(await focused()).toBe(`Share ${name(4)}`);
+  await page.keyboard.press('End');
+  // The end of what is loaded so far (the list loads its pages behind the first): thousands of pixels down.
+  await expect.poll(() => page.evaluate(() => window.scrollY), { timeout: 30_000 }).toBeGreaterThan(10_000);
+  expect(await focused()).toBe(`Share ${name(4)}`);
+  await expect(row(name(4))).not.toBeInViewport();
+  expect(await rendered(page)).toBeLessThan(100);
+  // Tab goes on from there (the next control of the same row), which the browser scrolls back into view.
+  await page.keyboard.press('Tab');
+  expect(await focused()).toBe(`Rename ${name(4)}`);
+  await expect(row(name(4))).toBeInViewport();
+
+  // The list loaded again with 300 newer files above the row (coming back to the tab reloads it): the row
+  // is now at index 304, far below the rendered window at the top, and still holds focus.
+  await db.query(`
+    insert into files (id, owner_id, name, size, type, k, n, chunk_size, chunk_count, status, committed_at)
+    select md5('kofn-e2e-newer-' || g), owner_id, 'newer-' || lpad(g::text, 3, '0') || '.bin', 10, 'application/octet-stream', 2, 2, 1048576, 1, 'available', now() + make_interval(secs => 3600 - g)
+    from generate_series(0, 299) g, (select owner_id from files limit 1) o`);
+  await db.query(`
+    insert into placements (file_id, relay_id, x)
+    select f.id, r.id, r.x from files f cross join (select id, row_number() over (order by id) as x from relays) r where f.name like 'newer-%'`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+  await expect(row('newer-000.bin')).toBeVisible({ timeout: 30_000 });
+  expect(await focused()).toBe(`Rename ${name(4)}`);
+  await expect(row(name(4))).toHaveAttribute('aria-rowindex', String(304 + 2));
+  await expect(row(name(4))).not.toBeInViewport();
+  expect(await rendered(page)).toBeLessThan(100);
+  await page.keyboard.press('Tab');
+  expect(await focused()).toBe(`Move ${name(4)}`);
+  await expect(row(name(4))).toBeInViewport();
+  await context.close();
+});

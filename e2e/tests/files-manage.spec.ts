@@ -2,8 +2,8 @@
  * Managing files in the browser (issue #18), against the built app, real relays and real Chromium:
  * dragging file rows onto a folder and onto a breadcrumb, sharing a selection with one person (one result
  * per file), searching all folders by name on the server, and previews of images, text and PDF retrieved
- * and authenticated in memory (the bytes shown are the bytes protected), with a too-big file offered as a
- * download and the blob URL revoked on close.
+ * and authenticated in memory (the bytes shown are the bytes protected), with the blob URL revoked on close
+ * (audio, video and the administrator's size limit: previews-media.spec.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -156,7 +156,7 @@ const loads = (page: Page, url: string) =>
     url
   );
 
-test('previews: an image, the start of a long text, a JSON file and a PDF from memory; a too-big file is offered as a download', async ({ admin }) => {
+test('previews: an image, the start of a long text, a JSON file and a PDF from memory (audio, video and the size limit: previews-media.spec)', async ({ admin }) => {
   test.setTimeout(120_000);
   const { page } = admin;
   const tag = randomBytes(3).toString('hex');
@@ -172,8 +172,7 @@ test('previews: an image, the start of a long text, a JSON file and a PDF from m
     png: fileOf(`shot-${tag}.png`, png),
     txt: fileOf(`long-${tag}.txt`, text),
     json: fileOf(`data-${tag}.json`, json),
-    pdf: fileOf(`paper-${tag}.pdf`, tinyPdf()),
-    big: fileOf(`big-${tag}.png`, randomBytes(33 * 1024 * 1024))
+    pdf: fileOf(`paper-${tag}.pdf`, tinyPdf())
   };
   const names = Object.values(files).map((f) => f.path.split('/').pop()!);
   await protect(page, Object.values(files), names);
@@ -219,11 +218,5 @@ test('previews: an image, the start of a long text, a JSON file and a PDF from m
   expect(await frame.getAttribute('src')).toMatch(/^blob:/);
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.screenshot({ path: join(shots, 'preview-pdf-1280.png') });
-  await close();
-
-  // Over 32 MiB: no retrieval into memory, a download offered instead.
-  await open(`big-${tag}.png`);
-  await expect(dialog.getByTestId('preview-too-big')).toContainText('previews show files up to 32 MiB');
-  await expect(dialog.getByRole('button', { name: 'Retrieve instead', exact: true })).toBeVisible();
   await close();
 });

@@ -4,7 +4,9 @@
  * rate alone, and file listing latency for a user with 10,000 files. Many small files (issue #14): 1,000
  * files of 4 KiB with (2,3) through the protocol core (protectMany: batch reserve + PUTs to the real relays
  * + batch commit) against a baseline in the same run of the same PUTs (same split, same parallelism) of
- * files reserved beforehand, without the coordinator. Medians; prints, never asserts speed.
+ * files reserved beforehand, without the coordinator; and a second baseline (issue #18): the same bytes
+ * (1,000 x 4 KiB) protected as one file through the same core and relays, so the per-file cost shows.
+ * Medians; prints, never asserts speed.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, it } from 'vitest';
@@ -77,7 +79,19 @@ describe.each(databases)('coordinator on $name', ({ name, open }) => {
     const make = (tag: string) => Array.from({ length: FILES }, (_, i) => ({ name: `${tag}-${i}.bin`, data: randomBytes(4096) }));
     const full: number[] = [];
     const base: number[] = [];
+    const oneFile: number[] = [];
     for (let round = 0; round < 3; round++) {
+      // The same bytes as one file (reserve, split, PUTs, commit): seconds, as files/s of 4 KiB it amounts to.
+      const joined = randomBytes(FILES * 4096);
+      const t0 = performance.now();
+      await protect(
+        ctx,
+        `one-${round}.bin`,
+        joined,
+        2,
+        relays.map((r) => r.id)
+      );
+      oneFile.push(FILES / ((performance.now() - t0) / 1000));
       // Baseline: reserved beforehand (untimed), then only the split and the PUTs, PARALLEL files at once.
       const plain = make(`base-${round}`);
       const { results } = await reserveFiles(ctx, { files: plain.map((f) => ({ name: f.name, size: 4096, type: '', k: 2, relays: relays.map((r) => r.id) })) });
@@ -102,7 +116,9 @@ describe.each(databases)('coordinator on $name', ({ name, open }) => {
     }
     lines.push(
       `${name}: many small files (${FILES} x 4 KiB, 2 of 3, ${PARALLEL} files at once): protectMany ${median(full).toFixed(0)} files/s, ` +
-        `baseline PUTs alone ${median(base).toFixed(0)} files/s, ratio ${(median(full) / median(base)).toFixed(2)}x (medians of 3)`
+        `baseline PUTs alone ${median(base).toFixed(0)} files/s, ratio ${(median(full) / median(base)).toFixed(2)}x; ` +
+        `the same ${((FILES * 4096) / 1024 / 1024).toFixed(1)} MiB as one file ${median(oneFile).toFixed(0)} "files"/s (${((median(oneFile) * 4096) / 1024 / 1024).toFixed(2)} MiB/s), ` +
+        `ratio many / one ${(median(full) / median(oneFile)).toFixed(2)}x (medians of 3)`
     );
   });
 

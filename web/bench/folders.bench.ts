@@ -19,9 +19,26 @@ import { createFolder, listFolder } from '../src/lib/server/folders.js';
 import type { Ctx } from '../src/lib/server/file-access.js';
 import { registerTestRelay } from '../src/lib/server/testing/relays.js';
 
-const FILES = 10_000;
-const RUNS = 11;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+
+/** Files in the folder: 10,000 by default; `KOFN_BENCH_LIST_FILES=100000` for the issue's 100,000-file p95. */
+const FILES = Number(process.env.KOFN_BENCH_LIST_FILES ?? 10_000);
+const RUNS = 11;
+/** Requests timed for each p95 (issue #18: listing, sorting and searching 100,000 files, p95 < 300 ms on PGlite). */
+const P95_RUNS = Number(process.env.KOFN_BENCH_P95_RUNS ?? 40);
+const p95 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(xs.length * 0.95) - 1)]!;
+
+/** Each call's time, `P95_RUNS` of them (after one untimed warm-up), as [median, p95, max]. */
+async function spread(fn: (i: number) => Promise<unknown>): Promise<[number, number, number]> {
+  await fn(0);
+  const ms: number[] = [];
+  for (let i = 0; i < P95_RUNS; i++) {
+    const t = performance.now();
+    await fn(i);
+    ms.push(performance.now() - t);
+  }
+  return [median(ms), p95(ms), Math.max(...ms)];
+}
 const lines: string[] = [];
 const databases = testDatabases().filter((d) => d.skipped === undefined);
 
@@ -55,15 +72,16 @@ describe.each(databases)('folders on $name', ({ name, open }) => {
       const batch = Array.from({ length: Math.min(500, FILES - start) }, (_, i) => ({
         id: randomBytes(16).toString('hex'),
         ownerId: user.id,
-        name: `photo-${String(start + i).padStart(5, '0')}.jpg`,
-        size: 1000,
+        name: `photo-${String(start + i).padStart(6, '0')}.jpg`,
+        // Sizes and dates that repeat (ties for the sort's keyset) and do not follow the names.
+        size: 1000 + (((start + i) * 7919) % 5000),
         type: 'image/jpeg',
         k: 2,
         n: 3,
         chunkSize: 1 << 20,
         chunkCount: 1,
         status: 'available' as const,
-        committedAt: new Date(),
+        committedAt: new Date(Date.UTC(2026, 0, 1) + (((start + i) * 104729) % 86_400) * 1000),
         folderId
       }));
       await db.db.insert(files).values(batch);
@@ -78,7 +96,9 @@ describe.each(databases)('folders on $name', ({ name, open }) => {
 
   it('measures', async () => {
     const page = (cursor?: string, q?: string) => listFolder(ctx, new URLSearchParams({ parent: folderId, limit: '100', ...(cursor ? { cursor } : {}), ...(q ? { q } : {}) }));
-    const whole = await time(() => listFiles(ctx));
+    // The whole-list baseline (GET /api/files) asks for every file's history in one IN list: past 65,535
+    // files that is more parameters than PostgreSQL takes, so it is measured only up to 20,000 files.
+    const whole = FILES <= 20_000 ? await time(() => listFiles(ctx)) : Number.NaN;
     const first = await time(() => page());
     // Walk the whole folder once (and keep the cursor near item 9,000).
     let cursor: string | null | undefined;
@@ -95,11 +115,32 @@ describe.each(databases)('folders on $name', ({ name, open }) => {
     } while (cursor);
     const walk = performance.now() - t;
     const deepMs = await time(() => page(deep));
-    const search = await time(() => listFolder(ctx, new URLSearchParams({ q: 'photo-0999', limit: '100' })));
+    const search = await time(() => listFolder(ctx, new URLSearchParams({ q: 'photo-00999', limit: '100' })));
+    // p95 of what the page asks (issue #18 target: < 300 ms on PGlite, < 100 ms on PostgreSQL): the first page
+    // of each sort both ways, a page deep in the folder by each sort (its cursor found by walking once), and
+    // searches by name.
+    const sorted: string[] = [];
+    for (const sort of ['name', 'size', 'date']) {
+      for (const order of ['asc', 'desc']) {
+        const first = await spread(() => listFolder(ctx, new URLSearchParams({ parent: folderId, limit: '500', sort, order })));
+        let c: string | null = null;
+        const params = (cursor: string | null) => {
+          const q = new URLSearchParams({ parent: folderId, limit: '500', sort, order });
+          if (cursor) q.set('cursor', cursor);
+          return q;
+        };
+        for (let i = 0; i < Math.floor((FILES * 0.9) / 500); i++) c = (await listFolder(ctx, params(c))).nextCursor;
+        const at = c;
+        const deepSorted = await spread(() => listFolder(ctx, params(at)));
+        sorted.push(`${sort} ${order}: first ${first[1].toFixed(0)}, deep ${deepSorted[1].toFixed(0)}`);
+      }
+    }
+    const searches = await spread((i) => listFolder(ctx, new URLSearchParams({ q: `photo-0${String((i * 37) % 100).padStart(2, '0')}`, limit: '100' })));
     lines.push(
       `${name}: ${FILES} files + 200 folders in one folder, 100 per page: first page ${first.toFixed(1)} ms, page at item ~9,000 ${deepMs.toFixed(1)} ms, ` +
         `search by name ${search.toFixed(1)} ms (medians of ${RUNS}); whole walk ${items} items in ${pages} pages ${walk.toFixed(0)} ms; ` +
-        `baseline whole list (GET /api/files) ${whole.toFixed(0)} ms, ratio first page / whole list ${(first / whole).toFixed(3)}`
+        `baseline whole list (GET /api/files) ${whole.toFixed(0)} ms, ratio first page / whole list ${(first / whole).toFixed(3)}\n` +
+        `${name}: p95 of ${P95_RUNS} requests, 500 per page, ms: ${sorted.join('; ')}; search by name (100 per page) median ${searches[0].toFixed(0)}, p95 ${searches[1].toFixed(0)}, max ${searches[2].toFixed(0)}`
     );
   }, 1_800_000);
 });

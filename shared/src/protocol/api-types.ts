@@ -125,8 +125,11 @@ export interface TrashListing {
   nextCursor: string | null;
 }
 
-/** One item's outcome in a bulk folder request (`POST /api/folders/bulk`, `POST /api/trash/restore`). */
-export type BulkResult = { ok: true; kind: 'file' | 'folder'; id: string } | BatchFailure;
+/**
+ * One item's outcome in a bulk folder request (`POST /api/folders/bulk`, `POST /api/trash/restore`).
+ * `revoked` (action `revoke` only): how many people lost read access and how many links were revoked.
+ */
+export type BulkResult = { ok: true; kind: 'file' | 'folder'; id: string; revoked?: { people: number; links: number } } | BatchFailure;
 
 /** `GET /api/files/:id/manifest` and `POST /api/links/:id/open`. */
 export interface Manifest {

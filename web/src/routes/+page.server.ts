@@ -4,6 +4,7 @@ import type { PageServerLoad } from './$types';
 import { coordinator } from '$lib/server/context';
 import { countUsers } from '$lib/server/auth';
 import { listRelays } from '$lib/server/relays';
+import { previewLimit } from '$lib/server/preview-limit';
 
 export const load: PageServerLoad = async ({ locals }) => {
   const { config, database, license } = await coordinator();
@@ -17,6 +18,7 @@ export const load: PageServerLoad = async ({ locals }) => {
     relays: relays.filter((r) => r.lifecycle === 'active').map((r) => ({ id: r.id, name: r.name, host: r.url, location: r.location, status: r.status, group: r.group })),
     limits: { maxFileSize: license.limits.maxFileSize, storageLimit: license.limits.protectedBytes },
     relayTimeouts: config.relayTimeouts,
+    previewLimit: (await previewLimit(database.db)).previewLimit,
     version: KOFN_VERSION
   };
 };

@@ -11,6 +11,17 @@ describe('previewKind', () => {
     expect(previewKind('paper.pdf')).toEqual({ kind: 'pdf', mime: 'application/pdf' });
   });
 
+  it('knows audio and video by extension and MIME type', () => {
+    expect(previewKind('tone.WAV')).toEqual({ kind: 'audio', mime: 'audio/wav' });
+    for (const n of ['a.mp3', 'a.ogg', 'a.oga', 'a.opus', 'a.flac', 'a.m4a']) expect(previewKind(n)?.kind).toBe('audio');
+    expect(previewKind('clip.webm')).toEqual({ kind: 'video', mime: 'video/webm' });
+    for (const n of ['a.mp4', 'a.m4v', 'a.ogv']) expect(previewKind(n)?.kind).toBe('video');
+    expect(previewKind('recording', 'audio/x-wav')?.kind).toBe('audio');
+    expect(previewKind('recording', 'video/webm;codecs=vp8')?.kind).toBe('video');
+    // Containers Chromium does not play are not offered.
+    for (const n of ['a.mov', 'a.avi', 'a.mkv', 'a.wma']) expect(previewKind(n)).toBeUndefined();
+  });
+
   it('falls back to the MIME type only when the name has no known extension', () => {
     expect(previewKind('scan', 'application/pdf')?.kind).toBe('pdf');
     expect(previewKind('photo', 'image/jpeg; charset=binary')?.kind).toBe('image');

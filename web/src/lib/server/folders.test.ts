@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import { MAX_BATCH_FILES } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
 import { files, folders, placements } from './db/schema.js';
@@ -22,13 +22,14 @@ import { errorCode, useFileServices } from './testing/file-services.js';
 
 const q = (o: Record<string, string> = {}) => new URLSearchParams(o);
 
-/** Every item of a folder, page by page (limit `limit`), as "d:name" / "f:name". */
-async function walk(ctx: Ctx, parent: string | undefined, limit: number): Promise<{ items: string[]; pages: number }> {
+/** Every item of a folder, page by page (limit `limit`), as "d:name" / "f:name"; `extra`: sort and order. */
+async function walk(ctx: Ctx, parent: string | undefined, limit: number, extra: Record<string, string> = {}, between?: () => Promise<void>): Promise<{ items: string[]; pages: number }> {
   const items: string[] = [];
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const page = await listFolder(ctx, q({ ...(parent ? { parent } : {}), limit: String(limit), ...(cursor ? { cursor } : {}) }));
+    if (pages === 1) await between?.();
+    const page = await listFolder(ctx, q({ ...(parent ? { parent } : {}), limit: String(limit), ...extra, ...(cursor ? { cursor } : {}) }));
     items.push(...page.folders.map((f) => `d:${f.name}`), ...page.files.map((f) => `f:${f.name}`));
     cursor = page.nextCursor;
     pages++;
@@ -315,6 +316,90 @@ describeDatabases('folders on $name', ({ open }) => {
     }
     expect(await errorCode(listFolder(fx.alice, q({ parent: 'nope' })))).toBe('NOT_FOUND');
   }, 120_000);
+
+  it('sorts on the server by name, size and date both ways, stable across pages with ties, and refuses foreign cursors', async () => {
+    const dir = await createFolder(fx.alice, { name: 'sorted' });
+    // 12 folders (always first, by name, though made at 3 instants, which must not matter), and 500 files: 5 sizes, 7 dates a microsecond apart
+    // (under JavaScript's millisecond: the cursor must carry the database's own value), 20 of them still
+    // reserved (no commit date: their reservation's date counts).
+    for (let i = 0; i < 12; i++) await createFolder(fx.alice, { name: `dir-${String(i).padStart(2, '0')}`, parentId: dir.id });
+    await fx.alice.db.execute(sql`update folders set created_at = timestamptz '2026-01-01 00:00:00+00' + interval '1 microsecond' * (cast(substr(name, 5, 2) as int) % 3) where parent_id = ${dir.id}`);
+    await seedFiles(
+      fx.alice,
+      500,
+      'sort',
+      dir.id,
+      fx.relays.map((r) => r.id)
+    );
+    const at = (i: number) => i % 7;
+    await fx.alice.db.execute(
+      sql`update files set size = 1000 * (cast(substr(name, 6, 5) as int) % 5), committed_at = timestamptz '2026-01-01 00:00:00+00' + interval '1 microsecond' * (cast(substr(name, 6, 5) as int) % 7) where folder_id = ${dir.id}`
+    );
+    await fx.alice.db.execute(
+      sql`update files set status = 'reserved', committed_at = null, created_at = timestamptz '2026-01-01 00:00:00+00' + interval '1 microsecond' * (cast(substr(name, 6, 5) as int) % 7) where folder_id = ${dir.id} and cast(substr(name, 6, 5) as int) % 25 = 0`
+    );
+    const rows = await fx.alice.db.select({ id: files.id, name: files.name }).from(files).where(eq(files.folderId, dir.id));
+    const dirs = await fx.alice.db.select({ id: folders.id, name: folders.name }).from(folders).where(eq(folders.parentId, dir.id));
+    const idx = (name: string) => Number(name.slice(5, 10));
+    const cmp = (a: number | string, b: number | string) => (a < b ? -1 : a > b ? 1 : 0);
+    // The expected orders, computed here from the same values: (key, id), the id in the key's direction.
+    const expected = (sort: string, order: string): string[] => {
+      const sign = order === 'desc' ? -1 : 1;
+      const fileKey = (f: { name: string }) => (sort === 'name' ? f.name : sort === 'size' ? 1000 * (idx(f.name) % 5) : at(idx(f.name)));
+      const ds = dirs.toSorted((a, b) => cmp(a.name, b.name)).map((d) => `d:${d.name}`);
+      const fs = rows.toSorted((a, b) => sign * (cmp(fileKey(a), fileKey(b)) || cmp(a.id, b.id))).map((f) => `f:${f.name}`);
+      return [...ds, ...fs];
+    };
+    for (const sort of ['name', 'size', 'date']) {
+      for (const order of ['asc', 'desc']) {
+        const want = expected(sort, order);
+        expect(want).toHaveLength(512);
+        for (const limit of [7, 100, 500]) expect((await walk(fx.alice, dir.id, limit, { sort, order })).items, `${sort} ${order} by ${limit}`).toEqual(want);
+      }
+    }
+    // Default: name ascending, as before.
+    expect((await walk(fx.alice, dir.id, 100)).items).toEqual(expected('name', 'asc'));
+    // Stable while the folder changes under a walk: a file added after the first page (sorting before the
+    // cursor, largest first) is not shown in this walk, and no item repeats or goes missing.
+    const during = await walk(fx.alice, dir.id, 50, { sort: 'size', order: 'desc' }, async () => {
+      await seedFiles(
+        fx.alice,
+        1,
+        'late',
+        dir.id,
+        fx.relays.map((r) => r.id)
+      );
+      await fx.alice.db.execute(sql`update files set size = 1000000 where name = 'late-00000.bin'`);
+    });
+    expect(during.items).toEqual(expected('size', 'desc'));
+    expect((await listFolder(fx.alice, q({ parent: dir.id, sort: 'size', order: 'desc', limit: '13' }))).folders).toHaveLength(12);
+    expect((await listFolder(fx.alice, q({ parent: dir.id, sort: 'size', order: 'desc', limit: '13' }))).files.map((f) => f.name)).toEqual(['late-00000.bin']);
+    // A search sorts the same way.
+    const found = await listFolder(fx.alice, q({ q: 'sort-0001', sort: 'size', order: 'desc', limit: '50' }));
+    expect(found.files.map((f) => f.size)).toEqual(found.files.map((f) => f.size).toSorted((a, b) => b - a));
+
+    // Bad input: a clear WRONG_VALUE, never a 500, including cursors forged or made for another sort.
+    const first = await listFolder(fx.alice, q({ parent: dir.id, sort: 'size', order: 'asc', limit: '20' }));
+    const forge = (c: object) => Buffer.from(JSON.stringify(c)).toString('base64url');
+    const bads: Array<Record<string, string>> = [
+      { sort: 'owner' },
+      { sort: 'SIZE' },
+      { order: 'up' },
+      { sort: 'size', order: 'desc', cursor: first.nextCursor! },
+      { sort: 'date', order: 'asc', cursor: first.nextCursor! },
+      { cursor: first.nextCursor! },
+      { sort: 'size', cursor: forge({ k: 'f', n: 'ten', i: 'x', s: 'size', o: 'asc' }) },
+      { sort: 'size', cursor: forge({ k: 'f', n: '1'.repeat(30), i: 'x', s: 'size', o: 'asc' }) },
+      { sort: 'date', cursor: forge({ k: 'f', n: 'yesterday', i: 'x', s: 'date', o: 'asc' }) },
+      { sort: 'date', cursor: forge({ k: 'f', n: "2026-01-01'; drop table files; --", i: 'x', s: 'date', o: 'asc' }) }
+    ];
+    for (const params of bads) {
+      expect(await errorCode(listFolder(fx.alice, q({ parent: dir.id, ...params }))), JSON.stringify(params)).toBe('WRONG_VALUE');
+    }
+    // A well-formed date that the database still cannot read (month 13): refused, not a 500.
+    const month13 = listFolder(fx.alice, q({ parent: dir.id, sort: 'date', cursor: forge({ k: 'f', n: '2026-13-01 00:00:00+00', i: 'x', s: 'date', o: 'asc' }) }));
+    expect(await errorCode(month13)).toBe('WRONG_VALUE');
+  }, 180_000);
 
   it('moves and trashes selections in bulk, item by item, and refuses 10,000 items at once', async () => {
     const to = await createFolder(fx.alice, { name: 'bulk-target' });

@@ -11,7 +11,7 @@
  * - the folder graph is a tree: a folder never moves into itself or below itself (FOLDER_CYCLE);
  * - nesting stays within MAX_FOLDER_DEPTH (FOLDER_TOO_DEEP), so every walk up or down is bounded.
  */
-import { and, asc, eq, gt, ilike, inArray, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, ilike, inArray, isNull, ne, sql, type SQL } from 'drizzle-orm';
 import { KofnError, newFileId, type FileView, type FolderListing, type FolderView } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { present } from './db/present.js';
@@ -273,18 +273,41 @@ export async function updateFile(ctx: Ctx, rawId: unknown, input: Record<string,
   return present(view, "the updated file's view");
 }
 
+/** What a folder's page is sorted by (issue #18, server-side sort): name, size, or date (committed, else reserved). */
+export type SortKey = 'name' | 'size' | 'date';
+export const SORT_KEYS: readonly SortKey[] = ['name', 'size', 'date'];
+
+const FILE_KEY_TYPE: Record<SortKey, 'text' | 'bigint' | 'timestamptz'> = { name: 'text', size: 'bigint', date: 'timestamptz' };
+const fileKey = (s: SortKey): SQL => (s === 'name' ? sql`${files.name}` : s === 'size' ? sql`${files.size}` : sql`coalesce(${files.committedAt}, ${files.createdAt})`);
+
 interface Cursor {
   /** 'd': still among folders; 'f': among files. */
   k: 'd' | 'f';
+  /** The last item's sort value, as the database wrote it (`::text`): exact, timestamps to the microsecond. */
   n: string;
   i: string;
+  /** The sort and direction the cursor was made for (absent in cursors from before: name, ascending). */
+  s?: SortKey;
+  o?: 'asc' | 'desc';
 }
 
 function encodeCursor(c: Cursor): string {
   return Buffer.from(JSON.stringify(c)).toString('base64url');
 }
 
-function decodeCursor(raw: unknown): Cursor | undefined {
+/**
+ * Whether `t` is a timestamp as PostgreSQL writes one (`2026-01-01 00:00:00.000001+00`) and would read it
+ * back: a forged value it cannot read (month 13, 30 February) must be a 400 here, not a failed cast.
+ */
+function isTimestampText(t: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-](\d{2})(?::(\d{2}))?$/.exec(t);
+  if (!m) return false;
+  const [y, mo, d, h, mi, se, oh, om] = [m[1], m[2], m[3], m[4], m[5], m[6], m[8], m[9] ?? '0'].map(Number) as [number, number, number, number, number, number, number, number];
+  const day = new Date(Date.UTC(y, mo - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === mo - 1 && day.getUTCDate() === d && h < 24 && mi < 60 && se < 60 && oh <= 15 && om < 60;
+}
+
+function decodeCursor(raw: unknown, sort: SortKey, order: 'asc' | 'desc'): Cursor | undefined {
   if (raw === undefined || raw === null || raw === '') return undefined;
   const bad = () => v.wrongValue('cursor', 'the nextCursor of the previous page');
   if (typeof raw !== 'string' || raw.length > 2048) throw bad();
@@ -296,70 +319,127 @@ function decodeCursor(raw: unknown): Cursor | undefined {
   }
   const o = c as Partial<Cursor> | null;
   if (!o || (o.k !== 'd' && o.k !== 'f') || typeof o.n !== 'string' || typeof o.i !== 'string') throw bad();
-  return { k: o.k, n: o.n, i: o.i };
+  // A cursor continues the order it was made in: another sort's cursor would skip or repeat items.
+  if ((o.s ?? 'name') !== sort || (o.o ?? 'asc') !== order) throw v.wrongValue('cursor', 'the nextCursor of a page in the same sort and order');
+  // Its value is cast to the sort's type in the query: a value that does not parse would be a 500, so check it here.
+  const start = o.k === 'f' && o.n === '' && o.i === '';
+  if (!start) {
+    // Folders always come by name (listFolder); files by the sort's key.
+    const typ = o.k === 'f' ? FILE_KEY_TYPE[sort] : 'text';
+    if (typ === 'bigint' && !/^\d{1,16}$/.test(o.n)) throw bad();
+    if (typ === 'timestamptz' && !isTimestampText(o.n)) throw bad();
+  }
+  return { k: o.k, n: o.n, i: o.i, s: sort, o: order };
 }
 
 /** `%`, `_` and `\` are literal in a search (ILIKE's wildcards are ours, not the person's). */
 const likeEscape = (q: string) => q.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-/** After (name, id) in name order: the keyset condition of a cursor. */
-const after = (name: typeof folders.name | typeof files.name, id: typeof folders.id | typeof files.id, c: Cursor) => or(gt(name, c.n), and(eq(name, c.n), gt(id, c.i)));
+/**
+ * After (key, id) in the page's order: the keyset condition of a cursor, as one row comparison (PostgreSQL
+ * compares row values left to right, and a btree index on (key, id) answers it; SQL:2016 §8.2). The id
+ * breaks ties in the key's own direction, so the order is total and a page never repeats nor skips an
+ * item however many share a size or a date.
+ */
+const afterKey = (key: SQL, id: typeof folders.id | typeof files.id, type: string, c: Cursor, desc: boolean): SQL =>
+  desc ? sql`(${key}, ${id}) < (cast(${c.n} as ${sql.raw(type)}), ${c.i})` : sql`(${key}, ${id}) > (cast(${c.n} as ${sql.raw(type)}), ${c.i})`;
+const orderOf = (key: SQL, id: typeof folders.id | typeof files.id, desc: boolean): SQL[] => (desc ? [sql`${key} desc`, sql`${id} desc`] : [sql`${key} asc`, sql`${id} asc`]);
 
 /**
- * `GET /api/folders?parent=&cursor=&limit=&q=`: one page of a folder (the root without `parent`): its
- * folders by name, then its files by name, `limit` items at most, and the cursor of the next page
- * (keyset paging on (name, id), so a page costs the same at item 9,900 as at item 0). With `q`, the
- * whole account is searched by name (case-insensitive substring) instead of one folder.
+ * `GET /api/folders?parent=&cursor=&limit=&q=&sort=&order=`: one page of a folder (the root without
+ * `parent`): its folders, then its files, sorted by `sort` (name, size or date; default name) in `order`
+ * (asc, desc; default asc), `limit` items at most, and the cursor of the next page (keyset paging on
+ * (key, id), so a page costs the same at item 9,900 as at item 0, and pages stay stable). Folders come
+ * first and always by name, ascending: they have no size, and the page shows them as their own list above
+ * the files, whose sort the person picks. With `q`, the whole account is searched by name
+ * (case-insensitive substring) instead of one folder.
  */
 export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<FolderListing> {
   const parentId = folderRef(query.get('parent') ?? undefined);
   const limitRaw = query.get('limit');
   const limit = limitRaw === null ? DEFAULT_PAGE : v.integer(Number(limitRaw), 'limit', 1, MAX_PAGE);
-  const cursor = decodeCursor(query.get('cursor') ?? undefined);
+  const sortRaw = query.get('sort') ?? 'name';
+  if (!(SORT_KEYS as readonly string[]).includes(sortRaw)) throw v.wrongValue('sort', SORT_KEYS.join(', '));
+  const sort = sortRaw as SortKey;
+  const orderRaw = query.get('order') ?? 'asc';
+  if (orderRaw !== 'asc' && orderRaw !== 'desc') throw v.wrongValue('order', 'asc, desc');
+  const cursor = decodeCursor(query.get('cursor') ?? undefined, sort, orderRaw);
   const qRaw = query.get('q');
   const q = qRaw === null || qRaw === '' ? undefined : v.text(qRaw, 'q', 255);
   const folder = parentId === null ? null : await activeFolder(ctx.db, ctx.user.id, parentId);
   const path = folder ? await pathTo(ctx.db, folder.id) : [];
   const byName = (col: typeof folders.name | typeof files.name) => (q === undefined ? undefined : ilike(col, `%${likeEscape(q)}%`));
+  const filesDesc = orderRaw === 'desc';
 
   let shownFolders: FolderRow[] = [];
+  let folderKeys: string[] = [];
   if (!cursor || cursor.k === 'd') {
-    shownFolders = await ctx.db
-      .select()
+    const key = sql`${folders.name}`;
+    const rows = await ctx.db
+      .select({ row: folders, key: sql<string>`(${key})::text` })
       .from(folders)
       .where(
         and(
           eq(folders.ownerId, ctx.user.id),
           q === undefined ? sameParent(folders.parentId, parentId) : byName(folders.name),
           isNull(folders.trashedAt),
-          cursor ? after(folders.name, folders.id, cursor) : undefined
+          cursor ? afterKey(key, folders.id, 'text', cursor, false) : undefined
         )
       )
-      .orderBy(asc(folders.name), asc(folders.id))
+      .orderBy(...orderOf(key, folders.id, false))
       .limit(limit + 1);
+    shownFolders = rows.map((r) => r.row);
+    folderKeys = rows.map((r) => r.key);
   }
   if (shownFolders.length > limit) {
     const page = shownFolders.slice(0, limit);
     const last = page[page.length - 1]!;
-    return { folder: folder && folderView(folder), path, folders: page.map(folderView), files: [], nextCursor: encodeCursor({ k: 'd', n: last.name, i: last.id }) };
+    return {
+      folder: folder && folderView(folder),
+      path,
+      folders: page.map(folderView),
+      files: [],
+      nextCursor: encodeCursor({ k: 'd', n: folderKeys[limit - 1]!, i: last.id, s: sort, o: orderRaw })
+    };
   }
   const room = limit - shownFolders.length;
-  const fileCursor = cursor?.k === 'f' ? cursor : undefined;
+  const fileCursor = cursor?.k === 'f' && !(cursor.n === '' && cursor.i === '') ? cursor : undefined;
+  const key = fileKey(sort);
   const rows = await ctx.db
-    .select()
+    .select({ row: files, key: sql<string>`(${key})::text` })
     .from(files)
     .where(
-      and(eq(files.ownerId, ctx.user.id), q === undefined ? sameParent(files.folderId, parentId) : byName(files.name), holdsName(), fileCursor ? after(files.name, files.id, fileCursor) : undefined)
+      and(
+        eq(files.ownerId, ctx.user.id),
+        q === undefined ? sameParent(files.folderId, parentId) : byName(files.name),
+        holdsName(),
+        fileCursor ? afterKey(key, files.id, FILE_KEY_TYPE[sort], fileCursor, filesDesc) : undefined
+      )
     )
-    .orderBy(asc(files.name), asc(files.id))
+    .orderBy(...orderOf(key, files.id, filesDesc))
     .limit(room + 1);
   const more = rows.length > room;
   const page = rows.slice(0, room);
   const last = page[page.length - 1];
   const lastFolder = shownFolders[shownFolders.length - 1];
   // A page filled by folders alone continues with the files: the cursor says "files from the start".
-  const nextCursor = more ? (last ? encodeCursor({ k: 'f', n: last.name, i: last.id }) : lastFolder ? encodeCursor({ k: 'f', n: '', i: '' }) : null) : null;
-  return { folder: folder && folderView(folder), path, folders: shownFolders.map(folderView), files: await fileViews(ctx, page), nextCursor };
+  const nextCursor = more
+    ? last
+      ? encodeCursor({ k: 'f', n: last.key, i: last.row.id, s: sort, o: orderRaw })
+      : lastFolder
+        ? encodeCursor({ k: 'f', n: '', i: '', s: sort, o: orderRaw })
+        : null
+    : null;
+  return {
+    folder: folder && folderView(folder),
+    path,
+    folders: shownFolders.map(folderView),
+    files: await fileViews(
+      ctx,
+      page.map((r) => r.row)
+    ),
+    nextCursor
+  };
 }
 
 /** Which of `ids` are the owner's folders not in the trash (bulk requests check theirs at once). */

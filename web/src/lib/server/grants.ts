@@ -92,6 +92,17 @@ function isShareOfFile<R extends { operation: string; fileId: string | null }>(r
   return r.operation === 'share' && r.fileId !== null;
 }
 
+/**
+ * Every e-mail a file of `ownerId` is shared with now: the accounts holding a grant, and the addresses
+ * whose latest share/revoke is a share (pending shares, without an account). Bulk revoke (bulk-actions.ts)
+ * revokes exactly these, so "shared by me" is empty for the file afterwards.
+ */
+export async function sharedEmails(db: Db, ownerId: string, fileId: string): Promise<string[]> {
+  const granted = await db.select({ email: users.email }).from(grants).innerJoin(users, eq(users.id, grants.userId)).where(eq(grants.fileId, fileId));
+  const latest = await latestShareOps(db, and(eq(history.userId, ownerId), eq(history.fileId, fileId)));
+  return [...new Set([...granted.map((g) => g.email), ...latest.filter(isShareOfFile).map((r) => r.email)])].sort();
+}
+
 /** At account creation: the files shared with this e-mail while it had no account become readable. */
 export async function claimPendingGrants(db: Db, user: { id: string; email: string }): Promise<void> {
   const latest = await latestShareOps(db, eq(history.detail, user.email));

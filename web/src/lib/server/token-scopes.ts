@@ -90,6 +90,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, Partial<Record<Method, Need>>
   '/api/passkeys/login/options': { POST: 'any' },
   '/api/passkeys/register': { POST: 'session' },
   '/api/passkeys/register/options': { POST: 'session' },
+  '/api/preview-limit': { GET: 'read', POST: 'admin' },
   '/api/relays': { GET: 'admin' },
   '/api/relays/[id]': { PATCH: 'admin' },
   '/api/relays/[id]/drain': { POST: 'admin' },

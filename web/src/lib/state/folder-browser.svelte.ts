@@ -37,6 +37,13 @@ export class FolderBrowser {
   onConflict = $state<OnNameConflict>('keepBoth');
   /** A name searched for across all folders; '' shows the folder. */
   query = $state('');
+  /**
+   * The order pages are asked in (issue #18, server-side sort): the list's own sort, so a folder loaded
+   * only in part shows the first items of that order, not of the name order (GET /api/folders sort/order).
+   * Newest first, as the list starts.
+   */
+  sortKey = $state<'name' | 'size' | 'date'>('date');
+  descending = $state(true);
   /** A next page is being fetched (scrolling asks again and again; one request at a time). */
   #loadingMore = false;
   /**
@@ -58,8 +65,21 @@ export class FolderBrowser {
     const q = new SvelteURLSearchParams({ limit: String(PAGE) });
     if (this.folderId) q.set('parent', this.folderId);
     if (this.query) q.set('q', this.query);
+    q.set('sort', this.sortKey);
+    q.set('order', this.descending ? 'desc' : 'asc');
     if (cursor) q.set('cursor', cursor);
     return `/api/folders?${q}`;
+  }
+
+  /**
+   * The list's sort changed. A folder loaded whole is already sorted in the browser; one loaded in part
+   * (a next page is left) is loaded again in the new order, so what shows is the start of that order.
+   */
+  async setSort(key: 'name' | 'size' | 'date', descending: boolean): Promise<void> {
+    if (key === this.sortKey && descending === this.descending) return;
+    this.sortKey = key;
+    this.descending = descending;
+    if (this.nextCursor !== null) await this.refresh();
   }
 
   /** Shows a folder (null: the root) from its first page. */
@@ -79,27 +99,38 @@ export class FolderBrowser {
   }
 
   /**
-   * Reloads the folder shown: its pages up to SORTED_WHOLE items. The list is sorted in the browser
-   * (newest first by default) while the server pages by name, so a folder loaded only in part put the
-   * newest file out of sight once it had more than one page; past that many items the rest comes as
-   * the list scrolls (more()), and the order holds among what is loaded.
+   * Reloads the folder shown in the list's sort (the server sorts: sortKey, descending). The first page
+   * shows as soon as it is in; the next ones follow in the background up to SORTED_WHOLE items (so find in
+   * page sees them), and past that the rest comes as the list scrolls (more()), in the same order. Before
+   * the server sorted, the list waited for all of them, which took seconds for 10,000 files.
    */
   async refresh(): Promise<void> {
     const mine = ++this.#seq;
-    let page = await api<FolderListing>('GET', this.#url());
+    const page = await api<FolderListing>('GET', this.#url());
     if (mine !== this.#seq) return;
-    const folders = [...page.folders];
-    const files = page.files.filter((f) => f.status !== 'deleting');
-    while (page.nextCursor && folders.length + files.length < SORTED_WHOLE) {
-      page = await api<FolderListing>('GET', this.#url(page.nextCursor));
-      if (mine !== this.#seq) return;
-      folders.push(...page.folders);
-      files.push(...page.files.filter((f) => f.status !== 'deleting'));
-    }
     this.path = page.path;
-    this.folders = folders;
-    this.files = files;
+    this.folders = page.folders;
+    this.files = page.files.filter((f) => f.status !== 'deleting');
     this.nextCursor = page.nextCursor;
+    // A page still on its way for an older listing is dropped when it lands (its seq is old): not waited for.
+    this.#loadingMore = false;
+    if (page.nextCursor) void this.#fill(mine).catch(() => undefined);
+  }
+
+  /** The rest of a refresh, page by page, while no newer listing was asked for (more() waits meanwhile). */
+  async #fill(mine: number): Promise<void> {
+    this.#loadingMore = true;
+    try {
+      while (this.nextCursor && this.folders.length + this.files.length < SORTED_WHOLE) {
+        const page = await api<FolderListing>('GET', this.#url(this.nextCursor));
+        if (mine !== this.#seq) return;
+        this.folders = [...this.folders, ...page.folders];
+        this.files = [...this.files, ...page.files.filter((f) => f.status !== 'deleting')];
+        this.nextCursor = page.nextCursor;
+      }
+    } finally {
+      if (mine === this.#seq) this.#loadingMore = false;
+    }
   }
 
   /** Appends the next page. */
@@ -115,7 +146,8 @@ export class FolderBrowser {
       this.files = [...this.files, ...page.files.filter((f) => f.status !== 'deleting')];
       this.nextCursor = page.nextCursor;
     } finally {
-      this.#loadingMore = false;
+      // A newer listing reset this already (refresh), and may be filling now.
+      if (seq === this.#seq) this.#loadingMore = false;
     }
   }
 
@@ -148,6 +180,25 @@ export class FolderBrowser {
     const fileItems = items.filter((i) => i.kind === 'file');
     const { results } = await api<{ results: BulkResult[] }>('POST', '/api/folders/bulk', { action: 'share', files: fileItems.map((i) => i.id), emails: [email] });
     return results.flatMap((r, i) => (r.ok ? [] : [{ item: fileItems[i]!, message: r.error.message }]));
+  }
+
+  /**
+   * Ends all sharing of the selection's files (bulk revoke): everyone's read access and every link, one
+   * request (`POST /api/folders/bulk` action `revoke`). Answers the totals and the files that failed.
+   */
+  async revokeAll(items: Item[]): Promise<{ people: number; links: number; failed: Array<{ item: Item; message: string }> }> {
+    const fileItems = items.filter((i) => i.kind === 'file');
+    const { results } = await api<{ results: BulkResult[] }>('POST', '/api/folders/bulk', { action: 'revoke', files: fileItems.map((i) => i.id) });
+    let people = 0;
+    let links = 0;
+    const failed: Array<{ item: Item; message: string }> = [];
+    results.forEach((r, i) => {
+      if (r.ok) {
+        people += r.revoked?.people ?? 0;
+        links += r.revoked?.links ?? 0;
+      } else failed.push({ item: fileItems[i]!, message: r.error.message });
+    });
+    return { people, links, failed };
   }
 
   /** The ticked items, as bulk actions take them. */

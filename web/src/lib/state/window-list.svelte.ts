@@ -10,9 +10,10 @@
  *
  * Use: `{@attach list.attach}` on the element where the list starts (tbody, ul), `list.update(count, key)`
  * whenever the rows change, `{@attach list.measure}` with `data-index={item.index}` on each row, and
- * `list.before` / `list.after` as the spacers' heights.
+ * `list.before` / `list.after` as the spacers' heights (or `list.gapBefore(i)` before each rendered row,
+ * for a list that pins a row: see `pin`).
  */
-import { Virtualizer, observeWindowOffset, observeWindowRect, windowScroll, type VirtualItem, type VirtualizerOptions } from '@tanstack/svelte-virtual';
+import { Virtualizer, defaultRangeExtractor, observeWindowOffset, observeWindowRect, windowScroll, type Range, type VirtualItem, type VirtualizerOptions } from '@tanstack/svelte-virtual';
 
 /**
  * Rows rendered beyond each edge of the viewport: Tab from the last visible row lands on a rendered one,
@@ -37,6 +38,9 @@ export class WindowList {
   #v: Virtualizer<Window, HTMLElement>;
   #options: VirtualizerOptions<Window, HTMLElement>;
   #start: HTMLElement | undefined;
+  /** The key of the row holding keyboard focus (pin), and where it is in the rows now. */
+  #pinned: string | undefined;
+  #pinnedIndex = -1;
 
   constructor(estimate: number) {
     this.#options = {
@@ -48,9 +52,51 @@ export class WindowList {
       initialOffset: () => (typeof window === 'undefined' ? 0 : window.scrollY),
       estimateSize: () => estimate,
       overscan: OVERSCAN,
+      rangeExtractor: (range) => this.#range(range),
       onChange: () => this.#publish()
     };
     this.#v = new Virtualizer(this.#options);
+  }
+
+  /**
+   * The rendered rows' indexes: the window's, and the pinned row with one neighbour each side wherever it
+   * is. Focus pinning (WAI-ARIA APG, "Developing a keyboard interface": focus must not be lost): a row that
+   * holds keyboard focus stays in the page when the window scrolls away from it or the list is loaded
+   * again, so focus stays on its control instead of falling back to the page's start; its neighbours make
+   * Tab and Shift+Tab go on to the next and previous rows, which the browser then scrolls into view.
+   */
+  #range(range: Range): number[] {
+    const base = defaultRangeExtractor(range);
+    const p = this.#pinnedIndex;
+    if (p < 0 || p >= range.count) return base;
+    const extra = [p - 1, p, p + 1].filter((i) => i >= 0 && i < range.count && !base.includes(i));
+    return [...base, ...extra].sort((a, b) => a - b);
+  }
+
+  /**
+   * Keeps the row of `key` rendered (it holds keyboard focus); undefined lets go. `key` is the rows' own
+   * key (update()), so the pin follows the row when the rows are loaded again in another order.
+   */
+  pin(key: string | undefined): void {
+    if (key === this.#pinned) return;
+    this.#pinned = key;
+    this.#pinnedIndex = key === undefined ? -1 : this.#indexOf(key);
+    this.#set({});
+  }
+
+  #indexOf(key: string): number {
+    const { count, getItemKey } = this.#options;
+    if (!getItemKey) return -1;
+    for (let i = 0; i < count; i++) if (getItemKey(i) === key) return i;
+    return -1;
+  }
+
+  /** Space standing for the rows left out before rendered row `i` of `items` (above it, after the previous one). */
+  gapBefore(i: number): number {
+    const item = this.items[i];
+    if (!item) return 0;
+    const prev = this.items[i - 1];
+    return Math.max(0, item.start - (prev ? prev.end : this.#margin));
   }
 
   /** Space standing for the rows above the rendered ones. */
@@ -80,7 +126,10 @@ export class WindowList {
   /** The rows changed (loaded, filtered, sorted): `key` keeps each row's measured height with its row. */
   update(count: number, key: (index: number) => string): void {
     // An overscan of the whole count renders every row, wherever the viewport is.
-    this.#set({ count, getItemKey: key, overscan: count <= RENDER_WHOLE ? count : OVERSCAN });
+    this.#options = { ...this.#options, count, getItemKey: key };
+    // The pinned row may have moved (sorted, loaded again, rows added above it) or gone.
+    this.#pinnedIndex = this.#pinned === undefined ? -1 : this.#indexOf(this.#pinned);
+    this.#set({ overscan: count <= RENDER_WHOLE ? count : OVERSCAN });
   }
 
   /**

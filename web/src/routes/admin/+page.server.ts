@@ -11,6 +11,7 @@ import { usage, usageBreakdown } from '$lib/server/usage';
 import { healthCounts } from '$lib/server/health';
 import { lifecycleViews } from '$lib/server/relay-lifecycle';
 import { mustSetUpSecondFactor, securityPolicy } from '$lib/server/second-factor';
+import { previewLimit } from '$lib/server/preview-limit';
 
 export const load: PageServerLoad = async ({ locals, url }) => {
   if (!locals.user) redirect(303, '/login');
@@ -29,6 +30,7 @@ export const load: PageServerLoad = async ({ locals, url }) => {
     jobs: await jobViews(db, await listJobs(db, 50)),
     license,
     securityPolicy: await securityPolicy(db),
+    previewLimit: (await previewLimit(db)).previewLimit,
     fileHealth: await healthCounts(db),
     lifecycle: await lifecycleViews(db),
     used: { users: await countUsers(db), ...(await usage(db, license)) },

@@ -345,7 +345,8 @@ export const history = pgTable(
         'totp_disable',
         'recovery_codes_new',
         'recovery_code_use',
-        'security_policy'
+        'security_policy',
+        'preview_limit'
       ]
     }).notNull(),
     fileId: text('file_id'),
