@@ -447,7 +447,15 @@ export interface RenewalState {
  */
 export async function renewalStates(db: Db, list: ReadonlyArray<{ id: string; epoch: number }>): Promise<Map<string, RenewalState>> {
   const out = new Map<string, RenewalState>();
-  if (list.length === 0) return out;
+  // PostgreSQL and PGlite take at most 65,535 bind parameters per statement: a list of 100,000 files in
+  // one IN list failed the whole file list. Batches keep each statement well under that.
+  for (let i = 0; i < list.length; i += RENEWAL_STATE_BATCH) await renewalStatesOf(db, list.slice(i, i + RENEWAL_STATE_BATCH), out);
+  return out;
+}
+
+const RENEWAL_STATE_BATCH = 10_000;
+
+async function renewalStatesOf(db: Db, list: ReadonlyArray<{ id: string; epoch: number }>, out: Map<string, RenewalState>): Promise<void> {
   const ids = list.map((f) => f.id);
   const rejected = await db
     .select({ fileId: history.fileId, result: history.result, detail: history.detail })
@@ -477,5 +485,4 @@ export async function renewalStates(db: Db, list: ReadonlyArray<{ id: string; ep
     if (j.status === 'pending' || j.status === 'running') out.set(fileId, { state: 'in_progress', ...(j.lastError ? { reason: j.lastError } : {}) });
     else if (j.status === 'failed') out.set(fileId, { state: 'failed', reason: j.lastError ?? 'unknown' });
   }
-  return out;
 }
