@@ -3,6 +3,7 @@
  * the API types live once, in shared, and the server checks its answers against them with `satisfies`).
  * Routes: see web/docs/api.md. A field here is a promise to every client: change it in one place.
  */
+import type { FileMode } from '../share-sizes.js';
 import type { ErrorCode } from '../errors.js';
 
 /** A share link as its owner sees it: `GET/POST /api/links`, `PATCH /api/links/:id` (web and `kofn link`). */
@@ -50,6 +51,8 @@ export interface Reservation {
   chunkSize: number;
   chunkCount: number;
   epoch: number;
+  /** How the file's data chunks are stored (issue #23; absent from coordinators before compact mode: 'shamir'). */
+  mode?: FileMode;
   placements: ReservationPlacement[];
 }
 
@@ -134,6 +137,8 @@ export interface Manifest {
   chunkSize: number;
   chunkCount: number;
   epoch: number;
+  /** How the file's data chunks are stored (issue #23; absent: 'shamir'). Retrieval reads the mode from the authenticated record. */
+  mode?: FileMode;
   placements: Array<{ relayId: string; name: string; url: string; location: string; x: number; online: boolean; token: string }>;
 }
 
@@ -150,6 +155,8 @@ export interface FileView {
   type: string;
   k: number;
   n: number;
+  /** 'shamir' (information-theoretic) or 'compact' (AES-256-GCM + Reed-Solomon, docs/compact-mode.md). */
+  mode: FileMode;
   status: FileStatus;
   createdAt: string;
   modifiedAt: string;

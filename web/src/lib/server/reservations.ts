@@ -8,8 +8,10 @@ import {
   DEFAULT_CHUNK_SIZE,
   KofnError,
   MAX_SHARES,
+  FILE_MODES,
   chunkCountFor,
   newFileId,
+  type FileMode,
   type BatchFailure,
   type BatchReservations,
   type OnNameConflict,
@@ -48,6 +50,8 @@ export interface ReserveInput {
   /** Issue #18: the folder to put the file in (absent: the root), and what to do when the name is taken. */
   folderId?: unknown;
   onConflict?: unknown;
+  /** Issue #23: 'shamir' (default) or 'compact' (shared/docs/compact-mode.md). */
+  mode?: unknown;
 }
 
 type RelayRow = typeof relays.$inferSelect;
@@ -61,6 +65,7 @@ interface Checked {
   chosen: RelayRow[];
   folderId: string | null;
   onConflict: OnNameConflict;
+  mode: FileMode;
 }
 
 const CONFLICT_CHOICES: readonly OnNameConflict[] = ['fail', 'skip', 'keepBoth', 'replace'];
@@ -71,10 +76,22 @@ function onConflict(raw: unknown): OnNameConflict {
   return raw as OnNameConflict;
 }
 
+/**
+ * Issue #23: the file's storage mode, Shamir unless the client asks for compact. The licence and quota count
+ * plaintext bytes in both modes (a compact file stores n/k of its size across relays, but what is protected
+ * is the file); only the share sizes the put tokens and commit allow differ (share-sizes.ts).
+ */
+function fileMode(raw: unknown): FileMode {
+  if (raw === undefined) return 'shamir';
+  if (typeof raw !== 'string' || !(FILE_MODES as readonly string[]).includes(raw)) throw v.wrongValue('mode', FILE_MODES.join(', '));
+  return raw as FileMode;
+}
+
 function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRow[], now: Date): Checked {
   const name = v.fileName(input.name);
   const folderId = folderRef(input.folderId);
   const choice = onConflict(input.onConflict);
+  const mode = fileMode(input.mode);
   if (typeof input.size !== 'number' || !Number.isSafeInteger(input.size) || input.size < 0) {
     throw new KofnError('FILE_TOO_BIG', 'File too big, empty or wrong field.');
   }
@@ -116,7 +133,7 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
   const n = chosen.length;
   if (n > MAX_SHARES) throw v.wrongValue('relays', 'at most 255 storage servers');
   if (k > n) throw new KofnError('THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.');
-  return { name, size, type, k, chosen, folderId, onConflict: choice };
+  return { name, size, type, k, chosen, folderId, onConflict: choice, mode };
 }
 
 /** A file row and its placements for a checked request, ready to insert. */
@@ -133,6 +150,7 @@ function newReservation(ctx: Ctx, c: Checked, now: Date) {
       type: c.type,
       k: c.k,
       n: c.chosen.length,
+      mode: c.mode,
       chunkSize,
       chunkCount: chunkCountFor(c.size, chunkSize),
       status: 'reserved' as const,
@@ -173,6 +191,7 @@ async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reser
     chunkSize: r.file.chunkSize,
     chunkCount: r.file.chunkCount,
     epoch,
+    mode: r.file.mode,
     placements: r.chosen.map((x, i) => ({ relayId: x.id, name: x.name, url: x.url, x: r.placements[i]!.x, token: tokens[i]! }))
   } satisfies Reservation;
 }
