@@ -52,13 +52,18 @@ async function fileId(name: string): Promise<string> {
 /** The stored share chunk `index` of a file (epoch 0) on a relay's disk: `chunks/<id[0:2]>/<id>/<index>.<digest>`. */
 function chunkPath(relay: number, id: string, index: number): string {
   const dir = join(stack.relayProcs[relay]!.dataDir, 'chunks', id.slice(0, 2), id);
-  return join(dir, readdirSync(dir).find((n) => n.startsWith(`${index}.`))!);
+  return join(
+    dir,
+    readdirSync(dir).find((n) => n.startsWith(`${index}.`))!
+  );
 }
 
 /** Chooses compact mode in the protect settings and checks the warning the person sees. */
 async function chooseCompact(k: number): Promise<void> {
   await page.getByTestId('mode-compact').check();
-  await expect(page.getByTestId('compact-warning')).toHaveText(`Compact: about 3x less storage and traffic; secrecy relies on AES-256. Any ${k} storage servers still rebuild a file; fewer learn nothing about its key.`);
+  await expect(page.getByTestId('compact-warning')).toHaveText(
+    `Compact: about 3x less storage and traffic; secrecy relies on AES-256. Any ${k} storage servers still rebuild a file; fewer learn nothing about its key.`
+  );
 }
 
 async function clearSaved(name: string): Promise<void> {
@@ -82,7 +87,10 @@ test.beforeAll(async ({ browser }) => {
 });
 
 test.afterAll(async () => {
-  await page?.context().close().catch(() => undefined);
+  await page
+    ?.context()
+    .close()
+    .catch(() => undefined);
   await stack?.stop();
 });
 
@@ -219,7 +227,12 @@ test('kofn-recover rebuilds every compact and Shamir file offline from k of the 
     expect(r.code, r.stdout).toBe(0);
     expect(r.stdout).toContain(`${made.size} recovered, 0 failed`);
     for (const [name, f] of made) {
-      expect(createHash('sha256').update(readFileSync(join(r.out, name))).digest('hex'), name).toBe(f.sha256);
+      expect(
+        createHash('sha256')
+          .update(readFileSync(join(r.out, name)))
+          .digest('hex'),
+        name
+      ).toBe(f.sha256);
     }
   } finally {
     rmSync(r.out, { recursive: true, force: true });

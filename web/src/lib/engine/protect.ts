@@ -232,7 +232,15 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     });
     await pool.setInit((w) =>
       w.initEncoder(
-        { k: state.k, xs: state.placements.map((p) => p.x), fileId: state.fileId, epoch: state.epoch, macKey: state.macKey, ...(state.mode ? { mode: state.mode } : {}), ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {}) },
+        {
+          k: state.k,
+          xs: state.placements.map((p) => p.x),
+          fileId: state.fileId,
+          epoch: state.epoch,
+          macKey: state.macKey,
+          ...(state.mode ? { mode: state.mode } : {}),
+          ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {})
+        },
         onShareStored,
         renewExpired
       )

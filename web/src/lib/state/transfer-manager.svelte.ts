@@ -39,6 +39,9 @@ export interface TransferSettings {
   maxFileSize: number;
 }
 
+/** Threshold, relays and (issue #23) the storage mode of new files: Shamir unless compact is chosen. */
+type Sharing = { k: number; relays: string[]; mode?: 'shamir' | 'compact' };
+
 class TransferManager {
   #settings: TransferSettings | undefined;
   #listeners = new Set<() => void | Promise<void>>();
@@ -67,7 +70,7 @@ class TransferManager {
    * Protects each file in turn with threshold k over the chosen relays, into `place.folderId` (the root
    * without one) resolving taken names by `place.onConflict` (issue #18; the coordinator refuses by default).
    */
-  async protect(list: File[], sharing: { k: number; relays: string[]; mode?: 'shamir' | 'compact' }, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<{ failed: number }> {
+  async protect(list: File[], sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<{ failed: number }> {
     let failed = 0;
     for (const file of list) {
       const t = transfers.start('protect', file.name, file.size);
@@ -98,7 +101,7 @@ class TransferManager {
    * and only when every file of it is protected moves the old folder to the trash (restorable) and takes
    * its name, so a drop that fails half way leaves the old folder where it was.
    */
-  async protectFolders(dropped: DroppedFolder[], sharing: { k: number; relays: string[]; mode?: 'shamir' | 'compact' }, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<void> {
+  async protectFolders(dropped: DroppedFolder[], sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<void> {
     const parentId = place.folderId ?? null;
     for (const folder of dropped) {
       try {

@@ -232,7 +232,9 @@ export const files = pgTable(
      * + Reed-Solomon fragments, only chunk 0 Shamir-split; shared/docs/compact-mode.md). Files from before
      * the column are Shamir files.
      */
-    mode: text('mode', { enum: ['shamir', 'compact'] }).notNull().default('shamir'),
+    mode: text('mode', { enum: ['shamir', 'compact'] })
+      .notNull()
+      .default('shamir'),
     status: text('status', { enum: ['reserved', 'available', 'deleting', 'deleted'] }).notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     committedAt: timestamp('committed_at', { withTimezone: true }),

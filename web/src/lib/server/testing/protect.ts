@@ -70,7 +70,14 @@ export async function roots(u: Uploaded): Promise<Record<string, string>> {
   return out;
 }
 
-export async function protect(ctx: Ctx, name: string, data: Uint8Array, k: number, relays?: string[], opts: { folderId?: string; onConflict?: string; mode?: 'shamir' | 'compact' } = {}): Promise<string> {
+export async function protect(
+  ctx: Ctx,
+  name: string,
+  data: Uint8Array,
+  k: number,
+  relays?: string[],
+  opts: { folderId?: string; onConflict?: string; mode?: 'shamir' | 'compact' } = {}
+): Promise<string> {
   const u = await upload(ctx, name, data, k, { ...(relays ? { relays } : {}), ...opts });
   await commitFile(ctx, u.fileId, { roots: await roots(u) });
   return u.fileId;
