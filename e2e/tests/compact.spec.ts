@@ -143,8 +143,8 @@ test('any k of n relays rebuild a compact file: data relays only, parity relays 
 });
 
 for (const [what, index, relay] of [
-  ['a data fragment (chunk 2)', 2, 3],
-  ['a key share (chunk 0, the Shamir-split record)', 0, 4]
+  ['data fragment (chunk 2)', 2, 3],
+  ['key share (chunk 0, the Shamir-split record)', 0, 4]
 ] as const) {
   test(`a tampered ${what} is detected, routed around and its relay named; the file is byte-identical`, async () => {
     await page.unrouteAll();
