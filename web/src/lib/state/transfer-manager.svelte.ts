@@ -40,7 +40,11 @@ export interface TransferSettings {
 }
 
 /** Threshold, relays and (issue #23) the storage mode of new files: Shamir unless compact is chosen. */
-type Sharing = { k: number; relays: string[]; mode?: 'shamir' | 'compact' };
+interface Sharing {
+  k: number;
+  relays: string[];
+  mode?: 'shamir' | 'compact';
+}
 
 class TransferManager {
   #settings: TransferSettings | undefined;
