@@ -17,8 +17,10 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Hono, type Context } from 'hono';
 import {
+  FLAG_METADATA,
   HEADER_BYTES,
   KofnError,
+  MODE_COMPACT,
   MAX_EPOCH,
   MAX_TOKEN_BYTES,
   RelayClient,
@@ -164,6 +166,19 @@ export function zeroSumPads(n: number, eqs: number): Buffer[] {
   const last = Buffer.alloc(16 * eqs);
   for (const p of pads) for (let b = 0; b < last.length; b++) last[b]! ^= p[b]!;
   return [...pads, last];
+}
+
+/**
+ * Compact mode (issue #23, shared/docs/compact-mode.md): a compact file's data chunks are Reed-Solomon
+ * fragments of AES-256-GCM ciphertext, the values P(x_j) of one polynomial whose values at the data points
+ * ARE the ciphertext. They are not Shamir shares of anything: adding an update polynomial with d(0) = 0
+ * would move P off the ciphertext and destroy the file. Renewal re-randomises only chunk 0 (the Shamir-split
+ * record holding the file key); a data fragment is carried to the new epoch byte for byte (only the
+ * header's epoch changes). The relay decides this from its own stored header, not from a dealer: a dealer
+ * that sent an update for a fragment anyway could not make it count.
+ */
+export function isCompactData(h: Pick<ShareHeader, 'mode' | 'flags'>): boolean {
+  return h.mode === MODE_COMPACT && (h.flags & FLAG_METADATA) === 0;
 }
 
 /** Where epoch `epoch` of a file is stored (shared/src/epoch-ids.ts: one derivation for relay and recovery). */
@@ -411,6 +426,8 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
       if (!own) continue; // deleted meanwhile: prepare will report the gap
       const h = own.header;
+      // Compact mode: data fragments are not re-randomised (isCompactData); nothing to deal for them.
+      if (isCompactData(h)) continue;
       if (h.k > receivers.length) throw new KofnError('BAD_REQUEST', `Threshold ${h.k} needs at least ${h.k} receivers.`);
       // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
       // shares of an all-zero secret, coefficients from random.ts.
@@ -568,6 +585,13 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
   if (!old) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${index} of epoch ${epoch - 1} is missing.`);
   const out = Buffer.from(old.bytes);
   const h = old.header;
+  if (isCompactData(h)) {
+    // Compact mode: the fragment goes to the new epoch unchanged; a contribution for it is never applied.
+    out.writeUInt32BE(epoch, 28);
+    const info = await commitBytes(store, target, index, out);
+    for (const d of dealers) await store.delete(contributionId(fileId, epoch, d), index);
+    return info;
+  }
   let missing: number | undefined;
   for (const d of dealers) {
     const part = await readChunk(store, contributionId(fileId, epoch, d), index).catch((err: unknown) => {

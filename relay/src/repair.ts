@@ -43,6 +43,7 @@ import {
   readBounded,
   FLAG_FINAL,
   FLAG_METADATA,
+  MODE_COMPACT,
   type TokenOp,
   randomBytes
 } from '@kofn/shared';
@@ -64,6 +65,26 @@ const PEER_TIMEOUT_MS = 60_000;
 const COLLECT_AHEAD = 3;
 const REPAIR_ID = /^[0-9a-f]{16,64}$/;
 const FLAGS_HEADER = 'x-kofn-flags';
+/**
+ * Compact mode (issue #23, shared/docs/compact-mode.md): a helper holding a compact file's chunk (header
+ * version 2) says so with its term, as `1:<pad>` (mode compact, fragment padding). The Lagrange arithmetic
+ * is the same for a Reed-Solomon fragment as for a Shamir share (the lost fragment is P(x_new), a public
+ * combination of k others), so only the header must be carried through: a version-1 header on a rebuilt
+ * compact chunk would make it unreadable. Absent: a Shamir share (version 1), as before.
+ */
+const MODE_HEADER = 'x-kofn-share-mode';
+const COMPACT_MODE = /^1:([0-9]{1,3})$/;
+
+/** The mode and padding the helpers' terms carry: all alike, padding below k (and 0 on chunk 0), or a bad answer. */
+export function termMode(values: ReadonlyArray<string | null>, k: number, index: number): { mode?: number; pad?: number } {
+  const first = values[0] ?? null;
+  if (!values.every((v) => v === first)) throw new KofnError('RELAY_BAD_ANSWER', 'Helpers disagree on the chunk\u2019s mode.');
+  if (first === null) return {};
+  const m = COMPACT_MODE.exec(first);
+  const pad = m ? Number(m[1]) : NaN;
+  if (!m || pad >= k || (index === 0 && pad !== 0)) throw new KofnError('RELAY_BAD_ANSWER', 'A helper sent a malformed share mode.');
+  return { mode: MODE_COMPACT, pad };
+}
 
 interface Session {
   rid: string;
@@ -177,14 +198,14 @@ async function readPeerAnswer(res: Response, maxBytes: number): Promise<Uint8Arr
   return Buffer.concat(parts);
 }
 
-async function peerCall(url: string, init: RequestInit, maxBytes: number): Promise<{ status: number; body: Uint8Array; flags: string | null }> {
+async function peerCall(url: string, init: RequestInit, maxBytes: number): Promise<{ status: number; body: Uint8Array; flags: string | null; mode: string | null }> {
   let res: Response;
   try {
     res = await fetch(url, { ...init, signal: AbortSignal.timeout(PEER_TIMEOUT_MS) });
   } catch {
     throw new KofnError('RELAY_TIMEOUT', 'A repair peer did not answer in time.');
   }
-  return { status: res.status, body: await readPeerAnswer(res, maxBytes), flags: res.headers.get(FLAGS_HEADER) };
+  return { status: res.status, body: await readPeerAnswer(res, maxBytes), flags: res.headers.get(FLAGS_HEADER), mode: res.headers.get(MODE_HEADER) };
 }
 
 export interface RepairDeps {
@@ -311,7 +332,13 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     for (const seed of s.seeds.values()) pads.push(await repairPad(seed, index, body.length));
     const term = maskedContribution(body, s.coefficient, pads);
     if (s.served.size === s.chunkCount + 1) sessions.delete(fileId);
-    return c.body(new Uint8Array(term), 200, { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store', [FLAGS_HEADER]: String(h.flags) });
+    return c.body(new Uint8Array(term), 200, {
+      'Content-Type': 'application/octet-stream',
+      'Cache-Control': 'no-store',
+      [FLAGS_HEADER]: String(h.flags),
+      // Compact mode: the receiver writes the same header version, mode and padding (MODE_HEADER).
+      ...(h.mode === MODE_COMPACT ? { [MODE_HEADER]: `1:${h.pad ?? 0}` } : {})
+    });
   });
 
   app.post('/v1/repair/:fileId/collect', async (c) => {
@@ -358,9 +385,14 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
       if (!terms.every((t) => t.flags === terms[0]!.flags) || !Number.isInteger(flags) || (flags & ~(FLAG_FINAL | FLAG_METADATA)) !== 0) {
         throw new KofnError('RELAY_BAD_ANSWER', 'Helpers disagree on the chunk\u2019s flags.');
       }
+      const mode = termMode(
+        terms.map((t) => t.mode),
+        k,
+        index
+      );
       const body = sumContributions(terms.map((t) => t.body));
       const chunk = new Uint8Array(HEADER_BYTES + body.length);
-      writeHeader(chunk, { flags, x, k, fileId: id, index, epoch, bodyLength: body.length });
+      writeHeader(chunk, { flags, x, k, fileId: id, index, epoch, bodyLength: body.length, ...mode });
       chunk.set(body, HEADER_BYTES);
       // Stored as any PUT is: spooled, hashed, header checked, committed atomically.
       const spooled = await ingest(new Response(chunk).body, { spoolDir: store.spoolDir, maxBytes: deps.maxChunkBytes, expectedLength: chunk.length, fileId, index });

@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { createProtectStream, fileIdFromHex } from './index.js';
-import { MAX_METADATA_BYTES, MIN_METADATA_BYTES, compactShareChunkBounds, dataChunkBytes, maxCompactShareChunkLength, maxShareChunkLength, shareChunkBounds } from './share-sizes.js';
+import {
+  MAX_METADATA_BYTES,
+  MIN_METADATA_BYTES,
+  compactShareChunkBounds,
+  dataChunkBytes,
+  dataShareChunkLength,
+  maxCompactShareChunkLength,
+  maxShareChunkLength,
+  maxShareChunkLengthFor,
+  shareChunkBounds,
+  shareChunkBoundsFor
+} from './share-sizes.js';
 
 /** Every share chunk the real encoder makes for `size` bytes, as [index, length] (of every relay's, all equal). */
 async function encoded(size: number, chunkSize: number, name: string, type: string, mode: 'shamir' | 'compact' = 'shamir', k = 2): Promise<Array<[number, number]>> {
@@ -81,5 +92,30 @@ describe('share chunk sizes', () => {
     // (3,5), 1 MiB chunks: each relay stores a third of a chunk plus the tag's share and the header.
     expect(maxCompactShareChunkLength(5 * 1024 * 1024, 1024 * 1024, 3)).toBe(40 + Math.ceil((1024 * 1024 + 16) / 3));
     expect(() => compactShareChunkBounds(10, 10, 1, 1)).toThrow(RangeError);
+  });
+
+  it('the per-mode dispatch (the coordinator and the browser engine) answers each mode its own sizes', async () => {
+    for (const k of [2, 3, 5]) {
+      for (const [size, chunkSize] of [
+        [0, 1024],
+        [1, 1024],
+        [1024, 1024],
+        [5000, 1024]
+      ] as const) {
+        for (const mode of ['shamir', 'compact'] as const) {
+          const chunks = await encoded(size, chunkSize, 'n', '', mode, k);
+          for (const [index, length] of chunks) {
+            const b = shareChunkBoundsFor(mode, size, chunkSize, index, k);
+            expect(length, `${mode} k ${k} size ${size} index ${index}`).toBeGreaterThanOrEqual(b.min);
+            expect(length).toBeLessThanOrEqual(b.max);
+            expect(length).toBeLessThanOrEqual(maxShareChunkLengthFor(mode, size, chunkSize, k));
+            if (index > 0) expect(dataShareChunkLength(mode, dataChunkBytes(size, chunkSize, index), k)).toBe(length);
+          }
+        }
+      }
+    }
+    // Written out: (3,5), a 1 MiB chunk is 40 + 1 MiB + 16 per relay in Shamir mode, 40 + ceil((1 MiB + 16) / 3) compact.
+    expect(dataShareChunkLength('shamir', 1024 * 1024, 3)).toBe(40 + 1024 * 1024 + 16);
+    expect(dataShareChunkLength('compact', 1024 * 1024, 3)).toBe(40 + 349531);
   });
 });

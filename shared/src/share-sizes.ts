@@ -78,3 +78,22 @@ export function maxCompactShareChunkLength(size: number, chunkSize: number, k: n
   const largestData = Math.min(size, chunkSize);
   return Math.max(metadata, largestData === 0 ? 0 : HEADER_BYTES + fragmentLength(largestData + GCM_TAG_BYTES, k));
 }
+
+/** How a file's data chunks are stored (docs/compact-mode.md): every chunk Shamir-split, or AES-256-GCM + Reed-Solomon. */
+export type FileMode = 'shamir' | 'compact';
+export const FILE_MODES: readonly FileMode[] = ['shamir', 'compact'];
+
+/** The allowed stored length of share chunk `index` of a file in `mode` (the coordinator's commit check). */
+export function shareChunkBoundsFor(mode: FileMode, size: number, chunkSize: number, index: number, k: number): ShareChunkBounds {
+  return mode === 'compact' ? compactShareChunkBounds(size, chunkSize, index, k) : shareChunkBounds(size, chunkSize, index);
+}
+
+/** The largest share chunk of a file in `mode`: the per-chunk byte bound of its put tokens. */
+export function maxShareChunkLengthFor(mode: FileMode, size: number, chunkSize: number, k: number): number {
+  return mode === 'compact' ? maxCompactShareChunkLength(size, chunkSize, k) : maxShareChunkLength(size, chunkSize);
+}
+
+/** Bytes one relay stores for data chunk of `dataLength` plaintext bytes (header included), in `mode`. */
+export function dataShareChunkLength(mode: FileMode, dataLength: number, k: number): number {
+  return mode === 'compact' ? HEADER_BYTES + fragmentLength(dataLength + GCM_TAG_BYTES, k) : HEADER_BYTES + TAG_BYTES + dataLength;
+}

@@ -89,10 +89,11 @@ export interface StoredFile {
 }
 
 /** Splits `data` like the browser does and PUTs share j of every chunk to relay j. */
-export async function protectOnto(cluster: Cluster, data: Uint8Array, k: number, chunkSize = 64 * 1024): Promise<StoredFile> {
+/** Protects `data` onto every relay of the cluster; `mode` 'compact' (issue #23) stores AES-GCM + Reed-Solomon fragments. */
+export async function protectOnto(cluster: Cluster, data: Uint8Array, k: number, chunkSize = 64 * 1024, mode: 'shamir' | 'compact' = 'shamir'): Promise<StoredFile> {
   const xs = cluster.relays.map((_, j) => 10 + 7 * j);
   const fileIdBytes = randomBytes(16);
-  const p = await createProtectStream({ k, xs, fileId: fileIdBytes, file: { name: 'f.bin', size: data.length, type: 'application/octet-stream', chunkSize } });
+  const p = await createProtectStream({ k, xs, fileId: fileIdBytes, file: { name: 'f.bin', size: data.length, type: 'application/octet-stream', chunkSize }, mode });
   const writing = (async () => {
     const w = p.writable.getWriter();
     if (data.length) await w.write(data);

@@ -4,6 +4,7 @@
  * Routes: see web/docs/api.md. A field here is a promise to every client: change it in one place.
  */
 import type { TreeManifest } from '../layout.js';
+import type { FileMode } from '../share-sizes.js';
 import type { ErrorCode } from '../errors.js';
 
 /** A share link as its owner sees it: `GET/POST /api/links`, `PATCH /api/links/:id` (web and `kofn link`). */
@@ -53,6 +54,8 @@ export interface Reservation {
   chunkSize: number;
   chunkCount: number;
   epoch: number;
+  /** How the file's data chunks are stored (issue #23; absent from coordinators before compact mode: 'shamir'). */
+  mode?: FileMode;
   placements: ReservationPlacement[];
   /**
    * Tree files (issue #21, docs/multilevel.md): the manifest tree; `k` is then K and `placements` are in
@@ -145,6 +148,8 @@ export interface Manifest {
   chunkSize: number;
   chunkCount: number;
   epoch: number;
+  /** How the file's data chunks are stored (issue #23; absent: 'shamir'). Retrieval reads the mode from the authenticated record. */
+  mode?: FileMode;
   placements: Array<{ relayId: string; name: string; url: string; location: string; x: number; online: boolean; token: string; groupX?: number }>;
   /** Tree files (issue #21): the manifest tree (K, groups with their x, k_g and relays). Absent: flat. */
   layout?: TreeManifest;
@@ -163,6 +168,8 @@ export interface FileView {
   type: string;
   k: number;
   n: number;
+  /** 'shamir' (information-theoretic) or 'compact' (AES-256-GCM + Reed-Solomon, docs/compact-mode.md). */
+  mode: FileMode;
   status: FileStatus;
   createdAt: string;
   modifiedAt: string;

@@ -9,7 +9,7 @@
  * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
-import { RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, shareChunkLength, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
+import { RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
@@ -18,6 +18,8 @@ import { renewer } from './tokens';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
+// Issue #23, compact mode: the per-file dispatch is compact.ts; the hooks here are marked "compact mode".
+import { dataShareLength, freshKeyOnRestart, type FileMode } from './compact';
 import type { FreshTokens, LayoutRequest, OnNameConflict, RelayReplacement, Reservation } from '@kofn/shared';
 export type { Reservation };
 
@@ -38,6 +40,8 @@ export interface ProtectOptions {
   /** Issue #18: the folder the file goes in (absent: the root) and what to do if its name is taken there. */
   folderId?: string | null;
   onConflict?: OnNameConflict;
+  /** Compact mode (issue #23): 'compact' stores AES-256-GCM + Reed-Solomon fragments (n/k of the file); absent: Shamir. */
+  mode?: FileMode;
 }
 
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
@@ -75,7 +79,8 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
     ...(opts.layout ? { layout: opts.layout } : { k: opts.k }),
     ...(opts.relays && !opts.layout ? { relays: opts.relays } : {}),
     ...(opts.folderId ? { folderId: opts.folderId } : {}),
-    ...(opts.onConflict ? { onConflict: opts.onConflict } : {})
+    ...(opts.onConflict ? { onConflict: opts.onConflict } : {}),
+    ...(opts.mode && opts.mode !== 'shamir' ? { mode: opts.mode } : {})
   });
   const state: StoredUpload = {
     fileId: r.fileId,
@@ -86,6 +91,8 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
     chunkSize: r.chunkSize,
     chunkCount: r.chunkCount,
     epoch: r.epoch,
+    // Compact mode: the coordinator's record of the mode is what commit checks the share sizes against.
+    ...(r.mode === 'compact' ? { mode: r.mode } : {}),
     placements: r.placements.map(({ relayId, name, url, x }) => ({ relayId, name, url, x })),
     macKey: newMacKey(),
     createdAt: Date.now(),
@@ -165,6 +172,8 @@ async function replaceRelay(state: StoredUpload, puts: Map<string, string>, rela
     puts.set(placement.relayId, token);
     await dropChunksAfter(state, -1, opts);
     state.doneUpTo = -1;
+    // Compact mode: starting over re-encrypts every chunk; a fresh key keeps each (key, chunk index) used once.
+    if (freshKeyOnRestart(state.mode)) state.macKey = newMacKey();
     state.digests = state.placements.map(() => []);
     await saveUpload(state);
     return true;
@@ -216,7 +225,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     opts.onProgress?.({ ...progress, perRelay: { ...progress.perRelay } });
   };
   /** Network bytes of storing one chunk: its share chunk, once to each relay. */
-  const sent = (plainBytes: number) => shareChunkLength(plainBytes) * state.n;
+  const sent = (plainBytes: number) => dataShareLength(state.mode, plainBytes, state.k) * state.n;
   try {
     // Each relay's bar moves as soon as that relay has stored a share, not when the slowest one has.
     const renewExpired = Comlink.proxy(renewer(state.fileId, 'put', (fresh) => fresh.forEach((v, k) => puts.set(k, v))));
@@ -231,6 +240,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
           fileId: state.fileId,
           epoch: state.epoch,
           macKey: state.macKey,
+          ...(state.mode ? { mode: state.mode } : {}),
           ...(opts.relayTimeouts ? { timeouts: opts.relayTimeouts } : {}),
           ...(state.tree ? { tree: state.tree } : {})
         },

@@ -6,7 +6,7 @@
  * Plaintext reaches the sink only after its chunk authenticated; on any error the sink is aborted.
  */
 import * as Comlink from 'comlink';
-import { FLAG_FINAL, KofnError, shareChunkLength, type RelayTimeouts } from '@kofn/shared';
+import { FLAG_FINAL, KofnError, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { ping } from './relay-http';
@@ -17,6 +17,8 @@ import { rankTree, replaceInTree } from './multilevel';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RebuiltChunk, RebuiltMetadata, RelayFailure, RelayTarget, Unreachable } from './share.worker';
 import type { Manifest } from '@kofn/shared';
+// Issue #23, compact mode: share sizes per mode (compact.ts).
+import { dataShareLength, modeOfRecord } from './compact';
 export type { Manifest };
 
 export interface Sink {
@@ -228,7 +230,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     sink = opened;
     let done = 0;
     const ready = new Map<number, Uint8Array<ArrayBuffer>>();
-    const shareLength = shareChunkLength(m.chunkSize);
+    // Compact mode: fragments are about 1/k of a chunk; the mode is the authenticated record's, not the manifest's.
+    const shareLength = dataShareLength(modeOfRecord(meta), m.chunkSize, m.k);
     let nextToWrite = 1;
     const inflight = new InFlight(IN_FLIGHT, opts.signal);
     const flush = async () => {

@@ -9,34 +9,21 @@
  * fields in Comlink's serializer).
  */
 import * as Comlink from 'comlink';
-import {
-  KofnError,
-  MAC_KEY_BYTES,
-  MAX_NAME_BYTES,
-  MAX_TYPE_BYTES,
-  ShareDecoder,
-  ShareEncoder,
-  TreeDecoder,
-  TreeEncoder,
-  fileIdFromHex,
-  looksLikeTree,
-  hasErrorCode,
-  shareChunkLength,
-  type MetadataRecord,
-  type RelayTimeouts,
-  type TreeManifest
-} from '@kofn/shared';
+import { KofnError, ShareDecoder, TreeDecoder, TreeEncoder, fileIdFromHex, hasErrorCode, looksLikeTree, type MetadataRecord, type RelayTimeouts, type TreeManifest } from '@kofn/shared';
 import { relayClient, type RelayEndpoint, type RenewToken } from './relay-http';
+// Issue #23: compact mode's dispatch lives in compact.ts; the hooks below are marked "compact mode".
+import { MAX_METADATA_SHARE_BYTES, createFileEncoder, dataShareLength, type FileEncoder, type FileMode } from './compact';
 
 /** Where one share goes or comes from, with the capability token for it (and the relay's name, for errors). */
 export type RelayTarget = RelayEndpoint;
 
 /**
  * Largest share chunk 0 can be: the metadata record (version, MAC key, size, chunk size, count, time, name
- * and type with their lengths; shared/src/metadata.ts) in a share chunk. Chunk 0 is read bounded by it
- * (issue #13 item 4: an unbounded read of a 1 GiB answer took Chromium from 1 GB to 3 GB).
+ * and type with their lengths; shared/src/metadata.ts; in compact mode also its mode and data points) in a
+ * share chunk. Chunk 0 is read bounded by it (issue #13 item 4: an unbounded read of a 1 GiB answer took
+ * Chromium from 1 GB to 3 GB).
  */
-const MAX_METADATA_SHARE = shareChunkLength(1 + MAC_KEY_BYTES + 8 + 4 + 4 + 8 + 2 + MAX_NAME_BYTES + 2 + MAX_TYPE_BYTES);
+const MAX_METADATA_SHARE = MAX_METADATA_SHARE_BYTES;
 
 export interface EncoderInit {
   k: number;
@@ -44,6 +31,8 @@ export interface EncoderInit {
   fileId: string;
   epoch: number;
   macKey: Uint8Array<ArrayBuffer>;
+  /** Compact mode (issue #23): 'compact' encodes data chunks with AES-256-GCM + Reed-Solomon, `macKey` being the file key. Absent: Shamir. */
+  mode?: FileMode;
   /** Time bounds of relay requests (the coordinator's KOFN_RELAY_TIMEOUT_*); shared defaults otherwise. */
   timeouts?: Partial<RelayTimeouts>;
   /** Issue #21: a tree file's manifest tree; targets then come in treeRelays order. */
@@ -95,7 +84,11 @@ export interface RebuiltMetadata {
   shares: Uint8Array[];
 }
 
-let encoder: ShareEncoder | TreeEncoder | undefined;
+// ---- multi-level hook (issue #21): a tree file's encoder splits both levels ----
+let encoder: FileEncoder | TreeEncoder | undefined;
+/** The file's mode (compact mode: share chunks are n/k smaller). */
+let encoderMode: FileMode | undefined;
+let encoderK = 0;
 /** The file this worker encodes or decodes, as in URLs. */
 let fileIdHex = '';
 let onShareStored: ((relayId: string, bytes: number) => void) | undefined;
@@ -145,7 +138,7 @@ const asBody = (share: Uint8Array<ArrayBuffer>): Blob => new Blob([share], { typ
 
 /** The scratch buffers, grown to hold share chunks of `dataLength` bytes of data. */
 function scratchFor(dataLength: number): Array<Uint8Array<ArrayBuffer>> {
-  const size = shareChunkLength(dataLength);
+  const size = dataShareLength(encoderMode, dataLength, encoderK);
   const xs = initialised(encoder, 'encoder').xs;
   if (scratch.length !== xs.length || scratch[0]!.length < size) scratch = xs.map(() => new Uint8Array(size));
   return scratch;
@@ -195,10 +188,12 @@ const api = {
   /** Takes the file's parameters; `stored` hears of every share a relay has stored (relay id, bytes). */
   initEncoder: (init: EncoderInit, stored?: (relayId: string, bytes: number) => void, renew?: RenewToken) =>
     guarded(async () => {
-      // ---- multi-level hook (issue #21): both levels split here, in the worker ----
+      // ---- multi-level hook (issue #21): both levels split here, in the worker; compact mode (issue #23) is flat only ----
       encoder = init.tree
         ? await TreeEncoder.create({ tree: init.tree, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey)
-        : await ShareEncoder.create({ k: init.k, xs: init.xs, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey);
+        : await createFileEncoder(init.mode, { k: init.k, xs: init.xs, fileId: fileIdFromHex(init.fileId), epoch: init.epoch }, init.macKey);
+      encoderMode = init.tree ? undefined : init.mode;
+      encoderK = init.k;
       fileIdHex = init.fileId;
       onShareStored = stored;
       timeouts = init.timeouts;
@@ -243,6 +238,9 @@ const api = {
       if (!Array.isArray(shares)) return shares;
       const sizes = shares.map((s) => s.byteLength);
       const d = await serially(() => initialised(decoder, 'decoder').decodeData(shares, { ...initialised(decodeExpect, 'decoder'), index }, into));
+      // Compact mode: WebCrypto decrypts into a buffer of its own, so `into` (an earlier chunk's plaintext)
+      // goes unused; it is zeroed here rather than left to the collector.
+      if (into && d.data.buffer !== into) new Uint8Array(into).fill(0);
       const spent = shares.map((s) => s.buffer as ArrayBuffer);
       return Comlink.transfer({ data: d.data, flags: d.flags, bad: d.bad, sizes, spent }, [d.data.buffer, ...spent]);
     })

@@ -21,6 +21,8 @@ export interface StoredUpload {
   epoch: number;
   placements: Array<{ relayId: string; name: string; url: string; x: number }>;
   macKey: Uint8Array<ArrayBuffer>;
+  /** Issue #23: 'compact' for a compact-mode file (macKey is then its AES-256 file key); absent: Shamir. */
+  mode?: 'shamir' | 'compact';
   createdAt: number;
   /** Chunks 0..doneUpTo are stored on every relay (-1: not even the metadata chunk). */
   doneUpTo: number;

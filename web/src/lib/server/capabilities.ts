@@ -4,7 +4,7 @@
  * file, one operation, the file's chunk range and, for reads, the manifest's epoch; see
  * signing-keys.ts mintCapability and shared/src/token-claims.ts for the claims.
  */
-import { maxShareChunkLength, type FreshTokens, type TokenOp } from '@kofn/shared';
+import { maxShareChunkLengthFor, type FreshTokens, type TokenOp } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { placementsOf, visibleFile, type Ctx, type FileRow } from './file-access.js';
@@ -14,12 +14,13 @@ import * as v from './validate.js';
 export const TOKEN_TTL_S = 15 * 60;
 
 /** Tokens for `op` on `file` at each of `relayIds`, for the context's user. */
-export function tokensFor(ctx: Ctx, file: Pick<FileRow, 'id' | 'size' | 'chunkSize' | 'chunkCount' | 'epoch'>, op: TokenOp, relayIds: string[]): Promise<string[]> {
+export function tokensFor(ctx: Ctx, file: Pick<FileRow, 'id' | 'size' | 'chunkSize' | 'chunkCount' | 'epoch' | 'k' | 'mode'>, op: TokenOp, relayIds: string[]): Promise<string[]> {
   // Put tokens admit chunks 0..chunkCount, each at most as long as this file's largest share chunk can be
   // (issue #13 item 8b: the bound was a whole chunk whatever the declared size, so a 1 KiB reservation
   // stored a MiB per chunk per relay). One bound serves every index, so before commit a relay may hold
   // at most one chunk's worth more than declared; commitFile then checks every size exactly.
-  const max = maxShareChunkLength(file.size, file.chunkSize);
+  // A compact file's fragments are about n/k smaller (issue #23): its tokens admit only its own sizes.
+  const max = maxShareChunkLengthFor(file.mode, file.size, file.chunkSize, file.k);
   return Promise.all(
     relayIds.map((relayId) =>
       mintCapability(ctx.key, {

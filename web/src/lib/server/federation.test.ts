@@ -226,6 +226,7 @@ describeDatabases('federation between two coordinators, X on $name', ({ open }) 
       ...status,
       name: r.name!,
       type: 'application/octet-stream',
+      mode: 'shamir',
       placements: status.placements.map((p) => ({ ...p, location: 'test', token: tokenOf.get(p.relayId)! }))
     });
     expect(Buffer.from(back).equals(Buffer.from(data))).toBe(true);

@@ -5,7 +5,7 @@
  * The coordinator never sees shares or plaintext; it only hands out capabilities and records placements.
  */
 import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
-import { KofnError, digestRoot, shareChunkBounds, type BatchCommits, type CommitResult, type FileView, type Manifest, type RemoveResult } from '@kofn/shared';
+import { KofnError, digestRoot, shareChunkBoundsFor, type BatchCommits, type CommitResult, type FileView, type Manifest, type RemoveResult } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, placements, relays, users } from './db/schema.js';
 import { replaceOnCommit } from './trash.js';
@@ -31,7 +31,8 @@ export interface PlacementView {
 }
 
 function sizeFits(file: FileRow, index: number, size: number): boolean {
-  const { min, max } = shareChunkBounds(file.size, file.chunkSize, index);
+  // Issue #23: a compact file's data chunks are header + ceil((data + 16) / k) on every relay.
+  const { min, max } = shareChunkBoundsFor(file.mode, file.size, file.chunkSize, index, file.k);
   return Number.isSafeInteger(size) && size >= min && size <= max;
 }
 
@@ -189,6 +190,7 @@ function fileView(f: FileRow, where: PlacementView[], config: CoordinatorConfig,
     type: f.type,
     k: f.k,
     n: f.n,
+    mode: f.mode,
     status: f.status,
     createdAt: f.createdAt.toISOString(),
     modifiedAt: (f.committedAt ?? f.createdAt).toISOString(),
@@ -345,6 +347,7 @@ export async function readManifest(db: Db, key: SigningKey, config: CoordinatorC
     chunkSize: file.chunkSize,
     chunkCount: file.chunkCount,
     epoch: file.epoch,
+    mode: file.mode,
     placements: where.map((p, i) => ({
       relayId: p.relayId,
       name: p.relay.name,

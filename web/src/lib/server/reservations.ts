@@ -8,8 +8,10 @@ import {
   DEFAULT_CHUNK_SIZE,
   KofnError,
   MAX_SHARES,
+  FILE_MODES,
   chunkCountFor,
   newFileId,
+  type FileMode,
   type BatchFailure,
   type BatchReservations,
   type OnNameConflict,
@@ -51,6 +53,8 @@ export interface ReserveInput {
   onConflict?: unknown;
   /** Issue #21: a two-level layout (shared/src/layout.ts); when given, `relays` must be absent and `k` is the layout's K. */
   layout?: unknown;
+  /** Issue #23: 'shamir' (default) or 'compact' (shared/docs/compact-mode.md). */
+  mode?: unknown;
 }
 
 type RelayRow = typeof relays.$inferSelect;
@@ -66,6 +70,7 @@ interface Checked {
   onConflict: OnNameConflict;
   /** Issue #21: the checked layout of a tree file (chosen is then in tree order). */
   tree?: CheckedLayout;
+  mode: FileMode;
 }
 
 const CONFLICT_CHOICES: readonly OnNameConflict[] = ['fail', 'skip', 'keepBoth', 'replace'];
@@ -76,10 +81,22 @@ function onConflict(raw: unknown): OnNameConflict {
   return raw as OnNameConflict;
 }
 
+/**
+ * Issue #23: the file's storage mode, Shamir unless the client asks for compact. The licence and quota count
+ * plaintext bytes in both modes (a compact file stores n/k of its size across relays, but what is protected
+ * is the file); only the share sizes the put tokens and commit allow differ (share-sizes.ts).
+ */
+function fileMode(raw: unknown): FileMode {
+  if (raw === undefined) return 'shamir';
+  if (typeof raw !== 'string' || !(FILE_MODES as readonly string[]).includes(raw)) throw v.wrongValue('mode', FILE_MODES.join(', '));
+  return raw as FileMode;
+}
+
 function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRow[], now: Date): Checked {
   const name = v.fileName(input.name);
   const folderId = folderRef(input.folderId);
   const choice = onConflict(input.onConflict);
+  const mode = fileMode(input.mode);
   if (typeof input.size !== 'number' || !Number.isSafeInteger(input.size) || input.size < 0) {
     throw new KofnError('FILE_TOO_BIG', 'File too big, empty or wrong field.');
   }
@@ -93,8 +110,10 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
     if (input.relays !== undefined) throw new KofnError('LAYOUT_INVALID', 'Give either "layout" or "relays", not both.');
     const layoutK = typeof input.layout === 'object' && input.layout !== null ? (input.layout as Record<string, unknown>).k : undefined;
     if (input.k !== undefined && input.k !== layoutK) throw new KofnError('LAYOUT_INVALID', '"k" must be absent or equal to the layout\'s number of groups needed.');
+    // Compact mode is Shamir-only at the top of a tree for now (docs/multilevel.md): refused, never half-made.
+    if (mode !== 'shamir') throw new KofnError('LAYOUT_NOT_SUPPORTED', 'Compact mode cannot be combined with a multi-level layout yet; choose Shamir or plain k of n.');
     const tree = checkTreeLayout(ctx, input.layout, all, now);
-    return { name, size, type, k: tree.layout.k, chosen: tree.chosen, folderId, onConflict: choice, tree };
+    return { name, size, type, k: tree.layout.k, chosen: tree.chosen, folderId, onConflict: choice, tree, mode };
   }
   if (typeof input.k !== 'number' || !Number.isInteger(input.k)) throw v.wrongValue('k', 'integers 2..255');
   const k = input.k;
@@ -129,7 +148,7 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
   const n = chosen.length;
   if (n > MAX_SHARES) throw v.wrongValue('relays', 'at most 255 storage servers');
   if (k > n) throw new KofnError('THRESHOLD_TOO_HIGH', 'The threshold is greater than the number of servers.');
-  return { name, size, type, k, chosen, folderId, onConflict: choice };
+  return { name, size, type, k, chosen, folderId, onConflict: choice, mode };
 }
 
 /** A file row and its placements for a checked request, ready to insert. */
@@ -148,6 +167,7 @@ function newReservation(ctx: Ctx, c: Checked, now: Date) {
       type: c.type,
       k: c.k,
       n: c.chosen.length,
+      mode: c.mode,
       chunkSize,
       chunkCount: chunkCountFor(c.size, chunkSize),
       status: 'reserved' as const,
@@ -189,6 +209,7 @@ async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reser
     chunkSize: r.file.chunkSize,
     chunkCount: r.file.chunkCount,
     epoch,
+    mode: r.file.mode,
     placements: r.chosen.map((x, i) => {
       const groupX = r.placements[i]!.groupX;
       return { relayId: x.id, name: x.name, url: x.url, x: r.placements[i]!.x, token: tokens[i]!, ...(groupX === null ? {} : { groupX }) };

@@ -39,6 +39,15 @@ export interface TransferSettings {
   maxFileSize: number;
 }
 
+/** Threshold, relays and (issue #23) the storage mode of new files: Shamir unless compact is chosen. */
+interface Sharing {
+  k: number;
+  relays: string[];
+  mode?: 'shamir' | 'compact';
+  /** Issue #21: a two-level layout instead of k of the relays. */
+  layout?: LayoutRequest;
+}
+
 class TransferManager {
   #settings: TransferSettings | undefined;
   #listeners = new Set<() => void | Promise<void>>();
@@ -67,7 +76,7 @@ class TransferManager {
    * Protects each file in turn with threshold k over the chosen relays, into `place.folderId` (the root
    * without one) resolving taken names by `place.onConflict` (issue #18; the coordinator refuses by default).
    */
-  async protect(list: File[], sharing: { k: number; relays: string[]; layout?: LayoutRequest }, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<{ failed: number }> {
+  async protect(list: File[], sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<{ failed: number }> {
     let failed = 0;
     for (const file of list) {
       const t = transfers.start('protect', file.name, file.size);
@@ -79,7 +88,7 @@ class TransferManager {
       }
       try {
         const progress = this.#showProgress(t);
-        await protectFile(file, { k: sharing.k, relays: sharing.relays, ...(sharing.layout ? { layout: sharing.layout } : {}), ...place, ...this.#uploadCallbacks(t, progress) });
+        await protectFile(file, { k: sharing.k, relays: sharing.relays, ...(sharing.mode ? { mode: sharing.mode } : {}), ...(sharing.layout ? { layout: sharing.layout } : {}), ...place, ...this.#uploadCallbacks(t, progress) });
         this.#finish(t, progress);
       } catch (err) {
         this.#fail(t, err);
@@ -98,11 +107,7 @@ class TransferManager {
    * and only when every file of it is protected moves the old folder to the trash (restorable) and takes
    * its name, so a drop that fails half way leaves the old folder where it was.
    */
-  async protectFolders(
-    dropped: DroppedFolder[],
-    sharing: { k: number; relays: string[]; layout?: LayoutRequest },
-    place: { folderId?: string | null; onConflict?: OnNameConflict } = {}
-  ): Promise<void> {
+  async protectFolders(dropped: DroppedFolder[], sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<void> {
     const parentId = place.folderId ?? null;
     for (const folder of dropped) {
       try {

@@ -233,6 +233,14 @@ export const files = pgTable(
     chunkSize: integer('chunk_size').notNull(),
     chunkCount: integer('chunk_count').notNull(),
     epoch: integer('epoch').notNull().default(0),
+    /**
+     * Issue #23: how the data chunks are stored. 'shamir' (every chunk Shamir-split) or 'compact' (AES-256-GCM
+     * + Reed-Solomon fragments, only chunk 0 Shamir-split; shared/docs/compact-mode.md). Files from before
+     * the column are Shamir files.
+     */
+    mode: text('mode', { enum: ['shamir', 'compact'] })
+      .notNull()
+      .default('shamir'),
     status: text('status', { enum: ['reserved', 'available', 'deleting', 'deleted'] }).notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     committedAt: timestamp('committed_at', { withTimezone: true }),

@@ -21,7 +21,7 @@ export async function upload(
   name: string,
   data: Uint8Array,
   k: number,
-  opts: { relays?: string[]; skip?: [number, number]; folderId?: string; onConflict?: string } = {}
+  opts: { relays?: string[]; skip?: [number, number]; folderId?: string; onConflict?: string; mode?: 'shamir' | 'compact'; encodeAs?: 'shamir' | 'compact' } = {}
 ): Promise<Uploaded> {
   const r = await reserveFile(ctx, {
     name,
@@ -30,14 +30,17 @@ export async function upload(
     k,
     ...(opts.relays ? { relays: opts.relays } : {}),
     ...(opts.folderId ? { folderId: opts.folderId } : {}),
-    ...(opts.onConflict ? { onConflict: opts.onConflict } : {})
+    ...(opts.onConflict ? { onConflict: opts.onConflict } : {}),
+    ...(opts.mode ? { mode: opts.mode } : {})
   });
   // The record holds the name reserved (a "keep both" reservation answers another one).
   const p = await createProtectStream({
     k,
     xs: r.placements.map((pl) => pl.x),
     fileId: fileIdFromHex(r.fileId),
-    file: { name: r.name ?? name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize }
+    file: { name: r.name ?? name, size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize },
+    // Issue #23: encoded in the mode reserved, unless a test fakes a client that encodes otherwise.
+    mode: opts.encodeAs ?? r.mode ?? 'shamir'
   });
   const writing = (async () => {
     const w = p.writable.getWriter();
@@ -67,7 +70,14 @@ export async function roots(u: Uploaded): Promise<Record<string, string>> {
   return out;
 }
 
-export async function protect(ctx: Ctx, name: string, data: Uint8Array, k: number, relays?: string[], opts: { folderId?: string; onConflict?: string } = {}): Promise<string> {
+export async function protect(
+  ctx: Ctx,
+  name: string,
+  data: Uint8Array,
+  k: number,
+  relays?: string[],
+  opts: { folderId?: string; onConflict?: string; mode?: 'shamir' | 'compact' } = {}
+): Promise<string> {
   const u = await upload(ctx, name, data, k, { ...(relays ? { relays } : {}), ...opts });
   await commitFile(ctx, u.fileId, { roots: await roots(u) });
   return u.fileId;

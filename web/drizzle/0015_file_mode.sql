@@ -1,0 +1,1 @@
+ALTER TABLE "files" ADD COLUMN "mode" text DEFAULT 'shamir' NOT NULL;
