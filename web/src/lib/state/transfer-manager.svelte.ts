@@ -88,7 +88,14 @@ class TransferManager {
       }
       try {
         const progress = this.#showProgress(t);
-        await protectFile(file, { k: sharing.k, relays: sharing.relays, ...(sharing.mode ? { mode: sharing.mode } : {}), ...(sharing.layout ? { layout: sharing.layout } : {}), ...place, ...this.#uploadCallbacks(t, progress) });
+        await protectFile(file, {
+          k: sharing.k,
+          relays: sharing.relays,
+          ...(sharing.mode ? { mode: sharing.mode } : {}),
+          ...(sharing.layout ? { layout: sharing.layout } : {}),
+          ...place,
+          ...this.#uploadCallbacks(t, progress)
+        });
         this.#finish(t, progress);
       } catch (err) {
         this.#fail(t, err);
