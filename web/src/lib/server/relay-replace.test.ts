@@ -21,7 +21,7 @@ import { UNLICENSED, type License } from './license.js';
 import { listJobs, runOne } from './jobs.js';
 import { lifecycleHandlers } from './relay-lifecycle.js';
 import { REPLACE_JOB, replaceHandlers } from './renewal-replace.js';
-import { startReplacement } from './relay-replace.js';
+import { replacementViews, startReplacement } from './relay-replace.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieve } from './testing/protect.js';
 
@@ -123,6 +123,9 @@ describeDatabases('the administrator replaces a storage server at a fresh x on $
     expect(h).toMatchObject({ userId: adminId, result: 'ok', fileName: relays[0]!.name });
     expect(h!.detail).toBe(`replacement of storage server ${relays[0]!.name} by ${relays[3]!.name} queued: 2 file(s) move at the next renewal, 1 stay (already on ${relays[3]!.name})`);
 
+    // The admin page's progress: two files left, relay 0 holds its three shares still.
+    expect(await replacementViews(database.db)).toEqual([{ relayId: r0, to: r3, left: 2, done: 0, failing: 0, lastError: null, held: 3 }]);
+
     // A replayed (or double-clicked) request queues nothing more: 409 while the jobs are under way.
     expect(await codeOf(start(r0, { to: r3 }))).toBe('CONFLICT');
     expect(await codeOf(start(r0, { to: relays[4]!.id }))).toBe('CONFLICT');
@@ -144,6 +147,8 @@ describeDatabases('the administrator replaces a storage server at a fresh x on $
     const [f] = await database.db.select().from(files).where(eq(files.id, moving));
     expect(f!.epoch).toBe(1);
     expect(Buffer.from(await retrieve(alice, moving)).equals(Buffer.from(data))).toBe(true);
+    // Progress: nothing left, relay 0 holds only the share of the file S already had.
+    expect(await replacementViews(database.db)).toEqual([{ relayId: r0, to: r3, left: 0, done: 2, failing: 0, lastError: null, held: 1 }]);
     // The file S already held is untouched.
     expect((await placed(staying)).map((p) => p.relayId).sort()).toEqual([r0, r2, r3].sort());
 

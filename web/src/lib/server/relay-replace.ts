@@ -85,3 +85,48 @@ export async function startReplacement(db: Db, adminId: string, rawFrom: unknown
   });
   return { from, to, queued, skipped };
 }
+
+/** What the admin page shows of a relay's replacement: jobs left (pending or running), waiting or given-up ones and their last error, shares still held. */
+export interface ReplacementProgress {
+  relayId: string;
+  /** The relay the latest job moves shares onto. */
+  to: string;
+  left: number;
+  done: number;
+  failing: number;
+  lastError: string | null;
+  /** Placements the relay still holds (of any file). */
+  held: number;
+}
+
+/** One entry per relay that ever had a replacement queued (renew-replace jobs are keyed `${fileId}:${R}`). */
+export async function replacementViews(db: Db): Promise<ReplacementProgress[]> {
+  const rows = await db.select().from(jobs).where(eq(jobs.kind, REPLACE_JOB)).orderBy(jobs.updatedAt);
+  const byRelay = new Map<string, ReplacementProgress>();
+  for (const j of rows) {
+    const p = (j.payload ?? {}) as { from?: unknown; to?: unknown };
+    if (typeof p.from !== 'string' || typeof p.to !== 'string') continue;
+    const v = byRelay.get(p.from) ?? { relayId: p.from, to: p.to, left: 0, done: 0, failing: 0, lastError: null, held: 0 };
+    v.to = p.to;
+    if (j.status === 'pending' || j.status === 'running') {
+      v.left++;
+      if (j.lastError) {
+        v.failing++;
+        v.lastError = j.lastError;
+      }
+    } else if (j.status === 'done') v.done++;
+    else if (j.status === 'failed') {
+      // Given up by the runner: the share stays on R, the administrator may ask again.
+      v.failing++;
+      v.lastError = j.lastError;
+    }
+    byRelay.set(p.from, v);
+  }
+  if (byRelay.size === 0) return [];
+  const counts = await db
+    .select({ relayId: placements.relayId, fileId: placements.fileId })
+    .from(placements)
+    .where(inArray(placements.relayId, [...byRelay.keys()]));
+  for (const c of counts) byRelay.get(c.relayId)!.held++;
+  return [...byRelay.values()];
+}
