@@ -86,7 +86,7 @@ describeDatabases('the administrator replaces a storage server at a fresh x on $
     // S holds a share of every file of R: a relay holds at most one share of a file.
     expect(await codeOf(start(r0, { to: r1 }))).toBe('CONFLICT');
 
-    // S not in service, not enrolled, offline; R retired.
+    // S not in service, not enrolled, offline; R draining, lost or retired (the drain job owns its shares).
     const [row] = await database.db.select().from(relayTable).where(eq(relayTable.id, r4));
     await setRelay(r4, { lifecycle: 'draining' });
     expect(await codeOf(start(r0, { to: r4 }))).toBe('CONFLICT');
@@ -95,8 +95,10 @@ describeDatabases('the administrator replaces a storage server at a fresh x on $
     await setRelay(r4, { publicKey: row!.publicKey, lastHeartbeat: new Date(Date.now() - OFFLINE_AFTER_MS - 60_000) });
     expect(await codeOf(start(r0, { to: r4 }))).toBe('CONFLICT');
     await setRelay(r4, { lastHeartbeat: new Date() });
-    await setRelay(r0, { lifecycle: 'retired' });
-    expect(await codeOf(start(r0, { to: r4 }))).toBe('CONFLICT');
+    for (const lifecycle of ['draining', 'lost', 'retired'] as const) {
+      await setRelay(r0, { lifecycle });
+      expect(await codeOf(start(r0, { to: r4 })), lifecycle).toBe('CONFLICT');
+    }
     await setRelay(r0, { lifecycle: 'active' });
 
     // Nothing half-stored: no job, no history entry.

@@ -8,7 +8,7 @@
  *   malformed body (not an object, `to` missing or not a relay id, other fields)      BAD_REQUEST 400
  *   R = S                                                                             WRONG_VALUE 400
  *   R or S unknown                                                                    NOT_FOUND   404
- *   R retired; S not in service, not enrolled or offline; a replacement of R already
+ *   R not in service (draining, lost, retired); S not in service, not enrolled or offline; a replacement of R already
  *   queued or running (a replayed request lands here); nothing to move (R holds no
  *   share, or S already holds a share of every file of R)                             CONFLICT    409
  * A replay is refused with 409 rather than answered 200 so the administrator sees that nothing new was
@@ -62,7 +62,9 @@ export async function startReplacement(db: Db, adminId: string, rawFrom: unknown
   const source = rows.find((r) => r.id === from);
   const target = rows.find((r) => r.id === to);
   if (!source || !target) throw new KofnError('NOT_FOUND', 'No such storage server.');
-  if (source.lifecycle === 'retired') throw new KofnError('CONFLICT', `Storage server ${source.name} is retired and holds nothing.`);
+  // A draining or lost relay's shares are already being moved or rebuilt by the drain job (relay-lifecycle.ts);
+  // a renewal replacing them at the same time would race it. A retired one holds nothing.
+  if (source.lifecycle !== 'active') throw new KofnError('CONFLICT', `Storage server ${source.name} is ${source.lifecycle}: its shares are not to be replaced.`);
   if (target.lifecycle !== 'active') throw new KofnError('CONFLICT', `Storage server ${target.name} is not in service (${target.lifecycle}).`);
   if (target.publicKey === null) throw new KofnError('CONFLICT', `Storage server ${target.name} is not enrolled.`);
   if (now.getTime() - target.lastHeartbeat.getTime() > offlineAfterMs) throw new KofnError('CONFLICT', `Storage server ${target.name} is offline.`);
@@ -115,8 +117,8 @@ export async function replacementViews(db: Db): Promise<ReplacementProgress[]> {
         v.lastError = j.lastError;
       }
     } else if (j.status === 'done') v.done++;
-    else if (j.status === 'failed') {
-      // Given up by the runner: the share stays on R, the administrator may ask again.
+    else {
+      // 'failed': given up by the runner: the share stays on R, the administrator may ask again.
       v.failing++;
       v.lastError = j.lastError;
     }
