@@ -95,6 +95,7 @@ export const ROUTE_SCOPES: Readonly<Record<string, Partial<Record<Method, Need>>
   '/api/relays/[id]': { PATCH: 'admin' },
   '/api/relays/[id]/drain': { POST: 'admin' },
   '/api/relays/[id]/lost': { POST: 'admin' },
+  '/api/relays/[id]/replace': { POST: 'admin' },
   '/api/relays/[id]/retire': { POST: 'admin' },
   '/api/relays/announce': { POST: 'any' },
   '/api/relays/enroll': { POST: 'any' },

@@ -10,6 +10,7 @@ import type { Db } from '$lib/server/db';
 import { usage, usageBreakdown } from '$lib/server/usage';
 import { healthCounts } from '$lib/server/health';
 import { lifecycleViews } from '$lib/server/relay-lifecycle';
+import { replacementViews } from '$lib/server/relay-replace';
 import { mustSetUpSecondFactor, securityPolicy } from '$lib/server/second-factor';
 import { previewLimit } from '$lib/server/preview-limit';
 
@@ -33,6 +34,7 @@ export const load: PageServerLoad = async ({ locals, url }) => {
     previewLimit: (await previewLimit(db)).previewLimit,
     fileHealth: await healthCounts(db),
     lifecycle: await lifecycleViews(db),
+    replacements: await replacementViews(db),
     used: { users: await countUsers(db), ...(await usage(db, license)) },
     breakdown: await usageBreakdown(db, new Date(), config.relayOfflineAfterMs)
   };
