@@ -274,7 +274,7 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
       const delayMs = draw(4000);
       const [before] = await database.db.select().from(files).where(eq(files.id, fileId));
       if (op === 'renew') await enqueueRenewal(database.db, fileId);
-      if (op === 'replace') expect(await enqueueReplacement(database.db, leaving, spare.id)).toEqual({ queued: 1 });
+      if (op === 'replace') expect(await enqueueReplacement(database.db, leaving, spare.id)).toEqual({ queued: 1, unsupported: 0 });
       if (op === 'drain') {
         await database.db.update(relayRows).set({ lifecycle: 'draining', lifecycleAt: new Date() }).where(eq(relayRows.id, leaving));
         await enqueue(database.db, MOVE_JOB, `${fileId}:${leaving}`, { fileId, relayId: leaving });

@@ -75,15 +75,17 @@ export async function startReplacement(db: Db, adminId: string, rawFrom: unknown
     .innerJoin(files, eq(files.id, placements.fileId))
     .where(and(eq(placements.relayId, from), eq(files.status, 'available')));
   if (heldFiles.length === 0) throw new KofnError('CONFLICT', `Storage server ${source.name} holds no share to move.`);
-  const { queued } = await enqueueReplacement(db, from, to, now);
-  const skipped = heldFiles.length - queued;
-  if (queued === 0) throw new KofnError('CONFLICT', `Storage server ${target.name} already holds a share of every file on ${source.name}: a server holds at most one share of a file.`);
+  const { queued, unsupported } = await enqueueReplacement(db, from, to, now);
+  const skipped = heldFiles.length - queued - unsupported;
+  const kept = unsupported ? `, ${unsupported} compact or multi-level file(s) stay (not replaceable at a fresh x yet)` : '';
+  if (queued === 0 && skipped === 0) throw new KofnError('CONFLICT', `Storage server ${source.name} holds only compact or multi-level files, which cannot be replaced at a fresh x yet: drain it instead.`);
+  if (queued === 0) throw new KofnError('CONFLICT', `Storage server ${target.name} already holds a share of every file on ${source.name}${kept}: a server holds at most one share of a file.`);
   await record(db, {
     userId: adminId,
     operation: 'relay_lifecycle',
     fileName: source.name,
     result: 'ok',
-    detail: `replacement of storage server ${source.name} by ${target.name} queued: ${queued} file(s) move at the next renewal${skipped ? `, ${skipped} stay (already on ${target.name})` : ''}`
+    detail: `replacement of storage server ${source.name} by ${target.name} queued: ${queued} file(s) move at the next renewal${skipped ? `, ${skipped} stay (already on ${target.name})` : ''}${kept}`
   });
   return { from, to, queued, skipped };
 }

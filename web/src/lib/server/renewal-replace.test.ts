@@ -104,7 +104,7 @@ describeDatabases('replacing a relay at a fresh x inside a renewal on $name', ({
       const leaving = relays[0]!;
       const spare = relays[4]!;
       const xOld = before.map((p) => p.x);
-      expect(await enqueueReplacement(database.db, leaving.id, spare.id)).toEqual({ queued: 1 });
+      expect(await enqueueReplacement(database.db, leaving.id, spare.id)).toEqual({ queued: 1, unsupported: 0 });
       const handlers = { ...replaceHandlers(deps()), ...lifecycleHandlers({ db: database.db, key, offlineAfterMs: 3_600_000, timeouts }) };
       expect(await runOne(database.db, 'w1', handlers)).toBe(true);
       const [job] = await database.db
@@ -218,6 +218,16 @@ describeDatabases('replacing a relay at a fresh x inside a renewal on $name', ({
     expect(await codeOf(enqueueReplacement(database.db, relays[0]!.id, relays[0]!.id))).toBe('BAD_REQUEST');
     expect(await codeOf(enqueueReplacement(database.db, relays[0]!.id, '00000000-0000-4000-8000-000000000000'))).toBe('NOT_FOUND');
     expect(await codeOf(enqueueReplacement(database.db, 'not a relay', relays[1]!.id))).toBe('BAD_REQUEST');
+    // A compact file is left out (its data fragments are not Shamir shares: the fresh-x deal does not serve
+    // them yet), counted as unsupported, and no job is queued for it.
+    await database.db.delete(jobs).where(eq(jobs.kind, REPLACE_JOB));
+    const compact = await protect(alice, 'compact.bin', new Uint8Array(randomBytes(5000)), 2, [relays[2]!.id, relays[3]!.id, relays[4]!.id], { mode: 'compact' });
+    expect(await enqueueReplacement(database.db, relays[2]!.id, relays[1]!.id)).toMatchObject({ unsupported: 1 });
+    const forCompact = await database.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.kind, REPLACE_JOB), eq(jobs.key, `${compact}:${relays[2]!.id}`)));
+    expect(forCompact).toEqual([]);
     // Clean up the refused jobs so other tests' runners do not meet them.
     await database.db.delete(jobs).where(eq(jobs.kind, REPLACE_JOB));
   }, 120_000);

@@ -14,6 +14,7 @@ import { enqueue, type JobHandler } from './jobs.js';
 import { RELEASE_JOB } from './relay-lifecycle.js';
 import { RENEWAL_GRACE_MS, RENEWAL_LEASE_MS, renewOnce, type RenewalDeps } from './renewal.js';
 import { forgetProgress } from './renewal-resume.js';
+import { isTreeFile } from './tree-layouts.js';
 
 export const REPLACE_JOB = 'renew-replace';
 
@@ -22,9 +23,13 @@ const MAX_ROUNDS = 3;
 
 /**
  * Queues the replacement of relay `from` by relay `to` for every available file `from` holds a share of and
- * `to` does not; answers how many. Both relays must exist; `to` must be in service.
+ * `to` does not; answers how many, and how many files it left out because the fresh-x renewal does not
+ * serve them yet: compact files (their data fragments are not Shamir shares: the dealers would have to send
+ * the fresh receiver a re-encoded fragment, docs/compact-mode.md) and tree files (renewal skips them,
+ * docs/multilevel.md). Such a job could only fail and retry, so none is queued. Both relays must exist;
+ * `to` must be in service.
  */
-export async function enqueueReplacement(db: Db, from: string, to: string, now = new Date()): Promise<{ queued: number }> {
+export async function enqueueReplacement(db: Db, from: string, to: string, now = new Date()): Promise<{ queued: number; unsupported: number }> {
   if (!RELAY_ID_PATTERN.test(from) || !RELAY_ID_PATTERN.test(to) || from === to) throw new KofnError('BAD_REQUEST', 'Expected two different storage servers.');
   const rows = await db
     .select()
@@ -34,12 +39,17 @@ export async function enqueueReplacement(db: Db, from: string, to: string, now =
   if (!rows.some((r) => r.id === from) || !target) throw new KofnError('NOT_FOUND', 'No such storage server.');
   if (target.lifecycle !== 'active') throw new KofnError('CONFLICT', 'The target storage server is not in service.');
   const held = await db
-    .select({ fileId: placements.fileId })
+    .select({ fileId: placements.fileId, mode: files.mode, layout: files.layout })
     .from(placements)
     .innerJoin(files, eq(files.id, placements.fileId))
     .where(and(eq(placements.relayId, from), eq(files.status, 'available')));
   let queued = 0;
-  for (const { fileId } of held) {
+  let unsupported = 0;
+  for (const { fileId, mode, layout } of held) {
+    if (mode !== 'shamir' || isTreeFile({ layout })) {
+      unsupported++;
+      continue;
+    }
     const onTarget = await db
       .select({ x: placements.x })
       .from(placements)
@@ -48,7 +58,7 @@ export async function enqueueReplacement(db: Db, from: string, to: string, now =
     await enqueue(db, REPLACE_JOB, `${fileId}:${from}`, { fileId, from, to }, now);
     queued++;
   }
-  return { queued };
+  return { queued, unsupported };
 }
 
 /**
