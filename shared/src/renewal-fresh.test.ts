@@ -22,7 +22,7 @@ function model(k: number, n: number, opts: { badConstant?: boolean } = {}) {
   const xs = [...oldXs.filter((x) => x !== leaving), fx].sort((a, b) => a - b);
   const dealers = xs.filter((x) => x !== fx).slice(0, k);
   const lambda = freshCoefficients(dealers, fx);
-  const newShares = xs.map(() => new Uint8Array(LEN));
+  const newShares: Uint8Array[] = xs.map(() => new Uint8Array(LEN));
   const oldShares = xs.map((x) => (x === fx ? new Uint8Array(LEN) : old[oldXs.indexOf(x)]!));
   for (const [d, dx] of dealers.entries()) {
     const zero = new Uint8Array(LEN).fill(opts.badConstant && d === 0 ? 5 : 0);

@@ -78,7 +78,8 @@ export async function startReplacement(db: Db, adminId: string, rawFrom: unknown
   const { queued, unsupported } = await enqueueReplacement(db, from, to, now);
   const skipped = heldFiles.length - queued - unsupported;
   const kept = unsupported ? `, ${unsupported} compact or multi-level file(s) stay (not replaceable at a fresh x yet)` : '';
-  if (queued === 0 && skipped === 0) throw new KofnError('CONFLICT', `Storage server ${source.name} holds only compact or multi-level files, which cannot be replaced at a fresh x yet: drain it instead.`);
+  if (queued === 0 && skipped === 0)
+    throw new KofnError('CONFLICT', `Storage server ${source.name} holds only compact or multi-level files, which cannot be replaced at a fresh x yet: drain it instead.`);
   if (queued === 0) throw new KofnError('CONFLICT', `Storage server ${target.name} already holds a share of every file on ${source.name}${kept}: a server holds at most one share of a file.`);
   await record(db, {
     userId: adminId,
