@@ -143,6 +143,22 @@ test('scopes: every API route refuses a token without the scope it needs, and le
     expect(r.status(), `${method} ${path}`).toBe(403);
     expect(((await r.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'TOKEN_SCOPE', message: expect.stringContaining('lacks the') });
   }
+  // Bulk share and bulk revoke give or end access: a write token moves and trashes in bulk, but needs the
+  // share scope for those two actions, as on /api/grants and /api/links.
+  const write = made.find((t) => t.scopes.join() === 'write')!.ctx;
+  const all = made.find((t) => t.scopes.length === SCOPES.length)!.ctx;
+  for (const data of [
+    { action: 'share', files: ['f'.repeat(32)], emails: ['x@kofn.test'] },
+    { action: 'revoke', files: ['f'.repeat(32)] }
+  ]) {
+    const refusedBulk = await write.post('/api/folders/bulk', { data });
+    expect(refusedBulk.status(), data.action).toBe(403);
+    expect(((await refusedBulk.json()) as { error: { code: string } }).error.code).toBe('TOKEN_SCOPE');
+    const allowedBulk = await all.post('/api/folders/bulk', { data });
+    expect(allowedBulk.status(), `${data.action}: ${await allowedBulk.text()}`).toBe(200);
+  }
+  const moved = await write.post('/api/folders/bulk', { data: { action: 'trash', files: ['f'.repeat(32)] } });
+  expect(moved.status(), await moved.text()).toBe(200);
   // Upload tokens are a write: a read token may fetch read tokens only.
   const upload = await read.post(`/api/files/${'f'.repeat(32)}/tokens`, { data: { op: 'put' } });
   expect(((await upload.json()) as { error: { code: string } }).error.code).toBe('TOKEN_SCOPE');

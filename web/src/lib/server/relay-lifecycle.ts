@@ -25,6 +25,7 @@ import { DEFAULT_RELAY_TIMEOUTS, KofnError, RELAY_ID_PATTERN, RelayClient, diges
 import type { Db } from './db/index.js';
 import { files, jobs, placements, relays, shareHealth } from './db/schema.js';
 import { isTreeFile } from './tree-layouts.js';
+import { pendingReplacements } from './replace-jobs.js';
 import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { record } from './history.js';
 import { byFreeSpace } from './relays.js';
@@ -124,6 +125,16 @@ async function transition(db: Db, relayId: string, from: Lifecycle[], to: Lifecy
   return moved;
 }
 
+/**
+ * A relay being replaced (renewal-replace.ts) is neither drained nor marked lost until its replacement jobs
+ * end: the drain's moves and the replacement's renewals would both rewrite its placements. The reverse order
+ * is refused by the replacement route.
+ */
+async function refuseWhileReplaced(db: Db, relayId: string): Promise<void> {
+  const left = await pendingReplacements(db, relayId);
+  if (left > 0) throw new KofnError('CONFLICT', `This storage server is being replaced (${left} file(s) still to move): wait until the replacement ends.`);
+}
+
 /** Starts draining a relay (administrator): no new shares go to it, and a durable job moves its shares away. */
 export async function drainRelay(db: Db, adminId: string, rawId: unknown, now = new Date()): Promise<LifecycleView> {
   const relayId = relayIdOf(rawId);
@@ -132,6 +143,7 @@ export async function drainRelay(db: Db, adminId: string, rawId: unknown, now = 
     .from(relays)
     .where(and(ne(relays.id, relayId), eq(relays.lifecycle, 'active')));
   if (others.length === 0) throw new KofnError('CONFLICT', 'No other storage server in service can take this one\u2019s shares.');
+  await refuseWhileReplaced(db, relayId);
   const relay = await transition(db, relayId, ['active'], 'draining', now, { moveTotal: await held(db, relayId) });
   await enqueue(db, DRAIN_JOB, relayId, { relayId }, now);
   await record(db, {
@@ -147,6 +159,7 @@ export async function drainRelay(db: Db, adminId: string, rawId: unknown, now = 
 /** Marks a relay lost for good (administrator): its shares are rebuilt on other relays from k good helpers. */
 export async function markLost(db: Db, adminId: string, rawId: unknown, now = new Date()): Promise<LifecycleView> {
   const relayId = relayIdOf(rawId);
+  await refuseWhileReplaced(db, relayId);
   const relay = await transition(db, relayId, ['active', 'draining'], 'lost', now, { moveTotal: await held(db, relayId) });
   await enqueue(db, DRAIN_JOB, relayId, { relayId }, now);
   await record(db, {

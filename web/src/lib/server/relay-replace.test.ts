@@ -19,7 +19,7 @@ import type { Ctx } from './file-access.js';
 import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
 import { listJobs, runOne } from './jobs.js';
-import { lifecycleHandlers } from './relay-lifecycle.js';
+import { drainRelay, lifecycleHandlers, markLost } from './relay-lifecycle.js';
 import { REPLACE_JOB, replaceHandlers } from './renewal-replace.js';
 import { replacementViews, startReplacement } from './relay-replace.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
@@ -132,6 +132,12 @@ describeDatabases('the administrator replaces a storage server at a fresh x on $
     expect(await codeOf(start(r0, { to: r3 }))).toBe('CONFLICT');
     expect(await codeOf(start(r0, { to: relays[4]!.id }))).toBe('CONFLICT');
     expect(await replaceJobs()).toHaveLength(2);
+    expect(await adminHistory()).toHaveLength(1);
+    // Nor may the relay be drained or marked lost meanwhile: both would rewrite the placements the
+    // replacement is renewing. It stays in service, and nothing is recorded.
+    expect(await codeOf(drainRelay(database.db, adminId, r0))).toBe('CONFLICT');
+    expect(await codeOf(markLost(database.db, adminId, r0))).toBe('CONFLICT');
+    expect((await database.db.select().from(relayTable).where(eq(relayTable.id, r0)))[0]!.lifecycle).toBe('active');
     expect(await adminHistory()).toHaveLength(1);
 
     // The coordinator's runner does the work (the same handlers context.ts registers).

@@ -19,7 +19,8 @@ import { KofnError, RELAY_ID_PATTERN } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, jobs, placements, relays } from './db/schema.js';
 import { record } from './history.js';
-import { REPLACE_JOB, enqueueReplacement } from './renewal-replace.js';
+import { enqueueReplacement } from './renewal-replace.js';
+import { REPLACE_JOB, pendingReplacements } from './replace-jobs.js';
 
 export interface ReplacementView {
   from: string;
@@ -37,16 +38,6 @@ function targetOf(body: Record<string, unknown>): string {
     throw new KofnError('BAD_REQUEST', 'Expected { "to": <storage server id> }.');
   }
   return body.to;
-}
-
-/** Jobs of R's replacement that are not finished (their key is `${fileId}:${R}`, renewal-replace.ts). */
-async function pendingReplacements(db: Db, from: string): Promise<number> {
-  const rows = await db
-    .select({ key: jobs.key })
-    .from(jobs)
-    .where(and(eq(jobs.kind, REPLACE_JOB), inArray(jobs.status, ['pending', 'running'])));
-  // Compared in code, not by LIKE: `_` in a relay id would be a LIKE wildcard.
-  return rows.filter((r) => r.key.endsWith(`:${from}`)).length;
 }
 
 /** Queues the replacement of relay `rawFrom` by the relay named in `body` (administrator); see the module comment. */

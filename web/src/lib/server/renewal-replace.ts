@@ -15,8 +15,9 @@ import { RELEASE_JOB } from './relay-lifecycle.js';
 import { RENEWAL_GRACE_MS, RENEWAL_LEASE_MS, renewOnce, type RenewalDeps } from './renewal.js';
 import { forgetProgress } from './renewal-resume.js';
 import { isTreeFile } from './tree-layouts.js';
+import { REPLACE_JOB } from './replace-jobs.js';
 
-export const REPLACE_JOB = 'renew-replace';
+export { REPLACE_JOB };
 
 /** Renewals a replacement job runs in one go: another renewal switching first makes one more necessary. */
 const MAX_ROUNDS = 3;
