@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FEDERATION_PUBLIC_KEY, newFederationKeyPair, parseFederationHeader, signFederated, verifyFederated } from './federation-proof.js';
+import { useRandomSource } from './random.js';
+import { seededSource } from './testing.js';
 
 const enc = new TextEncoder();
 const ID = '0123456789abcdef0123456789abcdef';
@@ -36,6 +38,19 @@ describe('federation proofs', () => {
     expect(parseFederationHeader(a)!.nonce).not.toBe(parseFederationHeader(b)!.nonce);
     expect(keys.privateKey.extractable).toBe(false);
     await expect(crypto.subtle.exportKey('pkcs8', keys.privateKey)).rejects.toThrow();
+  });
+
+  it('draws the key from random.ts (the one randomness source): the same seed gives the same key, another seed another', async () => {
+    const keyOf = async (seed: number) => {
+      const restore = useRandomSource(seededSource(seed));
+      try {
+        return (await newFederationKeyPair()).publicKey;
+      } finally {
+        restore();
+      }
+    };
+    expect(await keyOf(7)).toBe(await keyOf(7));
+    expect(await keyOf(7)).not.toBe(await keyOf(8));
   });
 
   it('malformed headers parse to nothing', () => {

@@ -42,10 +42,31 @@ export async function federationMessage(method: string, path: string, time: numb
   return enc.encode(['kofn-federation-v1', method.toUpperCase(), path, String(time), nonce, base64url(digest)].join('\n'));
 }
 
-/** A new key pair whose private half cannot be exported (the browser stores the CryptoKeyPair itself in IndexedDB). */
+/** RFC 8410 §7: the fixed PKCS #8 prefix of an Ed25519 private key, followed by its 32-byte seed (as ed25519-keys.ts). */
+const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+
+/**
+ * A new key pair whose private half cannot be exported (the browser stores the CryptoKeyPair itself in
+ * IndexedDB). The seed is drawn from random.ts, the project's one source of randomness (RFC 8032 §5.1.5: the
+ * private key is the seed), not by `generateKey`. An extractable copy is imported once to read the public
+ * key (JWK `x`), then the seed is wiped; the key pair kept holds only the non-extractable private key.
+ */
 export async function newFederationKeyPair(): Promise<{ keys: CryptoKeyPair; publicKey: string }> {
-  const keys = await crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']);
-  return { keys, publicKey: base64url(new Uint8Array(await crypto.subtle.exportKey('raw', keys.publicKey))) };
+  const der = new Uint8Array(PKCS8_ED25519_PREFIX.length + 32);
+  der.set(PKCS8_ED25519_PREFIX);
+  const seed = randomBytes(32);
+  der.set(seed, PKCS8_ED25519_PREFIX.length);
+  seed.fill(0);
+  try {
+    const readable = await crypto.subtle.importKey('pkcs8', der, { name: 'Ed25519' }, true, ['sign']);
+    const x = (await crypto.subtle.exportKey('jwk', readable)).x;
+    if (typeof x !== 'string') throw new Error('Ed25519 JWK without x');
+    const privateKey = await crypto.subtle.importKey('pkcs8', der, { name: 'Ed25519' }, false, ['sign']);
+    const publicKey = await crypto.subtle.importKey('raw', fromBase64url(x) as Uint8Array<ArrayBuffer>, { name: 'Ed25519' }, true, ['verify']);
+    return { keys: { privateKey, publicKey }, publicKey: x };
+  } finally {
+    der.fill(0);
+  }
 }
 
 /** The header value for one request, signed with `privateKey`. */
