@@ -161,8 +161,8 @@ totals[built ? 'passed' : 'failed'] += 1;
 lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}`);
 
 // Two lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
-// which spends much of its time waiting on its stacks, slowed links and timeouts, and beside it the type
-// checks, lint, the other unit suites and the Docker image test. The relay's suite, whose socket-timing tests are
+// which spends much of its time waiting on its stacks, slowed links and timeouts, followed by the Docker image
+// and compose checks; and beside them the type checks, lint and the other unit suites. The relay's suite, whose socket-timing tests are
 // sensitive to a busy machine, runs first, alone.
 await vitest('relay');
 
@@ -172,6 +172,17 @@ async function e2eLane() {
     totals.failed += 1;
     lines.push('playwright e2e: not run, the build failed');
   }
+  // The Docker checks run after the Playwright suite, in its lane: the checks lane (type checks, lint and the
+  // coordinator's 13-minute suite) is the longer one, and these two add about 4 minutes (measured in a full run).
+  if (built) await dockerChecks();
+}
+
+async function dockerChecks() {
+  const image = await skippableCheck('relay Docker image (build, run, PUT/GET, healthcheck)', 'bash', ['relay/docker/test-image.sh']);
+  // The whole stack in containers (issue #22), on the relay image just built when that check passed, and on the
+  // build for tests made above (packaged, never rebuilt).
+  const env = { ...process.env, KOFN_REUSE_RELAY_IMAGE: image === 'passed' ? '1' : '' };
+  await skippableCheck('docker-compose stack (PostgreSQL, coordinator, 5 relays; Chromium on the host)', 'bash', ['relay/docker/test-compose.sh'], env);
 }
 
 async function checksLane() {
@@ -190,13 +201,6 @@ async function checksLane() {
     if (pg.url) env.DATABASE_URL = pg.url;
     const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
     await vitest('web', env, note);
-  }
-  if (built) {
-    const image = await skippableCheck('relay Docker image (build, run, PUT/GET, healthcheck)', 'bash', ['relay/docker/test-image.sh']);
-    // The whole stack in containers (issue #22), on the relay image just built when that check passed, and on the
-    // build for tests made above (packaged, never rebuilt: the Playwright lane is using web/build).
-    const env = { ...process.env, KOFN_REUSE_RELAY_IMAGE: image === 'passed' ? '1' : '' };
-    await skippableCheck('docker-compose stack (PostgreSQL, coordinator, 5 relays; Chromium on the host)', 'bash', ['relay/docker/test-compose.sh'], env);
   }
 }
 
