@@ -168,7 +168,8 @@ interface Candidate {
 /** Most subsets tried before giving up; enough for any 2 bad shares among 10. */
 const MAX_SUBSETS = 256;
 
-function* kSubsets(m: number, k: number): Generator<number[]> {
+/** Every k-element subset of positions 0..m-1, in lexicographic order (also used by multilevel.ts). */
+export function* kSubsets(m: number, k: number): Generator<number[]> {
   const idx = Array.from({ length: k }, (_, i) => i);
   for (;;) {
     yield idx.slice();

@@ -16,7 +16,7 @@
  */
 import { KofnError, hasErrorCode } from './errors.js';
 import { FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, bytesEqual, parseHeader, writeHeader, type ShareHeader } from './chunk-format.js';
-import { ShareDecoder, ShareEncoder, type Decoded, type Expected } from './codec.js';
+import { ShareDecoder, ShareEncoder, kSubsets, type Decoded, type Expected } from './codec.js';
 import { encodeMetadata, type DecodeMetadataOptions, type MetadataRecord } from './metadata.js';
 import { toHex } from './ids.js';
 import { ShamirEngine, assertThreshold, assertXs } from './shamir.js';
@@ -176,18 +176,6 @@ interface Candidate {
 
 /** Most distinct candidate group shares kept per group when its sub-shares disagree. */
 const MAX_CANDIDATES = 8;
-
-function* kSubsets(m: number, k: number): Generator<number[]> {
-  const idx = Array.from({ length: k }, (_, i) => i);
-  for (;;) {
-    yield idx.slice();
-    let i = k - 1;
-    while (i >= 0 && idx[i] === m - k + i) i--;
-    if (i < 0) return;
-    idx[i]!++;
-    for (let j = i + 1; j < k; j++) idx[j] = idx[j - 1]! + 1;
-  }
-}
 
 /** True when most of the share chunks that parse are tree shares (version 3): how a reader without a manifest picks the decoder. */
 export function looksLikeTree(shareChunks: readonly Uint8Array[]): boolean {
