@@ -252,3 +252,20 @@ export interface BatchReservations {
 export interface BatchCommits {
   results: Array<{ ok: true; commit: CommitResult } | BatchFailure>;
 }
+
+/**
+ * `GET /api/federation/remote/files/:id` (issue #21 part 2, docs/federation.md): a federated sub-file as the
+ * deployment holding it answers the browser that made it (signed request; no tokens in it).
+ */
+export interface RemoteStatus {
+  fileId: string;
+  /** reserved, available, deleting (the holding deployment's file states). */
+  status: string;
+  size: number;
+  k: number;
+  n: number;
+  chunkSize: number;
+  chunkCount: number;
+  epoch: number;
+  placements: Array<{ relayId: string; name: string; url: string; x: number; online: boolean }>;
+}

@@ -13,7 +13,7 @@
  * FEDERATION_REMOTE_UNREACHABLE / FEDERATION_REMOTE_BAD_ANSWER when X did not answer properly.
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import { FEDERATION_HEADER, USER_LINK_ID, newFederationKeyPair, readBounded, signFederated, type FreshTokens, type Reservation } from '@kofn/shared';
+import { FEDERATION_HEADER, USER_LINK_ID, newFederationKeyPair, readBounded, signFederated, type FreshTokens, type RemoteStatus, type Reservation } from '@kofn/shared';
 import { ApiError } from './api';
 
 /** A linked deployment as H's `GET /api/federation/remotes` lists it (the fields this module needs). */
@@ -31,19 +31,6 @@ export interface RemoteLink {
   userLinkId: string;
   publicKey: string;
   keys: CryptoKeyPair;
-}
-
-export interface RemoteStatus {
-  fileId: string;
-  /** reserved, available, deleting (X's file states). */
-  status: string;
-  size: number;
-  k: number;
-  n: number;
-  chunkSize: number;
-  chunkCount: number;
-  epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; x: number; online: boolean }>;
 }
 
 /** The message X's approval page posts to this page (exactly to this origin) once the user approved. */

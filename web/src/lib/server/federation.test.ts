@@ -52,9 +52,9 @@ import {
   revokeLink,
   revokeUserLink,
   unlinkRemote,
-  webOrigin,
-  type RemoteStatus
+  webOrigin
 } from './federation.js';
+import type { RemoteStatus } from '@kofn/shared';
 import { federatedPreflight, federatedResponse, infoResponse } from './federation-http.js';
 import { open as openSealed } from './secret-box.js';
 import { rotateSecretKey } from './secret-key-rotation.js';

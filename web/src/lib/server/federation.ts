@@ -26,6 +26,7 @@ import {
   verifyFederated,
   type ErrorCode,
   type FreshTokens,
+  type RemoteStatus,
   type Reservation
 } from '@kofn/shared';
 import type { Db } from './db/index.js';
@@ -404,18 +405,6 @@ export async function remoteReserve(ctx: Ctx, userLinkId: string, input: Record<
 export async function remoteTokens(ctx: Ctx, userLinkId: string, rawId: unknown, op: unknown): Promise<FreshTokens> {
   const id = await federatedFile(ctx, userLinkId, rawId);
   return freshTokens(ctx, id, op);
-}
-
-export interface RemoteStatus {
-  fileId: string;
-  status: string;
-  size: number;
-  k: number;
-  n: number;
-  chunkSize: number;
-  chunkCount: number;
-  epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; x: number; online: boolean }>;
 }
 
 /** A sub-file's state and placements (no tokens: those come from remoteTokens). */
