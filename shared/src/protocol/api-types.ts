@@ -269,3 +269,15 @@ export interface RemoteStatus {
   epoch: number;
   placements: Array<{ relayId: string; name: string; url: string; x: number; online: boolean }>;
 }
+
+/** A federation link token as the deployment that issued it lists it (`GET /api/federation/links`, admin; issue #21 part 2). */
+export interface FederationLinkView {
+  handle: string;
+  name: string;
+  origin: string;
+  createdAt: string;
+  expiresAt: string | null;
+  revokedAt: string | null;
+  lastUsedAt: string | null;
+  userLinks: number;
+}

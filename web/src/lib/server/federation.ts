@@ -26,6 +26,7 @@ import {
   verifyFederated,
   type ErrorCode,
   type FreshTokens,
+  type FederationLinkView as LinkView,
   type RemoteStatus,
   type Reservation
 } from '@kofn/shared';
@@ -87,16 +88,7 @@ export function webOrigin(raw: unknown, field: string): string {
 
 // ───────────────────────────── X: links issued to other deployments ─────────────────────────────
 
-export interface LinkView {
-  handle: string;
-  name: string;
-  origin: string;
-  createdAt: string;
-  expiresAt: string | null;
-  revokedAt: string | null;
-  lastUsedAt: string | null;
-  userLinks: number;
-}
+export type { LinkView };
 
 type LinkRow = typeof federationLinks.$inferSelect;
 
