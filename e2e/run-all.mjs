@@ -112,7 +112,7 @@ async function vitest(pkg, env = process.env, note = '') {
   const failed = r.numFailedTests + (code !== 0 && r.numFailedTests === 0 ? 1 : 0);
   for (const file of r.testResults ?? []) {
     for (const t of file.assertionResults ?? []) {
-      if (t.status === 'failed') failures.push(`${name}: ${relative(root, file.name)} > ${t.fullName}`);
+      if (t.status === 'failed') failures.push(`${name}: ${relative(root, file.name)} > ${t.fullName}${excerpt(t.failureMessages ?? [])}`);
     }
   }
   totals.passed += r.numPassedTests;
@@ -141,11 +141,32 @@ async function playwright() {
   lines.push(`${name}: ${passed} passed, ${failed} failed, ${r.stats.skipped} skipped`);
 }
 
+/**
+ * The first lines of a failure's messages (and, for Playwright, what the test printed), without colour codes:
+ * a CI log that keeps only its tail then says why a test failed, not only which (a flaky e2e failure left
+ * nothing else to go on).
+ */
+function excerpt(messages) {
+  const text = messages
+    .join('\n')
+    // eslint-disable-next-line no-control-regex -- ANSI colour codes are control sequences by definition
+    .replace(/\u001b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '')
+    .slice(0, 14);
+  return text.length === 0 ? '' : `\n    ${text.map((l) => l.slice(0, 200)).join('\n    ')}`;
+}
+
 function collectPlaywrightFailures(suites, name) {
   for (const suite of suites) {
     for (const spec of suite.specs ?? []) {
       for (const t of spec.tests ?? []) {
-        if (t.status === 'unexpected') failures.push(`${name}: ${spec.file}:${spec.line} > ${spec.title}`);
+        if (t.status !== 'unexpected') continue;
+        const last = t.results?.at(-1);
+        const said = (last?.stdout ?? []).map((o) => o.text ?? '').filter(Boolean);
+        const errors = (last?.errors ?? []).map((e) => e.message ?? '');
+        failures.push(`${name}: ${spec.file}:${spec.line} > ${spec.title}${excerpt([...errors, ...said])}`);
       }
     }
     collectPlaywrightFailures(suite.suites ?? [], name);
