@@ -181,10 +181,12 @@ const built = buildCode === 0;
 totals[built ? 'passed' : 'failed'] += 1;
 lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}`);
 
-// Two lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
-// which spends much of its time waiting on its stacks, slowed links and timeouts, followed by the Docker image
-// and compose checks; and beside them the type checks, lint and the other unit suites. The relay's suite, whose socket-timing tests are
-// sensitive to a busy machine, runs first, alone.
+// Three lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
+// which spends much of its time waiting on its stacks, slowed links and timeouts; the type checks, lint, format,
+// the shared suite and then the Docker image and compose checks; and the coordinator's suite (13 minutes on its
+// own, one file at a time, much of it waiting on real relays, PostgreSQL and timeouts). With two lanes the
+// coordinator's suite sat behind the checks and the Docker checks behind Playwright, each lane about 21 minutes of
+// a 24-minute run. The relay's suite, whose socket-timing tests are sensitive to a busy machine, runs first, alone.
 await vitest('relay');
 
 async function e2eLane() {
@@ -193,9 +195,6 @@ async function e2eLane() {
     totals.failed += 1;
     lines.push('playwright e2e: not run, the build failed');
   }
-  // The Docker checks run after the Playwright suite, in its lane: the checks lane (type checks, lint and the
-  // coordinator's 13-minute suite) is the longer one, and these two add about 4 minutes (measured in a full run).
-  if (built) await dockerChecks();
 }
 
 async function dockerChecks() {
@@ -216,16 +215,19 @@ async function checksLane() {
   await check('lint (eslint, 0 warnings)', 'npm', ['run', 'lint']);
   await check('format (prettier --check)', 'npm', ['run', 'format:check']);
   await vitest('shared');
-  {
-    const pg = await findPostgres(process.env);
-    const env = { ...process.env };
-    if (pg.url) env.DATABASE_URL = pg.url;
-    const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
-    await vitest('web', env, note);
-  }
+  // On the build for tests made above (the compose check packages it, never rebuilds it).
+  if (built) await dockerChecks();
 }
 
-await Promise.all([e2eLane(), checksLane()]);
+async function coordinatorLane() {
+  const pg = await findPostgres(process.env);
+  const env = { ...process.env };
+  if (pg.url) env.DATABASE_URL = pg.url;
+  const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
+  await vitest('web', env, note);
+}
+
+await Promise.all([e2eLane(), checksLane(), coordinatorLane()]);
 
 if (failures.length > 0) process.stdout.write(`\n=== failed tests ===\n${failures.join('\n')}\n`);
 process.stdout.write(`\n=== summary ===\n${lines.join('\n')}\n`);
