@@ -10,14 +10,16 @@
  * - retrieve: X's status and read tokens for the sub-file; its relays join the file's placements under the
  *   group's x, so ranking and failover treat it as any group. A deployment that does not answer leaves its
  *   group out: any K groups suffice.
- * - remove: the sub-file is removed at X; when X cannot be reached, the request is kept in this browser and
- *   tried again later (`retryRemoteRemovals`).
+ * - remove: when a file is removed for good, H lists its sub-files for the owner (`GET /api/federation/removals`,
+ *   recorded by its delete-file job); `drainRemoteRemovals` removes each at its deployment and clears it at H.
+ *   One that cannot be removed now (X down, this browser not linked there) stays listed for the next visit.
  *
  * On X the sub-file is an ordinary flat file of X's user (remote-chunks.ts rewrites the headers in the worker).
  */
 import { KofnError, type LayoutRequest, type Manifest, type Reservation, type TreeManifest } from '@kofn/shared';
 import { openDB, type IDBPDatabase } from 'idb';
 import type { RemoteChunkTarget } from './remote-chunks';
+import { api } from '$lib/api';
 import { remoteLinkOf, removeRemote, reserveRemote, statusRemote, tokensRemote, type RemoteLink } from '$lib/federation-client';
 
 /** True when a layout or tree has a group on another deployment. */
@@ -224,4 +226,21 @@ export async function retryRemoteRemovals(): Promise<number> {
 /** The remote sub-files of a tree (what removing the file must remove at other deployments). */
 export function remoteSubFiles(tree: TreeManifest | undefined | null): RemoteSubFile[] {
   return (tree?.groups ?? []).flatMap((g) => (g.kind === 'remote' ? [{ deployment: g.deployment, fileId: g.fileId }] : []));
+}
+
+/**
+ * Removes at their deployments the sub-files of files removed here for good (listed by H), clearing each at H
+ * once removed; then retries the removals this browser kept (failed uploads). Answers how many still wait.
+ */
+export async function drainRemoteRemovals(): Promise<number> {
+  const { removals } = await api<{ removals: RemoteSubFile[] }>('GET', '/api/federation/removals');
+  let left = 0;
+  for (const r of removals) {
+    if ((await removeRemoteGroups([r])).length > 0) {
+      left += 1;
+      continue;
+    }
+    await api('POST', '/api/federation/removals', { deployment: r.deployment, fileId: r.fileId });
+  }
+  return left + (await retryRemoteRemovals());
 }
