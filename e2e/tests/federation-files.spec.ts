@@ -7,7 +7,9 @@
  *     relays with X's tokens and commits there; H records the remote group (X's deployment id, the
  *     sub-file's id) in the tree; no token of X's relays ever reaches H;
  *   - the file is retrieved byte-identical, reading X's relays with X's read tokens;
- *   - with X stopped, the file is still retrieved from H's two groups (any 2 of the 3 groups rebuild it).
+ *   - removing a file for good (trash emptied) removes its sub-file at X: H lists it for its owner, and the
+ *     browser, linked at X, removes it there on its next page load; the list is for signed-in sessions only;
+ *   - with X stopped, a file is still retrieved from H's two groups (any 2 of the 3 groups rebuild it).
  */
 import type { APIRequestContext, BrowserContext, Page, Request } from '@playwright/test';
 import { ADMIN, expect, test } from '../fixtures.js';
@@ -18,13 +20,19 @@ test.describe.configure({ mode: 'serial', timeout: 300_000 });
 
 const UMA = { email: 'uma@x.test', displayName: 'Uma at X', password: 'uma remote password 1' };
 const FILE = { name: 'fed-3MiB.bin', file: makeFile('fed-3MiB.bin', 3 * 1024 * 1024 + 5) };
+const GONE = { name: 'fed-removed.bin', file: makeFile('fed-removed.bin', 200_000) };
 
 let x: RunningStack | undefined;
 let h: RunningStack | undefined;
 let xAdmin: { request: APIRequestContext; csrf: string };
 let hContext: BrowserContext;
 let hPage: Page;
+let hHeaders: Record<string, string>;
 const seen: Request[] = [];
+
+interface Listed {
+  files: Array<{ id: string; name: string; status: string; layout?: { groups: Array<{ fileId?: string }> } }>;
+}
 
 async function setUp(request: APIRequestContext, url: string): Promise<string> {
   const res = await request.post(`${url}/api/setup`, { data: ADMIN, headers: { Origin: url } });
@@ -57,7 +65,7 @@ test.beforeAll(async ({ playwright, browser }) => {
   hContext.on('request', (r) => seen.push(r));
   hPage = await hContext.newPage();
   const hCsrf = await setUp(hPage.request, h.url);
-  const hHeaders = { Origin: h.url, 'X-CSRF-Token': hCsrf };
+  hHeaders = { Origin: h.url, 'X-CSRF-Token': hCsrf };
   const linked = await hPage.request.post('/api/federation/remotes', { data: { url: x.url, token }, headers: hHeaders });
   expect(linked.status(), await linked.text()).toBe(201);
   for (const [i, r] of h.relayProcs.entries()) {
@@ -134,6 +142,53 @@ test('a file over {site A, site B, Deployment X}: X’s group goes straight to X
   expect(await opfsSha256(hPage, FILE.name)).toBe(FILE.file.sha256);
   // Retrieval reads the fastest 2 groups: whichever they are, X was asked for the sub-file's read tokens.
   expect(seen.some((r) => new URL(r.url()).origin === X.url && new URL(r.url()).pathname.endsWith('/tokens'))).toBe(true);
+});
+
+test('removing a file for good removes its sub-file at X, from the owner’s browser', async ({ playwright }) => {
+  const X = x!;
+  await protectThroughUi(hPage, GONE.file, GONE.name);
+  const mine = ((await (await hPage.request.get('/api/files')).json()) as Listed).files.find((f) => f.name === GONE.name)!;
+  const sub = mine.layout!.groups[2]!.fileId!;
+  const remoteDeployment = (mine.layout!.groups[2] as { deployment?: string }).deployment!;
+  const xFiles = async () => ((await (await hContext.request.get(`${X.url}/api/files`)).json()) as Listed).files;
+  const atX = async () => (await xFiles()).find((f) => f.id === sub)?.status;
+  const hFiles = ((await (await hPage.request.get('/api/files')).json()) as Listed).files;
+  const atXOf = async (name: string) => {
+    const id = hFiles.find((f) => f.name === name)?.layout?.groups[2]?.fileId;
+    return (await xFiles()).find((f) => f.id === id)?.status;
+  };
+  expect(await atX()).toBe('available');
+  expect((await hPage.request.delete(`/api/files/${mine.id}`, { headers: hHeaders })).status()).toBe(200);
+  expect((await hPage.request.delete('/api/trash', { headers: hHeaders })).status()).toBe(200);
+  // H's delete-file job records the sub-file; the next page load removes it at X and clears it here.
+  await expect
+    .poll(
+      async () => {
+        await hPage.reload();
+        await ready(hPage);
+        return atX();
+      },
+      { timeout: 90_000, intervals: [2000] }
+    )
+    .not.toBe('available');
+  await expect.poll(async () => ((await (await hPage.request.get('/api/federation/removals')).json()) as { removals: unknown[] }).removals, { timeout: 30_000 }).toEqual([]);
+  // The list is for a signed-in person's session: none without one, none for an API token.
+  const anonymous = await playwright.request.newContext({ baseURL: h!.url });
+  expect((await anonymous.get('/api/federation/removals')).status()).toBe(401);
+  expect((await anonymous.post('/api/federation/removals', { data: { deployment: 'x', fileId: sub }, headers: { Origin: h!.url } })).status()).toBe(401);
+  await anonymous.dispose();
+  const made = await hPage.request.post('/api/tokens', { data: { name: 'script', scopes: ['read', 'write'] }, headers: hHeaders });
+  expect(made.status(), await made.text()).toBe(201);
+  const bearer = await playwright.request.newContext({ baseURL: h!.url, extraHTTPHeaders: { Authorization: `Bearer ${((await made.json()) as { token: string }).token}` } });
+  expect((await bearer.get('/api/federation/removals')).status()).toBe(403);
+  await bearer.dispose();
+  // A replayed clearing finds nothing; a malformed one is a 400 with its code.
+  const replay = await hPage.request.post('/api/federation/removals', { data: { deployment: remoteDeployment, fileId: sub }, headers: hHeaders });
+  expect(replay.status()).toBe(404);
+  const malformed = await hPage.request.post('/api/federation/removals', { data: { deployment: remoteDeployment, fileId: 'nope' }, headers: hHeaders });
+  expect([malformed.status(), ((await malformed.json()) as { error: { code: string } }).error.code]).toEqual([400, 'WRONG_VALUE']);
+  // The other file's sub-file at X is untouched.
+  expect(await atXOf(FILE.name)).toBe('available');
 });
 
 test('with Deployment X stopped, H’s two groups still rebuild the file', async () => {

@@ -302,7 +302,14 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
   const sent = (plainBytes: number) => dataShareLength(state.mode, plainBytes, state.k) * state.n;
   try {
     // Each relay's bar moves as soon as that relay has stored a share, not when the slowest one has.
-    const renewExpired = Comlink.proxy(renewer(state.fileId, 'put', (fresh) => fresh.forEach((v, k) => puts.set(k, v)), () => putTokens(state.fileId)));
+    const renewExpired = Comlink.proxy(
+      renewer(
+        state.fileId,
+        'put',
+        (fresh) => fresh.forEach((v, k) => puts.set(k, v)),
+        () => putTokens(state.fileId)
+      )
+    );
     const onShareStored = Comlink.proxy((relayId: string, bytes: number) => {
       progress.perRelay[relayId] = (progress.perRelay[relayId] ?? 0) + bytes;
     });

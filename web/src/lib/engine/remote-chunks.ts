@@ -47,4 +47,3 @@ export function fromRemoteChunk(chunk: Uint8Array, target: RemoteChunkTarget, ho
   chunk[36] = target.groupX;
   chunk[37] = target.groupK;
 }
-

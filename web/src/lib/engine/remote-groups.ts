@@ -79,7 +79,11 @@ export interface UploadPlacement {
  * The encoding tree and the relays in its order: H's tree with each remote group turned into a local group
  * of X's relays and x's (the encoder splits it like any group), and the put tokens of X's relays.
  */
-export function encodingTree(tree: TreeManifest, local: Reservation['placements'], remotes: readonly RemoteReservation[]): { tree: TreeManifest; placements: UploadPlacement[]; tokens: Map<string, string> } {
+export function encodingTree(
+  tree: TreeManifest,
+  local: Reservation['placements'],
+  remotes: readonly RemoteReservation[]
+): { tree: TreeManifest; placements: UploadPlacement[]; tokens: Map<string, string> } {
   const placements: UploadPlacement[] = [];
   const tokens = new Map<string, string>();
   const groups = tree.groups.map((g) => {
@@ -128,13 +132,13 @@ export interface RemoteReadable {
  * ranks last), so a retrieval with K other groups still succeeds.
  */
 export async function withRemoteGroups(m: Manifest, signal?: AbortSignal): Promise<RemoteReadable> {
-  const tree = m.layout;
+  const K = m.layout?.k ?? 0;
   const missing: RemoteReadable['missing'] = [];
   const remoteRelays = new Set<string>();
   const reached: Array<{ link: RemoteLink; fileId: string }> = [];
   const extra: Placement[] = [];
   await Promise.all(
-    (tree?.groups ?? []).map(async (g) => {
+    (m.layout?.groups ?? []).map(async (g) => {
       if (g.kind !== 'remote') return;
       try {
         const link = await requireLink(g.deployment);
@@ -154,7 +158,7 @@ export async function withRemoteGroups(m: Manifest, signal?: AbortSignal): Promi
             online: p.online,
             token: byRelay.get(p.relayId) ?? '',
             groupX: g.x,
-            remote: { fileId: g.fileId, epoch: status.epoch, groupX: g.x, groupK: tree!.k }
+            remote: { fileId: g.fileId, epoch: status.epoch, groupX: g.x, groupK: K }
           });
         }
         reached.push({ link, fileId: g.fileId });

@@ -24,7 +24,11 @@ describeDatabases('removal of remote sub-files on $name with four real relays', 
   const layout = (fileId: string) => ({
     kind: 'tree',
     k: 2,
-    groups: [{ kind: 'local', k: 2, relays: ids().slice(0, 2) }, { kind: 'local', k: 2, relays: ids().slice(2, 4) }, { kind: 'remote', deployment: 'dep-x', k: 2, n: 3, fileId }]
+    groups: [
+      { kind: 'local', k: 2, relays: ids().slice(0, 2) },
+      { kind: 'local', k: 2, relays: ids().slice(2, 4) },
+      { kind: 'remote', deployment: 'dep-x', k: 2, n: 3, fileId }
+    ]
   });
   const runJobs = async () => {
     const handlers = jobHandlers(fx.database.db, fx.alice.key);
@@ -37,7 +41,9 @@ describeDatabases('removal of remote sub-files on $name with four real relays', 
     );
 
   it('records the sub-file when the file is removed, lists it for its owner only, clears it once; a replay is NOT_FOUND', async () => {
-    await fx.database.db.insert(federationRemotes).values({ id: 'r1', url: 'https://x.test', name: 'X', deploymentId: 'dep-x', fingerprint: 'f'.repeat(64), linkHandle: 'h', linkToken: 's', relays: [], status: 'ok', lastCheckedAt: new Date() });
+    await fx.database.db
+      .insert(federationRemotes)
+      .values({ id: 'r1', url: 'https://x.test', name: 'X', deploymentId: 'dep-x', fingerprint: 'f'.repeat(64), linkHandle: 'h', linkToken: 's', relays: [], status: 'ok', lastCheckedAt: new Date() });
     const r = await reserveFile(fx.alice, { name: 'with-remote.bin', size: 10, layout: layout(SUB_FILE) });
     const flat = await reserveFile(fx.alice, { name: 'flat.bin', size: 10, k: 2 });
     expect((await listRemovals(fx.alice)).removals).toEqual([]);
@@ -53,7 +59,15 @@ describeDatabases('removal of remote sub-files on $name with four real relays', 
     expect((await listRemovals(fx.bob)).removals).toEqual([]);
     expect(await failure(clearRemoval(fx.bob, { deployment: 'dep-x', fileId: SUB_FILE }))).toEqual({ code: 'NOT_FOUND', status: 404 });
     // Malformed input: a 400 with its code, nothing cleared.
-    for (const bad of [{}, { deployment: 'dep-x' }, { deployment: 'dep-x', fileId: 'not hex' }, { deployment: 'dep-x', fileId: SUB_FILE.toUpperCase() }, { deployment: '', fileId: SUB_FILE }, { deployment: 'd'.repeat(101), fileId: SUB_FILE }, { deployment: 7, fileId: SUB_FILE }]) {
+    for (const bad of [
+      {},
+      { deployment: 'dep-x' },
+      { deployment: 'dep-x', fileId: 'not hex' },
+      { deployment: 'dep-x', fileId: SUB_FILE.toUpperCase() },
+      { deployment: '', fileId: SUB_FILE },
+      { deployment: 'd'.repeat(101), fileId: SUB_FILE },
+      { deployment: 7, fileId: SUB_FILE }
+    ]) {
       expect(await failure(clearRemoval(fx.alice, bad)), JSON.stringify(bad)).toEqual({ code: 'WRONG_VALUE', status: 400 });
     }
     expect((await listRemovals(fx.alice)).removals).toHaveLength(1);

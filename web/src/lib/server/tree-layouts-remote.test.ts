@@ -63,8 +63,17 @@ describeDatabases('remote groups in layouts on $name with six real relays', ({ o
     expect(r.n).toBe(6);
     // The browser's encoding tree: the remote group with X's relays and x's (drawn there, so they may meet ours).
     const remoteXs = r.placements.slice(0, 3).map((p) => p.x);
-    const encoding: TreeManifest = { ...tree, groups: tree.groups.map((gr) => (gr.kind === 'remote' ? { kind: 'local', x: gr.x, k: gr.k, relays: remoteXs.map((x, i) => ({ relayId: `x-${i}`, x })) } : gr)) };
-    const p = await createProtectStream({ k: 2, xs: [], tree: encoding, fileId: fileIdFromHex(r.fileId), file: { name: r.name ?? 'fed.bin', size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize } });
+    const encoding: TreeManifest = {
+      ...tree,
+      groups: tree.groups.map((gr) => (gr.kind === 'remote' ? { kind: 'local', x: gr.x, k: gr.k, relays: remoteXs.map((x, i) => ({ relayId: `x-${i}`, x })) } : gr))
+    };
+    const p = await createProtectStream({
+      k: 2,
+      xs: [],
+      tree: encoding,
+      fileId: fileIdFromHex(r.fileId),
+      file: { name: r.name ?? 'fed.bin', size: data.length, type: 'application/octet-stream', chunkSize: r.chunkSize }
+    });
     const writing = (async () => {
       const w = p.writable.getWriter();
       await w.write(data);
