@@ -30,6 +30,7 @@ import {
   isFileId,
   parseChunkIndex,
   parseHeader,
+  parseHeaderPrefix,
   writeHeader,
   type ShareHeader,
   type TokenOp,
@@ -229,6 +230,38 @@ export async function readChunk(store: ChunkStore, id: string, index: number): P
   return { bytes, header: parseHeader(bytes) };
 }
 
+/**
+ * The share header of a stored chunk without reading its body (a dealer needs only k, x, flags and length),
+ * checked against the stored size.
+ */
+export async function readHeader(store: ChunkStore, id: string, index: number): Promise<ShareHeader | undefined> {
+  const stored = await store.get(id, index);
+  if (!stored) return undefined;
+  const head = Buffer.alloc(HEADER_BYTES);
+  let at = 0;
+  if (stored.file) {
+    try {
+      at = (await stored.file.read(head, 0, HEADER_BYTES, 0)).bytesRead;
+    } finally {
+      await stored.file.close();
+    }
+  } else {
+    const stream = stored.open();
+    try {
+      for await (const piece of stream as AsyncIterable<Buffer>) {
+        at += piece.copy(head, at, 0, Math.min(piece.length, HEADER_BYTES - at));
+        if (at === HEADER_BYTES) break;
+      }
+    } finally {
+      stream.destroy();
+    }
+  }
+  if (at !== HEADER_BYTES) throw new KofnError('INTERNAL', 'Stored chunk shorter than its header.');
+  const h = parseHeaderPrefix(head);
+  if (stored.size !== HEADER_BYTES + h.bodyLength) throw new KofnError('INTERNAL', 'Stored chunk length does not match its header.');
+  return h;
+}
+
 /** Writes `bytes` durably into a spool file (as ingest does for uploads) and commits it under `id`. */
 export async function commitBytes(store: ChunkStore, id: string, index: number, bytes: Uint8Array): Promise<ChunkInfo> {
   const path = join(store.spoolDir, `${randomUuid()}.part`);
@@ -334,14 +367,6 @@ export function receiversHash(receivers: ReadonlyArray<Pick<Receiver, 'x' | 'url
     .digest('base64url');
 }
 
-/** A share header with another x and epoch; flags, k, file id, index and body length stay. */
-function withHeader(h: ShareHeader, x: number, epoch: number, body: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(HEADER_BYTES + body.length);
-  writeHeader(out, { ...h, x, epoch });
-  out.set(body, HEADER_BYTES);
-  return out;
-}
-
 /** GMAC (AES-128-GCM, empty plaintext, `data` as additional data): GF(2)-affine in `data` for a fixed length. */
 export function gmac(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
   const c = createCipheriv('aes-128-gcm', key, iv);
@@ -424,30 +449,50 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     let dealt = 0;
     const chunks = await previous(fileId, epoch);
     const { from, to } = parseRange(body, lastIndex(chunks));
-    for (const info of chunks) {
-      if (info.index < from || info.index > to) continue;
-      const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
-      if (!own) continue; // deleted meanwhile: prepare will report the gap
-      const h = own.header;
-      // Compact mode: data fragments are not re-randomised (isCompactData); nothing to deal for them.
-      if (isCompactData(h)) continue;
-      if (h.k > receivers.length) throw new KofnError('BAD_REQUEST', `Threshold ${h.k} needs at least ${h.k} receivers.`);
-      // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
-      // shares of an all-zero secret, coefficients from random.ts.
-      const subShares = engine.split(new Uint8Array(h.bodyLength), h.k, xs);
-      // A fresh receiver (renewal.md, "Replacing a relay at a fresh x") gets lambda(fx) * y + d(fx) in one piece.
-      const fresh = freshDealing(cap, xs, h.x);
-      if (fresh) addLagrangeTerm(subShares[fresh.at]!, own.bytes.subarray(HEADER_BYTES), fresh.lambda);
-      const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
-      await Promise.all(
-        // The deal request's signal: a coordinator that dies mid-deal (its connection closes) stops this dealer, so
-        // no contribution of the dead attempt lands after the next attempt dropped the half-made epoch.
-        clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!), c.req.raw.signal, withPads?.[j]!.toString('base64url')))
-      );
-      for (const s of subShares) s.fill(0);
-      // Not before: the parsed header's file id is a view into these bytes.
-      own.bytes.fill(0);
-      dealt++;
+    // Reused from chunk to chunk (#15, dealer RSS): one all-zero secret and n outgoing bodies (header and
+    // sub-share in one buffer, so nothing is copied to add the header), grown only when a chunk is longer.
+    // Fresh buffers per chunk made ~11 MiB of garbage per 1 MiB chunk at n = 5, which under load the
+    // collector let pile up to the dealer's peak RSS (relay/src/bench/durability-bench.ts).
+    let zeros = new Uint8Array(0);
+    let outs: Array<Uint8Array<ArrayBuffer>> = [];
+    try {
+      for (const info of chunks) {
+        if (info.index < from || info.index > to) continue;
+        // The header only: a plain renewal deals updates of zero and never needs the share's bytes.
+        const h = await readHeader(store, epochId(fileId, epoch - 1), info.index);
+        if (!h) continue; // deleted meanwhile: prepare will report the gap
+        // Compact mode: data fragments are not re-randomised (isCompactData); nothing to deal for them.
+        if (isCompactData(h)) continue;
+        if (h.k > receivers.length) throw new KofnError('BAD_REQUEST', `Threshold ${h.k} needs at least ${h.k} receivers.`);
+        const len = h.bodyLength;
+        if (zeros.length < len) {
+          zeros = new Uint8Array(len);
+          outs = xs.map(() => new Uint8Array(HEADER_BYTES + len));
+        }
+        const bodies = outs.map((o) => o.subarray(0, HEADER_BYTES + len));
+        // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
+        // shares of an all-zero secret, coefficients from random.ts (k checked above, xs by parseReceivers).
+        engine.splitInto(zeros.subarray(0, len), h.k, xs, bodies, HEADER_BYTES);
+        bodies.forEach((b, j) => writeHeader(b, { ...h, x: xs[j]!, epoch }));
+        // A fresh receiver (renewal.md, "Replacing a relay at a fresh x") gets lambda(fx) * y + d(fx) in one piece.
+        const fresh = freshDealing(cap, xs, h.x);
+        if (fresh) {
+          const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
+          if (!own) continue;
+          addLagrangeTerm(bodies[fresh.at]!.subarray(HEADER_BYTES), own.bytes.subarray(HEADER_BYTES), fresh.lambda);
+          own.bytes.fill(0);
+        }
+        const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
+        await Promise.all(
+          // The deal request's signal: a coordinator that dies mid-deal (its connection closes) stops this dealer, so
+          // no contribution of the dead attempt lands after the next attempt dropped the half-made epoch.
+          clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, bodies[j]!, c.req.raw.signal, withPads?.[j]!.toString('base64url')))
+        );
+        dealt++;
+      }
+    } finally {
+      // The updates (and a fresh receiver's Lagrange term) do not outlive the request.
+      for (const o of outs) o.fill(0);
     }
     engine.wipe();
     return c.json({ dealt });
