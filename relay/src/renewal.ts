@@ -26,6 +26,7 @@ import {
   RelayClient,
   ShamirEngine,
   checkNonce,
+  mulConstant,
   hasErrorCode,
   isFileId,
   parseChunkIndex,
@@ -545,6 +546,14 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     // masked, only with the last range: a partial tag never leaves the relay unmasked.
     const partial = `${fileId}:${epoch}:${k.toString('base64url')}:${weights.length}`;
     const tags = from === 0 ? weights.map(() => Buffer.alloc(16)) : partialTags.take(partial, from);
+    const plain = !fresh && weights.every((w, eq) => w === oldWeights[eq]);
+    let update = new Uint8Array(0);
+    const updateInto = (oldBody: Uint8Array, newBody: Uint8Array): Uint8Array => {
+      if (update.length < newBody.length) update = new Uint8Array(newBody.length);
+      const u = update.subarray(0, newBody.length);
+      for (let b = 0; b < u.length; b++) u[b] = oldBody[b]! ^ newBody[b]!;
+      return u;
+    };
     if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
     for (const info of chunks) {
       if (info.index < from || info.index > to) continue;
@@ -552,12 +561,16 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       const next = await readChunk(store, epochId(fileId, epoch), info.index);
       if ((!fresh && !old) || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
       if (old && next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
+      // A plain renewal's vector is w * (new - old) for every equation: the update is made once per chunk, in a
+      // buffer reused from chunk to chunk (a relay below k tags n - k + 1 equations: one update, not one each).
+      const u = plain && old ? updateInto(old.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES)) : undefined;
       weights.forEach((w, eq) => {
-        const vector = checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
+        const vector = u ? mulConstant(u, w) : checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
         const t = gmac(k, checkNonce(eq, info.index), vector);
         vector.fill(0);
         for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
       });
+      u?.fill(0);
       old?.bytes.fill(0);
       next.bytes.fill(0);
     }
