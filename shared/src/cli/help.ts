@@ -2,7 +2,8 @@
 
 export const EXIT_CODES_TEXT = `Exit codes:
   0    success
-  1    the operation failed (a server refused it, a file failed authentication, ...; check: a file is not healthy)
+  1    the operation failed (a server refused it, a file failed authentication, standard output was closed
+       before the end [OUTPUT_CLOSED], ...; check: a file is not healthy)
   2    bad input: usage, a missing or unreadable file, k > n, an unknown server, an existing output
   3    not signed in, or the session ended: run \`kofn login\`
   4    a server could not be reached (the kofn server, or too few storage servers)
