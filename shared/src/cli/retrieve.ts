@@ -100,6 +100,11 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   const usable = (): Placement[] => (tree ? [...active, ...spares] : ranked);
   /** Shares a chunk needs: k, or for a tree the active relays' (k_g in each of K groups). */
   const needed = () => (tree ? active.length : m.k);
+  let groupsLost = false;
+  const tooFewGroups = () => {
+    const t = m.layout!;
+    return new KofnError('RELAYS_OFFLINE', `This file needs ${t.k} of its ${t.groups.length} groups, each with enough storage servers; too few answered. ${failures.slice(-m.n).join(' ')}`.trim());
+  };
   const bad = new Set<string>();
   const unreachable = new Set<string>();
   const failures: string[] = [];
@@ -127,8 +132,8 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     if (tree) {
       const s = spares.indexOf(p);
       if (s >= 0) spares.splice(s, 1);
-      // False when no K groups are left: gather then runs out of relays and says so (RELAYS_OFFLINE).
-      else replaceInTree(m, active, spares, p);
+      // False when no group can take a failed group's place: fewer than K groups are left, for good.
+      else if (!replaceInTree(m, active, spares, p)) groupsLost = true;
       return;
     }
     const at = ranked.indexOf(p);
@@ -166,6 +171,7 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     const from: Placement[] = [];
     const tried = new Set<Placement>();
     while (shares.length < want()) {
+      if (groupsLost) throw tooFewGroups();
       const next = usable()
         .filter((p) => !tried.has(p))
         .slice(0, want() - shares.length);
@@ -204,6 +210,7 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
         for (const pos of d.bad) drop(from[pos]!, bad);
         return d;
       } catch (err) {
+        if (groupsLost) throw tooFewGroups();
         if (!hasErrorCode(err) || !CURABLE.has(err.code) || usable().length <= needed() + extra) throw err;
       }
     }
