@@ -6,9 +6,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createInterface } from 'node:readline';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KofnError, type ErrorCode } from '../errors.js';
+import { KofnError, hasErrorCode, type ErrorCode } from '../errors.js';
 import { safeFileName } from '../recover.js';
 import { runRecover } from '../recover-command.js';
 import { Coordinator, coordinatorOrigin } from './coordinator.js';
@@ -193,6 +193,19 @@ async function listFolder(api: Coordinator, folderId: string | null): Promise<{ 
     if (!cursor) break;
   }
   return { path, folders, files };
+}
+
+/** A folder and every folder below it, each with its local path under `base` and its available files. */
+async function folderTree(api: Coordinator, folderId: string, base: string): Promise<Array<{ dir: string; files: FileView[] }>> {
+  const out: Array<{ dir: string; files: FileView[] }> = [];
+  const walk = async (id: string, dir: string) => {
+    const listing = await listFolder(api, id);
+    out.push({ dir, files: listing.files.filter((x) => x.status === 'available') });
+    // Names are made safe for this file system one level at a time (no "..", no separators).
+    for (const sub of listing.folders) await walk(sub.id, join(dir, safeFileName(sub.name, sub.id)));
+  };
+  await walk(folderId, base);
+  return out;
 }
 
 /** The folder a path names ("Photos/2025"), walking from the root; undefined when there is none. */
@@ -439,12 +452,32 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
     else if (positionals.length > 1) throw new KofnError('CLI_USAGE', `-o ${output}: with several files, -o names an existing folder.`);
   }
   const api = await session(io);
+  // Each name is a file, else a folder (issue #18): a folder comes back as a local folder of the same name
+  // (under -o's folder, or the current one; or at -o itself when -o names a new path for one folder), with
+  // its sub-folders, empty ones included, and every available file in them.
+  const targets: Array<{ f: FileView; dir?: string }> = [];
+  for (const want of positionals) {
+    const f = await resolveFile(api, want).catch(async (err: unknown) => {
+      const folder = hasErrorCode(err) && err.code === 'NOT_FOUND' ? await findFolder(api, want) : undefined;
+      if (!folder) throw err;
+      return folder;
+    });
+    if ('size' in f) {
+      targets.push({ f });
+      continue;
+    }
+    if (toStdout) throw new KofnError('CLI_USAGE', `${want} is a folder: -o - writes one file; give -o a folder (or none).`);
+    const base = intoDir !== undefined ? join(intoDir, safeFileName(f.name, f.id)) : output!;
+    for (const item of await folderTree(api, f.id, base)) {
+      await mkdir(item.dir, { recursive: true });
+      for (const file of item.files) targets.push({ f: file, dir: item.dir });
+    }
+  }
   const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
   const results: unknown[] = [];
   const pools = lazyPool(io.env);
   try {
-    for (const want of positionals) {
-      const f = await resolveFile(api, want);
+    for (const { f, dir } of targets) {
       let path = '-';
       bar.start(`retrieve ${f.name}`, f.size);
       const pool = f.size > POOL_MIN_BYTES ? pools.get() : undefined;
@@ -455,7 +488,7 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
         onProgress: (d) => bar.update(d),
         sinkFor: async (file) => {
           if (toStdout) return streamSink(io.stdout);
-          path = intoDir !== undefined || output === undefined ? join(intoDir ?? '.', safeFileName(file.name, f.id)) : output;
+          path = dir !== undefined ? join(dir, safeFileName(f.name, f.id)) : intoDir !== undefined || output === undefined ? join(intoDir ?? '.', safeFileName(file.name, f.id)) : output;
           return fileSink(path, !!values.force, { fileId: f.id, chunkSize: file.chunkSize });
         }
       }).finally(() => bar.stop());

@@ -112,8 +112,10 @@ Examples:
   kofn protect backup.tar --compact -k 3
   kofn protect keys.age --layout "2; a=2:relay-1,relay-2,relay-3; b=2:relay-4,relay-5,relay-6; c=2:relay-7,relay-8,relay-9"
 `,
-  retrieve: `usage: kofn retrieve <name|id>... [-o PATH|-] [--force]
+  retrieve: `usage: kofn retrieve <name|id|folder>... [-o PATH|-] [--force]
 
+A folder (a path such as Photos/2025) comes back as a local folder of the same name with its sub-folders
+and every file in them (or at PATH itself, when PATH is new and one folder is named).
 Rebuilds each file from the k fastest storage servers (others take over when one fails), authenticates
 every chunk before writing a byte of it, and writes it under its own (authenticated) name in the current
 folder, or PATH (a file, or an existing folder), or standard output with -o -. A file is written under a
@@ -126,6 +128,7 @@ Examples:
   kofn retrieve report.pdf
   kofn retrieve report.pdf -o ~/Downloads/
   kofn retrieve docs.tar -o - | tar x
+  kofn retrieve Photos/2025 -o ~/restore/
 `,
   rm: `usage: kofn rm <name|id>...
 
