@@ -16,7 +16,9 @@
 import type { TreeManifest } from './layout.js';
 
 /** What ranking reads of a placement: its group's x (tree files place every relay in a group). */
-type Placement = { groupX?: number };
+interface Placement {
+  groupX?: number;
+}
 /** What ranking reads of a manifest: its tree and its placements. */
 interface TreeFile<P extends Placement> {
   layout?: TreeManifest | undefined;

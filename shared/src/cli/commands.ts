@@ -467,7 +467,8 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
       continue;
     }
     if (toStdout) throw new KofnError('CLI_USAGE', `${want} is a folder: -o - writes one file; give -o a folder (or none).`);
-    const base = intoDir !== undefined ? join(intoDir, safeFileName(f.name, f.id)) : output!;
+    // intoDir is unset only when -o names a new path (checked above), which then is the folder's place.
+    const base = intoDir !== undefined ? join(intoDir, safeFileName(f.name, f.id)) : (output ?? '.');
     for (const item of await folderTree(api, f.id, base)) {
       await mkdir(item.dir, { recursive: true });
       for (const file of item.files) targets.push({ f: file, dir: item.dir });

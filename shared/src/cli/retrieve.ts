@@ -102,8 +102,11 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   const needed = () => (tree ? active.length : m.k);
   let groupsLost = false;
   const tooFewGroups = () => {
-    const t = m.layout!;
-    return new KofnError('RELAYS_OFFLINE', `This file needs ${t.k} of its ${t.groups.length} groups, each with enough storage servers; too few answered. ${failures.slice(-m.n).join(' ')}`.trim());
+    const t = m.layout;
+    return new KofnError(
+      'RELAYS_OFFLINE',
+      `This file needs ${t?.k ?? m.k} of its ${t?.groups.length ?? m.n} groups, each with enough storage servers; too few answered. ${failures.slice(-m.n).join(' ')}`.trim()
+    );
   };
   const bad = new Set<string>();
   const unreachable = new Set<string>();
