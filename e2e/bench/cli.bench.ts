@@ -130,17 +130,36 @@ function relayTokens(s: Session, fileId: string, op: 'put' | 'get', first: Place
   };
 }
 
-/** One request of the baseline; a failure names the relay, the chunk and the cause (fetch says only "fetch failed"). */
+/** Requests of the baseline that failed on the network and were sent again, with why and after how long. */
+const retried: string[] = [];
+/** Attempts per baseline request: the CLI's relay client makes up to 4 on network errors (relay-client.ts DEFAULT_RETRY). */
+const ATTEMPTS = 4;
+
+/**
+ * One request of the baseline; a failure names the relay, the chunk and the cause (fetch says only "fetch
+ * failed"). A network error (the socket closed under the request: EPIPE, ECONNRESET) is retried after a
+ * second, as the CLI's relay client does: a 1 GiB run at load ~54 lost a PUT to EPIPE 6 minutes in, on two
+ * relays at once (chunks 373 and 375), with fresh tokens, so the baseline died where the CLI went on. The
+ * retries are counted and printed with the figures.
+ */
 async function relayFetch(p: Placement, what: string, init: RequestInit): Promise<Response> {
-  let res: Response;
-  try {
-    res = await fetch(`${p.url}${what}`, init);
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new Error(`baseline ${init.method ?? 'GET'} ${what} to ${p.url}: ${cause?.code ?? cause?.message ?? String(err)}`, { cause: err });
+  for (let attempt = 1; ; attempt++) {
+    const t0 = performance.now();
+    let res: Response;
+    try {
+      res = await fetch(`${p.url}${what}`, init);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = `baseline ${init.method ?? 'GET'} ${what} to ${p.url}: ${cause?.code ?? cause?.message ?? String(err)} after ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+      if (attempt >= ATTEMPTS) throw new Error(why, { cause: err });
+      retried.push(why);
+      process.stderr.write(`  (retrying) ${why}\n`);
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    if (!res.ok) throw new Error(`baseline ${init.method ?? 'GET'} ${what} to ${p.url}: ${res.status} ${await res.text()}`);
+    return res;
   }
-  if (!res.ok) throw new Error(`baseline ${init.method ?? 'GET'} ${what} to ${p.url}: ${res.status} ${await res.text()}`);
-  return res;
 }
 
 /** The unsplit baseline: PUT n x size, commit, then GET k shares' worth; answers both phases' seconds. */
@@ -285,6 +304,7 @@ test('kofn protect and retrieve against plain PUT/GET of the same bytes', async 
         `\n## kofn CLI, (3,5), ${SIZE / MiB} MiB, ${ROUNDS} rounds (5 local disk relays; baseline: plain PUT/GET of the same bytes from Node, same run)`,
         ...lines,
         `  medians: protect ${median(rounds.map((r) => r.protect)).toFixed(1)} MB/s (baseline ${median(rounds.map((r) => r.baseUp)).toFixed(1)}), retrieve ${median(rounds.map((r) => r.retrieve)).toFixed(1)} MB/s (baseline ${median(rounds.map((r) => r.baseDown)).toFixed(1)})`,
+        `  baseline requests retried after a network error: ${retried.length}${retried.length ? ` (first: ${retried[0]})` : ''}`,
         WITH_NO_WORKERS
           ? `  workers (default) against KOFN_WORKERS=0, median of the rounds' ratios: protect ${median(rounds.map((r) => r.protect / r.protect0)).toFixed(2)}x, retrieve ${median(rounds.map((r) => r.retrieve / r.retrieve0)).toFixed(2)}x`
           : '  workers against KOFN_WORKERS=0: not measured (KOFN_BENCH_CLI_NO_WORKERS=0)',
