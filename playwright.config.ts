@@ -18,6 +18,7 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
  */
 export const secondLaneSpecs = [
   'cli.spec.ts',
+  'cli-modes.spec.ts',
   'compact.spec.ts',
   'faults.spec.ts',
   'file-health.spec.ts',

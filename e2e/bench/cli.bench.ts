@@ -99,11 +99,75 @@ interface Placement {
   relayId: string;
 }
 
+/** When a relay token expires (ms), from its `exp` claim; the relay verifies it, the bench only reads it. */
+function expiresAt(token: string): number {
+  const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as { iat: number; exp: number };
+  // Renewed a minute (or a quarter of its life, if shorter) early, as the CLI's relay client does (token-expiry.ts).
+  return claims.exp * 1000 - Math.min(60_000, ((claims.exp - claims.iat) * 1000) / 4);
+}
+
+/**
+ * The relay tokens of one file for one operation, renewed before they expire (POST /api/files/:id/tokens, as
+ * the CLI does). Why: a relay token lives 15 minutes at most, and at 1 GiB on a loaded machine the baseline's
+ * PUT phase (5 GiB) outlived it; the relay then answered 401 before reading the body, and its HTTP layer
+ * (@hono/node-server) drains an unread body for only 500 ms before destroying the socket, so under load the
+ * bench saw EPIPE instead of the 401 (the 1 GiB run that stopped after 16 minutes).
+ */
+function relayTokens(s: Session, fileId: string, op: 'put' | 'get', first: Placement[]) {
+  let tokens = new Map(first.map((p) => [p.relayId, p.token]));
+  let renewAt = Math.min(...first.map((p) => expiresAt(p.token)));
+  let renewing: Promise<void> | undefined;
+  return async (relayId: string): Promise<string> => {
+    if (Date.now() >= renewAt) {
+      renewing ??= api<{ tokens: Array<{ relayId: string; token: string }> }>(s, 'POST', `/api/files/${fileId}/tokens`, { op }).then((t) => {
+        tokens = new Map(t.tokens.map((x) => [x.relayId, x.token]));
+        renewAt = Math.min(...t.tokens.map((x) => expiresAt(x.token)));
+        renewing = undefined;
+      });
+      await renewing;
+    }
+    return tokens.get(relayId)!;
+  };
+}
+
+/** Requests of the baseline that failed on the network and were sent again, with why and after how long. */
+const retried: string[] = [];
+/** Attempts per baseline request: the CLI's relay client makes up to 4 on network errors (relay-client.ts DEFAULT_RETRY). */
+const ATTEMPTS = 4;
+
+/**
+ * One request of the baseline; a failure names the relay, the chunk and the cause (fetch says only "fetch
+ * failed"). A network error (the socket closed under the request: EPIPE, ECONNRESET) is retried after a
+ * second, as the CLI's relay client does: a 1 GiB run at load ~54 lost a PUT to EPIPE 6 minutes in, on two
+ * relays at once (chunks 373 and 375), with fresh tokens, so the baseline died where the CLI went on. The
+ * retries are counted and printed with the figures.
+ */
+async function relayFetch(p: Placement, what: string, init: RequestInit): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    const t0 = performance.now();
+    let res: Response;
+    try {
+      res = await fetch(`${p.url}${what}`, init);
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      const why = `baseline ${init.method ?? 'GET'} ${what} to ${p.url}: ${cause?.code ?? cause?.message ?? String(err)} after ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+      if (attempt >= ATTEMPTS) throw new Error(why, { cause: err });
+      retried.push(why);
+      process.stderr.write(`  (retrying) ${why}\n`);
+      await new Promise((r) => setTimeout(r, 1000));
+      continue;
+    }
+    if (!res.ok) throw new Error(`baseline ${init.method ?? 'GET'} ${what} to ${p.url}: ${res.status} ${await res.text()}`);
+    return res;
+  }
+}
+
 /** The unsplit baseline: PUT n x size, commit, then GET k shares' worth; answers both phases' seconds. */
 async function baseline(s: Session, size: number): Promise<{ up: number; down: number; fileName: string }> {
   const fileName = `baseline-${Date.now()}.bin`;
   const r = await api<{ fileId: string; chunkCount: number; chunkSize: number; placements: Placement[] }>(s, 'POST', '/api/files', { name: fileName, size, type: '', k: 3 });
   const digests: string[][] = r.placements.map(() => []);
+  const putToken = relayTokens(s, r.fileId, 'put', r.placements);
   // One random chunk reused (the relays do not care what the bytes are; randomness is not what is measured).
   const chunk = body(r.fileId, 1, size, r.chunkSize);
   let t0 = performance.now();
@@ -113,7 +177,7 @@ async function baseline(s: Session, size: number): Promise<{ up: number; down: n
     inflight.push(
       Promise.all(
         r.placements.map(async (p, j) => {
-          const put = await fetch(`${p.url}/v1/files/${r.fileId}/chunks/${i}`, { method: 'PUT', body: b, headers: { authorization: `Bearer ${p.token}` } });
+          const put = await relayFetch(p, `/v1/files/${r.fileId}/chunks/${i}`, { method: 'PUT', body: b, headers: { authorization: `Bearer ${await putToken(p.relayId)}` } });
           digests[j]![i] = ((await put.json()) as { digest: string }).digest;
         })
       )
@@ -126,11 +190,14 @@ async function baseline(s: Session, size: number): Promise<{ up: number; down: n
   for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(digests[j]!);
   await api(s, 'POST', `/api/files/${r.fileId}/commit`, { roots });
   const m = await api<{ placements: Placement[] }>(s, 'GET', `/api/files/${r.fileId}/manifest`);
+  const getToken = relayTokens(s, r.fileId, 'get', m.placements);
   t0 = performance.now();
   inflight = [];
   for (let i = 0; i <= r.chunkCount; i++) {
     inflight.push(
-      Promise.all(m.placements.slice(0, 3).map(async (p) => (await fetch(`${p.url}/v1/files/${r.fileId}/chunks/${i}`, { headers: { authorization: `Bearer ${p.token}` } })).arrayBuffer()))
+      Promise.all(
+        m.placements.slice(0, 3).map(async (p) => (await relayFetch(p, `/v1/files/${r.fileId}/chunks/${i}`, { headers: { authorization: `Bearer ${await getToken(p.relayId)}` } })).arrayBuffer())
+      )
     );
     if (inflight.length >= 8) await inflight.shift();
   }
@@ -237,6 +304,7 @@ test('kofn protect and retrieve against plain PUT/GET of the same bytes', async 
         `\n## kofn CLI, (3,5), ${SIZE / MiB} MiB, ${ROUNDS} rounds (5 local disk relays; baseline: plain PUT/GET of the same bytes from Node, same run)`,
         ...lines,
         `  medians: protect ${median(rounds.map((r) => r.protect)).toFixed(1)} MB/s (baseline ${median(rounds.map((r) => r.baseUp)).toFixed(1)}), retrieve ${median(rounds.map((r) => r.retrieve)).toFixed(1)} MB/s (baseline ${median(rounds.map((r) => r.baseDown)).toFixed(1)})`,
+        `  baseline requests retried after a network error: ${retried.length}${retried.length ? ` (first: ${retried[0]})` : ''}`,
         WITH_NO_WORKERS
           ? `  workers (default) against KOFN_WORKERS=0, median of the rounds' ratios: protect ${median(rounds.map((r) => r.protect / r.protect0)).toFixed(2)}x, retrieve ${median(rounds.map((r) => r.retrieve / r.retrieve0)).toFixed(2)}x`
           : '  workers against KOFN_WORKERS=0: not measured (KOFN_BENCH_CLI_NO_WORKERS=0)',

@@ -4,7 +4,7 @@
  * by folder, retrieved byte-identical; a bad folder name is a one-line error with a stable code.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
@@ -62,4 +62,41 @@ test('kofn protect --to makes the folder path and puts files there; kofn ls list
   expect(bad.code).not.toBe(0);
   expect(bad.stderr).toMatch(/^kofn: .*\[INVALID_FILENAME\]/m);
   expect(bad.stderr).not.toMatch(/\n\s+at /);
+});
+
+test('kofn retrieve FOLDER brings back the folder with its sub-folders (empty ones too) and every file, byte-identical', async ({ admin, stack }) => {
+  test.setTimeout(180_000);
+  expect(admin.csrfToken).toBeTruthy();
+  const login = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], `${ADMIN.password}\n`);
+  expect(login.code, login.stderr).toBe(0);
+  const top = file('cli-tree-top.bin', 4000);
+  const deep = file('cli-tree-deep.bin', 6000);
+  const big = file('cli-tree-big.bin', 5 * 1024 * 1024 + 3);
+  expect((await kofn(['protect', top.path, big.path, '-k', '2', '--to', 'CliTree', '--quiet'])).code).toBe(0);
+  expect((await kofn(['protect', deep.path, '-k', '2', '--to', 'CliTree/in/deeper', '--quiet'])).code).toBe(0);
+  const made = await admin.post('/api/folders', { path: 'CliTree/empty' });
+  expect(made.ok(), await made.text()).toBe(true);
+
+  const dest = mkdtempSync(join(work, 'tree-out-'));
+  const r = await kofn(['retrieve', 'CliTree', '-o', dest, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const root = join(dest, 'CliTree');
+  expect(readdirSync(root).sort()).toEqual(['cli-tree-big.bin', 'cli-tree-top.bin', 'empty', 'in']);
+  expect(statSync(join(root, 'empty')).isDirectory()).toBe(true);
+  const hash = (p: string) => createHash('sha256').update(readFileSync(p)).digest('hex');
+  expect(hash(join(root, 'cli-tree-top.bin'))).toBe(top.sha);
+  expect(hash(join(root, 'cli-tree-big.bin'))).toBe(big.sha);
+  expect(hash(join(root, 'in', 'deeper', 'cli-tree-deep.bin'))).toBe(deep.sha);
+  expect((JSON.parse(r.stdout) as { files: unknown[] }).files).toHaveLength(3);
+
+  // A folder cannot go to standard output: a clear one-line error, nothing written.
+  const bad = await kofn(['retrieve', 'CliTree/in', '-o', '-']);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toMatch(/^kofn: .*\[CLI_USAGE\]/m);
+  expect(bad.stdout).toBe('');
+  // Neither a file nor a folder: NOT_FOUND, exit 2.
+  const none = await kofn(['retrieve', 'CliTree/nothing-here', '-o', dest]);
+  expect(none.code).toBe(2);
+  expect(none.stderr).toMatch(/^kofn: .*\[NOT_FOUND\]/m);
+  expect(existsSync(join(dest, 'nothing-here'))).toBe(false);
 });

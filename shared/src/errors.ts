@@ -71,6 +71,8 @@ export const ERROR_CODES = [
   'UNKNOWN_SERVER',
   'COORDINATOR_UNREACHABLE',
   'CANCELLED',
+  // the reader of standard output went away before the end (`kofn retrieve x -o - | head`): EPIPE
+  'OUTPUT_CLOSED',
   // share links (issue #19): LINK_INVALID answers unknown ids and wrong proofs alike; the others only
   // after a valid proof, so they tell nothing to someone without the link's secret
   'LINK_INVALID',

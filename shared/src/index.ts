@@ -27,4 +27,5 @@ export * from './link-proof.js';
 export type * from './protocol/api-types.js';
 export * from './layout.js';
 export { TreeEncoder, TreeDecoder, looksLikeTree, type TreeEncoderOptions } from './multilevel.js';
+export { rankTree, replaceInTree } from './tree-ranking.js';
 export * from './federation-proof.js';

@@ -177,6 +177,12 @@ describe('exit codes', () => {
     expect(exitCodeFor('RELAYS_OFFLINE')).toBe(4);
     expect(exitCodeFor('AUTH_FAILED')).toBe(1);
     expect(exitCodeFor('CANCELLED')).toBe(130);
+    // A closed standard output (kofn retrieve -o - | head): the operation failed, it was not cancelled.
+    expect(exitCodeFor('OUTPUT_CLOSED')).toBe(1);
+    // A layout that cannot be served is bad input, whichever rule it breaks (issue #21).
+    for (const code of ['LAYOUT_INVALID', 'LAYOUT_RELAY_TWICE', 'LAYOUT_EMPTY_GROUP', 'LAYOUT_GROUP_THRESHOLD', 'LAYOUT_TOP_THRESHOLD', 'LAYOUT_UNKNOWN_RELAY', 'LAYOUT_NOT_SUPPORTED'] as const) {
+      expect(exitCodeFor(code)).toBe(2);
+    }
   });
 });
 

@@ -6,6 +6,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShareDecoder, ShareEncoder, newMacKey, shareChunkLength } from '../codec.js';
+import { CompactEncoder } from '../compact.js';
+import { TreeDecoder, TreeEncoder } from '../multilevel.js';
+import { dataShareChunkLength } from '../share-sizes.js';
+import type { TreeManifest } from '../layout.js';
 import { fileIdFromHex, newFileId } from '../ids.js';
 import { randomBytes } from '../random.js';
 import type { CodecPool as Pool } from './codec-pool.js';
@@ -70,6 +74,108 @@ describe('CodecPool', () => {
     const healed = await pool.decode({ fileId, index: 1, epoch: 0, k: 3 }, forged().slice(0, 4));
     expect(healed.bad).toEqual([1]);
     await expect(pool.decode({ fileId, index: 1, epoch: 0, k: 3 }, forged().slice(0, 3))).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+  });
+
+  it('compact mode (issue #23): fragments made in workers rebuild on the main thread from any k, byte for byte, and the other way round', async () => {
+    const fileId = newFileId();
+    const opts = { k: 3, xs: [11, 22, 33, 44, 55], fileId, epoch: 0 };
+    const key = newMacKey();
+    const meta = { name: 'c.bin', size: 2 * MiB, type: '', chunkSize: MiB, chunkCount: 2, createdAt: 1, macKey: Uint8Array.from(key) };
+    const main = await CompactEncoder.create({ ...opts, fileId: fileIdFromHex(fileId) }, Uint8Array.from(key));
+    const metaShares = await main.encodeMetadata(meta);
+    await pool.initEncoder({ ...opts, mode: 'compact' }, key);
+    const plain = [randomBytes(MiB), randomBytes(MiB)];
+    const encoded = await Promise.all(
+      plain.map((p, j) =>
+        pool.encode(
+          j + 1,
+          j === 1,
+          Uint8Array.from(p),
+          opts.xs.map(() => new Uint8Array(dataShareChunkLength('compact', MiB, 3)))
+        )
+      )
+    );
+    const decoder = new ShareDecoder();
+    await decoder.decodeMetadata(metaShares.slice(2), { fileId: fileIdFromHex(fileId), epoch: 0, k: 3 });
+    for (const [j, e] of encoded.entries()) {
+      // About 1/k of the chunk on each relay: what compact mode is for.
+      expect(e.shares.every((x) => x.length === dataShareChunkLength('compact', MiB, 3))).toBe(true);
+      expect(e.shares[0]!.length).toBeLessThan(MiB / 2);
+      // Any 3 of the 5: the last three are two coded fragments and one data fragment.
+      const d = await decoder.decodeData([e.shares[4]!, e.shares[3]!, e.shares[1]!], { fileId: fileIdFromHex(fileId), index: j + 1, epoch: 0, k: 3 });
+      expect(Buffer.from(d.data).equals(Buffer.from(plain[j]!))).toBe(true);
+    }
+    // Made on the main thread, rebuilt in a worker (its decoder learns the mode from the record).
+    await pool.initDecoder({ fileId, epoch: 0, k: 3 }, metaShares.slice(0, 3));
+    const shares = await main.encodeData(1, false, Uint8Array.from(plain[0]!));
+    const d = await pool.decode({ fileId, index: 1, epoch: 0, k: 3 }, shares.slice(1, 4));
+    expect(Buffer.from(d.data).equals(Buffer.from(plain[0]!))).toBe(true);
+  });
+
+  it('tree files (issue #21): sub-shares made in workers rebuild from K groups with k_g relays each, in workers too', async () => {
+    const fileId = newFileId();
+    const tree: TreeManifest = {
+      kind: 'tree',
+      k: 2,
+      groups: [
+        {
+          kind: 'local',
+          x: 1,
+          k: 2,
+          relays: [
+            { relayId: 'a', x: 11 },
+            { relayId: 'b', x: 12 },
+            { relayId: 'c', x: 13 }
+          ]
+        },
+        {
+          kind: 'local',
+          x: 2,
+          k: 2,
+          relays: [
+            { relayId: 'd', x: 21 },
+            { relayId: 'e', x: 22 }
+          ]
+        },
+        {
+          kind: 'local',
+          x: 3,
+          k: 2,
+          relays: [
+            { relayId: 'f', x: 31 },
+            { relayId: 'g', x: 32 }
+          ]
+        }
+      ]
+    };
+    const key = newMacKey();
+    const meta = { name: 't.bin', size: MiB, type: '', chunkSize: MiB, chunkCount: 1, createdAt: 1, macKey: Uint8Array.from(key) };
+    const main = await TreeEncoder.create({ tree, fileId: fileIdFromHex(fileId), epoch: 0 }, Uint8Array.from(key));
+    const metaShares = await main.encodeMetadata(meta);
+    await pool.initEncoder({ k: 2, xs: main.xs.slice(), fileId, epoch: 0, tree }, key);
+    const plain = randomBytes(MiB);
+    const e = await pool.encode(
+      1,
+      true,
+      Uint8Array.from(plain),
+      main.xs.map(() => new Uint8Array(shareChunkLength(MiB)))
+    );
+    expect(e.shares).toHaveLength(7);
+    // Group 1 (relays b, c) and group 3 (f, g): K = 2 groups, k_g = 2 in each. Positions in treeRelays order.
+    const pick = (all: Uint8Array[]) => [all[1]!, all[2]!, all[5]!, all[6]!];
+    const decoder = new TreeDecoder();
+    await decoder.decodeMetadata(pick(metaShares), { fileId: fileIdFromHex(fileId), epoch: 0, k: 2 });
+    const d = await decoder.decodeData(pick(e.shares), { fileId: fileIdFromHex(fileId), index: 1, epoch: 0, k: 2 });
+    expect(Buffer.from(d.data).equals(Buffer.from(plain))).toBe(true);
+    // One group short (group 1 with one relay only): nothing is released.
+    await expect(decoder.decodeData([e.shares[1]!, e.shares[5]!, e.shares[6]!], { fileId: fileIdFromHex(fileId), index: 1, epoch: 0, k: 2 })).rejects.toHaveProperty('code');
+    // In a worker: its decoder sees version-3 share chunks and reads them as a tree.
+    await pool.initDecoder({ fileId, epoch: 0, k: 2 }, pick(metaShares));
+    const w = await pool.decode(
+      { fileId, index: 1, epoch: 0, k: 2 },
+      pick(e.shares).map((x) => Uint8Array.from(x))
+    );
+    expect(Buffer.from(w.data).equals(Buffer.from(plain))).toBe(true);
   });
 
   it('uses every core but the main thread, 1 to 3 workers, unless $KOFN_WORKERS says otherwise', async () => {

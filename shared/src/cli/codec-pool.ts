@@ -9,9 +9,11 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { KofnError, type ErrorCode } from '../errors.js';
+import type { FileMode } from '../share-sizes.js';
+import type { TreeManifest } from '../layout.js';
 
 export type WorkerRequest =
-  | { id: number; op: 'initEncoder'; k: number; xs: number[]; fileId: string; epoch: number; macKey: Uint8Array<ArrayBuffer> }
+  | { id: number; op: 'initEncoder'; k: number; xs: number[]; fileId: string; epoch: number; mode?: FileMode; tree?: TreeManifest; macKey: Uint8Array<ArrayBuffer> }
   | { id: number; op: 'encode'; index: number; final: boolean; data: Uint8Array<ArrayBuffer>; into?: Array<Uint8Array<ArrayBuffer>> }
   | { id: number; op: 'initDecoder'; fileId: string; epoch: number; k: number; shares: Uint8Array[] }
   | { id: number; op: 'decode'; fileId: string; index: number; epoch: number; k: number; shares: Uint8Array[]; into?: ArrayBuffer };
@@ -104,7 +106,7 @@ export class CodecPool {
   }
 
   /** Sets every worker up with the file's encoder. The MAC key is copied to each, and wiped there after import. */
-  async initEncoder(opts: { k: number; xs: number[]; fileId: string; epoch: number }, macKey: Uint8Array<ArrayBuffer>): Promise<void> {
+  async initEncoder(opts: { k: number; xs: number[]; fileId: string; epoch: number; mode?: FileMode; tree?: TreeManifest }, macKey: Uint8Array<ArrayBuffer>): Promise<void> {
     await Promise.all(this.#slots.map((s) => this.#send(s, { op: 'initEncoder', ...opts, macKey: Uint8Array.from(macKey) })));
   }
 

@@ -1,5 +1,5 @@
 /**
- * A worker thread of codec-pool.ts: one ShareEncoder or ShareDecoder (codec.ts, the protocol core), fed
+ * A worker thread of codec-pool.ts: one ShareEncoder (or CompactEncoder) or ShareDecoder (the protocol core), fed
  * one chunk at a time. Buffers are transferred both ways, never copied: the plaintext chunk comes in and
  * goes back (zeroed) for the reader to fill again; the share chunks go out. Errors go back as `{ code,
  * message }` (a KofnError's class does not cross the thread boundary; its stable code does).
@@ -9,6 +9,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ShareDecoder, ShareEncoder } from '../codec.js';
 import { fileIdFromHex } from '../ids.js';
+import { CompactEncoder } from '../compact.js';
+import { TreeDecoder, TreeEncoder, looksLikeTree } from '../multilevel.js';
 import type { WorkerReply, WorkerRequest } from './codec-pool.js';
 
 /**
@@ -27,8 +29,8 @@ const collect = runInNewContext('gc') as (opts: { type: 'minor' | 'major' }) => 
 const COLLECT_EVERY = 2;
 let calls = 0;
 
-let encoder: ShareEncoder | undefined;
-let decoder: ShareDecoder | undefined;
+let encoder: ShareEncoder | CompactEncoder | TreeEncoder | undefined;
+let decoder: ShareDecoder | TreeDecoder | undefined;
 
 if (!parentPort) throw new Error('codec-worker.js runs as a worker thread of codec-pool.ts only.');
 const port: MessagePort = parentPort;
@@ -62,7 +64,14 @@ async function handle(msg: WorkerRequest): Promise<{ reply: WorkerReply; transfe
   switch (msg.op) {
     case 'initEncoder': {
       encoder?.wipe();
-      encoder = await ShareEncoder.create({ k: msg.k, xs: msg.xs, fileId: fileIdFromHex(msg.fileId), epoch: msg.epoch }, msg.macKey);
+      const opts = { k: msg.k, xs: msg.xs, fileId: fileIdFromHex(msg.fileId), epoch: msg.epoch };
+      // Compact mode (issue #23): AES-256-GCM + Reed-Solomon, the key being the file's AES-256 key.
+      // A tree file (issue #21): both levels split here, share chunks in treeRelays order.
+      encoder = msg.tree
+        ? await TreeEncoder.create({ tree: msg.tree, fileId: opts.fileId, epoch: msg.epoch }, msg.macKey)
+        : msg.mode === 'compact'
+          ? await CompactEncoder.create(opts, msg.macKey)
+          : await ShareEncoder.create(opts, msg.macKey);
       msg.macKey.fill(0);
       return { reply: { id: msg.id }, transfer: [] };
     }
@@ -74,7 +83,8 @@ async function handle(msg: WorkerRequest): Promise<{ reply: WorkerReply; transfe
       return { reply: { id: msg.id, shares, data: msg.data }, transfer: [msg.data.buffer, ...new Set(shares.map((s) => s.buffer))] };
     }
     case 'initDecoder': {
-      decoder = new ShareDecoder();
+      // A tree file's share chunks are version 3 (issue #21): its decoder lifts them to group shares first.
+      decoder = looksLikeTree(msg.shares) ? new TreeDecoder() : new ShareDecoder();
       // The metadata chunk carries the file's MAC key; each worker rebuilds it itself (it is small).
       await decoder.decodeMetadata(msg.shares, { fileId: fileIdFromHex(msg.fileId), epoch: msg.epoch, k: msg.k });
       return { reply: { id: msg.id }, transfer: [] };

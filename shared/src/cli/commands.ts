@@ -6,9 +6,9 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createInterface } from 'node:readline';
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { KofnError, type ErrorCode } from '../errors.js';
+import { KofnError, hasErrorCode, type ErrorCode } from '../errors.js';
 import { safeFileName } from '../recover.js';
 import { runRecover } from '../recover-command.js';
 import { Coordinator, coordinatorOrigin } from './coordinator.js';
@@ -23,6 +23,9 @@ import { CodecPool, workerCount } from './codec-pool.js';
 import { human, progressFor } from './progress.js';
 import type { FileList, FileView, FolderListing, FolderView, LinkView, StorageList, Usage } from '../protocol/api-types.js';
 import { HELP } from './help.js';
+import { parseLayoutSpec } from './layout-arg.js';
+import { checkLayoutRequest } from '../layout.js';
+import type { FileMode } from '../share-sizes.js';
 import { base64url, linkKey, newLinkSecret } from '../link-proof.js';
 
 export interface Io {
@@ -192,6 +195,19 @@ async function listFolder(api: Coordinator, folderId: string | null): Promise<{ 
   return { path, folders, files };
 }
 
+/** A folder and every folder below it, each with its local path under `base` and its available files. */
+async function folderTree(api: Coordinator, folderId: string, base: string): Promise<Array<{ dir: string; files: FileView[] }>> {
+  const out: Array<{ dir: string; files: FileView[] }> = [];
+  const walk = async (id: string, dir: string) => {
+    const listing = await listFolder(api, id);
+    out.push({ dir, files: listing.files.filter((x) => x.status === 'available') });
+    // Names are made safe for this file system one level at a time (no "..", no separators).
+    for (const sub of listing.folders) await walk(sub.id, join(dir, safeFileName(sub.name, sub.id)));
+  };
+  await walk(folderId, base);
+  return out;
+}
+
 /** The folder a path names ("Photos/2025"), walking from the root; undefined when there is none. */
 async function findFolder(api: Coordinator, path: string): Promise<FolderView | undefined> {
   let at: FolderView | undefined;
@@ -265,9 +281,17 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     name: { type: 'string' },
     size: { type: 'string' },
     type: { type: 'string' },
-    to: { type: 'string' }
+    to: { type: 'string' },
+    compact: { type: 'boolean' },
+    layout: { type: 'string' }
   });
   if (positionals.length === 0) throw new KofnError('CLI_USAGE', 'usage: kofn protect <file>... [-k K] [--servers a,b,c] [--to FOLDER/PATH] (or - --name NAME for stdin)');
+  const layoutText = str(values.layout);
+  const spec = layoutText === undefined ? undefined : parseLayoutSpec(layoutText);
+  if (spec && (values.k !== undefined || values.servers !== undefined)) throw new KofnError('CLI_USAGE', '--layout names the thresholds and servers itself; leave out -k and --servers.');
+  // As the coordinator and the web app: a multi-level file is Shamir at both levels (docs/multilevel.md).
+  if (spec && values.compact) throw new KofnError('LAYOUT_NOT_SUPPORTED', 'Compact mode is for plain k of n files; a multi-level layout is Shamir-split at both levels.');
+  const mode: FileMode = values.compact ? 'compact' : 'shamir';
   if (positionals.filter((p) => p === '-').length > 1) throw new KofnError('CLI_USAGE', 'Standard input (-) can be given once.');
   if (positionals.length > 1 && values.name) throw new KofnError('CLI_USAGE', '--name names one file; give one file with it.');
   if (positionals.includes('-') && !values.name) throw new KofnError('CLI_USAGE', 'Protecting standard input needs --name NAME.');
@@ -294,6 +318,16 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
   const to = str(values.to)?.split('/').filter(Boolean).join('/');
   const api = to ? signedIn.into((await signedIn.call<FolderView>('POST', '/api/folders', { path: to })).id) : signedIn;
   const relays = values.servers ? await serverIds(api, String(values.servers)) : undefined;
+  // Names to ids, then the coordinator's own rules (same codes), before anything is reserved.
+  const layout = spec
+    ? checkLayoutRequest({
+        kind: 'tree',
+        k: spec.k,
+        groups: await Promise.all(
+          spec.groups.map(async (g) => ({ kind: 'local', k: g.k, relays: g.servers.length ? await serverIds(api, g.servers.join(',')) : [], ...(g.label ? { label: g.label } : {}) }))
+        )
+      })
+    : undefined;
   if (k !== undefined && relays && k > relays.length) throw new KofnError('THRESHOLD_TOO_HIGH', `-k ${k} is more than the ${relays.length} servers chosen.`);
   if (positionals.includes('-')) sources.splice(positionals.indexOf('-'), 0, await stdinSource(io.stdin, str(values.name) ?? '', size));
   const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
@@ -306,7 +340,8 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
   try {
     // Several small files go in batches (issue #14: one reservation and one commit request per 1,000
     // files, not per file); large ones and standard input stream one by one with relay failover.
-    const small = sources.length > 1 ? sources.filter((x) => x.rereadable && x.size <= BATCH_FILE_MAX) : [];
+    // The batch routes reserve plain Shamir k of n files only: compact and multi-level files go one by one.
+    const small = sources.length > 1 && mode === 'shamir' && !layout ? sources.filter((x) => x.rereadable && x.size <= BATCH_FILE_MAX) : [];
     if (small.length > 0) {
       const kk = k ?? defaultThreshold(relays?.length ?? (await api.call<StorageList>('GET', '/api/storage')).relays.filter((r) => r.status === 'online').length);
       const read: SmallFile[] = [];
@@ -332,7 +367,17 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
     for (const source of sources.filter((x) => !small.includes(x))) {
       bar.start(`protect ${source.name}`, source.size);
       const type = typeof values.type === 'string' ? values.type : undefined;
-      const key = source.path ? await uploadKey(source.path, { origin: api.origin, name: source.name, ...(k ? { k } : {}), ...(relays ? { relays } : {}), ...(type ? { type } : {}) }) : undefined;
+      const key = source.path
+        ? await uploadKey(source.path, {
+            origin: api.origin,
+            name: source.name,
+            ...(k ? { k } : {}),
+            ...(relays ? { relays } : {}),
+            ...(type ? { type } : {}),
+            mode,
+            ...(layoutText ? { layout: layoutText } : {})
+          })
+        : undefined;
       const pool = source.size > POOL_MIN_BYTES ? codecPool() : undefined;
       const r = await protect(api, {
         source,
@@ -340,6 +385,8 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
         ...(key ? { store: new UploadStore(key, io.env) } : {}),
         ...(k ? { k } : {}),
         ...(relays ? { relays } : {}),
+        ...(mode === 'compact' ? { mode } : {}),
+        ...(layout ? { layout } : {}),
         ...(typeof values.type === 'string' ? { type: values.type } : {}),
         signal: io.signal,
         onProgress: (d) => bar.update(d),
@@ -351,7 +398,10 @@ export async function protectCommand(args: string[], io: Io): Promise<number> {
       results.push({ name: source.name, ...r, replacedBy: replaced.splice(0) });
       if (!values.json && !values.quiet) {
         const resumed = r.resumedAfter === undefined ? '' : `, continuing an interrupted upload after chunk ${r.resumedAfter}`;
-        io.stderr.write(`protected ${source.name} (${human(r.size)}, ${r.k} of ${r.n} servers${resumed}) as ${r.fileId}\n`);
+        const how = r.groups
+          ? `${r.k} of ${r.groups.length} groups (${r.groups.map((g) => `${g.k} of ${g.n}`).join(', ')}), ${r.n} servers`
+          : `${r.k} of ${r.n} servers${r.mode === 'compact' ? ', compact' : ''}`;
+        io.stderr.write(`protected ${source.name} (${human(r.size)}, ${how}${resumed}) as ${r.fileId}\n`);
       }
     }
   } finally {
@@ -402,12 +452,33 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
     else if (positionals.length > 1) throw new KofnError('CLI_USAGE', `-o ${output}: with several files, -o names an existing folder.`);
   }
   const api = await session(io);
+  // Each name is a file, else a folder (issue #18): a folder comes back as a local folder of the same name
+  // (under -o's folder, or the current one; or at -o itself when -o names a new path for one folder), with
+  // its sub-folders, empty ones included, and every available file in them.
+  const targets: Array<{ f: FileView; dir?: string }> = [];
+  for (const want of positionals) {
+    const f = await resolveFile(api, want).catch(async (err: unknown) => {
+      const folder = hasErrorCode(err) && err.code === 'NOT_FOUND' ? await findFolder(api, want) : undefined;
+      if (!folder) throw err;
+      return folder;
+    });
+    if ('size' in f) {
+      targets.push({ f });
+      continue;
+    }
+    if (toStdout) throw new KofnError('CLI_USAGE', `${want} is a folder: -o - writes one file; give -o a folder (or none).`);
+    // intoDir is unset only when -o names a new path (checked above), which then is the folder's place.
+    const base = intoDir !== undefined ? join(intoDir, safeFileName(f.name, f.id)) : (output ?? '.');
+    for (const item of await folderTree(api, f.id, base)) {
+      await mkdir(item.dir, { recursive: true });
+      for (const file of item.files) targets.push({ f: file, dir: item.dir });
+    }
+  }
   const bar = progressFor(!values.json && !values.quiet && io.stderr.isTTY);
   const results: unknown[] = [];
   const pools = lazyPool(io.env);
   try {
-    for (const want of positionals) {
-      const f = await resolveFile(api, want);
+    for (const { f, dir } of targets) {
       let path = '-';
       bar.start(`retrieve ${f.name}`, f.size);
       const pool = f.size > POOL_MIN_BYTES ? pools.get() : undefined;
@@ -418,7 +489,7 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
         onProgress: (d) => bar.update(d),
         sinkFor: async (file) => {
           if (toStdout) return streamSink(io.stdout);
-          path = intoDir !== undefined || output === undefined ? join(intoDir ?? '.', safeFileName(file.name, f.id)) : output;
+          path = dir !== undefined ? join(dir, safeFileName(f.name, f.id)) : intoDir !== undefined || output === undefined ? join(intoDir ?? '.', safeFileName(file.name, f.id)) : output;
           return fileSink(path, !!values.force, { fileId: f.id, chunkSize: file.chunkSize });
         }
       }).finally(() => bar.stop());

@@ -12,7 +12,7 @@ export const COMMAND_OPTIONS: Record<string, string[]> = {
   login: ['--email', '--password-stdin', '--token-stdin'],
   logout: [],
   ls: [],
-  protect: ['-k', '--servers', '--name', '--size', '--type', '--to'],
+  protect: ['-k', '--servers', '--name', '--size', '--type', '--to', '--compact', '--layout'],
   retrieve: ['--output', '-o', '--force'],
   rm: [],
   share: ['--revoke'],

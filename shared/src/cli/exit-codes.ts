@@ -15,7 +15,15 @@ const INPUT: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'FILE_TOO_BIG',
   'INVALID_ARGUMENT',
   'NOT_FOUND',
-  'WRONG_VALUE'
+  'WRONG_VALUE',
+  // kofn protect --layout (issue #21): a layout the person typed that cannot be served as it is
+  'LAYOUT_INVALID',
+  'LAYOUT_RELAY_TWICE',
+  'LAYOUT_EMPTY_GROUP',
+  'LAYOUT_GROUP_THRESHOLD',
+  'LAYOUT_TOP_THRESHOLD',
+  'LAYOUT_UNKNOWN_RELAY',
+  'LAYOUT_NOT_SUPPORTED'
 ]);
 const AUTH: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['NOT_SIGNED_IN', 'INVALID_CREDENTIALS', 'UNAUTHORIZED', 'CSRF_FAILED']);
 const NETWORK: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['COORDINATOR_UNREACHABLE', 'RELAYS_OFFLINE', 'RELAY_TIMEOUT']);

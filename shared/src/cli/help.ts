@@ -2,8 +2,10 @@
 
 export const EXIT_CODES_TEXT = `Exit codes:
   0    success
-  1    the operation failed (a server refused it, a file failed authentication, ...; check: a file is not healthy)
-  2    bad input: usage, a missing or unreadable file, k > n, an unknown server, an existing output
+  1    the operation failed (a server refused it, a file failed authentication, standard output was closed
+       before the end [OUTPUT_CLOSED], ...; check: a file is not healthy)
+  2    bad input: usage, a missing or unreadable file, k > n, an unknown server, an existing output, a
+       layout that cannot be served (LAYOUT_*)
   3    not signed in, or the session ended: run \`kofn login\`
   4    a server could not be reached (the kofn server, or too few storage servers)
   130  cancelled (Ctrl-C); nothing is left behind
@@ -70,8 +72,9 @@ Examples:
   kofn ls Photos/2025
   kofn ls report --json | jq -r '.files[].id'
 `,
-  protect: `usage: kofn protect <file>... [-k K] [--servers a,b,c] [--type MIME] [--to FOLDER/PATH]
-       kofn protect - --name NAME [--size BYTES] [-k K] [--servers ...]
+  protect: `usage: kofn protect <file>... [-k K] [--servers a,b,c] [--compact] [--type MIME] [--to FOLDER/PATH]
+       kofn protect <file>... --layout "K; KG:server,...; KG:server,..." [--to FOLDER/PATH]
+       kofn protect - --name NAME [--size BYTES] [-k K] [--servers ...] [--compact | --layout ...]
 
 Splits each file into n shares, one per storage server (default: every online server), any K of which
 rebuild it (default: a majority, as in the web app). Each share chunk is sent straight to its server; on
@@ -79,6 +82,18 @@ failure or Ctrl-C the upload is removed (the server's job deletes what was store
   -k K            threshold, 2..n
   --servers LIST  storage servers by name or id, comma-separated
   --to PATH       into this folder (made, with the folders above it, if missing); default: the root
+  --compact       compact mode: about 3x less storage and traffic; secrecy relies on AES-256. Each chunk
+                  is encrypted (AES-256-GCM, a fresh key per file) and Reed-Solomon coded so any k servers
+                  rebuild it; only the key is Shamir-split. Each server stores about 1/k of the file (n/k
+                  in all) instead of all of it. Fewer than k servers learn nothing about the key, and
+                  about the data only what AES-256 lets through: computational secrecy, where the default
+                  (Shamir) is information-theoretic. Retrieval needs no option.
+  --layout SPEC   multi-level sharing over groups of servers (instead of -k and --servers), as
+                  "K; KG:server,...; KG:server,...": any K of the groups rebuild the file, and KG servers
+                  of a group rebuild that group's share. A group may carry a label: "cloud-a=2:relay-1,...".
+                  Each server appears once; 2 <= KG <= the group's servers; 2 <= K <= the groups. Both
+                  levels are Shamir (not with --compact). Retrieval needs no option: it reads the K fastest
+                  groups, KG servers in each, and falls back within a group, then to another group.
   --name NAME     the name to store (required for -, standard input; one file only otherwise)
   --size BYTES    with -: the exact input length, so it streams; without it the input is first copied to
                   a private temporary file (mode 0600, deleted afterwards), because the server reserves a
@@ -94,9 +109,13 @@ Examples:
   kofn protect *.jpg -k 3 --servers relay-1,relay-2,relay-3,relay-4,relay-5
   tar c ~/docs | kofn protect - --name docs.tar
   kofn protect big.iso --json
+  kofn protect backup.tar --compact -k 3
+  kofn protect keys.age --layout "2; a=2:relay-1,relay-2,relay-3; b=2:relay-4,relay-5,relay-6; c=2:relay-7,relay-8,relay-9"
 `,
-  retrieve: `usage: kofn retrieve <name|id>... [-o PATH|-] [--force]
+  retrieve: `usage: kofn retrieve <name|id|folder>... [-o PATH|-] [--force]
 
+A folder (a path such as Photos/2025) comes back as a local folder of the same name with its sub-folders
+and every file in them (or at PATH itself, when PATH is new and one folder is named).
 Rebuilds each file from the k fastest storage servers (others take over when one fails), authenticates
 every chunk before writing a byte of it, and writes it under its own (authenticated) name in the current
 folder, or PATH (a file, or an existing folder), or standard output with -o -. A file is written under a
@@ -109,6 +128,7 @@ Examples:
   kofn retrieve report.pdf
   kofn retrieve report.pdf -o ~/Downloads/
   kofn retrieve docs.tar -o - | tar x
+  kofn retrieve Photos/2025 -o ~/restore/
 `,
   rm: `usage: kofn rm <name|id>...
 

@@ -8,7 +8,7 @@
 // First: the heap's settings apply before anything allocates (heap.ts).
 import './heap.js';
 import { setMaxListeners } from 'node:events';
-import { hasErrorCode } from '../errors.js';
+import { KofnError, hasErrorCode } from '../errors.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import * as commands from './commands.js';
 import { HELP } from './help.js';
@@ -67,9 +67,23 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
+  // The reader of standard output went away (`kofn retrieve x -o - | head -c 100`, a `tar x` that failed):
+  // Node ignores SIGPIPE, so each write fails with EPIPE and, with no listener, the stream's 'error' event
+  // brought the process down with a stack trace. Stop the operation instead, as Ctrl-C does, and say why.
+  let outputClosed = false as boolean;
+  const onStdoutError = (err: NodeJS.ErrnoException) => {
+    if (outputClosed) return;
+    outputClosed = true;
+    controller.abort(new KofnError('OUTPUT_CLOSED', `Standard output was closed before the end (${err.code ?? 'error'}); nothing more was written.`));
+  };
+  process.stdout.on('error', onStdoutError);
   try {
     return await run(args, { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
   } catch (err) {
+    if (outputClosed) {
+      process.stderr.write(`kofn: ${(controller.signal.reason as Error).message} [OUTPUT_CLOSED]\n`);
+      return exitCodeFor('OUTPUT_CLOSED');
+    }
     if (interrupted || controller.signal.aborted) {
       process.stderr.write('kofn: cancelled [CANCELLED]\n');
       return EXIT.cancelled;
@@ -92,5 +106,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const code = await main(process.argv.slice(2));
-// Let stdout drain (a pipe to tar) before leaving.
-process.stdout.write('', () => process.exit(code));
+// Let stdout drain (a pipe to tar) before leaving; a closed one has nothing left to drain.
+if (process.stdout.destroyed || !process.stdout.writable) process.exit(code);
+else process.stdout.write('', () => process.exit(code));

@@ -9,7 +9,11 @@
  * coordinator's delete-file job removes what relays already stored (api.md "Files").
  */
 import { KofnError, type ErrorCode } from '../errors.js';
-import { ShareEncoder, newMacKey, shareChunkLength } from '../codec.js';
+import { ShareEncoder, newMacKey } from '../codec.js';
+import { CompactEncoder } from '../compact.js';
+import { TreeEncoder } from '../multilevel.js';
+import type { LayoutRequest } from '../layout.js';
+import { dataShareChunkLength, type FileMode } from '../share-sizes.js';
 import { fileIdFromHex } from '../ids.js';
 import { digestRoot } from '../digest-root.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
@@ -27,6 +31,16 @@ export type { Reservation };
 export interface ProtectRequest {
   source: Source;
   k?: number;
+  /**
+   * Compact mode (issue #23; docs/compact-mode.md): 'compact' stores AES-256-GCM + Reed-Solomon fragments,
+   * n/k of the file, secrecy resting on AES-256; absent or 'shamir': every chunk Shamir-split (the default).
+   */
+  mode?: FileMode;
+  /**
+   * A multi-level layout (issue #21, local groups; docs/multilevel.md) instead of `k` and `relays`: the file
+   * is split (K, G) over the groups and each group's share again (k_g, n_g) over the group's relays.
+   */
+  layout?: LayoutRequest;
   /** Relay ids; default: every online relay (the coordinator's choice). */
   relays?: string[];
   type?: string;
@@ -57,6 +71,9 @@ export interface ProtectResult {
   k: number;
   n: number;
   size: number;
+  mode: FileMode;
+  /** A multi-level file's groups (k is then K, n every relay): each group's threshold and relay count. */
+  groups?: Array<{ k: number; n: number; label?: string }>;
   /** The chunk an interrupted upload continued after (-1: none stored yet), when it was one. */
   resumedAfter?: number;
 }
@@ -92,6 +109,8 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<Pr
           chunkSize: st.chunkSize,
           chunkCount: st.chunkCount,
           epoch: st.epoch,
+          ...(st.mode === 'compact' ? { mode: st.mode } : {}),
+          ...(st.tree ? { layout: st.tree } : {}),
           placements: st.placements.map((p) => ({ ...p, token: tokens.get(p.relayId) ?? '' }))
         },
         macKey: new Uint8Array(Buffer.from(st.macKey, 'base64')),
@@ -109,7 +128,7 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<Pr
     ({ r, macKey, point, createdAt } = resumed);
   } else {
     let k = req.k;
-    if (k === undefined) {
+    if (k === undefined && !req.layout) {
       const online = req.relays?.length ?? (await api.call<{ relays: Array<{ status: string }> }>('GET', '/api/storage')).relays.filter((x) => x.status === 'online').length;
       k = defaultThreshold(online);
     }
@@ -117,12 +136,33 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<Pr
       name: source.name,
       size: source.size,
       type: req.type ?? 'application/octet-stream',
-      k,
-      ...(req.relays ? { relays: req.relays } : {})
+      // A layout names its thresholds and relays itself (api.md "Reserve"; the web app's engine/protect.ts).
+      ...(req.layout ? { layout: req.layout } : { k }),
+      ...(req.relays && !req.layout ? { relays: req.relays } : {}),
+      ...(req.mode === 'compact' ? { mode: 'compact' } : {})
     });
+    if (req.layout && !r.layout) {
+      await api
+        .withoutSignal()
+        .call('DELETE', `/api/files/${r.fileId}`)
+        .catch(() => undefined);
+      throw new KofnError('LAYOUT_NOT_SUPPORTED', 'The kofn server does not offer multi-level layouts; nothing was stored.');
+    }
+    // A coordinator from before compact mode ignores `mode` and reserves a Shamir file: say so rather than
+    // store the file otherwise than asked.
+    if ((r.mode ?? 'shamir') !== (req.mode ?? 'shamir')) {
+      await api
+        .withoutSignal()
+        .call('DELETE', `/api/files/${r.fileId}`)
+        .catch(() => undefined);
+      throw new KofnError('WRONG_VALUE', `The kofn server does not offer ${req.mode ?? 'shamir'} mode; nothing was stored.`);
+    }
     macKey = newMacKey();
     createdAt = Date.now();
   }
+  // The plan's key is the file's: the MAC key, or in compact mode the AES-256 key, replaced when an upload
+  // starts over on other relays (uploadWithFailover).
+  const plan: UploadPlan = { macKey, createdAt, point, saveState: async () => undefined };
   const saveState = async () => {
     await store?.save({
       v: 1,
@@ -133,23 +173,27 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<Pr
       chunkSize: r.chunkSize,
       chunkCount: r.chunkCount,
       epoch: r.epoch,
+      ...(r.mode === 'compact' ? { mode: r.mode } : {}),
+      ...(r.layout ? { tree: r.layout } : {}),
       placements: r.placements.map(({ relayId, name, url, x }) => ({ relayId, name, url, x })),
-      macKey: b64(macKey),
+      macKey: b64(plan.macKey),
       createdAt,
       name: source.name,
       size: source.size,
       type: req.type ?? 'application/octet-stream'
     });
   };
+  plan.saveState = saveState;
   try {
     if (!resumed) await saveState();
     else await dropStored(api, r, req.signal, point.doneUpTo);
-    const perRelay = await uploadWithFailover(api, r, req, { macKey, createdAt, point, saveState });
+    const perRelay = await uploadWithFailover(api, r, req, plan);
     const roots: Record<string, string> = {};
     for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(perRelay[j]!);
     await api.call('POST', `/api/files/${r.fileId}/commit`, { roots });
     await store?.forget();
-    return { fileId: r.fileId, k: r.k, n: r.n, size: source.size, ...(resumed ? { resumedAfter: resumed.point.doneUpTo } : {}) };
+    const groups = r.layout?.groups.map((g) => ({ k: g.k, n: g.kind === 'local' ? g.relays.length : g.n, ...(g.label === undefined ? {} : { label: g.label }) }));
+    return { fileId: r.fileId, k: r.k, n: r.n, size: source.size, mode: r.mode ?? 'shamir', ...(groups ? { groups } : {}), ...(resumed ? { resumedAfter: resumed.point.doneUpTo } : {}) };
   } catch (err) {
     // Lost network, a relay or the coordinator gone: kept for the same command to continue (the
     // coordinator removes a reservation never committed after KOFN_RESERVATION_HOURS). Anything else, and
@@ -168,6 +212,7 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<Pr
     throw err;
   } finally {
     macKey.fill(0);
+    plan.macKey.fill(0);
   }
 }
 
@@ -216,6 +261,13 @@ async function uploadWithFailover(api: Coordinator, r: Reservation, req: Protect
       req.onReplaced?.(relayId, placement.name);
       await dropStored(api, r, req.signal, -1);
       plan.point = { doneUpTo: -1, digests: [] };
+      // Compact mode: starting over re-encrypts every chunk; a fresh key keeps each (key, chunk index) pair
+      // used for one plaintext only, whatever the file holds by now (compact-mode.md, "Nonces"; the browser's
+      // freshKeyOnRestart). Shamir mode keeps its MAC key (each split is fresh randomness anyway).
+      if (r.mode === 'compact') {
+        plan.macKey.fill(0);
+        plan.macKey = newMacKey();
+      }
       await plan.saveState();
     }
   }
@@ -264,7 +316,15 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest, pla
         }
       )
   );
-  const encoder = await ShareEncoder.create({ k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch }, macKey);
+  const opts = { k: r.k, xs: r.placements.map((p) => p.x), fileId: fileIdFromHex(r.fileId), epoch: r.epoch };
+  // Compact mode (issue #23): the same shape of encoder, its key the file's AES-256 key. A tree file (issue
+  // #21): both levels split here; its share chunks come in the placements' order (treeRelays order).
+  const encoder = r.layout
+    ? await TreeEncoder.create({ tree: r.layout, fileId: opts.fileId, epoch: r.epoch }, macKey)
+    : r.mode === 'compact'
+      ? await CompactEncoder.create(opts, macKey)
+      : await ShareEncoder.create(opts, macKey);
+  const mode: FileMode = r.mode ?? 'shamir';
   /** PUTs share chunk j of `index` to relay j, all relays at once; records each relay's digest. */
   const store = async (index: number, shares: Array<Uint8Array<ArrayBuffer>>) => {
     const answers = await Promise.all(clients.map((c, j) => c.put(r.fileId, index, shares[j]!, signal)));
@@ -299,7 +359,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest, pla
     const sharePool: Array<Array<Uint8Array<ArrayBuffer>>> = [];
     const spareChunks: ArrayBuffer[] = [];
     const pool = req.pool;
-    if (pool) await pool.initEncoder({ k: r.k, xs: r.placements.map((p) => p.x), fileId: r.fileId, epoch: r.epoch }, macKey);
+    if (pool) await pool.initEncoder({ k: r.k, xs: r.placements.map((p) => p.x), fileId: r.fileId, epoch: r.epoch, mode, ...(r.layout ? { tree: r.layout } : {}) }, macKey);
     // With workers, chunks are split on every core at once; each worker needs chunks waiting for it. Each
     // chunk in flight holds its plaintext, its n share chunks and fetch's copies of them (in-flight.ts).
     const inFlight = chunksInFlight(pool ? Math.max(IN_FLIGHT, 2 * pool.size) : IN_FLIGHT, r.chunkSize * (1 + 2 * r.n));
@@ -314,7 +374,7 @@ async function upload(api: Coordinator, r: Reservation, req: ProtectRequest, pla
       // Share buffers are lent from a pool and given back when their PUTs end, and the chunk's buffer
       // goes back to the reader: a file is sent through inFlight + 1 sets of buffers, not a new set per
       // chunk left to the collector (measured, 256 MiB through a pipe: peak RSS 169 MiB before this).
-      const set = sharePool.pop() ?? r.placements.map(() => new Uint8Array(shareChunkLength(r.chunkSize)));
+      const set = sharePool.pop() ?? r.placements.map(() => new Uint8Array(dataShareChunkLength(mode, r.chunkSize, r.k)));
       let encoded: Promise<Array<Uint8Array<ArrayBuffer>>>;
       if (pool) {
         // Moved to a worker and back (transferred, not copied); the reader gets the zeroed chunk buffer back.

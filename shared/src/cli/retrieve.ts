@@ -8,9 +8,11 @@
  */
 import { KofnError, hasErrorCode, type ErrorCode } from '../errors.js';
 import { ShareDecoder } from '../codec.js';
+import { TreeDecoder } from '../multilevel.js';
+import { rankTree, replaceInTree } from '../tree-ranking.js';
 import { FLAG_FINAL } from '../chunk-format.js';
 import { fileIdFromHex } from '../ids.js';
-import { shareChunkBounds } from '../share-sizes.js';
+import { compactShareChunkBounds, shareChunkBounds, shareChunkBoundsFor, type FileMode } from '../share-sizes.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
 import type { Coordinator } from './coordinator.js';
 import type { Manifest } from '../protocol/api-types.js';
@@ -83,10 +85,29 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   req.onManifest?.(m);
   const times = await Promise.all(m.placements.map((p) => (p.online ? ping(p.url, signal) : Promise.resolve(Infinity))));
   /** Relays still trusted, fastest first; a relay that fails or lies is removed. */
-  const usable: Placement[] = m.placements
+  const ranked: Placement[] = m.placements
     .map((p, i) => ({ p, t: times[i]! }))
     .sort((a, b) => a.t - b.t)
     .map((x) => x.p);
+  // A tree file (issue #21; tree-ranking.ts, as the browser): read the K fastest groups, the k_g fastest
+  // relays in each (`active`); a failed relay gives way to a spare of its own group, else its whole group
+  // to another. A flat file reads the k fastest relays and fails over to the next fastest.
+  const tree = m.layout !== undefined;
+  const active: Placement[] = [];
+  const spares: Placement[] = [];
+  if (tree) rankTree(m, times, active, spares);
+  /** Relays still trusted, in the order they are asked: fastest first, a tree's active relays first. */
+  const usable = (): Placement[] => (tree ? [...active, ...spares] : ranked);
+  /** Shares a chunk needs: k, or for a tree the active relays' (k_g in each of K groups). */
+  const needed = () => (tree ? active.length : m.k);
+  let groupsLost = false;
+  const tooFewGroups = () => {
+    const t = m.layout;
+    return new KofnError(
+      'RELAYS_OFFLINE',
+      `This file needs ${t?.k ?? m.k} of its ${t?.groups.length ?? m.n} groups, each with enough storage servers; too few answered. ${failures.slice(-m.n).join(' ')}`.trim()
+    );
+  };
   const bad = new Set<string>();
   const unreachable = new Set<string>();
   const failures: string[] = [];
@@ -111,14 +132,29 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   );
   const drop = (p: Placement, why: Set<string>) => {
     why.add(p.relayId);
-    const at = usable.indexOf(p);
-    if (at >= 0) usable.splice(at, 1);
+    if (tree) {
+      const s = spares.indexOf(p);
+      if (s >= 0) spares.splice(s, 1);
+      // False when no group can take a failed group's place: fewer than K groups are left, for good.
+      else if (!replaceInTree(m, active, spares, p)) groupsLost = true;
+      return;
+    }
+    const at = ranked.indexOf(p);
+    if (at >= 0) ranked.splice(at, 1);
   };
   const fileId = fileIdFromHex(m.fileId);
+  // Compact mode (issue #23): data share chunks are about 1/k of a chunk. The mode is the authenticated
+  // record's (known once chunk 0 is rebuilt), not the manifest's; chunk 0 is read within the larger of
+  // both modes' bounds until then.
+  let mode: FileMode = 'shamir';
+  const boundsOf = (index: number) =>
+    index === 0
+      ? { max: Math.max(shareChunkBounds(m.size, m.chunkSize, 0).max, compactShareChunkBounds(m.size, m.chunkSize, 0, m.k).max) }
+      : shareChunkBoundsFor(mode, m.size, m.chunkSize, index, m.k);
   // Share buffers of whole data chunks (one exact length), lent to the relay client's reads and given back
   // once their chunk is rebuilt, so a file is read through a few sets of buffers, not a new buffer per
   // share left to the collector (in-flight.ts: the bytes in flight; the set is capped below).
-  const fullShare = m.chunkCount >= 1 ? shareChunkBounds(m.size, m.chunkSize, 1).max : 0;
+  let fullShare = 0;
   const spareShares: ArrayBuffer[] = [];
   let maxSpare = IN_FLIGHT * m.k;
   const bufferFor = (max: number) => (max === fullShare ? spareShares.pop() : undefined) ?? new ArrayBuffer(max);
@@ -129,16 +165,21 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     }
   };
 
-  /** Shares of chunk `index` from `want` usable relays, failing over past relays that do not deliver. */
-  const gather = async (index: number, want: number): Promise<{ shares: Uint8Array[]; from: Placement[] }> => {
-    const max = shareChunkBounds(m.size, m.chunkSize, index).max;
+  /** Shares of chunk `index` from needed() + `extra` usable relays, failing over past relays that do not deliver. */
+  const gather = async (index: number, extra: number): Promise<{ shares: Uint8Array[]; from: Placement[] }> => {
+    // Asked again each round: a tree's needs change when a whole group gives way to another.
+    const want = () => needed() + extra;
+    const max = boundsOf(index).max;
     const shares: Uint8Array[] = [];
     const from: Placement[] = [];
     const tried = new Set<Placement>();
-    while (shares.length < want) {
-      const next = usable.filter((p) => !tried.has(p)).slice(0, want - shares.length);
+    while (shares.length < want()) {
+      if (groupsLost) throw tooFewGroups();
+      const next = usable()
+        .filter((p) => !tried.has(p))
+        .slice(0, want() - shares.length);
       if (next.length === 0) {
-        throw new KofnError('RELAYS_OFFLINE', `Chunk ${index} needs ${want} storage servers; too few answered. ${failures.slice(-m.n).join(' ')}`.trim());
+        throw new KofnError('RELAYS_OFFLINE', `Chunk ${index} needs ${want()} storage servers; too few answered. ${failures.slice(-m.n).join(' ')}`.trim());
       }
       next.forEach((p) => tried.add(p));
       // Data chunks are read into lent buffers of their exact length (the relay client's bound; more is refused);
@@ -166,18 +207,20 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   /** Rebuilds chunk `index`, with one more share each time the rebuilt chunk fails authentication. */
   const rebuild = async <T extends { bad: number[] }>(index: number, decode: (shares: Uint8Array[]) => Promise<T>): Promise<T> => {
     for (let extra = 0; ; extra++) {
-      const { shares, from } = await gather(index, m.k + extra);
+      const { shares, from } = await gather(index, extra);
       try {
         const d = await decode(shares);
         for (const pos of d.bad) drop(from[pos]!, bad);
         return d;
       } catch (err) {
-        if (!hasErrorCode(err) || !CURABLE.has(err.code) || usable.length <= m.k + extra) throw err;
+        if (groupsLost) throw tooFewGroups();
+        if (!hasErrorCode(err) || !CURABLE.has(err.code) || usable().length <= needed() + extra) throw err;
       }
     }
   };
 
-  const decoder = new ShareDecoder();
+  // A tree file's share chunks are version 3: its decoder lifts each group's sub-shares to the group's share.
+  const decoder = tree ? new TreeDecoder() : new ShareDecoder();
   let sink: Sink | undefined;
   try {
     let metaShares: Uint8Array[] = [];
@@ -191,6 +234,8 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     // As in the browser (issue #13 item 12): the name comes from the authenticated record, and a coordinator
     // naming the file otherwise is lying.
     if (meta.name !== m.name) throw new KofnError('METADATA_MISMATCH', 'The coordinator names this file differently from its authenticated record; nothing was saved.');
+    mode = meta.compact === undefined ? 'shamir' : 'compact';
+    fullShare = m.chunkCount >= 1 ? boundsOf(1).max : 0;
     sink = await req.sinkFor({ name: meta.name, size: meta.size, chunkSize: m.chunkSize });
     const pool = req.pool;
     if (pool) await pool.initDecoder({ fileId: m.fileId, epoch: m.epoch, k: m.k }, metaShares);

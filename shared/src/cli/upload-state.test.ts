@@ -92,6 +92,12 @@ describe('uploadKey', () => {
     expect(await uploadKey(path, { ...opts, relays: ['r1'] })).not.toBe(first);
     expect(await uploadKey(path, { ...opts, name: 'other.bin' })).not.toBe(first);
     expect(await uploadKey(path, { ...opts, origin: 'http://127.0.0.1:2' })).not.toBe(first);
+    // Compact mode and layouts (issues #23, #21) are options too; Shamir without a layout keeps the key an
+    // upload interrupted before these options existed was recorded under.
+    expect(await uploadKey(path, { ...opts, mode: 'shamir' })).toBe(first);
+    const compact = await uploadKey(path, { ...opts, mode: 'compact' });
+    const tree = await uploadKey(path, { ...opts, layout: '2; 2:a,b; 2:c,d' });
+    expect(new Set([first, compact, tree, await uploadKey(path, { ...opts, layout: '2; 2:a,b; 2:c,e' })]).size).toBe(4);
     await utimes(path, new Date(), new Date(Date.now() + 5000));
     expect(await uploadKey(path, opts)).not.toBe(first);
     expect(await uploadKey(join(dir, 'missing.bin'), opts)).toBeUndefined();

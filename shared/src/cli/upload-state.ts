@@ -18,6 +18,8 @@ import { appendFile, chmod, mkdir, open, readFile, rename, rm, stat, truncate } 
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { configDir } from './config.js';
+import type { FileMode } from '../share-sizes.js';
+import type { TreeManifest } from '../layout.js';
 
 export interface UploadState {
   v: 1;
@@ -28,8 +30,16 @@ export interface UploadState {
   chunkSize: number;
   chunkCount: number;
   epoch: number;
+  /** Compact mode (issue #23); absent: Shamir. */
+  mode?: FileMode;
+  /** A multi-level file's manifest tree (issue #21); absent: flat. */
+  tree?: TreeManifest;
   placements: Array<{ relayId: string; name: string; url: string; x: number }>;
-  /** base64 */
+  /**
+   * base64: the file's key, its MAC key, or in compact mode its AES-256 key. A compact upload continues
+   * only on the same unchanged file (the resume key below), so a chunk re-encrypted under this key after a
+   * kill has the same plaintext as before (compact-mode.md, "Nonces").
+   */
   macKey: string;
   createdAt: number;
   name: string;
@@ -47,12 +57,17 @@ export interface ResumePoint {
 const dir = (env?: NodeJS.ProcessEnv) => join(configDir(env), 'uploads');
 
 /** The resume key of a local file protected with these options; undefined when the file cannot be found again. */
-export async function uploadKey(path: string, opts: { origin: string; name: string; k?: number; relays?: string[]; type?: string }): Promise<string | undefined> {
+export async function uploadKey(path: string, opts: { origin: string; name: string; k?: number; relays?: string[]; type?: string; mode?: FileMode; layout?: string }): Promise<string | undefined> {
   try {
     const real = await realpath(path);
     const st = await stat(real);
     const what = JSON.stringify([opts.origin, real, st.size, st.mtimeMs, st.ino, opts.name, opts.k ?? null, opts.relays ?? null, opts.type ?? null]);
-    return createHash('sha256').update(what).digest('hex').slice(0, 32);
+    // Appended only when given, so uploads interrupted before these options existed keep their key.
+    const more = opts.mode === 'compact' || opts.layout !== undefined ? JSON.stringify([opts.mode ?? 'shamir', opts.layout ?? null]) : '';
+    return createHash('sha256')
+      .update(what + more)
+      .digest('hex')
+      .slice(0, 32);
   } catch {
     return undefined;
   }
