@@ -318,7 +318,8 @@ describe('retrieveZip past 4 GiB (ZIP64)', () => {
         `zip64: ${(check.pos / GiB).toFixed(3)} GiB through retrieveZip in ${seconds.toFixed(1)} s (${(check.pos / 2 ** 20 / seconds).toFixed(0)} MiB/s), peak RSS growth ${(peak / 2 ** 20).toFixed(0)} MiB\n`
       );
     },
-    // About 25 s on the loaded 2-core machine; the bound leaves room for load.
-    180_000
+    // About 17 s of CPU (4 GiB through client-zip's CRC-32, zlib's twice, and the copies); 67-100 s of wall
+    // time on the shared 2-core machine at load 12-30. The bound leaves room for load.
+    300_000
   );
 });
