@@ -1,0 +1,2 @@
+CREATE INDEX "files_folder_size_idx" ON "files" USING btree ("owner_id",coalesce("folder_id", ''),"size","id") WHERE status <> 'deleted' and trashed_at is null and replaces_id is null;--> statement-breakpoint
+CREATE INDEX "files_folder_date_idx" ON "files" USING btree ("owner_id",coalesce("folder_id", ''),coalesce("committed_at", "created_at"),"id") WHERE status <> 'deleted' and trashed_at is null and replaces_id is null;
