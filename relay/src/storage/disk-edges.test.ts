@@ -3,7 +3,8 @@
  * disk.ts for Stryker's mutants (issue #24): what a start does to leftovers and counts, which names in a
  * chunk folder are chunks, folders removed with their last chunk, and the free-space figure.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -83,6 +84,33 @@ describe('DiskStore names', () => {
     // The largest index a name may carry (10 digits) is a chunk.
     expect(await put(store, fid, 4_294_967_295, shareChunk(fid, 4_294_967_295, 10))).toEqual({ created: true });
     expect((await store.list(fid)).map((c) => c.index)).toEqual([1, 4_294_967_295]);
+  });
+});
+
+describe('DiskStore read errors', () => {
+  it('reports a chunk folder it cannot read as an error, never as a file with no chunks', async () => {
+    const store = await fresh();
+    const fid = newFileId();
+    mkdirSync(join(store.root, 'chunks', fid.slice(0, 2)), { recursive: true });
+    // A folder that loops back on itself: reading it fails with ELOOP (root reads past permissions).
+    symlinkSync(folder(store, fid), folder(store, fid));
+    await expect(store.list(fid)).rejects.toMatchObject({ code: 'ELOOP' });
+    await expect(store.head(fid, 1)).rejects.toMatchObject({ code: 'ELOOP' });
+  });
+
+  it('closes the chunk file opened by get once its stream is read to the end', async () => {
+    const store = await fresh();
+    const fid = newFileId();
+    const bytes = shareChunk(fid, 1, 64 << 10);
+    await put(store, fid, 1, bytes);
+    const got = (await store.get(fid, 1))!;
+    const stream = got.open();
+    let n = 0;
+    for await (const part of stream) n += (part as Buffer).length;
+    if (!stream.closed) await once(stream, 'close');
+    expect(n).toBe(bytes.length);
+    // A file handle that is closed has fd -1: an open one would leak a descriptor per download.
+    expect(got.file!.fd).toBe(-1);
   });
 });
 
