@@ -16,6 +16,7 @@ import { startRelayProcess, type RelayProcess } from './testing/process.js';
 import { newFileId, shareChunk } from './testing/chunks.js';
 import { S3Store } from './storage/s3.js';
 import { ingest } from './storage/ingest.js';
+import { startS3 } from './testing/s3.js';
 
 const RELAY_ID = '00000000-0000-4000-8000-0000000000ee';
 const BUCKET = 'kofn-test';
@@ -219,6 +220,49 @@ describe('S3 failures mid-PUT', () => {
       store.destroy();
       for (const socket of held) socket.destroy();
       silent.close();
+    }
+  });
+});
+
+describe('two relay processes sharing one bucket (issue #24)', () => {
+  it('race one chunk with different bytes: exactly one answers 201, the other 409, and both serve the winner', { timeout: 90_000 }, async () => {
+    // AWS S3's conditional writes in front of s3rver (testing/s3.ts): s3rver alone ignores If-None-Match.
+    const shared = await startS3({ conditionalWrites: 'aws' });
+    const env = (tmp: string) => ({
+      KOFN_RELAY_STORAGE: 'S3',
+      KOFN_RELAY_S3_BUCKET: shared.bucket,
+      AWS_REGION: shared.region,
+      KOFN_RELAY_S3_ENDPOINT: shared.endpoint,
+      KOFN_RELAY_S3_PATH_STYLE: 'true',
+      AWS_ACCESS_KEY_ID: shared.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: shared.credentials.secretAccessKey,
+      TMPDIR: tmp,
+      KOFN_RELAY_STATE: tmp
+    });
+    try {
+      const [a, b] = await Promise.all([
+        startRelayProcess(RELAY_ID, env(mkdtempSync(join(tmpdir(), 'kofn-s3race-a-')))),
+        startRelayProcess(RELAY_ID, env(mkdtempSync(join(tmpdir(), 'kofn-s3race-b-'))))
+      ]);
+      relays.push(a, b);
+      const fid = newFileId();
+      const [bodyA, bodyB] = [shareChunk(fid, 1, 4096, 0xaa), shareChunk(fid, 1, 4096, 0xbb)];
+      // Both relays have looked (HEAD: nothing there) before either PUT reaches S3.
+      const met = shared.holdPuts(2);
+      const [resA, resB] = await Promise.all([put(a, fid, bodyA), put(b, fid, bodyB)]);
+      await met;
+      expect([resA.status, resB.status].sort()).toEqual([201, 409]);
+      const loser = resA.status === 409 ? resA : resB;
+      expect(((await loser.json()) as { error: { code: string } }).error.code).toBe('CONFLICT');
+      const winnerBody = resA.status === 201 ? bodyA : bodyB;
+      for (const r of [a, b]) {
+        const got = await read(r, fid);
+        expect(got.status).toBe(200);
+        expect(sha(got.bytes)).toBe(sha(winnerBody));
+        expect(await listed(r, fid)).toEqual([{ index: 1, size: winnerBody.length, digest: sha(winnerBody) }]);
+      }
+    } finally {
+      await shared.stop();
     }
   });
 });

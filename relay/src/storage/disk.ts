@@ -59,7 +59,9 @@ export class DiskStore implements ChunkStore {
     try {
       names = await readdir(this.#dir(fileId));
     } catch (err) {
-      if (notFound(err)) return [];
+      // A file where a file's folder would be (start and scrub walk every name in a shard) holds no
+      // chunks: it used to stop the relay from starting (ENOTDIR).
+      if (notFound(err) || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
       throw err;
     }
     const out = [];

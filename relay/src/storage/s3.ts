@@ -50,6 +50,18 @@ function whole(contentLength: number, metadata: Record<string, string> | undefin
   return metadata.size === undefined || Number(metadata.size) === contentLength;
 }
 
+function status(err: unknown): number | undefined {
+  return (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
+}
+
+/**
+ * A conditional PUT refused because the key is taken (412 PreconditionFailed) or another conditional write
+ * to it is in flight (409 ConditionalRequestConflict): another writer got there first.
+ */
+function lostRace(err: unknown): boolean {
+  return status(err) === 412 || status(err) === 409;
+}
+
 function missing(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e.name === 'NotFound' || e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404;
@@ -62,8 +74,8 @@ function missing(err: unknown): boolean {
  */
 function backendError(err: unknown): unknown {
   if (hasErrorCode(err)) return err;
-  const status = (err as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
-  if (status !== undefined && status < 500) return err;
+  const code = status(err);
+  if (code !== undefined && code < 500) return err;
   return new KofnError('UNAVAILABLE', 'The storage server\u2019s backend is unreachable.');
 }
 
@@ -83,6 +95,8 @@ export class S3Store implements ChunkStore {
   readonly #bucket: string;
   readonly #capacity: number | null;
   readonly #lock = new KeyedLock();
+  /** Whether PUTs carry `If-None-Match: *`: until the store refuses it (see `#put`). */
+  #conditional = true;
   /** Bytes stored: listed once at start, then kept by commit and delete (heartbeats ask every few seconds). */
   #used = 0;
 
@@ -116,11 +130,11 @@ export class S3Store implements ChunkStore {
     return `chunks/${fileId}/${index}`;
   }
 
-  async #head(fileId: string, index: number): Promise<ChunkInfo | undefined> {
+  /** The chunk at `index`: whole, torn (an object that is not a whole chunk, see `whole`) or absent. */
+  async #probe(fileId: string, index: number): Promise<ChunkInfo | 'torn' | undefined> {
     try {
       const h = await this.#s3.send(new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(fileId, index) }));
-      // A torn object was never acknowledged to anyone: it is absent, and a retried PUT replaces it.
-      if (!whole(h.ContentLength ?? 0, h.Metadata)) return undefined;
+      if (!whole(h.ContentLength ?? 0, h.Metadata)) return 'torn';
       return { index, size: h.ContentLength ?? 0, digest: h.Metadata?.sha256 ?? '' };
     } catch (err) {
       if (missing(err)) return undefined;
@@ -128,28 +142,71 @@ export class S3Store implements ChunkStore {
     }
   }
 
+  async #head(fileId: string, index: number): Promise<ChunkInfo | undefined> {
+    const found = await this.#probe(fileId, index);
+    // A torn object was never acknowledged to anyone: it is absent, and a retried PUT replaces it.
+    return found === 'torn' ? undefined : found;
+  }
+
+  /**
+   * PUTs the spooled bytes only if no object exists at the key (`If-None-Match: *`, a conditional write):
+   * the lock below serialises this relay's own writers, but two relay processes sharing one bucket each
+   * HEAD, find nothing and PUT, and without the condition the second PUT silently replaced a chunk the
+   * first had already acknowledged (issue #24). Stores that refuse the header (501) are written to
+   * without it from then on; stores that ignore it (s3rver, some S3-compatible stores) keep the old
+   * last-writer-wins race between relays (see the README).
+   */
+  async #put(fileId: string, index: number, spooled: Spooled): Promise<void> {
+    const send = (conditional: boolean) =>
+      this.#s3.send(
+        new PutObjectCommand({
+          Bucket: this.#bucket,
+          Key: this.#key(fileId, index),
+          Body: createReadStream(spooled.path),
+          ContentLength: spooled.size,
+          ContentType: 'application/octet-stream',
+          Metadata: { sha256: spooled.digest, size: String(spooled.size) },
+          ...(conditional ? { IfNoneMatch: '*' } : {})
+        })
+      );
+    if (!this.#conditional) {
+      await send(false);
+      return;
+    }
+    try {
+      await send(true);
+    } catch (err) {
+      if (status(err) !== 501) throw err;
+      this.#conditional = false;
+      await send(false);
+    }
+  }
+
   commit(fileId: string, index: number, spooled: Spooled): Promise<{ created: boolean }> {
     return this.#lock.run(`${fileId}/${index}`, async () => {
       try {
-        const existing = await this.#head(fileId, index);
-        if (existing) {
-          if (existing.digest !== spooled.digest) throw new KofnError('CONFLICT', 'A different share chunk is already stored at this index.');
-          return { created: false };
+        // Another relay on this bucket may write the same chunk between our HEAD and PUT: its object
+        // then fails our conditional PUT, and we look again. Three looks bound a store that keeps
+        // answering a conflict (AWS's 409 for conditional writes in flight on one key).
+        for (let attempt = 1; ; attempt++) {
+          const existing = await this.#probe(fileId, index);
+          if (existing !== undefined && existing !== 'torn') {
+            if (existing.digest !== spooled.digest) throw new KofnError('CONFLICT', 'A different share chunk is already stored at this index.');
+            return { created: false };
+          }
+          // A torn object would fail the conditional PUT for good: it was never acknowledged, so it goes.
+          if (existing === 'torn') await guarded(this.#s3.send(new DeleteObjectCommand({ Bucket: this.#bucket, Key: this.#key(fileId, index) })));
+          try {
+            await this.#put(fileId, index, spooled);
+          } catch (err) {
+            if (!lostRace(err)) throw backendError(err);
+            if (attempt < 3) continue;
+            // Still taken by a write that never completes into a whole chunk: the client may retry later.
+            throw new KofnError('UNAVAILABLE', 'Another write to this share chunk is in progress.');
+          }
+          this.#used += spooled.size;
+          return { created: true };
         }
-        await guarded(
-          this.#s3.send(
-            new PutObjectCommand({
-              Bucket: this.#bucket,
-              Key: this.#key(fileId, index),
-              Body: createReadStream(spooled.path),
-              ContentLength: spooled.size,
-              ContentType: 'application/octet-stream',
-              Metadata: { sha256: spooled.digest, size: String(spooled.size) }
-            })
-          )
-        );
-        this.#used += spooled.size;
-        return { created: true };
       } finally {
         await unlink(spooled.path).catch(() => undefined);
       }

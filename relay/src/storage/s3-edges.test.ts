@@ -1,0 +1,163 @@
+/**
+ * S3Store details the shared suites leave open, on a real s3rver (issue #24, Stryker on s3.ts): counts
+ * kept across starts, objects written before the size was recorded, torn objects on read and delete, the
+ * capacity figure, and which failures are outages (UNAVAILABLE) and which are misconfiguration.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { S3Store, type S3StoreOptions } from './s3.js';
+import { ingest } from './ingest.js';
+import { startS3, type LocalS3 } from '../testing/s3.js';
+import { newFileId, shareChunk } from '../testing/chunks.js';
+
+let s3: LocalS3;
+let client: S3Client;
+const stores: S3Store[] = [];
+beforeAll(async () => {
+  s3 = await startS3();
+  client = new S3Client({ region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
+});
+afterAll(async () => {
+  for (const s of stores) s.destroy();
+  client.destroy();
+  await s3.stop();
+});
+
+function open(extra: Partial<S3StoreOptions> = {}): S3Store {
+  const store = new S3Store({
+    bucket: s3.bucket,
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    credentials: s3.credentials,
+    spoolDir: mkdtempSync(join(tmpdir(), 'kofn-s3edges-spool-')),
+    ...extra
+  });
+  stores.push(store);
+  return store;
+}
+
+async function put(store: S3Store, fid: string, index: number, bytes: Uint8Array) {
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+  return store.commit(fid, index, await ingest(stream, { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId: fid, index }));
+}
+
+/** Writes an object directly, as another writer (an older relay, a torn PUT) left it. */
+async function raw(key: string, body: Buffer, metadata?: Record<string, string>): Promise<void> {
+  await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: body, ...(metadata ? { Metadata: metadata } : {}) }));
+}
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+describe('S3Store over a real s3rver', () => {
+  it('counts stored bytes once however often it starts, and deleting a file finds all its objects', async () => {
+    const fid = newFileId();
+    const body = Buffer.alloc(3, 1);
+    const meta = { sha256: sha(body), size: '3' };
+    await Promise.all(Array.from({ length: 12 }, (_, i) => raw(`chunks/${fid}/${i}`, body, meta)));
+    const store = open();
+    await store.init();
+    const first = (await store.usage()).usedBytes;
+    expect(first).toBeGreaterThanOrEqual(36);
+    await store.init();
+    expect((await store.usage()).usedBytes).toBe(first);
+    expect(await store.deleteFile(fid)).toBe(12);
+    expect((await store.usage()).usedBytes).toBe(first - 36);
+  });
+
+  it('removes spool files left at start', async () => {
+    const store = open();
+    writeFileSync(join(store.spoolDir, 'left.part'), 'x');
+    await store.init();
+    expect(readdirSync(store.spoolDir)).toEqual([]);
+  });
+
+  it('takes an object written before sizes were recorded (digest only) as a whole chunk', async () => {
+    const store = open();
+    await store.init();
+    const fid = newFileId();
+    const bytes = Buffer.from(shareChunk(fid, 1, 50, 3));
+    await raw(`chunks/${fid}/1`, bytes, { sha256: sha(bytes) });
+    expect(await store.head(fid, 1)).toEqual({ index: 1, size: bytes.length, digest: sha(bytes) });
+    expect((await store.list(fid)).map((c) => c.index)).toEqual([1]);
+    const got = await store.get(fid, 1);
+    expect(got).toMatchObject({ index: 1, size: bytes.length, digest: sha(bytes) });
+    const parts: Buffer[] = [];
+    for await (const p of got!.open()) parts.push(p as Buffer);
+    expect(Buffer.concat(parts)).toEqual(bytes);
+  });
+
+  it('hides an object whose recorded size is not its size, or that has no digest (torn), from every read', async () => {
+    const store = open();
+    await store.init();
+    const fid = newFileId();
+    const bytes = Buffer.from(shareChunk(fid, 1, 50, 4));
+    await raw(`chunks/${fid}/1`, bytes.subarray(0, 30), { sha256: sha(bytes), size: String(bytes.length) });
+    await raw(`chunks/${fid}/2`, bytes.subarray(0, 30));
+    for (const i of [1, 2]) {
+      expect(await store.head(fid, i)).toBeUndefined();
+      expect(await store.get(fid, i)).toBeUndefined();
+    }
+    expect(await store.list(fid)).toEqual([]);
+    const scrubbed = await store.scrub();
+    expect(scrubbed.corrupt).not.toContainEqual({ fileId: fid, index: 1 });
+    // Deleting one chunk leaves a torn object alone (nothing was stored); deleting the file removes it.
+    expect(await store.delete(fid, 1)).toBe(false);
+    expect(existsSync(s3.objectPath(`chunks/${fid}/1`))).toBe(true);
+    expect(await store.deleteFile(fid)).toBe(0);
+    expect(existsSync(s3.objectPath(`chunks/${fid}/1`))).toBe(false);
+    expect(existsSync(s3.objectPath(`chunks/${fid}/2`))).toBe(false);
+  });
+
+  it('reports free space as capacity minus used, never below 0, and none without a capacity', async () => {
+    const probe = open();
+    await probe.init();
+    const used = (await probe.usage()).usedBytes;
+    expect((await probe.usage()).freeBytes).toBeNull();
+    const roomy = open({ capacityBytes: used + 1000 });
+    await roomy.init();
+    expect(await roomy.usage()).toEqual({ usedBytes: used, freeBytes: 1000 });
+    const full = open({ capacityBytes: Math.max(0, used - 1) });
+    await full.init();
+    const fid = newFileId();
+    await put(full, fid, 1, shareChunk(fid, 1, 10));
+    expect(await full.usage()).toEqual({ usedBytes: used + 50, freeBytes: 0 });
+  });
+
+  it('answers a misconfigured bucket (a 4xx from S3) with S3\u2019s own error, not as an outage', async () => {
+    const store = open({ bucket: 'no-such-bucket' });
+    const err = await store.init().then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; name?: string; $metadata?: { httpStatusCode?: number } }
+    );
+    expect(err?.code).toBeUndefined();
+    expect(err?.$metadata?.httpStatusCode).toBe(404);
+    expect(err?.name).toBe('NoSuchBucket');
+  });
+});
+
+describe('S3Store with S3 unreachable', () => {
+  it('answers every operation with UNAVAILABLE, and removes the spool file of a refused commit', { timeout: 120_000 }, async () => {
+    // A loopback port nobody listens on: connections are refused at once.
+    const closed = createServer();
+    await new Promise<void>((res) => closed.listen(0, '127.0.0.1', res));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((res) => closed.close(() => res()));
+    const store = open({ endpoint: `http://127.0.0.1:${port}`, timeoutMs: 1000 });
+    const fid = newFileId();
+    const unavailable = { code: 'UNAVAILABLE', message: 'The storage server\u2019s backend is unreachable.' };
+    await expect(store.init()).rejects.toMatchObject(unavailable);
+    await expect(store.head(fid, 1)).rejects.toMatchObject(unavailable);
+    await expect(store.get(fid, 1)).rejects.toMatchObject(unavailable);
+    await expect(store.list(fid)).rejects.toMatchObject(unavailable);
+    await expect(store.delete(fid, 1)).rejects.toMatchObject(unavailable);
+    const spooled = await ingest(new Blob([shareChunk(fid, 1, 10)]).stream(), { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId: fid, index: 1 });
+    await expect(store.commit(fid, 1, spooled)).rejects.toMatchObject(unavailable);
+    expect(existsSync(spooled.path)).toBe(false);
+  });
+});
