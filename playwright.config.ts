@@ -22,6 +22,7 @@ export const secondLaneSpecs = [
   'faults.spec.ts',
   'file-health.spec.ts',
   'federation.spec.ts',
+  'federation-files.spec.ts',
   'files-10k.spec.ts',
   'hostile-relay.spec.ts',
   'late-failure.spec.ts',

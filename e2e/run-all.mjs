@@ -112,7 +112,7 @@ async function vitest(pkg, env = process.env, note = '') {
   const failed = r.numFailedTests + (code !== 0 && r.numFailedTests === 0 ? 1 : 0);
   for (const file of r.testResults ?? []) {
     for (const t of file.assertionResults ?? []) {
-      if (t.status === 'failed') failures.push(`${name}: ${relative(root, file.name)} > ${t.fullName}`);
+      if (t.status === 'failed') failures.push(`${name}: ${relative(root, file.name)} > ${t.fullName}${excerpt(t.failureMessages ?? [])}`);
     }
   }
   totals.passed += r.numPassedTests;
@@ -141,11 +141,32 @@ async function playwright() {
   lines.push(`${name}: ${passed} passed, ${failed} failed, ${r.stats.skipped} skipped`);
 }
 
+/**
+ * The first lines of a failure's messages (and, for Playwright, what the test printed), without colour codes:
+ * a CI log that keeps only its tail then says why a test failed, not only which (a flaky e2e failure left
+ * nothing else to go on).
+ */
+function excerpt(messages) {
+  const text = messages
+    .join('\n')
+    // eslint-disable-next-line no-control-regex -- ANSI colour codes are control sequences by definition
+    .replace(/\u001b\[[0-9;]*m/g, '')
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l.trim() !== '')
+    .slice(0, 14);
+  return text.length === 0 ? '' : `\n    ${text.map((l) => l.slice(0, 200)).join('\n    ')}`;
+}
+
 function collectPlaywrightFailures(suites, name) {
   for (const suite of suites) {
     for (const spec of suite.specs ?? []) {
       for (const t of spec.tests ?? []) {
-        if (t.status === 'unexpected') failures.push(`${name}: ${spec.file}:${spec.line} > ${spec.title}`);
+        if (t.status !== 'unexpected') continue;
+        const last = t.results?.at(-1);
+        const said = (last?.stdout ?? []).map((o) => o.text ?? '').filter(Boolean);
+        const errors = (last?.errors ?? []).map((e) => e.message ?? '');
+        failures.push(`${name}: ${spec.file}:${spec.line} > ${spec.title}${excerpt([...errors, ...said])}`);
       }
     }
     collectPlaywrightFailures(suite.suites ?? [], name);
@@ -160,10 +181,12 @@ const built = buildCode === 0;
 totals[built ? 'passed' : 'failed'] += 1;
 lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}`);
 
-// Two lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
-// which spends much of its time waiting on its stacks, slowed links and timeouts, followed by the Docker image
-// and compose checks; and beside them the type checks, lint and the other unit suites. The relay's suite, whose socket-timing tests are
-// sensitive to a busy machine, runs first, alone.
+// Three lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
+// which spends much of its time waiting on its stacks, slowed links and timeouts; the type checks, lint, format,
+// the shared suite and then the Docker image and compose checks; and the coordinator's suite (13 minutes on its
+// own, one file at a time, much of it waiting on real relays, PostgreSQL and timeouts). With two lanes the
+// coordinator's suite sat behind the checks and the Docker checks behind Playwright, each lane about 21 minutes of
+// a 24-minute run. The relay's suite, whose socket-timing tests are sensitive to a busy machine, runs first, alone.
 await vitest('relay');
 
 async function e2eLane() {
@@ -172,9 +195,6 @@ async function e2eLane() {
     totals.failed += 1;
     lines.push('playwright e2e: not run, the build failed');
   }
-  // The Docker checks run after the Playwright suite, in its lane: the checks lane (type checks, lint and the
-  // coordinator's 13-minute suite) is the longer one, and these two add about 4 minutes (measured in a full run).
-  if (built) await dockerChecks();
 }
 
 async function dockerChecks() {
@@ -195,16 +215,19 @@ async function checksLane() {
   await check('lint (eslint, 0 warnings)', 'npm', ['run', 'lint']);
   await check('format (prettier --check)', 'npm', ['run', 'format:check']);
   await vitest('shared');
-  {
-    const pg = await findPostgres(process.env);
-    const env = { ...process.env };
-    if (pg.url) env.DATABASE_URL = pg.url;
-    const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
-    await vitest('web', env, note);
-  }
+  // On the build for tests made above (the compose check packages it, never rebuilds it).
+  if (built) await dockerChecks();
 }
 
-await Promise.all([e2eLane(), checksLane()]);
+async function coordinatorLane() {
+  const pg = await findPostgres(process.env);
+  const env = { ...process.env };
+  if (pg.url) env.DATABASE_URL = pg.url;
+  const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
+  await vitest('web', env, note);
+}
+
+await Promise.all([e2eLane(), checksLane(), coordinatorLane()]);
 
 if (failures.length > 0) process.stdout.write(`\n=== failed tests ===\n${failures.join('\n')}\n`);
 process.stdout.write(`\n=== summary ===\n${lines.join('\n')}\n`);

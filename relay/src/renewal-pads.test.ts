@@ -7,33 +7,8 @@
  * share) and finds each padded tag different from its unpadded one, while the XORs over relays agree.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HEADER_BYTES, checkNonce, mulConstant, parityWeights, randomBytes } from '@kofn/shared';
-import { gmac } from './renewal.js';
-import { checkTags, client, deal, mint, protectOnto, readShare, startCluster, type Cluster, type StoredFile } from './testing/renewal.js';
-
-/** What relay j's tags were without pads: XOR over chunks of GMAC_K(nonce(eq, i), w_eq * (new - old)). */
-async function unpaddedTags(cluster: Cluster, file: StoredFile, j: number, key: Uint8Array, next: number): Promise<Buffer[]> {
-  const weights = parityWeights(file.xs, file.k)[j]!;
-  const tags = weights.map(() => Buffer.alloc(16));
-  const r = cluster.relays[j]!;
-  for (let i = 0; i < file.chunks; i++) {
-    const old = await readShare(cluster, r, file.fileId, i, next - 1);
-    const now = await readShare(cluster, r, file.fileId, i, next);
-    const update = new Uint8Array(old.length - HEADER_BYTES);
-    for (let b = 0; b < update.length; b++) update[b] = old[HEADER_BYTES + b]! ^ now[HEADER_BYTES + b]!;
-    weights.forEach((w, eq) => {
-      const t = gmac(key, checkNonce(eq, i), mulConstant(update, w));
-      for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
-    });
-  }
-  return tags;
-}
-
-const xorAll = (rows: Uint8Array[][], eq: number): Buffer => {
-  const acc = Buffer.alloc(16);
-  for (const row of rows) for (let b = 0; b < 16; b++) acc[b]! ^= row[eq]![b]!;
-  return acc;
-};
+import { randomBytes } from '@kofn/shared';
+import { checkTags, client, deal, mint, protectOnto, startCluster, unpaddedTags, xorAll, type Cluster } from './testing/renewal.js';
 
 describe.each([
   [2, 3],

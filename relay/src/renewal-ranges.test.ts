@@ -2,14 +2,14 @@
  * Renewal steps in ranges of chunks (#16, long silent steps: shared/src/step-ranges.ts): deal, prepare and
  * check each take `from`..`to`, so the coordinator never holds one request open over a whole large file.
  * Over real relays on loopback ((2,3), 64 KiB chunks): a renewal dealt, staged and checked range by range
- * passes its check and rebuilds byte-identical at the new epoch; a ranged check answers the very tags a
- * whole one does, and only with its last range; a check that skips a range or starts mid-file without its
+ * passes its check and rebuilds byte-identical at the new epoch; a ranged check answers, with its last range
+ * only, tags whose XOR over relays is the whole-file one, and uses the check pads once; a check that skips a range or starts mid-file without its
  * start is refused; bad ranges are 400s.
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { failedEquations, parityWeights } from '@kofn/shared';
-import { client, mint, protectOnto, readShare, rebuild, receiversFor, startCluster, type Cluster, type StoredFile } from './testing/renewal.js';
+import { client, mint, protectOnto, readShare, rebuild, receiversFor, startCluster, unpaddedTags, xorAll, type Cluster, type StoredFile } from './testing/renewal.js';
 import { receiversHash } from './renewal.js';
 
 describe('renewal steps in ranges of chunks (disk relays, (2,3))', () => {
@@ -44,17 +44,12 @@ describe('renewal steps in ranges of chunks (disk relays, (2,3))', () => {
     });
     return [res.status, (await res.json()) as { error?: { code: string }; chunks?: Array<{ index: number }>; tags?: string[]; next?: number }] as const;
   };
-  const checkAll = async (key: Uint8Array, split: boolean) => {
+  /** Every relay's check, range by range. */
+  const checkAll = async (key: Uint8Array) => {
     const weights = parityWeights(file.xs, file.k);
     const out: string[][] = [];
     for (const j of cluster.relays.keys()) {
       const body = { key: Buffer.from(key).toString('base64url') };
-      if (!split) {
-        const [status, a] = await step(j, 'check', body, { w: weights[j] });
-        expect(status).toBe(200);
-        out.push(a.tags!);
-        continue;
-      }
       for (const [from, to] of ranges()) {
         const [status, a] = await step(j, 'check', { ...body, from, to }, { w: weights[j] });
         expect(status).toBe(200);
@@ -84,10 +79,15 @@ describe('renewal steps in ranges of chunks (disk relays, (2,3))', () => {
       }
     }
     const key = new Uint8Array(randomBytes(16));
-    const split = await checkAll(key, true);
-    // The same masked tags as one whole-file check with the same key: ranges change the requests, not the check.
-    expect(split).toEqual(await checkAll(key, false));
+    const split = await checkAll(key);
     const tags = split.map((t) => t.map((s) => new Uint8Array(Buffer.from(s, 'base64url'))));
+    // What the check reads (the XOR over relays, where the pads cancel) is what whole-file tags give with the
+    // same key: ranges change the requests, not the check.
+    const whole = await Promise.all(cluster.relays.map((_, j) => unpaddedTags(cluster, file, j, key, next)));
+    for (let eq = 0; eq < file.xs.length - file.k + 1; eq++) expect(xorAll(tags, eq).equals(xorAll(whole, eq))).toBe(true);
+    // The pads are used once: a second check (whole or ranged, whatever its key) finds none.
+    const again = await step(0, 'check', { key: Buffer.from(key).toString('base64url') }, { w: parityWeights(file.xs, file.k)[0] });
+    expect([again[0], again[1].error?.code]).toEqual([409, 'RENEWAL_INCOMPLETE']);
     expect(
       await failedEquations(
         tags,

@@ -11,7 +11,7 @@
  * Storage: epochs >= 1 and contributions live in the same ChunkStore under derived ids (renewal.md,
  * "Storage layout"), so disk and S3 need nothing new and every write is the store's atomic commit.
  */
-import { createCipheriv, createHash, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -26,16 +26,19 @@ import {
   RelayClient,
   ShamirEngine,
   checkNonce,
+  mulConstant,
+  hasErrorCode,
   isFileId,
   parseChunkIndex,
   parseHeader,
+  parseHeaderPrefix,
   writeHeader,
   type ShareHeader,
   type TokenOp,
   randomBytes,
   randomUuid
 } from '@kofn/shared';
-import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
+import { contributionStorageId, epochStorageId, padsStorageId } from '@kofn/shared/recover';
 import type { Capability } from './capability.js';
 import { ingest } from './storage/ingest.js';
 import { addLagrangeTerm, checkVector, freshDealing, stageFreshChunk } from './renewal-fresh.js';
@@ -63,54 +66,55 @@ const MAX_URL = 2048;
 export const CHECK_PAD_HEADER = 'x-kofn-check-pad';
 /** At most 254 equations (n = 255, k = 2) of 16 bytes: 4,064 bytes, 5,419 in base64url. */
 const CHECK_PAD = /^[A-Za-z0-9_-]{22,5419}$/;
-/** Check pads are kept in memory this long (a renewal's deal-to-check takes minutes; tokens live 15). */
-const CHECK_PAD_TTL_MS = 2 * 60 * 60_000;
-/** (file, epoch, dealer) entries held at once on one relay: at most 4 KiB each (n = 255), so at most 20 MB. */
-const MAX_CHECK_PAD_ENTRIES = 5_000;
 
 /**
  * The check pads this relay received (renewal.md, "Check pads"): per (file, epoch, dealer), 16 bytes per
- * parity equation, which the relay XORs into its tags. In memory only: lost on a restart, when the check
- * answers RENEWAL_INCOMPLETE and the coordinator's job renews again from the start (dropping the half-made
- * epoch first).
+ * parity equation, which the relay XORs into its tags. Kept in the chunk store (padsStorageId, one object
+ * with the chunk-0 contribution's header naming its length), committed before the contribution is
+ * acknowledged: a relay killed mid-deal or mid-prepare and restarted still holds every pad it acknowledged,
+ * so the coordinator resumes the renewal instead of starting over. The store's exactly-once commit refuses a
+ * second, different set from the same dealer, as for contributions. A check that answers consumes them: pads
+ * used under one check key are never used under another (the two answers' XOR would unmask the tags).
  */
 class CheckPads {
-  readonly #received = new Map<string, { pad: Buffer; expires: number }>();
+  constructor(readonly store: ChunkStore) {}
 
-  /** A dealer's pads for this relay; a different second set is refused (a dealer cannot change its pads). */
-  receive(fileId: string, epoch: number, dealer: number, pad: Buffer): void {
-    const key = `${fileId}:${epoch}:${dealer}`;
-    const had = this.#received.get(key);
-    if (had) {
-      if (had.pad.length !== pad.length || !timingSafeEqual(had.pad, pad)) throw new KofnError('CONFLICT', 'This dealer already sent other check pads.');
-      return;
-    }
-    const now = Date.now();
-    for (const [k, v] of this.#received) if (v.expires < now) this.#received.delete(k);
-    if (this.#received.size >= MAX_CHECK_PAD_ENTRIES) throw new KofnError('UNAVAILABLE', 'Too many renewals in progress on this storage server.');
-    this.#received.set(key, { pad, expires: now + CHECK_PAD_TTL_MS });
+  /** A dealer's pads for this relay, stored under `head` (the contribution's header) with its length. */
+  async receive(fileId: string, epoch: number, dealer: number, head: Buffer, pad: Buffer): Promise<void> {
+    const stored = Buffer.concat([head, pad]);
+    stored.writeUInt32BE(pad.length, 32);
+    await commitBytes(this.store, padsStorageId(fileId, epoch, dealer), 0, stored).catch((err: unknown) => {
+      if (hasErrorCode(err, 'CONFLICT')) throw new KofnError('CONFLICT', 'This dealer already sent other check pads.', { cause: err });
+      throw err;
+    });
   }
 
   /** XOR of every dealer's pads, 16 bytes per equation; undefined when one is missing or of another shape. */
-  sum(fileId: string, epoch: number, dealers: readonly number[], eqs: number): Buffer | undefined {
+  async sum(fileId: string, epoch: number, dealers: readonly number[], eqs: number): Promise<Buffer | undefined> {
     const acc = Buffer.alloc(16 * eqs);
     for (const d of dealers) {
-      const r = this.#received.get(`${fileId}:${epoch}:${d}`);
-      if (r?.pad.length !== acc.length) return undefined;
-      for (let b = 0; b < acc.length; b++) acc[b]! ^= r.pad[b]!;
+      const r = await readChunk(this.store, padsStorageId(fileId, epoch, d), 0).catch(() => undefined);
+      const pad = r?.bytes.subarray(HEADER_BYTES);
+      if (pad?.length !== acc.length) return undefined;
+      for (let b = 0; b < acc.length; b++) acc[b]! ^= pad[b]!;
     }
     return acc;
   }
 
-  forget(fileId: string, epoch: number, dealers: readonly number[]): void {
-    for (const d of dealers) this.#received.delete(`${fileId}:${epoch}:${d}`);
+  async forget(fileId: string, epoch: number, dealers: readonly number[]): Promise<void> {
+    for (const d of dealers) await this.store.deleteFile(padsStorageId(fileId, epoch, d));
   }
 }
+
+/** Open check ranges are kept in memory this long (a renewal's deal-to-check takes minutes; tokens live 15). */
+const CHECK_TTL_MS = 2 * 60 * 60_000;
+/** Checks in progress over ranges held at once on one relay (a few hundred bytes each). */
+const MAX_OPEN_CHECKS = 5_000;
 
 /**
  * Tags of a check in progress over ranges of chunks (route `check` with `from`/`to`), by (file, epoch, check
  * key, equations), with the chunk the next range must start at. In memory, bounded in number and time like
- * the check pads: a lost entry makes the check answer RENEWAL_INCOMPLETE and the renewal start again.
+ * nothing else: a lost entry (a restart mid-check) makes the check answer RENEWAL_INCOMPLETE and the renewal start again.
  */
 class PartialTags {
   readonly #open = new Map<string, { tags: Buffer[]; next: number; expires: number }>();
@@ -118,8 +122,8 @@ class PartialTags {
   keep(key: string, next: number, tags: Buffer[]): void {
     const now = Date.now();
     for (const [k, v] of this.#open) if (v.expires < now) this.#open.delete(k);
-    if (this.#open.size >= MAX_CHECK_PAD_ENTRIES && !this.#open.has(key)) throw new KofnError('UNAVAILABLE', 'Too many renewal checks in progress on this storage server.');
-    this.#open.set(key, { tags, next, expires: now + CHECK_PAD_TTL_MS });
+    if (this.#open.size >= MAX_OPEN_CHECKS && !this.#open.has(key)) throw new KofnError('UNAVAILABLE', 'Too many renewal checks in progress on this storage server.');
+    this.#open.set(key, { tags, next, expires: now + CHECK_TTL_MS });
   }
 
   /** The tags so far if the check stopped just before `from`; the entry is consumed either way. */
@@ -227,6 +231,38 @@ export async function readChunk(store: ChunkStore, id: string, index: number): P
   return { bytes, header: parseHeader(bytes) };
 }
 
+/**
+ * The share header of a stored chunk without reading its body (a dealer needs only k, x, flags and length),
+ * checked against the stored size.
+ */
+export async function readHeader(store: ChunkStore, id: string, index: number): Promise<ShareHeader | undefined> {
+  const stored = await store.get(id, index);
+  if (!stored) return undefined;
+  const head = Buffer.alloc(HEADER_BYTES);
+  let at = 0;
+  if (stored.file) {
+    try {
+      at = (await stored.file.read(head, 0, HEADER_BYTES, 0)).bytesRead;
+    } finally {
+      await stored.file.close();
+    }
+  } else {
+    const stream = stored.open();
+    try {
+      for await (const piece of stream as AsyncIterable<Buffer>) {
+        at += piece.copy(head, at, 0, Math.min(piece.length, HEADER_BYTES - at));
+        if (at === HEADER_BYTES) break;
+      }
+    } finally {
+      stream.destroy();
+    }
+  }
+  if (at !== HEADER_BYTES) throw new KofnError('INTERNAL', 'Stored chunk shorter than its header.');
+  const h = parseHeaderPrefix(head);
+  if (stored.size !== HEADER_BYTES + h.bodyLength) throw new KofnError('INTERNAL', 'Stored chunk length does not match its header.');
+  return h;
+}
+
 /** Writes `bytes` durably into a spool file (as ingest does for uploads) and commits it under `id`. */
 export async function commitBytes(store: ChunkStore, id: string, index: number, bytes: Uint8Array): Promise<ChunkInfo> {
   const path = join(store.spoolDir, `${randomUuid()}.part`);
@@ -332,14 +368,6 @@ export function receiversHash(receivers: ReadonlyArray<Pick<Receiver, 'x' | 'url
     .digest('base64url');
 }
 
-/** A share header with another x and epoch; flags, k, file id, index and body length stay. */
-function withHeader(h: ShareHeader, x: number, epoch: number, body: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(HEADER_BYTES + body.length);
-  writeHeader(out, { ...h, x, epoch });
-  out.set(body, HEADER_BYTES);
-  return out;
-}
-
 /** GMAC (AES-128-GCM, empty plaintext, `data` as additional data): GF(2)-affine in `data` for a fixed length. */
 export function gmac(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer {
   const c = createCipheriv('aes-128-gcm', key, iv);
@@ -352,7 +380,7 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
   const { store, authorize } = deps;
   const app = new Hono();
   const engine = new ShamirEngine();
-  const pads = new CheckPads();
+  const pads = new CheckPads(store);
   const partialTags = new PartialTags();
   const BASE = '/v1/files/:fileId/epochs/:epoch';
 
@@ -395,9 +423,10 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
         await fh.close();
       }
       if (head.readUInt32BE(28) !== epoch) throw new KofnError('BAD_SHARE_FORMAT', 'Contribution header names another epoch than the URL.');
+      // The pads are stored before the contribution, so an acknowledged chunk 0 always has its pads on disk.
+      if (pad) await pads.receive(fileId, epoch, dealer, head, pad);
       // Exactly once: the store refuses a second, different contribution at the same place (CONFLICT).
       const { created } = await store.commit(contributionId(fileId, epoch, dealer), index, spooled);
-      if (pad) pads.receive(fileId, epoch, dealer, pad);
       return c.json({ index, size: spooled.size, digest: spooled.digest, created }, created ? 201 : 200);
     } finally {
       await rm(spooled.path, { force: true });
@@ -421,30 +450,50 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     let dealt = 0;
     const chunks = await previous(fileId, epoch);
     const { from, to } = parseRange(body, lastIndex(chunks));
-    for (const info of chunks) {
-      if (info.index < from || info.index > to) continue;
-      const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
-      if (!own) continue; // deleted meanwhile: prepare will report the gap
-      const h = own.header;
-      // Compact mode: data fragments are not re-randomised (isCompactData); nothing to deal for them.
-      if (isCompactData(h)) continue;
-      if (h.k > receivers.length) throw new KofnError('BAD_REQUEST', `Threshold ${h.k} needs at least ${h.k} receivers.`);
-      // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
-      // shares of an all-zero secret, coefficients from random.ts.
-      const subShares = engine.split(new Uint8Array(h.bodyLength), h.k, xs);
-      // A fresh receiver (renewal.md, "Replacing a relay at a fresh x") gets lambda(fx) * y + d(fx) in one piece.
-      const fresh = freshDealing(cap, xs, h.x);
-      if (fresh) addLagrangeTerm(subShares[fresh.at]!, own.bytes.subarray(HEADER_BYTES), fresh.lambda);
-      const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
-      await Promise.all(
-        // The deal request's signal: a coordinator that dies mid-deal (its connection closes) stops this dealer, so
-        // no contribution of the dead attempt lands after the next attempt dropped the half-made epoch.
-        clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, withHeader(h, xs[j]!, epoch, subShares[j]!), c.req.raw.signal, withPads?.[j]!.toString('base64url')))
-      );
-      for (const s of subShares) s.fill(0);
-      // Not before: the parsed header's file id is a view into these bytes.
-      own.bytes.fill(0);
-      dealt++;
+    // Reused from chunk to chunk (#15, dealer RSS): one all-zero secret and n outgoing bodies (header and
+    // sub-share in one buffer, so nothing is copied to add the header), grown only when a chunk is longer.
+    // Fresh buffers per chunk made ~11 MiB of garbage per 1 MiB chunk at n = 5, which under load the
+    // collector let pile up to the dealer's peak RSS (relay/src/bench/durability-bench.ts).
+    let zeros = new Uint8Array(0);
+    let outs: Array<Uint8Array<ArrayBuffer>> = [];
+    try {
+      for (const info of chunks) {
+        if (info.index < from || info.index > to) continue;
+        // The header only: a plain renewal deals updates of zero and never needs the share's bytes.
+        const h = await readHeader(store, epochId(fileId, epoch - 1), info.index);
+        if (!h) continue; // deleted meanwhile: prepare will report the gap
+        // Compact mode: data fragments are not re-randomised (isCompactData); nothing to deal for them.
+        if (isCompactData(h)) continue;
+        if (h.k > receivers.length) throw new KofnError('BAD_REQUEST', `Threshold ${h.k} needs at least ${h.k} receivers.`);
+        const len = h.bodyLength;
+        if (zeros.length < len) {
+          zeros = new Uint8Array(len);
+          outs = xs.map(() => new Uint8Array(HEADER_BYTES + len));
+        }
+        const bodies = outs.map((o) => o.subarray(0, HEADER_BYTES + len));
+        // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
+        // shares of an all-zero secret, coefficients from random.ts (k checked above, xs by parseReceivers).
+        engine.splitInto(zeros.subarray(0, len), h.k, xs, bodies, HEADER_BYTES);
+        bodies.forEach((b, j) => writeHeader(b, { ...h, x: xs[j]!, epoch }));
+        // A fresh receiver (renewal.md, "Replacing a relay at a fresh x") gets lambda(fx) * y + d(fx) in one piece.
+        const fresh = freshDealing(cap, xs, h.x);
+        if (fresh) {
+          const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
+          if (!own) continue;
+          addLagrangeTerm(bodies[fresh.at]!.subarray(HEADER_BYTES), own.bytes.subarray(HEADER_BYTES), fresh.lambda);
+          own.bytes.fill(0);
+        }
+        const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
+        await Promise.all(
+          // The deal request's signal: a coordinator that dies mid-deal (its connection closes) stops this dealer, so
+          // no contribution of the dead attempt lands after the next attempt dropped the half-made epoch.
+          clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, bodies[j]!, c.req.raw.signal, withPads?.[j]!.toString('base64url')))
+        );
+        dealt++;
+      }
+    } finally {
+      // The updates (and a fresh receiver's Lagrange term) do not outlive the request.
+      for (const o of outs) o.fill(0);
     }
     engine.wipe();
     return c.json({ dealt });
@@ -485,8 +534,6 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const weights = cap.w ?? [];
     const dealers = cap.dxs ?? [];
     if (dealers.length < 2) throw new KofnError('BAD_REQUEST', 'The check needs the renewal\u2019s dealers (k >= 2).');
-    const masks = pads.sum(fileId, epoch, dealers, weights.length);
-    if (!masks) throw new KofnError('RENEWAL_INCOMPLETE', 'This storage server does not hold every dealer\u2019s check pads (it restarted, or a dealer sent none); the renewal must start again.');
     // The fresh receiver (claim fx) has no share of the epoch before: it walks the token's chunks, tags new
     // alone; every other relay tags w * new + wo * old (renewal-fresh.ts checkVector; wo absent = w).
     const fresh = cap.fx !== undefined;
@@ -499,6 +546,14 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     // masked, only with the last range: a partial tag never leaves the relay unmasked.
     const partial = `${fileId}:${epoch}:${k.toString('base64url')}:${weights.length}`;
     const tags = from === 0 ? weights.map(() => Buffer.alloc(16)) : partialTags.take(partial, from);
+    const plain = !fresh && weights.every((w, eq) => w === oldWeights[eq]);
+    let update = new Uint8Array(0);
+    const updateInto = (oldBody: Uint8Array, newBody: Uint8Array): Uint8Array => {
+      if (update.length < newBody.length) update = new Uint8Array(newBody.length);
+      const u = update.subarray(0, newBody.length);
+      for (let b = 0; b < u.length; b++) u[b] = oldBody[b]! ^ newBody[b]!;
+      return u;
+    };
     if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
     for (const info of chunks) {
       if (info.index < from || info.index > to) continue;
@@ -506,12 +561,16 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       const next = await readChunk(store, epochId(fileId, epoch), info.index);
       if ((!fresh && !old) || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
       if (old && next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
+      // A plain renewal's vector is w * (new - old) for every equation: the update is made once per chunk, in a
+      // buffer reused from chunk to chunk (a relay below k tags n - k + 1 equations: one update, not one each).
+      const u = plain && old ? updateInto(old.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES)) : undefined;
       weights.forEach((w, eq) => {
-        const vector = checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
+        const vector = u ? mulConstant(u, w) : checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
         const t = gmac(k, checkNonce(eq, info.index), vector);
         vector.fill(0);
         for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
       });
+      u?.fill(0);
       old?.bytes.fill(0);
       next.bytes.fill(0);
     }
@@ -519,11 +578,18 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       partialTags.keep(partial, to + 1, tags);
       return c.json({ next: to + 1 });
     }
+    // Only the last range needs the pads (earlier ones answer nothing about the tags).
+    const masks = await pads.sum(fileId, epoch, dealers, weights.length);
+    if (!masks)
+      throw new KofnError('RENEWAL_INCOMPLETE', 'This storage server does not hold every dealer\u2019s check pads (a dealer sent none, or a check already used them); the renewal must start again.');
     // The pads: with one honest dealer, every proper subset of the tags the coordinator sees is uniformly
     // random, and they cancel in the XOR over all relays, which is all the check reads.
     tags.forEach((t, eq) => {
       for (let b = 0; b < 16; b++) t[b]! ^= masks[16 * eq + b]!;
     });
+    // Used once: a second check of this epoch (another key) must not reuse these pads, so it finds none and
+    // answers RENEWAL_INCOMPLETE (the coordinator then renews from the start, with fresh pads).
+    await pads.forget(fileId, epoch, dealers);
     return c.json({ tags: tags.map((t) => t.toString('base64url')) });
   });
 
@@ -539,12 +605,12 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
       let dropped = 0;
       for (const d of cap.dxs ?? []) for (let i = range.from; i <= range.to; i++) if (await store.delete(contributionId(fileId, epoch, d), i)) dropped++;
       // Chunk 0 carries the check pads; its re-deal sends a fresh set, which must not meet the old one.
-      if (range.from === 0) pads.forget(fileId, epoch, cap.dxs ?? []);
+      if (range.from === 0) await pads.forget(fileId, epoch, cap.dxs ?? []);
       return c.json({ deleted: dropped });
     }
     let deleted = await store.deleteFile(epochId(fileId, epoch));
     for (const d of cap.dxs ?? []) deleted += await store.deleteFile(contributionId(fileId, epoch, d));
-    pads.forget(fileId, epoch, cap.dxs ?? []);
+    await pads.forget(fileId, epoch, cap.dxs ?? []);
     return c.json({ deleted });
   });
 

@@ -23,6 +23,7 @@
  * job starts the repair again with a new id. Every answer read from another relay is bounded in bytes
  * and time.
  */
+import { createCipheriv } from 'node:crypto';
 import { epochStorageId } from '@kofn/shared/recover';
 import type { Context, Hono } from 'hono';
 import {
@@ -32,12 +33,11 @@ import {
   fileIdFromHex,
   fileIdToHex,
   isFileId,
-  maskedContribution,
   parseChunkIndex,
   parseHeader,
   repairCoefficient,
-  repairPad,
-  sumContributions,
+  mulConstant,
+  xorInto,
   writeHeader,
   hasErrorCode,
   readBounded,
@@ -48,7 +48,7 @@ import {
   randomBytes
 } from '@kofn/shared';
 import type { ChunkStore } from './storage/types.js';
-import { ingest } from './storage/ingest.js';
+import { commitBytes } from './renewal.js';
 
 interface Env {
   Variables: { requestId: string };
@@ -208,6 +208,29 @@ async function peerCall(url: string, init: RequestInit, maxBytes: number): Promi
   return { status: res.status, body: await readPeerAnswer(res, maxBytes), flags: res.headers.get(FLAGS_HEADER), mode: res.headers.get(MODE_HEADER) };
 }
 
+/**
+ * A helper's masked term for one chunk: lambda * y, then each pair's pad (shared/src/repair.ts repairPad:
+ * AES-256-CTR keystream under the pair's seed, counter block index || 0^12). CTR encryption of the product
+ * under that key and counter is exactly the product XOR that keystream, so node:crypto does the pad and the
+ * XOR in one pass, with no zero buffer and no await per pad (repair bench: the webcrypto pad was most of a
+ * helper's work). The counter's low 64 bits never wrap within a chunk (at most 2^32 blocks), so node's
+ * 128-bit counter gives the very keystream webcrypto's 64-bit one does (repair-pad.test.ts).
+ */
+export function maskTerm(body: Uint8Array, coefficient: number, seeds: readonly Uint8Array[], index: number): Uint8Array<ArrayBuffer> {
+  const counter = Buffer.alloc(16);
+  counter.writeUInt32BE(index, 0);
+  let out: Uint8Array = mulConstant(body, coefficient);
+  for (const seed of seeds) {
+    const masked = createCipheriv('aes-256-ctr', seed, counter).update(out);
+    out.fill(0);
+    out = masked;
+  }
+  // A fresh ArrayBuffer of its own (the answer body's type), the product wiped.
+  const term = new Uint8Array(out);
+  out.fill(0);
+  return term;
+}
+
 export interface RepairDeps {
   store: ChunkStore;
   authorize: Authorize;
@@ -328,9 +351,8 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
       throw new KofnError('BAD_SHARE_FORMAT', 'The stored chunk is not the share this repair expects.');
     }
     const body = bytes.subarray(HEADER_BYTES);
-    const pads: Uint8Array[] = [];
-    for (const seed of s.seeds.values()) pads.push(await repairPad(seed, index, body.length));
-    const term = maskedContribution(body, s.coefficient, pads);
+    const term = maskTerm(body, s.coefficient, [...s.seeds.values()], index);
+    bytes.fill(0);
     if (s.served.size === s.chunkCount + 1) sessions.delete(fileId);
     return c.body(new Uint8Array(term), 200, {
       'Content-Type': 'application/octet-stream',
@@ -390,15 +412,17 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
         k,
         index
       );
-      const body = sumContributions(terms.map((t) => t.body));
-      const chunk = new Uint8Array(HEADER_BYTES + body.length);
-      writeHeader(chunk, { flags, x, k, fileId: id, index, epoch, bodyLength: body.length, ...mode });
-      chunk.set(body, HEADER_BYTES);
-      // Stored as any PUT is: spooled, hashed, header checked, committed atomically.
-      const spooled = await ingest(new Response(chunk).body, { spoolDir: store.spoolDir, maxBytes: deps.maxChunkBytes, expectedLength: chunk.length, fileId, index });
-      // At the repair's epoch: a renewed file's share lives under the epoch's derived id (#15).
-      await store.commit(epochStorageId(fileId, epoch), index, spooled);
-      digests.push(spooled.digest);
+      // The sum goes straight into the stored chunk's body, behind its header: no second buffer, no copy.
+      const length = terms[0]!.body.length;
+      if (length + HEADER_BYTES > deps.maxChunkBytes || !terms.every((t) => t.body.length === length)) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Repair contributions differ in length.');
+      const chunk = new Uint8Array(HEADER_BYTES + length);
+      writeHeader(chunk, { flags, x, k, fileId: id, index, epoch, bodyLength: length, ...mode });
+      const sum = chunk.subarray(HEADER_BYTES);
+      for (const t of terms) xorInto(sum, t.body);
+      // Stored as any PUT is (spooled with fsync, hashed, committed atomically), at the repair's epoch: a renewed
+      // file's share lives under the epoch's derived id (#15). The header was written here, from checked values.
+      digests.push((await commitBytes(store, epochStorageId(fileId, epoch), index, chunk)).digest);
+      chunk.fill(0);
     }
     return c.json({ fileId, x, from, digests });
   });
@@ -423,9 +447,8 @@ async function copyShare(deps: RepairDeps, fileId: string, want: { x: number; k:
     if (fileIdToHex(h.fileId) !== fileId || h.index !== index || h.x !== want.x || h.k !== want.k || h.epoch !== want.epoch) {
       throw new KofnError('BAD_SHARE_FORMAT', `The source's chunk ${index} is not the share this move expects.`);
     }
-    const spooled = await ingest(new Response(new Uint8Array(r.body)).body, { spoolDir: deps.store.spoolDir, maxBytes: deps.maxChunkBytes, expectedLength: r.body.length, fileId, index });
-    await deps.store.commit(epochStorageId(fileId, want.epoch), index, spooled);
-    digests.push(spooled.digest);
+    // Stored as the rebuilt chunks are (commitBytes), so the copy, the repair's baseline, takes the same path.
+    digests.push((await commitBytes(deps.store, epochStorageId(fileId, want.epoch), index, r.body)).digest);
   }
   return digests;
 }

@@ -5,6 +5,7 @@
  *
  *   E(F, e)    = hex(SHA-256("kofn/epoch\0"   || F || be32(e))[0..16])      e >= 1 (epoch 0 is F itself)
  *   C(F, e, d) = hex(SHA-256("kofn/contrib\0" || F || be32(e) || byte(d))[0..16])
+ *   P(F, e, d) = hex(SHA-256("kofn/pads\0"    || F || be32(e) || byte(d))[0..16])
  */
 import { createHash } from 'node:crypto';
 import { fileIdFromHex } from './ids.js';
@@ -26,4 +27,13 @@ export function epochStorageId(fileId: string, epoch: number): string {
 /** Where dealer `dealer`'s contribution to epoch `epoch` of a file is stored until prepare consumes it. */
 export function contributionStorageId(fileId: string, epoch: number, dealer: number): string {
   return derive('kofn/contrib', fileId, epoch, dealer);
+}
+
+/**
+ * Where the check pads dealer `dealer` sent for epoch `epoch` of a file are kept until the check consumes them
+ * (renewal.md, "Check pads"): on the relay's disk or bucket, not in memory, so a relay restarted mid-deal or
+ * mid-prepare still holds them and the renewal resumes instead of starting over.
+ */
+export function padsStorageId(fileId: string, epoch: number, dealer: number): string {
+  return derive('kofn/pads', fileId, epoch, dealer);
 }

@@ -98,7 +98,8 @@ export const ERROR_CODES = [
   'FOLDER_TOO_DEEP',
   // multi-level layouts (issue #21; shared/src/layout.ts, docs/multilevel.md): a malformed layout, a relay
   // placed twice, a group without relays, a group threshold outside 2..n_g, a top threshold outside 2..G,
-  // a relay the coordinator does not know (or cannot use), a group kind this deployment cannot serve
+  // a relay the coordinator does not know (or cannot use), a group kind this deployment cannot serve, a
+  // remote group on a deployment that is not linked here
   'LAYOUT_INVALID',
   'LAYOUT_RELAY_TWICE',
   'LAYOUT_EMPTY_GROUP',
@@ -106,6 +107,7 @@ export const ERROR_CODES = [
   'LAYOUT_TOP_THRESHOLD',
   'LAYOUT_UNKNOWN_RELAY',
   'LAYOUT_NOT_SUPPORTED',
+  'LAYOUT_UNKNOWN_DEPLOYMENT',
   // federation (issue #21 part 2; shared/docs/federation.md): a link token or signed request that is not
   // valid (unknown, malformed, bad signature), a revoked or expired link, a request from another origin,
   // a replayed nonce; and, at the home deployment, a remote deployment that did not answer or answered badly

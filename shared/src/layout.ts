@@ -9,8 +9,8 @@
  * Two shapes: a `LayoutRequest` is what a client asks for (relay ids, thresholds); a `TreeManifest` is
  * what the coordinator stores and answers once it has drawn every x (the manifest tree). Groups have a
  * `kind`: 'local' groups are relays of this deployment; 'remote' groups (another kofn deployment, issue
- * #21 part 2, federation) are declared here so the tree has room for them, but this module only checks
- * their shape and the coordinator refuses them with LAYOUT_NOT_SUPPORTED until federation lands.
+ * #21 part 2, federation, docs/federation.md) name the linked deployment and the sub-file the browser
+ * reserved there; this module checks their shape, the coordinator checks the deployment is linked.
  */
 import { KofnError } from './errors.js';
 import { MAX_SHARES } from './shamir.js';
@@ -26,14 +26,20 @@ export interface LocalGroupRequest {
   label?: string;
 }
 
-/** A group on another kofn deployment (federation, issue #21 part 2): shape only, not served yet. */
+/**
+ * A group on another kofn deployment (federation, issue #21 part 2): the browser reserves the sub-file there
+ * first (the remote coordinator picks its relays and their x's), then names it here, so this coordinator
+ * records where the group lives without ever holding a token of the other side.
+ */
 export interface RemoteGroupRequest {
   kind: 'remote';
-  /** The linked deployment's id on this coordinator. */
+  /** The linked deployment's id (its `deploymentId`, as `GET /api/federation/remotes` lists it). */
   deployment: string;
   k: number;
   /** How many of the remote deployment's relays take a sub-share (the remote coordinator picks them). */
   n: number;
+  /** The sub-file's id at the remote deployment (32 hex digits). */
+  fileId: string;
   label?: string;
 }
 
@@ -67,6 +73,8 @@ export interface RemoteGroupManifest {
   deployment: string;
   k: number;
   n: number;
+  /** The sub-file at the remote deployment: its relays, and their x's, are known there only. */
+  fileId: string;
   label?: string;
 }
 
@@ -81,6 +89,9 @@ export interface TreeManifest {
 
 /** At most this many groups: group x's are distinct non-zero bytes. */
 export const MAX_GROUPS = MAX_SHARES;
+
+/** A sub-file id at another deployment: the same shape as ours (ids.ts, 16 random bytes in hex). */
+const REMOTE_FILE_ID = /^[0-9a-f]{32}$/;
 
 const invalid = (message: string) => new KofnError('LAYOUT_INVALID', message);
 
@@ -133,8 +144,9 @@ export function checkLayoutRequest(raw: unknown): LayoutRequest {
     } else if (g.kind === 'remote') {
       if (typeof g.deployment !== 'string' || g.deployment.length === 0 || g.deployment.length > 100) throw invalid(`${where}: "deployment" expected a linked deployment's id.`);
       if (typeof g.n !== 'number' || !Number.isInteger(g.n) || g.n < 0) throw invalid(`${where}: "n" expected an integer.`);
+      if (typeof g.fileId !== 'string' || !REMOTE_FILE_ID.test(g.fileId)) throw invalid(`${where}: "fileId" expected the sub-file's id at that deployment (32 hex digits).`);
       n = g.n;
-      out = { kind: 'remote', deployment: g.deployment, k, n, ...(name === undefined ? {} : { label: name }) };
+      out = { kind: 'remote', deployment: g.deployment, k, n, fileId: g.fileId, ...(name === undefined ? {} : { label: name }) };
     } else {
       throw invalid(`${where}: "kind" expected "local" or "remote".`);
     }
@@ -171,7 +183,7 @@ export function checkTreeManifest(raw: unknown): TreeManifest {
     const req = request.groups[i]!;
     const x = byte(g.x, groupXs, 'group');
     const name = req.label === undefined ? {} : { label: req.label };
-    if (req.kind === 'remote') return { kind: 'remote', x, deployment: req.deployment, k: req.k, n: req.n, ...name };
+    if (req.kind === 'remote') return { kind: 'remote', x, deployment: req.deployment, k: req.k, n: req.n, fileId: req.fileId, ...name };
     const relays = (g.relays as Array<Record<string, unknown>>).map((r) => ({ relayId: r.relayId as string, x: byte(r.x, relayXs, 'relay') }));
     return { kind: 'local', x, k: req.k, relays, ...name };
   });

@@ -23,7 +23,10 @@ import { ShamirEngine, assertThreshold, assertXs } from './shamir.js';
 import type { LocalGroupManifest, TreeManifest } from './layout.js';
 
 export interface TreeEncoderOptions {
-  /** The manifest tree; every group local (a remote group's sub-shares are made by its own deployment's encoder). */
+  /**
+   * The manifest tree; every group local. A remote group (federation) comes here as a local group of the
+   * remote deployment's relays and x's (web engine remote-groups.ts): its sub-shares are split here too.
+   */
   tree: TreeManifest;
   fileId: Uint8Array;
   epoch: number;
@@ -37,14 +40,19 @@ function localGroups(tree: TreeManifest): LocalGroupManifest[] {
   });
 }
 
-/** Checks what the encoder relies on: K and every k_g, distinct group x's, distinct relay x's over the file. */
+/**
+ * Checks what the encoder relies on: K and every k_g, distinct group x's, distinct relay x's in each group.
+ * Relay x's only need to differ within a group (each group's polynomial is its own, and the decoder combines
+ * a group's sub-shares by group x): a remote group's x's are drawn by its own deployment's coordinator, so
+ * they may meet a local group's. One coordinator's placements still draw them distinct over its own part.
+ */
 function checkTree(tree: TreeManifest): LocalGroupManifest[] {
   const groups = localGroups(tree);
   assertThreshold(tree.k);
   assertXs(groups.map((g) => g.x));
   if (tree.k > groups.length) throw new KofnError('LAYOUT_TOP_THRESHOLD', 'The number of groups needed is greater than the number of groups.');
-  assertXs(groups.flatMap((g) => g.relays.map((r) => r.x)));
   for (const g of groups) {
+    assertXs(g.relays.map((r) => r.x));
     assertThreshold(g.k);
     if (g.k > g.relays.length) throw new KofnError('LAYOUT_GROUP_THRESHOLD', "A group's threshold is greater than its number of servers.");
   }

@@ -15,9 +15,9 @@ import { FLAG_FINAL, HEADER_BYTES, parseHeader } from './chunk-format.js';
 import { FILE_ID_HEX, fileIdFromHex, fileIdToHex } from './ids.js';
 import { ShareDecoder } from './codec.js';
 import { TreeDecoder, looksLikeTree } from './multilevel.js';
-import { contributionStorageId, epochStorageId } from './epoch-ids.js';
+import { contributionStorageId, epochStorageId, padsStorageId } from './epoch-ids.js';
 
-export { contributionStorageId, epochStorageId };
+export { contributionStorageId, epochStorageId, padsStorageId };
 
 interface Located {
   path: string;
@@ -134,8 +134,8 @@ async function indexShares(dirs: readonly string[]): Promise<Index> {
       }
       const id = fileIdToHex(h.header.fileId);
       if (layout) {
-        // A renewed epoch lives under its derived id (epoch-ids.ts); a dealer's contribution in flight is
-        // not a share of any epoch and is skipped without a report.
+        // A renewed epoch lives under its derived id (epoch-ids.ts); a dealer's contribution in flight (or the
+        // check pads it sent) is not a share of any epoch and is skipped without a report.
         if (pathId !== undefined && pathId !== id && isContribution(pathId, id, h.header.epoch)) continue;
         if (pathId !== epochStorageId(id, h.header.epoch) || Number(layout[3]) !== h.header.index) {
           drop(pathId ?? id, { path, relayDir, reason: `header says file ${id} chunk ${h.header.index}, but it is stored as file ${layout[2]} chunk ${layout[3]}` });
@@ -158,7 +158,8 @@ async function indexShares(dirs: readonly string[]): Promise<Index> {
 
 function isContribution(pathId: string, fileId: string, epoch: number): boolean {
   if (epoch === 0) return false;
-  for (let d = 1; d <= 255; d++) if (contributionStorageId(fileId, epoch, d) === pathId) return true;
+  // A dealer's check pads (kept beside its contributions until the check) are renewal state, not a share either.
+  for (let d = 1; d <= 255; d++) if (contributionStorageId(fileId, epoch, d) === pathId || padsStorageId(fileId, epoch, d) === pathId) return true;
   return false;
 }
 

@@ -34,7 +34,7 @@ export function repairCoefficient(xs: readonly number[], self: number, xNew: num
 }
 
 /** out ^= p, 32 bits at a time where both are 4-byte aligned (the common case: fresh buffers), bytes after. */
-function xorInto(out: Uint8Array, p: Uint8Array): void {
+export function xorInto(out: Uint8Array, p: Uint8Array): void {
   let i = 0;
   if (out.byteOffset % 4 === 0 && p.byteOffset % 4 === 0) {
     const words = out.length >>> 2;

@@ -8,12 +8,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   HEADER_BYTES,
+  checkNonce,
   RelayClient,
   createProtectStream,
   createRetrieveStream,
   failedEquations,
   fileIdFromHex,
   fileIdToHex,
+  mulConstant,
   parityWeights,
   type EncodedChunk,
   type TokenOp,
@@ -22,7 +24,7 @@ import {
 } from '@kofn/shared';
 import { createApp } from '../app.js';
 import { loadConfig } from '../config.js';
-import { receiversHash, type Receiver } from '../renewal.js';
+import { gmac, receiversHash, type Receiver } from '../renewal.js';
 import { DiskStore } from '../storage/disk.js';
 import { S3Store } from '../storage/s3.js';
 import type { ChunkStore } from '../storage/types.js';
@@ -214,4 +216,29 @@ export async function check(cluster: Cluster, file: StoredFile, next: number, dx
 
 export function client(r: TestRelay, token: string): RelayClient {
   return new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => token, retry: { attempts: 1 } });
+}
+
+/** What relay j's tags were without pads: XOR over chunks of GMAC_K(nonce(eq, i), w_eq * (new - old)). */
+export async function unpaddedTags(cluster: Cluster, file: StoredFile, j: number, key: Uint8Array, next: number): Promise<Buffer[]> {
+  const weights = parityWeights(file.xs, file.k)[j]!;
+  const tags = weights.map(() => Buffer.alloc(16));
+  const r = cluster.relays[j]!;
+  for (let i = 0; i < file.chunks; i++) {
+    const old = await readShare(cluster, r, file.fileId, i, next - 1);
+    const now = await readShare(cluster, r, file.fileId, i, next);
+    const update = new Uint8Array(old.length - HEADER_BYTES);
+    for (let b = 0; b < update.length; b++) update[b] = old[HEADER_BYTES + b]! ^ now[HEADER_BYTES + b]!;
+    weights.forEach((w, eq) => {
+      const t = gmac(key, checkNonce(eq, i), mulConstant(update, w));
+      for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
+    });
+  }
+  return tags;
+}
+
+/** XOR over relays of equation `eq`'s tag: what the coordinator's check reads. */
+export function xorAll(rows: Uint8Array[][], eq: number): Buffer {
+  const acc = Buffer.alloc(16);
+  for (const row of rows) for (let b = 0; b < 16; b++) acc[b]! ^= row[eq]![b]!;
+  return acc;
 }

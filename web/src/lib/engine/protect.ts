@@ -9,7 +9,7 @@
  * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
-import { RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
+import { KofnError, RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
@@ -21,6 +21,9 @@ import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './u
 // Issue #23, compact mode: the per-file dispatch is compact.ts; the hooks here are marked "compact mode".
 import { dataShareLength, freshKeyOnRestart, type FileMode } from './compact';
 import type { FreshTokens, LayoutRequest, OnNameConflict, RelayReplacement, Reservation } from '@kofn/shared';
+// Issue #21 part 2 (federation): groups on other deployments, reserved, filled and committed from this page.
+import { encodingTree, hasRemote, remotePutTokens, removeRemoteGroups, reserveRemoteGroups, type RemoteReservation } from './remote-groups';
+import { commitRemote } from '$lib/federation-client';
 export type { Reservation };
 
 export interface ProtectProgress {
@@ -70,18 +73,43 @@ async function tokens(fileId: string, op: TokenOp): Promise<Map<string, string>>
   return new Map(r.tokens.map((t) => [t.relayId, t.token]));
 }
 
+/**
+ * Remote groups of uploads running in this page (by home file id): their links sign the calls to the other
+ * deployments. Not stored: an upload with a remote group does not resume after a reload (resumeUpload).
+ */
+const remoteGroupsOf = new Map<string, RemoteReservation[]>();
+
+/** Put tokens of every relay of an upload: the home coordinator's, and each remote group's from its deployment. */
+async function putTokens(fileId: string): Promise<Array<{ relayId: string; token: string }>> {
+  const remotes = remoteGroupsOf.get(fileId) ?? [];
+  const [home, remote] = await Promise.all([api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op: 'put' }), remotePutTokens(remotes)]);
+  return [...home.tokens, ...remote];
+}
+
 export async function protectFile(file: File, opts: ProtectOptions & { k: number; relays?: string[]; layout?: LayoutRequest }): Promise<{ fileId: string }> {
-  const r = await api<Reservation>('POST', '/api/files', {
-    name: file.name,
-    size: file.size,
-    type: file.type,
-    // ---- multi-level hook (issue #21): a layout instead of k and relays ----
-    ...(opts.layout ? { layout: opts.layout } : { k: opts.k }),
-    ...(opts.relays && !opts.layout ? { relays: opts.relays } : {}),
-    ...(opts.folderId ? { folderId: opts.folderId } : {}),
-    ...(opts.onConflict ? { onConflict: opts.onConflict } : {}),
-    ...(opts.mode && opts.mode !== 'shamir' ? { mode: opts.mode } : {})
-  });
+  // ---- federation hook (issue #21 part 2): remote groups' sub-files are reserved first, at their deployments ----
+  let layout = opts.layout;
+  let remotes: RemoteReservation[] = [];
+  if (layout && hasRemote(layout)) ({ layout, remotes } = await reserveRemoteGroups(layout, file.size, opts.signal));
+  const subFiles = remotes.map((x) => ({ deployment: x.deployment, fileId: x.reservation.fileId }));
+  let r: Reservation;
+  try {
+    r = await api<Reservation>('POST', '/api/files', {
+      name: file.name,
+      size: file.size,
+      type: file.type,
+      // ---- multi-level hook (issue #21): a layout instead of k and relays ----
+      ...(layout ? { layout } : { k: opts.k }),
+      ...(opts.relays && !layout ? { relays: opts.relays } : {}),
+      ...(opts.folderId ? { folderId: opts.folderId } : {}),
+      ...(opts.onConflict ? { onConflict: opts.onConflict } : {}),
+      ...(opts.mode && opts.mode !== 'shamir' ? { mode: opts.mode } : {})
+    });
+  } catch (err) {
+    await removeRemoteGroups(subFiles);
+    throw err;
+  }
+  if (remotes.length > 0) return protectWithRemotes(file, r, remotes, opts);
   const state: StoredUpload = {
     fileId: r.fileId,
     file,
@@ -104,13 +132,57 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
   return runWithFailover(state, new Map(r.placements.map((p) => [p.relayId, p.token])), opts);
 }
 
+/**
+ * A tree with remote groups: the encoding tree holds X's relays and x's for each remote group (remote-groups.ts),
+ * the upload PUTs those sub-shares to X's relays with X's tokens, and commits at X before committing here.
+ */
+async function protectWithRemotes(file: File, r: Reservation, remotes: RemoteReservation[], opts: ProtectOptions): Promise<{ fileId: string }> {
+  const subFiles = remotes.map((x) => ({ deployment: x.deployment, fileId: x.reservation.fileId }));
+  // Both deployments cut the file the same way (the same code); a sub-file cut otherwise could never commit.
+  if (!r.layout || remotes.some((x) => x.reservation.chunkSize !== r.chunkSize || x.reservation.chunkCount !== r.chunkCount)) {
+    await abandon({ fileId: r.fileId, remoteSubFiles: subFiles });
+    throw new KofnError('LAYOUT_NOT_SUPPORTED', 'The other deployment cuts files into chunks of another size; it cannot hold a group of this file.');
+  }
+  const enc = encodingTree(r.layout, r.placements, remotes);
+  remoteGroupsOf.set(r.fileId, remotes);
+  const state: StoredUpload = {
+    fileId: r.fileId,
+    file,
+    ...(r.name !== undefined && r.name !== file.name ? { name: r.name } : {}),
+    k: r.k,
+    n: enc.placements.length,
+    chunkSize: r.chunkSize,
+    chunkCount: r.chunkCount,
+    epoch: r.epoch,
+    placements: enc.placements,
+    macKey: newMacKey(),
+    createdAt: Date.now(),
+    doneUpTo: -1,
+    digests: enc.placements.map(() => []),
+    tree: enc.tree,
+    remoteSubFiles: subFiles
+  };
+  try {
+    await saveUpload(state, true);
+    const puts = new Map([...r.placements.map((p): [string, string] => [p.relayId, p.token]), ...enc.tokens]);
+    return await runWithFailover(state, puts, opts);
+  } finally {
+    remoteGroupsOf.delete(r.fileId);
+  }
+}
+
 /** Continues an upload found in IndexedDB after a reload. */
 export async function resumeUpload(state: StoredUpload, opts: ProtectOptions): Promise<{ fileId: string }> {
+  if (state.remoteSubFiles?.length) {
+    // The other deployments' tokens and the links signing for them belong to the page that started it.
+    await abandon(state);
+    throw new KofnError('LAYOUT_NOT_SUPPORTED', 'An upload with a group on another deployment cannot resume after a reload; protect the file again.');
+  }
   try {
     await dropChunksAfter(state, state.doneUpTo, opts);
   } catch (err) {
     if (opts.signal?.aborted || unloading) throw err;
-    await abandon(state.fileId);
+    await abandon(state);
     throw err;
   }
   return runWithFailover(state, await tokens(state.fileId, 'put'), opts);
@@ -156,7 +228,7 @@ async function runWithFailover(state: StoredUpload, puts: Map<string, string>, o
       const relayId = blamedRelay(err, state);
       const canRetry = relayId !== undefined && failed.length < MAX_REPLACEMENTS && !unloading && !opts.signal?.aborted;
       if (canRetry && (await replaceRelay(state, puts, relayId, failed, opts))) continue;
-      if (!unloading) await abandon(state.fileId);
+      if (!unloading) await abandon(state);
       throw err;
     }
   }
@@ -182,10 +254,12 @@ async function replaceRelay(state: StoredUpload, puts: Map<string, string>, rela
   }
 }
 
-async function abandon(fileId: string): Promise<void> {
-  // Leave nothing behind: the coordinator's deletion job removes any chunk already stored.
-  await api('DELETE', `/api/files/${fileId}`).catch(() => undefined);
-  await forgetUpload(fileId).catch(() => undefined);
+async function abandon(state: Pick<StoredUpload, 'fileId' | 'remoteSubFiles'>): Promise<void> {
+  // Leave nothing behind: the coordinator's deletion job removes any chunk already stored, and each other
+  // deployment's removes its sub-file's (or its reservation sweep does, when it cannot be reached now).
+  await api('DELETE', `/api/files/${state.fileId}`).catch(() => undefined);
+  if (state.remoteSubFiles?.length) await removeRemoteGroups(state.remoteSubFiles).catch(() => undefined);
+  await forgetUpload(state.fileId).catch(() => undefined);
 }
 
 async function run(state: StoredUpload, puts: Map<string, string>, opts: ProtectOptions): Promise<{ fileId: string }> {
@@ -214,7 +288,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     }
     if (moved.length > 0) await saveChunksDone(state, moved);
   };
-  const targets = (): RelayTarget[] => state.placements.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: puts.get(p.relayId)! }));
+  const targets = (): RelayTarget[] => state.placements.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: puts.get(p.relayId)!, ...(p.remote ? { remote: p.remote } : {}) }));
   /** Records each relay's digest of chunk `index` once a worker has stored its shares everywhere. */
   const stored = async (index: number, digests: string[], plainBytes: number) => {
     // A chunk finishing after this pass failed must not touch the state the next pass starts from.
@@ -228,7 +302,14 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
   const sent = (plainBytes: number) => dataShareLength(state.mode, plainBytes, state.k) * state.n;
   try {
     // Each relay's bar moves as soon as that relay has stored a share, not when the slowest one has.
-    const renewExpired = Comlink.proxy(renewer(state.fileId, 'put', (fresh) => fresh.forEach((v, k) => puts.set(k, v))));
+    const renewExpired = Comlink.proxy(
+      renewer(
+        state.fileId,
+        'put',
+        (fresh) => fresh.forEach((v, k) => puts.set(k, v)),
+        () => putTokens(state.fileId)
+      )
+    );
     const onShareStored = Comlink.proxy((relayId: string, bytes: number) => {
       progress.perRelay[relayId] = (progress.perRelay[relayId] ?? 0) + bytes;
     });
@@ -268,7 +349,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     // is read through a handful of buffers however large it is.
     const spare: ArrayBuffer[] = [];
     const chunks = readChunks(state.file.slice(start * state.chunkSize).stream(), state.chunkSize, () => spare.pop() ?? new ArrayBuffer(state.chunkSize));
-    const renew = setInterval(() => void tokens(state.fileId, 'put').then((t) => t.forEach((v, k) => puts.set(k, v))), 10 * 60_000);
+    const renew = setInterval(() => void putTokens(state.fileId).then((t) => t.forEach(({ relayId, token }) => puts.set(relayId, token))), 10 * 60_000);
     try {
       for await (const value of chunks) {
         index += 1;
@@ -290,7 +371,14 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
       for (const b of spare) new Uint8Array(b).fill(0);
     }
     const roots: Record<string, string> = {};
-    for (const [j, p] of state.placements.entries()) roots[p.relayId] = await digestRoot(state.digests[j]!);
+    const remoteRoots = new Map<string, Record<string, string>>();
+    for (const [j, p] of state.placements.entries()) {
+      const root = await digestRoot(state.digests[j]!);
+      if (p.remote) remoteRoots.set(p.remote.fileId, { ...remoteRoots.get(p.remote.fileId), [p.relayId]: root });
+      else roots[p.relayId] = root;
+    }
+    // Remote groups commit first, at their deployments: the file is never available here with a group missing.
+    for (const g of remoteGroupsOf.get(state.fileId) ?? []) await commitRemote(g.link, g.reservation.fileId, remoteRoots.get(g.reservation.fileId) ?? {}, opts.signal);
     await api('POST', `/api/files/${state.fileId}/commit`, { roots });
     await forgetUpload(state.fileId);
     return { fileId: state.fileId };

@@ -6,7 +6,7 @@
  * Plaintext reaches the sink only after its chunk authenticated; on any error the sink is aborted.
  */
 import * as Comlink from 'comlink';
-import { FLAG_FINAL, KofnError, type RelayTimeouts } from '@kofn/shared';
+import { FLAG_FINAL, KofnError, type FreshTokens, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { ping } from './relay-http';
@@ -17,6 +17,9 @@ import { rankTree, replaceInTree } from './multilevel';
 import { shareWorkerScopeReady } from './worker-scope';
 import type { RebuiltChunk, RebuiltMetadata, RelayFailure, RelayTarget, Unreachable } from './share.worker';
 import type { Manifest } from '@kofn/shared';
+// Issue #21 part 2 (federation): remote groups' relays, with read tokens from their own deployments.
+import { hasRemote, withRemoteGroups } from './remote-groups';
+import type { RemoteChunkTarget } from './remote-chunks';
 // Issue #23, compact mode: share sizes per mode (compact.ts).
 import { dataShareLength, modeOfRecord } from './compact';
 export type { Manifest };
@@ -85,7 +88,7 @@ export interface RetrieveError {
   unreachable: string[];
 }
 
-type Placement = Manifest['placements'][number];
+type Placement = Manifest['placements'][number] & { remote?: RemoteChunkTarget };
 // Retrieve keeps more chunks in flight than protect: measured 0.71x of the unsplit download baseline with
 // 4, 0.87x with 8 (256 MiB, (3,5), headless Chromium; e2e/bench).
 const IN_FLIGHT = 8;
@@ -105,7 +108,10 @@ function codeOf(err: unknown): string | undefined {
 }
 
 export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: RetrieveOptions = {}): Promise<RetrieveResult> {
-  const m = opts.source ? await opts.source.manifest() : await api<Manifest>('GET', `/api/files/${fileId}/manifest`);
+  const home = opts.source ? await opts.source.manifest() : await api<Manifest>('GET', `/api/files/${fileId}/manifest`);
+  // ---- federation hook (issue #21 part 2): remote groups' relays join from their deployments (when they answer) ----
+  const remote = hasRemote(home.layout) ? await withRemoteGroups(home, opts.signal) : undefined;
+  const m: Manifest & { placements: Placement[] } = remote?.manifest ?? home;
   opts.onManifest?.(m);
   const times = await Promise.all(m.placements.map((p) => (p.online ? ping(p.url) : Promise.resolve(Infinity))));
   const ranked = m.placements
@@ -127,7 +133,9 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   // written to rebuild later chunks into. A retrieval allocates about IN_FLIGHT x (k + 1) of them.
   const shareBuffers: ArrayBuffer[] = [];
   const written: ArrayBuffer[] = [];
-  const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token)), opts.source?.tokens));
+  const homeTokens: FetchTokens = opts.source?.tokens ?? (() => api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op: 'get' }).then((r) => r.tokens));
+  const allTokens: FetchTokens | undefined = remote ? async () => (await Promise.all([homeTokens(), remote.tokens()])).flat() : opts.source?.tokens;
+  const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token)), allTokens));
   /** Why each failed relay failed, as its error said (naming it). */
   const failures = new Map<string, RelayFailure>();
   // Issue #17 defect 8: say which servers failed, how many are needed and how many answered.
@@ -170,7 +178,7 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
         const wanted = [...active, ...spares.slice(0, extra)];
         let out: T | Unreachable;
         try {
-          out = await run(wanted.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: p.token })));
+          out = await run(wanted.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: p.token, ...(p.remote ? { remote: p.remote } : {}) })));
         } catch (err) {
           const code = codeOf(err);
           const retryable =
@@ -273,7 +281,9 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     m.placements.forEach((p, i) => {
       if (times[i] === Infinity && !(p.relayId in perRelay) && !bad.has(p.relayId)) unreachable.add(p.relayId);
     });
-    return { size: done, badRelays: [...bad], unreachable: [...unreachable] };
+    // The home coordinator knows nothing of other deployments' relays: the report to it names its own only.
+    const ours = (ids: Set<string>) => [...ids].filter((id) => !remote?.remoteRelays.has(id));
+    return { size: done, badRelays: ours(bad), unreachable: ours(unreachable) };
   } catch (err) {
     await (sink ? sink.abort(err) : sinkFor.abort?.(err))?.catch(() => undefined);
     throw withRelays(err, [...bad], [...unreachable]);

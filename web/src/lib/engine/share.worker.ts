@@ -13,9 +13,35 @@ import { KofnError, ShareDecoder, TreeDecoder, TreeEncoder, fileIdFromHex, hasEr
 import { relayClient, type RelayEndpoint, type RenewToken } from './relay-http';
 // Issue #23: compact mode's dispatch lives in compact.ts; the hooks below are marked "compact mode".
 import { MAX_METADATA_SHARE_BYTES, createFileEncoder, dataShareLength, type FileEncoder, type FileMode } from './compact';
+// Issue #21 part 2 (federation): a remote group's relays hold its sub-shares under their own file id.
+import { fromRemoteChunk, toRemoteChunk, type RemoteChunkTarget } from './remote-chunks';
 
-/** Where one share goes or comes from, with the capability token for it (and the relay's name, for errors). */
-export type RelayTarget = RelayEndpoint;
+/**
+ * Where one share goes or comes from, with the capability token for it (and the relay's name, for errors).
+ * `remote`: a relay of a remote group, on another deployment, which holds the share under its sub-file.
+ */
+export type RelayTarget = RelayEndpoint & { remote?: RemoteChunkTarget };
+
+/** The file id a target's URLs name: the sub-file's at another deployment, else this file's. */
+const idFor = (t: RelayTarget, fileId: string): string => t.remote?.fileId ?? fileId;
+
+/** Share chunks for remote targets made into their deployment's form, in place (before they are sent). */
+function toTargets(shares: Array<Uint8Array<ArrayBuffer>>, targets: RelayTarget[]): Array<Uint8Array<ArrayBuffer>> {
+  shares.forEach((s, j) => {
+    const remote = targets[j]?.remote;
+    if (remote) toRemoteChunk(s, remote);
+  });
+  return shares;
+}
+
+/** Share chunks read from remote targets made back into the tree's form, in place (before decoding). */
+function fromTargets(shares: Uint8Array[], sources: RelayTarget[], home: { fileId: Uint8Array; epoch: number }): Uint8Array[] {
+  shares.forEach((s, j) => {
+    const remote = sources[j]?.remote;
+    if (remote) fromRemoteChunk(s, remote, home);
+  });
+  return shares;
+}
 
 /**
  * Largest share chunk 0 can be: the metadata record (version, MAC key, size, chunk size, count, time, name
@@ -148,7 +174,7 @@ function scratchFor(dataLength: number): Array<Uint8Array<ArrayBuffer>> {
 function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<string[]> {
   return Promise.all(
     targets.map(async (t, j) => {
-      const { digest } = await relayClient(t, timeouts, renewToken).put(fileIdHex, index, bodies[j]!);
+      const { digest } = await relayClient(t, timeouts, renewToken).put(idFor(t, fileIdHex), index, bodies[j]!);
       onShareStored?.(t.relayId, bodies[j]!.size);
       return digest;
     })
@@ -157,7 +183,7 @@ function putAll(index: number, bodies: Blob[], targets: RelayTarget[]): Promise<
 
 /** GETs one share from each source; the relays that failed (after retries), if any. */
 async function getAll(fileId: string, index: number, sources: RelayTarget[]): Promise<Uint8Array[] | Unreachable> {
-  const got = await Promise.allSettled(sources.map((s) => relayClient(s, timeouts, renewToken).get(fileId, index, MAX_METADATA_SHARE)));
+  const got = await Promise.allSettled(sources.map((s) => relayClient(s, timeouts, renewToken).get(idFor(s, fileId), index, MAX_METADATA_SHARE)));
   return settled(got, sources);
 }
 
@@ -200,14 +226,15 @@ const api = {
       renewToken = renew;
     }),
   /** Splits the metadata record and stores its shares (chunk 0). */
-  protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) => guarded(async () => putAll(0, (await serially(() => initialised(encoder, 'encoder').encodeMetadata(meta))).map(asBody), targets)),
+  protectMetadata: (meta: MetadataRecord, targets: RelayTarget[]) =>
+    guarded(async () => putAll(0, toTargets(await serially(() => initialised(encoder, 'encoder').encodeMetadata(meta)), targets).map(asBody), targets)),
   /**
    * Splits data chunk `index` and stores its shares; answers each relay's digest, and gives back the
    * chunk's buffer (`spent`) for the page to read a later chunk into (see readChunks).
    */
   protectChunk: (index: number, final: boolean, data: Uint8Array<ArrayBuffer>, targets: RelayTarget[]) =>
     guarded(async (): Promise<ProtectedChunk> => {
-      const bodies = await serially(async () => (await initialised(encoder, 'encoder').encodeData(index, final, data, scratchFor(data.length))).map(asBody));
+      const bodies = await serially(async () => toTargets(await initialised(encoder, 'encoder').encodeData(index, final, data, scratchFor(data.length)), targets).map(asBody));
       const digests = await putAll(index, bodies, targets);
       return Comlink.transfer({ digests, spent: data.buffer }, [data.buffer]);
     }),
@@ -220,8 +247,9 @@ const api = {
     guarded(async (): Promise<RebuiltMetadata | Unreachable> => {
       timeouts = relayTimeouts;
       renewToken = renew;
-      const shares = await getAll(fileId, 0, sources);
-      if (!Array.isArray(shares)) return shares;
+      const got = await getAll(fileId, 0, sources);
+      if (!Array.isArray(got)) return got;
+      const shares = fromTargets(got, sources, { fileId: fileIdFromHex(fileId), epoch });
       const r = await serially(() => startDecoder(fileId, epoch, k, shares));
       return { ...r, shares, sizes: shares.map((s) => s.byteLength) };
     }),
@@ -233,9 +261,10 @@ const api = {
    */
   retrieveChunk: (index: number, sources: RelayTarget[], buffers: ArrayBuffer[], into?: ArrayBuffer) =>
     guarded(async (): Promise<RebuiltChunk | Unreachable> => {
-      const got = await Promise.allSettled(sources.map((s, j) => relayClient(s, timeouts, renewToken).getInto(fileIdHex, index, buffers[j]!)));
-      const shares = settled(got, sources);
-      if (!Array.isArray(shares)) return shares;
+      const got = await Promise.allSettled(sources.map((s, j) => relayClient(s, timeouts, renewToken).getInto(idFor(s, fileIdHex), index, buffers[j]!)));
+      const received = settled(got, sources);
+      if (!Array.isArray(received)) return received;
+      const shares = fromTargets(received, sources, initialised(decodeExpect, 'decoder'));
       const sizes = shares.map((s) => s.byteLength);
       const d = await serially(() => initialised(decoder, 'decoder').decodeData(shares, { ...initialised(decodeExpect, 'decoder'), index }, into));
       // Compact mode: WebCrypto decrypts into a buffer of its own, so `into` (an earlier chunk's plaintext)

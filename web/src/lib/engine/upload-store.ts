@@ -8,6 +8,7 @@
  */
 import { openDB, type IDBPDatabase } from 'idb';
 import type { TreeManifest } from '@kofn/shared';
+import type { RemoteChunkTarget } from './remote-chunks';
 
 export interface StoredUpload {
   fileId: string;
@@ -19,7 +20,8 @@ export interface StoredUpload {
   chunkSize: number;
   chunkCount: number;
   epoch: number;
-  placements: Array<{ relayId: string; name: string; url: string; x: number }>;
+  /** `remote`: a relay of a remote group (federation), on another deployment, with the sub-file it holds. */
+  placements: Array<{ relayId: string; name: string; url: string; x: number; remote?: RemoteChunkTarget }>;
   macKey: Uint8Array<ArrayBuffer>;
   /** Issue #23: 'compact' for a compact-mode file (macKey is then its AES-256 file key); absent: Shamir. */
   mode?: 'shamir' | 'compact';
@@ -30,6 +32,8 @@ export interface StoredUpload {
   digests: string[][];
   /** Issue #21: a tree file's manifest tree (placements are in its relay order); absent: flat. */
   tree?: TreeManifest;
+  /** Issue #21 part 2: the tree's sub-files at other deployments (removed with a failed or cancelled upload). */
+  remoteSubFiles?: Array<{ deployment: string; fileId: string }>;
 }
 
 let db: Promise<IDBPDatabase> | undefined;

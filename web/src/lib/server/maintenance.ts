@@ -18,6 +18,7 @@ import { purgeExpiredChallenges as purgePasskeyChallenges } from './passkeys.js'
 import { purgeExpiredChallenges as purgeSecondFactorChallenges } from './second-factor.js';
 import { sweepReservations } from './reservations.js';
 import { purgeTrash } from './trash.js';
+import { recordRemoteRemovals } from './federation-removals.js';
 
 export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler> {
   return {
@@ -25,7 +26,9 @@ export function jobHandlers(db: Db, key: SigningKey): Record<string, JobHandler>
       const fileId = String(payload.fileId);
       const where = await db.select({ relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId));
       // A renewed file (#15) also lives at its epoch's id on every relay: the token names it.
-      const [file] = await db.select({ epoch: files.epoch }).from(files).where(eq(files.id, fileId));
+      const [file] = await db.select({ epoch: files.epoch, ownerId: files.ownerId, layout: files.layout }).from(files).where(eq(files.id, fileId));
+      // Issue #21 part 2: sub-files at other deployments are the owner's browser's to remove (federation-removals.ts).
+      if (file) await recordRemoteRemovals(db, { id: fileId, ownerId: file.ownerId, layout: file.layout });
       const failures: string[] = [];
       // Every relay is asked each time; deleting twice is harmless (DELETE is idempotent on relays).
       await Promise.all(

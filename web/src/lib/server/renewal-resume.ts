@@ -4,8 +4,12 @@
  * renews from, the dealers, the fresh x of a replacement, and the first chunk not yet dealt. A run that finds
  * this note (the job taken over after the coordinator died) skips the chunks dealt, drops only the
  * contributions from that chunk on (the range that was cut midway), and deals on from there. Prepare re-walks every range (a staged chunk
- * answers its digest without work) and the check starts over (its key is drawn after every prepare). Any
- * failure forgets the note, so a retry after a relay restart (which loses the check pads) starts over.
+ * answers its digest without work) and the check starts over (its key is drawn after every prepare).
+ *
+ * The same note serves a retry after a relay restart (#15, relay killed mid-deal or mid-prepare): relays keep
+ * contributions, check pads and staged chunks in their chunk stores, so a relay that comes back holds all it
+ * acknowledged, and the retry resumes instead of dealing the whole file again. The note is forgotten when the
+ * check begins (it consumes the pads) and after any failure that is not a relay outage.
  */
 import { hasErrorCode } from '@kofn/shared';
 import type { Db } from './db/index.js';
@@ -53,8 +57,31 @@ export function noteProgress(db: Db, job: JobRow, leaseMs: number, progress: Ren
   return holdLease(db, job, leaseMs, { ...base(job), resume: progress });
 }
 
-/** Forgets the note after a failure (not when the job was taken over: the new holder's note stands). */
+/**
+ * Forgets the note before the check: the check consumes every relay's check pads and its key is drawn fresh,
+ * so a run that stops during or after it must start over (a check is never rerun on the same pads).
+ */
+export function clearProgress(db: Db, job: JobRow, leaseMs: number): Promise<void> {
+  return holdLease(db, job, leaseMs, base(job));
+}
+
+/**
+ * Errors that say a relay (or the path to it) went away for a while: a relay killed and restarted mid-deal
+ * or mid-prepare keeps every contribution, check pad and staged chunk it acknowledged (all in its chunk
+ * store), so the note stands and the retry resumes from it.
+ */
+const OUTAGES = ['RELAYS_OFFLINE', 'RELAY_TIMEOUT', 'UNAVAILABLE', 'RATE_LIMITED'] as const;
+
+export function isRelayOutage(err: unknown): boolean {
+  return OUTAGES.some((code) => hasErrorCode(err, code));
+}
+
+/**
+ * After a failure: keeps the note when a relay went away during the deal or the prepare (the retry resumes
+ * there), and when the job was taken over (the new holder's note stands); forgets it otherwise, so the
+ * retry starts over from a dropped epoch (a refused contribution, a failed or interrupted check).
+ */
 export async function forgetProgress(db: Db, job: JobRow, leaseMs: number, err: unknown): Promise<void> {
-  if (hasErrorCode(err, 'CONFLICT')) return;
+  if (hasErrorCode(err, 'CONFLICT') || isRelayOutage(err)) return;
   await holdLease(db, job, leaseMs, base(job)).catch(() => undefined);
 }

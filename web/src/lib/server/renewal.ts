@@ -34,7 +34,7 @@ import { record } from './history.js';
 import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { freshPlan, type Replacement } from './renewal-fresh.js';
-import { forgetProgress, notedProgress, noteProgress, rangesFrom, resumeFrom } from './renewal-resume.js';
+import { clearProgress, forgetProgress, notedProgress, noteProgress, rangesFrom, resumeFrom } from './renewal-resume.js';
 
 export const RENEW_JOB = 'renew-file';
 export const DROP_JOB = 'renew-drop';
@@ -114,7 +114,16 @@ async function dropDealRange(deps: RenewalDeps, fileId: string, all: Holder[], e
   }
 }
 
-async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Holder, next: number, [from, to]: ChunkRange, fresh?: { fx: number; dxs: number[] }): Promise<void> {
+async function deal(
+  deps: RenewalDeps,
+  file: FileRow,
+  all: Holder[],
+  dealer: Holder,
+  next: number,
+  [from, to]: ChunkRange,
+  fresh: { fx: number; dxs: number[] } | undefined,
+  signal: AbortSignal
+): Promise<void> {
   const max = shareChunkLength(Math.max(file.chunkSize, 1340));
   const receivers = await Promise.all(
     all.map(async (h) => ({
@@ -127,7 +136,26 @@ async function deal(deps: RenewalDeps, file: FileRow, all: Holder[], dealer: Hol
   );
   const rh = await receiversHash(receivers);
   const token = () => mint(deps.key, dealer.relay.id, file.id, 'renew_deal', { ep: next, rh, ...fresh });
-  await client(dealer, token, deps.timeouts).renewalStep(file.id, next, 'deal', { receivers, from, to }, 1024);
+  await client(dealer, token, deps.timeouts).renewalStep(file.id, next, 'deal', { receivers, from, to }, 1024, signal);
+}
+
+/**
+ * One deal range by every dealer. When one dealer fails (it or a receiver went away), the others are stopped
+ * (their relays stop at the next chunk when the request closes) and waited for, so nothing of this attempt
+ * lands after the retry dropped the range.
+ */
+async function dealRange(deps: RenewalDeps, file: FileRow, all: Holder[], dealers: Holder[], next: number, range: ChunkRange, fresh?: { fx: number; dxs: number[] }): Promise<void> {
+  const stop = new AbortController();
+  const results = await Promise.allSettled(
+    dealers.map((d) =>
+      deal(deps, file, all, d, next, range, fresh, stop.signal).catch((err: unknown) => {
+        stop.abort(err);
+        throw err;
+      })
+    )
+  );
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Each holder's prepare answers over every range, as one `{ chunks }` answer per holder (in chunk order). */
@@ -275,7 +303,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   else if (resumeAt <= file.chunkCount) await dropDealRange(deps, fileId, all, next, dxs, [resumeAt, file.chunkCount]);
   for (const range of rangesFrom(ranges, resumeAt)) {
     deps.onDeal?.(range);
-    await Promise.all(dealers.map((d) => deal(deps, file, all, d, next, range, fresh)));
+    await dealRange(deps, file, all, dealers, next, range, fresh);
     if (job) await noteProgress(db, job, RENEWAL_LEASE_MS, { epoch, dxs, ...(plan ? { fx: plan.fresh.x } : {}), next: range[1] + 1 });
   }
   const prepared = await prepareInSteps(deps, fileId, all, next, dxs, ranges, keepLease, freshClaims);
@@ -283,6 +311,8 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   const roots = await stagedRoots(all, prepared, file.chunkCount);
   await keepLease();
 
+  // The check consumes every relay's pads: from here on a failure starts over, never resumes (renewal-resume.ts).
+  if (job) await clearProgress(db, job, RENEWAL_LEASE_MS);
   // renewal.md step 4: K is drawn only now, after every contribution is fixed.
   const key = randomBytes(16);
   const xs = all.map((h) => h.x);

@@ -21,7 +21,7 @@ import {
 } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { present } from './db/present.js';
-import { files, folders, placements, relays } from './db/schema.js';
+import { federationRemotes, files, folders, placements, relays } from './db/schema.js';
 import { enqueue } from './jobs.js';
 import * as v from './validate.js';
 import { isOnline, placementsOf, visibleFile, type Ctx } from './file-access.js';
@@ -30,7 +30,7 @@ import { heldBytes } from './usage.js';
 import { batchItems, failed } from './batch.js';
 import { folderNotFound, folderRef, freeName, holdsName, lockOwner, nameInUse, ownedFolders } from './folders.js';
 import { byFreeSpace } from './relays.js';
-import { checkTreeLayout, isTreeFile, treeManifestFor, type CheckedLayout } from './tree-layouts.js';
+import { checkTreeLayout, hasRemoteGroup, isTreeFile, treeManifestFor, type CheckedLayout, type RemoteRow } from './tree-layouts.js';
 
 /** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates from random.ts). */
 function pickXs(n: number): number[] {
@@ -40,6 +40,12 @@ function pickXs(n: number): number[] {
     [pool[i], pool[j]] = [pool[j]!, pool[i]!];
   }
   return pool.slice(0, n);
+}
+
+/** The deployments linked here, read only when some layout has a group on one (federation, issue #21). */
+async function linkedRemotes(ctx: Ctx, inputs: ReadonlyArray<Record<string, unknown>>): Promise<RemoteRow[]> {
+  if (!inputs.some((i) => hasRemoteGroup(i.layout))) return [];
+  return ctx.db.select({ deploymentId: federationRemotes.deploymentId, status: federationRemotes.status }).from(federationRemotes);
 }
 
 export interface ReserveInput {
@@ -92,7 +98,7 @@ function fileMode(raw: unknown): FileMode {
   return raw as FileMode;
 }
 
-function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRow[], now: Date): Checked {
+function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRow[], now: Date, remotes: readonly RemoteRow[] = []): Checked {
   const name = v.fileName(input.name);
   const folderId = folderRef(input.folderId);
   const choice = onConflict(input.onConflict);
@@ -112,7 +118,7 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
     if (input.k !== undefined && input.k !== layoutK) throw new KofnError('LAYOUT_INVALID', '"k" must be absent or equal to the layout\'s number of groups needed.');
     // Compact mode is Shamir-only at the top of a tree for now (docs/multilevel.md): refused, never half-made.
     if (mode !== 'shamir') throw new KofnError('LAYOUT_NOT_SUPPORTED', 'Compact mode cannot be combined with a multi-level layout yet; choose Shamir or plain k of n.');
-    const tree = checkTreeLayout(ctx, input.layout, all, now);
+    const tree = checkTreeLayout(ctx, input.layout, all, now, remotes);
     return { name, size, type, k: tree.layout.k, chosen: tree.chosen, folderId, onConflict: choice, tree, mode };
   }
   if (typeof input.k !== 'number' || !Number.isInteger(input.k)) throw v.wrongValue('k', 'integers 2..255');
@@ -220,7 +226,8 @@ async function answer(ctx: Ctx, r: NewReservation, epoch: number): Promise<Reser
 
 export async function reserveFile(ctx: Ctx, input: Record<string, unknown> & Partial<ReserveInput>, now = new Date()): Promise<Reservation> {
   const all = await ctx.db.select().from(relays);
-  const planned: Array<NewReservation | BatchFailure> = [newReservation(ctx, checkReservation(ctx, input, all, now), now)];
+  const remotes = await linkedRemotes(ctx, [input]);
+  const planned: Array<NewReservation | BatchFailure> = [newReservation(ctx, checkReservation(ctx, input, all, now, remotes), now)];
   const file = await ctx.db.transaction(async (tx) => {
     await takeQuota(ctx, tx, (planned[0] as NewReservation).file.size);
     await claimNames(tx, ctx.user.id, planned);
@@ -299,9 +306,10 @@ async function claimNames(tx: Db, ownerId: string, planned: Array<NewReservation
 export async function reserveFiles(ctx: Ctx, input: Record<string, unknown>, now = new Date()): Promise<BatchReservations> {
   const items = batchItems(input);
   const all = await ctx.db.select().from(relays);
+  const remotes = await linkedRemotes(ctx, items);
   const planned: Array<NewReservation | BatchFailure> = items.map((item) => {
     try {
-      return newReservation(ctx, checkReservation(ctx, item, all, now), now);
+      return newReservation(ctx, checkReservation(ctx, item, all, now, remotes), now);
     } catch (err) {
       return failed(err);
     }

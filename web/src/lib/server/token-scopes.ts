@@ -48,6 +48,8 @@ export const ROUTE_SCOPES: Readonly<Record<string, Partial<Record<Method, Need>>
   '/api/federation/remote/files/[id]/tokens': { POST: 'any' },
   '/api/federation/remote/info': { GET: 'any' },
   '/api/federation/remote/session': { GET: 'any' },
+  // Only a browser linked at the other deployment can act on these; an API token has no use for them.
+  '/api/federation/removals': { GET: 'session', POST: 'session' },
   '/api/federation/remotes': { GET: 'read', POST: 'admin' },
   '/api/federation/remotes/[id]': { DELETE: 'admin' },
   '/api/federation/remotes/[id]/refresh': { POST: 'admin' },

@@ -611,3 +611,26 @@ export const federationRemotes = pgTable('federation_remotes', {
   lastCheckedAt: timestamp('last_checked_at', { withTimezone: true }).notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
 });
+
+/**
+ * At the home deployment (H), issue #21 part 2: sub-files at other deployments still to be removed there. A
+ * removed file's remote groups land here when its delete-file job runs (however it was removed: directly,
+ * by emptying the trash, by the trash's automatic purge). H cannot act at X itself (it holds no token of X's),
+ * so the owner's browser, linked at X, removes each one there and then clears its row (a durable job that
+ * waits for the person's next visit; X also keeps the sub-file until then, counted in X's usage).
+ */
+export const federationRemovals = pgTable(
+  'federation_removals',
+  {
+    /** X's deployment id and the sub-file's id there. */
+    deploymentId: text('deployment_id').notNull(),
+    remoteFileId: text('remote_file_id').notNull(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The removed file here (its row stays, status deleted). */
+    fileId: text('file_id').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+  },
+  (t) => [primaryKey({ columns: [t.deploymentId, t.remoteFileId] }), index('federation_removals_owner_idx').on(t.ownerId)]
+);

@@ -1,0 +1,206 @@
+/**
+ * Files with a group on another deployment (issue #21 part 2; shared/docs/federation.md), with two whole kofn
+ * deployments on loopback: X (three relays, which allow H's origin) and H (four relays in two labelled
+ * groups, "site A" and "site B"). Proven in Chromium:
+ *   - a user of H, linked at X in X's own window, protects a file over 2 of 3 groups {site A, site B,
+ *     Deployment X}: the browser reserves the sub-file at X, uploads that group's sub-shares straight to X's
+ *     relays with X's tokens and commits there; H records the remote group (X's deployment id, the
+ *     sub-file's id) in the tree; no token of X's relays ever reaches H;
+ *   - the file is retrieved byte-identical, reading X's relays with X's read tokens;
+ *   - removing a file for good (trash emptied) removes its sub-file at X: H lists it for its owner, and the
+ *     browser, linked at X, removes it there on its next page load; the list is for signed-in sessions only;
+ *   - with X stopped, a file is still retrieved from H's two groups (any 2 of the 3 groups rebuild it).
+ */
+import type { APIRequestContext, BrowserContext, Page, Request } from '@playwright/test';
+import { ADMIN, expect, test } from '../fixtures.js';
+import { freePortBlock, startStack, type RunningStack } from '../stack.js';
+import { makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+
+test.describe.configure({ mode: 'serial', timeout: 300_000 });
+
+const UMA = { email: 'uma@x.test', displayName: 'Uma at X', password: 'uma remote password 1' };
+const FILE = { name: 'fed-3MiB.bin', file: makeFile('fed-3MiB.bin', 3 * 1024 * 1024 + 5) };
+const GONE = { name: 'fed-removed.bin', file: makeFile('fed-removed.bin', 200_000) };
+
+let x: RunningStack | undefined;
+let h: RunningStack | undefined;
+let xAdmin: { request: APIRequestContext; csrf: string };
+let hContext: BrowserContext;
+let hPage: Page;
+let hHeaders: Record<string, string>;
+const seen: Request[] = [];
+
+interface Listed {
+  files: Array<{ id: string; name: string; status: string; layout?: { groups: Array<{ fileId?: string }> } }>;
+}
+
+async function setUp(request: APIRequestContext, url: string): Promise<string> {
+  const res = await request.post(`${url}/api/setup`, { data: ADMIN, headers: { Origin: url } });
+  expect(res.status()).toBe(201);
+  return ((await res.json()) as { csrfToken: string }).csrfToken;
+}
+
+test.beforeAll(async ({ playwright, browser }) => {
+  test.setTimeout(300_000);
+  // Fixed ports, so X's relays can be told H's origin before either starts (they answer CORS for it).
+  const xBase = await freePortBlock(4);
+  let hBase = await freePortBlock(5);
+  while (hBase <= xBase + 4 && hBase + 5 >= xBase) hBase = await freePortBlock(5);
+  const hOrigin = `http://127.0.0.1:${hBase}`;
+  const relayEnv = Object.fromEntries([1, 2, 3].map((i) => [`relay-${i}`, { KOFN_WEB_ORIGINS: `http://localhost:${xBase},${hOrigin}` }]));
+  [x, h] = await Promise.all([
+    // X on `localhost`, H on 127.0.0.1: two sites on one host name would share one session cookie.
+    startStack({ relays: 3, port: xBase, publicHost: 'localhost', relayEnv, env: { KOFN_DEPLOYMENT_NAME: 'Deployment X' } }),
+    startStack({ relays: 4, port: hBase, tier: 'Elite', env: { KOFN_DEPLOYMENT_NAME: 'Deployment H' } })
+  ]);
+  const request = await playwright.request.newContext();
+  xAdmin = { request, csrf: await setUp(request, x.url) };
+  const made = await request.post(`${x.url}/api/users`, { data: { ...UMA, role: 'user', mustChangePassword: false }, headers: { Origin: x.url, 'X-CSRF-Token': xAdmin.csrf } });
+  expect(made.status()).toBe(201);
+  const issued = await request.post(`${x.url}/api/federation/links`, { data: { name: 'Deployment H', origin: h.url }, headers: { Origin: x.url, 'X-CSRF-Token': xAdmin.csrf } });
+  expect(issued.status()).toBe(201);
+  const { token } = (await issued.json()) as { token: string };
+
+  hContext = await browser.newContext({ baseURL: h.url });
+  hContext.on('request', (r) => seen.push(r));
+  hPage = await hContext.newPage();
+  const hCsrf = await setUp(hPage.request, h.url);
+  hHeaders = { Origin: h.url, 'X-CSRF-Token': hCsrf };
+  const linked = await hPage.request.post('/api/federation/remotes', { data: { url: x.url, token }, headers: hHeaders });
+  expect(linked.status(), await linked.text()).toBe(201);
+  for (const [i, r] of h.relayProcs.entries()) {
+    const patched = await hPage.request.patch(`/api/relays/${r.id}`, { data: { group: i < 2 ? 'site A' : 'site B' }, headers: hHeaders });
+    expect(patched.status(), await patched.text()).toBe(200);
+  }
+  await saveToOpfs(hPage);
+});
+
+test.afterAll(async () => {
+  await hContext?.close();
+  await xAdmin?.request.dispose();
+  await Promise.all([x?.stop(), h?.stop()]);
+});
+
+test('a file over {site A, site B, Deployment X}: X’s group goes straight to X’s relays, H records the sub-file, retrieval is identical', async () => {
+  const X = x!;
+  const H = h!;
+  // Uma links this browser to her account at X, in X's own window.
+  await hPage.goto('/account');
+  const panel = hPage.getByRole('region', { name: 'Other deployments' });
+  await expect(panel.getByTestId('federation-standing')).toHaveText('not linked', { timeout: 30_000 });
+  const popupOpened = hPage.waitForEvent('popup');
+  await panel.getByRole('button', { name: 'Link my account there' }).click();
+  const popup = await popupOpened;
+  await popup.getByRole('link', { name: 'Sign in here' }).click();
+  await popup.getByLabel('E-mail').fill(UMA.email);
+  await popup.getByLabel('Password').fill(UMA.password);
+  await popup.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await popup.getByRole('button', { name: 'Approve' }).click();
+  await expect(panel.getByTestId('federation-standing')).toHaveText(`linked as ${UMA.email}`, { timeout: 30_000 });
+
+  await hPage.goto('/');
+  await ready(hPage);
+  await hPage.getByTestId('layout-mode').selectOption('groups');
+  await hPage.getByTestId('remote-group-choice').filter({ hasText: 'Deployment X' }).getByRole('checkbox').check();
+  await expect(hPage.getByTestId('layout-preset')).toHaveText('3 groups, any 2; site A: 2 of 2, site B: 2 of 2, Deployment X: 2 of 3');
+  seen.length = 0;
+  await protectThroughUi(hPage, FILE.file, FILE.name);
+  const row = hPage.getByTestId('file-row').filter({ has: hPage.getByText(FILE.name, { exact: true }) });
+  await expect(row).toContainText('2 of 3 groups');
+  await expect(row.getByTestId('tree-group')).toHaveCount(3);
+
+  // H's record: two local groups with H's relays, and the remote group naming X and the sub-file there.
+  const { files } = (await (await hPage.request.get('/api/files')).json()) as {
+    files: Array<{ name: string; n: number; layout?: { k: number; groups: Array<{ kind: string; deployment?: string; fileId?: string; k: number; n?: number }> } }>;
+  };
+  const mine = files.find((f) => f.name === FILE.name)!;
+  expect(mine.n).toBe(4);
+  const remote = mine.layout!.groups[2]!;
+  expect(remote).toMatchObject({ kind: 'remote', k: 2, n: 3 });
+  // At X the sub-file is an ordinary file of Uma's, committed, under an opaque name.
+  const atX = (await (await hContext.request.get(`${X.url}/api/files`)).json()) as { files: Array<{ id: string; name: string; status: string; k: number; n: number }> };
+  expect(atX.files.find((f) => f.id === remote.fileId)).toMatchObject({ status: 'available', k: 2, n: 3 });
+  expect(atX.files.find((f) => f.id === remote.fileId)!.name).not.toContain('fed');
+
+  // Every sub-share of X's group went to X's relays from this page, with X's tokens; none of them reached H.
+  const xRelays = new Set(X.relays.map((u) => new URL(u).origin));
+  const toXRelays = seen.filter((r) => xRelays.has(new URL(r.url()).origin) && r.method() === 'PUT');
+  expect(new Set(toXRelays.map((r) => new URL(r.url()).origin)).size).toBe(3);
+  const xTokens = new Set<string>();
+  for (const r of toXRelays) {
+    const auth = (await r.allHeaders()).authorization;
+    if (auth?.startsWith('Bearer ')) xTokens.add(auth.slice(7));
+  }
+  expect(xTokens.size).toBeGreaterThanOrEqual(3);
+  for (const r of seen.filter((q) => new URL(q.url()).origin === H.url)) {
+    const all = r.url() + JSON.stringify(await r.allHeaders()) + (r.postData() ?? '');
+    for (const t of xTokens) expect(all).not.toContain(t);
+  }
+
+  seen.length = 0;
+  await retrieveThroughUi(hPage, FILE.name);
+  expect(await opfsSha256(hPage, FILE.name)).toBe(FILE.file.sha256);
+  // Retrieval reads the fastest 2 groups: whichever they are, X was asked for the sub-file's read tokens.
+  expect(seen.some((r) => new URL(r.url()).origin === X.url && new URL(r.url()).pathname.endsWith('/tokens'))).toBe(true);
+});
+
+test('removing a file for good removes its sub-file at X, from the owner’s browser', async ({ playwright }) => {
+  const X = x!;
+  await protectThroughUi(hPage, GONE.file, GONE.name);
+  const mine = ((await (await hPage.request.get('/api/files')).json()) as Listed).files.find((f) => f.name === GONE.name)!;
+  const sub = mine.layout!.groups[2]!.fileId!;
+  const remoteDeployment = (mine.layout!.groups[2] as { deployment?: string }).deployment!;
+  const xFiles = async () => ((await (await hContext.request.get(`${X.url}/api/files`)).json()) as Listed).files;
+  const atX = async () => (await xFiles()).find((f) => f.id === sub)?.status;
+  const hFiles = ((await (await hPage.request.get('/api/files')).json()) as Listed).files;
+  const atXOf = async (name: string) => {
+    const id = hFiles.find((f) => f.name === name)?.layout?.groups[2]?.fileId;
+    return (await xFiles()).find((f) => f.id === id)?.status;
+  };
+  expect(await atX()).toBe('available');
+  expect((await hPage.request.delete(`/api/files/${mine.id}`, { headers: hHeaders })).status()).toBe(200);
+  expect((await hPage.request.delete('/api/trash', { headers: hHeaders })).status()).toBe(200);
+  // H's delete-file job records the sub-file; the next page load removes it at X and clears it here.
+  await expect
+    .poll(
+      async () => {
+        await hPage.reload();
+        await ready(hPage);
+        return atX();
+      },
+      { timeout: 90_000, intervals: [2000] }
+    )
+    .not.toBe('available');
+  await expect.poll(async () => ((await (await hPage.request.get('/api/federation/removals')).json()) as { removals: unknown[] }).removals, { timeout: 30_000 }).toEqual([]);
+  // The list is for a signed-in person's session: none without one, none for an API token.
+  const anonymous = await playwright.request.newContext({ baseURL: h!.url });
+  expect((await anonymous.get('/api/federation/removals')).status()).toBe(401);
+  expect((await anonymous.post('/api/federation/removals', { data: { deployment: 'x', fileId: sub }, headers: { Origin: h!.url } })).status()).toBe(401);
+  await anonymous.dispose();
+  const made = await hPage.request.post('/api/tokens', { data: { name: 'script', scopes: ['read', 'write'] }, headers: hHeaders });
+  expect(made.status(), await made.text()).toBe(201);
+  const bearer = await playwright.request.newContext({ baseURL: h!.url, extraHTTPHeaders: { Authorization: `Bearer ${((await made.json()) as { token: string }).token}` } });
+  expect((await bearer.get('/api/federation/removals')).status()).toBe(403);
+  await bearer.dispose();
+  // A replayed clearing finds nothing; a malformed one is a 400 with its code.
+  const replay = await hPage.request.post('/api/federation/removals', { data: { deployment: remoteDeployment, fileId: sub }, headers: hHeaders });
+  expect(replay.status()).toBe(404);
+  const malformed = await hPage.request.post('/api/federation/removals', { data: { deployment: remoteDeployment, fileId: 'nope' }, headers: hHeaders });
+  expect([malformed.status(), ((await malformed.json()) as { error: { code: string } }).error.code]).toEqual([400, 'WRONG_VALUE']);
+  // The other file's sub-file at X is untouched.
+  expect(await atXOf(FILE.name)).toBe('available');
+});
+
+test('with Deployment X stopped, H’s two groups still rebuild the file', async () => {
+  await x!.stop();
+  x = undefined;
+  await hPage.reload();
+  await hPage.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), FILE.name);
+  await retrieveThroughUi(hPage, FILE.name);
+  const t = hPage
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${FILE.name}` })
+    .first();
+  await expect(t, await t.innerText()).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(hPage, FILE.name)).toBe(FILE.file.sha256);
+});
