@@ -308,6 +308,13 @@ test('phone: files are cards (name, size, date, health) with their actions in a 
   await expect(servers.getByTestId('relay-ping').first()).toHaveText(/ ms$/);
   await expect(servers.getByTestId('relay-ping').first()).toBeInViewport({ ratio: 1 });
   await expect(servers.getByTestId('relay-status').first()).toBeInViewport({ ratio: 1 });
+  // History: each entry a card, its result on screen (the table hid Result and Details behind a sideways scroll).
+  const history = page.getByRole('region', { name: 'Operation history' });
+  await history.scrollIntoViewIfNeeded();
+  await expect(history.getByRole('table')).toHaveCount(0);
+  const entry = history.getByTestId('history-row').filter({ hasText: name }).filter({ hasText: 'protect' }).first();
+  await expect(entry.getByText('ok', { exact: true })).toBeInViewport({ ratio: 1 });
+  await expect(entry.getByText('2 of 3', { exact: true })).toBeInViewport({ ratio: 1 });
   // The list is virtual (only rows near the viewport are in the page): back to its top, where the newest
   // file's card is rendered again, before scrolling to it.
   await files.evaluate((el) => el.scrollIntoView({ block: 'start' }));
@@ -319,9 +326,18 @@ test('phone: files are cards (name, size, date, health) with their actions in a 
   // The sort is a choice above the cards (a table's sort headers do not fit).
   await expect(files.getByRole('combobox', { name: 'Sort Your files' })).toHaveValue('modifiedAt:desc');
   await menu.click();
-  await expect(page.getByRole('menuitem')).toHaveText(['Retrieve', 'Share', 'Renew shares now', 'Remove']);
+  // Rename and Move too: a phone has no other way to them (the table's buttons are gone, and no drag on touch).
+  await expect(page.getByRole('menuitem')).toHaveText(['Retrieve', 'Share', 'Rename', 'Move', 'Renew shares now', 'Remove']);
+  await page.getByRole('menuitem', { name: 'Rename' }).click();
+  const renamed = `phone-renamed-${Date.now()}.bin`;
+  await page.getByTestId('name-dialog').getByLabel('Name').fill(renamed);
+  await page.getByTestId('name-dialog').getByRole('button', { name: 'Rename' }).click();
+  const renamedCard = files.getByTestId('file-card').filter({ has: page.getByTitle(renamed, { exact: true }) });
+  await expect(renamedCard).toBeVisible();
+  await renamedCard.getByRole('button', { name: `Actions for ${renamed}` }).click();
   await page.getByRole('menuitem', { name: 'Remove' }).click();
   await page.getByTestId('confirm-dialog').getByRole('button', { name: 'Remove' }).click();
+  await expect(renamedCard).toHaveCount(0);
   await expect(card).toHaveCount(0);
 
   await page.goto('/admin');

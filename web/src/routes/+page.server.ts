@@ -5,8 +5,9 @@ import { coordinator } from '$lib/server/context';
 import { countUsers } from '$lib/server/auth';
 import { listRelays } from '$lib/server/relays';
 import { previewLimit } from '$lib/server/preview-limit';
+import { offeredAccounts, TOUR_COOKIE } from '$lib/tour-cookie';
 
-export const load: PageServerLoad = async ({ locals }) => {
+export const load: PageServerLoad = async ({ locals, cookies }) => {
   const { config, database, license } = await coordinator();
   if (!locals.user) redirect(303, (await countUsers(database.db)) === 0 ? '/setup' : '/login');
   if (locals.user.mustChangePassword) redirect(303, '/account');
@@ -19,6 +20,8 @@ export const load: PageServerLoad = async ({ locals }) => {
     limits: { maxFileSize: license.limits.maxFileSize, storageLimit: license.limits.protectedBytes },
     relayTimeouts: config.relayTimeouts,
     previewLimit: (await previewLimit(database.db)).previewLimit,
-    version: KOFN_VERSION
+    version: KOFN_VERSION,
+    // Raw value (tour-cookie.ts decodes it): whether the help tour was offered to this account in this browser.
+    tourOffered: offeredAccounts(cookies.get(TOUR_COOKIE, { decode: (v) => v })).includes(locals.user.email)
   };
 };

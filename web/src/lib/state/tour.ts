@@ -1,17 +1,29 @@
 /**
  * The help tour (issue #17): driver.js highlights and scrolls to the part of the dashboard each step
  * describes. Skippable at every step (Skip tour, the × or Escape). Offered once to each new user: the
- * answer (take it or not) is remembered per account in this browser, as the theme is (theme.svelte.ts).
+ * answer (take it or not) is remembered per account in this browser, in a cookie the server reads so the
+ * offer is in the first paint or not at all (tour-cookie.ts), and in localStorage as before.
  * The coordinator keeps no per-user preferences, so another browser offers it once more; the account menu's
  * Help starts it at any time.
  */
 import { driver, type DriveStep } from 'driver.js';
 import 'driver.js/dist/driver.css';
+import { offeredAccounts, TOUR_COOKIE, withAccount } from '$lib/tour-cookie';
 
 /** localStorage key for "the tour was offered to this account here" (by its e-mail, which the layout and the dashboard both have). */
 const offeredKey = (account: string) => `kofn.tour.offered.${account}`;
 
+/** The tour cookie's raw value in this browser (tour-cookie.ts), or undefined. */
+function cookieValue(): string | undefined {
+  const prefix = `${TOUR_COOKIE}=`;
+  return document.cookie
+    .split('; ')
+    .find((c) => c.startsWith(prefix))
+    ?.slice(prefix.length);
+}
+
 export function tourOffered(account: string): boolean {
+  if (offeredAccounts(cookieValue()).includes(account)) return true;
   try {
     return localStorage.getItem(offeredKey(account)) !== null;
   } catch {
@@ -20,11 +32,14 @@ export function tourOffered(account: string): boolean {
   }
 }
 
+/** Remembers the offer in the cookie the server reads (so the next page renders without it) and in localStorage. */
 export function markTourOffered(account: string): void {
+  const secure = location.protocol === 'https:' ? '; Secure' : '';
+  document.cookie = `${TOUR_COOKIE}=${withAccount(cookieValue(), account)}; Path=/; Max-Age=${365 * 24 * 3600}; SameSite=Lax${secure}`;
   try {
     localStorage.setItem(offeredKey(account), new Date().toISOString());
   } catch {
-    // Nothing to remember it in; the offer shows again next time, which is harmless.
+    // The cookie remembers it; without that either, the offer shows again next time, which is harmless.
   }
 }
 
