@@ -323,6 +323,17 @@ test('phone: files are cards (name, size, date, health) with their actions in a 
   const menu = card.getByRole('button', { name: `Actions for ${name}` });
   await expect(menu).toBeInViewport();
   expect(await overflowX(page)).toBe(0);
+  // Phones select too, so the bulk actions are there (the cards had no checkboxes), and the bar fits.
+  const pick = card.getByRole('checkbox', { name: `Select ${name}` });
+  // Into the middle first: Playwright scrolls the box only just into view, at the edge under the sticky header,
+  // and the browser's scroll on focusing it there moved it before the mouse was up (events seen: pointerdown,
+  // mousedown, focus, and no click).
+  await card.evaluate((el) => el.scrollIntoView({ block: 'center' }));
+  await pick.check();
+  await expect(page.getByText('1 selected', { exact: true })).toBeVisible();
+  expect(await overflowX(page)).toBe(0);
+  await pick.uncheck();
+  await expect(page.getByText('1 selected', { exact: true })).toHaveCount(0);
   // The sort is a choice above the cards (a table's sort headers do not fit).
   await expect(files.getByRole('combobox', { name: 'Sort Your files' })).toHaveValue('modifiedAt:desc');
   await menu.click();
