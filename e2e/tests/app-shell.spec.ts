@@ -88,15 +88,19 @@ test('defect 1: a 255-character name is cut with its full name in a title, and t
   await page.setViewportSize({ width: 1280, height: 900 });
   await page.goto('/');
   await chooseSharing(page, 2, 3);
-  const name = `${'long-name-'.repeat(24)}${'x'.repeat(11)}.bin`;
+  // .pdf: a row with all six actions (Preview too), the widest a row gets.
+  const name = `${'long-name-'.repeat(24)}${'x'.repeat(11)}.pdf`;
   expect(name.length).toBe(255);
   await protectThroughUi(page, makeFile(name, 1000), name);
   expect(await overflowX(page)).toBe(0);
   const row = page.getByTestId('file-row').filter({ has: page.getByText(name, { exact: true }) });
   await expect(row.getByTitle(name, { exact: true })).toBeVisible();
-  // Scrolled to vertically only: a button pushed off to the right stays out of the viewport.
+  // Scrolled to vertically only: a button pushed off to the right stays out of the viewport, and the table
+  // does not scroll sideways inside its panel either (Share and Move were hidden past its edge).
   await row.scrollIntoViewIfNeeded();
-  await expect(row.getByRole('button', { name: `Retrieve ${name}` })).toBeInViewport();
+  for (const action of ['Retrieve', 'Preview', 'Share', 'Rename', 'Move', 'Remove']) await expect(row.getByRole('button', { name: `${action} ${name}`, exact: true })).toBeInViewport({ ratio: 1 });
+  const table = page.getByRole('group', { name: 'Your files (scrolls sideways)' });
+  expect(await table.evaluate((el) => el.scrollWidth - el.clientWidth)).toBe(0);
   // Removed, it stays in the history: still no sideways scroll.
   await row.getByRole('button', { name: `Remove ${name}` }).click();
   await page.getByTestId('confirm-dialog').getByRole('button', { name: 'Remove' }).click();
