@@ -317,6 +317,8 @@ test('phone: files are cards (name, size, date, health) with their actions in a 
   await history.scrollIntoViewIfNeeded();
   await expect(history.getByRole('table')).toHaveCount(0);
   const entry = history.getByTestId('history-row').filter({ hasText: name }).filter({ hasText: 'protect' }).first();
+  // The entry itself (on the shared stack other tests' entries may come first and push it below the fold).
+  await entry.scrollIntoViewIfNeeded();
   await expect(entry.getByText('ok', { exact: true })).toBeInViewport({ ratio: 1 });
   await expect(entry.getByText('2 of 3', { exact: true })).toBeInViewport({ ratio: 1 });
   // The list is virtual (only rows near the viewport are in the page): back to its top, where the newest

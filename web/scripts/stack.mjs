@@ -242,6 +242,10 @@ async function main() {
     KOFN_RELAY_OFFLINE_AFTER: '15',
     // adapter-node waits this many seconds for open connections on shutdown.
     SHUTDOWN_TIMEOUT: '2',
+    // Idle keep-alive connections live 65 s, not Node's 5 s: a client that reuses a connection just as the server
+    // closes it gets ECONNRESET (browsers retry that, scripts and Playwright's request API do not: a CI run
+    // failed compact.spec on it). 65 s outlasts the 60 s idle timeout of common load balancers, so they close first.
+    KEEP_ALIVE_TIMEOUT: process.env.KEEP_ALIVE_TIMEOUT ?? '65',
     ...(opts.license ? { KOFN_LICENSE: opts.license } : {})
   });
 
