@@ -11,7 +11,7 @@
 import * as Comlink from 'comlink';
 import { KofnError, RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
-import { shareWorkerPool } from './pool';
+import { MAX_WORKERS, shareWorkerPool } from './pool';
 import { InFlight } from './in-flight';
 import { relayClient } from './relay-http';
 import { renewer } from './tokens';
@@ -265,7 +265,11 @@ async function abandon(state: Pick<StoredUpload, 'fileId' | 'remoteSubFiles'>): 
 async function run(state: StoredUpload, puts: Map<string, string>, opts: ProtectOptions): Promise<{ fileId: string }> {
   opts.onReserved?.({ fileId: state.fileId, placements: state.placements.map((p) => ({ ...p, token: '' })) });
   await shareWorkerScopeReady();
-  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireBudgetBytes: RETIRE_BUDGET_BYTES });
+  // A file too small for any worker to reach its retirement share (no more than a quarter of the pool's
+  // budget in all, twice over) keeps its workers: the spare replacement the pool would start for it, a
+  // second worker's start-up per file, was pure cost for many small files (issue #18).
+  const small = state.file.size * state.n * 2 < RETIRE_BUDGET_BYTES / MAX_WORKERS;
+  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireBudgetBytes: small ? Infinity : RETIRE_BUDGET_BYTES });
   const abort = () => pool.terminate();
   opts.signal?.addEventListener('abort', abort, { once: true });
   const start = Math.max(0, state.doneUpTo);

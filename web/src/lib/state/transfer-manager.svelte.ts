@@ -9,6 +9,7 @@ import { handleError, formatLimit } from '$lib/errors';
 import { transfers, type Transfer } from '$lib/state/transfers.svelte';
 import { toasts } from '$lib/state/toasts.svelte';
 import { coalesce, type Coalesced } from '$lib/state/coalesce';
+import { throttleRuns } from '$lib/state/throttle-runs';
 import { degradedRetrievalNotice } from '$lib/state/retrieval-notice';
 import { protectFile, resumeUpload, type ProtectOptions, type ProtectProgress } from '$lib/engine/protect';
 import { pendingUploads } from '$lib/engine/upload-store';
@@ -20,6 +21,27 @@ import type { DroppedFolder } from '$lib/engine/dropped';
 
 /** Transfer rows show progress this often at most: smooth to the eye, a handful of renders a second. */
 const PROGRESS_MS = 200;
+/**
+ * The page's lists are refreshed at most this often while files are protected (throttle-runs.ts): a drop
+ * of many small files refreshed after each one spent its time refreshing (issue #18, many-files.bench).
+ */
+const REFRESH_MS = 1000;
+/**
+ * Files of one drop protected at once. A small file is a handful of round trips (reserve, two chunks to
+ * each relay, commit) with the CPU idle between them, so files in turn left the machine waiting; a few at
+ * once fill those waits. Each file has its own share worker, so this also bounds the workers alive.
+ */
+const PARALLEL_FILES = 4;
+
+/** Runs `fn` over `items`, at most `limit` at once, in order of start; `fn` must not throw. */
+async function eachAtOnce<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+}
+
 /** The coordinator's limit (validate.ts fileName), checked here first so the reason is named before any work. */
 export const MAX_NAME_LENGTH = 255;
 
@@ -67,6 +89,9 @@ class TransferManager {
     await Promise.all([...this.#listeners].map(async (l) => l()));
   }
 
+  /** #changed, throttled: for protections, which may come by the hundred. */
+  readonly #refresh = throttleRuns(() => this.#changed(), REFRESH_MS);
+
   get #config(): TransferSettings {
     if (!this.#settings) throw new Error('transferManager.configure() was not called');
     return this.#settings;
@@ -78,32 +103,42 @@ class TransferManager {
    */
   async protect(list: File[], sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<{ failed: number }> {
     let failed = 0;
-    for (const file of list) {
-      const t = transfers.start('protect', file.name, file.size);
-      const refused = this.#refusal(file);
-      if (refused) {
-        this.#fail(t, refused);
-        failed += 1;
-        continue;
-      }
-      try {
-        const progress = this.#showProgress(t);
-        await protectFile(file, {
-          k: sharing.k,
-          relays: sharing.relays,
-          ...(sharing.mode ? { mode: sharing.mode } : {}),
-          ...(sharing.layout ? { layout: sharing.layout } : {}),
-          ...place,
-          ...this.#uploadCallbacks(t, progress)
-        });
-        this.#finish(t, progress);
-      } catch (err) {
-        this.#fail(t, err);
-        failed += 1;
-      }
-      await this.#changed();
-    }
+    // Two files of one name (dropped from two places) go in turn: the second sees the first's name taken.
+    const limit = new Set(list.map((f) => f.name)).size === list.length ? PARALLEL_FILES : 1;
+    await eachAtOnce(list, limit, async (file) => {
+      if (!(await this.#protectOne(file, sharing, place))) failed += 1;
+    });
+    await this.#refresh.request();
     return { failed };
+  }
+
+  /** Protects one file with its own transfer row; false when it failed (the row and a toast say why). */
+  async #protectOne(file: File, sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict }): Promise<boolean> {
+    const t = transfers.start('protect', file.name, file.size);
+    const refused = this.#refusal(file);
+    if (refused) {
+      this.#fail(t, refused);
+      return false;
+    }
+    let ok = true;
+    try {
+      const progress = this.#showProgress(t);
+      await protectFile(file, {
+        k: sharing.k,
+        relays: sharing.relays,
+        ...(sharing.mode ? { mode: sharing.mode } : {}),
+        ...(sharing.layout ? { layout: sharing.layout } : {}),
+        ...place,
+        ...this.#uploadCallbacks(t, progress)
+      });
+      this.#finish(t, progress);
+    } catch (err) {
+      this.#fail(t, err);
+      ok = false;
+    }
+    // The list shows the file soon, without waiting for it (callers wait for a refresh at their end).
+    void this.#refresh.request();
+    return ok;
   }
 
   /**
@@ -130,9 +165,10 @@ class TransferManager {
           ids[path.join('/')] = made.id;
         }
         let failed = 0;
-        for (const { file, dir } of folder.files) {
-          failed += (await this.protect([file], sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' })).failed;
-        }
+        // Names within one folder differ, so its files go several at once (PARALLEL_FILES).
+        await eachAtOnce(folder.files, PARALLEL_FILES, async ({ file, dir }) => {
+          if (!(await this.#protectOne(file, sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' }))) failed += 1;
+        });
         if (target.replaces && failed === 0) {
           await api('DELETE', `/api/folders/${target.replaces.id}`);
           await api('PATCH', `/api/folders/${target.made.id}`, { name: folder.name });
@@ -145,7 +181,7 @@ class TransferManager {
         const shown = handleError(err);
         if (shown) toasts.error(`Protecting the folder ${short(folder.name)} failed: ${shown.message}`);
       }
-      await this.#changed();
+      await this.#refresh.request();
     }
   }
 

@@ -1,0 +1,55 @@
+/**
+ * Runs an async task (the page's refresh of its lists) on request, at most once every `ms` and never two
+ * at once; requests meanwhile share the next run, so the last request is always followed by a full run.
+ * Why: the transfer manager asks for a refresh after every protected file, and the dashboard's refresh is
+ * six requests and a re-render of the list; run for each of 100 small files of a dropped folder, in turn,
+ * it was most of the time the folder took (issue #18, many-files.bench).
+ */
+export interface ThrottledRuns {
+  /** Resolves once a run that started after this request has ended (its failure is swallowed). */
+  request: () => Promise<void>;
+}
+
+export function throttleRuns(task: () => Promise<void>, ms: number): ThrottledRuns {
+  /** The run that will serve the requests made since the last run started. */
+  let next: { promise: Promise<void>; resolve: () => void } | undefined;
+  let running = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let lastEnd = -Infinity;
+
+  const start = async () => {
+    timer = undefined;
+    const serving = next;
+    if (!serving || running) return;
+    next = undefined;
+    running = true;
+    try {
+      await task();
+    } catch {
+      // The task reports its own errors (the page's refresh shows them); a failed run still ends the wait.
+    } finally {
+      running = false;
+      lastEnd = Date.now();
+      serving.resolve();
+      if (next) schedule();
+    }
+  };
+  const schedule = () => {
+    if (running || timer !== undefined) return;
+    const wait = lastEnd + ms - Date.now();
+    if (wait <= 0) void start();
+    else timer = setTimeout(() => void start(), wait);
+  };
+  return {
+    request() {
+      if (!next) {
+        let resolve!: () => void;
+        const promise = new Promise<void>((r) => (resolve = r));
+        next = { promise, resolve };
+      }
+      const { promise } = next;
+      schedule();
+      return promise;
+    }
+  };
+}
