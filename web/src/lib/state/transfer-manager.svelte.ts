@@ -11,7 +11,8 @@ import { toasts } from '$lib/state/toasts.svelte';
 import { coalesce, type Coalesced } from '$lib/state/coalesce';
 import { throttleRuns } from '$lib/state/throttle-runs';
 import { degradedRetrievalNotice } from '$lib/state/retrieval-notice';
-import { protectFile, resumeUpload, type ProtectOptions, type ProtectProgress } from '$lib/engine/protect';
+import { coordinatorBatches, protectFile, resumeUpload, smallFilePool, type CoordinatorBatches, type ProtectOptions, type ProtectProgress } from '$lib/engine/protect';
+import type { ShareWorker, WorkerPool } from '$lib/engine/pool';
 import { pendingUploads } from '$lib/engine/upload-store';
 import { retrieveFile, type RetrieveError, type Sink, type SinkFor } from '$lib/engine/retrieve';
 import { blobSink, canPickFile, pickFileSink, safeFileName, serviceWorkerSink } from '$lib/engine/sinks';
@@ -31,13 +32,23 @@ const REFRESH_MS = 1000;
  * each relay, commit) with the CPU idle between them, so files in turn left the machine waiting; a few at
  * once fill those waits. Each file has its own share worker, so this also bounds the workers alive.
  */
-const PARALLEL_FILES = 4;
+const PARALLEL_FILES = 8;
 
-/** Runs `fn` over `items`, at most `limit` at once, in order of start; `fn` must not throw. */
-async function eachAtOnce<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+/**
+ * Runs `fn` over `items`, at most `limit` at once, in order of start; `fn` must not throw. Each lane (one
+ * of the `limit`) protects its files one after another with a worker pool of its own, reused from file to
+ * file (smallFilePool; a file that fails or is cancelled ends it, and the lane's next file starts another).
+ */
+async function eachAtOnce<T>(items: readonly T[], limit: number, fn: (item: T, pool: () => WorkerPool<ShareWorker>) => Promise<void>): Promise<void> {
   let next = 0;
   const lane = async () => {
-    while (next < items.length) await fn(items[next++]!);
+    let pool: WorkerPool<ShareWorker> | undefined;
+    const current = () => (pool && !pool.terminated ? pool : (pool = smallFilePool()));
+    try {
+      while (next < items.length) await fn(items[next++]!, current);
+    } finally {
+      pool?.terminate();
+    }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
 }
@@ -105,15 +116,22 @@ class TransferManager {
     let failed = 0;
     // Two files of one name (dropped from two places) go in turn: the second sees the first's name taken.
     const limit = new Set(list.map((f) => f.name)).size === list.length ? PARALLEL_FILES : 1;
-    await eachAtOnce(list, limit, async (file) => {
-      if (!(await this.#protectOne(file, sharing, place))) failed += 1;
+    const batches = coordinatorBatches();
+    await eachAtOnce(list, limit, async (file, pool) => {
+      if (!(await this.#protectOne(file, sharing, place, pool, batches))) failed += 1;
     });
     await this.#refresh.request();
     return { failed };
   }
 
   /** Protects one file with its own transfer row; false when it failed (the row and a toast say why). */
-  async #protectOne(file: File, sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict }): Promise<boolean> {
+  async #protectOne(
+    file: File,
+    sharing: Sharing,
+    place: { folderId?: string | null; onConflict?: OnNameConflict },
+    pool: () => WorkerPool<ShareWorker>,
+    batches: CoordinatorBatches
+  ): Promise<boolean> {
     const t = transfers.start('protect', file.name, file.size);
     const refused = this.#refusal(file);
     if (refused) {
@@ -129,7 +147,9 @@ class TransferManager {
         ...(sharing.mode ? { mode: sharing.mode } : {}),
         ...(sharing.layout ? { layout: sharing.layout } : {}),
         ...place,
-        ...this.#uploadCallbacks(t, progress)
+        ...this.#uploadCallbacks(t, progress),
+        pool,
+        batches
       });
       this.#finish(t, progress);
     } catch (err) {
@@ -166,8 +186,9 @@ class TransferManager {
         }
         let failed = 0;
         // Names within one folder differ, so its files go several at once (PARALLEL_FILES).
-        await eachAtOnce(folder.files, PARALLEL_FILES, async ({ file, dir }) => {
-          if (!(await this.#protectOne(file, sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' }))) failed += 1;
+        const batches = coordinatorBatches();
+        await eachAtOnce(folder.files, PARALLEL_FILES, async ({ file, dir }, pool) => {
+          if (!(await this.#protectOne(file, sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' }, pool, batches))) failed += 1;
         });
         if (target.replaces && failed === 0) {
           await api('DELETE', `/api/folders/${target.replaces.id}`);
