@@ -39,7 +39,7 @@ describe('Batcher', () => {
     const all = [1, 2, 3, 4, 5].map((i) =>
       b.call(i).then(
         (v) => v,
-        (e: Error) => e.message
+        (e: unknown) => (e as Error).message
       )
     );
     expect(c.sent).toEqual([[1]]);

@@ -82,4 +82,26 @@ describe('throttleRuns', () => {
     await expect(again).resolves.toBeUndefined();
     expect(runs).toBe(2);
   });
+
+  it('settled waits for the runs asked for so far and asks for none more', async () => {
+    const c = controlled();
+    const t = throttleRuns(c.task, 1000);
+    await expect(t.settled()).resolves.toBeUndefined();
+    expect(c.started()).toBe(0);
+    void t.request();
+    void t.request();
+    let settled = false;
+    void t.settled().then(() => (settled = true));
+    c.ends[0]!();
+    await vi.advanceTimersByTimeAsync(0);
+    // The second request is still to be served (by a run a period later).
+    expect(settled).toBe(false);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(c.started()).toBe(2);
+    c.ends[1]!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(settled).toBe(true);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(c.started()).toBe(2);
+  });
 });

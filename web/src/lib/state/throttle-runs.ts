@@ -8,34 +8,41 @@
 export interface ThrottledRuns {
   /** Resolves once a run that started after this request has ended (its failure is swallowed). */
   request: () => Promise<void>;
+  /**
+   * Resolves once no run is waiting or running: every request made so far has been served, without asking
+   * for another run (a caller whose work already requested runs waits for them, not for one more).
+   */
+  settled: () => Promise<void>;
 }
 
 export function throttleRuns(task: () => Promise<void>, ms: number): ThrottledRuns {
   /** The run that will serve the requests made since the last run started. */
   let next: { promise: Promise<void>; resolve: () => void } | undefined;
-  let running = false;
+  /** The requests the run in progress serves (undefined: none running). */
+  let running: Promise<void> | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let lastEnd = -Infinity;
 
   const start = async () => {
     timer = undefined;
     const serving = next;
-    if (!serving || running) return;
+    if (!serving || running !== undefined) return;
     next = undefined;
-    running = true;
+    running = serving.promise;
     try {
       await task();
     } catch {
       // The task reports its own errors (the page's refresh shows them); a failed run still ends the wait.
     } finally {
-      running = false;
+      running = undefined;
       lastEnd = Date.now();
       serving.resolve();
-      if (next) schedule();
+      // Requests made during the run wait for the next one.
+      schedule();
     }
   };
   const schedule = () => {
-    if (running || timer !== undefined) return;
+    if (next === undefined || running !== undefined || timer !== undefined) return;
     const wait = lastEnd + ms - Date.now();
     if (wait <= 0) void start();
     else timer = setTimeout(() => void start(), wait);
@@ -50,6 +57,9 @@ export function throttleRuns(task: () => Promise<void>, ms: number): ThrottledRu
       const { promise } = next;
       schedule();
       return promise;
+    },
+    async settled() {
+      for (let wait = next?.promise ?? running; wait; wait = next?.promise ?? running) await wait;
     }
   };
 }

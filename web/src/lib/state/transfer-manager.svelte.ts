@@ -114,13 +114,17 @@ class TransferManager {
    */
   async protect(list: File[], sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<{ failed: number }> {
     let failed = 0;
-    // Two files of one name (dropped from two places) go in turn: the second sees the first's name taken.
-    const limit = new Set(list.map((f) => f.name)).size === list.length ? PARALLEL_FILES : 1;
+    // Loose files go in turn, as before issue #18's many-files work (their names may repeat, dropped from
+    // two places, and files-manage.spec's drag right after protecting three failed with them at once:
+    // not understood yet); a dropped folder's files go several at once (protectFolders).
+    const limit = 1;
     const batches = coordinatorBatches();
     await eachAtOnce(list, limit, async (file, pool) => {
       if (!(await this.#protectOne(file, sharing, place, pool, batches))) failed += 1;
     });
-    await this.#refresh.request();
+    // Each file asked for a refresh as it ended; the lists are current once those ran (one more would only
+    // re-render them again while the person already acts on them).
+    await this.#refresh.settled();
     return { failed };
   }
 
@@ -172,6 +176,8 @@ class TransferManager {
   async protectFolders(dropped: DroppedFolder[], sharing: Sharing, place: { folderId?: string | null; onConflict?: OnNameConflict } = {}): Promise<void> {
     const parentId = place.folderId ?? null;
     for (const folder of dropped) {
+      /** Whether the files' own refreshes (asked for as each ended) show the folder as it now is. */
+      let listed: boolean;
       try {
         const target = await this.#placeFolder(folder.name, parentId, place.onConflict ?? 'fail');
         if (!target) {
@@ -190,19 +196,23 @@ class TransferManager {
         await eachAtOnce(folder.files, PARALLEL_FILES, async ({ file, dir }, pool) => {
           if (!(await this.#protectOne(file, sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' }, pool, batches))) failed += 1;
         });
+        listed = folder.files.length > 0;
         if (target.replaces && failed === 0) {
           await api('DELETE', `/api/folders/${target.replaces.id}`);
           await api('PATCH', `/api/folders/${target.made.id}`, { name: folder.name });
+          listed = false;
         }
         if (failed)
           toasts.error(
             `${failed} of ${folder.files.length} files of the folder ${short(folder.name)} were not protected${target.replaces ? `; it stays beside the old one as ${short(target.made.name)}` : ''}.`
           );
       } catch (err) {
+        listed = false;
         const shown = handleError(err);
         if (shown) toasts.error(`Protecting the folder ${short(folder.name)} failed: ${shown.message}`);
       }
-      await this.#refresh.request();
+      // Without files, after the replacing renames or a failure, the lists need one more refresh.
+      await (listed ? this.#refresh.settled() : this.#refresh.request());
     }
   }
 
