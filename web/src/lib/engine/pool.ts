@@ -110,6 +110,11 @@ export class WorkerPool<Api> {
     if (Number.isFinite(this.#retireAfter)) this.#spare = this.#start();
   }
 
+  /** Whether terminate() ended the pool (a caller reusing a pool for many files then starts another). */
+  get terminated(): boolean {
+    return this.#terminated;
+  }
+
   get size(): number {
     return this.#slots.filter((s) => !s.retiring).length;
   }

@@ -10,8 +10,9 @@
  */
 import * as Comlink from 'comlink';
 import { KofnError, RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
-import { api } from '$lib/api';
-import { shareWorkerPool } from './pool';
+import { ApiError, api } from '$lib/api';
+import { Batcher, type ItemResult } from './batcher';
+import { MAX_WORKERS, shareWorkerPool, type ShareWorker, type WorkerPool } from './pool';
 import { InFlight } from './in-flight';
 import { relayClient } from './relay-http';
 import { renewer } from './tokens';
@@ -20,7 +21,7 @@ import type { RelayTarget } from './share.worker';
 import { forgetUpload, saveChunksDone, saveUpload, type StoredUpload } from './upload-store';
 // Issue #23, compact mode: the per-file dispatch is compact.ts; the hooks here are marked "compact mode".
 import { dataShareLength, freshKeyOnRestart, type FileMode } from './compact';
-import type { FreshTokens, LayoutRequest, OnNameConflict, RelayReplacement, Reservation } from '@kofn/shared';
+import type { BatchCommits, BatchFailure, BatchReservations, CommitResult, FreshTokens, LayoutRequest, OnNameConflict, RelayReplacement, Reservation } from '@kofn/shared';
 // Issue #21 part 2 (federation): groups on other deployments, reserved, filled and committed from this page.
 import { encodingTree, hasRemote, remotePutTokens, removeRemoteGroups, reserveRemoteGroups, type RemoteReservation } from './remote-groups';
 import { commitRemote } from '$lib/federation-client';
@@ -45,6 +46,53 @@ export interface ProtectOptions {
   onConflict?: OnNameConflict;
   /** Compact mode (issue #23): 'compact' stores AES-256-GCM + Reed-Solomon fragments (n/k of the file); absent: Shamir. */
   mode?: FileMode;
+  /**
+   * Issue #18: a live pool (smallFilePool) the caller reuses for small files protected one after another,
+   * so each does not start a worker of its own; asked for only by a small file. A file that fails or is
+   * cancelled terminates it (a task of it may still be running), and the caller answers another next time.
+   */
+  pool?: () => WorkerPool<ShareWorker>;
+  /** Issue #18: reservation and commit gathered with other files' (coordinatorBatches), for a drop of many files. */
+  batches?: CoordinatorBatches;
+}
+
+/** Reservations and commits of many files going together (batcher.ts), as one drop's files share them. */
+export interface CoordinatorBatches {
+  reserve: Batcher<Record<string, unknown>, Reservation>;
+  commit: Batcher<{ fileId: string; roots: Record<string, string> }, CommitResult>;
+}
+
+/** Items a batch request carries at most: far below the coordinator's 1,000 files and 1 MiB (MAX_BATCH_*). */
+const BATCH_ITEMS = 64;
+
+/** A batch item's failure as the single route would have thrown it (the same code and message). */
+const itemResult = <T>(r: { ok: true; value: T } | BatchFailure): ItemResult<T> => (r.ok ? r : { ok: false, error: new ApiError(r.error.code, r.error.message, 400) });
+
+/**
+ * Batches over `POST /api/files/batch` and `POST /api/files/commit`: the coordinator checks each item as
+ * its single-file route does (the same codes, name conflicts, quota) in one request for many files; one
+ * reservation and one commit per 4 KiB file cost the coordinator more than the file (issue #18).
+ */
+export function coordinatorBatches(): CoordinatorBatches {
+  return {
+    reserve: new Batcher(async (files) => {
+      const { results } = await api<BatchReservations>('POST', '/api/files/batch', { files });
+      return results.map((r) => itemResult(r.ok ? { ok: true, value: r.reservation } : r));
+    }, BATCH_ITEMS),
+    commit: new Batcher(async (files) => {
+      const { results } = await api<BatchCommits>('POST', '/api/files/commit', { files });
+      return results.map((r) => itemResult(r.ok ? { ok: true, value: r.commit } : r));
+    }, BATCH_ITEMS)
+  };
+}
+
+/**
+ * A pool for many small files, one after another: one worker, never retired (a small file moves a tiny
+ * part of the retirement budget). Starting a share worker costs about 27-45 ms of CPU (pool.ts); for a
+ * 4 KiB file that was more than its split and upload.
+ */
+export function smallFilePool(): WorkerPool<ShareWorker> {
+  return shareWorkerPool({ size: 1, tasksPerWorker: IN_FLIGHT, retireBudgetBytes: Infinity });
 }
 
 /** Chunks being split or uploaded at once: enough to keep workers and network busy, small for memory. */
@@ -94,7 +142,7 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
   const subFiles = remotes.map((x) => ({ deployment: x.deployment, fileId: x.reservation.fileId }));
   let r: Reservation;
   try {
-    r = await api<Reservation>('POST', '/api/files', {
+    const body = {
       name: file.name,
       size: file.size,
       type: file.type,
@@ -104,7 +152,9 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
       ...(opts.folderId ? { folderId: opts.folderId } : {}),
       ...(opts.onConflict ? { onConflict: opts.onConflict } : {}),
       ...(opts.mode && opts.mode !== 'shamir' ? { mode: opts.mode } : {})
-    });
+    };
+    // A file with groups elsewhere reserves alone: its sub-files were reserved for it just above.
+    r = opts.batches && remotes.length === 0 ? await opts.batches.reserve.call(body) : await api<Reservation>('POST', '/api/files', body);
   } catch (err) {
     await removeRemoteGroups(subFiles);
     throw err;
@@ -265,7 +315,13 @@ async function abandon(state: Pick<StoredUpload, 'fileId' | 'remoteSubFiles'>): 
 async function run(state: StoredUpload, puts: Map<string, string>, opts: ProtectOptions): Promise<{ fileId: string }> {
   opts.onReserved?.({ fileId: state.fileId, placements: state.placements.map((p) => ({ ...p, token: '' })) });
   await shareWorkerScopeReady();
-  const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireBudgetBytes: RETIRE_BUDGET_BYTES });
+  // A file too small for any worker to reach its retirement share (no more than a quarter of the pool's
+  // budget in all, twice over) keeps its workers: the spare replacement the pool would start for it, a
+  // second worker's start-up per file, was pure cost for many small files (issue #18).
+  const small = state.file.size * state.n * 2 < RETIRE_BUDGET_BYTES / MAX_WORKERS;
+  const shared = small ? opts.pool?.() : undefined;
+  const pool = shared ?? shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireBudgetBytes: small ? Infinity : RETIRE_BUDGET_BYTES });
+  let succeeded = false;
   const abort = () => pool.terminate();
   opts.signal?.addEventListener('abort', abort, { once: true });
   const start = Math.max(0, state.doneUpTo);
@@ -330,6 +386,7 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
       )
     );
 
+    const inflight = new InFlight(IN_FLIGHT, opts.signal);
     if (state.doneUpTo < 0) {
       const meta: MetadataRecord = {
         name: state.name ?? state.file.name,
@@ -340,10 +397,10 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
         createdAt: state.createdAt,
         macKey: state.macKey
       };
-      await stored(0, await pool.run((w) => w.protectMetadata(meta, targets()), sent(0)), 0);
+      // Beside the first data chunks, not before them: a small file's two chunks go in one round trip's time.
+      await inflight.add(async () => stored(0, await pool.run((w) => w.protectMetadata(meta, targets()), sent(0)), 0));
     }
 
-    const inflight = new InFlight(IN_FLIGHT, opts.signal);
     let index = start;
     // Chunks are read into buffers the workers give back with their answer (see readChunks), so a file
     // is read through a handful of buffers however large it is.
@@ -379,12 +436,15 @@ async function run(state: StoredUpload, puts: Map<string, string>, opts: Protect
     }
     // Remote groups commit first, at their deployments: the file is never available here with a group missing.
     for (const g of remoteGroupsOf.get(state.fileId) ?? []) await commitRemote(g.link, g.reservation.fileId, remoteRoots.get(g.reservation.fileId) ?? {}, opts.signal);
-    await api('POST', `/api/files/${state.fileId}/commit`, { roots });
+    if (opts.batches && remoteRoots.size === 0) await opts.batches.commit.call({ fileId: state.fileId, roots });
+    else await api('POST', `/api/files/${state.fileId}/commit`, { roots });
     await forgetUpload(state.fileId);
+    succeeded = true;
     return { fileId: state.fileId };
   } finally {
     live = false;
     opts.signal?.removeEventListener('abort', abort);
-    pool.terminate();
+    // A shared pool outlives a file that succeeded (its worker is idle: every task of it was awaited).
+    if (!shared || !succeeded) pool.terminate();
   }
 }
