@@ -12,8 +12,9 @@
  *   - with X stopped, a file is still retrieved from H's two groups (any 2 of the 3 groups rebuild it).
  */
 import type { APIRequestContext, BrowserContext, Page, Request } from '@playwright/test';
-import { ADMIN, expect, test } from '../fixtures.js';
-import { freePortBlock, startStack, type RunningStack } from '../stack.js';
+import { expect, test } from '../fixtures.js';
+import type { RunningStack } from '../stack.js';
+import { setUp, startTwoDeployments } from '../two-deployments.js';
 import { makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 300_000 });
@@ -34,25 +35,9 @@ interface Listed {
   files: Array<{ id: string; name: string; status: string; layout?: { groups: Array<{ fileId?: string }> } }>;
 }
 
-async function setUp(request: APIRequestContext, url: string): Promise<string> {
-  const res = await request.post(`${url}/api/setup`, { data: ADMIN, headers: { Origin: url } });
-  expect(res.status()).toBe(201);
-  return ((await res.json()) as { csrfToken: string }).csrfToken;
-}
-
 test.beforeAll(async ({ playwright, browser }) => {
   test.setTimeout(300_000);
-  // Fixed ports, so X's relays can be told H's origin before either starts (they answer CORS for it).
-  const xBase = await freePortBlock(4);
-  let hBase = await freePortBlock(5);
-  while (hBase <= xBase + 4 && hBase + 5 >= xBase) hBase = await freePortBlock(5);
-  const hOrigin = `http://127.0.0.1:${hBase}`;
-  const relayEnv = Object.fromEntries([1, 2, 3].map((i) => [`relay-${i}`, { KOFN_WEB_ORIGINS: `http://localhost:${xBase},${hOrigin}` }]));
-  [x, h] = await Promise.all([
-    // X on `localhost`, H on 127.0.0.1: two sites on one host name would share one session cookie.
-    startStack({ relays: 3, port: xBase, publicHost: 'localhost', relayEnv, env: { KOFN_DEPLOYMENT_NAME: 'Deployment X' } }),
-    startStack({ relays: 4, port: hBase, tier: 'Elite', env: { KOFN_DEPLOYMENT_NAME: 'Deployment H' } })
-  ]);
+  ({ x, h } = await startTwoDeployments({ relays: 4, tier: 'Elite' }));
   const request = await playwright.request.newContext();
   xAdmin = { request, csrf: await setUp(request, x.url) };
   const made = await request.post(`${x.url}/api/users`, { data: { ...UMA, role: 'user', mustChangePassword: false }, headers: { Origin: x.url, 'X-CSRF-Token': xAdmin.csrf } });

@@ -10,8 +10,9 @@
  *   - X revoking the link stops the browser at once, and H's Administration page shows X as revoked.
  */
 import type { APIRequestContext, BrowserContext, Page, Request } from '@playwright/test';
-import { ADMIN, expect, test } from '../fixtures.js';
-import { freePortBlock, startStack, type RunningStack } from '../stack.js';
+import { expect, test } from '../fixtures.js';
+import type { RunningStack } from '../stack.js';
+import { setUp, startTwoDeployments } from '../two-deployments.js';
 import { errorCode } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 300_000 });
@@ -27,27 +28,10 @@ let linkToken = '';
 let linkHandle = '';
 const seen: Request[] = [];
 
-async function setUp(request: APIRequestContext, url: string): Promise<string> {
-  const res = await request.post(`${url}/api/setup`, { data: ADMIN, headers: { Origin: url } });
-  expect(res.status()).toBe(201);
-  return ((await res.json()) as { csrfToken: string }).csrfToken;
-}
-
 test.beforeAll(async ({ playwright, browser }) => {
   // Two stacks of their own on a loaded 2-core machine: each can take over a minute to come up.
   test.setTimeout(300_000);
-  // Fixed ports, so X's relays can be told H's origin before either starts (they answer CORS for it).
-  const xBase = await freePortBlock(4);
-  let hBase = await freePortBlock(2);
-  while (hBase <= xBase + 4 && hBase + 2 >= xBase) hBase = await freePortBlock(2);
-  const hOrigin = `http://127.0.0.1:${hBase}`;
-  const relayEnv = Object.fromEntries([1, 2, 3].map((i) => [`relay-${i}`, { KOFN_WEB_ORIGINS: `http://localhost:${xBase},${hOrigin}` }]));
-  [x, h] = await Promise.all([
-    // X on `localhost`, H on 127.0.0.1: cookies ignore ports (RFC 6265 §8.5), so two sites on one host name
-    // would share one session cookie; real deployments have host names of their own.
-    startStack({ relays: 3, port: xBase, publicHost: 'localhost', relayEnv, env: { KOFN_DEPLOYMENT_NAME: 'Deployment X' } }),
-    startStack({ relays: 1, port: hBase, env: { KOFN_DEPLOYMENT_NAME: 'Deployment H' } })
-  ]);
+  ({ x, h } = await startTwoDeployments({ relays: 1 }));
   const request = await playwright.request.newContext();
   xAdmin = { request, csrf: await setUp(request, x.url) };
   const made = await request.post(`${x.url}/api/users`, { data: { ...UMA, role: 'user', mustChangePassword: false }, headers: { Origin: x.url, 'X-CSRF-Token': xAdmin.csrf } });
