@@ -172,6 +172,10 @@ test('removing a file for good removes its sub-file at X, from the owner’s bro
   expect(replay.status()).toBe(404);
   const malformed = await hPage.request.post('/api/federation/removals', { data: { deployment: remoteDeployment, fileId: 'nope' }, headers: hHeaders });
   expect([malformed.status(), ((await malformed.json()) as { error: { code: string } }).error.code]).toEqual([400, 'WRONG_VALUE']);
+  // Oversized (the route reads at most 1 KiB) and without the CSRF token: refused before anything is read.
+  const oversized = await hPage.request.post('/api/federation/removals', { data: { deployment: remoteDeployment, fileId: sub, pad: 'x'.repeat(4096) }, headers: hHeaders });
+  expect(oversized.status()).toBe(413);
+  expect((await hPage.request.post('/api/federation/removals', { data: { deployment: remoteDeployment, fileId: sub }, headers: { Origin: h!.url } })).status()).toBe(403);
   // The other file's sub-file at X is untouched.
   expect(await atXOf(FILE.name)).toBe('available');
 });
