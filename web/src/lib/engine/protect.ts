@@ -159,7 +159,7 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
     await removeRemoteGroups(subFiles);
     throw err;
   }
-  if (remotes.length > 0) return protectWithRemotes(file, r, remotes, opts);
+  if (remotes.length > 0) return protectWithRemotes(file, r, remotes, subFiles, opts);
   const state: StoredUpload = {
     fileId: r.fileId,
     file,
@@ -186,8 +186,7 @@ export async function protectFile(file: File, opts: ProtectOptions & { k: number
  * A tree with remote groups: the encoding tree holds X's relays and x's for each remote group (remote-groups.ts),
  * the upload PUTs those sub-shares to X's relays with X's tokens, and commits at X before committing here.
  */
-async function protectWithRemotes(file: File, r: Reservation, remotes: RemoteReservation[], opts: ProtectOptions): Promise<{ fileId: string }> {
-  const subFiles = remotes.map((x) => ({ deployment: x.deployment, fileId: x.reservation.fileId }));
+async function protectWithRemotes(file: File, r: Reservation, remotes: RemoteReservation[], subFiles: NonNullable<StoredUpload['remoteSubFiles']>, opts: ProtectOptions): Promise<{ fileId: string }> {
   // Both deployments cut the file the same way (the same code); a sub-file cut otherwise could never commit.
   if (!r.layout || remotes.some((x) => x.reservation.chunkSize !== r.chunkSize || x.reservation.chunkCount !== r.chunkCount)) {
     await abandon({ fileId: r.fileId, remoteSubFiles: subFiles });
