@@ -5,7 +5,7 @@
  * through whole share chunks and look at codes alone.
  */
 import { describe, expect, it } from 'vitest';
-import { FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, MODE_COMPACT, bytesEqual, parseHeader, parseHeaderPrefix, writeHeader } from './chunk-format.js';
+import { FLAG_FINAL, FLAG_METADATA, HEADER_BYTES, MODE_COMPACT, bytesEqual, flatHeaderToTree, parseHeader, parseHeaderPrefix, treeHeaderToFlat, writeHeader } from './chunk-format.js';
 import { fileIdFromHex, fileIdToHex } from './ids.js';
 import { importMacKey } from './mac.js';
 
@@ -81,6 +81,63 @@ describe('parseHeader', () => {
 
   it('accepts k = 2 and index 0 with METADATA', () => {
     expect(parseHeader(chunk({ k: 2, index: 0, flags: FLAG_METADATA | FLAG_FINAL })).index).toBe(0);
+  });
+});
+
+describe('tree and flat headers (remote groups)', () => {
+  const FLAT_ID = Uint8Array.from({ length: 16 }, (_, i) => 200 - i);
+  const tree = (): Uint8Array => {
+    const out = new Uint8Array(HEADER_BYTES + 3);
+    writeHeader(out, { flags: FLAG_FINAL, x: 9, k: 2, fileId: FILE_ID, index: 4, epoch: 7, bodyLength: 3, group: { x: 5, k: 3 } });
+    out.set([1, 2, 3], HEADER_BYTES);
+    return out;
+  };
+
+  it('makes a tree chunk flat under the other file id and epoch, and back exactly, body untouched', () => {
+    const c = tree();
+    const original = c.slice();
+    treeHeaderToFlat(c, { fileId: FLAT_ID, epoch: 11 });
+    const flat = parseHeader(c);
+    expect(c[4]).toBe(1);
+    expect(flat).toEqual({ flags: FLAG_FINAL, x: 9, k: 2, fileId: FLAT_ID, index: 4, epoch: 11, bodyLength: 3 });
+    expect(Array.from(c.subarray(36))).toEqual([0, 0, 0, 0, 1, 2, 3]);
+    expect(flatHeaderToTree(c, { fileId: FLAT_ID, epoch: 11 }, { fileId: FILE_ID, epoch: 7, groupX: 5, groupK: 3 })).toBe(true);
+    expect(c).toEqual(original);
+    expect(parseHeader(c).group).toEqual({ x: 5, k: 3 });
+  });
+
+  it('refuses to flatten anything but a tree chunk', () => {
+    expect(() => treeHeaderToFlat(chunk(), { fileId: FLAT_ID, epoch: 1 })).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+    expect(() => treeHeaderToFlat(new Uint8Array(39), { fileId: FLAT_ID, epoch: 1 })).toThrow(expect.objectContaining({ code: 'INTERNAL' }));
+  });
+
+  it('leaves a chunk of another file, epoch or version, or with reserved bytes set, as it came', () => {
+    const flatten = (): Uint8Array => {
+      const c = tree();
+      treeHeaderToFlat(c, { fileId: FLAT_ID, epoch: 11 });
+      return c;
+    };
+    const home = { fileId: FILE_ID, epoch: 7, groupX: 5, groupK: 3 };
+    const cases: Array<[string, Uint8Array, { fileId: Uint8Array; epoch: number }]> = [
+      ['other file', flatten(), { fileId: FILE_ID, epoch: 11 }],
+      ['other epoch', flatten(), { fileId: FLAT_ID, epoch: 12 }],
+      ['still a tree chunk', tree(), { fileId: FILE_ID, epoch: 7 }],
+      [
+        'reserved byte set',
+        (() => {
+          const c = flatten();
+          c[39] = 1;
+          return c;
+        })(),
+        { fileId: FLAT_ID, epoch: 11 }
+      ],
+      ['short', new Uint8Array(39), { fileId: FLAT_ID, epoch: 11 }]
+    ];
+    for (const [name, c, expected] of cases) {
+      const before = c.slice();
+      expect(flatHeaderToTree(c, expected, home), name).toBe(false);
+      expect(c, name).toEqual(before);
+    }
   });
 });
 

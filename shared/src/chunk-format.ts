@@ -146,6 +146,44 @@ export function parseHeader(chunk: Uint8Array): ShareHeader {
   return h;
 }
 
+// Header field offsets (the table above). Code outside this module rewrites headers only through the
+// functions below, so the layout is written down once.
+const AT_VERSION = 4;
+const AT_FILE_ID = 8;
+const AT_EPOCH = 28;
+const AT_EXTRA = 36;
+
+/**
+ * A tree share chunk's header (version 3) made into a flat one (version 1) in place, for a remote group
+ * (issue #21, federation; docs/multilevel.md "Groups on other deployments"): the other deployment stores
+ * the group's sub-shares as an ordinary file of its own, so the header carries that file's id and epoch and
+ * the reserved bytes return to zero. The body is never touched.
+ */
+export function treeHeaderToFlat(chunk: Uint8Array, flat: { fileId: Uint8Array; epoch: number }): void {
+  if (chunk.length < HEADER_BYTES || chunk[AT_VERSION] !== FORMAT_VERSION_TREE) throw new KofnError('INTERNAL', 'A remote group expected a tree share chunk.');
+  chunk[AT_VERSION] = FORMAT_VERSION;
+  chunk.set(flat.fileId, AT_FILE_ID);
+  new DataView(chunk.buffer, chunk.byteOffset, HEADER_BYTES).setUint32(AT_EPOCH, flat.epoch);
+  chunk.fill(0, AT_EXTRA, HEADER_BYTES);
+}
+
+/**
+ * The inverse of `treeHeaderToFlat`, in place: only a version-1 chunk of exactly the expected flat file and
+ * epoch is rewritten (returns true); any other chunk is left as it came (false), so the tree decoder refuses
+ * it and names its relay instead of a rewrite making a foreign share look like one of this file's.
+ */
+export function flatHeaderToTree(chunk: Uint8Array, flat: { fileId: Uint8Array; epoch: number }, tree: { fileId: Uint8Array; epoch: number; groupX: number; groupK: number }): boolean {
+  if (chunk.length < HEADER_BYTES || chunk[AT_VERSION] !== FORMAT_VERSION) return false;
+  const dv = new DataView(chunk.buffer, chunk.byteOffset, HEADER_BYTES);
+  if (!bytesEqual(chunk.subarray(AT_FILE_ID, AT_FILE_ID + FILE_ID_BYTES), flat.fileId) || dv.getUint32(AT_EPOCH) !== flat.epoch || dv.getUint32(AT_EXTRA) !== 0) return false;
+  chunk[AT_VERSION] = FORMAT_VERSION_TREE;
+  chunk.set(tree.fileId, AT_FILE_ID);
+  dv.setUint32(AT_EPOCH, tree.epoch);
+  chunk[AT_EXTRA] = tree.groupX;
+  chunk[AT_EXTRA + 1] = tree.groupK;
+  return true;
+}
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let d = 0;

@@ -6,7 +6,7 @@
  * headers to and from the tree's version-3 form here; the body, the sub-share, is never touched. Kept apart
  * from remote-groups.ts so the worker does not load the federation client.
  */
-import { FORMAT_VERSION, FORMAT_VERSION_TREE, HEADER_BYTES, KofnError, fileIdFromHex } from '@kofn/shared';
+import { fileIdFromHex, flatHeaderToTree, treeHeaderToFlat } from '@kofn/shared';
 
 /** Where a remote group's sub-shares are at X, and where they sit in the tree (carried by each relay target). */
 export interface RemoteChunkTarget {
@@ -24,11 +24,7 @@ export interface RemoteChunkTarget {
  * zero. A chunk that is not version 3 is a bug in the caller (the encoder writes only version 3 for trees).
  */
 export function toRemoteChunk(chunk: Uint8Array, target: Pick<RemoteChunkTarget, 'fileId' | 'epoch'>): void {
-  if (chunk.length < HEADER_BYTES || chunk[4] !== FORMAT_VERSION_TREE) throw new KofnError('INTERNAL', 'A remote group expected a tree share chunk.');
-  chunk[4] = FORMAT_VERSION;
-  chunk.set(fileIdFromHex(target.fileId), 8);
-  new DataView(chunk.buffer, chunk.byteOffset, HEADER_BYTES).setUint32(28, target.epoch);
-  chunk.fill(0, 36, 40);
+  treeHeaderToFlat(chunk, { fileId: fileIdFromHex(target.fileId), epoch: target.epoch });
 }
 
 /**
@@ -37,13 +33,5 @@ export function toRemoteChunk(chunk: Uint8Array, target: Pick<RemoteChunkTarget,
  * other is left as it came, so the tree decoder refuses it (a flat share, another file) and names its relay.
  */
 export function fromRemoteChunk(chunk: Uint8Array, target: RemoteChunkTarget, home: { fileId: Uint8Array; epoch: number }): void {
-  if (chunk.length < HEADER_BYTES || chunk[4] !== FORMAT_VERSION) return;
-  const dv = new DataView(chunk.buffer, chunk.byteOffset, HEADER_BYTES);
-  const id = fileIdFromHex(target.fileId);
-  if (id.some((b, i) => chunk[8 + i] !== b) || dv.getUint32(28) !== target.epoch || dv.getUint32(36) !== 0) return;
-  chunk[4] = FORMAT_VERSION_TREE;
-  chunk.set(home.fileId, 8);
-  dv.setUint32(28, home.epoch);
-  chunk[36] = target.groupX;
-  chunk[37] = target.groupK;
+  flatHeaderToTree(chunk, { fileId: fileIdFromHex(target.fileId), epoch: target.epoch }, { ...home, groupX: target.groupX, groupK: target.groupK });
 }
