@@ -3,7 +3,7 @@
  * three relays that answer CORS for both sites, and H with its own relays. One place for the port choice and the
  * host names, which both specs had spelled out.
  */
-import type { APIRequestContext } from '@playwright/test';
+import type { APIRequestContext, Locator, Page } from '@playwright/test';
 import { ADMIN, expect } from './fixtures.js';
 import { freePortBlock, startStack, type RunningStack, type StackOptions } from './stack.js';
 
@@ -30,4 +30,27 @@ export async function setUp(request: APIRequestContext, url: string): Promise<st
   const res = await request.post(`${url}/api/setup`, { data: ADMIN, headers: { Origin: url } });
   expect(res.status()).toBe(201);
   return ((await res.json()) as { csrfToken: string }).csrfToken;
+}
+
+/** The user at X whom the federation specs link H's browser to. */
+export const UMA = { email: 'uma@x.test', displayName: 'Uma at X', password: 'uma remote password 1' };
+
+/**
+ * From H's Account page, the user starts linking this browser to their account at X: X's own window opens on
+ * X's link page and they sign in there. Returns H's panel and X's window, signed in and showing the approval
+ * (the caller approves, after checking what it shows).
+ */
+export async function openAccountLink(page: Page, xUrl: string): Promise<{ panel: Locator; popup: Page }> {
+  await page.goto('/account');
+  const panel = page.getByRole('region', { name: 'Other deployments' });
+  await expect(panel.getByTestId('federation-standing')).toHaveText('not linked', { timeout: 30_000 });
+  const popupOpened = page.waitForEvent('popup');
+  await panel.getByRole('button', { name: 'Link my account there' }).click();
+  const popup = await popupOpened;
+  await expect(popup).toHaveURL(new RegExp(`^${xUrl}/federation/link\\?`));
+  await popup.getByRole('link', { name: 'Sign in here' }).click();
+  await popup.getByLabel('E-mail').fill(UMA.email);
+  await popup.getByLabel('Password').fill(UMA.password);
+  await popup.getByRole('button', { name: 'Sign in', exact: true }).click();
+  return { panel, popup };
 }

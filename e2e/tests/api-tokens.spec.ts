@@ -5,19 +5,18 @@
  * used by the real `kofn` CLI (login --token-stdin, and $KOFN_URL + $KOFN_TOKEN) for a byte-identical
  * protect and retrieve.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { request as playwrightRequest, type APIRequestContext } from '@playwright/test';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { ready } from '../helpers.js';
+import { kofnIn } from '../cli-run.js';
 import { ROUTE_SCOPES, SCOPES, type Scope } from '../../web/src/lib/server/token-scopes.js';
 
 test.describe.configure({ mode: 'serial' });
 
-const BIN = resolve(import.meta.dirname, '../../shared/bin/kofn.mjs');
 const work = mkdtempSync(join(tmpdir(), 'kofn-token-e2e-'));
 let secret = '';
 let bearer: APIRequestContext;
@@ -27,19 +26,10 @@ test.afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-function kofn(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((res, rej) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, KOFN_CONFIG_DIR: join(work, 'config'), ...opts.env };
-    if (!opts.env?.KOFN_TOKEN) delete env.KOFN_TOKEN;
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout, stderr }));
-    child.stdin.end(opts.input ?? '');
-  });
+const run = kofnIn(work);
+async function kofn(args: string[], opts: { input?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const r = await run(args, opts);
+  return { ...r, stdout: r.stdout.toString() };
 }
 
 test('a token is made on the Account page, shown once, and listed without its secret', async ({ admin }) => {

@@ -10,18 +10,19 @@
  * and retrieval with a whole group down and a relay down in another, failing clearly one relay later.
  */
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { killRelay, startStack, type RelayProc, type RunningStack } from '../stack.js';
+import { expectCleanError, KOFN_BIN, kofnIn, randomFile, sha256Hex } from '../cli-run.js';
+import type { NodeRun } from '../run-node.js';
 import { chooseSharing, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
 
 const MiB = 1024 * 1024;
-const BIN = resolve(import.meta.dirname, '../../shared/bin/kofn.mjs');
 const work = mkdtempSync(join(tmpdir(), 'kofn-cli-modes-e2e-'));
 const configDir = join(work, 'config');
 let stack: RunningStack;
@@ -31,42 +32,10 @@ const COMPACT_SERVERS = () => [3, 4, 5, 6, 7].map((i) => relay(i).name).join(','
 /** 2 of 3 groups: a = 2 of relays 1-3, b = 2 of relays 4-5, c = 2 of relays 6-7. */
 const LAYOUT = () => `2; a=2:${[1, 2, 3].map((i) => relay(i).name).join(',')}; b=2:${relay(4).name},${relay(5).name}; c=2:${relay(6).name},${relay(7).name}`;
 
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/** Runs `kofn args` with this file's config folder; `input` is piped to its stdin. */
-function kofn(args: string[], input: Buffer | string = ''): Promise<Run> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-function makeFile(name: string, size: number): { path: string; sha256: string; data: Buffer } {
-  const data = randomBytes(size);
-  const path = join(work, name);
-  writeFileSync(path, data);
-  return { path, sha256: sha(data), data };
-}
-
-function expectCleanError(r: Run, code: string, exit: number): void {
-  expect(r.code, r.stderr).toBe(exit);
-  expect(r.stderr).toContain(`[${code}]`);
-  expect(r.stderr).toMatch(/^kofn: /m);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
+type Run = NodeRun;
+const kofn = kofnIn(work, configDir);
+const sha = sha256Hex;
+const makeFile = (name: string, size: number) => randomFile(work, name, size);
 
 interface Protected {
   fileId: string;
@@ -98,7 +67,7 @@ test.beforeAll(async () => {
   stack = await startStack({ relays: 7, tier: 'Elite', tolerateRelayExits: true, env: { KOFN_STACK_RESTART_DELAY_MS: '600000' } });
   const res = await fetch(`${stack.url}/api/setup`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
   expect(res.status).toBe(201);
-  const login = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], `${ADMIN.password}\n`);
+  const login = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], { input: `${ADMIN.password}\n` });
   expect(login.code, login.stderr).toBe(0);
 });
 
@@ -133,7 +102,7 @@ test('compact: files of 0 B to 6 MiB round-trip byte-identical, from files and t
 
   // Through pipes: standard input streamed with --size, and retrieved to standard output.
   const piped = randomBytes(5 * MiB + 11);
-  const p = await kofn(['protect', '-', '--name', 'compact-piped.bin', '--size', String(piped.length), '--compact', '-k', '3', '--servers', COMPACT_SERVERS(), '--json'], piped);
+  const p = await kofn(['protect', '-', '--name', 'compact-piped.bin', '--size', String(piped.length), '--compact', '-k', '3', '--servers', COMPACT_SERVERS(), '--json'], { input: piped });
   expect(p.code, p.stderr).toBe(0);
   expect(protectedInfo(p).mode).toBe('compact');
   const r = await kofn(['retrieve', 'compact-piped.bin', '-o', '-']);
@@ -180,7 +149,7 @@ const chunkLines = () =>
 test('compact: a protect killed with kill -9 mid-transfer continues on the unchanged file, byte-identical', async () => {
   const f = makeFile('compact-resume.bin', 40 * MiB + 5);
   const args = ['protect', f.path, '--compact', '-k', '3', '--servers', COMPACT_SERVERS(), '--json'];
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [KOFN_BIN, ...args], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   let exited = false;
@@ -206,7 +175,7 @@ test('compact: a protect killed with kill -9 mid-transfer continues on the uncha
   // differs (size, date), so nothing is continued.
   const g = makeFile('compact-changed.bin', 40 * MiB + 5);
   const gArgs = ['protect', g.path, '--compact', '-k', '3', '--servers', COMPACT_SERVERS(), '--json'];
-  const child2 = spawn(process.execPath, [BIN, ...gArgs], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child2 = spawn(process.execPath, [KOFN_BIN, ...gArgs], { cwd: work, env: { ...process.env, KOFN_CONFIG_DIR: configDir }, stdio: ['ignore', 'pipe', 'pipe'] });
   let exited2 = false;
   const closed2 = new Promise<void>((res) => child2.once('close', () => res()));
   void closed2.then(() => (exited2 = true));
@@ -281,7 +250,7 @@ test('layout: a tree file (2 of 3 groups; 2 of 3, 2 of 2, 2 of 2) round-trips fr
   expect(sha(readFileSync(out))).toBe(f.sha256);
 
   const piped = randomBytes(MiB + 5);
-  const pp = await kofn(['protect', '-', '--name', 'tree-piped.bin', '--layout', LAYOUT(), '--quiet'], piped);
+  const pp = await kofn(['protect', '-', '--name', 'tree-piped.bin', '--layout', LAYOUT(), '--quiet'], { input: piped });
   expect(pp.code, pp.stderr).toBe(0);
   const back = await kofn(['retrieve', 'tree-piped.bin', '-o', '-']);
   expect(back.code, back.stderr).toBe(0);

@@ -9,59 +9,25 @@ import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { killRelay, startStack, type RelayProc, type RunningStack } from '../stack.js';
+import { expectCleanError, KOFN_BIN, kofnIn, randomFile, sha256Hex } from '../cli-run.js';
+import type { NodeRun } from '../run-node.js';
 import { chooseSharing, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
 
-const BIN = resolve(import.meta.dirname, '../../shared/bin/kofn.mjs');
+const BIN = KOFN_BIN;
 const work = mkdtempSync(join(tmpdir(), 'kofn-cli-e2e-'));
 const configDir = join(work, 'config');
 let stack: RunningStack;
 const ALL = () => stack.relayProcs.map((r) => r.name).join(',');
 
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/** Runs `kofn args` with its own config folder; `input` is piped to its stdin. */
-function kofn(args: string[], opts: { input?: Buffer | string; env?: Record<string, string>; cwd?: string; onStderr?: (s: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<Run> {
-  return new Promise((res, rej) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: opts.cwd ?? work, env: { ...process.env, KOFN_CONFIG_DIR: configDir, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => {
-      err += b.toString();
-      opts.onStderr?.(err, child);
-    });
-    child.once('error', rej);
-    child.once('close', (code) => res({ code, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
-  });
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-function makeFile(name: string, size: number): { path: string; sha256: string; data: Buffer } {
-  const data = randomBytes(size);
-  const path = join(work, name);
-  writeFileSync(path, data);
-  return { path, sha256: sha(data), data };
-}
-
-/** What an error must look like: one line, `kofn: message [CODE]`, no stack frames. */
-function expectCleanError(r: Run, code: string, exit: number): void {
-  expect(r.code, r.stderr).toBe(exit);
-  expect(r.stderr).toContain(`[${code}]`);
-  expect(r.stderr).toMatch(/^kofn: /m);
-  expect(r.stderr).not.toMatch(/\n\s+at /);
-}
+type Run = NodeRun;
+const kofn = kofnIn(work, configDir);
+const sha = sha256Hex;
+const makeFile = (name: string, size: number) => randomFile(work, name, size);
 
 test.beforeAll(async () => {
   // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.

@@ -14,12 +14,11 @@
 import type { APIRequestContext, BrowserContext, Page, Request } from '@playwright/test';
 import { expect, test } from '../fixtures.js';
 import type { RunningStack } from '../stack.js';
-import { setUp, startTwoDeployments } from '../two-deployments.js';
+import { openAccountLink, setUp, startTwoDeployments, UMA } from '../two-deployments.js';
 import { makeFile, opfsSha256, protectThroughUi, ready, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 300_000 });
 
-const UMA = { email: 'uma@x.test', displayName: 'Uma at X', password: 'uma remote password 1' };
 const FILE = { name: 'fed-3MiB.bin', file: makeFile('fed-3MiB.bin', 3 * 1024 * 1024 + 5) };
 const GONE = { name: 'fed-removed.bin', file: makeFile('fed-removed.bin', 200_000) };
 
@@ -70,16 +69,7 @@ test('a file over {site A, site B, Deployment X}: X’s group goes straight to X
   const X = x!;
   const H = h!;
   // Uma links this browser to her account at X, in X's own window.
-  await hPage.goto('/account');
-  const panel = hPage.getByRole('region', { name: 'Other deployments' });
-  await expect(panel.getByTestId('federation-standing')).toHaveText('not linked', { timeout: 30_000 });
-  const popupOpened = hPage.waitForEvent('popup');
-  await panel.getByRole('button', { name: 'Link my account there' }).click();
-  const popup = await popupOpened;
-  await popup.getByRole('link', { name: 'Sign in here' }).click();
-  await popup.getByLabel('E-mail').fill(UMA.email);
-  await popup.getByLabel('Password').fill(UMA.password);
-  await popup.getByRole('button', { name: 'Sign in', exact: true }).click();
+  const { panel, popup } = await openAccountLink(hPage, X.url);
   await popup.getByRole('button', { name: 'Approve' }).click();
   await expect(panel.getByTestId('federation-standing')).toHaveText(`linked as ${UMA.email}`, { timeout: 30_000 });
 

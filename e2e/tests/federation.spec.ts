@@ -12,12 +12,10 @@
 import type { APIRequestContext, BrowserContext, Page, Request } from '@playwright/test';
 import { expect, test } from '../fixtures.js';
 import type { RunningStack } from '../stack.js';
-import { setUp, startTwoDeployments } from '../two-deployments.js';
+import { openAccountLink, setUp, startTwoDeployments, UMA } from '../two-deployments.js';
 import { errorCode } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 300_000 });
-
-const UMA = { email: 'uma@x.test', displayName: 'Uma at X', password: 'uma remote password 1' };
 
 let x: RunningStack | undefined;
 let h: RunningStack | undefined;
@@ -89,17 +87,7 @@ test('administrators link the deployments; the link token reads X’s public inf
 test('a user links their account at X in X’s own window; the browser stores, reads back and removes a sub-file at X directly', async () => {
   const X = x!;
   const H = h!;
-  await hPage.goto('/account');
-  const panel = hPage.getByRole('region', { name: 'Other deployments' });
-  await expect(panel.getByTestId('federation-standing')).toHaveText('not linked', { timeout: 30_000 });
-  const popupOpened = hPage.waitForEvent('popup');
-  await panel.getByRole('button', { name: 'Link my account there' }).click();
-  const popup = await popupOpened;
-  await expect(popup).toHaveURL(new RegExp(`^${X.url}/federation/link\\?`));
-  await popup.getByRole('link', { name: 'Sign in here' }).click();
-  await popup.getByLabel('E-mail').fill(UMA.email);
-  await popup.getByLabel('Password').fill(UMA.password);
-  await popup.getByRole('button', { name: 'Sign in', exact: true }).click();
+  const { panel, popup } = await openAccountLink(hPage, X.url);
   await expect(popup.getByText('asks to keep parts of your files here')).toContainText(UMA.email);
   const keyShown = await popup.getByTestId('federation-key').textContent();
   await popup.getByRole('button', { name: 'Approve' }).click();
