@@ -159,6 +159,7 @@ describe('kofn-recover: a tree file with a group on another deployment', () => {
     // Only X's group, whole: the home file's id is in none of those chunks, so nothing can be rebuilt.
     const onlyX = await recoverDirectories(xDirs, outDir());
     expect(onlyX.files.map((f) => [f.fileId, f.error?.code])).toEqual([[subHex, 'AUTH_FAILED']]);
+    expect(onlyX.files[0]!.error?.message).toContain("a group of a multi-level file kept on this deployment for another one, add the relay folders of that file's other groups");
   });
 
   it('with K groups here, still names the remote group instead of failing its sub-file as a file', async () => {

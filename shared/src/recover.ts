@@ -72,6 +72,12 @@ export interface RecoveryReport {
   manifestPath: string;
 }
 
+/**
+ * Said of a Shamir file whose chunk 0 fails its tag with every subset: a remote group's sub-file looks exactly
+ * so when its home file's folders are not given (recover-remote.ts).
+ */
+const MAYBE_SUB_FILE = "If it is a group of a multi-level file kept on this deployment for another one, add the relay folders of that file's other groups.";
+
 /** Written into the output folder; a recovered file of the same name is saved under another name. */
 export const MANIFEST_NAME = 'kofn-recover-manifest.json';
 /** Most file systems limit a name to 255 bytes (ext4, XFS, APFS, NTFS in UTF-16 units). */
@@ -355,16 +361,20 @@ function epochsOf(chunks: Map<number, Located[]>): Array<{ epoch: number; chunk0
  * of the same shape, and adds their chunks to the tree file's, read as its sub-shares (`lift`). Answers
  * each tree file's census and the sub-files taken (not recovered as files of their own).
  */
-async function joinRemoteGroups(index: Index): Promise<{ censuses: Map<string, GroupCensus>; subFiles: Set<string> }> {
+async function joinRemoteGroups(index: Index): Promise<{ censuses: Map<string, GroupCensus>; subFiles: Set<string>; flat: Set<string> }> {
   const censuses = new Map<string, GroupCensus>();
   const subFiles = new Set<string>();
+  const flat = new Set<string>();
   const candidates: SubFileCandidate[] = [];
   const homes: Array<{ fileId: string; epochs: ReturnType<typeof epochsOf> }> = [];
   for (const [fileId, chunks] of [...index.files].sort((a, b) => a[0].localeCompare(b[0]))) {
     const chunk0 = chunks.get(0) ?? [];
     const tree = chunk0.filter((l) => l.version === 3).length;
     if (tree > chunk0.length - tree) homes.push({ fileId, epochs: epochsOf(chunks) });
-    else if (tree === 0) for (const e of epochsOf(chunks)) candidates.push({ fileId, ...e });
+    else if (tree === 0 && chunk0.every((l) => l.version === 1)) {
+      flat.add(fileId);
+      for (const e of epochsOf(chunks)) candidates.push({ fileId, ...e });
+    }
   }
   const read = (l: IndexedChunk): Promise<Uint8Array> => readFile(l.path);
   for (const home of homes) {
@@ -396,7 +406,7 @@ async function joinRemoteGroups(index: Index): Promise<{ censuses: Map<string, G
       if (dropped) index.dropped.set(home.fileId, [...(index.dropped.get(home.fileId) ?? []), ...dropped]);
     }
   }
-  return { censuses, subFiles };
+  return { censuses, subFiles, flat };
 }
 
 async function checkFolders(dirs: readonly string[]): Promise<string[]> {
@@ -428,6 +438,7 @@ export async function recoverDirectories(dirs: readonly string[], outDir: string
     const tree = trees.censuses.get(id);
     const r = await recoverNewestEpoch(id, index.files.get(id) ?? new Map<number, Located[]>(), index.dropped.get(id) ?? [], folders, outDir, taken, tree);
     if (tree?.found.length) r.remoteGroups = tree.found;
+    if (r.error?.code === 'AUTH_FAILED' && r.name === undefined && trees.flat.has(id)) r.error.message += ` ${MAYBE_SUB_FILE}`;
     files.push(r);
   }
   const manifestPath = join(outDir, MANIFEST_NAME);
