@@ -6,10 +6,10 @@
  * The e2e with two real deployments and Chromium is e2e/tests/federation-files.spec.ts.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createProtectStream, type EncodedChunk } from './streams.js';
 import { fileIdToHex } from './ids.js';
 import { randomBytes } from './random.js';
@@ -38,8 +38,19 @@ function toRemote(chunk: Uint8Array, subFileId: Uint8Array, epoch: number): Uint
   return out;
 }
 
+/** Every temporary folder made here, removed after the suite. */
+const made: string[] = [];
+const tempDir = (prefix: string): string => {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
+
 function folders(prefix: string, n: number): string[] {
-  const root = mkdtempSync(join(tmpdir(), `kofn-fed-${prefix}-`));
+  const root = tempDir(`kofn-fed-${prefix}-`);
   return Array.from({ length: n }, (_, i) => {
     const d = join(root, `relay-${i + 1}`);
     mkdirSync(d);
@@ -99,7 +110,7 @@ async function protectFlat(name: string, data: Uint8Array, dirs: string[], chunk
   return hex;
 }
 
-const outDir = (): string => mkdtempSync(join(tmpdir(), 'kofn-fed-out-'));
+const outDir = (): string => tempDir('kofn-fed-out-');
 
 describe('kofn-recover: a tree file with a group on another deployment', () => {
   it('rebuilds the file from one local group and the remote group (a flat file under its own id, renewed there), and finds the group x by the tag', async () => {
