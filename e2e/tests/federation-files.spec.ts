@@ -7,10 +7,18 @@
  *     relays with X's tokens and commits there; H records the remote group (X's deployment id, the
  *     sub-file's id) in the tree; no token of X's relays ever reaches H;
  *   - the file is retrieved byte-identical, reading X's relays with X's read tokens;
+ *   - `kofn-recover`, offline, rebuilds it byte-identical from the relay folders of one group of H (site A) and
+ *     of X's relays (where the group is a flat file under X's own id), and with X's group one relay short it
+ *     refuses with NOT_ENOUGH_SHARES naming the group it holds and what to add, writing nothing;
  *   - removing a file for good (trash emptied) removes its sub-file at X: H lists it for its owner, and the
  *     browser, linked at X, removes it there on its next page load; the list is for signed-in sessions only;
  *   - with X stopped, a file is still retrieved from H's two groups (any 2 of the 3 groups rebuild it).
  */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import type { APIRequestContext, BrowserContext, Page, Request } from '@playwright/test';
 import { expect, test } from '../fixtures.js';
 import type { RunningStack } from '../stack.js';
@@ -117,6 +125,53 @@ test('a file over {site A, site B, Deployment X}: X’s group goes straight to X
   expect(await opfsSha256(hPage, FILE.name)).toBe(FILE.file.sha256);
   // Retrieval reads the fastest 2 groups: whichever they are, X was asked for the sub-file's read tokens.
   expect(seen.some((r) => new URL(r.url()).origin === X.url && new URL(r.url()).pathname.endsWith('/tokens'))).toBe(true);
+});
+
+const recoverBin = resolve(import.meta.dirname, '../../shared/bin/kofn-recover.mjs');
+
+/** Runs the offline recovery command on relay folders, into a fresh folder. */
+function recover(dirs: string[]): Promise<{ code: number; stdout: string; out: string }> {
+  const out = mkdtempSync(join(tmpdir(), 'kofn-e2e-fed-recovered-'));
+  return new Promise((res) => {
+    execFile(process.execPath, [recoverBin, '--out', out, ...dirs], { maxBuffer: 1024 * 1024 }, (err, stdout) => res({ code: err ? Number(err.code ?? 1) : 0, stdout, out }));
+  });
+}
+
+test('kofn-recover rebuilds the file offline from the folders of site A’s relays and X’s relays; one relay of X short, it names what is missing', async () => {
+  const { files } = (await (await hPage.request.get('/api/files')).json()) as Listed;
+  const mine = files.find((f) => f.name === FILE.name)!;
+  const sub = mine.layout!.groups[2]!.fileId!;
+  // Site A is H's relays 1 and 2 (k_g = 2 of 2); X's group is 2 of X's 3 relays. K = 2 groups, no other folder.
+  const siteA = h!.relayProcs.slice(0, 2).map((r) => r.dataDir);
+  const xRelays = x!.relayProcs.map((r) => r.dataDir);
+  const ok = await recover([...siteA, xRelays[0]!, xRelays[2]!]);
+  try {
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(ok.stdout).toContain('1 recovered, 0 failed');
+    expect(ok.stdout).toMatch(new RegExp(`group \\d+ on another deployment: its file ${sub} at epoch 0`));
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(ok.out, FILE.name)))
+        .digest('hex')
+    ).toBe(FILE.file.sha256);
+    const manifest = JSON.parse(readFileSync(join(ok.out, 'kofn-recover-manifest.json'), 'utf8')) as { files: Array<{ fileId: string; remoteGroups?: Array<{ fileId: string; k: number }> }> };
+    expect(manifest.files.map((f) => [f.fileId, f.remoteGroups?.map((g) => [g.fileId, g.k])])).toEqual([[mine.id, [[sub, 2]]]]);
+  } finally {
+    rmSync(ok.out, { recursive: true, force: true });
+  }
+
+  // K-1 groups' worth: site A whole, X's group one relay short. Refused, with what is held and what to add.
+  const short = await recover([...siteA, xRelays[1]!]);
+  try {
+    expect(short.code, short.stdout).toBe(1);
+    expect(short.stdout).toContain(`FAILED ${mine.id}: needs 2 groups with k_g relays each; these folders hold 1. complete here: group `);
+    expect(short.stdout).toContain('[NOT_ENOUGH_SHARES]');
+    expect(short.stdout).toContain(`${sub} (1 of 2: ${xRelays[1]!})`);
+    expect(short.stdout).toContain('add the relay folders of 1 more group');
+    expect(readdirSync(short.out)).toEqual(['kofn-recover-manifest.json']);
+  } finally {
+    rmSync(short.out, { recursive: true, force: true });
+  }
 });
 
 test('removing a file for good removes its sub-file at X, from the owner’s browser', async ({ playwright }) => {

@@ -40,6 +40,7 @@ export async function runRecover(args: readonly string[], usage = RECOVER_USAGE)
     } else {
       say(`ok     ${r.fileId} -> ${r.path} (${r.size} bytes)${r.renamed ? `; ${r.renamed} (full name in the manifest)` : ''}`);
     }
+    for (const g of r.remoteGroups ?? []) say(`       group ${g.groupX} on another deployment: its file ${g.fileId} at epoch ${g.epoch} (${g.relayDirs.join(', ')})`);
     for (const b of r.badShares) say(`       corrupt share: ${b}`);
     for (const d of r.droppedShares) say(`       dropped share in ${d.relayDir}: ${d.path}: ${d.reason}`);
     for (const m of r.missingChunks) say(`       missing in ${m.relayDir}: chunk${m.indexes.length > 1 ? 's' : ''} ${m.indexes.join(', ')}`);

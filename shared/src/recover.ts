@@ -16,15 +16,18 @@ import { FILE_ID_HEX, fileIdFromHex, fileIdToHex } from './ids.js';
 import { ShareDecoder } from './codec.js';
 import { TreeDecoder, looksLikeTree } from './multilevel.js';
 import { contributionStorageId, epochStorageId, padsStorageId } from './epoch-ids.js';
+import { findRemoteGroups, liftSubFileChunk, notEnoughGroups, sameShape, type FoundSubFile, type GroupCensus, type IndexedChunk, type SubFileCandidate, type SubFileLift } from './recover-remote.js';
 
 export { contributionStorageId, epochStorageId, padsStorageId };
 
-interface Located {
-  path: string;
-  relayDir: string;
-  x: number;
-  /** Renewal epoch from the header (#15): a file is rebuilt from one epoch only, the newest that works. */
+interface Located extends IndexedChunk {
+  /**
+   * Renewal epoch from the header (#15): a file is rebuilt from one epoch only, the newest that works. For a
+   * remote group's sub-share (`lift`), the home file's epoch it is read at.
+   */
   epoch: number;
+  /** A remote group's sub-share, stored as a flat file of the other deployment: how to read it (recover-remote.ts). */
+  lift?: SubFileLift;
 }
 
 /** A stored file that looked like a share chunk but was not used, and why. */
@@ -54,6 +57,11 @@ export interface RecoveredFile {
   epoch?: number;
   /** Newer epochs that could not rebuild it (an unfinished renewal), with the reason. */
   skippedEpochs?: string[];
+  /**
+   * Tree files: its groups found on another deployment (a flat file of that deployment's relays, under its
+   * own id), proven by chunk 0's tag (recover-remote.ts). Such a sub-file is not listed as a file of its own.
+   */
+  remoteGroups?: FoundSubFile[];
 }
 
 export interface RecoveryReport {
@@ -63,6 +71,12 @@ export interface RecoveryReport {
   /** The JSON manifest written beside the recovered files (full names, saved names, problems). */
   manifestPath: string;
 }
+
+/**
+ * Said of a Shamir file whose chunk 0 fails its tag with every subset: a remote group's sub-file looks exactly
+ * so when its home file's folders are not given (recover-remote.ts).
+ */
+const MAYBE_SUB_FILE = "If it is a group of a multi-level file kept on this deployment for another one, add the relay folders of that file's other groups.";
 
 /** Written into the output folder; a recovered file of the same name is saved under another name. */
 export const MANIFEST_NAME = 'kofn-recover-manifest.json';
@@ -148,7 +162,9 @@ async function indexShares(dirs: readonly string[]): Promise<Index> {
       }
       const chunks = index.files.get(id) ?? new Map<number, Located[]>();
       const list = chunks.get(h.header.index) ?? [];
-      list.push({ path, relayDir, x: h.header.x, epoch: h.header.epoch });
+      const { header } = h;
+      const version = header.group ? 3 : header.mode === undefined ? 1 : 2;
+      list.push({ path, relayDir, x: header.x, k: header.k, epoch: header.epoch, flags: header.flags, bodyLength: header.bodyLength, version, ...(header.group ? { group: header.group } : {}) });
       chunks.set(h.header.index, list);
       index.files.set(id, chunks);
     }
@@ -223,12 +239,27 @@ function missingChunks(chunks: Map<number, Located[]>, dirs: readonly string[], 
   return out;
 }
 
-async function recoverOne(id: string, chunks: Map<number, Located[]>, dropped: DroppedShare[], dirs: readonly string[], outDir: string, taken: Set<string>): Promise<RecoveredFile> {
+/** A stored chunk's bytes; a remote group's sub-share comes back in the home tree's form (recover-remote.ts). */
+async function readChunk(l: Located): Promise<Uint8Array> {
+  const bytes = await readFile(l.path);
+  return l.lift ? liftSubFileChunk(bytes, l.lift) : bytes;
+}
+
+async function recoverOne(
+  id: string,
+  chunks: Map<number, Located[]>,
+  dropped: DroppedShare[],
+  dirs: readonly string[],
+  outDir: string,
+  taken: Set<string>,
+  census?: GroupCensus
+): Promise<RecoveredFile> {
   const result: RecoveredFile = { fileId: id, badShares: [], droppedShares: dropped, missingChunks: [] };
+  let metaRead = false;
   const fileId = fileIdFromHex(id);
   const read = async (index: number): Promise<{ list: Located[]; shares: Uint8Array[] }> => {
     const list = chunks.get(index) ?? [];
-    return { list, shares: await Promise.all(list.map((l) => readFile(l.path))) };
+    return { list, shares: await Promise.all(list.map(readChunk)) };
   };
   let tmp: string | undefined;
   try {
@@ -236,6 +267,7 @@ async function recoverOne(id: string, chunks: Map<number, Located[]>, dropped: D
     // ---- multi-level hook (issue #21, docs/multilevel.md): a tree file's share chunks are version 3 ----
     const decoder = looksLikeTree(m0.shares) ? new TreeDecoder() : new ShareDecoder();
     const meta = await decoder.decodeMetadata(m0.shares, { fileId }, { lenientText: true });
+    metaRead = true;
     for (const b of meta.bad) result.badShares.push(m0.list[b]!.path);
     result.missingChunks = missingChunks(chunks, dirs, meta.meta.chunkCount);
     result.name = meta.meta.name;
@@ -264,6 +296,11 @@ async function recoverOne(id: string, chunks: Map<number, Located[]>, dropped: D
     tmp = undefined;
   } catch (err) {
     result.error = hasErrorCode(err) ? { code: err.code, message: err.message } : { code: 'INTERNAL', message: (err as Error).message };
+    // A tree file short of K groups: say which groups the folders hold and what to add (recover-remote.ts).
+    if (census && !metaRead && result.error.code === 'NOT_ENOUGH_SHARES' && census.complete.length + census.found.length < census.K) {
+      const e = notEnoughGroups(census);
+      result.error = { code: e.code, message: e.message };
+    }
   } finally {
     if (tmp) await rm(tmp, { force: true });
   }
@@ -275,9 +312,17 @@ async function recoverOne(id: string, chunks: Map<number, Located[]>, dropped: D
  * of different epochs never combine, so each epoch is tried on its own, newest first; the first that
  * rebuilds wins, and the report says which epochs were skipped.
  */
-async function recoverNewestEpoch(id: string, chunks: Map<number, Located[]>, dropped: DroppedShare[], dirs: readonly string[], outDir: string, taken: Set<string>): Promise<RecoveredFile> {
+async function recoverNewestEpoch(
+  id: string,
+  chunks: Map<number, Located[]>,
+  dropped: DroppedShare[],
+  dirs: readonly string[],
+  outDir: string,
+  taken: Set<string>,
+  census?: GroupCensus
+): Promise<RecoveredFile> {
   const epochs = [...new Set([...chunks.values()].flat().map((l) => l.epoch))].sort((a, b) => b - a);
-  if (epochs.length <= 1) return recoverOne(id, chunks, dropped, dirs, outDir, taken);
+  if (epochs.length <= 1) return recoverOne(id, chunks, dropped, dirs, outDir, taken, census);
   let last: RecoveredFile | undefined;
   const skipped: string[] = [];
   for (const epoch of epochs) {
@@ -288,7 +333,7 @@ async function recoverNewestEpoch(id: string, chunks: Map<number, Located[]>, dr
     }
     // A failed attempt must not reserve the saved name for the next one.
     const names = new Set(taken);
-    last = await recoverOne(id, only, dropped, dirs, outDir, names);
+    last = await recoverOne(id, only, dropped, dirs, outDir, names, census);
     last.epoch = epoch;
     if (skipped.length) last.skippedEpochs = [...skipped];
     if (!last.error) {
@@ -299,6 +344,69 @@ async function recoverNewestEpoch(id: string, chunks: Map<number, Located[]>, dr
   }
   if (last === undefined) throw new KofnError('INTERNAL', 'No epoch was tried.');
   return last;
+}
+
+/** Chunk 0 of one epoch and the highest index held in it: what tells a file's shape (recover-remote.ts). */
+function epochsOf(chunks: Map<number, Located[]>): Array<{ epoch: number; chunk0: Located[]; lastIndex: number }> {
+  const epochs = [...new Set((chunks.get(0) ?? []).map((l) => l.epoch))].sort((a, b) => b - a);
+  return epochs.map((epoch) => {
+    let lastIndex = 0;
+    for (const [i, list] of chunks) if (i > lastIndex && list.some((l) => l.epoch === epoch)) lastIndex = i;
+    return { epoch, chunk0: (chunks.get(0) ?? []).filter((l) => l.epoch === epoch), lastIndex };
+  });
+}
+
+/**
+ * Issue #21 part 2: finds, for every tree file, its groups kept on another deployment among the flat files
+ * of the same shape, and adds their chunks to the tree file's, read as its sub-shares (`lift`). Answers
+ * each tree file's census and the sub-files taken (not recovered as files of their own).
+ */
+async function joinRemoteGroups(index: Index): Promise<{ censuses: Map<string, GroupCensus>; subFiles: Set<string>; flat: Set<string> }> {
+  const censuses = new Map<string, GroupCensus>();
+  const subFiles = new Set<string>();
+  const flat = new Set<string>();
+  const candidates: SubFileCandidate[] = [];
+  const homes: Array<{ fileId: string; epochs: ReturnType<typeof epochsOf> }> = [];
+  for (const [fileId, chunks] of [...index.files].sort((a, b) => a[0].localeCompare(b[0]))) {
+    const chunk0 = chunks.get(0) ?? [];
+    const tree = chunk0.filter((l) => l.version === 3).length;
+    if (tree > chunk0.length - tree) homes.push({ fileId, epochs: epochsOf(chunks) });
+    else if (tree === 0 && chunk0.every((l) => l.version === 1)) {
+      flat.add(fileId);
+      for (const e of epochsOf(chunks)) candidates.push({ fileId, ...e });
+    }
+  }
+  const read = (l: IndexedChunk): Promise<Uint8Array> => readFile(l.path);
+  for (const home of homes) {
+    let census: GroupCensus | undefined;
+    let homeEpoch = 0;
+    // Newest epoch first (#15), as the rebuild itself; a tree file keeps one epoch in practice.
+    for (const e of home.epochs) {
+      const h = { fileId: home.fileId, ...e, chunk0: e.chunk0.filter((l) => l.version === 3) };
+      const shaped = candidates.filter((c) => !subFiles.has(c.fileId) && sameShape(h, c));
+      const c = await findRemoteGroups(h, shaped, read);
+      const enough = c.complete.length + c.found.length >= c.K;
+      // The error of a file no epoch rebuilds names what its newest epoch holds.
+      if (census === undefined || enough) [census, homeEpoch] = [c, e.epoch];
+      if (enough) break;
+    }
+    if (!census) continue;
+    censuses.set(home.fileId, census);
+    const chunks = index.files.get(home.fileId)!;
+    const homeFileId = fileIdFromHex(home.fileId);
+    for (const f of census.found) {
+      subFiles.add(f.fileId);
+      const lift: SubFileLift = { subFileId: fileIdFromHex(f.fileId), subEpoch: f.epoch, homeFileId, homeEpoch, groupX: f.groupX, K: census.K };
+      for (const [i, list] of index.files.get(f.fileId) ?? []) {
+        const mine = list.filter((l) => l.epoch === f.epoch).map((l): Located => ({ ...l, epoch: homeEpoch, version: 3, group: { x: f.groupX, k: census.K }, lift }));
+        chunks.set(i, [...(chunks.get(i) ?? []), ...mine]);
+      }
+      // What was dropped of the sub-file (wrong place, digest) is reported with the home file.
+      const dropped = index.dropped.get(f.fileId);
+      if (dropped) index.dropped.set(home.fileId, [...(index.dropped.get(home.fileId) ?? []), ...dropped]);
+    }
+  }
+  return { censuses, subFiles, flat };
 }
 
 async function checkFolders(dirs: readonly string[]): Promise<string[]> {
@@ -323,9 +431,15 @@ export async function recoverDirectories(dirs: readonly string[], outDir: string
   const index = await indexShares(folders);
   const taken = new Set<string>([MANIFEST_NAME]);
   const files: RecoveredFile[] = [];
+  const trees = await joinRemoteGroups(index);
   const ids = new Set([...index.files.keys(), ...index.dropped.keys()]);
   for (const id of [...ids].sort()) {
-    files.push(await recoverNewestEpoch(id, index.files.get(id) ?? new Map<number, Located[]>(), index.dropped.get(id) ?? [], folders, outDir, taken));
+    if (trees.subFiles.has(id)) continue; // read as a group of its home file
+    const tree = trees.censuses.get(id);
+    const r = await recoverNewestEpoch(id, index.files.get(id) ?? new Map<number, Located[]>(), index.dropped.get(id) ?? [], folders, outDir, taken, tree);
+    if (tree?.found.length) r.remoteGroups = tree.found;
+    if (r.error?.code === 'AUTH_FAILED' && r.name === undefined && trees.flat.has(id)) r.error.message += ` ${MAYBE_SUB_FILE}`;
+    files.push(r);
   }
   const manifestPath = join(outDir, MANIFEST_NAME);
   await writeFile(manifestPath, `${JSON.stringify({ relayFolders: folders, files, unattributed: index.unattributed }, null, 2)}\n`);
