@@ -13,7 +13,7 @@
  * and x is its group x, except with probability about 2^-128 per try. A tree file keeps its group x's
  * secret from no one (they are in every local header), so the tries cover the other values of 1..255.
  */
-import { FORMAT_VERSION, FORMAT_VERSION_TREE, HEADER_BYTES } from './chunk-format.js';
+import { FORMAT_VERSION, flatHeaderToTree } from './chunk-format.js';
 import { KofnError, hasErrorCode } from './errors.js';
 import { fileIdFromHex } from './ids.js';
 import { TreeDecoder } from './multilevel.js';
@@ -51,14 +51,7 @@ export interface SubFileLift {
  * zero, is rewritten; any other is left as it is, so the tree decoder refuses it and names its relay folder.
  */
 export function liftSubFileChunk(chunk: Uint8Array, lift: SubFileLift): Uint8Array {
-  if (chunk.length < HEADER_BYTES || chunk[4] !== FORMAT_VERSION) return chunk;
-  const dv = new DataView(chunk.buffer, chunk.byteOffset, HEADER_BYTES);
-  if (lift.subFileId.some((b, i) => chunk[8 + i] !== b) || dv.getUint32(28) !== lift.subEpoch || dv.getUint32(36) !== 0) return chunk;
-  chunk[4] = FORMAT_VERSION_TREE;
-  chunk.set(lift.homeFileId, 8);
-  dv.setUint32(28, lift.homeEpoch);
-  chunk[36] = lift.groupX;
-  chunk[37] = lift.K;
+  flatHeaderToTree(chunk, { fileId: lift.subFileId, epoch: lift.subEpoch }, { fileId: lift.homeFileId, epoch: lift.homeEpoch, groupX: lift.groupX, groupK: lift.K });
   return chunk;
 }
 
