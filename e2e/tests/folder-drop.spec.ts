@@ -52,8 +52,18 @@ test('a directory dropped from disk is protected with its structure, empty folde
   const data = { items: [], files: [root], dragOperationsMask: 1 };
   for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
 
+  // The dropped folder is one transfer row counting its files (issue #18); each file's row on demand.
+  const group = page.getByTestId('transfer-group').filter({ hasText: `Protecting the folder ${top}` });
+  await expect(group).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
+  await expect(group, await group.innerText()).toHaveAttribute('data-status', 'done');
+  await expect(group).toContainText('3 of 3 files');
+  // One toast for the folder, none per file.
+  await expect(page.getByText(`Protected the folder ${top} (3 files).`)).toBeVisible();
+  await expect(page.getByText(`Protected top-${tag}.txt.`)).toHaveCount(0);
+  await expect(group.getByTestId('transfer')).toHaveCount(0);
+  await group.getByRole('button', { name: 'Show files (3)' }).click();
   const transfer = (n: string) =>
-    page
+    group
       .getByTestId('transfer')
       .filter({ hasText: `Protecting ${n}` })
       .first();

@@ -15,9 +15,10 @@ export async function unfinishedUploads(): Promise<number> {
 }
 
 export async function signOut(): Promise<void> {
+  for (const g of Object.values(transfers.groups)) g.controller.abort();
   for (const t of transfers.items) if (t.status === 'running') t.controller.abort();
   // The next user of this tab (sign-in navigates without a reload) must not see these files' names.
-  transfers.items = [];
+  transfers.clearAll();
   const discarded = await discardAllUploads();
   // Best effort: a reservation left behind is removed by the coordinator's cleanup job anyway, and one
   // another user started answers 404 here.

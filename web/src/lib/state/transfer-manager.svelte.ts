@@ -6,7 +6,7 @@
  */
 import { api } from '$lib/api';
 import { handleError, formatLimit } from '$lib/errors';
-import { transfers, type Transfer } from '$lib/state/transfers.svelte';
+import { transfers, type Transfer, type TransferGroup } from '$lib/state/transfers.svelte';
 import { toasts } from '$lib/state/toasts.svelte';
 import { coalesce, type Coalesced } from '$lib/state/coalesce';
 import { throttleRuns } from '$lib/state/throttle-runs';
@@ -134,9 +134,17 @@ class TransferManager {
     sharing: Sharing,
     place: { folderId?: string | null; onConflict?: OnNameConflict },
     pool: () => WorkerPool<ShareWorker>,
-    batches: CoordinatorBatches
+    batches: CoordinatorBatches,
+    group?: TransferGroup
   ): Promise<boolean> {
-    const t = transfers.start('protect', file.name, file.size);
+    const t = transfers.start('protect', file.name, file.size, group);
+    if (group) {
+      // The group's Cancel stops this file too, and a file whose group was cancelled before it started
+      // ends as cancelled at once (protectFile checks the signal before its first request).
+      const stop = () => t.controller.abort(new DOMException('Cancelled', 'AbortError'));
+      if (group.controller.signal.aborted) stop();
+      else group.controller.signal.addEventListener('abort', stop, { once: true, signal: t.controller.signal });
+    }
     const refused = this.#refusal(file);
     if (refused) {
       this.#fail(t, refused);
@@ -193,15 +201,25 @@ class TransferManager {
         let failed = 0;
         // Names within one folder differ, so its files go several at once (PARALLEL_FILES).
         const batches = coordinatorBatches();
-        await eachAtOnce(folder.files, PARALLEL_FILES, async ({ file, dir }, pool) => {
-          if (!(await this.#protectOne(file, sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' }, pool, batches))) failed += 1;
-        });
+        const group = transfers.startGroup(
+          folder.name,
+          folder.files.length,
+          folder.files.reduce((sum, f) => sum + f.file.size, 0)
+        );
+        try {
+          await eachAtOnce(folder.files, PARALLEL_FILES, async ({ file, dir }, pool) => {
+            if (!(await this.#protectOne(file, sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' }, pool, batches, group))) failed += 1;
+          });
+        } finally {
+          group.finished = true;
+        }
         listed = folder.files.length > 0;
         if (target.replaces && failed === 0) {
           await api('DELETE', `/api/folders/${target.replaces.id}`);
           await api('PATCH', `/api/folders/${target.made.id}`, { name: folder.name });
           listed = false;
         }
+        if (!failed && folder.files.length > 0) toasts.success(`Protected the folder ${short(folder.name)} (${folder.files.length} ${folder.files.length === 1 ? 'file' : 'files'}).`);
         if (failed)
           toasts.error(
             `${failed} of ${folder.files.length} files of the folder ${short(folder.name)} were not protected${target.replaces ? `; it stays beside the old one as ${short(target.made.name)}` : ''}.`
@@ -361,7 +379,8 @@ class TransferManager {
     progress.flush();
     t.done = t.total;
     t.status = 'done';
-    if (toast) toasts.success(`${t.kind === 'protect' ? 'Protected' : 'Retrieved'} ${short(t.name)}.`);
+    // A dropped folder's files are announced once, by the folder (protectFolders), not a toast per file.
+    if (toast && t.group === undefined) toasts.success(`${t.kind === 'protect' ? 'Protected' : 'Retrieved'} ${short(t.name)}.`);
   }
 
   /** Marks `t` failed (or cancelled) with the error in plain words, which `explain` may put in context. */
@@ -369,7 +388,8 @@ class TransferManager {
     const shown = handleError(err);
     t.status = shown ? 'error' : 'cancelled';
     t.message = shown ? explain(shown.message) : '';
-    if (shown) toasts.error(`${t.kind === 'protect' ? 'Protecting' : 'Retrieving'} ${short(t.name)} failed: ${t.message}`);
+    // A dropped folder's files say it once, in the folder's toast (protectFolders), not a toast per file.
+    if (shown && t.group === undefined) toasts.error(`${t.kind === 'protect' ? 'Protecting' : 'Retrieving'} ${short(t.name)} failed: ${t.message}`);
   }
 
   /** Wires an upload's cancel signal and progress to its row in the transfers panel. */
