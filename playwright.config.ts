@@ -37,6 +37,7 @@ export const secondLaneSpecs = [
   'postgres-routes.spec.ts',
   'proxy-address.spec.ts',
   'relay-restart.spec.ts',
+  'renewal-download.spec.ts',
   'supervise.spec.ts',
   'token-lifetime.spec.ts'
 ];

@@ -64,6 +64,9 @@ export const ERROR_CODES = [
   'RENEWAL_INCOMPLETE',
   'RENEWAL_BAD_CONTRIBUTION',
   'RENEWAL_CHECK_FAILED',
+  // a download's file was renewed meanwhile and the relays no longer keep the epoch it reads
+  // (web/src/lib/server/read-epoch.ts): the transfer ends, no relay is blamed, never a mix of epochs
+  'EPOCH_GONE',
   // command-line client (shared/src/cli; issue #20)
   'CLI_USAGE',
   'NOT_SIGNED_IN',

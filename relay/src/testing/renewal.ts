@@ -17,7 +17,6 @@ import {
   fileIdToHex,
   mulConstant,
   parityWeights,
-  type EncodedChunk,
   type TokenOp,
   randomBytes,
   randomUuid
@@ -101,18 +100,21 @@ export async function protectOnto(cluster: Cluster, data: Uint8Array, k: number,
     if (data.length) await w.write(data);
     await w.close();
   })();
-  const encoded: EncodedChunk[] = [];
-  for await (const c of p.readable) encoded.push(c);
-  await writing;
   const fileId = fileIdToHex(fileIdBytes);
-  for (const [j, r] of cluster.relays.entries()) {
-    const token = await cluster.signer.mint({ fid: fileId, op: 'put', chunks: [0, encoded.length] }, { aud: r.id });
-    for (const c of encoded) {
-      const res = await r.app.request(`/v1/files/${fileId}/chunks/${c.index}`, { method: 'PUT', headers: { Authorization: `Bearer ${token}` }, body: c.shares[j]! });
+  // Chunk 0 is the metadata record; data chunks follow. Each chunk is stored as it comes out of the stream,
+  // so a 64 MiB file never holds all n shares of every chunk in memory at once.
+  const last = Math.ceil(data.length / chunkSize);
+  const tokens = await Promise.all(cluster.relays.map((r) => cluster.signer.mint({ fid: fileId, op: 'put', chunks: [0, last + 1] }, { aud: r.id })));
+  const bodyLengths: number[] = [];
+  for await (const c of p.readable) {
+    bodyLengths.push(c.shares[0]!.length - HEADER_BYTES);
+    for (const [j, r] of cluster.relays.entries()) {
+      const res = await r.app.request(`/v1/files/${fileId}/chunks/${c.index}`, { method: 'PUT', headers: { Authorization: `Bearer ${tokens[j]!}` }, body: c.shares[j]! });
       if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
     }
   }
-  return { fileId, k, xs, chunks: encoded.length, bodyLengths: encoded.map((c) => c.shares[0]!.length - HEADER_BYTES) };
+  await writing;
+  return { fileId, k, xs, chunks: bodyLengths.length, bodyLengths };
 }
 
 export function mint(cluster: Cluster, relay: TestRelay, fileId: string, op: TokenOp, extra: Record<string, unknown> = {}): Promise<string> {
@@ -159,6 +161,22 @@ export interface RenewOptions {
   dealers?: number[];
   /** Relays to stage on; default all. */
   skipCheck?: boolean;
+  /**
+   * Chunks per deal, prepare and check request, walked range by range as the coordinator's job does
+   * (shared/src/step-ranges.ts) so no request stays silent over a large file; default the whole file in one.
+   */
+  rangeChunks?: number;
+}
+
+/** A chunk range of a step's body (`from`, `to`, inclusive); undefined: the whole file. */
+export type StepRange = { from: number; to: number } | undefined;
+
+/** The ranges of `rangeChunks` chunks covering a file of `chunks` chunks, or one whole-file step. */
+export function stepRanges(chunks: number, rangeChunks?: number): StepRange[] {
+  if (rangeChunks === undefined) return [undefined];
+  const out: StepRange[] = [];
+  for (let from = 0; from < chunks; from += rangeChunks) out.push({ from, to: Math.min(chunks, from + rangeChunks) - 1 });
+  return out;
 }
 
 /** Renewal steps 1-4 (deal, prepare, check) from `epoch` to `epoch + 1`; answers the failed equations. */
@@ -166,11 +184,13 @@ export async function dealPrepareCheck(cluster: Cluster, file: StoredFile, epoch
   const next = epoch + 1;
   const dealers = opts.dealers ?? [...Array(file.k).keys()];
   const dxs = dealers.map((d) => file.xs[d]!);
-  await Promise.all(dealers.map((d) => deal(cluster, file, next, d)));
+  const ranges = stepRanges(file.chunks, opts.rangeChunks);
+  for (const range of ranges) await Promise.all(dealers.map((d) => deal(cluster, file, next, d, range)));
   for (const r of cluster.relays) {
-    await client(r, await mint(cluster, r, file.fileId, 'renew_prepare', { ep: next, dxs })).renewalStep(file.fileId, next, 'prepare', {}, 1 << 20);
+    const prepare = client(r, await mint(cluster, r, file.fileId, 'renew_prepare', { ep: next, dxs }));
+    for (const range of ranges) await prepare.renewalStep(file.fileId, next, 'prepare', { ...range }, 1 << 20);
   }
-  return check(cluster, file, next, dxs);
+  return check(cluster, file, next, dxs, ranges);
 }
 
 export async function receiversFor(cluster: Cluster, file: StoredFile, next: number, dealer: number): Promise<Receiver[]> {
@@ -185,28 +205,33 @@ export async function receiversFor(cluster: Cluster, file: StoredFile, next: num
   );
 }
 
-export async function deal(cluster: Cluster, file: StoredFile, next: number, dealer: number): Promise<unknown> {
+export async function deal(cluster: Cluster, file: StoredFile, next: number, dealer: number, range?: StepRange): Promise<unknown> {
   const receivers = await receiversFor(cluster, file, next, dealer);
   const r = cluster.relays[dealer]!;
   const token = await mint(cluster, r, file.fileId, 'renew_deal', { ep: next, rh: receiversHash(receivers) });
-  return client(r, token).renewalStep(file.fileId, next, 'deal', { receivers }, 1024);
+  return client(r, token).renewalStep(file.fileId, next, 'deal', { receivers, ...range }, 1024);
 }
 
-/** Step 4 with the dealers `dxs` (default the first k x), whose check pads every relay adds to its tags. */
-export async function checkTags(cluster: Cluster, file: StoredFile, next: number, key: Uint8Array, dxs = file.xs.slice(0, file.k)): Promise<Uint8Array[][]> {
+/**
+ * Step 4 with the dealers `dxs` (default the first k x), whose check pads every relay adds to its tags; range
+ * by range when `ranges` has several (only the last range answers tags, renewal.md "Steps by ranges").
+ */
+export async function checkTags(cluster: Cluster, file: StoredFile, next: number, key: Uint8Array, dxs = file.xs.slice(0, file.k), ranges: StepRange[] = [undefined]): Promise<Uint8Array[][]> {
   const weights = parityWeights(file.xs, file.k);
   const tags: Uint8Array[][] = [];
   for (const [j, r] of cluster.relays.entries()) {
     const token = await mint(cluster, r, file.fileId, 'renew_check', { ep: next, w: weights[j], dxs });
-    const a = (await client(r, token).renewalStep(file.fileId, next, 'check', { key: Buffer.from(key).toString('base64url') }, 64 * 1024)) as { tags: string[] };
+    let a: { tags?: string[] } = {};
+    for (const range of ranges) a = (await client(r, token).renewalStep(file.fileId, next, 'check', { key: Buffer.from(key).toString('base64url'), ...range }, 64 * 1024)) as { tags?: string[] };
+    if (!a.tags) throw new Error(`relay ${r.name} answered no tags after the last range`);
     tags.push(a.tags.map((t) => new Uint8Array(Buffer.from(t, 'base64url'))));
   }
   return tags;
 }
 
-export async function check(cluster: Cluster, file: StoredFile, next: number, dxs = file.xs.slice(0, file.k)): Promise<number[]> {
+export async function check(cluster: Cluster, file: StoredFile, next: number, dxs = file.xs.slice(0, file.k), ranges: StepRange[] = [undefined]): Promise<number[]> {
   const key = randomBytes(16);
-  const tags = await checkTags(cluster, file, next, key, dxs);
+  const tags = await checkTags(cluster, file, next, key, dxs, ranges);
   return failedEquations(
     tags,
     key,
@@ -214,8 +239,9 @@ export async function check(cluster: Cluster, file: StoredFile, next: number, dx
   );
 }
 
+/** Renewal steps are silent until done: a minute for headers leaves room on a loaded machine (load 10-40). */
 export function client(r: TestRelay, token: string): RelayClient {
-  return new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => token, retry: { attempts: 1 } });
+  return new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => token, retry: { attempts: 1 }, timeouts: { headersMs: 60_000 } });
 }
 
 /** What relay j's tags were without pads: XOR over chunks of GMAC_K(nonce(eq, i), w_eq * (new - old)). */

@@ -113,7 +113,8 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   const failures: string[] = [];
   const tokens = new Map(m.placements.map((p) => [p.relayId, p.token]));
   const renew = async () => {
-    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${m.fileId}/tokens`, { op: 'get' });
+    // The epoch this retrieval decodes: a renewal switching the file meanwhile must not move it (#15, web read-epoch.ts).
+    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${m.fileId}/tokens`, { op: 'get', epoch: m.epoch });
     for (const x of t.tokens) tokens.set(x.relayId, x.token);
   };
   const clients = new Map(

@@ -50,13 +50,19 @@ async function clockOffset(): Promise<number> {
 export async function linkSource(id: string, key: LinkKey): Promise<ManifestSource> {
   const offset = await clockOffset();
   let last = 0;
-  const post = async <T>(purpose: LinkProofPurpose): Promise<T> => {
+  const post = async <T>(purpose: LinkProofPurpose, extra: Record<string, unknown> = {}): Promise<T> => {
     last = Math.max(last + 1, Date.now() + offset);
-    return api<T>('POST', `/api/links/${id}/${purpose}`, await signLinkProof(key, purpose, id, last));
+    return api<T>('POST', `/api/links/${id}/${purpose}`, { ...(await signLinkProof(key, purpose, id, last)), ...extra });
   };
+  /** The epoch of the manifest opened: renewed tokens keep naming it if the file is renewed meanwhile (#15). */
+  let epoch: number | undefined;
   return {
-    manifest: () => post<Manifest>('open'),
-    tokens: async () => (await post<FreshTokens>('tokens')).tokens
+    manifest: async () => {
+      const m = await post<Manifest>('open');
+      epoch = m.epoch;
+      return m;
+    },
+    tokens: async () => (await post<FreshTokens>('tokens', epoch === undefined ? {} : { epoch })).tokens
   };
 }
 

@@ -133,8 +133,10 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   // written to rebuild later chunks into. A retrieval allocates about IN_FLIGHT x (k + 1) of them.
   const shareBuffers: ArrayBuffer[] = [];
   const written: ArrayBuffer[] = [];
-  const homeTokens: FetchTokens = opts.source?.tokens ?? (() => api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op: 'get' }).then((r) => r.tokens));
-  const allTokens: FetchTokens | undefined = remote ? async () => (await Promise.all([homeTokens(), remote.tokens()])).flat() : opts.source?.tokens;
+  // Fresh tokens name the epoch this retrieval reads, so a renewal switching the file meanwhile does not move
+  // the rest of the download to the new epoch's shares (#15; the coordinator's read-epoch.ts).
+  const homeTokens: FetchTokens = opts.source?.tokens ?? (() => api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op: 'get', epoch: home.epoch }).then((r) => r.tokens));
+  const allTokens: FetchTokens = remote ? async () => (await Promise.all([homeTokens(), remote.tokens()])).flat() : homeTokens;
   const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token)), allTokens));
   /** Why each failed relay failed, as its error said (naming it). */
   const failures = new Map<string, RelayFailure>();
@@ -196,8 +198,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
         if ('unreachable' in out) {
           if (opts.signal?.aborted) throw opts.signal.reason;
           // The coordinator refused fresh tokens: no relay failed, and no other relay would serve either.
-          const ended = out.failures.find((f) => f.code === 'ACCESS_ENDED');
-          if (ended) throw new KofnError('ACCESS_ENDED', ended.message);
+          const ended = out.failures.find((f) => f.code === 'ACCESS_ENDED' || f.code === 'EPOCH_GONE');
+          if (ended) throw new KofnError(ended.code === 'EPOCH_GONE' ? 'EPOCH_GONE' : 'ACCESS_ENDED', ended.message);
           for (const f of out.failures) failures.set(f.relayId, f);
           out.unreachable.forEach(lost);
           if (attempt >= m.n) throw offline();

@@ -24,6 +24,9 @@ function renewalFailure(err: unknown): { code: string; message: string } {
   // A share link refused otherwise (issue #19: revoked during a download) ends it too, in the coordinator's
   // words, which name the reason ("The owner revoked this link.").
   if (code.startsWith('LINK_')) return { code: 'ACCESS_ENDED', message: `${typeof e?.message === 'string' ? e.message : 'The link no longer works.'} Nothing was saved.` };
+  // The file was renewed during the download and the relays no longer keep the epoch it reads (#15): ends it
+  // too, without blaming a relay, in the coordinator's words.
+  if (code === 'EPOCH_GONE') return { code, message: `${typeof e?.message === 'string' ? e.message : 'The file was renewed during the transfer; retrieve it again.'} Nothing was saved.` };
   return { code, message: typeof e?.message === 'string' ? e.message : 'The coordinator could not renew access to the storage servers; try again.' };
 }
 

@@ -4,14 +4,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
 import { describeDatabases } from './db/testing.js';
-import { files } from './db/schema.js';
-import { commitFile, removeFile } from './files.js';
+import { files, jobs } from './db/schema.js';
+import { commitFile, manifest, removeFile } from './files.js';
 import { freshTokens } from './capabilities.js';
 import { changeGrants } from './grants.js';
-import { protect, retrieve, upload } from './testing/protect.js';
+import { protect, retrieve, retrieveWith, upload } from './testing/protect.js';
+import { DROP_JOB, renewOnce } from './renewal.js';
 import { errorCode, errorMessage, useFileServices } from './testing/file-services.js';
 
 describeDatabases('capabilities on $name with real relays', ({ open }) => {
@@ -56,4 +57,48 @@ describeDatabases('capabilities on $name with real relays', ({ open }) => {
     expect(await errorCode(freshTokens(fx.alice, up.fileId, 'get'))).toBe('NOT_FOUND');
     expect(await errorCode(freshTokens(fx.alice, up.fileId, 'delete_file'))).toBe('WRONG_VALUE');
   });
+
+  it('a download that began before a renewal gets fresh tokens for its own epoch until the drop, then EPOCH_GONE (#15)', async () => {
+    const data = randomBytes(200_003);
+    const fileId = await protect(fx.alice, 'renewed-midway.bin', data, 2);
+    const early = await manifest(fx.alice, fileId);
+    expect(early.epoch).toBe(0);
+    const deps = { db: fx.database.db, key: fx.alice.key, timeouts: { headersMs: 60_000, putHeadersMs: 60_000, idleMs: 60_000, totalMs: 120_000 } };
+    expect(await renewOnce(deps, fileId, 0)).toBe('renewed');
+    const [row] = await fx.database.db.select().from(files).where(eq(files.id, fileId));
+    expect(row?.epoch).toBe(1);
+    const switchedAt = row!.lastRenewalAt!.getTime();
+
+    // The download renews its tokens naming epoch 0: they read epoch 0 (no `ep` claim) and rebuild the file.
+    const fresh = await freshTokens(fx.alice, fileId, 'get', 0);
+    for (const t of fresh.tokens) expect(decodeJwt(t.token).ep).toBeUndefined();
+    const renewedTokens = { ...early, placements: early.placements.map((p) => ({ ...p, token: fresh.tokens.find((t) => t.relayId === p.relayId)!.token })) };
+    expect(Buffer.from(await retrieveWith(renewedTokens)).equals(data)).toBe(true);
+    // A grantee's download likewise.
+    await changeGrants(fx.alice, { action: 'add_read', emails: ['bob@x.test'], fileIds: [fileId] });
+    for (const t of (await freshTokens(fx.bob, fileId, 'get', 0)).tokens) expect(decodeJwt(t.token).ep).toBeUndefined();
+    // A new retrieval (no epoch) and one at epoch 1 read epoch 1.
+    for (const asked of [undefined, 1]) for (const t of (await freshTokens(fx.alice, fileId, 'get', asked)).tokens) expect(decodeJwt(t.token).ep).toBe(1);
+
+    // Ten minutes after the switch, epoch-0 tokens are shortened to end a minute before the drop job may run.
+    const late = await freshTokens(fx.alice, fileId, 'get', 0, new Date(switchedAt + 10 * 60_000));
+    const [drop] = await fx.database.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.kind, DROP_JOB), eq(jobs.key, `${fileId}:0`)));
+    for (const t of late.tokens) {
+      const c = decodeJwt(t.token);
+      expect(c.ep).toBeUndefined();
+      expect(c.exp! - c.iat!).toBeLessThanOrEqual(5 * 60);
+      // What matters: the token's life from (simulated) minting stays a minute inside the grace.
+      expect(switchedAt + 10 * 60_000 + (c.exp! - c.iat!) * 1000 + 60_000).toBeLessThanOrEqual(drop!.runAfter.getTime());
+    }
+    // Past that, EPOCH_GONE (409), for any epoch that is not kept; nothing else about the file changed.
+    expect(await errorCode(freshTokens(fx.alice, fileId, 'get', 0, new Date(switchedAt + 15 * 60_000)))).toBe('EPOCH_GONE');
+    expect(await errorCode(freshTokens(fx.alice, fileId, 'get', 2))).toBe('EPOCH_GONE');
+    // Bad input: a clear error, never a 500.
+    for (const bad of ['0', -1, 1.5, 2 ** 31, null]) expect(await errorCode(freshTokens(fx.alice, fileId, 'get', bad))).toBe('WRONG_VALUE');
+    expect(await errorCode(freshTokens(fx.alice, fileId, 'put', 0))).toBe('WRONG_VALUE');
+    expect(Buffer.from(await retrieve(fx.alice, fileId)).equals(data)).toBe(true);
+  }, 120_000);
 });

@@ -24,6 +24,7 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   NOT_FOUND: 404,
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
+  EPOCH_GONE: 409,
   FILENAME_IN_USE: 409,
   EMAIL_IN_USE: 409,
   SETUP_DONE: 409,

@@ -34,12 +34,13 @@ import { record } from './history.js';
 import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { freshPlan, type Replacement } from './renewal-fresh.js';
+import { RENEWAL_GRACE_MS } from './read-epoch.js';
 import { clearProgress, forgetProgress, notedProgress, noteProgress, rangesFrom, resumeFrom } from './renewal-resume.js';
 
 export const RENEW_JOB = 'renew-file';
 export const DROP_JOB = 'renew-drop';
-/** The old epoch stays readable this long after the switch: every read token minted before it has expired. */
-export const RENEWAL_GRACE_MS = (MAX_TOKEN_LIFETIME_S + 60) * 1000;
+// The old epoch stays readable RENEWAL_GRACE_MS after the switch (read-epoch.ts mints tokens for it until then).
+export { RENEWAL_GRACE_MS } from './read-epoch.js';
 /** Coordinator tokens for renewal steps live this long (a 64 MiB-chunk file deals for minutes). */
 const STEP_TTL_S = MAX_TOKEN_LIFETIME_S;
 

@@ -20,6 +20,7 @@ import type { Ctx } from './file-access.js';
 import { LINK_ATTEMPTS, LINK_TOKEN_TTL_S, createLink, editLink, listLinks, purgeExpiredLinks, revokeLink, useLink } from './share-links.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieveWith } from './testing/protect.js';
+import { renewOnce } from './renewal.js';
 
 const code = async (p: Promise<unknown>): Promise<string | undefined> => {
   try {
@@ -302,4 +303,33 @@ describeDatabases('share links on $name', ({ open }) => {
     expect(opened.placements.length).toBeGreaterThanOrEqual(2);
     expect((await listLinks(alice)).map((l) => l.id)).toContain(link.id);
   });
+
+  it('a link download opened before a renewal renews its tokens at the epoch it opened, byte-identical (#15)', async () => {
+    // The renewal's switch is stamped with the real time, and the grace is counted from it: this test signs and
+    // asks at the real time (earlier tests moved the suite's clock past windows of 16 minutes and more). Its
+    // link is new, so its proof times still grow.
+    clock = Date.now();
+    const renewedData = randomBytes(70_001);
+    const renewedId = await protect(alice, 'renewed-link.bin', renewedData, 2);
+    const { key: k, link } = await newLink({ fileId: renewedId });
+    const m = await use(k, link.id);
+    if (!('placements' in m)) throw new Error('expected a manifest');
+    expect(m.epoch).toBe(0);
+    expect(await renewOnce({ db: database.db, key, timeouts: { headersMs: 60_000, putHeadersMs: 60_000, idleMs: 60_000, totalMs: 120_000 } }, renewedId, 0)).toBe('renewed');
+    const epochOf = (t: string) => (JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { ep?: number }).ep;
+    // Renewing with the epoch it opened: epoch-0 tokens (no `ep`) that still rebuild the file.
+    const kept = await useLink(co, link.id, { ...(await prove(k, 'tokens', link.id)), epoch: 0 }, 'tokens', new Date(clock + 1));
+    if (!('tokens' in kept)) throw new Error('expected tokens');
+    for (const t of kept.tokens) expect(epochOf(t.token)).toBeUndefined();
+    const withKept = { ...m, placements: m.placements.map((p) => ({ ...p, token: kept.tokens.find((t) => t.relayId === p.relayId)!.token })) };
+    expect(Buffer.from(await retrieveWith(withKept)).equals(renewedData)).toBe(true);
+    // Without an epoch (an older client): the current one.
+    const current = await use(k, link.id, 'tokens');
+    if (!('tokens' in current)) throw new Error('expected tokens');
+    for (const t of current.tokens) expect(epochOf(t.token)).toBe(1);
+    // An epoch not kept, a malformed one, or one when opening: refused with a stable code.
+    expect(await code(useLink(co, link.id, { ...(await prove(k, 'tokens', link.id)), epoch: 5 }, 'tokens', new Date(clock + 1)))).toBe('EPOCH_GONE');
+    expect(await code(useLink(co, link.id, { ...(await prove(k, 'tokens', link.id)), epoch: 'zero' }, 'tokens', new Date(clock + 1)))).toBe('WRONG_VALUE');
+    expect(await code(useLink(co, link.id, { ...(await prove(k, 'open', link.id)), epoch: 0 }, 'open', new Date(clock + 1)))).toBe('WRONG_VALUE');
+  }, 120_000);
 });

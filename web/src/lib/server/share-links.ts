@@ -219,6 +219,9 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
   if (Math.abs(proofAt - now.getTime()) > LINK_CLOCK_SKEW_MS) throw new KofnError('BAD_REQUEST', "This device's clock is more than five minutes off; correct it and try again.");
   const id = typeof rawId === 'string' && LINK_ID.test(rawId) ? rawId : null;
   if (typeof input.nonce !== 'string' || !NONCE.test(input.nonce)) throw v.wrongValue('nonce', '16 random bytes (base64url)');
+  // A download in progress names the epoch it reads, so a renewal's switch does not move it (read-epoch.ts, #15).
+  if (input.epoch !== undefined && purpose !== 'tokens') throw v.wrongValue('epoch', 'absent except when renewing tokens');
+  const asked = input.epoch === undefined ? undefined : v.integer(input.epoch, 'epoch', 0, 2 ** 31 - 1);
   const message = linkProofMessage(purpose, id ?? '', proofAt, input.nonce);
 
   // Count the attempt before checking it, so parallel guesses cannot pass the limit (one row lock).
@@ -266,7 +269,7 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
   }
   // Never longer than a signed-in user's tokens live (config.ts tokenTtlS).
   const ttl = Math.min(LINK_TOKEN_TTL_S, co.config.tokenTtlS);
-  if (purpose === 'tokens') return readTokensFor(co.db, co.key, file, `link:${link.id}`, ttl);
+  if (purpose === 'tokens') return readTokensFor(co.db, co.key, file, `link:${link.id}`, ttl, asked, now);
   const left = used.maxDownloads === null ? '' : `, ${used.maxDownloads - used.downloads} left`;
   await record(co.db, { userId: link.ownerId, operation: 'link_use', fileId: file.id, fileName: file.name, result: 'ok', detail: `link ${link.id}: download ${used.downloads}${left}` });
   return readManifest(co.db, co.key, co.config, file, `link:${link.id}`, ttl, now);

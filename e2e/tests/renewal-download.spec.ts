@@ -1,0 +1,134 @@
+/**
+ * Issue #15: a file retrieved in Chromium while its renewal runs and switches completes byte-identical.
+ * A private stack of two relays, relay-2 behind a loopback proxy (e2e/hostile-proxy.ts) that paces share
+ * bodies, so the download outlasts the renewal; read tokens live 10 s (KOFN_TOKEN_TTL_SECONDS), so the
+ * download renews its tokens after the switch. Before the fix those fresh tokens named the new epoch, every
+ * relay served epoch-1 shares to a decoder reading epoch 0, and the retrieval failed (MIXED_EPOCH on every
+ * relay). Now the download asks for the epoch it started with (web/src/lib/server/read-epoch.ts) and finishes
+ * on it. Asserted on state, not timing: the coordinator's record of the switch (the file's epoch and
+ * lastRenewal) falls between share GETs of this download, a GET after the switch carried a token minted
+ * after it that still names epoch 0, and the file saved is byte-identical. A retrieval started afterwards
+ * reads epoch 1. The drop of epoch 0 comes 16 minutes after the switch (renewal grace), beyond this test:
+ * what a download gets then (EPOCH_GONE) is tested in read-epoch.test.ts and capabilities.test.ts.
+ */
+import { test, expect } from '../fixtures.js';
+import type { HostileProxy } from '../hostile-proxy.js';
+import { startProxiedStack, type ProxiedStack } from '../proxied-stack.js';
+import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready } from '../helpers.js';
+import type { Page } from '@playwright/test';
+
+test.describe.configure({ mode: 'serial', timeout: 420_000 });
+
+const TTL_S = 10;
+/** Slow enough that the renewal (deal, prepare, check of 2 x 24 MiB at load 10-40) switches mid-download. */
+const SLOW = 96 * 1024;
+const FILE = { name: 'renew-midway.bin', file: makeFile('renew-midway.bin', 24 * 1024 * 1024 + 11) };
+
+let proxied: ProxiedStack;
+let proxy: HostileProxy;
+let page: Page;
+
+/** Claims of a capability token, read without verifying it (the relay did that). */
+const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { iat: number; exp: number; ep?: number };
+
+interface Listed {
+  id: string;
+  name: string;
+  epoch: number;
+  lastRenewal: string | null;
+}
+
+async function listed(): Promise<Listed> {
+  const res = await page.request.get('/api/files');
+  expect(res.status()).toBe(200);
+  const { files } = (await res.json()) as { files: Listed[] };
+  return files.find((f) => f.name === FILE.name)!;
+}
+
+const transfer = () =>
+  page
+    .getByTestId('transfer')
+    .filter({ hasText: `Retrieving ${FILE.name}` })
+    .first();
+
+test.beforeAll(async ({ browser }) => {
+  test.setTimeout(240_000);
+  // Relay timeouts well past the paced download's waits (as in late-failure.spec.ts): Chromium keeps 6
+  // connections to relay-2 and times a queued response's wait for headers too.
+  const env = { KOFN_TOKEN_TTL_SECONDS: String(TTL_S), KOFN_RELAY_TIMEOUT_HEADERS: '180', KOFN_RELAY_TIMEOUT_IDLE: '180' };
+  proxied = await startProxiedStack({ relays: 2, tier: 'Pro', env });
+  proxy = proxied.proxy;
+  page = await openAsNewAdmin(browser, proxied.stack.url);
+  // (2,2): the download reads both relays, so every chunk needs a share from the paced relay-2.
+  await chooseSharing(page, 2, 2);
+  await protectThroughUi(page, FILE.file, FILE.name);
+});
+
+test.afterAll(async () => {
+  await page?.context().close();
+  await proxied?.stop();
+});
+
+test('a retrieval running while its file is renewed and switched finishes on its epoch, byte-identical', async () => {
+  const before = await listed();
+  expect(before.epoch).toBe(0);
+  await page.reload();
+  await ready(page);
+  proxy.rate = SLOW;
+  proxy.tokens = [];
+  const gets = () => proxy.tokens.filter((t) => t.method === 'GET');
+
+  await page.getByRole('button', { name: `Retrieve ${FILE.name}`, exact: true }).click();
+  // The download is under way: relay-2 served a share chunk.
+  await expect.poll(() => gets().filter((t) => t.status === 200).length, { timeout: 60_000 }).toBeGreaterThan(0);
+
+  const session = (await (await page.request.get('/api/session')).json()) as { csrfToken: string };
+  const renew = await page.request.post(`/api/files/${before.id}/renew`, { headers: { Origin: proxied.stack.url, 'X-CSRF-Token': session.csrfToken } });
+  expect(renew.status()).toBe(200);
+
+  // The job runner renews and switches the file to epoch 1 while the download is still running.
+  await expect.poll(async () => (await listed()).epoch, { timeout: 180_000, intervals: [1000] }).toBe(1);
+  const switchedAt = Date.parse((await listed()).lastRenewal!);
+  await expect(transfer()).toHaveAttribute('data-status', 'running');
+
+  // Explicit state, not a wait: the download renewed its tokens after the switch and relay-2 served a GET
+  // with one of them. That token still names epoch 0 (no `ep` claim), the epoch the download started on.
+  const afterSwitch = () => gets().filter((t) => claims(t.token).iat * 1000 >= switchedAt && t.status !== undefined);
+  await expect.poll(() => afterSwitch().length, { timeout: 90_000 }).toBeGreaterThan(0);
+
+  // The rest at full speed.
+  proxy.rate = undefined;
+  await expect(transfer()).toHaveAttribute('data-status', /done|error/, { timeout: 180_000 });
+  await expect(transfer(), await transfer().innerText()).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(page, FILE.name)).toBe(FILE.file.sha256);
+  // Tokens minted after the switch still named epoch 0 (no `ep` claim) and relay-2 served them.
+  expect(afterSwitch().map((t) => ({ ep: claims(t.token).ep, status: t.status }))).toEqual(afterSwitch().map(() => ({ ep: undefined, status: 200 })));
+
+  // The switch fell inside this download: share GETs before it and after it, all on epoch 0, none refused
+  // for a wrong epoch (a relay answers a token naming a dropped or missing epoch with 404).
+  const seen = gets();
+  expect(seen[0]!.at).toBeLessThan(switchedAt);
+  expect(seen.at(-1)!.at).toBeGreaterThan(switchedAt);
+  expect(seen.every((t) => claims(t.token).ep === undefined)).toBe(true);
+  expect(seen.filter((t) => t.status === 404)).toEqual([]);
+  console.log(
+    `${seen.length} share GETs on relay-2 over ${Math.round((seen.at(-1)!.at - seen[0]!.at) / 1000)} s, switch to epoch 1 ` +
+      `${Math.round((switchedAt - seen[0]!.at) / 1000)} s in; ${new Set(seen.map((t) => t.token)).size} distinct tokens, ${afterSwitch().length} GETs with tokens minted after the switch`
+  );
+});
+
+test('a retrieval started after the switch reads the new epoch, byte-identical', async () => {
+  expect((await listed()).epoch).toBe(1);
+  await page.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), FILE.name);
+  await page.reload();
+  await ready(page);
+  proxy.rate = undefined;
+  proxy.tokens = [];
+  await page.getByRole('button', { name: `Retrieve ${FILE.name}`, exact: true }).click();
+  await expect(transfer()).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
+  await expect(transfer(), await transfer().innerText()).toHaveAttribute('data-status', 'done');
+  expect(await opfsSha256(page, FILE.name)).toBe(FILE.file.sha256);
+  const seen = proxy.tokens.filter((t) => t.method === 'GET');
+  expect(seen.length).toBeGreaterThan(0);
+  expect(seen.every((t) => claims(t.token).ep === 1)).toBe(true);
+});

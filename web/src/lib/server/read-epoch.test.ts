@@ -1,0 +1,55 @@
+/**
+ * read-epoch.ts: which epoch a running retrieval's fresh read tokens name (#15). A retrieval keeps the epoch
+ * it started on while the relays keep it (RENEWAL_GRACE_MS after the switch), with tokens that end before
+ * the drop; then EPOCH_GONE. Pure: the database and relays are in capabilities.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { hasErrorCode } from '@kofn/shared';
+import { DROP_MARGIN_S, MIN_OLD_EPOCH_TTL_S, RENEWAL_GRACE_MS, readEpoch } from './read-epoch.js';
+
+const TTL = 15 * 60;
+const switched = new Date('2026-12-06T12:00:00Z');
+const renewed = { epoch: 3, lastRenewalAt: switched };
+const at = (ms: number) => new Date(switched.getTime() + ms);
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    return hasErrorCode(err) ? err.code : String(err);
+  }
+}
+
+describe('readEpoch', () => {
+  it('a new retrieval, or one asking for the current epoch, reads the current epoch with the configured lifetime', () => {
+    expect(readEpoch(renewed, undefined, TTL, at(0))).toEqual({ epoch: 3, ttl: TTL });
+    expect(readEpoch(renewed, 3, TTL, at(0))).toEqual({ epoch: 3, ttl: TTL });
+    expect(readEpoch({ epoch: 0, lastRenewalAt: null }, 0, 10, at(0))).toEqual({ epoch: 0, ttl: 10 });
+  });
+
+  it('the epoch before the switch is read with tokens that end DROP_MARGIN_S before the drop', () => {
+    expect(readEpoch(renewed, 2, TTL, at(0))).toEqual({ epoch: 2, ttl: TTL });
+    expect(readEpoch(renewed, 2, 10, at(5 * 60_000))).toEqual({ epoch: 2, ttl: 10 });
+    // 10 minutes after the switch, a 15-minute token would outlive the drop (16 minutes): it is shortened.
+    const late = readEpoch(renewed, 2, TTL, at(10 * 60_000));
+    expect(late.epoch).toBe(2);
+    expect(late.ttl).toBe(RENEWAL_GRACE_MS / 1000 - 10 * 60 - DROP_MARGIN_S);
+    const ends = at(10 * 60_000).getTime() + late.ttl * 1000;
+    expect(ends).toBeLessThanOrEqual(switched.getTime() + RENEWAL_GRACE_MS - DROP_MARGIN_S * 1000);
+  });
+
+  it('EPOCH_GONE once a token for the old epoch would be shorter than the shortest token, or would outlive the drop', () => {
+    const lastMs = RENEWAL_GRACE_MS - (DROP_MARGIN_S + MIN_OLD_EPOCH_TTL_S) * 1000;
+    expect(readEpoch(renewed, 2, TTL, at(lastMs)).ttl).toBe(MIN_OLD_EPOCH_TTL_S);
+    expect(codeOf(() => readEpoch(renewed, 2, TTL, at(lastMs + 1000)))).toBe('EPOCH_GONE');
+    expect(codeOf(() => readEpoch(renewed, 2, TTL, at(RENEWAL_GRACE_MS + 1)))).toBe('EPOCH_GONE');
+  });
+
+  it('EPOCH_GONE for epochs older than the one before, later than the current one, or a file never renewed', () => {
+    expect(codeOf(() => readEpoch(renewed, 1, TTL, at(0)))).toBe('EPOCH_GONE');
+    expect(codeOf(() => readEpoch(renewed, 0, TTL, at(0)))).toBe('EPOCH_GONE');
+    expect(codeOf(() => readEpoch(renewed, 4, TTL, at(0)))).toBe('EPOCH_GONE');
+    expect(codeOf(() => readEpoch({ epoch: 1, lastRenewalAt: null }, 0, TTL, at(0)))).toBe('EPOCH_GONE');
+  });
+});
