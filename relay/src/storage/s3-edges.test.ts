@@ -211,6 +211,16 @@ describe('S3Store over a real s3rver', () => {
     expect(err?.$metadata?.httpStatusCode).toBe(404);
     expect(err?.name).toBe('NoSuchBucket');
   });
+
+  it('answers a chunk read in a bucket that is gone as absent, by HEAD and by GET alike', async () => {
+    // S3 answers a HEAD without a body, so a HEAD cannot tell NoSuchBucket from NoSuchKey (both 404
+    // NotFound); GET, which could, answers the same, so `get` and `head` never disagree. The relay learns
+    // of the missing bucket from its start-up listing and from writes (the test above).
+    const store = open({ bucket: 'no-such-bucket' });
+    const fid = newFileId();
+    expect(await store.head(fid, 1)).toBeUndefined();
+    expect(await store.get(fid, 1)).toBeUndefined();
+  });
 });
 
 describe('S3Store with S3 unreachable', () => {
