@@ -59,9 +59,10 @@ function equivalents() {
     const cells = line.split(/(?<!\\)\|/).map((c) => c.trim()); // a replacement's own | is written \|
     if (cells.length < 7 || !/^[a-z]+\/src\//.test(cells[1])) continue;
     // The line cell is `line` or `line:column`: a column tells apart mutants with the same mutator and
-    // replacement on one line (s3.ts line 67 has four `false` mutants, only three of them equivalent).
-    const [line, column] = cells[2].split(':').map(Number);
-    out.push({ file: cells[1], line, column, mutator: cells[3], replacement: cells[4].replace(/^`|`$/g, '').replaceAll('\\|', '|') });
+    // replacement on one line (s3.ts line 67 has four `false` mutants, three equivalent; without the
+    // column, a survivor of the fourth, which a test kills, would be hidden as equivalent).
+    const [lineNo, column] = cells[2].split(':').map(Number);
+    out.push({ file: cells[1], line: lineNo, column, mutator: cells[3], replacement: cells[4].replace(/^`|`$/g, '').replaceAll('\\|', '|') });
   }
   return out;
 }

@@ -191,6 +191,17 @@ describe('S3Store over a real s3rver', () => {
     expect(h.ContentType).toBe('application/octet-stream');
   });
 
+  it('puts the bucket in the host name by default (virtual-hosted style, as AWS S3 expects)', async () => {
+    // `kofn-test.localhost` either does not resolve (UNAVAILABLE) or reaches s3rver, which then takes the
+    // whole host name for the bucket (NoSuchBucket): either way not the path-style bucket, which works.
+    const store = open({ endpoint: s3.endpoint.replace('127.0.0.1', 'localhost'), forcePathStyle: undefined, timeoutMs: 2000 });
+    const err = await store.init().then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; name?: string }
+    );
+    expect(err?.code === 'UNAVAILABLE' || err?.name === 'NoSuchBucket').toBe(true);
+  });
+
   it('addresses the bucket in the path when asked, also over an endpoint named by host name', async () => {
     // Over an IP endpoint the SDK uses path-style URLs anyway; over a name it would put the bucket in
     // the host name (kofn-test.localhost), which s3rver is not reached by here.
