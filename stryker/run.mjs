@@ -58,7 +58,11 @@ function equivalents() {
   for (const line of text.split('\n')) {
     const cells = line.split(/(?<!\\)\|/).map((c) => c.trim()); // a replacement's own | is written \|
     if (cells.length < 7 || !/^[a-z]+\/src\//.test(cells[1])) continue;
-    out.push({ file: cells[1], line: Number(cells[2]), mutator: cells[3], replacement: cells[4].replace(/^`|`$/g, '').replaceAll('\\|', '|') });
+    // The line cell is `line` or `line:column`: a column tells apart mutants with the same mutator and
+    // replacement on one line (s3.ts line 67 has four `false` mutants, three equivalent; without the
+    // column, a survivor of the fourth, which a test kills, would be hidden as equivalent).
+    const [lineNo, column] = cells[2].split(':').map(Number);
+    out.push({ file: cells[1], line: lineNo, column, mutator: cells[3], replacement: cells[4].replace(/^`|`$/g, '').replaceAll('\\|', '|') });
   }
   return out;
 }
@@ -69,7 +73,14 @@ function scores(pkg, report, known) {
     const c = { killed: 0, timeout: 0, survived: 0, noCoverage: 0, equivalent: 0, ignored: 0, invalid: 0 };
     for (const m of mutants) {
       const where = `${pkg}/${file}`;
-      const isEquivalent = known.some((e) => e.file === where && e.line === m.location.start.line && e.mutator === m.mutatorName && e.replacement === (m.replacement ?? ''));
+      const isEquivalent = known.some(
+        (e) =>
+          e.file === where &&
+          e.line === m.location.start.line &&
+          (e.column === undefined || e.column === m.location.start.column) &&
+          e.mutator === m.mutatorName &&
+          e.replacement === (m.replacement ?? '')
+      );
       if (m.status === 'Killed') c.killed++;
       else if (m.status === 'Timeout') c.timeout++;
       else if ((m.status === 'Survived' || m.status === 'NoCoverage') && isEquivalent) c.equivalent++;

@@ -1,7 +1,8 @@
 /**
  * S3Store details the shared suites leave open, on a real s3rver (issue #24, Stryker on s3.ts): counts
  * kept across starts, objects written before the size was recorded, torn objects on read and delete, the
- * capacity figure, and which failures are outages (UNAVAILABLE) and which are misconfiguration.
+ * capacity figure, and which failures are outages (UNAVAILABLE) and which are misconfiguration; which
+ * objects each operation touches (only the chunk's own, only its file's), from s3rver's request log.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -9,7 +10,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Store, type S3StoreOptions } from './s3.js';
 import { ingest } from './ingest.js';
 import { startS3, type LocalS3 } from '../testing/s3.js';
@@ -129,6 +130,88 @@ describe('S3Store over a real s3rver', () => {
     expect(await full.usage()).toEqual({ usedBytes: used + 50, freeBytes: 0 });
   });
 
+  it('counts only chunk objects at start, not other objects an operator keeps in the bucket', async () => {
+    const store = open();
+    await store.init();
+    const before = (await store.usage()).usedBytes;
+    await raw(`notes/${newFileId()}`, Buffer.alloc(700, 1));
+    await store.init();
+    expect((await store.usage()).usedBytes).toBe(before);
+  });
+
+  it('makes its spool folder at start even when the folder above it does not exist yet', async () => {
+    const spoolDir = join(mkdtempSync(join(tmpdir(), 'kofn-s3edges-nested-')), 'a', 'b', 'spool');
+    const store = open({ spoolDir });
+    await store.init();
+    expect(readdirSync(spoolDir)).toEqual([]);
+  });
+
+  it('lists only the file’s own chunks when another file uses the same indices', async () => {
+    const store = open();
+    await store.init();
+    const [a, b] = [newFileId(), newFileId()];
+    await put(store, a, 1, shareChunk(a, 1, 10));
+    await put(store, b, 1, shareChunk(b, 1, 10));
+    await put(store, b, 2, shareChunk(b, 2, 10));
+    expect((await store.list(a)).map((c) => c.index)).toEqual([1]);
+    expect((await store.list(b)).map((c) => c.index)).toEqual([1, 2]);
+  });
+
+  it('deleting a file sends one DELETE per object of that file and touches no other file’s keys', async () => {
+    const store = open();
+    await store.init();
+    const [a, b] = [newFileId(), newFileId()];
+    for (const i of [0, 1]) await put(store, a, i, shareChunk(a, i, 10));
+    for (const i of [2, 3, 4]) await put(store, b, i, shareChunk(b, i, 10));
+    s3.requests.length = 0;
+    expect(await store.deleteFile(a)).toBe(2);
+    // A DELETE per key listed anywhere in the bucket would cost a request per object the bucket holds.
+    expect(s3.requests.filter((r) => r.method === 'DELETE').map((r) => r.key)).toEqual([`chunks/${a}/0`, `chunks/${a}/1`]);
+    expect((await store.list(b)).map((c) => c.index)).toEqual([2, 3, 4]);
+  });
+
+  it('commits to an empty key without any DELETE (it could remove a chunk another relay wrote since the look)', async () => {
+    const store = open();
+    await store.init();
+    const fid = newFileId();
+    s3.requests.length = 0;
+    expect(await put(store, fid, 1, shareChunk(fid, 1, 10))).toEqual({ created: true });
+    expect(s3.requests.filter((r) => r.key === `chunks/${fid}/1`).map((r) => r.method)).toEqual(['HEAD', 'PUT']);
+  });
+
+  it('sends and stores chunks as application/octet-stream', async () => {
+    const store = open();
+    await store.init();
+    const fid = newFileId();
+    s3.requests.length = 0;
+    await put(store, fid, 1, shareChunk(fid, 1, 10));
+    // On the PUT itself (the SDK also sends this type when none is given, see stryker/equivalent-mutants.md).
+    expect(s3.requests.find((r) => r.method === 'PUT')?.contentType).toBe('application/octet-stream');
+    const h = await client.send(new HeadObjectCommand({ Bucket: s3.bucket, Key: `chunks/${fid}/1` }));
+    expect(h.ContentType).toBe('application/octet-stream');
+  });
+
+  it('puts the bucket in the host name by default (virtual-hosted style, as AWS S3 expects)', async () => {
+    // `kofn-test.localhost` either does not resolve (UNAVAILABLE) or reaches s3rver, which then takes the
+    // whole host name for the bucket (NoSuchBucket): either way not the path-style bucket, which works.
+    const store = open({ endpoint: s3.endpoint.replace('127.0.0.1', 'localhost'), forcePathStyle: undefined, timeoutMs: 2000 });
+    const err = await store.init().then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; name?: string }
+    );
+    expect(err?.code === 'UNAVAILABLE' || err?.name === 'NoSuchBucket').toBe(true);
+  });
+
+  it('addresses the bucket in the path when asked, also over an endpoint named by host name', async () => {
+    // Over an IP endpoint the SDK uses path-style URLs anyway; over a name it would put the bucket in
+    // the host name (kofn-test.localhost), which s3rver is not reached by here.
+    const store = open({ endpoint: s3.endpoint.replace('127.0.0.1', 'localhost'), forcePathStyle: true });
+    await store.init();
+    const fid = newFileId();
+    expect(await put(store, fid, 1, shareChunk(fid, 1, 10))).toEqual({ created: true });
+    expect((await store.head(fid, 1))?.size).toBe(50);
+  });
+
   it('answers a misconfigured bucket (a 4xx from S3) with S3\u2019s own error, not as an outage', async () => {
     const store = open({ bucket: 'no-such-bucket' });
     const err = await store.init().then(
@@ -138,6 +221,16 @@ describe('S3Store over a real s3rver', () => {
     expect(err?.code).toBeUndefined();
     expect(err?.$metadata?.httpStatusCode).toBe(404);
     expect(err?.name).toBe('NoSuchBucket');
+  });
+
+  it('answers a chunk read in a bucket that is gone as absent, by HEAD and by GET alike', async () => {
+    // S3 answers a HEAD without a body, so a HEAD cannot tell NoSuchBucket from NoSuchKey (both 404
+    // NotFound); GET, which could, answers the same, so `get` and `head` never disagree. The relay learns
+    // of the missing bucket from its start-up listing and from writes (the test above).
+    const store = open({ bucket: 'no-such-bucket' });
+    const fid = newFileId();
+    expect(await store.head(fid, 1)).toBeUndefined();
+    expect(await store.get(fid, 1)).toBeUndefined();
   });
 });
 

@@ -14,6 +14,17 @@ import S3rver from 's3rver';
  */
 export type ConditionalWrites = 'ignore' | 'aws' | 'refuse' | 'conflict';
 
+/** The S3 operations the relay sends, as `fault` and `hold` name them. */
+export type S3Method = 'GET' | 'HEAD' | 'PUT' | 'DELETE';
+
+/** One request s3rver received, in order: method, object key ('' for the bucket itself), query string, Content-Type. */
+export interface S3Request {
+  method: string;
+  key: string;
+  query: string;
+  contentType: string | undefined;
+}
+
 export interface LocalS3 {
   endpoint: string;
   bucket: string;
@@ -26,14 +37,28 @@ export interface LocalS3 {
    * looked (HEAD) and found nothing then all PUT, the race a shared bucket allows. Resolves when they met.
    */
   holdPuts: (n: number) => Promise<void>;
+  /**
+   * The next `n` requests of `method` to chunk objects wait until all `n` have arrived: operations on
+   * different chunks then prove they do not wait for each other (they would never all arrive if they did).
+   */
+  hold: (n: number, method: S3Method) => Promise<void>;
   /** PUTs that carried `If-None-Match: *`, and how many of those were refused (412, 409 or 501). */
   conditional: { sent: number; refused: number };
+  /** Every request to the bucket, in arrival order (tests clear it with `requests.length = 0`). */
+  requests: S3Request[];
+  /**
+   * From now on, answer every `method` request to a chunk object with this S3 error instead of s3rver
+   * (an S3 failing on its side, or refusing the relay's credentials); `undefined` stops it.
+   */
+  fault: (f: { method: S3Method; status: number; code: string } | undefined) => void;
   stop: () => Promise<void>;
 }
 
 interface KoaContext {
   method: string;
   path: string;
+  querystring: string;
+  query: Record<string, string | string[] | undefined>;
   headers: Record<string, string | string[] | undefined>;
   status: number;
   body: unknown;
@@ -47,7 +72,41 @@ function s3Error(ctx: KoaContext, status: number, code: string, message: string)
   ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message></Error>`;
 }
 
-export async function startS3(opts: { conditionalWrites?: ConditionalWrites } = {}): Promise<LocalS3> {
+/**
+ * `listPageSize` makes every object listing answer at most that many keys per page (see `paged`), so a
+ * listing continues with a continuation token as AWS S3's does past 1000 keys: paging is tested on a
+ * handful of keys rather than thousands.
+ */
+/**
+ * Answers a ListObjectsV2 request with at most `size` keys and a continuation token when more follow.
+ * s3rver cannot page itself: its continuation tokens are DES-encrypted, which OpenSSL 3 no longer offers,
+ * so any truncated listing (max-keys, or over 1000 keys) fails with 500 InternalError. Here the token is
+ * the last key given (base64url; tokens are opaque to clients), s3rver lists the rest with `start-after`,
+ * and its XML answer is cut to the page.
+ */
+async function paged(ctx: KoaContext, next: () => Promise<void>, size: number): Promise<void> {
+  const query = { ...ctx.query };
+  const token = query['continuation-token'];
+  delete query['continuation-token'];
+  delete query['max-keys'];
+  if (typeof token === 'string') query['start-after'] = Buffer.from(token, 'base64url').toString('utf8');
+  ctx.query = query;
+  await next();
+  if (ctx.status !== 200 || typeof ctx.body !== 'string') return;
+  const body = ctx.body;
+  const entries = body.match(/<Contents>[\s\S]*?<\/Contents>/g) ?? [];
+  if (entries.length <= size) return;
+  const kept = entries.slice(0, size);
+  // Keys here are chunk keys (hex and digits): nothing XML-escaped to undo.
+  const last = /<Key>([^<]*)<\/Key>/.exec(kept[kept.length - 1]!)?.[1] ?? '';
+  const start = body.indexOf(entries[0]!);
+  const end = body.lastIndexOf(entries[entries.length - 1]!) + entries[entries.length - 1]!.length;
+  ctx.body = (body.slice(0, start) + kept.join('') + body.slice(end))
+    .replace('<IsTruncated>false</IsTruncated>', `<IsTruncated>true</IsTruncated><NextContinuationToken>${Buffer.from(last).toString('base64url')}</NextContinuationToken>`)
+    .replace(/<KeyCount>\d+<\/KeyCount>/, `<KeyCount>${size}</KeyCount>`);
+}
+
+export async function startS3(opts: { conditionalWrites?: ConditionalWrites; listPageSize?: number } = {}): Promise<LocalS3> {
   const mode = opts.conditionalWrites ?? 'ignore';
   const directory = mkdtempSync(join(tmpdir(), 'kofn-s3rver-'));
   const bucket = 'kofn-test';
@@ -58,14 +117,27 @@ export async function startS3(opts: { conditionalWrites?: ConditionalWrites } = 
     return join(directory, bucket, ...parts, `${last}._S3rver_object`);
   };
   const conditional = { sent: 0, refused: 0 };
-  let held: { n: number; waiting: Array<() => void>; met: () => void } | undefined;
+  let held: { n: number; method: string; waiting: Array<() => void>; met: () => void } | undefined;
+  let fault: { method: S3Method; status: number; code: string } | undefined;
+  const requests: S3Request[] = [];
   /** One conditional write per key at a time: the tail of each key's queue. */
   const queues = new Map<string, Promise<void>>();
   const prefix = `/${bucket}/`;
   const middleware: Middleware = async (ctx, next) => {
-    if (ctx.method !== 'PUT' || !ctx.path.startsWith(`${prefix}chunks/`)) return next();
-    const key = decodeURIComponent(ctx.path.slice(prefix.length));
-    if (held) {
+    const key = ctx.path.startsWith(prefix) ? decodeURIComponent(ctx.path.slice(prefix.length)) : '';
+    if (ctx.path === `/${bucket}` || ctx.path.startsWith(prefix)) {
+      const type = ctx.headers['content-type'];
+      requests.push({ method: ctx.method, key, query: ctx.querystring, contentType: Array.isArray(type) ? type.join(', ') : type });
+    }
+    if (opts.listPageSize !== undefined && ctx.method === 'GET' && key === '' && ctx.query['list-type'] === '2') {
+      return paged(ctx, next, opts.listPageSize);
+    }
+    if (!key.startsWith('chunks/')) return next();
+    if (fault?.method === ctx.method) {
+      s3Error(ctx, fault.status, fault.code, 'Injected by the test server.');
+      return;
+    }
+    if (held?.method === ctx.method) {
       const h = held;
       await new Promise<void>((res) => {
         h.waiting.push(res);
@@ -76,6 +148,7 @@ export async function startS3(opts: { conditionalWrites?: ConditionalWrites } = 
         }
       });
     }
+    if (ctx.method !== 'PUT') return next();
     if (ctx.headers['if-none-match'] !== '*' || mode === 'ignore') {
       if (ctx.headers['if-none-match'] === '*') conditional.sent++;
       return next();
@@ -121,9 +194,17 @@ export async function startS3(opts: { conditionalWrites?: ConditionalWrites } = 
     objectPath,
     holdPuts: (n) =>
       new Promise<void>((met) => {
-        held = { n, waiting: [], met };
+        held = { n, method: 'PUT', waiting: [], met };
+      }),
+    hold: (n, method) =>
+      new Promise<void>((met) => {
+        held = { n, method, waiting: [], met };
       }),
     conditional,
+    requests,
+    fault: (f) => {
+      fault = f;
+    },
     stop: async () => {
       await server.close();
       rmSync(directory, { recursive: true, force: true });
