@@ -33,6 +33,7 @@ import {
   parseHeader,
   parseHeaderPrefix,
   writeHeader,
+  xorInto,
   type ShareHeader,
   type TokenOp,
   randomBytes,
@@ -43,7 +44,8 @@ import type { Capability } from './capability.js';
 import { ingest } from './storage/ingest.js';
 import { addLagrangeTerm, checkVector, freshDealing, stageFreshChunk } from './renewal-fresh.js';
 import { requestBody } from './node-io.js';
-import type { ChunkInfo, ChunkStore, Spooled } from './storage/types.js';
+import { nodeFetch } from './node-fetch.js';
+import type { ChunkInfo, ChunkStore, Spooled, StoredChunk } from './storage/types.js';
 
 /** Verifies the request's token (its Authorization header) and its scope; answers the capability. */
 export type Authorize = (authorization: string | undefined, op: TokenOp, fileId: string, index?: number) => Promise<Capability>;
@@ -224,10 +226,32 @@ async function readAll(stream: Readable, size: number): Promise<Buffer> {
   return out;
 }
 
+/**
+ * A stored chunk's bytes in one buffer of its size. On disk straight from its file into that buffer: a
+ * stream would allocate a fresh 256 KiB piece per read and copy each (renewal and repair read several
+ * chunks per chunk they write, and those pieces were garbage on every relay; #15/#16 RSS and CPU).
+ */
+export async function readStoredBytes(stored: StoredChunk): Promise<Buffer> {
+  if (!stored.file) return readAll(stored.open(), stored.size);
+  const out = Buffer.allocUnsafe(stored.size);
+  let at = 0;
+  try {
+    while (at < out.length) {
+      const { bytesRead } = await stored.file.read(out, at, out.length - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+  } finally {
+    await stored.file.close();
+  }
+  if (at !== out.length) throw new KofnError('INTERNAL', 'Stored chunk shorter than its size.');
+  return out;
+}
+
 export async function readChunk(store: ChunkStore, id: string, index: number): Promise<{ bytes: Buffer; header: ShareHeader } | undefined> {
   const stored = await store.get(id, index);
   if (!stored) return undefined;
-  const bytes = await readAll(stored.open(), stored.size);
+  const bytes = await readStoredBytes(stored);
   return { bytes, header: parseHeader(bytes) };
 }
 
@@ -443,7 +467,10 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     // The receivers (x and URL) are the coordinator's, bound by the signed token: a stolen deal token cannot
     // send this relay's sub-shares to another host.
     if (receiversHash(receivers) !== cap.rh) throw outOfScope();
-    const clients = receivers.map((r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) }));
+    // nodeFetch: the n sub-shares go out from the reused buffers below as they are (fetch copies each one).
+    const clients = receivers.map(
+      (r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, fetch: nodeFetch, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) })
+    );
     const xs = receivers.map((r) => r.x);
     // Check pads (renewal.md, "Check pads"), one set per receiver, sent with chunk 0's contribution; the
     // number of equations is n - k + 1, k from the share header.
@@ -484,11 +511,15 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
           own.bytes.fill(0);
         }
         const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
-        await Promise.all(
+        const sends = await Promise.allSettled(
           // The deal request's signal: a coordinator that dies mid-deal (its connection closes) stops this dealer, so
           // no contribution of the dead attempt lands after the next attempt dropped the half-made epoch.
           clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, bodies[j]!, c.req.raw.signal, withPads?.[j]!.toString('base64url')))
         );
+        // Every send settled before the buffers are reused or wiped: nodeFetch sends them without a copy, so one
+        // receiver's failure must not let the next chunk (or the wipe) overwrite bytes another is still sending.
+        const failed = sends.find((s) => s.status === 'rejected');
+        if (failed) throw failed.reason;
         dealt++;
       }
     } finally {
@@ -551,7 +582,8 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const updateInto = (oldBody: Uint8Array, newBody: Uint8Array): Uint8Array => {
       if (update.length < newBody.length) update = new Uint8Array(newBody.length);
       const u = update.subarray(0, newBody.length);
-      for (let b = 0; b < u.length; b++) u[b] = oldBody[b]! ^ newBody[b]!;
+      u.set(oldBody);
+      xorInto(u, newBody);
       return u;
     };
     if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
@@ -649,7 +681,8 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
   }
   const old = await readChunk(store, epochId(fileId, epoch - 1), index);
   if (!old) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${index} of epoch ${epoch - 1} is missing.`);
-  const out = Buffer.from(old.bytes);
+  // The old share's buffer is this call's own: the new share is summed into it (no 1 MiB copy per chunk).
+  const out = old.bytes;
   const h = old.header;
   if (isCompactData(h)) {
     // Compact mode: the fragment goes to the new epoch unchanged; a contribution for it is never applied.
@@ -671,9 +704,13 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
     if (p.x !== h.x || p.k !== h.k || p.flags !== h.flags || p.index !== h.index || p.bodyLength !== h.bodyLength || p.epoch !== epoch) {
       throw new KofnError('RENEWAL_BAD_CONTRIBUTION', `The contribution of the dealer at x=${d} to chunk ${index} does not fit this share.`);
     }
-    for (let b = HEADER_BYTES; b < out.length; b++) out[b]! ^= part.bytes[b]!;
+    xorInto(out.subarray(HEADER_BYTES), part.bytes.subarray(HEADER_BYTES));
+    part.bytes.fill(0);
   }
-  if (missing !== undefined) throw new KofnError('RENEWAL_INCOMPLETE', `The dealer at x=${missing} has not delivered chunk ${index}.`);
+  if (missing !== undefined) {
+    out.fill(0);
+    throw new KofnError('RENEWAL_INCOMPLETE', `The dealer at x=${missing} has not delivered chunk ${index}.`);
+  }
   out.writeUInt32BE(epoch, 28);
   const info = await commitBytes(store, target, index, out);
   out.fill(0);
