@@ -26,7 +26,7 @@ import {
   RelayClient,
   ShamirEngine,
   checkNonce,
-  mulConstant,
+  mulConstantInto,
   hasErrorCode,
   isFileId,
   parseChunkIndex,
@@ -231,9 +231,9 @@ async function readAll(stream: Readable, size: number): Promise<Buffer> {
  * stream would allocate a fresh 256 KiB piece per read and copy each (renewal and repair read several
  * chunks per chunk they write, and those pieces were garbage on every relay; #15/#16 RSS and CPU).
  */
-export async function readStoredBytes(stored: StoredChunk): Promise<Buffer> {
+export async function readStoredBytes(stored: StoredChunk, scratch?: Scratch): Promise<Buffer> {
   if (!stored.file) return readAll(stored.open(), stored.size);
-  const out = Buffer.allocUnsafe(stored.size);
+  const out = scratch ? scratch.take(stored.size) : Buffer.allocUnsafe(stored.size);
   let at = 0;
   try {
     while (at < out.length) {
@@ -248,10 +248,28 @@ export async function readStoredBytes(stored: StoredChunk): Promise<Buffer> {
   return out;
 }
 
-export async function readChunk(store: ChunkStore, id: string, index: number): Promise<{ bytes: Buffer; header: ShareHeader } | undefined> {
+/**
+ * A buffer reused from chunk to chunk by one request (prepare, check): a chunk read into it makes no garbage.
+ * One chunk at a time: `take` answers the same memory each call, so its previous contents must be done with
+ * (and wiped, when they were a share) first.
+ */
+export class Scratch {
+  #buf = Buffer.alloc(0);
+
+  take(size: number): Buffer {
+    if (this.#buf.length < size) this.#buf = Buffer.allocUnsafe(size);
+    return this.#buf.subarray(0, size);
+  }
+
+  wipe(): void {
+    this.#buf.fill(0);
+  }
+}
+
+export async function readChunk(store: ChunkStore, id: string, index: number, scratch?: Scratch): Promise<{ bytes: Buffer; header: ShareHeader } | undefined> {
   const stored = await store.get(id, index);
   if (!stored) return undefined;
-  const bytes = await readStoredBytes(stored);
+  const bytes = await readStoredBytes(stored, scratch);
   return { bytes, header: parseHeader(bytes) };
 }
 
@@ -543,12 +561,19 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const chunks = await previous(fileId, epoch);
     const { from, to } = parseRange(rangeBody, lastIndex(chunks));
     const staged: ChunkInfo[] = [];
-    for (const info of chunks) {
-      if (info.index < from || info.index > to) continue;
-      // A coordinator that died mid-prepare (its connection closed) stops this walk at the next chunk: a staged
-      // chunk of the dead attempt must not land after the next attempt dropped the half-made epoch.
-      if (c.req.raw.signal.aborted) throw new KofnError('UNAVAILABLE', 'The coordinator went away during the prepare.');
-      staged.push(await stageChunk(store, fileId, epoch, info.index, dealers));
+    // The share being made and a contribution at a time, in buffers reused from chunk to chunk.
+    const scratch = { out: new Scratch(), part: new Scratch() };
+    try {
+      for (const info of chunks) {
+        if (info.index < from || info.index > to) continue;
+        // A coordinator that died mid-prepare (its connection closed) stops this walk at the next chunk: a staged
+        // chunk of the dead attempt must not land after the next attempt dropped the half-made epoch.
+        if (c.req.raw.signal.aborted) throw new KofnError('UNAVAILABLE', 'The coordinator went away during the prepare.');
+        staged.push(await stageChunk(store, fileId, epoch, info.index, dealers, scratch));
+      }
+    } finally {
+      scratch.out.wipe();
+      scratch.part.wipe();
     }
     return c.json({ chunks: staged });
   });
@@ -578,6 +603,8 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const partial = `${fileId}:${epoch}:${k.toString('base64url')}:${weights.length}`;
     const tags = from === 0 ? weights.map(() => Buffer.alloc(16)) : partialTags.take(partial, from);
     const plain = !fresh && weights.every((w, eq) => w === oldWeights[eq]);
+    // One chunk at a time: the old and new shares, the update and each equation's vector in reused buffers.
+    const scratch = { old: new Scratch(), next: new Scratch(), vector: new Scratch() };
     let update = new Uint8Array(0);
     const updateInto = (oldBody: Uint8Array, newBody: Uint8Array): Uint8Array => {
       if (update.length < newBody.length) update = new Uint8Array(newBody.length);
@@ -589,15 +616,15 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
     for (const info of chunks) {
       if (info.index < from || info.index > to) continue;
-      const old = fresh ? undefined : await readChunk(store, epochId(fileId, epoch - 1), info.index);
-      const next = await readChunk(store, epochId(fileId, epoch), info.index);
+      const old = fresh ? undefined : await readChunk(store, epochId(fileId, epoch - 1), info.index, scratch.old);
+      const next = await readChunk(store, epochId(fileId, epoch), info.index, scratch.next);
       if ((!fresh && !old) || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
       if (old && next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
       // A plain renewal's vector is w * (new - old) for every equation: the update is made once per chunk, in a
       // buffer reused from chunk to chunk (a relay below k tags n - k + 1 equations: one update, not one each).
       const u = plain && old ? updateInto(old.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES)) : undefined;
       weights.forEach((w, eq) => {
-        const vector = u ? mulConstant(u, w) : checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
+        const vector = u ? mulConstantInto(u, w, scratch.vector.take(u.length)) : checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
         const t = gmac(k, checkNonce(eq, info.index), vector);
         vector.fill(0);
         for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
@@ -671,7 +698,7 @@ async function prepareFresh(store: ChunkStore, fileId: string, epoch: number, fx
  * committed at the epoch's id; then the contributions go (they and the old share give the new one). Run
  * again after a crash, a chunk already staged whose contributions are gone counts as done.
  */
-async function stageChunk(store: ChunkStore, fileId: string, epoch: number, index: number, dealers: readonly number[]): Promise<ChunkInfo> {
+async function stageChunk(store: ChunkStore, fileId: string, epoch: number, index: number, dealers: readonly number[], scratch: { out: Scratch; part: Scratch }): Promise<ChunkInfo> {
   const target = epochId(fileId, epoch);
   const done = await store.head(target, index);
   if (done) {
@@ -679,9 +706,9 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
     for (const d of dealers) await store.delete(contributionId(fileId, epoch, d), index);
     return done;
   }
-  const old = await readChunk(store, epochId(fileId, epoch - 1), index);
+  const old = await readChunk(store, epochId(fileId, epoch - 1), index, scratch.out);
   if (!old) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${index} of epoch ${epoch - 1} is missing.`);
-  // The old share's buffer is this call's own: the new share is summed into it (no 1 MiB copy per chunk).
+  // The old share is read into the request's scratch: the new share is summed into it (no 1 MiB copy per chunk).
   const out = old.bytes;
   const h = old.header;
   if (isCompactData(h)) {
@@ -693,7 +720,7 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
   }
   let missing: number | undefined;
   for (const d of dealers) {
-    const part = await readChunk(store, contributionId(fileId, epoch, d), index).catch((err: unknown) => {
+    const part = await readChunk(store, contributionId(fileId, epoch, d), index, scratch.part).catch((err: unknown) => {
       throw new KofnError('RENEWAL_BAD_CONTRIBUTION', `The contribution of the dealer at x=${d} to chunk ${index} is malformed.`, { cause: err });
     });
     if (!part) {
