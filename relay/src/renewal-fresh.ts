@@ -11,7 +11,7 @@
  * - every **other relay** tags w * new + wo * old (claim `wo`), which for a relay that is not a dealer is
  *   w * (new + old), the plain check's weighted update.
  */
-import { HEADER_BYTES, KofnError, freshCoefficients, mulConstant, type ShareHeader } from '@kofn/shared';
+import { HEADER_BYTES, KofnError, freshCoefficients, mulConstant, xorInto, type ShareHeader } from '@kofn/shared';
 import type { ChunkInfo, ChunkStore } from './storage/types.js';
 
 type ReadChunk = (store: ChunkStore, id: string, index: number) => Promise<{ bytes: Buffer; header: ShareHeader } | undefined>;
@@ -68,9 +68,12 @@ export async function stageFreshChunk(
     if (p.x !== at.fx || p.index !== at.index || p.epoch !== at.epoch || p.k !== first.k || p.flags !== first.flags || p.bodyLength !== first.bodyLength) {
       throw new KofnError('RENEWAL_BAD_CONTRIBUTION', `The contribution of the dealer at x=${d} to chunk ${at.index} does not fit this share.`);
     }
-    if (!out) out = Buffer.from(part.bytes);
-    else for (let b = HEADER_BYTES; b < out.length; b++) out[b]! ^= part.bytes[b]!;
-    part.bytes.fill(0);
+    // The first contribution's buffer is this call's own: the others are summed into it, not into a copy.
+    if (!out) out = part.bytes;
+    else {
+      xorInto(out.subarray(HEADER_BYTES), part.bytes.subarray(HEADER_BYTES));
+      part.bytes.fill(0);
+    }
   }
   if (!out) throw new KofnError('BAD_REQUEST', 'Renewal needs at least two dealers (k >= 2).');
   const info = await io.commitBytes(store, ids.target, at.index, out);

@@ -26,13 +26,14 @@ import {
   RelayClient,
   ShamirEngine,
   checkNonce,
-  mulConstant,
+  mulConstantInto,
   hasErrorCode,
   isFileId,
   parseChunkIndex,
   parseHeader,
   parseHeaderPrefix,
   writeHeader,
+  xorInto,
   type ShareHeader,
   type TokenOp,
   randomBytes,
@@ -43,7 +44,8 @@ import type { Capability } from './capability.js';
 import { ingest } from './storage/ingest.js';
 import { addLagrangeTerm, checkVector, freshDealing, stageFreshChunk } from './renewal-fresh.js';
 import { requestBody } from './node-io.js';
-import type { ChunkInfo, ChunkStore, Spooled } from './storage/types.js';
+import { nodeFetch } from './node-fetch.js';
+import type { ChunkInfo, ChunkStore, Spooled, StoredChunk } from './storage/types.js';
 
 /** Verifies the request's token (its Authorization header) and its scope; answers the capability. */
 export type Authorize = (authorization: string | undefined, op: TokenOp, fileId: string, index?: number) => Promise<Capability>;
@@ -224,10 +226,50 @@ async function readAll(stream: Readable, size: number): Promise<Buffer> {
   return out;
 }
 
-export async function readChunk(store: ChunkStore, id: string, index: number): Promise<{ bytes: Buffer; header: ShareHeader } | undefined> {
+/**
+ * A stored chunk's bytes in one buffer of its size. On disk straight from its file into that buffer: a
+ * stream would allocate a fresh 256 KiB piece per read and copy each (renewal and repair read several
+ * chunks per chunk they write, and those pieces were garbage on every relay; #15/#16 RSS and CPU).
+ */
+export async function readStoredBytes(stored: StoredChunk, scratch?: Scratch): Promise<Buffer> {
+  if (!stored.file) return readAll(stored.open(), stored.size);
+  const out = scratch ? scratch.take(stored.size) : Buffer.allocUnsafe(stored.size);
+  let at = 0;
+  try {
+    while (at < out.length) {
+      const { bytesRead } = await stored.file.read(out, at, out.length - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+  } finally {
+    await stored.file.close();
+  }
+  if (at !== out.length) throw new KofnError('INTERNAL', 'Stored chunk shorter than its size.');
+  return out;
+}
+
+/**
+ * A buffer reused from chunk to chunk by one request (prepare, check): a chunk read into it makes no garbage.
+ * One chunk at a time: `take` answers the same memory each call, so its previous contents must be done with
+ * (and wiped, when they were a share) first.
+ */
+export class Scratch {
+  #buf = Buffer.alloc(0);
+
+  take(size: number): Buffer {
+    if (this.#buf.length < size) this.#buf = Buffer.allocUnsafe(size);
+    return this.#buf.subarray(0, size);
+  }
+
+  wipe(): void {
+    this.#buf.fill(0);
+  }
+}
+
+export async function readChunk(store: ChunkStore, id: string, index: number, scratch?: Scratch): Promise<{ bytes: Buffer; header: ShareHeader } | undefined> {
   const stored = await store.get(id, index);
   if (!stored) return undefined;
-  const bytes = await readAll(stored.open(), stored.size);
+  const bytes = await readStoredBytes(stored, scratch);
   return { bytes, header: parseHeader(bytes) };
 }
 
@@ -443,7 +485,10 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     // The receivers (x and URL) are the coordinator's, bound by the signed token: a stolen deal token cannot
     // send this relay's sub-shares to another host.
     if (receiversHash(receivers) !== cap.rh) throw outOfScope();
-    const clients = receivers.map((r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) }));
+    // nodeFetch: the n sub-shares go out from the reused buffers below as they are (fetch copies each one).
+    const clients = receivers.map(
+      (r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, fetch: nodeFetch, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) })
+    );
     const xs = receivers.map((r) => r.x);
     // Check pads (renewal.md, "Check pads"), one set per receiver, sent with chunk 0's contribution; the
     // number of equations is n - k + 1, k from the share header.
@@ -484,11 +529,15 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
           own.bytes.fill(0);
         }
         const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
-        await Promise.all(
+        const sends = await Promise.allSettled(
           // The deal request's signal: a coordinator that dies mid-deal (its connection closes) stops this dealer, so
           // no contribution of the dead attempt lands after the next attempt dropped the half-made epoch.
           clients.map((client, j) => client.putContribution(fileId, epoch, h.x, info.index, bodies[j]!, c.req.raw.signal, withPads?.[j]!.toString('base64url')))
         );
+        // Every send settled before the buffers are reused or wiped: nodeFetch sends them without a copy, so one
+        // receiver's failure must not let the next chunk (or the wipe) overwrite bytes another is still sending.
+        const failed = sends.find((s) => s.status === 'rejected');
+        if (failed) throw failed.reason;
         dealt++;
       }
     } finally {
@@ -512,12 +561,19 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const chunks = await previous(fileId, epoch);
     const { from, to } = parseRange(rangeBody, lastIndex(chunks));
     const staged: ChunkInfo[] = [];
-    for (const info of chunks) {
-      if (info.index < from || info.index > to) continue;
-      // A coordinator that died mid-prepare (its connection closed) stops this walk at the next chunk: a staged
-      // chunk of the dead attempt must not land after the next attempt dropped the half-made epoch.
-      if (c.req.raw.signal.aborted) throw new KofnError('UNAVAILABLE', 'The coordinator went away during the prepare.');
-      staged.push(await stageChunk(store, fileId, epoch, info.index, dealers));
+    // The share being made and a contribution at a time, in buffers reused from chunk to chunk.
+    const scratch = { out: new Scratch(), part: new Scratch() };
+    try {
+      for (const info of chunks) {
+        if (info.index < from || info.index > to) continue;
+        // A coordinator that died mid-prepare (its connection closed) stops this walk at the next chunk: a staged
+        // chunk of the dead attempt must not land after the next attempt dropped the half-made epoch.
+        if (c.req.raw.signal.aborted) throw new KofnError('UNAVAILABLE', 'The coordinator went away during the prepare.');
+        staged.push(await stageChunk(store, fileId, epoch, info.index, dealers, scratch));
+      }
+    } finally {
+      scratch.out.wipe();
+      scratch.part.wipe();
     }
     return c.json({ chunks: staged });
   });
@@ -547,25 +603,28 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const partial = `${fileId}:${epoch}:${k.toString('base64url')}:${weights.length}`;
     const tags = from === 0 ? weights.map(() => Buffer.alloc(16)) : partialTags.take(partial, from);
     const plain = !fresh && weights.every((w, eq) => w === oldWeights[eq]);
+    // One chunk at a time: the old and new shares, the update and each equation's vector in reused buffers.
+    const scratch = { old: new Scratch(), next: new Scratch(), vector: new Scratch() };
     let update = new Uint8Array(0);
     const updateInto = (oldBody: Uint8Array, newBody: Uint8Array): Uint8Array => {
       if (update.length < newBody.length) update = new Uint8Array(newBody.length);
       const u = update.subarray(0, newBody.length);
-      for (let b = 0; b < u.length; b++) u[b] = oldBody[b]! ^ newBody[b]!;
+      u.set(oldBody);
+      xorInto(u, newBody);
       return u;
     };
     if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
     for (const info of chunks) {
       if (info.index < from || info.index > to) continue;
-      const old = fresh ? undefined : await readChunk(store, epochId(fileId, epoch - 1), info.index);
-      const next = await readChunk(store, epochId(fileId, epoch), info.index);
+      const old = fresh ? undefined : await readChunk(store, epochId(fileId, epoch - 1), info.index, scratch.old);
+      const next = await readChunk(store, epochId(fileId, epoch), info.index, scratch.next);
       if ((!fresh && !old) || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
       if (old && next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
       // A plain renewal's vector is w * (new - old) for every equation: the update is made once per chunk, in a
       // buffer reused from chunk to chunk (a relay below k tags n - k + 1 equations: one update, not one each).
       const u = plain && old ? updateInto(old.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES)) : undefined;
       weights.forEach((w, eq) => {
-        const vector = u ? mulConstant(u, w) : checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
+        const vector = u ? mulConstantInto(u, w, scratch.vector.take(u.length)) : checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
         const t = gmac(k, checkNonce(eq, info.index), vector);
         vector.fill(0);
         for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
@@ -639,7 +698,7 @@ async function prepareFresh(store: ChunkStore, fileId: string, epoch: number, fx
  * committed at the epoch's id; then the contributions go (they and the old share give the new one). Run
  * again after a crash, a chunk already staged whose contributions are gone counts as done.
  */
-async function stageChunk(store: ChunkStore, fileId: string, epoch: number, index: number, dealers: readonly number[]): Promise<ChunkInfo> {
+async function stageChunk(store: ChunkStore, fileId: string, epoch: number, index: number, dealers: readonly number[], scratch: { out: Scratch; part: Scratch }): Promise<ChunkInfo> {
   const target = epochId(fileId, epoch);
   const done = await store.head(target, index);
   if (done) {
@@ -647,9 +706,10 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
     for (const d of dealers) await store.delete(contributionId(fileId, epoch, d), index);
     return done;
   }
-  const old = await readChunk(store, epochId(fileId, epoch - 1), index);
+  const old = await readChunk(store, epochId(fileId, epoch - 1), index, scratch.out);
   if (!old) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${index} of epoch ${epoch - 1} is missing.`);
-  const out = Buffer.from(old.bytes);
+  // The old share is read into the request's scratch: the new share is summed into it (no 1 MiB copy per chunk).
+  const out = old.bytes;
   const h = old.header;
   if (isCompactData(h)) {
     // Compact mode: the fragment goes to the new epoch unchanged; a contribution for it is never applied.
@@ -660,7 +720,7 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
   }
   let missing: number | undefined;
   for (const d of dealers) {
-    const part = await readChunk(store, contributionId(fileId, epoch, d), index).catch((err: unknown) => {
+    const part = await readChunk(store, contributionId(fileId, epoch, d), index, scratch.part).catch((err: unknown) => {
       throw new KofnError('RENEWAL_BAD_CONTRIBUTION', `The contribution of the dealer at x=${d} to chunk ${index} is malformed.`, { cause: err });
     });
     if (!part) {
@@ -671,9 +731,13 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
     if (p.x !== h.x || p.k !== h.k || p.flags !== h.flags || p.index !== h.index || p.bodyLength !== h.bodyLength || p.epoch !== epoch) {
       throw new KofnError('RENEWAL_BAD_CONTRIBUTION', `The contribution of the dealer at x=${d} to chunk ${index} does not fit this share.`);
     }
-    for (let b = HEADER_BYTES; b < out.length; b++) out[b]! ^= part.bytes[b]!;
+    xorInto(out.subarray(HEADER_BYTES), part.bytes.subarray(HEADER_BYTES));
+    part.bytes.fill(0);
   }
-  if (missing !== undefined) throw new KofnError('RENEWAL_INCOMPLETE', `The dealer at x=${missing} has not delivered chunk ${index}.`);
+  if (missing !== undefined) {
+    out.fill(0);
+    throw new KofnError('RENEWAL_INCOMPLETE', `The dealer at x=${missing} has not delivered chunk ${index}.`);
+  }
   out.writeUInt32BE(epoch, 28);
   const info = await commitBytes(store, target, index, out);
   out.fill(0);

@@ -48,7 +48,7 @@ import {
   randomBytes
 } from '@kofn/shared';
 import type { ChunkStore } from './storage/types.js';
-import { commitBytes } from './renewal.js';
+import { commitBytes, readStoredBytes } from './renewal.js';
 
 interface Env {
   Variables: { requestId: string };
@@ -183,19 +183,28 @@ async function readPeerAnswer(res: Response, maxBytes: number): Promise<Uint8Arr
   if (Number.isFinite(declared) && declared > maxBytes) throw new KofnError('RELAY_ANSWER_TOO_LARGE', 'A repair peer\u2019s answer is too large.');
   if (!res.body) return new Uint8Array(0);
   const reader = res.body.getReader();
+  // A declared length (an honest relay's always is: a term or a chunk is sent whole) gets its buffer up front,
+  // each socket piece copied in and dropped: one 1 MiB buffer per term instead of the pieces plus their
+  // concatenation (#16 receiver RSS). Past the declared length is refused like past the bound. A hostile
+  // peer declaring the bound and sending little costs no more memory than before: an uninitialised buffer's
+  // pages are only touched as bytes arrive (and the bound and the timeout still hold).
+  const into = Number.isSafeInteger(declared) && declared >= 0 ? Buffer.allocUnsafe(declared) : undefined;
   const parts: Uint8Array[] = [];
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
+    if (total + value.byteLength > (into ? into.length : maxBytes)) {
       await reader.cancel();
       throw new KofnError('RELAY_ANSWER_TOO_LARGE', 'A repair peer\u2019s answer is too large.');
     }
-    parts.push(value);
+    if (into) into.set(value, total);
+    else parts.push(value);
+    total += value.byteLength;
   }
-  return Buffer.concat(parts);
+  if (!into) return Buffer.concat(parts);
+  if (total !== into.length) throw new KofnError('RELAY_BAD_ANSWER', 'A repair peer\u2019s answer ended before its length.');
+  return into;
 }
 
 async function peerCall(url: string, init: RequestInit, maxBytes: number): Promise<{ status: number; body: Uint8Array; flags: string | null; mode: string | null }> {
@@ -225,7 +234,9 @@ export function maskTerm(body: Uint8Array, coefficient: number, seeds: readonly 
     out.fill(0);
     out = masked;
   }
-  // A fresh ArrayBuffer of its own (the answer body's type), the product wiped.
+  // The answer body's type is a Uint8Array over an ArrayBuffer of its own: node:crypto's output already is
+  // one (a view of it, not a copy: #16 helper CPU); anything else is copied and wiped.
+  if (out.buffer instanceof ArrayBuffer && out.byteOffset === 0 && out.byteLength === out.buffer.byteLength) return new Uint8Array(out.buffer);
   const term = new Uint8Array(out);
   out.fill(0);
   return term;
@@ -345,7 +356,12 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     // The repair's epoch (#15): epoch 0 is stored under the file id, a renewed epoch under its derived id.
     const chunk = await store.get(epochStorageId(fileId, s.epoch), index);
     if (!chunk) throw new KofnError('NOT_FOUND', 'This helper does not hold the chunk.');
-    const bytes = await readStored(chunk.open(), deps.maxChunkBytes);
+    if (chunk.size > deps.maxChunkBytes) {
+      if (chunk.file) await chunk.file.close();
+      else chunk.open().destroy();
+      throw new KofnError('BAD_SHARE_FORMAT', 'Stored chunk larger than any share chunk.');
+    }
+    const bytes = await readStoredBytes(chunk);
     const h = parseHeader(bytes);
     if (h.x !== s.xs[s.self] || h.index !== index || h.epoch !== s.epoch || h.k !== s.k || fileIdToHex(h.fileId) !== fileId) {
       throw new KofnError('BAD_SHARE_FORMAT', 'The stored chunk is not the share this repair expects.');
@@ -354,7 +370,7 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     const term = maskTerm(body, s.coefficient, [...s.seeds.values()], index);
     bytes.fill(0);
     if (s.served.size === s.chunkCount + 1) sessions.delete(fileId);
-    return c.body(new Uint8Array(term), 200, {
+    return c.body(term, 200, {
       'Content-Type': 'application/octet-stream',
       'Cache-Control': 'no-store',
       [FLAGS_HEADER]: String(h.flags),
@@ -451,16 +467,4 @@ async function copyShare(deps: RepairDeps, fileId: string, want: { x: number; k:
     digests.push((await commitBytes(deps.store, epochStorageId(fileId, want.epoch), index, r.body)).digest);
   }
   return digests;
-}
-
-async function readStored(stream: NodeJS.ReadableStream, maxBytes: number): Promise<Uint8Array> {
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const part of stream) {
-    const b = Buffer.isBuffer(part) ? part : Buffer.from(part);
-    total += b.length;
-    if (total > maxBytes) throw new KofnError('BAD_SHARE_FORMAT', 'Stored chunk larger than any share chunk.');
-    parts.push(b);
-  }
-  return Buffer.concat(parts);
 }

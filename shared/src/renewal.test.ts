@@ -1,7 +1,7 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { gfMul } from './gf256.js';
-import { checkNonce, failedEquations, gmacWeb, mulConstant, parityWeights } from './renewal.js';
+import { checkNonce, failedEquations, gmacWeb, mulConstant, mulConstantInto, parityWeights } from './renewal.js';
 import { split } from './shamir.js';
 
 /** Reference: scalar multiply (log/exp tables), fine for a test. */
@@ -13,6 +13,26 @@ describe('mulConstant (kernel) against the scalar reference', () => {
       const data = new Uint8Array(randomBytes(len));
       expect(Buffer.from(mulConstant(data, c)).equals(Buffer.from(mulRef(data, c)))).toBe(true);
     }
+  });
+});
+
+describe('mulConstantInto (a reused buffer)', () => {
+  it('writes c * data into the front of a longer buffer, reused over lengths, and answers that part', () => {
+    const out = new Uint8Array(300).fill(0xaa);
+    for (const len of [200, 7, 64, 0, 131]) {
+      const data = new Uint8Array(randomBytes(len));
+      const got = mulConstantInto(data, 0x53, out);
+      expect(got.buffer).toBe(out.buffer);
+      expect(got.length).toBe(len);
+      expect(Buffer.from(got).equals(Buffer.from(mulRef(data, 0x53)))).toBe(true);
+    }
+    // Past the answer the buffer is untouched by the last call (its bytes are the longest earlier one's).
+    expect(out.subarray(200)).toEqual(new Uint8Array(100).fill(0xaa));
+  });
+
+  it('refuses a buffer shorter than the data, and a constant out of range', () => {
+    expect(() => mulConstantInto(new Uint8Array(10), 2, new Uint8Array(9))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => mulConstantInto(new Uint8Array(10), 256, new Uint8Array(10))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 });
 

@@ -37,7 +37,17 @@ let kernel: GfKernel | undefined;
 
 /** out = c * data, byte-wise in GF(2^8), through the kernel (no secret-indexed lookups). */
 export function mulConstant(data: Uint8Array, c: number): Uint8Array<ArrayBuffer> {
+  return mulConstantInto(data, c, new Uint8Array(data.length));
+}
+
+/**
+ * mulConstant into `out` (at least data.length bytes; answers its first data.length): a relay's renewal
+ * check multiplies every chunk once per equation, and a buffer reused from chunk to chunk makes no garbage
+ * (#15 relay RSS).
+ */
+export function mulConstantInto<T extends Uint8Array>(data: Uint8Array, c: number, out: T): T {
   if (!Number.isInteger(c) || c < 0 || c > 255) throw new KofnError('INVALID_ARGUMENT', `"constant" expected integer 0..255, got ${c}`);
+  if (out.length < data.length) throw new KofnError('INVALID_ARGUMENT', '"out" is shorter than the data.');
   kernel ??= createKernel('auto');
   const len = (data.length + 63) & ~63;
   // Layout: one 32-byte nibble table, then the source row, then the destination row.
@@ -51,10 +61,10 @@ export function mulConstant(data: Uint8Array, c: number): Uint8Array<ArrayBuffer
   mem.fill(0, src + data.length, src + len);
   kernel.mulsum(dst, 0, false, src, len, tables, 1, len);
   mem = kernel.bytes();
-  const out = mem.slice(dst, dst + data.length);
+  out.set(mem.subarray(dst, dst + data.length));
   // The update stays in the workspace otherwise; it is not secret alone, but nothing needs it there.
   mem.fill(0, src, dst + len);
-  return out;
+  return out.subarray(0, data.length) as T;
 }
 
 /** 96-bit GCM nonce for parity equation `eq` and chunk `index`: unique per (K, eq, index), the same at every relay. */

@@ -84,6 +84,12 @@ export interface RelayClientOptions {
   retry?: Partial<RetryPolicy>;
   /** The clock that decides when a token is renewed ahead of its expiry: the process's unless a test sets one. */
   tokenClock?: TokenClock;
+  /**
+   * The transport: the global `fetch` unless a caller sets one. A dealer relay sets one that sends a byte
+   * body without copying it (relay/src/node-fetch.ts; fetch copies every Uint8Array body, #15 dealer RSS).
+   * Every bound above applies to it alike: the client passes it the attempt's signal and reads its answer.
+   */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 export interface ChunkListing {
@@ -199,6 +205,7 @@ export class RelayClient {
   readonly retry: RetryPolicy;
   private readonly token: TokenSource;
   private readonly tokenClock: TokenClock;
+  private readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
 
   constructor(
     readonly relay: RelayRef,
@@ -208,6 +215,7 @@ export class RelayClient {
     this.tokenClock = opts.tokenClock ?? processTokenClock;
     this.timeouts = { ...DEFAULT_RELAY_TIMEOUTS, ...opts.timeouts };
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.fetch = opts.fetch ?? ((url, init) => fetch(url, init));
   }
 
   /** Stores one share chunk. The body is best a Blob in browsers (see web/src/lib/engine/share.worker.ts). */
@@ -353,7 +361,7 @@ export class RelayClient {
       d.start('headers', req.method === 'PUT' ? this.timeouts.putHeadersMs : this.timeouts.headersMs);
       let res: Response;
       try {
-        res = await fetch(`${this.relay.url}${req.path}`, {
+        res = await this.fetch(`${this.relay.url}${req.path}`, {
           method: req.method,
           headers: { ...req.headers, Authorization: `Bearer ${token}` },
           ...(req.body ? { body: req.body } : {}),
