@@ -6,6 +6,7 @@
  *   DELETE /v1/files/:fileId/chunks/:index   delete it (op "delete")
  *   GET    /v1/files/:fileId/chunks          list stored chunks with digests (op "list")
  *   DELETE /v1/files/:fileId                 delete every chunk of a file (op "delete_file")
+ *   POST   /v1/files/lists                   many files' chunk lists, one list token each (batch-list.ts)
  *   GET    /v1/health                        name, location, version, free/used bytes (public)
  *   GET    /v1/ping                          empty 204 for latency measurement (public)
  *   .../epochs/...                            proactive renewal (#15): see renewal.ts
@@ -29,6 +30,7 @@ import { requireScope, verifyCapability, type KeySource } from './capability.js'
 import { toHttpError } from './http-error.js';
 import { epochId, renewalRoutes } from './renewal.js';
 import { mountRepair } from './repair.js';
+import { mountBatchList } from './batch-list.js';
 import { RETRY_AFTER_S } from './server-limits.js';
 import { metricsMiddleware, mountOps, type RelayMetrics } from './metrics.js';
 import { EXPOSE_HEADERS, chunkGetHeaders, createServerWith, fastChunkListener, type RequestGate } from './fast-chunks.js';
@@ -219,6 +221,9 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     const cap = await authorize(c, 'list', fileId);
     return c.json({ fileId, chunks: await store.list(epochId(fileId, cap.ep ?? 0)) });
   });
+
+  // Many files' chunk lists in one request (issue #14), before the per-file routes' 405s.
+  mountBatchList(app, { store, keys: deps.keys, relayId: deps.relayId });
 
   app.delete('/v1/files/:fileId', async (c) => {
     const { fileId } = pathParams(c, false);

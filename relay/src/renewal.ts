@@ -325,7 +325,7 @@ export async function commitBytes(store: ChunkStore, id: string, index: number, 
 }
 
 /** Reads a JSON request body of at most `max` bytes, whatever Content-Length says. */
-async function readJsonBody(c: Context, max: number): Promise<unknown> {
+export async function readJsonBody(c: Context, max: number): Promise<unknown> {
   const body = c.req.raw.body;
   if (!body) throw new KofnError('BAD_REQUEST', 'Expected a JSON body.');
   const reader = body.getReader();

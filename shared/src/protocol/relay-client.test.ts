@@ -191,6 +191,61 @@ describe('RelayClient against a hostile or failing relay', () => {
     await expect(client().list(FID, 10)).rejects.toMatchObject({ code: 'RELAY_BAD_ANSWER' });
   });
 
+  it('bounds a batch of chunk lists by its files, and refuses one that does not answer them in order', async () => {
+    const other = 'ef'.repeat(16);
+    const files = [
+      { fileId: FID, maxChunks: 2, token: 't1' },
+      { fileId: other, maxChunks: 2, token: 't2' }
+    ];
+    let sent: unknown;
+    let auth: string | undefined;
+    answer = (req, res) => {
+      auth = req.headers.authorization;
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        sent = JSON.parse(body);
+        json(res, 200, { files: [{ fileId: FID, chunks: [{ index: 0, size: 5, digest: DIGEST }] }, { error: { code: 'TOKEN_EXPIRED', message: 'relay text' } }] });
+      });
+    };
+    const got = await client().listMany(files);
+    expect([sent, auth, requests]).toEqual([{ tokens: ['t1', 't2'] }, undefined, 1]);
+    expect(got[0]).toEqual({ ok: true, chunks: [{ index: 0, size: 5, digest: DIGEST }] });
+    expect(got[1]).toMatchObject({ ok: false, error: { code: 'TOKEN_EXPIRED', details: { relayId: 'relay-id-1' } } });
+    // An unknown code is not passed on; a wrong order, a missing item or a list over a file's bound fails the batch.
+    answer = (_req, res) => json(res, 200, { files: [{ error: { code: 'MADE_UP' } }, { fileId: other, chunks: [] }] });
+    expect((await client().listMany(files))[0]).toMatchObject({ ok: false, error: { code: 'RELAY_BAD_ANSWER' } });
+    for (const bad of [
+      {
+        files: [
+          { fileId: other, chunks: [] },
+          { fileId: FID, chunks: [] }
+        ]
+      },
+      { files: [{ fileId: FID, chunks: [] }] },
+      {
+        files: [
+          { fileId: FID, chunks: [] },
+          { fileId: other, chunks: Array.from({ length: 3 }, (_, i) => ({ index: i, size: 1, digest: DIGEST })) }
+        ]
+      },
+      { nope: 1 }
+    ]) {
+      answer = (_req, res) => json(res, 200, bad);
+      await expect(client().listMany(files)).rejects.toMatchObject({ code: 'RELAY_BAD_ANSWER', ...relayNamed });
+    }
+    const entry = JSON.stringify({ fileId: FID, chunks: [] });
+    answer = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"files":[');
+      flood(res, new TextEncoder().encode(entry + ','));
+    };
+    await expect(client().listMany(files)).rejects.toMatchObject({ code: 'RELAY_ANSWER_TOO_LARGE', ...relayNamed });
+    await closed;
+    expect(written).toBeLessThan(16 * 1024 * 1024);
+    expect(() => client().listMany([])).toThrow(RangeError);
+  });
+
   it('gives RELAY_BAD_ANSWER for garbage where JSON is due', async () => {
     answer = (_req, res) => res.end('<html>not json');
     await expect(client().list(FID, 10)).rejects.toMatchObject({ code: 'RELAY_BAD_ANSWER', ...relayNamed });

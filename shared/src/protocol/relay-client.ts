@@ -24,7 +24,7 @@
 import { readBounded } from './bounded-read.js';
 import { processTokenClock, type TokenClock } from './token-expiry.js';
 import { ERROR_CODES, KofnError, type ErrorCode, type ErrorDetails } from '../errors.js';
-import type { TokenOp } from '../token-claims.js';
+import { MAX_TOKEN_BYTES, type TokenOp } from '../token-claims.js';
 
 export interface RelayRef {
   id: string;
@@ -70,6 +70,19 @@ export const MAX_JSON_ANSWER_BYTES = 16 * 1024;
  * 107 bytes; 160 leaves room for whitespace a relay may add.
  */
 export const LIST_BYTES_PER_CHUNK = 160;
+
+/**
+ * Many files' chunk lists in one request (issue #14: a batch commit of 1,000 files listed each file at each
+ * relay, 3,000 requests, its largest cost): `POST /v1/files/lists` with `{ tokens }`, each an ordinary
+ * `list` token for one file, so no token covers more than it did. At most this many tokens a request.
+ */
+export const LIST_BATCH_PATH = '/v1/files/lists';
+export const MAX_LIST_BATCH = 256;
+/** Largest body of a batch listing request: every token at its largest, the quotes and commas. */
+export const MAX_LIST_BATCH_BODY = 64 + MAX_LIST_BATCH * (MAX_TOKEN_BYTES + 3);
+
+/** One file's outcome in a batch listing: its chunks, or the relay's error for that token alone. */
+export type ListOutcome = { ok: true; chunks: ChunkListing[] } | { ok: false; error: KofnError };
 
 /**
  * The token for one request. `refresh` is true after the relay said the previous one expired, or when the
@@ -194,6 +207,8 @@ interface Request {
   body?: Blob | Uint8Array<ArrayBuffer> | string;
   /** Extra request headers (a renewal dealer's check-pad seed, relay/src/renewal.ts). */
   headers?: Record<string, string>;
+  /** No Authorization header: the body carries the tokens (listMany). */
+  noToken?: boolean;
 }
 
 /** The renewal steps a relay runs on the coordinator's request (#15, shared/docs/renewal.md). */
@@ -262,12 +277,43 @@ export class RelayClient {
   list(fileId: string, maxChunks: number, signal?: AbortSignal): Promise<ChunkListing[]> {
     return this.send({ op: 'list', method: 'GET', path: `/v1/files/${fileId}/chunks` }, signal, async (res, d) => {
       const a = (await this.readJson(res, d, 1024 + LIST_BYTES_PER_CHUNK * maxChunks)) as { chunks?: unknown } | null;
-      const chunks = a?.chunks;
-      if (!Array.isArray(chunks) || chunks.length > maxChunks) throw this.badAnswer('a malformed chunk list');
-      return chunks.map((c: Partial<ChunkListing> | null) => {
-        if (!isIndex(c?.index) || !isIndex(c.size) || typeof c.digest !== 'string' || !DIGEST.test(c.digest)) throw this.badAnswer('a malformed chunk list');
-        return { index: c.index, size: c.size, digest: c.digest };
+      return this.chunkList(a?.chunks, maxChunks);
+    });
+  }
+
+  /**
+   * The chunk lists of several files in one request (`LIST_BATCH_PATH`): `files[i]` is a file id, the most
+   * chunks its list may have and the `list` token for it (the client's token source is not used). Answers
+   * one outcome per file, in order. The whole answer is bounded by the files' bounds; an item the relay
+   * refused (an expired or wrong token, a storage error) is that item's error, not the request's.
+   */
+  listMany(files: ReadonlyArray<{ fileId: string; maxChunks: number; token: string }>, signal?: AbortSignal): Promise<ListOutcome[]> {
+    if (files.length === 0 || files.length > MAX_LIST_BATCH) throw new RangeError(`listMany takes 1..${MAX_LIST_BATCH} files`);
+    const maxBytes = 1024 + files.reduce((sum, f) => sum + 1024 + LIST_BYTES_PER_CHUNK * f.maxChunks, 0);
+    const body = JSON.stringify({ tokens: files.map((f) => f.token) });
+    return this.send({ op: 'list', method: 'POST', path: LIST_BATCH_PATH, body, headers: { 'content-type': 'application/json' }, noToken: true }, signal, async (res, d) => {
+      const a = (await this.readJson(res, d, maxBytes)) as { files?: unknown } | null;
+      const items = a?.files;
+      if (!Array.isArray(items) || items.length !== files.length) throw this.badAnswer('a malformed batch of chunk lists');
+      return items.map((item: { fileId?: unknown; chunks?: unknown; error?: { code?: unknown } | null } | null, i) => {
+        const f = files[i]!;
+        if (item !== null && typeof item === 'object' && item.error !== undefined) {
+          const sent = item.error?.code;
+          const code: ErrorCode = typeof sent === 'string' && known.has(sent) ? (sent as ErrorCode) : 'RELAY_BAD_ANSWER';
+          return { ok: false as const, error: this.error(code, `Storage server ${this.relay.name} refused listing a file (${code}).`, 200) };
+        }
+        if (item?.fileId !== f.fileId) throw this.badAnswer('a malformed batch of chunk lists');
+        return { ok: true as const, chunks: this.chunkList(item.chunks, f.maxChunks) };
       });
+    });
+  }
+
+  /** A relay's list of chunks, checked: at most `maxChunks`, each an index, a size and a SHA-256 digest. */
+  private chunkList(chunks: unknown, maxChunks: number): ChunkListing[] {
+    if (!Array.isArray(chunks) || chunks.length > maxChunks) throw this.badAnswer('a malformed chunk list');
+    return chunks.map((c: Partial<ChunkListing> | null) => {
+      if (!isIndex(c?.index) || !isIndex(c.size) || typeof c.digest !== 'string' || !DIGEST.test(c.digest)) throw this.badAnswer('a malformed chunk list');
+      return { index: c.index, size: c.size, digest: c.digest };
     });
   }
 
@@ -351,8 +397,8 @@ export class RelayClient {
   private async once<T>(req: Request, refresh: boolean, signal: AbortSignal | undefined, read: (res: Response, d: Deadline) => Promise<T>, accept: number[]): Promise<T> {
     const d = new Deadline(this.timeouts.totalMs, signal);
     try {
-      let token = await this.token(req.op, refresh);
-      if (!refresh && this.tokenClock.needsRenewal(token)) {
+      let token = req.noToken ? undefined : await this.token(req.op, refresh);
+      if (token !== undefined && !refresh && this.tokenClock.needsRenewal(token)) {
         // Renewed ahead of expiry, once: a token that comes back still about to expire is used as it is.
         const old = token;
         token = await this.token(req.op, true);
@@ -363,7 +409,7 @@ export class RelayClient {
       try {
         res = await this.fetch(`${this.relay.url}${req.path}`, {
           method: req.method,
-          headers: { ...req.headers, Authorization: `Bearer ${token}` },
+          headers: { ...req.headers, ...(token === undefined ? {} : { Authorization: `Bearer ${token}` }) },
           ...(req.body ? { body: req.body } : {}),
           cache: 'no-store',
           signal: d.controller.signal

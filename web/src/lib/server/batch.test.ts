@@ -4,11 +4,14 @@
  * storage counted over a whole batch at once, other users' and replayed commits refused per item.
  */
 import { randomBytes } from 'node:crypto';
+import { readdir, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { eq, inArray } from 'drizzle-orm';
-import { createProtectStream, fileIdFromHex, RelayClient, digestRoot, type Reservation } from '@kofn/shared';
+import { LIST_BATCH_PATH, createProtectStream, fileIdFromHex, RelayClient, digestRoot, type Reservation } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
-import { files } from './db/schema.js';
+import { files, relays as relayTable } from './db/schema.js';
+import { slowProxy } from './testing/slow-proxy.js';
 import { commitFiles, listFiles } from './files.js';
 import { reserveFile, reserveFiles } from './reservations.js';
 import { heldBytes } from './usage.js';
@@ -168,5 +171,51 @@ describeDatabases('batch reserve and commit on $name with real relays', ({ open 
     expect((await commitFiles(fx.alice, { files: [{ fileId: mine[2]!.fileId, roots: roots[2] }] })).results[0]!.ok).toBe(true);
     const [row] = await fx.database.db.select().from(files).where(eq(files.id, mine[2]!.fileId));
     expect(row?.status).toBe('available');
+  });
+
+  it("lists each relay's files in one request at commit, and a relay without that route one file at a time", async () => {
+    // A loopback proxy in front of the first relay counts what reaches it; the second time it answers the
+    // batch route 404, as a relay from before the route (relay/src/batch-list.ts) does.
+    const target = fx.relays[0]!;
+    const round = async (tag: string, rules: Parameters<typeof slowProxy>[1]) => {
+      const proxy = await slowProxy(target.url, rules);
+      await fx.database.db.update(relayTable).set({ url: proxy.url }).where(eq(relayTable.id, target.id));
+      try {
+        const datas = [randomBytes(100), randomBytes(0), randomBytes(3000), randomBytes(1)];
+        const rs = (await reserveFiles(fx.alice, { files: datas.map((d, i) => ({ name: `${tag}-${i}.bin`, size: d.length, type: '', k: 2 })) })).results.map(reserved);
+        const roots = await Promise.all(rs.map((r, i) => uploadTo(r, `${tag}-${i}.bin`, datas[i]!)));
+        proxy.seen.length = 0;
+        const { results } = await commitFiles(fx.alice, { files: rs.map((r, i) => ({ fileId: r.fileId, roots: roots[i] })) });
+        expect(results.map((x) => x.ok)).toEqual([true, true, true, true]);
+        for (const [i, r] of rs.entries()) expect(Buffer.from(await retrieve(fx.alice, r.fileId)).equals(datas[i]!)).toBe(true);
+        return proxy.seen.map((s) => s.replace(/[0-9a-f]{32}/, 'F'));
+      } finally {
+        await fx.database.db.update(relayTable).set({ url: target.url }).where(eq(relayTable.id, target.id));
+        await proxy.close();
+      }
+    };
+    const seenBatch = await round('lists', []);
+    expect(seenBatch.filter((s) => !s.startsWith('GET F') && !s.includes('/chunks/'))).toEqual([`POST ${LIST_BATCH_PATH}`]);
+    const old = await round('old', [{ method: 'POST', path: /^\/v1\/files\/lists$/, ms: 0, status: 404 }]);
+    expect(old.filter((s) => !s.includes('/chunks/'))).toEqual([`POST ${LIST_BATCH_PATH}`, ...Array.from({ length: 4 }, () => 'GET /v1/files/F/chunks')]);
+  });
+
+  it("fails only the file a relay could not list in the batch, with the relay's code, and commits the others", async () => {
+    const datas = [randomBytes(10), randomBytes(20)];
+    const rs = (await reserveFiles(fx.alice, { files: datas.map((d, i) => ({ name: `eloop-${i}.bin`, size: d.length, type: '', k: 2 })) })).results.map(reserved);
+    const roots = await Promise.all(rs.map((r, i) => uploadTo(r, `eloop-${i}.bin`, datas[i]!)));
+    // A real storage fault on one relay for the second file: a chunk replaced by a symlink loop, so that
+    // relay's listing of it fails (ELOOP, answered INTERNAL) while its listing of the first file succeeds.
+    const relay = fx.relays.find((r) => r.id === rs[1]!.placements[0]!.relayId)!;
+    const folder = (await readdir(relay.dataDir, { recursive: true })).find((f) => f.endsWith(rs[1]!.fileId))!;
+    const chunk = join(
+      relay.dataDir,
+      folder,
+      (await readdir(join(relay.dataDir, folder))).find((n) => n.startsWith('1.'))!
+    );
+    await rm(chunk);
+    await symlink(chunk, chunk);
+    const { results } = await commitFiles(fx.alice, { files: rs.map((r, i) => ({ fileId: r.fileId, roots: roots[i] })) });
+    expect(results.map((x) => (x.ok ? 'ok' : x.error.code))).toEqual(['ok', 'INTERNAL']);
   });
 });

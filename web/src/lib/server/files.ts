@@ -4,16 +4,16 @@
  * tokens capabilities.ts, usage usage.ts, visibility and placements file-access.ts.
  * The coordinator never sees shares or plaintext; it only hands out capabilities and records placements.
  */
-import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
-import { KofnError, digestRoot, shareChunkBoundsFor, type BatchCommits, type CommitResult, type FileView, type Manifest, type RemoveResult } from '@kofn/shared';
+import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { KofnError, digestRoot, shareChunkBoundsFor, type BatchCommits, type CommitResult, type FileView, type Manifest, type RemoveResult, type ChunkListing } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, grants, placements, relays, users } from './db/schema.js';
 import { replaceOnCommit } from './trash.js';
 import type { CoordinatorConfig } from './config.js';
 import type { SigningKey } from './signing-keys.js';
-import { listChunks } from './relay-client.js';
+import { listChunks, listChunksMany } from './relay-client.js';
 import { enqueue } from './jobs.js';
-import { record } from './history.js';
+import { record, recordMany } from './history.js';
 import * as v from './validate.js';
 import { renewalStates } from './renewal.js';
 import { attachHealth, enqueueCheck } from './health.js';
@@ -37,66 +37,124 @@ function sizeFits(file: FileRow, index: number, size: number): boolean {
 }
 
 /**
- * Checks with every relay of a reserved file that it holds exactly the chunks uploaded (every index, the
- * sizes the declared size makes, the digest root the client computed) and answers each relay's root.
+ * Checks one relay's listing of a reserved file: it holds exactly the chunks uploaded (every index, the
+ * sizes the declared size makes, the digest root the client computed). Answers the relay's root.
  */
+async function checkListing(file: FileRow, p: PlacementWithRelay, listed: ChunkListing[], roots: Record<string, unknown>): Promise<{ relayId: string; root: string }> {
+  const indexes = listed.map((c) => c.index);
+  if (indexes.length !== file.chunkCount + 1 || indexes.some((ix, i) => ix !== i)) {
+    throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} does not hold every chunk of this file.`);
+  }
+  // Exactly the sizes the declared size makes (issue #13 item 8b): the quota counts committed files
+  // at their declared size, so what relays store must be that size, not whatever the client sent.
+  if (listed.some((c) => !sizeFits(file, c.index, c.size))) {
+    throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} holds chunks of other sizes than this file's.`);
+  }
+  const root = await digestRoot(listed.map((c) => c.digest));
+  if (roots[p.relayId] !== root) throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} holds different chunks than were uploaded.`);
+  return { relayId: p.relayId, root };
+}
+
+/** Checks with every relay of a reserved file that it holds exactly the chunks uploaded; answers each relay's root. */
 async function verifyStored(ctx: Ctx, file: FileRow, where: PlacementWithRelay[], roots: Record<string, unknown>): Promise<Array<{ relayId: string; root: string }>> {
-  const expected = Array.from({ length: file.chunkCount + 1 }, (_, i) => i);
   return Promise.all(
-    where.map(async (p) => {
-      const listed = await listChunks(ctx.key, { id: p.relayId, url: p.relay.url, name: p.relay.name }, file.id, file.chunkCount, ctx.config.relayTimeouts);
-      const indexes = listed.map((c) => c.index);
-      if (indexes.length !== expected.length || indexes.some((ix, i) => ix !== expected[i])) {
-        throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} does not hold every chunk of this file.`);
-      }
-      // Exactly the sizes the declared size makes (issue #13 item 8b): the quota counts committed files
-      // at their declared size, so what relays store must be that size, not whatever the client sent.
-      if (listed.some((c) => !sizeFits(file, c.index, c.size))) {
-        throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} holds chunks of other sizes than this file's.`);
-      }
-      const root = await digestRoot(listed.map((c) => c.digest));
-      if (roots[p.relayId] !== root) throw new KofnError('COMMIT_MISMATCH', `Storage server ${p.relay.name} holds different chunks than were uploaded.`);
-      return { relayId: p.relayId, root };
-    })
+    where.map(async (p) => checkListing(file, p, await listChunks(ctx.key, { id: p.relayId, url: p.relay.url, name: p.relay.name }, file.id, file.chunkCount, ctx.config.relayTimeouts), roots))
   );
 }
 
 /**
+ * Every relay's listing of every file of a batch commit: each relay lists its files in few requests
+ * (relay-client.ts listChunksMany), the relays at once. Keyed by file id and relay id.
+ */
+async function listingsOf(ctx: Ctx, todo: ReadonlyArray<{ file: FileRow; where: PlacementWithRelay[] }>): Promise<Map<string, ChunkListing[] | KofnError>> {
+  const byRelay = new Map<string, { relay: PlacementWithRelay['relay']; files: FileRow[] }>();
+  for (const { file, where } of todo)
+    for (const p of where) {
+      const g = byRelay.get(p.relayId) ?? { relay: p.relay, files: [] };
+      g.files.push(file);
+      byRelay.set(p.relayId, g);
+    }
+  const out = new Map<string, ChunkListing[] | KofnError>();
+  await Promise.all(
+    [...byRelay.values()].map(async ({ relay, files: list }) => {
+      const got = await listChunksMany(
+        ctx.key,
+        { id: relay.id, url: relay.url, name: relay.name },
+        list.map((f) => ({ fileId: f.id, chunkCount: f.chunkCount })),
+        ctx.config.relayTimeouts
+      );
+      got.forEach((listing, j) => out.set(`${list[j]!.id} ${relay.id}`, listing));
+    })
+  );
+  return out;
+}
+
+/**
  * Makes verified files available. Only a file still reserved is switched (a commit racing a replay or the
- * sweep finds it gone): answers the ids that were.
+ * sweep finds it gone): answers the ids that were. Issue #14: a batch of 1,000 files took 5,000 statements
+ * (one UPDATE per file, one per placement, one history INSERT per file); now a file that replaces another
+ * still goes alone (it trashes the file holding its name first), and the others go in a few multi-row
+ * statements, all in one transaction.
  */
 async function markCommitted(ctx: Ctx, verified: Array<{ file: FileRow; checked: Array<{ relayId: string; root: string }> }>, now: Date): Promise<Set<string>> {
   const done = new Set<string>();
+  const commit = { status: 'available' as const, committedAt: now, replacesId: null };
   await ctx.db.transaction(async (tx) => {
-    for (const { file, checked } of verified) {
+    for (const { file } of verified) {
+      if (file.replacesId === null) continue;
       // `onConflict: 'replace'` (issue #18): the file it replaces goes to the trash as this one takes its name.
-      if (file.replacesId !== null) await replaceOnCommit(tx, file, now);
+      await replaceOnCommit(tx, file, now);
       const moved = await tx
         .update(files)
-        .set({ status: 'available', committedAt: now, replacesId: null })
+        .set(commit)
         .where(and(eq(files.id, file.id), eq(files.status, 'reserved')))
         .returning({ id: files.id });
-      if (moved.length === 0) continue;
-      for (const c of checked)
-        await tx
-          .update(placements)
-          .set({ digestRoot: c.root })
-          .where(and(eq(placements.fileId, file.id), eq(placements.relayId, c.relayId)));
-      done.add(file.id);
+      if (moved.length > 0) done.add(file.id);
     }
+    const plain = verified.filter((x) => x.file.replacesId === null).map((x) => x.file.id);
+    for (let i = 0; i < plain.length; i += COMMIT_SLICE) {
+      const moved = await tx
+        .update(files)
+        .set(commit)
+        .where(and(inArray(files.id, plain.slice(i, i + COMMIT_SLICE)), eq(files.status, 'reserved')))
+        .returning({ id: files.id });
+      for (const m of moved) done.add(m.id);
+    }
+    await storeRoots(
+      tx,
+      verified.filter((x) => done.has(x.file.id)).flatMap((x) => x.checked.map((c) => ({ fileId: x.file.id, ...c })))
+    );
   });
-  for (const { file } of verified) {
-    if (done.has(file.id))
-      await record(ctx.db, {
+  await recordMany(
+    ctx.db,
+    verified
+      .filter(({ file }) => done.has(file.id))
+      .map(({ file }) => ({
         userId: ctx.user.id,
-        operation: 'protect',
+        operation: 'protect' as const,
         fileId: file.id,
         fileName: file.name,
-        result: 'ok',
+        result: 'ok' as const,
         detail: file.layout ? `${file.k} of ${file.layout.groups.length} groups, ${file.n} storage servers` : `${file.k} of ${file.n}`
-      });
-  }
+      }))
+  );
   return done;
+}
+
+/** Files (and placement rows) per statement at commit: 1,000 placement rows are 3,000 parameters. */
+const COMMIT_SLICE = 1000;
+
+/** Each placement's digest root, as verified at commit: one UPDATE ... FROM (VALUES ...) per slice. */
+async function storeRoots(tx: Db, roots: Array<{ fileId: string; relayId: string; root: string }>): Promise<void> {
+  for (let i = 0; i < roots.length; i += COMMIT_SLICE) {
+    const rows = sql.join(
+      roots.slice(i, i + COMMIT_SLICE).map((r) => sql`(${r.fileId}, ${r.relayId}, ${r.root})`),
+      sql`, `
+    );
+    await tx.execute(
+      sql`update ${placements} set digest_root = v.root from (values ${rows}) as v(file_id, relay_id, root) where ${placements.fileId} = v.file_id and ${placements.relayId} = v.relay_id`
+    );
+  }
 }
 
 export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unknown }, now = new Date()): Promise<CommitResult> {
@@ -107,9 +165,6 @@ export async function commitFile(ctx: Ctx, rawId: unknown, input: { roots?: unkn
   if (!(await markCommitted(ctx, [{ file, checked }], now)).has(file.id)) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
   return { fileId: file.id, status: 'available' } satisfies CommitResult;
 }
-
-/** Files whose relays a batch commit lists at once (each file: one listing per relay, in parallel). */
-const COMMIT_PARALLEL = 16;
 
 /**
  * Commits many files in one request (`POST /api/files/commit`): `{ files: [{ fileId, roots }] }`. Each file
@@ -159,22 +214,22 @@ export async function commitFiles(ctx: Ctx, input: Record<string, unknown>, now 
           );
   const where = new Map<string, PlacementWithRelay[]>();
   for (const r of ps) where.set(r.p.fileId, [...(where.get(r.p.fileId) ?? []), { ...r.p, relay: r.relay }]);
+  const todo = wanted.filter((w) => byId.has(w.id)).map((w) => ({ ...w, file: byId.get(w.id)!, where: where.get(w.id) ?? [] }));
+  const listings = await listingsOf(ctx, todo);
   const verified: Array<{ i: number; file: FileRow; checked: Array<{ relayId: string; root: string }> }> = [];
-  const todo = wanted.filter((w) => byId.has(w.id));
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(COMMIT_PARALLEL, todo.length) }, async () => {
-      while (next < todo.length) {
-        const w = todo[next++]!;
-        const file = byId.get(w.id)!;
-        try {
-          verified.push({ i: w.i, file, checked: await verifyStored(ctx, file, where.get(file.id) ?? [], w.roots) });
-        } catch (err) {
-          results[w.i] = failed(err);
-        }
+  for (const w of todo) {
+    try {
+      const checked: Array<{ relayId: string; root: string }> = [];
+      for (const p of w.where) {
+        const listed = listings.get(`${w.file.id} ${p.relayId}`);
+        if (listed instanceof KofnError) throw listed;
+        checked.push(await checkListing(w.file, p, listed ?? [], w.roots));
       }
-    })
-  );
+      verified.push({ i: w.i, file: w.file, checked });
+    } catch (err) {
+      results[w.i] = failed(err);
+    }
+  }
   const done = verified.length ? await markCommitted(ctx, verified, now) : new Set<string>();
   for (const { i, file } of verified) if (done.has(file.id)) results[i] = { ok: true, commit: { fileId: file.id, status: 'available' } };
   return { results } satisfies BatchCommits;
