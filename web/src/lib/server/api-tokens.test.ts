@@ -101,7 +101,10 @@ describeDatabases('API tokens on $name', ({ open }) => {
     const made = await createApiToken(database.db, bob, { name: 'to revoke' });
     expect(await code(revokeApiToken(database.db, alice, made.handle))).toBe('NOT_FOUND');
     expect(await apiTokenUser(database.db, made.token)).toMatchObject({ id: bob.id });
-    for (const bad of ['', 'zz', made.handle.toUpperCase(), `${made.handle}0`, 42]) expect(await code(revokeApiToken(database.db, bob, bad))).toBe('NOT_FOUND');
+    for (const bad of ['', 'zz', made.handle.toUpperCase(), `${made.handle}0`, 42, [made.handle], { toString: () => made.handle }]) {
+      expect(await code(revokeApiToken(database.db, bob, bad))).toBe('NOT_FOUND');
+    }
+    expect(await apiTokenUser(database.db, made.token)).toMatchObject({ id: bob.id });
     await revokeApiToken(database.db, bob, made.handle);
     expect(await apiTokenUser(database.db, made.token)).toBeUndefined();
     expect(await code(revokeApiToken(database.db, bob, made.handle))).toBe('NOT_FOUND');
