@@ -8,11 +8,11 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { describeDatabases } from './db/testing.js';
-import { errorCode as code } from './testing/file-services.js';
+import { errorCode as code, errorMessage as message } from './testing/file-services.js';
 import type { Database } from './db/index.js';
 import { apiTokens, history, users } from './db/schema.js';
 import { createUser, type User } from './auth.js';
-import { API_TOKEN_PREFIX, MAX_TOKENS_PER_USER, apiTokenUser, createApiToken, listApiTokens, purgeExpiredApiTokens, revokeApiToken } from './api-tokens.js';
+import { API_TOKEN_PREFIX, MAX_TOKENS_PER_USER, MAX_TOKEN_DAYS, MAX_TOKEN_NAME, apiTokenUser, createApiToken, listApiTokens, purgeExpiredApiTokens, revokeApiToken } from './api-tokens.js';
 
 describeDatabases('API tokens on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
@@ -101,7 +101,10 @@ describeDatabases('API tokens on $name', ({ open }) => {
     const made = await createApiToken(database.db, bob, { name: 'to revoke' });
     expect(await code(revokeApiToken(database.db, alice, made.handle))).toBe('NOT_FOUND');
     expect(await apiTokenUser(database.db, made.token)).toMatchObject({ id: bob.id });
-    for (const bad of ['', 'zz', made.handle.toUpperCase(), `${made.handle}0`, 42]) expect(await code(revokeApiToken(database.db, bob, bad))).toBe('NOT_FOUND');
+    for (const bad of ['', 'zz', made.handle.toUpperCase(), `${made.handle}0`, 42, [made.handle], { toString: () => made.handle }]) {
+      expect(await code(revokeApiToken(database.db, bob, bad))).toBe('NOT_FOUND');
+    }
+    expect(await apiTokenUser(database.db, made.token)).toMatchObject({ id: bob.id });
     await revokeApiToken(database.db, bob, made.handle);
     expect(await apiTokenUser(database.db, made.token)).toBeUndefined();
     expect(await code(revokeApiToken(database.db, bob, made.handle))).toBe('NOT_FOUND');
@@ -124,5 +127,66 @@ describeDatabases('API tokens on $name', ({ open }) => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(MAX_TOKENS_PER_USER);
     for (const r of results) if (r.status === 'rejected') expect((r.reason as { code?: string }).code).toBe('CONFLICT');
     expect(await listApiTokens(database.db, dave.id)).toHaveLength(MAX_TOKENS_PER_USER);
+  });
+
+  it('the limits are inclusive: a 64-character name and 3650 days are made; null expiry means never', async () => {
+    const erin = await createUser(database.db, { email: 'erin@x.test', displayName: 'Erin', password: 'first password 1', role: 'user' }, 100);
+    const now = new Date('2026-01-01T00:00:00Z');
+    const long = await createApiToken(database.db, erin, { name: 'n'.repeat(MAX_TOKEN_NAME), expiresInDays: MAX_TOKEN_DAYS }, now);
+    expect(long.name).toBe('n'.repeat(MAX_TOKEN_NAME));
+    expect(long.expiresAt).toBe(new Date(now.getTime() + MAX_TOKEN_DAYS * 86_400_000).toISOString());
+    const never = await createApiToken(database.db, erin, { name: 'never', expiresInDays: null });
+    expect(never.expiresAt).toBeNull();
+    expect((await listApiTokens(database.db, erin.id)).map((t) => t.name)).toEqual(['n'.repeat(MAX_TOKEN_NAME), 'never']);
+    // History says when an expiring token ends, and that the creation succeeded.
+    const said = await database.db.select().from(history).where(eq(history.userId, erin.id));
+    expect(said.map((h) => [h.fileName.slice(0, 5), h.result, h.detail])).toEqual(
+      expect.arrayContaining([
+        ['nnnnn', 'ok', `scopes read write; expires ${long.expiresAt}`],
+        ['never', 'ok', 'scopes read write; never expires']
+      ])
+    );
+  });
+
+  it('refusals say what is wrong, in words the Account page shows as they are', async () => {
+    const frank = await createUser(database.db, { email: 'frank@x.test', displayName: 'Frank', password: 'first password 1', role: 'user' }, 100);
+    expect(await message(createApiToken(database.db, frank, { name: '' }))).toBe('A token needs a name of 1 to 64 characters.');
+    expect(await message(createApiToken(database.db, frank, { name: 'ok', expiresInDays: 0 }))).toBe('A token expires after 1 to 3650 days, or never (null).');
+    for (const handle of ['nope', 'f'.repeat(32)]) expect(await message(revokeApiToken(database.db, frank, handle))).toBe('No such API token.');
+    await Promise.all(Array.from({ length: MAX_TOKENS_PER_USER }, (_, i) => createApiToken(database.db, frank, { name: `f${i}` })));
+    expect(await message(createApiToken(database.db, frank, { name: 'one more' }))).toBe('You have 20 API tokens already: revoke one first.');
+    const said = await database.db.select().from(history).where(eq(history.userId, frank.id));
+    const [first] = await listApiTokens(database.db, frank.id);
+    await revokeApiToken(database.db, frank, first!.handle);
+    const after = await database.db.select().from(history).where(eq(history.userId, frank.id));
+    expect(after.filter((h) => !said.some((s) => s.id === h.id)).map((h) => [h.operation, h.fileName, h.result])).toEqual([['token_revoke', first!.name, 'ok']]);
+  });
+
+  it('the last use is written at most once a minute per token', async () => {
+    const made = await createApiToken(database.db, alice, { name: 'busy script' });
+    const t0 = new Date(Date.now() + 3_600_000);
+    const lastUsed = async () => (await listApiTokens(database.db, alice.id)).find((t) => t.handle === made.handle)!.lastUsedAt;
+    await apiTokenUser(database.db, made.token, t0);
+    expect(await lastUsed()).toBe(t0.toISOString());
+    await apiTokenUser(database.db, made.token, new Date(t0.getTime() + 59_999));
+    expect(await lastUsed()).toBe(t0.toISOString());
+    const minute = new Date(t0.getTime() + 60_000);
+    await apiTokenUser(database.db, made.token, minute);
+    expect(await lastUsed()).toBe(minute.toISOString());
+    await revokeApiToken(database.db, alice, made.handle);
+  });
+
+  it('a token of an account that must change its password says so', async () => {
+    const gus = await createUser(database.db, { email: 'gus@x.test', displayName: 'Gus', password: 'first password 1', role: 'user', mustChangePassword: true }, 100);
+    const made = await createApiToken(database.db, gus, { name: 'cli' });
+    expect(await apiTokenUser(database.db, made.token)).toEqual({ id: gus.id, email: 'gus@x.test', displayName: 'Gus', role: 'user', mustChangePassword: true, scopes: ['read', 'write'] });
+  });
+
+  it('a handle with a NUL byte (a route parameter may decode %00) is not found, never a database error', async () => {
+    const made = await createApiToken(database.db, bob, { name: 'nul' });
+    // PostgreSQL text cannot hold NUL: a query with one fails, so the handle's form is checked first.
+    for (const bad of ['\0', `${made.handle}\0`, `\0${made.handle}`]) expect(await message(revokeApiToken(database.db, bob, bad)), JSON.stringify(bad)).toBe('No such API token.');
+    expect(await apiTokenUser(database.db, made.token)).toMatchObject({ id: bob.id });
+    await revokeApiToken(database.db, bob, made.handle);
   });
 });

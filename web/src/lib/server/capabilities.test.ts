@@ -5,11 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
-import { decodeJwt } from 'jose';
+import { decodeJwt, type JWTPayload } from 'jose';
+import { maxShareChunkLengthFor } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
-import { files, jobs } from './db/schema.js';
+import { files, grants, jobs } from './db/schema.js';
 import { commitFile, manifest, removeFile } from './files.js';
-import { freshTokens } from './capabilities.js';
+import { TOKEN_TTL_S, freshTokens, readTokensFor, tokensFor } from './capabilities.js';
+import { placementsOf, type FileRow } from './file-access.js';
+import { tokenSubject } from './signing-keys.js';
 import { changeGrants } from './grants.js';
 import { protect, retrieve, retrieveWith, upload } from './testing/protect.js';
 import { DROP_JOB, renewOnce } from './renewal.js';
@@ -101,4 +104,78 @@ describeDatabases('capabilities on $name with real relays', ({ open }) => {
     expect(await errorCode(freshTokens(fx.alice, fileId, 'put', 0))).toBe('WRONG_VALUE');
     expect(Buffer.from(await retrieve(fx.alice, fileId)).equals(data)).toBe(true);
   }, 120_000);
+
+  /** The file's row, read as the services read it. */
+  async function rowOf(fileId: string): Promise<FileRow> {
+    const [row] = await fx.database.db.select().from(files).where(eq(files.id, fileId));
+    if (!row) throw new Error(`no file ${fileId}`);
+    return row;
+  }
+  /** How long a token lives, from its own claims. */
+  const lifetime = (c: JWTPayload): number => c.exp! - c.iat!;
+
+  it('read tokens (share links, manifests) name the subject, every relay in x order, the chunk range and the ttl asked', async () => {
+    const fileId = await protect(fx.alice, 'link.bin', randomBytes(2500), 2);
+    const row = await rowOf(fileId);
+    const where = await placementsOf(fx.database.db, fileId);
+    const { tokens } = await readTokensFor(fx.database.db, fx.alice.key, row, 'link:abc', 120);
+    expect(tokens.map((t) => t.relayId)).toEqual(where.map((p) => p.relayId));
+    for (const t of tokens) {
+      const c = decodeJwt(t.token);
+      // The subject is the link's pseudonym, never the owner: relays log who read (signing-keys.ts tokenSubject).
+      expect(c).toMatchObject({ aud: t.relayId, sub: tokenSubject(fx.alice.key, 'link:abc', fileId), fid: fileId, op: 'get', chunks: [0, row.chunkCount] });
+      expect(lifetime(c)).toBe(120);
+      // A file never renewed is at epoch 0: its read tokens name no epoch, and reads bound no size.
+      expect(c).not.toHaveProperty('ep');
+      expect(c).not.toHaveProperty('max');
+    }
+    // Without a ttl, the longest a relay token lives.
+    for (const t of (await readTokensFor(fx.database.db, fx.alice.key, row, 'link:abc')).tokens) expect(lifetime(decodeJwt(t.token))).toBe(TOKEN_TTL_S);
+    // A renewed file (#15) is read at its current epoch only.
+    for (const t of (await readTokensFor(fx.database.db, fx.alice.key, { ...row, epoch: 2 }, 'link:abc', 60)).tokens) expect(decodeJwt(t.token).ep).toBe(2);
+  });
+
+  it('get tokens name the epoch of a renewed file only; write tokens never name one; put tokens bound each chunk to the largest share chunk', async () => {
+    const data = randomBytes(5000);
+    const fileId = await protect(fx.alice, 'epochs.bin', data, 2);
+    const row = await rowOf(fileId);
+    const fresh = await freshTokens(fx.alice, fileId, 'get');
+    const relayIds = fresh.tokens.map((t) => t.relayId);
+    for (const t of fresh.tokens) {
+      const c = decodeJwt(t.token);
+      expect(c).toMatchObject({ aud: t.relayId, sub: tokenSubject(fx.alice.key, fx.alice.user.id, fileId), op: 'get', chunks: [0, row.chunkCount] });
+      expect(c).not.toHaveProperty('ep');
+      expect(c).not.toHaveProperty('max');
+    }
+    const renewed = { ...row, epoch: 3 };
+    for (const op of ['get', 'put', 'list', 'delete'] as const) {
+      const minted = await tokensFor(fx.alice, renewed, op, relayIds);
+      expect(minted).toHaveLength(relayIds.length);
+      minted.forEach((token, i) => {
+        const c = decodeJwt(token);
+        expect(c).toMatchObject({ aud: relayIds[i], op, fid: fileId });
+        expect(c.ep).toBe(op === 'get' ? 3 : undefined);
+        expect(c.max).toBe(op === 'put' ? maxShareChunkLengthFor(row.mode, row.size, row.chunkSize, row.k) : undefined);
+      });
+    }
+    // The context's configured lifetime (KOFN_TOKEN_TTL_SECONDS), not the longest one.
+    const short = { ...fx.alice, config: { ...fx.alice.config, tokenTtlS: 90 } };
+    for (const token of await tokensFor(short, row, 'get', relayIds)) expect(lifetime(decodeJwt(token))).toBe(90);
+  });
+
+  it('a grant never opens writes, even on a file still reserved', async () => {
+    // changeGrants only shares available files; a grant row on a reservation (written here directly) must
+    // still give the grantee nothing: only `get` looks at grants at all.
+    const up = await upload(fx.alice, 'reserved-granted.bin', randomBytes(1000), 2);
+    await fx.database.db.insert(grants).values({ fileId: up.fileId, userId: fx.bob.user.id });
+    for (const op of ['put', 'list', 'delete', 'get'] as const) expect(await errorCode(freshTokens(fx.bob, up.fileId, op)), op).toBe('NOT_FOUND');
+    expect((await freshTokens(fx.alice, up.fileId, 'put')).tokens).toHaveLength(3);
+  });
+
+  it('an unknown op is refused with the ops there are', async () => {
+    const fileId = await protect(fx.alice, 'ops.bin', randomBytes(100), 2);
+    for (const op of ['delete_file', '', undefined, 7]) {
+      expect(await errorMessage(freshTokens(fx.alice, fileId, op))).toBe('Wrong value supplied for field "op". Valid values are put, get, list, delete.');
+    }
+  });
 });
