@@ -95,3 +95,43 @@ test('a directory dropped from disk is protected with its structure, empty folde
   await retrieveThroughUi(page, `deep-${tag}.bin`);
   expect(await opfsSha256(page, `deep-${tag}.bin`)).toBe(sha256(files[`a/b/deep-${tag}.bin`]!));
 });
+
+test('a folder’s one Cancel stops its running files and keeps the rest from starting; what finished stays', async ({ admin }) => {
+  test.setTimeout(180_000);
+  const { page } = admin;
+  const tag = randomBytes(3).toString('hex');
+  const top = `cancelled-${tag}`;
+  const root = join(mkdtempSync(join(tmpdir(), 'kofn-e2e-cancel-')), top);
+  mkdirSync(root);
+  // Enough files that the folder is still running when Cancel is pressed (8 go at once).
+  const count = 120;
+  for (let i = 0; i < count; i++) writeFileSync(join(root, `f-${String(i).padStart(3, '0')}.bin`), randomBytes(4096));
+
+  await page.goto('/');
+  await chooseSharing(page, 2, 3);
+  await ready(page);
+  await page.getByTestId('folder-input').setInputFiles(root);
+  const group = page.getByTestId('transfer-group').filter({ hasText: `Protecting the folder ${top}` });
+  await expect(group).toHaveAttribute('data-status', 'running');
+  await group.getByRole('button', { name: 'Cancel' }).click();
+  await expect(group).toHaveAttribute('data-status', /cancelled|error|done/, { timeout: 60_000 });
+  const n = async (what: string) => Number(await group.getAttribute(`data-${what}`));
+  const [done, failed, cancelled] = [await n('done'), await n('failed'), await n('cancelled')];
+  expect(failed, await group.innerText()).toBe(0);
+  expect(done).toBeLessThan(count);
+  expect(cancelled).toBeGreaterThan(0);
+  // Files after the cancel never started: far fewer rows than files (at most the ones running at the time).
+  expect(done + cancelled).toBeLessThan(count);
+  await expect(group).toHaveAttribute('data-status', 'cancelled');
+  await expect(group).toContainText(`${done} of ${count} files`);
+  await expect(group).toContainText(`${count - done - cancelled} not started`);
+  await expect(page.getByText(`Cancelled the folder ${top}: ${done} of ${count} files protected.`)).toBeVisible();
+  // What finished is protected and listed; of the files cancelled while running, only one whose commit was
+  // already on its way can have landed too (the cancel came too late for it); none of those never started.
+  const listing = (await (await admin.get('/api/folders?limit=500')).json()) as FolderListing;
+  const folder = listing.folders.find((f) => f.name === top);
+  expect(folder).toBeDefined();
+  const inside = (await (await admin.get(`/api/folders?parent=${folder!.id}&limit=500`)).json()) as FolderListing;
+  expect(inside.files.length).toBeGreaterThanOrEqual(done);
+  expect(inside.files.length).toBeLessThanOrEqual(done + cancelled);
+});

@@ -208,7 +208,9 @@ class TransferManager {
         );
         try {
           await eachAtOnce(folder.files, PARALLEL_FILES, async ({ file, dir }, pool) => {
-            if (!(await this.#protectOne(file, sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' }, pool, batches, group))) failed += 1;
+            // After the folder's Cancel the rest never start: no row, no request.
+            if (group.controller.signal.aborted) failed += 1;
+            else if (!(await this.#protectOne(file, sharing, { folderId: ids[dir.join('/')] ?? target.made.id, onConflict: 'fail' }, pool, batches, group))) failed += 1;
           });
         } finally {
           group.finished = true;
@@ -219,8 +221,9 @@ class TransferManager {
           await api('PATCH', `/api/folders/${target.made.id}`, { name: folder.name });
           listed = false;
         }
-        if (!failed && folder.files.length > 0) toasts.success(`Protected the folder ${short(folder.name)} (${folder.files.length} ${folder.files.length === 1 ? 'file' : 'files'}).`);
-        if (failed)
+        if (group.controller.signal.aborted) toasts.success(`Cancelled the folder ${short(folder.name)}: ${folder.files.length - failed} of ${folder.files.length} files protected.`);
+        else if (!failed && folder.files.length > 0) toasts.success(`Protected the folder ${short(folder.name)} (${folder.files.length} ${folder.files.length === 1 ? 'file' : 'files'}).`);
+        else if (failed)
           toasts.error(
             `${failed} of ${folder.files.length} files of the folder ${short(folder.name)} were not protected${target.replaces ? `; it stays beside the old one as ${short(target.made.name)}` : ''}.`
           );
