@@ -9,57 +9,25 @@
  * Medians; prints, never asserts speed.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { testDatabases } from '../src/lib/server/db/testing.js';
-import type { Database } from '../src/lib/server/db/index.js';
+import { describe, it } from 'vitest';
+import { benchDatabases, median, useBenchStack } from './bench-stack.js';
 import { files, placements } from '../src/lib/server/db/schema.js';
-import { createUser } from '../src/lib/server/auth.js';
-import { ensureSigningKey } from '../src/lib/server/signing-keys.js';
-import { loadConfig } from '../src/lib/server/config.js';
-import { UNLICENSED } from '../src/lib/server/license.js';
 import { listFiles } from '../src/lib/server/files.js';
 import { reserveFile } from '../src/lib/server/reservations.js';
-import type { Ctx } from '../src/lib/server/file-access.js';
-import { startRelays, type TestRelay } from '../src/lib/server/testing/relays.js';
 import { protect } from '../src/lib/server/testing/protect.js';
 import { commitFiles, removeFile } from '../src/lib/server/files.js';
 import { reserveFiles } from '../src/lib/server/reservations.js';
 import { freshTokens } from '../src/lib/server/capabilities.js';
 import { protectMany, uploadSmall, type CoordinatorApi, type Reservation } from '@kofn/shared';
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const lines: string[] = [];
 
-/**
- * The databases this run has. Without DATABASE_URL, testDatabases() lists PostgreSQL as skipped (for the
- * suites' describeDatabases); iterating over it here failed its beforeAll, then its afterAll on relays that
- * never started, and the figures (printed after the last database) were never printed.
- */
-const databases = testDatabases().filter((d) => d.skipped === undefined);
-
-describe.each(databases)('coordinator on $name', ({ name, open }) => {
-  let database: (Database & { drop: () => Promise<void> }) | undefined;
-  let relays: TestRelay[] = [];
-  let ctx: Ctx;
-
-  beforeAll(async () => {
-    const db = await open();
-    database = db;
-    const key = await ensureSigningKey(db.db);
-    relays = await startRelays(db.db, 3);
-    const user = await createUser(db.db, { email: 'bench@x.test', displayName: 'Bench', password: 'bench password', role: 'user' }, 10);
-    ctx = { db: db.db, user, license: { ...UNLICENSED, limits: { ...UNLICENSED.limits } }, key, config: loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600' }) };
-  });
-
-  // Stopping the relays removes their data folders (tens of thousands of share files after this bench),
-  // which took over the default 120 s on a loaded machine; the figures are printed first, so they are not lost.
-  afterAll(async () => {
-    if (name === databases.at(-1)?.name) process.stdout.write(`\n${lines.join('\n')}\n`);
-    await Promise.all(relays.map((r) => r.stop()));
-    await database?.drop();
-  }, 900_000);
+describe.each(benchDatabases)('coordinator on $name', (database) => {
+  const stack = useBenchStack(database, lines);
+  const { name } = database;
 
   it('measures many small files: protectMany against the same PUTs without the coordinator', async () => {
+    const { ctx, relays } = stack;
     // KOFN_BENCH_FILES shrinks the run to check the bench itself; the figure is for 1,000.
     const FILES = Number(process.env.KOFN_BENCH_FILES ?? 1000);
     const PARALLEL = 8;
@@ -123,6 +91,7 @@ describe.each(databases)('coordinator on $name', ({ name, open }) => {
   });
 
   it('measures', async () => {
+    const { ctx, relays } = stack;
     // Reserve + upload + commit, one at a time, in rounds of 50.
     const full: number[] = [];
     for (let round = 0; round < 3; round++) {

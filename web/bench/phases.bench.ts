@@ -5,44 +5,20 @@
  * asserts speed. KOFN_BENCH_FILES shrinks it.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, it } from 'vitest';
-import { testDatabases } from '../src/lib/server/db/testing.js';
-import type { Database } from '../src/lib/server/db/index.js';
-import { createUser } from '../src/lib/server/auth.js';
-import { ensureSigningKey } from '../src/lib/server/signing-keys.js';
-import { loadConfig } from '../src/lib/server/config.js';
-import { UNLICENSED } from '../src/lib/server/license.js';
-import type { Ctx } from '../src/lib/server/file-access.js';
-import { startRelays, type TestRelay } from '../src/lib/server/testing/relays.js';
+import { describe, it } from 'vitest';
+import { benchDatabases, median, useBenchStack } from './bench-stack.js';
 import { commitFiles } from '../src/lib/server/files.js';
 import { reserveFiles } from '../src/lib/server/reservations.js';
 import { uploadSmall, type CoordinatorApi, type Reservation } from '@kofn/shared';
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 const lines: string[] = [];
-const databases = testDatabases().filter((d) => d.skipped === undefined);
 
-describe.each(databases)('batch phases on $name', ({ name, open }) => {
-  let database: (Database & { drop: () => Promise<void> }) | undefined;
-  let relays: TestRelay[] = [];
-  let ctx: Ctx;
-
-  beforeAll(async () => {
-    const db = await open();
-    database = db;
-    const key = await ensureSigningKey(db.db);
-    relays = await startRelays(db.db, 3);
-    const user = await createUser(db.db, { email: 'bench@x.test', displayName: 'Bench', password: 'bench password', role: 'user' }, 10);
-    ctx = { db: db.db, user, license: { ...UNLICENSED, limits: { ...UNLICENSED.limits } }, key, config: loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600' }) };
-  });
-
-  afterAll(async () => {
-    if (name === databases.at(-1)?.name) process.stdout.write(`\n${lines.join('\n')}\n`);
-    await Promise.all(relays.map((r) => r.stop()));
-    await database?.drop();
-  }, 900_000);
+describe.each(benchDatabases)('batch phases on $name', (database) => {
+  const stack = useBenchStack(database, lines);
+  const { name } = database;
 
   it('times reserve, PUTs and commit of one batch', async () => {
+    const { ctx, relays } = stack;
     const FILES = Number(process.env.KOFN_BENCH_FILES ?? 1000);
     const PARALLEL = 8;
     // uploadSmall asks the coordinator for nothing while tokens are fresh.
