@@ -51,15 +51,23 @@ const transferOf = (page: Page, what: 'Protecting' | 'Retrieving', name: string)
     .filter({ hasText: `${what} ${name}` })
     .first();
 
-/** Chooses a directory with the folder picker and waits until each of `names` is protected. */
-async function pickFolder(page: Page, dir: string, names: string[]): Promise<void> {
+/**
+ * Chooses a directory with the folder picker and waits until its folder's one transfer row (issue #18) has
+ * protected all `count` files.
+ */
+async function pickFolder(page: Page, dir: string, folder: string, count: number): Promise<void> {
   await page.getByTestId('folder-input').setInputFiles(dir);
-  for (const n of names) {
-    const t = transferOf(page, 'Protecting', n);
-    await expect(t).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
-    await expect(t, await t.innerText()).toHaveAttribute('data-status', 'done');
-  }
+  const group = page
+    .getByTestId('transfer-group')
+    .filter({ hasText: `Protecting the folder ${folder}` })
+    .first();
+  await expect(group).toHaveAttribute('data-status', /done|error|cancelled/, { timeout: 120_000 });
+  await expect(group, await group.innerText()).toHaveAttribute('data-status', 'done');
+  await expect(group).toHaveAttribute('data-done', String(count));
 }
+
+/** Files protected so far by every folder's transfer row. */
+const protectedCount = (page: Page) => page.locator('[data-testid=transfer-group]').evaluateAll((rows) => rows.reduce((sum, r) => sum + Number(r.getAttribute('data-done') ?? 0), 0));
 
 async function retrieveZip(page: Page, open: () => Promise<void>, zipName: string): Promise<string> {
   await open();
@@ -106,7 +114,7 @@ test('a picked folder is protected with its structure, retrieved as one ZIP entr
   const tree = makeTree('zip-album', { 'a-note.txt': 1_000, 'b-small.bin': 20_000, 'sub/c-large.bin': 3 * 1024 * 1024 + 7, 'sub/deeper/d.bin': 5_000 });
 
   // The folder picker: every file protected, inside folders named as on disk.
-  await pickFolder(page, tree.path, ['a-note.txt', 'b-small.bin', 'c-large.bin', 'd.bin']);
+  await pickFolder(page, tree.path, 'zip-album', 4);
   await expect(folderRow(page, 'zip-album')).toHaveCount(1);
   const album = await folderId(page, 'zip-album', own.id);
   const sub = await folderId(page, 'sub', album);
@@ -121,24 +129,23 @@ test('a picked folder is protected with its structure, retrieved as one ZIP entr
 
   // The same folder again, "Keep both" (the default): a second folder "zip-album (2)".
   const choice = page.getByLabel("When a protected file's name is taken in this folder");
-  const protectedCount = () => page.locator('[data-testid=transfer][data-status=done]').filter({ hasText: 'Protecting' }).count();
   await page.getByTestId('folder-input').setInputFiles(tree.path);
-  await expect.poll(protectedCount, { timeout: 120_000 }).toBe(8);
+  await expect.poll(() => protectedCount(page), { timeout: 120_000 }).toBe(8);
   await expect(folderRow(page, 'zip-album (2)')).toHaveCount(1);
-  const protectedBefore = await page.locator('[data-testid=transfer]').filter({ hasText: 'Protecting' }).count();
+  const protectedBefore = await page.getByTestId('transfer-group').count();
 
   // "Skip": the whole folder is left out, nothing protected.
   await choice.selectOption('skip');
   await page.getByTestId('folder-input').setInputFiles(tree.path);
   await expect(page.getByText('Skipped the folder zip-album: that name is taken here.')).toBeVisible();
-  await expect(page.locator('[data-testid=transfer]').filter({ hasText: 'Protecting' })).toHaveCount(protectedBefore);
+  await expect(page.getByTestId('transfer-group')).toHaveCount(protectedBefore);
   await expect(page.getByTestId('folder-row')).toHaveCount(2);
 
   // "Replace": the new folder takes the name once every file is in; the old one is in the trash.
   await choice.selectOption('replace');
   const oldAlbum = album;
   await page.getByTestId('folder-input').setInputFiles(tree.path);
-  await expect.poll(protectedCount, { timeout: 120_000 }).toBe(12);
+  await expect.poll(() => protectedCount(page), { timeout: 120_000 }).toBe(12);
   // The old folder goes to the trash, then the new one takes its name: poll until both happened.
   await expect
     .poll(async () => [(await findFolder(page, 'zip-album', own.id)) ?? 'none', (await findFolder(page, 'zip-album (3)', own.id)) ?? 'none'].map((id) => id === 'none' || id === oldAlbum))
@@ -203,7 +210,7 @@ test('a tampered share fails the ZIP with the error naming the file, and no ZIP 
   const own = await openOwnFolder(admin, 'zip-own');
   await chooseSharing(page, 2, 2);
   const tree = makeTree('zip-tamper', { 'a-first.bin': 30_000, 'b-tampered.bin': 3 * 1024 * 1024 + 11 });
-  await pickFolder(page, tree.path, ['a-first.bin', 'b-tampered.bin']);
+  await pickFolder(page, tree.path, 'zip-tamper', 2);
   const folder = await folderId(page, 'zip-tamper', own.id);
   const { files } = (await (await page.request.get(`/api/folders?parent=${folder}`)).json()) as { files: Array<{ id: string; name: string }> };
   const victim = files.find((f) => f.name === 'b-tampered.bin')!.id;
