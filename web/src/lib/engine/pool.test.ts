@@ -131,6 +131,15 @@ describe('WorkerPool', () => {
     expect(FakeWorker.made.every((w) => w.terminated)).toBe(true);
   });
 
+  it('terminate fails a wait for init that a terminated worker will never finish, and a later setInit', async () => {
+    const p = pool({ size: 1 });
+    const init = p.setInit(() => new Promise<void>(() => undefined));
+    await tick();
+    p.terminate();
+    await expect(init).rejects.toMatchObject({ name: 'AbortError' });
+    await expect(p.setInit(async () => undefined)).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
   it('passes a task failure through and keeps the worker', async () => {
     const p = pool({ size: 1 });
     // A worker's failure crosses Comlink as a plain object (share.worker.ts, guarded), not an Error.

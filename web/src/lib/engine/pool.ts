@@ -129,13 +129,24 @@ export class WorkerPool<Api> {
 
   /** Runs `init` on every live worker now and on every worker started later (the file's parameters). */
   async setInit(init: (api: Api) => Promise<unknown>): Promise<void> {
+    if (this.#terminated) throw aborted();
     this.#init = init;
-    await Promise.all(
+    const all = Promise.all(
       [...this.#slots.filter((s) => !s.retiring), ...(this.#spare ? [this.#spare] : [])].map((s) => {
         s.ready = s.ready.then(() => init(s.worker.api));
         return s.ready;
       })
     );
+    // As in run(): a worker terminated while it initialises never answers, so terminate() fails the wait
+    // (a file cancelled during its start-up stayed "running" for ever; folder-drop.spec's Cancel found it).
+    let fail!: (err: unknown) => void;
+    const cancelled = new Promise<never>((_, rej) => (fail = rej));
+    this.#running.add(fail);
+    try {
+      await Promise.race([all, cancelled]);
+    } finally {
+      this.#running.delete(fail);
+    }
   }
 
   #acquire(): Promise<Slot<Api>> {
