@@ -17,7 +17,7 @@
  * Pings, health, listings and CORS preflights always pass, so the relay still looks healthy (and fast).
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as netServer, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 
@@ -28,17 +28,8 @@ const PACE_PIECE = 16 * 1024;
 
 const SHARE_CHUNK = /^\/v1\/files\/[0-9a-f]{32}\/chunks\/\d+$/;
 
-/** A free loopback port (for the relay behind the proxy). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = netServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => res(port));
-    });
-  });
-}
+/** A free loopback port (for the relay behind the proxy): see web/scripts/free-port.mjs for why not listen(0). */
+export { freePort } from '../web/scripts/free-port.mjs';
 
 export class HostileProxy {
   mode: ProxyMode = 'forward';

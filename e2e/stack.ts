@@ -9,8 +9,7 @@ import { execFile, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
-import { randomBelow } from '@kofn/shared';
+import { freePort } from '../web/scripts/free-port.mjs';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 
@@ -116,7 +115,15 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
   if (opts.publicHost) args.push('--public-host', opts.publicHost);
   if (opts.publicOrigin) args.push('--public-origin', opts.publicOrigin);
   for (const [name, vars] of Object.entries(opts.relayEnv ?? {})) for (const [k, v] of Object.entries(vars)) args.push('--relay-env', `${name}:${k}=${v}`);
-  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The launcher's own lines pass through; the last ones go into a failed start's error, so a CI log that
+  // keeps only each failure's message still says why (a CI run lost two stacks with only "code 1" to go on).
+  const said: string[] = [];
+  createInterface({ input: child.stderr }).on('line', (line) => {
+    process.stderr.write(`${line}\n`);
+    said.push(line.slice(0, 300));
+    if (said.length > 8) said.shift();
+  });
   let ready: Ready | undefined;
   const restartWaiters: Array<(name: string) => void> = [];
   const info = await new Promise<Ready>((res, rej) => {
@@ -139,9 +146,9 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
         for (const w of restartWaiters.splice(0)) w(msg.name);
       }
     });
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       clearTimeout(timer);
-      rej(new Error(`kofn stack exited early with code ${code}`));
+      rej(new Error(`kofn stack exited early with code ${code}; it said:\n${said.join('\n')}`));
     });
   });
   return {
@@ -167,23 +174,11 @@ export async function startStack(opts: StackOptions): Promise<RunningStack> {
 }
 
 /**
- * A coordinator port whose next `count` ports are free too (for `port`): tried at random in 20000-29999, each
- * port checked by binding it on loopback. Another program may still take one before the stack does.
+ * A coordinator port whose next `count` ports are free too (for `port`), below the kernel's ephemeral range
+ * (web/scripts/free-port.mjs). Another program may still take one before the stack does.
  */
-export async function freePortBlock(count: number): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((res) => {
-      const srv = createServer();
-      srv.once('error', () => res(false));
-      srv.listen(port, '127.0.0.1', () => srv.close(() => res(true)));
-    });
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + randomBelow(9990);
-    let ok = true;
-    for (let p = base; p <= base + count && ok; p++) ok = await free(p);
-    if (ok) return base;
-  }
-  throw new Error('no block of free loopback ports found');
+export function freePortBlock(count: number): Promise<number> {
+  return freePort(count + 1);
 }
 
 /** Where global-setup.ts put the empty PGlite folder (e2e/pglite-template.mjs); workers inherit it. */

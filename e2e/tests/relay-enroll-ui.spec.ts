@@ -10,11 +10,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
+import { freePort } from '../../web/scripts/free-port.mjs';
 
 const relayMain = resolve(import.meta.dirname, '..', '..', 'relay', 'dist', 'main.js');
 
@@ -31,20 +31,6 @@ test.afterAll(async () => {
   await stack?.stop();
   for (const f of folders) rmSync(f, { recursive: true, force: true });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      s.close(() => {
-        if (typeof a === 'object' && a !== null) res(a.port);
-        else rej(new Error('no port'));
-      });
-    });
-  });
-}
 
 interface RelayRun {
   child: ChildProcess;

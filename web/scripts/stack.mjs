@@ -23,10 +23,10 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { randomBase64url } from '@kofn/shared';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './free-port.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST = '127.0.0.1';
@@ -70,17 +70,6 @@ function parseArgs(argv) {
   if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new Error('--port expected 1..65535');
   opts.dataDir = resolve(opts.dataDir);
   return opts;
-}
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, HOST, () => {
-      const { port } = srv.address();
-      srv.close(() => res(port));
-    });
-  });
 }
 
 /**
