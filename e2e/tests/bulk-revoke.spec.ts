@@ -32,6 +32,8 @@ test('stop sharing a selection: grants and links of the ticked files end after a
   await ready(page);
   await page.getByTestId('file-input').setInputFiles(paths);
   const row = (n: string) => page.getByTestId('file-row').filter({ has: page.getByText(n, { exact: true }) });
+  // A row shows as soon as its file is reserved; sharing needs the upload committed (a CI run got 404 here).
+  for (const n of names) await expect(page.getByTestId('transfer').filter({ hasText: n }).first()).toHaveAttribute('data-status', 'done', { timeout: 120_000 });
   for (const n of names) await expect(row(n)).toHaveCount(1, { timeout: 120_000 });
   const listed = (await (await admin.get(`/api/folders?q=rev-${tag}`)).json()) as { files: Array<{ id: string; name: string }> };
   const id = (n: string) => listed.files.find((f) => f.name === n)!.id;
