@@ -6,18 +6,13 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { LIST_BATCH_PATH, MAX_LIST_BATCH, MAX_LIST_BATCH_BODY } from '@kofn/shared';
-import { createApp } from './app.js';
-import { loadConfig } from './config.js';
-import { DiskStore } from './storage/disk.js';
-import { ingest } from './storage/ingest.js';
+import type { createApp } from './app.js';
+import type { DiskStore } from './storage/disk.js';
 import { epochId } from './renewal.js';
-import { RELAY_ID, ORIGIN } from './testing/app.js';
-import { makeSigner, type Signer } from './testing/tokens.js';
-import { newFileId, shareChunk } from './testing/chunks.js';
+import { testRelay } from './testing/app.js';
+import type { Signer } from './testing/tokens.js';
+import { newFileId, storeChunkAt } from './testing/chunks.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -26,29 +21,10 @@ let store: DiskStore;
 let signer: Signer;
 
 beforeAll(async () => {
-  const root = mkdtempSync(join(tmpdir(), 'kofn-batch-list-'));
-  const config = loadConfig(undefined, { KOFN_RELAY_NAME: 'relay-b', KOFN_RELAY_LOCATION: 'Shelf', KOFN_RELAY_DATA: root, KOFN_WEB_ORIGINS: ORIGIN });
-  store = new DiskStore(root);
-  await store.init();
-  signer = await makeSigner(RELAY_ID);
-  app = createApp({ config, relayId: RELAY_ID, store, keys: signer.publicKey });
+  ({ app, store, signer } = await testRelay());
 });
 
-async function storeAt(id: string, fileId: string, index: number, bodyLength: number): Promise<Uint8Array> {
-  const bytes = shareChunk(fileId, index, bodyLength);
-  const spooled = await ingest(
-    new ReadableStream({
-      start(c) {
-        c.enqueue(bytes);
-        c.close();
-      }
-    }),
-    { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId, index }
-  );
-  await store.commit(id, index, spooled);
-  return bytes;
-}
-
+const storeAt = (id: string, fileId: string, index: number, bodyLength: number) => storeChunkAt(store, id, fileId, index, bodyLength);
 const post = (body: string) => app.request(LIST_BATCH_PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
 const listToken = (fid: string, ep?: number) => signer.mint({ fid, op: 'list', chunks: [0, 0], ...(ep === undefined ? {} : { ep }) });
 
