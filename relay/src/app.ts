@@ -162,6 +162,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
   // retry after the time asked (shared/src/protocol/relay-client.ts). Counted before the token is checked,
   // so a flood of bad tokens cannot slip past it.
   // One count for these routes and the chunk fast path (fast-chunks.ts), which serves most chunk requests.
+  // A batch listing takes further slots for the listings it runs at once (batch-list.ts, issue #24).
   const gate: RequestGate = { handling: 0, max: deps.maxRequests ?? Infinity };
   app.use('/v1/files/*', async (c, next) => {
     if (c.req.method === 'OPTIONS') return next();
@@ -223,7 +224,7 @@ export function createApp(deps: RelayDeps): Hono<Env> {
   });
 
   // Many files' chunk lists in one request (issue #14), before the per-file routes' 405s.
-  mountBatchList(app, { store, keys: deps.keys, relayId: deps.relayId });
+  mountBatchList(app, { store, keys: deps.keys, relayId: deps.relayId, gate });
 
   app.delete('/v1/files/:fileId', async (c) => {
     const { fileId } = pathParams(c, false);

@@ -10,14 +10,10 @@ import { MAX_EPOCH } from '@kofn/shared';
 import { epochId as epochStorageId } from './renewal.js';
 import { createApp, MAX_CHUNK_BYTES, type RelayLog } from './app.js';
 import { loadConfig } from './config.js';
-import { DiskStore } from './storage/disk.js';
-import { ingest } from './storage/ingest.js';
-import { RELAY_ID, ORIGIN } from './testing/app.js';
-import { makeSigner, type Signer } from './testing/tokens.js';
-import { newFileId, shareChunk } from './testing/chunks.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { DiskStore } from './storage/disk.js';
+import { ORIGIN, RELAY_ID, testRelay } from './testing/app.js';
+import type { Signer } from './testing/tokens.js';
+import { newFileId, shareChunk, storeChunkAt } from './testing/chunks.js';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }> = [];
@@ -32,32 +28,14 @@ let store: DiskStore;
 let signer: Signer;
 
 beforeAll(async () => {
-  const root = mkdtempSync(join(tmpdir(), 'kofn-routes-'));
-  const config = loadConfig(undefined, { KOFN_RELAY_NAME: 'relay-r', KOFN_RELAY_LOCATION: 'Shelf', KOFN_RELAY_DATA: root, KOFN_WEB_ORIGINS: ORIGIN });
-  store = new DiskStore(root);
-  await store.init();
-  signer = await makeSigner(RELAY_ID);
-  app = createApp({ config, relayId: RELAY_ID, store, keys: signer.publicKey, log });
+  ({ app, store, signer } = await testRelay({ name: 'relay-r', location: 'Shelf', log }));
 });
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const code = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
 
 /** Stores a chunk straight into the store under a storage id (a renewed epoch's, say). */
-async function storeAt(id: string, fileId: string, index: number, bodyLength = 20) {
-  const bytes = shareChunk(fileId, index, bodyLength);
-  const spooled = await ingest(
-    new ReadableStream({
-      start(c) {
-        c.enqueue(bytes);
-        c.close();
-      }
-    }),
-    { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId, index }
-  );
-  await store.commit(id, index, spooled);
-  return bytes;
-}
+const storeAt = (id: string, fileId: string, index: number, bodyLength?: number) => storeChunkAt(store, id, fileId, index, bodyLength);
 
 describe('public routes', () => {
   it('health names this relay, its store and its usage', async () => {

@@ -33,7 +33,8 @@ export interface ServerLimits {
   /**
    * File requests (share chunks, listings, deletions, renewal) handled at once; one more is answered 429
    * RATE_LIMITED with `Retry-After: RETRY_AFTER_S` instead of queueing behind the others (app.ts). A GET
-   * counts until its answer starts streaming, a PUT until its chunk is stored.
+   * counts until its answer starts streaming, a PUT until its chunk is stored; a batch listing counts once
+   * for each listing it runs at once, up to 8, taking only slots that are free (batch-list.ts).
    */
   maxRequests: number;
 }

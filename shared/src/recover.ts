@@ -245,15 +245,20 @@ async function readChunk(l: Located): Promise<Uint8Array> {
   return l.lift ? liftSubFileChunk(bytes, l.lift) : bytes;
 }
 
-async function recoverOne(
-  id: string,
-  chunks: Map<number, Located[]>,
-  dropped: DroppedShare[],
-  dirs: readonly string[],
-  outDir: string,
-  taken: Set<string>,
-  census?: GroupCensus
-): Promise<RecoveredFile> {
+/** One file to rebuild: its shares, what was dropped of it, where to write it and the names already taken. */
+interface Recovery {
+  id: string;
+  chunks: Map<number, Located[]>;
+  dropped: DroppedShare[];
+  dirs: readonly string[];
+  outDir: string;
+  /** Saved names in use; a rebuilt file adds its own. */
+  taken: Set<string>;
+  /** A tree file's groups found in the folders (recover-remote.ts), to explain a shortfall of groups. */
+  census?: GroupCensus;
+}
+
+async function recoverOne({ id, chunks, dropped, dirs, outDir, taken, census }: Recovery): Promise<RecoveredFile> {
   const result: RecoveredFile = { fileId: id, badShares: [], droppedShares: dropped, missingChunks: [] };
   let metaRead = false;
   const fileId = fileIdFromHex(id);
@@ -312,17 +317,10 @@ async function recoverOne(
  * of different epochs never combine, so each epoch is tried on its own, newest first; the first that
  * rebuilds wins, and the report says which epochs were skipped.
  */
-async function recoverNewestEpoch(
-  id: string,
-  chunks: Map<number, Located[]>,
-  dropped: DroppedShare[],
-  dirs: readonly string[],
-  outDir: string,
-  taken: Set<string>,
-  census?: GroupCensus
-): Promise<RecoveredFile> {
+async function recoverNewestEpoch(file: Recovery): Promise<RecoveredFile> {
+  const { chunks, taken } = file;
   const epochs = [...new Set([...chunks.values()].flat().map((l) => l.epoch))].sort((a, b) => b - a);
-  if (epochs.length <= 1) return recoverOne(id, chunks, dropped, dirs, outDir, taken, census);
+  if (epochs.length <= 1) return recoverOne(file);
   let last: RecoveredFile | undefined;
   const skipped: string[] = [];
   for (const epoch of epochs) {
@@ -333,7 +331,7 @@ async function recoverNewestEpoch(
     }
     // A failed attempt must not reserve the saved name for the next one.
     const names = new Set(taken);
-    last = await recoverOne(id, only, dropped, dirs, outDir, names, census);
+    last = await recoverOne({ ...file, chunks: only, taken: names });
     last.epoch = epoch;
     if (skipped.length) last.skippedEpochs = [...skipped];
     if (!last.error) {
@@ -436,7 +434,7 @@ export async function recoverDirectories(dirs: readonly string[], outDir: string
   for (const id of [...ids].sort()) {
     if (trees.subFiles.has(id)) continue; // read as a group of its home file
     const tree = trees.censuses.get(id);
-    const r = await recoverNewestEpoch(id, index.files.get(id) ?? new Map<number, Located[]>(), index.dropped.get(id) ?? [], folders, outDir, taken, tree);
+    const r = await recoverNewestEpoch({ id, chunks: index.files.get(id) ?? new Map<number, Located[]>(), dropped: index.dropped.get(id) ?? [], dirs: folders, outDir, taken, census: tree });
     if (tree?.found.length) r.remoteGroups = tree.found;
     if (r.error?.code === 'AUTH_FAILED' && r.name === undefined && trees.flat.has(id)) r.error.message += ` ${MAYBE_SUB_FILE}`;
     files.push(r);

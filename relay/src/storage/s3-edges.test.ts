@@ -11,41 +11,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { S3Store, type S3StoreOptions } from './s3.js';
-import { ingest } from './ingest.js';
-import { startS3, type LocalS3 } from '../testing/s3.js';
-import { newFileId, shareChunk } from '../testing/chunks.js';
+import type { S3Store } from './s3.js';
+import { startS3Stores, type LocalS3, type S3Stores } from '../testing/s3.js';
+import { newFileId, shareChunk, spoolChunk } from '../testing/chunks.js';
 
+let env: S3Stores;
 let s3: LocalS3;
 let client: S3Client;
-const stores: S3Store[] = [];
 beforeAll(async () => {
-  s3 = await startS3();
+  env = await startS3Stores();
+  s3 = env.s3;
   client = new S3Client({ region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
 });
 afterAll(async () => {
-  for (const s of stores) s.destroy();
   client.destroy();
-  await s3.stop();
+  await env.stop();
 });
 
-function open(extra: Partial<S3StoreOptions> = {}): S3Store {
-  const store = new S3Store({
-    bucket: s3.bucket,
-    region: s3.region,
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    credentials: s3.credentials,
-    spoolDir: mkdtempSync(join(tmpdir(), 'kofn-s3edges-spool-')),
-    ...extra
-  });
-  stores.push(store);
-  return store;
-}
+const open: S3Stores['open'] = (extra) => env.open(extra);
 
 async function put(store: S3Store, fid: string, index: number, bytes: Uint8Array) {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
-  return store.commit(fid, index, await ingest(stream, { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId: fid, index }));
+  return store.commit(fid, index, await spoolChunk(store, fid, index, bytes));
 }
 
 /** Writes an object directly, as another writer (an older relay, a torn PUT) left it. */
@@ -249,7 +235,7 @@ describe('S3Store with S3 unreachable', () => {
     await expect(store.get(fid, 1)).rejects.toMatchObject(unavailable);
     await expect(store.list(fid)).rejects.toMatchObject(unavailable);
     await expect(store.delete(fid, 1)).rejects.toMatchObject(unavailable);
-    const spooled = await ingest(new Blob([shareChunk(fid, 1, 10)]).stream(), { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId: fid, index: 1 });
+    const spooled = await spoolChunk(store, fid, 1, shareChunk(fid, 1, 10));
     await expect(store.commit(fid, 1, spooled)).rejects.toMatchObject(unavailable);
     expect(existsSync(spooled.path)).toBe(false);
   });

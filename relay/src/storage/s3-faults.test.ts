@@ -4,44 +4,22 @@
  * S3 failing on its side (5xx) or refusing a write (403), an S3 that accepts and never answers, and
  * operations on different chunks arriving together (they must not wait for each other).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3Store, type S3StoreOptions } from './s3.js';
-import { ingest } from './ingest.js';
-import { startS3, type LocalS3 } from '../testing/s3.js';
-import { newFileId, shareChunk } from '../testing/chunks.js';
+import { startS3Stores, type LocalS3, type S3Stores } from '../testing/s3.js';
+import { newFileId, shareChunk, spoolChunk as spool } from '../testing/chunks.js';
 
+let env: S3Stores;
 let s3: LocalS3;
-const stores: S3Store[] = [];
 beforeAll(async () => {
   // Two keys per listing page: a handful of chunks takes several pages, as over 1000 keys on AWS S3.
-  s3 = await startS3({ listPageSize: 2 });
+  env = await startS3Stores({ listPageSize: 2 });
+  s3 = env.s3;
 });
-afterAll(async () => {
-  for (const s of stores) s.destroy();
-  await s3.stop();
-});
+afterAll(() => env.stop());
 
-function open(extra: Partial<S3StoreOptions> = {}): S3Store {
-  const store = new S3Store({
-    bucket: s3.bucket,
-    region: s3.region,
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    credentials: s3.credentials,
-    spoolDir: mkdtempSync(join(tmpdir(), 'kofn-s3faults-spool-')),
-    ...extra
-  });
-  stores.push(store);
-  return store;
-}
-
-async function spool(store: S3Store, fid: string, index: number, bytes: Uint8Array) {
-  return ingest(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId: fid, index });
-}
+const open: S3Stores['open'] = (extra) => env.open(extra);
 
 /** `work`'s result, or a failure naming `what` if it takes longer than `ms` (a wait that never ends). */
 async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {

@@ -11,41 +11,18 @@
  * every run rather than hoped for. The last part pins what happens on a store without conditional writes.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { S3Store } from './s3.js';
-import { ingest } from './ingest.js';
-import { startS3, type ConditionalWrites, type LocalS3 } from '../testing/s3.js';
-import { newFileId, shareChunk } from '../testing/chunks.js';
-
-function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(c) {
-      c.enqueue(bytes);
-      c.close();
-    }
-  });
-}
+import type { S3Store } from './s3.js';
+import { startS3Stores, type ConditionalWrites, type S3Stores } from '../testing/s3.js';
+import { newFileId, shareChunk, spoolChunk as spool } from '../testing/chunks.js';
 
 /** One relay's store over the shared bucket: its own lock and spool folder, as a separate process has. */
-async function relayStore(s3: LocalS3): Promise<S3Store> {
-  const store = new S3Store({
-    bucket: s3.bucket,
-    region: s3.region,
-    endpoint: s3.endpoint,
-    forcePathStyle: true,
-    credentials: s3.credentials,
-    spoolDir: mkdtempSync(join(tmpdir(), 'kofn-race-spool-'))
-  });
+async function relayStore(env: S3Stores): Promise<S3Store> {
+  const store = env.open();
   await store.init();
   return store;
-}
-
-async function spool(store: S3Store, fid: string, index: number, bytes: Uint8Array) {
-  return ingest(streamOf(bytes), { spoolDir: store.spoolDir, maxBytes: 1 << 20, fileId: fid, index });
 }
 
 async function readAll(store: S3Store, fid: string, index: number): Promise<Buffer | undefined> {
@@ -58,26 +35,22 @@ async function readAll(store: S3Store, fid: string, index: number): Promise<Buff
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-function server(mode: ConditionalWrites): { s3: () => LocalS3; stores: S3Store[] } {
-  let s3: LocalS3 | undefined;
-  const stores: S3Store[] = [];
+/** One s3rver per describe, in the given mode; read it inside tests. */
+function server(mode: ConditionalWrites): () => S3Stores {
+  let env: S3Stores | undefined;
   beforeAll(async () => {
-    s3 = await startS3({ conditionalWrites: mode });
+    env = await startS3Stores({ conditionalWrites: mode });
   });
-  afterAll(async () => {
-    for (const s of stores) s.destroy();
-    await s3?.stop();
-  });
-  return { s3: () => s3!, stores };
+  afterAll(() => env?.stop());
+  return () => env!;
 }
 
 describe('two relays on one bucket with conditional writes (AWS S3 behaviour)', () => {
   const env = server('aws');
 
   it('lets exactly one of two different chunks win; the other relay answers CONFLICT and stores nothing', async () => {
-    const s3 = env.s3();
-    const [a, b] = [await relayStore(s3), await relayStore(s3)];
-    env.stores.push(a, b);
+    const s3 = env().s3;
+    const [a, b] = [await relayStore(env()), await relayStore(env())];
     const fid = newFileId();
     const bytesA = shareChunk(fid, 1, 300, 0xaa);
     const bytesB = shareChunk(fid, 1, 300, 0xbb);
@@ -112,9 +85,8 @@ describe('two relays on one bucket with conditional writes (AWS S3 behaviour)', 
   });
 
   it('lets two relays storing the same bytes both succeed, with one object written once', async () => {
-    const s3 = env.s3();
-    const [a, b] = [await relayStore(s3), await relayStore(s3)];
-    env.stores.push(a, b);
+    const s3 = env().s3;
+    const [a, b] = [await relayStore(env()), await relayStore(env())];
     const fid = newFileId();
     const bytes = shareChunk(fid, 2, 200, 0x11);
     const [spA, spB] = [await spool(a, fid, 2, bytes), await spool(b, fid, 2, bytes)];
@@ -129,9 +101,7 @@ describe('two relays on one bucket with conditional writes (AWS S3 behaviour)', 
   });
 
   it('keeps the first chunk when a later relay writes different bytes after it (the HEAD sees it)', async () => {
-    const s3 = env.s3();
-    const [a, b] = [await relayStore(s3), await relayStore(s3)];
-    env.stores.push(a, b);
+    const [a, b] = [await relayStore(env()), await relayStore(env())];
     const fid = newFileId();
     const first = shareChunk(fid, 3, 100, 1);
     expect(await a.commit(fid, 3, await spool(a, fid, 3, first))).toEqual({ created: true });
@@ -140,9 +110,8 @@ describe('two relays on one bucket with conditional writes (AWS S3 behaviour)', 
   });
 
   it('replaces a torn object (never acknowledged) even though the conditional PUT would find it', async () => {
-    const s3 = env.s3();
-    const store = await relayStore(s3);
-    env.stores.push(store);
+    const s3 = env().s3;
+    const store = await relayStore(env());
     const fid = newFileId();
     // What s3rver keeps of a PUT cut off mid-body: some bytes and none of the relay's metadata.
     const client = new S3Client({ region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials });
@@ -160,9 +129,8 @@ describe('a store that refuses conditional writes (501)', () => {
   const env = server('refuse');
 
   it('writes without the condition from then on, once per relay', async () => {
-    const s3 = env.s3();
-    const store = await relayStore(s3);
-    env.stores.push(store);
+    const s3 = env().s3;
+    const store = await relayStore(env());
     const fid = newFileId();
     const sentBefore = s3.conditional.sent;
     for (const i of [1, 2, 3]) {
@@ -180,9 +148,8 @@ describe('a store whose conditional writes keep conflicting (409)', () => {
   const env = server('conflict');
 
   it('gives up after three tries with UNAVAILABLE (retry later), storing nothing and leaving no spool file', async () => {
-    const s3 = env.s3();
-    const store = await relayStore(s3);
-    env.stores.push(store);
+    const s3 = env().s3;
+    const store = await relayStore(env());
     const fid = newFileId();
     const sp = await spool(store, fid, 1, shareChunk(fid, 1, 60));
     const refusedBefore = s3.conditional.refused;
@@ -198,9 +165,8 @@ describe('a store without conditional writes (s3rver as it is): the documented l
   const env = server('ignore');
 
   it('acknowledges both racing relays and keeps the last writer\u2019s bytes, consistent with their digest', async () => {
-    const s3 = env.s3();
-    const [a, b] = [await relayStore(s3), await relayStore(s3)];
-    env.stores.push(a, b);
+    const s3 = env().s3;
+    const [a, b] = [await relayStore(env()), await relayStore(env())];
     const fid = newFileId();
     const bytesA = shareChunk(fid, 1, 300, 0xaa);
     const bytesB = shareChunk(fid, 1, 300, 0xbb);

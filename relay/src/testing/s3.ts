@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
+import { S3Store, type S3StoreOptions } from '../storage/s3.js';
 
 /**
  * What a PUT carrying `If-None-Match: *` meets. s3rver ignores the header (`'ignore'`, the default: a store
@@ -106,7 +107,12 @@ async function paged(ctx: KoaContext, next: () => Promise<void>, size: number): 
     .replace(/<KeyCount>\d+<\/KeyCount>/, `<KeyCount>${size}</KeyCount>`);
 }
 
-export async function startS3(opts: { conditionalWrites?: ConditionalWrites; listPageSize?: number } = {}): Promise<LocalS3> {
+export interface StartS3Options {
+  conditionalWrites?: ConditionalWrites;
+  listPageSize?: number;
+}
+
+export async function startS3(opts: StartS3Options = {}): Promise<LocalS3> {
   const mode = opts.conditionalWrites ?? 'ignore';
   const directory = mkdtempSync(join(tmpdir(), 'kofn-s3rver-'));
   const bucket = 'kofn-test';
@@ -208,6 +214,40 @@ export async function startS3(opts: { conditionalWrites?: ConditionalWrites; lis
     stop: async () => {
       await server.close();
       rmSync(directory, { recursive: true, force: true });
+    }
+  };
+}
+
+/** A local S3 with the stores a suite opens over it, stopped together (the S3Store suites' set-up). */
+export interface S3Stores {
+  s3: LocalS3;
+  /**
+   * A store over the bucket with its own spool folder, and so its own lock: as one relay process has, so
+   * two of them race as two relays sharing a bucket do. `extra` overrides any option (endpoint, bucket,
+   * capacity, timeout, spool folder).
+   */
+  open: (extra?: Partial<S3StoreOptions>) => S3Store;
+  /** Destroys every store opened, stops s3rver and removes its folder and the spool folders made here. */
+  stop: () => Promise<void>;
+}
+
+export async function startS3Stores(opts: StartS3Options = {}): Promise<S3Stores> {
+  const s3 = await startS3(opts);
+  const stores: S3Store[] = [];
+  const spoolDirs: string[] = [];
+  return {
+    s3,
+    open: (extra = {}) => {
+      const spoolDir = extra.spoolDir ?? mkdtempSync(join(tmpdir(), 'kofn-s3-spool-'));
+      if (extra.spoolDir === undefined) spoolDirs.push(spoolDir);
+      const store = new S3Store({ bucket: s3.bucket, region: s3.region, endpoint: s3.endpoint, forcePathStyle: true, credentials: s3.credentials, ...extra, spoolDir });
+      stores.push(store);
+      return store;
+    },
+    stop: async () => {
+      for (const store of stores) store.destroy();
+      await s3.stop();
+      for (const dir of spoolDirs) rmSync(dir, { recursive: true, force: true });
     }
   };
 }
