@@ -20,6 +20,7 @@ export * from './step-ranges.js';
 export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
 export * from './protocol/protect-many.js';
+export * from './protocol/epoch-follow.js';
 export { parityWeights, mulConstant, mulConstantInto, checkNonce, failedEquations } from './renewal.js';
 export { freshCheckWeights, freshCoefficients, type FreshCheckWeights } from './renewal-fresh.js';
 export * from './repair.js';

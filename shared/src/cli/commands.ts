@@ -499,6 +499,7 @@ export async function retrieveCommand(args: string[], io: Io): Promise<number> {
         io.stderr.write(`retrieved ${r.name} (${human(r.size)}${resumed})${toStdout ? '' : ` to ${path}`}\n`);
         if (r.badRelays.length) io.stderr.write(`  bad data from: ${r.badRelays.join(', ')} (reported)\n`);
         if (r.unreachable.length) io.stderr.write(`  not reachable: ${r.unreachable.join(', ')}\n`);
+        if (r.fromEpoch !== undefined) io.stderr.write(`  renewed meanwhile: read on at epoch ${r.epoch} once epoch ${r.fromEpoch} was no longer kept\n`);
       }
     }
   } finally {

@@ -5,6 +5,8 @@
  * rebuild and authenticate each chunk with ShareDecoder, and only then hand its bytes to the sink, in order.
  * A chunk that fails authentication is fetched again with one more relay's share; the decoder names the
  * relay that sent bad data, which is dropped for the rest of the file and reported to the coordinator.
+ * A file renewed during the retrieval whose old epoch is no longer kept (EPOCH_GONE, or relays answering
+ * NOT_FOUND for it) is read on from the failed chunk at its current epoch (protocol/epoch-follow.ts).
  */
 import { KofnError, hasErrorCode, type ErrorCode } from '../errors.js';
 import { ShareDecoder } from '../codec.js';
@@ -14,6 +16,7 @@ import { FLAG_FINAL } from '../chunk-format.js';
 import { fileIdFromHex } from '../ids.js';
 import { compactShareChunkBounds, shareChunkBounds, shareChunkBoundsFor, type FileMode } from '../share-sizes.js';
 import { RELAY_FAILURE_CODES, RelayClient } from '../protocol/relay-client.js';
+import { EpochFollower, mayBeEpochGone } from '../protocol/epoch-follow.js';
 import type { Coordinator } from './coordinator.js';
 import type { Manifest } from '../protocol/api-types.js';
 import type { CodecPool } from './codec-pool.js';
@@ -48,6 +51,10 @@ export interface RetrieveResult {
   unreachable: string[];
   /** Bytes an interrupted retrieval had written, continued after (absent when it started from nothing). */
   resumedAt?: number;
+  /** The epoch the last chunks were read at (#15). */
+  epoch: number;
+  /** The epoch the retrieval began at, when it went on at a newer one after a renewal dropped it (#15). */
+  fromEpoch?: number;
 }
 
 /**
@@ -111,26 +118,51 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   const bad = new Set<string>();
   const unreachable = new Set<string>();
   const failures: string[] = [];
-  const tokens = new Map(m.placements.map((p) => [p.relayId, p.token]));
-  const renew = async () => {
-    // The epoch this retrieval decodes: a renewal switching the file meanwhile must not move it (#15, web read-epoch.ts).
-    const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${m.fileId}/tokens`, { op: 'get', epoch: m.epoch });
-    for (const x of t.tokens) tokens.set(x.relayId, x.token);
-  };
-  const clients = new Map(
-    m.placements.map((p) => [
-      p.relayId,
-      new RelayClient(
-        { id: p.relayId, name: p.name, url: p.url },
-        {
-          token: async (_op, refresh) => {
-            if (refresh) await renew();
-            return tokens.get(p.relayId)!;
+  /**
+   * The relay clients of one epoch, whose tokens name it: a chunk is fetched wholly with the clients of the
+   * epoch it reads, and their renewed tokens keep naming that epoch (#15, web read-epoch.ts), so a renewal
+   * switching the file meanwhile never moves a chunk half-way, and a hop (below) never mixes epochs in one.
+   */
+  const clientsOf = (at: Manifest): Map<string, RelayClient> => {
+    const tokens = new Map(at.placements.map((p) => [p.relayId, p.token]));
+    const renew = async () => {
+      const t = await api.call<{ tokens: Array<{ relayId: string; token: string }> }>('POST', `/api/files/${m.fileId}/tokens`, { op: 'get', epoch: at.epoch });
+      for (const x of t.tokens) tokens.set(x.relayId, x.token);
+    };
+    return new Map(
+      at.placements.map((p) => [
+        p.relayId,
+        new RelayClient(
+          { id: p.relayId, name: p.name, url: p.url },
+          {
+            token: async (_op, refresh) => {
+              if (refresh) await renew();
+              const token = tokens.get(p.relayId);
+              // Not among the fresh tokens: the relay no longer holds a share of the file (a renewal that
+              // replaced it, or a drain). NOT_FOUND: as when the relay says so, the follower asks whether the
+              // file moved on, and otherwise the relay is failed over.
+              if (token === undefined) throw new KofnError('NOT_FOUND', `Storage server ${p.name} no longer holds a share of this file.`, { details: { relayId: p.relayId, relayName: p.name } });
+              return token;
+            }
           }
-        }
-      )
-    ])
-  );
+        )
+      ])
+    );
+  };
+  const clients = new Map([[m.epoch, clientsOf(m)]]);
+  // A renewal's old epoch gone mid-download: go on at the current one (epoch-follow.ts). Flat files only
+  // (tree files are not renewed; the follower never hops for them).
+  const follower = new EpochFollower(m, {
+    current: () => api.call<Manifest>('GET', `/api/files/${m.fileId}/manifest`),
+    onHop: (next) => {
+      clients.set(next.epoch, clientsOf(next));
+      // A relay replaced by the renewal leaves the ranking; one new to the file joins it last (not pinged).
+      const kept = new Set(next.placements.map((p) => p.relayId));
+      for (let i = ranked.length - 1; i >= 0; i--) if (!kept.has(ranked[i]!.relayId)) ranked.splice(i, 1);
+      const known = new Set([...ranked.map((p) => p.relayId), ...bad, ...unreachable]);
+      for (const p of next.placements) if (!known.has(p.relayId)) ranked.push(p);
+    }
+  });
   const drop = (p: Placement, why: Set<string>) => {
     why.add(p.relayId);
     if (tree) {
@@ -166,8 +198,12 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     }
   };
 
-  /** Shares of chunk `index` from needed() + `extra` usable relays, failing over past relays that do not deliver. */
-  const gather = async (index: number, extra: number): Promise<{ shares: Uint8Array[]; from: Placement[] }> => {
+  /**
+   * Shares of chunk `index` at epoch `at` from needed() + `extra` usable relays, failing over past relays
+   * that do not deliver; `moved` when the file's epoch moved past `at` meanwhile (the chunk is read again).
+   */
+  const gather = async (index: number, extra: number, at: number): Promise<{ shares: Uint8Array[]; from: Placement[] } | 'moved'> => {
+    const byRelay = clients.get(at)!;
     // Asked again each round: a tree's needs change when a whole group gives way to another.
     const want = () => needed() + extra;
     const max = boundsOf(index).max;
@@ -186,9 +222,20 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
       // Data chunks are read into lent buffers of their exact length (the relay client's bound; more is refused);
       // the metadata chunk, of a length known only once read, within its bound.
       const got = await Promise.allSettled(
-        next.map((p) => (index === 0 ? clients.get(p.relayId)!.get(m.fileId, index, max, signal) : clients.get(p.relayId)!.getInto(m.fileId, index, bufferFor(max), signal)))
+        next.map((p) => {
+          const client = byRelay.get(p.relayId);
+          if (!client) return Promise.reject(new KofnError('NOT_FOUND', `Storage server ${p.name} holds no share of epoch ${at}.`));
+          return index === 0 ? client.get(m.fileId, index, max, signal) : client.getInto(m.fileId, index, bufferFor(max), signal);
+        })
       );
       if (signal?.aborted) throw signal.reason;
+      // The epoch read gone (the coordinator refused its tokens, or relays no longer hold it): ask once
+      // whether the file moved on; if so, this chunk is read again at the new epoch, its shares dropped.
+      const gone = got.map((g) => (g.status === 'rejected' ? (g.reason as { code?: string } | undefined)?.code : undefined)).find(mayBeEpochGone);
+      if (gone !== undefined && (await follower.moved(at, gone))) {
+        giveBack([...shares, ...got.flatMap((g) => (g.status === 'fulfilled' ? [g.value] : []))]);
+        return 'moved';
+      }
       got.forEach((g, i) => {
         const p = next[i]!;
         if (g.status === 'fulfilled') {
@@ -205,12 +252,22 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     return { shares, from };
   };
 
-  /** Rebuilds chunk `index`, with one more share each time the rebuilt chunk fails authentication. */
-  const rebuild = async <T extends { bad: number[] }>(index: number, decode: (shares: Uint8Array[]) => Promise<T>): Promise<T> => {
+  /**
+   * Rebuilds chunk `index` wholly at the epoch read now, with one more share each time the rebuilt chunk
+   * fails authentication; from scratch at the new epoch when the file moved on (bounded by the follower).
+   */
+  const rebuild = async <T extends { bad: number[] }>(index: number, decode: (shares: Uint8Array[], at: number) => Promise<T>): Promise<T> => {
+    let at = follower.epoch;
     for (let extra = 0; ; extra++) {
-      const { shares, from } = await gather(index, extra);
+      const got = await gather(index, extra, at);
+      if (got === 'moved') {
+        at = follower.epoch;
+        extra = -1;
+        continue;
+      }
+      const { shares, from } = got;
       try {
-        const d = await decode(shares);
+        const d = await decode(shares, at);
         for (const pos of d.bad) drop(from[pos]!, bad);
         return d;
       } catch (err) {
@@ -225,10 +282,12 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   let sink: Sink | undefined;
   try {
     let metaShares: Uint8Array[] = [];
+    let metaEpoch = m.epoch;
     const meta = (
-      await rebuild(0, (shares) => {
+      await rebuild(0, (shares, at) => {
         metaShares = shares;
-        return decoder.decodeMetadata(shares, { fileId, epoch: m.epoch, k: m.k });
+        metaEpoch = at;
+        return decoder.decodeMetadata(shares, { fileId, epoch: at, k: m.k });
       })
     ).meta;
     if (meta.size !== m.size || meta.chunkCount !== m.chunkCount) throw new KofnError('BAD_SHARE_FORMAT', 'The stored file does not match its manifest.');
@@ -239,7 +298,7 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     fullShare = m.chunkCount >= 1 ? boundsOf(1).max : 0;
     sink = await req.sinkFor({ name: meta.name, size: meta.size, chunkSize: m.chunkSize });
     const pool = req.pool;
-    if (pool) await pool.initDecoder({ fileId: m.fileId, epoch: m.epoch, k: m.k }, metaShares);
+    if (pool) await pool.initDecoder({ fileId: m.fileId, epoch: metaEpoch, k: m.k }, metaShares);
     const resumeAt = sink.resumeAt ?? 0;
     if (resumeAt % m.chunkSize !== 0 || resumeAt > m.size) throw new KofnError('INVALID_ARGUMENT', 'An interrupted retrieval left a part that does not fit this file.');
     const first = resumeAt / m.chunkSize + 1;
@@ -251,15 +310,17 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     const pending: Array<Promise<Uint8Array<ArrayBuffer>>> = [];
     const start = (i: number) => {
       const task = (async () => {
-        const d = await rebuild(i, async (shares) => {
+        // Each chunk decoded expecting the epoch its shares were fetched at: the key from chunk 0 (read at
+        // whichever epoch) authenticates every epoch's records, which renewal leaves unchanged.
+        const d = await rebuild(i, async (shares, at) => {
           // On every core with workers (the buffer moved there and back); else on this thread, one at a time.
           if (pool) {
-            const d = await pool.decode({ fileId: m.fileId, index: i, epoch: m.epoch, k: m.k }, shares, written.pop());
+            const d = await pool.decode({ fileId: m.fileId, index: i, epoch: at, k: m.k }, shares, written.pop());
             giveBack(d.shares);
             return d;
           }
           // Rebuilt into a buffer of a chunk already written (the decoder's `into`), not a new one each time.
-          const run = decodeQueue.then(() => decoder.decodeData(shares, { fileId, index: i, epoch: m.epoch, k: m.k }, written.pop()));
+          const run = decodeQueue.then(() => decoder.decodeData(shares, { fileId, index: i, epoch: at, k: m.k }, written.pop()));
           decodeQueue = run.catch(() => undefined);
           const d = await run;
           giveBack(shares);
@@ -303,7 +364,15 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     if (done !== m.size) throw new KofnError('STREAM_TRUNCATED', 'The file ended before its final chunk.');
     await sink.close();
     await report(api, m.fileId, 'ok', bad, unreachable);
-    return { name: meta.name, size: done, badRelays: names(m, bad), unreachable: names(m, unreachable), ...(resumeAt > 0 ? { resumedAt: resumeAt } : {}) };
+    return {
+      name: meta.name,
+      size: done,
+      badRelays: names([m, follower.manifest], bad),
+      unreachable: names([m, follower.manifest], unreachable),
+      ...(resumeAt > 0 ? { resumedAt: resumeAt } : {}),
+      epoch: follower.epoch,
+      ...(follower.hops > 0 ? { fromEpoch: m.epoch } : {})
+    };
   } catch (err) {
     const keep = !signal?.aborted && RESUMABLE.has((err as { code?: string } | null)?.code ?? '');
     await sink?.abort(keep).catch(() => undefined);
@@ -313,7 +382,9 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
   }
 }
 
-const names = (m: Manifest, ids: Set<string>) => m.placements.filter((p) => ids.has(p.relayId)).map((p) => p.name);
+/** The names of relays `ids`, from every manifest read (a relay may have joined or left at a renewal). */
+const names = (read: Manifest[], ids: Set<string>) =>
+  [...new Map(read.flatMap((m) => m.placements.map((p) => [p.relayId, p.name] as const))).entries()].filter(([id]) => ids.has(id)).map(([, name]) => name);
 
 /** The operation history entry (api.md "retrievals"), naming relays that sent bad data; best effort. */
 async function report(api: Coordinator, fileId: string, result: 'ok' | 'error', bad: Set<string>, failed: Set<string>, message?: string): Promise<void> {

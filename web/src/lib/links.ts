@@ -54,15 +54,12 @@ export async function linkSource(id: string, key: LinkKey): Promise<ManifestSour
     last = Math.max(last + 1, Date.now() + offset);
     return api<T>('POST', `/api/links/${id}/${purpose}`, { ...(await signLinkProof(key, purpose, id, last)), ...extra });
   };
-  /** The epoch of the manifest opened: renewed tokens keep naming it if the file is renewed meanwhile (#15). */
-  let epoch: number | undefined;
+  // Renewed tokens name the epoch the retrieval reads (the manifest's, or a newer one it moved on to, #15).
   return {
-    manifest: async () => {
-      const m = await post<Manifest>('open');
-      epoch = m.epoch;
-      return m;
-    },
-    tokens: async () => (await post<FreshTokens>('tokens', epoch === undefined ? {} : { epoch })).tokens
+    manifest: () => post<Manifest>('open'),
+    tokens: async (at) => (await post<FreshTokens>('tokens', { epoch: at })).tokens,
+    // The epoch read was dropped after a renewal (#15): the current manifest, no download counted.
+    current: () => post<Manifest>('tokens', { manifest: true })
   };
 }
 

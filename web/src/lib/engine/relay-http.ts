@@ -12,10 +12,15 @@ export interface RelayEndpoint {
   /** Shown in errors; the relay id when the caller has no name. */
   name?: string;
   token: string;
+  /** The epoch a retrieval reads with this token (#15): its renewal names the same epoch. Absent: uploads. */
+  epoch?: number;
 }
 
-/** Asks the coordinator for a fresh token for one relay (after the relay said the one it had expired). */
-export type RenewToken = (relayId: string) => Promise<string>;
+/**
+ * Asks the coordinator for a fresh token for one relay (after the relay said the one it had expired), for a
+ * retrieval naming the epoch it reads (retrieve.ts: a chunk is read wholly at one epoch).
+ */
+export type RenewToken = (relayId: string, epoch?: number) => Promise<string>;
 
 /**
  * A client for `target`. The token is read at every attempt; when the relay says it expired, `renew`
@@ -26,7 +31,7 @@ export function relayClient(target: RelayEndpoint, timeouts?: Partial<RelayTimeo
   return new RelayClient(
     { id: target.relayId, name: target.name ?? target.relayId, url: target.url },
     {
-      token: (_op, expired) => (expired && renew ? renew(target.relayId).then((t) => (target.token = t)) : target.token),
+      token: (_op, expired) => (expired && renew ? renew(target.relayId, target.epoch).then((t) => (target.token = t)) : target.token),
       ...(timeouts ? { timeouts } : {})
     }
   );

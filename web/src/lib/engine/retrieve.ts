@@ -4,14 +4,18 @@
  * hand chunks, in order, to a sink. A chunk that fails authentication is fetched again with one more
  * relay's share; the decoder then names the relay that sent bad data, which is dropped for the rest.
  * Plaintext reaches the sink only after its chunk authenticated; on any error the sink is aborted.
+ * A file renewed meanwhile whose old epoch is no longer kept (EPOCH_GONE from the coordinator, NOT_FOUND
+ * from relays) is read on from the failed chunk at its current epoch, each chunk wholly at one epoch
+ * (@kofn/shared protocol/epoch-follow.ts).
  */
 import * as Comlink from 'comlink';
-import { FLAG_FINAL, KofnError, type FreshTokens, type RelayTimeouts } from '@kofn/shared';
+import { EpochFollower, FLAG_FINAL, KofnError, mayBeEpochGone, type FreshTokens, type RelayTimeouts } from '@kofn/shared';
 import { api } from '$lib/api';
 import { shareWorkerPool } from './pool';
 import { ping } from './relay-http';
 import { safeFileName } from './sinks';
-import { renewer, type FetchTokens } from './tokens';
+import { renewer } from './tokens';
+import type { RenewToken } from './relay-http';
 import { InFlight } from './in-flight';
 import { rankTree, replaceInTree } from './multilevel';
 import { shareWorkerScopeReady } from './worker-scope';
@@ -60,8 +64,10 @@ export interface RetrieveOptions {
 
 export interface ManifestSource {
   manifest(): Promise<Manifest>;
-  /** Fresh read tokens for a retrieval in progress. */
-  tokens: FetchTokens;
+  /** Fresh read tokens, naming `epoch`, for a retrieval in progress. */
+  tokens: (epoch: number) => Promise<FreshTokens['tokens']>;
+  /** The file's current manifest for a retrieval in progress whose epoch was dropped (no download counted). */
+  current: () => Promise<Manifest>;
 }
 
 export interface RetrieveResult {
@@ -120,6 +126,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     .map((x) => x.p);
   const active: Placement[] = ranked.slice(0, m.k);
   const spares: Placement[] = ranked.slice(m.k);
+  /** Placements, with their tokens, of each epoch read (the first, and any the follower moved to). */
+  const placementsAt = new Map<number, Placement[]>([[m.epoch, m.placements]]);
   // ---- multi-level hook (issue #21): a tree file reads the K fastest groups, k_g relays in each ----
   if (m.layout) rankTree(m, times, active, spares);
   const bad = new Set<string>();
@@ -133,11 +141,27 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   // written to rebuild later chunks into. A retrieval allocates about IN_FLIGHT x (k + 1) of them.
   const shareBuffers: ArrayBuffer[] = [];
   const written: ArrayBuffer[] = [];
-  // Fresh tokens name the epoch this retrieval reads, so a renewal switching the file meanwhile does not move
-  // the rest of the download to the new epoch's shares (#15; the coordinator's read-epoch.ts).
-  const homeTokens: FetchTokens = opts.source?.tokens ?? (() => api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op: 'get', epoch: home.epoch }).then((r) => r.tokens));
-  const allTokens: FetchTokens = remote ? async () => (await Promise.all([homeTokens(), remote.tokens()])).flat() : homeTokens;
-  const renew = Comlink.proxy(renewer(fileId, 'get', (tokens) => m.placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token)), allTokens));
+  // Fresh tokens name the epoch the chunk asking reads, so a renewal switching the file meanwhile does not move
+  // a chunk to the new epoch's shares half-way (#15; the coordinator's read-epoch.ts).
+  const homeTokens = (epoch: number) => opts.source?.tokens(epoch) ?? api<FreshTokens>('POST', `/api/files/${fileId}/tokens`, { op: 'get', epoch }).then((r) => r.tokens);
+  const allTokens = remote ? async (epoch: number) => (await Promise.all([homeTokens(epoch), remote.tokens()])).flat() : homeTokens;
+  /** One renewer per epoch read: its answers go to that epoch's placements only. */
+  const renewers = new Map<number, RenewToken>();
+  const renewAt = (epoch: number): RenewToken => {
+    let r = renewers.get(epoch);
+    if (!r) {
+      const placements = placementsAt.get(epoch) ?? [];
+      r = renewer(
+        fileId,
+        'get',
+        (tokens) => placements.forEach((p) => (p.token = tokens.get(p.relayId) ?? p.token)),
+        () => allTokens(epoch)
+      );
+      renewers.set(epoch, r);
+    }
+    return r;
+  };
+  const renew = Comlink.proxy((relayId: string, epoch?: number) => renewAt(epoch ?? m.epoch)(relayId));
   /** Why each failed relay failed, as its error said (naming it). */
   const failures = new Map<string, RelayFailure>();
   // Issue #17 defect 8: say which servers failed, how many are needed and how many answered.
@@ -153,7 +177,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
       if (!replaceInTree(m, active, spares, relay)) throw offline();
       return;
     }
-    const at = active.indexOf(relay);
+    // By id: after a hop (below) the lists hold the new epoch's placement of the same relay.
+    const at = active.findIndex((p) => p.relayId === relay.relayId);
     // Already replaced (chunks in flight fail on the same stalled relay together): keep the spares.
     if (at < 0) return;
     const next = spares.shift();
@@ -164,23 +189,67 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   /** A relay that could not deliver a share: dropped as a spare, or replaced by one. */
   const lost = (relayId: string): void => {
     unreachable.add(relayId);
-    const relay = m.placements.find((p) => p.relayId === relayId)!;
-    const s = spares.indexOf(relay);
+    const s = spares.findIndex((p) => p.relayId === relayId);
     if (s >= 0) spares.splice(s, 1);
-    else replace(relay);
+    else {
+      // Already replaced, a relay that joined at a hop included: nothing to do.
+      const relay = active.find((p) => p.relayId === relayId) ?? m.placements.find((p) => p.relayId === relayId);
+      if (relay) replace(relay);
+    }
   };
+
+  // A renewal's old epoch gone mid-download: the rest is read at the current epoch (epoch-follow.ts; flat
+  // files only, tree files are not renewed). The hop swaps in the new epoch's placements (and tokens) at
+  // once, before any chunk hears of it: a relay replaced by the renewal leaves, one new to the file is a spare.
+  const follower = new EpochFollower<Manifest & { placements: Placement[] }>(m, {
+    current: () => opts.source?.current() ?? api<Manifest>('GET', `/api/files/${fileId}/manifest`),
+    onHop: (next) => {
+      placementsAt.set(next.epoch, next.placements);
+      const byId = new Map(next.placements.map((p) => [p.relayId, p]));
+      for (const list of [active, spares]) {
+        for (let i = list.length - 1; i >= 0; i--) {
+          const q = byId.get(list[i]!.relayId);
+          if (q) list[i] = q;
+          else list.splice(i, 1);
+        }
+      }
+      const listed = new Set([...active, ...spares].map((p) => p.relayId));
+      for (const p of next.placements) if (!listed.has(p.relayId) && !bad.has(p.relayId) && !unreachable.has(p.relayId)) spares.push(p);
+      while (active.length < m.k && spares.length > 0) active.push(spares.shift()!);
+      if (active.length < m.k) throw offline();
+    }
+  });
+  /** What decodeAt answers when the file moved past the epoch it read: the chunk is read again at the new one. */
+  const MOVED = Symbol('moved');
 
   /**
    * Rebuilds chunk `index` in a worker from the active relays' shares, plus `extra` spares' when
    * authentication fails (the decoder then names the bad ones); relays that do not answer are replaced.
+   * Wholly at one epoch: read again from scratch at the new one when the file moved on (bounded by the follower).
    */
-  const decode = async <T extends { bad: number[]; sizes: number[] }>(index: number, run: (sources: RelayTarget[]) => Promise<T | Unreachable>): Promise<T> => {
+  const decode = async <T extends { bad: number[]; sizes: number[] }>(index: number, run: (sources: RelayTarget[], epoch: number) => Promise<T | Unreachable>): Promise<T> => {
+    for (;;) {
+      const out = await decodeAt(index, follower.epoch, run);
+      if (out !== MOVED) return out;
+    }
+  };
+
+  const decodeAt = async <T extends { bad: number[]; sizes: number[] }>(
+    index: number,
+    at: number,
+    run: (sources: RelayTarget[], epoch: number) => Promise<T | Unreachable>
+  ): Promise<T | typeof MOVED> => {
     for (let extra = 0; ; extra++) {
       for (let attempt = 0; ; attempt++) {
+        // Another chunk moved the retrieval on meanwhile: the lists now hold the new epoch's placements.
+        if (follower.epoch !== at) return MOVED;
         const wanted = [...active, ...spares.slice(0, extra)];
         let out: T | Unreachable;
         try {
-          out = await run(wanted.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: p.token, ...(p.remote ? { remote: p.remote } : {}) })));
+          out = await run(
+            wanted.map((p) => ({ url: p.url, relayId: p.relayId, name: p.name, token: p.token, epoch: at, ...(p.remote ? { remote: p.remote } : {}) })),
+            at
+          );
         } catch (err) {
           const code = codeOf(err);
           const retryable =
@@ -198,8 +267,13 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
         if ('unreachable' in out) {
           if (opts.signal?.aborted) throw opts.signal.reason;
           // The coordinator refused fresh tokens: no relay failed, and no other relay would serve either.
-          const ended = out.failures.find((f) => f.code === 'ACCESS_ENDED' || f.code === 'EPOCH_GONE');
-          if (ended) throw new KofnError(ended.code === 'EPOCH_GONE' ? 'EPOCH_GONE' : 'ACCESS_ENDED', ended.message);
+          const ended = out.failures.find((f) => f.code === 'ACCESS_ENDED');
+          if (ended) throw new KofnError('ACCESS_ENDED', ended.message);
+          // The epoch read may be gone: when the file moved on, this chunk is read again at the new epoch;
+          // otherwise a relay's NOT_FOUND is its own failure (replaced below) and EPOCH_GONE ends the transfer.
+          const gone = out.failures.find((f) => mayBeEpochGone(f.code));
+          if (gone && (await follower.moved(at, gone.code))) return MOVED;
+          if (gone?.code === 'EPOCH_GONE') throw new KofnError('EPOCH_GONE', gone.message);
           for (const f of out.failures) failures.set(f.relayId, f);
           out.unreachable.forEach(lost);
           if (attempt >= m.n) throw offline();
@@ -209,8 +283,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
         for (const pos of out.bad) {
           const relay = wanted[pos]!;
           bad.add(relay.relayId);
-          if (active.includes(relay)) replace(relay);
-          const s = spares.indexOf(relay);
+          if (active.some((p) => p.relayId === relay.relayId)) replace(relay);
+          const s = spares.findIndex((p) => p.relayId === relay.relayId);
           if (s >= 0) spares.splice(s, 1);
         }
         return out;
@@ -221,14 +295,16 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   let sink: Sink | undefined;
   try {
     let metaShares: Uint8Array[] = [];
-    const meta = await decode<RebuiltMetadata['meta'] & { bad: number[]; sizes: number[] }>(0, async (sources) => {
-      const r: RebuiltMetadata | Unreachable = await pool.run((w) => w.retrieveMetadata(fileId, m.epoch, m.k, sources, opts.relayTimeouts, renew));
+    let metaEpoch = m.epoch;
+    const meta = await decode<RebuiltMetadata['meta'] & { bad: number[]; sizes: number[] }>(0, async (sources, at) => {
+      const r: RebuiltMetadata | Unreachable = await pool.run((w) => w.retrieveMetadata(fileId, at, m.k, sources, opts.relayTimeouts, renew));
       if ('unreachable' in r) return r;
       metaShares = r.shares;
+      metaEpoch = at;
       return { ...r.meta, bad: r.bad, sizes: r.sizes };
     });
     // Every worker, and every worker that replaces one, learns the file's key from the same metadata shares.
-    await pool.setInit((w) => w.initDecoder(fileId, m.epoch, m.k, metaShares, opts.relayTimeouts, renew));
+    await pool.setInit((w) => w.initDecoder(fileId, metaEpoch, m.k, metaShares, opts.relayTimeouts, renew));
     if (meta.size !== m.size || meta.chunkCount !== m.chunkCount) {
       throw new KofnError('BAD_SHARE_FORMAT', 'The stored file does not match its manifest.');
     }
@@ -259,11 +335,11 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     };
     for (let i = 1; i <= m.chunkCount; i++) {
       await inflight.add(async () => {
-        const d = await decode<RebuiltChunk>(i, (sources) =>
+        const d = await decode<RebuiltChunk>(i, (sources, at) =>
           pool.run(async (w) => {
             const buffers = sources.map(() => shareBuffers.pop() ?? new ArrayBuffer(shareLength));
             const into = written.pop();
-            const out = await w.retrieveChunk(i, sources, Comlink.transfer(buffers, buffers), into && Comlink.transfer(into, [into]));
+            const out = await w.retrieveChunk(i, at, sources, Comlink.transfer(buffers, buffers), into && Comlink.transfer(into, [into]));
             if ('spent' in out) shareBuffers.push(...out.spent.slice(0, Math.max(0, IN_FLIGHT * m.n - shareBuffers.length)));
             return out;
           }, sources.length * shareLength)

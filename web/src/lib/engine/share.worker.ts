@@ -257,16 +257,19 @@ const api = {
    * Fetches chunk `index` from the sources into the given buffers (one per source, each as long as a share
    * chunk of this file can be), rebuilds and authenticates it into `into` when given. The buffers come back,
    * `into` as the answer's `data.buffer` and the others as `spent`, so the page reuses them for later
-   * chunks whichever worker takes those (see RebuiltChunk).
+   * chunks whichever worker takes those (see RebuiltChunk). `epoch`: the one the sources' tokens name, and
+   * the only one the decoder accepts for this chunk (#15: a retrieval may go on at a newer epoch after its
+   * renewal's old one was dropped; the key from chunk 0 authenticates every epoch's unchanged records).
    */
-  retrieveChunk: (index: number, sources: RelayTarget[], buffers: ArrayBuffer[], into?: ArrayBuffer) =>
+  retrieveChunk: (index: number, epoch: number, sources: RelayTarget[], buffers: ArrayBuffer[], into?: ArrayBuffer) =>
     guarded(async (): Promise<RebuiltChunk | Unreachable> => {
       const got = await Promise.allSettled(sources.map((s, j) => relayClient(s, timeouts, renewToken).getInto(idFor(s, fileIdHex), index, buffers[j]!)));
       const received = settled(got, sources);
       if (!Array.isArray(received)) return received;
-      const shares = fromTargets(received, sources, initialised(decodeExpect, 'decoder'));
+      const expect = { ...initialised(decodeExpect, 'decoder'), epoch };
+      const shares = fromTargets(received, sources, expect);
       const sizes = shares.map((s) => s.byteLength);
-      const d = await serially(() => initialised(decoder, 'decoder').decodeData(shares, { ...initialised(decodeExpect, 'decoder'), index }, into));
+      const d = await serially(() => initialised(decoder, 'decoder').decodeData(shares, { ...expect, index }, into));
       // Compact mode: WebCrypto decrypts into a buffer of its own, so `into` (an earlier chunk's plaintext)
       // goes unused; it is zeroed here rather than left to the collector.
       if (into && d.data.buffer !== into) new Uint8Array(into).fill(0);

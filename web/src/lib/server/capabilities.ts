@@ -58,8 +58,8 @@ export function readTokens(key: SigningKey, file: FileRow, subject: string, rela
  * Fresh `get` tokens for `subject` on every relay of an available file (see files.ts readManifest); `asked`:
  * the epoch a running download reads (read-epoch.ts), undefined for the current one.
  */
-export async function readTokensFor(db: Db, key: SigningKey, file: FileRow, subject: string, ttl = TOKEN_TTL_S, asked?: number, now = new Date()) {
-  const read = readEpoch(file, asked, ttl, now);
+export async function readTokensFor(db: Db, key: SigningKey, file: FileRow, subject: string, ttl = TOKEN_TTL_S, asked?: number, now = new Date(), graceMs?: number) {
+  const read = readEpoch(file, asked, ttl, now, graceMs);
   const where = await placementsOf(db, file.id);
   const tokens = await readTokens(
     key,
@@ -84,7 +84,7 @@ export async function freshTokens(ctx: Ctx, rawId: unknown, op: unknown, rawEpoc
   const asked = rawEpoch === undefined ? undefined : v.integer(rawEpoch, 'epoch', 0, 2 ** 31 - 1);
   const file = await visibleFile(ctx, rawId, { grantee: op === 'get', statuses: op === 'get' ? ['available'] : ['reserved'] });
   const where = await placementsOf(ctx.db, file.id);
-  const read = op === 'get' ? readEpoch(file, asked, ctx.config.tokenTtlS, now) : { epoch: file.epoch, ttl: ctx.config.tokenTtlS };
+  const read = op === 'get' ? readEpoch(file, asked, ctx.config.tokenTtlS, now, ctx.config.renewalGraceMs) : { epoch: file.epoch, ttl: ctx.config.tokenTtlS };
   const tokens = await tokensFor(
     ctx,
     { ...file, epoch: read.epoch },

@@ -4,6 +4,8 @@
 import { resolve } from 'node:path';
 import { DEFAULT_RELAY_TIMEOUTS, KofnError, MAX_TOKEN_LIFETIME_S, type RelayTimeouts } from '@kofn/shared';
 import { MIN_SCRAPE_TOKEN_LENGTH } from './metrics.js';
+import { BUILD_TEST_VENDOR_KEY } from './license-keys.js';
+import { RENEWAL_GRACE_MS } from './read-epoch.js';
 
 export interface CoordinatorConfig {
   databaseUrl: string | undefined;
@@ -54,6 +56,14 @@ export interface CoordinatorConfig {
   metricsToken: string | undefined;
   /** How long removed files and folders stay in the trash before the automatic purge (KOFN_TRASH_DAYS, default 30; issue #18). */
   trashMs: number;
+  /**
+   * How long a renewal's old epoch stays on the relays after the switch before the drop job runs, and so
+   * how long read tokens for it are minted (read-epoch.ts): RENEWAL_GRACE_MS (16 minutes) in every build
+   * but one made for tests, which also honours KOFN_TEST_RENEWAL_GRACE_SECONDS so that an end-to-end test
+   * sees the drop within its own time (a download outliving its epoch, #15). Not a product setting: the
+   * grace exists so that every token minted before the switch (15 minutes at most) ends before the drop.
+   */
+  renewalGraceMs: number;
 }
 
 /** Shortest token lifetime accepted: below it, a clock skew of a few seconds would expire tokens on arrival. */
@@ -70,6 +80,23 @@ function licenseArg(): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
+/**
+ * The test-only grace (see CoordinatorConfig.renewalGraceMs): ignored unless `testBuild`; when honoured it
+ * must outlast the token lifetime plus the relays' 5 s clock tolerance, so that tokens minted before the
+ * switch for the old epoch still end before its drop, as in the product.
+ */
+function renewalGrace(raw: string | undefined, tokenTtlS: number, testBuild: boolean): number {
+  if (!testBuild || raw === undefined || raw === '') return RENEWAL_GRACE_MS;
+  const s = Number(raw);
+  if (!Number.isInteger(s) || s <= tokenTtlS + 5 || s * 1000 > RENEWAL_GRACE_MS) {
+    throw new KofnError(
+      'INVALID_ARGUMENT',
+      `KOFN_TEST_RENEWAL_GRACE_SECONDS must be a whole number of seconds above the token lifetime plus 5 (${tokenTtlS + 5}) and at most ${RENEWAL_GRACE_MS / 1000}.`
+    );
+  }
+  return s * 1000;
+}
+
 /** A variable set to the empty string counts as unset (`DATABASE_URL= npm start`). */
 const nonEmpty = (value: string | undefined): string | undefined => (value === '' ? undefined : value);
 
@@ -82,9 +109,11 @@ function metricsToken(raw: string | undefined): string | undefined {
   return raw;
 }
 
-export function loadConfig(env: Record<string, string | undefined> = process.env): CoordinatorConfig {
+/** `testBuild`: whether this is a build made for tests (license-keys.ts); a parameter so tests can check a production build's choice. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, testBuild: boolean = BUILD_TEST_VENDOR_KEY !== null): CoordinatorConfig {
   const dataDir = resolve(env.KOFN_DATA_DIR ?? '.kofn');
   const offline = Number(env.KOFN_RELAY_OFFLINE_AFTER ?? 30);
+  const tokenTtlS = Math.round(Math.min(MAX_TOKEN_LIFETIME_S, Math.max(MIN_TOKEN_TTL_S, positive(env.KOFN_TOKEN_TTL_SECONDS, MAX_TOKEN_LIFETIME_S))));
   return {
     databaseUrl: nonEmpty(env.DATABASE_URL),
     dataDir,
@@ -103,7 +132,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       .filter(Boolean),
     metricsToken: metricsToken(env.KOFN_METRICS_TOKEN),
     trashMs: positive(env.KOFN_TRASH_DAYS, 30) * 86_400_000,
-    tokenTtlS: Math.round(Math.min(MAX_TOKEN_LIFETIME_S, Math.max(MIN_TOKEN_TTL_S, positive(env.KOFN_TOKEN_TTL_SECONDS, MAX_TOKEN_LIFETIME_S)))),
+    tokenTtlS,
+    renewalGraceMs: renewalGrace(env.KOFN_TEST_RENEWAL_GRACE_SECONDS, tokenTtlS, testBuild),
     relayTimeouts: {
       headersMs: positive(env.KOFN_RELAY_TIMEOUT_HEADERS, DEFAULT_RELAY_TIMEOUTS.headersMs / 1000) * 1000,
       putHeadersMs: positive(env.KOFN_RELAY_TIMEOUT_PUT, DEFAULT_RELAY_TIMEOUTS.putHeadersMs / 1000) * 1000,

@@ -55,11 +55,11 @@ export function coordinator(): Promise<Coordinator> {
     const license = new LicenseClock(loadLicense(config.licensePath, log), log);
     // Proactive renewal (#15) and file health and repair (#16): their job handlers; the scans run from maintenance.
     const metrics = createCoordinatorMetrics({ db: database.db, relayOfflineAfterMs: config.relayOfflineAfterMs, renewalMs: config.renewalMs, processMetrics: true });
-    const renewal = renewalHandlers({ db: database.db, key: signingKey, timeouts: config.relayTimeouts });
+    const renewal = renewalHandlers({ db: database.db, key: signingKey, timeouts: config.relayTimeouts, graceMs: config.renewalGraceMs });
     const handlers = metrics.instrumentHandlers({
       ...jobHandlers(database.db, signingKey),
       ...renewal,
-      ...replaceHandlers({ db: database.db, key: signingKey, timeouts: config.relayTimeouts }),
+      ...replaceHandlers({ db: database.db, key: signingKey, timeouts: config.relayTimeouts, graceMs: config.renewalGraceMs }),
       ...healthJobHandlers(database.db, signingKey, config.relayTimeouts),
       ...repairJobHandlers(database.db, signingKey, config.relayTimeouts),
       ...lifecycleHandlers({ db: database.db, key: signingKey, offlineAfterMs: config.relayOfflineAfterMs, timeouts: config.relayTimeouts })

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { hasErrorCode } from '@kofn/shared';
 import { DROP_MARGIN_S, MIN_OLD_EPOCH_TTL_S, RENEWAL_GRACE_MS, readEpoch } from './read-epoch.js';
+import { loadConfig } from './config.js';
 
 const TTL = 15 * 60;
 const switched = new Date('2026-12-06T12:00:00Z');
@@ -51,5 +52,36 @@ describe('readEpoch', () => {
     expect(codeOf(() => readEpoch(renewed, 0, TTL, at(0)))).toBe('EPOCH_GONE');
     expect(codeOf(() => readEpoch(renewed, 4, TTL, at(0)))).toBe('EPOCH_GONE');
     expect(codeOf(() => readEpoch({ epoch: 1, lastRenewalAt: null }, 0, TTL, at(0)))).toBe('EPOCH_GONE');
+  });
+});
+
+describe('the grace before the drop: the product’s, and the shorter one only a build made for tests honours', () => {
+  it('a shorter grace (config renewalGraceMs) moves the end of old-epoch tokens with it', () => {
+    const grace = 120_000;
+    expect(readEpoch(renewed, 2, 10, at(0), grace)).toEqual({ epoch: 2, ttl: 10 });
+    // 120 s grace: old-epoch tokens end DROP_MARGIN_S before the drop, so the last is minted 50 s after the switch.
+    expect(readEpoch(renewed, 2, TTL, at(40_000), grace).ttl).toBe(20);
+    expect(codeOf(() => readEpoch(renewed, 2, TTL, at(51_000), grace))).toBe('EPOCH_GONE');
+    // Below DROP_MARGIN_S + MIN_OLD_EPOCH_TTL_S none is minted at all: a download hears EPOCH_GONE at its next renewal.
+    expect(codeOf(() => readEpoch(renewed, 2, 10, at(0), 30_000))).toBe('EPOCH_GONE');
+  });
+
+  it('KOFN_TEST_RENEWAL_GRACE_SECONDS is honoured only by a build made for tests, and must outlast the token lifetime', () => {
+    const env = { KOFN_TOKEN_TTL_SECONDS: '10', KOFN_TEST_RENEWAL_GRACE_SECONDS: '20' };
+    expect(loadConfig(env, true).renewalGraceMs).toBe(20_000);
+    // security: a production build ignores it (the grace is what makes every token of the old epoch end first).
+    expect(loadConfig(env, false).renewalGraceMs).toBe(RENEWAL_GRACE_MS);
+    expect(loadConfig({}, true).renewalGraceMs).toBe(RENEWAL_GRACE_MS);
+    expect(loadConfig({ ...env, KOFN_TEST_RENEWAL_GRACE_SECONDS: '' }, true).renewalGraceMs).toBe(RENEWAL_GRACE_MS);
+    // Tokens minted before the switch (10 s here) plus the relays' 5 s tolerance must end before the drop.
+    for (const bad of ['15', '14', '2.5', 'soon', '-20', String(RENEWAL_GRACE_MS / 1000 + 1)]) {
+      expect(
+        codeOf(() => loadConfig({ ...env, KOFN_TEST_RENEWAL_GRACE_SECONDS: bad }, true)),
+        bad
+      ).toBe('INVALID_ARGUMENT');
+    }
+    expect(loadConfig({ ...env, KOFN_TEST_RENEWAL_GRACE_SECONDS: '16' }, true).renewalGraceMs).toBe(16_000);
+    // With the default 15-minute tokens, a grace shorter than that is refused.
+    expect(codeOf(() => loadConfig({ KOFN_TEST_RENEWAL_GRACE_SECONDS: '600' }, true))).toBe('INVALID_ARGUMENT');
   });
 });

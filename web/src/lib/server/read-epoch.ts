@@ -33,11 +33,12 @@ export interface ReadEpoch {
 /**
  * The epoch and lifetime of read tokens for `file` when the retrieval asks for epoch `asked` (undefined: a
  * new retrieval, which reads the current epoch). Only the current epoch and the one just before it are read:
- * an older one was dropped by an earlier renewal's job, or will be before its tokens could end.
+ * an older one was dropped by an earlier renewal's job, or will be before its tokens could end. `graceMs`:
+ * the coordinator's (config.ts renewalGraceMs; shorter only in builds made for tests).
  */
-export function readEpoch(file: { epoch: number; lastRenewalAt: Date | null }, asked: number | undefined, ttlS: number, now: Date): ReadEpoch {
+export function readEpoch(file: { epoch: number; lastRenewalAt: Date | null }, asked: number | undefined, ttlS: number, now: Date, graceMs = RENEWAL_GRACE_MS): ReadEpoch {
   if (asked === undefined || asked === file.epoch) return { epoch: file.epoch, ttl: ttlS };
-  const dropAt = asked === file.epoch - 1 && file.lastRenewalAt ? file.lastRenewalAt.getTime() + RENEWAL_GRACE_MS : 0;
+  const dropAt = asked === file.epoch - 1 && file.lastRenewalAt ? file.lastRenewalAt.getTime() + graceMs : 0;
   const left = Math.floor((dropAt - now.getTime()) / 1000) - DROP_MARGIN_S;
   if (left < MIN_OLD_EPOCH_TTL_S) {
     throw new KofnError(

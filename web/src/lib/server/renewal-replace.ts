@@ -78,7 +78,7 @@ export async function replaceOnce(deps: RenewalDeps, payload: { fileId: string; 
       .where(and(eq(placements.fileId, file.id), eq(placements.relayId, payload.from)));
     if (!still) {
       const now = deps.now?.() ?? new Date();
-      const after = new Date((file.lastRenewalAt ?? now).getTime() + RENEWAL_GRACE_MS);
+      const after = new Date((file.lastRenewalAt ?? now).getTime() + (deps.graceMs ?? RENEWAL_GRACE_MS));
       await enqueue(db, RELEASE_JOB, `${file.id}:${payload.from}`, { fileId: file.id, relayId: payload.from, epoch: file.epoch - 1 }, after);
       return 'replaced';
     }

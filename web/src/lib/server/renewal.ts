@@ -89,6 +89,8 @@ export interface RenewalDeps {
   stepBytes?: number;
   /** Called before each deal range (tests: which ranges a resumed renewal deals). */
   onDeal?: (range: ChunkRange) => void;
+  /** How long the old epoch stays after the switch (config.ts renewalGraceMs; default RENEWAL_GRACE_MS). */
+  graceMs?: number;
 }
 
 /** Drops epoch `epoch` of a file on every holder (and the contributions of `dealers`); throws naming those not reached. */
@@ -382,7 +384,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
     await dropEverywhere(deps, fileId, all, next, dxs).catch(() => undefined);
     return 'stale';
   }
-  await enqueue(db, DROP_JOB, `${fileId}:${epoch}`, { fileId, epoch, dxs: [] }, new Date(now.getTime() + RENEWAL_GRACE_MS));
+  await enqueue(db, DROP_JOB, `${fileId}:${epoch}`, { fileId, epoch, dxs: [] }, new Date(now.getTime() + (deps.graceMs ?? RENEWAL_GRACE_MS)));
   const moved = plan ? `; share moved from ${plan.leaving.relay.name} to ${plan.fresh.relay.name} at a fresh x` : '';
   await record(db, { userId: file.ownerId, operation: 'renew', fileId, fileName: file.name, result: 'ok', detail: `epoch ${next}${moved}` });
   return 'renewed';

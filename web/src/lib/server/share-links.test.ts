@@ -331,5 +331,27 @@ describeDatabases('share links on $name', ({ open }) => {
     expect(await code(useLink(co, link.id, { ...(await prove(k, 'tokens', link.id)), epoch: 5 }, 'tokens', new Date(clock + 1)))).toBe('EPOCH_GONE');
     expect(await code(useLink(co, link.id, { ...(await prove(k, 'tokens', link.id)), epoch: 'zero' }, 'tokens', new Date(clock + 1)))).toBe('WRONG_VALUE');
     expect(await code(useLink(co, link.id, { ...(await prove(k, 'open', link.id)), epoch: 0 }, 'open', new Date(clock + 1)))).toBe('WRONG_VALUE');
+
+    // A download whose epoch was dropped reads the current manifest (shared/src/protocol/epoch-follow.ts):
+    // `manifest: true` with a tokens proof answers it, epoch 1 with its tokens, and counts no download.
+    const downloads = async () => (await database.db.select().from(shareLinks).where(eq(shareLinks.id, link.id)))[0]!.downloads;
+    const before = await downloads();
+    const proof = await prove(k, 'tokens', link.id);
+    const now1 = await useLink(co, link.id, { ...proof, manifest: true }, 'tokens', new Date(clock + 1));
+    if (!('placements' in now1)) throw new Error('expected a manifest');
+    expect(now1).toMatchObject({ fileId: renewedId, epoch: 1, size: renewedData.length, chunkCount: m.chunkCount, k: m.k });
+    for (const pl of now1.placements) expect(epochOf(pl.token)).toBe(1);
+    expect(Buffer.from(await retrieveWith(now1)).equals(renewedData)).toBe(true);
+    expect(await downloads()).toBe(before);
+    // Replayed, signed for another purpose or by another key, or malformed: refused, nothing answered.
+    expect(await code(useLink(co, link.id, { ...proof, manifest: true }, 'tokens', new Date(clock + 1)))).toBe('LINK_REPLAYED');
+    expect(await code(useLink(co, link.id, { ...(await prove(k, 'open', link.id)), manifest: true }, 'tokens', new Date(clock + 1)))).toBe('LINK_INVALID');
+    const stranger = await linkKey(newLinkSecret());
+    expect(await code(useLink(co, link.id, { ...(await prove(stranger, 'tokens', link.id)), manifest: true }, 'tokens', new Date(clock + 1)))).toBe('LINK_INVALID');
+    for (const bad of [{ manifest: 'yes' }, { manifest: false }, { manifest: 1 }, { manifest: true, epoch: 1 }]) {
+      expect(await code(useLink(co, link.id, { ...(await prove(k, 'tokens', link.id)), ...bad }, 'tokens', new Date(clock + 1))), JSON.stringify(bad)).toBe('WRONG_VALUE');
+    }
+    expect(await code(useLink(co, link.id, { ...(await prove(k, 'open', link.id)), manifest: true }, 'open', new Date(clock + 1)))).toBe('WRONG_VALUE');
+    expect(await downloads()).toBe(before);
   }, 120_000);
 });

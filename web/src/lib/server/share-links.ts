@@ -222,6 +222,12 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
   // A download in progress names the epoch it reads, so a renewal's switch does not move it (read-epoch.ts, #15).
   if (input.epoch !== undefined && purpose !== 'tokens') throw v.wrongValue('epoch', 'absent except when renewing tokens');
   const asked = input.epoch === undefined ? undefined : v.integer(input.epoch, 'epoch', 0, 2 ** 31 - 1);
+  // A download whose epoch was dropped goes on at the file's current one (shared/src/protocol/epoch-follow.ts):
+  // `manifest: true` answers the current manifest (placements and tokens of the current epoch) like `open`,
+  // but as a renewal of a download in progress, so no download is counted and a used-up link still finishes.
+  if (input.manifest !== undefined && (purpose !== 'tokens' || input.manifest !== true || input.epoch !== undefined)) {
+    throw v.wrongValue('manifest', 'absent, or true when renewing tokens without an epoch');
+  }
   const message = linkProofMessage(purpose, id ?? '', proofAt, input.nonce);
 
   // Count the attempt before checking it, so parallel guesses cannot pass the limit (one row lock).
@@ -269,7 +275,8 @@ export async function useLink(co: LinkCoordinator, rawId: unknown, input: Record
   }
   // Never longer than a signed-in user's tokens live (config.ts tokenTtlS).
   const ttl = Math.min(LINK_TOKEN_TTL_S, co.config.tokenTtlS);
-  if (purpose === 'tokens') return readTokensFor(co.db, co.key, file, `link:${link.id}`, ttl, asked, now);
+  if (purpose === 'tokens' && input.manifest === true) return readManifest(co.db, co.key, co.config, file, `link:${link.id}`, ttl, now);
+  if (purpose === 'tokens') return readTokensFor(co.db, co.key, file, `link:${link.id}`, ttl, asked, now, co.config.renewalGraceMs);
   const left = used.maxDownloads === null ? '' : `, ${used.maxDownloads - used.downloads} left`;
   await record(co.db, { userId: link.ownerId, operation: 'link_use', fileId: file.id, fileName: file.name, result: 'ok', detail: `link ${link.id}: download ${used.downloads}${left}` });
   return readManifest(co.db, co.key, co.config, file, `link:${link.id}`, ttl, now);
