@@ -27,6 +27,11 @@ export interface OpenOptions {
   /** PGlite data directory; absent means in memory. */
   dataDir?: string | undefined;
   migrationsFolder: string;
+  /**
+   * For in-memory PGlite: start from this dump of a database (PGlite `dumpDataDir`) instead of an empty
+   * one; the migrations still run, and do nothing for those it already holds. Tests use it (db/testing.ts).
+   */
+  loadDataDir?: Blob | undefined;
 }
 
 // Any fixed 64-bit key: serialises migrations when several coordinator replicas start at once.
@@ -48,7 +53,7 @@ export async function openDatabase(opts: OpenOptions): Promise<Database> {
     return { db, kind: 'postgres', close: () => client.end({ timeout: 5 }) };
   }
   if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const client = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite();
+  const client = opts.dataDir ? new PGlite(opts.dataDir) : new PGlite(opts.loadDataDir ? { loadDataDir: opts.loadDataDir } : undefined);
   const db = drizzlePglite(client, { schema });
   await migratePglite(db, { migrationsFolder: opts.migrationsFolder });
   await db.execute(sql`select 1`);
