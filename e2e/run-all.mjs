@@ -28,14 +28,42 @@ const failures = [];
 const lines = [];
 
 /**
+ * Each command's CPU time (user + system, its whole process tree as it reaps it), from GNU time where the
+ * machine has it: CI is CPU-bound on 2 cores (vmstat: 0% idle while the lanes run), so what a suite costs is
+ * its CPU seconds more than its wall time, and the summary shows both. Docker containers' CPU is not counted
+ * (the Docker daemon runs them).
+ */
+const GNU_TIME = '/usr/bin/time';
+let timedRuns = 0;
+function timed(cmd, args) {
+  if (!existsSync(GNU_TIME)) return { cmd, args, cpu: () => undefined };
+  const file = join(reports, `cpu-${++timedRuns}.txt`);
+  return {
+    cmd: GNU_TIME,
+    args: ['-q', '-f', '%U %S', '-o', file, cmd, ...args],
+    cpu: () => {
+      try {
+        const [user, sys] = readFileSync(file, 'utf8').trim().split('\n').at(-1).split(' ').map(Number);
+        return Number.isFinite(user) && Number.isFinite(sys) ? Math.round(user + sys) : undefined;
+      } catch {
+        return undefined;
+      }
+    }
+  };
+}
+/** " (wall W s, CPU C s)" for a summary line. */
+const costs = (startedMs, cpu) => ` (wall ${Math.round((Date.now() - startedMs) / 1000)} s${cpu === undefined ? '' : `, CPU ${cpu} s`})`;
+
+/**
  * Runs a command. The checks and unit suites run beside the Playwright suite (`lane` below), so their output
  * is held and printed whole, under its heading, when each one ends: Playwright's own lines stay readable.
  */
-function run(cmd, args, cwd = root, env = process.env, heading = undefined) {
+function run(command, commandArgs, cwd = root, env = process.env, heading = undefined) {
+  const { cmd, args, cpu } = timed(command, commandArgs);
   return new Promise((res) => {
     if (heading === undefined) {
       const child = spawn(cmd, args, { cwd, stdio: 'inherit', env });
-      child.on('exit', (code, signal) => res(code ?? (signal ? 1 : 0)));
+      child.on('exit', (code, signal) => res({ code: code ?? (signal ? 1 : 0), cpu: cpu() }));
       return;
     }
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -44,16 +72,17 @@ function run(cmd, args, cwd = root, env = process.env, heading = undefined) {
     child.stderr.on('data', (d) => chunks.push(d));
     child.on('close', (code, signal) => {
       process.stdout.write(`\n=== ${heading} ===\n${Buffer.concat(chunks).toString()}`);
-      res(code ?? (signal ? 1 : 0));
+      res({ code: code ?? (signal ? 1 : 0), cpu: cpu() });
     });
   });
 }
 
 async function check(name, cmd, args, cwd, env) {
-  const code = await run(cmd, args, cwd, env, name);
+  const started = Date.now();
+  const { code, cpu } = await run(cmd, args, cwd, env, name);
   if (code === 0) totals.passed += 1;
   else totals.failed += 1;
-  lines.push(`${name}: ${code === 0 ? 'ok' : `FAILED (exit ${code})`}`);
+  lines.push(`${name}: ${code === 0 ? 'ok' : `FAILED (exit ${code})`}${costs(started, cpu)}`);
   return code === 0;
 }
 
@@ -63,8 +92,9 @@ async function check(name, cmd, args, cwd, env) {
  */
 async function skippableCheck(name, cmd, args, env = process.env) {
   const started = Date.now();
+  const command = timed(cmd, args);
   const { code, output } = await new Promise((res) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(command.cmd, command.args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env });
     let output = '';
     child.stdout.on('data', (d) => (output += d));
     child.stderr.on('data', (d) => (output += d));
@@ -73,7 +103,8 @@ async function skippableCheck(name, cmd, args, env = process.env) {
       res({ code: c ?? (signal ? 1 : 0), output });
     });
   });
-  const took = `${Math.round((Date.now() - started) / 1000)} s`;
+  const cpu = command.cpu();
+  const took = `${Math.round((Date.now() - started) / 1000)} s${cpu === undefined ? '' : `, CPU ${cpu} s`}`;
   if (code === 0 && /SKIPPED/.test(output)) {
     totals.skipped += 1;
     lines.push(`${name}: skipped (${output.match(/SKIPPED:?(.*)/)?.[1]?.trim() ?? 'no reason given'})`);
@@ -100,7 +131,8 @@ function readReport(file) {
 async function vitest(pkg, env = process.env, note = '', args = []) {
   const name = `vitest ${pkg}${note}`;
   const out = join(reports, `vitest-${pkg}.json`);
-  const code = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`, ...args], join(root, pkg), env, name);
+  const started = Date.now();
+  const { code, cpu } = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`, ...args], join(root, pkg), env, name);
   const r = readReport(out);
   if (!r) {
     totals.failed += 1;
@@ -118,14 +150,15 @@ async function vitest(pkg, env = process.env, note = '', args = []) {
   totals.passed += r.numPassedTests;
   totals.failed += failed;
   totals.skipped += skipped;
-  lines.push(`${name}: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
+  lines.push(`${name}: ${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped${costs(started, cpu)}`);
 }
 
 async function playwright() {
   const name = 'playwright e2e';
   process.stdout.write(`\n=== ${name} ===\n`);
   const out = join(reports, 'e2e-results.json');
-  const code = await run('npx', ['playwright', 'test', '-c', 'playwright.config.ts']);
+  const started = Date.now();
+  const { code, cpu } = await run('npx', ['playwright', 'test', '-c', 'playwright.config.ts']);
   const r = existsSync(out) ? readReport(out) : undefined;
   if (!r?.stats) {
     totals.failed += 1;
@@ -138,7 +171,7 @@ async function playwright() {
   totals.passed += passed;
   totals.failed += failed;
   totals.skipped += r.stats.skipped;
-  lines.push(`${name}: ${passed} passed, ${failed} failed, ${r.stats.skipped} skipped`);
+  lines.push(`${name}: ${passed} passed, ${failed} failed, ${r.stats.skipped} skipped${costs(started, cpu)}`);
 }
 
 /**
@@ -176,10 +209,11 @@ function collectPlaywrightFailures(suites, name) {
 // A build made for tests: it also trusts the committed test licence key the e2e stacks sign with
 // (web/src/lib/server/license-keys.ts). `npm start` and Docker build without it.
 process.stdout.write('\n=== build (for tests) ===\n');
-const buildCode = await run('npm', ['run', 'build'], root, { ...process.env, KOFN_TEST_BUILD: '1' });
+const buildStarted = Date.now();
+const { code: buildCode, cpu: buildCpu } = await run('npm', ['run', 'build'], root, { ...process.env, KOFN_TEST_BUILD: '1' });
 const built = buildCode === 0;
 totals[built ? 'passed' : 'failed'] += 1;
-lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}`);
+lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}${costs(buildStarted, buildCpu)}`);
 
 // Three lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
 // which spends much of its time waiting on its stacks, slowed links and timeouts; the type checks, lint, format,

@@ -35,7 +35,7 @@ function subsets<T>(items: T[], k: number): T[][] {
   return [...subsets(rest, k - 1).map((s) => [first!, ...s]), ...subsets(rest, k)];
 }
 
-describeDatabases('drains on $name', ({ open }) => {
+describeDatabases('drains on $name', ({ name, open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;
@@ -140,13 +140,17 @@ describeDatabases('drains on $name', ({ open }) => {
     expect(history.filter((h) => /^share moved from test-relay-1 \(draining\) to test-relay-[2-5] at epoch \d, copied from test-relay-1$/.test(h.detail)).length).toBe(3);
   }, 180_000);
 
-  it('drains a relay holding 200 files while uploads and retrievals run: the relay ends empty, every file healthy, no transfer failed', async () => {
-    // Relay 1 (drained above) is out of service. The 200 files go onto relays 2, 3 and 4; relay 2 is drained,
+  // The issue's 200 files once, on PostgreSQL; 48 on PGlite, where the same code paths (jobs, moves, checks)
+  // run on the same schema: this campaign was the largest single cost of a CPU-bound CI run (220-240 s per
+  // database at load 20), and the handbook sizes slow campaigns to prove their point. Without PostgreSQL, 200.
+  const heldFiles = name === 'pglite' && process.env.DATABASE_URL ? 48 : 200;
+  it(`drains a relay holding ${heldFiles} files while uploads and retrievals run: the relay ends empty, every file healthy, no transfer failed`, async () => {
+    // Relay 1 (drained above) is out of service. The files go onto relays 2, 3 and 4; relay 2 is drained,
     // and relay 5 is the one relay in service that can take their shares.
     const on = relays.slice(1, 4).map((r) => r.id);
     const data = new Map<string, Buffer>();
     // Uploaded 4 at a time (as a browser's batch would), sizes 1 B to 20 kB.
-    for (let i = 0; i < 200; i += 4) {
+    for (let i = 0; i < heldFiles; i += 4) {
       await Promise.all(
         [0, 1, 2, 3].map(async (d) => {
           const bytes = randomBytes(1 + (((i + d) * 7919) % 20_000));
@@ -156,7 +160,7 @@ describeDatabases('drains on $name', ({ open }) => {
     }
     const drained = relays[1]!;
     const held = (await database.db.select().from(placements).where(eq(placements.relayId, drained.id))).length;
-    expect(held).toBeGreaterThanOrEqual(200);
+    expect(held).toBeGreaterThanOrEqual(heldFiles);
     const started = performance.now();
     await drainRelay(database.db, adminId, drained.id);
     let draining = true;
