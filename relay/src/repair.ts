@@ -36,7 +36,7 @@ import {
   parseChunkIndex,
   parseHeader,
   repairCoefficient,
-  mulConstant,
+  mulConstantInto,
   writeHeader,
   hasErrorCode,
   readBounded,
@@ -221,6 +221,13 @@ async function peerCall(url: string, init: RequestInit, maxBytes: number): Promi
 }
 
 /**
+ * lambda * y of the term being masked, in one buffer reused from term to term: it lives only within maskTerm's
+ * synchronous pass and is wiped before that returns, so concurrent term requests never share it, and a helper
+ * allocates no product per chunk (#16: helper relays' peak RSS at 1 GiB, four term requests at once).
+ */
+let product = new Uint8Array(0);
+
+/**
  * A helper's masked term for one chunk: lambda * y, then each pair's pad (shared/src/repair.ts repairPad:
  * AES-256-CTR keystream under the pair's seed, counter block index || 0^12). CTR encryption of the product
  * under that key and counter is exactly the product XOR that keystream, so node:crypto does the pad and the
@@ -231,11 +238,19 @@ async function peerCall(url: string, init: RequestInit, maxBytes: number): Promi
 export function maskTerm(body: Uint8Array, coefficient: number, seeds: readonly Uint8Array[], index: number): Uint8Array<ArrayBuffer> {
   const counter = Buffer.alloc(16);
   counter.writeUInt32BE(index, 0);
-  let out: Uint8Array = mulConstant(body, coefficient);
+  if (product.length < body.length) product = new Uint8Array(body.length);
+  const p = mulConstantInto(body, coefficient, product.subarray(0, body.length));
+  let out: Uint8Array = p;
   for (const seed of seeds) {
     const masked = createCipheriv('aes-256-ctr', seed, counter).update(out);
-    out.fill(0);
+    out.fill(0); // the first pass wipes the shared product
     out = masked;
+  }
+  if (out === p) {
+    // No seed (never a repair's case: each of k >= 2 helpers has k-1): the product, copied out of the shared buffer.
+    const term = new Uint8Array(p);
+    p.fill(0);
+    return term;
   }
   // The answer body's type is a Uint8Array over an ArrayBuffer of its own: node:crypto's output already is
   // one (a view of it, not a copy: #16 helper CPU); anything else is copied and wiped.
