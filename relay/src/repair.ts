@@ -36,8 +36,7 @@ import {
   parseChunkIndex,
   parseHeader,
   repairCoefficient,
-  mulConstant,
-  xorInto,
+  mulConstantInto,
   writeHeader,
   hasErrorCode,
   readBounded,
@@ -48,6 +47,7 @@ import {
   randomBytes
 } from '@kofn/shared';
 import type { ChunkStore } from './storage/types.js';
+import { Gather, TermAdder, peerGet, type PeerHead } from './peer-read.js';
 import { commitBytes, readStoredBytes } from './renewal.js';
 
 interface Env {
@@ -61,8 +61,11 @@ const MAX_SESSIONS = 1000;
 const MAX_JSON_BYTES = 64 * 1024;
 /** A helper answers one chunk's term from its own disk; a slow one is given up on and the job retries. */
 const PEER_TIMEOUT_MS = 60_000;
-/** Chunks whose repair terms a receiver fetches ahead of the one it stores (k terms each). */
-const COLLECT_AHEAD = 3;
+/**
+ * Chunks a collect rebuilds (or copies) at once, each from its fetch to its fsync: one sum of up to 1 MiB and
+ * k 64 KiB staging blocks each (peer-read.ts), so a receiver holds about 5 MiB of repair data at any time.
+ */
+const COLLECT_WINDOW = 4;
 const REPAIR_ID = /^[0-9a-f]{16,64}$/;
 const FLAGS_HEADER = 'x-kofn-flags';
 /**
@@ -218,6 +221,13 @@ async function peerCall(url: string, init: RequestInit, maxBytes: number): Promi
 }
 
 /**
+ * lambda * y of the term being masked, in one buffer reused from term to term: it lives only within maskTerm's
+ * synchronous pass and is wiped before that returns, so concurrent term requests never share it, and a helper
+ * allocates no product per chunk (#16: helper relays' peak RSS at 1 GiB, four term requests at once).
+ */
+let product = new Uint8Array(0);
+
+/**
  * A helper's masked term for one chunk: lambda * y, then each pair's pad (shared/src/repair.ts repairPad:
  * AES-256-CTR keystream under the pair's seed, counter block index || 0^12). CTR encryption of the product
  * under that key and counter is exactly the product XOR that keystream, so node:crypto does the pad and the
@@ -228,11 +238,19 @@ async function peerCall(url: string, init: RequestInit, maxBytes: number): Promi
 export function maskTerm(body: Uint8Array, coefficient: number, seeds: readonly Uint8Array[], index: number): Uint8Array<ArrayBuffer> {
   const counter = Buffer.alloc(16);
   counter.writeUInt32BE(index, 0);
-  let out: Uint8Array = mulConstant(body, coefficient);
+  if (product.length < body.length) product = new Uint8Array(body.length);
+  const p = mulConstantInto(body, coefficient, product.subarray(0, body.length));
+  let out: Uint8Array = p;
   for (const seed of seeds) {
     const masked = createCipheriv('aes-256-ctr', seed, counter).update(out);
-    out.fill(0);
+    out.fill(0); // the first pass wipes the shared product
     out = masked;
+  }
+  if (out === p) {
+    // No seed (never a repair's case: each of k >= 2 helpers has k-1): the product, copied out of the shared buffer.
+    const term = new Uint8Array(p);
+    p.fill(0);
+    return term;
   }
   // The answer body's type is a Uint8Array over an ArrayBuffer of its own: node:crypto's output already is
   // one (a view of it, not a copy: #16 helper CPU); anything else is copied and wiped.
@@ -400,48 +418,113 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
       return { url: peerUrl(o.url, `helpers[${i}].url`), token: token(o.token, `helpers[${i}].token`) };
     });
     const id = fileIdFromHex(fileId);
-    const digests: string[] = [];
-    const fetchTerms = (index: number) =>
-      Promise.all(helpers.map((h) => peerCall(`${h.url}/v1/repair/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${h.token}` } }, deps.maxChunkBytes)));
-    // The terms of the next COLLECT_AHEAD chunks are fetched while a chunk is summed and stored, so the
-    // helpers' work and the transfers overlap the receiver's fsync (bench: relay/src/bench/durability-bench.ts);
-    // memory stays bounded at k terms per chunk in flight.
-    const ahead: Array<ReturnType<typeof fetchTerms>> = [];
-    const prefetch = (index: number) => {
-      if (index > to) return;
-      const p = fetchTerms(index);
-      p.catch(() => undefined); // awaited in its turn; a throw before then must not leave it unhandled
-      ahead.push(p);
-    };
-    for (let i = 0; i < COLLECT_AHEAD; i++) prefetch(from + i);
-    for (let index = from; index <= to; index++) {
-      const terms = await ahead.shift()!;
-      prefetch(index + COLLECT_AHEAD);
-      const failed = terms.findIndex((t) => t.status !== 200);
-      if (failed >= 0) throw new KofnError('RELAY_BAD_ANSWER', `Helper ${failed} did not send chunk ${index}'s repair term (HTTP ${terms[failed]!.status}).`);
-      const flags = Number(terms[0]!.flags);
-      if (!terms.every((t) => t.flags === terms[0]!.flags) || !Number.isInteger(flags) || (flags & ~(FLAG_FINAL | FLAG_METADATA)) !== 0) {
-        throw new KofnError('RELAY_BAD_ANSWER', 'Helpers disagree on the chunk\u2019s flags.');
-      }
-      const mode = termMode(
-        terms.map((t) => t.mode),
-        k,
-        index
-      );
-      // The sum goes straight into the stored chunk's body, behind its header: no second buffer, no copy.
-      const length = terms[0]!.body.length;
-      if (length + HEADER_BYTES > deps.maxChunkBytes || !terms.every((t) => t.body.length === length)) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Repair contributions differ in length.');
-      const chunk = new Uint8Array(HEADER_BYTES + length);
-      writeHeader(chunk, { flags, x, k, fileId: id, index, epoch, bodyLength: length, ...mode });
-      const sum = chunk.subarray(HEADER_BYTES);
-      for (const t of terms) xorInto(sum, t.body);
-      // Stored as any PUT is (spooled with fsync, hashed, committed atomically), at the repair's epoch: a renewed
-      // file's share lives under the epoch's derived id (#15). The header was written here, from checked values.
-      digests.push((await commitBytes(store, epochStorageId(fileId, epoch), index, chunk)).digest);
-      chunk.fill(0);
-    }
+    // Up to COLLECT_WINDOW chunks are rebuilt at once, each from fetching its k terms to its fsync: the
+    // helpers' work, the transfers and the receiver's fsyncs overlap (bench: relay/src/bench/durability-bench.ts),
+    // and each chunk in flight holds one sum, not k terms.
+    const digests = await inWindow(from, to, COLLECT_WINDOW, (index) => rebuildChunk(deps, fileId, id, { x, k, epoch, index }, helpers));
     return c.json({ fileId, x, from, digests });
   });
+}
+
+/**
+ * Runs `step` for every index from..to, at most `window` at once, and answers the results in index order.
+ * On the first failure no further step starts; the steps in flight are awaited (none is left running after
+ * the answer) and the first failure is thrown.
+ */
+export async function inWindow<T>(from: number, to: number, window: number, step: (index: number) => Promise<T>): Promise<T[]> {
+  const out = new Array<T>(Math.max(0, to - from + 1));
+  let next = from;
+  let failure: { err: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (failure === undefined && next <= to) {
+      const index = next++;
+      try {
+        out[index - from] = await step(index);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(window, out.length) }, lane));
+  if (failure) throw failure.err;
+  return out;
+}
+
+/**
+ * One chunk of a rebuild: the k helpers' masked terms for `index`, fetched at once and added into the
+ * chunk's body as they arrive (TermAdder), then the header (from checked values) and a store as any PUT's.
+ * The first helper to fail aborts the others' reads; the chunk's memory is wiped whatever happens.
+ */
+async function rebuildChunk(
+  deps: RepairDeps,
+  fileId: string,
+  id: Uint8Array,
+  want: { x: number; k: number; epoch: number; index: number },
+  helpers: ReadonlyArray<{ url: string; token: string }>
+): Promise<string> {
+  const { index } = want;
+  let chunk: Buffer | undefined;
+  const sumOf = (length: number): Uint8Array => {
+    // The first term's declared length sizes the chunk; every other term must declare the same.
+    if (chunk === undefined) {
+      if (length + HEADER_BYTES > deps.maxChunkBytes) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Repair contributions differ in length.');
+      chunk = Buffer.alloc(HEADER_BYTES + length);
+    } else if (chunk.length !== HEADER_BYTES + length) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Repair contributions differ in length.');
+    return chunk.subarray(HEADER_BYTES);
+  };
+  const stop = new AbortController();
+  try {
+    const reads = helpers.map((h) =>
+      peerGet(
+        `${h.url}/v1/repair/${fileId}/chunks/${index}`,
+        { authorization: `Bearer ${h.token}` },
+        { maxBytes: deps.maxChunkBytes, timeoutMs: PEER_TIMEOUT_MS, signal: stop.signal },
+        (head) => new TermAdder(sumOf(head.length))
+      ).then(
+        (head) => {
+          if (head.status !== 200) stop.abort();
+          return head;
+        },
+        (err: unknown) => {
+          stop.abort();
+          throw err;
+        }
+      )
+    );
+    const settled = await Promise.allSettled(reads);
+    const failed = settled.findIndex((r) => r.status === 'fulfilled' && r.value.status !== 200);
+    if (failed >= 0)
+      throw new KofnError('RELAY_BAD_ANSWER', `Helper ${failed} did not send chunk ${index}'s repair term (HTTP ${(settled[failed] as PromiseFulfilledResult<PeerHead>).value.status}).`);
+    // The first failure that was not the abort of a sibling's read (those come after it in time, not in order).
+    const rejected = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected.length) throw (rejected.find((r) => !(hasErrorCode(r.reason, 'RELAY_TIMEOUT') && stop.signal.aborted)) ?? rejected[0]!).reason;
+    const heads = settled.map((r) => (r as PromiseFulfilledResult<PeerHead>).value);
+    const flagValues = heads.map((h) => header(h, FLAGS_HEADER));
+    const flags = Number(flagValues[0]);
+    if (!flagValues.every((f) => f === flagValues[0]) || !Number.isInteger(flags) || (flags & ~(FLAG_FINAL | FLAG_METADATA)) !== 0) {
+      throw new KofnError('RELAY_BAD_ANSWER', 'Helpers disagree on the chunk\u2019s flags.');
+    }
+    const mode = termMode(
+      heads.map((h) => header(h, MODE_HEADER)),
+      want.k,
+      index
+    );
+    // Every read ended with its declared length, all equal: the sum is complete behind the header.
+    const body = chunk;
+    if (!body) throw new KofnError('RELAY_BAD_ANSWER', `No helper sent chunk ${index}'s repair term.`);
+    writeHeader(body, { flags, x: want.x, k: want.k, fileId: id, index, epoch: want.epoch, bodyLength: body.length - HEADER_BYTES, ...mode });
+    // Stored as any PUT is (spooled with fsync, hashed, committed atomically), at the repair's epoch: a renewed
+    // file's share lives under the epoch's derived id (#15). The header was written here, from checked values.
+    return (await commitBytes(deps.store, epochStorageId(fileId, want.epoch), index, body)).digest;
+  } finally {
+    chunk?.fill(0);
+  }
+}
+
+/** One header of a peer's answer as a string, or null when absent (or, improperly, repeated). */
+function header(head: PeerHead, name: string): string | null {
+  const v = head.headers[name];
+  return typeof v === 'string' ? v : null;
 }
 
 /**
@@ -455,16 +538,26 @@ async function copyShare(deps: RepairDeps, fileId: string, want: { x: number; k:
   const o = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
   const url = peerUrl(o.url, 'source.url');
   const auth = token(o.token, 'source.token');
-  const digests: string[] = [];
-  for (let index = want.from; index <= want.to; index++) {
-    const r = await peerCall(`${url}/v1/files/${fileId}/chunks/${index}`, { headers: { authorization: `Bearer ${auth}` } }, deps.maxChunkBytes);
-    if (r.status !== 200) throw new KofnError('RELAY_BAD_ANSWER', `The source did not send chunk ${index} (HTTP ${r.status}).`);
-    const h = parseHeader(r.body);
-    if (fileIdToHex(h.fileId) !== fileId || h.index !== index || h.x !== want.x || h.k !== want.k || h.epoch !== want.epoch) {
-      throw new KofnError('BAD_SHARE_FORMAT', `The source's chunk ${index} is not the share this move expects.`);
+  // The same window and reader as a rebuild's chunks (inWindow, peerGet), so the copy (the repair's
+  // baseline in the bench, and a drain's move) overlaps its transfers and fsyncs the same way.
+  return inWindow(want.from, want.to, COLLECT_WINDOW, async (index) => {
+    let got: Gather | undefined;
+    try {
+      const head = await peerGet(
+        `${url}/v1/files/${fileId}/chunks/${index}`,
+        { authorization: `Bearer ${auth}` },
+        { maxBytes: deps.maxChunkBytes, timeoutMs: PEER_TIMEOUT_MS },
+        (h) => (got = new Gather(h.length))
+      );
+      if (head.status !== 200 || !got) throw new KofnError('RELAY_BAD_ANSWER', `The source did not send chunk ${index} (HTTP ${head.status}).`);
+      const h = parseHeader(got.bytes);
+      if (fileIdToHex(h.fileId) !== fileId || h.index !== index || h.x !== want.x || h.k !== want.k || h.epoch !== want.epoch) {
+        throw new KofnError('BAD_SHARE_FORMAT', `The source's chunk ${index} is not the share this move expects.`);
+      }
+      // Stored as the rebuilt chunks are (commitBytes), so the copy, the repair's baseline, takes the same path.
+      return (await commitBytes(deps.store, epochStorageId(fileId, want.epoch), index, got.bytes)).digest;
+    } finally {
+      got?.bytes.fill(0);
     }
-    // Stored as the rebuilt chunks are (commitBytes), so the copy, the repair's baseline, takes the same path.
-    digests.push((await commitBytes(deps.store, epochStorageId(fileId, want.epoch), index, r.body)).digest);
-  }
-  return digests;
+  });
 }

@@ -22,7 +22,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { exportJWK } from 'jose';
@@ -36,7 +36,13 @@ const K = 3;
 const N = 5;
 const CHUNK = 1024 * 1024;
 const TARGET = { repair: 0.5, renewal: 0.5, rssMB: 150 };
-const main = join(import.meta.dirname, '..', 'main.js');
+/**
+ * The relay the bench starts: this build's, or another build's main.js (KOFN_BENCH_RELAY_MAIN), so a change
+ * is measured against the code before it with the same bench on the same machine.
+ */
+const main = process.env.KOFN_BENCH_RELAY_MAIN ?? join(import.meta.dirname, '..', 'main.js');
+/** KOFN_BENCH_DURABILITY_RENEWAL=0 leaves renewal out of the rounds (copy and repair only: a repair change measured in minutes). */
+const RENEWAL = process.env.KOFN_BENCH_DURABILITY_RENEWAL !== '0';
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 interface Relay {
@@ -87,6 +93,14 @@ async function startRelay(name: string, jwk: string): Promise<Relay> {
 function vmHwmMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** A process's user + system CPU time in seconds (proc(5) /proc/pid/stat fields 14 and 15, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; fields are counted after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /**
@@ -156,6 +170,7 @@ async function main_(): Promise<void> {
     // resets the peak for the next. A reset peak starts at the RSS the relay still holds, so a phase's figure
     // is max(RSS kept from before, its own peak).
     const peaks = new Map<string, number[]>();
+    let cpuAt = relays.map((r) => cpuSeconds(r.pid));
     const mark = (name: string): void => {
       const now = relays.map((r) => vmHwmMiB(r.pid));
       peaks.set(
@@ -163,7 +178,16 @@ async function main_(): Promise<void> {
         now.map((m, j) => Math.max(m, peaks.get(name)?.[j] ?? 0))
       );
       for (const r of relays) resetPeak(r.pid);
+      // CPU seconds each relay spent in the phase (summed over rounds): where a step's time goes when the
+      // receiver itself is mostly idle (helpers' work, transfers, fsync waits show as CPU elsewhere or none).
+      const now2 = relays.map((r) => cpuSeconds(r.pid));
+      cpu.set(
+        name,
+        now2.map((t, j) => (cpu.get(name)?.[j] ?? 0) + t - (cpuAt[j] ?? 0))
+      );
+      cpuAt = now2;
     };
+    const cpu = new Map<string, number[]>();
     mark('upload');
     const phase = async (name: string, step: () => Promise<number>): Promise<number> => {
       const seconds = await step();
@@ -311,14 +335,18 @@ async function main_(): Promise<void> {
         r = await phase('repair', repair);
         c = await phase('copy', copy);
       }
-      const n = await phase('check', renew);
       times.copy.push(c);
       times.repair.push(r);
-      times.renew.push(n);
       ratios.repair.push(c / r);
+      if (!RENEWAL) {
+        console.log(`  round ${round + 1}: copy ${c.toFixed(2)} s, repair ${r.toFixed(2)} s (ratio ${(c / r).toFixed(2)}x), load ${loadavg()[0]!.toFixed(1)}`);
+        continue;
+      }
+      const n = await phase('check', renew);
+      times.renew.push(n);
       ratios.renew.push(c / n);
       ratios.renewPerByte.push((K * N * c) / n);
-      console.log(`  round ${round + 1}: copy ${c.toFixed(2)} s, repair ${r.toFixed(2)} s, renewal ${n.toFixed(2)} s`);
+      console.log(`  round ${round + 1}: copy ${c.toFixed(2)} s, repair ${r.toFixed(2)} s, renewal ${n.toFixed(2)} s, load ${loadavg()[0]!.toFixed(1)}`);
     }
     const mbps = (s: number) => (shareBytes / 1e6 / s).toFixed(0);
     const rss = relays.map((_, j) => Math.max(...[...peaks.values()].map((p) => p[j]!)));
@@ -327,10 +355,12 @@ async function main_(): Promise<void> {
     console.log(
       `  repair (fresh x)  median ${median(times.repair).toFixed(2)} s  ${mbps(median(times.repair))} MB/s of share  ratio ${median(ratios.repair).toFixed(2)}x of baseline (target >= ${TARGET.repair}x)`
     );
-    console.log(
-      `  renewal           median ${median(times.renew).toFixed(2)} s  ${(size / 1e6 / median(times.renew)).toFixed(0)} MB/s of file  ratio ${median(ratios.renew).toFixed(2)}x of one share copy; per byte moved relay to relay ${median(ratios.renewPerByte).toFixed(2)}x (target >= ${TARGET.renewal}x)`
-    );
+    if (RENEWAL)
+      console.log(
+        `  renewal           median ${median(times.renew).toFixed(2)} s  ${(size / 1e6 / median(times.renew)).toFixed(0)} MB/s of file  ratio ${median(ratios.renew).toFixed(2)}x of one share copy; per byte moved relay to relay ${median(ratios.renewPerByte).toFixed(2)}x (target >= ${TARGET.renewal}x)`
+      );
     // VmHWM is in KiB: MiB here, and the target checked in MB (10^6 bytes) as it is stated.
+    for (const [name, t] of cpu) if (name !== 'upload') console.log(`  CPU s in ${name.padEnd(8)} ${t.map((v) => v.toFixed(1).padStart(6)).join(' ')} (relays 1-6, all rounds)`);
     for (const [name, p] of peaks) console.log(`  peak RSS in ${name.padEnd(8)} ${p.map((m) => m.toFixed(0).padStart(4)).join(' ')} MiB (relays 1-6)`);
     const peakMB = (peak * 1024 * 1024) / 1e6;
     console.log(

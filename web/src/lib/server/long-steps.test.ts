@@ -36,8 +36,8 @@ const migrationsFolder = resolve(import.meta.dirname, '../../../drizzle');
 const SIZE = 8 * 1024 * 1024 + 5;
 /**
  * The relays' lowered idle cut, and the hold on each repair term and each dealt contribution. A whole-file
- * collect takes at least 4 x 2 s (10 terms a helper, 3 fetched at a time) and a whole-file deal at least
- * 10 x 0.7 s, both over the cut whatever the machine's speed; a ranged step waits 2 s (3 terms at once) or
+ * collect takes at least 3 x 2 s (10 terms a helper, at most 4 fetched at a time: relay/src/repair.ts
+ * COLLECT_WINDOW) and a whole-file deal at least 10 x 0.7 s, both over the cut whatever the machine's speed; a ranged step waits 2 s (3 terms at once) or
  * 1.4 s (2 contributions in turn), leaving 3 s or more for the work itself on a loaded machine (load 30 on
  * 2 cores when this was written).
  */
@@ -45,7 +45,7 @@ const IDLE_MS = 5_000;
 const TERM_HOLD_MS = 2_000;
 const DEAL_HOLD_MS = 700;
 const SHARE = shareChunkLength(1024 * 1024);
-/** Ranges of 3 chunks: one wave of the receiver's 3 prefetched terms (~0.7 s here); deals of 2 (~0.6 s). */
+/** Ranges of 3 chunks: one wave of the receiver's terms (up to 4 chunks at once); deals of 2 (~0.6 s). */
 const REPAIR_STEP = 3 * SHARE;
 const DEAL_STEP = 2 * SHARE;
 const WHOLE = 2 ** 40;
