@@ -357,9 +357,10 @@ type IdColumn = typeof folders.id | typeof files.id;
  * (no search) among the rows listed, which are exactly the rows of the unique name indexes
  * (files_folder_name_idx, folders_parent_name_idx: same predicate). There `(name, id) > (n, i)` selects the
  * same rows as `name > n` (the only row named n is the cursor's own), and ordering by the name alone lets
- * the planner walk the unique index as it stands. Ordered by (name, id), it had to sort on top of the index
- * and chose to sort the whole folder instead: at 100,000 files a page by name took 2-4 times one by size
- * (issue #18).
+ * the planner walk the unique index as it stands. Ordered by (name, id), it put an incremental sort on top
+ * of the index (EXPLAIN on PGlite at 100,000 files: 16 ms of a 500-item page's files query under load 20,
+ * against under 1 ms for the plain index scan; issue #18), and a planner that costs that sort higher may
+ * sort the whole folder instead.
  */
 const tieBreak = <C extends IdColumn>(id: C, byName: boolean, searching: boolean): C | null => (byName && !searching ? null : id);
 
