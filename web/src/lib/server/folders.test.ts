@@ -9,7 +9,8 @@ import { expect, it } from 'vitest';
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import { MAX_BATCH_FILES } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
-import { files, folders, placements } from './db/schema.js';
+import { files, folders, history, jobs, placements, shareHealth } from './db/schema.js';
+import { RENEW_JOB } from './renewal.js';
 import { createFolder, listFolder, MAX_FOLDER_DEPTH, updateFile, updateFolder } from './folders.js';
 import { bulkAction } from './bulk-actions.js';
 import { listFiles, manifest } from './files.js';
@@ -400,6 +401,64 @@ describeDatabases('folders on $name', ({ open }) => {
     const month13 = listFolder(fx.alice, q({ parent: dir.id, sort: 'date', cursor: forge({ k: 'f', n: '2026-13-01 00:00:00+00', i: 'x', s: 'date', o: 'asc' }) }));
     expect(await errorCode(month13)).toBe('WRONG_VALUE');
   }, 180_000);
+
+  it("shows a page's files exactly as the whole list does: placements, health and renewal state read by the page's ids", async () => {
+    // folders.ts listFolder reads these by the page's ids (files.ts fileViews), listFiles by the owner's
+    // files: the two must agree on every field. Health: none, all good, one share missing, scrub damage.
+    // Renewal: a failed renewal in the history, one that failed then succeeded, a pending and a failed job.
+    const dir = await createFolder(fx.alice, { name: 'views' });
+    const relayIds = fx.relays.map((r) => r.id);
+    await seedFiles(fx.alice, 40, 'view', dir.id, relayIds);
+    const rows = await fx.alice.db.select({ id: files.id, name: files.name }).from(files).where(eq(files.folderId, dir.id)).orderBy(files.name);
+    expect(rows).toHaveLength(40);
+    const checkedAt = new Date('2026-02-01T00:00:00Z');
+    const at = (s: number) => new Date(Date.UTC(2026, 1, 2, 0, 0, s));
+    for (const [i, f] of rows.entries()) {
+      if (i % 4 !== 0) {
+        await fx.alice.db.insert(shareHealth).values(
+          relayIds.map((relayId, j) => ({
+            fileId: f.id,
+            relayId,
+            state: i % 4 === 2 && j === 0 ? ('missing' as const) : ('ok' as const),
+            detail: i % 4 === 2 && j === 0 ? '1 of 2 chunks missing' : '',
+            scrubDamage: i % 4 === 3 && j === 1 ? [0] : null,
+            checkedAt: new Date(checkedAt.getTime() + j * 1000)
+          }))
+        );
+      }
+      const entry = (result: 'ok' | 'error', s: number) => ({
+        userId: fx.alice.user.id,
+        operation: 'renew' as const,
+        fileId: f.id,
+        fileName: f.name,
+        result,
+        detail: `renewal ${result} at ${s}`,
+        createdAt: at(s)
+      });
+      if (i % 5 === 1) await fx.alice.db.insert(history).values([entry('ok', 1), entry('error', 2)]);
+      if (i % 5 === 2) await fx.alice.db.insert(history).values([entry('error', 1), entry('ok', 2)]);
+      if (i % 5 === 3) await fx.alice.db.insert(jobs).values({ kind: RENEW_JOB, key: `${f.id}:0`, payload: {}, status: 'pending' });
+      if (i % 5 === 4) await fx.alice.db.insert(jobs).values({ kind: RENEW_JOB, key: `${f.id}:0`, payload: {}, status: 'failed', lastError: 'relay gone' });
+    }
+    const page = await listFolder(fx.alice, q({ parent: dir.id, limit: '500' }));
+    expect(page.files.map((f) => f.id)).toEqual(rows.map((r) => r.id));
+    const whole = new Map((await listFiles(fx.alice)).map((f) => [f.id, f]));
+    expect(page.files).toEqual(page.files.map((f) => whole.get(f.id)));
+    expect(page.files.map((f) => f.renewal)).toEqual(
+      rows.map((_, i) => [null, { state: 'failed', reason: 'renewal error at 2' }, null, { state: 'in_progress' }, { state: 'failed', reason: 'relay gone' }][i % 5])
+    );
+    expect(page.files.map((f) => f.health?.state ?? null)).toEqual(rows.map((_, i) => [null, 'healthy', 'at_risk', 'at_risk'][i % 4]));
+    expect(page.files[1]?.health?.checkedAt).toBe(checkedAt.toISOString());
+    expect(
+      page.files.every(
+        (f) =>
+          f.relays
+            .map((r) => r.relayId)
+            .toSorted()
+            .join() === relayIds.toSorted().join()
+      )
+    ).toBe(true);
+  });
 
   it('moves and trashes selections in bulk, item by item, and refuses 10,000 items at once', async () => {
     const to = await createFolder(fx.alice, { name: 'bulk-target' });

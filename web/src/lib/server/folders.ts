@@ -341,9 +341,28 @@ const likeEscape = (q: string) => q.replace(/[\\%_]/g, (c) => `\\${c}`);
  * breaks ties in the key's own direction, so the order is total and a page never repeats nor skips an
  * item however many share a size or a date.
  */
-const afterKey = (key: SQL, id: typeof folders.id | typeof files.id, type: string, c: Cursor, desc: boolean): SQL =>
-  desc ? sql`(${key}, ${id}) < (cast(${c.n} as ${sql.raw(type)}), ${c.i})` : sql`(${key}, ${id}) > (cast(${c.n} as ${sql.raw(type)}), ${c.i})`;
-const orderOf = (key: SQL, id: typeof folders.id | typeof files.id, desc: boolean): SQL[] => (desc ? [sql`${key} desc`, sql`${id} desc`] : [sql`${key} asc`, sql`${id} asc`]);
+const afterKey = (key: SQL, id: IdColumn | null, type: string, c: Cursor, desc: boolean): SQL => {
+  const value = sql`cast(${c.n} as ${sql.raw(type)})`;
+  if (id === null) return desc ? sql`${key} < ${value}` : sql`${key} > ${value}`;
+  return desc ? sql`(${key}, ${id}) < (${value}, ${c.i})` : sql`(${key}, ${id}) > (${value}, ${c.i})`;
+};
+const orderOf = (key: SQL, id: IdColumn | null, desc: boolean): SQL[] => {
+  const dir = sql.raw(desc ? 'desc' : 'asc');
+  return id === null ? [sql`${key} ${dir}`] : [sql`${key} ${dir}`, sql`${id} ${dir}`];
+};
+type IdColumn = typeof folders.id | typeof files.id;
+
+/**
+ * The tie-breaking id of a page's order, or null where the key alone is unique: names within one folder
+ * (no search) among the rows listed, which are exactly the rows of the unique name indexes
+ * (files_folder_name_idx, folders_parent_name_idx: same predicate). There `(name, id) > (n, i)` selects the
+ * same rows as `name > n` (the only row named n is the cursor's own), and ordering by the name alone lets
+ * the planner walk the unique index as it stands. Ordered by (name, id), it put an incremental sort on top
+ * of the index (EXPLAIN on PGlite at 100,000 files: 16 ms of a 500-item page's files query under load 20,
+ * against under 1 ms for the plain index scan; issue #18), and a planner that costs that sort higher may
+ * sort the whole folder instead.
+ */
+const tieBreak = <C extends IdColumn>(id: C, byName: boolean, searching: boolean): C | null => (byName && !searching ? null : id);
 
 /**
  * `GET /api/folders?parent=&cursor=&limit=&q=&sort=&order=`: one page of a folder (the root without
@@ -375,6 +394,7 @@ export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<Fold
   let folderKeys: string[] = [];
   if (!cursor || cursor.k === 'd') {
     const key = sql`${folders.name}`;
+    const id = tieBreak(folders.id, true, q !== undefined);
     const rows = await ctx.db
       .select({ row: folders, key: sql<string>`(${key})::text` })
       .from(folders)
@@ -383,10 +403,10 @@ export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<Fold
           eq(folders.ownerId, ctx.user.id),
           q === undefined ? sameParent(folders.parentId, parentId) : byName(folders.name),
           isNull(folders.trashedAt),
-          cursor ? afterKey(key, folders.id, 'text', cursor, false) : undefined
+          cursor ? afterKey(key, id, 'text', cursor, false) : undefined
         )
       )
-      .orderBy(...orderOf(key, folders.id, false))
+      .orderBy(...orderOf(key, id, false))
       .limit(limit + 1);
     shownFolders = rows.map((r) => r.row);
     folderKeys = rows.map((r) => r.key);
@@ -405,6 +425,7 @@ export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<Fold
   const room = limit - shownFolders.length;
   const fileCursor = cursor?.k === 'f' && !(cursor.n === '' && cursor.i === '') ? cursor : undefined;
   const key = fileKey(sort);
+  const id = tieBreak(files.id, sort === 'name', q !== undefined);
   const rows = await ctx.db
     .select({ row: files, key: sql<string>`(${key})::text` })
     .from(files)
@@ -413,10 +434,10 @@ export async function listFolder(ctx: Ctx, query: URLSearchParams): Promise<Fold
         eq(files.ownerId, ctx.user.id),
         q === undefined ? sameParent(files.folderId, parentId) : byName(files.name),
         holdsName(),
-        fileCursor ? afterKey(key, files.id, FILE_KEY_TYPE[sort], fileCursor, filesDesc) : undefined
+        fileCursor ? afterKey(key, id, FILE_KEY_TYPE[sort], fileCursor, filesDesc) : undefined
       )
     )
-    .orderBy(...orderOf(key, files.id, filesDesc))
+    .orderBy(...orderOf(key, id, filesDesc))
     .limit(room + 1);
   const more = rows.length > room;
   const page = rows.slice(0, room);

@@ -79,14 +79,37 @@ export function fileHealthOf(k: number, n: number, where: Array<{ relayId: strin
  * Adds `health` to listed files (null for a file not yet checked or not available). `scope` selects the
  * check rows to read, joined with `files` (one query, not an IN list of every id: see files.ts listFiles).
  */
-export async function attachHealth<T extends { id: string; k: number; n: number; status: string; relays: Array<{ relayId: string; name: string }> }>(
-  db: Db,
-  listed: T[],
-  scope: SQL | undefined
-): Promise<Array<T & { health: FileHealthView | null }>> {
+export async function attachHealth<T extends Listed>(db: Db, listed: T[], scope: SQL | undefined): Promise<Array<T & { health: FileHealthView | null }>> {
   const rows = listed.length === 0 ? [] : await db.select({ h: shareHealth }).from(shareHealth).innerJoin(files, eq(files.id, shareHealth.fileId)).where(scope);
+  return withHealth(
+    listed,
+    rows.map((r) => r.h)
+  );
+}
+
+/**
+ * `attachHealth` for a page of files (files.ts fileViews): `where` selects the check rows by the page's own
+ * ids, read by share_health's key with no join (a join with `files` by 500 ids could scan the whole table).
+ */
+export async function attachHealthOf<T extends Listed>(db: Db, listed: T[], where: SQL): Promise<Array<T & { health: FileHealthView | null }>> {
+  return withHealth(listed, listed.length === 0 ? [] : await db.select().from(shareHealth).where(where));
+}
+
+interface Listed {
+  id: string;
+  k: number;
+  n: number;
+  status: string;
+  relays: Array<{ relayId: string; name: string }>;
+}
+
+function withHealth<T extends Listed>(listed: T[], rows: HealthRow[]): Array<T & { health: FileHealthView | null }> {
   const byFile = new Map<string, HealthRow[]>();
-  for (const { h } of rows) byFile.set(h.fileId, [...(byFile.get(h.fileId) ?? []), h]);
+  for (const h of rows) {
+    const list = byFile.get(h.fileId);
+    if (list) list.push(h);
+    else byFile.set(h.fileId, [h]);
+  }
   return listed.map((f) => ({ ...f, health: f.status === 'available' ? fileHealthOf(f.k, f.n, f.relays, byFile.get(f.id) ?? []) : null }));
 }
 

@@ -489,11 +489,14 @@ export async function renewalStates(db: Db, list: ReadonlyArray<{ id: string; ep
 const RENEWAL_STATE_BATCH = 10_000;
 
 async function renewalStatesOf(db: Db, list: ReadonlyArray<{ id: string; epoch: number }>, out: Map<string, RenewalState>): Promise<void> {
-  const ids = list.map((f) => f.id);
+  // One array parameter, and `operation = 'renew'` written out (not bound) so the planner matches
+  // history_renew_file_idx's predicate even in a generic plan (migration 0018): without that index a page
+  // of 500 files scanned the whole history (one row per file committed, at least), issue #18.
+  const ids = sql.param(list.map((f) => f.id));
   const rejected = await db
     .select({ fileId: history.fileId, result: history.result, detail: history.detail })
     .from(history)
-    .where(and(inArray(history.fileId, ids), eq(history.operation, 'renew')))
+    .where(and(sql`${history.fileId} = any(${ids})`, sql`${history.operation} = 'renew'`))
     .orderBy(desc(history.createdAt), desc(history.id));
   const seen = new Set<string>();
   for (const h of rejected) {
@@ -504,15 +507,7 @@ async function renewalStatesOf(db: Db, list: ReadonlyArray<{ id: string; epoch: 
   const rows = await db
     .select()
     .from(jobs)
-    .where(
-      and(
-        eq(jobs.kind, RENEW_JOB),
-        inArray(
-          jobs.key,
-          list.map((f) => `${f.id}:${f.epoch}`)
-        )
-      )
-    );
+    .where(and(eq(jobs.kind, RENEW_JOB), sql`${jobs.key} = any(${sql.param(list.map((f) => `${f.id}:${f.epoch}`))})`));
   for (const j of rows) {
     const fileId = j.key.slice(0, 32);
     if (j.status === 'pending' || j.status === 'running') out.set(fileId, { state: 'in_progress', ...(j.lastError ? { reason: j.lastError } : {}) });
