@@ -16,7 +16,8 @@
  * to the same relays for files reserved beforehand (untimed), without the coordinator. Also the page's
  * longest main-thread task while the app protects (issue #18 target: < 100 ms) and the files/s ratio
  * (target >= 0.5x). KOFN_BENCH_ROUNDS rounds (default 3), app first in odd rounds, baseline first in even
- * ones; medians.
+ * ones; medians. KOFN_BENCH_PROFILE=<folder> also writes a CPU profile of the page's main thread for each
+ * app run and prints the page's coordinator requests by path (issue #18's profiling; it slows the page).
  */
 import { test, type Page } from '@playwright/test';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -147,6 +148,11 @@ const loadAverage = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice
 const SMALL_FILES = Number(process.env.KOFN_BENCH_SMALL_FILES ?? 1000);
 const SMALL_SIZE = 4096;
 const ROUNDS = Number(process.env.KOFN_BENCH_ROUNDS ?? 3);
+/**
+ * A folder to write a CPU profile of the page's main thread into, one per app run (`.cpuprofile`, for
+ * DevTools), with the page's coordinator requests by path; unset: no profiler (it costs the page CPU).
+ */
+const PROFILE_DIR = process.env.KOFN_BENCH_PROFILE;
 /** Files whose shares the baseline PUTs at once (as the coordinator bench's protectMany baseline). */
 const BASELINE_PARALLEL = 8;
 
@@ -156,7 +162,7 @@ const BASELINE_PARALLEL = 8;
  * task meanwhile. Polled every 250 ms, not observed: an observer over the page would cost it the CPU being
  * measured.
  */
-async function appRun(page: Page, dir: string, count: number): Promise<{ seconds: number; failed: number; longestTask: number }> {
+async function appRun(page: Page, dir: string, count: number, profile?: string): Promise<{ seconds: number; failed: number; longestTask: number; longTasks: number; longTaskMs: number }> {
   await page.evaluate(() => {
     const w = window as unknown as { kofnTasks: number[]; kofnTaskObserver?: PerformanceObserver };
     w.kofnTasks = [];
@@ -165,7 +171,16 @@ async function appRun(page: Page, dir: string, count: number): Promise<{ seconds
       for (const e of list.getEntries()) w.kofnTasks.push(e.duration);
     });
     w.kofnTaskObserver.observe({ type: 'longtask' });
+    // Room for every coordinator request of the run (the default buffer keeps 250 entries).
+    performance.clearResourceTimings();
+    performance.setResourceTimingBufferSize(100_000);
   });
+  const cdp = profile ? await page.context().newCDPSession(page) : undefined;
+  if (cdp) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 500 });
+    await cdp.send('Profiler.start');
+  }
   const t = performance.now();
   await page.getByTestId('folder-input').setInputFiles(dir);
   const failed = await page.evaluate(
@@ -183,14 +198,34 @@ async function appRun(page: Page, dir: string, count: number): Promise<{ seconds
     count
   );
   const seconds = (performance.now() - t) / 1000;
-  const longestTask = await page.evaluate(() => {
+  if (cdp && profile) {
+    const { profile: cpu } = await cdp.send('Profiler.stop');
+    writeFileSync(profile, JSON.stringify(cpu));
+    await cdp.detach();
+    console.log(`  CPU profile of the page's main thread: ${profile}`);
+    // Where the page waited on the coordinator: its requests during the run, by path.
+    const requests = await page.evaluate(() => {
+      const by: Record<string, number[]> = {};
+      for (const e of performance.getEntriesByType('resource') as PerformanceResourceTiming[]) {
+        const url = new URL(e.name);
+        if (url.origin !== location.origin) continue;
+        const path = url.pathname.replace(/[0-9a-f]{32}/g, ':id');
+        (by[`${e.initiatorType} ${path}`] ??= []).push(e.duration);
+      }
+      return by;
+    });
+    for (const [path, ms] of Object.entries(requests).sort((a, b) => b[1].length - a[1].length)) {
+      console.log(`  ${path}: ${ms.length} requests, median ${median(ms).toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms, sum ${ms.reduce((a, b) => a + b, 0).toFixed(0)} ms`);
+    }
+  }
+  const { longestTask, longTasks, longTaskMs } = await page.evaluate(() => {
     const w = window as unknown as { kofnTasks: number[]; kofnTaskObserver?: PerformanceObserver };
     w.kofnTaskObserver?.disconnect();
-    return Math.max(0, ...w.kofnTasks);
+    return { longestTask: Math.max(0, ...w.kofnTasks), longTasks: w.kofnTasks.length, longTaskMs: w.kofnTasks.reduce((a, b) => a + b, 0) };
   });
   // The next round starts with an empty transfer list.
   await page.getByRole('button', { name: 'Clear finished' }).click();
-  return { seconds, failed, longestTask };
+  return { seconds, failed, longestTask, longTasks, longTaskMs };
 }
 
 /**
@@ -204,10 +239,15 @@ async function baselineRun(page: Page, count: number, relays: string[], tag: str
     async ({ count, relays, tag, size, parallel }) => {
       const csrf = ((await (await fetch('/api/session')).json()) as { csrfToken: string }).csrfToken;
       const headers = { 'content-type': 'application/json', 'x-csrf-token': csrf };
+      // In a folder of its own: reserved files are listed (as uploading), and 1,000 new rows in the folder
+      // the page shows would have the app's run that follows render them (its longest tasks were that).
+      const folder = await fetch('/api/folders', { method: 'POST', headers, body: JSON.stringify({ name: tag }) });
+      if (!folder.ok) throw new Error(`baseline: folder ${folder.status}`);
+      const { id: folderId } = (await folder.json()) as { id: string };
       const res = await fetch('/api/files/batch', {
         method: 'POST',
         headers,
-        body: JSON.stringify({ files: Array.from({ length: count }, (_, i) => ({ name: `${tag}-${i}.bin`, size, type: '', k: 2, relays })) })
+        body: JSON.stringify({ files: Array.from({ length: count }, (_, i) => ({ name: `${tag}-${i}.bin`, size, type: '', k: 2, relays, folderId })) })
       });
       const { results } = (await res.json()) as { results: Array<{ ok: boolean; reservation?: { fileId: string; placements: Array<{ url: string; token: string }> } }> };
       const rs = results.map((r) => r.reservation).filter((r) => r !== undefined);
@@ -266,7 +306,7 @@ test('1,000 small files chosen as a folder, (2,3): files/s against the same brow
       const folder = join(dir, `small-${round}`);
       mkdirSync(folder);
       for (let i = 0; i < SMALL_FILES; i++) writeFileSync(join(folder, `f-${String(i).padStart(4, '0')}.bin`), randomBytes(SMALL_SIZE));
-      const app = () => appRun(page, folder, SMALL_FILES);
+      const app = () => appRun(page, folder, SMALL_FILES, PROFILE_DIR ? join(PROFILE_DIR, `app-${SMALL_FILES}-round-${round}.cpuprofile`) : undefined);
       const base = () => baselineRun(page, SMALL_FILES, relayIds, `baseline-${round}`);
       let a: Awaited<ReturnType<typeof app>>;
       let b: number;
@@ -280,7 +320,8 @@ test('1,000 small files chosen as a folder, (2,3): files/s against the same brow
       const r = { app: SMALL_FILES / a.seconds, base: SMALL_FILES / b, longest: a.longestTask, failed: a.failed };
       rounds.push(r);
       lines.push(
-        `round ${round}: app ${r.app.toFixed(1)} files/s (${a.seconds.toFixed(1)} s, ${a.failed} failed), longest main-thread task ${a.longestTask.toFixed(0)} ms; ` +
+        `round ${round}: app ${r.app.toFixed(1)} files/s (${a.seconds.toFixed(1)} s, ${a.failed} failed), longest main-thread task ${a.longestTask.toFixed(0)} ms ` +
+          `(${a.longTasks} tasks over 50 ms, ${a.longTaskMs.toFixed(0)} ms in all); ` +
           `baseline PUTs alone ${r.base.toFixed(1)} files/s; ratio ${(r.app / r.base).toFixed(2)}x (load average ${loadAverage()})`
       );
       rmSync(folder, { recursive: true, force: true });

@@ -23,6 +23,20 @@ export const ZIP_MAX_ITEMS = 100_000;
 
 export type Item = { kind: 'file'; id: string; name: string } | { kind: 'folder'; id: string; name: string };
 
+/**
+ * `next` with each row that equals one already shown (same id, same fields) replaced by the shown one, so a
+ * refresh that changed a row or two re-renders those, not the list: refreshed once a second while a folder
+ * of small files is protected, every rendered row (up to 200) was rendered again each time (issue #18).
+ */
+function keepUnchanged<T extends { id: string }>(shown: readonly T[], next: T[]): T[] {
+  if (shown.length === 0) return next;
+  const old = new Map(shown.map((x) => [x.id, x]));
+  return next.map((x) => {
+    const o = old.get(x.id);
+    return o !== undefined && JSON.stringify(o) === JSON.stringify(x) ? o : x;
+  });
+}
+
 export class FolderBrowser {
   /** The folder shown; null: the root. */
   folderId = $state<string | null>(null);
@@ -109,8 +123,11 @@ export class FolderBrowser {
     const page = await api<FolderListing>('GET', this.#url());
     if (mine !== this.#seq) return;
     this.path = page.path;
-    this.folders = page.folders;
-    this.files = page.files.filter((f) => f.status !== 'deleting');
+    this.folders = keepUnchanged(this.folders, page.folders);
+    this.files = keepUnchanged(
+      this.files,
+      page.files.filter((f) => f.status !== 'deleting')
+    );
     this.nextCursor = page.nextCursor;
     // A page still on its way for an older listing is dropped when it lands (its seq is old): not waited for.
     this.#loadingMore = false;

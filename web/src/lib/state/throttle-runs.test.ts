@@ -104,4 +104,27 @@ describe('throttleRuns', () => {
     await vi.advanceTimersByTimeAsync(5000);
     expect(c.started()).toBe(2);
   });
+
+  it('spaces runs by `spacing` times the last run’s duration when that is longer than the period', async () => {
+    const c = controlled();
+    const t = throttleRuns(c.task, 1000, 4);
+    void t.request();
+    // The first run takes 600 ms (a busy coordinator): the next waits 4 × 600 = 2,400 ms, not 1,000.
+    await vi.advanceTimersByTimeAsync(600);
+    void t.request();
+    c.ends[0]!();
+    await vi.advanceTimersByTimeAsync(2399);
+    expect(c.started()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(c.started()).toBe(2);
+    // A quick run (100 ms) brings the period back: 1,000 ms, as 4 × 100 is less.
+    void t.request();
+    await vi.advanceTimersByTimeAsync(100);
+    c.ends[1]!();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(c.started()).toBe(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(c.started()).toBe(3);
+    c.ends[2]!();
+  });
 });

@@ -28,6 +28,11 @@ const PROGRESS_MS = 200;
  */
 const REFRESH_MS = 1000;
 /**
+ * And after a slow refresh, at least this many times its duration later: a coordinator slow to answer is
+ * busy, and the drop's own reservations and commits wait behind the refresh's requests (throttle-runs.ts).
+ */
+const REFRESH_SPACING = 4;
+/**
  * Files of one drop protected at once. A small file is a handful of round trips (reserve, two chunks to
  * each relay, commit) with the CPU idle between them, so files in turn left the machine waiting; a few at
  * once fill those waits. Each file has its own share worker, so this also bounds the workers alive.
@@ -101,7 +106,7 @@ class TransferManager {
   }
 
   /** #changed, throttled: for protections, which may come by the hundred. */
-  readonly #refresh = throttleRuns(() => this.#changed(), REFRESH_MS);
+  readonly #refresh = throttleRuns(() => this.#changed(), REFRESH_MS, REFRESH_SPACING);
 
   get #config(): TransferSettings {
     if (!this.#settings) throw new Error('transferManager.configure() was not called');

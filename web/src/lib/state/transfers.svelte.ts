@@ -34,6 +34,10 @@ export interface TransferGroup {
 }
 
 class Transfers {
+  /**
+   * Oldest first (the panel shows them newest first): a new transfer is pushed. Put in front, each of a
+   * folder's 1,000 files moved every row before it, a write to each row's reactive index (issue #18).
+   */
   items = $state<Transfer[]>([]);
   groups = $state<Record<string, TransferGroup>>({});
 
@@ -58,8 +62,8 @@ class Transfers {
       controller: new AbortController(),
       ...(group ? { group: group.id } : {})
     };
-    this.items.unshift(t);
-    return this.items[0]!;
+    this.items.push(t);
+    return this.items[this.items.length - 1]!;
   }
 
   clearFinished(): void {
