@@ -5,6 +5,7 @@
  * exit codes and one line on stderr.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { attachDashValues } from './args.js';
 import { createInterface } from 'node:readline';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,7 +42,8 @@ const common: Options = { json: { type: 'boolean' }, quiet: { type: 'boolean', s
 
 function parse(command: string, args: string[], options: Options) {
   try {
-    return parseArgs({ args, options: { ...common, ...options }, allowPositionals: true, strict: true });
+    const all = { ...common, ...options };
+    return parseArgs({ args: attachDashValues(args, all), options: all, allowPositionals: true, strict: true });
   } catch (err) {
     throw new KofnError('CLI_USAGE', `${(err as Error).message} (see \`kofn ${command} --help\`)`);
   }
