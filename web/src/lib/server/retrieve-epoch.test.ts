@@ -116,25 +116,32 @@ describe('a download that outlives its epoch (kofn retrieve engine, real relays,
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   });
 
-  it('the old epoch dropped on the relays mid-download: chunks refused NOT_FOUND are read on at the new epoch, byte-identical', async () => {
-    config = fx.alice.config;
+  /** Protects a 10 MiB + 5 file as `name` and starts the engine on it, held at its first chunk (heldSink). */
+  async function startHeld(name: string) {
     const data = randomBytes(10 * MiB + 5);
-    const id = await protect(fx.alice, 'dropped-midway.bin', data, 2);
+    const id = await protect(fx.alice, name, data, 2);
     const hold = deferred();
     const { sink, parts, first } = heldSink(hold.promise);
     let started: Manifest | undefined;
     const running = retrieve(new Coordinator(url), { fileId: id, sinkFor: async () => sink, onManifest: (m) => (started = m) });
     running.catch(() => undefined);
     await first;
-    expect(started!.epoch).toBe(0);
+    if (!started) throw new Error('the engine wrote a chunk before reading its manifest');
+    return { data, id, hold, parts, running, started };
+  }
+
+  it('the old epoch dropped on the relays mid-download: chunks refused NOT_FOUND are read on at the new epoch, byte-identical', async () => {
+    config = fx.alice.config;
+    const { data, id, hold, parts, running, started } = await startHeld('dropped-midway.bin');
+    expect(started.epoch).toBe(0);
 
     // Renewed and switched to epoch 1, then epoch 0 dropped on every relay, while the retrieval holds
     // tokens for epoch 0 that are still valid for minutes: a relay now answers them NOT_FOUND.
     expect(await renewOnce(deps(), id, 0)).toBe('renewed');
     await renewalHandlers(deps())[DROP_JOB]!({ fileId: id, epoch: 0, dxs: [] }, undefined as never);
-    const p = started!.placements[0]!;
+    const p = started.placements[0]!;
     const old = new RelayClient({ id: p.relayId, name: p.name, url: p.url }, { token: () => p.token });
-    expect(await errorCode(old.get(id, started!.chunkCount, 2 * MiB))).toBe('NOT_FOUND');
+    expect(await errorCode(old.get(id, started.chunkCount, 2 * MiB))).toBe('NOT_FOUND');
 
     hold.resolve();
     const r = await running;
@@ -146,14 +153,7 @@ describe('a download that outlives its epoch (kofn retrieve engine, real relays,
   it('the coordinator refusing tokens for the old epoch (EPOCH_GONE, grace over): the download renews its tokens at the new epoch, byte-identical', async () => {
     // Tokens of 10 s (the shortest), so the download renews them while the test holds it.
     config = loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600', KOFN_TOKEN_TTL_SECONDS: '10' });
-    const data = randomBytes(10 * MiB + 5);
-    const id = await protect(fx.alice, 'gone-midway.bin', data, 2);
-    const hold = deferred();
-    const { sink, parts, first } = heldSink(hold.promise);
-    let started: Manifest | undefined;
-    const running = retrieve(new Coordinator(url), { fileId: id, sinkFor: async () => sink, onManifest: (m) => (started = m) });
-    running.catch(() => undefined);
-    await first;
+    const { data, id, hold, parts, running, started } = await startHeld('gone-midway.bin');
     expect(await renewOnce(deps(), id, 0)).toBe('renewed');
     // The switch as if longer ago than the grace: the coordinator no longer mints epoch-0 tokens. Epoch 0
     // is still on the relays, so only the coordinator's EPOCH_GONE tells the download.
@@ -163,7 +163,7 @@ describe('a download that outlives its epoch (kofn retrieve engine, real relays,
       .where(eq(files.id, id));
     expect(await errorCode(freshTokens(ctx(), id, 'get', 0))).toBe('EPOCH_GONE');
     // Held until the download's epoch-0 tokens are about to be renewed (a quarter of their life before expiry).
-    const exp = (JSON.parse(Buffer.from(started!.placements[0]!.token.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number }).exp * 1000;
+    const exp = (JSON.parse(Buffer.from(started.placements[0]!.token.split('.')[1]!, 'base64url').toString('utf8')) as { exp: number }).exp * 1000;
     await new Promise((r) => setTimeout(r, Math.max(0, exp - 2_000 - Date.now())));
     hold.resolve();
     const r = await running;
