@@ -128,9 +128,9 @@ function readReport(file) {
   }
 }
 
-async function vitest(pkg, env = process.env, note = '', args = []) {
-  const name = `vitest ${pkg}${note}`;
-  const out = join(reports, `vitest-${pkg}.json`);
+async function vitest(pkg, env = process.env, note = '', args = [], part = '') {
+  const name = `vitest ${pkg}${part ? ` (${part})` : ''}${note}`;
+  const out = join(reports, `vitest-${pkg}${part ? `-${part.replaceAll(' ', '-')}` : ''}.json`);
   const started = Date.now();
   const { code, cpu } = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`, ...args], join(root, pkg), env, name);
   const r = readReport(out);
@@ -235,12 +235,14 @@ const built = buildCode === 0;
 totals[built ? 'passed' : 'failed'] += 1;
 lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}${costs(buildStarted, buildCpu)}`);
 
-// Three lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
-// which spends much of its time waiting on its stacks, slowed links and timeouts; the type checks, lint, format,
-// the shared suite and then the Docker image and compose checks; and the coordinator's suite (13 minutes on its
-// own, one file at a time, much of it waiting on real relays, PostgreSQL and timeouts). With two lanes the
-// coordinator's suite sat behind the checks and the Docker checks behind Playwright, each lane about 21 minutes of
-// a 24-minute run. The relay's suite, whose socket-timing tests are sensitive to a busy machine, runs first, alone,
+// Lanes at once (the CI budget, issue handbook: run independent suites in parallel): the Playwright suite,
+// which spends much of its time waiting on its stacks, slowed links and timeouts; the type checks, lint, format
+// and the shared suite; the Docker image and compose checks (image builds, containers starting); and the
+// coordinator's suite in two processes, its crash, drain and long-step campaigns in one and the rest in the
+// other (one file at a time each, much of it waiting on real relays, PostgreSQL and timeouts). With three lanes
+// (the Docker checks after the others, the coordinator's suite in one process) a 46-minute run used 1.5 of the
+// 2 cores on average (user + system time over wall time): each lane sat waiting on its timeouts while the others
+// did too, and the coordinator's suite ran alone for its last minutes. The relay's suite, whose socket-timing tests are sensitive to a busy machine, runs first, alone,
 // on two workers: with vitest's default of one on a 2-core machine a CI run sat 33-55% idle through it (vmstat),
 // and the whole suite passed on two workers at a load average of 17.
 await vitest('relay', process.env, '', ['--maxWorkers=2']);
@@ -271,19 +273,43 @@ async function checksLane() {
   await check('lint (eslint, 0 warnings)', 'npm', ['run', 'lint']);
   await check('format (prettier --check)', 'npm', ['run', 'format:check']);
   await vitest('shared');
+}
+
+async function dockerLane() {
   // On the build for tests made above (the compose check packages it, never rebuilds it).
   if (built) await dockerChecks();
 }
+
+/**
+ * The coordinator suite's slow campaigns (kill -9 loops, a 200-file drain, idle cuts, a 4 GiB ZIP64): about
+ * half its time, in files of their own, so they run beside the rest instead of after it.
+ */
+const COORDINATOR_CAMPAIGNS = [
+  'src/lib/server/coordinator-crash.test.ts',
+  'src/lib/server/crash-campaign.test.ts',
+  'src/lib/server/drain.test.ts',
+  'src/lib/server/long-steps.test.ts',
+  'src/lib/engine/zip64.test.ts'
+];
 
 async function coordinatorLane() {
   const pg = await findPostgres(process.env);
   const env = { ...process.env };
   if (pg.url) env.DATABASE_URL = pg.url;
   const note = pg.url ? ` (PostgreSQL ${shown(pg.url)}, ${pg.how})` : ` (PostgreSQL ${pg.how}; its variants are skipped)`;
-  await vitest('web', env, note);
+  await Promise.all([
+    vitest('web', env, note, COORDINATOR_CAMPAIGNS, 'campaigns'),
+    vitest(
+      'web',
+      env,
+      note,
+      COORDINATOR_CAMPAIGNS.flatMap((f) => ['--exclude', f]),
+      'rest'
+    )
+  ]);
 }
 
-await Promise.all([e2eLane(), checksLane(), coordinatorLane()]);
+await Promise.all([e2eLane(), checksLane(), dockerLane(), coordinatorLane()]);
 
 if (failures.length > 0) process.stdout.write(`\n=== failed tests ===\n${failures.join('\n')}\n`);
 process.stdout.write(`\n=== summary ===\n${lines.join('\n')}\n`);

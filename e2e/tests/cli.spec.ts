@@ -70,11 +70,13 @@ test('a session file readable by others is refused', async () => {
   }
 });
 
-test('protect and retrieve round trips, 0 B to 256 MiB, byte-identical', async () => {
-  // Issue #20 asks for files from 0 B to 256 MiB; 256 MiB with (3,5) moves 1.25 GiB up and 0.75 GiB down.
-  test.setTimeout(480_000);
+test('protect and retrieve round trips from files, 0 B to 33 MiB, byte-identical', async () => {
+  // Issue #20 asks for round trips from 0 B to 256 MiB: the chunk edges here, from files on disk; 256 MiB goes
+  // through pipes both ways in the flat-memory test below (a second 256 MiB trip from a file took 100 s of a
+  // CPU-bound CI run and proved nothing that 33 MiB, more chunks than any window in flight, does not).
+  test.setTimeout(240_000);
   const MiB = 1024 * 1024;
-  for (const size of [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 17, 256 * MiB]) {
+  for (const size of [0, 1, MiB - 1, MiB, MiB + 1, 3 * MiB + 17, 33 * MiB]) {
     const name = `rt-${size}.bin`;
     const f = makeFile(name, size);
     const p = await kofn(['protect', f.path, '-k', '3', '--servers', ALL(), '--json']);
@@ -164,12 +166,13 @@ async function streamed(
   return { code, stderr, peak, halfway };
 }
 
-test('memory stays flat: 512 MiB through pipes both ways with peak RSS under 200 MB, the second half adding under 40 MiB to the first', async () => {
-  // 1 GiB of traffic: on 2 cores under the load of parallel runs (load 30) it has taken over 4 minutes.
-  test.setTimeout(600_000);
+test('memory stays flat: 256 MiB through pipes both ways, byte-identical, with peak RSS under 200 MB, the second half adding under 40 MiB to the first', async () => {
+  // 512 MiB through the pipes; with (3,5), 427 MiB of shares go up to the relays and 256 MiB come back.
+  test.setTimeout(480_000);
   const MiB = 1024 * 1024;
-  // 512 MiB, twice the largest round trip above: memory that grew with the size would show here (issue #20 item 1).
-  const size = 512 * MiB;
+  // 256 MiB, the largest round trip issue #20 asks for: memory that grew with the size would show here (issue #20
+  // item 1). Each half is 128 MiB, 128 chunks of 1 MiB: a buffer kept per chunk would add three times the slack.
+  const size = 256 * MiB;
   const sent = createHash('sha256');
   const p = await streamed(
     ['protect', '-', '--name', 'flat.bin', '--size', String(size), '-k', '3', '--servers', ALL()],
@@ -197,7 +200,7 @@ test('memory stays flat: 512 MiB through pipes both ways with peak RSS under 200
   expect(length).toBe(size);
   expect(got.digest('hex')).toBe(sent.digest('hex'));
   const mib = (x: number) => (x / MiB).toFixed(0);
-  console.log(`kofn peak RSS, 512 MiB through a pipe: protect ${mib(p.peak)} MiB (${mib(p.halfway)} MiB halfway), retrieve ${mib(r.peak)} MiB (${mib(r.halfway)} MiB halfway)`);
+  console.log(`kofn peak RSS, 256 MiB through a pipe: protect ${mib(p.peak)} MiB (${mib(p.halfway)} MiB halfway), retrieve ${mib(r.peak)} MiB (${mib(r.halfway)} MiB halfway)`);
   // The bound of issue #20 (200 MB for the whole process, workers included; the default runs them) ...
   expect(p.halfway).toBeGreaterThan(0);
   expect(r.halfway).toBeGreaterThan(0);

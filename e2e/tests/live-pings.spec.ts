@@ -60,7 +60,7 @@ async function adminPage(browser: Browser): Promise<Page> {
  */
 test('an idle dashboard costs each relay about 18 pings a minute, under 2 KB each and under 1% of a core', async ({ browser }) => {
   test.setTimeout(180_000);
-  const IDLE_S = 40;
+  const IDLE_S = 30;
   const relays = stack.relayProcs;
   const cpu = () => relays.map((r) => cpuMs(r.pid));
   const perMinute = (x: number) => (x * 60) / IDLE_S;

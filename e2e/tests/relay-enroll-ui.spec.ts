@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
+import { ready } from '../helpers.js';
 import { startStack, type RunningStack } from '../stack.js';
 import { freePort } from '../../web/scripts/free-port.mjs';
 
@@ -112,6 +113,8 @@ test('an administrator enrolls a new relay from the Administration page; the tok
   const page = await context.newPage();
   expect((await page.request.post('/api/setup', { data: ADMIN, headers: { Origin: stack.url } })).status()).toBe(201);
   await page.goto('/admin');
+  // Typed before hydration, the name was lost and the form sent empty (a CI run under load).
+  await ready(page);
   const rows = page.getByTestId('relay-row');
   await expect(rows).toHaveCount(2);
 
@@ -156,6 +159,7 @@ test('an administrator enrolls a new relay from the Administration page; the tok
   expect(await thief.exited).not.toBe(0);
   expect(thief.text()).toContain('ENROLLMENT_INVALID');
   await page.reload();
+  await ready(page);
   await expect(rows).toHaveCount(3);
   await expect(page.locator('[data-testid="relay-row"][data-relay-name="relay-thief"]')).toHaveCount(0);
 

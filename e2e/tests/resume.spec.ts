@@ -1,8 +1,9 @@
 /**
  * Resume: reload the page in the middle of a 64 MiB upload; it continues from where every relay had it
- * (not from zero), the final file is identical, and the relays hold exactly its chunks, nothing more.
+ * (not from zero), the final file is identical, and the relays hold exactly its chunks, nothing more. An
+ * upload of this page load is never resumed a second time when the files page mounts again.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, expect } from '../fixtures.js';
 import { chooseSharing, makeFile, opfsSha256, retrieveThroughUi, saveToOpfs } from '../helpers.js';
@@ -13,7 +14,8 @@ test('a reload in the middle of an upload resumes it and leaves no leftovers', a
   await saveToOpfs(page);
   await page.goto('/');
   await chooseSharing(page, 3, 5);
-  const name = `resume-me-${test.info().repeatEachIndex}.bin`;
+  // A name per repetition and per retry: a retry on the same shared stack would otherwise meet the first try's file.
+  const name = `resume-me-${test.info().repeatEachIndex}-${test.info().retry}.bin`;
   const file = makeFile(name, 64 * 1024 * 1024);
   await page.getByTestId('file-input').setInputFiles(file.path);
   const transfer = page
@@ -52,4 +54,43 @@ test('a reload in the middle of an upload resumes it and leaves no leftovers', a
       .first()
   ).toHaveAttribute('data-status', 'done');
   expect(await opfsSha256(page, name)).toBe(file.sha256);
+});
+
+test('leaving the files page and coming back during an upload does not run it a second time', async ({ admin }) => {
+  // The files page looks for interrupted uploads each time it mounts; an upload of this page load is one too
+  // (it is kept in IndexedDB as it runs), and a second run of it deleted, past its own resume point, the chunks
+  // the first had just stored.
+  test.setTimeout(180_000);
+  const { page } = admin;
+  await page.goto('/');
+  await chooseSharing(page, 2, 3);
+  const name = `navigate-away-${test.info().repeatEachIndex}-${test.info().retry}.bin`;
+  const file = makeFile(name, 32 * 1024 * 1024);
+  await page.getByTestId('file-input').setInputFiles(file.path);
+  const rows = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` });
+  await expect.poll(async () => Number((await rows.first().locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(5);
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  await nav.getByRole('link', { name: 'Administration' }).click();
+  await expect(page).toHaveURL(/\/admin$/);
+  await nav.getByRole('link', { name: 'Files', exact: true }).click();
+  await expect(page).toHaveURL(/\/(#files)?$/);
+  await expect(page.getByRole('region', { name: 'Your files' })).toBeVisible();
+
+  await expect(rows.first()).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
+  await expect(rows.first()).toHaveAttribute('data-status', 'done');
+  // One run of it, and no second one started behind the first.
+  await expect(rows).toHaveCount(1);
+  const { files } = (await (await admin.get('/api/files')).json()) as { files: Array<{ id: string; name: string; status: string }> };
+  const stored = files.filter((f) => f.name === name);
+  expect(stored.map((f) => f.status)).toEqual(['available']);
+  const id = stored[0]!.id;
+  const relaysDir = join(process.env.KOFN_E2E_DATA_DIR!, 'relays');
+  let holding = 0;
+  for (const relay of readdirSync(relaysDir)) {
+    const dir = join(relaysDir, relay, 'chunks', id.slice(0, 2), id);
+    if (!existsSync(dir)) continue;
+    holding += 1;
+    expect(readdirSync(dir).length, `${relay} holds the metadata chunk and 32 data chunks`).toBe(33);
+  }
+  expect(holding).toBe(3);
 });

@@ -34,7 +34,8 @@ test('sign-out asks, then clears unfinished uploads from IndexedDB and drops the
   const { page } = admin;
   await page.goto('/');
   await chooseSharing(page, 2, 3);
-  const name = `sign-out-${test.info().repeatEachIndex}.bin`;
+  // A name per repetition and per retry: a retry on the same shared stack would otherwise meet the first try's file.
+  const name = `sign-out-${test.info().repeatEachIndex}-${test.info().retry}.bin`;
   await page.getByTestId('file-input').setInputFiles(makeFile(name, 32 * 1024 * 1024).path);
   const transfer = page
     .getByTestId('transfer')

@@ -53,7 +53,7 @@ const reserved = (x: Awaited<ReturnType<typeof reserveFiles>>['results'][number]
   return x.reservation;
 };
 
-describeDatabases('batch reserve and commit on $name with real relays', ({ open }) => {
+describeDatabases('batch reserve and commit on $name with real relays', { once: true }, ({ open }) => {
   const fx = useFileServices(open);
 
   it('reserves, uploads and commits several files in two requests; each rebuilds byte for byte', async () => {

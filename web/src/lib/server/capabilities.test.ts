@@ -18,7 +18,7 @@ import { protect, retrieve, retrieveWith, upload } from './testing/protect.js';
 import { DROP_JOB, renewOnce } from './renewal.js';
 import { errorCode, errorMessage, useFileServices } from './testing/file-services.js';
 
-describeDatabases('capabilities on $name with real relays', ({ open }) => {
+describeDatabases('capabilities on $name with real relays', { once: true }, ({ open }) => {
   const fx = useFileServices(open);
 
   it('a read-only grantee cannot remove, commit, or get put, delete or list tokens (404 as for a stranger)', async () => {

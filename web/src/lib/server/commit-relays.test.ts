@@ -91,7 +91,7 @@ class HostileRelay {
   }
 }
 
-describeDatabases('commit with a hostile relay on $name', ({ open }) => {
+describeDatabases('commit with a hostile relay on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   const hostile = new HostileRelay();

@@ -87,7 +87,7 @@ const rowsOf = (r: unknown): Array<Record<string, unknown>> => (Array.isArray(r)
 
 const close = (s: Server) => new Promise<void>((ok) => s.close(() => ok()));
 
-describeDatabases('federation between two coordinators, X on $name', ({ open }) => {
+describeDatabases('federation between two coordinators, X on $name', { once: true }, ({ open }) => {
   const fx = useFileServices(open, 3);
   let xUrl: string;
   let xServer: Server;

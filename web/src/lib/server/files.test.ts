@@ -26,7 +26,7 @@ import { errorCode, errorMessage, useFileServices } from './testing/file-service
 /** A stopped relay refuses connections at once; these bound the check's wait for it all the same. */
 const fastTimeouts = { ...DEFAULT_RELAY_TIMEOUTS, headersMs: 2000, idleMs: 2000, totalMs: 5000 };
 
-describeDatabases('files on $name with real relays', ({ open }) => {
+describeDatabases('files on $name with real relays', { once: true }, ({ open }) => {
   const fx = useFileServices(open);
 
   it('protects a file on every relay and retrieves it from k of them', async () => {

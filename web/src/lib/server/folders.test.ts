@@ -60,7 +60,7 @@ async function seedFiles(ctx: Ctx, n: number, prefix: string, folderId: string |
   }
 }
 
-describeDatabases('folders on $name', ({ open }) => {
+describeDatabases('folders on $name', { once: true }, ({ open }) => {
   const fx = useFileServices(open);
 
   it('makes folders and paths, lists them with breadcrumbs, keeps names unique per folder', async () => {

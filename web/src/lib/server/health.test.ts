@@ -39,7 +39,7 @@ describe('healthState', () => {
   });
 });
 
-describeDatabases('file health on $name', ({ open }) => {
+describeDatabases('file health on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

@@ -35,7 +35,7 @@ import {
 const ORIGIN = 'https://kofn.example.test';
 const rp = relyingParty(new URL(`${ORIGIN}/api/passkeys/login`));
 
-describeDatabases('passkeys on $name', ({ open }) => {
+describeDatabases('passkeys on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let alice: User;
   let bob: User;

@@ -29,7 +29,7 @@ import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieve, retrieveWith } from './testing/protect.js';
 import { chunksOn, recover } from './testing/recover.js';
 
-describeDatabases('relay lifecycle on $name', ({ open }) => {
+describeDatabases('relay lifecycle on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

@@ -66,7 +66,7 @@ async function until(what: string, seen: () => boolean, ms = 180_000): Promise<v
   }
 }
 
-describeDatabases('a renewal resumes after a relay is killed (SIGKILL) and restarted, on $name', ({ open }) => {
+describeDatabases('a renewal resumes after a relay is killed (SIGKILL) and restarted, on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

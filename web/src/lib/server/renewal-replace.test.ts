@@ -45,7 +45,7 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   }
 }
 
-describeDatabases('replacing a relay at a fresh x inside a renewal on $name', ({ open }) => {
+describeDatabases('replacing a relay at a fresh x inside a renewal on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

@@ -41,7 +41,7 @@ async function readWith(m: Awaited<ReturnType<typeof manifest>>): Promise<Uint8A
   return Buffer.concat(parts);
 }
 
-describeDatabases('renewal job on $name', ({ open }) => {
+describeDatabases('renewal job on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

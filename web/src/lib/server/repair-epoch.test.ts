@@ -34,7 +34,7 @@ const epochDir = (relay: TestRelay, fileId: string, epoch: number) => {
   return join(relay.dataDir, 'chunks', id.slice(0, 2), id);
 };
 
-describeDatabases('repair of renewed files on $name', ({ open }) => {
+describeDatabases('repair of renewed files on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

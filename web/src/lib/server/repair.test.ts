@@ -27,7 +27,7 @@ import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect } from './testing/protect.js';
 import { recover } from './testing/recover.js';
 
-describeDatabases('repair by relays on $name', ({ open }) => {
+describeDatabases('repair by relays on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let alice: Ctx;

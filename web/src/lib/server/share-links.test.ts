@@ -42,7 +42,7 @@ const failure = async (p: Promise<unknown>) => {
 
 const inDays = (d: number, from = new Date()) => new Date(from.getTime() + d * 86400_000).toISOString();
 
-describeDatabases('share links on $name', ({ open }) => {
+describeDatabases('share links on $name', { once: true }, ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
   let relays: TestRelay[];
   let key: SigningKey;

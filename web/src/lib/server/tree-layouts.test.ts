@@ -25,7 +25,7 @@ import { retrieveTree, roots, uploadTree } from './testing/protect.js';
 import { chunksOn, recover } from './testing/recover.js';
 import { errorCode, useFileServices } from './testing/file-services.js';
 
-describeDatabases('multi-level layouts on $name with nine real relays', ({ open }) => {
+describeDatabases('multi-level layouts on $name with nine real relays', { once: true }, ({ open }) => {
   const fx = useFileServices(open, 9);
   const ids = () => fx.relays.map((r) => r.id);
   /** 2 of 3 groups; group g holds relays 3g..3g+2, any 2 of them. */

@@ -89,6 +89,8 @@ interface Sharing {
 class TransferManager {
   #settings: TransferSettings | undefined;
   #listeners = new Set<() => void | Promise<void>>();
+  /** Whether this page load has looked for interrupted uploads (resumePending). */
+  #resumed = false;
 
   /** Set by the page from its server data before any transfer starts. */
   configure(settings: TransferSettings): void {
@@ -271,8 +273,15 @@ class TransferManager {
     return undefined;
   }
 
-  /** Uploads interrupted by a reload or a lost connection continue where every relay had them. */
+  /**
+   * Uploads interrupted by a reload or a lost connection continue where every relay had them. Once per page
+   * load: the page that calls this mounts again on every visit to it, and by then every upload kept in
+   * IndexedDB is one this page is running (a second run of it would delete, past its own resume point, the
+   * chunks the first had just stored) or one it has resumed already.
+   */
   async resumePending(): Promise<void> {
+    if (this.#resumed) return;
+    this.#resumed = true;
     for (const state of await pendingUploads().catch(() => [])) {
       const t = transfers.start('protect', state.file.name, state.file.size);
       t.done = Math.min(state.file.size, Math.max(0, state.doneUpTo) * state.chunkSize);

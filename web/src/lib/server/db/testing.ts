@@ -103,9 +103,23 @@ export function testDatabases(): TestDatabase[] {
 /**
  * `describe.each(testDatabases())` that skips (and so counts) a variant that cannot run. `$name` in the
  * title is the database's name; a skipped variant's title says why it was skipped.
+ *
+ * `describeDatabases(title, { once: true }, body)`: a suite whose cost is its real relays and whose subject is theirs (renewal, repair, relay
+ * lifecycle, large folders), not the database's, runs on one database: PostgreSQL where there is one (real
+ * concurrency: its locks and SKIP LOCKED), PGlite otherwise. PGlite is PostgreSQL compiled to WebAssembly, the
+ * same SQL on the same schema and migrations; what only PGlite has (one connection, its start, its extension
+ * loading) is proved by the suites that stay on both and by the e2e stacks, which run on PGlite. Each of these
+ * suites run twice cost a CPU-bound 2-core CI run 5-80 s more (the sixteen together about 340 s of a 31-minute
+ * lane); KOFN_TEST_ALL_DATABASES=1 runs them on both again.
  */
-export function describeDatabases(title: string, body: (db: TestDatabase) => void): void {
-  for (const db of testDatabases()) {
+export function describeDatabases(title: string, body: (db: TestDatabase) => void): void;
+export function describeDatabases(title: string, opts: { once?: boolean }, body: (db: TestDatabase) => void): void;
+export function describeDatabases(title: string, ...args: [(db: TestDatabase) => void] | [{ once?: boolean }, (db: TestDatabase) => void]): void {
+  const [opts, body] = args.length === 1 ? [{}, args[0]] : args;
+  const all = testDatabases();
+  const postgresHere = all.some((db) => db.name === 'postgres' && db.skipped === undefined);
+  const once = opts.once === true && process.env.KOFN_TEST_ALL_DATABASES !== '1';
+  for (const db of once ? all.filter((d) => d.name === (postgresHere ? 'postgres' : 'pglite')) : all) {
     const named = title.replaceAll('$name', db.name) + (db.skipped ? ` (skipped: ${db.skipped})` : '');
     describe.skipIf(db.skipped !== undefined)(named, () => body(db));
   }
