@@ -36,7 +36,10 @@ export async function protectThroughUi(page: Page, file: { path: string }, name:
   const transfer = page.getByTestId('transfer').filter({ hasText: name }).first();
   await expect(transfer).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
   await expect(transfer, await transfer.innerText()).toHaveAttribute('data-status', 'done');
-  await expect(page.getByTestId('file-row').filter({ has: page.getByText(name, { exact: true }) })).toHaveCount(1);
+  // The list refreshes after the commit (throttled, then its request): within a second or two on a quiet machine;
+  // the compose check once waited past the default 5 s on a coordinator container slowed by a loaded CI (its
+  // health checks then took over 10 s).
+  await expect(page.getByTestId('file-row').filter({ has: page.getByText(name, { exact: true }) })).toHaveCount(1, { timeout: 30_000 });
 }
 
 /**
