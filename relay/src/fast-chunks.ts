@@ -124,9 +124,9 @@ function wantedHeaders(raw: string[]): Wanted | undefined {
 /**
  * As the adapter does for a body left unread (node-server `drainIncoming`): read and drop, bounded, so the
  * client reads the answer before the socket closes (closing on unread bytes sends a reset that can beat it).
- * The adapter's bound is 64 MiB; here the body left unread is one past the token's bound (a share chunk is at
- * most 4 MiB and some), so 8 MiB more says nothing a client needs: a body that long is cut, not read.
- * quota.test.ts's GiB stream ran past 64 MiB before the adapter's bound cut it on a busy CI machine.
+ * The body left unread here belongs to a PUT already refused (past its token's bound, or malformed). Over a
+ * real link the 500 ms bound ends the drain first; on loopback the adapter's 64 MiB let a client streaming a
+ * GiB push 70 MB through on a busy CI machine (quota.test.ts), so the byte bound here is 8 MiB.
  */
 const DRAIN_TIMEOUT_MS = 500;
 const MAX_DRAIN_BYTES = 8 * 1024 * 1024;

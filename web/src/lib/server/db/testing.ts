@@ -104,13 +104,14 @@ export function testDatabases(): TestDatabase[] {
  * `describe.each(testDatabases())` that skips (and so counts) a variant that cannot run. `$name` in the
  * title is the database's name; a skipped variant's title says why it was skipped.
  *
- * `describeDatabases(title, { once: true }, body)`: a suite whose cost is its real relays and whose subject is theirs (renewal, repair, relay
- * lifecycle, large folders), not the database's, runs on one database: PostgreSQL where there is one (real
- * concurrency: its locks and SKIP LOCKED), PGlite otherwise. PGlite is PostgreSQL compiled to WebAssembly, the
- * same SQL on the same schema and migrations; what only PGlite has (one connection, its start, its extension
- * loading) is proved by the suites that stay on both and by the e2e stacks, which run on PGlite. Each of these
- * suites run twice cost a CPU-bound 2-core CI run 5-80 s more (the sixteen together about 340 s of a 31-minute
- * lane); KOFN_TEST_ALL_DATABASES=1 runs them on both again.
+ * `describeDatabases(title, { once: true }, body)`: a suite whose cost is its real relays and whose subject is
+ * theirs (renewal, repair, relay lifecycle, large folders), not the database's, runs on one database:
+ * PostgreSQL where there is one (real concurrency: its locks and SKIP LOCKED), PGlite otherwise. PGlite is
+ * PostgreSQL compiled to WebAssembly, the same SQL on the same schema and migrations; what only PGlite has (one
+ * connection, its start, its extension loading) is proved by the suites that stay on both and by the e2e
+ * stacks, which run on PGlite. Run twice, each of these suites cost a CPU-bound 2-core CI run 5-80 s more (the
+ * sixteen together about 340 s of the coordinator suite's 42 minutes); KOFN_TEST_ALL_DATABASES=1 runs them on
+ * both again.
  */
 export function describeDatabases(title: string, body: (db: TestDatabase) => void): void;
 export function describeDatabases(title: string, opts: { once?: boolean }, body: (db: TestDatabase) => void): void;
