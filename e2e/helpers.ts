@@ -3,10 +3,23 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect, type Browser, type Page } from '@playwright/test';
+import { expect, test, type Browser, type Locator, type Page } from '@playwright/test';
 import { ADMIN } from './fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kofn-e2e-files-'));
+
+/** A file name for this try of the test: a retry on the shared stack would otherwise meet the first try's file. */
+export function attemptName(prefix: string): string {
+  return `${prefix}-${test.info().repeatEachIndex}-${test.info().retry}.bin`;
+}
+
+/** Chooses `path` in the drop zone's picker and waits until its upload is past `percent`; answers its transfer rows. */
+export async function uploadPast(page: Page, path: string, name: string, percent: number): Promise<Locator> {
+  await page.getByTestId('file-input').setInputFiles(path);
+  const rows = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` });
+  await expect.poll(async () => Number((await rows.first().locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(percent);
+  return rows;
+}
 
 export function makeFile(name: string, size: number): { path: string; sha256: string } {
   const data = randomBytes(size);

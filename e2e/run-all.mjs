@@ -133,7 +133,7 @@ function readReport(file) {
 
 async function vitest(pkg, env = process.env, note = '', args = [], part = '') {
   const name = `vitest ${pkg}${part ? ` (${part})` : ''}${note}`;
-  const out = join(reports, `vitest-${pkg}${part ? `-${part.replaceAll(' ', '-')}` : ''}.json`);
+  const out = join(reports, `vitest-${pkg}${part ? `-${part}` : ''}.json`);
   const started = Date.now();
   const { code, cpu } = await run('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile=${out}`, ...args], join(root, pkg), env, name);
   const r = readReport(out);
@@ -245,8 +245,8 @@ lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}${c
 // other (one file at a time each, much of it waiting on real relays, PostgreSQL and timeouts). With three lanes
 // (the Docker checks after the others, the coordinator's suite in one process) a 46-minute run used 1.5 of the
 // 2 cores on average (user + system time over wall time): each lane sat waiting on its timeouts while the others
-// did too, and the coordinator's suite ran alone for its last minutes. The relay's suite, whose socket-timing tests are sensitive to a busy machine, runs first, alone,
-// on two workers: with vitest's default of one on a 2-core machine a CI run sat 33-55% idle through it (vmstat),
+// did too, and the coordinator's suite ran alone for its last minutes. The relay's suite, whose socket-timing
+// tests are sensitive to a busy machine, runs first, alone, on two workers: with vitest's default of one on a 2-core machine a CI run sat 33-55% idle through it (vmstat),
 // and the whole suite passed on two workers at a load average of 17.
 await vitest('relay', process.env, '', ['--maxWorkers=2']);
 

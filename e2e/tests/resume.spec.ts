@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, expect } from '../fixtures.js';
-import { chooseSharing, makeFile, opfsSha256, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+import { attemptName, chooseSharing, makeFile, opfsSha256, retrieveThroughUi, saveToOpfs, uploadPast } from '../helpers.js';
 
 test('a reload in the middle of an upload resumes it and leaves no leftovers', async ({ admin }) => {
   test.setTimeout(240_000);
@@ -14,15 +14,9 @@ test('a reload in the middle of an upload resumes it and leaves no leftovers', a
   await saveToOpfs(page);
   await page.goto('/');
   await chooseSharing(page, 3, 5);
-  // A name per repetition and per retry: a retry on the same shared stack would otherwise meet the first try's file.
-  const name = `resume-me-${test.info().repeatEachIndex}-${test.info().retry}.bin`;
+  const name = attemptName('resume-me');
   const file = makeFile(name, 64 * 1024 * 1024);
-  await page.getByTestId('file-input').setInputFiles(file.path);
-  const transfer = page
-    .getByTestId('transfer')
-    .filter({ hasText: `Protecting ${name}` })
-    .first();
-  await expect.poll(async () => Number((await transfer.locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(25);
+  await uploadPast(page, file.path, name, 25);
   await page.reload();
 
   const resumed = page
@@ -64,11 +58,8 @@ test('leaving the files page and coming back during an upload does not run it a 
   const { page } = admin;
   await page.goto('/');
   await chooseSharing(page, 2, 3);
-  const name = `navigate-away-${test.info().repeatEachIndex}-${test.info().retry}.bin`;
-  const file = makeFile(name, 32 * 1024 * 1024);
-  await page.getByTestId('file-input').setInputFiles(file.path);
-  const rows = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` });
-  await expect.poll(async () => Number((await rows.first().locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(5);
+  const name = attemptName('navigate-away');
+  const rows = await uploadPast(page, makeFile(name, 32 * 1024 * 1024).path, name, 5);
   const nav = page.getByRole('navigation', { name: 'Main' });
   await nav.getByRole('link', { name: 'Administration' }).click();
   await expect(page).toHaveURL(/\/admin$/);

@@ -6,7 +6,7 @@
  */
 import type { Page } from '@playwright/test';
 import { test, expect, ADMIN } from '../fixtures.js';
-import { chooseSharing, makeFile, ready, signOutThroughUi } from '../helpers.js';
+import { attemptName, chooseSharing, makeFile, ready, signOutThroughUi, uploadPast } from '../helpers.js';
 
 /** Row counts of the upload stores in this origin's IndexedDB ("kofn", web/src/lib/engine/upload-store.ts). */
 function storedUploads(page: Page): Promise<{ uploads: number; files: number; digests: number }> {
@@ -34,14 +34,8 @@ test('sign-out asks, then clears unfinished uploads from IndexedDB and drops the
   const { page } = admin;
   await page.goto('/');
   await chooseSharing(page, 2, 3);
-  // A name per repetition and per retry: a retry on the same shared stack would otherwise meet the first try's file.
-  const name = `sign-out-${test.info().repeatEachIndex}-${test.info().retry}.bin`;
-  await page.getByTestId('file-input').setInputFiles(makeFile(name, 32 * 1024 * 1024).path);
-  const transfer = page
-    .getByTestId('transfer')
-    .filter({ hasText: `Protecting ${name}` })
-    .first();
-  await expect.poll(async () => Number((await transfer.locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(10);
+  const name = attemptName('sign-out');
+  await uploadPast(page, makeFile(name, 32 * 1024 * 1024).path, name, 10);
 
   // Interrupt it: reload, with the resume's chunk listing held by the relays so it stays unfinished.
   await page.route('**/v1/files/*/chunks', () => new Promise<void>(() => undefined));
