@@ -185,6 +185,7 @@ async function baselineUp(page: Page, size: number, csrf: string): Promise<numbe
     async ({ size, csrf }) => {
       const json = { 'content-type': 'application/json', 'x-csrf-token': csrf };
       const res = await fetch('/api/files', { method: 'POST', headers: json, body: JSON.stringify({ name: `baseline-${size}-${Date.now()}`, size, type: '', k: 3 }) });
+      if (!res.ok) throw new Error(`baseline reservation answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
       const r = (await res.json()) as { fileId: string; chunkCount: number; placements: Array<{ url: string; token: string; relayId: string }> };
       const work = `
         const MiB = 1 << 20;
@@ -198,21 +199,36 @@ async function baselineUp(page: Page, size: number, csrf: string): Promise<numbe
           for (let o = 40; o < b.length; o += 65536) crypto.getRandomValues(b.subarray(o, Math.min(b.length, o + 65536)));
           return b;
         };
-        onmessage = async ({ data: { op, fileId, chunkCount, placements } }) => {
+        // A failed request is posted back as an error: thrown inside an async handler it would be lost, and
+        // the page waiting on this worker would wait forever.
+        const ok = async (res, what) => {
+          if (!res.ok) throw new Error(what + ' answered ' + res.status + ': ' + (await res.text()).slice(0, 300));
+          return res;
+        };
+        onmessage = async (e) => {
+          try {
+            await run(e.data);
+          } catch (err) {
+            postMessage({ error: String(err) });
+          }
+        };
+        const run = async ({ op, fileId, chunkCount, placements }) => {
           const t0 = performance.now();
           const digests = placements.map(() => []);
           const inflight = [];
           for (let i = 0; i <= chunkCount; i++) {
             if (op === 'put') {
-              const b = body(fileId, i, i === 0 ? 100 : MiB);
+              // Records as the app stores them (shared/src/share-sizes.ts, which the commit checks): a
+              // metadata record in chunk 0, data + a 16-byte tag in the others.
+              const b = body(fileId, i, i === 0 ? 100 : MiB + 16);
               // The app's request shape: a Blob body with a capability token.
               inflight.push(Promise.all(placements.map(async (p, j) => {
-                const put = await fetch(p.url + '/v1/files/' + fileId + '/chunks/' + i, { method: 'PUT', body: new Blob([b]), headers: { Authorization: 'Bearer ' + p.token } });
+                const put = await ok(await fetch(p.url + '/v1/files/' + fileId + '/chunks/' + i, { method: 'PUT', body: new Blob([b]), headers: { Authorization: 'Bearer ' + p.token } }), 'PUT ' + i);
                 digests[j][i] = (await put.json()).digest;
               })));
               if (inflight.length >= 4) await inflight.shift();
             } else {
-              inflight.push(Promise.all(placements.slice(0, 3).map(async (p) => (await fetch(p.url + '/v1/files/' + fileId + '/chunks/' + i, { headers: { Authorization: 'Bearer ' + p.token } })).arrayBuffer())));
+              inflight.push(Promise.all(placements.slice(0, 3).map(async (p) => (await ok(await fetch(p.url + '/v1/files/' + fileId + '/chunks/' + i, { headers: { Authorization: 'Bearer ' + p.token } }), 'GET ' + i)).arrayBuffer())));
               if (inflight.length >= 8) await inflight.shift();
             }
           }
@@ -220,8 +236,13 @@ async function baselineUp(page: Page, size: number, csrf: string): Promise<numbe
           postMessage({ seconds: (performance.now() - t0) / 1000, digests });
         };`;
       const worker = new Worker(URL.createObjectURL(new Blob([work], { type: 'text/javascript' })));
-      const up = await new Promise<{ seconds: number; digests: string[][] }>((res) => {
-        worker.onmessage = (e) => res(e.data as { seconds: number; digests: string[][] });
+      const up = await new Promise<{ seconds: number; digests: string[][] }>((res, rej) => {
+        worker.onmessage = (e) => {
+          const d = e.data as { seconds: number; digests: string[][]; error?: string };
+          if (d.error) rej(new Error(`baseline upload: ${d.error}`));
+          else res(d);
+        };
+        worker.onerror = (e) => rej(new Error(`baseline worker: ${e.message}`));
         worker.postMessage({ op: 'put', fileId: r.fileId, chunkCount: r.chunkCount, placements: r.placements });
       });
       (globalThis as unknown as { kofnBaseline: BaselineState }).kofnBaseline = { worker, ...r, json, digests: up.digests };
@@ -243,10 +264,19 @@ async function baselineDown(page: Page): Promise<number> {
       });
       roots[p.relayId] = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (x) => x.toString(16).padStart(2, '0')).join('');
     }
-    await fetch(`/api/files/${s.fileId}/commit`, { method: 'POST', headers: s.json, body: JSON.stringify({ roots }) });
-    const m = (await (await fetch(`/api/files/${s.fileId}/manifest`)).json()) as { placements: Array<{ url: string; token: string }> };
-    const down = await new Promise<{ seconds: number }>((res) => {
-      s.worker.onmessage = (e) => res(e.data as { seconds: number });
+    const ok = async (res: Response, what: string) => {
+      if (!res.ok) throw new Error(`${what} answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
+      return res;
+    };
+    await ok(await fetch(`/api/files/${s.fileId}/commit`, { method: 'POST', headers: s.json, body: JSON.stringify({ roots }) }), 'baseline commit');
+    const m = (await (await ok(await fetch(`/api/files/${s.fileId}/manifest`), 'baseline manifest')).json()) as { placements: Array<{ url: string; token: string }> };
+    const down = await new Promise<{ seconds: number }>((res, rej) => {
+      s.worker.onmessage = (e) => {
+        const d = e.data as { seconds: number; error?: string };
+        if (d.error) rej(new Error(`baseline download: ${d.error}`));
+        else res(d);
+      };
+      s.worker.onerror = (e) => rej(new Error(`baseline worker: ${e.message}`));
       s.worker.postMessage({ op: 'get', fileId: s.fileId, chunkCount: s.chunkCount, placements: m.placements });
     });
     s.worker.terminate();

@@ -19,6 +19,7 @@ import { blobSink, canPickFile, pickFileSink, safeFileName, serviceWorkerSink } 
 import { retrieveZip, type ZipFileError, type ZipItem } from '$lib/engine/zip';
 import { KofnError, type FolderView, type LayoutRequest, type OnNameConflict, type RelayTimeouts } from '@kofn/shared';
 import type { DroppedFolder } from '$lib/engine/dropped';
+import { totalSize } from '$lib/engine/main-thread';
 
 /** Transfer rows show progress this often at most: smooth to the eye, a handful of renders a second. */
 const PROGRESS_MS = 200;
@@ -208,11 +209,7 @@ class TransferManager {
         let failed = 0;
         // Names within one folder differ, so its files go several at once (PARALLEL_FILES).
         const batches = coordinatorBatches();
-        const group = transfers.startGroup(
-          folder.name,
-          folder.files.length,
-          folder.files.reduce((sum, f) => sum + f.file.size, 0)
-        );
+        const group = transfers.startGroup(folder.name, folder.files.length, await totalSize(folder.files.map((f) => f.file)));
         try {
           await eachAtOnce(folder.files, PARALLEL_FILES, async ({ file, dir }, pool) => {
             // After the folder's Cancel the rest never start: no row, no request.
