@@ -7,51 +7,59 @@ import { defineConfig } from '@playwright/test';
 const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
- * Two lanes (Playwright projects, one worker each): the shared-stack specs, one at a time, since they share
- * one coordinator's users, sessions, files and quotas; and beside them, one at a time too, specs that use
- * only stacks of their own (e2e/stack.ts, e2e/proxied-stack.ts) and spend much of their time waiting on
- * slowed links, timeouts and restarts. A private-stack spec may run in either lane: the ones listed here are
- * chosen so both lanes take about as long (measured in a CI run: the second lane took 30 min of test time
- * against 20 for the first, so relay-lifecycle, cli-modes, compact, renewal-cli and renewal-download-drop,
- * private-stack specs all, run in the first lane).
- * A spec goes here only if it never touches the `stack`/`admin` fixtures nor KOFN_E2E_* (it would then run
- * at the same time as the shared-stack specs).
- * KOFN_E2E_SERIAL=1 runs everything in one worker, as before (to tell a timing flake from a bug).
+ * Three lanes (Playwright projects, one worker each): the shared-stack specs, one at a time, since they share
+ * one coordinator's users, sessions, files and quotas; and beside them, in two lanes of their own, one at a
+ * time in each, the specs that use only stacks of their own (e2e/stack.ts, e2e/proxied-stack.ts) and spend
+ * much of their time waiting on slowed links, timeouts and restarts. Measured in a CI run with two lanes
+ * (session 16): the shared-stack specs took 1,057 s of test time, the private-stack specs 1,400 s, and the
+ * suite 1,571 s of wall time on the critical path of a 29-minute run, while the machine used 1.4 of its 2
+ * cores on average. The two private lanes below hold about 700 s each (longest specs: cli 418 s,
+ * token-lifetime 145, cli-modes 124, live-pings 107, ops-backup 87, renewal-download 68).
+ * A spec goes in a private lane only if it never touches the `stack`/`admin` fixtures nor KOFN_E2E_* (it
+ * would then run at the same time as the shared-stack specs).
+ * KOFN_E2E_SERIAL=1 runs everything in one worker (to tell a timing flake from a bug).
  */
-export const secondLaneSpecs = [
-  'cli.spec.ts',
-  'faults.spec.ts',
-  'file-health.spec.ts',
-  'federation.spec.ts',
-  'federation-files.spec.ts',
-  'files-10k.spec.ts',
-  'hostile-relay.spec.ts',
-  'late-failure.spec.ts',
-  'live-pings.spec.ts',
-  'limits.spec.ts',
-  'multilevel.spec.ts',
-  'offline-messages.spec.ts',
-  'ops-backup.spec.ts',
-  'ops-metrics.spec.ts',
-  'ops-two-coordinators.spec.ts',
-  'postgres-routes.spec.ts',
-  'proxy-address.spec.ts',
-  'relay-restart.spec.ts',
-  'renewal-download.spec.ts',
-  'supervise.spec.ts',
-  'token-lifetime.spec.ts'
+export const privateLanes: readonly string[][] = [
+  [
+    'cli.spec.ts',
+    'limits.spec.ts',
+    'live-pings.spec.ts',
+    'ops-metrics.spec.ts',
+    'ops-two-coordinators.spec.ts',
+    'postgres-routes.spec.ts',
+    'proxy-address.spec.ts',
+    'relay-lifecycle.spec.ts',
+    'token-lifetime.spec.ts'
+  ],
+  [
+    'cli-modes.spec.ts',
+    'compact.spec.ts',
+    'faults.spec.ts',
+    'federation.spec.ts',
+    'federation-files.spec.ts',
+    'file-health.spec.ts',
+    'files-10k.spec.ts',
+    'hostile-relay.spec.ts',
+    'late-failure.spec.ts',
+    'multilevel.spec.ts',
+    'offline-messages.spec.ts',
+    'ops-backup.spec.ts',
+    'relay-restart.spec.ts',
+    'renewal-cli.spec.ts',
+    'renewal-download.spec.ts',
+    'renewal-download-drop.spec.ts',
+    'supervise.spec.ts'
+  ]
 ];
+const privateStackSpecs = privateLanes.flat();
 const serial = process.env.KOFN_E2E_SERIAL === '1';
 
 export default defineConfig({
   testDir: './e2e/tests',
   globalSetup: './e2e/global-setup.ts',
   fullyParallel: false,
-  workers: serial ? 1 : 2,
-  projects: [
-    { name: 'shared-stack', testIgnore: secondLaneSpecs, workers: 1 },
-    { name: 'private-stacks', testMatch: secondLaneSpecs, workers: 1 }
-  ],
+  workers: serial ? 1 : 1 + privateLanes.length,
+  projects: [{ name: 'shared-stack', testIgnore: privateStackSpecs, workers: 1 }, ...privateLanes.map((specs, i) => ({ name: `private-stacks-${i + 1}`, testMatch: specs, workers: 1 }))],
   retries: 0,
   forbidOnly: true,
   timeout: 60_000,
