@@ -13,11 +13,14 @@ export function attemptName(prefix: string): string {
   return `${prefix}-${test.info().repeatEachIndex}-${test.info().retry}.bin`;
 }
 
-/** Chooses `path` in the drop zone's picker and waits until its upload is past `percent`; answers its transfer rows. */
-export async function uploadPast(page: Page, path: string, name: string, percent: number): Promise<Locator> {
+/**
+ * Chooses `path` in the drop zone's picker and waits until its upload is past `percent` (polled as `poll`
+ * says, 60 s at most by default); answers its transfer rows.
+ */
+export async function uploadPast(page: Page, path: string, name: string, percent: number, poll: { timeout: number; intervals?: number[] } = { timeout: 60_000 }): Promise<Locator> {
   await page.getByTestId('file-input').setInputFiles(path);
   const rows = page.getByTestId('transfer').filter({ hasText: `Protecting ${name}` });
-  await expect.poll(async () => Number((await rows.first().locator('progress').getAttribute('value')) ?? 0), { timeout: 60_000 }).toBeGreaterThan(percent);
+  await expect.poll(async () => Number((await rows.first().locator('progress').getAttribute('value')) ?? 0), poll).toBeGreaterThan(percent);
   return rows;
 }
 

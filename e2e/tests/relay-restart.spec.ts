@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test, expect } from '../fixtures.js';
 import { killRelay, startStack, type RunningStack } from '../stack.js';
-import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, retrieveThroughUi } from '../helpers.js';
+import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, retrieveThroughUi, uploadPast } from '../helpers.js';
 import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial', timeout: 300_000 });
@@ -44,12 +44,7 @@ test.afterAll(async () => {
 
 test('an upload whose relay is killed and restarted midway resumes and completes byte-identical', async () => {
   await chooseSharing(page, 2, 3);
-  await page.getByTestId('file-input').setInputFiles(BIG.file.path);
-  const transfer = page
-    .getByTestId('transfer')
-    .filter({ hasText: `Protecting ${BIG.name}` })
-    .first();
-  await expect.poll(async () => Number((await transfer.locator('progress').getAttribute('value')) ?? 0), { timeout: 120_000, intervals: [100] }).toBeGreaterThan(20);
+  await uploadPast(page, BIG.file.path, BIG.name, 20, { timeout: 120_000, intervals: [100] });
   const victim = stack.relayProcs.find((r) => r.name === 'relay-3')!;
   const oldPid = victim.pid;
   const back = stack.restarted(victim.name);
