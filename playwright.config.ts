@@ -29,6 +29,8 @@ export const privateLanes: readonly string[][] = [
     'postgres-routes.spec.ts',
     'proxy-address.spec.ts',
     'relay-lifecycle.spec.ts',
+    'renewal-download-replace.spec.ts',
+    'repair-verification.spec.ts',
     'token-lifetime.spec.ts'
   ],
   [

@@ -125,3 +125,16 @@ export async function openAsNewAdmin(browser: Browser, url: string): Promise<Pag
 export async function errorCode(res: { json: () => Promise<unknown> }): Promise<string | undefined> {
   return ((await res.json()) as { error?: { code?: string } }).error?.code;
 }
+
+/** Makes a link in the file's share dialog; answers its address (shown once). */
+export async function linkThroughUi(page: Page, name: string, opts: { limit?: number; password?: string } = {}): Promise<string> {
+  await ready(page);
+  await page.getByRole('button', { name: `Share ${name}` }).click();
+  const dialog = page.getByRole('dialog', { name: `Share “${name}”` });
+  if (opts.limit !== undefined) await dialog.getByLabel('Download limit (empty: none)').fill(String(opts.limit));
+  if (opts.password !== undefined) await dialog.getByLabel('Password (optional)').fill(opts.password);
+  await dialog.getByRole('button', { name: 'Create link' }).click();
+  const url = await dialog.getByTestId('new-link').inputValue({ timeout: 30_000 });
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  return url;
+}

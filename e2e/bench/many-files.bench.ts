@@ -9,8 +9,8 @@
  * files. Medians of KOFN_BENCH_PAINT_ROUNDS loads (default 5) after one untimed load. Without a reachable
  * PostgreSQL that test reports skipped, with the reason.
  *
- * 1,000 small files: a folder of 1,000 files of 4 KiB (KOFN_BENCH_SMALL_FILES) chosen with the folder
- * picker and protected with (2,3) through the real UI on 3 local relays (PGlite coordinator, as a single
+ * 1,000 small files: a folder of 1,000 files of 4 KiB (KOFN_BENCH_SMALL_FILES) dropped on the page by the
+ * browser's own drag and drop (KOFN_BENCH_SMALL_VIA=picker: chosen with the folder picker) and protected with (2,3) through the real UI on 3 local relays (PGlite coordinator, as a single
  * machine runs it), timed until every file's transfer finished; files per second against a baseline in the
  * same run: the same browser PUTting the same shares (chunk 0 and one 4 KiB data chunk, 8 files at once)
  * to the same relays for files reserved beforehand (untimed), without the coordinator. Also the page's
@@ -153,6 +153,12 @@ const ROUNDS = Number(process.env.KOFN_BENCH_ROUNDS ?? 3);
  * DevTools), with the page's coordinator requests by path; unset: no profiler (it costs the page CPU).
  */
 const PROFILE_DIR = process.env.KOFN_BENCH_PROFILE;
+/**
+ * How the folder reaches the page: `drop` (default; issue #18's "dropped as one folder": the browser's own
+ * drag and drop of the directory, walked by the page with FileSystemDirectoryEntry) or `picker` (the folder
+ * picker, `<input webkitdirectory>`: the browser hands the page every File of the folder in one task).
+ */
+const VIA = process.env.KOFN_BENCH_SMALL_VIA === 'picker' ? 'picker' : 'drop';
 /** Files whose shares the baseline PUTs at once (as the coordinator bench's protectMany baseline). */
 const BASELINE_PARALLEL = 8;
 
@@ -182,7 +188,18 @@ async function appRun(page: Page, dir: string, count: number, profile?: string):
     await cdp.send('Profiler.start');
   }
   const t = performance.now();
-  await page.getByTestId('folder-input').setInputFiles(dir);
+  if (VIA === 'picker') await page.getByTestId('folder-input').setInputFiles(dir);
+  else {
+    // The browser's own drop of a directory, as from the file manager (as folder-drop.spec.ts does).
+    const zone = page.getByTestId('drop-zone');
+    await zone.scrollIntoViewIfNeeded();
+    const box = (await zone.boundingBox())!;
+    const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+    const drag = cdp ?? (await page.context().newCDPSession(page));
+    const data = { items: [], files: [dir], dragOperationsMask: 1 };
+    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) await drag.send('Input.dispatchDragEvent', { type, ...at, data });
+    if (!cdp) await drag.detach();
+  }
   const failed = await page.evaluate(
     (count) =>
       new Promise<number>((resolve) => {
@@ -218,11 +235,28 @@ async function appRun(page: Page, dir: string, count: number, profile?: string):
       console.log(`  ${path}: ${ms.length} requests, median ${median(ms).toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms, sum ${ms.reduce((a, b) => a + b, 0).toFixed(0)} ms`);
     }
   }
-  const { longestTask, longTasks, longTaskMs } = await page.evaluate(() => {
+  // A control: one task of 160 ms made on purpose after the run must be seen by the same observer, so a
+  // run that reports no long task had a live observer (it is left out of the figures). Run from a timer:
+  // script that DevTools evaluates is not a task the long-task observer reports.
+  await page.evaluate(
+    () =>
+      new Promise<void>((done) =>
+        setTimeout(() => {
+          const end = performance.now() + 160;
+          while (performance.now() < end);
+          done();
+        }, 0)
+      )
+  );
+  const { longestTask, longTasks, longTaskMs, control } = await page.evaluate(async () => {
     const w = window as unknown as { kofnTasks: number[]; kofnTaskObserver?: PerformanceObserver };
+    for (let i = 0; i < 40 && !w.kofnTasks.some((ms) => ms >= 150); i++) await new Promise((r) => setTimeout(r, 50));
     w.kofnTaskObserver?.disconnect();
-    return { longestTask: Math.max(0, ...w.kofnTasks), longTasks: w.kofnTasks.length, longTaskMs: w.kofnTasks.reduce((a, b) => a + b, 0) };
+    const at = w.kofnTasks.findLastIndex((ms) => ms >= 150);
+    const control = at >= 0 ? w.kofnTasks.splice(at, 1)[0]! : 0;
+    return { longestTask: Math.max(0, ...w.kofnTasks), longTasks: w.kofnTasks.length, longTaskMs: w.kofnTasks.reduce((a, b) => a + b, 0), control };
   });
+  if (control < 150) throw new Error('the long-task observer did not see the 150 ms control task: its figures would mean nothing');
   // The next round starts with an empty transfer list.
   await page.getByRole('button', { name: 'Clear finished' }).click();
   return { seconds, failed, longestTask, longTasks, longTaskMs };
@@ -290,7 +324,7 @@ async function baselineRun(page: Page, count: number, relays: string[], tag: str
   );
 }
 
-test('1,000 small files chosen as a folder, (2,3): files/s against the same browser PUTting the same shares', async ({ browser }) => {
+test('1,000 small files dropped as a folder, (2,3): files/s against the same browser PUTting the same shares', async ({ browser }) => {
   test.setTimeout(0);
   const stack = await startStack({ relays: 3 });
   const dir = mkdtempSync(join(tmpdir(), 'kofn-bench-small-'));
@@ -328,7 +362,9 @@ test('1,000 small files chosen as a folder, (2,3): files/s against the same brow
     }
     const ratio = median(rounds.map((r) => r.app / r.base));
     const longest = Math.max(...rounds.map((r) => r.longest));
-    console.log(`kofn many small files (headless Chromium, ${SMALL_FILES} x 4 KiB chosen as one folder, (2,3), 3 local relays, ${ROUNDS} rounds)`);
+    console.log(
+      `kofn many small files (headless Chromium, ${SMALL_FILES} x 4 KiB ${VIA === 'drop' ? 'dropped' : 'chosen with the folder picker'} as one folder, (2,3), 3 local relays, ${ROUNDS} rounds)`
+    );
     for (const l of lines) console.log(`  ${l}`);
     console.log(
       `  medians: app ${median(rounds.map((r) => r.app)).toFixed(1)} files/s, baseline ${median(rounds.map((r) => r.base)).toFixed(1)} files/s, ratio ${ratio.toFixed(2)}x (target >= 0.5x: ${ratio >= 0.5 ? 'met' : 'NOT met'}); ` +

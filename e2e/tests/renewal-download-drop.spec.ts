@@ -7,13 +7,15 @@
  * this build made for tests drops the old epoch 20 s after the switch (KOFN_TEST_RENEWAL_GRACE_SECONDS;
  * 16 minutes in the product). Asserted on state: the switch and the drop (epoch 0's chunk folder gone from
  * both relays) happen while the transfer runs; relay-2 then serves GETs with epoch-1 tokens; the file saved
- * is byte-identical.
+ * is byte-identical. The second test does the same for a share link opened in a fresh browser (no account):
+ * its download, running when the file is renewed again and epoch 1 dropped, reads on at epoch 2.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { epochStorageId } from '@kofn/shared/recover';
 import { test, expect } from '../fixtures.js';
 import { startProxiedStack, type ProxiedStack } from '../proxied-stack.js';
-import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready } from '../helpers.js';
+import { chooseSharing, linkThroughUi, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, saveToOpfs } from '../helpers.js';
 import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
@@ -107,4 +109,54 @@ test('a retrieval whose epoch is dropped midway reads on at the new epoch, byte-
     `${seen.length} share GETs on relay-2 (${eps.filter((e) => e === 1).length} at epoch 1); switch ${Math.round((switched - t0) / 1000)} s in, ` +
       `drop seen ${Math.round((dropped - t0) / 1000)} s in, done ${Math.round((Date.now() - t0) / 1000)} s in`
   );
+});
+
+test('a share-link download whose epoch is dropped midway reads on at the new epoch, byte-identical', async ({ browser }) => {
+  const { stack, proxy } = proxied;
+  const before = await listed();
+  const from = before.epoch;
+  // Each epoch's chunks sit in a folder of their own storage id (relay/src/storage/disk.ts layout).
+  const sid = epochStorageId(before.id, from);
+  const old = stack.relayProcs.map((r) => join(r.dataDir, 'chunks', sid.slice(0, 2), sid));
+  expect(old.every((dir) => existsSync(dir) && readdirSync(dir).length > 0)).toBe(true);
+  const url = await linkThroughUi(page, FILE.name);
+
+  // The recipient: a fresh context, no account, saving through OPFS.
+  const context = await browser.newContext({ baseURL: stack.url });
+  try {
+    const r = await context.newPage();
+    await saveToOpfs(r);
+    await r.goto(url);
+    await ready(r);
+    proxy.rate = SLOW;
+    proxy.tokens = [];
+    const gets = () => proxy.tokens.filter((t) => t.method === 'GET');
+    const box = r.getByTestId('link-retrieval');
+    await box.getByRole('button', { name: 'Download' }).click();
+    await expect.poll(() => gets().filter((t) => t.status === 200).length, { timeout: 60_000 }).toBeGreaterThan(0);
+
+    const session = (await (await page.request.get('/api/session')).json()) as { csrfToken: string };
+    const renew = await page.request.post(`/api/files/${before.id}/renew`, { headers: { Origin: stack.url, 'X-CSRF-Token': session.csrfToken } });
+    expect(renew.status()).toBe(200);
+    await expect.poll(async () => (await listed()).epoch, { timeout: 120_000, intervals: [500] }).toBe(from + 1);
+    await expect(box).toHaveAttribute('data-status', 'working');
+    await expect.poll(() => old.every((dir) => !existsSync(dir) || readdirSync(dir).length === 0), { timeout: 90_000, intervals: [500] }).toBe(true);
+    await expect(box).toHaveAttribute('data-status', 'working');
+
+    proxy.rate = undefined;
+    await expect(box).toHaveAttribute('data-status', /done|error/, { timeout: 120_000 });
+    await expect(box, await box.innerText()).toHaveAttribute('data-status', 'done');
+    expect(await opfsSha256(r, FILE.name)).toBe(FILE.file.sha256);
+
+    // relay-2 served the link's reads at epoch `from` first and at `from` + 1 last; anything refused was a
+    // read at the old epoch that met the drop (404) or an expired token (401).
+    const seen = gets();
+    const eps = seen.map((t) => epOf(t.token) ?? 0);
+    expect(eps[0]).toBe(from);
+    expect(eps.at(-1)).toBe(from + 1);
+    expect(new Set(eps)).toEqual(new Set([from, from + 1]));
+    expect(seen.filter((t) => t.status !== undefined && t.status !== 200).every((t) => (t.status === 404 || t.status === 401) && (epOf(t.token) ?? 0) === from)).toBe(true);
+  } finally {
+    await context.close();
+  }
 });

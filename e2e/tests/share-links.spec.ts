@@ -7,20 +7,7 @@
 import type { Browser, Page } from '@playwright/test';
 import { linkKey, newLinkSecret, base64url } from '@kofn/shared';
 import { test, expect, type Session, type Stack } from '../fixtures.js';
-import { chooseSharing, makeFile, opfsSha256, protectThroughUi, ready, saveToOpfs } from '../helpers.js';
-
-/** Makes a link in the file's share dialog; answers its address (shown once). */
-async function linkThroughUi(page: Page, name: string, opts: { limit?: number; password?: string } = {}): Promise<string> {
-  await ready(page);
-  await page.getByRole('button', { name: `Share ${name}` }).click();
-  const dialog = page.getByRole('dialog', { name: `Share “${name}”` });
-  if (opts.limit !== undefined) await dialog.getByLabel('Download limit (empty: none)').fill(String(opts.limit));
-  if (opts.password !== undefined) await dialog.getByLabel('Password (optional)').fill(opts.password);
-  await dialog.getByRole('button', { name: 'Create link' }).click();
-  const url = await dialog.getByTestId('new-link').inputValue({ timeout: 30_000 });
-  await dialog.getByRole('button', { name: 'Close' }).click();
-  return url;
-}
+import { chooseSharing, linkThroughUi, makeFile, opfsSha256, protectThroughUi, ready, saveToOpfs } from '../helpers.js';
 
 /** A recipient: a new browser context with no cookies, saving through OPFS (helpers.ts). */
 async function recipient(browser: Browser, stack: Stack): Promise<{ page: Page; close: () => Promise<void> }> {

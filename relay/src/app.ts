@@ -193,17 +193,17 @@ export function createApp(deps: RelayDeps): Hono<Env> {
     return c.json({ index, size: spooled.size, digest: spooled.digest, created }, created ? 201 : 200);
   });
 
-  app.on('HEAD', CHUNK, async (c) => {
-    const { fileId, index } = pathParams(c, true);
-    const cap = await authorize(c, 'get', fileId, index);
-    const chunk = await store.head(epochId(fileId, cap.ep ?? 0), index);
-    if (!chunk) return c.body(null, 404);
-    return c.body(null, 200, { 'Content-Length': String(chunk.size), 'X-Kofn-Digest': chunk.digest, 'Cache-Control': 'no-store' });
-  });
-
   app.get(CHUNK, async (c) => {
     const { fileId, index } = pathParams(c, true);
     const cap = await authorize(c, 'get', fileId, index);
+    // Hono answers HEAD through the GET route (hono-base.js dispatches HEAD as GET and drops the body), so
+    // a route registered for HEAD is never reached. HEAD is told apart here and reads the chunk's size and
+    // digest only: opening its bytes to drop them would read the whole chunk, and on S3 hold a connection.
+    if (c.req.method === 'HEAD') {
+      const head = await store.head(epochId(fileId, cap.ep ?? 0), index);
+      if (!head) return c.body(null, 404);
+      return c.body(null, 200, { 'Content-Length': String(head.size), 'X-Kofn-Digest': head.digest, 'Cache-Control': 'no-store' });
+    }
     // Share chunks are read whole (the reader authenticates whole records); ranges only invite abuse.
     if (c.req.header('range') !== undefined) throw new KofnError('RANGE_NOT_SUPPORTED', 'Range requests are not supported.');
     const chunk = await store.get(epochId(fileId, cap.ep ?? 0), index);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fromEntries, fromRelativePaths, MAX_DROPPED_FILES } from './dropped';
+import { fromDirectoryHandle, fromEntries, fromRelativePaths, MAX_DROPPED_FILES, type PickedHandle } from './dropped';
 
 /** A File as a folder picker hands it out: with the path below the picked folder's parent. */
 function picked(path: string, size = 1): File {
@@ -46,9 +46,8 @@ describe('fromRelativePaths (a folder picker: <input webkitdirectory>)', () => {
 
 /**
  * Dropped entries as Chromium hands them out (File and Directory Entries API): a directory reader answers
- * in batches (100 at a time in Chromium) until an empty one. No browser test can drop a real directory
- * (Playwright cannot make a DataTransfer holding one), so the walk over these is checked here, and the e2e
- * suite drives the folder picker, which shares everything after the walk.
+ * in batches (100 at a time in Chromium) until an empty one. The walk's edges (batches, order, depth) are
+ * checked here; e2e/tests/folder-drop.spec.ts drops a real directory through the browser's own drag and drop.
  */
 type Node = { file: number } | { dir: Record<string, Node> };
 // The fakes have only what the walk uses (name, isFile/isDirectory, file(), createReader()), hence the casts.
@@ -99,5 +98,54 @@ describe('fromEntries (a drag and drop of folders)', () => {
     let node: Node = { file: 1 };
     for (let i = 0; i < 70; i++) node = { dir: { [`d${i}`]: node } };
     await expect(fromEntries([entry('top', node)])).rejects.toMatchObject({ code: 'FOLDER_TOO_DEEP' });
+  });
+});
+
+/** A picked directory as the File System Access API hands it out: handles iterated asynchronously. */
+function handle(name: string, node: Node): PickedHandle {
+  if ('file' in node) {
+    const file = new File([new Uint8Array(node.file)], name);
+    return { kind: 'file', name, getFile: () => Promise.resolve(file) };
+  }
+  const children = Object.entries(node.dir).map(([n, c]) => handle(n, c));
+  return {
+    kind: 'directory',
+    name,
+    values: async function* () {
+      for (const c of children) {
+        await new Promise((r) => setTimeout(r, 0));
+        yield c;
+      }
+    }
+  };
+}
+
+describe('fromDirectoryHandle (a directory picker: showDirectoryPicker)', () => {
+  const dir = (name: string, node: Node) => handle(name, node) as PickedHandle & { kind: 'directory' };
+
+  it('walks the tree in name order, with its empty folders, as a drop of the same folder', async () => {
+    const tree: Node = { dir: { 'z.txt': { file: 3 }, empty: { dir: {} }, sub: { dir: { 'c.bin': { file: 5 }, deeper: { dir: { 'd.bin': { file: 2 } } } } }, 'a.txt': { file: 1 } } };
+    const d = await fromDirectoryHandle(dir('album', tree));
+    expect(d.files).toEqual([]);
+    expect(d.folders).toHaveLength(1);
+    const f = d.folders[0]!;
+    expect(f.name).toBe('album');
+    expect(f.files.map((x) => [x.dir.join('/'), x.file.name, x.file.size])).toEqual([
+      ['', 'a.txt', 1],
+      ['sub', 'c.bin', 5],
+      ['sub/deeper', 'd.bin', 2],
+      ['', 'z.txt', 3]
+    ]);
+    expect(f.folders.map((p) => p.join('/'))).toEqual(['empty', 'sub', 'sub/deeper']);
+    // The same folder dropped gives the same result.
+    const dropped = await fromEntries([entry('album', tree)]);
+    expect(dropped.folders[0]!.folders).toEqual(f.folders);
+    expect(dropped.folders[0]!.files.map((x) => [x.dir, x.file.name])).toEqual(f.files.map((x) => [x.dir, x.file.name]));
+  });
+
+  it('refuses a tree nested deeper than the coordinator allows', async () => {
+    let node: Node = { file: 1 };
+    for (let i = 0; i < 70; i++) node = { dir: { [`d${i}`]: node } };
+    await expect(fromDirectoryHandle(dir('top', node))).rejects.toMatchObject({ code: 'FOLDER_TOO_DEEP' });
   });
 });
