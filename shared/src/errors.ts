@@ -124,6 +124,9 @@ export const ERROR_CODES = [
   'FEDERATION_REMOTE_UNREACHABLE',
   'FEDERATION_REMOTE_BAD_ANSWER',
   'FEDERATION_REMOTE_REFUSED',
+  // the owner's report on a repaired share (web repair-verification.ts) names an epoch the file is no longer
+  // at, or a share that no longer awaits that report (moved, repaired again, or reported otherwise)
+  'VERIFICATION_STALE',
   // http boundaries
   'BAD_REQUEST',
   'LENGTH_REQUIRED',

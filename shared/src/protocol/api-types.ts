@@ -187,6 +187,45 @@ export interface FileView {
   owner?: { email: string; displayName: string };
   /** From the coordinator's periodic check (issue #16); null until the file's first check. */
   health: { state: FileHealthState; checkedAt: string; shares: Array<{ relayId: string; name: string; state: string; detail: string }> } | null;
+  /**
+   * Only on the owner's lists (shared/docs/repair.md, "Verification by the owner's browser"): repaired shares,
+   * good by digest, that await authentication by the owner's browser; null when none does.
+   */
+  verify?: RepairCheck | null;
+  /** When the owner's browser last authenticated a repaired share of this file; null while one awaits it. */
+  verifiedAt?: string | null;
+}
+
+/** Repaired shares of one file awaiting the owner's browser: the file's current epoch and the relays holding them. */
+export interface RepairCheck {
+  epoch: number;
+  relayIds: string[];
+}
+
+/** `GET /api/files/verification`: the signed-in owner's files with repaired shares to authenticate. */
+export interface PendingVerifications {
+  /** `k`: how many shares rebuild the file, so the browser reads the repaired ones in groups of at most k. */
+  files: Array<RepairCheck & { fileId: string; k: number }>;
+}
+
+/**
+ * `POST /api/files/:id/verification`: what the owner's browser found. `ok` true: every share of `relayIds`
+ * took part in rebuilding every chunk, and each chunk authenticated. `ok` false: the shares of
+ * `badRelayIds` (a non-empty subset of `relayIds`) sent data failing authentication.
+ */
+export interface VerificationReport {
+  epoch: number;
+  relayIds: string[];
+  ok: boolean;
+  badRelayIds?: string[];
+}
+
+/** The answer: which shares this report verified or found failing now (empty when it changed nothing). */
+export interface VerificationResult {
+  fileId: string;
+  epoch: number;
+  verified: string[];
+  failed: string[];
 }
 
 /** `GET /api/files` and `GET /api/shared/with-me`. */

@@ -31,6 +31,7 @@ const WORDS: Record<string, string> = {
   METADATA_MISMATCH: 'The coordinator names this file differently from its authenticated record; nothing was saved.',
   TOKEN_EXPIRED: 'Access to a storage server expired; try again.',
   ACCESS_ENDED: 'You no longer have access to this file: it was removed or your access was revoked while it was being transferred. Nothing was saved.',
+  VERIFICATION_STALE: 'The file changed while your browser checked its repaired share; it is checked again.',
   EPOCH_GONE: 'This file was renewed again and again while it was being retrieved, and the shares this retrieval read are no longer kept; retrieve it again. Nothing was saved.',
   TOKEN_OUT_OF_SCOPE: 'A storage server refused access to this file.',
   TOKEN_INVALID: 'A storage server refused the access token.',

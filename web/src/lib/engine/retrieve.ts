@@ -60,6 +60,11 @@ export interface RetrieveOptions {
   relayTimeouts?: Partial<RelayTimeouts>;
   /** Where manifest and fresh tokens come from when not from the signed-in user's file routes (a share link). */
   source?: ManifestSource;
+  /**
+   * Relays to read from first, whatever their ping (at most k): checking a repaired share needs that share in
+   * the k-subset (verify-repair.ts). Such a relay that fails is replaced like any other and named in the result.
+   */
+  prefer?: readonly string[];
 }
 
 export interface ManifestSource {
@@ -120,9 +125,10 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   const m: Manifest & { placements: Placement[] } = remote?.manifest ?? home;
   opts.onManifest?.(m);
   const times = await Promise.all(m.placements.map((p) => (p.online ? ping(p.url) : Promise.resolve(Infinity))));
+  const preferred = new Set(opts.prefer ?? []);
   const ranked = m.placements
-    .map((p, i) => ({ p, t: times[i]! }))
-    .sort((a, b) => a.t - b.t)
+    .map((p, i) => ({ p, t: times[i]!, first: preferred.has(p.relayId) ? 0 : 1 }))
+    .sort((a, b) => a.first - b.first || a.t - b.t)
     .map((x) => x.p);
   const active: Placement[] = ranked.slice(0, m.k);
   const spares: Placement[] = ranked.slice(m.k);

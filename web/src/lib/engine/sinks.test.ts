@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { safeFileName } from './sinks';
+import { discardSink, discardSinkFor, safeFileName } from './sinks';
 
 describe('safeFileName (the name a retrieved file is saved under, from its authenticated record)', () => {
   it('keeps ordinary names, Unicode included', () => {
@@ -29,5 +29,25 @@ describe('safeFileName (the name a retrieved file is saved under, from its authe
   it('answers "download" when nothing is left, and at most 255 characters', () => {
     expect(safeFileName('   ')).toBe('download');
     expect(safeFileName('x'.repeat(300))).toHaveLength(255);
+  });
+});
+
+describe('discardSink (checking a file without keeping it)', () => {
+  it('takes every chunk, keeps no reference and writes nothing anywhere', async () => {
+    const sink = discardSink();
+    const chunk = new Uint8Array([1, 2, 3, 4]);
+    await sink.write(chunk);
+    // The caller zeroes and reuses its buffer (Sink.write): the sink never looks at it again.
+    chunk.fill(0);
+    await sink.write(new Uint8Array(10));
+    await sink.close();
+    expect(sink.written()).toBe(14);
+    await expect(sink.abort(new Error('x'))).resolves.toBeUndefined();
+  });
+
+  it('is what discardSinkFor opens, whatever the file is called', async () => {
+    const sink = await discardSinkFor({ name: '../../etc/passwd', size: 3, type: 'text/plain' });
+    await sink.write(new Uint8Array(3));
+    await expect(sink.close()).resolves.toBeUndefined();
   });
 });

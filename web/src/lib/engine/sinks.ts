@@ -4,7 +4,7 @@
  * partial file); otherwise the service worker's streamed download; otherwise, for small files only, a Blob.
  */
 import { KofnError } from '@kofn/shared';
-import type { Sink } from './retrieve';
+import type { Sink, SinkFor } from './retrieve';
 import { randomUuid } from '@kofn/shared';
 
 /**
@@ -116,3 +116,23 @@ export function blobSink(name: string, size: number, type: string): Sink {
     }
   };
 }
+
+/**
+ * A sink that keeps nothing: for checking a file (the owner's browser authenticating a repaired share,
+ * verify-repair.ts), where only whether every chunk authenticates matters. Nothing is copied or written;
+ * retrieve.ts zeroes the chunk buffers it handed here once they are written.
+ */
+export function discardSink(): Sink & { written: () => number } {
+  let bytes = 0;
+  return {
+    write: async (chunk) => {
+      bytes += chunk.byteLength;
+    },
+    close: async () => undefined,
+    abort: async () => undefined,
+    written: () => bytes
+  };
+}
+
+/** `discardSink` where retrieval asks for a sink once the file's metadata record authenticated. */
+export const discardSinkFor: SinkFor = async () => discardSink();

@@ -7,7 +7,7 @@
 import { and, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { KofnError, digestRoot, shareChunkBoundsFor, type BatchCommits, type CommitResult, type FileView, type Manifest, type RemoveResult, type ChunkListing } from '@kofn/shared';
 import type { Db } from './db/index.js';
-import { files, grants, placements, relays, shareHealth, users } from './db/schema.js';
+import { files, grants, placements, relays, shareHealth, shareVerifications, users } from './db/schema.js';
 import { replaceOnCommit } from './trash.js';
 import type { CoordinatorConfig } from './config.js';
 import type { SigningKey } from './signing-keys.js';
@@ -17,6 +17,7 @@ import { record, recordMany } from './history.js';
 import * as v from './validate.js';
 import { renewalStates } from './renewal.js';
 import { attachHealth, attachHealthOf, enqueueCheck } from './health.js';
+import { attachOwnerChecks } from './repair-verification.js';
 import { isOnline, placementsOf, visibleFile, type Ctx, type FileRow, type PlacementWithRelay } from './file-access.js';
 import { batchItems, failed } from './batch.js';
 import { readTokens } from './capabilities.js';
@@ -319,11 +320,13 @@ export async function fileViews(ctx: Ctx, rows: FileRow[], now = new Date()): Pr
     .innerJoin(relays, eq(relays.id, placements.relayId))
     .where(sql`${placements.fileId} = any(${ids})`);
   const states = await renewalStates(ctx.db, rows);
-  return (await attachHealthOf(
+  const listed = await attachHealthOf(
     ctx.db,
     views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null })),
     sql`${shareHealth.fileId} = any(${ids})`
-  )) satisfies FileView[];
+  );
+  // The owner's browser authenticates repaired shares (repair-verification.ts); the page shows where that stands.
+  return (await attachOwnerChecks(ctx.db, listed, sql`${shareVerifications.fileId} = any(${ids})`)) satisfies FileView[];
 }
 
 /** Every file of the owner outside the trash, newest first (the whole list: folders.ts pages instead). */
@@ -333,11 +336,12 @@ export async function listFiles(ctx: Ctx, now = new Date()) {
   // One join for all placements (a 10,000-id IN list was 3x slower on PGlite).
   const ps = await ctx.db.select(placementColumns).from(placements).innerJoin(files, eq(files.id, placements.fileId)).innerJoin(relays, eq(relays.id, placements.relayId)).where(mine);
   const states = await renewalStates(ctx.db, rows);
-  return (await attachHealth(
+  const listed = await attachHealth(
     ctx.db,
     views(ctx, rows, ps, now).map((f) => ({ ...f, renewal: states.get(f.id) ?? null })),
     mine
-  )) satisfies FileView[];
+  );
+  return (await attachOwnerChecks(ctx.db, listed, mine)) satisfies FileView[];
 }
 
 export async function sharedWithMe(ctx: Ctx, now = new Date()) {

@@ -50,11 +50,13 @@ export function healthState(k: number, n: number, good: number): HealthState {
 type HealthRow = typeof shareHealth.$inferSelect;
 
 function effectiveState(row: HealthRow): ShareState {
-  // Scrub damage outlives listings: the relay lists the digest it recorded, not what its disk now holds.
-  return row.scrubDamage && row.scrubDamage.length > 0 ? 'damaged' : row.state;
+  // Scrub damage and a failed authentication in the owner's browser outlive listings: the relay lists the
+  // digest it recorded, not what its disk now holds or what it serves.
+  return (row.scrubDamage && row.scrubDamage.length > 0) || row.authFailedAt !== null ? 'damaged' : row.state;
 }
 
 function effectiveDetail(row: HealthRow): string {
+  if (row.authFailedAt !== null) return `failed authentication in the owner's browser after a repair; repair queued`;
   if (row.scrubDamage && row.scrubDamage.length > 0 && row.state === 'ok') {
     return `scrub found ${row.scrubDamage.length} damaged chunk(s): ${row.scrubDamage.slice(0, 10).join(', ')}${row.scrubDamage.length > 10 ? ', …' : ''}`;
   }

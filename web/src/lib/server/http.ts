@@ -82,7 +82,9 @@ const STATUS: Partial<Record<ErrorCode, number>> = {
   FEDERATION_REPLAYED: 409,
   FEDERATION_REMOTE_UNREACHABLE: 502,
   FEDERATION_REMOTE_BAD_ANSWER: 502,
-  FEDERATION_REMOTE_REFUSED: 502
+  FEDERATION_REMOTE_REFUSED: 502,
+  // the owner's verification of a repaired share (repair-verification.ts)
+  VERIFICATION_STALE: 409
 };
 
 /** Seconds to wait, for errors that carry one (the login throttle's RATE_LIMITED); RFC 9110 §10.2.3. */

@@ -34,6 +34,7 @@ import { deleteFileOn, listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { checkFile } from './health.js';
 import { REPAIR_LEASE_MS, copyShareOn, goodShares, placementsWithRelays, rebuildShareOn, refOf } from './repair.js';
+import { awaitOwnerCheck, forgetOwnerCheck } from './repair-verification.js';
 
 export const DRAIN_JOB = 'relay-drain';
 export const MOVE_JOB = 'relay-move';
@@ -304,8 +305,11 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     await tx.delete(shareHealth).where(and(eq(shareHealth.fileId, fileId), eq(shareHealth.relayId, fromId)));
     await tx
       .insert(shareHealth)
-      .values({ fileId, relayId: target.id, state: 'ok', detail: `moved from ${from.name}`, scrubDamage: null, checkedAt: now })
-      .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { state: 'ok', detail: `moved from ${from.name}`, scrubDamage: null, checkedAt: now } });
+      .values({ fileId, relayId: target.id, state: 'ok', detail: `moved from ${from.name}`, scrubDamage: null, authFailedAt: null, checkedAt: now })
+      .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { state: 'ok', detail: `moved from ${from.name}`, scrubDamage: null, authFailedAt: null, checkedAt: now } });
+    // The moved share was verified by digest root only: the owner's browser authenticates it on its new relay.
+    await forgetOwnerCheck(tx, fileId, fromId);
+    await awaitOwnerCheck(tx, fileId, target.id, file.epoch, now);
     return true;
   });
   if (!switched) throw new KofnError('CONFLICT', `${file.name} changed (renewed or moved) during the move; the move runs again.`);

@@ -4,7 +4,8 @@
  * confirmed good. The coordinator only mints tokens and passes public parameters; seeds go helper to
  * helper and masked terms helper to receiver. The result is verified before the share is marked ok: the
  * same polynomial at the same x gives the same bytes, so the rebuilt share's digest root must equal the
- * one recorded at commit.
+ * one recorded at commit. The coordinator holds no MAC key, so it cannot authenticate the result: the share
+ * is then marked as awaiting the owner's browser (repair-verification.ts).
  *
  * Automatic: a check that finds a share missing or damaged, or a scrub report, enqueues its repair when
  * at least k other shares are good. Jobs are idempotent: a repair runs from the start again after a crash
@@ -20,6 +21,7 @@ import { mintCapability, type SigningKey } from './signing-keys.js';
 import { enqueue, holdLease, type JobRow } from './jobs.js';
 import { record } from './history.js';
 import { lockFileAtEpoch } from './file-access.js';
+import { awaitOwnerCheck } from './repair-verification.js';
 
 const TOKEN_TTL_S = 15 * 60;
 /**
@@ -113,7 +115,7 @@ export async function placementsWithRelays(db: Db, fileId: string): Promise<Plac
 /** Relay ids whose share of the file the last check (and scrub) confirmed good. */
 export async function goodShares(db: Db, fileId: string): Promise<Set<string>> {
   const rows = await db.select().from(shareHealth).where(eq(shareHealth.fileId, fileId));
-  return new Set(rows.filter((h) => h.state === 'ok' && !(h.scrubDamage && h.scrubDamage.length > 0)).map((h) => h.relayId));
+  return new Set(rows.filter((h) => h.state === 'ok' && !(h.scrubDamage && h.scrubDamage.length > 0) && h.authFailedAt === null).map((h) => h.relayId));
 }
 
 /** How a rebuild or copy walks the file: one collect request per range of chunks (shared/src/step-ranges.ts). */
@@ -292,8 +294,10 @@ export async function repairShare(
     if (!(await lockFileAtEpoch(tx, fileId, file.epoch))) return false;
     await tx
       .insert(shareHealth)
-      .values({ fileId, relayId, state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now })
-      .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { state: 'ok', detail: 'repaired', scrubDamage: null, checkedAt: now } });
+      .values({ fileId, relayId, state: 'ok', detail: 'repaired', scrubDamage: null, authFailedAt: null, checkedAt: now })
+      .onConflictDoUpdate({ target: [shareHealth.fileId, shareHealth.relayId], set: { state: 'ok', detail: 'repaired', scrubDamage: null, authFailedAt: null, checkedAt: now } });
+    // Digest-verified only: the owner's browser authenticates it (repair-verification.ts).
+    await awaitOwnerCheck(tx, fileId, relayId, file.epoch, now);
     return true;
   });
   if (!marked) throw new KofnError('CONFLICT', 'The file was renewed during its repair; the repair runs again at the new epoch.');

@@ -65,9 +65,12 @@ export const ROUTE_SCOPES: Readonly<Record<string, Partial<Record<Method, Need>>
   '/api/files/[id]/replace-relay': { POST: 'write' },
   '/api/files/[id]/retrievals': { POST: 'read' },
   '/api/files/[id]/tokens': { POST: 'read' },
+  // Only the owner's browser authenticates a repaired share (repair-verification.ts); no token needs these.
+  '/api/files/[id]/verification': { POST: 'session' },
   '/api/files/batch': { POST: 'write' },
   '/api/files/commit': { POST: 'write' },
   '/api/files/health': { GET: 'admin' },
+  '/api/files/verification': { GET: 'session' },
   '/api/folders': { GET: 'read', POST: 'write' },
   '/api/folders/[id]': { PATCH: 'write', DELETE: 'write' },
   '/api/folders/bulk': { POST: 'write' },

@@ -480,9 +480,40 @@ export const shareHealth = pgTable(
     state: text('state', { enum: ['ok', 'missing', 'damaged', 'unreachable'] }).notNull(),
     detail: text('detail').notNull().default(''),
     scrubDamage: jsonb('scrub_damage').$type<number[]>(),
+    /**
+     * When the owner's browser found this share failing authentication after a repair (repair-verification.ts).
+     * Like scrub damage it outlives listings (the relay lists the digests it recorded, which may still match);
+     * only a completed repair or move clears it.
+     */
+    authFailedAt: timestamp('auth_failed_at', { withTimezone: true }),
     checkedAt: timestamp('checked_at', { withTimezone: true }).notNull()
   },
   (t) => [primaryKey({ columns: [t.fileId, t.relayId] }), index('share_health_relay_idx').on(t.relayId)]
+);
+
+/**
+ * A share rebuilt or moved by repair awaits the owner's authentication (shared/docs/repair.md, "Verification
+ * by the owner's browser"): the coordinator checks a repaired share by digest root only, because it never
+ * holds the MAC key. One row per file and relay: `epoch` is the epoch the repair wrote; `state` is pending
+ * until the owner's browser reports, then verified (with `verifiedAt`) or failed (the share is marked
+ * damaged and repaired again, which makes it pending anew).
+ */
+export const shareVerifications = pgTable(
+  'share_verifications',
+  {
+    fileId: text('file_id')
+      .notNull()
+      .references(() => files.id, { onDelete: 'cascade' }),
+    relayId: text('relay_id')
+      .notNull()
+      .references(() => relays.id, { onDelete: 'cascade' }),
+    epoch: integer('epoch').notNull(),
+    state: text('state', { enum: ['pending', 'verified', 'failed'] }).notNull(),
+    repairedAt: timestamp('repaired_at', { withTimezone: true }).notNull(),
+    verifiedAt: timestamp('verified_at', { withTimezone: true })
+  },
+  // Read by file id (the primary key's first column): a page of files, or the owner's files joined to it.
+  (t) => [primaryKey({ columns: [t.fileId, t.relayId] })]
 );
 
 /**

@@ -13,6 +13,7 @@ import postgres from 'postgres';
 import { describe } from 'vitest';
 import { openDatabase, type Database } from './index.js';
 import { randomHex } from '@kofn/shared';
+import { repoFile } from '../testing/repo-file.js';
 
 export interface TestDatabase {
   name: 'pglite' | 'postgres';
@@ -36,7 +37,9 @@ const cacheFolder = resolve(import.meta.dirname, '../../../../../node_modules/.c
 let template: Promise<Blob> | undefined;
 function pgliteTemplate(): Promise<Blob> {
   template ??= (async () => {
-    const { version } = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../../../../node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string };
+    // Found by walking up, not by a fixed number of `..`: Stryker runs the suites from a copy of web/ two
+    // levels deeper (testing/repo-file.ts), where a fixed path named a file that does not exist.
+    const { version } = JSON.parse(readFileSync(repoFile('node_modules/@electric-sql/pglite/package.json', import.meta.dirname), 'utf8')) as { version: string };
     const hash = createHash('sha256').update(version);
     for (const name of readdirSync(migrationsFolder, { recursive: true, encoding: 'utf8' }).sort()) {
       const path = join(migrationsFolder, name);

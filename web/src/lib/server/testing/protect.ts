@@ -102,6 +102,9 @@ export async function retrieveWith(m: Awaited<ReturnType<typeof manifest>>): Pro
     }
     await w.close();
   })();
+  // A chunk failing authentication errors the readable (thrown below) and then the writer's next write:
+  // that second rejection is the same failure, already reported.
+  feeding.catch(() => undefined);
   const parts: Uint8Array[] = [];
   for await (const part of r.readable) parts.push(part);
   await feeding;
