@@ -77,7 +77,7 @@ test('a lost share is repaired by the job and authenticated by the owner’s ope
   await loseAndRepair('relay-1');
   // The page, open all along, finds the repaired share and checks it in the background.
   await expect(healthCell()).toHaveAttribute('data-verification', 'checking', { timeout: 60_000 });
-  await expect(healthCell()).toContainText('healthy · repaired · checking');
+  await expect(healthCell()).toHaveText(/^healthy\s*repaired · checking$/);
   await expect.poll(() => reports, { timeout: 60_000 }).toEqual([{ epoch: 0, relayIds: [relay1.id], ok: true }]);
   const row = page.getByTestId('file-row').filter({ hasText: held.name });
   const before = { cell: await healthCell().boundingBox(), row: await row.boundingBox() };
@@ -85,7 +85,7 @@ test('a lost share is repaired by the job and authenticated by the owner’s ope
   await expect(healthCell()).toHaveAttribute('data-verification', 'verified', { timeout: 30_000 });
   await page.unrouteAll();
   await expect(healthCell()).toHaveAttribute('data-health', 'healthy');
-  await expect(healthCell()).toContainText('healthy · verified by you');
+  await expect(healthCell()).toHaveText(/^healthy\s*verified by you$/);
   // "repaired · checking" became "verified by you" in place: the cell and its row kept their size.
   expect({ cell: await healthCell().boundingBox(), row: await row.boundingBox() }).toEqual(before);
   expect(await pending()).toEqual([]);
