@@ -17,6 +17,7 @@ import { test, expect } from '../fixtures.js';
 import { startProxiedStack, type ProxiedStack } from '../proxied-stack.js';
 import { chooseSharing, linkThroughUi, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready, saveToOpfs } from '../helpers.js';
 import type { Page } from '@playwright/test';
+import { epochOf, listedFile, pacedStackEnv, retrievalRow, tokenClaims } from '../paced-retrieval.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
 
@@ -29,33 +30,13 @@ const FILE = { name: 'renew-dropped.bin', file: makeFile('renew-dropped.bin', 12
 let proxied: ProxiedStack;
 let page: Page;
 
-/** The `ep` claim of a capability token (read, not verified: the relay did that). */
-const epOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { ep?: number }).ep;
-
-async function listed(): Promise<{ id: string; epoch: number }> {
-  const res = await page.request.get('/api/files');
-  expect(res.status()).toBe(200);
-  const { files } = (await res.json()) as { files: Array<{ id: string; name: string; epoch: number }> };
-  return files.find((f) => f.name === FILE.name)!;
-}
-
-const transfer = () =>
-  page
-    .getByTestId('transfer')
-    .filter({ hasText: `Retrieving ${FILE.name}` })
-    .first();
+const epOf = (token: string) => tokenClaims(token).ep;
+const listed = () => listedFile(page, FILE.name);
+const transfer = () => retrievalRow(page, FILE.name);
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(240_000);
-  // Relay timeouts well past the paced download's waits (as renewal-download.spec.ts): Chromium keeps 6
-  // connections to relay-2 and times a queued response's wait for headers too.
-  const env = {
-    KOFN_TOKEN_TTL_SECONDS: String(TTL_S),
-    KOFN_TEST_RENEWAL_GRACE_SECONDS: String(GRACE_S),
-    KOFN_RELAY_TIMEOUT_HEADERS: '180',
-    KOFN_RELAY_TIMEOUT_IDLE: '180'
-  };
-  proxied = await startProxiedStack({ relays: 2, tier: 'Pro', env });
+  proxied = await startProxiedStack({ relays: 2, tier: 'Pro', env: pacedStackEnv(TTL_S, GRACE_S) });
   page = await openAsNewAdmin(browser, proxied.stack.url);
   await chooseSharing(page, 2, 2);
   await protectThroughUi(page, FILE.file, FILE.name);
@@ -151,11 +132,11 @@ test('a share-link download whose epoch is dropped midway reads on at the new ep
     // relay-2 served the link's reads at epoch `from` first and at `from` + 1 last; anything refused was a
     // read at the old epoch that met the drop (404) or an expired token (401).
     const seen = gets();
-    const eps = seen.map((t) => epOf(t.token) ?? 0);
+    const eps = seen.map((t) => epochOf(t.token));
     expect(eps[0]).toBe(from);
     expect(eps.at(-1)).toBe(from + 1);
     expect(new Set(eps)).toEqual(new Set([from, from + 1]));
-    expect(seen.filter((t) => t.status !== undefined && t.status !== 200).every((t) => (t.status === 404 || t.status === 401) && (epOf(t.token) ?? 0) === from)).toBe(true);
+    expect(seen.filter((t) => t.status !== undefined && t.status !== 200).every((t) => (t.status === 404 || t.status === 401) && epochOf(t.token) === from)).toBe(true);
   } finally {
     await context.close();
   }

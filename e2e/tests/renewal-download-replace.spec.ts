@@ -16,6 +16,7 @@ import type { Page } from '@playwright/test';
 import { test, expect } from '../fixtures.js';
 import { preferProxiedRelay, startProxiedStack, type ProxiedStack } from '../proxied-stack.js';
 import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready } from '../helpers.js';
+import { epochOf, listedFile, pacedStackEnv, retrievalRow } from '../paced-retrieval.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
 
@@ -28,31 +29,13 @@ const FILE = { name: 'replaced-midway.bin', file: makeFile('replaced-midway.bin'
 let proxied: ProxiedStack;
 let page: Page;
 
-const epOf = (token: string) => (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { ep?: number }).ep;
-
-async function listed(): Promise<{ id: string; epoch: number }> {
-  const res = await page.request.get('/api/files');
-  expect(res.status()).toBe(200);
-  const { files } = (await res.json()) as { files: Array<{ id: string; name: string; epoch: number }> };
-  return files.find((f) => f.name === FILE.name)!;
-}
-
-const transfer = () =>
-  page
-    .getByTestId('transfer')
-    .filter({ hasText: `Retrieving ${FILE.name}` })
-    .first();
+const listed = () => listedFile(page, FILE.name);
+const transfer = () => retrievalRow(page, FILE.name);
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(240_000);
-  const env = {
-    KOFN_TOKEN_TTL_SECONDS: String(TTL_S),
-    KOFN_TEST_RENEWAL_GRACE_SECONDS: String(GRACE_S),
-    KOFN_RELAY_TIMEOUT_HEADERS: '180',
-    KOFN_RELAY_TIMEOUT_IDLE: '180'
-  };
   // relay-4 holds nothing until relay-2's share moves onto it.
-  proxied = await startProxiedStack({ relays: 4, tier: 'Pro', env });
+  proxied = await startProxiedStack({ relays: 4, tier: 'Pro', env: pacedStackEnv(TTL_S, GRACE_S) });
   page = await openAsNewAdmin(browser, proxied.stack.url);
   await chooseSharing(page, 2, 3);
   await protectThroughUi(page, FILE.file, FILE.name);
@@ -101,7 +84,7 @@ test('a retrieval running while its paced relay is replaced reads on from the ne
   // relay-2 left the set: it was only ever asked for epoch 0, and answered only part of the file's chunks
   // (metadata + 8 data chunks); the rest came from the new set at epoch 1.
   const seen = gets();
-  expect(new Set(seen.map((t) => epOf(t.token) ?? 0))).toEqual(new Set([0]));
+  expect(new Set(seen.map((t) => epochOf(t.token)))).toEqual(new Set([0]));
   const served = new Set(seen.filter((t) => t.status === 200).map((t) => t.path));
   expect(served.size).toBeLessThan(Math.ceil(SIZE / (1024 * 1024)) + 1);
 });

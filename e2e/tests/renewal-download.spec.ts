@@ -15,6 +15,7 @@ import { test, expect } from '../fixtures.js';
 import type { HostileProxy } from '../hostile-proxy.js';
 import { startProxiedStack, type ProxiedStack } from '../proxied-stack.js';
 import { chooseSharing, makeFile, openAsNewAdmin, opfsSha256, protectThroughUi, ready } from '../helpers.js';
+import { listedFile, pacedStackEnv, retrievalRow, tokenClaims } from '../paced-retrieval.js';
 import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial', timeout: 600_000 });
@@ -28,35 +29,13 @@ let proxied: ProxiedStack;
 let proxy: HostileProxy;
 let page: Page;
 
-/** Claims of a capability token, read without verifying it (the relay did that). */
-const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { iat: number; exp: number; ep?: number };
-
-interface Listed {
-  id: string;
-  name: string;
-  epoch: number;
-  lastRenewal: string | null;
-}
-
-async function listed(): Promise<Listed> {
-  const res = await page.request.get('/api/files');
-  expect(res.status()).toBe(200);
-  const { files } = (await res.json()) as { files: Listed[] };
-  return files.find((f) => f.name === FILE.name)!;
-}
-
-const transfer = () =>
-  page
-    .getByTestId('transfer')
-    .filter({ hasText: `Retrieving ${FILE.name}` })
-    .first();
+const claims = tokenClaims;
+const listed = () => listedFile(page, FILE.name);
+const transfer = () => retrievalRow(page, FILE.name);
 
 test.beforeAll(async ({ browser }) => {
   test.setTimeout(240_000);
-  // Relay timeouts well past the paced download's waits (as in late-failure.spec.ts): Chromium keeps 6
-  // connections to relay-2 and times a queued response's wait for headers too.
-  const env = { KOFN_TOKEN_TTL_SECONDS: String(TTL_S), KOFN_RELAY_TIMEOUT_HEADERS: '180', KOFN_RELAY_TIMEOUT_IDLE: '180' };
-  proxied = await startProxiedStack({ relays: 2, tier: 'Pro', env });
+  proxied = await startProxiedStack({ relays: 2, tier: 'Pro', env: pacedStackEnv(TTL_S) });
   proxy = proxied.proxy;
   page = await openAsNewAdmin(browser, proxied.stack.url);
   // (2,2): the download reads both relays, so every chunk needs a share from the paced relay-2.
