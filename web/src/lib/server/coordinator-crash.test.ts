@@ -7,8 +7,9 @@
  * whole (the check finds the file healthy by recorded roots), every pair of relays rebuilds the file
  * byte-identical through the manifest and through `kofn-recover` of relay folders, and no epoch is mixed.
  * The repair is killed after some ranges were stored, so the job resumes from the progress it noted.
- * A seeded loop then kills the coordinator at random points of renewals, replacements at a fresh x and
- * drain moves (the seed is printed; KOFN_CRASH_SEED replays a schedule, KOFN_CRASH_LOOP_TRIALS sizes it).
+ * A seeded loop then kills the coordinator at random points of renewals, replacements at a fresh x, drain
+ * moves and repairs of a lost share (the seed is printed; KOFN_CRASH_SEED replays a schedule,
+ * KOFN_CRASH_LOOP_TRIALS sizes it).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -39,6 +40,8 @@ import { protect, retrieveWith } from './testing/protect.js';
 import { recover } from './testing/recover.js';
 
 const migrationsFolder = resolve(import.meta.dirname, '../../../drizzle');
+/** The repair job's kind (repair.ts enqueueRepair). */
+const REPAIR_JOB = 'repair-share';
 const child = resolve(import.meta.dirname, 'testing/job-child.ts');
 /** 6 MiB + 3 in 1 MiB chunks: 8 share chunks a relay; ranges of one chunk, so a kill lands between them. */
 const SIZE = 6 * 1024 * 1024 + 3;
@@ -104,9 +107,17 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
     let out = '';
     proc.stdout.on('data', (b: Buffer) => (out += b.toString()));
     proc.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const exited = new Promise<number | null>((ok) => proc.once('exit', (code) => ok(code)));
+    let exitedAt: number | undefined;
+    const exited = new Promise<number | null>((ok) =>
+      proc.once('exit', (code) => {
+        exitedAt = Date.now();
+        ok(code);
+      })
+    );
     return {
       output: () => out,
+      /** When the process ended (Date.now()), if it has. */
+      exitedAt: () => exitedAt,
       claimed: () => out.includes('"claimed"'),
       exited: () => proc.exitCode !== null || proc.signalCode !== null,
       kill: async () => {
@@ -250,7 +261,7 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
     expect(await invariants('repair.bin', fileId)).toBe(0);
   }, 240_000);
 
-  it('a seeded loop of kills at random points of renewals, replacements at a fresh x and drain moves: after each restart the file reads at exactly one epoch, and the job taken over completes', async () => {
+  it('a seeded loop of kills at random points of renewals, replacements at a fresh x, drain moves and repairs: after each restart the file reads at exactly one epoch, and the job taken over completes', async () => {
     const seed = Number(process.env.KOFN_CRASH_SEED ?? randomBelow(2 ** 31));
     const trials = Number(process.env.KOFN_CRASH_LOOP_TRIALS ?? 3);
     console.log(`coordinator crash loop: seed ${seed}, ${trials} trials (KOFN_CRASH_SEED=${seed} replays this schedule)`);
@@ -264,14 +275,18 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
     await database.db.delete(jobs);
     const name = 'loop.bin';
     const fileId = await put(name, 3 * 1024 * 1024 + 5);
+    /** How long each kind of job last took from claim to exit, when one ran to its end. */
+    const took: Partial<Record<'renew' | 'replace' | 'drain' | 'repair', number>> = {};
     for (let t = 0; t < trials; t++) {
       const held = await database.db.select().from(placements).where(eq(placements.fileId, fileId));
       const spare = relays.find((r) => !held.some((p) => p.relayId === r.id))!;
       const leaving = held.sort((a, b) => a.x - b.x)[draw(held.length)]!.relayId;
-      const op = (['renew', 'replace', 'drain'] as const)[draw(3)]!;
-      // The kill lands this long after the doomed coordinator claimed the job: from at once to well past the
-      // steps of a 3 MiB file, so some trials die mid-step and some after the switch or the end.
-      const delayMs = draw(4000);
+      const op = (['renew', 'replace', 'drain', 'repair'] as const)[draw(4)]!;
+      // The kill lands this long after the doomed coordinator claimed the job: from at once to a little past
+      // the time the same kind of job took when one last ran to its end here (1.2 s before any did), so most
+      // trials die mid-step and some after the switch or the end, on a quiet machine (such a job ended
+      // 150-500 ms after its claim; a fixed 0-4 s had 26 of 30 kills land after the end) as under CI's load.
+      const delayMs = draw(Math.max(20, Math.round((took[op] ?? 1200) * 1.15)));
       const [before] = await database.db.select().from(files).where(eq(files.id, fileId));
       if (op === 'renew') await enqueueRenewal(database.db, fileId);
       if (op === 'replace') {
@@ -286,18 +301,40 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
         await database.db.update(relayRows).set({ lifecycle: 'draining', lifecycleAt: new Date() }).where(eq(relayRows.id, leaving));
         await enqueue(database.db, MOVE_JOB, `${fileId}:${leaving}`, { fileId, relayId: leaving });
       }
-      const label = `trial ${t} (seed ${seed}): ${op} ${op === 'renew' ? '' : `${relays.find((r) => r.id === leaving)!.name} -> ${spare.name} `}killed ${delayMs} ms after the claim`;
+      if (op === 'repair') {
+        // The leaving relay loses its share of the served epoch (a disk loss); the check finds it missing
+        // and the repair job rebuilds it there from the other two (shared/docs/repair.md).
+        const sid = epochStorageId(fileId, before!.epoch);
+        rmSync(join(relays.find((r) => r.id === leaving)!.dataDir, 'chunks', sid.slice(0, 2), sid), { recursive: true, force: true });
+        expect((await checkFile(database.db, alice.key, fileId, timeouts))?.state).toBe('at_risk');
+        await enqueueRepair(database.db, fileId, leaving);
+      }
+      const leavingName = relays.find((r) => r.id === leaving)!.name;
+      const what = op === 'renew' ? '' : op === 'repair' ? `${leavingName}'s share ` : `${leavingName} -> ${spare.name} `;
+      const label = `trial ${t} (seed ${seed}): ${op} ${what}killed ${delayMs} ms after the claim`;
       const c = coordinator();
       await until(`${label}: claimed`, () => c.claimed() || c.exited());
+      const claimedAt = Date.now();
       await new Promise((r) => setTimeout(r, delayMs));
       const finishedFirst = c.exited();
+      const ended = c.exitedAt();
+      if (finishedFirst && ended !== undefined) took[op] = Math.max(1, ended - claimedAt);
       await c.kill().catch(() => undefined);
       expect(c.claimed(), c.output()).toBe(true);
-      // Right after the crash, before any other coordinator runs: the manifest serves one epoch, read whole.
+      // Right after the crash, before any other coordinator runs: the manifest serves one epoch, read whole
+      // (during a repair, from the two relays that kept their shares: the third may hold part of its rebuild).
       const m = await manifest(alice, fileId);
       expect([before!.epoch, before!.epoch + 1], label).toContain(m.epoch);
-      expect(Buffer.from(await retrieveWith(m)).equals(data.get(name)!), `${label}: readable after the crash`).toBe(true);
-      const [kind, key] = op === 'renew' ? [RENEW_JOB, `${fileId}:${before!.epoch}`] : op === 'replace' ? [REPLACE_JOB, `${fileId}:${leaving}`] : [MOVE_JOB, `${fileId}:${leaving}`];
+      const readable = op === 'repair' ? { ...m, placements: m.placements.filter((p) => p.relayId !== leaving) } : m;
+      expect(Buffer.from(await retrieveWith(readable)).equals(data.get(name)!), `${label}: readable after the crash`).toBe(true);
+      const [kind, key] =
+        op === 'renew'
+          ? [RENEW_JOB, `${fileId}:${before!.epoch}`]
+          : op === 'replace'
+            ? [REPLACE_JOB, `${fileId}:${leaving}`]
+            : op === 'drain'
+              ? [MOVE_JOB, `${fileId}:${leaving}`]
+              : [REPAIR_JOB, `${fileId}:${leaving}`];
       const [job] = await database.db
         .select()
         .from(jobs)
@@ -307,7 +344,7 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
       else expect([job?.status, finishedFirst || job?.status === 'done'], `${label}: ${c.output()}`).toEqual(['done', true]);
       await invariants(name, fileId);
       const after = await database.db.select().from(placements).where(eq(placements.fileId, fileId));
-      if (op !== 'renew')
+      if (op === 'replace' || op === 'drain')
         expect(
           after.some((p) => p.relayId === leaving),
           `${label}: share moved off`
@@ -324,7 +361,7 @@ describe.skipIf(!url)('kill -9 of the coordinator during a renewal and a repair 
         await database.db.delete(jobs).where(eq(jobs.id, r.id));
       }
       if (op === 'drain') await database.db.update(relayRows).set({ lifecycle: 'active', lifecycleAt: new Date() }).where(eq(relayRows.id, leaving));
-      await database.db.delete(jobs).where(inArray(jobs.kind, [RENEW_JOB, REPLACE_JOB, MOVE_JOB]));
+      await database.db.delete(jobs).where(inArray(jobs.kind, [RENEW_JOB, REPLACE_JOB, MOVE_JOB, REPAIR_JOB]));
     }
   }, 600_000);
 });

@@ -87,6 +87,27 @@ export async function retrieve(ctx: Ctx, fileId: string): Promise<Uint8Array> {
   return retrieveWith(await manifest(ctx, fileId));
 }
 
+/**
+ * Writes chunks 0..last into a retrieve stream's writable, each chunk's shares from `sharesOf`. A failed read
+ * aborts the writable, so the readable the caller is draining fails with it (unaborted, the caller would wait
+ * for the rest forever). A chunk failing authentication errors the readable and then the next write: that
+ * second rejection is the same failure, reported through the readable, hence the catch.
+ */
+function feed(writable: WritableStream<ShareSet>, last: number, sharesOf: (index: number) => Promise<Uint8Array[]>): Promise<void> {
+  const feeding = (async () => {
+    const w = writable.getWriter();
+    try {
+      for (let i = 0; i <= last; i++) await w.write({ index: i, shares: await sharesOf(i) });
+      await w.close();
+    } catch (err) {
+      await w.abort(err).catch(() => undefined);
+      throw err;
+    }
+  })();
+  feeding.catch(() => undefined);
+  return feeding;
+}
+
 /** Rebuilds a file from a manifest with its tokens, however it was obtained (a share link's, for one). */
 export async function retrieveWith(m: Awaited<ReturnType<typeof manifest>>): Promise<Uint8Array> {
   const fileId = m.fileId;
@@ -94,17 +115,7 @@ export async function retrieveWith(m: Awaited<ReturnType<typeof manifest>>): Pro
   // Chunk 0 (the metadata record) is at most 1340 bytes of data; data chunks at most chunkSize.
   const maxShare = shareChunkLength(Math.max(m.chunkSize, 1340));
   const r = createRetrieveStream({ fileId: fileIdFromHex(fileId), epoch: m.epoch, k: m.k });
-  const feeding = (async () => {
-    const w = r.writable.getWriter();
-    for (let i = 0; i <= m.chunkCount; i++) {
-      const shares = await Promise.all(use.map(({ client }) => client.get(fileId, i, maxShare)));
-      await w.write({ index: i, shares } satisfies ShareSet);
-    }
-    await w.close();
-  })();
-  // A chunk failing authentication errors the readable (thrown below) and then the writer's next write:
-  // that second rejection is the same failure, already reported.
-  feeding.catch(() => undefined);
+  const feeding = feed(r.writable, m.chunkCount, (i) => Promise.all(use.map(({ client }) => client.get(fileId, i, maxShare))));
   const parts: Uint8Array[] = [];
   for await (const part of r.readable) parts.push(part);
   await feeding;
@@ -152,15 +163,7 @@ export async function retrieveTree(ctx: Ctx, fileId: string, use: readonly strin
   const clients = m.placements.filter((p) => use.includes(p.relayId)).map((p) => new RelayClient({ id: p.relayId, name: p.name, url: p.url }, { token: () => p.token }));
   const maxShare = shareChunkLength(Math.max(m.chunkSize, 1340));
   const r = createRetrieveStream({ fileId: fileIdFromHex(fileId), epoch: m.epoch, k: m.k, tree: true });
-  const feeding = (async () => {
-    const w = r.writable.getWriter();
-    for (let i = 0; i <= m.chunkCount; i++) {
-      const shares = await Promise.all(clients.map((client) => client.get(fileId, i, maxShare)));
-      await w.write({ index: i, shares } satisfies ShareSet);
-    }
-    await w.close();
-  })();
-  feeding.catch(() => undefined);
+  const feeding = feed(r.writable, m.chunkCount, (i) => Promise.all(clients.map((client) => client.get(fileId, i, maxShare))));
   const parts: Uint8Array[] = [];
   for await (const part of r.readable) parts.push(part);
   await feeding;
