@@ -9,6 +9,7 @@ import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { jobs } from './db/schema.js';
 import { JobRunner, backoffMs, claim, complete, enqueue, fail, listJobs, runOne } from './jobs.js';
+import { jobRows } from './testing/job-rows.js';
 
 describeDatabases('durable jobs at their edges on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
@@ -18,12 +19,7 @@ describeDatabases('durable jobs at their edges on $name', ({ open }) => {
   afterAll(async () => {
     await database.drop();
   });
-  const row = async (key: string) => (await database.db.select().from(jobs).where(eq(jobs.key, key)))[0]!;
-  /** Leaves only jobs whose key starts with `prefix` due, by pushing every other job far ahead. */
-  const only = async (prefix: string) => {
-    const later = new Date('2100-01-01T00:00:00Z');
-    for (const j of await database.db.select().from(jobs)) if (!j.key.startsWith(prefix)) await database.db.update(jobs).set({ runAfter: later, status: 'pending' }).where(eq(jobs.id, j.id));
-  };
+  const { row, only } = jobRows(() => database.db);
 
   it('re-enqueueing a finished job runs it again from scratch; a pending or running one is left alone', async () => {
     const t = new Date(Date.now() - 1000);

@@ -6,7 +6,6 @@
  * its interval. Clocks and timers are vitest's fake ones, never sleeps.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { eq } from 'drizzle-orm';
 import type { PGlite } from '@electric-sql/pglite';
 import type { Sql } from 'postgres';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -15,8 +14,8 @@ import { KofnError } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
 import type { Database, Db } from './db/index.js';
 import * as schema from './db/schema.js';
-import { jobs } from './db/schema.js';
 import { JobRunner, claim, complete, enqueue, fail, holdLease } from './jobs.js';
+import { jobRows } from './testing/job-rows.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 
@@ -33,12 +32,7 @@ describeDatabases('durable jobs, leases held and job objects without a worker, o
   afterAll(async () => {
     await database.drop();
   });
-  const row = async (key: string) => (await database.db.select().from(jobs).where(eq(jobs.key, key)))[0]!;
-  /** Leaves only jobs whose key starts with `prefix` due, by pushing every other job far ahead. */
-  const only = async (prefix: string) => {
-    const later = new Date('2100-01-01T00:00:00Z');
-    for (const j of await database.db.select().from(jobs)) if (!j.key.startsWith(prefix)) await database.db.update(jobs).set({ runAfter: later, status: 'pending' }).where(eq(jobs.id, j.id));
-  };
+  const { row, only } = jobRows(() => database.db);
 
   it('holding a lease sets it to exactly the time asked from now, stores a new payload when given one, and keeps the payload otherwise', async () => {
     await only('hold-');
@@ -203,64 +197,49 @@ describe('the job runner\u2019s schedule (fake timers and clock, a database stub
     expect([maintenance, calls.transactions]).toEqual([2, 2]);
   });
 
-  it('stop() during a tick lets that tick finish and schedules no other', async () => {
-    fakeTimers();
+  /** A runner polling every second on a stub database, whose first maintenance waits until `release()`. */
+  function gatedRunner() {
     const { db, calls } = stubDb(() => Promise.resolve(undefined));
-    let maintenance = 0;
+    const ran = { maintenance: 0 };
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const runner = new JobRunner(
-      db,
-      'w',
-      {},
-      async () => {
-        maintenance++;
-        if (maintenance === 1) await gate;
-      },
-      1_000,
-      0
-    );
+    const maintain = async () => {
+      ran.maintenance++;
+      if (ran.maintenance === 1) await gate;
+    };
+    return { runner: new JobRunner(db, 'w', {}, maintain, 1_000, 0), calls, ran, release };
+  }
+
+  it('stop() during a tick lets that tick finish and schedules no other', async () => {
+    fakeTimers();
+    const { runner, calls, ran, release } = gatedRunner();
     runner.start();
     vi.advanceTimersByTime(0);
-    expect(maintenance).toBe(1);
+    expect(ran.maintenance).toBe(1);
     runner.stop();
     release();
     await settle();
     expect(calls.transactions).toBe(1); // the tick went on to look for a job
     vi.advanceTimersByTime(10_000);
     await settle();
-    expect([maintenance, calls.transactions]).toEqual([1, 1]);
+    expect([ran.maintenance, calls.transactions]).toEqual([1, 1]);
   });
 
   it('a tick that comes due while another still runs (start() again mid-tick) does nothing, and the runner carries on', async () => {
     fakeTimers();
-    const { db, calls } = stubDb(() => Promise.resolve(undefined));
-    let maintenance = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const runner = new JobRunner(
-      db,
-      'w',
-      {},
-      async () => {
-        maintenance++;
-        if (maintenance === 1) await gate;
-      },
-      1_000,
-      0
-    );
+    const { runner, calls, ran, release } = gatedRunner();
     runner.start();
     vi.advanceTimersByTime(0);
     runner.start();
     vi.advanceTimersByTime(0);
     await settle();
-    expect([maintenance, calls.transactions]).toEqual([1, 0]);
+    expect([ran.maintenance, calls.transactions]).toEqual([1, 0]);
     release();
     await settle();
-    expect([maintenance, calls.transactions]).toEqual([1, 1]);
+    expect([ran.maintenance, calls.transactions]).toEqual([1, 1]);
     vi.advanceTimersByTime(1_000);
     await settle();
-    expect([maintenance, calls.transactions]).toEqual([2, 2]);
+    expect([ran.maintenance, calls.transactions]).toEqual([2, 2]);
     runner.stop();
   });
 
