@@ -11,7 +11,7 @@ import base from './vite.config.js';
 const SUITES: Record<string, string[]> = {
   'src/lib/server/license.ts': ['license.test.ts', 'license-edges.test.ts', 'license-build.test.ts'],
   'src/lib/server/grants.ts': ['grants.test.ts', 'grants-edges.test.ts'],
-  'src/lib/server/auth.ts': ['auth.test.ts', 'sessions.test.ts', 'accounts.test.ts', 'user-cap.test.ts', 'login-throttle.test.ts'],
+  'src/lib/server/auth.ts': ['auth.test.ts', 'auth-mutants.test.ts', 'sessions.test.ts', 'accounts.test.ts', 'user-cap.test.ts', 'login-throttle.test.ts'],
   'src/lib/server/jobs.ts': ['jobs.test.ts', 'jobs-edges.test.ts', 'jobs-mutants.test.ts'],
   'src/lib/server/files.ts': ['files.test.ts', 'commit-relays.test.ts', 'batch.test.ts'],
   'src/lib/server/reservations.ts': ['reservations.test.ts', 'reservation-edges.test.ts', 'quota.test.ts', 'batch.test.ts'],

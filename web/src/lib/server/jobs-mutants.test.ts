@@ -6,16 +6,12 @@
  * its interval. Clocks and timers are vitest's fake ones, never sleeps.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { PGlite } from '@electric-sql/pglite';
-import type { Sql } from 'postgres';
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
-import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { KofnError } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
 import type { Database, Db } from './db/index.js';
-import * as schema from './db/schema.js';
 import { JobRunner, claim, complete, enqueue, fail, holdLease } from './jobs.js';
 import { jobRows } from './testing/job-rows.js';
+import { loggedDb } from './testing/logged-db.js';
 
 const T0 = Date.parse('2030-01-01T00:00:00Z');
 
@@ -103,11 +99,7 @@ describeDatabases('durable jobs, leases held and job objects without a worker, o
   it('a claim asks for its row with FOR UPDATE SKIP LOCKED (what PGlite, one connection, can show; jobs.test.ts shows the effect on PostgreSQL)', async () => {
     await only('sql-');
     await enqueue(database.db, 'sql', 'sql-1', {}, new Date(0));
-    const statements: string[] = [];
-    const logger = { logQuery: (query: string) => void statements.push(query) };
-    // The same connection as the suite's database, seen through a drizzle instance that logs each statement.
-    const client = (database.db as unknown as { $client: PGlite | Sql }).$client;
-    const logged: Db = name === 'pglite' ? drizzlePglite(client as PGlite, { schema, logger }) : drizzlePostgres(client as Sql, { schema, logger });
+    const { db: logged, statements } = loggedDb(database.db, name);
     const job = (await claim(logged, 'w', 60_000))!;
     expect(job.key).toBe('sql-1');
     const selects = statements.filter((s) => s.startsWith('select '));
