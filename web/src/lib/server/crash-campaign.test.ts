@@ -11,8 +11,9 @@
  *   - the job, run again (as the job runner's retry does), completes: renewed to the next epoch, or the
  *     share repaired and verified by digest.
  *
- * CI runs the recorded points plus KOFN_CRASH_TRIALS random ones (default 2); `npm run crash-campaign -w
- * @kofn/web` runs 24 random trials (random phase, victim and moment). The coordinator runs in this process,
+ * CI runs the recorded points plus KOFN_CRASH_TRIALS random ones (default 2) and KOFN_CRASH_DRAIN_TRIALS drain
+ * moves with a relay killed mid-move (default 2); `npm run crash-campaign -w @kofn/web` runs 24 of each
+ * (random phase, victim and moment). The coordinator runs in this process,
  * so these trials kill relays only; coordinator-crash.test.ts kills a coordinator process of its own.
  */
 import { spawnSync } from 'node:child_process';
@@ -24,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
 import { openDatabase, type Database } from './db/index.js';
-import { files } from './db/schema.js';
+import { files, relays as relayRows } from './db/schema.js';
 import { createUser } from './auth.js';
 import { ensureSigningKey } from './signing-keys.js';
 import { loadConfig } from './config.js';
@@ -33,6 +34,7 @@ import type { Ctx } from './file-access.js';
 import { manifest } from './files.js';
 import { checkFile } from './health.js';
 import { repairShare } from './repair.js';
+import { MOVE_JOB, RELEASE_JOB, lifecycleHandlers } from './relay-lifecycle.js';
 import { DROP_JOB, renewOnce, renewalHandlers } from './renewal.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieveWith } from './testing/protect.js';
@@ -40,6 +42,8 @@ import { protect, retrieveWith } from './testing/protect.js';
 const migrationsFolder = resolve(import.meta.dirname, '../../../drizzle');
 const recoverBin = resolve(import.meta.dirname, '../../../../shared/bin/kofn-recover.mjs');
 const RANDOM_TRIALS = Number(process.env.KOFN_CRASH_TRIALS ?? 2);
+/** Drain moves with a relay killed mid-move (the last test); `npm run crash-campaign -w @kofn/web` runs 24. */
+const DRAIN_TRIALS = Number(process.env.KOFN_CRASH_DRAIN_TRIALS ?? 2);
 // 4 MiB + 7 in 1 MiB chunks: 6 share chunks per relay (metadata, 5 data), enough to land a kill inside a phase.
 const SIZE = 4 * 1024 * 1024 + 7;
 const K = 2;
@@ -100,12 +104,19 @@ describe('kill -9 of a relay during renewal and repair (PGlite, real relay proce
   beforeAll(async () => {
     database = await openDatabase({ migrationsFolder });
     const key = await ensureSigningKey(database.db);
-    relays = await startRelays(database.db, 3);
+    // Three hold the file; the fourth is the spare a drain moves a share onto (the last test).
+    relays = await startRelays(database.db, 4);
     const config = loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600' });
     const user = await createUser(database.db, { email: 'alice@x.test', displayName: 'Alice', password: 'password 123', role: 'user' }, 10);
     alice = { db: database.db, user, license, key, config };
     data = randomBytes(SIZE);
-    fileId = await protect(alice, 'crash.bin', data, K);
+    fileId = await protect(
+      alice,
+      'crash.bin',
+      data,
+      K,
+      relays.slice(0, 3).map((r) => r.id)
+    );
   }, 120_000);
 
   afterAll(async () => {
@@ -124,8 +135,9 @@ describe('kill -9 of a relay during renewal and repair (PGlite, real relay proce
     const m = await manifest(alice, fileId);
     expect(m.epoch).toBe(f.epoch);
     for (const set of subsets(m.placements, K)) expect(Buffer.from(await retrieveWith({ ...m, placements: set })).equals(data), `relays ${set.map((p) => p.name).join('+')}`).toBe(true);
+    // The relays the manifest names (a drain moves a share onto the spare).
     for (const dirs of subsets(
-      relays.map((r) => r.dataDir),
+      m.placements.map((p) => relays.find((r) => r.id === p.relayId)!.dataDir),
       K
     )) {
       expect(recover(dirs)?.equals(data), `kofn-recover of ${dirs.length} folders`).toBe(true);
@@ -263,5 +275,53 @@ describe('kill -9 of a relay during renewal and repair (PGlite, real relay proce
         await repairTrial(`random ${t} (+${delay} ms)`, lost, victim, () => staged(lost, e) > 0, delay);
       }
     }
+  });
+  /**
+   * One drain move (relay-lifecycle.ts moveShare: the share of a draining relay copied, or rebuilt, onto the
+   * spare at the same x, verified by root) with a relay killed once the spare holds a chunk of it, after a
+   * random delay: the leaving relay (the copy's source), the spare (its receiver) or another holder. After
+   * the restart the file reads at one epoch from every pair of the relays it names; a move that failed runs
+   * again, as the job's retry would, and completes; then the leaving relay's copy is released and it is back
+   * in service, so each trial drains another relay onto whichever is spare.
+   */
+  async function drainTrial(t: number): Promise<void> {
+    const deps = { db: database.db, key: alice.key, timeouts, offlineAfterMs: 3_600_000 };
+    const handlers = lifecycleHandlers(deps);
+    const epoch = (await fileRow()).epoch;
+    const sid = epochStorageId(fileId, epoch);
+    const held = (await manifest(alice, fileId)).placements.map((p) => relays.find((r) => r.id === p.relayId)!);
+    const leaving = held[randomInt(0, held.length)]!;
+    const spare = relays.find((r) => !held.includes(r))!;
+    const other = held.find((r) => r !== leaving)!;
+    const victim = [leaving, spare, other][randomInt(0, 3)]!;
+    // A move of this file takes tens of milliseconds after its first chunk lands: a short delay keeps most
+    // kills inside it.
+    const delay = randomInt(0, 12);
+    await database.db.update(relayRows).set({ lifecycle: 'draining', lifecycleAt: new Date() }).where(eq(relayRows.id, leaving.id));
+    const move = () => handlers[MOVE_JOB]!({ fileId, relayId: leaving.id }, undefined as never);
+    let ended: string | undefined;
+    const running = move().then(
+      () => (ended = 'moved'),
+      (err: unknown) => (ended = `failed: ${(err as Error).message}`)
+    );
+    await until(`drain ${t}: the spare stored a chunk`, () => count(spare, sid) >= 1 || ended !== undefined);
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    await victim.kill();
+    const outcome = await running;
+    await victim.restart();
+    if (outcome !== 'moved') await retry(move);
+    const now = (await manifest(alice, fileId)).placements.map((p) => p.relayId);
+    expect(now).toContain(spare.id);
+    expect(now).not.toContain(leaving.id);
+    expect(await invariants()).toBe(epoch);
+    // The release job after the grace, then the administrator puts the relay back in service.
+    await handlers[RELEASE_JOB]!({ fileId, relayId: leaving.id, epoch }, undefined as never);
+    expect(count(leaving, sid)).toBe(0);
+    await database.db.update(relayRows).set({ lifecycle: 'active', lifecycleAt: new Date() }).where(eq(relayRows.id, leaving.id));
+    log.push(`drain ${t} (+${delay} ms): ${leaving.name} -> ${spare.name}, victim ${victim.name}, first attempt ${outcome}, moved and verified after restart`);
+  }
+
+  it(`drain moves (${DRAIN_TRIALS} random trials): a relay killed mid-move; the move completes and the file reads at one epoch`, { timeout: 60_000 + DRAIN_TRIALS * 90_000 }, async () => {
+    for (let t = 0; t < DRAIN_TRIALS; t++) await drainTrial(t);
   });
 });
