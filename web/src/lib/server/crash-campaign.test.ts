@@ -21,7 +21,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { contributionStorageId, epochStorageId } from '@kofn/shared/recover';
 import { openDatabase, type Database } from './db/index.js';
@@ -42,6 +42,10 @@ import { protect, retrieveWith } from './testing/protect.js';
 const migrationsFolder = resolve(import.meta.dirname, '../../../drizzle');
 const recoverBin = resolve(import.meta.dirname, '../../../../shared/bin/kofn-recover.mjs');
 const RANDOM_TRIALS = Number(process.env.KOFN_CRASH_TRIALS ?? 2);
+/** Which jobs the random trials kill relays in: `renewal`, `repair` or both (default), drawn per trial. */
+const KINDS = process.env.KOFN_CRASH_KINDS ?? 'both';
+/** The renewal phases a random trial kills a relay in (issue #15: mid-stream, staged, check, switch, drop). */
+const RENEWAL_PHASES = ['deal', 'prepare', 'check and switch', 'drop'] as const;
 /** Drain moves with a relay killed mid-move (the last test); `npm run crash-campaign -w @kofn/web` runs 24. */
 const DRAIN_TRIALS = Number(process.env.KOFN_CRASH_DRAIN_TRIALS ?? 2);
 // 4 MiB + 7 in 1 MiB chunks: 6 share chunks per relay (metadata, 5 data), enough to land a kill inside a phase.
@@ -256,20 +260,57 @@ describe('kill -9 of a relay during renewal and repair (PGlite, real relay proce
     await repairTrial('helper mid-collect', 0, 1, () => staged(0, e) >= 1);
   });
 
+  /**
+   * The drop of the old epoch with a relay killed a random moment after the drop began: the drop either
+   * finished first or fails naming the dead relay; the file reads at the new epoch meanwhile and afterwards,
+   * and the retried drop completes once the relay is back.
+   */
+  async function dropTrial(name: string, victim: number, delayMs: number): Promise<void> {
+    const from = (await fileRow()).epoch;
+    expect(await retry(() => renewOnce(deps(), fileId, from))).toBe('renewed');
+    const dropping = renewalHandlers(deps())[DROP_JOB]!({ fileId, epoch: from, dxs: [] }, undefined as never).then(
+      () => 'dropped',
+      (err: unknown) => `failed: ${(err as Error).message}`
+    );
+    if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+    await relays[victim]!.kill();
+    const outcome = await dropping;
+    await relays[victim]!.restart();
+    expect(await invariants()).toBe(from + 1);
+    await retry(() => renewalHandlers(deps())[DROP_JOB]!({ fileId, epoch: from, dxs: [] }, undefined as never));
+    expect([0, 1, 2].map((j) => staged(j, from))).toEqual([0, 0, 0]);
+    expect(await invariants()).toBe(from + 1);
+    log.push(`renewal ${name}: victim ${relays[victim]!.name}, first drop ${outcome}, dropped after restart`);
+  }
+
   it(`random trials (${RANDOM_TRIALS}): a random phase, victim and moment`, { timeout: 60_000 + RANDOM_TRIALS * 90_000 }, async () => {
+    const phases: Record<(typeof RENEWAL_PHASES)[number], number> = { deal: 0, prepare: 0, 'check and switch': 0, drop: 0 };
+    onTestFinished(() => void log.push(`random renewal trials by phase: ${JSON.stringify(phases)}`));
     for (let t = 0; t < RANDOM_TRIALS; t++) {
       const victim = randomInt(0, 3);
       const delay = randomInt(0, 40);
       const e = (await fileRow()).epoch;
-      if (randomInt(0, 2) === 0) {
-        // The first sign of activity anywhere: a staged chunk or a contribution on any relay; then a random delay.
+      if (KINDS === 'renewal' || (KINDS !== 'repair' && randomInt(0, 2) === 0)) {
+        // A renewal phase drawn at random, then a random delay after the point that shows it under way:
+        // mid-deal (a contribution arrived anywhere), mid-prepare (a chunk of the new epoch staged anywhere),
+        // check and switch (every relay staged every chunk), or the drop of the old epoch.
+        const phase = RENEWAL_PHASES[randomInt(0, RENEWAL_PHASES.length)]!;
+        phases[phase] += 1;
         const xs = (await manifest(alice, fileId)).placements.map((p) => p.x);
-        await renewalTrial(
-          `random ${t} (+${delay} ms)`,
-          victim,
-          (from) => [0, 1, 2].some((j) => staged(j, from + 1) > 0 || xs.some((x) => count(relays[j]!, contributionStorageId(fileId, from + 1, x)) > 0)),
-          delay
-        );
+        const all = await chunks();
+        const name = `random ${t} ${phase} (+${delay} ms)`;
+        if (phase === 'drop') await dropTrial(name, victim, delay);
+        else
+          await renewalTrial(
+            name,
+            victim,
+            phase === 'deal'
+              ? (from) => [0, 1, 2].some((j) => xs.some((x) => count(relays[j]!, contributionStorageId(fileId, from + 1, x)) > 0))
+              : phase === 'prepare'
+                ? (from) => [0, 1, 2].some((j) => staged(j, from + 1) > 0)
+                : (from) => [0, 1, 2].every((j) => staged(j, from + 1) === all),
+            delay
+          );
       } else {
         const lost = randomInt(0, 3);
         await repairTrial(`random ${t} (+${delay} ms)`, lost, victim, () => staged(lost, e) > 0, delay);
