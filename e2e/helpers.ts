@@ -138,3 +138,11 @@ export async function linkThroughUi(page: Page, name: string, opts: { limit?: nu
   await dialog.getByRole('button', { name: 'Close' }).click();
   return url;
 }
+
+/** Makes the page report itself hidden or visible, as switching tabs does, and tells it so. */
+export async function setVisibility(page: Page, state: 'hidden' | 'visible'): Promise<void> {
+  await page.evaluate((s) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => s });
+    document.dispatchEvent(new Event('visibilitychange'));
+  }, state);
+}

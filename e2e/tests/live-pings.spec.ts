@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser, Page, Request } from '@playwright/test';
 import { test, expect, ADMIN } from '../fixtures.js';
 import { killRelay, startStack, type RunningStack } from '../stack.js';
-import { ready } from '../helpers.js';
+import { ready, setVisibility } from '../helpers.js';
 
 test.describe.configure({ timeout: 120_000 });
 
@@ -23,14 +23,6 @@ test.afterAll(async () => {
 });
 
 const row = (page: Page, name: string) => page.getByTestId('relay-row').filter({ hasText: name });
-
-/** Makes the page report itself hidden or visible, as switching tabs does, and tells it so. */
-async function setVisibility(page: Page, state: 'hidden' | 'visible'): Promise<void> {
-  await page.evaluate((s) => {
-    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => s });
-    document.dispatchEvent(new Event('visibilitychange'));
-  }, state);
-}
 
 /** CPU time a process has used so far (ms): utime + stime from /proc/<pid>/stat (proc(5), fields 14 and 15, clock ticks of 10 ms). */
 function cpuMs(pid: number): number {

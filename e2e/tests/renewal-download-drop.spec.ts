@@ -85,7 +85,11 @@ test('a retrieval whose epoch is dropped midway reads on at the new epoch, byte-
   expect(eps.at(-1)).toBe(1);
   expect(new Set(eps)).toEqual(new Set([undefined, 1]));
   expect(seen.filter((t) => t.status === 200 && epOf(t.token) === 1).length).toBeGreaterThan(0);
-  expect(seen.filter((t) => t.status !== undefined && t.status !== 200).every((t) => (t.status === 404 || t.status === 401) && epOf(t.token) === undefined)).toBe(true);
+  const refused = seen.filter((t) => t.status !== undefined && t.status !== 200);
+  expect(
+    refused.every((t) => (t.status === 404 || t.status === 401) && epOf(t.token) === undefined),
+    `refused: ${JSON.stringify(refused.map((t) => ({ status: t.status, ep: epOf(t.token), path: t.path, at: t.at - t0 })))}`
+  ).toBe(true);
   console.log(
     `${seen.length} share GETs on relay-2 (${eps.filter((e) => e === 1).length} at epoch 1); switch ${Math.round((switched - t0) / 1000)} s in, ` +
       `drop seen ${Math.round((dropped - t0) / 1000)} s in, done ${Math.round((Date.now() - t0) / 1000)} s in`

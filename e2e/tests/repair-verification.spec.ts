@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { APIResponse, Page } from '@playwright/test';
 import { ADMIN, expect, test } from '../fixtures.js';
 import { startStack, type RunningStack } from '../stack.js';
-import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+import { chooseSharing, makeFile, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs, setVisibility } from '../helpers.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
 
@@ -33,6 +33,12 @@ const post = (path: string, data: unknown) => page.request.post(path, { data, he
 const pending = async () => ((await (await page.request.get('/api/files/verification')).json()) as { files: Array<{ fileId: string; epoch: number; relayIds: string[] }> }).files;
 const healthCell = () => page.getByTestId('file-row').filter({ hasText: held.name }).getByTestId('file-health');
 const repairHistory = () => page.getByTestId('history-row').filter({ hasText: held.name }).filter({ hasText: 'repair' });
+
+/** The person leaves the tab and comes back: the page looks for repaired shares to check then. */
+async function backToTab(): Promise<void> {
+  await setVisibility(page, 'hidden');
+  await setVisibility(page, 'visible');
+}
 
 /** Deletes the relay's share of the file; the check finds it missing and the job runner repairs it (it polls every second). */
 async function loseAndRepair(name: string): Promise<void> {
@@ -75,7 +81,9 @@ test('a lost share is repaired by the job and authenticated by the owner’s ope
     await route.continue();
   });
   await loseAndRepair('relay-1');
-  // The page, open all along, finds the repaired share and checks it in the background.
+  // The page, open all along (it asks no one while idle), finds the repaired share when the person comes back
+  // to the tab, and checks it in the background.
+  await backToTab();
   await expect(healthCell()).toHaveAttribute('data-verification', 'checking', { timeout: 60_000 });
   await expect(healthCell()).toHaveText(/^healthy\s*repaired · checking$/);
   await expect.poll(() => reports, { timeout: 60_000 }).toEqual([{ epoch: 0, relayIds: [relay1.id], ok: true }]);
@@ -120,6 +128,9 @@ test('a share repaired wrongly (bytes flipped after the repair) is caught by the
     `repaired share on ${relay2.name} failed authentication in your browser at epoch 0: marked damaged, repair queued`,
     { timeout: 90_000 }
   );
+  // Repaired again by the job; the page, back in front of the person, checks the rebuilt share.
+  await expect.poll(pending, { timeout: 90_000 }).toEqual([{ fileId, k: 2, epoch: 0, relayIds: [relay2.id] }]);
+  await backToTab();
   await expect(healthCell()).toHaveAttribute('data-verification', 'verified', { timeout: 120_000 });
   await expect(healthCell()).toHaveAttribute('data-health', 'healthy');
   await expect(repairHistory().filter({ hasText: `share on ${relay2.name} rebuilt` })).toHaveCount(2);

@@ -10,8 +10,6 @@ import type { FileView, PendingVerifications, RelayTimeouts } from '@kofn/shared
 import { api } from '$lib/api';
 import { reportOf, verifyRepaired } from '$lib/engine/verify-repair';
 
-/** How often the page asks for repaired shares to check: one small GET, answered from the owner's rows. */
-const POLL_MS = 20_000;
 /** A file whose check could not finish (a relay down) is tried again after this long, not at every poll. */
 const RETRY_MS = 5 * 60_000;
 
@@ -27,7 +25,11 @@ class RepairChecks {
   #relayTimeouts: Partial<RelayTimeouts> | undefined;
   #signal: AbortSignal | undefined;
 
-  /** Starts checking now and every POLL_MS while the page is visible; returns the stop. */
+  /**
+   * Asks now, and again each time the page becomes visible (a person back at the tab), and when a refreshed
+   * list shows a file awaiting its check (noticeListed); returns the stop. No timer: an idle page asks the
+   * coordinator nothing (live-pings.spec).
+   */
   start(relayTimeouts?: Partial<RelayTimeouts>): () => void {
     this.#relayTimeouts = relayTimeouts;
     const abort = new AbortController();
@@ -36,11 +38,17 @@ class RepairChecks {
       if (document.visibilityState === 'visible') void this.poll();
     };
     tick();
-    const timer = setInterval(tick, POLL_MS);
+    document.addEventListener('visibilitychange', tick);
     return () => {
-      clearInterval(timer);
+      document.removeEventListener('visibilitychange', tick);
       abort.abort();
     };
+  }
+
+  /** A list the page just loaded: a file in it awaiting its check, not being checked nor waiting to retry, starts a poll. */
+  noticeListed(files: readonly FileView[]): void {
+    const due = files.some((f) => f.verify && this.states.get(f.id) !== 'checking' && (this.#retryAt.get(f.id) ?? 0) <= Date.now());
+    if (due) void this.poll();
   }
 
   /** Called when a check reported, or the shares awaiting a check changed: the page refreshes its lists. */
@@ -99,8 +107,8 @@ class RepairChecks {
         if (!report.ok) state = 'failed';
       } catch (err) {
         state = 'unchecked';
-        // Renewed, moved or repaired again meanwhile (VERIFICATION_STALE): the next poll names what to check.
-        // Any other refusal or a coordinator away: not another whole retrieval at every poll.
+        // Renewed, moved or repaired again meanwhile (VERIFICATION_STALE): the next look names what to check.
+        // Any other refusal or a coordinator away: not another whole retrieval at every look.
         if ((err as { code?: string } | null)?.code !== 'VERIFICATION_STALE') this.#retryAt.set(f.fileId, Date.now() + RETRY_MS);
       }
     }
