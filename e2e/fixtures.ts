@@ -17,7 +17,26 @@ export interface Session {
   get: (path: string) => Promise<APIResponse>;
 }
 
-export const test = base.extend<{ stack: Stack; admin: Session }>({
+/** The projects whose specs run on a further shared stack: shared-stack-N reads KOFN_E2E_*_N (playwright.config.ts, furtherSharedLanes). */
+const FURTHER_SHARED_LANE = /^shared-stack-(\d+)$/;
+
+export const test = base.extend<{ stack: Stack; admin: Session }, { sharedStackEnv: undefined }>({
+  /**
+   * A further shared lane's worker reads its own shared stack (global-setup.ts, KOFN_E2E_*_N) under the names
+   * every spec and fixture reads: each project has workers of its own, so this changes nothing for the other
+   * lanes. Without further stacks (KOFN_E2E_SERIAL=1) every lane uses the first.
+   */
+  sharedStackEnv: [
+    // eslint-disable-next-line no-empty-pattern -- Playwright reads the first parameter as the fixture's dependencies: none.
+    async ({}, use, workerInfo) => {
+      const lane = FURTHER_SHARED_LANE.exec(workerInfo.project.name)?.[1];
+      if (lane !== undefined && process.env[`KOFN_E2E_URL_${lane}`]) {
+        for (const name of ['KOFN_E2E_URL', 'KOFN_E2E_RELAYS', 'KOFN_E2E_DATA_DIR']) process.env[name] = process.env[`${name}_${lane}`];
+      }
+      await use(undefined);
+    },
+    { scope: 'worker', auto: true }
+  ],
   // Playwright reads a fixture's first parameter as an object pattern to learn its dependencies: none here.
   // eslint-disable-next-line no-empty-pattern
   stack: async ({}, use) => {

@@ -1,23 +1,37 @@
 /**
- * The shared stack for the suite: coordinator + five relays under a Pro licence (five relays need it),
+ * The shared stacks for the suite: each a coordinator + five relays under a Pro licence (five relays need it),
  * stopped by PID when the suite ends. Tests that stop relays start their own (e2e/stack.ts).
- * Beside it, the empty PGlite folder every private stack starts from (pgliteTemplate, made once and kept);
- * the shared stack's coordinator creates its own, so one real first start (PGlite's initdb) stays in every run.
+ * One per shared lane (playwright.config.ts, furtherSharedLanes): the specs that share a stack run one at a time
+ * on it, and one lane of them took 35 minutes of test time in a CPU-bound CI run, the suite's critical path; each
+ * further lane has a stack of its own (KOFN_E2E_*_N, put in place for its worker by fixtures.ts).
+ * KOFN_E2E_SERIAL=1 starts one and runs every lane on it.
+ * Beside them, the empty PGlite folder every private stack starts from (pgliteTemplate, made once and kept);
+ * the shared stacks' coordinators create their own, so one real first start (PGlite's initdb) stays in every run.
  */
+import { furtherSharedLanes } from '../playwright.config.js';
 import { TEMPLATE_ENV, pgliteTemplate, startStack } from './stack.js';
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
-  const [started, made] = await Promise.allSettled([startStack({ relays: 5, tier: 'Pro', freshDatabase: true }), pgliteTemplate()]);
-  if (made.status === 'rejected') {
-    // Leave nothing running when either failed.
-    if (started.status === 'fulfilled') await started.value.stop();
-    throw made.reason;
+  const count = process.env.KOFN_E2E_SERIAL === '1' ? 1 : 1 + furtherSharedLanes.length;
+  const starting = Array.from({ length: count }, () => startStack({ relays: 5, tier: 'Pro', freshDatabase: true }));
+  const [templates, started] = await Promise.all([Promise.allSettled([pgliteTemplate()]), Promise.allSettled(starting)]);
+  const [made] = templates;
+  const stacks = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(stacks.map((s) => s.stop()));
+  };
+  // Leave nothing running when any of them failed.
+  const failed = [made, ...started].find((s) => s.status === 'rejected');
+  if (failed || made.status !== 'fulfilled') {
+    await stopAll();
+    throw failed?.reason;
   }
-  if (started.status === 'rejected') throw started.reason;
-  const stack = started.value;
-  process.env.KOFN_E2E_URL = stack.url;
-  process.env.KOFN_E2E_RELAYS = JSON.stringify(stack.relays);
-  process.env.KOFN_E2E_DATA_DIR = stack.dataDir;
+  stacks.forEach((stack, i) => {
+    const suffix = i === 0 ? '' : `_${i + 1}`;
+    process.env[`KOFN_E2E_URL${suffix}`] = stack.url;
+    process.env[`KOFN_E2E_RELAYS${suffix}`] = JSON.stringify(stack.relays);
+    process.env[`KOFN_E2E_DATA_DIR${suffix}`] = stack.dataDir;
+  });
   process.env[TEMPLATE_ENV] = made.value;
-  return stack.stop;
+  return stopAll;
 }

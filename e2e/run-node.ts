@@ -17,12 +17,15 @@ export interface NodeRunOptions {
   input?: Buffer | string;
   /** Called with all of standard error so far on every piece of it (to interrupt a run at a given point). */
   onStderr?: (stderr: string, child: ChildProcess) => void;
+  /** Called with the process as soon as it is spawned (to watch it: e2e/paused-ranking.ts). */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export function runNode(script: string, args: string[], opts: NodeRunOptions = {}): Promise<NodeRun> {
   return new Promise((res, rej) => {
     const env = Object.fromEntries(Object.entries({ ...process.env, ...opts.env }).filter(([, value]) => value !== undefined));
     const child = spawn(process.execPath, [script, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    opts.onSpawn?.(child);
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (b: Buffer) => out.push(b));

@@ -3,7 +3,19 @@
 // a run scoped to one module rewrites the state file with that module's results only, so one state file
 // per package would lose every other module's results after a scoped run.
 export const MODULES = {
-  shared: ['src/gf256.ts', 'src/shamir.ts', 'src/chunk-format.ts', 'src/mac.ts', 'src/metadata.ts', 'src/codec.ts', 'src/streams.ts', 'src/recover.ts'],
+  // The protocol core every party reads another's answers through: the relay client and the bounded body read.
+  shared: [
+    'src/gf256.ts',
+    'src/shamir.ts',
+    'src/chunk-format.ts',
+    'src/mac.ts',
+    'src/metadata.ts',
+    'src/codec.ts',
+    'src/streams.ts',
+    'src/recover.ts',
+    'src/protocol/relay-client.ts',
+    'src/protocol/bounded-read.ts'
+  ],
   // Capability checks (capability.ts), ingest, the disk and S3 stores, the routes.
   relay: ['src/capability.ts', 'src/storage/ingest.ts', 'src/storage/disk.ts', 'src/storage/s3.ts', 'src/app.ts'],
   // The coordinator: reservations and commit (files.ts), grants, sessions and sign-in, jobs, licence.

@@ -13,8 +13,8 @@ const SUITES: Record<string, string[]> = {
   'src/lib/server/grants.ts': ['grants.test.ts', 'grants-edges.test.ts'],
   'src/lib/server/auth.ts': ['auth.test.ts', 'auth-mutants.test.ts', 'sessions.test.ts', 'accounts.test.ts', 'user-cap.test.ts', 'login-throttle.test.ts'],
   'src/lib/server/jobs.ts': ['jobs.test.ts', 'jobs-edges.test.ts', 'jobs-mutants.test.ts'],
-  'src/lib/server/files.ts': ['files.test.ts', 'commit-relays.test.ts', 'batch.test.ts'],
-  'src/lib/server/reservations.ts': ['reservations.test.ts', 'reservation-edges.test.ts', 'quota.test.ts', 'batch.test.ts', 'replace-relay.test.ts'],
+  'src/lib/server/files.ts': ['files.test.ts', 'commit-relays.test.ts', 'batch.test.ts', 'files-mutants.test.ts'],
+  'src/lib/server/reservations.ts': ['reservations.test.ts', 'reservation-edges.test.ts', 'quota.test.ts', 'batch.test.ts', 'replace-relay.test.ts', 'reservations-mutants.test.ts'],
   'src/lib/server/capabilities.ts': ['capabilities.test.ts'],
   'src/lib/server/api-tokens.ts': ['api-tokens.test.ts']
 };

@@ -19,6 +19,7 @@ import { killRelay, startStack, type RelayProc, type RunningStack } from '../sta
 import { expectCleanError, KOFN_BIN, kofnIn, randomFile, sha256Hex } from '../cli-run.js';
 import type { NodeRun } from '../run-node.js';
 import { chooseSharing, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
+import { pauseWhileRanking } from '../paused-ranking.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
 
@@ -121,20 +122,17 @@ test('compact: a corrupt fragment is routed around and its relay named; the file
   const bytes = readFileSync(chunk);
   bytes[bytes.length - 100]! ^= 0x40;
   writeFileSync(chunk, bytes);
-  // As cli.spec.ts does: relays 6 and 7 are paused while the CLI pings, so relays 3-5 are the k it reads
-  // first; they go on again before it needs a fourth fragment to route around relay-3.
-  const paused = [relay(6), relay(7)];
-  for (const r of paused) process.kill(r.pid, 'SIGSTOP');
-  const resume = setTimeout(() => paused.forEach((r) => process.kill(r.pid, 'SIGCONT')), 4_000);
+  // As cli.spec.ts does: relays 6 and 7 are paused until the CLI's pings to them have timed out, so relays 3-5
+  // are the k it reads first; they go on again then, and serve the fourth fragment that routes around relay-3.
+  const paused = pauseWhileRanking([relay(6), relay(7)]);
   try {
     const out = join(work, 'compact-corrupt.out');
-    const r = await kofn(['retrieve', 'compact-corrupt.bin', '-o', out]);
+    const r = await kofn(['retrieve', 'compact-corrupt.bin', '-o', out], { onSpawn: paused.onSpawn });
     expect(r.code, r.stderr).toBe(0);
     expect(sha(readFileSync(out))).toBe(f.sha256);
     expect(r.stderr).toContain(`bad data from: ${bad.name} (reported)`);
   } finally {
-    clearTimeout(resume);
-    for (const r of paused) process.kill(r.pid, 'SIGCONT');
+    paused.release();
   }
 });
 

@@ -22,7 +22,7 @@ test('dashboard, upload in progress and help tour', async ({ admin }, testInfo) 
   await testInfo.attach('dashboard', { path: dashboard, contentType: 'image/png' });
 
   // An upload in progress: a large file, captured while it runs.
-  await page.getByTestId('file-input').setInputFiles(makeFile('big-archive.tar', 96 * 1024 * 1024).path);
+  await page.getByTestId('file-input').setInputFiles(makeFile('big-archive.tar', 48 * 1024 * 1024).path);
   const running = page.getByTestId('transfer').filter({ hasText: 'big-archive.tar' });
   await expect(running).toHaveAttribute('data-status', 'running');
   await expect.poll(async () => Number(await running.locator('progress').getAttribute('value')), { timeout: 30_000 }).toBeGreaterThan(5);

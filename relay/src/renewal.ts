@@ -10,6 +10,10 @@
  *
  * Storage: epochs >= 1 and contributions live in the same ChunkStore under derived ids (renewal.md,
  * "Storage layout"), so disk and S3 need nothing new and every write is the store's atomic commit.
+ *
+ * Tree files (#21, renewal.md "Tree files"): a deal whose receivers name their groups (gx, gk) and the top
+ * threshold K deals a two-level update of zero (dealTreeChunk); prepare takes only contributions of the
+ * share's own group; the check is the same route with the tree's weights.
  */
 import { createCipheriv, createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
@@ -37,7 +41,9 @@ import {
   type ShareHeader,
   type TokenOp,
   randomBytes,
-  randomUuid
+  randomUuid,
+  dealReceiversBinding,
+  treeEquationCount
 } from '@kofn/shared';
 import { contributionStorageId, epochStorageId, padsStorageId } from '@kofn/shared/recover';
 import type { Capability } from './capability.js';
@@ -45,6 +51,7 @@ import { ingest } from './storage/ingest.js';
 import { addLagrangeTerm, checkVector, freshDealing, stageFreshChunk } from './renewal-fresh.js';
 import { requestBody } from './node-io.js';
 import { nodeFetch } from './node-fetch.js';
+import { giveScratch, takeScratch } from './scratch-pool.js';
 import type { ChunkInfo, ChunkStore, Spooled, StoredChunk } from './storage/types.js';
 
 /** Verifies the request's token (its Authorization header) and its scope; answers the capability. */
@@ -249,20 +256,26 @@ export async function readStoredBytes(stored: StoredChunk, scratch?: Scratch): P
 }
 
 /**
- * A buffer reused from chunk to chunk by one request (prepare, check): a chunk read into it makes no garbage.
- * One chunk at a time: `take` answers the same memory each call, so its previous contents must be done with
- * (and wiped, when they were a share) first.
+ * A buffer reused from chunk to chunk by one request (prepare, check, deal), drawn from the relay's pool and
+ * given back with `release` when the request ends: a chunk read into it makes no garbage, nor does the next
+ * request. One chunk at a time: `take` answers the same memory each call, so its previous contents must be
+ * done with (and wiped, when they were a share) first.
  */
 export class Scratch {
-  #buf = Buffer.alloc(0);
+  #buf: Buffer | undefined;
 
   take(size: number): Buffer {
-    if (this.#buf.length < size) this.#buf = Buffer.allocUnsafe(size);
+    if (!this.#buf || this.#buf.length < size) {
+      if (this.#buf) giveScratch(this.#buf);
+      this.#buf = takeScratch(size);
+    }
     return this.#buf.subarray(0, size);
   }
 
-  wipe(): void {
-    this.#buf.fill(0);
+  /** Gives the memory back to the relay's pool (scratch-pool.ts, wiped there) at the end of the request. */
+  release(): void {
+    if (this.#buf) giveScratch(this.#buf);
+    this.#buf = undefined;
   }
 }
 
@@ -372,14 +385,25 @@ export interface Receiver {
   name: string;
   url: string;
   token: string;
+  /** Tree files (renewal.md, "Tree files"): the receiver's group point X_g and the group's threshold k_g. */
+  gx?: number;
+  gk?: number;
 }
+
+/** The receivers of a tree file's deal, by group in the order listed: the group point, k_g and the positions in `receivers`. */
+export interface DealTree {
+  K: number;
+  groups: Array<{ x: number; k: number; at: number[] }>;
+}
+
+const isByte = (v: unknown, min: number): v is number => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= 255;
 
 function parseReceivers(body: unknown): Receiver[] {
   const list = (body as { receivers?: unknown } | null)?.receivers;
   if (!Array.isArray(list) || list.length < 2 || list.length > 255) throw new KofnError('BAD_REQUEST', '"receivers" expected 2..255 entries.');
   const seen = new Set<number>();
   return list.map((item: unknown) => {
-    const { x, id, name, url, token } = (item ?? {}) as Partial<Record<keyof Receiver, unknown>>;
+    const { x, id, name, url, token, gx, gk } = (item ?? {}) as Partial<Record<keyof Receiver, unknown>>;
     if (!(
       typeof x === 'number' &&
       Number.isInteger(x) &&
@@ -394,20 +418,55 @@ function parseReceivers(body: unknown): Receiver[] {
       url.length <= MAX_URL &&
       /^https?:\/\/[^\s/?#]+$/.test(url) &&
       typeof token === 'string' &&
-      token.length <= MAX_TOKEN_BYTES
+      token.length <= MAX_TOKEN_BYTES &&
+      (gx === undefined || isByte(gx, 1)) &&
+      (gk === undefined || isByte(gk, 2))
     )) {
       throw new KofnError('BAD_REQUEST', 'A receiver is malformed or its x is repeated.');
     }
     seen.add(x);
-    return { x, id, name, url, token };
+    return { x, id, name, url, token, ...(gx === undefined ? {} : { gx }), ...(gk === undefined ? {} : { gk }) };
   });
 }
 
-/** The hash a deal token binds (claim "rh"): the receivers' x and URL, in order. Tokens are not part of it. */
-export function receiversHash(receivers: ReadonlyArray<Pick<Receiver, 'x' | 'url'>>): string {
-  return createHash('sha256')
-    .update(JSON.stringify(receivers.map((r) => [r.x, r.url])))
-    .digest('base64url');
+/**
+ * The tree of a deal (renewal.md, "Tree files"), or undefined for a flat one. Every receiver has a group
+ * (gx, gk) or none does; a tree names its top threshold K (absent for a flat deal). A group's receivers are
+ * listed together (a group point seen again after another group is refused: two groups at one point would
+ * be one polynomial dealt twice), all with the same k_g, at least k_g of them, and K is at most the number of
+ * groups. Anything else is BAD_REQUEST before anything is dealt.
+ */
+export function parseDealTree(body: unknown, receivers: readonly Receiver[]): DealTree | undefined {
+  const K = (body as { K?: unknown } | null)?.K;
+  const grouped = receivers.filter((r) => r.gx !== undefined || r.gk !== undefined).length;
+  if (grouped === 0) {
+    if (K !== undefined) throw new KofnError('BAD_REQUEST', '"K" is for a tree file\u2019s deal; these receivers have no group.');
+    return undefined;
+  }
+  const points = receivers.map(({ gx, gk }) => {
+    if (gx === undefined || gk === undefined) throw new KofnError('BAD_REQUEST', 'Either every receiver names its group ("gx", "gk") or none does.');
+    return { gx, gk };
+  });
+  if (!isByte(K, 2)) throw new KofnError('BAD_REQUEST', '"K" expected an integer 2..255 (the top threshold of a tree file).');
+  const groups: DealTree['groups'] = [];
+  points.forEach(({ gx, gk }, j) => {
+    const last = groups.at(-1);
+    if (last?.x === gx) {
+      if (last.k !== gk) throw new KofnError('BAD_REQUEST', `The receivers of group ${gx} name two thresholds.`);
+      last.at.push(j);
+      return;
+    }
+    if (groups.some((g) => g.x === gx)) throw new KofnError('BAD_REQUEST', `Group point ${gx} appears twice (a group's receivers are listed together).`);
+    groups.push({ x: gx, k: gk, at: [j] });
+  });
+  for (const g of groups) if (g.k > g.at.length) throw new KofnError('BAD_REQUEST', `Group ${g.x} needs ${g.k} receivers, got ${g.at.length}.`);
+  if (K > groups.length) throw new KofnError('BAD_REQUEST', `The top threshold ${K} needs at least ${K} groups, got ${groups.length}.`);
+  return { K, groups };
+}
+
+/** The hash a deal token binds (claim "rh"): SHA-256 of shared's dealReceiversBinding. */
+export function receiversHash(receivers: ReadonlyArray<Pick<Receiver, 'x' | 'url' | 'gx' | 'gk'>>, K?: number): string {
+  return createHash('sha256').update(dealReceiversBinding(receivers, K)).digest('base64url');
 }
 
 /** GMAC (AES-128-GCM, empty plaintext, `data` as additional data): GF(2)-affine in `data` for a fixed length. */
@@ -416,6 +475,47 @@ export function gmac(key: Uint8Array, iv: Uint8Array, data: Uint8Array): Buffer 
   c.setAAD(data);
   c.final();
   return c.getAuthTag();
+}
+
+/**
+ * One chunk of a tree file's deal (renewal.md, "Tree files"): D, a fresh polynomial of degree K-1 with
+ * D(0) = 0 per byte, evaluated at the group points (a split of the all-zero `zeros` into the G group
+ * vectors), then each group's D(X_g) split again with threshold k_g at its receivers' x's into their bodies;
+ * every receiver's header is its own (its x and k_g, its group's point and K, the new epoch). Refuses
+ * (BAD_REQUEST) a dealer whose own share is not a sub-share of this tree: no group in its header, another K,
+ * or a group that is not the one the receivers list for this dealer's x.
+ */
+function dealTreeChunk(engine: ShamirEngine, h: ShareHeader, tree: DealTree, xs: readonly number[], zeros: Uint8Array, groupOuts: Scratch[], bodies: Uint8Array[], epoch: number): void {
+  const mine = tree.groups.find((g) => g.at.some((j) => xs[j] === h.x));
+  if (h.group?.k !== tree.K || mine?.x !== h.group.x || mine.k !== h.k) {
+    throw new KofnError('BAD_REQUEST', 'This storage server\u2019s share is not a sub-share of the tree the deal names (its group, K or k_g differ).');
+  }
+  const len = zeros.length;
+  const vectors = groupOuts.map((o) => {
+    const b = o.take(len);
+    return new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.length);
+  });
+  // Coefficients from random.ts through the engine, as for a flat deal: the top split first, then each
+  // group's, in order (the same two-level split the browser makes, multilevel.md "Construction").
+  engine.splitInto(
+    zeros,
+    tree.K,
+    tree.groups.map((g) => g.x),
+    vectors,
+    0
+  );
+  tree.groups.forEach((g, gi) => {
+    engine.splitInto(
+      vectors[gi]!,
+      g.k,
+      g.at.map((j) => xs[j]!),
+      g.at.map((j) => bodies[j]!),
+      HEADER_BYTES
+    );
+    for (const j of g.at) writeHeader(bodies[j]!, { ...h, x: xs[j]!, k: g.k, group: { x: g.x, k: tree.K }, epoch });
+  });
+  // The group vectors are shares of zero at the top level; nothing needs them once split.
+  for (const v of vectors) v.fill(0);
 }
 
 export function renewalRoutes(deps: RenewalDeps): Hono {
@@ -482,25 +582,33 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     requireEpoch(cap, epoch);
     const body = await readJsonBody(c, MAX_DEAL_BODY_BYTES);
     const receivers = parseReceivers(body);
-    // The receivers (x and URL) are the coordinator's, bound by the signed token: a stolen deal token cannot
-    // send this relay's sub-shares to another host.
-    if (receiversHash(receivers) !== cap.rh) throw outOfScope();
+    const tree = parseDealTree(body, receivers);
+    // The receivers (x, URL and, for a tree, their groups and K) are the coordinator's, bound by the signed
+    // token: a stolen deal token cannot send this relay's sub-shares to another host or another group.
+    if (receiversHash(receivers, tree?.K) !== cap.rh) throw outOfScope();
+    // A replacement at a fresh x moves one point of a flat sharing; inside a tree it would have to be dealt
+    // within one group and is not built (renewal.md, "Tree files").
+    if (tree && cap.fx !== undefined) throw new KofnError('BAD_REQUEST', 'A tree file\u2019s renewal cannot replace a storage server at a fresh x.');
     // nodeFetch: the n sub-shares go out from the reused buffers below as they are (fetch copies each one).
     const clients = receivers.map(
       (r) => new RelayClient({ id: r.id, name: r.name, url: r.url }, { token: () => r.token, fetch: nodeFetch, ...(deps.clientTimeouts ? { timeouts: deps.clientTimeouts } : {}) })
     );
     const xs = receivers.map((r) => r.x);
+    // A tree's sharing, as the check weights see it (shared treeEquationCount: the pads' count must match).
+    const sharing = tree && { k: tree.K, groups: tree.groups.map((g) => ({ x: g.x, k: g.k, xs: g.at.map((j) => xs[j]!) })) };
     // Check pads (renewal.md, "Check pads"), one set per receiver, sent with chunk 0's contribution; the
-    // number of equations is n - k + 1, k from the share header.
+    // number of equations is n - k + 1 (k from the share header), or a tree's count.
     let dealt = 0;
     const chunks = await previous(fileId, epoch);
     const { from, to } = parseRange(body, lastIndex(chunks));
-    // Reused from chunk to chunk (#15, dealer RSS): one all-zero secret and n outgoing bodies (header and
-    // sub-share in one buffer, so nothing is copied to add the header), grown only when a chunk is longer.
-    // Fresh buffers per chunk made ~11 MiB of garbage per 1 MiB chunk at n = 5, which under load the
+    // Reused from chunk to chunk and from request to request (#15, dealer RSS; scratch-pool.ts): one all-zero
+    // secret and n outgoing bodies (header and sub-share in one buffer, so nothing is copied to add the
+    // header). Fresh buffers per chunk made ~11 MiB of garbage per 1 MiB chunk at n = 5, which under load the
     // collector let pile up to the dealer's peak RSS (relay/src/bench/durability-bench.ts).
-    let zeros = new Uint8Array(0);
-    let outs: Array<Uint8Array<ArrayBuffer>> = [];
+    const zeros = new Scratch();
+    const outs = xs.map(() => new Scratch());
+    // A tree deal's G group vectors D(X_g), split again inside each group.
+    const groupOuts = (tree?.groups ?? []).map(() => new Scratch());
     try {
       for (const info of chunks) {
         if (info.index < from || info.index > to) continue;
@@ -509,26 +617,33 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
         if (!h) continue; // deleted meanwhile: prepare will report the gap
         // Compact mode: data fragments are not re-randomised (isCompactData); nothing to deal for them.
         if (isCompactData(h)) continue;
-        if (h.k > receivers.length) throw new KofnError('BAD_REQUEST', `Threshold ${h.k} needs at least ${h.k} receivers.`);
         const len = h.bodyLength;
-        if (zeros.length < len) {
-          zeros = new Uint8Array(len);
-          outs = xs.map(() => new Uint8Array(HEADER_BYTES + len));
+        // Pool buffers are ArrayBuffer-backed (Buffer.allocUnsafeSlow), never shared memory.
+        const bodies = outs.map((o) => {
+          const b = o.take(HEADER_BYTES + len);
+          return new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.length);
+        });
+        if (tree) {
+          dealTreeChunk(engine, h, tree, xs, zeros.take(len).fill(0), groupOuts, bodies, epoch);
+        } else {
+          // A flat deal over a tree share would re-randomise sub-shares as one flat sharing and corrupt the file.
+          if (h.group) throw new KofnError('BAD_REQUEST', 'This share belongs to a tree file: the deal must name the receivers\u2019 groups and K.');
+          if (h.k > receivers.length) throw new KofnError('BAD_REQUEST', `Threshold ${h.k} needs at least ${h.k} receivers.`);
+          // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
+          // shares of an all-zero secret, coefficients from random.ts (k checked above, xs by parseReceivers).
+          engine.splitInto(zeros.take(len).fill(0), h.k, xs, bodies, HEADER_BYTES);
+          bodies.forEach((b, j) => writeHeader(b, { ...h, x: xs[j]!, epoch }));
         }
-        const bodies = outs.map((o) => o.subarray(0, HEADER_BYTES + len));
-        // renewal.md step 1: a fresh degree-(k-1) polynomial per byte with zero constant term, i.e. Shamir
-        // shares of an all-zero secret, coefficients from random.ts (k checked above, xs by parseReceivers).
-        engine.splitInto(zeros.subarray(0, len), h.k, xs, bodies, HEADER_BYTES);
-        bodies.forEach((b, j) => writeHeader(b, { ...h, x: xs[j]!, epoch }));
         // A fresh receiver (renewal.md, "Replacing a relay at a fresh x") gets lambda(fx) * y + d(fx) in one piece.
-        const fresh = freshDealing(cap, xs, h.x);
+        const fresh = tree ? undefined : freshDealing(cap, xs, h.x);
         if (fresh) {
           const own = await readChunk(store, epochId(fileId, epoch - 1), info.index);
           if (!own) continue;
           addLagrangeTerm(bodies[fresh.at]!.subarray(HEADER_BYTES), own.bytes.subarray(HEADER_BYTES), fresh.lambda);
           own.bytes.fill(0);
         }
-        const withPads = info.index === 0 ? zeroSumPads(receivers.length, receivers.length - h.k + 1) : undefined;
+        const eqs = sharing ? treeEquationCount(sharing) : receivers.length - h.k + 1;
+        const withPads = info.index === 0 ? zeroSumPads(receivers.length, eqs) : undefined;
         const sends = await Promise.allSettled(
           // The deal request's signal: a coordinator that dies mid-deal (its connection closes) stops this dealer, so
           // no contribution of the dead attempt lands after the next attempt dropped the half-made epoch.
@@ -541,8 +656,10 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
         dealt++;
       }
     } finally {
-      // The updates (and a fresh receiver's Lagrange term) do not outlive the request.
-      for (const o of outs) o.fill(0);
+      // The updates (and a fresh receiver's Lagrange term) do not outlive the request: wiped as they go back.
+      for (const o of outs) o.release();
+      for (const o of groupOuts) o.release();
+      zeros.release();
     }
     engine.wipe();
     return c.json({ dealt });
@@ -572,8 +689,9 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
         staged.push(await stageChunk(store, fileId, epoch, info.index, dealers, scratch));
       }
     } finally {
-      scratch.out.wipe();
-      scratch.part.wipe();
+      // Wiped as they go back to the pool.
+      scratch.out.release();
+      scratch.part.release();
     }
     return c.json({ chunks: staged });
   });
@@ -604,52 +722,55 @@ export function renewalRoutes(deps: RenewalDeps): Hono {
     const tags = from === 0 ? weights.map(() => Buffer.alloc(16)) : partialTags.take(partial, from);
     const plain = !fresh && weights.every((w, eq) => w === oldWeights[eq]);
     // One chunk at a time: the old and new shares, the update and each equation's vector in reused buffers.
-    const scratch = { old: new Scratch(), next: new Scratch(), vector: new Scratch() };
-    let update = new Uint8Array(0);
+    const scratch = { old: new Scratch(), next: new Scratch(), vector: new Scratch(), update: new Scratch() };
     const updateInto = (oldBody: Uint8Array, newBody: Uint8Array): Uint8Array => {
-      if (update.length < newBody.length) update = new Uint8Array(newBody.length);
-      const u = update.subarray(0, newBody.length);
+      const u = scratch.update.take(newBody.length);
       u.set(oldBody);
       xorInto(u, newBody);
       return u;
     };
-    if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
-    for (const info of chunks) {
-      if (info.index < from || info.index > to) continue;
-      const old = fresh ? undefined : await readChunk(store, epochId(fileId, epoch - 1), info.index, scratch.old);
-      const next = await readChunk(store, epochId(fileId, epoch), info.index, scratch.next);
-      if ((!fresh && !old) || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
-      if (old && next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
-      // A plain renewal's vector is w * (new - old) for every equation: the update is made once per chunk, in a
-      // buffer reused from chunk to chunk (a relay below k tags n - k + 1 equations: one update, not one each).
-      const u = plain && old ? updateInto(old.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES)) : undefined;
-      weights.forEach((w, eq) => {
-        const vector = u ? mulConstantInto(u, w, scratch.vector.take(u.length)) : checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
-        const t = gmac(k, checkNonce(eq, info.index), vector);
-        vector.fill(0);
-        for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
+    try {
+      if (!tags) throw new KofnError('RENEWAL_INCOMPLETE', `This storage server holds no check in progress up to chunk ${from} (it restarted, or a range was skipped); the renewal must start again.`);
+      for (const info of chunks) {
+        if (info.index < from || info.index > to) continue;
+        const old = fresh ? undefined : await readChunk(store, epochId(fileId, epoch - 1), info.index, scratch.old);
+        const next = await readChunk(store, epochId(fileId, epoch), info.index, scratch.next);
+        if ((!fresh && !old) || !next) throw new KofnError('RENEWAL_INCOMPLETE', `Chunk ${info.index} is not staged for epoch ${epoch}.`);
+        if (old && next.bytes.length !== old.bytes.length) throw new KofnError('RENEWAL_INCOMPLETE', `Staged chunk ${info.index} has another length.`);
+        // A plain renewal's vector is w * (new - old) for every equation: the update is made once per chunk, in a
+        // buffer reused from chunk to chunk (a relay below k tags n - k + 1 equations: one update, not one each).
+        const u = plain && old ? updateInto(old.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES)) : undefined;
+        weights.forEach((w, eq) => {
+          const vector = u ? mulConstantInto(u, w, scratch.vector.take(u.length)) : checkVector(old?.bytes.subarray(HEADER_BYTES), next.bytes.subarray(HEADER_BYTES), w, oldWeights[eq]!);
+          const t = gmac(k, checkNonce(eq, info.index), vector);
+          vector.fill(0);
+          for (let b = 0; b < 16; b++) tags[eq]![b]! ^= t[b]!;
+        });
+        u?.fill(0);
+        old?.bytes.fill(0);
+        next.bytes.fill(0);
+      }
+      if (to < last) {
+        partialTags.keep(partial, to + 1, tags);
+        return c.json({ next: to + 1 });
+      }
+      // Only the last range needs the pads (earlier ones answer nothing about the tags).
+      const masks = await pads.sum(fileId, epoch, dealers, weights.length);
+      if (!masks)
+        throw new KofnError('RENEWAL_INCOMPLETE', 'This storage server does not hold every dealer\u2019s check pads (a dealer sent none, or a check already used them); the renewal must start again.');
+      // The pads: with one honest dealer, every proper subset of the tags the coordinator sees is uniformly
+      // random, and they cancel in the XOR over all relays, which is all the check reads.
+      tags.forEach((t, eq) => {
+        for (let b = 0; b < 16; b++) t[b]! ^= masks[16 * eq + b]!;
       });
-      u?.fill(0);
-      old?.bytes.fill(0);
-      next.bytes.fill(0);
+      // Used once: a second check of this epoch (another key) must not reuse these pads, so it finds none and
+      // answers RENEWAL_INCOMPLETE (the coordinator then renews from the start, with fresh pads).
+      await pads.forget(fileId, epoch, dealers);
+      return c.json({ tags: tags.map((t) => t.toString('base64url')) });
+    } finally {
+      // Back to the relay's pool, wiped there.
+      for (const sc of Object.values(scratch)) sc.release();
     }
-    if (to < last) {
-      partialTags.keep(partial, to + 1, tags);
-      return c.json({ next: to + 1 });
-    }
-    // Only the last range needs the pads (earlier ones answer nothing about the tags).
-    const masks = await pads.sum(fileId, epoch, dealers, weights.length);
-    if (!masks)
-      throw new KofnError('RENEWAL_INCOMPLETE', 'This storage server does not hold every dealer\u2019s check pads (a dealer sent none, or a check already used them); the renewal must start again.');
-    // The pads: with one honest dealer, every proper subset of the tags the coordinator sees is uniformly
-    // random, and they cancel in the XOR over all relays, which is all the check reads.
-    tags.forEach((t, eq) => {
-      for (let b = 0; b < 16; b++) t[b]! ^= masks[16 * eq + b]!;
-    });
-    // Used once: a second check of this epoch (another key) must not reuse these pads, so it finds none and
-    // answers RENEWAL_INCOMPLETE (the coordinator then renews from the start, with fresh pads).
-    await pads.forget(fileId, epoch, dealers);
-    return c.json({ tags: tags.map((t) => t.toString('base64url')) });
   });
 
   app.delete(BASE, async (c) => {
@@ -728,7 +849,9 @@ async function stageChunk(store: ChunkStore, fileId: string, epoch: number, inde
       continue;
     }
     const p = part.header;
-    if (p.x !== h.x || p.k !== h.k || p.flags !== h.flags || p.index !== h.index || p.bodyLength !== h.bodyLength || p.epoch !== epoch) {
+    // A tree sub-share takes only a contribution for its own group (point and K): one dealt for another group
+    // lies on another polynomial, and added here it would corrupt this group's share.
+    if (p.x !== h.x || p.k !== h.k || p.flags !== h.flags || p.index !== h.index || p.bodyLength !== h.bodyLength || p.epoch !== epoch || p.group?.x !== h.group?.x || p.group?.k !== h.group?.k) {
       throw new KofnError('RENEWAL_BAD_CONTRIBUTION', `The contribution of the dealer at x=${d} to chunk ${index} does not fit this share.`);
     }
     xorInto(out.subarray(HEADER_BYTES), part.bytes.subarray(HEADER_BYTES));

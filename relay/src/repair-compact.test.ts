@@ -8,9 +8,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODE_COMPACT, hasErrorCode, parseHeader, type TokenOp } from '@kofn/shared';
+import { MODE_COMPACT, hasErrorCode, parseHeader } from '@kofn/shared';
 import { termMode } from './repair.js';
-import { client, mint, protectOnto, readShare, rebuild, startCluster, type Cluster, type StoredFile } from './testing/renewal.js';
+import { protectOnto, rebuild, repairDriver, startCluster, type Cluster, type StoredFile } from './testing/renewal.js';
 
 describe('termMode: the mode helpers send with their terms', () => {
   const code = (fn: () => unknown) => {
@@ -54,36 +54,12 @@ describe('repair of a compact file (disk relays, (2,4))', () => {
     await (cluster as Cluster | undefined)?.close();
   });
 
-  const post = async (j: number, path: string, op: TokenOp, body: unknown) => {
-    const r = cluster.relays[j]!;
-    const res = await r.app.request(`/v1/repair/${file.fileId}/${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await mint(cluster, r, file.fileId, op, { chunks: [0, 0] })}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body)
-    });
-    return [res.status, ((await res.json()) as { error?: { code: string } }).error?.code] as const;
-  };
-  const drop = async (j: number) => {
-    const r = cluster.relays[j]!;
-    await client(r, await mint(cluster, r, file.fileId, 'renew_drop', { ep: 0, dxs: [] })).dropEpoch(file.fileId, 0);
-    expect(await r.store.list(file.fileId)).toEqual([]);
-  };
-  const all = (j: number) => Promise.all(Array.from({ length: file.chunks }, (_, i) => readShare(cluster, cluster.relays[j]!, file.fileId, i, 0)));
-  const shares = (relays: number[]) => (i: number) => Promise.all(relays.map((j) => readShare(cluster, cluster.relays[j]!, file.fileId, i, 0)));
-
+  const driver = () => repairDriver(cluster, file);
+  const all = (j: number) => driver().shareOf(j);
+  const shares = (relays: number[]) => driver().sharesOf(relays);
+  const drop = (j: number) => driver().drop(j);
   /** Relay `receiver` gets the share at `xNew` from the relays at `helpers` (repair.ts start, seeds, collect). */
-  async function repair(receiver: number, helpers: number[], xNew: number): Promise<void> {
-    const xs = helpers.map((j) => file.xs[j]!);
-    const rid = randomBytes(16).toString('hex');
-    for (const [self, j] of helpers.entries()) {
-      const peers = await Promise.all(
-        helpers.slice(self + 1).map(async (p) => ({ url: cluster.relays[p]!.url, token: await mint(cluster, cluster.relays[p]!, file.fileId, 'repair_seed', { chunks: [self, self] }) }))
-      );
-      expect(await post(j, 'start', 'repair_start', { rid, xs, self, xNew, epoch: 0, chunkCount: file.chunks - 1, peers })).toEqual([200, undefined]);
-    }
-    const sources = await Promise.all(helpers.map(async (j) => ({ url: cluster.relays[j]!.url, token: await mint(cluster, cluster.relays[j]!, file.fileId, 'repair_send', { chunks: [0, 0] }) })));
-    expect(await post(receiver, 'collect', 'repair_collect', { rid, x: xNew, k: 2, epoch: 0, chunkCount: file.chunks - 1, helpers: sources })).toEqual([200, undefined]);
-  }
+  const repair = async (receiver: number, helpers: number[], xNew: number) => expect(await driver().repair(receiver, helpers, xNew, 2)).toEqual([200, undefined]);
 
   it('a parity relay (4) repaired at its own x from the two data relays gets every chunk back byte for byte', async () => {
     const before = await all(3);

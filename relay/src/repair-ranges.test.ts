@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TokenOp } from '@kofn/shared';
-import { client, mint, protectOnto, readShare, startCluster, type Cluster, type StoredFile } from './testing/renewal.js';
+import { mint, protectOnto, repairDriver, startCluster, type Cluster, type StoredFile } from './testing/renewal.js';
 
 describe('repair collect in ranges of chunks (disk relays, (2,4))', () => {
   let cluster: Cluster;
@@ -22,20 +22,11 @@ describe('repair collect in ranges of chunks (disk relays, (2,4))', () => {
   });
 
   const last = () => file.chunks - 1;
-  const post = async (j: number, path: string, op: TokenOp, body: unknown) => {
-    const r = cluster.relays[j]!;
-    const res = await r.app.request(`/v1/repair/${file.fileId}/${path}`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await mint(cluster, r, file.fileId, op, { chunks: [0, 0] })}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body)
-    });
-    return [res.status, (await res.json()) as { error?: { code: string }; from?: number; digests?: string[] }] as const;
-  };
-  const drop = async (j: number) => {
-    const r = cluster.relays[j]!;
-    await client(r, await mint(cluster, r, file.fileId, 'renew_drop', { ep: 0, dxs: [] })).dropEpoch(file.fileId, 0);
-  };
-  const shareOf = (j: number) => Promise.all(Array.from({ length: file.chunks }, (_, i) => readShare(cluster, cluster.relays[j]!, file.fileId, i, 0)));
+  const driver = () => repairDriver(cluster, file);
+  const post = (j: number, path: string, op: TokenOp, body: unknown) => driver().post(j, path, op, body);
+  const shareOf = (j: number) => driver().shareOf(j);
+  /** Relay j loses its share (a disk loss). */
+  const drop = (j: number) => driver().drop(j);
   /** Starts a repair of relay `target`'s share at its own x on helpers 0 and 1; answers the collect body. */
   const start = async (target: number) => {
     const helpers = [0, 1];

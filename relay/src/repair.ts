@@ -48,6 +48,7 @@ import {
 } from '@kofn/shared';
 import type { ChunkStore } from './storage/types.js';
 import { Gather, TermAdder, peerGet, type PeerHead } from './peer-read.js';
+import { giveScratch, takeScratch } from './scratch-pool.js';
 import { commitBytes, readStoredBytes } from './renewal.js';
 
 interface Env {
@@ -78,10 +79,36 @@ const FLAGS_HEADER = 'x-kofn-flags';
 const MODE_HEADER = 'x-kofn-share-mode';
 const COMPACT_MODE = /^1:([0-9]{1,3})$/;
 
+/** The one value of a header every helper sent with its term (null: none sent it), or a bad answer. */
+function agreed(values: ReadonlyArray<string | null>, what: string): string | null {
+  const first = values[0] ?? null;
+  if (!values.every((v) => v === first)) throw new KofnError('RELAY_BAD_ANSWER', `Helpers disagree on the chunk\u2019s ${what}.`);
+  return first;
+}
+
+/**
+ * Tree files (issue #21, shared/docs/multilevel.md): a helper holding a version-3 chunk (a sub-share within
+ * its group) says so with its term, as `<X_g>:<K>` (its group's x at the top level, and K). The helpers are
+ * the group's own relays, at k_g (the header's k): the arithmetic is a flat repair inside the group, and only
+ * the header's group fields must be carried through. Absent: a flat file's share.
+ */
+const GROUP_HEADER = 'x-kofn-share-group';
+const TREE_GROUP = /^([0-9]{1,3}):([0-9]{1,3})$/;
+
+/** The group point the helpers' terms carry: all alike and well formed, or a bad answer; absent: none. */
+export function termGroup(values: ReadonlyArray<string | null>): { group?: { x: number; k: number } } {
+  const first = agreed(values, 'group');
+  if (first === null) return {};
+  const m = TREE_GROUP.exec(first);
+  const x = m ? Number(m[1]) : NaN;
+  const k = m ? Number(m[2]) : NaN;
+  if (!m || x < 1 || x > 255 || k < 1 || k > 255) throw new KofnError('RELAY_BAD_ANSWER', 'A helper sent a malformed share group.');
+  return { group: { x, k } };
+}
+
 /** The mode and padding the helpers' terms carry: all alike, padding below k (and 0 on chunk 0), or a bad answer. */
 export function termMode(values: ReadonlyArray<string | null>, k: number, index: number): { mode?: number; pad?: number } {
-  const first = values[0] ?? null;
-  if (!values.every((v) => v === first)) throw new KofnError('RELAY_BAD_ANSWER', 'Helpers disagree on the chunk\u2019s mode.');
+  const first = agreed(values, 'mode');
   if (first === null) return {};
   const m = COMPACT_MODE.exec(first);
   const pad = m ? Number(m[1]) : NaN;
@@ -221,43 +248,38 @@ async function peerCall(url: string, init: RequestInit, maxBytes: number): Promi
 }
 
 /**
- * lambda * y of the term being masked, in one buffer reused from term to term: it lives only within maskTerm's
- * synchronous pass and is wiped before that returns, so concurrent term requests never share it, and a helper
- * allocates no product per chunk (#16: helper relays' peak RSS at 1 GiB, four term requests at once).
+ * Bytes of keystream asked of node:crypto per call. Its `update` allocates a fresh output buffer each call:
+ * one per whole 1 MiB chunk was most of a helper's CPU in the repair bench (page faults on fresh memory, not
+ * AES: 0.3-0.6 GB/s against OpenSSL's 8 GB/s on this machine). Slices under glibc's mmap threshold (128 KiB,
+ * relay/Dockerfile) come from the heap, reused while they are cache-hot.
  */
-let product = new Uint8Array(0);
+const PAD_SLICE = 64 * 1024;
 
 /**
- * A helper's masked term for one chunk: lambda * y, then each pair's pad (shared/src/repair.ts repairPad:
+ * A helper's masked term for one chunk, computed in place over `body` (the share's bytes, read for this
+ * request only, overwritten and returned: the share never outlives the call and no term-sized buffer is
+ * allocated; #16 helper RSS and CPU). lambda * y, then each pair's pad (shared/src/repair.ts repairPad:
  * AES-256-CTR keystream under the pair's seed, counter block index || 0^12). CTR encryption of the product
  * under that key and counter is exactly the product XOR that keystream, so node:crypto does the pad and the
- * XOR in one pass, with no zero buffer and no await per pad (repair bench: the webcrypto pad was most of a
- * helper's work). The counter's low 64 bits never wrap within a chunk (at most 2^32 blocks), so node's
- * 128-bit counter gives the very keystream webcrypto's 64-bit one does (repair-pad.test.ts).
+ * XOR in one pass per seed, slice by slice (the cipher's counter carries across calls). The counter's low
+ * 64 bits never wrap within a chunk (at most 2^32 blocks), so node's 128-bit counter gives the very keystream
+ * webcrypto's 64-bit one does (repair-pad.test.ts).
  */
-export function maskTerm(body: Uint8Array, coefficient: number, seeds: readonly Uint8Array[], index: number): Uint8Array<ArrayBuffer> {
+export function maskTerm<T extends Uint8Array>(body: T, coefficient: number, seeds: readonly Uint8Array[], index: number): T {
   const counter = Buffer.alloc(16);
   counter.writeUInt32BE(index, 0);
-  if (product.length < body.length) product = new Uint8Array(body.length);
-  const p = mulConstantInto(body, coefficient, product.subarray(0, body.length));
-  let out: Uint8Array = p;
+  mulConstantInto(body, coefficient, body);
   for (const seed of seeds) {
-    const masked = createCipheriv('aes-256-ctr', seed, counter).update(out);
-    out.fill(0); // the first pass wipes the shared product
-    out = masked;
+    const cipher = createCipheriv('aes-256-ctr', seed, counter);
+    for (let at = 0; at < body.length; at += PAD_SLICE) {
+      const slice = body.subarray(at, at + PAD_SLICE);
+      const masked = cipher.update(slice);
+      slice.set(masked);
+      // With more than one seed, a slice between two pads is the product under one pad: not left behind.
+      masked.fill(0);
+    }
   }
-  if (out === p) {
-    // No seed (never a repair's case: each of k >= 2 helpers has k-1): the product, copied out of the shared buffer.
-    const term = new Uint8Array(p);
-    p.fill(0);
-    return term;
-  }
-  // The answer body's type is a Uint8Array over an ArrayBuffer of its own: node:crypto's output already is
-  // one (a view of it, not a copy: #16 helper CPU); anything else is copied and wiped.
-  if (out.buffer instanceof ArrayBuffer && out.byteOffset === 0 && out.byteLength === out.buffer.byteLength) return new Uint8Array(out.buffer);
-  const term = new Uint8Array(out);
-  out.fill(0);
-  return term;
+  return body;
 }
 
 export interface RepairDeps {
@@ -384,16 +406,19 @@ export function mountRepair(app: Hono<Env>, deps: RepairDeps): void {
     if (h.x !== s.xs[s.self] || h.index !== index || h.epoch !== s.epoch || h.k !== s.k || fileIdToHex(h.fileId) !== fileId) {
       throw new KofnError('BAD_SHARE_FORMAT', 'The stored chunk is not the share this repair expects.');
     }
-    const body = bytes.subarray(HEADER_BYTES);
-    const term = maskTerm(body, s.coefficient, [...s.seeds.values()], index);
-    bytes.fill(0);
+    // Masked in place: the answer is the read buffer's body, the share in it overwritten by its term.
+    const masked = maskTerm(bytes.subarray(HEADER_BYTES), s.coefficient, [...s.seeds.values()], index);
+    // The stored bytes sit on an ArrayBuffer (Buffer.allocUnsafe or a concatenation), never a shared one.
+    const term = new Uint8Array(masked.buffer as ArrayBuffer, masked.byteOffset, masked.byteLength);
     if (s.served.size === s.chunkCount + 1) sessions.delete(fileId);
     return c.body(term, 200, {
       'Content-Type': 'application/octet-stream',
       'Cache-Control': 'no-store',
       [FLAGS_HEADER]: String(h.flags),
       // Compact mode: the receiver writes the same header version, mode and padding (MODE_HEADER).
-      ...(h.mode === MODE_COMPACT ? { [MODE_HEADER]: `1:${h.pad ?? 0}` } : {})
+      ...(h.mode === MODE_COMPACT ? { [MODE_HEADER]: `1:${h.pad ?? 0}` } : {}),
+      // A tree file's sub-share: the receiver writes a version-3 header with the same group point (GROUP_HEADER).
+      ...(h.group ? { [GROUP_HEADER]: `${h.group.x}:${h.group.k}` } : {})
     });
   });
 
@@ -464,11 +489,15 @@ async function rebuildChunk(
 ): Promise<string> {
   const { index } = want;
   let chunk: Buffer | undefined;
+  /** The chunk's memory, from the relay's pool (scratch-pool.ts: no garbage per chunk), given back at the end. */
+  let pooled: Buffer | undefined;
   const sumOf = (length: number): Uint8Array => {
     // The first term's declared length sizes the chunk; every other term must declare the same.
     if (chunk === undefined) {
       if (length + HEADER_BYTES > deps.maxChunkBytes) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Repair contributions differ in length.');
-      chunk = Buffer.alloc(HEADER_BYTES + length);
+      pooled = takeScratch(HEADER_BYTES + length);
+      // Zero: the terms are XORed into it.
+      chunk = pooled.subarray(0, HEADER_BYTES + length).fill(0);
     } else if (chunk.length !== HEADER_BYTES + length) throw new KofnError('SHARE_LENGTH_MISMATCH', 'Repair contributions differ in length.');
     return chunk.subarray(HEADER_BYTES);
   };
@@ -509,15 +538,19 @@ async function rebuildChunk(
       want.k,
       index
     );
+    const group = termGroup(heads.map((h) => header(h, GROUP_HEADER)));
+    // A tree share is a Shamir sub-share: never compact (writeHeader refuses the pair; said here as a bad answer).
+    if (group.group && mode.mode !== undefined) throw new KofnError('RELAY_BAD_ANSWER', 'Helpers sent a compact chunk of a tree file.');
     // Every read ended with its declared length, all equal: the sum is complete behind the header.
     const body = chunk;
     if (!body) throw new KofnError('RELAY_BAD_ANSWER', `No helper sent chunk ${index}'s repair term.`);
-    writeHeader(body, { flags, x: want.x, k: want.k, fileId: id, index, epoch: want.epoch, bodyLength: body.length - HEADER_BYTES, ...mode });
+    writeHeader(body, { flags, x: want.x, k: want.k, fileId: id, index, epoch: want.epoch, bodyLength: body.length - HEADER_BYTES, ...mode, ...group });
     // Stored as any PUT is (spooled with fsync, hashed, committed atomically), at the repair's epoch: a renewed
     // file's share lives under the epoch's derived id (#15). The header was written here, from checked values.
     return (await commitBytes(deps.store, epochStorageId(fileId, want.epoch), index, body)).digest;
   } finally {
-    chunk?.fill(0);
+    // Wiped as it goes back (the store's commit has written it: nothing refers to it any more).
+    if (pooled) giveScratch(pooled);
   }
 }
 

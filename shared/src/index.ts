@@ -21,7 +21,7 @@ export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
 export * from './protocol/protect-many.js';
 export * from './protocol/epoch-follow.js';
-export { parityWeights, mulConstant, mulConstantInto, checkNonce, failedEquations } from './renewal.js';
+export { parityWeights, treeParityWeights, treeEquationCount, dealReceiversBinding, mulConstant, mulConstantInto, checkNonce, failedEquations, type TreeSharing } from './renewal.js';
 export { freshCheckWeights, freshCoefficients, type FreshCheckWeights } from './renewal-fresh.js';
 export * from './repair.js';
 export * from './link-proof.js';

@@ -87,6 +87,14 @@ export interface TreeManifest {
   groups: GroupManifest[];
 }
 
+/**
+ * A tree's manifest with one relay replaced by another at the same place and x (a relay move or an upload's
+ * failover to a spare of the same group: the coordinator's tree-layouts.ts, the browser's protect.ts).
+ */
+export function withRelayMoved(tree: TreeManifest, from: string, to: string): TreeManifest {
+  return { ...tree, groups: tree.groups.map((g) => (g.kind === 'local' ? { ...g, relays: g.relays.map((r) => (r.relayId === from ? { ...r, relayId: to } : r)) } : g)) };
+}
+
 /** At most this many groups: group x's are distinct non-zero bytes. */
 export const MAX_GROUPS = MAX_SHARES;
 

@@ -10,7 +10,7 @@
  * U(x_c) = sum_{j<k} l_j(x_c) U(x_j) + l_0(x_c) U(0), with Lagrange basis l over {0, x_1..x_{k-1}}.
  */
 import { KofnError } from './errors.js';
-import { createKernel, writeNibbleTable, type GfKernel } from './gf256.js';
+import { createKernel, gfMul, writeNibbleTable, type GfKernel } from './gf256.js';
 import { assertThreshold, assertXs, lagrangeAt } from './shamir.js';
 
 /**
@@ -108,4 +108,93 @@ export async function failedEquations(tags: ReadonlyArray<readonly Uint8Array[]>
     if (acc.some((v) => v !== 0)) failed.push(eq);
   }
   return failed;
+}
+
+/**
+ * A tree file's sharing as renewal sees it (docs/multilevel.md, renewal.md "Tree files"): top threshold K
+ * over groups, each group's point X_g, threshold k_g and its relays' x's in manifest order. Only groups this
+ * deployment holds (local groups): a tree with a remote group is not renewed.
+ */
+export interface TreeSharing {
+  k: number;
+  groups: ReadonlyArray<{ x: number; k: number; xs: readonly number[] }>;
+}
+
+function assertTreeSharing(tree: TreeSharing): void {
+  assertThreshold(tree.k);
+  if (tree.groups.length < tree.k) throw new KofnError('INVALID_THRESHOLD', 'The top threshold is greater than the number of groups.');
+  assertXs(tree.groups.map((g) => g.x));
+  assertXs(tree.groups.flatMap((g) => g.xs));
+  for (const g of tree.groups) {
+    assertThreshold(g.k);
+    if (g.k > g.xs.length) throw new KofnError('INVALID_THRESHOLD', 'A group threshold is greater than the number of servers in the group.');
+  }
+}
+
+/**
+ * The number of parity equations of a tree file's renewal check: sum_g (n_g - k_g) inside the groups, and
+ * G - K + 1 over the group constants. The coordinator's weights (treeParityWeights) and the dealer's check
+ * pads (relay/src/renewal.ts, 16 bytes per equation) must agree on it, so both call this.
+ */
+export function treeEquationCount(tree: TreeSharing): number {
+  return tree.groups.reduce((a, g) => a + g.xs.length - g.k, 0) + tree.groups.length - tree.k + 1;
+}
+
+/**
+ * Parity-check weights of a tree file's total update (renewal.md, "Tree files"): weights[j][eq] is relay j's
+ * weight in equation eq, relays numbered group by group in the order given. An honest update is
+ * u_{g,j} = E_g(x_{g,j}) with deg E_g < k_g and E_g(0) = D(X_g), deg D < K, D(0) = 0. Equations, in order:
+ *
+ * 1. per group g and relay c >= k_g of it: u_{g,c} + sum_{j<k_g} l^g_j(x_{g,c}) u_{g,j} = 0 (Lagrange over the
+ *    group's first k_g x's: u_g lies on a polynomial of degree < k_g);
+ * 2. with c_g = sum_{j<k_g} l^g_j(0) u_{g,j} (that polynomial's value at 0), the flat zero-code equations of
+ *    parityWeights over the group points at threshold K, c_g substituted: relay j < k_g of group g weighs
+ *    h_{c,g} * l^g_j(0).
+ *
+ * Together they hold iff the update has that form: (1) fixes each E_g, (2) says the E_g(0) are a codeword
+ * of {(D(X_1)..D(X_G)) : deg D < K, D(0) = 0}.
+ */
+export function treeParityWeights(tree: TreeSharing): number[][] {
+  assertTreeSharing(tree);
+  const eqs = treeEquationCount(tree);
+  const n = tree.groups.reduce((a, g) => a + g.xs.length, 0);
+  const weights = Array.from({ length: n }, () => new Array<number>(eqs).fill(0));
+  const top = parityWeights(
+    tree.groups.map((g) => g.x),
+    tree.k
+  );
+  let eq = 0;
+  let first = 0;
+  const atZero: number[][] = [];
+  for (const g of tree.groups) {
+    const base = g.xs.slice(0, g.k);
+    for (let c = g.k; c < g.xs.length; c++) {
+      const l = lagrangeAt(base, g.xs[c]!);
+      for (let j = 0; j < g.k; j++) weights[first + j]![eq] = l[j]!;
+      weights[first + c]![eq] = 1;
+      eq++;
+    }
+    atZero.push(lagrangeAt(base, 0));
+    first += g.xs.length;
+  }
+  first = 0;
+  tree.groups.forEach((g, gi) => {
+    top[gi]!.forEach((h, t) => {
+      for (let j = 0; j < g.k; j++) weights[first + j]![eq + t] = gfMul(h, atZero[gi]![j]!);
+    });
+    first += g.xs.length;
+  });
+  return weights;
+}
+
+/**
+ * What a deal token binds (claim "rh" = base64url SHA-256 of this string; relay/src/renewal.ts checks it, the
+ * coordinator's renewal.ts mints it): the receivers' x and URL, in order; tokens are not part of it. A tree
+ * deal (renewal.md, "Tree files") also binds each receiver's group (gx, gk) and K, in a shape of its own, so a
+ * flat receiver list binds exactly as before (tokens minted before trees stay valid) and no flat list binds
+ * like a tree. One function, so the two sides cannot drift apart.
+ */
+export function dealReceiversBinding(receivers: ReadonlyArray<{ x: number; url: string; gx?: number; gk?: number }>, K?: number): string {
+  const tree = K !== undefined || receivers.some((r) => r.gx !== undefined || r.gk !== undefined);
+  return JSON.stringify(tree ? { K: K ?? null, r: receivers.map((r) => [r.x, r.url, r.gx ?? null, r.gk ?? null]) } : receivers.map((r) => [r.x, r.url]));
 }

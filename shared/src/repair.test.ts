@@ -7,7 +7,7 @@ import { combine, split } from './shamir.js';
 import { gfMul } from './gf256.js';
 import { randomBytes } from './random.js';
 import { seededSource, useRandomSource } from './testing.js';
-import { REPAIR_SEED_BYTES, maskedContribution, repairCoefficient, repairPad, sumContributions } from './repair.js';
+import { REPAIR_SEED_BYTES, maskedContribution, repairCoefficient, repairPad, sumContributions, xorInto } from './repair.js';
 
 interface Transcript {
   /** What each helper received from the other helpers (pad seeds), by helper. */
@@ -138,5 +138,43 @@ describe('repair by relays', () => {
     expect(code(() => maskedContribution(new Uint8Array(4), 1, [new Uint8Array(3)]))).toBe('SHARE_LENGTH_MISMATCH');
     expect(code(() => sumContributions([new Uint8Array(4), new Uint8Array(5)]))).toBe('SHARE_LENGTH_MISMATCH');
     await expect(repairPad(new Uint8Array(31), 0, 4)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('xorInto (word loop below 4 KiB, the SIMD kernel from there, in 64 KiB blocks)', () => {
+  const bytewise = (a: Uint8Array, b: Uint8Array): Uint8Array => a.map((v, i) => v ^ b[i]!);
+
+  it('equals bytewise XOR at every size around its thresholds, aligned or not, with a longer addend', () => {
+    for (const n of [0, 1, 3, 17, 4095, 4096, 4097, 65_535, 65_536, 65_537, 131_072 + 5, 1_048_576 + 40]) {
+      for (const shift of [0, 1, 3]) {
+        const backing = new Uint8Array(randomBytes(Math.min(65_536, n + shift + 8)));
+        const a = new Uint8Array(n + shift);
+        for (let at = 0; at < a.length; at += backing.length) a.set(backing.subarray(0, Math.min(backing.length, a.length - at)), at);
+        const out = a.subarray(shift);
+        const p = new Uint8Array(n + 8);
+        p.set(randomBytes(Math.min(65_536, p.length)));
+        p[p.length - 1] = 0xa5;
+        const expected = bytewise(out, p.subarray(0, n));
+        const before = new Uint8Array(a.subarray(0, shift));
+        xorInto(out, p);
+        expect(Buffer.from(out).equals(Buffer.from(expected)), `${n} bytes at offset ${shift}`).toBe(true);
+        // Nothing outside out changes.
+        expect(Buffer.from(a.subarray(0, shift)).equals(Buffer.from(before))).toBe(true);
+      }
+    }
+  });
+
+  it('XORing the same addend twice gives the input back (a term added and removed)', () => {
+    const out = new Uint8Array(randomBytes(65_536));
+    const tail = new Uint8Array(randomBytes(9_000));
+    const big = new Uint8Array(74_536);
+    big.set(out);
+    big.set(tail, 65_536);
+    const original = new Uint8Array(big);
+    const p = new Uint8Array(74_536).fill(0x3c);
+    xorInto(big, p);
+    expect(big.every((v, i) => v === (original[i]! ^ 0x3c))).toBe(true);
+    xorInto(big, p);
+    expect(Buffer.from(big).equals(Buffer.from(original))).toBe(true);
   });
 });

@@ -34,38 +34,32 @@ mkdir -p "$ctx/app"
 (cd "$repo/shared" && npm pack --silent --pack-destination "$ctx" >/dev/null)
 cp -r "$repo/web/build" "$ctx/app/build"
 cp -r "$repo/web/drizzle" "$ctx/app/drizzle"
-node -e '
-  const p = require(process.argv[1]);
-  const deps = { ...p.dependencies };
-  delete deps["@kofn/shared"];
-  process.stdout.write(JSON.stringify({ name: "kofn-coordinator-image", private: true, type: "module", dependencies: deps }, null, 2));
-' "$repo/web/package.json" > "$ctx/app/package.json"
+# Production dependencies of web and shared at the versions package-lock.json pins (relay/docker/locked-deps.mjs:
+# what the tests ran against, never whatever the registry has newest that day).
+node "$repo/relay/docker/locked-deps.mjs" "$ctx/app" web shared >/dev/null
 if [ "$ctx" = "$here/.context-test" ]; then
-  # The compose test runs in every npm test: its third-party dependencies (web's and shared's, production
-  # only) are installed once per set of declared versions and kept under KOFN_DOCKER_CACHE, and this run's
-  # @kofn/shared is unpacked over them (an install took 1-2 min on the loaded 2-core machine; a copy, seconds).
+  # The compose test runs in every npm test: the dependencies are installed once per lock and kept under
+  # KOFN_DOCKER_CACHE (an install took 1-2 min on the loaded 2-core machine; a copy, seconds).
   cache=${KOFN_DOCKER_CACHE:-/var/cache/kofn-docker}/coordinator-deps
   key=$(node -e '
-    const deps = { ...require(process.argv[1]).dependencies, ...require(process.argv[2]).dependencies };
-    process.stdout.write(require("node:crypto").createHash("sha256").update(JSON.stringify([process.versions.node.split(".")[0], Object.entries(deps).sort()])).digest("hex").slice(0, 16));
-  ' "$ctx/app/package.json" "$repo/shared/package.json")
+    const lock = require("node:fs").readFileSync(process.argv[1]);
+    process.stdout.write(require("node:crypto").createHash("sha256").update(process.versions.node.split(".")[0]).update(lock).digest("hex").slice(0, 16));
+  ' "$ctx/app/package-lock.json")
   if [ ! -d "$cache/$key/node_modules" ]; then
     mkdir -p "$cache"
     making=$(mktemp -d "$cache/making-XXXXXX")
-    node -e '
-      const deps = { ...require(process.argv[1]).dependencies, ...require(process.argv[2]).dependencies };
-      process.stdout.write(JSON.stringify({ name: "kofn-coordinator-deps", private: true, dependencies: deps }));
-    ' "$ctx/app/package.json" "$repo/shared/package.json" > "$making/package.json"
-    (cd "$making" && npm install --silent --omit=dev --no-audit --no-fund --ignore-scripts)
+    cp "$ctx/app/package.json" "$ctx/app/package-lock.json" "$making/"
+    (cd "$making" && npm ci --silent --omit=dev --no-audit --no-fund --ignore-scripts) || { rm -rf "$making"; exit 1; }
     rm -rf "${cache:?}/$key" && mv "$making" "$cache/$key"
   fi
   # Hard links where the cache shares the file system (17,000 files: a copy took a minute under load).
   cp -al "$cache/$key/node_modules" "$ctx/app/node_modules" 2>/dev/null || cp -a "$cache/$key/node_modules" "$ctx/app/node_modules"
-  mkdir -p "$ctx/app/node_modules/@kofn/shared"
-  tar -xzf "$ctx"/kofn-shared-*.tgz -C "$ctx/app/node_modules/@kofn/shared" --strip-components=1
 else
-  (cd "$ctx/app" && npm install --silent --omit=dev --no-audit --no-fund --ignore-scripts ../kofn-shared-*.tgz)
+  (cd "$ctx/app" && npm ci --silent --omit=dev --no-audit --no-fund --ignore-scripts)
 fi
+rm -f "$ctx/app/package-lock.json"
+mkdir -p "$ctx/app/node_modules/@kofn/shared"
+tar -xzf "$ctx"/kofn-shared-*.tgz -C "$ctx/app/node_modules/@kofn/shared" --strip-components=1
 rm -f "$ctx"/*.tgz
 cp "$repo/web/Dockerfile" "$ctx/Dockerfile"
 if [ "$ctx" = "$here/.context-test" ]; then

@@ -27,6 +27,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './free-port.mjs';
+import { RELAY_NODE_ARGS, relayEnv } from '@kofn/relay/dist/launch.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HOST = '127.0.0.1';
@@ -250,7 +251,7 @@ async function main() {
       let started = false;
       const handle = launch(
         name,
-        [join(root, 'relay/dist/main.js')],
+        [...RELAY_NODE_ARGS, join(root, 'relay/dist/main.js')],
         {
           KOFN_RELAY_NAME: name,
           KOFN_RELAY_LOCATION: 'this machine',
@@ -261,9 +262,8 @@ async function main() {
           ...(enrollments.tokens.has(name) ? { KOFN_RELAY_ENROLLMENT_TOKEN: enrollments.tokens.get(name) } : {}),
           KOFN_RELAY_HEARTBEAT: '5',
           KOFN_WEB_ORIGINS: origin,
-          // Each upload's fsyncs hold a libuv pool thread; 16 keep 16 concurrent uploads' writes from
-          // queueing behind them (relay bench, issue #14). An operator's own setting wins.
-          UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? '16',
+          // The relay's production environment (relay/src/launch.ts says why); an operator's own setting wins.
+          ...relayEnv(),
           ...opts.relayEnv[name]
         },
         {

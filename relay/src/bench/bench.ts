@@ -20,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { exportJWK } from 'jose';
 import { makeSigner } from '../testing/tokens.js';
 import { newFileId, shareChunk } from '../testing/chunks.js';
+import { RELAY_NODE_ARGS, relayEnv } from '../launch.js';
 
 const RELAY_ID = '00000000-0000-4000-8000-0000000000dd';
 const CHUNK_BODY = 4 * 1024 * 1024;
@@ -107,10 +108,24 @@ async function start(args: string[], env: Record<string, string>): Promise<{ chi
   return { child, url };
 }
 
-// KOFN_BENCH_RELAY_THREADPOOL=n gives the relay (only) UV_THREADPOOL_SIZE=n, as a launcher would.
+/**
+ * The relay runs as it ships (launch.ts: its Node flags and environment, as relay/Dockerfile and `npm start`
+ * start it); KOFN_BENCH_RELAY_LAUNCH=default starts it with Node's and glibc's defaults, like the baseline.
+ * KOFN_BENCH_RELAY_THREADPOOL=n then gives the relay (only) UV_THREADPOOL_SIZE=n.
+ */
+const asShipped = process.env.KOFN_BENCH_RELAY_LAUNCH !== 'default';
 const relayThreads: Record<string, string> = process.env.KOFN_BENCH_RELAY_THREADPOOL ? { UV_THREADPOOL_SIZE: process.env.KOFN_BENCH_RELAY_THREADPOOL } : {};
 const startRelay = () =>
-  start([main], { ...relayThreads, KOFN_RELAY_DATA: dataDir, KOFN_RELAY_PORT: '0', KOFN_RELAY_ID: RELAY_ID, KOFN_TOKEN_PUBLIC_JWK: jwk, KOFN_COORDINATOR: '', KOFN_LOG_LEVEL: 'warn' });
+  start([...(asShipped ? RELAY_NODE_ARGS : []), main], {
+    ...(asShipped ? relayEnv() : {}),
+    ...relayThreads,
+    KOFN_RELAY_DATA: dataDir,
+    KOFN_RELAY_PORT: '0',
+    KOFN_RELAY_ID: RELAY_ID,
+    KOFN_TOKEN_PUBLIC_JWK: jwk,
+    KOFN_COORDINATOR: '',
+    KOFN_LOG_LEVEL: 'warn'
+  });
 
 function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return Promise.resolve();
@@ -237,7 +252,7 @@ try {
       .join(', ')}`
   );
   console.log(
-    `kofn relay benchmark: 4 MiB share chunks over loopback, disk backend, against a minimal node:http baseline in the same run (medians of ${ROUNDS} rounds of ${PER_ROUND} chunks; MB = 10^6 bytes)`
+    `kofn relay benchmark: 4 MiB share chunks over loopback, disk backend, against a minimal node:http baseline in the same run (medians of ${ROUNDS} rounds of ${PER_ROUND} chunks; MB = 10^6 bytes; relay started ${asShipped ? 'as shipped' : "with Node's defaults"})`
   );
   for (const row of rows) console.log(row);
   console.log(`  relay / baseline at 16 concurrent: ${verdicts.join('; ')}`);

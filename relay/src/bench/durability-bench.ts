@@ -28,6 +28,7 @@ import { createInterface } from 'node:readline';
 import { exportJWK } from 'jose';
 import { HEADER_BYTES, chunkRanges, createProtectStream, failedEquations, fileIdToHex, parityWeights, randomBytes, randomHex, randomUuid, shareChunkLength, type EncodedChunk } from '@kofn/shared';
 import { receiversHash } from '../renewal.js';
+import { RELAY_NODE_ARGS, relayEnv } from '../launch.js';
 import { makeSigner, type Signer } from '../testing/tokens.js';
 
 const MIB = Number(process.env.KOFN_BENCH_DURABILITY_MIB ?? 256);
@@ -43,6 +44,11 @@ const TARGET = { repair: 0.5, renewal: 0.5, rssMB: 150 };
 const main = process.env.KOFN_BENCH_RELAY_MAIN ?? join(import.meta.dirname, '..', 'main.js');
 /** KOFN_BENCH_DURABILITY_RENEWAL=0 leaves renewal out of the rounds (copy and repair only: a repair change measured in minutes). */
 const RENEWAL = process.env.KOFN_BENCH_DURABILITY_RENEWAL !== '0';
+/**
+ * The relays run as they ship (launch.ts: Node flags and environment); KOFN_BENCH_RELAY_LAUNCH=default starts
+ * them with Node's and glibc's defaults instead, to measure what those settings save in the same bench.
+ */
+const AS_SHIPPED = process.env.KOFN_BENCH_RELAY_LAUNCH !== 'default';
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 interface Relay {
@@ -57,7 +63,7 @@ async function startRelay(name: string, jwk: string): Promise<Relay> {
   const id = randomUuid();
   const dataDir = mkdtempSync(join(tmpdir(), 'kofn-bench-dur-'));
   // Profiling (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc"): V8 flags for every relay.
-  const nodeArgs = (process.env.KOFN_BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...(AS_SHIPPED ? RELAY_NODE_ARGS : []), ...(process.env.KOFN_BENCH_RELAY_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   const child = spawn(process.execPath, [...nodeArgs, main], {
     env: {
       ...process.env,
@@ -69,6 +75,7 @@ async function startRelay(name: string, jwk: string): Promise<Relay> {
       KOFN_TOKEN_PUBLIC_JWK: jwk,
       KOFN_COORDINATOR: '',
       KOFN_LOG_LEVEL: 'warn',
+      ...(AS_SHIPPED ? relayEnv() : {}),
       // Every step walks the file in ranges of at most 16 MiB of share chunks, as the coordinator's jobs do
       // (shared/src/step-ranges.ts), so the production idle (60 s) and response (10 min) limits apply unless
       // KOFN_BENCH_LIFT_LIMITS=1 raises them (a 16 MiB range at load ~40 can still come near the idle cut).
@@ -195,7 +202,9 @@ async function main_(): Promise<void> {
       return seconds;
     };
     const shareBytes = size + (chunkCount + 1) * (HEADER_BYTES + 16);
-    console.log(`durability bench: (${K},${N}) file of ${MIB} MiB in ${chunkCount} chunks of 1 MiB, uploaded to 5 relays in ${uploadS.toFixed(1)} s`);
+    console.log(
+      `durability bench: (${K},${N}) file of ${MIB} MiB in ${chunkCount} chunks of 1 MiB, uploaded to 5 relays in ${uploadS.toFixed(1)} s; relays started ${AS_SHIPPED ? `as shipped (${[...RELAY_NODE_ARGS, ...Object.entries(relayEnv()).map(([key, v]) => `${key}=${v}`)].join(' ')})` : "with Node's and glibc's defaults"}`
+    );
 
     let epoch = 0;
     // The steps' ranges, as the coordinator's jobs cut them (16 MiB of share chunks each).

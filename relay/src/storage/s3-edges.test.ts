@@ -6,7 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -238,5 +240,54 @@ describe('S3Store with S3 unreachable', () => {
     const spooled = await spoolChunk(store, fid, 1, shareChunk(fid, 1, 10));
     await expect(store.commit(fid, 1, spooled)).rejects.toMatchObject(unavailable);
     expect(existsSync(spooled.path)).toBe(false);
+  });
+});
+
+/**
+ * A loopback peer that never completes the TCP handshake: a listener (backlog 1) in a stopped process, its accept
+ * queue filled by other connections, so the kernel drops every further SYN (Linux: a full accept queue drops the
+ * SYN, tcp_conn_request) and a client's connect hangs until its own timeout.
+ */
+async function silentPeer(): Promise<{ port: number; close: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['-e', "require('net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, function () { console.log(this.address().port) })"], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  });
+  const [line] = (await once(child.stdout, 'data')) as [Buffer];
+  const port = Number(line.toString().trim());
+  child.kill('SIGSTOP');
+  const fillers: Socket[] = [];
+  // Connections the kernel completes for the stopped listener until its queue is full: one that does not connect
+  // within 300 ms met the dropped SYN.
+  for (let i = 0; i < 16; i++) {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    fillers.push(socket);
+    const connected = await Promise.race([once(socket, 'connect').then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), 300))]);
+    if (!connected) break;
+  }
+  return {
+    port,
+    close: async () => {
+      for (const socket of fillers) socket.destroy();
+      child.kill('SIGCONT');
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+  };
+}
+
+describe('S3Store with a backend that never completes the handshake', () => {
+  it('gives up connecting after its own timeout, not the SDK cap of 10 s (UNAVAILABLE)', { timeout: 60_000 }, async () => {
+    const peer = await silentPeer();
+    try {
+      const store = open({ endpoint: `http://127.0.0.1:${peer.port}`, timeoutMs: 500 });
+      const started = Date.now();
+      await expect(store.head(newFileId(), 1)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+      // The SDK tries three times (standard retry mode) with its backoff between: 3 x 0.5 s and under a second of
+      // backoff here; a connect timeout of 10 s would take over 30 s. 9 s leaves room for a loaded machine.
+      expect(Date.now() - started).toBeLessThan(9_000);
+    } finally {
+      await peer.close();
+    }
   });
 });

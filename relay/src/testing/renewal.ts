@@ -17,8 +17,12 @@ import {
   fileIdToHex,
   mulConstant,
   parityWeights,
+  treeParityWeights,
   type TokenOp,
+  type TreeManifest,
+  type TreeSharing,
   randomBytes,
+  randomHex,
   randomUuid
 } from '@kofn/shared';
 import { createApp } from '../app.js';
@@ -91,10 +95,11 @@ export interface StoredFile {
 
 /** Splits `data` like the browser does and PUTs share j of every chunk to relay j. */
 /** Protects `data` onto every relay of the cluster; `mode` 'compact' (issue #23) stores AES-GCM + Reed-Solomon fragments. */
-export async function protectOnto(cluster: Cluster, data: Uint8Array, k: number, chunkSize = 64 * 1024, mode: 'shamir' | 'compact' = 'shamir'): Promise<StoredFile> {
-  const xs = cluster.relays.map((_, j) => 10 + 7 * j);
+export async function protectOnto(cluster: Cluster, data: Uint8Array, k: number, chunkSize = 64 * 1024, mode: 'shamir' | 'compact' = 'shamir', tree?: TreeManifest): Promise<StoredFile> {
+  // A tree file (#21) lists the cluster's relays in order, group by group: share j still goes to relay j.
+  const xs = tree ? tree.groups.flatMap((g) => (g.kind === 'local' ? g.relays.map((r) => r.x) : [])) : cluster.relays.map((_, j) => 10 + 7 * j);
   const fileIdBytes = randomBytes(16);
-  const p = await createProtectStream({ k, xs, fileId: fileIdBytes, file: { name: 'f.bin', size: data.length, type: 'application/octet-stream', chunkSize }, mode });
+  const p = await createProtectStream({ k, xs, fileId: fileIdBytes, file: { name: 'f.bin', size: data.length, type: 'application/octet-stream', chunkSize }, mode, ...(tree ? { tree } : {}) });
   const writing = (async () => {
     const w = p.writable.getWriter();
     if (data.length) await w.write(data);
@@ -267,4 +272,113 @@ export function xorAll(rows: Uint8Array[][], eq: number): Buffer {
   const acc = Buffer.alloc(16);
   for (const row of rows) for (let b = 0; b < 16; b++) acc[b]! ^= row[eq]![b]!;
   return acc;
+}
+
+/**
+ * Drives a cluster's in-process repair routes (relay/src/repair.ts) for one stored file at epoch 0, as the
+ * coordinator does (repair.ts rebuildShareOn): tests of repair modes and bounds share it.
+ */
+export function repairDriver(cluster: Cluster, file: StoredFile) {
+  /** POSTs `body` to relay j's repair route `path` with a token for `op`: the status and the parsed answer. */
+  const post = async (j: number, path: string, op: TokenOp, body: unknown) => {
+    const r = cluster.relays[j]!;
+    const res = await r.app.request(`/v1/repair/${file.fileId}/${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await mint(cluster, r, file.fileId, op, { chunks: [0, 0] })}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body)
+    });
+    return [res.status, (await res.json()) as { error?: { code: string }; from?: number; digests?: string[] }] as const;
+  };
+  /** Relay j loses its share of the file (a disk loss): every chunk of epoch 0 is gone. */
+  const drop = async (j: number): Promise<void> => {
+    const r = cluster.relays[j]!;
+    await client(r, await mint(cluster, r, file.fileId, 'renew_drop', { ep: 0, dxs: [] })).dropEpoch(file.fileId, 0);
+    if ((await r.store.list(file.fileId)).length > 0) throw new Error(`relay ${j + 1} still holds chunks after the drop`);
+  };
+  /** Every chunk relay j holds of the file. */
+  const shareOf = (j: number) => Promise.all(Array.from({ length: file.chunks }, (_, i) => readShare(cluster, cluster.relays[j]!, file.fileId, i, 0)));
+  /** Chunk i's shares from the given relays, for `rebuild`. */
+  const sharesOf = (relays: number[]) => (i: number) => Promise.all(relays.map((j) => readShare(cluster, cluster.relays[j]!, file.fileId, i, 0)));
+  /**
+   * Relay `receiver` gets the share at `xNew` (threshold k) from the relays at `helpers` (start, seeds, collect):
+   * answers the collect's status and error code; a helper refusing to start throws.
+   */
+  const repair = async (receiver: number, helpers: number[], xNew: number, k: number) => {
+    const xs = helpers.map((j) => file.xs[j]!);
+    const rid = randomHex(16);
+    for (const [self, j] of helpers.entries()) {
+      const peers = await Promise.all(
+        helpers.slice(self + 1).map(async (p) => ({ url: cluster.relays[p]!.url, token: await mint(cluster, cluster.relays[p]!, file.fileId, 'repair_seed', { chunks: [self, self] }) }))
+      );
+      const [status, answer] = await post(j, 'start', 'repair_start', { rid, xs, self, xNew, epoch: 0, chunkCount: file.chunks - 1, peers });
+      if (status !== 200) throw new Error(`helper ${j + 1} refused the repair: ${status} ${answer.error?.code}`);
+    }
+    const sources = await Promise.all(helpers.map(async (j) => ({ url: cluster.relays[j]!.url, token: await mint(cluster, cluster.relays[j]!, file.fileId, 'repair_send', { chunks: [0, 0] }) })));
+    const [status, answer] = await post(receiver, 'collect', 'repair_collect', { rid, x: xNew, k, epoch: 0, chunkCount: file.chunks - 1, helpers: sources });
+    return [status, answer.error?.code] as const;
+  };
+  return { post, drop, shareOf, sharesOf, repair };
+}
+
+// ---- tree files (#21; renewal.md, "Tree files") ----
+
+/** The sharing of a tree file's local groups, in tree order, as treeParityWeights takes it. */
+export function treeSharingOf(tree: TreeManifest): TreeSharing {
+  return { k: tree.k, groups: tree.groups.flatMap((g) => (g.kind === 'local' ? [{ x: g.x, k: g.k, xs: g.relays.map((r) => r.x) }] : [])) };
+}
+
+/** The default dealers of a tree file: the first k_g relays of each of the first K groups (positions in the cluster). */
+export function treeDealers(tree: TreeManifest): number[] {
+  const out: number[] = [];
+  let first = 0;
+  for (const [gi, g] of treeSharingOf(tree).groups.entries()) {
+    if (gi < tree.k) for (let j = 0; j < g.k; j++) out.push(first + j);
+    first += g.xs.length;
+  }
+  return out;
+}
+
+/** Every relay of the cluster as a receiver of `dealer`'s tree deal, with its group point and k_g. */
+export async function treeReceiversFor(cluster: Cluster, file: StoredFile, tree: TreeManifest, next: number, dealer: number): Promise<Receiver[]> {
+  const plain = await receiversFor(cluster, file, next, dealer);
+  const groupOf = treeSharingOf(tree).groups.flatMap((g) => g.xs.map(() => g));
+  return plain.map((r, j) => ({ ...r, gx: groupOf[j]!.x, gk: groupOf[j]!.k }));
+}
+
+/** A tree deal by relay `dealer`, its token binding the receivers with their groups and K. */
+export async function dealTree(cluster: Cluster, file: StoredFile, tree: TreeManifest, next: number, dealer: number, range?: StepRange): Promise<unknown> {
+  const receivers = await treeReceiversFor(cluster, file, tree, next, dealer);
+  const r = cluster.relays[dealer]!;
+  const token = await mint(cluster, r, file.fileId, 'renew_deal', { ep: next, rh: receiversHash(receivers, tree.k) });
+  return client(r, token).renewalStep(file.fileId, next, 'deal', { receivers, K: tree.k, ...range }, 1024);
+}
+
+/** Step 4 of a tree file with treeParityWeights: every relay's padded tags (dealers `dxs`), then the failed equations. */
+export async function checkTree(cluster: Cluster, file: StoredFile, tree: TreeManifest, next: number, dxs: number[]): Promise<number[]> {
+  const weights = treeParityWeights(treeSharingOf(tree));
+  const key = randomBytes(16);
+  const tags: Uint8Array[][] = [];
+  for (const [j, r] of cluster.relays.entries()) {
+    const token = await mint(cluster, r, file.fileId, 'renew_check', { ep: next, w: weights[j], dxs });
+    const a = (await client(r, token).renewalStep(file.fileId, next, 'check', { key: Buffer.from(key).toString('base64url') }, 64 * 1024)) as { tags?: string[] };
+    if (!a.tags) throw new Error(`relay ${r.name} answered no tags`);
+    tags.push(a.tags.map((t) => new Uint8Array(Buffer.from(t, 'base64url'))));
+  }
+  return failedEquations(
+    tags,
+    key,
+    file.bodyLengths.map((bodyLength, index) => ({ index, bodyLength }))
+  );
+}
+
+/** Tree renewal steps 1-4 from `epoch` to `epoch + 1` (dealers default: treeDealers); answers the failed equations. */
+export async function dealPrepareCheckTree(cluster: Cluster, file: StoredFile, tree: TreeManifest, epoch: number, dealers = treeDealers(tree)): Promise<number[]> {
+  const next = epoch + 1;
+  const dxs = dealers.map((d) => file.xs[d]!);
+  await Promise.all(dealers.map((d) => dealTree(cluster, file, tree, next, d)));
+  for (const r of cluster.relays) {
+    const prepare = client(r, await mint(cluster, r, file.fileId, 'renew_prepare', { ep: next, dxs }));
+    await prepare.renewalStep(file.fileId, next, 'prepare', {}, 1 << 20);
+  }
+  return checkTree(cluster, file, tree, next, dxs);
 }

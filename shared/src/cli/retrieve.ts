@@ -68,7 +68,7 @@ const bytesInFlight = (m: Manifest) => m.chunkSize * (1 + 2 * m.k);
 /** Failures after which a partial file is kept for a re-run (the network), as protect's (protect.ts). */
 const RESUMABLE: ReadonlySet<string> = new Set([...RELAY_FAILURE_CODES, 'COORDINATOR_UNREACHABLE', 'RELAY_UNREACHABLE']);
 /** A relay that does not answer a ping within this is ranked last (it is still a spare). */
-const PING_MS = 3_000;
+export const PING_MS = 3_000;
 /** Decoder errors that another relay's share may cure (the browser's list in retrieve.ts). */
 const CURABLE: ReadonlySet<string> = new Set(['AUTH_FAILED', 'NOT_ENOUGH_SHARES', 'BAD_SHARE_FORMAT', 'MIXED_EPOCH', 'MIXED_FILE', 'STREAM_OUT_OF_ORDER', 'INVALID_X', 'DUPLICATE_X']);
 
@@ -150,8 +150,8 @@ export async function retrieve(api: Coordinator, req: RetrieveRequest): Promise<
     );
   };
   const clients = new Map([[m.epoch, clientsOf(m)]]);
-  // A renewal's old epoch gone mid-download: go on at the current one (epoch-follow.ts). Flat files only
-  // (tree files are not renewed; the follower never hops for them).
+  // A renewal's old epoch gone mid-download: go on at the current one (epoch-follow.ts). A tree file hops only
+  // to the same tree (a tree renewal moves no relay): its active and spare relays stay, read with the new clients.
   const follower = new EpochFollower(m, {
     current: () => api.call<Manifest>('GET', `/api/files/${m.fileId}/manifest`),
     onHop: (next) => {

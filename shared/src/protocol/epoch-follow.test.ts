@@ -7,10 +7,34 @@
  */
 import { describe, expect, it } from 'vitest';
 import { EpochFollower, MAX_EPOCH_HOPS, mayBeEpochGone, type FollowedManifest } from './epoch-follow.js';
-import type { TreeManifest } from '../layout.js';
+import { withRelayMoved, type TreeManifest } from '../layout.js';
 
-/** A tree layout (its groups do not matter here: only whether there is one). */
-const TREE: TreeManifest = { kind: 'tree', k: 2, groups: [] };
+/** A tree layout, and the same tree with one relay moved (a drain between the epochs). */
+const TREE: TreeManifest = {
+  kind: 'tree',
+  k: 2,
+  groups: [
+    {
+      kind: 'local',
+      x: 1,
+      k: 2,
+      relays: [
+        { relayId: 'r1', x: 1 },
+        { relayId: 'r2', x: 2 }
+      ]
+    },
+    {
+      kind: 'local',
+      x: 2,
+      k: 2,
+      relays: [
+        { relayId: 'r3', x: 3 },
+        { relayId: 'r4', x: 4 }
+      ]
+    }
+  ]
+};
+const MOVED_TREE = withRelayMoved(TREE, 'r1', 'r9');
 const FIRST: FollowedManifest = { fileId: 'f'.repeat(32), name: 'a.bin', size: 10_000_000, chunkSize: 1 << 20, chunkCount: 10, k: 2, epoch: 0 };
 
 /** A coordinator whose answers the test sets, counting requests; each answer waits for `release` when given. */
@@ -87,13 +111,25 @@ describe('EpochFollower', () => {
     expect(await f3.moved(2, 'EPOCH_GONE')).toBeUndefined();
   });
 
-  it('other failures never ask the coordinator, and a tree file never hops', async () => {
+  it('other failures never ask the coordinator', async () => {
     const c = coordinator(1);
     const f = new EpochFollower(FIRST, { current: c.current });
     for (const code of ['AUTH_FAILED', 'RELAY_TIMEOUT', 'MIXED_EPOCH', undefined]) expect(await f.moved(0, code)).toBeUndefined();
-    const tree = new EpochFollower({ ...FIRST, layout: TREE }, { current: c.current });
-    expect(await tree.moved(0, 'EPOCH_GONE')).toBeUndefined();
     expect(c.asked).toBe(0);
+  });
+
+  it('a tree file hops to the same tree at the new epoch; another tree, or a flat file where a tree was, is METADATA_MISMATCH', async () => {
+    const same = coordinator(1);
+    same.next = { ...same.next, layout: structuredClone(TREE) };
+    const tree = new EpochFollower({ ...FIRST, layout: TREE }, { current: same.current });
+    expect((await tree.moved(0, 'EPOCH_GONE'))?.epoch).toBe(1);
+    const moved = coordinator(1);
+    moved.next = { ...moved.next, layout: MOVED_TREE };
+    expect(await codeOf(new EpochFollower({ ...FIRST, layout: TREE }, { current: moved.current }).moved(0, 'NOT_FOUND'))).toBe('METADATA_MISMATCH');
+    expect(await codeOf(new EpochFollower({ ...FIRST, layout: TREE }, { current: coordinator(1).current }).moved(0, 'NOT_FOUND'))).toBe('METADATA_MISMATCH');
+    const flat = coordinator(1);
+    flat.next = { ...flat.next, layout: TREE };
+    expect(await codeOf(new EpochFollower(FIRST, { current: flat.current }).moved(0, 'NOT_FOUND'))).toBe('METADATA_MISMATCH');
   });
 
   it(`security: at most ${MAX_EPOCH_HOPS} hops, then EPOCH_GONE; a renewal of several epochs at once counts as one`, async () => {

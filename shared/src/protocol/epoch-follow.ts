@@ -16,16 +16,18 @@
  *     by the hop is fetched again from scratch at the new epoch;
  *   - nothing is released unless it authenticated under the key read from chunk 0 before the hop (shares of
  *     the new epoch that encode anything else fail as AUTH_FAILED);
- *   - the new manifest must describe the same file (same id, record name, size, chunk size and count, k, a
- *     flat layout): a coordinator describing another file is refused (METADATA_MISMATCH), nothing more is
- *     written;
+ *   - the new manifest must describe the same file (same id, record name, size, chunk size and count, k, and
+ *     the same layout: none, or for a tree file the same tree, groups and relays at the same places): a
+ *     coordinator describing another file is refused (METADATA_MISMATCH), nothing more is written;
  *   - at most MAX_EPOCH_HOPS manifests are read again per retrieval, then EPOCH_GONE: a file renewed that
  *     often during one download is being renewed far faster than any schedule does (KOFN_RENEWAL_DAYS).
  *
  * NOT_FOUND alone does not mean the epoch went: a relay may have lost its share. So a NOT_FOUND asks the
  * coordinator once (concurrent chunks share one request); if the file is still at the epoch read, the
  * answer is the relay's own failure and the engine fails over to a spare as before.
- * Tree files (issue #21) are not renewed (docs/multilevel.md): their retrievals never hop.
+ * Tree files (issue #21) are renewed in place (renewal.md, "Tree files": no relay joins or leaves), so a tree
+ * retrieval hops as a flat one does, to the same tree at the new epoch. A tree whose relays moved meanwhile
+ * (a drain) is another sharing than the one being read: METADATA_MISMATCH, and the retrieval is started again.
  */
 import { KofnError } from '../errors.js';
 import type { Manifest } from './api-types.js';
@@ -51,6 +53,12 @@ export interface EpochFollowerOptions<M> {
    */
   onHop?: (m: M) => void;
   maxHops?: number;
+}
+
+/** Both flat, or the same tree (manifests are JSON from one coordinator: the same tree serialises the same). */
+function sameLayout(a: FollowedManifest['layout'], b: FollowedManifest['layout']): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 export class EpochFollower<M extends FollowedManifest> {
@@ -93,7 +101,7 @@ export class EpochFollower<M extends FollowedManifest> {
    * reading the manifest threw (the coordinator unreachable, access ended).
    */
   async moved(from: number, code: string | undefined): Promise<M | undefined> {
-    if (!mayBeEpochGone(code) || this.#first.layout !== undefined) return undefined;
+    if (!mayBeEpochGone(code)) return undefined;
     if (from < this.#manifest.epoch) return this.#manifest;
     // One request for every chunk that failed at the same epoch; a failure of it reaches each of them.
     let asking = this.#asking;
@@ -113,7 +121,15 @@ export class EpochFollower<M extends FollowedManifest> {
     // caller's failure stands. Nor when another request already moved further.
     if (next.epoch <= from || next.epoch <= this.#manifest.epoch) return;
     const f = this.#first;
-    if (next.fileId !== f.fileId || next.name !== f.name || next.size !== f.size || next.chunkSize !== f.chunkSize || next.chunkCount !== f.chunkCount || next.k !== f.k || next.layout !== undefined) {
+    if (
+      next.fileId !== f.fileId ||
+      next.name !== f.name ||
+      next.size !== f.size ||
+      next.chunkSize !== f.chunkSize ||
+      next.chunkCount !== f.chunkCount ||
+      next.k !== f.k ||
+      !sameLayout(next.layout, f.layout)
+    ) {
       throw new KofnError('METADATA_MISMATCH', 'After a renewal of this file the coordinator describes it differently from the file being retrieved; nothing more was saved.');
     }
     if (this.#hops >= this.#maxHops) {

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { RelayClient, parseRetryAfter, type RelayClientOptions } from './relay-client.js';
+import { DEFAULT_RETRY, RelayClient, parseRetryAfter, type RelayClientOptions } from './relay-client.js';
 import { base64url } from '../link-proof.js';
 import { TokenClock } from './token-expiry.js';
 
@@ -297,6 +297,21 @@ describe('RelayClient against a hostile or failing relay', () => {
       ['get', false],
       ['get', true]
     ]);
+  });
+
+  it('a fresh token refused as expired too is renewed again after the backoff, within the attempts', async () => {
+    // Two fresh tokens spent before they were sent (queued behind slow bodies), the third served.
+    let fresh = 0;
+    const asked: boolean[] = [];
+    answer = (req, res) => (req.headers.authorization === 'Bearer fresh-3' ? res.end(bytes(4, 1)) : json(res, 401, { error: { code: 'TOKEN_EXPIRED', message: 'old' } }));
+    const c = client({ token: (_op, refresh) => (asked.push(refresh), refresh ? `fresh-${++fresh}` : 'stale') });
+    expect((await c.get(FID, 1, 4)).byteLength).toBe(4);
+    expect(asked).toEqual([false, true, true, true]);
+    // Never refreshed past the attempts: a relay that calls every token expired ends in TOKEN_EXPIRED.
+    answer = (_req, res) => json(res, 401, { error: { code: 'TOKEN_EXPIRED', message: 'old' } });
+    requests = 0;
+    await expect(client().get(FID, 1, 4)).rejects.toMatchObject({ code: 'TOKEN_EXPIRED', details: { status: 401 } });
+    expect(requests).toBe(DEFAULT_RETRY.attempts);
   });
 
   it('renews a token ahead of its expiry, through the same callback, by the injected clock', async () => {

@@ -381,13 +381,18 @@ export class RelayClient {
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         const e = err as KofnError;
-        if (e.code === 'TOKEN_EXPIRED' && !refresh && attempt < this.retry.attempts) {
+        const backoff = Math.min(this.retry.baseDelayMs * 2 ** attempt, this.retry.maxDelayMs);
+        if (e.code === 'TOKEN_EXPIRED' && attempt < this.retry.attempts) {
+          // A fresh token refused as expired too spent its life before it was sent: a browser queues requests
+          // past its six connections to one host, and behind slow bodies a request waited longer than a token
+          // lives (an e2e run with 10 s tokens and a paced relay). Again after the backoff, with another fresh
+          // token, within the same attempts as any retry.
+          if (refresh) await delay(backoff, signal);
           refresh = true;
           continue;
         }
         refresh = false;
         if (!isRetryable(e) || attempt >= this.retry.attempts) throw err;
-        const backoff = Math.min(this.retry.baseDelayMs * 2 ** attempt, this.retry.maxDelayMs);
         const asked = e.details.retryAfterMs;
         await delay(asked === undefined ? backoff : Math.min(asked, this.retry.maxRetryAfterMs), signal);
       }

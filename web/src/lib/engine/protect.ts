@@ -9,7 +9,7 @@
  * Cancelling aborts requests, stops the workers and removes the reservation, so nothing stays behind.
  */
 import * as Comlink from 'comlink';
-import { KofnError, RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
+import { KofnError, RELAY_FAILURE_CODES, digestRoot, newMacKey, readChunks, withRelayMoved, type ErrorCode, type MetadataRecord, type RelayTimeouts } from '@kofn/shared';
 import { ApiError, api } from '$lib/api';
 import { Batcher, type ItemResult } from './batcher';
 import { MAX_WORKERS, shareWorkerPool, type ShareWorker, type WorkerPool } from './pool';
@@ -288,8 +288,11 @@ async function replaceRelay(state: StoredUpload, puts: Map<string, string>, rela
   failed.push(relayId);
   try {
     const r = await api<RelayReplacement>('POST', `/api/files/${state.fileId}/replace-relay`, { relayId, exclude: failed });
-    const { token, ...placement } = r.placement;
+    const { token, relayId: spareId, name, url, x } = r.placement;
+    const placement = { relayId: spareId, name, url, x };
     state.placements = state.placements.map((p) => (p.relayId === relayId ? placement : p));
+    // A tree file (#21): the spare, of the failed relay's group, takes its place and x in the manifest tree too.
+    if (state.tree) state.tree = withRelayMoved(state.tree, relayId, spareId);
     puts.set(placement.relayId, token);
     await dropChunksAfter(state, -1, opts);
     state.doneUpTo = -1;

@@ -86,6 +86,11 @@ export interface RetrieveResult {
    * is told about and the coordinator checks (transfer-manager.svelte.ts, files.ts reportRetrieval).
    */
   unreachable: string[];
+  /**
+   * Relays whose share went into every chunk rebuilt: a repair check (verify-repair.ts) counts a share as
+   * verified only if it is here, never because a retrieval happened to succeed without it.
+   */
+  readWhole: string[];
 }
 
 /**
@@ -135,10 +140,20 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
   /** Placements, with their tokens, of each epoch read (the first, and any the follower moved to). */
   const placementsAt = new Map<number, Placement[]>([[m.epoch, m.placements]]);
   // ---- multi-level hook (issue #21): a tree file reads the K fastest groups, k_g relays in each ----
-  if (m.layout) rankTree(m, times, active, spares);
+  if (m.layout) {
+    // A repair check (`prefer`) must read the preferred relays: their groups rank first, and within those
+    // groups the preferred relays first (a group ranks by its k_g-th fastest relay: one preferred relay
+    // alone would not bring it forward). A relay whose ping failed stays last.
+    const preferGroups = new Set(m.placements.filter((p) => preferred.has(p.relayId)).map((p) => p.groupX));
+    const rankTimes = m.placements.map((p, i) => (times[i] === Infinity ? Infinity : times[i]! - (preferred.has(p.relayId) ? 2e9 : preferGroups.has(p.groupX) ? 1e9 : 0)));
+    rankTree(m, rankTimes, active, spares);
+  }
   const bad = new Set<string>();
   const unreachable = new Set<string>();
   const perRelay: Record<string, number> = {};
+  /** Chunks each relay's share went into, and chunks rebuilt: a relay in every one took part in the whole file. */
+  const chunksFrom = new Map<string, number>();
+  let chunksRead = 0;
   await shareWorkerScopeReady();
   const pool = shareWorkerPool({ tasksPerWorker: IN_FLIGHT, retireBudgetBytes: RETIRE_BUDGET_BYTES });
   const abort = () => pool.terminate();
@@ -204,8 +219,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     }
   };
 
-  // A renewal's old epoch gone mid-download: the rest is read at the current epoch (epoch-follow.ts; flat
-  // files only, tree files are not renewed). The hop swaps in the new epoch's placements (and tokens) at
+  // A renewal's old epoch gone mid-download: the rest is read at the current epoch (epoch-follow.ts; a tree
+  // file only to the same tree, its relays unchanged). The hop swaps in the new epoch's placements (and tokens) at
   // once, before any chunk hears of it: a relay replaced by the renewal leaves, one new to the file is a spare.
   const follower = new EpochFollower<Manifest & { placements: Placement[] }>(m, {
     current: () => opts.source?.current() ?? api<Manifest>('GET', `/api/files/${fileId}/manifest`),
@@ -285,7 +300,11 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
           if (attempt >= m.n) throw offline();
           continue;
         }
-        wanted.forEach((p, i) => (perRelay[p.relayId] = (perRelay[p.relayId] ?? 0) + out.sizes[i]!));
+        wanted.forEach((p, i) => {
+          perRelay[p.relayId] = (perRelay[p.relayId] ?? 0) + out.sizes[i]!;
+          chunksFrom.set(p.relayId, (chunksFrom.get(p.relayId) ?? 0) + 1);
+        });
+        chunksRead++;
         for (const pos of out.bad) {
           const relay = wanted[pos]!;
           bad.add(relay.relayId);
@@ -367,7 +386,8 @@ export async function retrieveFile(fileId: string, sinkFor: SinkFor, opts: Retri
     });
     // The home coordinator knows nothing of other deployments' relays: the report to it names its own only.
     const ours = (ids: Set<string>) => [...ids].filter((id) => !remote?.remoteRelays.has(id));
-    return { size: done, badRelays: ours(bad), unreachable: ours(unreachable) };
+    const whole = new Set([...chunksFrom].filter(([, n]) => n === chunksRead).map(([id]) => id));
+    return { size: done, badRelays: ours(bad), unreachable: ours(unreachable), readWhole: ours(whole) };
   } catch (err) {
     await (sink ? sink.abort(err) : sinkFor.abort?.(err))?.catch(() => undefined);
     throw withRelays(err, [...bad], [...unreachable]);

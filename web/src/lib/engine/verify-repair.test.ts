@@ -15,18 +15,23 @@ describe('groupsOf', () => {
 
 describe('outcomeOf (what a retrieval through a group says about its shares)', () => {
   it('verified only when no share of the group sent bad data or failed to deliver', () => {
-    expect(outcomeOf([A], { size: 10, badRelays: [], unreachable: [] })).toEqual({ ok: true, relayIds: [A] });
+    expect(outcomeOf([A], { size: 10, badRelays: [], unreachable: [], readWhole: [A, B] })).toEqual({ ok: true, relayIds: [A] });
     // Another relay failing does not concern the group: it was replaced, the group's shares served every chunk.
-    expect(outcomeOf([A], { size: 10, badRelays: [C], unreachable: [B] })).toEqual({ ok: true, relayIds: [A] });
+    expect(outcomeOf([A], { size: 10, badRelays: [C], unreachable: [B], readWhole: [A] })).toEqual({ ok: true, relayIds: [A] });
+  });
+
+  it('learns nothing of a share the retrieval did not read for every chunk, though it succeeded (a tree file read through other groups)', () => {
+    expect(outcomeOf([A], { size: 10, badRelays: [], unreachable: [], readWhole: [B, C] })).toEqual({ unchecked: true, relayIds: [A], code: 'NOT_READ' });
+    expect(outcomeOf([A, B], { size: 10, badRelays: [], unreachable: [], readWhole: [A, C] })).toEqual({ unchecked: true, relayIds: [A, B], code: 'NOT_READ' });
   });
 
   it('names the group’s shares that failed authentication, whether the retrieval then succeeded or not', () => {
-    expect(outcomeOf([A, B], { size: 10, badRelays: [B, C], unreachable: [] })).toEqual({ ok: false, relayIds: [A, B], badRelayIds: [B] });
+    expect(outcomeOf([A, B], { size: 10, badRelays: [B, C], unreachable: [], readWhole: [A] })).toEqual({ ok: false, relayIds: [A, B], badRelayIds: [B] });
     expect(outcomeOf([A], { code: 'NOT_ENOUGH_SHARES', message: 'x', badRelays: [A], unreachable: [] })).toEqual({ ok: false, relayIds: [A], badRelayIds: [A] });
   });
 
   it('learns nothing when a share of the group did not deliver, or the retrieval failed without naming one', () => {
-    expect(outcomeOf([A], { size: 10, badRelays: [], unreachable: [A] })).toEqual({ unchecked: true, relayIds: [A], code: 'RELAYS_OFFLINE' });
+    expect(outcomeOf([A], { size: 10, badRelays: [], unreachable: [A], readWhole: [] })).toEqual({ unchecked: true, relayIds: [A], code: 'RELAYS_OFFLINE' });
     expect(outcomeOf([A], { code: 'AUTH_FAILED', message: 'x', badRelays: [], unreachable: [] })).toEqual({ unchecked: true, relayIds: [A], code: 'AUTH_FAILED' });
   });
 });
@@ -51,7 +56,7 @@ describe('verifyRepaired', () => {
       await sink.close();
       calls.push({ prefer: opts.prefer, kept: 'written' in sink ? (sink as { written: () => number }).written() : -1 });
       inFlight--;
-      return { size: 4, badRelays: opts.prefer?.includes(C) ? [C] : [], unreachable: [] };
+      return { size: 4, badRelays: opts.prefer?.includes(C) ? [C] : [], unreachable: [], readWhole: [...(opts.prefer ?? [])] };
     };
     const out = await verifyRepaired('f', { epoch: 0, relayIds: [A, B, C] }, { k: 2, retrieve });
     expect(calls).toEqual([

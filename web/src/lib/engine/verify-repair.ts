@@ -30,14 +30,18 @@ export function groupsOf(relayIds: readonly string[], k: number): string[][] {
 
 /**
  * The outcome from a retrieval's result or error. A share counts as verified only if it neither sent bad data
- * nor failed to deliver: a relay in neither list stayed in the k-subset for every chunk (retrieve.ts replaces
- * only relays that fail).
+ * nor failed to deliver, and went into every chunk rebuilt (`readWhole`).
  */
 export function outcomeOf(group: string[], r: RetrieveResult | Partial<RetrieveError>): GroupOutcome {
   const bad = group.filter((id) => r.badRelays?.includes(id));
   if (bad.length > 0) return { ok: false, relayIds: group, badRelayIds: bad };
   if ('code' in r) return { unchecked: true, relayIds: group, code: typeof r.code === 'string' ? r.code : 'INTERNAL' };
   if (group.some((id) => r.unreachable?.includes(id))) return { unchecked: true, relayIds: group, code: 'RELAYS_OFFLINE' };
+  // Read for every chunk, or not verified: a tree file's retrieval may leave a repaired share out (its group
+  // not among the K read, or more repaired shares in a group than k_g), and succeeding without a share says
+  // nothing about it.
+  const whole = 'readWhole' in r ? r.readWhole : [];
+  if (group.some((id) => !whole.includes(id))) return { unchecked: true, relayIds: group, code: 'NOT_READ' };
   return { ok: true, relayIds: group };
 }
 

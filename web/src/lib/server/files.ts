@@ -103,6 +103,14 @@ async function markCommitted(ctx: Ctx, verified: Array<{ file: FileRow; checked:
   await ctx.db.transaction(async (tx) => {
     for (const { file } of verified) {
       if (file.replacesId === null) continue;
+      // Still reserved, and held so until the end: a file the sweep took meanwhile is not committed, and then
+      // the file it was to replace must stay where it is (it was trashed first, and the listing lost both).
+      const [still] = await tx
+        .select({ id: files.id })
+        .from(files)
+        .where(and(eq(files.id, file.id), eq(files.status, 'reserved')))
+        .for('update');
+      if (!still) continue;
       // `onConflict: 'replace'` (issue #18): the file it replaces goes to the trash as this one takes its name.
       await replaceOnCommit(tx, file, now);
       const moved = await tx

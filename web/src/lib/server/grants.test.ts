@@ -28,7 +28,8 @@ const code = async (p: Promise<unknown>): Promise<string | undefined> => {
   return undefined;
 };
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+/** The value a quarter of the way up the sorted samples: what the work costs, with less of the machine's load in it than the median. */
+const lowerQuartile = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 4)]!;
 
 describeDatabases('grants on $name', ({ open }) => {
   let database: Database & { drop: () => Promise<void> };
@@ -141,8 +142,10 @@ describeDatabases('grants on $name', ({ open }) => {
       unknown.push(await time(`nobody-${i}@x.test`));
     }
     // Both run the same three statements (file lookup, INSERT ... SELECT, history row); the old code
-    // answered an unknown e-mail after one query. A bound wide enough for a loaded two-core machine.
-    const [k, u] = [median(known), median(unknown)];
+    // answered an unknown e-mail after one query. Compared by their lower quartiles: on a loaded two-core
+    // machine the medians of 25 interleaved samples once differed twofold (6 ms) from the load alone, while
+    // the fastest quarter of each shows the work itself. The bound is wide enough for that machine.
+    const [k, u] = [lowerQuartile(known), lowerQuartile(unknown)];
     expect(Math.abs(k - u)).toBeLessThan(Math.max(5, 0.5 * Math.max(k, u)));
   });
 });

@@ -24,7 +24,7 @@ import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import { DEFAULT_RELAY_TIMEOUTS, KofnError, RELAY_ID_PATTERN, RelayClient, digestRoot, hasErrorCode, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, jobs, placements, relays, shareHealth } from './db/schema.js';
-import { isTreeFile } from './tree-layouts.js';
+import { groupName, moveRelayInTree, sameSharing, shareThreshold } from './tree-layouts.js';
 import { pendingReplacements } from './replace-jobs.js';
 import { enqueue, holdLease, type JobHandler, type JobRow } from './jobs.js';
 import { record } from './history.js';
@@ -240,14 +240,15 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     .from(files)
     .where(and(eq(files.id, fileId), eq(files.status, 'available')));
   if (!file) return 'nothing';
-  // Issue #21: a tree file's sub-share is not moved (its rebuild from flat helpers would be wrong); tree
-  // files stay where they are (docs/multilevel.md, not done yet).
-  if (isTreeFile(file)) return 'nothing';
   const [from] = await db.select().from(relays).where(eq(relays.id, fromId));
   if (!from || (from.lifecycle !== 'draining' && from.lifecycle !== 'lost')) return 'nothing';
   let where = await placementsWithRelays(db, fileId);
   const source = where.find((p) => p.relayId === fromId);
   if (!source) return 'nothing';
+  // Issue #21: a tree file's share is a sub-share of its group, rebuilt by k_g relays of that group only and
+  // moved to a relay of the same group label (docs/multilevel.md).
+  const k = shareThreshold(file, source.groupX);
+  if (k === undefined) return 'nothing';
 
   // The share's bytes are known by their digest root at this epoch (commit, or the renewal's switch). A file
   // renewed before roots were kept per epoch: a draining relay's own listing stands in for it.
@@ -263,13 +264,13 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
   await checkFile(db, key, fileId, timeouts, now);
   where = await placementsWithRelays(db, fileId);
   const good = await goodShares(db, fileId);
-  const helpers = where.filter((p) => p.relayId !== fromId && good.has(p.relayId)).slice(0, file.k);
+  const helpers = where.filter((p) => p.relayId !== fromId && good.has(p.relayId) && sameSharing(file, p, source)).slice(0, k);
   // A draining relay still serves its share, checked good just now: it is copied relay to relay (one share's
   // bytes moved instead of k, and the only way for a file with n = k), verified by digest root like a
   // rebuild. A lost relay's share, or a copy that fails, is rebuilt from k good helpers.
   const canCopy = from.lifecycle === 'draining' && good.has(fromId);
-  if (helpers.length < file.k && !canCopy) {
-    throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} good share(s) of ${file.name} besides ${from.name}; moving needs ${file.k}.`);
+  if (helpers.length < k && !canCopy) {
+    throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} good share(s) of ${file.name} besides ${from.name}; moving needs ${k}.`);
   }
 
   const target = await chooseTarget(
@@ -277,7 +278,10 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
     file.id,
     where.map((p) => p.relayId),
     job,
-    now
+    now,
+    // A tree file's group stays within its group label (one cloud, one site): a relay of another group
+    // taking the share would hold sub-shares of two groups.
+    file.layout ? { groupLabel: from.groupLabel } : undefined
   );
   // A move of a large file takes many collect steps (one range each): the job holds its lease between them,
   // so another coordinator replica does not take the move over and start it again (repair.md).
@@ -288,7 +292,7 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
       await copyShareOn(key, file, target, where.find((p) => p.relayId === fromId) ?? source, expected, timeouts, steps);
     } catch (err) {
       // A lost lease stops the move here: another worker has it.
-      if (helpers.length < file.k || hasErrorCode(err, 'CONFLICT')) throw err;
+      if (helpers.length < k || hasErrorCode(err, 'CONFLICT')) throw err;
       copy = false;
     }
   }
@@ -302,6 +306,8 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
       .where(and(eq(placements.fileId, fileId), eq(placements.relayId, fromId), eq(placements.x, source.x)))
       .returning({ x: placements.x });
     if (moved.length !== 1) return false;
+    // A tree file's manifest names each group's relays: the moved one is renamed there too.
+    if (file.layout) await moveRelayInTree(tx, fileId, fromId, target.id);
     await tx.delete(shareHealth).where(and(eq(shareHealth.fileId, fileId), eq(shareHealth.relayId, fromId)));
     await tx
       .insert(shareHealth)
@@ -331,13 +337,21 @@ export async function moveShare(deps: MoveDeps, fileId: string, fromId: string, 
  * enrolled, online relay with the most free space that holds no share of the file. The choice is kept in
  * the job's payload, so a resumed move rebuilds onto the same relay (whose partial copy it drops first).
  */
-async function chooseTarget(deps: MoveDeps, fileId: string, holders: string[], job: JobRow | undefined, now: Date): Promise<RelayRow> {
-  const candidates = (await deps.db.select().from(relays).where(eq(relays.lifecycle, 'active'))).filter((r) => !holders.includes(r.id) && online(r, deps.offlineAfterMs, now));
+async function chooseTarget(deps: MoveDeps, fileId: string, holders: string[], job: JobRow | undefined, now: Date, within?: { groupLabel: string | null }): Promise<RelayRow> {
+  const candidates = (await deps.db.select().from(relays).where(eq(relays.lifecycle, 'active'))).filter(
+    (r) => !holders.includes(r.id) && online(r, deps.offlineAfterMs, now) && (within === undefined || r.groupLabel === within.groupLabel)
+  );
   const remembered = (job?.payload as { target?: unknown } | undefined)?.target;
   const kept = candidates.find((r) => r.id === remembered);
   if (kept) return kept;
   const pick = candidates.sort(byFreeSpace)[0];
-  if (!pick) throw new KofnError('RELAYS_OFFLINE', 'No storage server in service and online can take this share (each file has at most one share per server).');
+  if (!pick)
+    throw new KofnError(
+      'RELAYS_OFFLINE',
+      within
+        ? `No storage server in service and online in the group ${groupName(within.groupLabel)} can take this share (each file has at most one share per server).`
+        : 'No storage server in service and online can take this share (each file has at most one share per server).'
+    );
   if (job) {
     await deps.db
       .update(jobs)

@@ -7,6 +7,10 @@
  *
  * The coordinator never sees a share, a sub-share or an update: it mints tokens, draws the check key after
  * every relay staged, and compares XORs of tags.
+ *
+ * Tree files (#21) whose groups are all on this deployment renew the same way with a two-level update
+ * (renewal.md, "Tree files"): the dealers are k_g relays in each of K groups, the deal names every receiver's
+ * group, and the check runs treeParityWeights' equations. A tree with a remote group is not renewed.
  */
 import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import {
@@ -20,6 +24,9 @@ import {
   freshCheckWeights,
   parityWeights,
   shareChunkLength,
+  treeParityWeights,
+  dealReceiversBinding,
+  type TreeManifest,
   type ChunkRange,
   type RelayRef,
   type RelayTimeouts,
@@ -27,7 +34,7 @@ import {
 } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, history, jobs, placements, relays } from './db/schema.js';
-import { isTreeFile } from './tree-layouts.js';
+import { hasRemoteGroupIn, renewalSharing } from './tree-layouts.js';
 import { lockFileAtEpoch, type Ctx } from './file-access.js';
 import * as v from './validate.js';
 import { record } from './history.js';
@@ -70,6 +77,46 @@ function mint(key: SigningKey, relayId: string, fileId: string, op: Parameters<t
 function client(h: Holder, token: () => Promise<string>, timeouts?: Partial<RelayTimeouts>): RelayClient {
   // One try per step: a deal replayed after a half delivery would only meet CONFLICT; the job retries whole.
   return new RelayClient(h.relay, { token, retry: { attempts: 1 }, ...(timeouts ? { timeouts } : {}) });
+}
+
+/**
+ * A tree file's renewal (renewal.md, "Tree files"), by relay x: each relay's group (point X_g, k_g), its check
+ * weights (treeParityWeights, whose relay order is the tree's, not the holders'), and the dealers' x's (the
+ * first k_g relays of each of the first K groups: a minimal qualified set).
+ */
+interface TreePlan {
+  K: number;
+  groupOf: Map<number, { gx: number; gk: number }>;
+  weights: Map<number, number[]>;
+  dealerXs: Set<number>;
+  /** Each relay x's place in the tree (groups in order): a deal lists a group's receivers together. */
+  order: Map<number, number>;
+}
+
+/**
+ * The plan of a tree whose groups are all local. Its relays' x's must be exactly the holders' (a placement
+ * moves only at the same x, and the manifest tree follows under the file's lock): anything else is refused
+ * before anything is dealt.
+ */
+function treePlan(tree: TreeManifest, all: Holder[]): TreePlan {
+  const sharing = renewalSharing(tree);
+  const xs = sharing.groups.flatMap((g) => g.xs);
+  if (xs.length !== all.length || !all.every((h) => xs.includes(h.x))) throw new KofnError('CONFLICT', 'The file\u2019s manifest tree and its placements disagree; not renewing.');
+  const rows = treeParityWeights(sharing);
+  const groupOf = new Map<number, { gx: number; gk: number }>();
+  const dealerXs = new Set<number>();
+  sharing.groups.forEach((g, gi) =>
+    g.xs.forEach((x, j) => {
+      groupOf.set(x, { gx: g.x, gk: g.k });
+      if (gi < sharing.k && j < g.k) dealerXs.add(x);
+    })
+  );
+  return { K: sharing.k, groupOf, weights: new Map(xs.map((x, j) => [x, rows[j]!])), dealerXs, order: new Map(xs.map((x, j) => [x, j])) };
+}
+
+/** Which relays a failed parity equation of a tree points at: those weighing in it. */
+function treeSuspects(all: Holder[], weights: number[][], failed: number[]): string[] {
+  return all.filter((_, j) => failed.some((eq) => weights[j]![eq] !== 0)).map((h) => h.relay.name);
 }
 
 /** Which relays a failed parity equation points at (renewal.md, "Why the check works"). */
@@ -125,21 +172,26 @@ async function deal(
   next: number,
   [from, to]: ChunkRange,
   fresh: { fx: number; dxs: number[] } | undefined,
-  signal: AbortSignal
+  signal: AbortSignal,
+  tree?: TreePlan
 ): Promise<void> {
   const max = shareChunkLength(Math.max(file.chunkSize, 1340));
+  // A tree deal lists the receivers in tree order, each group's together (the holders are in x order).
+  const listed = tree ? [...all].sort((a, b) => tree.order.get(a.x)! - tree.order.get(b.x)!) : all;
   const receivers = await Promise.all(
-    all.map(async (h) => ({
+    listed.map(async (h) => ({
       x: h.x,
       id: h.relay.id,
       name: h.relay.name,
       url: h.relay.url,
-      token: await mint(deps.key, h.relay.id, file.id, 'renew_put', { ep: next, dx: dealer.x, chunks: [0, file.chunkCount], max })
+      token: await mint(deps.key, h.relay.id, file.id, 'renew_put', { ep: next, dx: dealer.x, chunks: [0, file.chunkCount], max }),
+      // A tree's receivers name their group (relay/src/renewal.ts parseDealTree), bound by rh with K.
+      ...tree?.groupOf.get(h.x)
     }))
   );
-  const rh = await receiversHash(receivers);
+  const rh = await receiversHash(receivers, tree?.K);
   const token = () => mint(deps.key, dealer.relay.id, file.id, 'renew_deal', { ep: next, rh, ...fresh });
-  await client(dealer, token, deps.timeouts).renewalStep(file.id, next, 'deal', { receivers, from, to }, 1024, signal);
+  await client(dealer, token, deps.timeouts).renewalStep(file.id, next, 'deal', { receivers, from, to, ...(tree ? { K: tree.K } : {}) }, 1024, signal);
 }
 
 /**
@@ -147,11 +199,11 @@ async function deal(
  * (their relays stop at the next chunk when the request closes) and waited for, so nothing of this attempt
  * lands after the retry dropped the range.
  */
-async function dealRange(deps: RenewalDeps, file: FileRow, all: Holder[], dealers: Holder[], next: number, range: ChunkRange, fresh?: { fx: number; dxs: number[] }): Promise<void> {
+async function dealRange(deps: RenewalDeps, file: FileRow, all: Holder[], dealers: Holder[], next: number, range: ChunkRange, fresh?: { fx: number; dxs: number[] }, tree?: TreePlan): Promise<void> {
   const stop = new AbortController();
   const results = await Promise.allSettled(
     dealers.map((d) =>
-      deal(deps, file, all, d, next, range, fresh, stop.signal).catch((err: unknown) => {
+      deal(deps, file, all, d, next, range, fresh, stop.signal, tree).catch((err: unknown) => {
         stop.abort(err);
         throw err;
       })
@@ -227,9 +279,9 @@ async function checkInSteps(
   return answer;
 }
 
-/** The hash a deal token binds (relay/src/renewal.ts receiversHash): the receivers' x and URL, in order. */
-async function receiversHash(receivers: Array<{ x: number; url: string }>): Promise<string> {
-  const bytes = new TextEncoder().encode(JSON.stringify(receivers.map((r) => [r.x, r.url])));
+/** The hash a deal token binds (relay/src/renewal.ts receiversHash): SHA-256 of shared's dealReceiversBinding. */
+async function receiversHash(receivers: Array<{ x: number; url: string; gx?: number; gk?: number }>, K?: number): Promise<string> {
+  const bytes = new TextEncoder().encode(dealReceiversBinding(receivers, K));
   return Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).toString('base64url');
 }
 
@@ -276,12 +328,15 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   };
   const [file] = await db.select().from(files).where(eq(files.id, fileId));
   if (file?.status !== 'available' || file.epoch !== epoch) return 'stale';
-  // Issue #21: a tree file's relays hold sub-shares of group shares; this renewal re-randomises one flat
-  // sharing and would corrupt it. Tree files are not renewed (docs/multilevel.md).
-  if (isTreeFile(file)) return 'stale';
+  // Issue #21: a tree file's relays hold sub-shares of group shares, renewed by groups (renewal.md, "Tree
+  // files"). A group on another deployment holds relays this coordinator has no tokens for, and a tree's
+  // update changes every group's share together: such a file is not renewed. Nor is a replacement at a
+  // fresh x inside a tree (it would have to be dealt within one group; not built).
+  if (file.layout && (hasRemoteGroupIn(file.layout) || replace)) return 'stale';
   const next = epoch + 1;
   const old = await holders(db, fileId);
   if (old.length !== file.n) throw new KofnError('RENEWAL_INCOMPLETE', 'The file has fewer placements than shares.');
+  const tree = file.layout ? treePlan(file.layout, old) : undefined;
   // A replacement (renewal.md, "Replacing a relay at a fresh x"): the new set is the old one without the
   // leaving relay, with the fresh one at a fresh x; the dealers are k relays that keep their share.
   // A renewal the job began before a coordinator restart resumes from its noted deal range (renewal-resume.ts),
@@ -290,8 +345,9 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   const plan = replace ? await freshPlan(db, file, old, { ...replace, ...(noted?.fx !== undefined ? { x: noted.fx } : {}) }) : undefined;
   if (plan === null) return 'stale';
   const all = plan?.all ?? old;
-  // k dealers suffice (renewal.md step 1): at most k-1 relays are corrupt, so one dealer is honest.
-  const dealers = all.filter((h) => h !== plan?.fresh).slice(0, file.k);
+  // k dealers suffice (renewal.md step 1): at most k-1 relays are corrupt, so one dealer is honest. A tree's
+  // are k_g relays in each of K groups: any coalition holding all of them could rebuild the file anyway.
+  const dealers = tree ? all.filter((h) => tree.dealerXs.has(h.x)) : all.filter((h) => h !== plan?.fresh).slice(0, file.k);
   const dxs = dealers.map((d) => d.x);
   const fresh = plan ? { fx: plan.fresh.x, dxs } : undefined;
   // The fresh relay has no share of epoch e to list: its prepare and check walk the token's chunk range.
@@ -306,7 +362,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   else if (resumeAt <= file.chunkCount) await dropDealRange(deps, fileId, all, next, dxs, [resumeAt, file.chunkCount]);
   for (const range of rangesFrom(ranges, resumeAt)) {
     deps.onDeal?.(range);
-    await dealRange(deps, file, all, dealers, next, range, fresh);
+    await dealRange(deps, file, all, dealers, next, range, fresh, tree);
     if (job) await noteProgress(db, job, RENEWAL_LEASE_MS, { epoch, dxs, ...(plan ? { fx: plan.fresh.x } : {}), next: range[1] + 1 });
   }
   const prepared = await prepareInSteps(deps, fileId, all, next, dxs, ranges, keepLease, freshClaims);
@@ -320,7 +376,8 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   const key = randomBytes(16);
   const xs = all.map((h) => h.x);
   // With a fresh relay, the old-share weights fold its unknown update in through the dealers' shares.
-  const weights = plan ? freshCheckWeights(xs, file.k, dxs, plan.fresh.x).map((w) => w.w) : parityWeights(xs, file.k);
+  // A tree's weights are per relay x (the holders are in x order, the tree's equations in tree order).
+  const weights = tree ? all.map((h) => tree.weights.get(h.x)!) : plan ? freshCheckWeights(xs, file.k, dxs, plan.fresh.x).map((w) => w.w) : parityWeights(xs, file.k);
   const oldWeights = plan ? freshCheckWeights(xs, file.k, dxs, plan.fresh.x).map((w) => w.wo) : undefined;
   const tags = await Promise.all(
     all.map(async (h, j) => {
@@ -343,7 +400,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
       fileId,
       fileName: file.name,
       result: 'error',
-      detail: `Renewal to epoch ${next} failed its check; epoch ${epoch} kept. Suspected: ${suspects(all, file.k, failed).join(', ')} (dealers: ${dealers.map((d) => d.relay.name).join(', ')}).`
+      detail: `Renewal to epoch ${next} failed its check; epoch ${epoch} kept. Suspected: ${(tree ? treeSuspects(all, weights, failed) : suspects(all, file.k, failed)).join(', ')} (dealers: ${dealers.map((d) => d.relay.name).join(', ')}).`
     });
     return 'rejected';
   }
@@ -378,13 +435,17 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
         .set({ digestRoot: roots[j]!, rootEpoch: next })
         .where(and(eq(placements.fileId, fileId), eq(placements.relayId, h.relay.id)));
     }
-    return tx.update(files).set({ epoch: next, lastRenewalAt: now }).where(eq(files.id, fileId)).returning({ id: files.id });
+    const flipped = await tx.update(files).set({ epoch: next, lastRenewalAt: now }).where(eq(files.id, fileId)).returning({ id: files.id });
+    // The old epoch's drop is queued in the switch itself: queued after the commit, a coordinator that died
+    // between the two left epoch e on every relay for good (the job taken over finds the file past e and
+    // does nothing; coordinator-crash.test.ts, kills per renewal phase, the switch point "queue").
+    await enqueue(tx, DROP_JOB, `${fileId}:${epoch}`, { fileId, epoch, dxs: [] }, new Date(now.getTime() + (deps.graceMs ?? RENEWAL_GRACE_MS)));
+    return flipped;
   });
   if (switched.length === 0) {
     await dropEverywhere(deps, fileId, all, next, dxs).catch(() => undefined);
     return 'stale';
   }
-  await enqueue(db, DROP_JOB, `${fileId}:${epoch}`, { fileId, epoch, dxs: [] }, new Date(now.getTime() + (deps.graceMs ?? RENEWAL_GRACE_MS)));
   const moved = plan ? `; share moved from ${plan.leaving.relay.name} to ${plan.fresh.relay.name} at a fresh x` : '';
   await record(db, { userId: file.ownerId, operation: 'renew', fileId, fileName: file.name, result: 'ok', detail: `epoch ${next}${moved}` });
   return 'renewed';
@@ -429,17 +490,27 @@ export async function renewNow(ctx: Ctx, rawId: unknown): Promise<{ fileId: stri
     .from(files)
     .where(and(eq(files.id, fileId), eq(files.ownerId, ctx.user.id), eq(files.status, 'available')));
   if (!file) throw new KofnError('NOT_FOUND', 'File not found on the servers.');
-  if (isTreeFile(file)) throw new KofnError('LAYOUT_NOT_SUPPORTED', 'Files with a multi-level layout are not renewed yet.');
+  if (file.layout && hasRemoteGroupIn(file.layout))
+    throw new KofnError(
+      'LAYOUT_NOT_SUPPORTED',
+      'Files with a group on another deployment are not renewed: this coordinator cannot reach that group\u2019s storage servers, and every group changes in a renewal.'
+    );
   await enqueueRenewal(ctx.db, file.id);
   return { fileId: file.id, epoch: file.epoch, queued: true };
 }
+
+/**
+ * Files renewal takes: flat files and trees without a remote group (jsonb containment: some group has kind
+ * "remote"), as renewOnce decides, in SQL so the scan's limit counts only files it will renew.
+ */
+const renewableLayout = or(isNull(files.layout), sql`not (${files.layout} @> '{"groups":[{"kind":"remote"}]}'::jsonb)`);
 
 /** "Renew all" by an administrator: queues every available file; answers how many. */
 export async function renewAll(db: Db): Promise<{ queued: number }> {
   const rows = await db
     .select({ id: files.id })
     .from(files)
-    .where(and(eq(files.status, 'available'), isNull(files.layout)));
+    .where(and(eq(files.status, 'available'), renewableLayout));
   for (const r of rows) await enqueueRenewal(db, r.id);
   return { queued: rows.length };
 }
@@ -460,7 +531,7 @@ export async function scheduleRenewals(db: Db, renewalMs: number, concurrency: n
   const due = await db
     .select({ id: files.id, epoch: files.epoch })
     .from(files)
-    .where(and(eq(files.status, 'available'), isNull(files.layout), or(lt(files.lastRenewalAt, cutoff), and(isNull(files.lastRenewalAt), lt(files.committedAt, cutoff)))))
+    .where(and(eq(files.status, 'available'), renewableLayout, or(lt(files.lastRenewalAt, cutoff), and(isNull(files.lastRenewalAt), lt(files.committedAt, cutoff)))))
     .orderBy(sql`coalesce(${files.lastRenewalAt}, ${files.committedAt})`)
     .limit(room);
   for (const f of due) await enqueue(db, RENEW_JOB, `${f.id}:${f.epoch}`, { fileId: f.id, epoch: f.epoch }, now);

@@ -15,7 +15,7 @@ import { and, eq } from 'drizzle-orm';
 import { DEFAULT_RELAY_TIMEOUTS, KofnError, RelayClient, chunkRanges, digestRoot, hasErrorCode, randomHex, readBounded, shareChunkLength, type RelayTimeouts } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { files, placements, relays, shareHealth } from './db/schema.js';
-import { isTreeFile } from './tree-layouts.js';
+import { sameSharing, shareThreshold } from './tree-layouts.js';
 import { listChunks } from './relay-client.js';
 import { mintCapability, type SigningKey } from './signing-keys.js';
 import { enqueue, holdLease, type JobRow } from './jobs.js';
@@ -171,7 +171,10 @@ export async function rebuildShareOn(
 ): Promise<void> {
   const fileId = file.id;
   const epoch = file.epoch;
-  if (helpers.length !== file.k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${file.k} good shares a repair needs are known.`);
+  // A tree file's helpers are relays of one group, at that group's threshold k_g (docs/multilevel.md).
+  const k = shareThreshold(file, helpers[0]?.groupX ?? null) ?? file.k;
+  if (helpers.some((h) => !sameSharing(file, h, helpers[0]!))) throw new KofnError('INVALID_ARGUMENT', 'Repair helpers must hold shares of one sharing (one group of a tree file).');
+  if (helpers.length !== k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${k} good shares a repair needs are known.`);
   const rid = randomHex(16);
   const xs = helpers.map((h) => h.x);
   await dropUnlessResumed(key, file, receiver, steps, timeouts);
@@ -195,7 +198,7 @@ export async function rebuildShareOn(
     );
   }
   const sources = await Promise.all(helpers.map(async (p) => ({ url: p.relay.url, token: await capability(key, p.relayId, fileId, 'repair_send', epoch) })));
-  await collectInSteps(key, file, receiver, { rid, x, k: file.k, epoch, chunkCount: file.chunkCount, helpers: sources }, steps);
+  await collectInSteps(key, file, receiver, { rid, x, k, epoch, chunkCount: file.chunkCount, helpers: sources }, steps);
 
   await verifyRebuilt(key, file, receiver, expectedRoot, timeouts);
 }
@@ -229,7 +232,9 @@ export async function copyShareOn(
   const epoch = file.epoch;
   await dropUnlessResumed(key, file, receiver, steps, timeouts);
   const read = await mintCapability(key, { relayId: source.relayId, userId: 'coordinator', fid: fileId, op: 'get', chunks: [0, file.chunkCount], ttl: TOKEN_TTL_S, ep: epoch });
-  await collectInSteps(key, file, receiver, { rid: randomHex(16), x: source.x, k: file.k, epoch, chunkCount: file.chunkCount, source: { url: source.relay.url, token: read } }, steps);
+  // The receiver checks each copied chunk's header: a tree file's sub-share carries its group's k_g.
+  const k = shareThreshold(file, source.groupX) ?? file.k;
+  await collectInSteps(key, file, receiver, { rid: randomHex(16), x: source.x, k, epoch, chunkCount: file.chunkCount, source: { url: source.relay.url, token: read } }, steps);
   await verifyRebuilt(key, file, receiver, expectedRoot, timeouts);
 }
 
@@ -253,12 +258,13 @@ export async function repairShare(
     .from(files)
     .where(and(eq(files.id, fileId), eq(files.status, 'available')));
   if (!file) return 'nothing';
-  // Issue #21: a tree file's share is a sub-share within its group; rebuilding it from k flat helpers
-  // would store garbage. Tree files are not repaired (docs/multilevel.md).
-  if (isTreeFile(file)) return 'nothing';
   const where = await placementsWithRelays(db, fileId);
   const target = where.find((p) => p.relayId === relayId);
   if (!target) return 'nothing';
+  // Issue #21: a tree file's share is a sub-share within its group, rebuilt by k_g relays of that group only
+  // (from other groups' relays it would store garbage: docs/multilevel.md).
+  const k = shareThreshold(file, target.groupX);
+  if (k === undefined) return 'nothing';
   if (target.digestRoot === null) return 'nothing';
   // A draining or lost relay's shares move elsewhere (relay-lifecycle.ts); they are not rebuilt in place.
   if (target.relay.lifecycle !== 'active') return 'nothing';
@@ -268,8 +274,8 @@ export async function repairShare(
   if (target.rootEpoch !== file.epoch) throw new KofnError('CONFLICT', `No digest is recorded for epoch ${file.epoch} of this file: its shares cannot be verified after a repair.`);
   const good = await goodShares(db, fileId);
   if (good.has(relayId)) return 'nothing';
-  const helpers = where.filter((p) => p.relayId !== relayId && good.has(p.relayId)).slice(0, file.k);
-  if (helpers.length < file.k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${file.k} good shares a repair needs are known.`);
+  const helpers = where.filter((p) => p.relayId !== relayId && good.has(p.relayId) && sameSharing(file, p, target)).slice(0, k);
+  if (helpers.length < k) throw new KofnError('NOT_ENOUGH_SHARES', `Only ${helpers.length} of the ${k} good shares a repair needs are known.`);
 
   // Resumable (#16, long silent steps): after each stored range the job notes the next chunk in its payload
   // with its lease; a run after a coordinator crash continues from there at the same epoch and x (the same

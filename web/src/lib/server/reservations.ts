@@ -30,7 +30,7 @@ import { heldBytes } from './usage.js';
 import { batchItems, failed } from './batch.js';
 import { folderNotFound, folderRef, freeName, holdsName, lockOwner, nameInUse, ownedFolders } from './folders.js';
 import { byFreeSpace } from './relays.js';
-import { checkTreeLayout, hasRemoteGroup, isTreeFile, treeManifestFor, type CheckedLayout, type RemoteRow } from './tree-layouts.js';
+import { checkTreeLayout, groupName, hasRemoteGroup, isTreeFile, moveRelayInTree, treeManifestFor, type CheckedLayout, type RemoteRow } from './tree-layouts.js';
 
 /** n distinct x in 1..255, uniformly chosen (partial Fisher–Yates from random.ts). */
 function pickXs(n: number): number[] {
@@ -350,18 +350,23 @@ export async function reserveFiles(ctx: Ctx, input: Record<string, unknown>, now
  */
 export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: unknown; exclude?: unknown }, now = new Date()) {
   const file = await visibleFile(ctx, rawId, { grantee: false, statuses: ['reserved'] });
-  // Issue #21: a tree file's relays were chosen per group (a cloud, a site); a spare from anywhere would
-  // break that, so a failed upload of a tree file fails (nothing half-stored: the sweep removes it).
-  if (isTreeFile(file)) throw new KofnError('LAYOUT_NOT_SUPPORTED', 'A storage server of a file with a multi-level layout cannot be replaced during its upload; protect it again.');
   const where = await placementsOf(ctx.db, file.id);
   const old = where.find((p) => p.relayId === input.relayId);
   if (!old) throw v.wrongValue('relayId', 'a storage server of this file');
   const exclude = new Set(Array.isArray(input.exclude) ? input.exclude.filter((r): r is string => typeof r === 'string').slice(0, 255) : []);
   const used = new Set(where.map((p) => p.relayId));
-  const spares = (await ctx.db.select().from(relays)).filter((r) => r.lifecycle === 'active' && !used.has(r.id) && !exclude.has(r.id) && isOnline(r.lastHeartbeat, ctx.config, now));
+  // Issue #21: a tree file's relays were chosen per group (a cloud, a site): its spare comes from the same
+  // group label, or a relay of another group would hold sub-shares of two groups.
+  const tree = isTreeFile(file);
+  const spares = (await ctx.db.select().from(relays)).filter(
+    (r) => r.lifecycle === 'active' && !used.has(r.id) && !exclude.has(r.id) && isOnline(r.lastHeartbeat, ctx.config, now) && (!tree || r.groupLabel === old.relay.groupLabel)
+  );
   // The one with the most free space: the upload is about to put a whole file's share there.
   const spare = spares.sort(byFreeSpace)[0];
-  if (!spare) throw new KofnError('RELAYS_OFFLINE', `Some storage servers necessary for the operation are not connected. No other storage server can replace ${old.relay.name}.`);
+  if (!spare) {
+    const group = tree ? ` in the group ${groupName(old.relay.groupLabel)}` : '';
+    throw new KofnError('RELAYS_OFFLINE', `Some storage servers necessary for the operation are not connected. No other storage server${group} can replace ${old.relay.name}.`);
+  }
   await ctx.db.transaction(async (tx) => {
     const moved = await tx
       .update(placements)
@@ -370,10 +375,15 @@ export async function replaceRelay(ctx: Ctx, rawId: unknown, input: { relayId?: 
       .returning({ x: placements.x });
     // Two replacements of the same relay at once: the second finds it gone.
     if (moved.length !== 1) throw new KofnError('CONFLICT', 'This storage server was already replaced.');
+    // A tree file's manifest names each group's relays: the spare takes the failed relay's place and x there.
+    if (tree) await moveRelayInTree(tx, file.id, old.relayId, spare.id);
     await enqueue(tx, 'delete-file-on-relay', `${file.id}:${old.relayId}`, { fileId: file.id, relayId: old.relayId }, now);
   });
   const [token] = await tokensFor(ctx, file, 'put', [spare.id]);
-  return { replaced: old.relayId, placement: { relayId: spare.id, name: spare.name, url: spare.url, x: old.x, token: present(token, "the spare relay's token") } } satisfies RelayReplacement;
+  return {
+    replaced: old.relayId,
+    placement: { relayId: spare.id, name: spare.name, url: spare.url, x: old.x, token: present(token, "the spare relay's token"), ...(old.groupX === null ? {} : { groupX: old.groupX }) }
+  } satisfies RelayReplacement;
 }
 
 /**

@@ -23,12 +23,12 @@ import { Coordinator } from '@kofn/shared/cli/coordinator';
 import { testDatabases } from './db/testing.js';
 import { files } from './db/schema.js';
 import { loadConfig, type CoordinatorConfig } from './config.js';
-import { manifest, reportRetrieval } from './files.js';
+import { commitFile, manifest, reportRetrieval } from './files.js';
 import { freshTokens } from './capabilities.js';
 import { MAX_API_BODY, errorResponse } from './http.js';
 import { DROP_JOB, RENEWAL_GRACE_MS, renewOnce, renewalHandlers, type RenewalDeps } from './renewal.js';
 import { useFileServices, errorCode } from './testing/file-services.js';
-import { protect } from './testing/protect.js';
+import { protect, roots, uploadTree } from './testing/protect.js';
 import type { Ctx } from './file-access.js';
 
 const MiB = 1024 * 1024;
@@ -77,7 +77,8 @@ async function bodyOf(req: IncomingMessage): Promise<Record<string, unknown>> {
 const [pglite] = testDatabases();
 
 describe('a download that outlives its epoch (kofn retrieve engine, real relays, PGlite)', () => {
-  const fx = useFileServices(pglite!.open);
+  // Four relays: the flat files go on all four at k = 2, the tree file on two groups of two (K = 2).
+  const fx = useFileServices(pglite!.open, 4);
   let server: Server;
   let url = '';
   /** The coordinator settings the loopback routes use (a test may shorten token lifetimes). */
@@ -116,10 +117,25 @@ describe('a download that outlives its epoch (kofn retrieve engine, real relays,
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   });
 
-  /** Protects a 10 MiB + 5 file as `name` and starts the engine on it, held at its first chunk (heldSink). */
-  async function startHeld(name: string) {
+  /** Two groups of two relays, both needed (K = 2, k_g = 2). */
+  const twoGroups = () => ({
+    kind: 'tree',
+    k: 2,
+    groups: [
+      { kind: 'local', k: 2, relays: fx.relays.slice(0, 2).map((r) => r.id) },
+      { kind: 'local', k: 2, relays: fx.relays.slice(2, 4).map((r) => r.id) }
+    ]
+  });
+
+  /** Protects a 10 MiB + 5 file as `name` (flat, or as a tree) and starts the engine on it, held at its first chunk (heldSink). */
+  async function startHeld(name: string, tree = false) {
     const data = randomBytes(10 * MiB + 5);
-    const id = await protect(fx.alice, name, data, 2);
+    let id: string;
+    if (tree) {
+      const u = await uploadTree(fx.alice, name, data, twoGroups());
+      await commitFile(fx.alice, u.fileId, { roots: await roots(u) });
+      id = u.fileId;
+    } else id = await protect(fx.alice, name, data, 2);
     const hold = deferred();
     const { sink, parts, first } = heldSink(hold.promise);
     let started: Manifest | undefined;
@@ -147,6 +163,18 @@ describe('a download that outlives its epoch (kofn retrieve engine, real relays,
     const r = await running;
     expect(Buffer.concat(parts).equals(data)).toBe(true);
     // Read on at epoch 1 from the chunk that failed; no relay blamed for the dropped epoch's NOT_FOUND.
+    expect(r).toMatchObject({ size: data.length, epoch: 1, fromEpoch: 0, badRelays: [], unreachable: [] });
+  }, 120_000);
+
+  it('a tree file (renewed in place, renewal.md "Tree files") whose old epoch is dropped mid-download is read on at the same tree at the new epoch, byte-identical', async () => {
+    config = fx.alice.config;
+    const { data, id, hold, parts, running, started } = await startHeld('tree-dropped-midway.bin', true);
+    expect(started.layout?.kind).toBe('tree');
+    expect(await renewOnce(deps(), id, 0)).toBe('renewed');
+    await renewalHandlers(deps())[DROP_JOB]!({ fileId: id, epoch: 0, dxs: [] }, undefined as never);
+    hold.resolve();
+    const r = await running;
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
     expect(r).toMatchObject({ size: data.length, epoch: 1, fromEpoch: 0, badRelays: [], unreachable: [] });
   }, 120_000);
 

@@ -17,7 +17,7 @@ import { UNLICENSED } from './license.js';
 import { removeFile } from './files.js';
 import { restore, trashFile } from './trash.js';
 import type { Ctx } from './file-access.js';
-import { LINK_ATTEMPTS, LINK_TOKEN_TTL_S, createLink, editLink, listLinks, purgeExpiredLinks, revokeLink, useLink } from './share-links.js';
+import { EXPIRED_LINK_KEPT_MS, LINK_ATTEMPTS, LINK_TOKEN_TTL_S, createLink, editLink, listLinks, purgeExpiredLinks, revokeLink, useLink } from './share-links.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieveWith } from './testing/protect.js';
 import { renewOnce } from './renewal.js';
@@ -211,11 +211,15 @@ describeDatabases('share links on $name', { once: true }, ({ open }) => {
     expect(await code(use(right, link.id, 'open', new Date(clock + 1)))).toBeUndefined();
   });
 
-  it('expiry: refused after it, and maintenance forgets the link', async () => {
+  it('expiry: refused after it as expired (kept so, maintenance included, for EXPIRED_LINK_KEPT_MS), then forgotten', async () => {
     const { key: k, link } = await newLink({ expiresAt: inDays(1) });
     const later = new Date(Date.now() + 2 * 86400_000);
     expect(await code(useLink(co, link.id, { ...(await signLinkProof(k, 'open', link.id, later.getTime())) }, 'open', later))).toBe('LINK_EXPIRED');
-    expect(await purgeExpiredLinks(database.db, later)).toBeGreaterThanOrEqual(1);
+    // Maintenance right after the expiry keeps the link: its recipient is still told it expired.
+    await purgeExpiredLinks(database.db, later);
+    expect(await code(useLink(co, link.id, { ...(await signLinkProof(k, 'open', link.id, later.getTime() + 1)) }, 'open', new Date(later.getTime() + 1)))).toBe('LINK_EXPIRED');
+    const forgotten = new Date(Date.now() + 86400_000 + EXPIRED_LINK_KEPT_MS + 60_000);
+    expect(await purgeExpiredLinks(database.db, forgotten)).toBeGreaterThanOrEqual(1);
     expect(await database.db.select().from(shareLinkProofs)).toEqual([]);
     expect(await database.db.select().from(shareLinks).where(eq(shareLinks.id, link.id))).toEqual([]);
   });

@@ -4,12 +4,15 @@
  * against the relays the coordinator knows and draws the tree's x's; reservations.ts stores the manifest
  * tree on the file row (`files.layout`) and one placement per relay (with its group's x), so every path
  * that works per placement (tokens, commit's per-relay checks, removal everywhere) covers tree files
- * unchanged. Renewal and repair skip tree files (see `isTreeFile`): their per-relay arithmetic is for one
- * flat sharing, and applied to a sub-share it would corrupt the file.
+ * unchanged. Repair and moves work within a group (`shareThreshold`, `sameSharing`). Renewal renews a tree
+ * whose groups are all on this deployment with a two-level update (`renewalSharing`, shared/docs/renewal.md
+ * "Tree files"); a tree with a remote group is skipped (`hasRemoteGroupIn`).
  */
-import { KofnError, checkLayoutRequest, type GroupManifest, type LayoutRequest, type TreeManifest } from '@kofn/shared';
+import { eq } from 'drizzle-orm';
+import { KofnError, checkLayoutRequest, withRelayMoved, type GroupManifest, type LayoutRequest, type TreeManifest, type TreeSharing } from '@kofn/shared';
+import { files } from './db/schema.js';
 import type { federationRemotes, relays } from './db/schema.js';
-import { isOnline, type Ctx } from './file-access.js';
+import { isOnline, type Ctx, type Tx } from './file-access.js';
 
 type RelayRow = typeof relays.$inferSelect;
 /** The deployments linked here (federation.ts): a remote group must name one that is not revoked. */
@@ -98,7 +101,61 @@ export function treeManifestFor(c: CheckedLayout, pickXs: (n: number) => number[
   return { tree, relayXs, groupXs: perRelayGroupX };
 }
 
-/** Tree files (a stored manifest tree) are left alone by renewal and repair (docs/multilevel.md). */
+/** Tree files (a stored manifest tree): renewed by groups (renewal.md, "Tree files"), never as one flat sharing. */
 export function isTreeFile(file: { layout?: TreeManifest | null }): boolean {
   return file.layout !== null && file.layout !== undefined;
+}
+
+/**
+ * Whether a stored manifest tree has a group on another deployment (federation.md): this coordinator holds
+ * no token for that group's relays, and a tree's renewal must re-randomise every group together (the group
+ * shares change), so such a file is not renewed (renewal.md, "Tree files").
+ */
+export function hasRemoteGroupIn(tree: TreeManifest): boolean {
+  return tree.groups.some((g) => g.kind === 'remote');
+}
+
+/**
+ * A tree file's sharing as renewal's check weights take it (shared treeParityWeights): K and, per group in
+ * tree order, its point, k_g and its relays' x's in tree order. Only for a tree whose groups are all local.
+ */
+export function renewalSharing(tree: TreeManifest): TreeSharing {
+  if (hasRemoteGroupIn(tree)) throw new KofnError('LAYOUT_NOT_SUPPORTED', 'Files with a group on another deployment are not renewed.');
+  return { k: tree.k, groups: tree.groups.flatMap((g) => (g.kind === 'local' ? [{ x: g.x, k: g.k, xs: g.relays.map((r) => r.x) }] : [])) };
+}
+
+/**
+ * The threshold of the sharing a placement's share belongs to: a flat file's k; for a tree file the k_g of
+ * the placement's group (its share is a sub-share on that group's polynomial, so only k_g relays of the same
+ * group rebuild it: repair and moves, docs/multilevel.md). Undefined for a group this deployment does not
+ * hold.
+ */
+export function shareThreshold(file: { k: number; layout?: TreeManifest | null }, groupX: number | null): number | undefined {
+  if (!file.layout) return file.k;
+  const group = file.layout.groups.find((g) => g.kind === 'local' && g.x === groupX);
+  return group?.k;
+}
+
+/** Whether two placements' shares lie on the same polynomial: any two of a flat file, a tree file's within one group. */
+export function sameSharing(file: { layout?: TreeManifest | null }, a: { groupX: number | null }, b: { groupX: number | null }): boolean {
+  return !file.layout || a.groupX === b.groupX;
+}
+
+/**
+ * Renames relay `from` to `to` in a tree file's manifest (a move, an upload's failover: the placement changed in
+ * the same transaction), the manifest read again under the row's lock: another relay of the same file may
+ * have moved since the caller read the file. A flat file has none.
+ */
+export async function moveRelayInTree(tx: Tx, fileId: string, from: string, to: string): Promise<void> {
+  const [row] = await tx.select({ layout: files.layout }).from(files).where(eq(files.id, fileId)).for('update');
+  if (row?.layout)
+    await tx
+      .update(files)
+      .set({ layout: withRelayMoved(row.layout, from, to) })
+      .where(eq(files.id, fileId));
+}
+
+/** How a refusal names a group of relays by its label. */
+export function groupName(label: string | null): string {
+  return label === null ? 'of servers without a group' : `"${label}"`;
 }

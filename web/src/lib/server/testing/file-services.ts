@@ -24,15 +24,19 @@ export function useFileServices(open: () => Promise<Database & { drop: () => Pro
   const license: License = { ...UNLICENSED, limits: { ...UNLICENSED.limits } };
   // Filled by beforeAll; tests only read it after that ran.
   const fx = { license } as FileServices;
-  beforeAll(async () => {
-    fx.database = await open();
-    const key = await ensureSigningKey(fx.database.db);
-    fx.relays = await startRelays(fx.database.db, relayCount);
-    const config = loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600' });
-    const mk = async (email: string): Promise<User> => createUser(fx.database.db, { email, displayName: email, password: 'password 123', role: 'user' }, 10);
-    fx.alice = { db: fx.database.db, user: await mk('alice@x.test'), license, key, config };
-    fx.bob = { db: fx.database.db, user: await mk('bob@x.test'), license, key, config };
-  }, 60_000);
+  beforeAll(
+    async () => {
+      fx.database = await open();
+      const key = await ensureSigningKey(fx.database.db);
+      fx.relays = await startRelays(fx.database.db, relayCount);
+      const config = loadConfig({ KOFN_RELAY_OFFLINE_AFTER: '3600' });
+      const mk = async (email: string): Promise<User> => createUser(fx.database.db, { email, displayName: email, password: 'password 123', role: 'user' }, 10);
+      fx.alice = { db: fx.database.db, user: await mk('alice@x.test'), license, key, config };
+      fx.bob = { db: fx.database.db, user: await mk('bob@x.test'), license, key, config };
+      // A database and relay processes started on a CPU-bound CI machine: nine relays once took over 60 s.
+    },
+    60_000 + relayCount * 15_000
+  );
   afterAll(async () => {
     await Promise.all((fx.relays ?? []).map((r) => r.stop()));
     await fx.database?.drop();

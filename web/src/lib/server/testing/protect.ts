@@ -5,7 +5,7 @@
  */
 import { RelayClient, createProtectStream, createRetrieveStream, digestRoot, fileIdFromHex, shareChunkLength, type EncodedChunk, type ShareSet } from '@kofn/shared';
 import { commitFile, manifest } from '../files.js';
-import { reserveFile } from '../reservations.js';
+import { replaceRelay, reserveFile } from '../reservations.js';
 import type { Ctx } from '../file-access.js';
 
 export interface Uploaded {
@@ -126,8 +126,14 @@ export async function retrieveWith(m: Awaited<ReturnType<typeof manifest>>): Pro
  * Issue #21: reserves a tree file with `layout` and uploads every relay's sub-share (shares come out of
  * the protect stream in the order of the reservation's placements, which is treeRelays order).
  */
-export async function uploadTree(ctx: Ctx, name: string, data: Uint8Array, layout: unknown): Promise<Uploaded> {
+export async function uploadTree(ctx: Ctx, name: string, data: Uint8Array, layout: unknown, opts: { replace?: string } = {}): Promise<Uploaded> {
   const r = await reserveFile(ctx, { name, size: data.length, type: 'application/octet-stream', layout });
+  // A relay that failed before the upload began (the browser's failover, engine/protect.ts): its spare takes
+  // its place and x, and the file is split for the new set.
+  if (opts.replace !== undefined) {
+    const swap = await replaceRelay(ctx, r.fileId, { relayId: opts.replace });
+    r.placements = r.placements.map((p) => (p.relayId === opts.replace ? swap.placement : p));
+  }
   const tree = r.layout;
   if (!tree) throw new Error('a tree reservation answers its layout');
   const p = await createProtectStream({
