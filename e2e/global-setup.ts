@@ -5,8 +5,8 @@
  * on it, and one lane of them took 35 minutes of test time in a CPU-bound CI run, the suite's critical path; each
  * further lane has a stack of its own (KOFN_E2E_*_N, put in place for its worker by fixtures.ts).
  * KOFN_E2E_SERIAL=1 starts one and runs every lane on it.
- * Beside them, the empty PGlite folder every private stack starts from (pgliteTemplate, made once and kept);
- * the shared stacks' coordinators create their own, so one real first start (PGlite's initdb) stays in every run.
+ * Beside them, the PGlite folder (schema, no rows) every private stack starts from (pgliteTemplate, made once and kept);
+ * the shared stacks' coordinators create their own, so one real first start (initdb and migrations) stays in every run.
  */
 import { furtherSharedLanes } from '../playwright.config.js';
 import { TEMPLATE_ENV, pgliteTemplate, startStack } from './stack.js';

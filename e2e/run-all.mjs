@@ -243,6 +243,8 @@ function collectPlaywrightFailures(suites, name) {
  *   KOFN_CRASH_PHASE_TRIALS  coordinator kills per renewal phase (coordinator-crash.test.ts; 5 by default)
  *   KOFN_E2E_CLI_PIPE_MIB    the CLI's flat-memory round trip (e2e cli.spec.ts; issue #20 names 256)
  *   KOFN_E2E_SCREENSHOTS     0: the a11y walk's screenshots, taken to be looked at, not checked, are left out
+ *   KOFN_E2E_BIG_FILE_SCHEMES  the (k,n) schemes that round-trip 64 MiB through Chromium (protect-retrieve.spec.ts;
+ *                            all three by default)
  *   KOFN_CRASH_LOOP_TRIALS   coordinator kill -9 loop trials (coordinator-crash.test.ts; 3 by default)
  *   KOFN_TEST_ONE_DATABASE   1: each coordinator suite runs on one database, PostgreSQL when there is one
  *                            (web db/testing.ts; KOFN_TEST_ALL_DATABASES=1 runs both again)
@@ -253,6 +255,7 @@ const SIZED = {
   KOFN_CRASH_LOOP_TRIALS: '2',
   KOFN_E2E_CLI_PIPE_MIB: '128',
   KOFN_E2E_SCREENSHOTS: '0',
+  KOFN_E2E_BIG_FILE_SCHEMES: '3of5',
   KOFN_TEST_ONE_DATABASE: '1'
 };
 const sizedEnv = (env) => ({ ...SIZED, ...env });
@@ -274,9 +277,12 @@ lines.push(`build (for tests): ${built ? 'ok' : `FAILED (exit ${buildCode})`}${c
 // (the Docker checks after the others, the coordinator's suite in one process) a 46-minute run used 1.5 of the
 // 2 cores on average (user + system time over wall time): each lane sat waiting on its timeouts while the others
 // did too, and the coordinator's suite ran alone for its last minutes. The relay's suite, whose socket-timing
-// tests are sensitive to a busy machine, runs first, alone, on two workers: with vitest's default of one on a 2-core machine a CI run sat 33-55% idle through it (vmstat),
-// and the whole suite passed on two workers at a load average of 17.
-await vitest('relay', process.env, '', ['--maxWorkers=2']);
+// tests are sensitive to a busy machine, runs first, on two workers, with only the type checks and lint beside it
+// (one process at a time): with vitest's default of one worker on a 2-core machine a CI run sat 33-55% idle
+// through it (vmstat), and the whole suite passed on two workers at a load average of 17. On two workers alone it
+// still left a third of a core idle for its 111 s, while the checks lane, started after it, ended last but for
+// the Playwright suite (lint alone took 1,055 s of wall time for 193 CPU-s, starved by the lanes beside it).
+const relaySuite = vitest('relay', process.env, '', ['--maxWorkers=2']);
 
 async function e2eLane() {
   if (built) await playwright();
@@ -340,7 +346,9 @@ async function coordinatorLane() {
   ]);
 }
 
-await Promise.all([e2eLane(), checksLane(), dockerLane(), coordinatorLane()]);
+const checks = checksLane();
+await relaySuite;
+await Promise.all([e2eLane(), checks, dockerLane(), coordinatorLane()]);
 
 if (failures.length > 0) process.stdout.write(`\n=== failed tests ===\n${failures.join('\n')}\n`);
 process.stdout.write(`\n=== summary ===\n${lines.join('\n')}\n`);

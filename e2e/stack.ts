@@ -6,6 +6,7 @@
  * Stopped by PID. Used by the global setup (shared stack) and by tests that stop relays on purpose.
  */
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -50,7 +51,7 @@ export interface StackOptions {
   relayEnv?: Record<string, Record<string, string>>;
   /**
    * Let the coordinator create its PGlite folder itself (PGlite's initdb) instead of starting from a copy of
-   * the run's empty template (see pgliteTemplate): the shared stack does, so a true first start stays covered.
+   * the run's template, schema and no rows (see pgliteTemplate): the shared stack does, so a true first start stays covered.
    */
   freshDatabase?: boolean;
   /**
@@ -181,19 +182,27 @@ export function freePortBlock(count: number): Promise<number> {
   return freePort(count + 1);
 }
 
-/** Where global-setup.ts put the empty PGlite folder (e2e/pglite-template.mjs); workers inherit it. */
+/** Where global-setup.ts put the template PGlite folder (e2e/pglite-template.mjs); workers inherit it. */
 export const TEMPLATE_ENV = 'KOFN_E2E_PGLITE_TEMPLATE';
 
 /**
- * The empty PGlite folder private stacks start from (e2e/pglite-template.mjs), kept between runs in
- * node_modules/.cache (as ESLint and Prettier keep theirs) under the PGlite version that made it: an initdb
- * depends on nothing else. Made in a child process, so it runs beside whatever the caller starts; made under
- * a temporary name and renamed, so two runs at once never see half a folder. Read only: stacks copy it.
+ * The PGlite folder with kofn's schema and no rows that private stacks start from (e2e/pglite-template.mjs),
+ * kept between runs in node_modules/.cache (as ESLint and Prettier keep theirs) under the PGlite version and the
+ * migrations that made it: it depends on nothing else. Made in a child process, so it runs beside whatever the
+ * caller starts; made under a temporary name and renamed, so two runs at once never see half a folder. Read
+ * only: stacks copy it.
  */
 export async function pgliteTemplate(): Promise<string> {
   const { version } = JSON.parse(readFileSync(join(root, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string };
+  const migrations = join(root, 'web/drizzle');
+  const digest = createHash('sha256');
+  for (const f of readdirSync(migrations)
+    .filter((n) => n.endsWith('.sql'))
+    .sort())
+    digest.update(f).update(readFileSync(join(migrations, f)));
+  digest.update(readFileSync(join(migrations, 'meta/_journal.json')));
   const cache = join(root, 'node_modules/.cache/kofn-e2e');
-  const done = join(cache, `pglite-${version}`);
+  const done = join(cache, `pglite-${version}-schema-${digest.digest('hex').slice(0, 16)}`);
   if (existsSync(join(done, 'db', 'PG_VERSION'))) return join(done, 'db');
   mkdirSync(cache, { recursive: true });
   const making = mkdtempSync(join(cache, 'making-'));

@@ -97,7 +97,12 @@ for (const theme of ['light', 'dark'] as const) {
       const tour = page.locator('.driver-popover');
       await expect(tour).toContainText('Welcome to kofn');
       expect(await seriousViolations(page), `tour welcome ${theme} ${width}`).toEqual([]);
-      for (let i = 0; i < 4; i++) await tour.getByRole('button', { name: 'Next' }).click();
+      // One step at a time, each awaited: a CI run once waited its whole budget for a Next button after
+      // four clicks sent back to back, and could not say at which step the popover went.
+      for (let step = 2; step <= 5; step++) {
+        await tour.getByRole('button', { name: 'Next' }).click();
+        await expect(tour.locator('.driver-popover-progress-text'), `tour step ${step} ${theme} ${width}`).toHaveText(`Step ${step} of 11`);
+      }
       await expect(tour.locator('.driver-popover-title')).toHaveText('Your files');
       await expect(tour).toBeInViewport({ ratio: 1 });
       expect(await seriousViolations(page), `tour ${theme} ${width}`).toEqual([]);

@@ -270,6 +270,8 @@ test('a file list that failed to load shows the error and no "No files yet." und
 });
 
 test('nothing overflows a 360 or 390 px phone, on any page', async ({ admin, browser, stack }) => {
+  // Twelve full-page screenshots (the documentation page is long): a CI run at a load of 30 ran past 60 s twice.
+  test.setTimeout(150_000);
   const { page } = admin;
   for (const width of [360, 390]) {
     await page.setViewportSize({ width, height: 844 });
