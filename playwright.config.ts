@@ -9,20 +9,33 @@ const chromium = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /**
  * Six lanes (Playwright projects, one worker each): the shared-stack specs in three lanes (furtherSharedLanes
  * below), one at a time in each, since a lane's specs share one coordinator's users, sessions, files and
- * quotas; and beside them, in three lanes of their own, one at a time in each, the specs that use only stacks of their own (e2e/stack.ts, e2e/proxied-stack.ts) and spend
- * much of their time waiting on slowed links, timeouts and restarts. Measured in a CI run with two lanes
- * (session 16): the shared-stack specs took 1,057 s of test time, the private-stack specs 1,400 s, and the
- * suite 1,571 s of wall time on the critical path of a 29-minute run, while the machine used 1.4 of its 2
- * cores on average. The three private lanes below hold about 440 s each measured alone (session 20; longest
- * specs: cli 316 s, token-lifetime 146, cli-modes 107, live-pings 98, compact 88, renewal-download 67).
- * A spec goes in a private lane only if it never touches the `stack`/`admin` fixtures nor KOFN_E2E_* (it
- * would then run at the same time as the shared-stack specs).
+ * quotas; and the specs that use only stacks of their own (e2e/stack.ts, e2e/proxied-stack.ts), which spend much
+ * of their time waiting on slowed links, timeouts and restarts, in three private lanes and after the shared specs
+ * of the two further shared lanes. A spec in a private lane (or listed as private in a further shared lane) never
+ * touches the `stack`/`admin` fixtures nor KOFN_E2E_* (it would then run at the same time as the shared-stack
+ * specs). Balanced by the test time each spec took in a CI run on clean clone (session 21, the run CPU-bound):
+ * the lanes held 681, 516, 514, 879, 609 and 718 s of it and the suite ended 1,058 s after its first test, two
+ * further shared lanes idle from 526 s on and cli.spec.ts alone 750 s (now cli.spec.ts and cli-transfers.spec.ts,
+ * about 450 and 300 s); each lane below holds 600-680 s of those.
  * KOFN_E2E_SERIAL=1 runs everything in one worker (to tell a timing flake from a bug).
  */
 export const privateLanes: readonly string[][] = [
-  ['cli.spec.ts', 'limits.spec.ts', 'live-pings.spec.ts', 'postgres-routes.spec.ts', 'proxy-address.spec.ts', 'repair-verification.spec.ts'],
+  [
+    'cli.spec.ts',
+    'federation.spec.ts',
+    'federation-files.spec.ts',
+    'file-health.spec.ts',
+    'hostile-relay.spec.ts',
+    'late-failure.spec.ts',
+    'limits.spec.ts',
+    'postgres-routes.spec.ts',
+    'proxy-address.spec.ts',
+    'relay-restart.spec.ts',
+    'repair-verification.spec.ts'
+  ],
   [
     'compact.spec.ts',
+    'multilevel.spec.ts',
     'ops-metrics.spec.ts',
     'ops-two-coordinators.spec.ts',
     'relay-lifecycle.spec.ts',
@@ -31,33 +44,19 @@ export const privateLanes: readonly string[][] = [
     'renewal-download-replace.spec.ts',
     'token-lifetime.spec.ts'
   ],
-  [
-    'cli-modes.spec.ts',
-    'faults.spec.ts',
-    'federation.spec.ts',
-    'federation-files.spec.ts',
-    'file-health.spec.ts',
-    'files-10k.spec.ts',
-    'hostile-relay.spec.ts',
-    'late-failure.spec.ts',
-    'multilevel.spec.ts',
-    'offline-messages.spec.ts',
-    'ops-backup.spec.ts',
-    'relay-restart.spec.ts',
-    'renewal-cli.spec.ts',
-    'supervise.spec.ts'
-  ]
+  ['cli-modes.spec.ts', 'cli-transfers.spec.ts']
 ];
-const privateStackSpecs = privateLanes.flat();
+/** Private-stack specs that run in a further shared lane, after its shared specs (see the lanes above). */
+const privateInSharedLanes: readonly string[][] = [
+  ['files-10k.spec.ts', 'offline-messages.spec.ts', 'ops-backup.spec.ts', 'renewal-cli.spec.ts', 'supervise.spec.ts'],
+  ['faults.spec.ts', 'live-pings.spec.ts']
+];
+const privateStackSpecs = [...privateLanes.flat(), ...privateInSharedLanes.flat()];
 /**
  * The shared-stack specs in three lanes, each on a stack of its own (global-setup.ts starts one per lane;
- * fixtures.ts points each further lane's worker at its stack). In one lane they took 2,126 s of test time in a
- * CPU-bound CI run, against 1,265 and 1,536 s in the private lanes: the suite's critical path. Measured alone
- * (session 20) with two shared lanes: 581 and 574 s of test time, the private ones 667 and 650 s, the whole
- * suite 934 s of wall time while it used 1.1 of the machine's 2 cores: much of a lane's time is waiting (paced
- * links, token lifetimes, expiries, pings a minute apart), which more lanes overlap. The further lanes' specs
- * never read a shared stack's folders or address from the environment (csrf, resume, folders-zip, accounts,
- * admin-usage and api do, so they stay on the first), and no spec uses what a spec of another lane made.
+ * fixtures.ts points each further lane's worker at its stack). The further lanes' specs never read a shared
+ * stack's folders or address from the environment (csrf, resume, folders-zip, accounts, admin-usage and api do,
+ * so they stay on the first), and no spec uses what a spec of another lane made.
  */
 export const furtherSharedLanes: readonly string[][] = [
   ['a11y.spec.ts', 'folder-drop.spec.ts', 'layout-shift.spec.ts', 'previews-media.spec.ts', 'protect-retrieve.spec.ts', 'pwa.spec.ts', 'screenshots.spec.ts'],
@@ -72,7 +71,7 @@ export default defineConfig({
   workers: serial ? 1 : 1 + furtherSharedLanes.length + privateLanes.length,
   projects: [
     { name: 'shared-stack', testIgnore: [...privateStackSpecs, ...furtherSharedLanes.flat()], workers: 1 },
-    ...furtherSharedLanes.map((specs, i) => ({ name: `shared-stack-${i + 2}`, testMatch: [...specs], workers: 1 })),
+    ...furtherSharedLanes.map((specs, i) => ({ name: `shared-stack-${i + 2}`, testMatch: [...specs, ...privateInSharedLanes[i]!], workers: 1 })),
     ...privateLanes.map((specs, i) => ({ name: `private-stacks-${i + 1}`, testMatch: specs, workers: 1 }))
   ],
   retries: 0,

@@ -5,16 +5,26 @@
  * on it, and one lane of them took 35 minutes of test time in a CPU-bound CI run, the suite's critical path; each
  * further lane has a stack of its own (KOFN_E2E_*_N, put in place for its worker by fixtures.ts).
  * KOFN_E2E_SERIAL=1 starts one and runs every lane on it.
- * Beside them, the PGlite folder (schema, no rows) every private stack starts from (pgliteTemplate, made once and kept);
- * the shared stacks' coordinators create their own, so one real first start (initdb and migrations) stays in every run.
+ * Beside them, the PGlite folder (schema, no rows) every private stack and the further shared stacks start from
+ * (pgliteTemplate, made once and kept); the first shared stack's coordinator creates its own, so one real first
+ * start (initdb and migrations) stays in every run.
  */
 import { furtherSharedLanes } from '../playwright.config.js';
 import { TEMPLATE_ENV, pgliteTemplate, startStack } from './stack.js';
 
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const count = process.env.KOFN_E2E_SERIAL === '1' ? 1 : 1 + furtherSharedLanes.length;
-  const starting = Array.from({ length: count }, () => startStack({ relays: 5, tier: 'Pro', freshDatabase: true }));
-  const [templates, started] = await Promise.all([Promise.allSettled([pgliteTemplate()]), Promise.allSettled(starting)]);
+  // The first shared stack makes its database from nothing; the further ones start from the template, made
+  // meanwhile (each initdb and migration run cost a loaded CI machine seconds of CPU, and one proves the path).
+  const template = pgliteTemplate();
+  const starting = [
+    startStack({ relays: 5, tier: 'Pro', freshDatabase: true }),
+    ...Array.from({ length: count - 1 }, async () => {
+      process.env[TEMPLATE_ENV] = await template;
+      return startStack({ relays: 5, tier: 'Pro' });
+    })
+  ];
+  const [templates, started] = await Promise.all([Promise.allSettled([template]), Promise.allSettled(starting)]);
   const [made] = templates;
   const stacks = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const stopAll = async (): Promise<void> => {

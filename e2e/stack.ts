@@ -51,7 +51,7 @@ export interface StackOptions {
   relayEnv?: Record<string, Record<string, string>>;
   /**
    * Let the coordinator create its PGlite folder itself (PGlite's initdb) instead of starting from a copy of
-   * the run's template, schema and no rows (see pgliteTemplate): the shared stack does, so a true first start stays covered.
+   * the run's template, schema and no rows (see pgliteTemplate): the first shared stack does, so a true first start stays covered.
    */
   freshDatabase?: boolean;
   /**

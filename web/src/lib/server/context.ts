@@ -21,6 +21,9 @@ import { lifecycleHandlers, resumeDrains } from './relay-lifecycle.js';
 import { rotateFromEnvironment } from './secret-key-rotation.js';
 import { createCoordinatorMetrics, type CoordinatorMetrics } from './metrics.js';
 
+/** The longest an idle job runner waits between polls (JobRunner's maxIdleMs). */
+const IDLE_POLL_MS = 8000;
+
 export interface Coordinator {
   config: CoordinatorConfig;
   database: Database;
@@ -65,17 +68,27 @@ export function coordinator(): Promise<Coordinator> {
       ...lifecycleHandlers({ db: database.db, key: signingKey, offlineAfterMs: config.relayOfflineAfterMs, timeouts: config.relayTimeouts })
     });
     let lastCheck = 0;
-    const jobs = new JobRunner(database.db, `${hostname()}:${process.pid}`, handlers, async () => {
-      await runMaintenance(database.db, config.reservationTtlMs, new Date(), config.trashMs);
-      // File health (issue #16): files whose shares were not checked within the `checking` period.
-      await scheduleChecks(database.db, config.checkingMs);
-      // Relay drains and losses (#16) whose relay still holds shares (an upload committed after they began).
-      await resumeDrains(database.db);
-      if (Date.now() - lastCheck >= config.checkingMs) {
-        lastCheck = Date.now();
-        await scheduleRenewals(database.db, config.renewalMs, config.renewalConcurrency);
-      }
-    });
+    // Polls every second while there is work and backs off to every IDLE_POLL_MS when idle (jobs.ts: idle polls
+    // on PGlite were most of an idle coordinator's CPU); a job enqueued in this process wakes it at once.
+    const jobs = new JobRunner(
+      database.db,
+      `${hostname()}:${process.pid}`,
+      handlers,
+      async () => {
+        await runMaintenance(database.db, config.reservationTtlMs, new Date(), config.trashMs);
+        // File health (issue #16): files whose shares were not checked within the `checking` period.
+        await scheduleChecks(database.db, config.checkingMs);
+        // Relay drains and losses (#16) whose relay still holds shares (an upload committed after they began).
+        await resumeDrains(database.db);
+        if (Date.now() - lastCheck >= config.checkingMs) {
+          lastCheck = Date.now();
+          await scheduleRenewals(database.db, config.renewalMs, config.renewalConcurrency);
+        }
+      },
+      1000,
+      60_000,
+      IDLE_POLL_MS
+    );
     return {
       config,
       database,

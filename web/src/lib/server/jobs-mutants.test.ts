@@ -235,6 +235,58 @@ describe('the job runner\u2019s schedule (fake timers and clock, a database stub
     runner.stop();
   });
 
+  it('an idle runner doubles its wait up to maxIdleMs; a job enqueued in this process wakes it at once', async () => {
+    fakeTimers();
+    const { db: stub, calls } = stubDb(() => Promise.resolve(undefined));
+    // enqueue's insert, answered at once (no row kept: the stub's claim finds no job either way).
+    const db = Object.assign(stub, { insert: () => ({ values: () => ({ onConflictDoUpdate: () => Promise.resolve() }) }) });
+    const runner = new JobRunner(db, 'w', {}, async () => undefined, 1_000, 600_000, 8_000);
+    runner.start();
+    const polls: number[] = [];
+    let seen = 0;
+    for (let ms = 0; ms <= 40_000; ms += 500) {
+      vi.advanceTimersByTime(ms === 0 ? 0 : 500);
+      await settle();
+      if (calls.transactions !== seen) polls.push(ms);
+      seen = calls.transactions;
+    }
+    expect(polls).toEqual([0, 1_000, 3_000, 7_000, 15_000, 23_000, 31_000, 39_000]);
+    // 40 s in: the next poll is due at 47 s. An enqueue polls now, then every second again.
+    await enqueue(db, 'k', 'key', {});
+    vi.advanceTimersByTime(0);
+    await settle();
+    expect(calls.transactions).toBe(seen + 1);
+    vi.advanceTimersByTime(999);
+    await settle();
+    expect(calls.transactions).toBe(seen + 1);
+    vi.advanceTimersByTime(1);
+    await settle();
+    expect(calls.transactions).toBe(seen + 2);
+    runner.stop();
+    // A stopped runner is not woken.
+    await enqueue(db, 'k', 'key', {});
+    vi.advanceTimersByTime(0);
+    await settle();
+    expect(calls.transactions).toBe(seen + 2);
+  });
+
+  it('an enqueue during a tick makes the next poll come at once, not after the idle wait', async () => {
+    fakeTimers();
+    const { runner, calls, ran, release } = gatedRunner();
+    const db = { insert: () => ({ values: () => ({ onConflictDoUpdate: () => Promise.resolve() }) }) } as unknown as Db;
+    runner.start();
+    vi.advanceTimersByTime(0);
+    expect(ran.maintenance).toBe(1);
+    await enqueue(db, 'k', 'key', {});
+    release();
+    await settle();
+    expect(calls.transactions).toBe(1);
+    vi.advanceTimersByTime(0);
+    await settle();
+    expect(calls.transactions).toBe(2);
+    runner.stop();
+  });
+
   it('maintenance runs again exactly when its interval has passed, not a poll later', async () => {
     fakeTimers();
     const { db, calls } = stubDb(() => Promise.resolve(undefined));

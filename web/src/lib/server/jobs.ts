@@ -12,6 +12,12 @@ import { jobs } from './db/schema.js';
 export type JobRow = typeof jobs.$inferSelect;
 export type JobHandler = (payload: Record<string, unknown>, job: JobRow) => Promise<void>;
 
+/**
+ * The runners of this process (JobRunner.start): enqueue wakes them, so a job enqueued here starts at once
+ * however long an idle runner would otherwise wait for its next poll.
+ */
+const runners = new Set<() => void>();
+
 export async function enqueue(db: Db, kind: string, key: string, payload: Record<string, unknown>, runAfter = new Date()): Promise<void> {
   await db
     .insert(jobs)
@@ -22,6 +28,7 @@ export async function enqueue(db: Db, kind: string, key: string, payload: Record
       set: { status: 'pending', attempts: 0, runAfter, lastError: null, payload, updatedAt: new Date() },
       setWhere: sql`${jobs.status} in ('done', 'failed')`
     });
+  for (const wake of runners) wake();
 }
 
 /** Claims one due job (or one whose lease expired) for `worker`, or returns undefined. */
@@ -104,12 +111,32 @@ export async function runOne(db: Db, worker: string, handlers: Record<string, Jo
   return true;
 }
 
-/** The in-process scheduler: polls for due jobs and runs periodic maintenance. */
+/**
+ * The in-process scheduler: polls for due jobs and runs periodic maintenance. An idle runner (no job due at its
+ * last poll) doubles its wait from `pollMs` up to `maxIdleMs`; a job found, or one enqueued in this process
+ * (enqueue wakes it), brings it back to polling at once and then every `pollMs`. Idle polls were most of an idle
+ * coordinator's CPU on PGlite (a profile: a claim's three statements every second, and the garbage they left,
+ * about 1% of a core), paid by every coordinator a test run keeps up. What waits up to `maxIdleMs` instead of
+ * `pollMs`: a retry whose backoff ran out, and a job another replica enqueued.
+ */
 export class JobRunner {
   #timer: NodeJS.Timeout | undefined;
   #running = false;
   #stopped = false;
   #lastMaintenance = 0;
+  #idleMs: number;
+  #woken = false;
+  readonly #wake = (): void => {
+    this.#idleMs = this.pollMs;
+    if (this.#stopped) return;
+    // Mid-tick: that tick schedules the next at once (a job enqueued in a transaction may not be visible to it).
+    if (this.#running) {
+      this.#woken = true;
+      return;
+    }
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#schedule(0);
+  };
 
   constructor(
     private readonly db: Db,
@@ -117,16 +144,21 @@ export class JobRunner {
     private readonly handlers: Record<string, JobHandler>,
     private readonly maintenance: () => Promise<void>,
     private readonly pollMs = 1000,
-    private readonly maintenanceMs = 60_000
-  ) {}
+    private readonly maintenanceMs = 60_000,
+    private readonly maxIdleMs = pollMs
+  ) {
+    this.#idleMs = pollMs;
+  }
 
   start(): void {
     this.#stopped = false;
+    runners.add(this.#wake);
     this.#schedule(0);
   }
 
   stop(): void {
     this.#stopped = true;
+    runners.delete(this.#wake);
     if (this.#timer) clearTimeout(this.#timer);
   }
 
@@ -150,7 +182,14 @@ export class JobRunner {
       console.error('kofn: job runner error', err instanceof Error ? err.message : err);
     } finally {
       this.#running = false;
-      this.#schedule(busy ? 0 : this.pollMs);
+      if (busy || this.#woken) {
+        this.#idleMs = this.pollMs;
+        this.#schedule(0);
+      } else {
+        this.#schedule(this.#idleMs);
+        this.#idleMs = Math.min(this.#idleMs * 2, Math.max(this.maxIdleMs, this.pollMs));
+      }
+      this.#woken = false;
     }
   }
 }
