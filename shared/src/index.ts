@@ -19,6 +19,7 @@ export * from './share-sizes.js';
 export * from './step-ranges.js';
 export * from './protocol/relay-client.js';
 export * from './protocol/bounded-read.js';
+export * from './protocol/connection-slots.js';
 export * from './protocol/protect-many.js';
 export * from './protocol/epoch-follow.js';
 export { parityWeights, treeParityWeights, treeEquationCount, dealReceiversBinding, mulConstant, mulConstantInto, checkNonce, failedEquations, type TreeSharing } from './renewal.js';

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY, RelayClient, parseRetryAfter, type RelayClientOptions } from './relay-client.js';
 import { base64url } from '../link-proof.js';
 import { TokenClock } from './token-expiry.js';
+import { ConnectionSlots } from './connection-slots.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let answer: Handler = (_req, res) => res.end();
@@ -312,6 +313,31 @@ describe('RelayClient against a hostile or failing relay', () => {
     requests = 0;
     await expect(client().get(FID, 1, 4)).rejects.toMatchObject({ code: 'TOKEN_EXPIRED', details: { status: 401 } });
     expect(requests).toBe(DEFAULT_RETRY.attempts);
+  });
+
+  it('with slots, a request past them waits before it reads its token, and each slot is held until its answer is read', async () => {
+    // Two slots, three GETs whose answers come only when the test says: the third asks for its token only once
+    // the first answer was read (a token read while queued would be spent queueing, the browser's case).
+    const pending: ServerResponse[] = [];
+    answer = (_req, res) => void pending.push(res);
+    const asked: number[] = [];
+    const slots = new ConnectionSlots(2);
+    const c = client({ slots, timeouts: RELAXED, token: () => (asked.push(asked.length + 1), 'tok') });
+    const gets = [c.get(FID, 1, 4), c.get(FID, 2, 4), c.get(FID, 3, 4)];
+    await expect.poll(() => pending.length).toBe(2);
+    expect(asked).toEqual([1, 2]);
+    expect(slots.inUse).toBe(2);
+    pending[0]!.end(bytes(4, 1));
+    await expect.poll(() => pending.length).toBe(3);
+    expect(asked).toEqual([1, 2, 3]);
+    pending[1]!.end(bytes(4, 2));
+    pending[2]!.end(bytes(4, 3));
+    expect((await Promise.all(gets)).map((b) => b[0])).toEqual([bytes(4, 1)[0], bytes(4, 2)[0], bytes(4, 3)[0]]);
+    expect(slots.inUse).toBe(0);
+    // A failed attempt frees its slot too (a 4xx answered at once, not retried).
+    answer = (_req, res) => json(res, 404, { error: { code: 'NOT_FOUND', message: 'gone' } });
+    await expect(c.get(FID, 1, 4)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(slots.inUse).toBe(0);
   });
 
   it('renews a token ahead of its expiry, through the same callback, by the injected clock', async () => {

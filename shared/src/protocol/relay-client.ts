@@ -22,6 +22,7 @@
  * transport (no timeouts), 2.91-2.97 ms with this client.
  */
 import { readBounded } from './bounded-read.js';
+import type { ConnectionSlots } from './connection-slots.js';
 import { processTokenClock, type TokenClock } from './token-expiry.js';
 import { ERROR_CODES, KofnError, type ErrorCode, type ErrorDetails } from '../errors.js';
 import { MAX_TOKEN_BYTES, type TokenOp } from '../token-claims.js';
@@ -103,6 +104,13 @@ export interface RelayClientOptions {
    * Every bound above applies to it alike: the client passes it the attempt's signal and reads its answer.
    */
   fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /**
+   * Requests to this relay at once, shared by every client given the same slots (connection-slots.ts): an attempt
+   * waits for a slot before it reads its token, so no request waits with a token in a queue the client does not
+   * see (a browser's six connections a host), and holds it until its answer is read. The wait is not part of
+   * the attempt's timeouts, and ends at the caller's abort. None: no limit here.
+   */
+  slots?: ConnectionSlots;
 }
 
 export interface ChunkListing {
@@ -221,6 +229,7 @@ export class RelayClient {
   private readonly token: TokenSource;
   private readonly tokenClock: TokenClock;
   private readonly fetch: (url: string, init: RequestInit) => Promise<Response>;
+  private readonly slots: ConnectionSlots | undefined;
 
   constructor(
     readonly relay: RelayRef,
@@ -231,6 +240,7 @@ export class RelayClient {
     this.timeouts = { ...DEFAULT_RELAY_TIMEOUTS, ...opts.timeouts };
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.fetch = opts.fetch ?? ((url, init) => fetch(url, init));
+    this.slots = opts.slots;
   }
 
   /** Stores one share chunk. The body is best a Blob in browsers (see web/src/lib/engine/share.worker.ts). */
@@ -400,6 +410,7 @@ export class RelayClient {
   }
 
   private async once<T>(req: Request, refresh: boolean, signal: AbortSignal | undefined, read: (res: Response, d: Deadline) => Promise<T>, accept: number[]): Promise<T> {
+    const release = await this.slots?.acquire(signal);
     const d = new Deadline(this.timeouts.totalMs, signal);
     try {
       let token = req.noToken ? undefined : await this.token(req.op, refresh);
@@ -433,6 +444,7 @@ export class RelayClient {
       }
     } finally {
       d.end();
+      release?.();
     }
   }
 

@@ -2,7 +2,7 @@
  * The browser's side of the relay protocol: a thin adapter over the shared RelayClient (timeouts, size
  * bounds, retries, errors naming the relay: shared/src/protocol/relay-client.ts), and ping for latency.
  */
-import { RelayClient, type RelayTimeouts } from '@kofn/shared';
+import { ConnectionSlots, RelayClient, type RelayTimeouts } from '@kofn/shared';
 import { timedFetch } from './resource-timing';
 
 /** One relay as the engine addresses it, with the capability token to use. */
@@ -23,6 +23,21 @@ export interface RelayEndpoint {
 export type RenewToken = (relayId: string, epoch?: number) => Promise<string>;
 
 /**
+ * Requests at once to one relay from this thread: Chromium's six HTTP/1.1 connections a host
+ * (net::ClientSocketPoolManager's per-group limit). Past them it queues requests with their tokens already in
+ * their headers, and a retrieval keeps eight chunks in flight, a share each from every relay it reads (k = n:
+ * eight requests to each relay). Queued in ConnectionSlots instead, each reads its token when it can be sent.
+ */
+const SLOTS_PER_RELAY = 6;
+const slotsByOrigin = new Map<string, ConnectionSlots>();
+function slotsFor(url: string): ConnectionSlots {
+  const origin = new URL(url).origin;
+  let slots = slotsByOrigin.get(origin);
+  if (!slots) slotsByOrigin.set(origin, (slots = new ConnectionSlots(SLOTS_PER_RELAY)));
+  return slots;
+}
+
+/**
  * A client for `target`. The token is read at every attempt; when the relay says it expired, `renew`
  * (when given) fetches a new one, kept in `target` for its later requests. Tokens live 15 minutes, so a
  * retrieval or upload running longer needs this.
@@ -32,6 +47,7 @@ export function relayClient(target: RelayEndpoint, timeouts?: Partial<RelayTimeo
     { id: target.relayId, name: target.name ?? target.relayId, url: target.url },
     {
       token: (_op, expired) => (expired && renew ? renew(target.relayId, target.epoch).then((t) => (target.token = t)) : target.token),
+      slots: slotsFor(target.url),
       ...(timeouts ? { timeouts } : {})
     }
   );
