@@ -7,7 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect } from '@playwright/test';
+import { ADMIN } from './fixtures.js';
 import { runNode, type NodeRun, type NodeRunOptions } from './run-node.js';
+import { startStack, type RunningStack, type StackOptions } from './stack.js';
 
 export const KOFN_BIN = resolve(import.meta.dirname, '../shared/bin/kofn.mjs');
 
@@ -19,6 +21,19 @@ export type KofnRun = (args: string[], opts?: NodeRunOptions) => Promise<NodeRun
  */
 export function kofnIn(work: string, configDir = join(work, 'config')): KofnRun {
   return (args, opts = {}) => runNode(KOFN_BIN, args, { cwd: work, ...opts, env: { KOFN_TOKEN: undefined, KOFN_CONFIG_DIR: configDir, ...opts.env } });
+}
+
+/**
+ * A CLI spec's stack of its own (`opts`), its administrator made through the API and `kofn login` done as that
+ * administrator by `kofn`: signing in is cli.spec.ts's subject, elsewhere only the way in.
+ */
+export async function signedInCliStack(opts: StackOptions, kofn: KofnRun): Promise<RunningStack> {
+  const stack = await startStack(opts);
+  const res = await fetch(`${stack.url}/api/setup`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
+  expect(res.status).toBe(201);
+  const login = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], { input: `${ADMIN.password}\n` });
+  expect(login.code, login.stderr).toBe(0);
+  return stack;
 }
 
 export const sha256Hex = (b: Buffer): string => createHash('sha256').update(b).digest('hex');

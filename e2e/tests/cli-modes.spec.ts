@@ -15,8 +15,8 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, expect, ADMIN } from '../fixtures.js';
-import { killRelay, startStack, type RelayProc, type RunningStack } from '../stack.js';
-import { expectCleanError, KOFN_BIN, kofnIn, randomFile, sha256Hex } from '../cli-run.js';
+import { killRelay, type RelayProc, type RunningStack } from '../stack.js';
+import { expectCleanError, KOFN_BIN, kofnIn, randomFile, sha256Hex, signedInCliStack } from '../cli-run.js';
 import type { NodeRun } from '../run-node.js';
 import { chooseSharing, opfsSha256, protectThroughUi, retrieveThroughUi, saveToOpfs } from '../helpers.js';
 import { pauseWhileRanking } from '../paused-ranking.js';
@@ -65,11 +65,7 @@ async function retrieveToFile(name: string): Promise<{ r: Run; out: string }> {
 test.beforeAll(async () => {
   test.setTimeout(180_000);
   // Elite: more than 5 relays. Killed relays stay down (no restart by the launcher) for the last test.
-  stack = await startStack({ relays: 7, tier: 'Elite', tolerateRelayExits: true, env: { KOFN_STACK_RESTART_DELAY_MS: '600000' } });
-  const res = await fetch(`${stack.url}/api/setup`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  expect(res.status).toBe(201);
-  const login = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], { input: `${ADMIN.password}\n` });
-  expect(login.code, login.stderr).toBe(0);
+  stack = await signedInCliStack({ relays: 7, tier: 'Elite', tolerateRelayExits: true, env: { KOFN_STACK_RESTART_DELAY_MS: '600000' } }, kofn);
 });
 
 test.afterAll(async () => {

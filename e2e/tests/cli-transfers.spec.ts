@@ -10,9 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test, expect, ADMIN } from '../fixtures.js';
-import { startStack, type RunningStack } from '../stack.js';
-import { expectCleanError, KOFN_BIN, kofnIn, randomFile, sha256Hex } from '../cli-run.js';
+import { test, expect } from '../fixtures.js';
+import type { RunningStack } from '../stack.js';
+import { expectCleanError, KOFN_BIN, kofnIn, randomFile, sha256Hex, signedInCliStack } from '../cli-run.js';
 import type { NodeRun } from '../run-node.js';
 
 test.describe.configure({ mode: 'serial', timeout: 240_000 });
@@ -31,12 +31,7 @@ const makeFile = (name: string, size: number) => randomFile(work, name, size);
 test.beforeAll(async () => {
   // Starting a stack of its own (a coordinator and relays) can take over a minute on a loaded 2-core machine.
   test.setTimeout(180_000);
-  stack = await startStack({ relays: 5, tier: 'Pro', tolerateRelayExits: true });
-  const res = await fetch(`${stack.url}/api/setup`, { method: 'POST', headers: { origin: stack.url, 'content-type': 'application/json' }, body: JSON.stringify(ADMIN) });
-  expect(res.status).toBe(201);
-  // Signing in is cli.spec.ts's subject; here it is only the way in.
-  const login = await kofn(['login', stack.url, '--email', ADMIN.email, '--password-stdin'], { input: `${ADMIN.password}\n` });
-  expect(login.code, login.stderr).toBe(0);
+  stack = await signedInCliStack({ relays: 5, tier: 'Pro', tolerateRelayExits: true }, kofn);
 });
 
 test.afterAll(async () => {
