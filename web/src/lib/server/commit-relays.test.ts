@@ -5,8 +5,7 @@
  * error naming that relay, within the timeouts, having read no more than the listing's bound.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
@@ -20,32 +19,21 @@ import { listHistory } from './history.js';
 import { errorResponse } from './http.js';
 import { registerTestRelay, startRelays, type TestRelay } from './testing/relays.js';
 import { roots, upload } from './testing/protect.js';
+import { LoopbackServer } from './testing/loopback-server.js';
 
 type Mode = 'honest' | 'endless' | 'declared-huge' | 'garbage' | 'stall' | 'trickle';
 
 /** A relay that keeps what it is sent and lists it as a relay would, until told to misbehave. */
-class HostileRelay {
+class HostileRelay extends LoopbackServer {
   mode: Mode = 'honest';
   /** Listing bytes written before the coordinator hung up. */
   written = 0;
   closed: Promise<void> = Promise.resolve();
   readonly id = randomUUID();
   readonly name = 'hostile-relay';
-  url = '';
   private readonly stored = new Map<string, Array<{ index: number; size: number; digest: string }>>();
-  private server: Server = createServer((req, res) => this.handle(req, res));
 
-  async start(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const m = /^\/v1\/files\/([0-9a-f]{32})\/chunks(?:\/(\d+))?$/.exec(req.url ?? '');
     if (!m) return void res.writeHead(404).end();
     const [, fileId, index] = m;

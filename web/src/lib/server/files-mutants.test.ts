@@ -8,8 +8,7 @@
  * whatever a test gives them (a commit only asks relays for their listings), so no share is uploaded.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { and, desc, eq, inArray } from 'drizzle-orm';
 import { decodeJwt } from 'jose';
@@ -27,26 +26,17 @@ import { listHistory } from './history.js';
 import type { Ctx } from './file-access.js';
 import { registerTestRelay } from './testing/relays.js';
 import { loggedDb } from './testing/logged-db.js';
+import { LoopbackServer } from './testing/loopback-server.js';
 
 /** A relay that lists, for each file, the chunks a test set; the batch route too (tokens name the files). */
-class ListingRelay {
+class ListingRelay extends LoopbackServer {
   readonly id = randomUUID();
-  url = '';
   readonly listings = new Map<string, ChunkListing[]>();
-  private readonly server: Server = createServer((req, res) => this.handle(req, res));
-  constructor(readonly name: string) {}
-
-  async start(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  constructor(readonly name: string) {
+    super();
   }
 
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const json = (body: unknown) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     if (req.method === 'POST' && req.url === '/v1/files/lists') {
       const parts: Buffer[] = [];

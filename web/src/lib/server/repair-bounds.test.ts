@@ -7,8 +7,7 @@
  * instead of buffering the stream until the 60 s step timeout.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeDatabases } from './db/testing.js';
@@ -22,33 +21,20 @@ import type { Ctx } from './file-access.js';
 import { repairShare } from './repair.js';
 import { registerTestRelay, startRelays, type TestRelay } from './testing/relays.js';
 import { protect } from './testing/protect.js';
+import { LoopbackServer } from './testing/loopback-server.js';
 
 /** Endless answers stop here in any case, so a coordinator without a bound fails the test, not the machine. */
 const HOSTILE_CAP_BYTES = 256 * 1024 * 1024;
 
-class HostileHelper {
+class HostileHelper extends LoopbackServer {
   readonly id = randomUUID();
   readonly name = 'hostile-helper';
-  url = '';
   /** Bytes of repair answers written before the coordinator hung up. */
   written = 0;
   starts = 0;
   private readonly stored = new Map<string, Array<{ index: number; size: number; digest: string }>>();
-  private readonly server: Server = createServer((req, res) => {
-    this.handle(req, res);
-  });
 
-  async start(): Promise<void> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((r) => this.server.close(() => r()));
-  }
-
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '';
     const chunk = /^\/v1\/files\/([0-9a-f]{32})\/chunks(?:\/(\d+))?$/.exec(url);
     if (chunk && req.method === 'PUT') {
