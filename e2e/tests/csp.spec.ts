@@ -24,15 +24,38 @@ async function watch(page: Page): Promise<{ errors: string[]; violations: () => 
   };
 }
 
+/**
+ * Loads `path` until network-idle. A load that Chromium cut with net::ERR_NETWORK_CHANGED is loaded again
+ * (at most twice) and that load's errors are dropped: Chromium flushes its sockets, loopback ones included,
+ * whenever the host's addresses change, and the Docker checks that run beside this suite create bridges and
+ * veth interfaces (seen in CI: eight page loads cut at once). That is the host, not the page under test.
+ */
+async function load(page: Page, path: string, errors: string[]): Promise<number | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    const before = errors.length;
+    let status: number | undefined;
+    try {
+      status = (await page.goto(path))?.status();
+      await page.waitForLoadState('networkidle');
+    } catch (err) {
+      // The document itself cut: page.goto throws with Chromium's error name.
+      if (attempt === 2 || !String(err).includes('ERR_NETWORK_CHANGED')) throw err;
+      errors.splice(before);
+      continue;
+    }
+    const cut = errors.slice(before).some((e) => e.includes('ERR_NETWORK_CHANGED'));
+    if (!cut || attempt === 2) return status;
+    errors.splice(before);
+  }
+}
+
 test('every page loads with no console error and no CSP violation', async ({ admin, stack, browser }) => {
   // Signed out: the sign-in page (setup is done by the admin fixture, so /setup shows its own page).
   const anonContext = await browser.newContext({ baseURL: stack.url });
   const anon = await anonContext.newPage();
   const anonWatch = await watch(anon);
   for (const path of ['/login', '/setup', '/docs', '/about']) {
-    const res = await anon.goto(path);
-    expect(res?.status(), path).toBeLessThan(400);
-    await anon.waitForLoadState('networkidle');
+    expect(await load(anon, path, anonWatch.errors), path).toBeLessThan(400);
   }
   expect(anonWatch.errors).toEqual([]);
   expect(await anonWatch.violations()).toEqual([]);
@@ -41,9 +64,7 @@ test('every page loads with no console error and no CSP violation', async ({ adm
   const { page } = admin;
   const w = await watch(page);
   for (const path of ['/', '/admin', '/docs', '/about']) {
-    const res = await page.goto(path);
-    expect(res?.status(), path).toBe(200);
-    await page.waitForLoadState('networkidle');
+    expect(await load(page, path, w.errors), path).toBe(200);
     expect(await w.violations(), path).toEqual([]);
   }
   expect(w.errors).toEqual([]);

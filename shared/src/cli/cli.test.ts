@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSession, saveSession } from './config.js';
-import { Coordinator, MAX_COORDINATOR_ANSWER, coordinatorOrigin } from './coordinator.js';
+import { Coordinator, GATEWAY_RETRY_DELAYS_MS, MAX_COORDINATOR_ANSWER, coordinatorOrigin, retrySafe } from './coordinator.js';
+import { commitFile } from './protect.js';
 import { exitCodeFor } from './exit-codes.js';
 import { human, progressFor } from './progress.js';
 import { fileSink } from './sink.js';
@@ -54,9 +55,36 @@ describe('coordinator client', () => {
   let server: Server;
   let url = '';
   let lastHeaders: Record<string, string | string[] | undefined> = {};
+  /** Requests seen per method and path, for the retry tests. */
+  const seen = new Map<string, number>();
+  let committed = false;
+  const FILE = 'ab'.repeat(16);
   beforeAll(async () => {
     server = createServer((req, res) => {
       lastHeaders = req.headers;
+      const key = `${req.method} ${req.url}`;
+      const n = (seen.get(key) ?? 0) + 1;
+      seen.set(key, n);
+      // A load balancer whose coordinator died: 502 with its own page, no kofn error code.
+      const gateway = () => res.writeHead(502, { 'content-type': 'text/html' }).end('<h1>502 Bad Gateway</h1>');
+      if (req.url === '/gateway-once' && n === 1) return gateway();
+      if (req.url === '/gateway-always' || req.url === '/api/files') return gateway();
+      if (req.url === '/reset-once' && n === 1) return req.socket.destroy();
+      if (req.url === '/busy') {
+        res.writeHead(503, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ error: { code: 'UNAVAILABLE', message: 'Not enough storage servers are online.' } }));
+      }
+      if (req.url === `/api/files/${FILE}/tokens` && n === 1) return gateway();
+      if (req.url === `/api/files/${FILE}/commit`) {
+        // The first commit went through on a coordinator that died before answering; the second finds no reservation.
+        if (n === 1) return gateway();
+        res.writeHead(404, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ error: { code: 'NOT_FOUND', message: 'File not found on the servers.' } }));
+      }
+      if (req.url === `/api/files/${FILE}/manifest`) {
+        res.writeHead(committed ? 200 : 404, { 'content-type': 'application/json' });
+        return res.end(committed ? '{"fileId":"x"}' : JSON.stringify({ error: { code: 'NOT_FOUND', message: 'File not found.' } }));
+      }
       if (req.url === '/huge') {
         res.writeHead(200, { 'content-type': 'application/json' });
         const piece = Buffer.alloc(1024 * 1024, 0x20);
@@ -112,6 +140,40 @@ describe('coordinator client', () => {
 
   it('nothing listening: COORDINATOR_UNREACHABLE naming the address', async () => {
     await expect(new Coordinator('http://127.0.0.1:9').call('GET', '/api/files')).rejects.toMatchObject({ code: 'COORDINATOR_UNREACHABLE', message: expect.stringContaining('127.0.0.1:9') });
+  });
+
+  it("a gateway's failure (502 without a kofn code, a reset connection) is tried again for reads and token minting", async () => {
+    const api = new Coordinator(url, { cookie: 'sess', csrfToken: 'tok' });
+    expect(await api.call('GET', '/gateway-once')).toEqual({ ok: true });
+    expect(seen.get('GET /gateway-once')).toBe(2);
+    expect(await api.call('GET', '/reset-once')).toEqual({ ok: true });
+    expect(seen.get('GET /reset-once')).toBe(2);
+    expect(await api.call('POST', `/api/files/${FILE}/tokens`, { op: 'put' })).toEqual({ ok: true });
+    expect(seen.get(`POST /api/files/${FILE}/tokens`)).toBe(2);
+  });
+
+  it('retries are bounded, and never repeat what could be done twice or what the coordinator itself refused', async () => {
+    const api = new Coordinator(url, { cookie: 'sess', csrfToken: 'tok' });
+    await expect(api.call('GET', '/gateway-always')).rejects.toMatchObject({ code: 'UNAVAILABLE', message: 'The kofn server answered 502.' });
+    expect(seen.get('GET /gateway-always')).toBe(1 + GATEWAY_RETRY_DELAYS_MS.length);
+    // A reservation sent twice would reserve twice.
+    await expect(api.call('POST', '/api/files', { name: 'x' })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(seen.get('POST /api/files')).toBe(1);
+    // 503 with the coordinator's own code is its answer, not a gateway's.
+    await expect(api.call('GET', '/busy')).rejects.toMatchObject({ code: 'UNAVAILABLE', message: 'Not enough storage servers are online.' });
+    expect(seen.get('GET /busy')).toBe(1);
+    expect(retrySafe('POST', `/api/files/${FILE}/commit`)).toBe(true);
+    expect(retrySafe('POST', '/api/files/commit')).toBe(false);
+    expect(retrySafe('DELETE', `/api/files/${FILE}`)).toBe(false);
+  });
+
+  it('a commit whose answer was lost is done when its manifest reads, and NOT_FOUND when it does not', async () => {
+    const api = new Coordinator(url, { cookie: 'sess', csrfToken: 'tok' });
+    committed = true;
+    await expect(commitFile(api, FILE, {})).resolves.toBeUndefined();
+    expect(seen.get(`POST /api/files/${FILE}/commit`)).toBe(2);
+    committed = false;
+    await expect(commitFile(api, FILE, {})).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'File not found on the servers.' });
   });
 
   it('addresses: a bare host means https; other schemes are refused', () => {

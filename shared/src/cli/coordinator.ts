@@ -62,8 +62,29 @@ export class Coordinator {
     return data as T;
   }
 
-  /** The answer with its headers (login reads Set-Cookie). */
+  /**
+   * The answer with its headers (login reads Set-Cookie). A request that may be sent twice (`retrySafe`) is
+   * sent again, at most GATEWAY_RETRY_DELAYS_MS.length times, when what came back is a gateway's failure
+   * rather than the coordinator's answer: the connection failed, or 502/503/504 without a kofn error code.
+   * Behind a load balancer that is one coordinator dying with the request on it (nginx answers 502 and,
+   * for a POST, does not try the next upstream: `proxy_next_upstream` "non_idempotent" is off by default);
+   * the next attempt reaches another coordinator. Seen in CI: `kofn protect` failed when a coordinator
+   * was killed mid-upload (e2e/tests/ops-two-coordinators.spec.ts).
+   */
   async raw(method: string, path: string, sent?: unknown): Promise<{ data: unknown; headers: Headers }> {
+    const retries = retrySafe(method, path) ? GATEWAY_RETRY_DELAYS_MS : [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#once(method, path, sent);
+      } catch (err) {
+        const wait = retries[attempt];
+        if (wait === undefined || !gatewayFailures.has(err as object) || this.signal?.aborted) throw err;
+        await sleep(wait, this.signal);
+      }
+    }
+  }
+
+  async #once(method: string, path: string, sent?: unknown): Promise<{ data: unknown; headers: Headers }> {
     const body = this.#placed(method, path, sent);
     const headers: Record<string, string> = { origin: this.origin, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -78,7 +99,10 @@ export class Coordinator {
     } catch (err) {
       if (this.signal?.aborted) throw this.signal.reason;
       const why = timeout.aborted ? `did not answer within ${COORDINATOR_TIMEOUT_MS / 1000} s` : 'is not reachable';
-      throw new KofnError('COORDINATOR_UNREACHABLE', `The kofn server at ${this.origin} ${why}.`, { cause: err });
+      const error = new KofnError('COORDINATOR_UNREACHABLE', `The kofn server at ${this.origin} ${why}.`, { cause: err });
+      // A minute without an answer is not tried again: the caller's own deadline would be past.
+      if (!timeout.aborted) gatewayFailures.add(error);
+      throw error;
     }
     let data: unknown;
     try {
@@ -90,15 +114,52 @@ export class Coordinator {
     if (!res.ok) {
       const e = (data as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
       let code: ErrorCode = res.status === 401 ? 'UNAUTHORIZED' : res.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE';
-      if (typeof e?.code === 'string' && known.has(e.code)) code = e.code as ErrorCode;
+      const coded = typeof e?.code === 'string' && known.has(e.code);
+      if (coded) code = e.code as ErrorCode;
       const message = typeof e?.message === 'string' && e.message ? e.message : `The kofn server answered ${res.status}.`;
       if (code === 'UNAUTHORIZED') {
         throw new KofnError('NOT_SIGNED_IN', this.creds.token ? `${message} Run \`kofn login --token-stdin\` with a valid token.` : 'Your session has ended: run `kofn login` again.');
       }
-      throw new KofnError(code, message);
+      const error = new KofnError(code, message);
+      if (!coded && GATEWAY_STATUSES.has(res.status)) gatewayFailures.add(error);
+      throw error;
     }
     return { data, headers: res.headers };
   }
+}
+
+/** A load balancer's own failures: its upstream died, is restarting, or did not answer (RFC 9110 15.6.3-5). */
+const GATEWAY_STATUSES = new Set([502, 503, 504]);
+
+/** Waits before each new attempt of a retry-safe request: two more attempts, about a second in all. */
+export const GATEWAY_RETRY_DELAYS_MS = [200, 800];
+
+/**
+ * Requests that change nothing when sent twice: reads, minting fresh tokens (the earlier ones stay valid
+ * until they expire), and a commit (a second commit of a committed file answers NOT_FOUND, which
+ * `commitFile` in protect.ts resolves by reading the manifest). Creating reservations, grants or links is
+ * not: sent twice, it would be done twice.
+ */
+export function retrySafe(method: string, path: string): boolean {
+  if (method === 'GET') return true;
+  return method === 'POST' && /^\/api\/files\/[0-9a-f]{32}\/(?:tokens|commit)$/.test(path);
+}
+
+/** The errors `raw` may try again after: a gateway's failure, not the coordinator's answer. */
+const gatewayFailures = new WeakSet<object>();
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** The coordinator's origin from what the user typed (`kofn.example.org`, `http://127.0.0.1:8080/`). */

@@ -8,7 +8,7 @@
  * of them; in-flight.ts bounds them by bytes) exist at once, whatever the file's size. On any failure or Ctrl-C the reservation is deleted, and the
  * coordinator's delete-file job removes what relays already stored (api.md "Files").
  */
-import { KofnError, type ErrorCode } from '../errors.js';
+import { KofnError, hasErrorCode, type ErrorCode } from '../errors.js';
 import { ShareEncoder, newMacKey } from '../codec.js';
 import { CompactEncoder } from '../compact.js';
 import { TreeEncoder } from '../multilevel.js';
@@ -190,7 +190,7 @@ export async function protect(api: Coordinator, req: ProtectRequest): Promise<Pr
     const perRelay = await uploadWithFailover(api, r, req, plan);
     const roots: Record<string, string> = {};
     for (const [j, p] of r.placements.entries()) roots[p.relayId] = await digestRoot(perRelay[j]!);
-    await api.call('POST', `/api/files/${r.fileId}/commit`, { roots });
+    await commitFile(api, r.fileId, roots);
     await store?.forget();
     const groups = r.layout?.groups.map((g) => ({ k: g.k, n: g.kind === 'local' ? g.relays.length : g.n, ...(g.label === undefined ? {} : { label: g.label }) }));
     return { fileId: r.fileId, k: r.k, n: r.n, size: source.size, mode: r.mode ?? 'shamir', ...(groups ? { groups } : {}), ...(resumed ? { resumedAfter: resumed.point.doneUpTo } : {}) };
@@ -270,6 +270,24 @@ async function uploadWithFailover(api: Coordinator, r: Reservation, req: Protect
       }
       await plan.saveState();
     }
+  }
+}
+
+/**
+ * Commits the upload. A commit is sent again when a load balancer lost its answer (coordinator.ts
+ * `retrySafe`); if the first one had gone through before its coordinator died, the second finds no
+ * reservation and answers NOT_FOUND. The file is then committed exactly when its manifest can be read.
+ */
+export async function commitFile(api: Coordinator, fileId: string, roots: Record<string, string>): Promise<void> {
+  try {
+    await api.call('POST', `/api/files/${fileId}/commit`, { roots });
+  } catch (err) {
+    if (!hasErrorCode(err, 'NOT_FOUND')) throw err;
+    const committed = await api.call('GET', `/api/files/${fileId}/manifest`).then(
+      () => true,
+      () => false
+    );
+    if (!committed) throw err;
   }
 }
 

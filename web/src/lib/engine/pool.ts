@@ -27,6 +27,7 @@
  */
 import * as Comlink from 'comlink';
 import type { ShareWorkerApi } from './share.worker';
+import { relaySlotsPerWorker } from './relay-http';
 
 export const MAX_WORKERS = 4;
 
@@ -42,6 +43,11 @@ export const MAX_WORKERS = 4;
  */
 export function defaultPoolSize(cores: number): number {
   return Math.max(1, Math.min(MAX_WORKERS, cores - 1));
+}
+
+/** A pool's live workers: the size asked for, else defaultPoolSize for this machine's cores. */
+function poolSize(size: number | undefined): number {
+  return size ?? defaultPoolSize((typeof navigator === 'undefined' ? 0 : navigator.hardwareConcurrency) || 2);
 }
 
 /** What the pool needs of a worker; tests give a fake one. */
@@ -78,11 +84,16 @@ export type ShareWorker = Comlink.Remote<ShareWorkerApi>;
 
 /** The pool of share workers the engine uses. */
 export function shareWorkerPool(opts: Omit<PoolOptions<ShareWorker>, 'spawn'> = {}): WorkerPool<ShareWorker> {
+  const slots = relaySlotsPerWorker(poolSize(opts.size));
   return new WorkerPool({
     ...opts,
     spawn: () => {
       const worker = new Worker(new URL('./share.worker.ts', import.meta.url), { type: 'module', name: 'kofn-share' });
-      return { api: Comlink.wrap<ShareWorkerApi>(worker), terminate: () => worker.terminate() };
+      const api = Comlink.wrap<ShareWorkerApi>(worker);
+      // Comlink delivers calls in order, so this comes before the worker's first request to a relay.
+      // A worker that fails to start fails the pool's own calls; this one need not say so again.
+      api.useRelaySlots(slots).catch(() => undefined);
+      return { api, terminate: () => worker.terminate() };
     }
   });
 }
@@ -102,7 +113,7 @@ export class WorkerPool<Api> {
   spawned = 0;
 
   constructor(opts: PoolOptions<Api>) {
-    const size = opts.size ?? defaultPoolSize((typeof navigator === 'undefined' ? 0 : navigator.hardwareConcurrency) || 2);
+    const size = poolSize(opts.size);
     this.#spawn = opts.spawn;
     this.#perWorker = opts.tasksPerWorker ?? 1;
     this.#retireAfter = (opts.retireBudgetBytes ?? Infinity) / size;

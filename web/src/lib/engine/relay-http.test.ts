@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { relayClient } from './relay-http';
+import { CHROMIUM_CONNECTIONS_PER_HOST, relayClient, relaySlotsPerWorker, useRelaySlots } from './relay-http';
 
 /** A loopback stand-in for a relay's GET route: each test sets how it answers. */
 let answer: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
@@ -80,5 +80,32 @@ describe('relayClient(...).getInto', () => {
     const got = await get(new ArrayBuffer(1000));
     expect(requests).toBe(2);
     expect(Buffer.from(got).equals(Buffer.from(body))).toBe(true);
+  });
+});
+
+describe("the browser's connections to one relay", () => {
+  it('are divided among the share workers: six, three each for two, at least one', () => {
+    expect([1, 2, 3, 4, 8].map(relaySlotsPerWorker)).toEqual([6, 3, 2, 1, 1]);
+  });
+
+  it("a worker's part bounds its requests to one relay at once", async () => {
+    useRelaySlots(2);
+    let open = 0;
+    let most = 0;
+    answer = (_req, res) => {
+      open += 1;
+      most = Math.max(most, open);
+      setTimeout(() => {
+        open -= 1;
+        res.end(bytes(64, 5));
+      }, 30);
+    };
+    try {
+      const got = await Promise.all(Array.from({ length: 6 }, () => get(new ArrayBuffer(64))));
+      expect(got).toHaveLength(6);
+      expect(most).toBe(2);
+    } finally {
+      useRelaySlots(CHROMIUM_CONNECTIONS_PER_HOST);
+    }
   });
 });

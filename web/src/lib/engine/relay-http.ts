@@ -27,14 +27,28 @@ export type RenewToken = (relayId: string, epoch?: number) => Promise<string>;
  * (net::ClientSocketPoolManager's per-group limit). Past them it queues requests with their tokens already in
  * their headers, and a retrieval keeps eight chunks in flight, a share each from every relay it reads (k = n:
  * eight requests to each relay). Queued in ConnectionSlots instead, each reads its token when it can be sent.
+ * The six are the browser's, not a thread's: a pool of share workers divides them (`relaySlotsPerWorker`,
+ * set in each worker by pool.ts through `useRelaySlots`).
  */
-const SLOTS_PER_RELAY = 6;
+export const CHROMIUM_CONNECTIONS_PER_HOST = 6;
+let slotsPerRelay = CHROMIUM_CONNECTIONS_PER_HOST;
 const slotsByOrigin = new Map<string, ConnectionSlots>();
 function slotsFor(url: string): ConnectionSlots {
   const origin = new URL(url).origin;
   let slots = slotsByOrigin.get(origin);
-  if (!slots) slotsByOrigin.set(origin, (slots = new ConnectionSlots(SLOTS_PER_RELAY)));
+  if (!slots) slotsByOrigin.set(origin, (slots = new ConnectionSlots(slotsPerRelay)));
   return slots;
+}
+
+/** Each of `workers` threads' part of the six: at least one, so that no worker waits forever. */
+export function relaySlotsPerWorker(workers: number): number {
+  return Math.max(1, Math.floor(CHROMIUM_CONNECTIONS_PER_HOST / Math.max(1, workers)));
+}
+
+/** This thread's requests at once to one relay, from now on (before its first request: a worker's start). */
+export function useRelaySlots(n: number): void {
+  slotsPerRelay = n;
+  slotsByOrigin.clear();
 }
 
 /**

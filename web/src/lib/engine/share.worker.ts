@@ -10,7 +10,7 @@
  */
 import * as Comlink from 'comlink';
 import { KofnError, ShareDecoder, TreeDecoder, TreeEncoder, fileIdFromHex, hasErrorCode, looksLikeTree, type MetadataRecord, type RelayTimeouts, type TreeManifest } from '@kofn/shared';
-import { relayClient, type RelayEndpoint, type RenewToken } from './relay-http';
+import { relayClient, useRelaySlots, type RelayEndpoint, type RenewToken } from './relay-http';
 // Issue #23: compact mode's dispatch lives in compact.ts; the hooks below are marked "compact mode".
 import { MAX_METADATA_SHARE_BYTES, createFileEncoder, dataShareLength, type FileEncoder, type FileMode } from './compact';
 // Issue #21 part 2 (federation): a remote group's relays hold its sub-shares under their own file id.
@@ -211,6 +211,8 @@ async function startDecoder(fileId: string, epoch: number, k: number, shares: Ui
 }
 
 const api = {
+  /** This worker's part of the browser's connections to each relay (pool.ts, at the worker's start). */
+  useRelaySlots: (n: number) => useRelaySlots(n),
   /** Takes the file's parameters; `stored` hears of every share a relay has stored (relay id, bytes). */
   initEncoder: (init: EncoderInit, stored?: (relayId: string, bytes: number) => void, renew?: RenewToken) =>
     guarded(async () => {
