@@ -7,7 +7,8 @@
  * inputs, and the XOR of any k-1 of them, stays masked by fresh dealer randomness (chi-squared).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HEADER_BYTES, ShamirEngine, failedEquations, freshCheckWeights, freshCoefficients, hasErrorCode, parseHeader, writeHeader, gfMul } from '@kofn/shared';
+import { HEADER_BYTES, ShamirEngine, failedEquations, freshCheckWeights, freshCoefficients, parseHeader, writeHeader, gfMul } from '@kofn/shared';
+import { codeOf } from '@kofn/shared/testing';
 import { randomBytes } from 'node:crypto';
 import { contributionId, epochId, receiversHash } from './renewal.js';
 import { client, mint, protectOnto, readShare, rebuild, startCluster, type Cluster, type StorageKind, type StoredFile, type TestRelay } from './testing/renewal.js';
@@ -19,15 +20,6 @@ function subsets<T>(items: T[], k: number): T[][] {
   if (items.length < k) return [];
   const [first, ...rest] = items;
   return [...subsets(rest, k - 1).map((s) => [first!, ...s]), ...subsets(rest, k)];
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return hasErrorCode(err) ? err.code : String(err);
-  }
 }
 
 /** Chi-squared of the byte histogram against uniform (255 degrees of freedom). */

@@ -4,7 +4,8 @@
  * dealing and fails for a dishonest dealer, and every k-subset rebuilds the file at the new epoch.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HEADER_BYTES, ShamirEngine, gfMul, hasErrorCode, writeHeader, parseHeader, type ShareHeader } from '@kofn/shared';
+import { HEADER_BYTES, ShamirEngine, gfMul, writeHeader, parseHeader, type ShareHeader } from '@kofn/shared';
+import { codeOf } from '@kofn/shared/testing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,15 +23,6 @@ function subsets<T>(items: T[], k: number): T[][] {
 
 async function rebuildFrom(cluster: Cluster, file: StoredFile, relays: number[], epochOf: (j: number) => number): Promise<Uint8Array> {
   return rebuild(file, (i) => Promise.all(relays.map((j) => readShare(cluster, cluster.relays[j]!, file.fileId, i, epochOf(j)))));
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return hasErrorCode(err) ? err.code : String(err);
-  }
 }
 
 const SIZES = [0, 1, 1024 * 1024 + 7];

@@ -8,19 +8,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MODE_COMPACT, hasErrorCode, parseHeader } from '@kofn/shared';
+import { MODE_COMPACT, parseHeader } from '@kofn/shared';
+import { thrownCode } from '@kofn/shared/testing';
 import { termMode } from './repair.js';
 import { protectOnto, rebuild, repairDriver, startCluster, type Cluster, type StoredFile } from './testing/renewal.js';
 
 describe('termMode: the mode helpers send with their terms', () => {
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-      return 'ok';
-    } catch (err) {
-      return hasErrorCode(err) ? err.code : String(err);
-    }
-  };
   it('none is a Shamir share; 1:<pad> is compact; disagreeing, malformed or out-of-range padding is a bad answer', () => {
     expect(termMode([null, null], 2, 3)).toEqual({});
     expect(termMode(['1:2', '1:2', '1:2'], 3, 3)).toEqual({ mode: MODE_COMPACT, pad: 2 });
@@ -35,7 +28,7 @@ describe('termMode: the mode helpers send with their terms', () => {
       () => termMode(['1:1000', '1:1000'], 2, 1),
       () => termMode(['compact', 'compact'], 2, 1)
     ])
-      expect(code(bad)).toBe('RELAY_BAD_ANSWER');
+      expect(thrownCode(bad)).toBe('RELAY_BAD_ANSWER');
   });
 });
 

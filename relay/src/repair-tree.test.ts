@@ -8,19 +8,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasErrorCode, parseHeader, type TreeManifest } from '@kofn/shared';
+import { parseHeader, type TreeManifest } from '@kofn/shared';
+import { thrownCode } from '@kofn/shared/testing';
 import { termGroup } from './repair.js';
 import { protectOnto, rebuild, repairDriver, startCluster, type Cluster, type StoredFile } from './testing/renewal.js';
 
 describe('termGroup: the group point helpers send with their terms', () => {
-  const code = (fn: () => unknown) => {
-    try {
-      fn();
-      return 'ok';
-    } catch (err) {
-      return hasErrorCode(err) ? err.code : String(err);
-    }
-  };
   it('none is a flat share; <X>:<K> is a tree sub-share; disagreeing, malformed or out-of-range points are a bad answer', () => {
     expect(termGroup([null, null])).toEqual({});
     expect(termGroup(['7:2', '7:2'])).toEqual({ group: { x: 7, k: 2 } });
@@ -38,7 +31,7 @@ describe('termGroup: the group point helpers send with their terms', () => {
       ['-1:2', '-1:2']
     ])
       expect(
-        code(() => termGroup(bad)),
+        thrownCode(() => termGroup(bad)),
         JSON.stringify(bad)
       ).toBe('RELAY_BAD_ANSWER');
   });

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import * as main from './index.js';
 import { randomBytes } from './random.js';
-import { seededSource, useRandomSource } from './testing.js';
+import { codeOf, seededSource, thrownCode, useRandomSource } from './testing.js';
+import { KofnError } from './errors.js';
 
 describe('@kofn/shared/testing', () => {
   it('the main entry point exports no test hook', () => {
@@ -27,5 +28,19 @@ describe('@kofn/shared/testing', () => {
       undo();
     }
     expect(randomBytes(40)).not.toEqual(expected);
+  });
+});
+
+describe('codeOf and thrownCode', () => {
+  it("give 'ok', the stable code, or the thrown value as text", async () => {
+    expect(await codeOf(Promise.resolve(1))).toBe('ok');
+    expect(await codeOf(Promise.reject(new KofnError('NOT_FOUND', 'x')))).toBe('NOT_FOUND');
+    expect(await codeOf(Promise.reject(new Error('plain')))).toBe('Error: plain');
+    expect(thrownCode(() => 1)).toBe('ok');
+    expect(
+      thrownCode(() => {
+        throw new KofnError('EPOCH_GONE', 'x');
+      })
+    ).toBe('EPOCH_GONE');
   });
 });

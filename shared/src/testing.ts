@@ -4,6 +4,7 @@
  * source for known-answer vectors (test/vectors/README.md).
  */
 import type { RandomSource } from './random.js';
+import { hasErrorCode } from './errors.js';
 
 export { useRandomSource, type RandomSource } from './random.js';
 
@@ -50,3 +51,23 @@ function rotl(x: number, k: number): number {
 }
 
 export { parseScrape, type Scrape, type Sample } from './prometheus-text.js';
+
+/** What `p` settles to, as a test compares it: 'ok', the stable error code, or the thrown value as text. */
+export async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return hasErrorCode(err) ? err.code : String(err);
+  }
+}
+
+/** The same for a synchronous call. */
+export function thrownCode(fn: () => unknown): string {
+  try {
+    fn();
+    return 'ok';
+  } catch (err) {
+    return hasErrorCode(err) ? err.code : String(err);
+  }
+}

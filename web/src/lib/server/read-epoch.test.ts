@@ -4,7 +4,7 @@
  * the drop; then EPOCH_GONE. Pure: the database and relays are in capabilities.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { hasErrorCode } from '@kofn/shared';
+import { thrownCode } from '@kofn/shared/testing';
 import { DROP_MARGIN_S, MIN_OLD_EPOCH_TTL_S, RENEWAL_GRACE_MS, readEpoch } from './read-epoch.js';
 import { loadConfig } from './config.js';
 
@@ -12,15 +12,6 @@ const TTL = 15 * 60;
 const switched = new Date('2026-12-06T12:00:00Z');
 const renewed = { epoch: 3, lastRenewalAt: switched };
 const at = (ms: number) => new Date(switched.getTime() + ms);
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn();
-    return 'ok';
-  } catch (err) {
-    return hasErrorCode(err) ? err.code : String(err);
-  }
-}
 
 describe('readEpoch', () => {
   it('a new retrieval, or one asking for the current epoch, reads the current epoch with the configured lifetime', () => {
@@ -43,15 +34,15 @@ describe('readEpoch', () => {
   it('EPOCH_GONE once a token for the old epoch would be shorter than the shortest token, or would outlive the drop', () => {
     const lastMs = RENEWAL_GRACE_MS - (DROP_MARGIN_S + MIN_OLD_EPOCH_TTL_S) * 1000;
     expect(readEpoch(renewed, 2, TTL, at(lastMs)).ttl).toBe(MIN_OLD_EPOCH_TTL_S);
-    expect(codeOf(() => readEpoch(renewed, 2, TTL, at(lastMs + 1000)))).toBe('EPOCH_GONE');
-    expect(codeOf(() => readEpoch(renewed, 2, TTL, at(RENEWAL_GRACE_MS + 1)))).toBe('EPOCH_GONE');
+    expect(thrownCode(() => readEpoch(renewed, 2, TTL, at(lastMs + 1000)))).toBe('EPOCH_GONE');
+    expect(thrownCode(() => readEpoch(renewed, 2, TTL, at(RENEWAL_GRACE_MS + 1)))).toBe('EPOCH_GONE');
   });
 
   it('EPOCH_GONE for epochs older than the one before, later than the current one, or a file never renewed', () => {
-    expect(codeOf(() => readEpoch(renewed, 1, TTL, at(0)))).toBe('EPOCH_GONE');
-    expect(codeOf(() => readEpoch(renewed, 0, TTL, at(0)))).toBe('EPOCH_GONE');
-    expect(codeOf(() => readEpoch(renewed, 4, TTL, at(0)))).toBe('EPOCH_GONE');
-    expect(codeOf(() => readEpoch({ epoch: 1, lastRenewalAt: null }, 0, TTL, at(0)))).toBe('EPOCH_GONE');
+    expect(thrownCode(() => readEpoch(renewed, 1, TTL, at(0)))).toBe('EPOCH_GONE');
+    expect(thrownCode(() => readEpoch(renewed, 0, TTL, at(0)))).toBe('EPOCH_GONE');
+    expect(thrownCode(() => readEpoch(renewed, 4, TTL, at(0)))).toBe('EPOCH_GONE');
+    expect(thrownCode(() => readEpoch({ epoch: 1, lastRenewalAt: null }, 0, TTL, at(0)))).toBe('EPOCH_GONE');
   });
 });
 
@@ -61,9 +52,9 @@ describe('the grace before the drop: the product’s, and the shorter one only a
     expect(readEpoch(renewed, 2, 10, at(0), grace)).toEqual({ epoch: 2, ttl: 10 });
     // 120 s grace: old-epoch tokens end DROP_MARGIN_S before the drop, so the last is minted 50 s after the switch.
     expect(readEpoch(renewed, 2, TTL, at(40_000), grace).ttl).toBe(20);
-    expect(codeOf(() => readEpoch(renewed, 2, TTL, at(51_000), grace))).toBe('EPOCH_GONE');
+    expect(thrownCode(() => readEpoch(renewed, 2, TTL, at(51_000), grace))).toBe('EPOCH_GONE');
     // Below DROP_MARGIN_S + MIN_OLD_EPOCH_TTL_S none is minted at all: a download hears EPOCH_GONE at its next renewal.
-    expect(codeOf(() => readEpoch(renewed, 2, 10, at(0), 30_000))).toBe('EPOCH_GONE');
+    expect(thrownCode(() => readEpoch(renewed, 2, 10, at(0), 30_000))).toBe('EPOCH_GONE');
   });
 
   it('KOFN_TEST_RENEWAL_GRACE_SECONDS is honoured only by a build made for tests, and must outlast the token lifetime', () => {
@@ -76,12 +67,12 @@ describe('the grace before the drop: the product’s, and the shorter one only a
     // Tokens minted before the switch (10 s here) plus the relays' 5 s tolerance must end before the drop.
     for (const bad of ['15', '14', '2.5', 'soon', '-20', String(RENEWAL_GRACE_MS / 1000 + 1)]) {
       expect(
-        codeOf(() => loadConfig({ ...env, KOFN_TEST_RENEWAL_GRACE_SECONDS: bad }, true)),
+        thrownCode(() => loadConfig({ ...env, KOFN_TEST_RENEWAL_GRACE_SECONDS: bad }, true)),
         bad
       ).toBe('INVALID_ARGUMENT');
     }
     expect(loadConfig({ ...env, KOFN_TEST_RENEWAL_GRACE_SECONDS: '16' }, true).renewalGraceMs).toBe(16_000);
     // With the default 15-minute tokens, a grace shorter than that is refused.
-    expect(codeOf(() => loadConfig({ KOFN_TEST_RENEWAL_GRACE_SECONDS: '600' }, true))).toBe('INVALID_ARGUMENT');
+    expect(thrownCode(() => loadConfig({ KOFN_TEST_RENEWAL_GRACE_SECONDS: '600' }, true))).toBe('INVALID_ARGUMENT');
   });
 });

@@ -8,8 +8,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { codeOf } from '@kofn/shared/testing';
 import { and, eq } from 'drizzle-orm';
-import { hasErrorCode } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { files, history, jobs, placements, relays as relayTable } from './db/schema.js';
@@ -24,15 +24,6 @@ import { REPLACE_JOB, replaceHandlers } from './renewal-replace.js';
 import { replacementViews, startReplacement } from './relay-replace.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieve } from './testing/protect.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return hasErrorCode(err) ? err.code : String(err);
-  }
-}
 
 const OFFLINE_AFTER_MS = 3_600_000;
 

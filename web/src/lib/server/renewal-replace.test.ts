@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { and, eq } from 'drizzle-orm';
-import { RelayClient, createRetrieveStream, fileIdFromHex, hasErrorCode, shareChunkLength } from '@kofn/shared';
+import { RelayClient, createRetrieveStream, fileIdFromHex, shareChunkLength } from '@kofn/shared';
+import { codeOf } from '@kofn/shared/testing';
 import { epochStorageId, recoverDirectories } from '@kofn/shared/recover';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
@@ -34,15 +35,6 @@ function subsets<T>(items: T[], k: number): T[][] {
   if (items.length < k) return [];
   const [first, ...rest] = items;
   return [...subsets(rest, k - 1).map((s) => [first!, ...s]), ...subsets(rest, k)];
-}
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return hasErrorCode(err) ? err.code : String(err);
-  }
 }
 
 describeDatabases('replacing a relay at a fresh x inside a renewal on $name', { once: true }, ({ open }) => {

@@ -12,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { codeOf } from '@kofn/shared/testing';
 import { and, eq } from 'drizzle-orm';
-import { hasErrorCode } from '@kofn/shared';
 import { describeDatabases } from './db/testing.js';
 import type { Database } from './db/index.js';
 import { files, history, jobs, shareHealth, shareVerifications } from './db/schema.js';
@@ -32,15 +32,6 @@ import { MAX_VERIFICATION_BODY, pendingVerifications, reportVerification } from 
 import { readJson } from './http.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
 import { protect, retrieve, retrieveWith } from './testing/protect.js';
-
-async function codeOf(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return hasErrorCode(err) ? err.code : String(err);
-  }
-}
 
 /** The folder holding a file's share chunks on a disk relay at epoch 0 (relay/src/storage/disk.ts). */
 const shareDir = (r: TestRelay, fileId: string) => join(r.dataDir, 'chunks', fileId.slice(0, 2), fileId);
