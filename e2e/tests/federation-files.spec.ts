@@ -2,17 +2,19 @@
  * Files with a group on another deployment (issue #21 part 2; shared/docs/federation.md), with two whole kofn
  * deployments on loopback: X (three relays, which allow H's origin) and H (four relays in two labelled
  * groups, "site A" and "site B"). Proven in Chromium:
- *   - a user of H, linked at X in X's own window, protects a file over 2 of 3 groups {site A, site B,
- *     Deployment X}: the browser reserves the sub-file at X, uploads that group's sub-shares straight to X's
+ *   - a user of H, linked at X in X's own window, protects a file over 3 of 3 groups {site A, site B,
+ *     Deployment X} (the preset needs more groups than H holds, so that no single coordinator can rebuild
+ *     the file; a layout where H's own groups meet K is refused, tree-layouts-remote.test.ts): the browser reserves the sub-file at X, uploads that group's sub-shares straight to X's
  *     relays with X's tokens and commits there; H records the remote group (X's deployment id, the
  *     sub-file's id) in the tree; no token of X's relays ever reaches H;
  *   - the file is retrieved byte-identical, reading X's relays with X's read tokens;
- *   - `kofn-recover`, offline, rebuilds it byte-identical from the relay folders of one group of H (site A) and
- *     of X's relays (where the group is a flat file under X's own id), and with X's group one relay short it
- *     refuses with NOT_ENOUGH_SHARES naming the group it holds and what to add, writing nothing;
+ *   - `kofn-recover`, offline, rebuilds it byte-identical from the relay folders of H's groups and of X's
+ *     relays (where the group is a flat file under X's own id); from every folder H's relays hold, or with X's
+ *     group one relay short, it refuses with NOT_ENOUGH_SHARES naming the groups it holds and what to add,
+ *     writing nothing;
  *   - removing a file for good (trash emptied) removes its sub-file at X: H lists it for its owner, and the
  *     browser, linked at X, removes it there on its next page load; the list is for signed-in sessions only;
- *   - with X stopped, a file is still retrieved from H's two groups (any 2 of the 3 groups rebuild it).
+ *   - with X stopped, H and its relays alone cannot rebuild the file: the retrieval fails, saving nothing.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -85,11 +87,12 @@ test('a file over {site A, site B, Deployment X}: X’s group goes straight to X
   await ready(hPage);
   await hPage.getByTestId('layout-mode').selectOption('groups');
   await hPage.getByTestId('remote-group-choice').filter({ hasText: 'Deployment X' }).getByRole('checkbox').check();
-  await expect(hPage.getByTestId('layout-preset')).toHaveText('3 groups, any 2; site A: 2 of 2, site B: 2 of 2, Deployment X: 2 of 3');
+  await expect(hPage.getByTestId('layout-preset')).toHaveText('3 groups, any 3; site A: 2 of 2, site B: 2 of 2, Deployment X: 2 of 3');
+  await expect(hPage.getByTestId('layout-federated-note')).toBeVisible();
   seen.length = 0;
   await protectThroughUi(hPage, FILE.file, FILE.name);
   const row = hPage.getByTestId('file-row').filter({ has: hPage.getByText(FILE.name, { exact: true }) });
-  await expect(row).toContainText('2 of 3 groups');
+  await expect(row).toContainText('3 of 3 groups');
   await expect(row.getByTestId('tree-group')).toHaveCount(3);
 
   // H's record: two local groups with H's relays, and the remote group naming X and the sub-file there.
@@ -123,7 +126,7 @@ test('a file over {site A, site B, Deployment X}: X’s group goes straight to X
   seen.length = 0;
   await retrieveThroughUi(hPage, FILE.name);
   expect(await opfsSha256(hPage, FILE.name)).toBe(FILE.file.sha256);
-  // Retrieval reads the fastest 2 groups: whichever they are, X was asked for the sub-file's read tokens.
+  // Retrieval needs every group: X was asked for the sub-file's read tokens.
   expect(seen.some((r) => new URL(r.url()).origin === X.url && new URL(r.url()).pathname.endsWith('/tokens'))).toBe(true);
 });
 
@@ -137,14 +140,14 @@ function recover(dirs: string[]): Promise<{ code: number; stdout: string; out: s
   });
 }
 
-test('kofn-recover rebuilds the file offline from the folders of site A’s relays and X’s relays; one relay of X short, it names what is missing', async () => {
+test('kofn-recover rebuilds the file offline from the folders of H’s relays and X’s relays; H’s alone, or one relay of X short, it names what is missing', async () => {
   const { files } = (await (await hPage.request.get('/api/files')).json()) as Listed;
   const mine = files.find((f) => f.name === FILE.name)!;
   const sub = mine.layout!.groups[2]!.fileId!;
-  // Site A is H's relays 1 and 2 (k_g = 2 of 2); X's group is 2 of X's 3 relays. K = 2 groups, no other folder.
-  const siteA = h!.relayProcs.slice(0, 2).map((r) => r.dataDir);
+  // Sites A and B are H's four relays (2 of 2 each); X's group is 2 of X's 3 relays. K = 3 groups.
+  const hRelays = h!.relayProcs.map((r) => r.dataDir);
   const xRelays = x!.relayProcs.map((r) => r.dataDir);
-  const ok = await recover([...siteA, xRelays[0]!, xRelays[2]!]);
+  const ok = await recover([...hRelays, xRelays[0]!, xRelays[2]!]);
   try {
     expect(ok.code, ok.stdout).toBe(0);
     expect(ok.stdout).toContain('1 recovered, 0 failed');
@@ -160,17 +163,26 @@ test('kofn-recover rebuilds the file offline from the folders of site A’s rela
     rmSync(ok.out, { recursive: true, force: true });
   }
 
-  // K-1 groups' worth: site A whole, X's group one relay short. Refused, with what is held and what to add.
-  const short = await recover([...siteA, xRelays[1]!]);
+  // K-1 groups' worth: H's groups whole, X's group one relay short. Refused, with what is held and what to add.
+  const short = await recover([...hRelays, xRelays[1]!]);
   try {
     expect(short.code, short.stdout).toBe(1);
-    expect(short.stdout).toContain(`FAILED ${mine.id}: needs 2 groups with k_g relays each; these folders hold 1. complete here: group `);
+    expect(short.stdout).toContain(`FAILED ${mine.id}: needs 3 groups with k_g relays each; these folders hold 2. complete here: group `);
     expect(short.stdout).toContain('[NOT_ENOUGH_SHARES]');
     expect(short.stdout).toContain(`${sub} (1 of 2: ${xRelays[1]!})`);
     expect(short.stdout).toContain('add the relay folders of 1 more group');
     expect(readdirSync(short.out)).toEqual(['kofn-recover-manifest.json']);
   } finally {
     rmSync(short.out, { recursive: true, force: true });
+  }
+  // Everything H's relays hold (H's coordinator can mint tokens for all of them): not the file.
+  const hOnly = await recover(hRelays);
+  try {
+    expect(hOnly.code, hOnly.stdout).toBe(1);
+    expect(hOnly.stdout).toContain(`FAILED ${mine.id}: needs 3 groups with k_g relays each; these folders hold 2.`);
+    expect(readdirSync(hOnly.out)).toEqual(['kofn-recover-manifest.json']);
+  } finally {
+    rmSync(hOnly.out, { recursive: true, force: true });
   }
 });
 
@@ -225,7 +237,7 @@ test('removing a file for good removes its sub-file at X, from the owner’s bro
   expect(await atXOf(FILE.name)).toBe('available');
 });
 
-test('with Deployment X stopped, H’s two groups still rebuild the file', async () => {
+test('with Deployment X stopped, H and its relays alone cannot rebuild the file: the retrieval fails and saves nothing', async () => {
   await x!.stop();
   x = undefined;
   await hPage.reload();
@@ -235,6 +247,7 @@ test('with Deployment X stopped, H’s two groups still rebuild the file', async
     .getByTestId('transfer')
     .filter({ hasText: `Retrieving ${FILE.name}` })
     .first();
-  await expect(t, await t.innerText()).toHaveAttribute('data-status', 'done');
-  expect(await opfsSha256(hPage, FILE.name)).toBe(FILE.file.sha256);
+  await expect(t).toHaveAttribute('data-status', 'error', { timeout: 120_000 });
+  await expect(t.getByRole('alert')).toHaveText('Not enough storage servers answered to rebuild the file.');
+  expect(await opfsSha256(hPage, FILE.name)).toBeNull();
 });

@@ -113,6 +113,7 @@ export const ERROR_CODES = [
   'LAYOUT_UNKNOWN_RELAY',
   'LAYOUT_NOT_SUPPORTED',
   'LAYOUT_UNKNOWN_DEPLOYMENT',
+  'LAYOUT_ONE_DEPLOYMENT',
   // federation (issue #21 part 2; shared/docs/federation.md): a link token or signed request that is not
   // valid (unknown, malformed, bad signature), a revoked or expired link, a request from another origin,
   // a replayed nonce; and, at the home deployment, a remote deployment that did not answer or answered badly

@@ -123,10 +123,18 @@ function label(v: unknown, where: string): string | undefined {
  * client (and a test) can tell which one failed: LAYOUT_INVALID (shape), LAYOUT_EMPTY_GROUP,
  * LAYOUT_GROUP_THRESHOLD (k_g < 2 or k_g > n_g: the plain mode's rule, per group), LAYOUT_TOP_THRESHOLD
  * (K < 2 or K > G), LAYOUT_RELAY_TWICE (a relay in two places: it would hold two sub-shares, and one
- * relay would count twice toward the thresholds it is meant to be one of). Relays' existence is the
+ * relay would count twice toward the thresholds it is meant to be one of), LAYOUT_ONE_DEPLOYMENT (groups on
+ * other deployments, and one deployment holding K groups: `oneDeploymentShort`). Relays' existence is the
  * coordinator's check (LAYOUT_UNKNOWN_RELAY).
  */
 export function checkLayoutRequest(raw: unknown): LayoutRequest {
+  const layout = parseLayout(raw);
+  oneDeploymentShort(layout.groups, layout.k);
+  return layout;
+}
+
+/** The rules every layout keeps, a new one or a stored one (the deployments rule binds new files only). */
+function parseLayout(raw: unknown): LayoutRequest {
   if (!isRecord(raw) || raw.kind !== 'tree') throw invalid('"layout" expected { kind: "tree", k, groups }.');
   const K = threshold(raw.k, 'layout');
   if (!Array.isArray(raw.groups) || raw.groups.length === 0) throw invalid('"layout.groups" expected a non-empty array.');
@@ -170,12 +178,36 @@ export function checkLayoutRequest(raw: unknown): LayoutRequest {
 }
 
 /**
+ * Issue #21: a file with groups on other deployments is there so that no single coordinator (and no single
+ * organisation or site) can rebuild it. A deployment's coordinator can mint tokens for all of its own relays,
+ * so one holding K groups (this deployment's local groups, or two groups on the same other deployment) could
+ * rebuild the file alone: refused. Layouts of this deployment only have no such promise to keep.
+ */
+function oneDeploymentShort(groups: GroupRequest[], K: number): void {
+  if (!groups.some((g) => g.kind === 'remote')) return;
+  const held = new Map<string, number>();
+  for (const g of groups) {
+    const where = g.kind === 'local' ? 'this deployment' : `deployment ${g.deployment}`;
+    held.set(where, (held.get(where) ?? 0) + 1);
+  }
+  for (const [where, count] of held) {
+    if (count >= K) {
+      throw new KofnError(
+        'LAYOUT_ONE_DEPLOYMENT',
+        `The storage servers of ${where} would hold ${count} of the ${K} groups needed, so it alone could rebuild the file. Need more groups than any one deployment holds (at least ${count + 1}).`
+      );
+    }
+  }
+}
+
+/**
  * Checks a stored or received manifest tree: thresholds and counts as in checkLayoutRequest, and every x
- * (group x's among groups, relay x's over the whole file) a distinct byte in 1..255.
+ * (group x's among groups, relay x's over the whole file) a distinct byte in 1..255. Not the deployments
+ * rule: files stored before it came stay readable.
  */
 export function checkTreeManifest(raw: unknown): TreeManifest {
   if (!isRecord(raw) || raw.kind !== 'tree' || !Array.isArray(raw.groups)) throw invalid('Manifest tree expected { kind: "tree", k, groups }.');
-  const request = checkLayoutRequest({
+  const request = parseLayout({
     kind: 'tree',
     k: raw.k,
     groups: raw.groups.map((g: unknown) => (isRecord(g) && g.kind === 'local' && Array.isArray(g.relays) ? { ...g, relays: g.relays.map((r: unknown) => (isRecord(r) ? r.relayId : r)) } : g))

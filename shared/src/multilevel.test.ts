@@ -102,6 +102,54 @@ describe('layout checks: one code per rule', () => {
   ])('%s', (code, layout) => {
     expect(() => checkLayoutRequest(layout)).toThrow(expect.objectContaining({ code }));
   });
+  it('groups on other deployments: refused when any one deployment holds K groups (it alone could rebuild the file)', () => {
+    const remote = (deployment: string, fileId: string) => ({ kind: 'remote', deployment, k: 2, n: 3, fileId });
+    const local = (relays: string[]) => ({ kind: 'local', k: 2, relays });
+    const layout = (k: number, groups: unknown[]) => ({ kind: 'tree', k, groups });
+    const A = local(['a0', 'a1']);
+    const B = local(['b0', 'b1']);
+    const X = remote('dep-x', 'a'.repeat(32));
+    const X2 = remote('dep-x', 'b'.repeat(32));
+    const Y = remote('dep-y', 'c'.repeat(32));
+    // This deployment's two groups are K = 2: its coordinator alone could rebuild.
+    expect(() => checkLayoutRequest(layout(2, [A, B, X]))).toThrow(
+      expect.objectContaining({ code: 'LAYOUT_ONE_DEPLOYMENT', message: expect.stringContaining('this deployment would hold 2 of the 2 groups needed') })
+    );
+    // Two groups on X: X alone.
+    expect(() => checkLayoutRequest(layout(2, [A, X, X2]))).toThrow(expect.objectContaining({ code: 'LAYOUT_ONE_DEPLOYMENT', message: expect.stringContaining('deployment dep-x would hold 2') }));
+    // Every deployment short of K: accepted.
+    expect(checkLayoutRequest(layout(3, [A, B, X])).k).toBe(3);
+    expect(checkLayoutRequest(layout(2, [A, X])).k).toBe(2);
+    expect(checkLayoutRequest(layout(2, [A, X, Y])).groups).toHaveLength(3);
+    expect(checkLayoutRequest(layout(3, [A, X, X2, Y])).k).toBe(3);
+    // One deployment only: no such promise, K groups of its own are the point.
+    expect(checkLayoutRequest(layout(2, [A, B])).k).toBe(2);
+    // A stored file's tree from before the rule stays readable.
+    const stored = {
+      kind: 'tree',
+      k: 2,
+      groups: [
+        {
+          ...A,
+          x: 1,
+          relays: [
+            { relayId: 'a0', x: 1 },
+            { relayId: 'a1', x: 2 }
+          ]
+        },
+        {
+          ...B,
+          x: 2,
+          relays: [
+            { relayId: 'b0', x: 3 },
+            { relayId: 'b1', x: 4 }
+          ]
+        },
+        { ...X, x: 3 }
+      ]
+    };
+    expect(checkTreeManifest(stored).groups).toHaveLength(3);
+  });
   it('a manifest tree needs distinct group x and relay x over the whole file', () => {
     const t = tree(2, [
       { k: 2, n: 3 },

@@ -23,7 +23,7 @@ describeDatabases('removal of remote sub-files on $name with four real relays', 
   const ids = () => fx.relays.map((r) => r.id);
   const layout = (fileId: string) => ({
     kind: 'tree',
-    k: 2,
+    k: 3,
     groups: [
       { kind: 'local', k: 2, relays: ids().slice(0, 2) },
       { kind: 'local', k: 2, relays: ids().slice(2, 4) },

@@ -139,7 +139,7 @@ describeDatabases('renewal of tree files on $name with seven real relays', ({ op
     });
     const remoteLayout = {
       kind: 'tree',
-      k: 2,
+      k: 3,
       groups: [
         { kind: 'local', k: 2, relays: ids().slice(0, 3) },
         { kind: 'local', k: 2, relays: ids().slice(3, 5) },

@@ -149,12 +149,12 @@ describeDatabases('reservations, what mutation testing left alive, on $name', ({
       expect(logged.statements.filter((s) => s.includes('"federation_remotes"'))).toEqual([]);
 
       draws.steer = () => 0;
-      const r = await reserveFile(seen, { name: unique('remote'), size: 10, layout: tree([remoteGroup]) });
+      const r = await reserveFile(seen, { name: unique('remote'), size: 10, layout: tree([remoteGroup], 3) });
       expect(logged.statements.filter((s) => s.includes('"federation_remotes"'))).toHaveLength(1);
       // Group x's 1, 2, 3 (three groups), relay x's 1..4, all drawn from the start of the pool.
       expect(r.layout).toEqual({
         kind: 'tree',
-        k: 2,
+        k: 3,
         groups: [
           { kind: 'local', x: 1, k: 2, label: 'left', relays: [ids[0], ids[1]].map((relayId, i) => ({ relayId, x: i + 1 })) },
           { kind: 'local', x: 2, k: 2, relays: [ids[2], ids[3]].map((relayId, i) => ({ relayId, x: i + 3 })) },
@@ -167,7 +167,7 @@ describeDatabases('reservations, what mutation testing left alive, on $name', ({
       const batch = await reserveFiles(seen, {
         files: [
           { name: unique('plain'), size: 1, k: 2, relays: three() },
-          { name: unique('remote'), size: 1, layout: tree([remoteGroup]) }
+          { name: unique('remote'), size: 1, layout: tree([remoteGroup], 3) }
         ]
       });
       expect(batch.results.map((x) => x.ok)).toEqual([true, true]);

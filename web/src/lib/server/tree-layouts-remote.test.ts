@@ -2,10 +2,11 @@
  * Remote groups in layouts (issue #21 part 2, federation; shared/docs/federation.md), at the home
  * coordinator, on PGlite and PostgreSQL with six real relays: a layout with a group on a linked deployment
  * is accepted and recorded in the manifest tree (deployment, the sub-file's id there, k_g, n_g) with
- * placements and tokens for the local relays only; the local part commits and, with K met by local groups,
- * rebuilds; the other side's sub-shares (kept in memory here: they never reach this coordinator) plus one
- * local group rebuild too. Refusals: malformed remote groups, an unlinked deployment, a revoked link, the
- * same sub-file twice; each with its stable code, never a 500, nothing stored.
+ * placements and tokens for the local relays only; the local part commits; everything this deployment's
+ * relays hold rebuilds nothing (its coordinator alone cannot rebuild the file: issue #21), and with the
+ * other side's sub-shares (kept in memory here: they never reach this coordinator) the file rebuilds.
+ * Refusals: malformed remote groups, an unlinked deployment, a revoked link, the same sub-file twice, and a
+ * layout where one deployment holds K groups; each with its stable code, never a 500, nothing stored.
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, expect, it } from 'vitest';
@@ -26,10 +27,10 @@ describeDatabases('remote groups in layouts on $name with six real relays', ({ o
   const fx = useFileServices(open, 6);
   const ids = () => fx.relays.map((r) => r.id);
   const remote = (extra: Record<string, unknown> = {}) => ({ kind: 'remote', deployment: DEPLOYMENT, k: 2, n: 3, fileId: SUB_FILE, label: 'deployment X', ...extra });
-  /** 2 of 3 groups: two local groups of 3 relays (any 2), and one group of 3 relays on deployment X. */
-  const layout = (group: Record<string, unknown> = remote()) => ({
+  /** 3 of 3 groups: two local groups of 3 relays (any 2), and one group of 3 relays on deployment X. */
+  const layout = (group: Record<string, unknown> = remote(), k = 3) => ({
     kind: 'tree',
-    k: 2,
+    k,
     groups: [{ kind: 'local', k: 2, relays: ids().slice(0, 3) }, { kind: 'local', k: 2, relays: ids().slice(3, 6) }, group]
   });
   const link = (status: 'ok' | 'unreachable' | 'revoked') =>
@@ -52,7 +53,7 @@ describeDatabases('remote groups in layouts on $name with six real relays', ({ o
     await fx.database.db.delete(federationRemotes);
   });
 
-  it('records the remote group in the tree; the local part commits and rebuilds; remote sub-shares with one local group rebuild', async () => {
+  it("records the remote group in the tree; the local part commits; this deployment's relays alone rebuild nothing, with X's sub-shares the file", async () => {
     const data = randomBytes(300_000);
     const r = await reserveFile(fx.alice, { name: 'fed.bin', size: data.length, type: 'application/octet-stream', layout: layout() });
     const tree = r.layout!;
@@ -97,21 +98,19 @@ describeDatabases('remote groups in layouts on $name with six real relays', ({ o
     const m = await manifest(fx.alice, r.fileId);
     expect(m.layout).toEqual(tree);
     expect(m.placements.every((pl) => pl.groupX !== tree.groups[2]!.x)).toBe(true);
-    // X down: the two local groups meet K.
-    expect(Buffer.from(await retrieveTree(fx.alice, r.fileId, [ids()[0]!, ids()[2]!, ids()[4]!, ids()[5]!])).equals(data)).toBe(true);
-    // X's two sub-shares (positions 6, 7 of the encoding tree) and local group 0's relays 0 and 1.
-    const rs = createRetrieveStream({ fileId: fileIdFromHex(r.fileId), epoch: m.epoch, k: 2, tree: true });
+    // Everything this deployment holds (all six relays, its database's tree and tokens): not the file.
+    expect(await errorCode(retrieveTree(fx.alice, r.fileId, ids()))).toBe('NOT_ENOUGH_SHARES');
+    // X's two sub-shares (positions 6, 7 of the encoding tree) with two relays of each local group.
+    const rs = createRetrieveStream({ fileId: fileIdFromHex(r.fileId), epoch: m.epoch, k: tree.k, tree: true });
     const feeding = (async () => {
       const w = rs.writable.getWriter();
-      for (const c of chunks) await w.write({ index: c.index, shares: [0, 1, 6, 7].map((j) => new Uint8Array(c.shares[j]!)) });
+      for (const c of chunks) await w.write({ index: c.index, shares: [0, 1, 3, 5, 6, 7].map((j) => new Uint8Array(c.shares[j]!)) });
       await w.close();
     })();
     const parts: Uint8Array[] = [];
     for await (const part of rs.readable) parts.push(part);
     await feeding;
     expect(Buffer.concat(parts).equals(data)).toBe(true);
-    // One local group and one relay of the other (K-1 groups' worth) rebuild nothing.
-    await expect(retrieveTree(fx.alice, r.fileId, [ids()[0]!, ids()[1]!, ids()[3]!])).rejects.toBeDefined();
     await removeFile(fx.alice, r.fileId);
   });
 
@@ -132,7 +131,9 @@ describeDatabases('remote groups in layouts on $name with six real relays', ({ o
       ['LAYOUT_GROUP_THRESHOLD', 400, layout(remote({ k: 4 }))],
       ['LAYOUT_INVALID', 400, layout(remote({ n: 250 }))],
       ['LAYOUT_UNKNOWN_DEPLOYMENT', 400, layout(remote({ deployment: 'dep-unknown' }))],
-      ['LAYOUT_RELAY_TWICE', 400, twice]
+      ['LAYOUT_RELAY_TWICE', 400, twice],
+      // This deployment's two groups would be K: its coordinator alone could rebuild the file.
+      ['LAYOUT_ONE_DEPLOYMENT', 400, layout(remote(), 2)]
     ];
     for (const [code, status, bad] of cases) {
       const err = await reserveFile(fx.alice, { name: `bad-${code}.bin`, size: 10, type: 'text/plain', layout: bad }).then(

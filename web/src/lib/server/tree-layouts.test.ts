@@ -89,7 +89,7 @@ describeDatabases('multi-level layouts on $name with nine real relays', { once: 
       ['LAYOUT_TOP_THRESHOLD', { ...l(), k: 4 }],
       ['LAYOUT_TOP_THRESHOLD', { ...l(), k: 1 }],
       ['LAYOUT_UNKNOWN_RELAY', { ...l(), groups: [{ ...l().groups[0], relays: [ids()[0], ids()[1], 'no-such-relay'] }, l().groups[1], l().groups[2]] }],
-      ['LAYOUT_UNKNOWN_DEPLOYMENT', { ...l(), groups: [l().groups[0], l().groups[1], { kind: 'remote', deployment: 'other', k: 2, n: 3, fileId: 'ab'.repeat(16) }] }],
+      ['LAYOUT_UNKNOWN_DEPLOYMENT', { ...l(), k: 3, groups: [l().groups[0], l().groups[1], { kind: 'remote', deployment: 'other', k: 2, n: 3, fileId: 'ab'.repeat(16) }] }],
       ['LAYOUT_INVALID', { ...l(), groups: [l().groups[0], l().groups[1], { kind: 'remote', deployment: 'other', k: 2, n: 3 }] }],
       ['LAYOUT_INVALID', { kind: 'tree', k: 2, groups: 'three' }],
       ['LAYOUT_INVALID', 'tree'],
