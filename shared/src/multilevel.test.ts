@@ -312,6 +312,30 @@ describe('tree files through the streams', () => {
     expect(out.bad).toEqual([]);
   });
 
+  /** Every way to choose `k` of `n` relay positions (issue #21's (2 of 2, each 3 of 5) layout: 10 per group). */
+  const choose = (n: number, k: number): number[][] => (k === 0 ? [[]] : n < k ? [] : [...choose(n - 1, k - 1).map((c) => [...c, n - 1]), ...choose(n - 1, k)]);
+
+  it.each([0, 1, 3000])('%i bytes: 2 of 2 groups, 3 of 5 relays each: every 3 of each group rebuild, 2 of one rebuild nothing', async (size) => {
+    const wide = tree(2, [
+      { k: 3, n: 5 },
+      { k: 3, n: 5 }
+    ]);
+    const data = randomBytes(size);
+    const chunks = await protectTree(wide, data, 1024);
+    expect(chunks.every((c) => c.shares.length === 10)).toBe(true);
+    const threes = choose(5, 3);
+    expect(threes).toHaveLength(10);
+    // Each of the 10 choices in group 0, against a different choice in group 1 each time, and the reverse.
+    for (const [i, a] of threes.entries()) {
+      expect((await retrieve(chunks, keep(wide, [a, threes[(i + 3) % 10]!]))).data).toEqual(data);
+      expect((await retrieve(chunks, keep(wide, [threes[(i + 7) % 10]!, a]))).data).toEqual(data);
+    }
+    // One relay short in one group (K = G = 2: that group's share is lost), even with the other group whole.
+    for (const two of choose(5, 2)) {
+      await expect(retrieve(chunks, keep(wide, [two, [0, 1, 2, 3, 4]]))).rejects.toMatchObject({ code: 'NOT_ENOUGH_SHARES' });
+    }
+  });
+
   it('names an altered sub-share when its group has a spare relay, and still releases the file', async () => {
     const data = randomBytes(3000);
     const chunks = await protectTree(t, data, 1024);
