@@ -20,7 +20,8 @@ import type { Ctx } from './file-access.js';
 import { loadConfig } from './config.js';
 import { UNLICENSED, type License } from './license.js';
 import { claim, runOne } from './jobs.js';
-import { DROP_JOB, RENEWAL_GRACE_MS, RENEW_JOB, enqueueRenewal, renewAll, renewNow, renewOnce, renewalHandlers, scheduleRenewals } from './renewal.js';
+import { DROP_JOB, RENEWAL_GRACE_MS, RENEW_JOB, dealerSet, enqueueRenewal, renewAll, renewNow, renewOnce, renewalHandlers, scheduleRenewals } from './renewal.js';
+import { record } from './history.js';
 import { listFiles, removeFile } from './files.js';
 import { jobHandlers } from './maintenance.js';
 import { startRelays, type TestRelay } from './testing/relays.js';
@@ -188,5 +189,55 @@ describeDatabases('renewal job on $name', { once: true }, ({ open }) => {
       // Epoch 0 (its drop job still waits for the grace) and epoch 1 both went.
       expect(before[j]!.length - after.length).toBe(2);
     });
+  }, 120_000);
+
+  it('after a check that failed, the next renewal deals with the next k relays in turn: one bad dealer cannot stop a file being renewed', async () => {
+    // The turns themselves: (2,3) and (3,5); every relay sits out within two failures.
+    expect([0, 1, 2, 3].map((f) => dealerSet(['a', 'b', 'c'], 2, f))).toEqual([
+      ['a', 'b'],
+      ['c', 'a'],
+      ['b', 'c'],
+      ['a', 'b']
+    ]);
+    expect([0, 1, 2].map((f) => dealerSet([1, 2, 3, 4, 5], 3, f))).toEqual([
+      [1, 2, 3],
+      [4, 5, 1],
+      [2, 3, 4]
+    ]);
+    expect(dealerSet([1, 2], 2, 5)).toEqual([1, 2]);
+
+    const data = new Uint8Array(randomBytes(100_003));
+    const fileId = await protect(alice, 'rotate.bin', data, 2);
+    const xs = (await manifest(alice, fileId)).placements.map((p) => p.x).sort((a, b) => a - b);
+    const dealt: Array<readonly number[]> = [];
+    const watching = () => ({ ...deps(), onDealers: (d: readonly number[]) => dealt.push(d) });
+    // A first renewal: the first k holders by x.
+    expect(await renewOnce(watching(), fileId, 0)).toBe('renewed');
+    // Its check for epoch 2 failed once (as renewOnce records it; a dishonest dealer is relay/src/renewal.test.ts's).
+    await record(database.db, {
+      userId: alice.user.id,
+      operation: 'renew',
+      fileId,
+      fileName: 'rotate.bin',
+      result: 'error',
+      detail: 'Renewal to epoch 2 failed its check; epoch 1 kept. Suspected: x (dealers: y, z).'
+    });
+    // A failure for another epoch, or another file, does not count.
+    await record(database.db, {
+      userId: alice.user.id,
+      operation: 'renew',
+      fileId,
+      fileName: 'rotate.bin',
+      result: 'error',
+      detail: 'Renewal to epoch 1 failed its check; epoch 0 kept. Suspected: x (dealers: y, z).'
+    });
+    expect(await renewOnce(watching(), fileId, 1)).toBe('renewed');
+    expect(dealt).toEqual([
+      [xs[0], xs[1]],
+      [xs[2], xs[0]]
+    ]);
+    expect((await epochOf(fileId)).epoch).toBe(2);
+    expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
+    await removeFile(alice, fileId);
   }, 120_000);
 });

@@ -12,7 +12,7 @@
  * (renewal.md, "Tree files"): the dealers are k_g relays in each of K groups, the deal names every receiver's
  * group, and the check runs treeParityWeights' equations. A tree with a remote group is not renewed.
  */
-import { and, desc, eq, inArray, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, count, desc, eq, inArray, isNull, like, lt, or, sql } from 'drizzle-orm';
 import {
   HEADER_BYTES,
   KofnError,
@@ -114,6 +114,27 @@ function treePlan(tree: TreeManifest, all: Holder[]): TreePlan {
   return { K: sharing.k, groupOf, weights: new Map(xs.map((x, j) => [x, rows[j]!])), dealerXs, order: new Map(xs.map((x, j) => [x, j])) };
 }
 
+/**
+ * The k dealers of a flat file's renewal to epoch e+1: the first k holders on a first try, and after each check
+ * that failed for e+1 the next k in turn (renewal.md, "Naming the culprit"). A dishonest dealer fails the check
+ * wherever it deals; with n > k the turns reach sets without it, so one bad relay no longer stops a file's
+ * renewals for good. A run resumed after a crash counts the same failures, so it keeps its dealers.
+ */
+export function dealerSet<T>(holders: readonly T[], k: number, failedBefore: number): T[] {
+  const n = holders.length;
+  const start = (failedBefore * k) % Math.max(1, n);
+  return Array.from({ length: Math.min(k, n) }, (_, i) => holders[(start + i) % n]!);
+}
+
+/** Checks of renewals of `fileId` to epoch `next` that failed (their history entries; renewOnce writes them). */
+async function failedChecks(db: Db, fileId: string, next: number): Promise<number> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(history)
+    .where(and(eq(history.fileId, fileId), eq(history.operation, 'renew'), eq(history.result, 'error'), like(history.detail, `Renewal to epoch ${next} failed its check;%`)));
+  return row?.n ?? 0;
+}
+
 /** Which relays a failed parity equation of a tree points at: those weighing in it. */
 function treeSuspects(all: Holder[], weights: number[][], failed: number[]): string[] {
   return all.filter((_, j) => failed.some((eq) => weights[j]![eq] !== 0)).map((h) => h.relay.name);
@@ -136,6 +157,8 @@ export interface RenewalDeps {
   stepBytes?: number;
   /** Called before each deal range (tests: which ranges a resumed renewal deals). */
   onDeal?: (range: ChunkRange) => void;
+  /** Test hook: the x's of the relays chosen to deal this run. */
+  onDealers?: (dxs: readonly number[]) => void;
   /** How long the old epoch stays after the switch (config.ts renewalGraceMs; default RENEWAL_GRACE_MS). */
   graceMs?: number;
 }
@@ -347,8 +370,15 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
   const all = plan?.all ?? old;
   // k dealers suffice (renewal.md step 1): at most k-1 relays are corrupt, so one dealer is honest. A tree's
   // are k_g relays in each of K groups: any coalition holding all of them could rebuild the file anyway.
-  const dealers = tree ? all.filter((h) => tree.dealerXs.has(h.x)) : all.filter((h) => h !== plan?.fresh).slice(0, file.k);
+  const dealers = tree
+    ? all.filter((h) => tree.dealerXs.has(h.x))
+    : dealerSet(
+        all.filter((h) => h !== plan?.fresh),
+        file.k,
+        await failedChecks(db, fileId, next)
+      );
   const dxs = dealers.map((d) => d.x);
+  deps.onDealers?.(dxs);
   const fresh = plan ? { fx: plan.fresh.x, dxs } : undefined;
   // The fresh relay has no share of epoch e to list: its prepare and check walk the token's chunk range.
   const freshClaims = (h: Holder): { fx?: number; chunks?: [number, number] } => (h === plan?.fresh ? { fx: plan.fresh.x, chunks: [0, file.chunkCount] } : {});
