@@ -7,7 +7,8 @@
  *     the file; a layout where H's own groups meet K is refused, tree-layouts-remote.test.ts): the browser reserves the sub-file at X, uploads that group's sub-shares straight to X's
  *     relays with X's tokens and commits there; H records the remote group (X's deployment id, the
  *     sub-file's id) in the tree; no token of X's relays ever reaches H;
- *   - the file is retrieved byte-identical, reading X's relays with X's read tokens;
+ *   - the file is retrieved byte-identical, reading X's relays with X's read tokens; so are 0 B and
+ *     64 MiB + 7 B files over the same groups;
  *   - `kofn-recover`, offline, rebuilds it byte-identical from the relay folders of H's groups and of X's
  *     relays (where the group is a flat file under X's own id); from every folder H's relays hold, or with X's
  *     group one relay short, it refuses with NOT_ENOUGH_SHARES naming the groups it holds and what to add,
@@ -235,6 +236,28 @@ test('removing a file for good removes its sub-file at X, from the owner’s bro
   expect((await hPage.request.post('/api/federation/removals', { data: { deployment: remoteDeployment, fileId: sub }, headers: { Origin: h!.url } })).status()).toBe(403);
   // The other file's sub-file at X is untouched.
   expect(await atXOf(FILE.name)).toBe('available');
+});
+
+test('0 B and 64 MiB + 7 B files over the same groups come back byte-identical', async () => {
+  test.setTimeout(300_000);
+  // The layout chosen in the first test stays selected (the settings live in the page; reload and choose again).
+  await hPage.goto('/');
+  await ready(hPage);
+  await hPage.getByTestId('layout-mode').selectOption('groups');
+  await hPage.getByTestId('remote-group-choice').filter({ hasText: 'Deployment X' }).getByRole('checkbox').check();
+  await expect(hPage.getByTestId('layout-preset')).toHaveText('3 groups, any 3; site A: 2 of 2, site B: 2 of 2, Deployment X: 2 of 3');
+  for (const [name, size] of [
+    ['fed-empty.bin', 0],
+    ['fed-64MiB.bin', 64 * 1024 * 1024 + 7]
+  ] as const) {
+    const file = makeFile(name, size);
+    await protectThroughUi(hPage, file, name);
+    const row = hPage.getByTestId('file-row').filter({ has: hPage.getByText(name, { exact: true }) });
+    await expect(row).toContainText('3 of 3 groups');
+    await retrieveThroughUi(hPage, name);
+    expect(await opfsSha256(hPage, name), name).toBe(file.sha256);
+    await hPage.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), name);
+  }
 });
 
 test('with Deployment X stopped, H and its relays alone cannot rebuild the file: the retrieval fails and saves nothing', async () => {
