@@ -13,6 +13,7 @@
  *     relays (where the group is a flat file under X's own id); from every folder H's relays hold, or with X's
  *     group one relay short, it refuses with NOT_ENOUGH_SHARES naming the groups it holds and what to add,
  *     writing nothing;
+ *   - a protect cancelled midway leaves no file at H and no live sub-file at X;
  *   - removing a file for good (trash emptied) removes its sub-file at X: H lists it for its owner, and the
  *     browser, linked at X, removes it there on its next page load; the list is for signed-in sessions only;
  *   - with X stopped, H and its relays alone cannot rebuild the file: the retrieval fails, saving nothing.
@@ -258,6 +259,29 @@ test('0 B and 64 MiB + 7 B files over the same groups come back byte-identical',
     expect(await opfsSha256(hPage, name), name).toBe(file.sha256);
     await hPage.evaluate(async (n) => (await navigator.storage.getDirectory()).removeEntry(n).catch(() => undefined), name);
   }
+});
+
+test('a protect cancelled midway leaves nothing on either deployment: no file here, no live sub-file at X', async () => {
+  test.setTimeout(180_000);
+  const X = x!;
+  const live = async () => ((await (await hContext.request.get(`${X.url}/api/files`)).json()) as Listed).files.filter((f) => f.status === 'available' || f.status === 'reserved').map((f) => f.id);
+  const before = await live();
+  await hPage.goto('/');
+  await ready(hPage);
+  await hPage.getByTestId('layout-mode').selectOption('groups');
+  await hPage.getByTestId('remote-group-choice').filter({ hasText: 'Deployment X' }).getByRole('checkbox').check();
+  const name = 'fed-cancelled.bin';
+  await hPage.getByTestId('file-input').setInputFiles(makeFile(name, 64 * 1024 * 1024).path);
+  const running = hPage.getByTestId('transfer').filter({ hasText: name });
+  await expect(running).toHaveAttribute('data-status', 'running');
+  // Midway: the sub-file at X is reserved and shares are moving.
+  await expect.poll(async () => (await live()).length, { timeout: 30_000 }).toBe(before.length + 1);
+  await expect.poll(async () => Number(await running.locator('progress').getAttribute('value')), { timeout: 30_000 }).toBeGreaterThan(2);
+  await running.getByRole('button', { name: 'Cancel' }).click();
+  await expect(running).toHaveAttribute('data-status', 'cancelled');
+  await expect.poll(live, { timeout: 30_000 }).toEqual(before);
+  const here = ((await (await hPage.request.get('/api/files')).json()) as Listed).files;
+  expect(here.some((f) => f.name === name)).toBe(false);
 });
 
 test('with Deployment X stopped, H and its relays alone cannot rebuild the file: the retrieval fails and saves nothing', async () => {
