@@ -284,7 +284,7 @@ test('a protect cancelled midway leaves nothing on either deployment: no file he
   expect(here.some((f) => f.name === name)).toBe(false);
 });
 
-test('with Deployment X stopped, H and its relays alone cannot rebuild the file: the retrieval fails and saves nothing', async () => {
+test('with Deployment X stopped, H and its relays alone cannot rebuild the file: the retrieval fails and saves nothing; protecting with X’s group is refused, storing nothing', async () => {
   await x!.stop();
   x = undefined;
   await hPage.reload();
@@ -297,4 +297,16 @@ test('with Deployment X stopped, H and its relays alone cannot rebuild the file:
   await expect(t).toHaveAttribute('data-status', 'error', { timeout: 120_000 });
   await expect(t.getByRole('alert')).toHaveText('Not enough storage servers answered to rebuild the file.');
   expect(await opfsSha256(hPage, FILE.name)).toBeNull();
+
+  // Protecting with X's group while X is down: a clear error, and nothing stored here.
+  await hPage.goto('/');
+  await ready(hPage);
+  await hPage.getByTestId('layout-mode').selectOption('groups');
+  await hPage.getByTestId('remote-group-choice').filter({ hasText: 'Deployment X' }).getByRole('checkbox').check();
+  const name = 'fed-x-down.bin';
+  await hPage.getByTestId('file-input').setInputFiles(makeFile(name, 10_000).path);
+  const p = hPage.getByTestId('transfer').filter({ hasText: name }).first();
+  await expect(p).toHaveAttribute('data-status', 'error', { timeout: 60_000 });
+  await expect(p.getByRole('alert')).toHaveText('The other deployment is not reachable.');
+  expect(((await (await hPage.request.get('/api/files')).json()) as Listed).files.some((f) => f.name === name)).toBe(false);
 });
