@@ -280,11 +280,12 @@ test('a protect cancelled midway leaves nothing on either deployment: no file he
   await running.getByRole('button', { name: 'Cancel' }).click();
   await expect(running).toHaveAttribute('data-status', 'cancelled');
   await expect.poll(live, { timeout: 30_000 }).toEqual(before);
-  const here = ((await (await hPage.request.get('/api/files')).json()) as Listed).files;
-  expect(here.some((f) => f.name === name)).toBe(false);
+  // The page removes the reservation here too (its DELETE may land just after the sub-file's at X).
+  await expect.poll(async () => ((await (await hPage.request.get('/api/files')).json()) as Listed).files.filter((f) => f.name === name).map((f) => f.status), { timeout: 30_000 }).toEqual([]);
 });
 
 test('with Deployment X stopped, H and its relays alone cannot rebuild the file: the retrieval fails and saves nothing; protecting with X’s group is refused, storing nothing', async () => {
+  const xHost = new URL(x!.url).host;
   await x!.stop();
   x = undefined;
   await hPage.reload();
@@ -307,6 +308,6 @@ test('with Deployment X stopped, H and its relays alone cannot rebuild the file:
   await hPage.getByTestId('file-input').setInputFiles(makeFile(name, 10_000).path);
   const p = hPage.getByTestId('transfer').filter({ hasText: name }).first();
   await expect(p).toHaveAttribute('data-status', 'error', { timeout: 60_000 });
-  await expect(p.getByRole('alert')).toHaveText('The other deployment is not reachable.');
+  await expect(p.getByRole('alert')).toHaveText(`The other deployment at ${xHost} is not reachable.`);
   expect(((await (await hPage.request.get('/api/files')).json()) as Listed).files.some((f) => f.name === name)).toBe(false);
 });

@@ -135,7 +135,7 @@ export async function federatedFetch<T>(link: Pick<RemoteLink, 'url' | 'userLink
     raw = await readBounded(res.body, MAX_REMOTE_ANSWER, () => new ApiError('FEDERATION_REMOTE_BAD_ANSWER', 'The other deployment answered too much.', 0));
   } catch (err) {
     if (err instanceof ApiError || signal?.aborted) throw err;
-    throw new ApiError('FEDERATION_REMOTE_UNREACHABLE', 'The other deployment is not reachable.', 0);
+    throw new ApiError('FEDERATION_REMOTE_UNREACHABLE', `The other deployment at ${new URL(link.url).host} is not reachable.`, 0);
   }
   let data: unknown;
   try {
