@@ -32,6 +32,17 @@ export function isOnline(lastHeartbeat: Date, config: CoordinatorConfig, now: Da
   return now.getTime() - lastHeartbeat.getTime() <= config.relayOfflineAfterMs;
 }
 
+/**
+ * RELAYS_OFFLINE for a reservation whose chosen servers are not all online (issue #17 defect 8): names the
+ * servers down, and says how many are needed and how many are reachable, in plain words for one or many.
+ */
+export function relaysDownError(down: ReadonlyArray<{ name: string }>, chosen: number): KofnError {
+  const reachable = chosen - down.length;
+  const needed = chosen === 1 ? 'The 1 chosen server is needed' : `All ${chosen} chosen servers are needed`;
+  const answer = reachable === 0 ? 'none is reachable' : reachable === 1 ? '1 is reachable' : `${reachable} are reachable`;
+  return new KofnError('RELAYS_OFFLINE', `Some storage servers necessary for the operation are not connected: ${down.map((r) => r.name).join(', ')}. ${needed} and ${answer}.`);
+}
+
 /** A file's placements with their relays, in x order. */
 export async function placementsOf(db: Db, fileId: string): Promise<PlacementWithRelay[]> {
   const rows = await db.select({ p: placements, relay: relays }).from(placements).innerJoin(relays, eq(relays.id, placements.relayId)).where(eq(placements.fileId, fileId));

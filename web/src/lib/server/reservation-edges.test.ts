@@ -80,13 +80,13 @@ describeDatabases('reservations at their edges on $name', ({ open }) => {
       .set({ lastHeartbeat: new Date(Date.now() - 7_200_000) })
       .where(eq(relays.id, ids[2]!));
     expect(await refusal(reserve({ relays: [ids[0], ids[2]] }))).toBe(
-      'RELAYS_OFFLINE: Some storage servers necessary for the operation are not connected: r3. All 2 chosen servers are needed and 1 are reachable.'
+      'RELAYS_OFFLINE: Some storage servers necessary for the operation are not connected: r3. All 2 chosen servers are needed and 1 is reachable.'
     );
     // Without a list, only the servers online and enrolled take shares.
     expect((await reserve({})).placements.map((p) => p.relayId).sort()).toEqual([ids[0], ids[1]].sort());
     await database.db.update(relays).set({ lastHeartbeat: new Date(), publicKey: null }).where(eq(relays.id, ids[2]!));
     expect(await refusal(reserve({ relays: [ids[2]] }))).toBe(
-      'RELAYS_OFFLINE: Some storage servers necessary for the operation are not connected: r3. All 1 chosen servers are needed and 0 are reachable.'
+      'RELAYS_OFFLINE: Some storage servers necessary for the operation are not connected: r3. The 1 chosen server is needed and none is reachable.'
     );
     expect((await reserve({})).n).toBe(2);
   });

@@ -252,7 +252,7 @@ describeDatabases('reservations, what mutation testing left alive, on $name', ({
       try {
         await setRelays([ids[1]!, ids[2]!], { lastHeartbeat: new Date(Date.now() - 7_200_000) });
         expect(await refusal(reserve({ relays: three() }))).toBe(
-          'RELAYS_OFFLINE: Some storage servers necessary for the operation are not connected: r2, r3. All 3 chosen servers are needed and 1 are reachable.'
+          'RELAYS_OFFLINE: Some storage servers necessary for the operation are not connected: r2, r3. All 3 chosen servers are needed and 1 is reachable.'
         );
       } finally {
         await resetRelays();

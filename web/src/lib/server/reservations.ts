@@ -24,7 +24,7 @@ import { present } from './db/present.js';
 import { federationRemotes, files, folders, placements, relays } from './db/schema.js';
 import { enqueue } from './jobs.js';
 import * as v from './validate.js';
-import { isOnline, placementsOf, visibleFile, type Ctx } from './file-access.js';
+import { isOnline, placementsOf, relaysDownError, visibleFile, type Ctx } from './file-access.js';
 import { tokensFor } from './capabilities.js';
 import { heldBytes } from './usage.js';
 import { batchItems, failed } from './batch.js';
@@ -143,13 +143,7 @@ function checkReservation(ctx: Ctx, input: Record<string, unknown>, all: RelayRo
         })()
     );
     const down = chosen.filter((r) => r.publicKey === null || !isOnline(r.lastHeartbeat, ctx.config, now));
-    if (down.length > 0) {
-      // Issue #17 defect 8: name the servers, and say how many are needed and how many are reachable.
-      throw new KofnError(
-        'RELAYS_OFFLINE',
-        `Some storage servers necessary for the operation are not connected: ${down.map((r) => r.name).join(', ')}. All ${chosen.length} chosen servers are needed and ${chosen.length - down.length} are reachable.`
-      );
-    }
+    if (down.length > 0) throw relaysDownError(down, chosen.length);
   }
   const n = chosen.length;
   if (n > MAX_SHARES) throw v.wrongValue('relays', 'at most 255 storage servers');

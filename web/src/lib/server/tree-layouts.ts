@@ -12,7 +12,7 @@ import { eq } from 'drizzle-orm';
 import { KofnError, checkLayoutRequest, withRelayMoved, type GroupManifest, type LayoutRequest, type TreeManifest, type TreeSharing } from '@kofn/shared';
 import { files } from './db/schema.js';
 import type { federationRemotes, relays } from './db/schema.js';
-import { isOnline, type Ctx, type Tx } from './file-access.js';
+import { isOnline, relaysDownError, type Ctx, type Tx } from './file-access.js';
 
 type RelayRow = typeof relays.$inferSelect;
 /** The deployments linked here (federation.ts): a remote group must name one that is not revoked. */
@@ -54,12 +54,7 @@ export function checkTreeLayout(ctx: Ctx, raw: unknown, all: RelayRow[], now: Da
         })
   );
   const down = chosen.filter((r) => r.publicKey === null || !isOnline(r.lastHeartbeat, ctx.config, now));
-  if (down.length > 0) {
-    throw new KofnError(
-      'RELAYS_OFFLINE',
-      `Some storage servers necessary for the operation are not connected: ${down.map((r) => r.name).join(', ')}. All ${chosen.length} chosen servers are needed and ${chosen.length - down.length} are reachable.`
-    );
-  }
+  if (down.length > 0) throw relaysDownError(down, chosen.length);
   return { layout, chosen };
 }
 
