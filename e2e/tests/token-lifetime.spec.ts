@@ -19,7 +19,7 @@ import type { Page } from '@playwright/test';
 test.describe.configure({ mode: 'default', timeout: 300_000 });
 
 const TTL_S = 10;
-/** What a relay accepts past `exp` (relay/src/auth.ts clockTolerance). */
+/** What a relay accepts past `exp` (relay/src/capability.ts clockTolerance). */
 const SKEW_S = 5;
 const RATE = 512 * 1024;
 const SIZE = 32 * 1024 * 1024 + 123;

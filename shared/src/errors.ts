@@ -73,6 +73,8 @@ export const ERROR_CODES = [
   'FILE_UNREADABLE',
   'UNKNOWN_SERVER',
   'COORDINATOR_UNREACHABLE',
+  // The browser's own: the device has no network connection at all (navigator.onLine), nothing was sent.
+  'OFFLINE',
   'CANCELLED',
   // the reader of standard output went away before the end (`kofn retrieve x -o - | head`): EPIPE
   'OUTPUT_CLOSED',

@@ -8,6 +8,9 @@
 import { FILE_ID_BYTES } from './chunk-format.js';
 import { KofnError } from './errors.js';
 import { randomBytes } from './random.js';
+import { fromHex, toHex } from './hex.js';
+
+export { fromHex, toHex } from './hex.js';
 
 /** The hex spelling of a file id, for composing longer patterns (URL paths, storage keys). */
 export const FILE_ID_HEX = '[0-9a-f]{32}';
@@ -20,25 +23,6 @@ export function isFileId(v: unknown): v is string {
 /** A fresh file id, from the project's random module. */
 export function newFileId(): string {
   return toHex(randomBytes(FILE_ID_BYTES));
-}
-
-const HEX_DIGITS = '0123456789abcdef';
-
-/** Lower-case hex of `bytes`. */
-export function toHex(bytes: Uint8Array): string {
-  let s = '';
-  for (const b of bytes) s += HEX_DIGITS[b >> 4]! + HEX_DIGITS[b & 15]!;
-  return s;
-}
-
-/** Bytes of lower-case hex; anything else (odd length, upper case, other characters) is INVALID_ARGUMENT. */
-export function fromHex(hex: string): Uint8Array {
-  if (typeof hex !== 'string' || hex.length % 2 !== 0 || !/^[0-9a-f]*$/.test(hex)) {
-    throw new KofnError('INVALID_ARGUMENT', '"hex" expected an even number of lowercase hex digits');
-  }
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
 
 export function fileIdToHex(id: Uint8Array): string {

@@ -14,6 +14,7 @@
  */
 import { KofnError } from './errors.js';
 import { MAX_SHARES } from './shamir.js';
+import { FILE_ID_PATTERN } from './ids.js';
 
 /** A group of this deployment's relays, as a client asks for it. */
 export interface LocalGroupRequest {
@@ -99,7 +100,7 @@ export function withRelayMoved(tree: TreeManifest, from: string, to: string): Tr
 export const MAX_GROUPS = MAX_SHARES;
 
 /** A sub-file id at another deployment: the same shape as ours (ids.ts, 16 random bytes in hex). */
-const REMOTE_FILE_ID = /^[0-9a-f]{32}$/;
+const REMOTE_FILE_ID = FILE_ID_PATTERN;
 
 const invalid = (message: string) => new KofnError('LAYOUT_INVALID', message);
 

@@ -5,6 +5,7 @@
  * only through the `@kofn/shared/testing` entry point, never the main one); nothing else may call them.
  */
 import { KofnError } from './errors.js';
+import { toHex } from './hex.js';
 
 export interface RandomSource {
   /** Fills `out` entirely with random bytes. */
@@ -55,9 +56,7 @@ export function randomBelow(n: number): number {
 
 /** Random bytes as lower-case hex: handles, tags and file names that need no more than uniqueness. */
 export function randomHex(bytes: number): string {
-  let hex = '';
-  for (const b of randomBytes(bytes)) hex += b.toString(16).padStart(2, '0');
-  return hex;
+  return toHex(randomBytes(bytes));
 }
 
 /** Random bytes as unpadded base64url (RFC 4648 §5): session, CSRF and one-time tokens. */
@@ -72,7 +71,7 @@ export function randomUuid(): string {
   const b = randomBytes(16);
   b[6] = (b[6]! & 0x0f) | 0x40;
   b[8] = (b[8]! & 0x3f) | 0x80;
-  const h = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  const h = toHex(b);
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 

@@ -5,6 +5,7 @@
  */
 import { readBounded } from '../protocol/bounded-read.js';
 import { ERROR_CODES, KofnError, type ErrorCode } from '../errors.js';
+import { FILE_ID_HEX } from '../ids.js';
 
 /** 60 s to a whole answer: the slowest call, commit, lists every relay's chunks, each under a 20 s bound. */
 export const COORDINATOR_TIMEOUT_MS = 60_000;
@@ -140,9 +141,10 @@ export const GATEWAY_RETRY_DELAYS_MS = [200, 800];
  * `commitFile` in protect.ts resolves by reading the manifest). Creating reservations, grants or links is
  * not: sent twice, it would be done twice.
  */
+const RETRY_SAFE_POST = new RegExp(`^/api/files/${FILE_ID_HEX}/(?:tokens|commit)$`);
 export function retrySafe(method: string, path: string): boolean {
   if (method === 'GET') return true;
-  return method === 'POST' && /^\/api\/files\/[0-9a-f]{32}\/(?:tokens|commit)$/.test(path);
+  return method === 'POST' && RETRY_SAFE_POST.test(path);
 }
 
 /** The errors `raw` may try again after: a gateway's failure, not the coordinator's answer. */

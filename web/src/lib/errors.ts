@@ -2,7 +2,9 @@
  * The one place that turns coordinator, relay and engine error codes into plain words for people.
  * Compares codes, never classes (errors arrive from workers and over HTTP). Cancelling is not an error.
  */
-const WORDS: Record<string, string> = {
+import type { ErrorCode } from '@kofn/shared';
+
+const WORDS: Partial<Record<ErrorCode, string>> = {
   FILENAME_IN_USE: 'Filename is already in use.',
   INVALID_FILENAME: 'The file name is not allowed',
   THRESHOLD_TOO_LOW: 'The threshold must be at least 2.',
@@ -52,7 +54,7 @@ export function handleError(err: unknown): Shown | undefined {
   const e = err as { name?: string; code?: string; message?: string } | null;
   if (e?.name === 'AbortError') return undefined;
   const code = e?.code ?? 'INTERNAL';
-  const words = WORDS[code];
+  const words = (WORDS as Readonly<Record<string, string | undefined>>)[code];
   // A server message that extends our words with details (a limit, a relay's name) is kept whole.
   if (words) return { code, message: e?.message?.startsWith(words) ? e.message : words };
   if (e?.message && code !== 'INTERNAL') return { code, message: e.message };

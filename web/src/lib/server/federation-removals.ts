@@ -7,7 +7,7 @@
  * that user; X's user can also remove it at X directly.
  */
 import { and, eq } from 'drizzle-orm';
-import { KofnError, type TreeManifest } from '@kofn/shared';
+import { KofnError, isFileId, type TreeManifest } from '@kofn/shared';
 import type { Db } from './db/index.js';
 import { federationRemovals } from './db/schema.js';
 import type { Ctx } from './file-access.js';
@@ -41,7 +41,7 @@ export async function listRemovals(ctx: Ctx): Promise<{ removals: PendingRemoval
  */
 export async function clearRemoval(ctx: Ctx, input: Record<string, unknown>): Promise<{ cleared: true }> {
   const deployment = v.text(input.deployment, 'deployment', 100);
-  if (typeof input.fileId !== 'string' || !/^[0-9a-f]{32}$/.test(input.fileId)) throw v.wrongValue('fileId', "the sub-file's id (32 hex digits)");
+  if (!isFileId(input.fileId)) throw v.wrongValue('fileId', "the sub-file's id (32 hex digits)");
   const gone = await ctx.db
     .delete(federationRemovals)
     .where(and(eq(federationRemovals.ownerId, ctx.user.id), eq(federationRemovals.deploymentId, deployment), eq(federationRemovals.remoteFileId, input.fileId)))
