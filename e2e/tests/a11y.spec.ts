@@ -20,7 +20,7 @@ const takeShots = process.env.KOFN_E2E_SCREENSHOTS !== '0';
 async function shot(page: Page, file: string, fullPage = false): Promise<void> {
   if (takeShots) await page.screenshot({ path: join(shots, file), fullPage });
 }
-const SIGNED_IN = ['/', '/admin', '/docs', '/about'];
+const SIGNED_IN = ['/', '/admin', '/account', '/docs', '/about'];
 const SIGNED_OUT = ['/login', '/setup', '/docs', '/about'];
 
 async function seriousViolations(page: Page): Promise<string[]> {

@@ -275,7 +275,7 @@ test('nothing overflows a 360 or 390 px phone, on any page', async ({ admin, bro
   const { page } = admin;
   for (const width of [360, 390]) {
     await page.setViewportSize({ width, height: 844 });
-    for (const path of ['/', '/admin', '/docs', '/about']) {
+    for (const path of ['/', '/admin', '/account', '/docs', '/about']) {
       await page.goto(path);
       await ready(page);
       expect(await overflowX(page), `${path} at ${width} px`).toBe(0);
