@@ -191,7 +191,7 @@ describe("a relay's errors, exactly", () => {
     answer = (_req, res) => json(res, 418, { error: { code: 'MADE_UP', message: 'relay text is never shown' } });
     const teapot = await failure(c.get(FID, 1, 10));
     expect(teapot).toMatchObject({ code: 'RELAY_BAD_ANSWER', message: `Storage server ${NAME} answered 418.` });
-    expect(teapot.details).toEqual({ relayId: 'relay-id-1', relayName: NAME, status: 418 });
+    expect(teapot.details).toStrictEqual({ relayId: 'relay-id-1', relayName: NAME, status: 418 });
     expect('cause' in teapot).toBe(false);
     answer = (_req, res) => json(res, 500, {});
     expect(await failure(c.get(FID, 1, 10))).toMatchObject({ code: 'UNAVAILABLE', message: `Storage server ${NAME} answered 500 (UNAVAILABLE).`, details: { status: 500 } });
@@ -284,6 +284,16 @@ describe('timeouts, retries and aborts', () => {
     // The first request, and one try of the second: the abort came during its Retry-After wait.
     expect(seen).toHaveLength(2);
   }, 4_000);
+
+  it('an attempt leaves no timer behind once its answer is read (a CLI would otherwise wait out the total bound before exiting)', async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    answer = (_req, res) => res.end('ok');
+    const c = client({ timeouts: RELAXED });
+    await c.get(FID, 1, 10); // the client's first request sets up what it keeps (connections), not timers
+    const before = timers();
+    expect(new TextDecoder().decode(await c.get(FID, 1, 10))).toBe('ok');
+    expect(timers()).toBe(before);
+  });
 
   it('a JSON answer is read up to its bound', async () => {
     answer = (_req, res) => json(res, 200, { deleted: true, pad: 'x'.repeat(MAX_JSON_ANSWER_BYTES - 40) });
