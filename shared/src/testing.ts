@@ -4,6 +4,8 @@
  * source for known-answer vectors (test/vectors/README.md).
  */
 import type { RandomSource } from './random.js';
+import { createServer, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hasErrorCode } from './errors.js';
 
 export { useRandomSource, type RandomSource } from './random.js';
@@ -70,4 +72,17 @@ export function thrownCode(fn: () => unknown): string {
   } catch (err) {
     return hasErrorCode(err) ? err.code : String(err);
   }
+}
+
+/** An HTTP server on 127.0.0.1 at a free port, answering with `handler`; `close` cuts open connections. */
+export async function startLoopbackServer(handler: RequestListener): Promise<{ url: string; close: () => Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((res) => server.close(() => res()));
+    }
+  };
 }

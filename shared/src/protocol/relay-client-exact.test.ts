@@ -5,9 +5,9 @@
  * timeout applies to which request; the caller's abort cutting a request at once. Against a real HTTP
  * server on 127.0.0.1.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startLoopbackServer } from '../testing.js';
 import { KofnError } from '../errors.js';
 import { LIST_BATCH_PATH, MAX_JSON_ANSWER_BYTES, MAX_LIST_BATCH, RelayClient, isRetryable, parseRetryAfter, type RelayClientOptions } from './relay-client.js';
 
@@ -20,11 +20,11 @@ interface Seen {
 type Handler = (req: Seen, res: ServerResponse) => void;
 let answer: Handler = (_req, res) => res.end();
 let seen: Seen[] = [];
-let server: Server;
+let stop: () => Promise<void>;
 let url = '';
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  ({ url, close: stop } = await startLoopbackServer((req, res) => {
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString('latin1')));
     req.on('end', () => {
@@ -32,15 +32,10 @@ beforeAll(async () => {
       seen.push(s);
       answer(s, res);
     });
-  });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }));
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((res) => server.close(() => res()));
-});
+afterAll(() => stop());
 
 beforeEach(() => {
   seen = [];

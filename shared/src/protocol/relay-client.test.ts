@@ -3,9 +3,9 @@
  * stall before headers, stall after 100 body bytes, trickle forever, send an endless body or list, answer
  * 503/429 then succeed. Timeouts are shortened (the defaults are tens of seconds); the logic is the same.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startLoopbackServer } from '../testing.js';
 import { DEFAULT_RETRY, RelayClient, parseRetryAfter, type RelayClientOptions } from './relay-client.js';
 import { base64url } from '../link-proof.js';
 import { TokenClock } from './token-expiry.js';
@@ -17,24 +17,19 @@ let requests = 0;
 /** Body bytes the server managed to hand to the socket before the client went away. */
 let written = 0;
 let closed: Promise<void> = Promise.resolve();
-let server: Server;
+let stop: () => Promise<void>;
 let url = '';
 const timers = new Set<ReturnType<typeof setInterval>>();
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
+  ({ url, close: stop } = await startLoopbackServer((req, res) => {
     requests += 1;
     closed = new Promise((r) => res.once('close', () => r()));
     answer(req, res);
-  });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }));
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((res) => server.close(() => res()));
-});
+afterAll(() => stop());
 
 beforeEach(() => {
   requests = 0;

@@ -213,24 +213,22 @@ describeDatabases('renewal job on $name', { once: true }, ({ open }) => {
     const watching = () => ({ ...deps(), onDealers: (d: readonly number[]) => dealt.push(d) });
     // A first renewal: the first k holders by x.
     expect(await renewOnce(watching(), fileId, 0)).toBe('renewed');
-    // Its check for epoch 2 failed once (as renewOnce records it; a dishonest dealer is relay/src/renewal.test.ts's).
-    await record(database.db, {
-      userId: alice.user.id,
-      operation: 'renew',
-      fileId,
-      fileName: 'rotate.bin',
-      result: 'error',
-      detail: 'Renewal to epoch 2 failed its check; epoch 1 kept. Suspected: x (dealers: y, z).'
-    });
-    // A failure for another epoch, or another file, does not count.
-    await record(database.db, {
-      userId: alice.user.id,
-      operation: 'renew',
-      fileId,
-      fileName: 'rotate.bin',
-      result: 'error',
-      detail: 'Renewal to epoch 1 failed its check; epoch 0 kept. Suspected: x (dealers: y, z).'
-    });
+    /** A failed check of a renewal of `id` to epoch `to`, as renewOnce records it (a dishonest dealer is relay/src/renewal.test.ts's). */
+    const failedCheck = (id: string, to: number) =>
+      record(database.db, {
+        userId: alice.user.id,
+        operation: 'renew',
+        fileId: id,
+        fileName: 'rotate.bin',
+        result: 'error',
+        detail: `Renewal to epoch ${to} failed its check; epoch ${to - 1} kept. Suspected: x (dealers: y, z).`
+      });
+    // Its check for epoch 2 failed once; one for another epoch, or of another file, does not count.
+    await failedCheck(fileId, 2);
+    await failedCheck(fileId, 1);
+    const other = await protect(alice, 'rotate-other.bin', data, 2);
+    await failedCheck(other, 2);
+    await failedCheck(other, 2);
     expect(await renewOnce(watching(), fileId, 1)).toBe('renewed');
     expect(dealt).toEqual([
       [xs[0], xs[1]],
@@ -239,5 +237,6 @@ describeDatabases('renewal job on $name', { once: true }, ({ open }) => {
     expect((await epochOf(fileId)).epoch).toBe(2);
     expect(Buffer.from(await retrieve(alice, fileId)).equals(Buffer.from(data))).toBe(true);
     await removeFile(alice, fileId);
+    await removeFile(alice, other);
   }, 120_000);
 });
