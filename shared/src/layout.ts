@@ -99,9 +99,6 @@ export function withRelayMoved(tree: TreeManifest, from: string, to: string): Tr
 /** At most this many groups: group x's are distinct non-zero bytes. */
 export const MAX_GROUPS = MAX_SHARES;
 
-/** A sub-file id at another deployment: the same shape as ours (ids.ts, 16 random bytes in hex). */
-const REMOTE_FILE_ID = FILE_ID_PATTERN;
-
 const invalid = (message: string) => new KofnError('LAYOUT_INVALID', message);
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -161,7 +158,7 @@ function parseLayout(raw: unknown): LayoutRequest {
     } else if (g.kind === 'remote') {
       if (typeof g.deployment !== 'string' || g.deployment.length === 0 || g.deployment.length > 100) throw invalid(`${where}: "deployment" expected a linked deployment's id.`);
       if (typeof g.n !== 'number' || !Number.isInteger(g.n) || g.n < 0) throw invalid(`${where}: "n" expected an integer.`);
-      if (typeof g.fileId !== 'string' || !REMOTE_FILE_ID.test(g.fileId)) throw invalid(`${where}: "fileId" expected the sub-file's id at that deployment (32 hex digits).`);
+      if (typeof g.fileId !== 'string' || !FILE_ID_PATTERN.test(g.fileId)) throw invalid(`${where}: "fileId" expected the sub-file's id at that deployment (32 hex digits).`);
       n = g.n;
       out = { kind: 'remote', deployment: g.deployment, k, n, fileId: g.fileId, ...(name === undefined ? {} : { label: name }) };
     } else {

@@ -4,6 +4,7 @@
  * answer bounded in time and size, and errors as KofnError with the coordinator's stable code.
  */
 import { readBounded } from '../protocol/bounded-read.js';
+import { delay } from '../protocol/delay.js';
 import { ERROR_CODES, KofnError, type ErrorCode } from '../errors.js';
 import { FILE_ID_HEX } from '../ids.js';
 
@@ -80,7 +81,7 @@ export class Coordinator {
       } catch (err) {
         const wait = retries[attempt];
         if (wait === undefined || !gatewayFailures.has(err as object) || this.signal?.aborted) throw err;
-        await sleep(wait, this.signal);
+        await delay(wait, this.signal);
       }
     }
   }
@@ -149,20 +150,6 @@ export function retrySafe(method: string, path: string): boolean {
 
 /** The errors `raw` may try again after: a gateway's failure, not the coordinator's answer. */
 const gatewayFailures = new WeakSet<object>();
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** The coordinator's origin from what the user typed (`kofn.example.org`, `http://127.0.0.1:8080/`). */
 export function coordinatorOrigin(url: string): string {

@@ -26,6 +26,7 @@ import type { ConnectionSlots } from './connection-slots.js';
 import { processTokenClock, type TokenClock } from './token-expiry.js';
 import { ERROR_CODES, KofnError, type ErrorCode, type ErrorDetails } from '../errors.js';
 import { MAX_TOKEN_BYTES, type TokenOp } from '../token-claims.js';
+import { delay } from './delay.js';
 
 export interface RelayRef {
   id: string;
@@ -546,22 +547,4 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   if (/^\d{1,9}$/.test(value.trim())) return Number(value.trim()) * 1000;
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((res, rej) => {
-    if (signal?.aborted) {
-      rej(signal.reason);
-      return;
-    }
-    const done = () => {
-      clearTimeout(t);
-      rej(signal?.reason);
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', done);
-      res();
-    }, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }

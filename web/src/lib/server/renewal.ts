@@ -126,12 +126,15 @@ export function dealerSet<T>(holders: readonly T[], k: number, failedBefore: num
   return Array.from({ length: Math.min(k, n) }, (_, i) => holders[(start + i) % n]!);
 }
 
+/** How a failed check's history entry begins: `failedChecks` counts the entries that begin so. */
+const checkFailed = (next: number) => `Renewal to epoch ${next} failed its check;`;
+
 /** Checks of renewals of `fileId` to epoch `next` that failed (their history entries; renewOnce writes them). */
 async function failedChecks(db: Db, fileId: string, next: number): Promise<number> {
   const [row] = await db
     .select({ n: count() })
     .from(history)
-    .where(and(eq(history.fileId, fileId), eq(history.operation, 'renew'), eq(history.result, 'error'), like(history.detail, `Renewal to epoch ${next} failed its check;%`)));
+    .where(and(eq(history.fileId, fileId), eq(history.operation, 'renew'), eq(history.result, 'error'), like(history.detail, `${checkFailed(next)}%`)));
   return row?.n ?? 0;
 }
 
@@ -430,7 +433,7 @@ export async function renewOnce(deps: RenewalDeps, fileId: string, epoch: number
       fileId,
       fileName: file.name,
       result: 'error',
-      detail: `Renewal to epoch ${next} failed its check; epoch ${epoch} kept. Suspected: ${(tree ? treeSuspects(all, weights, failed) : suspects(all, file.k, failed)).join(', ')} (dealers: ${dealers.map((d) => d.relay.name).join(', ')}).`
+      detail: `${checkFailed(next)} epoch ${epoch} kept. Suspected: ${(tree ? treeSuspects(all, weights, failed) : suspects(all, file.k, failed)).join(', ')} (dealers: ${dealers.map((d) => d.relay.name).join(', ')}).`
     });
     return 'rejected';
   }
